@@ -1,0 +1,27 @@
+"""dopplerflow: audio-band Doppler ultrasound to blood-velocity traces and venous reflux.
+
+>>> import dopplerflow
+>>> result = dopplerflow.analyze("samples/jugular_valsalva_iq.flac", vessel="ijv")
+>>> result.reflux, [e.duration_s for e in result.reflux_events]
+
+A research and teaching tool, not a medical device.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    AudioFileError,
+    DopplerflowError,
+    InputError,
+    LayoutError,
+    SettingsError,
+)
+from .layouts import LAYOUTS  # noqa: E402
+from .pipeline import Analysis, Processor, Settings, Trace, analyze  # noqa: E402
+from .reflux import VESSELS, Event  # noqa: E402
+
+__all__ = [
+    "analyze", "Analysis", "Processor", "Settings", "Trace", "Event", "LAYOUTS", "VESSELS",
+    "DopplerflowError", "InputError", "AudioFileError", "LayoutError", "SettingsError",
+    "__version__",
+]

@@ -1,0 +1,7 @@
+"""``python -m dopplerflow``: the same as the ``dopplerflow`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,432 @@
+"""numba kernels of the spectral pipeline.
+
+Every kernel here is pure: it takes arrays and scalars, writes into the output
+arrays it is given, reads no module globals and allocates nothing inside its
+per-sample or per-frame loop.  The public wrappers in ``spectral.py``,
+``envelope.py`` and ``reflux.py`` validate their inputs and call these.
+
+Shapes follow the package conventions: audio blocks are ``(frames, channels)``,
+spectra are ``(n_frames, n_bins)`` with bins in ascending frequency.
+"""
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(cache=True, nogil=True)
+
+
+# --------------------------------------------------------------------------- input
+@njit(**_JIT)
+def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, sos, state, out):
+    """Pick two channels, optionally mix down, and high-pass both.
+
+    Parameters
+    ----------
+    block : ndarray, shape (n, channels), float32
+        Raw audio.
+    i0, i1 : int
+        Channels that become the real (``c0``) and imaginary (``c1``) input;
+        ``i1 = -1`` means zero (one-channel layouts).
+    sign1 : float
+        +1 or -1, multiplies ``c1`` (quadrature inversion).
+    mix_step : float
+        Heterodyne frequency in cycles per sample; 0 for no mixing.  When
+        non-zero, ``c0 + j c1 = x * exp(-2j pi mix_step n)`` with ``x`` channel
+        ``i0``.
+    mix_index : int
+        Index of the first sample of ``block`` in the whole stream (keeps the
+        mixer phase continuous whatever the block size).
+    sos : ndarray, shape (2, 6), float64
+        Two second-order sections of a 4th-order high-pass (scipy layout).
+    state : ndarray, shape (8,), float64
+        Transposed direct form II state, updated in place.
+    out : ndarray, shape (n, 2), float32
+        Filtered ``c0``, ``c1``.
+    """
+    n = block.shape[0]
+    b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    p0, p1, p2, p3 = state[0], state[1], state[2], state[3]
+    q0, q1, q2, q3 = state[4], state[5], state[6], state[7]
+    two_pi = 2.0 * np.pi
+    for i in range(n):
+        a = np.float64(block[i, i0])
+        if mix_step != 0.0:
+            ph = (mix_step * np.float64(mix_index + i)) % 1.0
+            b = -sign1 * a * np.sin(two_pi * ph)
+            a = a * np.cos(two_pi * ph)
+        elif i1 >= 0:
+            b = sign1 * np.float64(block[i, i1])
+        else:
+            b = 0.0
+        ya = b00 * a + p0
+        p0 = b01 * a - a01 * ya + p1
+        p1 = b02 * a - a02 * ya
+        yb = b00 * b + q0
+        q0 = b01 * b - a01 * yb + q1
+        q1 = b02 * b - a02 * yb
+        za = b10 * ya + p2
+        p2 = b11 * ya - a11 * za + p3
+        p3 = b12 * ya - a12 * za
+        zb = b10 * yb + q2
+        q2 = b11 * yb - a11 * zb + q3
+        q3 = b12 * yb - a12 * zb
+        out[i, 0] = za
+        out[i, 1] = zb
+    state[0], state[1], state[2], state[3] = p0, p1, p2, p3
+    state[4], state[5], state[6], state[7] = q0, q1, q2, q3
+
+
+@njit(**_JIT)
+def _block_stats(block, clip_level, acc):
+    """Accumulate level statistics of a raw block.
+
+    ``acc`` (float64, shape (4 + 2 * channels,)) holds: number of samples,
+    clipped sample count, NaN/Inf count, index of the first non-finite frame
+    (-1 if none, relative to this block), then per channel the sum and the sum
+    of squares.
+    """
+    n, nch = block.shape
+    for i in range(n):
+        for c in range(nch):
+            v = block[i, c]
+            if not np.isfinite(v):
+                if acc[3] < 0:
+                    acc[3] = i
+                acc[2] += 1
+                continue
+            if abs(v) >= clip_level:
+                acc[1] += 1
+            acc[4 + 2 * c] += v
+            acc[5 + 2 * c] += np.float64(v) * v
+    acc[0] += n
+
+
+# --------------------------------------------------------------------------- spectra
+@njit(**_JIT)
+def _frames(buf, start, hop, window, n_frames, out):
+    """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``.
+
+    ``buf`` is (n, 2) float32; frame ``i`` starts at ``start + i * hop``.
+    ``out`` is (n_frames, n_fft) complex64; samples past the window are zero.
+    """
+    n_win = window.shape[0]
+    n_fft = out.shape[1]
+    for i in range(n_frames):
+        s = start + i * hop
+        for k in range(n_win):
+            w = window[k]
+            out[i, k] = complex(w * buf[s + k, 0], w * buf[s + k, 1])
+        for k in range(n_win, n_fft):
+            out[i, k] = 0j
+
+
+@njit(**_JIT)
+def _power(spec, separated, order, out):
+    """Power spectrum with bins in ascending frequency.
+
+    Parameters
+    ----------
+    spec : ndarray, shape (n_frames, n_fft), complex64
+        FFT of the windowed frames of ``c0 + j c1``.
+    separated : bool
+        If True, ``c0`` and ``c1`` are two real channels holding the toward and
+        away audio; they are unpacked from the one complex FFT and the toward
+        spectrum is placed at positive, the away spectrum at negative frequency
+        (``z = analytic(toward) + conj(analytic(away))``).
+    order : ndarray, shape (n_fft,), int64
+        ``order[j]`` is the FFT bin shown at ascending position ``j``.
+    out : ndarray, shape (n_frames, n_fft), float32
+    """
+    n_frames, n_fft = spec.shape
+    for i in range(n_frames):
+        for j in range(n_fft):
+            k = order[j]
+            y = spec[i, k]
+            if separated:
+                ym = np.conj(spec[i, (n_fft - k) % n_fft])
+                # positive bins: 2 * F_toward = y + conj(y[-k]); negative: 2 * F_away * j
+                if 2 * k < n_fft and k > 0:
+                    y = y + ym
+                else:
+                    y = y - ym
+            out[i, j] = y.real * y.real + y.imag * y.imag
+
+
+@njit(**_JIT)
+def _select(a, n, q):
+    """Return the ``q``-th smallest of ``a[:n]`` (0-based), reordering ``a``."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+        if q <= j:
+            hi = j
+        elif q >= i:
+            lo = i
+        else:
+            return a[q]
+    return a[q]
+
+
+@njit(**_JIT)
+def _noise_update(power, noise_bins, q_index, q_to_mean, alpha, every, frame0, scratch, state,
+                  out):
+    """Track the noise floor (mean noise power per bin) over frames.
+
+    Every ``every``-th frame (counted from the stream start), the
+    ``q_index``-th smallest power among ``noise_bins`` is taken, turned into a
+    mean by ``q_to_mean`` (exponential statistics of a noise bin) and merged
+    into the tracked level with weight ``alpha``; ``state[0]`` holds the level
+    (0 before the first estimate).  ``out[i]`` receives the level in force at
+    frame ``i``.
+    """
+    n_frames = power.shape[0]
+    m = noise_bins.shape[0]
+    for i in range(n_frames):
+        if (frame0 + i) % every == 0:
+            for j in range(m):
+                scratch[j] = power[i, noise_bins[j]]
+            est = _select(scratch, m, q_index) * q_to_mean
+            if state[0] <= 0.0:
+                state[0] = est
+            else:
+                state[0] += alpha * (est - state[0])
+        out[i] = state[0]
+
+
+# --------------------------------------------------------------------------- envelopes
+@njit(**_JIT)
+def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
+               min_run, method, out):
+    """Per-frame flow detection and frequency envelopes in each direction.
+
+    Parameters
+    ----------
+    smooth : ndarray, shape (n_frames, n_bins), float32
+        Time-averaged power spectrum, bins ascending.
+    noise : ndarray, shape (n_frames,), float64
+        Mean noise power per bin of one frame.
+    dir_start, dir_step, dir_count : ndarray, shape (2,), int64
+        For direction 0 (toward) and 1 (away): first bin beyond the wall band,
+        +1/-1 step outward (increasing ``|f|``), number of usable bins.
+    dir_f0 : ndarray, shape (2,), float64
+        ``|f|`` of each direction's first bin, Hz; bin ``j`` outward sits at
+        ``dir_f0 + j * bin_hz``.
+    t_high, t_low : float
+        Detection and edge thresholds for a three-bin sum of ``smooth``, as
+        multiples of the noise mean per bin.
+    min_run : int
+        Consecutive three-bin sums above ``t_high`` needed to detect flow.
+    method : int
+        0 = noise-adaptive threshold, 1 = modified geometric method.
+    out : ndarray, shape (n_frames, 2, 4), float64
+        Per direction: detected (0/1), maximum frequency (Hz), mean frequency
+        (Hz), flow power above noise (power units).
+    """
+    n_frames = smooth.shape[0]
+    for i in range(n_frames):
+        nz = noise[i]
+        for d in range(2):
+            out[i, d, 0] = 0.0
+            out[i, d, 1] = 0.0
+            out[i, d, 2] = 0.0
+            out[i, d, 3] = 0.0
+            cnt = dir_count[d]
+            if cnt < 3 or nz <= 0.0:
+                continue
+            st = dir_start[d]
+            sp = dir_step[d]
+            hi = t_high * nz
+            lo = t_low * nz
+            # top-down: the highest run of min_run three-bin sums above the detection threshold
+            top = -1
+            run = 0
+            for j in range(cnt - 2, -1, -1):
+                if j == 0:
+                    # the band's first bin has no inner neighbour outside the wall band:
+                    # two bins scaled to the same noise mean as three
+                    s3 = 1.5 * (smooth[i, st] + smooth[i, st + sp])
+                else:
+                    s3 = (smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j]
+                          + smooth[i, st + sp * (j + 1)])
+                if s3 > hi:
+                    run += 1
+                    if run == min_run:
+                        top = max(j + min_run - 1, 1)
+                        break
+                else:
+                    run = 0
+            if top < 0:
+                continue
+            # extend outward while the sum stays above the edge threshold (one-bin gaps bridged)
+            edge = top
+            j = top + 1
+            while j < cnt - 1:
+                s3 = (smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j]
+                      + smooth[i, st + sp * (j + 1)])
+                if s3 > lo:
+                    edge = j
+                    j += 1
+                elif j + 1 < cnt - 1:
+                    s3n = (smooth[i, st + sp * j] + smooth[i, st + sp * (j + 1)]
+                           + smooth[i, st + sp * (j + 2)] if j + 2 < cnt else 0.0)
+                    if s3n > lo:
+                        edge = j + 1
+                        j += 2
+                    else:
+                        break
+                else:
+                    break
+            # sub-bin edge: where the last above-threshold sum falls to the edge threshold
+            frac = 0.0
+            if edge + 1 < cnt - 1:
+                s_in = (smooth[i, st + sp * (edge - 1)] + smooth[i, st + sp * edge]
+                        + smooth[i, st + sp * (edge + 1)])
+                s_out = (smooth[i, st + sp * edge] + smooth[i, st + sp * (edge + 1)]
+                         + smooth[i, st + sp * (edge + 2)] if edge + 2 < cnt else 0.0)
+                if s_in > s_out:
+                    frac = min(1.0, max(0.0, (s_in - lo) / (s_in - s_out)))
+            fmax_bins = edge + frac
+            if method == 1:
+                # modified geometric method on the noise-subtracted integrated spectrum,
+                # searched up to twice the threshold edge (the knee of a flow spectrum lies
+                # where its integral stops rising)
+                lim = min(cnt, 2 * edge + 4)
+                cum = 0.0
+                cmax = 0.0
+                jmax = 0
+                for j in range(lim):
+                    cum += smooth[i, st + sp * j] - nz
+                    if cum > cmax:
+                        cmax = cum
+                        jmax = j
+                if cmax > 0.0 and jmax > 0:
+                    best = 0.0
+                    knee = jmax
+                    cum = 0.0
+                    for j in range(jmax + 1):
+                        cum += smooth[i, st + sp * j] - nz
+                        dist = cum - cmax * (j + 1) / (jmax + 1)
+                        if dist > best:
+                            best = dist
+                            knee = j
+                    # the knee of the integral is where the flow band ends
+                    fmax_bins = knee + 0.5
+            # power above noise and mean frequency within the flow band
+            pw = 0.0
+            pf = 0.0
+            jend = min(cnt, int(fmax_bins) + 2)
+            for j in range(jend):
+                p = smooth[i, st + sp * j] - nz
+                if p > 0.0:
+                    pw += p
+                    pf += p * (dir_f0[d] + j * bin_hz)
+            out[i, d, 0] = 1.0
+            out[i, d, 1] = dir_f0[d] + fmax_bins * bin_hz
+            out[i, d, 2] = pf / pw if pw > 0.0 else dir_f0[d]
+            out[i, d, 3] = pw
+
+
+# --------------------------------------------------------------------------- reflux
+@njit(**_JIT)
+def _reflux(env, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows, enter_ratio,
+            state, actions):
+    """Retrograde-episode state machines for both direction hypotheses.
+
+    Hypothesis ``h`` takes direction ``h`` (0 toward, 1 away) as retrograde.
+    A frame counts as retrograde when retrograde flow is detected and it
+    dominates: no antegrade flow, or more power than the antegrade flow
+    (``enter_ratio`` times more to open an episode; any majority keeps it).
+    Up to ``gap_rows`` frames that are not retrograde are bridged.
+
+    Parameters
+    ----------
+    env : ndarray, shape (n, 2, 4), float64
+        Output of ``_envelopes``.
+    row0 : int
+        Index of ``env[0]`` in the whole stream.
+    hop_s, t0_s : float
+        Frame hop and time of frame 0, seconds.
+    cm_s_per_hz : float
+        Doppler-equation scale.
+    threshold_s : float
+        Reflux threshold; an episode longer than this is a reflux event.
+        Non-positive means no reflux rule (episodes only).
+    gap_rows, min_rows : int
+        Bridged gap and the shortest episode that is reported, in frames.
+    enter_ratio : float
+        Power ratio to open an episode.
+    state : ndarray, shape (2, 8), float64
+        Per hypothesis: in_episode, start_row, last_row, peak_cm_s,
+        sum_cm_s, n_rows, confirmed, spare.  Updated in place.
+    actions : ndarray, shape (m, 7), float64
+        Filled with (kind, hypothesis, start_s, end_s, peak_cm_s, mean_cm_s,
+        at_s); kind 1 = reflux confirmed (duration just passed the threshold),
+        2 = episode ended.
+
+    Returns
+    -------
+    n_actions : int
+    """
+    n = env.shape[0]
+    na = 0
+    for i in range(n):
+        row = row0 + i
+        for h in range(2):
+            r = h
+            a = 1 - h
+            pr = env[i, r, 3]
+            pa = env[i, a, 3]
+            ratio = 1.0 if state[h, 0] > 0 else enter_ratio
+            retro = env[i, r, 0] > 0 and (env[i, a, 0] == 0 or pr > ratio * pa)
+            if retro:
+                v = env[i, r, 1] * cm_s_per_hz
+                if state[h, 0] == 0:
+                    state[h, 0] = 1
+                    state[h, 1] = row
+                    state[h, 3] = 0.0
+                    state[h, 4] = 0.0
+                    state[h, 5] = 0
+                    state[h, 6] = 0
+                state[h, 2] = row
+                state[h, 3] = max(state[h, 3], v)
+                state[h, 4] += v
+                state[h, 5] += 1
+                dur = (row - state[h, 1] + 1) * hop_s
+                if threshold_s > 0 and state[h, 6] == 0 and dur > threshold_s:
+                    state[h, 6] = 1
+                    if na < actions.shape[0]:
+                        actions[na, 0] = 1
+                        actions[na, 1] = h
+                        actions[na, 2] = t0_s + (state[h, 1] - 0.5) * hop_s
+                        actions[na, 3] = t0_s + (row + 0.5) * hop_s
+                        actions[na, 4] = state[h, 3]
+                        actions[na, 5] = state[h, 4] / state[h, 5]
+                        actions[na, 6] = t0_s + row * hop_s
+                        na += 1
+            elif state[h, 0] > 0 and row - state[h, 2] > gap_rows:
+                if state[h, 2] - state[h, 1] + 1 >= min_rows and na < actions.shape[0]:
+                    actions[na, 0] = 2
+                    actions[na, 1] = h
+                    actions[na, 2] = t0_s + (state[h, 1] - 0.5) * hop_s
+                    actions[na, 3] = t0_s + (state[h, 2] + 0.5) * hop_s
+                    actions[na, 4] = state[h, 3]
+                    actions[na, 5] = state[h, 4] / state[h, 5]
+                    actions[na, 6] = t0_s + row * hop_s
+                    na += 1
+                state[h, 0] = 0
+    return na

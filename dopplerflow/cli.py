@@ -1,0 +1,299 @@
+"""The ``dopplerflow`` command.
+
+Exit status: 0 analysed, 1 bad input (one-line message, no traceback),
+2 bad usage, 130 interrupted.
+"""
+
+import argparse
+import importlib
+import json
+import math
+import os
+import sys
+
+from . import __version__
+from .errors import DopplerflowError
+from .layouts import LAYOUTS
+from .reflux import VESSELS
+
+__all__ = ["main", "add_analysis_arguments", "settings_from_args", "print_summary"]
+
+#: Sub-commands implemented in other modules: name -> (module, help).  Each
+#: module has ``add_arguments(parser)`` and ``main(args) -> int``.
+COMMANDS = {
+    "simulate": ("dopplerflow.synth", "write a simulated recording with its ground truth"),
+    "replay": ("dopplerflow.replay", "stream a file through the live path (block by block)"),
+    "score": ("dopplerflow.score", "score an analysis JSON against a truth JSON"),
+    "evaluate": ("dopplerflow.evaluate", "score every scenario across SNR, layouts and seeds"),
+    "devices": ("dopplerflow.live:devices", "list sound-card input devices"),
+    "live": ("dopplerflow.live", "analyse a sound-card input as it arrives, and record it"),
+    "report": ("dopplerflow.report", "write a self-contained HTML report of a recording"),
+    "explain": ("dopplerflow.explain", "write teaching figures with captions"),
+    "bench": ("benchmarks.__main__", "run the benchmark suite"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _channels(text):
+    try:
+        chans = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a list of channel numbers (e.g. 1,2)") from None
+    if not chans or any(c < 1 for c in chans):
+        raise argparse.ArgumentTypeError(f"'{text}': channels are numbered from 1")
+    return chans
+
+
+def _finite(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a finite number")
+    return v
+
+
+def add_analysis_arguments(parser):
+    """Add the flags every analysing command shares (DESIGN.md)."""
+    g = parser.add_argument_group("input layout")
+    g.add_argument("--layout", choices=LAYOUTS, default="iq",
+                   help="channel layout (default iq: left I, right Q)")
+    g.add_argument("--invert", action="store_true",
+                   help="swap toward/away (opposite quadrature convention)")
+    g.add_argument("--offset-hz", type=_finite, metavar="HZ",
+                   help="zero-velocity frequency of the 'offset' layout")
+    g.add_argument("--channels", type=_channels, metavar="N[,M]",
+                   help="channel numbers to use from a file with more channels (from 1)")
+    g = parser.add_argument_group("geometry")
+    g.add_argument("--carrier-mhz", type=_finite, default=8.0, metavar="MHZ",
+                   help="probe transmit frequency (default 8)")
+    g.add_argument("--angle", type=_finite, default=60.0, metavar="DEG",
+                   help="beam-to-flow angle in degrees, [0, 90) (default 60)")
+    g.add_argument("--sound-speed", type=_finite, default=1540.0, metavar="M_S",
+                   help="speed of sound in m/s (default 1540)")
+    g = parser.add_argument_group("reflux")
+    g.add_argument("--vessel", choices=tuple(VESSELS),
+                   help="vessel preset that sets the reflux threshold")
+    g.add_argument("--reflux-threshold", type=_finite, metavar="S",
+                   help="reflux threshold in seconds (overrides --vessel)")
+    g.add_argument("--antegrade", choices=("toward", "away", "auto"), default="auto",
+                   help="normal flow direction relative to the probe (default auto)")
+    g = parser.add_argument_group("spectral analysis")
+    g.add_argument("--window-ms", type=_finite, default=10.0, metavar="MS",
+                   help="STFT window (default 10)")
+    g.add_argument("--hop-ms", type=_finite, default=5.0, metavar="MS",
+                   help="STFT hop (default 5)")
+    g.add_argument("--wall-hz", type=_finite, default=80.0, metavar="HZ",
+                   help="wall filter cut-off (default 80)")
+    g.add_argument("--envelope", choices=("threshold", "geometric"), default=None,
+                   help="maximum-frequency estimator (default: the more accurate one)")
+
+
+def settings_from_args(args):
+    """Build :class:`dopplerflow.Settings` from the shared analysis flags."""
+    from .pipeline import Settings
+
+    kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
+              channels=args.channels, window_s=args.window_ms / 1e3, hop_s=args.hop_ms / 1e3,
+              wall_hz=args.wall_hz, carrier_hz=args.carrier_mhz * 1e6, angle_deg=args.angle,
+              sound_speed_m_s=args.sound_speed, vessel=args.vessel,
+              reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade)
+    if args.envelope:
+        kw["envelope"] = args.envelope
+    settings = Settings(**kw)
+    settings.validate()
+    return settings
+
+
+def add_output_arguments(parser):
+    """Flags for writing an analysis (shared by analyze and replay)."""
+    g = parser.add_argument_group("output")
+    g.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
+    g.add_argument("--trace-json", action="store_true",
+                   help="include the per-frame trace in the JSON")
+    g.add_argument("--csv", metavar="OUT", help="write the per-frame trace as CSV")
+    g.add_argument("--plot", metavar="FILE", help="write sonogram + trace (.png, .svg, .pdf)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no summary on the terminal")
+
+
+def write_outputs(analysis, args):
+    """Write the JSON/CSV/plot an analysing command was asked for."""
+    from . import io
+
+    if args.json == "-":
+        json.dump(analysis.to_dict(trace=args.trace_json), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.json:
+        _writable(args.json)
+        io.write_json(analysis, args.json, trace=args.trace_json)
+    if args.csv:
+        _writable(args.csv)
+        io.write_csv(analysis, args.csv)
+    if getattr(args, "plot", None):
+        from . import plots
+
+        _writable(args.plot)
+        plots.save_analysis_figure(analysis, args.plot)
+
+
+def _writable(path):
+    d = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise DopplerflowError(f"{path} is a directory; give a file name to write")
+    if not os.path.isdir(d):
+        raise DopplerflowError(f"cannot write {path}: folder {d} does not exist")
+
+
+def print_summary(analysis, file=None):
+    """Print a readable summary table of an analysis."""
+    out = file or sys.stdout
+    a = analysis
+    s = a.settings
+    p = lambda *x: print(*x, file=out)  # noqa: E731
+    p(f"dopplerflow {__version__}: {a.file or 'audio'}")
+    p(f"  audio       {a.duration_s:.2f} s, {a.sample_rate_hz:g} Hz, {a.n_channels} channel(s), "
+      f"layout {s.layout}{' (inverted)' if s.invert else ''}")
+    p(f"  geometry    {s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g} deg, c = "
+      f"{s.sound_speed_m_s:g} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
+    thr = s.threshold_s
+    vessel = f"{s.vessel}, " if s.vessel else ""
+    p(f"  vessel      {vessel}" + (f"reflux threshold {thr:g} s" if thr else "no reflux rule"))
+    if a.direction_available:
+        how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
+        p(f"  antegrade   {a.antegrade} the probe ({how})")
+    sm = a.summary
+    if a.flow_detected:
+        retro = sm["peak_retrograde_velocity_cm_s"]
+        extra = f", peak retrograde {retro:.1f} cm/s" if retro is not None else ""
+        p(f"  flow        detected in {100 * sm['flow_fraction']:.0f}% of frames; peak "
+          f"{'antegrade' if a.direction_available else 'speed'} "
+          f"{sm['peak_antegrade_velocity_cm_s']:.1f} cm/s{extra}")
+    else:
+        p("  flow        NOT detected (flow not Doppler-detectable)")
+    if a.reflux is None:
+        p("  reflux      not assessable (no direction in a mono recording)")
+    elif not thr:
+        p("  reflux      no rule for this vessel")
+    else:
+        p(f"  reflux      {'YES' if a.reflux else 'no'}: {len(a.reflux_events)} event(s) longer "
+          f"than {thr:g} s")
+    _event_table(p, "reflux events", a.reflux_events)
+    _event_table(p, "shorter retrograde episodes", a.episodes)
+    for w in a.warnings:
+        p(f"  warning     {w}")
+
+
+def _event_table(p, title, events):
+    if not events:
+        return
+    p(f"  {title}:")
+    p("      #   start s     end s  duration s  peak cm/s  mean cm/s")
+    for i, e in enumerate(events, 1):
+        gap = "  (gap)" if e.affected_by_gap else ""
+        p(f"    {i:3d}  {e.start_s:8.3f}  {e.end_s:8.3f}  {e.duration_s:10.3f}  "
+          f"{e.peak_velocity_cm_s:9.1f}  {e.mean_velocity_cm_s:9.1f}{gap}")
+
+
+class _Progress:
+    """A progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label):
+        self.label = label
+        self.last = -1
+
+    def __call__(self, fraction):
+        pct = int(100 * fraction)
+        if pct == self.last:
+            return
+        self.last = pct
+        bar = "#" * (pct // 4)
+        sys.stderr.write(f"\r{self.label} [{bar:<25}] {pct:3d}%")
+        if pct >= 100:
+            sys.stderr.write("\r" + " " * (len(self.label) + 35) + "\r")
+        sys.stderr.flush()
+
+
+def _analyze_main(args):
+    from . import io
+    from .pipeline import analyze
+
+    settings = settings_from_args(args)
+    progress = None
+    if sys.stderr.isatty() and not args.quiet:
+        info = io.open_audio(args.file)
+        if info.duration_s > 5:
+            progress = _Progress(os.path.basename(args.file))
+    analysis = analyze(args.file, settings=settings, block_size=args.block_size,
+                       keep_spectrogram=bool(args.plot), progress=progress)
+    write_outputs(analysis, args)
+    if not args.quiet and args.json != "-":
+        print_summary(analysis)
+    return 0
+
+
+def build_parser():
+    """The argument parser of ``dopplerflow``."""
+    parser = _Parser(prog="dopplerflow", description=(
+        "Doppler ultrasound audio -> blood-velocity traces and venous reflux events. "
+        "A research and teaching tool, not a medical device."))
+    parser.add_argument("--version", action="version", version=f"dopplerflow {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p = sub.add_parser("analyze", help="analyse a recorded file",
+                       description="Analyse a recorded Doppler audio file.")
+    p.add_argument("file", help="audio file (WAV, FLAC, OGG, AIFF, ...)")
+    add_analysis_arguments(p)
+    add_output_arguments(p)
+    p.add_argument("--block-size", type=int, default=65536, metavar="N",
+                   help="frames read per block (the result does not depend on it)")
+    p.set_defaults(func=_analyze_main)
+    for name, (target, help_text) in COMMANDS.items():
+        mod_name, _, prefix = target.partition(":")
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError as e:
+            if e.name != mod_name:
+                raise
+            continue
+        add = getattr(mod, f"add_{prefix}_arguments" if prefix else "add_arguments")
+        run = getattr(mod, f"{prefix}_main" if prefix else "main")
+        sp = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:])
+        add(sp)
+        sp.set_defaults(func=run)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except DopplerflowError as e:
+        print(f"dopplerflow: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("\ndopplerflow: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as e:
+        # files the user named that cannot be written (permissions, full disk)
+        print(f"dopplerflow: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

@@ -1,0 +1,166 @@
+"""Flow direction, reflux events and the vessel presets.
+
+Reflux is retrograde flow that dominates continuously for longer than the
+vessel's threshold (Labropoulos 2003 for leg veins, Zamboni 2009 for neck and
+cerebral veins).  Shorter retrograde episodes, such as the brief reversal
+that closes a competent valve, are listed separately.
+"""
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import _kernels as K
+from .errors import SettingsError
+
+__all__ = ["VESSELS", "Event", "RefluxTracker", "reflux_threshold"]
+
+#: Vessel presets: reflux threshold in seconds (None: no reflux rule) and source.
+VESSELS = {
+    "ijv": (0.88, "internal jugular vein, Zamboni 2009"),
+    "vv": (0.88, "vertebral vein, Zamboni 2009"),
+    "dcv": (0.5, "deep cerebral veins, Zamboni 2009"),
+    "gsv": (0.5, "great saphenous vein, Labropoulos 2003"),
+    "ssv": (0.5, "small saphenous vein, Labropoulos 2003"),
+    "deep-femoral": (0.5, "deep femoral vein, Labropoulos 2003"),
+    "calf": (0.5, "calf veins, Labropoulos 2003"),
+    "femoral": (1.0, "femoral vein, Labropoulos 2003"),
+    "popliteal": (1.0, "popliteal vein, Labropoulos 2003"),
+    "perforator": (0.35, "perforator veins, Labropoulos 2003"),
+    "artery": (None, "artery: no reflux rule"),
+}
+#: Threshold used when neither a vessel nor a threshold is given.
+DEFAULT_THRESHOLD_S = 0.5
+#: Gaps of no retrograde flow bridged inside an episode, s (brief signal dropouts).
+GAP_S = 0.06
+#: Shortest retrograde episode reported, s.
+MIN_EPISODE_S = 0.03
+#: Retrograde power must exceed antegrade power by this factor to open an
+#: episode (3 dB); once open, a simple majority keeps it: hysteresis against
+#: flicker when both directions are present.
+ENTER_RATIO = 2.0
+
+
+def reflux_threshold(vessel, threshold_s):
+    """Resolve the reflux threshold in seconds (None for ``artery``).
+
+    Raises
+    ------
+    SettingsError
+        Unknown vessel or a non-positive threshold.
+    """
+    if vessel is not None and vessel not in VESSELS:
+        raise SettingsError(f"vessel '{vessel}' is not known; use one of {', '.join(VESSELS)}")
+    if threshold_s is not None:
+        if not threshold_s > 0 or not np.isfinite(threshold_s):
+            raise SettingsError(f"reflux threshold {threshold_s!r} s must be a positive number "
+                                f"of seconds (e.g. 0.5)")
+        return float(threshold_s)
+    if vessel is None:
+        return DEFAULT_THRESHOLD_S
+    return VESSELS[vessel][0]
+
+
+@dataclass
+class Event:
+    """One retrograde episode.
+
+    Attributes
+    ----------
+    start_s, end_s, duration_s : float
+        Seconds from the first sample.
+    peak_velocity_cm_s, mean_velocity_cm_s : float
+        Of the retrograde maximum-velocity envelope, positive numbers.
+    affected_by_gap : bool
+        Samples were lost (dropped blocks, overflows) during the episode.
+    """
+
+    start_s: float
+    end_s: float
+    duration_s: float
+    peak_velocity_cm_s: float
+    mean_velocity_cm_s: float
+    affected_by_gap: bool = False
+
+    def to_dict(self):
+        """JSON-ready dict, times and velocities rounded to useful precision."""
+        d = asdict(self)
+        for k in ("start_s", "end_s", "duration_s"):
+            d[k] = round(d[k], 4)
+        for k in ("peak_velocity_cm_s", "mean_velocity_cm_s"):
+            d[k] = round(d[k], 2)
+        return d
+
+
+class RefluxTracker:
+    """Retrograde-episode tracking for both direction hypotheses, streaming.
+
+    Hypothesis 0 takes flow toward the probe as retrograde, hypothesis 1 flow
+    away.  Both run all the time so the direction can be chosen at the end
+    (``antegrade='auto'``) without a second pass.
+
+    Parameters
+    ----------
+    hop_s, t0_s : float
+        Hop and time of the first frame, s.
+    cm_s_per_hz : float
+        Doppler scale.
+    threshold_s : float or None
+        Reflux threshold; None: episodes only.
+    """
+
+    def __init__(self, hop_s, t0_s, cm_s_per_hz, threshold_s):
+        self.hop_s = hop_s
+        self.t0_s = t0_s
+        self.scale = cm_s_per_hz
+        self.threshold_s = threshold_s
+        self._gap_rows = int(round(GAP_S / hop_s))
+        self._min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
+        self._state = np.zeros((2, 8), np.float64)
+        self._row = 0
+        self.episodes = ([], [])  # ended episodes, per hypothesis
+
+    def update(self, env):
+        """Advance over new frames; return a list of (kind, hypothesis, Event).
+
+        ``kind`` is ``'reflux_confirmed'`` (duration just passed the
+        threshold; the event is provisional) or ``'ended'``.
+        """
+        actions = np.empty((2 * len(env) + 2, 7), np.float64)
+        thr = -1.0 if self.threshold_s is None else self.threshold_s
+        n = K._reflux(env, self._row, self.hop_s, self.t0_s, self.scale, thr, self._gap_rows,
+                      self._min_rows, ENTER_RATIO, self._state, actions)
+        self._row += len(env)
+        out = []
+        for kind, h, start, end, peak, mean, _ in actions[:n]:
+            ev = Event(start, end, end - start, peak, mean)
+            h = int(h)
+            if kind == 2:
+                self.episodes[h].append(ev)
+            out.append(("reflux_confirmed" if kind == 1 else "ended", h, ev))
+        return out
+
+    def open_episode(self, h):
+        """The episode of hypothesis ``h`` still running, as an Event, or None."""
+        st = self._state[h]
+        if st[0] == 0 or st[5] == 0:
+            return None
+        start = self.t0_s + (st[1] - 0.5) * self.hop_s
+        end = self.t0_s + (st[2] + 0.5) * self.hop_s
+        return Event(start, end, end - start, st[3], st[4] / st[5])
+
+    def close(self):
+        """End the stream: close open episodes long enough to report."""
+        for h in range(2):
+            ev = self.open_episode(h)
+            if ev is not None and ev.duration_s >= self._min_rows * self.hop_s:
+                self.episodes[h].append(ev)
+            self._state[h, 0] = 0
+
+    def split(self, h):
+        """Ended episodes of hypothesis ``h``: (reflux events, shorter episodes)."""
+        eps = self.episodes[h]
+        if self.threshold_s is None:
+            return [], list(eps)
+        return ([e for e in eps if e.duration_s > self.threshold_s],
+                [e for e in eps if e.duration_s <= self.threshold_s])
