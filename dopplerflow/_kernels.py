@@ -143,10 +143,11 @@ def _power(spec, separated, order, out):
         for j in range(n_fft):
             k = order[j]
             y = spec[i, k]
-            if separated:
-                ym = np.conj(spec[i, (n_fft - k) % n_fft])
-                # positive bins: 2 * F_toward = y + conj(y[-k]); negative: 2 * F_away * j
-                if 2 * k < n_fft and k > 0:
+            if separated and k > 0:
+                # positive bins: 2 F_toward = y + conj(y[-k]); negative: 2j F_away = y - conj(y[-k])
+                # (the DC bin keeps |F_toward|^2 + |F_away|^2)
+                ym = np.conj(spec[i, n_fft - k])
+                if 2 * k < n_fft:
                     y = y + ym
                 else:
                     y = y - ym
@@ -210,6 +211,37 @@ def _noise_update(power, noise_bins, q_index, q_to_mean, alpha, every, frame0, s
 
 # --------------------------------------------------------------------------- envelopes
 @njit(**_JIT)
+def _sum3(smooth, i, st, sp, cnt, j):
+    """Three-bin sum centred on bin ``j`` (outward index) of a direction of frame ``i``.
+
+    The first bin has no inner neighbour outside the wall band: its two-bin
+    sum is scaled to the same noise mean.  Past the last bin the sum is 0.
+    """
+    if j == 0:
+        return 1.5 * (smooth[i, st] + smooth[i, st + sp])
+    if j >= cnt - 1:
+        return 0.0
+    return smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j] + smooth[i, st + sp * (j + 1)]
+
+
+@njit(**_JIT)
+def _walk_out(smooth, i, st, sp, cnt, j, level):
+    """Last outward index from ``j`` whose sum stays above ``level`` (one-bin gaps bridged)."""
+    edge = j
+    j += 1
+    while j < cnt - 1:
+        if _sum3(smooth, i, st, sp, cnt, j) > level:
+            edge = j
+            j += 1
+        elif _sum3(smooth, i, st, sp, cnt, j + 1) > level:
+            edge = j + 1
+            j += 2
+        else:
+            break
+    return edge
+
+
+@njit(**_JIT)
 def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
                min_run, method, out):
     """Per-frame flow detection and frequency envelopes in each direction.
@@ -256,14 +288,7 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             top = -1
             run = 0
             for j in range(cnt - 2, -1, -1):
-                if j == 0:
-                    # the band's first bin has no inner neighbour outside the wall band:
-                    # two bins scaled to the same noise mean as three
-                    s3 = 1.5 * (smooth[i, st] + smooth[i, st + sp])
-                else:
-                    s3 = (smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j]
-                          + smooth[i, st + sp * (j + 1)])
-                if s3 > hi:
+                if _sum3(smooth, i, st, sp, cnt, j) > hi:
                     run += 1
                     if run == min_run:
                         top = max(j + min_run - 1, 1)
@@ -272,34 +297,23 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
                     run = 0
             if top < 0:
                 continue
-            # extend outward while the sum stays above the edge threshold (one-bin gaps bridged)
-            edge = top
-            j = top + 1
-            while j < cnt - 1:
-                s3 = (smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j]
-                      + smooth[i, st + sp * (j + 1)])
-                if s3 > lo:
-                    edge = j
-                    j += 1
-                elif j + 1 < cnt - 1:
-                    s3n = (smooth[i, st + sp * j] + smooth[i, st + sp * (j + 1)]
-                           + smooth[i, st + sp * (j + 2)] if j + 2 < cnt else 0.0)
-                    if s3n > lo:
-                        edge = j + 1
-                        j += 2
-                    else:
-                        break
-                else:
-                    break
-            # sub-bin edge: where the last above-threshold sum falls to the edge threshold
+            # how far the flow reaches above the noise (one-bin gaps bridged)
+            reach = _walk_out(smooth, i, st, sp, cnt, top, lo)
+            # the flow's level just inside its top; the edge of a flat band smeared by the
+            # window is where the power falls to half that level above the noise
+            j0 = max(0, top - 3)
+            level = 0.0
+            for j in range(j0, top + 1):
+                level += _sum3(smooth, i, st, sp, cnt, j)
+            level = level / (top + 1 - j0) - 3.0 * nz
+            half = max(lo, 3.0 * nz + 0.5 * level)
+            edge = min(_walk_out(smooth, i, st, sp, cnt, j0, half), reach)
+            # sub-bin edge: where the sum falls through the edge level
             frac = 0.0
-            if edge + 1 < cnt - 1:
-                s_in = (smooth[i, st + sp * (edge - 1)] + smooth[i, st + sp * edge]
-                        + smooth[i, st + sp * (edge + 1)])
-                s_out = (smooth[i, st + sp * edge] + smooth[i, st + sp * (edge + 1)]
-                         + smooth[i, st + sp * (edge + 2)] if edge + 2 < cnt else 0.0)
-                if s_in > s_out:
-                    frac = min(1.0, max(0.0, (s_in - lo) / (s_in - s_out)))
+            s_in = _sum3(smooth, i, st, sp, cnt, edge)
+            s_out = _sum3(smooth, i, st, sp, cnt, edge + 1)
+            if s_in > half and s_in > s_out:
+                frac = min(1.0, (s_in - half) / (s_in - s_out))
             fmax_bins = edge + frac
             if method == 1:
                 # modified geometric method on the noise-subtracted integrated spectrum,
@@ -343,8 +357,8 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
 
 # --------------------------------------------------------------------------- reflux
 @njit(**_JIT)
-def _reflux(env, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows, enter_ratio,
-            state, actions):
+def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows,
+            enter_ratio, state, actions):
     """Retrograde-episode state machines for both direction hypotheses.
 
     Hypothesis ``h`` takes direction ``h`` (0 toward, 1 away) as retrograde.
@@ -357,6 +371,9 @@ def _reflux(env, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows
     ----------
     env : ndarray, shape (n, 2, 4), float64
         Output of ``_envelopes``.
+    valid : ndarray, shape (n,), bool
+        False for frames that overlap lost samples (a gap): they neither
+        extend nor end an episode.
     row0 : int
         Index of ``env[0]`` in the whole stream.
     hop_s, t0_s : float
@@ -386,6 +403,8 @@ def _reflux(env, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows
     na = 0
     for i in range(n):
         row = row0 + i
+        if not valid[i]:
+            continue
         for h in range(2):
             r = h
             a = 1 - h

@@ -315,14 +315,15 @@ class Processor:
                                   settings.sound_speed_m_s)
         self._tracker = RefluxTracker(self.config.hop_s, self.config.t0_s, self._scale,
                                       settings.threshold_s)
-        self._env = _Columns(8)
+        self._env = _Columns(9)  # per frame: (detected, fmax, fmean, power) x 2 directions, noise
+        self._rows = 0
         self._spec = _Columns(self.config.n_fft) if keep_spectrogram else None
         self._stats = np.zeros(4 + 2 * self.n_channels, np.float64)
         self._integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self._gaps = []
         self._n_samples = 0
         self._on_event = on_event
-        self._noise_levels = []
+        self._gap_samples = []  # (first, end) sample indices of lost audio
         self._finished = None
 
     # ------------------------------------------------------------------ feeding
@@ -389,11 +390,14 @@ class Processor:
             return self._empty_trace()
         start = self.time_s
         self._gaps.append((start, start + n / self.sample_rate_hz))
-        return self._process(np.zeros((n, self.n_channels), np.float32), final=False)
+        self._gap_samples.append((self._n_samples, self._n_samples + n))
+        return self._process(None, final=False, filtered=self._wall.skip(n))
 
-    def _process(self, block, final):
-        self._n_samples += len(block)
-        power = self._framer(self._wall(block))
+    def _process(self, block, final, filtered=None):
+        if filtered is None:
+            filtered = self._wall(block)
+        self._n_samples += len(filtered)
+        power = self._framer(filtered)
         if len(power):
             self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
         rows = self._avg(power, final=final)
@@ -402,16 +406,31 @@ class Processor:
         noise = self._noise_pending[:len(rows)]
         self._noise_pending = self._noise_pending[len(rows):]
         env = envelopes(rows, noise, self.config, self.settings.envelope)
-        row0 = sum(len(c) for c in self._env.chunks)
-        self._env.append(env.reshape(len(env), 8))
+        row0 = self._rows
+        self._rows += len(rows)
+        valid = self._valid_rows(row0, len(rows))
+        env[~valid] = 0.0
+        self._env.append(np.concatenate((env.reshape(len(env), 8), noise[:, None]), axis=1))
         if self._spec is not None:
             self._spec.append(rows)
-        self._noise_levels.append(noise[-1])
         self._integral += (env[:, :, 0] * env[:, :, 1]).sum(axis=0)
-        actions = self._tracker.update(env)
+        actions = self._tracker.update(env, valid)
         if self._on_event is not None and self.cmap.direction_available:
             self._dispatch(actions)
         return self._make_trace(env, row0, self._current_antegrade())
+
+    def _valid_rows(self, row0, n):
+        """False for rows whose averaged frames overlap a gap of lost samples."""
+        valid = np.ones(n, bool)
+        if not self._gap_samples:
+            return valid
+        cfg = self.config
+        rows = row0 + np.arange(n)
+        first = (rows - 1) * cfg.hop  # the row averages frames r-1 .. r+1
+        end = (rows + 1) * cfg.hop + cfg.n_window
+        for g0, g1 in self._gap_samples:
+            valid &= ~((first < g1) & (end > g0))
+        return valid
 
     def _current_antegrade(self):
         a = self.settings.antegrade
@@ -448,7 +467,8 @@ class Processor:
             0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``.
         """
         ante = self._current_antegrade()
-        env = self._env.chunks[-1][-1].reshape(2, 4) if self._env.chunks else np.zeros((2, 4))
+        env = self._env.chunks[-1][-1, :8].reshape(2, 4) if self._env.chunks else \
+            np.zeros((2, 4))
         det = env[:, 0] > 0
         v = 0.0
         direction = "none"
@@ -501,7 +521,9 @@ class Processor:
             return self._finished
         self._process(np.zeros((0, self.n_channels), np.float32), final=True)
         self._tracker.close()
-        env = self._env.array().reshape(-1, 2, 4).astype(np.float64)
+        cols = self._env.array()
+        env = cols[:, :8].reshape(-1, 2, 4).astype(np.float64)
+        noise = cols[:, 8]
         s = self.settings
         if not self.cmap.direction_available:
             ante, source = 0, "unknown"
@@ -516,8 +538,10 @@ class Processor:
             events, episodes = self._tracker.split(1 - ante)
         else:
             events, episodes = [], []
+        margin = self.config.n_window / self.sample_rate_hz + self._tracker.gap_s
         for ev in events + episodes:
-            ev.affected_by_gap = any(g0 < ev.end_s and g1 > ev.start_s for g0, g1 in self._gaps)
+            ev.affected_by_gap = any(g0 - margin < ev.end_s and g1 + margin > ev.start_s
+                                     for g0, g1 in self._gaps)
         if not self.cmap.direction_available:
             reflux = None
             warnings.append("mono layout: flow direction cannot be told, so reflux is not "
@@ -539,14 +563,14 @@ class Processor:
             direction_available=self.cmap.direction_available, flow_detected=flow_detected,
             reflux=reflux, antegrade=_DIRS[ante] if self.cmap.direction_available else None,
             antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
-            warnings=warnings, summary=self._summary(trace, events),
+            warnings=warnings, summary=self._summary(trace, events, noise),
             file=self.file, n_channels=self.n_channels, spectrogram=spec,
             freqs_hz=self.config.freqs_hz, extra=extra)
         return self._finished
 
-    def _summary(self, trace, events):
+    def _summary(self, trace, events, noise_per_frame):
         hop = self.config.hop_s
-        noise = np.median(self._noise_levels) if self._noise_levels else 0.0
+        noise = float(np.median(noise_per_frame)) if len(noise_per_frame) else 0.0
         # mean power of a noise bin = sigma^2 * sum(w^2): sigma^2 is the noise power per sample
         wsum = float(np.sum(self.config.window.astype(float) ** 2))
         noise_dbfs = 10 * math.log10(noise / wsum) if noise > 0 else None
@@ -581,8 +605,9 @@ class Processor:
         rms = np.sqrt(st[5::2] / n)
         for c in range(nch):
             if abs(means[c]) > 0.01:
-                out.append(f"DC offset of {100 * means[c]:+.1f}% of full scale on channel "
-                           f"{c + 1} (removed by the wall filter)")
+                out.append(f"mean level of {100 * means[c]:+.1f}% of full scale on channel "
+                           f"{c + 1}: a DC offset or strong stationary echoes (removed by the "
+                           f"wall filter)")
         peak_rms = float(rms.max())
         if peak_rms == 0:
             out.append("the recording is silent: every sample is zero")

@@ -115,24 +115,28 @@ class RefluxTracker:
         self.scale = cm_s_per_hz
         self.threshold_s = threshold_s
         self._gap_rows = int(round(GAP_S / hop_s))
+        self.gap_s = GAP_S
         self._min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
         self._state = np.zeros((2, 8), np.float64)
         self._row = 0
         self.episodes = ([], [])  # ended episodes, per hypothesis
 
-    def update(self, env):
+    def update(self, env, valid):
         """Advance over new frames; return a list of (kind, hypothesis, Event).
+
+        ``valid`` (bool, one per frame) is False for frames that overlap lost
+        samples: an episode under way is held open across them.
 
         ``kind`` is ``'reflux_confirmed'`` (duration just passed the
         threshold; the event is provisional) or ``'ended'``.
         """
         actions = np.empty((2 * len(env) + 2, 7), np.float64)
         thr = -1.0 if self.threshold_s is None else self.threshold_s
-        n = K._reflux(env, self._row, self.hop_s, self.t0_s, self.scale, thr, self._gap_rows,
+        n = K._reflux(env, valid, self._row, self.hop_s, self.t0_s, self.scale, thr, self._gap_rows,
                       self._min_rows, ENTER_RATIO, self._state, actions)
         self._row += len(env)
         out = []
-        for kind, h, start, end, peak, mean, _ in actions[:n]:
+        for kind, h, start, end, peak, mean, _ in actions[:n].tolist():
             ev = Event(start, end, end - start, peak, mean)
             h = int(h)
             if kind == 2:

@@ -249,22 +249,36 @@ class WallFilter:
         self._state = np.zeros(8, np.float64)
         self._zi = signal.sosfilt_zi(sos)  # (2, 2): steady state for a unit step
         self._index = 0
+        self._restart = True
 
     def __call__(self, block):
         """Filter ``block`` (frames, channels) float32; return (frames, 2) float32."""
         out = np.empty((block.shape[0], 2), np.float32)
         if block.shape[0] == 0:
             return out
-        if self._index == 0 and not self._mix_step:
+        if self._restart and not self._mix_step:
             # start in steady state for the first sample's level: no DC transient
             x0 = float(block[0, self.cmap.i0])
             x1 = self.cmap.sign1 * float(block[0, self.cmap.i1]) if self.cmap.i1 >= 0 else 0.0
             self._state[0:4] = (self._zi * x0).ravel()
             self._state[4:8] = (self._zi * x1).ravel()
+        self._restart = False
         K._wall_filter(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
                        self._index, self.sos, self._state, out)
         self._index += block.shape[0]
         return out
+
+    def skip(self, n_samples):
+        """Lost samples: advance the stream position and restart the filter after them.
+
+        Restarting in steady state for the next sample avoids the transient a
+        jump from silence back to strong wall echoes would ring through the
+        spectrum.  Returns ``n_samples`` zero samples for the framer.
+        """
+        self._index += n_samples
+        self._state[:] = 0.0
+        self._restart = True
+        return np.zeros((n_samples, 2), np.float32)
 
 
 class Framer:

@@ -1,0 +1,599 @@
+"""Figures of an analysis: the sonogram and the velocity trace.
+
+Every function draws on a :class:`matplotlib.figure.Figure` of its own (or on
+an axes it is given) and returns the figure.  No pyplot state is touched, so
+the figures work headless (scripts, servers, the ``--plot`` option) and show
+inline in Jupyter without changing the user's backend.  matplotlib is imported
+only when a figure is drawn.
+
+Conventions of every figure: antegrade flow is drawn **up** (positive
+velocity), retrograde **down**; reflux events (retrograde flow longer than the
+vessel's threshold) are shaded in vermilion and labelled with their duration,
+shorter retrograde episodes (normal valve closure, arterial reversal) in
+hatched blue.  Shaded spans carry a ``gid`` (``"reflux-event"``,
+``"retrograde-episode"``) so that tools and tests can find them.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from .errors import SettingsError
+from .reflux import VESSELS
+
+__all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
+           "FORMATS", "MAX_COLUMNS"]
+
+#: File extensions :func:`save_analysis_figure` writes.
+FORMATS = (".png", ".svg", ".pdf")
+#: Most spectrogram columns drawn; longer recordings are averaged in groups of hops.
+MAX_COLUMNS = 4000
+#: The velocity axis shows this multiple of the peak envelope velocity.
+RANGE_MARGIN = 1.3
+#: Colour scale span of the sonogram, dB.
+DYNAMIC_RANGE_DB = 45.0
+#: Resolution of raster output, dots per inch.
+DPI = 150
+
+#: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+REFLUX_COLOR = "#D55E00"
+EPISODE_COLOR = "#56B4E9"
+TRACE_COLOR = "#0b3d91"
+MEAN_COLOR = "#009E73"
+NO_FLOW_COLOR = "#b0b0b0"
+WALL_BAND_COLOR = "#4a4a4a"
+#: Envelope colours over the dark end of the colour map.
+ENVELOPE_COLOR = "white"
+MEAN_ON_IMAGE_COLOR = "#7FFFD4"
+
+#: Font sizes for a figure shown on a slide (points at the default figure size).
+_RC = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
+       "xtick.labelsize": 12, "ytick.labelsize": 12, "figure.titlesize": 15}
+#: Episodes are labelled with their durations only when there are at most this many.
+_MAX_EPISODE_LABELS = 12
+
+
+# ------------------------------------------------------------------------------ helpers
+def _mpl():
+    """Import matplotlib lazily; return the module."""
+    import matplotlib
+
+    return matplotlib
+
+
+def style():
+    """A context manager with the slide-size font settings of dopplerflow's figures."""
+    return _mpl().rc_context(_RC)
+
+
+def _new_figure(figsize):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _require_spectrogram(analysis):
+    if analysis.spectrogram is None or analysis.freqs_hz is None:
+        raise SettingsError("this analysis kept no spectrogram; analyse with "
+                            "keep_spectrogram=True (the --plot option does so) to draw a sonogram")
+
+
+def _threshold_text(analysis):
+    """How the reflux rule reads in titles and legends, e.g. 'reflux > 0.88 s (ijv, ...)'."""
+    s = analysis.settings
+    if not analysis.direction_available:
+        return "reflux not assessable (mono: no flow direction)"
+    thr = s.threshold_s
+    if thr is None:
+        return f"{s.vessel}: no reflux rule"
+    if s.reflux_threshold_s is not None:
+        return f"reflux threshold {thr:g} s (set by the user)"
+    if s.vessel is None:
+        return f"reflux threshold {thr:g} s (default; no vessel given)"
+    return f"reflux threshold {thr:g} s ({VESSELS[s.vessel][1]})"
+
+
+def _groups(n, max_columns):
+    """Start index of each display column when ``n`` frames are pooled to ``max_columns``."""
+    step = max(1, math.ceil(n / max_columns))
+    return np.arange(0, n, step), step
+
+
+def _pool_mean(a, starts):
+    """Mean of rows of ``a`` (n, ...) over the groups starting at ``starts``."""
+    if len(starts) == len(a):
+        return a
+    counts = np.diff(np.append(starts, len(a)))
+    sums = np.add.reduceat(np.asarray(a, np.float64), starts, axis=0)
+    return sums / counts.reshape((-1,) + (1,) * (sums.ndim - 1))
+
+
+def _pool_extreme(x, starts):
+    """Per group, the value of largest magnitude (NaN where the whole group is NaN)."""
+    x = np.asarray(x, np.float64)
+    if len(starts) == len(x):
+        return x
+    hi = np.fmax.reduceat(x, starts)
+    lo = np.fmin.reduceat(x, starts)
+    return np.where(np.abs(lo) > np.abs(hi), lo, hi)
+
+
+def _pooled_time(time_s, starts):
+    """Mean time of each group, s."""
+    return _pool_mean(np.asarray(time_s, np.float64), starts)
+
+
+def _flow_only(x, flow):
+    """``x`` as float with NaN where no flow was detected (lines break there)."""
+    return np.where(flow, np.asarray(x, np.float64), np.nan)
+
+
+def _nanmax(x):
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.max()) if x.size else 0.0
+
+
+def _velocity_axis(analysis):
+    """Velocity of each spectrogram bin and the column order that makes it ascending.
+
+    Returns
+    -------
+    velocity_cm_s : ndarray, shape (m,)
+        Ascending, + antegrade (mono: speed, positive half of the spectrum).
+    index : ndarray, shape (m,), int
+        Bins of ``analysis.spectrogram`` in that order.
+    """
+    freqs = np.asarray(analysis.freqs_hz, np.float64)
+    scale = analysis.velocity_per_hz_cm_s
+    if not analysis.direction_available:
+        # a real signal's spectrum is symmetric: the positive half holds it all
+        index = np.flatnonzero(freqs >= 0)
+        return freqs[index] * scale, index
+    sign = 1.0 if analysis.antegrade == "toward" else -1.0
+    vel = sign * freqs * scale
+    index = np.argsort(vel, kind="stable")
+    return vel[index], index
+
+
+def _display_range(analysis, velocity_cm_s, velocity_range_cm_s):
+    """(bottom, top) of the velocity axis, cm/s."""
+    v_lo = float(velocity_cm_s[0])
+    v_hi = float(velocity_cm_s[-1])
+    if velocity_range_cm_s is not None:
+        lo, hi = (float(v) for v in velocity_range_cm_s)
+        if not lo < hi:
+            raise SettingsError(f"velocity range {velocity_range_cm_s!r} must be (bottom, top) "
+                                f"with bottom < top, in cm/s")
+        return lo, hi
+    tr = analysis.trace
+    peak_a = _nanmax(tr.antegrade_max_cm_s)
+    peak_r = _nanmax(tr.retrograde_max_cm_s) if analysis.direction_available else 0.0
+    if peak_a <= 0 and peak_r <= 0:
+        return (0.0 if not analysis.direction_available else v_lo), v_hi
+    # never narrower than 10 velocity bins, so a slow vein is not drawn as two pixels
+    dv = abs(velocity_cm_s[1] - velocity_cm_s[0]) if len(velocity_cm_s) > 1 else 1.0
+    top = RANGE_MARGIN * max(peak_a, peak_r, 10 * dv)
+    if not analysis.direction_available:
+        return 0.0, min(top, v_hi)
+    # the retrograde half is kept visible (at least a third of the top) even without reflux
+    bottom = -RANGE_MARGIN * max(peak_r, peak_a / RANGE_MARGIN * 0.3, 5 * dv)
+    top = RANGE_MARGIN * max(peak_a, peak_r * 0.3, 10 * dv)
+    return max(bottom, v_lo), min(top, v_hi)
+
+
+def _reference_power(analysis, power):
+    """Power per bin taken as 0 dB and the colour-bar label.
+
+    The noise floor of ``analysis.summary`` is the noise power of one sample
+    in dBFS; a noise bin of the spectrogram holds that times ``sum(window**2)``.
+    Without a noise estimate the maximum is the reference.
+    """
+    from scipy.signal import windows
+
+    nf_dbfs = analysis.summary.get("noise_floor_dbfs") if analysis.summary else None
+    window_s = analysis.summary.get("window_s") if analysis.summary else None
+    if nf_dbfs is not None and window_s:
+        n_window = int(round(window_s * analysis.sample_rate_hz))
+        wsum = float(np.sum(windows.hann(n_window, sym=False) ** 2))
+        return 10.0 ** (nf_dbfs / 10.0) * wsum, "power (dB above the noise floor)"
+    peak = float(np.max(power)) if power.size else 0.0
+    return (peak if peak > 0 else 1.0), "power (dB re maximum)"
+
+
+def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=None):
+    """The sonogram as an image ready to draw.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        Analysed with ``keep_spectrogram=True``.
+    max_columns : int
+        Most columns; longer recordings average groups of consecutive hops.
+    velocity_range_cm_s : (float, float), optional
+        Bottom and top of the velocity axis; by default 1.3 times the peak
+        envelopes.
+
+    Returns
+    -------
+    dict
+        ``db`` (n_velocity, n_columns) float32, dB re ``reference``, rows of
+        ascending velocity (antegrade up); ``extent`` (t0, t1, v0, v1) in s and
+        cm/s for ``imshow``; ``ylim`` (bottom, top) cm/s; ``starts`` first
+        frame of each column; ``label`` of the colour bar.
+
+    Raises
+    ------
+    SettingsError
+        No spectrogram was kept, or a bad velocity range.
+    """
+    _require_spectrogram(analysis)
+    if max_columns < 1:
+        raise SettingsError(f"max_columns={max_columns} must be a positive number of columns")
+    spec = np.asarray(analysis.spectrogram)
+    vel, index = _velocity_axis(analysis)
+    ylim = _display_range(analysis, vel, velocity_range_cm_s)
+    dv = abs(vel[1] - vel[0]) if len(vel) > 1 else 1.0
+    rows = np.flatnonzero((vel >= ylim[0] - dv) & (vel <= ylim[1] + dv))
+    if rows.size == 0:
+        rows = np.arange(len(vel))
+    starts, step = _groups(len(spec), max_columns)
+    power = _pool_mean(spec[:, index[rows]], starts)
+    ref, label = _reference_power(analysis, power)
+    with np.errstate(divide="ignore"):
+        db = (10.0 * np.log10(np.maximum(power, 1e-30) / ref)).astype(np.float32)
+    # the wall-filter band is not searched for flow and holds the filtered clutter,
+    # far brighter than blood: masked, so that it neither hides nor sets the colour scale
+    bin_hz = abs(float(analysis.freqs_hz[1] - analysis.freqs_hz[0]))
+    wall_cm_s = (analysis.settings.wall_hz + 0.5 * bin_hz) * analysis.velocity_per_hz_cm_s
+    db[:, np.abs(vel[rows]) < wall_cm_s] = np.nan
+    hop_s = analysis.summary.get("hop_s") if analysis.summary else None
+    t = np.asarray(analysis.trace.time_s, np.float64)
+    if hop_s is None:
+        hop_s = float(t[1] - t[0]) if len(t) > 1 else analysis.duration_s
+    t0 = (t[0] if len(t) else 0.0) - hop_s / 2
+    extent = (t0, t0 + len(spec) * hop_s, vel[rows[0]] - dv / 2, vel[rows[-1]] + dv / 2)
+    return {"db": db.T, "extent": extent, "ylim": ylim, "starts": starts, "step": step,
+            "label": label, "wall_cm_s": wall_cm_s}
+
+
+# ------------------------------------------------------------------------------ events
+def _shade_events(ax, analysis, *, on_image):
+    """Shade reflux events and shorter episodes; write durations; return legend handles."""
+    from matplotlib.patches import Patch
+
+    thr = analysis.settings.threshold_s
+    handles = []
+    text_color = "white" if on_image else "black"
+    box = dict(boxstyle="round,pad=0.2", fc=REFLUX_COLOR, ec="none", alpha=0.9)
+    for ev in analysis.reflux_events:
+        ax.axvspan(ev.start_s, ev.end_s, facecolor=REFLUX_COLOR, alpha=0.22 if on_image else 0.2,
+                   edgecolor=REFLUX_COLOR, linewidth=1.5, gid="reflux-event", zorder=1.5)
+        gap = " (gap)" if ev.affected_by_gap else ""
+        ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, f"reflux {ev.duration_s:.2f} s{gap}",
+                transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=11,
+                color="white", fontweight="bold", bbox=box, zorder=5, gid="reflux-duration",
+                clip_on=True)
+    if analysis.reflux_events:
+        handles.append(Patch(facecolor=REFLUX_COLOR, alpha=0.5, edgecolor=REFLUX_COLOR,
+                             label=f"reflux: retrograde > {thr:g} s"))
+    label_eps = len(analysis.episodes) <= _MAX_EPISODE_LABELS
+    for ev in analysis.episodes:
+        ax.axvspan(ev.start_s, ev.end_s, facecolor="none", edgecolor=EPISODE_COLOR,
+                   hatch="//", linewidth=0.8, alpha=0.9, gid="retrograde-episode", zorder=1.5)
+        if label_eps:
+            ax.text(0.5 * (ev.start_s + ev.end_s), 0.03, f"{ev.duration_s:.2f} s",
+                    transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=9.5,
+                    color=text_color, zorder=5, gid="episode-duration", clip_on=True,
+                    bbox=dict(boxstyle="round,pad=0.15", fc=EPISODE_COLOR, ec="none",
+                              alpha=0.55 if on_image else 0.35))
+    if analysis.episodes:
+        what = f"retrograde <= {thr:g} s (not reflux)" if thr else "retrograde episode"
+        handles.append(Patch(facecolor="none", edgecolor=EPISODE_COLOR, hatch="//", label=what))
+    return handles
+
+
+def _direction_labels(ax, analysis, on_image):
+    """Write which way is antegrade inside the axes (probe direction included)."""
+    if not analysis.direction_available:
+        return
+    away = analysis.antegrade == "away"
+    how = " (auto)" if analysis.antegrade_source == "auto" else ""
+    up = f"antegrade \u2191  {'away from' if away else 'toward'} probe{how}"
+    down = f"retrograde \u2193  {'toward' if away else 'away from'} probe"
+    kw = dict(transform=ax.transAxes, fontsize=10.5, ha="left", zorder=6,
+              color="white" if on_image else "black",
+              bbox=dict(boxstyle="round,pad=0.25", fc="black" if on_image else "white",
+                        ec="none", alpha=0.55))
+    ax.text(0.006, 0.985, up, va="top", **kw)
+    ax.text(0.006, 0.015, down, va="bottom", **kw)
+
+
+# ------------------------------------------------------------------------------ figures
+def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=None,
+             cmap="magma", dynamic_range_db=DYNAMIC_RANGE_DB, max_columns=MAX_COLUMNS,
+             velocity_range_cm_s=None, envelopes=True):
+    """Draw the sonogram: the Doppler spectrogram on a velocity axis.
+
+    Antegrade flow is up, retrograde down (mono: speed, from 0 up).  The left
+    axis is velocity in cm/s, the right axis the Doppler shift in kHz (same
+    sign as the velocity).  The maximum-velocity envelopes and the mean
+    velocity are drawn over the image, reflux events shaded with their
+    durations and shorter retrograde episodes hatched.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        From ``analyze(..., keep_spectrogram=True)``.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure (12 x 5.5 in) if None.
+    cax : matplotlib.axes.Axes, optional
+        Axes for the colour bar (by default it takes room from ``ax``).
+    colorbar, legend, envelopes : bool
+        Draw the colour bar, the legend, the envelope lines.
+    title : str, optional
+        Axes title; by default the vessel and its reflux threshold; ``""``
+        for none.
+    cmap : str
+        A perceptually uniform colour map (magma, viridis, cividis, ...).
+    dynamic_range_db : float
+        Span of the colour scale, dB (positive).
+    max_columns : int
+        Most image columns (long recordings average groups of hops).
+    velocity_range_cm_s : (float, float), optional
+        Bottom and top of the velocity axis, cm/s.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    SettingsError
+        The analysis kept no spectrogram, or a bad option value.
+    """
+    if not dynamic_range_db > 0:
+        raise SettingsError(f"dynamic range {dynamic_range_db!r} dB must be positive (e.g. 45)")
+    img = sonogram_image(analysis, max_columns=max_columns,
+                         velocity_range_cm_s=velocity_range_cm_s)
+    from matplotlib.patches import Patch
+
+    with style():
+        if ax is None:
+            fig = _new_figure((12, 5.5))
+            ax = fig.add_subplot()
+        fig = ax.get_figure()
+        db = img["db"]
+        finite = db[np.isfinite(db)]
+        vmax = float(np.percentile(finite, 99.9)) if finite.size else 1.0
+        noise_ref = "noise" in img["label"]
+        vmax = max(vmax, 10.0) if noise_ref else vmax
+        vmin = 0.0 if noise_ref and vmax <= dynamic_range_db else vmax - dynamic_range_db
+        cm = _mpl().colormaps[cmap].with_extremes(bad=WALL_BAND_COLOR)
+        im = ax.imshow(db, origin="lower", aspect="auto", extent=img["extent"], cmap=cm,
+                       vmin=vmin, vmax=vmax, interpolation="nearest", zorder=0)
+        ax.set_ylim(*img["ylim"])
+        ax.set_xlim(img["extent"][0], img["extent"][1])
+        handles = _overlay_envelopes(ax, analysis, img["starts"]) if envelopes else []
+        ax.axhline(0.0, color="white", linewidth=0.9, alpha=0.8, zorder=2)
+        handles += _shade_events(ax, analysis, on_image=True)
+        handles.append(Patch(facecolor=WALL_BAND_COLOR,
+                             label=f"wall-filter band (< {analysis.settings.wall_hz:g} Hz)"))
+        _direction_labels(ax, analysis, on_image=True)
+        mono = not analysis.direction_available
+        ax.set_ylabel("speed (cm/s)" if mono else "velocity (cm/s)")
+        ax.set_xlabel("time (s)")
+        scale = analysis.velocity_per_hz_cm_s
+        sec = ax.secondary_yaxis("right", functions=(lambda v: v / scale / 1e3,
+                                                     lambda k: k * 1e3 * scale))
+        sec.set_ylabel("Doppler shift (kHz)")
+        sec.tick_params(labelsize=_RC["ytick.labelsize"])
+        ax.tick_params(labelsize=_RC["xtick.labelsize"])
+        rows = _legend_above(ax, handles, dark=True) if legend and handles else 0
+        _set_title(ax, f"Sonogram: {_threshold_text(analysis)}" if title is None else title,
+                   rows)
+        if colorbar:
+            cb = fig.colorbar(im, cax=cax, ax=None if cax is not None else ax, pad=0.02,
+                              aspect=25, extend="both")
+            cb.set_label(img["label"])
+            cb.ax.yaxis.set_major_locator(_mpl().ticker.MaxNLocator(6, integer=True))
+            cb.ax.tick_params(labelsize=_RC["ytick.labelsize"] - 1)
+
+    return fig
+
+
+def _overlay_envelopes(ax, analysis, starts):
+    """Maximum envelopes (up and down) and the mean velocity; return legend handles."""
+    tr = analysis.trace
+    flow = np.asarray(tr.flow, bool)
+    t = _pooled_time(tr.time_s, starts)
+    ante = _pool_extreme(_flow_only(np.where(tr.antegrade_max_cm_s > 0,
+                                             tr.antegrade_max_cm_s, np.nan), flow), starts)
+    kw = dict(color=ENVELOPE_COLOR, linewidth=1.3, zorder=3)
+    h = ax.plot(t, ante, label="max velocity envelope", **kw)
+    if analysis.direction_available:
+        retro = np.where(tr.retrograde_max_cm_s > 0, -tr.retrograde_max_cm_s, np.nan)
+        ax.plot(t, _pool_extreme(_flow_only(retro, flow), starts), **kw)
+    mean = _pool_mean(_flow_only(tr.mean_velocity_cm_s, flow), starts)
+    h += ax.plot(t, mean, color=MEAN_ON_IMAGE_COLOR, linewidth=1.1, linestyle=(0, (4, 2)),
+                 label="mean velocity", zorder=3)
+    return h
+
+
+def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 * MAX_COLUMNS):
+    """Draw the signed velocity over time, with flow/no-flow regions and the events.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new figure (12 x 4 in) if None.
+    legend : bool
+    title : str, optional
+        Axes title; by default the reflux threshold; ``""`` for none.
+    max_points : int
+        Most points per line (long recordings keep each group's extreme).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    tr = analysis.trace
+    with style():
+        if ax is None:
+            fig = _new_figure((12, 4))
+            ax = fig.add_subplot()
+        fig = ax.get_figure()
+        flow = np.asarray(tr.flow, bool)
+        starts, _ = _groups(len(tr), max(1, int(max_points)))
+        t = _pooled_time(tr.time_s, starts)
+        mono = not analysis.direction_available
+        handles = ax.plot(t, _pool_extreme(_flow_only(tr.velocity_cm_s, flow), starts),
+                          color=TRACE_COLOR, linewidth=1.3,
+                          label="peak speed" if mono else "max velocity (dominant direction)")
+        handles += ax.plot(t, _pool_mean(_flow_only(tr.mean_velocity_cm_s, flow), starts),
+                           color=MEAN_COLOR, linewidth=1.0, linestyle=(0, (4, 2)),
+                           label="mean velocity")
+        ax.axhline(0.0, color="black", linewidth=0.8, zorder=1)
+        if len(tr):
+            # one collection for every no-flow run, drawn behind the lines
+            no_flow = ~flow
+            coll = ax.fill_between(tr.time_s, 0, 1, where=no_flow, step="mid",
+                                   transform=ax.get_xaxis_transform(), color=NO_FLOW_COLOR,
+                                   alpha=0.3, linewidth=0, zorder=0, label="no flow detected",
+                                   gid="no-flow")
+            if no_flow.any():
+                handles.append(coll)
+        handles += _shade_events(ax, analysis, on_image=False)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("speed (cm/s)" if mono else "velocity (cm/s)\n+ antegrade")
+        ax.tick_params(labelsize=_RC["xtick.labelsize"])
+        if len(tr):
+            hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
+            ax.set_xlim(tr.time_s[0] - hop / 2, tr.time_s[-1] + hop / 2)
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi + 0.15 * (hi - lo))  # room for the duration labels
+        ax.grid(True, alpha=0.25)
+        rows = _legend_above(ax, handles) if legend and handles else 0
+        _set_title(ax, f"Velocity trace: {_threshold_text(analysis)}" if title is None
+                   else title, rows)
+    return fig
+
+
+def _legend_above(ax, handles, *, dark=False):
+    """One row of legend just above the axes, where it hides no data; return its rows."""
+    ncols = min(len(handles), 5)
+    kw = dict(facecolor="#1e1e1e", edgecolor="none", labelcolor="white", framealpha=1.0) \
+        if dark else dict(frameon=False)
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.005), ncols=ncols,
+              fontsize=_RC["legend.fontsize"], borderaxespad=0.0, handlelength=1.8,
+              columnspacing=1.4, **kw)
+    return math.ceil(len(handles) / ncols)
+
+
+def _set_title(ax, title, legend_rows):
+    """Title above the legend row(s), if any."""
+    if title:
+        ax.set_title(title, loc="left", pad=6 + 24 * legend_rows)
+
+
+def _figure_title(analysis):
+    s = analysis.settings
+    name = os.path.basename(analysis.file) if analysis.file else "audio"
+    vessel = f"{s.vessel}, " if s.vessel else ""
+    if analysis.reflux is None:
+        verdict = "reflux not assessable"
+    elif s.threshold_s is None:
+        verdict = "no reflux rule"
+    elif analysis.reflux:
+        verdict = f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
+    else:
+        verdict = f"no reflux (> {s.threshold_s:g} s)"
+    if not analysis.flow_detected:
+        verdict = "no flow detected"
+    return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "
+            f"layout {s.layout} \u2014 {verdict}")
+
+
+def analysis_figure(analysis, **sonogram_kw):
+    """Sonogram above the velocity trace, on a shared time axis.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        From ``analyze(..., keep_spectrogram=True)``.
+    **sonogram_kw
+        Passed to :func:`sonogram` (``cmap``, ``dynamic_range_db``, ...).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        13 x 8.5 in.
+
+    Raises
+    ------
+    SettingsError
+        The analysis kept no spectrogram.
+    """
+    _require_spectrogram(analysis)
+    with style():
+        fig = _new_figure((13, 8.5))
+        gs = fig.add_gridspec(2, 2, height_ratios=[2.2, 1], width_ratios=[70, 1.4])
+        ax_s = fig.add_subplot(gs[0, 0])
+        ax_t = fig.add_subplot(gs[1, 0], sharex=ax_s)
+        cax = fig.add_subplot(gs[0, 1])
+        sonogram(analysis, ax=ax_s, cax=cax, **sonogram_kw)
+        velocity_trace(analysis, ax=ax_t, title="")
+        ax_s.set_xlabel("")
+        ax_s.tick_params(labelbottom=False)
+        fig.suptitle(_figure_title(analysis))
+    return fig
+
+
+def check_format(path):
+    """Return the lower-case extension of ``path`` if it is a figure format we write.
+
+    Raises
+    ------
+    SettingsError
+        Any other extension; the message lists the allowed ones.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise SettingsError(f"cannot write a figure as '{ext or os.fspath(path)}'; give a file "
+                            f"name ending in {', '.join(FORMATS)}")
+    return ext
+
+
+def save_figure(fig, path, *, dpi=DPI):
+    """Write ``fig`` to ``path`` (.png, .svg or .pdf by extension).
+
+    Raises
+    ------
+    SettingsError
+        Unknown extension.
+    """
+    check_format(path)
+    fig.savefig(path, dpi=dpi)
+
+
+def save_analysis_figure(analysis, path, *, dpi=DPI, **sonogram_kw):
+    """Write the sonogram + trace figure of :func:`analysis_figure` to a file.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        From ``analyze(..., keep_spectrogram=True)``.
+    path : str or os.PathLike
+        Ending in .png, .svg or .pdf.
+    dpi : float
+        Resolution of raster output (the image inside SVG/PDF too).
+
+    Raises
+    ------
+    SettingsError
+        Unknown extension (checked before anything is drawn), or no spectrogram.
+    """
+    check_format(path)
+    save_figure(analysis_figure(analysis, **sonogram_kw), path, dpi=dpi)

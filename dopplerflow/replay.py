@@ -1,0 +1,166 @@
+"""Replay harness: stream a recording through the live block path.
+
+A producer thread reads the file in blocks and hands them over a queue, as
+a sound-card callback would, optionally paced in real time, with timing
+jitter and with blocks dropped on purpose; a consumer feeds the same
+:class:`~dopplerflow.pipeline.Processor` that ``analyze`` and ``live`` use.
+With no faults injected the result equals ``analyze``'s exactly; dropped
+blocks become gaps that are counted, reported and marked on the events
+around them.
+"""
+
+import queue
+import threading
+import time
+
+import numpy as np
+
+from .errors import SettingsError
+
+__all__ = ["replay", "add_arguments", "main"]
+
+_END = object()
+
+
+def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop):
+    """Read blocks and queue ``(block, dropped)``; pace them if asked."""
+    from . import io
+
+    t_start = time.perf_counter()
+    sent = 0
+    index = 0
+    try:
+        for block in io.iter_blocks(path, block_size):
+            index += 1
+            if stop.is_set():
+                break
+            if realtime:
+                due = t_start + (sent + len(block)) / fs
+                if jitter_s:
+                    due += rng.uniform(-jitter_s, jitter_s)
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            elif jitter_s:
+                time.sleep(rng.uniform(0, jitter_s))
+            dropped = bool(drop_every) and index % drop_every == 0
+            q.put((None if dropped else block.copy(), len(block)))
+            sent += len(block)
+    except BaseException as e:  # noqa: BLE001 - handed to the consumer, re-raised there
+        q.put(e)
+    q.put(_END)
+
+
+def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, drop_every=0,
+           seed=0, on_event=None, keep_spectrogram=False):
+    """Stream ``path`` block by block through a :class:`Processor`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Recording to replay.
+    settings : Settings
+    block_size : int
+        Frames per block, as a sound card would deliver them.
+    realtime : bool
+        Pace the blocks at the recording's sample rate.
+    jitter_ms : float
+        Random delay (uniform, +-) added to each block's delivery, ms.
+    drop_every : int
+        Drop every ``drop_every``-th block (0: none).  Dropped blocks become
+        gaps.
+    seed : int
+        Seed of the jitter.
+    on_event : callable, optional
+        Passed to the Processor (reflux confirmations as they happen).
+
+    Returns
+    -------
+    Analysis
+        Equal to ``analyze(path, settings=settings)`` when nothing is dropped;
+        otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
+    """
+    from . import io
+    from .pipeline import Processor, _require_one_window
+
+    if block_size < 1:
+        raise SettingsError(f"block size {block_size} must be a positive number of frames")
+    if drop_every < 0 or jitter_ms < 0:
+        raise SettingsError("--drop-every and --jitter-ms must not be negative")
+    info = io.open_audio(path)
+    _require_one_window(info.frames, info.samplerate, settings, str(path))
+    proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
+                     keep_spectrogram=keep_spectrogram, file=str(path))
+    q = queue.Queue(maxsize=64)
+    stop = threading.Event()
+    rng = np.random.default_rng(seed)
+    th = threading.Thread(target=_producer, daemon=True, args=(
+        path, block_size, q, realtime, jitter_ms / 1e3, drop_every, rng, info.samplerate, stop))
+    th.start()
+    dropped_blocks = 0
+    dropped_samples = 0
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            block, n = item
+            if block is None:
+                dropped_blocks += 1
+                dropped_samples += n
+                proc.mark_gap(n)
+            else:
+                proc.push(block)
+    finally:
+        stop.set()
+        while th.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                th.join(0.05)
+    extra = {}
+    if dropped_blocks:
+        extra = {"dropped_blocks": dropped_blocks, "dropped_samples": dropped_samples}
+    return proc.finish(**extra)
+
+
+def add_arguments(parser):
+    """Flags of ``dopplerflow replay``."""
+    from .cli import add_analysis_arguments, add_output_arguments
+
+    parser.add_argument("file", help="recording to replay")
+    add_analysis_arguments(parser)
+    add_output_arguments(parser)
+    g = parser.add_argument_group("replay")
+    g.add_argument("--block-size", type=int, default=4096, metavar="N",
+                   help="frames per block (default 4096)")
+    g.add_argument("--realtime", action="store_true", help="pace blocks in real time")
+    g.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
+                   help="random timing jitter per block, ms")
+    g.add_argument("--drop-every", type=int, default=0, metavar="K",
+                   help="drop every K-th block (a gap in the stream)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the jitter")
+
+
+def main(args):
+    """Run ``dopplerflow replay``."""
+    from .cli import print_summary, settings_from_args, write_outputs
+
+    settings = settings_from_args(args)
+
+    def show(ev):
+        if not args.quiet and args.json != "-":
+            kind = "confirmed" if ev["type"] == "reflux_confirmed" else "ended"
+            print(f"[{ev['time_s']:8.3f} s] reflux {kind}: start {ev['start_s']:.3f} s, "
+                  f"{ev['duration_s']:.3f} s, peak {ev['peak_velocity_cm_s']:.1f} cm/s",
+                  flush=True)
+
+    analysis = replay(args.file, settings, block_size=args.block_size, realtime=args.realtime,
+                      jitter_ms=args.jitter_ms, drop_every=args.drop_every, seed=args.seed,
+                      on_event=show, keep_spectrogram=bool(args.plot))
+    write_outputs(analysis, args)
+    if not args.quiet and args.json != "-":
+        print_summary(analysis)
+    return 0

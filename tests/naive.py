@@ -1,0 +1,143 @@
+"""Plain numpy/scipy reference implementations the fast path is compared with.
+
+Each function follows the documented algorithm step by step, with Python
+loops where that is clearer, and no numba.
+"""
+
+import math
+
+import numpy as np
+from scipy import signal
+
+
+def wall_filter(x, sos):
+    """High-pass each column with scipy's sosfilt, started in steady state."""
+    zi = signal.sosfilt_zi(sos)
+    out = np.empty_like(x, dtype=np.float64)
+    for c in range(x.shape[1]):
+        out[:, c] = signal.sosfilt(sos, x[:, c].astype(np.float64), zi=zi * x[0, c])[0]
+    return out
+
+
+def power_spectrogram(c0, c1, n_window, hop, n_fft, separated=False):
+    """Windowed FFT power of ``c0 + j c1`` (or of two separated real channels).
+
+    Returns (n_frames, n_fft) with bins ascending (fftshift order).
+    """
+    w = signal.windows.hann(n_window, sym=False)
+    n_frames = (len(c0) - n_window) // hop + 1
+    out = np.empty((n_frames, n_fft))
+    for i in range(n_frames):
+        s = slice(i * hop, i * hop + n_window)
+        if separated:
+            ft = np.fft.fft(w * c0[s], n_fft)
+            fa = np.fft.fft(w * c1[s], n_fft)
+            z = np.zeros(n_fft, complex)
+            k = np.arange(n_fft)
+            pos = (k > 0) & (2 * k < n_fft)
+            z[pos] = 2 * ft[pos]
+            z[~pos] = 2j * fa[~pos]  # magnitude of 2 * F_away at negative bins
+            z[0] = ft[0] + 1j * fa[0]
+            out[i] = np.fft.fftshift(np.abs(z) ** 2)
+        else:
+            out[i] = np.fft.fftshift(np.abs(np.fft.fft(w * (c0[s] + 1j * c1[s]), n_fft)) ** 2)
+    return out
+
+
+def time_average(power):
+    """Centred 3-frame mean; the first and last rows average two frames."""
+    n = len(power)
+    out = np.empty_like(power)
+    for r in range(n):
+        lo, hi = max(r - 1, 0), min(r + 1, n - 1)
+        out[r] = power[lo:hi + 1].mean(axis=0)
+    return out
+
+
+def noise_floor(power, noise_bins, q=0.25, every=8, tau_frames=100.0):
+    """Quantile noise estimate every ``every`` frames, exponentially smoothed."""
+    m = len(noise_bins)
+    q_index = int(q * (m - 1))
+    q_eff = (q_index + 0.5) / m
+    alpha = 1.0 - math.exp(-every / tau_frames)
+    level = 0.0
+    out = np.empty(len(power))
+    for i in range(len(power)):
+        if i % every == 0:
+            est = np.sort(power[i, noise_bins])[q_index] / -math.log(1.0 - q_eff)
+            level = est if level <= 0 else level + alpha * (est - level)
+        out[i] = level
+    return out
+
+
+def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low, min_run=2):
+    """Noise-adaptive threshold envelope of one direction of one frame.
+
+    Returns (detected, fmax_hz).
+    """
+    vals = np.array([row[start + step * j] for j in range(count)], dtype=np.float64)
+
+    def s3(j):
+        if j == 0:
+            return 1.5 * (vals[0] + vals[1])
+        if j + 1 >= count:
+            return 0.0
+        return vals[j - 1] + vals[j] + vals[j + 1]
+
+    hi, lo = t_high * noise, t_low * noise
+    top, run = -1, 0
+    for j in range(count - 2, -1, -1):
+        if s3(j) > hi:
+            run += 1
+            if run == min_run:
+                top = max(j + min_run - 1, 1)
+                break
+        else:
+            run = 0
+    if top < 0:
+        return False, 0.0
+
+    def walk(j, level):
+        edge, j = j, j + 1
+        while j < count - 1:
+            if s3(j) > level:
+                edge, j = j, j + 1
+            elif s3(j + 1) > level:
+                edge, j = j + 1, j + 2
+            else:
+                break
+        return edge
+
+    reach = walk(top, lo)
+    j0 = max(0, top - 3)
+    level = np.mean([s3(j) for j in range(j0, top + 1)]) - 3 * noise
+    half = max(lo, 3 * noise + 0.5 * level)
+    edge = min(walk(j0, half), reach)
+    frac = 0.0
+    s_in, s_out = s3(edge), s3(edge + 1)
+    if s_in > half and s_in > s_out:
+        frac = min(1.0, (s_in - half) / (s_in - s_out))
+    return True, f0 + (edge + frac) * bin_hz
+
+
+def retrograde_episodes(retro, hop_s, t0_s, gap_rows, min_rows):
+    """Episodes of a boolean per-frame 'retrograde dominates' sequence.
+
+    Runs of True separated by at most ``gap_rows`` False frames are merged;
+    runs shorter than ``min_rows`` frames are dropped.  Returns a list of
+    (start_s, end_s) with half a hop on each side.
+    """
+    episodes = []
+    start = last = None
+    for i, r in enumerate(retro):
+        if r:
+            if start is None:
+                start = i
+            last = i
+        elif start is not None and i - last > gap_rows:
+            if last - start + 1 >= min_rows:
+                episodes.append((t0_s + (start - 0.5) * hop_s, t0_s + (last + 0.5) * hop_s))
+            start = None
+    if start is not None and last - start + 1 >= min_rows:
+        episodes.append((t0_s + (start - 0.5) * hop_s, t0_s + (last + 0.5) * hop_s))
+    return episodes

@@ -1,0 +1,319 @@
+"""The spectral pipeline against naive references, sign conventions, and known truth."""
+
+import math
+
+import naive
+import numpy as np
+import pytest
+from conftest import band_noise, chirp_tones, iq, separate
+
+import dopplerflow as df
+from dopplerflow import spectral
+from dopplerflow.layouts import channel_map
+from dopplerflow.reflux import RefluxTracker
+from dopplerflow.velocity import cm_s_per_hz
+
+FS = 8000
+SCALE = cm_s_per_hz(8e6, 60.0)  # cm/s per Hz at the default geometry
+
+
+def _config(fs=FS, layout="iq", **kw):
+    cmap = channel_map(layout, 1 if layout in ("mono", "offset") else 2, **kw)
+    return cmap, spectral.spectral_config(fs, cmap, window_s=0.01, hop_s=0.005, wall_hz=80.0)
+
+
+# ----------------------------------------------------------------- stages vs naive references
+def test_wall_filter_matches_scipy_sosfilt(rng):
+    n = 5000
+    t = np.arange(n) / FS
+    x = 0.5 * np.stack((np.cos(2 * np.pi * 7 * t), np.sin(2 * np.pi * 7 * t)), 1) + 0.3
+    x += 0.01 * rng.standard_normal((n, 2))
+    x = x.astype(np.float32)
+    sos = spectral.wall_filter_sos(80.0, FS)
+    wf = spectral.WallFilter(channel_map("iq", 2), sos, FS)
+    got = np.concatenate([wf(x[i:i + 333]) for i in range(0, n, 333)])
+    ref = naive.wall_filter(x, sos)
+    # float64 recursion, float32 output: agreement to float32 rounding of the output
+    np.testing.assert_allclose(got, ref, atol=2e-6 * np.abs(ref).max() + 1e-7)
+
+
+def test_wall_filter_attenuates_clutter_and_passes_flow():
+    sos = spectral.wall_filter_sos(80.0, FS)
+    from scipy import signal
+
+    _, h = signal.sosfreqz(sos, worN=np.array([20.0, 30.0, 200.0, 1000.0]), fs=FS)
+    gain_db = 20 * np.log10(np.abs(h))
+    assert gain_db[0] < -spectral.WALL_STOP_DB + 0.5  # wall echoes (< 30 Hz) down >= 50 dB
+    assert gain_db[1] < -spectral.WALL_STOP_DB + 0.5
+    assert abs(gain_db[2]) < 0.5 and abs(gain_db[3]) < 0.1  # slow venous flow passes
+
+
+@pytest.mark.parametrize("layout", ["iq", "toward-away"])
+def test_power_spectrum_matches_numpy(layout, rng):
+    cmap, cfg = _config(layout=layout)
+    x = rng.standard_normal((3000, 2)).astype(np.float32)
+    framer = spectral.Framer(cfg)
+    got = np.concatenate([framer(x[i:i + 517]) for i in range(0, len(x), 517)])
+    ref = naive.power_spectrogram(x[:, 0].astype(float), x[:, 1].astype(float), cfg.n_window,
+                                  cfg.hop, cfg.n_fft, separated=cmap.separated)
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=2e-4, atol=1e-4 * ref.max())
+
+
+def test_time_average_matches_naive_for_any_chunking(rng):
+    p = rng.random((41, 16)).astype(np.float32)
+    ref = naive.time_average(p.astype(np.float64))
+    for chunk in (1, 2, 3, 5, 41):
+        avg = spectral.TimeAverager()
+        parts = [avg(p[i:i + chunk]) for i in range(0, len(p), chunk)]
+        parts.append(avg(p[:0], final=True))
+        got = np.concatenate(parts)
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+def test_noise_floor_matches_naive_and_the_true_level(rng):
+    _, cfg = _config()
+    sigma2 = 1e-4  # complex noise power per sample
+    n = FS * 4
+    z = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) * math.sqrt(sigma2 / 2)
+    power = spectral.Framer(cfg)(iq(z).astype(np.float32))
+    nf = spectral.NoiseFloor(cfg)
+    got = np.concatenate([nf(power[i:i + 37]) for i in range(0, len(power), 37)])
+    tau_frames = spectral._NOISE_TAU_S / cfg.hop_s
+    ref = naive.noise_floor(power.astype(np.float64), cfg.noise_bins, tau_frames=tau_frames)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    true = sigma2 * np.sum(cfg.window.astype(float) ** 2)
+    # one quantile of m ~ 70 exponential bins has ~20% spread; smoothed over ~12
+    # independent estimates per time constant it is within ~8% (2 sigma)
+    assert abs(np.median(got[len(got) // 2:]) / true - 1) < 0.12
+
+
+def test_threshold_envelope_matches_naive(rng):
+    cmap, cfg = _config(fs=48000)
+    rows = rng.exponential(1.0, (30, cfg.n_fft)).astype(np.float32)
+    z0 = cfg.n_fft // 2
+    for i, width in enumerate(range(0, 60, 2)):  # flow bands of growing width, both sides
+        rows[i, z0 + 2:z0 + 2 + width] += 40.0
+        rows[i, z0 - 2 - width // 2:z0 - 2] += 15.0
+    noise = np.ones(len(rows))
+    env = df.envelope.envelopes(rows, noise, cfg, "threshold")
+    for i in range(len(rows)):
+        for d in range(2):
+            det, fmax = naive.threshold_envelope(
+                rows[i].astype(np.float64), 1.0, cfg.dir_start[d], cfg.dir_step[d],
+                cfg.dir_count[d], cfg.dir_f0[d], cfg.bin_hz, cfg.t_high, cfg.t_low)
+            assert bool(env[i, d, 0]) == det
+            # the kernel sums float32 bins: the sub-bin fraction agrees to float32 precision
+            assert env[i, d, 1] == pytest.approx(fmax, abs=1e-4 * cfg.bin_hz)
+
+
+def test_episodes_match_naive(rng):
+    hop, t0 = 0.005, 0.005
+    retro = rng.random(3000) < 0.5
+    retro = np.repeat(retro[::10], 10)[:3000]  # runs of 10 frames
+    env = np.zeros((len(retro), 2, 4))
+    env[retro, 1, 0] = 1.0  # away flow detected
+    env[retro, 1, 1] = 500.0
+    env[retro, 1, 3] = 1.0
+    tracker = RefluxTracker(hop, t0, SCALE, threshold_s=0.5)
+    for i in range(0, len(env), 77):
+        tracker.update(env[i:i + 77], np.ones(len(env[i:i + 77]), bool))
+    tracker.close()
+    got = [(e.start_s, e.end_s) for e in tracker.episodes[1]]
+    ref = naive.retrograde_episodes(retro, hop, t0, tracker._gap_rows, tracker._min_rows)
+    assert got == pytest.approx(ref)
+
+
+# ----------------------------------------------------------------- sign conventions
+def _direction(analysis):
+    """'toward'/'away' of the flow in a one-direction recording."""
+    return analysis.antegrade
+
+
+@pytest.mark.parametrize("layout, invert, expected", [
+    ("iq", False, "toward"), ("qi", False, "away"), ("iq", True, "away"), ("qi", True, "toward"),
+    ("toward-away", False, "toward"), ("away-toward", False, "away"),
+    ("toward-away", True, "away"),
+])
+def test_tone_at_plus_700_hz_direction_per_layout(layout, invert, expected):
+    z = chirp_tones([(1.0, 700.0)], FS)
+    x = iq(z) if layout in ("iq", "qi") else separate(z)
+    if layout in ("qi", "away-toward"):
+        pass  # the same channels read with the swapped layout
+    a = df.analyze(x, sample_rate_hz=FS, layout=layout, invert=invert)
+    assert a.direction_available and a.flow_detected
+    assert a.antegrade == expected  # auto: the direction holding the flow
+    mean = np.median(a.trace.mean_velocity_cm_s[a.trace.flow])
+    # the tone's mean frequency is exact; the mean over its main lobe is within a tenth of a bin
+    assert mean == pytest.approx(700 * SCALE, abs=0.1 * FS / 80 * SCALE)
+
+
+@pytest.mark.parametrize("tone_hz, expected", [(2000 + 700, "toward"), (2000 - 700, "away")])
+def test_offset_layout_direction(tone_hz, expected):
+    t = np.arange(FS) / FS
+    x = 0.2 * np.cos(2 * np.pi * tone_hz * t)
+    a = df.analyze(x, sample_rate_hz=FS, layout="offset", offset_hz=2000.0)
+    assert a.antegrade == expected
+    mean = np.median(a.trace.mean_velocity_cm_s[a.trace.flow])
+    assert mean == pytest.approx(700 * SCALE, abs=0.1 * FS / 80 * SCALE)
+
+
+def test_mono_has_speed_but_no_direction():
+    z = chirp_tones([(1.0, 700.0), (1.5, -700.0), (1.0, 700.0)], FS)
+    a = df.analyze(z.real[:, None], sample_rate_hz=FS, layout="mono", vessel="ijv")
+    d = a.to_dict()
+    assert d["direction_available"] is False and d["reflux"] is None
+    assert a.reflux_events == []
+    speed = np.median(a.trace.mean_velocity_cm_s[a.trace.flow])
+    assert speed == pytest.approx(700 * SCALE, abs=0.1 * FS / 80 * SCALE)
+    assert np.isnan(a.trace.retrograde_max_cm_s).all()
+
+
+# ----------------------------------------------------------------- known truth
+def test_reflux_interval_from_tones():
+    """+700 Hz (antegrade) 2 s, -700 Hz 1.5 s (reflux), +700 Hz 2 s."""
+    z = chirp_tones([(2.0, 700.0), (1.5, -700.0), (2.0, 700.0)], FS)
+    a = df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="toward")
+    assert a.reflux is True and len(a.reflux_events) == 1
+    ev = a.reflux_events[0]
+    # frames are centred on hop multiples and span +-5 ms: the reversal is placed
+    # within one hop plus half a window
+    tol = 0.005 + 0.005
+    assert ev.start_s == pytest.approx(2.0, abs=tol)
+    assert ev.end_s == pytest.approx(3.5, abs=tol)
+    assert ev.mean_velocity_cm_s > 0
+
+
+def test_short_reversal_is_an_episode_not_reflux():
+    z = chirp_tones([(2.0, 700.0), (0.4, -700.0), (2.0, 700.0)], FS)
+    a = df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="toward")
+    assert a.reflux is False and a.reflux_events == []
+    assert len(a.episodes) == 1
+    assert a.episodes[0].duration_s == pytest.approx(0.4, abs=0.02)
+
+
+def test_antegrade_given_flips_the_roles():
+    z = chirp_tones([(2.0, 700.0), (1.5, -700.0), (2.0, 700.0)], FS)
+    a = df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="away")
+    # toward is now retrograde: 4 s of it -> one long reflux event spanning the toward segments
+    assert a.antegrade == "away" and a.antegrade_source == "given"
+    assert sum(e.duration_s for e in a.reflux_events) == pytest.approx(4.0, abs=0.05)
+
+
+@pytest.mark.parametrize("fs", [8000, 44100, 96000, 192000])
+def test_max_frequency_of_band_limited_flow(fs):
+    """Speckle with a sharp spectral edge at 1.2 kHz: the max envelope finds it."""
+    n = int(fs * 1.0)
+    z = band_noise(n, fs, 150.0, 1200.0, power=1e-2, noise_rms=1e-2 * 10 ** (-20 / 20) * 8,
+                   seed=3)
+    a = df.analyze(z, sample_rate_hz=fs, antegrade="toward")
+    fmax_hz = np.median(a.trace.antegrade_max_cm_s[a.trace.flow]) / SCALE
+    bin_hz = a.summary["bin_hz"]
+    # the edge is placed to a fraction of a bin; one bin is the resolution of the spectrum
+    assert abs(fmax_hz - 1200.0) <= bin_hz
+    assert a.trace.flow.mean() > 0.95
+
+
+def test_noise_and_clutter_only_is_no_flow(rng):
+    n = FS * 6
+    t = np.arange(n) / FS
+    wall = 0.3 * np.exp(1j * 2 * np.pi * 15 * np.sin(2 * np.pi * 1.2 * t) / (2 * np.pi * 1.2))
+    noise = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) * 1e-3
+    a = df.analyze(wall + noise, sample_rate_hz=FS, vessel="ijv")
+    assert a.flow_detected is False and a.reflux is False
+    assert any("no flow detected" in w for w in a.warnings)
+    assert a.trace.flow.mean() < 0.01
+
+
+def test_noisy_frames_do_not_spike_the_envelope(rng):
+    """At 3 dB in-band SNR no frame's envelope jumps far above the flow band."""
+    n = FS * 4
+    z = band_noise(n, FS, 150.0, 1000.0, power=1e-3, seed=5)
+    band_fraction = (1000 - 150) / FS
+    noise_power = 1e-3 / band_fraction / 10 ** (3 / 10)  # in-band SNR 3 dB
+    z += (rng.standard_normal(n) + 1j * rng.standard_normal(n)) * math.sqrt(noise_power / 2)
+    a = df.analyze(z, sample_rate_hz=FS, antegrade="toward")
+    top = a.trace.antegrade_max_cm_s / SCALE
+    assert np.all(top <= 1000 + 4 * a.summary["bin_hz"])
+    assert np.all(a.trace.retrograde_max_cm_s == 0)
+
+
+# ----------------------------------------------------------------- streaming
+def test_block_size_invariance():
+    z = chirp_tones([(1.0, 700.0), (1.2, -500.0), (0.8, 300.0)], FS, noise_rms=0.01)
+    x = iq(z).astype(np.float32)
+    ref = None
+    for block in (1, 7, 4096, 65537):
+        a = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block,
+                       keep_spectrogram=True)
+        d = a.to_dict(trace=True)
+        if ref is None:
+            ref, ref_a = d, a
+            continue
+        assert d == ref, f"block size {block} changed the result"
+        np.testing.assert_array_equal(a.spectrogram, ref_a.spectrogram)
+        for c in df.Trace.COLUMNS:
+            np.testing.assert_array_equal(getattr(a.trace, c), getattr(ref_a.trace, c))
+
+
+def test_mark_gap_holds_the_episode_and_marks_it():
+    z = chirp_tones([(1.0, 700.0), (2.0, -700.0), (1.0, 700.0)], FS)
+    x = iq(z).astype(np.float32)
+    p = df.Processor(df.Settings(vessel="ijv", antegrade="toward"), FS, 2)
+    p.push(x[:int(1.8 * FS)])
+    p.mark_gap(int(0.2 * FS))
+    p.push(x[int(2.0 * FS):])
+    a = p.finish()
+    assert len(a.reflux_events) == 1
+    ev = a.reflux_events[0]
+    assert ev.affected_by_gap
+    assert ev.start_s == pytest.approx(1.0, abs=0.01) and ev.end_s == pytest.approx(3.0, abs=0.01)
+    assert a.duration_s == pytest.approx(4.0)
+    assert a.to_dict()["gaps"] == [{"start_s": 1.8, "end_s": 2.0}]
+
+
+def test_on_event_reports_confirmation_and_end():
+    z = chirp_tones([(1.0, 700.0), (1.5, -700.0), (1.0, 700.0)], FS)
+    events = []
+    df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="toward", on_event=events.append,
+               block_size=256)
+    assert [e["type"] for e in events] == ["reflux_confirmed", "reflux_ended"]
+    confirmed, ended = events
+    # confirmed on the first frame whose episode is longer than 0.88 s
+    assert confirmed["time_s"] - confirmed["start_s"] == pytest.approx(0.885, abs=0.006)
+    assert ended["duration_s"] == pytest.approx(1.5, abs=0.02)
+
+
+def test_status_snapshot():
+    z = chirp_tones([(1.0, 700.0), (0.5, -700.0)], FS)
+    p = df.Processor(df.Settings(vessel="ijv", antegrade="toward"), FS, 2)
+    p.push(iq(z))
+    s = p.status()
+    assert s["direction"] == "retrograde" and s["flow"]
+    assert s["velocity_cm_s"] < 0
+    assert s["reflux_timer_s"] == pytest.approx(0.5, abs=0.03)
+    assert s["level_dbfs"] == pytest.approx(20 * math.log10(0.1 / math.sqrt(2)), abs=0.5)
+
+
+# ----------------------------------------------------------------- settings
+def test_settings_validation_messages():
+    with pytest.raises(df.SettingsError, match=r"angle 95 degrees is outside \[0, 90\)"):
+        df.Settings(angle_deg=95).validate()
+    with pytest.raises(df.SettingsError, match=r"carrier 50 MHz is outside 1-20 MHz"):
+        df.Settings(carrier_hz=50e6).validate()
+    with pytest.raises(df.SettingsError, match="layout 'xy' is not known; use one of iq, qi"):
+        df.Settings(layout="xy").validate()
+    with pytest.raises(df.SettingsError, match="vessel 'aorta' is not known"):
+        df.Settings(vessel="aorta").validate()
+    with pytest.raises(df.SettingsError, match="needs --offset-hz"):
+        df.Settings(layout="offset").validate(8000)
+    assert df.Settings(angle_deg=75).validate()[0].startswith("angle 75 degrees is above 70")
+    assert df.Settings(vessel="femoral").threshold_s == 1.0
+    assert df.Settings(vessel="femoral", reflux_threshold_s=0.7).threshold_s == 0.7
+    assert df.Settings(vessel="artery").threshold_s is None
+
+
+def test_doppler_equation():
+    # v = c f / (2 f0 cos a): 1 kHz at 8 MHz and 60 degrees is 19.25 cm/s
+    assert cm_s_per_hz(8e6, 60.0) * 1000 == pytest.approx(100 * 1540 * 1000 / (2 * 8e6 * 0.5))
+    assert cm_s_per_hz(4e6, 0.0, 1540.0) == pytest.approx(100 * 1540 / 8e6)
