@@ -225,15 +225,34 @@ def _sum3(smooth, i, st, sp, cnt, j):
 
 
 @njit(**_JIT)
-def _walk_out(smooth, i, st, sp, cnt, j, level):
+def _sumw(smooth, i, st, sp, cnt, j):
+    """Triangular (1/4, 1/2, 1/4) three-bin sum scaled to the noise mean of ``_sum3``."""
+    if j == 0:
+        return 1.5 * (smooth[i, st] + smooth[i, st + sp])
+    if j >= cnt - 1:
+        return 0.0
+    return (0.75 * smooth[i, st + sp * (j - 1)] + 1.5 * smooth[i, st + sp * j]
+            + 0.75 * smooth[i, st + sp * (j + 1)])
+
+
+@njit(**_JIT)
+def _s(smooth, i, st, sp, cnt, j, weighted):
+    """``_sumw`` if ``weighted`` else ``_sum3``."""
+    if weighted:
+        return _sumw(smooth, i, st, sp, cnt, j)
+    return _sum3(smooth, i, st, sp, cnt, j)
+
+
+@njit(**_JIT)
+def _walk_out(smooth, i, st, sp, cnt, j, level, weighted):
     """Last outward index from ``j`` whose sum stays above ``level`` (one-bin gaps bridged)."""
     edge = j
     j += 1
     while j < cnt - 1:
-        if _sum3(smooth, i, st, sp, cnt, j) > level:
+        if _s(smooth, i, st, sp, cnt, j, weighted) > level:
             edge = j
             j += 1
-        elif _sum3(smooth, i, st, sp, cnt, j + 1) > level:
+        elif _s(smooth, i, st, sp, cnt, j + 1, weighted) > level:
             edge = j + 1
             j += 2
         else:
@@ -298,20 +317,23 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             if top < 0:
                 continue
             # how far the flow reaches above the noise (one-bin gaps bridged)
-            reach = _walk_out(smooth, i, st, sp, cnt, top, lo)
-            # the flow's level just inside its top; the edge of a flat band smeared by the
-            # window is where the power falls to half that level above the noise
-            j0 = max(0, top - 3)
+            reach = _walk_out(smooth, i, st, sp, cnt, top, lo, False)
+            # the flow's level a little inside its top (the outermost detected bins already
+            # hold the window's spread); the edge of a flat band smeared by the window is
+            # where the power falls to half that level above the noise.  The triangular sum
+            # spreads a sharp edge less than the plain one.
+            j1 = max(0, top - 2)
+            j0 = max(0, top - 5)
             level = 0.0
-            for j in range(j0, top + 1):
-                level += _sum3(smooth, i, st, sp, cnt, j)
-            level = level / (top + 1 - j0) - 3.0 * nz
+            for j in range(j0, j1 + 1):
+                level += _sumw(smooth, i, st, sp, cnt, j)
+            level = level / (j1 + 1 - j0) - 3.0 * nz
             half = max(lo, 3.0 * nz + 0.5 * level)
-            edge = min(_walk_out(smooth, i, st, sp, cnt, j0, half), reach)
+            edge = min(_walk_out(smooth, i, st, sp, cnt, j0, half, True), reach)
             # sub-bin edge: where the sum falls through the edge level
             frac = 0.0
-            s_in = _sum3(smooth, i, st, sp, cnt, edge)
-            s_out = _sum3(smooth, i, st, sp, cnt, edge + 1)
+            s_in = _sumw(smooth, i, st, sp, cnt, edge)
+            s_out = _sumw(smooth, i, st, sp, cnt, edge + 1)
             if s_in > half and s_in > s_out:
                 frac = min(1.0, (s_in - half) / (s_in - s_out))
             fmax_bins = edge + frac

@@ -273,7 +273,10 @@ def build_parser():
 def main(argv=None):
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version and usage errors
+        return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -17,7 +17,7 @@ from . import spectral
 from .envelope import DEFAULT_METHOD, envelopes, method_code
 from .errors import InputError, SettingsError
 from .layouts import LAYOUTS, channel_map
-from .reflux import RefluxTracker, reflux_threshold
+from .reflux import RefluxTracker, reflux_threshold, split_episodes
 from .velocity import check_geometry, cm_s_per_hz
 
 __all__ = ["Settings", "Processor", "Analysis", "Trace", "analyze", "MIN_FLOW_S"]
@@ -531,11 +531,12 @@ class Processor:
             ante, source = self._current_antegrade(), "auto"
         else:
             ante, source = _DIRS.index(s.antegrade), "given"
-        trace = self._make_trace(env, 0, ante)
+        trace = self._make_trace(_bridge_dropouts(env, self._tracker.gap_s, self.config.hop_s),
+                                 0, ante)
         flow_detected = _flow_detected(trace.flow, self.config.hop_s)
         warnings = list(self._warnings) + self._audio_warnings()
         if self.cmap.direction_available and flow_detected:
-            events, episodes = self._tracker.split(1 - ante)
+            events, episodes = split_episodes(self._tracker.episodes[1 - ante], s.threshold_s)
         else:
             events, episodes = [], []
         margin = self.config.n_window / self.sample_rate_hz + self._tracker.gap_s
@@ -615,6 +616,39 @@ class Processor:
             out.append(f"very low level: {20 * math.log10(peak_rms):.0f} dBFS RMS; raise the "
                        f"input gain or check the cable")
         return out
+
+
+def _bridge_dropouts(env, max_gap_s, hop_s):
+    """Fill brief detection dropouts of each direction for the final trace.
+
+    At low SNR the speckle of a few frames can fall below the detection
+    threshold inside a stretch of flow.  Gaps of at most ``max_gap_s`` with
+    flow in the same direction on both sides are filled by linear
+    interpolation of the envelope row (the events are tracked separately
+    and bridge such gaps on their own).
+
+    Parameters
+    ----------
+    env : ndarray, shape (n, 2, 4)
+        Envelope rows (detected, fmax, fmean, power) per direction.
+
+    Returns
+    -------
+    ndarray, shape (n, 2, 4)
+        A copy with the gaps filled.
+    """
+    out = env.copy()
+    max_gap = int(round(max_gap_s / hop_s))
+    for d in range(2):
+        det = np.concatenate(([1], (env[:, d, 0] > 0).astype(np.int8), [1]))
+        edges = np.flatnonzero(np.diff(det))
+        for g0, g1 in zip(edges[0::2], edges[1::2], strict=True):  # gap rows g0 .. g1-1
+            if g0 == 0 or g1 == len(env) or g1 - g0 > max_gap:
+                continue
+            w = (np.arange(g0, g1) - (g0 - 1)) / (g1 - g0 + 1)
+            out[g0:g1, d, 1:] = (1 - w)[:, None] * env[g0 - 1, d, 1:] + w[:, None] * env[g1, d, 1:]
+            out[g0:g1, d, 0] = 1.0
+    return out
 
 
 def _flow_detected(flow, hop_s):

@@ -265,7 +265,6 @@ def _shade_events(ax, analysis, *, on_image):
 
     thr = analysis.settings.threshold_s
     handles = []
-    text_color = "white" if on_image else "black"
     box = dict(boxstyle="round,pad=0.2", fc=REFLUX_COLOR, ec="none", alpha=0.9)
     for ev in analysis.reflux_events:
         ax.axvspan(ev.start_s, ev.end_s, facecolor=REFLUX_COLOR, alpha=0.22 if on_image else 0.2,
@@ -279,41 +278,50 @@ def _shade_events(ax, analysis, *, on_image):
         handles.append(Patch(facecolor=REFLUX_COLOR, alpha=0.5, edgecolor=REFLUX_COLOR,
                              label=f"reflux: retrograde > {thr:g} s"))
     label_eps = len(analysis.episodes) <= _MAX_EPISODE_LABELS
+    if on_image:  # hatching would hide the spectrum: a dashed outline instead
+        style_kw = dict(facecolor=(*_rgb(EPISODE_COLOR), 0.12), edgecolor=EPISODE_COLOR,
+                        linestyle="--", linewidth=1.3)
+    else:
+        style_kw = dict(facecolor=(*_rgb(EPISODE_COLOR), 0.15), edgecolor=EPISODE_COLOR,
+                        hatch="//", linewidth=0.8)
     for ev in analysis.episodes:
-        ax.axvspan(ev.start_s, ev.end_s, facecolor="none", edgecolor=EPISODE_COLOR,
-                   hatch="//", linewidth=0.8, alpha=0.9, gid="retrograde-episode", zorder=1.5)
+        ax.axvspan(ev.start_s, ev.end_s, gid="retrograde-episode", zorder=1.5, **style_kw)
         if label_eps:
-            ax.text(0.5 * (ev.start_s + ev.end_s), 0.03, f"{ev.duration_s:.2f} s",
-                    transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=9.5,
-                    color=text_color, zorder=5, gid="episode-duration", clip_on=True,
-                    bbox=dict(boxstyle="round,pad=0.15", fc=EPISODE_COLOR, ec="none",
-                              alpha=0.55 if on_image else 0.35))
+            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, f"{ev.duration_s:.2f} s",
+                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=10,
+                    color="black", zorder=5, gid="episode-duration", clip_on=True,
+                    bbox=dict(boxstyle="round,pad=0.2", fc=EPISODE_COLOR, ec="none",
+                              alpha=0.9))
     if analysis.episodes:
-        what = f"retrograde <= {thr:g} s (not reflux)" if thr else "retrograde episode"
-        handles.append(Patch(facecolor="none", edgecolor=EPISODE_COLOR, hatch="//", label=what))
+        what = f"retrograde \u2264 {thr:g} s (not reflux)" if thr else "retrograde episode"
+        handles.append(Patch(label=what, **style_kw))
     return handles
 
 
-def _direction_labels(ax, analysis, on_image):
-    """Write which way is antegrade inside the axes (probe direction included)."""
+def _rgb(color):
+    return _mpl().colors.to_rgb(color)
+
+
+def _velocity_label(analysis, two_lines=False):
+    """Label of a velocity axis; the arrows (rotated with the text) point up and down."""
     if not analysis.direction_available:
-        return
-    away = analysis.antegrade == "away"
-    how = " (auto)" if analysis.antegrade_source == "auto" else ""
-    up = f"antegrade \u2191  {'away from' if away else 'toward'} probe{how}"
-    down = f"retrograde \u2193  {'toward' if away else 'away from'} probe"
-    kw = dict(transform=ax.transAxes, fontsize=10.5, ha="left", zorder=6,
-              color="white" if on_image else "black",
-              bbox=dict(boxstyle="round,pad=0.25", fc="black" if on_image else "white",
-                        ec="none", alpha=0.55))
-    ax.text(0.006, 0.985, up, va="top", **kw)
-    ax.text(0.006, 0.015, down, va="bottom", **kw)
+        return "speed (cm/s)"
+    sep = "\n" if two_lines else "   "
+    return f"velocity (cm/s){sep}\u2190 retrograde   antegrade \u2192"
+
+
+def _probe_note(analysis):
+    """Which probe direction is drawn up (antegrade)."""
+    if not analysis.direction_available:
+        return ""
+    return "\nup = away from probe" if analysis.antegrade == "away" else "\nup = toward probe"
 
 
 # ------------------------------------------------------------------------------ figures
 def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=None,
              cmap="magma", dynamic_range_db=DYNAMIC_RANGE_DB, max_columns=MAX_COLUMNS,
-             velocity_range_cm_s=None, envelopes=True):
+             velocity_range_cm_s=None, color_limits_db=None, envelopes=True,
+             doppler_axis=True):
     """Draw the sonogram: the Doppler spectrogram on a velocity axis.
 
     Antegrade flow is up, retrograde down (mono: speed, from 0 up).  The left
@@ -330,8 +338,9 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         Where to draw; a new figure (12 x 5.5 in) if None.
     cax : matplotlib.axes.Axes, optional
         Axes for the colour bar (by default it takes room from ``ax``).
-    colorbar, legend, envelopes : bool
-        Draw the colour bar, the legend, the envelope lines.
+    colorbar, legend, envelopes, doppler_axis : bool
+        Draw the colour bar, the legend, the envelope lines, the right-hand
+        Doppler-shift axis.
     title : str, optional
         Axes title; by default the vessel and its reflux threshold; ``""``
         for none.
@@ -343,6 +352,9 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         Most image columns (long recordings average groups of hops).
     velocity_range_cm_s : (float, float), optional
         Bottom and top of the velocity axis, cm/s.
+    color_limits_db : (float, float), optional
+        Fixed colour scale, dB (to compare several sonograms); by default
+        from the noise floor up to the brightest 0.1 %.
 
     Returns
     -------
@@ -370,6 +382,8 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         noise_ref = "noise" in img["label"]
         vmax = max(vmax, 10.0) if noise_ref else vmax
         vmin = 0.0 if noise_ref and vmax <= dynamic_range_db else vmax - dynamic_range_db
+        if color_limits_db is not None:
+            vmin, vmax = (float(v) for v in color_limits_db)
         cm = _mpl().colormaps[cmap].with_extremes(bad=WALL_BAND_COLOR)
         im = ax.imshow(db, origin="lower", aspect="auto", extent=img["extent"], cmap=cm,
                        vmin=vmin, vmax=vmax, interpolation="nearest", zorder=0)
@@ -380,15 +394,14 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         handles += _shade_events(ax, analysis, on_image=True)
         handles.append(Patch(facecolor=WALL_BAND_COLOR,
                              label=f"wall-filter band (< {analysis.settings.wall_hz:g} Hz)"))
-        _direction_labels(ax, analysis, on_image=True)
-        mono = not analysis.direction_available
-        ax.set_ylabel("speed (cm/s)" if mono else "velocity (cm/s)")
+        ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.set_xlabel("time (s)")
-        scale = analysis.velocity_per_hz_cm_s
-        sec = ax.secondary_yaxis("right", functions=(lambda v: v / scale / 1e3,
-                                                     lambda k: k * 1e3 * scale))
-        sec.set_ylabel("Doppler shift (kHz)")
-        sec.tick_params(labelsize=_RC["ytick.labelsize"])
+        if doppler_axis:
+            scale = analysis.velocity_per_hz_cm_s
+            sec = ax.secondary_yaxis("right", functions=(lambda v: v / scale / 1e3,
+                                                         lambda k: k * 1e3 * scale))
+            sec.set_ylabel("Doppler shift (kHz)" + _probe_note(analysis))
+            sec.tick_params(labelsize=_RC["ytick.labelsize"])
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
         rows = _legend_above(ax, handles, dark=True) if legend and handles else 0
         _set_title(ax, f"Sonogram: {_threshold_text(analysis)}" if title is None else title,
@@ -417,7 +430,8 @@ def _overlay_envelopes(ax, analysis, starts):
         ax.plot(t, _pool_extreme(_flow_only(retro, flow), starts), **kw)
     mean = _pool_mean(_flow_only(tr.mean_velocity_cm_s, flow), starts)
     h += ax.plot(t, mean, color=MEAN_ON_IMAGE_COLOR, linewidth=1.1, linestyle=(0, (4, 2)),
-                 label="mean velocity", zorder=3)
+                 label="mean velocity" if analysis.direction_available else "mean speed",
+                 zorder=3)
     return h
 
 
@@ -454,7 +468,7 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
                           label="peak speed" if mono else "max velocity (dominant direction)")
         handles += ax.plot(t, _pool_mean(_flow_only(tr.mean_velocity_cm_s, flow), starts),
                            color=MEAN_COLOR, linewidth=1.0, linestyle=(0, (4, 2)),
-                           label="mean velocity")
+                           label="mean speed" if mono else "mean velocity")
         ax.axhline(0.0, color="black", linewidth=0.8, zorder=1)
         if len(tr):
             # one collection for every no-flow run, drawn behind the lines
@@ -467,7 +481,7 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
                 handles.append(coll)
         handles += _shade_events(ax, analysis, on_image=False)
         ax.set_xlabel("time (s)")
-        ax.set_ylabel("speed (cm/s)" if mono else "velocity (cm/s)\n+ antegrade")
+        ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
         if len(tr):
             hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
@@ -509,7 +523,7 @@ def _figure_title(analysis):
     elif analysis.reflux:
         verdict = f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
     else:
-        verdict = f"no reflux (> {s.threshold_s:g} s)"
+        verdict = f"no reflux (no retrograde flow > {s.threshold_s:g} s)"
     if not analysis.flow_detected:
         verdict = "no flow detected"
     return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "

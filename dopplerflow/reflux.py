@@ -13,7 +13,7 @@ import numpy as np
 from . import _kernels as K
 from .errors import SettingsError
 
-__all__ = ["VESSELS", "Event", "RefluxTracker", "reflux_threshold"]
+__all__ = ["VESSELS", "Event", "RefluxTracker", "reflux_threshold", "split_episodes"]
 
 #: Vessel presets: reflux threshold in seconds (None: no reflux rule) and source.
 VESSELS = {
@@ -161,10 +161,12 @@ class RefluxTracker:
                 self.episodes[h].append(ev)
             self._state[h, 0] = 0
 
-    def split(self, h):
-        """Ended episodes of hypothesis ``h``: (reflux events, shorter episodes)."""
-        eps = self.episodes[h]
-        if self.threshold_s is None:
-            return [], list(eps)
-        return ([e for e in eps if e.duration_s > self.threshold_s],
-                [e for e in eps if e.duration_s <= self.threshold_s])
+
+
+
+def split_episodes(episodes, threshold_s):
+    """(reflux events, shorter episodes) by the threshold (None: episodes only)."""
+    if threshold_s is None:
+        return [], list(episodes)
+    return ([e for e in episodes if e.duration_s > threshold_s],
+            [e for e in episodes if e.duration_s <= threshold_s])

@@ -77,12 +77,15 @@ def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low
     """
     vals = np.array([row[start + step * j] for j in range(count)], dtype=np.float64)
 
-    def s3(j):
+    def s3(j, weights=(1.0, 1.0, 1.0)):
         if j == 0:
             return 1.5 * (vals[0] + vals[1])
         if j + 1 >= count:
             return 0.0
-        return vals[j - 1] + vals[j] + vals[j + 1]
+        return weights[0] * vals[j - 1] + weights[1] * vals[j] + weights[2] * vals[j + 1]
+
+    def tri(j):  # triangular weights, same noise mean as the plain sum
+        return s3(j, (0.75, 1.5, 0.75))
 
     hi, lo = t_high * noise, t_low * noise
     top, run = -1, 0
@@ -97,24 +100,24 @@ def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low
     if top < 0:
         return False, 0.0
 
-    def walk(j, level):
+    def walk(j, level, f):
         edge, j = j, j + 1
         while j < count - 1:
-            if s3(j) > level:
+            if f(j) > level:
                 edge, j = j, j + 1
-            elif s3(j + 1) > level:
+            elif f(j + 1) > level:
                 edge, j = j + 1, j + 2
             else:
                 break
         return edge
 
-    reach = walk(top, lo)
-    j0 = max(0, top - 3)
-    level = np.mean([s3(j) for j in range(j0, top + 1)]) - 3 * noise
+    reach = walk(top, lo, s3)
+    j0, j1 = max(0, top - 5), max(0, top - 2)
+    level = np.mean([tri(j) for j in range(j0, j1 + 1)]) - 3 * noise
     half = max(lo, 3 * noise + 0.5 * level)
-    edge = min(walk(j0, half), reach)
+    edge = min(walk(j0, half, tri), reach)
     frac = 0.0
-    s_in, s_out = s3(edge), s3(edge + 1)
+    s_in, s_out = tri(edge), tri(edge + 1)
     if s_in > half and s_in > s_out:
         frac = min(1.0, (s_in - half) / (s_in - s_out))
     return True, f0 + (edge + frac) * bin_hz

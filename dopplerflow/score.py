@@ -1,0 +1,282 @@
+"""Scoring an analysis result against the truth of a synthetic recording.
+
+Three views of agreement:
+
+**Events.**  A detected reflux event matches a true one when the two intervals
+overlap once each is widened by ``tolerance_s`` on both sides.  Pairs are made
+one to one, largest overlap first.  Sensitivity is matched true events over all
+true events, PPV matched detected events over all detected events; either is
+``None`` when its denominator is zero.  Onset and end errors (detected minus
+true, s) are reported for matched pairs.
+
+**Recording.**  Flow yes/no (result ``flow_detected`` against truth ``flow``)
+and reflux yes/no (result ``reflux`` against truth ``reflux``).  A result
+``reflux`` of ``null`` (e.g. a mono recording) is *not assessable*: it is
+neither right nor wrong, and the recording-level verdict is then ``None``
+unless flow already disagrees.
+
+**Velocity trace.**  The result trace (``trace: {time_s, velocity_cm_s}``,
+signed, + antegrade) is linearly interpolated onto the truth times inside the
+result's time span.  Over the truth frames with flow (``v_true != 0``) the rms
+error and the bias (mean of result minus truth) are given as a percentage of
+the truth's peak ``|v|``.  Sign agreement is the percentage of frames with
+``|v_true| > sign_min_cm_s`` where the result has the same sign (0 counts as a
+disagreement).  When the result says ``direction_available: false`` the
+magnitudes are compared and sign agreement is ``None``.  Non-finite result
+velocities count as 0 (nothing measured).
+"""
+
+import json
+import math
+
+import numpy as np
+
+from .errors import AudioFileError, InputError, SettingsError
+
+__all__ = ["score", "score_files", "format_score", "match_events", "add_arguments", "main"]
+
+
+def _interval(ev, where):
+    try:
+        start, end = float(ev["start_s"]), float(ev["end_s"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{where} event {ev!r} needs numeric start_s and end_s") from None
+    if not (math.isfinite(start) and math.isfinite(end)) or end < start:
+        raise InputError(f"{where} event has start_s={start} and end_s={end}; need "
+                         f"finite times with start_s <= end_s")
+    return start, end
+
+
+def match_events(detected, true, tolerance_s=0.3):
+    """Pair detected with true events, one to one, largest overlap first.
+
+    Parameters
+    ----------
+    detected, true : list of dict
+        Events with ``start_s`` and ``end_s`` (s).
+    tolerance_s : float
+        Each interval is widened by this much on both sides before testing for
+        overlap, s.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(detected index, true index)`` pairs, sorted by true index.
+
+    Raises
+    ------
+    InputError
+        An event lacks numeric, ordered ``start_s``/``end_s``.
+    """
+    det = [_interval(e, "result") for e in detected]
+    tru = [_interval(e, "truth") for e in true]
+    candidates = []
+    for i, (ds, de) in enumerate(det):
+        for j, (ts, te) in enumerate(tru):
+            overlap = min(de, te) - max(ds, ts) + 2.0 * tolerance_s
+            if overlap > 0.0:
+                candidates.append((-overlap, i, j))
+    pairs, used_d, used_t = [], set(), set()
+    for _, i, j in sorted(candidates):
+        if i not in used_d and j not in used_t:
+            pairs.append((i, j))
+            used_d.add(i)
+            used_t.add(j)
+    return sorted(pairs, key=lambda p: p[1])
+
+
+def _ratio(num, den):
+    return None if den == 0 else num / den
+
+
+def _median_abs(values):
+    return None if not values else float(np.median(np.abs(values)))
+
+
+def _events_score(result, truth, tolerance_s):
+    detected = list(result.get("reflux_events") or [])
+    true = list(truth.get("reflux_events") or [])
+    pairs = match_events(detected, true, tolerance_s)
+    onset = [float(detected[i]["start_s"]) - float(true[j]["start_s"]) for i, j in pairs]
+    end = [float(detected[i]["end_s"]) - float(true[j]["end_s"]) for i, j in pairs]
+    return {
+        "n_true_events": len(true), "n_detected_events": len(detected), "n_matched": len(pairs),
+        "sensitivity": _ratio(len(pairs), len(true)), "ppv": _ratio(len(pairs), len(detected)),
+        "matches": [{"detected": i, "true": j, "onset_error_s": o, "end_error_s": e}
+                    for (i, j), o, e in zip(pairs, onset, end, strict=True)],
+        "median_abs_onset_error_s": _median_abs(onset),
+        "median_abs_end_error_s": _median_abs(end),
+    }
+
+
+def _recording_score(result, truth):
+    flow_ok = bool(result.get("flow_detected")) == bool(truth.get("flow"))
+    res_reflux = result.get("reflux")
+    reflux_ok = None if res_reflux is None else bool(res_reflux) == bool(truth.get("reflux"))
+    if not flow_ok or reflux_ok is False:
+        correct = False
+    else:
+        correct = None if reflux_ok is None else True
+    return {"flow_correct": flow_ok, "reflux_correct": reflux_ok,
+            "reflux_assessable": res_reflux is not None, "recording_correct": correct}
+
+
+def _trace_arrays(trace, where):
+    try:
+        t = np.asarray(trace["time_s"], dtype=float)
+        v = np.asarray(trace["velocity_cm_s"], dtype=float)
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{where} trace needs numeric 'time_s' and 'velocity_cm_s' lists "
+                         f"(ask the analysis for its trace, e.g. to_dict(trace=True))") from None
+    if t.ndim != 1 or t.shape != v.shape:
+        raise InputError(f"{where} trace has {t.size} times and {v.size} velocities; "
+                         f"they must be 1-D and of equal length")
+    if t.size > 1 and np.any(np.diff(t) <= 0):
+        raise InputError(f"{where} trace times must increase strictly")
+    return t, v
+
+
+def _trace_score(result, truth, sign_min_cm_s):
+    empty = {"trace_frames": 0, "trace_coverage": 0.0, "trace_rms_error_pct": None,
+             "trace_bias_pct": None, "sign_agreement_pct": None}
+    if not result.get("trace") or not truth.get("trace"):
+        return dict(empty, trace_note="no trace in the result" if truth.get("trace")
+                    else "no trace in the truth")
+    tt, vt = _trace_arrays(truth["trace"], "truth")
+    tr, vr = _trace_arrays(result["trace"], "result")
+    flowing = vt != 0.0
+    peak = float(np.abs(vt).max()) if vt.size else 0.0
+    if tr.size == 0 or not flowing.any() or peak == 0.0:
+        return dict(empty, trace_note="no flow in the truth" if tr.size else "empty result trace")
+    inside = (tt >= tr[0]) & (tt <= tr[-1])
+    sel = flowing & inside
+    vr = np.where(np.isfinite(vr), vr, 0.0)
+    est = np.interp(tt[sel], tr, vr)
+    ref = vt[sel]
+    directional = result.get("direction_available", True) is not False
+    if not directional:
+        est, ref = np.abs(est), np.abs(ref)
+    out = {"trace_frames": int(sel.sum()),
+           "trace_coverage": float(sel.sum() / flowing.sum())}
+    if sel.sum() == 0:
+        return dict(empty, **out, trace_note="result trace does not cover the flow")
+    err = est - ref
+    out["trace_rms_error_pct"] = 100.0 * float(np.sqrt(np.mean(err ** 2))) / peak
+    out["trace_bias_pct"] = 100.0 * float(np.mean(err)) / peak
+    strong = np.abs(ref) > sign_min_cm_s
+    out["sign_agreement_pct"] = (100.0 * float(np.mean(np.sign(est[strong]) == np.sign(
+        ref[strong]))) if directional and strong.any() else None)
+    return out
+
+
+def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
+    """Score one analysis result against its truth.
+
+    Parameters
+    ----------
+    result : dict
+        The JSON of one analysis (DESIGN.md), with ``trace`` for the trace score.
+    truth : dict
+        The truth record of :func:`dopplerflow.synth.synthesize`.
+    tolerance_s : float
+        Widening of the intervals for event matching, s.
+    sign_min_cm_s : float
+        Frames with ``|v_true|`` at or below this are left out of sign agreement,
+        cm/s (below a typical wall filter the sign is not measurable).
+
+    Returns
+    -------
+    dict
+        Event fields (``n_true_events``, ``n_detected_events``, ``n_matched``,
+        ``sensitivity``, ``ppv``, ``matches``, ``median_abs_onset_error_s``,
+        ``median_abs_end_error_s``), recording fields (``flow_correct``,
+        ``reflux_correct``, ``reflux_assessable``, ``recording_correct``) and trace
+        fields (``trace_frames``, ``trace_coverage``, ``trace_rms_error_pct``,
+        ``trace_bias_pct``, ``sign_agreement_pct``), plus ``scenario`` and
+        ``snr_db`` from the truth.  Undefined quantities are ``None``.
+
+    Raises
+    ------
+    InputError
+        Malformed events or traces.
+    """
+    if not isinstance(result, dict) or not isinstance(truth, dict):
+        raise InputError("result and truth must be JSON objects (dicts)")
+    out = {"scenario": truth.get("scenario"), "snr_db": truth.get("snr_db"),
+           "tolerance_s": tolerance_s}
+    out.update(_recording_score(result, truth))
+    out.update(_events_score(result, truth, tolerance_s))
+    out.update(_trace_score(result, truth, sign_min_cm_s))
+    return out
+
+
+def _load_json(path, what):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except OSError as exc:
+        raise AudioFileError(f"cannot read the {what} file {path!r}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"the {what} file {path!r} is not valid JSON ({exc.msg} at line "
+                         f"{exc.lineno}); give the JSON written by dopplerflow") from None
+
+
+def score_files(result_path, truth_path, **kwargs):
+    """Score a result JSON file against a truth JSON file (see :func:`score`)."""
+    return score(_load_json(result_path, "result"), _load_json(truth_path, "truth"), **kwargs)
+
+
+def _fmt(value, spec, unit=""):
+    return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+
+def format_score(s):
+    """A readable block of a :func:`score` result (str, several lines)."""
+    verdict = {True: "right", False: "WRONG", None: "not assessable"}
+    lines = [
+        f"scenario      {s.get('scenario') or '?'} (SNR {_fmt(s.get('snr_db'), 'g', ' dB')})",
+        f"recording     {verdict[s['recording_correct']]} (flow "
+        f"{verdict[s['flow_correct']]}, reflux {verdict[s['reflux_correct']]})",
+        f"events        {s['n_matched']} matched of {s['n_true_events']} true, "
+        f"{s['n_detected_events']} detected; sensitivity {_fmt(s['sensitivity'], '.0%')}, "
+        f"PPV {_fmt(s['ppv'], '.0%')}",
+    ]
+    for m in s["matches"]:
+        lines.append(f"  true #{m['true'] + 1}: onset {m['onset_error_s'] * 1e3:+.0f} ms, "
+                     f"end {m['end_error_s'] * 1e3:+.0f} ms")
+    onset, end = s["median_abs_onset_error_s"], s["median_abs_end_error_s"]
+    onset_ms = None if onset is None else onset * 1e3
+    end_ms = None if end is None else end * 1e3
+    lines.append(f"median |error| onset {_fmt(onset_ms, '.0f', ' ms')}, "
+                 f"end {_fmt(end_ms, '.0f', ' ms')}")
+    lines.append(f"trace         rms {_fmt(s['trace_rms_error_pct'], '.1f', '%')} of peak, "
+                 f"bias {_fmt(s['trace_bias_pct'], '+.1f', '%')}, sign agreement "
+                 f"{_fmt(s['sign_agreement_pct'], '.1f', '%')} over {s['trace_frames']} frames"
+                 + (f" ({s['trace_note']})" if s.get("trace_note") else ""))
+    return "\n".join(lines)
+
+
+def add_arguments(parser):
+    """Add the flags of ``dopplerflow score`` to an argparse parser."""
+    parser.add_argument("result", metavar="RESULT.json", help="analysis JSON (with its trace)")
+    parser.add_argument("truth", metavar="TRUTH.json", help="truth sidecar of the recording")
+    parser.add_argument("--json", metavar="OUT", default=None, help="also write the scores here")
+    parser.add_argument("--tolerance", type=float, default=0.3, metavar="S",
+                        help="event matching widens intervals by this many seconds (0.3)")
+
+
+def main(args):
+    """Run ``dopplerflow score``; return the exit code."""
+    tol = getattr(args, "tolerance", 0.3)
+    if not (math.isfinite(tol) and tol >= 0.0):
+        raise SettingsError(f"--tolerance {tol:g} must be a non-negative number of seconds")
+    s = score_files(args.result, args.truth, tolerance_s=tol)
+    print(format_score(s))
+    if args.json:
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(s, fh, indent=1)
+                fh.write("\n")
+        except OSError as exc:
+            raise AudioFileError(f"cannot write {args.json!r}: {exc.strerror}") from None
+    return 0

@@ -1,0 +1,644 @@
+"""Synthetic Doppler audio with known truth.
+
+The complex baseband ``z = I + jQ`` (positive frequency = flow **toward** the
+probe, DESIGN.md) is the sum of three parts:
+
+**Blood.**  Complex Gaussian speckle whose instantaneous power spectrum is the
+Doppler spectrum of the vessel's velocity profile, scaled by the centre-line
+Doppler shift ``f_c(t) = 2 f0 v(t) cos(angle) / c`` (Mo & Cobbold 1989).  For the
+profile ``v(r) = v_c (1 - (r/R)^n)`` and uniform scatterer density, the power
+density over ``u = f / f_c`` is ``p(u) = (2/n) (1 - u)^(2/n - 1)`` on ``[0, 1]``:
+uniform for the parabolic profile (``n = 2``), piled up near the edge for blunt
+ones.  Each velocity component is widened by a Gaussian of standard deviation
+``broadening * u`` (transit-time broadening, a few percent of the frequency).
+The signal is built by time warping: a stationary complex Gaussian process
+``g(theta)`` with spectrum ``S(x) = p * gaussian`` in cycles per unit ``theta``
+is read at ``theta(t) = integral of f_c(t) dt``.  Its instantaneous frequency is
+then ``x f_c(t)`` for every spectral component ``x``, so the whole spectrum scales
+with ``v(t)``, and when ``v`` turns negative ``theta`` runs backwards and every
+scatterer reverses (the spectrum mirrors to the other sign of frequency): the
+same red cells move back through the sample volume.  When ``v = 0`` the blood
+echo is constant (stationary blood), which a wall filter removes.
+
+**Wall clutter.**  Echoes of tissue and the vessel walls: a static component and
+two walls moving with the cardiac cycle at a peak of 0.4 cm/s (20.8 Hz at 8 MHz
+and 60 degrees), as phase-modulated complex exponentials, ``clutter_db`` (40-60
+dB) above the blood power.
+
+**Noise.**  Complex white Gaussian noise at a chosen **in-band SNR**::
+
+    SNR = P_blood / (N0 * B)
+
+with ``P_blood = 1`` the mean power of the blood echo of the vessel under study
+while it moves (a still column, ``v = 0``, gives a constant echo of random level,
+which a wall filter removes), ``N0`` the noise power per hertz (two-sided complex PSD, so the total
+noise power is ``N0 * fs``) and ``B`` the recording's peak ``|f_c|`` (the band
+from 0 to the highest centre-line Doppler shift).  A recording without flow uses
+the ``B`` of a 10 cm/s vessel, so its noise level equals that of a slow vein at
+the same SNR.
+
+Optional I/Q imbalance distorts the quadrature channel; :func:`to_layout` writes
+every layout of DESIGN.md; :func:`write_scenario` peak-normalises, quantises to
+16 or 24 bits and writes the audio and its ``.truth.json`` sidecar.
+"""
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.fft import fft, ifft, next_fast_len
+
+from .errors import AudioFileError, SettingsError
+from .layouts import LAYOUTS
+from .scenarios import get_scenario, list_scenarios
+from .velocity import check_geometry, doppler_shift_hz
+
+__all__ = ["Synthetic", "synthesize", "to_layout", "write_scenario", "write_audio",
+           "blood_signal", "wall_clutter", "profile_spectrum", "truth_intervals",
+           "list_scenarios", "add_arguments", "main", "TRACE_HOP_S"]
+
+#: Hop of the truth velocity trace, s.
+TRACE_HOP_S = 0.005
+#: Peak wall velocity of the clutter model, cm/s.
+WALL_VELOCITY_CM_S = 0.4
+#: Velocity whose Doppler shift sets the noise band of a recording without flow, cm/s.
+NO_FLOW_REFERENCE_CM_S = 10.0
+#: Velocities smaller than this are exactly 0 (the tails of smooth waveforms), cm/s;
+#: 0.001 cm/s is a Doppler shift of 0.05 Hz at 8 MHz and 60 degrees.
+ZERO_VELOCITY_CM_S = 1e-3
+#: Oversampling of the warped process ``g(theta)`` (linear interpolation images
+#: fall about 35 dB below the blood).
+_OVERSAMPLE = 64
+_SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
+
+
+@dataclass
+class Synthetic:
+    """A synthesised recording.
+
+    Attributes
+    ----------
+    baseband : ndarray, shape (n,), complex128
+        ``z = I + jQ`` with toward-probe flow at positive frequency.
+    truth : dict
+        The truth record (fields in :func:`synthesize`).
+    sample_rate_hz : float
+        Sample rate, Hz.
+    parts : dict of str to ndarray
+        ``"blood"`` (vessel under study), ``"other_blood"`` (second vessel or
+        zeros), ``"clutter"``, ``"noise"``: complex (n,) parts before any I/Q
+        imbalance; ``baseband`` is their sum (then imbalanced).
+    """
+
+    baseband: np.ndarray
+    truth: dict
+    sample_rate_hz: float
+    parts: dict = field(default_factory=dict, repr=False)
+
+
+# --------------------------------------------------------------------------- physics
+def profile_spectrum(x, profile_exponent=2.0, broadening=0.03):
+    """Doppler power spectrum of a velocity profile, on a normalised axis.
+
+    Parameters
+    ----------
+    x : array_like
+        Frequency divided by the centre-line Doppler shift (dimensionless).
+    profile_exponent : float
+        ``n`` of ``v(r) = v_c (1 - (r/R)^n)``, ``n >= 1``; 2 is parabolic.
+    broadening : float
+        Transit-time broadening: standard deviation of each component as a
+        fraction of its frequency.
+
+    Returns
+    -------
+    ndarray
+        Power density at ``x`` (unnormalised), same shape as ``x``.
+    """
+    n_u = 400
+    u = np.linspace(0.0, 1.0, n_u + 1)
+    area = (1.0 - u) ** (2.0 / profile_exponent)  # area fraction moving faster than u
+    weight = area[:-1] - area[1:]
+    centre = 0.5 * (u[:-1] + u[1:])
+    sigma = broadening * centre + 0.5 / n_u
+    x = np.asarray(x, dtype=float)
+    grid = np.linspace(-0.5, 1.8, 4097)
+    table = (weight / sigma * np.exp(-0.5 * ((grid[:, None] - centre) / sigma) ** 2)).sum(axis=1)
+    return np.interp(x, grid, table, left=0.0, right=0.0)
+
+
+def blood_signal(doppler_hz, sample_rate_hz, rng, *, profile_exponent=2.0, broadening=0.03):
+    """Complex blood speckle following a time-varying centre-line Doppler shift.
+
+    Parameters
+    ----------
+    doppler_hz : ndarray, shape (n,)
+        Signed centre-line Doppler shift at each sample, Hz (+ = toward).
+    sample_rate_hz : float
+        Sample rate, Hz.
+    rng : numpy.random.Generator
+        Source of the speckle.
+    profile_exponent, broadening : float
+        See :func:`profile_spectrum`.
+
+    Returns
+    -------
+    ndarray, shape (n,), complex128
+        Blood echo with unit mean power.
+    """
+    f = np.asarray(doppler_hz, dtype=float)
+    theta = np.concatenate(([0.0], np.cumsum(f[:-1]) / sample_rate_hz))
+    margin = 4.0
+    lo = theta.min() - margin
+    m = int(math.ceil((theta.max() - lo + margin) * _OVERSAMPLE))
+    m = next_fast_len(max(1024, m))
+    white = rng.standard_normal((2, m))
+    spec = fft(white[0] + 1j * white[1], overwrite_x=True)
+    spec *= np.sqrt(profile_spectrum(np.fft.fftfreq(m, d=1.0 / _OVERSAMPLE),
+                                     profile_exponent, broadening))
+    g = ifft(spec, overwrite_x=True)
+    g /= math.sqrt(np.mean(np.abs(g) ** 2))
+    return np.interp((theta - lo) * _OVERSAMPLE, np.arange(m), g)
+
+
+def wall_clutter(time_s, heart_rate_hz, carrier_hz, angle_deg, sound_speed_m_s, rng, *,
+                 wall_velocity_cm_s=WALL_VELOCITY_CM_S):
+    """Slow, strong tissue and wall echoes moving with the cardiac cycle.
+
+    A static tissue echo plus two walls moving in opposite directions; each wall
+    velocity is a smooth periodic waveform (three cardiac harmonics, zero mean,
+    peak ``wall_velocity_cm_s`` for the faster wall), so each echo is a
+    phase-modulated complex exponential whose instantaneous frequency never
+    exceeds the Doppler shift of ``wall_velocity_cm_s``.
+
+    Parameters
+    ----------
+    time_s : ndarray, shape (n,)
+        Sample times, s.
+    heart_rate_hz : float
+        Cardiac rate, Hz.
+    carrier_hz, angle_deg, sound_speed_m_s : float
+        Insonation geometry.
+    rng : numpy.random.Generator
+        Source of the random phases and amplitudes.
+    wall_velocity_cm_s : float
+        Peak wall velocity, cm/s.
+
+    Returns
+    -------
+    ndarray, shape (n,), complex128
+        Clutter with unit mean power.
+    """
+    t = np.asarray(time_s, dtype=float)
+    w = 2.0 * np.pi * heart_rate_hz
+    harm = np.array([1.0, 0.5, 0.25])
+    psi = rng.uniform(0.0, 2.0 * np.pi, 3)
+    one_cycle = np.linspace(0.0, 1.0 / heart_rate_hz, 2001)
+    peak = np.abs(sum(c * np.sin(w * (h + 1) * one_cycle + p)
+                      for h, (c, p) in enumerate(zip(harm, psi, strict=True)))).max()
+    # displacement in cycles of phase per unit wall Doppler shift: integral of the waveform
+    disp = sum(-c / (w * (h + 1)) * np.cos(w * (h + 1) * t + p)
+               for h, (c, p) in enumerate(zip(harm, psi, strict=True))) / peak
+    f_wall = doppler_shift_hz(wall_velocity_cm_s, carrier_hz, angle_deg, sound_speed_m_s)
+    amps = np.array([1.0, 0.6, 0.4]) * rng.uniform(0.8, 1.2, 3)
+    speeds = np.array([0.0, 1.0, -0.7])
+    phases = rng.uniform(0.0, 2.0 * np.pi, 3)
+    out = np.zeros(t.shape, dtype=complex)
+    for a, s, ph in zip(amps, speeds, phases, strict=True):
+        out += a * np.exp(1j * (ph + 2.0 * np.pi * s * f_wall * disp))
+    return out / math.sqrt(np.sum(amps ** 2))
+
+
+def truth_intervals(time_s, velocity_cm_s, threshold_s):
+    """Retrograde intervals of a velocity trace, split at the reflux threshold.
+
+    An interval is a contiguous run of ``v < 0``; its start and end are the zero
+    crossings (linear interpolation between samples, or the ends of the record).
+
+    Parameters
+    ----------
+    time_s : ndarray, shape (n,)
+        Increasing sample times, s.
+    velocity_cm_s : ndarray, shape (n,)
+        Signed velocity, cm/s, + antegrade.
+    threshold_s : float or None
+        Reflux threshold; ``None`` (arteries) makes every interval an episode.
+
+    Returns
+    -------
+    reflux_events, retrograde_episodes : list of dict
+        ``{"start_s", "end_s", "duration_s", "peak_velocity_cm_s"}`` (peak > 0);
+        events last longer than ``threshold_s``, episodes the rest.
+    """
+    t = np.asarray(time_s, dtype=float)
+    v = np.asarray(velocity_cm_s, dtype=float)
+    neg = np.concatenate(([False], v < 0.0, [False]))
+    edges = np.flatnonzero(np.diff(neg.astype(np.int8)))
+    events, episodes = [], []
+    for i0, i1 in zip(edges[::2], edges[1::2], strict=True):  # v[i0:i1] < 0
+        start = t[0] if i0 == 0 else _crossing(t, v, i0 - 1)
+        end = t[-1] if i1 == len(v) else _crossing(t, v, i1 - 1)
+        item = {"start_s": round(float(start), 4), "end_s": round(float(end), 4),
+                "duration_s": round(float(end - start), 4),
+                "peak_velocity_cm_s": round(float(-v[i0:i1].min()), 3)}
+        is_reflux = threshold_s is not None and end - start > threshold_s
+        (events if is_reflux else episodes).append(item)
+    return events, episodes
+
+
+def _crossing(t, v, i):
+    """Time where ``v`` crosses zero between samples ``i`` and ``i + 1``."""
+    return t[i] + (t[i + 1] - t[i]) * v[i] / (v[i] - v[i + 1])
+
+
+# ---------------------------------------------------------------------------- synthesis
+def _probe_sign(antegrade):
+    if antegrade not in ("toward", "away"):
+        raise SettingsError(f"antegrade {antegrade!r} must be 'toward' or 'away'")
+    return 1.0 if antegrade == "toward" else -1.0
+
+
+def _check_number(name, value, lo, hi, hint):
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
+            or not lo <= value <= hi:
+        raise SettingsError(f"{name} {value!r} is outside {lo:g}-{hi:g}; {hint}")
+    return float(value)
+
+
+def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed=0,
+               carrier_hz=8e6, angle_deg=60.0, sound_speed_m_s=1540.0, iq_imbalance=None):
+    """Synthesise a scenario of the library as complex baseband with its truth.
+
+    Parameters
+    ----------
+    name : str
+        Scenario name (:func:`list_scenarios`).
+    sample_rate_hz : float
+        8000-192000 Hz.
+    duration_s : float, optional
+        Length, 0.1-600 s; the scenario's default if None.
+    snr_db : float, optional
+        In-band SNR, dB (module docstring); the scenario's default if None.
+    seed : int
+        Seed of the speckle, clutter and noise (same seed, same signal).
+    carrier_hz, angle_deg, sound_speed_m_s : float
+        Insonation geometry.
+    iq_imbalance : (float, float), optional
+        ``(gain_db, phase_deg)``: Q is scaled by the gain and rotated toward I
+        by the phase, ``Q' = g (Q cos(phi) + I sin(phi))``.
+
+    Returns
+    -------
+    Synthetic
+        ``truth`` holds sample_rate_hz, carrier_hz, angle_deg, sound_speed_m_s,
+        antegrade, vessel, reflux_threshold_s, reflux, flow, reflux_events,
+        retrograde_episodes, snr_db, seed, scenario, duration_s, trace
+        ``{"time_s", "velocity_cm_s"}`` every 5 ms (vessel under study, + antegrade)
+        and, for two-vessel scenarios, ``second_vessel``.
+
+    Raises
+    ------
+    SettingsError
+        Unknown scenario, values out of range, or a sample rate too low for the
+        scenario's Doppler shifts.
+    """
+    sc = get_scenario(name)
+    fs = _check_number("sample rate", sample_rate_hz, 8000, 192000,
+                       "use 8000-192000 Hz (--sample-rate)")
+    duration = sc.duration_s if duration_s is None else _check_number(
+        "duration", duration_s, 0.1, 600, "give the length in seconds (--duration)")
+    snr = sc.snr_db if snr_db is None else _check_number(
+        "SNR", snr_db, -30, 80, "give the in-band SNR in dB (--snr-db)")
+    check_geometry(carrier_hz, angle_deg, sound_speed_m_s)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SettingsError(f"seed {seed!r} must be a non-negative integer")
+    n = int(round(duration * fs))
+    t = np.arange(n) / fs
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4)]
+
+    def hz(v_cm_s):
+        return doppler_shift_hz(v_cm_s, carrier_hz, angle_deg, sound_speed_m_s)
+
+    v = _velocity(sc.velocity, t) * (1.0 if sc.flow else 0.0)
+    v2 = None if sc.second is None else _velocity(sc.second.velocity, t)
+    peak_hz = hz(float(np.abs(v).max()))
+    all_peak_hz = peak_hz if v2 is None else max(peak_hz, hz(float(np.abs(v2).max())))
+    if 1.15 * all_peak_hz >= fs / 2:  # edge plus transit-time broadening below Nyquist
+        raise SettingsError(
+            f"scenario {name!r} reaches a Doppler shift of {all_peak_hz:.0f} Hz, which needs a "
+            f"sample rate above {2.3 * all_peak_hz:.0f} Hz; raise --sample-rate or lower "
+            f"--carrier-mhz")
+    parts = {"blood": np.zeros(n, complex), "other_blood": np.zeros(n, complex)}
+    if sc.flow:
+        parts["blood"] = blood_signal(_probe_sign(sc.antegrade) * hz(v), fs, streams[0],
+                                      profile_exponent=sc.profile_exponent)
+    if v2 is not None:
+        parts["other_blood"] = 10.0 ** (sc.second.power_db / 20.0) * blood_signal(
+            _probe_sign(sc.second.antegrade) * hz(v2), fs, streams[1],
+            profile_exponent=sc.second.profile_exponent)
+    parts["clutter"] = 10.0 ** (sc.clutter_db / 20.0) * wall_clutter(
+        t, sc.heart_rate_hz, carrier_hz, angle_deg, sound_speed_m_s, streams[2])
+    band_hz = peak_hz if sc.flow and peak_hz > 0 else hz(NO_FLOW_REFERENCE_CM_S)
+    noise_power = fs / band_hz * 10.0 ** (-snr / 10.0)
+    parts["noise"] = math.sqrt(noise_power / 2.0) * (
+        streams[3].standard_normal(n) + 1j * streams[3].standard_normal(n))
+    z = parts["blood"] + parts["other_blood"] + parts["clutter"] + parts["noise"]
+    if iq_imbalance is not None:
+        z = _imbalance(z, iq_imbalance)
+    truth = _truth(sc, t, v, fs, duration, snr, seed, carrier_hz, angle_deg, sound_speed_m_s,
+                   band_hz, hz)
+    return Synthetic(baseband=z, truth=truth, sample_rate_hz=fs, parts=parts)
+
+
+def _velocity(func, t):
+    """Evaluate a scenario velocity (cm/s) at ``t``, flushing negligible values to 0."""
+    v = np.asarray(func(t), dtype=float)
+    return np.where(np.abs(v) < ZERO_VELOCITY_CM_S, 0.0, v)
+
+
+def _imbalance(z, iq_imbalance):
+    try:
+        gain_db, phase_deg = (float(x) for x in iq_imbalance)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"iq_imbalance {iq_imbalance!r} must be (gain_db, phase_deg)") from None
+    g, phi = 10.0 ** (gain_db / 20.0), math.radians(phase_deg)
+    return z.real + 1j * g * (z.imag * math.cos(phi) + z.real * math.sin(phi))
+
+
+def _truth(sc, t, v, fs, duration, snr, seed, carrier_hz, angle_deg, sound_speed_m_s,
+           band_hz, hz):
+    threshold = sc.reflux_threshold_s
+    events, episodes = truth_intervals(t, v, threshold)
+    trace_t = np.arange(0.0, duration - 1e-9, TRACE_HOP_S)
+    trace_v = _velocity(sc.velocity, trace_t) * (1.0 if sc.flow else 0.0)
+    truth = {
+        "scenario": sc.name, "description": sc.description, "physiology": sc.physiology,
+        "sample_rate_hz": fs, "duration_s": round(len(t) / fs, 6),
+        "carrier_hz": float(carrier_hz), "angle_deg": float(angle_deg),
+        "sound_speed_m_s": float(sound_speed_m_s), "antegrade": sc.antegrade,
+        "vessel": sc.vessel, "reflux_threshold_s": threshold,
+        "flow": bool(sc.flow and np.abs(v).max() > 0.0),
+        "reflux": bool(events), "reflux_events": events, "retrograde_episodes": episodes,
+        "peak_velocity_cm_s": round(float(np.abs(v).max()), 3),
+        "peak_doppler_hz": round(float(hz(np.abs(v).max())), 3),
+        "snr_db": float(snr), "snr_band_hz": round(float(band_hz), 3), "seed": int(seed),
+        "profile_exponent": sc.profile_exponent, "clutter_db": sc.clutter_db,
+        "trace": {"time_s": [round(float(x), 4) for x in trace_t],
+                  "velocity_cm_s": [round(float(x), 3) for x in trace_v]},
+    }
+    if sc.second is not None:
+        truth["second_vessel"] = {
+            "vessel": sc.second.vessel, "antegrade": sc.second.antegrade,
+            "power_db": sc.second.power_db,
+            "velocity_cm_s": [round(float(x), 3) for x in _velocity(sc.second.velocity,
+                                                                     trace_t)]}
+    return truth
+
+
+# -------------------------------------------------------------------------------- layouts
+def to_layout(baseband, layout, sample_rate_hz, *, offset_hz=None, invert=False):
+    """Write a complex baseband as the channels of a layout (inverse of the reader).
+
+    Parameters
+    ----------
+    baseband : ndarray, shape (n,), complex
+        ``z`` with toward-probe flow at positive frequency.
+    layout : str
+        ``iq`` ``[Re z, Im z]``; ``qi`` ``[Im z, Re z]``; ``toward-away``
+        ``[Re z+, Re conj(z-)]`` with ``z+``/``z-`` the positive/negative-frequency
+        parts of ``z`` (split in the FFT domain, so that
+        ``analytic(toward) + conj(analytic(away)) = z``; the real part of the DC
+        bin goes half to each channel; the imaginary parts of the DC and, for an
+        even length, Nyquist bins cannot be carried by two real channels);
+        ``away-toward`` swapped; ``mono`` ``[sqrt(2) Re z]`` (speed, no
+        direction); ``offset`` ``[sqrt(2) Re(z exp(2j pi offset_hz t))]``.
+    sample_rate_hz : float
+        Sample rate, Hz.
+    offset_hz : float, optional
+        Zero-velocity frequency of ``offset``, in (0, fs/2); ``fs / 4`` if None.
+    invert : bool
+        Write with the opposite quadrature convention (``z -> conj(z)``), as a
+        device that needs ``--invert`` would.
+
+    Returns
+    -------
+    ndarray, shape (n, channels), float64
+
+    Raises
+    ------
+    SettingsError
+        Unknown layout or offset outside (0, fs/2).
+    """
+    if layout not in LAYOUTS:
+        raise SettingsError(f"layout '{layout}' is not known; use one of {', '.join(LAYOUTS)}")
+    z = np.asarray(baseband, dtype=complex)
+    if z.ndim != 1:
+        raise SettingsError(f"baseband must be 1-D complex, got shape {z.shape}")
+    if invert:
+        z = np.conj(z)
+    if layout in ("iq", "qi"):
+        out = np.stack([z.real, z.imag], axis=1)
+        return out[:, ::-1].copy() if layout == "qi" else out
+    if layout in ("toward-away", "away-toward"):
+        spec = np.fft.fft(z)
+        f = np.fft.fftfreq(len(z))
+        pos = np.where(f > 0, spec, 0.0)
+        neg = np.where(f < 0, spec, 0.0)
+        pos[0] = neg[0] = 0.5 * spec[0].real
+        toward = np.fft.ifft(pos).real
+        away = np.fft.ifft(neg).real  # Re(conj(x)) = Re(x)
+        out = np.stack([toward, away], axis=1)
+        return out[:, ::-1].copy() if layout == "away-toward" else out
+    if layout == "mono":
+        return (math.sqrt(2.0) * z.real)[:, None]
+    if offset_hz is None:
+        offset_hz = sample_rate_hz / 4.0
+    if not 0.0 < offset_hz < sample_rate_hz / 2.0:
+        raise SettingsError(
+            f"offset {offset_hz:g} Hz must lie between 0 and half the sample rate "
+            f"({sample_rate_hz / 2:g} Hz); fs/4 leaves room both ways")
+    t = np.arange(len(z)) / sample_rate_hz
+    return (math.sqrt(2.0) * (z * np.exp(2j * np.pi * offset_hz * t)).real)[:, None]
+
+
+# ---------------------------------------------------------------------------------- files
+def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=3.0):
+    """Peak-normalise, quantise and write audio; return the scale applied.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        ``.wav`` or ``.flac``.
+    data : ndarray, shape (frames, channels), float
+        Audio in any units.
+    sample_rate_hz : float
+        Sample rate, Hz (rounded to an integer for the file header).
+    subtype : str
+        ``PCM_16`` or ``PCM_24`` (quantised here, by rounding), or ``FLOAT``
+        (WAV only, unquantised).
+    headroom_db : float
+        The peak sits this far below full scale, dB (no clipping).
+
+    Returns
+    -------
+    float
+        Full-scale units per input unit.
+
+    Raises
+    ------
+    SettingsError
+        Unsupported extension or subtype.
+    AudioFileError
+        The file cannot be written.
+    """
+    import soundfile as sf
+
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in (".wav", ".flac"):
+        raise SettingsError(f"output {os.fspath(path)!r} must end in .wav or .flac "
+                            f"(lossless formats keep the Doppler spectrum intact)")
+    if subtype not in ("PCM_16", "PCM_24", "FLOAT") or (subtype == "FLOAT" and ext == ".flac"):
+        raise SettingsError(f"subtype {subtype!r} is not supported for {ext}; use PCM_16 or "
+                            f"PCM_24 (or FLOAT for .wav)")
+    if not (math.isfinite(headroom_db) and headroom_db >= 0.0):
+        raise SettingsError(f"headroom {headroom_db!r} dB must be a non-negative number")
+    x = np.asarray(data, dtype=float)
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    scale = 10.0 ** (-headroom_db / 20.0) / peak if peak > 0 else 1.0
+    if subtype == "FLOAT":
+        out = (x * scale).astype(np.float32)
+    else:
+        bits = _SUBTYPE_BITS[subtype]
+        # full scale 2**(bits-1), as soundfile reads integers back; the headroom keeps
+        # the peak well inside the positive limit 2**(bits-1) - 1
+        full = 2.0 ** (bits - 1)
+        q = np.clip(np.round(x * scale * full), -full, full - 1)  # clips only at 0 dB headroom
+        out = q.astype(np.int16) if bits == 16 else q.astype(np.int32) * 256  # top 24 bits
+    try:
+        sf.write(os.fspath(path), out, int(round(sample_rate_hz)), subtype=subtype)
+    except (sf.LibsndfileError, OSError) as exc:
+        raise AudioFileError(f"cannot write {os.fspath(path)!r}: {exc}") from None
+    return scale
+
+
+def truth_path(audio_path):
+    """Sidecar path of an audio file: ``OUT.wav`` -> ``OUT.truth.json``."""
+    return os.path.splitext(os.fspath(audio_path))[0] + ".truth.json"
+
+
+def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_hz=48000,
+                   duration_s=None, carrier_hz=8e6, angle_deg=60.0, offset_hz=None,
+                   subtype=None, invert=False, iq_imbalance=None, sound_speed_m_s=1540.0):
+    """Synthesise a scenario and write ``path`` plus its ``.truth.json`` sidecar.
+
+    Parameters
+    ----------
+    name : str
+        Scenario name.
+    path : str or os.PathLike
+        Output audio, ``.wav`` or ``.flac``.
+    layout : str
+        Channel layout (DESIGN.md).
+    snr_db, seed, sample_rate_hz, duration_s, carrier_hz, angle_deg, iq_imbalance
+    sound_speed_m_s
+        As :func:`synthesize`.
+    offset_hz : float, optional
+        Zero-velocity frequency for ``layout="offset"`` (``fs / 4`` if None).
+    subtype : str, optional
+        ``PCM_16`` (default) or ``PCM_24``, or ``FLOAT`` for WAV.
+    invert : bool
+        Write with the opposite quadrature convention.
+
+    Returns
+    -------
+    dict
+        The truth record as written, plus ``layout``, ``invert``, ``offset_hz``,
+        ``subtype``, ``audio_file`` and ``full_scale_per_unit``.
+
+    Raises
+    ------
+    SettingsError
+        Unknown scenario or layout, values out of range.
+    AudioFileError
+        The files cannot be written.
+    """
+    syn = synthesize(name, sample_rate_hz=sample_rate_hz, duration_s=duration_s, snr_db=snr_db,
+                     seed=seed, carrier_hz=carrier_hz, angle_deg=angle_deg,
+                     sound_speed_m_s=sound_speed_m_s, iq_imbalance=iq_imbalance)
+    fs = syn.sample_rate_hz
+    if layout == "offset":
+        offset_hz = fs / 4.0 if offset_hz is None else float(offset_hz)
+        room = min(offset_hz, fs / 2.0 - offset_hz)
+        if 1.15 * syn.truth["peak_doppler_hz"] >= room:
+            raise SettingsError(
+                f"offset {offset_hz:g} Hz leaves {room:.0f} Hz each side, less than the "
+                f"scenario's Doppler shift of {syn.truth['peak_doppler_hz']:.0f} Hz; raise "
+                f"--sample-rate or put --offset-hz near fs/4")
+    else:
+        offset_hz = None
+    data = to_layout(syn.baseband, layout, fs, offset_hz=offset_hz, invert=invert)
+    subtype = "PCM_16" if subtype is None else subtype
+    scale = write_audio(path, data, fs, subtype=subtype)
+    truth = dict(syn.truth, layout=layout, invert=bool(invert), offset_hz=offset_hz,
+                 subtype=subtype, audio_file=os.path.basename(os.fspath(path)),
+                 full_scale_per_unit=scale)
+    try:
+        with open(truth_path(path), "w", encoding="utf-8") as fh:
+            json.dump(truth, fh, indent=1)
+            fh.write("\n")
+    except OSError as exc:
+        raise AudioFileError(f"cannot write {truth_path(path)!r}: {exc.strerror}") from None
+    return truth
+
+
+# ------------------------------------------------------------------------------------ CLI
+def add_arguments(parser):
+    """Add the flags of ``dopplerflow simulate`` to an argparse parser."""
+    parser.add_argument("name", nargs="?", metavar="NAME", help="scenario name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output audio, .wav or .flac; "
+                        "the truth goes to OUT.truth.json beside it")
+    parser.add_argument("--layout", default="iq", choices=LAYOUTS, help="channel layout")
+    parser.add_argument("--snr-db", type=float, default=None,
+                        help="in-band SNR in dB (default: the scenario's)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--sample-rate", type=float, default=48000.0, metavar="HZ",
+                        help="sample rate in Hz (default 48000)")
+    parser.add_argument("--duration", type=float, default=None, metavar="S",
+                        help="length in seconds (default: the scenario's)")
+    parser.add_argument("--carrier-mhz", type=float, default=8.0, help="carrier in MHz (8)")
+    parser.add_argument("--angle", type=float, default=60.0, metavar="DEG",
+                        help="beam-to-flow angle in degrees (60)")
+    parser.add_argument("--offset-hz", type=float, default=None,
+                        help="zero-velocity frequency of --layout offset (default fs/4)")
+    parser.add_argument("--invert", action="store_true",
+                        help="write with the opposite quadrature convention")
+    parser.add_argument("--bits", type=int, choices=(16, 24), default=16,
+                        help="sample depth (16 or 24)")
+
+
+def main(args):
+    """Run ``dopplerflow simulate``; return the exit code."""
+    if args.list:
+        width = max(len(n) for n, _ in list_scenarios())
+        for n, desc in list_scenarios():
+            print(f"{n:<{width}}  {desc}")
+        return 0
+    if not args.name:
+        raise SettingsError("give a scenario NAME (dopplerflow simulate --list shows them)")
+    if not args.output:
+        raise SettingsError("give the output file with -o OUT.wav (or .flac)")
+    truth = write_scenario(args.name, args.output, layout=args.layout, snr_db=args.snr_db,
+                           seed=args.seed, sample_rate_hz=args.sample_rate,
+                           duration_s=args.duration, carrier_hz=args.carrier_mhz * 1e6,
+                           angle_deg=args.angle, offset_hz=args.offset_hz,
+                           subtype=f"PCM_{args.bits}", invert=args.invert)
+    n_ev = len(truth["reflux_events"])
+    print(f"wrote {args.output} ({truth['duration_s']:g} s, {truth['sample_rate_hz']:g} Hz, "
+          f"layout {truth['layout']}, antegrade {truth['antegrade']}, vessel {truth['vessel']}) "
+          f"and {truth_path(args.output)}: reflux {'yes' if truth['reflux'] else 'no'}, "
+          f"{n_ev} event{'s' if n_ev != 1 else ''}")
+    return 0
