@@ -1,0 +1,50 @@
+"""The bundled samples are what samples/make_samples.py makes, bit for bit."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+
+
+def _make_samples_module():
+    spec = importlib.util.spec_from_file_location("make_samples",
+                                                  SAMPLES_DIR / "make_samples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("samples")
+    mod = _make_samples_module()
+    return mod, [Path(p) for p in mod.make_samples(out)]
+
+
+def test_regeneration_is_bit_for_bit(regenerated):
+    mod, paths = regenerated
+    assert [p.name for p in paths] == [name for name, _, _ in mod.SAMPLES]
+    for path in paths:
+        bundled = SAMPLES_DIR / path.name
+        new, fs_new = sf.read(path, dtype="int16")
+        old, fs_old = sf.read(bundled, dtype="int16")
+        assert fs_new == fs_old and np.array_equal(new, old), path.name
+        truth_name = path.name.rsplit(".", 1)[0] + ".truth.json"
+        assert json.loads((path.parent / truth_name).read_text()) == \
+            json.loads((SAMPLES_DIR / truth_name).read_text())
+
+
+def test_samples_are_small_and_described():
+    files = [p for p in SAMPLES_DIR.iterdir() if p.suffix in (".flac", ".wav", ".json")]
+    assert sum(p.stat().st_size for p in files) <= 2 * 1024 * 1024
+    truth = json.loads((SAMPLES_DIR / "jugular_valsalva_iq.truth.json").read_text())
+    assert truth["vessel"] == "ijv" and truth["layout"] == "iq" and truth["reflux"] is True
+    assert all(ev["duration_s"] > 0.88 for ev in truth["reflux_events"])
+    info = sf.info(str(SAMPLES_DIR / "jugular_valsalva_iq.flac"))
+    assert info.channels == 2 and info.subtype == "PCM_16"
+    assert info.samplerate == truth["sample_rate_hz"]

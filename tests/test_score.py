@@ -1,0 +1,161 @@
+"""Scoring on hand-made cases whose answers are worked out by hand."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+from dopplerflow import score as sc
+from dopplerflow.errors import AudioFileError, InputError, SettingsError
+
+
+def _ev(start, end, peak=10.0):
+    return {"start_s": start, "end_s": end, "duration_s": end - start,
+            "peak_velocity_cm_s": peak}
+
+
+def _truth(events=(), reflux=None, flow=True, v=None):
+    t = np.round(np.arange(0.0, 10.0, 0.005), 4)
+    v = np.full(t.shape, 10.0) if v is None else v
+    return {"scenario": "hand", "snr_db": 12.0, "flow": flow,
+            "reflux": bool(events) if reflux is None else reflux,
+            "reflux_events": list(events),
+            "trace": {"time_s": t.tolist(), "velocity_cm_s": list(map(float, v))}}
+
+
+_AUTO = object()
+
+
+def _result(events=(), reflux=_AUTO, flow=True, trace=None, direction=True):
+    out = {"flow_detected": flow, "reflux": bool(events) if reflux is _AUTO else reflux,
+           "reflux_events": list(events), "direction_available": direction}
+    if trace is not None:
+        out["trace"] = {"time_s": list(map(float, trace[0])),
+                        "velocity_cm_s": list(map(float, trace[1]))}
+    return out
+
+
+def test_perfect_result():
+    truth = _truth([_ev(2.0, 3.5)])
+    t = np.asarray(truth["trace"]["time_s"])
+    s = sc.score(_result([_ev(2.0, 3.5)], trace=(t, np.full(t.shape, 10.0))), truth)
+    assert s["recording_correct"] is True and s["sensitivity"] == 1.0 and s["ppv"] == 1.0
+    assert s["matches"][0]["onset_error_s"] == 0.0 and s["median_abs_end_error_s"] == 0.0
+    assert s["trace_rms_error_pct"] == 0.0 and s["sign_agreement_pct"] == 100.0
+    assert s["trace_coverage"] == 1.0
+
+
+def test_onset_and_end_errors_are_signed():
+    s = sc.score(_result([_ev(2.05, 3.4)]), _truth([_ev(2.0, 3.5)]))
+    m = s["matches"][0]
+    assert m["onset_error_s"] == pytest.approx(0.05) and m["end_error_s"] == pytest.approx(-0.1)
+    assert s["median_abs_onset_error_s"] == pytest.approx(0.05)
+    assert s["median_abs_end_error_s"] == pytest.approx(0.1)
+
+
+def test_missed_and_extra_events():
+    truth = _truth([_ev(1.0, 2.0), _ev(5.0, 6.5)])
+    s = sc.score(_result([_ev(1.1, 2.0), _ev(8.0, 9.0), _ev(8.5, 9.5)]), truth)
+    assert s["n_matched"] == 1
+    assert s["sensitivity"] == pytest.approx(1 / 2) and s["ppv"] == pytest.approx(1 / 3)
+
+
+def test_matching_is_one_to_one_by_largest_overlap():
+    # both detections overlap the true event; the longer overlap (2.5-4.0) wins
+    s = sc.score(_result([_ev(1.5, 2.6), _ev(2.5, 4.0)]), _truth([_ev(2.0, 4.0)]),
+                 tolerance_s=0.0)
+    assert [(m["detected"], m["true"]) for m in s["matches"]] == [(1, 0)]
+    assert s["ppv"] == 0.5 and s["sensitivity"] == 1.0
+
+
+def test_tolerance_widens_intervals():
+    truth, result = _truth([_ev(2.0, 3.0)]), _result([_ev(3.2, 4.0)])  # 0.2 s apart
+    assert sc.score(result, truth, tolerance_s=0.3)["n_matched"] == 1   # 0.6 s widening
+    assert sc.score(result, truth, tolerance_s=0.05)["n_matched"] == 0  # 0.1 s widening
+
+
+def test_zero_denominators_are_none():
+    s = sc.score(_result([]), _truth([]))
+    assert s["sensitivity"] is None and s["ppv"] is None and s["recording_correct"] is True
+    s = sc.score(_result([_ev(1.0, 2.0)]), _truth([]))
+    assert s["sensitivity"] is None and s["ppv"] == 0.0 and s["recording_correct"] is False
+
+
+def test_recording_level_verdicts():
+    truth = _truth([_ev(1.0, 2.0)])
+    s = sc.score(_result([], reflux=None), truth)  # mono: reflux null
+    assert s["reflux_correct"] is None and s["reflux_assessable"] is False
+    assert s["recording_correct"] is None
+    s = sc.score(_result([], reflux=None, flow=False), truth)  # flow wrong decides
+    assert s["recording_correct"] is False and s["flow_correct"] is False
+    s = sc.score(_result([], reflux=False, flow=False), _truth([], flow=False))
+    assert s["recording_correct"] is True
+
+
+def test_trace_rms_bias_and_sign():
+    v = np.full(2000, 10.0)
+    v[1000:] = -20.0  # peak |v| = 20 cm/s
+    truth = _truth(v=v)
+    t = np.asarray(truth["trace"]["time_s"])
+    est = v + 2.0  # +2 cm/s everywhere: rms and bias 10% of peak
+    s = sc.score(_result(trace=(t, est)), truth)
+    assert s["trace_rms_error_pct"] == pytest.approx(10.0)
+    assert s["trace_bias_pct"] == pytest.approx(10.0)
+    assert s["sign_agreement_pct"] == 100.0
+    flipped = np.where(t < 2.5, -v, v)  # first quarter has the wrong sign
+    assert sc.score(_result(trace=(t, flipped)), truth)["sign_agreement_pct"] == 75.0
+
+
+def test_trace_is_interpolated_onto_truth_times_and_skips_no_flow():
+    t = np.round(np.arange(0.0, 10.0, 0.005), 4)
+    v = np.where(t < 5.0, 3.0 * t, 0.0)  # a ramp, then no flow
+    truth = _truth(v=v)
+    tr = np.arange(0.0025, 10.0, 0.01)  # coarser, shifted result on the same line
+    # nonsense from 5.0125 s on, where the truth has no flow (the result point at
+    # 5.0025 s stays on the line so the truth frames just before 5 s interpolate on it)
+    est = np.where(tr < 5.01, 3.0 * tr, 50.0)
+    s = sc.score(_result(trace=(tr, est)), truth)
+    assert s["trace_rms_error_pct"] == pytest.approx(0.0, abs=1e-9)
+    # truth frames before the result's first time are not extrapolated
+    assert s["trace_frames"] == int(((t >= 0.0025) & (v != 0)).sum())
+
+
+def test_mono_compares_magnitudes():
+    v = np.full(2000, -10.0)
+    truth = _truth(v=v)
+    t = np.asarray(truth["trace"]["time_s"])
+    s = sc.score(_result(trace=(t, np.full(t.shape, 10.0)), direction=False, reflux=None), truth)
+    assert s["trace_rms_error_pct"] == 0.0 and s["sign_agreement_pct"] is None
+
+
+def test_missing_trace_and_malformed_input():
+    s = sc.score(_result([]), _truth([]))
+    assert s["trace_rms_error_pct"] is None and "no trace" in s["trace_note"]
+    with pytest.raises(InputError, match="start_s"):
+        sc.score(_result([{"start_s": 1.0}]), _truth([]))
+    with pytest.raises(InputError, match="equal length"):
+        sc.score({"trace": {"time_s": [0, 1], "velocity_cm_s": [1.0]}}, _truth())
+
+
+def test_files_cli_and_format(tmp_path, capsys):
+    truth = _truth([_ev(2.0, 3.5)])
+    (tmp_path / "t.json").write_text(json.dumps(truth))
+    (tmp_path / "r.json").write_text(json.dumps(_result([_ev(2.02, 3.45)])))
+    (tmp_path / "bad.json").write_text("{not json")
+    p = argparse.ArgumentParser()
+    sc.add_arguments(p)
+    args = p.parse_args([str(tmp_path / "r.json"), str(tmp_path / "t.json"),
+                         "--json", str(tmp_path / "s.json")])
+    assert sc.main(args) == 0
+    text = capsys.readouterr().out
+    assert "onset +20 ms" in text and "end -50 ms" in text and "sensitivity 100%" in text
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["n_matched"] == 1
+    with pytest.raises(AudioFileError, match="cannot read"):
+        sc.score_files(tmp_path / "missing.json", tmp_path / "t.json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        sc.score_files(tmp_path / "bad.json", tmp_path / "t.json")
+    with pytest.raises(SettingsError, match="tolerance"):
+        sc.main(p.parse_args([str(tmp_path / "r.json"), str(tmp_path / "t.json"),
+                              "--tolerance", "-1"]))
