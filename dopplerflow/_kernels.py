@@ -84,21 +84,30 @@ def _block_stats(block, clip_level, acc):
     ``acc`` (float64, shape (4 + 2 * channels,)) holds: number of samples,
     clipped sample count, NaN/Inf count, index of the first non-finite frame
     (-1 if none, relative to this block), then per channel the sum and the sum
-    of squares.
+    of squares.  Sums run sample by sample in stream order, so they do not
+    depend on how the stream is cut into blocks.
     """
     n, nch = block.shape
-    for i in range(n):
-        for c in range(nch):
+    clipped = acc[1]
+    bad = acc[2]
+    for c in range(nch):
+        s = acc[4 + 2 * c]
+        s2 = acc[5 + 2 * c]
+        for i in range(n):
             v = block[i, c]
             if not np.isfinite(v):
-                if acc[3] < 0:
+                if acc[3] < 0 or i < acc[3]:
                     acc[3] = i
-                acc[2] += 1
+                bad += 1
                 continue
             if abs(v) >= clip_level:
-                acc[1] += 1
-            acc[4 + 2 * c] += v
-            acc[5 + 2 * c] += np.float64(v) * v
+                clipped += 1
+            s += v
+            s2 += np.float64(v) * v
+        acc[4 + 2 * c] = s
+        acc[5 + 2 * c] = s2
+    acc[1] = clipped
+    acc[2] = bad
     acc[0] += n
 
 
