@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from scipy import signal, special
 
+from . import _design
 from . import _kernels as K
 from .layouts import ChannelMap
 
@@ -38,6 +38,9 @@ _NOISE_EVERY = 16
 FALSE_ALARM = 1e-5
 #: Frames averaged (centred) in the time-averaged spectrum.
 AVERAGE_FRAMES = 3
+#: Bins below ``wall_hz + LOW_BINS_HZ * bin_hz`` are not searched for flow: the main
+#: lobe of what the wall filter leaves of the wall echoes reaches into them.
+LOW_BINS_HZ = 0.5
 
 
 def wall_filter_sos(wall_hz, sample_rate_hz):
@@ -55,9 +58,8 @@ def wall_filter_sos(wall_hz, sample_rate_hz):
         Two second-order sections; flat pass band, at least ``WALL_STOP_DB``
         attenuation below ``WALL_STOP_RATIO * wall_hz``.
     """
-    return np.ascontiguousarray(signal.cheby2(
-        4, WALL_STOP_DB, WALL_STOP_RATIO * wall_hz, "highpass", fs=sample_rate_hz,
-        output="sos"), dtype=np.float64)
+    return np.ascontiguousarray(_design.cheby2_highpass_sos(
+        4, WALL_STOP_DB, WALL_STOP_RATIO * wall_hz, sample_rate_hz), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -176,8 +178,8 @@ def detection_thresholds(window, hop, n_bins_searched, false_alarm=None, edge_p=
     mean, var = lam.sum(), (lam ** 2).sum()
     shape, scale = mean ** 2 / var, var / mean
     p_bin = false_alarm / max(n_bins_searched, 1)
-    t_high = special.gammainccinv(shape, p_bin) * scale
-    t_low = special.gammainccinv(shape, edge_p) * scale
+    t_high = _design.gamma_isf(shape, p_bin) * scale
+    t_low = _design.gamma_isf(shape, edge_p) * scale
     return float(t_high), float(t_low)
 
 
@@ -199,13 +201,13 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
     fs = float(sample_rate_hz)
     n_window = int(round(window_s * fs))
     hop = int(round(hop_s * fs))
-    n_fft = scipy.fft.next_fast_len(n_window)
-    window = signal.windows.hann(n_window, sym=False).astype(np.float32)
+    n_fft = _design.next_fast_len(n_window)
+    window = _design.hann(n_window).astype(np.float32)
     window.setflags(write=False)
     bin_hz = fs / n_fft
     order = np.fft.fftshift(np.arange(n_fft)).astype(np.int64)
     freqs = np.fft.fftshift(np.fft.fftfreq(n_fft, 1.0 / fs))
-    lo = wall_hz + 0.5 * bin_hz
+    lo = wall_hz + LOW_BINS_HZ * bin_hz
     if cmap.mix_hz:
         # heterodyne: the usable band is the upper sideband mixed down
         start, step, count, f0 = _direction_bins(freqs, lo, fs / 2 - cmap.mix_hz - bin_hz,
@@ -251,7 +253,7 @@ class WallFilter:
         self.sos = sos
         self._mix_step = cmap.mix_hz / float(sample_rate_hz)
         self._state = np.zeros(8, np.float64)
-        self._zi = signal.sosfilt_zi(sos)  # (2, 2): steady state for a unit step
+        self._zi = _design.sos_step_state(sos)  # (2, 2): steady state for a unit step
         self._index = 0
         self._restart = True
 
