@@ -95,6 +95,9 @@ def add_analysis_arguments(parser):
                    help="wall filter cut-off (default 80)")
     g.add_argument("--envelope", choices=("threshold", "geometric"), default=None,
                    help="maximum-frequency estimator (default: the more accurate one)")
+    g.add_argument("--average-frames", type=int, choices=(3, 1), default=3,
+                   help="frames averaged in the spectrum: 3 (default, better at low SNR) or 1 "
+                        "(one hop less latency)")
 
 
 def settings_from_args(args):
@@ -105,7 +108,8 @@ def settings_from_args(args):
               channels=args.channels, window_s=args.window_ms / 1e3, hop_s=args.hop_ms / 1e3,
               wall_hz=args.wall_hz, carrier_hz=args.carrier_mhz * 1e6, angle_deg=args.angle,
               sound_speed_m_s=args.sound_speed, vessel=args.vessel,
-              reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade)
+              reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade,
+              average_frames=args.average_frames)
     if args.envelope:
         kw["envelope"] = args.envelope
     settings = Settings(**kw)

@@ -67,6 +67,10 @@ class Settings:
         direction with more time-integrated flow.
     envelope : str
         Maximum-frequency estimator (``dopplerflow.envelope.METHODS``).
+    average_frames : {3, 1}
+        Frames in the centred time average of the spectrum: 3 lowers the
+        speckle variance (better at low SNR); 1 answers one hop sooner (live
+        reflux confirmation).
     """
 
     layout: str = "iq"
@@ -83,6 +87,7 @@ class Settings:
     reflux_threshold_s: float | None = None
     antegrade: str = "auto"
     envelope: str = DEFAULT_METHOD
+    average_frames: int = 3
 
     def replace(self, **changes):
         """A copy with some fields changed."""
@@ -108,6 +113,9 @@ class Settings:
             raise SettingsError(
                 f"antegrade '{self.antegrade}' is not known; use toward, away or auto")
         method_code(self.envelope)
+        if self.average_frames not in spectral.AVERAGE_CHOICES:
+            raise SettingsError(f"average_frames {self.average_frames!r} must be 3 (default) or 1 "
+                                f"(one hop less latency, noisier at low SNR)")
         warnings = check_geometry(self.carrier_hz, self.angle_deg, self.sound_speed_m_s)
         self.threshold_s  # noqa: B018 - validates vessel and threshold
         if not 0.002 <= self.window_s <= 0.1:
@@ -304,12 +312,13 @@ class Processor:
                                 invert=settings.invert, offset_hz=settings.offset_hz)
         self.config = spectral.spectral_config(self.sample_rate_hz, self.cmap,
                                                window_s=settings.window_s, hop_s=settings.hop_s,
-                                               wall_hz=settings.wall_hz)
+                                               wall_hz=settings.wall_hz,
+                                               average_frames=settings.average_frames)
         sos = spectral.wall_filter_sos(settings.wall_hz, self.sample_rate_hz)
         self._wall = spectral.WallFilter(self.cmap, sos, self.sample_rate_hz)
         self._framer = spectral.Framer(self.config)
         self._noise = spectral.NoiseFloor(self.config)
-        self._avg = spectral.TimeAverager()
+        self._avg = spectral.TimeAverager(settings.average_frames)
         self._noise_pending = np.zeros(0)
         self._scale = cm_s_per_hz(settings.carrier_hz, settings.angle_deg,
                                   settings.sound_speed_m_s)
@@ -426,8 +435,9 @@ class Processor:
             return valid
         cfg = self.config
         rows = row0 + np.arange(n)
-        first = (rows - 1) * cfg.hop  # the row averages frames r-1 .. r+1
-        end = (rows + 1) * cfg.hop + cfg.n_window
+        half = (cfg.average_frames - 1) // 2  # the row averages frames r-half .. r+half
+        first = (rows - half) * cfg.hop
+        end = (rows + half) * cfg.hop + cfg.n_window
         for g0, g1 in self._gap_samples:
             valid &= ~((first < g1) & (end > g0))
         return valid

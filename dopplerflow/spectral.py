@@ -36,8 +36,9 @@ _NOISE_TAU_S = 0.5
 _NOISE_EVERY = 16
 #: Probability that a frame of pure noise is taken for flow, per direction.
 FALSE_ALARM = 1e-5
-#: Frames averaged (centred) in the time-averaged spectrum.
-AVERAGE_FRAMES = 3
+#: Frames that may be averaged (centred) in the time-averaged spectrum: 3 (the default)
+#: lowers the speckle variance; 1 saves a hop of latency for live use.
+AVERAGE_CHOICES = (1, 3)
 #: Bins below ``wall_hz + LOW_BINS_HZ * bin_hz`` are not searched for flow: the main
 #: lobe of what the wall filter leaves of the wall echoes reaches into them.
 LOW_BINS_HZ = 0.5
@@ -88,6 +89,8 @@ class SpectralConfig:
         Bins used to estimate the noise floor.
     t_high, t_low : float
         Detection and edge thresholds (see :func:`detection_thresholds`).
+    average_frames : int
+        Frames in the centred time average.
     """
 
     sample_rate_hz: float
@@ -106,6 +109,7 @@ class SpectralConfig:
     noise_bins: np.ndarray
     t_high: float
     t_low: float
+    average_frames: int = 3
 
     @property
     def hop_s(self):
@@ -133,10 +137,11 @@ def _direction_bins(freqs_hz, lo_hz, hi_pos_hz, hi_neg_hz):
     return start, step, count, f0
 
 
-def detection_thresholds(window, hop, n_bins_searched, false_alarm=None, edge_p=0.05):
+def detection_thresholds(window, hop, n_bins_searched, average_frames=3, false_alarm=None,
+                         edge_p=0.05):
     """Thresholds for the three-bin sum of the time-averaged spectrum.
 
-    The statistic ``D = sum of |X|^2 over 3 bins x AVERAGE_FRAMES frames`` of
+    The statistic ``D = sum of |X|^2 over 3 bins x average_frames frames`` of
     complex white Gaussian noise is a weighted sum of exponentials whose
     weights are the eigenvalues of the covariance of those nine spectral
     values, computed here from the window and hop.  Its tail is approximated
@@ -150,6 +155,8 @@ def detection_thresholds(window, hop, n_bins_searched, false_alarm=None, edge_p=
     n_bins_searched : int
         Bins tested per frame and direction; the per-bin false-alarm
         probability is ``false_alarm / n_bins_searched``.
+    average_frames : int
+        Frames in the time average (1 or 3).
     false_alarm : float
         Probability that a frame of pure noise is taken for flow.
     edge_p : float
@@ -164,17 +171,17 @@ def detection_thresholds(window, hop, n_bins_searched, false_alarm=None, edge_p=
     if false_alarm is None:
         false_alarm = FALSE_ALARM
     n = len(window)
-    span = n + (AVERAGE_FRAMES - 1) * hop
+    span = n + (average_frames - 1) * hop
     rows = []
     t = np.arange(n)
-    for f in range(AVERAGE_FRAMES):
+    for f in range(average_frames):
         for b in (-1, 0, 1):
             row = np.zeros(span, complex)
             row[f * hop:f * hop + n] = window * np.exp(-2j * np.pi * b * t / n)
             rows.append(row)
     a = np.array(rows)
     unit = np.sum(np.abs(window) ** 2)
-    lam = np.linalg.eigvalsh(a @ a.conj().T).clip(min=0) / unit / AVERAGE_FRAMES
+    lam = np.linalg.eigvalsh(a @ a.conj().T).clip(min=0) / unit / average_frames
     mean, var = lam.sum(), (lam ** 2).sum()
     shape, scale = mean ** 2 / var, var / mean
     p_bin = false_alarm / max(n_bins_searched, 1)
@@ -183,7 +190,8 @@ def detection_thresholds(window, hop, n_bins_searched, false_alarm=None, edge_p=
     return float(t_high), float(t_low)
 
 
-def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_hz):
+def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_hz,
+                    average_frames=3):
     """Build the :class:`SpectralConfig` of a stream.
 
     Parameters
@@ -193,6 +201,8 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
         From :func:`dopplerflow.layouts.channel_map`.
     window_s, hop_s : float
         STFT window and hop, s.
+    average_frames : int
+        Frames in the centred time average (1 or 3).
     wall_hz : float
         Wall-filter cut-off, Hz; bins below ``wall_hz + bin_hz / 2`` are not
         searched for flow (the filter's transition band and the residue of
@@ -232,9 +242,10 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
         # neighbouring Hann bins are correlated: every other one carries nearly all the
         # information, for half the selection work
         noise_bins = noise_bins[::2].copy()
-    t_high, t_low = detection_thresholds(window.astype(float), hop, int(max(count.max(), 1)))
+    t_high, t_low = detection_thresholds(window.astype(float), hop, int(max(count.max(), 1)),
+                                         average_frames)
     return SpectralConfig(fs, n_window, hop, n_fft, window, bin_hz, freqs, order, cmap.separated,
-                          start, step, count, f0, noise_bins, t_high, t_low)
+                          start, step, count, f0, noise_bins, t_high, t_low, average_frames)
 
 
 class WallFilter:
@@ -351,22 +362,27 @@ class NoiseFloor:
 
 
 class TimeAverager:
-    """Centred average of ``AVERAGE_FRAMES`` (= 3) consecutive power frames, streaming.
+    """Centred average of 3 consecutive power frames (or none), streaming.
 
     Row ``r`` is the mean of frames ``r - 1``, ``r`` and ``r + 1``, so it is
     ready one frame after frame ``r``; the first and last rows average the two
     frames they have.  Averaging the speckle of three overlapping frames
     lowers the variance of the noise and flow estimates at the cost of one
-    hop of latency.
+    hop of latency.  With ``n_frames=1`` rows are the frames themselves.
     """
 
-    def __init__(self):
+    def __init__(self, n_frames=3):
+        if n_frames not in AVERAGE_CHOICES:
+            raise ValueError(f"n_frames must be one of {AVERAGE_CHOICES}")
+        self.n_frames = n_frames
         self._tail = None
         self._seen = 0  # frames received
         self._next = 0  # next row to emit
 
     def __call__(self, new, final=False):
         """Add power frames ``new`` (m, n_bins); return the rows now complete."""
+        if self.n_frames == 1:
+            return np.ascontiguousarray(new, np.float32)
         both = new if self._tail is None else np.concatenate((self._tail, new))
         base = self._seen - (0 if self._tail is None else len(self._tail))
         total = self._seen + len(new)

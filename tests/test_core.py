@@ -240,13 +240,14 @@ def test_noisy_frames_do_not_spike_the_envelope(rng):
 
 
 # ----------------------------------------------------------------- streaming
-def test_block_size_invariance():
+@pytest.mark.parametrize("average_frames", [3, 1])
+def test_block_size_invariance(average_frames):
     z = chirp_tones([(1.0, 700.0), (1.2, -500.0), (0.8, 300.0)], FS, noise_rms=0.01)
     x = iq(z).astype(np.float32)
     ref = None
     for block in (1, 7, 4096, 65537):
         a = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block,
-                       keep_spectrogram=True)
+                       keep_spectrogram=True, average_frames=average_frames)
         d = a.to_dict(trace=True)
         if ref is None:
             ref, ref_a = d, a
@@ -273,11 +274,12 @@ def test_mark_gap_holds_the_episode_and_marks_it():
     assert a.to_dict()["gaps"] == [{"start_s": 1.8, "end_s": 2.0}]
 
 
-def test_on_event_reports_confirmation_and_end():
+@pytest.mark.parametrize("average_frames", [3, 1])
+def test_on_event_reports_confirmation_and_end(average_frames):
     z = chirp_tones([(1.0, 700.0), (1.5, -700.0), (1.0, 700.0)], FS)
     events = []
     df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="toward", on_event=events.append,
-               block_size=256)
+               block_size=256, average_frames=average_frames)
     assert [e["type"] for e in events] == ["reflux_confirmed", "reflux_ended"]
     confirmed, ended = events
     # confirmed on the first frame whose episode is longer than 0.88 s
