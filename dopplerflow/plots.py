@@ -10,8 +10,10 @@ Conventions of every figure: antegrade flow is drawn **up** (positive
 velocity), retrograde **down**; reflux events (retrograde flow longer than the
 vessel's threshold) are shaded in vermilion and labelled with their duration,
 shorter retrograde episodes (normal valve closure, arterial reversal) in
-hatched blue.  Shaded spans carry a ``gid`` (``"reflux-event"``,
-``"retrograde-episode"``) so that tools and tests can find them.
+blue (a dashed outline over the sonogram, hatched on the trace).  Durations
+are written on the spans where the labels do not overlap.  Shaded spans carry
+a ``gid`` (``"reflux-event"``, ``"retrograde-episode"``) so that tools and
+tests can find them.
 """
 
 import math
@@ -29,7 +31,8 @@ __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figur
 FORMATS = (".png", ".svg", ".pdf")
 #: Most spectrogram columns drawn; longer recordings are averaged in groups of hops.
 MAX_COLUMNS = 4000
-#: The velocity axis shows this multiple of the peak envelope velocity.
+#: The velocity axis shows this multiple of the peak envelope velocity (the peak
+#: leaves out the few frames a click fills).
 RANGE_MARGIN = 1.3
 #: Colour scale span of the sonogram, dB.
 DYNAMIC_RANGE_DB = 45.0
@@ -50,8 +53,11 @@ MEAN_ON_IMAGE_COLOR = "#7FFFD4"
 #: Font sizes for a figure shown on a slide (points at the default figure size).
 _RC = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
        "xtick.labelsize": 12, "ytick.labelsize": 12, "figure.titlesize": 15}
-#: Episodes are labelled with their durations only when there are at most this many.
-_MAX_EPISODE_LABELS = 12
+#: Fraction of the flow frames allowed above the top of the velocity axis (clicks in
+#: long recordings).
+_PEAK_SKIP = 0.002
+#: Least half-height of the velocity axis, in velocity bins.
+_MIN_SPAN_BINS = 6
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -135,6 +141,29 @@ def _nanmax(x):
     return float(x.max()) if x.size else 0.0
 
 
+def _robust_peak(envelope_cm_s, flow, summary=None):
+    """Peak of an envelope over the frames with flow, ignoring a click's frames.
+
+    A click (probe knock, cable) fills every bin of the frames whose window
+    holds it (``window / hop`` frames, plus one each side from the 3-frame
+    time average) and would stretch the axis to the Nyquist velocity.  The
+    peak is therefore the value below the top ``k`` frames, ``k`` being that
+    many frames or ``_PEAK_SKIP`` of the flow frames if more: a real peak
+    lasts longer, and the 1.3 margin keeps its top in view.
+    """
+    x = np.asarray(envelope_cm_s, np.float64)[np.asarray(flow, bool)]
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return 0.0
+    click = 0
+    if summary and summary.get("hop_s") and summary.get("window_s"):
+        click = math.ceil(summary["window_s"] / summary["hop_s"] - 1e-9) + 2
+    k = max(int(_PEAK_SKIP * x.size), click)
+    if k >= x.size:
+        return float(x.max())
+    return float(np.partition(x, x.size - 1 - k)[x.size - 1 - k])
+
+
 def _velocity_axis(analysis):
     """Velocity of each spectrogram bin and the column order that makes it ascending.
 
@@ -168,18 +197,18 @@ def _display_range(analysis, velocity_cm_s, velocity_range_cm_s):
                                 f"with bottom < top, in cm/s")
         return lo, hi
     tr = analysis.trace
-    peak_a = _nanmax(tr.antegrade_max_cm_s)
-    peak_r = _nanmax(tr.retrograde_max_cm_s) if analysis.direction_available else 0.0
+    peak_a = _robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
+    peak_r = _robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary) \
+        if analysis.direction_available else 0.0
     if peak_a <= 0 and peak_r <= 0:
         return (0.0 if not analysis.direction_available else v_lo), v_hi
-    # never narrower than 10 velocity bins, so a slow vein is not drawn as two pixels
+    # never narrower than a few velocity bins, so slow flow is not drawn as two pixels
     dv = abs(velocity_cm_s[1] - velocity_cm_s[0]) if len(velocity_cm_s) > 1 else 1.0
-    top = RANGE_MARGIN * max(peak_a, peak_r, 10 * dv)
     if not analysis.direction_available:
-        return 0.0, min(top, v_hi)
-    # the retrograde half is kept visible (at least a third of the top) even without reflux
-    bottom = -RANGE_MARGIN * max(peak_r, peak_a / RANGE_MARGIN * 0.3, 5 * dv)
-    top = RANGE_MARGIN * max(peak_a, peak_r * 0.3, 10 * dv)
+        return 0.0, min(RANGE_MARGIN * max(peak_a, _MIN_SPAN_BINS * dv), v_hi)
+    # each half stays visible (at least 30 % of the other) even without flow in it
+    top = RANGE_MARGIN * max(peak_a, 0.3 * peak_r, _MIN_SPAN_BINS * dv)
+    bottom = -RANGE_MARGIN * max(peak_r, 0.3 * peak_a, _MIN_SPAN_BINS / 2 * dv)
     return max(bottom, v_lo), min(top, v_hi)
 
 
@@ -266,28 +295,33 @@ def _shade_events(ax, analysis, *, on_image):
     thr = analysis.settings.threshold_s
     handles = []
     box = dict(boxstyle="round,pad=0.2", fc=REFLUX_COLOR, ec="none", alpha=0.9)
-    for ev in analysis.reflux_events:
+    labels = _fitting_labels(ax, analysis.reflux_events,
+                             [lambda e: f"reflux {e.duration_s:.2f} s"
+                              + (" (gap)" if e.affected_by_gap else ""),
+                              lambda e: f"{e.duration_s:.2f} s"], fontsize=11)
+    for ev, label in zip(analysis.reflux_events, labels, strict=True):
         ax.axvspan(ev.start_s, ev.end_s, facecolor=REFLUX_COLOR, alpha=0.22 if on_image else 0.2,
                    edgecolor=REFLUX_COLOR, linewidth=1.5, gid="reflux-event", zorder=1.5)
-        gap = " (gap)" if ev.affected_by_gap else ""
-        ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, f"reflux {ev.duration_s:.2f} s{gap}",
-                transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=11,
-                color="white", fontweight="bold", bbox=box, zorder=5, gid="reflux-duration",
-                clip_on=True)
+        if label:
+            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, label,
+                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=11,
+                    color="white", fontweight="bold", bbox=box, zorder=5,
+                    gid="reflux-duration", clip_on=True)
     if analysis.reflux_events:
         handles.append(Patch(facecolor=REFLUX_COLOR, alpha=0.5, edgecolor=REFLUX_COLOR,
                              label=f"reflux: retrograde > {thr:g} s"))
-    label_eps = len(analysis.episodes) <= _MAX_EPISODE_LABELS
+    ep_labels = _fitting_labels(ax, analysis.episodes, [lambda e: f"{e.duration_s:.2f} s"],
+                                fontsize=10)
     if on_image:  # hatching would hide the spectrum: a dashed outline instead
         style_kw = dict(facecolor=(*_rgb(EPISODE_COLOR), 0.12), edgecolor=EPISODE_COLOR,
                         linestyle="--", linewidth=1.3)
     else:
         style_kw = dict(facecolor=(*_rgb(EPISODE_COLOR), 0.15), edgecolor=EPISODE_COLOR,
                         hatch="//", linewidth=0.8)
-    for ev in analysis.episodes:
+    for ev, label in zip(analysis.episodes, ep_labels, strict=True):
         ax.axvspan(ev.start_s, ev.end_s, gid="retrograde-episode", zorder=1.5, **style_kw)
-        if label_eps:
-            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, f"{ev.duration_s:.2f} s",
+        if label:
+            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, label,
                     transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=10,
                     color="black", zorder=5, gid="episode-duration", clip_on=True,
                     bbox=dict(boxstyle="round,pad=0.2", fc=EPISODE_COLOR, ec="none",
@@ -296,6 +330,39 @@ def _shade_events(ax, analysis, *, on_image):
         what = f"retrograde \u2264 {thr:g} s (not reflux)" if thr else "retrograde episode"
         handles.append(Patch(label=what, **style_kw))
     return handles
+
+
+def _fitting_labels(ax, events, formats, fontsize):
+    """Labels for ``events`` that do not overlap, or None where one would.
+
+    The first format under which every label fits is used; if none fits for all,
+    the last (shortest) format is placed greedily from the left.  Widths are
+    estimated from the axes width (before layout) at 0.62 em per character.
+    """
+    if not events:
+        return []
+    width_in = ax.bbox.width / ax.get_figure().dpi  # works in sub-figures too
+    x0, x1 = ax.get_xlim()
+    s_per_pt = (x1 - x0) / max(width_in * 72.0, 1.0)
+
+    def place(fmt):
+        out, right = [], -math.inf
+        for ev in events:
+            text = fmt(ev)
+            half = 0.5 * (len(text) * 0.62 * fontsize + 8) * s_per_pt
+            centre = 0.5 * (ev.start_s + ev.end_s)
+            if centre - half > right:
+                out.append(text)
+                right = centre + half
+            else:
+                out.append(None)
+        return out
+
+    for fmt in formats:
+        labels = place(fmt)
+        if all(labels):
+            return labels
+    return labels
 
 
 def _rgb(color):
@@ -479,20 +546,32 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
                                    gid="no-flow")
             if no_flow.any():
                 handles.append(coll)
+        if len(tr):
+            hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
+            ax.set_xlim(tr.time_s[0] - hop / 2, tr.time_s[-1] + hop / 2)
         handles += _shade_events(ax, analysis, on_image=False)
         ax.set_xlabel("time (s)")
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
-        if len(tr):
-            hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
-            ax.set_xlim(tr.time_s[0] - hop / 2, tr.time_s[-1] + hop / 2)
-        lo, hi = ax.get_ylim()
+        lo, hi = _trace_range(analysis) or ax.get_ylim()
         ax.set_ylim(lo, hi + 0.15 * (hi - lo))  # room for the duration labels
         ax.grid(True, alpha=0.25)
         rows = _legend_above(ax, handles) if legend and handles else 0
         _set_title(ax, f"Velocity trace: {_threshold_text(analysis)}" if title is None
                    else title, rows)
     return fig
+
+
+def _trace_range(analysis):
+    """(bottom, top) of the trace's velocity axis, cm/s, as the sonogram's; None: no flow."""
+    tr = analysis.trace
+    peak_a = _robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
+    if not analysis.direction_available:
+        return (-0.05 * RANGE_MARGIN * peak_a, RANGE_MARGIN * peak_a) if peak_a > 0 else None
+    peak_r = _robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary)
+    if peak_a <= 0 and peak_r <= 0:
+        return None
+    return (-RANGE_MARGIN * max(peak_r, 0.3 * peak_a), RANGE_MARGIN * max(peak_a, 0.3 * peak_r))
 
 
 def _legend_above(ax, handles, *, dark=False):

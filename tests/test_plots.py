@@ -1,0 +1,262 @@
+"""Figures: they render headless, show what the analysis found, and say their units.
+
+The signal is a phase-continuous complex tone (one moving scatterer) whose
+Doppler frequency steps between antegrade and retrograde values, plus white
+noise: its sonogram must hold the tone at the velocity the Doppler equation
+gives, antegrade up.
+"""
+
+import math
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+import dopplerflow
+from dopplerflow import cli, explain, plots
+from dopplerflow.errors import SettingsError
+from dopplerflow.velocity import cm_s_per_hz
+
+FS = 8000  # Hz; every shift below is under 1 kHz
+ANTE_HZ = -600.0  # antegrade is away from the probe: negative baseband frequency
+RETRO_HZ = 500.0
+#: (Doppler shift Hz, duration s): antegrade, reflux 1.2 s (> 0.5 s gsv threshold),
+#: antegrade, a 0.2 s retrograde episode (< 0.5 s), antegrade.
+SEGMENTS = ((ANTE_HZ, 1.0), (RETRO_HZ, 1.2), (ANTE_HZ, 0.6), (400.0, 0.2), (ANTE_HZ, 0.6))
+
+
+def stepped_tone(segments=SEGMENTS, noise=0.02, seed=0):
+    """Complex baseband: a tone stepping through ``segments`` plus complex white noise."""
+    f = np.concatenate([np.full(int(round(d * FS)), hz) for hz, d in segments])
+    rng = np.random.default_rng(seed)
+    tone = 0.1 * np.exp(2j * np.pi * np.cumsum(f) / FS)
+    return tone + noise * (rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f)))
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    a = dopplerflow.analyze(stepped_tone(), sample_rate_hz=FS, vessel="gsv", antegrade="away",
+                            keep_spectrogram=True)
+    # the counts below compare figure and analysis; they mean something only if both kinds
+    # of span are present
+    assert len(a.reflux_events) == 1 and len(a.episodes) == 1
+    return a
+
+
+@pytest.fixture(scope="module")
+def mono_analysis():
+    z = stepped_tone(((600.0, 1.0),))
+    return dopplerflow.analyze(z.real.copy(), sample_rate_hz=FS, layout="mono",
+                               vessel="artery", keep_spectrogram=True)
+
+
+def _spans(ax, gid):
+    return [p for p in ax.patches if p.get_gid() == gid]
+
+
+def _texts(ax, gid):
+    return [t.get_text() for t in ax.texts if t.get_gid() == gid]
+
+
+def test_import_does_not_load_matplotlib():
+    code = ("import sys, dopplerflow, dopplerflow.plots, dopplerflow.explain, "
+            "dopplerflow.report; assert 'matplotlib' not in sys.modules, 'matplotlib loaded'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sonogram_spans_match_events(analysis):
+    fig = plots.sonogram(analysis)
+    ax = fig.axes[0]
+    assert len(_spans(ax, "reflux-event")) == len(analysis.reflux_events)
+    assert len(_spans(ax, "retrograde-episode")) == len(analysis.episodes)
+    # each reflux span covers its event and carries its duration
+    span = _spans(ax, "reflux-event")[0]
+    x0, x1 = span.get_x(), span.get_x() + span.get_width()
+    ev = analysis.reflux_events[0]
+    assert (x0, x1) == pytest.approx((ev.start_s, ev.end_s))
+    assert _texts(ax, "reflux-duration") == [f"reflux {ev.duration_s:.2f} s"]
+    assert _texts(ax, "episode-duration") == [f"{analysis.episodes[0].duration_s:.2f} s"]
+    fig.canvas.draw()  # renders headless (no pyplot, no display)
+
+
+def test_sonogram_units_threshold_and_colorbar(analysis):
+    fig = plots.sonogram(analysis)
+    ax = fig.axes[0]
+    assert "cm/s" in ax.get_ylabel()
+    assert ax.get_xlabel() == "time (s)"
+    secondary = [c for c in ax.child_axes if "kHz" in c.get_ylabel()]
+    assert len(secondary) == 1
+    cbar = [a for a in fig.axes if "dB" in a.get_ylabel()]
+    assert len(cbar) == 1
+    assert "0.5 s" in ax.get_title(loc="left")  # the gsv threshold
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("> 0.5 s" in t for t in legend)
+
+
+def test_sonogram_antegrade_is_up_at_the_doppler_velocity(analysis):
+    """The brightest row of each column sits at the tone's velocity, with antegrade > 0."""
+    fig = plots.sonogram(analysis)
+    im = fig.axes[0].images[0]
+    db = np.ma.filled(im.get_array(), -np.inf)
+    t0, t1, v0, v1 = im.get_extent()
+    n_rows, n_cols = db.shape
+    v_rows = v0 + (np.arange(n_rows) + 0.5) * (v1 - v0) / n_rows
+    t_cols = t0 + (np.arange(n_cols) + 0.5) * (t1 - t0) / n_cols
+    scale = cm_s_per_hz(8e6, 60.0)
+    # the peak of a Hann-windowed tone lies within half a bin of it; allow one bin
+    bin_cm_s = analysis.summary["bin_hz"] * scale
+    for (lo, hi), hz, sign in (((0.2, 0.8), ANTE_HZ, 1), ((1.3, 1.9), RETRO_HZ, -1)):
+        cols = (t_cols > lo) & (t_cols < hi)
+        peak_v = v_rows[np.argmax(db[:, cols], axis=0)]
+        np.testing.assert_allclose(peak_v, sign * abs(hz) * scale, atol=bin_cm_s)
+
+
+def test_sonogram_range_holds_the_flow(analysis):
+    fig = plots.sonogram(analysis)
+    lo, hi = fig.axes[0].get_ylim()
+    scale = cm_s_per_hz(8e6, 60.0)
+    sm = analysis.summary
+    assert abs(ANTE_HZ) * scale < hi <= plots.RANGE_MARGIN * sm["peak_antegrade_velocity_cm_s"]
+    assert -plots.RANGE_MARGIN * sm["peak_retrograde_velocity_cm_s"] <= lo < -RETRO_HZ * scale
+
+
+def test_sonogram_range_ignores_a_click(analysis):
+    z = stepped_tone()
+    z[4000:4004] += 1.0  # a knock on the probe: one broadband frame or two
+    clicked = dopplerflow.analyze(z, sample_rate_hz=FS, vessel="gsv", antegrade="away",
+                                  keep_spectrogram=True)
+    peak = analysis.summary["peak_antegrade_velocity_cm_s"]
+    # the click reaches far beyond the flow ...
+    assert clicked.summary["peak_antegrade_velocity_cm_s"] > 2 * peak
+    # ... but the axis still frames the flow (a few frames more or less: one bin of play)
+    _, hi = plots.sonogram(clicked).axes[0].get_ylim()
+    bin_cm_s = analysis.summary["velocity_resolution_cm_s"]
+    assert hi <= plots.RANGE_MARGIN * (peak + bin_cm_s)
+
+
+def test_long_recordings_are_pooled_to_max_columns(analysis):
+    n = len(analysis.trace)
+    img = plots.sonogram_image(analysis, max_columns=n // 3)
+    assert img["db"].shape[1] == math.ceil(n / img["step"]) <= n // 3
+    # pooled columns still span the whole recording (to within one hop)
+    hop = analysis.summary["hop_s"]
+    assert img["extent"][0] == pytest.approx(analysis.trace.time_s[0] - hop / 2)
+    assert img["extent"][1] == pytest.approx(analysis.trace.time_s[-1] + hop / 2, abs=hop)
+
+
+def test_velocity_trace_spans_units_and_no_flow(analysis):
+    fig = plots.velocity_trace(analysis)
+    ax = fig.axes[0]
+    assert len(_spans(ax, "reflux-event")) == len(analysis.reflux_events)
+    assert len(_spans(ax, "retrograde-episode")) == len(analysis.episodes)
+    assert "cm/s" in ax.get_ylabel() and "(s)" in ax.get_xlabel()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("0.5 s" in t for t in legend)
+    # the signed trace is drawn: antegrade positive, reflux negative
+    line = ax.get_lines()[0]
+    t, v = line.get_data()
+    assert np.nanmedian(v[(t > 0.2) & (t < 0.8)]) > 0
+    assert np.nanmedian(v[(t > 1.3) & (t < 1.9)]) < 0
+
+
+def test_analysis_figure_shares_time_axis(analysis):
+    fig = plots.analysis_figure(analysis)
+    ax_s, ax_t = fig.axes[0], fig.axes[1]
+    assert ax_s.get_shared_x_axes().joined(ax_s, ax_t)
+    for ax in (ax_s, ax_t):
+        assert len(_spans(ax, "reflux-event")) == len(analysis.reflux_events)
+    assert "REFLUX" in fig.get_suptitle()
+    fig.canvas.draw()
+
+
+def test_mono_shows_speed_from_zero(mono_analysis):
+    fig = plots.sonogram(mono_analysis)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0.0
+    assert ax.get_ylabel() == "speed (cm/s)"
+    assert not _spans(ax, "reflux-event")
+    assert "not assessable" in ax.get_title(loc="left")
+    plots.velocity_trace(mono_analysis).canvas.draw()
+
+
+def test_no_spectrogram_is_a_settings_error():
+    a = dopplerflow.analyze(stepped_tone(((ANTE_HZ, 0.5),)), sample_rate_hz=FS)
+    with pytest.raises(SettingsError, match="keep_spectrogram=True"):
+        plots.sonogram(a)
+    plots.velocity_trace(a)  # the trace needs no spectrogram
+
+
+@pytest.mark.parametrize("ext, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"),
+                                        (".pdf", b"%PDF")])
+def test_save_analysis_figure_formats(analysis, tmp_path, ext, magic):
+    path = tmp_path / f"out{ext}"
+    plots.save_analysis_figure(analysis, path)
+    assert path.read_bytes()[:len(magic)] == magic
+
+
+def test_save_unknown_extension_names_allowed_ones(analysis, tmp_path):
+    path = tmp_path / "out.bmp"
+    with pytest.raises(SettingsError, match=r"\.png, \.svg, \.pdf"):
+        plots.save_analysis_figure(analysis, path)
+    assert not path.exists()
+
+
+def test_cli_analyze_plot(tmp_path):
+    import soundfile as sf
+
+    z = stepped_tone()
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, np.stack((z.real, z.imag), axis=1), FS, subtype="FLOAT")
+    out = tmp_path / "plot.png"
+    rc = cli.main(["analyze", str(wav), "--vessel", "gsv", "--antegrade", "away",
+                   "--plot", str(out), "-q"])
+    assert rc == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["analyze", str(wav), "--plot", str(tmp_path / "x.jpg"), "-q"]) == 2
+
+
+# ------------------------------------------------------------------------------ explain
+class _Index(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.captions, self._in_cap = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.imgs.append(dict(attrs)["src"])
+        self._in_cap = tag == "figcaption"
+
+    def handle_data(self, data):
+        if self._in_cap:
+            self.captions.append(data)
+            self._in_cap = False
+
+
+def test_explain_writes_every_figure_with_captions(tmp_path):
+    out = tmp_path / "teach"
+    assert cli.main(["explain", "--out-dir", str(out)]) == 0
+    for name in explain.FIGURES:
+        assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    md = (out / "captions.md").read_text(encoding="utf-8")
+    assert md.count("![") == len(explain.FIGURES)
+    parser = _Index()
+    parser.feed((out / "index.html").read_text(encoding="utf-8"))
+    assert parser.imgs == [f"{name}.png" for name in explain.FIGURES]
+    assert len(parser.captions) == len(explain.FIGURES)
+    assert all(len(c) > 100 for c in parser.captions)
+
+
+def test_doppler_caption_states_the_angle_error():
+    fig, caption = explain.teaching_figure("doppler_equation")
+    # a 5 degree overestimate of a 60 degree angle: cos 60 / cos 65 - 1
+    err = 100 * (math.cos(math.radians(60)) / math.cos(math.radians(65)) - 1)
+    assert f"{err:.0f}% at 60\u00b0" in caption
+    written = [t.get_text() for sub in fig.subfigs for t in sub.texts if t.get_gid() == "caption"]
+    assert written and written[0].replace("\n", " ") == caption
+
+
+def test_explain_rejects_unknown_figure(tmp_path):
+    with pytest.raises(SettingsError, match="doppler_equation"):
+        explain.write_figures(tmp_path, names=["nonsense"])
