@@ -17,8 +17,8 @@ _JIT = dict(cache=True, nogil=True)
 
 # --------------------------------------------------------------------------- input
 @njit(**_JIT)
-def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, sos, state, out):
-    """Pick two channels, optionally mix down, and high-pass both.
+def _wall_prepare(block, i0, i1, sign1, mix_step, mix_index, u):
+    """Channel pick, quadrature sign and optional heterodyne into ``u`` (n, 2) float64.
 
     Parameters
     ----------
@@ -30,26 +30,17 @@ def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, sos, state, out):
     sign1 : float
         +1 or -1, multiplies ``c1`` (quadrature inversion).
     mix_step : float
-        Heterodyne frequency in cycles per sample; 0 for no mixing.  When
-        non-zero, ``c0 + j c1 = x * exp(-2j pi mix_step n)`` with ``x`` channel
-        ``i0``.
+        Heterodyne frequency in cycles per sample; 0 for none.  When non-zero,
+        ``c0 + j c1 = x * exp(-2j pi mix_step n)`` with ``x`` channel ``i0``
+        (``c1`` times ``sign1``).
     mix_index : int
         Index of the first sample of ``block`` in the whole stream (keeps the
         mixer phase continuous whatever the block size).
-    sos : ndarray, shape (2, 6), float64
-        Two second-order sections of a 4th-order high-pass (scipy layout).
-    state : ndarray, shape (8,), float64
-        Transposed direct form II state, updated in place.
-    out : ndarray, shape (n, 2), float32
-        Filtered ``c0``, ``c1``.
+    u : ndarray, shape (n, 2), float64
+        Output ``c0``, ``c1``.
     """
-    n = block.shape[0]
-    b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-    b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
-    p0, p1, p2, p3 = state[0], state[1], state[2], state[3]
-    q0, q1, q2, q3 = state[4], state[5], state[6], state[7]
     two_pi = 2.0 * np.pi
-    for i in range(n):
+    for i in range(block.shape[0]):
         a = np.float64(block[i, i0])
         if mix_step != 0.0:
             ph = (mix_step * np.float64(mix_index + i)) % 1.0
@@ -59,22 +50,159 @@ def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, sos, state, out):
             b = sign1 * np.float64(block[i, i1])
         else:
             b = 0.0
-        ya = b00 * a + p0
-        p0 = b01 * a - a01 * ya + p1
-        p1 = b02 * a - a02 * ya
-        yb = b00 * b + q0
-        q0 = b01 * b - a01 * yb + q1
-        q1 = b02 * b - a02 * yb
-        za = b10 * ya + p2
-        p2 = b11 * ya - a11 * za + p3
-        p3 = b12 * ya - a12 * za
-        zb = b10 * yb + q2
-        q2 = b11 * yb - a11 * zb + q3
-        q3 = b12 * yb - a12 * zb
-        out[i, 0] = za
-        out[i, 1] = zb
-    state[0], state[1], state[2], state[3] = p0, p1, p2, p3
-    state[4], state[5], state[6], state[7] = q0, q1, q2, q3
+        u[i, 0] = a
+        u[i, 1] = b
+
+
+@njit(**_JIT)
+def _tdf2_step(sos, a, s):
+    """One sample through both sections from state ``s`` (4,), updated; returns the output."""
+    ya = sos[0, 0] * a + s[0]
+    s[0] = sos[0, 1] * a - sos[0, 4] * ya + s[1]
+    s[1] = sos[0, 2] * a - sos[0, 5] * ya
+    za = sos[1, 0] * ya + s[2]
+    s[2] = sos[1, 1] * ya - sos[1, 4] * za + s[3]
+    s[3] = sos[1, 2] * ya - sos[1, 5] * za
+    return za
+
+
+@njit(**_JIT)
+def _natural(zs, n, h, s, c):
+    """Zero-state output plus the natural response of channel ``c``'s chunk-start state."""
+    return zs + ((h[n, 0] * s[c, 0] + h[n, 1] * s[c, 1]) + (h[n, 2] * s[c, 2] + h[n, 3] * s[c, 3]))
+
+
+@njit(**_JIT)
+def _next_chunk(phi, s, z, c):
+    """End of a chunk for channel ``c``: ``s = Phi s + z``, ``z = 0``."""
+    t0 = ((phi[0, 0] * s[c, 0] + phi[0, 1] * s[c, 1])
+          + (phi[0, 2] * s[c, 2] + phi[0, 3] * s[c, 3])) + z[c, 0]
+    t1 = ((phi[1, 0] * s[c, 0] + phi[1, 1] * s[c, 1])
+          + (phi[1, 2] * s[c, 2] + phi[1, 3] * s[c, 3])) + z[c, 1]
+    t2 = ((phi[2, 0] * s[c, 0] + phi[2, 1] * s[c, 1])
+          + (phi[2, 2] * s[c, 2] + phi[2, 3] * s[c, 3])) + z[c, 2]
+    t3 = ((phi[3, 0] * s[c, 0] + phi[3, 1] * s[c, 1])
+          + (phi[3, 2] * s[c, 2] + phi[3, 3] * s[c, 3])) + z[c, 3]
+    s[c, 0] = t0
+    s[c, 1] = t1
+    s[c, 2] = t2
+    s[c, 3] = t3
+    for k in range(4):
+        z[c, k] = 0.0
+
+
+@njit(**_JIT)
+def _zero_state_lanes(tbuf, sos, ybuf, sbuf, w):
+    """Zero-state run of the lanes ``tbuf[:, :w]`` into ``ybuf``; end states in ``sbuf``.
+
+    The inner loop runs across lanes (independent chunks), so it vectorises;
+    per lane the operations are those of ``_tdf2_step``.
+    """
+    m = tbuf.shape[0]
+    b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    s0 = sbuf[0]
+    s1 = sbuf[1]
+    s2 = sbuf[2]
+    s3 = sbuf[3]
+    for j in range(w):
+        s0[j] = 0.0
+        s1[j] = 0.0
+        s2[j] = 0.0
+        s3[j] = 0.0
+    for t in range(m):
+        tt = tbuf[t]
+        yy = ybuf[t]
+        for j in range(w):
+            a = tt[j]
+            ya = b00 * a + s0[j]
+            s0[j] = b01 * a - a01 * ya + s1[j]
+            s1[j] = b02 * a - a02 * ya
+            za = b10 * ya + s2[j]
+            s2[j] = b11 * ya - a11 * za + s3[j]
+            s3[j] = b12 * ya - a12 * za
+            yy[j] = za
+
+
+@njit(**_JIT)
+def _add_natural(ybuf, h, sbuf, w):
+    """``ybuf[t, j] += H[t] . sbuf[:, j]`` across lanes (same arithmetic as ``_natural``)."""
+    m = ybuf.shape[0]
+    s0 = sbuf[0]
+    s1 = sbuf[1]
+    s2 = sbuf[2]
+    s3 = sbuf[3]
+    for t in range(m):
+        h0, h1, h2, h3 = h[t, 0], h[t, 1], h[t, 2], h[t, 3]
+        yy = ybuf[t]
+        for j in range(w):
+            yy[j] = yy[j] + ((h0 * s0[j] + h1 * s1[j]) + (h2 * s2[j] + h3 * s3[j]))
+
+
+@njit(**_JIT)
+def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
+    """High-pass ``u`` (n, 2) float64 into ``out`` (n, 2) float32, chunk-parallel.
+
+    Parameters
+    ----------
+    u : ndarray, shape (n, 2), float64
+        From ``_wall_prepare``.
+    pos : int
+        Index of ``u[0]`` from the start of the chunk grid (stream start or the
+        last restart).
+    sos : ndarray, shape (2, 6)
+    h : ndarray, shape (m, 4)
+        Output of the filter at each of the m samples of a chunk for a unit
+        initial state in each of its four state variables and no input.
+    phi : ndarray, shape (4, 4)
+        State after m samples from each unit initial state (no input).
+    s : ndarray, shape (2, 4)
+        Per channel, the true state at the start of the current chunk (updated).
+    z : ndarray, shape (2, 4)
+        Per channel, the zero-state recurrence's state inside the current chunk
+        (updated).
+    tbuf, ybuf : ndarray, shape (m, 2 * lanes), float64
+        Scratch.
+    sbuf : ndarray, shape (4, 2 * lanes), float64
+        Scratch.
+    out : ndarray, shape (n, 2), float32
+    """
+    n = u.shape[0]
+    m = h.shape[0]
+    lanes = tbuf.shape[1] // 2
+    i = 0
+    while i < n:
+        k = (pos + i) % m
+        if k == 0 and n - i >= m:
+            g = min(lanes, (n - i) // m)
+            w = 2 * g
+            for q in range(g):
+                for t in range(m):
+                    tbuf[t, 2 * q] = u[i + q * m + t, 0]
+                    tbuf[t, 2 * q + 1] = u[i + q * m + t, 1]
+            _zero_state_lanes(tbuf, sos, ybuf, sbuf, w)
+            # each lane's true start state, chunk after chunk; sbuf then holds them
+            for q in range(g):
+                for c in range(2):
+                    j = 2 * q + c
+                    for kk in range(4):
+                        zk = sbuf[kk, j]
+                        sbuf[kk, j] = s[c, kk]
+                        z[c, kk] = zk
+                    _next_chunk(phi, s, z, c)
+            _add_natural(ybuf, h, sbuf, w)
+            for q in range(g):
+                for t in range(m):
+                    out[i + q * m + t, 0] = ybuf[t, 2 * q]
+                    out[i + q * m + t, 1] = ybuf[t, 2 * q + 1]
+            i += g * m
+            continue
+        for c in range(2):
+            out[i, c] = _natural(_tdf2_step(sos, u[i, c], z[c]), k, h, s, c)
+        if k == m - 1:
+            for c in range(2):
+                _next_chunk(phi, s, z, c)
+        i += 1
 
 
 @njit(**_JIT)
@@ -164,31 +292,95 @@ def _power(spec, separated, order, out):
 
 
 @njit(**_JIT)
+def _power_flat(spec, shift, out):
+    """``_power`` for one complex input (``separated`` False), on a float32 view.
+
+    ``spec`` is the (n_frames, n_fft) complex64 FFT viewed as
+    (n_frames, 2 * n_fft) float32; ascending position ``j`` holds FFT bin
+    ``(j + shift) % n_fft`` (``shift = order[0]``).  Same arithmetic as
+    ``_power``, in two contiguous runs per frame.
+    """
+    n_frames, n_fft = out.shape
+    head = n_fft - shift
+    for i in range(n_frames):
+        for j in range(head):
+            re = spec[i, 2 * (shift + j)]
+            im = spec[i, 2 * (shift + j) + 1]
+            out[i, j] = re * re + im * im
+        for j in range(head, n_fft):
+            re = spec[i, 2 * (j - head)]
+            im = spec[i, 2 * (j - head) + 1]
+            out[i, j] = re * re + im * im
+
+
+@njit(**_JIT)
+def _average3(frames, a, out):
+    """Centred three-frame mean: ``out[r] = (f[a+r] + f[a+r+1] + f[a+r+2]) * (1/3)``.
+
+    ``frames`` (m, n_bins) float32; the float32 operations and their order are
+    those of the numpy expression they replace.
+    """
+    third = np.float32(1.0 / 3.0)
+    n_out, n_bins = out.shape
+    for r in range(n_out):
+        for k in range(n_bins):
+            out[r, k] = (frames[a + r, k] + frames[a + r + 1, k] + frames[a + r + 2, k]) * third
+
+
+@njit(**_JIT)
 def _select(a, n, q):
-    """Return the ``q``-th smallest of ``a[:n]`` (0-based), reordering ``a``."""
+    """q-th smallest of a[:n] (0-based), reordering a.
+
+    Quickselect with branch-free partitions (the branches of a classic
+    partition mispredict on random spectra): first the values below the pivot,
+    then those equal to it, so runs of equal values (digital silence) end the
+    search at once.  The pivot is the median of three pseudo-random positions,
+    so no order of the input makes it quadratic.  The q-th smallest value is
+    unique, so the result is that of any other correct selection.
+    """
     lo = 0
     hi = n - 1
-    while lo < hi:
-        pivot = a[(lo + hi) // 2]
-        i = lo
-        j = hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while a[j] > pivot:
-                j -= 1
-            if i <= j:
-                t = a[i]
-                a[i] = a[j]
-                a[j] = t
-                i += 1
-                j -= 1
-        if q <= j:
-            hi = j
-        elif q >= i:
-            lo = i
+    r = 12345
+    while hi > lo:
+        # median of three pseudo-random positions (an LCG): no input order makes
+        # the search quadratic
+        span = hi - lo + 1
+        r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+        k0 = lo + r % span
+        r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+        k1 = lo + r % span
+        r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+        k2 = lo + r % span
+        x, y, z = a[k0], a[k1], a[k2]
+        if (x <= y) == (y <= z):
+            k = k1
+        elif (y <= x) == (x <= z):
+            k = k0
         else:
-            return a[q]
+            k = k2
+        p = a[k]
+        a[k] = a[hi]
+        a[hi] = p
+        s1 = lo
+        for k in range(lo, hi):
+            v = a[k]
+            a[k] = a[s1]
+            a[s1] = v
+            s1 += v < p
+        s2 = s1
+        for k in range(s1, hi):
+            v = a[k]
+            a[k] = a[s2]
+            a[s2] = v
+            s2 += v == p
+        a[hi] = a[s2]
+        a[s2] = p
+        if q < s1:
+            hi = s1 - 1
+        elif q <= s2:
+            return p
+        else:
+            lo = s2 + 1
     return a[q]
 
 
@@ -315,7 +507,15 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             # top-down: the highest run of min_run three-bin sums above the detection threshold
             top = -1
             run = 0
-            for j in range(cnt - 2, -1, -1):
+            # a three-bin sum above hi needs one of its bins above hi / 3: start the
+            # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
+            # of the float32 sum), which skips the empty top of the band without
+            # changing the result
+            cand = 0.33 * hi
+            jc = cnt - 1
+            while jc >= 0 and smooth[i, st + sp * jc] <= cand:
+                jc -= 1
+            for j in range(min(cnt - 2, jc + 1), -1, -1):
                 if _sum3(smooth, i, st, sp, cnt, j) > hi:
                     run += 1
                     if run == min_run:

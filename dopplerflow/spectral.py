@@ -6,6 +6,7 @@ noise floor), so feeding a stream in blocks of any size gives exactly the
 same spectra as feeding it whole.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -190,6 +191,16 @@ def detection_thresholds(window, hop, n_bins_searched, average_frames=3, false_a
     return float(t_high), float(t_low)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_thresholds(window_bytes, hop, *args):
+    """:func:`detection_thresholds` of a float64 window given as bytes, cached.
+
+    They depend on nothing else, and computing them (eigenvalues and gamma
+    quantiles) is most of the cost of setting up a processor.
+    """
+    return detection_thresholds(np.frombuffer(window_bytes, np.float64), hop, *args)
+
+
 def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_hz,
                     average_frames=3):
     """Build the :class:`SpectralConfig` of a stream.
@@ -242,10 +253,28 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
         # neighbouring Hann bins are correlated: every other one carries nearly all the
         # information, for half the selection work
         noise_bins = noise_bins[::2].copy()
-    t_high, t_low = detection_thresholds(window.astype(float), hop, int(max(count.max(), 1)),
-                                         average_frames)
+    t_high, t_low = _cached_thresholds(window.astype(float).tobytes(), hop,
+                                       int(max(count.max(), 1)), average_frames)
     return SpectralConfig(fs, n_window, hop, n_fft, window, bin_hz, freqs, order, cmap.separated,
                           start, step, count, f0, noise_bins, t_high, t_low, average_frames)
+
+
+def _chunk_matrices(sos, m):
+    """Natural response ``h`` (m, 4) and chunk transition ``phi`` (4, 4) of the wall filter.
+
+    Column ``k`` is the filter run for ``m`` samples with no input from a unit
+    value in state variable ``k``: ``h[:, k]`` its outputs, ``phi[:, k]`` its
+    final state.
+    """
+    h = np.zeros((m, 4))
+    phi = np.zeros((4, 4))
+    for k in range(4):
+        s = np.zeros(4)
+        s[k] = 1.0
+        for n in range(m):
+            h[n, k] = K._tdf2_step(sos, 0.0, s)
+        phi[:, k] = s
+    return h, phi
 
 
 class WallFilter:
@@ -259,13 +288,23 @@ class WallFilter:
     sample_rate_hz : float
     """
 
+    #: Samples per chunk of the chunk-parallel filter, and chunks filtered at once.
+    CHUNK = 64
+    LANES = 32
+
     def __init__(self, cmap, sos, sample_rate_hz):
         self.cmap = cmap
-        self.sos = sos
+        self.sos = np.ascontiguousarray(sos, np.float64)
         self._mix_step = cmap.mix_hz / float(sample_rate_hz)
-        self._state = np.zeros(8, np.float64)
         self._zi = _design.sos_step_state(sos)  # (2, 2): steady state for a unit step
+        self._h, self._phi = _chunk_matrices(self.sos, self.CHUNK)
+        self._s = np.zeros((2, 4), np.float64)  # true state at the current chunk's start
+        self._z = np.zeros((2, 4), np.float64)  # zero-state recurrence inside the chunk
+        self._tbuf = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
+        self._ybuf = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
+        self._sbuf = np.empty((4, 2 * self.LANES), np.float64)
         self._index = 0
+        self._origin = 0  # where the chunk grid starts: stream start or last restart
         self._restart = True
 
     def __call__(self, block):
@@ -277,11 +316,14 @@ class WallFilter:
             # start in steady state for the first sample's level: no DC transient
             x0 = float(block[0, self.cmap.i0])
             x1 = self.cmap.sign1 * float(block[0, self.cmap.i1]) if self.cmap.i1 >= 0 else 0.0
-            self._state[0:4] = (self._zi * x0).ravel()
-            self._state[4:8] = (self._zi * x1).ravel()
+            self._s[0] = (self._zi * x0).ravel()
+            self._s[1] = (self._zi * x1).ravel()
         self._restart = False
-        K._wall_filter(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
-                       self._index, self.sos, self._state, out)
+        u = np.empty((block.shape[0], 2), np.float64)
+        K._wall_prepare(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
+                        self._index, u)
+        K._wall_filter_chunked(u, self._index - self._origin, self.sos, self._h, self._phi,
+                               self._s, self._z, self._tbuf, self._ybuf, self._sbuf, out)
         self._index += block.shape[0]
         return out
 
@@ -293,7 +335,9 @@ class WallFilter:
         spectrum.  Returns ``n_samples`` zero samples for the framer.
         """
         self._index += n_samples
-        self._state[:] = 0.0
+        self._s[:] = 0.0
+        self._z[:] = 0.0
+        self._origin = self._index
         self._restart = True
         return np.zeros((n_samples, 2), np.float32)
 
@@ -309,6 +353,7 @@ class Framer:
         self.cfg = config
         self._buf = np.zeros((0, 2), np.float32)
         self.n_frames = 0
+        self._shift = int(config.order[0])
 
     def __call__(self, filtered):
         """Append ``filtered`` (n, 2) float32; return (new_frames, n_fft) float32 power."""
@@ -320,7 +365,10 @@ class Framer:
             frames = np.empty((n_new, cfg.n_fft), np.complex64)
             K._frames(buf, 0, cfg.hop, cfg.window, n_new, frames)
             spec = scipy.fft.fft(frames, axis=1, workers=1, overwrite_x=True)
-            K._power(spec, cfg.separated, cfg.order, power)
+            if cfg.separated:
+                K._power(spec, cfg.separated, cfg.order, power)
+            else:
+                K._power_flat(spec.view(np.float32), self._shift, power)
         keep_from = n_new * cfg.hop
         self._buf = np.array(buf[keep_from:], np.float32)
         self.n_frames += n_new
@@ -397,8 +445,9 @@ class TimeAverager:
         if hi >= r:
             a = r - 1 - base
             n = hi - r + 1
-            rows.append((both[a:a + n] + both[a + 1:a + 1 + n] + both[a + 2:a + 2 + n])
-                        * np.float32(1.0 / 3.0))
+            mid = np.empty((n, both.shape[1]), np.float32)
+            K._average3(both, a, mid)
+            rows.append(mid)
             r = hi + 1
         if final and r == total - 1 and r >= 1:
             rows.append((both[r - 1 - base:r - base] + both[r - base:r + 1 - base])
@@ -409,4 +458,6 @@ class TimeAverager:
         self._tail = both[-2:].copy() if len(both) else self._tail
         if not rows:
             return np.zeros((0, new.shape[1]), np.float32)
+        if len(rows) == 1:
+            return rows[0].astype(np.float32, copy=False)
         return np.concatenate(rows).astype(np.float32, copy=False)
