@@ -67,6 +67,14 @@ def _tdf2_step(sos, a, s):
 
 
 @njit(**_JIT)
+def _step_response(sos, out):
+    """Response of both sections to a unit step from rest, into ``out`` (n,)."""
+    s = np.zeros(4)
+    for i in range(out.shape[0]):
+        out[i] = _tdf2_step(sos, 1.0, s)
+
+
+@njit(**_JIT)
 def _natural(zs, n, h, s, c):
     """Zero-state output plus the natural response of channel ``c``'s chunk-start state."""
     return zs + ((h[n, 0] * s[c, 0] + h[n, 1] * s[c, 1]) + (h[n, 2] * s[c, 2] + h[n, 3] * s[c, 3]))
@@ -393,8 +401,9 @@ def _noise_update(power, noise_bins, q_index, q_to_mean, alpha, every, frame0, s
     ``q_index``-th smallest power among ``noise_bins`` is taken, turned into a
     mean by ``q_to_mean`` (exponential statistics of a noise bin) and merged
     into the tracked level with weight ``alpha``; ``state[0]`` holds the level
-    (0 before the first estimate).  ``out[i]`` receives the level in force at
-    frame ``i``.
+    (0 before the first estimate).  A zero estimate (digital silence, or the
+    zeros standing in for lost samples) leaves the level as it was.
+    ``out[i]`` receives the level in force at frame ``i``.
     """
     n_frames = power.shape[0]
     m = noise_bins.shape[0]
@@ -403,7 +412,9 @@ def _noise_update(power, noise_bins, q_index, q_to_mean, alpha, every, frame0, s
             for j in range(m):
                 scratch[j] = power[i, noise_bins[j]]
             est = _select(scratch, m, q_index) * q_to_mean
-            if state[0] <= 0.0:
+            if est <= 0.0:
+                pass  # digital silence or lost samples: keep the level known so far
+            elif state[0] <= 0.0:
                 state[0] = est
             else:
                 state[0] += alpha * (est - state[0])

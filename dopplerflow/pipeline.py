@@ -332,7 +332,10 @@ class Processor:
         self._gaps = []
         self._n_samples = 0
         self._on_event = on_event
-        self._gap_samples = []  # (first, end) sample indices of lost audio
+        # sample ranges whose frames are not analysed: the wall filter's settling after the
+        # stream starts and after each gap of lost samples
+        self._settle = spectral.settling_samples(sos, self.sample_rate_hz)
+        self._unsettled = [(0, self._settle)]
         self._finished = None
 
     # ------------------------------------------------------------------ feeding
@@ -399,7 +402,7 @@ class Processor:
             return self._empty_trace()
         start = self.time_s
         self._gaps.append((start, start + n / self.sample_rate_hz))
-        self._gap_samples.append((self._n_samples, self._n_samples + n))
+        self._unsettled.append((self._n_samples, self._n_samples + n + self._settle))
         return self._process(None, final=False, filtered=self._wall.skip(n))
 
     def _process(self, block, final, filtered=None):
@@ -429,16 +432,19 @@ class Processor:
         return self._make_trace(env, row0, self._current_antegrade())
 
     def _valid_rows(self, row0, n):
-        """False for rows whose averaged frames overlap a gap of lost samples."""
+        """False for rows whose averaged frames overlap lost samples or the wall filter's
+        settling after the start of the stream or after a gap."""
         valid = np.ones(n, bool)
-        if not self._gap_samples:
-            return valid
         cfg = self.config
-        rows = row0 + np.arange(n)
         half = (cfg.average_frames - 1) // 2  # the row averages frames r-half .. r+half
+        first_sample = (row0 - half) * cfg.hop
+        self._unsettled = [(g0, g1) for g0, g1 in self._unsettled if g1 > first_sample]
+        if not self._unsettled:
+            return valid
+        rows = row0 + np.arange(n)
         first = (rows - half) * cfg.hop
         end = (rows + half) * cfg.hop + cfg.n_window
-        for g0, g1 in self._gap_samples:
+        for g0, g1 in self._unsettled:
             valid &= ~((first < g1) & (end > g0))
         return valid
 
@@ -521,6 +527,43 @@ class Processor:
         vel = np.where(dominant_retro, -fmax[:, r], fmax[:, ante])
         return Trace(time_s, fmax[:, ante], fmax[:, r], mean, vel, flow)
 
+    def _final_trace(self, ante):
+        """The whole trace with ``ante`` as antegrade, and the noise level of every frame.
+
+        Built chunk by chunk from the stored float32 rows, which are released
+        as it goes: the peak memory is the stored rows plus the trace, never a
+        float64 copy of the recording.  Rows within ``GAP_S`` of a chunk's end
+        wait for the next chunk, so dropouts are bridged across chunk
+        boundaries exactly as within a chunk.
+        """
+        chunks = self._env.chunks
+        n = sum(len(c) for c in chunks)
+        cfg = self.config
+        cols = [np.empty(n, np.float32) for _ in range(4)]
+        flow = np.empty(n, bool)
+        noise = np.empty(n, np.float32)
+        max_gap = int(round(self._tracker.gap_s / cfg.hop_s))
+        work = np.zeros((0, 9), np.float32)
+        ctx = 0  # leading rows of ``work`` already written (context for the bridging)
+        pos = 0
+        while chunks:
+            work = np.concatenate((work, chunks.pop(0)))
+            _bridge_dropouts(work, max_gap)
+            n_out = len(work) - ctx if not chunks else max(0, len(work) - ctx - max_gap - 1)
+            rows = work[ctx:ctx + n_out]
+            part = self._make_trace(rows[:, :8].reshape(-1, 2, 4), pos, ante)
+            for col, src in zip(cols, (part.antegrade_max_cm_s, part.retrograde_max_cm_s,
+                                       part.mean_velocity_cm_s, part.velocity_cm_s), strict=True):
+                col[pos:pos + n_out] = src
+            flow[pos:pos + n_out] = part.flow
+            noise[pos:pos + n_out] = rows[:, 8]
+            pos += n_out
+            if pos:
+                work = work[ctx + n_out - 1:]
+                ctx = 1
+        time_s = cfg.t0_s + np.arange(n) * cfg.hop_s
+        return Trace(time_s, *cols, flow), noise
+
     def finish(self, **extra):
         """End the stream and return the :class:`Analysis`.
 
@@ -531,9 +574,6 @@ class Processor:
             return self._finished
         self._process(np.zeros((0, self.n_channels), np.float32), final=True)
         self._tracker.close()
-        cols = self._env.array()
-        env = cols[:, :8].reshape(-1, 2, 4).astype(np.float64)
-        noise = cols[:, 8]
         s = self.settings
         if not self.cmap.direction_available:
             ante, source = 0, "unknown"
@@ -541,8 +581,7 @@ class Processor:
             ante, source = self._current_antegrade(), "auto"
         else:
             ante, source = _DIRS.index(s.antegrade), "given"
-        trace = self._make_trace(_bridge_dropouts(env, self._tracker.gap_s, self.config.hop_s),
-                                 0, ante)
+        trace, noise = self._final_trace(ante)
         flow_detected = _flow_detected(trace.flow, self.config.hop_s)
         warnings = list(self._warnings) + self._audio_warnings()
         if self.cmap.direction_available and flow_detected:
@@ -628,37 +667,34 @@ class Processor:
         return out
 
 
-def _bridge_dropouts(env, max_gap_s, hop_s):
-    """Fill brief detection dropouts of each direction for the final trace.
+def _bridge_dropouts(rows, max_gap):
+    """Fill brief detection dropouts of each direction, in place, for the final trace.
 
     At low SNR the speckle of a few frames can fall below the detection
-    threshold inside a stretch of flow.  Gaps of at most ``max_gap_s`` with
-    flow in the same direction on both sides are filled by linear
-    interpolation of the envelope row (the events are tracked separately
-    and bridge such gaps on their own).
+    threshold inside a stretch of flow.  Gaps of at most ``max_gap`` frames
+    with flow in the same direction on both sides are filled by linear
+    interpolation of the envelope (the events are tracked separately and
+    bridge such gaps on their own).
 
     Parameters
     ----------
-    env : ndarray, shape (n, 2, 4)
-        Envelope rows (detected, fmax, fmean, power) per direction.
-
-    Returns
-    -------
-    ndarray, shape (n, 2, 4)
-        A copy with the gaps filled.
+    rows : ndarray, shape (n, 9), float32
+        Stored rows: (detected, fmax, fmean, power) of each direction, noise.
+    max_gap : int
+        Longest gap filled, frames.
     """
-    out = env.copy()
-    max_gap = int(round(max_gap_s / hop_s))
+    n = len(rows)
     for d in range(2):
-        det = np.concatenate(([1], (env[:, d, 0] > 0).astype(np.int8), [1]))
+        c = 4 * d
+        det = np.concatenate(([1], (rows[:, c] > 0).astype(np.int8), [1]))
         edges = np.flatnonzero(np.diff(det))
         for g0, g1 in zip(edges[0::2], edges[1::2], strict=True):  # gap rows g0 .. g1-1
-            if g0 == 0 or g1 == len(env) or g1 - g0 > max_gap:
+            if g0 == 0 or g1 == n or g1 - g0 > max_gap:
                 continue
-            w = (np.arange(g0, g1) - (g0 - 1)) / (g1 - g0 + 1)
-            out[g0:g1, d, 1:] = (1 - w)[:, None] * env[g0 - 1, d, 1:] + w[:, None] * env[g1, d, 1:]
-            out[g0:g1, d, 0] = 1.0
-    return out
+            w = ((np.arange(g0, g1) - (g0 - 1)) / (g1 - g0 + 1)).astype(np.float32)[:, None]
+            rows[g0:g1, c + 1:c + 4] = ((1 - w) * rows[g0 - 1, c + 1:c + 4]
+                                        + w * rows[g1, c + 1:c + 4])
+            rows[g0:g1, c] = 1.0
 
 
 def _flow_detected(flow, hop_s):

@@ -17,7 +17,8 @@ from . import _design
 from . import _kernels as K
 from .layouts import ChannelMap
 
-__all__ = ["SpectralConfig", "spectral_config", "wall_filter_sos", "WallFilter", "Framer",
+__all__ = ["SpectralConfig", "spectral_config", "wall_filter_sos", "settling_samples",
+           "WallFilter", "Framer",
            "NoiseFloor", "TimeAverager"]
 
 #: Stop-band attenuation of the wall filter, dB.  Wall echoes are 40-60 dB above
@@ -62,6 +63,35 @@ def wall_filter_sos(wall_hz, sample_rate_hz):
     """
     return np.ascontiguousarray(_design.cheby2_highpass_sos(
         4, WALL_STOP_DB, WALL_STOP_RATIO * wall_hz, sample_rate_hz), dtype=np.float64)
+
+
+def settling_samples(sos, sample_rate_hz, level_db=-60.0, max_s=0.5):
+    """Samples until the wall filter's step response stays within ``level_db`` of its end value.
+
+    Wall echoes 40-60 dB above blood enter the filter as a step when the
+    stream starts (beyond the steady state it starts in) or restarts after
+    lost samples; frames within this time of such a start still carry the
+    step's transient and are left out of the analysis.
+
+    Parameters
+    ----------
+    sos : ndarray, shape (2, 6)
+    sample_rate_hz : float
+    level_db : float
+        Level relative to the step.
+    max_s : float
+        Longest response examined, s.
+
+    Returns
+    -------
+    int
+    """
+    h = np.empty(int(max_s * sample_rate_hz))
+    K._step_response(sos, h)
+    # the inverse-Chebyshev high-pass passes DC at the stop-band level: the transient is
+    # the difference from that end value
+    above = np.flatnonzero(np.abs(h - h[-1]) > 10 ** (level_db / 20))
+    return int(above[-1] + 1) if above.size else 0
 
 
 @dataclass(frozen=True)

@@ -443,13 +443,25 @@ def to_layout(baseband, layout, sample_rate_hz, *, offset_hz=None, invert=False)
         out = np.stack([z.real, z.imag], axis=1)
         return out[:, ::-1].copy() if layout == "qi" else out
     if layout in ("toward-away", "away-toward"):
-        spec = np.fft.fft(z)
-        f = np.fft.fftfreq(len(z))
+        # FFT-domain phasing filter.  The FFT treats the recording as periodic: the jump from
+        # its last sample back to its first (strong wall echoes included) would ring through
+        # the Hilbert transform's 1/t tails into both ends.  A mirrored extension of up to
+        # 0.5 s on each side keeps that jump far from the samples that are kept.
+        pad = min(len(z) - 1, int(0.5 * sample_rate_hz))
+        zp = np.pad(z, pad, mode="reflect") if pad > 0 else z
+        if pad > 0:
+            # ... and fades to zero towards its far ends, so the wrap-around is smooth too
+            fade = 0.5 - 0.5 * np.cos(np.pi * np.arange(pad) / pad)
+            zp[:pad] *= fade
+            zp[len(zp) - pad:] *= fade[::-1]
+        spec = np.fft.fft(zp)
+        f = np.fft.fftfreq(len(zp))
         pos = np.where(f > 0, spec, 0.0)
         neg = np.where(f < 0, spec, 0.0)
         pos[0] = neg[0] = 0.5 * spec[0].real
-        toward = np.fft.ifft(pos).real
-        away = np.fft.ifft(neg).real  # Re(conj(x)) = Re(x)
+        keep = slice(pad, pad + len(z))
+        toward = np.fft.ifft(pos).real[keep]
+        away = np.fft.ifft(neg).real[keep]  # Re(conj(x)) = Re(x)
         out = np.stack([toward, away], axis=1)
         return out[:, ::-1].copy() if layout == "away-toward" else out
     if layout == "mono":

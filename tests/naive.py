@@ -65,7 +65,8 @@ def noise_floor(power, noise_bins, q=0.25, every=8, tau_frames=100.0):
     for i in range(len(power)):
         if i % every == 0:
             est = np.sort(power[i, noise_bins])[q_index] / -math.log(1.0 - q_eff)
-            level = est if level <= 0 else level + alpha * (est - level)
+            if est > 0:
+                level = est if level <= 0 else level + alpha * (est - level)
         out[i] = level
     return out
 

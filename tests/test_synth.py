@@ -273,24 +273,30 @@ def test_separated_layouts_hold_one_direction_each(layout, invert):
     cm = channel_map(layout, 2, invert=invert)
     toward, away = x[:, cm.i0], x[:, cm.i1]
     assert _peak_hz(toward) == 500.0 and _peak_hz(away) == 1200.0
+    # the phasing filter works on a mirrored, faded extension (no wrap-around ringing), so
+    # the split is exact only away from the ends: judge the middle half, Hann-windowed
+    mid = slice(len(z) // 4, 3 * len(z) // 4)
+    w = np.hanning(len(z) // 2)
     for ch, other in ((toward, 1200), (away, 500)):
-        spec = np.abs(np.fft.rfft(ch)) ** 2
-        f = np.fft.rfftfreq(len(ch), 1.0 / FS)
-        assert spec[f == other][0] < 1e-20 * spec.max()
-    # the reader's recombination recovers z (zero-mean signal: no DC bin lost)
+        spec = np.abs(np.fft.rfft(w * ch[mid])) ** 2
+        f = np.fft.rfftfreq(len(z) // 2, 1.0 / FS)
+        assert spec[f == other][0] < 1e-6 * spec.max()  # the other direction 60 dB down
+    # the reader's recombination recovers z in the middle
     rec = signal.hilbert(toward) + np.conj(signal.hilbert(away))
-    assert np.allclose(rec, z, atol=1e-9)
+    assert np.max(np.abs(rec[mid] - z[mid])) < 1e-2
 
 
 def test_separated_layout_recovers_blood_speckle(valsalva):
     # two real channels cannot carry the imaginary parts of the DC and Nyquist bins:
-    # clear those two bins, then the recombination must be exact
+    # clear those two bins; away from the ends the recombination is then close to exact
     spec = np.fft.fft(valsalva.parts["blood"][:4000])
     spec[0] = spec[2000] = 0.0
     z = np.fft.ifft(spec)
     x = synth.to_layout(z, "toward-away", FS)
-    assert np.allclose(signal.hilbert(x[:, 0]) + np.conj(signal.hilbert(x[:, 1])), z,
-                       atol=1e-9)
+    rec = signal.hilbert(x[:, 0]) + np.conj(signal.hilbert(x[:, 1]))
+    mid = slice(1000, 3000)
+    err = np.sqrt(np.mean(np.abs(rec[mid] - z[mid]) ** 2) / np.mean(np.abs(z) ** 2))
+    assert err < 0.03  # -30 dB: far below any SNR the scenarios use
 
 
 @pytest.mark.parametrize("invert", [False, True])

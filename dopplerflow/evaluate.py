@@ -1,0 +1,663 @@
+"""Accuracy of dopplerflow on the simulator's scenarios: ``dopplerflow evaluate``.
+
+Every scenario of :mod:`dopplerflow.scenarios` is synthesised at each in-band
+SNR and seed (:func:`dopplerflow.synth.synthesize`, in memory), written in each
+channel layout (:func:`dopplerflow.synth.to_layout`), peak-normalised and
+quantised to 16 bits as :func:`dopplerflow.synth.write_audio` would write it,
+analysed with :func:`dopplerflow.analyze` and scored against its truth
+(:func:`dopplerflow.score.score`).
+
+Each recording is analysed with the antegrade direction of the truth (what a
+sonographer sets with ``--antegrade``) and, for scenarios with a single vessel
+in the beam and a layout that carries direction, once more with
+``antegrade='auto'``; the automatic choice is reported as a separate
+classification column.
+
+Per scenario and SNR the scores are pooled over layouts and seeds: recordings
+classified right (flow yes/no and reflux yes/no; a mono recording's reflux is
+*not assessable* and counts neither way), event sensitivity and PPV (matched
+over true / detected events), the median absolute onset and end errors of the
+matched events, the velocity-trace rms error and bias (frame-weighted, as % of
+the truth's peak) and the sign agreement.  One overall row per SNR checks the
+accuracy the project must reach (:data:`TARGETS`).
+
+Scenarios defined by their SNR (:data:`OWN_SNR_SCENARIOS`) run at their own
+SNR only: at the common levels they would repeat the scenario they are built on.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from .errors import AudioFileError, DopplerflowError, SettingsError
+
+__all__ = ["evaluate", "run_recording", "aggregate", "targets_for", "format_report",
+           "quantise", "sample_rate_for", "SNRS_DB", "LAYOUTS", "TARGETS", "add_arguments",
+           "main"]
+
+#: In-band SNR levels of a full evaluation, dB.
+SNRS_DB = (20.0, 12.0, 7.0, 3.0)
+#: Layouts of a full evaluation.
+LAYOUTS = ("iq", "toward-away", "qi")
+#: Layouts of a quick evaluation.
+QUICK_LAYOUTS = ("iq", "toward-away")
+#: Seeds of a full and of a quick evaluation.
+FULL_SEEDS = tuple(range(20))
+QUICK_SEEDS = (0,)
+#: Lowest sample rate used, Hz: the fastest scenario (the artery, 80 cm/s) peaks
+#: near 4.2 kHz of Doppler shift at 8 MHz and 60 degrees, inside +-8 kHz.
+SAMPLE_RATE_HZ = 16000
+#: Sample rates a scenario may be raised to when it needs more band, Hz.
+_RATES_HZ = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000, 192000)
+#: Scenarios whose point is their own SNR: run at that SNR only.
+OWN_SNR_SCENARIOS = ("low_snr_gsv",)
+#: Headroom of the written audio, dB (the default of ``synth.write_audio``).
+HEADROOM_DB = 3.0
+#: Accuracy the project must reach, by lowest SNR (dB) of the band it applies to:
+#: ``classification_right_pct`` pooled over the band's recordings; the onset,
+#: end and trace limits hold for every scenario's row.
+TARGETS = (
+    (12.0, {"classification_right_pct": 100.0, "median_onset_error_ms": 30.0,
+            "median_end_error_ms": 30.0, "trace_rms_pct": 8.0}),
+    (7.0, {"classification_right_pct": 95.0, "trace_rms_pct": 15.0}),
+)
+#: Keys of a score kept in each recording's record.
+_KEPT = ("flow_correct", "reflux_correct", "reflux_assessable", "recording_correct",
+         "n_true_events", "n_detected_events", "n_matched", "trace_frames", "trace_coverage",
+         "trace_rms_error_pct", "trace_bias_pct", "sign_agreement_pct")
+
+
+# ------------------------------------------------------------------------------ one recording
+def quantise(data, bits=16, headroom_db=HEADROOM_DB):
+    """Audio as a file written by ``synth.write_audio`` and read back holds it.
+
+    Peak-normalised to ``headroom_db`` below full scale, rounded to ``bits``
+    bits and divided by the full scale ``2**(bits-1)`` (how soundfile returns
+    integer samples as floats).
+
+    Parameters
+    ----------
+    data : ndarray, shape (frames, channels), float
+        Audio in any units.
+    bits : int
+        Sample depth.
+    headroom_db : float
+        Peak below full scale, dB.
+
+    Returns
+    -------
+    ndarray, shape (frames, channels), float64
+        Samples in [-1, 1).
+    """
+    x = np.asarray(data, dtype=float)
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    scale = 10.0 ** (-headroom_db / 20.0) / peak if peak > 0 else 1.0
+    full = 2.0 ** (bits - 1)
+    return np.clip(np.round(x * scale * full), -full, full - 1) / full
+
+
+def _peak_doppler_hz(scenario, carrier_hz=8e6, angle_deg=60.0):
+    """Largest Doppler shift of a scenario's vessels at the default geometry, Hz."""
+    from .synth import TRACE_HOP_S
+    from .velocity import doppler_shift_hz
+
+    t = np.arange(0.0, scenario.duration_s, TRACE_HOP_S / 4)
+    peak = float(np.abs(scenario.velocity(t)).max()) if scenario.flow else 0.0
+    if scenario.second is not None:
+        peak = max(peak, float(np.abs(scenario.second.velocity(t)).max()))
+    return doppler_shift_hz(peak, carrier_hz, angle_deg)
+
+
+def sample_rate_for(name, layouts, base_rate_hz=SAMPLE_RATE_HZ):
+    """Lowest common sample rate, at least ``base_rate_hz``, that holds a scenario.
+
+    Quadrature layouts need ``fs / 2`` above 1.15 times the peak Doppler shift;
+    ``offset`` needs the same margin on each side of ``fs / 4``.
+
+    Parameters
+    ----------
+    name : str
+        Scenario name.
+    layouts : sequence of str
+        Layouts the recording will be written in.
+    base_rate_hz : float
+        Least sample rate, Hz.
+
+    Returns
+    -------
+    float
+        Sample rate, Hz.
+    """
+    from .scenarios import get_scenario
+
+    need = 1.15 * _peak_doppler_hz(get_scenario(name)) * (4.0 if "offset" in layouts else 2.0)
+    for rate in _RATES_HZ:
+        if rate >= base_rate_hz and rate > need:
+            return float(rate)
+    return float(max(base_rate_hz, _RATES_HZ[-1]))
+
+
+def _record(base, sc, analysis):
+    rec = dict(base)
+    rec.update({k: sc[k] for k in _KEPT})
+    rec["onset_errors_s"] = [m["onset_error_s"] for m in sc["matches"]]
+    rec["end_errors_s"] = [m["end_error_s"] for m in sc["matches"]]
+    rec["antegrade_chosen"] = analysis.antegrade
+    return rec
+
+
+def _error_record(base, exc):
+    """A recording the analysis refused counts as classified wrong."""
+    return dict(base, error=str(exc), flow_correct=False, reflux_correct=None,
+                reflux_assessable=False, recording_correct=False, n_true_events=0,
+                n_detected_events=0, n_matched=0, trace_frames=0, trace_coverage=0.0,
+                trace_rms_error_pct=None, trace_bias_pct=None, sign_agreement_pct=None,
+                onset_errors_s=[], end_errors_s=[], antegrade_chosen=None)
+
+
+def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_RATE_HZ,
+                  envelope=None, auto=True):
+    """Synthesise one scenario once and score its analysis in every layout.
+
+    Parameters
+    ----------
+    name : str
+        Scenario name.
+    snr_db : float
+        In-band SNR, dB.
+    seed : int
+        Seed of the synthesis.
+    layouts : sequence of str
+        Layouts to write and analyse.
+    sample_rate_hz : float
+        Sample rate, Hz.
+    envelope : str, optional
+        Maximum-frequency estimator (the analysis default if None).
+    auto : bool
+        Also analyse with ``antegrade='auto'`` (single-vessel scenarios,
+        layouts with direction).
+
+    Returns
+    -------
+    list of dict
+        One record per analysis: ``scenario``, ``snr_db``, ``layout``, ``seed``,
+        ``antegrade`` (``"given"`` or ``"auto"``), ``sample_rate_hz``, the
+        recording, event and trace fields of :func:`dopplerflow.score.score`,
+        ``onset_errors_s`` and ``end_errors_s`` (detected minus true, s, of the
+        matched events), ``antegrade_chosen`` and, if the analysis raised,
+        ``error`` (counted as classified wrong).
+    """
+    from .layouts import channel_map
+    from .pipeline import analyze
+    from .score import score
+    from .synth import synthesize, to_layout
+
+    fs = float(sample_rate_hz)
+    syn = synthesize(name, sample_rate_hz=fs, snr_db=snr_db, seed=seed)
+    truth = syn.truth
+    single = "second_vessel" not in truth
+    records = []
+    for layout in layouts:
+        offset_hz = fs / 4.0 if layout == "offset" else None
+        audio = quantise(to_layout(syn.baseband, layout, fs, offset_hz=offset_hz))
+        modes = [("given", truth["antegrade"])]
+        directional = channel_map(layout, audio.shape[1], offset_hz=offset_hz).direction_available
+        if auto and single and directional:
+            modes.append(("auto", "auto"))
+        for mode, antegrade in modes:
+            base = {"scenario": name, "snr_db": float(snr_db), "layout": layout,
+                    "seed": int(seed), "antegrade": mode, "sample_rate_hz": fs}
+            kw = {"layout": layout, "vessel": truth["vessel"], "antegrade": antegrade,
+                  "offset_hz": offset_hz}
+            if envelope is not None:
+                kw["envelope"] = envelope
+            try:
+                analysis = analyze(audio, sample_rate_hz=fs, **kw)
+            except DopplerflowError as exc:
+                records.append(_error_record(base, exc))
+                continue
+            records.append(_record(base, score(analysis.to_dict(trace=True), truth), analysis))
+    return records
+
+
+def _run_task(task):
+    """Worker entry point: :func:`run_recording` on a dict of its arguments."""
+    return run_recording(task["scenario"], task["snr_db"], task["seed"],
+                         layouts=task["layouts"], sample_rate_hz=task["sample_rate_hz"],
+                         envelope=task["envelope"], auto=task["auto"])
+
+
+# -------------------------------------------------------------------------------- aggregation
+def _pct(num, den):
+    return None if den == 0 else 100.0 * num / den
+
+
+def _median_ms(values):
+    return None if not values else 1e3 * float(np.median(np.abs(values)))
+
+
+def _classification(records):
+    right = sum(r["recording_correct"] is True for r in records)
+    wrong = sum(r["recording_correct"] is False for r in records)
+    return right, wrong, len(records) - right - wrong
+
+
+def _trace_stats(records):
+    """Frame-weighted rms, bias and sign agreement over records (% of peak)."""
+    tr = [r for r in records if r["trace_rms_error_pct"] is not None and r["trace_frames"] > 0]
+    frames = sum(r["trace_frames"] for r in tr)
+    if not frames:
+        return {"trace_rms_pct": None, "trace_rms_max_pct": None, "trace_bias_pct": None,
+                "sign_agreement_pct": None}
+    ms = sum(r["trace_frames"] * r["trace_rms_error_pct"] ** 2 for r in tr) / frames
+    bias = sum(r["trace_frames"] * r["trace_bias_pct"] for r in tr) / frames
+    signed = [r for r in tr if r["sign_agreement_pct"] is not None]
+    sframes = sum(r["trace_frames"] for r in signed)
+    sign = (sum(r["trace_frames"] * r["sign_agreement_pct"] for r in signed) / sframes
+            if sframes else None)
+    return {"trace_rms_pct": math.sqrt(ms), "trace_rms_max_pct": max(
+        r["trace_rms_error_pct"] for r in tr), "trace_bias_pct": bias, "sign_agreement_pct": sign}
+
+
+def _pool(records):
+    """Pooled scores of a group of records (the fields of a table row)."""
+    given = [r for r in records if r["antegrade"] == "given"]
+    auto = [r for r in records if r["antegrade"] == "auto"]
+    right, wrong, na = _classification(given)
+    a_right, a_wrong, _ = _classification(auto)
+    n_true = sum(r["n_true_events"] for r in given)
+    n_det = sum(r["n_detected_events"] for r in given)
+    n_match = sum(r["n_matched"] for r in given)
+    onset = [e for r in given for e in r["onset_errors_s"]]
+    end = [e for r in given for e in r["end_errors_s"]]
+    row = {
+        "n_recordings": len(given), "n_right": right, "n_wrong": wrong,
+        "n_not_assessable": na, "classification_right_pct": _pct(right, right + wrong),
+        "auto_n_recordings": len(auto), "auto_n_right": a_right, "auto_n_wrong": a_wrong,
+        "auto_classification_right_pct": _pct(a_right, a_right + a_wrong),
+        "n_true_events": n_true, "n_detected_events": n_det, "n_matched": n_match,
+        "sensitivity": None if n_true == 0 else n_match / n_true,
+        "ppv": None if n_det == 0 else n_match / n_det,
+        "n_event_errors": len(onset),
+        "median_onset_error_ms": _median_ms(onset), "median_end_error_ms": _median_ms(end),
+        "n_errors": sum("error" in r for r in records),
+    }
+    row.update(_trace_stats(given))
+    return row
+
+
+def targets_for(snr_db):
+    """Accuracy targets at an SNR (dB): a dict of limits, or None (reported as is)."""
+    for lowest, limits in TARGETS:
+        if snr_db >= lowest:
+            return dict(limits)
+    return None
+
+
+def _check_rows(rows, key, limit, what):
+    values = [(r["scenario"], r[key]) for r in rows if r[key] is not None]
+    failing = [(s, v) for s, v in values if v > limit]
+    worst = max((v for _, v in values), default=None)
+    return {"name": what, "limit": limit, "value": worst,
+            "passed": None if not values else not failing,
+            "failing": [{"scenario": s, "value": v} for s, v in failing]}
+
+
+def _checks(pooled, rows, limits):
+    checks = []
+    lim = limits.get("classification_right_pct")
+    if lim is not None:
+        value = pooled["classification_right_pct"]
+        wrong = [{"scenario": r["scenario"], "value": r["n_wrong"]} for r in rows if r["n_wrong"]]
+        checks.append({"name": "classification_right_pct", "limit": lim, "value": value,
+                       "passed": None if value is None else value >= lim,
+                       "failing": wrong if value is not None and value < lim else []})
+    for key in ("median_onset_error_ms", "median_end_error_ms", "trace_rms_pct"):
+        if key in limits:
+            checks.append(_check_rows(rows, key, limits[key], key))
+    return checks
+
+
+def aggregate(records):
+    """Pool recording scores per scenario and SNR, and check the targets per SNR.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`run_recording` (hand-made ones need ``scenario``,
+        ``snr_db``, ``antegrade``, the recording, event and trace fields,
+        ``onset_errors_s`` and ``end_errors_s``).
+
+    Returns
+    -------
+    dict
+        ``rows``: one dict per scenario and SNR (scenarios in order of first
+        appearance, SNR descending) with ``scenario``, ``snr_db`` and the pooled
+        fields: ``n_recordings``, ``n_right``, ``n_wrong``, ``n_not_assessable``,
+        ``classification_right_pct`` (of the assessable recordings, %), the same
+        with ``auto_`` for ``antegrade='auto'``, ``n_true_events``,
+        ``n_detected_events``, ``n_matched``, ``sensitivity``, ``ppv``,
+        ``median_onset_error_ms`` and ``median_end_error_ms`` (median absolute
+        error of the matched events, ms), ``trace_rms_pct`` (frame-weighted rms,
+        % of peak), ``trace_rms_max_pct`` (worst recording), ``trace_bias_pct``,
+        ``sign_agreement_pct``; only ``antegrade == "given"`` records enter all
+        but the ``auto_`` fields.  ``overall``: one dict per SNR, descending,
+        with the same fields over every scenario plus ``targets`` (None: no
+        target at this SNR), ``checks`` (``name``, ``limit``, ``value``,
+        ``passed``, ``failing`` scenarios) and ``verdict`` (``"PASS"``,
+        ``"FAIL"`` or ``"reported"``).  ``passed``: True when every SNR with
+        targets passes, None when no SNR has targets.
+    """
+    order = {}
+    for r in records:
+        order.setdefault(r["scenario"], len(order))
+    groups = {}
+    for r in records:
+        groups.setdefault((r["scenario"], float(r["snr_db"])), []).append(r)
+    keys = sorted(groups, key=lambda k: (order[k[0]], -k[1]))
+    rows = [dict(scenario=s, snr_db=snr, **_pool(groups[(s, snr)])) for s, snr in keys]
+    overall = []
+    for snr in sorted({k[1] for k in keys}, reverse=True):
+        at = [r for r in records if float(r["snr_db"]) == snr]
+        pooled = dict(snr_db=snr, **_pool(at))
+        rows_at = [r for r in rows if r["snr_db"] == snr]
+        limits = targets_for(snr)
+        pooled["targets"] = limits
+        if limits is None:
+            pooled["checks"], pooled["verdict"] = [], "reported"
+        else:
+            pooled["checks"] = _checks(pooled, rows_at, limits)
+            ok = all(c["passed"] is not False for c in pooled["checks"])
+            pooled["verdict"] = "PASS" if ok else "FAIL"
+        overall.append(pooled)
+    verdicts = [o["verdict"] for o in overall if o["verdict"] != "reported"]
+    return {"rows": rows, "overall": overall,
+            "passed": None if not verdicts else all(v == "PASS" for v in verdicts)}
+
+
+# -------------------------------------------------------------------------------- evaluation
+def _tasks(names, snrs, seeds, layouts, sample_rate_hz, envelope, auto):
+    from .scenarios import get_scenario
+
+    tasks = []
+    for name in names:
+        sc = get_scenario(name)
+        levels = (sc.snr_db,) if name in OWN_SNR_SCENARIOS else snrs
+        fs = sample_rate_for(name, layouts, sample_rate_hz)
+        for snr in levels:
+            for seed in seeds:
+                tasks.append({"scenario": name, "snr_db": float(snr), "seed": int(seed),
+                              "layouts": tuple(layouts), "sample_rate_hz": fs,
+                              "envelope": envelope, "auto": auto})
+    return tasks
+
+
+def _check_args(snrs, layouts, seeds, workers, envelope):
+    """Validate the arguments of :func:`evaluate`; return the SNR levels as floats."""
+    from .envelope import method_code
+    from .layouts import LAYOUTS as KNOWN
+
+    try:
+        levels = tuple(float(s) for s in snrs)
+    except (TypeError, ValueError):
+        levels = ()
+    if not levels or not all(math.isfinite(s) for s in levels):
+        raise SettingsError(f"SNR levels {snrs!r} must be finite numbers of dB, e.g. 20,12,7,3")
+    bad = [x for x in layouts if x not in KNOWN]
+    if not layouts or bad:
+        raise SettingsError(f"layouts {list(layouts)!r}: use one or more of {', '.join(KNOWN)}")
+    if not seeds or any(not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise SettingsError(f"seeds {list(seeds)!r} must be non-negative integers")
+    if not isinstance(workers, int) or workers < 1:
+        raise SettingsError(f"workers {workers!r} must be a positive integer (2 on two cores)")
+    if envelope is not None:
+        method_code(envelope)
+    return levels
+
+
+def _run_all(tasks, workers, progress):
+    """Run the tasks (in a pool when ``workers > 1``); results in task order."""
+    results = [None] * len(tasks)
+    if workers == 1 or len(tasks) == 1:
+        for i, task in enumerate(tasks):
+            results[i] = _run_task(task)
+            if progress is not None:
+                progress((i + 1) / len(tasks))
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: workers start clean, whatever threads the calling process runs
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=ctx) as pool:
+        futures = {pool.submit(_run_task, task): i for i, task in enumerate(tasks)}
+        try:
+            for done, fut in enumerate(as_completed(futures), 1):
+                results[futures[fut]] = fut.result()
+                if progress is not None:
+                    progress(done / len(tasks))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return results
+
+
+def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=None,
+             sample_rate_hz=SAMPLE_RATE_HZ, scenarios=None, workers=2, auto=True,
+             progress=None):
+    """Score dopplerflow on every scenario across SNR levels, layouts and seeds.
+
+    Parameters
+    ----------
+    quick : bool
+        Smoke-test size: seed 0 only and the layouts :data:`QUICK_LAYOUTS`
+        (unless ``seeds`` or ``layouts`` are given).
+    snrs : sequence of float
+        In-band SNR levels, dB.
+    layouts : sequence of str, optional
+        Layouts (:data:`LAYOUTS` if None, :data:`QUICK_LAYOUTS` when quick).
+    seeds : sequence of int, optional
+        Synthesis seeds (:data:`FULL_SEEDS` if None, :data:`QUICK_SEEDS` when quick).
+    envelope : str, optional
+        Maximum-frequency estimator (``threshold`` or ``geometric``; the
+        analysis default if None).
+    sample_rate_hz : float
+        Least sample rate, Hz; raised per scenario where its band needs more
+        (:func:`sample_rate_for`).
+    scenarios : sequence of str, optional
+        Scenario names (all of the library if None).
+    workers : int
+        Worker processes.
+    auto : bool
+        Also score ``antegrade='auto'`` on single-vessel scenarios.
+    progress : callable, optional
+        Called with the fraction of recordings done (0-1).
+
+    Returns
+    -------
+    dict
+        ``config`` (the arguments as run), ``records`` (:func:`run_recording`),
+        ``rows``, ``overall`` and ``passed`` (:func:`aggregate`), ``elapsed_s``.
+
+    Raises
+    ------
+    SettingsError
+        Unknown scenario, layout or envelope; empty or invalid levels, seeds
+        or worker count.
+    """
+    from .scenarios import SCENARIOS, get_scenario
+
+    layouts = tuple(layouts if layouts is not None else QUICK_LAYOUTS if quick else LAYOUTS)
+    seeds = tuple(seeds if seeds is not None else QUICK_SEEDS if quick else FULL_SEEDS)
+    names = tuple(SCENARIOS) if scenarios is None else tuple(scenarios)
+    for name in names:
+        get_scenario(name)
+    snrs = _check_args(snrs, layouts, seeds, workers, envelope)
+    t0 = time.perf_counter()
+    tasks = _tasks(names, snrs, seeds, layouts, sample_rate_hz, envelope, auto)
+    records = [rec for recs in _run_all(tasks, workers, progress) for rec in recs]
+    out = {"config": {"quick": bool(quick), "snrs_db": list(snrs), "layouts": list(layouts),
+                      "seeds": list(seeds), "envelope": envelope, "scenarios": list(names),
+                      "sample_rate_hz": float(sample_rate_hz), "workers": workers,
+                      "auto": bool(auto), "own_snr_scenarios": [
+                          n for n in names if n in OWN_SNR_SCENARIOS]},
+           "records": records}
+    out.update(aggregate(records))
+    out["elapsed_s"] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+# ------------------------------------------------------------------------------------ report
+def _f(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def _cells(row):
+    cls = f"{row['n_right']}/{row['n_right'] + row['n_wrong']}"
+    if row["n_not_assessable"]:
+        cls += f" +{row['n_not_assessable']}n/a"
+    auto = (f"{row['auto_n_right']}/{row['auto_n_right'] + row['auto_n_wrong']}"
+            if row["auto_n_recordings"] else "-")
+    sens = _f(None if row["sensitivity"] is None else 100 * row["sensitivity"], ".0f")
+    ppv = _f(None if row["ppv"] is None else 100 * row["ppv"], ".0f")
+    return [f"{row['snr_db']:g}", str(row["n_recordings"]), cls, auto, sens, ppv,
+            _f(row["median_onset_error_ms"], ".0f"), _f(row["median_end_error_ms"], ".0f"),
+            _f(row["trace_rms_pct"], ".1f"), _f(row["trace_rms_max_pct"], ".1f"),
+            _f(row["trace_bias_pct"], "+.1f"), _f(row["sign_agreement_pct"], ".1f")]
+
+
+_HEADER = ["scenario", "SNR dB", "n", "class", "auto", "sens%", "PPV%", "onset ms", "end ms",
+           "rms%", "max rms%", "bias%", "sign%"]
+
+
+def _align(table):
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
+            for r in table]
+
+
+def _describe(check):
+    name = check["name"]
+    if name == "classification_right_pct":
+        what = f"classified right {_f(check['value'], '.1f')}% (target >= {check['limit']:g}%)"
+        bad = ", ".join(f"{f['scenario']} {f['value']} wrong" for f in check["failing"])
+    else:
+        label = {"median_onset_error_ms": ("median onset error", "ms"),
+                 "median_end_error_ms": ("median end error", "ms"),
+                 "trace_rms_pct": ("trace rms", "% of peak")}[name]
+        what = (f"{label[0]} worst {_f(check['value'], '.1f')} {label[1]} "
+                f"(target <= {check['limit']:g} {label[1]} per scenario)")
+        bad = ", ".join(f"{f['scenario']} {f['value']:.1f}" for f in check["failing"])
+    mark = {True: "ok  ", False: "FAIL", None: "n/a "}[check["passed"]]
+    return f"    {mark} {what}" + (f": {bad}" if bad else "")
+
+
+def format_report(result):
+    """The evaluation as text: a table per scenario and SNR, then the verdicts.
+
+    Parameters
+    ----------
+    result : dict
+        The output of :func:`evaluate` (or ``rows`` and ``overall`` of
+        :func:`aggregate`).
+
+    Returns
+    -------
+    str
+        Aligned columns: ``class`` is recordings classified right over those
+        assessable (antegrade given), ``auto`` the same with
+        ``antegrade='auto'``, ``sens%``/``PPV%`` of reflux events, ``onset
+        ms``/``end ms`` median absolute errors of matched events, ``rms%``
+        frame-weighted trace rms error (% of peak), ``max rms%`` the worst
+        recording, ``bias%`` and ``sign%`` agreement.
+    """
+    table = [_HEADER] + [[r["scenario"]] + _cells(r) for r in result["rows"]]
+    table += [["ALL (" + o["verdict"] + ")"] + _cells(o) for o in result["overall"]]
+    lines = _align(table)
+    rule = "-" * len(lines[0])
+    n_rows = len(result["rows"])
+    lines = [lines[0], rule] + lines[1:1 + n_rows] + [rule] + lines[1 + n_rows:] + [""]
+    for o in result["overall"]:
+        if o["targets"] is None:
+            lines.append(f"SNR {o['snr_db']:g} dB: reported as is (no target below 7 dB)")
+            continue
+        lines.append(f"SNR {o['snr_db']:g} dB: {o['verdict']}")
+        lines += [_describe(c) for c in o["checks"]]
+    cfg = result.get("config")
+    if cfg:
+        n = sum(o["n_recordings"] for o in result["overall"])
+        lines.append(f"{n} recordings ({len(cfg['seeds'])} seed(s); layouts "
+                     f"{', '.join(cfg['layouts'])}; envelope {cfg['envelope'] or 'default'})"
+                     + (f" in {result['elapsed_s']:.0f} s" if "elapsed_s" in result else ""))
+    errors = sum(r["n_errors"] for r in result["rows"])
+    if errors:
+        lines.append(f"{errors} analysis error(s) counted as classified wrong (see the JSON)")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------- CLI
+def _number_list(text, kind):
+    try:
+        values = tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise SettingsError(f"'{text}' is not a comma-separated list of numbers "
+                            f"(e.g. 20,12,7,3)") from None
+    if not values:
+        raise SettingsError(f"'{text}' holds no value; give e.g. 20,12,7,3")
+    return values
+
+
+def _names(text):
+    """``"a, b"`` -> ``("a", "b")``; None stays None (the default)."""
+    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def add_arguments(parser):
+    """Add the flags of ``dopplerflow evaluate`` to an argparse parser."""
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke test: seed 0, layouts {', '.join(QUICK_LAYOUTS)} (< 1 min)")
+    parser.add_argument("--json", metavar="OUT", help="also write every score as JSON")
+    parser.add_argument("--snr", default=",".join(f"{s:g}" for s in SNRS_DB), metavar="DB,...",
+                        help="in-band SNR levels in dB (default 20,12,7,3)")
+    parser.add_argument("--envelope", choices=("threshold", "geometric"), default=None,
+                        help="maximum-frequency estimator (default: the analysis default)")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="worker processes (default 2)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help=f"seeds 0..N-1 (default {len(FULL_SEEDS)}, quick {len(QUICK_SEEDS)})")
+    parser.add_argument("--layouts", default=None, metavar="L,...",
+                        help=f"layouts (default {','.join(LAYOUTS)})")
+    parser.add_argument("--scenarios", default=None, metavar="NAME,...",
+                        help="scenarios (default all; dopplerflow simulate --list)")
+    parser.add_argument("--sample-rate", type=float, default=SAMPLE_RATE_HZ, metavar="HZ",
+                        help=f"least sample rate in Hz (default {SAMPLE_RATE_HZ})")
+
+
+def main(args):
+    """Run ``dopplerflow evaluate``; return 0 (the verdicts are in the output)."""
+    from .cli import _Progress
+
+    if args.seeds is not None and args.seeds < 1:
+        raise SettingsError(f"--seeds {args.seeds} must be at least 1")
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            raise AudioFileError(f"cannot write {args.json}: folder {folder} does not exist")
+    progress = _Progress("evaluate") if sys.stderr.isatty() else None
+    result = evaluate(
+        quick=args.quick, snrs=_number_list(args.snr, float),
+        layouts=_names(args.layouts),
+        seeds=None if args.seeds is None else tuple(range(args.seeds)),
+        envelope=args.envelope, sample_rate_hz=args.sample_rate,
+        scenarios=_names(args.scenarios), workers=args.workers, progress=progress)
+    print(format_report(result))
+    if args.json:
+        from .io import _atomic_write
+
+        _atomic_write(args.json, json.dumps(result, indent=1) + "\n")
+    return 0

@@ -1,0 +1,156 @@
+"""The benchmark suite works: its smallest pieces run and measure what they claim.
+
+No speed goal is asserted here (timings depend on the machine); these tests
+prove that the baseline is the same pipeline, that the FFT bound counts the
+frames ``analyze`` computes, that the helpers write and measure real files and
+processes, and that the report marks goals that are not met.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import scipy.fft
+
+import dopplerflow
+from benchmarks import __main__ as bench_main
+from benchmarks import accuracy, baseline, fft_bound, iq_test_signal, scaling, throughput
+from dopplerflow import cli
+
+FS = 8000
+HOP_S = 0.005
+
+
+def _tone(freq_hz, duration_s, fs=FS, snr_db=30.0, seed=0):
+    """I/Q tone (amplitude 0.5) in complex white noise, (n, 2) float32."""
+    rng = np.random.default_rng(seed)
+    n = int(duration_s * fs)
+    t = np.arange(n) / fs
+    sigma = 0.5 * 10 ** (-snr_db / 20) / math.sqrt(2)
+    z = 0.5 * np.exp(2j * np.pi * freq_hz * t) + sigma * (rng.standard_normal(n)
+                                                           + 1j * rng.standard_normal(n))
+    return np.stack((z.real, z.imag), axis=1).astype(np.float32)
+
+
+def test_fft_bound_counts_the_frames_analyze_computes():
+    x = _tone(700.0, 1.0)
+    run, info = fft_bound.fft_runner(1.0, FS)
+    result = dopplerflow.analyze(x, sample_rate_hz=FS)
+    assert info["n_frames"] == len(result.trace)
+    assert info["n_fft"] == len(result.freqs_hz)
+    run()  # runs in place without error
+
+
+def test_baseline_uses_the_same_frames_and_signs():
+    # 1 s toward the probe, then 1 s away: antegrade (toward) then retrograde
+    x = np.concatenate((_tone(700.0, 1.0), _tone(-700.0, 1.0, seed=1)))
+    b = baseline.baseline_analyze(x, FS, threshold_s=0.5, antegrade="toward")
+    a = dopplerflow.analyze(x, sample_rate_hz=FS, antegrade="toward", reflux_threshold_s=0.5)
+    np.testing.assert_allclose(b["time_s"], a.trace.time_s, atol=1e-9)
+    scale = a.velocity_per_hz_cm_s
+    bin_hz = FS / len(a.freqs_hz)
+    v = b["velocity_cm_s"]
+    t = b["time_s"]
+    ante = (t > 0.1) & (t < 0.9)
+    retro = (t > 1.1) & (t < 1.9)
+    # an on-bin tone under a Hann window leaks into the two neighbouring bins only:
+    # the highest bin above threshold lies within one bin of the tone
+    assert np.all(np.abs(v[ante] - 700.0 * scale) <= bin_hz * scale + 1e-9)
+    assert np.all(np.abs(v[retro] + 700.0 * scale) <= bin_hz * scale + 1e-9)
+    # one reflux event, edges within the 3-frame average's reach (2 hops) of the flip at 1 s
+    assert len(b["reflux_events"]) == 1
+    ev = b["reflux_events"][0]
+    assert abs(ev["start_s"] - 1.0) <= 2 * HOP_S + 0.5 * 0.010
+    assert ev["end_s"] >= 1.9
+
+
+def test_fixed_threshold_trace_follows_a_tone():
+    x = _tone(-900.0, 1.0)
+    a = dopplerflow.analyze(x, sample_rate_hz=FS, antegrade="toward", keep_spectrogram=True)
+    bin_hz = FS / len(a.freqs_hz)
+    for method in accuracy.FIXED_METHODS:
+        t, v = accuracy.fixed_threshold_trace(a, method)
+        mid = (t > 0.1) & (t < 0.9)
+        # away from the probe with antegrade 'toward': negative; -20 dB of a Hann main
+        # lobe reaches at most 2 bins from the tone (the first zero of the window)
+        assert np.all(v[mid] < 0)
+        assert np.all(np.abs(-v[mid] / a.velocity_per_hz_cm_s - 900.0) <= 2 * bin_hz)
+
+
+def test_accuracy_rows_cover_every_estimator():
+    rows = accuracy.measure(("gsv_squeeze_reflux",), (20.0,), (0,))
+    assert {r["method"] for r in rows} == set(accuracy.METHODS + accuracy.FIXED_METHODS)
+    summary = accuracy.summarize(rows)
+    thr = next(s for s in summary if s["method"] == "threshold")
+    assert thr["sensitivity"] is not None and 0.0 <= thr["sensitivity"] <= 1.0
+    assert thr["rms_pct"] is not None and thr["rms_pct"] >= 0.0
+
+
+def test_stage_breakdown_restores_what_it_wraps():
+    fft = scipy.fft.fft
+    envelopes = dopplerflow.pipeline.envelopes
+    out = throughput.stage_breakdown(0.5, FS, repeat=1)
+    assert scipy.fft.fft is fft
+    assert dopplerflow.pipeline.envelopes is envelopes
+    names = {s["stage"] for s in out["stages"]}
+    assert {"wall filter", "FFT (scipy.fft)", "envelopes"} <= names
+    assert all(s["ns_per_frame"] >= 0 for s in out["stages"])
+
+
+def test_throughput_measure_runs_every_candidate(tmp_path):
+    r = throughput.measure(0.5, FS, repeat=1, tmpdir=tmp_path)
+    for name in ("analyze_memory", "analyze_wav", "analyze_flac", "baseline", "fft_bound"):
+        assert r[name]["median_s"] > 0 and math.isfinite(r[name]["x_realtime"])
+    assert not os.listdir(tmp_path)  # the temporary audio files are gone
+
+
+def test_long_file_writer_and_analyze_process(tmp_path):
+    path = tmp_path / "rec.wav"
+    n = scaling.write_long_wav(path, 1.5, FS, chunk_s=0.4)
+    import soundfile
+
+    info = soundfile.info(str(path))
+    assert n == info.frames == int(1.5 * FS) and info.channels == 2
+    r = scaling.run_analyze_process(path, tmp_path / "out.json")
+    assert r["returncode"] == 0, r["stderr"]
+    assert r["peak_rss_mb"] > 10
+    with open(tmp_path / "out.json") as fh:
+        assert json.load(fh)["duration_s"] == pytest.approx(1.5)
+
+
+def test_test_signal_tiles_the_scenario():
+    x = iq_test_signal(30.0, FS)
+    assert x.shape == (30 * FS, 2) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[:FS], x[12 * FS:13 * FS])  # the scenario lasts 12 s
+
+
+def _fake_results():
+    goal = {"goal": 2000.0, "value": 600.0, "met": False}
+    cand = {"median_s": 0.1, "min_s": 0.09, "x_realtime": 600.0, "ns_per_frame": 8000.0}
+    head = {"label": "48 kHz", "n_fft": 480, "analyze_memory": cand, "fft_bound": cand,
+            "baseline": cand, "vs_baseline": 1.0, "pct_of_fft_bound": 100.0,
+            "goals": {"x_realtime": goal, "vs_baseline": dict(goal, value=1.0, goal=20.0),
+                      "pct_of_fft_bound": dict(goal, value=100.0, goal=55.0, met=True)}}
+    return {"mode": "quick", "date_utc": "2026-01-01 00:00:00", "elapsed_s": 1.0,
+            "machine": {"cpu": "cpu", "cpu_count": 2, "python": "3.11", "versions": {},
+                        "load_average": [0.0, 0.0, 0.0]},
+            "sections": {"throughput": {"headline": head, "configs": [head]},
+                         "coldstart": {"error": "RuntimeError: boom"}}}
+
+
+def test_markdown_marks_goals_not_met(tmp_path):
+    path = tmp_path / "r.md"
+    bench_main.write_markdown(_fake_results(), path)
+    text = path.read_text()
+    row = next(line for line in text.splitlines() if "in memory" in line)
+    assert row.rstrip().endswith("**no** |")
+    row = next(line for line in text.splitlines() if "FFT bound (same run)" in line)
+    assert row.rstrip().endswith("yes |")
+    assert "coldstart: failed (RuntimeError: boom)" in text
+
+
+def test_bench_command_rejects_unknown_sections(capsys):
+    assert cli.main(["bench", "--only", "speed", "--out", "/nonexistent"]) == 2
+    assert "unknown benchmark section(s) speed" in capsys.readouterr().err
