@@ -172,7 +172,8 @@ def print_summary(analysis, file=None):
     p(f"  vessel      {vessel}" + (f"reflux threshold {thr:g} s" if thr else "no reflux rule"))
     if a.direction_available:
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
-        p(f"  antegrade   {a.antegrade} the probe ({how})")
+        where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
+        p(f"  antegrade   {where} ({how})")
     sm = a.summary
     if a.flow_detected:
         retro = sm["peak_retrograde_velocity_cm_s"]
