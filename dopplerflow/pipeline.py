@@ -26,6 +26,9 @@ __all__ = ["Settings", "Processor", "Analysis", "Trace", "analyze", "MIN_FLOW_S"
 #: recording to count as having detectable flow.
 MIN_FLOW_S = 0.25
 _MIN_RUN_S = 0.03
+#: Every so many frames the noise level is kept for the summary (it changes every
+#: 16 frames at most: ``spectral._NOISE_EVERY``).
+_NOISE_KEEP = 16
 #: Sample values at or above this magnitude count as clipped (full scale).
 CLIP_LEVEL = 0.999
 #: Sample rates accepted, Hz.
@@ -257,22 +260,57 @@ def _jsonable(a):
 
 
 class _Columns:
-    """Growing float32 columns, appended in chunks (no per-row Python work)."""
+    """Growing float32 rows, stored in blocks of about 1 MB.
+
+    Blocks that large are memory mappings of their own, returned to the
+    system as soon as they are released; many small arrays would leave the
+    heap fragmented and the process as large as it ever was.
+    """
+
+    BLOCK_BYTES = 1 << 20
 
     def __init__(self, width):
         self.width = width
-        self.chunks = []
+        self._rows_per_block = max(1, self.BLOCK_BYTES // (4 * width))
+        self._full = []
+        self._cur = None
+        self._fill = 0
+
+    def __len__(self):
+        return len(self._full) * self._rows_per_block + self._fill
 
     def append(self, rows):
-        if len(rows):
-            self.chunks.append(np.asarray(rows, np.float32).reshape(len(rows), self.width))
+        rows = np.asarray(rows, np.float32).reshape(-1, self.width)
+        while len(rows):
+            if self._cur is None or self._fill == len(self._cur):
+                if self._cur is not None:
+                    self._full.append(self._cur)
+                self._cur = np.empty((self._rows_per_block, self.width), np.float32)
+                self._fill = 0
+            k = min(len(rows), len(self._cur) - self._fill)
+            self._cur[self._fill:self._fill + k] = rows[:k]
+            self._fill += k
+            rows = rows[k:]
+
+    def last(self):
+        """The last row appended, or None."""
+        return self._cur[self._fill - 1] if self._fill else None
+
+    def drain(self):
+        """Yield the rows block by block, releasing each block once it is yielded."""
+        while self._full:
+            yield self._full.pop(0)
+        if self._fill:
+            cur, fill = self._cur, self._fill
+            self._cur, self._fill = None, 0
+            yield cur[:fill]
 
     def array(self):
-        if not self.chunks:
+        """All rows as one array (keeps them)."""
+        parts = self._full + ([self._cur[:self._fill]] if self._fill else [])
+        if not parts:
             return np.zeros((0, self.width), np.float32)
-        if len(self.chunks) > 1:
-            self.chunks = [np.concatenate(self.chunks)]
-        return self.chunks[0]
+        return np.concatenate(parts)
 
 
 class Processor:
@@ -324,7 +362,9 @@ class Processor:
                                   settings.sound_speed_m_s)
         self._tracker = RefluxTracker(self.config.hop_s, self.config.t0_s, self._scale,
                                       settings.threshold_s)
-        self._env = _Columns(9)  # per frame: (detected, fmax, fmean, power) x 2 directions, noise
+        # per frame and direction: fmax (0 = no flow), fmean, power; 24 bytes a frame
+        self._env = _Columns(6)
+        self._noise_kept = []  # the noise level of every _NOISE_KEEP-th frame
         self._rows = 0
         self._spec = _Columns(self.config.n_fft) if keep_spectrogram else None
         self._stats = np.zeros(4 + 2 * self.n_channels, np.float64)
@@ -422,7 +462,8 @@ class Processor:
         self._rows += len(rows)
         valid = self._valid_rows(row0, len(rows))
         env[~valid] = 0.0
-        self._env.append(np.concatenate((env.reshape(len(env), 8), noise[:, None]), axis=1))
+        self._env.append(env[:, :, 1:].reshape(len(env), 6))
+        self._noise_kept.append(noise[(row0 + np.arange(len(rows))) % _NOISE_KEEP == 0])
         if self._spec is not None:
             self._spec.append(rows)
         self._integral += (env[:, :, 0] * env[:, :, 1]).sum(axis=0)
@@ -483,8 +524,8 @@ class Processor:
             0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``.
         """
         ante = self._current_antegrade()
-        env = self._env.chunks[-1][-1, :8].reshape(2, 4) if self._env.chunks else \
-            np.zeros((2, 4))
+        last = self._env.last()
+        env = _expand(last[None])[0] if last is not None else np.zeros((2, 4))
         det = env[:, 0] > 0
         v = 0.0
         direction = "none"
@@ -528,40 +569,41 @@ class Processor:
         return Trace(time_s, fmax[:, ante], fmax[:, r], mean, vel, flow)
 
     def _final_trace(self, ante):
-        """The whole trace with ``ante`` as antegrade, and the noise level of every frame.
+        """The whole trace with ``ante`` as antegrade, and the kept noise levels.
 
         Built chunk by chunk from the stored float32 rows, which are released
-        as it goes: the peak memory is the stored rows plus the trace, never a
+        as it goes: the peak memory is about the size of the trace, never a
         float64 copy of the recording.  Rows within ``GAP_S`` of a chunk's end
         wait for the next chunk, so dropouts are bridged across chunk
         boundaries exactly as within a chunk.
         """
-        chunks = self._env.chunks
-        n = sum(len(c) for c in chunks)
+        n = len(self._env)
         cfg = self.config
         cols = [np.empty(n, np.float32) for _ in range(4)]
         flow = np.empty(n, bool)
-        noise = np.empty(n, np.float32)
         max_gap = int(round(self._tracker.gap_s / cfg.hop_s))
-        work = np.zeros((0, 9), np.float32)
+        work = np.zeros((0, 6), np.float32)
         ctx = 0  # leading rows of ``work`` already written (context for the bridging)
         pos = 0
-        while chunks:
-            work = np.concatenate((work, chunks.pop(0)))
+        for block in self._env.drain():
+            work = np.concatenate((work, block))
+            del block
             _bridge_dropouts(work, max_gap)
-            n_out = len(work) - ctx if not chunks else max(0, len(work) - ctx - max_gap - 1)
-            rows = work[ctx:ctx + n_out]
-            part = self._make_trace(rows[:, :8].reshape(-1, 2, 4), pos, ante)
+            more = pos + len(work) - ctx < n
+            n_out = max(0, len(work) - ctx - max_gap - 1) if more else len(work) - ctx
+            part = self._make_trace(_expand(work[ctx:ctx + n_out]), pos, ante)
             for col, src in zip(cols, (part.antegrade_max_cm_s, part.retrograde_max_cm_s,
                                        part.mean_velocity_cm_s, part.velocity_cm_s), strict=True):
                 col[pos:pos + n_out] = src
             flow[pos:pos + n_out] = part.flow
-            noise[pos:pos + n_out] = rows[:, 8]
             pos += n_out
             if pos:
                 work = work[ctx + n_out - 1:]
                 ctx = 1
-        time_s = cfg.t0_s + np.arange(n) * cfg.hop_s
+        time_s = np.arange(n, dtype=np.float64)
+        time_s *= cfg.hop_s
+        time_s += cfg.t0_s
+        noise = np.concatenate(self._noise_kept) if self._noise_kept else np.zeros(0)
         return Trace(time_s, *cols, flow), noise
 
     def finish(self, **extra):
@@ -667,6 +709,14 @@ class Processor:
         return out
 
 
+def _expand(rows):
+    """Stored rows (n, 6) -> envelope rows (n, 2, 4): detected, fmax, fmean, power."""
+    env = np.empty((len(rows), 2, 4), rows.dtype)
+    env[:, :, 1:] = rows.reshape(len(rows), 2, 3)
+    env[:, :, 0] = env[:, :, 1] > 0
+    return env
+
+
 def _bridge_dropouts(rows, max_gap):
     """Fill brief detection dropouts of each direction, in place, for the final trace.
 
@@ -678,23 +728,21 @@ def _bridge_dropouts(rows, max_gap):
 
     Parameters
     ----------
-    rows : ndarray, shape (n, 9), float32
-        Stored rows: (detected, fmax, fmean, power) of each direction, noise.
+    rows : ndarray, shape (n, 6), float32
+        Stored rows: fmax (0 where no flow), fmean and power of each direction.
     max_gap : int
         Longest gap filled, frames.
     """
     n = len(rows)
     for d in range(2):
-        c = 4 * d
+        c = 3 * d
         det = np.concatenate(([1], (rows[:, c] > 0).astype(np.int8), [1]))
         edges = np.flatnonzero(np.diff(det))
         for g0, g1 in zip(edges[0::2], edges[1::2], strict=True):  # gap rows g0 .. g1-1
             if g0 == 0 or g1 == n or g1 - g0 > max_gap:
                 continue
             w = ((np.arange(g0, g1) - (g0 - 1)) / (g1 - g0 + 1)).astype(np.float32)[:, None]
-            rows[g0:g1, c + 1:c + 4] = ((1 - w) * rows[g0 - 1, c + 1:c + 4]
-                                        + w * rows[g1, c + 1:c + 4])
-            rows[g0:g1, c] = 1.0
+            rows[g0:g1, c:c + 3] = (1 - w) * rows[g0 - 1, c:c + 3] + w * rows[g1, c:c + 3]
 
 
 def _flow_detected(flow, hop_s):
