@@ -232,7 +232,7 @@ def _scaling_md(sc):
              _f(r["x_realtime"], ",.0f"), _f(r["peak_rss_mb"], ".0f")] for r in sc["rows"]]
     out += _table(["recording", "file", "wall s", "x real time", "peak RSS MB"], rows)
     out += ["", f"A process that analyses 0.1 s peaks at {_f(sc['floor_rss_mb'], '.0f')} MB "
-            "(Python, numpy, scipy.signal, numba and the loaded kernels): the floor under "
+            "(Python, numpy, scipy.fft, numba and the loaded kernels): the floor under "
             "every row.  Wall times include process start-up (see cold start)."]
     return out
 
