@@ -128,6 +128,11 @@ def add_output_arguments(parser):
     g.add_argument("-q", "--quiet", action="store_true", help="no summary on the terminal")
 
 
+def trace_wanted(args):
+    """Whether the outputs asked for need the per-frame trace (else memory stays flat)."""
+    return bool(args.csv or args.trace_json or getattr(args, "plot", None))
+
+
 def write_outputs(analysis, args):
     """Write the JSON/CSV/plot an analysing command was asked for."""
     from . import io
@@ -237,7 +242,8 @@ def _analyze_main(args):
         if info.duration_s > 5:
             progress = _Progress(os.path.basename(args.file))
     analysis = analyze(args.file, settings=settings, block_size=args.block_size,
-                       keep_spectrogram=bool(args.plot), progress=progress)
+                       keep_spectrogram=bool(args.plot), keep_trace=trace_wanted(args),
+                       progress=progress)
     write_outputs(analysis, args)
     if not args.quiet and args.json != "-":
         print_summary(analysis)

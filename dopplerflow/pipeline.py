@@ -325,6 +325,11 @@ class Processor:
     keep_spectrogram : bool
         Keep the time-averaged power spectrum of every frame (for plots; it
         grows with the recording: ``4 * n_fft`` bytes a hop).
+    keep_trace : bool
+        Keep the per-frame trace for the result (24 bytes a hop while
+        streaming).  Without it the result has the events, the summary and
+        the verdicts but an empty ``trace``, and memory does not grow with
+        the length of the stream.
     on_event : callable, optional
         Called with a dict as soon as a reflux is confirmed (its duration just
         passed the threshold: ``type='reflux_confirmed'``) and when it ends
@@ -340,7 +345,7 @@ class Processor:
     """
 
     def __init__(self, settings, sample_rate_hz, n_channels, *, keep_spectrogram=False,
-                 on_event=None, file=None):
+                 keep_trace=True, on_event=None, file=None):
         self.settings = settings
         self.sample_rate_hz = float(sample_rate_hz)
         self._warnings = settings.validate(self.sample_rate_hz)
@@ -363,7 +368,10 @@ class Processor:
         self._tracker = RefluxTracker(self.config.hop_s, self.config.t0_s, self._scale,
                                       settings.threshold_s)
         # per frame and direction: fmax (0 = no flow), fmean, power; 24 bytes a frame
-        self._env = _Columns(6)
+        self._env = _Columns(6) if keep_trace else None
+        self._bridger = _Bridger(int(round(self._tracker.gap_s / self.config.hop_s)))
+        self._totals = _Totals(max(1, int(round(_MIN_RUN_S / self.config.hop_s))))
+        self._last = np.zeros((2, 4))  # the newest frame's envelope, for status()
         self._noise_kept = []  # the noise level of every _NOISE_KEEP-th frame
         self._rows = 0
         self._spec = _Columns(self.config.n_fft) if keep_spectrogram else None
@@ -462,7 +470,8 @@ class Processor:
         self._rows += len(rows)
         valid = self._valid_rows(row0, len(rows))
         env[~valid] = 0.0
-        self._env.append(env[:, :, 1:].reshape(len(env), 6))
+        self._last = env[-1]
+        self._keep(self._bridger(env[:, :, 1:].reshape(len(env), 6)))
         self._noise_kept.append(noise[(row0 + np.arange(len(rows))) % _NOISE_KEEP == 0])
         if self._spec is not None:
             self._spec.append(rows)
@@ -471,6 +480,13 @@ class Processor:
         if self._on_event is not None and self.cmap.direction_available:
             self._dispatch(actions)
         return self._make_trace(env, row0, self._current_antegrade())
+
+    def _keep(self, rows):
+        """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final."""
+        if len(rows):
+            self._totals.update(rows)
+            if self._env is not None:
+                self._env.append(rows)
 
     def _valid_rows(self, row0, n):
         """False for rows whose averaged frames overlap lost samples or the wall filter's
@@ -524,8 +540,7 @@ class Processor:
             0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``.
         """
         ante = self._current_antegrade()
-        last = self._env.last()
-        env = _expand(last[None])[0] if last is not None else np.zeros((2, 4))
+        env = self._last
         det = env[:, 0] > 0
         v = 0.0
         direction = "none"
@@ -569,42 +584,29 @@ class Processor:
         return Trace(time_s, fmax[:, ante], fmax[:, r], mean, vel, flow)
 
     def _final_trace(self, ante):
-        """The whole trace with ``ante`` as antegrade, and the kept noise levels.
+        """The whole trace with ``ante`` as antegrade, from the stored (bridged) rows.
 
-        Built chunk by chunk from the stored float32 rows, which are released
-        as it goes: the peak memory is about the size of the trace, never a
-        float64 copy of the recording.  Rows within ``GAP_S`` of a chunk's end
-        wait for the next chunk, so dropouts are bridged across chunk
-        boundaries exactly as within a chunk.
+        Built block by block; each stored block is released once converted,
+        so the peak memory is about the size of the trace.
         """
+        if self._env is None:
+            return self._empty_trace()
         n = len(self._env)
-        cfg = self.config
         cols = [np.empty(n, np.float32) for _ in range(4)]
         flow = np.empty(n, bool)
-        max_gap = int(round(self._tracker.gap_s / cfg.hop_s))
-        work = np.zeros((0, 6), np.float32)
-        ctx = 0  # leading rows of ``work`` already written (context for the bridging)
         pos = 0
         for block in self._env.drain():
-            work = np.concatenate((work, block))
-            del block
-            _bridge_dropouts(work, max_gap)
-            more = pos + len(work) - ctx < n
-            n_out = max(0, len(work) - ctx - max_gap - 1) if more else len(work) - ctx
-            part = self._make_trace(_expand(work[ctx:ctx + n_out]), pos, ante)
+            part = self._make_trace(_expand(block), pos, ante)
+            k = len(block)
             for col, src in zip(cols, (part.antegrade_max_cm_s, part.retrograde_max_cm_s,
                                        part.mean_velocity_cm_s, part.velocity_cm_s), strict=True):
-                col[pos:pos + n_out] = src
-            flow[pos:pos + n_out] = part.flow
-            pos += n_out
-            if pos:
-                work = work[ctx + n_out - 1:]
-                ctx = 1
+                col[pos:pos + k] = src
+            flow[pos:pos + k] = part.flow
+            pos += k
         time_s = np.arange(n, dtype=np.float64)
-        time_s *= cfg.hop_s
-        time_s += cfg.t0_s
-        noise = np.concatenate(self._noise_kept) if self._noise_kept else np.zeros(0)
-        return Trace(time_s, *cols, flow), noise
+        time_s *= self.config.hop_s
+        time_s += self.config.t0_s
+        return Trace(time_s, *cols, flow)
 
     def finish(self, **extra):
         """End the stream and return the :class:`Analysis`.
@@ -615,6 +617,7 @@ class Processor:
         if self._finished is not None:
             return self._finished
         self._process(np.zeros((0, self.n_channels), np.float32), final=True)
+        self._keep(self._bridger(np.zeros((0, 6), np.float32), final=True))
         self._tracker.close()
         s = self.settings
         if not self.cmap.direction_available:
@@ -623,8 +626,9 @@ class Processor:
             ante, source = self._current_antegrade(), "auto"
         else:
             ante, source = _DIRS.index(s.antegrade), "given"
-        trace, noise = self._final_trace(ante)
-        flow_detected = _flow_detected(trace.flow, self.config.hop_s)
+        trace = self._final_trace(ante)
+        noise = np.concatenate(self._noise_kept) if self._noise_kept else np.zeros(0)
+        flow_detected = self._totals.flow_s(self.config.hop_s) >= MIN_FLOW_S
         warnings = list(self._warnings) + self._audio_warnings()
         if self.cmap.direction_available and flow_detected:
             events, episodes = split_episodes(self._tracker.episodes[1 - ante], s.threshold_s)
@@ -655,28 +659,30 @@ class Processor:
             direction_available=self.cmap.direction_available, flow_detected=flow_detected,
             reflux=reflux, antegrade=_DIRS[ante] if self.cmap.direction_available else None,
             antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
-            warnings=warnings, summary=self._summary(trace, events, noise),
+            warnings=warnings, summary=self._summary(ante, events, noise),
             file=self.file, n_channels=self.n_channels, spectrogram=spec,
             freqs_hz=self.config.freqs_hz, extra=extra)
         return self._finished
 
-    def _summary(self, trace, events, noise_per_frame):
+    def _summary(self, ante, events, noise_per_frame):
         hop = self.config.hop_s
         noise = float(np.median(noise_per_frame)) if len(noise_per_frame) else 0.0
         # mean power of a noise bin = sigma^2 * sum(w^2): sigma^2 is the noise power per sample
         wsum = float(np.sum(self.config.window.astype(float) ** 2))
         noise_dbfs = 10 * math.log10(noise / wsum) if noise > 0 else None
-        ante = trace.antegrade_max_cm_s
-        retro = trace.retrograde_max_cm_s
+        tot = self._totals
+        peak = tot.peak_hz * np.float32(1.0)  # float32, as the trace's columns
+        peak_ante = float(peak[ante] * self._scale)
+        peak_retro = float(peak[1 - ante] * self._scale)
         return {
-            "n_frames": len(trace),
+            "n_frames": tot.n,
             "hop_s": hop,
             "window_s": self.config.n_window / self.sample_rate_hz,
             "bin_hz": round(self.config.bin_hz, 4),
             "velocity_resolution_cm_s": round(self.config.bin_hz * self._scale, 4),
-            "flow_fraction": round(float(trace.flow.mean()) if len(trace) else 0.0, 4),
-            "peak_antegrade_velocity_cm_s": round(float(np.nanmax(ante, initial=0)), 2),
-            "peak_retrograde_velocity_cm_s": round(float(np.nanmax(retro, initial=0)), 2)
+            "flow_fraction": round(tot.flow / tot.n if tot.n else 0.0, 4),
+            "peak_antegrade_velocity_cm_s": round(peak_ante, 2),
+            "peak_retrograde_velocity_cm_s": round(peak_retro, 2)
             if self.cmap.direction_available else None,
             "longest_reflux_s": round(max((e.duration_s for e in events), default=0.0), 4),
             "noise_floor_dbfs": None if noise_dbfs is None else round(noise_dbfs, 1),
@@ -745,15 +751,83 @@ def _bridge_dropouts(rows, max_gap):
             rows[g0:g1, c:c + 3] = (1 - w) * rows[g0 - 1, c:c + 3] + w * rows[g1, c:c + 3]
 
 
-def _flow_detected(flow, hop_s):
-    """Whether flow is present for at least ``MIN_FLOW_S`` in runs of ``_MIN_RUN_S``."""
-    if not len(flow):
-        return False
-    f = np.concatenate(([0], flow.astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(f))
-    runs = edges[1::2] - edges[0::2]
-    min_run = max(1, int(round(_MIN_RUN_S / hop_s)))
-    return bool(runs[runs >= min_run].sum() * hop_s >= MIN_FLOW_S)
+class _Bridger:
+    """:func:`_bridge_dropouts` over a stream of stored rows, block by block.
+
+    The last ``max_gap + 1`` rows are held back until the next block (or the
+    end), since a gap reaching into them may still be closed; the row before
+    the first new one is kept as context.  The result is the same as
+    bridging the whole recording at once, whatever the blocks.
+    """
+
+    def __init__(self, max_gap):
+        self.max_gap = max_gap
+        self._work = np.zeros((0, 6), np.float32)
+        self._ctx = 0  # leading rows of ``_work`` already handed out (context)
+
+    def __call__(self, rows, final=False):
+        """Add stored rows (n, 6); return the rows whose bridging is now final."""
+        work = np.concatenate((self._work, rows)).astype(np.float32, copy=False)
+        _bridge_dropouts(work, self.max_gap)
+        ctx = self._ctx
+        n_out = len(work) - ctx if final else max(0, len(work) - ctx - self.max_gap - 1)
+        out = work[ctx:ctx + n_out]
+        if n_out:
+            self._work = work[ctx + n_out - 1:].copy()
+            self._ctx = 1
+        else:
+            self._work = work
+        return out
+
+
+class _Totals:
+    """Running totals of the bridged rows: frames, flow frames, peak envelopes, flow runs.
+
+    ``flow_s`` is the time in runs of flow at least ``min_run`` frames long:
+    a recording has detectable flow when it reaches ``MIN_FLOW_S``.
+    """
+
+    def __init__(self, min_run):
+        self.min_run = min_run
+        self.n = 0
+        self.flow = 0
+        self.peak_hz = np.zeros(2, np.float32)
+        self._run = 0  # length of the flow run still open
+        self._in_runs = 0  # frames in closed runs of at least min_run
+
+    def update(self, rows):
+        """Add stored rows (n, 6)."""
+        fmax = rows[:, 0::3]
+        self.peak_hz = np.maximum(self.peak_hz, fmax.max(axis=0))
+        flow = (fmax > 0).any(axis=1)
+        self.n += len(rows)
+        self.flow += int(flow.sum())
+        f = np.concatenate(([0], flow.astype(np.int8), [0]))
+        edges = np.flatnonzero(np.diff(f))
+        starts, ends = edges[0::2], edges[1::2]
+        if not len(starts):
+            self._close()
+            return
+        lengths = ends - starts
+        if starts[0] == 0:  # the first run continues the open one
+            lengths[0] += self._run
+        else:
+            self._close()
+        self._run = 0
+        if ends[-1] == len(flow):  # the last run stays open
+            self._run = int(lengths[-1])
+            lengths = lengths[:-1]
+        self._in_runs += int(lengths[lengths >= self.min_run].sum())
+
+    def _close(self):
+        if self._run >= self.min_run:
+            self._in_runs += self._run
+        self._run = 0
+
+    def flow_s(self, hop_s):
+        """Seconds of flow in runs of at least ``min_run`` frames (open run included)."""
+        open_run = self._run if self._run >= self.min_run else 0
+        return (self._in_runs + open_run) * hop_s
 
 
 def _settings_from(settings, kwargs):
@@ -767,7 +841,7 @@ def _settings_from(settings, kwargs):
 
 
 def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
-            keep_spectrogram=False, on_event=None, progress=None, **kwargs):
+            keep_spectrogram=False, keep_trace=True, on_event=None, progress=None, **kwargs):
     """Analyse a recording: velocity trace, flow and reflux events.
 
     Parameters
@@ -786,6 +860,10 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         on it).
     keep_spectrogram : bool
         Keep the spectrogram for plotting.
+    keep_trace : bool
+        Keep the per-frame trace (``Analysis.trace``).  Without it the memory
+        used does not grow with the recording's length; events, verdicts and
+        the summary are the same.
     on_event : callable, optional
         See :class:`Processor`.
     progress : callable, optional
@@ -816,7 +894,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
             raise SettingsError(f"sample rate {sample_rate_hz:g} Hz given, but the file is "
                                 f"{info.samplerate} Hz; leave it out for files")
         proc = Processor(settings, info.samplerate, info.channels,
-                         keep_spectrogram=keep_spectrogram, on_event=on_event, file=str(source))
+                         keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
+                         on_event=on_event, file=str(source))
         _require_one_window(info.frames, info.samplerate, settings, str(source))
         read = 0
         for block in io.iter_blocks(source, block_size):
@@ -845,7 +924,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     if data.ndim != 2:
         raise InputError(f"source array must be (frames, channels), got shape {data.shape}")
     proc = Processor(settings, sample_rate_hz, data.shape[1], keep_spectrogram=keep_spectrogram,
-                     on_event=on_event)
+                     keep_trace=keep_trace, on_event=on_event)
     _require_one_window(len(data), sample_rate_hz, settings, "the audio")
     for i in range(0, len(data), block_size):
         proc.push(data[i:i + block_size])

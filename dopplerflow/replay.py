@@ -52,7 +52,7 @@ def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop
 
 
 def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, drop_every=0,
-           seed=0, on_event=None, keep_spectrogram=False):
+           seed=0, on_event=None, keep_spectrogram=False, keep_trace=True):
     """Stream ``path`` block by block through a :class:`Processor`.
 
     Parameters
@@ -73,6 +73,8 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         Seed of the jitter.
     on_event : callable, optional
         Passed to the Processor (reflux confirmations as they happen).
+    keep_spectrogram, keep_trace : bool
+        Passed to the Processor.
 
     Returns
     -------
@@ -90,7 +92,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     info = io.open_audio(path)
     _require_one_window(info.frames, info.samplerate, settings, str(path))
     proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
-                     keep_spectrogram=keep_spectrogram, file=str(path))
+                     keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=str(path))
     q = queue.Queue(maxsize=64)
     stop = threading.Event()
     rng = np.random.default_rng(seed)
@@ -146,7 +148,7 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow replay``."""
-    from .cli import print_summary, settings_from_args, write_outputs
+    from .cli import print_summary, settings_from_args, trace_wanted, write_outputs
 
     settings = settings_from_args(args)
 
@@ -159,7 +161,8 @@ def main(args):
 
     analysis = replay(args.file, settings, block_size=args.block_size, realtime=args.realtime,
                       jitter_ms=args.jitter_ms, drop_every=args.drop_every, seed=args.seed,
-                      on_event=show, keep_spectrogram=bool(args.plot))
+                      on_event=show, keep_spectrogram=bool(args.plot),
+                      keep_trace=trace_wanted(args))
     write_outputs(analysis, args)
     if not args.quiet and args.json != "-":
         print_summary(analysis)

@@ -325,3 +325,35 @@ def test_doppler_equation():
     # v = c f / (2 f0 cos a): 1 kHz at 8 MHz and 60 degrees is 19.25 cm/s
     assert cm_s_per_hz(8e6, 60.0) * 1000 == pytest.approx(100 * 1540 * 1000 / (2 * 8e6 * 0.5))
     assert cm_s_per_hz(4e6, 0.0, 1540.0) == pytest.approx(100 * 1540 / 8e6)
+
+
+@pytest.mark.parametrize("block", [7, 4096])
+def test_result_without_trace_is_the_same(block):
+    """keep_trace=False keeps memory flat and changes nothing but the trace."""
+    z = chirp_tones([(0.7, 700.0), (0.02, 0.0), (1.0, -500.0), (0.3, 300.0)], FS,
+                    noise_rms=0.05, seed=4)
+    x = iq(z).astype(np.float32)
+    full = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block)
+    lean = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block, keep_trace=False)
+    assert lean.to_dict() == full.to_dict()
+    assert len(lean.trace) == 0 and len(full.trace) == full.summary["n_frames"]
+    # the running totals agree with the trace they were not kept for
+    assert full.summary["flow_fraction"] == round(float(full.trace.flow.mean()), 4)
+    assert full.summary["peak_antegrade_velocity_cm_s"] == \
+        round(float(full.trace.antegrade_max_cm_s.max()), 2)
+
+
+def test_flow_runs_total_matches_a_plain_count(rng):
+    from dopplerflow.pipeline import _Totals
+
+    flow = np.repeat(rng.random(400) < 0.5, rng.integers(1, 12, 400))
+    rows = np.zeros((len(flow), 6), np.float32)
+    rows[flow, 0] = 300.0
+    tot = _Totals(min_run=6)
+    for i in range(0, len(rows), 37):
+        tot.update(rows[i:i + 37])
+    f = np.concatenate(([0], flow.astype(int), [0]))
+    edges = np.flatnonzero(np.diff(f))
+    runs = edges[1::2] - edges[0::2]
+    assert tot.flow_s(1.0) == runs[runs >= 6].sum()
+    assert tot.flow == flow.sum() and tot.n == len(flow)
