@@ -429,7 +429,9 @@ class Processor:
         if self._finished is not None:
             raise RuntimeError("push() after finish()")
         block = self._check_block(block)
-        acc = np.zeros_like(self._stats)
+        # the running sums go on in stream order (the same whatever the blocks); they are
+        # kept only if the block is clean
+        acc = self._stats.copy()
         acc[3] = -1
         K._block_stats(block, CLIP_LEVEL, acc)
         if acc[2]:
@@ -437,7 +439,7 @@ class Processor:
             raise InputError(f"the audio holds NaN or infinite samples (first at {t_bad:.3f} s); "
                              f"repair or re-export the recording")
         acc[3] = 0
-        self._stats += acc
+        self._stats = acc
         return self._process(block, final=False)
 
     def mark_gap(self, n_samples):
