@@ -597,6 +597,42 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             out[i, d, 3] = pw
 
 
+@njit(**_JIT)
+def _median_envelope(work, start, n, half, out):
+    """Running median of each direction's fmax over the frames with flow.
+
+    ``work`` (m, 6) float32 holds stored rows (fmax, fmean, power per
+    direction; fmax 0 where there is no flow).  For rows ``start .. start+n-1``
+    with flow, ``out`` (n, 6) receives the row with fmax replaced by the
+    median of the fmax values > 0 within ``half`` rows (inside ``work``);
+    other columns are copied.  ``work`` is not changed.
+    """
+    m = work.shape[0]
+    buf = np.empty(2 * half + 1, np.float32)
+    for i in range(n):
+        j = start + i
+        for c in range(6):
+            out[i, c] = work[j, c]
+        for c in (0, 3):
+            if work[j, c] <= 0:
+                continue
+            k = 0
+            for q in range(max(0, j - half), min(m, j + half + 1)):
+                v = work[q, c]
+                if v > 0:
+                    # insertion into the sorted buffer
+                    p = k
+                    while p > 0 and buf[p - 1] > v:
+                        buf[p] = buf[p - 1]
+                        p -= 1
+                    buf[p] = v
+                    k += 1
+            if k % 2:
+                out[i, c] = buf[k // 2]
+            else:
+                out[i, c] = np.float32(0.5) * (buf[k // 2 - 1] + buf[k // 2])
+
+
 # --------------------------------------------------------------------------- reflux
 @njit(**_JIT)
 def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows,

@@ -796,18 +796,8 @@ def _median_envelope(work, start, n):
     that direction (frames without flow keep fmax 0); ``work`` itself is not
     changed, so neighbours always enter with their own values.
     """
-    out = work[start:start + n].copy()
-    if n == 0:
-        return out
-    idx = np.arange(start, start + n)[:, None] + np.arange(-SMOOTH_HALF, SMOOTH_HALF + 1)
-    inside = (idx >= 0) & (idx < len(work))
-    idx = np.clip(idx, 0, len(work) - 1)
-    for c in (0, 3):
-        nb = work[idx, c]
-        nb[~inside | (nb <= 0)] = np.nan
-        flow = out[:, c] > 0
-        if flow.any():
-            out[flow, c] = np.nanmedian(nb[flow], axis=1)
+    out = np.empty((n, 6), np.float32)
+    K._median_envelope(np.ascontiguousarray(work, np.float32), start, n, SMOOTH_HALF, out)
     return out
 
 
