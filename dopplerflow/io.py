@@ -55,7 +55,7 @@ def _open(path):
     try:
         return sf.SoundFile(p)
     except sf.LibsndfileError as e:
-        reason = str(e).split(":")[-1].strip() or "unreadable"
+        reason = str(e).split(":")[-1].strip().rstrip(".") or "unreadable"
         raise AudioFileError(f"{p} is not a readable audio file ({reason}); dopplerflow reads "
                              f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile") from None
     except (RuntimeError, TypeError, ValueError) as e:
