@@ -133,6 +133,17 @@ def trace_wanted(args):
     return bool(args.csv or args.trace_json or getattr(args, "plot", None))
 
 
+def check_outputs(args):
+    """Fail before any analysis if an output file cannot be written."""
+    for path in (args.json if args.json != "-" else None, args.csv, getattr(args, "plot", None)):
+        if path:
+            _writable(path)
+    if getattr(args, "plot", None):
+        from . import plots
+
+        plots.check_format(args.plot)
+
+
 def write_outputs(analysis, args):
     """Write the JSON/CSV/plot an analysing command was asked for."""
     from . import io
@@ -236,6 +247,7 @@ def _analyze_main(args):
     from .pipeline import analyze
 
     settings = settings_from_args(args)
+    check_outputs(args)
     progress = None
     if sys.stderr.isatty() and not args.quiet:
         info = io.open_audio(args.file)

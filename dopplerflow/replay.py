@@ -148,9 +148,10 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow replay``."""
-    from .cli import print_summary, settings_from_args, trace_wanted, write_outputs
+    from .cli import check_outputs, print_summary, settings_from_args, trace_wanted, write_outputs
 
     settings = settings_from_args(args)
+    check_outputs(args)
 
     def show(ev):
         if not args.quiet and args.json != "-":

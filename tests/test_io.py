@@ -227,3 +227,13 @@ def test_json_to_stdout_and_python_m(tmp_path, stereo):
                         "ijv", "--json", "-"], capture_output=True, text=True, check=True)
     d = json.loads(r.stdout)
     assert d["reflux"] is True and d["antegrade"] == "toward" and d["antegrade_source"] == "auto"
+
+
+def test_unwritable_output_fails_before_the_analysis(tmp_path, stereo, capsys):
+    p = tmp_path / "rec.wav"
+    sf.write(p, stereo, FS)
+    code, err = _run(["analyze", str(p), "--csv", str(tmp_path / "no" / "t.csv")], capsys)
+    assert code == 1
+    assert f"cannot write {tmp_path / 'no' / 't.csv'}: folder {tmp_path / 'no'} does not exist" \
+        in err
+    assert capsys.readouterr().out == ""  # nothing was analysed or printed
