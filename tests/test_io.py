@@ -232,8 +232,9 @@ def test_json_to_stdout_and_python_m(tmp_path, stereo):
 def test_unwritable_output_fails_before_the_analysis(tmp_path, stereo, capsys):
     p = tmp_path / "rec.wav"
     sf.write(p, stereo, FS)
-    code, err = _run(["analyze", str(p), "--csv", str(tmp_path / "no" / "t.csv")], capsys)
+    code = main(["analyze", str(p), "--csv", str(tmp_path / "no" / "t.csv")])
+    out, err = capsys.readouterr()
     assert code == 1
     assert f"cannot write {tmp_path / 'no' / 't.csv'}: folder {tmp_path / 'no'} does not exist" \
         in err
-    assert capsys.readouterr().out == ""  # nothing was analysed or printed
+    assert out == ""  # no summary: the analysis never ran
