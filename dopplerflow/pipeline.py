@@ -8,17 +8,19 @@ same way whatever the batch.
 
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from . import _kernels as K
 from . import spectral
-from .envelope import DEFAULT_METHOD, envelopes, method_code
+from .envelope import envelopes
 from .errors import InputError, SettingsError
-from .layouts import LAYOUTS, channel_map
-from .reflux import RefluxTracker, reflux_threshold, split_episodes
-from .velocity import check_geometry, cm_s_per_hz
+from .layouts import channel_map
+from .reflux import RefluxTracker, split_episodes
+from .result import Analysis, Trace
+from .rows import Bridger, Columns, Totals, expand
+from .settings import Settings, settings_from
+from .velocity import cm_s_per_hz
 
 __all__ = ["Settings", "Processor", "Analysis", "Trace", "analyze", "MIN_FLOW_S"]
 
@@ -31,286 +33,7 @@ _MIN_RUN_S = 0.03
 _NOISE_KEEP = 16
 #: Sample values at or above this magnitude count as clipped (full scale).
 CLIP_LEVEL = 0.999
-#: Sample rates accepted, Hz.
-RATE_RANGE_HZ = (4000.0, 384000.0)
-ANTEGRADE = ("toward", "away", "auto")
 _DIRS = ("toward", "away")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Analysis settings, validated once.
-
-    Attributes
-    ----------
-    layout : str
-        Channel layout (``dopplerflow.layouts.LAYOUTS``).
-    invert : bool
-        Swap toward and away (opposite quadrature convention).
-    offset_hz : float or None
-        Zero-velocity frequency of the ``offset`` layout, Hz.
-    channels : tuple of int or None
-        1-based channel numbers to use from a file with more channels.
-    window_s, hop_s : float
-        STFT window and hop, s (10 ms and 5 ms).
-    wall_hz : float
-        Wall-filter cut-off, Hz.
-    carrier_hz : float
-        Probe transmit frequency, Hz.
-    angle_deg : float
-        Beam-to-flow angle, degrees, in [0, 90).
-    sound_speed_m_s : float
-        Speed of sound, m/s.
-    vessel : str or None
-        Vessel preset (``dopplerflow.reflux.VESSELS``).
-    reflux_threshold_s : float or None
-        Overrides the vessel's threshold.
-    antegrade : {'toward', 'away', 'auto'}
-        Normal flow direction relative to the probe; ``auto`` picks the
-        direction with more time-integrated flow.
-    envelope : str
-        Maximum-frequency estimator (``dopplerflow.envelope.METHODS``).
-    average_frames : {3, 1}
-        Frames in the centred time average of the spectrum: 3 lowers the
-        speckle variance (better at low SNR); 1 answers one hop sooner (live
-        reflux confirmation).
-    """
-
-    layout: str = "iq"
-    invert: bool = False
-    offset_hz: float | None = None
-    channels: tuple | None = None
-    window_s: float = 0.010
-    hop_s: float = 0.005
-    wall_hz: float = 80.0
-    carrier_hz: float = 8e6
-    angle_deg: float = 60.0
-    sound_speed_m_s: float = 1540.0
-    vessel: str | None = None
-    reflux_threshold_s: float | None = None
-    antegrade: str = "auto"
-    envelope: str = DEFAULT_METHOD
-    average_frames: int = 3
-
-    def replace(self, **changes):
-        """A copy with some fields changed."""
-        return replace(self, **changes)
-
-    @property
-    def threshold_s(self):
-        """The reflux threshold in force, s (None: no reflux rule)."""
-        return reflux_threshold(self.vessel, self.reflux_threshold_s)
-
-    def validate(self, sample_rate_hz=None):
-        """Check every value; return a list of warnings.
-
-        Raises
-        ------
-        SettingsError
-            A value is out of range; the message says what is allowed.
-        """
-        if self.layout not in LAYOUTS:
-            raise SettingsError(
-                f"layout '{self.layout}' is not known; use one of {', '.join(LAYOUTS)}")
-        if self.antegrade not in ANTEGRADE:
-            raise SettingsError(
-                f"antegrade '{self.antegrade}' is not known; use toward, away or auto")
-        method_code(self.envelope)
-        if self.average_frames not in spectral.AVERAGE_CHOICES:
-            raise SettingsError(f"average_frames {self.average_frames!r} must be 3 (default) or 1 "
-                                f"(one hop less latency, noisier at low SNR)")
-        warnings = check_geometry(self.carrier_hz, self.angle_deg, self.sound_speed_m_s)
-        self.threshold_s  # noqa: B018 - validates vessel and threshold
-        if not 0.002 <= self.window_s <= 0.1:
-            raise SettingsError(f"window {self.window_s * 1e3:g} ms is outside 2-100 ms")
-        if not 0 < self.hop_s <= self.window_s:
-            raise SettingsError(f"hop {self.hop_s * 1e3:g} ms must be positive and no longer "
-                                f"than the window ({self.window_s * 1e3:g} ms)")
-        if not self.wall_hz >= 5.0:
-            raise SettingsError(f"wall filter cut-off {self.wall_hz!r} Hz must be at least 5 Hz")
-        if sample_rate_hz is not None:
-            fs = sample_rate_hz
-            if not RATE_RANGE_HZ[0] <= fs <= RATE_RANGE_HZ[1]:
-                raise SettingsError(
-                    f"sample rate {fs:g} Hz is outside {RATE_RANGE_HZ[0]:g}-"
-                    f"{RATE_RANGE_HZ[1]:g} Hz")
-            if self.wall_hz >= fs / 8:
-                raise SettingsError(f"wall filter cut-off {self.wall_hz:g} Hz is too high for "
-                                    f"{fs:g} Hz audio (keep it below {fs / 8:g} Hz)")
-            if self.layout == "offset":
-                if self.offset_hz is None or not 0 < self.offset_hz < fs / 2:
-                    raise SettingsError(
-                        f"layout 'offset' needs --offset-hz between 0 and {fs / 2:g} Hz "
-                        f"(the zero-velocity frequency), got {self.offset_hz!r}")
-            if round(self.window_s * fs) < 16:
-                raise SettingsError(f"window {self.window_s * 1e3:g} ms is under 16 samples "
-                                    f"at {fs:g} Hz")
-        return warnings
-
-    def to_dict(self):
-        """JSON-ready settings, with the threshold in force."""
-        d = asdict(self)
-        d["channels"] = list(self.channels) if self.channels else None
-        d["reflux_threshold_s"] = self.threshold_s
-        return d
-
-
-SETTINGS_FIELDS = tuple(f.name for f in fields(Settings))
-
-
-@dataclass
-class Trace:
-    """Per-frame velocity trace (one row per STFT hop).
-
-    Attributes
-    ----------
-    time_s : ndarray, shape (n,)
-        Centre of each frame, s from the first sample.
-    antegrade_max_cm_s, retrograde_max_cm_s : ndarray, shape (n,)
-        Maximum-velocity envelopes, >= 0 (0 where that direction has no flow;
-        for mono, ``antegrade_max_cm_s`` is the speed and retrograde is NaN).
-    mean_velocity_cm_s : ndarray, shape (n,)
-        Intensity-weighted mean velocity, signed (+ antegrade).
-    velocity_cm_s : ndarray, shape (n,)
-        Maximum velocity of the dominant direction, signed (+ antegrade).
-    flow : ndarray, shape (n,), bool
-    """
-
-    time_s: np.ndarray
-    antegrade_max_cm_s: np.ndarray
-    retrograde_max_cm_s: np.ndarray
-    mean_velocity_cm_s: np.ndarray
-    velocity_cm_s: np.ndarray
-    flow: np.ndarray
-
-    COLUMNS = ("time_s", "antegrade_max_cm_s", "retrograde_max_cm_s", "mean_velocity_cm_s",
-               "flow", "velocity_cm_s")
-
-    def __len__(self):
-        return len(self.time_s)
-
-
-@dataclass
-class Analysis:
-    """The result of analysing one recording or stream.
-
-    ``to_dict()`` gives the JSON of DESIGN.md.  ``antegrade`` is the direction
-    (relative to the probe) taken as antegrade, chosen or given.
-    """
-
-    settings: Settings
-    sample_rate_hz: float
-    duration_s: float
-    direction_available: bool
-    flow_detected: bool
-    reflux: bool | None
-    antegrade: str | None
-    antegrade_source: str
-    reflux_events: list
-    episodes: list
-    trace: Trace
-    warnings: list
-    summary: dict
-    file: str | None = None
-    n_channels: int = 2
-    spectrogram: np.ndarray | None = None
-    freqs_hz: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def velocity_per_hz_cm_s(self):
-        """Doppler scale: cm/s per Hz of shift."""
-        s = self.settings
-        return cm_s_per_hz(s.carrier_hz, s.angle_deg, s.sound_speed_m_s)
-
-    def to_dict(self, trace=False):
-        """The JSON-ready dict; ``trace=True`` adds the per-frame trace."""
-        from . import __version__
-
-        d = {
-            "file": self.file,
-            "sample_rate_hz": self.sample_rate_hz,
-            "duration_s": round(self.duration_s, 6),
-            "layout": self.settings.layout,
-            "channels": self.n_channels,
-            "settings": self.settings.to_dict(),
-            "direction_available": self.direction_available,
-            "antegrade": self.antegrade,
-            "antegrade_source": self.antegrade_source,
-            "flow_detected": self.flow_detected,
-            "reflux": self.reflux,
-            "reflux_events": [e.to_dict() for e in self.reflux_events],
-            "retrograde_episodes": [e.to_dict() for e in self.episodes],
-            "summary": self.summary,
-            "warnings": list(self.warnings),
-            "dopplerflow_version": __version__,
-        }
-        d.update(self.extra)
-        if trace:
-            t = self.trace
-            d["trace"] = {c: _jsonable(getattr(t, c)) for c in Trace.COLUMNS}
-        return d
-
-
-def _jsonable(a):
-    a = np.asarray(a)
-    if a.dtype == bool:
-        return a.astype(int).tolist()
-    return [None if not math.isfinite(v) else round(v, 4) for v in a.astype(float).tolist()]
-
-
-class _Columns:
-    """Growing float32 rows, stored in blocks of about 1 MB.
-
-    Blocks that large are memory mappings of their own, returned to the
-    system as soon as they are released; many small arrays would leave the
-    heap fragmented and the process as large as it ever was.
-    """
-
-    BLOCK_BYTES = 1 << 20
-
-    def __init__(self, width):
-        self.width = width
-        self._rows_per_block = max(1, self.BLOCK_BYTES // (4 * width))
-        self._full = []
-        self._cur = None
-        self._fill = 0
-
-    def __len__(self):
-        return len(self._full) * self._rows_per_block + self._fill
-
-    def append(self, rows):
-        rows = np.asarray(rows, np.float32).reshape(-1, self.width)
-        while len(rows):
-            if self._cur is None or self._fill == len(self._cur):
-                if self._cur is not None:
-                    self._full.append(self._cur)
-                self._cur = np.empty((self._rows_per_block, self.width), np.float32)
-                self._fill = 0
-            k = min(len(rows), len(self._cur) - self._fill)
-            self._cur[self._fill:self._fill + k] = rows[:k]
-            self._fill += k
-            rows = rows[k:]
-
-    def last(self):
-        """The last row appended, or None."""
-        return self._cur[self._fill - 1] if self._fill else None
-
-    def drain(self):
-        """Yield the rows block by block, releasing each block once it is yielded."""
-        while self._full:
-            yield self._full.pop(0)
-        if self._fill:
-            cur, fill = self._cur, self._fill
-            self._cur, self._fill = None, 0
-            yield cur[:fill]
-
-    def array(self):
-        """All rows as one array (keeps them)."""
-        parts = self._full + ([self._cur[:self._fill]] if self._fill else [])
-        if not parts:
-            return np.zeros((0, self.width), np.float32)
-        return np.concatenate(parts)
 
 
 class Processor:
@@ -368,13 +91,13 @@ class Processor:
         self._tracker = RefluxTracker(self.config.hop_s, self.config.t0_s, self._scale,
                                       settings.threshold_s)
         # per frame and direction: fmax (0 = no flow), fmean, power; 24 bytes a frame
-        self._env = _Columns(6) if keep_trace else None
-        self._bridger = _Bridger(int(round(self._tracker.gap_s / self.config.hop_s)))
-        self._totals = _Totals(max(1, int(round(_MIN_RUN_S / self.config.hop_s))))
+        self._env = Columns(6) if keep_trace else None
+        self._bridger = Bridger(int(round(self._tracker.gap_s / self.config.hop_s)))
+        self._totals = Totals(max(1, int(round(_MIN_RUN_S / self.config.hop_s))))
         self._last = np.zeros((2, 4))  # the newest frame's envelope, for status()
         self._noise_kept = []  # the noise level of every _NOISE_KEEP-th frame
         self._rows = 0
-        self._spec = _Columns(self.config.n_fft) if keep_spectrogram else None
+        self._spec = Columns(self.config.n_fft) if keep_spectrogram else None
         self._stats = np.zeros(4 + 2 * self.n_channels, np.float64)
         self._integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self._gaps = []
@@ -598,7 +321,7 @@ class Processor:
         flow = np.empty(n, bool)
         pos = 0
         for block in self._env.drain():
-            part = self._make_trace(_expand(block), pos, ante)
+            part = self._make_trace(expand(block), pos, ante)
             k = len(block)
             for col, src in zip(cols, (part.antegrade_max_cm_s, part.retrograde_max_cm_s,
                                        part.mean_velocity_cm_s, part.velocity_cm_s), strict=True):
@@ -717,150 +440,6 @@ class Processor:
         return out
 
 
-def _expand(rows):
-    """Stored rows (n, 6) -> envelope rows (n, 2, 4): detected, fmax, fmean, power."""
-    env = np.empty((len(rows), 2, 4), rows.dtype)
-    env[:, :, 1:] = rows.reshape(len(rows), 2, 3)
-    env[:, :, 0] = env[:, :, 1] > 0
-    return env
-
-
-def _bridge_dropouts(rows, max_gap):
-    """Fill brief detection dropouts of each direction, in place, for the final trace.
-
-    At low SNR the speckle of a few frames can fall below the detection
-    threshold inside a stretch of flow.  Gaps of at most ``max_gap`` frames
-    with flow in the same direction on both sides are filled by linear
-    interpolation of the envelope (the events are tracked separately and
-    bridge such gaps on their own).
-
-    Parameters
-    ----------
-    rows : ndarray, shape (n, 6), float32
-        Stored rows: fmax (0 where no flow), fmean and power of each direction.
-    max_gap : int
-        Longest gap filled, frames.
-    """
-    n = len(rows)
-    for d in range(2):
-        c = 3 * d
-        det = np.concatenate(([1], (rows[:, c] > 0).astype(np.int8), [1]))
-        edges = np.flatnonzero(np.diff(det))
-        for g0, g1 in zip(edges[0::2], edges[1::2], strict=True):  # gap rows g0 .. g1-1
-            if g0 == 0 or g1 == n or g1 - g0 > max_gap:
-                continue
-            w = ((np.arange(g0, g1) - (g0 - 1)) / (g1 - g0 + 1)).astype(np.float32)[:, None]
-            rows[g0:g1, c:c + 3] = (1 - w) * rows[g0 - 1, c:c + 3] + w * rows[g1, c:c + 3]
-
-
-class _Bridger:
-    """:func:`_bridge_dropouts` over a stream of stored rows, block by block.
-
-    The last ``max_gap + 1`` rows are held back until the next block (or the
-    end), since a gap reaching into them may still be closed; the row before
-    the first new one is kept as context.  The result is the same as
-    bridging the whole recording at once, whatever the blocks.
-    """
-
-    def __init__(self, max_gap):
-        self.max_gap = max_gap
-        self._work = np.zeros((0, 6), np.float32)
-        self._ctx = 0  # leading rows of ``_work`` already handed out (context)
-
-    def __call__(self, rows, final=False):
-        """Add stored rows (n, 6); return the rows whose bridging is now final."""
-        work = np.concatenate((self._work, rows)).astype(np.float32, copy=False)
-        _bridge_dropouts(work, self.max_gap)
-        ctx = self._ctx
-        n_out = len(work) - ctx if final else max(0, len(work) - ctx - self.max_gap - 1)
-        out = _median_envelope(work, ctx, n_out)
-        if n_out:
-            keep = min(SMOOTH_HALF, ctx + n_out)
-            self._work = work[ctx + n_out - keep:].copy()
-            self._ctx = keep
-        else:
-            self._work = work
-        return out
-
-
-#: Half-width, in frames, of the running median applied to the maximum-frequency envelope of
-#: the final trace (5 frames, 25 ms at the default hop: much shorter than venous velocity
-#: changes, long enough to halve the speckle scatter of single frames).
-SMOOTH_HALF = 2
-
-
-def _median_envelope(work, start, n):
-    """Rows ``work[start:start + n]`` with each direction's fmax replaced by a running median.
-
-    The median is taken over the frames within ``SMOOTH_HALF`` that have flow in
-    that direction (frames without flow keep fmax 0); ``work`` itself is not
-    changed, so neighbours always enter with their own values.
-    """
-    out = np.empty((n, 6), np.float32)
-    K._median_envelope(np.ascontiguousarray(work, np.float32), start, n, SMOOTH_HALF, out)
-    return out
-
-
-class _Totals:
-    """Running totals of the bridged rows: frames, flow frames, peak envelopes, flow runs.
-
-    ``flow_s`` is the time in runs of flow at least ``min_run`` frames long:
-    a recording has detectable flow when it reaches ``MIN_FLOW_S``.
-    """
-
-    def __init__(self, min_run):
-        self.min_run = min_run
-        self.n = 0
-        self.flow = 0
-        self.peak_hz = np.zeros(2, np.float32)
-        self._run = 0  # length of the flow run still open
-        self._in_runs = 0  # frames in closed runs of at least min_run
-
-    def update(self, rows):
-        """Add stored rows (n, 6)."""
-        fmax = rows[:, 0::3]
-        self.peak_hz = np.maximum(self.peak_hz, fmax.max(axis=0))
-        flow = (fmax > 0).any(axis=1)
-        self.n += len(rows)
-        self.flow += int(flow.sum())
-        f = np.concatenate(([0], flow.astype(np.int8), [0]))
-        edges = np.flatnonzero(np.diff(f))
-        starts, ends = edges[0::2], edges[1::2]
-        if not len(starts):
-            self._close()
-            return
-        lengths = ends - starts
-        if starts[0] == 0:  # the first run continues the open one
-            lengths[0] += self._run
-        else:
-            self._close()
-        self._run = 0
-        if ends[-1] == len(flow):  # the last run stays open
-            self._run = int(lengths[-1])
-            lengths = lengths[:-1]
-        self._in_runs += int(lengths[lengths >= self.min_run].sum())
-
-    def _close(self):
-        if self._run >= self.min_run:
-            self._in_runs += self._run
-        self._run = 0
-
-    def flow_s(self, hop_s):
-        """Seconds of flow in runs of at least ``min_run`` frames (open run included)."""
-        open_run = self._run if self._run >= self.min_run else 0
-        return (self._in_runs + open_run) * hop_s
-
-
-def _settings_from(settings, kwargs):
-    unknown = set(kwargs) - set(SETTINGS_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
-                        f"{', '.join(SETTINGS_FIELDS)}")
-    if "channels" in kwargs and kwargs["channels"] is not None:
-        kwargs["channels"] = tuple(kwargs["channels"])
-    return (settings or Settings()).replace(**kwargs)
-
-
 def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
             keep_spectrogram=False, keep_trace=True, on_event=None, progress=None, **kwargs):
     """Analyse a recording: velocity trace, flow and reflux events.
@@ -906,7 +485,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     """
     from . import io
 
-    settings = _settings_from(settings, dict(kwargs))
+    settings = settings_from(settings, dict(kwargs))
     if block_size < 1:
         raise SettingsError(f"block size {block_size} must be a positive number of frames")
     if isinstance(source, (str, os.PathLike)):

@@ -344,12 +344,12 @@ def test_result_without_trace_is_the_same(block):
 
 
 def test_flow_runs_total_matches_a_plain_count(rng):
-    from dopplerflow.pipeline import _Totals
+    from dopplerflow.rows import Totals
 
     flow = np.repeat(rng.random(400) < 0.5, rng.integers(1, 12, 400))
     rows = np.zeros((len(flow), 6), np.float32)
     rows[flow, 0] = 300.0
-    tot = _Totals(min_run=6)
+    tot = Totals(min_run=6)
     for i in range(0, len(rows), 37):
         tot.update(rows[i:i + 37])
     f = np.concatenate(([0], flow.astype(int), [0]))

@@ -1,0 +1,152 @@
+"""Analysis settings: every choice of an analysis, validated once.
+
+Units live in the names (``window_s``, ``carrier_hz``, ``angle_deg``); the
+command line's flags map onto these fields (``dopplerflow.cli.settings_from_args``).
+"""
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from . import spectral
+from .envelope import DEFAULT_METHOD, method_code
+from .errors import SettingsError
+from .layouts import LAYOUTS
+from .reflux import reflux_threshold
+from .velocity import check_geometry
+
+__all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "settings_from"]
+
+#: Sample rates accepted, Hz.
+RATE_RANGE_HZ = (4000.0, 384000.0)
+ANTEGRADE = ("toward", "away", "auto")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Analysis settings, validated once.
+
+    Attributes
+    ----------
+    layout : str
+        Channel layout (``dopplerflow.layouts.LAYOUTS``).
+    invert : bool
+        Swap toward and away (opposite quadrature convention).
+    offset_hz : float or None
+        Zero-velocity frequency of the ``offset`` layout, Hz.
+    channels : tuple of int or None
+        1-based channel numbers to use from a file with more channels.
+    window_s, hop_s : float
+        STFT window and hop, s (10 ms and 5 ms).
+    wall_hz : float
+        Wall-filter cut-off, Hz.
+    carrier_hz : float
+        Probe transmit frequency, Hz.
+    angle_deg : float
+        Beam-to-flow angle, degrees, in [0, 90).
+    sound_speed_m_s : float
+        Speed of sound, m/s.
+    vessel : str or None
+        Vessel preset (``dopplerflow.reflux.VESSELS``).
+    reflux_threshold_s : float or None
+        Overrides the vessel's threshold.
+    antegrade : {'toward', 'away', 'auto'}
+        Normal flow direction relative to the probe; ``auto`` picks the
+        direction with more time-integrated flow.
+    envelope : str
+        Maximum-frequency estimator (``dopplerflow.envelope.METHODS``).
+    average_frames : {3, 1}
+        Frames in the centred time average of the spectrum: 3 lowers the
+        speckle variance (better at low SNR); 1 answers one hop sooner (live
+        reflux confirmation).
+    """
+
+    layout: str = "iq"
+    invert: bool = False
+    offset_hz: float | None = None
+    channels: tuple | None = None
+    window_s: float = 0.010
+    hop_s: float = 0.005
+    wall_hz: float = 80.0
+    carrier_hz: float = 8e6
+    angle_deg: float = 60.0
+    sound_speed_m_s: float = 1540.0
+    vessel: str | None = None
+    reflux_threshold_s: float | None = None
+    antegrade: str = "auto"
+    envelope: str = DEFAULT_METHOD
+    average_frames: int = 3
+
+    def replace(self, **changes):
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    @property
+    def threshold_s(self):
+        """The reflux threshold in force, s (None: no reflux rule)."""
+        return reflux_threshold(self.vessel, self.reflux_threshold_s)
+
+    def validate(self, sample_rate_hz=None):
+        """Check every value; return a list of warnings.
+
+        Raises
+        ------
+        SettingsError
+            A value is out of range; the message says what is allowed.
+        """
+        if self.layout not in LAYOUTS:
+            raise SettingsError(
+                f"layout '{self.layout}' is not known; use one of {', '.join(LAYOUTS)}")
+        if self.antegrade not in ANTEGRADE:
+            raise SettingsError(
+                f"antegrade '{self.antegrade}' is not known; use toward, away or auto")
+        method_code(self.envelope)
+        if self.average_frames not in spectral.AVERAGE_CHOICES:
+            raise SettingsError(f"average_frames {self.average_frames!r} must be 3 (default) or 1 "
+                                f"(one hop less latency, noisier at low SNR)")
+        warnings = check_geometry(self.carrier_hz, self.angle_deg, self.sound_speed_m_s)
+        self.threshold_s  # noqa: B018 - validates vessel and threshold
+        if not 0.002 <= self.window_s <= 0.1:
+            raise SettingsError(f"window {self.window_s * 1e3:g} ms is outside 2-100 ms")
+        if not 0 < self.hop_s <= self.window_s:
+            raise SettingsError(f"hop {self.hop_s * 1e3:g} ms must be positive and no longer "
+                                f"than the window ({self.window_s * 1e3:g} ms)")
+        if not self.wall_hz >= 5.0:
+            raise SettingsError(f"wall filter cut-off {self.wall_hz!r} Hz must be at least 5 Hz")
+        if sample_rate_hz is not None:
+            fs = sample_rate_hz
+            if not RATE_RANGE_HZ[0] <= fs <= RATE_RANGE_HZ[1]:
+                raise SettingsError(
+                    f"sample rate {fs:g} Hz is outside {RATE_RANGE_HZ[0]:g}-"
+                    f"{RATE_RANGE_HZ[1]:g} Hz")
+            if self.wall_hz >= fs / 8:
+                raise SettingsError(f"wall filter cut-off {self.wall_hz:g} Hz is too high for "
+                                    f"{fs:g} Hz audio (keep it below {fs / 8:g} Hz)")
+            if self.layout == "offset":
+                if self.offset_hz is None or not 0 < self.offset_hz < fs / 2:
+                    raise SettingsError(
+                        f"layout 'offset' needs --offset-hz between 0 and {fs / 2:g} Hz "
+                        f"(the zero-velocity frequency), got {self.offset_hz!r}")
+            if round(self.window_s * fs) < 16:
+                raise SettingsError(f"window {self.window_s * 1e3:g} ms is under 16 samples "
+                                    f"at {fs:g} Hz")
+        return warnings
+
+    def to_dict(self):
+        """JSON-ready settings, with the threshold in force."""
+        d = asdict(self)
+        d["channels"] = list(self.channels) if self.channels else None
+        d["reflux_threshold_s"] = self.threshold_s
+        return d
+
+
+SETTINGS_FIELDS = tuple(f.name for f in fields(Settings))
+
+
+def settings_from(settings, kwargs):
+    """``settings`` (or the defaults) with the fields named in ``kwargs`` changed."""
+    unknown = set(kwargs) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
+                        f"{', '.join(SETTINGS_FIELDS)}")
+    if "channels" in kwargs and kwargs["channels"] is not None:
+        kwargs["channels"] = tuple(kwargs["channels"])
+    return (settings or Settings()).replace(**kwargs)
