@@ -137,7 +137,7 @@ def check_outputs(args):
     """Fail before any analysis if an output file cannot be written."""
     for path in (args.json if args.json != "-" else None, args.csv, getattr(args, "plot", None)):
         if path:
-            _writable(path)
+            check_writable(path)
     if getattr(args, "plot", None):
         from . import plots
 
@@ -145,26 +145,27 @@ def check_outputs(args):
 
 
 def write_outputs(analysis, args):
-    """Write the JSON/CSV/plot an analysing command was asked for."""
+    """Write the JSON/CSV/plot an analysing command was asked for.
+
+    The paths were checked by :func:`check_outputs` before the analysis.
+    """
     from . import io
 
     if args.json == "-":
         json.dump(analysis.to_dict(trace=args.trace_json), sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.json:
-        _writable(args.json)
         io.write_json(analysis, args.json, trace=args.trace_json)
     if args.csv:
-        _writable(args.csv)
         io.write_csv(analysis, args.csv)
     if getattr(args, "plot", None):
         from . import plots
 
-        _writable(args.plot)
         plots.save_analysis_figure(analysis, args.plot)
 
 
-def _writable(path):
+def check_writable(path):
+    """Raise a one-line DopplerflowError if ``path`` cannot be written as a file."""
     d = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise DopplerflowError(f"{path} is a directory; give a file name to write")

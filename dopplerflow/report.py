@@ -286,13 +286,13 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow report``; return the exit code."""
-    from .cli import _writable, settings_from_args
+    from .cli import check_writable, settings_from_args
     from .pipeline import analyze
 
     out = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".html"
     if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
-    _writable(out)
+    check_writable(out)
     settings = settings_from_args(args)
     analysis = analyze(args.file, settings=settings, keep_spectrogram=True)
     write_report(analysis, out, title=args.title)

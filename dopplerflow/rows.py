@@ -48,10 +48,6 @@ class Columns:
             self._fill += k
             rows = rows[k:]
 
-    def last(self):
-        """The last row appended, or None."""
-        return self._cur[self._fill - 1] if self._fill else None
-
     def drain(self):
         """Yield the rows block by block, releasing each block once it is yielded."""
         while self._full:
