@@ -19,8 +19,10 @@ __all__ = ["SECTIONS", "add_arguments", "main", "run_suite", "write_markdown"]
 
 SECTIONS = ("throughput", "latency", "scaling", "coldstart", "accuracy")
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-#: Streaming latency goal: the algorithm decides within one hop, the computation adds < 2 ms.
-LATENCY_EXTRA_MS = 2.0
+#: Streaming latency goal: crossing sample to confirmation within one hop plus a few ms (the
+#: window's look-ahead past its frame, the sound-card block and the processing), on average
+#: over onset phases, at the live default block size.
+LATENCY_EXTRA_MS = 4.0
 
 
 def add_arguments(parser):
@@ -55,14 +57,17 @@ def _latency(quick, log):
         from . import latency
     except ImportError:
         return {"skipped": "benchmarks/latency.py is not available"}
-    sizes = (256, 4096) if quick else latency.BLOCK_SIZES
+    from dopplerflow.live import default_block_size
+
+    default = default_block_size(48000)
+    sizes = (default, 4096) if quick else latency.BLOCK_SIZES
     log(f"latency: block sizes {', '.join(map(str, sizes))}")
-    rows = [latency.measure_latency(b, repeats=1 if quick else 3) for b in sizes]
+    rows = [latency.measure_latency(b, phases=2 if quick else 8, average_frames=n)
+            for n in (3, 1) for b in sizes]
     for r in rows:
         r["goal_ms"] = r["hop_ms"] + LATENCY_EXTRA_MS
-        r["algorithm_within_hop"] = bool(r["decision_ms"] <= r["hop_ms"])
-        r["processing_under_2ms"] = bool(r["processing_ms"] < LATENCY_EXTRA_MS)
-        r["goal_met"] = bool(r["decision_ms"] + r["processing_ms"] <= r["goal_ms"])
+        r["goal_met"] = bool(r["latency_ms"] <= r["goal_ms"])
+        r["live_default"] = r["block_size"] == default
     return {"rows": rows}
 
 
@@ -154,10 +159,11 @@ def _headline(res):
                      _yes(sc["time_linear"])])
     lat = sec.get("latency", {})
     if lat.get("rows"):
-        r = lat["rows"][0]
-        rows.append([f"reflux confirmation, decision + processing ({r['block_size']}-sample "
-                     f"blocks)", _f(r["decision_ms"] + r["processing_ms"], ".1f", " ms"),
-                     f"one hop + < 2 ms ({r['goal_ms']:g} ms)", _yes(r["goal_met"])])
+        r = next(r for r in lat["rows"] if r.get("live_default") and r["average_frames"] == 3)
+        rows.append([f"reflux confirmation after the crossing sample ({r['block_size']}-sample "
+                     f"blocks, mean over onset phases; worst phase)",
+                     f"{r['latency_ms']:.1f} ms; {r['latency_max_ms']:.1f} ms",
+                     f"one hop + a few ms ({r['goal_ms']:g} ms)", _yes(r["goal_met"])])
     cs = sec.get("coldstart", {})
     if "warm_s" in cs:
         rows.append(["cold start, `dopplerflow analyze` 10 s file, warm numba cache",
@@ -213,14 +219,19 @@ def _latency_md(lat):
     if not lat.get("rows"):
         return ["", f"### Streaming latency: {lat.get('skipped') or lat.get('error', '-')}"]
     out = ["", "### Streaming (benchmarks/latency.py; ms)", ""]
-    rows = [[r["block_size"], _f(r["block_ms"], ".1f"), _f(r["p50_block_ms"], ".3f"),
-             _f(r["p99_block_ms"], ".3f"), _f(r["decision_ms"], ".1f"),
-             _f(r["processing_ms"], ".2f"), _f(r["latency_ms"], ".1f"),
+    rows = [[r["average_frames"], r["block_size"], _f(r["block_ms"], ".1f"),
+             _f(r["p50_block_ms"], ".3f"), _f(r["p99_block_ms"], ".3f"),
+             _f(r["decision_ms"], ".1f"), _f(r["processing_ms"], ".2f"),
+             _f(r["latency_ms"], ".1f"), _f(r["latency_max_ms"], ".1f"),
              _f(r["goal_ms"], ".1f"), _yes(r["goal_met"])] for r in lat["rows"]]
-    out += _table(["block", "block ms", "p50 push", "p99 push", "decision", "processing",
-                   "crossing to callback", "goal (hop + 2)", "met"], rows)
-    out += ["", "decision: stream time of the confirming frame minus the threshold crossing "
-            "(the algorithm's delay); crossing to callback adds the block's buffering."]
+    out += _table(["avg frames", "block", "block ms", "p50 push", "p99 push", "decision",
+                   "processing", "crossing to callback", "worst phase", "goal (hop + 4)", "met"],
+                  rows)
+    out += ["", "Means over reflux onsets spread over one hop. decision: end of the frame that "
+            "passes the threshold minus the true crossing (the frame grid; a duration is known "
+            "to a hop); crossing to callback adds the window's look-ahead past that frame "
+            "(half a window less half a hop), the block's buffering and the processing. "
+            "`dopplerflow live` uses 128-sample blocks at 48 kHz."]
     return out
 
 
@@ -350,7 +361,7 @@ def write_plots(res, out_dir, stem):
         save(fig, "scaling")
     lat = sec.get("latency", {})
     if lat.get("rows"):
-        rows = lat["rows"]
+        rows = [r for r in lat["rows"] if r["average_frames"] == 3]
         fig, ax = plt.subplots(figsize=(6, 3.2))
         b = [r["block_size"] for r in rows]
         ax.plot(b, [r["p50_block_ms"] for r in rows], "o-", label="p50 push")

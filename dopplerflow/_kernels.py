@@ -635,8 +635,8 @@ def _median_envelope(work, start, n, half, out):
 
 # --------------------------------------------------------------------------- reflux
 @njit(**_JIT)
-def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows,
-            enter_ratio, state, actions):
+def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s,
+            gap_rows, min_rows, enter_ratio, state, actions):
     """Retrograde-episode state machines for both direction hypotheses.
 
     Hypothesis ``h`` takes direction ``h`` (0 toward, 1 away) as retrograde.
@@ -652,6 +652,15 @@ def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, m
     valid : ndarray, shape (n,), bool
         False for frames that overlap lost samples (a gap): they neither
         extend nor end an episode.
+    ahead : ndarray, shape (n, 2, 4), float64
+        For each frame ``i``, the envelopes of frame ``i + 1`` as far as the
+        audio so far shows it (the provisional row of a time average that
+        still lacks its newest frame).  A reflux whose run reaches frame
+        ``i`` is confirmed at frame ``i + 1`` when that frame's duration
+        passes the threshold and the provisional row is retrograde, one hop
+        before the complete row would confirm it.  All zero: no look-ahead.
+    ahead_valid : ndarray, shape (n,), bool
+        False where the provisional row overlaps lost samples.
     row0 : int
         Index of ``env[0]`` in the whole stream.
     hop_s, t0_s : float
@@ -665,12 +674,15 @@ def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, m
         Bridged gap and the shortest episode that is reported, in frames.
     enter_ratio : float
         Power ratio to open an episode.
-    state : ndarray, shape (2, 8), float64
+    state : ndarray, shape (2, 11), float64
         Per hypothesis: in_episode, start_row, last_row, peak_cm_s,
-        sum_cm_s, n_rows, confirmed, spare.  Updated in place.
+        sum_cm_s, n_rows, confirmed, and the run of frames with a retrograde
+        majority under way outside an episode: first_row + 1 (0: none),
+        peak_cm_s, sum_cm_s, n_rows.  Updated in place.
     actions : ndarray, shape (m, 7), float64
         Filled with (kind, hypothesis, start_s, end_s, peak_cm_s, mean_cm_s,
-        at_s); kind 1 = reflux confirmed (duration just passed the threshold),
+        at_s); kind 1 = reflux confirmed (duration just passed the threshold;
+        ``end_s`` is the end of the frame that passed it),
         2 = episode ended.
 
     Returns
@@ -688,10 +700,24 @@ def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, m
             a = 1 - h
             pr = env[i, r, 3]
             pa = env[i, a, 3]
+            majority = env[i, r, 0] > 0 and (env[i, a, 0] == 0 or pr > pa)
+            v = env[i, r, 1] * cm_s_per_hz
             ratio = 1.0 if state[h, 0] > 0 else enter_ratio
             retro = env[i, r, 0] > 0 and (env[i, a, 0] == 0 or pr > ratio * pa)
+            if state[h, 0] == 0 and majority and not retro:
+                # a retrograde majority not yet strong enough to open an episode: if it
+                # grows into one, the episode starts where the majority began
+                if state[h, 7] == 0:
+                    state[h, 7] = row + 1
+                    state[h, 8] = 0.0
+                    state[h, 9] = 0.0
+                    state[h, 10] = 0
+                state[h, 8] = max(state[h, 8], v)
+                state[h, 9] += v
+                state[h, 10] += 1
+            elif not majority:
+                state[h, 7] = 0
             if retro:
-                v = env[i, r, 1] * cm_s_per_hz
                 if state[h, 0] == 0:
                     state[h, 0] = 1
                     state[h, 1] = row
@@ -699,21 +725,36 @@ def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, m
                     state[h, 4] = 0.0
                     state[h, 5] = 0
                     state[h, 6] = 0
+                    if state[h, 7] > 0:
+                        state[h, 1] = state[h, 7] - 1
+                        state[h, 3] = state[h, 8]
+                        state[h, 4] = state[h, 9]
+                        state[h, 5] = state[h, 10]
+                    state[h, 7] = 0
                 state[h, 2] = row
                 state[h, 3] = max(state[h, 3], v)
                 state[h, 4] += v
                 state[h, 5] += 1
                 dur = (row - state[h, 1] + 1) * hop_s
+                at = row
+                dur_next = (row - state[h, 1] + 2) * hop_s
+                if threshold_s > 0 and state[h, 6] == 0 and dur <= threshold_s \
+                        and dur_next > threshold_s and ahead_valid[i]:
+                    # the next frame passes the threshold: confirm it from its provisional row
+                    if ahead[i, r, 0] > 0 and (ahead[i, a, 0] == 0
+                                               or ahead[i, r, 3] > ahead[i, a, 3]):
+                        dur = dur_next
+                        at = row + 1
                 if threshold_s > 0 and state[h, 6] == 0 and dur > threshold_s:
                     state[h, 6] = 1
                     if na < actions.shape[0]:
                         actions[na, 0] = 1
                         actions[na, 1] = h
                         actions[na, 2] = t0_s + (state[h, 1] - 0.5) * hop_s
-                        actions[na, 3] = t0_s + (row + 0.5) * hop_s
+                        actions[na, 3] = t0_s + (at + 0.5) * hop_s
                         actions[na, 4] = state[h, 3]
                         actions[na, 5] = state[h, 4] / state[h, 5]
-                        actions[na, 6] = t0_s + row * hop_s
+                        actions[na, 6] = t0_s + at * hop_s
                         na += 1
             elif state[h, 0] > 0 and row - state[h, 2] > gap_rows:
                 if state[h, 2] - state[h, 1] + 1 >= min_rows and na < actions.shape[0]:

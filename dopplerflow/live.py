@@ -43,6 +43,7 @@ __all__ = [
     "list_devices",
     "format_status",
     "format_event",
+    "default_block_size",
     "add_arguments",
     "main",
     "add_devices_arguments",
@@ -55,6 +56,9 @@ STATUS_INTERVAL_S = 0.1
 FLUSH_INTERVAL_S = 1.0
 #: Seconds of audio the input queue holds before blocks are dropped (and counted).
 MAX_QUEUE_S = 60.0
+#: Sound-card block length aimed at, s: about half a 5 ms hop, so a reflux
+#: confirmation is not held back by the buffering of a long block.
+BLOCK_S = 0.0025
 #: Seconds without a block before the device counts as gone (unplugged, server died).
 STALL_TIMEOUT_S = 2.0
 #: Length of the noise block that compiles the kernels before the stream opens, s.
@@ -179,10 +183,19 @@ def format_event(event):
     """
     if event["type"] == "reflux_confirmed":
         what, dur = "confirmed", f"{event['duration_s']:.2f} s so far"
+    elif event["type"] == "reflux_withdrawn":
+        return (f"reflux withdrawn at {event['time_s']:.2f} s: the retrograde flow from "
+                f"{event['start_s']:.2f} s lasted {event['duration_s']:.3f} s, not longer "
+                f"than the threshold")
     else:
         what, dur = "ended", f"lasted {event['duration_s']:.2f} s"
     return (f"reflux {what} at {event['time_s']:.2f} s: started {event['start_s']:.2f} s, "
             f"{dur}, peak {event['peak_velocity_cm_s']:.1f} cm/s")
+
+
+def default_block_size(sample_rate_hz):
+    """Frames per sound-card block: the power of two nearest ``BLOCK_S`` (at least 16)."""
+    return max(16, 2 ** int(round(math.log2(BLOCK_S * float(sample_rate_hz)))))
 
 
 # ---------------------------------------------------------------------- session
@@ -201,8 +214,11 @@ class LiveSession:
     channels : int, optional
         Channels to open.  Default: 1 for the ``mono``/``offset`` layouts,
         else 2 (or the highest channel named in ``settings.channels``).
-    block_size : int
-        Frames per PortAudio callback (1024 at 48 kHz is 21 ms).
+    block_size : int, optional
+        Frames per PortAudio callback.  Default: :func:`default_block_size`
+        (128 at 48 kHz, 2.7 ms): a reflux confirmation waits for the block
+        that completes its frame, so short blocks keep it prompt; the
+        analysis of a block takes about 0.1 ms.
     record_path : str or os.PathLike, optional
         ``.flac`` (24-bit) or ``.wav`` (32-bit float) file for the recording.
     duration_s : float, optional
@@ -230,16 +246,15 @@ class LiveSession:
     """
 
     def __init__(self, settings, *, device=None, sample_rate_hz=None, channels=None,
-                 block_size=1024, record_path=None, duration_s=None, on_event=None,
+                 block_size=None, record_path=None, duration_s=None, on_event=None,
                  keep_spectrogram=False, max_queue_s=MAX_QUEUE_S,
                  stall_timeout_s=STALL_TIMEOUT_S, on_block=None):
         from .pipeline import Processor
 
         self.settings = settings
-        if int(block_size) < 16:
+        if block_size is not None and int(block_size) < 16:
             raise SettingsError(f"block size {block_size} must be at least 16 frames "
-                                f"(1024 is a good choice)")
-        self.block_size = int(block_size)
+                                f"(leave it out for the default, about {1e3 * BLOCK_S:g} ms)")
         if duration_s is not None and not duration_s > 0:
             raise SettingsError(f"duration {duration_s!r} s must be a positive number of "
                                 f"seconds")
@@ -255,6 +270,8 @@ class LiveSession:
         self.device = info["index"]
         self.device_name = info["name"]
         self.sample_rate_hz = float(sample_rate_hz or info["default_samplerate"])
+        self.block_size = (default_block_size(self.sample_rate_hz) if block_size is None
+                           else int(block_size))
         self.channels = int(channels) if channels else _default_channels(settings)
         if not 1 <= self.channels <= info["max_input_channels"]:
             raise DeviceError(f"device '{self.device_name}' has {info['max_input_channels']} "
@@ -835,8 +852,9 @@ def add_arguments(parser):
     parser.add_argument("--plot", action="store_true",
                         help="show a live window (needs a display; refused before the stream "
                              "opens if there is none)")
-    parser.add_argument("--block-size", type=int, default=1024, metavar="N",
-                        help="frames per sound-card block (default 1024)")
+    parser.add_argument("--block-size", type=int, default=None, metavar="N",
+                        help=f"frames per sound-card block (default: the power of two nearest "
+                             f"{1e3 * BLOCK_S:g} ms, 128 at 48 kHz)")
     parser.add_argument("--quiet", action="store_true", help="no status line")
 
 

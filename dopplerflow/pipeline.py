@@ -16,7 +16,7 @@ from . import spectral
 from .envelope import envelopes
 from .errors import InputError, SettingsError
 from .layouts import channel_map
-from .reflux import RefluxTracker, split_episodes
+from .reflux import RefluxTracker, is_reflux, split_episodes
 from .result import Analysis, Trace
 from .rows import Bridger, Columns, Totals, expand
 from .settings import Settings, settings_from
@@ -57,8 +57,14 @@ class Processor:
         Called with a dict as soon as a reflux is confirmed (its duration just
         passed the threshold: ``type='reflux_confirmed'``) and when it ends
         (``type='reflux_ended'``), with ``start_s``, ``duration_s``,
-        ``peak_velocity_cm_s`` and ``time_s`` (the frame that decided it).
-        With ``antegrade='auto'`` the direction is the provisional choice.
+        ``peak_velocity_cm_s`` and ``time_s`` (the end of the frame that
+        decided it).  The confirmation comes as soon as the audio so far
+        shows the threshold passed: the frame that passes it is judged from
+        the time average of the frames it has, without waiting one more hop
+        for its last frame.  In the rare case that the complete average
+        ends the episode within that hop, under the threshold, a
+        ``type='reflux_withdrawn'`` follows with the final duration.  With
+        ``antegrade='auto'`` the direction is the provisional choice.
     file : str, optional
         Name reported in the result.
 
@@ -103,6 +109,13 @@ class Processor:
         self._gaps = []
         self._n_samples = 0
         self._on_event = on_event
+        # reflux confirmation from the provisional next row (a time average short of its
+        # newest frame): only for a caller waiting for events
+        self._lookahead = (on_event is not None and self.cmap.direction_available
+                           and settings.threshold_s is not None and settings.average_frames > 1)
+        self._raw_tail = None  # the newest power frame and its noise level, for the look-ahead
+        self._raw_seen = 0
+        self._confirmed = [None, None]  # start of the confirmed episode, per hypothesis
         # sample ranges whose frames are not analysed: the wall filter's settling after the
         # stream starts and after each gap of lost samples
         self._settle = spectral.settling_samples(sos, self.sample_rate_hz)
@@ -183,9 +196,11 @@ class Processor:
             filtered = self._wall(block)
         self._n_samples += len(filtered)
         power = self._framer(filtered)
+        new_noise = self._noise(power) if len(power) else np.zeros(0)
         if len(power):
-            self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
+            self._noise_pending = np.concatenate((self._noise_pending, new_noise))
         rows = self._avg(power, final=final)
+        ahead = self._ahead(power, new_noise, self._rows, len(rows))
         if not len(rows):
             return self._empty_trace()
         noise = self._noise_pending[:len(rows)]
@@ -201,10 +216,41 @@ class Processor:
         if self._spec is not None:
             self._spec.append(rows)
         self._integral += (env[:, :, 0] * env[:, :, 1]).sum(axis=0)
-        actions = self._tracker.update(env, valid)
+        if ahead is not None:
+            ahead = (ahead[0], ahead[1] & self._valid_rows(row0 + 1, len(rows)))
+            actions = self._tracker.update(env, valid, *ahead)
+        else:
+            actions = self._tracker.update(env, valid)
         if self._on_event is not None and self.cmap.direction_available:
             self._dispatch(actions)
         return self._make_trace(env, row0, self._current_antegrade())
+
+    def _ahead(self, power, noise, row0, n):
+        """Provisional envelopes of row ``r + 1`` for each new row ``r``, and where they exist.
+
+        Row ``r + 1`` as the audio so far gives it: the mean of frames ``r``
+        and ``r + 1``, as the time average closes a stream.  None without
+        the look-ahead.
+        """
+        if not self._lookahead:
+            return None
+        if self._raw_tail is None:
+            raw, raw_noise, first = power, noise, self._raw_seen
+        else:
+            raw = np.concatenate((self._raw_tail[0], power))
+            raw_noise = np.concatenate((self._raw_tail[1], noise))
+            first = self._raw_seen - 1
+        self._raw_seen += len(power)
+        if len(raw):
+            self._raw_tail = (raw[-1:].copy(), raw_noise[-1:].copy())
+        env = np.zeros((n, 2, 4))
+        ok = row0 + 1 + np.arange(n) < self._raw_seen
+        k = int(ok.sum())  # rows with a next frame: the first k
+        if k:
+            i = row0 - first + np.arange(k)
+            part = (raw[i] + raw[i + 1]) * np.float32(0.5)
+            env[:k] = envelopes(part, raw_noise[i + 1], self.config, self.settings.envelope)
+        return env, ok
 
     def _keep(self, rows):
         """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final."""
@@ -240,12 +286,18 @@ class Processor:
         retro = 1 - self._current_antegrade()
         thr = self.settings.threshold_s
         for kind, h, ev in actions:
+            confirmed = self._confirmed[h]
+            self._confirmed[h] = ev.start_s if kind == "reflux_confirmed" else None
             if h != retro:
                 continue
             if kind == "reflux_confirmed":
                 typ = "reflux_confirmed"
-            elif thr is not None and ev.duration_s > thr:
+            elif is_reflux(ev.duration_s, thr):
                 typ = "reflux_ended"
+            elif confirmed == ev.start_s:
+                # confirmed from a provisional row that the complete row did not bear out:
+                # the episode ended within a hop of the threshold, not longer
+                typ = "reflux_withdrawn"
             else:
                 continue
             self._on_event({"type": typ, "start_s": round(ev.start_s, 4),

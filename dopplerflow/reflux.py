@@ -13,7 +13,8 @@ import numpy as np
 from . import _kernels as K
 from .errors import SettingsError
 
-__all__ = ["VESSELS", "Event", "RefluxTracker", "reflux_threshold", "split_episodes"]
+__all__ = ["VESSELS", "Event", "RefluxTracker", "is_reflux", "reflux_threshold",
+           "split_episodes"]
 
 #: Vessel presets: reflux threshold in seconds (None: no reflux rule) and source.
 VESSELS = {
@@ -29,6 +30,8 @@ VESSELS = {
     "perforator": (0.35, "perforator veins, Labropoulos 2003"),
     "artery": (None, "artery: no reflux rule"),
 }
+#: Durations are sums of hops; one that equals the threshold up to rounding is not longer.
+_EPS_S = 1e-9
 #: Threshold used when neither a vessel nor a threshold is given.
 DEFAULT_THRESHOLD_S = 0.5
 #: Gaps of no retrograde flow bridged inside an episode, s (brief signal dropouts).
@@ -117,23 +120,30 @@ class RefluxTracker:
         self._gap_rows = int(round(GAP_S / hop_s))
         self.gap_s = GAP_S
         self._min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
-        self._state = np.zeros((2, 8), np.float64)
+        self._state = np.zeros((2, 11), np.float64)
         self._row = 0
         self.episodes = ([], [])  # ended episodes, per hypothesis
 
-    def update(self, env, valid):
+    def update(self, env, valid, ahead=None, ahead_valid=None):
         """Advance over new frames; return a list of (kind, hypothesis, Event).
 
         ``valid`` (bool, one per frame) is False for frames that overlap lost
-        samples: an episode under way is held open across them.
+        samples: an episode under way is held open across them.  ``ahead``
+        and ``ahead_valid`` (optional, as ``env`` and ``valid``) give, for
+        each frame, the provisional envelopes of the next frame, which let a
+        reflux be confirmed one hop sooner (see ``_kernels._reflux``).
 
         ``kind`` is ``'reflux_confirmed'`` (duration just passed the
         threshold; the event is provisional) or ``'ended'``.
         """
         actions = np.empty((2 * len(env) + 2, 7), np.float64)
-        thr = -1.0 if self.threshold_s is None else self.threshold_s
-        n = K._reflux(env, valid, self._row, self.hop_s, self.t0_s, self.scale, thr, self._gap_rows,
-                      self._min_rows, ENTER_RATIO, self._state, actions)
+        thr = -1.0 if self.threshold_s is None else self.threshold_s + _EPS_S
+        if ahead is None:
+            ahead = np.zeros_like(env)
+            ahead_valid = np.zeros(len(env), bool)
+        n = K._reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
+                      self.scale, thr, self._gap_rows, self._min_rows, ENTER_RATIO, self._state,
+                      actions)
         self._row += len(env)
         out = []
         for kind, h, start, end, peak, mean, _ in actions[:n].tolist():
@@ -164,9 +174,12 @@ class RefluxTracker:
 
 
 
+def is_reflux(duration_s, threshold_s):
+    """True if an episode of ``duration_s`` is longer than the threshold (None: never)."""
+    return threshold_s is not None and duration_s > threshold_s + _EPS_S
+
+
 def split_episodes(episodes, threshold_s):
     """(reflux events, shorter episodes) by the threshold (None: episodes only)."""
-    if threshold_s is None:
-        return [], list(episodes)
-    return ([e for e in episodes if e.duration_s > threshold_s],
-            [e for e in episodes if e.duration_s <= threshold_s])
+    return ([e for e in episodes if is_reflux(e.duration_s, threshold_s)],
+            [e for e in episodes if not is_reflux(e.duration_s, threshold_s)])

@@ -155,7 +155,7 @@ def main(args):
 
     def show(ev):
         if not args.quiet and args.json != "-":
-            kind = "confirmed" if ev["type"] == "reflux_confirmed" else "ended"
+            kind = ev["type"].removeprefix("reflux_")
             print(f"[{ev['time_s']:8.3f} s] reflux {kind}: start {ev['start_s']:.3f} s, "
                   f"{ev['duration_s']:.3f} s, peak {ev['peak_velocity_cm_s']:.1f} cm/s",
                   flush=True)

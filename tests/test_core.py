@@ -125,6 +125,90 @@ def test_episodes_match_naive(rng):
     assert got == pytest.approx(ref)
 
 
+def _two_way(pr, pa):
+    """Envelope rows with flow both ways: away power ``pr``, toward power ``pa``."""
+    env = np.zeros((len(pr), 2, 4))
+    env[:, :, 0] = 1.0
+    env[:, :, 1] = 500.0
+    env[:, 1, 3] = pr
+    env[:, 0, 3] = pa
+    return env
+
+
+def test_episode_starts_where_the_retrograde_majority_began():
+    # away power 1.5x toward for 6 frames (a majority, short of the 2x that opens an
+    # episode), then 3x: the episode opens on the 3x frames but starts with the majority
+    hop, t0 = 0.005, 0.005
+    pr = np.r_[np.full(20, 0.2), np.full(6, 1.5), np.full(40, 3.0), np.full(30, 0.2)]
+    tracker = RefluxTracker(hop, t0, SCALE, threshold_s=0.1)
+    tracker.update(_two_way(pr, np.ones(len(pr))), np.ones(len(pr), bool))
+    tracker.close()
+    (ev,) = tracker.episodes[1]
+    assert ev.start_s == pytest.approx(t0 + (20 - 0.5) * hop)
+    assert ev.end_s == pytest.approx(t0 + (65 + 0.5) * hop)
+    # a majority that never reaches 2x opens nothing
+    tracker = RefluxTracker(hop, t0, SCALE, threshold_s=0.1)
+    pr = np.r_[np.full(20, 0.2), np.full(50, 1.5), np.full(30, 0.2)]
+    tracker.update(_two_way(pr, np.ones(len(pr))), np.ones(len(pr), bool))
+    tracker.close()
+    assert tracker.episodes[1] == []
+
+
+@pytest.mark.parametrize("ahead_retro, at_row", [(True, 100), (False, 101)])
+def test_confirmation_from_the_provisional_next_row(ahead_retro, at_row):
+    # 100 retrograde frames from row 1: 0.5 s at row 100, so row 101 passes a 0.5 s threshold
+    hop, t0 = 0.005, 0.005
+    pr = np.r_[0.0, np.full(120, 3.0)]
+    env = _two_way(pr, np.ones(len(pr)))
+    ahead = np.zeros_like(env)
+    ahead[:-1] = env[1:] if ahead_retro else 0.0
+    tracker = RefluxTracker(hop, t0, SCALE, threshold_s=0.5)
+    out = []
+    for i in range(len(env)):  # one row at a time, as a stream
+        out += tracker.update(env[i:i + 1], np.ones(1, bool), ahead[i:i + 1], np.ones(1, bool))
+        if out:
+            break
+    (kind, h, ev), = out
+    assert kind == "reflux_confirmed" and h == 1
+    assert i == at_row  # decided while processing this row: one row early with the look-ahead
+    assert ev.start_s == pytest.approx(t0 + 0.5 * hop)
+    assert ev.end_s == pytest.approx(t0 + 101.5 * hop)  # the frame that passes 0.5 s
+    assert ev.duration_s == pytest.approx(0.505)
+
+
+def test_provisional_confirmation_is_withdrawn_if_the_episode_falls_short():
+    pr = np.r_[0.0, np.full(100, 3.0), np.full(40, 0.1)]  # 0.5 s of retrograde flow exactly
+    env = _two_way(pr, np.ones(len(pr)))
+    ahead = np.zeros_like(env)
+    ahead[100] = env[99]  # the provisional row 101 looks retrograde; the complete one is not
+    events = []
+    proc = df.Processor(df.Settings(reflux_threshold_s=0.5, antegrade="toward"), FS, 2,
+                        on_event=events.append)
+    actions = proc._tracker.update(env, np.ones(len(env), bool), ahead, np.ones(len(env), bool))
+    proc._dispatch(actions)
+    assert [e["type"] for e in events] == ["reflux_confirmed", "reflux_withdrawn"]
+    assert events[1]["duration_s"] == pytest.approx(0.5)
+    assert proc._tracker.episodes[1][0].duration_s == pytest.approx(0.5)  # not a reflux
+
+
+def test_confirmation_needs_no_audio_past_the_frame_that_passes_the_threshold():
+    z = chirp_tones([(1.0, 700.0), (1.5, -700.0), (1.0, 700.0)], FS)
+    x = iq(z)
+    fired_at = []
+    proc = df.Processor(df.Settings(vessel="ijv", antegrade="toward"), FS, 2,
+                        on_event=lambda ev: fired_at.append((proc.time_s, ev)))
+    for i in range(len(x)):
+        proc.push(x[i:i + 1])
+        if fired_at:
+            break
+    t_audio, ev = fired_at[0]
+    assert ev["type"] == "reflux_confirmed"
+    # the frame ending at ev['time_s'] (its centre half a hop earlier) has all its samples:
+    # half a window past its centre, not one hop more for the last frame of its average
+    centre = ev["time_s"] - 0.0025
+    assert t_audio == pytest.approx(centre + 0.005, abs=1.5 / FS)
+
+
 # ----------------------------------------------------------------- sign conventions
 def _direction(analysis):
     """'toward'/'away' of the flow in a one-direction recording."""
