@@ -538,16 +538,17 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
                 continue
             # how far the flow reaches above the noise (one-bin gaps bridged)
             reach = _walk_out(smooth, i, st, sp, cnt, top, lo, False)
-            # the flow's level a little inside its top (the outermost detected bins already
-            # hold the window's spread); the edge of a flat band smeared by the window is
-            # where the power falls to half that level above the noise.  The triangular sum
-            # spreads a sharp edge less than the plain one.
-            j1 = max(0, top - 2)
-            j0 = max(0, top - 5)
+            # the flow's level just inside its top: the highest (triangular) sum of the
+            # top four bins.  The edge of a flat band smeared by the window is where the
+            # power falls to half that level above the noise; where the power piles up
+            # towards the edge (blunt profiles) the highest sum is that pile-up, not the
+            # lower band beneath it, whose half level lies far out in the window's spread.
+            # The triangular sum spreads a sharp edge less than the plain one.
+            j0 = max(0, top - 3)
             level = 0.0
-            for j in range(j0, j1 + 1):
-                level += _sumw(smooth, i, st, sp, cnt, j)
-            level = level / (j1 + 1 - j0) - 3.0 * nz
+            for j in range(j0, top + 1):
+                level = max(level, _sumw(smooth, i, st, sp, cnt, j))
+            level = level - 3.0 * nz
             half = max(lo, 3.0 * nz + 0.5 * level)
             edge = min(_walk_out(smooth, i, st, sp, cnt, j0, half, True), reach)
             # sub-bin edge: where the sum falls through the edge level

@@ -113,8 +113,8 @@ def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low
         return edge
 
     reach = walk(top, lo, s3)
-    j0, j1 = max(0, top - 5), max(0, top - 2)
-    level = np.mean([tri(j) for j in range(j0, j1 + 1)]) - 3 * noise
+    j0 = max(0, top - 3)
+    level = max(tri(j) for j in range(j0, top + 1)) - 3 * noise
     half = max(lo, 3 * noise + 0.5 * level)
     edge = min(walk(j0, half, tri), reach)
     frac = 0.0
