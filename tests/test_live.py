@@ -25,7 +25,7 @@ import soundfile as sf
 from audio_servers import alsa_file_pcm, pulse_server, require_portaudio, write_raw_f32
 
 from dopplerflow import analyze
-from dopplerflow.live import format_event, format_status
+from dopplerflow.live import default_block_size, format_event, format_status
 
 _ = pulse_server  # fixture, used by name
 
@@ -122,6 +122,14 @@ def test_format_event_lines():
                                 "peak 13.5 cm/s")
     ev.update(type="reflux_ended", duration_s=1.5, time_s=10.52)
     assert format_event(ev).startswith("reflux ended at 10.52 s: started 9.02 s, lasted 1.50 s")
+    ev.update(type="reflux_withdrawn", duration_s=0.88, time_s=9.91)
+    assert format_event(ev) == ("reflux withdrawn at 9.91 s: the retrograde flow from 9.02 s "
+                                "lasted 0.880 s, not longer than the threshold")
+
+
+def test_default_block_size_is_about_2_5_ms():
+    assert [default_block_size(fs) for fs in (8000, 16000, 44100, 48000, 96000, 192000)] == \
+        [16, 32, 128, 128, 256, 512]
 
 
 def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
@@ -314,8 +322,8 @@ def test_pulse_capture_finds_the_reflux_and_records_the_audio(tmp_path, pulse_se
     played = sf.read(wav, dtype="float32")[0]  # what paplay actually sends: 16-bit values
     rec, out, csv = tmp_path / "rec.flac", tmp_path / "out.json", tmp_path / "trace.csv"
     child = _Child(["--device", "pulse", "--sample-rate", str(fs), "--record", str(rec),
-                    "--json", str(out), "--csv", str(csv), "--block-size", "512",
-                    *ANALYSIS_FLAGS], pulse_server.env)
+                    "--json", str(out), "--csv", str(csv), *ANALYSIS_FLAGS],
+                   pulse_server.env)
     child.wait_for(child.err, "Ctrl-C to stop", timeout_s=60)
     pulse_server.play(wav)
     time.sleep(0.5)
@@ -351,6 +359,7 @@ def test_pulse_capture_finds_the_reflux_and_records_the_audio(tmp_path, pulse_se
     assert len(confirmed) == 1 and len(ended) == 1, child.out
     assert f"lasted {ev['duration_s']:.2f} s" in ended[0]
     assert "input_overflows" in result and result["live"]["end_reason"] == "stopped"
+    assert result["live"]["block_size"] == default_block_size(fs)  # short blocks by default
     assert csv.read_text().splitlines()[0].startswith("time_s")
 
 
