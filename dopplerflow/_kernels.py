@@ -214,37 +214,53 @@ def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
 
 
 @njit(**_JIT)
-def _block_stats(block, clip_level, acc):
-    """Accumulate level statistics of a raw block.
+def _stats_add(v, k, clip_level, s, s2, clipped):
+    """One value into lane ``k`` of the level statistics (see ``_block_stats``)."""
+    s[k] += v
+    s2[k] += np.float64(v) * v
+    clipped[k] += (abs(v) >= clip_level) + np.float64(v) * 0.0
 
-    ``acc`` (float64, shape (4 + 2 * channels,)) holds: number of samples,
-    clipped sample count, NaN/Inf count, index of the first non-finite frame
-    (-1 if none, relative to this block), then per channel the sum and the sum
-    of squares.  Sums run sample by sample in stream order, so they do not
-    depend on how the stream is cut into blocks.
+
+@njit(**_JIT)
+def _block_stats(flat, pos, clip_level, lanes):
+    """Accumulate level statistics of a raw block into per-lane sums.
+
+    Parameters
+    ----------
+    flat : ndarray, shape (n * channels,), float32
+        The block's samples, frame after frame (a ``(frames, channels)``
+        block raveled).
+    pos : int
+        Index of ``flat[0]`` among all the values of the stream so far.
+    clip_level : float
+        Values at or above this magnitude count as clipped.
+    lanes : ndarray, shape (3, m), float64
+        Per lane: sum, sum of squares, and clipped count; the count turns
+        NaN at the first NaN or infinite value (``0 * v`` is 0 only for
+        finite ``v``), which is how a bad block is found.  Value ``e`` of the
+        stream goes to lane ``e % m``; ``m`` is a multiple of the channel
+        count, so lane ``l`` holds channel ``l % channels``.  Each lane sums
+        in stream order, so the sums do not depend on how the stream is cut
+        into blocks, and the lanes are independent, so the loop vectorises.
     """
-    n, nch = block.shape
-    clipped = acc[1]
-    bad = acc[2]
-    for c in range(nch):
-        s = acc[4 + 2 * c]
-        s2 = acc[5 + 2 * c]
-        for i in range(n):
-            v = block[i, c]
-            if not np.isfinite(v):
-                if acc[3] < 0 or i < acc[3]:
-                    acc[3] = i
-                bad += 1
-                continue
-            if abs(v) >= clip_level:
-                clipped += 1
-            s += v
-            s2 += np.float64(v) * v
-        acc[4 + 2 * c] = s
-        acc[5 + 2 * c] = s2
-    acc[1] = clipped
-    acc[2] = bad
-    acc[0] += n
+    m = lanes.shape[1]
+    n = flat.shape[0]
+    s = lanes[0]
+    s2 = lanes[1]
+    clipped = lanes[2]
+    head = min(n, (m - pos % m) % m)
+    for i in range(head):
+        _stats_add(flat[i], (pos + i) % m, clip_level, s, s2, clipped)
+    # from here value j of ``rest`` goes to lane j % m (a slice, so that the index is
+    # known not to be negative and the loop vectorises)
+    rest = flat[head:]
+    i = 0
+    while i + m <= rest.shape[0]:
+        for k in range(m):
+            _stats_add(rest[i + k], k, clip_level, s, s2, clipped)
+        i += m
+    for j in range(i, rest.shape[0]):
+        _stats_add(rest[j], j % m, clip_level, s, s2, clipped)
 
 
 # --------------------------------------------------------------------------- spectra

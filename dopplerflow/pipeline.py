@@ -33,6 +33,8 @@ _MIN_RUN_S = 0.03
 _NOISE_KEEP = 16
 #: Sample values at or above this magnitude count as clipped (full scale).
 CLIP_LEVEL = 0.999
+#: Lanes per channel of the level statistics' running sums.
+_STATS_LANES = 64
 _DIRS = ("toward", "away")
 
 
@@ -98,7 +100,9 @@ class Processor:
         self._noise_kept = []  # the noise level of every _NOISE_KEEP-th frame
         self._rows = 0
         self._spec = Columns(self.config.n_fft) if keep_spectrogram else None
-        self._stats = np.zeros(4 + 2 * self.n_channels, np.float64)
+        # level statistics of the raw samples, in lanes (see K._block_stats)
+        self._lanes = np.zeros((3, _STATS_LANES * self.n_channels), np.float64)
+        self._n_in = 0  # samples received (gaps excluded)
         self._integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self._gaps = []
         self._n_samples = 0
@@ -154,15 +158,15 @@ class Processor:
         block = self._check_block(block)
         # the running sums go on in stream order (the same whatever the blocks); they are
         # kept only if the block is clean
-        acc = self._stats.copy()
-        acc[3] = -1
-        K._block_stats(block, CLIP_LEVEL, acc)
-        if acc[2]:
-            t_bad = (self._n_samples + int(acc[3])) / self.sample_rate_hz
+        lanes = self._lanes.copy()
+        K._block_stats(block.reshape(-1), self._n_in * self.n_channels, CLIP_LEVEL, lanes)
+        if np.isnan(lanes[2]).any():
+            bad = int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+            t_bad = (self._n_samples + bad) / self.sample_rate_hz
             raise InputError(f"the audio holds NaN or infinite samples (first at {t_bad:.3f} s); "
                              f"repair or re-export the recording")
-        acc[3] = 0
-        self._stats = acc
+        self._lanes = lanes
+        self._n_in += len(block)
         return self._process(block, final=False)
 
     def mark_gap(self, n_samples):
@@ -274,12 +278,12 @@ class Processor:
             v = env[d, 1] * self._scale * (1 if d == ante else -1)
             direction = "antegrade" if d == ante else "retrograde"
         ep = self._tracker.open_episode(1 - ante)
-        n = max(self._stats[0] * self.n_channels, 1)
-        ms = self._stats[5::2].sum() / n
+        n, clipped, _, squares = self._levels()
+        ms = squares.sum() / max(n * self.n_channels, 1)
         return {"time_s": self.time_s, "velocity_cm_s": float(v), "direction": direction,
                 "flow": bool(det.any()), "reflux_timer_s": ep.duration_s if ep else 0.0,
                 "level_dbfs": 10 * math.log10(ms) if ms > 0 else -math.inf,
-                "clipped_samples": int(self._stats[1]), "antegrade": _DIRS[ante]}
+                "clipped_samples": int(clipped), "antegrade": _DIRS[ante]}
 
     # ------------------------------------------------------------------ results
     def _empty_trace(self):
@@ -413,19 +417,25 @@ class Processor:
             "noise_floor_dbfs": None if noise_dbfs is None else round(noise_dbfs, 1),
         }
 
+    def _levels(self):
+        """Samples received, clipped values, and per channel the sum and sum of squares."""
+        lanes = self._lanes
+        nch = self.n_channels
+        return (self._n_in, float(lanes[2].sum()), lanes[0].reshape(-1, nch).sum(axis=0),
+                lanes[1].reshape(-1, nch).sum(axis=0))
+
     def _audio_warnings(self):
-        st = self._stats
-        n = st[0]
+        n, clipped, sums, squares = self._levels()
         out = []
         if n == 0:
             return out
         nch = self.n_channels
-        clipped = st[1] / (n * nch)
+        clipped = clipped / (n * nch)
         if clipped > 1e-4:
             out.append(f"clipping: {100 * clipped:.2f}% of samples at full scale; "
                        f"lower the input gain")
-        means = st[4::2] / n
-        rms = np.sqrt(st[5::2] / n)
+        means = sums / n
+        rms = np.sqrt(squares / n)
         for c in range(nch):
             if abs(means[c]) > 0.01:
                 out.append(f"mean level of {100 * means[c]:+.1f}% of full scale on channel "
