@@ -17,13 +17,15 @@ _JIT = dict(cache=True, nogil=True)
 
 # --------------------------------------------------------------------------- input
 @njit(**_JIT)
-def _wall_prepare(block, i0, i1, sign1, mix_step, mix_index, u):
-    """Channel pick, quadrature sign and optional heterodyne into ``u`` (n, 2) float64.
+def _prepared(block, i, i0, i1, sign1, mix_step, mix_index):
+    """Sample ``i`` of ``block`` after channel pick, quadrature sign and optional heterodyne.
 
     Parameters
     ----------
     block : ndarray, shape (n, channels), float32
         Raw audio.
+    i : int
+        Row of ``block``.
     i0, i1 : int
         Channels that become the real (``c0``) and imaginary (``c1``) input;
         ``i1 = -1`` means zero (one-channel layouts).
@@ -34,24 +36,24 @@ def _wall_prepare(block, i0, i1, sign1, mix_step, mix_index, u):
         ``c0 + j c1 = x * exp(-2j pi mix_step n)`` with ``x`` channel ``i0``
         (``c1`` times ``sign1``).
     mix_index : int
-        Index of the first sample of ``block`` in the whole stream (keeps the
-        mixer phase continuous whatever the block size).
-    u : ndarray, shape (n, 2), float64
-        Output ``c0``, ``c1``.
+        Index of ``block[0]`` in the whole stream (keeps the mixer phase
+        continuous whatever the block size).
+
+    Returns
+    -------
+    c0, c1 : float
     """
-    two_pi = 2.0 * np.pi
-    for i in range(block.shape[0]):
-        a = np.float64(block[i, i0])
-        if mix_step != 0.0:
-            ph = (mix_step * np.float64(mix_index + i)) % 1.0
-            b = -sign1 * a * np.sin(two_pi * ph)
-            a = a * np.cos(two_pi * ph)
-        elif i1 >= 0:
-            b = sign1 * np.float64(block[i, i1])
-        else:
-            b = 0.0
-        u[i, 0] = a
-        u[i, 1] = b
+    a = np.float64(block[i, i0])
+    if mix_step != 0.0:
+        two_pi = 2.0 * np.pi
+        ph = (mix_step * np.float64(mix_index + i)) % 1.0
+        b = -sign1 * a * np.sin(two_pi * ph)
+        a = a * np.cos(two_pi * ph)
+    elif i1 >= 0:
+        b = sign1 * np.float64(block[i, i1])
+    else:
+        b = 0.0
+    return a, b
 
 
 @njit(**_JIT)
@@ -100,13 +102,13 @@ def _next_chunk(phi, s, z, c):
 
 
 @njit(**_JIT)
-def _zero_state_lanes(tbuf, sos, ybuf, sbuf, w):
-    """Zero-state run of the lanes ``tbuf[:, :w]`` into ``ybuf``; end states in ``sbuf``.
+def _zero_state_lanes(lanes, sos, sbuf, w):
+    """Zero-state run of the lanes ``lanes[:, :w]``, in place; end states in ``sbuf``.
 
     The inner loop runs across lanes (independent chunks), so it vectorises;
     per lane the operations are those of ``_tdf2_step``.
     """
-    m = tbuf.shape[0]
+    m = lanes.shape[0]
     b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
     s0 = sbuf[0]
@@ -119,10 +121,9 @@ def _zero_state_lanes(tbuf, sos, ybuf, sbuf, w):
         s2[j] = 0.0
         s3[j] = 0.0
     for t in range(m):
-        tt = tbuf[t]
-        yy = ybuf[t]
+        yy = lanes[t]
         for j in range(w):
-            a = tt[j]
+            a = yy[j]
             ya = b00 * a + s0[j]
             s0[j] = b01 * a - a01 * ya + s1[j]
             s1[j] = b02 * a - a02 * ya
@@ -133,31 +134,34 @@ def _zero_state_lanes(tbuf, sos, ybuf, sbuf, w):
 
 
 @njit(**_JIT)
-def _add_natural(ybuf, h, sbuf, w):
-    """``ybuf[t, j] += H[t] . sbuf[:, j]`` across lanes (same arithmetic as ``_natural``)."""
-    m = ybuf.shape[0]
+def _add_natural(lanes, h, sbuf, w):
+    """``lanes[t, j] += H[t] . sbuf[:, j]`` across lanes (same arithmetic as ``_natural``)."""
+    m = lanes.shape[0]
     s0 = sbuf[0]
     s1 = sbuf[1]
     s2 = sbuf[2]
     s3 = sbuf[3]
     for t in range(m):
         h0, h1, h2, h3 = h[t, 0], h[t, 1], h[t, 2], h[t, 3]
-        yy = ybuf[t]
+        yy = lanes[t]
         for j in range(w):
             yy[j] = yy[j] + ((h0 * s0[j] + h1 * s1[j]) + (h2 * s2[j] + h3 * s3[j]))
 
 
 @njit(**_JIT)
-def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
-    """High-pass ``u`` (n, 2) float64 into ``out`` (n, 2) float32, chunk-parallel.
+def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, pos, sos, h, phi, s, z, lanes, sbuf,
+                 out):
+    """Prepare (``_prepared``) and high-pass ``block`` into ``out`` (n, 2) float32, chunk-parallel.
 
     Parameters
     ----------
-    u : ndarray, shape (n, 2), float64
-        From ``_wall_prepare``.
+    block : ndarray, shape (n, channels), float32
+        Raw audio.
+    i0, i1, sign1, mix_step, mix_index
+        As for ``_prepared``.
     pos : int
-        Index of ``u[0]`` from the start of the chunk grid (stream start or the
-        last restart).
+        Index of ``block[0]`` from the start of the chunk grid (stream start
+        or the last restart).
     sos : ndarray, shape (2, 6)
     h : ndarray, shape (m, 4)
         Output of the filter at each of the m samples of a chunk for a unit
@@ -169,26 +173,27 @@ def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
     z : ndarray, shape (2, 4)
         Per channel, the zero-state recurrence's state inside the current chunk
         (updated).
-    tbuf, ybuf : ndarray, shape (m, 2 * lanes), float64
-        Scratch.
-    sbuf : ndarray, shape (4, 2 * lanes), float64
+    lanes : ndarray, shape (m, 2 * n_lanes), float64
+        Scratch: whole chunks side by side, one per column and channel.
+    sbuf : ndarray, shape (4, 2 * n_lanes), float64
         Scratch.
     out : ndarray, shape (n, 2), float32
     """
-    n = u.shape[0]
+    n = block.shape[0]
     m = h.shape[0]
-    lanes = tbuf.shape[1] // 2
+    n_lanes = lanes.shape[1] // 2
     i = 0
     while i < n:
         k = (pos + i) % m
         if k == 0 and n - i >= m:
-            g = min(lanes, (n - i) // m)
+            g = min(n_lanes, (n - i) // m)
             w = 2 * g
             for q in range(g):
                 for t in range(m):
-                    tbuf[t, 2 * q] = u[i + q * m + t, 0]
-                    tbuf[t, 2 * q + 1] = u[i + q * m + t, 1]
-            _zero_state_lanes(tbuf, sos, ybuf, sbuf, w)
+                    a, b = _prepared(block, i + q * m + t, i0, i1, sign1, mix_step, mix_index)
+                    lanes[t, 2 * q] = a
+                    lanes[t, 2 * q + 1] = b
+            _zero_state_lanes(lanes, sos, sbuf, w)
             # each lane's true start state, chunk after chunk; sbuf then holds them
             for q in range(g):
                 for c in range(2):
@@ -198,15 +203,16 @@ def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
                         sbuf[kk, j] = s[c, kk]
                         z[c, kk] = zk
                     _next_chunk(phi, s, z, c)
-            _add_natural(ybuf, h, sbuf, w)
+            _add_natural(lanes, h, sbuf, w)
             for q in range(g):
                 for t in range(m):
-                    out[i + q * m + t, 0] = ybuf[t, 2 * q]
-                    out[i + q * m + t, 1] = ybuf[t, 2 * q + 1]
+                    out[i + q * m + t, 0] = lanes[t, 2 * q]
+                    out[i + q * m + t, 1] = lanes[t, 2 * q + 1]
             i += g * m
             continue
-        for c in range(2):
-            out[i, c] = _natural(_tdf2_step(sos, u[i, c], z[c]), k, h, s, c)
+        a, b = _prepared(block, i, i0, i1, sign1, mix_step, mix_index)
+        out[i, 0] = _natural(_tdf2_step(sos, a, z[0]), k, h, s, 0)
+        out[i, 1] = _natural(_tdf2_step(sos, b, z[1]), k, h, s, 1)
         if k == m - 1:
             for c in range(2):
                 _next_chunk(phi, s, z, c)
@@ -265,21 +271,31 @@ def _block_stats(flat, pos, clip_level, lanes):
 
 # --------------------------------------------------------------------------- spectra
 @njit(**_JIT)
-def _frames(buf, start, hop, window, n_frames, out):
+def _frames(buf, start, hop, window2, n_frames, out):
     """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``.
 
-    ``buf`` is (n, 2) float32; frame ``i`` starts at ``start + i * hop``.
-    ``out`` is (n_frames, n_fft) complex64; samples past the window are zero.
+    Parameters
+    ----------
+    buf : ndarray, shape (2 * n,), float32
+        Samples ``c0, c1`` interleaved (an (n, 2) array raveled).
+    start, hop : int
+        Frame ``i`` starts at sample ``start + i * hop``.
+    window2 : ndarray, shape (2 * n_window,), float32
+        The window with each value twice (``np.repeat(window, 2)``).
+    n_frames : int
+    out : ndarray, shape (n_frames, 2 * n_fft), float32
+        The (n_frames, n_fft) complex64 frames viewed as float32; samples
+        past the window are zero.
     """
-    n_win = window.shape[0]
-    n_fft = out.shape[1]
+    n_w2 = window2.shape[0]
+    n_f2 = out.shape[1]
     for i in range(n_frames):
-        s = start + i * hop
-        for k in range(n_win):
-            w = window[k]
-            out[i, k] = complex(w * buf[s + k, 0], w * buf[s + k, 1])
-        for k in range(n_win, n_fft):
-            out[i, k] = 0j
+        seg = buf[2 * (start + i * hop):]
+        row = out[i]
+        for k in range(n_w2):
+            row[k] = window2[k] * seg[k]
+        for k in range(n_w2, n_f2):
+            row[k] = 0.0
 
 
 @njit(**_JIT)

@@ -184,9 +184,13 @@ class Processor:
 
     def _process(self, block, final, filtered=None):
         if filtered is None:
-            filtered = self._wall(block)
-        self._n_samples += len(filtered)
-        power = self._framer(filtered)
+            n = len(block)
+            self._wall(block, out=self._framer.space(n))
+            power = self._framer.commit(n)
+        else:
+            n = len(filtered)
+            power = self._framer(filtered)
+        self._n_samples += n
         if len(power):
             self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
         rows = self._avg(power, final=final)

@@ -330,16 +330,19 @@ class WallFilter:
         self._h, self._phi = _chunk_matrices(self.sos, self.CHUNK)
         self._s = np.zeros((2, 4), np.float64)  # true state at the current chunk's start
         self._z = np.zeros((2, 4), np.float64)  # zero-state recurrence inside the chunk
-        self._tbuf = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
-        self._ybuf = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
+        self._lanes = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
         self._sbuf = np.empty((4, 2 * self.LANES), np.float64)
         self._index = 0
         self._origin = 0  # where the chunk grid starts: stream start or last restart
         self._restart = True
 
-    def __call__(self, block):
-        """Filter ``block`` (frames, channels) float32; return (frames, 2) float32."""
-        out = np.empty((block.shape[0], 2), np.float32)
+    def __call__(self, block, out=None):
+        """Filter ``block`` (frames, channels) float32; return (frames, 2) float32.
+
+        ``out``, if given, is the (frames, 2) float32 array written and returned.
+        """
+        if out is None:
+            out = np.empty((block.shape[0], 2), np.float32)
         if block.shape[0] == 0:
             return out
         if self._restart and not self._mix_step:
@@ -349,11 +352,9 @@ class WallFilter:
             self._s[0] = (self._zi * x0).ravel()
             self._s[1] = (self._zi * x1).ravel()
         self._restart = False
-        u = np.empty((block.shape[0], 2), np.float64)
-        K._wall_prepare(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
-                        self._index, u)
-        K._wall_filter_chunked(u, self._index - self._origin, self.sos, self._h, self._phi,
-                               self._s, self._z, self._tbuf, self._ybuf, self._sbuf, out)
+        K._wall_filter(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
+                       self._index, self._index - self._origin, self.sos, self._h, self._phi,
+                       self._s, self._z, self._lanes, self._sbuf, out)
         self._index += block.shape[0]
         return out
 
@@ -376,33 +377,53 @@ class Framer:
     """Cut the filtered stream into windowed frames and return their power spectra.
 
     Keeps the samples of the frame not yet complete, so frames fall at the
-    same places whatever the block size.
+    same places whatever the block size.  New samples can be written straight
+    into its buffer: ``space(n)`` gives the place, ``commit(n)`` frames them.
     """
 
     def __init__(self, config: SpectralConfig):
         self.cfg = config
-        self._buf = np.zeros((0, 2), np.float32)
+        self._buf = np.zeros((0, 2), np.float32)  # pending samples in _buf[:_fill]
+        self._fill = 0
         self.n_frames = 0
         self._shift = int(config.order[0])
+        self._window2 = np.repeat(config.window, 2)
 
-    def __call__(self, filtered):
-        """Append ``filtered`` (n, 2) float32; return (new_frames, n_fft) float32 power."""
+    def space(self, n):
+        """A (n, 2) float32 array for the next ``n`` filtered samples (then ``commit(n)``)."""
+        need = self._fill + n
+        if need > len(self._buf):
+            grown = np.empty((max(need, 2 * len(self._buf)), 2), np.float32)
+            grown[:self._fill] = self._buf[:self._fill]
+            self._buf = grown
+        return self._buf[self._fill:need]
+
+    def commit(self, n):
+        """Frame the ``n`` samples written into ``space(n)``; return (new_frames, n_fft) power."""
         cfg = self.cfg
-        buf = np.concatenate((self._buf, filtered)) if len(self._buf) else filtered
-        n_new = 0 if len(buf) < cfg.n_window else (len(buf) - cfg.n_window) // cfg.hop + 1
+        self._fill += n
+        n_new = 0 if self._fill < cfg.n_window else (self._fill - cfg.n_window) // cfg.hop + 1
         power = np.empty((n_new, cfg.n_fft), np.float32)
         if n_new:
             frames = np.empty((n_new, cfg.n_fft), np.complex64)
-            K._frames(buf, 0, cfg.hop, cfg.window, n_new, frames)
+            K._frames(self._buf.reshape(-1), 0, cfg.hop, self._window2, n_new,
+                      frames.view(np.float32))
             spec = scipy.fft.fft(frames, axis=1, workers=1, overwrite_x=True)
             if cfg.separated:
                 K._power(spec, cfg.separated, cfg.order, power)
             else:
                 K._power_flat(spec.view(np.float32), self._shift, power)
-        keep_from = n_new * cfg.hop
-        self._buf = np.array(buf[keep_from:], np.float32)
+            keep_from = n_new * cfg.hop
+            rest = self._fill - keep_from
+            self._buf[:rest] = self._buf[keep_from:self._fill]
+            self._fill = rest
         self.n_frames += n_new
         return power
+
+    def __call__(self, filtered):
+        """Append ``filtered`` (n, 2) float32; return (new_frames, n_fft) float32 power."""
+        self.space(len(filtered))[:] = filtered
+        return self.commit(len(filtered))
 
 
 class NoiseFloor:
