@@ -354,17 +354,24 @@ def _power_flat(spec, shift, out):
 
 
 @njit(**_JIT)
-def _average3(frames, a, out):
-    """Centred three-frame mean: ``out[r] = (f[a+r] + f[a+r+1] + f[a+r+2]) * (1/3)``.
+def _average3(prev, frames, a, out):
+    """Centred three-frame mean of ``prev`` followed by ``frames``.
 
-    ``frames`` (m, n_bins) float32; the float32 operations and their order are
-    those of the numpy expression they replace.
+    With ``f`` the rows of ``prev`` (m0, n_bins) then those of ``frames``
+    (m1, n_bins), both float32: ``out[r] = (f[a+r] + f[a+r+1] + f[a+r+2]) * (1/3)``.
+    The float32 operations and their order are those of the numpy expression
+    they replace.
     """
     third = np.float32(1.0 / 3.0)
     n_out, n_bins = out.shape
+    k = prev.shape[0]
     for r in range(n_out):
-        for k in range(n_bins):
-            out[r, k] = (frames[a + r, k] + frames[a + r + 1, k] + frames[a + r + 2, k]) * third
+        f0 = prev[a + r] if a + r < k else frames[a + r - k]
+        f1 = prev[a + r + 1] if a + r + 1 < k else frames[a + r + 1 - k]
+        f2 = prev[a + r + 2] if a + r + 2 < k else frames[a + r + 2 - k]
+        o = out[r]
+        for j in range(n_bins):
+            o[j] = (f0[j] + f1[j] + f2[j]) * third
 
 
 @njit(**_JIT)
@@ -505,6 +512,41 @@ def _walk_out(smooth, i, st, sp, cnt, j, level, weighted):
 
 
 @njit(**_JIT)
+def _outermost_above(row, st, sp, cnt, level):
+    """Outward index of a direction's outermost bin not at or below ``level`` (-1 if none).
+
+    The bins are ``row[st + sp * j]`` for ``j = 0 .. cnt - 1``.  They are
+    tested 16 at a time from the outermost inward (a count over a contiguous
+    run, which vectorises), then one by one in the run that holds the answer.
+    """
+    jc = cnt - 1
+    if sp == 1:
+        seg = row[st:st + cnt]  # outward index j at seg[j]
+        while jc >= 15:
+            c = 0
+            for k in range(16):
+                c += not (seg[jc - 15 + k] <= level)
+            if c:
+                break
+            jc -= 16
+        while jc >= 0 and seg[jc] <= level:
+            jc -= 1
+    else:
+        seg = row[st - cnt + 1:st + 1]  # outward index j at seg[cnt - 1 - j]
+        while jc >= 15:
+            c = 0
+            b = cnt - 1 - jc
+            for k in range(16):
+                c += not (seg[b + k] <= level)
+            if c:
+                break
+            jc -= 16
+        while jc >= 0 and seg[cnt - 1 - jc] <= level:
+            jc -= 1
+    return jc
+
+
+@njit(**_JIT)
 def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
                min_run, method, out):
     """Per-frame flow detection and frequency envelopes in each direction.
@@ -554,10 +596,7 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
             # of the float32 sum), which skips the empty top of the band without
             # changing the result
-            cand = 0.33 * hi
-            jc = cnt - 1
-            while jc >= 0 and smooth[i, st + sp * jc] <= cand:
-                jc -= 1
+            jc = _outermost_above(smooth[i], st, sp, cnt, 0.33 * hi)
             for j in range(min(cnt - 2, jc + 1), -1, -1):
                 if _sum3(smooth, i, st, sp, cnt, j) > hi:
                     run += 1

@@ -388,6 +388,7 @@ class Framer:
         self.n_frames = 0
         self._shift = int(config.order[0])
         self._window2 = np.repeat(config.window, 2)
+        self._frames = np.empty((0, config.n_fft), np.complex64)  # reused FFT input
 
     def space(self, n):
         """A (n, 2) float32 array for the next ``n`` filtered samples (then ``commit(n)``)."""
@@ -405,7 +406,9 @@ class Framer:
         n_new = 0 if self._fill < cfg.n_window else (self._fill - cfg.n_window) // cfg.hop + 1
         power = np.empty((n_new, cfg.n_fft), np.float32)
         if n_new:
-            frames = np.empty((n_new, cfg.n_fft), np.complex64)
+            if len(self._frames) < n_new:
+                self._frames = np.empty((n_new, cfg.n_fft), np.complex64)
+            frames = self._frames[:n_new]
             K._frames(self._buf.reshape(-1), 0, cfg.hop, self._window2, n_new,
                       frames.view(np.float32))
             spec = scipy.fft.fft(frames, axis=1, workers=1, overwrite_x=True)
@@ -482,33 +485,45 @@ class TimeAverager:
         """Add power frames ``new`` (m, n_bins); return the rows now complete."""
         if self.n_frames == 1:
             return np.ascontiguousarray(new, np.float32)
-        both = new if self._tail is None else np.concatenate((self._tail, new))
-        base = self._seen - (0 if self._tail is None else len(self._tail))
+        tail = self._tail if self._tail is not None else new[:0]
+        base = self._seen - len(tail)  # stream index of tail[0]; new[0] follows tail
         total = self._seen + len(new)
         last = total - 1 if final else total - 2
         rows = []
         r = self._next
         if r == 0 and last >= 0:
-            rows.append(both[0:1] if total == 1 else
-                        (both[0:1] + both[1:2]) * np.float32(0.5))
+            first = self._span(tail, new, base, 0, min(total, 2))
+            rows.append(first if total == 1 else (first[0:1] + first[1:2]) * np.float32(0.5))
             r = 1
         hi = min(last, total - 2)  # rows with both neighbours
         if hi >= r:
-            a = r - 1 - base
-            n = hi - r + 1
-            mid = np.empty((n, both.shape[1]), np.float32)
-            K._average3(both, a, mid)
+            mid = np.empty((hi - r + 1, new.shape[1]), np.float32)
+            K._average3(tail, new, r - 1 - base, mid)
             rows.append(mid)
             r = hi + 1
         if final and r == total - 1 and r >= 1:
-            rows.append((both[r - 1 - base:r - base] + both[r - base:r + 1 - base])
-                        * np.float32(0.5))
+            pair = self._span(tail, new, base, r - 1, r + 1)
+            rows.append((pair[0:1] + pair[1:2]) * np.float32(0.5))
             r = total
         self._next = r
         self._seen = total
-        self._tail = both[-2:].copy() if len(both) else self._tail
+        if len(new) >= 2:
+            self._tail = new[-2:].copy()
+        elif len(new):
+            self._tail = np.concatenate((tail, new))[-2:].copy()
         if not rows:
             return np.zeros((0, new.shape[1]), np.float32)
         if len(rows) == 1:
             return rows[0].astype(np.float32, copy=False)
         return np.concatenate(rows).astype(np.float32, copy=False)
+
+    @staticmethod
+    def _span(tail, new, base, f0, f1):
+        """Frames ``f0 .. f1 - 1`` (stream indices) of ``tail`` followed by ``new``."""
+        k = len(tail)
+        parts = []
+        if f0 - base < k:
+            parts.append(tail[f0 - base:min(f1 - base, k)])
+        if f1 - base > k:
+            parts.append(new[max(f0 - base - k, 0):f1 - base - k])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
