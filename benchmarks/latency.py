@@ -117,7 +117,7 @@ def measure_latency(block_size=1024, sample_rate_hz=48000, vessel="ijv", flip_s=
         for k, i in enumerate(range(0, len(x), block_size)):
             block = x[i:i + block_size]
             t0 = time.perf_counter()
-            proc.push(block)
+            proc.push(block, rows=False)
             t1 = time.perf_counter()
             block_times.append(t1 - t0)
             if k_fire is None and any(ev["type"] == "reflux_confirmed" for _, ev in fired):

@@ -157,7 +157,7 @@ def _breakdown_once(x, fs, block_size):
     try:
         t0 = time.perf_counter()
         for i in range(0, len(x), block_size):
-            proc.push(x[i:i + block_size])
+            proc.push(x[i:i + block_size], rows=False)
         proc.finish()
         total = time.perf_counter() - t0
     finally:

@@ -69,6 +69,9 @@ class Processor:
     SettingsError, LayoutError
     """
 
+    #: Samples the spectral stages take at a time (their buffers then stay in cache).
+    PIECE = 65536
+
     def __init__(self, settings, sample_rate_hz, n_channels, *, keep_spectrogram=False,
                  keep_trace=True, on_event=None, file=None):
         self.settings = settings
@@ -134,17 +137,21 @@ class Processor:
                              f"samples")
         return np.ascontiguousarray(block, dtype=np.float32)
 
-    def push(self, block):
+    def push(self, block, rows=True):
         """Analyse the next block of audio.
 
         Parameters
         ----------
         block : array_like, shape (frames, channels)
             Float samples in [-1, 1] (integers are scaled from their full range).
+        rows : bool
+            Build and return the trace rows this block completed; without it
+            (for callers that only read the result, ``status()`` or the
+            events) nothing is returned.
 
         Returns
         -------
-        Trace
+        Trace or None
             The trace rows completed by this block (direction as known so far).
 
         Raises
@@ -167,52 +174,81 @@ class Processor:
                              f"repair or re-export the recording")
         self._lanes = lanes
         self._n_in += len(block)
-        return self._process(block, final=False)
+        return self._process(block, final=False, rows=rows)
 
-    def mark_gap(self, n_samples):
+    def mark_gap(self, n_samples, rows=True):
         """Record ``n_samples`` lost samples: time advances over silence.
 
-        Events overlapping a gap are marked ``affected_by_gap``.
+        Events overlapping a gap are marked ``affected_by_gap``.  ``rows`` and
+        the return value are those of :meth:`push`.
         """
         n = int(n_samples)
         if n <= 0:
-            return self._empty_trace()
+            return self._empty_trace() if rows else None
         start = self.time_s
         self._gaps.append((start, start + n / self.sample_rate_hz))
         self._unsettled.append((self._n_samples, self._n_samples + n + self._settle))
-        return self._process(None, final=False, filtered=self._wall.skip(n))
+        return self._process(None, final=False, filtered=self._wall.skip(n), rows=rows)
 
-    def _process(self, block, final, filtered=None):
-        if filtered is None:
-            n = len(block)
-            self._wall(block, out=self._framer.space(n))
-            power = self._framer.commit(n)
-        else:
-            n = len(filtered)
-            power = self._framer(filtered)
+    def _process(self, block, final, filtered=None, rows=False):
+        """Run ``block`` (or already ``filtered`` samples) through every stage.
+
+        The spectral stages take the samples in pieces of at most ``PIECE``
+        (their buffers stay in cache); the per-row stages take all the rows
+        of the block at once.
+        """
+        parts = []
+        n = len(block) if filtered is None else len(filtered)
+        for i in range(0, n, self.PIECE):
+            if filtered is None:
+                piece = block[i:i + self.PIECE]
+                self._wall(piece, out=self._framer.space(len(piece)))
+                power = self._framer.commit(len(piece))
+            else:
+                power = self._framer(filtered[i:i + self.PIECE])
+            self._spectral_rows(power, False, parts)
+        if final:
+            self._spectral_rows(np.zeros((0, self.config.n_fft), np.float32), True, parts)
         self._n_samples += n
-        if len(power):
-            self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
-        rows = self._avg(power, final=final)
-        if not len(rows):
-            return self._empty_trace()
-        noise = self._noise_pending[:len(rows)]
-        self._noise_pending = self._noise_pending[len(rows):]
-        env = envelopes(rows, noise, self.config, self.settings.envelope)
+        if not parts:
+            return self._empty_trace() if rows else None
+        noise = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        env = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
+        n_rows = len(env)
         row0 = self._rows
-        self._rows += len(rows)
-        valid = self._valid_rows(row0, len(rows))
-        env[~valid] = 0.0
+        self._rows += n_rows
+        valid = self._valid_rows(row0, n_rows)
+        if not valid.all():
+            env[~valid] = 0.0
         self._last = env[-1]
-        self._keep(self._bridger(env[:, :, 1:].reshape(len(env), 6)))
-        self._noise_kept.append(noise[(row0 + np.arange(len(rows))) % _NOISE_KEEP == 0])
-        if self._spec is not None:
-            self._spec.append(rows)
+        stored = np.empty((n_rows, 2, 3), np.float32)  # fmax, fmean, power per direction
+        stored[...] = env[:, :, 1:]
+        self._keep(self._bridger(stored.reshape(n_rows, 6)))
+        self._noise_kept.append(noise[(-row0) % _NOISE_KEEP::_NOISE_KEEP].copy())
         self._integral += (env[:, :, 0] * env[:, :, 1]).sum(axis=0)
         actions = self._tracker.update(env, valid)
         if self._on_event is not None and self.cmap.direction_available:
             self._dispatch(actions)
+        if not rows:
+            return None
         return self._make_trace(env, row0, self._current_antegrade())
+
+    def _spectral_rows(self, power, final, parts):
+        """Noise floor, time average and envelopes of new power frames.
+
+        Appends ``(noise, env)`` of the rows completed to ``parts`` (and the
+        rows to the spectrogram).
+        """
+        if len(power):
+            self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
+        rows = self._avg(power, final=final)
+        if not len(rows):
+            return
+        noise = self._noise_pending[:len(rows)]
+        self._noise_pending = self._noise_pending[len(rows):]
+        parts.append((noise, envelopes(rows, noise, self.config, self.settings.envelope)))
+        if self._spec is not None:
+            self._spec.append(rows)
 
     def _keep(self, rows):
         """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final."""
@@ -296,17 +332,20 @@ class Processor:
 
     def _make_trace(self, env, row0, ante):
         """Trace rows from envelope rows (n, 2, 4) with ``ante`` as antegrade."""
-        n = len(env)
         cfg = self.config
-        time_s = cfg.t0_s + (row0 + np.arange(n)) * cfg.hop_s
+        time_s = cfg.t0_s + (row0 + np.arange(len(env))) * cfg.hop_s
+        return Trace(time_s, *self._columns(env, ante))
+
+    def _columns(self, env, ante):
+        """The trace's columns after ``time_s``, from envelope rows (n, 2, 4)."""
+        n = len(env)
         det = env[:, :, 0] > 0
         fmax = env[:, :, 1] * det * self._scale
         fmean = env[:, :, 2] * self._scale
         pw = env[:, :, 3] * det
         flow = det.any(axis=1)
         if not self.cmap.direction_available:
-            return Trace(time_s, fmax[:, 0], np.full(n, np.nan), fmean[:, 0] * det[:, 0],
-                         fmax[:, 0], flow)
+            return fmax[:, 0], np.full(n, np.nan), fmean[:, 0] * det[:, 0], fmax[:, 0], flow
         r = 1 - ante
         total = pw[:, 0] + pw[:, 1]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -314,7 +353,7 @@ class Processor:
                             / total, 0.0)
         dominant_retro = pw[:, r] > pw[:, ante]
         vel = np.where(dominant_retro, -fmax[:, r], fmax[:, ante])
-        return Trace(time_s, fmax[:, ante], fmax[:, r], mean, vel, flow)
+        return fmax[:, ante], fmax[:, r], mean, vel, flow
 
     def _final_trace(self, ante):
         """The whole trace with ``ante`` as antegrade, from the stored (bridged) rows.
@@ -329,12 +368,11 @@ class Processor:
         flow = np.empty(n, bool)
         pos = 0
         for block in self._env.drain():
-            part = self._make_trace(expand(block), pos, ante)
             k = len(block)
-            for col, src in zip(cols, (part.antegrade_max_cm_s, part.retrograde_max_cm_s,
-                                       part.mean_velocity_cm_s, part.velocity_cm_s), strict=True):
+            *values, fl = self._columns(expand(block), ante)
+            for col, src in zip(cols, values, strict=True):
                 col[pos:pos + k] = src
-            flow[pos:pos + k] = part.flow
+            flow[pos:pos + k] = fl
             pos += k
         time_s = np.arange(n, dtype=np.float64)
         time_s *= self.config.hop_s
@@ -513,7 +551,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         _require_one_window(info.frames, info.samplerate, settings, str(source))
         read = 0
         for block in io.iter_blocks(source, block_size):
-            proc.push(block)
+            proc.push(block, rows=False)
             read += len(block)
             if progress is not None:
                 progress(read / max(info.frames, 1))
@@ -541,7 +579,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
                      keep_trace=keep_trace, on_event=on_event)
     _require_one_window(len(data), sample_rate_hz, settings, "the audio")
     for i in range(0, len(data), block_size):
-        proc.push(data[i:i + block_size])
+        proc.push(data[i:i + block_size], rows=False)
     return proc.finish()
 
 
