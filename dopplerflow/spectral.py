@@ -86,8 +86,15 @@ def settling_samples(sos, sample_rate_hz, level_db=-60.0, max_s=0.5):
     -------
     int
     """
+    sos = np.ascontiguousarray(sos, np.float64)
+    return _cached_settling(sos.tobytes(), float(sample_rate_hz), float(level_db), float(max_s))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_settling(sos_bytes, sample_rate_hz, level_db, max_s):
+    """:func:`settling_samples` of a (2, 6) float64 ``sos`` given as bytes, cached."""
     h = np.empty(int(max_s * sample_rate_hz))
-    K._step_response(sos, h)
+    K._step_response(np.frombuffer(sos_bytes, np.float64).reshape(2, 6), h)
     # the inverse-Chebyshev high-pass passes DC at the stop-band level: the transient is
     # the difference from that end value
     above = np.flatnonzero(np.abs(h - h[-1]) > 10 ** (level_db / 20))
@@ -294,8 +301,16 @@ def _chunk_matrices(sos, m):
 
     Column ``k`` is the filter run for ``m`` samples with no input from a unit
     value in state variable ``k``: ``h[:, k]`` its outputs, ``phi[:, k]`` its
-    final state.
+    final state.  Both are read-only (shared by the filters with the same
+    ``sos`` and ``m``).
     """
+    return _cached_chunk_matrices(np.ascontiguousarray(sos, np.float64).tobytes(), int(m))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_chunk_matrices(sos_bytes, m):
+    """:func:`_chunk_matrices` of a (2, 6) float64 ``sos`` given as bytes, cached."""
+    sos = np.frombuffer(sos_bytes, np.float64).reshape(2, 6)
     h = np.zeros((m, 4))
     phi = np.zeros((4, 4))
     for k in range(4):
@@ -304,6 +319,8 @@ def _chunk_matrices(sos, m):
         for n in range(m):
             h[n, k] = K._tdf2_step(sos, 0.0, s)
         phi[:, k] = s
+    h.setflags(write=False)
+    phi.setflags(write=False)
     return h, phi
 
 
