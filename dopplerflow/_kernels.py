@@ -669,6 +669,64 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
 
 
 @njit(**_JIT)
+def _bridge_dropouts(rows, max_gap):
+    """Fill brief detection dropouts of each direction of stored rows, in place.
+
+    ``rows`` (n, 6) float32 holds fmax (0 where there is no flow), fmean and
+    power of each direction.  A run of rows without flow in a direction, at
+    most ``max_gap`` long and with flow on both sides, gets the three values
+    interpolated linearly between its neighbours; the weights are rounded to
+    float32 and the arithmetic is float32, as in the numpy expression this
+    replaces.
+    """
+    n = rows.shape[0]
+    one = np.float32(1.0)
+    for d in range(2):
+        c = 3 * d
+        i = 0
+        while i < n:
+            if rows[i, c] > 0:
+                i += 1
+                continue
+            g0 = i
+            while i < n and not rows[i, c] > 0:
+                i += 1
+            g1 = i  # rows g0 .. g1 - 1 have no flow
+            if g0 == 0 or g1 == n or g1 - g0 > max_gap:
+                continue
+            span = np.float64(g1 - g0 + 1)
+            for j in range(g0, g1):
+                w = np.float32(np.float64(j - (g0 - 1)) / span)
+                for k in range(c, c + 3):
+                    rows[j, k] = (one - w) * rows[g0 - 1, k] + w * rows[g1, k]
+
+
+@njit(**_JIT)
+def _flow_totals(rows, min_run, state, peak):
+    """Running totals of stored rows (n, 6) float32, in stream order.
+
+    ``state`` (float64): rows, rows with flow (either direction), length of
+    the flow run still open, rows in closed runs at least ``min_run`` long.
+    ``peak`` (2,) float32: the largest fmax of each direction.
+    """
+    for i in range(rows.shape[0]):
+        a = rows[i, 0]
+        b = rows[i, 3]
+        if a > peak[0]:
+            peak[0] = a
+        if b > peak[1]:
+            peak[1] = b
+        if a > 0 or b > 0:
+            state[1] += 1
+            state[2] += 1
+        else:
+            if state[2] >= min_run:
+                state[3] += state[2]
+            state[2] = 0
+    state[0] += rows.shape[0]
+
+
+@njit(**_JIT)
 def _median_envelope(work, start, n, half, out):
     """Running median of each direction's fmax over the frames with flow.
 
