@@ -513,37 +513,29 @@ def _walk_out(smooth, i, st, sp, cnt, j, level, weighted):
 
 @njit(**_JIT)
 def _outermost_above(row, st, sp, cnt, level):
-    """Outward index of a direction's outermost bin not at or below ``level`` (-1 if none).
+    """Outward index of a direction's outermost bin above ``level`` (-1 if none).
 
-    The bins are ``row[st + sp * j]`` for ``j = 0 .. cnt - 1``.  They are
-    tested 16 at a time from the outermost inward (a count over a contiguous
-    run, which vectorises), then one by one in the run that holds the answer.
+    The bins are ``row[st + sp * j]`` (float32) for ``j = 0 .. cnt - 1``.
+    One pass over the contiguous run of bins with an integer maximum (or
+    minimum) of the indices that pass, which vectorises, instead of a
+    search with an early exit.  ``level`` is float64: a float32 bin exceeds
+    it exactly when it exceeds the largest float32 at or below it, so the
+    comparisons stay in float32.
     """
-    jc = cnt - 1
+    lv = np.float32(level)
+    if np.float64(lv) > level:
+        lv = np.nextafter(lv, np.float32(-np.inf))
     if sp == 1:
         seg = row[st:st + cnt]  # outward index j at seg[j]
-        while jc >= 15:
-            c = 0
-            for k in range(16):
-                c += not (seg[jc - 15 + k] <= level)
-            if c:
-                break
-            jc -= 16
-        while jc >= 0 and seg[jc] <= level:
-            jc -= 1
-    else:
-        seg = row[st - cnt + 1:st + 1]  # outward index j at seg[cnt - 1 - j]
-        while jc >= 15:
-            c = 0
-            b = cnt - 1 - jc
-            for k in range(16):
-                c += not (seg[b + k] <= level)
-            if c:
-                break
-            jc -= 16
-        while jc >= 0 and seg[cnt - 1 - jc] <= level:
-            jc -= 1
-    return jc
+        jc = np.int32(-1)
+        for j in range(cnt):
+            jc = max(jc, np.int32(j) if seg[j] > lv else np.int32(-1))
+        return jc
+    seg = row[st - cnt + 1:st + 1]  # outward index j at seg[cnt - 1 - j]
+    k0 = np.int32(cnt)
+    for k in range(cnt):
+        k0 = min(k0, np.int32(k) if seg[k] > lv else np.int32(cnt))
+    return cnt - 1 - k0
 
 
 @njit(**_JIT)
