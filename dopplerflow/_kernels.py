@@ -188,11 +188,21 @@ def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, pos, sos, h, phi, s,
         if k == 0 and n - i >= m:
             g = min(n_lanes, (n - i) // m)
             w = 2 * g
-            for q in range(g):
-                for t in range(m):
-                    a, b = _prepared(block, i + q * m + t, i0, i1, sign1, mix_step, mix_index)
-                    lanes[t, 2 * q] = a
-                    lanes[t, 2 * q + 1] = b
+            if mix_step == 0.0 and i0 == 0 and i1 == 1:
+                # the usual layout: both channels as they are (same values as _prepared;
+                # the constant columns let the pair be moved as one)
+                for q in range(g):
+                    src = block[i + q * m:i + q * m + m]
+                    for t in range(m):
+                        lanes[t, 2 * q] = np.float64(src[t, 0]) * 1.0
+                        lanes[t, 2 * q + 1] = np.float64(src[t, 1]) * sign1
+            else:
+                for q in range(g):
+                    for t in range(m):
+                        a, b = _prepared(block, i + q * m + t, i0, i1, sign1, mix_step,
+                                         mix_index)
+                        lanes[t, 2 * q] = a
+                        lanes[t, 2 * q + 1] = b
             _zero_state_lanes(lanes, sos, sbuf, w)
             # each lane's true start state, chunk after chunk; sbuf then holds them
             for q in range(g):
