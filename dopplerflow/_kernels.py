@@ -215,9 +215,10 @@ def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, pos, sos, h, phi, s,
                     _next_chunk(phi, s, z, c)
             _add_natural(lanes, h, sbuf, w)
             for q in range(g):
+                dst = out[i + q * m:i + q * m + m]
                 for t in range(m):
-                    out[i + q * m + t, 0] = lanes[t, 2 * q]
-                    out[i + q * m + t, 1] = lanes[t, 2 * q + 1]
+                    dst[t, 0] = lanes[t, 2 * q]
+                    dst[t, 1] = lanes[t, 2 * q + 1]
             i += g * m
             continue
         a, b = _prepared(block, i, i0, i1, sign1, mix_step, mix_index)
@@ -353,14 +354,19 @@ def _power_flat(spec, shift, out):
     n_frames, n_fft = out.shape
     head = n_fft - shift
     for i in range(n_frames):
+        # two runs, each sliced so that its indices start at 0 (the loops vectorise)
+        src = spec[i, 2 * shift:]
+        dst = out[i, :head]
         for j in range(head):
-            re = spec[i, 2 * (shift + j)]
-            im = spec[i, 2 * (shift + j) + 1]
-            out[i, j] = re * re + im * im
-        for j in range(head, n_fft):
-            re = spec[i, 2 * (j - head)]
-            im = spec[i, 2 * (j - head) + 1]
-            out[i, j] = re * re + im * im
+            re = src[2 * j]
+            im = src[2 * j + 1]
+            dst[j] = re * re + im * im
+        src = spec[i, :2 * shift]
+        dst = out[i, head:]
+        for j in range(shift):
+            re = src[2 * j]
+            im = src[2 * j + 1]
+            dst[j] = re * re + im * im
 
 
 @njit(**_JIT)
