@@ -770,6 +770,73 @@ def _median_envelope(work, start, n, half, out):
                 out[i, c] = np.float32(0.5) * (buf[k // 2 - 1] + buf[k // 2])
 
 
+@njit(**_JIT)
+def _expand_rows(rows, env):
+    """Stored rows (n, 6) -> envelope rows ``env`` (n, 2, 4): detected (fmax > 0), fmax,
+    fmean, power."""
+    for i in range(rows.shape[0]):
+        for d in range(2):
+            f = rows[i, 3 * d]
+            env[i, d, 0] = 1.0 if f > 0 else 0.0
+            env[i, d, 1] = f
+            env[i, d, 2] = rows[i, 3 * d + 1]
+            env[i, d, 3] = rows[i, 3 * d + 2]
+
+
+@njit(**_JIT)
+def _trace_columns(env, ante, scale, one, zero, direction, cols, flow):
+    """The trace's columns from envelope rows, in the arithmetic of ``env``'s dtype.
+
+    Parameters
+    ----------
+    env : ndarray, shape (n, 2, 4), float32 or float64
+        Per direction: detected, fmax (Hz), fmean (Hz), flow power.
+    ante : int
+        Direction taken as antegrade (0 toward, 1 away).
+    scale, one, zero : scalar of ``env``'s dtype
+        cm/s per Hz, 1 and 0.
+    direction : bool
+        False for layouts without direction (mono): the retrograde column is
+        NaN and the mean is that of direction 0.
+    cols : ndarray, shape (4, n), ``env``'s dtype
+        Out: antegrade and retrograde maximum velocity (>= 0), mean velocity
+        and maximum velocity of the dominant direction (signed, + antegrade).
+    flow : ndarray, shape (n,), bool
+        Out: flow in either direction.
+
+    Notes
+    -----
+    Each value is computed with the operations, in the order, of the numpy
+    expressions in ``Processor`` this replaces (``fmax * det * scale``,
+    ``(fmean_a * pw_a - fmean_r * pw_r) / total``, ...).
+    """
+    r = 1 - ante
+    for i in range(env.shape[0]):
+        d0 = env[i, 0, 0] > 0
+        d1 = env[i, 1, 0] > 0
+        m0 = one if d0 else zero
+        m1 = one if d1 else zero
+        f0 = env[i, 0, 1] * m0 * scale
+        f1 = env[i, 1, 1] * m1 * scale
+        flow[i] = d0 or d1
+        if not direction:
+            cols[0, i] = f0
+            cols[1, i] = np.nan
+            cols[2, i] = env[i, 0, 2] * scale * m0
+            cols[3, i] = f0
+            continue
+        fmax_a, fmax_r = (f0, f1) if ante == 0 else (f1, f0)
+        mean_a = env[i, ante, 2] * scale
+        mean_r = env[i, r, 2] * scale
+        pw_a = env[i, ante, 3] * (m0 if ante == 0 else m1)
+        pw_r = env[i, r, 3] * (m1 if ante == 0 else m0)
+        total = env[i, 0, 3] * m0 + env[i, 1, 3] * m1
+        cols[0, i] = fmax_a
+        cols[1, i] = fmax_r
+        cols[2, i] = (mean_a * pw_a - mean_r * pw_r) / total if total > 0 else zero
+        cols[3, i] = -fmax_r if pw_r > pw_a else fmax_a
+
+
 # --------------------------------------------------------------------------- reflux
 @njit(**_JIT)
 def _reflux(env, valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s, gap_rows, min_rows,

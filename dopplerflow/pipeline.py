@@ -336,24 +336,20 @@ class Processor:
         time_s = cfg.t0_s + (row0 + np.arange(len(env))) * cfg.hop_s
         return Trace(time_s, *self._columns(env, ante))
 
-    def _columns(self, env, ante):
-        """The trace's columns after ``time_s``, from envelope rows (n, 2, 4)."""
+    def _columns(self, env, ante, cols=None, flow=None):
+        """The trace's columns after ``time_s``, from envelope rows (n, 2, 4).
+
+        Computed in ``env``'s dtype, into ``cols`` (4, n) and ``flow`` (n,)
+        when given.
+        """
         n = len(env)
-        det = env[:, :, 0] > 0
-        fmax = env[:, :, 1] * det * self._scale
-        fmean = env[:, :, 2] * self._scale
-        pw = env[:, :, 3] * det
-        flow = det.any(axis=1)
-        if not self.cmap.direction_available:
-            return fmax[:, 0], np.full(n, np.nan), fmean[:, 0] * det[:, 0], fmax[:, 0], flow
-        r = 1 - ante
-        total = pw[:, 0] + pw[:, 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(total > 0, (fmean[:, ante] * pw[:, ante] - fmean[:, r] * pw[:, r])
-                            / total, 0.0)
-        dominant_retro = pw[:, r] > pw[:, ante]
-        vel = np.where(dominant_retro, -fmax[:, r], fmax[:, ante])
-        return fmax[:, ante], fmax[:, r], mean, vel, flow
+        if cols is None:
+            cols = np.empty((4, n), env.dtype)
+            flow = np.empty(n, bool)
+        t = env.dtype.type
+        K._trace_columns(env, ante, t(self._scale), t(1), t(0), self.cmap.direction_available,
+                         cols, flow)
+        return cols[0], cols[1], cols[2], cols[3], flow
 
     def _final_trace(self, ante):
         """The whole trace with ``ante`` as antegrade, from the stored (bridged) rows.
@@ -364,15 +360,12 @@ class Processor:
         if self._env is None:
             return self._empty_trace()
         n = len(self._env)
-        cols = [np.empty(n, np.float32) for _ in range(4)]
+        cols = np.empty((4, n), np.float32)
         flow = np.empty(n, bool)
         pos = 0
         for block in self._env.drain():
             k = len(block)
-            *values, fl = self._columns(expand(block), ante)
-            for col, src in zip(cols, values, strict=True):
-                col[pos:pos + k] = src
-            flow[pos:pos + k] = fl
+            self._columns(expand(block), ante, cols[:, pos:pos + k], flow[pos:pos + k])
             pos += k
         time_s = np.arange(n, dtype=np.float64)
         time_s *= self.config.hop_s

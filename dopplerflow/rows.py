@@ -68,8 +68,7 @@ class Columns:
 def expand(rows):
     """Stored rows (n, 6) -> envelope rows (n, 2, 4): detected, fmax, fmean, power."""
     env = np.empty((len(rows), 2, 4), rows.dtype)
-    env[:, :, 1:] = rows.reshape(len(rows), 2, 3)
-    env[:, :, 0] = env[:, :, 1] > 0
+    K._expand_rows(np.ascontiguousarray(rows), env)
     return env
 
 
