@@ -235,7 +235,7 @@ def _stats_add(v, k, clip_level, s, s2, clipped):
     """One value into lane ``k`` of the level statistics (see ``_block_stats``)."""
     s[k] += v
     s2[k] += np.float64(v) * v
-    clipped[k] += (abs(v) >= clip_level) + np.float64(v) * 0.0
+    clipped[k] += abs(v) >= clip_level
 
 
 @njit(**_JIT)
@@ -252,9 +252,9 @@ def _block_stats(flat, pos, clip_level, lanes):
     clip_level : float
         Values at or above this magnitude count as clipped.
     lanes : ndarray, shape (3, m), float64
-        Per lane: sum, sum of squares, and clipped count; the count turns
-        NaN at the first NaN or infinite value (``0 * v`` is 0 only for
-        finite ``v``), which is how a bad block is found.  Value ``e`` of the
+        Per lane: sum, sum of squares, and clipped count.  Sums of finite
+        float32 values cannot overflow float64, so a sum that is not finite
+        marks a NaN or infinite value in the block.  Value ``e`` of the
         stream goes to lane ``e % m``; ``m`` is a multiple of the channel
         count, so lane ``l`` holds channel ``l % channels``.  Each lane sums
         in stream order, so the sums do not depend on how the stream is cut
