@@ -771,6 +771,25 @@ def _median_envelope(work, start, n, half, out):
 
 
 @njit(**_JIT)
+def _store_rows(env, integral, stored):
+    """Envelope rows ``env`` (n, 2, 4) float64 -> stored rows (n, 6) float32.
+
+    ``stored`` receives fmax, fmean and power of each direction (rounded to
+    float32); ``integral`` (2,) float64 is increased by the sum over the rows
+    of detected times fmax, per direction (summed row after row, the order of
+    numpy's ``(det * fmax).sum(axis=0)``).
+    """
+    for d in range(2):
+        acc = 0.0
+        for i in range(env.shape[0]):
+            acc += env[i, d, 0] * env[i, d, 1]
+            stored[i, 3 * d] = env[i, d, 1]
+            stored[i, 3 * d + 1] = env[i, d, 2]
+            stored[i, 3 * d + 2] = env[i, d, 3]
+        integral[d] += acc
+
+
+@njit(**_JIT)
 def _expand_rows(rows, env):
     """Stored rows (n, 6) -> envelope rows ``env`` (n, 2, 4): detected (fmax > 0), fmax,
     fmean, power."""

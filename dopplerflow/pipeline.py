@@ -114,6 +114,7 @@ class Processor:
         # stream starts and after each gap of lost samples
         self._settle = spectral.settling_samples(sos, self.sample_rate_hz)
         self._unsettled = [(0, self._settle)]
+        self._valid_buf = np.ones(0, bool)
         self._finished = None
 
     # ------------------------------------------------------------------ feeding
@@ -218,14 +219,15 @@ class Processor:
         row0 = self._rows
         self._rows += n_rows
         valid = self._valid_rows(row0, n_rows)
-        if not valid.all():
+        if valid is None:
+            valid = self._all_valid(n_rows)
+        else:
             env[~valid] = 0.0
         self._last = env[-1]
-        stored = np.empty((n_rows, 2, 3), np.float32)  # fmax, fmean, power per direction
-        stored[...] = env[:, :, 1:]
-        self._keep(self._bridger(stored.reshape(n_rows, 6)))
+        stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
+        K._store_rows(env, self._integral, stored)
+        self._keep(self._bridger(stored))
         self._noise_kept.append(noise[(-row0) % _NOISE_KEEP::_NOISE_KEEP].copy())
-        self._integral += (env[:, :, 0] * env[:, :, 1]).sum(axis=0)
         actions = self._tracker.update(env, valid)
         if self._on_event is not None and self.cmap.direction_available:
             self._dispatch(actions)
@@ -257,16 +259,23 @@ class Processor:
             if self._env is not None:
                 self._env.append(rows)
 
+    def _all_valid(self, n):
+        """A read-only array of ``n`` True values (kept and grown as needed)."""
+        if len(self._valid_buf) < n:
+            self._valid_buf = np.ones(max(n, 2 * len(self._valid_buf)), bool)
+            self._valid_buf.setflags(write=False)
+        return self._valid_buf[:n]
+
     def _valid_rows(self, row0, n):
         """False for rows whose averaged frames overlap lost samples or the wall filter's
-        settling after the start of the stream or after a gap."""
-        valid = np.ones(n, bool)
+        settling after the start of the stream or after a gap; None if every row is valid."""
         cfg = self.config
         half = (cfg.average_frames - 1) // 2  # the row averages frames r-half .. r+half
         first_sample = (row0 - half) * cfg.hop
         self._unsettled = [(g0, g1) for g0, g1 in self._unsettled if g1 > first_sample]
         if not self._unsettled:
-            return valid
+            return None
+        valid = np.ones(n, bool)
         rows = row0 + np.arange(n)
         first = (rows - half) * cfg.hop
         end = (rows + half) * cfg.hop + cfg.n_window
