@@ -69,7 +69,8 @@ class Processor:
     SettingsError, LayoutError
     """
 
-    #: Samples the spectral stages take at a time (their buffers then stay in cache).
+    #: Samples the spectral stages take at a time: their buffers stay this size whatever
+    #: the blocks pushed.
     PIECE = 65536
 
     def __init__(self, settings, sample_rate_hz, n_channels, *, keep_spectrogram=False,
@@ -195,7 +196,7 @@ class Processor:
         """Run ``block`` (or already ``filtered`` samples) through every stage.
 
         The spectral stages take the samples in pieces of at most ``PIECE``
-        (their buffers stay in cache); the per-row stages take all the rows
+        (their buffers stay that size); the per-row stages take all the rows
         of the block at once.
         """
         parts = []
