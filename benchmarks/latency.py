@@ -129,7 +129,7 @@ def measure_latency(block_size=128, sample_rate_hz=48000, vessel="ijv", flip_s=1
         k_fire = t_hand = None
         for k, i in enumerate(range(0, len(x), block_size)):
             t0 = time.perf_counter()
-            proc.push(x[i:i + block_size])
+            proc.push(x[i:i + block_size], rows=False)
             block_times.append(time.perf_counter() - t0)
             if k_fire is None and any(ev["type"] == "reflux_confirmed" for _, ev in fired):
                 k_fire, t_hand = k, t0

@@ -132,10 +132,17 @@ def _breakdown_once(x, fs, block_size):
 
     acc = {}
     proc = dopplerflow.Processor(dopplerflow.Settings(), fs, x.shape[1])
-    for attr, name in (("_wall", "wall filter"), ("_framer", "framer (frames, FFT, power)"),
-                       ("_noise", "noise floor"), ("_avg", "time average")):
-        if hasattr(proc, attr):
-            setattr(proc, attr, _Timed(getattr(proc, attr), acc, name))
+    # stage objects timed as a whole (method None) or through the method the processor calls
+    for attr, method, name in (("_wall", None, "wall filter"),
+                               ("_framer", "commit", "framer (frames, FFT, power)"),
+                               ("_noise", None, "noise floor"), ("_avg", None, "time average")):
+        obj = getattr(proc, attr, None)
+        if obj is None:
+            continue
+        if method is None:
+            setattr(proc, attr, _Timed(obj, acc, name))
+        elif hasattr(obj, method):
+            setattr(obj, method, _Timed(getattr(obj, method), acc, name))
     tracker = getattr(proc, "_tracker", None)
     if tracker is not None and hasattr(tracker, "update"):
         tracker.update = _Timed(tracker.update, acc, "reflux tracker")
@@ -150,7 +157,7 @@ def _breakdown_once(x, fs, block_size):
     try:
         t0 = time.perf_counter()
         for i in range(0, len(x), block_size):
-            proc.push(x[i:i + block_size])
+            proc.push(x[i:i + block_size], rows=False)
         proc.finish()
         total = time.perf_counter() - t0
     finally:

@@ -17,13 +17,15 @@ _JIT = dict(cache=True, nogil=True)
 
 # --------------------------------------------------------------------------- input
 @njit(**_JIT)
-def _wall_prepare(block, i0, i1, sign1, mix_step, mix_index, u):
-    """Channel pick, quadrature sign and optional heterodyne into ``u`` (n, 2) float64.
+def _prepared(block, i, i0, i1, sign1, mix_step, mix_index):
+    """Sample ``i`` of ``block`` after channel pick, quadrature sign and optional heterodyne.
 
     Parameters
     ----------
     block : ndarray, shape (n, channels), float32
         Raw audio.
+    i : int
+        Row of ``block``.
     i0, i1 : int
         Channels that become the real (``c0``) and imaginary (``c1``) input;
         ``i1 = -1`` means zero (one-channel layouts).
@@ -34,24 +36,24 @@ def _wall_prepare(block, i0, i1, sign1, mix_step, mix_index, u):
         ``c0 + j c1 = x * exp(-2j pi mix_step n)`` with ``x`` channel ``i0``
         (``c1`` times ``sign1``).
     mix_index : int
-        Index of the first sample of ``block`` in the whole stream (keeps the
-        mixer phase continuous whatever the block size).
-    u : ndarray, shape (n, 2), float64
-        Output ``c0``, ``c1``.
+        Index of ``block[0]`` in the whole stream (keeps the mixer phase
+        continuous whatever the block size).
+
+    Returns
+    -------
+    c0, c1 : float
     """
-    two_pi = 2.0 * np.pi
-    for i in range(block.shape[0]):
-        a = np.float64(block[i, i0])
-        if mix_step != 0.0:
-            ph = (mix_step * np.float64(mix_index + i)) % 1.0
-            b = -sign1 * a * np.sin(two_pi * ph)
-            a = a * np.cos(two_pi * ph)
-        elif i1 >= 0:
-            b = sign1 * np.float64(block[i, i1])
-        else:
-            b = 0.0
-        u[i, 0] = a
-        u[i, 1] = b
+    a = np.float64(block[i, i0])
+    if mix_step != 0.0:
+        two_pi = 2.0 * np.pi
+        ph = (mix_step * np.float64(mix_index + i)) % 1.0
+        b = -sign1 * a * np.sin(two_pi * ph)
+        a = a * np.cos(two_pi * ph)
+    elif i1 >= 0:
+        b = sign1 * np.float64(block[i, i1])
+    else:
+        b = 0.0
+    return a, b
 
 
 @njit(**_JIT)
@@ -100,13 +102,13 @@ def _next_chunk(phi, s, z, c):
 
 
 @njit(**_JIT)
-def _zero_state_lanes(tbuf, sos, ybuf, sbuf, w):
-    """Zero-state run of the lanes ``tbuf[:, :w]`` into ``ybuf``; end states in ``sbuf``.
+def _zero_state_lanes(lanes, sos, sbuf, w):
+    """Zero-state run of the lanes ``lanes[:, :w]``, in place; end states in ``sbuf``.
 
     The inner loop runs across lanes (independent chunks), so it vectorises;
     per lane the operations are those of ``_tdf2_step``.
     """
-    m = tbuf.shape[0]
+    m = lanes.shape[0]
     b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
     s0 = sbuf[0]
@@ -119,10 +121,9 @@ def _zero_state_lanes(tbuf, sos, ybuf, sbuf, w):
         s2[j] = 0.0
         s3[j] = 0.0
     for t in range(m):
-        tt = tbuf[t]
-        yy = ybuf[t]
+        yy = lanes[t]
         for j in range(w):
-            a = tt[j]
+            a = yy[j]
             ya = b00 * a + s0[j]
             s0[j] = b01 * a - a01 * ya + s1[j]
             s1[j] = b02 * a - a02 * ya
@@ -133,31 +134,34 @@ def _zero_state_lanes(tbuf, sos, ybuf, sbuf, w):
 
 
 @njit(**_JIT)
-def _add_natural(ybuf, h, sbuf, w):
-    """``ybuf[t, j] += H[t] . sbuf[:, j]`` across lanes (same arithmetic as ``_natural``)."""
-    m = ybuf.shape[0]
+def _add_natural(lanes, h, sbuf, w):
+    """``lanes[t, j] += H[t] . sbuf[:, j]`` across lanes (same arithmetic as ``_natural``)."""
+    m = lanes.shape[0]
     s0 = sbuf[0]
     s1 = sbuf[1]
     s2 = sbuf[2]
     s3 = sbuf[3]
     for t in range(m):
         h0, h1, h2, h3 = h[t, 0], h[t, 1], h[t, 2], h[t, 3]
-        yy = ybuf[t]
+        yy = lanes[t]
         for j in range(w):
             yy[j] = yy[j] + ((h0 * s0[j] + h1 * s1[j]) + (h2 * s2[j] + h3 * s3[j]))
 
 
 @njit(**_JIT)
-def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
-    """High-pass ``u`` (n, 2) float64 into ``out`` (n, 2) float32, chunk-parallel.
+def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, pos, sos, h, phi, s, z, lanes, sbuf,
+                 out):
+    """Prepare (``_prepared``) and high-pass ``block`` into ``out`` (n, 2) float32, chunk-parallel.
 
     Parameters
     ----------
-    u : ndarray, shape (n, 2), float64
-        From ``_wall_prepare``.
+    block : ndarray, shape (n, channels), float32
+        Raw audio.
+    i0, i1, sign1, mix_step, mix_index
+        As for ``_prepared``.
     pos : int
-        Index of ``u[0]`` from the start of the chunk grid (stream start or the
-        last restart).
+        Index of ``block[0]`` from the start of the chunk grid (stream start
+        or the last restart).
     sos : ndarray, shape (2, 6)
     h : ndarray, shape (m, 4)
         Output of the filter at each of the m samples of a chunk for a unit
@@ -169,26 +173,37 @@ def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
     z : ndarray, shape (2, 4)
         Per channel, the zero-state recurrence's state inside the current chunk
         (updated).
-    tbuf, ybuf : ndarray, shape (m, 2 * lanes), float64
-        Scratch.
-    sbuf : ndarray, shape (4, 2 * lanes), float64
+    lanes : ndarray, shape (m, 2 * n_lanes), float64
+        Scratch: whole chunks side by side, one per column and channel.
+    sbuf : ndarray, shape (4, 2 * n_lanes), float64
         Scratch.
     out : ndarray, shape (n, 2), float32
     """
-    n = u.shape[0]
+    n = block.shape[0]
     m = h.shape[0]
-    lanes = tbuf.shape[1] // 2
+    n_lanes = lanes.shape[1] // 2
     i = 0
     while i < n:
         k = (pos + i) % m
         if k == 0 and n - i >= m:
-            g = min(lanes, (n - i) // m)
+            g = min(n_lanes, (n - i) // m)
             w = 2 * g
-            for q in range(g):
-                for t in range(m):
-                    tbuf[t, 2 * q] = u[i + q * m + t, 0]
-                    tbuf[t, 2 * q + 1] = u[i + q * m + t, 1]
-            _zero_state_lanes(tbuf, sos, ybuf, sbuf, w)
+            if mix_step == 0.0 and i0 == 0 and i1 == 1:
+                # the usual layout: both channels as they are (same values as _prepared;
+                # the constant columns let the pair be moved as one)
+                for q in range(g):
+                    src = block[i + q * m:i + q * m + m]
+                    for t in range(m):
+                        lanes[t, 2 * q] = np.float64(src[t, 0]) * 1.0
+                        lanes[t, 2 * q + 1] = np.float64(src[t, 1]) * sign1
+            else:
+                for q in range(g):
+                    for t in range(m):
+                        a, b = _prepared(block, i + q * m + t, i0, i1, sign1, mix_step,
+                                         mix_index)
+                        lanes[t, 2 * q] = a
+                        lanes[t, 2 * q + 1] = b
+            _zero_state_lanes(lanes, sos, sbuf, w)
             # each lane's true start state, chunk after chunk; sbuf then holds them
             for q in range(g):
                 for c in range(2):
@@ -198,15 +213,17 @@ def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
                         sbuf[kk, j] = s[c, kk]
                         z[c, kk] = zk
                     _next_chunk(phi, s, z, c)
-            _add_natural(ybuf, h, sbuf, w)
+            _add_natural(lanes, h, sbuf, w)
             for q in range(g):
+                dst = out[i + q * m:i + q * m + m]
                 for t in range(m):
-                    out[i + q * m + t, 0] = ybuf[t, 2 * q]
-                    out[i + q * m + t, 1] = ybuf[t, 2 * q + 1]
+                    dst[t, 0] = lanes[t, 2 * q]
+                    dst[t, 1] = lanes[t, 2 * q + 1]
             i += g * m
             continue
-        for c in range(2):
-            out[i, c] = _natural(_tdf2_step(sos, u[i, c], z[c]), k, h, s, c)
+        a, b = _prepared(block, i, i0, i1, sign1, mix_step, mix_index)
+        out[i, 0] = _natural(_tdf2_step(sos, a, z[0]), k, h, s, 0)
+        out[i, 1] = _natural(_tdf2_step(sos, b, z[1]), k, h, s, 1)
         if k == m - 1:
             for c in range(2):
                 _next_chunk(phi, s, z, c)
@@ -214,56 +231,82 @@ def _wall_filter_chunked(u, pos, sos, h, phi, s, z, tbuf, ybuf, sbuf, out):
 
 
 @njit(**_JIT)
-def _block_stats(block, clip_level, acc):
-    """Accumulate level statistics of a raw block.
+def _stats_add(v, k, clip_level, s, s2, clipped):
+    """One value into lane ``k`` of the level statistics (see ``_block_stats``)."""
+    s[k] += v
+    s2[k] += np.float64(v) * v
+    clipped[k] += abs(v) >= clip_level
 
-    ``acc`` (float64, shape (4 + 2 * channels,)) holds: number of samples,
-    clipped sample count, NaN/Inf count, index of the first non-finite frame
-    (-1 if none, relative to this block), then per channel the sum and the sum
-    of squares.  Sums run sample by sample in stream order, so they do not
-    depend on how the stream is cut into blocks.
+
+@njit(**_JIT)
+def _block_stats(flat, pos, clip_level, lanes):
+    """Accumulate level statistics of a raw block into per-lane sums.
+
+    Parameters
+    ----------
+    flat : ndarray, shape (n * channels,), float32
+        The block's samples, frame after frame (a ``(frames, channels)``
+        block raveled).
+    pos : int
+        Index of ``flat[0]`` among all the values of the stream so far.
+    clip_level : float
+        Values at or above this magnitude count as clipped.
+    lanes : ndarray, shape (3, m), float64
+        Per lane: sum, sum of squares, and clipped count.  Sums of finite
+        float32 values cannot overflow float64, so a sum that is not finite
+        marks a NaN or infinite value in the block.  Value ``e`` of the
+        stream goes to lane ``e % m``; ``m`` is a multiple of the channel
+        count, so lane ``l`` holds channel ``l % channels``.  Each lane sums
+        in stream order, so the sums do not depend on how the stream is cut
+        into blocks, and the lanes are independent, so the loop vectorises.
     """
-    n, nch = block.shape
-    clipped = acc[1]
-    bad = acc[2]
-    for c in range(nch):
-        s = acc[4 + 2 * c]
-        s2 = acc[5 + 2 * c]
-        for i in range(n):
-            v = block[i, c]
-            if not np.isfinite(v):
-                if acc[3] < 0 or i < acc[3]:
-                    acc[3] = i
-                bad += 1
-                continue
-            if abs(v) >= clip_level:
-                clipped += 1
-            s += v
-            s2 += np.float64(v) * v
-        acc[4 + 2 * c] = s
-        acc[5 + 2 * c] = s2
-    acc[1] = clipped
-    acc[2] = bad
-    acc[0] += n
+    m = lanes.shape[1]
+    n = flat.shape[0]
+    s = lanes[0]
+    s2 = lanes[1]
+    clipped = lanes[2]
+    head = min(n, (m - pos % m) % m)
+    for i in range(head):
+        _stats_add(flat[i], (pos + i) % m, clip_level, s, s2, clipped)
+    # from here value j of ``rest`` goes to lane j % m (a slice, so that the index is
+    # known not to be negative and the loop vectorises)
+    rest = flat[head:]
+    i = 0
+    while i + m <= rest.shape[0]:
+        for k in range(m):
+            _stats_add(rest[i + k], k, clip_level, s, s2, clipped)
+        i += m
+    for j in range(i, rest.shape[0]):
+        _stats_add(rest[j], j % m, clip_level, s, s2, clipped)
 
 
 # --------------------------------------------------------------------------- spectra
 @njit(**_JIT)
-def _frames(buf, start, hop, window, n_frames, out):
+def _frames(buf, start, hop, window2, n_frames, out):
     """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``.
 
-    ``buf`` is (n, 2) float32; frame ``i`` starts at ``start + i * hop``.
-    ``out`` is (n_frames, n_fft) complex64; samples past the window are zero.
+    Parameters
+    ----------
+    buf : ndarray, shape (2 * n,), float32
+        Samples ``c0, c1`` interleaved (an (n, 2) array raveled).
+    start, hop : int
+        Frame ``i`` starts at sample ``start + i * hop``.
+    window2 : ndarray, shape (2 * n_window,), float32
+        The window with each value twice (``np.repeat(window, 2)``).
+    n_frames : int
+    out : ndarray, shape (n_frames, 2 * n_fft), float32
+        The (n_frames, n_fft) complex64 frames viewed as float32; samples
+        past the window are zero.
     """
-    n_win = window.shape[0]
-    n_fft = out.shape[1]
+    n_w2 = window2.shape[0]
+    n_f2 = out.shape[1]
     for i in range(n_frames):
-        s = start + i * hop
-        for k in range(n_win):
-            w = window[k]
-            out[i, k] = complex(w * buf[s + k, 0], w * buf[s + k, 1])
-        for k in range(n_win, n_fft):
-            out[i, k] = 0j
+        seg = buf[2 * (start + i * hop):]
+        row = out[i]
+        for k in range(n_w2):
+            row[k] = window2[k] * seg[k]
+        for k in range(n_w2, n_f2):
+            row[k] = 0.0
 
 
 @njit(**_JIT)
@@ -311,28 +354,40 @@ def _power_flat(spec, shift, out):
     n_frames, n_fft = out.shape
     head = n_fft - shift
     for i in range(n_frames):
+        # two runs, each sliced so that its indices start at 0 (the loops vectorise)
+        src = spec[i, 2 * shift:]
+        dst = out[i, :head]
         for j in range(head):
-            re = spec[i, 2 * (shift + j)]
-            im = spec[i, 2 * (shift + j) + 1]
-            out[i, j] = re * re + im * im
-        for j in range(head, n_fft):
-            re = spec[i, 2 * (j - head)]
-            im = spec[i, 2 * (j - head) + 1]
-            out[i, j] = re * re + im * im
+            re = src[2 * j]
+            im = src[2 * j + 1]
+            dst[j] = re * re + im * im
+        src = spec[i, :2 * shift]
+        dst = out[i, head:]
+        for j in range(shift):
+            re = src[2 * j]
+            im = src[2 * j + 1]
+            dst[j] = re * re + im * im
 
 
 @njit(**_JIT)
-def _average3(frames, a, out):
-    """Centred three-frame mean: ``out[r] = (f[a+r] + f[a+r+1] + f[a+r+2]) * (1/3)``.
+def _average3(prev, frames, a, out):
+    """Centred three-frame mean of ``prev`` followed by ``frames``.
 
-    ``frames`` (m, n_bins) float32; the float32 operations and their order are
-    those of the numpy expression they replace.
+    With ``f`` the rows of ``prev`` (m0, n_bins) then those of ``frames``
+    (m1, n_bins), both float32: ``out[r] = (f[a+r] + f[a+r+1] + f[a+r+2]) * (1/3)``.
+    The float32 operations and their order are those of the numpy expression
+    they replace.
     """
     third = np.float32(1.0 / 3.0)
     n_out, n_bins = out.shape
+    k = prev.shape[0]
     for r in range(n_out):
-        for k in range(n_bins):
-            out[r, k] = (frames[a + r, k] + frames[a + r + 1, k] + frames[a + r + 2, k]) * third
+        f0 = prev[a + r] if a + r < k else frames[a + r - k]
+        f1 = prev[a + r + 1] if a + r + 1 < k else frames[a + r + 1 - k]
+        f2 = prev[a + r + 2] if a + r + 2 < k else frames[a + r + 2 - k]
+        o = out[r]
+        for j in range(n_bins):
+            o[j] = (f0[j] + f1[j] + f2[j]) * third
 
 
 @njit(**_JIT)
@@ -473,6 +528,33 @@ def _walk_out(smooth, i, st, sp, cnt, j, level, weighted):
 
 
 @njit(**_JIT)
+def _outermost_above(row, st, sp, cnt, level):
+    """Outward index of a direction's outermost bin above ``level`` (-1 if none).
+
+    The bins are ``row[st + sp * j]`` (float32) for ``j = 0 .. cnt - 1``.
+    One pass over the contiguous run of bins with an integer maximum (or
+    minimum) of the indices that pass, which vectorises, instead of a
+    search with an early exit.  ``level`` is float64: a float32 bin exceeds
+    it exactly when it exceeds the largest float32 at or below it, so the
+    comparisons stay in float32.
+    """
+    lv = np.float32(level)
+    if np.float64(lv) > level:
+        lv = np.nextafter(lv, np.float32(-np.inf))
+    if sp == 1:
+        seg = row[st:st + cnt]  # outward index j at seg[j]
+        jc = np.int32(-1)
+        for j in range(cnt):
+            jc = max(jc, np.int32(j) if seg[j] > lv else np.int32(-1))
+        return jc
+    seg = row[st - cnt + 1:st + 1]  # outward index j at seg[cnt - 1 - j]
+    k0 = np.int32(cnt)
+    for k in range(cnt):
+        k0 = min(k0, np.int32(k) if seg[k] > lv else np.int32(cnt))
+    return cnt - 1 - k0
+
+
+@njit(**_JIT)
 def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
                min_run, method, out):
     """Per-frame flow detection and frequency envelopes in each direction.
@@ -522,10 +604,7 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
             # of the float32 sum), which skips the empty top of the band without
             # changing the result
-            cand = 0.33 * hi
-            jc = cnt - 1
-            while jc >= 0 and smooth[i, st + sp * jc] <= cand:
-                jc -= 1
+            jc = _outermost_above(smooth[i], st, sp, cnt, 0.33 * hi)
             for j in range(min(cnt - 2, jc + 1), -1, -1):
                 if _sum3(smooth, i, st, sp, cnt, j) > hi:
                     run += 1
@@ -599,6 +678,64 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
 
 
 @njit(**_JIT)
+def _bridge_dropouts(rows, max_gap):
+    """Fill brief detection dropouts of each direction of stored rows, in place.
+
+    ``rows`` (n, 6) float32 holds fmax (0 where there is no flow), fmean and
+    power of each direction.  A run of rows without flow in a direction, at
+    most ``max_gap`` long and with flow on both sides, gets the three values
+    interpolated linearly between its neighbours; the weights are rounded to
+    float32 and the arithmetic is float32, as in the numpy expression this
+    replaces.
+    """
+    n = rows.shape[0]
+    one = np.float32(1.0)
+    for d in range(2):
+        c = 3 * d
+        i = 0
+        while i < n:
+            if rows[i, c] > 0:
+                i += 1
+                continue
+            g0 = i
+            while i < n and not rows[i, c] > 0:
+                i += 1
+            g1 = i  # rows g0 .. g1 - 1 have no flow
+            if g0 == 0 or g1 == n or g1 - g0 > max_gap:
+                continue
+            span = np.float64(g1 - g0 + 1)
+            for j in range(g0, g1):
+                w = np.float32(np.float64(j - (g0 - 1)) / span)
+                for k in range(c, c + 3):
+                    rows[j, k] = (one - w) * rows[g0 - 1, k] + w * rows[g1, k]
+
+
+@njit(**_JIT)
+def _flow_totals(rows, min_run, state, peak):
+    """Running totals of stored rows (n, 6) float32, in stream order.
+
+    ``state`` (float64): rows, rows with flow (either direction), length of
+    the flow run still open, rows in closed runs at least ``min_run`` long.
+    ``peak`` (2,) float32: the largest fmax of each direction.
+    """
+    for i in range(rows.shape[0]):
+        a = rows[i, 0]
+        b = rows[i, 3]
+        if a > peak[0]:
+            peak[0] = a
+        if b > peak[1]:
+            peak[1] = b
+        if a > 0 or b > 0:
+            state[1] += 1
+            state[2] += 1
+        else:
+            if state[2] >= min_run:
+                state[3] += state[2]
+            state[2] = 0
+    state[0] += rows.shape[0]
+
+
+@njit(**_JIT)
 def _median_envelope(work, start, n, half, out):
     """Running median of each direction's fmax over the frames with flow.
 
@@ -632,6 +769,92 @@ def _median_envelope(work, start, n, half, out):
                 out[i, c] = buf[k // 2]
             else:
                 out[i, c] = np.float32(0.5) * (buf[k // 2 - 1] + buf[k // 2])
+
+
+@njit(**_JIT)
+def _store_rows(env, integral, stored):
+    """Envelope rows ``env`` (n, 2, 4) float64 -> stored rows (n, 6) float32.
+
+    ``stored`` receives fmax, fmean and power of each direction (rounded to
+    float32); ``integral`` (2,) float64 is increased by the sum over the rows
+    of detected times fmax, per direction (summed row after row, the order of
+    numpy's ``(det * fmax).sum(axis=0)``).
+    """
+    for d in range(2):
+        acc = 0.0
+        for i in range(env.shape[0]):
+            acc += env[i, d, 0] * env[i, d, 1]
+            stored[i, 3 * d] = env[i, d, 1]
+            stored[i, 3 * d + 1] = env[i, d, 2]
+            stored[i, 3 * d + 2] = env[i, d, 3]
+        integral[d] += acc
+
+
+@njit(**_JIT)
+def _expand_rows(rows, env):
+    """Stored rows (n, 6) -> envelope rows ``env`` (n, 2, 4): detected (fmax > 0), fmax,
+    fmean, power."""
+    for i in range(rows.shape[0]):
+        for d in range(2):
+            f = rows[i, 3 * d]
+            env[i, d, 0] = 1.0 if f > 0 else 0.0
+            env[i, d, 1] = f
+            env[i, d, 2] = rows[i, 3 * d + 1]
+            env[i, d, 3] = rows[i, 3 * d + 2]
+
+
+@njit(**_JIT)
+def _trace_columns(env, ante, scale, one, zero, direction, cols, flow):
+    """The trace's columns from envelope rows, in the arithmetic of ``env``'s dtype.
+
+    Parameters
+    ----------
+    env : ndarray, shape (n, 2, 4), float32 or float64
+        Per direction: detected, fmax (Hz), fmean (Hz), flow power.
+    ante : int
+        Direction taken as antegrade (0 toward, 1 away).
+    scale, one, zero : scalar of ``env``'s dtype
+        cm/s per Hz, 1 and 0.
+    direction : bool
+        False for layouts without direction (mono): the retrograde column is
+        NaN and the mean is that of direction 0.
+    cols : ndarray, shape (4, n), ``env``'s dtype
+        Out: antegrade and retrograde maximum velocity (>= 0), mean velocity
+        and maximum velocity of the dominant direction (signed, + antegrade).
+    flow : ndarray, shape (n,), bool
+        Out: flow in either direction.
+
+    Notes
+    -----
+    Each value is computed with the operations, in the order, of the numpy
+    expressions in ``Processor`` this replaces (``fmax * det * scale``,
+    ``(fmean_a * pw_a - fmean_r * pw_r) / total``, ...).
+    """
+    r = 1 - ante
+    for i in range(env.shape[0]):
+        d0 = env[i, 0, 0] > 0
+        d1 = env[i, 1, 0] > 0
+        m0 = one if d0 else zero
+        m1 = one if d1 else zero
+        f0 = env[i, 0, 1] * m0 * scale
+        f1 = env[i, 1, 1] * m1 * scale
+        flow[i] = d0 or d1
+        if not direction:
+            cols[0, i] = f0
+            cols[1, i] = np.nan
+            cols[2, i] = env[i, 0, 2] * scale * m0
+            cols[3, i] = f0
+            continue
+        fmax_a, fmax_r = (f0, f1) if ante == 0 else (f1, f0)
+        mean_a = env[i, ante, 2] * scale
+        mean_r = env[i, r, 2] * scale
+        pw_a = env[i, ante, 3] * (m0 if ante == 0 else m1)
+        pw_r = env[i, r, 3] * (m1 if ante == 0 else m0)
+        total = env[i, 0, 3] * m0 + env[i, 1, 3] * m1
+        cols[0, i] = fmax_a
+        cols[1, i] = fmax_r
+        cols[2, i] = (mean_a * pw_a - mean_r * pw_r) / total if total > 0 else zero
+        cols[3, i] = -fmax_r if pw_r > pw_a else fmax_a
 
 
 # --------------------------------------------------------------------------- reflux

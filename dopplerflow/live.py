@@ -327,8 +327,8 @@ class LiveSession:
         n = max(int(WARMUP_S * self.sample_rate_hz), 1)
         proc = Processor(self.settings, self.sample_rate_hz, self.channels)
         noise = (0.01 * rng.standard_normal((n, self.channels))).astype(np.float32)
-        proc.push(noise[: n // 2])
-        proc.push(noise[n // 2:])
+        proc.push(noise[: n // 2], rows=False)
+        proc.push(noise[n // 2:], rows=False)
         proc.status()
         proc.finish()
 
@@ -584,10 +584,10 @@ class LiveSession:
                                  / self.sample_rate_hz)
             try:
                 if kind == "gap":
-                    proc.mark_gap(data)
+                    proc.mark_gap(data, rows=False)
                     self.frames_analysed += data
                 else:
-                    proc.push(data)
+                    proc.push(data, rows=False)
                     self.frames_analysed += len(data)
                     if len(data):
                         self._peak = max(self._peak, float(np.abs(data).max()))

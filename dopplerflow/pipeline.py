@@ -33,6 +33,8 @@ _MIN_RUN_S = 0.03
 _NOISE_KEEP = 16
 #: Sample values at or above this magnitude count as clipped (full scale).
 CLIP_LEVEL = 0.999
+#: Lanes per channel of the level statistics' running sums.
+_STATS_LANES = 64
 _DIRS = ("toward", "away")
 
 
@@ -73,6 +75,10 @@ class Processor:
     SettingsError, LayoutError
     """
 
+    #: Samples the spectral stages take at a time: their buffers stay this size whatever
+    #: the blocks pushed.
+    PIECE = 65536
+
     def __init__(self, settings, sample_rate_hz, n_channels, *, keep_spectrogram=False,
                  keep_trace=True, on_event=None, file=None):
         self.settings = settings
@@ -104,7 +110,9 @@ class Processor:
         self._noise_kept = []  # the noise level of every _NOISE_KEEP-th frame
         self._rows = 0
         self._spec = Columns(self.config.n_fft) if keep_spectrogram else None
-        self._stats = np.zeros(4 + 2 * self.n_channels, np.float64)
+        # level statistics of the raw samples, in lanes (see K._block_stats)
+        self._lanes = np.zeros((3, _STATS_LANES * self.n_channels), np.float64)
+        self._n_in = 0  # samples received (gaps excluded)
         self._integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self._gaps = []
         self._n_samples = 0
@@ -120,6 +128,7 @@ class Processor:
         # stream starts and after each gap of lost samples
         self._settle = spectral.settling_samples(sos, self.sample_rate_hz)
         self._unsettled = [(0, self._settle)]
+        self._valid_buf = np.ones(0, bool)
         self._finished = None
 
     # ------------------------------------------------------------------ feeding
@@ -143,17 +152,21 @@ class Processor:
                              f"samples")
         return np.ascontiguousarray(block, dtype=np.float32)
 
-    def push(self, block):
+    def push(self, block, rows=True):
         """Analyse the next block of audio.
 
         Parameters
         ----------
         block : array_like, shape (frames, channels)
             Float samples in [-1, 1] (integers are scaled from their full range).
+        rows : bool
+            Build and return the trace rows this block completed; without it
+            (for callers that only read the result, ``status()`` or the
+            events) nothing is returned.
 
         Returns
         -------
-        Trace
+        Trace or None
             The trace rows completed by this block (direction as known so far).
 
         Raises
@@ -167,73 +180,116 @@ class Processor:
         block = self._check_block(block)
         # the running sums go on in stream order (the same whatever the blocks); they are
         # kept only if the block is clean
-        acc = self._stats.copy()
-        acc[3] = -1
-        K._block_stats(block, CLIP_LEVEL, acc)
-        if acc[2]:
-            t_bad = (self._n_samples + int(acc[3])) / self.sample_rate_hz
+        lanes = self._lanes.copy()
+        K._block_stats(block.reshape(-1), self._n_in * self.n_channels, CLIP_LEVEL, lanes)
+        if not np.isfinite(lanes[0]).all():
+            bad = int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+            t_bad = (self._n_samples + bad) / self.sample_rate_hz
             raise InputError(f"the audio holds NaN or infinite samples (first at {t_bad:.3f} s); "
                              f"repair or re-export the recording")
-        acc[3] = 0
-        self._stats = acc
-        return self._process(block, final=False)
+        self._lanes = lanes
+        self._n_in += len(block)
+        return self._process(block, final=False, rows=rows)
 
-    def mark_gap(self, n_samples):
+    def mark_gap(self, n_samples, rows=True):
         """Record ``n_samples`` lost samples: time advances over silence.
 
-        Events overlapping a gap are marked ``affected_by_gap``.
+        Events overlapping a gap are marked ``affected_by_gap``.  ``rows`` and
+        the return value are those of :meth:`push`.
         """
         n = int(n_samples)
         if n <= 0:
-            return self._empty_trace()
+            return self._empty_trace() if rows else None
         start = self.time_s
         self._gaps.append((start, start + n / self.sample_rate_hz))
         self._unsettled.append((self._n_samples, self._n_samples + n + self._settle))
-        return self._process(None, final=False, filtered=self._wall.skip(n))
+        return self._process(None, final=False, filtered=self._wall.skip(n), rows=rows)
 
-    def _process(self, block, final, filtered=None):
-        if filtered is None:
-            filtered = self._wall(block)
-        self._n_samples += len(filtered)
-        power = self._framer(filtered)
-        new_noise = self._noise(power) if len(power) else np.zeros(0)
-        if len(power):
-            self._noise_pending = np.concatenate((self._noise_pending, new_noise))
-        rows = self._avg(power, final=final)
-        ahead = self._ahead(power, new_noise, self._rows, len(rows))
-        if not len(rows):
-            return self._empty_trace()
-        noise = self._noise_pending[:len(rows)]
-        self._noise_pending = self._noise_pending[len(rows):]
-        env = envelopes(rows, noise, self.config, self.settings.envelope)
+    def _process(self, block, final, filtered=None, rows=False):
+        """Run ``block`` (or already ``filtered`` samples) through every stage.
+
+        The spectral stages take the samples in pieces of at most ``PIECE``
+        (their buffers stay that size); the per-row stages take all the rows
+        of the block at once.
+        """
+        parts = []
+        n = len(block) if filtered is None else len(filtered)
+        for i in range(0, n, self.PIECE):
+            if filtered is None:
+                piece = block[i:i + self.PIECE]
+                self._wall(piece, out=self._framer.space(len(piece)))
+                power = self._framer.commit(len(piece))
+            else:
+                power = self._framer(filtered[i:i + self.PIECE])
+            self._spectral_rows(power, False, parts)
+        if final:
+            self._spectral_rows(np.zeros((0, self.config.n_fft), np.float32), True, parts)
+        self._n_samples += n
+        if not parts:
+            return self._empty_trace() if rows else None
+        noise = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+        env = parts[0][1] if len(parts) == 1 else np.concatenate([p[1] for p in parts])
+        n_rows = len(env)
         row0 = self._rows
-        self._rows += len(rows)
-        valid = self._valid_rows(row0, len(rows))
-        env[~valid] = 0.0
+        self._rows += n_rows
+        valid = self._valid_rows(row0, n_rows)
+        if valid is None:
+            valid = self._all_valid(n_rows)
+        else:
+            env[~valid] = 0.0
         self._last = env[-1]
-        self._keep(self._bridger(env[:, :, 1:].reshape(len(env), 6)))
-        self._noise_kept.append(noise[(row0 + np.arange(len(rows))) % _NOISE_KEEP == 0])
-        if self._spec is not None:
-            self._spec.append(rows)
-        self._integral += (env[:, :, 0] * env[:, :, 1]).sum(axis=0)
-        if ahead is not None:
-            ahead = (ahead[0], ahead[1] & self._valid_rows(row0 + 1, len(rows)))
-            actions = self._tracker.update(env, valid, *ahead)
+        stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
+        K._store_rows(env, self._integral, stored)
+        self._keep(self._bridger(stored))
+        self._noise_kept.append(noise[(-row0) % _NOISE_KEEP::_NOISE_KEEP].copy())
+        if self._lookahead:
+            ahead = np.concatenate([p[2] for p in parts])
+            ahead_ok = np.concatenate([p[3] for p in parts])
+            next_valid = self._valid_rows(row0 + 1, n_rows)
+            if next_valid is not None:
+                ahead_ok &= next_valid
+            actions = self._tracker.update(env, valid, ahead, ahead_ok)
         else:
             actions = self._tracker.update(env, valid)
         if self._on_event is not None and self.cmap.direction_available:
             self._dispatch(actions)
+        if not rows:
+            return None
         return self._make_trace(env, row0, self._current_antegrade())
+
+    def _spectral_rows(self, power, final, parts):
+        """Noise floor, time average and envelopes of new power frames.
+
+        Appends ``(noise, env)`` of the rows completed to ``parts`` (and the
+        rows to the spectrogram); with the look-ahead, ``(noise, env, ahead,
+        ahead_ok)`` (see :meth:`_ahead`).
+        """
+        new_noise = self._noise(power) if len(power) else None
+        if new_noise is not None:
+            self._noise_pending = np.concatenate((self._noise_pending, new_noise))
+        rows = self._avg(power, final=final)
+        if self._lookahead:
+            row0 = self._rows + sum(len(p[1]) for p in parts)
+            ahead = self._ahead(power, new_noise, row0, len(rows))
+        if not len(rows):
+            return
+        noise = self._noise_pending[:len(rows)]
+        self._noise_pending = self._noise_pending[len(rows):]
+        env = envelopes(rows, noise, self.config, self.settings.envelope)
+        parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
+        if self._spec is not None:
+            self._spec.append(rows)
 
     def _ahead(self, power, noise, row0, n):
         """Provisional envelopes of row ``r + 1`` for each new row ``r``, and where they exist.
 
         Row ``r + 1`` as the audio so far gives it: the mean of frames ``r``
-        and ``r + 1``, as the time average closes a stream.  None without
-        the look-ahead.
+        and ``r + 1``, as the time average closes a stream.  ``power`` and
+        ``noise`` are the new power frames and their noise levels, ``row0``
+        the index of the first of the ``n`` new rows.
         """
-        if not self._lookahead:
-            return None
+        if noise is None:
+            noise = np.zeros(0)
         if self._raw_tail is None:
             raw, raw_noise, first = power, noise, self._raw_seen
         else:
@@ -259,16 +315,23 @@ class Processor:
             if self._env is not None:
                 self._env.append(rows)
 
+    def _all_valid(self, n):
+        """A read-only array of ``n`` True values (kept and grown as needed)."""
+        if len(self._valid_buf) < n:
+            self._valid_buf = np.ones(max(n, 2 * len(self._valid_buf)), bool)
+            self._valid_buf.setflags(write=False)
+        return self._valid_buf[:n]
+
     def _valid_rows(self, row0, n):
         """False for rows whose averaged frames overlap lost samples or the wall filter's
-        settling after the start of the stream or after a gap."""
-        valid = np.ones(n, bool)
+        settling after the start of the stream or after a gap; None if every row is valid."""
         cfg = self.config
         half = (cfg.average_frames - 1) // 2  # the row averages frames r-half .. r+half
         first_sample = (row0 - half) * cfg.hop
         self._unsettled = [(g0, g1) for g0, g1 in self._unsettled if g1 > first_sample]
         if not self._unsettled:
-            return valid
+            return None
+        valid = np.ones(n, bool)
         rows = row0 + np.arange(n)
         first = (rows - half) * cfg.hop
         end = (rows + half) * cfg.hop + cfg.n_window
@@ -326,12 +389,12 @@ class Processor:
             v = env[d, 1] * self._scale * (1 if d == ante else -1)
             direction = "antegrade" if d == ante else "retrograde"
         ep = self._tracker.open_episode(1 - ante)
-        n = max(self._stats[0] * self.n_channels, 1)
-        ms = self._stats[5::2].sum() / n
+        n, clipped, _, squares = self._levels()
+        ms = squares.sum() / max(n * self.n_channels, 1)
         return {"time_s": self.time_s, "velocity_cm_s": float(v), "direction": direction,
                 "flow": bool(det.any()), "reflux_timer_s": ep.duration_s if ep else 0.0,
                 "level_dbfs": 10 * math.log10(ms) if ms > 0 else -math.inf,
-                "clipped_samples": int(self._stats[1]), "antegrade": _DIRS[ante]}
+                "clipped_samples": int(clipped), "antegrade": _DIRS[ante]}
 
     # ------------------------------------------------------------------ results
     def _empty_trace(self):
@@ -340,25 +403,24 @@ class Processor:
 
     def _make_trace(self, env, row0, ante):
         """Trace rows from envelope rows (n, 2, 4) with ``ante`` as antegrade."""
-        n = len(env)
         cfg = self.config
-        time_s = cfg.t0_s + (row0 + np.arange(n)) * cfg.hop_s
-        det = env[:, :, 0] > 0
-        fmax = env[:, :, 1] * det * self._scale
-        fmean = env[:, :, 2] * self._scale
-        pw = env[:, :, 3] * det
-        flow = det.any(axis=1)
-        if not self.cmap.direction_available:
-            return Trace(time_s, fmax[:, 0], np.full(n, np.nan), fmean[:, 0] * det[:, 0],
-                         fmax[:, 0], flow)
-        r = 1 - ante
-        total = pw[:, 0] + pw[:, 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(total > 0, (fmean[:, ante] * pw[:, ante] - fmean[:, r] * pw[:, r])
-                            / total, 0.0)
-        dominant_retro = pw[:, r] > pw[:, ante]
-        vel = np.where(dominant_retro, -fmax[:, r], fmax[:, ante])
-        return Trace(time_s, fmax[:, ante], fmax[:, r], mean, vel, flow)
+        time_s = cfg.t0_s + (row0 + np.arange(len(env))) * cfg.hop_s
+        return Trace(time_s, *self._columns(env, ante))
+
+    def _columns(self, env, ante, cols=None, flow=None):
+        """The trace's columns after ``time_s``, from envelope rows (n, 2, 4).
+
+        Computed in ``env``'s dtype, into ``cols`` (4, n) and ``flow`` (n,)
+        when given.
+        """
+        n = len(env)
+        if cols is None:
+            cols = np.empty((4, n), env.dtype)
+            flow = np.empty(n, bool)
+        t = env.dtype.type
+        K._trace_columns(env, ante, t(self._scale), t(1), t(0), self.cmap.direction_available,
+                         cols, flow)
+        return cols[0], cols[1], cols[2], cols[3], flow
 
     def _final_trace(self, ante):
         """The whole trace with ``ante`` as antegrade, from the stored (bridged) rows.
@@ -369,16 +431,12 @@ class Processor:
         if self._env is None:
             return self._empty_trace()
         n = len(self._env)
-        cols = [np.empty(n, np.float32) for _ in range(4)]
+        cols = np.empty((4, n), np.float32)
         flow = np.empty(n, bool)
         pos = 0
         for block in self._env.drain():
-            part = self._make_trace(expand(block), pos, ante)
             k = len(block)
-            for col, src in zip(cols, (part.antegrade_max_cm_s, part.retrograde_max_cm_s,
-                                       part.mean_velocity_cm_s, part.velocity_cm_s), strict=True):
-                col[pos:pos + k] = src
-            flow[pos:pos + k] = part.flow
+            self._columns(expand(block), ante, cols[:, pos:pos + k], flow[pos:pos + k])
             pos += k
         time_s = np.arange(n, dtype=np.float64)
         time_s *= self.config.hop_s
@@ -465,19 +523,25 @@ class Processor:
             "noise_floor_dbfs": None if noise_dbfs is None else round(noise_dbfs, 1),
         }
 
+    def _levels(self):
+        """Samples received, clipped values, and per channel the sum and sum of squares."""
+        lanes = self._lanes
+        nch = self.n_channels
+        return (self._n_in, float(lanes[2].sum()), lanes[0].reshape(-1, nch).sum(axis=0),
+                lanes[1].reshape(-1, nch).sum(axis=0))
+
     def _audio_warnings(self):
-        st = self._stats
-        n = st[0]
+        n, clipped, sums, squares = self._levels()
         out = []
         if n == 0:
             return out
         nch = self.n_channels
-        clipped = st[1] / (n * nch)
+        clipped = clipped / (n * nch)
         if clipped > 1e-4:
             out.append(f"clipping: {100 * clipped:.2f}% of samples at full scale; "
                        f"lower the input gain")
-        means = st[4::2] / n
-        rms = np.sqrt(st[5::2] / n)
+        means = sums / n
+        rms = np.sqrt(squares / n)
         for c in range(nch):
             if abs(means[c]) > 0.01:
                 out.append(f"mean level of {100 * means[c]:+.1f}% of full scale on channel "
@@ -551,7 +615,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         _require_one_window(info.frames, info.samplerate, settings, str(source))
         read = 0
         for block in io.iter_blocks(source, block_size):
-            proc.push(block)
+            proc.push(block, rows=False)
             read += len(block)
             if progress is not None:
                 progress(read / max(info.frames, 1))
@@ -579,7 +643,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
                      keep_trace=keep_trace, on_event=on_event)
     _require_one_window(len(data), sample_rate_hz, settings, "the audio")
     for i in range(0, len(data), block_size):
-        proc.push(data[i:i + block_size])
+        proc.push(data[i:i + block_size], rows=False)
     return proc.finish()
 
 

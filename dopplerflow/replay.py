@@ -112,9 +112,9 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
             if block is None:
                 dropped_blocks += 1
                 dropped_samples += n
-                proc.mark_gap(n)
+                proc.mark_gap(n, rows=False)
             else:
-                proc.push(block)
+                proc.push(block, rows=False)
     finally:
         stop.set()
         while th.is_alive():

@@ -68,8 +68,7 @@ class Columns:
 def expand(rows):
     """Stored rows (n, 6) -> envelope rows (n, 2, 4): detected, fmax, fmean, power."""
     env = np.empty((len(rows), 2, 4), rows.dtype)
-    env[:, :, 1:] = rows.reshape(len(rows), 2, 3)
-    env[:, :, 0] = env[:, :, 1] > 0
+    K._expand_rows(np.ascontiguousarray(rows), env)
     return env
 
 
@@ -89,16 +88,7 @@ def bridge_dropouts(rows, max_gap):
     max_gap : int
         Longest gap filled, frames.
     """
-    n = len(rows)
-    for d in range(2):
-        c = 3 * d
-        det = np.concatenate(([1], (rows[:, c] > 0).astype(np.int8), [1]))
-        edges = np.flatnonzero(np.diff(det))
-        for g0, g1 in zip(edges[0::2], edges[1::2], strict=True):  # gap rows g0 .. g1-1
-            if g0 == 0 or g1 == n or g1 - g0 > max_gap:
-                continue
-            w = ((np.arange(g0, g1) - (g0 - 1)) / (g1 - g0 + 1)).astype(np.float32)[:, None]
-            rows[g0:g1, c:c + 3] = (1 - w) * rows[g0 - 1, c:c + 3] + w * rows[g1, c:c + 3]
+    K._bridge_dropouts(rows, int(max_gap))
 
 
 class Bridger:
@@ -158,42 +148,27 @@ class Totals:
 
     def __init__(self, min_run):
         self.min_run = min_run
-        self.n = 0
-        self.flow = 0
         self.peak_hz = np.zeros(2, np.float32)
-        self._run = 0  # length of the flow run still open
-        self._in_runs = 0  # frames in closed runs of at least min_run
+        # rows, flow rows, open run, rows in closed runs of at least min_run (K._flow_totals)
+        self._state = np.zeros(4, np.float64)
+
+    @property
+    def n(self):
+        """Rows counted."""
+        return int(self._state[0])
+
+    @property
+    def flow(self):
+        """Rows with flow in either direction."""
+        return int(self._state[1])
 
     def update(self, rows):
         """Add stored rows (n, 6)."""
-        fmax = rows[:, 0::3]
-        self.peak_hz = np.maximum(self.peak_hz, fmax.max(axis=0))
-        flow = (fmax > 0).any(axis=1)
-        self.n += len(rows)
-        self.flow += int(flow.sum())
-        f = np.concatenate(([0], flow.astype(np.int8), [0]))
-        edges = np.flatnonzero(np.diff(f))
-        starts, ends = edges[0::2], edges[1::2]
-        if not len(starts):
-            self._close()
-            return
-        lengths = ends - starts
-        if starts[0] == 0:  # the first run continues the open one
-            lengths[0] += self._run
-        else:
-            self._close()
-        self._run = 0
-        if ends[-1] == len(flow):  # the last run stays open
-            self._run = int(lengths[-1])
-            lengths = lengths[:-1]
-        self._in_runs += int(lengths[lengths >= self.min_run].sum())
-
-    def _close(self):
-        if self._run >= self.min_run:
-            self._in_runs += self._run
-        self._run = 0
+        K._flow_totals(np.ascontiguousarray(rows, np.float32), self.min_run, self._state,
+                       self.peak_hz)
 
     def flow_s(self, hop_s):
         """Seconds of flow in runs of at least ``min_run`` frames (open run included)."""
-        open_run = self._run if self._run >= self.min_run else 0
-        return (self._in_runs + open_run) * hop_s
+        run, in_runs = int(self._state[2]), int(self._state[3])
+        open_run = run if run >= self.min_run else 0
+        return (in_runs + open_run) * hop_s

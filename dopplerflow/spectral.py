@@ -86,8 +86,15 @@ def settling_samples(sos, sample_rate_hz, level_db=-60.0, max_s=0.5):
     -------
     int
     """
+    sos = np.ascontiguousarray(sos, np.float64)
+    return _cached_settling(sos.tobytes(), float(sample_rate_hz), float(level_db), float(max_s))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_settling(sos_bytes, sample_rate_hz, level_db, max_s):
+    """:func:`settling_samples` of a (2, 6) float64 ``sos`` given as bytes, cached."""
     h = np.empty(int(max_s * sample_rate_hz))
-    K._step_response(sos, h)
+    K._step_response(np.frombuffer(sos_bytes, np.float64).reshape(2, 6), h)
     # the inverse-Chebyshev high-pass passes DC at the stop-band level: the transient is
     # the difference from that end value
     above = np.flatnonzero(np.abs(h - h[-1]) > 10 ** (level_db / 20))
@@ -294,8 +301,16 @@ def _chunk_matrices(sos, m):
 
     Column ``k`` is the filter run for ``m`` samples with no input from a unit
     value in state variable ``k``: ``h[:, k]`` its outputs, ``phi[:, k]`` its
-    final state.
+    final state.  Both are read-only (shared by the filters with the same
+    ``sos`` and ``m``).
     """
+    return _cached_chunk_matrices(np.ascontiguousarray(sos, np.float64).tobytes(), int(m))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_chunk_matrices(sos_bytes, m):
+    """:func:`_chunk_matrices` of a (2, 6) float64 ``sos`` given as bytes, cached."""
+    sos = np.frombuffer(sos_bytes, np.float64).reshape(2, 6)
     h = np.zeros((m, 4))
     phi = np.zeros((4, 4))
     for k in range(4):
@@ -304,6 +319,8 @@ def _chunk_matrices(sos, m):
         for n in range(m):
             h[n, k] = K._tdf2_step(sos, 0.0, s)
         phi[:, k] = s
+    h.setflags(write=False)
+    phi.setflags(write=False)
     return h, phi
 
 
@@ -330,16 +347,19 @@ class WallFilter:
         self._h, self._phi = _chunk_matrices(self.sos, self.CHUNK)
         self._s = np.zeros((2, 4), np.float64)  # true state at the current chunk's start
         self._z = np.zeros((2, 4), np.float64)  # zero-state recurrence inside the chunk
-        self._tbuf = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
-        self._ybuf = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
+        self._lanes = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
         self._sbuf = np.empty((4, 2 * self.LANES), np.float64)
         self._index = 0
         self._origin = 0  # where the chunk grid starts: stream start or last restart
         self._restart = True
 
-    def __call__(self, block):
-        """Filter ``block`` (frames, channels) float32; return (frames, 2) float32."""
-        out = np.empty((block.shape[0], 2), np.float32)
+    def __call__(self, block, out=None):
+        """Filter ``block`` (frames, channels) float32; return (frames, 2) float32.
+
+        ``out``, if given, is the (frames, 2) float32 array written and returned.
+        """
+        if out is None:
+            out = np.empty((block.shape[0], 2), np.float32)
         if block.shape[0] == 0:
             return out
         if self._restart and not self._mix_step:
@@ -349,11 +369,9 @@ class WallFilter:
             self._s[0] = (self._zi * x0).ravel()
             self._s[1] = (self._zi * x1).ravel()
         self._restart = False
-        u = np.empty((block.shape[0], 2), np.float64)
-        K._wall_prepare(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
-                        self._index, u)
-        K._wall_filter_chunked(u, self._index - self._origin, self.sos, self._h, self._phi,
-                               self._s, self._z, self._tbuf, self._ybuf, self._sbuf, out)
+        K._wall_filter(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
+                       self._index, self._index - self._origin, self.sos, self._h, self._phi,
+                       self._s, self._z, self._lanes, self._sbuf, out)
         self._index += block.shape[0]
         return out
 
@@ -376,33 +394,56 @@ class Framer:
     """Cut the filtered stream into windowed frames and return their power spectra.
 
     Keeps the samples of the frame not yet complete, so frames fall at the
-    same places whatever the block size.
+    same places whatever the block size.  New samples can be written straight
+    into its buffer: ``space(n)`` gives the place, ``commit(n)`` frames them.
     """
 
     def __init__(self, config: SpectralConfig):
         self.cfg = config
-        self._buf = np.zeros((0, 2), np.float32)
+        self._buf = np.zeros((0, 2), np.float32)  # pending samples in _buf[:_fill]
+        self._fill = 0
         self.n_frames = 0
         self._shift = int(config.order[0])
+        self._window2 = np.repeat(config.window, 2)
+        self._frames = np.empty((0, config.n_fft), np.complex64)  # reused FFT input
 
-    def __call__(self, filtered):
-        """Append ``filtered`` (n, 2) float32; return (new_frames, n_fft) float32 power."""
+    def space(self, n):
+        """A (n, 2) float32 array for the next ``n`` filtered samples (then ``commit(n)``)."""
+        need = self._fill + n
+        if need > len(self._buf):
+            grown = np.empty((max(need, 2 * len(self._buf)), 2), np.float32)
+            grown[:self._fill] = self._buf[:self._fill]
+            self._buf = grown
+        return self._buf[self._fill:need]
+
+    def commit(self, n):
+        """Frame the ``n`` samples written into ``space(n)``; return (new_frames, n_fft) power."""
         cfg = self.cfg
-        buf = np.concatenate((self._buf, filtered)) if len(self._buf) else filtered
-        n_new = 0 if len(buf) < cfg.n_window else (len(buf) - cfg.n_window) // cfg.hop + 1
+        self._fill += n
+        n_new = 0 if self._fill < cfg.n_window else (self._fill - cfg.n_window) // cfg.hop + 1
         power = np.empty((n_new, cfg.n_fft), np.float32)
         if n_new:
-            frames = np.empty((n_new, cfg.n_fft), np.complex64)
-            K._frames(buf, 0, cfg.hop, cfg.window, n_new, frames)
+            if len(self._frames) < n_new:
+                self._frames = np.empty((n_new, cfg.n_fft), np.complex64)
+            frames = self._frames[:n_new]
+            K._frames(self._buf.reshape(-1), 0, cfg.hop, self._window2, n_new,
+                      frames.view(np.float32))
             spec = scipy.fft.fft(frames, axis=1, workers=1, overwrite_x=True)
             if cfg.separated:
                 K._power(spec, cfg.separated, cfg.order, power)
             else:
                 K._power_flat(spec.view(np.float32), self._shift, power)
-        keep_from = n_new * cfg.hop
-        self._buf = np.array(buf[keep_from:], np.float32)
+            keep_from = n_new * cfg.hop
+            rest = self._fill - keep_from
+            self._buf[:rest] = self._buf[keep_from:self._fill]
+            self._fill = rest
         self.n_frames += n_new
         return power
+
+    def __call__(self, filtered):
+        """Append ``filtered`` (n, 2) float32; return (new_frames, n_fft) float32 power."""
+        self.space(len(filtered))[:] = filtered
+        return self.commit(len(filtered))
 
 
 class NoiseFloor:
@@ -461,33 +502,45 @@ class TimeAverager:
         """Add power frames ``new`` (m, n_bins); return the rows now complete."""
         if self.n_frames == 1:
             return np.ascontiguousarray(new, np.float32)
-        both = new if self._tail is None else np.concatenate((self._tail, new))
-        base = self._seen - (0 if self._tail is None else len(self._tail))
+        tail = self._tail if self._tail is not None else new[:0]
+        base = self._seen - len(tail)  # stream index of tail[0]; new[0] follows tail
         total = self._seen + len(new)
         last = total - 1 if final else total - 2
         rows = []
         r = self._next
         if r == 0 and last >= 0:
-            rows.append(both[0:1] if total == 1 else
-                        (both[0:1] + both[1:2]) * np.float32(0.5))
+            first = self._span(tail, new, base, 0, min(total, 2))
+            rows.append(first if total == 1 else (first[0:1] + first[1:2]) * np.float32(0.5))
             r = 1
         hi = min(last, total - 2)  # rows with both neighbours
         if hi >= r:
-            a = r - 1 - base
-            n = hi - r + 1
-            mid = np.empty((n, both.shape[1]), np.float32)
-            K._average3(both, a, mid)
+            mid = np.empty((hi - r + 1, new.shape[1]), np.float32)
+            K._average3(tail, new, r - 1 - base, mid)
             rows.append(mid)
             r = hi + 1
         if final and r == total - 1 and r >= 1:
-            rows.append((both[r - 1 - base:r - base] + both[r - base:r + 1 - base])
-                        * np.float32(0.5))
+            pair = self._span(tail, new, base, r - 1, r + 1)
+            rows.append((pair[0:1] + pair[1:2]) * np.float32(0.5))
             r = total
         self._next = r
         self._seen = total
-        self._tail = both[-2:].copy() if len(both) else self._tail
+        if len(new) >= 2:
+            self._tail = new[-2:].copy()
+        elif len(new):
+            self._tail = np.concatenate((tail, new))[-2:].copy()
         if not rows:
             return np.zeros((0, new.shape[1]), np.float32)
         if len(rows) == 1:
             return rows[0].astype(np.float32, copy=False)
         return np.concatenate(rows).astype(np.float32, copy=False)
+
+    @staticmethod
+    def _span(tail, new, base, f0, f1):
+        """Frames ``f0 .. f1 - 1`` (stream indices) of ``tail`` followed by ``new``."""
+        k = len(tail)
+        parts = []
+        if f0 - base < k:
+            parts.append(tail[f0 - base:min(f1 - base, k)])
+        if f1 - base > k:
+            parts.append(new[max(f0 - base - k, 0):f1 - base - k])
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
