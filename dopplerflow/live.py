@@ -325,7 +325,9 @@ class LiveSession:
 
         rng = np.random.default_rng(0)
         n = max(int(WARMUP_S * self.sample_rate_hz), 1)
-        proc = Processor(self.settings, self.sample_rate_hz, self.channels)
+        # with an event callback, as the session's own processor: the same code paths
+        proc = Processor(self.settings, self.sample_rate_hz, self.channels,
+                         on_event=lambda event: None)
         noise = (0.01 * rng.standard_normal((n, self.channels))).astype(np.float32)
         proc.push(noise[: n // 2], rows=False)
         proc.push(noise[n // 2:], rows=False)
