@@ -53,16 +53,30 @@ def single_core_env(base=None):
 
 
 def pin_single_core():
-    """Keep this process on one thread for numba, OpenMP and BLAS.
+    """Keep this process on one thread for numba, OpenMP and BLAS, and on one CPU.
 
     The environment variables only bind libraries imported after this call;
-    numba, if already imported, is also told at run time.
+    numba, if already imported, is also told at run time.  Where the system
+    allows it, the process is bound to the last CPU it may use, so the
+    scheduler does not move it (and its caches) between cores mid-measurement;
+    child processes inherit the binding.
+
+    Returns
+    -------
+    int or None
+        The CPU bound to, or None where binding is not available.
     """
     os.environ.update(SINGLE_CORE_ENV)
     if "numba" in sys.modules:
         import numba
 
         numba.set_num_threads(1)
+    try:
+        cpu = max(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+    except (AttributeError, OSError):
+        return None
+    return cpu
 
 
 def interleaved(candidates, repeat=5, warmup=1):

@@ -285,7 +285,8 @@ def write_markdown(res, path):
     m = res["machine"]
     lines = [f"# dopplerflow benchmarks ({res['mode']} run)", "",
              f"{res['date_utc']} UTC on {m['cpu']}, {m['cpu_count']} cores "
-             f"(one used: NUMBA_NUM_THREADS=1, FFT workers=1), Python {m['python']}, "
+             "(one used: the process bound to one CPU, NUMBA_NUM_THREADS=1, FFT workers=1), "
+             f"Python {m['python']}, "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".  "
              f"Load average at start {', '.join(f'{v:.1f}' for v in m['load_average'] or [])}. "
              "Timings are medians after a warm-up; ratios come from the same interleaved run.",
