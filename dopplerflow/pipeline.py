@@ -121,8 +121,6 @@ class Processor:
         # newest frame): only for a caller waiting for events
         self._lookahead = (on_event is not None and self.cmap.direction_available
                            and settings.threshold_s is not None and settings.average_frames > 1)
-        self._raw_tail = None  # the newest power frame and its noise level, for the look-ahead
-        self._raw_seen = 0
         self._confirmed = [None, None]  # start of the confirmed episode, per hypothesis
         # sample ranges whose frames are not analysed: the wall filter's settling after the
         # stream starts and after each gap of lost samples
@@ -264,13 +262,13 @@ class Processor:
         rows to the spectrogram); with the look-ahead, ``(noise, env, ahead,
         ahead_ok)`` (see :meth:`_ahead`).
         """
-        new_noise = self._noise(power) if len(power) else None
-        if new_noise is not None:
-            self._noise_pending = np.concatenate((self._noise_pending, new_noise))
+        if len(power):
+            self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
+        kept = self._avg.kept() if self._lookahead else None
         rows = self._avg(power, final=final)
         if self._lookahead:
             row0 = self._rows + sum(len(p[1]) for p in parts)
-            ahead = self._ahead(power, new_noise, row0, len(rows))
+            ahead = self._ahead(kept, power, row0, len(rows))
         if not len(rows):
             return
         noise = self._noise_pending[:len(rows)]
@@ -280,33 +278,27 @@ class Processor:
         if self._spec is not None:
             self._spec.append(rows)
 
-    def _ahead(self, power, noise, row0, n):
+    def _ahead(self, kept, power, row0, n):
         """Provisional envelopes of row ``r + 1`` for each new row ``r``, and where they exist.
 
         Row ``r + 1`` as the audio so far gives it: the mean of frames ``r``
-        and ``r + 1``, as the time average closes a stream.  ``power`` and
-        ``noise`` are the new power frames and their noise levels, ``row0``
-        the index of the first of the ``n`` new rows.
+        and ``r + 1``, as the time average closes a stream.  ``kept`` are the
+        frames the time average held before ``power``, the new power frames;
+        ``row0`` is the index of the first of the ``n`` new rows.  Called
+        before the new rows take their noise levels from ``_noise_pending``,
+        which then holds those of frames ``row0``, ``row0 + 1``, ... up to the
+        newest.
         """
-        if noise is None:
-            noise = np.zeros(0)
-        if self._raw_tail is None:
-            raw, raw_noise, first = power, noise, self._raw_seen
-        else:
-            raw = np.concatenate((self._raw_tail[0], power))
-            raw_noise = np.concatenate((self._raw_tail[1], noise))
-            first = self._raw_seen - 1
-        self._raw_seen += len(power)
-        if len(raw):
-            self._raw_tail = (raw[-1:].copy(), raw_noise[-1:].copy())
+        pending = self._noise_pending
+        raw = power if kept is None else np.concatenate((kept, power))
+        first = row0 + len(pending) - len(raw)  # frame index of raw[0]
+        k = max(0, min(n, len(pending) - 1))  # rows whose next frame is in
         env = np.zeros((n, 2, 4))
-        ok = row0 + 1 + np.arange(n) < self._raw_seen
-        k = int(ok.sum())  # rows with a next frame: the first k
         if k:
             i = row0 - first + np.arange(k)
             part = (raw[i] + raw[i + 1]) * np.float32(0.5)
-            env[:k] = envelopes(part, raw_noise[i + 1], self.config, self.settings.envelope)
-        return env, ok
+            env[:k] = envelopes(part, pending[1:k + 1], self.config, self.settings.envelope)
+        return env, np.arange(n) < k
 
     def _keep(self, rows):
         """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final."""

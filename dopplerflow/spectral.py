@@ -498,6 +498,10 @@ class TimeAverager:
         self._seen = 0  # frames received
         self._next = 0  # next row to emit
 
+    def kept(self):
+        """The newest frames (up to two, oldest first) kept from the calls so far, or None."""
+        return self._tail
+
     def __call__(self, new, final=False):
         """Add power frames ``new`` (m, n_bins); return the rows now complete."""
         if self.n_frames == 1:
