@@ -95,9 +95,10 @@ class Bridger:
     """:func:`bridge_dropouts` over a stream of stored rows, block by block.
 
     The last ``max_gap + 1`` rows are held back until the next block (or the
-    end), since a gap reaching into them may still be closed; the row before
-    the first new one is kept as context.  The result is the same as
-    bridging the whole recording at once, whatever the blocks.
+    end), since a gap reaching into them may still be closed, and so are the
+    ``SMOOTH_HALF`` rows before them, whose running median reaches into them;
+    the rows before the first new one are kept as context.  The result is
+    the same as bridging the whole recording at once, whatever the blocks.
     """
 
     def __init__(self, max_gap):
@@ -110,7 +111,8 @@ class Bridger:
         work = np.concatenate((self._work, rows)).astype(np.float32, copy=False)
         bridge_dropouts(work, self.max_gap)
         ctx = self._ctx
-        n_out = len(work) - ctx if final else max(0, len(work) - ctx - self.max_gap - 1)
+        held = self.max_gap + 1 + SMOOTH_HALF
+        n_out = len(work) - ctx if final else max(0, len(work) - ctx - held)
         out = _median_envelope(work, ctx, n_out)
         if n_out:
             keep = min(SMOOTH_HALF, ctx + n_out)
