@@ -859,6 +859,13 @@ def _trace_columns(env, ante, scale, one, zero, direction, cols, flow):
 
 # --------------------------------------------------------------------------- reflux
 @njit(**_JIT)
+def _dominates(env, i, r, a, ratio):
+    """Flow in direction ``r`` is detected in row ``i`` of ``env`` and dominates direction
+    ``a``: none there, or more than ``ratio`` times its power."""
+    return env[i, r, 0] > 0 and (env[i, a, 0] == 0 or env[i, r, 3] > ratio * env[i, a, 3])
+
+
+@njit(**_JIT)
 def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s,
             gap_rows, min_rows, enter_ratio, state, actions):
     """Retrograde-episode state machines for both direction hypotheses.
@@ -922,12 +929,9 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
         for h in range(2):
             r = h
             a = 1 - h
-            pr = env[i, r, 3]
-            pa = env[i, a, 3]
-            majority = env[i, r, 0] > 0 and (env[i, a, 0] == 0 or pr > pa)
+            majority = _dominates(env, i, r, a, 1.0)
             v = env[i, r, 1] * cm_s_per_hz
-            ratio = 1.0 if state[h, 0] > 0 else enter_ratio
-            retro = env[i, r, 0] > 0 and (env[i, a, 0] == 0 or pr > ratio * pa)
+            retro = _dominates(env, i, r, a, 1.0 if state[h, 0] > 0 else enter_ratio)
             if state[h, 0] == 0 and majority and not retro:
                 # a retrograde majority not yet strong enough to open an episode: if it
                 # grows into one, the episode starts where the majority began
@@ -943,17 +947,15 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
                 state[h, 7] = 0
             if retro:
                 if state[h, 0] == 0:
+                    # open the episode, from the start of the majority run if there is one
                     state[h, 0] = 1
-                    state[h, 1] = row
-                    state[h, 3] = 0.0
-                    state[h, 4] = 0.0
-                    state[h, 5] = 0
                     state[h, 6] = 0
                     if state[h, 7] > 0:
                         state[h, 1] = state[h, 7] - 1
-                        state[h, 3] = state[h, 8]
-                        state[h, 4] = state[h, 9]
-                        state[h, 5] = state[h, 10]
+                        state[h, 3:6] = state[h, 8:11]
+                    else:
+                        state[h, 1] = row
+                        state[h, 3:6] = 0.0
                     state[h, 7] = 0
                 state[h, 2] = row
                 state[h, 3] = max(state[h, 3], v)
@@ -965,8 +967,7 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
                 if threshold_s > 0 and state[h, 6] == 0 and dur <= threshold_s \
                         and dur_next > threshold_s and ahead_valid[i]:
                     # the next frame passes the threshold: confirm it from its provisional row
-                    if ahead[i, r, 0] > 0 and (ahead[i, a, 0] == 0
-                                               or ahead[i, r, 3] > ahead[i, a, 3]):
+                    if _dominates(ahead, i, r, a, 1.0):
                         dur = dur_next
                         at = row + 1
                 if threshold_s > 0 and state[h, 6] == 0 and dur > threshold_s:
