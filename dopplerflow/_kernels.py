@@ -617,25 +617,58 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
                 continue
             # how far the flow reaches above the noise (one-bin gaps bridged)
             reach = _walk_out(smooth, i, st, sp, cnt, top, lo, False)
-            # the flow's level just inside its top: the highest (triangular) sum of the
-            # top four bins.  The edge of a flat band smeared by the window is where the
-            # power falls to half that level above the noise; where the power piles up
-            # towards the edge (blunt profiles) the highest sum is that pile-up, not the
-            # lower band beneath it, whose half level lies far out in the window's spread.
-            # The triangular sum spreads a sharp edge less than the plain one.
+            # Edge model: the spectrum just inside the edge is a plateau (parabolic
+            # profiles) plus a pile-up at the edge itself (blunt profiles), both seen
+            # through the window's symmetric kernel.  At the true edge the smeared
+            # plateau stands at half its height and the pile-up at its full peak, so
+            # the edge is where the power falls to the peak level less half the
+            # plateau: half the level for a flat band, the peak itself for a pure
+            # pile-up.  The peak is the highest (triangular) sum of the top four bins;
+            # the plateau the highest of the four sums ending two bins below the peak
+            # that stand above the edge threshold (where the kernel holds a tenth of
+            # its peak; the same max-of-four
+            # statistics, so a flat band keeps the half level, and a plateau above
+            # the peak is a flat band).  Flow confined to the first bins and falling
+            # outward is a pile-up at the wall band; a peak one bin above the band
+            # shows no plateau and keeps the half level.
             j0 = max(0, top - 3)
             level = 0.0
+            jp = j0
             for j in range(j0, top + 1):
-                level = max(level, _sumw(smooth, i, st, sp, cnt, j))
+                sj = _sumw(smooth, i, st, sp, cnt, j)
+                if sj > level:
+                    level = sj
+                    jp = j
             level = level - 3.0 * nz
-            half = max(lo, 3.0 * nz + 0.5 * level)
-            edge = min(_walk_out(smooth, i, st, sp, cnt, j0, half, True), reach)
-            # sub-bin edge: where the sum falls through the edge level
+            plateau = level
+            if jp == 0 and reach <= 1:
+                plateau = 0.0  # flow confined to the band's first bins, falling outward
+            elif jp >= 2:
+                plateau = 0.0
+                for j in range(max(0, jp - 5), jp - 1):
+                    sj = _sumw(smooth, i, st, sp, cnt, j)
+                    if sj > lo:  # flow, not a noise maximum
+                        plateau = max(plateau, sj - 3.0 * nz)
+            plateau = min(max(plateau, 0.0), level)
             frac = 0.0
-            s_in = _sumw(smooth, i, st, sp, cnt, edge)
-            s_out = _sumw(smooth, i, st, sp, cnt, edge + 1)
-            if s_in > half and s_in > s_out:
-                frac = min(1.0, (s_in - half) / (s_in - s_out))
+            if plateau > 0.0:
+                # the sub-bin edge: where the sum falls through the edge level
+                half = max(lo, 3.0 * nz + level - 0.5 * plateau)
+                edge = min(_walk_out(smooth, i, st, sp, cnt, jp, half, True), reach)
+                s_in = _sumw(smooth, i, st, sp, cnt, edge)
+                s_out = _sumw(smooth, i, st, sp, cnt, edge + 1)
+                if s_in > half and s_in > s_out:
+                    frac = min(1.0, (s_in - half) / (s_in - s_out))
+            else:
+                # a pure pile-up: the edge is the peak's parabolic centre
+                edge = jp
+                if jp >= 1:
+                    s_lo = _sumw(smooth, i, st, sp, cnt, jp - 1)
+                    s_in = _sumw(smooth, i, st, sp, cnt, jp)
+                    s_out = _sumw(smooth, i, st, sp, cnt, jp + 1)
+                    den = s_lo - 2.0 * s_in + s_out
+                    if den < 0.0:
+                        frac = min(0.5, max(-0.5, 0.5 * (s_lo - s_out) / den))
             fmax_bins = edge + frac
             if method == 1:
                 # modified geometric method on the noise-subtracted integrated spectrum,

@@ -18,7 +18,10 @@ classified right (flow yes/no and reflux yes/no; a mono recording's reflux is
 *not assessable* and counts neither way), event sensitivity and PPV (matched
 over true / detected events), the median absolute onset and end errors of the
 matched events, the velocity-trace rms error and bias (frame-weighted, as % of
-the truth's peak) and the sign agreement.  One overall row per SNR checks the
+the truth's peak), the sign agreement and the trace coverage (the share of the
+frames with flow at or above the analysis's measurement floor that it measured;
+flow below the floor lies inside the wall filter's band and is not scored, see
+:mod:`dopplerflow.score`).  One overall row per SNR checks the
 accuracy the project must reach (:data:`TARGETS`).
 
 Scenarios defined by their SNR (:data:`OWN_SNR_SCENARIOS`) run at their own
@@ -67,7 +70,8 @@ TARGETS = (
 )
 #: Keys of a score kept in each recording's record.
 _KEPT = ("flow_correct", "reflux_correct", "reflux_assessable", "recording_correct",
-         "n_true_events", "n_detected_events", "n_matched", "trace_frames", "trace_coverage",
+         "n_true_events", "n_detected_events", "n_matched", "trace_frames",
+         "trace_measurable_frames", "trace_coverage", "trace_below_floor_pct",
          "trace_rms_error_pct", "trace_bias_pct", "sign_agreement_pct")
 
 
@@ -154,7 +158,8 @@ def _error_record(base, exc):
     """A recording the analysis refused counts as classified wrong."""
     return dict(base, error=str(exc), flow_correct=False, reflux_correct=None,
                 reflux_assessable=False, recording_correct=False, n_true_events=0,
-                n_detected_events=0, n_matched=0, trace_frames=0, trace_coverage=0.0,
+                n_detected_events=0, n_matched=0, trace_frames=0, trace_measurable_frames=0,
+                trace_coverage=0.0, trace_below_floor_pct=None,
                 trace_rms_error_pct=None, trace_bias_pct=None, sign_agreement_pct=None,
                 onset_errors_s=[], end_errors_s=[], antegrade_chosen=None)
 
@@ -250,9 +255,11 @@ def _trace_stats(records):
     """Frame-weighted rms, bias and sign agreement over records (% of peak)."""
     tr = [r for r in records if r["trace_rms_error_pct"] is not None and r["trace_frames"] > 0]
     frames = sum(r["trace_frames"] for r in tr)
+    measurable = sum(r.get("trace_measurable_frames", 0) for r in records)
+    coverage = _pct(sum(r["trace_frames"] for r in records), measurable)
     if not frames:
         return {"trace_rms_pct": None, "trace_rms_max_pct": None, "trace_bias_pct": None,
-                "sign_agreement_pct": None}
+                "sign_agreement_pct": None, "trace_coverage_pct": coverage}
     ms = sum(r["trace_frames"] * r["trace_rms_error_pct"] ** 2 for r in tr) / frames
     bias = sum(r["trace_frames"] * r["trace_bias_pct"] for r in tr) / frames
     signed = [r for r in tr if r["sign_agreement_pct"] is not None]
@@ -260,7 +267,8 @@ def _trace_stats(records):
     sign = (sum(r["trace_frames"] * r["sign_agreement_pct"] for r in signed) / sframes
             if sframes else None)
     return {"trace_rms_pct": math.sqrt(ms), "trace_rms_max_pct": max(
-        r["trace_rms_error_pct"] for r in tr), "trace_bias_pct": bias, "sign_agreement_pct": sign}
+        r["trace_rms_error_pct"] for r in tr), "trace_bias_pct": bias, "sign_agreement_pct": sign,
+        "trace_coverage_pct": coverage}
 
 
 def _pool(records):
@@ -527,11 +535,12 @@ def _cells(row):
     return [f"{row['snr_db']:g}", str(row["n_recordings"]), cls, auto, sens, ppv,
             _f(row["median_onset_error_ms"], ".0f"), _f(row["median_end_error_ms"], ".0f"),
             _f(row["trace_rms_pct"], ".1f"), _f(row["trace_rms_max_pct"], ".1f"),
-            _f(row["trace_bias_pct"], "+.1f"), _f(row["sign_agreement_pct"], ".1f")]
+            _f(row["trace_bias_pct"], "+.1f"), _f(row["sign_agreement_pct"], ".1f"),
+            _f(row["trace_coverage_pct"], ".1f")]
 
 
 _HEADER = ["scenario", "SNR dB", "n", "class", "auto", "sens%", "PPV%", "onset ms", "end ms",
-           "rms%", "max rms%", "bias%", "sign%"]
+           "rms%", "max rms%", "bias%", "sign%", "cov%"]
 
 
 def _align(table):

@@ -115,7 +115,8 @@ def write_csv(analysis, path):
 
     Columns: ``time_s, antegrade_max_cm_s, retrograde_max_cm_s,
     mean_velocity_cm_s, flow, velocity_cm_s``; empty cells where a value is
-    not defined (retrograde in mono recordings).
+    not defined (retrograde in mono recordings) or the row was not analysed
+    (the wall filter settling at the start and after lost samples).
     """
     t = analysis.trace
     cols = [np.asarray(getattr(t, c)) for c in t.COLUMNS]
@@ -125,7 +126,7 @@ def write_csv(analysis, path):
         w.writerow(t.COLUMNS)
         fmt = ["%.4f", "%.3f", "%.3f", "%.3f", "%d", "%.3f"]
         for row in zip(*cols, strict=True):
-            w.writerow(["" if (isinstance(v, float) and v != v) else f % v
+            w.writerow(["" if v != v else f % v
                         for f, v in zip(fmt, row, strict=True)])
     os.replace(tmp, path)
 

@@ -109,6 +109,7 @@ class Processor:
         self._last = np.zeros((2, 4))  # the newest frame's envelope, for status()
         self._noise_kept = []  # the noise level of every _NOISE_KEEP-th frame
         self._rows = 0
+        self._unanalysed = []  # [first, end) row ranges not analysed (settling, lost samples)
         self._spec = Columns(self.config.n_fft) if keep_spectrogram else None
         # level statistics of the raw samples, in lanes (see K._block_stats)
         self._lanes = np.zeros((3, _STATS_LANES * self.n_channels), np.float64)
@@ -235,6 +236,7 @@ class Processor:
             valid = self._all_valid(n_rows)
         else:
             env[~valid] = 0.0
+            self._note_unanalysed(row0, valid)
         self._last = env[-1]
         stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
         K._store_rows(env, self._integral, stored)
@@ -253,7 +255,17 @@ class Processor:
             self._dispatch(actions)
         if not rows:
             return None
-        return self._make_trace(env, row0, self._current_antegrade())
+        return self._make_trace(env, row0, self._current_antegrade(), valid)
+
+    def _note_unanalysed(self, row0, valid):
+        """Add the row ranges where ``valid`` (rows from ``row0``) is False, merged."""
+        edges = np.flatnonzero(np.diff(np.concatenate(([1], valid.view(np.int8), [1]))))
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            a, b = row0 + int(a), row0 + int(b)
+            if self._unanalysed and self._unanalysed[-1][1] == a:
+                self._unanalysed[-1][1] = b
+            else:
+                self._unanalysed.append([a, b])
 
     def _spectral_rows(self, power, final, parts):
         """Noise floor, time average and envelopes of new power frames.
@@ -393,11 +405,16 @@ class Processor:
         z = np.zeros(0)
         return Trace(z, z, z, z, z, np.zeros(0, bool))
 
-    def _make_trace(self, env, row0, ante):
-        """Trace rows from envelope rows (n, 2, 4) with ``ante`` as antegrade."""
+    def _make_trace(self, env, row0, ante, valid):
+        """Trace rows from envelope rows (n, 2, 4) with ``ante`` as antegrade; rows not
+        analysed (``valid`` False) have NaN velocities."""
         cfg = self.config
         time_s = cfg.t0_s + (row0 + np.arange(len(env))) * cfg.hop_s
-        return Trace(time_s, *self._columns(env, ante))
+        cols = self._columns(env, ante)
+        if not valid.all():
+            for c in cols[:4]:
+                c[~valid] = np.nan
+        return Trace(time_s, *cols)
 
     def _columns(self, env, ante, cols=None, flow=None):
         """The trace's columns after ``time_s``, from envelope rows (n, 2, 4).
@@ -430,6 +447,8 @@ class Processor:
             k = len(block)
             self._columns(expand(block), ante, cols[:, pos:pos + k], flow[pos:pos + k])
             pos += k
+        for a, b in self._unanalysed:
+            cols[:, a:min(b, n)] = np.nan
         time_s = np.arange(n, dtype=np.float64)
         time_s *= self.config.hop_s
         time_s += self.config.t0_s
@@ -488,7 +507,8 @@ class Processor:
             antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
             warnings=warnings, summary=self._summary(ante, events, noise),
             file=self.file, n_channels=self.n_channels, spectrogram=spec,
-            freqs_hz=self.config.freqs_hz, extra=extra)
+            freqs_hz=self.config.freqs_hz,
+            velocity_floor_cm_s=self.config.floor_hz * self._scale, extra=extra)
         return self._finished
 
     def _summary(self, ante, events, noise_per_frame):

@@ -30,6 +30,10 @@ class Trace:
     velocity_cm_s : ndarray, shape (n,)
         Maximum velocity of the dominant direction, signed (+ antegrade).
     flow : ndarray, shape (n,), bool
+
+    Rows that were not analysed (the wall filter settling after the start of
+    the stream and after lost samples) have NaN velocities and ``flow`` False:
+    nothing was measured there.
     """
 
     time_s: np.ndarray
@@ -52,6 +56,8 @@ class Analysis:
 
     ``to_dict()`` gives the JSON of DESIGN.md.  ``antegrade`` is the direction
     (relative to the probe) taken as antegrade, chosen or given.
+    ``velocity_floor_cm_s`` is the slowest flow the analysis measures: the
+    lowest Doppler shift it searches, above the wall filter's band.
     """
 
     settings: Settings
@@ -71,6 +77,7 @@ class Analysis:
     n_channels: int = 2
     spectrogram: np.ndarray | None = None
     freqs_hz: np.ndarray | None = None
+    velocity_floor_cm_s: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -98,6 +105,8 @@ class Analysis:
             "reflux_events": [e.to_dict() for e in self.reflux_events],
             "retrograde_episodes": [e.to_dict() for e in self.episodes],
             "summary": self.summary,
+            "velocity_floor_cm_s": (None if self.velocity_floor_cm_s is None
+                                    else round(self.velocity_floor_cm_s, 3)),
             "warnings": list(self.warnings),
             "dopplerflow_version": __version__,
         }

@@ -17,13 +17,20 @@ unless flow already disagrees.
 
 **Velocity trace.**  The result trace (``trace: {time_s, velocity_cm_s}``,
 signed, + antegrade) is linearly interpolated onto the truth times inside the
-result's time span.  Over the truth frames with flow (``v_true != 0``) the rms
-error and the bias (mean of result minus truth) are given as a percentage of
-the truth's peak ``|v|``.  Sign agreement is the percentage of frames with
-``|v_true| > sign_min_cm_s`` where the result has the same sign (0 counts as a
+result's time span.  The frames scored are the truth frames with flow at or
+above the analysis's measurement floor (``velocity_floor_cm_s`` of the result:
+slower flow lies inside its wall filter's band, where no Doppler instrument
+with that filter measures it) that the analysis measured (a non-finite result
+velocity marks a row it did not analyse, such as the wall filter settling at
+the start of a stream).  Over them the rms error and the bias (mean of result
+minus truth) are given as a percentage of the truth's peak ``|v|``; a result
+of 0 there (no flow seen) is an error like any other.  ``trace_coverage`` is
+the share of the truth frames at or above the floor that were measured, and
+``trace_below_floor_pct`` the share of flowing truth frames below the floor.
+Sign agreement is the percentage of scored frames with ``|v_true| >
+sign_min_cm_s`` where the result has the same sign (0 counts as a
 disagreement).  When the result says ``direction_available: false`` the
-magnitudes are compared and sign agreement is ``None``.  Non-finite result
-velocities count as 0 (nothing measured).
+magnitudes are compared and sign agreement is ``None``.
 """
 
 import json
@@ -137,8 +144,9 @@ def _trace_arrays(trace, where):
 
 
 def _trace_score(result, truth, sign_min_cm_s):
-    empty = {"trace_frames": 0, "trace_coverage": 0.0, "trace_rms_error_pct": None,
-             "trace_bias_pct": None, "sign_agreement_pct": None}
+    empty = {"trace_frames": 0, "trace_measurable_frames": 0, "trace_coverage": 0.0,
+             "trace_below_floor_pct": None, "trace_floor_cm_s": None,
+             "trace_rms_error_pct": None, "trace_bias_pct": None, "sign_agreement_pct": None}
     if not result.get("trace") or not truth.get("trace"):
         return dict(empty, trace_note="no trace in the result" if truth.get("trace")
                     else "no trace in the truth")
@@ -148,18 +156,29 @@ def _trace_score(result, truth, sign_min_cm_s):
     peak = float(np.abs(vt).max()) if vt.size else 0.0
     if tr.size == 0 or not flowing.any() or peak == 0.0:
         return dict(empty, trace_note="no flow in the truth" if tr.size else "empty result trace")
+    floor = result.get("velocity_floor_cm_s")
+    try:
+        floor = 0.0 if floor is None else float(floor)
+    except (TypeError, ValueError):
+        raise InputError(f"result velocity_floor_cm_s {floor!r} is not a number") from None
+    if not (math.isfinite(floor) and floor >= 0.0):
+        raise InputError(f"result velocity_floor_cm_s {floor!r} must be a finite number >= 0")
+    measurable = flowing & (np.abs(vt) >= floor)
     inside = (tt >= tr[0]) & (tt <= tr[-1])
-    sel = flowing & inside
-    vr = np.where(np.isfinite(vr), vr, 0.0)
-    est = np.interp(tt[sel], tr, vr)
+    est_all = np.full(tt.shape, np.nan)
+    est_all[inside] = np.interp(tt[inside], tr, vr)  # NaN next to rows not analysed
+    sel = measurable & np.isfinite(est_all)
+    est = est_all[sel]
     ref = vt[sel]
     directional = result.get("direction_available", True) is not False
     if not directional:
         est, ref = np.abs(est), np.abs(ref)
-    out = {"trace_frames": int(sel.sum()),
-           "trace_coverage": float(sel.sum() / flowing.sum())}
+    out = {"trace_frames": int(sel.sum()), "trace_measurable_frames": int(measurable.sum()),
+           "trace_coverage": float(sel.sum() / max(int(measurable.sum()), 1)),
+           "trace_below_floor_pct": 100.0 * float(1.0 - measurable.sum() / flowing.sum()),
+           "trace_floor_cm_s": floor}
     if sel.sum() == 0:
-        return dict(empty, **out, trace_note="result trace does not cover the flow")
+        return dict(empty, **out, trace_note="result trace does not cover the measurable flow")
     err = est - ref
     out["trace_rms_error_pct"] = 100.0 * float(np.sqrt(np.mean(err ** 2))) / peak
     out["trace_bias_pct"] = 100.0 * float(np.mean(err)) / peak
@@ -191,7 +210,8 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
         ``sensitivity``, ``ppv``, ``matches``, ``median_abs_onset_error_s``,
         ``median_abs_end_error_s``), recording fields (``flow_correct``,
         ``reflux_correct``, ``reflux_assessable``, ``recording_correct``) and trace
-        fields (``trace_frames``, ``trace_coverage``, ``trace_rms_error_pct``,
+        fields (``trace_frames``, ``trace_measurable_frames``, ``trace_coverage``,
+        ``trace_below_floor_pct``, ``trace_floor_cm_s``, ``trace_rms_error_pct``,
         ``trace_bias_pct``, ``sign_agreement_pct``), plus ``scenario`` and
         ``snr_db`` from the truth.  Undefined quantities are ``None``.
 
@@ -252,6 +272,9 @@ def format_score(s):
     lines.append(f"trace         rms {_fmt(s['trace_rms_error_pct'], '.1f', '%')} of peak, "
                  f"bias {_fmt(s['trace_bias_pct'], '+.1f', '%')}, sign agreement "
                  f"{_fmt(s['sign_agreement_pct'], '.1f', '%')} over {s['trace_frames']} frames"
+                 f" (coverage {_fmt(s['trace_coverage'], '.1%')}; "
+                 f"{_fmt(s['trace_below_floor_pct'], '.1f', '%')} of the flow below the "
+                 f"{_fmt(s['trace_floor_cm_s'], '.2f', ' cm/s')} floor)"
                  + (f" ({s['trace_note']})" if s.get("trace_note") else ""))
     return "\n".join(lines)
 

@@ -129,6 +129,9 @@ class SpectralConfig:
         Detection and edge thresholds (see :func:`detection_thresholds`).
     average_frames : int
         Frames in the centred time average.
+    floor_hz : float
+        Lowest ``|f|`` searched for flow (the wall cut-off plus ``LOW_BINS_HZ``
+        bins), Hz: slower flow is not measured.
     """
 
     sample_rate_hz: float
@@ -148,6 +151,7 @@ class SpectralConfig:
     t_high: float
     t_low: float
     average_frames: int = 3
+    floor_hz: float = 0.0
 
     @property
     def hop_s(self):
@@ -293,7 +297,7 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
     t_high, t_low = _cached_thresholds(window.astype(float).tobytes(), hop,
                                        int(max(count.max(), 1)), average_frames)
     return SpectralConfig(fs, n_window, hop, n_fft, window, bin_hz, freqs, order, cmap.separated,
-                          start, step, count, f0, noise_bins, t_high, t_low, average_frames)
+                          start, step, count, f0, noise_bins, t_high, t_low, average_frames, lo)
 
 
 def _chunk_matrices(sos, m):

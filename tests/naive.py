@@ -113,14 +113,34 @@ def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low
         return edge
 
     reach = walk(top, lo, s3)
+    # edge level: the peak of the top four bins less half the plateau of the four bins
+    # ending two below the peak (no plateau for flow confined to the first bins)
     j0 = max(0, top - 3)
-    level = max(tri(j) for j in range(j0, top + 1)) - 3 * noise
-    half = max(lo, 3 * noise + 0.5 * level)
-    edge = min(walk(j0, half, tri), reach)
+    sums = [tri(j) for j in range(j0, top + 1)]
+    jp = j0 + int(np.argmax(sums))  # first of equal maxima
+    level = sums[jp - j0] - 3 * noise
+    if jp == 0 and reach <= 1:
+        plateau = 0.0
+    elif jp >= 2:
+        flow = [tri(j) for j in range(max(0, jp - 5), jp - 1) if tri(j) > lo]
+        plateau = max(flow) - 3 * noise if flow else 0.0
+    else:
+        plateau = level
+    plateau = min(max(plateau, 0.0), level)
     frac = 0.0
-    s_in, s_out = tri(edge), tri(edge + 1)
-    if s_in > half and s_in > s_out:
-        frac = min(1.0, (s_in - half) / (s_in - s_out))
+    if plateau > 0:
+        half = max(lo, 3 * noise + level - 0.5 * plateau)
+        edge = min(walk(jp, half, tri), reach)
+        s_in, s_out = tri(edge), tri(edge + 1)
+        if s_in > half and s_in > s_out:
+            frac = min(1.0, (s_in - half) / (s_in - s_out))
+    else:  # a pure pile-up: the peak's parabolic centre
+        edge = jp
+        if jp >= 1:
+            s_lo, s_in, s_out = tri(jp - 1), tri(jp), tri(jp + 1)
+            den = s_lo - 2 * s_in + s_out
+            if den < 0:
+                frac = min(0.5, max(-0.5, 0.5 * (s_lo - s_out) / den))
     return True, f0 + (edge + frac) * bin_hz
 
 

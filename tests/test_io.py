@@ -213,7 +213,13 @@ def test_json_and_csv_outputs(tmp_path, stereo, capsys):
     assert rows[0] == ("time_s,antegrade_max_cm_s,retrograde_max_cm_s,mean_velocity_cm_s,flow,"
                        "velocity_cm_s")
     assert len(rows) - 1 == d["summary"]["n_frames"]
-    table = np.array([r.split(",") for r in rows[1:]], float)
+    table = np.array([[float(c) if c else np.nan for c in r.split(",")] for r in rows[1:]])
+    # rows not analysed (the wall filter settling at the start) have empty velocity cells
+    analysed = np.isfinite(table[:, 5])
+    first = int(np.argmax(analysed))
+    assert 0 < first and analysed[first:].all() and not table[~analysed, 4].any()
+    assert np.isnan(table[~analysed][:, [1, 2, 3]]).all()
+    table = table[analysed]
     assert (table[:, 1] >= 0).all() and (table[:, 2] >= 0).all()
     assert set(np.unique(table[:, 4])) <= {0.0, 1.0}
     retro = (table[:, 0] > 1.6) & (table[:, 0] < 2.6)

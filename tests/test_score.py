@@ -121,6 +121,30 @@ def test_trace_is_interpolated_onto_truth_times_and_skips_no_flow():
     assert s["trace_frames"] == int(((t >= 0.0025) & (v != 0)).sum())
 
 
+def test_flow_below_the_floor_and_rows_not_analysed_are_not_scored():
+    t = np.round(np.arange(0.0, 10.0, 0.005), 4)
+    v = np.where(t < 5.0, 2.0, 12.0)  # 2 cm/s (below a 2.5 cm/s floor), then 12 cm/s
+    truth = _truth(v=v)
+    est = np.where(t < 5.0, 0.0, 13.2)  # nothing seen below the floor; +1.2 cm/s above it
+    est[(t >= 6.0) & (t < 6.5)] = np.nan  # a stretch the analysis did not analyse
+    result = _result(trace=(t, est))
+    s = sc.score(result, truth)  # no floor given: every flowing frame counts, NaN rows do not
+    assert s["trace_below_floor_pct"] == 0.0
+    measured = np.isfinite(est)
+    assert s["trace_frames"] == measured.sum()
+    assert s["trace_coverage"] == pytest.approx(measured.mean())
+    err = np.where(t < 5.0, -2.0, 1.2)[measured]
+    assert s["trace_rms_error_pct"] == pytest.approx(100 * np.sqrt(np.mean(err ** 2)) / 12.0)
+    s = sc.score(dict(result, velocity_floor_cm_s=2.5), truth)
+    assert s["trace_below_floor_pct"] == pytest.approx(50.0)
+    assert s["trace_rms_error_pct"] == pytest.approx(10.0)  # 1.2 of 12 cm/s
+    assert s["trace_bias_pct"] == pytest.approx(10.0)
+    assert s["trace_coverage"] == pytest.approx(0.9)  # 0.5 s of the 5 s above the floor
+    assert s["trace_frames"] == 900
+    with pytest.raises(InputError, match="velocity_floor_cm_s"):
+        sc.score(dict(result, velocity_floor_cm_s=-1.0), truth)
+
+
 def test_mono_compares_magnitudes():
     v = np.full(2000, -10.0)
     truth = _truth(v=v)
