@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import spectral
-from .envelope import envelopes
+from .envelope import edge_levels, envelopes
 from .errors import InputError, SettingsError
 from .layouts import channel_map
 from .reflux import RefluxTracker, is_reflux, split_episodes
@@ -100,8 +100,13 @@ class Processor:
         self._noise_pending = np.zeros(0)
         self._scale = cm_s_per_hz(settings.carrier_hz, settings.angle_deg,
                                   settings.sound_speed_m_s)
-        self._tracker = RefluxTracker(self.config.hop_s, self.config.t0_s, self._scale,
-                                      settings.threshold_s)
+        cfg = self.config
+        # a step in flow spreads over the rows whose window and time average reach it
+        edge_rows = 2 * -(-((cfg.average_frames - 1) * cfg.hop + cfg.n_window) // cfg.hop)
+        floor_hz, shown_hz = edge_levels(cfg, settings.wall_hz)
+        self._tracker = RefluxTracker(cfg.hop_s, cfg.t0_s, self._scale, settings.threshold_s,
+                                      edge_rows=edge_rows, floor_hz=floor_hz,
+                                      shown_hz=shown_hz)
         # per frame and direction: fmax (0 = no flow), fmean, power; 24 bytes a frame
         self._env = Columns(6) if keep_trace else None
         self._bridger = Bridger(int(round(self._tracker.gap_s / self.config.hop_s)))
@@ -359,7 +364,7 @@ class Processor:
                 continue
             if kind == "reflux_confirmed":
                 typ = "reflux_confirmed"
-            elif is_reflux(ev.duration_s, thr):
+            elif is_reflux(ev.detected_s, thr):
                 typ = "reflux_ended"
             elif confirmed == ev.start_s:
                 # confirmed from a provisional row that the complete row did not bear out:

@@ -76,6 +76,10 @@ class Event:
         Of the retrograde maximum-velocity envelope, positive numbers.
     affected_by_gap : bool
         Samples were lost (dropped blocks, overflows) during the episode.
+    detected_s : float or None
+        Duration of the frames in which the retrograde flow was detected,
+        s; it is what the threshold is tested on (``start_s`` and ``end_s``
+        are extrapolated to the baseline).  None: ``duration_s``.
     """
 
     start_s: float
@@ -84,10 +88,12 @@ class Event:
     peak_velocity_cm_s: float
     mean_velocity_cm_s: float
     affected_by_gap: bool = False
+    detected_s: float | None = None
 
     def to_dict(self):
         """JSON-ready dict, times and velocities rounded to useful precision."""
         d = asdict(self)
+        del d["detected_s"]
         for k in ("start_s", "end_s", "duration_s"):
             d[k] = round(d[k], 4)
         for k in ("peak_velocity_cm_s", "mean_velocity_cm_s"):
@@ -110,9 +116,21 @@ class RefluxTracker:
         Doppler scale.
     threshold_s : float or None
         Reflux threshold; None: episodes only.
+    edge_rows : int
+        Rows over which a step in flow spreads in the envelope (the analysis
+        window and the time average): the envelope's slope over this many
+        rows at each end of an episode extrapolates the end to the baseline.
+    floor_hz, shown_hz : float
+        Lowest frequency searched for flow and lowest maximum frequency the
+        envelope reports, Hz; ``floor_hz = 0`` (the default) keeps the edges
+        of the detected rows.  See ``_kernels._reflux``.
+
+    Episode starts and ends are the extrapolated ones; the threshold is
+    tested on the duration of the detected frames (``Event.detected_s``).
     """
 
-    def __init__(self, hop_s, t0_s, cm_s_per_hz, threshold_s):
+    def __init__(self, hop_s, t0_s, cm_s_per_hz, threshold_s, *, edge_rows=1, floor_hz=0.0,
+                 shown_hz=0.0):
         self.hop_s = hop_s
         self.t0_s = t0_s
         self.scale = cm_s_per_hz
@@ -120,7 +138,12 @@ class RefluxTracker:
         self._gap_rows = int(round(GAP_S / hop_s))
         self.gap_s = GAP_S
         self._min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
-        self._state = np.zeros((2, 11), np.float64)
+        self._floor_hz = float(floor_hz)
+        self._shown_hz = float(shown_hz)
+        self._state = np.zeros((2, 16), np.float64)
+        self._state[:, 11:13] = -1.0  # no antegrade row yet
+        self._fit = np.zeros((2, 4, max(2, int(edge_rows))), np.float64)
+        self._fit[:, 3] = -1.0  # ring rows: none
         self._row = 0
         self.episodes = ([], [])  # ended episodes, per hypothesis
 
@@ -134,20 +157,21 @@ class RefluxTracker:
         reflux be confirmed one hop sooner (see ``_kernels._reflux``).
 
         ``kind`` is ``'reflux_confirmed'`` (duration just passed the
-        threshold; the event is provisional) or ``'ended'``.
+        threshold, or the extrapolated end of an episode just ended took it
+        past; the event is provisional) or ``'ended'``.
         """
-        actions = np.empty((2 * len(env) + 2, 7), np.float64)
+        actions = np.empty((2 * len(env) + 2, 8), np.float64)
         thr = -1.0 if self.threshold_s is None else self.threshold_s + _EPS_S
         if ahead is None:
             ahead = np.zeros_like(env)
             ahead_valid = np.zeros(len(env), bool)
         n = K._reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
-                      self.scale, thr, self._gap_rows, self._min_rows, ENTER_RATIO, self._state,
-                      actions)
+                      self.scale, thr, self._gap_rows, self._min_rows, ENTER_RATIO,
+                      self._floor_hz, self._shown_hz, self._state, self._fit, actions)
         self._row += len(env)
         out = []
-        for kind, h, start, end, peak, mean, _ in actions[:n].tolist():
-            ev = Event(start, end, end - start, peak, mean)
+        for kind, h, start, end, peak, mean, _, detected in actions[:n].tolist():
+            ev = Event(start, end, end - start, peak, mean, detected_s=detected)
             h = int(h)
             if kind == 2:
                 self.episodes[h].append(ev)
@@ -159,15 +183,17 @@ class RefluxTracker:
         st = self._state[h]
         if st[0] == 0 or st[5] == 0:
             return None
-        start = self.t0_s + (st[1] - 0.5) * self.hop_s
+        start = self.t0_s + st[13] * self.hop_s
         end = self.t0_s + (st[2] + 0.5) * self.hop_s
-        return Event(start, end, end - start, st[3], st[4] / st[5])
+        return Event(start, end, end - start, st[3], st[4] / st[5],
+                     detected_s=(st[2] - st[1] + 1) * self.hop_s)
 
     def close(self):
         """End the stream: close open episodes long enough to report."""
         for h in range(2):
             ev = self.open_episode(h)
-            if ev is not None and ev.duration_s >= self._min_rows * self.hop_s:
+            st = self._state[h]
+            if ev is not None and st[2] - st[1] + 1 >= self._min_rows:
                 self.episodes[h].append(ev)
             self._state[h, 0] = 0
 
@@ -179,7 +205,13 @@ def is_reflux(duration_s, threshold_s):
     return threshold_s is not None and duration_s > threshold_s + _EPS_S
 
 
+def _tested_s(event):
+    """The duration of ``event`` that the threshold is tested on."""
+    return event.duration_s if event.detected_s is None else event.detected_s
+
+
 def split_episodes(episodes, threshold_s):
-    """(reflux events, shorter episodes) by the threshold (None: episodes only)."""
-    return ([e for e in episodes if is_reflux(e.duration_s, threshold_s)],
-            [e for e in episodes if not is_reflux(e.duration_s, threshold_s)])
+    """(reflux events, shorter episodes) by the threshold (None: episodes only),
+    tested on each episode's detected duration."""
+    return ([e for e in episodes if is_reflux(_tested_s(e), threshold_s)],
+            [e for e in episodes if not is_reflux(_tested_s(e), threshold_s)])

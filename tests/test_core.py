@@ -494,3 +494,62 @@ def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
         parts = [b(rows[i:i + block].copy()) for i in range(0, len(rows), block)]
         parts.append(b(np.zeros((0, 6), np.float32), final=True))
         np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def _edge_tracker(threshold_s=0.5):
+    """A tracker with the edge extrapolation of the default analysis at 16 kHz."""
+    proc = df.Processor(df.Settings(), 16000, 2)
+    t = proc._tracker
+    return RefluxTracker(t.hop_s, t.t0_s, SCALE, threshold_s, edge_rows=t._fit.shape[2],
+                         floor_hz=t._floor_hz, shown_hz=t._shown_hz), t._floor_hz
+
+
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_slow_ramp_edges_are_extrapolated_to_the_zero_crossings(block):
+    # away (retrograde) flow whose maximum frequency ramps linearly through zero at
+    # row 100.3 and back to zero at row 400.6, detected only above the lowest
+    # frequency searched: the detected rows start and end some 6 rows inside the
+    # crossings, the extrapolated edges lie within half a hop of them
+    tracker, floor_hz = _edge_tracker()
+    hop, t0 = tracker.hop_s, tracker.t0_s
+    rows = np.arange(520, dtype=float)
+    f = np.minimum(20.0 * (rows - 100.3), 20.0 * (400.6 - rows)).clip(0.0, 1500.0)
+    env = np.zeros((len(rows), 2, 4))
+    on = f >= floor_hz
+    env[on, 1, 0] = 1.0
+    env[on, 1, 1] = f[on]
+    env[on, 1, 3] = 1.0
+    out = []
+    for i in range(0, len(env), block):
+        out += tracker.update(env[i:i + block], np.ones(len(env[i:i + block]), bool))
+    (kind, _, confirmed), (_, _, ev) = [a for a in out if a[1] == 1]
+    assert kind == "reflux_confirmed" and confirmed.start_s == ev.start_s
+    first, last = np.flatnonzero(on)[[0, -1]]
+    assert first - 100.3 > 6 and 400.6 - last > 6
+    assert ev.start_s == pytest.approx(t0 + 100.3 * hop, abs=0.5 * hop)
+    assert ev.end_s == pytest.approx(t0 + 400.6 * hop, abs=0.5 * hop)
+    # the threshold is tested on the detected frames
+    assert ev.detected_s == pytest.approx((last - first + 1) * hop)
+
+
+@pytest.mark.parametrize("antegrade_around", [True, False])
+def test_brisk_step_edges_stay_at_the_detected_rows(antegrade_around):
+    # retrograde flow at a steady 600 Hz from row 100 to row 299, with or without
+    # antegrade flow right before and after: no ramp to extrapolate
+    tracker, _ = _edge_tracker()
+    hop, t0 = tracker.hop_s, tracker.t0_s
+    env = np.zeros((400, 2, 4))
+    env[100:300, 1, :] = (1.0, 600.0, 300.0, 1.0)
+    if antegrade_around:
+        env[:100, 0, :] = (1.0, 600.0, 300.0, 1.0)
+        env[300:, 0, :] = (1.0, 600.0, 300.0, 1.0)
+    tracker.update(env, np.ones(len(env), bool))
+    tracker.close()
+    (ev,) = tracker.episodes[1]
+    # an envelope appearing far above the lowest value it can show left the baseline
+    # within a fraction of a row; antegrade flow next to it bounds the edge exactly
+    tol = 0.0 if antegrade_around else 0.5 * hop
+    assert ev.start_s == pytest.approx(t0 + 99.5 * hop, abs=tol + 1e-12)
+    assert ev.start_s <= t0 + 99.5 * hop + 1e-12
+    assert ev.end_s == pytest.approx(t0 + 299.5 * hop, abs=tol + 1e-12)
+    assert ev.end_s >= t0 + 299.5 * hop - 1e-12
