@@ -626,11 +626,10 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             # pile-up.  The peak is the highest (triangular) sum of the top four bins;
             # the plateau the highest of the four sums ending two bins below the peak
             # that stand above the edge threshold (where the kernel holds a tenth of
-            # its peak; the same max-of-four
-            # statistics, so a flat band keeps the half level, and a plateau above
-            # the peak is a flat band).  Flow confined to the first bins and falling
-            # outward is a pile-up at the wall band; a peak one bin above the band
-            # shows no plateau and keeps the half level.
+            # its peak; the same max-of-four statistics, so a flat band keeps the half
+            # level, and a plateau above the peak is a flat band).  Flow confined to
+            # the first bins and falling outward is a pile-up at the wall band; a peak
+            # one bin above the band shows no plateau and keeps the half level.
             j0 = max(0, top - 3)
             level = 0.0
             jp = j0
@@ -976,6 +975,16 @@ def _refined_end(state, fit, h, floor_hz, shown_hz, max_rows, x, y):
 
 
 @njit(**_JIT)
+def _edge_bound(state, h, row):
+    """Row ``row`` has antegrade flow dominating or lost samples: no edge of hypothesis
+    ``h``'s episodes is extrapolated across it (``state[h, 11]``, and ``state[h, 12]``
+    for the end of the episode under way)."""
+    state[h, 11] = row
+    if state[h, 0] > 0 and state[h, 12] < 0:
+        state[h, 12] = row
+
+
+@njit(**_JIT)
 def _emit(actions, na, kind, h, start, end, state, at, hop_s, t0_s, detected_s):
     """Append an action (times in rows) if there is room; return the new count."""
     if na < actions.shape[0]:
@@ -1082,9 +1091,7 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
         row = row0 + i
         if not valid[i]:
             for h in range(2):
-                state[h, 11] = row
-                if state[h, 0] > 0 and state[h, 12] < 0:
-                    state[h, 12] = row
+                _edge_bound(state, h, row)
             continue
         for h in range(2):
             r = h
@@ -1093,9 +1100,7 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
             v = env[i, r, 1] * cm_s_per_hz
             retro = _dominates(env, i, r, a, 1.0 if state[h, 0] > 0 else enter_ratio)
             if _dominates(env, i, a, r, 1.0):
-                state[h, 11] = row
-                if state[h, 0] > 0 and state[h, 12] < 0:
-                    state[h, 12] = row
+                _edge_bound(state, h, row)
             if state[h, 0] == 0 and majority and not retro:
                 # a retrograde majority not yet strong enough to open an episode: if it
                 # grows into one, the episode starts where the majority began

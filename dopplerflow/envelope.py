@@ -29,7 +29,6 @@ import numpy as np
 
 from . import _kernels as K
 from .errors import SettingsError
-from .spectral import LOW_BINS_HZ
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels"]
 
@@ -49,29 +48,26 @@ def method_code(name):
             f"envelope method '{name}' is not known; use one of {', '.join(METHODS)}") from None
 
 
-def edge_levels(config, wall_hz):
+def edge_levels(config):
     """Frequencies that bound what the envelopes show near zero flow.
 
     Parameters
     ----------
     config : spectral.SpectralConfig
-    wall_hz : float
-        Wall-filter cut-off, Hz.
 
     Returns
     -------
     floor_hz : float
-        Lowest frequency searched for flow (``spectral.LOW_BINS_HZ`` bins above
-        the wall cut-off): slower flow is not detected.
+        Lowest frequency searched for flow (``config.floor_hz``): slower flow
+        is not detected.
     shown_hz : float
         Lowest maximum frequency a detection reports: the first searched bin,
         where flow confined to the bottom of the band is placed.  Flow between
         the two reads as this.
     """
-    floor_hz = wall_hz + LOW_BINS_HZ * config.bin_hz
     f0 = config.dir_f0[config.dir_count > 0]
-    shown_hz = float(f0.min()) if f0.size else floor_hz
-    return floor_hz, shown_hz
+    shown_hz = float(f0.min()) if f0.size else config.floor_hz
+    return config.floor_hz, shown_hz
 
 
 def envelopes(smooth, noise, config, method=DEFAULT_METHOD):

@@ -103,7 +103,7 @@ class Processor:
         cfg = self.config
         # a step in flow spreads over the rows whose window and time average reach it
         edge_rows = 2 * -(-((cfg.average_frames - 1) * cfg.hop + cfg.n_window) // cfg.hop)
-        floor_hz, shown_hz = edge_levels(cfg, settings.wall_hz)
+        floor_hz, shown_hz = edge_levels(cfg)
         self._tracker = RefluxTracker(cfg.hop_s, cfg.t0_s, self._scale, settings.threshold_s,
                                       edge_rows=edge_rows, floor_hz=floor_hz,
                                       shown_hz=shown_hz)
@@ -364,7 +364,7 @@ class Processor:
                 continue
             if kind == "reflux_confirmed":
                 typ = "reflux_confirmed"
-            elif is_reflux(ev.detected_s, thr):
+            elif is_reflux(ev.tested_s, thr):
                 typ = "reflux_ended"
             elif confirmed == ev.start_s:
                 # confirmed from a provisional row that the complete row did not bear out:

@@ -90,6 +90,11 @@ class Event:
     affected_by_gap: bool = False
     detected_s: float | None = None
 
+    @property
+    def tested_s(self):
+        """The duration the threshold is tested on: ``detected_s``, or ``duration_s``."""
+        return self.duration_s if self.detected_s is None else self.detected_s
+
     def to_dict(self):
         """JSON-ready dict, times and velocities rounded to useful precision."""
         d = asdict(self)
@@ -205,13 +210,8 @@ def is_reflux(duration_s, threshold_s):
     return threshold_s is not None and duration_s > threshold_s + _EPS_S
 
 
-def _tested_s(event):
-    """The duration of ``event`` that the threshold is tested on."""
-    return event.duration_s if event.detected_s is None else event.detected_s
-
-
 def split_episodes(episodes, threshold_s):
     """(reflux events, shorter episodes) by the threshold (None: episodes only),
     tested on each episode's detected duration."""
-    return ([e for e in episodes if is_reflux(_tested_s(e), threshold_s)],
-            [e for e in episodes if not is_reflux(_tested_s(e), threshold_s)])
+    return ([e for e in episodes if is_reflux(e.tested_s, threshold_s)],
+            [e for e in episodes if not is_reflux(e.tested_s, threshold_s)])
