@@ -503,23 +503,16 @@ def _sumw(smooth, i, st, sp, cnt, j):
 
 
 @njit(**_JIT)
-def _s(smooth, i, st, sp, cnt, j, weighted):
-    """``_sumw`` if ``weighted`` else ``_sum3``."""
-    if weighted:
-        return _sumw(smooth, i, st, sp, cnt, j)
-    return _sum3(smooth, i, st, sp, cnt, j)
-
-
-@njit(**_JIT)
-def _walk_out(smooth, i, st, sp, cnt, j, level, weighted):
-    """Last outward index from ``j`` whose sum stays above ``level`` (one-bin gaps bridged)."""
+def _walk_out(smooth, i, st, sp, cnt, j, level):
+    """Last outward index from ``j`` whose three-bin sum stays above ``level``
+    (one-bin gaps bridged)."""
     edge = j
     j += 1
     while j < cnt - 1:
-        if _s(smooth, i, st, sp, cnt, j, weighted) > level:
+        if _sum3(smooth, i, st, sp, cnt, j) > level:
             edge = j
             j += 1
-        elif _s(smooth, i, st, sp, cnt, j + 1, weighted) > level:
+        elif _sum3(smooth, i, st, sp, cnt, j + 1) > level:
             edge = j + 1
             j += 2
         else:
@@ -616,7 +609,19 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             if top < 0:
                 continue
             # how far the flow reaches above the noise (one-bin gaps bridged)
-            reach = _walk_out(smooth, i, st, sp, cnt, top, lo, False)
+            reach = _walk_out(smooth, i, st, sp, cnt, top, lo)
+            # The detection threshold can stop well inside the band where speckle
+            # has faded its outer bins: the level below is read under the
+            # outermost bin that still stands above a tenth of the band's peak
+            # (beyond it the window's kernel holds less than a tenth: skirt).
+            peak = 0.0
+            for j in range(reach + 1):
+                peak = max(peak, _sumw(smooth, i, st, sp, cnt, j))
+            anchor = max(lo, 3.0 * nz + 0.1 * (peak - 3.0 * nz))
+            for j in range(min(reach, cnt - 2), top, -1):
+                if _sumw(smooth, i, st, sp, cnt, j) > anchor:
+                    top = j
+                    break
             # Edge model: the spectrum just inside the edge is a plateau (parabolic
             # profiles) plus a pile-up at the edge itself (blunt profiles), both seen
             # through the window's symmetric kernel.  At the true edge the smeared
@@ -651,9 +656,14 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             plateau = min(max(plateau, 0.0), level)
             frac = 0.0
             if plateau > 0.0:
-                # the sub-bin edge: where the sum falls through the edge level
+                # the sub-bin edge: the outermost fall through the edge level (a
+                # speckle dip inside the band does not end it)
                 half = max(lo, 3.0 * nz + level - 0.5 * plateau)
-                edge = min(_walk_out(smooth, i, st, sp, cnt, jp, half, True), reach)
+                edge = jp
+                for j in range(min(reach, cnt - 2), jp, -1):
+                    if _sumw(smooth, i, st, sp, cnt, j) > half:
+                        edge = j
+                        break
                 s_in = _sumw(smooth, i, st, sp, cnt, edge)
                 s_out = _sumw(smooth, i, st, sp, cnt, edge + 1)
                 if s_in > half and s_in > s_out:

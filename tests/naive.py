@@ -113,6 +113,9 @@ def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low
         return edge
 
     reach = walk(top, lo, s3)
+    # the level is read under the outermost bin above a tenth of the band's peak
+    anchor = max(lo, 3 * noise + 0.1 * (max(tri(j) for j in range(reach + 1)) - 3 * noise))
+    top = next((j for j in range(min(reach, count - 2), top, -1) if tri(j) > anchor), top)
     # edge level: the peak of the top four bins less half the plateau of the four bins
     # ending two below the peak (no plateau for flow confined to the first bins)
     j0 = max(0, top - 3)
@@ -130,7 +133,7 @@ def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low
     frac = 0.0
     if plateau > 0:
         half = max(lo, 3 * noise + level - 0.5 * plateau)
-        edge = min(walk(jp, half, tri), reach)
+        edge = next((j for j in range(min(reach, count - 2), jp, -1) if tri(j) > half), jp)
         s_in, s_out = tri(edge), tri(edge + 1)
         if s_in > half and s_in > s_out:
             frac = min(1.0, (s_in - half) / (s_in - s_out))
