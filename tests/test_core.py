@@ -306,6 +306,20 @@ def test_max_frequency_of_band_limited_flow(fs):
     assert a.trace.flow.mean() > 0.95
 
 
+@pytest.mark.parametrize("snr_db", [12.0, 7.0])
+def test_max_frequency_of_a_flat_band_at_low_snr(snr_db):
+    """A flat band at a low in-band SNR: speckle fades the outer bins of many frames
+    below the detection threshold, yet they stand well above the noise; the edge
+    is still found to within a bin, not at the fade."""
+    band_hz, power = 1050.0, 1e-2
+    noise_rms = np.sqrt(power * FS / (band_hz * 10 ** (snr_db / 10)))  # SNR per bin
+    z = band_noise(FS * 4, FS, 150.0, 150.0 + band_hz, power=power, noise_rms=noise_rms,
+                   seed=3)
+    a = df.analyze(z, sample_rate_hz=FS, antegrade="toward")
+    fmax_hz = np.median(a.trace.antegrade_max_cm_s[a.trace.flow]) / SCALE
+    assert abs(fmax_hz - 1200.0) <= a.summary["bin_hz"]
+
+
 @pytest.mark.parametrize("edge_hz", [430.0, 612.0, 875.0])
 def test_max_frequency_of_a_pile_up_at_the_edge(edge_hz):
     """All the power piled up in the last quarter bin below the edge (a plug profile):
