@@ -87,8 +87,9 @@ def add_analysis_arguments(parser):
     g.add_argument("--antegrade", choices=("toward", "away", "auto"), default="auto",
                    help="normal flow direction relative to the probe (default auto)")
     g = parser.add_argument_group("spectral analysis")
-    g.add_argument("--window-ms", type=_finite, default=10.0, metavar="MS",
-                   help="STFT window (default 10)")
+    g.add_argument("--window-ms", type=_finite, default=None, metavar="MS",
+                   help="STFT window (default 10; 20 for the slow-flow veins "
+                        "vv, dcv, calf and perforator)")
     g.add_argument("--hop-ms", type=_finite, default=5.0, metavar="MS",
                    help="STFT hop (default 5)")
     g.add_argument("--wall-hz", type=_finite, default=80.0, metavar="HZ",
@@ -105,7 +106,9 @@ def settings_from_args(args):
     from .pipeline import Settings
 
     kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
-              channels=args.channels, window_s=args.window_ms / 1e3, hop_s=args.hop_ms / 1e3,
+              channels=args.channels,
+              window_s=None if args.window_ms is None else args.window_ms / 1e3,
+              hop_s=args.hop_ms / 1e3,
               wall_hz=args.wall_hz, carrier_hz=args.carrier_mhz * 1e6, angle_deg=args.angle,
               sound_speed_m_s=args.sound_speed, vessel=args.vessel,
               reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade,

@@ -89,7 +89,8 @@ class Processor:
         self.cmap = channel_map(settings.layout, self.n_channels, channels=settings.channels,
                                 invert=settings.invert, offset_hz=settings.offset_hz)
         self.config = spectral.spectral_config(self.sample_rate_hz, self.cmap,
-                                               window_s=settings.window_s, hop_s=settings.hop_s,
+                                               window_s=settings.analysis_window_s,
+                                               hop_s=settings.hop_s,
                                                wall_hz=settings.wall_hz,
                                                average_frames=settings.average_frames)
         sos = spectral.wall_filter_sos(settings.wall_hz, self.sample_rate_hz)
@@ -665,9 +666,10 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
 
 
 def _require_one_window(n_frames, sample_rate_hz, settings, name):
-    need = int(round(settings.window_s * sample_rate_hz))
+    window_s = settings.analysis_window_s
+    need = int(round(window_s * sample_rate_hz))
     if n_frames < need:
         raise InputError(f"{name} is {1e3 * n_frames / sample_rate_hz:.1f} ms long; at least one "
-                         f"{settings.window_s * 1e3:g} ms analysis window ({need} samples) is "
+                         f"{window_s * 1e3:g} ms analysis window ({need} samples) is "
                          f"needed")
 

@@ -13,8 +13,8 @@ import numpy as np
 from . import _kernels as K
 from .errors import SettingsError
 
-__all__ = ["VESSELS", "Event", "RefluxTracker", "is_reflux", "reflux_threshold",
-           "split_episodes"]
+__all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "Event", "RefluxTracker", "is_reflux",
+           "reflux_threshold", "split_episodes"]
 
 #: Vessel presets: reflux threshold in seconds (None: no reflux rule) and source.
 VESSELS = {
@@ -30,6 +30,10 @@ VESSELS = {
     "perforator": (0.35, "perforator veins, Labropoulos 2003"),
     "artery": (None, "artery: no reflux rule"),
 }
+#: Presets of slow-flow veins, whose peak velocities stay under about 20 cm/s (1 kHz
+#: at 8 MHz and 60 degrees): their spectra need a finer frequency resolution
+#: (:data:`dopplerflow.settings.SLOW_FLOW_WINDOW_S`).
+SLOW_FLOW_VESSELS = ("vv", "dcv", "calf", "perforator")
 #: Durations are sums of hops; one that equals the threshold up to rounding is not longer.
 _EPS_S = 1e-9
 #: Threshold used when neither a vessel nor a threshold is given.

@@ -10,14 +10,27 @@ from . import spectral
 from .envelope import DEFAULT_METHOD, method_code
 from .errors import SettingsError
 from .layouts import LAYOUTS
-from .reflux import reflux_threshold
+from .reflux import SLOW_FLOW_VESSELS, reflux_threshold
 from .velocity import check_geometry
 
-__all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "settings_from"]
+__all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "WINDOW_S",
+           "SLOW_FLOW_WINDOW_S", "preset_window_s", "settings_from"]
 
 #: Sample rates accepted, Hz.
 RATE_RANGE_HZ = (4000.0, 384000.0)
 ANTEGRADE = ("toward", "away", "auto")
+#: STFT window, s: 100 Hz bins, 1.9 cm/s at 8 MHz and 60 degrees.
+WINDOW_S = 0.010
+#: STFT window of the slow-flow vessel presets (``dopplerflow.reflux.SLOW_FLOW_VESSELS``),
+#: s.  Speckle leaves the maximum envelope uncertain by about half a bin; with 10 ms
+#: bins that is some 10 % of a 15 cm/s peak, so these presets halve the bin (0.96 cm/s),
+#: as a scanner's slow-flow preset lowers its velocity scale.  The hop stays 5 ms.
+SLOW_FLOW_WINDOW_S = 0.020
+
+
+def preset_window_s(vessel):
+    """STFT window of a vessel preset (``None``: no preset), s."""
+    return SLOW_FLOW_WINDOW_S if vessel in SLOW_FLOW_VESSELS else WINDOW_S
 
 
 @dataclass(frozen=True)
@@ -34,8 +47,11 @@ class Settings:
         Zero-velocity frequency of the ``offset`` layout, Hz.
     channels : tuple of int or None
         1-based channel numbers to use from a file with more channels.
-    window_s, hop_s : float
-        STFT window and hop, s (10 ms and 5 ms).
+    window_s : float or None
+        STFT window, s; None: the vessel preset's (:func:`preset_window_s`: 10 ms,
+        20 ms for slow-flow veins).  :attr:`analysis_window_s` is the one in force.
+    hop_s : float
+        STFT hop, s (5 ms).
     wall_hz : float
         Wall-filter cut-off, Hz.
     carrier_hz : float
@@ -63,7 +79,7 @@ class Settings:
     invert: bool = False
     offset_hz: float | None = None
     channels: tuple | None = None
-    window_s: float = 0.010
+    window_s: float | None = None
     hop_s: float = 0.005
     wall_hz: float = 80.0
     carrier_hz: float = 8e6
@@ -78,6 +94,11 @@ class Settings:
     def replace(self, **changes):
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+    @property
+    def analysis_window_s(self):
+        """The STFT window in force, s: :attr:`window_s`, else the vessel preset's."""
+        return preset_window_s(self.vessel) if self.window_s is None else self.window_s
 
     @property
     def threshold_s(self):
@@ -104,11 +125,12 @@ class Settings:
                                 f"(one hop less latency, noisier at low SNR)")
         warnings = check_geometry(self.carrier_hz, self.angle_deg, self.sound_speed_m_s)
         self.threshold_s  # noqa: B018 - validates vessel and threshold
-        if not 0.002 <= self.window_s <= 0.1:
-            raise SettingsError(f"window {self.window_s * 1e3:g} ms is outside 2-100 ms")
-        if not 0 < self.hop_s <= self.window_s:
+        window_s = self.analysis_window_s
+        if not 0.002 <= window_s <= 0.1:
+            raise SettingsError(f"window {window_s * 1e3:g} ms is outside 2-100 ms")
+        if not 0 < self.hop_s <= window_s:
             raise SettingsError(f"hop {self.hop_s * 1e3:g} ms must be positive and no longer "
-                                f"than the window ({self.window_s * 1e3:g} ms)")
+                                f"than the window ({window_s * 1e3:g} ms)")
         if not self.wall_hz >= 5.0:
             raise SettingsError(f"wall filter cut-off {self.wall_hz!r} Hz must be at least 5 Hz")
         if sample_rate_hz is not None:
@@ -125,15 +147,16 @@ class Settings:
                     raise SettingsError(
                         f"layout 'offset' needs --offset-hz between 0 and {fs / 2:g} Hz "
                         f"(the zero-velocity frequency), got {self.offset_hz!r}")
-            if round(self.window_s * fs) < 16:
-                raise SettingsError(f"window {self.window_s * 1e3:g} ms is under 16 samples "
+            if round(window_s * fs) < 16:
+                raise SettingsError(f"window {window_s * 1e3:g} ms is under 16 samples "
                                     f"at {fs:g} Hz")
         return warnings
 
     def to_dict(self):
-        """JSON-ready settings, with the threshold in force."""
+        """JSON-ready settings, with the window and the threshold in force."""
         d = asdict(self)
         d["channels"] = list(self.channels) if self.channels else None
+        d["window_s"] = self.analysis_window_s
         d["reflux_threshold_s"] = self.threshold_s
         return d
 

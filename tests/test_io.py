@@ -226,6 +226,17 @@ def test_json_and_csv_outputs(tmp_path, stereo, capsys):
     assert (table[retro, 5] < 0).all() and (table[retro, 3] < 0).all()
 
 
+@pytest.mark.parametrize("argv, window_s", [([], 0.020), (["--window-ms", "15"], 0.015)])
+def test_window_of_a_slow_flow_preset_and_the_flag(tmp_path, stereo, argv, window_s):
+    p = tmp_path / "rec.flac"
+    sf.write(p, stereo, FS)
+    out_json = tmp_path / "r.json"
+    assert main(["analyze", str(p), "--vessel", "perforator", "--json", str(out_json)]
+                + argv) == 0
+    d = json.loads(out_json.read_text())
+    assert d["settings"]["window_s"] == d["summary"]["window_s"] == window_s
+
+
 def test_json_to_stdout_and_python_m(tmp_path, stereo):
     p = tmp_path / "rec.wav"
     sf.write(p, stereo, FS)

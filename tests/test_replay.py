@@ -82,7 +82,7 @@ def test_jitter_alone_changes_nothing(files):
 
 #: An event "touches" a gap when it overlaps it widened by one analysis window and the
 #: bridging of brief dropouts (GAP_S): frames that far from lost audio see the gap.
-TOUCH_S = SETTINGS.window_s + GAP_S
+TOUCH_S = SETTINGS.analysis_window_s + GAP_S
 
 
 def _touches(ev, t0, t1):
@@ -105,7 +105,7 @@ def test_dropped_blocks_make_counted_gaps(files):
     assert d["trace"]["time_s"] == ref["trace"]["time_s"]
     # a row sees a window, the 3-frame average (one hop each side) and the bridging of
     # dropouts (GAP_S); rows that end before the first gap equal the gap-free analysis
-    reach_s = SETTINGS.window_s + 2 * SETTINGS.hop_s + GAP_S
+    reach_s = SETTINGS.analysis_window_s + 2 * SETTINGS.hop_s + GAP_S
     before = [i for i, t in enumerate(ref["trace"]["time_s"]) if t < 2.5 - reach_s]
     assert len(before) > 400
     for col in ("velocity_cm_s", "antegrade_max_cm_s", "retrograde_max_cm_s", "flow"):
