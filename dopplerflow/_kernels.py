@@ -1179,3 +1179,83 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
                                (state[h, 2] - state[h, 1] + 1) * hop_s)
                 state[h, 0] = 0
     return na
+
+
+# --------------------------------------------------------------------------- second vessel
+@njit(**_JIT)
+def _clear_persistent(env, i, r, b, ratio):
+    """Row ``i`` of ``env``: direction ``r`` keeps only the power in excess of the
+    persistent vessel's ``b``; rows whose excess is not a ``ratio`` step over ``b``
+    have no flow in ``r``."""
+    if env[i, r, 0] > 0 and env[i, r, 3] > ratio * b:
+        env[i, r, 3] -= b
+    else:
+        env[i, r, 0] = 0.0
+        env[i, r, 1] = 0.0
+        env[i, r, 2] = 0.0
+        env[i, r, 3] = 0.0
+
+
+@njit(**_JIT)
+def _second_vessel(env, ahead, r, alpha, fraction, lost_rows, ratio, state):
+    """Separate a persistent vessel in direction ``r`` from the vessel under study.
+
+    The vessel under study cannot flow both ways at once: retrograde flow
+    detected in the same frames as antegrade flow belongs to another vessel in
+    the beam (at the neck, the carotid beside the jugular vein), unless it
+    dominates the antegrade flow by ``ratio`` (then it may be the vessel under
+    study reversing, seen with a mirror image or codec noise on the antegrade
+    side: such frames do not count as concurrent).  Once such
+    concurrent frames make up more of the recent frames than a single vessel
+    can show (their running fraction, time constant ``1 / alpha`` rows, passes
+    ``fraction``: a single vessel shows both directions only while its flow
+    reverses), a persistent
+    vessel is established in direction ``r``; its power ``b`` is the running
+    mean (same time constant) of the retrograde power over the concurrent
+    frames only, so it is frozen while the vessel under study is still or
+    itself retrograde.  While it is established, direction ``r`` of each row
+    keeps only the power in excess of ``b``, and only where the power stands
+    ``ratio`` times above ``b`` (a second vessel joining it in that
+    direction); other rows show no flow in ``r``.  The persistent vessel is
+    dropped once no flow is detected in ``r`` for more than ``lost_rows``.
+
+    Parameters
+    ----------
+    env : ndarray, shape (n, 2, 4), float64
+        Envelope rows (``_envelopes``), changed in place.
+    ahead : ndarray, shape (n, 2, 4), float64
+        Provisional next rows (see ``_reflux``), cleared with the state after
+        the row they follow; may be empty.
+    r : int
+        The retrograde direction.
+    alpha : float
+        Weight of a new row in the running averages (hop / time constant).
+    fraction : float
+        Share of concurrent rows that establishes the persistent vessel.
+    lost_rows : int
+        Rows without flow in ``r`` that end the persistent vessel.
+    ratio : float
+        Power step over ``b`` that shows the vessel under study in ``r``.
+    state : ndarray, shape (5,), float64
+        Concurrent fraction, running sums of weight and of power over
+        concurrent rows, established (0/1), rows since flow in ``r``.
+        Updated in place.
+    """
+    a = 1 - r
+    for i in range(env.shape[0]):
+        det_r = env[i, r, 0] > 0
+        conc = det_r and env[i, a, 0] > 0 and not env[i, r, 3] > ratio * env[i, a, 3]
+        state[0] += alpha * ((1.0 if conc else 0.0) - state[0])
+        if conc:
+            state[1] += alpha * (1.0 - state[1])
+            state[2] += alpha * (env[i, r, 3] - state[2])
+        state[4] = 0.0 if det_r else state[4] + 1.0
+        if state[3] == 0 and state[0] > fraction and state[1] > 0:
+            state[3] = 1.0
+        elif state[3] > 0 and state[4] > lost_rows:
+            state[3] = 0.0
+        if state[3] > 0:
+            b = state[2] / state[1]
+            _clear_persistent(env, i, r, b, ratio)
+            if i < ahead.shape[0]:
+                _clear_persistent(ahead, i, r, b, ratio)

@@ -16,7 +16,8 @@ from . import spectral
 from .envelope import edge_levels, envelopes
 from .errors import InputError, SettingsError
 from .layouts import channel_map
-from .reflux import RefluxTracker, is_reflux, split_episodes
+from .reflux import (CARDIAC_PERIOD_S, ENTER_RATIO, PERSIST_TAU_S, SHORTEST_CARDIAC_PERIOD_S,
+                     RefluxTracker, is_reflux, split_episodes)
 from .result import Analysis, Trace
 from .rows import Bridger, Columns, Totals, expand
 from .settings import Settings, settings_from
@@ -134,6 +135,13 @@ class Processor:
         self._unsettled = [(0, self._settle)]
         self._valid_buf = np.ones(0, bool)
         self._finished = None
+        # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
+        # antegrade direction given, which says which vessel is under study
+        self._second = np.zeros(5)
+        # a single vessel shows both directions only over the rows a reversal spreads
+        # over, twice a beat at most: a larger share of such rows is a second vessel
+        self._concurrent = min(1.0, 2 * edge_rows * cfg.hop_s / SHORTEST_CARDIAC_PERIOD_S)
+        self._second_on = self.cmap.direction_available and settings.antegrade != "auto"
 
     # ------------------------------------------------------------------ feeding
     @property
@@ -242,14 +250,17 @@ class Processor:
         else:
             env[~valid] = 0.0
             self._note_unanalysed(row0, valid)
+        if self._lookahead:
+            ahead = np.concatenate([p[2] for p in parts])
+            ahead_ok = np.concatenate([p[3] for p in parts])
+        if self._second_on:
+            self._separate(env, ahead if self._lookahead else env[:0])
         self._last = env[-1]
         stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
         K._store_rows(env, self._integral, stored)
         self._keep(self._bridger(stored))
         self._noise_kept.append(noise[(-row0) % _NOISE_KEEP::_NOISE_KEEP].copy())
         if self._lookahead:
-            ahead = np.concatenate([p[2] for p in parts])
-            ahead_ok = np.concatenate([p[3] for p in parts])
             next_valid = self._valid_rows(row0 + 1, n_rows)
             if next_valid is not None:
                 ahead_ok &= next_valid
@@ -261,6 +272,15 @@ class Processor:
         if not rows:
             return None
         return self._make_trace(env, row0, self._current_antegrade(), valid)
+
+    def _separate(self, env, ahead):
+        """Keep only the vessel under study in the retrograde direction of ``env`` (and of
+        the provisional rows ``ahead``) once a persistent vessel flows that way; see
+        ``_kernels._second_vessel``."""
+        hop = self.config.hop_s
+        K._second_vessel(env, ahead, 1 - _DIRS.index(self.settings.antegrade),
+                         hop / PERSIST_TAU_S, self._concurrent, int(round(CARDIAC_PERIOD_S / hop)), ENTER_RATIO,
+                         self._second)
 
     def _note_unanalysed(self, row0, valid):
         """Add the row ranges where ``valid`` (rows from ``row0``) is False, merged."""
