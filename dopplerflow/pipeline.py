@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import spectral
-from .envelope import edge_levels, envelopes
+from .envelope import MIN_RUN, edge_levels, envelopes, method_code
 from .errors import InputError, SettingsError
 from .layouts import channel_map
 from .reflux import (CARDIAC_PERIOD_S, ENTER_RATIO, PERSIST_TAU_S, SHORTEST_CARDIAC_PERIOD_S,
@@ -138,6 +138,7 @@ class Processor:
         # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
         # antegrade direction given, which says which vessel is under study
         self._second = np.zeros(5)
+        self._ceil = np.zeros(int(cfg.dir_count.max()))
         # a single vessel shows both directions only over the rows a reversal spreads
         # over, twice a beat at most: a larger share of such rows is a second vessel
         self._concurrent = min(1.0, 2 * edge_rows * cfg.hop_s / SHORTEST_CARDIAC_PERIOD_S)
@@ -254,7 +255,8 @@ class Processor:
             ahead = np.concatenate([p[2] for p in parts])
             ahead_ok = np.concatenate([p[3] for p in parts])
         if self._second_on:
-            self._separate(env, ahead if self._lookahead else env[:0])
+            spec = np.concatenate([p[-1] for p in parts])
+            self._separate(env, spec, noise, ahead if self._lookahead else env[:0])
         self._last = env[-1]
         stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
         K._store_rows(env, self._integral, stored)
@@ -273,13 +275,17 @@ class Processor:
             return None
         return self._make_trace(env, row0, self._current_antegrade(), valid)
 
-    def _separate(self, env, ahead):
-        """Keep only the vessel under study in the retrograde direction of ``env`` (and of
-        the provisional rows ``ahead``) once a persistent vessel flows that way; see
-        ``_kernels._second_vessel``."""
-        hop = self.config.hop_s
-        K._second_vessel(env, ahead, 1 - _DIRS.index(self.settings.antegrade),
-                         hop / PERSIST_TAU_S, self._concurrent, int(round(CARDIAC_PERIOD_S / hop)), ENTER_RATIO,
+    def _separate(self, env, spec, noise, ahead):
+        """Keep only the vessel under study in the retrograde direction of ``env`` (rows of
+        the spectra ``spec`` with their ``noise``; and of the provisional rows ``ahead``)
+        once a persistent vessel flows that way; see ``_kernels._second_vessel``."""
+        cfg = self.config
+        r = 1 - _DIRS.index(self.settings.antegrade)
+        K._second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
+                         cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent, int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
+                         ENTER_RATIO, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
+                         cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
+                         method_code(self.settings.envelope), self._ceil[:cfg.dir_count[r]],
                          self._second)
 
     def _note_unanalysed(self, row0, valid):
@@ -311,7 +317,10 @@ class Processor:
         noise = self._noise_pending[:len(rows)]
         self._noise_pending = self._noise_pending[len(rows):]
         env = envelopes(rows, noise, self.config, self.settings.envelope)
-        parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
+        part = (noise, env, *ahead) if self._lookahead else (noise, env)
+        # the spectra last, for the persistent-vessel separation (a copy: the averager
+        # may hand out its input buffer)
+        parts.append(part + (rows.copy(),) if self._second_on else part)
         if self._spec is not None:
             self._spec.append(rows)
 

@@ -43,7 +43,8 @@ MIN_EPISODE_S = 0.03
 #: flicker when both directions are present.
 ENTER_RATIO = 2.0
 #: Longest cardiac period at rest, s (40 beats/min): an artery in the beam shows flow
-#: in every beat, so it is gone once its direction stays empty this long.
+#: in every beat, so it is gone once its direction stays empty this long; the share of
+#: rows with flow both ways is counted over about this long.
 CARDIAC_PERIOD_S = 1.5
 #: Shortest cardiac period considered, s (120 beats/min): a single vessel shows flow in
 #: both directions only while it reverses, at most twice a beat (triphasic arteries).
