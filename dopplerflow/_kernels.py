@@ -1241,7 +1241,9 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     the beam (at the neck, the carotid beside the jugular vein), unless it
     dominates the antegrade flow by ``ratio`` (then it may be the vessel under
     study reversing, seen with a mirror image or codec noise on the antegrade
-    side: such frames do not count as concurrent).  Once such concurrent
+    side: such frames do not count as concurrent), or its maximum frequency is
+    within two bins of the antegrade one (a mirror image of the antegrade
+    flow, from I/Q imbalance, has its source's spectrum).  Once such concurrent
     frames make up more of the recent frames than a single vessel can show
     (their running fraction over about a cardiac cycle, ``1 / beta`` rows,
     passes ``fraction``: a single vessel shows both directions only while its flow
@@ -1306,7 +1308,8 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     out1 = np.empty((1, 2, 4))
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
-        conc = det_r and env[i, a, 0] > 0 and not env[i, r, 3] > ratio * env[i, a, 3]
+        conc = (det_r and env[i, a, 0] > 0 and not env[i, r, 3] > ratio * env[i, a, 3]
+                and abs(env[i, r, 1] - env[i, a, 1]) > 2.0 * bin_hz)
         state[0] += beta * ((1.0 if conc else 0.0) - state[0])
         if conc:
             state[1] += alpha * (1.0 - state[1])
