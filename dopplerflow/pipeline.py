@@ -254,9 +254,6 @@ class Processor:
         if self._lookahead:
             ahead = np.concatenate([p[2] for p in parts])
             ahead_ok = np.concatenate([p[3] for p in parts])
-        if self._second_on:
-            spec = np.concatenate([p[-1] for p in parts])
-            self._separate(env, spec, noise, ahead if self._lookahead else env[:0])
         self._last = env[-1]
         stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
         K._store_rows(env, self._integral, stored)
@@ -303,7 +300,9 @@ class Processor:
 
         Appends ``(noise, env)`` of the rows completed to ``parts`` (and the
         rows to the spectrogram); with the look-ahead, ``(noise, env, ahead,
-        ahead_ok)`` (see :meth:`_ahead`).
+        ahead_ok)`` (see :meth:`_ahead`).  A persistent vessel in the
+        retrograde direction is separated here, where the spectra are at hand
+        (:meth:`_separate`).
         """
         if len(power):
             self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
@@ -317,10 +316,15 @@ class Processor:
         noise = self._noise_pending[:len(rows)]
         self._noise_pending = self._noise_pending[len(rows):]
         env = envelopes(rows, noise, self.config, self.settings.envelope)
-        part = (noise, env, *ahead) if self._lookahead else (noise, env)
-        # the spectra last, for the persistent-vessel separation (a copy: the averager
-        # may hand out its input buffer)
-        parts.append(part + (rows.copy(),) if self._second_on else part)
+        if self._second_on:
+            # the persistent-vessel separation needs the spectra: done piece by piece, on
+            # the rows as analysed (those not analysed hold no flow)
+            row0 = self._rows + sum(len(p[1]) for p in parts)
+            valid = self._valid_mask(self._unsettled, row0, len(rows))
+            if valid is not None:
+                env[~valid] = 0.0
+            self._separate(env, rows, noise, ahead[0] if self._lookahead else env[:0])
+        parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
         if self._spec is not None:
             self._spec.append(rows)
 
@@ -367,13 +371,19 @@ class Processor:
         half = (cfg.average_frames - 1) // 2  # the row averages frames r-half .. r+half
         first_sample = (row0 - half) * cfg.hop
         self._unsettled = [(g0, g1) for g0, g1 in self._unsettled if g1 > first_sample]
-        if not self._unsettled:
+        return self._valid_mask(self._unsettled, row0, n)
+
+    def _valid_mask(self, unsettled, row0, n):
+        """:meth:`_valid_rows` for the sample ranges ``unsettled``, without forgetting any."""
+        if not unsettled:
             return None
+        cfg = self.config
+        half = (cfg.average_frames - 1) // 2
         valid = np.ones(n, bool)
         rows = row0 + np.arange(n)
         first = (rows - half) * cfg.hop
         end = (rows + half) * cfg.hop + cfg.n_window
-        for g0, g1 in self._unsettled:
+        for g0, g1 in unsettled:
             valid &= ~((first < g1) & (end > g0))
         return valid
 
