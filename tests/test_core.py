@@ -337,9 +337,14 @@ def test_persistent_second_vessel_is_taken_off_the_retrograde_direction():
 
 
 def test_persistent_second_vessel_does_not_depend_on_the_blocks():
-    ref = _vein_and_artery(4096).to_dict(trace=True)
+    """Also with the live events, whose confirmation reads the provisional next row."""
+    ref_events = []
+    ref = _vein_and_artery(4096, on_event=ref_events.append).to_dict(trace=True)
+    assert [e["type"] for e in ref_events] == ["reflux_confirmed", "reflux_ended"]
     for block in (7, 65537):
-        assert _vein_and_artery(block).to_dict(trace=True) == ref
+        events = []
+        assert _vein_and_artery(block, on_event=events.append).to_dict(trace=True) == ref
+        assert events == ref_events
 
 
 def test_long_reflux_of_a_single_vessel_with_its_mirror_image_is_kept_whole():
