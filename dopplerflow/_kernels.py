@@ -1203,11 +1203,12 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
 
     Each bin of row ``i`` of ``spec`` loses the persistent vessel's highest
     level seen in it (``ceil``, per three-bin sum, so a third of it a bin);
-    the excess is cut two bins (the window's main lobe) past its outermost
-    three-bin sum above the detection threshold and above a tenth of its
-    peak (fainter is the persistent vessel's speckle passing its ceiling, as
-    the envelope's own skirt rule), and the envelope rule runs on what is
-    left.  ``row`` (1, n_bins) float32 and ``one_noise`` (1,) are scratch;
+    the excess is cut two bins (the window's main lobe) past the end of its
+    first run, from the bottom, of three-bin sums above the detection
+    threshold and above a tenth of its peak (fainter is the persistent
+    vessel's speckle passing its ceiling, as the envelope's own skirt rule;
+    a vessel's spectrum has no gap, so excess beyond a gap is the persistent
+    vessel's speckle too), and the envelope rule runs on what is left.  ``row`` (1, n_bins) float32 and ``one_noise`` (1,) are scratch;
     ``out1`` (1, 2, 4) receives the envelopes (only the direction of ``st``
     is meaningful).
     """
@@ -1219,10 +1220,13 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
     for j in range(cnt):
         peak = max(peak, _sum3(row, 0, st, sp, cnt, j))
     level = max(t_high * nz, 0.1 * peak)
+    # a vessel's spectrum runs without a gap from its slowest to its fastest cells: the
+    # band is the first run above the level, from the bottom (one-bin gaps bridged)
     top = -1
-    for j in range(cnt):
+    for j in range(cnt - 1):
         if _sum3(row, 0, st, sp, cnt, j) > level:
-            top = j
+            top = _walk_out(row, 0, st, sp, cnt, j, level)
+            break
     for j in range(top + 3, cnt):
         row[0, st + sp * j] = 0.0
     one_noise[0] = nz
@@ -1233,7 +1237,7 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
 @njit(**_JIT)
 def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows, ratio, dir_start,
                    dir_step, dir_count, dir_f0, bin_hz, t_high, t_low, min_run, method, ceil,
-                   state):
+                   row0, state):
     """Separate a persistent vessel in direction ``r`` from the vessel under study.
 
     The vessel under study cannot flow both ways at once: retrograde flow
@@ -1294,10 +1298,13 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
         As ``_envelopes``.
     ceil : ndarray, shape (dir_count[r],), float64
         Per outward bin of ``r``: the ceiling.  Updated in place.
-    state : ndarray, shape (5,), float64
+    row0 : int
+        Index of ``env[0]`` in the whole stream.
+    state : ndarray, shape (7,), float64
         Concurrent fraction, running sums of weight and of power over
-        concurrent rows, established (0/1), rows since flow in ``r``.
-        Updated in place.
+        concurrent rows, established (0/1), rows since flow in ``r``; the
+        row at which a persistent vessel was first established (0: not yet)
+        and its power ``b`` then.  Updated in place.
     """
     a = 1 - r
     st = dir_start[r]
@@ -1320,6 +1327,9 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
         state[4] = 0.0 if det_r else state[4] + 1.0
         if state[3] == 0 and state[0] > fraction and state[1] > 0:
             state[3] = 1.0
+            if state[5] == 0:
+                state[5] = row0 + i
+                state[6] = state[2] / state[1]
         elif state[3] > 0 and state[4] > lost_rows:
             state[3] = 0.0
         if state[3] > 0:
@@ -1338,3 +1348,10 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
                     # no band stands above the ceiling: the vessel under study does not show
                     for k in range(4):
                         env[i, r, k] = 0.0
+
+
+@njit(**_JIT)
+def _clear_rows(env, n, r, b, ratio):
+    """``_clear_persistent`` on the first ``n`` rows of ``env``."""
+    for i in range(min(n, env.shape[0])):
+        _clear_persistent(env, i, r, b, ratio)

@@ -137,7 +137,7 @@ class Processor:
         self._finished = None
         # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
         # antegrade direction given, which says which vessel is under study
-        self._second = np.zeros(5)
+        self._second = np.zeros(7)
         self._ceil = np.zeros(int(cfg.dir_count.max()))
         # a single vessel shows both directions only over the rows a reversal spreads
         # over, twice a beat at most: a larger share of such rows is a second vessel
@@ -272,7 +272,7 @@ class Processor:
             return None
         return self._make_trace(env, row0, self._current_antegrade(), valid)
 
-    def _separate(self, env, spec, noise, ahead):
+    def _separate(self, env, spec, noise, ahead, row0):
         """Keep only the vessel under study in the retrograde direction of ``env`` (rows of
         the spectra ``spec`` with their ``noise``; and of the provisional rows ``ahead``)
         once a persistent vessel flows that way; see ``_kernels._second_vessel``."""
@@ -283,7 +283,7 @@ class Processor:
                          ENTER_RATIO, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
                          cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
                          method_code(self.settings.envelope), self._ceil[:cfg.dir_count[r]],
-                         self._second)
+                         row0, self._second)
 
     def _note_unanalysed(self, row0, valid):
         """Add the row ranges where ``valid`` (rows from ``row0``) is False, merged."""
@@ -323,7 +323,7 @@ class Processor:
             valid = self._valid_mask(self._unsettled, row0, len(rows))
             if valid is not None:
                 env[~valid] = 0.0
-            self._separate(env, rows, noise, ahead[0] if self._lookahead else env[:0])
+            self._separate(env, rows, noise, ahead[0] if self._lookahead else env[:0], row0)
         parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
         if self._spec is not None:
             self._spec.append(rows)
@@ -487,9 +487,16 @@ class Processor:
         cols = np.empty((4, n), np.float32)
         flow = np.empty(n, bool)
         pos = 0
+        first = int(self._second[5]) if self._second_on else 0
         for block in self._env.drain():
             k = len(block)
-            self._columns(expand(block), ante, cols[:, pos:pos + k], flow[pos:pos + k])
+            env = expand(block)
+            if pos < first:
+                # the rows before the persistent vessel was established, re-read with its
+                # power of then: the first beats of a stream no longer show it
+                K._clear_rows(env, first - pos, 1 - ante, env.dtype.type(self._second[6]),
+                              ENTER_RATIO)
+            self._columns(env, ante, cols[:, pos:pos + k], flow[pos:pos + k])
             pos += k
         for a, b in self._unanalysed:
             cols[:, a:min(b, n)] = np.nan

@@ -331,9 +331,10 @@ def test_persistent_second_vessel_is_taken_off_the_retrograde_direction():
     retro = a.trace.retrograde_max_cm_s[(t > 4.2) & (t < 5.3)] / SCALE
     assert abs(np.median(retro) - 400.0) < a.summary["bin_hz"]
     assert np.percentile(retro, 80) < 400.0 + a.summary["bin_hz"]
-    # once established (within a second), the artery wins the direction vote only on
-    # a rare speckle peak of its excess power
-    assert np.mean(a.trace.velocity_cm_s[(t > 1.0) & (t < 2.9)] > 0) > 0.98
+    # the artery wins the direction vote only on a rare speckle peak of its excess power,
+    # also before it was established (those rows are re-read with its power of then)
+    v = a.trace.velocity_cm_s[(t < 2.9) & np.isfinite(a.trace.velocity_cm_s)]
+    assert np.mean(v > 0) > 0.99
 
 
 def test_persistent_second_vessel_does_not_depend_on_the_blocks():
