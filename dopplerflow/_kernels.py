@@ -1351,7 +1351,7 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
 
 
 @njit(**_JIT)
-def _clear_rows(env, n, r, b, ratio):
-    """``_clear_persistent`` on the first ``n`` rows of ``env``."""
-    for i in range(min(n, env.shape[0])):
+def _clear_rows(env, start, end, r, b, ratio):
+    """``_clear_persistent`` on rows ``start .. end - 1`` of ``env`` (clipped to it)."""
+    for i in range(max(start, 0), min(end, env.shape[0])):
         _clear_persistent(env, i, r, b, ratio)

@@ -71,6 +71,13 @@ class Processor:
     file : str, optional
         Name reported in the result.
 
+    With the antegrade direction given, a persistent vessel flowing the
+    retrograde way (an artery beside the vein under study) is separated from
+    the vessel under study once it is established
+    (``_kernels._second_vessel``); the rows before that, within its time
+    constant, show it in the rows :meth:`push` returns but not in the final
+    trace, which re-reads them with its power.
+
     Raises
     ------
     SettingsError, LayoutError
@@ -487,15 +494,17 @@ class Processor:
         cols = np.empty((4, n), np.float32)
         flow = np.empty(n, bool)
         pos = 0
-        first = int(self._second[5]) if self._second_on else 0
+        # the rows of the evidence for the persistent vessel, before it was established,
+        # re-read with its power of then (the first beats of a stream no longer show it):
+        # the rows within its time constant, none before
+        end = int(self._second[5]) if self._second_on else 0
+        start = max(0, end - int(round(PERSIST_TAU_S / self.config.hop_s)))
         for block in self._env.drain():
             k = len(block)
             env = expand(block)
-            if pos < first:
-                # the rows before the persistent vessel was established, re-read with its
-                # power of then: the first beats of a stream no longer show it
-                K._clear_rows(env, first - pos, 1 - ante, env.dtype.type(self._second[6]),
-                              ENTER_RATIO)
+            if pos < end and pos + k > start:
+                K._clear_rows(env, start - pos, end - pos, 1 - ante,
+                              env.dtype.type(self._second[6]), ENTER_RATIO)
             self._columns(env, ante, cols[:, pos:pos + k], flow[pos:pos + k])
             pos += k
         for a, b in self._unanalysed:
