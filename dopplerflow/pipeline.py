@@ -13,10 +13,18 @@ import numpy as np
 
 from . import _kernels as K
 from . import spectral
-from .envelope import edge_levels, envelopes
+from .envelope import MIN_RUN, edge_levels, envelopes, method_code
 from .errors import InputError, SettingsError
 from .layouts import channel_map
-from .reflux import RefluxTracker, is_reflux, split_episodes
+from .reflux import (
+    CARDIAC_PERIOD_S,
+    ENTER_RATIO,
+    PERSIST_TAU_S,
+    SHORTEST_CARDIAC_PERIOD_S,
+    RefluxTracker,
+    is_reflux,
+    split_episodes,
+)
 from .result import Analysis, Trace
 from .rows import Bridger, Columns, Totals, expand
 from .settings import Settings, settings_from
@@ -69,6 +77,13 @@ class Processor:
         ``antegrade='auto'`` the direction is the provisional choice.
     file : str, optional
         Name reported in the result.
+
+    With the antegrade direction given, a persistent vessel flowing the
+    retrograde way (an artery beside the vein under study) is separated from
+    the vessel under study once it is established
+    (``_kernels._second_vessel``); the rows before that, within its time
+    constant, show it in the rows :meth:`push` returns but not in the final
+    trace, which re-reads them with its power.
 
     Raises
     ------
@@ -135,6 +150,14 @@ class Processor:
         self._unsettled = [(0, self._settle)]
         self._valid_buf = np.ones(0, bool)
         self._finished = None
+        # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
+        # antegrade direction given, which says which vessel is under study
+        self._second = np.zeros(7)
+        self._ceil = np.zeros(int(cfg.dir_count.max()))
+        # a single vessel shows both directions only over the rows a reversal spreads
+        # over, twice a beat at most: a larger share of such rows is a second vessel
+        self._concurrent = min(1.0, 2 * edge_rows * cfg.hop_s / SHORTEST_CARDIAC_PERIOD_S)
+        self._second_on = self.cmap.direction_available and settings.antegrade != "auto"
 
     # ------------------------------------------------------------------ feeding
     @property
@@ -243,14 +266,15 @@ class Processor:
         else:
             env[~valid] = 0.0
             self._note_unanalysed(row0, valid)
+        if self._lookahead:
+            ahead = np.concatenate([p[2] for p in parts])
+            ahead_ok = np.concatenate([p[3] for p in parts])
         self._last = env[-1]
         stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
         K._store_rows(env, self._integral, stored)
         self._keep(self._bridger(stored))
         self._noise_kept.append(noise[(-row0) % _NOISE_KEEP::_NOISE_KEEP].copy())
         if self._lookahead:
-            ahead = np.concatenate([p[2] for p in parts])
-            ahead_ok = np.concatenate([p[3] for p in parts])
             next_valid = self._valid_rows(row0 + 1, n_rows)
             if next_valid is not None:
                 ahead_ok &= next_valid
@@ -262,6 +286,20 @@ class Processor:
         if not rows:
             return None
         return self._make_trace(env, row0, self._current_antegrade(), valid)
+
+    def _separate(self, env, spec, noise, ahead, row0):
+        """Keep only the vessel under study in the retrograde direction of ``env`` (rows of
+        the spectra ``spec`` with their ``noise``; and of the provisional rows ``ahead``)
+        once a persistent vessel flows that way; see ``_kernels._second_vessel``."""
+        cfg = self.config
+        r = 1 - _DIRS.index(self.settings.antegrade)
+        K._second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
+                         cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+                         int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
+                         ENTER_RATIO, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
+                         cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
+                         method_code(self.settings.envelope), self._ceil[:cfg.dir_count[r]],
+                         row0, self._second)
 
     def _note_unanalysed(self, row0, valid):
         """Add the row ranges where ``valid`` (rows from ``row0``) is False, merged."""
@@ -278,7 +316,9 @@ class Processor:
 
         Appends ``(noise, env)`` of the rows completed to ``parts`` (and the
         rows to the spectrogram); with the look-ahead, ``(noise, env, ahead,
-        ahead_ok)`` (see :meth:`_ahead`).
+        ahead_ok)`` (see :meth:`_ahead`).  A persistent vessel in the
+        retrograde direction is separated here, where the spectra are at hand
+        (:meth:`_separate`).
         """
         if len(power):
             self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
@@ -292,6 +332,14 @@ class Processor:
         noise = self._noise_pending[:len(rows)]
         self._noise_pending = self._noise_pending[len(rows):]
         env = envelopes(rows, noise, self.config, self.settings.envelope)
+        if self._second_on:
+            # the persistent-vessel separation needs the spectra: done piece by piece, on
+            # the rows as analysed (those not analysed hold no flow)
+            row0 = self._rows + sum(len(p[1]) for p in parts)
+            valid = self._valid_mask(self._unsettled, row0, len(rows))
+            if valid is not None:
+                env[~valid] = 0.0
+            self._separate(env, rows, noise, ahead[0] if self._lookahead else env[:0], row0)
         parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
         if self._spec is not None:
             self._spec.append(rows)
@@ -339,13 +387,19 @@ class Processor:
         half = (cfg.average_frames - 1) // 2  # the row averages frames r-half .. r+half
         first_sample = (row0 - half) * cfg.hop
         self._unsettled = [(g0, g1) for g0, g1 in self._unsettled if g1 > first_sample]
-        if not self._unsettled:
+        return self._valid_mask(self._unsettled, row0, n)
+
+    def _valid_mask(self, unsettled, row0, n):
+        """:meth:`_valid_rows` for the sample ranges ``unsettled``, without forgetting any."""
+        if not unsettled:
             return None
+        cfg = self.config
+        half = (cfg.average_frames - 1) // 2
         valid = np.ones(n, bool)
         rows = row0 + np.arange(n)
         first = (rows - half) * cfg.hop
         end = (rows + half) * cfg.hop + cfg.n_window
-        for g0, g1 in self._unsettled:
+        for g0, g1 in unsettled:
             valid &= ~((first < g1) & (end > g0))
         return valid
 
@@ -449,9 +503,18 @@ class Processor:
         cols = np.empty((4, n), np.float32)
         flow = np.empty(n, bool)
         pos = 0
+        # the rows of the evidence for the persistent vessel, before it was established,
+        # re-read with its power of then (the first beats of a stream no longer show it):
+        # the rows within its time constant, none before
+        end = int(self._second[5]) if self._second_on else 0
+        start = max(0, end - int(round(PERSIST_TAU_S / self.config.hop_s)))
         for block in self._env.drain():
             k = len(block)
-            self._columns(expand(block), ante, cols[:, pos:pos + k], flow[pos:pos + k])
+            env = expand(block)
+            if pos < end and pos + k > start:
+                K._clear_rows(env, start - pos, end - pos, 1 - ante,
+                              env.dtype.type(self._second[6]), ENTER_RATIO)
+            self._columns(env, ante, cols[:, pos:pos + k], flow[pos:pos + k])
             pos += k
         for a, b in self._unanalysed:
             cols[:, a:min(b, n)] = np.nan

@@ -46,6 +46,16 @@ MIN_EPISODE_S = 0.03
 #: episode (3 dB); once open, a simple majority keeps it: hysteresis against
 #: flicker when both directions are present.
 ENTER_RATIO = 2.0
+#: Longest cardiac period at rest, s (40 beats/min): an artery in the beam shows flow
+#: in every beat, so it is gone once its direction stays empty this long; the share of
+#: rows with flow both ways is counted over about this long.
+CARDIAC_PERIOD_S = 1.5
+#: Shortest cardiac period considered, s (120 beats/min): a single vessel shows flow in
+#: both directions only while it reverses, at most twice a beat (triphasic arteries).
+SHORTEST_CARDIAC_PERIOD_S = 0.5
+#: Time constant of the persistent-vessel statistics, s: two of the longest cardiac
+#: periods, so the power of a pulsatile vessel is averaged over whole beats.
+PERSIST_TAU_S = 2 * CARDIAC_PERIOD_S
 
 
 def reflux_threshold(vessel, threshold_s):

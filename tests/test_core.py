@@ -292,6 +292,94 @@ def test_antegrade_given_flips_the_roles():
     assert a.reflux_events[0].start_s == pytest.approx(first_frame_s, abs=0.005)
 
 
+def _vessel(spans, f_lo, f_hi, power, seed, t_end):
+    """Speckle band (signed Hz) switched on over ``spans`` [(t0, t1), ...] s, sharp edges."""
+    n = int(round(t_end * FS))
+    on = np.zeros(n)
+    for t0, t1 in spans:
+        on[int(round(t0 * FS)):int(round(t1 * FS))] = 1.0
+    return band_noise(n, FS, f_lo, f_hi, power=power, seed=seed) * on
+
+
+def _vein_and_artery(block_size=65536, **kw):
+    """A vein (antegrade toward) flowing 0-3 s, still 3-4 s, retrograde 4-5.5 s, still,
+    antegrade from 6.5 s; an artery (-3 dB) flowing away the whole 8 s."""
+    vein = (_vessel([(0.0, 3.0), (6.5, 8.0)], 100.0, 500.0, 1e-3, 1, 8.0)
+            + _vessel([(4.0, 5.5)], -400.0, -100.0, 1e-3, 2, 8.0))
+    artery = _vessel([(0.0, 8.0)], -900.0, -100.0, 5e-4, 3, 8.0)
+    rng = np.random.default_rng(4)
+    noise = (rng.standard_normal(len(vein)) + 1j * rng.standard_normal(len(vein))) * 2e-4
+    x = iq(vein + artery + noise).astype(np.float32)
+    return df.analyze(x, sample_rate_hz=FS, vessel="ijv", antegrade="toward",
+                      block_size=block_size, **kw)
+
+
+def test_persistent_second_vessel_is_taken_off_the_retrograde_direction():
+    """The artery flows the vein's retrograde way throughout: the reflux is the vein's
+    4-5.5 s, and the still vein shows no flow although the artery goes on."""
+    a = _vein_and_artery()
+    assert a.reflux is True and len(a.reflux_events) == 1
+    ev = a.reflux_events[0]
+    assert ev.start_s == pytest.approx(4.0, abs=0.03)
+    assert ev.end_s == pytest.approx(5.5, abs=0.03)
+    t = a.trace.time_s
+    still = ((t > 3.1) & (t < 3.9)) | ((t > 5.6) & (t < 6.4))
+    assert np.all(a.trace.retrograde_max_cm_s[still] == 0)
+    # the reflux's maximum velocity is the edge of the vein's band (400 Hz), above the
+    # artery's ceiling, not the artery's edge (900 Hz); a few speckle-faded rows of this
+    # three-bin band are lost in the artery
+    retro = a.trace.retrograde_max_cm_s[(t > 4.2) & (t < 5.3)] / SCALE
+    assert abs(np.median(retro) - 400.0) < a.summary["bin_hz"]
+    assert np.percentile(retro, 80) < 400.0 + a.summary["bin_hz"]
+    # the artery wins the direction vote only on a rare speckle peak of its excess power,
+    # also before it was established (those rows are re-read with its power of then)
+    v = a.trace.velocity_cm_s[(t < 2.9) & np.isfinite(a.trace.velocity_cm_s)]
+    assert np.mean(v > 0) > 0.99
+
+
+def test_persistent_second_vessel_does_not_depend_on_the_blocks():
+    """Also with the live events, whose confirmation reads the provisional next row."""
+    ref_events = []
+    ref = _vein_and_artery(4096, on_event=ref_events.append).to_dict(trace=True)
+    assert [e["type"] for e in ref_events] == ["reflux_confirmed", "reflux_ended"]
+    for block in (7, 65537):
+        events = []
+        assert _vein_and_artery(block, on_event=events.append).to_dict(trace=True) == ref
+        assert events == ref_events
+
+
+def test_long_reflux_of_a_single_vessel_with_its_mirror_image_is_kept_whole():
+    """8 s of reflux after antegrade flow, with a -15 dB mirror image (I/Q imbalance):
+    the vein is one vessel, its reflux is not taken for a persistent second one."""
+    z = (_vessel([(0.0, 3.0), (11.0, 12.0)], 100.0, 500.0, 1e-3, 1, 12.0)
+         + _vessel([(3.0, 11.0)], -400.0, -100.0, 1e-3, 2, 12.0))
+    rng = np.random.default_rng(5)
+    z = z + 10 ** (-15 / 20) * np.conj(z)
+    z = z + (rng.standard_normal(len(z)) + 1j * rng.standard_normal(len(z))) * 2e-4
+    a = df.analyze(iq(z).astype(np.float32), sample_rate_hz=FS, vessel="ijv",
+                   antegrade="toward")
+    assert a.reflux is True and len(a.reflux_events) == 1
+    ev = a.reflux_events[0]
+    assert ev.start_s == pytest.approx(3.0, abs=0.03)
+    assert ev.end_s == pytest.approx(11.0, abs=0.03)
+
+
+def test_mirror_image_of_a_single_vessel_is_not_a_second_vessel():
+    """Femoral reflux with slow ramps and a -14 dB mirror image (3 dB, 15 degrees of I/Q
+    imbalance) at 30 dB: the image of the antegrade flow shares its spectrum, so it does
+    not establish a persistent vessel that would move the reflux's end (130 ms if it did)."""
+    from dopplerflow.score import score
+    from dopplerflow.synth import synthesize, to_layout
+
+    syn = synthesize("femoral_reflux", snr_db=30, seed=0, iq_imbalance=(3.0, 15.0))
+    fs = syn.sample_rate_hz
+    a = df.analyze(to_layout(syn.baseband, "iq", fs), sample_rate_hz=fs, vessel="femoral",
+                   antegrade=syn.truth["antegrade"])
+    s = score(a.to_dict(trace=True), syn.truth)
+    assert a.reflux is True
+    assert s["median_abs_end_error_s"] < 0.03
+
+
 @pytest.mark.parametrize("fs", [8000, 44100, 96000, 192000])
 def test_max_frequency_of_band_limited_flow(fs):
     """Speckle with a sharp spectral edge at 1.2 kHz: the max envelope finds it."""
