@@ -1236,9 +1236,9 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
 
 
 @njit(**_JIT)
-def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows, ratio, dir_start,
-                   dir_step, dir_count, dir_f0, bin_hz, t_high, t_low, min_run, method, ceil,
-                   row0, state):
+def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows, ratio, outlier,
+                   dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low, min_run, method,
+                   ceil, row0, state):
     """Separate a persistent vessel in direction ``r`` from the vessel under study.
 
     The vessel under study cannot flow both ways at once: retrograde flow
@@ -1295,6 +1295,9 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
         Rows without flow in ``r`` that end the persistent vessel.
     ratio : float
         Power step over ``b`` that shows the vessel under study in ``r``.
+    outlier : float
+        A concurrent row with more than ``outlier`` times ``b`` in ``r`` is a
+        transient (a knock on the probe, a cable), left out of the statistics.
     dir_start ... method
         As ``_envelopes``.
     ceil : ndarray, shape (dir_count[r],), float64
@@ -1319,6 +1322,8 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
         conc = (det_r and env[i, a, 0] > 0 and not env[i, r, 3] > ratio * env[i, a, 3]
                 and abs(env[i, r, 1] - env[i, a, 1]) > 2.0 * bin_hz)
         state[0] += beta * ((1.0 if conc else 0.0) - state[0])
+        if conc and state[1] > 0.0 and env[i, r, 3] > outlier * state[2] / state[1]:
+            conc = False  # a transient (a knock on the probe), not the persistent vessel
         if conc:
             state[1] += alpha * (1.0 - state[1])
             state[2] += alpha * (env[i, r, 3] - state[2])

@@ -19,6 +19,7 @@ from .layouts import channel_map
 from .reflux import (
     CARDIAC_PERIOD_S,
     ENTER_RATIO,
+    PERSIST_OUTLIER,
     PERSIST_TAU_S,
     SHORTEST_CARDIAC_PERIOD_S,
     RefluxTracker,
@@ -296,7 +297,8 @@ class Processor:
         K._second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
                          cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
                          int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
-                         ENTER_RATIO, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
+                         ENTER_RATIO, PERSIST_OUTLIER, cfg.dir_start, cfg.dir_step,
+                         cfg.dir_count, cfg.dir_f0,
                          cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
                          method_code(self.settings.envelope), self._ceil[:cfg.dir_count[r]],
                          row0, self._second)

@@ -56,6 +56,10 @@ SHORTEST_CARDIAC_PERIOD_S = 0.5
 #: Time constant of the persistent-vessel statistics, s: two of the longest cardiac
 #: periods, so the power of a pulsatile vessel is averaged over whole beats.
 PERSIST_TAU_S = 2 * CARDIAC_PERIOD_S
+#: A persistent vessel's power in a row stays within a few dB of its mean (speckle over
+#: a row, the cardiac cycle): a row with more than this many times it is a transient
+#: (a knock on the probe), kept out of its statistics.
+PERSIST_OUTLIER = 4.0
 
 
 def reflux_threshold(vessel, threshold_s):

@@ -337,6 +337,24 @@ def test_persistent_second_vessel_is_taken_off_the_retrograde_direction():
     assert np.mean(v > 0) > 0.99
 
 
+def test_a_jump_of_the_wall_echo_does_not_hide_the_next_reflux_behind_the_artery():
+    """Two takes of the jugular with the carotid beside it, spliced: the jump of the
+    50 dB wall echo at the splice is a transient far above the carotid, not the
+    carotid, so the second take's reflux still stands above it."""
+    from dopplerflow.synth import synthesize, to_layout
+
+    fs = 48000
+    syn = synthesize("jugular_with_carotid", sample_rate_hz=fs, seed=1)
+    take = to_layout(syn.baseband, "iq", fs).astype(np.float32)
+    a = df.analyze(np.concatenate((take, take)), sample_rate_hz=fs, vessel="ijv",
+                   antegrade=syn.truth["antegrade"])
+    (true,) = syn.truth["reflux_events"]
+    for ev, t0 in zip(a.reflux_events, (0.0, syn.truth["duration_s"]), strict=True):
+        # within the 40 ms over which the vein reverses
+        assert ev.start_s - t0 == pytest.approx(true["start_s"], abs=0.04)
+        assert ev.end_s - t0 == pytest.approx(true["end_s"], abs=0.04)
+
+
 def test_persistent_second_vessel_does_not_depend_on_the_blocks():
     """Also with the live events, whose confirmation reads the provisional next row."""
     ref_events = []
