@@ -1248,7 +1248,9 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     study reversing, seen with a mirror image or codec noise on the antegrade
     side: such frames do not count as concurrent), or its maximum frequency is
     within two bins of the antegrade one (a mirror image of the antegrade
-    flow, from I/Q imbalance, has its source's spectrum).  Once such concurrent
+    flow, from I/Q imbalance, has its source's spectrum), or it reaches no
+    further than two bins past the wall band (the window's main lobe: strong
+    antegrade flow leaking across zero at a high SNR).  Once such concurrent
     frames make up more of the recent frames than a single vessel can show
     (their running fraction over about a cardiac cycle, ``1 / beta`` rows,
     passes ``fraction``: a single vessel shows both directions only while its flow
@@ -1320,7 +1322,8 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
         conc = (det_r and env[i, a, 0] > 0 and not env[i, r, 3] > ratio * env[i, a, 3]
-                and abs(env[i, r, 1] - env[i, a, 1]) > 2.0 * bin_hz)
+                and abs(env[i, r, 1] - env[i, a, 1]) > 2.0 * bin_hz
+                and env[i, r, 1] > dir_f0[r] + 2.0 * bin_hz)
         state[0] += beta * ((1.0 if conc else 0.0) - state[0])
         if conc and state[1] > 0.0 and env[i, r, 3] > outlier * state[2] / state[1]:
             conc = False  # a transient (a knock on the probe), not the persistent vessel

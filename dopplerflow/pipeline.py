@@ -564,6 +564,15 @@ class Processor:
         if not flow_detected:
             warnings.append("no flow detected: only noise and wall clutter "
                             "(flow not Doppler-detectable)")
+        if self._second_on and self._second[5] > 0:
+            way = _DIRS[1 - _DIRS.index(s.antegrade)]
+            from_s = self.config.t0_s + self._second[5] * self.config.hop_s
+            warnings.append(f"a second vessel flows {'toward' if way == 'toward' else 'away from'}"
+                            f" the probe beside the {s.vessel or 'vessel under study'} (an "
+                            f"artery?): from {from_s:.2f} s retrograde flow counts only where it "
+                            f"stands 3 dB above it; aim the beam at the vein alone if you can")
+            extra.setdefault("second_vessel", {"direction": way,
+                                               "from_s": round(float(from_s), 4)})
         if self._gaps:
             lost = sum(g1 - g0 for g0, g1 in self._gaps)
             warnings.append(f"{len(self._gaps)} gap(s) in the stream, {lost:.3f} s of audio lost; "

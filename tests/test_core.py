@@ -337,6 +337,24 @@ def test_persistent_second_vessel_is_taken_off_the_retrograde_direction():
     assert np.mean(v > 0) > 0.99
 
 
+def test_the_result_says_a_second_vessel_was_separated():
+    a = _vein_and_artery()
+    (msg,) = [w for w in a.warnings if "second vessel" in w]
+    assert msg.startswith("a second vessel flows away from the probe beside the ijv")
+    second = a.to_dict()["second_vessel"]
+    assert second["direction"] == "away" and 0 < second["from_s"] < 1.5
+    # a lone jugular vein at 50 dB in-band SNR: its leakage across zero through the
+    # window's main lobe is no second vessel
+    from dopplerflow.evaluate import quantise
+    from dopplerflow.synth import synthesize, to_layout
+
+    syn = synthesize("jugular_valsalva", sample_rate_hz=16000, snr_db=50, seed=0)
+    lone = df.analyze(quantise(to_layout(syn.baseband, "iq", 16000)), sample_rate_hz=16000,
+                      vessel="ijv", antegrade=syn.truth["antegrade"])
+    assert "second_vessel" not in lone.to_dict()
+    assert not any("second vessel" in w for w in lone.warnings)
+
+
 def test_a_jump_of_the_wall_echo_does_not_hide_the_next_reflux_behind_the_artery():
     """Two takes of the jugular with the carotid beside it, spliced: the jump of the
     50 dB wall echo at the splice is a transient far above the carotid, not the
