@@ -187,6 +187,12 @@ def print_summary(analysis, file=None):
       f"layout {s.layout}{' (inverted)' if s.invert else ''}")
     p(f"  geometry    {s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g} deg, c = "
       f"{s.sound_speed_m_s:g} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
+    sm = a.summary
+    if sm.get("window_s"):
+        floor = (f"; slowest flow seen {a.velocity_floor_cm_s:.1f} cm/s"
+                 if a.velocity_floor_cm_s is not None else "")
+        p(f"  spectrum    {1e3 * sm['window_s']:g} ms window, {1e3 * sm['hop_s']:g} ms hop: "
+          f"bins of {sm['bin_hz']:.4g} Hz = {sm['velocity_resolution_cm_s']:.2f} cm/s{floor}")
     thr = s.threshold_s
     vessel = f"{s.vessel}, " if s.vessel else ""
     p(f"  vessel      {vessel}" + (f"reflux threshold {thr:g} s" if thr else "no reflux rule"))
@@ -194,7 +200,6 @@ def print_summary(analysis, file=None):
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
         where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
         p(f"  antegrade   {where} ({how})")
-    sm = a.summary
     if a.flow_detected:
         retro = sm["peak_retrograde_velocity_cm_s"]
         extra = f", peak retrograde {retro:.1f} cm/s" if retro is not None else ""

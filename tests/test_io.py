@@ -226,8 +226,11 @@ def test_json_and_csv_outputs(tmp_path, stereo, capsys):
     assert (table[retro, 5] < 0).all() and (table[retro, 3] < 0).all()
 
 
-@pytest.mark.parametrize("argv, window_s", [([], 0.020), (["--window-ms", "15"], 0.015)])
-def test_window_of_a_slow_flow_preset_and_the_flag(tmp_path, stereo, argv, window_s):
+@pytest.mark.parametrize("argv, window_s, line", [
+    ([], 0.020, "20 ms window, 5 ms hop: bins of 50 Hz = 0.96 cm/s"),
+    (["--window-ms", "15"], 0.015, "15 ms window, 5 ms hop: bins of 66.67 Hz = 1.28 cm/s")])
+def test_window_of_a_slow_flow_preset_and_the_flag(tmp_path, capsys, stereo, argv, window_s,
+                                                   line):
     p = tmp_path / "rec.flac"
     sf.write(p, stereo, FS)
     out_json = tmp_path / "r.json"
@@ -235,6 +238,7 @@ def test_window_of_a_slow_flow_preset_and_the_flag(tmp_path, stereo, argv, windo
                 + argv) == 0
     d = json.loads(out_json.read_text())
     assert d["settings"]["window_s"] == d["summary"]["window_s"] == window_s
+    assert f"  spectrum    {line}; slowest flow seen" in capsys.readouterr().out
 
 
 def test_json_to_stdout_and_python_m(tmp_path, stereo):
