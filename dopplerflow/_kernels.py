@@ -1209,12 +1209,11 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
     vessel's speckle passing its ceiling, as the envelope's own skirt rule;
     a vessel's spectrum has no gap, so excess beyond a gap is the persistent
     vessel's speckle too), and the envelope rule runs on what is left.
-    ``row`` (1, n_bins) float32 and ``one_noise`` (1,) are scratch; ``out1``
-    (1, 2, 4) receives the envelopes (only the direction of ``st`` is
-    meaningful).
+    ``dir_count`` holds ``cnt`` for this direction and 0 for the other, whose
+    bins are neither written nor read.  ``row`` (1, n_bins) float32 and
+    ``one_noise`` (1,) are scratch; ``out1`` (1, 2, 4) receives the envelopes
+    (only the direction of ``st`` is meaningful).
     """
-    for k in range(spec.shape[1]):
-        row[0, k] = spec[i, k]
     for j in range(cnt):
         row[0, st + sp * j] = max(spec[i, st + sp * j] - ceil[j] / 3.0, 0.0)
     peak = 0.0
@@ -1319,6 +1318,8 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     row = np.empty((1, spec.shape[1]), np.float32)
     one_noise = np.empty(1)
     out1 = np.empty((1, 2, 4))
+    only_r = np.zeros_like(dir_count)  # the excess band's envelope in direction r alone
+    only_r[r] = cnt
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
         conc = (det_r and env[i, a, 0] > 0 and not env[i, r, 3] > ratio * env[i, a, 3]
@@ -1348,7 +1349,7 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
                 _clear_persistent(ahead, i, r, b, ratio)
             if env[i, r, 0] > 0 and cnt >= 3:
                 _excess_edge(spec, i, noise[i], st, sp, cnt, ceil, dir_start, dir_step,
-                             dir_count, dir_f0, bin_hz, t_high, t_low, min_run, method, row,
+                             only_r, dir_f0, bin_hz, t_high, t_low, min_run, method, row,
                              one_noise, out1)
                 if out1[0, r, 0] > 0:
                     env[i, r, 1] = out1[0, r, 1]

@@ -326,8 +326,8 @@ class Processor:
             self._noise_pending = np.concatenate((self._noise_pending, self._noise(power)))
         kept = self._avg.kept() if self._lookahead else None
         rows = self._avg(power, final=final)
+        row0 = self._rows + sum(len(p[1]) for p in parts)  # stream index of rows[0]
         if self._lookahead:
-            row0 = self._rows + sum(len(p[1]) for p in parts)
             ahead = self._ahead(kept, power, row0, len(rows))
         if not len(rows):
             return
@@ -337,7 +337,6 @@ class Processor:
         if self._second_on:
             # the persistent-vessel separation needs the spectra: done piece by piece, on
             # the rows as analysed (those not analysed hold no flow)
-            row0 = self._rows + sum(len(p[1]) for p in parts)
             valid = self._valid_mask(self._unsettled, row0, len(rows))
             if valid is not None:
                 env[~valid] = 0.0
