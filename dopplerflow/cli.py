@@ -209,7 +209,7 @@ def print_summary(analysis, file=None):
     else:
         p("  flow        NOT detected (flow not Doppler-detectable)")
     if a.reflux is None:
-        p("  reflux      not assessable (no direction in a mono recording)")
+        p(f"  reflux      not assessable ({a.reflux_not_assessable})")
     elif not thr:
         p("  reflux      no rule for this vessel")
     else:

@@ -8,10 +8,11 @@ analysed with :func:`dopplerflow.analyze` and scored against its truth
 (:func:`dopplerflow.score.score`).
 
 Each recording is analysed with the antegrade direction of the truth (what a
-sonographer sets with ``--antegrade``) and, for scenarios with a single vessel
-in the beam and a layout that carries direction, once more with
-``antegrade='auto'``; the automatic choice is reported as a separate
-classification column.
+sonographer sets with ``--antegrade``) and, in a layout that carries direction,
+once more with ``antegrade='auto'``; the automatic choice is reported as a
+separate classification column.  With two vessels flowing opposite ways in the
+beam the automatic choice cannot tell which is under study: its reflux is
+*not assessable* there.
 
 Per scenario and SNR the scores are pooled over layouts and seeds: recordings
 classified right (flow yes/no and reflux yes/no; a mono recording's reflux is
@@ -183,8 +184,7 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
     envelope : str, optional
         Maximum-frequency estimator (the analysis default if None).
     auto : bool
-        Also analyse with ``antegrade='auto'`` (single-vessel scenarios,
-        layouts with direction).
+        Also analyse with ``antegrade='auto'`` (layouts with direction).
 
     Returns
     -------
@@ -204,14 +204,13 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
     fs = float(sample_rate_hz)
     syn = synthesize(name, sample_rate_hz=fs, snr_db=snr_db, seed=seed)
     truth = syn.truth
-    single = "second_vessel" not in truth
     records = []
     for layout in layouts:
         offset_hz = fs / 4.0 if layout == "offset" else None
         audio = quantise(to_layout(syn.baseband, layout, fs, offset_hz=offset_hz))
         modes = [("given", truth["antegrade"])]
         directional = channel_map(layout, audio.shape[1], offset_hz=offset_hz).direction_available
-        if auto and single and directional:
+        if auto and directional:
             modes.append(("auto", "auto"))
         for mode, antegrade in modes:
             base = {"scenario": name, "snr_db": float(snr_db), "layout": layout,
@@ -276,7 +275,7 @@ def _pool(records):
     given = [r for r in records if r["antegrade"] == "given"]
     auto = [r for r in records if r["antegrade"] == "auto"]
     right, wrong, na = _classification(given)
-    a_right, a_wrong, _ = _classification(auto)
+    a_right, a_wrong, a_na = _classification(auto)
     n_true = sum(r["n_true_events"] for r in given)
     n_det = sum(r["n_detected_events"] for r in given)
     n_match = sum(r["n_matched"] for r in given)
@@ -286,6 +285,7 @@ def _pool(records):
         "n_recordings": len(given), "n_right": right, "n_wrong": wrong,
         "n_not_assessable": na, "classification_right_pct": _pct(right, right + wrong),
         "auto_n_recordings": len(auto), "auto_n_right": a_right, "auto_n_wrong": a_wrong,
+        "auto_n_not_assessable": a_na,
         "auto_classification_right_pct": _pct(a_right, a_right + a_wrong),
         "n_true_events": n_true, "n_detected_events": n_det, "n_matched": n_match,
         "sensitivity": None if n_true == 0 else n_match / n_true,
@@ -481,7 +481,7 @@ def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=No
     workers : int
         Worker processes.
     auto : bool
-        Also score ``antegrade='auto'`` on single-vessel scenarios.
+        Also score ``antegrade='auto'``.
     progress : callable, optional
         Called with the fraction of recordings done (0-1).
 
@@ -530,6 +530,8 @@ def _cells(row):
         cls += f" +{row['n_not_assessable']}n/a"
     auto = (f"{row['auto_n_right']}/{row['auto_n_right'] + row['auto_n_wrong']}"
             if row["auto_n_recordings"] else "-")
+    if row["auto_n_not_assessable"]:
+        auto += f" +{row['auto_n_not_assessable']}n/a"
     sens = _f(None if row["sensitivity"] is None else 100 * row["sensitivity"], ".0f")
     ppv = _f(None if row["ppv"] is None else 100 * row["ppv"], ".0f")
     return [f"{row['snr_db']:g}", str(row["n_recordings"]), cls, auto, sens, ppv,

@@ -84,7 +84,10 @@ class Processor:
     the vessel under study once it is established
     (``_kernels._second_vessel``); the rows before that, within its time
     constant, show it in the rows :meth:`push` returns but not in the final
-    trace, which re-reads them with its power.
+    trace, which re-reads them with its power.  With ``antegrade='auto'`` such a
+    vessel is watched for in both directions (``_kernels._two_vessels``): once
+    one is found, which flow is the vessel under study cannot be told from the
+    recording, and the result's reflux is not assessable.
 
     Raises
     ------
@@ -159,6 +162,9 @@ class Processor:
         # over, twice a beat at most: a larger share of such rows is a second vessel
         self._concurrent = min(1.0, 2 * edge_rows * cfg.hop_s / SHORTEST_CARDIAC_PERIOD_S)
         self._second_on = self.cmap.direction_available and settings.antegrade != "auto"
+        # with the direction chosen from the flow, a second vessel is only watched for
+        self._watch_on = self.cmap.direction_available and settings.antegrade == "auto"
+        self._both = np.zeros((2, 2))
 
     # ------------------------------------------------------------------ feeding
     @property
@@ -341,6 +347,12 @@ class Processor:
             if valid is not None:
                 env[~valid] = 0.0
             self._separate(env, rows, noise, ahead[0] if self._lookahead else env[:0], row0)
+        elif self._watch_on:
+            valid = self._valid_mask(self._unsettled, row0, len(rows))
+            cfg = self.config
+            K._two_vessels(env, self._all_valid(len(rows)) if valid is None else valid,
+                           ENTER_RATIO, cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+                           cfg.dir_f0, cfg.bin_hz, row0, self._both)
         parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
         if self._spec is not None:
             self._spec.append(rows)
@@ -546,7 +558,15 @@ class Processor:
         noise = np.concatenate(self._noise_kept) if self._noise_kept else np.zeros(0)
         flow_detected = self._totals.flow_s(self.config.hop_s) >= MIN_FLOW_S
         warnings = list(self._warnings) + self._audio_warnings()
-        if self.cmap.direction_available and flow_detected:
+        # with the direction chosen from the flow, a second vessel flowing the other way
+        # leaves the vessel under study unknown (the first row it was seen + 1; 0: none)
+        both = int(self._both[:, 1][self._both[:, 1] > 0].min()) if self._both[:, 1].any() else 0
+        unassessable = None
+        if not self.cmap.direction_available:
+            unassessable = "no direction in a mono recording"
+        elif both:
+            unassessable = "two vessels flow opposite ways in the beam"
+        if unassessable is None and flow_detected:
             events, episodes = split_episodes(self._tracker.episodes[1 - ante], s.threshold_s)
         else:
             events, episodes = [], []
@@ -558,7 +578,18 @@ class Processor:
             reflux = None
             warnings.append("mono layout: flow direction cannot be told, so reflux is not "
                             "assessable (record I/Q or toward/away channels)")
+        elif both and flow_detected:
+            reflux = None
+            from_s = self.config.t0_s + (both - 1) * self.config.hop_s
+            warnings.append(f"from {from_s:.2f} s flow runs both ways at once: two vessels in "
+                            f"the beam (an artery beside the vein?), and which one is under "
+                            f"study cannot be told from the recording, so reflux is not "
+                            f"assessable; give the vein's direction with --antegrade "
+                            f"toward|away to separate them")
+            extra.setdefault("second_vessel", {"direction": None,
+                                               "from_s": round(float(from_s), 4)})
         else:
+            unassessable = None
             reflux = bool(events) if flow_detected else False
         if not flow_detected:
             warnings.append("no flow detected: only noise and wall clutter "
@@ -582,7 +613,8 @@ class Processor:
         self._finished = Analysis(
             settings=s, sample_rate_hz=self.sample_rate_hz, duration_s=self.time_s,
             direction_available=self.cmap.direction_available, flow_detected=flow_detected,
-            reflux=reflux, antegrade=_DIRS[ante] if self.cmap.direction_available else None,
+            reflux=reflux, reflux_not_assessable=unassessable,
+            antegrade=_DIRS[ante] if self.cmap.direction_available else None,
             antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
             warnings=warnings, summary=self._summary(ante, events, noise),
             file=self.file, n_channels=self.n_channels, spectrogram=spec,

@@ -72,12 +72,20 @@ def _table(rows, *, table_id=None, header=None):
     return "\n".join(out)
 
 
+def _why(analysis):
+    """Why reflux is not assessable, as a clause."""
+    if not analysis.direction_available:
+        return "a mono recording has no flow direction"
+    return ("two vessels flow opposite ways in the beam and the vein's direction was not "
+            "given (--antegrade)")
+
+
 def _verdict(analysis):
     s = analysis.settings
     if not analysis.flow_detected:
         return "na", "No flow detected: only noise and wall clutter."
     if analysis.reflux is None:
-        return "na", "Reflux not assessable: a mono recording has no flow direction."
+        return "na", f"Reflux not assessable: {_why(analysis)}."
     if s.threshold_s is None:
         return "na", f"No reflux rule for this vessel ({s.vessel})."
     n = len(analysis.reflux_events)
@@ -138,7 +146,7 @@ def _events(analysis):
     s = analysis.settings
     out = ['<h2 id="events-title">Reflux events</h2>']
     if analysis.reflux is None:
-        out.append("<p>Not assessable: the recording has no flow direction.</p>")
+        out.append(f"<p>Not assessable: {_why(analysis)}.</p>")
     elif analysis.reflux_events:
         out.append(f"<p>Retrograde flow lasting longer than {s.threshold_s:g} s.</p>")
         out.append(_table(_event_rows(analysis.reflux_events), table_id="reflux-events",

@@ -58,6 +58,9 @@ class Analysis:
     (relative to the probe) taken as antegrade, chosen or given.
     ``velocity_floor_cm_s`` is the slowest flow the analysis measures: the
     lowest Doppler shift it searches, above the wall filter's band.
+    ``reflux_not_assessable`` says why ``reflux`` is None: no direction in a
+    mono recording, or two vessels flowing opposite ways with the antegrade
+    direction not given.
     """
 
     settings: Settings
@@ -79,6 +82,7 @@ class Analysis:
     freqs_hz: np.ndarray | None = None
     velocity_floor_cm_s: float | None = None
     extra: dict = field(default_factory=dict)
+    reflux_not_assessable: str | None = None
 
     @property
     def velocity_per_hz_cm_s(self):
@@ -102,6 +106,8 @@ class Analysis:
             "antegrade_source": self.antegrade_source,
             "flow_detected": self.flow_detected,
             "reflux": self.reflux,
+            **({"reflux_not_assessable": self.reflux_not_assessable}
+               if self.reflux is None and self.reflux_not_assessable else {}),
             "reflux_events": [e.to_dict() for e in self.reflux_events],
             "retrograde_episodes": [e.to_dict() for e in self.episodes],
             "summary": self.summary,

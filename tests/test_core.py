@@ -301,7 +301,7 @@ def _vessel(spans, f_lo, f_hi, power, seed, t_end):
     return band_noise(n, FS, f_lo, f_hi, power=power, seed=seed) * on
 
 
-def _vein_and_artery(block_size=65536, **kw):
+def _vein_and_artery(block_size=65536, antegrade="toward", **kw):
     """A vein (antegrade toward) flowing 0-3 s, still 3-4 s, retrograde 4-5.5 s, still,
     antegrade from 6.5 s; an artery (-3 dB) flowing away the whole 8 s."""
     vein = (_vessel([(0.0, 3.0), (6.5, 8.0)], 100.0, 500.0, 1e-3, 1, 8.0)
@@ -310,7 +310,7 @@ def _vein_and_artery(block_size=65536, **kw):
     rng = np.random.default_rng(4)
     noise = (rng.standard_normal(len(vein)) + 1j * rng.standard_normal(len(vein))) * 2e-4
     x = iq(vein + artery + noise).astype(np.float32)
-    return df.analyze(x, sample_rate_hz=FS, vessel="ijv", antegrade="toward",
+    return df.analyze(x, sample_rate_hz=FS, vessel="ijv", antegrade=antegrade,
                       block_size=block_size, **kw)
 
 
@@ -353,6 +353,42 @@ def test_the_result_says_a_second_vessel_was_separated():
                       vessel="ijv", antegrade=syn.truth["antegrade"])
     assert "second_vessel" not in lone.to_dict()
     assert not any("second vessel" in w for w in lone.warnings)
+
+
+def test_two_vessels_leave_reflux_not_assessable_when_the_direction_is_not_given():
+    """The artery carries more time-integrated flow than the vein: the automatic choice
+    would take it as antegrade and the vein's antegrade flow as 5.5 s of reflux.  Flow
+    both ways at once says two vessels are in the beam, and nothing in the recording
+    says which is the vein."""
+    a = _vein_and_artery(antegrade="auto")
+    assert a.antegrade == "away"  # the artery's way: the wrong choice for the vein
+    assert a.reflux is None and a.reflux_events == [] and a.episodes == []
+    d = a.to_dict()
+    assert d["reflux"] is None
+    assert d["reflux_not_assessable"] == "two vessels flow opposite ways in the beam"
+    assert d["second_vessel"]["direction"] is None and 0 < d["second_vessel"]["from_s"] < 1.5
+    (msg,) = [w for w in a.warnings if "two vessels" in w]
+    assert "--antegrade toward|away" in msg
+    # whatever the blocks pushed
+    assert _vein_and_artery(7, antegrade="auto").to_dict(trace=True) == a.to_dict(trace=True)
+    # the same recording with the vein's direction given is assessable
+    assert _vein_and_artery(antegrade="toward").to_dict().get("reflux_not_assessable") is None
+
+
+def test_one_vessel_is_assessable_with_the_direction_chosen():
+    """A lone vessel's reversals, its mirror image (I/Q imbalance) and its leakage across
+    zero at a high SNR are not a second vessel to the automatic choice either."""
+    from dopplerflow.evaluate import quantise
+    from dopplerflow.synth import synthesize, to_layout
+
+    for name, snr, imbalance in (("jugular_valsalva", 50, None),
+                                 ("femoral_reflux", 30, (3.0, 15.0))):
+        syn = synthesize(name, sample_rate_hz=16000, snr_db=snr, seed=0,
+                         iq_imbalance=imbalance)
+        a = df.analyze(quantise(to_layout(syn.baseband, "iq", 16000), bits=24),
+                       sample_rate_hz=16000, vessel=syn.truth["vessel"])
+        assert a.antegrade == syn.truth["antegrade"]
+        assert a.reflux is True and "second_vessel" not in a.to_dict()
 
 
 def test_a_jump_of_the_wall_echo_does_not_hide_the_next_reflux_behind_the_artery():
