@@ -908,6 +908,21 @@ def _dominates(env, i, r, a, ratio):
 
 
 @njit(**_JIT)
+def _ring_median(ring, state, h, v):
+    """Push ``v`` to hypothesis ``h``'s ring (count in ``state[h, 16]``); return the
+    median of the last ``K`` values pushed, or of all of them once there are three, and
+    0 before that."""
+    k = ring.shape[1]
+    n = int(state[h, 16])
+    ring[h, n % k] = v
+    n += 1
+    state[h, 16] = n
+    if n < 3:
+        return 0.0
+    return np.median(ring[h, :min(n, k)])
+
+
+@njit(**_JIT)
 def _extrapolation(x, y, n, floor_hz, shown_hz, max_rows):
     """Rows from an episode's edge back to where its envelope left the baseline.
 
@@ -1012,7 +1027,7 @@ def _emit(actions, na, kind, h, start, end, state, at, hop_s, t0_s, detected_s):
 
 @njit(**_JIT)
 def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s,
-            gap_rows, min_rows, enter_ratio, floor_hz, shown_hz, state, fit, actions):
+            gap_rows, min_rows, enter_ratio, floor_hz, shown_hz, state, fit, ring, actions):
     """Retrograde-episode state machines for both direction hypotheses.
 
     Hypothesis ``h`` takes direction ``h`` (0 toward, 1 away) as retrograde.
@@ -1068,19 +1083,25 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
     floor_hz, shown_hz : float
         Lowest frequency searched for flow and lowest maximum frequency the
         envelope reports, Hz.  ``floor_hz <= 0``: edges are not extrapolated.
-    state : ndarray, shape (2, 16), float64
+    state : ndarray, shape (2, 17), float64
         Per hypothesis: in_episode, start_row, last_row, peak_cm_s,
         sum_cm_s, n_rows, confirmed, and the run of frames with a retrograde
         majority under way outside an episode: first_row + 1 (0: none),
         peak_cm_s, sum_cm_s, n_rows; then the last row with antegrade flow
         dominating or lost samples, the first such row after the episode's
         last retrograde row (-1: none), the start edge in rows
-        (extrapolated), whether it is fixed, and the earliest it may be.
-        Updated in place.
+        (extrapolated), whether it is fixed, and the earliest it may be;
+        the number of values pushed to ``ring``.  Updated in place.
     fit : ndarray, shape (2, 4, W), float64
         Per hypothesis: the maximum frequency of the first ``W`` rows of the
         majority run and of the episode (0: not retrograde), and a ring of
         the last ``W`` retrograde rows: values, row numbers.  Updated in place.
+    ring : ndarray, shape (2, K), float64
+        Per hypothesis: the velocities of the last ``K`` rows of the majority
+        run and the episode.  The peak velocity is the highest running median
+        of ``K`` of them (of the first three or more at the start), as in
+        the final trace: a single frame's speckle does not set it.  Updated
+        in place.
     actions : ndarray, shape (m, 8), float64
         Filled with (kind, hypothesis, start_s, end_s, peak_cm_s, mean_cm_s,
         at_s, detected_s); kind 1 = reflux confirmed (the detected duration
@@ -1119,8 +1140,9 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
                     state[h, 8] = 0.0
                     state[h, 9] = 0.0
                     state[h, 10] = 0
+                    state[h, 16] = 0
                     fit[h, 0, :] = 0.0
-                state[h, 8] = max(state[h, 8], v)
+                state[h, 8] = max(state[h, 8], _ring_median(ring, state, h, v))
                 state[h, 9] += v
                 state[h, 10] += 1
                 k = int(row - (state[h, 7] - 1))
@@ -1142,10 +1164,11 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
                     else:
                         state[h, 1] = row
                         state[h, 3:6] = 0.0
+                        state[h, 16] = 0
                         fit[h, 1, :] = 0.0
                     state[h, 7] = 0
                 state[h, 2] = row
-                state[h, 3] = max(state[h, 3], v)
+                state[h, 3] = max(state[h, 3], _ring_median(ring, state, h, v))
                 state[h, 4] += v
                 state[h, 5] += 1
                 state[h, 12] = -1

@@ -18,7 +18,8 @@ Per scenario and SNR the scores are pooled over layouts and seeds: recordings
 classified right (flow yes/no and reflux yes/no; a mono recording's reflux is
 *not assessable* and counts neither way), event sensitivity and PPV (matched
 over true / detected events), the median absolute onset and end errors of the
-matched events, the velocity-trace rms error and bias (frame-weighted, as % of
+matched events and the median error of their peak velocity (signed, % of the
+true peak; no target), the velocity-trace rms error and bias (frame-weighted, as % of
 the truth's peak), the sign agreement and the trace coverage (the share of the
 frames with flow at or above the analysis's measurement floor that it measured;
 flow below the floor lies inside the wall filter's band and is not scored, see
@@ -151,6 +152,8 @@ def _record(base, sc, analysis):
     rec.update({k: sc[k] for k in _KEPT})
     rec["onset_errors_s"] = [m["onset_error_s"] for m in sc["matches"]]
     rec["end_errors_s"] = [m["end_error_s"] for m in sc["matches"]]
+    rec["peak_errors_pct"] = [m["peak_error_pct"] for m in sc["matches"]
+                              if m["peak_error_pct"] is not None]
     rec["antegrade_chosen"] = analysis.antegrade
     return rec
 
@@ -193,7 +196,8 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
         ``antegrade`` (``"given"`` or ``"auto"``), ``sample_rate_hz``, the
         recording, event and trace fields of :func:`dopplerflow.score.score`,
         ``onset_errors_s`` and ``end_errors_s`` (detected minus true, s, of the
-        matched events), ``antegrade_chosen`` and, if the analysis raised,
+        matched events), ``peak_errors_pct`` (their peak velocity's error, % of the
+        true peak), ``antegrade_chosen`` and, if the analysis raised,
         ``error`` (counted as classified wrong).
     """
     from .layouts import channel_map
@@ -254,7 +258,7 @@ def _trace_stats(records):
     """Frame-weighted rms, bias and sign agreement over records (% of peak)."""
     tr = [r for r in records if r["trace_rms_error_pct"] is not None and r["trace_frames"] > 0]
     frames = sum(r["trace_frames"] for r in tr)
-    measurable = sum(r.get("trace_measurable_frames", 0) for r in records)
+    measurable = sum(r["trace_measurable_frames"] for r in records)
     coverage = _pct(sum(r["trace_frames"] for r in records), measurable)
     if not frames:
         return {"trace_rms_pct": None, "trace_rms_max_pct": None, "trace_bias_pct": None,
@@ -281,6 +285,7 @@ def _pool(records):
     n_match = sum(r["n_matched"] for r in given)
     onset = [e for r in given for e in r["onset_errors_s"]]
     end = [e for r in given for e in r["end_errors_s"]]
+    peak = [e for r in given for e in r["peak_errors_pct"]]
     row = {
         "n_recordings": len(given), "n_right": right, "n_wrong": wrong,
         "n_not_assessable": na, "classification_right_pct": _pct(right, right + wrong),
@@ -292,6 +297,7 @@ def _pool(records):
         "ppv": None if n_det == 0 else n_match / n_det,
         "n_event_errors": len(onset),
         "median_onset_error_ms": _median_ms(onset), "median_end_error_ms": _median_ms(end),
+        "median_peak_error_pct": None if not peak else float(np.median(peak)),
         "n_errors": sum("error" in r for r in records),
     }
     row.update(_trace_stats(given))
@@ -338,7 +344,7 @@ def aggregate(records):
     records : list of dict
         Records of :func:`run_recording` (hand-made ones need ``scenario``,
         ``snr_db``, ``antegrade``, the recording, event and trace fields,
-        ``onset_errors_s`` and ``end_errors_s``).
+        ``onset_errors_s``, ``end_errors_s`` and ``peak_errors_pct``).
 
     Returns
     -------
@@ -350,9 +356,10 @@ def aggregate(records):
         with ``auto_`` for ``antegrade='auto'``, ``n_true_events``,
         ``n_detected_events``, ``n_matched``, ``sensitivity``, ``ppv``,
         ``median_onset_error_ms`` and ``median_end_error_ms`` (median absolute
-        error of the matched events, ms), ``trace_rms_pct`` (frame-weighted rms,
-        % of peak), ``trace_rms_max_pct`` (worst recording), ``trace_bias_pct``,
-        ``sign_agreement_pct``; only ``antegrade == "given"`` records enter all
+        error of the matched events, ms), ``median_peak_error_pct`` (median of
+        their peak velocity's signed error, % of the true peak), ``trace_rms_pct``
+        (frame-weighted rms, % of peak), ``trace_rms_max_pct`` (worst recording),
+        ``trace_bias_pct``, ``sign_agreement_pct``; only ``antegrade == "given"`` records enter all
         but the ``auto_`` fields.  ``overall``: one dict per SNR, descending,
         with the same fields over every scenario plus ``targets`` (None: no
         target at this SNR), ``checks`` (``name``, ``limit``, ``value``,
@@ -536,13 +543,14 @@ def _cells(row):
     ppv = _f(None if row["ppv"] is None else 100 * row["ppv"], ".0f")
     return [f"{row['snr_db']:g}", str(row["n_recordings"]), cls, auto, sens, ppv,
             _f(row["median_onset_error_ms"], ".0f"), _f(row["median_end_error_ms"], ".0f"),
+            _f(row["median_peak_error_pct"], "+.0f"),
             _f(row["trace_rms_pct"], ".1f"), _f(row["trace_rms_max_pct"], ".1f"),
             _f(row["trace_bias_pct"], "+.1f"), _f(row["sign_agreement_pct"], ".1f"),
             _f(row["trace_coverage_pct"], ".1f")]
 
 
 _HEADER = ["scenario", "SNR dB", "n", "class", "auto", "sens%", "PPV%", "onset ms", "end ms",
-           "rms%", "max rms%", "bias%", "sign%", "cov%"]
+           "peak%", "rms%", "max rms%", "bias%", "sign%", "cov%"]
 
 
 def _align(table):

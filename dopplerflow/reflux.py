@@ -91,7 +91,10 @@ class Event:
     start_s, end_s, duration_s : float
         Seconds from the first sample.
     peak_velocity_cm_s, mean_velocity_cm_s : float
-        Of the retrograde maximum-velocity envelope, positive numbers.
+        Of the retrograde maximum-velocity envelope, positive numbers: the
+        peak is its highest running median over twice the frames that one
+        frame's speckle spreads over (45 ms with the 10 ms window; the highest
+        single frame reads some 10-100 % high), the mean is over its frames.
     affected_by_gap : bool
         Samples were lost (dropped blocks, overflows) during the episode.
     detected_s : float or None
@@ -142,7 +145,8 @@ class RefluxTracker:
     edge_rows : int
         Rows over which a step in flow spreads in the envelope (the analysis
         window and the time average): the envelope's slope over this many
-        rows at each end of an episode extrapolates the end to the baseline.
+        rows at each end of an episode extrapolates the end to the baseline,
+        and the peak velocity is the highest running median over one more row.
     floor_hz, shown_hz : float
         Lowest frequency searched for flow and lowest maximum frequency the
         envelope reports, Hz; ``floor_hz = 0`` (the default) keeps the edges
@@ -163,10 +167,13 @@ class RefluxTracker:
         self._min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
         self._floor_hz = float(floor_hz)
         self._shown_hz = float(shown_hz)
-        self._state = np.zeros((2, 16), np.float64)
+        self._state = np.zeros((2, 17), np.float64)
         self._state[:, 11:13] = -1.0  # no antegrade row yet
         self._fit = np.zeros((2, 4, max(2, int(edge_rows))), np.float64)
         self._fit[:, 3] = -1.0  # ring rows: none
+        # the peak is read from a running median over twice the rows a frame's speckle
+        # reaches into (its window and time average): a few independent looks
+        self._ring = np.zeros((2, self._fit.shape[2] + 1), np.float64)
         self._row = 0
         self.episodes = ([], [])  # ended episodes, per hypothesis
 
@@ -190,7 +197,8 @@ class RefluxTracker:
             ahead_valid = np.zeros(len(env), bool)
         n = K._reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
                       self.scale, thr, self._gap_rows, self._min_rows, ENTER_RATIO,
-                      self._floor_hz, self._shown_hz, self._state, self._fit, actions)
+                      self._floor_hz, self._shown_hz, self._state, self._fit, self._ring,
+                      actions)
         self._row += len(env)
         out = []
         for kind, h, start, end, peak, mean, _, detected in actions[:n].tolist():

@@ -7,7 +7,8 @@ overlap once each is widened by ``tolerance_s`` on both sides.  Pairs are made
 one to one, largest overlap first.  Sensitivity is matched true events over all
 true events, PPV matched detected events over all detected events; either is
 ``None`` when its denominator is zero.  Onset and end errors (detected minus
-true, s) are reported for matched pairs.
+true, s) are reported for matched pairs, and so is the peak velocity error
+(detected minus true peak, % of the true peak) where both give a peak.
 
 **Recording.**  Flow yes/no (result ``flow_detected`` against truth ``flow``)
 and reflux yes/no (result ``reflux`` against truth ``reflux``).  A result
@@ -106,14 +107,32 @@ def _events_score(result, truth, tolerance_s):
     pairs = match_events(detected, true, tolerance_s)
     onset = [float(detected[i]["start_s"]) - float(true[j]["start_s"]) for i, j in pairs]
     end = [float(detected[i]["end_s"]) - float(true[j]["end_s"]) for i, j in pairs]
+    peak = [_peak_error_pct(detected[i], true[j]) for i, j in pairs]
     return {
         "n_true_events": len(true), "n_detected_events": len(detected), "n_matched": len(pairs),
         "sensitivity": _ratio(len(pairs), len(true)), "ppv": _ratio(len(pairs), len(detected)),
-        "matches": [{"detected": i, "true": j, "onset_error_s": o, "end_error_s": e}
-                    for (i, j), o, e in zip(pairs, onset, end, strict=True)],
+        "matches": [{"detected": i, "true": j, "onset_error_s": o, "end_error_s": e,
+                     "peak_error_pct": p}
+                    for (i, j), o, e, p in zip(pairs, onset, end, peak, strict=True)],
         "median_abs_onset_error_s": _median_abs(onset),
         "median_abs_end_error_s": _median_abs(end),
+        "median_peak_error_pct": _median([p for p in peak if p is not None]),
     }
+
+
+def _median(values):
+    return None if not values else float(np.median(values))
+
+
+def _peak_error_pct(detected, true):
+    """Detected minus true peak velocity, % of the true peak (None if either lacks one)."""
+    try:
+        det, tru = float(detected["peak_velocity_cm_s"]), float(true["peak_velocity_cm_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(det) and math.isfinite(tru)) or tru <= 0.0:
+        return None
+    return 100.0 * (det - tru) / tru
 
 
 def _recording_score(result, truth):
@@ -208,7 +227,7 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
     dict
         Event fields (``n_true_events``, ``n_detected_events``, ``n_matched``,
         ``sensitivity``, ``ppv``, ``matches``, ``median_abs_onset_error_s``,
-        ``median_abs_end_error_s``), recording fields (``flow_correct``,
+        ``median_abs_end_error_s``, ``median_peak_error_pct``), recording fields (``flow_correct``,
         ``reflux_correct``, ``reflux_assessable``, ``recording_correct``) and trace
         fields (``trace_frames``, ``trace_measurable_frames``, ``trace_coverage``,
         ``trace_below_floor_pct``, ``trace_floor_cm_s``, ``trace_rms_error_pct``,
@@ -263,7 +282,8 @@ def format_score(s):
     ]
     for m in s["matches"]:
         lines.append(f"  true #{m['true'] + 1}: onset {m['onset_error_s'] * 1e3:+.0f} ms, "
-                     f"end {m['end_error_s'] * 1e3:+.0f} ms")
+                     f"end {m['end_error_s'] * 1e3:+.0f} ms, peak velocity "
+                     f"{_fmt(m.get('peak_error_pct'), '+.0f', '%')}")
     onset, end = s["median_abs_onset_error_s"], s["median_abs_end_error_s"]
     onset_ms = None if onset is None else onset * 1e3
     end_ms = None if end is None else end * 1e3

@@ -117,20 +117,21 @@ def test_bad_arguments(kw, match):
 
 # ------------------------------------------------------------------------ hand-made scores
 def _rec(scenario, snr, correct=True, antegrade="given", onset=(), end=(), true=0, det=0,
-         frames=0, rms=None, bias=None, sign=None):
+         frames=0, rms=None, bias=None, sign=None, peak=(), measurable=None):
     return {"scenario": scenario, "snr_db": snr, "antegrade": antegrade, "layout": "iq",
             "seed": 0, "recording_correct": correct, "n_true_events": true,
             "n_detected_events": det, "n_matched": len(onset), "onset_errors_s": list(onset),
-            "end_errors_s": list(end), "trace_frames": frames, "trace_rms_error_pct": rms,
-            "trace_bias_pct": bias, "sign_agreement_pct": sign}
+            "end_errors_s": list(end), "peak_errors_pct": list(peak), "trace_frames": frames,
+            "trace_measurable_frames": frames if measurable is None else measurable,
+            "trace_rms_error_pct": rms, "trace_bias_pct": bias, "sign_agreement_pct": sign}
 
 
 def test_aggregate_pools_rows_with_known_answers():
     recs = [
         _rec("A", 20, True, onset=(0.01, -0.03), end=(0.005, 0.05), true=2, det=2,
-             frames=100, rms=3.0, bias=1.0, sign=100.0),
+             frames=100, rms=3.0, bias=1.0, sign=100.0, peak=(12.0, -4.0)),
         _rec("A", 20, True, onset=(0.02,), end=(-0.01,), true=1, det=1,
-             frames=300, rms=5.0, bias=-1.0, sign=90.0),
+             frames=300, rms=5.0, bias=-1.0, sign=90.0, peak=(6.0,)),
         _rec("A", 20, False, true=1, det=0),
         _rec("A", 20, True, antegrade="auto"),
         _rec("A", 20, False, antegrade="auto"),
@@ -149,6 +150,7 @@ def test_aggregate_pools_rows_with_known_answers():
     assert a["sensitivity"] == 0.75 and a["ppv"] == 1.0
     assert a["median_onset_error_ms"] == pytest.approx(20.0)  # |10|, |-30|, |20| ms
     assert a["median_end_error_ms"] == pytest.approx(10.0)  # |5|, |50|, |-10| ms
+    assert a["median_peak_error_pct"] == pytest.approx(6.0)  # signed: 12, -4, 6 %
     # frame-weighted: sqrt((100 * 3^2 + 300 * 5^2) / 400), (100 - 300) / 400, 92.5
     assert a["trace_rms_pct"] == pytest.approx(math.sqrt(21.0))
     assert a["trace_rms_max_pct"] == 5.0
@@ -158,6 +160,7 @@ def test_aggregate_pools_rows_with_known_answers():
     assert b["n_not_assessable"] == 1 and b["classification_right_pct"] is None
     assert b["sign_agreement_pct"] is None and b["trace_rms_pct"] == 9.0
     assert b["sensitivity"] is None and b["ppv"] is None and b["median_onset_error_ms"] is None
+    assert b["median_peak_error_pct"] is None
 
 
 def test_aggregate_checks_the_targets():

@@ -54,6 +54,19 @@ def test_onset_and_end_errors_are_signed():
     assert s["median_abs_end_error_s"] == pytest.approx(0.1)
 
 
+def test_peak_velocity_error_is_signed_percent_of_the_true_peak():
+    truth = _truth([_ev(1.0, 2.0, peak=15.0), _ev(5.0, 6.5, peak=20.0), _ev(8.0, 9.0, 8.0)])
+    s = sc.score(_result([_ev(1.0, 2.0, peak=18.0), _ev(5.0, 6.5, peak=19.0),
+                          _ev(8.0, 9.0, peak=10.0)]), truth)
+    assert [m["peak_error_pct"] for m in s["matches"]] == pytest.approx([20.0, -5.0, 25.0])
+    assert s["median_peak_error_pct"] == pytest.approx(20.0)
+    # an event without a peak is matched and timed, but has no peak error
+    bare = {"start_s": 1.0, "end_s": 2.0}
+    s = sc.score(_result([bare]), _truth([_ev(1.0, 2.0, peak=15.0)]))
+    assert s["n_matched"] == 1 and s["matches"][0]["peak_error_pct"] is None
+    assert s["median_peak_error_pct"] is None
+
+
 def test_missed_and_extra_events():
     truth = _truth([_ev(1.0, 2.0), _ev(5.0, 6.5)])
     s = sc.score(_result([_ev(1.1, 2.0), _ev(8.0, 9.0), _ev(8.5, 9.5)]), truth)
