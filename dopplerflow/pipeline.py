@@ -19,6 +19,7 @@ from .layouts import channel_map
 from .reflux import (
     CARDIAC_PERIOD_S,
     ENTER_RATIO,
+    MIN_EPISODE_S,
     PERSIST_OUTLIER,
     PERSIST_TAU_S,
     SHORTEST_CARDIAC_PERIOD_S,
@@ -83,8 +84,8 @@ class Processor:
     retrograde way (an artery beside the vein under study) is separated from
     the vessel under study once it is established
     (``_kernels._second_vessel``); the rows before that, within its time
-    constant, show it in the rows :meth:`push` returns but not in the final
-    trace, which re-reads them with its power.  With ``antegrade='auto'`` such a
+    constant, show it in the rows :meth:`push` returns but not in the result:
+    its trace, summary and retrograde episodes re-read them with its power.  With ``antegrade='auto'`` such a
     vessel is watched for in both directions (``_kernels._two_vessels``): once
     one is found, which flow is the vessel under study cannot be told from the
     recording, and the result's reflux is not assessable.
@@ -157,6 +158,11 @@ class Processor:
         # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
         # antegrade direction given, which says which vessel is under study
         self._second = np.zeros(7)
+        # stored rows held back for re-reading once it is established (see _reread), and
+        # the stream index of the first; None once nothing more can be re-read
+        self._held = np.zeros((0, 6), np.float32)
+        self._held0 = 0
+        self._reread_kept = []  # (first row, mask): rows re-read, retrograde flow left in them
         self._ceil = np.zeros(int(cfg.dir_count.max()))
         # a single vessel shows both directions only over the rows a reversal spreads
         # over, twice a beat at most: a larger share of such rows is a second vessel
@@ -379,12 +385,49 @@ class Processor:
             env[:k] = envelopes(part, pending[1:k + 1], self.config, self.settings.envelope)
         return env, np.arange(n) < k
 
-    def _keep(self, rows):
+    def _keep(self, rows, final=False):
         """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final."""
+        if self._second_on and self._held is not None:
+            rows = self._reread(rows, final)
         if len(rows):
             self._totals.update(rows)
             if self._env is not None:
                 self._env.append(rows)
+
+    def _reread(self, rows, final):
+        """Hold stored rows back until a persistent vessel can no longer be established
+        with them as its evidence; return the rows released.
+
+        The rows of the evidence, within its time constant before the row at which it
+        was first established, are re-read with its power of then (the first beats of
+        a stream no longer show it): in the final trace and in the summary alike.  A
+        vessel is established at a row already analysed or a later one, so rows more
+        than its time constant before the newest analysed row are released as they are.
+        """
+        held = np.concatenate((self._held, rows)) if len(self._held) else rows
+        first = self._held0
+        tau = int(round(PERSIST_TAU_S / self.config.hop_s))
+        end = int(self._second[5])
+        if end == 0 and not final:
+            n_out = max(0, min(len(held), self._rows - tau - first))
+            self._held, self._held0 = held[n_out:], first + n_out
+            return held[:n_out]
+        if end:
+            a, b = max(end - tau - first, 0), min(end - first, len(held))
+            if a < b:
+                r = 1 - _DIRS.index(self.settings.antegrade)
+                env = expand(held[a:b])
+                K._clear_rows(env, 0, b - a, r, env.dtype.type(self._second[6]), ENTER_RATIO)
+                held[a:b, 3 * r:3 * r + 3] = env[:, r, 1:4]
+                self._reread_kept.append((first + a, env[:, r, 0] > 0))
+            if b < len(held) or final:
+                self._held = None  # every row of the evidence is re-read: none held from now
+            else:
+                self._held, self._held0 = held[b:], first + b
+                return held[:b]
+        else:
+            self._held = None
+        return held
 
     def _all_valid(self, n):
         """A read-only array of ``n`` True values (kept and grown as needed)."""
@@ -516,17 +559,9 @@ class Processor:
         cols = np.empty((4, n), np.float32)
         flow = np.empty(n, bool)
         pos = 0
-        # the rows of the evidence for the persistent vessel, before it was established,
-        # re-read with its power of then (the first beats of a stream no longer show it):
-        # the rows within its time constant, none before
-        end = int(self._second[5]) if self._second_on else 0
-        start = max(0, end - int(round(PERSIST_TAU_S / self.config.hop_s)))
         for block in self._env.drain():
             k = len(block)
             env = expand(block)
-            if pos < end and pos + k > start:
-                K._clear_rows(env, start - pos, end - pos, 1 - ante,
-                              env.dtype.type(self._second[6]), ENTER_RATIO)
             self._columns(env, ante, cols[:, pos:pos + k], flow[pos:pos + k])
             pos += k
         for a, b in self._unanalysed:
@@ -545,7 +580,7 @@ class Processor:
         if self._finished is not None:
             return self._finished
         self._process(np.zeros((0, self.n_channels), np.float32), final=True)
-        self._keep(self._bridger(np.zeros((0, 6), np.float32), final=True))
+        self._keep(self._bridger(np.zeros((0, 6), np.float32), final=True), final=True)
         self._tracker.close()
         s = self.settings
         if not self.cmap.direction_available:
@@ -567,7 +602,8 @@ class Processor:
         elif both:
             unassessable = "two vessels flow opposite ways in the beam"
         if unassessable is None and flow_detected:
-            events, episodes = split_episodes(self._tracker.episodes[1 - ante], s.threshold_s)
+            events, episodes = split_episodes(self._standing(self._tracker.episodes[1 - ante]),
+                                              s.threshold_s)
         else:
             events, episodes = [], []
         margin = self.config.n_window / self.sample_rate_hz + self._tracker.gap_s
@@ -621,6 +657,25 @@ class Processor:
             freqs_hz=self.config.freqs_hz,
             velocity_floor_cm_s=self.config.floor_hz * self._scale, extra=extra)
         return self._finished
+
+    def _standing(self, episodes):
+        """``episodes`` less those that lie within the rows re-read for a persistent vessel
+        and keep fewer than ``MIN_EPISODE_S`` of retrograde flow there: its first beats,
+        before it was established (see :meth:`_reread`)."""
+        if not self._reread_kept:
+            return episodes
+        row0 = self._reread_kept[0][0]
+        kept = np.concatenate([m for _, m in self._reread_kept])
+        hop, t0 = self.config.hop_s, self.config.t0_s
+        min_rows = max(1, int(round(MIN_EPISODE_S / hop)))
+        out = []
+        for ev in episodes:
+            a = int(math.floor((ev.start_s - t0) / hop)) - row0
+            b = int(math.ceil((ev.end_s - t0) / hop)) - row0
+            if 0 <= a and b <= len(kept) and np.count_nonzero(kept[a:b]) < min_rows:
+                continue
+            out.append(ev)
+        return out
 
     def _summary(self, ante, events, noise_per_frame):
         hop = self.config.hop_s

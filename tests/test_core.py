@@ -414,6 +414,31 @@ def test_one_vessel_is_assessable_with_the_direction_chosen():
         assert a.reflux is True and "second_vessel" not in a.to_dict()
 
 
+def test_the_first_beats_of_the_artery_are_re_read_in_the_summary_and_the_episodes():
+    """Before the carotid is established (0.4 s into the stream) its systole reads as
+    retrograde flow: the rows of that evidence are re-read with its power, for the
+    summary's peak and the retrograde episodes as for the trace, whether or not the
+    trace is kept."""
+    from dopplerflow.evaluate import quantise
+    from dopplerflow.synth import synthesize, to_layout
+
+    syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, snr_db=12, seed=0)
+    x = quantise(to_layout(syn.baseband, "iq", 16000))
+    kw = {"sample_rate_hz": 16000, "vessel": "ijv", "antegrade": syn.truth["antegrade"]}
+    a = df.analyze(x, **kw)
+    carotid_peak = max(syn.truth["second_vessel"]["velocity_cm_s"])  # 70 cm/s
+    (true,) = syn.truth["reflux_events"]  # 16.5 cm/s; the vein has no other reversal
+    assert a.summary["peak_retrograde_velocity_cm_s"] < carotid_peak / 2
+    assert a.episodes == [] and len(a.reflux_events) == 1
+    assert a.reflux_events[0].peak_velocity_cm_s < carotid_peak / 2
+    lean = df.analyze(x, keep_trace=False, **kw)
+    assert lean.summary == a.summary
+    assert [e.to_dict() for e in lean.episodes + lean.reflux_events] == \
+        [e.to_dict() for e in a.episodes + a.reflux_events]
+    t = a.trace.time_s
+    assert np.nanmax(a.trace.retrograde_max_cm_s[t < 1.0]) < carotid_peak / 2
+
+
 def test_a_jump_of_the_wall_echo_does_not_hide_the_next_reflux_behind_the_artery():
     """Two takes of the jugular with the carotid beside it, spliced: the jump of the
     50 dB wall echo at the splice is a transient far above the carotid, not the
