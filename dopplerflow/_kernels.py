@@ -1258,20 +1258,20 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
 
 
 @njit(**_JIT)
-def _concurrent(env, i, r, ratio, dir_f0, bin_hz):
+def _concurrent(env, i, r, dir_f0, bin_hz):
     """Row ``i`` of ``env`` has flow in direction ``r`` that cannot be the vessel under
-    study flowing in ``1 - r`` (see ``_second_vessel``): both directions detected, ``r``
-    not ``ratio`` times stronger, not a mirror image (maximum frequencies more than two
-    bins apart) and not window leakage (``r`` reaching further than two bins past the
-    wall band)."""
+    study flowing in ``1 - r`` (see ``_second_vessel``): both directions detected, not
+    a mirror image (maximum frequencies more than two bins apart) and not window leakage
+    (both reaching further than two bins past the wall band)."""
     a = 1 - r
-    return (env[i, r, 0] > 0 and env[i, a, 0] > 0 and not env[i, r, 3] > ratio * env[i, a, 3]
+    return (env[i, r, 0] > 0 and env[i, a, 0] > 0
             and abs(env[i, r, 1] - env[i, a, 1]) > 2.0 * bin_hz
-            and env[i, r, 1] > dir_f0[r] + 2.0 * bin_hz)
+            and env[i, r, 1] > dir_f0[r] + 2.0 * bin_hz
+            and env[i, a, 1] > dir_f0[a] + 2.0 * bin_hz)
 
 
 @njit(**_JIT)
-def _two_vessels(env, valid, ratio, beta, fraction, dir_f0, bin_hz, row0, state):
+def _two_vessels(env, valid, beta, fraction, dir_f0, bin_hz, row0, state):
     """Watch both directions for a persistent second vessel, without separating it.
 
     With the antegrade direction unknown, either direction may hold the vessel
@@ -1286,7 +1286,7 @@ def _two_vessels(env, valid, ratio, beta, fraction, dir_f0, bin_hz, row0, state)
         Envelope rows (``_envelopes``).
     valid : ndarray, shape (n,), bool
         False for rows not analysed: they count as not concurrent.
-    ratio, beta, fraction : float
+    beta, fraction : float
         As ``_second_vessel``.
     dir_f0, bin_hz
         As ``_envelopes``.
@@ -1298,7 +1298,7 @@ def _two_vessels(env, valid, ratio, beta, fraction, dir_f0, bin_hz, row0, state)
     """
     for i in range(env.shape[0]):
         for r in range(2):
-            conc = valid[i] and _concurrent(env, i, r, ratio, dir_f0, bin_hz)
+            conc = valid[i] and _concurrent(env, i, r, dir_f0, bin_hz)
             state[r, 0] += beta * ((1.0 if conc else 0.0) - state[r, 0])
             if state[r, 1] == 0 and state[r, 0] > fraction:
                 state[r, 1] = row0 + i + 1
@@ -1312,14 +1312,11 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
 
     The vessel under study cannot flow both ways at once: retrograde flow
     detected in the same frames as antegrade flow belongs to another vessel in
-    the beam (at the neck, the carotid beside the jugular vein), unless it
-    dominates the antegrade flow by ``ratio`` (then it may be the vessel under
-    study reversing, seen with a mirror image or codec noise on the antegrade
-    side: such frames do not count as concurrent), or its maximum frequency is
-    within two bins of the antegrade one (a mirror image of the antegrade
-    flow, from I/Q imbalance, has its source's spectrum), or it reaches no
-    further than two bins past the wall band (the window's main lobe: strong
-    antegrade flow leaking across zero at a high SNR).  Once such concurrent
+    the beam (at the neck, the carotid beside the jugular vein), however loud,
+    unless its maximum frequency is within two bins of the antegrade one (a
+    mirror image, from I/Q imbalance, has its source's spectrum) or either
+    direction reaches no further than two bins past the wall band (the
+    window's main lobe: strong flow leaking across zero at a high SNR).  Once such concurrent
     frames make up more of the recent frames than a single vessel can show
     (their running fraction over about a cardiac cycle, ``1 / beta`` rows,
     passes ``fraction``: a single vessel shows both directions only while its flow
@@ -1327,7 +1324,9 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     power ``b`` is the running mean of the retrograde
     power over the concurrent frames only (time constant ``1 / alpha`` rows,
     whole cardiac cycles), so it is frozen while the vessel
-    under study is still or itself retrograde; its ceiling, per bin, is the
+    under study is still or itself retrograde (sums of both directions' power
+    over all concurrent frames tell how loud it is against the vessel under
+    study); its ceiling, per bin, is the
     highest three-bin sum above the noise it reached in those frames,
     decaying with the same time constant (over whole cardiac cycles it holds
     the systolic spectrum of an artery).
@@ -1375,11 +1374,13 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
         Per outward bin of ``r``: the ceiling.  Updated in place.
     row0 : int
         Index of ``env[0]`` in the whole stream.
-    state : ndarray, shape (7,), float64
+    state : ndarray, shape (9,), float64
         Concurrent fraction, running sums of weight and of power over
         concurrent rows, established (0/1), rows since flow in ``r``; the
         row at which a persistent vessel was first established (0: not yet)
-        and its power ``b`` then.  Updated in place.
+        and its power ``b`` then; the sums over all concurrent rows of the
+        power in ``1 - r`` (the vessel under study) and in ``r``.  Updated in
+        place.
     """
     st = dir_start[r]
     sp = dir_step[r]
@@ -1391,13 +1392,15 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     only_r[r] = cnt
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
-        conc = _concurrent(env, i, r, ratio, dir_f0, bin_hz)
+        conc = _concurrent(env, i, r, dir_f0, bin_hz)
         state[0] += beta * ((1.0 if conc else 0.0) - state[0])
         if conc and state[1] > 0.0 and env[i, r, 3] > outlier * state[2] / state[1]:
             conc = False  # a transient (a knock on the probe), not the persistent vessel
         if conc:
             state[1] += alpha * (1.0 - state[1])
             state[2] += alpha * (env[i, r, 3] - state[2])
+            state[7] += env[i, 1 - r, 3]
+            state[8] += env[i, r, 3]
             for j in range(cnt):
                 ceil[j] = max(ceil[j] - alpha * ceil[j],
                               _sum3(spec, i, st, sp, cnt, j) - 3.0 * noise[i])

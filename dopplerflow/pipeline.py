@@ -22,6 +22,7 @@ from .reflux import (
     MIN_EPISODE_S,
     PERSIST_OUTLIER,
     PERSIST_TAU_S,
+    SEPARABLE_RATIO,
     SHORTEST_CARDIAC_PERIOD_S,
     RefluxTracker,
     is_reflux,
@@ -85,10 +86,13 @@ class Processor:
     the vessel under study once it is established
     (``_kernels._second_vessel``); the rows before that, within its time
     constant, show it in the rows :meth:`push` returns but not in the result:
-    its trace, summary and retrograde episodes re-read them with its power.  With ``antegrade='auto'`` such a
-    vessel is watched for in both directions (``_kernels._two_vessels``): once
-    one is found, which flow is the vessel under study cannot be told from the
-    recording, and the result's reflux is not assessable.
+    its trace, summary and retrograde episodes re-read them with its power.  A
+    persistent vessel nearly as loud as the vessel under study, or louder,
+    leaves the result's reflux not assessable (:data:`SEPARABLE_RATIO`).  With
+    ``antegrade='auto'`` such a vessel is watched for in both directions
+    (``_kernels._two_vessels``): once one is found, which flow is the vessel
+    under study cannot be told from the recording, and the result's reflux is
+    not assessable.
 
     Raises
     ------
@@ -157,7 +161,7 @@ class Processor:
         self._finished = None
         # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
         # antegrade direction given, which says which vessel is under study
-        self._second = np.zeros(7)
+        self._second = np.zeros(9)
         # stored rows held back for re-reading once it is established (see _reread), and
         # the stream index of the first; None once nothing more can be re-read
         self._held = np.zeros((0, 6), np.float32)
@@ -357,7 +361,7 @@ class Processor:
             valid = self._valid_mask(self._unsettled, row0, len(rows))
             cfg = self.config
             K._two_vessels(env, self._all_valid(len(rows)) if valid is None else valid,
-                           ENTER_RATIO, cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+                           cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
                            cfg.dir_f0, cfg.bin_hz, row0, self._both)
         parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
         if self._spec is not None:
@@ -593,14 +597,18 @@ class Processor:
         noise = np.concatenate(self._noise_kept) if self._noise_kept else np.zeros(0)
         flow_detected = self._totals.flow_s(self.config.hop_s) >= MIN_FLOW_S
         warnings = list(self._warnings) + self._audio_warnings()
-        # with the direction chosen from the flow, a second vessel flowing the other way
-        # leaves the vessel under study unknown (the first row it was seen + 1; 0: none)
-        both = int(self._both[:, 1][self._both[:, 1] > 0].min()) if self._both[:, 1].any() else 0
-        unassessable = None
         if not self.cmap.direction_available:
             unassessable = "no direction in a mono recording"
-        elif both:
-            unassessable = "two vessels flow opposite ways in the beam"
+            warnings.append("mono layout: flow direction cannot be told, so reflux is not "
+                            "assessable (record I/Q or toward/away channels)")
+        else:
+            unassessable, note, second = self._second_vessel_note(ante)
+            if note:
+                warnings.append(note)
+            if second:
+                extra.setdefault("second_vessel", second)
+            if not flow_detected:
+                unassessable = None
         if unassessable is None and flow_detected:
             events, episodes = split_episodes(self._standing(self._tracker.episodes[1 - ante]),
                                               s.threshold_s)
@@ -610,35 +618,13 @@ class Processor:
         for ev in events + episodes:
             ev.affected_by_gap = any(g0 - margin < ev.end_s and g1 + margin > ev.start_s
                                      for g0, g1 in self._gaps)
-        if not self.cmap.direction_available:
+        if unassessable is not None:
             reflux = None
-            warnings.append("mono layout: flow direction cannot be told, so reflux is not "
-                            "assessable (record I/Q or toward/away channels)")
-        elif both and flow_detected:
-            reflux = None
-            from_s = self.config.t0_s + (both - 1) * self.config.hop_s
-            warnings.append(f"from {from_s:.2f} s flow runs both ways at once: two vessels in "
-                            f"the beam (an artery beside the vein?), and which one is under "
-                            f"study cannot be told from the recording, so reflux is not "
-                            f"assessable; give the vein's direction with --antegrade "
-                            f"toward|away to separate them")
-            extra.setdefault("second_vessel", {"direction": None,
-                                               "from_s": round(float(from_s), 4)})
         else:
-            unassessable = None
             reflux = bool(events) if flow_detected else False
         if not flow_detected:
             warnings.append("no flow detected: only noise and wall clutter "
                             "(flow not Doppler-detectable)")
-        if self._second_on and self._second[5] > 0:
-            way = _DIRS[1 - _DIRS.index(s.antegrade)]
-            from_s = self.config.t0_s + self._second[5] * self.config.hop_s
-            warnings.append(f"a second vessel flows {'toward' if way == 'toward' else 'away from'}"
-                            f" the probe beside the {s.vessel or 'vessel under study'} (an "
-                            f"artery?): from {from_s:.2f} s retrograde flow counts only where it "
-                            f"stands 3 dB above it; aim the beam at the vein alone if you can")
-            extra.setdefault("second_vessel", {"direction": way,
-                                               "from_s": round(float(from_s), 4)})
         if self._gaps:
             lost = sum(g1 - g0 for g0, g1 in self._gaps)
             warnings.append(f"{len(self._gaps)} gap(s) in the stream, {lost:.3f} s of audio lost; "
@@ -657,6 +643,46 @@ class Processor:
             freqs_hz=self.config.freqs_hz,
             velocity_floor_cm_s=self.config.floor_hz * self._scale, extra=extra)
         return self._finished
+
+    def _second_vessel_note(self, ante):
+        """A second vessel flowing the retrograde way (``ante``: the antegrade direction).
+
+        Returns ``(reason, warning, second_vessel)``: why reflux is not assessable
+        (None: it is), the warning, and the JSON's ``second_vessel`` (None: no
+        second vessel found).  With the direction chosen from the flow
+        (``_kernels._two_vessels``), which vessel is under study is unknown; with it
+        given, the reflux stands out as a step over the persistent vessel, which
+        the vessel under study makes only if it is louder than it by
+        :data:`SEPARABLE_RATIO`.
+        """
+        s = self.settings
+        hop, t0 = self.config.hop_s, self.config.t0_s
+        both = self._both[:, 1]
+        if self._watch_on and both.any():
+            from_s = t0 + (both[both > 0].min() - 1) * hop
+            return ("two vessels flow opposite ways in the beam",
+                    f"from {from_s:.2f} s flow runs both ways at once: two vessels in the beam "
+                    f"(an artery beside the vein?), and which one is under study cannot be "
+                    f"told from the recording, so reflux is not assessable; give the vein's "
+                    f"direction with --antegrade toward|away to separate them",
+                    {"direction": None, "from_s": round(float(from_s), 4)})
+        if not (self._second_on and self._second[5] > 0):
+            return None, None, None
+        way = _DIRS[1 - ante]
+        from_s = t0 + self._second[5] * hop
+        second = {"direction": way, "from_s": round(float(from_s), 4)}
+        where = (f"a second vessel flows {'toward' if way == 'toward' else 'away from'} the "
+                 f"probe beside the {s.vessel or 'vessel under study'} (an artery?)")
+        own, other = self._second[7], self._second[8]
+        if own < SEPARABLE_RATIO * other:
+            rel_db = 10 * math.log10(other / own) if own > 0 else math.inf
+            return ("a second vessel as loud as the vein flows the retrograde way",
+                    f"{where}, {rel_db:+.1f} dB against it: its reflux would not stand "
+                    f"{10 * math.log10(ENTER_RATIO):.0f} dB above that vessel, so reflux is not "
+                    f"assessable; aim the beam at the vein alone", second)
+        return (None, f"{where}: from {from_s:.2f} s retrograde flow counts only where it "
+                f"stands {10 * math.log10(ENTER_RATIO):.0f} dB above it; aim the beam at the "
+                f"vein alone if you can", second)
 
     def _standing(self, episodes):
         """``episodes`` less those that lie within the rows re-read for a persistent vessel

@@ -13,7 +13,7 @@ import numpy as np
 from . import _kernels as K
 from .errors import SettingsError
 
-__all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "Event", "RefluxTracker", "is_reflux",
+__all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "SEPARABLE_RATIO", "Event", "RefluxTracker", "is_reflux",
            "reflux_threshold", "split_episodes"]
 
 #: Vessel presets: reflux threshold in seconds (None: no reflux rule) and source.
@@ -56,6 +56,12 @@ SHORTEST_CARDIAC_PERIOD_S = 0.5
 #: Time constant of the persistent-vessel statistics, s: two of the longest cardiac
 #: periods, so the power of a pulsatile vessel is averaged over whole beats.
 PERSIST_TAU_S = 2 * CARDIAC_PERIOD_S
+#: The vessel under study must be this much louder than a persistent vessel flowing its
+#: retrograde way for its reflux to be told apart (half the 3 dB step, ``ENTER_RATIO``,
+#: in dB): its reflux is the step over that vessel's mean power, and with less the rows of
+#: a reflux fall short of the step about as often as they pass it (reflux missed or split
+#: from an equally loud artery on, in the simulator; timing off from 2 dB).
+SEPARABLE_RATIO = ENTER_RATIO ** 0.5
 #: A persistent vessel's power in a row stays within a few dB of its mean (speckle over
 #: a row, the cardiac cycle): a row with more than this many times it is a transient
 #: (a knock on the probe), kept out of its statistics.

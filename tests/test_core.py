@@ -301,12 +301,13 @@ def _vessel(spans, f_lo, f_hi, power, seed, t_end):
     return band_noise(n, FS, f_lo, f_hi, power=power, seed=seed) * on
 
 
-def _vein_and_artery(block_size=65536, antegrade="toward", **kw):
+def _vein_and_artery(block_size=65536, antegrade="toward", artery_db=-3.0, **kw):
     """A vein (antegrade toward) flowing 0-3 s, still 3-4 s, retrograde 4-5.5 s, still,
-    antegrade from 6.5 s; an artery (-3 dB) flowing away the whole 8 s."""
+    antegrade from 6.5 s; an artery (``artery_db`` against the vein) flowing away the
+    whole 8 s."""
     vein = (_vessel([(0.0, 3.0), (6.5, 8.0)], 100.0, 500.0, 1e-3, 1, 8.0)
             + _vessel([(4.0, 5.5)], -400.0, -100.0, 1e-3, 2, 8.0))
-    artery = _vessel([(0.0, 8.0)], -900.0, -100.0, 5e-4, 3, 8.0)
+    artery = _vessel([(0.0, 8.0)], -900.0, -100.0, 1e-3 * 10 ** (artery_db / 10), 3, 8.0)
     rng = np.random.default_rng(4)
     noise = (rng.standard_normal(len(vein)) + 1j * rng.standard_normal(len(vein))) * 2e-4
     x = iq(vein + artery + noise).astype(np.float32)
@@ -412,6 +413,28 @@ def test_one_vessel_is_assessable_with_the_direction_chosen():
                        sample_rate_hz=16000, vessel=syn.truth["vessel"])
         assert a.antegrade == syn.truth["antegrade"]
         assert a.reflux is True and "second_vessel" not in a.to_dict()
+
+
+@pytest.mark.parametrize("artery_db", [0.0, 6.0])
+def test_an_artery_as_loud_as_the_vein_leaves_reflux_not_assessable(artery_db):
+    """The vein's reflux is its 3 dB step over the artery: an artery as loud as the vein,
+    or louder, hides it (at +6 dB the artery dominates every frame; it used to read as
+    8 s of reflux).  The artery is still found, and the result says why there is no
+    verdict."""
+    a = _vein_and_artery(artery_db=artery_db)
+    assert a.reflux is None and a.reflux_events == [] and a.episodes == []
+    d = a.to_dict()
+    assert d["reflux_not_assessable"] == \
+        "a second vessel as loud as the vein flows the retrograde way"
+    assert d["second_vessel"]["direction"] == "away"
+    (msg,) = [w for w in a.warnings if "second vessel" in w]
+    # the power of the artery against the vein's, where both flow, above the wall band:
+    # the band 100-200 Hz hidden in it is a quarter of the vein's and an eighth of the
+    # artery's (+0.7 dB)
+    rel_db = float(msg.split(" dB against it")[0].rsplit(" ", 1)[1])
+    assert rel_db == pytest.approx(artery_db + 10 * math.log10(0.875 / 0.75), abs=0.3)
+    # 3 dB quieter than the vein, it is separated (the tests above)
+    assert _vein_and_artery(artery_db=-3.0).reflux is True
 
 
 def test_the_first_beats_of_the_artery_are_re_read_in_the_summary_and_the_episodes():
