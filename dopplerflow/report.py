@@ -73,11 +73,10 @@ def _table(rows, *, table_id=None, header=None):
 
 
 def _why(analysis):
-    """Why reflux is not assessable, as a clause."""
+    """Why reflux is not assessable, as a clause (the warnings say more)."""
     if not analysis.direction_available:
         return "a mono recording has no flow direction"
-    return ("two vessels flow opposite ways in the beam and the vein's direction was not "
-            "given (--antegrade)")
+    return analysis.reflux_not_assessable or "see the warnings"
 
 
 def _verdict(analysis):

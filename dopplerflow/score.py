@@ -283,12 +283,13 @@ def format_score(s):
     for m in s["matches"]:
         lines.append(f"  true #{m['true'] + 1}: onset {m['onset_error_s'] * 1e3:+.0f} ms, "
                      f"end {m['end_error_s'] * 1e3:+.0f} ms, peak velocity "
-                     f"{_fmt(m.get('peak_error_pct'), '+.0f', '%')}")
+                     f"{_fmt(m['peak_error_pct'], '+.0f', '%')}")
     onset, end = s["median_abs_onset_error_s"], s["median_abs_end_error_s"]
     onset_ms = None if onset is None else onset * 1e3
     end_ms = None if end is None else end * 1e3
     lines.append(f"median |error| onset {_fmt(onset_ms, '.0f', ' ms')}, "
-                 f"end {_fmt(end_ms, '.0f', ' ms')}")
+                 f"end {_fmt(end_ms, '.0f', ' ms')}; median peak velocity error "
+                 f"{_fmt(s['median_peak_error_pct'], '+.0f', '%')}")
     lines.append(f"trace         rms {_fmt(s['trace_rms_error_pct'], '.1f', '%')} of peak, "
                  f"bias {_fmt(s['trace_bias_pct'], '+.1f', '%')}, sign agreement "
                  f"{_fmt(s['sign_agreement_pct'], '.1f', '%')} over {s['trace_frames']} frames"

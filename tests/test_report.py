@@ -138,6 +138,24 @@ def test_report_without_events_or_spectrogram(tmp_path):
     assert len(p.srcs) == 1  # the velocity trace stands in for the sonogram
 
 
+def test_report_says_why_reflux_is_not_assessable(tmp_path):
+    """A mono recording, and two vessels with the vein's direction not given."""
+    from dopplerflow.evaluate import quantise
+    from dopplerflow.synth import synthesize, to_layout
+
+    syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, snr_db=12, seed=0)
+    for layout, why in (("mono", "a mono recording has no flow direction"),
+                        ("iq", "two vessels flow opposite ways in the beam")):
+        a = dopplerflow.analyze(quantise(to_layout(syn.baseband, layout, 16000)),
+                                sample_rate_hz=16000, layout=layout, vessel="ijv")
+        assert a.reflux is None
+        path = tmp_path / f"{layout}.html"
+        report.write_report(a, path)
+        text = " ".join(_parse(path.read_text(encoding="utf-8")).text)
+        assert f"Reflux not assessable: {why}." in text
+        assert f"Not assessable: {why}." in text
+
+
 def test_report_extension_is_checked(gsv, tmp_path):
     with pytest.raises(SettingsError, match=r"\.html"):
         report.write_report(gsv, tmp_path / "report.txt")
