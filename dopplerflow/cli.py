@@ -302,6 +302,15 @@ def build_parser():
     return parser
 
 
+#: Commands that run the numba kernels of the analysis.
+_ANALYSING = frozenset({"analyze", "replay", "live", "report", "explain", "evaluate", "bench"})
+
+
+def _compiling():
+    print("dopplerflow: first run on this machine: compiling the analysis kernels "
+          "(about 20 s, once)", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -312,6 +321,20 @@ def main(argv=None):
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
+    if notice:
+        from .pipeline import notify_first_compile
+
+        notify_first_compile(_compiling)
+    try:
+        return _run(args)
+    finally:
+        if notice:
+            notify_first_compile(None)
+
+
+def _run(args):
+    """The command's function; user errors become one line on stderr and an exit code."""
     try:
         return int(args.func(args) or 0)
     except DopplerflowError as e:

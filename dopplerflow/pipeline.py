@@ -33,7 +33,8 @@ from .rows import Bridger, Columns, Totals, expand
 from .settings import Settings, settings_from
 from .velocity import cm_s_per_hz
 
-__all__ = ["Settings", "Processor", "Analysis", "Trace", "analyze", "MIN_FLOW_S"]
+__all__ = ["Settings", "Processor", "Analysis", "Trace", "analyze", "MIN_FLOW_S",
+           "kernels_cached", "notify_first_compile"]
 
 #: Least total duration of flow (in runs of at least ``_MIN_RUN_S``) for a
 #: recording to count as having detectable flow.
@@ -47,6 +48,37 @@ CLIP_LEVEL = 0.999
 #: Lanes per channel of the level statistics' running sums.
 _STATS_LANES = 64
 _DIRS = ("toward", "away")
+
+
+
+#: Called once, before the first block a process analyses, if the kernels are not cached
+#: (:func:`notify_first_compile`); None: nobody to tell.
+_compile_notice = None
+
+
+def kernels_cached():
+    """Whether numba's cache holds the analysis kernels: False on a machine's first run
+    (or after an upgrade changed them), when they are compiled first, once."""
+    try:
+        return all(os.path.exists(k._cache._cache_file._index_path)
+                   for k in (K._wall_filter, K._envelopes, K._reflux))
+    except AttributeError:  # a numba whose cache is laid out otherwise: say nothing
+        return True
+
+
+def notify_first_compile(callback):
+    """Call ``callback()`` before the first block this process analyses if the kernels
+    are not in numba's cache yet (about 20 s of compiling, once per machine): the
+    command line says so on stderr, after the input has been checked."""
+    global _compile_notice
+    _compile_notice = callback
+
+
+def _announce_compile():
+    global _compile_notice
+    callback, _compile_notice = _compile_notice, None
+    if not kernels_cached():
+        callback()
 
 
 class Processor:
@@ -233,6 +265,8 @@ class Processor:
             raise InputError(f"the audio holds NaN or infinite samples (first at {t_bad:.3f} s); "
                              f"repair or re-export the recording")
         self._lanes = lanes
+        if _compile_notice is not None:
+            _announce_compile()
         self._n_in += len(block)
         return self._process(block, final=False, rows=rows)
 

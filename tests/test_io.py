@@ -136,6 +136,32 @@ def test_bad_usage_exits_2(tmp_path, capsys, stereo, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_first_run_says_it_compiles_once_the_input_is_checked(tmp_path, capsys, stereo,
+                                                               monkeypatch):
+    """With numba's cache empty (a machine's first run) the analysis starts with ~20 s of
+    compiling: one line on stderr says so, after the input has been checked, once."""
+    from dopplerflow import pipeline
+
+    monkeypatch.setattr(pipeline, "kernels_cached", lambda: False)
+    notice = "first run on this machine: compiling the analysis kernels"
+    code, err = _run(["analyze", str(tmp_path / "missing.wav")], capsys)
+    assert code == 1 and notice not in err and len(err.strip().splitlines()) == 1
+    p = tmp_path / "ok.wav"
+    sf.write(p, stereo, FS)
+    code, err = _run(["analyze", str(p), "--vessel", "ijv"], capsys)
+    assert code == 0 and err.count(notice) == 1
+    code, err = _run(["analyze", str(p), "--vessel", "ijv", "--quiet"], capsys)
+    assert code == 0 and notice not in err
+    # the library itself prints nothing
+    df.analyze(p)
+    assert notice not in capsys.readouterr().err
+    # with the kernels in the cache (as after any analysis here), nothing is said
+    monkeypatch.undo()
+    assert pipeline.kernels_cached()
+    code, err = _run(["analyze", str(p), "--vessel", "ijv"], capsys)
+    assert code == 0 and notice not in err
+
+
 def test_no_traceback_from_a_real_process(tmp_path):
     p = tmp_path / "junk.wav"
     p.write_bytes(b"RIFF\x00\x00")
