@@ -42,6 +42,7 @@ every layout of DESIGN.md; :func:`write_scenario` peak-normalises, quantises to
 16 or 24 bits and writes the audio and its ``.truth.json`` sidecar.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -263,12 +264,14 @@ def _probe_sign(antegrade):
 def _check_number(name, value, lo, hi, hint):
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) \
             or not lo <= value <= hi:
-        raise SettingsError(f"{name} {value!r} is outside {lo:g}-{hi:g}; {hint}")
+        span = f"{lo:g} to {hi:g}" if lo < 0 else f"{lo:g}-{hi:g}"
+        raise SettingsError(f"{name} {value!r} is outside {span}; {hint}")
     return float(value)
 
 
 def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed=0,
-               carrier_hz=8e6, angle_deg=60.0, sound_speed_m_s=1540.0, iq_imbalance=None):
+               carrier_hz=8e6, angle_deg=60.0, sound_speed_m_s=1540.0, iq_imbalance=None,
+               second_db=None):
     """Synthesise a scenario of the library as complex baseband with its truth.
 
     Parameters
@@ -288,6 +291,9 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
     iq_imbalance : (float, float), optional
         ``(gain_db, phase_deg)``: Q is scaled by the gain and rotated toward I
         by the phase, ``Q' = g (Q cos(phi) + I sin(phi))``.
+    second_db : float, optional
+        Power of the second vessel against the vessel under study, dB, -30 to
+        +30 (two-vessel scenarios only; the scenario's own if None).
 
     Returns
     -------
@@ -305,6 +311,14 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
         scenario's Doppler shifts.
     """
     sc = get_scenario(name)
+    if second_db is not None:
+        if sc.second is None:
+            raise SettingsError(f"scenario {name!r} has one vessel in the beam: the second "
+                                f"vessel's power applies to two-vessel scenarios (e.g. "
+                                f"jugular_with_carotid)")
+        power = _check_number("second vessel's power", second_db, -30, 30,
+                              "give it in dB against the vessel under study (--second-db)")
+        sc = dataclasses.replace(sc, second=dataclasses.replace(sc.second, power_db=power))
     fs = _check_number("sample rate", sample_rate_hz, 8000, 192000,
                        "use 8000-192000 Hz (--sample-rate)")
     duration = sc.duration_s if duration_s is None else _check_number(
@@ -543,7 +557,8 @@ def truth_path(audio_path):
 
 def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_hz=48000,
                    duration_s=None, carrier_hz=8e6, angle_deg=60.0, offset_hz=None,
-                   subtype=None, invert=False, iq_imbalance=None, sound_speed_m_s=1540.0):
+                   subtype=None, invert=False, iq_imbalance=None, sound_speed_m_s=1540.0,
+                   second_db=None):
     """Synthesise a scenario and write ``path`` plus its ``.truth.json`` sidecar.
 
     Parameters
@@ -555,7 +570,7 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     layout : str
         Channel layout (DESIGN.md).
     snr_db, seed, sample_rate_hz, duration_s, carrier_hz, angle_deg, iq_imbalance
-    sound_speed_m_s
+    sound_speed_m_s, second_db
         As :func:`synthesize`.
     offset_hz : float, optional
         Zero-velocity frequency for ``layout="offset"`` (``fs / 4`` if None).
@@ -579,7 +594,8 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     """
     syn = synthesize(name, sample_rate_hz=sample_rate_hz, duration_s=duration_s, snr_db=snr_db,
                      seed=seed, carrier_hz=carrier_hz, angle_deg=angle_deg,
-                     sound_speed_m_s=sound_speed_m_s, iq_imbalance=iq_imbalance)
+                     sound_speed_m_s=sound_speed_m_s, iq_imbalance=iq_imbalance,
+                     second_db=second_db)
     fs = syn.sample_rate_hz
     if layout == "offset":
         offset_hz = fs / 4.0 if offset_hz is None else float(offset_hz)
@@ -630,6 +646,9 @@ def add_arguments(parser):
                         help="write with the opposite quadrature convention")
     parser.add_argument("--bits", type=int, choices=(16, 24), default=16,
                         help="sample depth (16 or 24)")
+    parser.add_argument("--second-db", type=float, default=None, metavar="DB",
+                        help="two-vessel scenarios: the second vessel's power against the "
+                             "vessel under study, dB (default: the scenario's)")
 
 
 def main(args):
@@ -647,7 +666,8 @@ def main(args):
                            seed=args.seed, sample_rate_hz=args.sample_rate,
                            duration_s=args.duration, carrier_hz=args.carrier_mhz * 1e6,
                            angle_deg=args.angle, offset_hz=args.offset_hz,
-                           subtype=f"PCM_{args.bits}", invert=args.invert)
+                           subtype=f"PCM_{args.bits}", invert=args.invert,
+                           second_db=args.second_db)
     n_ev = len(truth["reflux_events"])
     print(f"wrote {args.output} ({truth['duration_s']:g} s, {truth['sample_rate_hz']:g} Hz, "
           f"layout {truth['layout']}, antegrade {truth['antegrade']}, vessel {truth['vessel']}) "

@@ -16,7 +16,15 @@ import scipy.fft
 
 import dopplerflow
 from benchmarks import __main__ as bench_main
-from benchmarks import accuracy, baseline, fft_bound, iq_test_signal, scaling, throughput
+from benchmarks import (
+    accuracy,
+    baseline,
+    fft_bound,
+    iq_test_signal,
+    scaling,
+    second_vessel,
+    throughput,
+)
 from dopplerflow import cli
 
 FS = 8000
@@ -86,6 +94,20 @@ def test_accuracy_rows_cover_every_estimator():
     thr = next(s for s in summary if s["method"] == "threshold")
     assert thr["sensitivity"] is not None and 0.0 <= thr["sensitivity"] <= 1.0
     assert thr["rms_pct"] is not None and thr["rms_pct"] >= 0.0
+
+
+def test_second_vessel_sweep_counts_verdicts(tmp_path):
+    """A carotid 6 dB quieter than the vein is separated and the reflux timed; one 6 dB
+    louder leaves the reflux not assessable."""
+    rows = second_vessel.sweep(powers_db=(-6.0, 6.0), snrs_db=(20.0,), seeds=(0,),
+                               layouts=("iq",))
+    quiet, loud = rows
+    assert (quiet["n"], quiet["right"], quiet["wrong"], quiet["not_assessable"]) == (1, 1, 0, 0)
+    assert quiet["onset_ms"] < 30 and quiet["end_ms"] < 30
+    assert (loud["right"], loud["wrong"], loud["not_assessable"]) == (0, 0, 1)
+    assert loud["onset_ms"] is None and loud["peak_pct"] is None
+    table = second_vessel.format_table(rows)
+    assert "| +6 dB | 20 dB | 1 | 0 | 0 | 1 | - | - | - |" in table
 
 
 def test_stage_breakdown_restores_what_it_wraps():

@@ -200,6 +200,22 @@ def test_two_vessels_go_opposite_ways():
         f = np.fft.fftfreq(len(spec), 1.0 / fs)
         assert spec[f * sign > 0].sum() > 0.95 * spec.sum()
     assert syn.truth["second_vessel"]["vessel"] == "artery"
+    # the second vessel's power against the vessel under study, as asked for; nothing else
+    # of the recording changes
+    p_blood = np.mean(np.abs(syn.parts["blood"]) ** 2)
+    for db in (-6.0, 3.0):
+        louder = synth.synthesize("jugular_with_carotid", sample_rate_hz=fs, duration_s=3.0,
+                                  seed=1, second_db=db)
+        assert louder.truth["second_vessel"]["power_db"] == db
+        ratio = np.mean(np.abs(louder.parts["other_blood"]) ** 2) / p_blood
+        assert 10 * np.log10(ratio) == pytest.approx(db, abs=0.5)  # speckle of 3 s
+        assert np.array_equal(louder.parts["blood"], syn.parts["blood"])
+        assert np.allclose(louder.parts["other_blood"] * 10 ** ((-3.0 - db) / 20),
+                           syn.parts["other_blood"], rtol=1e-12, atol=0.0)
+    with pytest.raises(SettingsError, match="one vessel in the beam"):
+        synth.synthesize("jugular_valsalva", sample_rate_hz=fs, duration_s=1.0, second_db=0.0)
+    with pytest.raises(SettingsError, match=r"power 40.0 is outside -30 to 30"):
+        synth.synthesize("jugular_with_carotid", sample_rate_hz=fs, second_db=40.0)
 
 
 def test_determinism_and_independent_streams():
