@@ -179,8 +179,12 @@ def format_event(event):
     -------
     str
         ``"reflux confirmed at 9.90 s: started 9.02 s, 0.88 s so far, peak 13.5 cm/s"`` or
-        ``"reflux ended at 10.52 s: started 9.02 s, lasted 1.50 s, peak 13.5 cm/s"``.
+        ``"reflux ended at 10.52 s: started 9.02 s, lasted 1.50 s, peak 13.5 cm/s"``, or
+        ``"reflux not assessable from 0.41 s: two vessels flow ..."``.
     """
+    if event["type"] == "reflux_not_assessable":
+        return (f"reflux not assessable from {event['time_s']:.2f} s: {event['reason']}; "
+                f"give the vein's direction with --antegrade toward|away")
     if event["type"] == "reflux_confirmed":
         what, dur = "confirmed", f"{event['duration_s']:.2f} s so far"
     elif event["type"] == "reflux_withdrawn":

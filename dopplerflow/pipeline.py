@@ -109,7 +109,10 @@ class Processor:
         for its last frame.  In the rare case that the complete average
         ends the episode within that hop, under the threshold, a
         ``type='reflux_withdrawn'`` follows with the final duration.  With
-        ``antegrade='auto'`` the direction is the provisional choice.
+        ``antegrade='auto'`` the direction is the provisional choice, and once
+        flow runs both ways at once (two vessels, see below) a single
+        ``type='reflux_not_assessable'`` with ``reason`` and ``time_s`` (when
+        it was seen) follows and no more reflux events do.
     file : str, optional
         Name reported in the result.
 
@@ -185,6 +188,7 @@ class Processor:
         self._lookahead = (on_event is not None and self.cmap.direction_available
                            and settings.threshold_s is not None and settings.average_frames > 1)
         self._confirmed = [None, None]  # start of the confirmed episode, per hypothesis
+        self._told_unassessable = False  # on_event heard that reflux is not assessable
         # sample ranges whose frames are not analysed: the wall filter's settling after the
         # stream starts and after each gap of lost samples
         self._settle = spectral.settling_samples(sos, self.sample_rate_hz)
@@ -504,6 +508,14 @@ class Processor:
         return 0 if self._integral[0] >= self._integral[1] else 1
 
     def _dispatch(self, actions):
+        if self._watch_on and self._both[:, 1].any():
+            # two vessels with the direction chosen from the flow: no verdict to give
+            if not self._told_unassessable:
+                self._told_unassessable = True
+                reason, _, second = self._second_vessel_note(self._current_antegrade())
+                self._on_event({"type": "reflux_not_assessable", "reason": reason,
+                                "time_s": second["from_s"]})
+            return
         retro = 1 - self._current_antegrade()
         thr = self.settings.threshold_s
         for kind, h, ev in actions:

@@ -393,8 +393,18 @@ def test_two_vessels_leave_reflux_not_assessable_when_the_direction_is_not_given
     assert d["second_vessel"]["direction"] is None and 0 < d["second_vessel"]["from_s"] < 1.5
     (msg,) = [w for w in a.warnings if "two vessels" in w]
     assert "--antegrade toward|away" in msg
-    # whatever the blocks pushed
-    assert _vein_and_artery(7, antegrade="auto").to_dict(trace=True) == a.to_dict(trace=True)
+    # whatever the blocks pushed; live, one notice says so as soon as it is seen, and no
+    # reflux event (of the artery's way, the provisional choice) follows it
+    events = []
+    assert _vein_and_artery(7, antegrade="auto", on_event=events.append).to_dict(
+        trace=True) == a.to_dict(trace=True)
+    (notice,) = [e for e in events if e["type"] == "reflux_not_assessable"]
+    assert notice == {"type": "reflux_not_assessable", "time_s": d["second_vessel"]["from_s"],
+                      "reason": "two vessels flow opposite ways in the beam"}
+    assert events[-1] is notice
+    again = []
+    _vein_and_artery(65537, antegrade="auto", on_event=again.append)
+    assert again == events
     # the same recording with the vein's direction given is assessable
     assert _vein_and_artery(antegrade="toward").to_dict().get("reflux_not_assessable") is None
 

@@ -125,6 +125,11 @@ def test_format_event_lines():
     ev.update(type="reflux_withdrawn", duration_s=0.88, time_s=9.91)
     assert format_event(ev) == ("reflux withdrawn at 9.91 s: the retrograde flow from 9.02 s "
                                 "lasted 0.880 s, not longer than the threshold")
+    ev = {"type": "reflux_not_assessable", "time_s": 0.41,
+          "reason": "two vessels flow opposite ways in the beam"}
+    assert format_event(ev) == ("reflux not assessable from 0.41 s: two vessels flow opposite "
+                                "ways in the beam; give the vein's direction with --antegrade "
+                                "toward|away")
 
 
 def test_default_block_size_is_about_2_5_ms():
