@@ -1258,27 +1258,25 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
 
 
 @njit(**_JIT)
-def _concurrent(env, i, r, dir_f0, bin_hz):
-    """Row ``i`` of ``env`` has flow in direction ``r`` that cannot be the vessel under
-    study flowing in ``1 - r`` (see ``_second_vessel``): both directions detected, not
-    a mirror image (maximum frequencies more than two bins apart) and not window leakage
-    (both reaching further than two bins past the wall band)."""
-    a = 1 - r
-    return (env[i, r, 0] > 0 and env[i, a, 0] > 0
-            and abs(env[i, r, 1] - env[i, a, 1]) > 2.0 * bin_hz
-            and env[i, r, 1] > dir_f0[r] + 2.0 * bin_hz
-            and env[i, a, 1] > dir_f0[a] + 2.0 * bin_hz)
+def _concurrent(env, i, dir_f0, bin_hz):
+    """Row ``i`` of ``env`` has flow both ways that one vessel cannot show (see
+    ``_second_vessel``): both directions detected, not a mirror image (maximum
+    frequencies more than two bins apart) and not window leakage (both reaching
+    further than two bins past the wall band)."""
+    return (env[i, 0, 0] > 0 and env[i, 1, 0] > 0
+            and abs(env[i, 0, 1] - env[i, 1, 1]) > 2.0 * bin_hz
+            and env[i, 0, 1] > dir_f0[0] + 2.0 * bin_hz
+            and env[i, 1, 1] > dir_f0[1] + 2.0 * bin_hz)
 
 
 @njit(**_JIT)
 def _two_vessels(env, valid, beta, fraction, dir_f0, bin_hz, row0, state):
-    """Watch both directions for a persistent second vessel, without separating it.
+    """Watch for a persistent second vessel, without separating it.
 
     With the antegrade direction unknown, either direction may hold the vessel
-    under study.  For each direction ``r``, the running fraction of rows
-    with concurrent flow in ``r`` (``_concurrent``; weight ``beta`` a row) is
-    kept as ``_second_vessel`` keeps it; the first row at which it passes
-    ``fraction`` is noted.
+    under study.  The running fraction of rows with concurrent flow
+    (``_concurrent``; weight ``beta`` a row) is kept as ``_second_vessel`` keeps
+    it; the first row at which it passes ``fraction`` is noted.
 
     Parameters
     ----------
@@ -1292,16 +1290,15 @@ def _two_vessels(env, valid, beta, fraction, dir_f0, bin_hz, row0, state):
         As ``_envelopes``.
     row0 : int
         Index of ``env[0]`` in the whole stream.
-    state : ndarray, shape (2, 2), float64
-        Per direction: the running fraction, and the first row at which it
-        passed ``fraction`` plus one (0: not yet).  Updated in place.
+    state : ndarray, shape (2,), float64
+        The running fraction, and the first row at which it passed
+        ``fraction`` plus one (0: not yet).  Updated in place.
     """
     for i in range(env.shape[0]):
-        for r in range(2):
-            conc = valid[i] and _concurrent(env, i, r, dir_f0, bin_hz)
-            state[r, 0] += beta * ((1.0 if conc else 0.0) - state[r, 0])
-            if state[r, 1] == 0 and state[r, 0] > fraction:
-                state[r, 1] = row0 + i + 1
+        conc = valid[i] and _concurrent(env, i, dir_f0, bin_hz)
+        state[0] += beta * ((1.0 if conc else 0.0) - state[0])
+        if state[1] == 0 and state[0] > fraction:
+            state[1] = row0 + i + 1
 
 
 @njit(**_JIT)
@@ -1392,7 +1389,7 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     only_r[r] = cnt
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
-        conc = _concurrent(env, i, r, dir_f0, bin_hz)
+        conc = _concurrent(env, i, dir_f0, bin_hz)
         state[0] += beta * ((1.0 if conc else 0.0) - state[0])
         if conc and state[1] > 0.0 and env[i, r, 3] > outlier * state[2] / state[1]:
             conc = False  # a transient (a knock on the probe), not the persistent vessel

@@ -49,8 +49,6 @@ CLIP_LEVEL = 0.999
 _STATS_LANES = 64
 _DIRS = ("toward", "away")
 
-
-
 #: Called once, before the first block a process analyses, if the kernels are not cached
 #: (:func:`notify_first_compile`); None: nobody to tell.
 _compile_notice = None
@@ -210,7 +208,7 @@ class Processor:
         self._second_on = self.cmap.direction_available and settings.antegrade != "auto"
         # with the direction chosen from the flow, a second vessel is only watched for
         self._watch_on = self.cmap.direction_available and settings.antegrade == "auto"
-        self._both = np.zeros((2, 2))
+        self._both = np.zeros(2)  # K._two_vessels
 
     # ------------------------------------------------------------------ feeding
     @property
@@ -508,7 +506,7 @@ class Processor:
         return 0 if self._integral[0] >= self._integral[1] else 1
 
     def _dispatch(self, actions):
-        if self._watch_on and self._both[:, 1].any():
+        if self._watch_on and self._both[1] > 0:
             # two vessels with the direction chosen from the flow: no verdict to give
             if not self._told_unassessable:
                 self._told_unassessable = True
@@ -703,9 +701,8 @@ class Processor:
         """
         s = self.settings
         hop, t0 = self.config.hop_s, self.config.t0_s
-        both = self._both[:, 1]
-        if self._watch_on and both.any():
-            from_s = t0 + (both[both > 0].min() - 1) * hop
+        if self._watch_on and self._both[1] > 0:
+            from_s = t0 + (self._both[1] - 1) * hop
             return ("two vessels flow opposite ways in the beam",
                     f"from {from_s:.2f} s flow runs both ways at once: two vessels in the beam "
                     f"(an artery beside the vein?), and which one is under study cannot be "
