@@ -908,18 +908,34 @@ def _dominates(env, i, r, a, ratio):
 
 
 @njit(**_JIT)
-def _ring_median(ring, state, h, v):
+def _ring_peak(ring, state, h, v, peak):
     """Push ``v`` to hypothesis ``h``'s ring (count in ``state[h, 16]``); return the
-    median of the last ``K`` values pushed, or of all of them once there are three, and
-    0 before that."""
+    higher of ``peak`` and the median of the last ``K`` values pushed (of all of them
+    once there are three; none before).  ``ring[2]`` is scratch space (sorted by
+    insertion: a few values).
+
+    A ``v`` no higher than ``peak`` cannot lift the median above it: at most half
+    the values stood above ``peak`` when it was set, and ``v`` adds none, so the
+    median is only worked out when ``v`` is higher."""
     k = ring.shape[1]
     n = int(state[h, 16])
     ring[h, n % k] = v
     n += 1
     state[h, 16] = n
-    if n < 3:
-        return 0.0
-    return np.median(ring[h, :min(n, k)])
+    if n < 3 or v <= peak:
+        return peak
+    m = min(n, k)
+    tmp = ring[2]
+    for j in range(m):
+        x = ring[h, j]
+        q = j
+        while q > 0 and tmp[q - 1] > x:
+            tmp[q] = tmp[q - 1]
+            q -= 1
+        tmp[q] = x
+    if m % 2:
+        return max(peak, tmp[m // 2])
+    return max(peak, 0.5 * (tmp[m // 2 - 1] + tmp[m // 2]))
 
 
 @njit(**_JIT)
@@ -1096,12 +1112,12 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
         Per hypothesis: the maximum frequency of the first ``W`` rows of the
         majority run and of the episode (0: not retrograde), and a ring of
         the last ``W`` retrograde rows: values, row numbers.  Updated in place.
-    ring : ndarray, shape (2, K), float64
+    ring : ndarray, shape (3, K), float64
         Per hypothesis: the velocities of the last ``K`` rows of the majority
-        run and the episode.  The peak velocity is the highest running median
-        of ``K`` of them (of the first three or more at the start), as in
-        the final trace: a single frame's speckle does not set it.  Updated
-        in place.
+        run and the episode (and a row of scratch space).  The peak velocity
+        is the highest running median of ``K`` of them (of the first three or
+        more at the start), as in the final trace: a single frame's speckle
+        does not set it.  Updated in place.
     actions : ndarray, shape (m, 8), float64
         Filled with (kind, hypothesis, start_s, end_s, peak_cm_s, mean_cm_s,
         at_s, detected_s); kind 1 = reflux confirmed (the detected duration
@@ -1142,7 +1158,7 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
                     state[h, 10] = 0
                     state[h, 16] = 0
                     fit[h, 0, :] = 0.0
-                state[h, 8] = max(state[h, 8], _ring_median(ring, state, h, v))
+                state[h, 8] = _ring_peak(ring, state, h, v, state[h, 8])
                 state[h, 9] += v
                 state[h, 10] += 1
                 k = int(row - (state[h, 7] - 1))
@@ -1168,7 +1184,7 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
                         fit[h, 1, :] = 0.0
                     state[h, 7] = 0
                 state[h, 2] = row
-                state[h, 3] = max(state[h, 3], _ring_median(ring, state, h, v))
+                state[h, 3] = _ring_peak(ring, state, h, v, state[h, 3])
                 state[h, 4] += v
                 state[h, 5] += 1
                 state[h, 12] = -1

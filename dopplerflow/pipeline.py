@@ -319,6 +319,10 @@ class Processor:
         else:
             env[~valid] = 0.0
             self._note_unanalysed(row0, valid)
+        if self._watch_on:
+            cfg = self.config
+            K._two_vessels(env, valid, cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+                           cfg.dir_f0, cfg.bin_hz, row0, self._both)
         if self._lookahead:
             ahead = np.concatenate([p[2] for p in parts])
             ahead_ok = np.concatenate([p[3] for p in parts])
@@ -393,12 +397,6 @@ class Processor:
             if valid is not None:
                 env[~valid] = 0.0
             self._separate(env, rows, noise, ahead[0] if self._lookahead else env[:0], row0)
-        elif self._watch_on:
-            valid = self._valid_mask(self._unsettled, row0, len(rows))
-            cfg = self.config
-            K._two_vessels(env, self._all_valid(len(rows)) if valid is None else valid,
-                           cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
-                           cfg.dir_f0, cfg.bin_hz, row0, self._both)
         parts.append((noise, env, *ahead) if self._lookahead else (noise, env))
         if self._spec is not None:
             self._spec.append(rows)

@@ -179,7 +179,7 @@ class RefluxTracker:
         self._fit[:, 3] = -1.0  # ring rows: none
         # the peak is read from a running median over twice the rows a frame's speckle
         # reaches into (its window and time average): a few independent looks
-        self._ring = np.zeros((2, self._fit.shape[2] + 1), np.float64)
+        self._ring = np.zeros((3, self._fit.shape[2] + 1), np.float64)
         self._row = 0
         self.episodes = ([], [])  # ended episodes, per hypothesis
 
