@@ -509,8 +509,9 @@ class Processor:
             if not self._told_unassessable:
                 self._told_unassessable = True
                 reason, _, second = self._second_vessel_note(self._current_antegrade())
-                self._on_event({"type": "reflux_not_assessable", "reason": reason,
-                                "time_s": second["from_s"]})
+                if reason is not None:
+                    self._on_event({"type": "reflux_not_assessable", "reason": reason,
+                                    "time_s": second["from_s"]})
             return
         retro = 1 - self._current_antegrade()
         thr = self.settings.threshold_s
@@ -701,6 +702,9 @@ class Processor:
         hop, t0 = self.config.hop_s, self.config.t0_s
         if self._watch_on and self._both[1] > 0:
             from_s = t0 + (self._both[1] - 1) * hop
+            if s.threshold_s is None:  # no reflux rule (an artery): nothing to assess
+                return (None, f"from {from_s:.2f} s flow runs both ways at once: two vessels "
+                        f"in the beam", {"direction": None, "from_s": round(float(from_s), 4)})
             return ("two vessels flow opposite ways in the beam",
                     f"from {from_s:.2f} s flow runs both ways at once: two vessels in the beam "
                     f"(an artery beside the vein?), and which one is under study cannot be "

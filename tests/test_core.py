@@ -301,7 +301,7 @@ def _vessel(spans, f_lo, f_hi, power, seed, t_end):
     return band_noise(n, FS, f_lo, f_hi, power=power, seed=seed) * on
 
 
-def _vein_and_artery(block_size=65536, antegrade="toward", artery_db=-3.0, **kw):
+def _vein_and_artery(block_size=65536, antegrade="toward", artery_db=-3.0, vessel="ijv", **kw):
     """A vein (antegrade toward) flowing 0-3 s, still 3-4 s, retrograde 4-5.5 s, still,
     antegrade from 6.5 s; an artery (``artery_db`` against the vein) flowing away the
     whole 8 s."""
@@ -311,7 +311,7 @@ def _vein_and_artery(block_size=65536, antegrade="toward", artery_db=-3.0, **kw)
     rng = np.random.default_rng(4)
     noise = (rng.standard_normal(len(vein)) + 1j * rng.standard_normal(len(vein))) * 2e-4
     x = iq(vein + artery + noise).astype(np.float32)
-    return df.analyze(x, sample_rate_hz=FS, vessel="ijv", antegrade=antegrade,
+    return df.analyze(x, sample_rate_hz=FS, vessel=vessel, antegrade=antegrade,
                       block_size=block_size, **kw)
 
 
@@ -405,6 +405,12 @@ def test_two_vessels_leave_reflux_not_assessable_when_the_direction_is_not_given
     again = []
     _vein_and_artery(65537, antegrade="auto", on_event=again.append)
     assert again == events
+    # under the artery preset there is no reflux rule: two vessels are only a warning
+    art = _vein_and_artery(antegrade="auto", vessel="artery")
+    assert art.reflux is False and art.reflux_not_assessable is None
+    assert art.to_dict()["second_vessel"]["direction"] is None
+    assert any(w.endswith("flow runs both ways at once: two vessels in the beam")
+               for w in art.warnings)
     # the same recording with the vein's direction given is assessable
     assert _vein_and_artery(antegrade="toward").to_dict().get("reflux_not_assessable") is None
 
