@@ -280,7 +280,8 @@ def _pool(records):
     auto = [r for r in records if r["antegrade"] == "auto"]
     right, wrong, na = _classification(given)
     a_right, a_wrong, a_na = _classification(auto)
-    n_true = sum(r["n_true_events"] for r in given)
+    # events of recordings whose reflux is not assessable are neither found nor missed
+    n_true = sum(r["n_true_events"] for r in given if r["reflux_assessable"])
     n_det = sum(r["n_detected_events"] for r in given)
     n_match = sum(r["n_matched"] for r in given)
     onset = [e for r in given for e in r["onset_errors_s"]]

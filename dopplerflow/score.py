@@ -6,9 +6,11 @@ Three views of agreement:
 overlap once each is widened by ``tolerance_s`` on both sides.  Pairs are made
 one to one, largest overlap first.  Sensitivity is matched true events over all
 true events, PPV matched detected events over all detected events; either is
-``None`` when its denominator is zero.  Onset and end errors (detected minus
-true, s) are reported for matched pairs, and so is the peak velocity error
-(detected minus true peak, % of the true peak) where both give a peak.
+``None`` when its denominator is zero, and sensitivity also when the result's
+reflux is not assessable (``null``: it reports no events, and misses none).
+Onset and end errors (detected minus true, s) are reported for matched pairs,
+and so is the peak velocity error (detected minus true peak, % of the true
+peak) where both give a peak.
 
 **Recording.**  Flow yes/no (result ``flow_detected`` against truth ``flow``)
 and reflux yes/no (result ``reflux`` against truth ``reflux``).  A result
@@ -108,9 +110,12 @@ def _events_score(result, truth, tolerance_s):
     onset = [float(detected[i]["start_s"]) - float(true[j]["start_s"]) for i, j in pairs]
     end = [float(detected[i]["end_s"]) - float(true[j]["end_s"]) for i, j in pairs]
     peak = [_peak_error_pct(detected[i], true[j]) for i, j in pairs]
+    # a result whose reflux is not assessable reports no events: none are missed
+    assessable = result.get("reflux") is not None
     return {
         "n_true_events": len(true), "n_detected_events": len(detected), "n_matched": len(pairs),
-        "sensitivity": _ratio(len(pairs), len(true)), "ppv": _ratio(len(pairs), len(detected)),
+        "sensitivity": _ratio(len(pairs), len(true)) if assessable else None,
+        "ppv": _ratio(len(pairs), len(detected)),
         "matches": [{"detected": i, "true": j, "onset_error_s": o, "end_error_s": e,
                      "peak_error_pct": p}
                     for (i, j), o, e, p in zip(pairs, onset, end, peak, strict=True)],

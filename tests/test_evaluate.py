@@ -72,7 +72,8 @@ def test_tiny_evaluation_aggregates(tiny):
         (2, 1, 0, 1)
     assert row["classification_right_pct"] == 100.0
     assert (row["auto_n_recordings"], row["auto_n_right"]) == (1, 1)
-    assert row["n_true_events"] == 2 and 0.0 <= row["sensitivity"] <= 1.0
+    # the mono recording's reflux is not assessable: its event is neither found nor missed
+    assert row["n_true_events"] == 1 and row["sensitivity"] == 1.0
     for key in ("trace_rms_pct", "trace_rms_max_pct", "trace_bias_pct", "sign_agreement_pct",
                 "median_onset_error_ms", "median_end_error_ms"):
         assert math.isfinite(row[key]), key
@@ -117,9 +118,10 @@ def test_bad_arguments(kw, match):
 
 # ------------------------------------------------------------------------ hand-made scores
 def _rec(scenario, snr, correct=True, antegrade="given", onset=(), end=(), true=0, det=0,
-         frames=0, rms=None, bias=None, sign=None, peak=(), measurable=None):
+         frames=0, rms=None, bias=None, sign=None, peak=(), measurable=None, assessable=True):
     return {"scenario": scenario, "snr_db": snr, "antegrade": antegrade, "layout": "iq",
-            "seed": 0, "recording_correct": correct, "n_true_events": true,
+            "seed": 0, "recording_correct": correct, "reflux_assessable": assessable,
+            "n_true_events": true,
             "n_detected_events": det, "n_matched": len(onset), "onset_errors_s": list(onset),
             "end_errors_s": list(end), "peak_errors_pct": list(peak), "trace_frames": frames,
             "trace_measurable_frames": frames if measurable is None else measurable,
@@ -135,7 +137,8 @@ def test_aggregate_pools_rows_with_known_answers():
         _rec("A", 20, False, true=1, det=0),
         _rec("A", 20, True, antegrade="auto"),
         _rec("A", 20, False, antegrade="auto"),
-        _rec("B", 20, None, frames=50, rms=9.0, bias=2.0),  # mono: not assessable, no sign
+        _rec("B", 20, None, frames=50, rms=9.0, bias=2.0, true=1,
+             assessable=False),  # mono: not assessable, no sign, its event not missed
         _rec("A", 7, True, frames=10, rms=4.0, bias=0.0, sign=100.0),
     ]
     out = ev.aggregate(recs)
@@ -159,7 +162,8 @@ def test_aggregate_pools_rows_with_known_answers():
     b = out["rows"][2]
     assert b["n_not_assessable"] == 1 and b["classification_right_pct"] is None
     assert b["sign_agreement_pct"] is None and b["trace_rms_pct"] == 9.0
-    assert b["sensitivity"] is None and b["ppv"] is None and b["median_onset_error_ms"] is None
+    assert b["n_true_events"] == 0 and b["sensitivity"] is None and b["ppv"] is None
+    assert b["median_onset_error_ms"] is None
     assert b["median_peak_error_pct"] is None
 
 
@@ -168,7 +172,7 @@ def test_aggregate_checks_the_targets():
         _rec("A", 20, True, onset=(0.01,), end=(0.04,), true=1, det=1, frames=10, rms=4.0,
              bias=0.0, sign=100.0),
         _rec("B", 20, False, frames=10, rms=9.0, bias=0.0, sign=100.0),
-        _rec("C", 20, None),  # not assessable: counts in no classification
+        _rec("C", 20, None, assessable=False),  # not assessable: in no classification
     ]
     recs += [_rec("A", 7, i != 0, frames=10, rms=14.0, bias=0.0) for i in range(20)]
     recs += [_rec("A", 3, False, frames=10, rms=60.0, bias=0.0)]

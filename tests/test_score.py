@@ -67,6 +67,12 @@ def test_peak_velocity_error_is_signed_percent_of_the_true_peak():
     assert s["median_peak_error_pct"] is None
 
 
+def test_a_result_not_assessable_misses_no_event():
+    s = sc.score(_result([], reflux=None), _truth([_ev(1.0, 2.0)]))
+    assert s["recording_correct"] is None and s["n_true_events"] == 1
+    assert s["sensitivity"] is None and s["ppv"] is None
+
+
 def test_missed_and_extra_events():
     truth = _truth([_ev(1.0, 2.0), _ev(5.0, 6.5)])
     s = sc.score(_result([_ev(1.1, 2.0), _ev(8.0, 9.0), _ev(8.5, 9.5)]), truth)
