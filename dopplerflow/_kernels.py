@@ -1319,8 +1319,8 @@ def _two_vessels(env, valid, beta, fraction, dir_f0, bin_hz, row0, state):
 
 @njit(**_JIT)
 def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows, ratio, outlier,
-                   dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low, min_run, method,
-                   ceil, row0, state):
+                   gap_rows, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
+                   min_run, method, ceil, row0, state):
     """Separate a persistent vessel in direction ``r`` from the vessel under study.
 
     The vessel under study cannot flow both ways at once: retrograde flow
@@ -1381,19 +1381,26 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     outlier : float
         A concurrent row with more than ``outlier`` times ``b`` in ``r`` is a
         transient (a knock on the probe, a cable), left out of the statistics.
+    gap_rows : int
+        Longest gap an episode bridges, rows: the rows in which the vessel
+        under study flows while direction ``r`` stays empty for longer are
+        counted (a pulsatile vessel's diastole, where a reflux would stand
+        alone).
     dir_start ... method
         As ``_envelopes``.
     ceil : ndarray, shape (dir_count[r],), float64
         Per outward bin of ``r``: the ceiling.  Updated in place.
     row0 : int
         Index of ``env[0]`` in the whole stream.
-    state : ndarray, shape (9,), float64
+    state : ndarray, shape (12,), float64
         Concurrent fraction, running sums of weight and of power over
         concurrent rows, established (0/1), rows since flow in ``r``; the
         row at which a persistent vessel was first established (0: not yet)
         and its power ``b`` then; the sums over all concurrent rows of the
-        power in ``1 - r`` (the vessel under study) and in ``r``.  Updated in
-        place.
+        power in ``1 - r`` (the vessel under study) and in ``r``; once ``b``
+        is known, the rows with flow in ``1 - r``, the run of them with none
+        in ``r`` under way, and the rows of such runs longer than
+        ``gap_rows``.  Updated in place.
     """
     st = dir_start[r]
     sp = dir_step[r]
@@ -1405,6 +1412,17 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     only_r[r] = cnt
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
+        if env[i, 1 - r, 0] > 0 and state[1] > 0.0:
+            # the vessel under study flows: is the persistent one silent here, for longer
+            # than a gap a reflux could bridge?
+            state[9] += 1.0
+            state[10] = 0.0 if det_r else state[10] + 1.0
+            if state[10] == gap_rows + 1:
+                state[11] += gap_rows + 1
+            elif state[10] > gap_rows + 1:
+                state[11] += 1.0
+        else:
+            state[10] = 0.0
         conc = _concurrent(env, i, dir_f0, bin_hz)
         state[0] += beta * ((1.0 if conc else 0.0) - state[0])
         if conc and state[1] > 0.0 and env[i, r, 3] > outlier * state[2] / state[1]:

@@ -22,7 +22,8 @@ from .reflux import (
     MIN_EPISODE_S,
     PERSIST_OUTLIER,
     PERSIST_TAU_S,
-    SEPARABLE_RATIO,
+    PULSATILE_SHARE,
+    SEPARABLE_MARGIN,
     SHORTEST_CARDIAC_PERIOD_S,
     RefluxTracker,
     is_reflux,
@@ -121,7 +122,7 @@ class Processor:
     constant, show it in the rows :meth:`push` returns but not in the result:
     its trace, summary and retrograde episodes re-read them with its power.  A
     persistent vessel nearly as loud as the vessel under study, or louder,
-    leaves the result's reflux not assessable (:data:`SEPARABLE_RATIO`).  With
+    leaves the result's reflux not assessable (:meth:`_second_vessel_note`).  With
     ``antegrade='auto'`` such a vessel is watched for in both directions
     (``_kernels._two_vessels``): once one is found, which flow is the vessel
     under study cannot be told from the recording, and the result's reflux is
@@ -195,7 +196,7 @@ class Processor:
         self._finished = None
         # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
         # antegrade direction given, which says which vessel is under study
-        self._second = np.zeros(9)
+        self._second = np.zeros(12)
         # stored rows held back for re-reading once it is established (see _reread), and
         # the stream index of the first; None once nothing more can be re-read
         self._held = np.zeros((0, 6), np.float32)
@@ -353,8 +354,8 @@ class Processor:
         K._second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
                          cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
                          int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
-                         ENTER_RATIO, PERSIST_OUTLIER, cfg.dir_start, cfg.dir_step,
-                         cfg.dir_count, cfg.dir_f0,
+                         ENTER_RATIO, PERSIST_OUTLIER, int(round(self._tracker.gap_s / cfg.hop_s)),
+                         cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
                          cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
                          method_code(self.settings.envelope), self._ceil[:cfg.dir_count[r]],
                          row0, self._second)
@@ -695,8 +696,11 @@ class Processor:
         second vessel found).  With the direction chosen from the flow
         (``_kernels._two_vessels``), which vessel is under study is unknown; with it
         given, the reflux stands out as a step over the persistent vessel, which
-        the vessel under study makes only if it is louder than it by
-        :data:`SEPARABLE_RATIO`.
+        the vessel under study makes only if it is louder than it: by the step
+        less the persistent vessel's own power where that flows all the time,
+        by the whole step where it falls silent between beats for a share of
+        the rows (:data:`PULSATILE_SHARE`), each with the margin
+        :data:`SEPARABLE_MARGIN`.
         """
         s = self.settings
         hop, t0 = self.config.hop_s, self.config.t0_s
@@ -719,11 +723,17 @@ class Processor:
         where = (f"a second vessel flows {'toward' if way == 'toward' else 'away from'} the "
                  f"probe beside the {s.vessel or 'vessel under study'} (an artery?)")
         own, other = self._second[7], self._second[8]
-        if own < SEPARABLE_RATIO * other:
+        # a vessel silent in a share of the rows, for longer than a bridged gap (an
+        # artery's diastole), leaves the reflux to make the whole step on its own there
+        pulsatile = self._second[11] >= PULSATILE_SHARE * self._second[9] > 0
+        need = SEPARABLE_MARGIN * (ENTER_RATIO if pulsatile else ENTER_RATIO - 1.0)
+        if own < need * other:
             rel_db = 10 * math.log10(other / own) if own > 0 else math.inf
             return ("a second vessel as loud as the vein flows the retrograde way",
-                    f"{where}, {rel_db:+.1f} dB against it: its reflux would not stand "
-                    f"{10 * math.log10(ENTER_RATIO):.0f} dB above that vessel, so reflux is not "
+                    f"{where}, {rel_db:+.1f} dB against it"
+                    f"{' and silent between its beats' if pulsatile else ''}: the vein's reflux "
+                    f"would not stand {10 * math.log10(ENTER_RATIO):.0f} dB above that vessel "
+                    f"(it needs {10 * math.log10(need):.1f} dB over it), so reflux is not "
                     f"assessable; aim the beam at the vein alone", second)
         return (None, f"{where}: from {from_s:.2f} s retrograde flow counts only where it "
                 f"stands {10 * math.log10(ENTER_RATIO):.0f} dB above it; aim the beam at the "

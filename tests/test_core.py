@@ -301,13 +301,15 @@ def _vessel(spans, f_lo, f_hi, power, seed, t_end):
     return band_noise(n, FS, f_lo, f_hi, power=power, seed=seed) * on
 
 
-def _vein_and_artery(block_size=65536, antegrade="toward", artery_db=-3.0, vessel="ijv", **kw):
+def _vein_and_artery(block_size=65536, antegrade="toward", artery_db=-3.0, vessel="ijv",
+                     beats=False, **kw):
     """A vein (antegrade toward) flowing 0-3 s, still 3-4 s, retrograde 4-5.5 s, still,
     antegrade from 6.5 s; an artery (``artery_db`` against the vein) flowing away the
-    whole 8 s."""
+    whole 8 s, or with ``beats`` only 0.25 s of every 0.8 s (a systole a beat)."""
     vein = (_vessel([(0.0, 3.0), (6.5, 8.0)], 100.0, 500.0, 1e-3, 1, 8.0)
             + _vessel([(4.0, 5.5)], -400.0, -100.0, 1e-3, 2, 8.0))
-    artery = _vessel([(0.0, 8.0)], -900.0, -100.0, 1e-3 * 10 ** (artery_db / 10), 3, 8.0)
+    spans = [(t0, t0 + 0.25) for t0 in np.arange(0.0, 8.0, 0.8)] if beats else [(0.0, 8.0)]
+    artery = _vessel(spans, -900.0, -100.0, 1e-3 * 10 ** (artery_db / 10), 3, 8.0)
     rng = np.random.default_rng(4)
     noise = (rng.standard_normal(len(vein)) + 1j * rng.standard_normal(len(vein))) * 2e-4
     x = iq(vein + artery + noise).astype(np.float32)
@@ -451,6 +453,21 @@ def test_an_artery_as_loud_as_the_vein_leaves_reflux_not_assessable(artery_db):
     assert rel_db == pytest.approx(artery_db + 10 * math.log10(0.875 / 0.75), abs=0.3)
     # 3 dB quieter than the vein, it is separated (the tests above)
     assert _vein_and_artery(artery_db=-3.0).reflux is True
+
+
+def test_an_artery_silent_between_beats_needs_a_louder_vein():
+    """Between its beats the artery shows nothing in the retrograde direction, and the
+    vein's reflux must make the whole 3 dB step over the artery's power alone: 3 dB is
+    not enough with the margin, 9 dB is (a continuous artery 3 dB quieter is separated,
+    see above)."""
+    a = _vein_and_artery(artery_db=-3.0, beats=True)
+    assert a.reflux is None and a.to_dict()["second_vessel"]["direction"] == "away"
+    (msg,) = [w for w in a.warnings if "second vessel" in w]
+    assert "and silent between its beats" in msg and "it needs 4.5 dB over it" in msg
+    b = _vein_and_artery(artery_db=-9.0, beats=True)
+    assert b.reflux is True and "second_vessel" in b.to_dict()
+    (ev,) = b.reflux_events
+    assert ev.start_s == pytest.approx(4.0, abs=0.03) and ev.end_s == pytest.approx(5.5, abs=0.03)
 
 
 def test_the_first_beats_of_the_artery_are_re_read_in_the_summary_and_the_episodes():
