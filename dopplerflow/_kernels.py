@@ -1329,20 +1329,21 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     unless its maximum frequency is within two bins of the antegrade one (a
     mirror image, from I/Q imbalance, has its source's spectrum) or either
     direction reaches no further than two bins past the wall band (the
-    window's main lobe: strong flow leaking across zero at a high SNR).  Once such concurrent
-    frames make up more of the recent frames than a single vessel can show
-    (their running fraction over about a cardiac cycle, ``1 / beta`` rows,
-    passes ``fraction``: a single vessel shows both directions only while its flow
-    reverses), a persistent vessel is established in direction ``r``.  Its
-    power ``b`` is the running mean of the retrograde
-    power over the concurrent frames only (time constant ``1 / alpha`` rows,
-    whole cardiac cycles), so it is frozen while the vessel
-    under study is still or itself retrograde (sums of both directions' power
-    over all concurrent frames tell how loud it is against the vessel under
-    study); its ceiling, per bin, is the
-    highest three-bin sum above the noise it reached in those frames,
-    decaying with the same time constant (over whole cardiac cycles it holds
-    the systolic spectrum of an artery).
+    window's main lobe: strong flow leaking across zero at a high SNR).  Once
+    such concurrent frames make up more of the recent frames than a single
+    vessel can show (their running fraction over about a cardiac cycle,
+    ``1 / beta`` rows, passes ``fraction``: a single vessel shows both
+    directions only while its flow reverses), a persistent vessel is
+    established in direction ``r``.  Its power ``b`` is the running mean of
+    the retrograde power over the concurrent frames only (time constant
+    ``1 / alpha`` rows, whole cardiac cycles), so it is frozen while the
+    vessel under study is still or itself retrograde (sums of both
+    directions' power over all concurrent frames tell how loud it is against
+    the vessel under study, and counts of the frames in which it falls silent
+    whether it is pulsatile); its ceiling, per bin, is the highest three-bin
+    sum above the noise it reached in those frames, decaying with the same
+    time constant (over whole cardiac cycles it holds the systolic spectrum of
+    an artery).
 
     While it is established, direction ``r`` of each row keeps only the
     power in excess of ``b``, and only where the power stands ``ratio`` times
