@@ -19,7 +19,6 @@ from .layouts import channel_map
 from .reflux import (
     CARDIAC_PERIOD_S,
     ENTER_RATIO,
-    MIN_EPISODE_S,
     PERSIST_OUTLIER,
     PERSIST_TAU_S,
     PULSATILE_SHARE,
@@ -168,7 +167,7 @@ class Processor:
                                       shown_hz=shown_hz)
         # per frame and direction: fmax (0 = no flow), fmean, power; 24 bytes a frame
         self._env = Columns(6) if keep_trace else None
-        self._bridger = Bridger(int(round(self._tracker.gap_s / self.config.hop_s)))
+        self._bridger = Bridger(self._tracker.gap_rows)
         self._totals = Totals(max(1, int(round(_MIN_RUN_S / self.config.hop_s))))
         self._last = np.zeros((2, 4))  # the newest frame's envelope, for status()
         self._noise_kept = []  # the noise level of every _NOISE_KEEP-th frame
@@ -354,7 +353,7 @@ class Processor:
         K._second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
                          cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
                          int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
-                         ENTER_RATIO, PERSIST_OUTLIER, int(round(self._tracker.gap_s / cfg.hop_s)),
+                         ENTER_RATIO, PERSIST_OUTLIER, self._tracker.gap_rows,
                          cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
                          cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
                          method_code(self.settings.envelope), self._ceil[:cfg.dir_count[r]],
@@ -741,14 +740,15 @@ class Processor:
 
     def _standing(self, episodes):
         """``episodes`` less those that lie within the rows re-read for a persistent vessel
-        and keep fewer than ``MIN_EPISODE_S`` of retrograde flow there: its first beats,
-        before it was established (see :meth:`_reread`)."""
+        and keep fewer rows of retrograde flow there than the shortest episode reported
+        (``RefluxTracker.min_rows``): its first beats, before it was established (see
+        :meth:`_reread`)."""
         if not self._reread_kept:
             return episodes
         row0 = self._reread_kept[0][0]
         kept = np.concatenate([m for _, m in self._reread_kept])
         hop, t0 = self.config.hop_s, self.config.t0_s
-        min_rows = max(1, int(round(MIN_EPISODE_S / hop)))
+        min_rows = self._tracker.min_rows
         out = []
         for ev in episodes:
             a = int(math.floor((ev.start_s - t0) / hop)) - row0

@@ -168,6 +168,13 @@ class RefluxTracker:
 
     Episode starts and ends are the extrapolated ones; the threshold is
     tested on the duration of the detected frames (``Event.detected_s``).
+
+    Attributes
+    ----------
+    gap_s, gap_rows : float, int
+        Longest gap bridged inside an episode, s and frames.
+    min_rows : int
+        Frames of the shortest episode reported.
     """
 
     def __init__(self, hop_s, t0_s, cm_s_per_hz, threshold_s, *, edge_rows=1, floor_hz=0.0,
@@ -176,9 +183,9 @@ class RefluxTracker:
         self.t0_s = t0_s
         self.scale = cm_s_per_hz
         self.threshold_s = threshold_s
-        self._gap_rows = int(round(GAP_S / hop_s))
+        self.gap_rows = int(round(GAP_S / hop_s))
         self.gap_s = GAP_S
-        self._min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
+        self.min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
         self._floor_hz = float(floor_hz)
         self._shown_hz = float(shown_hz)
         self._state = np.zeros((2, 17), np.float64)
@@ -210,7 +217,7 @@ class RefluxTracker:
             ahead = np.zeros_like(env)
             ahead_valid = np.zeros(len(env), bool)
         n = K._reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
-                      self.scale, thr, self._gap_rows, self._min_rows, ENTER_RATIO,
+                      self.scale, thr, self.gap_rows, self.min_rows, ENTER_RATIO,
                       self._floor_hz, self._shown_hz, self._state, self._fit, self._ring,
                       actions)
         self._row += len(env)
@@ -238,7 +245,7 @@ class RefluxTracker:
         for h in range(2):
             ev = self.open_episode(h)
             st = self._state[h]
-            if ev is not None and st[2] - st[1] + 1 >= self._min_rows:
+            if ev is not None and st[2] - st[1] + 1 >= self.min_rows:
                 self.episodes[h].append(ev)
             self._state[h, 0] = 0
 

@@ -121,8 +121,8 @@ def test_episodes_match_naive(rng):
         tracker.update(env[i:i + 77], np.ones(len(env[i:i + 77]), bool))
     tracker.close()
     got = np.array([(e.start_s, e.end_s) for e in tracker.episodes[1]])
-    ref = np.array(naive.retrograde_episodes(retro, hop, t0, tracker._gap_rows,
-                                             tracker._min_rows))
+    ref = np.array(naive.retrograde_episodes(retro, hop, t0, tracker.gap_rows,
+                                             tracker.min_rows))
     assert len(got) > 10 and got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
 
