@@ -29,25 +29,6 @@ SAMPLE_RATE_HZ = 16000
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def _one(power_db, snr_db, seed, layout):
-    from dopplerflow.evaluate import quantise
-    from dopplerflow.pipeline import analyze
-    from dopplerflow.score import score
-    from dopplerflow.synth import synthesize, to_layout
-
-    syn = synthesize("jugular_with_carotid", sample_rate_hz=SAMPLE_RATE_HZ, snr_db=snr_db,
-                     seed=seed, second_db=power_db)
-    audio = quantise(to_layout(syn.baseband, layout, SAMPLE_RATE_HZ))
-    a = analyze(audio, sample_rate_hz=SAMPLE_RATE_HZ, layout=layout, vessel="ijv",
-                antegrade=syn.truth["antegrade"])
-    s = score(a.to_dict(trace=True), syn.truth)
-    return {"verdict": s["recording_correct"],
-            "onset_s": [m["onset_error_s"] for m in s["matches"]],
-            "end_s": [m["end_error_s"] for m in s["matches"]],
-            "peak_pct": [m["peak_error_pct"] for m in s["matches"]
-                         if m["peak_error_pct"] is not None]}
-
-
 def sweep(powers_db=POWERS_DB, snrs_db=SNRS_DB, seeds=SEEDS, layouts=LAYOUTS):
     """Score every combination; return one row per carotid power and SNR.
 
@@ -58,18 +39,23 @@ def sweep(powers_db=POWERS_DB, snrs_db=SNRS_DB, seeds=SEEDS, layouts=LAYOUTS):
         ``onset_ms``, ``end_ms`` (median absolute errors of the matched refluxes),
         ``peak_pct`` (median signed peak velocity error); None where nothing matched.
     """
+    from dopplerflow.evaluate import run_recording
+
     rows = []
     for power in powers_db:
         for snr in snrs_db:
-            recs = [_one(power, snr, seed, layout) for seed in seeds for layout in layouts]
-            onset = [e for r in recs for e in r["onset_s"]]
-            end = [e for r in recs for e in r["end_s"]]
-            peak = [e for r in recs for e in r["peak_pct"]]
+            recs = [rec for seed in seeds
+                    for rec in run_recording("jugular_with_carotid", snr, seed, layouts=layouts,
+                                             sample_rate_hz=SAMPLE_RATE_HZ, auto=False,
+                                             second_db=power)]
+            onset = [e for r in recs for e in r["onset_errors_s"]]
+            end = [e for r in recs for e in r["end_errors_s"]]
+            peak = [e for r in recs for e in r["peak_errors_pct"]]
             rows.append({
                 "power_db": float(power), "snr_db": float(snr), "n": len(recs),
-                "right": sum(r["verdict"] is True for r in recs),
-                "wrong": sum(r["verdict"] is False for r in recs),
-                "not_assessable": sum(r["verdict"] is None for r in recs),
+                "right": sum(r["recording_correct"] is True for r in recs),
+                "wrong": sum(r["recording_correct"] is False for r in recs),
+                "not_assessable": sum(r["recording_correct"] is None for r in recs),
                 "onset_ms": 1e3 * float(np.median(np.abs(onset))) if onset else None,
                 "end_ms": 1e3 * float(np.median(np.abs(end))) if end else None,
                 "peak_pct": float(np.median(peak)) if peak else None})

@@ -169,7 +169,7 @@ def _error_record(base, exc):
 
 
 def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_RATE_HZ,
-                  envelope=None, auto=True):
+                  envelope=None, auto=True, second_db=None):
     """Synthesise one scenario once and score its analysis in every layout.
 
     Parameters
@@ -188,6 +188,9 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
         Maximum-frequency estimator (the analysis default if None).
     auto : bool
         Also analyse with ``antegrade='auto'`` (layouts with direction).
+    second_db : float, optional
+        Power of a two-vessel scenario's second vessel against the vessel under
+        study, dB (:func:`dopplerflow.synth.synthesize`).
 
     Returns
     -------
@@ -206,7 +209,7 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
     from .synth import synthesize, to_layout
 
     fs = float(sample_rate_hz)
-    syn = synthesize(name, sample_rate_hz=fs, snr_db=snr_db, seed=seed)
+    syn = synthesize(name, sample_rate_hz=fs, snr_db=snr_db, seed=seed, second_db=second_db)
     truth = syn.truth
     records = []
     for layout in layouts:
