@@ -705,15 +705,14 @@ class Processor:
         hop, t0 = self.config.hop_s, self.config.t0_s
         if self._watch_on and self._both[1] > 0:
             from_s = t0 + (self._both[1] - 1) * hop
+            second = {"direction": None, "from_s": round(float(from_s), 4)}
+            seen = f"from {from_s:.2f} s flow runs both ways at once: two vessels in the beam"
             if s.threshold_s is None:  # no reflux rule (an artery): nothing to assess
-                return (None, f"from {from_s:.2f} s flow runs both ways at once: two vessels "
-                        f"in the beam", {"direction": None, "from_s": round(float(from_s), 4)})
+                return None, seen, second
             return ("two vessels flow opposite ways in the beam",
-                    f"from {from_s:.2f} s flow runs both ways at once: two vessels in the beam "
-                    f"(an artery beside the vein?), and which one is under study cannot be "
-                    f"told from the recording, so reflux is not assessable; give the vein's "
-                    f"direction with --antegrade toward|away to separate them",
-                    {"direction": None, "from_s": round(float(from_s), 4)})
+                    f"{seen} (an artery beside the vein?), and which one is under study cannot "
+                    f"be told from the recording, so reflux is not assessable; give the vein's "
+                    f"direction with --antegrade toward|away to separate them", second)
         if not (self._second_on and self._second[5] > 0):
             return None, None, None
         way = _DIRS[1 - ante]
@@ -726,17 +725,18 @@ class Processor:
         # artery's diastole), leaves the reflux to make the whole step on its own there
         pulsatile = self._second[11] >= PULSATILE_SHARE * self._second[9] > 0
         need = SEPARABLE_MARGIN * (ENTER_RATIO if pulsatile else ENTER_RATIO - 1.0)
+        step_db = 10 * math.log10(ENTER_RATIO)
         if own < need * other:
             rel_db = 10 * math.log10(other / own) if own > 0 else math.inf
             return ("a second vessel as loud as the vein flows the retrograde way",
                     f"{where}, {rel_db:+.1f} dB against it"
                     f"{' and silent between its beats' if pulsatile else ''}: the vein's reflux "
-                    f"would not stand {10 * math.log10(ENTER_RATIO):.0f} dB above that vessel "
-                    f"(it needs {10 * math.log10(need):.1f} dB over it), so reflux is not "
-                    f"assessable; aim the beam at the vein alone", second)
+                    f"would not stand {step_db:.0f} dB above that vessel (it needs "
+                    f"{10 * math.log10(need):.1f} dB over it), so reflux is not assessable; aim "
+                    f"the beam at the vein alone", second)
         return (None, f"{where}: from {from_s:.2f} s retrograde flow counts only where it "
-                f"stands {10 * math.log10(ENTER_RATIO):.0f} dB above it; aim the beam at the "
-                f"vein alone if you can", second)
+                f"stands {step_db:.0f} dB above it; aim the beam at the vein alone if you can",
+                second)
 
     def _standing(self, episodes):
         """``episodes`` less those that lie within the rows re-read for a persistent vessel
