@@ -59,8 +59,9 @@ class Analysis:
     ``velocity_floor_cm_s`` is the slowest flow the analysis measures: the
     lowest Doppler shift it searches, above the wall filter's band.
     ``reflux_not_assessable`` says why ``reflux`` is None: no direction in a
-    mono recording, or two vessels flowing opposite ways with the antegrade
-    direction not given.
+    mono recording, two vessels flowing opposite ways with the antegrade
+    direction not given, or a second vessel too loud beside the vein for its
+    reflux to stand out.
     """
 
     settings: Settings
