@@ -62,14 +62,19 @@ _RATES_HZ = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000, 19200
 OWN_SNR_SCENARIOS = ("low_snr_gsv",)
 #: Headroom of the written audio, dB (the default of ``synth.write_audio``).
 HEADROOM_DB = 3.0
-#: Accuracy the project must reach, by lowest SNR (dB) of the band it applies to:
-#: ``classification_right_pct`` pooled over the band's recordings; the onset,
-#: end and trace limits hold for every scenario's row.
+#: Accuracy the project must reach, by lowest SNR (dB) of the band it applies to.  Each
+#: limit holds for the band's pooled figure, as the targets are worded: the recordings
+#: classified right, the median onset and end error of all the matched events, the
+#: frame-weighted trace rms error.  Every scenario whose own row is beyond a limit is
+#: listed with the check (``over``), so that none is hidden in the pool.
 TARGETS = (
     (12.0, {"classification_right_pct": 100.0, "median_onset_error_ms": 30.0,
             "median_end_error_ms": 30.0, "trace_rms_pct": 8.0}),
     (7.0, {"classification_right_pct": 95.0, "trace_rms_pct": 15.0}),
 )
+#: Keys of the targets, in the order they are checked and printed.
+_TARGET_KEYS = ("classification_right_pct", "median_onset_error_ms", "median_end_error_ms",
+                "trace_rms_pct")
 #: Keys of a score kept in each recording's record.
 _KEPT = ("flow_correct", "reflux_correct", "reflux_assessable", "recording_correct",
          "n_true_events", "n_detected_events", "n_matched", "trace_frames",
@@ -316,28 +321,22 @@ def targets_for(snr_db):
     return None
 
 
-def _check_rows(rows, key, limit, what):
-    values = [(r["scenario"], r[key]) for r in rows if r[key] is not None]
-    failing = [(s, v) for s, v in values if v > limit]
-    worst = max((v for _, v in values), default=None)
-    return {"name": what, "limit": limit, "value": worst,
-            "passed": None if not values else not failing,
-            "failing": [{"scenario": s, "value": v} for s, v in failing]}
+def _check(pooled, rows, key, limit):
+    """One target: the pooled figure against its limit, and the scenario rows beyond it."""
+    def within(v):
+        return v >= limit if key == "classification_right_pct" else v <= limit
+
+    value = pooled[key]
+    scored = [{"scenario": r["scenario"], "value": r[key]} for r in rows if r[key] is not None]
+    return {"name": key, "limit": limit, "value": value,
+            "passed": None if value is None else within(value),
+            "over": [o for o in scored if not within(o["value"])],
+            "worst": min(scored, key=lambda o: -o["value"] if key != "classification_right_pct"
+                         else o["value"], default=None)}
 
 
 def _checks(pooled, rows, limits):
-    checks = []
-    lim = limits.get("classification_right_pct")
-    if lim is not None:
-        value = pooled["classification_right_pct"]
-        wrong = [{"scenario": r["scenario"], "value": r["n_wrong"]} for r in rows if r["n_wrong"]]
-        checks.append({"name": "classification_right_pct", "limit": lim, "value": value,
-                       "passed": None if value is None else value >= lim,
-                       "failing": wrong if value is not None and value < lim else []})
-    for key in ("median_onset_error_ms", "median_end_error_ms", "trace_rms_pct"):
-        if key in limits:
-            checks.append(_check_rows(rows, key, limits[key], key))
-    return checks
+    return [_check(pooled, rows, key, limits[key]) for key in _TARGET_KEYS if key in limits]
 
 
 def aggregate(records):
@@ -367,7 +366,8 @@ def aggregate(records):
         but the ``auto_`` fields.  ``overall``: one dict per SNR, descending,
         with the same fields over every scenario plus ``targets`` (None: no
         target at this SNR), ``checks`` (``name``, ``limit``, ``value``,
-        ``passed``, ``failing`` scenarios) and ``verdict`` (``"PASS"``,
+        ``passed``, ``over``: the scenario rows beyond the limit, ``worst``: the
+        worst scenario row) and ``verdict`` (``"PASS"``,
         ``"FAIL"`` or ``"reported"``).  ``passed``: True when every SNR with
         targets passes, None when no SNR has targets.
     """
@@ -565,19 +565,20 @@ def _align(table):
 
 
 def _describe(check):
-    name = check["name"]
-    if name == "classification_right_pct":
-        what = f"classified right {_f(check['value'], '.1f')}% (target >= {check['limit']:g}%)"
-        bad = ", ".join(f"{f['scenario']} {f['value']} wrong" for f in check["failing"])
-    else:
-        label = {"median_onset_error_ms": ("median onset error", "ms"),
-                 "median_end_error_ms": ("median end error", "ms"),
-                 "trace_rms_pct": ("trace rms", "% of peak")}[name]
-        what = (f"{label[0]} worst {_f(check['value'], '.1f')} {label[1]} "
-                f"(target <= {check['limit']:g} {label[1]} per scenario)")
-        bad = ", ".join(f"{f['scenario']} {f['value']:.1f}" for f in check["failing"])
+    name, limit = check["name"], check["limit"]
+    label, unit, side = {"classification_right_pct": ("classified right", "%", ">="),
+                         "median_onset_error_ms": ("median onset error", " ms", "<="),
+                         "median_end_error_ms": ("median end error", " ms", "<="),
+                         "trace_rms_pct": ("trace rms", "% of peak", "<=")}[name]
     mark = {True: "ok  ", False: "FAIL", None: "n/a "}[check["passed"]]
-    return f"    {mark} {what}" + (f": {bad}" if bad else "")
+    line = f"    {mark} {label} {_f(check['value'], '.1f')}{unit} (target {side} {limit:g}{unit})"
+    if check["over"]:
+        line += "; scenario rows over it: " + ", ".join(
+            f"{o['scenario']} {o['value']:.1f}{unit}" for o in check["over"])
+    elif check["worst"] is not None and name != "classification_right_pct":
+        worst = check["worst"]
+        line += f"; worst scenario row: {worst['scenario']} {worst['value']:.1f}{unit}"
+    return line
 
 
 def format_report(result):

@@ -180,18 +180,42 @@ def test_aggregate_checks_the_targets():
     o20, o7, o3 = out["overall"]
     assert [o["snr_db"] for o in out["overall"]] == [20.0, 7.0, 3.0]
     checks = {c["name"]: c for c in o20["checks"]}
+    assert list(checks) == ["classification_right_pct", "median_onset_error_ms",
+                            "median_end_error_ms", "trace_rms_pct"]
     assert checks["classification_right_pct"]["value"] == 50.0
-    assert checks["classification_right_pct"]["failing"] == [{"scenario": "B", "value": 1}]
+    assert checks["classification_right_pct"]["over"] == [{"scenario": "B", "value": 0.0}]
     assert checks["median_onset_error_ms"]["passed"] is True  # 10 ms <= 30
     assert checks["median_end_error_ms"]["passed"] is False  # 40 ms > 30
-    assert checks["median_end_error_ms"]["failing"] == [{"scenario": "A", "value": 40.0}]
-    assert checks["trace_rms_pct"]["failing"] == [{"scenario": "B", "value": 9.0}]
+    assert checks["median_end_error_ms"]["over"] == [{"scenario": "A", "value": 40.0}]
+    # pooled frame-weighted: sqrt((10 * 4^2 + 10 * 9^2) / 20) = 6.96 % <= 8 %, but B's own
+    # row (9 %) is listed
+    assert checks["trace_rms_pct"]["value"] == pytest.approx(math.sqrt(48.5))
+    assert checks["trace_rms_pct"]["passed"] is True
+    assert checks["trace_rms_pct"]["over"] == [{"scenario": "B", "value": 9.0}]
     assert o20["verdict"] == "FAIL"
     # 19 of 20 right is exactly 95%, and 14% <= 15%
     assert o7["classification_right_pct"] == 95.0 and o7["verdict"] == "PASS"
     assert {c["name"] for c in o7["checks"]} == {"classification_right_pct", "trace_rms_pct"}
+    assert all(c["over"] == [] for c in o7["checks"])
+    assert o7["checks"][1]["worst"] == {"scenario": "A", "value": 14.0}
     assert o3["targets"] is None and o3["checks"] == [] and o3["verdict"] == "reported"
     assert out["passed"] is False
+
+
+def test_a_scenario_over_a_limit_is_listed_but_the_pooled_median_decides():
+    recs = [_rec("slow", 12, True, onset=(0.06,), end=(0.05,), true=1, det=1, frames=10,
+                 rms=3.0, bias=0.0, sign=100.0)]
+    recs += [_rec("brisk", 12, True, onset=(0.004,), end=(0.008,), true=1, det=1, frames=10,
+                  rms=3.0, bias=0.0, sign=100.0) for _ in range(2)]
+    (o,) = ev.aggregate(recs)["overall"]
+    checks = {c["name"]: c for c in o["checks"]}
+    assert checks["median_onset_error_ms"]["value"] == pytest.approx(4.0)
+    assert checks["median_onset_error_ms"]["over"] == [{"scenario": "slow", "value": 60.0}]
+    assert checks["median_end_error_ms"]["over"] == [{"scenario": "slow", "value": 50.0}]
+    assert o["verdict"] == "PASS"
+    text = ev.format_report(ev.aggregate(recs))
+    assert ("ok   median onset error 4.0 ms (target <= 30 ms); scenario rows over it: "
+            "slow 60.0 ms") in text
 
 
 def test_check_without_data_does_not_fail():
