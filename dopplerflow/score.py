@@ -295,6 +295,11 @@ def format_score(s):
     lines.append(f"median |error| onset {_fmt(onset_ms, '.0f', ' ms')}, "
                  f"end {_fmt(end_ms, '.0f', ' ms')}; median peak velocity error "
                  f"{_fmt(s['median_peak_error_pct'], '+.0f', '%')}")
+    if s["trace_rms_error_pct"] is None and s.get("trace_note"):
+        hint = (" (write it with analyze --json OUT --trace-json)"
+                if s["trace_note"] == "no trace in the result" else "")
+        lines.append(f"trace         not scored: {s['trace_note']}{hint}")
+        return "\n".join(lines)
     lines.append(f"trace         rms {_fmt(s['trace_rms_error_pct'], '.1f', '%')} of peak, "
                  f"bias {_fmt(s['trace_bias_pct'], '+.1f', '%')}, sign agreement "
                  f"{_fmt(s['sign_agreement_pct'], '.1f', '%')} over {s['trace_frames']} frames"

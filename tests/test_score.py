@@ -175,6 +175,9 @@ def test_mono_compares_magnitudes():
 def test_missing_trace_and_malformed_input():
     s = sc.score(_result([]), _truth([]))
     assert s["trace_rms_error_pct"] is None and "no trace" in s["trace_note"]
+    assert sc.format_score(s).splitlines()[-1] == (
+        "trace         not scored: no trace in the result "
+        "(write it with analyze --json OUT --trace-json)")
     with pytest.raises(InputError, match="start_s"):
         sc.score(_result([{"start_s": 1.0}]), _truth([]))
     with pytest.raises(InputError, match="equal length"):
