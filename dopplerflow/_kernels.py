@@ -280,6 +280,130 @@ def _block_stats(flat, pos, clip_level, lanes):
         _stats_add(rest[j], j % m, clip_level, s, s2, clipped)
 
 
+@njit(**_JIT)
+def _cancel_hum(x, out, osc, amp, prev, bias, jitter, first, alpha, beta, gain, leak, sig,
+                kick, check, lo, hi, nominal):
+    """Subtract mains hum, harmonics of a drifting fundamental, from each channel.
+
+    A bank of adaptive line cancellers (Widrow et al. 1975), one per harmonic
+    ``k`` (``first`` to ``first + K - 1``) and channel: the hum is modelled as
+    ``Re(A_k exp(j k theta))`` with ``theta`` the fundamental's phase, and
+    each complex amplitude follows the residual ``e`` (less its running mean)
+    as ``A_k += 2 alpha e exp(-j k theta)``: a notch ``alpha fs / pi`` Hz wide
+    around each harmonic, time constant ``1 / (alpha fs)`` samples.
+
+    Every ``check`` samples the fundamental's step is corrected (a frequency
+    locked loop): an error of ``d`` radians a sample turns ``A_k`` by
+    ``k d check``, so the least-squares slope of the turns against ``k``,
+    weighted by each harmonic's power in excess of ``sig`` times how far its
+    amplitude usually moves in a check (its noise), gives ``d``, of which
+    ``gain`` is applied.  A harmonic that moved more than ``kick`` times its
+    usual amount was hit by a transient, which turns all harmonics in step
+    like a frequency error; it is left out of that check.  The step is also
+    pulled back toward ``nominal`` by ``leak`` of its offset, and kept in
+    ``[lo, hi]``.  Every update counts samples, not blocks: the output does
+    not depend on how the stream is cut.
+
+    Parameters
+    ----------
+    x, out : ndarray, shape (n, C), float32
+        Samples in, and the samples less the hum out (may be the same array).
+    osc : ndarray, shape (3,), float64
+        Phase of the fundamental (rad), its step (rad a sample), samples since
+        the last check.  Updated in place.
+    amp, prev : ndarray, shape (C, K, 2), float64
+        Amplitudes (re, im) of each channel's harmonics, and their values at
+        the last check.  Updated in place.
+    bias : ndarray, shape (C,), float64
+        Each channel's running mean (rate ``beta``), taken out of the residual
+        the amplitudes follow but left in ``out``: a DC offset stepping in at
+        the start of a stream would otherwise ring in every notch.  Updated in
+        place.
+    jitter : ndarray, shape (C, K), float64
+        How far each amplitude usually moves in a check (squared).  Updated in
+        place.
+    first : int
+        Number of the first harmonic.
+    alpha, beta, gain, leak, sig, kick : float
+        As above.
+    check : int
+        Samples between frequency corrections.
+    lo, hi, nominal : float
+        Bounds and nominal value of the step, rad a sample.
+    """
+    n, n_ch = x.shape
+    n_h = amp.shape[1]
+    two_pi = 2.0 * np.pi
+    theta = osc[0]
+    step = osc[1]
+    count = int(osc[2])
+    ck = np.empty(n_h)
+    sk = np.empty(n_h)
+    for i in range(n):
+        c1 = np.cos(theta)
+        s1 = np.sin(theta)
+        c = np.cos(first * theta)
+        s = np.sin(first * theta)
+        for k in range(n_h):
+            ck[k] = c
+            sk[k] = s
+            c, s = c * c1 - s * s1, s * c1 + c * s1
+        for ch in range(n_ch):
+            hum = 0.0
+            for k in range(n_h):
+                hum += amp[ch, k, 0] * ck[k] - amp[ch, k, 1] * sk[k]
+            e = x[i, ch] - hum
+            out[i, ch] = e
+            e -= bias[ch]
+            bias[ch] += beta * e
+            g = 2.0 * alpha * e
+            for k in range(n_h):
+                amp[ch, k, 0] += g * ck[k]
+                amp[ch, k, 1] -= g * sk[k]
+        theta += step
+        if theta >= two_pi:
+            theta -= two_pi
+        count += 1
+        if count >= check:
+            count = 0
+            num = 0.0
+            den = 0.0
+            for ch in range(n_ch):
+                for k in range(n_h):
+                    ar = amp[ch, k, 0]
+                    ai = amp[ch, k, 1]
+                    pr = prev[ch, k, 0]
+                    pi_ = prev[ch, k, 1]
+                    prev[ch, k, 0] = ar
+                    prev[ch, k, 1] = ai
+                    dr = ar * pr + ai * pi_
+                    di = ai * pr - ar * pi_
+                    # how far the amplitude moves in a check: noise moves it about
+                    # sqrt(2 check / tau) of its own size, a steady line hardly at all; a
+                    # transient (a knock, the wall's thump) kicks every harmonic with a
+                    # phase that grows with k, like a frequency error: such a check is
+                    # left out
+                    moved = (ar - pr) ** 2 + (ai - pi_) ** 2
+                    usual = jitter[ch, k]
+                    if usual == 0.0:  # the first check: learn how far it moves
+                        jitter[ch, k] = moved
+                        continue
+                    jitter[ch, k] += 0.1 * (min(moved, kick * usual) - usual)
+                    w = ar * ar + ai * ai - sig * usual
+                    if w <= 0.0 or moved > kick * usual:
+                        continue
+                    kk = k + first
+                    num += w * kk * np.arctan2(di, dr)
+                    den += w * kk * kk
+            step -= leak * (step - nominal)
+            if den > 0.0:
+                step += gain * num / (den * check)
+            step = min(max(step, lo), hi)
+    osc[0] = theta
+    osc[1] = step
+    osc[2] = count
+
+
 # --------------------------------------------------------------------------- spectra
 @njit(**_JIT)
 def _frames(buf, start, hop, window2, n_frames, out):

@@ -99,6 +99,9 @@ def add_analysis_arguments(parser):
     g.add_argument("--average-frames", type=int, choices=(3, 1), default=3,
                    help="frames averaged in the spectrum: 3 (default, better at low SNR) or 1 "
                         "(one hop less latency)")
+    g.add_argument("--hum", type=float, choices=(50.0, 60.0), default=None, metavar="HZ",
+                   help="remove mains hum of 50 or 60 Hz and its harmonics (a ground loop "
+                        "between the probe, sound card and computer)")
 
 
 def settings_from_args(args):
@@ -112,7 +115,7 @@ def settings_from_args(args):
               wall_hz=args.wall_hz, carrier_hz=args.carrier_mhz * 1e6, angle_deg=args.angle,
               sound_speed_m_s=args.sound_speed, vessel=args.vessel,
               reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade,
-              average_frames=args.average_frames)
+              average_frames=args.average_frames, hum_hz=args.hum)
     if args.envelope:
         kw["envelope"] = args.envelope
     settings = Settings(**kw)
@@ -193,6 +196,11 @@ def print_summary(analysis, file=None):
                  if a.velocity_floor_cm_s is not None else "")
         p(f"  spectrum    {1e3 * sm['window_s']:g} ms window, {1e3 * sm['hop_s']:g} ms hop: "
           f"bins of {sm['bin_hz']:.4g} Hz = {sm['velocity_resolution_cm_s']:.2f} cm/s{floor}")
+    hum = a.extra.get("hum")
+    if hum:
+        levels = ", ".join("-" if v is None else f"{v:.0f}" for v in hum["level_dbfs"])
+        p(f"  hum         removed: {hum['mains_hz']:g} Hz mains, followed at "
+          f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
     thr = s.threshold_s
     vessel = f"{s.vessel}, " if s.vessel else ""
     p(f"  vessel      {vessel}" + (f"reflux threshold {thr:g} s" if thr else "no reflux rule"))

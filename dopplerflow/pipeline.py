@@ -15,6 +15,7 @@ from . import _kernels as K
 from . import spectral
 from .envelope import MIN_RUN, edge_levels, envelopes, method_code
 from .errors import InputError, SettingsError
+from .hum import HumCanceller, detect_hum
 from .layouts import channel_map
 from .reflux import (
     CARDIAC_PERIOD_S,
@@ -49,6 +50,8 @@ CLIP_LEVEL = 0.999
 _STATS_LANES = 64
 _DIRS = ("toward", "away")
 
+#: Seconds of raw audio, from the start, searched for mains hum when none is removed.
+_HUM_PROBE_S = 4.0
 #: Called once, before the first block a process analyses, if the kernels are not cached
 #: (:func:`notify_first_compile`); None: nobody to tell.
 _compile_notice = None
@@ -152,6 +155,18 @@ class Processor:
                                                average_frames=settings.average_frames)
         sos = spectral.wall_filter_sos(settings.wall_hz, self.sample_rate_hz)
         self._wall = spectral.WallFilter(self.cmap, sos, self.sample_rate_hz)
+        # mains hum: removed from the wall filter's output (no clutter left to ring in its
+        # notches), or from the raw channels when a heterodyne would move its lines
+        self._hum = None
+        self._hum_raw = bool(self.cmap.mix_hz)
+        if settings.hum_hz is not None:
+            self._hum = HumCanceller(settings.hum_hz, self.sample_rate_hz,
+                                     self.n_channels if self._hum_raw else 2,
+                                     lowest_hz=0.0)
+        # the first seconds of raw audio, searched for hum when none is removed
+        self._probe = [] if self._hum is None else None
+        self._probe_n = 0
+        self._probe_len = int(round(_HUM_PROBE_S * self.sample_rate_hz))
         self._framer = spectral.Framer(self.config)
         self._noise = spectral.NoiseFloor(self.config)
         self._avg = spectral.TimeAverager(settings.average_frames)
@@ -190,7 +205,10 @@ class Processor:
         # sample ranges whose frames are not analysed: the wall filter's settling after the
         # stream starts and after each gap of lost samples
         self._settle = spectral.settling_samples(sos, self.sample_rate_hz)
-        self._unsettled = [(0, self._settle)]
+        # the hum's amplitudes are learnt over the first three time constants (after a gap
+        # the hum goes on, and they stay right)
+        first = self._settle if self._hum is None else max(self._settle, self._hum.settle)
+        self._unsettled = [(0, first)]
         self._valid_buf = np.ones(0, bool)
         self._finished = None
         # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
@@ -270,6 +288,9 @@ class Processor:
         if _compile_notice is not None:
             _announce_compile()
         self._n_in += len(block)
+        if self._probe is not None and self._probe_n < self._probe_len:
+            self._probe.append(block[:self._probe_len - self._probe_n].copy())
+            self._probe_n += len(self._probe[-1])
         return self._process(block, final=False, rows=rows)
 
     def mark_gap(self, n_samples, rows=True):
@@ -284,6 +305,8 @@ class Processor:
         start = self.time_s
         self._gaps.append((start, start + n / self.sample_rate_hz))
         self._unsettled.append((self._n_samples, self._n_samples + n + self._settle))
+        if self._hum is not None:
+            self._hum.skip(n)
         return self._process(None, final=False, filtered=self._wall.skip(n), rows=rows)
 
     def _process(self, block, final, filtered=None, rows=False):
@@ -298,7 +321,12 @@ class Processor:
         for i in range(0, n, self.PIECE):
             if filtered is None:
                 piece = block[i:i + self.PIECE]
-                self._wall(piece, out=self._framer.space(len(piece)))
+                if self._hum is not None and self._hum_raw:
+                    piece = self._hum(piece)
+                dest = self._framer.space(len(piece))
+                self._wall(piece, out=dest)
+                if self._hum is not None and not self._hum_raw:
+                    self._hum(dest, out=dest)
                 power = self._framer.commit(len(piece))
             else:
                 power = self._framer(filtered[i:i + self.PIECE])
@@ -640,6 +668,13 @@ class Processor:
         noise = np.concatenate(self._noise_kept) if self._noise_kept else np.zeros(0)
         flow_detected = self._totals.flow_s(self.config.hop_s) >= MIN_FLOW_S
         warnings = list(self._warnings) + self._audio_warnings()
+        if self._hum is not None:
+            level = self._hum.level
+            extra.setdefault("hum", {
+                "mains_hz": self._hum.mains_hz,
+                "frequency_hz": round(self._hum.frequency_hz, 3),
+                "level_dbfs": [round(20 * math.log10(v), 1) if v > 0 else None
+                               for v in level.tolist()]})
         if not self.cmap.direction_available:
             unassessable = "no direction in a mono recording"
             warnings.append("mono layout: flow direction cannot be told, so reflux is not "
@@ -806,6 +841,13 @@ class Processor:
                 out.append(f"mean level of {100 * means[c]:+.1f}% of full scale on channel "
                            f"{c + 1}: a DC offset or strong stationary echoes (removed by the "
                            f"wall filter)")
+        if self._probe:
+            found = detect_hum(np.concatenate(self._probe), self.sample_rate_hz)
+            if found is not None:
+                mains = f"{found['mains_hz']:g}"
+                out.append(f"mains hum at {mains} Hz and its harmonics ({found['lines']} lines, "
+                           f"{found['level_dbfs']:.0f} dBFS; a ground loop): it reads as flow "
+                           f"both ways at fixed speeds; remove it with --hum {mains}")
         peak_rms = float(rms.max())
         if peak_rms == 0:
             out.append("the recording is silent: every sample is zero")

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from . import spectral
 from .envelope import DEFAULT_METHOD, method_code
 from .errors import SettingsError
+from .hum import MAINS_HZ
 from .layouts import LAYOUTS
 from .reflux import SLOW_FLOW_VESSELS, reflux_threshold
 from .velocity import check_geometry
@@ -73,6 +74,10 @@ class Settings:
         Frames in the centred time average of the spectrum: 3 lowers the
         speckle variance (better at low SNR); 1 answers one hop sooner (live
         reflux confirmation).
+    hum_hz : {None, 50, 60}
+        Mains frequency whose hum (a ground loop's lines and harmonics) is
+        removed before the spectra (:class:`dopplerflow.hum.HumCanceller`);
+        None: none removed.
     """
 
     layout: str = "iq"
@@ -90,6 +95,7 @@ class Settings:
     antegrade: str = "auto"
     envelope: str = DEFAULT_METHOD
     average_frames: int = 3
+    hum_hz: float | None = None
 
     def replace(self, **changes):
         """A copy with some fields changed."""
@@ -123,6 +129,8 @@ class Settings:
         if self.average_frames not in spectral.AVERAGE_CHOICES:
             raise SettingsError(f"average_frames {self.average_frames!r} must be 3 (default) or 1 "
                                 f"(one hop less latency, noisier at low SNR)")
+        if self.hum_hz is not None and self.hum_hz not in MAINS_HZ:
+            raise SettingsError(f"mains frequency {self.hum_hz!r} Hz for the hum is not 50 or 60")
         warnings = check_geometry(self.carrier_hz, self.angle_deg, self.sound_speed_m_s)
         self.threshold_s  # noqa: B018 - validates vessel and threshold
         window_s = self.analysis_window_s

@@ -269,6 +269,12 @@ def _check_number(name, value, lo, hi, hint):
     return float(value)
 
 
+#: Amplitude of the mains frequency's wander in :func:`mains_hum`, Hz.
+HUM_DRIFT_HZ = 0.03
+#: Headroom of the written audio, dB (the peak sits this far below full scale).
+HEADROOM_DB = 3.0
+
+
 def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed=0,
                carrier_hz=8e6, angle_deg=60.0, sound_speed_m_s=1540.0, iq_imbalance=None,
                second_db=None):
@@ -491,6 +497,33 @@ def to_layout(baseband, layout, sample_rate_hz, *, offset_hz=None, invert=False)
 
 
 # ---------------------------------------------------------------------------------- files
+def mains_hum(n_samples, sample_rate_hz, n_channels, rms, *, mains_hz=50.0,
+              drift_hz=HUM_DRIFT_HZ, seed=0):
+    """Mains hum as a ground loop adds it to a recording: its harmonics, wandering.
+
+    Harmonics ``k f(t)`` up to 45 % of the sample rate with amplitudes ``1/k``
+    and random phases; ``f(t) = mains_hz + drift_hz sin(2 pi t / 20 s + phi)``,
+    the slow wander of a grid's frequency.  The first channel's rms is
+    ``rms``; the others carry half of it, with their own phases.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_channels), float64
+    """
+    rng = np.random.default_rng([int(seed), 50])
+    fs = float(sample_rate_hz)
+    t = np.arange(int(n_samples)) / fs
+    f = mains_hz + drift_hz * np.sin(2.0 * np.pi * t / 20.0 + rng.uniform(0.0, 2.0 * np.pi))
+    phase = 2.0 * np.pi * np.cumsum(f) / fs
+    out = np.zeros((len(t), int(n_channels)))
+    for c in range(out.shape[1]):
+        for k in range(1, int(0.45 * fs // mains_hz) + 1):
+            out[:, c] += np.cos(k * phase + rng.uniform(0.0, 2.0 * np.pi)) / k
+    first = float(np.sqrt(np.mean(out[:, 0] ** 2))) if len(t) else 1.0
+    gains = np.r_[1.0, np.full(out.shape[1] - 1, 0.5)]
+    return out * (rms / first) * gains
+
+
 def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=3.0):
     """Peak-normalise, quantise and write audio; return the scale applied.
 
@@ -558,7 +591,7 @@ def truth_path(audio_path):
 def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_hz=48000,
                    duration_s=None, carrier_hz=8e6, angle_deg=60.0, offset_hz=None,
                    subtype=None, invert=False, iq_imbalance=None, sound_speed_m_s=1540.0,
-                   second_db=None):
+                   second_db=None, hum_dbfs=None, mains_hz=50.0):
     """Synthesise a scenario and write ``path`` plus its ``.truth.json`` sidecar.
 
     Parameters
@@ -578,12 +611,18 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
         ``PCM_16`` (default) or ``PCM_24``, or ``FLOAT`` for WAV.
     invert : bool
         Write with the opposite quadrature convention.
+    hum_dbfs : float, optional
+        Add mains hum (:func:`mains_hum`) at this rms level on the first
+        channel, dB full scale, -100 to -6.
+    mains_hz : float
+        Its mains frequency, 50 or 60.
 
     Returns
     -------
     dict
         The truth record as written, plus ``layout``, ``invert``, ``offset_hz``,
-        ``subtype``, ``audio_file`` and ``full_scale_per_unit``.
+        ``subtype``, ``audio_file``, ``full_scale_per_unit`` and, with hum,
+        ``hum`` (``mains_hz``, ``drift_hz``, ``level_dbfs`` as written).
 
     Raises
     ------
@@ -608,11 +647,25 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     else:
         offset_hz = None
     data = to_layout(syn.baseband, layout, fs, offset_hz=offset_hz, invert=invert)
+    hum = None
+    if hum_dbfs is not None:
+        _check_number("hum level", hum_dbfs, -100.0, -6.0, "give an rms level in dBFS, e.g. -40")
+        if mains_hz not in (50.0, 60.0):
+            raise SettingsError(f"mains frequency {mains_hz!r} Hz is not 50 or 60")
+        # at the level asked for once the recording is scaled to full scale (as below)
+        full_per_unit = 10.0 ** (-HEADROOM_DB / 20.0) / float(np.abs(data).max())
+        hum = mains_hum(len(data), fs, data.shape[1], 10.0 ** (hum_dbfs / 20.0) / full_per_unit,
+                        mains_hz=mains_hz, seed=seed)
+        data = data + hum
     subtype = "PCM_16" if subtype is None else subtype
-    scale = write_audio(path, data, fs, subtype=subtype)
+    scale = write_audio(path, data, fs, subtype=subtype, headroom_db=HEADROOM_DB)
     truth = dict(syn.truth, layout=layout, invert=bool(invert), offset_hz=offset_hz,
                  subtype=subtype, audio_file=os.path.basename(os.fspath(path)),
                  full_scale_per_unit=scale)
+    if hum is not None:
+        level = 20.0 * np.log10(scale * float(np.sqrt(np.mean(hum[:, 0] ** 2))))
+        truth["hum"] = {"mains_hz": float(mains_hz), "drift_hz": HUM_DRIFT_HZ,
+                        "level_dbfs": round(float(level), 2)}
     try:
         with open(truth_path(path), "w", encoding="utf-8") as fh:
             json.dump(truth, fh, indent=1)
@@ -649,6 +702,11 @@ def add_arguments(parser):
     parser.add_argument("--second-db", type=float, default=None, metavar="DB",
                         help="two-vessel scenarios: the second vessel's power against the "
                              "vessel under study, dB (default: the scenario's)")
+    parser.add_argument("--hum-dbfs", type=float, default=None, metavar="DB",
+                        help="add mains hum and its harmonics at this rms level, dBFS, as a "
+                             "ground loop does (analyse it with --hum)")
+    parser.add_argument("--mains-hz", type=float, choices=(50.0, 60.0), default=50.0,
+                        metavar="HZ", help="mains frequency of --hum-dbfs: 50 (default) or 60")
 
 
 def main(args):
@@ -667,7 +725,8 @@ def main(args):
                            duration_s=args.duration, carrier_hz=args.carrier_mhz * 1e6,
                            angle_deg=args.angle, offset_hz=args.offset_hz,
                            subtype=f"PCM_{args.bits}", invert=args.invert,
-                           second_db=args.second_db)
+                           second_db=args.second_db, hum_dbfs=args.hum_dbfs,
+                           mains_hz=args.mains_hz)
     n_ev = len(truth["reflux_events"])
     print(f"wrote {args.output} ({truth['duration_s']:g} s, {truth['sample_rate_hz']:g} Hz, "
           f"layout {truth['layout']}, antegrade {truth['antegrade']}, vessel {truth['vessel']}) "
