@@ -281,12 +281,12 @@ def _block_stats(flat, pos, clip_level, lanes):
 
 
 @njit(**_JIT)
-def _cancel_hum(x, out, osc, amp, prev, bias, jitter, first, alpha, beta, gain, leak, sig,
-                kick, check, lo, hi, nominal):
+def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, leak, sig,
+                show, kick, check, lo, hi, nominal):
     """Subtract mains hum, harmonics of a drifting fundamental, from each channel.
 
     A bank of adaptive line cancellers (Widrow et al. 1975), one per harmonic
-    ``k`` (``first`` to ``first + K - 1``) and channel: the hum is modelled as
+    ``k`` (1 to ``K``) and channel: the hum is modelled as
     ``Re(A_k exp(j k theta))`` with ``theta`` the fundamental's phase, and
     each complex amplitude follows the residual ``e`` (less its running mean)
     as ``A_k += 2 alpha e exp(-j k theta)``: a notch ``alpha fs / pi`` Hz wide
@@ -322,9 +322,12 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, first, alpha, beta, gain, 
     jitter : ndarray, shape (C, K), float64
         How far each amplitude usually moves in a check (squared).  Updated in
         place.
-    first : int
-        Number of the first harmonic.
-    alpha, beta, gain, leak, sig, kick : float
+    shown : ndarray, shape (C, K), float64
+        The share of each harmonic taken out of ``out``: 0 for one whose power
+        is under ``show`` times its jitter (no line, only noise), rising to 1
+        at twice that; the amplitudes follow the full residual all the same.
+        Updated at each check.
+    alpha, beta, gain, leak, sig, show, kick : float
         As above.
     check : int
         Samples between frequency corrections.
@@ -342,18 +345,21 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, first, alpha, beta, gain, 
     for i in range(n):
         c1 = np.cos(theta)
         s1 = np.sin(theta)
-        c = np.cos(first * theta)
-        s = np.sin(first * theta)
+        c = c1
+        s = s1
         for k in range(n_h):
             ck[k] = c
             sk[k] = s
             c, s = c * c1 - s * s1, s * c1 + c * s1
         for ch in range(n_ch):
             hum = 0.0
+            found = 0.0
             for k in range(n_h):
-                hum += amp[ch, k, 0] * ck[k] - amp[ch, k, 1] * sk[k]
+                line = amp[ch, k, 0] * ck[k] - amp[ch, k, 1] * sk[k]
+                hum += line
+                found += shown[ch, k] * line
             e = x[i, ch] - hum
-            out[i, ch] = e
+            out[i, ch] = x[i, ch] - found
             e -= bias[ch]
             bias[ch] += beta * e
             g = 2.0 * alpha * e
@@ -378,21 +384,27 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, first, alpha, beta, gain, 
                     prev[ch, k, 1] = ai
                     dr = ar * pr + ai * pi_
                     di = ai * pr - ar * pi_
-                    # how far the amplitude moves in a check: noise moves it about
-                    # sqrt(2 check / tau) of its own size, a steady line hardly at all; a
-                    # transient (a knock, the wall's thump) kicks every harmonic with a
-                    # phase that grows with k, like a frequency error: such a check is
-                    # left out
-                    moved = (ar - pr) ** 2 + (ai - pi_) ** 2
+                    # how far the amplitude moves in a check, read from its magnitude
+                    # (twice its square: noise moves the phase as much), so that a line
+                    # turning while the frequency is followed counts as steady: noise
+                    # moves it about sqrt(2 check / tau) of its own size, a line hardly
+                    # at all; a transient (a knock, the wall's thump) kicks every
+                    # harmonic with a phase that grows with k, like a frequency error:
+                    # such a check is left out
+                    moved = 2.0 * (np.sqrt(ar * ar + ai * ai) - np.sqrt(pr * pr + pi_ * pi_)) ** 2
                     usual = jitter[ch, k]
                     if usual == 0.0:  # the first check: learn how far it moves
                         jitter[ch, k] = moved
                         continue
                     jitter[ch, k] += 0.1 * (min(moved, kick * usual) - usual)
-                    w = ar * ar + ai * ai - sig * usual
+                    power = ar * ar + ai * ai
+                    # only a line is taken out: subtracting the noise-driven amplitude of
+                    # an empty harmonic would only add its scatter
+                    shown[ch, k] = min(1.0, max(0.0, power / (show * usual) - 1.0))
+                    w = power - sig * usual
                     if w <= 0.0 or moved > kick * usual:
                         continue
-                    kk = k + first
+                    kk = k + 1.0
                     num += w * kk * np.arctan2(di, dr)
                     den += w * kk * kk
             step -= leak * (step - nominal)

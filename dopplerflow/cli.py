@@ -51,6 +51,17 @@ def _channels(text):
     return chans
 
 
+def _mains(text):
+    """argparse type of --hum: a mains frequency, 50 or 60 Hz."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value not in (50.0, 60.0):
+        raise argparse.ArgumentTypeError(f"mains frequency {text!r} is not 50 or 60 (Hz)")
+    return value
+
+
 def _finite(text):
     try:
         v = float(text)
@@ -99,7 +110,7 @@ def add_analysis_arguments(parser):
     g.add_argument("--average-frames", type=int, choices=(3, 1), default=3,
                    help="frames averaged in the spectrum: 3 (default, better at low SNR) or 1 "
                         "(one hop less latency)")
-    g.add_argument("--hum", type=float, choices=(50.0, 60.0), default=None, metavar="HZ",
+    g.add_argument("--hum", type=_mains, default=None, metavar="HZ",
                    help="remove mains hum of 50 or 60 Hz and its harmonics (a ground loop "
                         "between the probe, sound card and computer)")
 

@@ -46,6 +46,12 @@ _LEAK = 0.001
 #: fifth) of its power, a steady line 50 times less, so only lines some 6 dB over the
 #: noise in their notch count.
 _SIGNIFICANT = 100.0
+#: A harmonic is taken out from this many times the power by which its amplitude moves in
+#: a check, fully from twice that: a line 3 to 6 dB over the noise in its notch (noise
+#: alone passes 3 dB one check in seven, and adds its scatter only then).  Weaker lines
+#: are some 15 dB under the noise of an analysis bin (150 Hz of noise bandwidth against
+#: the notch's 5 Hz).
+_SHOW = 20.0
 #: A harmonic whose amplitude moves this many times more than usual in a check was hit by
 #: a transient, which turns every harmonic in step like a frequency error: left out.
 _KICK = 9.0
@@ -73,14 +79,13 @@ class HumCanceller:
     (:attr:`settle`); the frequency is followed from the nominal one.
     """
 
-    def __init__(self, mains_hz, sample_rate_hz, n_channels, lowest_hz=0.0):
+    def __init__(self, mains_hz, sample_rate_hz, n_channels):
         if mains_hz not in MAINS_HZ:
             raise SettingsError(f"mains frequency {mains_hz!r} Hz is not 50 or 60")
         fs = float(sample_rate_hz)
         self.mains_hz = float(mains_hz)
         self.sample_rate_hz = fs
-        self.first = max(1, int(math.ceil(lowest_hz / self.mains_hz)))
-        self.n_harmonics = max(1, harmonics_below(self.mains_hz, fs) - self.first + 1)
+        self.n_harmonics = harmonics_below(self.mains_hz, fs)
         step = 2.0 * math.pi * self.mains_hz / fs
         self._osc = np.array([0.0, step, 0.0])
         self._bounds = (step * (1.0 - _RANGE), step * (1.0 + _RANGE))
@@ -89,6 +94,7 @@ class HumCanceller:
         self._prev = np.zeros_like(self._amp)
         self._bias = np.zeros(int(n_channels))
         self._jitter = np.zeros(self._amp.shape[:2])
+        self._shown = np.zeros(self._amp.shape[:2])
         self._started = False
         self._beta = 1.0 / (MEAN_TAU_S * fs)
         self._alpha = 1.0 / (TAU_S * fs)
@@ -117,9 +123,8 @@ class HumCanceller:
             self._bias[:] = block[0]  # the mean starts where the stream does
             self._started = True
         K._cancel_hum(block, out, self._osc, self._amp, self._prev, self._bias, self._jitter,
-                      self.first, self._alpha, self._beta, _GAIN, _LEAK, _SIGNIFICANT, _KICK,
-                      self._check,
-                      *self._bounds, self._nominal)
+                      self._shown, self._alpha, self._beta, _GAIN, _LEAK,
+                      _SIGNIFICANT, _SHOW, _KICK, self._check, *self._bounds, self._nominal)
         return out
 
     def skip(self, n_samples):

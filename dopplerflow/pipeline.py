@@ -155,14 +155,15 @@ class Processor:
                                                average_frames=settings.average_frames)
         sos = spectral.wall_filter_sos(settings.wall_hz, self.sample_rate_hz)
         self._wall = spectral.WallFilter(self.cmap, sos, self.sample_rate_hz)
-        # mains hum: removed from the wall filter's output (no clutter left to ring in its
-        # notches), or from the raw channels when a heterodyne would move its lines
+        # mains hum: removed from the wall filter's output, where no strong clutter is left
+        # to ring in its notches
         self._hum = None
-        self._hum_raw = bool(self.cmap.mix_hz)
         if settings.hum_hz is not None:
-            self._hum = HumCanceller(settings.hum_hz, self.sample_rate_hz,
-                                     self.n_channels if self._hum_raw else 2,
-                                     lowest_hz=0.0)
+            if self.cmap.mix_hz:
+                raise SettingsError("--hum works on every layout but offset, whose heterodyne "
+                                    "moves the hum's lines off the mains harmonics; record "
+                                    "I/Q or mono instead")
+            self._hum = HumCanceller(settings.hum_hz, self.sample_rate_hz, 2)
         # the first seconds of raw audio, searched for hum when none is removed
         self._probe = [] if self._hum is None else None
         self._probe_n = 0
@@ -321,11 +322,9 @@ class Processor:
         for i in range(0, n, self.PIECE):
             if filtered is None:
                 piece = block[i:i + self.PIECE]
-                if self._hum is not None and self._hum_raw:
-                    piece = self._hum(piece)
                 dest = self._framer.space(len(piece))
                 self._wall(piece, out=dest)
-                if self._hum is not None and not self._hum_raw:
+                if self._hum is not None:
                     self._hum(dest, out=dest)
                 power = self._framer.commit(len(piece))
             else:
