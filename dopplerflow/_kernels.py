@@ -281,8 +281,18 @@ def _block_stats(flat, pos, clip_level, lanes):
 
 
 @njit(**_JIT)
-def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, leak, sig,
-                show, kick, check, lo, hi, nominal):
+def _set_phasors(phasor, theta, step):
+    """``phasor`` (4, K) of :func:`_cancel_hum` for the fundamental's phase and step."""
+    for k in range(phasor.shape[1]):
+        phasor[0, k] = np.cos((k + 1) * theta)
+        phasor[1, k] = np.sin((k + 1) * theta)
+        phasor[2, k] = np.cos((k + 1) * step)
+        phasor[3, k] = np.sin((k + 1) * step)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _cancel_hum(x, out, osc, phasor, amp, prev, bias, jitter, shown, alpha, beta, gain, leak,
+                sig, show, kick, steer, check, lo, hi, nominal):
     """Subtract mains hum, harmonics of a drifting fundamental, from each channel.
 
     A bank of adaptive line cancellers (Widrow et al. 1975), one per harmonic
@@ -297,7 +307,9 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, 
     ``k d check``, so the least-squares slope of the turns against ``k``,
     weighted by each harmonic's power in excess of ``sig`` times how far its
     amplitude usually moves in a check (its noise), gives ``d``, of which
-    ``gain`` is applied.  A harmonic that moved more than ``kick`` times its
+    ``gain`` is applied.  Only the first ``steer`` harmonics steer it: higher
+    ones could turn by more than half a turn in a check, which reads as the
+    wrong way.  A harmonic that moved more than ``kick`` times its
     usual amount was hit by a transient, which turns all harmonics in step
     like a frequency error; it is left out of that check.  The step is also
     pulled back toward ``nominal`` by ``leak`` of its offset, and kept in
@@ -311,8 +323,13 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, 
     osc : ndarray, shape (3,), float64
         Phase of the fundamental (rad), its step (rad a sample), samples since
         the last check.  Updated in place.
-    amp, prev : ndarray, shape (C, K, 2), float64
-        Amplitudes (re, im) of each channel's harmonics, and their values at
+    phasor : ndarray, shape (4, K), float64
+        Each harmonic's ``cos``, ``sin`` of ``k theta``, and of ``k step``, by
+        which they turn each sample (independent across harmonics, so the
+        loops over them vectorise); set exactly at each check
+        (:func:`_set_phasors`).  Updated in place.
+    amp, prev : ndarray, shape (C, 2, K), float64
+        Amplitudes (re; im) of each channel's harmonics, and their values at
         the last check.  Updated in place.
     bias : ndarray, shape (C,), float64
         Each channel's running mean (rate ``beta``), taken out of the residual
@@ -329,33 +346,29 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, 
         Updated at each check.
     alpha, beta, gain, leak, sig, show, kick : float
         As above.
+    steer : int
+        Harmonics that steer the frequency.
     check : int
         Samples between frequency corrections.
     lo, hi, nominal : float
         Bounds and nominal value of the step, rad a sample.
     """
     n, n_ch = x.shape
-    n_h = amp.shape[1]
+    n_h = amp.shape[2]
     two_pi = 2.0 * np.pi
     theta = osc[0]
     step = osc[1]
     count = int(osc[2])
-    ck = np.empty(n_h)
-    sk = np.empty(n_h)
+    ck = phasor[0]
+    sk = phasor[1]
+    rc = phasor[2]
+    rs = phasor[3]
     for i in range(n):
-        c1 = np.cos(theta)
-        s1 = np.sin(theta)
-        c = c1
-        s = s1
-        for k in range(n_h):
-            ck[k] = c
-            sk[k] = s
-            c, s = c * c1 - s * s1, s * c1 + c * s1
         for ch in range(n_ch):
             hum = 0.0
             found = 0.0
             for k in range(n_h):
-                line = amp[ch, k, 0] * ck[k] - amp[ch, k, 1] * sk[k]
+                line = amp[ch, 0, k] * ck[k] - amp[ch, 1, k] * sk[k]
                 hum += line
                 found += shown[ch, k] * line
             e = x[i, ch] - hum
@@ -364,8 +377,12 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, 
             bias[ch] += beta * e
             g = 2.0 * alpha * e
             for k in range(n_h):
-                amp[ch, k, 0] += g * ck[k]
-                amp[ch, k, 1] -= g * sk[k]
+                amp[ch, 0, k] += g * ck[k]
+                amp[ch, 1, k] -= g * sk[k]
+        for k in range(n_h):
+            c = ck[k]
+            ck[k] = c * rc[k] - sk[k] * rs[k]
+            sk[k] = sk[k] * rc[k] + c * rs[k]
         theta += step
         if theta >= two_pi:
             theta -= two_pi
@@ -376,12 +393,12 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, 
             den = 0.0
             for ch in range(n_ch):
                 for k in range(n_h):
-                    ar = amp[ch, k, 0]
-                    ai = amp[ch, k, 1]
-                    pr = prev[ch, k, 0]
-                    pi_ = prev[ch, k, 1]
-                    prev[ch, k, 0] = ar
-                    prev[ch, k, 1] = ai
+                    ar = amp[ch, 0, k]
+                    ai = amp[ch, 1, k]
+                    pr = prev[ch, 0, k]
+                    pi_ = prev[ch, 1, k]
+                    prev[ch, 0, k] = ar
+                    prev[ch, 1, k] = ai
                     dr = ar * pr + ai * pi_
                     di = ai * pr - ar * pi_
                     # how far the amplitude moves in a check, read from its magnitude
@@ -402,7 +419,7 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, 
                     # an empty harmonic would only add its scatter
                     shown[ch, k] = min(1.0, max(0.0, power / (show * usual) - 1.0))
                     w = power - sig * usual
-                    if w <= 0.0 or moved > kick * usual:
+                    if w <= 0.0 or moved > kick * usual or k >= steer:
                         continue
                     kk = k + 1.0
                     num += w * kk * np.arctan2(di, dr)
@@ -411,6 +428,7 @@ def _cancel_hum(x, out, osc, amp, prev, bias, jitter, shown, alpha, beta, gain, 
             if den > 0.0:
                 step += gain * num / (den * check)
             step = min(max(step, lo), hi)
+            _set_phasors(phasor, theta, step)
     osc[0] = theta
     osc[1] = step
     osc[2] = count

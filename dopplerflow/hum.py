@@ -33,9 +33,8 @@ _TOP_NYQUIST = 0.9
 TAU_S = 0.1
 #: Time constant of the running mean taken out of what the amplitudes follow, s.
 MEAN_TAU_S = 0.02
-#: Interval of the frequency corrections, s (the fastest line, 4 kHz, turns by less than a
-#: quarter turn in it for a fundamental 0.25 Hz off), and the share of the measured
-#: error applied at each (the fundamental follows the mains within about 0.1 s).
+#: Interval of the frequency corrections, s, and the share of the measured error applied
+#: at each (the fundamental follows the mains within about 0.1 s).
 CHECK_S = 0.01
 _GAIN = 0.1
 #: Pull back to the nominal frequency per correction (with no line to follow, the
@@ -58,6 +57,10 @@ _KICK = 9.0
 #: The fundamental is followed within this share of the mains frequency (+-0.25 Hz at 50
 #: Hz: grids hold +-0.2 Hz).
 _RANGE = 0.005
+#: Harmonics that steer the frequency: those that turn by under a quarter turn in a check
+#: with the fundamental off by the whole range (the 100th at 50 Hz, 83rd at 60 Hz); the
+#: ones above are removed all the same.
+_STEER_TURN = 0.25
 
 
 def harmonics_below(mains_hz, sample_rate_hz):
@@ -90,15 +93,18 @@ class HumCanceller:
         self._osc = np.array([0.0, step, 0.0])
         self._bounds = (step * (1.0 - _RANGE), step * (1.0 + _RANGE))
         self._nominal = step
-        self._amp = np.zeros((int(n_channels), self.n_harmonics, 2))
+        self._phasor = np.empty((4, self.n_harmonics))
+        K._set_phasors(self._phasor, 0.0, step)
+        self._amp = np.zeros((int(n_channels), 2, self.n_harmonics))
         self._prev = np.zeros_like(self._amp)
         self._bias = np.zeros(int(n_channels))
-        self._jitter = np.zeros(self._amp.shape[:2])
-        self._shown = np.zeros(self._amp.shape[:2])
+        self._jitter = np.zeros((int(n_channels), self.n_harmonics))
+        self._shown = np.zeros((int(n_channels), self.n_harmonics))
         self._started = False
         self._beta = 1.0 / (MEAN_TAU_S * fs)
         self._alpha = 1.0 / (TAU_S * fs)
         self._check = max(1, int(round(CHECK_S * fs)))
+        self._steer = max(1, int(_STEER_TURN / (_RANGE * self.mains_hz * CHECK_S)))
 
     @property
     def settle(self):
@@ -122,14 +128,16 @@ class HumCanceller:
         if not self._started and len(block):
             self._bias[:] = block[0]  # the mean starts where the stream does
             self._started = True
-        K._cancel_hum(block, out, self._osc, self._amp, self._prev, self._bias, self._jitter,
-                      self._shown, self._alpha, self._beta, _GAIN, _LEAK,
-                      _SIGNIFICANT, _SHOW, _KICK, self._check, *self._bounds, self._nominal)
+        K._cancel_hum(block, out, self._osc, self._phasor, self._amp, self._prev, self._bias,
+                      self._jitter, self._shown, self._alpha, self._beta, _GAIN, _LEAK,
+                      _SIGNIFICANT, _SHOW, _KICK, self._steer, self._check, *self._bounds,
+                      self._nominal)
         return out
 
     def skip(self, n_samples):
         """Lost samples: the mains went on, so the phase moves on over them."""
         self._osc[0] = (self._osc[0] + self._osc[1] * int(n_samples)) % (2.0 * math.pi)
+        K._set_phasors(self._phasor, self._osc[0], self._osc[1])
 
 
 def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
