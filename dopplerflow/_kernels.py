@@ -434,6 +434,21 @@ def _cancel_hum(x, out, osc, phasor, amp, prev, bias, jitter, shown, alpha, beta
     osc[2] = count
 
 
+@njit(**_JIT)
+def _fir_decimate(x, taps, q, out):
+    """Each row of ``x`` (C, n) through the FIR ``taps``, only every ``q``-th output:
+    ``out[c, m] = sum_j taps[j] x[c, m q + j]`` for the ``(n - len(taps)) // q + 1``
+    outputs whose taps lie inside the row."""
+    n_t = taps.shape[0]
+    for c in range(x.shape[0]):
+        for m in range(out.shape[1]):
+            i0 = m * q
+            acc = 0.0
+            for j in range(n_t):
+                acc += taps[j] * x[c, i0 + j]
+            out[c, m] = acc
+
+
 # --------------------------------------------------------------------------- spectra
 @njit(**_JIT)
 def _frames(buf, start, hop, window2, n_frames, out):

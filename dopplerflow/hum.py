@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from . import _kernels as K
+from ._design import hann
 from .errors import SettingsError
 
 __all__ = ["MAINS_HZ", "HumCanceller", "detect_hum", "harmonics_below"]
@@ -147,18 +148,31 @@ _PROBE_RATE_HZ = 2000.0
 
 @functools.lru_cache(maxsize=8)
 def _probe_filter(sample_rate_hz, q):
-    """Low-pass sections applied before keeping every ``q``-th sample (cut-off at 40 % of
-    the lower rate)."""
-    from scipy.signal import butter
+    """Low-pass FIR applied before keeping every ``q``-th sample: a Hann-windowed sinc
+    cut at 40 % of the lower rate, 8 taps per kept sample (aliases folding onto the
+    harmonics searched are some 40 dB down)."""
+    n = 8 * q + 1
+    cut = 0.4 / q  # of the sample rate
+    t = np.arange(n) - (n - 1) / 2.0
+    taps = 2.0 * cut * np.sinc(2.0 * cut * t) * hann(n + 2)[1:-1]
+    return taps / taps.sum()
 
-    return butter(6, 0.4 * sample_rate_hz / q, fs=sample_rate_hz, output="sos")
+
+def _welch(x, n_seg, fs):
+    """One-sided power spectral density (per Hz) along the rows of ``x``: the mean
+    periodogram of Hann segments of ``n_seg`` samples, half overlapping."""
+    w = hann(n_seg)
+    hop = n_seg // 2
+    starts = range(0, x.shape[1] - n_seg + 1, hop)
+    p = sum(np.abs(np.fft.rfft(x[:, i:i + n_seg] * w, axis=1)) ** 2 for i in starts)
+    return 2.0 * p / (len(starts) * fs * float(np.sum(w ** 2)))
 
 
 def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     """Find mains hum in a stretch of audio.
 
-    Each channel's power spectrum at 1 Hz resolution (Welch, 1 s Hann
-    segments) is searched around the first ten harmonics of 50 and of 60 Hz
+    Each channel's power spectrum at 1 Hz resolution (Welch: 1 s Hann
+    segments, half overlapping) is searched around the first ten harmonics of 50 and of 60 Hz
     above 80 Hz (lower ones are inside the wall filter's band): a harmonic is a
     line when its strongest bin stands ``min_db`` over the median of the bins
     within 10 Hz, and hum needs ``min_lines`` of them.  Blood flow, a broad
@@ -168,7 +182,8 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     Parameters
     ----------
     audio : ndarray, shape (frames, channels), float
-        At least 2 s.  It is low-passed and brought down to about 2 kHz first.
+        At least 2 s (a little more above 4 kHz, for the low-pass).  It is
+        low-passed and brought down to about 2 kHz first.
     sample_rate_hz : float
     min_lines, min_db : int, float
         Lines needed, and how far they stand out.
@@ -180,8 +195,6 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
         ``level_dbfs`` (rms of the lines found, dB full scale, the loudest
         channel); None if no mains frequency has ``min_lines`` lines.
     """
-    from scipy.signal import sosfilt, welch
-
     x = np.asarray(audio, dtype=np.float32)
     fs = float(sample_rate_hz)
     if x.ndim != 2 or len(x) < 2 * fs:
@@ -190,9 +203,16 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     q = max(1, int(fs // _PROBE_RATE_HZ))
     x = np.ascontiguousarray(x.T)
     if q > 1:
-        x = sosfilt(_probe_filter(fs, q), x, axis=1)[:, ::q]
+        taps = _probe_filter(fs, q)
+        low = np.empty((x.shape[0], (x.shape[1] - len(taps)) // q + 1))
+        K._fir_decimate(x, taps, q, low)
+        x = low
         fs /= q
-    f, p = welch(x, fs=fs, nperseg=int(round(fs)), axis=1)  # (C, bins)
+    n_seg = int(round(fs))  # 1 s: 1 Hz bins
+    if x.shape[1] < 2 * n_seg:
+        return None
+    p = _welch(x, n_seg, fs)  # (C, bins)
+    f = np.fft.rfftfreq(n_seg, 1.0 / fs)
     df = f[1] - f[0]
     best = None
     for mains in MAINS_HZ:

@@ -51,7 +51,7 @@ _STATS_LANES = 64
 _DIRS = ("toward", "away")
 
 #: Seconds of raw audio, from the start, searched for mains hum when none is removed.
-_HUM_PROBE_S = 2.0
+_HUM_PROBE_S = 2.5
 #: Called once, before the first block a process analyses, if the kernels are not cached
 #: (:func:`notify_first_compile`); None: nobody to tell.
 _compile_notice = None
