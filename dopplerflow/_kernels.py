@@ -434,19 +434,21 @@ def _cancel_hum(x, out, osc, phasor, amp, prev, bias, jitter, shown, alpha, beta
     osc[2] = count
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True, fastmath=True)
 def _fir_decimate(x, taps, q, out):
-    """Each row of ``x`` (C, n) through the FIR ``taps``, only every ``q``-th output:
-    ``out[c, m] = sum_j taps[j] x[c, m q + j]`` for the ``(n - len(taps)) // q + 1``
+    """Each row of ``x`` (C, n) float64 through the FIR ``taps``, only every ``q``-th
+    output: ``out[c, m] = sum_j taps[j] x[c, m q + j]`` for the ``(n - len(taps)) // q + 1``
     outputs whose taps lie inside the row."""
     n_t = taps.shape[0]
     for c in range(x.shape[0]):
-        for m in range(out.shape[1]):
-            i0 = m * q
+        row = x[c]
+        o = out[c]
+        for m in range(o.shape[0]):
+            seg = row[m * q:m * q + n_t]
             acc = 0.0
             for j in range(n_t):
-                acc += taps[j] * x[c, i0 + j]
-            out[c, m] = acc
+                acc += taps[j] * seg[j]
+            o[m] = acc
 
 
 # --------------------------------------------------------------------------- spectra
