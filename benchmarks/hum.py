@@ -7,7 +7,8 @@ with 1/k amplitudes up to 45 % of the sample rate, the frequency wandering by
 the same recording without hum, and scores all three against the truth
 (recordings classified right, median onset and end error of the refluxes
 found).  It then times ``analyze`` with and without ``--hum`` at 8, 16 and 48
-kHz.  The tables go to ``benchmarks/results/hum.md`` (``--quick``:
+kHz, and with and without the search for hum that runs when ``--hum`` is not
+given.  The tables go to ``benchmarks/results/hum.md`` (``--quick``:
 ``hum_quick.md``).
 """
 
@@ -18,7 +19,8 @@ import time
 
 import numpy as np
 
-__all__ = ["LEVELS_DBFS", "SCENARIOS", "sweep", "timing", "format_tables", "main"]
+__all__ = ["LEVELS_DBFS", "SCENARIOS", "sweep", "timing", "search_cost", "format_tables",
+           "main"]
 
 LEVELS_DBFS = (-60.0, -50.0, -40.0, -30.0, -20.0)
 #: Scenarios with reflux, and the antegrade direction and vessel they are analysed with.
@@ -114,6 +116,38 @@ def timing(rates_hz=(8000, 16000, 48000), duration_s=30.0, repeats=3):
     return rows
 
 
+def search_cost(duration_s=60.0, sample_rate_hz=48000, repeats=7):
+    """Time of ``analyze`` with and without the search for hum in its first seconds.
+
+    The two alternate in one process (the search switched off through
+    ``dopplerflow.pipeline._HUM_PROBE_S``), best of ``repeats``.
+
+    Returns
+    -------
+    dict
+        ``with_ms``, ``without_ms``.
+    """
+    from dopplerflow import analyze, pipeline
+
+    from .throughput import iq_test_signal
+
+    fs = sample_rate_hz
+    x = iq_test_signal(duration_s, fs)
+    analyze(x, sample_rate_hz=fs)
+    probe_s = pipeline._HUM_PROBE_S
+    times = {"with_ms": [], "without_ms": []}
+    try:
+        for _ in range(repeats):
+            for key, s in (("with_ms", probe_s), ("without_ms", 0.0)):
+                pipeline._HUM_PROBE_S = s
+                t0 = time.perf_counter()
+                analyze(x, sample_rate_hz=fs)
+                times[key].append(1e3 * (time.perf_counter() - t0))
+    finally:
+        pipeline._HUM_PROBE_S = probe_s
+    return {k: min(v) for k, v in times.items()}
+
+
 def format_tables(rows, speed):
     """The sweep and the timing as markdown tables."""
     def f(v):
@@ -151,6 +185,7 @@ def main(argv=None):
                  seeds=seeds)
     speed = timing(rates_hz=(16000,) if args.quick else (8000, 16000, 48000),
                    duration_s=duration_s, repeats=repeats)
+    cost = search_cost(repeats=3 if args.quick else 7)
     took = time.perf_counter() - t0
     text = (f"# Mains hum (`python -m benchmarks.hum{' --quick' if args.quick else ''}`)\n\n"
             f"Reflux scenarios ({', '.join(f'`{s}`' for s in scenarios)}; seeds "
@@ -160,7 +195,11 @@ def main(argv=None):
             f"classified right (flow and reflux); onset / end: median absolute error of the "
             f"matched refluxes. Then `analyze` timed on {duration_s:g} s of I/Q audio in one "
             f"process, best of {repeats}. {took:.0f} s in all.\n\n"
-            f"{format_tables(rows, speed)}\n")
+            f"{format_tables(rows, speed)}\n\n"
+            f"The search for hum in the first seconds, which every analysis without `--hum` "
+            f"runs: 60 s of 48 kHz I/Q took {cost['with_ms']:.1f} ms with it and "
+            f"{cost['without_ms']:.1f} ms without (alternating in one process, best of "
+            f"{3 if args.quick else 7}).\n")
     name = "hum_quick.md" if args.quick else "hum.md"
     path = os.path.join(args.out, name)
     with open(path, "w", encoding="utf-8") as fh:
