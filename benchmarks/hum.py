@@ -19,6 +19,8 @@ import time
 
 import numpy as np
 
+from . import pin_single_core
+
 __all__ = ["LEVELS_DBFS", "SCENARIOS", "sweep", "timing", "search_cost", "format_tables",
            "main"]
 
@@ -84,68 +86,64 @@ def sweep(levels=LEVELS_DBFS, scenarios=SCENARIOS, seeds=SEEDS, mains_hz=50.0):
     return rows
 
 
-def timing(rates_hz=(8000, 16000, 48000), duration_s=30.0, repeats=3):
+def timing(rates_hz=(8000, 16000, 48000), duration_s=30.0, repeats=5):
     """Real-time factor of ``analyze`` on an I/Q recording, without and with ``--hum 50``.
+
+    The two run interleaved in one process (:func:`benchmarks.interleaved`).
 
     Returns
     -------
     list of dict
         ``sample_rate_hz``, ``harmonics``, ``off_x`` and ``on_x`` (seconds of
-        audio per second of analysis, best of ``repeats``).
+        audio per second of analysis, medians of ``repeats``).
     """
     from dopplerflow import analyze
-    from dopplerflow.evaluate import quantise
     from dopplerflow.hum import harmonics_below
-    from dopplerflow.synth import synthesize, to_layout
+
+    from . import interleaved, iq_test_signal
 
     rows = []
     for fs in rates_hz:
-        syn = synthesize("jugular_valsalva", sample_rate_hz=fs, duration_s=duration_s, seed=0)
-        audio = quantise(to_layout(syn.baseband, "iq", fs)).astype(np.float32)
-        best = {}
-        for mode, kw in (("off", {}), ("on", {"hum_hz": 50.0})):
-            analyze(audio[: fs], sample_rate_hz=fs, vessel="ijv", **kw)  # compiled and warm
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                analyze(audio, sample_rate_hz=fs, vessel="ijv", keep_trace=False, **kw)
-                times.append(time.perf_counter() - t0)
-            best[mode] = duration_s / min(times)
+        x = iq_test_signal(duration_s, fs)
+        stats = interleaved({
+            "off": lambda x=x, fs=fs: analyze(x, sample_rate_hz=fs, keep_trace=False),
+            "on": lambda x=x, fs=fs: analyze(x, sample_rate_hz=fs, keep_trace=False,
+                                             hum_hz=50.0)}, repeat=repeats)
         rows.append({"sample_rate_hz": fs, "harmonics": harmonics_below(50.0, fs),
-                     "off_x": best["off"], "on_x": best["on"]})
+                     "off_x": duration_s / stats["off"]["median_s"],
+                     "on_x": duration_s / stats["on"]["median_s"]})
     return rows
 
 
 def search_cost(duration_s=60.0, sample_rate_hz=48000, repeats=7):
     """Time of ``analyze`` with and without the search for hum in its first seconds.
 
-    The two alternate in one process (the search switched off through
-    ``dopplerflow.pipeline._HUM_PROBE_S``), best of ``repeats``.
+    The two run interleaved in one process (the search switched off through
+    ``dopplerflow.pipeline._HUM_PROBE_S``).
 
     Returns
     -------
     dict
-        ``with_ms``, ``without_ms``.
+        ``with_ms``, ``without_ms``: medians of ``repeats``.
     """
     from dopplerflow import analyze, pipeline
 
-    from .throughput import iq_test_signal
+    from . import interleaved, iq_test_signal
 
     fs = sample_rate_hz
     x = iq_test_signal(duration_s, fs)
-    analyze(x, sample_rate_hz=fs)
     probe_s = pipeline._HUM_PROBE_S
-    times = {"with_ms": [], "without_ms": []}
+
+    def run(seconds):
+        pipeline._HUM_PROBE_S = seconds
+        analyze(x, sample_rate_hz=fs)
+
     try:
-        for _ in range(repeats):
-            for key, s in (("with_ms", probe_s), ("without_ms", 0.0)):
-                pipeline._HUM_PROBE_S = s
-                t0 = time.perf_counter()
-                analyze(x, sample_rate_hz=fs)
-                times[key].append(1e3 * (time.perf_counter() - t0))
+        stats = interleaved({"with_ms": lambda: run(probe_s), "without_ms": lambda: run(0.0)},
+                            repeat=repeats)
     finally:
         pipeline._HUM_PROBE_S = probe_s
-    return {k: min(v) for k, v in times.items()}
+    return {k: 1e3 * v["median_s"] for k, v in stats.items()}
 
 
 def format_tables(rows, speed):
@@ -178,9 +176,10 @@ def main(argv=None):
     parser.add_argument("--out", metavar="DIR", default=RESULTS_DIR,
                         help="directory for the tables (default: benchmarks/results)")
     args = parser.parse_args(argv)
+    pin_single_core()
     t0 = time.perf_counter()
     scenarios, seeds = (SCENARIOS[:2], (0,)) if args.quick else (SCENARIOS, SEEDS)
-    duration_s, repeats = (10.0, 1) if args.quick else (30.0, 3)
+    duration_s, repeats = (10.0, 3) if args.quick else (30.0, 5)
     rows = sweep(levels=(-50.0, -30.0) if args.quick else LEVELS_DBFS, scenarios=scenarios,
                  seeds=seeds)
     speed = timing(rates_hz=(16000,) if args.quick else (8000, 16000, 48000),
@@ -193,12 +192,12 @@ def main(argv=None):
             f"hum added (`simulate --hum-dbfs`), analysed without and with `--hum 50`, and the "
             f"same recordings without hum; scored against the truth. Right: recordings "
             f"classified right (flow and reflux); onset / end: median absolute error of the "
-            f"matched refluxes. Then `analyze` timed on {duration_s:g} s of I/Q audio in one "
-            f"process, best of {repeats}. {took:.0f} s in all.\n\n"
+            f"matched refluxes. Then `analyze` timed on {duration_s:g} s of I/Q audio on one "
+            f"core, the two interleaved, medians of {repeats}. {took:.0f} s in all.\n\n"
             f"{format_tables(rows, speed)}\n\n"
             f"The search for hum in the first seconds, which every analysis without `--hum` "
             f"runs: 60 s of 48 kHz I/Q took {cost['with_ms']:.1f} ms with it and "
-            f"{cost['without_ms']:.1f} ms without (alternating in one process, best of "
+            f"{cost['without_ms']:.1f} ms without (interleaved on one core, medians of "
             f"{3 if args.quick else 7}).\n")
     name = "hum_quick.md" if args.quick else "hum.md"
     path = os.path.join(args.out, name)
