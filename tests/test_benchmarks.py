@@ -129,6 +129,9 @@ def test_hum_sweep_and_search_cost():
     speed = hum.timing(rates_hz=(FS,), duration_s=3.0, repeats=1)
     table = hum.format_tables([row], speed)
     assert "| -30 dBFS | 1 | 1 | 0 | 1 |" in table and "| 8 kHz | 72 |" in table
+    det = hum.detection(snrs_db=(12.0,), seeds=(0,), layouts=("iq",), levels=(-50.0,))
+    assert det["n"] == 12 and det["false"] == 0
+    assert det["found"] == {(-50.0, 50.0): 12, (-50.0, 60.0): 12}
 
 
 def test_stage_breakdown_restores_what_it_wraps():
