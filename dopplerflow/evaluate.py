@@ -104,9 +104,10 @@ def quantise(data, bits=16, headroom_db=HEADROOM_DB):
     ndarray, shape (frames, channels), float64
         Samples in [-1, 1).
     """
+    from .synth import full_scale_per_unit
+
     x = np.asarray(data, dtype=float)
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    scale = 10.0 ** (-headroom_db / 20.0) / peak if peak > 0 else 1.0
+    scale = full_scale_per_unit(x, headroom_db)
     full = 2.0 ** (bits - 1)
     return np.clip(np.round(x * scale * full), -full, full - 1) / full
 

@@ -57,6 +57,7 @@ from .scenarios import get_scenario, list_scenarios
 from .velocity import check_geometry, doppler_shift_hz
 
 __all__ = ["Synthetic", "synthesize", "to_layout", "write_scenario", "write_audio",
+           "full_scale_per_unit", "mains_hum",
            "blood_signal", "wall_clutter", "profile_spectrum", "truth_intervals",
            "list_scenarios", "add_arguments", "main", "TRACE_HOP_S"]
 
@@ -524,7 +525,13 @@ def mains_hum(n_samples, sample_rate_hz, n_channels, rms, *, mains_hz=50.0,
     return out * (rms / first) * gains
 
 
-def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=3.0):
+def full_scale_per_unit(data, headroom_db=HEADROOM_DB):
+    """Scale that puts the peak of ``data`` ``headroom_db`` below full scale (1 if silent)."""
+    peak = float(np.abs(data).max()) if np.size(data) else 0.0
+    return 10.0 ** (-headroom_db / 20.0) / peak if peak > 0 else 1.0
+
+
+def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=HEADROOM_DB):
     """Peak-normalise, quantise and write audio; return the scale applied.
 
     Parameters
@@ -565,8 +572,7 @@ def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=3.0
     if not (math.isfinite(headroom_db) and headroom_db >= 0.0):
         raise SettingsError(f"headroom {headroom_db!r} dB must be a non-negative number")
     x = np.asarray(data, dtype=float)
-    peak = float(np.abs(x).max()) if x.size else 0.0
-    scale = 10.0 ** (-headroom_db / 20.0) / peak if peak > 0 else 1.0
+    scale = full_scale_per_unit(x, headroom_db)
     if subtype == "FLOAT":
         out = (x * scale).astype(np.float32)
     else:
@@ -653,12 +659,12 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
         if mains_hz not in (50.0, 60.0):
             raise SettingsError(f"mains frequency {mains_hz!r} Hz is not 50 or 60")
         # at the level asked for once the recording is scaled to full scale (as below)
-        full_per_unit = 10.0 ** (-HEADROOM_DB / 20.0) / float(np.abs(data).max())
-        hum = mains_hum(len(data), fs, data.shape[1], 10.0 ** (hum_dbfs / 20.0) / full_per_unit,
+        hum = mains_hum(len(data), fs, data.shape[1],
+                        10.0 ** (hum_dbfs / 20.0) / full_scale_per_unit(data),
                         mains_hz=mains_hz, seed=seed)
         data = data + hum
     subtype = "PCM_16" if subtype is None else subtype
-    scale = write_audio(path, data, fs, subtype=subtype, headroom_db=HEADROOM_DB)
+    scale = write_audio(path, data, fs, subtype=subtype)
     truth = dict(syn.truth, layout=layout, invert=bool(invert), offset_hz=offset_hz,
                  subtype=subtype, audio_file=os.path.basename(os.fspath(path)),
                  full_scale_per_unit=scale)
