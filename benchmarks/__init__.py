@@ -28,8 +28,12 @@ import platform
 import sys
 import time
 
-__all__ = ["SINGLE_CORE_ENV", "pin_single_core", "single_core_env", "interleaved",
-           "machine_info", "iq_test_signal", "TEST_SCENARIO"]
+__all__ = ["SINGLE_CORE_ENV", "RESULTS_DIR", "pin_single_core", "single_core_env",
+           "interleaved", "machine_info", "iq_test_signal", "TEST_SCENARIO",
+           "sweep_arguments", "write_sweep"]
+
+#: Where the results go by default.
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 #: Environment that keeps numba, OpenMP and the BLAS libraries on one thread.
 SINGLE_CORE_ENV = {
@@ -190,3 +194,26 @@ def iq_test_signal(duration_s, sample_rate_hz=48000, seed=0):
     n = int(round(duration_s * sample_rate_hz))
     reps = -(-n // len(base))
     return np.ascontiguousarray(np.tile(base, (reps, 1))[:n])
+
+
+def sweep_arguments(prog, doc, quick_help):
+    """The command line of a standalone sweep (``python -m benchmarks.NAME``): ``--quick``
+    and ``--out``; ``doc`` is the module docstring, whose first paragraph describes it."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", metavar="DIR", default=RESULTS_DIR,
+                        help="directory for the tables (default: benchmarks/results)")
+    return parser
+
+
+def write_sweep(text, out_dir, name, quick):
+    """Write a sweep's markdown to ``out_dir/NAME.md`` (``NAME_quick.md`` for a quick run),
+    print it and where it went; return the path."""
+    path = os.path.join(out_dir, f"{name}_quick.md" if quick else f"{name}.md")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    print(text)
+    print(f"written to {path}")
+    return path

@@ -13,12 +13,11 @@ import sys
 import time
 import traceback
 
-from . import machine_info, pin_single_core
+from . import RESULTS_DIR, machine_info, pin_single_core
 
 __all__ = ["SECTIONS", "add_arguments", "main", "run_suite", "write_markdown"]
 
 SECTIONS = ("throughput", "latency", "scaling", "coldstart", "accuracy")
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 #: Streaming latency goal: crossing sample to confirmation within one hop plus a few ms (the
 #: window's look-ahead past its frame, the sound-card block and the processing), on average
 #: over onset phases, at the live default block size.

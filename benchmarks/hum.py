@@ -12,14 +12,13 @@ given, and counts how often that search warns with and without hum.  The
 tables go to ``benchmarks/results/hum.md`` (``--quick``: ``hum_quick.md``).
 """
 
-import argparse
 import os
 import tempfile
 import time
 
 import numpy as np
 
-from . import pin_single_core
+from . import pin_single_core, sweep_arguments, write_sweep
 
 __all__ = ["LEVELS_DBFS", "SCENARIOS", "sweep", "timing", "search_cost", "detection",
            "format_tables", "main"]
@@ -30,7 +29,6 @@ SCENARIOS = ("jugular_valsalva", "vertebral_repeated", "gsv_squeeze_reflux",
              "femoral_reflux", "perforator_reflux")
 SEEDS = (0, 1, 2)
 SAMPLE_RATE_HZ = 16000
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def _scored(path, truth, **kw):
@@ -205,13 +203,8 @@ def format_tables(rows, speed):
 
 def main(argv=None):
     """Run the sweep and the timing, write the tables; return the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.hum",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="two levels, two scenarios, one seed, one sample rate")
-    parser.add_argument("--out", metavar="DIR", default=RESULTS_DIR,
-                        help="directory for the tables (default: benchmarks/results)")
-    args = parser.parse_args(argv)
+    args = sweep_arguments("python -m benchmarks.hum", __doc__,
+                           "two levels, two scenarios, one seed, one sample rate").parse_args(argv)
     pin_single_core()
     from dopplerflow.scenarios import list_scenarios
 
@@ -243,12 +236,7 @@ def main(argv=None):
             f"without hum on {det['false']}; hum found at its frequency on "
             + ", ".join(f"{v} at {lv:g} dBFS {m:g} Hz" for (lv, m), v in det["found"].items())
             + ".\n")
-    name = "hum_quick.md" if args.quick else "hum.md"
-    path = os.path.join(args.out, name)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    print(text)
-    print(f"written to {path}")
+    write_sweep(text, args.out, "hum", args.quick)
     return 0
 
 

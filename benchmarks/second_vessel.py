@@ -13,11 +13,11 @@ velocity errors of the refluxes found.  The table goes to
 ``benchmarks/results/second_vessel.md`` (``--quick``: ``second_vessel_quick.md``).
 """
 
-import argparse
-import os
 import time
 
 import numpy as np
+
+from . import sweep_arguments, write_sweep
 
 __all__ = ["POWERS_DB", "SNRS_DB", "sweep", "format_table", "main"]
 
@@ -26,7 +26,6 @@ SNRS_DB = (20.0, 12.0, 7.0, 3.0)
 SEEDS = (0, 1, 2, 3, 4)
 LAYOUTS = ("iq", "toward-away")
 SAMPLE_RATE_HZ = 16000
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def sweep(powers_db=POWERS_DB, snrs_db=SNRS_DB, seeds=SEEDS, layouts=LAYOUTS):
@@ -79,13 +78,8 @@ def format_table(rows):
 
 def main(argv=None):
     """Run the sweep and write its table; return the exit code."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.second_vessel",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="two powers, two SNRs, one seed (a smoke run)")
-    parser.add_argument("--out", metavar="DIR", default=RESULTS_DIR,
-                        help="directory for the table (default: benchmarks/results)")
-    args = parser.parse_args(argv)
+    args = sweep_arguments("python -m benchmarks.second_vessel", __doc__,
+                           "two powers, two SNRs, one seed (a smoke run)").parse_args(argv)
     t0 = time.perf_counter()
     if args.quick:
         rows = sweep(powers_db=(-3.0, 6.0), snrs_db=(20.0, 7.0), seeds=(0,))
@@ -100,12 +94,7 @@ def main(argv=None):
             f"{n} recordings ({len(LAYOUTS)} layouts, {SAMPLE_RATE_HZ} Hz) in {took:.0f} s. "
             f"Onset and end: median absolute error of the refluxes found; peak: median "
             f"signed error of their peak velocity.\n\n{format_table(rows)}\n")
-    name = "second_vessel_quick.md" if args.quick else "second_vessel.md"
-    path = os.path.join(args.out, name)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    print(text)
-    print(f"written to {path}")
+    write_sweep(text, args.out, "second_vessel", args.quick)
     return 0
 
 
