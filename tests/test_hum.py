@@ -19,13 +19,9 @@ from dopplerflow.pipeline import Settings
 from dopplerflow.replay import replay
 
 
-def _tone_hum(n, fs, f0, rms, harmonics=20, seed=0):
-    """Hum at a constant fundamental ``f0`` (off the nominal mains), 1/k harmonics."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) / fs
-    h = sum(np.cos(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi)) / k
-            for k in range(1, harmonics + 1))
-    return h * rms / np.sqrt(np.mean(h ** 2))
+def _tone_hum(n, fs, f0, rms, seed=0):
+    """One channel of hum at a steady fundamental ``f0`` (off the nominal mains)."""
+    return synth.mains_hum(n, fs, 1, rms, mains_hz=f0, drift_hz=0.0, seed=seed)[:, 0]
 
 
 def _line_prominence_db(x, fs, freqs):
