@@ -96,7 +96,7 @@ def timing(rates_hz=(8000, 16000, 48000), duration_s=30.0, repeats=5):
         audio per second of analysis, medians of ``repeats``).
     """
     from dopplerflow import analyze
-    from dopplerflow.hum import harmonics_below
+    from dopplerflow.core.hum import harmonics_below
 
     from . import interleaved, iq_test_signal
 
@@ -117,14 +117,15 @@ def search_cost(duration_s=60.0, sample_rate_hz=48000, repeats=7):
     """Time of ``analyze`` with and without the search for hum in its first seconds.
 
     The two run interleaved in one process (the search switched off through
-    ``dopplerflow.pipeline._HUM_PROBE_S``).
+    ``dopplerflow.core.pipeline._HUM_PROBE_S``).
 
     Returns
     -------
     dict
         ``with_ms``, ``without_ms``: medians of ``repeats``.
     """
-    from dopplerflow import analyze, pipeline
+    from dopplerflow import analyze
+    from dopplerflow.core import pipeline
 
     from . import interleaved, iq_test_signal
 
@@ -155,9 +156,9 @@ def detection(snrs_db=(30.0, 12.0, 3.0), seeds=(0, 1), layouts=("iq", "toward-aw
         ``n`` (recordings per case), ``false`` (warnings without hum) and, per
         ``(level, mains)``, the recordings whose hum was found at its frequency.
     """
+    from dopplerflow.core.hum import detect_hum
+    from dopplerflow.core.pipeline import _HUM_PROBE_S
     from dopplerflow.evaluate import quantise
-    from dopplerflow.hum import detect_hum
-    from dopplerflow.pipeline import _HUM_PROBE_S
     from dopplerflow.scenarios import list_scenarios
     from dopplerflow.synth import mains_hum, synthesize, to_layout
 

@@ -8,7 +8,7 @@ set from -6 to +6 dB against the vein (:func:`dopplerflow.synth.synthesize`,
 the vein's antegrade direction given, and scores it against the truth: how
 many recordings are classified right, wrong or not assessable (the vein too
 little louder than the carotid for its reflux to stand out, see
-``dopplerflow.reflux.SEPARABLE_MARGIN``), with the median onset, end and peak
+``dopplerflow.core.reflux.SEPARABLE_MARGIN``), with the median onset, end and peak
 velocity errors of the refluxes found.  The table goes to
 ``benchmarks/results/second_vessel.md`` (``--quick``: ``second_vessel_quick.md``).
 """

@@ -128,7 +128,7 @@ def _breakdown_once(x, fs, block_size):
     import scipy.fft
 
     import dopplerflow
-    from dopplerflow import _kernels, pipeline
+    from dopplerflow.core import _kernels, pipeline
 
     acc = {}
     proc = dopplerflow.Processor(dopplerflow.Settings(), fs, x.shape[1])

@@ -9,6 +9,9 @@ A research and teaching tool, not a medical device.
 
 __version__ = "0.1.0"
 
+from .core.layouts import LAYOUTS  # noqa: E402
+from .core.pipeline import Analysis, Processor, Settings, Trace, analyze  # noqa: E402
+from .core.reflux import VESSELS, Event  # noqa: E402
 from .errors import (  # noqa: E402
     AudioFileError,
     DopplerflowError,
@@ -16,9 +19,6 @@ from .errors import (  # noqa: E402
     LayoutError,
     SettingsError,
 )
-from .layouts import LAYOUTS  # noqa: E402
-from .pipeline import Analysis, Processor, Settings, Trace, analyze  # noqa: E402
-from .reflux import VESSELS, Event  # noqa: E402
 
 __all__ = [
     "analyze", "Analysis", "Processor", "Settings", "Trace", "Event", "LAYOUTS", "VESSELS",

@@ -12,9 +12,9 @@ import os
 import sys
 
 from . import __version__
+from .core.layouts import LAYOUTS
+from .core.reflux import VESSELS
 from .errors import DopplerflowError
-from .layouts import LAYOUTS
-from .reflux import VESSELS
 
 __all__ = ["main", "add_analysis_arguments", "settings_from_args", "print_summary"]
 
@@ -117,7 +117,7 @@ def add_analysis_arguments(parser):
 
 def settings_from_args(args):
     """Build :class:`dopplerflow.Settings` from the shared analysis flags."""
-    from .pipeline import Settings
+    from .core.pipeline import Settings
 
     kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
               channels=args.channels,
@@ -166,7 +166,7 @@ def write_outputs(analysis, args):
 
     The paths were checked by :func:`check_outputs` before the analysis.
     """
-    from . import io
+    from .core import io
 
     if args.json == "-":
         json.dump(analysis.to_dict(trace=args.trace_json), sys.stdout, indent=2)
@@ -271,8 +271,8 @@ class _Progress:
 
 
 def _analyze_main(args):
-    from . import io
-    from .pipeline import analyze
+    from .core import io
+    from .core.pipeline import analyze
 
     settings = settings_from_args(args)
     check_outputs(args)
@@ -342,7 +342,7 @@ def main(argv=None):
         return 2
     notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
     if notice:
-        from .pipeline import notify_first_compile
+        from .core.pipeline import notify_first_compile
 
         notify_first_compile(_compiling)
     try:

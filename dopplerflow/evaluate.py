@@ -114,8 +114,8 @@ def quantise(data, bits=16, headroom_db=HEADROOM_DB):
 
 def _peak_doppler_hz(scenario, carrier_hz=8e6, angle_deg=60.0):
     """Largest Doppler shift of a scenario's vessels at the default geometry, Hz."""
+    from .core.velocity import doppler_shift_hz
     from .synth import TRACE_HOP_S
-    from .velocity import doppler_shift_hz
 
     t = np.arange(0.0, scenario.duration_s, TRACE_HOP_S / 4)
     peak = float(np.abs(scenario.velocity(t)).max()) if scenario.flow else 0.0
@@ -209,8 +209,8 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
         true peak), ``antegrade_chosen`` and, if the analysis raised,
         ``error`` (counted as classified wrong).
     """
-    from .layouts import channel_map
-    from .pipeline import analyze
+    from .core.layouts import channel_map
+    from .core.pipeline import analyze
     from .score import score
     from .synth import synthesize, to_layout
 
@@ -418,8 +418,8 @@ def _tasks(names, snrs, seeds, layouts, sample_rate_hz, envelope, auto):
 
 def _check_args(snrs, layouts, seeds, workers, envelope):
     """Validate the arguments of :func:`evaluate`; return the SNR levels as floats."""
-    from .envelope import method_code
-    from .layouts import LAYOUTS as KNOWN
+    from .core.envelope import method_code
+    from .core.layouts import LAYOUTS as KNOWN
 
     try:
         levels = tuple(float(s) for s in snrs)
@@ -682,7 +682,7 @@ def main(args):
         scenarios=_names(args.scenarios), workers=args.workers, progress=progress)
     print(format_report(result))
     if args.json:
-        from .io import _atomic_write
+        from .core.io import _atomic_write
 
         _atomic_write(args.json, json.dumps(result, indent=1) + "\n")
     return 0

@@ -30,9 +30,9 @@ import textwrap
 
 import numpy as np
 
+from .core.reflux import VESSELS
+from .core.velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
 from .errors import DopplerflowError, SettingsError
-from .reflux import VESSELS
-from .velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
 
 __all__ = ["FIGURES", "teaching_figure", "doppler_equation_figure", "iq_direction_figure",
            "wall_filter_figure", "reflux_vs_closure_figure", "snr_envelope_figure",
@@ -254,7 +254,7 @@ def _iq_direction(seed=0):
 def _wall_filter(wall_hz=80.0, seed=0):
     from scipy import signal
 
-    from .spectral import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
+    from .core.spectral import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
     from .synth import WALL_VELOCITY_CM_S, synthesize
 
     fs = SAMPLE_RATE_HZ
@@ -434,7 +434,7 @@ def _threshold_styles(groups):
 # ---------------------------------------------------------------- 5. SNR and envelope
 def _snr_envelope(seed=0):
     from . import plots
-    from .pipeline import analyze
+    from .core.pipeline import analyze
     from .synth import synthesize
 
     fs = SAMPLE_RATE_HZ

@@ -24,7 +24,7 @@ _END = object()
 
 def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop):
     """Read blocks and queue ``(block, dropped)``; pace them if asked."""
-    from . import io
+    from .core import io
 
     t_start = time.perf_counter()
     sent = 0
@@ -82,8 +82,8 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         Equal to ``analyze(path, settings=settings)`` when nothing is dropped;
         otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
     """
-    from . import io
-    from .pipeline import Processor, _require_one_window
+    from .core import io
+    from .core.pipeline import Processor, _require_one_window
 
     if block_size < 1:
         raise SettingsError(f"block size {block_size} must be a positive number of frames")

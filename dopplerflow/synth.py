@@ -51,10 +51,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.fft import fft, ifft, next_fast_len
 
+from .core.layouts import LAYOUTS
+from .core.velocity import check_geometry, doppler_shift_hz
 from .errors import AudioFileError, SettingsError
-from .layouts import LAYOUTS
 from .scenarios import get_scenario, list_scenarios
-from .velocity import check_geometry, doppler_shift_hz
 
 __all__ = ["Synthetic", "synthesize", "to_layout", "write_scenario", "write_audio",
            "full_scale_per_unit", "mains_hum",

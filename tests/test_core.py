@@ -8,10 +8,10 @@ import pytest
 from conftest import band_noise, chirp_tones, iq, separate
 
 import dopplerflow as df
-from dopplerflow import spectral
-from dopplerflow.layouts import channel_map
-from dopplerflow.reflux import RefluxTracker
-from dopplerflow.velocity import cm_s_per_hz
+from dopplerflow.core import spectral
+from dopplerflow.core.layouts import channel_map
+from dopplerflow.core.reflux import RefluxTracker
+from dopplerflow.core.velocity import cm_s_per_hz
 
 FS = 8000
 SCALE = cm_s_per_hz(8e6, 60.0)  # cm/s per Hz at the default geometry
@@ -97,7 +97,7 @@ def test_threshold_envelope_matches_naive(rng):
         rows[i, z0 + 2:z0 + 2 + width] += 40.0
         rows[i, z0 - 2 - width // 2:z0 - 2] += 15.0
     noise = np.ones(len(rows))
-    env = df.envelope.envelopes(rows, noise, cfg, "threshold")
+    env = df.core.envelope.envelopes(rows, noise, cfg, "threshold")
     for i in range(len(rows)):
         for d in range(2):
             det, fmax = naive.threshold_envelope(
@@ -607,7 +607,7 @@ def test_rows_not_analysed_are_nan_and_no_flow():
     assert first > 0 and not lost[first:].any()
     assert np.isnan(tr.antegrade_max_cm_s[:first]).all() and not tr.flow[:first].any()
     # the frames left out are those overlapping the filter's settling
-    from dopplerflow.spectral import settling_samples, wall_filter_sos
+    from dopplerflow.core.spectral import settling_samples, wall_filter_sos
 
     settle = settling_samples(wall_filter_sos(a.settings.wall_hz, FS), FS)
     hop = round(a.settings.hop_s * FS)
@@ -757,7 +757,7 @@ def test_result_without_trace_is_the_same(block):
 
 
 def test_flow_runs_total_matches_a_plain_count(rng):
-    from dopplerflow.rows import Totals
+    from dopplerflow.core.rows import Totals
 
     flow = np.repeat(rng.random(400) < 0.5, rng.integers(1, 12, 400))
     rows = np.zeros((len(flow), 6), np.float32)
@@ -775,7 +775,7 @@ def test_flow_runs_total_matches_a_plain_count(rng):
 def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
     # a dropout that is bridged only once the row after it arrives: the running median of
     # the rows handed out before must already count the bridged values, as in one pass
-    from dopplerflow.rows import SMOOTH_HALF, Bridger
+    from dopplerflow.core.rows import SMOOTH_HALF, Bridger
 
     max_gap = 12
     rows = np.zeros((400, 6), np.float32)

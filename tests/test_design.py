@@ -1,10 +1,10 @@
-"""The design helpers written out in dopplerflow._design agree with scipy."""
+"""The design helpers written out in dopplerflow.core._design agree with scipy."""
 
 import numpy as np
 import pytest
 from scipy import fft, signal, special
 
-from dopplerflow import _design
+from dopplerflow.core import _design
 
 
 @pytest.mark.parametrize("fs, stop_hz, stop_db", [(8000, 30.8, 50), (48000, 30.8, 50),

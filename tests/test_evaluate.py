@@ -9,8 +9,8 @@ import soundfile as sf
 
 from dopplerflow import cli, synth
 from dopplerflow import evaluate as ev
+from dopplerflow.core.velocity import doppler_shift_hz
 from dopplerflow.errors import SettingsError
-from dopplerflow.velocity import doppler_shift_hz
 
 
 # ------------------------------------------------------------------------------ one recording

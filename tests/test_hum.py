@@ -13,9 +13,9 @@ import pytest
 from scipy.signal import welch
 
 from dopplerflow import analyze, cli, synth
+from dopplerflow.core.hum import TAU_S, HumCanceller, detect_hum
+from dopplerflow.core.pipeline import Settings
 from dopplerflow.errors import SettingsError
-from dopplerflow.hum import TAU_S, HumCanceller, detect_hum
-from dopplerflow.pipeline import Settings
 from dopplerflow.replay import replay
 
 

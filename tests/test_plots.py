@@ -16,8 +16,8 @@ import pytest
 
 import dopplerflow
 from dopplerflow import cli, explain, plots
+from dopplerflow.core.velocity import cm_s_per_hz
 from dopplerflow.errors import SettingsError
-from dopplerflow.velocity import cm_s_per_hz
 
 FS = 8000  # Hz; every shift below is under 1 kHz
 ANTE_HZ = -600.0  # antegrade is away from the probe: negative baseband frequency

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from dopplerflow import analyze, cli, synth
-from dopplerflow.pipeline import Settings
-from dopplerflow.reflux import GAP_S
+from dopplerflow.core.pipeline import Settings
+from dopplerflow.core.reflux import GAP_S
 from dopplerflow.replay import replay
 
 # perforator_reflux: outward (retrograde) flow of ~0.6 s after releases at 2.7 s and 6.7 s

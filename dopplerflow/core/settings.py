@@ -6,9 +6,9 @@ command line's flags map onto these fields (``dopplerflow.cli.settings_from_args
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..errors import SettingsError
 from . import spectral
 from .envelope import DEFAULT_METHOD, method_code
-from .errors import SettingsError
 from .hum import MAINS_HZ
 from .layouts import LAYOUTS
 from .reflux import SLOW_FLOW_VESSELS, reflux_threshold

@@ -93,7 +93,7 @@ class Analysis:
 
     def to_dict(self, trace=False):
         """The JSON-ready dict; ``trace=True`` adds the per-frame trace."""
-        from . import __version__
+        from .. import __version__
 
         d = {
             "file": self.file,

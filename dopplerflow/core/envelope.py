@@ -27,8 +27,8 @@ spectrum up to the maximum frequency.
 
 import numpy as np
 
+from ..errors import SettingsError
 from . import _kernels as K
-from .errors import SettingsError
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels"]
 

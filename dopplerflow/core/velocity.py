@@ -7,7 +7,7 @@ between the beam and the flow.
 
 import math
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 __all__ = ["cm_s_per_hz", "doppler_shift_hz", "check_geometry", "ANGLE_WARN_DEG"]
 

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from .errors import AudioFileError
+from ..errors import AudioFileError
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo"]
 

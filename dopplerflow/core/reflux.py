@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..errors import SettingsError
 from . import _kernels as K
-from .errors import SettingsError
 
 __all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "SEPARABLE_MARGIN", "PULSATILE_SHARE", "Event",
            "RefluxTracker", "is_reflux", "reflux_threshold", "split_episodes"]

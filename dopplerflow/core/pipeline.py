@@ -11,10 +11,10 @@ import os
 
 import numpy as np
 
+from ..errors import InputError, SettingsError
 from . import _kernels as K
 from . import spectral
 from .envelope import MIN_RUN, edge_levels, envelopes, method_code
-from .errors import InputError, SettingsError
 from .hum import HumCanceller, detect_hum
 from .layouts import channel_map
 from .reflux import (

@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
+from ..errors import SettingsError
 from . import _kernels as K
 from ._design import hann
-from .errors import SettingsError
 
 __all__ = ["MAINS_HZ", "HumCanceller", "detect_hum", "harmonics_below"]
 

@@ -22,7 +22,7 @@ convention.
 
 from dataclasses import dataclass
 
-from .errors import LayoutError, SettingsError
+from ..errors import LayoutError, SettingsError
 
 __all__ = ["LAYOUTS", "ChannelMap", "channel_map"]
 

@@ -1,0 +1,1 @@
+"""The analysis core: settings, audio input, the stages and the incremental processor."""
