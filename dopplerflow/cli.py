@@ -272,7 +272,7 @@ class _Progress:
 
 def _analyze_main(args):
     from .core import io
-    from .core.pipeline import analyze
+    from .core.driver import analyze
 
     settings = settings_from_args(args)
     check_outputs(args)

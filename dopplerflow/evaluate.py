@@ -209,8 +209,8 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
         true peak), ``antegrade_chosen`` and, if the analysis raised,
         ``error`` (counted as classified wrong).
     """
+    from .core.driver import analyze
     from .core.layouts import channel_map
-    from .core.pipeline import analyze
     from .score import score
     from .synth import synthesize, to_layout
 

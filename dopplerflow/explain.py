@@ -434,7 +434,7 @@ def _threshold_styles(groups):
 # ---------------------------------------------------------------- 5. SNR and envelope
 def _snr_envelope(seed=0):
     from . import plots
-    from .core.pipeline import analyze
+    from .core.driver import analyze
     from .synth import synthesize
 
     fs = SAMPLE_RATE_HZ

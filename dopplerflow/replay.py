@@ -83,14 +83,15 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
     """
     from .core import io
-    from .core.pipeline import Processor, _require_one_window
+    from .core.driver import Gap, feed, require_one_window
+    from .core.pipeline import Processor
 
     if block_size < 1:
         raise SettingsError(f"block size {block_size} must be a positive number of frames")
     if drop_every < 0 or jitter_ms < 0:
         raise SettingsError("--drop-every and --jitter-ms must not be negative")
     info = io.open_audio(path)
-    _require_one_window(info.frames, info.samplerate, settings, str(path))
+    require_one_window(info.frames, info.samplerate, settings, str(path))
     proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
                      keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=str(path))
     q = queue.Queue(maxsize=64)
@@ -99,22 +100,21 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     th = threading.Thread(target=_producer, daemon=True, args=(
         path, block_size, q, realtime, jitter_ms / 1e3, drop_every, rng, info.samplerate, stop))
     th.start()
-    dropped_blocks = 0
-    dropped_samples = 0
-    try:
-        while True:
-            item = q.get()
-            if item is _END:
-                break
+    dropped = []  # the sizes of the blocks dropped
+
+    def received():
+        while (item := q.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
             block, n = item
             if block is None:
-                dropped_blocks += 1
-                dropped_samples += n
-                proc.mark_gap(n, rows=False)
+                dropped.append(n)
+                yield Gap(n)
             else:
-                proc.push(block, rows=False)
+                yield block
+
+    try:
+        feed(proc, received())
     finally:
         stop.set()
         while th.is_alive():
@@ -123,8 +123,8 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
             except queue.Empty:
                 th.join(0.05)
     extra = {}
-    if dropped_blocks:
-        extra = {"dropped_blocks": dropped_blocks, "dropped_samples": dropped_samples}
+    if dropped:
+        extra = {"dropped_blocks": len(dropped), "dropped_samples": sum(dropped)}
     return proc.finish(**extra)
 
 

@@ -294,7 +294,7 @@ def add_arguments(parser):
 def main(args):
     """Run ``dopplerflow report``; return the exit code."""
     from .cli import check_writable, settings_from_args
-    from .core.pipeline import analyze
+    from .core.driver import analyze
 
     out = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".html"
     if os.path.splitext(out)[1].lower() not in (".html", ".htm"):

@@ -31,10 +31,10 @@ from .reflux import (
 )
 from .result import Analysis, Trace
 from .rows import Bridger, Columns, Totals, expand
-from .settings import Settings, settings_from
+from .settings import Settings
 from .velocity import cm_s_per_hz
 
-__all__ = ["Settings", "Processor", "Analysis", "Trace", "analyze", "MIN_FLOW_S",
+__all__ = ["Settings", "Processor", "Analysis", "Trace", "MIN_FLOW_S",
            "kernels_cached", "notify_first_compile"]
 
 #: Least total duration of flow (in runs of at least ``_MIN_RUN_S``) for a
@@ -230,6 +230,10 @@ class Processor:
         self._both = np.zeros(2)  # K._two_vessels
 
     # ------------------------------------------------------------------ feeding
+    def warn(self, message):
+        """Add ``message`` to the result's warnings (the caller saw something wrong)."""
+        self._warnings.append(message)
+
     @property
     def time_s(self):
         """Seconds of audio received so far (gaps included)."""
@@ -854,104 +858,3 @@ class Processor:
             out.append(f"very low level: {20 * math.log10(peak_rms):.0f} dBFS RMS; raise the "
                        f"input gain or check the cable")
         return out
-
-
-def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
-            keep_spectrogram=False, keep_trace=True, on_event=None, progress=None, **kwargs):
-    """Analyse a recording: velocity trace, flow and reflux events.
-
-    Parameters
-    ----------
-    source : str, os.PathLike, or ndarray
-        An audio file (anything libsndfile reads), a ``(frames, channels)``
-        array of samples, or a complex 1-D array ``I + jQ`` (layout ``iq``).
-    sample_rate_hz : float, optional
-        Required for arrays; for files it is read from the file.
-    settings : Settings, optional
-        Base settings; keyword arguments override single fields
-        (``layout='iq'``, ``carrier_hz=8e6``, ``angle_deg=60.0``,
-        ``vessel=None``, ``antegrade='auto'``, ...; see :class:`Settings`).
-    block_size : int
-        Frames per block fed to the processor (the result does not depend
-        on it).
-    keep_spectrogram : bool
-        Keep the spectrogram for plotting.
-    keep_trace : bool
-        Keep the per-frame trace (``Analysis.trace``).  Without it the memory
-        used does not grow with the recording's length; events, verdicts and
-        the summary are the same.
-    on_event : callable, optional
-        See :class:`Processor`.
-    progress : callable, optional
-        Called with the fraction done after each block of a file.
-
-    Returns
-    -------
-    Analysis
-
-    Raises
-    ------
-    AudioFileError
-        The file is missing, empty or not audio.
-    InputError, LayoutError
-        The audio cannot be analysed as asked (too short, NaN samples, wrong
-        channel count for the layout).
-    SettingsError
-        A setting is out of range.
-    """
-    from . import io
-
-    settings = settings_from(settings, dict(kwargs))
-    if block_size < 1:
-        raise SettingsError(f"block size {block_size} must be a positive number of frames")
-    if isinstance(source, (str, os.PathLike)):
-        info = io.open_audio(source)
-        if sample_rate_hz is not None and sample_rate_hz != info.samplerate:
-            raise SettingsError(f"sample rate {sample_rate_hz:g} Hz given, but the file is "
-                                f"{info.samplerate} Hz; leave it out for files")
-        proc = Processor(settings, info.samplerate, info.channels,
-                         keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
-                         on_event=on_event, file=str(source))
-        _require_one_window(info.frames, info.samplerate, settings, str(source))
-        read = 0
-        for block in io.iter_blocks(source, block_size):
-            proc.push(block, rows=False)
-            read += len(block)
-            if progress is not None:
-                progress(read / max(info.frames, 1))
-        extra = {}
-        if read < info.frames:
-            proc._warnings.append(f"the file is truncated: its header promises {info.frames} "
-                                  f"frames, {read} could be read")
-        _require_one_window(read, info.samplerate, settings, str(source))
-        return proc.finish(**extra)
-    data = np.asarray(source)
-    if sample_rate_hz is None:
-        raise SettingsError("sample_rate_hz is needed when the source is an array")
-    if np.iscomplexobj(data):
-        if data.ndim != 1:
-            raise InputError(f"a complex source must be 1-D (I + jQ), got shape {data.shape}")
-        if settings.layout != "iq":
-            raise SettingsError("a complex source is I + jQ: use layout 'iq' "
-                                "(invert=True for the opposite convention)")
-        data = np.stack((data.real, data.imag), axis=1)
-    elif data.ndim == 1:
-        data = data[:, None]
-    if data.ndim != 2:
-        raise InputError(f"source array must be (frames, channels), got shape {data.shape}")
-    proc = Processor(settings, sample_rate_hz, data.shape[1], keep_spectrogram=keep_spectrogram,
-                     keep_trace=keep_trace, on_event=on_event)
-    _require_one_window(len(data), sample_rate_hz, settings, "the audio")
-    for i in range(0, len(data), block_size):
-        proc.push(data[i:i + block_size], rows=False)
-    return proc.finish()
-
-
-def _require_one_window(n_frames, sample_rate_hz, settings, name):
-    window_s = settings.analysis_window_s
-    need = int(round(window_s * sample_rate_hz))
-    if n_frames < need:
-        raise InputError(f"{name} is {1e3 * n_frames / sample_rate_hz:.1f} ms long; at least one "
-                         f"{window_s * 1e3:g} ms analysis window ({need} samples) is "
-                         f"needed")
-

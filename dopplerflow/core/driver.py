@@ -1,0 +1,164 @@
+"""The one block/gap loop that files, arrays, replay and live input drive a processor with.
+
+A *source* is an iterable of items, each either a ``(frames, channels)`` block of
+samples or a :class:`Gap` (samples that were lost: a dropped block, a sound card's
+overrun).  :func:`feed` pushes them, in order, into a
+:class:`~dopplerflow.core.pipeline.Processor`; :func:`analyze` builds the source for a
+file or an array and returns the finished :class:`~dopplerflow.core.result.Analysis`.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError, SettingsError
+from .settings import settings_from
+
+__all__ = ["Gap", "feed", "analyze", "array_blocks", "require_one_window"]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """``n_samples`` samples lost from the stream: time goes on over silence."""
+
+    n_samples: int
+
+
+def feed(processor, source, *, on_item=None):
+    """Push every item of ``source`` into ``processor``, in order.
+
+    Parameters
+    ----------
+    processor : Processor
+    source : iterable of ndarray or Gap
+        Blocks of samples, ``(frames, channels)``, and gaps.
+    on_item : callable, optional
+        Called after each item with ``(item, n_frames)``: a progress bar, a level
+        meter, a live plot.
+
+    Returns
+    -------
+    int
+        Frames fed, gaps included.
+    """
+    n = 0
+    for item in source:
+        if isinstance(item, Gap):
+            processor.mark_gap(item.n_samples, rows=False)
+            frames = item.n_samples
+        else:
+            processor.push(item, rows=False)
+            frames = len(item)
+        n += frames
+        if on_item is not None:
+            on_item(item, frames)
+    return n
+
+
+def array_blocks(data, block_size):
+    """The blocks of ``block_size`` frames of a ``(frames, channels)`` array."""
+    for i in range(0, len(data), block_size):
+        yield data[i:i + block_size]
+
+
+def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
+            keep_spectrogram=False, keep_trace=True, on_event=None, progress=None, **kwargs):
+    """Analyse a recording: velocity trace, flow and reflux events.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, or ndarray
+        An audio file (anything libsndfile reads), a ``(frames, channels)``
+        array of samples, or a complex 1-D array ``I + jQ`` (layout ``iq``).
+    sample_rate_hz : float, optional
+        Required for arrays; for files it is read from the file.
+    settings : Settings, optional
+        Base settings; keyword arguments override single fields
+        (``layout='iq'``, ``carrier_hz=8e6``, ``angle_deg=60.0``,
+        ``vessel=None``, ``antegrade='auto'``, ...; see :class:`Settings`).
+    block_size : int
+        Frames per block fed to the processor (the result does not depend
+        on it).
+    keep_spectrogram : bool
+        Keep the spectrogram for plotting.
+    keep_trace : bool
+        Keep the per-frame trace (``Analysis.trace``).  Without it the memory
+        used does not grow with the recording's length; events, verdicts and
+        the summary are the same.
+    on_event : callable, optional
+        See :class:`~dopplerflow.core.pipeline.Processor`.
+    progress : callable, optional
+        Called with the fraction done after each block of a file.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    AudioFileError
+        The file is missing, empty or not audio.
+    InputError, LayoutError
+        The audio cannot be analysed as asked (too short, NaN samples, wrong
+        channel count for the layout).
+    SettingsError
+        A setting is out of range.
+    """
+    from . import io
+    from .pipeline import Processor
+
+    settings = settings_from(settings, dict(kwargs))
+    if block_size < 1:
+        raise SettingsError(f"block size {block_size} must be a positive number of frames")
+    if isinstance(source, (str, os.PathLike)):
+        info = io.open_audio(source)
+        if sample_rate_hz is not None and sample_rate_hz != info.samplerate:
+            raise SettingsError(f"sample rate {sample_rate_hz:g} Hz given, but the file is "
+                                f"{info.samplerate} Hz; leave it out for files")
+        proc = Processor(settings, info.samplerate, info.channels,
+                         keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
+                         on_event=on_event, file=str(source))
+        require_one_window(info.frames, info.samplerate, settings, str(source))
+        done = [0]
+
+        def tell(_item, frames):
+            done[0] += frames
+            progress(done[0] / max(info.frames, 1))
+
+        read = feed(proc, io.iter_blocks(source, block_size),
+                    on_item=None if progress is None else tell)
+        if read < info.frames:
+            proc.warn(f"the file is truncated: its header promises {info.frames} frames, "
+                      f"{read} could be read")
+        require_one_window(read, info.samplerate, settings, str(source))
+        return proc.finish()
+    data = np.asarray(source)
+    if sample_rate_hz is None:
+        raise SettingsError("sample_rate_hz is needed when the source is an array")
+    if np.iscomplexobj(data):
+        if data.ndim != 1:
+            raise InputError(f"a complex source must be 1-D (I + jQ), got shape {data.shape}")
+        if settings.layout != "iq":
+            raise SettingsError("a complex source is I + jQ: use layout 'iq' "
+                                "(invert=True for the opposite convention)")
+        data = np.stack((data.real, data.imag), axis=1)
+    elif data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2:
+        raise InputError(f"source array must be (frames, channels), got shape {data.shape}")
+    proc = Processor(settings, sample_rate_hz, data.shape[1], keep_spectrogram=keep_spectrogram,
+                     keep_trace=keep_trace, on_event=on_event)
+    require_one_window(len(data), sample_rate_hz, settings, "the audio")
+    feed(proc, array_blocks(data, block_size))
+    return proc.finish()
+
+
+def require_one_window(n_frames, sample_rate_hz, settings, name):
+    """Raise :class:`InputError` unless ``n_frames`` hold one analysis window."""
+    window_s = settings.analysis_window_s
+    need = int(round(window_s * sample_rate_hz))
+    if n_frames < need:
+        raise InputError(f"{name} is {1e3 * n_frames / sample_rate_hz:.1f} ms long; at least one "
+                         f"{window_s * 1e3:g} ms analysis window ({need} samples) is "
+                         f"needed")
