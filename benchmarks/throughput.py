@@ -128,7 +128,7 @@ def _breakdown_once(x, fs, block_size):
     import scipy.fft
 
     import dopplerflow
-    from dopplerflow.core import _kernels, pipeline
+    from dopplerflow.core import pipeline
 
     acc = {}
     proc = dopplerflow.Processor(dopplerflow.Settings(), fs, x.shape[1])
@@ -148,7 +148,7 @@ def _breakdown_once(x, fs, block_size):
         tracker.update = _Timed(tracker.update, acc, "reflux tracker")
     patches = [(scipy.fft, "fft", "FFT (scipy.fft)"),
                (pipeline, "envelopes", "envelopes"),
-               (_kernels, "_block_stats", "level statistics")]
+               (pipeline, "_block_stats", "level statistics")]
     saved = []
     for mod, attr, name in patches:
         if hasattr(mod, attr):

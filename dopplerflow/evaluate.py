@@ -418,7 +418,7 @@ def _tasks(names, snrs, seeds, layouts, sample_rate_hz, envelope, auto):
 
 def _check_args(snrs, layouts, seeds, workers, envelope):
     """Validate the arguments of :func:`evaluate`; return the SNR levels as floats."""
-    from .core.envelope import method_code
+    from .core.envelopes import method_code
     from .core.layouts import LAYOUTS as KNOWN
 
     try:

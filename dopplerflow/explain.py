@@ -254,7 +254,7 @@ def _iq_direction(seed=0):
 def _wall_filter(wall_hz=80.0, seed=0):
     from scipy import signal
 
-    from .core.spectral import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
+    from .core.wall import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
     from .synth import WALL_VELOCITY_CM_S, synthesize
 
     fs = SAMPLE_RATE_HZ

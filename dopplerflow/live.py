@@ -679,17 +679,18 @@ class LivePlot:
     def __init__(self, session, span_s=10.0):
         import matplotlib.pyplot as plt
 
-        from .core import spectral
+        from .core.spectrum import Framer
         from .core.velocity import cm_s_per_hz
+        from .core.wall import WallFilter, wall_filter_sos
 
         self.session = session
         proc = session.processor
         self._plt = plt
-        self._wall = spectral.WallFilter(
-            proc.cmap, spectral.wall_filter_sos(session.settings.wall_hz,
+        self._wall = WallFilter(
+            proc.cmap, wall_filter_sos(session.settings.wall_hz,
                                                 session.sample_rate_hz),
             session.sample_rate_hz)
-        self._framer = spectral.Framer(proc.config)
+        self._framer = Framer(proc.config)
         self._q = queue.Queue(maxsize=256)
         n_rows = int(round(span_s / proc.config.hop_s))
         self._hop_s = proc.config.hop_s

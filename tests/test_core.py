@@ -8,7 +8,7 @@ import pytest
 from conftest import band_noise, chirp_tones, iq, separate
 
 import dopplerflow as df
-from dopplerflow.core import spectral
+from dopplerflow.core import noise, spectrum, wall
 from dopplerflow.core.layouts import channel_map
 from dopplerflow.core.reflux import RefluxTracker
 from dopplerflow.core.velocity import cm_s_per_hz
@@ -19,7 +19,7 @@ SCALE = cm_s_per_hz(8e6, 60.0)  # cm/s per Hz at the default geometry
 
 def _config(fs=FS, layout="iq", **kw):
     cmap = channel_map(layout, 1 if layout in ("mono", "offset") else 2, **kw)
-    return cmap, spectral.spectral_config(fs, cmap, window_s=0.01, hop_s=0.005, wall_hz=80.0)
+    return cmap, spectrum.spectral_config(fs, cmap, window_s=0.01, hop_s=0.005, wall_hz=80.0)
 
 
 # ----------------------------------------------------------------- stages vs naive references
@@ -29,8 +29,8 @@ def test_wall_filter_matches_scipy_sosfilt(rng):
     x = 0.5 * np.stack((np.cos(2 * np.pi * 7 * t), np.sin(2 * np.pi * 7 * t)), 1) + 0.3
     x += 0.01 * rng.standard_normal((n, 2))
     x = x.astype(np.float32)
-    sos = spectral.wall_filter_sos(80.0, FS)
-    wf = spectral.WallFilter(channel_map("iq", 2), sos, FS)
+    sos = wall.wall_filter_sos(80.0, FS)
+    wf = wall.WallFilter(channel_map("iq", 2), sos, FS)
     got = np.concatenate([wf(x[i:i + 333]) for i in range(0, n, 333)])
     ref = naive.wall_filter(x, sos)
     # float64 recursion, float32 output: agreement to float32 rounding of the output
@@ -38,13 +38,13 @@ def test_wall_filter_matches_scipy_sosfilt(rng):
 
 
 def test_wall_filter_attenuates_clutter_and_passes_flow():
-    sos = spectral.wall_filter_sos(80.0, FS)
+    sos = wall.wall_filter_sos(80.0, FS)
     from scipy import signal
 
     _, h = signal.sosfreqz(sos, worN=np.array([20.0, 30.0, 200.0, 1000.0]), fs=FS)
     gain_db = 20 * np.log10(np.abs(h))
-    assert gain_db[0] < -spectral.WALL_STOP_DB + 0.5  # wall echoes (< 30 Hz) down >= 50 dB
-    assert gain_db[1] < -spectral.WALL_STOP_DB + 0.5
+    assert gain_db[0] < -wall.WALL_STOP_DB + 0.5  # wall echoes (< 30 Hz) down >= 50 dB
+    assert gain_db[1] < -wall.WALL_STOP_DB + 0.5
     assert abs(gain_db[2]) < 0.5 and abs(gain_db[3]) < 0.1  # slow venous flow passes
 
 
@@ -52,7 +52,7 @@ def test_wall_filter_attenuates_clutter_and_passes_flow():
 def test_power_spectrum_matches_numpy(layout, rng):
     cmap, cfg = _config(layout=layout)
     x = rng.standard_normal((3000, 2)).astype(np.float32)
-    framer = spectral.Framer(cfg)
+    framer = spectrum.Framer(cfg)
     got = np.concatenate([framer(x[i:i + 517]) for i in range(0, len(x), 517)])
     ref = naive.power_spectrogram(x[:, 0].astype(float), x[:, 1].astype(float), cfg.n_window,
                                   cfg.hop, cfg.n_fft, separated=cmap.separated)
@@ -64,7 +64,7 @@ def test_time_average_matches_naive_for_any_chunking(rng):
     p = rng.random((41, 16)).astype(np.float32)
     ref = naive.time_average(p.astype(np.float64))
     for chunk in (1, 2, 3, 5, 41):
-        avg = spectral.TimeAverager()
+        avg = spectrum.TimeAverager()
         parts = [avg(p[i:i + chunk]) for i in range(0, len(p), chunk)]
         parts.append(avg(p[:0], final=True))
         got = np.concatenate(parts)
@@ -76,12 +76,12 @@ def test_noise_floor_matches_naive_and_the_true_level(rng):
     sigma2 = 1e-4  # complex noise power per sample
     n = FS * 4
     z = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) * math.sqrt(sigma2 / 2)
-    power = spectral.Framer(cfg)(iq(z).astype(np.float32))
-    nf = spectral.NoiseFloor(cfg)
+    power = spectrum.Framer(cfg)(iq(z).astype(np.float32))
+    nf = noise.NoiseFloor(cfg)
     got = np.concatenate([nf(power[i:i + 37]) for i in range(0, len(power), 37)])
-    tau_frames = spectral._NOISE_TAU_S / cfg.hop_s
+    tau_frames = noise._NOISE_TAU_S / cfg.hop_s
     ref = naive.noise_floor(power.astype(np.float64), cfg.noise_bins, tau_frames=tau_frames,
-                            every=spectral._NOISE_EVERY)
+                            every=noise._NOISE_EVERY)
     np.testing.assert_allclose(got, ref, rtol=1e-5)
     true = sigma2 * np.sum(cfg.window.astype(float) ** 2)
     # one quantile of m ~ 70 exponential bins has ~20% spread; smoothed over ~6
@@ -97,7 +97,7 @@ def test_threshold_envelope_matches_naive(rng):
         rows[i, z0 + 2:z0 + 2 + width] += 40.0
         rows[i, z0 - 2 - width // 2:z0 - 2] += 15.0
     noise = np.ones(len(rows))
-    env = df.core.envelope.envelopes(rows, noise, cfg, "threshold")
+    env = df.core.envelopes.envelopes(rows, noise, cfg, "threshold")
     for i in range(len(rows)):
         for d in range(2):
             det, fmax = naive.threshold_envelope(
@@ -285,7 +285,7 @@ def test_antegrade_given_flips_the_roles():
     # toward is now retrograde: 4 s of it, less the wall filter's settling at the start
     # (frames reaching into it are not analysed), in two reflux events
     assert a.antegrade == "away" and a.antegrade_source == "given"
-    settle_s = spectral.settling_samples(spectral.wall_filter_sos(80.0, FS), FS) / FS
+    settle_s = wall.settling_samples(wall.wall_filter_sos(80.0, FS), FS) / FS
     first_frame_s = settle_s + 0.005 + 0.005  # one hop of averaging, half a window
     assert sum(e.duration_s for e in a.reflux_events) == pytest.approx(4.0 - first_frame_s,
                                                                       abs=0.01)
@@ -607,7 +607,7 @@ def test_rows_not_analysed_are_nan_and_no_flow():
     assert first > 0 and not lost[first:].any()
     assert np.isnan(tr.antegrade_max_cm_s[:first]).all() and not tr.flow[:first].any()
     # the frames left out are those overlapping the filter's settling
-    from dopplerflow.core.spectral import settling_samples, wall_filter_sos
+    from dopplerflow.core.wall import settling_samples, wall_filter_sos
 
     settle = settling_samples(wall_filter_sos(a.settings.wall_hz, FS), FS)
     hop = round(a.settings.hop_s * FS)

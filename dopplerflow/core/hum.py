@@ -16,10 +16,11 @@ import functools
 import math
 
 import numpy as np
+from numba import njit
 
 from ..errors import SettingsError
-from . import _kernels as K
 from ._design import hann
+from ._numba import _JIT
 
 __all__ = ["MAINS_HZ", "HumCanceller", "detect_hum", "harmonics_below"]
 
@@ -96,7 +97,7 @@ class HumCanceller:
         self._bounds = (step * (1.0 - _RANGE), step * (1.0 + _RANGE))
         self._nominal = step
         self._phasor = np.empty((4, self.n_harmonics))
-        K._set_phasors(self._phasor, 0.0, step)
+        _set_phasors(self._phasor, 0.0, step)
         self._amp = np.zeros((int(n_channels), 2, self.n_harmonics))
         self._prev = np.zeros_like(self._amp)
         self._bias = np.zeros(int(n_channels))
@@ -130,7 +131,7 @@ class HumCanceller:
         if not self._started and len(block):
             self._bias[:] = block[0]  # the mean starts where the stream does
             self._started = True
-        K._cancel_hum(block, out, self._osc, self._phasor, self._amp, self._prev, self._bias,
+        _cancel_hum(block, out, self._osc, self._phasor, self._amp, self._prev, self._bias,
                       self._jitter, self._shown, self._alpha, self._beta, _GAIN, _LEAK,
                       _SIGNIFICANT, _SHOW, _KICK, self._steer, self._check, *self._bounds,
                       self._nominal)
@@ -139,7 +140,7 @@ class HumCanceller:
     def skip(self, n_samples):
         """Lost samples: the mains went on, so the phase moves on over them."""
         self._osc[0] = (self._osc[0] + self._osc[1] * int(n_samples)) % (2.0 * math.pi)
-        K._set_phasors(self._phasor, self._osc[0], self._osc[1])
+        _set_phasors(self._phasor, self._osc[0], self._osc[1])
 
 
 #: Sample rate the audio is brought down to before :func:`detect_hum` searches it, Hz.
@@ -205,7 +206,7 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     if q > 1:
         taps = _probe_filter(fs, q)
         low = np.empty((x.shape[0], (x.shape[1] - len(taps)) // q + 1))
-        K._fir_decimate(x, taps, q, low)
+        _fir_decimate(x, taps, q, low)
         x = low
         fs /= q
     n_seg = int(round(fs))  # 1 s: 1 Hz bins
@@ -233,3 +234,175 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
             best = {"mains_hz": mains, "lines": int(lines[c]),
                     "level_dbfs": 10.0 * math.log10(max(level, 1e-20))}
     return best
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT)
+def _set_phasors(phasor, theta, step):
+    """``phasor`` (4, K) of :func:`_cancel_hum` for the fundamental's phase and step."""
+    for k in range(phasor.shape[1]):
+        phasor[0, k] = np.cos((k + 1) * theta)
+        phasor[1, k] = np.sin((k + 1) * theta)
+        phasor[2, k] = np.cos((k + 1) * step)
+        phasor[3, k] = np.sin((k + 1) * step)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _cancel_hum(x, out, osc, phasor, amp, prev, bias, jitter, shown, alpha, beta, gain, leak,
+                sig, show, kick, steer, check, lo, hi, nominal):
+    """Subtract mains hum, harmonics of a drifting fundamental, from each channel.
+
+    A bank of adaptive line cancellers (Widrow et al. 1975), one per harmonic
+    ``k`` (1 to ``K``) and channel: the hum is modelled as
+    ``Re(A_k exp(j k theta))`` with ``theta`` the fundamental's phase, and
+    each complex amplitude follows the residual ``e`` (less its running mean)
+    as ``A_k += 2 alpha e exp(-j k theta)``: a notch ``alpha fs / pi`` Hz wide
+    around each harmonic, time constant ``1 / (alpha fs)`` samples.
+
+    Every ``check`` samples the fundamental's step is corrected (a frequency
+    locked loop): an error of ``d`` radians a sample turns ``A_k`` by
+    ``k d check``, so the least-squares slope of the turns against ``k``,
+    weighted by each harmonic's power in excess of ``sig`` times how far its
+    amplitude usually moves in a check (its noise), gives ``d``, of which
+    ``gain`` is applied.  Only the first ``steer`` harmonics steer it: higher
+    ones could turn by more than half a turn in a check, which reads as the
+    wrong way.  A harmonic that moved more than ``kick`` times its
+    usual amount was hit by a transient, which turns all harmonics in step
+    like a frequency error; it is left out of that check.  The step is also
+    pulled back toward ``nominal`` by ``leak`` of its offset, and kept in
+    ``[lo, hi]``.  Every update counts samples, not blocks: the output does
+    not depend on how the stream is cut.
+
+    Parameters
+    ----------
+    x, out : ndarray, shape (n, C), float32
+        Samples in, and the samples less the hum out (may be the same array).
+    osc : ndarray, shape (3,), float64
+        Phase of the fundamental (rad), its step (rad a sample), samples since
+        the last check.  Updated in place.
+    phasor : ndarray, shape (4, K), float64
+        Each harmonic's ``cos``, ``sin`` of ``k theta``, and of ``k step``, by
+        which they turn each sample (independent across harmonics, so the
+        loops over them vectorise); set exactly at each check
+        (:func:`_set_phasors`).  Updated in place.
+    amp, prev : ndarray, shape (C, 2, K), float64
+        Amplitudes (re; im) of each channel's harmonics, and their values at
+        the last check.  Updated in place.
+    bias : ndarray, shape (C,), float64
+        Each channel's running mean (rate ``beta``), taken out of the residual
+        the amplitudes follow but left in ``out``: a DC offset stepping in at
+        the start of a stream would otherwise ring in every notch.  Updated in
+        place.
+    jitter : ndarray, shape (C, K), float64
+        How far each amplitude usually moves in a check (squared).  Updated in
+        place.
+    shown : ndarray, shape (C, K), float64
+        The share of each harmonic taken out of ``out``: 0 for one whose power
+        is under ``show`` times its jitter (no line, only noise), rising to 1
+        at twice that; the amplitudes follow the full residual all the same.
+        Updated at each check.
+    alpha, beta, gain, leak, sig, show, kick : float
+        As above.
+    steer : int
+        Harmonics that steer the frequency.
+    check : int
+        Samples between frequency corrections.
+    lo, hi, nominal : float
+        Bounds and nominal value of the step, rad a sample.
+    """
+    n, n_ch = x.shape
+    n_h = amp.shape[2]
+    two_pi = 2.0 * np.pi
+    theta = osc[0]
+    step = osc[1]
+    count = int(osc[2])
+    ck = phasor[0]
+    sk = phasor[1]
+    rc = phasor[2]
+    rs = phasor[3]
+    for i in range(n):
+        for ch in range(n_ch):
+            hum = 0.0
+            found = 0.0
+            for k in range(n_h):
+                line = amp[ch, 0, k] * ck[k] - amp[ch, 1, k] * sk[k]
+                hum += line
+                found += shown[ch, k] * line
+            e = x[i, ch] - hum
+            out[i, ch] = x[i, ch] - found
+            e -= bias[ch]
+            bias[ch] += beta * e
+            g = 2.0 * alpha * e
+            for k in range(n_h):
+                amp[ch, 0, k] += g * ck[k]
+                amp[ch, 1, k] -= g * sk[k]
+        for k in range(n_h):
+            c = ck[k]
+            ck[k] = c * rc[k] - sk[k] * rs[k]
+            sk[k] = sk[k] * rc[k] + c * rs[k]
+        theta += step
+        if theta >= two_pi:
+            theta -= two_pi
+        count += 1
+        if count >= check:
+            count = 0
+            num = 0.0
+            den = 0.0
+            for ch in range(n_ch):
+                for k in range(n_h):
+                    ar = amp[ch, 0, k]
+                    ai = amp[ch, 1, k]
+                    pr = prev[ch, 0, k]
+                    pi_ = prev[ch, 1, k]
+                    prev[ch, 0, k] = ar
+                    prev[ch, 1, k] = ai
+                    dr = ar * pr + ai * pi_
+                    di = ai * pr - ar * pi_
+                    # how far the amplitude moves in a check, read from its magnitude
+                    # (twice its square: noise moves the phase as much), so that a line
+                    # turning while the frequency is followed counts as steady: noise
+                    # moves it about sqrt(2 check / tau) of its own size, a line hardly
+                    # at all; a transient (a knock, the wall's thump) kicks every
+                    # harmonic with a phase that grows with k, like a frequency error:
+                    # such a check is left out
+                    moved = 2.0 * (np.sqrt(ar * ar + ai * ai) - np.sqrt(pr * pr + pi_ * pi_)) ** 2
+                    usual = jitter[ch, k]
+                    if usual == 0.0:  # the first check: learn how far it moves
+                        jitter[ch, k] = moved
+                        continue
+                    jitter[ch, k] += 0.1 * (min(moved, kick * usual) - usual)
+                    power = ar * ar + ai * ai
+                    # only a line is taken out: subtracting the noise-driven amplitude of
+                    # an empty harmonic would only add its scatter
+                    shown[ch, k] = min(1.0, max(0.0, power / (show * usual) - 1.0))
+                    w = power - sig * usual
+                    if w <= 0.0 or moved > kick * usual or k >= steer:
+                        continue
+                    kk = k + 1.0
+                    num += w * kk * np.arctan2(di, dr)
+                    den += w * kk * kk
+            step -= leak * (step - nominal)
+            if den > 0.0:
+                step += gain * num / (den * check)
+            step = min(max(step, lo), hi)
+            _set_phasors(phasor, theta, step)
+    osc[0] = theta
+    osc[1] = step
+    osc[2] = count
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _fir_decimate(x, taps, q, out):
+    """Each row of ``x`` (C, n) float64 through the FIR ``taps``, only every ``q``-th
+    output: ``out[c, m] = sum_j taps[j] x[c, m q + j]`` for the ``(n - len(taps)) // q + 1``
+    outputs whose taps lie inside the row."""
+    n_t = taps.shape[0]
+    for c in range(x.shape[0]):
+        row = x[c]
+        o = out[c]
+        for m in range(o.shape[0]):
+            seg = row[m * q:m * q + n_t]
+            acc = 0.0
+            for j in range(n_t):
+                acc += taps[j] * seg[j]
+            o[m] = acc

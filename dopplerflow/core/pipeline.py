@@ -12,11 +12,11 @@ import os
 import numpy as np
 
 from ..errors import InputError, SettingsError
-from . import _kernels as K
-from . import spectral
-from .envelope import MIN_RUN, edge_levels, envelopes, method_code
+from .envelopes import MIN_RUN, _envelopes, edge_levels, envelopes, method_code
 from .hum import HumCanceller, detect_hum
 from .layouts import channel_map
+from .levels import _block_stats
+from .noise import NoiseFloor
 from .reflux import (
     CARDIAC_PERIOD_S,
     ENTER_RATIO,
@@ -26,13 +26,17 @@ from .reflux import (
     SEPARABLE_MARGIN,
     SHORTEST_CARDIAC_PERIOD_S,
     RefluxTracker,
+    _reflux,
     is_reflux,
     split_episodes,
 )
 from .result import Analysis, Trace
-from .rows import Bridger, Columns, Totals, expand
+from .rows import Bridger, Columns, Totals, _store_rows, _trace_columns, expand
+from .second_vessel import _clear_rows, _second_vessel, _two_vessels
 from .settings import Settings
+from .spectrum import Framer, TimeAverager, spectral_config
 from .velocity import cm_s_per_hz
+from .wall import WallFilter, _wall_filter, settling_samples, wall_filter_sos
 
 __all__ = ["Settings", "Processor", "Analysis", "Trace", "MIN_FLOW_S",
            "kernels_cached", "notify_first_compile"]
@@ -62,7 +66,7 @@ def kernels_cached():
     (or after an upgrade changed them), when they are compiled first, once."""
     try:
         return all(os.path.exists(k._cache._cache_file._index_path)
-                   for k in (K._wall_filter, K._envelopes, K._reflux))
+                   for k in (_wall_filter, _envelopes, _reflux))
     except AttributeError:  # a numba whose cache is laid out otherwise: say nothing
         return True
 
@@ -120,13 +124,13 @@ class Processor:
     With the antegrade direction given, a persistent vessel flowing the
     retrograde way (an artery beside the vein under study) is separated from
     the vessel under study once it is established
-    (``_kernels._second_vessel``); the rows before that, within its time
+    (``second_vessel._second_vessel``); the rows before that, within its time
     constant, show it in the rows :meth:`push` returns but not in the result:
     its trace, summary and retrograde episodes re-read them with its power.  A
     persistent vessel nearly as loud as the vessel under study, or louder,
     leaves the result's reflux not assessable (:meth:`_second_vessel_note`).  With
     ``antegrade='auto'`` such a vessel is watched for in both directions
-    (``_kernels._two_vessels``): once one is found, which flow is the vessel
+    (``second_vessel._two_vessels``): once one is found, which flow is the vessel
     under study cannot be told from the recording, and the result's reflux is
     not assessable.
 
@@ -148,13 +152,13 @@ class Processor:
         self.file = file
         self.cmap = channel_map(settings.layout, self.n_channels, channels=settings.channels,
                                 invert=settings.invert, offset_hz=settings.offset_hz)
-        self.config = spectral.spectral_config(self.sample_rate_hz, self.cmap,
+        self.config = spectral_config(self.sample_rate_hz, self.cmap,
                                                window_s=settings.analysis_window_s,
                                                hop_s=settings.hop_s,
                                                wall_hz=settings.wall_hz,
                                                average_frames=settings.average_frames)
-        sos = spectral.wall_filter_sos(settings.wall_hz, self.sample_rate_hz)
-        self._wall = spectral.WallFilter(self.cmap, sos, self.sample_rate_hz)
+        sos = wall_filter_sos(settings.wall_hz, self.sample_rate_hz)
+        self._wall = WallFilter(self.cmap, sos, self.sample_rate_hz)
         # mains hum: removed from the wall filter's output, where no strong clutter is left
         # to ring in its notches
         self._hum = None
@@ -168,9 +172,9 @@ class Processor:
         self._probe = [] if self._hum is None else None
         self._probe_n = 0
         self._probe_len = int(round(_HUM_PROBE_S * self.sample_rate_hz))
-        self._framer = spectral.Framer(self.config)
-        self._noise = spectral.NoiseFloor(self.config)
-        self._avg = spectral.TimeAverager(settings.average_frames)
+        self._framer = Framer(self.config)
+        self._noise = NoiseFloor(self.config)
+        self._avg = TimeAverager(settings.average_frames)
         self._noise_pending = np.zeros(0)
         self._scale = cm_s_per_hz(settings.carrier_hz, settings.angle_deg,
                                   settings.sound_speed_m_s)
@@ -190,7 +194,7 @@ class Processor:
         self._rows = 0
         self._unanalysed = []  # [first, end) row ranges not analysed (settling, lost samples)
         self._spec = Columns(self.config.n_fft) if keep_spectrogram else None
-        # level statistics of the raw samples, in lanes (see K._block_stats)
+        # level statistics of the raw samples, in lanes (see _block_stats)
         self._lanes = np.zeros((3, _STATS_LANES * self.n_channels), np.float64)
         self._n_in = 0  # samples received (gaps excluded)
         self._integral = np.zeros(2)  # time-integrated maximum frequency, per direction
@@ -205,14 +209,14 @@ class Processor:
         self._told_unassessable = False  # on_event heard that reflux is not assessable
         # sample ranges whose frames are not analysed: the wall filter's settling after the
         # stream starts and after each gap of lost samples
-        self._settle = spectral.settling_samples(sos, self.sample_rate_hz)
+        self._settle = settling_samples(sos, self.sample_rate_hz)
         # the hum's amplitudes are learnt over the first three time constants (after a gap
         # the hum goes on, and they stay right)
         first = self._settle if self._hum is None else max(self._settle, self._hum.settle)
         self._unsettled = [(0, first)]
         self._valid_buf = np.ones(0, bool)
         self._finished = None
-        # a persistent vessel flowing the retrograde way (K._second_vessel): only with the
+        # a persistent vessel flowing the retrograde way (_second_vessel): only with the
         # antegrade direction given, which says which vessel is under study
         self._second = np.zeros(12)
         # stored rows held back for re-reading once it is established (see _reread), and
@@ -227,7 +231,7 @@ class Processor:
         self._second_on = self.cmap.direction_available and settings.antegrade != "auto"
         # with the direction chosen from the flow, a second vessel is only watched for
         self._watch_on = self.cmap.direction_available and settings.antegrade == "auto"
-        self._both = np.zeros(2)  # K._two_vessels
+        self._both = np.zeros(2)  # _two_vessels
 
     # ------------------------------------------------------------------ feeding
     def warn(self, message):
@@ -283,7 +287,7 @@ class Processor:
         # the running sums go on in stream order (the same whatever the blocks); they are
         # kept only if the block is clean
         lanes = self._lanes.copy()
-        K._block_stats(block.reshape(-1), self._n_in * self.n_channels, CLIP_LEVEL, lanes)
+        _block_stats(block.reshape(-1), self._n_in * self.n_channels, CLIP_LEVEL, lanes)
         if not np.isfinite(lanes[0]).all():
             bad = int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
             t_bad = (self._n_samples + bad) / self.sample_rate_hz
@@ -352,14 +356,14 @@ class Processor:
             self._note_unanalysed(row0, valid)
         if self._watch_on:
             cfg = self.config
-            K._two_vessels(env, valid, cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+            _two_vessels(env, valid, cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
                            cfg.dir_f0, cfg.bin_hz, row0, self._both)
         if self._lookahead:
             ahead = np.concatenate([p[2] for p in parts])
             ahead_ok = np.concatenate([p[3] for p in parts])
         self._last = env[-1]
         stored = np.empty((n_rows, 6), np.float32)  # fmax, fmean, power per direction
-        K._store_rows(env, self._integral, stored)
+        _store_rows(env, self._integral, stored)
         self._keep(self._bridger(stored))
         self._noise_kept.append(noise[(-row0) % _NOISE_KEEP::_NOISE_KEEP].copy())
         if self._lookahead:
@@ -378,10 +382,10 @@ class Processor:
     def _separate(self, env, spec, noise, ahead, row0):
         """Keep only the vessel under study in the retrograde direction of ``env`` (rows of
         the spectra ``spec`` with their ``noise``; and of the provisional rows ``ahead``)
-        once a persistent vessel flows that way; see ``_kernels._second_vessel``."""
+        once a persistent vessel flows that way; see ``second_vessel._second_vessel``."""
         cfg = self.config
         r = 1 - _DIRS.index(self.settings.antegrade)
-        K._second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
+        _second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
                          cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
                          int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
                          ENTER_RATIO, PERSIST_OUTLIER, self._tracker.gap_rows,
@@ -486,7 +490,7 @@ class Processor:
             if a < b:
                 r = 1 - _DIRS.index(self.settings.antegrade)
                 env = expand(held[a:b])
-                K._clear_rows(env, 0, b - a, r, env.dtype.type(self._second[6]), ENTER_RATIO)
+                _clear_rows(env, 0, b - a, r, env.dtype.type(self._second[6]), ENTER_RATIO)
                 held[a:b, 3 * r:3 * r + 3] = env[:, r, 1:4]
                 self._reread_kept.append((first + a, env[:, r, 0] > 0))
             if b < len(held) or final:
@@ -621,7 +625,7 @@ class Processor:
             cols = np.empty((4, n), env.dtype)
             flow = np.empty(n, bool)
         t = env.dtype.type
-        K._trace_columns(env, ante, t(self._scale), t(1), t(0), self.cmap.direction_available,
+        _trace_columns(env, ante, t(self._scale), t(1), t(0), self.cmap.direction_available,
                          cols, flow)
         return cols[0], cols[1], cols[2], cols[3], flow
 
@@ -731,7 +735,7 @@ class Processor:
         Returns ``(reason, warning, second_vessel)``: why reflux is not assessable
         (None: it is), the warning, and the JSON's ``second_vessel`` (None: no
         second vessel found).  With the direction chosen from the flow
-        (``_kernels._two_vessels``), which vessel is under study is unknown; with it
+        (``second_vessel._two_vessels``), which vessel is under study is unknown; with it
         given, the reflux stands out as a step over the persistent vessel, which
         the vessel under study makes only if it is louder than it: by the step
         less the persistent vessel's own power where that flows all the time,

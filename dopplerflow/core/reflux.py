@@ -9,9 +9,10 @@ that closes a competent valve, are listed separately.
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from numba import njit
 
 from ..errors import SettingsError
-from . import _kernels as K
+from ._numba import _JIT
 
 __all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "SEPARABLE_MARGIN", "PULSATILE_SHARE", "Event",
            "RefluxTracker", "is_reflux", "reflux_threshold", "split_episodes"]
@@ -217,7 +218,7 @@ class RefluxTracker:
         if ahead is None:
             ahead = np.zeros_like(env)
             ahead_valid = np.zeros(len(env), bool)
-        n = K._reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
+        n = _reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
                       self.scale, thr, self.gap_rows, self.min_rows, ENTER_RATIO,
                       self._floor_hz, self._shown_hz, self._state, self._fit, self._ring,
                       actions)
@@ -263,3 +264,324 @@ def split_episodes(episodes, threshold_s):
     tested on each episode's detected duration."""
     return ([e for e in episodes if is_reflux(e.tested_s, threshold_s)],
             [e for e in episodes if not is_reflux(e.tested_s, threshold_s)])
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT)
+def _dominates(env, i, r, a, ratio):
+    """Flow in direction ``r`` is detected in row ``i`` of ``env`` and dominates direction
+    ``a``: none there, or more than ``ratio`` times its power."""
+    return env[i, r, 0] > 0 and (env[i, a, 0] == 0 or env[i, r, 3] > ratio * env[i, a, 3])
+
+
+@njit(**_JIT)
+def _ring_peak(ring, state, h, v, peak):
+    """Push ``v`` to hypothesis ``h``'s ring (count in ``state[h, 16]``); return the
+    higher of ``peak`` and the median of the last ``K`` values pushed (of all of them
+    once there are three; none before).  ``ring[2]`` is scratch space (sorted by
+    insertion: a few values).
+
+    A ``v`` no higher than ``peak`` cannot lift the median above it: at most half
+    the values stood above ``peak`` when it was set, and ``v`` adds none, so the
+    median is only worked out when ``v`` is higher."""
+    k = ring.shape[1]
+    n = int(state[h, 16])
+    ring[h, n % k] = v
+    n += 1
+    state[h, 16] = n
+    if n < 3 or v <= peak:
+        return peak
+    m = min(n, k)
+    tmp = ring[2]
+    for j in range(m):
+        x = ring[h, j]
+        q = j
+        while q > 0 and tmp[q - 1] > x:
+            tmp[q] = tmp[q - 1]
+            q -= 1
+        tmp[q] = x
+    if m % 2:
+        return max(peak, tmp[m // 2])
+    return max(peak, 0.5 * (tmp[m // 2 - 1] + tmp[m // 2]))
+
+
+@njit(**_JIT)
+def _extrapolation(x, y, n, floor_hz, shown_hz, max_rows):
+    """Rows from an episode's edge back to where its envelope left the baseline.
+
+    A least-squares line through the ``n`` points ``(x, y)`` of the envelope
+    near the edge (``x`` rows from the edge row into the episode, ``y`` the
+    maximum frequency, Hz) gives the rate ``s`` (Hz a row) at which flow
+    grew out of the edge.  Flow is detected once it reaches ``floor_hz``, the
+    lowest frequency searched, so it crossed the baseline about
+    ``floor_hz / s`` rows before the edge row.  The envelope cannot show
+    less than ``shown_hz``: one whose edge row already lies far above that
+    left it within a row, so ``s`` is at least that excess a row (brisk
+    flow).  The result is at most ``max_rows``; fewer than two points give 0.
+    """
+    if n < 2 or floor_hz <= 0.0:
+        return 0.0
+    mx = 0.0
+    my = 0.0
+    for k in range(n):
+        mx += x[k]
+        my += y[k]
+    mx /= n
+    my /= n
+    sxy = 0.0
+    sxx = 0.0
+    for k in range(n):
+        sxy += (x[k] - mx) * (y[k] - my)
+        sxx += (x[k] - mx) * (x[k] - mx)
+    slope = sxy / sxx if sxx > 0.0 else 0.0
+    slope = max(slope, (my - slope * mx) - shown_hz)
+    if slope * max_rows <= floor_hz:
+        return float(max_rows)
+    return floor_hz / slope
+
+
+@njit(**_JIT)
+def _edge_points(fit, h, row0, step, n_max, last, x, y):
+    """Detected envelope values of up to ``n_max`` rows from ``row0`` in ``step``
+    direction, read from the episode's head (``step`` +1) or tail ring (-1)."""
+    n = 0
+    w = fit.shape[2]
+    for k in range(n_max):
+        if step > 0:
+            v = fit[h, 1, k]
+        else:
+            rr = row0 - k
+            slot = rr % w
+            v = fit[h, 2, slot] if fit[h, 3, slot] == rr and rr <= last else 0.0
+        if v > 0.0:
+            x[n] = k
+            y[n] = v
+            n += 1
+    return n
+
+
+@njit(**_JIT)
+def _refined_start(state, fit, h, row, floor_hz, shown_hz, max_rows, x, y):
+    """Start edge of hypothesis ``h``'s episode, in rows, from its rows up to ``row``:
+    extrapolated back to the baseline, not before its bound (``state[h, 15]``)."""
+    n_max = min(fit.shape[2], int(row - state[h, 1]) + 1)
+    n = _edge_points(fit, h, 0, 1, n_max, row, x, y)
+    corr = _extrapolation(x, y, n, floor_hz, shown_hz, max_rows)
+    return max(state[h, 1] - 0.5 - corr, state[h, 15])
+
+
+@njit(**_JIT)
+def _refined_end(state, fit, h, floor_hz, shown_hz, max_rows, x, y):
+    """End edge of hypothesis ``h``'s episode, in rows: extrapolated forward to the
+    baseline, not past the next row of antegrade flow or lost samples."""
+    last = state[h, 2]
+    n = _edge_points(fit, h, int(last), -1, fit.shape[2], last, x, y)
+    end = last + 0.5 + _extrapolation(x, y, n, floor_hz, shown_hz, max_rows)
+    if state[h, 12] >= 0:
+        end = min(end, state[h, 12] - 0.5)
+    return end
+
+
+@njit(**_JIT)
+def _edge_bound(state, h, row):
+    """Row ``row`` has antegrade flow dominating or lost samples: no edge of hypothesis
+    ``h``'s episodes is extrapolated across it (``state[h, 11]``, and ``state[h, 12]``
+    for the end of the episode under way)."""
+    state[h, 11] = row
+    if state[h, 0] > 0 and state[h, 12] < 0:
+        state[h, 12] = row
+
+
+@njit(**_JIT)
+def _emit(actions, na, kind, h, start, end, state, at, hop_s, t0_s, detected_s):
+    """Append an action (times in rows) if there is room; return the new count."""
+    if na < actions.shape[0]:
+        actions[na, 0] = kind
+        actions[na, 1] = h
+        actions[na, 2] = t0_s + start * hop_s
+        actions[na, 3] = t0_s + end * hop_s
+        actions[na, 4] = state[h, 3]
+        actions[na, 5] = state[h, 4] / state[h, 5]
+        actions[na, 6] = t0_s + at * hop_s
+        actions[na, 7] = detected_s
+        na += 1
+    return na
+
+
+@njit(**_JIT)
+def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s,
+            gap_rows, min_rows, enter_ratio, floor_hz, shown_hz, state, fit, ring, actions):
+    """Retrograde-episode state machines for both direction hypotheses.
+
+    Hypothesis ``h`` takes direction ``h`` (0 toward, 1 away) as retrograde.
+    A frame counts as retrograde when retrograde flow is detected and it
+    dominates: no antegrade flow, or more power than the antegrade flow
+    (``enter_ratio`` times more to open an episode; any majority keeps it).
+    Up to ``gap_rows`` frames that are not retrograde are bridged.
+
+    An episode's start and end are then moved to where its retrograde
+    maximum-frequency envelope meets the baseline, as with calipers: flow
+    that ramps slowly through zero is detected only once it clears the wall
+    band.  The envelope's rate of change over the first (last) ``W`` rows
+    (``W = fit.shape[2]``, the rows over which a step in flow spreads)
+    extrapolates the edge by the time flow took to cross ``floor_hz``
+    (see ``_extrapolation``), at most ``gap_rows``, never past a row with
+    antegrade flow dominating or with lost samples.  The start is fixed once
+    ``W`` rows are in or when the reflux is confirmed, whichever comes first,
+    so a confirmed event keeps the start it was confirmed with.  The
+    threshold is tested on the duration of the detected rows (from the start
+    of the first to the end of the last), which is known row by row as the
+    stream arrives: the moment of confirmation and the verdict do not depend
+    on the extrapolation.
+
+    Parameters
+    ----------
+    env : ndarray, shape (n, 2, 4), float64
+        Output of ``_envelopes``.
+    valid : ndarray, shape (n,), bool
+        False for frames that overlap lost samples (a gap): they neither
+        extend nor end an episode.
+    ahead : ndarray, shape (n, 2, 4), float64
+        For each frame ``i``, the envelopes of frame ``i + 1`` as far as the
+        audio so far shows it (the provisional row of a time average that
+        still lacks its newest frame).  A reflux whose run reaches frame
+        ``i`` is confirmed at frame ``i + 1`` when that frame's duration
+        passes the threshold and the provisional row is retrograde, one hop
+        before the complete row would confirm it.  All zero: no look-ahead.
+    ahead_valid : ndarray, shape (n,), bool
+        False where the provisional row overlaps lost samples.
+    row0 : int
+        Index of ``env[0]`` in the whole stream.
+    hop_s, t0_s : float
+        Frame hop and time of frame 0, seconds.
+    cm_s_per_hz : float
+        Doppler-equation scale.
+    threshold_s : float
+        Reflux threshold; an episode longer than this is a reflux event.
+        Non-positive means no reflux rule (episodes only).
+    gap_rows, min_rows : int
+        Bridged gap and the shortest episode that is reported, in frames.
+    enter_ratio : float
+        Power ratio to open an episode.
+    floor_hz, shown_hz : float
+        Lowest frequency searched for flow and lowest maximum frequency the
+        envelope reports, Hz.  ``floor_hz <= 0``: edges are not extrapolated.
+    state : ndarray, shape (2, 17), float64
+        Per hypothesis: in_episode, start_row, last_row, peak_cm_s,
+        sum_cm_s, n_rows, confirmed, and the run of frames with a retrograde
+        majority under way outside an episode: first_row + 1 (0: none),
+        peak_cm_s, sum_cm_s, n_rows; then the last row with antegrade flow
+        dominating or lost samples, the first such row after the episode's
+        last retrograde row (-1: none), the start edge in rows
+        (extrapolated), whether it is fixed, and the earliest it may be;
+        the number of values pushed to ``ring``.  Updated in place.
+    fit : ndarray, shape (2, 4, W), float64
+        Per hypothesis: the maximum frequency of the first ``W`` rows of the
+        majority run and of the episode (0: not retrograde), and a ring of
+        the last ``W`` retrograde rows: values, row numbers.  Updated in place.
+    ring : ndarray, shape (3, K), float64
+        Per hypothesis: the velocities of the last ``K`` rows of the majority
+        run and the episode (and a row of scratch space).  The peak velocity
+        is the highest running median of ``K`` of them (of the first three or
+        more at the start), as in the final trace: a single frame's speckle
+        does not set it.  Updated in place.
+    actions : ndarray, shape (m, 8), float64
+        Filled with (kind, hypothesis, start_s, end_s, peak_cm_s, mean_cm_s,
+        at_s, detected_s); kind 1 = reflux confirmed (the detected duration
+        just passed the threshold; ``end_s`` is the end of the frame that
+        passed it), 2 = episode ended; ``detected_s`` is the duration of the
+        detected rows.
+
+    Returns
+    -------
+    n_actions : int
+    """
+    n = env.shape[0]
+    w = fit.shape[2]
+    x = np.empty(w)
+    y = np.empty(w)
+    na = 0
+    for i in range(n):
+        row = row0 + i
+        if not valid[i]:
+            for h in range(2):
+                _edge_bound(state, h, row)
+            continue
+        for h in range(2):
+            r = h
+            a = 1 - h
+            majority = _dominates(env, i, r, a, 1.0)
+            v = env[i, r, 1] * cm_s_per_hz
+            retro = _dominates(env, i, r, a, 1.0 if state[h, 0] > 0 else enter_ratio)
+            if _dominates(env, i, a, r, 1.0):
+                _edge_bound(state, h, row)
+            if state[h, 0] == 0 and majority and not retro:
+                # a retrograde majority not yet strong enough to open an episode: if it
+                # grows into one, the episode starts where the majority began
+                if state[h, 7] == 0:
+                    state[h, 7] = row + 1
+                    state[h, 8] = 0.0
+                    state[h, 9] = 0.0
+                    state[h, 10] = 0
+                    state[h, 16] = 0
+                    fit[h, 0, :] = 0.0
+                state[h, 8] = _ring_peak(ring, state, h, v, state[h, 8])
+                state[h, 9] += v
+                state[h, 10] += 1
+                k = int(row - (state[h, 7] - 1))
+                if k < w:
+                    fit[h, 0, k] = env[i, r, 1]
+            elif not majority:
+                state[h, 7] = 0
+            if retro:
+                if state[h, 0] == 0:
+                    # open the episode, from the start of the majority run if there is one
+                    state[h, 0] = 1
+                    state[h, 6] = 0
+                    state[h, 14] = 0
+                    state[h, 15] = state[h, 11] + 0.5
+                    if state[h, 7] > 0:
+                        state[h, 1] = state[h, 7] - 1
+                        state[h, 3:6] = state[h, 8:11]
+                        fit[h, 1, :] = fit[h, 0, :]
+                    else:
+                        state[h, 1] = row
+                        state[h, 3:6] = 0.0
+                        state[h, 16] = 0
+                        fit[h, 1, :] = 0.0
+                    state[h, 7] = 0
+                state[h, 2] = row
+                state[h, 3] = _ring_peak(ring, state, h, v, state[h, 3])
+                state[h, 4] += v
+                state[h, 5] += 1
+                state[h, 12] = -1
+                k = int(row - state[h, 1])
+                if k < w:
+                    fit[h, 1, k] = env[i, r, 1]
+                fit[h, 2, row % w] = env[i, r, 1]
+                fit[h, 3, row % w] = row
+                if state[h, 14] == 0:
+                    state[h, 13] = _refined_start(state, fit, h, row, floor_hz, shown_hz,
+                                                  gap_rows, x, y)
+                    if k >= w - 1:
+                        state[h, 14] = 1
+                dur = (row - state[h, 1] + 1) * hop_s
+                at = row
+                if threshold_s > 0 and state[h, 6] == 0 and dur <= threshold_s \
+                        and dur + hop_s > threshold_s and ahead_valid[i]:
+                    # the next frame passes the threshold: confirm it from its provisional row
+                    if _dominates(ahead, i, r, a, 1.0):
+                        dur += hop_s
+                        at = row + 1
+                if threshold_s > 0 and state[h, 6] == 0 and dur > threshold_s:
+                    state[h, 6] = 1
+                    state[h, 14] = 1
+                    na = _emit(actions, na, 1, h, state[h, 13], at + 0.5, state, at, hop_s,
+                               t0_s, dur)
+            elif state[h, 0] > 0 and row - state[h, 2] > gap_rows:
+                if state[h, 2] - state[h, 1] + 1 >= min_rows:
+                    end = _refined_end(state, fit, h, floor_hz, shown_hz, gap_rows, x, y)
+                    na = _emit(actions, na, 2, h, state[h, 13], end, state, row, hop_s, t0_s,
+                               (state[h, 2] - state[h, 1] + 1) * hop_s)
+                state[h, 0] = 0
+    return na

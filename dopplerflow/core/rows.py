@@ -9,8 +9,9 @@ into :class:`Columns`.  All of it gives the same result whatever the blocks.
 """
 
 import numpy as np
+from numba import njit
 
-from . import _kernels as K
+from ._numba import _JIT
 
 __all__ = ["Columns", "Bridger", "Totals", "expand", "bridge_dropouts", "SMOOTH_HALF"]
 
@@ -68,7 +69,7 @@ class Columns:
 def expand(rows):
     """Stored rows (n, 6) -> envelope rows (n, 2, 4): detected, fmax, fmean, power."""
     env = np.empty((len(rows), 2, 4), rows.dtype)
-    K._expand_rows(np.ascontiguousarray(rows), env)
+    _expand_rows(np.ascontiguousarray(rows), env)
     return env
 
 
@@ -88,7 +89,7 @@ def bridge_dropouts(rows, max_gap):
     max_gap : int
         Longest gap filled, frames.
     """
-    K._bridge_dropouts(rows, int(max_gap))
+    _bridge_dropouts(rows, int(max_gap))
 
 
 class Bridger:
@@ -113,7 +114,7 @@ class Bridger:
         ctx = self._ctx
         held = self.max_gap + 1 + SMOOTH_HALF
         n_out = len(work) - ctx if final else max(0, len(work) - ctx - held)
-        out = _median_envelope(work, ctx, n_out)
+        out = median_envelope(work, ctx, n_out)
         if n_out:
             keep = min(SMOOTH_HALF, ctx + n_out)
             self._work = work[ctx + n_out - keep:].copy()
@@ -129,7 +130,7 @@ class Bridger:
 SMOOTH_HALF = 2
 
 
-def _median_envelope(work, start, n):
+def median_envelope(work, start, n):
     """Rows ``work[start:start + n]`` with each direction's fmax replaced by a running median.
 
     The median is taken over the frames within ``SMOOTH_HALF`` that have flow in
@@ -137,7 +138,7 @@ def _median_envelope(work, start, n):
     changed, so neighbours always enter with their own values.
     """
     out = np.empty((n, 6), np.float32)
-    K._median_envelope(np.ascontiguousarray(work, np.float32), start, n, SMOOTH_HALF, out)
+    _median_envelope(np.ascontiguousarray(work, np.float32), start, n, SMOOTH_HALF, out)
     return out
 
 
@@ -151,7 +152,7 @@ class Totals:
     def __init__(self, min_run):
         self.min_run = min_run
         self.peak_hz = np.zeros(2, np.float32)
-        # rows, flow rows, open run, rows in closed runs of at least min_run (K._flow_totals)
+        # rows, flow rows, open run, rows in closed runs of at least min_run (_flow_totals)
         self._state = np.zeros(4, np.float64)
 
     @property
@@ -166,7 +167,7 @@ class Totals:
 
     def update(self, rows):
         """Add stored rows (n, 6)."""
-        K._flow_totals(np.ascontiguousarray(rows, np.float32), self.min_run, self._state,
+        _flow_totals(np.ascontiguousarray(rows, np.float32), self.min_run, self._state,
                        self.peak_hz)
 
     def flow_s(self, hop_s):
@@ -174,3 +175,184 @@ class Totals:
         run, in_runs = int(self._state[2]), int(self._state[3])
         open_run = run if run >= self.min_run else 0
         return (in_runs + open_run) * hop_s
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT)
+def _bridge_dropouts(rows, max_gap):
+    """Fill brief detection dropouts of each direction of stored rows, in place.
+
+    ``rows`` (n, 6) float32 holds fmax (0 where there is no flow), fmean and
+    power of each direction.  A run of rows without flow in a direction, at
+    most ``max_gap`` long and with flow on both sides, gets the three values
+    interpolated linearly between its neighbours; the weights are rounded to
+    float32 and the arithmetic is float32, as in the numpy expression this
+    replaces.
+    """
+    n = rows.shape[0]
+    one = np.float32(1.0)
+    for d in range(2):
+        c = 3 * d
+        i = 0
+        while i < n:
+            if rows[i, c] > 0:
+                i += 1
+                continue
+            g0 = i
+            while i < n and not rows[i, c] > 0:
+                i += 1
+            g1 = i  # rows g0 .. g1 - 1 have no flow
+            if g0 == 0 or g1 == n or g1 - g0 > max_gap:
+                continue
+            span = np.float64(g1 - g0 + 1)
+            for j in range(g0, g1):
+                w = np.float32(np.float64(j - (g0 - 1)) / span)
+                for k in range(c, c + 3):
+                    rows[j, k] = (one - w) * rows[g0 - 1, k] + w * rows[g1, k]
+
+
+@njit(**_JIT)
+def _flow_totals(rows, min_run, state, peak):
+    """Running totals of stored rows (n, 6) float32, in stream order.
+
+    ``state`` (float64): rows, rows with flow (either direction), length of
+    the flow run still open, rows in closed runs at least ``min_run`` long.
+    ``peak`` (2,) float32: the largest fmax of each direction.
+    """
+    for i in range(rows.shape[0]):
+        a = rows[i, 0]
+        b = rows[i, 3]
+        if a > peak[0]:
+            peak[0] = a
+        if b > peak[1]:
+            peak[1] = b
+        if a > 0 or b > 0:
+            state[1] += 1
+            state[2] += 1
+        else:
+            if state[2] >= min_run:
+                state[3] += state[2]
+            state[2] = 0
+    state[0] += rows.shape[0]
+
+
+@njit(**_JIT)
+def _median_envelope(work, start, n, half, out):
+    """Running median of each direction's fmax over the frames with flow.
+
+    ``work`` (m, 6) float32 holds stored rows (fmax, fmean, power per
+    direction; fmax 0 where there is no flow).  For rows ``start .. start+n-1``
+    with flow, ``out`` (n, 6) receives the row with fmax replaced by the
+    median of the fmax values > 0 within ``half`` rows (inside ``work``);
+    other columns are copied.  ``work`` is not changed.
+    """
+    m = work.shape[0]
+    buf = np.empty(2 * half + 1, np.float32)
+    for i in range(n):
+        j = start + i
+        for c in range(6):
+            out[i, c] = work[j, c]
+        for c in (0, 3):
+            if work[j, c] <= 0:
+                continue
+            k = 0
+            for q in range(max(0, j - half), min(m, j + half + 1)):
+                v = work[q, c]
+                if v > 0:
+                    # insertion into the sorted buffer
+                    p = k
+                    while p > 0 and buf[p - 1] > v:
+                        buf[p] = buf[p - 1]
+                        p -= 1
+                    buf[p] = v
+                    k += 1
+            if k % 2:
+                out[i, c] = buf[k // 2]
+            else:
+                out[i, c] = np.float32(0.5) * (buf[k // 2 - 1] + buf[k // 2])
+
+
+@njit(**_JIT)
+def _store_rows(env, integral, stored):
+    """Envelope rows ``env`` (n, 2, 4) float64 -> stored rows (n, 6) float32.
+
+    ``stored`` receives fmax, fmean and power of each direction (rounded to
+    float32); ``integral`` (2,) float64 is increased by the sum over the rows
+    of detected times fmax, per direction (summed row after row, the order of
+    numpy's ``(det * fmax).sum(axis=0)``).
+    """
+    for d in range(2):
+        acc = 0.0
+        for i in range(env.shape[0]):
+            acc += env[i, d, 0] * env[i, d, 1]
+            stored[i, 3 * d] = env[i, d, 1]
+            stored[i, 3 * d + 1] = env[i, d, 2]
+            stored[i, 3 * d + 2] = env[i, d, 3]
+        integral[d] += acc
+
+
+@njit(**_JIT)
+def _expand_rows(rows, env):
+    """Stored rows (n, 6) -> envelope rows ``env`` (n, 2, 4): detected (fmax > 0), fmax,
+    fmean, power."""
+    for i in range(rows.shape[0]):
+        for d in range(2):
+            f = rows[i, 3 * d]
+            env[i, d, 0] = 1.0 if f > 0 else 0.0
+            env[i, d, 1] = f
+            env[i, d, 2] = rows[i, 3 * d + 1]
+            env[i, d, 3] = rows[i, 3 * d + 2]
+
+
+@njit(**_JIT)
+def _trace_columns(env, ante, scale, one, zero, direction, cols, flow):
+    """The trace's columns from envelope rows, in the arithmetic of ``env``'s dtype.
+
+    Parameters
+    ----------
+    env : ndarray, shape (n, 2, 4), float32 or float64
+        Per direction: detected, fmax (Hz), fmean (Hz), flow power.
+    ante : int
+        Direction taken as antegrade (0 toward, 1 away).
+    scale, one, zero : scalar of ``env``'s dtype
+        cm/s per Hz, 1 and 0.
+    direction : bool
+        False for layouts without direction (mono): the retrograde column is
+        NaN and the mean is that of direction 0.
+    cols : ndarray, shape (4, n), ``env``'s dtype
+        Out: antegrade and retrograde maximum velocity (>= 0), mean velocity
+        and maximum velocity of the dominant direction (signed, + antegrade).
+    flow : ndarray, shape (n,), bool
+        Out: flow in either direction.
+
+    Notes
+    -----
+    Each value is computed with the operations, in the order, of the numpy
+    expressions in ``Processor`` this replaces (``fmax * det * scale``,
+    ``(fmean_a * pw_a - fmean_r * pw_r) / total``, ...).
+    """
+    r = 1 - ante
+    for i in range(env.shape[0]):
+        d0 = env[i, 0, 0] > 0
+        d1 = env[i, 1, 0] > 0
+        m0 = one if d0 else zero
+        m1 = one if d1 else zero
+        f0 = env[i, 0, 1] * m0 * scale
+        f1 = env[i, 1, 1] * m1 * scale
+        flow[i] = d0 or d1
+        if not direction:
+            cols[0, i] = f0
+            cols[1, i] = np.nan
+            cols[2, i] = env[i, 0, 2] * scale * m0
+            cols[3, i] = f0
+            continue
+        fmax_a, fmax_r = (f0, f1) if ante == 0 else (f1, f0)
+        mean_a = env[i, ante, 2] * scale
+        mean_r = env[i, r, 2] * scale
+        pw_a = env[i, ante, 3] * (m0 if ante == 0 else m1)
+        pw_r = env[i, r, 3] * (m1 if ante == 0 else m0)
+        total = env[i, 0, 3] * m0 + env[i, 1, 3] * m1
+        cols[0, i] = fmax_a
+        cols[1, i] = fmax_r
+        cols[2, i] = (mean_a * pw_a - mean_r * pw_r) / total if total > 0 else zero
+        cols[3, i] = -fmax_r if pw_r > pw_a else fmax_a

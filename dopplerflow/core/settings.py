@@ -7,11 +7,11 @@ command line's flags map onto these fields (``dopplerflow.cli.settings_from_args
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..errors import SettingsError
-from . import spectral
-from .envelope import DEFAULT_METHOD, method_code
+from .envelopes import DEFAULT_METHOD, method_code
 from .hum import MAINS_HZ
 from .layouts import LAYOUTS
 from .reflux import SLOW_FLOW_VESSELS, reflux_threshold
+from .spectrum import AVERAGE_CHOICES
 from .velocity import check_geometry
 
 __all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "WINDOW_S",
@@ -126,7 +126,7 @@ class Settings:
             raise SettingsError(
                 f"antegrade '{self.antegrade}' is not known; use toward, away or auto")
         method_code(self.envelope)
-        if self.average_frames not in spectral.AVERAGE_CHOICES:
+        if self.average_frames not in AVERAGE_CHOICES:
             raise SettingsError(f"average_frames {self.average_frames!r} must be 3 (default) or 1 "
                                 f"(one hop less latency, noisier at low SNR)")
         if self.hum_hz is not None and self.hum_hz not in MAINS_HZ:

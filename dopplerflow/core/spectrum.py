@@ -1,104 +1,40 @@
-"""Framing, window, FFT, power spectrum, wall filter and noise floor.
+"""Spectrum stage: framing, window, FFT, power spectrum and the centred time average.
 
-The stages here are incremental: each object keeps the state it needs between
-blocks (filter memory, the samples of a frame not yet complete, the tracked
-noise floor), so feeding a stream in blocks of any size gives exactly the
-same spectra as feeding it whole.
+:func:`spectral_config` derives everything the row stages need once from the
+settings and the sample rate (:class:`SpectralConfig`).  :class:`Framer` turns
+filtered samples into power frames and :class:`TimeAverager` averages them over
+1 or 3 frames; both keep their state between blocks.  Its numba kernels are at
+the end of this module.
 """
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
+from numba import njit
 
 from . import _design
-from . import _kernels as K
+from ._numba import _JIT
 from .layouts import ChannelMap
 
-__all__ = ["SpectralConfig", "spectral_config", "wall_filter_sos", "settling_samples",
-           "WallFilter", "Framer",
-           "NoiseFloor", "TimeAverager"]
-
-#: Stop-band attenuation of the wall filter, dB.  Wall echoes are 40-60 dB above
-#: blood; 50 dB at 0.38 x the cut-off puts the residue near the blood level
-#: only where the echoes are strongest, inside the excluded wall band.
-WALL_STOP_DB = 50.0
-#: Stop-band edge of the wall filter as a fraction of its -3 dB cut-off.
-WALL_STOP_RATIO = 0.385
-#: Sound-card anti-aliasing filters roll off above ~0.45 fs; those bins are left
-#: out of the noise estimate.
-_NOISE_TOP = 0.45
-#: Quantile of the noise bins that estimates the floor (robust to flow filling
-#: up to three quarters of the band).
-_NOISE_Q = 0.25
-#: Time constant of the noise floor tracking, s, and how often it is updated.
-_NOISE_TAU_S = 0.5
-_NOISE_EVERY = 16
 #: Probability that a frame of pure noise is taken for flow, per direction.
 FALSE_ALARM = 1e-5
+
+
 #: Frames that may be averaged (centred) in the time-averaged spectrum: 3 (the default)
 #: lowers the speckle variance; 1 saves a hop of latency for live use.
 AVERAGE_CHOICES = (1, 3)
+
+
 #: Bins below ``wall_hz + LOW_BINS_HZ * bin_hz`` are not searched for flow: the main
 #: lobe of what the wall filter leaves of the wall echoes reaches into them.
 LOW_BINS_HZ = 0.5
 
 
-def wall_filter_sos(wall_hz, sample_rate_hz):
-    """Design the wall (clutter) filter: a 4th-order inverse-Chebyshev high-pass.
-
-    Parameters
-    ----------
-    wall_hz : float
-        -3 dB cut-off, Hz.
-    sample_rate_hz : float
-
-    Returns
-    -------
-    sos : ndarray, shape (2, 6), float64
-        Two second-order sections; flat pass band, at least ``WALL_STOP_DB``
-        attenuation below ``WALL_STOP_RATIO * wall_hz``.
-    """
-    return np.ascontiguousarray(_design.cheby2_highpass_sos(
-        4, WALL_STOP_DB, WALL_STOP_RATIO * wall_hz, sample_rate_hz), dtype=np.float64)
-
-
-def settling_samples(sos, sample_rate_hz, level_db=-60.0, max_s=0.5):
-    """Samples until the wall filter's step response stays within ``level_db`` of its end value.
-
-    Wall echoes 40-60 dB above blood enter the filter as a step when the
-    stream starts (beyond the steady state it starts in) or restarts after
-    lost samples; frames within this time of such a start still carry the
-    step's transient and are left out of the analysis.
-
-    Parameters
-    ----------
-    sos : ndarray, shape (2, 6)
-    sample_rate_hz : float
-    level_db : float
-        Level relative to the step.
-    max_s : float
-        Longest response examined, s.
-
-    Returns
-    -------
-    int
-    """
-    sos = np.ascontiguousarray(sos, np.float64)
-    return _cached_settling(sos.tobytes(), float(sample_rate_hz), float(level_db), float(max_s))
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_settling(sos_bytes, sample_rate_hz, level_db, max_s):
-    """:func:`settling_samples` of a (2, 6) float64 ``sos`` given as bytes, cached."""
-    h = np.empty(int(max_s * sample_rate_hz))
-    K._step_response(np.frombuffer(sos_bytes, np.float64).reshape(2, 6), h)
-    # the inverse-Chebyshev high-pass passes DC at the stop-band level: the transient is
-    # the difference from that end value
-    above = np.flatnonzero(np.abs(h - h[-1]) > 10 ** (level_db / 20))
-    return int(above[-1] + 1) if above.size else 0
+#: Sound-card anti-aliasing filters roll off above ~0.45 fs; those bins are left
+#: out of the noise estimate.
+_NOISE_TOP = 0.45
 
 
 @dataclass(frozen=True)
@@ -300,100 +236,6 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
                           start, step, count, f0, noise_bins, t_high, t_low, average_frames, lo)
 
 
-def _chunk_matrices(sos, m):
-    """Natural response ``h`` (m, 4) and chunk transition ``phi`` (4, 4) of the wall filter.
-
-    Column ``k`` is the filter run for ``m`` samples with no input from a unit
-    value in state variable ``k``: ``h[:, k]`` its outputs, ``phi[:, k]`` its
-    final state.  Both are read-only (shared by the filters with the same
-    ``sos`` and ``m``).
-    """
-    return _cached_chunk_matrices(np.ascontiguousarray(sos, np.float64).tobytes(), int(m))
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_chunk_matrices(sos_bytes, m):
-    """:func:`_chunk_matrices` of a (2, 6) float64 ``sos`` given as bytes, cached."""
-    sos = np.frombuffer(sos_bytes, np.float64).reshape(2, 6)
-    h = np.zeros((m, 4))
-    phi = np.zeros((4, 4))
-    for k in range(4):
-        s = np.zeros(4)
-        s[k] = 1.0
-        for n in range(m):
-            h[n, k] = K._tdf2_step(sos, 0.0, s)
-        phi[:, k] = s
-    h.setflags(write=False)
-    phi.setflags(write=False)
-    return h, phi
-
-
-class WallFilter:
-    """Channel selection, optional heterodyne, and the wall high-pass, streaming.
-
-    Parameters
-    ----------
-    cmap : ChannelMap
-    sos : ndarray, shape (2, 6)
-        From :func:`wall_filter_sos`.
-    sample_rate_hz : float
-    """
-
-    #: Samples per chunk of the chunk-parallel filter, and chunks filtered at once.
-    CHUNK = 64
-    LANES = 32
-
-    def __init__(self, cmap, sos, sample_rate_hz):
-        self.cmap = cmap
-        self.sos = np.ascontiguousarray(sos, np.float64)
-        self._mix_step = cmap.mix_hz / float(sample_rate_hz)
-        self._zi = _design.sos_step_state(sos)  # (2, 2): steady state for a unit step
-        self._h, self._phi = _chunk_matrices(self.sos, self.CHUNK)
-        self._s = np.zeros((2, 4), np.float64)  # true state at the current chunk's start
-        self._z = np.zeros((2, 4), np.float64)  # zero-state recurrence inside the chunk
-        self._lanes = np.empty((self.CHUNK, 2 * self.LANES), np.float64)
-        self._sbuf = np.empty((4, 2 * self.LANES), np.float64)
-        self._index = 0
-        self._origin = 0  # where the chunk grid starts: stream start or last restart
-        self._restart = True
-
-    def __call__(self, block, out=None):
-        """Filter ``block`` (frames, channels) float32; return (frames, 2) float32.
-
-        ``out``, if given, is the (frames, 2) float32 array written and returned.
-        """
-        if out is None:
-            out = np.empty((block.shape[0], 2), np.float32)
-        if block.shape[0] == 0:
-            return out
-        if self._restart and not self._mix_step:
-            # start in steady state for the first sample's level: no DC transient
-            x0 = float(block[0, self.cmap.i0])
-            x1 = self.cmap.sign1 * float(block[0, self.cmap.i1]) if self.cmap.i1 >= 0 else 0.0
-            self._s[0] = (self._zi * x0).ravel()
-            self._s[1] = (self._zi * x1).ravel()
-        self._restart = False
-        K._wall_filter(block, self.cmap.i0, self.cmap.i1, self.cmap.sign1, self._mix_step,
-                       self._index, self._index - self._origin, self.sos, self._h, self._phi,
-                       self._s, self._z, self._lanes, self._sbuf, out)
-        self._index += block.shape[0]
-        return out
-
-    def skip(self, n_samples):
-        """Lost samples: advance the stream position and restart the filter after them.
-
-        Restarting in steady state for the next sample avoids the transient a
-        jump from silence back to strong wall echoes would ring through the
-        spectrum.  Returns ``n_samples`` zero samples for the framer.
-        """
-        self._index += n_samples
-        self._s[:] = 0.0
-        self._z[:] = 0.0
-        self._origin = self._index
-        self._restart = True
-        return np.zeros((n_samples, 2), np.float32)
-
-
 class Framer:
     """Cut the filtered stream into windowed frames and return their power spectra.
 
@@ -430,13 +272,13 @@ class Framer:
             if len(self._frames) < n_new:
                 self._frames = np.empty((n_new, cfg.n_fft), np.complex64)
             frames = self._frames[:n_new]
-            K._frames(self._buf.reshape(-1), 0, cfg.hop, self._window2, n_new,
+            _frames(self._buf.reshape(-1), 0, cfg.hop, self._window2, n_new,
                       frames.view(np.float32))
             spec = scipy.fft.fft(frames, axis=1, workers=1, overwrite_x=True)
             if cfg.separated:
-                K._power(spec, cfg.separated, cfg.order, power)
+                _power(spec, cfg.separated, cfg.order, power)
             else:
-                K._power_flat(spec.view(np.float32), self._shift, power)
+                _power_flat(spec.view(np.float32), self._shift, power)
             keep_from = n_new * cfg.hop
             rest = self._fill - keep_from
             self._buf[:rest] = self._buf[keep_from:self._fill]
@@ -448,40 +290,6 @@ class Framer:
         """Append ``filtered`` (n, 2) float32; return (new_frames, n_fft) float32 power."""
         self.space(len(filtered))[:] = filtered
         return self.commit(len(filtered))
-
-
-class NoiseFloor:
-    """Tracked mean noise power per bin, estimated from the recording itself.
-
-    A low quantile of the bins away from the wall band and the anti-aliasing
-    roll-off, scaled to a mean by the exponential law of a noise bin
-    (``Q_q = -ln(1 - q) * mean``), smoothed over ``_NOISE_TAU_S``.
-    """
-
-    def __init__(self, config: SpectralConfig):
-        self.cfg = config
-        m = config.noise_bins.size
-        self._q_index = int(_NOISE_Q * (m - 1))
-        q = (self._q_index + 0.5) / m
-        self._q_to_mean = 1.0 / -math.log(1.0 - q)
-        every_s = _NOISE_EVERY * config.hop_s
-        self._alpha = 1.0 - math.exp(-every_s / _NOISE_TAU_S)
-        self._scratch = np.empty(m, np.float32)
-        self._state = np.zeros(1, np.float64)
-        self._frame = 0
-
-    @property
-    def level(self):
-        """Current mean noise power per bin (0 before the first frame)."""
-        return float(self._state[0])
-
-    def __call__(self, power):
-        """Return the noise level (n_frames,) float64 for new raw power frames."""
-        out = np.empty(power.shape[0], np.float64)
-        K._noise_update(power, self.cfg.noise_bins, self._q_index, self._q_to_mean, self._alpha,
-                        _NOISE_EVERY, self._frame, self._scratch, self._state, out)
-        self._frame += power.shape[0]
-        return out
 
 
 class TimeAverager:
@@ -523,7 +331,7 @@ class TimeAverager:
         hi = min(last, total - 2)  # rows with both neighbours
         if hi >= r:
             mid = np.empty((hi - r + 1, new.shape[1]), np.float32)
-            K._average3(tail, new, r - 1 - base, mid)
+            _average3(tail, new, r - 1 - base, mid)
             rows.append(mid)
             r = hi + 1
         if final and r == total - 1 and r >= 1:
@@ -552,3 +360,114 @@ class TimeAverager:
         if f1 - base > k:
             parts.append(new[max(f0 - base - k, 0):f1 - base - k])
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT)
+def _frames(buf, start, hop, window2, n_frames, out):
+    """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``.
+
+    Parameters
+    ----------
+    buf : ndarray, shape (2 * n,), float32
+        Samples ``c0, c1`` interleaved (an (n, 2) array raveled).
+    start, hop : int
+        Frame ``i`` starts at sample ``start + i * hop``.
+    window2 : ndarray, shape (2 * n_window,), float32
+        The window with each value twice (``np.repeat(window, 2)``).
+    n_frames : int
+    out : ndarray, shape (n_frames, 2 * n_fft), float32
+        The (n_frames, n_fft) complex64 frames viewed as float32; samples
+        past the window are zero.
+    """
+    n_w2 = window2.shape[0]
+    n_f2 = out.shape[1]
+    for i in range(n_frames):
+        seg = buf[2 * (start + i * hop):]
+        row = out[i]
+        for k in range(n_w2):
+            row[k] = window2[k] * seg[k]
+        for k in range(n_w2, n_f2):
+            row[k] = 0.0
+
+
+@njit(**_JIT)
+def _power(spec, separated, order, out):
+    """Power spectrum with bins in ascending frequency.
+
+    Parameters
+    ----------
+    spec : ndarray, shape (n_frames, n_fft), complex64
+        FFT of the windowed frames of ``c0 + j c1``.
+    separated : bool
+        If True, ``c0`` and ``c1`` are two real channels holding the toward and
+        away audio; they are unpacked from the one complex FFT and the toward
+        spectrum is placed at positive, the away spectrum at negative frequency
+        (``z = analytic(toward) + conj(analytic(away))``).
+    order : ndarray, shape (n_fft,), int64
+        ``order[j]`` is the FFT bin shown at ascending position ``j``.
+    out : ndarray, shape (n_frames, n_fft), float32
+    """
+    n_frames, n_fft = spec.shape
+    for i in range(n_frames):
+        for j in range(n_fft):
+            k = order[j]
+            y = spec[i, k]
+            if separated and k > 0:
+                # positive bins: 2 F_toward = y + conj(y[-k]); negative: 2j F_away = y - conj(y[-k])
+                # (the DC bin keeps |F_toward|^2 + |F_away|^2)
+                ym = np.conj(spec[i, n_fft - k])
+                if 2 * k < n_fft:
+                    y = y + ym
+                else:
+                    y = y - ym
+            out[i, j] = y.real * y.real + y.imag * y.imag
+
+
+@njit(**_JIT)
+def _power_flat(spec, shift, out):
+    """``_power`` for one complex input (``separated`` False), on a float32 view.
+
+    ``spec`` is the (n_frames, n_fft) complex64 FFT viewed as
+    (n_frames, 2 * n_fft) float32; ascending position ``j`` holds FFT bin
+    ``(j + shift) % n_fft`` (``shift = order[0]``).  Same arithmetic as
+    ``_power``, in two contiguous runs per frame.
+    """
+    n_frames, n_fft = out.shape
+    head = n_fft - shift
+    for i in range(n_frames):
+        # two runs, each sliced so that its indices start at 0 (the loops vectorise)
+        src = spec[i, 2 * shift:]
+        dst = out[i, :head]
+        for j in range(head):
+            re = src[2 * j]
+            im = src[2 * j + 1]
+            dst[j] = re * re + im * im
+        src = spec[i, :2 * shift]
+        dst = out[i, head:]
+        for j in range(shift):
+            re = src[2 * j]
+            im = src[2 * j + 1]
+            dst[j] = re * re + im * im
+
+
+@njit(**_JIT)
+def _average3(prev, frames, a, out):
+    """Centred three-frame mean of ``prev`` followed by ``frames``.
+
+    With ``f`` the rows of ``prev`` (m0, n_bins) then those of ``frames``
+    (m1, n_bins), both float32: ``out[r] = (f[a+r] + f[a+r+1] + f[a+r+2]) * (1/3)``.
+    The float32 operations and their order are those of the numpy expression
+    they replace.
+    """
+    third = np.float32(1.0 / 3.0)
+    n_out, n_bins = out.shape
+    k = prev.shape[0]
+    for r in range(n_out):
+        f0 = prev[a + r] if a + r < k else frames[a + r - k]
+        f1 = prev[a + r + 1] if a + r + 1 < k else frames[a + r + 1 - k]
+        f2 = prev[a + r + 2] if a + r + 2 < k else frames[a + r + 2 - k]
+        o = out[r]
+        for j in range(n_bins):
+            o[j] = (f0[j] + f1[j] + f2[j]) * third

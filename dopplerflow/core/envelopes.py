@@ -1,0 +1,314 @@
+"""Maximum and mean frequency envelopes, separately for each flow direction.
+
+Two estimators of the maximum frequency are offered:
+
+``threshold`` (noise-adaptive threshold)
+    Flow is detected where a three-bin sum of the time-averaged spectrum
+    exceeds a threshold set from the tracked noise floor for a chosen
+    false-alarm rate (``spectral.detection_thresholds``).  From the highest
+    detected run of bins the edge is followed outward while the sum stays
+    above a lower edge threshold, and placed between bins where it crosses
+    it.  A noisy frame cannot push the envelope to the top of the band: the
+    detection needs two neighbouring sums above a threshold that pure noise
+    passes once in a thousand frames.
+
+``geometric`` (modified geometric method, Moraes et al. 1995)
+    The noise floor is subtracted from the spectrum and integrated outward;
+    the maximum frequency is the knee of that integral: the point furthest
+    above the straight line from its start to its maximum.  It is searched
+    only in frames where the detector above found flow, up to twice the
+    detected edge.
+
+The default is the one with the smaller velocity error on the simulator's
+scenarios (``dopplerflow evaluate``; see the README's accuracy table).
+The mean frequency is the power-weighted mean of the noise-subtracted
+spectrum up to the maximum frequency.
+"""
+
+import numpy as np
+from numba import njit
+
+from ..errors import SettingsError
+from ._numba import _JIT, _sum3, _walk_out
+
+__all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels"]
+
+METHODS = {"threshold": 0, "geometric": 1}
+DEFAULT_METHOD = "threshold"
+#: Consecutive three-bin sums above the detection threshold that make a detection:
+#: a flow spectrum is wider than the main lobe of one noise peak.
+MIN_RUN = 2
+
+
+def method_code(name):
+    """Kernel code of an envelope method name; raise SettingsError if unknown."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise SettingsError(
+            f"envelope method '{name}' is not known; use one of {', '.join(METHODS)}") from None
+
+
+def edge_levels(config):
+    """Frequencies that bound what the envelopes show near zero flow.
+
+    Parameters
+    ----------
+    config : spectral.SpectralConfig
+
+    Returns
+    -------
+    floor_hz : float
+        Lowest frequency searched for flow (``config.floor_hz``): slower flow
+        is not detected.
+    shown_hz : float
+        Lowest maximum frequency a detection reports: the first searched bin,
+        where flow confined to the bottom of the band is placed.  Flow between
+        the two reads as this.
+    """
+    f0 = config.dir_f0[config.dir_count > 0]
+    shown_hz = float(f0.min()) if f0.size else config.floor_hz
+    return config.floor_hz, shown_hz
+
+
+def envelopes(smooth, noise, config, method=DEFAULT_METHOD):
+    """Detect flow and estimate envelopes in each direction.
+
+    Parameters
+    ----------
+    smooth : ndarray, shape (n_frames, n_bins), float32
+        Time-averaged power spectrum, bins ascending
+        (``spectral.TimeAverager``).
+    noise : ndarray, shape (n_frames,), float64
+        Mean noise power per bin in force at each frame.
+    config : spectral.SpectralConfig
+    method : {'threshold', 'geometric'}
+
+    Returns
+    -------
+    ndarray, shape (n_frames, 2, 4), float64
+        For direction 0 (toward) and 1 (away): detected (0/1), maximum
+        frequency (Hz, >= 0), mean frequency (Hz, >= 0) and flow power above
+        the noise (power units of ``smooth``).
+    """
+    smooth = np.ascontiguousarray(smooth, dtype=np.float32)
+    noise = np.ascontiguousarray(noise, dtype=np.float64)
+    if smooth.ndim != 2 or smooth.shape[1] != config.n_fft or noise.shape != smooth.shape[:1]:
+        raise ValueError(f"smooth must be (n_frames, {config.n_fft}) with one noise level a "
+                         f"frame; got {smooth.shape} and {noise.shape}")
+    out = np.empty((smooth.shape[0], 2, 4), np.float64)
+    _envelopes(smooth, noise, config.dir_start, config.dir_step, config.dir_count,
+                 config.dir_f0, config.bin_hz, config.t_high, config.t_low, MIN_RUN,
+                 method_code(method), out)
+    return out
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT)
+def _sumw(smooth, i, st, sp, cnt, j):
+    """Triangular (1/4, 1/2, 1/4) three-bin sum scaled to the noise mean of ``_sum3``."""
+    if j == 0:
+        return 1.5 * (smooth[i, st] + smooth[i, st + sp])
+    if j >= cnt - 1:
+        return 0.0
+    return (0.75 * smooth[i, st + sp * (j - 1)] + 1.5 * smooth[i, st + sp * j]
+            + 0.75 * smooth[i, st + sp * (j + 1)])
+
+
+@njit(**_JIT)
+def _outermost_above(row, st, sp, cnt, level):
+    """Outward index of a direction's outermost bin above ``level`` (-1 if none).
+
+    The bins are ``row[st + sp * j]`` (float32) for ``j = 0 .. cnt - 1``.
+    One pass over the contiguous run of bins with an integer maximum (or
+    minimum) of the indices that pass, which vectorises, instead of a
+    search with an early exit.  ``level`` is float64: a float32 bin exceeds
+    it exactly when it exceeds the largest float32 at or below it, so the
+    comparisons stay in float32.
+    """
+    lv = np.float32(level)
+    if np.float64(lv) > level:
+        lv = np.nextafter(lv, np.float32(-np.inf))
+    if sp == 1:
+        seg = row[st:st + cnt]  # outward index j at seg[j]
+        jc = np.int32(-1)
+        for j in range(cnt):
+            jc = max(jc, np.int32(j) if seg[j] > lv else np.int32(-1))
+        return jc
+    seg = row[st - cnt + 1:st + 1]  # outward index j at seg[cnt - 1 - j]
+    k0 = np.int32(cnt)
+    for k in range(cnt):
+        k0 = min(k0, np.int32(k) if seg[k] > lv else np.int32(cnt))
+    return cnt - 1 - k0
+
+
+@njit(**_JIT)
+def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
+               min_run, method, out):
+    """Per-frame flow detection and frequency envelopes in each direction.
+
+    Parameters
+    ----------
+    smooth : ndarray, shape (n_frames, n_bins), float32
+        Time-averaged power spectrum, bins ascending.
+    noise : ndarray, shape (n_frames,), float64
+        Mean noise power per bin of one frame.
+    dir_start, dir_step, dir_count : ndarray, shape (2,), int64
+        For direction 0 (toward) and 1 (away): first bin beyond the wall band,
+        +1/-1 step outward (increasing ``|f|``), number of usable bins.
+    dir_f0 : ndarray, shape (2,), float64
+        ``|f|`` of each direction's first bin, Hz; bin ``j`` outward sits at
+        ``dir_f0 + j * bin_hz``.
+    t_high, t_low : float
+        Detection and edge thresholds for a three-bin sum of ``smooth``, as
+        multiples of the noise mean per bin.
+    min_run : int
+        Consecutive three-bin sums above ``t_high`` needed to detect flow.
+    method : int
+        0 = noise-adaptive threshold, 1 = modified geometric method.
+    out : ndarray, shape (n_frames, 2, 4), float64
+        Per direction: detected (0/1), maximum frequency (Hz), mean frequency
+        (Hz), flow power above noise (power units).
+    """
+    n_frames = smooth.shape[0]
+    for i in range(n_frames):
+        nz = noise[i]
+        for d in range(2):
+            out[i, d, 0] = 0.0
+            out[i, d, 1] = 0.0
+            out[i, d, 2] = 0.0
+            out[i, d, 3] = 0.0
+            cnt = dir_count[d]
+            if cnt < 3 or nz <= 0.0:
+                continue
+            st = dir_start[d]
+            sp = dir_step[d]
+            hi = t_high * nz
+            lo = t_low * nz
+            # top-down: the highest run of min_run three-bin sums above the detection threshold
+            top = -1
+            run = 0
+            # a three-bin sum above hi needs one of its bins above hi / 3: start the
+            # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
+            # of the float32 sum), which skips the empty top of the band without
+            # changing the result
+            jc = _outermost_above(smooth[i], st, sp, cnt, 0.33 * hi)
+            for j in range(min(cnt - 2, jc + 1), -1, -1):
+                if _sum3(smooth, i, st, sp, cnt, j) > hi:
+                    run += 1
+                    if run == min_run:
+                        top = max(j + min_run - 1, 1)
+                        break
+                else:
+                    run = 0
+            if top < 0:
+                continue
+            # how far the flow reaches above the noise (one-bin gaps bridged)
+            reach = _walk_out(smooth, i, st, sp, cnt, top, lo)
+            # The detection threshold can stop well inside the band where speckle
+            # has faded its outer bins: the level below is read under the
+            # outermost bin that still stands above a tenth of the band's peak
+            # (beyond it the window's kernel holds less than a tenth: skirt).
+            peak = 0.0
+            for j in range(reach + 1):
+                peak = max(peak, _sumw(smooth, i, st, sp, cnt, j))
+            anchor = max(lo, 3.0 * nz + 0.1 * (peak - 3.0 * nz))
+            for j in range(min(reach, cnt - 2), top, -1):
+                if _sumw(smooth, i, st, sp, cnt, j) > anchor:
+                    top = j
+                    break
+            # Edge model: the spectrum just inside the edge is a plateau (parabolic
+            # profiles) plus a pile-up at the edge itself (blunt profiles), both seen
+            # through the window's symmetric kernel.  At the true edge the smeared
+            # plateau stands at half its height and the pile-up at its full peak, so
+            # the edge is where the power falls to the peak level less half the
+            # plateau: half the level for a flat band, the peak itself for a pure
+            # pile-up.  The peak is the highest (triangular) sum of the top four bins;
+            # the plateau the highest of the four sums ending two bins below the peak
+            # that stand above the edge threshold (where the kernel holds a tenth of
+            # its peak; the same max-of-four statistics, so a flat band keeps the half
+            # level, and a plateau above the peak is a flat band).  Flow confined to
+            # the first bins and falling outward is a pile-up at the wall band; a peak
+            # one bin above the band shows no plateau and keeps the half level.
+            j0 = max(0, top - 3)
+            level = 0.0
+            jp = j0
+            for j in range(j0, top + 1):
+                sj = _sumw(smooth, i, st, sp, cnt, j)
+                if sj > level:
+                    level = sj
+                    jp = j
+            level = level - 3.0 * nz
+            plateau = level
+            if jp == 0 and reach <= 1:
+                plateau = 0.0  # flow confined to the band's first bins, falling outward
+            elif jp >= 2:
+                plateau = 0.0
+                for j in range(max(0, jp - 5), jp - 1):
+                    sj = _sumw(smooth, i, st, sp, cnt, j)
+                    if sj > lo:  # flow, not a noise maximum
+                        plateau = max(plateau, sj - 3.0 * nz)
+            plateau = min(max(plateau, 0.0), level)
+            frac = 0.0
+            if plateau > 0.0:
+                # the sub-bin edge: the outermost fall through the edge level (a
+                # speckle dip inside the band does not end it)
+                half = max(lo, 3.0 * nz + level - 0.5 * plateau)
+                edge = jp
+                for j in range(min(reach, cnt - 2), jp, -1):
+                    if _sumw(smooth, i, st, sp, cnt, j) > half:
+                        edge = j
+                        break
+                s_in = _sumw(smooth, i, st, sp, cnt, edge)
+                s_out = _sumw(smooth, i, st, sp, cnt, edge + 1)
+                if s_in > half and s_in > s_out:
+                    frac = min(1.0, (s_in - half) / (s_in - s_out))
+            else:
+                # a pure pile-up: the edge is the peak's parabolic centre
+                edge = jp
+                if jp >= 1:
+                    s_lo = _sumw(smooth, i, st, sp, cnt, jp - 1)
+                    s_in = _sumw(smooth, i, st, sp, cnt, jp)
+                    s_out = _sumw(smooth, i, st, sp, cnt, jp + 1)
+                    den = s_lo - 2.0 * s_in + s_out
+                    if den < 0.0:
+                        frac = min(0.5, max(-0.5, 0.5 * (s_lo - s_out) / den))
+            fmax_bins = edge + frac
+            if method == 1:
+                # modified geometric method on the noise-subtracted integrated spectrum,
+                # searched up to twice the threshold edge (the knee of a flow spectrum lies
+                # where its integral stops rising)
+                lim = min(cnt, 2 * edge + 4)
+                cum = 0.0
+                cmax = 0.0
+                jmax = 0
+                for j in range(lim):
+                    cum += smooth[i, st + sp * j] - nz
+                    if cum > cmax:
+                        cmax = cum
+                        jmax = j
+                if cmax > 0.0 and jmax > 0:
+                    best = 0.0
+                    knee = jmax
+                    cum = 0.0
+                    for j in range(jmax + 1):
+                        cum += smooth[i, st + sp * j] - nz
+                        dist = cum - cmax * (j + 1) / (jmax + 1)
+                        if dist > best:
+                            best = dist
+                            knee = j
+                    # the knee of the integral is where the flow band ends
+                    fmax_bins = knee + 0.5
+            # power above noise and mean frequency within the flow band
+            pw = 0.0
+            pf = 0.0
+            jend = min(cnt, int(fmax_bins) + 2)
+            for j in range(jend):
+                p = smooth[i, st + sp * j] - nz
+                if p > 0.0:
+                    pw += p
+                    pf += p * (dir_f0[d] + j * bin_hz)
+            out[i, d, 0] = 1.0
+            out[i, d, 1] = dir_f0[d] + fmax_bins * bin_hz
+            out[i, d, 2] = pf / pw if pw > 0.0 else dir_f0[d]
+            out[i, d, 3] = pw
