@@ -116,32 +116,31 @@ def timing(rates_hz=(8000, 16000, 48000), duration_s=30.0, repeats=5):
 def search_cost(duration_s=60.0, sample_rate_hz=48000, repeats=7):
     """Time of ``analyze`` with and without the search for hum in its first seconds.
 
-    The two run interleaved in one process (the search switched off through
-    ``dopplerflow.core.pipeline._HUM_PROBE_S``).
+    The two run interleaved in one process (the search switched off with the
+    processor's ``hum_probe_s=0``).
 
     Returns
     -------
     dict
         ``with_ms``, ``without_ms``: medians of ``repeats``.
     """
-    from dopplerflow import analyze
-    from dopplerflow.core import pipeline
+    from dopplerflow import Processor, Settings
+    from dopplerflow.core.driver import array_blocks, feed
+    from dopplerflow.core.hum import PROBE_S
 
     from . import interleaved, iq_test_signal
 
     fs = sample_rate_hz
     x = iq_test_signal(duration_s, fs)
-    probe_s = pipeline._HUM_PROBE_S
 
     def run(seconds):
-        pipeline._HUM_PROBE_S = seconds
-        analyze(x, sample_rate_hz=fs)
+        # what analyze(x, sample_rate_hz=fs) does, with the search's length chosen
+        proc = Processor(Settings(), fs, x.shape[1], hum_probe_s=seconds)
+        feed(proc, array_blocks(x, 65536))
+        proc.finish()
 
-    try:
-        stats = interleaved({"with_ms": lambda: run(probe_s), "without_ms": lambda: run(0.0)},
-                            repeat=repeats)
-    finally:
-        pipeline._HUM_PROBE_S = probe_s
+    stats = interleaved({"with_ms": lambda: run(PROBE_S), "without_ms": lambda: run(0.0)},
+                        repeat=repeats)
     return {k: 1e3 * v["median_s"] for k, v in stats.items()}
 
 
@@ -156,8 +155,8 @@ def detection(snrs_db=(30.0, 12.0, 3.0), seeds=(0, 1), layouts=("iq", "toward-aw
         ``n`` (recordings per case), ``false`` (warnings without hum) and, per
         ``(level, mains)``, the recordings whose hum was found at its frequency.
     """
+    from dopplerflow.core.hum import PROBE_S as _HUM_PROBE_S
     from dopplerflow.core.hum import detect_hum
-    from dopplerflow.core.pipeline import _HUM_PROBE_S
     from dopplerflow.evaluate import quantise
     from dopplerflow.scenarios import list_scenarios
     from dopplerflow.synth import mains_hum, synthesize, to_layout

@@ -128,27 +128,20 @@ def _breakdown_once(x, fs, block_size):
     import scipy.fft
 
     import dopplerflow
-    from dopplerflow.core import pipeline
+    from dopplerflow.core import processor
 
     acc = {}
     proc = dopplerflow.Processor(dopplerflow.Settings(), fs, x.shape[1])
-    # stage objects timed as a whole (method None) or through the method the processor calls
-    for attr, method, name in (("_wall", None, "wall filter"),
-                               ("_framer", "commit", "framer (frames, FFT, power)"),
-                               ("_noise", None, "noise floor"), ("_avg", None, "time average")):
-        obj = getattr(proc, attr, None)
-        if obj is None:
-            continue
-        if method is None:
-            setattr(proc, attr, _Timed(obj, acc, name))
-        elif hasattr(obj, method):
-            setattr(obj, method, _Timed(getattr(obj, method), acc, name))
-    tracker = getattr(proc, "_tracker", None)
-    if tracker is not None and hasattr(tracker, "update"):
-        tracker.update = _Timed(tracker.update, acc, "reflux tracker")
+    # the processor's named stages, timed as a whole (method None) or through the method
+    # the processor calls
+    for stage, method, name in ((proc, "wall", "wall filter"),
+                                (proc.framer, "commit", "framer (frames, FFT, power)"),
+                                (proc, "noise", "noise floor"), (proc, "average", "time average"),
+                                (proc.tracker, "update", "reflux tracker"),
+                                (proc.levels, "add", "level statistics")):
+        setattr(stage, method, _Timed(getattr(stage, method), acc, name))
     patches = [(scipy.fft, "fft", "FFT (scipy.fft)"),
-               (pipeline, "envelopes", "envelopes"),
-               (pipeline, "_block_stats", "level statistics")]
+               (processor, "envelopes", "envelopes")]
     saved = []
     for mod, attr, name in patches:
         if hasattr(mod, attr):
@@ -169,8 +162,8 @@ def _breakdown_once(x, fs, block_size):
 def stage_breakdown(duration_s=20.0, sample_rate_hz=48000, *, block_size=65536, repeat=5):
     """Where the time of one ``analyze`` goes, per STFT frame.
 
-    The processor's stage objects, ``scipy.fft.fft``, ``pipeline.envelopes``
-    and the level-statistics kernel are wrapped with timers for the run (and
+    The processor's named stages, ``scipy.fft.fft`` and ``processor.envelopes``
+    are wrapped with timers for the run (and
     restored after).  The FFT is inside the framer; it is listed on its own and
     subtracted from the framer's time.
 

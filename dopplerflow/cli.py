@@ -117,7 +117,7 @@ def add_analysis_arguments(parser):
 
 def settings_from_args(args):
     """Build :class:`dopplerflow.Settings` from the shared analysis flags."""
-    from .core.pipeline import Settings
+    from .core import Settings
 
     kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
               channels=args.channels,
@@ -342,7 +342,7 @@ def main(argv=None):
         return 2
     notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
     if notice:
-        from .core.pipeline import notify_first_compile
+        from .core.processor import notify_first_compile
 
         notify_first_compile(_compiling)
     try:

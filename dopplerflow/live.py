@@ -253,7 +253,7 @@ class LiveSession:
                  block_size=None, record_path=None, duration_s=None, on_event=None,
                  keep_spectrogram=False, max_queue_s=MAX_QUEUE_S,
                  stall_timeout_s=STALL_TIMEOUT_S, on_block=None):
-        from .core.pipeline import Processor
+        from .core.processor import Processor
 
         self.settings = settings
         if block_size is not None and int(block_size) < 16:
@@ -325,7 +325,7 @@ class LiveSession:
 
     def warm_up(self):
         """Compile the kernels on a short noise block before any audio is at stake."""
-        from .core.pipeline import Processor
+        from .core.processor import Processor
 
         rng = np.random.default_rng(0)
         n = max(int(WARMUP_S * self.sample_rate_hz), 1)

@@ -3,7 +3,7 @@
 A producer thread reads the file in blocks and hands them over a queue, as
 a sound-card callback would, optionally paced in real time, with timing
 jitter and with blocks dropped on purpose; a consumer feeds the same
-:class:`~dopplerflow.pipeline.Processor` that ``analyze`` and ``live`` use.
+:class:`~dopplerflow.core.processor.Processor` that ``analyze`` and ``live`` use.
 With no faults injected the result equals ``analyze``'s exactly; dropped
 blocks become gaps that are counted, reported and marked on the events
 around them.
@@ -84,7 +84,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     """
     from .core import io
     from .core.driver import Gap, feed, require_one_window
-    from .core.pipeline import Processor
+    from .core.processor import Processor
 
     if block_size < 1:
         raise SettingsError(f"block size {block_size} must be a positive number of frames")

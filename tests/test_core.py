@@ -186,11 +186,11 @@ def test_provisional_confirmation_is_withdrawn_if_the_episode_falls_short():
     events = []
     proc = df.Processor(df.Settings(reflux_threshold_s=0.5, antegrade="toward"), FS, 2,
                         on_event=events.append)
-    actions = proc._tracker.update(env, np.ones(len(env), bool), ahead, np.ones(len(env), bool))
-    proc._dispatch(actions)
+    actions = proc.tracker.update(env, np.ones(len(env), bool), ahead, np.ones(len(env), bool))
+    proc.events.dispatch(actions, 1)  # antegrade toward: retrograde away
     assert [e["type"] for e in events] == ["reflux_confirmed", "reflux_withdrawn"]
     assert events[1]["duration_s"] == pytest.approx(0.5)
-    assert proc._tracker.episodes[1][0].duration_s == pytest.approx(0.5)  # not a reflux
+    assert proc.tracker.episodes[1][0].duration_s == pytest.approx(0.5)  # not a reflux
 
 
 def test_confirmation_needs_no_audio_past_the_frame_that_passes_the_threshold():
@@ -794,7 +794,7 @@ def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
 def _edge_tracker(threshold_s=0.5):
     """A tracker with the edge extrapolation of the default analysis at 16 kHz."""
     proc = df.Processor(df.Settings(), 16000, 2)
-    t = proc._tracker
+    t = proc.tracker
     return RefluxTracker(t.hop_s, t.t0_s, SCALE, threshold_s, edge_rows=t._fit.shape[2],
                          floor_hz=t._floor_hz, shown_hz=t._shown_hz), t._floor_hz
 

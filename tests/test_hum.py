@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from dopplerflow import analyze, cli, synth
+from dopplerflow import Settings, analyze, cli, synth
 from dopplerflow.core.hum import TAU_S, HumCanceller, detect_hum
-from dopplerflow.core.pipeline import Settings
 from dopplerflow.errors import SettingsError
 from dopplerflow.replay import replay
 

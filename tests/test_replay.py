@@ -10,8 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from dopplerflow import analyze, cli, synth
-from dopplerflow.core.pipeline import Settings
+from dopplerflow import Settings, analyze, cli, synth
 from dopplerflow.core.reflux import GAP_S
 from dopplerflow.replay import replay
 

@@ -7,7 +7,7 @@ import what they need from here::
 """
 
 from .driver import Gap, analyze, feed
-from .pipeline import Processor
+from .processor import Processor
 from .result import Analysis, Trace
 from .settings import Settings
 

@@ -3,7 +3,7 @@
 A *source* is an iterable of items, each either a ``(frames, channels)`` block of
 samples or a :class:`Gap` (samples that were lost: a dropped block, a sound card's
 overrun).  :func:`feed` pushes them, in order, into a
-:class:`~dopplerflow.core.pipeline.Processor`; :func:`analyze` builds the source for a
+:class:`~dopplerflow.core.processor.Processor`; :func:`analyze` builds the source for a
 file or an array and returns the finished :class:`~dopplerflow.core.result.Analysis`.
 """
 
@@ -87,7 +87,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         used does not grow with the recording's length; events, verdicts and
         the summary are the same.
     on_event : callable, optional
-        See :class:`~dopplerflow.core.pipeline.Processor`.
+        See :class:`~dopplerflow.core.processor.Processor`.
     progress : callable, optional
         Called with the fraction done after each block of a file.
 
@@ -106,7 +106,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         A setting is out of range.
     """
     from . import io
-    from .pipeline import Processor
+    from .processor import Processor
 
     settings = settings_from(settings, dict(kwargs))
     if block_size < 1:

@@ -38,6 +38,9 @@ DEFAULT_METHOD = "threshold"
 #: Consecutive three-bin sums above the detection threshold that make a detection:
 #: a flow spectrum is wider than the main lobe of one noise peak.
 MIN_RUN = 2
+#: Columns of an envelope row ``(2, 4)``, per direction (0 toward, 1 away): flow detected
+#: (0/1), maximum frequency (Hz, 0 where no flow), mean frequency (Hz) and flow power.
+DETECTED, FMAX_HZ, FMEAN_HZ, POWER = range(4)
 
 
 def method_code(name):
@@ -54,7 +57,7 @@ def edge_levels(config):
 
     Parameters
     ----------
-    config : spectral.SpectralConfig
+    config : SpectralConfig
 
     Returns
     -------
@@ -78,10 +81,10 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD):
     ----------
     smooth : ndarray, shape (n_frames, n_bins), float32
         Time-averaged power spectrum, bins ascending
-        (``spectral.TimeAverager``).
+        (``spectrum.TimeAverager``).
     noise : ndarray, shape (n_frames,), float64
         Mean noise power per bin in force at each frame.
-    config : spectral.SpectralConfig
+    config : SpectralConfig
     method : {'threshold', 'geometric'}
 
     Returns
@@ -101,6 +104,42 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD):
                  config.dir_f0, config.bin_hz, config.t_high, config.t_low, MIN_RUN,
                  method_code(method), out)
     return out
+
+
+def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_METHOD):
+    """Provisional envelopes of row ``r + 1`` for each new row ``r``, and where they exist.
+
+    Row ``r + 1`` as the audio so far gives it: the mean of frames ``r`` and
+    ``r + 1``, as the time average closes a stream.  A reflux can then be
+    confirmed one hop before the complete row confirms it.
+
+    Parameters
+    ----------
+    kept : ndarray or None
+        Power frames the time average held before ``power``.
+    power : ndarray, shape (m, n_fft), float32
+        The new power frames.
+    pending : ndarray
+        Noise levels of frames ``row0``, ``row0 + 1``, ... up to the newest.
+    row0, n : int
+        Index of the first of the ``n`` new rows.
+    config : SpectralConfig
+    method : str
+
+    Returns
+    -------
+    env : ndarray, shape (n, 2, 4), float64
+    exists : ndarray, shape (n,), bool
+    """
+    raw = power if kept is None else np.concatenate((kept, power))
+    first = row0 + len(pending) - len(raw)  # frame index of raw[0]
+    k = max(0, min(n, len(pending) - 1))  # rows whose next frame is in
+    env = np.zeros((n, 2, 4))
+    if k:
+        i = row0 - first + np.arange(k)
+        part = (raw[i] + raw[i + 1]) * np.float32(0.5)
+        env[:k] = envelopes(part, pending[1:k + 1], config, method)
+    return env, np.arange(n) < k
 
 
 # --------------------------------------------------------------------------- kernels

@@ -236,6 +236,47 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     return best
 
 
+#: Seconds of raw audio, from the start, that :class:`HumProbe` searches for hum.
+PROBE_S = 2.5
+
+
+class HumProbe:
+    """Keeps the first ``probe_s`` seconds of raw audio and searches them for mains hum.
+
+    Used when no hum is removed: :meth:`warning` then suggests ``--hum``.
+
+    Parameters
+    ----------
+    sample_rate_hz : float
+    probe_s : float
+        Seconds searched (:data:`PROBE_S`).
+    """
+
+    def __init__(self, sample_rate_hz, probe_s=PROBE_S):
+        self.sample_rate_hz = float(sample_rate_hz)
+        self._len = int(round(probe_s * self.sample_rate_hz))
+        self._blocks = []
+        self._n = 0
+
+    def add(self, block):
+        """Keep what of ``block`` (raw samples) falls in the searched stretch."""
+        if self._n < self._len:
+            self._blocks.append(block[:self._len - self._n].copy())
+            self._n += len(self._blocks[-1])
+
+    def warning(self):
+        """The warning to give if the stretch holds hum, else None."""
+        if not self._blocks:
+            return None
+        found = detect_hum(np.concatenate(self._blocks), self.sample_rate_hz)
+        if found is None:
+            return None
+        mains = f"{found['mains_hz']:g}"
+        return (f"mains hum at {mains} Hz and its harmonics ({found['lines']} lines, "
+                f"{found['level_dbfs']:.0f} dBFS; a ground loop): it reads as flow "
+                f"both ways at fixed speeds; remove it with --hum {mains}")
+
+
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
 def _set_phasors(phasor, theta, step):

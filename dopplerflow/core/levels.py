@@ -4,11 +4,107 @@ The running sums go on in stream order in lanes (the same whatever the blocks).
 Its numba kernels are at the end of this module.
 """
 
+import math
 
 import numpy as np
 from numba import njit
 
+from ..errors import InputError
 from ._numba import _JIT
+
+__all__ = ["Levels", "CLIP_LEVEL"]
+
+#: Sample values at or above this magnitude count as clipped (full scale).
+CLIP_LEVEL = 0.999
+#: Lanes per channel of the running sums.
+_LANES = 64
+
+
+class Levels:
+    """Level statistics of the raw samples of a stream: a sample stage that only reads.
+
+    Parameters
+    ----------
+    n_channels : int
+    sample_rate_hz : float
+    """
+
+    def __init__(self, n_channels, sample_rate_hz):
+        self.n_channels = int(n_channels)
+        self.sample_rate_hz = float(sample_rate_hz)
+        self.n = 0  # samples received (gaps excluded)
+        self._lanes = np.zeros((3, _LANES * self.n_channels), np.float64)
+
+    def add(self, block, time0_samples):
+        """Account for ``block`` (float32, ``(frames, channels)``).
+
+        Raises
+        ------
+        InputError
+            NaN or infinite samples (named with their time: the block started
+            at sample ``time0_samples`` of the stream); nothing of the block is
+            counted.
+        """
+        # the running sums go on in stream order (the same whatever the blocks); they are
+        # kept only if the block is clean
+        lanes = self._lanes.copy()
+        _block_stats(block.reshape(-1), self.n * self.n_channels, CLIP_LEVEL, lanes)
+        if not np.isfinite(lanes[0]).all():
+            bad = int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
+            t_bad = (time0_samples + bad) / self.sample_rate_hz
+            raise InputError(f"the audio holds NaN or infinite samples (first at {t_bad:.3f} s); "
+                             f"repair or re-export the recording")
+        self._lanes = lanes
+        self.n += len(block)
+
+    @property
+    def clipped(self):
+        """Samples at full scale, all channels."""
+        return float(self._lanes[2].sum())
+
+    @property
+    def sums(self):
+        """Per channel: the sum of the samples."""
+        return self._lanes[0].reshape(-1, self.n_channels).sum(axis=0)
+
+    @property
+    def squares(self):
+        """Per channel: the sum of the squared samples."""
+        return self._lanes[1].reshape(-1, self.n_channels).sum(axis=0)
+
+    def level_dbfs(self):
+        """Mean power of all channels, dBFS (-inf when silent)."""
+        ms = self.squares.sum() / max(self.n * self.n_channels, 1)
+        return 10 * math.log10(ms) if ms > 0 else -math.inf
+
+    def warnings(self, hum_warning=None):
+        """Clipping, DC offset, silence and low level, in that order (``hum_warning``, when
+        given, goes before the silence and level warnings)."""
+        n = self.n
+        out = []
+        if n == 0:
+            return out
+        nch = self.n_channels
+        clipped = self.clipped / (n * nch)
+        if clipped > 1e-4:
+            out.append(f"clipping: {100 * clipped:.2f}% of samples at full scale; "
+                       f"lower the input gain")
+        means = self.sums / n
+        rms = np.sqrt(self.squares / n)
+        for c in range(nch):
+            if abs(means[c]) > 0.01:
+                out.append(f"mean level of {100 * means[c]:+.1f}% of full scale on channel "
+                           f"{c + 1}: a DC offset or strong stationary echoes (removed by the "
+                           f"wall filter)")
+        if hum_warning:
+            out.append(hum_warning)
+        peak_rms = float(rms.max())
+        if peak_rms == 0:
+            out.append("the recording is silent: every sample is zero")
+        elif 20 * math.log10(peak_rms) < -60:
+            out.append(f"very low level: {20 * math.log10(peak_rms):.0f} dBFS RMS; raise the "
+                       f"input gain or check the cable")
+        return out
 
 
 # --------------------------------------------------------------------------- kernels

@@ -59,6 +59,27 @@ class NoiseFloor:
 
 
 
+class NoiseRecord:
+    """The noise level of every ``every``-th row, for the recording's summary.
+
+    The level changes every :data:`_NOISE_EVERY` frames at most, so these rows hold
+    all there is of it; the memory used grows by 8 bytes every ``every`` rows.
+    """
+
+    def __init__(self, every=_NOISE_EVERY):
+        self.every = int(every)
+        self._kept = []
+
+    def add(self, noise, row0):
+        """Keep the levels of the rows ``row0`` ... (``noise``, one a row) that fall on the
+        stride."""
+        self._kept.append(noise[(-row0) % self.every::self.every].copy())
+
+    def levels(self):
+        """Every level kept, in stream order."""
+        return np.concatenate(self._kept) if self._kept else np.zeros(0)
+
+
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
 def _select(a, n, q):

@@ -14,8 +14,8 @@ from numba import njit
 from ..errors import SettingsError
 from ._numba import _JIT
 
-__all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "SEPARABLE_MARGIN", "PULSATILE_SHARE", "Event",
-           "RefluxTracker", "is_reflux", "reflux_threshold", "split_episodes"]
+__all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "ENTER_RATIO", "Event", "RefluxTracker", "is_reflux",
+           "reflux_threshold", "split_episodes"]
 
 #: Vessel presets: reflux threshold in seconds (None: no reflux rule) and source.
 VESSELS = {
@@ -47,34 +47,17 @@ MIN_EPISODE_S = 0.03
 #: episode (3 dB); once open, a simple majority keeps it: hysteresis against
 #: flicker when both directions are present.
 ENTER_RATIO = 2.0
-#: Longest cardiac period at rest, s (40 beats/min): an artery in the beam shows flow
-#: in every beat, so it is gone once its direction stays empty this long; the share of
-#: rows with flow both ways is counted over about this long.
-CARDIAC_PERIOD_S = 1.5
-#: Shortest cardiac period considered, s (120 beats/min): a single vessel shows flow in
-#: both directions only while it reverses, at most twice a beat (triphasic arteries).
-SHORTEST_CARDIAC_PERIOD_S = 0.5
-#: Time constant of the persistent-vessel statistics, s: two of the longest cardiac
-#: periods, so the power of a pulsatile vessel is averaged over whole beats.
-PERSIST_TAU_S = 2 * CARDIAC_PERIOD_S
-#: Margin on the power the vessel under study needs over a persistent vessel flowing its
-#: retrograde way (half the 3 dB step, ``ENTER_RATIO``, in dB).  Its reflux is the step
-#: over that vessel's mean power ``b``: where that vessel flows too, the reflux must add
-#: ``(ENTER_RATIO - 1) b``, where it is silent (between an artery's beats) the whole
-#: ``ENTER_RATIO b``.  Without the margin the rows of a reflux fall short of the step about
-#: as often as they pass it (in the simulator: a continuous carotid as loud as the vein
-#: hid or split the reflux, timing was off from 2 dB quieter; a triphasic femoral artery
-#: 3 dB quieter than the vein split it).
-SEPARABLE_MARGIN = ENTER_RATIO ** 0.5
-#: A persistent vessel silent, for longer than an episode's bridged gap, in at least this
-#: share of the rows where the vessel under study flows is pulsatile: a reflux must make the
-#: whole step there.  A continuous carotid is silent in under 15 % of them (speckle fades at
-#: 7 dB); a triphasic artery falls silent in every diastole (about 60 %).
-PULSATILE_SHARE = 0.25
-#: A persistent vessel's power in a row stays within a few dB of its mean (speckle over
-#: a row, the cardiac cycle): a row with more than this many times it is a transient
-#: (a knock on the probe), kept out of its statistics.
-PERSIST_OUTLIER = 4.0
+
+#: Slots of the tracker's state, one row per direction hypothesis (``_reflux``): the
+#: episode under way (its rows, peak and sum of velocities, whether it is confirmed),
+#: the run of retrograde-majority rows outside an episode (first row + 1, 0: none), the
+#: last row with antegrade flow dominating or lost samples and the first such row after
+#: the episode's last retrograde row (-1: none), the start edge in rows (extrapolated),
+#: whether it is fixed and the earliest it may be, and the values pushed to the ring.
+(IN_EPISODE, START_ROW, LAST_ROW, PEAK_CM_S, SUM_CM_S, N_ROWS, CONFIRMED, RUN_FIRST,
+ RUN_PEAK_CM_S, RUN_SUM_CM_S, RUN_N_ROWS, LAST_BLOCKED_ROW, BLOCKED_AFTER_ROW, START_EDGE,
+ START_FIXED, START_BOUND, RING_COUNT) = range(17)
+N_STATE = 17
 
 
 def reflux_threshold(vessel, threshold_s):
@@ -190,8 +173,8 @@ class RefluxTracker:
         self.min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
         self._floor_hz = float(floor_hz)
         self._shown_hz = float(shown_hz)
-        self._state = np.zeros((2, 17), np.float64)
-        self._state[:, 11:13] = -1.0  # no antegrade row yet
+        self._state = np.zeros((2, N_STATE), np.float64)
+        self._state[:, LAST_BLOCKED_ROW:BLOCKED_AFTER_ROW + 1] = -1.0  # no antegrade row yet
         self._fit = np.zeros((2, 4, max(2, int(edge_rows))), np.float64)
         self._fit[:, 3] = -1.0  # ring rows: none
         # the peak is read from a running median over twice the rows a frame's speckle
@@ -235,21 +218,21 @@ class RefluxTracker:
     def open_episode(self, h):
         """The episode of hypothesis ``h`` still running, as an Event, or None."""
         st = self._state[h]
-        if st[0] == 0 or st[5] == 0:
+        if st[IN_EPISODE] == 0 or st[N_ROWS] == 0:
             return None
-        start = self.t0_s + st[13] * self.hop_s
-        end = self.t0_s + (st[2] + 0.5) * self.hop_s
-        return Event(start, end, end - start, st[3], st[4] / st[5],
-                     detected_s=(st[2] - st[1] + 1) * self.hop_s)
+        start = self.t0_s + st[START_EDGE] * self.hop_s
+        end = self.t0_s + (st[LAST_ROW] + 0.5) * self.hop_s
+        return Event(start, end, end - start, st[PEAK_CM_S], st[SUM_CM_S] / st[N_ROWS],
+                     detected_s=(st[LAST_ROW] - st[START_ROW] + 1) * self.hop_s)
 
     def close(self):
         """End the stream: close open episodes long enough to report."""
         for h in range(2):
             ev = self.open_episode(h)
             st = self._state[h]
-            if ev is not None and st[2] - st[1] + 1 >= self.min_rows:
+            if ev is not None and st[LAST_ROW] - st[START_ROW] + 1 >= self.min_rows:
                 self.episodes[h].append(ev)
-            self._state[h, 0] = 0
+            self._state[h, IN_EPISODE] = 0
 
 
 
@@ -276,7 +259,7 @@ def _dominates(env, i, r, a, ratio):
 
 @njit(**_JIT)
 def _ring_peak(ring, state, h, v, peak):
-    """Push ``v`` to hypothesis ``h``'s ring (count in ``state[h, 16]``); return the
+    """Push ``v`` to hypothesis ``h``'s ring (count in ``state[h, RING_COUNT]``); return the
     higher of ``peak`` and the median of the last ``K`` values pushed (of all of them
     once there are three; none before).  ``ring[2]`` is scratch space (sorted by
     insertion: a few values).
@@ -285,10 +268,10 @@ def _ring_peak(ring, state, h, v, peak):
     the values stood above ``peak`` when it was set, and ``v`` adds none, so the
     median is only worked out when ``v`` is higher."""
     k = ring.shape[1]
-    n = int(state[h, 16])
+    n = int(state[h, RING_COUNT])
     ring[h, n % k] = v
     n += 1
-    state[h, 16] = n
+    state[h, RING_COUNT] = n
     if n < 3 or v <= peak:
         return peak
     m = min(n, k)
@@ -363,33 +346,33 @@ def _edge_points(fit, h, row0, step, n_max, last, x, y):
 @njit(**_JIT)
 def _refined_start(state, fit, h, row, floor_hz, shown_hz, max_rows, x, y):
     """Start edge of hypothesis ``h``'s episode, in rows, from its rows up to ``row``:
-    extrapolated back to the baseline, not before its bound (``state[h, 15]``)."""
-    n_max = min(fit.shape[2], int(row - state[h, 1]) + 1)
+    extrapolated back to the baseline, not before its bound (``state[h, START_BOUND]``)."""
+    n_max = min(fit.shape[2], int(row - state[h, START_ROW]) + 1)
     n = _edge_points(fit, h, 0, 1, n_max, row, x, y)
     corr = _extrapolation(x, y, n, floor_hz, shown_hz, max_rows)
-    return max(state[h, 1] - 0.5 - corr, state[h, 15])
+    return max(state[h, START_ROW] - 0.5 - corr, state[h, START_BOUND])
 
 
 @njit(**_JIT)
 def _refined_end(state, fit, h, floor_hz, shown_hz, max_rows, x, y):
     """End edge of hypothesis ``h``'s episode, in rows: extrapolated forward to the
     baseline, not past the next row of antegrade flow or lost samples."""
-    last = state[h, 2]
+    last = state[h, LAST_ROW]
     n = _edge_points(fit, h, int(last), -1, fit.shape[2], last, x, y)
     end = last + 0.5 + _extrapolation(x, y, n, floor_hz, shown_hz, max_rows)
-    if state[h, 12] >= 0:
-        end = min(end, state[h, 12] - 0.5)
+    if state[h, BLOCKED_AFTER_ROW] >= 0:
+        end = min(end, state[h, BLOCKED_AFTER_ROW] - 0.5)
     return end
 
 
 @njit(**_JIT)
 def _edge_bound(state, h, row):
     """Row ``row`` has antegrade flow dominating or lost samples: no edge of hypothesis
-    ``h``'s episodes is extrapolated across it (``state[h, 11]``, and ``state[h, 12]``
-    for the end of the episode under way)."""
-    state[h, 11] = row
-    if state[h, 0] > 0 and state[h, 12] < 0:
-        state[h, 12] = row
+    ``h``'s episodes is extrapolated across it (``state[h, LAST_BLOCKED_ROW]``, and
+    ``state[h, BLOCKED_AFTER_ROW]`` for the end of the episode under way)."""
+    state[h, LAST_BLOCKED_ROW] = row
+    if state[h, IN_EPISODE] > 0 and state[h, BLOCKED_AFTER_ROW] < 0:
+        state[h, BLOCKED_AFTER_ROW] = row
 
 
 @njit(**_JIT)
@@ -400,8 +383,8 @@ def _emit(actions, na, kind, h, start, end, state, at, hop_s, t0_s, detected_s):
         actions[na, 1] = h
         actions[na, 2] = t0_s + start * hop_s
         actions[na, 3] = t0_s + end * hop_s
-        actions[na, 4] = state[h, 3]
-        actions[na, 5] = state[h, 4] / state[h, 5]
+        actions[na, 4] = state[h, PEAK_CM_S]
+        actions[na, 5] = state[h, SUM_CM_S] / state[h, N_ROWS]
         actions[na, 6] = t0_s + at * hop_s
         actions[na, 7] = detected_s
         na += 1
@@ -512,76 +495,76 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
             a = 1 - h
             majority = _dominates(env, i, r, a, 1.0)
             v = env[i, r, 1] * cm_s_per_hz
-            retro = _dominates(env, i, r, a, 1.0 if state[h, 0] > 0 else enter_ratio)
+            retro = _dominates(env, i, r, a, 1.0 if state[h, IN_EPISODE] > 0 else enter_ratio)
             if _dominates(env, i, a, r, 1.0):
                 _edge_bound(state, h, row)
-            if state[h, 0] == 0 and majority and not retro:
+            if state[h, IN_EPISODE] == 0 and majority and not retro:
                 # a retrograde majority not yet strong enough to open an episode: if it
                 # grows into one, the episode starts where the majority began
-                if state[h, 7] == 0:
-                    state[h, 7] = row + 1
-                    state[h, 8] = 0.0
-                    state[h, 9] = 0.0
-                    state[h, 10] = 0
-                    state[h, 16] = 0
+                if state[h, RUN_FIRST] == 0:
+                    state[h, RUN_FIRST] = row + 1
+                    state[h, RUN_PEAK_CM_S] = 0.0
+                    state[h, RUN_SUM_CM_S] = 0.0
+                    state[h, RUN_N_ROWS] = 0
+                    state[h, RING_COUNT] = 0
                     fit[h, 0, :] = 0.0
-                state[h, 8] = _ring_peak(ring, state, h, v, state[h, 8])
-                state[h, 9] += v
-                state[h, 10] += 1
-                k = int(row - (state[h, 7] - 1))
+                state[h, RUN_PEAK_CM_S] = _ring_peak(ring, state, h, v, state[h, RUN_PEAK_CM_S])
+                state[h, RUN_SUM_CM_S] += v
+                state[h, RUN_N_ROWS] += 1
+                k = int(row - (state[h, RUN_FIRST] - 1))
                 if k < w:
                     fit[h, 0, k] = env[i, r, 1]
             elif not majority:
-                state[h, 7] = 0
+                state[h, RUN_FIRST] = 0
             if retro:
-                if state[h, 0] == 0:
+                if state[h, IN_EPISODE] == 0:
                     # open the episode, from the start of the majority run if there is one
-                    state[h, 0] = 1
-                    state[h, 6] = 0
-                    state[h, 14] = 0
-                    state[h, 15] = state[h, 11] + 0.5
-                    if state[h, 7] > 0:
-                        state[h, 1] = state[h, 7] - 1
-                        state[h, 3:6] = state[h, 8:11]
+                    state[h, IN_EPISODE] = 1
+                    state[h, CONFIRMED] = 0
+                    state[h, START_FIXED] = 0
+                    state[h, START_BOUND] = state[h, LAST_BLOCKED_ROW] + 0.5
+                    if state[h, RUN_FIRST] > 0:
+                        state[h, START_ROW] = state[h, RUN_FIRST] - 1
+                        state[h, PEAK_CM_S:N_ROWS + 1] = state[h, RUN_PEAK_CM_S:RUN_N_ROWS + 1]
                         fit[h, 1, :] = fit[h, 0, :]
                     else:
-                        state[h, 1] = row
-                        state[h, 3:6] = 0.0
-                        state[h, 16] = 0
+                        state[h, START_ROW] = row
+                        state[h, PEAK_CM_S:N_ROWS + 1] = 0.0
+                        state[h, RING_COUNT] = 0
                         fit[h, 1, :] = 0.0
-                    state[h, 7] = 0
-                state[h, 2] = row
-                state[h, 3] = _ring_peak(ring, state, h, v, state[h, 3])
-                state[h, 4] += v
-                state[h, 5] += 1
-                state[h, 12] = -1
-                k = int(row - state[h, 1])
+                    state[h, RUN_FIRST] = 0
+                state[h, LAST_ROW] = row
+                state[h, PEAK_CM_S] = _ring_peak(ring, state, h, v, state[h, PEAK_CM_S])
+                state[h, SUM_CM_S] += v
+                state[h, N_ROWS] += 1
+                state[h, BLOCKED_AFTER_ROW] = -1
+                k = int(row - state[h, START_ROW])
                 if k < w:
                     fit[h, 1, k] = env[i, r, 1]
                 fit[h, 2, row % w] = env[i, r, 1]
                 fit[h, 3, row % w] = row
-                if state[h, 14] == 0:
-                    state[h, 13] = _refined_start(state, fit, h, row, floor_hz, shown_hz,
+                if state[h, START_FIXED] == 0:
+                    state[h, START_EDGE] = _refined_start(state, fit, h, row, floor_hz, shown_hz,
                                                   gap_rows, x, y)
                     if k >= w - 1:
-                        state[h, 14] = 1
-                dur = (row - state[h, 1] + 1) * hop_s
+                        state[h, START_FIXED] = 1
+                dur = (row - state[h, START_ROW] + 1) * hop_s
                 at = row
-                if threshold_s > 0 and state[h, 6] == 0 and dur <= threshold_s \
+                if threshold_s > 0 and state[h, CONFIRMED] == 0 and dur <= threshold_s \
                         and dur + hop_s > threshold_s and ahead_valid[i]:
                     # the next frame passes the threshold: confirm it from its provisional row
                     if _dominates(ahead, i, r, a, 1.0):
                         dur += hop_s
                         at = row + 1
-                if threshold_s > 0 and state[h, 6] == 0 and dur > threshold_s:
-                    state[h, 6] = 1
-                    state[h, 14] = 1
-                    na = _emit(actions, na, 1, h, state[h, 13], at + 0.5, state, at, hop_s,
+                if threshold_s > 0 and state[h, CONFIRMED] == 0 and dur > threshold_s:
+                    state[h, CONFIRMED] = 1
+                    state[h, START_FIXED] = 1
+                    na = _emit(actions, na, 1, h, state[h, START_EDGE], at + 0.5, state, at, hop_s,
                                t0_s, dur)
-            elif state[h, 0] > 0 and row - state[h, 2] > gap_rows:
-                if state[h, 2] - state[h, 1] + 1 >= min_rows:
+            elif state[h, IN_EPISODE] > 0 and row - state[h, LAST_ROW] > gap_rows:
+                if state[h, LAST_ROW] - state[h, START_ROW] + 1 >= min_rows:
                     end = _refined_end(state, fit, h, floor_hz, shown_hz, gap_rows, x, y)
-                    na = _emit(actions, na, 2, h, state[h, 13], end, state, row, hop_s, t0_s,
-                               (state[h, 2] - state[h, 1] + 1) * hop_s)
-                state[h, 0] = 0
+                    na = _emit(actions, na, 2, h, state[h, START_EDGE], end, state, row, hop_s,
+                               t0_s, (state[h, LAST_ROW] - state[h, START_ROW] + 1) * hop_s)
+                state[h, IN_EPISODE] = 0
     return na

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from ._numba import _JIT
+from .result import Trace
 
 __all__ = ["Columns", "Bridger", "Totals", "expand", "bridge_dropouts", "SMOOTH_HALF"]
 
@@ -175,6 +176,74 @@ class Totals:
         run, in_runs = int(self._state[2]), int(self._state[3])
         open_run = run if run >= self.min_run else 0
         return (in_runs + open_run) * hop_s
+
+
+#: Columns of a stored row (float32, 6 wide): direction ``d`` (0 toward, 1 away) holds,
+#: from column ``3 * d``, its maximum frequency (Hz, 0 where no flow), mean frequency (Hz)
+#: and flow power (:func:`stored_columns`).
+STORED_FMAX_HZ, STORED_FMEAN_HZ, STORED_POWER = range(3)
+STORED_WIDTH = 6
+
+
+def stored_columns(d):
+    """The slice of a stored row that holds direction ``d``."""
+    return slice(3 * d, 3 * d + 3)
+
+
+def empty_trace():
+    """A trace of no rows."""
+    z = np.zeros(0)
+    return Trace(z, z, z, z, z, np.zeros(0, bool))
+
+
+def trace_columns(env, ante, scale, direction, cols=None, flow=None):
+    """The trace's columns after ``time_s``, from envelope rows (n, 2, 4).
+
+    Computed in ``env``'s dtype (see ``_trace_columns``), into ``cols`` (4, n) and
+    ``flow`` (n,) when given; ``ante`` is the antegrade direction, ``scale`` the
+    Doppler scale (cm/s per Hz), ``direction`` False for layouts without direction.
+    """
+    n = len(env)
+    if cols is None:
+        cols = np.empty((4, n), env.dtype)
+        flow = np.empty(n, bool)
+    t = env.dtype.type
+    _trace_columns(env, ante, t(scale), t(1), t(0), direction, cols, flow)
+    return cols[0], cols[1], cols[2], cols[3], flow
+
+
+def trace_rows(env, time_s, ante, scale, direction, valid):
+    """Trace rows at ``time_s`` from envelope rows (n, 2, 4) with ``ante`` as antegrade;
+    rows not analysed (``valid`` False) have NaN velocities."""
+    cols = trace_columns(env, ante, scale, direction)
+    if not valid.all():
+        for c in cols[:4]:
+            c[~valid] = np.nan
+    return Trace(time_s, *cols)
+
+
+def final_trace(stored, ante, scale, direction, unanalysed, hop_s, t0_s):
+    """The whole trace with ``ante`` as antegrade, from the :class:`Columns` of stored rows.
+
+    Built block by block; each stored block is released once converted, so the
+    peak memory is about the size of the trace.  Rows in the ``[a, b)`` ranges
+    ``unanalysed`` have NaN velocities.
+    """
+    n = len(stored)
+    cols = np.empty((4, n), np.float32)
+    flow = np.empty(n, bool)
+    pos = 0
+    for block in stored.drain():
+        k = len(block)
+        trace_columns(expand(block), ante, scale, direction, cols[:, pos:pos + k],
+                      flow[pos:pos + k])
+        pos += k
+    for a, b in unanalysed:
+        cols[:, a:min(b, n)] = np.nan
+    time_s = np.arange(n, dtype=np.float64)
+    time_s *= hop_s
+    time_s += t0_s
+    return Trace(time_s, *cols, flow)
 
 
 # --------------------------------------------------------------------------- kernels

@@ -1,15 +1,268 @@
-"""Second-vessel stage: a persistent vessel flowing the retrograde way beside the vein.
+"""Second-vessel stage: a persistent vessel beside the vessel under study.
 
-See :mod:`dopplerflow.core.second_vessel` wrappers below and their kernels at the end
-of this module.
+A row stage.  With the antegrade direction given, :class:`SecondVessel` finds a
+persistent vessel flowing the retrograde way (an artery beside the vein) once it is
+established, and keeps only the vessel under study in that direction: retrograde flow
+then counts only where it stands a step (:data:`~dopplerflow.core.reflux.ENTER_RATIO`)
+above the persistent vessel.  The rows before it was established, within its time
+constant, are held back and re-read with its power (:meth:`SecondVessel.release`), so
+the final trace and summary do not show its first beats as reflux.  With the direction
+chosen from the flow, :class:`TwoVesselWatch` only watches for flow both ways at once:
+which vessel is under study cannot then be told, and reflux is not assessable.
+
+The numba kernels are at the end of this module.
 """
 
+import math
 
 import numpy as np
 from numba import njit
 
 from ._numba import _JIT, _sum3, _walk_out
-from .envelopes import _envelopes
+from .envelopes import FMAX_HZ, MIN_RUN, POWER, _envelopes, method_code
+from .reflux import ENTER_RATIO
+from .rows import expand, stored_columns
+
+__all__ = ["SecondVessel", "TwoVesselWatch", "concurrent_limit"]
+
+#: Longest cardiac period at rest, s (40 beats/min): an artery in the beam shows flow
+#: in every beat, so it is gone once its direction stays empty this long; the share of
+#: rows with flow both ways is counted over about this long.
+CARDIAC_PERIOD_S = 1.5
+#: Shortest cardiac period considered, s (120 beats/min): a single vessel shows flow in
+#: both directions only while it reverses, at most twice a beat (triphasic arteries).
+SHORTEST_CARDIAC_PERIOD_S = 0.5
+#: Time constant of the persistent-vessel statistics, s: two of the longest cardiac
+#: periods, so the power of a pulsatile vessel is averaged over whole beats.
+PERSIST_TAU_S = 2 * CARDIAC_PERIOD_S
+#: Margin on the power the vessel under study needs over a persistent vessel flowing its
+#: retrograde way (half the 3 dB step, ``ENTER_RATIO``, in dB).  Its reflux is the step
+#: over that vessel's mean power ``b``: where that vessel flows too, the reflux must add
+#: ``(ENTER_RATIO - 1) b``, where it is silent (between an artery's beats) the whole
+#: ``ENTER_RATIO b``.  Without the margin the rows of a reflux fall short of the step about
+#: as often as they pass it (in the simulator: a continuous carotid as loud as the vein
+#: hid or split the reflux, timing was off from 2 dB quieter; a triphasic femoral artery
+#: 3 dB quieter than the vein split it).
+SEPARABLE_MARGIN = ENTER_RATIO ** 0.5
+#: A persistent vessel silent, for longer than an episode's bridged gap, in at least this
+#: share of the rows where the vessel under study flows is pulsatile: a reflux must make the
+#: whole step there.  A continuous carotid is silent in under 15 % of them (speckle fades at
+#: 7 dB); a triphasic artery falls silent in every diastole (about 60 %).
+PULSATILE_SHARE = 0.25
+#: A persistent vessel's power in a row stays within a few dB of its mean (speckle over
+#: a row, the cardiac cycle): a row with more than this many times it is a transient
+#: (a knock on the probe), kept out of its statistics.
+PERSIST_OUTLIER = 4.0
+
+#: Slots of the persistent-vessel state (``_second_vessel``): the concurrent fraction,
+#: running sums of weight and of power over concurrent rows, established (0/1), rows
+#: since flow in the retrograde direction, the row at which the vessel was first
+#: established (0: not yet) and its power then, the sums over all concurrent rows of the
+#: power of the vessel under study and of the persistent vessel, and once that power is
+#: known the rows with flow of the vessel under study, the run of them with none of the
+#: persistent vessel under way, and the rows of such runs longer than a bridged gap.
+(CONCURRENT, WEIGHT, POWER_SUM, ESTABLISHED, SINCE_FLOW, FIRST_ROW, POWER_THEN, OWN_POWER,
+ OTHER_POWER, OWN_FLOW_ROWS, SILENT_RUN, SILENT_ROWS) = range(12)
+N_STATE = 12
+#: Slots of the two-vessel watch (``_two_vessels``): the running fraction of rows with
+#: flow both ways, and the first row at which it passed its limit, plus one (0: not yet).
+FRACTION, FOUND_ROW = range(2)
+
+
+def concurrent_limit(edge_rows, hop_s):
+    """Share of rows with flow both ways above which a second vessel is in the beam.
+
+    A single vessel shows both directions only over the ``edge_rows`` a reversal
+    spreads over, twice a beat at most.
+    """
+    return min(1.0, 2 * edge_rows * hop_s / SHORTEST_CARDIAC_PERIOD_S)
+
+
+class SecondVessel:
+    """Separates a persistent vessel flowing the retrograde way ``retro`` (0 toward, 1 away).
+
+    Parameters
+    ----------
+    config : SpectralConfig
+    retro : int
+        The retrograde direction of the vessel under study.
+    method : str
+        Envelope method (:data:`~dopplerflow.core.envelopes.METHODS`).
+    gap_rows : int
+        Rows of a bridged gap (``RefluxTracker.gap_rows``).
+    edge_rows : int
+        Rows a step in flow spreads over.
+    """
+
+    def __init__(self, config, retro, method, gap_rows, edge_rows):
+        self.config = config
+        self.retro = int(retro)
+        self.gap_rows = int(gap_rows)
+        self._method = method_code(method)
+        self._concurrent = concurrent_limit(edge_rows, config.hop_s)
+        self.state = np.zeros(N_STATE)
+        self._ceil = np.zeros(int(config.dir_count.max()))
+        self._tau_rows = int(round(PERSIST_TAU_S / config.hop_s))
+        # stored rows held back for re-reading once it is established (see release), and
+        # the stream index of the first; None once nothing more can be re-read
+        self._held = np.zeros((0, 6), np.float32)
+        self._held0 = 0
+        self._reread = []  # (first row, mask): rows re-read, retrograde flow left in them
+
+    @property
+    def established_row(self):
+        """The row at which the vessel was first established (0: not yet)."""
+        return int(self.state[FIRST_ROW])
+
+    def separate(self, env, spec, noise, ahead, row0):
+        """Keep only the vessel under study in the retrograde direction of ``env`` (rows
+        ``row0`` ... of the spectra ``spec`` with their ``noise``; and of the provisional
+        rows ``ahead``), in place; see ``_second_vessel``."""
+        cfg = self.config
+        r = self.retro
+        _second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
+                       cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+                       int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
+                       ENTER_RATIO, PERSIST_OUTLIER, self.gap_rows,
+                       cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
+                       cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
+                       self._method, self._ceil[:cfg.dir_count[r]], row0, self.state)
+
+    def release(self, rows, final, newest_row):
+        """Hold stored rows back until the vessel can no longer be established with them
+        as its evidence; return the rows released.
+
+        The rows of the evidence, within its time constant before the row at which it
+        was first established, are re-read with its power of then (the first beats of
+        a stream no longer show it): in the final trace and in the summary alike.  A
+        vessel is established at a row already analysed (before ``newest_row``) or a
+        later one, so rows more than its time constant before it are released as they
+        are.
+        """
+        if self._held is None:
+            return rows
+        held = np.concatenate((self._held, rows)) if len(self._held) else rows
+        first = self._held0
+        tau = self._tau_rows
+        end = self.established_row
+        if end == 0 and not final:
+            n_out = max(0, min(len(held), newest_row - tau - first))
+            self._held, self._held0 = held[n_out:], first + n_out
+            return held[:n_out]
+        if end:
+            a, b = max(end - tau - first, 0), min(end - first, len(held))
+            if a < b:
+                r = self.retro
+                env = expand(held[a:b])
+                _clear_rows(env, 0, b - a, r, env.dtype.type(self.state[POWER_THEN]),
+                            ENTER_RATIO)
+                held[a:b, stored_columns(r)] = env[:, r, FMAX_HZ:POWER + 1]
+                self._reread.append((first + a, env[:, r, 0] > 0))
+            if b < len(held) or final:
+                self._held = None  # every row of the evidence is re-read: none held from now
+            else:
+                self._held, self._held0 = held[b:], first + b
+                return held[:b]
+        else:
+            self._held = None
+        return held
+
+    def standing(self, episodes, timeline, min_rows):
+        """``episodes`` less those that lie within the rows re-read and keep fewer rows of
+        retrograde flow there than ``min_rows`` (the shortest episode reported): the
+        persistent vessel's first beats, before it was established."""
+        if not self._reread:
+            return episodes
+        row0 = self._reread[0][0]
+        kept = np.concatenate([m for _, m in self._reread])
+        out = []
+        for ev in episodes:
+            a, b = timeline.row_span(ev.start_s, ev.end_s)
+            a, b = a - row0, b - row0
+            if 0 <= a and b <= len(kept) and np.count_nonzero(kept[a:b]) < min_rows:
+                continue
+            out.append(ev)
+        return out
+
+    def note(self, vessel):
+        """What the vessel means for the result.
+
+        Returns ``(reason, warning, second_vessel)``: why reflux is not assessable
+        (None: it is), the warning (None: no vessel found), and the JSON's
+        ``second_vessel``.  The reflux stands out as a step over the persistent
+        vessel, which the vessel under study makes only if it is louder than it: by
+        the step less the persistent vessel's own power where that flows all the
+        time, by the whole step where it falls silent between beats for a share of
+        the rows (:data:`PULSATILE_SHARE`), each with the margin
+        :data:`SEPARABLE_MARGIN`.
+        """
+        st = self.state
+        if st[FIRST_ROW] <= 0:
+            return None, None, None
+        way = ("toward", "away")[self.retro]
+        from_s = self.config.t0_s + st[FIRST_ROW] * self.config.hop_s
+        second = {"direction": way, "from_s": round(float(from_s), 4)}
+        where = (f"a second vessel flows {'toward' if way == 'toward' else 'away from'} the "
+                 f"probe beside the {vessel or 'vessel under study'} (an artery?)")
+        own, other = st[OWN_POWER], st[OTHER_POWER]
+        # a vessel silent in a share of the rows, for longer than a bridged gap (an
+        # artery's diastole), leaves the reflux to make the whole step on its own there
+        pulsatile = st[SILENT_ROWS] >= PULSATILE_SHARE * st[OWN_FLOW_ROWS] > 0
+        need = SEPARABLE_MARGIN * (ENTER_RATIO if pulsatile else ENTER_RATIO - 1.0)
+        step_db = 10 * math.log10(ENTER_RATIO)
+        if own < need * other:
+            rel_db = 10 * math.log10(other / own) if own > 0 else math.inf
+            return ("a second vessel as loud as the vein flows the retrograde way",
+                    f"{where}, {rel_db:+.1f} dB against it"
+                    f"{' and silent between its beats' if pulsatile else ''}: the vein's reflux "
+                    f"would not stand {step_db:.0f} dB above that vessel (it needs "
+                    f"{10 * math.log10(need):.1f} dB over it), so reflux is not assessable; aim "
+                    f"the beam at the vein alone", second)
+        return (None, f"{where}: from {from_s:.2f} s retrograde flow counts only where it "
+                f"stands {step_db:.0f} dB above it; aim the beam at the vein alone if you can",
+                second)
+
+
+class TwoVesselWatch:
+    """Watches for flow both ways at once when the direction is chosen from the flow.
+
+    Parameters
+    ----------
+    config : SpectralConfig
+    edge_rows : int
+        Rows a step in flow spreads over.
+    """
+
+    def __init__(self, config, edge_rows):
+        self.config = config
+        self._concurrent = concurrent_limit(edge_rows, config.hop_s)
+        self.state = np.zeros(2)
+
+    @property
+    def found(self):
+        """Whether flow has run both ways at once: two vessels in the beam."""
+        return self.state[FOUND_ROW] > 0
+
+    def update(self, env, valid, row0):
+        """Watch the envelope rows ``env`` (rows ``row0`` ..., analysed where ``valid``)."""
+        cfg = self.config
+        _two_vessels(env, valid, cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+                     cfg.dir_f0, cfg.bin_hz, row0, self.state)
+
+    def note(self, threshold_s):
+        """``(reason, warning, second_vessel)`` as :meth:`SecondVessel.note`."""
+        if not self.found:
+            return None, None, None
+        cfg = self.config
+        from_s = cfg.t0_s + (self.state[FOUND_ROW] - 1) * cfg.hop_s
+        second = {"direction": None, "from_s": round(float(from_s), 4)}
+        seen = f"from {from_s:.2f} s flow runs both ways at once: two vessels in the beam"
+        if threshold_s is None:  # no reflux rule (an artery): nothing to assess
+            return None, seen, second
+        return ("two vessels flow opposite ways in the beam",
+                f"{seen} (an artery beside the vein?), and which one is under study cannot "
+                f"be told from the recording, so reflux is not assessable; give the vein's "
+                f"direction with --antegrade toward|away to separate them", second)
 
 
 # --------------------------------------------------------------------------- kernels
@@ -104,9 +357,9 @@ def _two_vessels(env, valid, beta, fraction, dir_f0, bin_hz, row0, state):
     """
     for i in range(env.shape[0]):
         conc = valid[i] and _concurrent(env, i, dir_f0, bin_hz)
-        state[0] += beta * ((1.0 if conc else 0.0) - state[0])
-        if state[1] == 0 and state[0] > fraction:
-            state[1] = row0 + i + 1
+        state[FRACTION] += beta * ((1.0 if conc else 0.0) - state[FRACTION])
+        if state[FOUND_ROW] == 0 and state[FRACTION] > fraction:
+            state[FOUND_ROW] = row0 + i + 1
 
 
 @njit(**_JIT)
@@ -205,39 +458,40 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     only_r[r] = cnt
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
-        if env[i, 1 - r, 0] > 0 and state[1] > 0.0:
+        if env[i, 1 - r, 0] > 0 and state[WEIGHT] > 0.0:
             # the vessel under study flows: is the persistent one silent here, for longer
             # than a gap a reflux could bridge?
-            state[9] += 1.0
-            state[10] = 0.0 if det_r else state[10] + 1.0
-            if state[10] == gap_rows + 1:
-                state[11] += gap_rows + 1
-            elif state[10] > gap_rows + 1:
-                state[11] += 1.0
+            state[OWN_FLOW_ROWS] += 1.0
+            state[SILENT_RUN] = 0.0 if det_r else state[SILENT_RUN] + 1.0
+            if state[SILENT_RUN] == gap_rows + 1:
+                state[SILENT_ROWS] += gap_rows + 1
+            elif state[SILENT_RUN] > gap_rows + 1:
+                state[SILENT_ROWS] += 1.0
         else:
-            state[10] = 0.0
+            state[SILENT_RUN] = 0.0
         conc = _concurrent(env, i, dir_f0, bin_hz)
-        state[0] += beta * ((1.0 if conc else 0.0) - state[0])
-        if conc and state[1] > 0.0 and env[i, r, 3] > outlier * state[2] / state[1]:
+        state[CONCURRENT] += beta * ((1.0 if conc else 0.0) - state[CONCURRENT])
+        if (conc and state[WEIGHT] > 0.0
+                and env[i, r, 3] > outlier * state[POWER_SUM] / state[WEIGHT]):
             conc = False  # a transient (a knock on the probe), not the persistent vessel
         if conc:
-            state[1] += alpha * (1.0 - state[1])
-            state[2] += alpha * (env[i, r, 3] - state[2])
-            state[7] += env[i, 1 - r, 3]
-            state[8] += env[i, r, 3]
+            state[WEIGHT] += alpha * (1.0 - state[WEIGHT])
+            state[POWER_SUM] += alpha * (env[i, r, 3] - state[POWER_SUM])
+            state[OWN_POWER] += env[i, 1 - r, 3]
+            state[OTHER_POWER] += env[i, r, 3]
             for j in range(cnt):
                 ceil[j] = max(ceil[j] - alpha * ceil[j],
                               _sum3(spec, i, st, sp, cnt, j) - 3.0 * noise[i])
-        state[4] = 0.0 if det_r else state[4] + 1.0
-        if state[3] == 0 and state[0] > fraction and state[1] > 0:
-            state[3] = 1.0
-            if state[5] == 0:
-                state[5] = row0 + i
-                state[6] = state[2] / state[1]
-        elif state[3] > 0 and state[4] > lost_rows:
-            state[3] = 0.0
-        if state[3] > 0:
-            b = state[2] / state[1]
+        state[SINCE_FLOW] = 0.0 if det_r else state[SINCE_FLOW] + 1.0
+        if state[ESTABLISHED] == 0 and state[CONCURRENT] > fraction and state[WEIGHT] > 0:
+            state[ESTABLISHED] = 1.0
+            if state[FIRST_ROW] == 0:
+                state[FIRST_ROW] = row0 + i
+                state[POWER_THEN] = state[POWER_SUM] / state[WEIGHT]
+        elif state[ESTABLISHED] > 0 and state[SINCE_FLOW] > lost_rows:
+            state[ESTABLISHED] = 0.0
+        if state[ESTABLISHED] > 0:
+            b = state[POWER_SUM] / state[WEIGHT]
             _clear_persistent(env, i, r, b, ratio)
             if i < ahead.shape[0]:
                 _clear_persistent(ahead, i, r, b, ratio)
