@@ -11,8 +11,9 @@ __version__ = "0.1.0"
 
 from .core import Analysis, Processor, Settings, Trace  # noqa: E402
 from .core.driver import analyze  # noqa: E402
+from .core.events import Event  # noqa: E402
 from .core.layouts import LAYOUTS  # noqa: E402
-from .core.reflux import VESSELS, Event  # noqa: E402
+from .core.vessels import VESSELS  # noqa: E402
 from .errors import (  # noqa: E402
     AudioFileError,
     DopplerflowError,

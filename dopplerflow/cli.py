@@ -13,7 +13,7 @@ import sys
 
 from . import __version__
 from .core.layouts import LAYOUTS
-from .core.reflux import VESSELS
+from .core.vessels import VESSELS
 from .errors import DopplerflowError
 
 __all__ = ["main", "add_analysis_arguments", "settings_from_args", "print_summary"]

@@ -30,8 +30,8 @@ import textwrap
 
 import numpy as np
 
-from .core.reflux import VESSELS
 from .core.velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
+from .core.vessels import VESSELS
 from .errors import DopplerflowError, SettingsError
 
 __all__ = ["FIGURES", "teaching_figure", "doppler_equation_figure", "iq_direction_figure",

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from .core.reflux import VESSELS
+from .core.vessels import VESSELS
 from .errors import SettingsError
 
 __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.reflux import VESSELS
+from .core.vessels import VESSELS
 from .errors import SettingsError
 
 __all__ = ["Scenario", "SecondVessel", "SCENARIOS", "REFLUX_THRESHOLD_S", "get_scenario",

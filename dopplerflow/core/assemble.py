@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
+from .events import split_episodes
 from .processor import DIRECTIONS
-from .reflux import split_episodes
 from .result import Analysis
 from .rows import empty_trace, final_trace
 

@@ -1,4 +1,4 @@
-"""Flow direction, reflux events and the vessel presets.
+"""Reflux stage: retrograde episodes and reflux events, row by row.
 
 Reflux is retrograde flow that dominates continuously for longer than the
 vessel's threshold (Labropoulos 2003 for leg veins, Zamboni 2009 for neck and
@@ -6,39 +6,14 @@ cerebral veins).  Shorter retrograde episodes, such as the brief reversal
 that closes a competent valve, are listed separately.
 """
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 from numba import njit
 
-from ..errors import SettingsError
 from ._numba import _JIT
+from .events import _EPS_S, Event
 
-__all__ = ["VESSELS", "SLOW_FLOW_VESSELS", "ENTER_RATIO", "Event", "RefluxTracker", "is_reflux",
-           "reflux_threshold", "split_episodes"]
+__all__ = ["ENTER_RATIO", "RefluxTracker"]
 
-#: Vessel presets: reflux threshold in seconds (None: no reflux rule) and source.
-VESSELS = {
-    "ijv": (0.88, "internal jugular vein, Zamboni 2009"),
-    "vv": (0.88, "vertebral vein, Zamboni 2009"),
-    "dcv": (0.5, "deep cerebral veins, Zamboni 2009"),
-    "gsv": (0.5, "great saphenous vein, Labropoulos 2003"),
-    "ssv": (0.5, "small saphenous vein, Labropoulos 2003"),
-    "deep-femoral": (0.5, "deep femoral vein, Labropoulos 2003"),
-    "calf": (0.5, "calf veins, Labropoulos 2003"),
-    "femoral": (1.0, "femoral vein, Labropoulos 2003"),
-    "popliteal": (1.0, "popliteal vein, Labropoulos 2003"),
-    "perforator": (0.35, "perforator veins, Labropoulos 2003"),
-    "artery": (None, "artery: no reflux rule"),
-}
-#: Presets of slow-flow veins, whose peak velocities stay under about 20 cm/s (1 kHz
-#: at 8 MHz and 60 degrees): their spectra need a finer frequency resolution
-#: (:data:`dopplerflow.settings.SLOW_FLOW_WINDOW_S`).
-SLOW_FLOW_VESSELS = ("vv", "dcv", "calf", "perforator")
-#: Durations are sums of hops; one that equals the threshold up to rounding is not longer.
-_EPS_S = 1e-9
-#: Threshold used when neither a vessel nor a threshold is given.
-DEFAULT_THRESHOLD_S = 0.5
 #: Gaps of no retrograde flow bridged inside an episode, s (brief signal dropouts).
 GAP_S = 0.06
 #: Shortest retrograde episode reported, s.
@@ -58,72 +33,6 @@ ENTER_RATIO = 2.0
  RUN_PEAK_CM_S, RUN_SUM_CM_S, RUN_N_ROWS, LAST_BLOCKED_ROW, BLOCKED_AFTER_ROW, START_EDGE,
  START_FIXED, START_BOUND, RING_COUNT) = range(17)
 N_STATE = 17
-
-
-def reflux_threshold(vessel, threshold_s):
-    """Resolve the reflux threshold in seconds (None for ``artery``).
-
-    Raises
-    ------
-    SettingsError
-        Unknown vessel or a non-positive threshold.
-    """
-    if vessel is not None and vessel not in VESSELS:
-        raise SettingsError(f"vessel '{vessel}' is not known; use one of {', '.join(VESSELS)}")
-    if threshold_s is not None:
-        if not threshold_s > 0 or not np.isfinite(threshold_s):
-            raise SettingsError(f"reflux threshold {threshold_s!r} s must be a positive number "
-                                f"of seconds (e.g. 0.5)")
-        return float(threshold_s)
-    if vessel is None:
-        return DEFAULT_THRESHOLD_S
-    return VESSELS[vessel][0]
-
-
-@dataclass
-class Event:
-    """One retrograde episode.
-
-    Attributes
-    ----------
-    start_s, end_s, duration_s : float
-        Seconds from the first sample.
-    peak_velocity_cm_s, mean_velocity_cm_s : float
-        Of the retrograde maximum-velocity envelope, positive numbers: the
-        peak is its highest running median over twice the frames that one
-        frame's speckle spreads over (45 ms with the 10 ms window; the highest
-        single frame reads 3-75 % high, median per scenario of the simulator at
-        7-20 dB in-band), the mean is over its frames.
-    affected_by_gap : bool
-        Samples were lost (dropped blocks, overflows) during the episode.
-    detected_s : float or None
-        Duration of the frames in which the retrograde flow was detected,
-        s; it is what the threshold is tested on (``start_s`` and ``end_s``
-        are extrapolated to the baseline).  None: ``duration_s``.
-    """
-
-    start_s: float
-    end_s: float
-    duration_s: float
-    peak_velocity_cm_s: float
-    mean_velocity_cm_s: float
-    affected_by_gap: bool = False
-    detected_s: float | None = None
-
-    @property
-    def tested_s(self):
-        """The duration the threshold is tested on: ``detected_s``, or ``duration_s``."""
-        return self.duration_s if self.detected_s is None else self.detected_s
-
-    def to_dict(self):
-        """JSON-ready dict, times and velocities rounded to useful precision."""
-        d = asdict(self)
-        del d["detected_s"]
-        for k in ("start_s", "end_s", "duration_s"):
-            d[k] = round(d[k], 4)
-        for k in ("peak_velocity_cm_s", "mean_velocity_cm_s"):
-            d[k] = round(d[k], 2)
-        return d
 
 
 class RefluxTracker:
@@ -235,18 +144,6 @@ class RefluxTracker:
             self._state[h, IN_EPISODE] = 0
 
 
-
-
-def is_reflux(duration_s, threshold_s):
-    """True if an episode of ``duration_s`` is longer than the threshold (None: never)."""
-    return threshold_s is not None and duration_s > threshold_s + _EPS_S
-
-
-def split_episodes(episodes, threshold_s):
-    """(reflux events, shorter episodes) by the threshold (None: episodes only),
-    tested on each episode's detected duration."""
-    return ([e for e in episodes if is_reflux(e.tested_s, threshold_s)],
-            [e for e in episodes if not is_reflux(e.tested_s, threshold_s)])
 
 
 # --------------------------------------------------------------------------- kernels
@@ -392,6 +289,89 @@ def _emit(actions, na, kind, h, start, end, state, at, hop_s, t0_s, detected_s):
 
 
 @njit(**_JIT)
+def _grow_run(state, fit, ring, h, row, v, fmax_hz):
+    """Row ``row`` (velocity ``v``, maximum frequency ``fmax_hz``) of a retrograde majority
+    not yet strong enough to open an episode: if it grows into one, the episode starts
+    where the majority began."""
+    w = fit.shape[2]
+    if state[h, RUN_FIRST] == 0:
+        state[h, RUN_FIRST] = row + 1
+        state[h, RUN_PEAK_CM_S] = 0.0
+        state[h, RUN_SUM_CM_S] = 0.0
+        state[h, RUN_N_ROWS] = 0
+        state[h, RING_COUNT] = 0
+        fit[h, 0, :] = 0.0
+    state[h, RUN_PEAK_CM_S] = _ring_peak(ring, state, h, v, state[h, RUN_PEAK_CM_S])
+    state[h, RUN_SUM_CM_S] += v
+    state[h, RUN_N_ROWS] += 1
+    k = int(row - (state[h, RUN_FIRST] - 1))
+    if k < w:
+        fit[h, 0, k] = fmax_hz
+
+
+@njit(**_JIT)
+def _open_episode(state, fit, h, row):
+    """Open an episode of hypothesis ``h`` at ``row``, from the start of the majority run
+    if there is one."""
+    state[h, IN_EPISODE] = 1
+    state[h, CONFIRMED] = 0
+    state[h, START_FIXED] = 0
+    state[h, START_BOUND] = state[h, LAST_BLOCKED_ROW] + 0.5
+    if state[h, RUN_FIRST] > 0:
+        state[h, START_ROW] = state[h, RUN_FIRST] - 1
+        state[h, PEAK_CM_S:N_ROWS + 1] = state[h, RUN_PEAK_CM_S:RUN_N_ROWS + 1]
+        fit[h, 1, :] = fit[h, 0, :]
+    else:
+        state[h, START_ROW] = row
+        state[h, PEAK_CM_S:N_ROWS + 1] = 0.0
+        state[h, RING_COUNT] = 0
+        fit[h, 1, :] = 0.0
+    state[h, RUN_FIRST] = 0
+
+
+@njit(**_JIT)
+def _extend_episode(state, fit, ring, h, row, v, fmax_hz, floor_hz, shown_hz, gap_rows, x, y):
+    """Add retrograde row ``row`` to the episode of ``h`` under way; fix its start edge
+    once the first ``W`` rows are in."""
+    w = fit.shape[2]
+    state[h, LAST_ROW] = row
+    state[h, PEAK_CM_S] = _ring_peak(ring, state, h, v, state[h, PEAK_CM_S])
+    state[h, SUM_CM_S] += v
+    state[h, N_ROWS] += 1
+    state[h, BLOCKED_AFTER_ROW] = -1
+    k = int(row - state[h, START_ROW])
+    if k < w:
+        fit[h, 1, k] = fmax_hz
+    fit[h, 2, row % w] = fmax_hz
+    fit[h, 3, row % w] = row
+    if state[h, START_FIXED] == 0:
+        state[h, START_EDGE] = _refined_start(state, fit, h, row, floor_hz, shown_hz, gap_rows,
+                                              x, y)
+        if k >= w - 1:
+            state[h, START_FIXED] = 1
+
+
+@njit(**_JIT)
+def _confirm(state, h, row, ahead_retro, hop_s, t0_s, threshold_s, actions, na):
+    """Confirm the episode of ``h`` once its detected duration passes the threshold, or
+    one row sooner when the next row's provisional envelope (``ahead_retro``) is
+    retrograde and takes it past; return the number of actions."""
+    if threshold_s <= 0 or state[h, CONFIRMED] != 0:
+        return na
+    dur = (row - state[h, START_ROW] + 1) * hop_s
+    at = row
+    if dur <= threshold_s and dur + hop_s > threshold_s and ahead_retro:
+        dur += hop_s
+        at = row + 1
+    if dur > threshold_s:
+        state[h, CONFIRMED] = 1
+        state[h, START_FIXED] = 1
+        na = _emit(actions, na, 1, h, state[h, START_EDGE], at + 0.5, state, at, hop_s, t0_s,
+                   dur)
+    return na
+
+
+@njit(**_JIT)
 def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s,
             gap_rows, min_rows, enter_ratio, floor_hz, shown_hz, state, fit, ring, actions):
     """Retrograde-episode state machines for both direction hypotheses.
@@ -499,68 +479,18 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
             if _dominates(env, i, a, r, 1.0):
                 _edge_bound(state, h, row)
             if state[h, IN_EPISODE] == 0 and majority and not retro:
-                # a retrograde majority not yet strong enough to open an episode: if it
-                # grows into one, the episode starts where the majority began
-                if state[h, RUN_FIRST] == 0:
-                    state[h, RUN_FIRST] = row + 1
-                    state[h, RUN_PEAK_CM_S] = 0.0
-                    state[h, RUN_SUM_CM_S] = 0.0
-                    state[h, RUN_N_ROWS] = 0
-                    state[h, RING_COUNT] = 0
-                    fit[h, 0, :] = 0.0
-                state[h, RUN_PEAK_CM_S] = _ring_peak(ring, state, h, v, state[h, RUN_PEAK_CM_S])
-                state[h, RUN_SUM_CM_S] += v
-                state[h, RUN_N_ROWS] += 1
-                k = int(row - (state[h, RUN_FIRST] - 1))
-                if k < w:
-                    fit[h, 0, k] = env[i, r, 1]
+                _grow_run(state, fit, ring, h, row, v, env[i, r, 1])
             elif not majority:
                 state[h, RUN_FIRST] = 0
             if retro:
                 if state[h, IN_EPISODE] == 0:
-                    # open the episode, from the start of the majority run if there is one
-                    state[h, IN_EPISODE] = 1
-                    state[h, CONFIRMED] = 0
-                    state[h, START_FIXED] = 0
-                    state[h, START_BOUND] = state[h, LAST_BLOCKED_ROW] + 0.5
-                    if state[h, RUN_FIRST] > 0:
-                        state[h, START_ROW] = state[h, RUN_FIRST] - 1
-                        state[h, PEAK_CM_S:N_ROWS + 1] = state[h, RUN_PEAK_CM_S:RUN_N_ROWS + 1]
-                        fit[h, 1, :] = fit[h, 0, :]
-                    else:
-                        state[h, START_ROW] = row
-                        state[h, PEAK_CM_S:N_ROWS + 1] = 0.0
-                        state[h, RING_COUNT] = 0
-                        fit[h, 1, :] = 0.0
-                    state[h, RUN_FIRST] = 0
-                state[h, LAST_ROW] = row
-                state[h, PEAK_CM_S] = _ring_peak(ring, state, h, v, state[h, PEAK_CM_S])
-                state[h, SUM_CM_S] += v
-                state[h, N_ROWS] += 1
-                state[h, BLOCKED_AFTER_ROW] = -1
-                k = int(row - state[h, START_ROW])
-                if k < w:
-                    fit[h, 1, k] = env[i, r, 1]
-                fit[h, 2, row % w] = env[i, r, 1]
-                fit[h, 3, row % w] = row
-                if state[h, START_FIXED] == 0:
-                    state[h, START_EDGE] = _refined_start(state, fit, h, row, floor_hz, shown_hz,
-                                                  gap_rows, x, y)
-                    if k >= w - 1:
-                        state[h, START_FIXED] = 1
-                dur = (row - state[h, START_ROW] + 1) * hop_s
-                at = row
-                if threshold_s > 0 and state[h, CONFIRMED] == 0 and dur <= threshold_s \
-                        and dur + hop_s > threshold_s and ahead_valid[i]:
-                    # the next frame passes the threshold: confirm it from its provisional row
-                    if _dominates(ahead, i, r, a, 1.0):
-                        dur += hop_s
-                        at = row + 1
-                if threshold_s > 0 and state[h, CONFIRMED] == 0 and dur > threshold_s:
-                    state[h, CONFIRMED] = 1
-                    state[h, START_FIXED] = 1
-                    na = _emit(actions, na, 1, h, state[h, START_EDGE], at + 0.5, state, at, hop_s,
-                               t0_s, dur)
+                    _open_episode(state, fit, h, row)
+                _extend_episode(state, fit, ring, h, row, v, env[i, r, 1], floor_hz, shown_hz,
+                                gap_rows, x, y)
+                # the next frame passes the threshold: it may be confirmed from its
+                # provisional row
+                ahead_retro = ahead_valid[i] and _dominates(ahead, i, r, a, 1.0)
+                na = _confirm(state, h, row, ahead_retro, hop_s, t0_s, threshold_s, actions, na)
             elif state[h, IN_EPISODE] > 0 and row - state[h, LAST_ROW] > gap_rows:
                 if state[h, LAST_ROW] - state[h, START_ROW] + 1 >= min_rows:
                     end = _refined_end(state, fit, h, floor_hz, shown_hz, gap_rows, x, y)

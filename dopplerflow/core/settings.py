@@ -10,9 +10,9 @@ from ..errors import SettingsError
 from .envelopes import DEFAULT_METHOD, method_code
 from .hum import MAINS_HZ
 from .layouts import LAYOUTS
-from .reflux import SLOW_FLOW_VESSELS, reflux_threshold
 from .spectrum import AVERAGE_CHOICES
 from .velocity import check_geometry
+from .vessels import SLOW_FLOW_VESSELS, reflux_threshold
 
 __all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "WINDOW_S",
            "SLOW_FLOW_WINDOW_S", "preset_window_s", "settings_from"]
