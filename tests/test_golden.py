@@ -29,7 +29,7 @@ def _differences(got, want, path=""):
                 out += _differences(got[k], want[k], f"{path}.{k}")
         return out
     if isinstance(want, list) and isinstance(got, list) and len(want) == len(got):
-        return [d for i, (g, w) in enumerate(zip(got, want)) for d in
+        return [d for i, (g, w) in enumerate(zip(got, want, strict=True)) for d in
                 _differences(g, w, f"{path}[{i}]")]
     return [] if got == want else [f"{path}: {got!r} != {want!r}"]
 

@@ -53,9 +53,9 @@ def analysis_case(name):
     d.pop("file", None)
     d.pop("dopplerflow_version", None)
     tr = result.trace
-    d["trace_digest"] = {k: digest(getattr(tr, k)) for k in
-                         ("time_s", "antegrade_max_cm_s", "retrograde_max_cm_s", "mean_velocity_cm_s",
-                          "velocity_cm_s", "flow")}
+    columns = ("time_s", "antegrade_max_cm_s", "retrograde_max_cm_s", "mean_velocity_cm_s",
+               "velocity_cm_s", "flow")
+    d["trace_digest"] = {k: digest(getattr(tr, k)) for k in columns}
     return json.loads(json.dumps(d))
 
 
