@@ -69,6 +69,8 @@ class RefluxTracker:
         Longest gap bridged inside an episode, s and frames.
     min_rows : int
         Frames of the shortest episode reported.
+    edge_rows, floor_hz, shown_hz
+        As given.
     """
 
     def __init__(self, hop_s, t0_s, cm_s_per_hz, threshold_s, *, edge_rows=1, floor_hz=0.0,
@@ -80,8 +82,9 @@ class RefluxTracker:
         self.gap_rows = int(round(GAP_S / hop_s))
         self.gap_s = GAP_S
         self.min_rows = max(1, int(round(MIN_EPISODE_S / hop_s)))
-        self._floor_hz = float(floor_hz)
-        self._shown_hz = float(shown_hz)
+        self.edge_rows = int(edge_rows)
+        self.floor_hz = float(floor_hz)
+        self.shown_hz = float(shown_hz)
         self._state = np.zeros((2, N_STATE), np.float64)
         self._state[:, LAST_BLOCKED_ROW:BLOCKED_AFTER_ROW + 1] = -1.0  # no antegrade row yet
         self._fit = np.zeros((2, 4, max(2, int(edge_rows))), np.float64)
@@ -112,7 +115,7 @@ class RefluxTracker:
             ahead_valid = np.zeros(len(env), bool)
         n = _reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
                       self.scale, thr, self.gap_rows, self.min_rows, ENTER_RATIO,
-                      self._floor_hz, self._shown_hz, self._state, self._fit, self._ring,
+                      self.floor_hz, self.shown_hz, self._state, self._fit, self._ring,
                       actions)
         self._row += len(env)
         out = []

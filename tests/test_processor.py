@@ -1,0 +1,114 @@
+"""The processor: block-size invariance, gaps, rows not analysed, events and status."""
+
+import math
+
+import numpy as np
+import pytest
+from common import FS
+from conftest import chirp_tones, iq
+
+import dopplerflow as df
+
+
+def test_rows_not_analysed_are_nan_and_no_flow():
+    """The wall filter's settling at the start is not analysed: the trace says so."""
+    z = chirp_tones([(1.0, 500.0)], FS, noise_rms=0.01, seed=2)
+    a = df.analyze(z, sample_rate_hz=FS, antegrade="toward")
+    tr = a.trace
+    lost = np.isnan(tr.velocity_cm_s)
+    first = int(np.argmax(~lost))
+    assert first > 0 and not lost[first:].any()
+    assert np.isnan(tr.antegrade_max_cm_s[:first]).all() and not tr.flow[:first].any()
+    # the frames left out are those overlapping the filter's settling
+    from dopplerflow.core.wall import settling_samples, wall_filter_sos
+
+    settle = settling_samples(wall_filter_sos(a.settings.wall_hz, FS), FS)
+    hop = round(a.settings.hop_s * FS)
+    # row r averages frames r - 1 .. r + 1, and frame r - 1 starts at sample (r - 1) * hop
+    assert first == -(-settle // hop) + 1
+
+
+def test_noise_and_clutter_only_is_no_flow(rng):
+    n = FS * 6
+    t = np.arange(n) / FS
+    wall = 0.3 * np.exp(1j * 2 * np.pi * 15 * np.sin(2 * np.pi * 1.2 * t) / (2 * np.pi * 1.2))
+    noise = (rng.standard_normal(n) + 1j * rng.standard_normal(n)) * 1e-3
+    a = df.analyze(wall + noise, sample_rate_hz=FS, vessel="ijv")
+    assert a.flow_detected is False and a.reflux is False
+    assert any("no flow detected" in w for w in a.warnings)
+    assert a.trace.flow.mean() < 0.01
+
+
+# ----------------------------------------------------------------- streaming
+@pytest.mark.parametrize("average_frames", [3, 1])
+def test_block_size_invariance(average_frames):
+    z = chirp_tones([(1.0, 700.0), (1.2, -500.0), (0.8, 300.0)], FS, noise_rms=0.01)
+    x = iq(z).astype(np.float32)
+    ref = None
+    for block in (1, 7, 4096, 65537):
+        a = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block,
+                       keep_spectrogram=True, average_frames=average_frames)
+        d = a.to_dict(trace=True)
+        if ref is None:
+            ref, ref_a = d, a
+            continue
+        assert d == ref, f"block size {block} changed the result"
+        np.testing.assert_array_equal(a.spectrogram, ref_a.spectrogram)
+        for c in df.Trace.COLUMNS:
+            np.testing.assert_array_equal(getattr(a.trace, c), getattr(ref_a.trace, c))
+
+
+def test_mark_gap_holds_the_episode_and_marks_it():
+    z = chirp_tones([(1.0, 700.0), (2.0, -700.0), (1.0, 700.0)], FS)
+    x = iq(z).astype(np.float32)
+    p = df.Processor(df.Settings(vessel="ijv", antegrade="toward"), FS, 2)
+    p.push(x[:int(1.8 * FS)])
+    p.mark_gap(int(0.2 * FS))
+    p.push(x[int(2.0 * FS):])
+    a = p.finish()
+    assert len(a.reflux_events) == 1
+    ev = a.reflux_events[0]
+    assert ev.affected_by_gap
+    assert ev.start_s == pytest.approx(1.0, abs=0.01) and ev.end_s == pytest.approx(3.0, abs=0.01)
+    assert a.duration_s == pytest.approx(4.0)
+    assert a.to_dict()["gaps"] == [{"start_s": 1.8, "end_s": 2.0}]
+
+
+@pytest.mark.parametrize("average_frames", [3, 1])
+def test_on_event_reports_confirmation_and_end(average_frames):
+    z = chirp_tones([(1.0, 700.0), (1.5, -700.0), (1.0, 700.0)], FS)
+    events = []
+    df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="toward", on_event=events.append,
+               block_size=256, average_frames=average_frames)
+    assert [e["type"] for e in events] == ["reflux_confirmed", "reflux_ended"]
+    confirmed, ended = events
+    # confirmed on the first frame whose episode is longer than 0.88 s
+    assert confirmed["time_s"] - confirmed["start_s"] == pytest.approx(0.885, abs=0.006)
+    assert ended["duration_s"] == pytest.approx(1.5, abs=0.02)
+
+
+def test_status_snapshot():
+    z = chirp_tones([(1.0, 700.0), (0.5, -700.0)], FS)
+    p = df.Processor(df.Settings(vessel="ijv", antegrade="toward"), FS, 2)
+    p.push(iq(z))
+    s = p.status()
+    assert s["direction"] == "retrograde" and s["flow"]
+    assert s["velocity_cm_s"] < 0
+    assert s["reflux_timer_s"] == pytest.approx(0.5, abs=0.03)
+    assert s["level_dbfs"] == pytest.approx(20 * math.log10(0.1 / math.sqrt(2)), abs=0.5)
+
+
+@pytest.mark.parametrize("block", [7, 4096])
+def test_result_without_trace_is_the_same(block):
+    """keep_trace=False keeps memory flat and changes nothing but the trace."""
+    z = chirp_tones([(0.7, 700.0), (0.02, 0.0), (1.0, -500.0), (0.3, 300.0)], FS,
+                    noise_rms=0.05, seed=4)
+    x = iq(z).astype(np.float32)
+    full = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block)
+    lean = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block, keep_trace=False)
+    assert lean.to_dict() == full.to_dict()
+    assert len(lean.trace) == 0 and len(full.trace) == full.summary["n_frames"]
+    # the running totals agree with the trace they were not kept for
+    assert full.summary["flow_fraction"] == round(float(full.trace.flow.mean()), 4)
+    assert full.summary["peak_antegrade_velocity_cm_s"] == \
+        round(float(np.nanmax(full.trace.antegrade_max_cm_s)), 2)

@@ -1,0 +1,50 @@
+"""Settings, vessel presets and the Doppler equation."""
+
+
+import pytest
+from common import FS
+from conftest import band_noise
+
+import dopplerflow as df
+from dopplerflow.core.velocity import cm_s_per_hz
+
+
+# ----------------------------------------------------------------- settings
+def test_settings_validation_messages():
+    with pytest.raises(df.SettingsError, match=r"angle 95 degrees is outside \[0, 90\)"):
+        df.Settings(angle_deg=95).validate()
+    with pytest.raises(df.SettingsError, match=r"carrier 50 MHz is outside 1-20 MHz"):
+        df.Settings(carrier_hz=50e6).validate()
+    with pytest.raises(df.SettingsError, match="layout 'xy' is not known; use one of iq, qi"):
+        df.Settings(layout="xy").validate()
+    with pytest.raises(df.SettingsError, match="vessel 'aorta' is not known"):
+        df.Settings(vessel="aorta").validate()
+    with pytest.raises(df.SettingsError, match="needs --offset-hz"):
+        df.Settings(layout="offset").validate(8000)
+    assert df.Settings(angle_deg=75).validate()[0].startswith("angle 75 degrees is above 70")
+    assert df.Settings(vessel="femoral").threshold_s == 1.0
+    assert df.Settings(vessel="femoral", reflux_threshold_s=0.7).threshold_s == 0.7
+    assert df.Settings(vessel="artery").threshold_s is None
+
+
+def test_slow_flow_presets_halve_the_bin():
+    """The slow-flow vein presets analyse with a 20 ms window (50 Hz bins); an explicit
+    window wins; the result states the window in force."""
+    assert df.Settings().analysis_window_s == df.Settings(vessel="ijv").analysis_window_s == 0.010
+    for vessel in ("vv", "dcv", "calf", "perforator"):
+        assert df.Settings(vessel=vessel).analysis_window_s == 0.020
+    assert df.Settings(vessel="perforator", window_s=0.012).analysis_window_s == 0.012
+    z = band_noise(FS * 2, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
+    slow = df.analyze(z, sample_rate_hz=FS, vessel="perforator", antegrade="toward")
+    assert slow.summary["bin_hz"] == pytest.approx(50.0)
+    assert slow.to_dict()["settings"]["window_s"] == 0.020
+    given = df.analyze(z, sample_rate_hz=FS, vessel="perforator", antegrade="toward",
+                       window_s=0.010)
+    assert given.summary["bin_hz"] == pytest.approx(100.0)
+    assert given.to_dict()["settings"]["window_s"] == 0.010
+
+
+def test_doppler_equation():
+    # v = c f / (2 f0 cos a): 1 kHz at 8 MHz and 60 degrees is 19.25 cm/s
+    assert cm_s_per_hz(8e6, 60.0) * 1000 == pytest.approx(100 * 1540 * 1000 / (2 * 8e6 * 0.5))
+    assert cm_s_per_hz(4e6, 0.0, 1540.0) == pytest.approx(100 * 1540 / 8e6)
