@@ -342,7 +342,7 @@ def main(argv=None):
         return 2
     notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
     if notice:
-        from .core.processor import notify_first_compile
+        from .core._numba import notify_first_compile
 
         notify_first_compile(_compiling)
     try:

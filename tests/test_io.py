@@ -140,7 +140,7 @@ def test_first_run_says_it_compiles_once_the_input_is_checked(tmp_path, capsys, 
                                                                monkeypatch):
     """With numba's cache empty (a machine's first run) the analysis starts with ~20 s of
     compiling: one line on stderr says so, after the input has been checked, once."""
-    from dopplerflow.core import processor as pipeline
+    from dopplerflow.core import _numba as pipeline
 
     monkeypatch.setattr(pipeline, "kernels_cached", lambda: False)
     notice = "first run on this machine: compiling the analysis kernels"

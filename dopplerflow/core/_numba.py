@@ -5,6 +5,8 @@ output arrays it is given, reads no module globals other than compile-time
 constants and allocates nothing inside its per-sample or per-frame loop.
 """
 
+import os
+
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True)
@@ -24,6 +26,44 @@ def _sum3(smooth, i, st, sp, cnt, j):
     if j >= cnt - 1:
         return 0.0
     return smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j] + smooth[i, st + sp * (j + 1)]
+
+
+#: Called once, before the first block a process analyses, if the kernels are not cached
+#: (:func:`notify_first_compile`); None: nobody to tell.
+_compile_notice = None
+
+
+def kernels_cached():
+    """Whether numba's cache holds the analysis kernels: False on a machine's first run
+    (or after an upgrade changed them), when they are compiled first, once."""
+    from .envelopes import _envelopes
+    from .reflux import _reflux
+    from .wall import _wall_filter
+
+    try:
+        return all(os.path.exists(k._cache._cache_file._index_path)
+                   for k in (_wall_filter, _envelopes, _reflux))
+    except AttributeError:  # a numba whose cache is laid out otherwise: say nothing
+        return True
+
+
+def notify_first_compile(callback):
+    """Call ``callback()`` before the first block this process analyses if the kernels
+    are not in numba's cache yet (compiled once per machine): the command line says so
+    on stderr, after the input has been checked."""
+    global _compile_notice
+    _compile_notice = callback
+
+
+def announce_compile():
+    """Tell the callback of :func:`notify_first_compile`, once, if the kernels are not
+    cached yet."""
+    global _compile_notice
+    if _compile_notice is None:
+        return
+    callback, _compile_notice = _compile_notice, None
+    if not kernels_cached():
+        callback()
 
 
 @njit(**_JIT)

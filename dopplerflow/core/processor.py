@@ -30,12 +30,10 @@ the FFT is computed frame by frame the same way whatever the batch.  Rows are
 timed and marked analysed or not by one :class:`~.timeline.Timeline`.
 """
 
-import os
-from dataclasses import dataclass
-
 import numpy as np
 
 from ..errors import InputError, SettingsError
+from ._numba import announce_compile
 from .envelopes import edge_levels as _edge_levels
 from .envelopes import envelopes, provisional_envelopes
 from .events import EventDispatcher
@@ -44,74 +42,19 @@ from .layouts import channel_map
 from .levels import Levels
 from .noise import NoiseFloor, NoiseRecord
 from .reflux import RefluxTracker
-from .rows import Bridger, Columns, Totals, _store_rows, empty_trace, trace_rows
+from .rows import Bridger, Columns, RowBatch, Totals, _store_rows, empty_trace, trace_rows
 from .second_vessel import SecondVessel, TwoVesselWatch
 from .spectrum import Framer, TimeAverager, spectral_config
 from .timeline import Timeline
 from .velocity import cm_s_per_hz
 from .wall import WallFilter, settling_samples, wall_filter_sos
 
-__all__ = ["Processor", "DIRECTIONS", "kernels_cached", "notify_first_compile"]
+__all__ = ["Processor", "DIRECTIONS"]
 
 #: Direction names by index: 0 toward the probe, 1 away from it.
 DIRECTIONS = ("toward", "away")
 #: Least duration of a flow run that counts towards detectable flow, s.
 MIN_RUN_S = 0.03
-
-#: Called once, before the first block a process analyses, if the kernels are not cached
-#: (:func:`notify_first_compile`); None: nobody to tell.
-_compile_notice = None
-
-
-def kernels_cached():
-    """Whether numba's cache holds the analysis kernels: False on a machine's first run
-    (or after an upgrade changed them), when they are compiled first, once."""
-    from .envelopes import _envelopes
-    from .reflux import _reflux
-    from .wall import _wall_filter
-
-    try:
-        return all(os.path.exists(k._cache._cache_file._index_path)
-                   for k in (_wall_filter, _envelopes, _reflux))
-    except AttributeError:  # a numba whose cache is laid out otherwise: say nothing
-        return True
-
-
-def notify_first_compile(callback):
-    """Call ``callback()`` before the first block this process analyses if the kernels
-    are not in numba's cache yet (compiled once per machine): the command line says so
-    on stderr, after the input has been checked."""
-    global _compile_notice
-    _compile_notice = callback
-
-
-def _announce_compile():
-    global _compile_notice
-    callback, _compile_notice = _compile_notice, None
-    if not kernels_cached():
-        callback()
-
-
-@dataclass
-class RowBatch:
-    """Rows completed together: their index, noise levels, envelopes and, with the
-    look-ahead, the provisional envelopes of each next row and where those exist."""
-
-    row0: int
-    noise: np.ndarray
-    env: np.ndarray
-    ahead: np.ndarray = None
-    ahead_ok: np.ndarray = None
-
-    @staticmethod
-    def join(batches):
-        """One batch of the rows of ``batches`` (consecutive)."""
-        if len(batches) == 1:
-            return batches[0]
-        cat = [np.concatenate([getattr(b, k) for b in batches]) if getattr(batches[0], k)
-               is not None else None for k in ("noise", "env", "ahead", "ahead_ok")]
-        return RowBatch(batches[0].row0, *cat)
-
 
 class Processor:
     """The one incremental analyser of a Doppler audio stream.
@@ -285,8 +228,7 @@ class Processor:
             raise RuntimeError("push() after finish()")
         block = self._check_block(block)
         self.levels.add(block, self.timeline.n_samples)
-        if _compile_notice is not None:
-            _announce_compile()
+        announce_compile()
         if self.hum_probe is not None:
             self.hum_probe.add(block)
         return self._process(block, rows=rows)

@@ -8,6 +8,8 @@ final, then into the running :class:`Totals` and, when the trace is kept,
 into :class:`Columns`.  All of it gives the same result whatever the blocks.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
@@ -245,6 +247,26 @@ def final_trace(stored, ante, scale, direction, unanalysed, hop_s, t0_s):
     time_s += t0_s
     return Trace(time_s, *cols, flow)
 
+
+@dataclass
+class RowBatch:
+    """Rows completed together: their index, noise levels, envelopes and, with the
+    look-ahead, the provisional envelopes of each next row and where those exist."""
+
+    row0: int
+    noise: np.ndarray
+    env: np.ndarray
+    ahead: np.ndarray = None
+    ahead_ok: np.ndarray = None
+
+    @staticmethod
+    def join(batches):
+        """One batch of the rows of ``batches`` (consecutive)."""
+        if len(batches) == 1:
+            return batches[0]
+        cat = [np.concatenate([getattr(b, k) for b in batches]) if getattr(batches[0], k)
+               is not None else None for k in ("noise", "env", "ahead", "ahead_ok")]
+        return RowBatch(batches[0].row0, *cat)
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
