@@ -202,12 +202,12 @@ def print_summary(analysis, file=None):
     p(f"  geometry    {s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g} deg, c = "
       f"{s.sound_speed_m_s:g} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
     sm = a.summary
-    if sm.get("window_s"):
+    if sm.window_s:
         floor = (f"; slowest flow seen {a.velocity_floor_cm_s:.1f} cm/s"
                  if a.velocity_floor_cm_s is not None else "")
-        p(f"  spectrum    {1e3 * sm['window_s']:g} ms window, {1e3 * sm['hop_s']:g} ms hop: "
-          f"bins of {sm['bin_hz']:.4g} Hz = {sm['velocity_resolution_cm_s']:.2f} cm/s{floor}")
-    hum = a.extra.get("hum")
+        p(f"  spectrum    {1e3 * sm.window_s:g} ms window, {1e3 * sm.hop_s:g} ms hop: "
+          f"bins of {sm.bin_hz:.4g} Hz = {sm.velocity_resolution_cm_s:.2f} cm/s{floor}")
+    hum = a.hum
     if hum:
         levels = ", ".join("-" if v is None else f"{v:.0f}" for v in hum["level_dbfs"])
         p(f"  hum         removed: {hum['mains_hz']:g} Hz mains, followed at "
@@ -220,11 +220,11 @@ def print_summary(analysis, file=None):
         where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
         p(f"  antegrade   {where} ({how})")
     if a.flow_detected:
-        retro = sm["peak_retrograde_velocity_cm_s"]
+        retro = sm.peak_retrograde_velocity_cm_s
         extra = f", peak retrograde {retro:.1f} cm/s" if retro is not None else ""
-        p(f"  flow        detected in {100 * sm['flow_fraction']:.0f}% of frames; peak "
+        p(f"  flow        detected in {100 * sm.flow_fraction:.0f}% of frames; peak "
           f"{'antegrade' if a.direction_available else 'speed'} "
-          f"{sm['peak_antegrade_velocity_cm_s']:.1f} cm/s{extra}")
+          f"{sm.peak_antegrade_velocity_cm_s:.1f} cm/s{extra}")
     else:
         p("  flow        NOT detected (flow not Doppler-detectable)")
     if a.reflux is None:

@@ -471,7 +471,7 @@ def _snr_envelope(seed=0):
         "A reflux measured on a noisy recording is too short, or missed: raise the gain and "
         "improve the coupling before trusting a 'no reflux'. At high SNR the envelope of "
         "very slow flow reads high by about the window's frequency resolution "
-        f"({runs[0][1].summary['velocity_resolution_cm_s']:.1f} cm/s per bin here).")
+        f"({runs[0][1].summary.velocity_resolution_cm_s:.1f} cm/s per bin here).")
     fig, top = _with_caption(15.0, 8.0, caption)
     axes = top.subplots(2, 2, sharex=True, sharey=True)
     for i, (ax, (snr, a, tt, tv, err, det, _)) in enumerate(zip(axes.ravel(), runs,

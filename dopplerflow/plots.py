@@ -156,8 +156,8 @@ def _robust_peak(envelope_cm_s, flow, summary=None):
     if not x.size:
         return 0.0
     click = 0
-    if summary and summary.get("hop_s") and summary.get("window_s"):
-        click = math.ceil(summary["window_s"] / summary["hop_s"] - 1e-9) + 2
+    if summary is not None and summary.hop_s and summary.window_s:
+        click = math.ceil(summary.window_s / summary.hop_s - 1e-9) + 2
     k = max(int(_PEAK_SKIP * x.size), click)
     if k >= x.size:
         return float(x.max())
@@ -221,8 +221,8 @@ def _reference_power(analysis, power):
     """
     from scipy.signal import windows
 
-    nf_dbfs = analysis.summary.get("noise_floor_dbfs") if analysis.summary else None
-    window_s = analysis.summary.get("window_s") if analysis.summary else None
+    nf_dbfs = analysis.summary.noise_floor_dbfs
+    window_s = analysis.summary.window_s
     if nf_dbfs is not None and window_s:
         n_window = int(round(window_s * analysis.sample_rate_hz))
         wsum = float(np.sum(windows.hann(n_window, sym=False) ** 2))
@@ -277,7 +277,7 @@ def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=Non
     bin_hz = abs(float(analysis.freqs_hz[1] - analysis.freqs_hz[0]))
     wall_cm_s = (analysis.settings.wall_hz + 0.5 * bin_hz) * analysis.velocity_per_hz_cm_s
     db[:, np.abs(vel[rows]) < wall_cm_s] = np.nan
-    hop_s = analysis.summary.get("hop_s") if analysis.summary else None
+    hop_s = analysis.summary.hop_s
     t = np.asarray(analysis.trace.time_s, np.float64)
     if hop_s is None:
         hop_s = float(t[1] - t[0]) if len(t) > 1 else analysis.duration_s

@@ -113,15 +113,15 @@ def _facts(analysis):
         ("antegrade (relative to the probe)",
          f"{a.antegrade} ({'chosen: more time-integrated flow' if a.antegrade_source == 'auto' else a.antegrade_source})"  # noqa: E501
          if a.antegrade else "\u2014"),
-        ("flow detected", f"{_fmt(a.flow_detected)} ({100 * sm.get('flow_fraction', 0):.0f}% "
+        ("flow detected", f"{_fmt(a.flow_detected)} ({100 * sm.flow_fraction:.0f}% "
                           f"of frames)"),
         ("peak antegrade velocity" if a.direction_available else "peak speed",
-         _fmt(sm.get("peak_antegrade_velocity_cm_s"), "cm/s", 1)),
-        ("peak retrograde velocity", _fmt(sm.get("peak_retrograde_velocity_cm_s"), "cm/s", 1)),
+         _fmt(sm.peak_antegrade_velocity_cm_s, "cm/s", 1)),
+        ("peak retrograde velocity", _fmt(sm.peak_retrograde_velocity_cm_s, "cm/s", 1)),
         ("reflux events", str(len(a.reflux_events))),
-        ("longest reflux", _fmt(sm.get("longest_reflux_s"), "s")),
-        ("noise floor", _fmt(sm.get("noise_floor_dbfs"), "dBFS", 1)),
-        ("velocity resolution (one bin)", _fmt(sm.get("velocity_resolution_cm_s"), "cm/s")),
+        ("longest reflux", _fmt(sm.longest_reflux_s, "s")),
+        ("noise floor", _fmt(sm.noise_floor_dbfs, "dBFS", 1)),
+        ("velocity resolution (one bin)", _fmt(sm.velocity_resolution_cm_s, "cm/s")),
     ]
     return _table([[th(_e(k)), td(_e(v))] for k, v in rows], table_id="facts")
 

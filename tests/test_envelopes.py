@@ -39,7 +39,7 @@ def test_max_frequency_of_band_limited_flow(fs):
                    seed=3)
     a = df.analyze(z, sample_rate_hz=fs, antegrade="toward")
     fmax_hz = np.median(a.trace.antegrade_max_cm_s[a.trace.flow]) / SCALE
-    bin_hz = a.summary["bin_hz"]
+    bin_hz = a.summary.bin_hz
     # the edge is placed to a fraction of a bin; one bin is the resolution of the spectrum
     assert abs(fmax_hz - 1200.0) <= bin_hz
     assert a.trace.flow.mean() > 0.95
@@ -56,7 +56,7 @@ def test_max_frequency_of_a_flat_band_at_low_snr(snr_db):
                    seed=3)
     a = df.analyze(z, sample_rate_hz=FS, antegrade="toward")
     fmax_hz = np.median(a.trace.antegrade_max_cm_s[a.trace.flow]) / SCALE
-    assert abs(fmax_hz - 1200.0) <= a.summary["bin_hz"]
+    assert abs(fmax_hz - 1200.0) <= a.summary.bin_hz
 
 
 @pytest.mark.parametrize("edge_hz", [430.0, 612.0, 875.0])
@@ -69,7 +69,7 @@ def test_max_frequency_of_a_pile_up_at_the_edge(edge_hz):
     a = df.analyze(z, sample_rate_hz=FS, antegrade="toward")
     fmax_hz = np.median(a.trace.antegrade_max_cm_s[a.trace.flow]) / SCALE
     # the peak is placed from three bin sums: to within half a bin
-    assert abs(fmax_hz - edge_hz) <= 0.5 * a.summary["bin_hz"]
+    assert abs(fmax_hz - edge_hz) <= 0.5 * a.summary.bin_hz
 
 
 def test_noisy_frames_do_not_spike_the_envelope(rng):
@@ -82,5 +82,5 @@ def test_noisy_frames_do_not_spike_the_envelope(rng):
     a = df.analyze(z, sample_rate_hz=FS, antegrade="toward")
     analysed = np.isfinite(a.trace.velocity_cm_s)
     top = a.trace.antegrade_max_cm_s[analysed] / SCALE
-    assert np.all(top <= 1000 + 4 * a.summary["bin_hz"])
+    assert np.all(top <= 1000 + 4 * a.summary.bin_hz)
     assert np.all(a.trace.retrograde_max_cm_s[analysed] == 0)

@@ -161,7 +161,7 @@ def test_hum_removal_leaves_a_clean_recording_alone():
     va, vb = a.trace.velocity_cm_s, b.trace.velocity_cm_s
     ok = np.isfinite(va) & np.isfinite(vb)
     # the notches take 6 % of each 100 Hz bin's power: the trace moves by well under a bin
-    bin_cm_s = a.summary["velocity_resolution_cm_s"]
+    bin_cm_s = a.summary.velocity_resolution_cm_s
     assert np.sqrt(np.mean((va[ok] - vb[ok]) ** 2)) < 0.5 * bin_cm_s
     # the first three time constants are not analysed while the amplitudes are learnt
     assert np.isnan(vb[b.trace.time_s < 3 * TAU_S]).all()
@@ -180,7 +180,7 @@ def test_sixty_hz_mains(tmp_path):
     assert len(got.reflux_events) == len(clean.reflux_events) == 2
     for a, b in zip(clean.reflux_events, got.reflux_events, strict=True):
         assert abs(a.start_s - b.start_s) <= 0.02 and abs(a.end_s - b.end_s) <= 0.02
-    assert got.extra["hum"]["mains_hz"] == 60.0
+    assert got.hum["mains_hz"] == 60.0
 
 
 def test_hum_removal_is_refused_on_the_offset_layout(tmp_path):

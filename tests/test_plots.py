@@ -106,7 +106,7 @@ def test_sonogram_antegrade_is_up_at_the_doppler_velocity(analysis):
     t_cols = t0 + (np.arange(n_cols) + 0.5) * (t1 - t0) / n_cols
     scale = cm_s_per_hz(8e6, 60.0)
     # the peak of a Hann-windowed tone lies within half a bin of it; allow one bin
-    bin_cm_s = analysis.summary["bin_hz"] * scale
+    bin_cm_s = analysis.summary.bin_hz * scale
     for (lo, hi), hz, sign in (((0.2, 0.8), ANTE_HZ, 1), ((1.3, 1.9), RETRO_HZ, -1)):
         cols = (t_cols > lo) & (t_cols < hi)
         peak_v = v_rows[np.argmax(db[:, cols], axis=0)]
@@ -118,8 +118,8 @@ def test_sonogram_range_holds_the_flow(analysis):
     lo, hi = fig.axes[0].get_ylim()
     scale = cm_s_per_hz(8e6, 60.0)
     sm = analysis.summary
-    assert abs(ANTE_HZ) * scale < hi <= plots.RANGE_MARGIN * sm["peak_antegrade_velocity_cm_s"]
-    assert -plots.RANGE_MARGIN * sm["peak_retrograde_velocity_cm_s"] <= lo < -RETRO_HZ * scale
+    assert abs(ANTE_HZ) * scale < hi <= plots.RANGE_MARGIN * sm.peak_antegrade_velocity_cm_s
+    assert -plots.RANGE_MARGIN * sm.peak_retrograde_velocity_cm_s <= lo < -RETRO_HZ * scale
 
 
 def test_sonogram_range_ignores_a_click(analysis):
@@ -127,12 +127,12 @@ def test_sonogram_range_ignores_a_click(analysis):
     z[4000:4004] += 1.0  # a knock on the probe: one broadband frame or two
     clicked = dopplerflow.analyze(z, sample_rate_hz=FS, vessel="gsv", antegrade="away",
                                   keep_spectrogram=True)
-    peak = analysis.summary["peak_antegrade_velocity_cm_s"]
+    peak = analysis.summary.peak_antegrade_velocity_cm_s
     # the click reaches far beyond the flow ...
-    assert clicked.summary["peak_antegrade_velocity_cm_s"] > 2 * peak
+    assert clicked.summary.peak_antegrade_velocity_cm_s > 2 * peak
     # ... but the axis still frames the flow (a few frames more or less: one bin of play)
     _, hi = plots.sonogram(clicked).axes[0].get_ylim()
-    bin_cm_s = analysis.summary["velocity_resolution_cm_s"]
+    bin_cm_s = analysis.summary.velocity_resolution_cm_s
     assert hi <= plots.RANGE_MARGIN * (peak + bin_cm_s)
 
 
@@ -141,7 +141,7 @@ def test_long_recordings_are_pooled_to_max_columns(analysis):
     img = plots.sonogram_image(analysis, max_columns=n // 3)
     assert img["db"].shape[1] == math.ceil(n / img["step"]) <= n // 3
     # pooled columns still span the whole recording (to within one hop)
-    hop = analysis.summary["hop_s"]
+    hop = analysis.summary.hop_s
     assert img["extent"][0] == pytest.approx(analysis.trace.time_s[0] - hop / 2)
     assert img["extent"][1] == pytest.approx(analysis.trace.time_s[-1] + hop / 2, abs=hop)
 

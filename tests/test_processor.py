@@ -107,8 +107,8 @@ def test_result_without_trace_is_the_same(block):
     full = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block)
     lean = df.analyze(x, sample_rate_hz=FS, vessel="ijv", block_size=block, keep_trace=False)
     assert lean.to_dict() == full.to_dict()
-    assert len(lean.trace) == 0 and len(full.trace) == full.summary["n_frames"]
+    assert len(lean.trace) == 0 and len(full.trace) == full.summary.n_frames
     # the running totals agree with the trace they were not kept for
-    assert full.summary["flow_fraction"] == round(float(full.trace.flow.mean()), 4)
-    assert full.summary["peak_antegrade_velocity_cm_s"] == \
+    assert full.summary.flow_fraction == round(float(full.trace.flow.mean()), 4)
+    assert full.summary.peak_antegrade_velocity_cm_s == \
         round(float(np.nanmax(full.trace.antegrade_max_cm_s)), 2)

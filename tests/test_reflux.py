@@ -168,7 +168,7 @@ def test_event_peak_velocity_is_not_a_speckle_spike(snr_db):
         a = df.analyze(iq(z).astype(np.float32), sample_rate_hz=FS, vessel="ijv",
                        antegrade="toward")
         (ev,) = a.reflux_events
-        bin_hz = a.summary["bin_hz"]
+        bin_hz = a.summary.bin_hz
         assert abs(ev.peak_velocity_cm_s / SCALE - 400.0) < bin_hz, seed
         # the mean over the band's frames is its edge too, read a little low
         assert abs(ev.mean_velocity_cm_s / SCALE - 400.0) < bin_hz, seed

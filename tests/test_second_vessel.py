@@ -50,8 +50,8 @@ def test_persistent_second_vessel_is_taken_off_the_retrograde_direction():
     # artery's ceiling, not the artery's edge (900 Hz); a few speckle-faded rows of this
     # three-bin band are lost in the artery
     retro = a.trace.retrograde_max_cm_s[(t > 4.2) & (t < 5.3)] / SCALE
-    assert abs(np.median(retro) - 400.0) < a.summary["bin_hz"]
-    assert np.percentile(retro, 80) < 400.0 + a.summary["bin_hz"]
+    assert abs(np.median(retro) - 400.0) < a.summary.bin_hz
+    assert np.percentile(retro, 80) < 400.0 + a.summary.bin_hz
     # the artery wins the direction vote only on a rare speckle peak of its excess power,
     # also before it was established (those rows are re-read with its power of then)
     v = a.trace.velocity_cm_s[(t < 2.9) & np.isfinite(a.trace.velocity_cm_s)]
@@ -179,7 +179,7 @@ def test_the_first_beats_of_the_artery_are_re_read_in_the_summary_and_the_episod
     a = df.analyze(x, **kw)
     carotid_peak = max(syn.truth["second_vessel"]["velocity_cm_s"])  # 70 cm/s
     (true,) = syn.truth["reflux_events"]  # 16.5 cm/s; the vein has no other reversal
-    assert a.summary["peak_retrograde_velocity_cm_s"] < carotid_peak / 2
+    assert a.summary.peak_retrograde_velocity_cm_s < carotid_peak / 2
     assert a.episodes == [] and len(a.reflux_events) == 1
     assert a.reflux_events[0].peak_velocity_cm_s < carotid_peak / 2
     lean = df.analyze(x, keep_trace=False, **kw)

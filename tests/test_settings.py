@@ -36,11 +36,11 @@ def test_slow_flow_presets_halve_the_bin():
     assert df.Settings(vessel="perforator", window_s=0.012).analysis_window_s == 0.012
     z = band_noise(FS * 2, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
     slow = df.analyze(z, sample_rate_hz=FS, vessel="perforator", antegrade="toward")
-    assert slow.summary["bin_hz"] == pytest.approx(50.0)
+    assert slow.summary.bin_hz == pytest.approx(50.0)
     assert slow.to_dict()["settings"]["window_s"] == 0.020
     given = df.analyze(z, sample_rate_hz=FS, vessel="perforator", antegrade="toward",
                        window_s=0.010)
-    assert given.summary["bin_hz"] == pytest.approx(100.0)
+    assert given.summary.bin_hz == pytest.approx(100.0)
     assert given.to_dict()["settings"]["window_s"] == 0.010
 
 

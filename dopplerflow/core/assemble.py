@@ -12,7 +12,7 @@ import numpy as np
 
 from .events import split_episodes
 from .processor import DIRECTIONS
-from .result import Analysis
+from .result import Analysis, Summary
 from .rows import empty_trace, final_trace
 
 __all__ = ["assemble", "MIN_FLOW_S"]
@@ -39,9 +39,8 @@ def assemble(proc, extra):
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     warnings = list(proc.warnings) + proc.levels.warnings(hum_warning)
-    if proc.hum is not None:
-        extra.setdefault("hum", _hum_entry(proc.hum))
-    unassessable, events, episodes = _verdicts(proc, ante, flow_detected, warnings, extra)
+    hum = _hum_entry(proc.hum) if proc.hum is not None else None
+    unassessable, events, episodes, second = _verdicts(proc, ante, flow_detected, warnings)
     margin = cfg.n_window / proc.sample_rate_hz + proc.tracker.gap_s
     for ev in events + episodes:
         ev.affected_by_gap = proc.timeline.near_gap(ev.start_s, ev.end_s, margin)
@@ -57,8 +56,7 @@ def assemble(proc, extra):
         lost = sum(g1 - g0 for g0, g1 in gaps)
         warnings.append(f"{len(gaps)} gap(s) in the stream, {lost:.3f} s of audio lost; "
                         f"events overlapping them are marked affected_by_gap")
-        extra.setdefault("gaps", [{"start_s": round(g0, 4), "end_s": round(g1, 4)}
-                                  for g0, g1 in gaps])
+    gap_list = [{"start_s": round(g0, 4), "end_s": round(g1, 4)} for g0, g1 in gaps] or None
     spec = proc.spectrogram.array() if proc.spectrogram is not None else None
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
@@ -68,13 +66,16 @@ def assemble(proc, extra):
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
-        freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra)
+        freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
+        hum=hum, second_vessel=second, gaps=gap_list)
 
 
-def _verdicts(proc, ante, flow_detected, warnings, extra):
-    """Why reflux is not assessable (None: it is), the reflux events and the shorter
-    retrograde episodes; adds the second vessel's warning and JSON entry."""
+def _verdicts(proc, ante, flow_detected, warnings):
+    """Why reflux is not assessable (None: it is), the reflux events, the shorter
+    retrograde episodes and the second vessel found (None: none); adds the second
+    vessel's warning."""
     s = proc.settings
+    second = None
     if not proc.cmap.direction_available:
         unassessable = "no direction in a mono recording"
         warnings.append("mono layout: flow direction cannot be told, so reflux is not "
@@ -88,17 +89,15 @@ def _verdicts(proc, ante, flow_detected, warnings, extra):
             unassessable, note, second = None, None, None
         if note:
             warnings.append(note)
-        if second:
-            extra.setdefault("second_vessel", second)
         if not flow_detected:
             unassessable = None
     if unassessable is not None or not flow_detected:
-        return unassessable, [], []
+        return unassessable, [], [], second
     episodes = proc.tracker.episodes[1 - ante]
     if proc.second is not None:
         episodes = proc.second.standing(episodes, proc.timeline, proc.tracker.min_rows)
     events, episodes = split_episodes(episodes, s.threshold_s)
-    return unassessable, events, episodes
+    return unassessable, events, episodes, second
 
 
 def _hum_entry(hum):
@@ -121,16 +120,16 @@ def _summary(proc, ante, events):
     peak = tot.peak_hz * np.float32(1.0)  # float32, as the trace's columns
     peak_ante = float(peak[ante] * proc.scale)
     peak_retro = float(peak[1 - ante] * proc.scale)
-    return {
-        "n_frames": tot.n,
-        "hop_s": cfg.hop_s,
-        "window_s": cfg.n_window / proc.sample_rate_hz,
-        "bin_hz": round(cfg.bin_hz, 4),
-        "velocity_resolution_cm_s": round(cfg.bin_hz * proc.scale, 4),
-        "flow_fraction": round(tot.flow / tot.n if tot.n else 0.0, 4),
-        "peak_antegrade_velocity_cm_s": round(peak_ante, 2),
-        "peak_retrograde_velocity_cm_s": round(peak_retro, 2)
-        if proc.cmap.direction_available else None,
-        "longest_reflux_s": round(max((e.duration_s for e in events), default=0.0), 4),
-        "noise_floor_dbfs": None if noise_dbfs is None else round(noise_dbfs, 1),
-    }
+    return Summary(
+        n_frames=tot.n,
+        hop_s=cfg.hop_s,
+        window_s=cfg.n_window / proc.sample_rate_hz,
+        bin_hz=round(cfg.bin_hz, 4),
+        velocity_resolution_cm_s=round(cfg.bin_hz * proc.scale, 4),
+        flow_fraction=round(tot.flow / tot.n if tot.n else 0.0, 4),
+        peak_antegrade_velocity_cm_s=round(peak_ante, 2),
+        peak_retrograde_velocity_cm_s=(round(peak_retro, 2)
+                                       if proc.cmap.direction_available else None),
+        longest_reflux_s=round(max((e.duration_s for e in events), default=0.0), 4),
+        noise_floor_dbfs=None if noise_dbfs is None else round(noise_dbfs, 1),
+    )

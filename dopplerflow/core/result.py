@@ -1,10 +1,11 @@
 """The result of an analysis: the per-frame trace and the :class:`Analysis`.
 
-``Analysis.to_dict()`` is the JSON of DESIGN.md.
+``Analysis.to_dict()`` is the JSON that ``dopplerflow analyze --json`` writes
+(``docs/output.md`` lists every field).
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -50,18 +51,60 @@ class Trace:
         return len(self.time_s)
 
 
+@dataclass(frozen=True)
+class Summary:
+    """The summary figures of an analysis (the JSON's ``summary``).
+
+    Attributes
+    ----------
+    n_frames : int
+        Rows (STFT frames) analysed.
+    hop_s, window_s : float
+        STFT hop and window, s.
+    bin_hz, velocity_resolution_cm_s : float
+        Frequency bin, Hz, and the velocity it spans, cm/s.
+    flow_fraction : float
+        Share of the frames with flow.
+    peak_antegrade_velocity_cm_s : float
+    peak_retrograde_velocity_cm_s : float or None
+        None without direction (mono).
+    longest_reflux_s : float
+        Longest reflux event, s (0 if none).
+    noise_floor_dbfs : float or None
+        Median noise level, dB full scale per sample.
+    """
+
+    n_frames: int
+    hop_s: float
+    window_s: float
+    bin_hz: float
+    velocity_resolution_cm_s: float
+    flow_fraction: float
+    peak_antegrade_velocity_cm_s: float
+    peak_retrograde_velocity_cm_s: float | None
+    longest_reflux_s: float
+    noise_floor_dbfs: float | None
+
+    def to_dict(self):
+        """The JSON's ``summary``."""
+        return asdict(self)
+
+
 @dataclass
 class Analysis:
     """The result of analysing one recording or stream.
 
-    ``to_dict()`` gives the JSON of DESIGN.md.  ``antegrade`` is the direction
+    ``to_dict()`` gives the JSON (``docs/output.md``).  ``antegrade`` is the direction
     (relative to the probe) taken as antegrade, chosen or given.
     ``velocity_floor_cm_s`` is the slowest flow the analysis measures: the
     lowest Doppler shift it searches, above the wall filter's band.
     ``reflux_not_assessable`` says why ``reflux`` is None: no direction in a
     mono recording, two vessels flowing opposite ways with the antegrade
     direction not given, or a second vessel too loud beside the vein for its
-    reflux to stand out.
+    reflux to stand out.  ``hum`` (with ``--hum``: what the canceller locked on
+    to), ``second_vessel`` (a second vessel found: its direction and since when)
+    and ``gaps`` (lost samples) are None when there is nothing to say; ``extra``
+    holds entries a caller adds to the JSON (a live session's ``live``).
     """
 
     settings: Settings
@@ -76,7 +119,7 @@ class Analysis:
     episodes: list
     trace: Trace
     warnings: list
-    summary: dict
+    summary: Summary
     file: str | None = None
     n_channels: int = 2
     spectrogram: np.ndarray | None = None
@@ -84,6 +127,9 @@ class Analysis:
     velocity_floor_cm_s: float | None = None
     extra: dict = field(default_factory=dict)
     reflux_not_assessable: str | None = None
+    hum: dict | None = None
+    second_vessel: dict | None = None
+    gaps: list | None = None
 
     @property
     def velocity_per_hz_cm_s(self):
@@ -111,13 +157,16 @@ class Analysis:
                if self.reflux is None and self.reflux_not_assessable else {}),
             "reflux_events": [e.to_dict() for e in self.reflux_events],
             "retrograde_episodes": [e.to_dict() for e in self.episodes],
-            "summary": self.summary,
+            "summary": self.summary.to_dict(),
             "velocity_floor_cm_s": (None if self.velocity_floor_cm_s is None
                                     else round(self.velocity_floor_cm_s, 3)),
             "warnings": list(self.warnings),
             "dopplerflow_version": __version__,
         }
         d.update(self.extra)
+        for key in ("hum", "second_vessel", "gaps"):
+            if getattr(self, key) is not None:
+                d.setdefault(key, getattr(self, key))
         if trace:
             t = self.trace
             d["trace"] = {c: _jsonable(getattr(t, c)) for c in Trace.COLUMNS}
