@@ -1,7 +1,8 @@
 """Channel layouts: how a recording's channels become one complex baseband.
 
 Whatever the device writes, the pipeline sees ``z = c0 + j c1`` in which a
-positive frequency is flow **toward** the probe (DESIGN.md):
+positive frequency is flow **toward** the probe (the sign convention of the whole
+package, `docs/how-it-works.md`):
 
 =============  =============================================================
 layout         channels
