@@ -182,7 +182,7 @@ def iq_test_signal(duration_s, sample_rate_hz=48000, seed=0):
     """
     import numpy as np
 
-    from dopplerflow import synth
+    from dopplerflow.sim import synth
 
     key = (float(sample_rate_hz), int(seed))
     if key not in _SIGNALS:

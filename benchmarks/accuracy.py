@@ -86,7 +86,7 @@ def fixed_threshold_trace(analysis, method, drop_db=20.0):
 
 
 def _score_trace(time_s, velocity, truth):
-    from dopplerflow.score import score
+    from dopplerflow.sim.score import score
 
     res = {"trace": {"time_s": np.asarray(time_s).tolist(),
                      "velocity_cm_s": np.asarray(velocity).tolist()},
@@ -106,8 +106,8 @@ def measure(scenarios, snrs_db, seeds=(0,), sample_rate_hz=SAMPLE_RATE_HZ, log=N
         ``onset_errors_s``, ``end_errors_s``, ``recording_correct``.
     """
     import dopplerflow
-    from dopplerflow import synth
-    from dopplerflow.score import score
+    from dopplerflow.sim import synth
+    from dopplerflow.sim.score import score
 
     rows = []
     for name in scenarios:

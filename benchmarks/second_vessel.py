@@ -38,7 +38,7 @@ def sweep(powers_db=POWERS_DB, snrs_db=SNRS_DB, seeds=SEEDS, layouts=LAYOUTS):
         ``onset_ms``, ``end_ms`` (median absolute errors of the matched refluxes),
         ``peak_pct`` (median signed peak velocity error); None where nothing matched.
     """
-    from dopplerflow.evaluate import run_recording
+    from dopplerflow.sim.evaluate import run_recording
 
     rows = []
     for power in powers_db:

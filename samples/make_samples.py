@@ -44,7 +44,7 @@ def make_samples(out_dir):
     list of str
         Paths of the audio files written.
     """
-    from dopplerflow.synth import write_scenario
+    from dopplerflow.sim.synth import write_scenario
 
     os.makedirs(out_dir, exist_ok=True)
     paths = []

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dopplerflow import cli, synth
-from dopplerflow import evaluate as ev
+from dopplerflow import cli
 from dopplerflow.core.velocity import doppler_shift_hz
 from dopplerflow.errors import SettingsError
+from dopplerflow.sim import evaluate as ev
+from dopplerflow.sim import synth
 
 
 # ------------------------------------------------------------------------------ one recording

@@ -25,7 +25,7 @@ import soundfile as sf
 from audio_servers import alsa_file_pcm, pulse_server, require_portaudio, write_raw_f32
 
 from dopplerflow import analyze
-from dopplerflow.live import default_block_size, format_event, format_status
+from dopplerflow.live.session import default_block_size, format_event, format_status
 
 _ = pulse_server  # fixture, used by name
 
@@ -141,7 +141,7 @@ def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
     import io
     import types
 
-    from dopplerflow.live import STATUS_INTERVAL_S, _StatusLine
+    from dopplerflow.live.session import STATUS_INTERVAL_S, _StatusLine
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -184,7 +184,7 @@ def test_bad_recording_name_is_usage_error(tmp_path):
     require_portaudio()
     from dopplerflow import Settings
     from dopplerflow.errors import SettingsError
-    from dopplerflow.live import LiveSession
+    from dopplerflow.live.session import LiveSession
 
     with pytest.raises(SettingsError, match=r"must end in \.flac or \.wav"):
         LiveSession(Settings(), record_path=tmp_path / "rec.mp3")
@@ -266,7 +266,7 @@ def test_live_hum_removal_equals_analyze(tmp_path):
     """A recording with mains hum through a real device with --hum 50: the live result is
     analyze's with hum_hz=50, the reflux is found, and the recording keeps the hum."""
     require_portaudio()
-    from dopplerflow import synth
+    from dopplerflow.sim import synth
 
     fs, duration_s = 48000, 7.0
     syn = synth.synthesize("jugular_valsalva", sample_rate_hz=fs, duration_s=7.5, seed=1)
@@ -300,7 +300,7 @@ def test_live_hum_removal_equals_analyze(tmp_path):
 OVERLOAD = """
 import json, sys
 from dopplerflow import Settings
-from dopplerflow.live import LiveSession
+from dopplerflow.live.session import LiveSession
 s = LiveSession(Settings(vessel="ijv", antegrade="toward"), device="df_file",
                 sample_rate_hz=48000, block_size=64, duration_s=float(sys.argv[2]),
                 record_path=sys.argv[1], max_queue_s=0.003)
@@ -449,7 +449,7 @@ def test_live_plot_draws_sonogram_and_shades_reflux():
 
     matplotlib.use("Agg")
     from dopplerflow import Processor, Settings
-    from dopplerflow.live import LivePlot
+    from dopplerflow.live.session import LivePlot
 
     fs = 8000
     settings = Settings(vessel="ijv", antegrade="toward")

@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from dopplerflow import analyze, cli, synth
+from dopplerflow import analyze, cli
 from dopplerflow.core.pipeline import Settings
 from dopplerflow.core.reflux import GAP_S
-from dopplerflow.replay import replay
+from dopplerflow.live.replay import replay
+from dopplerflow.sim import synth
 
 # perforator_reflux: outward (retrograde) flow of ~0.6 s after releases at 2.7 s and 6.7 s
 SCENARIO = "perforator_reflux"

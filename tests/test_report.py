@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import dopplerflow
-from dopplerflow import cli, report
+from dopplerflow import cli
 from dopplerflow.errors import SettingsError
+from dopplerflow.figures import report
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 GSV = SAMPLES / "gsv_reflux_toward_away.flac"  # two reflux events in its truth
@@ -140,8 +141,8 @@ def test_report_without_events_or_spectrogram(tmp_path):
 
 def test_report_says_why_reflux_is_not_assessable(tmp_path):
     """A mono recording, and two vessels with the vein's direction not given."""
-    from dopplerflow.evaluate import quantise
-    from dopplerflow.synth import synthesize, to_layout
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.synth import synthesize, to_layout
 
     syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, snr_db=12, seed=0)
     for layout, why in (("mono", "a mono recording has no flow direction"),

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from dopplerflow import score as sc
 from dopplerflow.errors import AudioFileError, InputError, SettingsError
+from dopplerflow.sim import score as sc
 
 
 def _ev(start, end, peak=10.0):

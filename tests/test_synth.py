@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from dopplerflow import synth
 from dopplerflow.core.layouts import channel_map
 from dopplerflow.core.velocity import doppler_shift_hz
 from dopplerflow.errors import SettingsError
-from dopplerflow.scenarios import REFLUX_THRESHOLD_S, get_scenario, list_scenarios
+from dopplerflow.sim import synth
+from dopplerflow.sim.scenarios import REFLUX_THRESHOLD_S, get_scenario, list_scenarios
 
 FS = 8000  # Hz: every venous scenario peaks below 2.1 kHz at 8 MHz / 60 degrees
 

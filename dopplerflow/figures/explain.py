@@ -30,9 +30,9 @@ import textwrap
 
 import numpy as np
 
-from .core.reflux import VESSELS
-from .core.velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
-from .errors import DopplerflowError, SettingsError
+from ..core.reflux import VESSELS
+from ..core.velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
+from ..errors import DopplerflowError, SettingsError
 
 __all__ = ["FIGURES", "teaching_figure", "doppler_equation_figure", "iq_direction_figure",
            "wall_filter_figure", "reflux_vs_closure_figure", "snr_envelope_figure",
@@ -148,7 +148,7 @@ def _iq_direction(seed=0):
     from matplotlib.patches import Circle, FancyArrowPatch
     from scipy import signal
 
-    from .synth import blood_signal
+    from ..sim.synth import blood_signal
 
     fs = SAMPLE_RATE_HZ
     v_toward, v_away = 20.0, 10.0
@@ -254,8 +254,8 @@ def _iq_direction(seed=0):
 def _wall_filter(wall_hz=80.0, seed=0):
     from scipy import signal
 
-    from .core.spectral import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
-    from .synth import WALL_VELOCITY_CM_S, synthesize
+    from ..core.spectral import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
+    from ..sim.synth import WALL_VELOCITY_CM_S, synthesize
 
     fs = SAMPLE_RATE_HZ
     syn = synthesize("femoral_competent", sample_rate_hz=fs, duration_s=3.0, seed=seed)
@@ -346,8 +346,8 @@ def _threshold_groups():
 
 def _reversal(name):
     """Truth centre-line velocity of a scenario and its first retrograde interval."""
-    from .scenarios import get_scenario
-    from .synth import truth_intervals
+    from ..sim.scenarios import get_scenario
+    from ..sim.synth import truth_intervals
 
     sc = get_scenario(name)
     t = np.arange(0.0, sc.duration_s, 0.002)
@@ -433,9 +433,9 @@ def _threshold_styles(groups):
 
 # ---------------------------------------------------------------- 5. SNR and envelope
 def _snr_envelope(seed=0):
+    from ..core.driver import analyze
+    from ..sim.synth import synthesize
     from . import plots
-    from .core.driver import analyze
-    from .synth import synthesize
 
     fs = SAMPLE_RATE_HZ
     runs = []
@@ -611,7 +611,7 @@ def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
 
 
 def _write_index(out_dir, entries, fmt):
-    from . import __version__
+    from .. import __version__
 
     md = ["# dopplerflow teaching figures", ""]
     for i, (_, title, file, caption) in enumerate(entries, 1):

@@ -51,9 +51,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.fft import fft, ifft, next_fast_len
 
-from .core.layouts import LAYOUTS
-from .core.velocity import check_geometry, doppler_shift_hz
-from .errors import AudioFileError, SettingsError
+from ..core.layouts import LAYOUTS
+from ..core.velocity import check_geometry, doppler_shift_hz
+from ..errors import AudioFileError, SettingsError
 from .scenarios import get_scenario, list_scenarios
 
 __all__ = ["Synthetic", "synthesize", "to_layout", "write_scenario", "write_audio",

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 __all__ = ["replay", "add_arguments", "main"]
 
@@ -24,7 +24,7 @@ _END = object()
 
 def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop):
     """Read blocks and queue ``(block, dropped)``; pace them if asked."""
-    from .core import io
+    from ..core import io
 
     t_start = time.perf_counter()
     sent = 0
@@ -82,9 +82,9 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         Equal to ``analyze(path, settings=settings)`` when nothing is dropped;
         otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
     """
-    from .core import io
-    from .core.driver import Gap, feed, require_one_window
-    from .core.pipeline import Processor
+    from ..core import io
+    from ..core.driver import Gap, feed, require_one_window
+    from ..core.pipeline import Processor
 
     if block_size < 1:
         raise SettingsError(f"block size {block_size} must be a positive number of frames")
@@ -130,7 +130,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
 
 def add_arguments(parser):
     """Flags of ``dopplerflow replay``."""
-    from .cli import add_analysis_arguments, add_output_arguments
+    from ..cli import add_analysis_arguments, add_output_arguments
 
     parser.add_argument("file", help="recording to replay")
     add_analysis_arguments(parser)
@@ -148,7 +148,7 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow replay``."""
-    from .cli import check_outputs, print_summary, settings_from_args, trace_wanted, write_outputs
+    from ..cli import check_outputs, print_summary, settings_from_args, trace_wanted, write_outputs
 
     settings = settings_from_args(args)
     check_outputs(args)

@@ -11,24 +11,24 @@ import math
 import os
 import sys
 
-from . import __version__
-from .core.layouts import LAYOUTS
-from .core.reflux import VESSELS
-from .errors import DopplerflowError
+from .. import __version__
+from ..core.layouts import LAYOUTS
+from ..core.reflux import VESSELS
+from ..errors import DopplerflowError
 
 __all__ = ["main", "add_analysis_arguments", "settings_from_args", "print_summary"]
 
 #: Sub-commands implemented in other modules: name -> (module, help).  Each
 #: module has ``add_arguments(parser)`` and ``main(args) -> int``.
 COMMANDS = {
-    "simulate": ("dopplerflow.synth", "write a simulated recording with its ground truth"),
-    "replay": ("dopplerflow.replay", "stream a file through the live path (block by block)"),
-    "score": ("dopplerflow.score", "score an analysis JSON against a truth JSON"),
-    "evaluate": ("dopplerflow.evaluate", "score every scenario across SNR, layouts and seeds"),
-    "devices": ("dopplerflow.live:devices", "list sound-card input devices"),
-    "live": ("dopplerflow.live", "analyse a sound-card input as it arrives, and record it"),
-    "report": ("dopplerflow.report", "write a self-contained HTML report of a recording"),
-    "explain": ("dopplerflow.explain", "write teaching figures with captions"),
+    "simulate": ("dopplerflow.sim.synth", "write a simulated recording with its ground truth"),
+    "replay": ("dopplerflow.live.replay", "stream a file through the live path (block by block)"),
+    "score": ("dopplerflow.sim.score", "score an analysis JSON against a truth JSON"),
+    "evaluate": ("dopplerflow.sim.evaluate", "score every scenario across SNR, layouts and seeds"),
+    "devices": ("dopplerflow.live.session:devices", "list sound-card input devices"),
+    "live": ("dopplerflow.live.session", "analyse a sound-card input as it arrives, and record it"),
+    "report": ("dopplerflow.figures.report", "write a self-contained HTML report of a recording"),
+    "explain": ("dopplerflow.figures.explain", "write teaching figures with captions"),
     "bench": ("benchmarks.__main__", "run the benchmark suite"),
 }
 
@@ -117,7 +117,7 @@ def add_analysis_arguments(parser):
 
 def settings_from_args(args):
     """Build :class:`dopplerflow.Settings` from the shared analysis flags."""
-    from .core.pipeline import Settings
+    from ..core.pipeline import Settings
 
     kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
               channels=args.channels,
@@ -156,7 +156,7 @@ def check_outputs(args):
         if path:
             check_writable(path)
     if getattr(args, "plot", None):
-        from . import plots
+        from ..figures import plots
 
         plots.check_format(args.plot)
 
@@ -166,7 +166,7 @@ def write_outputs(analysis, args):
 
     The paths were checked by :func:`check_outputs` before the analysis.
     """
-    from .core import io
+    from ..core import io
 
     if args.json == "-":
         json.dump(analysis.to_dict(trace=args.trace_json), sys.stdout, indent=2)
@@ -176,7 +176,7 @@ def write_outputs(analysis, args):
     if args.csv:
         io.write_csv(analysis, args.csv)
     if getattr(args, "plot", None):
-        from . import plots
+        from ..figures import plots
 
         plots.save_analysis_figure(analysis, args.plot)
 
@@ -271,8 +271,8 @@ class _Progress:
 
 
 def _analyze_main(args):
-    from .core import io
-    from .core.driver import analyze
+    from ..core import io
+    from ..core.driver import analyze
 
     settings = settings_from_args(args)
     check_outputs(args)
@@ -342,7 +342,7 @@ def main(argv=None):
         return 2
     notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
     if notice:
-        from .core.pipeline import notify_first_compile
+        from ..core.pipeline import notify_first_compile
 
         notify_first_compile(_compiling)
     try:
@@ -369,8 +369,3 @@ def _run(args):
         print(f"dopplerflow: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
               file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-

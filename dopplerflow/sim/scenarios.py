@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.reflux import VESSELS
-from .errors import SettingsError
+from ..core.reflux import VESSELS
+from ..errors import SettingsError
 
 __all__ = ["Scenario", "SecondVessel", "SCENARIOS", "REFLUX_THRESHOLD_S", "get_scenario",
            "list_scenarios"]

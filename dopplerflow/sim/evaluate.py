@@ -38,7 +38,7 @@ import time
 
 import numpy as np
 
-from .errors import AudioFileError, DopplerflowError, SettingsError
+from ..errors import AudioFileError, DopplerflowError, SettingsError
 
 __all__ = ["evaluate", "run_recording", "aggregate", "targets_for", "format_report",
            "quantise", "sample_rate_for", "SNRS_DB", "LAYOUTS", "TARGETS", "add_arguments",
@@ -114,7 +114,7 @@ def quantise(data, bits=16, headroom_db=HEADROOM_DB):
 
 def _peak_doppler_hz(scenario, carrier_hz=8e6, angle_deg=60.0):
     """Largest Doppler shift of a scenario's vessels at the default geometry, Hz."""
-    from .core.velocity import doppler_shift_hz
+    from ..core.velocity import doppler_shift_hz
     from .synth import TRACE_HOP_S
 
     t = np.arange(0.0, scenario.duration_s, TRACE_HOP_S / 4)
@@ -209,8 +209,8 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
         true peak), ``antegrade_chosen`` and, if the analysis raised,
         ``error`` (counted as classified wrong).
     """
-    from .core.driver import analyze
-    from .core.layouts import channel_map
+    from ..core.driver import analyze
+    from ..core.layouts import channel_map
     from .score import score
     from .synth import synthesize, to_layout
 
@@ -418,8 +418,8 @@ def _tasks(names, snrs, seeds, layouts, sample_rate_hz, envelope, auto):
 
 def _check_args(snrs, layouts, seeds, workers, envelope):
     """Validate the arguments of :func:`evaluate`; return the SNR levels as floats."""
-    from .core.envelope import method_code
-    from .core.layouts import LAYOUTS as KNOWN
+    from ..core.envelope import method_code
+    from ..core.layouts import LAYOUTS as KNOWN
 
     try:
         levels = tuple(float(s) for s in snrs)
@@ -665,7 +665,7 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow evaluate``; return 0 (the verdicts are in the output)."""
-    from .cli import _Progress
+    from ..cli import _Progress
 
     if args.seeds is not None and args.seeds < 1:
         raise SettingsError(f"--seeds {args.seeds} must be at least 1")
@@ -682,7 +682,7 @@ def main(args):
         scenarios=_names(args.scenarios), workers=args.workers, progress=progress)
     print(format_report(result))
     if args.json:
-        from .core.io import _atomic_write
+        from ..core.io import _atomic_write
 
         _atomic_write(args.json, json.dumps(result, indent=1) + "\n")
     return 0

@@ -14,7 +14,7 @@ import html
 import io
 import os
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 __all__ = ["write_report", "render_report", "DISCLAIMER", "add_arguments", "main"]
 
@@ -206,7 +206,7 @@ def render_report(analysis, *, title=None):
     str
         A complete HTML5 document with every resource inline.
     """
-    from . import __version__
+    from .. import __version__
 
     name = os.path.basename(analysis.file) if analysis.file else "audio"
     title = title or f"dopplerflow report: {name}"
@@ -282,7 +282,7 @@ def write_report(analysis, path, *, title=None):
 # --------------------------------------------------------------------------------- CLI
 def add_arguments(parser):
     """Add the flags of ``dopplerflow report`` (the analysis flags included)."""
-    from .cli import add_analysis_arguments
+    from ..cli import add_analysis_arguments
 
     parser.add_argument("file", help="audio file (WAV, FLAC, OGG, AIFF, ...)")
     parser.add_argument("-o", "--output", metavar="OUT.html",
@@ -293,8 +293,8 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow report``; return the exit code."""
-    from .cli import check_writable, settings_from_args
-    from .core.driver import analyze
+    from ..cli import check_writable, settings_from_args
+    from ..core.driver import analyze
 
     out = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".html"
     if os.path.splitext(out)[1].lower() not in (".html", ".htm"):

@@ -21,8 +21,8 @@ import os
 
 import numpy as np
 
-from .core.reflux import VESSELS
-from .errors import SettingsError
+from ..core.reflux import VESSELS
+from ..errors import SettingsError
 
 __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
            "FORMATS", "MAX_COLUMNS"]

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DopplerflowError, SettingsError
+from ..errors import DopplerflowError, SettingsError
 
 __all__ = [
     "DeviceError",
@@ -253,7 +253,7 @@ class LiveSession:
                  block_size=None, record_path=None, duration_s=None, on_event=None,
                  keep_spectrogram=False, max_queue_s=MAX_QUEUE_S,
                  stall_timeout_s=STALL_TIMEOUT_S, on_block=None):
-        from .core.pipeline import Processor
+        from ..core.pipeline import Processor
 
         self.settings = settings
         if block_size is not None and int(block_size) < 16:
@@ -325,7 +325,7 @@ class LiveSession:
 
     def warm_up(self):
         """Compile the kernels on a short noise block before any audio is at stake."""
-        from .core.pipeline import Processor
+        from ..core.pipeline import Processor
 
         rng = np.random.default_rng(0)
         n = max(int(WARMUP_S * self.sample_rate_hz), 1)
@@ -650,7 +650,7 @@ def _default_channels(settings):
 def _open_recording(path, sample_rate_hz, channels):
     import soundfile
 
-    from .errors import AudioFileError
+    from ..errors import AudioFileError
 
     fmt, subtype = RECORD_FORMATS[path.suffix.lower()]
     try:
@@ -679,8 +679,8 @@ class LivePlot:
     def __init__(self, session, span_s=10.0):
         import matplotlib.pyplot as plt
 
-        from .core import spectral
-        from .core.velocity import cm_s_per_hz
+        from ..core import spectral
+        from ..core.velocity import cm_s_per_hz
 
         self.session = session
         proc = session.processor
@@ -837,7 +837,7 @@ def _positive_float(text):
 
 def add_arguments(parser):
     """Flags of ``dopplerflow live``, with the shared analysis flags (``--layout`` ...)."""
-    from . import cli
+    from .. import cli
 
     if "--layout" not in parser._option_string_actions:
         cli.add_analysis_arguments(parser)
@@ -900,8 +900,8 @@ def main(args):
     """
     import signal
 
-    from . import cli
-    from .core import io
+    from .. import cli
+    from ..core import io
 
     settings = cli.settings_from_args(args)
     if args.plot:

@@ -41,7 +41,7 @@ import math
 
 import numpy as np
 
-from .errors import AudioFileError, InputError, SettingsError
+from ..errors import AudioFileError, InputError, SettingsError
 
 __all__ = ["score", "score_files", "format_score", "match_events", "add_arguments", "main"]
 

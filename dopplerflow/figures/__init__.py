@@ -1,0 +1,1 @@
+"""Figures: sonograms and traces, teaching figures, the HTML report."""

@@ -1,0 +1,1 @@
+"""Simulation and scoring: synthetic recordings with their truth, scores, evaluation."""
