@@ -1,6 +1,6 @@
 """Accuracy against SNR on the simulator's scenarios with known truth.
 
-For each scenario, SNR and seed, :func:`dopplerflow.synth.synthesize` makes a
+For each scenario, SNR and seed, :func:`dopplerflow.sim.synth.synthesize` makes a
 recording with its truth; ``dopplerflow.analyze`` runs with each envelope
 estimator (``threshold``, ``geometric``), and two fixed-threshold estimators
 of the kind existing MATLAB scripts use are computed on dopplerflow's own
@@ -17,7 +17,7 @@ envelope rule):
 
 The velocity trace of each is signed like dopplerflow's (the direction with
 more power above threshold wins, + antegrade) and scored with
-:func:`dopplerflow.score.score`: envelope bias and rms error in % of the true
+:func:`dopplerflow.sim.score.score`: envelope bias and rms error in % of the true
 peak velocity over the frames with true flow.  Reflux events (dopplerflow's
 estimators only) give sensitivity, PPV and onset/end errors.
 """

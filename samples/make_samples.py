@@ -1,6 +1,6 @@
 """Regenerate the bundled sample recordings and their truth sidecars.
 
-Every file is synthesised by :func:`dopplerflow.synth.write_scenario` from a fixed
+Every file is synthesised by :func:`dopplerflow.sim.synth.write_scenario` from a fixed
 seed, so running this script again reproduces the same samples and truth bit for
 bit (with the same numpy and libsndfile)::
 

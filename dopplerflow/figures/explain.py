@@ -19,12 +19,11 @@ the figure and in ``DIR/captions.md`` and ``DIR/index.html``):
 
 Every builder returns a :class:`matplotlib.figure.Figure` (no pyplot), so the
 figures also show inline in Jupyter.  The signals are simulated with
-:mod:`dopplerflow.synth` and analysed with :func:`dopplerflow.analyze`, the same
+:mod:`dopplerflow.sim.synth` and analysed with :func:`dopplerflow.analyze`, the same
 code that analyses recordings.
 """
 
 import html
-import math
 import os
 import textwrap
 
@@ -36,7 +35,7 @@ from ..errors import DopplerflowError, SettingsError
 
 __all__ = ["FIGURES", "teaching_figure", "doppler_equation_figure", "iq_direction_figure",
            "wall_filter_figure", "reflux_vs_closure_figure", "snr_envelope_figure",
-           "write_figures", "add_arguments", "main"]
+           "write_figures"]
 
 CARRIER_HZ = 8e6
 ANGLE_DEG = 60.0
@@ -641,24 +640,3 @@ def _write_index(out_dir, entries, fmt):
     with open(html_path, "w", encoding="utf-8") as fh:
         fh.write(page)
     return [md_path, html_path]
-
-
-# --------------------------------------------------------------------------------- CLI
-def add_arguments(parser):
-    """Add the flags of ``dopplerflow explain``."""
-    parser.add_argument("--out-dir", required=True, metavar="DIR",
-                        help="folder to write the figures, captions.md and index.html into")
-    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png",
-                        help="figure format (default png)")
-    parser.add_argument("--only", nargs="+", choices=tuple(FIGURES), metavar="NAME",
-                        help=f"write only these figures ({', '.join(FIGURES)})")
-    parser.add_argument("--dpi", type=float, default=150.0, help="raster resolution (150)")
-
-
-def main(args):
-    """Run ``dopplerflow explain``; return the exit code."""
-    if not (math.isfinite(args.dpi) and 20 <= args.dpi <= 1200):
-        raise SettingsError(f"--dpi {args.dpi:g} is outside 20-1200")
-    for path in write_figures(args.out_dir, names=args.only, fmt=args.format, dpi=args.dpi):
-        print(path)
-    return 0

@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from ..core.reflux import VESSELS
+from ..core import verdict
 from ..errors import SettingsError
 
 __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
@@ -83,21 +83,6 @@ def _require_spectrogram(analysis):
     if analysis.spectrogram is None or analysis.freqs_hz is None:
         raise SettingsError("this analysis kept no spectrogram; analyse with "
                             "keep_spectrogram=True (the --plot option does so) to draw a sonogram")
-
-
-def _threshold_text(analysis):
-    """How the reflux rule reads in titles and legends, e.g. 'reflux > 0.88 s (ijv, ...)'."""
-    s = analysis.settings
-    if not analysis.direction_available:
-        return "reflux not assessable (mono: no flow direction)"
-    thr = s.threshold_s
-    if thr is None:
-        return f"{s.vessel}: no reflux rule"
-    if s.reflux_threshold_s is not None:
-        return f"reflux threshold {thr:g} s (set by the user)"
-    if s.vessel is None:
-        return f"reflux threshold {thr:g} s (default; no vessel given)"
-    return f"reflux threshold {thr:g} s ({VESSELS[s.vessel][1]})"
 
 
 def _groups(n, max_columns):
@@ -471,8 +456,8 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
             sec.tick_params(labelsize=_RC["ytick.labelsize"])
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
         rows = _legend_above(ax, handles, dark=True) if legend and handles else 0
-        _set_title(ax, f"Sonogram: {_threshold_text(analysis)}" if title is None else title,
-                   rows)
+        _set_title(ax, f"Sonogram: {verdict.threshold_phrase(analysis)}" if title is None
+                   else title, rows)
         if colorbar:
             cb = fig.colorbar(im, cax=cax, ax=None if cax is not None else ax, pad=0.02,
                               aspect=25, extend="both")
@@ -557,7 +542,7 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         ax.set_ylim(lo, hi + 0.15 * (hi - lo))  # room for the duration labels
         ax.grid(True, alpha=0.25)
         rows = _legend_above(ax, handles) if legend and handles else 0
-        _set_title(ax, f"Velocity trace: {_threshold_text(analysis)}" if title is None
+        _set_title(ax, f"Velocity trace: {verdict.threshold_phrase(analysis)}" if title is None
                    else title, rows)
     return fig
 
@@ -595,18 +580,8 @@ def _figure_title(analysis):
     s = analysis.settings
     name = os.path.basename(analysis.file) if analysis.file else "audio"
     vessel = f"{s.vessel}, " if s.vessel else ""
-    if analysis.reflux is None:
-        verdict = "reflux not assessable"
-    elif s.threshold_s is None:
-        verdict = "no reflux rule"
-    elif analysis.reflux:
-        verdict = f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
-    else:
-        verdict = f"no reflux (no retrograde flow > {s.threshold_s:g} s)"
-    if not analysis.flow_detected:
-        verdict = "no flow detected"
     return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "
-            f"layout {s.layout} \u2014 {verdict}")
+            f"layout {s.layout} \u2014 {verdict.headline(analysis)}")
 
 
 def analysis_figure(analysis, **sonogram_kw):

@@ -1,11 +1,11 @@
 """Accuracy of dopplerflow on the simulator's scenarios: ``dopplerflow evaluate``.
 
-Every scenario of :mod:`dopplerflow.scenarios` is synthesised at each in-band
-SNR and seed (:func:`dopplerflow.synth.synthesize`, in memory), written in each
-channel layout (:func:`dopplerflow.synth.to_layout`), peak-normalised and
-quantised to 16 bits as :func:`dopplerflow.synth.write_audio` would write it,
+Every scenario of :mod:`dopplerflow.sim.scenarios` is synthesised at each in-band
+SNR and seed (:func:`dopplerflow.sim.synth.synthesize`, in memory), written in each
+channel layout (:func:`dopplerflow.sim.synth.to_layout`), peak-normalised and
+quantised to 16 bits as :func:`dopplerflow.sim.synth.write_audio` would write it,
 analysed with :func:`dopplerflow.analyze` and scored against its truth
-(:func:`dopplerflow.score.score`).
+(:func:`dopplerflow.sim.score.score`).
 
 Each recording is analysed with the antegrade direction of the truth (what a
 sonographer sets with ``--antegrade``) and, in a layout that carries direction,
@@ -23,26 +23,22 @@ true peak; no target), the velocity-trace rms error and bias (frame-weighted, as
 the truth's peak), the sign agreement and the trace coverage (the share of the
 frames with flow at or above the analysis's measurement floor that it measured;
 flow below the floor lies inside the wall filter's band and is not scored, see
-:mod:`dopplerflow.score`).  One overall row per SNR checks the
+:mod:`dopplerflow.sim.score`).  One overall row per SNR checks the
 accuracy the project must reach (:data:`TARGETS`).
 
 Scenarios defined by their SNR (:data:`OWN_SNR_SCENARIOS`) run at their own
 SNR only: at the common levels they would repeat the scenario they are built on.
 """
 
-import json
 import math
-import os
-import sys
 import time
 
 import numpy as np
 
-from ..errors import AudioFileError, DopplerflowError, SettingsError
+from ..errors import DopplerflowError, SettingsError
 
 __all__ = ["evaluate", "run_recording", "aggregate", "targets_for", "format_report",
-           "quantise", "sample_rate_for", "SNRS_DB", "LAYOUTS", "TARGETS", "add_arguments",
-           "main"]
+           "quantise", "sample_rate_for", "SNRS_DB", "LAYOUTS", "TARGETS"]
 
 #: In-band SNR levels of a full evaluation, dB.
 SNRS_DB = (20.0, 12.0, 7.0, 3.0)
@@ -196,14 +192,14 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
         Also analyse with ``antegrade='auto'`` (layouts with direction).
     second_db : float, optional
         Power of a two-vessel scenario's second vessel against the vessel under
-        study, dB (:func:`dopplerflow.synth.synthesize`).
+        study, dB (:func:`dopplerflow.sim.synth.synthesize`).
 
     Returns
     -------
     list of dict
         One record per analysis: ``scenario``, ``snr_db``, ``layout``, ``seed``,
         ``antegrade`` (``"given"`` or ``"auto"``), ``sample_rate_hz``, the
-        recording, event and trace fields of :func:`dopplerflow.score.score`,
+        recording, event and trace fields of :func:`dopplerflow.sim.score.score`,
         ``onset_errors_s`` and ``end_errors_s`` (detected minus true, s, of the
         matched events), ``peak_errors_pct`` (their peak velocity's error, % of the
         true peak), ``antegrade_chosen`` and, if the analysis raised,
@@ -623,66 +619,3 @@ def format_report(result):
     if errors:
         lines.append(f"{errors} analysis error(s) counted as classified wrong (see the JSON)")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------- CLI
-def _number_list(text, kind):
-    try:
-        values = tuple(kind(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise SettingsError(f"'{text}' is not a comma-separated list of numbers "
-                            f"(e.g. 20,12,7,3)") from None
-    if not values:
-        raise SettingsError(f"'{text}' holds no value; give e.g. 20,12,7,3")
-    return values
-
-
-def _names(text):
-    """``"a, b"`` -> ``("a", "b")``; None stays None (the default)."""
-    return None if text is None else tuple(x.strip() for x in text.split(",") if x.strip())
-
-
-def add_arguments(parser):
-    """Add the flags of ``dopplerflow evaluate`` to an argparse parser."""
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke test: seed 0, layouts {', '.join(QUICK_LAYOUTS)} (< 1 min)")
-    parser.add_argument("--json", metavar="OUT", help="also write every score as JSON")
-    parser.add_argument("--snr", default=",".join(f"{s:g}" for s in SNRS_DB), metavar="DB,...",
-                        help="in-band SNR levels in dB (default 20,12,7,3)")
-    parser.add_argument("--envelope", choices=("threshold", "geometric"), default=None,
-                        help="maximum-frequency estimator (default: the analysis default)")
-    parser.add_argument("--workers", type=int, default=2, metavar="N",
-                        help="worker processes (default 2)")
-    parser.add_argument("--seeds", type=int, default=None, metavar="N",
-                        help=f"seeds 0..N-1 (default {len(FULL_SEEDS)}, quick {len(QUICK_SEEDS)})")
-    parser.add_argument("--layouts", default=None, metavar="L,...",
-                        help=f"layouts (default {','.join(LAYOUTS)})")
-    parser.add_argument("--scenarios", default=None, metavar="NAME,...",
-                        help="scenarios (default all; dopplerflow simulate --list)")
-    parser.add_argument("--sample-rate", type=float, default=SAMPLE_RATE_HZ, metavar="HZ",
-                        help=f"least sample rate in Hz (default {SAMPLE_RATE_HZ})")
-
-
-def main(args):
-    """Run ``dopplerflow evaluate``; return 0 (the verdicts are in the output)."""
-    from ..cli import _Progress
-
-    if args.seeds is not None and args.seeds < 1:
-        raise SettingsError(f"--seeds {args.seeds} must be at least 1")
-    if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(folder):
-            raise AudioFileError(f"cannot write {args.json}: folder {folder} does not exist")
-    progress = _Progress("evaluate") if sys.stderr.isatty() else None
-    result = evaluate(
-        quick=args.quick, snrs=_number_list(args.snr, float),
-        layouts=_names(args.layouts),
-        seeds=None if args.seeds is None else tuple(range(args.seeds)),
-        envelope=args.envelope, sample_rate_hz=args.sample_rate,
-        scenarios=_names(args.scenarios), workers=args.workers, progress=progress)
-    print(format_report(result))
-    if args.json:
-        from ..core.io import _atomic_write
-
-        _atomic_write(args.json, json.dumps(result, indent=1) + "\n")
-    return 0

@@ -3,9 +3,10 @@
 Each :class:`Scenario` holds a signed velocity function ``v(t)`` in the vessel's
 **anatomical** convention (cm/s, + antegrade = the normal direction, toward the
 heart for veins and away from it for arteries), the probe direction of antegrade
-flow (``"toward"`` or ``"away"``), the vessel preset of DESIGN.md (which fixes the
-reflux threshold) and a default duration and SNR.  :mod:`dopplerflow.synth` turns
-a scenario into audio and a truth record.
+flow (``"toward"`` or ``"away"``), the vessel preset of
+:data:`dopplerflow.core.reflux.VESSELS` (which fixes the reflux threshold) and a
+default duration and SNR.  :mod:`dopplerflow.sim.synth` turns a scenario into audio
+and a truth record.
 
 Reversals are brisk where physiology makes them brisk (a valve that fails under a
 Valsalva reverses flow within a few tens of ms); ``femoral_reflux`` keeps slow
@@ -67,7 +68,7 @@ class Scenario:
     description : str
         One line for ``dopplerflow simulate --list``.
     vessel : str
-        Preset of DESIGN.md for the vessel under study.
+        Preset of :data:`dopplerflow.core.reflux.VESSELS` for the vessel under study.
     antegrade : str
         Probe direction of antegrade flow, ``"toward"`` or ``"away"``.
     duration_s : float
@@ -76,7 +77,7 @@ class Scenario:
         ``velocity(t) -> v``: signed centre-line velocity in cm/s (+ antegrade)
         at the times ``t`` (s, array); its docstring describes the physiology.
     snr_db : float
-        Default in-band SNR, dB (definition in :mod:`dopplerflow.synth`).
+        Default in-band SNR, dB (definition in :mod:`dopplerflow.sim.synth`).
     profile_exponent : float
         ``n`` of the profile ``v(r) = v_c (1 - (r/R)^n)``: 2 is parabolic
         (uniform Doppler power from 0 to the edge), larger is blunter (power

@@ -1,7 +1,7 @@
 """Synthetic Doppler audio with known truth.
 
 The complex baseband ``z = I + jQ`` (positive frequency = flow **toward** the
-probe, DESIGN.md) is the sum of three parts:
+probe, as :mod:`dopplerflow.core.layouts` reads it) is the sum of three parts:
 
 **Blood.**  Complex Gaussian speckle whose instantaneous power spectrum is the
 Doppler spectrum of the vessel's velocity profile, scaled by the centre-line
@@ -38,8 +38,9 @@ the ``B`` of a 10 cm/s vessel, so its noise level equals that of a slow vein at
 the same SNR.
 
 Optional I/Q imbalance distorts the quadrature channel; :func:`to_layout` writes
-every layout of DESIGN.md; :func:`write_scenario` peak-normalises, quantises to
-16 or 24 bits and writes the audio and its ``.truth.json`` sidecar.
+every layout of :data:`dopplerflow.core.layouts.LAYOUTS`; :func:`write_scenario`
+peak-normalises, quantises to 16 or 24 bits and writes the audio and its
+``.truth.json`` sidecar.
 """
 
 import dataclasses
@@ -59,7 +60,7 @@ from .scenarios import get_scenario, list_scenarios
 __all__ = ["Synthetic", "synthesize", "to_layout", "write_scenario", "write_audio",
            "full_scale_per_unit", "mains_hum",
            "blood_signal", "wall_clutter", "profile_spectrum", "truth_intervals",
-           "list_scenarios", "add_arguments", "main", "TRACE_HOP_S"]
+           "list_scenarios", "TRACE_HOP_S"]
 
 #: Hop of the truth velocity trace, s.
 TRACE_HOP_S = 0.005
@@ -607,7 +608,7 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     path : str or os.PathLike
         Output audio, ``.wav`` or ``.flac``.
     layout : str
-        Channel layout (DESIGN.md).
+        Channel layout, one of :data:`dopplerflow.core.layouts.LAYOUTS`.
     snr_db, seed, sample_rate_hz, duration_s, carrier_hz, angle_deg, iq_imbalance
     sound_speed_m_s, second_db
         As :func:`synthesize`.
@@ -679,63 +680,3 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     except OSError as exc:
         raise AudioFileError(f"cannot write {truth_path(path)!r}: {exc.strerror}") from None
     return truth
-
-
-# ------------------------------------------------------------------------------------ CLI
-def add_arguments(parser):
-    """Add the flags of ``dopplerflow simulate`` to an argparse parser."""
-    parser.add_argument("name", nargs="?", metavar="NAME", help="scenario name (see --list)")
-    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    parser.add_argument("-o", "--output", metavar="OUT", help="output audio, .wav or .flac; "
-                        "the truth goes to OUT.truth.json beside it")
-    parser.add_argument("--layout", default="iq", choices=LAYOUTS, help="channel layout")
-    parser.add_argument("--snr-db", type=float, default=None,
-                        help="in-band SNR in dB (default: the scenario's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--sample-rate", type=float, default=48000.0, metavar="HZ",
-                        help="sample rate in Hz (default 48000)")
-    parser.add_argument("--duration", type=float, default=None, metavar="S",
-                        help="length in seconds (default: the scenario's)")
-    parser.add_argument("--carrier-mhz", type=float, default=8.0, help="carrier in MHz (8)")
-    parser.add_argument("--angle", type=float, default=60.0, metavar="DEG",
-                        help="beam-to-flow angle in degrees (60)")
-    parser.add_argument("--offset-hz", type=float, default=None,
-                        help="zero-velocity frequency of --layout offset (default fs/4)")
-    parser.add_argument("--invert", action="store_true",
-                        help="write with the opposite quadrature convention")
-    parser.add_argument("--bits", type=int, choices=(16, 24), default=16,
-                        help="sample depth (16 or 24)")
-    parser.add_argument("--second-db", type=float, default=None, metavar="DB",
-                        help="two-vessel scenarios: the second vessel's power against the "
-                             "vessel under study, dB (default: the scenario's)")
-    parser.add_argument("--hum-dbfs", type=float, default=None, metavar="DB",
-                        help="add mains hum and its harmonics at this rms level, dBFS, as a "
-                             "ground loop does (analyse it with --hum)")
-    parser.add_argument("--mains-hz", type=float, choices=(50.0, 60.0), default=50.0,
-                        metavar="HZ", help="mains frequency of --hum-dbfs: 50 (default) or 60")
-
-
-def main(args):
-    """Run ``dopplerflow simulate``; return the exit code."""
-    if args.list:
-        width = max(len(n) for n, _ in list_scenarios())
-        for n, desc in list_scenarios():
-            print(f"{n:<{width}}  {desc}")
-        return 0
-    if not args.name:
-        raise SettingsError("give a scenario NAME (dopplerflow simulate --list shows them)")
-    if not args.output:
-        raise SettingsError("give the output file with -o OUT.wav (or .flac)")
-    truth = write_scenario(args.name, args.output, layout=args.layout, snr_db=args.snr_db,
-                           seed=args.seed, sample_rate_hz=args.sample_rate,
-                           duration_s=args.duration, carrier_hz=args.carrier_mhz * 1e6,
-                           angle_deg=args.angle, offset_hz=args.offset_hz,
-                           subtype=f"PCM_{args.bits}", invert=args.invert,
-                           second_db=args.second_db, hum_dbfs=args.hum_dbfs,
-                           mains_hz=args.mains_hz)
-    n_ev = len(truth["reflux_events"])
-    print(f"wrote {args.output} ({truth['duration_s']:g} s, {truth['sample_rate_hz']:g} Hz, "
-          f"layout {truth['layout']}, antegrade {truth['antegrade']}, vessel {truth['vessel']}) "
-          f"and {truth_path(args.output)}: reflux {'yes' if truth['reflux'] else 'no'}, "
-          f"{n_ev} event{'s' if n_ev != 1 else ''}")
-    return 0
