@@ -2,28 +2,8 @@
 
 The complex baseband ``z = I + jQ`` (positive frequency = flow **toward** the
 probe, as :mod:`dopplerflow.core.layouts` reads it) is the sum of three parts:
-
-**Blood.**  Complex Gaussian speckle whose instantaneous power spectrum is the
-Doppler spectrum of the vessel's velocity profile, scaled by the centre-line
-Doppler shift ``f_c(t) = 2 f0 v(t) cos(angle) / c`` (Mo & Cobbold 1989).  For the
-profile ``v(r) = v_c (1 - (r/R)^n)`` and uniform scatterer density, the power
-density over ``u = f / f_c`` is ``p(u) = (2/n) (1 - u)^(2/n - 1)`` on ``[0, 1]``:
-uniform for the parabolic profile (``n = 2``), piled up near the edge for blunt
-ones.  Each velocity component is widened by a Gaussian of standard deviation
-``broadening * u`` (transit-time broadening, a few percent of the frequency).
-The signal is built by time warping: a stationary complex Gaussian process
-``g(theta)`` with spectrum ``S(x) = p * gaussian`` in cycles per unit ``theta``
-is read at ``theta(t) = integral of f_c(t) dt``.  Its instantaneous frequency is
-then ``x f_c(t)`` for every spectral component ``x``, so the whole spectrum scales
-with ``v(t)``, and when ``v`` turns negative ``theta`` runs backwards and every
-scatterer reverses (the spectrum mirrors to the other sign of frequency): the
-same red cells move back through the sample volume.  When ``v = 0`` the blood
-echo is constant (stationary blood), which a wall filter removes.
-
-**Wall clutter.**  Echoes of tissue and the vessel walls: a static component and
-two walls moving with the cardiac cycle at a peak of 0.4 cm/s (20.8 Hz at 8 MHz
-and 60 degrees), as phase-modulated complex exponentials, ``clutter_db`` (40-60
-dB) above the blood power.
+the **blood** echo and the **wall clutter**, whose models
+:mod:`dopplerflow.sim.signals` describes and builds, and noise.
 
 **Noise.**  Complex white Gaussian noise at a chosen **in-band SNR**::
 
@@ -50,30 +30,33 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.fft import fft, ifft, next_fast_len
 
-from ..core.layouts import LAYOUTS
 from ..core.velocity import check_geometry, doppler_shift_hz
 from ..errors import AudioFileError, SettingsError
 from .scenarios import get_scenario, list_scenarios
+from .signals import (
+    HUM_DRIFT_HZ,
+    WALL_VELOCITY_CM_S,
+    blood_signal,
+    mains_hum,
+    profile_spectrum,
+    to_layout,
+    wall_clutter,
+)
 
+# the signal parts of .signals are part of this module's interface too
 __all__ = ["Synthetic", "synthesize", "to_layout", "write_scenario", "write_audio",
-           "full_scale_per_unit", "mains_hum",
-           "blood_signal", "wall_clutter", "profile_spectrum", "truth_intervals",
-           "list_scenarios", "TRACE_HOP_S"]
+           "full_scale_per_unit", "mains_hum", "blood_signal", "wall_clutter",
+           "profile_spectrum", "truth_intervals", "truth_path", "list_scenarios",
+           "TRACE_HOP_S", "WALL_VELOCITY_CM_S", "HUM_DRIFT_HZ", "HEADROOM_DB"]
 
 #: Hop of the truth velocity trace, s.
 TRACE_HOP_S = 0.005
-#: Peak wall velocity of the clutter model, cm/s.
-WALL_VELOCITY_CM_S = 0.4
 #: Velocity whose Doppler shift sets the noise band of a recording without flow, cm/s.
 NO_FLOW_REFERENCE_CM_S = 10.0
 #: Velocities smaller than this are exactly 0 (the tails of smooth waveforms), cm/s;
 #: 0.001 cm/s is a Doppler shift of 0.05 Hz at 8 MHz and 60 degrees.
 ZERO_VELOCITY_CM_S = 1e-3
-#: Oversampling of the warped process ``g(theta)`` (linear interpolation images
-#: fall about 35 dB below the blood).
-_OVERSAMPLE = 64
 _SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
 
 
@@ -99,119 +82,6 @@ class Synthetic:
     truth: dict
     sample_rate_hz: float
     parts: dict = field(default_factory=dict, repr=False)
-
-
-# --------------------------------------------------------------------------- physics
-def profile_spectrum(x, profile_exponent=2.0, broadening=0.03):
-    """Doppler power spectrum of a velocity profile, on a normalised axis.
-
-    Parameters
-    ----------
-    x : array_like
-        Frequency divided by the centre-line Doppler shift (dimensionless).
-    profile_exponent : float
-        ``n`` of ``v(r) = v_c (1 - (r/R)^n)``, ``n >= 1``; 2 is parabolic.
-    broadening : float
-        Transit-time broadening: standard deviation of each component as a
-        fraction of its frequency.
-
-    Returns
-    -------
-    ndarray
-        Power density at ``x`` (unnormalised), same shape as ``x``.
-    """
-    n_u = 400
-    u = np.linspace(0.0, 1.0, n_u + 1)
-    area = (1.0 - u) ** (2.0 / profile_exponent)  # area fraction moving faster than u
-    weight = area[:-1] - area[1:]
-    centre = 0.5 * (u[:-1] + u[1:])
-    sigma = broadening * centre + 0.5 / n_u
-    x = np.asarray(x, dtype=float)
-    grid = np.linspace(-0.5, 1.8, 4097)
-    table = (weight / sigma * np.exp(-0.5 * ((grid[:, None] - centre) / sigma) ** 2)).sum(axis=1)
-    return np.interp(x, grid, table, left=0.0, right=0.0)
-
-
-def blood_signal(doppler_hz, sample_rate_hz, rng, *, profile_exponent=2.0, broadening=0.03):
-    """Complex blood speckle following a time-varying centre-line Doppler shift.
-
-    Parameters
-    ----------
-    doppler_hz : ndarray, shape (n,)
-        Signed centre-line Doppler shift at each sample, Hz (+ = toward).
-    sample_rate_hz : float
-        Sample rate, Hz.
-    rng : numpy.random.Generator
-        Source of the speckle.
-    profile_exponent, broadening : float
-        See :func:`profile_spectrum`.
-
-    Returns
-    -------
-    ndarray, shape (n,), complex128
-        Blood echo with unit mean power.
-    """
-    f = np.asarray(doppler_hz, dtype=float)
-    theta = np.concatenate(([0.0], np.cumsum(f[:-1]) / sample_rate_hz))
-    margin = 4.0
-    lo = theta.min() - margin
-    m = int(math.ceil((theta.max() - lo + margin) * _OVERSAMPLE))
-    m = next_fast_len(max(1024, m))
-    white = rng.standard_normal((2, m))
-    spec = fft(white[0] + 1j * white[1], overwrite_x=True)
-    spec *= np.sqrt(profile_spectrum(np.fft.fftfreq(m, d=1.0 / _OVERSAMPLE),
-                                     profile_exponent, broadening))
-    g = ifft(spec, overwrite_x=True)
-    g /= math.sqrt(np.mean(np.abs(g) ** 2))
-    return np.interp((theta - lo) * _OVERSAMPLE, np.arange(m), g)
-
-
-def wall_clutter(time_s, heart_rate_hz, carrier_hz, angle_deg, sound_speed_m_s, rng, *,
-                 wall_velocity_cm_s=WALL_VELOCITY_CM_S):
-    """Slow, strong tissue and wall echoes moving with the cardiac cycle.
-
-    A static tissue echo plus two walls moving in opposite directions; each wall
-    velocity is a smooth periodic waveform (three cardiac harmonics, zero mean,
-    peak ``wall_velocity_cm_s`` for the faster wall), so each echo is a
-    phase-modulated complex exponential whose instantaneous frequency never
-    exceeds the Doppler shift of ``wall_velocity_cm_s``.
-
-    Parameters
-    ----------
-    time_s : ndarray, shape (n,)
-        Sample times, s.
-    heart_rate_hz : float
-        Cardiac rate, Hz.
-    carrier_hz, angle_deg, sound_speed_m_s : float
-        Insonation geometry.
-    rng : numpy.random.Generator
-        Source of the random phases and amplitudes.
-    wall_velocity_cm_s : float
-        Peak wall velocity, cm/s.
-
-    Returns
-    -------
-    ndarray, shape (n,), complex128
-        Clutter with unit mean power.
-    """
-    t = np.asarray(time_s, dtype=float)
-    w = 2.0 * np.pi * heart_rate_hz
-    harm = np.array([1.0, 0.5, 0.25])
-    psi = rng.uniform(0.0, 2.0 * np.pi, 3)
-    one_cycle = np.linspace(0.0, 1.0 / heart_rate_hz, 2001)
-    peak = np.abs(sum(c * np.sin(w * (h + 1) * one_cycle + p)
-                      for h, (c, p) in enumerate(zip(harm, psi, strict=True)))).max()
-    # displacement in cycles of phase per unit wall Doppler shift: integral of the waveform
-    disp = sum(-c / (w * (h + 1)) * np.cos(w * (h + 1) * t + p)
-               for h, (c, p) in enumerate(zip(harm, psi, strict=True))) / peak
-    f_wall = doppler_shift_hz(wall_velocity_cm_s, carrier_hz, angle_deg, sound_speed_m_s)
-    amps = np.array([1.0, 0.6, 0.4]) * rng.uniform(0.8, 1.2, 3)
-    speeds = np.array([0.0, 1.0, -0.7])
-    phases = rng.uniform(0.0, 2.0 * np.pi, 3)
-    out = np.zeros(t.shape, dtype=complex)
-    for a, s, ph in zip(amps, speeds, phases, strict=True):
-        out += a * np.exp(1j * (ph + 2.0 * np.pi * s * f_wall * disp))
-    return out / math.sqrt(np.sum(amps ** 2))
 
 
 def truth_intervals(time_s, velocity_cm_s, threshold_s):
@@ -271,8 +141,6 @@ def _check_number(name, value, lo, hi, hint):
     return float(value)
 
 
-#: Amplitude of the mains frequency's wander in :func:`mains_hum`, Hz.
-HUM_DRIFT_HZ = 0.03
 #: Headroom of the written audio, dB (the peak sits this far below full scale).
 HEADROOM_DB = 3.0
 
@@ -318,15 +186,7 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
         Unknown scenario, values out of range, or a sample rate too low for the
         scenario's Doppler shifts.
     """
-    sc = get_scenario(name)
-    if second_db is not None:
-        if sc.second is None:
-            raise SettingsError(f"scenario {name!r} has one vessel in the beam: the second "
-                                f"vessel's power applies to two-vessel scenarios (e.g. "
-                                f"jugular_with_carotid)")
-        power = _check_number("second vessel's power", second_db, -30, 30,
-                              "give it in dB against the vessel under study (--second-db)")
-        sc = dataclasses.replace(sc, second=dataclasses.replace(sc.second, power_db=power))
+    sc = _scenario(name, second_db)
     fs = _check_number("sample rate", sample_rate_hz, 8000, 192000,
                        "use 8000-192000 Hz (--sample-rate)")
     duration = sc.duration_s if duration_s is None else _check_number(
@@ -352,16 +212,8 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
             f"scenario {name!r} reaches a Doppler shift of {all_peak_hz:.0f} Hz, which needs a "
             f"sample rate above {2.3 * all_peak_hz:.0f} Hz; raise --sample-rate or lower "
             f"--carrier-mhz")
-    parts = {"blood": np.zeros(n, complex), "other_blood": np.zeros(n, complex)}
-    if sc.flow:
-        parts["blood"] = blood_signal(_probe_sign(sc.antegrade) * hz(v), fs, streams[0],
-                                      profile_exponent=sc.profile_exponent)
-    if v2 is not None:
-        parts["other_blood"] = 10.0 ** (sc.second.power_db / 20.0) * blood_signal(
-            _probe_sign(sc.second.antegrade) * hz(v2), fs, streams[1],
-            profile_exponent=sc.second.profile_exponent)
-    parts["clutter"] = 10.0 ** (sc.clutter_db / 20.0) * wall_clutter(
-        t, sc.heart_rate_hz, carrier_hz, angle_deg, sound_speed_m_s, streams[2])
+    parts = _blood_and_clutter(sc, t, v, v2, fs, streams, hz,
+                               (carrier_hz, angle_deg, sound_speed_m_s))
     band_hz = peak_hz if sc.flow and peak_hz > 0 else hz(NO_FLOW_REFERENCE_CM_S)
     noise_power = fs / band_hz * 10.0 ** (-snr / 10.0)
     parts["noise"] = math.sqrt(noise_power / 2.0) * (
@@ -372,6 +224,36 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
     truth = _truth(sc, t, v, fs, duration, snr, seed, carrier_hz, angle_deg, sound_speed_m_s,
                    band_hz, hz)
     return Synthetic(baseband=z, truth=truth, sample_rate_hz=fs, parts=parts)
+
+
+def _blood_and_clutter(sc, t, v, v2, fs, streams, hz, geometry):
+    """The ``blood``, ``other_blood`` and ``clutter`` parts, each from its own stream."""
+    n = len(t)
+    parts = {"blood": np.zeros(n, complex), "other_blood": np.zeros(n, complex)}
+    if sc.flow:
+        parts["blood"] = blood_signal(_probe_sign(sc.antegrade) * hz(v), fs, streams[0],
+                                      profile_exponent=sc.profile_exponent)
+    if v2 is not None:
+        parts["other_blood"] = 10.0 ** (sc.second.power_db / 20.0) * blood_signal(
+            _probe_sign(sc.second.antegrade) * hz(v2), fs, streams[1],
+            profile_exponent=sc.second.profile_exponent)
+    parts["clutter"] = 10.0 ** (sc.clutter_db / 20.0) * wall_clutter(
+        t, sc.heart_rate_hz, *geometry, streams[2])
+    return parts
+
+
+def _scenario(name, second_db):
+    """The scenario ``name``, its second vessel at ``second_db`` if given."""
+    sc = get_scenario(name)
+    if second_db is None:
+        return sc
+    if sc.second is None:
+        raise SettingsError(f"scenario {name!r} has one vessel in the beam: the second "
+                            f"vessel's power applies to two-vessel scenarios (e.g. "
+                            f"jugular_with_carotid)")
+    power = _check_number("second vessel's power", second_db, -30, 30,
+                          "give it in dB against the vessel under study (--second-db)")
+    return dataclasses.replace(sc, second=dataclasses.replace(sc.second, power_db=power))
 
 
 def _velocity(func, t):
@@ -420,112 +302,7 @@ def _truth(sc, t, v, fs, duration, snr, seed, carrier_hz, angle_deg, sound_speed
     return truth
 
 
-# -------------------------------------------------------------------------------- layouts
-def to_layout(baseband, layout, sample_rate_hz, *, offset_hz=None, invert=False):
-    """Write a complex baseband as the channels of a layout (inverse of the reader).
-
-    Parameters
-    ----------
-    baseband : ndarray, shape (n,), complex
-        ``z`` with toward-probe flow at positive frequency.
-    layout : str
-        ``iq`` ``[Re z, Im z]``; ``qi`` ``[Im z, Re z]``; ``toward-away``
-        ``[Re z+, Re conj(z-)]`` with ``z+``/``z-`` the positive/negative-frequency
-        parts of ``z`` (split in the FFT domain, so that
-        ``analytic(toward) + conj(analytic(away)) = z``; the real part of the DC
-        bin goes half to each channel; the imaginary parts of the DC and, for an
-        even length, Nyquist bins cannot be carried by two real channels);
-        ``away-toward`` swapped; ``mono`` ``[sqrt(2) Re z]`` (speed, no
-        direction); ``offset`` ``[sqrt(2) Re(z exp(2j pi offset_hz t))]``.
-    sample_rate_hz : float
-        Sample rate, Hz.
-    offset_hz : float, optional
-        Zero-velocity frequency of ``offset``, in (0, fs/2); ``fs / 4`` if None.
-    invert : bool
-        Write with the opposite quadrature convention (``z -> conj(z)``), as a
-        device that needs ``--invert`` would.
-
-    Returns
-    -------
-    ndarray, shape (n, channels), float64
-
-    Raises
-    ------
-    SettingsError
-        Unknown layout or offset outside (0, fs/2).
-    """
-    if layout not in LAYOUTS:
-        raise SettingsError(f"layout '{layout}' is not known; use one of {', '.join(LAYOUTS)}")
-    z = np.asarray(baseband, dtype=complex)
-    if z.ndim != 1:
-        raise SettingsError(f"baseband must be 1-D complex, got shape {z.shape}")
-    if invert:
-        z = np.conj(z)
-    if layout in ("iq", "qi"):
-        out = np.stack([z.real, z.imag], axis=1)
-        return out[:, ::-1].copy() if layout == "qi" else out
-    if layout in ("toward-away", "away-toward"):
-        # FFT-domain phasing filter.  The FFT treats the recording as periodic: the jump from
-        # its last sample back to its first (strong wall echoes included) would ring through
-        # the Hilbert transform's 1/t tails into both ends.  A mirrored extension of up to
-        # 0.5 s on each side keeps that jump far from the samples that are kept.
-        pad = min(len(z) - 1, int(0.5 * sample_rate_hz))
-        zp = np.pad(z, pad, mode="reflect") if pad > 0 else z
-        if pad > 0:
-            # ... and fades to zero towards its far ends, so the wrap-around is smooth too
-            fade = 0.5 - 0.5 * np.cos(np.pi * np.arange(pad) / pad)
-            zp[:pad] *= fade
-            zp[len(zp) - pad:] *= fade[::-1]
-        spec = np.fft.fft(zp)
-        f = np.fft.fftfreq(len(zp))
-        pos = np.where(f > 0, spec, 0.0)
-        neg = np.where(f < 0, spec, 0.0)
-        pos[0] = neg[0] = 0.5 * spec[0].real
-        keep = slice(pad, pad + len(z))
-        toward = np.fft.ifft(pos).real[keep]
-        away = np.fft.ifft(neg).real[keep]  # Re(conj(x)) = Re(x)
-        out = np.stack([toward, away], axis=1)
-        return out[:, ::-1].copy() if layout == "away-toward" else out
-    if layout == "mono":
-        return (math.sqrt(2.0) * z.real)[:, None]
-    if offset_hz is None:
-        offset_hz = sample_rate_hz / 4.0
-    if not 0.0 < offset_hz < sample_rate_hz / 2.0:
-        raise SettingsError(
-            f"offset {offset_hz:g} Hz must lie between 0 and half the sample rate "
-            f"({sample_rate_hz / 2:g} Hz); fs/4 leaves room both ways")
-    t = np.arange(len(z)) / sample_rate_hz
-    return (math.sqrt(2.0) * (z * np.exp(2j * np.pi * offset_hz * t)).real)[:, None]
-
-
 # ---------------------------------------------------------------------------------- files
-def mains_hum(n_samples, sample_rate_hz, n_channels, rms, *, mains_hz=50.0,
-              drift_hz=HUM_DRIFT_HZ, seed=0):
-    """Mains hum as a ground loop adds it to a recording: its harmonics, wandering.
-
-    Harmonics ``k f(t)`` up to 45 % of the sample rate with amplitudes ``1/k``
-    and random phases; ``f(t) = mains_hz + drift_hz sin(2 pi t / 20 s + phi)``,
-    the slow wander of a grid's frequency.  The first channel's rms is
-    ``rms``; the others carry half of it, with their own phases.
-
-    Returns
-    -------
-    ndarray, shape (n_samples, n_channels), float64
-    """
-    rng = np.random.default_rng([int(seed), 50])
-    fs = float(sample_rate_hz)
-    t = np.arange(int(n_samples)) / fs
-    f = mains_hz + drift_hz * np.sin(2.0 * np.pi * t / 20.0 + rng.uniform(0.0, 2.0 * np.pi))
-    phase = 2.0 * np.pi * np.cumsum(f) / fs
-    out = np.zeros((len(t), int(n_channels)))
-    for c in range(out.shape[1]):
-        for k in range(1, int(0.45 * fs // mains_hz) + 1):
-            out[:, c] += np.cos(k * phase + rng.uniform(0.0, 2.0 * np.pi)) / k
-    first = float(np.sqrt(np.mean(out[:, 0] ** 2))) if len(t) else 1.0
-    gains = np.r_[1.0, np.full(out.shape[1] - 1, 0.5)]
-    return out * (rms / first) * gains
-
-
 def full_scale_per_unit(data, headroom_db=HEADROOM_DB):
     """Scale that puts the peak of ``data`` ``headroom_db`` below full scale (1 if silent)."""
     peak = float(np.abs(data).max()) if np.size(data) else 0.0
@@ -643,16 +420,7 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
                      sound_speed_m_s=sound_speed_m_s, iq_imbalance=iq_imbalance,
                      second_db=second_db)
     fs = syn.sample_rate_hz
-    if layout == "offset":
-        offset_hz = fs / 4.0 if offset_hz is None else float(offset_hz)
-        room = min(offset_hz, fs / 2.0 - offset_hz)
-        if 1.15 * syn.truth["peak_doppler_hz"] >= room:
-            raise SettingsError(
-                f"offset {offset_hz:g} Hz leaves {room:.0f} Hz each side, less than the "
-                f"scenario's Doppler shift of {syn.truth['peak_doppler_hz']:.0f} Hz; raise "
-                f"--sample-rate or put --offset-hz near fs/4")
-    else:
-        offset_hz = None
+    offset_hz = _offset(syn, offset_hz) if layout == "offset" else None
     data = to_layout(syn.baseband, layout, fs, offset_hz=offset_hz, invert=invert)
     hum = None
     if hum_dbfs is not None:
@@ -680,3 +448,16 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     except OSError as exc:
         raise AudioFileError(f"cannot write {truth_path(path)!r}: {exc.strerror}") from None
     return truth
+
+
+def _offset(syn, offset_hz):
+    """The zero-velocity frequency of the ``offset`` layout, checked against the flow."""
+    fs = syn.sample_rate_hz
+    offset_hz = fs / 4.0 if offset_hz is None else float(offset_hz)
+    room = min(offset_hz, fs / 2.0 - offset_hz)
+    if 1.15 * syn.truth["peak_doppler_hz"] >= room:
+        raise SettingsError(
+            f"offset {offset_hz:g} Hz leaves {room:.0f} Hz each side, less than the "
+            f"scenario's Doppler shift of {syn.truth['peak_doppler_hz']:.0f} Hz; raise "
+            f"--sample-rate or put --offset-hz near fs/4")
+    return offset_hz
