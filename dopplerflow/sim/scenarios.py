@@ -27,7 +27,7 @@ from ..errors import SettingsError
 __all__ = ["Scenario", "SecondVessel", "SCENARIOS", "REFLUX_THRESHOLD_S", "get_scenario",
            "list_scenarios"]
 
-#: Reflux thresholds in seconds of the vessel presets (:data:`dopplerflow.reflux.VESSELS`:
+#: Reflux thresholds in seconds of the vessel presets (:data:`dopplerflow.core.reflux.VESSELS`:
 #: Zamboni 2009 for the neck, Labropoulos 2003 for the leg); ``None``: no reflux rule.
 REFLUX_THRESHOLD_S = {name: preset[0] for name, preset in VESSELS.items()}
 
