@@ -44,7 +44,7 @@ SINGLE_CORE_ENV = {
     "VECLIB_MAXIMUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
 }
-#: Scenario of :mod:`dopplerflow.synth` used as the speed-test signal: phasic
+#: Scenario of :mod:`dopplerflow.sim.synth` used as the speed-test signal: phasic
 #: venous flow with a 2 s reflux, wall clutter and noise (12 s, tiled as needed).
 TEST_SCENARIO = "jugular_valsalva"
 
@@ -182,7 +182,7 @@ def iq_test_signal(duration_s, sample_rate_hz=48000, seed=0):
     """
     import numpy as np
 
-    from dopplerflow import synth
+    from dopplerflow.sim import synth
 
     key = (float(sample_rate_hz), int(seed))
     if key not in _SIGNALS:

@@ -56,7 +56,7 @@ def _latency(quick, log):
         from . import latency
     except ImportError:
         return {"skipped": "benchmarks/latency.py is not available"}
-    from dopplerflow.live import default_block_size
+    from dopplerflow.live.devices import default_block_size
 
     default = default_block_size(48000)
     sizes = (default, 4096) if quick else latency.BLOCK_SIZES

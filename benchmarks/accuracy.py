@@ -1,6 +1,6 @@
 """Accuracy against SNR on the simulator's scenarios with known truth.
 
-For each scenario, SNR and seed, :func:`dopplerflow.synth.synthesize` makes a
+For each scenario, SNR and seed, :func:`dopplerflow.sim.synth.synthesize` makes a
 recording with its truth; ``dopplerflow.analyze`` runs with each envelope
 estimator (``threshold``, ``geometric``), and two fixed-threshold estimators
 of the kind existing MATLAB scripts use are computed on dopplerflow's own
@@ -17,7 +17,7 @@ envelope rule):
 
 The velocity trace of each is signed like dopplerflow's (the direction with
 more power above threshold wins, + antegrade) and scored with
-:func:`dopplerflow.score.score`: envelope bias and rms error in % of the true
+:func:`dopplerflow.sim.score.score`: envelope bias and rms error in % of the true
 peak velocity over the frames with true flow.  Reflux events (dopplerflow's
 estimators only) give sensitivity, PPV and onset/end errors.
 """
@@ -86,7 +86,7 @@ def fixed_threshold_trace(analysis, method, drop_db=20.0):
 
 
 def _score_trace(time_s, velocity, truth):
-    from dopplerflow.score import score
+    from dopplerflow.sim.score import score
 
     res = {"trace": {"time_s": np.asarray(time_s).tolist(),
                      "velocity_cm_s": np.asarray(velocity).tolist()},
@@ -106,8 +106,8 @@ def measure(scenarios, snrs_db, seeds=(0,), sample_rate_hz=SAMPLE_RATE_HZ, log=N
         ``onset_errors_s``, ``end_errors_s``, ``recording_correct``.
     """
     import dopplerflow
-    from dopplerflow import synth
-    from dopplerflow.score import score
+    from dopplerflow.sim import synth
+    from dopplerflow.sim.score import score
 
     rows = []
     for name in scenarios:

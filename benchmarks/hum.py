@@ -33,7 +33,7 @@ SAMPLE_RATE_HZ = 16000
 
 def _scored(path, truth, **kw):
     from dopplerflow import analyze
-    from dopplerflow.score import score
+    from dopplerflow.sim.score import score
 
     a = analyze(path, vessel=truth["vessel"], antegrade=truth["antegrade"], **kw)
     return score(a.to_dict(trace=True), truth)
@@ -50,7 +50,7 @@ def sweep(levels=LEVELS_DBFS, scenarios=SCENARIOS, seeds=SEEDS, mains_hz=50.0):
         and ``onset_ms``, ``end_ms`` (median absolute errors of the matched
         refluxes; None if none matched).
     """
-    from dopplerflow.synth import write_scenario
+    from dopplerflow.sim.synth import write_scenario
 
     acc = {lv: {m: {"right": 0, "onset": [], "end": []} for m in ("clean", "off", "on")}
            for lv in levels}
@@ -157,9 +157,9 @@ def detection(snrs_db=(30.0, 12.0, 3.0), seeds=(0, 1), layouts=("iq", "toward-aw
     """
     from dopplerflow.core.hum import PROBE_S as _HUM_PROBE_S
     from dopplerflow.core.hum import detect_hum
-    from dopplerflow.evaluate import quantise
-    from dopplerflow.scenarios import list_scenarios
-    from dopplerflow.synth import mains_hum, synthesize, to_layout
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.scenarios import list_scenarios
+    from dopplerflow.sim.synth import mains_hum, synthesize, to_layout
 
     fs = sample_rate_hz
     out = {"n": 0, "false": 0, "found": {(lv, m): 0 for lv in levels for m in (50.0, 60.0)}}
@@ -206,7 +206,7 @@ def main(argv=None):
     args = sweep_arguments("python -m benchmarks.hum", __doc__,
                            "two levels, two scenarios, one seed, one sample rate").parse_args(argv)
     pin_single_core()
-    from dopplerflow.scenarios import list_scenarios
+    from dopplerflow.sim.scenarios import list_scenarios
 
     t0 = time.perf_counter()
     scenarios, seeds = (SCENARIOS[:2], (0,)) if args.quick else (SCENARIOS, SEEDS)

@@ -3,7 +3,7 @@
 ``python -m benchmarks.second_vessel [--quick]`` synthesises the
 ``jugular_with_carotid`` scenario (the internal jugular vein with a Valsalva
 reflux, the carotid flowing the other way beside it) with the carotid's power
-set from -6 to +6 dB against the vein (:func:`dopplerflow.synth.synthesize`,
+set from -6 to +6 dB against the vein (:func:`dopplerflow.sim.synth.synthesize`,
 ``second_db``), at several in-band SNRs, seeds and layouts, analyses each with
 the vein's antegrade direction given, and scores it against the truth: how
 many recordings are classified right, wrong or not assessable (the vein too
@@ -38,7 +38,7 @@ def sweep(powers_db=POWERS_DB, snrs_db=SNRS_DB, seeds=SEEDS, layouts=LAYOUTS):
         ``onset_ms``, ``end_ms`` (median absolute errors of the matched refluxes),
         ``peak_pct`` (median signed peak velocity error); None where nothing matched.
     """
-    from dopplerflow.evaluate import run_recording
+    from dopplerflow.sim.evaluate import run_recording
 
     rows = []
     for power in powers_db:

@@ -1,6 +1,6 @@
 """Regenerate the bundled sample recordings and their truth sidecars.
 
-Every file is synthesised by :func:`dopplerflow.synth.write_scenario` from a fixed
+Every file is synthesised by :func:`dopplerflow.sim.synth.write_scenario` from a fixed
 seed, so running this script again reproduces the same samples and truth bit for
 bit (with the same numpy and libsndfile)::
 
@@ -44,7 +44,7 @@ def make_samples(out_dir):
     list of str
         Paths of the audio files written.
     """
-    from dopplerflow.synth import write_scenario
+    from dopplerflow.sim.synth import write_scenario
 
     os.makedirs(out_dir, exist_ok=True)
     paths = []

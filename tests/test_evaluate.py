@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dopplerflow import cli, synth
-from dopplerflow import evaluate as ev
 from dopplerflow.core.velocity import doppler_shift_hz
 from dopplerflow.errors import SettingsError
+from dopplerflow.sim import evaluate as ev
+from dopplerflow.sim import synth
 
 
 # ------------------------------------------------------------------------------ one recording
@@ -249,34 +249,3 @@ def test_report_table_is_aligned():
     assert len({len(ln) for ln in [header] + rows}) == 1  # every column right-aligned
     assert rows[-2].startswith("ALL (PASS)") and rows[-1].startswith("ALL (reported)")
     assert "SNR 3 dB: reported as is" in text
-
-
-# ------------------------------------------------------------------------------------ CLI
-def test_cli_evaluate_writes_json(tmp_path, capsys):
-    out = tmp_path / "eval.json"
-    code = cli.main(["evaluate", "--scenarios", "no_flow", "--snr", "12", "--seeds", "1",
-                     "--layouts", "iq", "--workers", "1", "--json", str(out)])
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "no_flow" in printed and "SNR 12 dB:" in printed
-    data = json.loads(out.read_text())
-    assert [r["scenario"] for r in data["rows"]] == ["no_flow"]
-    assert data["config"]["seeds"] == [0] and len(data["records"]) == 2  # given + auto
-
-
-@pytest.mark.parametrize("argv, match", [
-    (["--snr", "20,abc"], "comma-separated"),
-    (["--layouts", "stereo"], "layouts"),
-    (["--seeds", "0"], "--seeds 0"),
-    (["--scenarios", "nope"], "nope"),
-])
-def test_cli_bad_usage(argv, match, capsys):
-    assert cli.main(["evaluate", *argv]) == 2
-    err = capsys.readouterr().err
-    assert match in err and len(err.strip().splitlines()) == 1
-
-
-def test_cli_json_folder_must_exist(tmp_path, capsys):
-    assert cli.main(["evaluate", "--scenarios", "no_flow", "--json",
-                     str(tmp_path / "no" / "x.json")]) == 1
-    assert "does not exist" in capsys.readouterr().err

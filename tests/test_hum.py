@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from scipy.signal import welch
 
-from dopplerflow import Settings, analyze, cli, synth
+from dopplerflow import Settings, analyze, cli
 from dopplerflow.core.hum import TAU_S, HumCanceller, detect_hum
 from dopplerflow.errors import SettingsError
-from dopplerflow.replay import replay
+from dopplerflow.live.replay import replay
+from dopplerflow.sim import synth
 
 
 def _tone_hum(n, fs, f0, rms, seed=0):

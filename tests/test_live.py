@@ -25,7 +25,7 @@ import soundfile as sf
 from audio_servers import alsa_file_pcm, pulse_server, require_portaudio, write_raw_f32
 
 from dopplerflow import analyze
-from dopplerflow.live import default_block_size, format_event, format_status
+from dopplerflow.live import default_block_size
 
 _ = pulse_server  # fixture, used by name
 
@@ -101,66 +101,9 @@ def _one_event(result):
 
 
 # ---------------------------------------------------------------------- no device needed
-def test_format_status_fields():
-    line = format_status({"time_s": 12.345, "velocity_cm_s": -15.24, "direction": "retrograde",
-                          "flow": True, "reflux_timer_s": 0.62, "level_dbfs": -12.0,
-                          "clipped_samples": 3, "input_overflows": 2, "dropped_frames": 0})
-    assert "\n" not in line and "\r" not in line
-    assert "12.35 s" in line and "-15.2 cm/s retrograde" in line and "flow yes" in line
-    assert "reflux  0.62 s" in line and "-12.0 dBFS |#######" in line  # (60-12)/6 = 8 cells
-    assert "|########  |" in line
-    assert "CLIP 3" in line and "OVERFLOW 2" in line
-    quiet = format_status({"time_s": 1.0, "level_dbfs": -math.inf})
-    assert "flow no" in quiet and "-inf dBFS |          |" in quiet
-    assert "reflux" not in quiet and "CLIP" not in quiet and "OVERFLOW" not in quiet
-
-
-def test_format_event_lines():
-    ev = {"type": "reflux_confirmed", "start_s": 9.02, "duration_s": 0.885,
-          "peak_velocity_cm_s": 13.46, "time_s": 9.905}
-    assert format_event(ev) == ("reflux confirmed at 9.90 s: started 9.02 s, 0.89 s so far, "
-                                "peak 13.5 cm/s")
-    ev.update(type="reflux_ended", duration_s=1.5, time_s=10.52)
-    assert format_event(ev).startswith("reflux ended at 10.52 s: started 9.02 s, lasted 1.50 s")
-    ev.update(type="reflux_withdrawn", duration_s=0.88, time_s=9.91)
-    assert format_event(ev) == ("reflux withdrawn at 9.91 s: the retrograde flow from 9.02 s "
-                                "lasted 0.880 s, not longer than the threshold")
-    ev = {"type": "reflux_not_assessable", "time_s": 0.41,
-          "reason": "two vessels flow opposite ways in the beam"}
-    assert format_event(ev) == ("reflux not assessable from 0.41 s: two vessels flow opposite "
-                                "ways in the beam; give the vein's direction with --antegrade "
-                                "toward|away")
-
-
 def test_default_block_size_is_about_2_5_ms():
     assert [default_block_size(fs) for fs in (8000, 16000, 44100, 48000, 96000, 192000)] == \
         [16, 32, 128, 128, 256, 512]
-
-
-def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
-    import io
-    import types
-
-    from dopplerflow.live import STATUS_INTERVAL_S, _StatusLine
-
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    out = Tty()
-    session = types.SimpleNamespace(status=lambda: {"time_s": 1.0, "flow": True,
-                                                    "level_dbfs": -20.0})
-    line = _StatusLine(session, stream=out)
-    t_end = time.monotonic() + 0.35
-    while time.monotonic() < t_end:
-        line()
-    writes = out.getvalue().split("\r")[1:]
-    # 0.35 s at one update per STATUS_INTERVAL_S (0.1 s): the first at once, then at most 3
-    assert 1 <= len(writes) <= 1 + 0.35 / STATUS_INTERVAL_S
-    assert all("\n" not in w and "flow yes" in w for w in writes)
-    piped = io.StringIO()  # not a terminal: no status line at all
-    _StatusLine(session, stream=piped)()
-    assert piped.getvalue() == ""
 
 
 def test_import_is_light():
@@ -266,7 +209,7 @@ def test_live_hum_removal_equals_analyze(tmp_path):
     """A recording with mains hum through a real device with --hum 50: the live result is
     analyze's with hum_hz=50, the reflux is found, and the recording keeps the hum."""
     require_portaudio()
-    from dopplerflow import synth
+    from dopplerflow.sim import synth
 
     fs, duration_s = 48000, 7.0
     syn = synth.synthesize("jugular_valsalva", sample_rate_hz=fs, duration_s=7.5, seed=1)
@@ -464,12 +407,12 @@ def test_live_plot_draws_sonogram_and_shades_reflux():
             proc.push(x[i:i + 400])
             plot.feed(x[i:i + 400])
             plot.update()
-        sono = plot._img.get_array()
+        sono = plot.image.get_array()
         # the newest column's peak sits at the -700 Hz bin (bins ascend from -fs/2)
         col = np.asarray(sono[:, -1])
         f_peak = proc.config.freqs_hz[int(np.argmax(col))]
         assert abs(f_peak + 700.0) <= proc.config.bin_hz  # within one FFT bin
-        assert plot._shades, "the running reflux is shaded"
+        assert plot.shades, "the running reflux is shaded"
     finally:
         plot.close()
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import dopplerflow
-from dopplerflow import cli, explain, plots
 from dopplerflow.core.velocity import cm_s_per_hz
 from dopplerflow.errors import SettingsError
+from dopplerflow.figures import explain, plots
 
 FS = 8000  # Hz; every shift below is under 1 kHz
 ANTE_HZ = -600.0  # antegrade is away from the probe: negative baseband frequency
@@ -61,8 +61,9 @@ def _texts(ax, gid):
 
 
 def test_import_does_not_load_matplotlib():
-    code = ("import sys, dopplerflow, dopplerflow.plots, dopplerflow.explain, "
-            "dopplerflow.report; assert 'matplotlib' not in sys.modules, 'matplotlib loaded'")
+    code = ("import sys, dopplerflow, dopplerflow.figures.plots, dopplerflow.figures.explain, "
+            "dopplerflow.figures.report; "
+            "assert 'matplotlib' not in sys.modules, 'matplotlib loaded'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -203,20 +204,6 @@ def test_save_unknown_extension_names_allowed_ones(analysis, tmp_path):
     assert not path.exists()
 
 
-def test_cli_analyze_plot(tmp_path):
-    import soundfile as sf
-
-    z = stepped_tone()
-    wav = tmp_path / "tone.wav"
-    sf.write(wav, np.stack((z.real, z.imag), axis=1), FS, subtype="FLOAT")
-    out = tmp_path / "plot.png"
-    rc = cli.main(["analyze", str(wav), "--vessel", "gsv", "--antegrade", "away",
-                   "--plot", str(out), "-q"])
-    assert rc == 0
-    assert out.read_bytes()[:4] == b"\x89PNG"
-    assert cli.main(["analyze", str(wav), "--plot", str(tmp_path / "x.jpg"), "-q"]) == 2
-
-
 # ------------------------------------------------------------------------------ explain
 class _Index(HTMLParser):
     def __init__(self):
@@ -236,7 +223,9 @@ class _Index(HTMLParser):
 
 def test_explain_writes_every_figure_with_captions(tmp_path):
     out = tmp_path / "teach"
-    assert cli.main(["explain", "--out-dir", str(out)]) == 0
+    written = explain.write_figures(out)
+    assert written == [str(out / f"{name}.png") for name in explain.FIGURES] + [
+        str(out / "captions.md"), str(out / "index.html")]
     for name in explain.FIGURES:
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     md = (out / "captions.md").read_text(encoding="utf-8")

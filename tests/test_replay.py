@@ -10,9 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from dopplerflow import Settings, analyze, cli, synth
+from dopplerflow import Settings, analyze
 from dopplerflow.core.reflux import GAP_S
-from dopplerflow.replay import replay
+from dopplerflow.live.replay import replay
+from dopplerflow.sim import synth
 
 # perforator_reflux: outward (retrograde) flow of ~0.6 s after releases at 2.7 s and 6.7 s
 SCENARIO = "perforator_reflux"
@@ -141,40 +142,3 @@ def test_velocities_after_a_gap_stay_physical(files):
     # the rows the gaps left unanalysed say so: NaN, no flow
     lost = np.isnan(a.trace.velocity_cm_s)
     assert lost.sum() > np.isnan(ref.trace.velocity_cm_s).sum() and not a.trace.flow[lost].any()
-
-
-# ------------------------------------------------------------------------------------ CLI
-FLAGS = ["--vessel", "perforator", "--antegrade", "toward", "--trace-json"]
-
-
-def test_cli_replay_json_equals_analyze(files, tmp_path, capsys):
-    path, _ = files["iq"]
-    out_a, out_r = tmp_path / "a.json", tmp_path / "r.json"
-    assert cli.main(["analyze", str(path), *FLAGS, "--json", str(out_a), "-q"]) == 0
-    assert cli.main(["replay", str(path), *FLAGS, "--block-size", "4097",
-                     "--json", str(out_r)]) == 0
-    printed = capsys.readouterr().out
-    assert out_r.read_text() == out_a.read_text()
-    assert "reflux confirmed" in printed and "reflux ended" in printed
-
-
-def test_cli_replay_with_drops(files, tmp_path, capsys):
-    path, _ = files["iq"]
-    out = tmp_path / "r.json"
-    assert cli.main(["replay", str(path), *FLAGS, "--block-size", "8000", "--drop-every", "6",
-                     "--json", str(out)]) == 0
-    d = json.loads(out.read_text())
-    assert d["dropped_blocks"] == 2 and d["dropped_samples"] == 16000 and len(d["gaps"]) == 2
-    assert any(e["affected_by_gap"] for e in d["reflux_events"] + d["retrograde_episodes"])
-    assert "(gap)" in capsys.readouterr().out  # the summary table marks affected events
-
-
-@pytest.mark.parametrize("argv, match", [
-    (["--block-size", "0"], "block size 0"),
-    (["--drop-every", "-1"], "must not be negative"),
-])
-def test_cli_replay_bad_usage(files, argv, match, capsys):
-    path, _ = files["short"]
-    assert cli.main(["replay", str(path), *argv]) == 2
-    err = capsys.readouterr().err
-    assert match in err and len(err.strip().splitlines()) == 1

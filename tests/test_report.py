@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import dopplerflow
-from dopplerflow import cli, report
 from dopplerflow.errors import SettingsError
+from dopplerflow.figures import report
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 GSV = SAMPLES / "gsv_reflux_toward_away.flac"  # two reflux events in its truth
@@ -68,7 +68,8 @@ class _Structure(HTMLParser):
         self.text.append(data)
 
 
-def _parse(page):
+def parse_page(page):
+    """The checked structure of a report page (well-formed, closed in order)."""
     p = _Structure()
     p.feed(page)
     p.close()
@@ -93,7 +94,7 @@ def gsv_page(gsv, tmp_path_factory):
 
 
 def test_report_is_well_formed_and_holds_the_event_table(gsv, gsv_page):
-    p = _parse(gsv_page)
+    p = parse_page(gsv_page)
     table = p.tables["reflux-events"]
     assert table == {"head": 1, "body": len(gsv.reflux_events)}
     text = " ".join(p.text)
@@ -104,7 +105,7 @@ def test_report_is_well_formed_and_holds_the_event_table(gsv, gsv_page):
 
 def test_report_is_self_contained(gsv_page):
     assert "http://" not in gsv_page and "https://" not in gsv_page
-    p = _parse(gsv_page)
+    p = parse_page(gsv_page)
     assert p.srcs, "the figure is missing"
     for src in p.srcs:
         assert src.startswith("data:image/png;base64,")
@@ -113,7 +114,7 @@ def test_report_is_self_contained(gsv_page):
 
 
 def test_report_states_disclaimer_verdict_and_warnings(gsv, gsv_page):
-    text = " ".join(_parse(gsv_page).text)
+    text = " ".join(parse_page(gsv_page).text)
     assert "research and teaching tool, not a medical device" in text
     assert "CCSVI is contested" in text
     assert f"Reflux: {len(gsv.reflux_events)} event" in text
@@ -132,7 +133,7 @@ def test_report_without_events_or_spectrogram(tmp_path):
     assert a.flow_detected and not a.reflux_events
     path = tmp_path / "plain.html"
     report.write_report(a, path)
-    p = _parse(path.read_text(encoding="utf-8"))
+    p = parse_page(path.read_text(encoding="utf-8"))
     assert "reflux-events" not in p.tables
     assert "No reflux" in " ".join(p.text)
     assert len(p.srcs) == 1  # the velocity trace stands in for the sonogram
@@ -140,8 +141,8 @@ def test_report_without_events_or_spectrogram(tmp_path):
 
 def test_report_says_why_reflux_is_not_assessable(tmp_path):
     """A mono recording, and two vessels with the vein's direction not given."""
-    from dopplerflow.evaluate import quantise
-    from dopplerflow.synth import synthesize, to_layout
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.synth import synthesize, to_layout
 
     syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, snr_db=12, seed=0)
     for layout, why in (("mono", "a mono recording has no flow direction"),
@@ -151,7 +152,7 @@ def test_report_says_why_reflux_is_not_assessable(tmp_path):
         assert a.reflux is None
         path = tmp_path / f"{layout}.html"
         report.write_report(a, path)
-        text = " ".join(_parse(path.read_text(encoding="utf-8")).text)
+        text = " ".join(parse_page(path.read_text(encoding="utf-8")).text)
         assert f"Reflux not assessable: {why}." in text
         assert f"Not assessable: {why}." in text
 
@@ -159,15 +160,3 @@ def test_report_says_why_reflux_is_not_assessable(tmp_path):
 def test_report_extension_is_checked(gsv, tmp_path):
     with pytest.raises(SettingsError, match=r"\.html"):
         report.write_report(gsv, tmp_path / "report.txt")
-
-
-def test_cli_report(tmp_path, capsys):
-    out = tmp_path / "r.html"
-    rc = cli.main(["report", str(GSV), "--layout", "toward-away", "--vessel", "gsv",
-                   "-o", str(out)])
-    assert rc == 0
-    p = _parse(out.read_text(encoding="utf-8"))
-    assert p.tables["reflux-events"]["body"] >= 1
-    assert capsys.readouterr().out.strip() == str(out)
-    assert cli.main(["report", str(GSV), "-o", str(tmp_path / "r.pdf")]) == 2
-    assert cli.main(["report", str(tmp_path / "missing.flac"), "-o", str(out)]) == 1

@@ -1,13 +1,12 @@
 """Scoring on hand-made cases whose answers are worked out by hand."""
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
-from dopplerflow import score as sc
-from dopplerflow.errors import AudioFileError, InputError, SettingsError
+from dopplerflow.errors import AudioFileError, InputError
+from dopplerflow.sim import score as sc
 
 
 def _ev(start, end, peak=10.0):
@@ -184,24 +183,17 @@ def test_missing_trace_and_malformed_input():
         sc.score({"trace": {"time_s": [0, 1], "velocity_cm_s": [1.0]}}, _truth())
 
 
-def test_files_cli_and_format(tmp_path, capsys):
+def test_score_files_and_format(tmp_path):
     truth = _truth([_ev(2.0, 3.5)])
     (tmp_path / "t.json").write_text(json.dumps(truth))
     (tmp_path / "r.json").write_text(json.dumps(_result([_ev(2.02, 3.45)])))
     (tmp_path / "bad.json").write_text("{not json")
-    p = argparse.ArgumentParser()
-    sc.add_arguments(p)
-    args = p.parse_args([str(tmp_path / "r.json"), str(tmp_path / "t.json"),
-                         "--json", str(tmp_path / "s.json")])
-    assert sc.main(args) == 0
-    text = capsys.readouterr().out
+    s = sc.score_files(tmp_path / "r.json", tmp_path / "t.json")
+    assert s["n_matched"] == 1
+    text = sc.format_score(s)
     assert "onset +20 ms" in text and "end -50 ms" in text and "sensitivity 100%" in text
-    saved = json.loads((tmp_path / "s.json").read_text())
-    assert saved["n_matched"] == 1
     with pytest.raises(AudioFileError, match="cannot read"):
         sc.score_files(tmp_path / "missing.json", tmp_path / "t.json")
     with pytest.raises(InputError, match="not valid JSON"):
         sc.score_files(tmp_path / "bad.json", tmp_path / "t.json")
-    with pytest.raises(SettingsError, match="tolerance"):
-        sc.main(p.parse_args([str(tmp_path / "r.json"), str(tmp_path / "t.json"),
-                              "--tolerance", "-1"]))
+

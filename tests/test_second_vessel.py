@@ -66,8 +66,8 @@ def test_the_result_says_a_second_vessel_was_separated():
     assert second["direction"] == "away" and 0 < second["from_s"] < 1.5
     # a lone jugular vein at 50 dB in-band SNR: its leakage across zero through the
     # window's main lobe is no second vessel
-    from dopplerflow.evaluate import quantise
-    from dopplerflow.synth import synthesize, to_layout
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.synth import synthesize, to_layout
 
     syn = synthesize("jugular_valsalva", sample_rate_hz=16000, snr_db=50, seed=0)
     lone = df.analyze(quantise(to_layout(syn.baseband, "iq", 16000)), sample_rate_hz=16000,
@@ -115,8 +115,8 @@ def test_two_vessels_leave_reflux_not_assessable_when_the_direction_is_not_given
 def test_one_vessel_is_assessable_with_the_direction_chosen():
     """A lone vessel's reversals, its mirror image (I/Q imbalance) and its leakage across
     zero at a high SNR are not a second vessel to the automatic choice either."""
-    from dopplerflow.evaluate import quantise
-    from dopplerflow.synth import synthesize, to_layout
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.synth import synthesize, to_layout
 
     for name, snr, imbalance in (("jugular_valsalva", 50, None),
                                  ("femoral_reflux", 30, (3.0, 15.0))):
@@ -170,8 +170,8 @@ def test_the_first_beats_of_the_artery_are_re_read_in_the_summary_and_the_episod
     retrograde flow: the rows of that evidence are re-read with its power, for the
     summary's peak and the retrograde episodes as for the trace, whether or not the
     trace is kept."""
-    from dopplerflow.evaluate import quantise
-    from dopplerflow.synth import synthesize, to_layout
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.synth import synthesize, to_layout
 
     syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, snr_db=12, seed=0)
     x = quantise(to_layout(syn.baseband, "iq", 16000))
@@ -194,7 +194,7 @@ def test_a_jump_of_the_wall_echo_does_not_hide_the_next_reflux_behind_the_artery
     """Two takes of the jugular with the carotid beside it, spliced: the jump of the
     50 dB wall echo at the splice is a transient far above the carotid, not the
     carotid, so the second take's reflux still stands above it."""
-    from dopplerflow.synth import synthesize, to_layout
+    from dopplerflow.sim.synth import synthesize, to_layout
 
     fs = 48000
     syn = synthesize("jugular_with_carotid", sample_rate_hz=fs, seed=1)
@@ -239,8 +239,8 @@ def test_mirror_image_of_a_single_vessel_is_not_a_second_vessel():
     """Femoral reflux with slow ramps and a -14 dB mirror image (3 dB, 15 degrees of I/Q
     imbalance) at 30 dB: the image of the antegrade flow shares its spectrum, so it does
     not establish a persistent vessel that would move the reflux's end (130 ms if it did)."""
-    from dopplerflow.score import score
-    from dopplerflow.synth import synthesize, to_layout
+    from dopplerflow.sim.score import score
+    from dopplerflow.sim.synth import synthesize, to_layout
 
     syn = synthesize("femoral_reflux", snr_db=30, seed=0, iq_imbalance=(3.0, 15.0))
     fs = syn.sample_rate_hz

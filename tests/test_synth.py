@@ -4,7 +4,6 @@ The references here are plain numpy/scipy (STFT, FFT, Hilbert transform) and the
 analytic Doppler spectrum of a velocity profile, never the simulator's own code.
 """
 
-import argparse
 import json
 import math
 
@@ -13,11 +12,11 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from dopplerflow import synth
 from dopplerflow.core.layouts import channel_map
 from dopplerflow.core.velocity import doppler_shift_hz
 from dopplerflow.errors import SettingsError
-from dopplerflow.scenarios import REFLUX_THRESHOLD_S, get_scenario, list_scenarios
+from dopplerflow.sim import synth
+from dopplerflow.sim.scenarios import REFLUX_THRESHOLD_S, get_scenario, list_scenarios
 
 FS = 8000  # Hz: every venous scenario peaks below 2.1 kHz at 8 MHz / 60 degrees
 
@@ -360,25 +359,3 @@ def test_write_scenario_rejects_bad_outputs(tmp_path):
     with pytest.raises(SettingsError, match="offset"):
         synth.write_scenario("jugular_valsalva", tmp_path / "x.wav", layout="offset",
                              sample_rate_hz=FS, duration_s=0.5, offset_hz=300.0)
-
-
-def _parser():
-    p = argparse.ArgumentParser()
-    synth.add_arguments(p)
-    return p
-
-
-def test_cli_list_and_write(tmp_path, capsys):
-    assert synth.main(_parser().parse_args(["--list"])) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert [ln.split()[0] for ln in lines] == [n for n, _ in list_scenarios()]
-    out = tmp_path / "s.flac"
-    args = _parser().parse_args(["jugular_valsalva", "-o", str(out), "--sample-rate", "8000",
-                                 "--duration", "7", "--layout", "toward-away", "--seed", "2",
-                                 "--carrier-mhz", "5", "--angle", "50"])
-    assert synth.main(args) == 0
-    truth = json.loads((tmp_path / "s.truth.json").read_text())
-    assert truth["carrier_hz"] == 5e6 and truth["angle_deg"] == 50.0 and truth["reflux"]
-    assert sf.info(str(out)).channels == 2
-    with pytest.raises(SettingsError, match="NAME"):
-        synth.main(_parser().parse_args([]))

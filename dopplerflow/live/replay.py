@@ -3,7 +3,8 @@
 A producer thread reads the file in blocks and hands them over a queue, as
 a sound-card callback would, optionally paced in real time, with timing
 jitter and with blocks dropped on purpose; a consumer feeds the same
-:class:`~dopplerflow.core.processor.Processor` that ``analyze`` and ``live`` use.
+:class:`~dopplerflow.core.Processor` that ``analyze`` and ``live`` use, through
+the same loop (:func:`dopplerflow.core.feed`).
 With no faults injected the result equals ``analyze``'s exactly; dropped
 blocks become gaps that are counted, reported and marked on the events
 around them.
@@ -15,16 +16,16 @@ import time
 
 import numpy as np
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
-__all__ = ["replay", "add_arguments", "main"]
+__all__ = ["replay"]
 
 _END = object()
 
 
 def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop):
     """Read blocks and queue ``(block, dropped)``; pace them if asked."""
-    from .core import io
+    from ..core import io
 
     t_start = time.perf_counter()
     sent = 0
@@ -82,9 +83,8 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         Equal to ``analyze(path, settings=settings)`` when nothing is dropped;
         otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
     """
-    from .core import io
-    from .core.driver import Gap, feed, require_one_window
-    from .core.processor import Processor
+    from ..core import Gap, Processor, feed, io
+    from ..core.driver import require_one_window
 
     if block_size < 1:
         raise SettingsError(f"block size {block_size} must be a positive number of frames")
@@ -126,45 +126,3 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     if dropped:
         extra = {"dropped_blocks": len(dropped), "dropped_samples": sum(dropped)}
     return proc.finish(**extra)
-
-
-def add_arguments(parser):
-    """Flags of ``dopplerflow replay``."""
-    from .cli import add_analysis_arguments, add_output_arguments
-
-    parser.add_argument("file", help="recording to replay")
-    add_analysis_arguments(parser)
-    add_output_arguments(parser)
-    g = parser.add_argument_group("replay")
-    g.add_argument("--block-size", type=int, default=4096, metavar="N",
-                   help="frames per block (default 4096)")
-    g.add_argument("--realtime", action="store_true", help="pace blocks in real time")
-    g.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
-                   help="random timing jitter per block, ms")
-    g.add_argument("--drop-every", type=int, default=0, metavar="K",
-                   help="drop every K-th block (a gap in the stream)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the jitter")
-
-
-def main(args):
-    """Run ``dopplerflow replay``."""
-    from .cli import check_outputs, print_summary, settings_from_args, trace_wanted, write_outputs
-
-    settings = settings_from_args(args)
-    check_outputs(args)
-
-    def show(ev):
-        if not args.quiet and args.json != "-":
-            kind = ev["type"].removeprefix("reflux_")
-            print(f"[{ev['time_s']:8.3f} s] reflux {kind}: start {ev['start_s']:.3f} s, "
-                  f"{ev['duration_s']:.3f} s, peak {ev['peak_velocity_cm_s']:.1f} cm/s",
-                  flush=True)
-
-    analysis = replay(args.file, settings, block_size=args.block_size, realtime=args.realtime,
-                      jitter_ms=args.jitter_ms, drop_every=args.drop_every, seed=args.seed,
-                      on_event=show, keep_spectrogram=bool(args.plot),
-                      keep_trace=trace_wanted(args))
-    write_outputs(analysis, args)
-    if not args.quiet and args.json != "-":
-        print_summary(analysis)
-    return 0

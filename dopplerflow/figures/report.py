@@ -14,9 +14,10 @@ import html
 import io
 import os
 
-from .errors import SettingsError
+from ..core import verdict
+from ..errors import SettingsError
 
-__all__ = ["write_report", "render_report", "DISCLAIMER", "add_arguments", "main"]
+__all__ = ["write_report", "render_report", "DISCLAIMER"]
 
 #: Shown at the top and the bottom of every report.
 DISCLAIMER = (
@@ -72,29 +73,6 @@ def _table(rows, *, table_id=None, header=None):
     return "\n".join(out)
 
 
-def _why(analysis):
-    """Why reflux is not assessable, as a clause (the warnings say more)."""
-    if not analysis.direction_available:
-        return "a mono recording has no flow direction"
-    return analysis.reflux_not_assessable or "see the warnings"
-
-
-def _verdict(analysis):
-    s = analysis.settings
-    if not analysis.flow_detected:
-        return "na", "No flow detected: only noise and wall clutter."
-    if analysis.reflux is None:
-        return "na", f"Reflux not assessable: {_why(analysis)}."
-    if s.threshold_s is None:
-        return "na", f"No reflux rule for this vessel ({s.vessel})."
-    n = len(analysis.reflux_events)
-    if analysis.reflux:
-        longest = max(e.duration_s for e in analysis.reflux_events)
-        return "reflux", (f"Reflux: {n} event{'s' if n > 1 else ''} of retrograde flow longer "
-                          f"than {s.threshold_s:g} s (longest {longest:.2f} s).")
-    return "none", f"No reflux: no retrograde flow longer than {s.threshold_s:g} s."
-
-
 def _facts(analysis):
     a, s, sm = analysis, analysis.settings, analysis.summary
     th = "<th>{}</th>".format
@@ -145,7 +123,7 @@ def _events(analysis):
     s = analysis.settings
     out = ['<h2 id="events-title">Reflux events</h2>']
     if analysis.reflux is None:
-        out.append(f"<p>Not assessable: {_why(analysis)}.</p>")
+        out.append(f"<p>Not assessable: {verdict.not_assessable_reason(analysis)}.</p>")
     elif analysis.reflux_events:
         out.append(f"<p>Retrograde flow lasting longer than {s.threshold_s:g} s.</p>")
         out.append(_table(_event_rows(analysis.reflux_events), table_id="reflux-events",
@@ -206,14 +184,14 @@ def render_report(analysis, *, title=None):
     str
         A complete HTML5 document with every resource inline.
     """
-    from . import __version__
+    from .. import __version__
 
     name = os.path.basename(analysis.file) if analysis.file else "audio"
     title = title or f"dopplerflow report: {name}"
     png, alt = _figure_png(analysis)
     img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
            f'alt="{_e(alt)}">')
-    kind, verdict = _verdict(analysis)
+    kind, sentence = verdict.verdict_sentence(analysis)
     warnings = ("<ul class=\"warnings\">" + "".join(f"<li>{_e(w)}</li>"
                                                    for w in analysis.warnings) + "</ul>"
                 if analysis.warnings else "<p>None.</p>")
@@ -233,7 +211,7 @@ def render_report(analysis, *, title=None):
         f'<p class="disclaimer" id="disclaimer">{_e(DISCLAIMER)}</p>',
         "</header>",
         "<main>",
-        f'<p class="verdict {kind}" id="verdict">{_e(verdict)}</p>',
+        f'<p class="verdict {kind}" id="verdict">{_e(sentence)}</p>',
         '<h2 id="facts-title">Recording</h2>',
         _facts(analysis),
         '<h2 id="figure-title">Sonogram and velocity trace</h2>',
@@ -277,31 +255,3 @@ def write_report(analysis, path, *, title=None):
     page = render_report(analysis, title=title)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(page)
-
-
-# --------------------------------------------------------------------------------- CLI
-def add_arguments(parser):
-    """Add the flags of ``dopplerflow report`` (the analysis flags included)."""
-    from .cli import add_analysis_arguments
-
-    parser.add_argument("file", help="audio file (WAV, FLAC, OGG, AIFF, ...)")
-    parser.add_argument("-o", "--output", metavar="OUT.html",
-                        help="report to write (default: FILE's name with .html, here)")
-    parser.add_argument("--title", help="page title (default: the file name)")
-    add_analysis_arguments(parser)
-
-
-def main(args):
-    """Run ``dopplerflow report``; return the exit code."""
-    from .cli import check_writable, settings_from_args
-    from .core.driver import analyze
-
-    out = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".html"
-    if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
-        raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
-    check_writable(out)
-    settings = settings_from_args(args)
-    analysis = analyze(args.file, settings=settings, keep_spectrogram=True)
-    write_report(analysis, out, title=args.title)
-    print(out)
-    return 0

@@ -3,9 +3,10 @@
 Each :class:`Scenario` holds a signed velocity function ``v(t)`` in the vessel's
 **anatomical** convention (cm/s, + antegrade = the normal direction, toward the
 heart for veins and away from it for arteries), the probe direction of antegrade
-flow (``"toward"`` or ``"away"``), the vessel preset of DESIGN.md (which fixes the
-reflux threshold) and a default duration and SNR.  :mod:`dopplerflow.synth` turns
-a scenario into audio and a truth record.
+flow (``"toward"`` or ``"away"``), the vessel preset of
+:data:`dopplerflow.core.reflux.VESSELS` (which fixes the reflux threshold) and a
+default duration and SNR.  :mod:`dopplerflow.sim.synth` turns a scenario into audio
+and a truth record.
 
 Reversals are brisk where physiology makes them brisk (a valve that fails under a
 Valsalva reverses flow within a few tens of ms); ``femoral_reflux`` keeps slow
@@ -20,13 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core.vessels import VESSELS
-from .errors import SettingsError
+from ..core.vessels import VESSELS
+from ..errors import SettingsError
 
 __all__ = ["Scenario", "SecondVessel", "SCENARIOS", "REFLUX_THRESHOLD_S", "get_scenario",
            "list_scenarios"]
 
-#: Reflux thresholds in seconds of the vessel presets (:data:`dopplerflow.reflux.VESSELS`:
+#: Reflux thresholds in seconds of the vessel presets (:data:`dopplerflow.core.reflux.VESSELS`:
 #: Zamboni 2009 for the neck, Labropoulos 2003 for the leg); ``None``: no reflux rule.
 REFLUX_THRESHOLD_S = {name: preset[0] for name, preset in VESSELS.items()}
 
@@ -67,7 +68,7 @@ class Scenario:
     description : str
         One line for ``dopplerflow simulate --list``.
     vessel : str
-        Preset of DESIGN.md for the vessel under study.
+        Preset of :data:`dopplerflow.core.reflux.VESSELS` for the vessel under study.
     antegrade : str
         Probe direction of antegrade flow, ``"toward"`` or ``"away"``.
     duration_s : float
@@ -76,7 +77,7 @@ class Scenario:
         ``velocity(t) -> v``: signed centre-line velocity in cm/s (+ antegrade)
         at the times ``t`` (s, array); its docstring describes the physiology.
     snr_db : float
-        Default in-band SNR, dB (definition in :mod:`dopplerflow.synth`).
+        Default in-band SNR, dB (definition in :mod:`dopplerflow.sim.synth`).
     profile_exponent : float
         ``n`` of the profile ``v(r) = v_c (1 - (r/R)^n)``: 2 is parabolic
         (uniform Doppler power from 0 to the edge), larger is blunter (power

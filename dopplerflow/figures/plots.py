@@ -21,19 +21,26 @@ import os
 
 import numpy as np
 
-from .core.vessels import VESSELS
-from .errors import SettingsError
+from ..core import verdict
+from ..errors import SettingsError
+from .image import (
+    MAX_COLUMNS,
+    RANGE_MARGIN,
+    column_starts,
+    flow_only,
+    pool_extreme,
+    pool_mean,
+    pooled_time,
+    require_spectrogram,
+    sonogram_image,
+    trace_range,
+)
 
 __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
-           "FORMATS", "MAX_COLUMNS"]
+           "sonogram_image", "FORMATS", "MAX_COLUMNS", "RANGE_MARGIN"]
 
 #: File extensions :func:`save_analysis_figure` writes.
 FORMATS = (".png", ".svg", ".pdf")
-#: Most spectrogram columns drawn; longer recordings are averaged in groups of hops.
-MAX_COLUMNS = 4000
-#: The velocity axis shows this multiple of the peak envelope velocity (the peak
-#: leaves out the few frames a click fills).
-RANGE_MARGIN = 1.3
 #: Colour scale span of the sonogram, dB.
 DYNAMIC_RANGE_DB = 45.0
 #: Resolution of raster output, dots per inch.
@@ -53,11 +60,6 @@ MEAN_ON_IMAGE_COLOR = "#7FFFD4"
 #: Font sizes for a figure shown on a slide (points at the default figure size).
 _RC = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
        "xtick.labelsize": 12, "ytick.labelsize": 12, "figure.titlesize": 15}
-#: Fraction of the flow frames allowed above the top of the velocity axis (clicks in
-#: long recordings).
-_PEAK_SKIP = 0.002
-#: Least half-height of the velocity axis, in velocity bins.
-_MIN_SPAN_BINS = 6
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -77,214 +79,6 @@ def _new_figure(figsize):
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize, layout="constrained")
-
-
-def _require_spectrogram(analysis):
-    if analysis.spectrogram is None or analysis.freqs_hz is None:
-        raise SettingsError("this analysis kept no spectrogram; analyse with "
-                            "keep_spectrogram=True (the --plot option does so) to draw a sonogram")
-
-
-def _threshold_text(analysis):
-    """How the reflux rule reads in titles and legends, e.g. 'reflux > 0.88 s (ijv, ...)'."""
-    s = analysis.settings
-    if not analysis.direction_available:
-        return "reflux not assessable (mono: no flow direction)"
-    thr = s.threshold_s
-    if thr is None:
-        return f"{s.vessel}: no reflux rule"
-    if s.reflux_threshold_s is not None:
-        return f"reflux threshold {thr:g} s (set by the user)"
-    if s.vessel is None:
-        return f"reflux threshold {thr:g} s (default; no vessel given)"
-    return f"reflux threshold {thr:g} s ({VESSELS[s.vessel][1]})"
-
-
-def _groups(n, max_columns):
-    """Start index of each display column when ``n`` frames are pooled to ``max_columns``."""
-    step = max(1, math.ceil(n / max_columns))
-    return np.arange(0, n, step), step
-
-
-def _pool_mean(a, starts):
-    """Mean of rows of ``a`` (n, ...) over the groups starting at ``starts``."""
-    if len(starts) == len(a):
-        return a
-    counts = np.diff(np.append(starts, len(a)))
-    sums = np.add.reduceat(np.asarray(a, np.float64), starts, axis=0)
-    return sums / counts.reshape((-1,) + (1,) * (sums.ndim - 1))
-
-
-def _pool_extreme(x, starts):
-    """Per group, the value of largest magnitude (NaN where the whole group is NaN)."""
-    x = np.asarray(x, np.float64)
-    if len(starts) == len(x):
-        return x
-    hi = np.fmax.reduceat(x, starts)
-    lo = np.fmin.reduceat(x, starts)
-    return np.where(np.abs(lo) > np.abs(hi), lo, hi)
-
-
-def _pooled_time(time_s, starts):
-    """Mean time of each group, s."""
-    return _pool_mean(np.asarray(time_s, np.float64), starts)
-
-
-def _flow_only(x, flow):
-    """``x`` as float with NaN where no flow was detected (lines break there)."""
-    return np.where(flow, np.asarray(x, np.float64), np.nan)
-
-
-def _nanmax(x):
-    x = np.asarray(x, np.float64)
-    x = x[np.isfinite(x)]
-    return float(x.max()) if x.size else 0.0
-
-
-def _robust_peak(envelope_cm_s, flow, summary=None):
-    """Peak of an envelope over the frames with flow, ignoring a click's frames.
-
-    A click (probe knock, cable) fills every bin of the frames whose window
-    holds it (``window / hop`` frames, plus one each side from the 3-frame
-    time average) and would stretch the axis to the Nyquist velocity.  The
-    peak is therefore the value below the top ``k`` frames, ``k`` being that
-    many frames or ``_PEAK_SKIP`` of the flow frames if more: a real peak
-    lasts longer, and the 1.3 margin keeps its top in view.
-    """
-    x = np.asarray(envelope_cm_s, np.float64)[np.asarray(flow, bool)]
-    x = x[np.isfinite(x)]
-    if not x.size:
-        return 0.0
-    click = 0
-    if summary is not None and summary.hop_s and summary.window_s:
-        click = math.ceil(summary.window_s / summary.hop_s - 1e-9) + 2
-    k = max(int(_PEAK_SKIP * x.size), click)
-    if k >= x.size:
-        return float(x.max())
-    return float(np.partition(x, x.size - 1 - k)[x.size - 1 - k])
-
-
-def _velocity_axis(analysis):
-    """Velocity of each spectrogram bin and the column order that makes it ascending.
-
-    Returns
-    -------
-    velocity_cm_s : ndarray, shape (m,)
-        Ascending, + antegrade (mono: speed, positive half of the spectrum).
-    index : ndarray, shape (m,), int
-        Bins of ``analysis.spectrogram`` in that order.
-    """
-    freqs = np.asarray(analysis.freqs_hz, np.float64)
-    scale = analysis.velocity_per_hz_cm_s
-    if not analysis.direction_available:
-        # a real signal's spectrum is symmetric: the positive half holds it all
-        index = np.flatnonzero(freqs >= 0)
-        return freqs[index] * scale, index
-    sign = 1.0 if analysis.antegrade == "toward" else -1.0
-    vel = sign * freqs * scale
-    index = np.argsort(vel, kind="stable")
-    return vel[index], index
-
-
-def _display_range(analysis, velocity_cm_s, velocity_range_cm_s):
-    """(bottom, top) of the velocity axis, cm/s."""
-    v_lo = float(velocity_cm_s[0])
-    v_hi = float(velocity_cm_s[-1])
-    if velocity_range_cm_s is not None:
-        lo, hi = (float(v) for v in velocity_range_cm_s)
-        if not lo < hi:
-            raise SettingsError(f"velocity range {velocity_range_cm_s!r} must be (bottom, top) "
-                                f"with bottom < top, in cm/s")
-        return lo, hi
-    tr = analysis.trace
-    peak_a = _robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
-    peak_r = _robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary) \
-        if analysis.direction_available else 0.0
-    if peak_a <= 0 and peak_r <= 0:
-        return (0.0 if not analysis.direction_available else v_lo), v_hi
-    # never narrower than a few velocity bins, so slow flow is not drawn as two pixels
-    dv = abs(velocity_cm_s[1] - velocity_cm_s[0]) if len(velocity_cm_s) > 1 else 1.0
-    if not analysis.direction_available:
-        return 0.0, min(RANGE_MARGIN * max(peak_a, _MIN_SPAN_BINS * dv), v_hi)
-    # each half stays visible (at least 30 % of the other) even without flow in it
-    top = RANGE_MARGIN * max(peak_a, 0.3 * peak_r, _MIN_SPAN_BINS * dv)
-    bottom = -RANGE_MARGIN * max(peak_r, 0.3 * peak_a, _MIN_SPAN_BINS / 2 * dv)
-    return max(bottom, v_lo), min(top, v_hi)
-
-
-def _reference_power(analysis, power):
-    """Power per bin taken as 0 dB and the colour-bar label.
-
-    The noise floor of ``analysis.summary`` is the noise power of one sample
-    in dBFS; a noise bin of the spectrogram holds that times ``sum(window**2)``.
-    Without a noise estimate the maximum is the reference.
-    """
-    from scipy.signal import windows
-
-    nf_dbfs = analysis.summary.noise_floor_dbfs
-    window_s = analysis.summary.window_s
-    if nf_dbfs is not None and window_s:
-        n_window = int(round(window_s * analysis.sample_rate_hz))
-        wsum = float(np.sum(windows.hann(n_window, sym=False) ** 2))
-        return 10.0 ** (nf_dbfs / 10.0) * wsum, "power (dB above the noise floor)"
-    peak = float(np.max(power)) if power.size else 0.0
-    return (peak if peak > 0 else 1.0), "power (dB re maximum)"
-
-
-def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=None):
-    """The sonogram as an image ready to draw.
-
-    Parameters
-    ----------
-    analysis : Analysis
-        Analysed with ``keep_spectrogram=True``.
-    max_columns : int
-        Most columns; longer recordings average groups of consecutive hops.
-    velocity_range_cm_s : (float, float), optional
-        Bottom and top of the velocity axis; by default 1.3 times the peak
-        envelopes.
-
-    Returns
-    -------
-    dict
-        ``db`` (n_velocity, n_columns) float32, dB re ``reference``, rows of
-        ascending velocity (antegrade up); ``extent`` (t0, t1, v0, v1) in s and
-        cm/s for ``imshow``; ``ylim`` (bottom, top) cm/s; ``starts`` first
-        frame of each column; ``label`` of the colour bar.
-
-    Raises
-    ------
-    SettingsError
-        No spectrogram was kept, or a bad velocity range.
-    """
-    _require_spectrogram(analysis)
-    if max_columns < 1:
-        raise SettingsError(f"max_columns={max_columns} must be a positive number of columns")
-    spec = np.asarray(analysis.spectrogram)
-    vel, index = _velocity_axis(analysis)
-    ylim = _display_range(analysis, vel, velocity_range_cm_s)
-    dv = abs(vel[1] - vel[0]) if len(vel) > 1 else 1.0
-    rows = np.flatnonzero((vel >= ylim[0] - dv) & (vel <= ylim[1] + dv))
-    if rows.size == 0:
-        rows = np.arange(len(vel))
-    starts, step = _groups(len(spec), max_columns)
-    power = _pool_mean(spec[:, index[rows]], starts)
-    ref, label = _reference_power(analysis, power)
-    with np.errstate(divide="ignore"):
-        db = (10.0 * np.log10(np.maximum(power, 1e-30) / ref)).astype(np.float32)
-    # the wall-filter band is not searched for flow and holds the filtered clutter,
-    # far brighter than blood: masked, so that it neither hides nor sets the colour scale
-    bin_hz = abs(float(analysis.freqs_hz[1] - analysis.freqs_hz[0]))
-    wall_cm_s = (analysis.settings.wall_hz + 0.5 * bin_hz) * analysis.velocity_per_hz_cm_s
-    db[:, np.abs(vel[rows]) < wall_cm_s] = np.nan
-    hop_s = analysis.summary.hop_s
-    t = np.asarray(analysis.trace.time_s, np.float64)
-    if hop_s is None:
-        hop_s = float(t[1] - t[0]) if len(t) > 1 else analysis.duration_s
-    t0 = (t[0] if len(t) else 0.0) - hop_s / 2
-    extent = (t0, t0 + len(spec) * hop_s, vel[rows[0]] - dv / 2, vel[rows[-1]] + dv / 2)
-    return {"db": db.T, "extent": extent, "ylim": ylim, "starts": starts, "step": step,
-            "label": label, "wall_cm_s": wall_cm_s}
 
 
 # ------------------------------------------------------------------------------ events
@@ -443,16 +237,9 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
             fig = _new_figure((12, 5.5))
             ax = fig.add_subplot()
         fig = ax.get_figure()
-        db = img["db"]
-        finite = db[np.isfinite(db)]
-        vmax = float(np.percentile(finite, 99.9)) if finite.size else 1.0
-        noise_ref = "noise" in img["label"]
-        vmax = max(vmax, 10.0) if noise_ref else vmax
-        vmin = 0.0 if noise_ref and vmax <= dynamic_range_db else vmax - dynamic_range_db
-        if color_limits_db is not None:
-            vmin, vmax = (float(v) for v in color_limits_db)
+        vmin, vmax = _color_limits(img, dynamic_range_db, color_limits_db)
         cm = _mpl().colormaps[cmap].with_extremes(bad=WALL_BAND_COLOR)
-        im = ax.imshow(db, origin="lower", aspect="auto", extent=img["extent"], cmap=cm,
+        im = ax.imshow(img["db"], origin="lower", aspect="auto", extent=img["extent"], cmap=cm,
                        vmin=vmin, vmax=vmax, interpolation="nearest", zorder=0)
         ax.set_ylim(*img["ylim"])
         ax.set_xlim(img["extent"][0], img["extent"][1])
@@ -464,15 +251,11 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.set_xlabel("time (s)")
         if doppler_axis:
-            scale = analysis.velocity_per_hz_cm_s
-            sec = ax.secondary_yaxis("right", functions=(lambda v: v / scale / 1e3,
-                                                         lambda k: k * 1e3 * scale))
-            sec.set_ylabel("Doppler shift (kHz)" + _probe_note(analysis))
-            sec.tick_params(labelsize=_RC["ytick.labelsize"])
+            _doppler_axis(ax, analysis)
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
         rows = _legend_above(ax, handles, dark=True) if legend and handles else 0
-        _set_title(ax, f"Sonogram: {_threshold_text(analysis)}" if title is None else title,
-                   rows)
+        _set_title(ax, f"Sonogram: {verdict.threshold_phrase(analysis)}" if title is None
+                   else title, rows)
         if colorbar:
             cb = fig.colorbar(im, cax=cax, ax=None if cax is not None else ax, pad=0.02,
                               aspect=25, extend="both")
@@ -483,19 +266,45 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
     return fig
 
 
+def _color_limits(img, dynamic_range_db, color_limits_db):
+    """``(vmin, vmax)`` of the colour scale, dB.
+
+    From the noise floor (or ``dynamic_range_db`` below the top) up to the brightest
+    0.1 %, unless ``color_limits_db`` fixes them.
+    """
+    db = img["db"]
+    finite = db[np.isfinite(db)]
+    vmax = float(np.percentile(finite, 99.9)) if finite.size else 1.0
+    noise_ref = "noise" in img["label"]
+    vmax = max(vmax, 10.0) if noise_ref else vmax
+    vmin = 0.0 if noise_ref and vmax <= dynamic_range_db else vmax - dynamic_range_db
+    if color_limits_db is not None:
+        vmin, vmax = (float(v) for v in color_limits_db)
+    return vmin, vmax
+
+
+def _doppler_axis(ax, analysis):
+    """The right-hand axis: the Doppler shift in kHz, signed as the velocity."""
+    scale = analysis.velocity_per_hz_cm_s
+    sec = ax.secondary_yaxis("right", functions=(lambda v: v / scale / 1e3,
+                                                 lambda k: k * 1e3 * scale))
+    sec.set_ylabel("Doppler shift (kHz)" + _probe_note(analysis))
+    sec.tick_params(labelsize=_RC["ytick.labelsize"])
+
+
 def _overlay_envelopes(ax, analysis, starts):
     """Maximum envelopes (up and down) and the mean velocity; return legend handles."""
     tr = analysis.trace
     flow = np.asarray(tr.flow, bool)
-    t = _pooled_time(tr.time_s, starts)
-    ante = _pool_extreme(_flow_only(np.where(tr.antegrade_max_cm_s > 0,
+    t = pooled_time(tr.time_s, starts)
+    ante = pool_extreme(flow_only(np.where(tr.antegrade_max_cm_s > 0,
                                              tr.antegrade_max_cm_s, np.nan), flow), starts)
     kw = dict(color=ENVELOPE_COLOR, linewidth=1.3, zorder=3)
     h = ax.plot(t, ante, label="max velocity envelope", **kw)
     if analysis.direction_available:
         retro = np.where(tr.retrograde_max_cm_s > 0, -tr.retrograde_max_cm_s, np.nan)
-        ax.plot(t, _pool_extreme(_flow_only(retro, flow), starts), **kw)
-    mean = _pool_mean(_flow_only(tr.mean_velocity_cm_s, flow), starts)
+        ax.plot(t, pool_extreme(flow_only(retro, flow), starts), **kw)
+    mean = pool_mean(flow_only(tr.mean_velocity_cm_s, flow), starts)
     h += ax.plot(t, mean, color=MEAN_ON_IMAGE_COLOR, linewidth=1.1, linestyle=(0, (4, 2)),
                  label="mean velocity" if analysis.direction_available else "mean speed",
                  zorder=3)
@@ -527,13 +336,13 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
             ax = fig.add_subplot()
         fig = ax.get_figure()
         flow = np.asarray(tr.flow, bool)
-        starts, _ = _groups(len(tr), max(1, int(max_points)))
-        t = _pooled_time(tr.time_s, starts)
+        starts, _ = column_starts(len(tr), max(1, int(max_points)))
+        t = pooled_time(tr.time_s, starts)
         mono = not analysis.direction_available
-        handles = ax.plot(t, _pool_extreme(_flow_only(tr.velocity_cm_s, flow), starts),
+        handles = ax.plot(t, pool_extreme(flow_only(tr.velocity_cm_s, flow), starts),
                           color=TRACE_COLOR, linewidth=1.3,
                           label="peak speed" if mono else "max velocity (dominant direction)")
-        handles += ax.plot(t, _pool_mean(_flow_only(tr.mean_velocity_cm_s, flow), starts),
+        handles += ax.plot(t, pool_mean(flow_only(tr.mean_velocity_cm_s, flow), starts),
                            color=MEAN_COLOR, linewidth=1.0, linestyle=(0, (4, 2)),
                            label="mean speed" if mono else "mean velocity")
         ax.axhline(0.0, color="black", linewidth=0.8, zorder=1)
@@ -553,25 +362,13 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         ax.set_xlabel("time (s)")
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
-        lo, hi = _trace_range(analysis) or ax.get_ylim()
+        lo, hi = trace_range(analysis) or ax.get_ylim()
         ax.set_ylim(lo, hi + 0.15 * (hi - lo))  # room for the duration labels
         ax.grid(True, alpha=0.25)
         rows = _legend_above(ax, handles) if legend and handles else 0
-        _set_title(ax, f"Velocity trace: {_threshold_text(analysis)}" if title is None
+        _set_title(ax, f"Velocity trace: {verdict.threshold_phrase(analysis)}" if title is None
                    else title, rows)
     return fig
-
-
-def _trace_range(analysis):
-    """(bottom, top) of the trace's velocity axis, cm/s, as the sonogram's; None: no flow."""
-    tr = analysis.trace
-    peak_a = _robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
-    if not analysis.direction_available:
-        return (-0.05 * RANGE_MARGIN * peak_a, RANGE_MARGIN * peak_a) if peak_a > 0 else None
-    peak_r = _robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary)
-    if peak_a <= 0 and peak_r <= 0:
-        return None
-    return (-RANGE_MARGIN * max(peak_r, 0.3 * peak_a), RANGE_MARGIN * max(peak_a, 0.3 * peak_r))
 
 
 def _legend_above(ax, handles, *, dark=False):
@@ -595,18 +392,8 @@ def _figure_title(analysis):
     s = analysis.settings
     name = os.path.basename(analysis.file) if analysis.file else "audio"
     vessel = f"{s.vessel}, " if s.vessel else ""
-    if analysis.reflux is None:
-        verdict = "reflux not assessable"
-    elif s.threshold_s is None:
-        verdict = "no reflux rule"
-    elif analysis.reflux:
-        verdict = f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
-    else:
-        verdict = f"no reflux (no retrograde flow > {s.threshold_s:g} s)"
-    if not analysis.flow_detected:
-        verdict = "no flow detected"
     return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "
-            f"layout {s.layout} \u2014 {verdict}")
+            f"layout {s.layout} \u2014 {verdict.headline(analysis)}")
 
 
 def analysis_figure(analysis, **sonogram_kw):
@@ -629,7 +416,7 @@ def analysis_figure(analysis, **sonogram_kw):
     SettingsError
         The analysis kept no spectrogram.
     """
-    _require_spectrogram(analysis)
+    require_spectrogram(analysis)
     with style():
         fig = _new_figure((13, 8.5))
         gs = fig.add_gridspec(2, 2, height_ratios=[2.2, 1], width_ratios=[70, 1.4])

@@ -41,9 +41,9 @@ import math
 
 import numpy as np
 
-from .errors import AudioFileError, InputError, SettingsError
+from ..errors import AudioFileError, InputError
 
-__all__ = ["score", "score_files", "format_score", "match_events", "add_arguments", "main"]
+__all__ = ["score", "score_files", "format_score", "match_events"]
 
 
 def _interval(ev, where):
@@ -218,9 +218,10 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
     Parameters
     ----------
     result : dict
-        The JSON of one analysis (DESIGN.md), with ``trace`` for the trace score.
+        The JSON of one analysis (:meth:`dopplerflow.core.Analysis.to_dict`), with ``trace``
+        for the trace score.
     truth : dict
-        The truth record of :func:`dopplerflow.synth.synthesize`.
+        The truth record of :func:`dopplerflow.sim.synth.synthesize`.
     tolerance_s : float
         Widening of the intervals for event matching, s.
     sign_min_cm_s : float
@@ -308,29 +309,3 @@ def format_score(s):
                  f"{_fmt(s['trace_floor_cm_s'], '.2f', ' cm/s')} floor)"
                  + (f" ({s['trace_note']})" if s.get("trace_note") else ""))
     return "\n".join(lines)
-
-
-def add_arguments(parser):
-    """Add the flags of ``dopplerflow score`` to an argparse parser."""
-    parser.add_argument("result", metavar="RESULT.json", help="analysis JSON (with its trace)")
-    parser.add_argument("truth", metavar="TRUTH.json", help="truth sidecar of the recording")
-    parser.add_argument("--json", metavar="OUT", default=None, help="also write the scores here")
-    parser.add_argument("--tolerance", type=float, default=0.3, metavar="S",
-                        help="event matching widens intervals by this many seconds (0.3)")
-
-
-def main(args):
-    """Run ``dopplerflow score``; return the exit code."""
-    tol = getattr(args, "tolerance", 0.3)
-    if not (math.isfinite(tol) and tol >= 0.0):
-        raise SettingsError(f"--tolerance {tol:g} must be a non-negative number of seconds")
-    s = score_files(args.result, args.truth, tolerance_s=tol)
-    print(format_score(s))
-    if args.json:
-        try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(s, fh, indent=1)
-                fh.write("\n")
-        except OSError as exc:
-            raise AudioFileError(f"cannot write {args.json!r}: {exc.strerror}") from None
-    return 0

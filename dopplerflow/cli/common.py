@@ -1,39 +1,30 @@
-"""The ``dopplerflow`` command.
+"""What the commands share: argument groups, settings from flags, outputs, the summary.
 
-Exit status: 0 analysed, 1 bad input (one-line message, no traceback),
-2 bad usage, 130 interrupted.
+Every command of :mod:`dopplerflow.cli` builds on these: :func:`add_analysis_arguments`
+and :func:`settings_from_args` turn the shared flags into a
+:class:`~dopplerflow.core.Settings`; :func:`check_outputs` refuses an output that cannot
+be written before any analysis; :func:`write_outputs` and :func:`print_summary` show
+the result.
 """
 
 import argparse
-import importlib
 import json
 import math
 import os
 import sys
 
-from . import __version__
-from .core.layouts import LAYOUTS
-from .core.vessels import VESSELS
-from .errors import DopplerflowError
+from .. import __version__
+from ..core import verdict
+from ..core.layouts import LAYOUTS
+from ..core.vessels import VESSELS
+from ..errors import DopplerflowError
 
-__all__ = ["main", "add_analysis_arguments", "settings_from_args", "print_summary"]
-
-#: Sub-commands implemented in other modules: name -> (module, help).  Each
-#: module has ``add_arguments(parser)`` and ``main(args) -> int``.
-COMMANDS = {
-    "simulate": ("dopplerflow.synth", "write a simulated recording with its ground truth"),
-    "replay": ("dopplerflow.replay", "stream a file through the live path (block by block)"),
-    "score": ("dopplerflow.score", "score an analysis JSON against a truth JSON"),
-    "evaluate": ("dopplerflow.evaluate", "score every scenario across SNR, layouts and seeds"),
-    "devices": ("dopplerflow.live:devices", "list sound-card input devices"),
-    "live": ("dopplerflow.live", "analyse a sound-card input as it arrives, and record it"),
-    "report": ("dopplerflow.report", "write a self-contained HTML report of a recording"),
-    "explain": ("dopplerflow.explain", "write teaching figures with captions"),
-    "bench": ("benchmarks.__main__", "run the benchmark suite"),
-}
+__all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
+           "add_output_arguments", "trace_wanted", "check_outputs", "write_outputs",
+           "check_writable", "print_summary", "Progress", "positive_float"]
 
 
-class _Parser(argparse.ArgumentParser):
+class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2."""
 
     def error(self, message):
@@ -49,6 +40,17 @@ def _channels(text):
     if not chans or any(c < 1 for c in chans):
         raise argparse.ArgumentTypeError(f"'{text}': channels are numbered from 1")
     return chans
+
+
+def positive_float(text):
+    """argparse type: a finite number above 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0 or not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
 
 
 def _mains(text):
@@ -73,7 +75,8 @@ def _finite(text):
 
 
 def add_analysis_arguments(parser):
-    """Add the flags every analysing command shares (DESIGN.md)."""
+    """Add the flags every analysing command shares: input layout, geometry, reflux rule
+    and spectral analysis (the fields of :class:`~dopplerflow.core.Settings`)."""
     g = parser.add_argument_group("input layout")
     g.add_argument("--layout", choices=LAYOUTS, default="iq",
                    help="channel layout (default iq: left I, right Q)")
@@ -117,7 +120,7 @@ def add_analysis_arguments(parser):
 
 def settings_from_args(args):
     """Build :class:`dopplerflow.Settings` from the shared analysis flags."""
-    from .core import Settings
+    from ..core import Settings
 
     kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
               channels=args.channels,
@@ -156,7 +159,7 @@ def check_outputs(args):
         if path:
             check_writable(path)
     if getattr(args, "plot", None):
-        from . import plots
+        from ..figures import plots
 
         plots.check_format(args.plot)
 
@@ -166,7 +169,7 @@ def write_outputs(analysis, args):
 
     The paths were checked by :func:`check_outputs` before the analysis.
     """
-    from .core import io
+    from ..core import io
 
     if args.json == "-":
         json.dump(analysis.to_dict(trace=args.trace_json), sys.stdout, indent=2)
@@ -176,7 +179,7 @@ def write_outputs(analysis, args):
     if args.csv:
         io.write_csv(analysis, args.csv)
     if getattr(args, "plot", None):
-        from . import plots
+        from ..figures import plots
 
         plots.save_analysis_figure(analysis, args.plot)
 
@@ -212,9 +215,7 @@ def print_summary(analysis, file=None):
         levels = ", ".join("-" if v is None else f"{v:.0f}" for v in hum["level_dbfs"])
         p(f"  hum         removed: {hum['mains_hz']:g} Hz mains, followed at "
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
-    thr = s.threshold_s
-    vessel = f"{s.vessel}, " if s.vessel else ""
-    p(f"  vessel      {vessel}" + (f"reflux threshold {thr:g} s" if thr else "no reflux rule"))
+    p(f"  vessel      {verdict.vessel_phrase(s)}")
     if a.direction_available:
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
         where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
@@ -227,13 +228,7 @@ def print_summary(analysis, file=None):
           f"{sm.peak_antegrade_velocity_cm_s:.1f} cm/s{extra}")
     else:
         p("  flow        NOT detected (flow not Doppler-detectable)")
-    if a.reflux is None:
-        p(f"  reflux      not assessable ({a.reflux_not_assessable})")
-    elif not thr:
-        p("  reflux      no rule for this vessel")
-    else:
-        p(f"  reflux      {'YES' if a.reflux else 'no'}: {len(a.reflux_events)} event(s) longer "
-          f"than {thr:g} s")
+    p(f"  reflux      {verdict.reflux_phrase(a)}")
     _event_table(p, "reflux events", a.reflux_events)
     _event_table(p, "shorter retrograde episodes", a.episodes)
     for w in a.warnings:
@@ -251,7 +246,7 @@ def _event_table(p, title, events):
           f"{e.peak_velocity_cm_s:9.1f}  {e.mean_velocity_cm_s:9.1f}{gap}")
 
 
-class _Progress:
+class Progress:
     """A progress bar on stderr, drawn only when stderr is a terminal."""
 
     def __init__(self, label):
@@ -268,109 +263,3 @@ class _Progress:
         if pct >= 100:
             sys.stderr.write("\r" + " " * (len(self.label) + 35) + "\r")
         sys.stderr.flush()
-
-
-def _analyze_main(args):
-    from .core import io
-    from .core.driver import analyze
-
-    settings = settings_from_args(args)
-    check_outputs(args)
-    progress = None
-    if sys.stderr.isatty() and not args.quiet:
-        info = io.open_audio(args.file)
-        if info.duration_s > 5:
-            progress = _Progress(os.path.basename(args.file))
-    analysis = analyze(args.file, settings=settings, block_size=args.block_size,
-                       keep_spectrogram=bool(args.plot), keep_trace=trace_wanted(args),
-                       progress=progress)
-    write_outputs(analysis, args)
-    if not args.quiet and args.json != "-":
-        print_summary(analysis)
-    return 0
-
-
-def build_parser():
-    """The argument parser of ``dopplerflow``."""
-    parser = _Parser(prog="dopplerflow", description=(
-        "Doppler ultrasound audio -> blood-velocity traces and venous reflux events. "
-        "A research and teaching tool, not a medical device."))
-    parser.add_argument("--version", action="version", version=f"dopplerflow {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    p = sub.add_parser("analyze", help="analyse a recorded file",
-                       description="Analyse a recorded Doppler audio file.")
-    p.add_argument("file", help="audio file (WAV, FLAC, OGG, AIFF, ...)")
-    add_analysis_arguments(p)
-    add_output_arguments(p)
-    p.add_argument("--block-size", type=int, default=65536, metavar="N",
-                   help="frames read per block (the result does not depend on it)")
-    p.set_defaults(func=_analyze_main)
-    for name, (target, help_text) in COMMANDS.items():
-        mod_name, _, prefix = target.partition(":")
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name != mod_name:
-                raise
-            continue
-        add = getattr(mod, f"add_{prefix}_arguments" if prefix else "add_arguments")
-        run = getattr(mod, f"{prefix}_main" if prefix else "main")
-        sp = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:])
-        add(sp)
-        sp.set_defaults(func=run)
-    return parser
-
-
-#: Commands that run the numba kernels of the analysis.
-_ANALYSING = frozenset({"analyze", "replay", "live", "report", "explain", "evaluate", "bench"})
-
-
-def _compiling():
-    print("dopplerflow: first run on this machine: compiling the analysis kernels "
-          "(about 20 s, once)", file=sys.stderr, flush=True)
-
-
-def main(argv=None):
-    """Run the command line; return the exit status."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, --version and usage errors
-        return e.code if isinstance(e.code, int) else 2
-    if not getattr(args, "command", None):
-        parser.print_help()
-        return 2
-    notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
-    if notice:
-        from .core._numba import notify_first_compile
-
-        notify_first_compile(_compiling)
-    try:
-        return _run(args)
-    finally:
-        if notice:
-            notify_first_compile(None)
-
-
-def _run(args):
-    """The command's function; user errors become one line on stderr and an exit code."""
-    try:
-        return int(args.func(args) or 0)
-    except DopplerflowError as e:
-        print(f"dopplerflow: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("\ndopplerflow: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as e:
-        # files the user named that cannot be written (permissions, full disk)
-        print(f"dopplerflow: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "),
-              file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-

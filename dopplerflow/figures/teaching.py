@@ -1,42 +1,20 @@
-"""Teaching figures: the physics and the rules behind a Doppler reflux study.
+"""The teaching figures of ``dopplerflow explain``, each built with its caption.
 
-``dopplerflow explain --out-dir DIR`` writes each figure with its caption (in
-the figure and in ``DIR/captions.md`` and ``DIR/index.html``):
-
-``doppler_equation``
-    Doppler shift against insonation angle for several velocities, and the
-    velocity error a 5 degree angle error causes.
-``iq_direction``
-    How quadrature (I/Q) audio encodes direction: the rotating phasor and the
-    two-sided spectrum (toward = +f, away = -f).
-``wall_filter``
-    What the wall (clutter) filter removes: the spectrum before and after.
-``reflux_vs_closure``
-    Reflux against normal valve closure on the same axes, with the thresholds
-    of Zamboni (2009) and Labropoulos (2003).
-``snr_envelope``
-    The effect of the signal-to-noise ratio on the maximum-velocity envelope.
-
-Every builder returns a :class:`matplotlib.figure.Figure` (no pyplot), so the
-figures also show inline in Jupyter.  The signals are simulated with
-:mod:`dopplerflow.synth` and analysed with :func:`dopplerflow.analyze`, the same
-code that analyses recordings.
+Each builder returns ``(figure, caption)``: a :class:`matplotlib.figure.Figure`
+(no pyplot) with the caption written under the plots, and the caption as plain
+text.  :mod:`dopplerflow.figures.explain` names them, styles them and writes them
+out; the list of figures is in its docstring.
 """
 
-import html
-import math
-import os
 import textwrap
 
 import numpy as np
 
-from .core.velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
-from .core.vessels import VESSELS
-from .errors import DopplerflowError, SettingsError
+from ..core.velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
+from ..core.vessels import VESSELS
 
-__all__ = ["FIGURES", "teaching_figure", "doppler_equation_figure", "iq_direction_figure",
-           "wall_filter_figure", "reflux_vs_closure_figure", "snr_envelope_figure",
-           "write_figures", "add_arguments", "main"]
+__all__ = ["doppler_equation", "iq_direction", "wall_filter", "reflux_vs_closure",
+           "snr_envelope"]
 
 CARRIER_HZ = 8e6
 ANGLE_DEG = 60.0
@@ -78,7 +56,8 @@ def _letter(ax, letter):
 
 
 # ---------------------------------------------------------------- 1. Doppler equation
-def _doppler_equation(carrier_hz=CARRIER_HZ, sound_speed_m_s=SOUND_SPEED_M_S):
+def doppler_equation(carrier_hz=CARRIER_HZ, sound_speed_m_s=SOUND_SPEED_M_S):
+    """Doppler shift against angle, and the velocity error of a 5 degree angle error."""
     angles = np.linspace(0.0, 89.0, 400)
     err_angles = np.linspace(0.0, 90.0 - ANGLE_ERROR_DEG - 1.0, 400)
 
@@ -144,13 +123,8 @@ def _colors(n):
 
 
 # ---------------------------------------------------------------- 2. I/Q and direction
-def _iq_direction(seed=0):
-    from matplotlib.patches import Circle, FancyArrowPatch
-    from scipy import signal
-
-    from .synth import blood_signal
-
-    fs = SAMPLE_RATE_HZ
+def iq_direction(seed=0):
+    """I/Q signals, the rotating phasor and the two-sided spectrum (toward = +f)."""
     v_toward, v_away = 20.0, 10.0
     f_toward = doppler_shift_hz(v_toward, CARRIER_HZ, ANGLE_DEG)
     f_away = doppler_shift_hz(v_away, CARRIER_HZ, ANGLE_DEG)
@@ -173,6 +147,14 @@ def _iq_direction(seed=0):
     ax_a = top.add_subplot(gs[1, 0], sharex=ax_t)
     ax_p = top.add_subplot(gs[:, 1])
     ax_s = top.add_subplot(gs[:, 2])
+    _iq_waves(ax_t, ax_a)
+    _phasor(ax_p)
+    _two_sided_spectrum(ax_s, f_toward, f_away, seed)
+    return fig, caption
+
+
+def _iq_waves(ax_t, ax_a):
+    """Panel (a): I and Q of flow toward the probe (Q lags) and away (Q leads)."""
     cycles = np.linspace(0, 2, 400)
     for ax, sign, name in ((ax_t, 1, "toward the probe: Q lags I"),
                            (ax_a, -1, "away from the probe: Q leads I")):
@@ -187,7 +169,12 @@ def _iq_direction(seed=0):
     ax_a.set_xlabel("time (Doppler cycles)")
     ax_t.tick_params(labelbottom=False)
     _letter(ax_t, "a")
-    # phasor
+
+
+def _phasor(ax_p):
+    """Panel (b): z = I + jQ turning counter-clockwise (toward) or clockwise (away)."""
+    from matplotlib.patches import Circle, FancyArrowPatch
+
     ax_p.add_patch(Circle((0, 0), 1, fill=False, color="0.55", lw=1.2))
     phi = np.radians(40)
     ax_p.annotate("", xy=(np.cos(phi), np.sin(phi)), xytext=(0, 0),
@@ -218,6 +205,15 @@ def _iq_direction(seed=0):
     ax_p.set_yticks([-1, 0, 1])
     ax_p.set_title("rotating phasor", loc="left", fontsize=12.5)
     _letter(ax_p, "b")
+
+
+def _two_sided_spectrum(ax_s, f_toward, f_away, seed):
+    """Panel (c): simulated blood toward (+f) and away (-f), and one channel alone."""
+    from scipy import signal
+
+    from ..sim.synth import blood_signal
+
+    fs = SAMPLE_RATE_HZ
     # two-sided spectrum of simulated blood: toward at +f, away at -f
     rng = np.random.default_rng(seed)
     n = 4 * fs
@@ -247,15 +243,15 @@ def _iq_direction(seed=0):
     ax_s.grid(alpha=0.3)
     ax_s.set_title("two-sided spectrum", loc="left", fontsize=12.5)
     _letter(ax_s, "c")
-    return fig, caption
 
 
 # ---------------------------------------------------------------- 3. wall filter
-def _wall_filter(wall_hz=80.0, seed=0):
+def wall_filter(wall_hz=80.0, seed=0):
+    """A simulated spectrum before and after the wall filter, and the filter's response."""
     from scipy import signal
 
-    from .core.wall import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
-    from .synth import WALL_VELOCITY_CM_S, synthesize
+    from ..core.wall import WALL_STOP_DB, WALL_STOP_RATIO, wall_filter_sos
+    from ..sim.synth import WALL_VELOCITY_CM_S, synthesize
 
     fs = SAMPLE_RATE_HZ
     syn = synthesize("femoral_competent", sample_rate_hz=fs, duration_s=3.0, seed=seed)
@@ -346,8 +342,8 @@ def _threshold_groups():
 
 def _reversal(name):
     """Truth centre-line velocity of a scenario and its first retrograde interval."""
-    from .scenarios import get_scenario
-    from .synth import truth_intervals
+    from ..sim.scenarios import get_scenario
+    from ..sim.synth import truth_intervals
 
     sc = get_scenario(name)
     t = np.arange(0.0, sc.duration_s, 0.002)
@@ -357,7 +353,8 @@ def _reversal(name):
     return t, v, first
 
 
-def _reflux_vs_closure():
+def reflux_vs_closure():
+    """Reflux and normal valve closure on the same axes, with the vessel thresholds."""
     t_c, v_c, closure = _reversal("jugular_valve_closure")
     t_r, v_r, reflux = _reversal("jugular_valsalva")
     groups = _threshold_groups()
@@ -432,10 +429,11 @@ def _threshold_styles(groups):
 
 
 # ---------------------------------------------------------------- 5. SNR and envelope
-def _snr_envelope(seed=0):
+def snr_envelope(seed=0):
+    """Sonograms of one simulated vein at four SNRs, with the true velocity."""
+    from ..core.driver import analyze
+    from ..sim.synth import synthesize
     from . import plots
-    from .core.driver import analyze
-    from .synth import synthesize
 
     fs = SAMPLE_RATE_HZ
     runs = []
@@ -494,171 +492,3 @@ def _snr_envelope(seed=0):
 
 def _durations(analysis):
     return ", ".join(f"{e.duration_s:.2f} s" for e in analysis.reflux_events) or "missed"
-
-
-# ------------------------------------------------------------------------------ public
-#: name -> (title, builder returning (Figure, caption)).
-FIGURES = {
-    "doppler_equation": ("The Doppler equation and the angle", _doppler_equation),
-    "iq_direction": ("How I/Q audio encodes flow direction", _iq_direction),
-    "wall_filter": ("What the wall filter removes", _wall_filter),
-    "reflux_vs_closure": ("Reflux against normal valve closure", _reflux_vs_closure),
-    "snr_envelope": ("Noise and the velocity envelope", _snr_envelope),
-}
-
-
-def teaching_figure(name):
-    """Build one teaching figure.
-
-    Parameters
-    ----------
-    name : str
-        One of :data:`FIGURES`.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-        The figure, its caption written under the plots.
-    caption : str
-        The caption as plain text.
-
-    Raises
-    ------
-    SettingsError
-        Unknown name.
-    """
-    if name not in FIGURES:
-        raise SettingsError(f"teaching figure '{name}' is not known; use one of "
-                            f"{', '.join(FIGURES)}")
-    from . import plots
-
-    with plots.style():
-        return FIGURES[name][1]()
-
-
-def doppler_equation_figure():
-    """Doppler shift against angle and the velocity error of a 5 degree angle error."""
-    return teaching_figure("doppler_equation")[0]
-
-
-def iq_direction_figure():
-    """I/Q signals, the rotating phasor and the two-sided spectrum (toward = +f)."""
-    return teaching_figure("iq_direction")[0]
-
-
-def wall_filter_figure():
-    """Spectrum of a simulated recording before and after the wall filter, and its response."""
-    return teaching_figure("wall_filter")[0]
-
-
-def reflux_vs_closure_figure():
-    """Reflux and normal valve closure on the same axes, with the vessel thresholds."""
-    return teaching_figure("reflux_vs_closure")[0]
-
-
-def snr_envelope_figure():
-    """Sonograms of one simulated vein at four SNRs with the true velocity."""
-    return teaching_figure("snr_envelope")[0]
-
-
-def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
-    """Write teaching figures and their captions (captions.md, index.html) to a folder.
-
-    Parameters
-    ----------
-    out_dir : str or os.PathLike
-        Created if missing.
-    names : sequence of str, optional
-        Which figures (default all, in :data:`FIGURES` order).
-    fmt : {'png', 'svg', 'pdf'}
-    dpi : float
-        Resolution of raster output.
-
-    Returns
-    -------
-    list of str
-        Paths written (figures, then captions.md and index.html).
-
-    Raises
-    ------
-    SettingsError
-        Unknown figure name or format.
-    DopplerflowError
-        ``out_dir`` exists and is not a folder.
-    """
-    from . import plots
-
-    names = list(FIGURES) if names is None else list(names)
-    for name in names:
-        if name not in FIGURES:
-            raise SettingsError(f"teaching figure '{name}' is not known; use one of "
-                                f"{', '.join(FIGURES)}")
-    plots.check_format(f"x.{fmt}")
-    out_dir = os.fspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise DopplerflowError(f"{out_dir} exists and is not a folder; give a folder for "
-                               f"--out-dir")
-    os.makedirs(out_dir, exist_ok=True)
-    written, entries = [], []
-    for name in names:
-        fig, caption = teaching_figure(name)
-        path = os.path.join(out_dir, f"{name}.{fmt}")
-        plots.save_figure(fig, path, dpi=dpi)
-        written.append(path)
-        entries.append((name, FIGURES[name][0], f"{name}.{fmt}", caption))
-    written += _write_index(out_dir, entries, fmt)
-    return written
-
-
-def _write_index(out_dir, entries, fmt):
-    from . import __version__
-
-    md = ["# dopplerflow teaching figures", ""]
-    for i, (_, title, file, caption) in enumerate(entries, 1):
-        md += [f"## {i}. {title}", "", f"![{title}]({file})", "", caption, ""]
-    md_path = os.path.join(out_dir, "captions.md")
-    with open(md_path, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(md))
-    body = []
-    for i, (name, title, file, caption) in enumerate(entries, 1):
-        e = html.escape
-        media = (f'<img src="{e(file)}" alt="{e(title)}">' if fmt in ("png", "svg")
-                 else f'<a href="{e(file)}">{e(file)}</a>')
-        body.append(f'<figure id="{e(name)}">\n<h2>{i}. {e(title)}</h2>\n{media}\n'
-                    f"<figcaption>{e(caption)}</figcaption>\n</figure>")
-    page = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<title>dopplerflow teaching figures</title>\n<style>\n"
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
-        "color:#222}\nimg{max-width:100%;border:1px solid #ddd}\n"
-        "figcaption{margin:.5em 0 2.5em;line-height:1.45}\n</style>\n</head>\n<body>\n"
-        "<h1>dopplerflow teaching figures</h1>\n"
-        "<p>dopplerflow is a research and teaching tool, not a medical device.</p>\n"
-        + "\n".join(body)
-        + f"\n<footer><p>dopplerflow {html.escape(__version__)}</p></footer>\n"
-        "</body>\n</html>\n")
-    html_path = os.path.join(out_dir, "index.html")
-    with open(html_path, "w", encoding="utf-8") as fh:
-        fh.write(page)
-    return [md_path, html_path]
-
-
-# --------------------------------------------------------------------------------- CLI
-def add_arguments(parser):
-    """Add the flags of ``dopplerflow explain``."""
-    parser.add_argument("--out-dir", required=True, metavar="DIR",
-                        help="folder to write the figures, captions.md and index.html into")
-    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png",
-                        help="figure format (default png)")
-    parser.add_argument("--only", nargs="+", choices=tuple(FIGURES), metavar="NAME",
-                        help=f"write only these figures ({', '.join(FIGURES)})")
-    parser.add_argument("--dpi", type=float, default=150.0, help="raster resolution (150)")
-
-
-def main(args):
-    """Run ``dopplerflow explain``; return the exit code."""
-    if not (math.isfinite(args.dpi) and 20 <= args.dpi <= 1200):
-        raise SettingsError(f"--dpi {args.dpi:g} is outside 20-1200")
-    for path in write_figures(args.out_dir, names=args.only, fmt=args.format, dpi=args.dpi):
-        print(path)
-    return 0

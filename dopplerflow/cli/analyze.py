@@ -1,0 +1,46 @@
+"""``dopplerflow analyze FILE``: analyse a recorded file, print the summary, write the outputs."""
+
+import os
+import sys
+
+from .common import (
+    Progress,
+    add_analysis_arguments,
+    add_output_arguments,
+    check_outputs,
+    print_summary,
+    settings_from_args,
+    trace_wanted,
+    write_outputs,
+)
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(parser):
+    """Flags of ``dopplerflow analyze``."""
+    parser.add_argument("file", help="audio file (WAV, FLAC, OGG, AIFF, ...)")
+    add_analysis_arguments(parser)
+    add_output_arguments(parser)
+    parser.add_argument("--block-size", type=int, default=65536, metavar="N",
+                        help="frames read per block (the result does not depend on it)")
+
+
+def main(args):
+    """Run ``dopplerflow analyze``; return the exit code."""
+    from ..core import analyze, io
+
+    settings = settings_from_args(args)
+    check_outputs(args)
+    progress = None
+    if sys.stderr.isatty() and not args.quiet:
+        info = io.open_audio(args.file)
+        if info.duration_s > 5:
+            progress = Progress(os.path.basename(args.file))
+    analysis = analyze(args.file, settings=settings, block_size=args.block_size,
+                       keep_spectrogram=bool(args.plot), keep_trace=trace_wanted(args),
+                       progress=progress)
+    write_outputs(analysis, args)
+    if not args.quiet and args.json != "-":
+        print_summary(analysis)
+    return 0

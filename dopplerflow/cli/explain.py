@@ -1,0 +1,31 @@
+"""``dopplerflow explain --out-dir DIR``: write the teaching figures with their captions."""
+
+import math
+
+from ..errors import SettingsError
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(parser):
+    """Add the flags of ``dopplerflow explain``."""
+    from ..figures.explain import FIGURES
+
+    parser.add_argument("--out-dir", required=True, metavar="DIR",
+                        help="folder to write the figures, captions.md and index.html into")
+    parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png",
+                        help="figure format (default png)")
+    parser.add_argument("--only", nargs="+", choices=tuple(FIGURES), metavar="NAME",
+                        help=f"write only these figures ({', '.join(FIGURES)})")
+    parser.add_argument("--dpi", type=float, default=150.0, help="raster resolution (150)")
+
+
+def main(args):
+    """Run ``dopplerflow explain``; return the exit code."""
+    from ..figures.explain import write_figures
+
+    if not (math.isfinite(args.dpi) and 20 <= args.dpi <= 1200):
+        raise SettingsError(f"--dpi {args.dpi:g} is outside 20-1200")
+    for path in write_figures(args.out_dir, names=args.only, fmt=args.format, dpi=args.dpi):
+        print(path)
+    return 0

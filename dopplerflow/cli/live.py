@@ -1,0 +1,117 @@
+"""``dopplerflow live``: analyse a sound card's input as it arrives, and record it."""
+
+import signal
+import sys
+
+from ..live.devices import BLOCK_S
+from .common import add_analysis_arguments, positive_float, settings_from_args
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(parser):
+    """Flags of ``dopplerflow live``, with the shared analysis flags (``--layout`` ...)."""
+    add_analysis_arguments(parser)
+    parser.add_argument("--device", default=None,
+                        help="input device: index or (part of) its name; default: the system "
+                             "default input ('dopplerflow devices' lists them)")
+    parser.add_argument("--sample-rate", type=positive_float, default=None, metavar="HZ",
+                        help="sample rate, Hz (default: the device's default rate)")
+    parser.add_argument("--input-channels", type=int, default=None, metavar="N",
+                        help="channels to open (default: 2, or 1 for mono/offset layouts)")
+    parser.add_argument("--duration", type=positive_float, default=None, metavar="S",
+                        help="stop after S seconds of audio (default: until Ctrl-C)")
+    parser.add_argument("--record", default=None, metavar="FILE",
+                        help="record the input to FILE.flac (24-bit) or FILE.wav (32-bit float)")
+    parser.add_argument("--json", default=None, metavar="OUT",
+                        help="write the analysis (events, settings, input_overflows) as JSON")
+    parser.add_argument("--csv", default=None, metavar="OUT", help="write the trace as CSV")
+    parser.add_argument("--plot", action="store_true",
+                        help="show a live window (needs a display; refused before the stream "
+                             "opens if there is none)")
+    parser.add_argument("--block-size", type=int, default=None, metavar="N",
+                        help=f"frames per sound-card block (default: the power of two nearest "
+                             f"{1e3 * BLOCK_S:g} ms, 128 at 48 kHz)")
+    parser.add_argument("--quiet", action="store_true", help="no status line")
+
+
+def main(args):
+    """``dopplerflow live``: stream, print events, write the outputs; return the exit code.
+
+    Ends with exit code 0 after ``--duration`` or Ctrl-C.  A device,
+    recording or analysis failure raises :class:`~dopplerflow.live.DeviceError`
+    (exit 1) after the recording is closed and the JSON/CSV are written.
+    """
+    from ..core import io
+    from ..live.devices import DeviceError
+    from ..live.plot import LivePlot, check_gui
+    from ..live.session import LiveSession
+    from ..live.status import format_event
+
+    settings = settings_from_args(args)
+    if args.plot:
+        check_gui()
+    session = LiveSession(settings, device=args.device, sample_rate_hz=args.sample_rate,
+                          channels=args.input_channels, block_size=args.block_size,
+                          record_path=args.record, duration_s=args.duration,
+                          on_event=lambda ev: print(format_event(ev), flush=True))
+    plot = None
+    if args.plot:
+        plot = LivePlot(session)
+        session.on_block = plot.feed
+    analysis = _run_session(session, plot, quiet=args.quiet)
+    if args.json:
+        io.write_json(analysis, args.json)
+    if args.csv:
+        io.write_csv(analysis, args.csv)
+    seconds = session.frames_recorded / session.sample_rate_hz
+    n = len(analysis.reflux_events)
+    summary = (f"{seconds:.2f} s analysed, {n} reflux event(s), "
+               f"{session.input_overflows} input overflow(s)")
+    if session.end_reason in ("duration", "stopped"):
+        how = "duration reached" if session.end_reason == "duration" else "stopped"
+        print(f"dopplerflow live: {how}: {summary}", file=sys.stderr, flush=True)
+        return 0
+    raise DeviceError(f"{session.error}; {summary}, recording and results up to then were "
+                      f"saved")
+
+
+def _run_session(session, plot, *, quiet):
+    """Start the session, draw status line and plot until it ends, close it; the Analysis.
+
+    Ctrl-C (and SIGTERM) end the session in order instead of interrupting it.
+    """
+    from ..live.status import StatusLine
+
+    status = StatusLine(session, enabled=not quiet)
+
+    def tick():
+        status()
+        if plot is not None:
+            plot.update()
+
+    def _stop(signum, frame):
+        session.stop()
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        session.start()
+        # "listening" only once audio flows: sources such as PulseAudio start capturing a
+        # few tens of ms after the stream starts
+        while session.blocks_received == 0 and not session.wait(timeout_s=0.02):
+            pass
+        print(f"dopplerflow live: '{session.device_name}' at {session.sample_rate_hz:g} Hz, "
+              f"{session.channels} channel(s)"
+              + (f", recording to {session.record_path}" if session.record_path else "")
+              + "; Ctrl-C to stop", file=sys.stderr, flush=True)
+        session.wait(tick=tick)
+    finally:
+        try:
+            analysis = session.close()
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+            status.clear()
+            if plot is not None:
+                plot.close()
+    return analysis

@@ -1,0 +1,33 @@
+"""``dopplerflow report FILE``: write a self-contained HTML report of a recording."""
+
+import os
+
+from ..errors import SettingsError
+from .common import add_analysis_arguments, check_writable, settings_from_args
+
+__all__ = ["add_arguments", "main"]
+
+
+def add_arguments(parser):
+    """Add the flags of ``dopplerflow report`` (the analysis flags included)."""
+    parser.add_argument("file", help="audio file (WAV, FLAC, OGG, AIFF, ...)")
+    parser.add_argument("-o", "--output", metavar="OUT.html",
+                        help="report to write (default: FILE's name with .html, here)")
+    parser.add_argument("--title", help="page title (default: the file name)")
+    add_analysis_arguments(parser)
+
+
+def main(args):
+    """Run ``dopplerflow report``; return the exit code."""
+    from ..core import analyze
+    from ..figures.report import write_report
+
+    out = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".html"
+    if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
+        raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
+    check_writable(out)
+    settings = settings_from_args(args)
+    analysis = analyze(args.file, settings=settings, keep_spectrogram=True)
+    write_report(analysis, out, title=args.title)
+    print(out)
+    return 0

@@ -1,0 +1,107 @@
+"""How the verdict of an analysis is worded, in one place.
+
+Pure functions of an :class:`~dopplerflow.core.result.Analysis` (or of its
+:class:`~dopplerflow.core.settings.Settings`) that return text.  The command
+line's summary, the HTML report and the figures all word the reflux rule and the
+verdict through them, so the three say the same thing.
+"""
+
+from .vessels import VESSELS
+
+__all__ = ["threshold_phrase", "vessel_phrase", "reflux_phrase", "headline",
+           "not_assessable_reason", "verdict_sentence"]
+
+
+def threshold_phrase(analysis):
+    """The reflux rule as figure titles and legends show it.
+
+    Returns
+    -------
+    str
+        e.g. ``"reflux threshold 0.88 s (internal jugular vein ...)"``,
+        ``"reflux threshold 1 s (set by the user)"``, ``"artery: no reflux rule"`` or
+        ``"reflux not assessable (mono: no flow direction)"``.
+    """
+    s = analysis.settings
+    if not analysis.direction_available:
+        return "reflux not assessable (mono: no flow direction)"
+    thr = s.threshold_s
+    if thr is None:
+        return f"{s.vessel}: no reflux rule"
+    if s.reflux_threshold_s is not None:
+        return f"reflux threshold {thr:g} s (set by the user)"
+    if s.vessel is None:
+        return f"reflux threshold {thr:g} s (default; no vessel given)"
+    return f"reflux threshold {thr:g} s ({VESSELS[s.vessel][1]})"
+
+
+def vessel_phrase(settings):
+    """The vessel and its rule, e.g. ``"ijv, reflux threshold 0.88 s"`` or ``"no reflux rule"``."""
+    thr = settings.threshold_s
+    vessel = f"{settings.vessel}, " if settings.vessel else ""
+    return vessel + (f"reflux threshold {thr:g} s" if thr else "no reflux rule")
+
+
+def reflux_phrase(analysis):
+    """The reflux verdict of a summary line.
+
+    Returns
+    -------
+    str
+        ``"YES: 2 event(s) longer than 0.88 s"``, ``"no: 0 event(s) longer than 0.5 s"``,
+        ``"not assessable (<reason>)"`` or ``"no rule for this vessel"``.
+    """
+    thr = analysis.settings.threshold_s
+    if analysis.reflux is None:
+        return f"not assessable ({analysis.reflux_not_assessable})"
+    if not thr:
+        return "no rule for this vessel"
+    return (f"{'YES' if analysis.reflux else 'no'}: {len(analysis.reflux_events)} event(s) "
+            f"longer than {thr:g} s")
+
+
+def headline(analysis):
+    """The verdict of a figure's title, e.g. ``"REFLUX: 1 event(s) > 0.5 s"``."""
+    s = analysis.settings
+    if not analysis.flow_detected:
+        return "no flow detected"
+    if analysis.reflux is None:
+        return "reflux not assessable"
+    if s.threshold_s is None:
+        return "no reflux rule"
+    if analysis.reflux:
+        return f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
+    return f"no reflux (no retrograde flow > {s.threshold_s:g} s)"
+
+
+def not_assessable_reason(analysis):
+    """Why reflux is not assessable, as a clause (the warnings say more)."""
+    if not analysis.direction_available:
+        return "a mono recording has no flow direction"
+    return analysis.reflux_not_assessable or "see the warnings"
+
+
+def verdict_sentence(analysis):
+    """The verdict as a sentence, with its kind.
+
+    Returns
+    -------
+    kind : str
+        ``"reflux"``, ``"none"`` (no reflux) or ``"na"`` (no flow, not assessable,
+        no rule).
+    sentence : str
+        e.g. ``"Reflux: 2 events of retrograde flow longer than 0.5 s (longest 1.20 s)."``
+    """
+    s = analysis.settings
+    if not analysis.flow_detected:
+        return "na", "No flow detected: only noise and wall clutter."
+    if analysis.reflux is None:
+        return "na", f"Reflux not assessable: {not_assessable_reason(analysis)}."
+    if s.threshold_s is None:
+        return "na", f"No reflux rule for this vessel ({s.vessel})."
+    n = len(analysis.reflux_events)
+    if analysis.reflux:
+        longest = max(e.duration_s for e in analysis.reflux_events)
+        return "reflux", (f"Reflux: {n} event{'s' if n > 1 else ''} of retrograde flow longer "
+                          f"than {s.threshold_s:g} s (longest {longest:.2f} s).")
+    return "none", f"No reflux: no retrograde flow longer than {s.threshold_s:g} s."

@@ -1,0 +1,232 @@
+"""The sonogram as an image, and the velocity axes of the figures.
+
+A long recording has more frames than a figure has pixels: its frames are pooled
+into at most :data:`MAX_COLUMNS` display columns (means of the spectrum, the
+extreme of each envelope).  The velocity axis spans :data:`RANGE_MARGIN` times
+the peak envelopes, read past the few frames a click fills.  The spectrum is
+shown in dB above the noise floor, the wall filter's band masked.
+"""
+
+import math
+
+import numpy as np
+
+from ..errors import SettingsError
+
+__all__ = ["MAX_COLUMNS", "RANGE_MARGIN", "sonogram_image", "trace_range", "robust_peak",
+           "column_starts", "pool_mean", "pool_extreme", "pooled_time", "flow_only",
+           "require_spectrogram"]
+
+#: Most spectrogram columns drawn; longer recordings are averaged in groups of hops.
+MAX_COLUMNS = 4000
+#: The velocity axis shows this multiple of the peak envelope velocity (the peak
+#: leaves out the few frames a click fills).
+RANGE_MARGIN = 1.3
+#: Fraction of the flow frames allowed above the top of the velocity axis (clicks in
+#: long recordings).
+_PEAK_SKIP = 0.002
+#: Least half-height of the velocity axis, in velocity bins.
+_MIN_SPAN_BINS = 6
+
+
+def require_spectrogram(analysis):
+    """Raise SettingsError unless ``analysis`` kept its spectrogram."""
+    if analysis.spectrogram is None or analysis.freqs_hz is None:
+        raise SettingsError("this analysis kept no spectrogram; analyse with "
+                            "keep_spectrogram=True (the --plot option does so) to draw a sonogram")
+
+
+def column_starts(n, max_columns):
+    """Pool ``n`` frames into at most ``max_columns`` display columns.
+
+    Returns the first frame of each column and the frames per column.
+    """
+    step = max(1, math.ceil(n / max_columns))
+    return np.arange(0, n, step), step
+
+
+def pool_mean(a, starts):
+    """Mean of rows of ``a`` (n, ...) over the groups starting at ``starts``."""
+    if len(starts) == len(a):
+        return a
+    counts = np.diff(np.append(starts, len(a)))
+    sums = np.add.reduceat(np.asarray(a, np.float64), starts, axis=0)
+    return sums / counts.reshape((-1,) + (1,) * (sums.ndim - 1))
+
+
+def pool_extreme(x, starts):
+    """Per group, the value of largest magnitude (NaN where the whole group is NaN)."""
+    x = np.asarray(x, np.float64)
+    if len(starts) == len(x):
+        return x
+    hi = np.fmax.reduceat(x, starts)
+    lo = np.fmin.reduceat(x, starts)
+    return np.where(np.abs(lo) > np.abs(hi), lo, hi)
+
+
+def pooled_time(time_s, starts):
+    """Mean time of each group, s."""
+    return pool_mean(np.asarray(time_s, np.float64), starts)
+
+
+def flow_only(x, flow):
+    """``x`` as float with NaN where no flow was detected (lines break there)."""
+    return np.where(flow, np.asarray(x, np.float64), np.nan)
+
+
+def robust_peak(envelope_cm_s, flow, summary=None):
+    """Peak of an envelope over the frames with flow, ignoring a click's frames.
+
+    A click (probe knock, cable) fills every bin of the frames whose window
+    holds it (``window / hop`` frames, plus one each side from the 3-frame
+    time average) and would stretch the axis to the Nyquist velocity.  The
+    peak is therefore the value below the top ``k`` frames, ``k`` being that
+    many frames or ``_PEAK_SKIP`` of the flow frames if more: a real peak
+    lasts longer, and the 1.3 margin keeps its top in view.
+    """
+    x = np.asarray(envelope_cm_s, np.float64)[np.asarray(flow, bool)]
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return 0.0
+    click = 0
+    if summary is not None and summary.hop_s and summary.window_s:
+        click = math.ceil(summary.window_s / summary.hop_s - 1e-9) + 2
+    k = max(int(_PEAK_SKIP * x.size), click)
+    if k >= x.size:
+        return float(x.max())
+    return float(np.partition(x, x.size - 1 - k)[x.size - 1 - k])
+
+
+def _velocity_axis(analysis):
+    """Velocity of each spectrogram bin and the column order that makes it ascending.
+
+    Returns
+    -------
+    velocity_cm_s : ndarray, shape (m,)
+        Ascending, + antegrade (mono: speed, positive half of the spectrum).
+    index : ndarray, shape (m,), int
+        Bins of ``analysis.spectrogram`` in that order.
+    """
+    freqs = np.asarray(analysis.freqs_hz, np.float64)
+    scale = analysis.velocity_per_hz_cm_s
+    if not analysis.direction_available:
+        # a real signal's spectrum is symmetric: the positive half holds it all
+        index = np.flatnonzero(freqs >= 0)
+        return freqs[index] * scale, index
+    sign = 1.0 if analysis.antegrade == "toward" else -1.0
+    vel = sign * freqs * scale
+    index = np.argsort(vel, kind="stable")
+    return vel[index], index
+
+
+def _display_range(analysis, velocity_cm_s, velocity_range_cm_s):
+    """(bottom, top) of the velocity axis, cm/s."""
+    v_lo = float(velocity_cm_s[0])
+    v_hi = float(velocity_cm_s[-1])
+    if velocity_range_cm_s is not None:
+        lo, hi = (float(v) for v in velocity_range_cm_s)
+        if not lo < hi:
+            raise SettingsError(f"velocity range {velocity_range_cm_s!r} must be (bottom, top) "
+                                f"with bottom < top, in cm/s")
+        return lo, hi
+    tr = analysis.trace
+    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
+    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary) \
+        if analysis.direction_available else 0.0
+    if peak_a <= 0 and peak_r <= 0:
+        return (0.0 if not analysis.direction_available else v_lo), v_hi
+    # never narrower than a few velocity bins, so slow flow is not drawn as two pixels
+    dv = abs(velocity_cm_s[1] - velocity_cm_s[0]) if len(velocity_cm_s) > 1 else 1.0
+    if not analysis.direction_available:
+        return 0.0, min(RANGE_MARGIN * max(peak_a, _MIN_SPAN_BINS * dv), v_hi)
+    # each half stays visible (at least 30 % of the other) even without flow in it
+    top = RANGE_MARGIN * max(peak_a, 0.3 * peak_r, _MIN_SPAN_BINS * dv)
+    bottom = -RANGE_MARGIN * max(peak_r, 0.3 * peak_a, _MIN_SPAN_BINS / 2 * dv)
+    return max(bottom, v_lo), min(top, v_hi)
+
+
+def _reference_power(analysis, power):
+    """Power per bin taken as 0 dB and the colour-bar label.
+
+    The noise floor of ``analysis.summary`` is the noise power of one sample
+    in dBFS; a noise bin of the spectrogram holds that times ``sum(window**2)``.
+    Without a noise estimate the maximum is the reference.
+    """
+    from scipy.signal import windows
+
+    nf_dbfs = analysis.summary.noise_floor_dbfs
+    window_s = analysis.summary.window_s
+    if nf_dbfs is not None and window_s:
+        n_window = int(round(window_s * analysis.sample_rate_hz))
+        wsum = float(np.sum(windows.hann(n_window, sym=False) ** 2))
+        return 10.0 ** (nf_dbfs / 10.0) * wsum, "power (dB above the noise floor)"
+    peak = float(np.max(power)) if power.size else 0.0
+    return (peak if peak > 0 else 1.0), "power (dB re maximum)"
+
+
+def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=None):
+    """The sonogram as an image ready to draw.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        Analysed with ``keep_spectrogram=True``.
+    max_columns : int
+        Most columns; longer recordings average groups of consecutive hops.
+    velocity_range_cm_s : (float, float), optional
+        Bottom and top of the velocity axis; by default 1.3 times the peak
+        envelopes.
+
+    Returns
+    -------
+    dict
+        ``db`` (n_velocity, n_columns) float32, dB re ``reference``, rows of
+        ascending velocity (antegrade up); ``extent`` (t0, t1, v0, v1) in s and
+        cm/s for ``imshow``; ``ylim`` (bottom, top) cm/s; ``starts`` first
+        frame of each column; ``label`` of the colour bar.
+
+    Raises
+    ------
+    SettingsError
+        No spectrogram was kept, or a bad velocity range.
+    """
+    require_spectrogram(analysis)
+    if max_columns < 1:
+        raise SettingsError(f"max_columns={max_columns} must be a positive number of columns")
+    spec = np.asarray(analysis.spectrogram)
+    vel, index = _velocity_axis(analysis)
+    ylim = _display_range(analysis, vel, velocity_range_cm_s)
+    dv = abs(vel[1] - vel[0]) if len(vel) > 1 else 1.0
+    rows = np.flatnonzero((vel >= ylim[0] - dv) & (vel <= ylim[1] + dv))
+    if rows.size == 0:
+        rows = np.arange(len(vel))
+    starts, step = column_starts(len(spec), max_columns)
+    power = pool_mean(spec[:, index[rows]], starts)
+    ref, label = _reference_power(analysis, power)
+    with np.errstate(divide="ignore"):
+        db = (10.0 * np.log10(np.maximum(power, 1e-30) / ref)).astype(np.float32)
+    # the wall-filter band is not searched for flow and holds the filtered clutter,
+    # far brighter than blood: masked, so that it neither hides nor sets the colour scale
+    bin_hz = abs(float(analysis.freqs_hz[1] - analysis.freqs_hz[0]))
+    wall_cm_s = (analysis.settings.wall_hz + 0.5 * bin_hz) * analysis.velocity_per_hz_cm_s
+    db[:, np.abs(vel[rows]) < wall_cm_s] = np.nan
+    hop_s = analysis.summary.hop_s
+    t = np.asarray(analysis.trace.time_s, np.float64)
+    if hop_s is None:
+        hop_s = float(t[1] - t[0]) if len(t) > 1 else analysis.duration_s
+    t0 = (t[0] if len(t) else 0.0) - hop_s / 2
+    extent = (t0, t0 + len(spec) * hop_s, vel[rows[0]] - dv / 2, vel[rows[-1]] + dv / 2)
+    return {"db": db.T, "extent": extent, "ylim": ylim, "starts": starts, "step": step,
+            "label": label, "wall_cm_s": wall_cm_s}
+
+
+def trace_range(analysis):
+    """(bottom, top) of the trace's velocity axis, cm/s, as the sonogram's; None: no flow."""
+    tr = analysis.trace
+    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
+    if not analysis.direction_available:
+        return (-0.05 * RANGE_MARGIN * peak_a, RANGE_MARGIN * peak_a) if peak_a > 0 else None
+    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary)
+    if peak_a <= 0 and peak_r <= 0:
+        return None
+    return (-RANGE_MARGIN * max(peak_r, 0.3 * peak_a), RANGE_MARGIN * max(peak_a, 0.3 * peak_r))

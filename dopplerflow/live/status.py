@@ -1,0 +1,116 @@
+"""What the terminal shows of a live session: the status line and one line per event."""
+
+import math
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["STATUS_INTERVAL_S", "format_status", "format_event", "StatusLine"]
+
+#: Longest interval between two status updates, s (10 updates a second at most).
+STATUS_INTERVAL_S = 0.1
+
+
+def format_status(status):
+    """One status line for the terminal.
+
+    Parameters
+    ----------
+    status : dict
+        From :meth:`~dopplerflow.live.session.LiveSession.status`: ``time_s``, ``velocity_cm_s``
+        (signed, + antegrade), ``direction``, ``flow``, ``reflux_timer_s``,
+        ``level_dbfs`` (peak of the last update interval), ``clipped_samples``,
+        ``input_overflows``, ``dropped_frames`` and ``lag_s`` (audio queued
+        but not yet analysed).
+
+    Returns
+    -------
+    str
+        Fixed-width fields, no newline, e.g.
+        ``"  12.34 s  -15.2 cm/s retrograde  flow yes  reflux 0.62 s  -12.0 dBFS |######   |"``.
+    """
+    level = status.get("level_dbfs", -math.inf)
+    # meter: 10 cells over -60..0 dBFS
+    cells = 0 if not math.isfinite(level) else int(np.clip((level + 60.0) / 6.0, 0, 10))
+    level_txt = " -inf" if not math.isfinite(level) else f"{max(level, -99.9):5.1f}"
+    parts = [
+        f"{status.get('time_s', 0.0):8.2f} s",
+        f"{status.get('velocity_cm_s', 0.0):+6.1f} cm/s {status.get('direction', 'none'):<10}",
+        f"flow {'yes' if status.get('flow') else 'no '}",
+    ]
+    timer = status.get("reflux_timer_s", 0.0)
+    parts.append(f"reflux {timer:5.2f} s" if timer > 0 else " " * 14)
+    parts.append(f"{level_txt} dBFS |{'#' * cells}{' ' * (10 - cells)}|")
+    if status.get("clipped_samples"):
+        parts.append(f"CLIP {status['clipped_samples']}")
+    lost = status.get("input_overflows", 0)
+    if lost or status.get("dropped_frames"):
+        parts.append(f"OVERFLOW {lost}+{status.get('dropped_frames', 0)} frames dropped")
+    if status.get("lag_s", 0.0) >= 1.0:
+        parts.append(f"analysis {status['lag_s']:.1f} s behind")
+    return "  ".join(parts)
+
+
+def format_event(event):
+    """One stdout line for an ``on_event`` dict of the :class:`~dopplerflow.core.Processor`.
+
+    Returns
+    -------
+    str
+        ``"reflux confirmed at 9.90 s: started 9.02 s, 0.88 s so far, peak 13.5 cm/s"`` or
+        ``"reflux ended at 10.52 s: started 9.02 s, lasted 1.50 s, peak 13.5 cm/s"``, or
+        ``"reflux not assessable from 0.41 s: two vessels flow ..."``.
+    """
+    if event["type"] == "reflux_not_assessable":
+        return (f"reflux not assessable from {event['time_s']:.2f} s: {event['reason']}; "
+                f"give the vein's direction with --antegrade toward|away")
+    if event["type"] == "reflux_confirmed":
+        what, dur = "confirmed", f"{event['duration_s']:.2f} s so far"
+    elif event["type"] == "reflux_withdrawn":
+        return (f"reflux withdrawn at {event['time_s']:.2f} s: the retrograde flow from "
+                f"{event['start_s']:.2f} s lasted {event['duration_s']:.3f} s, not longer "
+                f"than the threshold")
+    else:
+        what, dur = "ended", f"lasted {event['duration_s']:.2f} s"
+    return (f"reflux {what} at {event['time_s']:.2f} s: started {event['start_s']:.2f} s, "
+            f"{dur}, peak {event['peak_velocity_cm_s']:.1f} cm/s")
+
+
+
+class StatusLine:
+    """Rewrites one stderr line at most every STATUS_INTERVAL_S (only on a terminal).
+
+    Parameters
+    ----------
+    session : LiveSession
+        Anything with a ``status()`` method returning the dict of :func:`format_status`.
+    stream : file, optional
+        Default: ``sys.stderr``.
+    enabled : bool
+        False: draw nothing (``--quiet``).
+    """
+
+    def __init__(self, session, stream=None, enabled=True):
+        self.session = session
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and self.stream.isatty()
+        self._last = 0.0
+        self._width = 0
+
+    def __call__(self):
+        now = time.monotonic()
+        if not self.enabled or now - self._last < STATUS_INTERVAL_S:
+            return
+        self._last = now
+        line = format_status(self.session.status())
+        pad = max(0, self._width - len(line))
+        self._width = len(line)
+        self.stream.write("\r" + line + " " * pad)
+        self.stream.flush()
+
+    def clear(self):
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+

@@ -1,0 +1,260 @@
+"""The command line: every command parses, runs through ``dopplerflow.cli.main``, and turns
+user errors into one line and an exit status (1 bad input, 2 bad usage)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_plots import FS, stepped_tone
+from test_report import GSV, parse_page
+
+from dopplerflow import Settings, cli
+from dopplerflow.sim import synth
+from dopplerflow.sim.scenarios import list_scenarios
+
+COMMANDS = ("analyze", "simulate", "replay", "score", "evaluate", "devices", "live", "report",
+            "explain", "bench")
+
+
+# ------------------------------------------------------------------------------ the parser
+def test_every_command_is_listed_and_has_help(capsys):
+    assert tuple(cli.COMMANDS) == COMMANDS
+    assert cli.main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    assert all(f"    {name}" in listed for name in COMMANDS)
+    for name in COMMANDS:
+        assert cli.main([name, "--help"]) == 0
+        assert capsys.readouterr().out.startswith(f"usage: dopplerflow {name}")
+
+
+def test_no_command_prints_help_and_is_bad_usage(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("module", ["dopplerflow", "dopplerflow.cli"])
+def test_python_m_runs_the_command_line(module):
+    res = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert res.stdout.startswith("usage: dopplerflow")
+    res = subprocess.run([sys.executable, "-m", module, "simulate", "--list"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    assert res.stdout.split()[0] == list_scenarios()[0][0]
+
+
+def test_the_parser_and_the_library_load_no_gui_sound_or_signal_modules():
+    code = ("import sys, dopplerflow, dopplerflow.live, dopplerflow.sim, dopplerflow.figures; "
+            "from dopplerflow import cli; cli.build_parser(); "
+            "print([m for m in ('matplotlib', 'sounddevice', 'scipy.signal') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_library_modules_have_no_command_line():
+    """argparse lives in dopplerflow.cli only: the library modules keep library functions."""
+    import importlib
+
+    for name in ("live.session", "live.replay", "live.devices", "live.status", "live.plot",
+                 "sim.synth", "sim.score", "sim.evaluate", "sim.scenarios",
+                 "figures.plots", "figures.explain", "figures.report"):
+        mod = importlib.import_module(f"dopplerflow.{name}")
+        assert not hasattr(mod, "add_arguments") and not hasattr(mod, "main"), name
+        assert "argparse" not in vars(mod), name
+
+
+# ------------------------------------------------------------------------------ simulate
+def test_cli_simulate_list_and_write(tmp_path, capsys):
+    assert cli.main(["simulate", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == [n for n, _ in list_scenarios()]
+    out = tmp_path / "s.flac"
+    assert cli.main(["simulate", "jugular_valsalva", "-o", str(out), "--sample-rate", "8000",
+                     "--duration", "7", "--layout", "toward-away", "--seed", "2",
+                     "--carrier-mhz", "5", "--angle", "50"]) == 0
+    truth = json.loads((tmp_path / "s.truth.json").read_text())
+    assert truth["carrier_hz"] == 5e6 and truth["angle_deg"] == 50.0 and truth["reflux"]
+    assert sf.info(str(out)).channels == 2
+    assert capsys.readouterr().out.startswith(f"wrote {out} (7 s, 8000 Hz, layout toward-away")
+    assert cli.main(["simulate"]) == 2
+    assert "give a scenario NAME" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ score
+def _event(start, end):
+    return {"start_s": start, "end_s": end, "duration_s": end - start,
+            "peak_velocity_cm_s": 10.0}
+
+
+def test_cli_score_prints_and_writes(tmp_path, capsys):
+    t = np.round(np.arange(0.0, 10.0, 0.005), 4)
+    truth = {"scenario": "hand", "snr_db": 12.0, "flow": True, "reflux": True,
+             "reflux_events": [_event(2.0, 3.5)],
+             "trace": {"time_s": t.tolist(), "velocity_cm_s": [10.0] * len(t)}}
+    result = {"flow_detected": True, "reflux": True, "reflux_events": [_event(2.02, 3.45)],
+              "direction_available": True}
+    (tmp_path / "t.json").write_text(json.dumps(truth))
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    files = [str(tmp_path / "r.json"), str(tmp_path / "t.json")]
+    assert cli.main(["score", *files, "--json", str(tmp_path / "s.json")]) == 0
+    text = capsys.readouterr().out
+    assert "onset +20 ms" in text and "end -50 ms" in text and "sensitivity 100%" in text
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["n_matched"] == 1
+    assert cli.main(["score", *files, "--tolerance", "-1"]) == 2
+    assert "tolerance" in capsys.readouterr().err
+    assert cli.main(["score", str(tmp_path / "missing.json"), files[1]]) == 1
+    assert "cannot read" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ evaluate
+def test_cli_evaluate_writes_json(tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    code = cli.main(["evaluate", "--scenarios", "no_flow", "--snr", "12", "--seeds", "1",
+                     "--layouts", "iq", "--workers", "1", "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "no_flow" in printed and "SNR 12 dB:" in printed
+    data = json.loads(out.read_text())
+    assert [r["scenario"] for r in data["rows"]] == ["no_flow"]
+    assert data["config"]["seeds"] == [0] and len(data["records"]) == 2  # given + auto
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--snr", "20,abc"], "comma-separated"),
+    (["--layouts", "stereo"], "layouts"),
+    (["--seeds", "0"], "--seeds 0"),
+    (["--scenarios", "nope"], "nope"),
+])
+def test_cli_evaluate_bad_usage(argv, match, capsys):
+    assert cli.main(["evaluate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_evaluate_json_folder_must_exist(tmp_path, capsys):
+    assert cli.main(["evaluate", "--scenarios", "no_flow", "--json",
+                     str(tmp_path / "no" / "x.json")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ replay
+FLAGS = ["--vessel", "perforator", "--antegrade", "toward", "--trace-json"]
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory):
+    """perforator_reflux (outward flow after releases at 2.7 s and 6.7 s), as test_replay."""
+    d = tmp_path_factory.mktemp("cli_replay")
+    out = {}
+    for name, kw in (("short", dict(sample_rate_hz=8000, duration_s=3.5)),
+                     ("iq", dict(sample_rate_hz=16000, duration_s=8.0))):
+        out[name] = d / f"{name}.wav"
+        synth.write_scenario("perforator_reflux", out[name], seed=3, **kw)
+    return out
+
+
+def test_cli_replay_json_equals_analyze(recordings, tmp_path, capsys):
+    path = recordings["iq"]
+    out_a, out_r = tmp_path / "a.json", tmp_path / "r.json"
+    assert cli.main(["analyze", str(path), *FLAGS, "--json", str(out_a), "-q"]) == 0
+    assert cli.main(["replay", str(path), *FLAGS, "--block-size", "4097",
+                     "--json", str(out_r)]) == 0
+    printed = capsys.readouterr().out
+    assert out_r.read_text() == out_a.read_text()
+    assert "reflux confirmed" in printed and "reflux ended" in printed
+
+
+def test_cli_replay_with_drops(recordings, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert cli.main(["replay", str(recordings["iq"]), *FLAGS, "--block-size", "8000",
+                     "--drop-every", "6", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["dropped_blocks"] == 2 and d["dropped_samples"] == 16000 and len(d["gaps"]) == 2
+    assert any(e["affected_by_gap"] for e in d["reflux_events"] + d["retrograde_episodes"])
+    assert "(gap)" in capsys.readouterr().out  # the summary table marks affected events
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--block-size", "0"], "block size 0"),
+    (["--drop-every", "-1"], "must not be negative"),
+])
+def test_cli_replay_bad_usage(recordings, argv, match, capsys):
+    assert cli.main(["replay", str(recordings["short"]), *argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------ analyze
+def test_cli_analyze_summary_states_the_verdict(capsys):
+    assert cli.main(["analyze", str(GSV), "--layout", "toward-away", "--vessel", "gsv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("dopplerflow ") and lines[0].endswith(str(GSV))
+    assert "  vessel      gsv, reflux threshold 0.5 s" in lines
+    assert any(ln.startswith("  reflux      YES: ") and ln.endswith("longer than 0.5 s")
+               for ln in lines)
+
+
+def test_cli_analyze_plot(tmp_path):
+    z = stepped_tone()
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, np.stack((z.real, z.imag), axis=1), FS, subtype="FLOAT")
+    out = tmp_path / "plot.png"
+    rc = cli.main(["analyze", str(wav), "--vessel", "gsv", "--antegrade", "away",
+                   "--plot", str(out), "-q"])
+    assert rc == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert cli.main(["analyze", str(wav), "--plot", str(tmp_path / "x.jpg"), "-q"]) == 2
+
+
+def test_cli_settings_from_flags():
+    args = cli.build_parser().parse_args(["analyze", "x.wav", "--vessel", "ijv", "--angle", "50",
+                                          "--window-ms", "20", "--hum", "60"])
+    assert cli.settings_from_args(args) == Settings(vessel="ijv", angle_deg=50.0,
+                                                    window_s=0.02, hum_hz=60.0)
+
+
+# ------------------------------------------------------------------------------ report, explain
+def test_cli_report(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    rc = cli.main(["report", str(GSV), "--layout", "toward-away", "--vessel", "gsv",
+                   "-o", str(out)])
+    assert rc == 0
+    p = parse_page(out.read_text(encoding="utf-8"))
+    assert p.tables["reflux-events"]["body"] >= 1
+    assert capsys.readouterr().out.strip() == str(out)
+    assert cli.main(["report", str(GSV), "-o", str(tmp_path / "r.pdf")]) == 2
+    assert cli.main(["report", str(tmp_path / "missing.flac"), "-o", str(out)]) == 1
+
+
+def test_cli_explain_prints_what_it_wrote(tmp_path, capsys):
+    out = tmp_path / "teach"
+    assert cli.main(["explain", "--out-dir", str(out), "--only", "doppler_equation",
+                     "--format", "svg"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "doppler_equation.svg"), str(out / "captions.md"),
+                       str(out / "index.html")]
+    assert cli.main(["explain", "--out-dir", str(out), "--dpi", "5"]) == 2
+    assert "--dpi 5 is outside" in capsys.readouterr().err
+    assert cli.main(["explain", "--out-dir", str(out), "--only", "nonsense"]) == 2
+
+
+# ------------------------------------------------------------------------------ bench
+def test_bench_command_rejects_unknown_sections(capsys):
+    assert cli.main(["bench", "--only", "speed", "--out", "/nonexistent"]) == 2
+    assert "unknown benchmark section(s) speed" in capsys.readouterr().err
+
+
+def test_bench_without_a_checkout_says_so_in_one_line(tmp_path, monkeypatch, capsys):
+    from dopplerflow.cli import bench
+
+    assert bench.load_suite() is not None  # this is a checkout
+    monkeypatch.setattr(bench, "suite_folder", lambda: str(tmp_path / "benchmarks"))
+    assert bench.load_suite() is None
+    assert cli.main(["bench", "--quick"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "source checkout" in err[0] and str(tmp_path) in err[0]

@@ -1,0 +1,60 @@
+"""What a live session shows on the terminal: the status line and the event lines."""
+
+import io
+import math
+import time
+import types
+
+from dopplerflow.live.status import STATUS_INTERVAL_S, StatusLine, format_event, format_status
+
+
+def test_format_status_fields():
+    line = format_status({"time_s": 12.345, "velocity_cm_s": -15.24, "direction": "retrograde",
+                          "flow": True, "reflux_timer_s": 0.62, "level_dbfs": -12.0,
+                          "clipped_samples": 3, "input_overflows": 2, "dropped_frames": 0})
+    assert "\n" not in line and "\r" not in line
+    assert "12.35 s" in line and "-15.2 cm/s retrograde" in line and "flow yes" in line
+    assert "reflux  0.62 s" in line and "-12.0 dBFS |#######" in line  # (60-12)/6 = 8 cells
+    assert "|########  |" in line
+    assert "CLIP 3" in line and "OVERFLOW 2" in line
+    quiet = format_status({"time_s": 1.0, "level_dbfs": -math.inf})
+    assert "flow no" in quiet and "-inf dBFS |          |" in quiet
+    assert "reflux" not in quiet and "CLIP" not in quiet and "OVERFLOW" not in quiet
+
+
+def test_format_event_lines():
+    ev = {"type": "reflux_confirmed", "start_s": 9.02, "duration_s": 0.885,
+          "peak_velocity_cm_s": 13.46, "time_s": 9.905}
+    assert format_event(ev) == ("reflux confirmed at 9.90 s: started 9.02 s, 0.89 s so far, "
+                                "peak 13.5 cm/s")
+    ev.update(type="reflux_ended", duration_s=1.5, time_s=10.52)
+    assert format_event(ev).startswith("reflux ended at 10.52 s: started 9.02 s, lasted 1.50 s")
+    ev.update(type="reflux_withdrawn", duration_s=0.88, time_s=9.91)
+    assert format_event(ev) == ("reflux withdrawn at 9.91 s: the retrograde flow from 9.02 s "
+                                "lasted 0.880 s, not longer than the threshold")
+    ev = {"type": "reflux_not_assessable", "time_s": 0.41,
+          "reason": "two vessels flow opposite ways in the beam"}
+    assert format_event(ev) == ("reflux not assessable from 0.41 s: two vessels flow opposite "
+                                "ways in the beam; give the vein's direction with --antegrade "
+                                "toward|away")
+
+
+def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Tty()
+    session = types.SimpleNamespace(status=lambda: {"time_s": 1.0, "flow": True,
+                                                    "level_dbfs": -20.0})
+    line = StatusLine(session, stream=out)
+    t_end = time.monotonic() + 0.35
+    while time.monotonic() < t_end:
+        line()
+    writes = out.getvalue().split("\r")[1:]
+    # 0.35 s at one update per STATUS_INTERVAL_S (0.1 s): the first at once, then at most 3
+    assert 1 <= len(writes) <= 1 + 0.35 / STATUS_INTERVAL_S
+    assert all("\n" not in w and "flow yes" in w for w in writes)
+    piped = io.StringIO()  # not a terminal: no status line at all
+    StatusLine(session, stream=piped)()
+    assert piped.getvalue() == ""
