@@ -227,7 +227,7 @@ def print_summary(analysis, file=None):
           f"{'antegrade' if a.direction_available else 'speed'} "
           f"{sm.peak_antegrade_velocity_cm_s:.1f} cm/s{extra}")
     else:
-        p("  flow        NOT detected (flow not Doppler-detectable)")
+        p(f"  flow        {verdict.flow_phrase(a)}")
     p(f"  reflux      {verdict.reflux_phrase(a)}")
     _event_table(p, "reflux events", a.reflux_events)
     _event_table(p, "shorter retrograde episodes", a.episodes)

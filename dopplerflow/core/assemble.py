@@ -36,19 +36,28 @@ def assemble(proc, extra):
         ante, source = DIRECTIONS.index(s.antegrade), "given"
     trace = empty_trace() if proc.stored is None else final_trace(
         proc.stored, ante, proc.scale, direction, proc.timeline.unanalysed, cfg.hop_s, cfg.t0_s)
-    flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S
+    analysed = _rows_analysed(proc)
+    flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S if analysed else None
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
-    warnings = list(proc.warnings) + proc.levels.warnings(hum_warning)
+    full_scale = proc.glitches.gain in (None, 1.0)
+    warnings = list(proc.warnings) + proc.levels.warnings(hum_warning, full_scale)
+    warnings += _glitch_warnings(proc)
+    artefacts = _artefact_entries(proc)
     hum = _hum_entry(proc.hum) if proc.hum is not None else None
-    unassessable, events, episodes, second = _verdicts(proc, ante, flow_detected, warnings)
+    unassessable, events, episodes, second = _verdicts(proc, ante, bool(flow_detected), warnings)
     margin = cfg.n_window / proc.sample_rate_hz + proc.tracker.gap_s
+    spans = proc.timeline.gaps + [(a["start_s"], a["end_s"]) for a in artefacts or ()]
     for ev in events + episodes:
-        ev.affected_by_gap = proc.timeline.near_gap(ev.start_s, ev.end_s, margin)
+        ev.affected_by_gap = any(g0 - margin < ev.end_s and g1 + margin > ev.start_s
+                                 for g0, g1 in spans)
+    if not analysed:
+        unassessable = "nothing was analysed"
+        warnings.append(_nothing_analysed(proc))
     if unassessable is not None:
         reflux = None
     else:
         reflux = bool(events) if flow_detected else False
-    if not flow_detected:
+    if flow_detected is False:
         warnings.append("no flow detected: only noise and wall clutter "
                         "(flow not Doppler-detectable)")
     gaps = proc.timeline.gaps
@@ -67,7 +76,52 @@ def assemble(proc, extra):
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
         freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
-        hum=hum, second_vessel=second, gaps=gap_list)
+        hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts)
+
+
+def _rows_analysed(proc):
+    """Rows of the stream that were analysed (not settling, not lost, not blanked)."""
+    tl = proc.timeline
+    return tl.rows - sum(min(b, tl.rows) - a for a, b in tl.unanalysed if a < tl.rows)
+
+
+def _nothing_analysed(proc):
+    """Why no row was analysed."""
+    settle_ms = 1e3 * proc.timeline.settle / proc.sample_rate_hz
+    if proc.timeline.gaps or proc.glitches.artefacts:
+        return ("nothing was analysed: every stretch of audio was lost, blanked or within "
+                f"the {settle_ms:.0f} ms the wall filter settles after a gap, so flow and "
+                "reflux are not assessable")
+    return (f"nothing was analysed: {1e3 * proc.time_s:.0f} ms of audio is shorter than the "
+            f"{settle_ms:.0f} ms the wall filter settles at the start plus one analysis "
+            f"window, so flow and reflux are not assessable; record longer")
+
+
+def _artefact_entries(proc):
+    """The JSON's ``artefacts``: stretches blanked by the glitch stage (None: none)."""
+    fs = proc.sample_rate_hz
+    return [{"start_s": round(a / fs, 4), "end_s": round(b / fs, 4), "kind": kind}
+            for a, b, kind in proc.glitches.artefacts] or None
+
+
+def _glitch_warnings(proc):
+    """What the glitch stage took out, and the gain it chose."""
+    out = []
+    g = proc.glitches
+    if g.artefacts:
+        n = sum(b - a for a, b, _ in g.artefacts)
+        kinds = sorted({k for _, _, k in g.artefacts})
+        what = " and ".join({"burst": "far beyond the recording's level",
+                             "non-finite": "not finite (NaN or infinite)"}[k] for k in kinds)
+        out.append(f"{len(g.artefacts)} glitch(es), {1e3 * n / proc.sample_rate_hz:.1f} ms of "
+                   f"samples {what} (first at {g.artefacts[0][0] / proc.sample_rate_hz:.3f} s), "
+                   f"were left out and bridged like lost samples; events near them are marked "
+                   f"affected_by_gap")
+    if g.gain is not None and g.gain != 1.0:
+        out.append(f"the recording's values lie far outside the usual range (about 2^"
+                   f"{-math.log2(g.gain) - 4:.0f} of full scale); it was analysed scaled by "
+                   f"2^{math.log2(g.gain):.0f}, which changes no result")
+    return out
 
 
 def _verdicts(proc, ante, flow_detected, warnings):
@@ -115,7 +169,8 @@ def _summary(proc, ante, events):
     noise = float(np.median(noise_levels)) if len(noise_levels) else 0.0
     # mean power of a noise bin = sigma^2 * sum(w^2): sigma^2 is the noise power per sample
     wsum = float(np.sum(cfg.window.astype(float) ** 2))
-    noise_dbfs = 10 * math.log10(noise / wsum) if noise > 0 else None
+    gain = proc.glitches.gain or 1.0  # the noise floor was measured on the scaled samples
+    noise_dbfs = 10 * math.log10(noise / wsum) - 20 * math.log10(gain) if noise > 0 else None
     tot = proc.totals
     peak = tot.peak_hz * np.float32(1.0)  # float32, as the trace's columns
     peak_ante = float(peak[ante] * proc.scale)

@@ -9,7 +9,6 @@ import math
 import numpy as np
 from numba import njit
 
-from ..errors import InputError
 from ._numba import _JIT
 
 __all__ = ["Levels", "CLIP_LEVEL"]
@@ -33,29 +32,18 @@ class Levels:
         self.n_channels = int(n_channels)
         self.sample_rate_hz = float(sample_rate_hz)
         self.n = 0  # samples received (gaps excluded)
-        self._lanes = np.zeros((3, _LANES * self.n_channels), np.float64)
+        self._lanes = np.zeros((4, _LANES * self.n_channels), np.float64)
 
-    def add(self, block, time0_samples):
-        """Account for ``block`` (float32, ``(frames, channels)``).
-
-        Raises
-        ------
-        InputError
-            NaN or infinite samples (named with their time: the block started
-            at sample ``time0_samples`` of the stream); nothing of the block is
-            counted.
-        """
-        # the running sums go on in stream order (the same whatever the blocks); they are
-        # kept only if the block is clean
-        lanes = self._lanes.copy()
-        _block_stats(block.reshape(-1), self.n * self.n_channels, CLIP_LEVEL, lanes)
-        if not np.isfinite(lanes[0]).all():
-            bad = int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
-            t_bad = (time0_samples + bad) / self.sample_rate_hz
-            raise InputError(f"the audio holds NaN or infinite samples (first at {t_bad:.3f} s); "
-                             f"repair or re-export the recording")
-        self._lanes = lanes
+    def add(self, block):
+        """Account for ``block`` (float32, ``(frames, channels)``) of raw samples; values
+        that are not finite are counted apart (:attr:`non_finite`)."""
+        _block_stats(block.reshape(-1), self.n * self.n_channels, CLIP_LEVEL, self._lanes)
         self.n += len(block)
+
+    @property
+    def non_finite(self):
+        """Values that were NaN or infinite, all channels."""
+        return int(self._lanes[3].sum())
 
     @property
     def clipped(self):
@@ -77,13 +65,17 @@ class Levels:
         ms = self.squares.sum() / max(self.n * self.n_channels, 1)
         return 10 * math.log10(ms) if ms > 0 else -math.inf
 
-    def warnings(self, hum_warning=None):
+    def warnings(self, hum_warning=None, full_scale=True):
         """Clipping, DC offset, silence and low level, in that order (``hum_warning``, when
-        given, goes before the silence and level warnings)."""
+        given, goes before the silence and level warnings).  Without ``full_scale`` (the
+        values lie far outside the usual range, so full scale means nothing) only the
+        hum and silence warnings are given."""
         n = self.n
         out = []
         if n == 0:
             return out
+        if not full_scale:
+            return out + ([hum_warning] if hum_warning else [])
         nch = self.n_channels
         clipped = self.clipped / (n * nch)
         if clipped > 1e-4:
@@ -109,8 +101,12 @@ class Levels:
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
-def _stats_add(v, k, clip_level, s, s2, clipped):
-    """One value into lane ``k`` of the level statistics (see ``_block_stats``)."""
+def _stats_add(v, k, clip_level, s, s2, clipped, bad):
+    """One value into lane ``k`` of the level statistics (see ``_block_stats``); a value
+    that is not finite is only counted."""
+    if not np.isfinite(v):
+        bad[k] += 1
+        return
     s[k] += v
     s2[k] += np.float64(v) * v
     clipped[k] += abs(v) >= clip_level
@@ -129,10 +125,9 @@ def _block_stats(flat, pos, clip_level, lanes):
         Index of ``flat[0]`` among all the values of the stream so far.
     clip_level : float
         Values at or above this magnitude count as clipped.
-    lanes : ndarray, shape (3, m), float64
-        Per lane: sum, sum of squares, and clipped count.  Sums of finite
-        float32 values cannot overflow float64, so a sum that is not finite
-        marks a NaN or infinite value in the block.  Value ``e`` of the
+    lanes : ndarray, shape (4, m), float64
+        Per lane: sum, sum of squares, clipped count and the count of values
+        that are not finite (left out of the sums).  Value ``e`` of the
         stream goes to lane ``e % m``; ``m`` is a multiple of the channel
         count, so lane ``l`` holds channel ``l % channels``.  Each lane sums
         in stream order, so the sums do not depend on how the stream is cut
@@ -143,16 +138,17 @@ def _block_stats(flat, pos, clip_level, lanes):
     s = lanes[0]
     s2 = lanes[1]
     clipped = lanes[2]
+    bad = lanes[3]
     head = min(n, (m - pos % m) % m)
     for i in range(head):
-        _stats_add(flat[i], (pos + i) % m, clip_level, s, s2, clipped)
+        _stats_add(flat[i], (pos + i) % m, clip_level, s, s2, clipped, bad)
     # from here value j of ``rest`` goes to lane j % m (a slice, so that the index is
     # known not to be negative and the loop vectorises)
     rest = flat[head:]
     i = 0
     while i + m <= rest.shape[0]:
         for k in range(m):
-            _stats_add(rest[i + k], k, clip_level, s, s2, clipped)
+            _stats_add(rest[i + k], k, clip_level, s, s2, clipped, bad)
         i += m
     for j in range(i, rest.shape[0]):
-        _stats_add(rest[j], j % m, clip_level, s, s2, clipped)
+        _stats_add(rest[j], j % m, clip_level, s, s2, clipped, bad)

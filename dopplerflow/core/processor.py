@@ -6,6 +6,7 @@ orchestrates the stages, in this order:
 
 ======================  =====================================================
 sample stages           :class:`~.levels.Levels` (reads only),
+                        :class:`~.glitches.Glitches` (blanks, chooses the gain),
                         :class:`~.hum.HumProbe` (reads only),
                         :class:`~.wall.WallFilter`, :class:`~.hum.HumCanceller`
 spectrum                :class:`~.spectrum.Framer` (frames, FFT, power)
@@ -30,6 +31,8 @@ the FFT is computed frame by frame the same way whatever the batch.  Rows are
 timed and marked analysed or not by one :class:`~.timeline.Timeline`.
 """
 
+import math
+
 import numpy as np
 
 from ..errors import InputError, SettingsError
@@ -37,12 +40,22 @@ from ._numba import announce_compile
 from .envelopes import edge_levels as _edge_levels
 from .envelopes import envelopes, provisional_envelopes
 from .events import EventDispatcher
+from .glitches import Glitches
 from .hum import HumCanceller, HumProbe
 from .layouts import channel_map
 from .levels import Levels
 from .noise import NoiseFloor, NoiseRecord
 from .reflux import RefluxTracker
-from .rows import Bridger, Columns, RowBatch, Totals, _store_rows, empty_trace, trace_rows
+from .rows import (
+    Bridger,
+    Columns,
+    RowBatch,
+    Totals,
+    _store_rows,
+    concat_traces,
+    empty_trace,
+    trace_rows,
+)
 from .second_vessel import SecondVessel, TwoVesselWatch
 from .spectrum import Framer, TimeAverager, spectral_config
 from .timeline import Timeline
@@ -55,6 +68,32 @@ __all__ = ["Processor", "DIRECTIONS"]
 DIRECTIONS = ("toward", "away")
 #: Least duration of a flow run that counts towards detectable flow, s.
 MIN_RUN_S = 0.03
+#: Longest gap of lost samples one call to :meth:`Processor.mark_gap` takes, s.
+MAX_GAP_S = 3600.0
+
+
+def _gap_samples(n_samples, sample_rate_hz):
+    """``n_samples`` as a whole number of lost samples, checked."""
+    try:
+        n = float(n_samples)
+    except (TypeError, ValueError):
+        raise InputError(f"a gap of {n_samples!r} samples: give a whole number of "
+                         f"samples") from None
+    if not math.isfinite(n) or n < 0 or n != int(n):
+        raise InputError(f"a gap of {n_samples!r} samples: give a whole number of samples, "
+                         f"0 or more")
+    if n > MAX_GAP_S * sample_rate_hz:
+        raise InputError(f"a gap of {n / sample_rate_hz:.0f} s is longer than "
+                         f"{MAX_GAP_S:.0f} s; finish this stream and start a new one")
+    return int(n)
+
+
+def _joined(traces, rows):
+    """One trace of the rows of ``traces`` (None without ``rows``)."""
+    if not rows:
+        return None
+    traces = [t for t in traces if t is not None and len(t)]
+    return concat_traces(traces) if traces else empty_trace()
 
 class Processor:
     """The one incremental analyser of a Doppler audio stream.
@@ -124,6 +163,8 @@ class Processor:
         direction = self.cmap.direction_available
         # sample stages
         self.levels = Levels(self.n_channels, self.sample_rate_hz)
+        self.glitches = Glitches(self.n_channels, self.sample_rate_hz)
+        self._no_samples = np.zeros((0, self.n_channels), np.float32)
         sos = wall_filter_sos(s.wall_hz, self.sample_rate_hz)
         self.wall = WallFilter(self.cmap, sos, self.sample_rate_hz)
         self.hum = self._hum_canceller()
@@ -218,34 +259,68 @@ class Processor:
         Trace or None
             The trace rows completed by this block (direction as known so far).
 
+        Non-finite samples and short bursts far above the recording's level are
+        blanked (:mod:`~dopplerflow.core.glitches`): counted, reported and
+        bridged like lost samples.  The glitch stage holds the newest
+        ``2 * glitches.hold`` samples back (4 ms) until it knows whether a burst
+        ends.
+
         Raises
         ------
         InputError
-            NaN or infinite samples (nothing of this block is analysed; what
-            came before is kept), or a block of the wrong shape.
+            A block of the wrong shape or type.
         """
         if self.result is not None:
-            raise RuntimeError("push() after finish()")
+            raise RuntimeError("push() after finish(); start a new Processor")
         block = self._check_block(block)
-        self.levels.add(block, self.timeline.n_samples)
+        self.levels.add(block)
         announce_compile()
         if self.hum_probe is not None:
             self.hum_probe.add(block)
-        return self._process(block, rows=rows)
+        return self._release(self.glitches(block), rows)
 
     def mark_gap(self, n_samples, rows=True):
         """Record ``n_samples`` lost samples: time advances over silence.
 
         Events overlapping a gap are marked ``affected_by_gap``.  ``rows`` and
         the return value are those of :meth:`push`.
+
+        Raises
+        ------
+        InputError
+            ``n_samples`` is not a whole number of samples, or more than
+            :data:`MAX_GAP_S` of them.
         """
-        n = int(n_samples)
-        if n <= 0:
+        if self.result is not None:
+            raise RuntimeError("mark_gap() after finish(); start a new Processor")
+        n = _gap_samples(n_samples, self.sample_rate_hz)
+        if n == 0:
             return empty_trace() if rows else None
+        # what the glitch stage held back came before the gap
+        traces = self._release(self.glitches(self._no_samples, final=True), rows)
         self.timeline.mark_gap(n)
+        return _joined([traces, self._skip(n, rows)], rows)
+
+    def _release(self, segments, rows):
+        """Analyse what the glitch stage released: samples, and blanked runs."""
+        traces = []
+        for kind, item in segments:
+            if kind == "samples":
+                traces.append(self._process(item, rows=rows))
+            else:
+                self.timeline.mark_blanked(item)
+                traces.append(self._skip(item, rows))
+        return _joined(traces, rows)
+
+    def _skip(self, n, rows):
+        """Samples lost or blanked: the stages go on over silence, a piece at a time."""
         if self.hum is not None:
             self.hum.skip(n)
-        return self._process(None, filtered=self.wall.skip(n), rows=rows)
+        traces = []
+        for i in range(0, n, self.PIECE):
+            k = min(self.PIECE, n - i)
+            traces.append(self._process(None, filtered=self.wall.skip(k), rows=rows))
+        return _joined(traces, rows)
 
     def _process(self, block, filtered=None, final=False, rows=False):
         """Run ``block`` (or already ``filtered`` samples) through every stage.
@@ -399,7 +474,8 @@ class Processor:
             return self.result
         from .assemble import assemble
 
-        self._process(np.zeros((0, self.n_channels), np.float32), final=True)
+        self._release(self.glitches(self._no_samples, final=True), rows=False)
+        self._process(self._no_samples, final=True)
         self._keep(self.bridger(np.zeros((0, 6), np.float32), final=True), final=True)
         self.tracker.close()
         self.result = assemble(self, extra)

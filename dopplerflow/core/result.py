@@ -103,7 +103,9 @@ class Analysis:
     direction not given, or a second vessel too loud beside the vein for its
     reflux to stand out.  ``hum`` (with ``--hum``: what the canceller locked on
     to), ``second_vessel`` (a second vessel found: its direction and since when)
-    and ``gaps`` (lost samples) are None when there is nothing to say; ``extra``
+    ``gaps`` (lost samples) and ``artefacts`` (samples blanked by the glitch stage:
+    not finite, or bursts far beyond the recording's level) are None when there is
+    nothing to say; ``flow_detected`` is None when nothing was analysed; ``extra``
     holds entries a caller adds to the JSON (a live session's ``live``).
     """
 
@@ -111,7 +113,7 @@ class Analysis:
     sample_rate_hz: float
     duration_s: float
     direction_available: bool
-    flow_detected: bool
+    flow_detected: bool | None
     reflux: bool | None
     antegrade: str | None
     antegrade_source: str
@@ -130,6 +132,7 @@ class Analysis:
     hum: dict | None = None
     second_vessel: dict | None = None
     gaps: list | None = None
+    artefacts: list | None = None
 
     @property
     def velocity_per_hz_cm_s(self):
@@ -164,7 +167,7 @@ class Analysis:
             "dopplerflow_version": __version__,
         }
         d.update(self.extra)
-        for key in ("hum", "second_vessel", "gaps"):
+        for key in ("hum", "second_vessel", "gaps", "artefacts"):
             if getattr(self, key) is not None:
                 d.setdefault(key, getattr(self, key))
         if trace:

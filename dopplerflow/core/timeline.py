@@ -81,6 +81,11 @@ class Timeline:
         self.gaps.append((start, start + n_samples / self.config.sample_rate_hz))
         self._unsettled.append((self.n_samples, self.n_samples + n_samples + self.settle))
 
+    def mark_blanked(self, n_samples):
+        """``n_samples`` samples from here were blanked (artefacts): not analysed, and the
+        wall filter settles after them."""
+        self._unsettled.append((self.n_samples, self.n_samples + n_samples + self.settle))
+
     def take_rows(self, n):
         """Count ``n`` new rows; return the index of the first."""
         row0 = self.rows

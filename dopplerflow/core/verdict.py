@@ -9,7 +9,7 @@ verdict through them, so the three say the same thing.
 from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "vessel_phrase", "reflux_phrase", "headline",
-           "not_assessable_reason", "verdict_sentence"]
+           "flow_phrase", "not_assessable_reason", "verdict_sentence"]
 
 
 def threshold_phrase(analysis):
@@ -63,6 +63,8 @@ def reflux_phrase(analysis):
 def headline(analysis):
     """The verdict of a figure's title, e.g. ``"REFLUX: 1 event(s) > 0.5 s"``."""
     s = analysis.settings
+    if analysis.flow_detected is None:
+        return "nothing was analysed"
     if not analysis.flow_detected:
         return "no flow detected"
     if analysis.reflux is None:
@@ -72,6 +74,15 @@ def headline(analysis):
     if analysis.reflux:
         return f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
     return f"no reflux (no retrograde flow > {s.threshold_s:g} s)"
+
+
+def flow_phrase(analysis):
+    """The flow line of a summary when no flow was measured (None when flow was seen)."""
+    if analysis.flow_detected is None:
+        return "not assessable: nothing was analysed"
+    if not analysis.flow_detected:
+        return "NOT detected (flow not Doppler-detectable)"
+    return None
 
 
 def not_assessable_reason(analysis):
@@ -93,6 +104,8 @@ def verdict_sentence(analysis):
         e.g. ``"Reflux: 2 events of retrograde flow longer than 0.5 s (longest 1.20 s)."``
     """
     s = analysis.settings
+    if analysis.flow_detected is None:
+        return "na", "Nothing was analysed: flow and reflux are not assessable."
     if not analysis.flow_detected:
         return "na", "No flow detected: only noise and wall clutter."
     if analysis.reflux is None:

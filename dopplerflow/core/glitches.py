@@ -1,0 +1,271 @@
+"""Glitch stage: samples that cannot be signal are blanked before the wall filter.
+
+A sample stage.  Two kinds of samples are taken out of the analysis, counted and
+reported as *artefacts*:
+
+* samples that are not finite (NaN, infinity: a damaged float file, a driver's bad
+  buffer);
+* short bursts of samples far beyond the recording's level.  Samples more than
+  :data:`GLITCH_RATIO` times (100 dB) the running level are *loud*; loud samples
+  within :data:`GLITCH_S` of one another form a burst, and a burst that spans at
+  most :data:`GLITCH_S` and is followed by :data:`GLITCH_S` without a loud sample
+  is blanked.  A single such sample would otherwise ring through the wall filter
+  and hold the noise floor up for seconds.
+
+A sustained rise (flow starting after a quiet stretch, the probe touching the
+skin) is never a burst: its loud samples keep coming, so it spans more than
+:data:`GLITCH_S` and is kept whole.  Whether a burst is short is known at most
+``2 * GLITCH_S`` after it starts, so the stage holds back that many samples (4
+ms); the decisions depend only on the samples, so any block size gives the same
+output.
+
+The running level is the median, over the last :data:`LEVEL_PIECES` pieces of
+:data:`PIECE` samples on a fixed grid of the stream, of each piece's median
+magnitude: a few loud samples do not move it, and a recording that fades in and
+out carries it along.  Until the first piece is complete only non-finite samples
+are blanked.
+
+The stage also chooses the stream's *gain*: a power of two that brings a
+recording stored far outside the usual range (a float file scaled by 10^30, or
+by 10^-30) back to it before any filter or spectrum sees it.  A power of two
+scales every later computation exactly, so results do not depend on the
+recording's scale; recordings whose first sample with a value lies within
+2^-40 to 2^40 of full scale (all integer formats and every float file written
+as audio) keep a gain of exactly 1.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._numba import _JIT
+
+__all__ = ["Glitches", "GLITCH_S", "GLITCH_RATIO"]
+
+#: Longest burst blanked, s.
+GLITCH_S = 0.002
+#: A burst stands this many times above the running level (100 dB: more than the whole
+#: range of 16-bit audio, so no 16-bit recording has one).
+GLITCH_RATIO = 1e5
+#: Samples per piece of the level grid, and pieces in the running level.
+PIECE = 256
+LEVEL_PIECES = 16
+#: The gain is 1 while the first sample with a value lies within 2^-LOG2_RANGE and
+#: 2^LOG2_RANGE; outside it brings that sample to about 2^-4 of full scale.
+LOG2_RANGE = 40
+
+
+class Glitches:
+    """Blanks non-finite samples and short bursts far above the running level.
+
+    Parameters
+    ----------
+    n_channels : int
+    sample_rate_hz : float
+
+    Attributes
+    ----------
+    gain : float or None
+        The power of two the released samples are multiplied by (None until the
+        first sample with a value arrives).
+    artefacts : list of [int, int, str]
+        Sample ranges ``[start, end)`` of the stream blanked, with their kind
+        (``'non-finite'`` or ``'burst'``), merged.
+    """
+
+    def __init__(self, n_channels, sample_rate_hz):
+        self.n_channels = int(n_channels)
+        self.hold = max(1, int(round(GLITCH_S * float(sample_rate_hz))))
+        self.gain = None
+        self.artefacts = []
+        self._tail = np.zeros((0, self.n_channels), np.float32)  # samples held back
+        self._open = None  # (first, last) stream index of the burst that may still grow
+        self._blank = []  # [start, end) stream ranges decided blank, not all released yet
+        self._n_in = 0  # samples received
+        self._n_out = 0  # samples released
+        # the level grid: the magnitudes of the piece under way, and the medians of the
+        # last pieces in a ring (see _loud)
+        self._piece = np.zeros(PIECE, np.float64)
+        self._medians = np.zeros(LEVEL_PIECES, np.float64)
+        self._state = np.zeros(_N_STATE, np.float64)
+
+    # ------------------------------------------------------------------ level
+    def _over(self, block):
+        """Which samples of ``block`` are loud (or not finite), each against the level of
+        the piece it falls in; updates the level (``_loud``)."""
+        over = np.empty(len(block), np.bool_)
+        _loud(block, GLITCH_RATIO, self._piece, self._medians, self._state, over)
+        return over
+
+    def _choose_gain(self, block):
+        """Fix the gain from the first finite, non-zero sample of the stream."""
+        vals = np.abs(block[np.isfinite(block)])
+        vals = vals[vals > 0]
+        if not vals.size:
+            return
+        first = float(vals[0])
+        k = math.frexp(first)[1]
+        self.gain = 1.0 if -LOG2_RANGE <= k <= LOG2_RANGE else math.ldexp(1.0, -(k + 4))
+
+    # ------------------------------------------------------------------ blocks
+    def __call__(self, block, final=False):
+        """Take ``block`` (float32, ``(frames, channels)``); return what is released.
+
+        Returns
+        -------
+        list of (str, ndarray or int)
+            In stream order: ``('samples', x)``, samples to analyse (the gain
+            applied), and ``('blank', n)``, ``n`` samples taken out.  With
+            ``final`` everything held back is released.
+        """
+        if self.gain is None:
+            self._choose_gain(block)
+        loud = self._n_in + np.flatnonzero(self._over(block))
+        self._n_in += len(block)
+        self._cluster(loud, final)
+        tail = self._tail
+        n_out = len(tail) + len(block)
+        if not final:
+            n_out = max(0, n_out - 2 * self.hold)
+        end_out = self._n_out + n_out
+        if not any(a < end_out for a, _ in self._blank):
+            return self._release_clean(block, n_out)
+        data = np.concatenate((tail, block)) if len(tail) else block
+        blank = ~np.isfinite(data[:n_out]).all(axis=1)
+        for a, b in self._blank:
+            blank[max(a - self._n_out, 0):max(min(b, end_out) - self._n_out, 0)] = True
+        self._blank = [[max(a, end_out), b] for a, b in self._blank if b > end_out]
+        self._tail = data[n_out:].copy()
+        return self._segments(data[:n_out], blank)
+
+    def _cluster(self, loud, final):
+        """Group the loud samples ``loud`` (stream indices) into bursts: samples within
+        ``hold`` of each other belong together.  A burst that spans at most ``hold``
+        samples and is followed by ``hold`` quiet ones is blanked (``_blank``); a longer
+        one is signal."""
+        hold = self.hold
+        if len(loud):
+            splits = np.flatnonzero(np.diff(loud) > hold)
+            firsts = np.concatenate((loud[:1], loud[splits + 1]))
+            lasts = np.concatenate((loud[splits], loud[-1:]))
+            if self._open is not None and firsts[0] - self._open[1] <= hold:
+                firsts[0] = self._open[0]
+            elif self._open is not None:
+                self._decide(*self._open)
+            for f, last in zip(firsts[:-1].tolist(), lasts[:-1].tolist(), strict=True):
+                self._decide(f, last)
+            self._open = (int(firsts[-1]), int(lasts[-1]))
+        if self._open is not None and (final or self._n_in - 1 - self._open[1] >= hold):
+            self._decide(*self._open)
+            self._open = None
+
+    def _decide(self, first, last):
+        if last - first + 1 <= self.hold:
+            self._blank.append([first, last + 1])
+
+    def _release_clean(self, block, n_out):
+        """Release the first ``n_out`` samples of the held-back tail and ``block``, none of
+        them blanked (the common case: no copy of the block)."""
+        tail = self._tail
+        from_tail = min(n_out, len(tail))
+        from_block = n_out - from_tail
+        out = []
+        for x in (tail[:from_tail], block[:from_block]):
+            if len(x):
+                bad = ~np.isfinite(x).all(axis=1)
+                out += (self._segments(x, bad) if bad.any() else [("samples", self._scaled(x))])
+                self._n_out += 0 if bad.any() else len(x)
+        if from_tail < len(tail):
+            self._tail = np.concatenate((tail[from_tail:], block))
+        else:
+            self._tail = block[from_block:].copy()
+        return out
+
+    def _segments(self, data, blank):
+        out = []
+        if not len(data):
+            return out
+        edges = np.flatnonzero(np.diff(np.concatenate(([1], (~blank).view(np.int8), [1]))))
+        pos = 0
+        for a, b in zip(edges[::2], edges[1::2], strict=True):
+            if a > pos:
+                out.append(("samples", self._scaled(data[pos:a])))
+            out.append(("blank", int(b - a)))
+            self._note(self._n_out + a, self._n_out + b, data[a:b])
+            pos = b
+        if pos < len(data):
+            out.append(("samples", self._scaled(data[pos:])))
+        self._n_out += len(data)
+        return out
+
+    def _scaled(self, x):
+        if self.gain is None or self.gain == 1.0:
+            return x
+        return x * np.float32(self.gain)
+
+    def _note(self, a, b, samples):
+        kind = "burst" if np.isfinite(samples).all() else "non-finite"
+        last = self.artefacts[-1] if self.artefacts else None
+        if last is not None and last[1] == a and last[2] == kind:
+            last[1] = b
+        else:
+            self.artefacts.append([int(a), int(b), kind])
+
+    @property
+    def held(self):
+        """Samples received but not yet released."""
+        return self._n_in - self._n_out
+
+
+#: Slots of the level state: the samples in the piece under way, the pieces done, and
+#: the running level (0: none yet).
+_PIECE_N, _PIECES_DONE, _LEVEL = range(3)
+_N_STATE = 3
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT)
+def _loud(block, ratio, piece, medians, state, over):
+    """Mark the loud samples of ``block`` and carry the running level along.
+
+    Parameters
+    ----------
+    block : ndarray, shape (n, channels), float32
+    ratio : float
+        A sample is loud above ``ratio`` times the level of its piece.
+    piece : ndarray, shape (PIECE,), float64
+        The largest channel magnitude of each sample of the piece under way.
+    medians : ndarray, shape (LEVEL_PIECES,), float64
+        A ring of the medians of the last pieces (finite values only).
+    state : ndarray, shape (3,), float64
+        ``_PIECE_N``, ``_PIECES_DONE``, ``_LEVEL``.  Updated in place.
+    over : ndarray, shape (n,), bool
+        Out: not finite, or loud.
+    """
+    m = piece.shape[0]
+    k = medians.shape[0]
+    for i in range(block.shape[0]):
+        mag = 0.0
+        finite = True
+        for c in range(block.shape[1]):
+            v = abs(np.float64(block[i, c]))
+            if not np.isfinite(v):
+                finite = False
+            elif v > mag:
+                mag = v
+        level = state[_LEVEL]
+        over[i] = (not finite) or (level > 0.0 and mag > ratio * level)
+        j = int(state[_PIECE_N])
+        piece[j] = mag if finite else np.nan
+        j += 1
+        if j == m:
+            j = 0
+            vals = piece[np.isfinite(piece)]
+            if vals.size:
+                done = int(state[_PIECES_DONE])
+                medians[done % k] = np.median(vals)
+                done += 1
+                state[_PIECES_DONE] = done
+                state[_LEVEL] = np.median(medians[:min(done, k)])
+        state[_PIECE_N] = j

@@ -1,0 +1,170 @@
+"""The glitch stage: samples that cannot be signal are blanked, bridged and reported, and
+the analysis around them is as it would be without them; any scale gives the same result."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import dopplerflow as df
+from dopplerflow.cli import main
+from dopplerflow.core.glitches import GLITCH_S, PIECE, Glitches
+from dopplerflow.errors import InputError
+
+SAMPLE = "samples/jugular_valsalva_iq.flac"
+KW = dict(vessel="ijv", antegrade="away")
+
+
+@pytest.fixture(scope="module")
+def jugular():
+    x, fs = sf.read(SAMPLE, dtype="float32")
+    return x, fs, df.analyze(x, sample_rate_hz=fs, **KW)
+
+
+def _released(stage, x, block):
+    """Everything ``stage`` releases for ``x`` pushed in blocks of ``block`` samples."""
+    out = []
+    for i in range(0, len(x), block):
+        out += stage(x[i:i + block])
+    out += stage(np.zeros((0, x.shape[1]), np.float32), final=True)
+    samples = np.concatenate([v for k, v in out if k == "samples"] or [np.zeros((0, 2))])
+    return samples, sum(v for k, v in out if k == "blank"), stage.artefacts
+
+
+def _glitchy(rng, fs=8000):
+    """Noise at -40 dBFS with a 10-sample burst at 1e10, a NaN run, and a 120 dB step up
+    to a noise-like signal that lasts (as flow starting after digital near-silence
+    would): only the first two are glitches, although the loud signal crosses zero."""
+    x = (0.01 * rng.standard_normal((3 * fs, 2))).astype(np.float32)
+    x[8000:8010] = 1e10
+    x[12000:12003, 1] = np.nan
+    x[16000:] *= 1e6  # +120 dB, for the rest of the recording
+    return x
+
+
+@pytest.mark.parametrize("block", [1, 7, 97, 4096, 65536])
+def test_blanks_only_the_glitches_whatever_the_blocks(block, rng):
+    x = _glitchy(rng)
+    samples, blanked, artefacts = _released(Glitches(2, 8000), x, block)
+    assert artefacts == [[8000, 8010, "burst"], [12000, 12003, "non-finite"]]
+    assert blanked == 13 and len(samples) + blanked == len(x)
+    keep = np.ones(len(x), bool)
+    keep[8000:8010] = keep[12000:12003] = False
+    np.testing.assert_array_equal(samples, x[keep])  # gain 1: the samples as they were
+
+
+@pytest.mark.parametrize("extra, blanked", [(0, True), (1, False)])
+def test_a_burst_is_blanked_up_to_the_limit(rng, extra, blanked):
+    """A burst of 10^6 times the level spanning GLITCH_S is blanked; one sample more and
+    it is kept (signal)."""
+    x = (0.01 * rng.standard_normal((8000, 2))).astype(np.float32)
+    n = int(round(GLITCH_S * 8000)) + extra
+    x[4000:4000 + n] = 1e4
+    samples, n_blank, artefacts = _released(Glitches(2, 8000), x, 512)
+    assert (artefacts == [[4000, 4000 + n, "burst"]]) == blanked
+    assert n_blank == (n if blanked else 0) and len(samples) + n_blank == len(x)
+
+
+def test_only_non_finite_samples_are_blanked_before_the_first_level(rng):
+    x = (0.01 * rng.standard_normal((4 * PIECE, 2))).astype(np.float32)
+    x[10:12] = 1e10  # in the first piece: no level yet to measure it against
+    x[20] = np.inf
+    _, _, artefacts = _released(Glitches(2, 8000), x, 64)
+    assert artefacts == [[20, 21, "non-finite"]]
+
+
+@pytest.mark.parametrize("value, at_s", [(1e10, 1.0), (1e30, 1.0), (np.nan, 1.0),
+                                         (1e10, 5.0), (np.inf, 5.0)])
+def test_a_glitch_leaves_the_reflux_as_it_was(jugular, value, at_s):
+    """Ten samples (1.25 ms) of a huge or non-finite value, before the reflux or inside
+    it: the reflux stays YES with its timing (within a hop) and peak, and an event that
+    spans the glitch is marked affected_by_gap."""
+    x, fs, clean = jugular
+    y = x.copy()
+    i = int(at_s * fs)
+    y[i:i + 10] = value
+    got = df.analyze(y, sample_rate_hz=fs, **KW)
+    assert got.reflux is True and len(got.reflux_events) == 1
+    ev, ref = got.reflux_events[0], clean.reflux_events[0]
+    hop = clean.summary.hop_s
+    assert abs(ev.start_s - ref.start_s) <= hop and abs(ev.end_s - ref.end_s) <= hop
+    assert ev.peak_velocity_cm_s == pytest.approx(ref.peak_velocity_cm_s, abs=0.5)
+    assert ev.affected_by_gap == (ref.start_s < at_s < ref.end_s)
+    (art,) = got.artefacts
+    assert art["start_s"] == round(at_s, 4) and art["end_s"] == round(at_s + 10 / fs, 4)
+    assert any(w.startswith("1 glitch(es), 1.2 ms of samples") for w in got.warnings)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30, 3.7e12, 2.0 ** -60])
+def test_any_scale_gives_the_same_result(jugular, scale):
+    x, fs, clean = jugular
+    got = df.analyze(x * np.float32(scale), sample_rate_hz=fs, **KW)
+    assert got.reflux == clean.reflux and got.flow_detected == clean.flow_detected
+    hop = clean.summary.hop_s
+    for ev, ref in zip(got.reflux_events, clean.reflux_events, strict=True):
+        assert abs(ev.start_s - ref.start_s) <= hop and abs(ev.end_s - ref.end_s) <= hop
+    bin_cm_s = clean.summary.velocity_resolution_cm_s
+    assert abs(got.summary.peak_antegrade_velocity_cm_s
+               - clean.summary.peak_antegrade_velocity_cm_s) <= bin_cm_s
+    # the noise floor is still stated in dB of full scale: the scale's own dB apart
+    assert got.summary.noise_floor_dbfs == pytest.approx(
+        clean.summary.noise_floor_dbfs + 20 * np.log10(scale), abs=0.2)
+    assert not any("mean level" in w or "clipping" in w for w in got.warnings)
+
+
+def test_usual_recordings_keep_a_gain_of_one(jugular):
+    x, fs, _ = jugular
+    proc = df.Processor(df.Settings(**KW), fs, 2)
+    proc.push(x[:1000])
+    assert proc.glitches.gain == 1.0
+
+
+def test_a_nan_file_is_analysed_with_a_warning(tmp_path, capsys, jugular):
+    x, fs, _ = jugular
+    y = x.copy()
+    y[12000, 1] = np.nan
+    p = tmp_path / "nan.wav"
+    sf.write(p, y, fs, subtype="FLOAT")
+    assert main(["analyze", str(p), "--vessel", "ijv", "--antegrade", "away"]) == 0
+    out = capsys.readouterr().out
+    assert "reflux      YES: 1 event(s)" in out
+    assert "1 glitch(es), 0.1 ms of samples not finite (NaN or infinite) (first at 1.500 s)" in out
+
+
+@pytest.mark.parametrize("how", ["short", "all dropped"])
+def test_nothing_analysed_is_not_assessable(jugular, how):
+    x, fs, _ = jugular
+    if how == "short":
+        got = df.analyze(x[:240], sample_rate_hz=fs, **KW)  # 30 ms: inside the settling
+    else:
+        proc = df.Processor(df.Settings(**KW), fs, 2)
+        proc.push(x[:80])
+        for _ in range(100):
+            proc.mark_gap(800)
+        got = proc.finish()
+    assert got.flow_detected is None and got.reflux is None
+    assert got.reflux_not_assessable == "nothing was analysed"
+    assert any(w.startswith("nothing was analysed") for w in got.warnings)
+    assert not any("no flow detected" in w for w in got.warnings)
+
+
+@pytest.mark.parametrize("n, message", [
+    (float("nan"), r"a gap of nan samples: give a whole number of samples, 0 or more"),
+    (-1, r"a gap of -1 samples"),
+    (2.5, r"a gap of 2\.5 samples"),
+    ("ten", r"a gap of 'ten' samples: give a whole number of samples"),
+    (1e12, r"a gap of 125000000 s is longer than 3600 s; finish this stream"),
+])
+def test_mark_gap_checks_its_argument(n, message):
+    proc = df.Processor(df.Settings(), 8000, 2)
+    with pytest.raises(InputError, match=message):
+        proc.mark_gap(n)
+
+
+def test_nothing_is_pushed_after_finish():
+    proc = df.Processor(df.Settings(), 8000, 2)
+    proc.push(np.zeros((800, 2), np.float32))
+    proc.finish()
+    with pytest.raises(RuntimeError, match="after finish"):
+        proc.push(np.zeros((8, 2), np.float32))
+    with pytest.raises(RuntimeError, match="after finish"):
+        proc.mark_gap(8)
