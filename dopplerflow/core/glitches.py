@@ -19,8 +19,8 @@ skin) is never a burst: its loud samples keep coming, so it spans more than
 ms); the decisions depend only on the samples, so any block size gives the same
 output.
 
-The running level is the median, over the last :data:`LEVEL_PIECES` pieces of
-:data:`PIECE` samples on a fixed grid of the stream, of each piece's median
+The running level is the (lower) median, over the last :data:`LEVEL_PIECES` pieces
+of :data:`PIECE` samples on a fixed grid of the stream, of each piece's median
 magnitude: a few loud samples do not move it, and a recording that fades in and
 out carries it along.  Until the first piece is complete only non-finite samples
 are blanked.
@@ -40,6 +40,7 @@ import numpy as np
 from numba import njit
 
 from ._numba import _JIT
+from .noise import _select
 
 __all__ = ["Glitches", "GLITCH_S", "GLITCH_RATIO"]
 
@@ -86,8 +87,9 @@ class Glitches:
         self._n_out = 0  # samples released
         # the level grid: the magnitudes of the piece under way, and the medians of the
         # last pieces in a ring (see _loud)
-        self._piece = np.zeros(PIECE, np.float64)
-        self._medians = np.zeros(LEVEL_PIECES, np.float64)
+        self._piece = np.zeros(PIECE, np.float32)
+        self._scratch = np.zeros(PIECE, np.float32)
+        self._medians = np.zeros((2, LEVEL_PIECES), np.float64)
         self._state = np.zeros(_N_STATE, np.float64)
 
     # ------------------------------------------------------------------ level
@@ -95,7 +97,7 @@ class Glitches:
         """Which samples of ``block`` are loud (or not finite), each against the level of
         the piece it falls in; updates the level (``_loud``)."""
         over = np.empty(len(block), np.bool_)
-        _loud(block, GLITCH_RATIO, self._piece, self._medians, self._state, over)
+        _loud(block, GLITCH_RATIO, self._piece, self._scratch, self._medians, self._state, over)
         return over
 
     def _choose_gain(self, block):
@@ -226,7 +228,7 @@ _N_STATE = 3
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
-def _loud(block, ratio, piece, medians, state, over):
+def _loud(block, ratio, piece, scratch, medians, state, over):
     """Mark the loud samples of ``block`` and carry the running level along.
 
     Parameters
@@ -234,22 +236,23 @@ def _loud(block, ratio, piece, medians, state, over):
     block : ndarray, shape (n, channels), float32
     ratio : float
         A sample is loud above ``ratio`` times the level of its piece.
-    piece : ndarray, shape (PIECE,), float64
-        The largest channel magnitude of each sample of the piece under way.
-    medians : ndarray, shape (LEVEL_PIECES,), float64
-        A ring of the medians of the last pieces (finite values only).
+    piece, scratch : ndarray, shape (PIECE,), float32
+        The largest channel magnitude of each sample of the piece under way
+        (infinite for a sample that is not finite), and room to select its median.
+    medians : ndarray, shape (2, LEVEL_PIECES), float64
+        A ring of the medians of the last pieces, and room to take their median.
     state : ndarray, shape (3,), float64
         ``_PIECE_N``, ``_PIECES_DONE``, ``_LEVEL``.  Updated in place.
     over : ndarray, shape (n,), bool
         Out: not finite, or loud.
     """
     m = piece.shape[0]
-    k = medians.shape[0]
+    k = medians.shape[1]
     for i in range(block.shape[0]):
-        mag = 0.0
+        mag = np.float32(0.0)
         finite = True
         for c in range(block.shape[1]):
-            v = abs(np.float64(block[i, c]))
+            v = abs(block[i, c])
             if not np.isfinite(v):
                 finite = False
             elif v > mag:
@@ -257,15 +260,29 @@ def _loud(block, ratio, piece, medians, state, over):
         level = state[_LEVEL]
         over[i] = (not finite) or (level > 0.0 and mag > ratio * level)
         j = int(state[_PIECE_N])
-        piece[j] = mag if finite else np.nan
+        piece[j] = mag if finite else np.inf
         j += 1
         if j == m:
             j = 0
-            vals = piece[np.isfinite(piece)]
-            if vals.size:
-                done = int(state[_PIECES_DONE])
-                medians[done % k] = np.median(vals)
-                done += 1
-                state[_PIECES_DONE] = done
-                state[_LEVEL] = np.median(medians[:min(done, k)])
+            scratch[:] = piece
+            done = int(state[_PIECES_DONE])
+            medians[0, done % k] = _select(scratch, m, (m - 1) // 2)
+            done += 1
+            state[_PIECES_DONE] = done
+            n = min(done, k)
+            medians[1, :n] = medians[0, :n]
+            state[_LEVEL] = _median_small(medians[1], n)
         state[_PIECE_N] = j
+
+
+@njit(**_JIT)
+def _median_small(a, n):
+    """The lower median of ``a[:n]`` (a few values), sorting them in place."""
+    for i in range(1, n):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+    return a[(n - 1) // 2]

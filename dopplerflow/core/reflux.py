@@ -248,7 +248,7 @@ def _refined_start(state, fit, h, row, floor_hz, shown_hz, max_rows, x, y):
     """Start edge of hypothesis ``h``'s episode, in rows, from its rows up to ``row``:
     extrapolated back to the baseline, not before its bound (``state[h, START_BOUND]``)."""
     n_max = min(fit.shape[2], int(row - state[h, START_ROW]) + 1)
-    n = _edge_points(fit, h, 0, 1, n_max, row, x, y)
+    n = _edge_points(fit, h, np.int64(0), np.int64(1), n_max, np.float64(row), x, y)
     corr = _extrapolation(x, y, n, floor_hz, shown_hz, max_rows)
     return max(state[h, START_ROW] - 0.5 - corr, state[h, START_BOUND])
 
@@ -258,7 +258,7 @@ def _refined_end(state, fit, h, floor_hz, shown_hz, max_rows, x, y):
     """End edge of hypothesis ``h``'s episode, in rows: extrapolated forward to the
     baseline, not past the next row of antegrade flow or lost samples."""
     last = state[h, LAST_ROW]
-    n = _edge_points(fit, h, int(last), -1, fit.shape[2], last, x, y)
+    n = _edge_points(fit, h, np.int64(last), np.int64(-1), fit.shape[2], last, x, y)
     end = last + 0.5 + _extrapolation(x, y, n, floor_hz, shown_hz, max_rows)
     if state[h, BLOCKED_AFTER_ROW] >= 0:
         end = min(end, state[h, BLOCKED_AFTER_ROW] - 0.5)
@@ -369,7 +369,8 @@ def _confirm(state, h, row, ahead_retro, hop_s, t0_s, threshold_s, actions, na):
     if dur > threshold_s:
         state[h, CONFIRMED] = 1
         state[h, START_FIXED] = 1
-        na = _emit(actions, na, 1, h, state[h, START_EDGE], at + 0.5, state, at, hop_s, t0_s,
+        na = _emit(actions, na, np.int64(1), h, state[h, START_EDGE], at + 0.5, state, at, hop_s,
+                   t0_s,
                    dur)
     return na
 
@@ -466,7 +467,7 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
     w = fit.shape[2]
     x = np.empty(w)
     y = np.empty(w)
-    na = 0
+    na = np.int64(0)  # typed, so the kernels it is passed to compile once
     for i in range(n):
         row = row0 + i
         if not valid[i]:
@@ -497,7 +498,8 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
             elif state[h, IN_EPISODE] > 0 and row - state[h, LAST_ROW] > gap_rows:
                 if state[h, LAST_ROW] - state[h, START_ROW] + 1 >= min_rows:
                     end = _refined_end(state, fit, h, floor_hz, shown_hz, gap_rows, x, y)
-                    na = _emit(actions, na, 2, h, state[h, START_EDGE], end, state, row, hop_s,
+                    na = _emit(actions, na, np.int64(2), h, state[h, START_EDGE], end, state, row,
+                               hop_s,
                                t0_s, (state[h, LAST_ROW] - state[h, START_ROW] + 1) * hop_s)
                 state[h, IN_EPISODE] = 0
     return na

@@ -301,15 +301,16 @@ def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count,
     for j in range(cnt):
         row[0, st + sp * j] = max(spec[i, st + sp * j] - ceil[j] / 3.0, 0.0)
     peak = 0.0
+    zero = np.int64(0)  # typed, so the shared kernels compile once
     for j in range(cnt):
-        peak = max(peak, _sum3(row, 0, st, sp, cnt, j))
+        peak = max(peak, _sum3(row, zero, st, sp, cnt, j))
     level = max(t_high * nz, 0.1 * peak)
     # a vessel's spectrum runs without a gap from its slowest to its fastest cells: the
     # band is the first run above the level, from the bottom (one-bin gaps bridged)
     top = -1
     for j in range(cnt - 1):
-        if _sum3(row, 0, st, sp, cnt, j) > level:
-            top = _walk_out(row, 0, st, sp, cnt, j, level)
+        if _sum3(row, zero, st, sp, cnt, j) > level:
+            top = _walk_out(row, zero, st, sp, cnt, j, level)
             break
     for j in range(top + 3, cnt):
         row[0, st + sp * j] = 0.0

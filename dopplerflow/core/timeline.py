@@ -119,10 +119,10 @@ class Timeline:
         return valid
 
     def all_valid(self, n):
-        """A read-only array of ``n`` True values (kept and grown as needed)."""
+        """An array of ``n`` True values (kept and grown as needed; not to be written:
+        it stays writable so the kernels it is given see the type of any mask)."""
         if len(self._valid_buf) < n:
             self._valid_buf = np.ones(max(n, 2 * len(self._valid_buf)), bool)
-            self._valid_buf.setflags(write=False)
         return self._valid_buf[:n]
 
     def note_unanalysed(self, row0, valid):

@@ -72,7 +72,7 @@ def settling_samples(sos, sample_rate_hz, level_db=-60.0, max_s=0.5):
 def _cached_settling(sos_bytes, sample_rate_hz, level_db, max_s):
     """:func:`settling_samples` of a (2, 6) float64 ``sos`` given as bytes, cached."""
     h = np.empty(int(max_s * sample_rate_hz))
-    _step_response(np.frombuffer(sos_bytes, np.float64).reshape(2, 6), h)
+    _step_response(np.frombuffer(sos_bytes, np.float64).reshape(2, 6).copy(), h)
     # the inverse-Chebyshev high-pass passes DC at the stop-band level: the transient is
     # the difference from that end value
     above = np.flatnonzero(np.abs(h - h[-1]) > 10 ** (level_db / 20))
@@ -93,7 +93,7 @@ def _chunk_matrices(sos, m):
 @functools.lru_cache(maxsize=64)
 def _cached_chunk_matrices(sos_bytes, m):
     """:func:`_chunk_matrices` of a (2, 6) float64 ``sos`` given as bytes, cached."""
-    sos = np.frombuffer(sos_bytes, np.float64).reshape(2, 6)
+    sos = np.frombuffer(sos_bytes, np.float64).reshape(2, 6).copy()  # writable: one kernel type
     h = np.zeros((m, 4))
     phi = np.zeros((4, 4))
     for k in range(4):
@@ -341,7 +341,7 @@ def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, pos, sos, h, phi, s,
     n = block.shape[0]
     m = h.shape[0]
     n_lanes = lanes.shape[1] // 2
-    i = 0
+    i = np.int64(0)  # typed, so the kernels it is passed to compile once
     while i < n:
         k = (pos + i) % m
         if k == 0 and n - i >= m:
@@ -381,8 +381,8 @@ def _wall_filter(block, i0, i1, sign1, mix_step, mix_index, pos, sos, h, phi, s,
             i += g * m
             continue
         a, b = _prepared(block, i, i0, i1, sign1, mix_step, mix_index)
-        out[i, 0] = _natural(_tdf2_step(sos, a, z[0]), k, h, s, 0)
-        out[i, 1] = _natural(_tdf2_step(sos, b, z[1]), k, h, s, 1)
+        out[i, 0] = _natural(_tdf2_step(sos, a, z[0]), k, h, s, np.int64(0))
+        out[i, 1] = _natural(_tdf2_step(sos, b, z[1]), k, h, s, np.int64(1))
         if k == m - 1:
             for c in range(2):
                 _next_chunk(phi, s, z, c)
