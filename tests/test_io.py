@@ -127,6 +127,9 @@ def test_missing_file_and_directory(tmp_path, capsys):
     (["--reflux-threshold", "0"], "reflux threshold 0.0 s must be a positive number"),
     (["--layout", "offset"], "layout 'offset' needs --offset-hz"),
     (["--vessel", "aorta"], "argument --vessel: invalid choice: 'aorta'"),
+    (["--hop-ms", "0.001"], "hop 0.001 ms is under one sample at 8000 Hz; the least hop at "
+                            "this sample rate is 0.125 ms (one sample)"),
+    (["--channels", "1,1"], "channels (1, 1) names a channel twice; give different channels"),
 ])
 def test_bad_usage_exits_2(tmp_path, capsys, stereo, argv, message):
     p = tmp_path / "ok.wav"
