@@ -1,5 +1,6 @@
 """Files: every format and sample format, bad input with pinned messages, awkward input."""
 
+import io as bytes_io
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from conftest import chirp_tones, iq
 
 import dopplerflow as df
 from dopplerflow.cli import main
+from dopplerflow.core import io
 
 FS = 8000
 SEGMENTS = [(1.5, 700.0), (1.2, -700.0), (1.0, 700.0)]  # reflux 1.5-2.7 s with ijv
@@ -218,6 +220,196 @@ def test_truncated_data_warns_and_keeps_what_is_there(tmp_path, stereo):
     assert a.duration_s < len(stereo) / FS
     # what could be read is analysed: the reflux onset is there
     assert a.reflux_events[0].start_s == pytest.approx(1.5, abs=0.01)
+
+
+# ------------------------------------------------------------------ damaged files
+#: Block sizes the reader is asked for: the samples must not depend on them.
+BLOCK_SIZES = (65536, 4096, 1024, 97)
+#: Frames per FLAC frame as libsndfile writes them.
+FLAC_BLOCK = 4096
+
+
+@pytest.fixture(scope="module")
+def noise():
+    """3.7 s of seeded stereo noise, 16-bit exact: every sample of a prefix is checkable."""
+    x = np.random.default_rng(7).uniform(-0.5, 0.5, (29600, 2))
+    return (np.round(x * 32767) / 32768).astype(np.float32)
+
+
+def _encode(x, fmt, subtype):
+    buf = bytes_io.BytesIO()
+    sf.write(buf, x, FS, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def _read(path, block_size):
+    reader = io.iter_blocks(path, block_size)
+    blocks = [b.copy() for b in reader]
+    return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32), reader.report
+
+
+def _read_every_way(path):
+    """The samples of ``path``, asserted equal for every block size, and the report."""
+    x, report = _read(path, BLOCK_SIZES[0])
+    for block_size in BLOCK_SIZES[1:]:
+        y, other = _read(path, block_size)
+        np.testing.assert_array_equal(y, x, err_msg=f"block size {block_size}")
+        assert (other.frames_read, other.reason) == (report.frames_read, report.reason)
+    assert report.frames_read == len(x)
+    return x, report
+
+
+def _flac_frame_starts(x):
+    """Byte offset of every FLAC frame of ``x``'s FLAC file: a FLAC frame depends only on
+    its samples, so the file of the first ``k`` frames is the full file's first ``k``
+    frames behind the same-sized header."""
+    return [len(_encode(x[:k], "FLAC", "PCM_16"))
+            for k in range(FLAC_BLOCK, len(x), FLAC_BLOCK)]
+
+
+def _damaged(tmp_path, data, name):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def test_a_cut_flac_is_read_to_its_last_whole_frame(tmp_path, noise):
+    """Cut anywhere, a FLAC file gives every frame encoded whole before the cut, the same
+    samples as the whole file, for every block size, and says it stopped early."""
+    data = _encode(noise, "FLAC", "PCM_16")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    starts = _flac_frame_starts(noise)
+    cuts = [(start + delta, k + 1 if delta >= 0 else k)
+            for k, start in enumerate(starts) for delta in (-1, 0, 1, 700)]
+    cuts.append((len(data) - 1, len(starts)))  # one byte off the end: the last frame lost
+    for cut, whole in cuts:
+        p = _damaged(tmp_path, data[:cut], "cut.flac")
+        x, report = _read_every_way(p)
+        assert len(x) == whole * FLAC_BLOCK, cut
+        np.testing.assert_array_equal(x, clean[:len(x)])
+        assert report.frames_promised == len(noise) and not report.complete
+        assert f"its header promises {len(noise)} frames, {len(x)} could be read" \
+            in report.warning()
+
+
+def test_flipped_bytes_stop_a_flac_at_the_damaged_frame(tmp_path, noise):
+    data = _encode(noise, "FLAC", "PCM_16")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    starts = _flac_frame_starts(noise) + [len(data)]
+    for k in range(len(starts) - 1):
+        damaged = bytearray(data)
+        middle = (starts[k] + starts[k + 1]) // 2
+        damaged[middle:middle + 4] = bytes(b ^ 0xFF for b in damaged[middle:middle + 4])
+        x, report = _read_every_way(_damaged(tmp_path, bytes(damaged), "flipped.flac"))
+        assert len(x) == (k + 1) * FLAC_BLOCK
+        np.testing.assert_array_equal(x, clean[:len(x)])
+        assert report.reason and not report.complete
+
+
+def test_damage_where_a_read_of_the_reader_ends_loses_nothing(tmp_path, monkeypatch):
+    """The reader decodes 65536 frames at a time: a cut just after the FLAC frame that ends
+    there still gives all 65536 (soundfile's read would drop the last one, its seek
+    after the read failing on the damaged frame: the fallback reader loses that one)."""
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, (100000, 2)).astype(np.float32)
+    data = _encode(x, "FLAC", "PCM_16")
+    head = len(_encode(x[:io.PIECE_FRAMES], "FLAC", "PCM_16"))
+    p = _damaged(tmp_path, data[:head + 10], "cut.flac")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    y, report = _read_every_way(p)
+    assert len(y) == io.PIECE_FRAMES
+    np.testing.assert_array_equal(y, clean[:len(y)])
+    monkeypatch.setattr(io, "_reader", io._public_reader)
+    y, report = _read_every_way(p)
+    assert io.PIECE_FRAMES - 1 <= len(y) <= io.PIECE_FRAMES and report.reason
+    np.testing.assert_array_equal(y, clean[:len(y)])
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "RF64", "AIFF"])
+def test_a_cut_wav_or_aiff_says_what_its_header_promised(tmp_path, noise, fmt):
+    data = _encode(noise, fmt, "PCM_16")
+    header = len(data) - 4 * len(noise)
+    for cut in (len(data) // 2, len(data) - 3, header + 4 * 8000 + 1):
+        p = _damaged(tmp_path, data[:cut], "cut.wav")
+        assert io.open_audio(p).frames == len(noise)  # what the header promises
+        x, report = _read_every_way(p)
+        if fmt != "AIFF":  # the WAV data chunk is last: every whole frame before the cut
+            assert len(x) == (cut - header) // 4
+        np.testing.assert_array_equal(x, noise[:len(x)])
+        assert "data chunk is shorter than its header says" in report.warning()
+
+
+def test_a_wav_header_claiming_more_data_is_reported(tmp_path, noise):
+    data = bytearray(_encode(noise, "WAV", "PCM_16"))
+    at = data.index(b"data") + 4
+    data[at:at + 4] = (8 * len(noise)).to_bytes(4, "little")  # twice the data there is
+    p = _damaged(tmp_path, bytes(data), "claims.wav")
+    x, report = _read_every_way(p)
+    np.testing.assert_array_equal(x, noise)
+    assert report.warning().endswith(
+        f"its header promises {2 * len(noise)} frames, {len(noise)} could be read and are "
+        f"analysed")
+
+
+def _ogg_pages(data):
+    """(end offset, granule position) of every page of an Ogg file (a naive parser)."""
+    pages, at = [], 0
+    while at < len(data):
+        n_segments = data[at + 26]
+        end = at + 27 + n_segments + sum(data[at + 27:at + 27 + n_segments])
+        pages.append((end, int.from_bytes(data[at + 6:at + 14], "little")))
+        at = end
+    return pages
+
+
+def test_a_cut_or_damaged_ogg_is_read_to_its_last_whole_page(tmp_path, noise):
+    data = _encode(noise, "OGG", "VORBIS")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    pages = _ogg_pages(data)
+    assert len(pages) > 4
+    for (end, granule), (next_end, _) in zip(pages[2:-1], pages[3:], strict=True):
+        # cut inside the next page, or damage in it: the frames up to this page's end
+        for damaged in (data[:(end + next_end) // 2],
+                        data[:end + 30] + bytes([data[end + 30] ^ 0x55]) + data[end + 31:]):
+            x, report = _read_every_way(_damaged(tmp_path, damaged, "cut.ogg"))
+            assert len(x) == granule
+            np.testing.assert_array_equal(x, clean[:granule])
+            assert "Ogg" in report.reason and not report.complete
+    with pytest.raises(df.AudioFileError, match=r"holds no audio frames that can be read \("
+                                                r"the Ogg stream's last page is cut off\)"):
+        io.open_audio(_damaged(tmp_path, data[:pages[1][0] + 100], "cut.ogg"))
+
+
+def test_the_analysis_of_a_damaged_file_does_not_depend_on_the_block_size(tmp_path, stereo):
+    data = _encode(stereo, "FLAC", "PCM_16")
+    b = bytearray(data)
+    b[len(b) // 2:len(b) // 2 + 4] = b"\xff\x00\xff\x00"
+    for name, damaged in (("cut60", data[:int(0.6 * len(data))]), ("flipped", bytes(b)),
+                          ("cut", data[:-1])):
+        p = _damaged(tmp_path, damaged, f"{name}.flac")
+        a, b_ = (df.analyze(p, vessel="ijv", antegrade="toward", block_size=n)
+                 for n in (65536, 1024))
+        assert a.duration_s == b_.duration_s > 1.5 and a.summary == b_.summary
+        assert a.reflux_events == b_.reflux_events and a.warnings == b_.warnings
+        assert any(w.startswith(f"the file is truncated: its header promises {len(stereo)} "
+                                f"frames") for w in a.warnings)
+    # one byte cut from the end: the reflux (1.5-2.7 s) is all there
+    assert a.reflux_events[0].start_s == pytest.approx(1.5, abs=0.01)
+
+
+def test_a_wav_cut_in_half_warns(tmp_path, stereo):
+    data = _encode(stereo, "WAV", "PCM_16")
+    a = df.analyze(_damaged(tmp_path, data[:len(data) // 2], "half.wav"), vessel="ijv",
+                   antegrade="toward")
+    assert f"the file is truncated: its header promises {len(stereo)} frames, " \
+           f"{(len(data) // 2 - 44) // 4} could be read" in a.warnings
+
+
+@pytest.mark.parametrize("block_size", [0, -5, 1.5, "4096", None, True])
+def test_block_size_must_be_a_positive_whole_number(tmp_path, stereo, block_size):
+    p = tmp_path / "ok.wav"
+    sf.write(p, stereo, FS)
+    with pytest.raises(df.SettingsError, match="block size .* must be a positive whole number"):
+        io.iter_blocks(p, block_size)
 
 
 # ------------------------------------------------------------------ outputs
