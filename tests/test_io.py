@@ -1,7 +1,12 @@
 """Files: every format and sample format, bad input with pinned messages, awkward input."""
 
+import glob
 import io as bytes_io
 import json
+import os
+import pickle
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -479,3 +484,110 @@ def test_unwritable_output_fails_before_the_analysis(tmp_path, capsys):
     assert code == 1
     assert f"cannot write {tmp_path / 'no' / 't.csv'}: folder {tmp_path / 'no'} does not exist" \
         in err
+
+
+# ------------------------------------------------------------------ numba's cache
+NO_CACHE_NOTICE = "they are compiled again on every run"
+
+
+def _read_only_copy(tmp_path):
+    """The package copied to ``tmp_path/pkg`` with a ``core/__pycache__`` numba cannot use:
+    write permission removed (ignored by root), and a file where the folder would be."""
+    root = tmp_path / "pkg"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(df.__file__)))
+    for package in ("dopplerflow", "benchmarks"):
+        shutil.copytree(os.path.join(here, package), root / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "dopplerflow" / "core" / "__pycache__").write_text("not a folder")
+    for folder, _, files in os.walk(root):
+        for name in files + [""]:
+            path = os.path.join(folder, name)
+            os.chmod(path, os.stat(path).st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return root
+
+
+def _writable_again(root):
+    for folder, _, files in os.walk(root):
+        for name in files + [""]:
+            os.chmod(os.path.join(folder, name), 0o755)
+
+
+def _env(**changes):
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env.update(changes)
+    return env
+
+
+def test_a_read_only_install_without_a_writable_home_runs_uncached(tmp_path, stereo):
+    """Before, every command died on import: "RuntimeError: cannot cache function
+    '_prepared': no locator available".  Now the analysis runs, its kernels compiled in
+    the process, and one line on stderr says so."""
+    root = _read_only_copy(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    wav = tmp_path / "tiny.wav"
+    sf.write(wav, stereo[:FS // 2], FS)
+    try:
+        r = subprocess.run([sys.executable, "-m", "dopplerflow", "analyze", str(wav), "--json",
+                            str(tmp_path / "out.json")],
+                           env=_env(PYTHONPATH=str(root), HOME=str(tmp_path / "a_file" / "home")),
+                           capture_output=True, text=True, cwd=tmp_path)
+    finally:
+        _writable_again(root)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and NO_CACHE_NOTICE in lines[0], r.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["duration_s"] == 0.5
+
+
+@pytest.mark.parametrize("user_dir", [False, True])
+def test_a_read_only_install_caches_in_the_user_folder(tmp_path, user_dir):
+    """With the package read-only, the kernels are cached under $XDG_CACHE_HOME (or ~/.cache)
+    /dopplerflow/numba, unless NUMBA_CACHE_DIR says where."""
+    root = _read_only_copy(tmp_path)
+    script = ("import os, dopplerflow.core._kernels as K; print(K.__file__); "
+              "print(K._wall_filter._cache.cache_path); print(os.environ['NUMBA_CACHE_DIR'])")
+    mine = tmp_path / "mine"
+    env = _env(PYTHONPATH=str(root), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    if user_dir:
+        env["NUMBA_CACHE_DIR"] = str(mine)
+    try:
+        r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, cwd=tmp_path)
+    finally:
+        _writable_again(root)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    source, cache, setting = r.stdout.splitlines()
+    assert source.startswith(str(root))
+    folder = str(mine) if user_dir else str(tmp_path / "xdg" / "dopplerflow" / "numba")
+    assert setting == folder and cache.startswith(folder + os.sep)
+
+
+def test_a_damaged_cache_file_is_compiled_again(tmp_path, stereo):
+    """Before, a damaged index (.nbi) or data file (.nbc) failed every later run with an
+    UnpicklingError.  Now the kernel is compiled again and its cache rewritten."""
+    from numba.core.caching import _CacheLocator
+
+    from dopplerflow.core import _kernels as K
+
+    wav = tmp_path / "tiny.wav"
+    sf.write(wav, stereo[:FS // 2], FS)
+    df.analyze(wav)  # every kernel of an analysis in this process's cache
+    cache = tmp_path / "cache"
+    folder = cache / _CacheLocator.get_suitable_cache_subpath(K.__file__)
+    shutil.copytree(K._wall_filter._cache.cache_path, folder,
+                    ignore=lambda _, names: [n for n in names if not n.endswith((".nbi", ".nbc"))])
+    index = glob.glob(str(folder / "_kernels._reflux-*.nbi"))
+    data = glob.glob(str(folder / "_kernels._block_stats-*.1.nbc"))
+    assert len(index) == len(data) == 1, "kernels renamed: damage two that analyze uses"
+    with open(index[0], "r+b") as fh:
+        fh.truncate(30)
+    with open(data[0], "wb") as fh:
+        fh.write(b"\x80\x05 not a pickle")
+    r = subprocess.run([sys.executable, "-m", "dopplerflow", "analyze", str(wav), "-q"],
+                       env=_env(NUMBA_CACHE_DIR=str(cache)), capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    with open(index[0], "rb") as fh:  # written anew, whole
+        pickle.load(fh)
+        pickle.loads(fh.read())
+    with open(data[0], "rb") as fh:
+        pickle.loads(fh.read())
