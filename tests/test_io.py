@@ -229,7 +229,7 @@ def test_truncated_data_warns_and_keeps_what_is_there(tmp_path, stereo):
 
 # ------------------------------------------------------------------ damaged files
 #: Block sizes the reader is asked for: the samples must not depend on them.
-BLOCK_SIZES = (65536, 4096, 1024, 97)
+BLOCK_SIZES = (65536, 4096, 1024, 97, 100003)
 #: Frames per FLAC frame as libsndfile writes them.
 FLAC_BLOCK = 4096
 
@@ -295,6 +295,9 @@ def test_a_cut_flac_is_read_to_its_last_whole_frame(tmp_path, noise):
         assert report.frames_promised == len(noise) and not report.complete
         assert f"its header promises {len(noise)} frames, {len(x)} could be read" \
             in report.warning()
+    reader = io.iter_blocks(p, 4096)  # read twice: the same blocks, a report afresh
+    assert [len(b) for b in reader] == [len(b) for b in reader]
+    assert reader.report.frames_read == len(x) and reader.report.reason == report.reason
 
 
 def test_flipped_bytes_stop_a_flac_at_the_damaged_frame(tmp_path, noise):

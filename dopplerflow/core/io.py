@@ -35,6 +35,8 @@ _RETRY_FRAMES = (256, 1)
 #: Frames read back after a seek and compared with those already delivered: a seek
 #: must land exactly (Vorbis seeks need not), else the file is decoded from the start.
 _CHECK_FRAMES = 64
+#: libsndfile subtypes of a WAV, besides PCM_*, whose block align is the frame size.
+_UNCOMPRESSED = ("FLOAT", "DOUBLE", "ULAW", "ALAW")
 #: Ogg granule position of a page on which no packet ends.
 _NO_GRANULE = 2 ** 64 - 1
 
@@ -85,15 +87,25 @@ def _check_path(path):
     try:
         p = os.fspath(path)
     except TypeError:
-        raise AudioFileError(f"{path!r} is not a file name; give the path of an audio file "
+        shown = " ".join(repr(path).split())  # one line, whatever the object
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise AudioFileError(f"{shown} is not a file name; give the path of an audio file "
                              f"(WAV, FLAC, OGG, AIFF)") from None
     if not os.path.exists(p):
-        raise AudioFileError(f"{p}: no such file; check the path")
+        raise AudioFileError(f"{_name(p)}: no such file; check the path")
     if os.path.isdir(p):
-        raise AudioFileError(f"{p} is a directory; give an audio file (WAV, FLAC, OGG, AIFF)")
+        raise AudioFileError(f"{_name(p)} is a directory; give an audio file (WAV, FLAC, OGG, "
+                             f"AIFF)")
     if os.path.getsize(p) == 0:
-        raise AudioFileError(f"{p} is empty (0 bytes); record again or pick another file")
+        raise AudioFileError(f"{_name(p)} is empty (0 bytes); record again or pick another "
+                             f"file")
     return p
+
+
+def _name(path):
+    """A file name for a one-line message: as it is, or quoted with escapes if it holds
+    characters that do not print (a line break)."""
+    return path if isinstance(path, str) and path.isprintable() else repr(path)
 
 
 def _open(path):
@@ -103,11 +115,11 @@ def _open(path):
         return sf.SoundFile(p)
     except sf.LibsndfileError as e:
         reason = str(e).split(":")[-1].strip().rstrip(".") or "unreadable"
-        raise AudioFileError(f"{p} is not a readable audio file ({reason}); dopplerflow reads "
-                             f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile") from None
     except (RuntimeError, TypeError, ValueError, OSError) as e:
-        raise AudioFileError(f"{p} is not a readable audio file ({e}); dopplerflow reads "
-                             f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile") from None
+        reason = str(e)
+    reason = " ".join(reason.split())  # one line, even if the message quotes the name
+    raise AudioFileError(f"{_name(p)} is not a readable audio file ({reason}); dopplerflow reads "
+                         f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile")
 
 
 def _describe(f, path):
@@ -115,7 +127,9 @@ def _describe(f, path):
     info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
     try:
         with open(path, "rb") as fh:
-            if f.format in ("WAV", "WAVEX", "RF64", "AIFF"):
+            # a WAV data chunk holds frames of block-align bytes only when not compressed
+            if f.format == "AIFF" or (f.format in ("WAV", "WAVEX", "RF64") and (
+                    f.subtype.startswith("PCM") or f.subtype in _UNCOMPRESSED)):
                 promised = _header_frames(fh)
                 if promised is not None and promised > f.frames:
                     info.frames = promised
@@ -229,13 +243,13 @@ def open_audio(path):
     with _open(path) as f:
         info = _describe(f, os.fspath(path))
     if not RATE_RANGE_HZ[0] <= info.samplerate <= RATE_RANGE_HZ[1]:
-        raise AudioFileError(f"{os.fspath(path)} has a sample rate of {info.samplerate} Hz; "
+        raise AudioFileError(f"{_name(os.fspath(path))} has a sample rate of {info.samplerate} Hz; "
                              f"dopplerflow analyses {RATE_RANGE_HZ[0]:g}-{RATE_RANGE_HZ[1]:g} Hz "
                              f"audio (resample it, e.g. to 48000 Hz)")
     if info.frames == 0 or info.damage_frame == 0:
         why = f" ({info.damage})" if info.damage else ""
-        raise AudioFileError(f"{os.fspath(path)} holds no audio frames that can be read{why}; "
-                             f"record again or pick another file")
+        raise AudioFileError(f"{_name(os.fspath(path))} holds no audio frames that can be "
+                             f"read{why}; record again or pick another file")
     return info
 
 
@@ -314,8 +328,9 @@ class BlockReader:
     def __init__(self, path, block_size=65536):
         if (not isinstance(block_size, numbers.Integral) or isinstance(block_size, bool)
                 or block_size < 1):
-            raise SettingsError(f"block size {block_size!r} must be a positive whole number "
-                                f"of frames (e.g. 4096)")
+            shown = " ".join(repr(block_size).split())[:60]
+            raise SettingsError(f"block size {shown} must be a positive whole number of "
+                                f"frames (e.g. 4096)")
         self.path = path
         self.block_size = int(block_size)
         self.report = ReadReport(os.fspath(path) if isinstance(path, (str, os.PathLike))
@@ -325,8 +340,6 @@ class BlockReader:
         size = self.block_size
         out, fill = None, 0
         for piece in self._pieces():
-            if out is None:
-                out = np.empty((size, piece.shape[1]), np.float32)
             i = 0
             while i < len(piece):
                 if fill == 0 and len(piece) - i >= size:  # a whole block inside the piece
@@ -334,6 +347,12 @@ class BlockReader:
                     i += size
                     continue
                 take = min(size - fill, len(piece) - i)
+                if out is None or fill + take > len(out):  # grows with what is read, to size
+                    grown = np.empty((min(size, max(2 * fill, fill + take, 4096)),
+                                      piece.shape[1]), np.float32)
+                    if fill:
+                        grown[:fill] = out[:fill]
+                    out = grown
                 out[fill:fill + take] = piece[i:i + take]
                 fill += take
                 i += take
@@ -345,7 +364,8 @@ class BlockReader:
 
     def _pieces(self):
         """Yield the decoded stream in pieces, retrying smaller reads where one fails."""
-        report, steps = self.report, (PIECE_FRAMES,) + _RETRY_FRAMES
+        report = self.report = ReadReport(self.report.path)  # afresh for each iteration
+        steps = (PIECE_FRAMES,) + _RETRY_FRAMES
         f = _open(self.path)
         try:
             info = _describe(f, os.fspath(self.path))
