@@ -55,11 +55,17 @@ _DURATION_SLACK_S = 0.05
 _DURATION_SLACK = 0.01
 
 
+def _shown(value, width=40):
+    """``repr(value)`` on one line, at most ``width`` characters."""
+    shown = " ".join(repr(value).split())
+    return shown if len(shown) <= width else shown[:width - 3] + "..."
+
+
 def _interval(ev, where):
     try:
         start, end = float(ev["start_s"]), float(ev["end_s"])
     except (KeyError, TypeError, ValueError, OverflowError):
-        raise InputError(f"{where} event {ev!r} needs numeric start_s and end_s") from None
+        raise InputError(f"{where} event {_shown(ev)} needs numeric start_s and end_s") from None
     if not (math.isfinite(start) and math.isfinite(end)) or end < start:
         raise InputError(f"{where} event has start_s={start} and end_s={end}; need "
                          f"finite times with start_s <= end_s")
@@ -196,7 +202,7 @@ def _trace_score(result, truth, sign_min_cm_s):
     try:
         floor = 0.0 if floor is None else float(floor)
     except (TypeError, ValueError, OverflowError):
-        raise InputError(f"result velocity_floor_cm_s {floor!r} is not a number") from None
+        raise InputError(f"result velocity_floor_cm_s {_shown(floor)} is not a number") from None
     if not (math.isfinite(floor) and floor >= 0.0):
         raise InputError(f"result velocity_floor_cm_s {floor!r} must be a finite number >= 0")
     measurable = flowing & (np.abs(vt) >= floor)
@@ -242,10 +248,8 @@ def _check_types(record, where, types):
         if value is None:
             continue
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            shown = repr(value)
-            shown = shown if len(shown) <= 40 else shown[:37] + "..."
-            raise InputError(f"{where} {key} is {shown}; it must be {what} (give the JSON "
-                             f"dopplerflow writes)")
+            raise InputError(f"{where} {key} is {_shown(value)}; it must be {what} (give the "
+                             f"JSON dopplerflow writes)")
 
 
 def _kind(record):
@@ -264,7 +268,7 @@ def _number(record, key, where):
         return None
     if not isinstance(value, (int, float)) or isinstance(value, bool) \
             or not math.isfinite(value):
-        raise InputError(f"{where} {key} is {value!r:.40}; it must be a finite number")
+        raise InputError(f"{where} {key} is {_shown(value)}; it must be a finite number")
     return float(value)
 
 
@@ -365,7 +369,7 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
     for name, value in (("tolerance_s", tolerance_s), ("sign_min_cm_s", sign_min_cm_s)):
         if (not isinstance(value, (int, float)) or isinstance(value, bool)
                 or not (math.isfinite(value) and value >= 0.0)):
-            raise SettingsError(f"{name}={value!r} must be a finite number >= 0")
+            raise SettingsError(f"{name}={_shown(value)} must be a finite number >= 0")
     _check_types(result, "result", _RESULT_TYPES)
     _check_types(truth, "truth", _TRUTH_TYPES)
     out = {"scenario": truth.get("scenario"), "snr_db": truth.get("snr_db"),
@@ -401,7 +405,9 @@ def score_files(result_path, truth_path, **kwargs):
     that order, of the same recording.
     """
     result, truth = _load_json(result_path, "result"), _load_json(truth_path, "truth")
-    check_pair(result, truth, os.fspath(result_path), os.fspath(truth_path))
+    names = [os.fspath(p) for p in (result_path, truth_path)]
+    check_pair(result, truth, *(n if isinstance(n, str) and n.isprintable() else repr(n)
+                                for n in names))
     return score(result, truth, **kwargs)
 
 

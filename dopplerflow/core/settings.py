@@ -130,7 +130,7 @@ class Settings:
         """
         if sample_rate_hz is not None and (not isinstance(sample_rate_hz, numbers.Real)
                                            or isinstance(sample_rate_hz, bool)):
-            raise SettingsError(f"sample rate {sample_rate_hz!r} is not a number of Hz "
+            raise SettingsError(f"sample rate {_shown(sample_rate_hz)} is not a number of Hz "
                                 f"(e.g. 48000)")
         if self.layout not in LAYOUTS:
             raise SettingsError(
@@ -237,9 +237,13 @@ def _typed(name, value, kind, takes):
                                                 and not isinstance(c, (bool, np.bool_))
                                                 for c in value)):
             return tuple(int(c) for c in value)
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    raise SettingsError(f"{name}={shown} is not valid: {name} takes {takes}")
+    raise SettingsError(f"{name}={_shown(value)} is not valid: {name} takes {takes}")
+
+
+def _shown(value):
+    """``repr(value)`` on one line, at most 60 characters."""
+    shown = " ".join(repr(value).split())
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def settings_from(settings, kwargs):
@@ -249,6 +253,6 @@ def settings_from(settings, kwargs):
         raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
                         f"{', '.join(SETTINGS_FIELDS)}")
     if settings is not None and not isinstance(settings, Settings):
-        raise SettingsError(f"settings={settings!r:.60} is not valid: give a Settings "
+        raise SettingsError(f"settings={_shown(settings)} is not valid: give a Settings "
                             f"(dopplerflow.Settings(...)) or None")
     return (settings or Settings()).replace(**kwargs)
