@@ -38,6 +38,7 @@ magnitudes are compared and sign agreement is ``None``.
 
 import json
 import math
+import numbers
 import os
 
 import numpy as np
@@ -230,9 +231,9 @@ def _trace_score(result, truth, sign_min_cm_s):
     return out
 
 
-_NUMBER = ((int, float), "a number or null")
-_FLAG = ((bool,), "true, false or null")
-_EVENTS = ((list,), "a list of events ({start_s, end_s, ...}) or null")
+_NUMBER = ((numbers.Real,), "a number or null")
+_FLAG = ((bool, np.bool_), "true, false or null")
+_EVENTS = ((list, tuple), "a list of events ({start_s, end_s, ...}) or null")
 _TRACE = ((dict,), "an object {time_s: [...], velocity_cm_s: [...]} or null")
 #: The type of each field the score reads (missing or null: not given).
 _RESULT_TYPES = {"flow_detected": _FLAG, "reflux": _FLAG, "direction_available": _FLAG,
@@ -247,7 +248,8 @@ def _check_types(record, where, types):
         value = record.get(key)
         if value is None:
             continue
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        flag = isinstance(value, (bool, np.bool_))
+        if not isinstance(value, kinds) or (flag and bool not in kinds):
             raise InputError(f"{where} {key} is {_shown(value)}; it must be {what} (give the "
                              f"JSON dopplerflow writes)")
 
@@ -266,7 +268,7 @@ def _number(record, key, where):
     value = record.get(key)
     if value is None:
         return None
-    if not isinstance(value, (int, float)) or isinstance(value, bool) \
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) \
             or not math.isfinite(value):
         raise InputError(f"{where} {key} is {_shown(value)}; it must be a finite number")
     return float(value)
@@ -367,7 +369,7 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
     if not isinstance(result, dict) or not isinstance(truth, dict):
         raise InputError("result and truth must be JSON objects (dicts)")
     for name, value in (("tolerance_s", tolerance_s), ("sign_min_cm_s", sign_min_cm_s)):
-        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+        if (not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_))
                 or not (math.isfinite(value) and value >= 0.0)):
             raise SettingsError(f"{name}={_shown(value)} must be a finite number >= 0")
     _check_types(result, "result", _RESULT_TYPES)

@@ -268,6 +268,8 @@ class ReadReport:
         Why reading stopped before the end the header promises (the
         decoder's error, a cut data chunk, a damaged Ogg page); None if it
         did not, or has not yet.
+    samplerate : int or None
+        The file's sample rate, Hz; None until the file is opened.
     """
 
     def __init__(self, path):

@@ -41,6 +41,11 @@ def preset_window_s(vessel):
 class Settings:
     """Analysis settings, validated once.
 
+    Each field's type is checked as the settings are made: numpy scalars become
+    Python numbers, and a value of another type (a string for a number, a float
+    for ``average_frames``, ...) raises :class:`SettingsError` naming the field
+    and what it takes.  :meth:`validate` checks the ranges.
+
     Attributes
     ----------
     layout : str
@@ -126,7 +131,8 @@ class Settings:
         Raises
         ------
         SettingsError
-            A value is out of range; the message says what is allowed.
+            A value is out of range, or ``sample_rate_hz`` is not a number; the
+            message says what is allowed.
         """
         if sample_rate_hz is not None and (not isinstance(sample_rate_hz, numbers.Real)
                                            or isinstance(sample_rate_hz, bool)):
