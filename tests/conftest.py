@@ -63,3 +63,17 @@ def separate(z):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+#: --slow (release checks): tests/test_fuzz.py tries 20 times as many examples, at random.
+SLOW = False
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="release checks: the fuzz tests try 20 times as many examples")
+
+
+def pytest_configure(config):
+    global SLOW
+    SLOW = config.getoption("--slow")

@@ -1,6 +1,12 @@
 """Files: every format and sample format, bad input with pinned messages, awkward input."""
 
+import glob
+import io as bytes_io
 import json
+import os
+import pickle
+import shutil
+import stat
 import subprocess
 import sys
 
@@ -11,6 +17,7 @@ from conftest import chirp_tones, iq
 
 import dopplerflow as df
 from dopplerflow.cli import main
+from dopplerflow.core import io
 
 FS = 8000
 SEGMENTS = [(1.5, 700.0), (1.2, -700.0), (1.0, 700.0)]  # reflux 1.5-2.7 s with ijv
@@ -124,6 +131,9 @@ def test_missing_file_and_directory(tmp_path, capsys):
     (["--reflux-threshold", "0"], "reflux threshold 0.0 s must be a positive number"),
     (["--layout", "offset"], "layout 'offset' needs --offset-hz"),
     (["--vessel", "aorta"], "argument --vessel: invalid choice: 'aorta'"),
+    (["--hop-ms", "0.001"], "hop 0.001 ms is under one sample at 8000 Hz; the least hop at "
+                            "this sample rate is 0.125 ms (one sample)"),
+    (["--channels", "1,1"], "channels (1, 1) names a channel twice; give different channels"),
 ])
 def test_bad_usage_exits_2(tmp_path, capsys, stereo, argv, message):
     p = tmp_path / "ok.wav"
@@ -207,11 +217,204 @@ def test_truncated_data_warns_and_keeps_what_is_there(tmp_path, stereo):
     data = p.read_bytes()
     p.write_bytes(data[:int(len(data) * 0.9)])  # the end of the stream is lost
     a = df.analyze(p, vessel="ijv", antegrade="toward", block_size=4096)
-    assert any(w.startswith("the file is truncated: its header promises 29600 frames")
-               for w in a.warnings)
+    assert any(w.startswith("the file is damaged or cut short at ") and
+               "its header promises 29600 frames" in w for w in a.warnings)
     assert a.duration_s < len(stereo) / FS
     # what could be read is analysed: the reflux onset is there
     assert a.reflux_events[0].start_s == pytest.approx(1.5, abs=0.01)
+
+
+# ------------------------------------------------------------------ damaged files
+#: Block sizes the reader is asked for: the samples must not depend on them.
+BLOCK_SIZES = (65536, 4096, 1024, 97, 100003)
+#: Frames per FLAC frame as libsndfile writes them.
+FLAC_BLOCK = 4096
+
+
+@pytest.fixture(scope="module")
+def noise():
+    """3.7 s of seeded stereo noise, 16-bit exact: every sample of a prefix is checkable."""
+    x = np.random.default_rng(7).uniform(-0.5, 0.5, (29600, 2))
+    return (np.round(x * 32767) / 32768).astype(np.float32)
+
+
+def _encode(x, fmt, subtype):
+    buf = bytes_io.BytesIO()
+    sf.write(buf, x, FS, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def _read(path, block_size):
+    reader = io.iter_blocks(path, block_size)
+    blocks = [b.copy() for b in reader]
+    return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32), reader.report
+
+
+def _read_every_way(path):
+    """The samples of ``path``, asserted equal for every block size, and the report."""
+    x, report = _read(path, BLOCK_SIZES[0])
+    for block_size in BLOCK_SIZES[1:]:
+        y, other = _read(path, block_size)
+        np.testing.assert_array_equal(y, x, err_msg=f"block size {block_size}")
+        assert (other.frames_read, other.reason) == (report.frames_read, report.reason)
+    assert report.frames_read == len(x)
+    return x, report
+
+
+def _flac_frame_starts(x):
+    """Byte offset of every FLAC frame of ``x``'s FLAC file: a FLAC frame depends only on
+    its samples, so the file of the first ``k`` frames is the full file's first ``k``
+    frames behind the same-sized header."""
+    return [len(_encode(x[:k], "FLAC", "PCM_16"))
+            for k in range(FLAC_BLOCK, len(x), FLAC_BLOCK)]
+
+
+def _damaged(tmp_path, data, name):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+def test_a_cut_flac_is_read_to_its_last_whole_frame(tmp_path, noise):
+    """Cut anywhere, a FLAC file gives every frame encoded whole before the cut, the same
+    samples as the whole file, for every block size, and says it stopped early."""
+    data = _encode(noise, "FLAC", "PCM_16")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    starts = _flac_frame_starts(noise)
+    cuts = [(start + delta, k + 1 if delta >= 0 else k)
+            for k, start in enumerate(starts) for delta in (-1, 0, 1, 700)]
+    cuts.append((len(data) - 1, len(starts)))  # one byte off the end: the last frame lost
+    for cut, whole in cuts:
+        p = _damaged(tmp_path, data[:cut], "cut.flac")
+        x, report = _read_every_way(p)
+        assert len(x) == whole * FLAC_BLOCK, cut
+        np.testing.assert_array_equal(x, clean[:len(x)])
+        assert report.frames_promised == len(noise) and not report.complete
+        assert f"its header promises {len(noise)} frames, {len(x)} could be read" \
+            in report.warning()
+    reader = io.iter_blocks(p, 4096)  # read twice: the same blocks, a report afresh
+    assert [len(b) for b in reader] == [len(b) for b in reader]
+    assert reader.report.frames_read == len(x) and reader.report.reason == report.reason
+
+
+def test_flipped_bytes_stop_a_flac_at_the_damaged_frame(tmp_path, noise):
+    data = _encode(noise, "FLAC", "PCM_16")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    starts = _flac_frame_starts(noise) + [len(data)]
+    for k in range(len(starts) - 1):
+        damaged = bytearray(data)
+        middle = (starts[k] + starts[k + 1]) // 2
+        damaged[middle:middle + 4] = bytes(b ^ 0xFF for b in damaged[middle:middle + 4])
+        x, report = _read_every_way(_damaged(tmp_path, bytes(damaged), "flipped.flac"))
+        assert len(x) == (k + 1) * FLAC_BLOCK
+        np.testing.assert_array_equal(x, clean[:len(x)])
+        assert report.reason and not report.complete
+
+
+def test_damage_where_a_read_of_the_reader_ends_loses_nothing(tmp_path, monkeypatch):
+    """The reader decodes 65536 frames at a time: a cut just after the FLAC frame that ends
+    there still gives all 65536 (soundfile's read would drop the last one, its seek
+    after the read failing on the damaged frame: the fallback reader loses that one)."""
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, (100000, 2)).astype(np.float32)
+    data = _encode(x, "FLAC", "PCM_16")
+    head = len(_encode(x[:io.PIECE_FRAMES], "FLAC", "PCM_16"))
+    p = _damaged(tmp_path, data[:head + 10], "cut.flac")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    y, report = _read_every_way(p)
+    assert len(y) == io.PIECE_FRAMES
+    np.testing.assert_array_equal(y, clean[:len(y)])
+    monkeypatch.setattr(io, "_reader", io._public_reader)
+    y, report = _read_every_way(p)
+    assert io.PIECE_FRAMES - 1 <= len(y) <= io.PIECE_FRAMES and report.reason
+    np.testing.assert_array_equal(y, clean[:len(y)])
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "RF64", "AIFF"])
+def test_a_cut_wav_or_aiff_says_what_its_header_promised(tmp_path, noise, fmt):
+    data = _encode(noise, fmt, "PCM_16")
+    header = len(data) - 4 * len(noise)
+    for cut in (len(data) // 2, len(data) - 3, header + 4 * 8000 + 1):
+        p = _damaged(tmp_path, data[:cut], "cut.wav")
+        assert io.open_audio(p).frames == len(noise)  # what the header promises
+        x, report = _read_every_way(p)
+        if fmt != "AIFF":  # the WAV data chunk is last: every whole frame before the cut
+            assert len(x) == (cut - header) // 4
+        np.testing.assert_array_equal(x, noise[:len(x)])
+        assert "data chunk is shorter than its header says" in report.warning()
+
+
+def test_a_wav_header_claiming_more_data_is_reported(tmp_path, noise):
+    data = bytearray(_encode(noise, "WAV", "PCM_16"))
+    at = data.index(b"data") + 4
+    data[at:at + 4] = (8 * len(noise)).to_bytes(4, "little")  # twice the data there is
+    p = _damaged(tmp_path, bytes(data), "claims.wav")
+    x, report = _read_every_way(p)
+    np.testing.assert_array_equal(x, noise)
+    assert report.warning().endswith(
+        f"its header promises {2 * len(noise)} frames, {len(noise)} could be read and are "
+        f"analysed")
+
+
+def _ogg_pages(data):
+    """(end offset, granule position) of every page of an Ogg file (a naive parser)."""
+    pages, at = [], 0
+    while at < len(data):
+        n_segments = data[at + 26]
+        end = at + 27 + n_segments + sum(data[at + 27:at + 27 + n_segments])
+        pages.append((end, int.from_bytes(data[at + 6:at + 14], "little")))
+        at = end
+    return pages
+
+
+def test_a_cut_or_damaged_ogg_is_read_to_its_last_whole_page(tmp_path, noise):
+    data = _encode(noise, "OGG", "VORBIS")
+    clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
+    pages = _ogg_pages(data)
+    assert len(pages) > 4
+    for (end, granule), (next_end, _) in zip(pages[2:-1], pages[3:], strict=True):
+        # cut inside the next page, or damage in it: the frames up to this page's end
+        for damaged in (data[:(end + next_end) // 2],
+                        data[:end + 30] + bytes([data[end + 30] ^ 0x55]) + data[end + 31:]):
+            x, report = _read_every_way(_damaged(tmp_path, damaged, "cut.ogg"))
+            assert len(x) == granule
+            np.testing.assert_array_equal(x, clean[:granule])
+            assert "Ogg" in report.reason and not report.complete
+    with pytest.raises(df.AudioFileError, match=r"holds no audio frames that can be read \("
+                                                r"the Ogg stream's last page is cut off\)"):
+        io.open_audio(_damaged(tmp_path, data[:pages[1][0] + 100], "cut.ogg"))
+
+
+def test_the_analysis_of_a_damaged_file_does_not_depend_on_the_block_size(tmp_path, stereo):
+    data = _encode(stereo, "FLAC", "PCM_16")
+    b = bytearray(data)
+    b[len(b) // 2:len(b) // 2 + 4] = b"\xff\x00\xff\x00"
+    for name, damaged in (("cut60", data[:int(0.6 * len(data))]), ("flipped", bytes(b)),
+                          ("cut", data[:-1])):
+        p = _damaged(tmp_path, damaged, f"{name}.flac")
+        a, b_ = (df.analyze(p, vessel="ijv", antegrade="toward", block_size=n)
+                 for n in (65536, 1024))
+        assert a.duration_s == b_.duration_s > 1.5 and a.summary == b_.summary
+        assert a.reflux_events == b_.reflux_events and a.warnings == b_.warnings
+        assert any(w.startswith("the file is damaged or cut short at ") and
+                   f"its header promises {len(stereo)} frames" in w for w in a.warnings)
+    # one byte cut from the end: the reflux (1.5-2.7 s) is all there
+    assert a.reflux_events[0].start_s == pytest.approx(1.5, abs=0.01)
+
+
+def test_a_wav_cut_in_half_warns(tmp_path, stereo):
+    data = _encode(stereo, "WAV", "PCM_16")
+    a = df.analyze(_damaged(tmp_path, data[:len(data) // 2], "half.wav"), vessel="ijv",
+                   antegrade="toward")
+    assert any(f"its header promises {len(stereo)} frames, {(len(data) // 2 - 44) // 4} could "
+               f"be read and are analysed" in w for w in a.warnings)
+
+
+@pytest.mark.parametrize("block_size", [0, -5, 1.5, "4096", None, True])
+def test_block_size_must_be_a_positive_whole_number(tmp_path, stereo, block_size):
+    p = tmp_path / "ok.wav"
+    sf.write(p, stereo, FS)
+    with pytest.raises(df.SettingsError, match="block size .* must be a positive whole number"):
+        io.iter_blocks(p, block_size)
 
 
 # ------------------------------------------------------------------ outputs
@@ -281,3 +484,114 @@ def test_unwritable_output_fails_before_the_analysis(tmp_path, capsys):
     assert code == 1
     assert f"cannot write {tmp_path / 'no' / 't.csv'}: folder {tmp_path / 'no'} does not exist" \
         in err
+
+
+# ------------------------------------------------------------------ numba's cache
+NO_CACHE_NOTICE = "they are compiled again on every run"
+
+
+def _read_only_copy(tmp_path):
+    """The package copied to ``tmp_path/pkg`` with a ``core/__pycache__`` numba cannot use:
+    write permission removed (ignored by root), and a file where the folder would be."""
+    root = tmp_path / "pkg"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(df.__file__)))
+    for package in ("dopplerflow", "benchmarks"):
+        shutil.copytree(os.path.join(here, package), root / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "dopplerflow" / "core" / "__pycache__").write_text("not a folder")
+    for folder, _, files in os.walk(root):
+        for name in files + [""]:
+            path = os.path.join(folder, name)
+            os.chmod(path, os.stat(path).st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return root
+
+
+def _writable_again(root):
+    for folder, _, files in os.walk(root):
+        for name in files + [""]:
+            os.chmod(os.path.join(folder, name), 0o755)
+
+
+def _env(**changes):
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "XDG_CACHE_HOME")}
+    env.update(changes)
+    return env
+
+
+def test_a_read_only_install_without_a_writable_home_runs_uncached(tmp_path, stereo):
+    """Before, every command died on import: "RuntimeError: cannot cache function
+    '_prepared': no locator available".  Now the analysis runs, its kernels compiled in
+    the process, and one line on stderr says so."""
+    root = _read_only_copy(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    wav = tmp_path / "tiny.wav"
+    sf.write(wav, stereo[:FS // 2], FS)
+    try:
+        r = subprocess.run([sys.executable, "-m", "dopplerflow", "analyze", str(wav), "--json",
+                            str(tmp_path / "out.json")],
+                           env=_env(PYTHONPATH=str(root), HOME=str(tmp_path / "a_file" / "home")),
+                           capture_output=True, text=True, cwd=tmp_path)
+    finally:
+        _writable_again(root)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and NO_CACHE_NOTICE in lines[0], r.stderr
+    assert json.loads((tmp_path / "out.json").read_text())["duration_s"] == 0.5
+
+
+@pytest.mark.parametrize("user_dir", [False, True])
+def test_a_read_only_install_caches_in_the_user_folder(tmp_path, user_dir):
+    """With the package read-only, the kernels are cached under $XDG_CACHE_HOME (or ~/.cache)
+    /dopplerflow/numba, unless NUMBA_CACHE_DIR says where."""
+    root = _read_only_copy(tmp_path)
+    script = ("import os, dopplerflow.core.wall as K; print(K.__file__); "
+              "print(K._wall_filter._cache.cache_path); print(os.environ['NUMBA_CACHE_DIR'])")
+    mine = tmp_path / "mine"
+    env = _env(PYTHONPATH=str(root), XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    if user_dir:
+        env["NUMBA_CACHE_DIR"] = str(mine)
+    try:
+        r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, cwd=tmp_path)
+    finally:
+        _writable_again(root)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    source, cache, setting = r.stdout.splitlines()
+    assert source.startswith(str(root))
+    folder = str(mine) if user_dir else str(tmp_path / "xdg" / "dopplerflow" / "numba")
+    assert setting == folder and cache.startswith(folder + os.sep)
+
+
+def test_a_damaged_cache_file_is_compiled_again(tmp_path, stereo):
+    """Before, a damaged index (.nbi) or data file (.nbc) failed every later run with an
+    UnpicklingError.  Now the kernel is compiled again and its cache rewritten."""
+    from numba.core.caching import _CacheLocator
+
+    from dopplerflow.core import wall as K
+
+    wav = tmp_path / "tiny.wav"
+    sf.write(wav, stereo[:FS // 2], FS)
+    df.analyze(wav)  # every kernel of an analysis in this process's cache
+    cache = tmp_path / "cache"
+    folder = cache / _CacheLocator.get_suitable_cache_subpath(K.__file__)
+    shutil.copytree(K._wall_filter._cache.cache_path, folder,
+                    ignore=lambda _, names: [n for n in names if not n.endswith((".nbi", ".nbc"))])
+    from dopplerflow.core import levels, reflux
+
+    # this version's entries (a cache folder may hold those of earlier line numbers too)
+    line = {k: k.py_func.__code__.co_firstlineno for k in (reflux._reflux, levels._block_stats)}
+    index = glob.glob(str(folder / f"reflux._reflux-{line[reflux._reflux]}.*nbi"))
+    data = glob.glob(str(folder / f"levels._block_stats-{line[levels._block_stats]}.*.1.nbc"))
+    assert len(index) == len(data) == 1, "kernels renamed: damage two that analyze uses"
+    with open(index[0], "r+b") as fh:
+        fh.truncate(30)
+    with open(data[0], "wb") as fh:
+        fh.write(b"\x80\x05 not a pickle")
+    r = subprocess.run([sys.executable, "-m", "dopplerflow", "analyze", str(wav), "-q"],
+                       env=_env(NUMBA_CACHE_DIR=str(cache)), capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    with open(index[0], "rb") as fh:  # written anew, whole
+        pickle.load(fh)
+        pickle.loads(fh.read())
+    with open(data[0], "rb") as fh:
+        pickle.loads(fh.read())

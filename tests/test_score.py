@@ -1,11 +1,12 @@
 """Scoring on hand-made cases whose answers are worked out by hand."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
-from dopplerflow.errors import AudioFileError, InputError
+from dopplerflow.errors import AudioFileError, InputError, SettingsError
 from dopplerflow.sim import score as sc
 
 
@@ -197,3 +198,115 @@ def test_score_files_and_format(tmp_path):
     with pytest.raises(InputError, match="not valid JSON"):
         sc.score_files(tmp_path / "bad.json", tmp_path / "t.json")
 
+
+# ------------------------------------------------------------------ malformed input
+@pytest.mark.parametrize("result, truth, message", [
+    ({"reflux_events": 5}, {}, r"result reflux_events is 5; it must be a list of events"),
+    ({}, {"snr_db": [1]}, r"truth snr_db is \[1\]; it must be a number or null"),
+    ({"flow_detected": "no"}, {}, r"result flow_detected is 'no'; it must be true, false or "
+                                  r"null"),
+    ({}, {"flow": 1}, r"truth flow is 1; it must be true, false or null"),
+    ({}, {"scenario": {"a": 1}}, r"truth scenario is \{'a': 1\}; it must be a scenario name"),
+    ({"trace": [1, 2]}, {}, r"result trace is \[1, 2\]; it must be an object"),
+    ({"reflux_events": [[1, 2]]}, {}, r"result event \[1, 2\] needs numeric start_s and end_s"),
+    ({"reflux_events": [{"start_s": 10 ** 400, "end_s": 1}]}, {}, r"needs numeric start_s"),
+    ({"trace": {"time_s": [0, float("nan")], "velocity_cm_s": [1, 2]}}, _truth(),
+     r"result trace times must be finite and increase strictly"),
+    ({"trace": {"time_s": [0, 1], "velocity_cm_s": [1, 2]}},
+     dict(_truth(), trace={"time_s": [0, 1], "velocity_cm_s": [1, float("inf")]}),
+     r"truth trace velocities must be finite"),
+])
+def test_malformed_fields_are_input_errors(result, truth, message):
+    with pytest.raises(InputError, match=message):
+        sc.score(result, truth)
+
+
+@pytest.mark.parametrize("kwargs", [{"tolerance_s": "0.3"}, {"tolerance_s": -1.0},
+                                    {"sign_min_cm_s": float("nan")}, {"tolerance_s": True}])
+def test_options_out_of_range_are_settings_errors(kwargs):
+    with pytest.raises(SettingsError, match=r"must be a finite number >= 0"):
+        sc.score(_result(), _truth(), **kwargs)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"flow": "\xff\xfe"}', r"is not UTF-8 text, so not JSON"),
+    (b"[" * 100000 + b"]" * 100000, r"cannot be read as JSON"),
+    (b'{"snr_db": 1' + b"0" * 5000 + b"}", r"cannot be read as JSON"),
+])
+def test_unreadable_json_files_are_input_errors(tmp_path, content, message):
+    (tmp_path / "t.json").write_text(json.dumps(_truth()))
+    (tmp_path / "r.json").write_bytes(content)
+    with pytest.raises(InputError, match=message):
+        sc.score_files(tmp_path / "r.json", tmp_path / "t.json")
+    with pytest.raises(AudioFileError, match=r"cannot read the result file .*: Is a directory"):
+        sc.score_files(tmp_path, tmp_path / "t.json")
+
+
+# ------------------------------------------------------------------ a result and its truth
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples")
+
+
+@pytest.fixture(scope="module")
+def jugular(tmp_path_factory):
+    """The analysis JSON of the 12 s jugular sample, and the sample's truth file."""
+    import dopplerflow as df
+
+    path = tmp_path_factory.mktemp("score") / "jugular.json"
+    a = df.analyze(os.path.join(SAMPLES, "jugular_valsalva_iq.flac"), vessel="ijv")
+    path.write_text(json.dumps(a.to_dict(trace=True)))
+    return str(path), os.path.join(SAMPLES, "jugular_valsalva_iq.truth.json")
+
+
+def _cli(argv, capsys):
+    from dopplerflow.cli import main
+
+    code = main(["score", *argv])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == (code != 0), err
+    return code, err[0] if err else captured.out
+
+
+def test_a_result_and_its_truth_are_scored(jugular, capsys):
+    code, out = _cli(list(jugular), capsys)
+    assert code == 0 and "scenario      jugular_valsalva (SNR 12 dB)" in out
+
+
+def test_swapped_or_wrong_kind_of_files_exit_1_with_one_line(jugular, tmp_path, capsys):
+    result, truth = jugular
+    code, err = _cli([truth, result], capsys)
+    assert code == 1 and err == (
+        f"dopplerflow: error: the files are the wrong way round: {truth} is a truth file and "
+        f"{result} an analysis result; give the result first (dopplerflow score RESULT.json "
+        f"TRUTH.json)")
+    code, err = _cli([result, result], capsys)
+    assert code == 1 and f"{result} is not a truth file (it is an analysis result)" in err
+    code, err = _cli([truth, truth], capsys)
+    assert code == 1 and f"{truth} is not an analysis result (it is a truth file)" in err
+    (tmp_path / "other.json").write_text('{"time_s": [0, 1]}')
+    code, err = _cli([str(tmp_path / "other.json"), truth], capsys)
+    assert code == 1 and "has no flow_detected or dopplerflow_version" in err
+
+
+@pytest.mark.parametrize("change, difference", [
+    ({}, "12 s long against 10 s; vessel ijv against femoral"),  # another recording's truth
+    ({"sample_rate_hz": 16000.0, "vessel": "ijv"}, "sample rate 8000 Hz against 16000 Hz"),
+])
+def test_a_truth_of_another_recording_exits_1(jugular, tmp_path, capsys, change, difference):
+    truth = json.load(open(os.path.join(SAMPLES, "femoral_competent_iq.truth.json")))
+    if change:  # the jugular's own truth, with one field changed
+        truth = dict(json.load(open(jugular[1])), **change)
+    path = tmp_path / "truth.json"
+    path.write_text(json.dumps(truth))
+    code, err = _cli([jugular[0], str(path)], capsys)
+    scenario = truth["scenario"]
+    assert code == 1 and err == (
+        f"dopplerflow: error: {jugular[0]} and {path} (scenario {scenario}) are not of the "
+        f"same recording: {difference}; score a result against the truth of its own recording")
+
+
+def test_check_pair_tolerates_a_result_a_frame_short():
+    result = {"flow_detected": True, "sample_rate_hz": 8000.0, "duration_s": 11.96}
+    sc.check_pair(result, {"flow": True, "sample_rate_hz": 8000, "duration_s": 12.0})
+    with pytest.raises(InputError, match="result duration_s is 'x'; it must be a finite number"):
+        sc.check_pair(dict(result, duration_s="x"), {"flow": True})

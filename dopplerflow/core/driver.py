@@ -7,6 +7,7 @@ overrun).  :func:`feed` pushes them, in order, into a
 file or an array and returns the finished :class:`~dopplerflow.core.result.Analysis`.
 """
 
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 from ..errors import InputError, SettingsError
 from .settings import settings_from
 
-__all__ = ["Gap", "feed", "analyze", "array_blocks", "require_one_window"]
+__all__ = ["Gap", "feed", "analyze", "array_blocks", "check_block_size", "require_one_window"]
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     from .processor import Processor
 
     settings = settings_from(settings, dict(kwargs))
-    if block_size < 1:
-        raise SettingsError(f"block size {block_size} must be a positive number of frames")
+    check_block_size(block_size)
     if isinstance(source, (str, os.PathLike)):
         info = io.open_audio(source)
         if sample_rate_hz is not None and sample_rate_hz != info.samplerate:
@@ -126,11 +126,11 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
             done[0] += frames
             progress(done[0] / max(info.frames, 1))
 
-        read = feed(proc, io.iter_blocks(source, block_size),
-                    on_item=None if progress is None else tell)
-        if read < info.frames:
-            proc.warn(f"the file is truncated: its header promises {info.frames} frames, "
-                      f"{read} could be read")
+        reader = io.iter_blocks(source, block_size)
+        read = feed(proc, reader, on_item=None if progress is None else tell)
+        damage = reader.report.warning()
+        if damage:
+            proc.warn(damage)
         require_one_window(read, info.samplerate, settings, str(source))
         return proc.finish()
     data = np.asarray(source)
@@ -154,10 +154,21 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     return proc.finish()
 
 
+def check_block_size(block_size):
+    """Raise :class:`SettingsError` unless ``block_size`` is a whole number of frames >= 1."""
+    if (not isinstance(block_size, numbers.Integral) or isinstance(block_size, (bool, np.bool_))
+            or block_size < 1):
+        raise SettingsError(f"block size {block_size!r} must be a whole number of frames, 1 or "
+                            f"more")
+
+
 def require_one_window(n_frames, sample_rate_hz, settings, name):
     """Raise :class:`InputError` unless ``n_frames`` hold one analysis window."""
+    from .io import _name
+
     window_s = settings.analysis_window_s
     need = int(round(window_s * sample_rate_hz))
+    name = _name(name)
     if n_frames < need:
         raise InputError(f"{name} is {1e3 * n_frames / sample_rate_hz:.1f} ms long; at least one "
                          f"{window_s * 1e3:g} ms analysis window ({need} samples) is "

@@ -4,28 +4,73 @@ Files are read with soundfile (libsndfile): WAV, FLAC, OGG/Vorbis, AIFF and
 the other formats it knows, 8- to 32-bit integer and float samples, in
 blocks into one reused buffer, so an hours-long recording runs in constant
 memory.
+
+A damaged file (cut short, bytes changed) is read up to the damage.  The file
+is decoded in pieces of :data:`PIECE_FRAMES` whatever block size the caller
+asks for, and a read that fails is tried again from where it stopped in
+smaller pieces, down to single frames: every frame that decodes before the
+damage is delivered, the same frames for every block size.  The reader's
+:class:`ReadReport` says how many frames came and where and why reading
+stopped early.
 """
 
 import csv
 import json
+import numbers
 import os
+import struct
+import zlib
 
 import numpy as np
 
-from ..errors import AudioFileError
+from ..errors import AudioFileError, SettingsError
 
-__all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo"]
+__all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
+           "ReadReport", "PIECE_FRAMES"]
+
+#: Frames decoded per read, whatever block size the caller asks for.
+PIECE_FRAMES = 65536
+#: Smaller reads tried in turn from where a read failed, down to single frames.
+_RETRY_FRAMES = (256, 1)
+#: Frames read back after a seek and compared with those already delivered: a seek
+#: must land exactly (Vorbis seeks need not), else the file is decoded from the start.
+_CHECK_FRAMES = 64
+#: libsndfile subtypes of a WAV, besides PCM_*, whose block align is the frame size.
+_UNCOMPRESSED = ("FLOAT", "DOUBLE", "ULAW", "ALAW")
+#: Ogg granule position of a page on which no packet ends.
+_NO_GRANULE = 2 ** 64 - 1
 
 
 class AudioInfo:
-    """What a file holds: ``samplerate``, ``channels``, ``frames``, ``format``, ``subtype``."""
+    """What a file holds.
 
-    def __init__(self, samplerate, channels, frames, format, subtype):
+    Attributes
+    ----------
+    samplerate : int
+    channels : int
+    frames : int
+        Frames the file's header promises.  A damaged or cut file may deliver
+        fewer: see :class:`ReadReport`.
+    format, subtype : str
+        libsndfile's names (``'FLAC'``, ``'PCM_16'``, ...).
+    damage : str or None
+        What the container shows of damage before any decoding (a WAV data
+        chunk shorter than its header says, an Ogg stream without its last
+        page, an Ogg page failing its checksum); None if nothing.
+    damage_frame : int or None
+        Frames before that damage, where reading stops; None: where the
+        decoder stops.
+    """
+
+    def __init__(self, samplerate, channels, frames, format, subtype, damage=None,
+                 damage_frame=None):
         self.samplerate = samplerate
         self.channels = channels
         self.frames = frames
         self.format = format
         self.subtype = subtype
+        self.damage = damage
+        self.damage_frame = damage_frame
 
     @property
     def duration_s(self):
@@ -39,14 +84,28 @@ def _soundfile():
 
 
 def _check_path(path):
-    p = os.fspath(path)
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        shown = " ".join(repr(path).split())  # one line, whatever the object
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise AudioFileError(f"{shown} is not a file name; give the path of an audio file "
+                             f"(WAV, FLAC, OGG, AIFF)") from None
     if not os.path.exists(p):
-        raise AudioFileError(f"{p}: no such file; check the path")
+        raise AudioFileError(f"{_name(p)}: no such file; check the path")
     if os.path.isdir(p):
-        raise AudioFileError(f"{p} is a directory; give an audio file (WAV, FLAC, OGG, AIFF)")
+        raise AudioFileError(f"{_name(p)} is a directory; give an audio file (WAV, FLAC, OGG, "
+                             f"AIFF)")
     if os.path.getsize(p) == 0:
-        raise AudioFileError(f"{p} is empty (0 bytes); record again or pick another file")
+        raise AudioFileError(f"{_name(p)} is empty (0 bytes); record again or pick another "
+                             f"file")
     return p
+
+
+def _name(path):
+    """A file name for a one-line message: as it is, or quoted with escapes if it holds
+    characters that do not print (a line break)."""
+    return path if isinstance(path, str) and path.isprintable() else repr(path)
 
 
 def _open(path):
@@ -56,11 +115,114 @@ def _open(path):
         return sf.SoundFile(p)
     except sf.LibsndfileError as e:
         reason = str(e).split(":")[-1].strip().rstrip(".") or "unreadable"
-        raise AudioFileError(f"{p} is not a readable audio file ({reason}); dopplerflow reads "
-                             f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile") from None
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise AudioFileError(f"{p} is not a readable audio file ({e}); dopplerflow reads "
-                             f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile") from None
+    except (RuntimeError, TypeError, ValueError, OSError) as e:
+        reason = str(e)
+    reason = " ".join(reason.split())  # one line, even if the message quotes the name
+    raise AudioFileError(f"{_name(p)} is not a readable audio file ({reason}); dopplerflow reads "
+                         f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile")
+
+
+def _describe(f, path):
+    """The :class:`AudioInfo` of an open file, with the header's promise and any damage seen."""
+    info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
+    try:
+        with open(path, "rb") as fh:
+            # a WAV data chunk holds frames of block-align bytes only when not compressed
+            if f.format == "AIFF" or (f.format in ("WAV", "WAVEX", "RF64") and (
+                    f.subtype.startswith("PCM") or f.subtype in _UNCOMPRESSED)):
+                promised = _header_frames(fh)
+                if promised is not None and promised > f.frames:
+                    info.frames = promised
+                    info.damage = "its data chunk is shorter than its header says"
+                    info.damage_frame = f.frames
+            elif f.format == "OGG":
+                found = _ogg_damage(fh)
+                if found is not None:
+                    granule, info.damage = found
+                    # Vorbis granules count frames from the stream's start (Opus's do not)
+                    if f.subtype == "VORBIS" and granule is not None and granule < f.frames:
+                        info.damage_frame = granule
+    except (OSError, struct.error):
+        pass  # the header cannot be checked: libsndfile's view stands
+    return info
+
+
+def _header_frames(fh):
+    """Frames a WAV (RIFF, RIFX, RF64) or AIFF header promises; None if it does not say."""
+    head = fh.read(12)
+    kind, form = head[:4], head[8:12]
+    if kind == b"FORM" and form in (b"AIFF", b"AIFC"):
+        order, wanted = ">", b"COMM"
+    elif kind in (b"RIFF", b"RF64", b"RIFX") and form == b"WAVE":
+        order, wanted = ("<" if kind != b"RIFX" else ">"), b"data"
+    else:
+        return None
+    block_align = data_size = None
+    for _ in range(1000):  # chunks before the data; a damaged header ends the search
+        chunk = fh.read(8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+        body = fh.read(min(size, 40))
+        if cid == wanted == b"COMM":
+            return struct.unpack(">I", body[2:6])[0]
+        if cid == b"ds64":  # RF64: the 64-bit sizes, the data chunk's second
+            data_size = struct.unpack("<Q", body[8:16])[0]
+        elif cid == b"fmt ":
+            block_align = struct.unpack(order + "H", body[12:14])[0]
+        elif cid == wanted:
+            if size != 0xFFFFFFFF or data_size is None:
+                data_size = size
+            break
+        fh.seek(size + (size & 1) - len(body), os.SEEK_CUR)
+    # a size of 0 or 2**32 - 1 is a recorder's placeholder: no promise
+    if not block_align or not data_size or data_size == 0xFFFFFFFF:
+        return None
+    return data_size // block_align
+
+
+_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def _ogg_crc(page):
+    """Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, initial value 0), via zlib's
+    reflected CRC-32 of the bit-reversed bytes."""
+    crc = zlib.crc32(page.translate(_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{crc:032b}"[::-1], 2)
+
+
+def _ogg_damage(fh):
+    """Check every page of an Ogg stream.
+
+    Returns
+    -------
+    (int or None, str) or None
+        The granule position (frames decoded so far) at the end of the last
+        whole page before the first damaged page, or before the end of a
+        stream cut short, and what is wrong; None if every page is whole and
+        the last one ends the stream (or the file multiplexes several streams,
+        which is not checked).
+    """
+    granule, serial = None, None
+    while True:
+        head = fh.read(27)
+        if not head:
+            return granule, "the Ogg stream ends without its last page"
+        segments = fh.read(head[26]) if len(head) == 27 else b""
+        body = fh.read(sum(segments))
+        if len(head) < 27 or len(segments) < head[26] or len(body) < sum(segments):
+            return granule, "the Ogg stream's last page is cut off"
+        stored = struct.unpack("<I", head[22:26])[0]
+        if head[:5] != b"OggS\x00" or _ogg_crc(head[:22] + bytes(4) + head[26:] + segments
+                                                 + body) != stored:
+            return granule, "an Ogg page is damaged (its checksum does not match)"
+        if serial is not None and head[14:18] != serial:
+            return None
+        serial = head[14:18]
+        if struct.unpack("<Q", head[6:14])[0] != _NO_GRANULE:
+            granule = struct.unpack("<Q", head[6:14])[0]
+        if head[5] & 4:  # the end-of-stream page
+            return None
 
 
 def open_audio(path):
@@ -73,36 +235,277 @@ def open_audio(path):
     Raises
     ------
     AudioFileError
-        Missing, a directory, empty, not audio, or holding no frames.
+        Missing, a directory, empty, not audio, holding no frames, or at a
+        sample rate outside :data:`~dopplerflow.core.settings.RATE_RANGE_HZ`.
     """
+    from .settings import RATE_RANGE_HZ
+
     with _open(path) as f:
-        info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
-    if info.frames == 0:
-        raise AudioFileError(f"{os.fspath(path)} holds no audio frames; record again or pick "
-                             f"another file")
+        info = _describe(f, os.fspath(path))
+    if not RATE_RANGE_HZ[0] <= info.samplerate <= RATE_RANGE_HZ[1]:
+        raise AudioFileError(f"{_name(os.fspath(path))} has a sample rate of {info.samplerate} Hz; "
+                             f"dopplerflow analyses {RATE_RANGE_HZ[0]:g}-{RATE_RANGE_HZ[1]:g} Hz "
+                             f"audio (resample it, e.g. to 48000 Hz)")
+    if info.frames == 0 or info.damage_frame == 0:
+        why = f" ({info.damage})" if info.damage else ""
+        raise AudioFileError(f"{_name(os.fspath(path))} holds no audio frames that can be "
+                             f"read{why}; record again or pick another file")
     return info
 
 
-def iter_blocks(path, block_size=65536):
-    """Yield ``(frames, channels)`` float32 blocks of a file.
+class ReadReport:
+    """What reading a file delivered, and why it stopped early if it did.
 
-    The same buffer is reused for every block: copy a block to keep it.  A
-    decoding error part-way (a damaged file) ends the stream at the last good
-    block; the caller sees fewer frames than the header promised.
+    Attributes
+    ----------
+    path : str
+    frames_promised : int or None
+        Frames the header promises (:attr:`AudioInfo.frames`); None until the
+        file is opened.
+    frames_read : int
+        Frames delivered so far; the same for every block size.
+    reason : str or None
+        Why reading stopped before the end the header promises (the
+        decoder's error, a cut data chunk, a damaged Ogg page); None if it
+        did not, or has not yet.
+    samplerate : int or None
+        The file's sample rate, Hz; None until the file is opened.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.frames_promised = None
+        self.frames_read = 0
+        self.reason = None
+        self.samplerate = None
+
+    @property
+    def complete(self):
+        """Whether every promised frame was read and nothing was found damaged."""
+        return self.reason is None and (self.frames_promised is None
+                                        or self.frames_read >= self.frames_promised)
+
+    def warning(self):
+        """A one-line warning if reading stopped early, else None."""
+        if self.complete:
+            return None
+        at = f"{self.frames_read / self.samplerate:.3f} s" if self.samplerate else "the end"
+        why = self.reason or "the decoder found no more frames"
+        if self.frames_promised is not None and self.frames_read < self.frames_promised:
+            return (f"the file is damaged or cut short at {at} ({why}): its header promises "
+                    f"{self.frames_promised} frames, {self.frames_read} could be read and are "
+                    f"analysed")
+        return (f"the file is damaged or cut short at {at} ({why}): the {self.frames_read} "
+                f"frames before it are analysed")
+
+
+class BlockReader:
+    """The ``(frames, channels)`` float32 blocks of an audio file, and a report on them.
+
+    Iterate over it for the blocks: ``block_size`` frames each, the last one
+    shorter.  The same buffer is reused for every block: copy a block to keep
+    it.  The samples delivered do not depend on ``block_size``.  Reading
+    stops at the first damage, after every frame before it that decodes;
+    :attr:`report` then says where and why.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    block_size : int
+        Frames per block, at least 1.
+
+    Attributes
+    ----------
+    report : ReadReport
+        Filled in while iterating.
+
+    Raises
+    ------
+    SettingsError
+        ``block_size`` is not a positive whole number.
+    AudioFileError
+        (When iterated) the file is missing, empty or not audio.
+    """
+
+    def __init__(self, path, block_size=65536):
+        if (not isinstance(block_size, numbers.Integral) or isinstance(block_size, bool)
+                or block_size < 1):
+            shown = " ".join(repr(block_size).split())[:60]
+            raise SettingsError(f"block size {shown} must be a positive whole number of "
+                                f"frames (e.g. 4096)")
+        self.path = path
+        self.block_size = int(block_size)
+        self.report = ReadReport(os.fspath(path) if isinstance(path, (str, os.PathLike))
+                                 else path)
+
+    def __iter__(self):
+        size = self.block_size
+        out, fill = None, 0
+        for piece in self._pieces():
+            i = 0
+            while i < len(piece):
+                if fill == 0 and len(piece) - i >= size:  # a whole block inside the piece
+                    yield piece[i:i + size]
+                    i += size
+                    continue
+                take = min(size - fill, len(piece) - i)
+                if out is None or fill + take > len(out):  # grows with what is read, to size
+                    grown = np.empty((min(size, max(2 * fill, fill + take, 4096)),
+                                      piece.shape[1]), np.float32)
+                    if fill:
+                        grown[:fill] = out[:fill]
+                    out = grown
+                out[fill:fill + take] = piece[i:i + take]
+                fill += take
+                i += take
+                if fill == size:
+                    yield out
+                    fill = 0
+        if fill:
+            yield out[:fill]
+
+    def _pieces(self):
+        """Yield the decoded stream in pieces, retrying smaller reads where one fails."""
+        report = self.report = ReadReport(self.report.path)  # afresh for each iteration
+        steps = (PIECE_FRAMES,) + _RETRY_FRAMES
+        f = _open(self.path)
+        try:
+            info = _describe(f, os.fspath(self.path))
+            report.frames_promised, report.samplerate = info.frames, info.samplerate
+            limit = info.damage_frame
+            buf = np.empty((PIECE_FRAMES, info.channels), np.float32)
+            read, tail = _reader(f), buf[:0].copy()
+            pos = level = run = 0
+            while limit is None or pos < limit:
+                want = steps[level] if limit is None else min(steps[level], limit - pos)
+                n, error = read(buf, want)
+                if n:
+                    pos += n
+                    run += n
+                    report.frames_read = pos
+                    tail = np.concatenate((tail, buf[max(0, n - _CHECK_FRAMES):n]))
+                    tail = tail[-_CHECK_FRAMES:]
+                    yield buf[:n]
+                if error is None:
+                    if n == 0:  # the end
+                        break
+                    if level and run >= steps[level - 1]:  # past the trouble: larger reads
+                        level, run = level - 1, 0
+                    continue
+                f.close()
+                f = None
+                if level < len(steps) - 1 or n:
+                    f = self._reopen_at(pos, tail, buf)
+                if f is None:  # a single frame does not decode here, on a fresh decoder
+                    report.reason = error
+                    break
+                read, level, run = _reader(f), min(level + 1, len(steps) - 1), 0
+            if report.reason is None:
+                report.reason = info.damage
+        finally:
+            if f is not None:
+                f.close()
+
+    def _reopen_at(self, pos, tail, buf):
+        """The file opened afresh and positioned at frame ``pos``; None if it cannot be.
+
+        A seek is trusted when the ``tail`` frames before ``pos`` (the last ones
+        delivered) read back the same; otherwise the file is decoded from the start.
+        """
+        sf = _soundfile()
+        failures = (sf.LibsndfileError, RuntimeError, ValueError, AudioFileError)
+        try:
+            f = _open(self.path)
+        except AudioFileError:
+            return None
+        try:
+            f.seek(pos - len(tail))
+            n, error = _reader(f)(buf, len(tail))
+            if error is None and np.array_equal(buf[:n], tail, equal_nan=True):
+                return f
+        except failures:
+            pass
+        f.close()
+        try:
+            f = _open(self.path)
+            read, done = _reader(f), 0
+            while done < pos:
+                n, error = read(buf, min(PIECE_FRAMES, pos - done))
+                if error is not None or n == 0:
+                    break
+                done += n
+        except failures:
+            return None
+        if done == pos:
+            return f
+        f.close()
+        return None
+
+
+def _reader(f):
+    """A function ``read(buf, n) -> (frames read, error text or None)`` of an open file.
+
+    It reads up to ``n`` frames into the float32 array ``buf`` and says how
+    many came even when the decoder fails part-way.  soundfile's
+    ``SoundFile.read`` cannot: it raises and drops the frames of a read that
+    fails, and it seeks after every read, which fails when the read ends just
+    before a damaged FLAC frame.  So libsndfile's ``sf_readf_float`` is called
+    through soundfile's own binding; without it (another soundfile) the
+    public ``read`` is used, and the frames of a failing read are counted
+    with ``tell()`` when libsndfile still knows its position.
     """
     sf = _soundfile()
-    with _open(path) as f:
-        buf = np.empty((block_size, f.channels), np.float32)
-        while True:
+    try:
+        snd, ffi, handle = sf._snd, sf._ffi, f._file
+        readf, error_code, error_text = snd.sf_readf_float, snd.sf_error, snd.sf_error_number
+    except AttributeError:
+        return _public_reader(f)
+
+    def read(buf, n):
+        got = int(readf(handle, ffi.cast("float *", buf.ctypes.data), n))
+        code = error_code(handle)
+        if code == 0:
+            return got, None
+        return max(got, 0), _error_text(ffi.string(error_text(code)).decode(errors="replace"))
+
+    return read
+
+
+def _public_reader(f):
+    """:func:`_reader` with soundfile's public API only."""
+    sf = _soundfile()
+
+    def read(buf, n):
+        start = f.tell()
+        try:
+            return len(f.read(n, dtype="float32", always_2d=True, out=buf[:n])), None
+        except (sf.LibsndfileError, RuntimeError) as e:
             try:
-                n = len(f.read(block_size, dtype="float32", always_2d=True, out=buf))
+                got = f.tell() - start
             except (sf.LibsndfileError, RuntimeError):
-                return
-            if n == 0:
-                return
-            yield buf[:n]
-            if n < block_size:
-                return
+                got = -1
+            return (got if 0 <= got <= n else 0), _error_text(str(e))
+
+    return read
+
+
+def _error_text(text):
+    """libsndfile's error message without its ``Error :`` and final stop."""
+    text = text.strip().rstrip(".").strip()
+    if text.lower().startswith("error"):
+        text = text[5:].lstrip(" :")
+    return text or "the decoder failed"
+
+
+def iter_blocks(path, block_size=65536):
+    """The ``(frames, channels)`` float32 blocks of a file: a :class:`BlockReader`.
+
+    Iterate over it; the same buffer is reused for every block (copy a block
+    to keep it).  The samples do not depend on ``block_size``.  A damaged
+    file is read up to the damage; the reader's ``report`` says where reading
+    stopped and why.
+    """
+    return BlockReader(path, block_size)
 
 
 def write_json(analysis, path, *, trace=False):

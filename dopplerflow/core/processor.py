@@ -150,8 +150,8 @@ class Processor:
     def __init__(self, settings, sample_rate_hz, n_channels, *, keep_spectrogram=False,
                  keep_trace=True, on_event=None, file=None, hum_probe_s=None):
         s = self.settings = settings
+        self.warnings = settings.validate(sample_rate_hz)  # refuses a rate that is no number
         self.sample_rate_hz = float(sample_rate_hz)
-        self.warnings = settings.validate(self.sample_rate_hz)
         self.n_channels = int(n_channels)
         self.file = file
         self.cmap = channel_map(s.layout, self.n_channels, channels=s.channels,

@@ -4,15 +4,18 @@ Units live in the names (``window_s``, ``carrier_hz``, ``angle_deg``); the
 command line's flags map onto these fields (``dopplerflow.cli.settings_from_args``).
 """
 
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 
+import numpy as np
+
 from ..errors import SettingsError
-from .envelopes import DEFAULT_METHOD, method_code
+from .envelopes import DEFAULT_METHOD, METHODS, method_code
 from .hum import MAINS_HZ
 from .layouts import LAYOUTS
 from .spectrum import AVERAGE_CHOICES
 from .velocity import check_geometry
-from .vessels import SLOW_FLOW_VESSELS, reflux_threshold
+from .vessels import SLOW_FLOW_VESSELS, VESSELS, reflux_threshold
 
 __all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "WINDOW_S",
            "SLOW_FLOW_WINDOW_S", "preset_window_s", "settings_from"]
@@ -37,6 +40,11 @@ def preset_window_s(vessel):
 @dataclass(frozen=True)
 class Settings:
     """Analysis settings, validated once.
+
+    Each field's type is checked as the settings are made: numpy scalars become
+    Python numbers, and a value of another type (a string for a number, a float
+    for ``average_frames``, ...) raises :class:`SettingsError` naming the field
+    and what it takes.  :meth:`validate` checks the ranges.
 
     Attributes
     ----------
@@ -97,6 +105,12 @@ class Settings:
     average_frames: int = 3
     hum_hz: float | None = None
 
+    def __post_init__(self):
+        # the types, once: numpy scalars become Python numbers (JSON-ready), anything
+        # else that is not what a field takes is refused, naming the field
+        for name, (kind, takes) in _TAKES.items():
+            object.__setattr__(self, name, _typed(name, getattr(self, name), kind, takes))
+
     def replace(self, **changes):
         """A copy with some fields changed."""
         return replace(self, **changes)
@@ -117,8 +131,13 @@ class Settings:
         Raises
         ------
         SettingsError
-            A value is out of range; the message says what is allowed.
+            A value is out of range, or ``sample_rate_hz`` is not a number; the
+            message says what is allowed.
         """
+        if sample_rate_hz is not None and (not isinstance(sample_rate_hz, numbers.Real)
+                                           or isinstance(sample_rate_hz, bool)):
+            raise SettingsError(f"sample rate {_shown(sample_rate_hz)} is not a number of Hz "
+                                f"(e.g. 48000)")
         if self.layout not in LAYOUTS:
             raise SettingsError(
                 f"layout '{self.layout}' is not known; use one of {', '.join(LAYOUTS)}")
@@ -139,6 +158,13 @@ class Settings:
         if not 0 < self.hop_s <= window_s:
             raise SettingsError(f"hop {self.hop_s * 1e3:g} ms must be positive and no longer "
                                 f"than the window ({window_s * 1e3:g} ms)")
+        if self.channels is not None:
+            if not self.channels or min(self.channels) < 1:
+                raise SettingsError(f"channels {self.channels} must name channels by their "
+                                    f"numbers from 1 (e.g. (1, 2))")
+            if len(set(self.channels)) < len(self.channels):
+                raise SettingsError(f"channels {self.channels} names a channel twice; give "
+                                    f"different channels (e.g. (1, 2))")
         if not self.wall_hz >= 5.0:
             raise SettingsError(f"wall filter cut-off {self.wall_hz!r} Hz must be at least 5 Hz")
         if sample_rate_hz is not None:
@@ -155,6 +181,10 @@ class Settings:
                     raise SettingsError(
                         f"layout 'offset' needs --offset-hz between 0 and {fs / 2:g} Hz "
                         f"(the zero-velocity frequency), got {self.offset_hz!r}")
+            if round(self.hop_s * fs) < 1:
+                raise SettingsError(f"hop {self.hop_s * 1e3:g} ms is under one sample at "
+                                    f"{fs:g} Hz; the least hop at this sample rate is "
+                                    f"{1e3 / fs:.4g} ms (one sample)")
             if round(window_s * fs) < 16:
                 raise SettingsError(f"window {window_s * 1e3:g} ms is under 16 samples "
                                     f"at {fs:g} Hz")
@@ -171,6 +201,56 @@ class Settings:
 
 SETTINGS_FIELDS = tuple(f.name for f in fields(Settings))
 
+#: What each field takes: (kind, words for the message).  The ranges are checked
+#: by :meth:`Settings.validate`.
+_TAKES = {
+    "layout": ("name", f"one of {', '.join(LAYOUTS)}"),
+    "invert": ("bool", "True or False"),
+    "offset_hz": ("number?", "a number of Hz, or None"),
+    "channels": ("channels?", "channel numbers from 1, e.g. (1, 2), or None"),
+    "window_s": ("number?", "a number of seconds (e.g. 0.01), or None for the vessel "
+                            "preset's"),
+    "hop_s": ("number", "a number of seconds (e.g. 0.005)"),
+    "wall_hz": ("number", "a number of Hz (e.g. 80)"),
+    "carrier_hz": ("number", "a number of Hz (e.g. 8e6)"),
+    "angle_deg": ("number", "a number of degrees in [0, 90)"),
+    "sound_speed_m_s": ("number", "a number of m/s (e.g. 1540)"),
+    "vessel": ("name?", f"one of {', '.join(VESSELS)}, or None"),
+    "reflux_threshold_s": ("number?", "a number of seconds, or None for the vessel's"),
+    "antegrade": ("name", f"one of {', '.join(ANTEGRADE)}"),
+    "envelope": ("name", f"one of {', '.join(METHODS)}"),
+    "average_frames": ("count", "the whole number 3 or 1"),
+    "hum_hz": ("number?", "50, 60 or None"),
+}
+
+
+def _typed(name, value, kind, takes):
+    """``value`` as the Python type field ``name`` takes; SettingsError if it is not one."""
+    if value is None and kind.endswith("?"):
+        return None
+    kind = kind.rstrip("?")
+    if kind == "name" and isinstance(value, str):
+        return str(value)
+    if kind == "bool" and isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if not isinstance(value, (bool, np.bool_)):
+        if kind == "number" and isinstance(value, numbers.Real):
+            return float(value)
+        if kind == "count" and isinstance(value, numbers.Integral):
+            return int(value)
+        if (kind == "channels" and isinstance(value, (tuple, list, np.ndarray))
+                and np.ndim(value) == 1 and all(isinstance(c, numbers.Integral)
+                                                and not isinstance(c, (bool, np.bool_))
+                                                for c in value)):
+            return tuple(int(c) for c in value)
+    raise SettingsError(f"{name}={_shown(value)} is not valid: {name} takes {takes}")
+
+
+def _shown(value):
+    """``repr(value)`` on one line, at most 60 characters."""
+    shown = " ".join(repr(value).split())
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
 
 def settings_from(settings, kwargs):
     """``settings`` (or the defaults) with the fields named in ``kwargs`` changed."""
@@ -178,6 +258,7 @@ def settings_from(settings, kwargs):
     if unknown:
         raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
                         f"{', '.join(SETTINGS_FIELDS)}")
-    if "channels" in kwargs and kwargs["channels"] is not None:
-        kwargs["channels"] = tuple(kwargs["channels"])
+    if settings is not None and not isinstance(settings, Settings):
+        raise SettingsError(f"settings={_shown(settings)} is not valid: give a Settings "
+                            f"(dopplerflow.Settings(...)) or None")
     return (settings or Settings()).replace(**kwargs)

@@ -23,15 +23,18 @@ __all__ = ["replay"]
 _END = object()
 
 
-def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop):
-    """Read blocks and queue ``(block, dropped)``; pace them if asked."""
+def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop, readers):
+    """Read blocks and queue ``(block, dropped)``; pace them if asked.  The reader goes to
+    ``readers``: its report says where a damaged file stopped."""
     from ..core import io
 
     t_start = time.perf_counter()
     sent = 0
     index = 0
+    reader = io.iter_blocks(path, block_size)
+    readers.append(reader)
     try:
-        for block in io.iter_blocks(path, block_size):
+        for block in reader:
             index += 1
             if stop.is_set():
                 break
@@ -84,10 +87,9 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
     """
     from ..core import Gap, Processor, feed, io
-    from ..core.driver import require_one_window
+    from ..core.driver import check_block_size, require_one_window
 
-    if block_size < 1:
-        raise SettingsError(f"block size {block_size} must be a positive number of frames")
+    check_block_size(block_size)
     if drop_every < 0 or jitter_ms < 0:
         raise SettingsError("--drop-every and --jitter-ms must not be negative")
     info = io.open_audio(path)
@@ -97,8 +99,10 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     q = queue.Queue(maxsize=64)
     stop = threading.Event()
     rng = np.random.default_rng(seed)
+    readers = []
     th = threading.Thread(target=_producer, daemon=True, args=(
-        path, block_size, q, realtime, jitter_ms / 1e3, drop_every, rng, info.samplerate, stop))
+        path, block_size, q, realtime, jitter_ms / 1e3, drop_every, rng, info.samplerate, stop,
+        readers))
     th.start()
     dropped = []  # the sizes of the blocks dropped
 
@@ -125,4 +129,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     extra = {}
     if dropped:
         extra = {"dropped_blocks": len(dropped), "dropped_samples": sum(dropped)}
+    damage = readers[0].report.warning() if readers else None
+    if damage:
+        proc.warn(damage)
     return proc.finish(**extra)

@@ -38,19 +38,34 @@ magnitudes are compared and sign agreement is ``None``.
 
 import json
 import math
+import numbers
+import os
 
 import numpy as np
 
-from ..errors import AudioFileError, InputError
+from ..errors import AudioFileError, InputError, SettingsError
 
-__all__ = ["score", "score_files", "format_score", "match_events"]
+__all__ = ["score", "score_files", "check_pair", "format_score", "match_events"]
+
+#: Keys only an analysis result has, and keys only a truth record has.
+_RESULT_KEYS = ("dopplerflow_version", "flow_detected")
+_TRUTH_KEYS = ("scenario", "flow")
+#: Durations of a result and its truth may differ by this much, s, or this share.
+_DURATION_SLACK_S = 0.05
+_DURATION_SLACK = 0.01
+
+
+def _shown(value, width=40):
+    """``repr(value)`` on one line, at most ``width`` characters."""
+    shown = " ".join(repr(value).split())
+    return shown if len(shown) <= width else shown[:width - 3] + "..."
 
 
 def _interval(ev, where):
     try:
         start, end = float(ev["start_s"]), float(ev["end_s"])
-    except (KeyError, TypeError, ValueError):
-        raise InputError(f"{where} event {ev!r} needs numeric start_s and end_s") from None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise InputError(f"{where} event {_shown(ev)} needs numeric start_s and end_s") from None
     if not (math.isfinite(start) and math.isfinite(end)) or end < start:
         raise InputError(f"{where} event has start_s={start} and end_s={end}; need "
                          f"finite times with start_s <= end_s")
@@ -133,7 +148,7 @@ def _peak_error_pct(detected, true):
     """Detected minus true peak velocity, % of the true peak (None if either lacks one)."""
     try:
         det, tru = float(detected["peak_velocity_cm_s"]), float(true["peak_velocity_cm_s"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     if not (math.isfinite(det) and math.isfinite(tru)) or tru <= 0.0:
         return None
@@ -156,14 +171,17 @@ def _trace_arrays(trace, where):
     try:
         t = np.asarray(trace["time_s"], dtype=float)
         v = np.asarray(trace["velocity_cm_s"], dtype=float)
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise InputError(f"{where} trace needs numeric 'time_s' and 'velocity_cm_s' lists "
                          f"(ask the analysis for its trace, e.g. to_dict(trace=True))") from None
     if t.ndim != 1 or t.shape != v.shape:
         raise InputError(f"{where} trace has {t.size} times and {v.size} velocities; "
                          f"they must be 1-D and of equal length")
-    if t.size > 1 and np.any(np.diff(t) <= 0):
-        raise InputError(f"{where} trace times must increase strictly")
+    if not np.isfinite(t).all() or (t.size > 1 and np.any(np.diff(t) <= 0)):
+        raise InputError(f"{where} trace times must be finite and increase strictly")
+    if where == "truth" and not np.isfinite(v).all():
+        raise InputError("truth trace velocities must be finite (every frame of a "
+                         "simulation has one)")
     return t, v
 
 
@@ -183,8 +201,8 @@ def _trace_score(result, truth, sign_min_cm_s):
     floor = result.get("velocity_floor_cm_s")
     try:
         floor = 0.0 if floor is None else float(floor)
-    except (TypeError, ValueError):
-        raise InputError(f"result velocity_floor_cm_s {floor!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"result velocity_floor_cm_s {_shown(floor)} is not a number") from None
     if not (math.isfinite(floor) and floor >= 0.0):
         raise InputError(f"result velocity_floor_cm_s {floor!r} must be a finite number >= 0")
     measurable = flowing & (np.abs(vt) >= floor)
@@ -210,6 +228,106 @@ def _trace_score(result, truth, sign_min_cm_s):
     out["sign_agreement_pct"] = (100.0 * float(np.mean(np.sign(est[strong]) == np.sign(
         ref[strong]))) if directional and strong.any() else None)
     return out
+
+
+_NUMBER = ((numbers.Real,), "a number or null")
+_FLAG = ((bool, np.bool_), "true, false or null")
+_EVENTS = ((list, tuple), "a list of events ({start_s, end_s, ...}) or null")
+_TRACE = ((dict,), "an object {time_s: [...], velocity_cm_s: [...]} or null")
+#: The type of each field the score reads (missing or null: not given).
+_RESULT_TYPES = {"flow_detected": _FLAG, "reflux": _FLAG, "direction_available": _FLAG,
+                 "reflux_events": _EVENTS, "trace": _TRACE}
+_TRUTH_TYPES = {"flow": _FLAG, "reflux": _FLAG, "reflux_events": _EVENTS, "trace": _TRACE,
+                "snr_db": _NUMBER, "scenario": ((str,), "a scenario name or null")}
+
+
+def _check_types(record, where, types):
+    """Raise InputError if a field of ``record`` named in ``types`` has another type."""
+    for key, (kinds, what) in types.items():
+        value = record.get(key)
+        if value is None:
+            continue
+        flag = isinstance(value, (bool, np.bool_))
+        if not isinstance(value, kinds) or (flag and bool not in kinds):
+            raise InputError(f"{where} {key} is {_shown(value)}; it must be {what} (give the "
+                             f"JSON dopplerflow writes)")
+
+
+def _kind(record):
+    """'result', 'truth', or None when ``record`` looks like neither (or both)."""
+    is_result = any(k in record for k in _RESULT_KEYS)
+    is_truth = any(k in record for k in _TRUTH_KEYS)
+    if is_result != is_truth:
+        return "result" if is_result else "truth"
+    return None
+
+
+def _number(record, key, where):
+    """``record[key]`` as a float, None if missing or null; InputError if not a number."""
+    value = record.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) \
+            or not math.isfinite(value):
+        raise InputError(f"{where} {key} is {_shown(value)}; it must be a finite number")
+    return float(value)
+
+
+def check_pair(result, truth, result_name="the result", truth_name="the truth"):
+    """Check that ``result`` is an analysis result and ``truth`` the truth of its recording.
+
+    A result has ``flow_detected`` (and ``dopplerflow_version``), a truth record
+    ``scenario`` and ``flow``.  Where both give them, the sample rates must
+    agree, the durations within 50 ms or 1 %, and the result's vessel preset
+    (if it has one) must be the truth's vessel.
+
+    Parameters
+    ----------
+    result, truth : dict
+    result_name, truth_name : str
+        How the messages call them (the file names).
+
+    Raises
+    ------
+    InputError
+        The two are the wrong way round, either is not of its kind, or they
+        are not of the same recording.
+    """
+    kinds = [_kind(d) if isinstance(d, dict) else None for d in (result, truth)]
+    if kinds == ["truth", "result"]:
+        raise InputError(f"the files are the wrong way round: {result_name} is a truth file "
+                         f"and {truth_name} an analysis result; give the result first "
+                         f"(dopplerflow score RESULT.json TRUTH.json)")
+    if kinds[0] != "result":
+        raise InputError(f"{result_name} is not an analysis result ("
+                         + ("it is a truth file" if kinds[0] == "truth" else
+                            "it has no flow_detected or dopplerflow_version")
+                         + "); give the JSON of dopplerflow analyze --json OUT --trace-json")
+    if kinds[1] != "truth":
+        raise InputError(f"{truth_name} is not a truth file ("
+                         + ("it is an analysis result" if kinds[1] == "result" else
+                            "it has no scenario or flow")
+                         + "); give the .truth.json that dopplerflow simulate wrote beside "
+                           "the recording")
+    differences = []
+    rates = _number(result, "sample_rate_hz", "result"), _number(truth, "sample_rate_hz", "truth")
+    if None not in rates and not math.isclose(*rates, rel_tol=1e-6):
+        differences.append(f"sample rate {rates[0]:g} Hz against {rates[1]:g} Hz")
+    durations = _number(result, "duration_s", "result"), _number(truth, "duration_s", "truth")
+    if None not in durations and abs(durations[0] - durations[1]) > max(
+            _DURATION_SLACK_S, _DURATION_SLACK * durations[1]):
+        differences.append(f"{durations[0]:g} s long against {durations[1]:g} s")
+    settings = result.get("settings")
+    vessel = settings.get("vessel") if isinstance(settings, dict) else None
+    if isinstance(vessel, str) and isinstance(truth.get("vessel"), str) \
+            and vessel != truth["vessel"]:
+        differences.append(f"vessel {vessel} against {truth['vessel']}")
+    if differences:
+        scenario = truth.get("scenario")
+        of = f" (scenario {scenario})" if isinstance(scenario, str) else ""
+        raise InputError(f"{result_name} and {truth_name}{of} are not of the same recording: "
+                         f"{'; '.join(differences)}; score a result against the truth of its "
+                         f"own recording")
 
 
 def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
@@ -243,10 +361,19 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
     Raises
     ------
     InputError
-        Malformed events or traces.
+        A field of the wrong type (``reflux_events`` not a list, ``flow`` not
+        true or false, ...), malformed events or traces.
+    SettingsError
+        ``tolerance_s`` or ``sign_min_cm_s`` not a finite number >= 0.
     """
     if not isinstance(result, dict) or not isinstance(truth, dict):
         raise InputError("result and truth must be JSON objects (dicts)")
+    for name, value in (("tolerance_s", tolerance_s), ("sign_min_cm_s", sign_min_cm_s)):
+        if (not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_))
+                or not (math.isfinite(value) and value >= 0.0)):
+            raise SettingsError(f"{name}={_shown(value)} must be a finite number >= 0")
+    _check_types(result, "result", _RESULT_TYPES)
+    _check_types(truth, "truth", _TRUTH_TYPES)
     out = {"scenario": truth.get("scenario"), "snr_db": truth.get("snr_db"),
            "tolerance_s": tolerance_s}
     out.update(_recording_score(result, truth))
@@ -260,15 +387,30 @@ def _load_json(path, what):
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except OSError as exc:
-        raise AudioFileError(f"cannot read the {what} file {path!r}: {exc.strerror}") from None
+        raise AudioFileError(f"cannot read the {what} file {path!r}: "
+                             f"{exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"the {what} file {path!r} is not valid JSON ({exc.msg} at line "
                          f"{exc.lineno}); give the JSON written by dopplerflow") from None
+    except UnicodeDecodeError:
+        raise InputError(f"the {what} file {path!r} is not UTF-8 text, so not JSON; give the "
+                         f"JSON written by dopplerflow") from None
+    except (ValueError, RecursionError) as exc:  # numbers of over 4300 digits, deep nesting
+        raise InputError(f"the {what} file {path!r} cannot be read as JSON ({exc}); give the "
+                         f"JSON written by dopplerflow") from None
 
 
 def score_files(result_path, truth_path, **kwargs):
-    """Score a result JSON file against a truth JSON file (see :func:`score`)."""
-    return score(_load_json(result_path, "result"), _load_json(truth_path, "truth"), **kwargs)
+    """Score a result JSON file against a truth JSON file (see :func:`score`).
+
+    The two are checked first (:func:`check_pair`): a result and a truth, in
+    that order, of the same recording.
+    """
+    result, truth = _load_json(result_path, "result"), _load_json(truth_path, "truth")
+    names = [os.fspath(p) for p in (result_path, truth_path)]
+    check_pair(result, truth, *(n if isinstance(n, str) and n.isprintable() else repr(n)
+                                for n in names))
+    return score(result, truth, **kwargs)
 
 
 def _fmt(value, spec, unit=""):
