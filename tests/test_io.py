@@ -482,7 +482,7 @@ def test_unwritable_output_fails_before_the_analysis(tmp_path, capsys):
     p.write_text("not audio")
     code, err = _run(["analyze", str(p), "--csv", str(tmp_path / "no" / "t.csv")], capsys)
     assert code == 1
-    assert f"cannot write {tmp_path / 'no' / 't.csv'}: folder {tmp_path / 'no'} does not exist" \
+    assert f"--csv {tmp_path / 'no' / 't.csv'}: the folder {tmp_path / 'no'} does not exist" \
         in err
 
 

@@ -10,14 +10,12 @@ the result.
 import argparse
 import json
 import math
-import os
 import sys
 
 from .. import __version__
 from ..core import verdict
 from ..core.layouts import LAYOUTS
 from ..core.vessels import VESSELS
-from ..errors import DopplerflowError
 
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
            "add_output_arguments", "trace_wanted", "check_outputs", "write_outputs",
@@ -154,10 +152,13 @@ def trace_wanted(args):
 
 
 def check_outputs(args):
-    """Fail before any analysis if an output file cannot be written."""
-    for path in (args.json if args.json != "-" else None, args.csv, getattr(args, "plot", None)):
-        if path:
-            check_writable(path)
+    """Fail before any analysis if an output would overwrite the recording or another
+    output, or cannot be written (:func:`~dopplerflow.cli.paths.check_paths`)."""
+    from .paths import check_paths
+
+    plot = getattr(args, "plot", None)
+    check_paths([("the recording", args.file)],
+                [("--json", args.json), ("--csv", args.csv), ("--plot", plot)])
     if getattr(args, "plot", None):
         from ..figures import plots
 
@@ -184,13 +185,11 @@ def write_outputs(analysis, args):
         plots.save_analysis_figure(analysis, args.plot)
 
 
-def check_writable(path):
-    """Raise a one-line DopplerflowError if ``path`` cannot be written as a file."""
-    d = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise DopplerflowError(f"{path} is a directory; give a file name to write")
-    if not os.path.isdir(d):
-        raise DopplerflowError(f"cannot write {path}: folder {d} does not exist")
+def check_writable(path, flag="the output"):
+    """Raise a one-line error if ``path`` cannot be written as a file."""
+    from .paths import check_paths
+
+    check_paths([], [(flag, path)])
 
 
 def print_summary(analysis, file=None):

@@ -1,10 +1,9 @@
 """``dopplerflow evaluate``: score every scenario across SNR, layouts and seeds."""
 
 import json
-import os
 import sys
 
-from ..errors import AudioFileError, SettingsError
+from ..errors import SettingsError
 from ..sim.evaluate import (
     FULL_SEEDS,
     LAYOUTS,
@@ -61,10 +60,9 @@ def main(args):
 
     if args.seeds is not None and args.seeds < 1:
         raise SettingsError(f"--seeds {args.seeds} must be at least 1")
-    if args.json:
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if not os.path.isdir(folder):
-            raise AudioFileError(f"cannot write {args.json}: folder {folder} does not exist")
+    from .paths import check_paths
+
+    check_paths([], [("--json", args.json)])
     progress = Progress("evaluate") if sys.stderr.isatty() else None
     result = evaluate(
         quick=args.quick, snrs=_number_list(args.snr, float),
@@ -73,7 +71,7 @@ def main(args):
         envelope=args.envelope, sample_rate_hz=args.sample_rate,
         scenarios=_names(args.scenarios), workers=args.workers, progress=progress)
     print(format_report(result))
-    if args.json:
+    if args.json:  # checked before the run (check_paths)
         from ..core.io import _atomic_write
 
         _atomic_write(args.json, json.dumps(result, indent=1) + "\n")

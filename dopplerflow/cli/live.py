@@ -49,6 +49,7 @@ def main(args):
     from ..live.status import format_event
 
     settings = settings_from_args(args)
+    _check_outputs(args)
     if args.plot:
         check_gui()
     session = LiveSession(settings, device=args.device, sample_rate_hz=args.sample_rate,
@@ -115,3 +116,16 @@ def _run_session(session, plot, *, quiet):
             if plot is not None:
                 plot.close()
     return analysis
+
+
+def _check_outputs(args):
+    """Refuse outputs that clash with each other, and a recording over an existing file: a
+    recording is never overwritten."""
+    import os
+
+    from .paths import OutputClash, check_paths
+
+    check_paths([], [("--record", args.record), ("--json", args.json), ("--csv", args.csv)])
+    if args.record and os.path.lexists(args.record):
+        raise OutputClash(f"--record {args.record} exists; a recording is never overwritten: "
+                          f"give a new file name")

@@ -3,7 +3,8 @@
 import os
 
 from ..errors import SettingsError
-from .common import add_analysis_arguments, check_writable, settings_from_args
+from .common import add_analysis_arguments, settings_from_args
+from .paths import check_paths
 
 __all__ = ["add_arguments", "main"]
 
@@ -25,7 +26,7 @@ def main(args):
     out = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".html"
     if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
-    check_writable(out)
+    check_paths([("the recording", args.file)], [("-o", out)])
     settings = settings_from_args(args)
     analysis = analyze(args.file, settings=settings, keep_spectrogram=True)
     write_report(analysis, out, title=args.title)

@@ -3,7 +3,9 @@
 import json
 import math
 
-from ..errors import AudioFileError, SettingsError
+from ..core.io import atomic_output
+from ..errors import SettingsError
+from .paths import check_paths
 
 __all__ = ["add_arguments", "main"]
 
@@ -24,13 +26,12 @@ def main(args):
     tol = getattr(args, "tolerance", 0.3)
     if not (math.isfinite(tol) and tol >= 0.0):
         raise SettingsError(f"--tolerance {tol:g} must be a non-negative number of seconds")
+    check_paths([("the result file", args.result), ("the truth file", args.truth)],
+                [("--json", args.json)])
     s = score_files(args.result, args.truth, tolerance_s=tol)
     print(format_score(s))
     if args.json:
-        try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(s, fh, indent=1)
-                fh.write("\n")
-        except OSError as exc:
-            raise AudioFileError(f"cannot write {args.json!r}: {exc.strerror}") from None
+        with atomic_output(args.json, encoding="utf-8") as fh:
+            json.dump(s, fh, indent=1)
+            fh.write("\n")
     return 0

@@ -52,6 +52,9 @@ def main(args):
         raise SettingsError("give a scenario NAME (dopplerflow simulate --list shows them)")
     if not args.output:
         raise SettingsError("give the output file with -o OUT.wav (or .flac)")
+    from .paths import check_paths
+
+    check_paths([], [("-o", args.output), ("its truth sidecar", truth_path(args.output))])
     truth = write_scenario(args.name, args.output, layout=args.layout, snr_db=args.snr_db,
                            seed=args.seed, sample_rate_hz=args.sample_rate,
                            duration_s=args.duration, carrier_hz=args.carrier_mhz * 1e6,

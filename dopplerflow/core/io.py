@@ -14,11 +14,13 @@ damage is delivered, the same frames for every block size.  The reader's
 stopped early.
 """
 
+import contextlib
 import csv
 import json
 import numbers
 import os
 import struct
+import tempfile
 import zlib
 
 import numpy as np
@@ -509,12 +511,12 @@ def iter_blocks(path, block_size=65536):
 
 
 def write_json(analysis, path, *, trace=False):
-    """Write ``analysis.to_dict(trace=trace)`` as JSON (atomic rename)."""
+    """Write ``analysis.to_dict(trace=trace)`` as JSON (:func:`atomic_output`)."""
     _atomic_write(path, json.dumps(analysis.to_dict(trace=trace), indent=2) + "\n")
 
 
 def write_csv(analysis, path):
-    """Write the per-frame trace as CSV (DESIGN.md columns plus ``velocity_cm_s``).
+    """Write the per-frame trace as CSV (:func:`atomic_output`).
 
     Columns: ``time_s, antegrade_max_cm_s, retrograde_max_cm_s,
     mean_velocity_cm_s, flow, velocity_cm_s``; empty cells where a value is
@@ -523,19 +525,51 @@ def write_csv(analysis, path):
     """
     t = analysis.trace
     cols = [np.asarray(getattr(t, c)) for c in t.COLUMNS]
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", newline="") as fh:
+    with atomic_output(path, newline="") as fh:
         w = csv.writer(fh)
         w.writerow(t.COLUMNS)
         fmt = ["%.4f", "%.3f", "%.3f", "%.3f", "%d", "%.3f"]
         for row in zip(*cols, strict=True):
             w.writerow(["" if v != v else f % v
                         for f, v in zip(fmt, row, strict=True)])
-    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode="w", **open_kw):
+    """Write ``path`` all at once: a file opened beside it replaces it when the block ends.
+
+    On any failure (a full disk, an exception while writing, Ctrl-C) the
+    temporary file is removed and ``path`` is left as it was; the error names
+    ``path``.  The new file gets the permissions a plain ``open`` would give it.
+
+    Raises
+    ------
+    AudioFileError
+        ``path`` cannot be written (its folder is missing or read-only, the
+        disk is full).
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=folder)
+    except OSError as e:
+        raise AudioFileError(f"cannot write {_name(path)}: {e.strerror or e}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, mode, **open_kw) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, AudioFileError):
+            raise AudioFileError(f"cannot write {_name(path)}: {e.strerror or e}") from None
+        raise
 
 
 def _atomic_write(path, text):
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w") as fh:
+    with atomic_output(path) as fh:
         fh.write(text)
-    os.replace(tmp, path)

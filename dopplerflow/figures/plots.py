@@ -454,8 +454,11 @@ def save_figure(fig, path, *, dpi=DPI):
     SettingsError
         Unknown extension.
     """
-    check_format(path)
-    fig.savefig(path, dpi=dpi)
+    from ..core.io import atomic_output
+
+    fmt = check_format(path)[1:]
+    with atomic_output(path, "wb") as fh:
+        fig.savefig(fh, dpi=dpi, format=fmt)
 
 
 def save_analysis_figure(analysis, path, *, dpi=DPI, **sonogram_kw):

@@ -252,6 +252,8 @@ def write_report(analysis, path, *, title=None):
     if ext not in (".html", ".htm"):
         raise SettingsError(f"report '{os.fspath(path)}' must be an .html file "
                             f"(e.g. -o report.html)")
+    from ..core.io import atomic_output
+
     page = render_report(analysis, title=title)
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_output(path, encoding="utf-8") as fh:
         fh.write(page)

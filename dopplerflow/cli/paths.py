@@ -1,0 +1,94 @@
+"""Output paths checked before any work: nothing a command writes may destroy a recording.
+
+:func:`check_paths` refuses, in one line and before anything is read or analysed, an
+output that would overwrite one of the command's inputs (a recording, a result, a
+truth file), two outputs of the same run that name the same file, an empty file name,
+and an output that cannot be written (its folder missing or read-only, a directory or
+a pipe in its place).  Paths are compared after resolving links, so a link to the
+recording is the recording.
+"""
+
+import os
+import stat
+
+from ..core.io import _name
+from ..errors import AudioFileError, SettingsError
+
+__all__ = ["check_paths", "OutputClash"]
+
+
+class OutputClash(SettingsError):
+    """An output would overwrite an input or another output: bad usage (exit 2)."""
+
+
+def _key(path):
+    """What identifies a file: its device and inode when it exists, else its real path."""
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return ("path", os.path.normcase(real))
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def check_paths(inputs, outputs):
+    """Refuse outputs that would overwrite an input or each other, or cannot be written.
+
+    Parameters
+    ----------
+    inputs : iterable of (str, path)
+        What the command reads, each with the words that name it in a message
+        (``"the recording"``).
+    outputs : iterable of (str, path or None)
+        What it writes, each with its option (``"--json"``); None or ``"-"``
+        (standard output) are skipped.
+
+    Raises
+    ------
+    OutputClash
+        An output names an input or another output, or is an empty name.
+    AudioFileError
+        An output cannot be written there.
+    """
+    seen_in = {}
+    for what, path in inputs:
+        if path is not None:
+            seen_in.setdefault(_key(path), (what, path))
+    seen_out = {}
+    for flag, path in outputs:
+        if path is None or path == "-":
+            continue
+        if not str(path).strip():
+            raise OutputClash(f"{flag} needs a file name; give one, e.g. {flag} result.json")
+        key = _key(path)
+        if key in seen_in:
+            what, given = seen_in[key]
+            raise OutputClash(f"{flag} {_name(str(path))} would overwrite {what} "
+                              f"{_name(str(given))}; give the output another file name")
+        if key in seen_out:
+            raise OutputClash(f"{seen_out[key]} and {flag} both name {_name(str(path))}; "
+                              f"give each output its own file")
+        seen_out[key] = flag
+        _check_writable(flag, path)
+
+
+def _check_writable(flag, path):
+    """Raise a one-line AudioFileError (exit 1) if ``path`` cannot be written as a regular
+    file."""
+    shown = _name(str(path))
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise AudioFileError(f"{flag} {shown} is a folder; give a file name to write")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise AudioFileError(f"{flag} {shown} is not a regular file (a pipe or a device); "
+                            f"give a file name to write")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise AudioFileError(f"{flag} {shown}: the folder {_name(folder)} does not exist; "
+                            f"create it or write elsewhere")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise AudioFileError(f"{flag} {shown}: the folder {_name(folder)} cannot be written; "
+                            f"write elsewhere")

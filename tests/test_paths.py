@@ -1,0 +1,114 @@
+"""No output may destroy a recording: outputs that name an input or each other are refused
+before any work, and every output is written all at once or not at all."""
+
+import os
+import shutil
+import stat
+
+import pytest
+
+from dopplerflow.cli import main
+from dopplerflow.core.io import atomic_output
+from dopplerflow.errors import AudioFileError
+
+SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples",
+                      "jugular_valsalva_iq.flac")
+TRUTH = SAMPLE.replace(".flac", ".truth.json")
+
+
+@pytest.fixture
+def rec(tmp_path):
+    p = tmp_path / "x.flac"
+    shutil.copy(SAMPLE, p)
+    return p
+
+
+def _refused(argv, capsys, *keep):
+    """Run ``argv``; check exit 2, one line, and every file of ``keep`` left as it was."""
+    before = [p.read_bytes() for p in keep]
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert [p.read_bytes() for p in keep] == before
+    return err
+
+
+@pytest.mark.parametrize("flag", ["--json", "--csv", "--plot"])
+def test_analyze_refuses_to_write_over_the_recording(rec, capsys, flag):
+    err = _refused(["analyze", rec, flag, rec], capsys, rec)
+    assert f"{flag} {rec} would overwrite the recording {rec}; give the output another" in err
+
+
+def test_a_link_to_the_recording_is_the_recording(rec, tmp_path, capsys):
+    link = tmp_path / "link.json"
+    link.symlink_to(rec)
+    _refused(["analyze", rec, "--json", link], capsys, rec)
+
+
+def test_two_outputs_may_not_name_the_same_file(rec, tmp_path, capsys):
+    out = tmp_path / "out.txt"
+    err = _refused(["analyze", rec, "--json", out, "--csv", out], capsys, rec)
+    assert f"--json and --csv both name {out}; give each output its own file" in err
+    assert not out.exists()
+
+
+def test_replay_refuses_to_write_over_the_recording(rec, capsys):
+    _refused(["replay", rec, "--json", rec], capsys, rec)
+
+
+@pytest.mark.parametrize("which", ["result", "truth"])
+def test_score_refuses_to_write_over_its_inputs(tmp_path, capsys, which):
+    truth = tmp_path / "truth.json"
+    shutil.copy(TRUTH, truth)
+    result = tmp_path / "result.json"
+    assert main(["analyze", SAMPLE, "--vessel", "ijv", "--json", str(result), "--trace-json",
+                 "-q"]) == 0
+    target = result if which == "result" else truth
+    err = _refused(["score", result, truth, "--json", target], capsys, result, truth)
+    assert f"would overwrite the {which} file" in err
+
+
+def test_report_refuses_to_write_over_the_recording(rec, tmp_path, capsys):
+    page = tmp_path / "x.html"
+    page.symlink_to(rec)
+    err = _refused(["report", rec, "-o", page], capsys, rec)
+    assert "would overwrite the recording" in err
+
+
+def test_an_empty_output_name_is_refused(rec, capsys):
+    err = _refused(["analyze", rec, "--json", ""], capsys, rec)
+    assert "--json needs a file name" in err
+
+
+def test_live_never_records_over_a_file(rec, capsys):
+    err = _refused(["live", "--record", rec, "--duration", "1"], capsys, rec)
+    assert "a recording is never overwritten" in err
+
+
+def test_an_output_is_written_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "result.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_output(target) as fh:
+        fh.write("half of a new file")
+        raise RuntimeError("the analysis stops here")
+    assert target.read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["result.json"]  # no temporary file left
+    with atomic_output(target) as fh:
+        fh.write("new")
+    assert target.read_text() == "new" and sorted(os.listdir(tmp_path)) == ["result.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_an_output_that_cannot_be_written_is_named_in_one_line(tmp_path, rec, capsys):
+    """A file where the output's folder should be: the error names the output; no
+    traceback, exit 1, before the analysis."""
+    blocker = tmp_path / "notafolder"
+    blocker.write_text("")
+    with pytest.raises(AudioFileError, match=r"cannot write .*notafolder/out\.json: "):
+        with atomic_output(blocker / "out.json") as fh:
+            fh.write("x")
+    code = main(["analyze", str(rec), "--json", str(blocker / "out.json")])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "--json" in err
