@@ -112,3 +112,23 @@ def test_an_output_that_cannot_be_written_is_named_in_one_line(tmp_path, rec, ca
     code = main(["analyze", str(rec), "--json", str(blocker / "out.json")])
     err = capsys.readouterr().err
     assert code == 1 and len(err.strip().splitlines()) == 1 and "--json" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--jitter-ms", "nan"], r"--jitter-ms nan must be a finite number of milliseconds"),
+    (["--jitter-ms", "inf"], r"--jitter-ms inf must be a finite number"),
+    (["--seed", "-1"], r"--seed -1 must be a whole number, 0 or more"),
+    (["--drop-every", "-2"], r"--drop-every -2 must be a whole number, 0 or more"),
+])
+def test_replay_fault_settings_are_usage_errors(capsys, args, message):
+    import re
+
+    code = main(["replay", SAMPLE, *args])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+def test_a_huge_block_size_reads_in_bounded_pieces(rec, capsys):
+    assert main(["analyze", str(rec), "--block-size", "99999999999", "--vessel", "ijv", "-q",
+                 "--json", "-"]) == 0
+    assert '"reflux": true' in capsys.readouterr().out

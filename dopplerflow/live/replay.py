@@ -10,6 +10,8 @@ blocks become gaps that are counted, reported and marked on the events
 around them.
 """
 
+import math
+import numbers
 import queue
 import threading
 import time
@@ -55,6 +57,17 @@ def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop
     q.put(_END)
 
 
+def _check_faults(jitter_ms, drop_every, seed):
+    """Raise a one-line SettingsError for fault settings replay cannot use."""
+    if (not isinstance(jitter_ms, numbers.Real) or isinstance(jitter_ms, bool)
+            or not math.isfinite(jitter_ms) or jitter_ms < 0):
+        raise SettingsError(f"--jitter-ms {jitter_ms!r} must be a finite number of milliseconds, "
+                            f"0 or more")
+    for name, value in (("--drop-every", drop_every), ("--seed", seed)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+            raise SettingsError(f"{name} {value!r} must be a whole number, 0 or more")
+
+
 def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, drop_every=0,
            seed=0, on_event=None, keep_spectrogram=False, keep_trace=True):
     """Stream ``path`` block by block through a :class:`Processor`.
@@ -90,8 +103,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     from ..core.driver import check_block_size, require_one_window
 
     check_block_size(block_size)
-    if drop_every < 0 or jitter_ms < 0:
-        raise SettingsError("--drop-every and --jitter-ms must not be negative")
+    _check_faults(jitter_ms, drop_every, seed)
     info = io.open_audio(path)
     require_one_window(info.frames, info.samplerate, settings, str(path))
     proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
