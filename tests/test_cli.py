@@ -181,7 +181,7 @@ def test_cli_replay_with_drops(recordings, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, match", [
     (["--block-size", "0"], "block size 0"),
-    (["--drop-every", "-1"], "must not be negative"),
+    (["--drop-every", "-1"], "must be a whole number, 0 or more"),
 ])
 def test_cli_replay_bad_usage(recordings, argv, match, capsys):
     assert cli.main(["replay", str(recordings["short"]), *argv]) == 2

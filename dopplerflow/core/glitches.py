@@ -15,15 +15,16 @@ reported as *artefacts*:
 A sustained rise (flow starting after a quiet stretch, the probe touching the
 skin) is never a burst: its loud samples keep coming, so it spans more than
 :data:`GLITCH_S` and is kept whole.  Whether a burst is short is known at most
-``2 * GLITCH_S`` after it starts, so the stage holds back that many samples (4
-ms); the decisions depend only on the samples, so any block size gives the same
+``2 * GLITCH_S`` after it starts, so from a loud sample on the stage holds the
+samples back until it knows (4 ms at most); without one it holds nothing back.
+The decisions depend only on the samples, so any block size gives the same
 output.
 
 The running level is the (lower) median, over the last :data:`LEVEL_PIECES` pieces
-of :data:`PIECE` samples on a fixed grid of the stream, of each piece's median
-magnitude: a few loud samples do not move it, and a recording that fades in and
-out carries it along.  Until the first piece is complete only non-finite samples
-are blanked.
+of :data:`PIECE` samples on a fixed grid of the stream, of each piece's peak
+magnitude: the few pieces a burst falls in do not move it, and a
+recording that fades in and out carries it along.  Until the first piece is
+complete only non-finite samples are blanked.
 
 The stage also chooses the stream's *gain*: a power of two that brings a
 recording stored far outside the usual range (a float file scaled by 10^30, or
@@ -40,7 +41,6 @@ import numpy as np
 from numba import njit
 
 from ._numba import _JIT
-from .noise import _select
 
 __all__ = ["Glitches", "GLITCH_S", "GLITCH_RATIO"]
 
@@ -85,11 +85,10 @@ class Glitches:
         self._blank = []  # [start, end) stream ranges decided blank, not all released yet
         self._n_in = 0  # samples received
         self._n_out = 0  # samples released
-        # the level grid: the magnitudes of the piece under way, and the medians of the
-        # last pieces in a ring (see _loud)
-        self._piece = np.zeros(PIECE, np.float32)
-        self._scratch = np.zeros(PIECE, np.float32)
+        # the level grid: the RMS of the last pieces in a ring (see _loud)
         self._medians = np.zeros((2, LEVEL_PIECES), np.float64)
+        self._bad = 0  # samples not finite in the newest block
+        self._tail_bad = False  # whether the held-back tail may hold some
         self._state = np.zeros(_N_STATE, np.float64)
 
     # ------------------------------------------------------------------ level
@@ -97,7 +96,8 @@ class Glitches:
         """Which samples of ``block`` are loud (or not finite), each against the level of
         the piece it falls in; updates the level (``_loud``)."""
         over = np.empty(len(block), np.bool_)
-        _loud(block, GLITCH_RATIO, self._piece, self._scratch, self._medians, self._state, over)
+        self._bad = _loud(np.ascontiguousarray(block).view(np.int32), GLITCH_RATIO,
+                          self._medians, self._state, over)
         return over
 
     def _choose_gain(self, block):
@@ -128,8 +128,9 @@ class Glitches:
         self._cluster(loud, final)
         tail = self._tail
         n_out = len(tail) + len(block)
-        if not final:
-            n_out = max(0, n_out - 2 * self.hold)
+        if not final and self._open is not None and self._open[1] - self._open[0] < self.hold:
+            # a burst that may still turn out short: hold back from its first sample
+            n_out = self._open[0] - self._n_out
         end_out = self._n_out + n_out
         if not any(a < end_out for a, _ in self._blank):
             return self._release_clean(block, n_out)
@@ -139,6 +140,7 @@ class Glitches:
             blank[max(a - self._n_out, 0):max(min(b, end_out) - self._n_out, 0)] = True
         self._blank = [[max(a, end_out), b] for a, b in self._blank if b > end_out]
         self._tail = data[n_out:].copy()
+        self._tail_bad = not np.isfinite(self._tail).all()
         return self._segments(data[:n_out], blank)
 
     def _cluster(self, loud, final):
@@ -168,20 +170,26 @@ class Glitches:
 
     def _release_clean(self, block, n_out):
         """Release the first ``n_out`` samples of the held-back tail and ``block``, none of
-        them blanked (the common case: no copy of the block)."""
+        them blanked (the common case: no copy of the block).  Non-finite samples in them
+        (in a long run of loud samples) are still taken out."""
         tail = self._tail
         from_tail = min(n_out, len(tail))
         from_block = n_out - from_tail
         out = []
-        for x in (tail[:from_tail], block[:from_block]):
-            if len(x):
-                bad = ~np.isfinite(x).all(axis=1)
-                out += (self._segments(x, bad) if bad.any() else [("samples", self._scaled(x))])
-                self._n_out += 0 if bad.any() else len(x)
+        for x, maybe_bad in ((tail[:from_tail], self._tail_bad), (block[:from_block], self._bad)):
+            if not len(x):
+                continue
+            bad = ~np.isfinite(x).all(axis=1) if maybe_bad else None
+            if bad is not None and bad.any():
+                out += self._segments(x, bad)
+            else:
+                out.append(("samples", self._scaled(x)))
+                self._n_out += len(x)
         if from_tail < len(tail):
             self._tail = np.concatenate((tail[from_tail:], block))
         else:
             self._tail = block[from_block:].copy()
+        self._tail_bad = bool(self._bad or self._tail_bad) and not np.isfinite(self._tail).all()
         return out
 
     def _segments(self, data, blank):
@@ -220,59 +228,112 @@ class Glitches:
         return self._n_in - self._n_out
 
 
-#: Slots of the level state: the samples in the piece under way, the pieces done, and
-#: the running level (0: none yet).
-_PIECE_N, _PIECES_DONE, _LEVEL = range(3)
-_N_STATE = 3
+#: Slots of the level state: the samples in the piece under way, the pieces done, the
+#: running level (0: none yet), and the largest finite magnitude of the piece under way.
+_PIECE_N, _PIECES_DONE, _LEVEL, _PIECE_PEAK = range(4)
+_N_STATE = 4
+#: The bits of a float32: clearing the sign bit takes its magnitude, and magnitudes from
+#: these bits up are infinite or NaN.
+_ABS = np.int32(0x7FFFFFFF)
+_INF_BITS = np.int32(0x7F800000)
 
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
-def _loud(block, ratio, piece, scratch, medians, state, over):
-    """Mark the loud samples of ``block`` and carry the running level along.
+def _loud(bits, ratio, medians, state, over):
+    """Mark the loud samples of a block and carry the running level along; return the
+    number of samples that are not finite.
+
+    The block is taken a piece at a time.  The largest magnitude of the part of a piece
+    in the block is found on the samples' bits (``abs`` is clearing the sign bit, and the
+    bits of non-negative floats order as the floats, NaN and infinity above all): an
+    exact maximum whatever the order, so the loop vectorises and the result does not
+    depend on the blocks.  Only a part with a loud or non-finite sample is then looked
+    at sample by sample.
 
     Parameters
     ----------
-    block : ndarray, shape (n, channels), float32
+    bits : ndarray, shape (n, channels), int32
+        The block's float32 samples, viewed as their bits.
     ratio : float
         A sample is loud above ``ratio`` times the level of its piece.
-    piece, scratch : ndarray, shape (PIECE,), float32
-        The largest channel magnitude of each sample of the piece under way
-        (infinite for a sample that is not finite), and room to select its median.
     medians : ndarray, shape (2, LEVEL_PIECES), float64
-        A ring of the medians of the last pieces, and room to take their median.
-    state : ndarray, shape (3,), float64
-        ``_PIECE_N``, ``_PIECES_DONE``, ``_LEVEL``.  Updated in place.
+        A ring of the peak magnitudes of the last pieces, and room for their median.
+    state : ndarray, shape (4,), float64
+        ``_PIECE_N``, ``_PIECES_DONE``, ``_LEVEL``, ``_PIECE_PEAK``.  Updated in place.
     over : ndarray, shape (n,), bool
         Out: not finite, or loud.
     """
-    m = piece.shape[0]
-    k = medians.shape[1]
-    for i in range(block.shape[0]):
-        mag = np.float32(0.0)
-        finite = True
-        for c in range(block.shape[1]):
-            v = abs(block[i, c])
-            if not np.isfinite(v):
-                finite = False
-            elif v > mag:
-                mag = v
-        level = state[_LEVEL]
-        over[i] = (not finite) or (level > 0.0 and mag > ratio * level)
+    n = bits.shape[0]
+    nch = bits.shape[1]
+    bad = 0
+    i = 0
+    while i < n:
         j = int(state[_PIECE_N])
-        piece[j] = mag if finite else np.inf
-        j += 1
-        if j == m:
+        end = min(n, i + PIECE - j)
+        level = state[_LEVEL]
+        limit = ratio * level if level > 0.0 else np.inf
+        top = _peak_bits(bits.reshape(-1)[i * nch:end * nch])
+        if top < _INF_BITS and _float(top) <= limit:
+            over[i:end] = False
+            state[_PIECE_PEAK] = max(state[_PIECE_PEAK], _float(top))
+        else:
+            bad += _loud_by_sample(bits, i, end, limit, state, over)
+        j += end - i
+        i = end
+        if j == PIECE:
             j = 0
-            scratch[:] = piece
-            done = int(state[_PIECES_DONE])
-            medians[0, done % k] = _select(scratch, m, (m - 1) // 2)
-            done += 1
-            state[_PIECES_DONE] = done
-            n = min(done, k)
-            medians[1, :n] = medians[0, :n]
-            state[_LEVEL] = _median_small(medians[1], n)
+            _close_piece(medians, state)
         state[_PIECE_N] = j
+    return bad
+
+
+@njit(**_JIT)
+def _peak_bits(flat):
+    """The largest magnitude's bits among ``flat`` (one flat loop: it vectorises)."""
+    top = np.int32(0)
+    for k in range(flat.shape[0]):
+        top = max(top, flat[k] & _ABS)
+    return top
+
+
+@njit(**_JIT)
+def _float(b):
+    """The float32 whose bits are ``b``, as float64."""
+    return np.float64(np.array([b], np.int32).view(np.float32)[0])
+
+
+@njit(**_JIT)
+def _loud_by_sample(bits, start, end, limit, state, over):
+    """``_loud`` for rows ``start:end`` sample by sample; returns the samples that are not
+    finite (their values stay out of the level)."""
+    bad = 0
+    for t in range(start, end):
+        top = np.int32(0)
+        for c in range(bits.shape[1]):
+            top = max(top, bits[t, c] & _ABS)
+        if top >= _INF_BITS:
+            over[t] = True
+            bad += 1
+        else:
+            v = _float(top)
+            over[t] = v > limit
+            state[_PIECE_PEAK] = max(state[_PIECE_PEAK], v)
+    return bad
+
+
+@njit(**_JIT)
+def _close_piece(medians, state):
+    """A piece is complete: its peak joins the ring, and the level is their median."""
+    k = medians.shape[1]
+    done = int(state[_PIECES_DONE])
+    medians[0, done % k] = state[_PIECE_PEAK]
+    done += 1
+    state[_PIECES_DONE] = done
+    m = min(done, k)
+    medians[1, :m] = medians[0, :m]
+    state[_LEVEL] = _median_small(medians[1], m)
+    state[_PIECE_PEAK] = 0.0
 
 
 @njit(**_JIT)

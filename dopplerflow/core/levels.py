@@ -103,13 +103,13 @@ class Levels:
 @njit(**_JIT)
 def _stats_add(v, k, clip_level, s, s2, clipped, bad):
     """One value into lane ``k`` of the level statistics (see ``_block_stats``); a value
-    that is not finite is only counted."""
-    if not np.isfinite(v):
-        bad[k] += 1
-        return
-    s[k] += v
-    s2[k] += np.float64(v) * v
-    clipped[k] += abs(v) >= clip_level
+    that is not finite is only counted (a select, not a branch: the loop vectorises)."""
+    finite = np.isfinite(v)
+    w = v if finite else np.float32(0.0)
+    s[k] += w
+    s2[k] += np.float64(w) * w
+    clipped[k] += abs(w) >= clip_level
+    bad[k] += not finite
 
 
 @njit(**_JIT)

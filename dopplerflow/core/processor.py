@@ -52,7 +52,6 @@ from .rows import (
     RowBatch,
     Totals,
     _store_rows,
-    concat_traces,
     empty_trace,
     trace_rows,
 )
@@ -87,13 +86,6 @@ def _gap_samples(n_samples, sample_rate_hz):
                          f"{MAX_GAP_S:.0f} s; finish this stream and start a new one")
     return int(n)
 
-
-def _joined(traces, rows):
-    """One trace of the rows of ``traces`` (None without ``rows``)."""
-    if not rows:
-        return None
-    traces = [t for t in traces if t is not None and len(t)]
-    return concat_traces(traces) if traces else empty_trace()
 
 class Processor:
     """The one incremental analyser of a Doppler audio stream.
@@ -261,9 +253,9 @@ class Processor:
 
         Non-finite samples and short bursts far above the recording's level are
         blanked (:mod:`~dopplerflow.core.glitches`): counted, reported and
-        bridged like lost samples.  The glitch stage holds the newest
-        ``2 * glitches.hold`` samples back (4 ms) until it knows whether a burst
-        ends.
+        bridged like lost samples.  From a loud sample on, the glitch stage
+        holds the samples back until it knows whether the burst is short (4 ms
+        at most).
 
         Raises
         ------
@@ -277,7 +269,9 @@ class Processor:
         announce_compile()
         if self.hum_probe is not None:
             self.hum_probe.add(block)
-        return self._release(self.glitches(block), rows)
+        batches = []
+        self._release(self.glitches(block), batches)
+        return self._row_stages(batches, rows)
 
     def mark_gap(self, n_samples, rows=True):
         """Record ``n_samples`` lost samples: time advances over silence.
@@ -297,39 +291,34 @@ class Processor:
         if n == 0:
             return empty_trace() if rows else None
         # what the glitch stage held back came before the gap
-        traces = self._release(self.glitches(self._no_samples, final=True), rows)
+        batches = []
+        self._release(self.glitches(self._no_samples, final=True), batches)
         self.timeline.mark_gap(n)
-        return _joined([traces, self._skip(n, rows)], rows)
+        self._skip(n, batches)
+        return self._row_stages(batches, rows)
 
-    def _release(self, segments, rows):
-        """Analyse what the glitch stage released: samples, and blanked runs."""
-        traces = []
+    def _release(self, segments, batches):
+        """Run what the glitch stage released (samples, and blanked runs) through the
+        sample stages and the spectrum; their rows go to ``batches``."""
         for kind, item in segments:
             if kind == "samples":
-                traces.append(self._process(item, rows=rows))
+                self._to_rows(item, None, batches)
             else:
                 self.timeline.mark_blanked(item)
-                traces.append(self._skip(item, rows))
-        return _joined(traces, rows)
+                self._skip(item, batches)
 
-    def _skip(self, n, rows):
+    def _skip(self, n, batches):
         """Samples lost or blanked: the stages go on over silence, a piece at a time."""
         if self.hum is not None:
             self.hum.skip(n)
-        traces = []
         for i in range(0, n, self.PIECE):
             k = min(self.PIECE, n - i)
-            traces.append(self._process(None, filtered=self.wall.skip(k), rows=rows))
-        return _joined(traces, rows)
+            self._to_rows(None, self.wall.skip(k), batches)
 
-    def _process(self, block, filtered=None, final=False, rows=False):
-        """Run ``block`` (or already ``filtered`` samples) through every stage.
-
-        The spectral stages take the samples in pieces of at most ``PIECE``
-        (their buffers stay that size); the row stages take all the rows of the
-        block at once.
-        """
-        batches = []
+    def _to_rows(self, block, filtered, batches, final=False):
+        """Run ``block`` (or already ``filtered`` samples) through the sample stages and
+        the spectrum, in pieces of at most ``PIECE`` (their buffers stay that size);
+        append the :class:`RowBatch` of the rows completed to ``batches``."""
         n = len(block) if filtered is None else len(filtered)
         for i in range(0, n, self.PIECE):
             if filtered is None:
@@ -345,9 +334,6 @@ class Processor:
         if final:
             self._spectral_rows(np.zeros((0, self.config.n_fft), np.float32), True, batches)
         self.timeline.advance(n)
-        if not batches:
-            return empty_trace() if rows else None
-        return self._row_stages(RowBatch.join(batches), rows)
 
     def _spectral_rows(self, power, final, batches):
         """Noise floor, time average and envelopes of new power frames; appends the
@@ -379,8 +365,11 @@ class Processor:
         if self.spectrogram is not None:
             self.spectrogram.append(smooth)
 
-    def _row_stages(self, batch, rows):
-        """The stages after the envelopes, on a batch of consecutive rows."""
+    def _row_stages(self, batches, rows):
+        """The stages after the envelopes, on the rows of ``batches`` at once."""
+        if not batches:
+            return empty_trace() if rows else None
+        batch = RowBatch.join(batches)
         tl = self.timeline
         env, n_rows = batch.env, len(batch.env)
         row0 = tl.take_rows(n_rows)
@@ -474,8 +463,10 @@ class Processor:
             return self.result
         from .assemble import assemble
 
-        self._release(self.glitches(self._no_samples, final=True), rows=False)
-        self._process(self._no_samples, final=True)
+        batches = []
+        self._release(self.glitches(self._no_samples, final=True), batches)
+        self._to_rows(self._no_samples, None, batches, final=True)
+        self._row_stages(batches, False)
         self._keep(self.bridger(np.zeros((0, 6), np.float32), final=True), final=True)
         self.tracker.close()
         self.result = assemble(self, extra)

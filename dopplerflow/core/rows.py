@@ -198,15 +198,6 @@ def empty_trace():
     return Trace(z, z, z, z, z, np.zeros(0, bool))
 
 
-def concat_traces(traces):
-    """One trace of the rows of ``traces``, in order."""
-    if len(traces) == 1:
-        return traces[0]
-    return Trace(*(np.concatenate([getattr(t, c) for t in traces])
-                   for c in ("time_s", "antegrade_max_cm_s", "retrograde_max_cm_s",
-                             "mean_velocity_cm_s", "velocity_cm_s", "flow")))
-
-
 def trace_columns(env, ante, scale, direction, cols=None, flow=None):
     """The trace's columns after ``time_s``, from envelope rows (n, 2, 4).
 
