@@ -17,11 +17,12 @@ from .. import __version__
 from ..core import verdict
 from ..core.layouts import LAYOUTS
 from ..core.vessels import VESSELS
-from ..errors import DopplerflowError
+from ..errors import DopplerflowError, SettingsError
 
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
+           "check_layout_options",
            "add_output_arguments", "trace_wanted", "check_outputs", "write_outputs",
-           "check_writable", "print_summary", "Progress", "positive_float"]
+           "check_writable", "print_summary", "tidy", "Progress", "positive_float"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -118,10 +119,47 @@ def add_analysis_arguments(parser):
                         "between the probe, sound card and computer)")
 
 
+def check_layout_options(layout, *, offset_hz=None, invert=False, antegrade="auto",
+                         offset_needed=True):
+    """Refuse layout options that the layout does not have, or lacks, in one line.
+
+    ``--layout offset`` needs ``--offset-hz`` (unless ``offset_needed`` is False: the
+    simulator has a default); ``--offset-hz`` means something only with ``--layout
+    offset``; a mono recording has no direction to ``--invert`` or to call antegrade.
+
+    Raises
+    ------
+    SettingsError
+        Usage error (exit status 2); the message says what to give or leave out.
+    """
+    if layout == "offset" and offset_hz is None and offset_needed:
+        raise SettingsError("--layout offset needs --offset-hz HZ, the audio frequency of "
+                            "zero velocity (the heterodyne offset, e.g. --offset-hz 2000)")
+    if layout != "offset" and offset_hz is not None:
+        raise SettingsError(f"--offset-hz applies to --layout offset only, not to layout "
+                            f"'{layout}'; add --layout offset or leave --offset-hz out")
+    if layout == "mono" and invert:
+        raise SettingsError("--invert swaps toward and away, and a mono recording has no "
+                            "direction; leave --invert out")
+    if layout == "mono" and antegrade not in (None, "auto"):
+        raise SettingsError(f"--antegrade {antegrade}: a mono recording has no flow "
+                            f"direction; leave --antegrade out (or record I/Q or "
+                            f"toward/away channels)")
+
+
 def settings_from_args(args):
-    """Build :class:`dopplerflow.Settings` from the shared analysis flags."""
+    """Build :class:`dopplerflow.Settings` from the shared analysis flags.
+
+    Raises
+    ------
+    SettingsError
+        A flag is out of range, or lacks the flag it depends on
+        (:func:`check_layout_options`).
+    """
     from ..core import Settings
 
+    check_layout_options(args.layout, offset_hz=args.offset_hz, invert=args.invert,
+                         antegrade=args.antegrade)
     kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
               channels=args.channels,
               window_s=None if args.window_ms is None else args.window_ms / 1e3,
@@ -154,7 +192,11 @@ def trace_wanted(args):
 
 
 def check_outputs(args):
-    """Fail before any analysis if an output file cannot be written."""
+    """Fail before any analysis if an output file cannot be written, or if an output
+    flag lacks the flag it adds to (``--trace-json`` without ``--json``)."""
+    if args.trace_json and not args.json:
+        raise SettingsError("--trace-json adds the per-frame trace to the JSON; give "
+                            "--json OUT too (or --csv OUT for the trace alone)")
     for path in (args.json if args.json != "-" else None, args.csv, getattr(args, "plot", None)):
         if path:
             check_writable(path)
@@ -193,6 +235,15 @@ def check_writable(path):
         raise DopplerflowError(f"cannot write {path}: folder {d} does not exist")
 
 
+def tidy(value, decimals):
+    """``value`` rounded to ``decimals`` places, without trailing zeros: ``tidy(9.97732, 1)``
+    is ``"10"``, ``tidy(4.25, 1)`` ``"4.2"``, ``tidy(8.125, 3)`` ``"8.125"``."""
+    text = f"{value:.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
 def print_summary(analysis, file=None):
     """Print a readable summary table of an analysis."""
     out = file or sys.stdout
@@ -200,20 +251,20 @@ def print_summary(analysis, file=None):
     s = a.settings
     p = lambda *x: print(*x, file=out)  # noqa: E731
     p(f"dopplerflow {__version__}: {a.file or 'audio'}")
-    p(f"  audio       {a.duration_s:.2f} s, {a.sample_rate_hz:g} Hz, {a.n_channels} channel(s), "
-      f"layout {s.layout}{' (inverted)' if s.invert else ''}")
-    p(f"  geometry    {s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g} deg, c = "
-      f"{s.sound_speed_m_s:g} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
+    p(f"  audio       {a.duration_s:.2f} s, {tidy(a.sample_rate_hz, 1)} Hz, "
+      f"{a.n_channels} channel(s), layout {s.layout}{' (inverted)' if s.invert else ''}")
+    p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz, {tidy(s.angle_deg, 1)} deg, c = "
+      f"{tidy(s.sound_speed_m_s, 0)} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
     sm = a.summary
     if sm.window_s:
         floor = (f"; slowest flow seen {a.velocity_floor_cm_s:.1f} cm/s"
                  if a.velocity_floor_cm_s is not None else "")
-        p(f"  spectrum    {1e3 * sm.window_s:g} ms window, {1e3 * sm.hop_s:g} ms hop: "
-          f"bins of {sm.bin_hz:.4g} Hz = {sm.velocity_resolution_cm_s:.2f} cm/s{floor}")
+        p(f"  spectrum    {tidy(1e3 * sm.window_s, 1)} ms window, {tidy(1e3 * sm.hop_s, 1)} ms "
+          f"hop: bins of {sm.bin_hz:.4g} Hz = {sm.velocity_resolution_cm_s:.2f} cm/s{floor}")
     hum = a.hum
     if hum:
         levels = ", ".join("-" if v is None else f"{v:.0f}" for v in hum["level_dbfs"])
-        p(f"  hum         removed: {hum['mains_hz']:g} Hz mains, followed at "
+        p(f"  hum         removed: {tidy(hum['mains_hz'], 0)} Hz mains, followed at "
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
     p(f"  vessel      {verdict.vessel_phrase(s)}")
     if a.direction_available:
