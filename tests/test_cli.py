@@ -300,3 +300,54 @@ def test_bench_without_a_checkout_says_so_in_one_line(tmp_path, monkeypatch, cap
     assert cli.main(["bench", "--quick"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "source checkout" in err[0] and str(tmp_path) in err[0]
+
+
+# ------------------------------------------------------------------------------ progress
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_progress_in_a_log_is_a_line_every_few_seconds():
+    import io
+
+    from dopplerflow.cli.common import LOG_INTERVAL_S, Progress
+
+    log, clock = io.StringIO(), _Clock()
+    progress = Progress("evaluate", log, clock=clock)
+    for step in range(1, 41):  # 40 tasks, one every 0.5 s: 20 s in all
+        clock.t = 0.5 * step
+        progress(step / 40)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    # one line per LOG_INTERVAL_S (5 s: at 5, 10, 15 s), and the last one at 100%
+    assert len(lines) == 20 // LOG_INTERVAL_S
+    assert lines[0] == "evaluate: 25% done, 5 s elapsed, about 15 s left"
+    assert lines[-1] == "evaluate: 100% done, 20 s elapsed"
+    quick, clock = io.StringIO(), _Clock()
+    progress = Progress("analyze", quick, clock=clock)
+    for step in range(1, 11):  # done in 1 s: nothing to report
+        clock.t = 0.1 * step
+        progress(step / 10)
+    assert quick.getvalue() == ""
+
+
+def test_progress_on_a_terminal_is_one_bar_rewritten_and_erased():
+    from test_status import Tty
+
+    from dopplerflow.cli.common import Progress
+
+    tty, clock = Tty(), _Clock()
+    progress = Progress("x.flac", tty, clock=clock)
+    for step in range(1, 5):
+        clock.t = float(step)
+        progress(step / 4)
+    text = tty.getvalue()
+    assert "\n" not in text
+    # a bar of 25 cells, 4 % each
+    assert text.split("\r")[1:4] == [f"x.flac [{'#' * (pct // 4):<25}] {pct:3d}%"
+                                      for pct in (25, 50, 75)]
+    assert text.endswith("\r" + " " * len("x.flac") + " " * 35 + "\r")

@@ -39,11 +39,14 @@ def test_format_event_lines():
                                 "toward|away")
 
 
-def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
+class Tty(io.StringIO):
+    """A captured terminal: what is written to it, as a terminal would be given it."""
 
+    def isatty(self):
+        return True
+
+
+def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
     out = Tty()
     session = types.SimpleNamespace(status=lambda: {"time_s": 1.0, "flow": True,
                                                     "level_dbfs": -20.0})

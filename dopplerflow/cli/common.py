@@ -12,6 +12,7 @@ import json
 import math
 import os
 import sys
+import time
 
 from .. import __version__
 from ..core import verdict
@@ -297,20 +298,84 @@ def _event_table(p, title, events):
           f"{e.peak_velocity_cm_s:9.1f}  {e.mean_velocity_cm_s:9.1f}{gap}")
 
 
-class Progress:
-    """A progress bar on stderr, drawn only when stderr is a terminal."""
+#: Least interval between two progress lines in a log (stderr not a terminal), s.
+LOG_INTERVAL_S = 5.0
+#: A run shorter than this draws no progress bar on a terminal, s.
+BAR_DELAY_S = 0.5
 
-    def __init__(self, label):
+
+def _clock_time(seconds):
+    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Progress:
+    """How far a long run has got, on stderr: one implementation for every command.
+
+    Called with the fraction done (0 to 1).  On a terminal it draws a bar
+    rewritten in place (``\\r``) and erased at the end.  Anywhere else (a log
+    file, a pipe, CI) it writes a line at most every :data:`LOG_INTERVAL_S`
+    seconds, ``"evaluate: 37% done, 1 min 10 s elapsed, about 2 min 00 s left"``,
+    and a last one at 100% if it wrote any.  A run that ends sooner than the
+    first bar or line (:data:`BAR_DELAY_S`, :data:`LOG_INTERVAL_S`) shows nothing.
+
+    Parameters
+    ----------
+    label : str
+        What is running (a command, a file name).
+    stream : file, optional
+        Default: ``sys.stderr`` at the time of the call.
+    interval_s : float
+        Least interval between two log lines, s.
+    clock : callable
+        Seconds from an arbitrary origin (tests pass their own).
+    """
+
+    def __init__(self, label, stream=None, *, interval_s=LOG_INTERVAL_S, clock=time.monotonic):
         self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval_s = float(interval_s)
+        self.clock = clock
+        self.start = clock()
         self.last = -1
+        self._drawn = False
+        self._next_line = self.start + self.interval_s
 
     def __call__(self, fraction):
-        pct = int(100 * fraction)
+        pct = int(100 * min(max(fraction, 0.0), 1.0))
         if pct == self.last:
             return
         self.last = pct
-        bar = "#" * (pct // 4)
-        sys.stderr.write(f"\r{self.label} [{bar:<25}] {pct:3d}%")
+        now = self.clock()
+        if self.tty:
+            self._bar(pct, now)
+        elif now >= self._next_line or (pct >= 100 and self._drawn):
+            self._line(pct, now)
+
+    def _bar(self, pct, now):
+        if not self._drawn and now - self.start < BAR_DELAY_S:
+            return
+        width = len(self.label) + 35
         if pct >= 100:
-            sys.stderr.write("\r" + " " * (len(self.label) + 35) + "\r")
-        sys.stderr.flush()
+            if self._drawn:
+                self.stream.write("\r" + " " * width + "\r")
+        else:
+            self.stream.write(f"\r{self.label} [{'#' * (pct // 4):<25}] {pct:3d}%")
+            self._drawn = True
+        self.stream.flush()
+
+    def _line(self, pct, now):
+        elapsed = now - self.start
+        text = f"{self.label}: {pct}% done, {_clock_time(elapsed)} elapsed"
+        if 0 < pct < 100:
+            text += f", about {_clock_time(elapsed * (100 - pct) / pct)} left"
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self._drawn = True
+        self._next_line = now + self.interval_s

@@ -2,7 +2,6 @@
 
 import json
 import os
-import sys
 
 from ..errors import AudioFileError, SettingsError
 from ..sim.evaluate import (
@@ -65,7 +64,7 @@ def main(args):
         folder = os.path.dirname(os.path.abspath(args.json))
         if not os.path.isdir(folder):
             raise AudioFileError(f"cannot write {args.json}: folder {folder} does not exist")
-    progress = Progress("evaluate") if sys.stderr.isatty() else None
+    progress = Progress("evaluate")
     result = evaluate(
         quick=args.quick, snrs=_number_list(args.snr, float),
         layouts=_names(args.layouts),

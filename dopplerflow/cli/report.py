@@ -3,7 +3,7 @@
 import os
 
 from ..errors import SettingsError
-from .common import add_analysis_arguments, check_writable, settings_from_args
+from .common import Progress, add_analysis_arguments, check_writable, settings_from_args
 
 __all__ = ["add_arguments", "main"]
 
@@ -27,7 +27,8 @@ def main(args):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
     check_writable(out)
     settings = settings_from_args(args)
-    analysis = analyze(args.file, settings=settings, keep_spectrogram=True)
+    analysis = analyze(args.file, settings=settings, keep_spectrogram=True,
+                       progress=Progress(os.path.basename(args.file)))
     write_report(analysis, out, title=args.title)
     print(out)
     return 0
