@@ -19,6 +19,7 @@ from ..core import verdict
 from ..core.layouts import LAYOUTS
 from ..core.vessels import VESSELS
 from ..errors import DopplerflowError, SettingsError
+from ..figures.units import tidy
 
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
            "check_layout_options",
@@ -234,15 +235,6 @@ def check_writable(path):
         raise DopplerflowError(f"{path} is a directory; give a file name to write")
     if not os.path.isdir(d):
         raise DopplerflowError(f"cannot write {path}: folder {d} does not exist")
-
-
-def tidy(value, decimals):
-    """``value`` rounded to ``decimals`` places, without trailing zeros: ``tidy(9.97732, 1)``
-    is ``"10"``, ``tidy(4.25, 1)`` ``"4.2"``, ``tidy(8.125, 3)`` ``"8.125"``."""
-    text = f"{value:.{decimals}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
 
 
 def print_summary(analysis, file=None):
