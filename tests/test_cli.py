@@ -215,14 +215,14 @@ MONO = str(GSV.parent / "artery_mono.flac")  # 11,025 Hz: a 110-sample window is
 
 
 @pytest.mark.parametrize("argv, match", [
-    (["analyze", MONO, "--layout", "offset"], "--layout offset needs --offset-hz HZ"),
+    (["analyze", MONO, "--layout", "offset"], "layout 'offset' needs --offset-hz HZ"),
     (["analyze", MONO, "--offset-hz", "2000"], "--offset-hz applies to --layout offset only"),
     (["analyze", MONO, "--layout", "mono", "--invert"], "leave --invert out"),
     (["analyze", MONO, "--layout", "mono", "--antegrade", "away"], "leave --antegrade out"),
     (["analyze", MONO, "--layout", "mono", "--trace-json"], "give --json OUT too"),
-    (["replay", MONO, "--layout", "offset"], "--layout offset needs --offset-hz HZ"),
+    (["replay", MONO, "--layout", "offset"], "layout 'offset' needs --offset-hz HZ"),
     (["report", MONO, "--layout", "offset", "-o", "x.html"], "--offset-hz HZ"),
-    (["live", "--layout", "offset", "--device", "none"], "--layout offset needs --offset-hz"),
+    (["live", "--layout", "offset", "--device", "none"], "layout 'offset' needs --offset-hz"),
     (["simulate", "no_flow", "-o", "x.wav", "--mains-hz", "60"], "give --hum-dbfs DB too"),
     (["simulate", "no_flow", "-o", "x.wav", "--offset-hz", "900"], "--layout offset only"),
     (["simulate", "no_flow", "-o", "x.wav", "--layout", "mono", "--invert"], "--invert"),

@@ -142,13 +142,17 @@ def test_sonogram_range_ignores_a_click(analysis):
 
 
 @pytest.fixture(scope="module")
-def with_carotid():
-    """The jugular vein with the carotid beside it, flowing the other way; the vein's
-    direction given, so the carotid is separated from it (a second vessel)."""
+def carotid_audio():
+    """The jugular vein with the carotid beside it, flowing the other way (16 kHz I/Q)."""
     from dopplerflow.sim.synth import synthesize
 
-    syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, seed=0)
-    a = dopplerflow.analyze(syn.baseband, sample_rate_hz=16000, vessel="ijv",
+    return synthesize("jugular_with_carotid", sample_rate_hz=16000, seed=0).baseband
+
+
+@pytest.fixture(scope="module")
+def with_carotid(carotid_audio):
+    """The vein's direction given, so the carotid is separated from it (a second vessel)."""
+    a = dopplerflow.analyze(carotid_audio, sample_rate_hz=16000, vessel="ijv",
                             antegrade="away", keep_spectrogram=True)
     assert a.second_vessel["direction"] == "toward"  # the carotid, drawn retrograde
     return a
@@ -174,6 +178,20 @@ def test_second_vessel_is_marked_where_it_was_found(with_carotid, analysis):
     (label,) = _texts(ax, "second-vessel-label")
     assert f"toward the probe, from {from_s:.2f} s" in label
     assert not _texts(plots.sonogram(analysis).axes[0], "second-vessel-label")
+
+
+def test_two_vessels_of_unknown_direction_are_marked_over_the_whole_height(carotid_audio):
+    """The vein's direction not given: both flows are in the envelopes, and the line
+    marks from where the two flow opposite ways (reflux not assessable from there)."""
+    a = dopplerflow.analyze(carotid_audio, sample_rate_hz=16000, vessel="ijv",
+                            keep_spectrogram=True)
+    assert a.second_vessel["direction"] is None and a.reflux is None
+    ax = plots.sonogram(a).axes[0]
+    (line,) = [ln for ln in ax.lines if ln.get_gid() == "second-vessel"]
+    assert tuple(line.get_ydata()) == (0.0, 1.0)
+    (label,) = _texts(ax, "second-vessel-label")
+    assert label.startswith(f"two vessels flow opposite ways from "
+                            f"{a.second_vessel['from_s']:.2f} s")
 
 
 def test_trace_axis_fits_the_trace():

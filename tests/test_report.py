@@ -262,7 +262,7 @@ def test_layout_uses_the_page(gsv_page):
     p = _GridItems()
     p.feed(gsv_page)
     assert [tuple(item) for item in p.items] == [
-        ("verdict", True), ("facts-title", False), ("results-title", False),
+        ("facts-title", False), ("results-title", False),
         ("figure-title", True), ("events-title", False), ("episodes-title", False),
         ("warnings-title", False), ("settings-title", False)]
 

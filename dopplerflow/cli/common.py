@@ -135,7 +135,7 @@ def check_layout_options(layout, *, offset_hz=None, invert=False, antegrade="aut
         Usage error (exit status 2); the message says what to give or leave out.
     """
     if layout == "offset" and offset_hz is None and offset_needed:
-        raise SettingsError("--layout offset needs --offset-hz HZ, the audio frequency of "
+        raise SettingsError("layout 'offset' needs --offset-hz HZ, the audio frequency of "
                             "zero velocity (the heterodyne offset, e.g. --offset-hz 2000)")
     if layout != "offset" and offset_hz is not None:
         raise SettingsError(f"--offset-hz applies to --layout offset only, not to layout "

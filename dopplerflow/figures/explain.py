@@ -103,7 +103,7 @@ def snr_envelope_figure():
     return teaching_figure("snr_envelope")[0]
 
 
-def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
+def write_figures(out_dir, *, names=None, fmt="png", dpi=150, progress=None):
     """Write teaching figures and their captions (captions.md, index.html) to a folder.
 
     The figures are drawn without the caption, which the two pages show once, as
@@ -118,6 +118,8 @@ def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
     fmt : {'png', 'svg', 'pdf'}
     dpi : float
         Resolution of raster output.
+    progress : callable, optional
+        Called with the fraction of the figures written (0-1).
 
     Returns
     -------
@@ -151,6 +153,8 @@ def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
         plots.save_figure(fig, path, dpi=dpi)
         written.append(path)
         entries.append((name, FIGURES[name][0], f"{name}.{fmt}", caption))
+        if progress is not None:
+            progress(len(written) / len(names))
     written += _write_index(out_dir, entries, fmt)
     return written
 

@@ -111,24 +111,33 @@ def _rgb(color):
 
 
 def mark_second_vessel(ax, analysis):
-    """Mark where a second vessel's flow was found: a dotted line at ``from_s`` over the
-    half of the axis where its flow is drawn, and a label that says what it is."""
-    side = second_vessel_side(analysis)
-    if not side:
-        return
+    """Mark where a second vessel's flow was found (``analysis.second_vessel``).
+
+    A dotted line at ``from_s`` and a label that says what it is: over the half of
+    the axis where the vessel's flow is drawn when its direction is known (the
+    vein's was given), over the whole height when it is not (two vessels flow
+    opposite ways, and which is the vein cannot be told).
+    """
     sv = analysis.second_vessel
+    if not sv or not analysis.direction_available:
+        return
+    side = second_vessel_side(analysis)
     t0 = float(sv.get("from_s") or 0.0)
     lo, hi = ax.get_ylim()
     zero = min(max((0.0 - lo) / (hi - lo), 0.0), 1.0)
-    ymin, ymax = (zero, 1.0) if side > 0 else (0.0, zero)
+    ymin, ymax = {1: (zero, 1.0), -1: (0.0, zero), 0: (0.0, 1.0)}[side]
     ax.axvline(t0, ymin=ymin, ymax=ymax, color=SECOND_VESSEL_COLOR, linewidth=1.8,
                linestyle=(0, (2, 2)), zorder=4, gid="second-vessel")
-    where = "toward the probe" if sv["direction"] == "toward" else "away from the probe"
+    if side:
+        where = "toward the probe" if sv["direction"] == "toward" else "away from the probe"
+        text = f"second vessel, flowing {where}, from {t0:.2f} s (not the vessel analysed)"
+    else:
+        text = (f"two vessels flow opposite ways from {t0:.2f} s "
+                f"(which one is the vein is not known)")
     x0, x1 = ax.get_xlim()
     right = t0 < 0.5 * (x0 + x1)  # the label reads into the recording from the line
     pad = 0.006 * (x1 - x0)
-    ax.text(t0 + pad if right else t0 - pad, 0.03 if side < 0 else 0.86,
-            f"second vessel, flowing {where}, from {t0:.2f} s (not the vessel analysed)",
+    ax.text(t0 + pad if right else t0 - pad, 0.86 if side > 0 else 0.03, text,
             transform=ax.get_xaxis_transform(), ha="left" if right else "right",
             va="bottom", fontsize=11, color=SECOND_VESSEL_COLOR, zorder=5, clip_on=True,
             gid="second-vessel-label",

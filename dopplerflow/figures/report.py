@@ -19,6 +19,7 @@ import os
 from ..core import verdict
 from ..core.vessels import VESSELS
 from ..errors import SettingsError
+from .image import second_vessel_side
 from .units import tidy
 
 __all__ = ["write_report", "render_report", "DISCLAIMER"]
@@ -143,8 +144,8 @@ def _results(analysis):
     sv = a.second_vessel
     if sv:
         where = _PROBE.get(sv.get("direction"), "direction not known")
-        rows.append(("second vessel in the beam", f"flowing {where}, from "
-                                                  f"{_q(sv.get('from_s'), 's', 2)}"))
+        rows.append(("second vessel in the beam",
+                     f"flowing {where}, from {sv.get('from_s') or 0.0:.2f} s"))
     rows += [("noise floor", _q(sm.noise_floor_dbfs, "dBFS", 1)),
              ("slowest flow seen", _q(a.velocity_floor_cm_s, "cm/s", 1))]
     return _pairs(rows, "results")
@@ -290,9 +291,9 @@ def render_report(analysis, *, title=None):
         "<header>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="disclaimer" id="disclaimer">{_e(DISCLAIMER)}</p>',
+        f'<p class="verdict {kind}" id="verdict">{_e(sentence)}</p>',
         "</header>",
         '<main class="grid">',
-        f'<p class="verdict {kind} wide" id="verdict">{_e(sentence)}</p>',
         '<section><h2 id="facts-title">Recording</h2>',
         _recording(analysis),
         "</section>",
@@ -302,7 +303,12 @@ def render_report(analysis, *, title=None):
         '<section class="wide"><h2 id="figure-title">Sonogram and velocity trace</h2>',
         f"<figure>{img}<figcaption>Antegrade flow is drawn up, retrograde down. Vermilion: "
         "reflux events (duration written on); blue: shorter retrograde episodes; "
-        "grey (trace): no flow detected.</figcaption></figure>",
+        "grey (trace): no flow detected."
+        + (" Yellow, dotted: where a second vessel's flow begins (its spectrum is drawn, "
+           "its flow left out of the trace)." if second_vessel_side(analysis) else
+           " Yellow, dotted: from where two vessels flow opposite ways."
+           if analysis.second_vessel and analysis.direction_available else "")
+        + "</figcaption></figure>",
         "</section>",
         _events(analysis),
         _episodes(analysis),
