@@ -7,9 +7,10 @@ with the machine's CPU, core count and versions) and PNG plots.
 
 Rules every module here follows:
 
-* one core: :func:`pin_single_core` sets ``NUMBA_NUM_THREADS`` and the BLAS /
-  OpenMP thread counts to 1 (also for the subprocesses it starts), and every FFT
-  is called with ``workers=1``;
+* one core: :func:`pin_single_core` binds the process to one CPU and sets the
+  BLAS / OpenMP thread counts (and, before numba loads, ``NUMBA_NUM_THREADS``)
+  to 1, the subprocesses get :data:`SINGLE_CORE_ENV`, and every FFT is called
+  with ``workers=1``;
 * timings are medians of several runs after a warm-up run, and the candidates of
   one comparison are run interleaved (round robin) in the same process, so a
   ratio is never taken between numbers measured at different times;
@@ -19,8 +20,9 @@ This module holds what the pieces share: the single-core setting, the timer,
 the machine description and the synthetic test signal.  It imports numpy and
 dopplerflow only inside its functions, so ``python -m benchmarks`` can pin the
 thread counts before any numerical library loads (``dopplerflow bench`` starts
-after they have loaded: numba is then told at run time, and the BLAS thread
-count does not matter because no timed stage calls BLAS).
+after they have loaded: numba's thread count then stays as it is, which does
+not matter because dopplerflow's kernels are serial, nor does the BLAS thread
+count, because no timed stage calls BLAS).
 """
 
 import os
@@ -59,22 +61,29 @@ def single_core_env(base=None):
 def pin_single_core():
     """Keep this process on one thread for numba, OpenMP and BLAS, and on one CPU.
 
-    The environment variables only bind libraries imported after this call;
-    numba, if already imported, is also told at run time.  Where the system
-    allows it, the process is bound to the last CPU it may use, so the
-    scheduler does not move it (and its caches) between cores mid-measurement;
-    child processes inherit the binding.
+    The environment variables only bind libraries imported after this call.
+    numba is the exception to handle with care: each time it compiles it reads
+    ``NUMBA_NUM_THREADS`` again (and, when that is unset, the number of CPUs the
+    process may use), and once its thread pool has started it raises
+    ``RuntimeError`` for any value other than the pool's.  So where numba is
+    already imported (``dopplerflow bench`` imports it before the suite runs),
+    the variable is set to the value numba runs with, whatever the core count,
+    and numba's own threads are left alone: dopplerflow's kernels are serial
+    (no ``parallel=True``), so numba's pool size does not change a timing.
+    Where the system allows it, the process is then bound to the last CPU it may
+    use, so the scheduler does not move it (and its caches) between cores
+    mid-measurement; child processes inherit the binding.
 
     Returns
     -------
     int or None
         The CPU bound to, or None where binding is not available.
     """
-    os.environ.update(SINGLE_CORE_ENV)
-    if "numba" in sys.modules:
-        import numba
-
-        numba.set_num_threads(1)
+    env = dict(SINGLE_CORE_ENV)
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        env["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
+    os.environ.update(env)
     try:
         cpu = max(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cpu})
@@ -151,7 +160,7 @@ def machine_info():
                      "scipy": scipy.__version__, "numba": numba.__version__,
                      "soundfile": soundfile.__version__,
                      "libsndfile": soundfile.__libsndfile_version__},
-        "threads": dict(SINGLE_CORE_ENV),
+        "threads": {k: os.environ.get(k, v) for k, v in SINGLE_CORE_ENV.items()},
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 

@@ -15,7 +15,8 @@ import traceback
 
 from . import RESULTS_DIR, machine_info, pin_single_core
 
-__all__ = ["SECTIONS", "add_arguments", "main", "run_suite", "write_markdown"]
+__all__ = ["SECTIONS", "add_arguments", "main", "run_suite", "write_markdown",
+           "failed_sections", "failure_line"]
 
 SECTIONS = ("throughput", "latency", "scaling", "coldstart", "accuracy")
 #: Streaming latency goal: crossing sample to confirmation within one hop plus a few ms (the
@@ -284,7 +285,7 @@ def write_markdown(res, path):
     m = res["machine"]
     lines = [f"# dopplerflow benchmarks ({res['mode']} run)", "",
              f"{res['date_utc']} UTC on {m['cpu']}, {m['cpu_count']} cores "
-             "(one used: the process bound to one CPU, NUMBA_NUM_THREADS=1, FFT workers=1), "
+             "(one used: the process bound to one CPU, serial numba kernels, FFT workers=1), "
              f"Python {m['python']}, "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".  "
              f"Load average at start {', '.join(f'{v:.1f}' for v in m['load_average'] or [])}. "
@@ -412,8 +413,31 @@ def _jsonable(obj):
     return obj
 
 
+def failed_sections(res):
+    """The sections of ``res`` (a :func:`run_suite` result) that failed, in order."""
+    return [name for name, sec in res["sections"].items() if "error" in sec]
+
+
+def failure_line(res):
+    """One line naming the failed sections and their first error; None if none failed."""
+    failed = failed_sections(res)
+    if not failed:
+        return None
+    first = res["sections"][failed[0]]["error"].splitlines()[0]
+    if len(first) > 160:
+        first = first[:157] + "..."
+    if len(failed) == 1:
+        return f"benchmark section {failed[0]} failed ({first})"
+    return (f"{len(failed)} benchmark sections failed: {', '.join(failed)} "
+            f"({failed[0]}: {first})")
+
+
 def main(args):
-    """Run the suite with parsed ``args``; return the exit status (0)."""
+    """Run the suite with parsed ``args``; return the exit status.
+
+    0 when every section ran, 1 when one failed (the results of the others are
+    written all the same, and one line on stderr names the failed sections).
+    """
     sections = _sections(args.only)
     pin_single_core()
     os.makedirs(args.out, exist_ok=True)
@@ -433,6 +457,11 @@ def main(args):
         write_plots(res, args.out, stem)
     with open(md_path, encoding="utf-8") as fh:
         print(fh.read())
+    line = failure_line(res)
+    if line:
+        print(f"benchmarks: error: {line}; the results are in {args.out}", file=sys.stderr,
+              flush=True)
+        return 1
     return 0
 
 

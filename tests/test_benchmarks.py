@@ -192,3 +192,68 @@ def test_markdown_marks_goals_not_met(tmp_path):
     row = next(line for line in text.splitlines() if "FFT bound (same run)" in line)
     assert row.rstrip().endswith("yes |")
     assert "coldstart: failed (RuntimeError: boom)" in text
+
+
+# ------------------------------------------------------------------------------ the command
+def _bench(out, *argv, numba_threads=None, cache=None):
+    """``dopplerflow bench --quick ARGV`` writing to ``out``, in a child process with
+    ``NUMBA_NUM_THREADS`` unset or set to ``numba_threads`` and numba's cache in ``cache``
+    (default: its own); the completed process."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    if numba_threads is not None:
+        env["NUMBA_NUM_THREADS"] = str(numba_threads)
+    if cache is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache)
+    return subprocess.run([sys.executable, "-m", "dopplerflow", "bench", "--quick",
+                           "--no-plots", "--out", str(out), *argv],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def numba_cache(tmp_path_factory):
+    """A numba cache that starts empty: the first bench run below compiles into it."""
+    return tmp_path_factory.mktemp("numba_cache")
+
+
+@pytest.mark.parametrize("numba_threads", [None, 1])
+def test_bench_latency_runs_whatever_numba_is_told(tmp_path, numba_cache, numba_threads):
+    """The suite binds itself to one CPU after ``dopplerflow bench`` has imported numba.
+
+    numba reads ``NUMBA_NUM_THREADS`` (unset: the CPUs the process may use) each time it
+    compiles and refuses a value other than its thread pool's, which made the latency
+    section fail on its first compile on a 2-core machine.  The first run here starts
+    with an empty cache, so it compiles after the binding.
+    """
+    res = _bench(tmp_path, "--only", "latency", numba_threads=numba_threads,
+                 cache=numba_cache)
+    assert res.returncode == 0, res.stderr
+    assert "FAILED" not in res.stderr
+    with open(tmp_path / "quick.json") as fh:
+        latency = json.load(fh)["sections"]["latency"]
+    assert "error" not in latency and len(latency["rows"]) == 4
+
+
+def test_bench_failed_section_exits_non_zero_and_names_it(tmp_path):
+    """A section that fails (here: its temporary files cannot be made in a folder that
+    does not exist) leaves the results of the run and a one-line summary, and exit 1."""
+    res = _bench(tmp_path, "--only", "coldstart", "--tmpdir", str(tmp_path / "missing"))
+    assert res.returncode == 1
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("benchmarks: error: benchmark section coldstart failed (")
+    assert "FileNotFoundError" in last
+    with open(tmp_path / "quick.json") as fh:
+        assert "error" in json.load(fh)["sections"]["coldstart"]
+
+
+def test_failure_line_names_every_failed_section():
+    res = _fake_results()
+    assert bench_main.failure_line(res) == ("benchmark section coldstart failed "
+                                            "(RuntimeError: boom)")
+    res["sections"]["latency"] = {"error": "ValueError: bad\nmore"}
+    assert bench_main.failure_line(res) == ("2 benchmark sections failed: coldstart, latency "
+                                            "(coldstart: RuntimeError: boom)")
+    del res["sections"]["coldstart"], res["sections"]["latency"]
+    assert bench_main.failure_line(res) is None

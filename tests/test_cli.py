@@ -211,6 +211,48 @@ def test_cli_analyze_plot(tmp_path):
     assert cli.main(["analyze", str(wav), "--plot", str(tmp_path / "x.jpg"), "-q"]) == 2
 
 
+MONO = str(GSV.parent / "artery_mono.flac")  # 11,025 Hz: a 110-sample window is 9.977 ms
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["analyze", MONO, "--layout", "offset"], "layout 'offset' needs --offset-hz HZ"),
+    (["analyze", MONO, "--offset-hz", "2000"], "--offset-hz applies to --layout offset only"),
+    (["analyze", MONO, "--layout", "mono", "--invert"], "leave --invert out"),
+    (["analyze", MONO, "--layout", "mono", "--antegrade", "away"], "leave --antegrade out"),
+    (["analyze", MONO, "--layout", "mono", "--trace-json"], "give --json OUT too"),
+    (["replay", MONO, "--layout", "offset"], "layout 'offset' needs --offset-hz HZ"),
+    (["report", MONO, "--layout", "offset", "-o", "x.html"], "--offset-hz HZ"),
+    (["live", "--layout", "offset", "--device", "none"], "layout 'offset' needs --offset-hz"),
+    (["simulate", "no_flow", "-o", "x.wav", "--mains-hz", "60"], "give --hum-dbfs DB too"),
+    (["simulate", "no_flow", "-o", "x.wav", "--offset-hz", "900"], "--layout offset only"),
+    (["simulate", "no_flow", "-o", "x.wav", "--layout", "mono", "--invert"], "--invert"),
+])
+def test_options_that_need_another_are_one_line_usage_errors(argv, match, capsys):
+    """An option given without the one it depends on (or with a layout that has no use for
+    it) is refused before anything is read or opened: one line that says what to give."""
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and match in err
+    assert "None" not in err
+
+
+def test_cli_summary_numbers_are_tidy(capsys):
+    assert cli.main(["analyze", MONO, "--layout", "mono", "--vessel", "artery"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  audio       8.00 s, 11025 Hz, 1 channel(s), layout mono"
+    assert lines[2] == "  geometry    8 MHz, 60 deg, c = 1540 m/s; 1 kHz shift = 19.2 cm/s"
+    assert lines[3].startswith("  spectrum    10 ms window, 5 ms hop: bins of 100.2 Hz = ")
+    assert cli.main(["analyze", MONO, "--layout", "mono", "--angle", "52.46", "--window-ms",
+                     "12.345", "--carrier-mhz", "7.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith("  geometry    7.5 MHz, 52.5 deg, c = 1540 m/s;")
+    assert lines[3].startswith("  spectrum    12.3 ms window, 5 ms hop:")  # 136 samples
+    from dopplerflow.cli.common import tidy
+
+    assert [tidy(v, 1) for v in (12.345, 52.46, 9.97732, 4.98866, -0.04)] == [
+        "12.3", "52.5", "10", "5", "0"]
+
+
 def test_cli_settings_from_flags():
     args = cli.build_parser().parse_args(["analyze", "x.wav", "--vessel", "ijv", "--angle", "50",
                                           "--window-ms", "20", "--hum", "60"])
@@ -258,3 +300,54 @@ def test_bench_without_a_checkout_says_so_in_one_line(tmp_path, monkeypatch, cap
     assert cli.main(["bench", "--quick"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "source checkout" in err[0] and str(tmp_path) in err[0]
+
+
+# ------------------------------------------------------------------------------ progress
+class _Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_progress_in_a_log_is_a_line_every_few_seconds():
+    import io
+
+    from dopplerflow.cli.common import LOG_INTERVAL_S, Progress
+
+    log, clock = io.StringIO(), _Clock()
+    progress = Progress("evaluate", log, clock=clock)
+    for step in range(1, 41):  # 40 tasks, one every 0.5 s: 20 s in all
+        clock.t = 0.5 * step
+        progress(step / 40)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    # one line per LOG_INTERVAL_S (5 s: at 5, 10, 15 s), and the last one at 100%
+    assert len(lines) == 20 // LOG_INTERVAL_S
+    assert lines[0] == "evaluate: 25% done, 5 s elapsed, about 15 s left"
+    assert lines[-1] == "evaluate: 100% done, 20 s elapsed"
+    quick, clock = io.StringIO(), _Clock()
+    progress = Progress("analyze", quick, clock=clock)
+    for step in range(1, 11):  # done in 1 s: nothing to report
+        clock.t = 0.1 * step
+        progress(step / 10)
+    assert quick.getvalue() == ""
+
+
+def test_progress_on_a_terminal_is_one_bar_rewritten_and_erased():
+    from test_status import Tty
+
+    from dopplerflow.cli.common import Progress
+
+    tty, clock = Tty(), _Clock()
+    progress = Progress("x.flac", tty, clock=clock)
+    for step in range(1, 5):
+        clock.t = float(step)
+        progress(step / 4)
+    text = tty.getvalue()
+    assert "\n" not in text
+    # a bar of 25 cells, 4 % each
+    assert text.split("\r")[1:4] == [f"x.flac [{'#' * (pct // 4):<25}] {pct:3d}%"
+                                      for pct in (25, 50, 75)]
+    assert text.endswith("\r" + " " * len("x.flac") + " " * 35 + "\r")

@@ -10,6 +10,7 @@ import math
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,9 @@ import dopplerflow
 from dopplerflow.core.velocity import cm_s_per_hz
 from dopplerflow.errors import SettingsError
 from dopplerflow.figures import explain, plots
+from dopplerflow.figures.image import TRACE_MARGIN
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 FS = 8000  # Hz; every shift below is under 1 kHz
 ANTE_HZ = -600.0  # antegrade is away from the probe: negative baseband frequency
@@ -137,6 +141,69 @@ def test_sonogram_range_ignores_a_click(analysis):
     assert hi <= plots.RANGE_MARGIN * (peak + bin_cm_s)
 
 
+@pytest.fixture(scope="module")
+def carotid_audio():
+    """The jugular vein with the carotid beside it, flowing the other way (16 kHz I/Q)."""
+    from dopplerflow.sim.synth import synthesize
+
+    return synthesize("jugular_with_carotid", sample_rate_hz=16000, seed=0).baseband
+
+
+@pytest.fixture(scope="module")
+def with_carotid(carotid_audio):
+    """The vein's direction given, so the carotid is separated from it (a second vessel)."""
+    a = dopplerflow.analyze(carotid_audio, sample_rate_hz=16000, vessel="ijv",
+                            antegrade="away", keep_spectrogram=True)
+    assert a.second_vessel["direction"] == "toward"  # the carotid, drawn retrograde
+    return a
+
+
+def test_sonogram_range_holds_a_second_vessel(with_carotid):
+    """The carotid (systolic 70 cm/s on its centre line, drawn down) is left out of the
+    vein's envelopes, but not of the picture: the axis reaches past its peak."""
+    a = with_carotid
+    lo, hi = plots.sonogram(a).axes[0].get_ylim()
+    assert a.summary.peak_retrograde_velocity_cm_s < 25  # the vein's own reflux
+    assert lo < -70.0
+    assert lo > -plots.RANGE_MARGIN * 70.0 * 1.15  # and not much further
+
+
+def test_second_vessel_is_marked_where_it_was_found(with_carotid, analysis):
+    ax = plots.sonogram(with_carotid).axes[0]
+    (line,) = [ln for ln in ax.lines if ln.get_gid() == "second-vessel"]
+    from_s = with_carotid.second_vessel["from_s"]
+    assert line.get_xdata()[0] == pytest.approx(from_s)
+    lo, hi = ax.get_ylim()
+    assert max(line.get_ydata()) == pytest.approx((0.0 - lo) / (hi - lo))  # the lower half
+    (label,) = _texts(ax, "second-vessel-label")
+    assert f"toward the probe, from {from_s:.2f} s" in label
+    assert not _texts(plots.sonogram(analysis).axes[0], "second-vessel-label")
+
+
+def test_two_vessels_of_unknown_direction_are_marked_over_the_whole_height(carotid_audio):
+    """The vein's direction not given: both flows are in the envelopes, and the line
+    marks from where the two flow opposite ways (reflux not assessable from there)."""
+    a = dopplerflow.analyze(carotid_audio, sample_rate_hz=16000, vessel="ijv",
+                            keep_spectrogram=True)
+    assert a.second_vessel["direction"] is None and a.reflux is None
+    ax = plots.sonogram(a).axes[0]
+    (line,) = [ln for ln in ax.lines if ln.get_gid() == "second-vessel"]
+    assert tuple(line.get_ydata()) == (0.0, 1.0)
+    (label,) = _texts(ax, "second-vessel-label")
+    assert label.startswith(f"two vessels flow opposite ways from "
+                            f"{a.second_vessel['from_s']:.2f} s")
+
+
+def test_trace_axis_fits_the_trace():
+    """No events: the top of the trace's axis is the peak with TRACE_MARGIN, no room for
+    duration labels (an artery peaking near 80 cm/s is drawn up to about 90)."""
+    a = dopplerflow.analyze(str(SAMPLES / "artery_mono.flac"), layout="mono", vessel="artery")
+    lo, hi = plots.velocity_trace(a).axes[0].get_ylim()
+    peak = a.summary.peak_antegrade_velocity_cm_s
+    assert peak < hi <= TRACE_MARGIN * peak
+    assert -0.1 * peak < lo < 0
+
+
 def test_long_recordings_are_pooled_to_max_columns(analysis):
     n = len(analysis.trace)
     img = plots.sonogram_image(analysis, max_columns=n // 3)
@@ -221,7 +288,11 @@ class _Index(HTMLParser):
             self._in_cap = False
 
 
-def test_explain_writes_every_figure_with_captions(tmp_path):
+def _caption_texts(fig):
+    return [t.get_text() for sub in fig.subfigs for t in sub.texts if t.get_gid() == "caption"]
+
+
+def test_explain_writes_every_figure_with_one_caption(tmp_path):
     out = tmp_path / "teach"
     written = explain.write_figures(out)
     assert written == [str(out / f"{name}.png") for name in explain.FIGURES] + [
@@ -230,11 +301,16 @@ def test_explain_writes_every_figure_with_captions(tmp_path):
         assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
     md = (out / "captions.md").read_text(encoding="utf-8")
     assert md.count("![") == len(explain.FIGURES)
+    page = (out / "index.html").read_text(encoding="utf-8")
     parser = _Index()
-    parser.feed((out / "index.html").read_text(encoding="utf-8"))
+    parser.feed(page)
     assert parser.imgs == [f"{name}.png" for name in explain.FIGURES]
     assert len(parser.captions) == len(explain.FIGURES)
     assert all(len(c) > 100 for c in parser.captions)
+    # the page shows each caption once: as text under its figure, not also in the image
+    fig, caption = explain.teaching_figure("doppler_equation", with_caption=False)
+    assert not _caption_texts(fig) and caption in parser.captions
+    assert md.count(caption) == 1
 
 
 def test_doppler_caption_states_the_angle_error():
@@ -242,8 +318,68 @@ def test_doppler_caption_states_the_angle_error():
     # a 5 degree overestimate of a 60 degree angle: cos 60 / cos 65 - 1
     err = 100 * (math.cos(math.radians(60)) / math.cos(math.radians(65)) - 1)
     assert f"{err:.0f}% at 60\u00b0" in caption
-    written = [t.get_text() for sub in fig.subfigs for t in sub.texts if t.get_gid() == "caption"]
-    assert written and written[0].replace("\n", " ") == caption
+    written = _caption_texts(fig)
+    # wrapped, each number kept on the line of its unit (a no-break space)
+    assert written and written[0].replace("\n", " ").replace("\u00a0", " ") == caption
+    assert "\u00a0" in written[0] and "\u00a0" not in caption
+
+
+def _labels(fig, renderer):
+    """(name, axes, bounding box) of every text, title and legend of ``fig``."""
+    out, seen = [], set()
+
+    def add(name, ax, artist):
+        if id(artist) not in seen and artist.get_visible():
+            seen.add(id(artist))
+            out.append((name, ax, artist.get_window_extent(renderer)))
+
+    def walk(f):
+        for ax in f.axes:
+            for t in ax.texts:
+                if t.get_text().strip():
+                    add(f"text {t.get_text()!r}", ax, t)
+            for t in (ax.title, ax._left_title, ax._right_title):
+                if t.get_text():
+                    add(f"title {t.get_text()!r}", ax, t)
+            if ax.get_legend():
+                add(f"legend of {ax.get_title(loc='left')!r}", ax, ax.get_legend())
+        for leg in f.legends:
+            add("figure legend", None, leg)
+        for sub in f.subfigs:
+            walk(sub)
+
+    walk(fig)
+    return out
+
+
+def collisions(fig):
+    """Texts and legends of ``fig`` that overlap one another, cross a line of their axes
+    (data, thresholds, the zero line) or stick out of the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    items = _labels(fig, renderer)
+    found = []
+    for i, (name, ax, box) in enumerate(items):
+        if not (fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)):
+            found.append((name, "outside the figure"))
+        found += [(name, other) for other, _, b in items[i + 1:] if box.overlaps(b)]
+        if ax is None or name.startswith("title"):
+            continue
+        for line in ax.lines:
+            path = line.get_transform().transform_path(line.get_path())
+            if line.get_visible() and path.intersects_bbox(box, filled=False):
+                found.append((name, f"a line at x={line.get_xdata()[0]:g}"))
+    return found
+
+
+@pytest.mark.parametrize("name", list(explain.FIGURES))
+def test_teaching_figures_have_no_collisions(name):
+    """No label on another, on a line or out of the figure (the reflux thresholds' labels
+    stand close on the time axis; the wall-motion band is narrower than its name)."""
+    fig, _ = explain.teaching_figure(name)
+    assert collisions(fig) == []
 
 
 def test_explain_rejects_unknown_figure(tmp_path):

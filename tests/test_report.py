@@ -160,3 +160,119 @@ def test_report_says_why_reflux_is_not_assessable(tmp_path):
 def test_report_extension_is_checked(gsv, tmp_path):
     with pytest.raises(SettingsError, match=r"\.html"):
         report.write_report(gsv, tmp_path / "report.txt")
+
+
+class _Cells(HTMLParser):
+    """The text of every cell, per table id: {id: [[cell, ...], ...]}."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables, self._table, self._cell = {}, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._table = self.tables.setdefault(dict(attrs).get("id"), [])
+        elif tag == "tr" and self._table is not None:
+            self._table.append([])
+        elif tag in ("td", "th") and self._table is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self._table[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def _pairs(page, table_id):
+    p = _Cells()
+    p.feed(page)
+    return dict(p.tables[table_id])
+
+
+def test_settings_read_as_a_person_writes_them(gsv, gsv_page):
+    settings = _pairs(gsv_page, "settings")
+    assert settings["carrier"] == "8 MHz"
+    assert settings["beam-to-flow angle"] == "60\u00b0"
+    assert settings["speed of sound"] == "1540 m/s"
+    assert settings["channels inverted"] == "no"
+    assert settings["vessel"] == "gsv (great saphenous vein)"
+    assert settings["reflux threshold"] == "0.5 s (great saphenous vein, Labropoulos 2003)"
+    assert settings["spectrum"] == "10 ms window, 5 ms hop, 3 frame(s) averaged"
+    assert settings["wall filter"] == "80 Hz high-pass (1.5 cm/s)"
+    assert settings["mains hum removal"] == "off"
+    # no field name of the JSON (carrier_hz, angle_deg ...), no Python value
+    text = " ".join(f"{k} {v}" for k, v in settings.items())
+    assert "_" not in text
+    assert not any(word in text for word in ("None", "True", "False", "e+0"))
+
+
+def test_results_have_their_own_section(gsv, gsv_page):
+    recording, results = _pairs(gsv_page, "facts"), _pairs(gsv_page, "results")
+    assert set(recording) == {"file", "duration", "sample rate", "channels", "layout",
+                              "flow direction"}
+    assert recording["layout"].startswith("toward-away: separate channels")
+    sm = gsv.summary
+    assert results["peak antegrade velocity"] == f"{sm.peak_antegrade_velocity_cm_s:.1f} cm/s"
+    assert results["reflux events"] == str(len(gsv.reflux_events))
+    longest = max(e.duration_s for e in gsv.reflux_events)
+    assert results["longest reflux"] == f"{longest:.2f} s"  # as the verdict says it
+    assert f"(longest {longest:.2f} s)" in gsv_page
+
+
+class _GridItems(HTMLParser):
+    """The children of ``<main class="grid">``: [(id of the child or its heading, wide)]."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.items, self.depth, self.in_main = [], 0, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "main" and a.get("class") == "grid":
+            self.in_main, self.depth = True, 0
+            return
+        if not self.in_main or tag in VOID:
+            return
+        self.depth += 1
+        if self.depth == 1:
+            self.items.append([a.get("id"), "wide" in a.get("class", "").split()])
+        elif tag == "h2" and self.items[-1][0] is None:
+            self.items[-1][0] = a.get("id")
+
+    def handle_endtag(self, tag):
+        if tag == "main":
+            self.in_main = False
+        elif self.in_main and tag not in VOID:
+            self.depth -= 1
+
+
+def test_layout_uses_the_page(gsv_page):
+    """Two columns on a wide screen (recording beside results, events beside episodes,
+    warnings beside settings), the figure across both; one column on a narrow screen."""
+    assert (".grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);"
+            in gsv_page)
+    assert ".grid>.wide{grid-column:1/-1}" in gsv_page
+    assert "@media (max-width:900px){.grid{grid-template-columns:minmax(0,1fr)}}" in gsv_page
+    p = _GridItems()
+    p.feed(gsv_page)
+    assert [tuple(item) for item in p.items] == [
+        ("facts-title", False), ("results-title", False),
+        ("figure-title", True), ("events-title", False), ("episodes-title", False),
+        ("warnings-title", False), ("settings-title", False)]
+
+
+def test_report_marks_a_second_vessel(tmp_path):
+    from dopplerflow.sim.synth import synthesize
+
+    syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, seed=0, duration_s=4.0)
+    a = dopplerflow.analyze(syn.baseband, sample_rate_hz=16000, vessel="ijv",
+                            antegrade="away")
+    results = _pairs(report.render_report(a), "results")
+    assert results["second vessel in the beam"] == (
+        f"flowing toward the probe, from {a.second_vessel['from_s']:.2f} s")

@@ -39,11 +39,14 @@ def test_format_event_lines():
                                 "toward|away")
 
 
-def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
+class Tty(io.StringIO):
+    """A captured terminal: what is written to it, as a terminal would be given it."""
 
+    def isatty(self):
+        return True
+
+
+def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
     out = Tty()
     session = types.SimpleNamespace(status=lambda: {"time_s": 1.0, "flow": True,
                                                     "level_dbfs": -20.0})
@@ -58,3 +61,66 @@ def test_status_line_rewrites_one_line_at_most_ten_times_a_second():
     piped = io.StringIO()  # not a terminal: no status line at all
     StatusLine(session, stream=piped)()
     assert piped.getvalue() == ""
+
+
+def screen(text):
+    """The lines a terminal shows for ``text``: ``\\r`` returns to the line's start and
+    what follows overwrites it, ``\\n`` starts a new line."""
+    lines, line, col = [], [], 0
+    for ch in text:
+        if ch == "\r":
+            col = 0
+        elif ch == "\n":
+            lines.append("".join(line).rstrip())
+            line, col = [], 0
+        else:
+            line[col:col + 1] = [ch]
+            col += 1
+    return lines + ["".join(line).rstrip()]
+
+
+def test_event_lines_never_share_the_status_line():
+    """Status and events written to one terminal (as stderr and stdout are): each event
+    stands on a line of its own, and the status line is drawn again under it."""
+    import threading
+
+    tty = Tty()
+    t = [0.0]
+    session = types.SimpleNamespace(status=lambda: {"time_s": t[0], "flow": True,
+                                                    "level_dbfs": -20.0})
+    status = StatusLine(session, stream=tty)
+    events = [{"type": "reflux_confirmed", "start_s": 2.0 + i, "duration_s": 0.86,
+               "peak_velocity_cm_s": 14.0, "time_s": 2.86 + i} for i in range(20)]
+
+    def worker():  # the session's worker thread, as on_event is called from it
+        for ev in events:
+            status.event(ev, file=tty)
+            time.sleep(0.013)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    while thread.is_alive():
+        t[0] += 0.05
+        status()
+        time.sleep(0.005)
+    thread.join()
+    status()
+    lines = screen(tty.getvalue())
+    expected = [format_event(ev) for ev in events]
+    assert [ln for ln in lines if "reflux" in ln] == expected
+    assert all("dBFS" not in ln for ln in lines if "reflux" in ln)
+    assert "dBFS" in lines[-1]  # the status line, under the last event
+    status.clear()
+    assert screen(tty.getvalue())[-1] == ""
+
+
+def test_event_lines_without_a_status_line():
+    """--quiet, or stderr not a terminal: the events are printed all the same."""
+    out = io.StringIO()
+    status = StatusLine(types.SimpleNamespace(status=dict), stream=Tty(), enabled=False)
+    ev = {"type": "reflux_ended", "start_s": 9.02, "duration_s": 1.5,
+          "peak_velocity_cm_s": 13.46, "time_s": 10.52}
+    status()
+    status.event(ev, file=out)
+    assert out.getvalue() == format_event(ev) + "\n"
+    assert status.stream.getvalue() == ""

@@ -1,7 +1,6 @@
 """``dopplerflow analyze FILE``: analyse a recorded file, print the summary, write the outputs."""
 
 import os
-import sys
 
 from .common import (
     Progress,
@@ -28,15 +27,11 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow analyze``; return the exit code."""
-    from ..core import analyze, io
+    from ..core import analyze
 
     settings = settings_from_args(args)
     check_outputs(args)
-    progress = None
-    if sys.stderr.isatty() and not args.quiet:
-        info = io.open_audio(args.file)
-        if info.duration_s > 5:
-            progress = Progress(os.path.basename(args.file))
+    progress = None if args.quiet else Progress(os.path.basename(args.file))
     analysis = analyze(args.file, settings=settings, block_size=args.block_size,
                        keep_spectrogram=bool(args.plot), keep_trace=trace_wanted(args),
                        progress=progress)

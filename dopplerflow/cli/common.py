@@ -11,15 +11,19 @@ import argparse
 import json
 import math
 import sys
+import time
 
 from .. import __version__
 from ..core import verdict
 from ..core.layouts import LAYOUTS
 from ..core.vessels import VESSELS
+from ..errors import SettingsError
+from ..figures.units import tidy
 
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
+           "check_layout_options",
            "add_output_arguments", "trace_wanted", "check_outputs", "write_outputs",
-           "check_writable", "print_summary", "Progress", "positive_float"]
+           "check_writable", "print_summary", "tidy", "Progress", "positive_float"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -116,10 +120,47 @@ def add_analysis_arguments(parser):
                         "between the probe, sound card and computer)")
 
 
+def check_layout_options(layout, *, offset_hz=None, invert=False, antegrade="auto",
+                         offset_needed=True):
+    """Refuse layout options that the layout does not have, or lacks, in one line.
+
+    ``--layout offset`` needs ``--offset-hz`` (unless ``offset_needed`` is False: the
+    simulator has a default); ``--offset-hz`` means something only with ``--layout
+    offset``; a mono recording has no direction to ``--invert`` or to call antegrade.
+
+    Raises
+    ------
+    SettingsError
+        Usage error (exit status 2); the message says what to give or leave out.
+    """
+    if layout == "offset" and offset_hz is None and offset_needed:
+        raise SettingsError("layout 'offset' needs --offset-hz HZ, the audio frequency of "
+                            "zero velocity (the heterodyne offset, e.g. --offset-hz 2000)")
+    if layout != "offset" and offset_hz is not None:
+        raise SettingsError(f"--offset-hz applies to --layout offset only, not to layout "
+                            f"'{layout}'; add --layout offset or leave --offset-hz out")
+    if layout == "mono" and invert:
+        raise SettingsError("--invert swaps toward and away, and a mono recording has no "
+                            "direction; leave --invert out")
+    if layout == "mono" and antegrade not in (None, "auto"):
+        raise SettingsError(f"--antegrade {antegrade}: a mono recording has no flow "
+                            f"direction; leave --antegrade out (or record I/Q or "
+                            f"toward/away channels)")
+
+
 def settings_from_args(args):
-    """Build :class:`dopplerflow.Settings` from the shared analysis flags."""
+    """Build :class:`dopplerflow.Settings` from the shared analysis flags.
+
+    Raises
+    ------
+    SettingsError
+        A flag is out of range, or lacks the flag it depends on
+        (:func:`check_layout_options`).
+    """
     from ..core import Settings
 
+    check_layout_options(args.layout, offset_hz=args.offset_hz, invert=args.invert,
+                         antegrade=args.antegrade)
     kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
               channels=args.channels,
               window_s=None if args.window_ms is None else args.window_ms / 1e3,
@@ -153,9 +194,13 @@ def trace_wanted(args):
 
 def check_outputs(args):
     """Fail before any analysis if an output would overwrite the recording or another
-    output, or cannot be written (:func:`~dopplerflow.cli.paths.check_paths`)."""
+    output, or cannot be written (:func:`~dopplerflow.cli.paths.check_paths`), or if an
+    output flag lacks the flag it adds to (``--trace-json`` without ``--json``)."""
     from .paths import check_paths
 
+    if args.trace_json and not args.json:
+        raise SettingsError("--trace-json adds the per-frame trace to the JSON; give "
+                            "--json OUT too (or --csv OUT for the trace alone)")
     plot = getattr(args, "plot", None)
     check_paths([("the recording", args.file)],
                 [("--json", args.json), ("--csv", args.csv), ("--plot", plot)])
@@ -199,20 +244,20 @@ def print_summary(analysis, file=None):
     s = a.settings
     p = lambda *x: print(*x, file=out)  # noqa: E731
     p(f"dopplerflow {__version__}: {a.file or 'audio'}")
-    p(f"  audio       {a.duration_s:.2f} s, {a.sample_rate_hz:g} Hz, {a.n_channels} channel(s), "
-      f"layout {s.layout}{' (inverted)' if s.invert else ''}")
-    p(f"  geometry    {s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g} deg, c = "
-      f"{s.sound_speed_m_s:g} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
+    p(f"  audio       {a.duration_s:.2f} s, {tidy(a.sample_rate_hz, 1)} Hz, "
+      f"{a.n_channels} channel(s), layout {s.layout}{' (inverted)' if s.invert else ''}")
+    p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz, {tidy(s.angle_deg, 1)} deg, c = "
+      f"{tidy(s.sound_speed_m_s, 0)} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
     sm = a.summary
     if sm.window_s:
         floor = (f"; slowest flow seen {a.velocity_floor_cm_s:.1f} cm/s"
                  if a.velocity_floor_cm_s is not None else "")
-        p(f"  spectrum    {1e3 * sm.window_s:g} ms window, {1e3 * sm.hop_s:g} ms hop: "
-          f"bins of {sm.bin_hz:.4g} Hz = {sm.velocity_resolution_cm_s:.2f} cm/s{floor}")
+        p(f"  spectrum    {tidy(1e3 * sm.window_s, 1)} ms window, {tidy(1e3 * sm.hop_s, 1)} ms "
+          f"hop: bins of {sm.bin_hz:.4g} Hz = {sm.velocity_resolution_cm_s:.2f} cm/s{floor}")
     hum = a.hum
     if hum:
         levels = ", ".join("-" if v is None else f"{v:.0f}" for v in hum["level_dbfs"])
-        p(f"  hum         removed: {hum['mains_hz']:g} Hz mains, followed at "
+        p(f"  hum         removed: {tidy(hum['mains_hz'], 0)} Hz mains, followed at "
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
     p(f"  vessel      {verdict.vessel_phrase(s)}")
     if a.direction_available:
@@ -245,20 +290,84 @@ def _event_table(p, title, events):
           f"{e.peak_velocity_cm_s:9.1f}  {e.mean_velocity_cm_s:9.1f}{gap}")
 
 
-class Progress:
-    """A progress bar on stderr, drawn only when stderr is a terminal."""
+#: Least interval between two progress lines in a log (stderr not a terminal), s.
+LOG_INTERVAL_S = 5.0
+#: A run shorter than this draws no progress bar on a terminal, s.
+BAR_DELAY_S = 0.5
 
-    def __init__(self, label):
+
+def _clock_time(seconds):
+    """``"42 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Progress:
+    """How far a long run has got, on stderr: one implementation for every command.
+
+    Called with the fraction done (0 to 1).  On a terminal it draws a bar
+    rewritten in place (``\\r``) and erased at the end.  Anywhere else (a log
+    file, a pipe, CI) it writes a line at most every :data:`LOG_INTERVAL_S`
+    seconds, ``"evaluate: 37% done, 1 min 10 s elapsed, about 2 min 00 s left"``,
+    and a last one at 100% if it wrote any.  A run that ends sooner than the
+    first bar or line (:data:`BAR_DELAY_S`, :data:`LOG_INTERVAL_S`) shows nothing.
+
+    Parameters
+    ----------
+    label : str
+        What is running (a command, a file name).
+    stream : file, optional
+        Default: ``sys.stderr`` at the time of the call.
+    interval_s : float
+        Least interval between two log lines, s.
+    clock : callable
+        Seconds from an arbitrary origin (tests pass their own).
+    """
+
+    def __init__(self, label, stream=None, *, interval_s=LOG_INTERVAL_S, clock=time.monotonic):
         self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval_s = float(interval_s)
+        self.clock = clock
+        self.start = clock()
         self.last = -1
+        self._drawn = False
+        self._next_line = self.start + self.interval_s
 
     def __call__(self, fraction):
-        pct = int(100 * fraction)
+        pct = int(100 * min(max(fraction, 0.0), 1.0))
         if pct == self.last:
             return
         self.last = pct
-        bar = "#" * (pct // 4)
-        sys.stderr.write(f"\r{self.label} [{bar:<25}] {pct:3d}%")
+        now = self.clock()
+        if self.tty:
+            self._bar(pct, now)
+        elif now >= self._next_line or (pct >= 100 and self._drawn):
+            self._line(pct, now)
+
+    def _bar(self, pct, now):
+        if not self._drawn and now - self.start < BAR_DELAY_S:
+            return
+        width = len(self.label) + 35
         if pct >= 100:
-            sys.stderr.write("\r" + " " * (len(self.label) + 35) + "\r")
-        sys.stderr.flush()
+            if self._drawn:
+                self.stream.write("\r" + " " * width + "\r")
+        else:
+            self.stream.write(f"\r{self.label} [{'#' * (pct // 4):<25}] {pct:3d}%")
+            self._drawn = True
+        self.stream.flush()
+
+    def _line(self, pct, now):
+        elapsed = now - self.start
+        text = f"{self.label}: {pct}% done, {_clock_time(elapsed)} elapsed"
+        if 0 < pct < 100:
+            text += f", about {_clock_time(elapsed * (100 - pct) / pct)} left"
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self._drawn = True
+        self._next_line = now + self.interval_s

@@ -1,7 +1,6 @@
 """``dopplerflow evaluate``: score every scenario across SNR, layouts and seeds."""
 
 import json
-import sys
 
 from ..errors import SettingsError
 from ..sim.evaluate import (
@@ -63,7 +62,7 @@ def main(args):
     from .paths import check_paths
 
     check_paths([], [("--json", args.json)])
-    progress = Progress("evaluate") if sys.stderr.isatty() else None
+    progress = Progress("evaluate")
     result = evaluate(
         quick=args.quick, snrs=_number_list(args.snr, float),
         layouts=_names(args.layouts),

@@ -26,6 +26,9 @@ def main(args):
 
     if not (math.isfinite(args.dpi) and 20 <= args.dpi <= 1200):
         raise SettingsError(f"--dpi {args.dpi:g} is outside 20-1200")
-    for path in write_figures(args.out_dir, names=args.only, fmt=args.format, dpi=args.dpi):
+    from .common import Progress
+
+    for path in write_figures(args.out_dir, names=args.only, fmt=args.format, dpi=args.dpi,
+                              progress=Progress("explain")):
         print(path)
     return 0

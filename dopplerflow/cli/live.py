@@ -46,21 +46,24 @@ def main(args):
     from ..live.devices import DeviceError
     from ..live.plot import LivePlot, check_gui
     from ..live.session import LiveSession
-    from ..live.status import format_event
+    from ..live.status import StatusLine
 
     settings = settings_from_args(args)
     _check_outputs(args)
     if args.plot:
         check_gui()
+    # the event lines go through the status line, so that they never share its line
+    status = StatusLine(enabled=not args.quiet)
     session = LiveSession(settings, device=args.device, sample_rate_hz=args.sample_rate,
                           channels=args.input_channels, block_size=args.block_size,
                           record_path=args.record, duration_s=args.duration,
-                          on_event=lambda ev: print(format_event(ev), flush=True))
+                          on_event=status.event)
+    status.session = session
     plot = None
     if args.plot:
         plot = LivePlot(session)
         session.on_block = plot.feed
-    analysis = _run_session(session, plot, quiet=args.quiet)
+    analysis = _run_session(session, plot, status)
     if args.json:
         io.write_json(analysis, args.json)
     if args.csv:
@@ -77,14 +80,11 @@ def main(args):
                       f"saved")
 
 
-def _run_session(session, plot, *, quiet):
-    """Start the session, draw status line and plot until it ends, close it; the Analysis.
+def _run_session(session, plot, status):
+    """Start the session, draw the status line and plot until it ends, close it; the Analysis.
 
     Ctrl-C (and SIGTERM) end the session in order instead of interrupting it.
     """
-    from ..live.status import StatusLine
-
-    status = StatusLine(session, enabled=not quiet)
 
     def tick():
         status()

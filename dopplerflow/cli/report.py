@@ -3,7 +3,7 @@
 import os
 
 from ..errors import SettingsError
-from .common import add_analysis_arguments, settings_from_args
+from .common import Progress, add_analysis_arguments, settings_from_args
 from .paths import check_paths
 
 __all__ = ["add_arguments", "main"]
@@ -28,7 +28,8 @@ def main(args):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
     check_paths([("the recording", args.file)], [("-o", out)])
     settings = settings_from_args(args)
-    analysis = analyze(args.file, settings=settings, keep_spectrogram=True)
+    analysis = analyze(args.file, settings=settings, keep_spectrogram=True,
+                       progress=Progress(os.path.basename(args.file)))
     write_report(analysis, out, title=args.title)
     print(out)
     return 0

@@ -2,6 +2,7 @@
 
 from ..core.layouts import LAYOUTS
 from ..errors import SettingsError
+from .common import check_layout_options, tidy
 
 __all__ = ["add_arguments", "main"]
 
@@ -35,7 +36,7 @@ def add_arguments(parser):
     parser.add_argument("--hum-dbfs", type=float, default=None, metavar="DB",
                         help="add mains hum and its harmonics at this rms level, dBFS, as a "
                              "ground loop does (analyse it with --hum)")
-    parser.add_argument("--mains-hz", type=float, choices=(50.0, 60.0), default=50.0,
+    parser.add_argument("--mains-hz", type=float, choices=(50.0, 60.0), default=None,
                         metavar="HZ", help="mains frequency of --hum-dbfs: 50 (default) or 60")
 
 
@@ -52,6 +53,11 @@ def main(args):
         raise SettingsError("give a scenario NAME (dopplerflow simulate --list shows them)")
     if not args.output:
         raise SettingsError("give the output file with -o OUT.wav (or .flac)")
+    check_layout_options(args.layout, offset_hz=args.offset_hz, invert=args.invert,
+                         offset_needed=False)
+    if args.mains_hz is not None and args.hum_dbfs is None:
+        raise SettingsError("--mains-hz sets the frequency of the hum --hum-dbfs adds; give "
+                            "--hum-dbfs DB too (e.g. --hum-dbfs -30)")
     from .paths import check_paths
 
     check_paths([], [("-o", args.output), ("its truth sidecar", truth_path(args.output))])
@@ -61,9 +67,10 @@ def main(args):
                            angle_deg=args.angle, offset_hz=args.offset_hz,
                            subtype=f"PCM_{args.bits}", invert=args.invert,
                            second_db=args.second_db, hum_dbfs=args.hum_dbfs,
-                           mains_hz=args.mains_hz)
+                           mains_hz=50.0 if args.mains_hz is None else args.mains_hz)
     n_ev = len(truth["reflux_events"])
-    print(f"wrote {args.output} ({truth['duration_s']:g} s, {truth['sample_rate_hz']:g} Hz, "
+    print(f"wrote {args.output} ({tidy(truth['duration_s'], 2)} s, "
+          f"{tidy(truth['sample_rate_hz'], 1)} Hz, "
           f"layout {truth['layout']}, antegrade {truth['antegrade']}, vessel {truth['vessel']}) "
           f"and {truth_path(args.output)}: reflux {'yes' if truth['reflux'] else 'no'}, "
           f"{n_ev} event{'s' if n_ev != 1 else ''}")

@@ -2,7 +2,9 @@
 
 * :mod:`.plots`: the sonogram and velocity-trace figures of an analysis.
 * :mod:`.image`: the sonogram as an image, display columns and velocity ranges.
-* :mod:`.teaching` and :mod:`.explain`: the teaching figures with their captions.
+* :mod:`.marks`: events and a second vessel marked over them; the colours.
+* :mod:`.teaching`, :mod:`.teaching_reflux` and :mod:`.explain`: the teaching figures
+  with their captions.
 * :mod:`.report`: a self-contained HTML report of an analysis.
 
 matplotlib is imported only when a figure is drawn.

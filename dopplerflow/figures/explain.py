@@ -1,7 +1,8 @@
 """Teaching figures: the physics and the rules behind a Doppler reflux study.
 
-``dopplerflow explain --out-dir DIR`` writes each figure with its caption (in
-the figure and in ``DIR/captions.md`` and ``DIR/index.html``):
+``dopplerflow explain --out-dir DIR`` writes each figure, and its caption once,
+as text beside it, in ``DIR/captions.md`` and ``DIR/index.html`` (the figures
+that :func:`teaching_figure` returns carry their caption under the plots):
 
 ``doppler_equation``
     Doppler shift against insonation angle for several velocities, and the
@@ -17,7 +18,7 @@ the figure and in ``DIR/captions.md`` and ``DIR/index.html``):
 ``snr_envelope``
     The effect of the signal-to-noise ratio on the maximum-velocity envelope.
 
-Every builder (:mod:`dopplerflow.figures.teaching`) returns a
+Every builder (:mod:`.teaching`, :mod:`.teaching_reflux`) returns a
 :class:`matplotlib.figure.Figure` (no pyplot), so the figures also show inline in
 Jupyter.  The signals are simulated with :mod:`dopplerflow.sim.synth` and analysed
 with :func:`dopplerflow.analyze`, the same code that analyses recordings.
@@ -27,7 +28,7 @@ import html
 import os
 
 from ..errors import DopplerflowError, SettingsError
-from . import teaching
+from . import teaching, teaching_reflux
 
 __all__ = ["FIGURES", "teaching_figure", "doppler_equation_figure", "iq_direction_figure",
            "wall_filter_figure", "reflux_vs_closure_figure", "snr_envelope_figure",
@@ -39,23 +40,27 @@ FIGURES = {
     "doppler_equation": ("The Doppler equation and the angle", teaching.doppler_equation),
     "iq_direction": ("How I/Q audio encodes flow direction", teaching.iq_direction),
     "wall_filter": ("What the wall filter removes", teaching.wall_filter),
-    "reflux_vs_closure": ("Reflux against normal valve closure", teaching.reflux_vs_closure),
-    "snr_envelope": ("Noise and the velocity envelope", teaching.snr_envelope),
+    "reflux_vs_closure": ("Reflux against normal valve closure",
+                          teaching_reflux.reflux_vs_closure),
+    "snr_envelope": ("Noise and the velocity envelope", teaching_reflux.snr_envelope),
 }
 
 
-def teaching_figure(name):
+def teaching_figure(name, *, with_caption=True):
     """Build one teaching figure.
 
     Parameters
     ----------
     name : str
         One of :data:`FIGURES`.
+    with_caption : bool
+        Write the caption under the plots (False: the plots alone, for a page
+        that shows the caption as text).
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        The figure, its caption written under the plots.
+        The figure.
     caption : str
         The caption as plain text.
 
@@ -70,7 +75,7 @@ def teaching_figure(name):
     from . import plots
 
     with plots.style():
-        return FIGURES[name][1]()
+        return FIGURES[name][1](with_caption=with_caption)
 
 
 def doppler_equation_figure():
@@ -98,8 +103,11 @@ def snr_envelope_figure():
     return teaching_figure("snr_envelope")[0]
 
 
-def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
+def write_figures(out_dir, *, names=None, fmt="png", dpi=150, progress=None):
     """Write teaching figures and their captions (captions.md, index.html) to a folder.
+
+    The figures are drawn without the caption, which the two pages show once, as
+    text, under each figure.
 
     Parameters
     ----------
@@ -110,6 +118,8 @@ def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
     fmt : {'png', 'svg', 'pdf'}
     dpi : float
         Resolution of raster output.
+    progress : callable, optional
+        Called with the fraction of the figures written (0-1).
 
     Returns
     -------
@@ -138,11 +148,13 @@ def write_figures(out_dir, *, names=None, fmt="png", dpi=150):
     os.makedirs(out_dir, exist_ok=True)
     written, entries = [], []
     for name in names:
-        fig, caption = teaching_figure(name)
+        fig, caption = teaching_figure(name, with_caption=False)
         path = os.path.join(out_dir, f"{name}.{fmt}")
         plots.save_figure(fig, path, dpi=dpi)
         written.append(path)
         entries.append((name, FIGURES[name][0], f"{name}.{fmt}", caption))
+        if progress is not None:
+            progress(len(written) / len(names))
     written += _write_index(out_dir, entries, fmt)
     return written
 

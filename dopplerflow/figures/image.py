@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import SettingsError
 
-__all__ = ["MAX_COLUMNS", "RANGE_MARGIN", "sonogram_image", "trace_range", "robust_peak",
+__all__ = ["MAX_COLUMNS", "RANGE_MARGIN", "TRACE_MARGIN", "sonogram_image", "trace_range",
+           "robust_peak", "second_vessel_side", "second_vessel_peak",
            "column_starts", "pool_mean", "pool_extreme", "pooled_time", "flow_only",
            "require_spectrogram"]
 
@@ -22,11 +23,21 @@ MAX_COLUMNS = 4000
 #: The velocity axis shows this multiple of the peak envelope velocity (the peak
 #: leaves out the few frames a click fills).
 RANGE_MARGIN = 1.3
+#: The velocity trace's axis shows this multiple of the peak envelope velocity.
+TRACE_MARGIN = 1.1
 #: Fraction of the flow frames allowed above the top of the velocity axis (clicks in
 #: long recordings).
 _PEAK_SKIP = 0.002
 #: Least half-height of the velocity axis, in velocity bins.
 _MIN_SPAN_BINS = 6
+#: A second vessel's flow, which the envelopes leave out, is read from the spectrum:
+#: per frame, the outermost two neighbouring bins this far above the noise floor, dB
+#: (two bins: noise seldom puts two outliers side by side) ...
+_SECOND_VESSEL_DB = 8.0
+#: ... and the peak over the frames, leaving out this fraction of them (noise, clicks).
+_SECOND_VESSEL_SKIP = 0.005
+#: Frames compared at once (bounds the memory of long recordings).
+_CHUNK_FRAMES = 8192
 
 
 def require_spectrogram(analysis):
@@ -86,15 +97,7 @@ def robust_peak(envelope_cm_s, flow, summary=None):
     """
     x = np.asarray(envelope_cm_s, np.float64)[np.asarray(flow, bool)]
     x = x[np.isfinite(x)]
-    if not x.size:
-        return 0.0
-    click = 0
-    if summary is not None and summary.hop_s and summary.window_s:
-        click = math.ceil(summary.window_s / summary.hop_s - 1e-9) + 2
-    k = max(int(_PEAK_SKIP * x.size), click)
-    if k >= x.size:
-        return float(x.max())
-    return float(np.partition(x, x.size - 1 - k)[x.size - 1 - k])
+    return _below_top(x, max(int(_PEAK_SKIP * x.size), _click_frames(summary)))
 
 
 def _velocity_axis(analysis):
@@ -119,8 +122,81 @@ def _velocity_axis(analysis):
     return vel[index], index
 
 
-def _display_range(analysis, velocity_cm_s, velocity_range_cm_s):
-    """(bottom, top) of the velocity axis, cm/s."""
+def second_vessel_side(analysis):
+    """Where a second vessel's flow is drawn: +1 up, -1 down, 0 no second vessel known.
+
+    :attr:`Analysis.second_vessel` names the direction (relative to the probe) of
+    a vessel beside the one under study once the vein's direction is given; its
+    flow is left out of the envelopes and the trace, but not of the spectrum.
+    """
+    sv = analysis.second_vessel
+    if not sv or not sv.get("direction") or not analysis.direction_available:
+        return 0
+    return 1 if sv["direction"] == analysis.antegrade else -1
+
+
+def second_vessel_peak(analysis, velocity_cm_s, index, reference):
+    """Peak speed of the second vessel's spectrum, cm/s (0.0 if none is known).
+
+    Per frame from ``second_vessel["from_s"]`` on, the outermost pair of
+    neighbouring bins on the vessel's side that stand :data:`_SECOND_VESSEL_DB`
+    above the noise; the peak leaves out the top :data:`_SECOND_VESSEL_SKIP` of
+    the frames (or a click's frames, :func:`robust_peak`).
+
+    Parameters
+    ----------
+    analysis : Analysis
+        With its spectrogram.
+    velocity_cm_s, index : ndarray
+        From :func:`_velocity_axis`: ascending velocity, and the bin of each.
+    reference : float
+        Power of a noise bin (:func:`_reference_power`).
+    """
+    side = second_vessel_side(analysis)
+    if not side:
+        return 0.0
+    cols = np.flatnonzero(side * velocity_cm_s > 0)
+    cols = cols[np.argsort(-np.abs(velocity_cm_s[cols]), kind="stable")]  # outermost first
+    if cols.size < 2:
+        return 0.0
+    speed = np.abs(velocity_cm_s[cols[:-1]])
+    t = np.asarray(analysis.trace.time_s, np.float64)
+    first = int(np.searchsorted(t, analysis.second_vessel.get("from_s") or 0.0))
+    spec = analysis.spectrogram
+    level = reference * 10.0 ** (_SECOND_VESSEL_DB / 10.0)
+    peaks = []
+    for i in range(first, len(spec), _CHUNK_FRAMES):
+        above = np.asarray(spec[i:i + _CHUNK_FRAMES][:, index[cols]]) > level
+        pair = above[:, :-1] & above[:, 1:]
+        peaks.append(np.where(pair.any(axis=1), speed[np.argmax(pair, axis=1)], np.nan))
+    if not peaks:
+        return 0.0
+    x = np.concatenate(peaks)
+    x = x[np.isfinite(x)]
+    return _below_top(x, max(int(_SECOND_VESSEL_SKIP * x.size), _click_frames(analysis.summary)))
+
+
+def _click_frames(summary):
+    """Frames a click fills: the frames whose window holds it, and one each side from
+    the 3-frame time average (0 without a spectral configuration)."""
+    if summary is None or not summary.hop_s or not summary.window_s:
+        return 0
+    return math.ceil(summary.window_s / summary.hop_s - 1e-9) + 2
+
+
+def _below_top(x, k):
+    """The largest value of ``x`` once its ``k`` largest are left out (all: the maximum;
+    0.0 for no value)."""
+    if not x.size:
+        return 0.0
+    if k >= x.size:
+        return float(x.max())
+    return float(np.partition(x, x.size - 1 - k)[x.size - 1 - k])
+
+
+def _display_range(analysis, velocity_cm_s, velocity_range_cm_s, second_peak=0.0):
+    """(bottom, top) of the velocity axis, cm/s; ``second_peak`` (cm/s) is a second
+    vessel's peak speed, on the side :func:`second_vessel_side` names."""
     v_lo = float(velocity_cm_s[0])
     v_hi = float(velocity_cm_s[-1])
     if velocity_range_cm_s is not None:
@@ -139,6 +215,12 @@ def _display_range(analysis, velocity_cm_s, velocity_range_cm_s):
     dv = abs(velocity_cm_s[1] - velocity_cm_s[0]) if len(velocity_cm_s) > 1 else 1.0
     if not analysis.direction_available:
         return 0.0, min(RANGE_MARGIN * max(peak_a, _MIN_SPAN_BINS * dv), v_hi)
+    # a second vessel's flow, beside the vessel under study, is in the picture too
+    side = second_vessel_side(analysis)
+    if side > 0:
+        peak_a = max(peak_a, second_peak)
+    elif side < 0:
+        peak_r = max(peak_r, second_peak)
     # each half stays visible (at least 30 % of the other) even without flow in it
     top = RANGE_MARGIN * max(peak_a, 0.3 * peak_r, _MIN_SPAN_BINS * dv)
     bottom = -RANGE_MARGIN * max(peak_r, 0.3 * peak_a, _MIN_SPAN_BINS / 2 * dv)
@@ -195,7 +277,10 @@ def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=Non
         raise SettingsError(f"max_columns={max_columns} must be a positive number of columns")
     spec = np.asarray(analysis.spectrogram)
     vel, index = _velocity_axis(analysis)
-    ylim = _display_range(analysis, vel, velocity_range_cm_s)
+    second = 0.0
+    if velocity_range_cm_s is None and second_vessel_side(analysis):
+        second = second_vessel_peak(analysis, vel, index, _reference_power(analysis, spec)[0])
+    ylim = _display_range(analysis, vel, velocity_range_cm_s, second)
     dv = abs(vel[1] - vel[0]) if len(vel) > 1 else 1.0
     rows = np.flatnonzero((vel >= ylim[0] - dv) & (vel <= ylim[1] + dv))
     if rows.size == 0:
@@ -217,16 +302,21 @@ def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=Non
     t0 = (t[0] if len(t) else 0.0) - hop_s / 2
     extent = (t0, t0 + len(spec) * hop_s, vel[rows[0]] - dv / 2, vel[rows[-1]] + dv / 2)
     return {"db": db.T, "extent": extent, "ylim": ylim, "starts": starts, "step": step,
-            "label": label, "wall_cm_s": wall_cm_s}
+            "label": label, "wall_cm_s": wall_cm_s, "second_vessel_cm_s": second}
 
 
 def trace_range(analysis):
-    """(bottom, top) of the trace's velocity axis, cm/s, as the sonogram's; None: no flow."""
+    """(bottom, top) of the trace's velocity axis, cm/s; None: no flow.
+
+    :data:`TRACE_MARGIN` times the peak envelopes (read past a click, as the
+    sonogram's): the trace draws the envelopes themselves, so it needs less room
+    above them than the spectrum, which spreads past its envelope.
+    """
     tr = analysis.trace
     peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
     if not analysis.direction_available:
-        return (-0.05 * RANGE_MARGIN * peak_a, RANGE_MARGIN * peak_a) if peak_a > 0 else None
+        return (-0.05 * TRACE_MARGIN * peak_a, TRACE_MARGIN * peak_a) if peak_a > 0 else None
     peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary)
     if peak_a <= 0 and peak_r <= 0:
         return None
-    return (-RANGE_MARGIN * max(peak_r, 0.3 * peak_a), RANGE_MARGIN * max(peak_a, 0.3 * peak_r))
+    return (-TRACE_MARGIN * max(peak_r, 0.3 * peak_a), TRACE_MARGIN * max(peak_a, 0.3 * peak_r))

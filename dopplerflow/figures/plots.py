@@ -4,7 +4,8 @@ Every function draws on a :class:`matplotlib.figure.Figure` of its own (or on
 an axes it is given) and returns the figure.  No pyplot state is touched, so
 the figures work headless (scripts, servers, the ``--plot`` option) and show
 inline in Jupyter without changing the user's backend.  matplotlib is imported
-only when a figure is drawn.
+only when a figure is drawn.  The marks over the plots (events, a second vessel)
+and the colours are in :mod:`.marks`.
 
 Conventions of every figure: antegrade flow is drawn **up** (positive
 velocity), retrograde **down**; reflux events (retrograde flow longer than the
@@ -35,6 +36,19 @@ from .image import (
     sonogram_image,
     trace_range,
 )
+from .marks import (  # the colours are also known by their names here
+    ENVELOPE_COLOR,
+    EPISODE_COLOR,  # noqa: F401
+    MEAN_COLOR,
+    MEAN_ON_IMAGE_COLOR,
+    NO_FLOW_COLOR,
+    REFLUX_COLOR,  # noqa: F401
+    SECOND_VESSEL_COLOR,  # noqa: F401
+    TRACE_COLOR,
+    WALL_BAND_COLOR,
+    mark_second_vessel,
+    shade_events,
+)
 
 __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
            "sonogram_image", "FORMATS", "MAX_COLUMNS", "RANGE_MARGIN"]
@@ -45,17 +59,6 @@ FORMATS = (".png", ".svg", ".pdf")
 DYNAMIC_RANGE_DB = 45.0
 #: Resolution of raster output, dots per inch.
 DPI = 150
-
-#: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-REFLUX_COLOR = "#D55E00"
-EPISODE_COLOR = "#56B4E9"
-TRACE_COLOR = "#0b3d91"
-MEAN_COLOR = "#009E73"
-NO_FLOW_COLOR = "#b0b0b0"
-WALL_BAND_COLOR = "#4a4a4a"
-#: Envelope colours over the dark end of the colour map.
-ENVELOPE_COLOR = "white"
-MEAN_ON_IMAGE_COLOR = "#7FFFD4"
 
 #: Font sizes for a figure shown on a slide (points at the default figure size).
 _RC = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
@@ -79,88 +82,6 @@ def _new_figure(figsize):
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize, layout="constrained")
-
-
-# ------------------------------------------------------------------------------ events
-def _shade_events(ax, analysis, *, on_image):
-    """Shade reflux events and shorter episodes; write durations; return legend handles."""
-    from matplotlib.patches import Patch
-
-    thr = analysis.settings.threshold_s
-    handles = []
-    box = dict(boxstyle="round,pad=0.2", fc=REFLUX_COLOR, ec="none", alpha=0.9)
-    labels = _fitting_labels(ax, analysis.reflux_events,
-                             [lambda e: f"reflux {e.duration_s:.2f} s"
-                              + (" (gap)" if e.affected_by_gap else ""),
-                              lambda e: f"{e.duration_s:.2f} s"], fontsize=11)
-    for ev, label in zip(analysis.reflux_events, labels, strict=True):
-        ax.axvspan(ev.start_s, ev.end_s, facecolor=REFLUX_COLOR, alpha=0.22 if on_image else 0.2,
-                   edgecolor=REFLUX_COLOR, linewidth=1.5, gid="reflux-event", zorder=1.5)
-        if label:
-            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, label,
-                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=11,
-                    color="white", fontweight="bold", bbox=box, zorder=5,
-                    gid="reflux-duration", clip_on=True)
-    if analysis.reflux_events:
-        handles.append(Patch(facecolor=REFLUX_COLOR, alpha=0.5, edgecolor=REFLUX_COLOR,
-                             label=f"reflux: retrograde > {thr:g} s"))
-    ep_labels = _fitting_labels(ax, analysis.episodes, [lambda e: f"{e.duration_s:.2f} s"],
-                                fontsize=10)
-    if on_image:  # hatching would hide the spectrum: a dashed outline instead
-        style_kw = dict(facecolor=(*_rgb(EPISODE_COLOR), 0.12), edgecolor=EPISODE_COLOR,
-                        linestyle="--", linewidth=1.3)
-    else:
-        style_kw = dict(facecolor=(*_rgb(EPISODE_COLOR), 0.15), edgecolor=EPISODE_COLOR,
-                        hatch="//", linewidth=0.8)
-    for ev, label in zip(analysis.episodes, ep_labels, strict=True):
-        ax.axvspan(ev.start_s, ev.end_s, gid="retrograde-episode", zorder=1.5, **style_kw)
-        if label:
-            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, label,
-                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=10,
-                    color="black", zorder=5, gid="episode-duration", clip_on=True,
-                    bbox=dict(boxstyle="round,pad=0.2", fc=EPISODE_COLOR, ec="none",
-                              alpha=0.9))
-    if analysis.episodes:
-        what = f"retrograde \u2264 {thr:g} s (not reflux)" if thr else "retrograde episode"
-        handles.append(Patch(label=what, **style_kw))
-    return handles
-
-
-def _fitting_labels(ax, events, formats, fontsize):
-    """Labels for ``events`` that do not overlap, or None where one would.
-
-    The first format under which every label fits is used; if none fits for all,
-    the last (shortest) format is placed greedily from the left.  Widths are
-    estimated from the axes width (before layout) at 0.62 em per character.
-    """
-    if not events:
-        return []
-    width_in = ax.bbox.width / ax.get_figure().dpi  # works in sub-figures too
-    x0, x1 = ax.get_xlim()
-    s_per_pt = (x1 - x0) / max(width_in * 72.0, 1.0)
-
-    def place(fmt):
-        out, right = [], -math.inf
-        for ev in events:
-            text = fmt(ev)
-            half = 0.5 * (len(text) * 0.62 * fontsize + 8) * s_per_pt
-            centre = 0.5 * (ev.start_s + ev.end_s)
-            if centre - half > right:
-                out.append(text)
-                right = centre + half
-            else:
-                out.append(None)
-        return out
-
-    for fmt in formats:
-        labels = place(fmt)
-        if all(labels):
-            return labels
-    return labels
-
-
-def _rgb(color):
-    return _mpl().colors.to_rgb(color)
 
 
 def _velocity_label(analysis, two_lines=False):
@@ -245,7 +166,8 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         ax.set_xlim(img["extent"][0], img["extent"][1])
         handles = _overlay_envelopes(ax, analysis, img["starts"]) if envelopes else []
         ax.axhline(0.0, color="white", linewidth=0.9, alpha=0.8, zorder=2)
-        handles += _shade_events(ax, analysis, on_image=True)
+        handles += shade_events(ax, analysis, on_image=True)
+        mark_second_vessel(ax, analysis)
         handles.append(Patch(facecolor=WALL_BAND_COLOR,
                              label=f"wall-filter band (< {analysis.settings.wall_hz:g} Hz)"))
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
@@ -358,12 +280,14 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         if len(tr):
             hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
             ax.set_xlim(tr.time_s[0] - hop / 2, tr.time_s[-1] + hop / 2)
-        handles += _shade_events(ax, analysis, on_image=False)
+        handles += shade_events(ax, analysis, on_image=False)
         ax.set_xlabel("time (s)")
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
         lo, hi = trace_range(analysis) or ax.get_ylim()
-        ax.set_ylim(lo, hi + 0.15 * (hi - lo))  # room for the duration labels
+        if analysis.reflux_events or analysis.episodes:
+            hi += 0.15 * (hi - lo)  # room for the duration labels
+        ax.set_ylim(lo, hi)
         ax.grid(True, alpha=0.25)
         rows = _legend_above(ax, handles) if legend and handles else 0
         _set_title(ax, f"Velocity trace: {verdict.threshold_phrase(analysis)}" if title is None

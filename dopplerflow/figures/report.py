@@ -3,9 +3,11 @@
 ``dopplerflow report FILE [analysis flags] -o report.html`` writes one HTML page
 that opens in any browser without a network: the figures are embedded as
 base64 PNG, the style sheet is inline, nothing is fetched.  The page holds the
-verdict, the facts of the recording, the sonogram and velocity trace, the
-table of reflux events and of shorter retrograde episodes, the warnings, the
-settings, and the research-use disclaimer.
+verdict; the recording and the results side by side; the sonogram and
+velocity trace across the page; the tables of reflux events and of shorter
+retrograde episodes; the warnings and the settings (worded as a person would
+write them); and the research-use disclaimer.  Two columns on a wide screen,
+one on a narrow one.
 """
 
 import base64
@@ -15,7 +17,10 @@ import io
 import os
 
 from ..core import verdict
+from ..core.vessels import VESSELS
 from ..errors import SettingsError
+from .image import second_vessel_side
+from .units import tidy
 
 __all__ = ["write_report", "render_report", "DISCLAIMER"]
 
@@ -24,45 +29,64 @@ DISCLAIMER = (
     "dopplerflow is a research and teaching tool, not a medical device: its results must "
     "not be used to diagnose or to decide treatment. CCSVI is contested: the venous "
     "criteria of Zamboni (2009) have not been confirmed by later controlled studies.")
-#: Resolution of the embedded figure, dots per inch (13 x 8.5 in: 1430 x 935 pixels).
+#: Resolution of the embedded figure, dots per inch (13 x 8.5 in: 1430 x 935 pixels, drawn
+#: across the page).
 REPORT_DPI = 110
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1200px;
-margin:1.5em auto;padding:0 1em;color:#1d1d1d;line-height:1.45}
-h1{font-size:1.55em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1500px;
+margin:1.2em auto;padding:0 1.5em;color:#1d1d1d;line-height:1.45}
+h1{font-size:1.55em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .4em;
 border-bottom:1px solid #ddd;padding-bottom:.2em}
-.disclaimer{background:#fff4e5;border-left:5px solid #D55E00;padding:.6em 1em}
-.verdict{font-size:1.25em;font-weight:600;padding:.5em 1em;border-radius:4px}
+.disclaimer{background:#fff4e5;border-left:5px solid #D55E00;padding:.6em 1em;margin:.6em 0}
+.verdict{font-size:1.25em;font-weight:600;padding:.5em 1em;border-radius:4px;margin:.6em 0}
 .verdict.reflux{background:#fbe3d6;color:#8a3300}.verdict.none{background:#e3f1fb;color:#0b3d91}
 .verdict.na{background:#eee;color:#333}
-table{border-collapse:collapse;margin:.4em 0}
-th,td{border:1px solid #d6d6d6;padding:.25em .7em;text-align:left}
+.grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 2.5em}
+.grid>.wide{grid-column:1/-1}
+@media (max-width:900px){.grid{grid-template-columns:minmax(0,1fr)}}
+table{border-collapse:collapse;margin:.4em 0;width:100%}
+th,td{border:1px solid #d6d6d6;padding:.25em .7em;text-align:left;vertical-align:top}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.pairs th{width:40%;font-weight:600}
 th{background:#f3f3f3}
-img{max-width:100%;height:auto;border:1px solid #e0e0e0}
+figure{margin:.4em 0}
+img{width:100%;height:auto;border:1px solid #e0e0e0}
+figcaption{font-size:.95em;color:#444;margin-top:.3em}
 .warnings li{color:#8a3300}
-footer{margin-top:2.5em;font-size:.9em;color:#555}
+footer{margin-top:2em;font-size:.9em;color:#555}
 """
+
+#: How each layout carries the direction of flow, as the settings table words it.
+_LAYOUT_WORDS = {
+    "iq": "I/Q quadrature (left channel I, right Q)",
+    "qi": "I/Q quadrature (left channel Q, right I)",
+    "toward-away": "separate channels (left toward the probe, right away)",
+    "away-toward": "separate channels (left away from the probe, right toward)",
+    "mono": "mono (speed only, no direction)",
+    "offset": "mono heterodyne (zero velocity at an offset frequency)",
+}
+_PROBE = {"toward": "toward the probe", "away": "away from the probe"}
 
 
 def _e(x):
     return html.escape(str(x), quote=True)
 
 
-def _fmt(value, unit="", digits=2):
-    if value is None:
-        return "\u2014"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}{(' ' + unit) if unit else ''}"
-    return f"{value}{(' ' + unit) if unit else ''}"
+def _q(value, unit, decimals):
+    """A quantity with its unit, tidily rounded; a dash for None."""
+    return "\u2014" if value is None else f"{tidy(value, decimals)} {unit}"
 
 
-def _table(rows, *, table_id=None, header=None):
+def _yes(flag):
+    return "yes" if flag else "no"
+
+
+def _table(rows, *, table_id=None, header=None, cls=None):
     """An HTML table from ``rows`` of already-escaped cells."""
-    out = [f'<table id="{table_id}">' if table_id else "<table>"]
+    attrs = (f' id="{table_id}"' if table_id else "") + (f' class="{cls}"' if cls else "")
+    out = [f"<table{attrs}>"]
     if header:
         out.append("<thead><tr>" + "".join(f"<th>{_e(h)}</th>" for h in header)
                    + "</tr></thead>")
@@ -73,35 +97,58 @@ def _table(rows, *, table_id=None, header=None):
     return "\n".join(out)
 
 
-def _facts(analysis):
-    a, s, sm = analysis, analysis.settings, analysis.summary
-    th = "<th>{}</th>".format
-    td = "<td>{}</td>".format
+def _pairs(rows, table_id):
+    """A two-column table of (name, value) pairs, both plain text."""
+    return _table([[f"<th>{_e(k)}</th>", f"<td>{_e(v)}</td>"] for k, v in rows],
+                  table_id=table_id, cls="pairs")
+
+
+def _recording(analysis):
+    """The recording as it came: file, length, rate, channels and what they carry."""
+    a, s = analysis, analysis.settings
+    layout = f"{s.layout}: {_LAYOUT_WORDS.get(s.layout, s.layout)}"
+    if s.layout == "offset" and s.offset_hz is not None:
+        layout += f", {tidy(s.offset_hz, 1)} Hz"
     rows = [
         ("file", os.path.basename(a.file) if a.file else "(array)"),
-        ("duration", _fmt(a.duration_s, "s")),
-        ("sample rate", _fmt(a.sample_rate_hz, "Hz", 0)),
-        ("channels / layout", f"{a.n_channels} / {s.layout}{' (inverted)' if s.invert else ''}"),
-        ("carrier, angle, sound speed", f"{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "
-                                        f"{s.sound_speed_m_s:g} m/s"),
-        ("1 kHz of Doppler shift", _fmt(1e3 * a.velocity_per_hz_cm_s, "cm/s", 1)),
-        ("vessel", s.vessel or "(not given)"),
-        ("reflux threshold", _fmt(s.threshold_s, "s", 2) if s.threshold_s else "no rule"),
-        ("direction available", _fmt(a.direction_available)),
-        ("antegrade (relative to the probe)",
-         f"{a.antegrade} ({'chosen: more time-integrated flow' if a.antegrade_source == 'auto' else a.antegrade_source})"  # noqa: E501
-         if a.antegrade else "\u2014"),
-        ("flow detected", f"{_fmt(a.flow_detected)} ({100 * sm.flow_fraction:.0f}% "
-                          f"of frames)"),
-        ("peak antegrade velocity" if a.direction_available else "peak speed",
-         _fmt(sm.peak_antegrade_velocity_cm_s, "cm/s", 1)),
-        ("peak retrograde velocity", _fmt(sm.peak_retrograde_velocity_cm_s, "cm/s", 1)),
-        ("reflux events", str(len(a.reflux_events))),
-        ("longest reflux", _fmt(sm.longest_reflux_s, "s")),
-        ("noise floor", _fmt(sm.noise_floor_dbfs, "dBFS", 1)),
-        ("velocity resolution (one bin)", _fmt(sm.velocity_resolution_cm_s, "cm/s")),
+        ("duration", f"{a.duration_s:.2f} s"),
+        ("sample rate", _q(a.sample_rate_hz, "Hz", 1)),
+        ("channels", str(a.n_channels) + (f" (used: {', '.join(map(str, s.channels))})"
+                                          if s.channels else "")),
+        ("layout", layout),
+        ("flow direction", "available" if a.direction_available
+         else "not available (mono: speed only)"),
     ]
-    return _table([[th(_e(k)), td(_e(v))] for k, v in rows], table_id="facts")
+    return _pairs(rows, "facts")
+
+
+def _results(analysis):
+    """What the analysis found, apart from the event tables."""
+    a, sm = analysis, analysis.summary
+    rows = [("flow detected", f"{_yes(a.flow_detected)} (in {100 * sm.flow_fraction:.0f}% "
+                              f"of the frames)")]
+    if a.direction_available and a.antegrade:
+        how = ("chosen: more time-integrated flow" if a.antegrade_source == "auto"
+               else "given")
+        rows.append(("antegrade direction", f"{_PROBE[a.antegrade]} ({how})"))
+    rows += [
+        ("peak antegrade velocity" if a.direction_available else "peak speed",
+         _q(sm.peak_antegrade_velocity_cm_s, "cm/s", 1)),
+        ("peak retrograde velocity", _q(sm.peak_retrograde_velocity_cm_s, "cm/s", 1)),
+        ("reflux events", str(len(a.reflux_events)) if a.reflux is not None
+         else "not assessable"),
+        ("longest reflux", f"{max(e.duration_s for e in a.reflux_events):.2f} s"
+         if a.reflux_events else "\u2014"),
+        ("shorter retrograde episodes", str(len(a.episodes))),
+    ]
+    sv = a.second_vessel
+    if sv:
+        where = _PROBE.get(sv.get("direction"), "direction not known")
+        rows.append(("second vessel in the beam",
+                     f"flowing {where}, from {sv.get('from_s') or 0.0:.2f} s"))
+    rows += [("noise floor", _q(sm.noise_floor_dbfs, "dBFS", 1)),
+             ("slowest flow seen", _q(a.velocity_floor_cm_s, "cm/s", 1))]
+    return _pairs(rows, "results")
 
 
 def _event_rows(events):
@@ -115,22 +162,29 @@ def _event_rows(events):
     return rows
 
 
-_EVENT_HEADER = ("#", "start (s)", "end (s)", "duration (s)", "peak velocity (cm/s)",
-                 "mean velocity (cm/s)", "note")
+_EVENT_HEADER = ("#", "start (s)", "end (s)", "duration (s)", "peak (cm/s)", "mean (cm/s)",
+                 "note")
 
 
 def _events(analysis):
+    """The reflux events, as a section."""
     s = analysis.settings
-    out = ['<h2 id="events-title">Reflux events</h2>']
+    out = ['<section><h2 id="events-title">Reflux events</h2>']
     if analysis.reflux is None:
-        out.append(f"<p>Not assessable: {verdict.not_assessable_reason(analysis)}.</p>")
+        out.append(f"<p>Not assessable: {_e(verdict.not_assessable_reason(analysis))}.</p>")
     elif analysis.reflux_events:
         out.append(f"<p>Retrograde flow lasting longer than {s.threshold_s:g} s.</p>")
         out.append(_table(_event_rows(analysis.reflux_events), table_id="reflux-events",
                           header=_EVENT_HEADER))
     else:
         out.append("<p>None.</p>")
-    out.append('<h2 id="episodes-title">Shorter retrograde episodes</h2>')
+    return "\n".join(out + ["</section>"])
+
+
+def _episodes(analysis):
+    """The shorter retrograde episodes, as a section."""
+    s = analysis.settings
+    out = ['<section><h2 id="episodes-title">Shorter retrograde episodes</h2>']
     if analysis.episodes:
         what = (f"no longer than the {s.threshold_s:g} s threshold (e.g. normal valve "
                 f"closure)" if s.threshold_s else "(this vessel has no reflux rule)")
@@ -139,18 +193,46 @@ def _events(analysis):
                           header=_EVENT_HEADER))
     else:
         out.append("<p>None.</p>")
-    return "\n".join(out)
+    return "\n".join(out + ["</section>"])
 
 
 def _settings(analysis):
-    d = analysis.settings.to_dict()
-    def show(v):
-        if isinstance(v, float):
-            return f"{v:g}"
-        return "\u2014" if v is None else str(v)
-
-    rows = [[f"<th>{_e(k)}</th>", f"<td>{_e(show(v))}</td>"] for k, v in d.items()]
-    return _table(rows, table_id="settings")
+    """The settings in force, worded as a person would write them."""
+    a, s, sm = analysis, analysis.settings, analysis.summary
+    thr = s.threshold_s
+    if thr is None:
+        rule = "none (an artery: retrograde phases are listed, never called reflux)"
+    elif s.reflux_threshold_s is not None:
+        rule = f"{thr:g} s (set by the user)"
+    elif s.vessel is None:
+        rule = f"{thr:g} s (the default; no vessel given)"
+    else:
+        rule = f"{thr:g} s ({VESSELS[s.vessel][1]})"
+    vessel = f"{s.vessel} ({VESSELS[s.vessel][1].split(',')[0]})" if s.vessel else "not given"
+    antegrade = ("chosen from the recording (auto)" if s.antegrade == "auto"
+                 else f"{_PROBE[s.antegrade]} (given)")
+    rows = [
+        ("carrier", _q(s.carrier_hz / 1e6, "MHz", 3)),
+        ("beam-to-flow angle", f"{tidy(s.angle_deg, 1)}\u00b0"),
+        ("speed of sound", _q(s.sound_speed_m_s, "m/s", 0)),
+        ("1 kHz of Doppler shift", _q(1e3 * a.velocity_per_hz_cm_s, "cm/s", 1)),
+        ("vessel", vessel),
+        ("reflux threshold", rule),
+        ("antegrade direction", antegrade),
+        ("channels inverted", _yes(s.invert)),
+        ("spectrum", f"{tidy(1e3 * s.analysis_window_s, 1)} ms window, "
+                     f"{tidy(1e3 * s.hop_s, 1)} ms hop, {s.average_frames} frame(s) averaged"),
+    ]
+    if sm.bin_hz:
+        rows.append(("frequency bins", f"{sm.bin_hz:.4g} Hz = "
+                                       f"{_q(sm.velocity_resolution_cm_s, 'cm/s', 2)}"))
+    rows += [
+        ("wall filter", f"{tidy(s.wall_hz, 1)} Hz high-pass "
+                        f"({_q(s.wall_hz * a.velocity_per_hz_cm_s, 'cm/s', 1)})"),
+        ("maximum-velocity estimator", s.envelope),
+        ("mains hum removal", f"{tidy(s.hum_hz, 0)} Hz" if s.hum_hz else "off"),
+    ]
+    return _pairs(rows, "settings")
 
 
 def _figure_png(analysis):
@@ -209,20 +291,33 @@ def render_report(analysis, *, title=None):
         "<header>",
         f"<h1>{_e(title)}</h1>",
         f'<p class="disclaimer" id="disclaimer">{_e(DISCLAIMER)}</p>',
-        "</header>",
-        "<main>",
         f'<p class="verdict {kind}" id="verdict">{_e(sentence)}</p>',
-        '<h2 id="facts-title">Recording</h2>',
-        _facts(analysis),
-        '<h2 id="figure-title">Sonogram and velocity trace</h2>',
+        "</header>",
+        '<main class="grid">',
+        '<section><h2 id="facts-title">Recording</h2>',
+        _recording(analysis),
+        "</section>",
+        '<section><h2 id="results-title">Results</h2>',
+        _results(analysis),
+        "</section>",
+        '<section class="wide"><h2 id="figure-title">Sonogram and velocity trace</h2>',
         f"<figure>{img}<figcaption>Antegrade flow is drawn up, retrograde down. Vermilion: "
         "reflux events (duration written on); blue: shorter retrograde episodes; "
-        "grey (trace): no flow detected.</figcaption></figure>",
+        "grey (trace): no flow detected."
+        + (" Yellow, dotted: where a second vessel's flow begins (its spectrum is drawn, "
+           "its flow left out of the trace)." if second_vessel_side(analysis) else
+           " Yellow, dotted: from where two vessels flow opposite ways."
+           if analysis.second_vessel and analysis.direction_available else "")
+        + "</figcaption></figure>",
+        "</section>",
         _events(analysis),
-        '<h2 id="warnings-title">Warnings</h2>',
+        _episodes(analysis),
+        '<section><h2 id="warnings-title">Warnings</h2>',
         warnings,
-        '<h2 id="settings-title">Settings</h2>',
+        "</section>",
+        '<section><h2 id="settings-title">Settings</h2>',
         _settings(analysis),
+        "</section>",
         "</main>",
         "<footer>",
         f"<p>dopplerflow {_e(__version__)}, {_e(when)}. {_e(DISCLAIMER)}</p>",

@@ -1,20 +1,22 @@
-"""The teaching figures of ``dopplerflow explain``, each built with its caption.
+"""The teaching figures of ``dopplerflow explain`` on the physics: the Doppler
+equation, I/Q direction and the wall filter.
 
 Each builder returns ``(figure, caption)``: a :class:`matplotlib.figure.Figure`
-(no pyplot) with the caption written under the plots, and the caption as plain
-text.  :mod:`dopplerflow.figures.explain` names them, styles them and writes them
-out; the list of figures is in its docstring.
+(no pyplot), with the caption written under the plots when ``with_caption`` is
+true, and the caption as plain text.  :mod:`.teaching_reflux` holds the figures
+on reading a recording; :mod:`dopplerflow.figures.explain` names them all,
+styles them and writes them out (the list of figures is in its docstring).
 """
 
+import re
 import textwrap
 
 import numpy as np
 
 from ..core.velocity import ANGLE_WARN_DEG, cm_s_per_hz, doppler_shift_hz
-from ..core.vessels import VESSELS
 
-__all__ = ["doppler_equation", "iq_direction", "wall_filter", "reflux_vs_closure",
-           "snr_envelope"]
+__all__ = ["doppler_equation", "iq_direction", "wall_filter", "figure_with_caption", "colors",
+           "CAPTION_PT"]
 
 CARRIER_HZ = 8e6
 ANGLE_DEG = 60.0
@@ -23,30 +25,43 @@ SOUND_SPEED_M_S = 1540.0
 SAMPLE_RATE_HZ = 8000
 #: Angle error of the error panel, degrees.
 ANGLE_ERROR_DEG = 5.0
-#: In-band SNRs of the envelope figure, dB.
-SNRS_DB = (20.0, 10.0, 3.0, -3.0)
-_CAPTION_PT = 12.5
+#: Font size of a caption written in a figure, points.
+CAPTION_PT = 12.5
 
 
 # ----------------------------------------------------------------------------- helpers
-def _with_caption(width_in, plot_height_in, caption):
+def figure_with_caption(width_in, plot_height_in, caption, with_caption=True):
     """A figure of ``width_in`` with a plot area above a wrapped caption.
+
+    Parameters
+    ----------
+    width_in, plot_height_in : float
+        Width of the figure and height of its plot area, inches.
+    caption : str
+    with_caption : bool
+        False: no caption in the figure (it is shown beside it, as in the
+        ``index.html`` of ``dopplerflow explain``); the plot area is the figure.
 
     Returns
     -------
     fig : Figure
-    top : SubFigure
+    top : Figure or SubFigure
         Where the plots go.
     """
     from matplotlib.figure import Figure
 
-    # about 11 characters per inch at 12.5 pt (average glyph ~0.5 em)
-    lines = textwrap.wrap(caption, width=int(width_in * 11.0))
-    cap_in = 0.3 + len(lines) * _CAPTION_PT * 1.45 / 72
+    if not with_caption:
+        fig = Figure(figsize=(width_in, plot_height_in), layout="constrained")
+        return fig, fig
+    # about 11 characters per inch at 12.5 pt (average glyph ~0.5 em); a number keeps its
+    # unit on its line (a no-break space, drawn as a space)
+    kept = re.sub(r"(\d) (?=(?:Hz|kHz|MHz|dB|s|ms|cm/s|m/s)\b)", "\\1\u00a0", caption)
+    lines = textwrap.wrap(kept, width=int(width_in * 11.0))
+    cap_in = 0.3 + len(lines) * CAPTION_PT * 1.45 / 72
     fig = Figure(figsize=(width_in, plot_height_in + cap_in), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[plot_height_in, cap_in])
     bottom.text(0.012, 1.0 - 0.12 / cap_in, "\n".join(lines), ha="left", va="top",
-                fontsize=_CAPTION_PT, linespacing=1.35, color="#222222", gid="caption")
+                fontsize=CAPTION_PT, linespacing=1.35, color="#222222", gid="caption")
     return fig, top
 
 
@@ -56,7 +71,7 @@ def _letter(ax, letter):
 
 
 # ---------------------------------------------------------------- 1. Doppler equation
-def doppler_equation(carrier_hz=CARRIER_HZ, sound_speed_m_s=SOUND_SPEED_M_S):
+def doppler_equation(carrier_hz=CARRIER_HZ, sound_speed_m_s=SOUND_SPEED_M_S, with_caption=True):
     """Doppler shift against angle, and the velocity error of a 5 degree angle error."""
     angles = np.linspace(0.0, 89.0, 400)
     err_angles = np.linspace(0.0, 90.0 - ANGLE_ERROR_DEG - 1.0, 400)
@@ -81,10 +96,9 @@ def doppler_equation(carrier_hz=CARRIER_HZ, sound_speed_m_s=SOUND_SPEED_M_S):
         f"{e[70.0]:.0f}% at 70\u00b0 and {e[80.0]:.0f}% at 80\u00b0. Insonate at "
         f"{ANGLE_DEG:g}\u00b0 or less; dopplerflow warns above {ANGLE_WARN_DEG:g}\u00b0. "
         f"Durations (the reflux criterion) do not depend on the angle.")
-    fig, top = _with_caption(14.0, 5.6, caption)
+    fig, top = figure_with_caption(14.0, 5.6, caption, with_caption)
     ax1, ax2 = top.subplots(1, 2)
-    colors = _colors(4)
-    for v, c in zip((10, 20, 40, 80), colors, strict=True):
+    for v, c in zip((10, 20, 40, 80), colors(4), strict=True):
         ax1.plot(angles, doppler_shift_hz(v, carrier_hz, 0.0, sound_speed_m_s)
                  * np.cos(np.radians(angles)) / 1e3, color=c, lw=2.2, label=f"{v} cm/s")
     for ax in (ax1, ax2):
@@ -105,10 +119,12 @@ def doppler_equation(carrier_hz=CARRIER_HZ, sound_speed_m_s=SOUND_SPEED_M_S):
     ax2.plot(err_angles, error_pct(err_angles, -ANGLE_ERROR_DEG), color="#0072B2", lw=2.2,
              label=f"angle set {ANGLE_ERROR_DEG:g}\u00b0 too small: underestimate")
     ax2.axhline(0, color="black", lw=0.8)
-    for a in (60.0, 70.0):
+    # the 60 degree label to the upper left of its point, the 70 degree one to the lower
+    # right: neither crosses the dotted line at 60 degrees
+    for a, offset, ha in ((60.0, (-12, 10), "right"), (70.0, (10, -16), "left")):
         ax2.plot(a, e[a], "o", color="#D55E00", ms=7)
-        ax2.annotate(f"{e[a]:+.0f}% at {a:g}\u00b0", (a, e[a]), xytext=(-12, 10),
-                     textcoords="offset points", ha="right", fontsize=12)
+        ax2.annotate(f"{e[a]:+.0f}% at {a:g}\u00b0", (a, e[a]), xytext=offset,
+                     textcoords="offset points", ha=ha, va="center", fontsize=12)
     ax2.set_ylim(-45, 100)
     ax2.set_ylabel("velocity error (%)")
     ax2.set_title(f"(b) error from a {ANGLE_ERROR_DEG:g}\u00b0 angle error", loc="left")
@@ -116,14 +132,15 @@ def doppler_equation(carrier_hz=CARRIER_HZ, sound_speed_m_s=SOUND_SPEED_M_S):
     return fig, caption
 
 
-def _colors(n):
+def colors(n):
+    """``n`` viridis colours, dark to light green (not the palest yellow)."""
     from matplotlib import colormaps
 
     return [colormaps["viridis"](x) for x in np.linspace(0.0, 0.85, n)]
 
 
 # ---------------------------------------------------------------- 2. I/Q and direction
-def iq_direction(seed=0):
+def iq_direction(seed=0, with_caption=True):
     """I/Q signals, the rotating phasor and the two-sided spectrum (toward = +f)."""
     v_toward, v_away = 20.0, 10.0
     f_toward = doppler_shift_hz(v_toward, CARRIER_HZ, ANGLE_DEG)
@@ -141,7 +158,7 @@ def iq_direction(seed=0):
         "alone (grey, a 'mono' recording) has a mirror-symmetric spectrum: speed, but no "
         "direction. Swapping I and Q, or a device with the opposite convention, mirrors the "
         "spectrum (--layout qi, --invert).")
-    fig, top = _with_caption(15.0, 6.0, caption)
+    fig, top = figure_with_caption(15.0, 6.0, caption, with_caption)
     gs = top.add_gridspec(2, 3, width_ratios=[1.15, 0.9, 1.5])
     ax_t = top.add_subplot(gs[0, 0])
     ax_a = top.add_subplot(gs[1, 0], sharex=ax_t)
@@ -165,7 +182,7 @@ def _iq_waves(ax_t, ax_a):
         ax.set_yticks([-1, 0, 1])
         ax.grid(alpha=0.3)
         ax.legend(loc="upper right", ncols=2, fontsize=10, framealpha=0.9)
-        ax.set_ylim(-1.25, 1.6)
+        ax.set_ylim(-1.25, 1.8)  # the legend above the waves
     ax_a.set_xlabel("time (Doppler cycles)")
     ax_t.tick_params(labelbottom=False)
     _letter(ax_t, "a")
@@ -180,7 +197,7 @@ def _phasor(ax_p):
     ax_p.annotate("", xy=(np.cos(phi), np.sin(phi)), xytext=(0, 0),
                   arrowprops=dict(arrowstyle="-|>", lw=2.2, color="black", mutation_scale=18))
     # label beside the arrow, offset perpendicular to it
-    ax_p.text(0.5 * np.cos(phi) - 0.2 * np.sin(phi), 0.5 * np.sin(phi) + 0.2 * np.cos(phi),
+    ax_p.text(0.62 * np.cos(phi) - 0.15 * np.sin(phi), 0.62 * np.sin(phi) + 0.15 * np.cos(phi),
               "z = I + jQ", fontsize=12, rotation=40, ha="center", va="center")
     for start, end, color, text, ypos in ((15, 75, "#009E73", "toward:\ncounter-clockwise\n+f",
                                            1.45),
@@ -236,17 +253,17 @@ def _two_sided_spectrum(ax_s, f_toward, f_away, seed):
     ax_s.text(0.25, 0.95, "away from the probe\n(\u2212f)", transform=ax_s.transAxes,
               ha="center", va="top", color="#8E4A72", fontsize=12, fontweight="bold")
     ax_s.set_xlim(-2, 2)
-    ax_s.set_ylim(-45, 12)
+    ax_s.set_ylim(-62, 12)  # room under the noise floor for the legend
     ax_s.set_xlabel("Doppler frequency (kHz)")
     ax_s.set_ylabel("power density (dB re peak)")
-    ax_s.legend(loc="lower center", ncols=2, fontsize=10.5)
+    ax_s.legend(loc="lower left", fontsize=10.5)
     ax_s.grid(alpha=0.3)
     ax_s.set_title("two-sided spectrum", loc="left", fontsize=12.5)
     _letter(ax_s, "c")
 
 
 # ---------------------------------------------------------------- 3. wall filter
-def wall_filter(wall_hz=80.0, seed=0):
+def wall_filter(wall_hz=80.0, seed=0, with_caption=True):
     """A simulated spectrum before and after the wall filter, and the filter's response."""
     from scipy import signal
 
@@ -287,7 +304,7 @@ def wall_filter(wall_hz=80.0, seed=0):
         f"{WALL_STOP_RATIO * wall_hz:.0f} Hz. The price: flow slower than the cut-off is "
         "removed with the clutter, so dopplerflow does not search the band below it "
         "(--wall-hz sets it; lower it for very slow veins, raise it for strong wall motion).")
-    fig, top = _with_caption(14.0, 5.6, caption)
+    fig, top = figure_with_caption(14.0, 5.6, caption, with_caption)
     ax1, ax2 = top.subplots(1, 2, width_ratios=[1.5, 1])
     ax1.plot(f, d0, color="0.55", lw=1.6, label="before the wall filter")
     ax1.plot(f, d1, color="#0072B2", lw=1.8, label=f"after ({wall_hz:g} Hz)")
@@ -307,9 +324,14 @@ def wall_filter(wall_hz=80.0, seed=0):
     ax2.axvline(wall_hz, color="#0072B2", ls=":", lw=1.5)
     ax2.text(wall_hz + 6, -8, f"cut-off\n{wall_hz:g} Hz", color="#0072B2", fontsize=11.5,
              va="top")
-    ax2.axvspan(0, f_wall, color="#D55E00", alpha=0.15, lw=0)
-    ax2.text(2, -22, "wall\nmotion", ha="left", va="top", fontsize=11, color="#a04000")
-    ax2.axhline(-WALL_STOP_DB, color="0.5", ls="--", lw=1)
+    # the labels of the narrow wall-motion band and of the stop-band floor in a legend, in
+    # the empty lower right, where no label can spill out of what it names
+    ax2.axvspan(0, f_wall, color="#D55E00", alpha=0.15, lw=0,
+                label=f"wall motion (< {f_wall:.0f} Hz)")
+    ax2.axhline(-WALL_STOP_DB, color="0.5", ls="--", lw=1,
+                label=f"\u2212{WALL_STOP_DB:g} dB: least attenuation below "
+                      f"{WALL_STOP_RATIO * wall_hz:.0f} Hz")
+    ax2.legend(loc="lower right", fontsize=11)
     ax2.set_xlim(0, 400)
     ax2.set_ylim(-90, 5)
     ax2.set_xlabel("frequency (Hz)")
@@ -325,170 +347,3 @@ def _at(sos, f_hz, fs):
     from scipy import signal
 
     return signal.freqz_sos(sos, worN=[f_hz], fs=fs)[1][0]
-
-
-# ---------------------------------------------------------------- 4. reflux vs closure
-def _threshold_groups():
-    """Vessel presets grouped by (threshold, source): [(threshold_s, names, source)]."""
-    groups = {}
-    for name, (thr, desc) in VESSELS.items():
-        if thr is None:
-            continue
-        source = desc.rsplit(", ", 1)[-1]
-        groups.setdefault((thr, source), []).append(name)
-    return sorted(((thr, names, src) for (thr, src), names in groups.items()),
-                  key=lambda g: (g[0], g[2]))
-
-
-def _reversal(name):
-    """Truth centre-line velocity of a scenario and its first retrograde interval."""
-    from ..sim.scenarios import get_scenario
-    from ..sim.synth import truth_intervals
-
-    sc = get_scenario(name)
-    t = np.arange(0.0, sc.duration_s, 0.002)
-    v = np.asarray(sc.velocity(t), float)
-    events, episodes = truth_intervals(t, v, sc.reflux_threshold_s)
-    first = min(events + episodes, key=lambda e: e["start_s"])
-    return t, v, first
-
-
-def reflux_vs_closure():
-    """Reflux and normal valve closure on the same axes, with the vessel thresholds."""
-    t_c, v_c, closure = _reversal("jugular_valve_closure")
-    t_r, v_r, reflux = _reversal("jugular_valsalva")
-    groups = _threshold_groups()
-    d_c, d_r = closure["duration_s"], reflux["duration_s"]
-    above = [f"{thr:g} s threshold for {', '.join(n)} veins" for thr, n, _ in groups
-             if d_c > thr]
-    caption = (
-        "Reflux or normal valve closure? When a vein's flow reverses (here on a Valsalva "
-        "manoeuvre, simulated internal jugular veins, time 0 = flow reversal) a competent "
-        f"valve closes after a brief reversal (blue, {d_c:.2f} s) and flow stops; an "
-        f"incompetent valve lets blood fall back for as long as the pressure lasts "
-        f"(vermilion, {d_r:.2f} s). (a) Velocity of both on the same axes with the published "
-        "thresholds. (b) Reflux is retrograde flow lasting longer than the vessel's threshold: "
-        "Zamboni 2009 for the neck and brain (IJV and vertebral veins 0.88 s, deep cerebral "
-        "veins 0.5 s) and Labropoulos 2003 for the leg (superficial and deep calf veins 0.5 s, "
-        "femoral and popliteal veins 1.0 s, perforators 0.35 s). The same reversal can be "
-        f"normal in one vessel and reflux in another: {d_c:.2f} s is already longer than the "
-        f"{' and the '.join(above) or 'no threshold'}. Thresholds apply to the duration, "
-        "not the speed, of the reversal. Zamboni's criteria (CCSVI) are contested.")
-    fig, top = _with_caption(14.0, 7.6, caption)
-    ax1, ax2 = top.subplots(2, 1, height_ratios=[1.5, 1], sharex=True)
-    c_close, c_reflux = "#0072B2", "#D55E00"
-    for t, v, ev, color, label in ((t_c, v_c, closure, c_close, "competent valve: closure"),
-                                   (t_r, v_r, reflux, c_reflux, "incompetent valve: reflux")):
-        x = t - ev["start_s"]
-        keep = (x > -1.5) & (x < 3.2)
-        ax1.plot(x[keep], v[keep], color=color, lw=2.4, label=f"{label} ({ev['duration_s']:.2f} s)")
-        ax1.fill_between(x[keep], v[keep], 0, where=v[keep] < 0, color=color, alpha=0.2, lw=0)
-    thr_styles = _threshold_styles(groups)
-    for thr, style in thr_styles.items():
-        for ax in (ax1, ax2):
-            ax.axvline(thr, **style)
-        ax1.text(thr, 1.0, f"{thr:g}", transform=ax1.get_xaxis_transform(), ha="center",
-                 va="bottom", fontsize=10.5, color=style["color"], fontweight="bold")
-    ax1.axhline(0, color="black", lw=0.9)
-    ax1.axvline(0, color="0.3", lw=1.0)
-    ax1.set_ylabel("velocity (cm/s)\n\u2190 retrograde   antegrade \u2192")
-    ax1.legend(loc="upper center")
-    ax1.grid(alpha=0.3)
-    ax1.set_title("(a) flow reversal on a Valsalva manoeuvre (internal jugular vein); "
-                  "dashed: thresholds (s)", loc="left", pad=20)
-    # threshold bars
-    labels = []
-    for i, (thr, names, source) in enumerate(groups):
-        ax2.barh(i, thr, height=0.6, color=thr_styles[thr]["color"], alpha=0.35,
-                 edgecolor=thr_styles[thr]["color"])
-        ax2.text(thr + 0.03, i, f"{thr:g} s", va="center", fontsize=11.5)
-        labels.append(f"{', '.join(names)} ({source.split()[0]})")
-    ax2.set_yticks(range(len(groups)), labels)
-    ax2.invert_yaxis()
-    ax2.axvline(d_c, color=c_close, lw=2.4)
-    ax2.axvline(d_r, color=c_reflux, lw=2.4)
-    # labels in the gaps between the bars, the closure label in the empty time before 0
-    ax2.annotate(f"valve closure {d_c:.2f} s", xy=(d_c, 1.5), xytext=(-1.45, 1.5),
-                 color=c_close, fontsize=12, fontweight="bold", va="center",
-                 arrowprops=dict(arrowstyle="->", color=c_close, lw=1.5))
-    ax2.text(d_r + 0.05, 1.5, f"reflux {d_r:.2f} s", color=c_reflux, fontsize=12,
-             fontweight="bold", va="center")
-    ax2.set_xlabel("time since flow reversed (s)")
-    ax2.set_xlim(-1.5, 3.2)
-    ax2.set_title("(b) reflux thresholds: retrograde flow longer than this is reflux",
-                  loc="left")
-    ax2.grid(alpha=0.3, axis="x")
-    return fig, caption
-
-
-def _threshold_styles(groups):
-    thresholds = sorted({g[0] for g in groups})
-    colors = _colors(len(thresholds))
-    return {thr: dict(color=c, ls="--", lw=1.4) for thr, c in zip(thresholds, colors,
-                                                                   strict=True)}
-
-
-# ---------------------------------------------------------------- 5. SNR and envelope
-def snr_envelope(seed=0):
-    """Sonograms of one simulated vein at four SNRs, with the true velocity."""
-    from ..core.driver import analyze
-    from ..sim.synth import synthesize
-    from . import plots
-
-    fs = SAMPLE_RATE_HZ
-    runs = []
-    for snr in SNRS_DB:
-        syn = synthesize("gsv_squeeze_reflux", sample_rate_hz=fs, duration_s=5.0,
-                         snr_db=snr, seed=seed)
-        a = analyze(syn.baseband, sample_rate_hz=fs, vessel="gsv",
-                    antegrade=syn.truth["antegrade"], keep_spectrogram=True)
-        tt = np.asarray(syn.truth["trace"]["time_s"])
-        tv = np.asarray(syn.truth["trace"]["velocity_cm_s"])
-        truth_v = np.interp(a.trace.time_s, tt, tv)
-        # frames where the true flow is clear of the wall-filter band
-        wall_cm_s = a.settings.wall_hz * a.velocity_per_hz_cm_s
-        fast = np.abs(truth_v) > 2 * wall_cm_s
-        err = np.abs(a.trace.velocity_cm_s - truth_v)[fast & a.trace.flow]
-        detected = float(a.trace.flow[fast].mean()) if fast.any() else 0.0
-        runs.append((snr, a, tt, tv, float(np.median(err)) if err.size else float("nan"),
-                     detected, syn.truth["reflux_events"]))
-    true_dur = runs[0][6][0]["duration_s"] if runs[0][6] else 0.0
-    parts = [f"{snr:g} dB: flow found in {100 * det:.0f}% of the frames with flow, median "
-             f"error {err:.1f} cm/s, reflux {_durations(a)}"
-             for snr, a, _, _, err, det, _ in runs]
-    caption = (
-        "How the signal-to-noise ratio shapes the envelope. The same simulated great "
-        "saphenous vein (calf squeeze, then reflux on release; dashed sky-blue line: the true "
-        "centre-line velocity) at four in-band SNRs (blood power over the noise in the band "
-        "the flow occupies), analysed by dopplerflow and drawn with one colour scale. As the "
-        "noise rises, the faint high-velocity edge of the spectrum sinks into it: the "
-        "maximum-velocity envelope (white) turns ragged, and more and more frames hold too "
-        "little power to be told from noise, slow flow first. dopplerflow then reports no "
-        "flow rather than a made-up velocity, so the error of the frames it keeps stays "
-        f"small while the coverage falls ({'; '.join(parts)}; true reflux {true_dur:.2f} s). "
-        "A reflux measured on a noisy recording is too short, or missed: raise the gain and "
-        "improve the coupling before trusting a 'no reflux'. At high SNR the envelope of "
-        "very slow flow reads high by about the window's frequency resolution "
-        f"({runs[0][1].summary.velocity_resolution_cm_s:.1f} cm/s per bin here).")
-    fig, top = _with_caption(15.0, 8.0, caption)
-    axes = top.subplots(2, 2, sharex=True, sharey=True)
-    for i, (ax, (snr, a, tt, tv, err, det, _)) in enumerate(zip(axes.ravel(), runs,
-                                                                 strict=True)):
-        plots.sonogram(a, ax=ax, colorbar=False, legend=False, velocity_range_cm_s=(-28, 40),
-                       color_limits_db=(0.0, 30.0), doppler_axis=i % 2 == 1,
-                       title=f"SNR {snr:g} dB: flow found {100 * det:.0f}%, error "
-                             f"{err:.1f} cm/s, reflux {_durations(a)}")
-        ax.plot(tt, tv, color=plots.EPISODE_COLOR, lw=1.6, ls=(0, (3, 2)), zorder=4)
-        ax.title.set_fontsize(12.5)
-    for ax in axes[0]:
-        ax.set_xlabel("")
-    for ax in axes[:, 1]:
-        ax.set_ylabel("")
-    im = axes[0, 0].images[0]
-    cb = top.colorbar(im, ax=axes, pad=0.01, aspect=35, extend="both")
-    cb.set_label("power (dB above the noise floor)")
-    return fig, caption
-
-
-def _durations(analysis):
-    return ", ".join(f"{e.duration_s:.2f} s" for e in analysis.reflux_events) or "missed"

@@ -2,6 +2,7 @@
 
 import math
 import sys
+import threading
 import time
 
 import numpy as np
@@ -77,40 +78,70 @@ def format_event(event):
             f"{dur}, peak {event['peak_velocity_cm_s']:.1f} cm/s")
 
 
-
 class StatusLine:
-    """Rewrites one stderr line at most every STATUS_INTERVAL_S (only on a terminal).
+    """The status line of a live session, and the event lines printed above it.
+
+    The status line is one stderr line rewritten in place (``\\r``) at most every
+    :data:`STATUS_INTERVAL_S`, drawn only on a terminal.  An event line must never
+    share it: :meth:`event` (and :meth:`print_line`) erase the status line, print
+    the line with its newline, and draw the status line again under it.  A lock
+    keeps the two apart, since events arrive in the session's worker thread and
+    the status line is drawn in the main thread.
 
     Parameters
     ----------
-    session : LiveSession
-        Anything with a ``status()`` method returning the dict of :func:`format_status`.
+    session : LiveSession, optional
+        Anything with a ``status()`` method returning the dict of
+        :func:`format_status`; may be set later (``status.session = ...``).
     stream : file, optional
-        Default: ``sys.stderr``.
+        Where the status line goes.  Default: ``sys.stderr``.
     enabled : bool
-        False: draw nothing (``--quiet``).
+        False: draw no status line (``--quiet``); event lines are still printed.
     """
 
-    def __init__(self, session, stream=None, enabled=True):
+    def __init__(self, session=None, stream=None, enabled=True):
         self.session = session
         self.stream = stream or sys.stderr
         self.enabled = enabled and self.stream.isatty()
         self._last = 0.0
-        self._width = 0
+        self._line = ""  # the status line on the screen, "" if none
+        self._lock = threading.Lock()
 
     def __call__(self):
+        """Draw the session's status, unless it was drawn less than STATUS_INTERVAL_S ago."""
         now = time.monotonic()
-        if not self.enabled or now - self._last < STATUS_INTERVAL_S:
+        if not self.enabled or self.session is None or now - self._last < STATUS_INTERVAL_S:
             return
         self._last = now
         line = format_status(self.session.status())
-        pad = max(0, self._width - len(line))
-        self._width = len(line)
-        self.stream.write("\r" + line + " " * pad)
-        self.stream.flush()
-
-    def clear(self):
-        if self.enabled and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
+        with self._lock:
+            pad = max(0, len(self._line) - len(line))
+            self._line = line
+            self.stream.write("\r" + line + " " * pad)
             self.stream.flush()
 
+    def event(self, event, file=None):
+        """Print the line of an ``on_event`` dict (:func:`format_event`) on a line of its own."""
+        self.print_line(format_event(event), file=file)
+
+    def print_line(self, text, file=None):
+        """Print ``text`` and a newline to ``file`` (default ``sys.stdout``) on a line of its
+        own: the status line is erased first and drawn again under it."""
+        out = file or sys.stdout
+        with self._lock:
+            if self._line:
+                self.stream.write("\r" + " " * len(self._line) + "\r")
+                self.stream.flush()
+            out.write(text + "\n")
+            out.flush()
+            if self._line:
+                self.stream.write(self._line)
+                self.stream.flush()
+
+    def clear(self):
+        """Erase the status line (at the end of the session)."""
+        with self._lock:
+            if self._line:
+                self.stream.write("\r" + " " * len(self._line) + "\r")
+                self.stream.flush()
+                self._line = ""
