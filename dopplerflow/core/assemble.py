@@ -3,13 +3,16 @@
 :func:`assemble` reads the stages of a finished
 :class:`~dopplerflow.core.processor.Processor` and decides the verdicts: the
 antegrade direction, whether flow was detected, whether reflux is assessable and
-which retrograde episodes are reflux events, the summary and the warnings.
+which retrograde episodes are reflux events, the beats read for the antegrade
+direction decided (:func:`~dopplerflow.core.beats.beat_result`), the summary and the
+warnings.
 """
 
 import math
 
 import numpy as np
 
+from .beats import beat_result
 from .processor import DIRECTIONS
 from .reflux import split_episodes
 from .result import Analysis
@@ -60,6 +63,7 @@ def assemble(proc, extra):
         extra.setdefault("gaps", [{"start_s": round(g0, 4), "end_s": round(g1, 4)}
                                   for g0, g1 in gaps])
     spec = proc.spectrogram.array() if proc.spectrogram is not None else None
+    beats = beat_result(proc.beats, ante, proc.scale, proc.timeline.unanalysed, s.vessel)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
         direction_available=direction, flow_detected=flow_detected,
@@ -68,7 +72,8 @@ def assemble(proc, extra):
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
-        freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra)
+        freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
+        beats=beats)
 
 
 def _verdicts(proc, ante, flow_detected, warnings, extra):

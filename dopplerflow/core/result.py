@@ -61,7 +61,9 @@ class Analysis:
     ``reflux_not_assessable`` says why ``reflux`` is None: no direction in a
     mono recording, two vessels flowing opposite ways with the antegrade
     direction not given, or a second vessel too loud beside the vein for its
-    reflux to stand out.
+    reflux to stand out.  ``beats`` holds the beats found and their per-beat
+    values (:class:`~dopplerflow.core.beats.Beats`), ``heart_rate_bpm`` the
+    recording's heart rate.
     """
 
     settings: Settings
@@ -84,6 +86,13 @@ class Analysis:
     velocity_floor_cm_s: float | None = None
     extra: dict = field(default_factory=dict)
     reflux_not_assessable: str | None = None
+    beats: object = None  # core.beats.Beats: the beats and their indices, or None
+
+    @property
+    def heart_rate_bpm(self):
+        """Median heart rate over the clean beats, beats/min (None: no periodic pulse, or
+        too few clean beats)."""
+        return None if self.beats is None else self.beats.summary.get("heart_rate_bpm")
 
     @property
     def velocity_per_hz_cm_s(self):
@@ -112,6 +121,8 @@ class Analysis:
             "reflux_events": [e.to_dict() for e in self.reflux_events],
             "retrograde_episodes": [e.to_dict() for e in self.episodes],
             "summary": self.summary,
+            "heart_rate_bpm": self.heart_rate_bpm,
+            "beats": None if self.beats is None else self.beats.summary,
             "velocity_floor_cm_s": (None if self.velocity_floor_cm_s is None
                                     else round(self.velocity_floor_cm_s, 3)),
             "warnings": list(self.warnings),
