@@ -79,6 +79,9 @@ PERIOD_EVERY_S = 0.25
 #: Smoothing of each channel's signal at the row rate, for the peak and the onset, s (the
 #: stored envelope is already a 25 ms running median; the power of one row scatters more).
 SMOOTH_S = (0.015, 0.015, 0.045)
+#: Least rms of the drive's deviation, per kind of signal (max envelope in Hz, power in dB):
+#: a steadier signal has no pulse to find (its rounding errors are not one).
+DRIVE_FLOOR = (1.0, 0.1)
 #: Drive needed before the first beat is decided, s (the autocorrelation must span two
 #: periods of a slow heart).
 WARMUP_S = 2.5
@@ -110,7 +113,7 @@ RING_S = 20.0
 #: before the band-pass, s.
 BREATH_BAND_HZ, BREATH_STEP_S = (0.1, 0.5), 0.1
 #: Seconds of flow before the respiratory variation is summed (filter settling).
-BREATH_SETTLE_S = 1.5
+BREATH_SETTLE_S = 4.0
 
 # columns of a beat record from the kernel (rows and Hz); then, per antegrade hypothesis
 # h (0 toward, 1 away), M_WIDTH measures from column REC_HEAD + h * M_WIDTH
@@ -129,7 +132,8 @@ S_WIDTH = 20
 # the kernel's parameters, in ``BeatTracker.params``
 (P_BASE_BETA, P_VAR_BETA, P_ACF_BETA, P_PMEAN_BETA, P_WARMUP, P_ALPHA, P_SUB, P_HORIZON,
  P_SPAN, P_MIN_IV, P_FLOOR, P_MIN_PHASE, P_EDV, P_LO, P_HI, P_DIRECTION, P_CLIP,
- P_MIN_EVIDENCE, P_STEP, P_PERIOD_EVERY, P_BREATH_STEP, P_BREATH_SETTLE) = range(22)
+ P_MIN_EVIDENCE, P_STEP, P_PERIOD_EVERY, P_BREATH_STEP, P_BREATH_SETTLE, P_FLOOR_VAR_HZ,
+ P_FLOOR_VAR_DB) = range(24)
 # counters: rows received, steps made, breathing samples made
 C_ROWS, C_STEPS, C_BREATHS = range(3)
 N_CHANNELS = 3
@@ -192,7 +196,7 @@ class BeatTracker:
             EDV_S * rows_s, max(2, int(MIN_PERIOD_S * steps_s)), hi - 1,
             1.0 if self.direction else 0.0, DRIVE_CLIP, MIN_EVIDENCE, step,
             max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
-            BREATH_SETTLE_S * breath_fs])
+            BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2])
         lo, high = BREATH_BAND_HZ
         self.breath_sos = np.array([_biquad("high", lo, breath_fs),
                                     _biquad("low", high, breath_fs),
@@ -457,6 +461,10 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     tab = tracker.table()
     tab = tab[tab[:, R_CHANNEL] == c] if q[c] >= MIN_PERIODICITY else tab[:0]
     tab = tab[np.argsort(tab[:, R_ONSET], kind="stable")]
+    # a beat placed without a pulse bridges a missed beat between two seen ones; before the
+    # first pulse and after the last there is nothing to bridge
+    seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
+    tab = tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0]
     h = ante if tracker.direction else 0
     m = tab[:, REC_HEAD + h * M_WIDTH:REC_HEAD + (h + 1) * M_WIDTH]
     onset = t0 + tab[:, R_ONSET] * hop
@@ -579,8 +587,7 @@ def _step(c, j, value, state, steps, acf, params):
     else:
         dev = value - _ema(state, c, S_BASE, value, params[P_BASE_BETA])
         var = _ema(state, c, S_VAR, dev * dev, params[P_VAR_BETA])
-        if var > 0.0:
-            x = dev / math.sqrt(var)
+        x = dev / math.sqrt(var + params[P_FLOOR_VAR_HZ if c < 2 else P_FLOOR_VAR_DB])
     steps[0, c, at] = value
     steps[1, c, at] = x
     bx = params[P_ACF_BETA] * x
