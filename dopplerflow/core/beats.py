@@ -133,7 +133,7 @@ S_WIDTH = 20
 (P_BASE_BETA, P_VAR_BETA, P_ACF_BETA, P_PMEAN_BETA, P_WARMUP, P_ALPHA, P_SUB, P_HORIZON,
  P_SPAN, P_MIN_IV, P_FLOOR, P_MIN_PHASE, P_EDV, P_LO, P_HI, P_DIRECTION, P_CLIP,
  P_MIN_EVIDENCE, P_STEP, P_PERIOD_EVERY, P_BREATH_STEP, P_BREATH_SETTLE, P_FLOOR_VAR_HZ,
- P_FLOOR_VAR_DB) = range(24)
+ P_FLOOR_VAR_DB, P_SKIP) = range(25)
 # counters: rows received, steps made, breathing samples made
 C_ROWS, C_STEPS, C_BREATHS = range(3)
 N_CHANNELS = 3
@@ -151,6 +151,9 @@ class BeatTracker:
     direction : bool
         The layout tells the flow direction (False for mono: only the toward
         columns carry the speed, and the away channel is not searched).
+    antegrade : {None, 0, 1}
+        The antegrade direction when it is given (0 toward, 1 away): the other
+        direction's envelope is not searched.  None: decided at the end, both are.
 
     Notes
     -----
@@ -159,10 +162,13 @@ class BeatTracker:
     rows and the list of beats.
     """
 
-    def __init__(self, hop_s, t0_s, direction):
+    def __init__(self, hop_s, t0_s, direction, antegrade=None):
         self.hop_s = float(hop_s)
         self.t0_s = float(t0_s)
         self.direction = bool(direction)
+        # the envelope of only one direction can carry the beats: the antegrade one, given,
+        # or the toward columns of a mono layout
+        self.antegrade = 0 if not self.direction else antegrade
         rows_s = 1.0 / self.hop_s
         step = max(1, int(round(STEP_S * rows_s)))
         steps_s = rows_s / step
@@ -196,7 +202,8 @@ class BeatTracker:
             EDV_S * rows_s, max(2, int(MIN_PERIOD_S * steps_s)), hi - 1,
             1.0 if self.direction else 0.0, DRIVE_CLIP, MIN_EVIDENCE, step,
             max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
-            BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2])
+            BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
+            -1 if self.antegrade is None else 1 - self.antegrade])
         lo, high = BREATH_BAND_HZ
         self.breath_sos = np.array([_biquad("high", lo, breath_fs),
                                     _biquad("low", high, breath_fs),
@@ -243,7 +250,7 @@ class BeatTracker:
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
         max envelope of that direction unless the flow power is clearly more periodic."""
         q = self.periodicity()
-        env = ante if self.direction else 0
+        env = ante if self.antegrade is None else self.antegrade
         if q[env] >= q[2] - CHANNEL_MARGIN or q[env] >= GOOD_PERIODICITY:
             return env
         return 2
@@ -415,11 +422,15 @@ def _clean(tab, rr, psv, rows, unanalysed):
         if w[-1] > 0:
             usual = tab[order[np.searchsorted(w, 0.5 * w[-1])], R_PERIOD]
             ok &= np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
-    for i in range(len(rr)):
-        near = rr[max(0, i - 2):i + 3]
-        near = near[np.isfinite(near)]
-        if not len(near) or abs(rr[i] / np.median(near) - 1.0) > RR_TOLERANCE:
-            ok[i] = False
+    if len(rr) > 1:
+        # the median of the (up to) five intervals around each, the last one (open) left out
+        k = len(rr) - 1
+        padded = np.pad(rr[:k], 2, constant_values=np.nan)
+        win = np.sort(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)  # NaN last
+        cnt = np.isfinite(win).sum(axis=1)
+        rows_k = np.arange(k)
+        near = 0.5 * (win[rows_k, (cnt - 1) // 2] + win[rows_k, cnt // 2])
+        ok[:k] &= np.abs(rr[:k] / near - 1.0) <= RR_TOLERANCE
     for a, b in unanalysed:
         ok &= ~((rows[:, 0] < b) & (rows[:, 1] > a))
     return ok
@@ -592,14 +603,12 @@ def _step(c, j, value, state, steps, acf, params):
     steps[1, c, at] = x
     bx = params[P_ACF_BETA] * x
     keep = 1.0 - params[P_ACF_BETA]
-    drive = steps[1, c]
-    row = acf[c]
-    lags = min(row.shape[0], j + 1)
+    lags = min(acf.shape[1], j + 1)
     near = min(lags, at + 1)  # lags whose step has not wrapped round the ring
     for k in range(near):
-        row[k] = keep * row[k] + bx * drive[at - k]
+        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k]
     for k in range(near, lags):
-        row[k] = keep * row[k] + bx * drive[at - k + dn]
+        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k + dn]
 
 
 @njit(**_JIT)
@@ -723,11 +732,11 @@ def _smoothed(ring, rn, c, floor_level, a, b, h):
     raw[0] = 0.0
     at = (a - h) % rn
     for q in range(m):
-        row = ring[at]
         if c < 2:
-            v = np.float64(row[3 * c])
+            v = np.float64(ring[at, 3 * c])
         else:
-            v = 10.0 * math.log10(max(np.float64(row[2]) + np.float64(row[5]), floor_level))
+            v = 10.0 * math.log10(max(np.float64(ring[at, 2]) + np.float64(ring[at, 5]),
+                                      floor_level))
         raw[q + 1] = raw[q] + v  # running sum
         at = _wrap(at + 1, rn)
     out = np.empty(b - a)
@@ -790,8 +799,7 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col):
     for i in range(i0, i1 + 1):
         s = 0
         if i < i1:
-            row = ring[at]
-            fa = np.float64(row[3 * ante])
+            fa = np.float64(ring[at, 3 * ante])
             next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
             mean3 = (prev_fa + fa + next_fa) / 3.0
             prev_fa = fa
@@ -801,17 +809,17 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col):
             fwd += fa
             v = fa
             if direction:
-                fr = np.float64(row[3 * r])
+                fr = np.float64(ring[at, 3 * r])
                 rev += fr
-                pa = np.float64(row[3 * ante + 2]) if fa > 0 else 0.0
-                pr = np.float64(row[3 * r + 2]) if fr > 0 else 0.0
+                pa = np.float64(ring[at, 3 * ante + 2]) if fa > 0 else 0.0
+                pr = np.float64(ring[at, 3 * r + 2]) if fr > 0 else 0.0
                 if pr > pa:
                     v = -fr
                 if pa + pr > 0:
-                    tav += (np.float64(row[3 * ante + 1]) * pa
-                            - np.float64(row[3 * r + 1]) * pr) / (pa + pr)
+                    tav += (np.float64(ring[at, 3 * ante + 1]) * pa
+                            - np.float64(ring[at, 3 * r + 1]) * pr) / (pa + pr)
             elif fa > 0:
-                tav += np.float64(row[3 * ante + 1])
+                tav += np.float64(ring[at, 3 * ante + 1])
             tamv += v
             if e0 <= i < e1:
                 buf[i - e0] = v
@@ -893,7 +901,8 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, out, k):
 @njit(**_JIT)
 def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, rn, params, rec):
     """One beat's record: head and the measures for the antegrade directions the channel
-    serves (the max envelope of a direction: that direction; the power: either)."""
+    serves (the max envelope of a direction: that direction; the power: either, or the
+    one given)."""
     rec[R_CHANNEL] = c
     rec[R_ONSET] = onset
     rec[R_CENTRE] = centre
@@ -902,9 +911,10 @@ def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, r
     rec[R_PERIODICITY] = periodicity
     rec[R_RR] = next_onset - onset
     direction = params[P_DIRECTION] > 0
+    skip = int(params[P_SKIP])
     for h in range(2):
         col = REC_HEAD + h * M_WIDTH
-        if np.isnan(next_onset) or (c < 2 and h != c):
+        if np.isnan(next_onset) or (c < 2 and h != c) or h == skip:
             for m in range(M_WIDTH):
                 rec[col + m] = np.nan
         else:
@@ -994,15 +1004,16 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
     rn = ring.shape[0]
     step = int(params[P_STEP])
     bsteps = int(params[P_BREATH_STEP])
-    skip = 1 if params[P_DIRECTION] == 0 else -1  # mono: no away channel
+    skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
     k = 0
     for i in range(rows.shape[0]):
         n = count[C_ROWS]
-        row = rows[i]
-        ring[n % rn] = row
-        state[0, S_SUM] += row[0]
-        state[1, S_SUM] += row[3]
-        state[2, S_SUM] += np.float64(row[2]) + np.float64(row[5])
+        at = n % rn
+        for q in range(6):
+            ring[at, q] = rows[i, q]
+        state[0, S_SUM] += rows[i, 0]
+        state[1, S_SUM] += rows[i, 3]
+        state[2, S_SUM] += np.float64(rows[i, 2]) + np.float64(rows[i, 5])
         count[C_ROWS] = n + 1
         if (n + 1) % step:
             continue

@@ -214,7 +214,8 @@ class Processor:
         self.bridger = Bridger(self.tracker.gap_rows)
         self.totals = Totals(max(1, int(round(MIN_RUN_S / cfg.hop_s))))
         self.stored = Columns(6) if keep_trace else None  # bridged rows, for the trace
-        self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction)  # row stage: the heart's beats
+        self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction, None if s.antegrade == "auto"
+                                 else DIRECTIONS.index(s.antegrade))  # the heart's beats
         self.spectrogram = Columns(cfg.n_fft) if keep_spectrogram else None
         self.integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self.last_env = np.zeros((2, 4))  # the newest row's envelope, for status()
