@@ -80,11 +80,12 @@ def pulsatile(beat_times_s, duration_s, *, waveform="triphasic", psv_cm_s=80.0, 
     audio : ndarray, shape (n, channels), float32
         The recording in ``layout``, peak at 0.7.
     truth : dict
-        ``beat_times_s`` (the starts of the cycles in the recording),
+        ``beat_times_s`` (the starts of the cycles whose systolic peak is in the
+        recording),
         ``complete_s`` (those of the complete cycles) and per complete cycle
         ``psv_cm_s`` (highest velocity), ``edv_cm_s`` (velocity at the end of the
         cycle), ``tamv_cm_s`` (mean velocity over the cycle), ``ri``, ``pi``;
-        ``heart_rate_bpm`` (60 over the median interval), ``time_s`` and
+        ``heart_rate_bpm`` (60 over the median interval of those beats), ``time_s`` and
         ``velocity_cm_s`` (the velocity every 1 ms).
     """
     from dopplerflow.core.velocity import doppler_shift_hz
@@ -144,8 +145,16 @@ def _truth(starts, duration_s, shape, psv, breathing, breathing_hz):
         peak, end, mean = float(v[sel].max()), float(v[sel][-1]), float(v[sel].mean())
         beats.append((a, peak, end, mean))
     b = np.array(beats).reshape(-1, 4)
-    rr = np.diff(starts)
-    inside = starts[(starts >= 0) & (starts < duration_s)]
+    # a beat is in the recording when its systolic peak is, 25 ms (the spectra's smoothing)
+    # before the end
+    inside = []
+    for start, end in zip(starts, np.r_[starts[1:], np.inf], strict=True):
+        sel = (t >= start) & (t < end)
+        if 0 <= start < duration_s and sel.any() and \
+                t[sel][np.argmax(v[sel])] < duration_s - 0.025:
+            inside.append(start)
+    inside = np.array(inside)
+    rr = np.diff(inside)
     return {"beat_times_s": inside.tolist(), "complete_s": b[:, 0].tolist(),
             "psv_cm_s": b[:, 1].tolist(),
             "edv_cm_s": b[:, 2].tolist(), "tamv_cm_s": b[:, 3].tolist(),

@@ -567,7 +567,7 @@ def beats_csv(analysis):
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _ema(state, c, col, value, beta):
     """Bias-corrected exponential mean in ``state[c, col]`` (its weight in ``col + 1``):
     update with ``value`` and return it."""
@@ -576,7 +576,7 @@ def _ema(state, c, col, value, beta):
     return state[c, col] / state[c, col + 1]
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _wrap(i, n):
     """``i % n`` for ``-n <= i < 2 n``, without a division."""
     if i >= n:
@@ -586,7 +586,7 @@ def _wrap(i, n):
     return i
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _step(c, j, value, state, steps, acf, params):
     """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
     the drive, and the autocorrelation."""
@@ -922,7 +922,7 @@ def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, r
                      params[P_EDV], rec, col)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def _decide(c, j, final, ring, rn, n_rows, steps, acf, state, params, half, work, chain, out,
             k):
     """Decide the beats of channel ``c`` whose chain is settled with the drive up to step
