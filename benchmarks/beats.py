@@ -441,7 +441,7 @@ def format_report(pre, fetal, sim, costs, took_s, quick):
                 "", "| segment | signal | periodicity | HR | beats | clean |",
                 "|---|---|---:|---:|---:|---:|"]
         for r in fetal:
-            out.append(f"| {r['file']} | {r['signal']} | {r['periodicity']:.2f} | "
+            out.append(f"| {r['file']} | {r['signal'] or 'none'} | {r['periodicity']:.2f} | "
                        f"{_f(r['hr'], '.1f')} | {r['n']} | {r['clean']} |")
     out += ["", "## Simulated pulsatile flow", "",
             f"`benchmarks.beats.pulsatile`: one cycle of the waveform between known beat "
