@@ -97,7 +97,8 @@ def test_a_missed_pulse_is_bridged_by_a_beat_where_it_was_due_and_not_counted_cl
     assert s["sensitivity"] == 1.0 and s["ppv"] == 1.0
     bridged = np.argmin(np.abs(b.onset_s - foot(onsets)[8]))
     assert not b.clean[bridged]
-    # the beat placed carries the usual lead of onset to peak: within a step of the foot
+    # the beat placed where it was due, to a step of the chain, carries the usual lead of
+    # onset to peak
     assert abs(b.onset_s[bridged] - foot(onsets)[8]) <= B.STEP_S
     assert b.summary["heart_rate_bpm"] == pytest.approx(75.0, abs=0.1)
 
@@ -130,8 +131,8 @@ def test_breathing_and_noise_neither_add_nor_remove_beats():
     b = track(pulse_rows(onsets, 30.0, breathing=0.4, noise=0.1))
     s = score_beats(b.onset_s, foot(onsets), offset=False)
     assert s["sensitivity"] == 1.0 and s["ppv"] == 1.0
-    # onsets within two steps of the foot whatever the noise (it tilts the tangent)
-    assert s["onset_error_s"] <= 2 * B.STEP_S
+    # the noise tilts the tangent, but the onsets stay within a row of the foot (median)
+    assert s["onset_error_s"] <= HOP
 
 
 @pytest.mark.parametrize("batch", [1, 7, 97, 1000])

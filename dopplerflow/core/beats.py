@@ -14,7 +14,7 @@ channel    signal
 
 For each channel:
 
-1. **Drive.**  The signal is averaged over 20 ms steps, its slow baseline (an
+1. **Drive.**  The signal is averaged over 30 ms steps, its slow baseline (an
    exponential mean, 0.5 s) is taken off and it is divided by its running rms
    (4 s): a unit-free pulse that breathing and gain changes do not move.
 2. **Period.**  A short-term autocorrelation of the drive (exponential forgetting,
@@ -69,9 +69,10 @@ CHANNEL_SIGNALS = ("max_envelope", "max_envelope", "flow_power")
 MIN_PERIOD_S, MAX_PERIOD_S = 0.25, 2.0
 #: Shortest interval between two beats, s, whatever the period (an ectopic beat at 300/min).
 MIN_INTERVAL_S = 0.2
-#: Step of the drive, s: the autocorrelation and the chain of beats work on 20 ms steps
-#: (a tenth of a beat at 300/min), the onsets and the measures on the rows.
-STEP_S = 0.02
+#: Step of the drive, s: the autocorrelation and the chain of beats work on 30 ms steps
+#: (a tenth of a beat at 200/min; 40 ms steps lock on every other beat there), the onsets
+#: and the measures on the rows.
+STEP_S = 0.03
 #: Time constants of the drive: its baseline, its rms, and the autocorrelation, s.
 BASELINE_TAU_S, RMS_TAU_S, ACF_TAU_S = 0.5, 4.0, 3.0
 #: The period is estimated again every this many seconds.
