@@ -236,6 +236,13 @@ def test_scoring_reports_interval_and_rate_errors():
     assert s["reference_heart_rate_bpm"] == pytest.approx(60.0)
 
 
+def test_scoring_leaves_out_the_beats_outside_the_span():
+    ref = np.arange(0.5, 10.0, 1.0)
+    det = np.r_[ref[:-1], 9.8] + 0.05  # the last detection is a beat cut by the end
+    s = score_beats(det, ref, span_s=(0.0, 9.0))
+    assert s["n_reference"] == 9 and s["n_detected"] == 9 and s["ppv"] == 1.0
+
+
 def test_scoring_rejects_times_that_are_not_finite():
     with pytest.raises(InputError, match="detected beat times must be finite"):
         score_beats([1.0, np.nan], [1.0])
@@ -261,7 +268,7 @@ def _median(x):
 def test_simulated_artery_at_12_db_heart_rate_and_indices(waveform):
     a, truth = _analysis(waveform=waveform, duration_s=20.0)
     b, s = a.beats, a.beats.summary
-    sc = score_beats(b.onset_s, truth["beat_times_s"])
+    sc = score_beats(b.onset_s, truth["beat_times_s"], span_s=(0.0, 19.9))
     assert sc["sensitivity"] >= 0.99 and sc["ppv"] >= 0.99
     assert a.heart_rate_bpm == pytest.approx(truth["heart_rate_bpm"], abs=1.0)
     assert s["psv_cm_s"] == pytest.approx(_median(truth["psv_cm_s"]), rel=0.05)
@@ -327,6 +334,9 @@ def test_live_status_shows_the_heart_rate_within_the_decision_delay():
         if t < 2.0:
             assert p.status()["heart_rate_bpm"] is None
     assert p.status()["heart_rate_bpm"] == pytest.approx(truth["heart_rate_bpm"], rel=0.03)
+    # the onsets a live plot shows are those of the result
+    shown = p.beats.onsets_s(p.antegrade())
+    np.testing.assert_allclose(shown, p.finish().beats.onset_s[:len(shown)], atol=1e-9)
     # each beat is known HORIZON periods (and a step, a block) after its peak at most;
     # its record comes with the next beat's onset
     period = 60.0 / 75.0

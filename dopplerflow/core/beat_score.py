@@ -85,7 +85,7 @@ def _best_offset(det, ref, tolerance_s, max_offset_s):
 
 
 def score_beats(detected_s, reference_s, *, tolerance_s=TOLERANCE_S, offset=True,
-                max_offset_s=MAX_OFFSET_S):
+                max_offset_s=MAX_OFFSET_S, span_s=None):
     """Score detected beat times against reference beat times.
 
     Parameters
@@ -101,6 +101,11 @@ def score_beats(detected_s, reference_s, *, tolerance_s=TOLERANCE_S, offset=True
         marks another point of the cycle); False: compare the times as they are.
     max_offset_s : float
         Largest offset searched, s.
+    span_s : (float, float), optional
+        Count only the reference beats from ``span_s[0]`` to ``span_s[1]``, with the
+        detections matched to them and the unmatched ones in the span (after the
+        offset): a beat cut by the start or the end of a recording has no whole
+        upstroke to find.
 
     Returns
     -------
@@ -127,11 +132,24 @@ def score_beats(detected_s, reference_s, *, tolerance_s=TOLERANCE_S, offset=True
     off = _best_offset(det, ref, tolerance_s, max_offset_s) if offset and len(det) and \
         len(ref) else 0.0
     pairs = match_beats(det - off, ref, tolerance_s)
+    if span_s is not None:
+        # matched on the whole lists; a pair counts by its reference beat
+        lo, hi = span_s
+        ref_in = (ref >= lo) & (ref <= hi)
+        det_in = (det - off >= lo) & (det - off <= hi)
+        paired = np.zeros(len(det), bool)
+        paired[pairs[:, 0]] = True
+        keep = np.sort(np.r_[pairs[ref_in[pairs[:, 1]], 0], np.flatnonzero(det_in & ~paired)])
+        pairs = pairs[ref_in[pairs[:, 1]]]
+        new_det = {int(d): k for k, d in enumerate(keep)}
+        new_ref = np.cumsum(ref_in) - 1
+        pairs = np.array([(new_det[int(d)], new_ref[r]) for d, r in pairs], int).reshape(-1, 2)
+        det, ref = det[keep], ref[ref_in]
     n = len(pairs)
     out = {"n_reference": len(ref), "n_detected": len(det), "n_matched": n,
            "sensitivity": n / len(ref) if len(ref) else None,
            "ppv": n / len(det) if len(det) else None,
-           "offset_s": off, "onset_error_s": None, "rr_error_s": None}
+           "offset_s": float(off), "onset_error_s": None, "rr_error_s": None}
     if n:
         err = det[pairs[:, 0]] - off - ref[pairs[:, 1]]
         out["onset_error_s"] = float(np.median(np.abs(err)))

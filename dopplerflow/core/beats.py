@@ -264,6 +264,15 @@ class BeatTracker:
             self.records = [np.concatenate(self.records)]
         return self.records[0]
 
+    def onsets_s(self, ante):
+        """Onsets, s, of the beats decided so far on the channel in use for antegrade
+        direction ``ante``: for a live plot (a beat's record comes with the next beat)."""
+        tab = self.table()
+        tab = tab[tab[:, R_CHANNEL] == self.channel(ante)]
+        seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
+        tab = tab[seen[0]:] if len(seen) else tab[:0]  # as beat_result: from the first pulse
+        return self.t0_s + tab[:, R_ONSET] * self.hop_s
+
     def heart_rate_bpm(self, ante, last=8):
         """The heart rate of the last ``last`` beat intervals of the channel in use (median),
         or None with fewer than three intervals or no periodic pulse: for a live display."""
