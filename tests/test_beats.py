@@ -412,7 +412,8 @@ def _postdive():
 #: Recordings whose beats match the expert's within the targets today (sensitivity and PPV
 #: at least 95 %; median interval error at most 20 ms).  On the others the max envelope
 #: rides a steady noise line and the beats are read on the flow power, whose systolic and
-#: diastolic surges are alike: sensitivity is 71-88 % there (benchmarks/results/beats.md).
+#: diastolic surges are alike: sensitivity is 62-95 % there, PPV 50-77 %
+#: (benchmarks/results/beats.md).
 #: The interval error of precordial_01 is 20.3 ms, at the 10 ms resolution of the marks.
 BEATS_MET = ("precordial_01.wav",)
 INTERVALS_MET = ()

@@ -79,7 +79,7 @@ BASELINE_TAU_S, RMS_TAU_S, ACF_TAU_S = 0.5, 4.0, 3.0
 PERIOD_EVERY_S = 0.25
 #: Smoothing of each channel's signal at the row rate, for the peak and the onset, s (the
 #: stored envelope is already a 25 ms running median; the power of one row scatters more).
-SMOOTH_S = (0.015, 0.015, 0.045)
+SMOOTH_S = (0.025, 0.025, 0.045)
 #: Least rms of the drive's deviation, per kind of signal (max envelope in Hz, power in dB):
 #: a steadier signal has no pulse to find (its rounding errors are not one).
 DRIVE_FLOOR = (1.0, 0.1)
