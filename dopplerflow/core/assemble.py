@@ -3,13 +3,16 @@
 :func:`assemble` reads the stages of a finished
 :class:`~dopplerflow.core.processor.Processor` and decides the verdicts: the
 antegrade direction, whether flow was detected, whether reflux is assessable and
-which retrograde episodes are reflux events, the summary and the warnings.
+which retrograde episodes are reflux events, the beats read for the antegrade
+direction decided (:func:`~dopplerflow.core.beats.beat_result`), the summary and the
+warnings.
 """
 
 import math
 
 import numpy as np
 
+from .beats import beat_result
 from .events import split_episodes
 from .processor import DIRECTIONS
 from .result import Analysis, Summary
@@ -67,6 +70,7 @@ def assemble(proc, extra):
                         f"events overlapping them are marked affected_by_gap")
     gap_list = [{"start_s": round(g0, 4), "end_s": round(g1, 4)} for g0, g1 in gaps] or None
     spec = proc.spectrogram.array() if proc.spectrogram is not None else None
+    beats = beat_result(proc.beats, ante, proc.scale, proc.timeline.unanalysed, s.vessel)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
         direction_available=direction, flow_detected=flow_detected,
@@ -76,7 +80,7 @@ def assemble(proc, extra):
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
         freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
-        hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts)
+        hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats)
 
 
 def _rows_analysed(proc):

@@ -19,7 +19,8 @@ row stages              :class:`~.noise.NoiseFloor`,
                         :class:`~.second_vessel.TwoVesselWatch`,
                         :class:`~.rows.Bridger` ->
                         :meth:`~.second_vessel.SecondVessel.release` ->
-                        :class:`~.rows.Totals` and the stored trace,
+                        :class:`~.rows.Totals`, :class:`~.beats.BeatTracker`
+                        and the stored trace,
                         :class:`~.reflux.RefluxTracker` ->
                         :class:`~.events.EventDispatcher`
 result                  :func:`~.assemble.assemble`
@@ -37,6 +38,7 @@ import numpy as np
 
 from ..errors import InputError, SettingsError
 from ._numba import announce_compile
+from .beats import BeatTracker
 from .envelopes import edge_levels as _edge_levels
 from .envelopes import envelopes, provisional_envelopes
 from .events import EventDispatcher
@@ -188,6 +190,8 @@ class Processor:
         self.bridger = Bridger(self.tracker.gap_rows)
         self.totals = Totals(max(1, int(round(MIN_RUN_S / cfg.hop_s))))
         self.stored = Columns(6) if keep_trace else None  # bridged rows, for the trace
+        self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction, None if s.antegrade == "auto"
+                                 else DIRECTIONS.index(s.antegrade))  # the heart's beats
         self.spectrogram = Columns(cfg.n_fft) if keep_spectrogram else None
         self.integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self.last_env = np.zeros((2, 4))  # the newest row's envelope, for status()
@@ -405,6 +409,7 @@ class Processor:
         """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final."""
         if self.second is not None:
             rows = self.second.release(rows, final, self.timeline.rows)
+        self.beats.update(rows, final)
         if len(rows):
             self.totals.update(rows)
             if self.stored is not None:
@@ -435,7 +440,9 @@ class Processor:
             ``time_s``, ``velocity_cm_s`` (signed, + antegrade),
             ``direction`` ('antegrade', 'retrograde' or 'none'), ``flow``,
             ``reflux_timer_s`` (duration of the retrograde episode under way,
-            0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``.
+            0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``,
+            ``heart_rate_bpm`` (median of the last beats decided, None before
+            three intervals).
         """
         ante = self.antegrade()
         env = self.last_env
@@ -450,7 +457,8 @@ class Processor:
         return {"time_s": self.time_s, "velocity_cm_s": float(v), "direction": direction,
                 "flow": bool(det.any()), "reflux_timer_s": ep.duration_s if ep else 0.0,
                 "level_dbfs": self.levels.level_dbfs(),
-                "clipped_samples": int(self.levels.clipped), "antegrade": DIRECTIONS[ante]}
+                "clipped_samples": int(self.levels.clipped), "antegrade": DIRECTIONS[ante],
+                "heart_rate_bpm": self.beats.heart_rate_bpm(ante)}
 
     # ------------------------------------------------------------------ result
     def finish(self, **extra):

@@ -107,6 +107,8 @@ class Analysis:
     not finite, or bursts far beyond the recording's level) are None when there is
     nothing to say; ``flow_detected`` is None when nothing was analysed; ``extra``
     holds entries a caller adds to the JSON (a live session's ``live``).
+    ``beats`` holds the beats found and their per-beat values
+    (:class:`~dopplerflow.core.beats.Beats`), ``heart_rate_bpm`` the recording's heart rate.
     """
 
     settings: Settings
@@ -133,6 +135,13 @@ class Analysis:
     second_vessel: dict | None = None
     gaps: list | None = None
     artefacts: list | None = None
+    beats: object = None  # core.beats.Beats: the beats and their indices, or None
+
+    @property
+    def heart_rate_bpm(self):
+        """Median heart rate over the clean beats, beats/min (None: no periodic pulse, or
+        too few clean beats)."""
+        return None if self.beats is None else self.beats.summary.get("heart_rate_bpm")
 
     @property
     def velocity_per_hz_cm_s(self):
@@ -161,6 +170,8 @@ class Analysis:
             "reflux_events": [e.to_dict() for e in self.reflux_events],
             "retrograde_episodes": [e.to_dict() for e in self.episodes],
             "summary": self.summary.to_dict(),
+            "heart_rate_bpm": self.heart_rate_bpm,
+            "beats": None if self.beats is None else self.beats.summary,
             "velocity_floor_cm_s": (None if self.velocity_floor_cm_s is None
                                     else round(self.velocity_floor_cm_s, 3)),
             "warnings": list(self.warnings),

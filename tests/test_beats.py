@@ -1,0 +1,470 @@
+"""The beat stage: beats, heart rate and indices against known truth, streamed any way.
+
+Synthetic envelopes (stored rows with pulses at known onsets) test the detector
+itself; simulated audio (``benchmarks.beats.pulsatile``: arterial waveforms through
+the whole pipeline) the indices; the shared real recordings the heart rate against
+an expert, where they are present.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dopplerflow as df
+from benchmarks.beats import beat_times, pulsatile
+from dopplerflow.core import beats as B
+from dopplerflow.core.beat_score import match_beats, score_beats
+from dopplerflow.core.velocity import cm_s_per_hz
+from dopplerflow.errors import InputError
+
+HOP = 0.005
+SCALE = cm_s_per_hz(8e6, 60.0)
+FS = 16000
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real"
+#: The intersecting tangent of a raised-cosine upstroke of length R meets its foot's level
+#: (0.5 - 1/pi) R after the upstroke starts.
+FOOT = 0.5 - 1.0 / math.pi
+
+
+def pulse_rows(onsets_s, duration_s, *, rise_s=0.06, peak_hz=2000.0, base_hz=300.0,
+               noise=0.0, seed=0, missing=(), knocks_s=(), breathing=0.0):
+    """Stored rows (toward direction) whose max envelope has a pulse at each onset.
+
+    Each pulse rises as a raised cosine over ``rise_s`` and decays exponentially
+    (a fifth of the interval); ``missing`` pulses are left out (the heart beats,
+    the envelope shows nothing); a ``knock`` is a 20 ms spike 3 times the pulse;
+    ``breathing`` modulates the pulses by that share at 0.25 Hz; ``noise`` adds
+    white noise of that share of the pulse.
+    """
+    n = int(round(duration_s / HOP))
+    t = np.arange(n) * HOP
+    decay = 0.2 * float(np.median(np.diff(onsets_s)))
+    f = np.full(n, base_hz)
+    for k, o in enumerate(onsets_s):
+        if k in missing:
+            continue
+        tau = t - o
+        a = peak_hz * (1 + breathing * math.sin(2 * math.pi * 0.25 * o))
+        up = (tau >= 0) & (tau < rise_s)
+        f[up] += a * (1 - np.cos(np.pi * tau[up] / rise_s)) / 2
+        down = tau >= rise_s
+        f[down] += a * np.exp(-(tau[down] - rise_s) / decay)
+    for k in knocks_s:
+        f[(t >= k) & (t < k + 0.02)] += 3 * peak_hz
+    f += noise * peak_hz * np.random.default_rng(seed).standard_normal(n)
+    rows = np.zeros((n, 6), np.float32)
+    rows[:, 0] = np.maximum(f, 0.0)
+    rows[:, 1] = rows[:, 0] / 2
+    rows[:, 2] = 1.0 + rows[:, 0] / 100
+    return rows
+
+
+def track(rows, direction=True, batch=None):
+    """Beats of stored rows, fed ``batch`` rows at a time (all at once by default)."""
+    bt = B.BeatTracker(HOP, 0.0, direction)
+    step = batch or len(rows)
+    for i in range(0, len(rows), step):
+        bt.update(rows[i:i + step])
+    bt.update(rows[:0], final=True)
+    return B.beat_result(bt, 0, SCALE, [])
+
+
+def foot(onsets_s, rise_s=0.06):
+    return np.asarray(onsets_s) + FOOT * rise_s
+
+
+# ----------------------------------------------------------------------- synthetic rows
+@pytest.mark.parametrize("rate_bpm", [35, 60, 120, 200])
+def test_every_beat_is_found_with_its_onset_from_35_to_200_per_minute(rate_bpm):
+    onsets = np.arange(0.3, 20.0, 60.0 / rate_bpm)
+    b = track(pulse_rows(onsets, 20.0))
+    assert b.signal == "max_envelope"
+    np.testing.assert_array_equal(match_beats(b.onset_s, foot(onsets), HOP)[:, 1],
+                                  np.arange(len(onsets)))
+    assert len(b) == len(onsets)
+    # the tangent meets the foot within a row of where it lies
+    assert np.max(np.abs(b.onset_s - foot(onsets))) <= HOP
+    assert b.summary["heart_rate_bpm"] == pytest.approx(rate_bpm, abs=0.1)
+
+
+def test_a_missed_pulse_is_bridged_by_a_beat_where_it_was_due_and_not_counted_clean():
+    onsets = np.arange(0.3, 16.0, 0.8)
+    b = track(pulse_rows(onsets, 16.0, missing=(8,)))
+    s = score_beats(b.onset_s, foot(onsets), offset=False)
+    assert s["sensitivity"] == 1.0 and s["ppv"] == 1.0
+    bridged = np.argmin(np.abs(b.onset_s - foot(onsets)[8]))
+    assert not b.clean[bridged]
+    # the beat placed where it was due, to a step of the chain, carries the usual lead of
+    # onset to peak
+    assert abs(b.onset_s[bridged] - foot(onsets)[8]) <= B.STEP_S
+    assert b.summary["heart_rate_bpm"] == pytest.approx(75.0, abs=0.1)
+
+
+def test_a_knock_between_two_beats_is_no_beat():
+    onsets = np.arange(0.3, 16.0, 0.8)
+    knocks = onsets[3:-1:4] + 0.4
+    b = track(pulse_rows(onsets, 16.0, knocks_s=knocks))
+    s = score_beats(b.onset_s, foot(onsets), tolerance_s=HOP, offset=False)
+    assert s["sensitivity"] == 1.0 and s["ppv"] == 1.0
+
+
+def test_an_ectopic_beat_is_kept_with_its_short_and_long_intervals_and_not_counted_clean():
+    onsets = list(np.arange(0.3, 7.0, 0.8))
+    ectopic = onsets[-1] + 0.5  # premature, then a compensatory pause
+    onsets += [ectopic] + list(np.arange(onsets[-1] + 1.6, 16.0, 0.8))
+    b = track(pulse_rows(np.array(onsets), 16.0))
+    s = score_beats(b.onset_s, foot(onsets), tolerance_s=HOP, offset=False)
+    assert s["sensitivity"] == 1.0 and s["ppv"] == 1.0
+    k = np.argmin(np.abs(b.onset_s - foot([ectopic])[0]))
+    assert not b.clean[k - 1] and not b.clean[k]  # the short and the long interval
+    assert b.summary["n_rejected"] >= 2
+    assert b.summary["heart_rate_bpm"] == pytest.approx(75.0, abs=0.1)
+
+
+def test_breathing_and_noise_neither_add_nor_remove_beats():
+    onsets = np.cumsum(np.r_[0.3, 0.85 * (1 + 0.04 * np.random.default_rng(3)
+                                           .standard_normal(40))])
+    onsets = onsets[onsets < 30.0]
+    b = track(pulse_rows(onsets, 30.0, breathing=0.4, noise=0.1))
+    s = score_beats(b.onset_s, foot(onsets), offset=False)
+    assert s["sensitivity"] == 1.0 and s["ppv"] == 1.0
+    # the noise tilts the tangent, but the onsets stay within a row of the foot (median)
+    assert s["onset_error_s"] <= HOP
+
+
+@pytest.mark.parametrize("batch", [1, 7, 97, 1000])
+def test_the_beats_do_not_depend_on_the_batches_of_rows(batch):
+    onsets = np.arange(0.3, 12.0, 0.7)
+    rows = pulse_rows(onsets, 12.0, noise=0.05)
+    ref, b = track(rows), track(rows, batch=batch)
+    for c in B.Beats.COLUMNS:
+        np.testing.assert_array_equal(getattr(b, c), getattr(ref, c))
+    assert b.summary == ref.summary
+
+
+def test_rows_without_any_pulse_give_no_beats():
+    rows = pulse_rows(np.arange(0.3, 10.0, 0.8), 10.0, peak_hz=0.0, noise=0.05)
+    b = track(rows)
+    assert len(b) == 0 and b.signal is None
+    assert b.summary["heart_rate_bpm"] is None and b.summary["n_beats"] == 0
+
+
+def test_the_stage_rejects_rows_of_the_wrong_shape():
+    bt = B.BeatTracker(HOP, 0.0, True)
+    with pytest.raises(ValueError, match=r"stored rows must be \(n, 6\)"):
+        bt.update(np.zeros((4, 5), np.float32))
+    bt.update(np.zeros((4, 6), np.float32), final=True)
+    with pytest.raises(RuntimeError, match="after the final rows"):
+        bt.update(np.zeros((4, 6), np.float32))
+
+
+# ----------------------------------------------------------------------- breathing
+def _breathing_rows(mod_hz, depth, duration_s=30.0):
+    """The away envelope of a vein at 800 Hz, modulated by ``depth`` at ``mod_hz``: the
+    tracker's respiratory figures, and the same from scipy's filter (the reference)."""
+    import scipy.signal
+
+    t = np.arange(int(duration_s / HOP)) * HOP
+    rows = np.zeros((len(t), 6), np.float32)
+    rows[:, 3] = 800.0 * (1 + depth * np.sin(2 * np.pi * mod_hz * t))
+    rows[:, 5] = 1.0
+    bt = B.BeatTracker(HOP, 0.0, True)
+    bt.update(rows, final=True)
+    # reference: means over the breathing step, the same sections from steady state, the
+    # settling left out
+    per = int(round(bt.breath_step_s / HOP))
+    x = rows[:len(t) // per * per, 3].astype(float).reshape(-1, per).mean(axis=1)
+    zi = scipy.signal.sosfilt_zi(bt.breath_sos) * x[0]
+    y = scipy.signal.sosfilt(bt.breath_sos, x, zi=zi)[0]
+    settle = int(math.ceil(B.BREATH_SETTLE_S / bt.breath_step_s))
+    ref = 2 * math.sqrt(2) * np.sqrt(np.mean(y[settle:] ** 2)) / np.mean(x[settle:])
+    return bt.respiration(1), ref, bt
+
+
+def _band_gain(bt, f_hz):
+    """Gain of the respiratory band-pass at ``f_hz``."""
+    import scipy.signal
+
+    return abs(scipy.signal.sosfreqz(bt.breath_sos, worN=[f_hz], fs=1 / bt.breath_step_s)[1][0])
+
+
+def test_breathing_is_measured_as_the_peak_to_peak_share_of_the_mean():
+    r, ref, bt = _breathing_rows(0.25, 0.3)
+    assert r["modulation"] == pytest.approx(ref, abs=1e-3)  # rounded to 3 digits
+    assert r["call"] == "present"
+    # 0.6 peak to peak through the band-pass (the 0.1 s mean costs 0.1 %)
+    assert r["modulation"] == pytest.approx(0.6 * _band_gain(bt, 0.25), rel=0.02)
+
+
+def test_the_cardiac_modulation_of_a_vein_is_not_breathing():
+    # +-40 % at 1.1 Hz: 29 dB down in the band-pass, under the 0.1 of "reduced"
+    r, ref, bt = _breathing_rows(1.1, 0.4)
+    assert r["modulation"] == pytest.approx(ref, abs=1e-3)
+    assert r["call"] == "absent" and r["modulation"] < B.BREATH_REDUCED
+    assert 0.8 * _band_gain(bt, 1.1) < 0.04
+
+
+def test_breathing_is_not_called_on_a_short_recording():
+    assert _breathing_rows(0.25, 0.3, duration_s=B.BREATH_MIN_S)[0] is None
+
+
+# ----------------------------------------------------------------------- scoring
+def test_scoring_matches_beats_within_the_tolerance_after_the_offset():
+    ref = np.arange(1.0, 21.0, 0.8)
+    det = np.r_[ref[:10], ref[11:], 5.0] + 0.12  # one missed, one extra, all 120 ms late
+    s = score_beats(det, ref)
+    assert s["n_matched"] == len(ref) - 1
+    assert s["sensitivity"] == pytest.approx((len(ref) - 1) / len(ref))
+    assert s["ppv"] == pytest.approx((len(ref) - 1) / len(det))
+    assert s["offset_s"] == pytest.approx(0.12, abs=1e-9)
+    assert s["onset_error_s"] == pytest.approx(0.0, abs=1e-9)
+    assert s["rr_error_s"] == pytest.approx(0.0, abs=1e-9)
+    assert s["heart_rate_error_bpm"] == pytest.approx(0.0, abs=1e-9)
+    raw = score_beats(det, ref, offset=False, tolerance_s=0.1)
+    assert raw["n_matched"] == 0 and raw["offset_s"] == 0.0
+
+
+def test_scoring_reports_interval_and_rate_errors():
+    ref = np.arange(0.0, 10.0, 1.0)
+    det = ref.copy()
+    det[1::2] += 0.02  # every interval 20 ms long or short
+    s = score_beats(det, ref, offset=False)
+    assert s["sensitivity"] == 1.0 and s["rr_error_s"] == pytest.approx(0.02)
+    assert s["reference_heart_rate_bpm"] == pytest.approx(60.0)
+
+
+def test_scoring_leaves_out_the_beats_outside_the_span():
+    ref = np.arange(0.5, 10.0, 1.0)
+    det = np.r_[ref[:-1], 9.8] + 0.05  # the last detection is a beat cut by the end
+    s = score_beats(det, ref, span_s=(0.0, 9.0))
+    assert s["n_reference"] == 9 and s["n_detected"] == 9 and s["ppv"] == 1.0
+
+
+def test_scoring_rejects_times_that_are_not_finite():
+    with pytest.raises(InputError, match="detected beat times must be finite"):
+        score_beats([1.0, np.nan], [1.0])
+    with pytest.raises(InputError, match="tolerance_s=0 must be a positive"):
+        score_beats([1.0], [1.0], tolerance_s=0)
+
+
+# ----------------------------------------------------------------------- the pipeline
+def _analysis(rate_bpm=75, duration_s=10.0, *, waveform="triphasic", snr_db=12.0, seed=0,
+              layout="iq", fs=FS, block_size=65536, **kw):
+    starts = beat_times(rate_bpm, duration_s, hrv=0.03, seed=seed)
+    audio, truth = pulsatile(starts, duration_s, waveform=waveform, snr_db=snr_db,
+                             sample_rate_hz=fs, layout=layout, seed=seed)
+    a = df.analyze(audio, sample_rate_hz=fs, layout=layout, block_size=block_size, **kw)
+    return a, truth
+
+
+def _median(x):
+    return float(np.median(x))
+
+
+@pytest.mark.parametrize("waveform", ["triphasic", "carotid"])
+def test_simulated_artery_at_12_db_heart_rate_and_indices(waveform):
+    a, truth = _analysis(waveform=waveform, duration_s=20.0)
+    b, s = a.beats, a.beats.summary
+    sc = score_beats(b.onset_s, truth["beat_times_s"], span_s=(0.0, 19.9))
+    assert sc["sensitivity"] >= 0.99 and sc["ppv"] >= 0.99
+    assert a.heart_rate_bpm == pytest.approx(truth["heart_rate_bpm"], abs=1.0)
+    assert s["psv_cm_s"] == pytest.approx(_median(truth["psv_cm_s"]), rel=0.05)
+    res = a.summary.velocity_resolution_cm_s
+    # EDV within 5 %, or a bin where the truth is no flow
+    assert s["edv_cm_s"] == pytest.approx(_median(truth["edv_cm_s"]),
+                                          abs=max(res, 0.05 * _median(truth["edv_cm_s"])))
+    assert s["ri"] == pytest.approx(_median(truth["ri"]), abs=0.05)
+    if waveform == "carotid":
+        assert s["pi"] == pytest.approx(_median(truth["pi"]), abs=0.05)
+        assert s["phasicity"] == "monophasic" and s["reverse_flow_share"] == 0.0
+    else:
+        # PSV over a TAMV of 9 cm/s: 0.05 would be 0.5 %; the mean of the envelope is
+        # known to about a bin (1.9 cm/s) over the beat
+        assert s["pi"] == pytest.approx(_median(truth["pi"]), rel=0.1)
+        assert s["phasicity"] == "triphasic" and 0.05 < s["reverse_flow_share"] < 0.3
+
+
+def test_simulated_artery_at_7_db_heart_rate_within_2_percent():
+    a, truth = _analysis(snr_db=7.0, duration_s=20.0, seed=1)
+    assert a.heart_rate_bpm == pytest.approx(truth["heart_rate_bpm"], rel=0.02)
+
+
+def test_the_triphasic_scenario_reads_as_a_triphasic_artery_at_its_rate():
+    from dopplerflow.sim.scenarios import get_scenario
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    syn = synthesize("artery_triphasic", sample_rate_hz=FS, seed=0)
+    a = df.analyze(to_layout(syn.baseband, "iq", FS), sample_rate_hz=FS, vessel="artery")
+    assert a.heart_rate_bpm == pytest.approx(60 * get_scenario("artery_triphasic")
+                                             .heart_rate_hz, abs=1.0)
+    assert a.beats.summary["phasicity"] == "triphasic"
+    assert "respiratory_phasicity" not in a.beats.summary  # an artery
+
+
+@pytest.mark.parametrize("block", [97, 4096, 65536, 7919])
+def test_beats_through_the_processor_do_not_depend_on_the_block_size(block):
+    ref, _ = _analysis(rate_bpm=80, duration_s=8.0, snr_db=9.0)
+    a, _ = _analysis(rate_bpm=80, duration_s=8.0, snr_db=9.0, block_size=block)
+    assert a.to_dict() == ref.to_dict()
+    for c in B.Beats.COLUMNS:
+        np.testing.assert_array_equal(getattr(a.beats, c), getattr(ref.beats, c))
+    assert len(a.beats) >= 9
+
+
+def test_beats_without_the_trace_are_the_same():
+    full, _ = _analysis(duration_s=8.0)
+    lean, _ = _analysis(duration_s=8.0, keep_trace=False)
+    assert lean.to_dict()["beats"] == full.to_dict()["beats"]
+
+
+def test_live_status_shows_the_heart_rate_within_the_decision_delay():
+    starts = beat_times(75, 12.0, seed=2)
+    audio, truth = pulsatile(starts, 12.0, sample_rate_hz=FS, seed=2)
+    p = df.Processor(df.Settings(), FS, 2)
+    first_seen = {}
+    block = FS // 10
+    for i in range(0, len(audio), block):
+        p.push(audio[i:i + block], rows=False)
+        t = p.time_s
+        for on in p.beats.table()[:, B.R_ONSET]:
+            first_seen.setdefault(round(float(on), 3), t)
+        if t < 2.0:
+            assert p.status()["heart_rate_bpm"] is None
+    assert p.status()["heart_rate_bpm"] == pytest.approx(truth["heart_rate_bpm"], rel=0.03)
+    # the onsets a live plot shows are those of the result
+    shown = p.beats.onsets_s(p.antegrade())
+    np.testing.assert_allclose(shown, p.finish().beats.onset_s[:len(shown)], atol=1e-9)
+    # each beat is known HORIZON periods (and a step, a block) after its peak at most;
+    # its record comes with the next beat's onset
+    period = 60.0 / 75.0
+    delays = [seen - (p.config.t0_s + on * p.config.hop_s) for on, seen in first_seen.items()]
+    bound = (B.HORIZON + 1.0) * period * 1.1 + B.STEP_S + block / FS + B.WARMUP_S
+    assert max(delays) <= bound
+
+
+def test_a_mono_recording_has_speeds_and_no_direction_figures():
+    a, truth = _analysis(layout="mono", duration_s=12.0)
+    s = a.to_dict()["beats"]
+    assert a.heart_rate_bpm == pytest.approx(truth["heart_rate_bpm"], abs=1.0)
+    assert "reverse_flow_share" not in s and "phasicity" not in s
+    assert np.all(np.isnan(a.beats.reverse_flow_share))
+
+
+def test_beats_over_lost_samples_are_not_clean():
+    starts = beat_times(75, 12.0, seed=4)
+    audio, _ = pulsatile(starts, 12.0, sample_rate_hz=FS, seed=4)
+    p = df.Processor(df.Settings(), FS, 2)
+    p.push(audio[:6 * FS])
+    p.mark_gap(FS // 2)
+    p.push(audio[6 * FS + FS // 2:])
+    b = p.finish().beats
+    over = (b.onset_s < 6.5 + 0.05) & (b.onset_s + np.nan_to_num(b.rr_s) > 6.0 - 0.05)
+    assert over.any() and not b.clean[over].any()
+    assert b.clean[~over & np.isfinite(b.rr_s)].sum() >= 8
+
+
+def test_no_flow_gives_no_heart_rate():
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    syn = synthesize("no_flow", sample_rate_hz=FS, seed=0)
+    a = df.analyze(to_layout(syn.baseband, "iq", FS), sample_rate_hz=FS)
+    d = a.to_dict()
+    assert d["heart_rate_bpm"] is None and d["beats"]["n_beats"] == 0
+    assert d["beats"]["signal"] is None
+
+
+def test_a_vein_reports_its_breathing():
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    syn = synthesize("jugular_phasic", sample_rate_hz=FS, seed=0)
+    a = df.analyze(to_layout(syn.baseband, "iq", FS), sample_rate_hz=FS, vessel="ijv")
+    r = a.beats.summary["respiratory_phasicity"]
+    # +-30 % at 0.25 Hz: 0.6 peak to peak in the band, the cardiac S and D waves add some
+    assert r["call"] == "present" and 0.5 < r["modulation"] < 0.8
+    assert a.heart_rate_bpm == pytest.approx(66.0, abs=1.0)
+
+
+def test_beats_csv_has_a_line_per_beat_and_empty_cells_where_undefined():
+    a, _ = _analysis(duration_s=8.0)
+    text = B.beats_csv(a)
+    lines = text.splitlines()
+    assert lines[0] == ",".join(B.Beats.COLUMNS)
+    assert len(lines) == len(a.beats) + 1
+    last = lines[-1].split(",")
+    assert last[B.Beats.COLUMNS.index("rr_s")] == ""  # the last beat has no interval
+    first = dict(zip(B.Beats.COLUMNS, lines[1].split(","), strict=True))
+    assert float(first["onset_s"]) == pytest.approx(a.beats.onset_s[0], abs=5e-5)
+    assert first["clean"] in ("0", "1")
+
+
+# ----------------------------------------------------------------------- real recordings
+def _postdive():
+    path = REAL / "postdive" / "beats.json"
+    if not path.exists():
+        pytest.skip(f"the shared real recordings are not at {REAL} (they are not part of the "
+                    f"project: GPL)")
+    return json.loads(path.read_text())
+
+
+#: Recordings whose beats match the expert's within the targets today (sensitivity and PPV
+#: at least 95 %; median interval error at most 20 ms).  On the others the max envelope
+#: rides a steady noise line and the beats are read on the flow power, whose systolic and
+#: diastolic surges are alike: sensitivity is 62-95 % there, PPV 50-77 %
+#: (benchmarks/results/beats.md).
+#: The interval error of precordial_01 is 20.3 ms, at the 10 ms resolution of the marks.
+BEATS_MET = ("precordial_01.wav",)
+INTERVALS_MET = ()
+
+
+def _unmet(met, what):
+    return [pytest.param(f"precordial_0{k}.wav", marks=() if f"precordial_0{k}.wav" in met
+                         else pytest.mark.xfail(strict=True, reason=f"{what} not met on "
+                                                "today's rows (see BEATS_MET)"))
+            for k in range(1, 9)]
+
+
+@pytest.fixture(scope="module")
+def precordial():
+    marks = _postdive()
+    return {name: (df.analyze(REAL / "postdive" / name, layout="mono", channels=(1,)), ref)
+            for name, ref in marks.items()}
+
+
+@pytest.mark.parametrize("name", [f"precordial_0{k}.wav" for k in range(1, 9)])
+def test_precordial_heart_rate_within_5_percent_of_the_expert(precordial, name):
+    a, ref = precordial[name]
+    assert a.heart_rate_bpm == pytest.approx(ref["median_heart_rate_bpm"], rel=0.05)
+
+
+@pytest.mark.parametrize("name", _unmet(BEATS_MET, "beat sensitivity and PPV of 95 %"))
+def test_precordial_beats_match_the_expert_marks(precordial, name):
+    a, ref = precordial[name]
+    s = score_beats(a.beats.onset_s, ref["expert_beat_times_s"])
+    assert s["sensitivity"] >= 0.95 and s["ppv"] >= 0.95
+
+
+@pytest.mark.parametrize("name", _unmet(INTERVALS_MET, "median interval error of 20 ms"))
+def test_precordial_intervals_match_the_expert_marks(precordial, name):
+    a, ref = precordial[name]
+    assert score_beats(a.beats.onset_s, ref["expert_beat_times_s"])["rr_error_s"] <= 0.02
+
+
+@pytest.mark.parametrize("name", ["Good", "Poor"])
+def test_fetal_heartbeat_is_read_at_its_rate(name):
+    path = REAL / "fetal" / f"{name}.wav"
+    if not path.exists():
+        pytest.skip(f"the shared real recordings are not at {REAL} (not part of the project)")
+    a = df.analyze(path, layout="mono")
+    # README: the heartbeat is about 145-150 beats/min on these two
+    assert 140.0 <= a.heart_rate_bpm <= 155.0
+
+
+def test_fetal_segment_with_talking_has_no_heart_rate():
+    path = REAL / "fetal" / "Talking.wav"
+    if not path.exists():
+        pytest.skip(f"the shared real recordings are not at {REAL} (not part of the project)")
+    a = df.analyze(path, layout="mono")
+    assert a.heart_rate_bpm is None and a.beats.summary["periodicity"] < B.MIN_PERIODICITY
