@@ -6,7 +6,7 @@ reported as *artefacts*:
 * samples that are not finite (NaN, infinity: a damaged float file, a driver's bad
   buffer);
 * short bursts of samples far beyond the recording's level.  Samples more than
-  :data:`GLITCH_RATIO` times (100 dB) the running level are *loud*; loud samples
+  :data:`GLITCH_RATIO` times (2^17, 102 dB) the running level are *loud*; loud samples
   within :data:`GLITCH_S` of one another form a burst, and a burst that spans at
   most :data:`GLITCH_S` and is followed by :data:`GLITCH_S` without a loud sample
   is blanked.  A single such sample would otherwise ring through the wall filter
@@ -46,9 +46,11 @@ __all__ = ["Glitches", "GLITCH_S", "GLITCH_RATIO"]
 
 #: Longest burst blanked, s.
 GLITCH_S = 0.002
-#: A burst stands this many times above the running level (100 dB: more than the whole
-#: range of 16-bit audio, so no 16-bit recording has one).
-GLITCH_RATIO = 1e5
+#: A burst stands this many times above the running level: 2**17, 102 dB, more than the
+#: whole range of 16-bit audio, so no 16-bit recording has one.  A power of two, so the
+#: stage compares the samples' bits (see ``_loud``).
+GLITCH_SHIFT = 17
+GLITCH_RATIO = 2.0 ** GLITCH_SHIFT
 #: Samples per piece of the level grid, and pieces in the running level.
 PIECE = 256
 LEVEL_PIECES = 16
@@ -86,17 +88,17 @@ class Glitches:
         self._n_in = 0  # samples received
         self._n_out = 0  # samples released
         # the level grid: the RMS of the last pieces in a ring (see _loud)
-        self._medians = np.zeros((2, LEVEL_PIECES), np.float64)
+        self._medians = np.zeros((2, LEVEL_PIECES), np.int64)
         self._bad = 0  # samples not finite in the newest block
         self._tail_bad = False  # whether the held-back tail may hold some
-        self._state = np.zeros(_N_STATE, np.float64)
+        self._state = np.zeros(_N_STATE, np.int64)
 
     # ------------------------------------------------------------------ level
     def _over(self, block):
         """Which samples of ``block`` are loud (or not finite), each against the level of
         the piece it falls in; updates the level (``_loud``)."""
         over = np.empty(len(block), np.bool_)
-        self._bad = _loud(np.ascontiguousarray(block).view(np.int32), GLITCH_RATIO,
+        self._bad = _loud(np.ascontiguousarray(block).view(np.int32), GLITCH_SHIFT,
                           self._medians, self._state, over)
         return over
 
@@ -234,49 +236,52 @@ _PIECE_N, _PIECES_DONE, _LEVEL, _PIECE_PEAK = range(4)
 _N_STATE = 4
 #: The bits of a float32: clearing the sign bit takes its magnitude, and magnitudes from
 #: these bits up are infinite or NaN.
-_ABS = np.int32(0x7FFFFFFF)
-_INF_BITS = np.int32(0x7F800000)
+_ABS = 0x7FFFFFFF
+_INF_BITS = 0x7F800000
 
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
-def _loud(bits, ratio, medians, state, over):
+def _loud(bits, shift, medians, state, over):
     """Mark the loud samples of a block and carry the running level along; return the
     number of samples that are not finite.
 
-    The block is taken a piece at a time.  The largest magnitude of the part of a piece
-    in the block is found on the samples' bits (``abs`` is clearing the sign bit, and the
-    bits of non-negative floats order as the floats, NaN and infinity above all): an
-    exact maximum whatever the order, so the loop vectorises and the result does not
-    depend on the blocks.  Only a part with a loud or non-finite sample is then looked
-    at sample by sample.
+    Everything is done on the samples' bits: ``abs`` is clearing the sign bit, the bits of
+    non-negative floats order as the floats (NaN and infinity above all), and a power of
+    two times a float adds to its exponent.  The largest magnitude of the part of a piece
+    in the block is therefore an exact maximum whatever the order (the loop vectorises,
+    and the result does not depend on the blocks); only a part with a loud or non-finite
+    sample is then looked at sample by sample.
 
     Parameters
     ----------
     bits : ndarray, shape (n, channels), int32
         The block's float32 samples, viewed as their bits.
-    ratio : float
-        A sample is loud above ``ratio`` times the level of its piece.
-    medians : ndarray, shape (2, LEVEL_PIECES), float64
-        A ring of the peak magnitudes of the last pieces, and room for their median.
-    state : ndarray, shape (4,), float64
-        ``_PIECE_N``, ``_PIECES_DONE``, ``_LEVEL``, ``_PIECE_PEAK``.  Updated in place.
+    shift : int
+        A sample is loud above ``2**shift`` times the level of its piece.
+    medians : ndarray, shape (2, LEVEL_PIECES), int64
+        A ring of the peak magnitudes (as bits) of the last pieces, and room for their
+        median.
+    state : ndarray, shape (4,), int64
+        ``_PIECE_N``, ``_PIECES_DONE``, ``_LEVEL``, ``_PIECE_PEAK``; magnitudes as bits.
+        Updated in place.
     over : ndarray, shape (n,), bool
         Out: not finite, or loud.
     """
     n = bits.shape[0]
     nch = bits.shape[1]
     bad = 0
-    i = 0
+    i = np.int64(0)  # typed, so the kernels it is passed to compile once
     while i < n:
-        j = int(state[_PIECE_N])
+        j = state[_PIECE_N]
         end = min(n, i + PIECE - j)
         level = state[_LEVEL]
-        limit = ratio * level if level > 0.0 else np.inf
+        # 2**shift times the level; no level yet (or silence): nothing is loud
+        limit = min(level + (shift << 23), _INF_BITS) if level > 0 else _INF_BITS
         top = _peak_bits(bits.reshape(-1)[i * nch:end * nch])
-        if top < _INF_BITS and _float(top) <= limit:
+        if top < _INF_BITS and top <= limit:
             over[i:end] = False
-            state[_PIECE_PEAK] = max(state[_PIECE_PEAK], _float(top))
+            state[_PIECE_PEAK] = max(state[_PIECE_PEAK], top)
         else:
             bad += _loud_by_sample(bits, i, end, limit, state, over)
         j += end - i
@@ -291,16 +296,10 @@ def _loud(bits, ratio, medians, state, over):
 @njit(**_JIT)
 def _peak_bits(flat):
     """The largest magnitude's bits among ``flat`` (one flat loop: it vectorises)."""
-    top = np.int32(0)
+    top = 0
     for k in range(flat.shape[0]):
         top = max(top, flat[k] & _ABS)
     return top
-
-
-@njit(**_JIT)
-def _float(b):
-    """The float32 whose bits are ``b``, as float64."""
-    return np.float64(np.array([b], np.int32).view(np.float32)[0])
 
 
 @njit(**_JIT)
@@ -309,16 +308,15 @@ def _loud_by_sample(bits, start, end, limit, state, over):
     finite (their values stay out of the level)."""
     bad = 0
     for t in range(start, end):
-        top = np.int32(0)
+        top = 0
         for c in range(bits.shape[1]):
             top = max(top, bits[t, c] & _ABS)
         if top >= _INF_BITS:
             over[t] = True
             bad += 1
         else:
-            v = _float(top)
-            over[t] = v > limit
-            state[_PIECE_PEAK] = max(state[_PIECE_PEAK], v)
+            over[t] = top > limit
+            state[_PIECE_PEAK] = max(state[_PIECE_PEAK], top)
     return bad
 
 
@@ -326,14 +324,15 @@ def _loud_by_sample(bits, start, end, limit, state, over):
 def _close_piece(medians, state):
     """A piece is complete: its peak joins the ring, and the level is their median."""
     k = medians.shape[1]
-    done = int(state[_PIECES_DONE])
+    done = state[_PIECES_DONE]
     medians[0, done % k] = state[_PIECE_PEAK]
     done += 1
     state[_PIECES_DONE] = done
     m = min(done, k)
-    medians[1, :m] = medians[0, :m]
+    for q in range(m):
+        medians[1, q] = medians[0, q]
     state[_LEVEL] = _median_small(medians[1], m)
-    state[_PIECE_PEAK] = 0.0
+    state[_PIECE_PEAK] = 0
 
 
 @njit(**_JIT)
