@@ -11,23 +11,6 @@ from numba import njit
 
 _JIT = dict(cache=True, nogil=True)
 
-
-
-# --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
-def _sum3(smooth, i, st, sp, cnt, j):
-    """Three-bin sum centred on bin ``j`` (outward index) of a direction of frame ``i``.
-
-    The first bin has no inner neighbour outside the wall band: its two-bin
-    sum is scaled to the same noise mean.  Past the last bin the sum is 0.
-    """
-    if j == 0:
-        return 1.5 * (smooth[i, st] + smooth[i, st + sp])
-    if j >= cnt - 1:
-        return 0.0
-    return smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j] + smooth[i, st + sp * (j + 1)]
-
-
 #: Called once, before the first block a process analyses, if the kernels are not cached
 #: (:func:`notify_first_compile`); None: nobody to tell.
 _compile_notice = None
@@ -64,6 +47,22 @@ def announce_compile():
     callback, _compile_notice = _compile_notice, None
     if not kernels_cached():
         callback()
+
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT)
+def _sum3(smooth, i, st, sp, cnt, j):
+    """Three-bin sum centred on bin ``j`` (outward index) of a direction of frame ``i``.
+
+    The first bin has no inner neighbour outside the wall band: its two-bin
+    sum is scaled to the same noise mean.  Past the last bin the sum is 0.
+    """
+    if j == 0:
+        return 1.5 * (smooth[i, st] + smooth[i, st + sp])
+    if j >= cnt - 1:
+        return 0.0
+    return smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j] + smooth[i, st + sp * (j + 1)]
 
 
 @njit(**_JIT)
