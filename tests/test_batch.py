@@ -211,6 +211,21 @@ def test_outputs_may_not_overwrite_inputs_or_each_other(data, tmp_path, capsys):
     assert t.read_text() == "file,vessel\n" and not (tmp_path / "json").exists()
 
 
+def test_analyze_and_report_refuse_to_write_over_their_recording(data, tmp_path, capsys):
+    rec = tmp_path / "rec.html"  # a recording with an unlucky name
+    shutil.copy(data / "neck/jug.flac", rec)
+    before = rec.read_bytes()
+    for argv in (["analyze", str(rec), "--csv", str(rec)],
+                 ["analyze", str(rec), "--json", str(tmp_path / "a.json"), "--csv",
+                  str(tmp_path / "a.json")],
+                 ["report", str(rec), "-o", str(rec)]):
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("would overwrite the input" in err
+                                         or "are the same file" in err)
+    assert rec.read_bytes() == before
+
+
 def test_the_command_line_runs_globs_reports_progress_and_accepts_analysis_flags(
         data, tmp_path, capsys):
     out = tmp_path / "out.csv"
@@ -261,3 +276,21 @@ def test_a_dask_local_cluster_gives_the_process_pool_s_table(data, tmp_path):
     for rel, *_ in RECORDINGS:
         assert (tmp_path / "dj" / (rel + ".json")).read_bytes() == \
             (tmp_path / "pj" / (rel + ".json")).read_bytes()
+
+
+def test_the_batch_benchmark_measures_and_reports(tmp_path):
+    """A smoke run of benchmarks/batch.py's pieces on two tiny recordings, in this process."""
+    from benchmarks import batch as bench
+
+    folder = tmp_path / "rec"
+    paths = bench.make_recordings(str(folder), 3, duration_s=0.3, sample_rate_hz=8000)
+    assert len(paths) == 3 and len(set(open(p, "rb").read() for p in paths)) == 3
+    one = dict(bench.measure(str(folder), str(tmp_path / "one.csv"), "jobs=1"), process_s=1.0,
+               cpu_s=1.0)
+    assert one["batch_s"] > 0 and len((tmp_path / "one.csv").read_text().splitlines()) == 4
+    runs = {"jobs=1": [one], "jobs=2": [dict(one, batch_s=one["batch_s"] / 2)]}
+    over = {"python_s": 0.05, "import_s": 1.0, "kernel_cache_s": 0.3, "open_s": 1e-4,
+            "n_tiny": 3, "tiny_per_recording_s": {"jobs=1": 0.01, "jobs=2": 0.02}}
+    text = bench.format_markdown(3, 0.3, 8000, runs, over, {"wall_s": 4.0, "cpu_s": 3.0},
+                                 (1.0, 1.0), 1)
+    assert "| jobs=2 |" in text and "Two workers against one: 2.00x" in text

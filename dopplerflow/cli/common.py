@@ -155,10 +155,15 @@ def trace_wanted(args):
 
 
 def check_outputs(args):
-    """Fail before any analysis if an output file cannot be written."""
-    for path in (args.json if args.json != "-" else None, args.csv, getattr(args, "plot", None)):
-        if path:
-            check_writable(path)
+    """Fail before any analysis if an output file cannot be written, or would overwrite
+    the input or another output."""
+    from ..study.files import refuse_overwrites
+
+    outputs = [p for p in (args.json if args.json != "-" else None, args.csv,
+                           getattr(args, "plot", None)) if p]
+    for path in outputs:
+        check_writable(path)
+    refuse_overwrites([args.file], outputs)
     if getattr(args, "plot", None):
         from ..figures import plots
 

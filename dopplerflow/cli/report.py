@@ -21,11 +21,13 @@ def main(args):
     """Run ``dopplerflow report``; return the exit code."""
     from ..core import analyze
     from ..figures.report import write_report
+    from ..study.files import refuse_overwrites
 
     out = args.output or os.path.splitext(os.path.basename(args.file))[0] + ".html"
     if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
     check_writable(out)
+    refuse_overwrites([args.file], [out])
     settings = settings_from_args(args)
     analysis = analyze(args.file, settings=settings, keep_spectrogram=True)
     write_report(analysis, out, title=args.title)

@@ -7,10 +7,11 @@ picklable (a function at the top of a module, plain data).
 * ``jobs=1``: in this process, one task after the other.
 * ``jobs=N``: a :class:`concurrent.futures.ProcessPoolExecutor` of N processes.  On
   Linux, while this process runs one thread, the workers are forked: they inherit the
-  modules already imported and start at once.  Otherwise (macOS, Windows, a process
-  that runs threads, such as one that hosts a Dask client) they are spawned: each
-  imports dopplerflow itself, from the same ``sys.path`` and environment (so a
-  ``PYTHONPATH`` in force here is in force there).
+  modules already imported and start at once; the first task runs in this process
+  before the fork, so that what it loads (numba's kernels) is loaded once for all.
+  Otherwise (macOS, Windows, a process that runs threads, such as one that hosts a
+  Dask client) they are spawned: each imports dopplerflow itself, from the same
+  ``sys.path`` and environment (so a ``PYTHONPATH`` in force here is in force there).
 * ``dask=ADDRESS`` (or a ``distributed.Client``): the tasks go to the workers of a
   Dask distributed scheduler, which must reach the same files under the same paths
   (shared storage) and have the same dopplerflow installed.
@@ -88,13 +89,21 @@ def _context():
 
 
 def _in_pool(func, tasks, jobs):
+    """The tasks in a pool of ``jobs`` processes.  With fork, the first task runs here
+    first: what it loads (modules, kernels from numba's cache) the workers inherit, so
+    it is loaded once rather than once per worker."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(),
+    context = _context()
+    first = 0
+    if context.get_start_method() == "fork":
+        yield 0, func(tasks[0])
+        first = 1
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks) - first), mp_context=context,
                                initializer=_ignore_interrupts)
     try:
-        futures = {pool.submit(func, t): i for i, t in enumerate(tasks)}
+        futures = {pool.submit(func, tasks[i]): i for i in range(first, len(tasks))}
         for fut in as_completed(futures):
             try:
                 result = fut.result()
