@@ -46,7 +46,8 @@ def test_python_m_runs_the_command_line(module):
 
 
 def test_the_parser_and_the_library_load_no_gui_sound_or_signal_modules():
-    code = ("import sys, dopplerflow, dopplerflow.live, dopplerflow.sim, dopplerflow.figures; "
+    code = ("import sys, dopplerflow, dopplerflow.live, dopplerflow.sim, dopplerflow.figures, "
+            "dopplerflow.study.batch, dopplerflow.study.exam; "
             "from dopplerflow import cli; cli.build_parser(); "
             "print([m for m in ('matplotlib', 'sounddevice', 'scipy.signal') "
             "if m in sys.modules])")

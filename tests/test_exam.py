@@ -274,13 +274,15 @@ def test_beats_and_heart_rate_are_shown_when_the_analysis_has_them(analysed):
     exam = analysed([("phasic", "ijv", "left", "supine")])
     a = exam.items[0].analysis
     a.heart_rate_bpm = 66.0
+    a.indices = {"pulsatility_index": np.float64(1.25)}
     a.beats = [{"start_s": 0.1, "end_s": 0.99}, {"start_s": 0.99, "end_s": 1.9}]
     try:
         page = render_exam(exam)
         data = exam.to_dict()["recordings"][0]["result"]
     finally:
-        del a.heart_rate_bpm, a.beats
+        del a.heart_rate_bpm, a.beats, a.indices
     assert "Heart rate: 66 beats/min" in page and "<h4>Beats</h4>" in page
+    assert "pulsatility_index" in page and data["indices"] == {"pulsatility_index": 1.25}
     assert data["heart_rate_bpm"] == 66.0 and data["beats"][1]["end_s"] == 1.9
 
 

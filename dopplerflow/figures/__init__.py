@@ -4,6 +4,8 @@
 * :mod:`.image`: the sonogram as an image, display columns and velocity ranges.
 * :mod:`.teaching` and :mod:`.explain`: the teaching figures with their captions.
 * :mod:`.report`: a self-contained HTML report of an analysis.
+* :mod:`.exam_report`: the self-contained HTML page of an examination
+  (:mod:`dopplerflow.study.exam`).
 
 matplotlib is imported only when a figure is drawn.
 """

@@ -151,7 +151,8 @@ def _overview(exam):
 
 
 def _beats(analysis):
-    """Heart rate and beats, when the analysis has them (added by another stage)."""
+    """Heart rate, indices and beats, when the analysis has them (``heart_rate_bpm``,
+    ``indices``: a dict of name to value, ``beats``: a list of records)."""
     from ..study.exam import jsonable
 
     out = []
@@ -159,6 +160,11 @@ def _beats(analysis):
     if hr is not None:
         out.append(f"<p>Heart rate: {_e(f'{hr:.0f}' if isinstance(hr, float) else hr)} "
                    f"beats/min.</p>")
+    indices = getattr(analysis, "indices", None)
+    if isinstance(indices, dict) and indices:
+        data = jsonable(indices)
+        out.append(_table([[f"<th>{_e(k)}</th>", f'<td class="num">{_e(_cell(v))}</td>']
+                           for k, v in data.items()]))
     beats = getattr(analysis, "beats", None)
     if beats:
         data = jsonable(beats)

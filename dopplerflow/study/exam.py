@@ -80,7 +80,7 @@ def _item_dict(item):
     rec, a = item.recording, item.analysis
     result = a.to_dict()
     result["file"] = rec.file
-    for key in ("heart_rate_bpm", "beats"):
+    for key in ("heart_rate_bpm", "indices", "beats"):
         if key not in result and getattr(a, key, None) is not None:
             result[key] = jsonable(getattr(a, key))
     return {"index": rec.index, "file": rec.file, "vessel": rec.vessel, "side": rec.side,
