@@ -209,6 +209,16 @@ def test_an_unknown_setting_in_a_recording_is_one_line(rec_dir, tmp_path, capsys
     assert "unknown key 'probe'" in capsys.readouterr().err
 
 
+def test_a_recording_that_cannot_be_analysed_is_named_in_one_line(rec_dir, tmp_path, capsys):
+    path = write_manifest(rec_dir, [("phasic", "ijv", "left", "supine"),
+                                    ("mono", "ijv", "right", "supine")], name="l.toml")
+    path.write_text(path.read_text().replace('layout = "mono"', 'layout = "iq"'))
+    assert cli.main(["exam", str(path), "-o", str(tmp_path / "x.html"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "l.toml: recording 2 (mono.flac): " in err
+    assert "layout 'iq'" in err and not (tmp_path / "x.html").exists()
+
+
 def test_outputs_may_not_overwrite_the_manifest_a_recording_or_each_other(rec_dir, tmp_path,
                                                                            capsys):
     path = write_manifest(rec_dir, [("phasic", "ijv", "left", "supine")], name="o.toml")

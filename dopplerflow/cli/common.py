@@ -312,6 +312,9 @@ class CountProgress:
     def __call__(self, done, total, errors=0):
         now = self.clock()
         if self.tty:
+            if done < total and self.last is not None and now - self.last < 0.1:
+                return  # at most ten redraws a second
+            self.last = now
             frac = done / total if total else 1.0
             bar = "#" * int(25 * frac)
             self.stream.write(f"\r{self.label} [{bar:<25}] {self.text(done, total, errors)}"
