@@ -115,6 +115,29 @@ def run_child(folder, out, candidate):
     return result
 
 
+def _burn(n):
+    s = 0
+    for i in range(n):
+        s += i * i
+    return s
+
+
+def control(processes, n=3_000_000):
+    """Wall time of two equal pure-Python loops in ``processes`` processes, s: how far the
+    machine lets two processes run at once while the benchmark runs (2x on two idle
+    cores)."""
+    import multiprocessing
+
+    t0 = time.perf_counter()
+    if processes == 1:
+        _burn(n)
+        _burn(n)
+    else:
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            pool.map(_burn, [n, n])
+    return time.perf_counter() - t0
+
+
 def _python(code, repeat=3):
     """Median wall time of a fresh ``python -c code``, s, and its last output."""
     times, out = [], ""
@@ -148,7 +171,7 @@ def overheads(folder, tiny_folder):
             for c in ("jobs=1", "jobs=2")}
     return {"python_s": bare, "import_s": start - bare, "kernel_cache_s": float(out),
             "open_s": opening, "n_tiny": n_tiny,
-            "tiny_per_recording_s": {c: t["batch_s"] / n_tiny for c, t in tiny.items()}}
+            "tiny_per_recording_s": {c: 1.0 / t["steady_per_s"] for c, t in tiny.items()}}
 
 
 def exam_time(tmp, repeat=3):
@@ -167,6 +190,14 @@ def exam_time(tmp, repeat=3):
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
+def _control_line(x):
+    if x is None:
+        return ""
+    return (f"Control, in the same rounds: two pure-Python loops ran {x:.2f}x as fast in two "
+            f"processes as in one (best rounds; 2x on two free cores): how much the other "
+            f"work on the machine let two processes gain while the benchmark ran.\n\n")
+
+
 def _best(runs, key, pick=min):
     vals = [r[key] for r in runs if r.get(key) is not None]
     return pick(vals) if vals else None
@@ -177,7 +208,7 @@ def _med(runs, key):
     return statistics.median(vals) if vals else None
 
 
-def format_markdown(n, duration_s, rate_hz, runs, over, exam, load, rounds):
+def format_markdown(n, duration_s, rate_hz, runs, over, exam, load, rounds, control_x=None):
     """The results as markdown."""
     one = _best(runs["jobs=1"], "batch_s")
     rows = ["| candidate | batch, best (s) | recordings/s | vs 1 worker | batch, median (s) | "
@@ -220,7 +251,7 @@ def format_markdown(n, duration_s, rate_hz, runs, over, exam, load, rounds):
         f"every process counted: {_med(runs['jobs=1'], 'cpu_s'):.2f} s with one worker, "
         f"{_med(runs['jobs=2'], 'cpu_s'):.2f} s with two (the second worker adds no work, so "
         f"on two free cores the steady state can double; the wall-clock ratio shows what the "
-        f"other processes on the machine left).\n\n" + dask_line +
+        f"other processes on the machine left).\n\n" + _control_line(control_x) + dask_line +
         "## Costs\n\n| cost | once per | time |\n|---|---|---:|\n"
         f"| interpreter start | run (and spawned worker) | {over['python_s'] * 1e3:.0f} ms |\n"
         f"| importing dopplerflow.study.batch (numpy, numba, soundfile) | run (and spawned "
@@ -229,10 +260,10 @@ def format_markdown(n, duration_s, rate_hz, runs, over, exam, load, rounds):
         f"{over['kernel_cache_s'] * 1e3:.0f} ms |\n"
         f"| opening a file and reading its header | recording | {over['open_s'] * 1e3:.2f} "
         f"ms |\n"
-        f"| a 0.1 s recording through the batch, 1 worker (open, analyse, row) | recording | "
-        f"{tiny['jobs=1'] * 1e3:.1f} ms |\n"
-        f"| the same with a pool of 2 ({over['n_tiny']} recordings, pool start included) | "
-        f"recording | {tiny['jobs=2'] * 1e3:.1f} ms |\n\n"
+        f"| a 0.1 s recording through the batch, 1 worker: open, analyse, row (steady state "
+        f"of {over['n_tiny']}) | recording | {tiny['jobs=1'] * 1e3:.2f} ms |\n"
+        f"| the same with a pool of 2 (time between two rows; the rows of both workers) | "
+        f"recording | {tiny['jobs=2'] * 1e3:.2f} ms |\n\n"
         f"## The bundled examination\n\n`dopplerflow exam samples/exam/exam.toml -o "
         f"exam.html` (11 recordings, a sonogram each): {exam['wall_s']:.1f} s wall, "
         f"{exam['cpu_s']:.1f} s of CPU (medians of 3; target under 10 s: "
@@ -257,7 +288,10 @@ def main(argv=None):
         tiny = os.path.join(tmp, "tiny")
         make_recordings(tiny, 40, 0.1, rate)
         runs = {c: [] for c in candidates}
+        controls = {1: [], 2: []}
         for r in range(rounds):
+            for k in controls:
+                controls[k].append(control(k))
             for c in candidates:
                 runs[c].append(run_child(folder, os.path.join(tmp, f"{c}_{r}.csv"), c))
                 print(f"round {r + 1}: {c}: {runs[c][-1]['batch_s']:.2f} s", file=sys.stderr)
@@ -266,7 +300,8 @@ def main(argv=None):
         over = overheads(folder, tiny)
         exam = exam_time(tmp, repeat=1 if args.quick else 3)
     load.append(os.getloadavg()[0])
-    text = format_markdown(n, duration_s, rate, runs, over, exam, load, rounds)
+    text = format_markdown(n, duration_s, rate, runs, over, exam, load, rounds,
+                           min(controls[1]) / min(controls[2]))
     write_sweep(text, args.out, "batch", args.quick)
     return 0
 

@@ -24,6 +24,7 @@ from dopplerflow.sim.synth import write_scenario
 from dopplerflow.study import batch, table
 from dopplerflow.study.batch import run_batch
 from dopplerflow.study.files import find_recordings
+from dopplerflow.study.pool import run_tasks
 
 #: (path under data/, scenario, duration s, seed): short 8 kHz I/Q recordings.
 RECORDINGS = (
@@ -271,6 +272,9 @@ def test_a_dask_local_cluster_gives_the_process_pool_s_table(data, tmp_path):
                                   memory_limit="1GiB", dashboard_address=None) as cluster:
         summary = run_batch([data], tmp_path / "dask.csv", dask=cluster.scheduler_address,
                             json_dir=tmp_path / "dj")
+        # many short tasks go in groups (here of five): each still comes back with its index
+        got = dict(run_tasks(abs, [-i for i in range(40)], dask=cluster.scheduler_address))
+    assert got == {i: i for i in range(40)}
     assert (summary.analysed, summary.errors) == (5, 1)
     assert (tmp_path / "dask.csv").read_bytes() == pool_out.read_bytes()
     for rel, *_ in RECORDINGS:
@@ -291,6 +295,8 @@ def test_the_batch_benchmark_measures_and_reports(tmp_path):
     runs = {"jobs=1": [one], "jobs=2": [dict(one, batch_s=one["batch_s"] / 2)]}
     over = {"python_s": 0.05, "import_s": 1.0, "kernel_cache_s": 0.3, "open_s": 1e-4,
             "n_tiny": 3, "tiny_per_recording_s": {"jobs=1": 0.01, "jobs=2": 0.02}}
+    assert bench.control(1, n=1000) > 0
     text = bench.format_markdown(3, 0.3, 8000, runs, over, {"wall_s": 4.0, "cpu_s": 3.0},
-                                 (1.0, 1.0), 1)
+                                 (1.0, 1.0), 1, control_x=1.9)
     assert "| jobs=2 |" in text and "Two workers against one: 2.00x" in text
+    assert "ran 1.90x as fast in two processes" in text

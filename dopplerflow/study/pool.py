@@ -140,21 +140,48 @@ def _client(dask):
                                f"with 'dask scheduler' and check the address") from None
 
 
+#: Most tasks sent to a Dask worker as one: a task of Dask costs about a millisecond of
+#: scheduling, as much as a short recording's analysis; grouping a few keeps it small.
+DASK_CHUNK = 8
+
+
+def _call_each(chunk, task_function):
+    """Run ``task_function`` on each task of a chunk, on a Dask worker."""
+    return [task_function(t) for t in chunk]
+
+
+def _chunk_size(client, n_tasks):
+    """Tasks per chunk: up to :data:`DASK_CHUNK`, with at least four chunks per worker
+    thread so that the cluster stays busy to the end."""
+    try:
+        threads = sum(w.get("nthreads", 1) for w in
+                      client.scheduler_info()["workers"].values()) or 1
+    except Exception:  # an old or unusual scheduler: no grouping
+        return 1
+    return max(1, min(DASK_CHUNK, n_tasks // (4 * threads)))
+
+
 def _on_dask(func, tasks, dask):
     from distributed import as_completed
 
     client, own = _client(dask)
+    tasks = list(tasks)
     try:
         with client.as_current():
-            futures = client.map(func, list(tasks), pure=False)
-            index = {f.key: i for i, f in enumerate(futures)}
-            for fut in as_completed(futures):
-                try:
-                    result = fut.result()
-                except Exception as e:  # KilledWorker, CancelledError, a lost worker
-                    result = TaskFailed(f"the Dask cluster lost the task ({type(e).__name__}"
-                                        f": {e}); run again with --resume to retry")
-                yield index[fut.key], result
+            size = _chunk_size(client, len(tasks))
+            starts = range(0, len(tasks), size)
+            futures = client.map(_call_each, [tasks[i:i + size] for i in starts],
+                                 task_function=func, pure=False)
+            first = {f.key: i for i, f in zip(starts, futures, strict=True)}
+            for fut, results in as_completed(futures, with_results=True, raise_errors=False):
+                i = first[fut.key]
+                if isinstance(results, BaseException):  # a lost worker, KilledWorker
+                    failed = TaskFailed(f"the Dask cluster lost the task "
+                                        f"({type(results).__name__}: {results}); run again "
+                                        f"with --resume to retry")
+                    results = [failed] * len(tasks[i:i + size])
+                for k, r in enumerate(results):
+                    yield i + k, r
                 fut.release()
     finally:
         if own:
