@@ -134,6 +134,19 @@ def test_a_bad_settings_table_stops_the_run_before_any_work(data, tmp_path, text
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_the_bundled_samples_run_with_their_sidecars(tmp_path):
+    samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "samples")
+    summary = run_batch([samples], tmp_path / "out.csv", jobs=1)
+    rows = {os.path.basename(r["file"]): r for r in _csv_rows(tmp_path / "out.csv")}
+    assert summary.errors == 0 and len(rows) == 15  # the four samples and the exam's eleven
+    assert (rows["artery_mono.flac"]["layout"], rows["artery_mono.flac"]["vessel"]) == \
+        ("mono", "artery")
+    jug = rows["jugular_valsalva_iq.flac"]
+    assert (jug["settings_source"], jug["reflux"], jug["n_reflux_events"]) == \
+        ("sidecar", "true", "1")
+
+
 def test_two_sidecars_for_one_recording_make_an_error_row(data, tmp_path):
     folder = tmp_path / "d"
     shutil.copytree(data / "neck", folder)

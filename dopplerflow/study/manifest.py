@@ -249,10 +249,10 @@ def load_manifest(path):
         Missing or invalid manifest, unknown keys, vessels, sides, postures or
         manoeuvres, a recording that does not exist, settings out of range.
     """
-    path = os.path.abspath(os.fspath(path))
-    name = os.path.basename(path)
     if not os.path.isfile(path):
         raise ManifestError(f"{os.fspath(path)}: no such manifest file")
+    path = os.path.abspath(os.fspath(path))
+    name = os.path.basename(path)
     try:
         data = load_toml(path)
     except InputError as e:
