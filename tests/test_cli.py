@@ -15,8 +15,8 @@ from dopplerflow import Settings, cli
 from dopplerflow.sim import synth
 from dopplerflow.sim.scenarios import list_scenarios
 
-COMMANDS = ("analyze", "simulate", "replay", "score", "evaluate", "devices", "live", "report",
-            "explain", "bench")
+COMMANDS = ("analyze", "batch", "exam", "simulate", "replay", "score", "evaluate", "devices",
+            "live", "report", "explain", "bench")
 
 
 # ------------------------------------------------------------------------------ the parser
@@ -46,7 +46,8 @@ def test_python_m_runs_the_command_line(module):
 
 
 def test_the_parser_and_the_library_load_no_gui_sound_or_signal_modules():
-    code = ("import sys, dopplerflow, dopplerflow.live, dopplerflow.sim, dopplerflow.figures; "
+    code = ("import sys, dopplerflow, dopplerflow.live, dopplerflow.sim, dopplerflow.figures, "
+            "dopplerflow.study.batch, dopplerflow.study.exam; "
             "from dopplerflow import cli; cli.build_parser(); "
             "print([m for m in ('matplotlib', 'sounddevice', 'scipy.signal') "
             "if m in sys.modules])")
@@ -61,7 +62,9 @@ def test_the_library_modules_have_no_command_line():
 
     for name in ("live.session", "live.replay", "live.devices", "live.status", "live.plot",
                  "sim.synth", "sim.score", "sim.evaluate", "sim.scenarios",
-                 "figures.plots", "figures.explain", "figures.report"):
+                 "figures.plots", "figures.explain", "figures.report", "figures.exam_report",
+                 "study.batch", "study.exam", "study.files", "study.manifest", "study.ccsvi",
+                 "study.legmap", "study.pool", "study.recsettings", "study.table"):
         mod = importlib.import_module(f"dopplerflow.{name}")
         assert not hasattr(mod, "add_arguments") and not hasattr(mod, "main"), name
         assert "argparse" not in vars(mod), name

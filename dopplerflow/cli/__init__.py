@@ -1,11 +1,12 @@
 """The ``dopplerflow`` command: ``dopplerflow COMMAND ...``.
 
-One small module per command (:mod:`.analyze`, :mod:`.live`, :mod:`.devices`,
-:mod:`.replay`, :mod:`.simulate`, :mod:`.score`, :mod:`.evaluate`, :mod:`.report`,
-:mod:`.explain`, :mod:`.bench`), each with ``add_arguments(parser)`` and
-``main(args) -> int``; what they share is in :mod:`.common`.  The command modules
-import the library modules they drive only when they run, so ``--help`` stays quick
-and ``import dopplerflow`` never loads matplotlib or sounddevice.
+One small module per command (:mod:`.analyze`, :mod:`.batch`, :mod:`.exam`,
+:mod:`.live`, :mod:`.devices`, :mod:`.replay`, :mod:`.simulate`, :mod:`.score`,
+:mod:`.evaluate`, :mod:`.report`, :mod:`.explain`, :mod:`.bench`), each with
+``add_arguments(parser)`` and ``main(args) -> int``; what they share is in
+:mod:`.common`.  The command modules import the library modules they drive only when
+they run, so ``--help`` stays quick and ``import dopplerflow`` never loads matplotlib
+or sounddevice.
 
 Exit status: 0 analysed, 1 bad input (one-line message, no traceback),
 2 bad usage, 130 interrupted.
@@ -25,6 +26,9 @@ __all__ = ["main", "build_parser", "COMMANDS", "add_analysis_arguments", "settin
 #: command ``NAME`` is the module ``dopplerflow.cli.NAME``.
 COMMANDS = {
     "analyze": ("analyse a recorded file", "Analyse a recorded Doppler audio file."),
+    "batch": ("analyse many recordings into one table (CSV or Parquet)", None),
+    "exam": ("read an examination: Zamboni's criteria, a leg reflux map, one HTML page",
+             None),
     "simulate": ("write a simulated recording with its ground truth", None),
     "replay": ("stream a file through the live path (block by block)", None),
     "score": ("score an analysis JSON against a truth JSON", None),
@@ -37,7 +41,8 @@ COMMANDS = {
 }
 
 #: Commands that run the numba kernels of the analysis.
-_ANALYSING = frozenset({"analyze", "replay", "live", "report", "explain", "evaluate", "bench"})
+_ANALYSING = frozenset({"analyze", "batch", "exam", "replay", "live", "report", "explain",
+                        "evaluate", "bench"})
 
 
 def build_parser():

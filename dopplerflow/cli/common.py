@@ -23,7 +23,8 @@ from ..figures.units import tidy
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
            "check_layout_options",
            "add_output_arguments", "trace_wanted", "check_outputs", "write_outputs",
-           "check_writable", "print_summary", "tidy", "Progress", "positive_float"]
+           "check_writable", "print_summary", "tidy", "Progress", "CountProgress",
+           "positive_float"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -371,3 +372,65 @@ class Progress:
         self.stream.flush()
         self._drawn = True
         self._next_line = now + self.interval_s
+
+
+def _duration(seconds):
+    """``"42 s"``, ``"3 min 05 s"`` or ``"2 h 07 min"``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s // 60 % 60:02d} min"
+
+
+class CountProgress:
+    """Progress of a run over many items, on stderr, with the time left.
+
+    On a terminal, a bar redrawn in place; otherwise (a log file, a batch system) one
+    line every ``every_s`` seconds and one at the end.  Call it as
+    ``progress(done, total, errors)``; :meth:`close` ends the bar's line.
+
+    The time left is the time taken so far per item done, times the items left.
+    """
+
+    def __init__(self, label, *, stream=None, every_s=5.0, tty=None, clock=time.monotonic):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.every_s = every_s
+        self.clock = clock
+        self.start = clock()
+        self.last = None
+        self.drawn = False
+
+    def text(self, done, total, errors):
+        """The progress as one line (no bar)."""
+        elapsed = self.clock() - self.start
+        left = (f", about {_duration(elapsed / done * (total - done))} left"
+                if 0 < done < total else "")
+        err = f", {errors} error{'s' if errors != 1 else ''}" if errors else ""
+        return f"{done}/{total} done{err}, {_duration(elapsed)} elapsed{left}"
+
+    def __call__(self, done, total, errors=0):
+        now = self.clock()
+        if self.tty:
+            if done < total and self.last is not None and now - self.last < 0.1:
+                return  # at most ten redraws a second
+            self.last = now
+            frac = done / total if total else 1.0
+            bar = "#" * int(25 * frac)
+            self.stream.write(f"\r{self.label} [{bar:<25}] {self.text(done, total, errors)}"
+                              "\033[K")
+            self.drawn = True
+        elif done >= total or self.last is None or now - self.last >= self.every_s:
+            self.stream.write(f"{self.label}: {self.text(done, total, errors)}\n")
+            self.last = now
+        self.stream.flush()
+
+    def close(self):
+        """End the bar's line (on a terminal)."""
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False

@@ -6,6 +6,8 @@
 * :mod:`.teaching`, :mod:`.teaching_reflux` and :mod:`.explain`: the teaching figures
   with their captions.
 * :mod:`.report`: a self-contained HTML report of an analysis.
+* :mod:`.exam_report`: the self-contained HTML page of an examination
+  (:mod:`dopplerflow.study.exam`).
 
 matplotlib is imported only when a figure is drawn.
 """

@@ -1,0 +1,86 @@
+"""``dopplerflow batch PATH... -o results.csv``: many recordings, one table.
+
+The work is :func:`dopplerflow.study.batch.run_batch`; this module only turns the
+command line into its arguments and reports on stderr.
+"""
+
+import sys
+
+from ..errors import SettingsError
+from .common import CountProgress, add_analysis_arguments, settings_from_args
+
+__all__ = ["add_arguments", "main"]
+
+
+def _jobs(text):
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of processes")
+    return n
+
+
+def add_arguments(parser):
+    """Flags of ``dopplerflow batch`` (the analysis flags are the defaults of every
+    recording)."""
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="audio files, folders (searched recursively) or glob patterns "
+                             "such as 'data/**/*.flac'")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="the table: .csv, or .parquet (needs pyarrow)")
+    parser.add_argument("--json-dir", metavar="DIR",
+                        help="also write each recording's full result as JSON there")
+    parser.add_argument("--settings", metavar="TABLE.csv",
+                        help="per-recording settings: a CSV with a 'file' column and one "
+                             "column per setting (see docs/batch.md)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in OUT and analyse only the recordings "
+                             "missing there (or whose settings changed, or that failed)")
+    run = parser.add_argument_group("where the work runs")
+    run.add_argument("-j", "--jobs", type=_jobs, metavar="N",
+                     help="worker processes (default: all cores)")
+    run.add_argument("--dask", metavar="ADDRESS",
+                     help="send the work to a Dask scheduler (e.g. tcp://10.0.0.5:8786); "
+                          "needs dopplerflow[dask]")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress and no closing line")
+    add_analysis_arguments(parser)
+
+
+def main(args):
+    """Run ``dopplerflow batch``; return the exit code."""
+    from ..study.batch import run_batch
+
+    if args.dask and args.jobs:
+        raise SettingsError("--jobs sets the local processes; with --dask the cluster's "
+                            "workers do the work: give one of the two")
+    settings = settings_from_args(args)
+    progress = None if args.quiet else CountProgress("batch")
+
+    def empty(path):
+        if not args.quiet:
+            print(f"dopplerflow: warning: {path} holds no recordings", file=sys.stderr)
+
+    try:
+        summary = run_batch(args.paths, args.output, settings=settings,
+                            table_path=args.settings, jobs=args.jobs, dask=args.dask,
+                            json_dir=args.json_dir, resume=args.resume, progress=progress,
+                            on_empty=empty)
+    except KeyboardInterrupt:
+        if progress:
+            progress.close()
+        print(f"dopplerflow: interrupted; the rows done so far are in {args.output}: "
+              f"run again with --resume to go on", file=sys.stderr)
+        return 130
+    if progress:
+        progress.close()
+    if not args.quiet:
+        kept = f", {summary.skipped} kept from before" if summary.skipped else ""
+        print(f"dopplerflow: {summary.output}: {summary.found} recording(s), "
+              f"{summary.analysed} analysed{kept}, {summary.errors} with an error",
+              file=sys.stderr)
+    return 0

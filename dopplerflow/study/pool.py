@@ -1,0 +1,188 @@
+"""Running one function over many tasks: here, in a process pool, or on a Dask cluster.
+
+:func:`run_tasks` yields the results as they arrive, in any order, each with the index
+of its task; the caller puts them in order.  The function and its tasks must be
+picklable (a function at the top of a module, plain data).
+
+* ``jobs=1``: in this process, one task after the other.
+* ``jobs=N``: a :class:`concurrent.futures.ProcessPoolExecutor` of N processes.  On
+  Linux, while this process runs one thread, the workers are forked: they inherit the
+  modules already imported and start at once; the first task runs in this process
+  before the fork, so that what it loads (numba's kernels) is loaded once for all.
+  Otherwise (macOS, Windows, a process that runs threads, such as one that hosts a
+  Dask client) they are spawned: each imports dopplerflow itself, from the same
+  ``sys.path`` and environment (so a ``PYTHONPATH`` in force here is in force there).
+* ``dask=ADDRESS`` (or a ``distributed.Client``): the tasks go to the workers of a
+  Dask distributed scheduler, which must reach the same files under the same paths
+  (shared storage) and have the same dopplerflow installed.
+"""
+
+import os
+import sys
+import threading
+
+from ..errors import DopplerflowError, SettingsError
+
+__all__ = ["run_tasks", "default_jobs", "TaskFailed"]
+
+
+class TaskFailed(Exception):
+    """A task that did not return: its worker process died, or the cluster lost it."""
+
+
+def default_jobs():
+    """The number of CPUs this process may use (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_tasks(func, tasks, *, jobs=1, dask=None):
+    """Call ``func(task)`` for every task; yield ``(index, result)`` as each returns.
+
+    Parameters
+    ----------
+    func : callable
+        A module-level function (it is pickled by name).
+    tasks : sequence
+        Its arguments, one per call.
+    jobs : int
+        Processes (1: in this process).  Ignored with ``dask``.
+    dask : str or distributed.Client, optional
+        Scheduler address (``tcp://host:8786``) or a connected client.
+
+    Yields
+    ------
+    index : int
+        Position of the task in ``tasks``.
+    result : object or TaskFailed
+        What ``func`` returned, or a :class:`TaskFailed` when the task was lost
+        (its process died: out of memory, a crash in a library).
+
+    Raises
+    ------
+    SettingsError
+        ``jobs`` below 1; ``dask`` given without dask and distributed installed.
+    DopplerflowError
+        The Dask scheduler cannot be reached.
+    """
+    if dask is not None:
+        yield from _on_dask(func, tasks, dask)
+        return
+    if not isinstance(jobs, int) or jobs < 1:
+        raise SettingsError(f"jobs {jobs!r} must be a positive whole number of processes")
+    if jobs == 1 or len(tasks) <= 1:
+        for i, task in enumerate(tasks):
+            yield i, func(task)
+        return
+    yield from _in_pool(func, tasks, min(jobs, len(tasks)))
+
+
+def _context():
+    """fork where it is safe and cheap (Linux, one thread), spawn elsewhere."""
+    import multiprocessing
+
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _in_pool(func, tasks, jobs):
+    """The tasks in a pool of ``jobs`` processes.  With fork, the first task runs here
+    first: what it loads (modules, kernels from numba's cache) the workers inherit, so
+    it is loaded once rather than once per worker."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = _context()
+    first = 0
+    if context.get_start_method() == "fork":
+        yield 0, func(tasks[0])
+        first = 1
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks) - first), mp_context=context,
+                               initializer=_ignore_interrupts)
+    try:
+        futures = {pool.submit(func, tasks[i]): i for i in range(first, len(tasks))}
+        for fut in as_completed(futures):
+            try:
+                result = fut.result()
+            except BrokenProcessPool:
+                result = TaskFailed("a worker process died (out of memory, or a crash in a "
+                                    "library); run again with --resume to retry")
+            except Exception as e:  # func raised: report it with the task, go on
+                result = TaskFailed(f"{type(e).__name__}: {e}")
+            yield futures[fut], result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_interrupts():
+    """Workers leave Ctrl-C to the parent, which cancels what is queued and waits for the
+    tasks under way (no traceback from every worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _client(dask):
+    try:
+        import distributed
+    except ImportError:
+        raise SettingsError('--dask needs dask and distributed: pip install '
+                            '"dopplerflow[dask]"') from None
+    if isinstance(dask, distributed.Client):
+        return dask, False
+    try:
+        return distributed.Client(dask, timeout="20s", set_as_default=False), True
+    except (OSError, TimeoutError, ValueError) as e:
+        raise DopplerflowError(f"cannot reach the Dask scheduler at {dask} ({e}); start it "
+                               f"with 'dask scheduler' and check the address") from None
+
+
+#: Most tasks sent to a Dask worker as one: a task of Dask costs about a millisecond of
+#: scheduling, as much as a short recording's analysis; grouping a few keeps it small.
+DASK_CHUNK = 8
+
+
+def _call_each(chunk, task_function):
+    """Run ``task_function`` on each task of a chunk, on a Dask worker."""
+    return [task_function(t) for t in chunk]
+
+
+def _chunk_size(client, n_tasks):
+    """Tasks per chunk: up to :data:`DASK_CHUNK`, with at least four chunks per worker
+    thread so that the cluster stays busy to the end."""
+    try:
+        threads = sum(w.get("nthreads", 1) for w in
+                      client.scheduler_info()["workers"].values()) or 1
+    except Exception:  # an old or unusual scheduler: no grouping
+        return 1
+    return max(1, min(DASK_CHUNK, n_tasks // (4 * threads)))
+
+
+def _on_dask(func, tasks, dask):
+    from distributed import as_completed
+
+    client, own = _client(dask)
+    tasks = list(tasks)
+    try:
+        with client.as_current():
+            size = _chunk_size(client, len(tasks))
+            starts = range(0, len(tasks), size)
+            futures = client.map(_call_each, [tasks[i:i + size] for i in starts],
+                                 task_function=func, pure=False)
+            first = {f.key: i for i, f in zip(starts, futures, strict=True)}
+            for fut, results in as_completed(futures, with_results=True, raise_errors=False):
+                i = first[fut.key]
+                if isinstance(results, BaseException):  # a lost worker, KilledWorker
+                    failed = TaskFailed(f"the Dask cluster lost the task "
+                                        f"({type(results).__name__}: {results}); run again "
+                                        f"with --resume to retry")
+                    results = [failed] * len(tasks[i:i + size])
+                for k, r in enumerate(results):
+                    yield i + k, r
+                fut.release()
+    finally:
+        if own:
+            client.close()

@@ -1,0 +1,235 @@
+"""The batch table: its columns, one row from an analysis, and CSV or Parquet files.
+
+Every row has every column of :data:`COLUMNS`, in that order, whatever happened to
+its recording; a value that does not apply is None (an empty CSV cell, a Parquet
+null).  ``docs/batch.md`` describes each column.  The file format follows the output's
+suffix: ``.csv``, or ``.parquet`` with pyarrow installed (``pip install
+"dopplerflow[parquet]"``).
+"""
+
+import csv
+import io
+import math
+import os
+
+from ..errors import SettingsError
+from .files import atomic_write
+
+__all__ = ["COLUMNS", "SETTINGS_COLUMNS", "FORMATS", "output_format", "row_from_result",
+           "error_row", "cell_text", "write_table", "read_table_rows", "require_pyarrow"]
+
+#: Output suffixes and their formats.
+FORMATS = {".csv": "csv", ".parquet": "parquet"}
+
+#: Columns of the settings in force: (column, type), the fields of ``Settings.to_dict()``
+#: (``antegrade`` as asked is ``antegrade_setting``; the result's is ``antegrade``).
+SETTINGS_COLUMNS = (
+    ("layout", str), ("invert", bool), ("offset_hz", float), ("channels", str),
+    ("window_s", float), ("hop_s", float), ("wall_hz", float), ("carrier_hz", float),
+    ("angle_deg", float), ("sound_speed_m_s", float), ("vessel", str),
+    ("reflux_threshold_s", float), ("antegrade_setting", str), ("envelope", str),
+    ("average_frames", int), ("hum_hz", float),
+)
+
+#: Every column of the table, in order: (name, type).
+COLUMNS = (
+    ("file", str), ("status", str), ("error", str), ("settings_source", str),
+    ("duration_s", float), ("sample_rate_hz", float), ("channels_in_file", int),
+    ("flow_detected", bool), ("reflux", bool), ("reflux_not_assessable", str),
+    ("n_reflux_events", int), ("longest_reflux_s", float), ("first_reflux_start_s", float),
+    ("n_retrograde_episodes", int), ("longest_retrograde_s", float),
+    ("direction_available", bool), ("antegrade", str), ("antegrade_source", str),
+    ("flow_fraction", float), ("peak_antegrade_velocity_cm_s", float),
+    ("peak_retrograde_velocity_cm_s", float), ("noise_floor_dbfs", float),
+    ("velocity_resolution_cm_s", float), ("velocity_floor_cm_s", float),
+    ("heart_rate_bpm", float),
+) + SETTINGS_COLUMNS + (
+    ("n_warnings", int), ("warnings", str), ("dopplerflow_version", str),
+)
+_NAMES = tuple(name for name, _ in COLUMNS)
+_TYPES = dict(COLUMNS)
+#: Warnings are joined into one cell with this separator.
+WARNING_SEPARATOR = " | "
+
+
+def output_format(path):
+    """``"csv"`` or ``"parquet"`` from the suffix of ``path``.
+
+    Raises
+    ------
+    SettingsError
+        Any other suffix; Parquet without pyarrow.
+    """
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in FORMATS:
+        raise SettingsError(f"output {os.fspath(path)} must end in .csv or .parquet "
+                            f"(e.g. -o results.csv)")
+    if FORMATS[ext] == "parquet":
+        require_pyarrow()
+    return FORMATS[ext]
+
+
+def require_pyarrow():
+    """Import pyarrow, or raise a one-line :class:`SettingsError` saying how to get it."""
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise SettingsError('Parquet output needs pyarrow: pip install "dopplerflow[parquet]" '
+                            '(or write .csv)') from None
+
+
+def _settings_cells(settings):
+    d = settings.to_dict()
+    d["antegrade_setting"] = d.pop("antegrade")
+    d["channels"] = ",".join(map(str, d["channels"])) if d["channels"] else None
+    return {name: d[name] for name, _ in SETTINGS_COLUMNS}
+
+
+def _longest(events):
+    return max((e["duration_s"] for e in events), default=None)
+
+
+def row_from_result(name, result, settings, source):
+    """The row of an analysed recording.
+
+    Parameters
+    ----------
+    name : str
+        The ``file`` cell.
+    result : dict
+        ``Analysis.to_dict()``; ``heart_rate_bpm`` is read from it when present.
+    settings : Settings
+        The settings in force.
+    source : str
+        The ``settings_source`` cell.
+    """
+    sm = result["summary"]
+    events, episodes = result["reflux_events"], result["retrograde_episodes"]
+    row = dict.fromkeys(_NAMES)
+    row.update(
+        file=name, status="ok", settings_source=source,
+        duration_s=result["duration_s"], sample_rate_hz=float(result["sample_rate_hz"]),
+        channels_in_file=result["channels"], flow_detected=result["flow_detected"],
+        reflux=result["reflux"], reflux_not_assessable=result.get("reflux_not_assessable"),
+        n_reflux_events=len(events), longest_reflux_s=_longest(events),
+        first_reflux_start_s=events[0]["start_s"] if events else None,
+        n_retrograde_episodes=len(episodes),
+        longest_retrograde_s=_longest(events + episodes),
+        direction_available=result["direction_available"], antegrade=result["antegrade"],
+        antegrade_source=result["antegrade_source"], flow_fraction=sm["flow_fraction"],
+        peak_antegrade_velocity_cm_s=sm["peak_antegrade_velocity_cm_s"],
+        peak_retrograde_velocity_cm_s=sm["peak_retrograde_velocity_cm_s"],
+        noise_floor_dbfs=sm["noise_floor_dbfs"],
+        velocity_resolution_cm_s=sm["velocity_resolution_cm_s"],
+        velocity_floor_cm_s=result["velocity_floor_cm_s"],
+        heart_rate_bpm=result.get("heart_rate_bpm"),
+        n_warnings=len(result["warnings"]),
+        warnings=WARNING_SEPARATOR.join(result["warnings"]) or None,
+        dopplerflow_version=result["dopplerflow_version"],
+    )
+    row.update(_settings_cells(settings))
+    return row
+
+
+def error_row(name, message, settings=None, source=None):
+    """The row of a recording that could not be analysed: its error, and the settings
+    it would have had when they were known."""
+    from .. import __version__
+
+    row = dict.fromkeys(_NAMES)
+    row.update(file=name, status="error", error=message, settings_source=source,
+               dopplerflow_version=__version__)
+    if settings is not None:
+        row.update(_settings_cells(settings))
+    return row
+
+
+def cell_text(value):
+    """A value as its CSV cell: "" for None, ``true``/``false``, floats by ``repr``
+    (the shortest text that reads back to the same float)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _csv_bytes(rows):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(_NAMES)
+    for r in rows:
+        w.writerow([cell_text(r[n]) for n in _NAMES])
+    return buf.getvalue().encode("utf-8")
+
+
+def _arrow_table(rows):
+    import pyarrow as pa
+
+    types = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
+    schema = pa.schema([(n, types[t]) for n, t in COLUMNS])
+    return pa.Table.from_pylist([{n: r[n] for n in _NAMES} for r in rows], schema=schema)
+
+
+def write_table(rows, path):
+    """Write ``rows`` (dicts with every column) to ``path``, atomically, as CSV or
+    Parquet by its suffix."""
+    if output_format(path) == "csv":
+        atomic_write(path, _csv_bytes(rows))
+        return
+    import pyarrow.parquet as pq
+
+    table = _arrow_table(rows)
+    atomic_write(path, lambda fh: pq.write_table(table, fh))
+
+
+def _parse_cell(text, kind):
+    if text == "":
+        return None
+    if kind is bool:
+        return text == "true"
+    if kind is int:
+        return int(text)
+    if kind is float:
+        return float(text)
+    return text
+
+
+def read_table_rows(path):
+    """Read a batch table written by :func:`write_table` (for ``--resume``).
+
+    Returns
+    -------
+    list of dict
+        One dict per row, typed as :data:`COLUMNS` says.
+
+    Raises
+    ------
+    SettingsError
+        The file is not a batch table (other columns): resuming it would lose them.
+    """
+    path = os.fspath(path)
+    if output_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as e:  # pyarrow raises its own error types
+            raise SettingsError(f"cannot resume {path}: not a Parquet file ({e})") from None
+        _check_columns(path, table.column_names)
+        return table.to_pylist()
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        _check_columns(path, header)
+        return [{n: _parse_cell(c, _TYPES[n]) for n, c in zip(header, line, strict=True)}
+                for line in reader if line]
+
+
+def _check_columns(path, names):
+    if tuple(names) != _NAMES:
+        raise SettingsError(f"cannot resume {path}: its columns are not those of a dopplerflow "
+                            f"batch table of this version; write to a new file")

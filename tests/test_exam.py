@@ -1,0 +1,314 @@
+"""``dopplerflow exam``: a manifest of recordings in, Zamboni's criteria, a leg map, a page.
+
+Short simulated recordings with known physiology (reflux or not, flow or none) are
+named in manifests written here; each CCSVI criterion is driven to met, not met and
+not assessed by what the manifest holds, the leg map is checked against the
+Labropoulos thresholds, bad manifests must give one line and an exit status, and the
+bundled examination must render, self-contained, with what its recordings show.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_report import parse_page
+
+from dopplerflow import cli
+from dopplerflow.sim.synth import write_scenario
+from dopplerflow.study import ccsvi
+from dopplerflow.study.exam import analyze_exam, run_exam
+from dopplerflow.study.manifest import ManifestError, load_manifest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+#: name -> (scenario, layout, duration s, seed, antegrade)
+FILES = {
+    "phasic": ("jugular_phasic", "iq", 2.0, 1, "away"),       # flow, a-wave reversals 0.06 s
+    "reflux": ("vertebral_repeated", "iq", 3.5, 2, "toward"),  # reflux 2.0-3.1 s
+    "noflow": ("no_flow", "iq", 2.0, 3, "toward"),             # clutter and noise only
+    "mono": ("jugular_phasic", "mono", 2.0, 4, "away"),        # no direction
+    "gsv": ("gsv_squeeze_reflux", "iq", 4.5, 5, "toward"),    # reflux from 2.35 s
+    "closure": ("femoral_competent", "iq", 4.0, 6, "away"),   # 0.45 s closure reversal
+}
+
+
+@pytest.fixture(scope="module")
+def rec_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("exam")
+    for name, (scenario, layout, duration, seed, _) in FILES.items():
+        write_scenario(scenario, d / f"{name}.flac", layout=layout, sample_rate_hz=8000,
+                       duration_s=duration, seed=seed)
+    return d
+
+
+@pytest.fixture(scope="module")
+def analysed(rec_dir):
+    """Each file analysed once per vessel, shared by the criteria tests."""
+    cache = {}
+
+    def get(recordings, b_mode=""):
+        key = (repr(recordings), b_mode)
+        if key not in cache:
+            path = write_manifest(rec_dir, recordings, b_mode, name=f"m{len(cache)}.toml")
+            cache[key] = analyze_exam(load_manifest(path), keep_spectrogram=False)
+        return cache[key]
+
+    return get
+
+
+def write_manifest(folder, recordings, b_mode="", name="exam.toml", head=None):
+    """A manifest naming ``recordings``: (file, vessel, side, posture[, manoeuvre])."""
+    lines = [head if head is not None else '[exam]\nid = "T-1"\n', b_mode]
+    for file, vessel, side, posture, *rest in recordings:
+        layout = FILES[file][1] if file in FILES else "iq"
+        antegrade = FILES[file][4] if file in FILES else "auto"
+        lines += ["[[recording]]", f'file = "{file}.flac"', f'vessel = "{vessel}"',
+                  f'posture = "{posture}"', f'layout = "{layout}"', f'antegrade = "{antegrade}"']
+        lines += [f'side = "{side}"'] if side else []
+        lines += [f'manoeuvre = "{rest[0]}"'] if rest else []
+    path = Path(folder) / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _status(exam, number):
+    return exam.ccsvi.criteria[number - 1]
+
+
+# --------------------------------------------------------------------------- the criteria
+def test_criterion_1_reflux_in_ijv_or_vv_either_posture(analysed):
+    met = _status(analysed([("phasic", "ijv", "left", "supine"),
+                            ("reflux", "vv", "right", "sitting")]), 1)
+    assert met.status == "met"
+    assert [e["recording"] for e in met.evidence if e["decides"]] == [2]
+    assert "longest retrograde flow 1.1" in met.evidence[1]["value"]
+    no = _status(analysed([("phasic", "ijv", "left", "supine")]), 1)
+    assert no.status == "not met" and "not recorded: IJV left upright" in no.reason
+    # reflux under a Valsalva is shown and not counted; a mono recording cannot tell
+    na = _status(analysed([("reflux", "vv", "left", "supine", "valsalva"),
+                           ("mono", "ijv", "left", "supine")]), 1)
+    assert na.status == "not assessed" and "not counted" in na.reason
+    assert [e["value"] for e in na.evidence] == ["valsalva: not counted",
+                                                 "reflux not assessable"]
+
+
+def test_criterion_2_reflux_in_the_deep_cerebral_veins(analysed):
+    assert _status(analysed([("reflux", "dcv", None, "supine")]), 2).status == "met"
+    assert _status(analysed([("phasic", "dcv", None, "sitting")]), 2).status == "not met"
+    na = _status(analysed([("phasic", "ijv", "left", "supine")]), 2)
+    assert na.status == "not assessed" and "DCV" in na.reason
+
+
+@pytest.mark.parametrize("b_mode, status", [
+    ("ijv_csa_cm2.left = { supine = 0.25 }", "met"),
+    ("ijv_csa_cm2.left = { supine = 0.3 }", "met"),  # at or under 0.3 cm2
+    ("ijv_intraluminal_defect = { right = true }", "met"),
+    ("ijv_csa_cm2.left = { supine = 0.31, upright = 0.1 }", "not met"),
+    ("ijv_csa_cm2.left = { upright = 0.2 }", "not assessed"),  # upright values do not count
+    ("", "not assessed"),
+])
+def test_criterion_3_stenosis_from_the_entered_b_mode_values(analysed, b_mode, status):
+    exam = analysed([("phasic", "ijv", "left", "supine")], f"[b_mode]\n{b_mode}\n")
+    assert _status(exam, 3).status == status
+
+
+def test_criterion_4_no_flow_in_both_postures(analysed):
+    met = _status(analysed([("noflow", "ijv", "left", "supine"),
+                            ("noflow", "ijv", "left", "sitting"),
+                            ("phasic", "ijv", "right", "supine")]), 4)
+    assert met.status == "met" and "IJV left" in met.reason
+    assert sum(e["decides"] for e in met.evidence) == 2
+    # no flow upright alone is the normal collapse of the IJV when sitting
+    no = _status(analysed([("phasic", "vv", "left", "supine"),
+                           ("noflow", "vv", "left", "sitting")]), 4)
+    assert no.status == "not met"
+    open_ = _status(analysed([("noflow", "vv", "left", "supine")]), 4)
+    assert open_.status == "not assessed" and "upright not recorded" in open_.reason
+    valsalva = _status(analysed([("noflow", "ijv", "left", "supine", "valsalva"),
+                                 ("noflow", "ijv", "left", "sitting", "valsalva")]), 4)
+    assert valsalva.status == "not assessed"
+
+
+@pytest.mark.parametrize("b_mode, status", [
+    ("ijv_csa_cm2.right = { supine = 0.5, sitting = 0.7 }", "met"),
+    ("ijv_csa_cm2.right = { supine = 0.5, upright = 0.5 }", "not met"),
+    ("ijv_csa_cm2.right = { supine = 0.5 }", "not assessed"),
+])
+def test_criterion_5_reverted_postural_control_from_the_entered_csa(analysed, b_mode, status):
+    exam = analysed([("phasic", "ijv", "left", "supine")], f"[b_mode]\n{b_mode}\n")
+    assert _status(exam, 5).status == status
+
+
+def test_the_count_is_met_not_met_or_undetermined():
+    def result(*statuses):
+        return ccsvi.CcsviResult([ccsvi.Criterion(i, s, "") for i, s in enumerate(statuses, 1)])
+
+    assert result("met", "met", "not met", "not met", "not met").ccsvi is True
+    assert result("met", "not met", "not met", "not met", "not assessed").ccsvi is None
+    assert result("met", "not met", "not met", "not met", "not met").ccsvi is False
+    undetermined = result("not assessed", "not met", "not met", "not assessed", "not met")
+    assert undetermined.ccsvi is None and "undetermined" in undetermined.conclusion
+
+
+def test_leg_map_sets_each_vein_against_its_labropoulos_threshold(analysed):
+    exam = analysed([("gsv", "gsv", "left", "standing", "release"),
+                     ("closure", "gsv", "right", "standing", "release"),
+                     ("closure", "femoral", "left", "supine", "valsalva"),
+                     ("mono", "popliteal", "left", "standing", "release")])
+    assert exam.ccsvi is None  # no neck vein, no B-mode: no CCSVI table
+    cells = {(c.vein, c.side): c for c in exam.legs}
+    assert list(cells) == [("gsv", "left"), ("gsv", "right"), ("femoral", "left"),
+                           ("femoral", "right"), ("popliteal", "left"),
+                           ("popliteal", "right")]
+    assert cells["gsv", "left"].status == "reflux" and cells["gsv", "left"].threshold_s == 0.5
+    closure = cells["gsv", "right"]
+    assert closure.status == "competent" and 0.35 < closure.longest_retrograde_s < 0.5
+    assert cells["femoral", "left"].threshold_s == 1.0
+    assert cells["femoral", "left"].status == "competent"
+    assert cells["femoral", "right"].status == "not recorded"
+    assert cells["popliteal", "left"].status == "not assessable"
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("recording, b_mode, head, match", [
+    ("missing", "", None, "recording 1 (missing.flac): no such file"),
+    (("phasic", "jugular", "left"), "", None, "vessel 'jugular' is not known; use one of ijv"),
+    (("phasic", "ijv", "middle"), "", None, "side 'middle' is not known; use one of left"),
+    (("phasic", "ijv", None), "", None, "side is missing"),
+    (("phasic", "ijv", "left", "supine", "cough"), "", None, "manoeuvre 'cough' is not known"),
+    (("phasic", "ijv", "left"), "[b_mode]\nijv_csa_cm2.left = { supine = -1 }\n", None,
+     "not a cross-sectional area"),
+    (("phasic", "ijv", "left"), "[b_mode]\ncsa = 1\n", None, "unknown key 'csa'"),
+    (("phasic", "ijv", "left"), "", "[exam]\ntitle = 'x'\n", "id (the patient or study id)"),
+    (("phasic", "ijv", "left"), "", "[exam\n", "is not valid TOML"),
+    (None, "", None, "no recordings"),
+])
+def test_a_bad_manifest_is_one_line_and_exit_status_1(rec_dir, tmp_path, capsys, recording,
+                                                      b_mode, head, match):
+    if recording == "missing":
+        recs = [("missing", "ijv", "left", "supine")]
+    elif recording is None:
+        recs = []
+    else:
+        file, vessel, side, *rest = recording
+        recs = [(file, vessel, side, "supine", *rest[1:])]
+    path = write_manifest(rec_dir, recs, b_mode, name="bad.toml", head=head)
+    assert cli.main(["exam", str(path), "-o", str(tmp_path / "x.html"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err and not (tmp_path / "x.html").exists()
+    with pytest.raises(ManifestError):
+        load_manifest(path)
+
+
+def test_an_unknown_setting_in_a_recording_is_one_line(rec_dir, tmp_path, capsys):
+    path = write_manifest(rec_dir, [("phasic", "ijv", "left", "supine")], name="k.toml")
+    path.write_text(path.read_text() + "probe = 'pencil'\n")
+    assert cli.main(["exam", str(path), "-o", str(tmp_path / "x.html")]) == 1
+    assert "unknown key 'probe'" in capsys.readouterr().err
+
+
+def test_a_recording_that_cannot_be_analysed_is_named_in_one_line(rec_dir, tmp_path, capsys):
+    path = write_manifest(rec_dir, [("phasic", "ijv", "left", "supine"),
+                                    ("mono", "ijv", "right", "supine")], name="l.toml")
+    path.write_text(path.read_text().replace('layout = "mono"', 'layout = "iq"'))
+    assert cli.main(["exam", str(path), "-o", str(tmp_path / "x.html"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "l.toml: recording 2 (mono.flac): " in err
+    assert "layout 'iq'" in err and not (tmp_path / "x.html").exists()
+
+
+def test_outputs_may_not_overwrite_the_manifest_a_recording_or_each_other(rec_dir, tmp_path,
+                                                                           capsys):
+    path = write_manifest(rec_dir, [("phasic", "ijv", "left", "supine")], name="o.toml")
+    to_manifest = tmp_path / "out.json"
+    to_manifest.symlink_to(path)
+    to_recording = tmp_path / "out.html"
+    to_recording.symlink_to(rec_dir / "phasic.flac")
+    for argv, named in ((["-o", str(tmp_path / "a.html"), "--json", str(to_manifest)],
+                         "o.toml"),
+                        (["-o", str(to_recording)], "phasic.flac"),
+                        (["-o", str(tmp_path / "a.txt")], "must end in .html")):
+        assert cli.main(["exam", str(path), *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and named in err
+    assert path.read_text().startswith("[exam]")
+    assert sf.info(str(rec_dir / "phasic.flac")).frames == 16000
+
+
+# --------------------------------------------------------------------------- the bundled exam
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundled")
+    exam = run_exam(SAMPLES / "exam" / "exam.toml", html=out / "exam.html",
+                    json_path=out / "exam.json")
+    return exam, (out / "exam.html").read_text(encoding="utf-8"), \
+        json.loads((out / "exam.json").read_text())
+
+
+def test_the_bundled_exam_reads_its_criteria_and_leg_map(bundled):
+    exam, _, data = bundled
+    statuses = [c["status"] for c in data["ccsvi"]["criteria"]]
+    assert statuses == ["met", "not met", "met", "not met", "not met"]
+    assert data["ccsvi"]["n_met"] == 2 and data["ccsvi"]["ccsvi"] is True
+    c1 = data["ccsvi"]["criteria"][0]
+    assert [e["recording"] for e in c1["evidence"] if e["decides"]] == [6]  # the VV
+    assert any(e["value"] == "valsalva: not counted" for e in c1["evidence"])
+    legs = {(c["vein"], c["side"]): c["status"] for c in data["leg_map"]}
+    assert legs == {("gsv", "left"): "reflux", ("gsv", "right"): "competent",
+                    ("femoral", "left"): "reflux", ("femoral", "right"): "not recorded",
+                    ("perforator", "left"): "reflux", ("perforator", "right"): "not recorded"}
+    assert [r["file"] for r in data["recordings"]] == \
+        [r.file for r in exam.manifest.recordings]
+    assert all(r["result"]["file"] == r["file"] for r in data["recordings"])
+    assert "not a medical device" in data["disclaimer"] and "contested" in data["ccsvi_status"]
+
+
+def test_the_bundled_exam_page_is_self_contained_and_complete(bundled):
+    exam, page, _ = bundled
+    p = parse_page(page)
+    assert all(s.startswith(("data:image/png;base64,", "#")) for s in p.srcs)
+    images = [s for s in p.srcs if s.startswith("data:")]
+    assert len(images) == len(exam.items) + 1  # a sonogram each, and the leg map
+    assert p.tables["ccsvi"]["body"] == 5 and p.tables["leg-map"]["body"] == 6
+    assert p.tables["recordings"]["body"] == len(exam.items)
+    text = " ".join(p.text)
+    assert "not a medical device" in text and "contested hypothesis" in text
+    assert "2 of 5 criteria met" in text
+
+
+def test_beats_and_heart_rate_are_shown_when_the_analysis_has_them(analysed):
+    """A recording with a pulse (the carotid-like pulsatile flow of an artery preset)
+    shows its heart rate, indices and beats on the page and in the JSON."""
+    from dopplerflow.figures.exam_report import render_exam
+
+    exam = analysed([("phasic", "ijv", "left", "supine")])
+    plain = render_exam(exam)
+    assert "Heart rate:" not in plain and "<h4>Beats</h4>" not in plain
+    import dopplerflow as df
+
+    exam.items[0].analysis = df.analyze(str(SAMPLES / "artery_mono.flac"), layout="mono",
+                                        vessel="artery")
+    page = render_exam(exam)
+    data = exam.to_dict()["recordings"][0]["result"]
+    hr = exam.items[0].analysis.heart_rate_bpm
+    assert hr is not None and f"Heart rate: {hr:.0f} beats/min" in page
+    assert "<h4>Beats</h4>" in page and "PSV, cm/s" in page
+    assert data["heart_rate_bpm"] == hr and data["beats"]["n_beats"] >= 5
+
+
+def test_the_bundled_exam_is_what_make_samples_writes_bit_for_bit(tmp_path):
+    spec = importlib.util.spec_from_file_location("make_samples",
+                                                  SAMPLES / "make_samples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    paths = [Path(p) for p in mod.make_exam(tmp_path)]
+    named = sorted(r.file for r in load_manifest(SAMPLES / "exam" / "exam.toml").recordings)
+    assert sorted(p.name for p in paths) == named
+    assert sorted(p.name for p in (SAMPLES / "exam").glob("*.flac")) == named
+    for p in paths:
+        new, fs_new = sf.read(p, dtype="int16")
+        old, fs_old = sf.read(SAMPLES / "exam" / p.name, dtype="int16")
+        assert fs_new == fs_old == 8000 and np.array_equal(new, old), p.name
+    assert sum(p.stat().st_size for p in (SAMPLES / "exam").iterdir()) < 1.1e6
