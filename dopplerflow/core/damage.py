@@ -1,0 +1,94 @@
+"""What a file's own bytes say about its length and damage, read before it is decoded.
+
+:func:`header_frames` gives the frames an uncompressed WAV, RF64 or AIFF header promises
+(libsndfile reports what it can read instead, so a file cut short would look whole);
+:func:`ogg_damage` walks an Ogg file's pages and says where the first damaged or missing
+page is (after one, libvorbis carries on and every later sample lands at the wrong time).
+"""
+
+import os
+import struct
+import zlib
+
+__all__ = ["header_frames", "ogg_damage"]
+
+#: The granule position of an Ogg page that ends no packet.
+_NO_GRANULE = 2 ** 64 - 1
+
+
+def header_frames(fh):
+    """Frames a WAV (RIFF, RIFX, RF64) or AIFF header promises; None if it does not say."""
+    head = fh.read(12)
+    kind, form = head[:4], head[8:12]
+    if kind == b"FORM" and form in (b"AIFF", b"AIFC"):
+        order, wanted = ">", b"COMM"
+    elif kind in (b"RIFF", b"RF64", b"RIFX") and form == b"WAVE":
+        order, wanted = ("<" if kind != b"RIFX" else ">"), b"data"
+    else:
+        return None
+    block_align = data_size = None
+    for _ in range(1000):  # chunks before the data; a damaged header ends the search
+        chunk = fh.read(8)
+        if len(chunk) < 8:
+            return None
+        cid, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+        body = fh.read(min(size, 40))
+        if cid == wanted == b"COMM":
+            return struct.unpack(">I", body[2:6])[0]
+        if cid == b"ds64":  # RF64: the 64-bit sizes, the data chunk's second
+            data_size = struct.unpack("<Q", body[8:16])[0]
+        elif cid == b"fmt ":
+            block_align = struct.unpack(order + "H", body[12:14])[0]
+        elif cid == wanted:
+            if size != 0xFFFFFFFF or data_size is None:
+                data_size = size
+            break
+        fh.seek(size + (size & 1) - len(body), os.SEEK_CUR)
+    # a size of 0 or 2**32 - 1 is a recorder's placeholder: no promise
+    if not block_align or not data_size or data_size == 0xFFFFFFFF:
+        return None
+    return data_size // block_align
+
+
+_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def _ogg_crc(page):
+    """Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, initial value 0), via zlib's
+    reflected CRC-32 of the bit-reversed bytes."""
+    crc = zlib.crc32(page.translate(_REVERSED), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{crc:032b}"[::-1], 2)
+
+
+def ogg_damage(fh):
+    """Check every page of an Ogg stream.
+
+    Returns
+    -------
+    (int or None, str) or None
+        The granule position (frames decoded so far) at the end of the last
+        whole page before the first damaged page, or before the end of a
+        stream cut short, and what is wrong; None if every page is whole and
+        the last one ends the stream (or the file multiplexes several streams,
+        which is not checked).
+    """
+    granule, serial = None, None
+    while True:
+        head = fh.read(27)
+        if not head:
+            return granule, "the Ogg stream ends without its last page"
+        segments = fh.read(head[26]) if len(head) == 27 else b""
+        body = fh.read(sum(segments))
+        if len(head) < 27 or len(segments) < head[26] or len(body) < sum(segments):
+            return granule, "the Ogg stream's last page is cut off"
+        stored = struct.unpack("<I", head[22:26])[0]
+        if head[:5] != b"OggS\x00" or _ogg_crc(head[:22] + bytes(4) + head[26:] + segments
+                                                 + body) != stored:
+            return granule, "an Ogg page is damaged (its checksum does not match)"
+        if serial is not None and head[14:18] != serial:
+            return None
+        serial = head[14:18]
+        if struct.unpack("<Q", head[6:14])[0] != _NO_GRANULE:
+            granule = struct.unpack("<Q", head[6:14])[0]
+        if head[5] & 4:  # the end-of-stream page
+            return None
