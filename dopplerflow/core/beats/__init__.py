@@ -58,14 +58,14 @@ module             holds
 ``_chain``         kernels: the chain of beats and each beat decided (step 3)
 ``_measure``       kernels: smoothing, the onset (step 4) and the per-beat measures
 ``summary``        :class:`Beats`, :func:`beat_result` (clean beats, the recording's
-                   figures) and :func:`beats_csv`
+                   figures), :func:`beats_csv` and :func:`write_beats_csv`
 =================  =================================================================
 """
 
 from .constants import *  # noqa: F403  (the stage's settings and slots, as before the split)
 from .constants import CHANNEL_SIGNALS, CHANNELS
-from .summary import Beats, beat_result, beats_csv
+from .summary import Beats, beat_result, beats_csv, write_beats_csv
 from .tracker import BeatTracker
 
-__all__ = ["BeatTracker", "Beats", "beat_result", "beats_csv", "CHANNELS",
+__all__ = ["BeatTracker", "Beats", "beat_result", "beats_csv", "write_beats_csv", "CHANNELS",
            "CHANNEL_SIGNALS"]

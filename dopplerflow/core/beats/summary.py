@@ -37,7 +37,13 @@ from .constants import (
     RR_TOLERANCE,
 )
 
-__all__ = ["Beats", "beat_result", "beats_csv"]
+__all__ = ["Beats", "beat_result", "beats_csv", "write_beats_csv"]
+
+#: Decimals of each per-beat column in the CSV and the JSON (3 where not given); ``phases``
+#: and ``clean`` are whole numbers.
+DIGITS = {"onset_s": 4, "peak_s": 4, "rr_s": 4, "acceleration_time_s": 4, "ri": 4, "pi": 4,
+          "sd_ratio": 3, "reverse_flow_share": 4, "heart_rate_bpm": 2}
+_WHOLE = ("phases", "clean")
 
 
 @dataclass
@@ -112,6 +118,23 @@ class Beats:
 
     def __len__(self):
         return len(self.onset_s)
+
+    def to_lists(self):
+        """The per-beat columns for JSON: ``{column: list}`` in :attr:`COLUMNS` order, the
+        values rounded as in :func:`beats_csv`, None where one is not defined, ``phases``
+        as integers and ``clean`` as true or false."""
+        out = {}
+        for name in self.COLUMNS:
+            col = np.asarray(getattr(self, name))
+            if name == "clean":
+                out[name] = [bool(v) for v in col]
+            elif name == "phases":
+                out[name] = [int(v) for v in col]
+            else:
+                d = DIGITS.get(name, 3)
+                out[name] = [round(v, d) if math.isfinite(v) else None
+                             for v in col.astype(float).tolist()]
+        return out
 
 
 def _clean(tab, rr, psv, rows, unanalysed):
@@ -248,24 +271,40 @@ def beats_csv(analysis):
 
     One line per beat, the columns of :attr:`Beats.COLUMNS`; cells empty where a
     value is not defined (the last beat's interval, S/D without diastolic flow,
-    the reverse-flow share of a mono recording); ``clean`` as 0 or 1.
+    the reverse-flow share of a mono recording); ``phases`` as a whole number,
+    ``clean`` as 0 or 1; the others to the decimals of :data:`DIGITS`.
     """
     b = analysis.beats
     lines = [",".join(Beats.COLUMNS)]
     if b is None:
         return lines[0] + "\n"
-    cols = [getattr(b, c) for c in Beats.COLUMNS]
-    digits = {"onset_s": 4, "peak_s": 4, "rr_s": 4, "acceleration_time_s": 4, "ri": 4,
-              "pi": 4, "sd_ratio": 3, "reverse_flow_share": 4, "heart_rate_bpm": 2}
+    cols = [np.asarray(getattr(b, c)) for c in Beats.COLUMNS]
     for i in range(len(b)):
         cells = []
         for name, col in zip(Beats.COLUMNS, cols, strict=True):
             v = col[i]
-            if name in ("phases", "clean"):
+            if name in _WHOLE:
                 cells.append(str(int(v)))
             elif np.isfinite(v):
-                cells.append(f"{float(v):.{digits.get(name, 3)}f}")
+                cells.append(f"{float(v):.{DIGITS.get(name, 3)}f}")
             else:
                 cells.append("")
         lines.append(",".join(cells))
     return "\n".join(lines) + "\n"
+
+
+def write_beats_csv(analysis, path):
+    """Write :func:`beats_csv` of ``analysis`` to ``path`` at once
+    (:func:`~dopplerflow.core.io.atomic_output`: on any failure the file is left as it
+    was).
+
+    Raises
+    ------
+    AudioFileError
+        ``path`` cannot be written.
+    """
+    from ..io import atomic_output
+
+    text = beats_csv(analysis)
+    with atomic_output(path, newline="") as fh:
+        fh.write(text)
