@@ -135,34 +135,15 @@ def _velocity(t, starts, shape, psv, breathing, breathing_hz):
 
 
 def _truth(starts, duration_s, shape, psv, breathing, breathing_hz):
-    dt = 0.001
-    t = np.arange(0.0, duration_s, dt)
-    v = _velocity(t, starts, shape, psv, breathing, breathing_hz)
-    beats = []
-    for a, b in zip(starts[:-1], starts[1:], strict=True):
-        if a < 0 or b > duration_s:
-            continue
-        sel = (t >= a) & (t < b)
-        peak, end, mean = float(v[sel].max()), float(v[sel][-1]), float(v[sel].mean())
-        beats.append((a, peak, end, mean))
-    b = np.array(beats).reshape(-1, 4)
-    # a beat is in the recording when its systolic peak is, 25 ms (the spectra's smoothing)
-    # before the end
-    inside = []
-    for start, end in zip(starts, np.r_[starts[1:], np.inf], strict=True):
-        sel = (t >= start) & (t < end)
-        if 0 <= start < duration_s and sel.any() and \
-                t[sel][np.argmax(v[sel])] < duration_s - 0.025:
-            inside.append(start)
-    inside = np.array(inside)
-    rr = np.diff(inside)
-    return {"beat_times_s": inside.tolist(), "complete_s": b[:, 0].tolist(),
-            "psv_cm_s": b[:, 1].tolist(),
-            "edv_cm_s": b[:, 2].tolist(), "tamv_cm_s": b[:, 3].tolist(),
-            "ri": ((b[:, 1] - b[:, 2]) / b[:, 1]).tolist(),
-            "pi": ((b[:, 1] - b[:, 2]) / b[:, 3]).tolist(),
-            "heart_rate_bpm": 60.0 / float(np.median(rr)) if len(rr) else None,
-            "time_s": t, "velocity_cm_s": v}
+    """The truth of :func:`pulsatile` (:func:`dopplerflow.sim.pulse.cycle_truth`), with the
+    velocity every 1 ms."""
+    from dopplerflow.sim.pulse import TRUTH_STEP_S, cycle_truth
+
+    def velocity(t):
+        return _velocity(t, starts, shape, psv, breathing, breathing_hz)
+
+    t = np.arange(0.0, duration_s, TRUTH_STEP_S)
+    return dict(cycle_truth(starts, duration_s, velocity), time_s=t, velocity_cm_s=velocity(t))
 
 
 def beat_times(rate_bpm, duration_s, *, hrv=0.0, ectopic_every=0, seed=0, start_s=0.1):

@@ -90,6 +90,11 @@ class Scenario:
         False when the beam holds no moving blood at all.
     second : SecondVessel or None
         Another vessel in the beam; the truth describes the vessel under study.
+    pulse : bool
+        The vessel under study pulses with the heart all through the recording,
+        one cycle every ``1 / heart_rate_hz`` from phase 0 (the foot of the
+        systolic upstroke): the truth holds its beats
+        (:func:`dopplerflow.sim.pulse.cycle_truth`).
     """
 
     name: str
@@ -104,6 +109,7 @@ class Scenario:
     clutter_db: float = 50.0
     flow: bool = True
     second: SecondVessel | None = None
+    pulse: bool = False
 
     @property
     def reflux_threshold_s(self):
@@ -305,7 +311,8 @@ def _low_snr_gsv(t):
 # ---------------------------------------------------------------------------- library
 _LIST = (
     Scenario("jugular_phasic", "IJV at rest: respiratory and cardiac phasic flow, short a-wave "
-             "reversals, no reflux", "ijv", "away", 12.0, _jugular_phasic, profile_exponent=4.0),
+             "reversals, no reflux", "ijv", "away", 12.0, _jugular_phasic, profile_exponent=4.0,
+             pulse=True),
     Scenario("jugular_valsalva", "IJV Valsalva with an incompetent valve: ~2 s reflux",
              "ijv", "away", 12.0, _jugular_valsalva, profile_exponent=4.0),
     Scenario("jugular_valve_closure", "IJV Valsalva, competent valve: 0.45 s closure reversal, "
@@ -322,7 +329,7 @@ _LIST = (
     Scenario("perforator_reflux", "calf perforator: outward flow of 0.6 s after each release",
              "perforator", "toward", 9.0, _perforator_reflux, clutter_db=45.0),
     Scenario("artery_triphasic", "femoral artery, triphasic pulsatile flow, no reflux rule",
-             "artery", "toward", 8.0, _artery_triphasic, heart_rate_hz=1.15),
+             "artery", "toward", 8.0, _artery_triphasic, heart_rate_hz=1.15, pulse=True),
     Scenario("no_flow", "no moving blood: wall clutter and noise only", "gsv", "toward", 8.0,
              _no_flow, flow=False),
     Scenario("jugular_with_carotid", "IJV Valsalva reflux with the carotid in the beam, "
