@@ -279,6 +279,16 @@ def _artery_triphasic(t):
     return _arterial_triphasic(t)
 
 
+def _carotid_pulse(t):
+    """Common carotid artery at 66 beats/min, as a sonographer insonates it: low-resistance
+    pulsatile flow with a systolic peak of ~70 cm/s 0.18 s after the foot of the
+    upstroke, a small dicrotic wave, and ~20 cm/s forward flow all through diastole (no
+    reversal): the end-diastolic velocity that a high-resistance triphasic artery lacks,
+    for the pulsatility indices."""
+    p = _cycle_phase(t, 1.1)
+    return 20.0 + 50.0 * _gauss(p, 0.2, 0.06) + 8.0 * _gauss(p, 0.42, 0.05)
+
+
 def _no_flow(t):
     """No moving blood in the beam (probe over tissue, or a thrombosed or
     compressed vein): only wall/tissue clutter and noise."""
@@ -330,6 +340,8 @@ _LIST = (
              "perforator", "toward", 9.0, _perforator_reflux, clutter_db=45.0),
     Scenario("artery_triphasic", "femoral artery, triphasic pulsatile flow, no reflux rule",
              "artery", "toward", 8.0, _artery_triphasic, heart_rate_hz=1.15, pulse=True),
+    Scenario("carotid", "common carotid artery, low-resistance pulsatile flow, forward all "
+             "through diastole", "artery", "toward", 8.0, _carotid_pulse, pulse=True),
     Scenario("no_flow", "no moving blood: wall clutter and noise only", "gsv", "toward", 8.0,
              _no_flow, flow=False),
     Scenario("jugular_with_carotid", "IJV Valsalva reflux with the carotid in the beam, "
