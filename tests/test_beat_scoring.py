@@ -116,6 +116,15 @@ def test_no_end_diastolic_flow_gives_the_edv_error_in_bins():
     assert b["edv_zero"] and b["edv_error_pct"] is None and b["edv_error_bins"] == 0.5
 
 
+def test_a_mono_result_is_scored_on_speeds():
+    truth = dict(TRUTH, edv_cm_s=[-10.0] * 8)  # reversed flow at end-diastole
+    r = dict(_result(TRUTH["beat_times_s"], edv_cm_s=10.0, ri=0.875, pi=1.0),
+             direction_available=False)
+    b = sb.beat_score(r, truth)
+    assert b["edv_error_pct"] == 0.0 and b["ri_error"] == pytest.approx(0.0)
+    assert b["pi_error"] is None  # the mean speed is not the truth's signed TAMV
+
+
 def test_beats_of_a_cycle_the_truth_does_not_list_are_not_counted():
     # a vein: the last cycle (11.82 s) peaks after the end, so its onset found at 11.85 s is
     # neither found nor missed
@@ -154,7 +163,8 @@ def test_cli_score_prints_the_beats(tmp_path, capsys):
     assert "sensitivity 100%, PPV 100%" in beats
     hr = next(ln for ln in lines if ln.startswith("heart rate "))
     assert "against 69.0" in hr
-    assert any(ln.startswith("indices       PSV ") for ln in lines)
+    idx = next(ln for ln in lines if ln.startswith("indices       PSV "))
+    assert "EDV +0.00 bins (no diastolic flow)" in idx and "PI n/a" in idx  # mono: speeds
 
 
 # ---------------------------------------------------------------------------- evaluation

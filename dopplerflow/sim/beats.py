@@ -12,7 +12,8 @@ median onset error after the offset.  The heart rate is compared with the truth'
 recording's PSV, EDV, RI and PI (medians over the clean beats) with the medians of
 the truth's complete cycles: PSV and EDV in % of the truth (EDV in frequency bins of
 the analysis where the truth has no end-diastolic flow, under 1 cm/s), RI and PI as
-differences.
+differences (a mono recording measures speeds: its EDV and RI are compared with the
+truth's ``|EDV|``, and its PI is not scored).
 
 **An evaluation** (:func:`aggregate_beats`).  The scores of the recordings analysed
 with the antegrade direction given are pooled per scenario and SNR: matched beats over
@@ -66,12 +67,22 @@ def _onsets(result):
     return [float(t) for t in table["onset_s"] if t is not None]
 
 
-def _index_errors(summary, truth, bin_cm_s):
-    """Errors of the recording's PSV, EDV, RI and PI against the truth's medians."""
+def _index_errors(summary, truth, bin_cm_s, directional):
+    """Errors of the recording's PSV, EDV, RI and PI against the truth's medians.
+
+    A mono recording measures speeds: its EDV is compared with the truth's ``|EDV|`` and
+    its RI with the RI of that; its PI (over the mean speed, which a reversal adds to) is
+    not scored, the truth giving the signed TAMV only."""
     out = {"psv_error_pct": None, "edv_error_pct": None, "edv_error_bins": None,
            "ri_error": None, "pi_error": None}
     got = {k: summary.get(k) for k in ("psv_cm_s", "edv_cm_s", "ri", "pi")}
     ref = {k: _median(truth.get(k) or []) for k in got}
+    if not directional:
+        psv = np.asarray(truth.get("psv_cm_s") or [], float)
+        edv = np.abs(np.asarray(truth.get("edv_cm_s") or [], float))
+        ref["edv_cm_s"] = _median(edv)
+        ref["ri"] = _median((psv - edv) / psv) if len(psv) == len(edv) else None
+        got["pi"] = None
     if got["psv_cm_s"] is not None and ref["psv_cm_s"]:
         out["psv_error_pct"] = 100.0 * (got["psv_cm_s"] / ref["psv_cm_s"] - 1.0)
     if got["edv_cm_s"] is not None and ref["edv_cm_s"] is not None:
@@ -146,7 +157,8 @@ def beat_score(result, truth, *, tolerance_s=0.15):
     out["hr_error_bpm"] = None if hr is None or ref is None else hr - ref
     out["hr_error_pct"] = None if out["hr_error_bpm"] is None else 100.0 * (hr / ref - 1.0)
     bin_cm_s = (result.get("summary") or {}).get("velocity_resolution_cm_s")
-    out.update(_index_errors(summary, truth, bin_cm_s))
+    out.update(_index_errors(summary, truth, bin_cm_s,
+                             result.get("direction_available") is not False))
     return out
 
 
