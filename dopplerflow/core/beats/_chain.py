@@ -101,7 +101,7 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
 
 
 @njit(**_JIT)
-def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, out, k):
+def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     """Decide the beat of channel ``c`` at step ``jb``: its row, its onset, and the record
     of the previous beat of the channel, now complete, into ``out[k]``; returns the
     records written (0 or 1)."""
@@ -116,7 +116,7 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, out, k):
     # upstroke before it
     b = min(n_rows - h, (jb + 2) * step)
     a = max(start, min(b - 1, int((jb - 1) * step - params[P_SPAN] * period)))
-    sm = _smoothed(ring, rn, c, floor_level, a, b, h)
+    sm = _smoothed(ring, rn, c, floor_level, a, b, h, work)
     beat = max(a, (jb - 1) * step)
     for i in range(beat, b):
         if sm[i - a] > sm[beat - a]:
@@ -135,7 +135,8 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, out, k):
     written = 0
     if state[c, S_LAST_J] >= 0:
         _record(c, state[c, S_LAST_O], state[c, S_LAST_ROW], state[c, S_LAST_E],
-                state[c, S_LAST_T], state[c, S_LAST_Q], onset, ring, rn, params, out[k])
+                state[c, S_LAST_T], state[c, S_LAST_Q], onset, ring, rn, params, out[k],
+                work)
         written = 1
     state[c, S_LAST_J] = jb
     state[c, S_LAST_ROW] = beat
@@ -178,13 +179,13 @@ def _decide(c, j, final, ring, rn, n_rows, steps, acf, state, params, half, work
             break
         for b in range(nb if final else 1):
             written += _commit(c, chain[b], ring, rn, n_rows, steps, state, params, half,
-                               out, k + written)
+                               work, out, k + written)
         if final:
             break
     if final and state[c, S_LAST_J] >= 0:
         _record(c, state[c, S_LAST_O], state[c, S_LAST_ROW], state[c, S_LAST_E],
                 state[c, S_LAST_T], state[c, S_LAST_Q], np.nan, ring, rn, params,
-                out[k + written])
+                out[k + written], work)
         written += 1
     return written
 

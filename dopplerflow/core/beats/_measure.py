@@ -42,11 +42,12 @@ from .constants import (
 
 
 @njit(**_JIT)
-def _smoothed(ring, rn, c, floor_level, a, b, h):
+def _smoothed(ring, rn, c, floor_level, a, b, h, work):
     """Channel ``c``'s signal of rows ``a .. b - 1``, each the mean over ``2 h + 1`` rows:
-    fmax (Hz), or the flow power in dB over ``floor_level``."""
+    fmax (Hz), or the flow power in dB over ``floor_level``; in ``work[4]`` (its running
+    sums in ``work[3]``: rows of the ring's length, at least)."""
     m = b - a + 2 * h
-    raw = np.empty(m + 1)
+    raw = work[3, :m + 1]
     raw[0] = 0.0
     at = (a - h) % rn
     for q in range(m):
@@ -57,7 +58,7 @@ def _smoothed(ring, rn, c, floor_level, a, b, h):
                                       floor_level))
         raw[q + 1] = raw[q] + v  # running sum
         at = _wrap(at + 1, rn)
-    out = np.empty(b - a)
+    out = work[4, :b - a]
     for q in range(b - a):
         out[q] = (raw[q + 2 * h + 1] - raw[q]) / (2 * h + 1)
     return out
@@ -85,7 +86,7 @@ def _onset(sm, a, beat):
 
 
 @njit(**_JIT)
-def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col):
+def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, buf):
     """Measures of the beat from onset ``o0`` to the next onset ``o1`` (rows) with ``ante``
     as the antegrade direction, into ``out[col:col + M_WIDTH]`` (Hz, rows, Hz·rows).
 
@@ -93,7 +94,8 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col):
     fmax, or minus the retrograde one where that direction has more power.  The
     phases are runs of one sign at least ``min_phase`` rows long (rows without flow
     do not break a run; runs of one sign on either side of a shorter one merge),
-    counted up to 3 (forward, reverse, forward).
+    counted up to 3 (forward, reverse, forward).  ``buf`` (a beat's rows at least) holds
+    the end of the beat the EDV is the median of.
     """
     i0 = int(math.ceil(o0))
     i1 = int(math.ceil(o1))  # rows i0 .. i1 - 1
@@ -109,7 +111,7 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col):
     skip = int(round(edv_rows))
     e0 = i1 - max(skip + 1, int(EDV_SPAN * n))
     e1 = i1 - skip
-    buf = np.empty(e1 - e0)
+    buf = buf[:e1 - e0]
     psv, peak, tamv, tav, fwd, rev = -1.0, i0, 0.0, 0.0, 0.0, 0.0
     phases, last_sign, run_sign, run = 0, 0, 0, 0
     prev_fa = np.float64(ring[(i0 - 1) % rn, 3 * ante])
@@ -171,10 +173,11 @@ def _floor_level(state, params):
 
 
 @njit(**_JIT)
-def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, rn, params, rec):
+def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, rn, params, rec,
+            work):
     """One beat's record: head and the measures for the antegrade directions the channel
     serves (the max envelope of a direction: that direction; the power: either, or the
-    one given)."""
+    one given); ``work[5]`` is room for :func:`_measure`."""
     rec[R_CHANNEL] = c
     rec[R_ONSET] = onset
     rec[R_CENTRE] = centre
@@ -191,5 +194,5 @@ def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, r
                 rec[col + m] = np.nan
         else:
             _measure(ring, rn, onset, next_onset, h, direction, params[P_MIN_PHASE],
-                     params[P_EDV], rec, col)
+                     params[P_EDV], rec, col, work[5])
 

@@ -15,11 +15,12 @@ from numba import njit
 from .. import _design
 from .._numba import _JIT
 from ._chain import _decide
-from ._drive import _biquad, _breathe, _ema, _step
+from ._drive import _biquad, _breathe, _ema, _step, _wrap
 from .constants import (
     ACF_TAU_S,
     ALPHA,
     BASELINE_TAU_S,
+    BATCH_S,
     BREATH_BAND_HZ,
     BREATH_MIN_S,
     BREATH_PRESENT,
@@ -110,7 +111,9 @@ class BeatTracker:
         self.ring_n = max(int(math.ceil(RING_S * rows_s)),
                           int(math.ceil((HORIZON + 4) * MAX_PERIOD_S * rows_s)))
         self.ring_n += step - self.ring_n % step
-        self.batch = max(step, int(rows_s) // step * step)  # rows a kernel call takes
+        # rows a kernel call takes (its records fit ``out``): BATCH_S of them, so that the
+        # cost of a call is spread over many rows
+        self.batch = max(step, int(BATCH_S * rows_s) // step * step)
         n_steps = self.ring_n // step
         self.ring = np.zeros((self.ring_n, 6), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
@@ -118,7 +121,9 @@ class BeatTracker:
         self.state = np.zeros((N_CHANNELS, S_WIDTH))
         self.state[:, S_LAST_J] = -1.0
         self.count = np.zeros(3, np.int64)
-        self.work = np.zeros((3, n_steps))  # the chain's scores, back-pointers, penalties
+        # the chain's scores, back-pointers and penalties; a beat's smoothed signal, its
+        # running sums, and its end for the EDV (no kernel allocates)
+        self.work = np.zeros((6, max(n_steps, self.ring_n)))
         self.chain = np.zeros(n_steps, np.int64)
         self.half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
 
@@ -255,17 +260,22 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
     bsteps = int(params[P_BREATH_STEP])
     skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
     k = 0
+    n = count[C_ROWS]
+    at = n % rn  # the ring's row and the row in the step, kept without a division a row
+    in_step = n % step
     for i in range(rows.shape[0]):
-        n = count[C_ROWS]
-        at = n % rn
         for q in range(6):
             ring[at, q] = rows[i, q]
         state[0, S_SUM] += rows[i, 0]
         state[1, S_SUM] += rows[i, 3]
         state[2, S_SUM] += np.float64(rows[i, 2]) + np.float64(rows[i, 5])
-        count[C_ROWS] = n + 1
-        if (n + 1) % step:
+        n += 1  # rows received
+        count[C_ROWS] = n
+        at = _wrap(at + 1, rn)
+        in_step += 1
+        if in_step < step:
             continue
+        in_step = 0
         j = count[C_STEPS]
         f0, f1, p = state[0, S_SUM] / step, state[1, S_SUM] / step, state[2, S_SUM] / step
         state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
@@ -279,7 +289,7 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
             if c == skip:
                 continue
             _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf, params)
-            k += _decide(c, j, False, ring, rn, n + 1, steps, acf, state, params, half, work,
+            k += _decide(c, j, False, ring, rn, n, steps, acf, state, params, half, work,
                          chain, out, k)
         count[C_STEPS] = j + 1
     if final and count[C_STEPS] > 0:
