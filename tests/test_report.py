@@ -254,7 +254,8 @@ class _GridItems(HTMLParser):
 
 def test_layout_uses_the_page(gsv_page):
     """Two columns on a wide screen (recording beside results, events beside episodes,
-    warnings beside settings), the figure across both; one column on a narrow screen."""
+    warnings beside settings), the figure and the beats across both; one column on a
+    narrow screen."""
     assert (".grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);"
             in gsv_page)
     assert ".grid>.wide{grid-column:1/-1}" in gsv_page
@@ -263,8 +264,8 @@ def test_layout_uses_the_page(gsv_page):
     p.feed(gsv_page)
     assert [tuple(item) for item in p.items] == [
         ("facts-title", False), ("results-title", False),
-        ("figure-title", True), ("events-title", False), ("episodes-title", False),
-        ("warnings-title", False), ("settings-title", False)]
+        ("figure-title", True), ("beats-title", True), ("events-title", False),
+        ("episodes-title", False), ("warnings-title", False), ("settings-title", False)]
 
 
 def test_report_marks_a_second_vessel(tmp_path):

@@ -25,13 +25,13 @@ EXPECTED_REFLUX = {
     "jugular_phasic": False, "jugular_valsalva": True, "jugular_valve_closure": False,
     "vertebral_repeated": True, "gsv_squeeze_reflux": True, "femoral_competent": False,
     "femoral_reflux": True, "perforator_reflux": True, "artery_triphasic": False,
-    "no_flow": False, "jugular_with_carotid": True, "low_snr_gsv": True,
+    "carotid": False, "no_flow": False, "jugular_with_carotid": True, "low_snr_gsv": True,
 }
 
 
 def _fs_for(name):
     # arteries peak at 3.6-4.2 kHz
-    return 16000 if name in ("artery_triphasic", "jugular_with_carotid") else FS
+    return 16000 if name in ("artery_triphasic", "carotid", "jugular_with_carotid") else FS
 
 
 @pytest.fixture(scope="module")

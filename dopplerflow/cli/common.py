@@ -23,7 +23,7 @@ from ..figures.units import tidy
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
            "check_layout_options",
            "add_output_arguments", "trace_wanted", "check_outputs", "write_outputs",
-           "check_writable", "print_summary", "tidy", "Progress", "CountProgress",
+           "check_writable", "print_summary", "beat_lines", "tidy", "Progress", "CountProgress",
            "positive_float"]
 
 
@@ -184,6 +184,9 @@ def add_output_arguments(parser):
     g.add_argument("--trace-json", action="store_true",
                    help="include the per-frame trace in the JSON")
     g.add_argument("--csv", metavar="OUT", help="write the per-frame trace as CSV")
+    g.add_argument("--beats-csv", metavar="OUT",
+                   help="write the beats as CSV: one line per beat (onset, interval, PSV, "
+                        "EDV, RI, PI, ...)")
     g.add_argument("--plot", metavar="FILE", help="write sonogram + trace (.png, .svg, .pdf)")
     g.add_argument("-q", "--quiet", action="store_true", help="no summary on the terminal")
 
@@ -204,7 +207,8 @@ def check_outputs(args):
                             "--json OUT too (or --csv OUT for the trace alone)")
     plot = getattr(args, "plot", None)
     check_paths([("the recording", args.file)],
-                [("--json", args.json), ("--csv", args.csv), ("--plot", plot)])
+                [("--json", args.json), ("--csv", args.csv),
+                 ("--beats-csv", getattr(args, "beats_csv", None)), ("--plot", plot)])
     if getattr(args, "plot", None):
         from ..figures import plots
 
@@ -212,7 +216,8 @@ def check_outputs(args):
 
 
 def write_outputs(analysis, args):
-    """Write the JSON/CSV/plot an analysing command was asked for.
+    """Write the JSON, the CSV of the trace and of the beats, and the plot an analysing
+    command was asked for.
 
     The paths were checked by :func:`check_outputs` before the analysis.
     """
@@ -225,6 +230,10 @@ def write_outputs(analysis, args):
         io.write_json(analysis, args.json, trace=args.trace_json)
     if args.csv:
         io.write_csv(analysis, args.csv)
+    if getattr(args, "beats_csv", None):
+        from ..core.beats import write_beats_csv
+
+        write_beats_csv(analysis, args.beats_csv)
     if getattr(args, "plot", None):
         from ..figures import plots
 
@@ -274,10 +283,54 @@ def print_summary(analysis, file=None):
     else:
         p(f"  flow        {verdict.flow_phrase(a)}")
     p(f"  reflux      {verdict.reflux_phrase(a)}")
+    for name, text in beat_lines(a):
+        p(f"  {name:<11} {text}")
     _event_table(p, "reflux events", a.reflux_events)
     _event_table(p, "shorter retrograde episodes", a.episodes)
     for w in a.warnings:
         p(f"  warning     {w}")
+
+
+#: The recording's indices as the summary names them: (key of the beats summary, label,
+#: unit, decimals).
+_INDICES = (("psv_cm_s", "PSV", " cm/s", 1), ("edv_cm_s", "EDV", " cm/s", 1),
+            ("tamv_cm_s", "TAMV", " cm/s", 1), ("ri", "RI", "", 2), ("pi", "PI", "", 2),
+            ("sd_ratio", "S/D", "", 1), ("acceleration_time_s", "acceleration", " s", 3))
+
+
+def beat_lines(analysis):
+    """The summary's lines on the beats: ``[(name, text), ...]``, empty when no beats
+    were found.
+
+    ``heart rate``: the median rate and its interquartile range over the clean beats
+    (or why there is none), the beats found, clean and rejected, and the signal they
+    were read on.  ``indices``: the medians over the clean beats (mono: of the speed),
+    the commonest waveform and the reverse-flow share.  ``breathing``: for veins, the
+    respiratory phasicity.
+    """
+    b = analysis.beats
+    if b is None or not len(b):
+        return []
+    s = b.summary
+    on = {"max_envelope": "the maximum velocity", "flow_power": "the flow power"}[b.signal]
+    count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected), "
+             f"read on {on}")
+    if s["heart_rate_bpm"] is None:
+        return [("heart rate", f"not measured: fewer than 3 clean beats; {count}")]
+    out = [("heart rate", f"{tidy(s['heart_rate_bpm'], 1)} beats/min (IQR "
+                          f"{tidy(s['heart_rate_iqr_bpm'], 1)}); {count}")]
+    parts = [f"{label} {tidy(s[key], d)}{unit}" for key, label, unit, d in _INDICES
+             if s.get(key) is not None]
+    if s.get("phasicity"):
+        parts.append(s["phasicity"])
+    if s.get("reverse_flow_share") is not None:
+        parts.append(f"reverse flow {tidy(100 * s['reverse_flow_share'], 0)}%")
+    out.append(("indices", ", ".join(parts) + " (medians over the clean beats)"))
+    resp = s.get("respiratory_phasicity")
+    if resp:
+        out.append(("breathing", f"respiratory phasicity {resp['call']} (peak-to-peak modulation "
+                                 f"{tidy(100 * resp['modulation'], 0)}% of the mean)"))
+    return out
 
 
 def _event_table(p, title, events):

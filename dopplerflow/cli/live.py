@@ -4,7 +4,7 @@ import signal
 import sys
 
 from ..live.devices import BLOCK_S
-from .common import add_analysis_arguments, positive_float, settings_from_args
+from .common import add_analysis_arguments, positive_float, settings_from_args, tidy
 
 __all__ = ["add_arguments", "main"]
 
@@ -26,6 +26,8 @@ def add_arguments(parser):
     parser.add_argument("--json", default=None, metavar="OUT",
                         help="write the analysis (events, settings, input_overflows) as JSON")
     parser.add_argument("--csv", default=None, metavar="OUT", help="write the trace as CSV")
+    parser.add_argument("--beats-csv", default=None, metavar="OUT",
+                        help="write the beats as CSV, one line per beat")
     parser.add_argument("--plot", action="store_true",
                         help="show a live window (needs a display; refused before the stream "
                              "opens if there is none)")
@@ -68,10 +70,16 @@ def main(args):
         io.write_json(analysis, args.json)
     if args.csv:
         io.write_csv(analysis, args.csv)
+    if args.beats_csv:
+        from ..core.beats import write_beats_csv
+
+        write_beats_csv(analysis, args.beats_csv)
     seconds = session.frames_recorded / session.sample_rate_hz
     n = len(analysis.reflux_events)
+    hr = analysis.heart_rate_bpm
     summary = (f"{seconds:.2f} s analysed, {n} reflux event(s), "
-               f"{session.input_overflows} input overflow(s)")
+               + (f"heart rate {tidy(hr, 1)} beats/min, " if hr is not None else "")
+               + f"{session.input_overflows} input overflow(s)")
     if session.end_reason in ("duration", "stopped"):
         how = "duration reached" if session.end_reason == "duration" else "stopped"
         print(f"dopplerflow live: {how}: {summary}", file=sys.stderr, flush=True)
@@ -125,7 +133,8 @@ def _check_outputs(args):
 
     from .paths import OutputClash, check_paths
 
-    check_paths([], [("--record", args.record), ("--json", args.json), ("--csv", args.csv)])
+    check_paths([], [("--record", args.record), ("--json", args.json), ("--csv", args.csv),
+                     ("--beats-csv", args.beats_csv)])
     if args.record and os.path.lexists(args.record):
         raise OutputClash(f"--record {args.record} exists; a recording is never overwritten: "
                           f"give a new file name")

@@ -150,7 +150,8 @@ class Analysis:
         return cm_s_per_hz(s.carrier_hz, s.angle_deg, s.sound_speed_m_s)
 
     def to_dict(self, trace=False):
-        """The JSON-ready dict; ``trace=True`` adds the per-frame trace."""
+        """The JSON-ready dict; ``trace=True`` adds the per-frame trace and the per-beat
+        values (``beat_table``: one list per column of the beats CSV)."""
         from .. import __version__
 
         d = {
@@ -184,6 +185,8 @@ class Analysis:
         if trace:
             t = self.trace
             d["trace"] = {c: _jsonable(getattr(t, c)) for c in Trace.COLUMNS}
+            if self.beats is not None:
+                d["beat_table"] = self.beats.to_lists()
         return d
 
 

@@ -1,17 +1,20 @@
 """Marks drawn over a sonogram or a trace: reflux events, shorter retrograde episodes,
-a second vessel in the beam, and the colours every figure gives them.
+a second vessel in the beam, the beats, and the colours every figure gives them.
 
-Shaded spans carry a ``gid`` (``"reflux-event"``, ``"retrograde-episode"``) and the
-second vessel's line ``"second-vessel"``, so that tools and tests can find them.
+Shaded spans carry a ``gid`` (``"reflux-event"``, ``"retrograde-episode"``), the
+second vessel's line ``"second-vessel"`` and the beats' marks ``"beat-onsets"``,
+``"beat-onsets-rejected"``, ``"beat-psv"`` and ``"beat-edv"``, so that tools and
+tests can find them.
 """
 
 import math
 
 from .image import second_vessel_side
 
-__all__ = ["shade_events", "mark_second_vessel", "REFLUX_COLOR", "EPISODE_COLOR",
+__all__ = ["shade_events", "mark_second_vessel", "mark_beats", "REFLUX_COLOR", "EPISODE_COLOR",
            "TRACE_COLOR", "MEAN_COLOR", "NO_FLOW_COLOR", "WALL_BAND_COLOR",
-           "SECOND_VESSEL_COLOR", "ENVELOPE_COLOR", "MEAN_ON_IMAGE_COLOR"]
+           "SECOND_VESSEL_COLOR", "ENVELOPE_COLOR", "MEAN_ON_IMAGE_COLOR", "BEAT_COLOR",
+           "REJECTED_BEAT_COLOR", "PSV_COLOR", "EDV_COLOR"]
 
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 REFLUX_COLOR = "#D55E00"
@@ -25,6 +28,12 @@ SECOND_VESSEL_COLOR = "#F0E442"
 #: Envelope colours over the dark end of the colour map.
 ENVELOPE_COLOR = "white"
 MEAN_ON_IMAGE_COLOR = "#7FFFD4"
+#: Beat onsets (clean, and not clean), and each beat's PSV and EDV (Okabe-Ito orange and
+#: reddish purple).
+BEAT_COLOR = "black"
+REJECTED_BEAT_COLOR = "#9a9a9a"
+PSV_COLOR = "#E69F00"
+EDV_COLOR = "#CC79A7"
 
 
 def shade_events(ax, analysis, *, on_image):
@@ -142,3 +151,43 @@ def mark_second_vessel(ax, analysis):
             va="bottom", fontsize=11, color=SECOND_VESSEL_COLOR, zorder=5, clip_on=True,
             gid="second-vessel-label",
             bbox=dict(boxstyle="round,pad=0.25", fc="#1e1e1e", ec="none", alpha=0.85))
+
+
+def mark_beats(ax, analysis):
+    """Mark the beats on a velocity trace; return legend handles (none without beats).
+
+    Each beat's onset is a thin line across the axes, black for a clean beat and
+    grey, dashed, for one that is not (an ectopic beat or the pause after it, a beat
+    placed where no pulse was seen, a beat over lost samples); each complete
+    beat's PSV is an upward triangle at its systolic peak and its EDV a downward
+    triangle at its end (the next onset), filled for clean beats and hollow for the
+    others.  The values are those of the trace's axis: signed, + antegrade (mono:
+    speeds).
+    """
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    b = analysis.beats
+    if b is None or not len(b):
+        return []
+    clean = np.asarray(b.clean, bool)
+    onset = np.asarray(b.onset_s, float)
+    on_x = ax.get_xaxis_transform()
+    for sel, color, style, gid in ((clean, BEAT_COLOR, "solid", "beat-onsets"),
+                                   (~clean, REJECTED_BEAT_COLOR, (0, (3, 2)),
+                                    "beat-onsets-rejected")):
+        if sel.any():
+            ax.vlines(onset[sel], 0.0, 1.0, transform=on_x, colors=color, alpha=0.6,
+                      linewidth=0.9, linestyles=style, zorder=1.2, gid=gid)
+    done = np.isfinite(b.rr_s)
+    kw = dict(linestyle="none", markersize=7, markeredgewidth=1.0, zorder=4)
+    for x, y, marker, color, gid in ((b.peak_s, b.psv_cm_s, "^", PSV_COLOR, "beat-psv"),
+                                     (onset + b.rr_s, b.edv_cm_s, "v", EDV_COLOR, "beat-edv")):
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        ax.plot(x[done & clean], y[done & clean], marker=marker, color=color, gid=gid, **kw)
+        ax.plot(x[done & ~clean], y[done & ~clean], marker=marker, color=color,
+                markerfacecolor="none", gid=f"{gid}-rejected", **kw)
+    return [Line2D([], [], color=BEAT_COLOR, alpha=0.6, linewidth=0.9,
+                   label="beat onset (grey: not clean)"),
+            Line2D([], [], color=PSV_COLOR, marker="^", label="PSV", **kw),
+            Line2D([], [], color=EDV_COLOR, marker="v", label="EDV", **kw)]

@@ -46,6 +46,7 @@ from .marks import (  # the colours are also known by their names here
     SECOND_VESSEL_COLOR,  # noqa: F401
     TRACE_COLOR,
     WALL_BAND_COLOR,
+    mark_beats,
     mark_second_vessel,
     shade_events,
 )
@@ -233,8 +234,10 @@ def _overlay_envelopes(ax, analysis, starts):
     return h
 
 
-def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 * MAX_COLUMNS):
-    """Draw the signed velocity over time, with flow/no-flow regions and the events.
+def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 * MAX_COLUMNS,
+                   beats=True):
+    """Draw the signed velocity over time, with flow/no-flow regions, the events and the
+    beats.
 
     Parameters
     ----------
@@ -246,6 +249,9 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         Axes title; by default the reflux threshold; ``""`` for none.
     max_points : int
         Most points per line (long recordings keep each group's extreme).
+    beats : bool
+        Mark the beats found: their onsets (grey where not clean) and each beat's
+        PSV and EDV (:func:`~.marks.mark_beats`).
 
     Returns
     -------
@@ -281,6 +287,8 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
             hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
             ax.set_xlim(tr.time_s[0] - hop / 2, tr.time_s[-1] + hop / 2)
         handles += shade_events(ax, analysis, on_image=False)
+        if beats:
+            handles += mark_beats(ax, analysis)
         ax.set_xlabel("time (s)")
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
@@ -316,8 +324,10 @@ def _figure_title(analysis):
     s = analysis.settings
     name = os.path.basename(analysis.file) if analysis.file else "audio"
     vessel = f"{s.vessel}, " if s.vessel else ""
+    hr = analysis.heart_rate_bpm
+    rate = "" if hr is None else f"; heart rate {hr:.0f}/min"
     return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "
-            f"layout {s.layout} \u2014 {verdict.headline(analysis)}")
+            f"layout {s.layout} \u2014 {verdict.headline(analysis)}{rate}")
 
 
 def analysis_figure(analysis, **sonogram_kw):

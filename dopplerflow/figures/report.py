@@ -4,7 +4,8 @@
 that opens in any browser without a network: the figures are embedded as
 base64 PNG, the style sheet is inline, nothing is fetched.  The page holds the
 verdict; the recording and the results side by side; the sonogram and
-velocity trace across the page; the tables of reflux events and of shorter
+velocity trace across the page (with the beats marked); the beats (heart rate
+and the recording's indices); the tables of reflux events and of shorter
 retrograde episodes; the warnings and the settings (worded as a person would
 write them); and the research-use disclaimer.  Two columns on a wide screen,
 one on a narrow one.
@@ -55,6 +56,7 @@ figure{margin:.4em 0}
 img{width:100%;height:auto;border:1px solid #e0e0e0}
 figcaption{font-size:.95em;color:#444;margin-top:.3em}
 .warnings li{color:#8a3300}
+.scroll{overflow-x:auto}
 footer{margin-top:2em;font-size:.9em;color:#555}
 """
 
@@ -77,6 +79,11 @@ def _e(x):
 def _q(value, unit, decimals):
     """A quantity with its unit, tidily rounded; a dash for None."""
     return "\u2014" if value is None else f"{tidy(value, decimals)} {unit}"
+
+
+def _number(value, decimals):
+    """A number tidily rounded, without its unit; a dash for None."""
+    return "\u2014" if value is None else tidy(value, decimals)
 
 
 def _yes(flag):
@@ -196,6 +203,51 @@ def _episodes(analysis):
     return "\n".join(out + ["</section>"])
 
 
+#: The recording's figures of the beats section: (key of the beats summary, heading,
+#: unit, decimals).
+_BEAT_FIGURES = (("psv_cm_s", "PSV", "cm/s", 1), ("edv_cm_s", "EDV", "cm/s", 1),
+                 ("tamv_cm_s", "TAMV", "cm/s", 1), ("tav_cm_s", "TAV", "cm/s", 1),
+                 ("ri", "RI", "", 2), ("pi", "PI", "", 2), ("sd_ratio", "S/D", "", 1),
+                 ("acceleration_time_s", "acceleration time", "s", 3))
+_SIGNALS = {"max_envelope": "the maximum velocity", "flow_power": "the flow power"}
+
+
+def _beats(analysis):
+    """The beats, as a section across the page: the heart rate and how many beats it is
+    taken over, then the recording's indices (medians over the clean beats)."""
+    out = ['<section class="wide"><h2 id="beats-title">Beats</h2>']
+    b = analysis.beats
+    if b is None or not len(b):
+        out.append("<p>No periodic pulse was found: no beats and no heart rate.</p>")
+        return "\n".join(out + ["</section>"])
+    s = b.summary
+    found = (f"{s['n_beats']} beats found ({s['n_clean']} clean, {s['n_rejected']} "
+             f"rejected), read on {_SIGNALS[b.signal]} (periodicity {b.periodicity:.2f})")
+    if s["heart_rate_bpm"] is None:
+        out.append(f"<p>Heart rate not measured: fewer than 3 clean beats. {_e(found)}.</p>")
+        return "\n".join(out + ["</section>"])
+    out.append(f'<p id="heart-rate">Heart rate <b>{_q(s["heart_rate_bpm"], "beats/min", 1)}'
+               f'</b> (interquartile range {_q(s["heart_rate_iqr_bpm"], "beats/min", 1)}); '
+               f"{_e(found)}. Medians over the clean beats"
+               + (" (speeds: a mono recording has no direction)"
+                  if not analysis.direction_available else "") + ":</p>")
+    head = [label + (f" ({unit})" if unit else "") for _, label, unit, _ in _BEAT_FIGURES]
+    num = '<td class="num">{}</td>'.format
+    cells = [num(_number(s.get(k), d)) for k, _, _, d in _BEAT_FIGURES]
+    if "reverse_flow_share" in s:
+        head += ["reverse flow (%)", "waveform"]
+        share = s["reverse_flow_share"]
+        cells += [num(_number(None if share is None else 100 * share, 0)),
+                  f"<td>{_e(s['phasicity'] or chr(0x2014))}</td>"]
+    resp = s.get("respiratory_phasicity")
+    if "respiratory_phasicity" in s:
+        head.append("respiratory phasicity")
+        cells.append(f"<td>{_e(resp['call'] if resp else 'not measured')}</td>")
+    out.append('<div class="scroll">' + _table([cells], table_id="beats", header=head)
+               + "</div>")
+    return "\n".join(out + ["</section>"])
+
+
 def _settings(analysis):
     """The settings in force, worded as a person would write them."""
     a, s, sm = analysis, analysis.settings, analysis.summary
@@ -308,8 +360,12 @@ def render_report(analysis, *, title=None):
            "its flow left out of the trace)." if second_vessel_side(analysis) else
            " Yellow, dotted: from where two vessels flow opposite ways."
            if analysis.second_vessel and analysis.direction_available else "")
+        + (" Thin lines (trace): beat onsets, grey and dashed where a beat is not clean; "
+           "orange and purple triangles: each beat's PSV and EDV, hollow where not clean."
+           if analysis.beats is not None and len(analysis.beats) else "")
         + "</figcaption></figure>",
         "</section>",
+        _beats(analysis),
         _events(analysis),
         _episodes(analysis),
         '<section><h2 id="warnings-title">Warnings</h2>',

@@ -21,15 +21,17 @@ def format_status(status):
     status : dict
         From :meth:`~dopplerflow.live.session.LiveSession.status`: ``time_s``, ``velocity_cm_s``
         (signed, + antegrade), ``direction``, ``flow``, ``reflux_timer_s``,
-        ``level_dbfs`` (peak of the last update interval), ``clipped_samples``,
-        ``input_overflows``, ``dropped_frames`` and ``lag_s`` (audio queued
-        but not yet analysed).
+        ``heart_rate_bpm`` (the median of the last beats, None before three
+        intervals or without a pulse), ``level_dbfs`` (peak of the last update
+        interval), ``clipped_samples``, ``input_overflows``, ``dropped_frames``
+        and ``lag_s`` (audio queued but not yet analysed).
 
     Returns
     -------
     str
-        Fixed-width fields, no newline, e.g.
-        ``"  12.34 s  -15.2 cm/s retrograde  flow yes  reflux 0.62 s  -12.0 dBFS |######   |"``.
+        Fixed-width fields, no newline, e.g. ``"  12.34 s  -15.2 cm/s retrograde  flow
+        yes  HR  72/min  reflux 0.62 s  -12.0 dBFS |######   |"`` (``HR  --/min``
+        while no heart rate is known).
     """
     level = status.get("level_dbfs", -math.inf)
     # meter: 10 cells over -60..0 dBFS
@@ -40,6 +42,8 @@ def format_status(status):
         f"{status.get('velocity_cm_s', 0.0):+6.1f} cm/s {status.get('direction', 'none'):<10}",
         f"flow {'yes' if status.get('flow') else 'no '}",
     ]
+    hr = status.get("heart_rate_bpm")
+    parts.append(f"HR {min(hr, 999.0):3.0f}/min" if hr is not None else "HR  --/min")
     timer = status.get("reflux_timer_s", 0.0)
     parts.append(f"reflux {timer:5.2f} s" if timer > 0 else " " * 14)
     parts.append(f"{level_txt} dBFS |{'#' * cells}{' ' * (10 - cells)}|")

@@ -246,7 +246,9 @@ def format_report(result):
         ``antegrade='auto'``, ``sens%``/``PPV%`` of reflux events, ``onset
         ms``/``end ms`` median absolute errors of matched events, ``rms%``
         frame-weighted trace rms error (% of peak), ``max rms%`` the worst
-        recording, ``bias%`` and ``sign%`` agreement.
+        recording, ``bias%`` and ``sign%`` agreement.  With the beats of an
+        evaluation (``result["beats"]``), their table and checks follow
+        (:func:`~dopplerflow.sim.beats.format_beats_report`).
     """
     table = [_HEADER] + [[r["scenario"]] + _cells(r) for r in result["rows"]]
     table += [["ALL (" + o["verdict"] + ")"] + _cells(o) for o in result["overall"]]
@@ -269,4 +271,8 @@ def format_report(result):
     errors = sum(r["n_errors"] for r in result["rows"])
     if errors:
         lines.append(f"{errors} analysis error(s) counted as classified wrong (see the JSON)")
+    if result.get("beats") and result["beats"]["rows"]:
+        from .beats import format_beats_report
+
+        lines += ["", format_beats_report(result["beats"])]
     return "\n".join(lines)

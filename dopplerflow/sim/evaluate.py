@@ -27,6 +27,11 @@ flow below the floor lies inside the wall filter's band and is not scored, see
 accuracy the project must reach (:data:`TARGETS`); the pooling, the checks and the
 text report are in :mod:`dopplerflow.sim.aggregate`.
 
+The scenarios that pulse are also scored beat by beat (:mod:`dopplerflow.sim.beats`):
+beat sensitivity, PPV and onset error, the heart rate and, on the arteries, PSV, EDV,
+RI and PI against the truth, pooled per scenario and SNR in a beats table with the
+simulator's beat targets (:data:`~dopplerflow.sim.beats.BEAT_TARGETS`) checked per SNR.
+
 Scenarios defined by their SNR (:data:`OWN_SNR_SCENARIOS`) run at their own
 SNR only: at the common levels they would repeat the scenario they are built on.
 """
@@ -38,6 +43,7 @@ import numpy as np
 
 from ..errors import DopplerflowError, SettingsError
 from .aggregate import TARGETS, aggregate, format_report, targets_for
+from .beats import aggregate_beats
 
 __all__ = ["evaluate", "run_recording", "aggregate", "targets_for", "format_report",
            "quantise", "sample_rate_for", "SNRS_DB", "LAYOUTS", "TARGETS"]
@@ -141,6 +147,7 @@ def sample_rate_for(name, layouts, base_rate_hz=SAMPLE_RATE_HZ):
 def _record(base, sc, analysis):
     rec = dict(base)
     rec.update({k: sc[k] for k in _KEPT})
+    rec["beats"] = sc["beats"]
     rec["onset_errors_s"] = [m["onset_error_s"] for m in sc["matches"]]
     rec["end_errors_s"] = [m["end_error_s"] for m in sc["matches"]]
     rec["peak_errors_pct"] = [m["peak_error_pct"] for m in sc["matches"]
@@ -149,9 +156,13 @@ def _record(base, sc, analysis):
     return rec
 
 
-def _error_record(base, exc):
-    """A recording the analysis refused counts as classified wrong."""
+def _error_record(base, exc, truth):
+    """A recording the analysis refused counts as classified wrong, and as finding none of
+    its beats."""
+    from .beats import beat_score
+
     return dict(base, error=str(exc), flow_correct=False, reflux_correct=None,
+                beats=beat_score({"beat_table": {"onset_s": []}}, truth),
                 reflux_assessable=False, recording_correct=False, n_true_events=0,
                 n_detected_events=0, n_matched=0, trace_frames=0, trace_measurable_frames=0,
                 trace_coverage=0.0, trace_below_floor_pct=None,
@@ -191,8 +202,9 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
         recording, event and trace fields of :func:`dopplerflow.sim.score.score`,
         ``onset_errors_s`` and ``end_errors_s`` (detected minus true, s, of the
         matched events), ``peak_errors_pct`` (their peak velocity's error, % of the
-        true peak), ``antegrade_chosen`` and, if the analysis raised,
-        ``error`` (counted as classified wrong).
+        true peak), ``beats`` (:func:`dopplerflow.sim.beats.beat_score`: None for a
+        scenario that does not pulse), ``antegrade_chosen`` and, if the analysis
+        raised, ``error`` (counted as classified wrong).
     """
     from ..core.driver import analyze
     from ..core.layouts import channel_map
@@ -220,7 +232,7 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
             try:
                 analysis = analyze(audio, sample_rate_hz=fs, **kw)
             except DopplerflowError as exc:
-                records.append(_error_record(base, exc))
+                records.append(_error_record(base, exc, truth))
                 continue
             records.append(_record(base, score(analysis.to_dict(trace=True), truth), analysis))
     return records
@@ -335,7 +347,9 @@ def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=No
     -------
     dict
         ``config`` (the arguments as run), ``records`` (:func:`run_recording`),
-        ``rows``, ``overall`` and ``passed`` (:func:`aggregate`), ``elapsed_s``.
+        ``rows``, ``overall`` and ``passed`` (:func:`aggregate`), ``beats``
+        (:func:`~dopplerflow.sim.beats.aggregate_beats`: the beats table of the
+        scenarios that pulse and its checks), ``elapsed_s``.
 
     Raises
     ------
@@ -361,5 +375,6 @@ def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=No
                           n for n in names if n in OWN_SNR_SCENARIOS]},
            "records": records}
     out.update(aggregate(records))
+    out["beats"] = aggregate_beats(records)
     out["elapsed_s"] = round(time.perf_counter() - t0, 2)
     return out

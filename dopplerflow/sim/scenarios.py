@@ -90,6 +90,11 @@ class Scenario:
         False when the beam holds no moving blood at all.
     second : SecondVessel or None
         Another vessel in the beam; the truth describes the vessel under study.
+    pulse : bool
+        The vessel under study pulses with the heart all through the recording,
+        one cycle every ``1 / heart_rate_hz`` from phase 0 (the foot of the
+        systolic upstroke): the truth holds its beats
+        (:func:`dopplerflow.sim.pulse.cycle_truth`).
     """
 
     name: str
@@ -104,6 +109,7 @@ class Scenario:
     clutter_db: float = 50.0
     flow: bool = True
     second: SecondVessel | None = None
+    pulse: bool = False
 
     @property
     def reflux_threshold_s(self):
@@ -273,6 +279,16 @@ def _artery_triphasic(t):
     return _arterial_triphasic(t)
 
 
+def _carotid_pulse(t):
+    """Common carotid artery at 66 beats/min, as a sonographer insonates it: low-resistance
+    pulsatile flow with a systolic peak of ~70 cm/s 0.18 s after the foot of the
+    upstroke, a small dicrotic wave, and ~20 cm/s forward flow all through diastole (no
+    reversal): the end-diastolic velocity that a high-resistance triphasic artery lacks,
+    for the pulsatility indices."""
+    p = _cycle_phase(t, 1.1)
+    return 20.0 + 50.0 * _gauss(p, 0.2, 0.06) + 8.0 * _gauss(p, 0.42, 0.05)
+
+
 def _no_flow(t):
     """No moving blood in the beam (probe over tissue, or a thrombosed or
     compressed vein): only wall/tissue clutter and noise."""
@@ -305,7 +321,8 @@ def _low_snr_gsv(t):
 # ---------------------------------------------------------------------------- library
 _LIST = (
     Scenario("jugular_phasic", "IJV at rest: respiratory and cardiac phasic flow, short a-wave "
-             "reversals, no reflux", "ijv", "away", 12.0, _jugular_phasic, profile_exponent=4.0),
+             "reversals, no reflux", "ijv", "away", 12.0, _jugular_phasic, profile_exponent=4.0,
+             pulse=True),
     Scenario("jugular_valsalva", "IJV Valsalva with an incompetent valve: ~2 s reflux",
              "ijv", "away", 12.0, _jugular_valsalva, profile_exponent=4.0),
     Scenario("jugular_valve_closure", "IJV Valsalva, competent valve: 0.45 s closure reversal, "
@@ -322,7 +339,9 @@ _LIST = (
     Scenario("perforator_reflux", "calf perforator: outward flow of 0.6 s after each release",
              "perforator", "toward", 9.0, _perforator_reflux, clutter_db=45.0),
     Scenario("artery_triphasic", "femoral artery, triphasic pulsatile flow, no reflux rule",
-             "artery", "toward", 8.0, _artery_triphasic, heart_rate_hz=1.15),
+             "artery", "toward", 8.0, _artery_triphasic, heart_rate_hz=1.15, pulse=True),
+    Scenario("carotid", "common carotid artery, low-resistance pulsatile flow, forward all "
+             "through diastole", "artery", "toward", 8.0, _carotid_pulse, pulse=True),
     Scenario("no_flow", "no moving blood: wall clutter and noise only", "gsv", "toward", 8.0,
              _no_flow, flow=False),
     Scenario("jugular_with_carotid", "IJV Valsalva reflux with the carotid in the beam, "

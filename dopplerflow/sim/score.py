@@ -34,6 +34,10 @@ Sign agreement is the percentage of scored frames with ``|v_true| >
 sign_min_cm_s`` where the result has the same sign (0 counts as a
 disagreement).  When the result says ``direction_available: false`` the
 magnitudes are compared and sign agreement is ``None``.
+
+**Beats.**  When the truth has beats (a scenario that pulses), the result's beats,
+heart rate and indices are scored against them (:func:`dopplerflow.sim.beats.beat_score`):
+``beats`` in the score, None otherwise.
 """
 
 import json
@@ -44,6 +48,7 @@ import os
 import numpy as np
 
 from ..errors import AudioFileError, InputError, SettingsError
+from .beats import beat_score, format_beat_score
 
 __all__ = ["score", "score_files", "check_pair", "format_score", "match_events"]
 
@@ -234,11 +239,16 @@ _NUMBER = ((numbers.Real,), "a number or null")
 _FLAG = ((bool, np.bool_), "true, false or null")
 _EVENTS = ((list, tuple), "a list of events ({start_s, end_s, ...}) or null")
 _TRACE = ((dict,), "an object {time_s: [...], velocity_cm_s: [...]} or null")
+_LIST = ((list, tuple), "a list of numbers or null")
+_OBJECT = ((dict,), "an object or null")
 #: The type of each field the score reads (missing or null: not given).
 _RESULT_TYPES = {"flow_detected": _FLAG, "reflux": _FLAG, "direction_available": _FLAG,
-                 "reflux_events": _EVENTS, "trace": _TRACE}
+                 "reflux_events": _EVENTS, "trace": _TRACE, "beats": _OBJECT,
+                 "beat_table": _OBJECT, "heart_rate_bpm": _NUMBER}
 _TRUTH_TYPES = {"flow": _FLAG, "reflux": _FLAG, "reflux_events": _EVENTS, "trace": _TRACE,
-                "snr_db": _NUMBER, "scenario": ((str,), "a scenario name or null")}
+                "snr_db": _NUMBER, "scenario": ((str,), "a scenario name or null"),
+                "beat_times_s": _LIST, "heart_rate_bpm": _NUMBER, "psv_cm_s": _LIST,
+                "edv_cm_s": _LIST, "ri": _LIST, "pi": _LIST}
 
 
 def _check_types(record, where, types):
@@ -355,8 +365,10 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
         ``reflux_correct``, ``reflux_assessable``, ``recording_correct``) and trace
         fields (``trace_frames``, ``trace_measurable_frames``, ``trace_coverage``,
         ``trace_below_floor_pct``, ``trace_floor_cm_s``, ``trace_rms_error_pct``,
-        ``trace_bias_pct``, ``sign_agreement_pct``), plus ``scenario`` and
-        ``snr_db`` from the truth.  Undefined quantities are ``None``.
+        ``trace_bias_pct``, ``sign_agreement_pct``), ``beats``
+        (:func:`dopplerflow.sim.beats.beat_score`: None when the truth has no beats),
+        plus ``scenario`` and ``snr_db`` from the truth.  Undefined quantities are
+        ``None``.
 
     Raises
     ------
@@ -379,6 +391,7 @@ def score(result, truth, *, tolerance_s=0.3, sign_min_cm_s=3.0):
     out.update(_recording_score(result, truth))
     out.update(_events_score(result, truth, tolerance_s))
     out.update(_trace_score(result, truth, sign_min_cm_s))
+    out["beats"] = beat_score(result, truth)
     return out
 
 
@@ -442,12 +455,19 @@ def format_score(s):
         hint = (" (write it with analyze --json OUT --trace-json)"
                 if s["trace_note"] == "no trace in the result" else "")
         lines.append(f"trace         not scored: {s['trace_note']}{hint}")
-        return "\n".join(lines)
-    lines.append(f"trace         rms {_fmt(s['trace_rms_error_pct'], '.1f', '%')} of peak, "
-                 f"bias {_fmt(s['trace_bias_pct'], '+.1f', '%')}, sign agreement "
-                 f"{_fmt(s['sign_agreement_pct'], '.1f', '%')} over {s['trace_frames']} frames"
-                 f" (coverage {_fmt(s['trace_coverage'], '.1%')}; "
-                 f"{_fmt(s['trace_below_floor_pct'], '.1f', '%')} of the flow below the "
-                 f"{_fmt(s['trace_floor_cm_s'], '.2f', ' cm/s')} floor)"
-                 + (f" ({s['trace_note']})" if s.get("trace_note") else ""))
+    else:
+        lines.append(_trace_line(s))
+    if s.get("beats"):
+        lines += format_beat_score(s["beats"])
     return "\n".join(lines)
+
+
+def _trace_line(s):
+    """The trace's line of :func:`format_score`."""
+    return (f"trace         rms {_fmt(s['trace_rms_error_pct'], '.1f', '%')} of peak, "
+            f"bias {_fmt(s['trace_bias_pct'], '+.1f', '%')}, sign agreement "
+            f"{_fmt(s['sign_agreement_pct'], '.1f', '%')} over {s['trace_frames']} frames"
+            f" (coverage {_fmt(s['trace_coverage'], '.1%')}; "
+            f"{_fmt(s['trace_below_floor_pct'], '.1f', '%')} of the flow below the "
+            f"{_fmt(s['trace_floor_cm_s'], '.2f', ' cm/s')} floor)"
+            + (f" ({s['trace_note']})" if s.get("trace_note") else ""))

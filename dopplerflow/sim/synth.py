@@ -177,8 +177,13 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
         ``truth`` holds sample_rate_hz, carrier_hz, angle_deg, sound_speed_m_s,
         antegrade, vessel, reflux_threshold_s, reflux, flow, reflux_events,
         retrograde_episodes, snr_db, seed, scenario, duration_s, trace
-        ``{"time_s", "velocity_cm_s"}`` every 5 ms (vessel under study, + antegrade)
-        and, for two-vessel scenarios, ``second_vessel``.
+        ``{"time_s", "velocity_cm_s"}`` every 5 ms (vessel under study, + antegrade),
+        for two-vessel scenarios ``second_vessel``, and for scenarios that pulse
+        (:attr:`~dopplerflow.sim.scenarios.Scenario.pulse`) their beats:
+        ``beat_times_s`` (the start of each cycle whose systolic peak is in the
+        recording), ``heart_rate_bpm`` and, per complete cycle, ``psv_cm_s``,
+        ``edv_cm_s``, ``tamv_cm_s``, ``ri`` and ``pi``
+        (:func:`~dopplerflow.sim.pulse.cycle_truth`).
 
     Raises
     ------
@@ -293,6 +298,8 @@ def _truth(sc, t, v, fs, duration, snr, seed, carrier_hz, angle_deg, sound_speed
         "trace": {"time_s": [round(float(x), 4) for x in trace_t],
                   "velocity_cm_s": [round(float(x), 3) for x in trace_v]},
     }
+    if sc.pulse and sc.flow:
+        truth.update(_beat_truth(sc, truth["duration_s"]))
     if sc.second is not None:
         truth["second_vessel"] = {
             "vessel": sc.second.vessel, "antegrade": sc.second.antegrade,
@@ -300,6 +307,19 @@ def _truth(sc, t, v, fs, duration, snr, seed, carrier_hz, angle_deg, sound_speed
             "velocity_cm_s": [round(float(x), 3) for x in _velocity(sc.second.velocity,
                                                                      trace_t)]}
     return truth
+
+
+def _beat_truth(sc, duration_s):
+    """The truth's beat fields of a scenario that pulses, rounded as its other fields."""
+    from .pulse import cycle_truth, scenario_pulse
+
+    b = cycle_truth(scenario_pulse(sc.heart_rate_hz, duration_s), duration_s,
+                    lambda t: _velocity(sc.velocity, t))
+    hr = b["heart_rate_bpm"]
+    return {"beat_times_s": [round(x, 4) for x in b["beat_times_s"]],
+            "heart_rate_bpm": None if hr is None else round(hr, 3),
+            **{k: [round(x, 3) for x in b[k]] for k in ("psv_cm_s", "edv_cm_s", "tamv_cm_s")},
+            **{k: [round(x, 4) for x in b[k]] for k in ("ri", "pi")}}
 
 
 # ---------------------------------------------------------------------------------- files

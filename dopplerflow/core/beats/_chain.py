@@ -1,0 +1,191 @@
+"""Kernels of the beat stage: the chain of beats, and each beat decided.
+
+:func:`_best_chain` finds the best chain of beats in the drive by dynamic
+programming; :func:`_decide` takes its settled beats one at a time once the drive is
+known ``HORIZON`` periods past the last one, and :func:`_commit` places each at the
+row rate with its onset and writes the record of the beat before it.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._numba import _JIT
+from ._drive import _period, _wrap
+from ._measure import _floor_level, _onset, _record, _smoothed
+from .constants import (
+    P_ALPHA,
+    P_CLIP,
+    P_HI,
+    P_HORIZON,
+    P_LO,
+    P_MIN_EVIDENCE,
+    P_MIN_IV,
+    P_PERIOD_EVERY,
+    P_SPAN,
+    P_STEP,
+    P_SUB,
+    P_WARMUP,
+    S_LAST_E,
+    S_LAST_J,
+    S_LAST_O,
+    S_LAST_Q,
+    S_LAST_ROW,
+    S_LAST_T,
+    S_LEAD,
+    S_LEAD_N,
+    S_PERIOD,
+    S_Q,
+    S_QN,
+    S_QSUM,
+)
+
+
+@njit(**_JIT)
+def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, beats):
+    """The best chain of beats in the drive's steps ``first .. last`` (dynamic programming).
+
+    ``drive`` is the ring of one channel's drive.  ``prev`` is the last beat decided
+    (its step; -1: none, and the chain may start anywhere in the first period).
+    Intervals run from ``max(min_iv, period / 2)`` to ``2 * period`` steps and cost
+    ``alpha * log(interval / period)**2``; a beat gains the drive at its step, up to
+    ``clip`` (a knock on the probe is no stronger a beat than a clear pulse).  The
+    chain ends at the best step of the last period.  Writes the chain's steps, oldest
+    first, into ``beats`` and returns how many.
+    """
+    dn = drive.shape[0]
+    lo = int(math.ceil(max(min_iv, 0.5 * period)))
+    hi = int(math.floor(2.0 * period))
+    n = last - first + 1
+    score = work[0]
+    back = work[1]
+    pen = work[2]
+    for d in range(lo, hi + 1):
+        pen[d] = alpha * math.log(d / period) ** 2
+    at = first % dn
+    for i in range(n):
+        t = first + i
+        best = -np.inf
+        arg = -2
+        if prev < 0:
+            if t < first + period:
+                best = 0.0
+                arg = -1
+        else:
+            iv = t - prev
+            if lo <= iv <= hi:
+                best = -pen[iv]
+                arg = -1
+        for j in range(max(0, i - hi), i - lo + 1):
+            v = score[j] - pen[i - j]
+            if v > best:
+                best = v
+                arg = j
+        score[i] = -np.inf if arg == -2 else min(drive[at], clip) + best
+        back[i] = arg
+        at = _wrap(at + 1, dn)
+    end = -1
+    for i in range(max(0, int(n - period)), n):
+        if score[i] > -np.inf and (end < 0 or score[i] > score[end]):
+            end = i
+    k = 0
+    i = end
+    while i >= 0:
+        beats[k] = first + i
+        k += 1
+        i = int(back[i])
+    for a in range(k // 2):  # oldest first
+        beats[a], beats[k - 1 - a] = beats[k - 1 - a], beats[a]
+    return k
+
+
+@njit(**_JIT)
+def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
+    """Decide the beat of channel ``c`` at step ``jb``: its row, its onset, and the record
+    of the previous beat of the channel, now complete, into ``out[k]``; returns the
+    records written (0 or 1)."""
+    step = int(params[P_STEP])
+    h = half[c]
+    floor_level = _floor_level(state, params)
+    period = state[c, S_PERIOD] * step
+    oldest = n_rows - rn + h + 1  # rows older than this have left the ring
+    start = max(oldest, int(state[c, S_LAST_ROW]) + 1 if state[c, S_LAST_J] >= 0 else 0)
+    evidence = steps[1, c, jb % steps.shape[2]]
+    # the row of the highest smoothed signal in the step and its neighbours, and the
+    # upstroke before it
+    b = min(n_rows - h, (jb + 2) * step)
+    a = max(start, min(b - 1, int((jb - 1) * step - params[P_SPAN] * period)))
+    sm = _smoothed(ring, rn, c, floor_level, a, b, h, work)
+    beat = max(a, (jb - 1) * step)
+    for i in range(beat, b):
+        if sm[i - a] > sm[beat - a]:
+            beat = i
+    if evidence >= params[P_MIN_EVIDENCE]:
+        w0 = max(a, int(beat - params[P_SPAN] * period))
+        onset = _onset(sm[w0 - a:], w0, beat) if beat - w0 >= 3 else float(w0)
+        lead = beat - onset
+        state[c, S_LEAD] = lead if state[c, S_LEAD_N] == 0 else \
+            0.8 * state[c, S_LEAD] + 0.2 * lead
+        state[c, S_LEAD_N] += 1
+    else:
+        # no pulse to see (a beat placed where one was due): the usual lead of the onset
+        lead = state[c, S_LEAD] if state[c, S_LEAD_N] > 0 else 0.25 * period
+        onset = max(float(start), beat - lead)
+    written = 0
+    if state[c, S_LAST_J] >= 0:
+        _record(c, state[c, S_LAST_O], state[c, S_LAST_ROW], state[c, S_LAST_E],
+                state[c, S_LAST_T], state[c, S_LAST_Q], onset, ring, rn, params, out[k],
+                work)
+        written = 1
+    state[c, S_LAST_J] = jb
+    state[c, S_LAST_ROW] = beat
+    state[c, S_LAST_O] = onset
+    state[c, S_LAST_E] = evidence
+    state[c, S_LAST_T] = period
+    state[c, S_LAST_Q] = state[c, S_Q]
+    return written
+
+
+@njit(inline="always", **_JIT)
+def _decide(c, j, final, ring, rn, n_rows, steps, acf, state, params, half, work, chain, out,
+            k):
+    """Decide the beats of channel ``c`` whose chain is settled with the drive up to step
+    ``j``; at the end of the stream (``final``) all of them.  Returns records written."""
+    warm = j + 1 >= params[P_WARMUP]
+    lo, hi = int(params[P_LO]), int(params[P_HI])
+    if (not warm and not final) or j < hi + 1:
+        return 0
+    if final or state[c, S_PERIOD] <= 0.0 or j % int(params[P_PERIOD_EVERY]) == 0:
+        state[c, S_PERIOD] = _period(acf[c], lo, hi, params[P_SUB])[0]
+    period = state[c, S_PERIOD]
+    if period <= 0.0:
+        return 0
+    q = max(0.0, acf[c, int(round(period))] / acf[c, 0])
+    state[c, S_Q] = q
+    if warm:
+        state[c, S_QSUM] += q
+        state[c, S_QN] += 1
+    dn = steps.shape[2]
+    written = 0
+    while True:
+        last = int(state[c, S_LAST_J])
+        first = max(last + 1 if last >= 0 else 0, j - dn + 8)
+        if not final and j < (last if last >= 0 else first) + params[P_HORIZON] * period:
+            break
+        nb = _best_chain(steps[1, c], first, j, last, period, params[P_ALPHA],
+                         params[P_MIN_IV], params[P_CLIP], work, chain)
+        if nb == 0:
+            break
+        for b in range(nb if final else 1):
+            written += _commit(c, chain[b], ring, rn, n_rows, steps, state, params, half,
+                               work, out, k + written)
+        if final:
+            break
+    if final and state[c, S_LAST_J] >= 0:
+        _record(c, state[c, S_LAST_O], state[c, S_LAST_ROW], state[c, S_LAST_E],
+                state[c, S_LAST_T], state[c, S_LAST_Q], np.nan, ring, rn, params,
+                out[k + written], work)
+        written += 1
+    return written
+

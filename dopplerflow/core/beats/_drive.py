@@ -1,0 +1,162 @@
+"""Kernels of the beat stage: the drive, its autocorrelation and period; the breathing filter.
+
+Per 30 ms step, each channel's mean signal becomes the *drive* (:func:`_step`: the
+slow baseline taken off, divided by the running rms), which feeds an exponentially
+forgetting autocorrelation; :func:`_period` reads the beat period and the
+periodicity off it.  :func:`_breathe` runs the respiratory band-pass on each
+direction's maximum frequency.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._numba import _JIT
+from .constants import (
+    C_BREATHS,
+    P_ACF_BETA,
+    P_BASE_BETA,
+    P_BREATH_SETTLE,
+    P_BREATH_STEP,
+    P_FLOOR_VAR_DB,
+    P_FLOOR_VAR_HZ,
+    P_VAR_BETA,
+    S_BASE,
+    S_VAR,
+)
+
+
+def _biquad(kind, f_hz, fs_hz):
+    """A second-order Butterworth section (RBJ cookbook): ``[b0, b1, b2, 1, a1, a2]``."""
+    w = 2.0 * math.pi * f_hz / fs_hz
+    alpha = math.sin(w) / math.sqrt(2.0)
+    cw = math.cos(w)
+    b = (np.array([1 - cw, 2 * (1 - cw), 1 - cw]) / 2 if kind == "low"
+         else np.array([1 + cw, -2 * (1 + cw), 1 + cw]) / 2)
+    a = np.array([1 + alpha, -2 * cw, 1 - alpha])
+    return np.concatenate((b / a[0], a / a[0]))
+
+
+@njit(inline="always", **_JIT)
+def _ema(state, c, col, value, beta):
+    """Bias-corrected exponential mean in ``state[c, col]`` (its weight in ``col + 1``):
+    update with ``value`` and return it."""
+    state[c, col] = (1.0 - beta) * state[c, col] + beta * value
+    state[c, col + 1] = (1.0 - beta) * state[c, col + 1] + beta
+    return state[c, col] / state[c, col + 1]
+
+
+@njit(inline="always", **_JIT)
+def _wrap(i, n):
+    """``i % n`` for ``-n <= i < 2 n``, without a division."""
+    if i >= n:
+        return i - n
+    if i < 0:
+        return i + n
+    return i
+
+
+@njit(inline="always", **_JIT)
+def _step(c, j, value, state, steps, acf, params):
+    """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
+    the drive, and the autocorrelation."""
+    dn = steps.shape[2]
+    at = j % dn
+    x = 0.0
+    if np.isnan(value):
+        value = steps[0, c, _wrap(at - 1, dn)] if j > 0 else 0.0
+    else:
+        dev = value - _ema(state, c, S_BASE, value, params[P_BASE_BETA])
+        var = _ema(state, c, S_VAR, dev * dev, params[P_VAR_BETA])
+        x = dev / math.sqrt(var + params[P_FLOOR_VAR_HZ if c < 2 else P_FLOOR_VAR_DB])
+    steps[0, c, at] = value
+    steps[1, c, at] = x
+    bx = params[P_ACF_BETA] * x
+    keep = 1.0 - params[P_ACF_BETA]
+    lags = min(acf.shape[1], j + 1)
+    near = min(lags, at + 1)  # lags whose step has not wrapped round the ring
+    for k in range(near):
+        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k]
+    for k in range(near, lags):
+        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k + dn]
+
+
+@njit(**_JIT)
+def _prominence(acf, k):
+    """How far the local maximum ``acf[k]`` stands over the lower of the troughs that part
+    it from the lags half and one and a half times as long."""
+    left = acf[k]
+    for j in range(k // 2, k):
+        left = min(left, acf[j])
+    right = acf[k]
+    for j in range(k + 1, min(acf.shape[0], k + k // 2 + 1)):
+        right = min(right, acf[j])
+    return acf[k] - max(left, right)
+
+
+@njit(**_JIT)
+def _period(acf, lo, hi, sub):
+    """Period (lags, interpolated) and periodicity of an autocorrelation ``acf``.
+
+    The local maximum in ``[lo, hi)`` with the highest sum of its height and how far
+    it stands out (:func:`_prominence`): a slow drift of the drive lifts the
+    autocorrelation of every short lag, not the peak of the period.  A local
+    maximum near half or a third of its lag scoring at least ``sub`` times as much
+    is taken instead.  The periodicity is the autocorrelation at the period over
+    that at lag 0.
+    """
+    if acf[0] <= 0.0:
+        return 0.0, 0.0
+    best = -1
+    best_p = 0.0
+    for k in range(lo, hi):
+        if acf[k] >= acf[k - 1] and acf[k] > acf[k + 1]:
+            p = acf[k] + _prominence(acf, k)
+            if best < 0 or p > best_p:
+                best = k
+                best_p = p
+    if best < 0:
+        return 0.0, 0.0
+    for div in (3, 2):
+        target = best / div
+        a = max(lo, int(target * 0.85))
+        b = min(hi - 1, int(target * 1.15) + 1)
+        for k in range(a, b + 1):
+            if acf[k] >= acf[k - 1] and acf[k] > acf[k + 1] and \
+                    acf[k] + _prominence(acf, k) >= sub * best_p:
+                best = k
+                break
+        else:
+            continue
+        break
+    y0, y1, y2 = acf[best - 1], acf[best], acf[best + 1]
+    den = y0 - 2.0 * y1 + y2
+    shift = 0.5 * (y0 - y2) / den if den < 0.0 else 0.0
+    return best + shift, max(0.0, y1 / acf[0])
+
+
+@njit(**_JIT)
+def _breathe(breath, sos, zi, step_zi, count, params):
+    """Close a breathing step: each direction's mean maximum frequency over it through the
+    band-pass; its square and the mean summed once the filter has settled."""
+    n = params[P_BREATH_STEP]
+    for d in range(2):
+        x = breath[d, 0] / n
+        breath[d, 0] = 0.0
+        if count[C_BREATHS] == 0:
+            for s in range(sos.shape[0]):
+                zi[d, s, 0] = step_zi[s, 0] * x
+                zi[d, s, 1] = step_zi[s, 1] * x
+        y = x
+        for s in range(sos.shape[0]):
+            out = sos[s, 0] * y + zi[d, s, 0]
+            zi[d, s, 0] = sos[s, 1] * y - sos[s, 4] * out + zi[d, s, 1]
+            zi[d, s, 1] = sos[s, 2] * y - sos[s, 5] * out
+            y = out
+        if count[C_BREATHS] >= params[P_BREATH_SETTLE]:
+            breath[d, 1] += 1.0
+            breath[d, 2] += x
+            breath[d, 3] += y * y
+    count[C_BREATHS] += 1
+

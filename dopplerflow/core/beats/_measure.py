@@ -1,0 +1,198 @@
+"""Kernels of the beat stage: a beat's onset and its measures, from the ring of rows.
+
+:func:`_smoothed` gives a channel's signal at the row rate, :func:`_onset` the foot of
+the upstroke (intersecting tangents), :func:`_measure` the per-beat PSV, EDV, TAMV,
+TAV, peak time, velocity-time integrals and flow phases, and :func:`_record` the
+beat's record (``R_*`` head and ``M_*`` measures per antegrade hypothesis).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._numba import _JIT
+from ._drive import _wrap
+from .constants import (
+    EDV_SPAN,
+    M_EDV,
+    M_FWD,
+    M_PEAK,
+    M_PHASES,
+    M_PSV,
+    M_REV,
+    M_TAMV,
+    M_TAV,
+    M_WIDTH,
+    P_DIRECTION,
+    P_EDV,
+    P_FLOOR,
+    P_MIN_PHASE,
+    P_SKIP,
+    R_CENTRE,
+    R_CHANNEL,
+    R_EVIDENCE,
+    R_ONSET,
+    R_PERIOD,
+    R_PERIODICITY,
+    R_RR,
+    REC_HEAD,
+    S_PMEAN,
+)
+
+
+@njit(**_JIT)
+def _smoothed(ring, rn, c, floor_level, a, b, h, work):
+    """Channel ``c``'s signal of rows ``a .. b - 1``, each the mean over ``2 h + 1`` rows:
+    fmax (Hz), or the flow power in dB over ``floor_level``; in ``work[4]`` (its running
+    sums in ``work[3]``: rows of the ring's length, at least)."""
+    m = b - a + 2 * h
+    raw = work[3, :m + 1]
+    raw[0] = 0.0
+    at = (a - h) % rn
+    for q in range(m):
+        if c < 2:
+            v = np.float64(ring[at, 3 * c])
+        else:
+            v = 10.0 * math.log10(max(np.float64(ring[at, 2]) + np.float64(ring[at, 5]),
+                                      floor_level))
+        raw[q + 1] = raw[q] + v  # running sum
+        at = _wrap(at + 1, rn)
+    out = work[4, :b - a]
+    for q in range(b - a):
+        out[q] = (raw[q + 2 * h + 1] - raw[q]) / (2 * h + 1)
+    return out
+
+
+@njit(**_JIT)
+def _onset(sm, a, beat):
+    """Onset (fractional row) of the upstroke before row ``beat`` in the smoothed signal
+    ``sm`` of rows ``a ..``: where the tangent at the steepest rise meets the lowest
+    level before that rise (``a`` when there is no rise)."""
+    steep = -1
+    slope = 0.0
+    for j in range(a + 1, beat):
+        sl = 0.5 * (sm[j + 1 - a] - sm[j - 1 - a])
+        if sl > slope:
+            slope = sl
+            steep = j
+    if steep < 0:
+        return float(a)
+    low = sm[steep - a]
+    for j in range(a, steep + 1):
+        low = min(low, sm[j - a])
+    foot = steep - (sm[steep - a] - low) / slope
+    return min(max(foot, float(a)), float(steep))
+
+
+@njit(**_JIT)
+def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, buf):
+    """Measures of the beat from onset ``o0`` to the next onset ``o1`` (rows) with ``ante``
+    as the antegrade direction, into ``out[col:col + M_WIDTH]`` (Hz, rows, Hz·rows).
+
+    The signed maximum velocity of a row follows the trace's rule: the antegrade
+    fmax, or minus the retrograde one where that direction has more power.  The
+    phases are runs of one sign at least ``min_phase`` rows long (rows without flow
+    do not break a run; runs of one sign on either side of a shorter one merge),
+    counted up to 3 (forward, reverse, forward).  ``buf`` (a beat's rows at least) holds
+    the end of the beat the EDV is the median of.
+    """
+    i0 = int(math.ceil(o0))
+    i1 = int(math.ceil(o1))  # rows i0 .. i1 - 1
+    n = i1 - i0
+    for m in range(M_WIDTH):
+        out[col + m] = np.nan
+    if n < 3:
+        return
+    r = 1 - ante
+    # end-diastolic velocity: the median of the signed envelope over the last EDV_SPAN of
+    # the beat, up to EDV_S before the next onset (the spectra's window, average and
+    # median spread the upstroke back by about that much)
+    skip = int(round(edv_rows))
+    e0 = i1 - max(skip + 1, int(EDV_SPAN * n))
+    e1 = i1 - skip
+    buf = buf[:e1 - e0]
+    psv, peak, tamv, tav, fwd, rev = -1.0, i0, 0.0, 0.0, 0.0, 0.0
+    phases, last_sign, run_sign, run = 0, 0, 0, 0
+    prev_fa = np.float64(ring[(i0 - 1) % rn, 3 * ante])
+    at = i0 % rn
+    for i in range(i0, i1 + 1):
+        s = 0
+        if i < i1:
+            fa = np.float64(ring[at, 3 * ante])
+            next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
+            mean3 = (prev_fa + fa + next_fa) / 3.0
+            prev_fa = fa
+            if mean3 > psv:
+                psv = mean3
+                peak = i
+            fwd += fa
+            v = fa
+            if direction:
+                fr = np.float64(ring[at, 3 * r])
+                rev += fr
+                pa = np.float64(ring[at, 3 * ante + 2]) if fa > 0 else 0.0
+                pr = np.float64(ring[at, 3 * r + 2]) if fr > 0 else 0.0
+                if pr > pa:
+                    v = -fr
+                if pa + pr > 0:
+                    tav += (np.float64(ring[at, 3 * ante + 1]) * pa
+                            - np.float64(ring[at, 3 * r + 1]) * pr) / (pa + pr)
+            elif fa > 0:
+                tav += np.float64(ring[at, 3 * ante + 1])
+            tamv += v
+            if e0 <= i < e1:
+                buf[i - e0] = v
+            s = 1 if v > 0 else (-1 if v < 0 else 0)
+            at = _wrap(at + 1, rn)
+            if s == 0 or s == run_sign:
+                run += 1 if s != 0 else 0
+                continue
+        if run_sign != 0 and run >= min_phase and run_sign != last_sign:
+            phases += 1
+            last_sign = run_sign
+        run_sign = s
+        run = 1
+    buf.sort()
+    k = e1 - e0
+    out[col + M_PSV] = psv
+    out[col + M_PEAK] = peak
+    out[col + M_EDV] = buf[k // 2] if k % 2 else 0.5 * (buf[k // 2 - 1] + buf[k // 2])
+    out[col + M_TAMV] = tamv / n
+    out[col + M_TAV] = tav / n
+    out[col + M_FWD] = fwd
+    out[col + M_REV] = rev
+    out[col + M_PHASES] = min(phases, 3)
+
+
+@njit(**_JIT)
+def _floor_level(state, params):
+    """The power channel's floor: ``POWER_FLOOR`` times its running mean (0: none yet)."""
+    w = state[2, S_PMEAN + 1]
+    return params[P_FLOOR] * state[2, S_PMEAN] / w if w > 0 else 0.0
+
+
+@njit(**_JIT)
+def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, rn, params, rec,
+            work):
+    """One beat's record: head and the measures for the antegrade directions the channel
+    serves (the max envelope of a direction: that direction; the power: either, or the
+    one given); ``work[5]`` is room for :func:`_measure`."""
+    rec[R_CHANNEL] = c
+    rec[R_ONSET] = onset
+    rec[R_CENTRE] = centre
+    rec[R_EVIDENCE] = evidence
+    rec[R_PERIOD] = period
+    rec[R_PERIODICITY] = periodicity
+    rec[R_RR] = next_onset - onset
+    direction = params[P_DIRECTION] > 0
+    skip = int(params[P_SKIP])
+    for h in range(2):
+        col = REC_HEAD + h * M_WIDTH
+        if np.isnan(next_onset) or (c < 2 and h != c) or h == skip:
+            for m in range(M_WIDTH):
+                rec[col + m] = np.nan
+        else:
+            _measure(ring, rn, onset, next_onset, h, direction, params[P_MIN_PHASE],
+                     params[P_EDV], rec, col, work[5])
+

@@ -1,0 +1,315 @@
+"""The beats of a finished recording: :class:`Beats`, :func:`beat_result` and the CSV.
+
+:func:`beat_result` reads a finished :class:`~.tracker.BeatTracker`: it picks the
+channel the beats are read on, converts the records to seconds and cm/s, flags the
+clean beats and sums the recording up (the JSON's ``beats``); :func:`beats_csv`
+writes the per-beat table.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .constants import (
+    CHANNEL_SIGNALS,
+    M_EDV,
+    M_FWD,
+    M_PEAK,
+    M_PHASES,
+    M_PSV,
+    M_REV,
+    M_TAMV,
+    M_TAV,
+    M_WIDTH,
+    MIN_CLEAN,
+    MIN_EVIDENCE,
+    MIN_PERIODICITY,
+    PERIOD_RANGE,
+    PHASICITY,
+    R_CHANNEL,
+    R_EVIDENCE,
+    R_ONSET,
+    R_PERIOD,
+    R_PERIODICITY,
+    R_RR,
+    REC_HEAD,
+    RR_TOLERANCE,
+)
+
+__all__ = ["Beats", "beat_result", "beats_csv", "write_beats_csv"]
+
+#: Decimals of each per-beat column in the CSV and the JSON (3 where not given); ``phases``
+#: and ``clean`` are whole numbers.
+DIGITS = {"onset_s": 4, "peak_s": 4, "rr_s": 4, "acceleration_time_s": 4, "ri": 4, "pi": 4,
+          "sd_ratio": 3, "reverse_flow_share": 4, "heart_rate_bpm": 2}
+_WHOLE = ("phases", "clean")
+
+
+@dataclass
+class Beats:
+    """The beats of a recording: one entry per beat in each array, in time order.
+
+    Attributes
+    ----------
+    signal : str or None
+        What the beats were read on: ``"max_envelope"`` (the antegrade maximum
+        velocity) or ``"flow_power"`` (where the envelope shows no clear pulse);
+        None when neither shows a periodic pulse (then there are no beats).
+    periodicity : float
+        Mean height (0-1) of the autocorrelation peak at the beat period of that
+        signal: near 1 for a clean pulse, under 0.3 for none.
+    onset_s : ndarray
+        Onset of each beat: the foot of its upstroke, s.
+    peak_s : ndarray
+        Time of its systolic peak (the highest antegrade velocity in the beat), s.
+    rr_s : ndarray
+        Interval to the next onset, s (NaN for the last beat).
+    heart_rate_bpm : ndarray
+        ``60 / rr_s``.
+    psv_cm_s, edv_cm_s, tamv_cm_s, tav_cm_s : ndarray
+        Peak systolic velocity; end-diastolic velocity (signed: the median of the
+        signed maximum velocity over the last 15 % of the beat, up to 15 ms
+        before the next onset); time-
+        averaged maximum velocity (signed); time-averaged mean velocity (the mean
+        envelope, signed); cm/s.  For mono recordings: speeds.
+    ri, pi, sd_ratio : ndarray
+        Resistive index ``(PSV - EDV) / PSV``, pulsatility index ``(PSV - EDV) /
+        TAMV`` (Gosling), ``PSV / EDV`` (NaN where EDV <= 0).
+    acceleration_time_s : ndarray
+        From the onset to the systolic peak, s.
+    reverse_flow_share : ndarray
+        Retrograde over antegrade plus retrograde velocity-time integral of the
+        maximum envelopes (NaN for mono).
+    phases : ndarray of int
+        Flow phases of the beat (runs of one direction of at least 30 ms): 1
+        monophasic, 2 biphasic, 3 triphasic (0 for mono, or no flow).
+    clean : ndarray of bool
+        Beats the recording's figures are taken over: complete, a clear pulse,
+        an interval within 20 % of its neighbours' median, flow in the beat, and
+        no rows not analysed.
+    summary : dict
+        The JSON's ``beats`` entry (:func:`beat_result`).
+    """
+
+    signal: str | None
+    periodicity: float
+    onset_s: np.ndarray
+    peak_s: np.ndarray
+    rr_s: np.ndarray
+    heart_rate_bpm: np.ndarray
+    psv_cm_s: np.ndarray
+    edv_cm_s: np.ndarray
+    tamv_cm_s: np.ndarray
+    tav_cm_s: np.ndarray
+    ri: np.ndarray
+    pi: np.ndarray
+    sd_ratio: np.ndarray
+    acceleration_time_s: np.ndarray
+    reverse_flow_share: np.ndarray
+    phases: np.ndarray
+    clean: np.ndarray
+    summary: dict = field(default_factory=dict)
+
+    #: The per-beat columns, in the order of :func:`beats_csv`.
+    COLUMNS = ("onset_s", "peak_s", "rr_s", "heart_rate_bpm", "psv_cm_s", "edv_cm_s",
+               "tamv_cm_s", "tav_cm_s", "ri", "pi", "sd_ratio", "acceleration_time_s",
+               "reverse_flow_share", "phases", "clean")
+
+    def __len__(self):
+        return len(self.onset_s)
+
+    def to_lists(self):
+        """The per-beat columns for JSON: ``{column: list}`` in :attr:`COLUMNS` order, the
+        values rounded as in :func:`beats_csv`, None where one is not defined, ``phases``
+        as integers and ``clean`` as true or false."""
+        out = {}
+        for name in self.COLUMNS:
+            col = np.asarray(getattr(self, name))
+            if name == "clean":
+                out[name] = [bool(v) for v in col]
+            elif name == "phases":
+                out[name] = [int(v) for v in col]
+            else:
+                d = DIGITS.get(name, 3)
+                out[name] = [round(v, d) if math.isfinite(v) else None
+                             for v in col.astype(float).tolist()]
+        return out
+
+
+def _clean(tab, rr, psv, rows, unanalysed):
+    """Which beats are clean (see :class:`Beats`) of the records ``tab`` of one channel;
+    ``rows`` ``(k, 2)``: each beat's first and end row."""
+    ok = np.isfinite(rr) & (tab[:, R_EVIDENCE] >= MIN_EVIDENCE) & (psv > 0)
+    if len(tab):
+        # the recording's period: the median over time of the periods the beats were
+        # decided with, weighted by how periodic the drive was; a stretch locked on half
+        # or twice it (two flow events a cycle, a weak pulse) is not clean
+        order = np.argsort(tab[:, R_PERIOD])
+        w = np.cumsum(tab[order, R_PERIODICITY] * tab[order, R_PERIOD])
+        if w[-1] > 0:
+            usual = tab[order[np.searchsorted(w, 0.5 * w[-1])], R_PERIOD]
+            ok &= np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
+    if len(rr) > 1:
+        # the median of the (up to) five intervals around each, the last one (open) left out
+        k = len(rr) - 1
+        padded = np.pad(rr[:k], 2, constant_values=np.nan)
+        win = np.sort(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=1)  # NaN last
+        cnt = np.isfinite(win).sum(axis=1)
+        rows_k = np.arange(k)
+        near = 0.5 * (win[rows_k, (cnt - 1) // 2] + win[rows_k, cnt // 2])
+        ok[:k] &= np.abs(rr[:k] / near - 1.0) <= RR_TOLERANCE
+    for a, b in unanalysed:
+        ok &= ~((rows[:, 0] < b) & (rows[:, 1] > a))
+    return ok
+
+
+def beat_result(tracker, ante, scale, unanalysed, vessel=None):
+    """The :class:`Beats` of a finished stream with ``ante`` (0 toward, 1 away) antegrade.
+
+    Parameters
+    ----------
+    tracker : BeatTracker
+        After its final rows.
+    ante : int
+        The antegrade direction decided for the recording.
+    scale : float
+        Doppler scale, cm/s per Hz.
+    unanalysed : list of [int, int]
+        Row ranges not analysed (``Timeline.unanalysed``): beats over them are not
+        clean.
+    vessel : str, optional
+        The vessel preset: the respiratory phasicity is given for veins (a preset other
+        than ``artery``).
+
+    Returns
+    -------
+    Beats
+        With ``summary``: ``signal``, ``periodicity``, ``n_beats``, ``n_clean``,
+        ``n_rejected`` (complete beats that are not clean), ``heart_rate_bpm`` and
+        ``heart_rate_iqr_bpm`` (median and interquartile range over the clean
+        beats), the medians over the clean beats of ``psv_cm_s``, ``edv_cm_s``,
+        ``tamv_cm_s``, ``tav_cm_s``, ``ri``, ``pi``, ``sd_ratio``,
+        ``acceleration_time_s``, and for directional recordings
+        ``reverse_flow_share`` and ``phasicity`` (the commonest phasicity of the
+        clean beats); for veins ``respiratory_phasicity``.
+    """
+    hop, t0 = tracker.hop_s, tracker.t0_s
+    q = tracker.periodicity()
+    c = tracker.channel(ante)
+    tab = tracker.table()
+    tab = tab[tab[:, R_CHANNEL] == c] if q[c] >= MIN_PERIODICITY else tab[:0]
+    tab = tab[np.argsort(tab[:, R_ONSET], kind="stable")]
+    # a beat placed without a pulse bridges a missed beat between two seen ones; before the
+    # first pulse and after the last there is nothing to bridge
+    seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
+    tab = tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0]
+    h = ante if tracker.direction else 0
+    m = tab[:, REC_HEAD + h * M_WIDTH:REC_HEAD + (h + 1) * M_WIDTH]
+    onset = t0 + tab[:, R_ONSET] * hop
+    rr = tab[:, R_RR] * hop
+    psv = m[:, M_PSV] * scale
+    edv = m[:, M_EDV] * scale
+    tamv = m[:, M_TAMV] * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fwd, rev = m[:, M_FWD], m[:, M_REV]
+        share = rev / (fwd + rev) if tracker.direction else np.full(len(tab), np.nan)
+        ri = (psv - edv) / psv
+        pi = np.where(tamv > 0, (psv - edv) / tamv, np.nan)
+        sd = np.where(edv > 0, psv / edv, np.nan)
+        hr = 60.0 / rr
+    rows = np.column_stack((np.floor(tab[:, R_ONSET]),
+                            np.ceil(tab[:, R_ONSET] + np.nan_to_num(tab[:, R_RR]))))
+    clean = _clean(tab, rr, np.nan_to_num(psv), rows, unanalysed)
+    phases = np.nan_to_num(m[:, M_PHASES]).astype(int) if tracker.direction else \
+        np.zeros(len(tab), int)
+    beats = Beats(
+        signal=CHANNEL_SIGNALS[c] if len(tab) else None, periodicity=float(q[c]),
+        onset_s=onset, peak_s=t0 + m[:, M_PEAK] * hop, rr_s=rr, heart_rate_bpm=hr,
+        psv_cm_s=psv, edv_cm_s=edv, tamv_cm_s=tamv, tav_cm_s=m[:, M_TAV] * scale, ri=ri,
+        pi=pi, sd_ratio=sd, acceleration_time_s=(m[:, M_PEAK] - tab[:, R_ONSET]) * hop,
+        reverse_flow_share=share, phases=phases, clean=clean)
+    beats.summary = _summary(beats, tracker, ante, vessel)
+    return beats
+
+
+def _median(x):
+    """Median of the finite values of ``x`` (None: none), as ``np.median`` takes it (the
+    middle value, or the mean of the two), without its cost on a few dozen values."""
+    x = np.asarray(x, float)
+    x = np.sort(x[np.isfinite(x)])
+    n = len(x)
+    if not n:
+        return None
+    return float(x[n // 2]) if n % 2 else float((x[n // 2 - 1] + x[n // 2]) / 2)
+
+
+def _r(x, digits):
+    return None if x is None else round(x, digits)
+
+
+def _summary(b, tracker, ante, vessel):
+    """The JSON's ``beats`` entry of :class:`Beats` ``b``."""
+    k = b.clean
+    complete = int(np.isfinite(b.rr_s).sum())
+    enough = int(k.sum()) >= MIN_CLEAN
+    hr = b.heart_rate_bpm[k]
+    out = {"signal": b.signal, "periodicity": round(b.periodicity, 3), "n_beats": len(b),
+           "n_clean": int(k.sum()), "n_rejected": complete - int(k.sum()),
+           "heart_rate_bpm": _r(_median(hr), 1) if enough else None,
+           "heart_rate_iqr_bpm": round(float(np.subtract(*np.percentile(hr, [75, 25]))), 1)
+           if enough else None}
+    for name, digits in (("psv_cm_s", 2), ("edv_cm_s", 2), ("tamv_cm_s", 2), ("tav_cm_s", 2),
+                         ("ri", 3), ("pi", 3), ("sd_ratio", 2), ("acceleration_time_s", 4)):
+        out[name] = _r(_median(getattr(b, name)[k]), digits) if enough else None
+    if tracker.direction:
+        out["reverse_flow_share"] = _r(_median(b.reverse_flow_share[k]), 3) if enough else None
+        counts = np.bincount(b.phases[k], minlength=4)[1:] if enough else np.zeros(3)
+        out["phasicity"] = PHASICITY[int(np.argmax(counts)) + 1] if counts.any() else None
+    if vessel is not None and vessel != "artery":
+        out["respiratory_phasicity"] = tracker.respiration(ante if tracker.direction else 0)
+    return out
+
+
+def beats_csv(analysis):
+    """The per-beat table of an :class:`~dopplerflow.core.result.Analysis` as CSV text.
+
+    One line per beat, the columns of :attr:`Beats.COLUMNS`; cells empty where a
+    value is not defined (the last beat's interval, S/D without diastolic flow,
+    the reverse-flow share of a mono recording); ``phases`` as a whole number,
+    ``clean`` as 0 or 1; the others to the decimals of :data:`DIGITS`.
+    """
+    b = analysis.beats
+    lines = [",".join(Beats.COLUMNS)]
+    if b is None:
+        return lines[0] + "\n"
+    cols = [np.asarray(getattr(b, c)) for c in Beats.COLUMNS]
+    for i in range(len(b)):
+        cells = []
+        for name, col in zip(Beats.COLUMNS, cols, strict=True):
+            v = col[i]
+            if name in _WHOLE:
+                cells.append(str(int(v)))
+            elif np.isfinite(v):
+                cells.append(f"{float(v):.{DIGITS.get(name, 3)}f}")
+            else:
+                cells.append("")
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def write_beats_csv(analysis, path):
+    """Write :func:`beats_csv` of ``analysis`` to ``path`` at once
+    (:func:`~dopplerflow.core.io.atomic_output`: on any failure the file is left as it
+    was).
+
+    Raises
+    ------
+    AudioFileError
+        ``path`` cannot be written.
+    """
+    from ..io import atomic_output
+
+    text = beats_csv(analysis)
+    with atomic_output(path, newline="") as fh:
+        fh.write(text)

@@ -1,0 +1,300 @@
+"""The beat stage: :class:`BeatTracker`, and its kernel over the stored rows.
+
+:class:`BeatTracker` takes the final stored rows of a stream in stream order, any
+number at a time, and hands them to :func:`_beat_rows`, which keeps the ring of rows,
+makes each channel's steps (:mod:`._drive`), decides the beats (:mod:`._chain`) and
+measures them (:mod:`._measure`).  Its reading methods give what a live display shows
+(onsets so far, heart rate) and what :func:`~.summary.beat_result` reads at the end.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .. import _design
+from .._numba import _JIT
+from ._chain import _decide
+from ._drive import _biquad, _breathe, _ema, _step, _wrap
+from .constants import (
+    ACF_TAU_S,
+    ALPHA,
+    BASELINE_TAU_S,
+    BATCH_S,
+    BREATH_BAND_HZ,
+    BREATH_MIN_S,
+    BREATH_PRESENT,
+    BREATH_REDUCED,
+    BREATH_SETTLE_S,
+    BREATH_STEP_S,
+    C_ROWS,
+    C_STEPS,
+    CHANNEL_MARGIN,
+    DRIVE_CLIP,
+    DRIVE_FLOOR,
+    EDV_S,
+    GOOD_PERIODICITY,
+    HORIZON,
+    MAX_PERIOD_S,
+    MIN_EVIDENCE,
+    MIN_INTERVAL_S,
+    MIN_PERIOD_S,
+    MIN_PERIODICITY,
+    MIN_PHASE_S,
+    N_CHANNELS,
+    ONSET_SPAN,
+    P_BREATH_STEP,
+    P_FLOOR,
+    P_MIN_IV,
+    P_PMEAN_BETA,
+    P_SKIP,
+    P_STEP,
+    PERIOD_EVERY_S,
+    POWER_FLOOR,
+    R_CHANNEL,
+    R_EVIDENCE,
+    R_ONSET,
+    R_RR,
+    REC_WIDTH,
+    RING_S,
+    RMS_TAU_S,
+    S_LAST_J,
+    S_PMEAN,
+    S_QN,
+    S_QSUM,
+    S_SUM,
+    S_WIDTH,
+    SMOOTH_S,
+    STEP_S,
+    SUBHARMONIC,
+    WARMUP_S,
+)
+
+__all__ = ["BeatTracker"]
+
+
+class BeatTracker:
+    """The beat stage: beats found in the stored rows of a stream as they come.
+
+    Parameters
+    ----------
+    hop_s : float
+        Time between rows, s.
+    t0_s : float
+        Time of row 0, s.
+    direction : bool
+        The layout tells the flow direction (False for mono: only the toward
+        columns carry the speed, and the away channel is not searched).
+    antegrade : {None, 0, 1}
+        The antegrade direction when it is given (0 toward, 1 away): the other
+        direction's envelope is not searched.  None: decided at the end, both are.
+
+    Notes
+    -----
+    :meth:`update` takes rows in stream order, any number at a time; the beats
+    found are the same whatever the batches.  Memory holds ``RING_S`` seconds of
+    rows and the list of beats.
+    """
+
+    def __init__(self, hop_s, t0_s, direction, antegrade=None):
+        self.hop_s = float(hop_s)
+        self.t0_s = float(t0_s)
+        self.direction = bool(direction)
+        # the envelope of only one direction can carry the beats: the antegrade one, given,
+        # or the toward columns of a mono layout
+        self.antegrade = 0 if not self.direction else antegrade
+        rows_s = 1.0 / self.hop_s
+        step = max(1, int(round(STEP_S * rows_s)))
+        steps_s = rows_s / step
+        self.step = step
+        hi = int(math.ceil(MAX_PERIOD_S * steps_s)) + 1
+        self.ring_n = max(int(math.ceil(RING_S * rows_s)),
+                          int(math.ceil((HORIZON + 4) * MAX_PERIOD_S * rows_s)))
+        self.ring_n += step - self.ring_n % step
+        # rows a kernel call takes (its records fit ``out``): BATCH_S of them, so that the
+        # cost of a call is spread over many rows
+        self.batch = max(step, int(BATCH_S * rows_s) // step * step)
+        n_steps = self.ring_n // step
+        self.ring = np.zeros((self.ring_n, 6), np.float32)
+        self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
+        self.acf = np.zeros((N_CHANNELS, hi + 1))
+        self.state = np.zeros((N_CHANNELS, S_WIDTH))
+        self.state[:, S_LAST_J] = -1.0
+        self.count = np.zeros(3, np.int64)
+        # the chain's scores, back-pointers and penalties; a beat's smoothed signal, its
+        # running sums, and its end for the EDV (no kernel allocates)
+        self.work = np.zeros((6, max(n_steps, self.ring_n)))
+        self.chain = np.zeros(n_steps, np.int64)
+        self.half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
+
+        def beta(tau_s, rate):
+            return 1.0 - math.exp(-1.0 / (tau_s * rate))
+
+        breath_step = max(1, int(round(BREATH_STEP_S * steps_s)))  # steps
+        breath_fs = steps_s / breath_step
+        self.params = np.array([
+            beta(BASELINE_TAU_S, steps_s), beta(RMS_TAU_S, steps_s),
+            beta(ACF_TAU_S, steps_s),
+            beta(RMS_TAU_S, steps_s), WARMUP_S * steps_s, ALPHA, SUBHARMONIC, HORIZON,
+            ONSET_SPAN, MIN_INTERVAL_S * steps_s, POWER_FLOOR, MIN_PHASE_S * rows_s,
+            EDV_S * rows_s, max(2, int(MIN_PERIOD_S * steps_s)), hi - 1,
+            1.0 if self.direction else 0.0, DRIVE_CLIP, MIN_EVIDENCE, step,
+            max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
+            BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
+            -1 if self.antegrade is None else 1 - self.antegrade])
+        lo, high = BREATH_BAND_HZ
+        self.breath_sos = np.array([_biquad("high", lo, breath_fs),
+                                    _biquad("low", high, breath_fs),
+                                    _biquad("low", high, breath_fs)])
+        self.breath_zi = np.zeros((2, 3, 2))
+        self.breath_step_zi = _design.sos_step_state(self.breath_sos)
+        self.breath = np.zeros((2, 4))  # per direction: sum being stepped, n, sum, sum sq
+        self.breath_step_s = 1.0 / breath_fs
+        # a channel decides a beat at most every MIN_INTERVAL_S, from its last one (up to
+        # HORIZON periods back, or the whole ring at the end), and the final, open beat
+        most = (self.batch / step + HORIZON * hi + n_steps) / self.params[P_MIN_IV]
+        self.out = np.empty((N_CHANNELS * (int(most) + 4), REC_WIDTH))
+        self.records = []  # arrays of beat records, (k, REC_WIDTH)
+        self.finished = False
+
+    def update(self, rows, final=False):
+        """Add stored rows ``(n, 6)`` (float32, stream order); ``final``: they are the last
+        ones, and every beat still undecided is decided."""
+        if self.finished:
+            raise RuntimeError("BeatTracker.update() after the final rows")
+        rows = np.ascontiguousarray(rows, np.float32)
+        if rows.ndim != 2 or rows.shape[1] != 6:
+            raise ValueError(f"stored rows must be (n, 6); got {rows.shape}")
+        for i in range(0, len(rows), self.batch):
+            self._run(rows[i:i + self.batch], False)
+        if final:
+            self.finished = True
+            self._run(rows[:0], True)
+
+    def _run(self, rows, final):
+        k = _beat_rows(rows, final, self.ring, self.steps, self.acf, self.state, self.count,
+                       self.work, self.chain, self.params, self.half, self.breath_sos,
+                       self.breath_zi, self.breath_step_zi, self.breath, self.out)
+        if k:
+            self.records.append(self.out[:k].copy())
+
+    # ------------------------------------------------------------------ reading
+    def periodicity(self):
+        """Mean periodicity (autocorrelation peak, 0-1) of each channel so far."""
+        n = self.state[:, S_QN]
+        return np.where(n > 0, self.state[:, S_QSUM] / np.maximum(n, 1), 0.0)
+
+    def channel(self, ante):
+        """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
+        max envelope of that direction unless the flow power is clearly more periodic."""
+        q = self.periodicity()
+        env = ante if self.antegrade is None else self.antegrade
+        if q[env] >= q[2] - CHANNEL_MARGIN or q[env] >= GOOD_PERIODICITY:
+            return env
+        return 2
+
+    def table(self):
+        """Every beat record so far, ``(k, REC_WIDTH)``, in the order decided."""
+        if not self.records:
+            return np.zeros((0, REC_WIDTH))
+        if len(self.records) > 1:
+            self.records = [np.concatenate(self.records)]
+        return self.records[0]
+
+    def onsets_s(self, ante):
+        """Onsets, s, of the beats decided so far on the channel in use for antegrade
+        direction ``ante``: for a live plot (a beat's record comes with the next beat)."""
+        tab = self.table()
+        tab = tab[tab[:, R_CHANNEL] == self.channel(ante)]
+        seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
+        tab = tab[seen[0]:] if len(seen) else tab[:0]  # as beat_result: from the first pulse
+        return self.t0_s + tab[:, R_ONSET] * self.hop_s
+
+    def heart_rate_bpm(self, ante, last=8):
+        """The heart rate of the last ``last`` beat intervals of the channel in use (median),
+        or None with fewer than three intervals or no periodic pulse: for a live display."""
+        c = self.channel(ante)
+        if self.periodicity()[c] < MIN_PERIODICITY:
+            return None
+        tab = self.table()
+        rr = tab[tab[:, R_CHANNEL] == c, R_RR][-last:]
+        rr = rr[np.isfinite(rr) & (rr > 0)]
+        if len(rr) < 3:
+            return None
+        return float(60.0 / (np.median(rr) * self.hop_s))
+
+    def respiration(self, d):
+        """Respiratory phasicity of direction ``d``'s maximum velocity: ``modulation`` and
+        ``call`` (``present``, ``reduced`` or ``absent``), or None with under
+        ``BREATH_MIN_S`` measured or no flow.
+
+        Rows are averaged over ``BREATH_STEP_S`` and band-passed (a second-order
+        high-pass at 0.1 Hz and two second-order low-passes at 0.5 Hz: the cardiac
+        modulation of a vein at 1 Hz is 27 dB down); the band's rms and the mean
+        velocity are summed after ``BREATH_SETTLE_S``.  The modulation is ``2
+        sqrt(2) rms / mean``: the peak-to-peak share of the mean that a sinusoidal
+        breathing gives.
+        """
+        _, n, total, sq = self.breath[d]
+        if n * self.breath_step_s < BREATH_MIN_S or total <= 0:
+            return None
+        mod = 2.0 * math.sqrt(2.0) * math.sqrt(sq / n) / (total / n)
+        call = ("present" if mod >= BREATH_PRESENT else
+                "reduced" if mod >= BREATH_REDUCED else "absent")
+        return {"modulation": round(float(mod), 3), "call": call}
+
+
+@njit(**_JIT)
+def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params, half,
+               breath_sos, breath_zi, breath_step_zi, breath, out):
+    """Run stored rows through the beat stage; returns the beat records written to ``out``.
+
+    Per row: the ring, and each channel's sums over the step.  Per step: each
+    channel's signal (the power's in dB over its floor), drive and autocorrelation,
+    the period and the beats settled; every ``P_BREATH_STEP`` steps the breathing
+    filter.  At the end of the stream (``final``) every beat not yet decided is
+    decided (a step not complete is left out).
+    """
+    rn = ring.shape[0]
+    step = int(params[P_STEP])
+    bsteps = int(params[P_BREATH_STEP])
+    skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
+    k = 0
+    n = count[C_ROWS]
+    at = n % rn  # the ring's row and the row in the step, kept without a division a row
+    in_step = n % step
+    for i in range(rows.shape[0]):
+        for q in range(6):
+            ring[at, q] = rows[i, q]
+        state[0, S_SUM] += rows[i, 0]
+        state[1, S_SUM] += rows[i, 3]
+        state[2, S_SUM] += np.float64(rows[i, 2]) + np.float64(rows[i, 5])
+        n += 1  # rows received
+        count[C_ROWS] = n
+        at = _wrap(at + 1, rn)
+        in_step += 1
+        if in_step < step:
+            continue
+        in_step = 0
+        j = count[C_STEPS]
+        f0, f1, p = state[0, S_SUM] / step, state[1, S_SUM] / step, state[2, S_SUM] / step
+        state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
+        breath[0, 0] += f0
+        breath[1, 0] += f1
+        if (j + 1) % bsteps == 0:
+            _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
+        mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
+        power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
+        for c in range(N_CHANNELS):
+            if c == skip:
+                continue
+            _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf, params)
+            k += _decide(c, j, False, ring, rn, n, steps, acf, state, params, half, work,
+                         chain, out, k)
+        count[C_STEPS] = j + 1
+    if final and count[C_STEPS] > 0:
+        for c in range(N_CHANNELS):
+            if c != skip:
+                k += _decide(c, count[C_STEPS] - 1, True, ring, rn, count[C_ROWS], steps, acf,
+                             state, params, half, work, chain, out, k)
+    return k
