@@ -88,9 +88,8 @@ def pulsatile(beat_times_s, duration_s, *, waveform="triphasic", psv_cm_s=80.0, 
         ``heart_rate_bpm`` (60 over the median interval of those beats), ``time_s`` and
         ``velocity_cm_s`` (the velocity every 1 ms).
     """
-    from dopplerflow.sim.synth import blood_signal, to_layout, wall_clutter
-
     from dopplerflow.core.velocity import doppler_shift_hz
+    from dopplerflow.sim.synth import blood_signal, to_layout, wall_clutter
 
     fs = float(sample_rate_hz)
     shape = WAVEFORMS[waveform]

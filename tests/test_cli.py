@@ -2,8 +2,11 @@
 user errors into one line and an exit status (1 bad input, 2 bad usage)."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -53,6 +56,47 @@ def test_the_parser_and_the_library_load_no_gui_sound_or_signal_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+#: A bundled recording whose analysis lasts well past the last interrupt sent below.
+JUGULAR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples",
+                       "jugular_valsalva_iq.flac")
+#: The two ways the command starts: ``python -m dopplerflow`` and the console script's code.
+STARTS = {"python -m": ["-m", "dopplerflow"],
+          "console script": ["-c", "import sys; from dopplerflow.cli import main; "
+                                   "sys.exit(main())"]}
+
+
+def _interpreter_start_s():
+    """Seconds the interpreter takes to start and stop doing nothing (site included), the
+    longer of two runs: an interrupt before then may fall in Python's own start-up, before
+    any code of dopplerflow runs, where Python itself answers it."""
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t0)
+    return max(times)
+
+
+@pytest.mark.parametrize("start", sorted(STARTS))
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
+    """Before, an interrupt while numpy, numba and the kernels loaded (imported before the
+    command's try) printed a KeyboardInterrupt traceback.  Now every moment of start-up,
+    from the first line of dopplerflow on, ends with one line and exit status 130."""
+    base = _interpreter_start_s()
+    for delay in (0.05, 0.15, 0.3, 0.6):
+        p = subprocess.Popen([sys.executable, *STARTS[start], "analyze", JUGULAR, "--vessel",
+                              "ijv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(base + delay)
+        assert p.poll() is None, "the analysis ended before the interrupt was sent"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        # the first run on a machine says first that it compiles the kernels
+        assert "Traceback" not in err and lines[-1] == "dopplerflow: interrupted", (delay, err)
+        assert len(lines) == 1 or "compiling the analysis kernels" in lines[0], (delay, err)
+        assert p.returncode == 130, (delay, err)
 
 
 def test_the_library_modules_have_no_command_line():
