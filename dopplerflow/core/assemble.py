@@ -69,7 +69,8 @@ def assemble(proc, extra):
         warnings.append(f"{len(gaps)} gap(s) in the stream, {lost:.3f} s of audio lost; "
                         f"events overlapping them are marked affected_by_gap")
     gap_list = [{"start_s": round(g0, 4), "end_s": round(g1, 4)} for g0, g1 in gaps] or None
-    spec = proc.spectrogram.array() if proc.spectrogram is not None else None
+    kept = proc.spectrogram
+    spec = kept.array() if kept is not None else None
     beats = beat_result(proc.beats, ante, proc.scale, proc.timeline.unanalysed, s.vessel)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
@@ -79,6 +80,8 @@ def assemble(proc, extra):
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
+        spectrogram_step=kept.step if kept is not None else 1,
+        spectrogram_time_s=kept.times_s(cfg.t0_s, cfg.hop_s) if kept is not None else None,
         freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
         hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats)
 

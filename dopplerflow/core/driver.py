@@ -82,7 +82,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         Frames per block fed to the processor (the result does not depend
         on it).
     keep_spectrogram : bool
-        Keep the spectrogram for plotting.
+        Keep the spectrogram for plotting (at most 8192 rows: frames pooled in a
+        recording over 41 s; :mod:`~dopplerflow.core.sonogram`).
     keep_trace : bool
         Keep the per-frame trace (``Analysis.trace``).  Without it the memory
         used does not grow with the recording's length; events, verdicts and

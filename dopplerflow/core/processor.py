@@ -58,6 +58,7 @@ from .rows import (
     trace_rows,
 )
 from .second_vessel import SecondVessel, TwoVesselWatch
+from .sonogram import PooledSpectrogram
 from .spectrum import Framer, TimeAverager, spectral_config
 from .timeline import Timeline
 from .velocity import cm_s_per_hz
@@ -99,8 +100,10 @@ class Processor:
     n_channels : int
         Channels of the blocks that will be pushed.
     keep_spectrogram : bool
-        Keep the time-averaged power spectrum of every frame (for plots; it
-        grows with the recording: ``4 * n_fft`` bytes a hop).
+        Keep the time-averaged power spectrum of the frames, for the figures
+        (:class:`~.sonogram.PooledSpectrogram`): every frame of a short stream,
+        means of groups of frames in a long one, at most
+        :data:`~.sonogram.MAX_ROWS` rows whatever its length.
     keep_trace : bool
         Keep the per-frame trace for the result (24 bytes a hop while
         streaming).  Without it the result has the events, the summary and
@@ -192,7 +195,7 @@ class Processor:
         self.stored = Columns(6) if keep_trace else None  # bridged rows, for the trace
         self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction, None if s.antegrade == "auto"
                                  else DIRECTIONS.index(s.antegrade))  # the heart's beats
-        self.spectrogram = Columns(cfg.n_fft) if keep_spectrogram else None
+        self.spectrogram = PooledSpectrogram(cfg.n_fft) if keep_spectrogram else None
         self.integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self.last_env = np.zeros((2, 4))  # the newest row's envelope, for status()
         self.events = None

@@ -215,8 +215,10 @@ def _doppler_axis(ax, analysis):
 
 
 def _overlay_envelopes(ax, analysis, starts):
-    """Maximum envelopes (up and down) and the mean velocity; return legend handles."""
+    """Maximum envelopes (up and down) and the mean velocity, pooled into the columns that
+    start at frames ``starts``; return legend handles."""
     tr = analysis.trace
+    starts = starts[starts < len(tr)]  # none without the trace (keep_trace=False)
     flow = np.asarray(tr.flow, bool)
     t = pooled_time(tr.time_s, starts)
     ante = pool_extreme(flow_only(np.where(tr.antegrade_max_cm_s > 0,
