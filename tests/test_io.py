@@ -1,5 +1,6 @@
 """Files: every format and sample format, bad input with pinned messages, awkward input."""
 
+import contextlib
 import glob
 import io as bytes_io
 import json
@@ -9,6 +10,8 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,6 +123,108 @@ def test_missing_file_and_directory(tmp_path, capsys):
     assert code == 1 and "nope.wav: no such file; check the path" in err
     code, err = _run(["analyze", str(tmp_path)], capsys)
     assert code == 1 and "is a directory; give an audio file" in err
+
+
+@contextlib.contextmanager
+def _as_nobody():
+    """Run the block as the user 'nobody' when this is root, whom no file mode stops."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@pytest.fixture
+def open_folder():
+    """A fresh folder that every user may look into (tmp_path's parents are the user's
+    own), removed afterwards."""
+    folder = Path(tempfile.mkdtemp())
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def _not_a_plain_file(kind, folder, stereo):
+    p = folder / f"{kind}.wav"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "loop":
+        p.symlink_to(folder / "back.wav")
+        (folder / "back.wav").symlink_to(p)
+    elif kind == "dangling":
+        p.symlink_to(folder / "gone.wav")
+    elif kind == "unreadable":
+        sf.write(p, stereo, FS)
+        os.chmod(p, 0)
+    return p
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("fifo", r"fifo\.wav is a named pipe \(FIFO\), not a file: dopplerflow reads a recording "
+             r"from a file \(it reads it more than once\); save the audio to a file first"),
+    ("loop", r"loop\.wav is a link that leads back to itself \(a loop of links\); point it at "
+             r"the recording"),
+    ("dangling", r"dangling\.wav is a link to .*gone\.wav, which does not exist; check the link"),
+    ("unreadable", r"unreadable\.wav cannot be read \(Permission denied\); check its "
+                   r"permissions"),
+], ids=["fifo", "loop", "dangling", "unreadable"])
+def test_a_path_that_is_no_readable_file_says_what_it_is(open_folder, stereo, capsys, kind,
+                                                         message):
+    """Before, a FIFO was "empty (0 bytes)" (and opening it would have waited for a writer),
+    a loop of links "no such file", an unreadable file "not a readable audio file (System
+    error)"."""
+    import re
+
+    p = _not_a_plain_file(kind, open_folder, stereo)
+    _run(["analyze", str(open_folder / "missing.wav")], capsys)  # every module loaded
+    with _as_nobody():
+        code, err = _run(["analyze", str(p)], capsys)
+        with pytest.raises(df.AudioFileError, match=message):
+            io.open_audio(p)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and re.search(message, lines[0]), err
+
+
+def test_a_bytes_path_is_a_path_and_an_open_file_is_refused(tmp_path, stereo):
+    """Before, a path given as bytes and an open file were taken for arrays of samples and
+    answered "sample_rate_hz is needed when the source is an array"."""
+    p = tmp_path / "rec.wav"
+    sf.write(p, stereo, FS)
+    a = df.analyze(os.fsencode(p), vessel="ijv", antegrade="toward")
+    _check_reflux(a)
+    assert a.file == str(p)
+    with open(p, "rb") as fh, pytest.raises(df.AudioFileError, match=r"^<_io\.BufferedReader "
+                                                                       r".* is an open file; "
+                                                                       r"give its path instead"):
+        df.analyze(fh)
+    with pytest.raises(df.AudioFileError, match=r"is an open file; give its path instead"):
+        df.analyze(bytes_io.BytesIO(p.read_bytes()), sample_rate_hz=FS)
+    with pytest.raises(df.InputError, match=r"^source None is neither the path of an audio "
+                                            r"file nor an array of samples"):
+        df.analyze(None, sample_rate_hz=FS)
+    with pytest.raises(df.AudioFileError, match=r"^the file name is empty; give the path"):
+        df.analyze("")
+
+
+def test_a_file_name_that_is_not_text_is_analysed(tmp_path, stereo):
+    """A valid recording whose name holds bytes that are not UTF-8 (Latin-1 'café'), from
+    the command line: before, refused as "not a readable audio file ('utf-8' codec can't
+    encode character '\\udce9')"; its name is now shown with the byte escaped."""
+    folder = os.fsencode(tmp_path)
+    p = os.path.join(folder, b"caf\xe9.wav")
+    sf.write(p, stereo, FS)
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    r = subprocess.run([sys.executable, "-m", "dopplerflow", "analyze", p, "--vessel", "ijv",
+                        "--json", str(out), "--plot", str(png)], capture_output=True)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    assert r.stdout.splitlines()[0].endswith(b"caf\\xe9.wav")
+    d = json.loads(out.read_text())
+    assert os.fsencode(d["file"]) == p and d["reflux"] is True
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("argv, message", [

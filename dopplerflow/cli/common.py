@@ -15,6 +15,7 @@ import time
 
 from .. import __version__
 from ..core import verdict
+from ..core.io import display_name
 from ..core.layouts import LAYOUTS
 from ..core.vessels import VESSELS
 from ..errors import SettingsError
@@ -243,7 +244,7 @@ def print_summary(analysis, file=None):
     a = analysis
     s = a.settings
     p = lambda *x: print(*x, file=out)  # noqa: E731
-    p(f"dopplerflow {__version__}: {a.file or 'audio'}")
+    p(f"dopplerflow {__version__}: {display_name(a.file) if a.file else 'audio'}")
     p(f"  audio       {a.duration_s:.2f} s, {tidy(a.sample_rate_hz, 1)} Hz, "
       f"{a.n_channels} channel(s), layout {s.layout}{' (inverted)' if s.invert else ''}")
     p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz, {tidy(s.angle_deg, 1)} deg, c = "

@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 from ..core import verdict
+from ..core.io import display_name
 from ..errors import SettingsError
 from .image import (
     MAX_COLUMNS,
@@ -316,7 +317,7 @@ def _set_title(ax, title, legend_rows):
 
 def _figure_title(analysis):
     s = analysis.settings
-    name = os.path.basename(analysis.file) if analysis.file else "audio"
+    name = display_name(os.path.basename(analysis.file)) if analysis.file else "audio"
     vessel = f"{s.vessel}, " if s.vessel else ""
     return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "
             f"layout {s.layout} \u2014 {verdict.headline(analysis)}")
