@@ -10,7 +10,8 @@ sample stages           :class:`~.levels.Levels` (reads only),
                         :class:`~.hum.HumProbe` (reads only),
                         :class:`~.wall.WallFilter`, :class:`~.hum.HumCanceller`
 spectrum                :class:`~.spectrum.Framer` (frames, FFT, power)
-row stages              :class:`~.noise.NoiseFloor`,
+row stages              :class:`~.noise.NoiseFloor` (never under the
+                        :func:`~.precision.precision_floor`),
                         :class:`~.spectrum.TimeAverager`,
                         :func:`~.envelopes.envelopes` (and the provisional
                         rows of :func:`~.envelopes.provisional_envelopes`),
@@ -47,6 +48,7 @@ from .hum import HumCanceller, HumProbe
 from .layouts import channel_map
 from .levels import Levels
 from .noise import NoiseFloor, NoiseRecord
+from .precision import precision_floor
 from .reflux import RefluxTracker
 from .rows import (
     Bridger,
@@ -348,7 +350,9 @@ class Processor:
         spectrogram).  A persistent vessel is separated here, where the spectra are at
         hand."""
         if len(power):
-            self._noise_pending = np.concatenate((self._noise_pending, self.noise(power)))
+            # never under the float32 rounding of the frame (a recording without noise)
+            noise = np.maximum(self.noise(power), precision_floor(power))
+            self._noise_pending = np.concatenate((self._noise_pending, noise))
         kept = self.average.kept() if self._lookahead else None
         smooth = self.average(power, final=final)
         row0 = self.timeline.rows + sum(len(b.env) for b in batches)  # index of smooth[0]
