@@ -223,6 +223,23 @@ def test_cli_replay_with_drops(recordings, tmp_path, capsys):
     assert "(gap)" in capsys.readouterr().out  # the summary table marks affected events
 
 
+def test_cli_replay_dropping_every_block_analyses_nothing(tmp_path, capsys):
+    """Every block dropped: nothing was analysed, so flow and reflux are not assessable and
+    no antegrade direction was chosen (before, the summary said one was chosen "from more
+    time-integrated flow")."""
+    out = tmp_path / "r.json"
+    assert cli.main(["replay", JUGULAR, "--vessel", "ijv", "--drop-every", "1",
+                     "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["reflux"] is None and d["reflux_not_assessable"] == "nothing was analysed"
+    assert d["flow_detected"] is None and d["reflux_events"] == []
+    assert d["antegrade"] is None and d["antegrade_source"] == "unknown"
+    assert d["dropped_samples"] == d["duration_s"] * d["sample_rate_hz"]
+    lines = capsys.readouterr().out.splitlines()
+    assert "  reflux      not assessable (nothing was analysed)" in lines
+    assert "  antegrade   not known: nothing was analysed to choose it from" in lines
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--block-size", "0"], "block size 0"),
     (["--drop-every", "-1"], "must be a whole number, 0 or more"),

@@ -261,7 +261,9 @@ def print_summary(analysis, file=None):
         p(f"  hum         removed: {tidy(hum['mains_hz'], 0)} Hz mains, followed at "
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
     p(f"  vessel      {verdict.vessel_phrase(s)}")
-    if a.direction_available:
+    if a.direction_available and a.antegrade is None:
+        p("  antegrade   not known: nothing was analysed to choose it from")
+    elif a.direction_available:
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
         where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
         p(f"  antegrade   {where} ({how})")

@@ -40,6 +40,8 @@ def assemble(proc, extra):
     trace = empty_trace() if proc.stored is None else final_trace(
         proc.stored, ante, proc.scale, direction, proc.timeline.unanalysed, cfg.hop_s, cfg.t0_s)
     analysed = _rows_analysed(proc)
+    if not analysed and source == "auto":
+        source = "unknown"  # no flow to choose the direction from
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S if analysed else None
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     full_scale = proc.glitches.gain in (None, 1.0)
@@ -76,7 +78,7 @@ def assemble(proc, extra):
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
         direction_available=direction, flow_detected=flow_detected,
         reflux=reflux, reflux_not_assessable=unassessable,
-        antegrade=DIRECTIONS[ante] if direction else None,
+        antegrade=DIRECTIONS[ante] if direction and source != "unknown" else None,
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,

@@ -137,7 +137,7 @@ def _velocity_axis(analysis):
         # a real signal's spectrum is symmetric: the positive half holds it all
         index = np.flatnonzero(freqs >= 0)
         return freqs[index] * scale, index
-    sign = 1.0 if analysis.antegrade == "toward" else -1.0
+    sign = -1.0 if analysis.antegrade == "away" else 1.0  # not known: toward drawn up
     vel = sign * freqs * scale
     index = np.argsort(vel, kind="stable")
     return vel[index], index
