@@ -117,6 +117,8 @@ def test_an_output_that_cannot_be_written_is_named_in_one_line(tmp_path, rec, ca
 @pytest.mark.parametrize("args, message", [
     (["--jitter-ms", "nan"], r"--jitter-ms nan must be a finite number of milliseconds"),
     (["--jitter-ms", "inf"], r"--jitter-ms inf must be a finite number"),
+    (["--jitter-ms", "1e300"], r"--jitter-ms 1e\+300 must be a finite number of milliseconds, "
+                               r"0 to 1000"),
     (["--seed", "-1"], r"--seed -1 must be a whole number, 0 or more"),
     (["--drop-every", "-2"], r"--drop-every -2 must be a whole number, 0 or more"),
 ])
