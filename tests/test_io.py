@@ -131,7 +131,10 @@ def _as_nobody():
     if os.geteuid() != 0:
         yield
         return
-    os.seteuid(65534)
+    try:
+        os.seteuid(65534)
+    except OSError as e:  # a user namespace without 'nobody' mapped
+        pytest.skip(f"root here cannot act as another user ({e.strerror})")
     try:
         yield
     finally:
