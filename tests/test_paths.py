@@ -4,6 +4,8 @@ before any work, and every output is written all at once or not at all."""
 import os
 import shutil
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -99,6 +101,21 @@ def test_an_output_is_written_whole_or_not_at_all(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_full_disk_leaves_no_file_behind(tmp_path, rec):
+    """A real write that fails part-way: the process may write no file over 10 kB
+    (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write fails as on a full disk).  The CSV
+    (about 100 kB) is not written, no temporary file is left, and one line names it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (10000, 10000)); "
+            "from dopplerflow.cli import main; sys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, "analyze", str(rec), "-q", "--csv",
+                        str(out / "t.csv")], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == f"dopplerflow: error: cannot write {out / 't.csv'}: File too large"
+    assert os.listdir(out) == []
 
 
 def test_an_output_that_cannot_be_written_is_named_in_one_line(tmp_path, rec, capsys):
