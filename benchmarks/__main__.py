@@ -256,6 +256,8 @@ def _coldstart_md(cs):
                 ["first run, empty NUMBA_CACHE_DIR", _f(cs["first_run_s"], ".2f")],
                 ["warm cache (median)", _f(cs["warm_s"], ".2f")],
                 ["`import dopplerflow` alone (median)", _f(cs["import_s"], ".2f")],
+                ["`from dopplerflow import analyze` alone: the analysis core (median)",
+                 _f(cs.get("core_import_s"), ".2f")],
                 ["goal (warm)", f"< {cs['goal_warm_s']:g}"]])
 
 

@@ -55,8 +55,9 @@ def fixed_threshold_trace(analysis, method, drop_db=20.0):
 
     Returns
     -------
-    time_s, velocity_cm_s : ndarray, shape (n_frames,)
-        Velocity signed + antegrade, cm/s; 0 where no bin passes.
+    time_s, velocity_cm_s : ndarray, shape (n_rows,)
+        Velocity signed + antegrade, cm/s, for each row of the spectrogram (a frame,
+        or a group of frames in a recording over 41 s); 0 where no bin passes.
     """
     spec = np.asarray(analysis.spectrogram, np.float64)
     f = np.asarray(analysis.freqs_hz, np.float64)
@@ -82,7 +83,7 @@ def fixed_threshold_trace(analysis, method, drop_db=20.0):
     retro = "away" if ante == "toward" else "toward"
     retro_dom = out[retro][1] > out[ante][1]
     v = np.where(retro_dom, -out[retro][0], out[ante][0]) * analysis.velocity_per_hz_cm_s
-    return np.asarray(analysis.trace.time_s), v
+    return np.asarray(analysis.spectrogram_time_s), v
 
 
 def _score_trace(time_s, velocity, truth):

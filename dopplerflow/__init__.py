@@ -5,15 +5,17 @@
 >>> result.reflux, [e.duration_s for e in result.reflux_events]
 
 A research and teaching tool, not a medical device.
+
+``import dopplerflow`` is light: the analysis core (numpy, numba and the compiled
+kernels) is imported when one of its names is first used (``dopplerflow.analyze``,
+``from dopplerflow import Processor``), so the command line can answer an interrupt
+or a usage error before the heavy imports begin.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .core import Analysis, Processor, Settings, Trace  # noqa: E402
-from .core.driver import analyze  # noqa: E402
-from .core.events import Event  # noqa: E402
-from .core.layouts import LAYOUTS  # noqa: E402
-from .core.vessels import VESSELS  # noqa: E402
 from .errors import (  # noqa: E402
     AudioFileError,
     DopplerflowError,
@@ -22,8 +24,38 @@ from .errors import (  # noqa: E402
     SettingsError,
 )
 
+#: The public names of the analysis core, and the module each is taken from when first used.
+_LAZY = {
+    "analyze": ".core.driver",
+    "Analysis": ".core.result",
+    "Processor": ".core.processor",
+    "Settings": ".core.settings",
+    "Trace": ".core.result",
+    "Event": ".core.events",
+    "LAYOUTS": ".core.layouts",
+    "VESSELS": ".core.vessels",
+}
+#: Subpackages reachable as attributes (``dopplerflow.core.io``) without importing them first.
+_SUBPACKAGES = ("cli", "core", "figures", "live", "sim")
+
 __all__ = [
     "analyze", "Analysis", "Processor", "Settings", "Trace", "Event", "LAYOUTS", "VESSELS",
     "DopplerflowError", "InputError", "AudioFileError", "LayoutError", "SettingsError",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    """The core's public names and the subpackages, imported on first use (PEP 562)."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))

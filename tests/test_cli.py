@@ -2,8 +2,11 @@
 user errors into one line and an exit status (1 bad input, 2 bad usage)."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -54,6 +57,47 @@ def test_the_parser_and_the_library_load_no_gui_sound_or_signal_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+#: A bundled recording whose analysis lasts well past the last interrupt sent below.
+JUGULAR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples",
+                       "jugular_valsalva_iq.flac")
+#: The two ways the command starts: ``python -m dopplerflow`` and the console script's code.
+STARTS = {"python -m": ["-m", "dopplerflow"],
+          "console script": ["-c", "import sys; from dopplerflow.cli import main; "
+                                   "sys.exit(main())"]}
+
+
+def _interpreter_start_s():
+    """Seconds the interpreter takes to start and stop doing nothing (site included), the
+    longer of two runs: an interrupt before then may fall in Python's own start-up, before
+    any code of dopplerflow runs, where Python itself answers it."""
+    times = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t0)
+    return max(times)
+
+
+@pytest.mark.parametrize("start", sorted(STARTS))
+def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
+    """Before, an interrupt while numpy, numba and the kernels loaded (imported before the
+    command's try) printed a KeyboardInterrupt traceback.  Now every moment of start-up,
+    from the first line of dopplerflow on, ends with one line and exit status 130."""
+    base = _interpreter_start_s()
+    for delay in (0.05, 0.15, 0.3, 0.6):
+        p = subprocess.Popen([sys.executable, *STARTS[start], "analyze", JUGULAR, "--vessel",
+                              "ijv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(base + delay)
+        assert p.poll() is None, "the analysis ended before the interrupt was sent"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        # the first run on a machine says first that it compiles the kernels
+        assert "Traceback" not in err and lines[-1] == "dopplerflow: interrupted", (delay, err)
+        assert len(lines) == 1 or "compiling the analysis kernels" in lines[0], (delay, err)
+        assert p.returncode == 130, (delay, err)
 
 
 def test_the_library_modules_have_no_command_line():
@@ -180,6 +224,23 @@ def test_cli_replay_with_drops(recordings, tmp_path, capsys):
     assert d["dropped_blocks"] == 2 and d["dropped_samples"] == 16000 and len(d["gaps"]) == 2
     assert any(e["affected_by_gap"] for e in d["reflux_events"] + d["retrograde_episodes"])
     assert "(gap)" in capsys.readouterr().out  # the summary table marks affected events
+
+
+def test_cli_replay_dropping_every_block_analyses_nothing(tmp_path, capsys):
+    """Every block dropped: nothing was analysed, so flow and reflux are not assessable and
+    no antegrade direction was chosen (before, the summary said one was chosen "from more
+    time-integrated flow")."""
+    out = tmp_path / "r.json"
+    assert cli.main(["replay", JUGULAR, "--vessel", "ijv", "--drop-every", "1",
+                     "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["reflux"] is None and d["reflux_not_assessable"] == "nothing was analysed"
+    assert d["flow_detected"] is None and d["reflux_events"] == []
+    assert d["antegrade"] is None and d["antegrade_source"] == "unknown"
+    assert d["dropped_samples"] == d["duration_s"] * d["sample_rate_hz"]
+    lines = capsys.readouterr().out.splitlines()
+    assert "  reflux      not assessable (nothing was analysed)" in lines
+    assert "  antegrade   not known: nothing was analysed to choose it from" in lines
 
 
 @pytest.mark.parametrize("argv, match", [

@@ -1,5 +1,6 @@
 """Files: every format and sample format, bad input with pinned messages, awkward input."""
 
+import contextlib
 import glob
 import io as bytes_io
 import json
@@ -9,6 +10,8 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,6 +123,111 @@ def test_missing_file_and_directory(tmp_path, capsys):
     assert code == 1 and "nope.wav: no such file; check the path" in err
     code, err = _run(["analyze", str(tmp_path)], capsys)
     assert code == 1 and "is a directory; give an audio file" in err
+
+
+@contextlib.contextmanager
+def _as_nobody():
+    """Run the block as the user 'nobody' when this is root, whom no file mode stops."""
+    if os.geteuid() != 0:
+        yield
+        return
+    try:
+        os.seteuid(65534)
+    except OSError as e:  # a user namespace without 'nobody' mapped
+        pytest.skip(f"root here cannot act as another user ({e.strerror})")
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@pytest.fixture
+def open_folder():
+    """A fresh folder that every user may look into (tmp_path's parents are the user's
+    own), removed afterwards."""
+    folder = Path(tempfile.mkdtemp())
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def _not_a_plain_file(kind, folder, stereo):
+    p = folder / f"{kind}.wav"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "loop":
+        p.symlink_to(folder / "back.wav")
+        (folder / "back.wav").symlink_to(p)
+    elif kind == "dangling":
+        p.symlink_to(folder / "gone.wav")
+    elif kind == "unreadable":
+        sf.write(p, stereo, FS)
+        os.chmod(p, 0)
+    return p
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("fifo", r"fifo\.wav is a named pipe \(FIFO\), not a file: dopplerflow reads a recording "
+             r"from a file \(it reads it more than once\); save the audio to a file first"),
+    ("loop", r"loop\.wav is a link that leads back to itself \(a loop of links\); point it at "
+             r"the recording"),
+    ("dangling", r"dangling\.wav is a link to .*gone\.wav, which does not exist; check the link"),
+    ("unreadable", r"unreadable\.wav cannot be read \(Permission denied\); check its "
+                   r"permissions"),
+], ids=["fifo", "loop", "dangling", "unreadable"])
+def test_a_path_that_is_no_readable_file_says_what_it_is(open_folder, stereo, capsys, kind,
+                                                         message):
+    """Before, a FIFO was "empty (0 bytes)" (and opening it would have waited for a writer),
+    a loop of links "no such file", an unreadable file "not a readable audio file (System
+    error)"."""
+    import re
+
+    p = _not_a_plain_file(kind, open_folder, stereo)
+    _run(["analyze", str(open_folder / "missing.wav")], capsys)  # every module loaded
+    with _as_nobody():
+        code, err = _run(["analyze", str(p)], capsys)
+        with pytest.raises(df.AudioFileError, match=message):
+            io.open_audio(p)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and re.search(message, lines[0]), err
+
+
+def test_a_bytes_path_is_a_path_and_an_open_file_is_refused(tmp_path, stereo):
+    """Before, a path given as bytes and an open file were taken for arrays of samples and
+    answered "sample_rate_hz is needed when the source is an array"."""
+    p = tmp_path / "rec.wav"
+    sf.write(p, stereo, FS)
+    a = df.analyze(os.fsencode(p), vessel="ijv", antegrade="toward")
+    _check_reflux(a)
+    assert a.file == str(p)
+    with open(p, "rb") as fh, pytest.raises(df.AudioFileError, match=r"^<_io\.BufferedReader "
+                                                                       r".* is an open file; "
+                                                                       r"give its path instead"):
+        df.analyze(fh)
+    with pytest.raises(df.AudioFileError, match=r"is an open file; give its path instead"):
+        df.analyze(bytes_io.BytesIO(p.read_bytes()), sample_rate_hz=FS)
+    with pytest.raises(df.InputError, match=r"^source None is neither the path of an audio "
+                                            r"file nor an array of samples"):
+        df.analyze(None, sample_rate_hz=FS)
+    with pytest.raises(df.AudioFileError, match=r"^the file name is empty; give the path"):
+        df.analyze("")
+
+
+def test_a_file_name_that_is_not_text_is_analysed(tmp_path, stereo):
+    """A valid recording whose name holds bytes that are not UTF-8 (Latin-1 'café'), from
+    the command line: before, refused as "not a readable audio file ('utf-8' codec can't
+    encode character '\\udce9')"; its name is now shown with the byte escaped."""
+    folder = os.fsencode(tmp_path)
+    p = os.path.join(folder, b"caf\xe9.wav")
+    sf.write(p, stereo, FS)
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    r = subprocess.run([sys.executable, "-m", "dopplerflow", "analyze", p, "--vessel", "ijv",
+                        "--json", str(out), "--plot", str(png)], capture_output=True)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    assert r.stdout.splitlines()[0].endswith(b"caf\\xe9.wav")
+    d = json.loads(out.read_text())
+    assert os.fsencode(d["file"]) == p and d["reflux"] is True
+    assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -384,21 +492,44 @@ def test_a_cut_or_damaged_ogg_is_read_to_its_last_whole_page(tmp_path, noise):
         io.open_audio(_damaged(tmp_path, data[:pages[1][0] + 100], "cut.ogg"))
 
 
-def test_the_analysis_of_a_damaged_file_does_not_depend_on_the_block_size(tmp_path, stereo):
-    data = _encode(stereo, "FLAC", "PCM_16")
+def _damaged_bytes(kind, stereo):
+    """The encoded ``stereo`` damaged as the issue lists: (bytes, suffix, frames promised)."""
+    fmt, how = kind.split("-")
+    data = _encode(stereo, fmt.upper(), "VORBIS" if fmt == "ogg" else "PCM_16")
+    if how == "cut1":  # one byte off the end
+        return data[:-1], fmt, len(stereo)
+    if how == "cut60":
+        return data[:int(0.6 * len(data))], fmt, len(stereo)
+    if how == "half":
+        return data[:len(data) // 2], fmt, len(stereo)
+    if how == "flipped":  # four bytes in the middle
+        b = bytearray(data)
+        b[len(b) // 2:len(b) // 2 + 4] = bytes(x ^ 0xFF for x in b[len(b) // 2:len(b) // 2 + 4])
+        return bytes(b), fmt, len(stereo)
+    assert how == "claims"  # a WAV header promising twice the data there is
     b = bytearray(data)
-    b[len(b) // 2:len(b) // 2 + 4] = b"\xff\x00\xff\x00"
-    for name, damaged in (("cut60", data[:int(0.6 * len(data))]), ("flipped", bytes(b)),
-                          ("cut", data[:-1])):
-        p = _damaged(tmp_path, damaged, f"{name}.flac")
-        a, b_ = (df.analyze(p, vessel="ijv", antegrade="toward", block_size=n)
-                 for n in (65536, 1024))
-        assert a.duration_s == b_.duration_s > 1.5 and a.summary == b_.summary
-        assert a.reflux_events == b_.reflux_events and a.warnings == b_.warnings
-        assert any(w.startswith("the file is damaged or cut short at ") and
-                   f"its header promises {len(stereo)} frames" in w for w in a.warnings)
-    # one byte cut from the end: the reflux (1.5-2.7 s) is all there
-    assert a.reflux_events[0].start_s == pytest.approx(1.5, abs=0.01)
+    at = b.index(b"data") + 4
+    b[at:at + 4] = (8 * len(stereo)).to_bytes(4, "little")
+    return bytes(b), fmt, 2 * len(stereo)
+
+
+@pytest.mark.parametrize("kind", ["flac-cut1", "flac-cut60", "flac-flipped", "wav-half",
+                                  "wav-claims", "ogg-cut60"])
+def test_the_analysis_of_a_damaged_file_does_not_depend_on_the_block_size(tmp_path, stereo,
+                                                                           kind):
+    """Every kind of damage the issue lists: the same result for every block size, and a
+    warning that says where reading stopped and what the header promised."""
+    data, suffix, promised = _damaged_bytes(kind, stereo)
+    p = _damaged(tmp_path, data, f"{kind}.{suffix}")
+    a, b_ = (df.analyze(p, vessel="ijv", antegrade="toward", block_size=n)
+             for n in (65536, 997))
+    assert a.duration_s == b_.duration_s > 1.0 and a.summary == b_.summary
+    assert a.reflux_events == b_.reflux_events and a.warnings == b_.warnings
+    assert any(w.startswith("the file is damaged or cut short at ") for w in a.warnings)
+    if suffix != "ogg":  # Ogg headers promise no length
+        assert any(f"its header promises {promised} frames" in w for w in a.warnings)
+    if kind in ("flac-cut1", "wav-claims"):  # the reflux (1.5-2.7 s) is all there
+        _check_reflux(a)
 
 
 def test_a_wav_cut_in_half_warns(tmp_path, stereo):

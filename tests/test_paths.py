@@ -4,6 +4,8 @@ before any work, and every output is written all at once or not at all."""
 import os
 import shutil
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -101,6 +103,21 @@ def test_an_output_is_written_whole_or_not_at_all(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
 
 
+def test_a_full_disk_leaves_no_file_behind(tmp_path, rec):
+    """A real write that fails part-way: the process may write no file over 10 kB
+    (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write fails as on a full disk).  The CSV
+    (about 100 kB) is not written, no temporary file is left, and one line names it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_FSIZE, (10000, 10000)); "
+            "from dopplerflow.cli import main; sys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, "analyze", str(rec), "-q", "--csv",
+                        str(out / "t.csv")], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip() == f"dopplerflow: error: cannot write {out / 't.csv'}: File too large"
+    assert os.listdir(out) == []
+
+
 def test_an_output_that_cannot_be_written_is_named_in_one_line(tmp_path, rec, capsys):
     """A file where the output's folder should be: the error names the output; no
     traceback, exit 1, before the analysis."""
@@ -117,6 +134,8 @@ def test_an_output_that_cannot_be_written_is_named_in_one_line(tmp_path, rec, ca
 @pytest.mark.parametrize("args, message", [
     (["--jitter-ms", "nan"], r"--jitter-ms nan must be a finite number of milliseconds"),
     (["--jitter-ms", "inf"], r"--jitter-ms inf must be a finite number"),
+    (["--jitter-ms", "1e300"], r"--jitter-ms 1e\+300 must be a finite number of milliseconds, "
+                               r"0 to 1000"),
     (["--seed", "-1"], r"--seed -1 must be a whole number, 0 or more"),
     (["--drop-every", "-2"], r"--drop-every -2 must be a whole number, 0 or more"),
 ])

@@ -1,6 +1,8 @@
 """Settings, vessel presets and the Doppler equation."""
 
+import json
 
+import numpy as np
 import pytest
 from common import FS
 from conftest import band_noise
@@ -25,6 +27,36 @@ def test_settings_validation_messages():
     assert df.Settings(vessel="femoral").threshold_s == 1.0
     assert df.Settings(vessel="femoral", reflux_threshold_s=0.7).threshold_s == 0.7
     assert df.Settings(vessel="artery").threshold_s is None
+
+
+def test_a_hop_under_one_sample_is_refused_through_the_api():
+    """The API's hop_s=1e-6 as the command line's --hop-ms 0.001: a one-line SettingsError
+    before any work (not a zero hop and a division by it)."""
+    with pytest.raises(df.SettingsError, match=r"^hop 0\.001 ms is under one sample at 8000 Hz; "
+                                               r"the least hop at this sample rate is 0\.125 ms"):
+        df.analyze(np.zeros((FS, 2), np.float32), sample_rate_hz=FS, hop_s=1e-6)
+
+
+def test_numpy_numbers_are_settings_and_other_types_are_refused():
+    """numpy scalars (np.float32(8e6) from a data pipeline) are taken as the numbers they
+    are, and come out of the JSON as Python numbers; a string, dict, None or float where a
+    whole number or a number belongs is a SettingsError naming the field."""
+    z = band_noise(FS, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
+    a = df.analyze(z, sample_rate_hz=np.float32(FS), carrier_hz=np.float32(8e6),
+                   angle_deg=np.float64(60), average_frames=np.int64(3))
+    d = json.loads(json.dumps(a.to_dict()))
+    assert d["settings"]["carrier_hz"] == 8e6 and d["settings"]["average_frames"] == 3
+    assert d["sample_rate_hz"] == FS
+    for name, value, takes in [("average_frames", "3", "the whole number 3 or 1"),
+                               ("average_frames", {"n": 3}, "the whole number 3 or 1"),
+                               ("average_frames", None, "the whole number 3 or 1"),
+                               ("average_frames", 3.0, "the whole number 3 or 1"),
+                               ("channels", (1.0, 2.0), "channel numbers from 1"),
+                               ("hop_s", "0.005", "a number of seconds"),
+                               ("carrier_hz", None, "a number of Hz")]:
+        with pytest.raises(df.SettingsError, match=rf"^{name}=.* is not valid: {name} takes "
+                                                   rf"{takes}"):
+            df.analyze(z, sample_rate_hz=FS, **{name: value})
 
 
 def test_slow_flow_presets_halve_the_bin():

@@ -9,15 +9,18 @@ they run, so ``--help`` stays quick and ``import dopplerflow`` never loads matpl
 or sounddevice.
 
 Exit status: 0 analysed, 1 bad input (one-line message, no traceback),
-2 bad usage, 130 interrupted.
+2 bad usage, 130 interrupted.  Importing this package loads nothing heavy: numpy, numba
+and the command modules are imported inside :func:`main`, so that an interrupt at any
+point of start-up (Ctrl-C while numba loads) is one line and exit status 130.
 """
 
+import contextlib
 import importlib
+import signal
 import sys
 
 from .. import __version__
 from ..errors import DopplerflowError
-from .common import ArgumentParser, add_analysis_arguments, print_summary, settings_from_args
 
 __all__ = ["main", "build_parser", "COMMANDS", "add_analysis_arguments", "settings_from_args",
            "print_summary"]
@@ -45,8 +48,20 @@ _ANALYSING = frozenset({"analyze", "batch", "exam", "replay", "live", "report", 
                         "evaluate", "bench"})
 
 
+#: Names re-exported from :mod:`.common`, imported on first use (PEP 562).
+_FROM_COMMON = ("add_analysis_arguments", "settings_from_args", "print_summary")
+
+
+def __getattr__(name):
+    if name in _FROM_COMMON:
+        return getattr(importlib.import_module(f"{__name__}.common"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def build_parser():
     """The argument parser of ``dopplerflow``."""
+    from .common import ArgumentParser
+
     parser = ArgumentParser(prog="dopplerflow", description=(
         "Doppler ultrasound audio -> blood-velocity traces and venous reflux events. "
         "A research and teaching tool, not a medical device."))
@@ -66,8 +81,43 @@ def _compiling():
           "(about 20 s, once)", file=sys.stderr, flush=True)
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a command runs, raised by the handler :func:`main` installs.
+
+    A subclass of KeyboardInterrupt (every ``except KeyboardInterrupt`` still takes
+    it) and not KeyboardInterrupt itself: CPython ends the process killed by SIGINT
+    (status -2, not 130) once a plain KeyboardInterrupt has passed through ``exec`` of
+    a string (dataclasses and numba make classes so while they load), even when it is
+    caught later on.
+    """
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted
+
+
 def main(argv=None):
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    An interrupt (Ctrl-C, SIGINT) anywhere, start-up included, ends it with one line
+    and exit status 130.
+    """
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
+        previous = signal.signal(signal.SIGINT, _raise_interrupted)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        with contextlib.suppress(ValueError):  # a second Ctrl-C while saying so: no trace
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv):
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
@@ -97,9 +147,6 @@ def _run(args):
     except DopplerflowError as e:
         print(f"dopplerflow: error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("\ndopplerflow: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         return 0
     except OSError as e:

@@ -2,6 +2,10 @@
 
 import sys
 
-from . import main
+try:
+    from . import main
+except KeyboardInterrupt:  # Ctrl-C before the command line could take it
+    print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
+    sys.exit(130)
 
 sys.exit(main())

@@ -15,6 +15,7 @@ import time
 
 from .. import __version__
 from ..core import verdict
+from ..core.io import display_name
 from ..core.layouts import LAYOUTS
 from ..core.vessels import VESSELS
 from ..errors import SettingsError
@@ -253,7 +254,7 @@ def print_summary(analysis, file=None):
     a = analysis
     s = a.settings
     p = lambda *x: print(*x, file=out)  # noqa: E731
-    p(f"dopplerflow {__version__}: {a.file or 'audio'}")
+    p(f"dopplerflow {__version__}: {display_name(a.file) if a.file else 'audio'}")
     p(f"  audio       {a.duration_s:.2f} s, {tidy(a.sample_rate_hz, 1)} Hz, "
       f"{a.n_channels} channel(s), layout {s.layout}{' (inverted)' if s.invert else ''}")
     p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz, {tidy(s.angle_deg, 1)} deg, c = "
@@ -270,7 +271,9 @@ def print_summary(analysis, file=None):
         p(f"  hum         removed: {tidy(hum['mains_hz'], 0)} Hz mains, followed at "
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
     p(f"  vessel      {verdict.vessel_phrase(s)}")
-    if a.direction_available:
+    if a.direction_available and a.antegrade is None:
+        p("  antegrade   not known: nothing was analysed to choose it from")
+    elif a.direction_available:
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
         where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
         p(f"  antegrade   {where} ({how})")

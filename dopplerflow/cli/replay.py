@@ -23,7 +23,7 @@ def add_arguments(parser):
                    help="frames per block (default 4096)")
     g.add_argument("--realtime", action="store_true", help="pace blocks in real time")
     g.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
-                   help="random timing jitter per block, ms")
+                   help="random timing jitter per block, 0 to 1000 ms")
     g.add_argument("--drop-every", type=int, default=0, metavar="K",
                    help="drop every K-th block (a gap in the stream)")
     g.add_argument("--seed", type=int, default=0, help="seed of the jitter")

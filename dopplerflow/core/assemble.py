@@ -40,6 +40,8 @@ def assemble(proc, extra):
     trace = empty_trace() if proc.stored is None else final_trace(
         proc.stored, ante, proc.scale, direction, proc.timeline.unanalysed, cfg.hop_s, cfg.t0_s)
     analysed = _rows_analysed(proc)
+    if not analysed and source == "auto":
+        source = "unknown"  # no flow to choose the direction from
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S if analysed else None
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     full_scale = proc.glitches.gain in (None, 1.0)
@@ -69,16 +71,19 @@ def assemble(proc, extra):
         warnings.append(f"{len(gaps)} gap(s) in the stream, {lost:.3f} s of audio lost; "
                         f"events overlapping them are marked affected_by_gap")
     gap_list = [{"start_s": round(g0, 4), "end_s": round(g1, 4)} for g0, g1 in gaps] or None
-    spec = proc.spectrogram.array() if proc.spectrogram is not None else None
+    kept = proc.spectrogram
+    spec = kept.array() if kept is not None else None
     beats = beat_result(proc.beats, ante, proc.scale, proc.timeline.unanalysed, s.vessel)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
         direction_available=direction, flow_detected=flow_detected,
         reflux=reflux, reflux_not_assessable=unassessable,
-        antegrade=DIRECTIONS[ante] if direction else None,
+        antegrade=DIRECTIONS[ante] if direction and source != "unknown" else None,
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
+        spectrogram_step=kept.step if kept is not None else 1,
+        spectrogram_time_s=kept.times_s(cfg.t0_s, cfg.hop_s) if kept is not None else None,
         freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
         hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, SettingsError
-from .settings import settings_from
+from ..errors import AudioFileError, InputError, SettingsError
+from .settings import _shown, settings_from
 
 __all__ = ["Gap", "feed", "analyze", "array_blocks", "check_block_size", "require_one_window"]
 
@@ -69,9 +69,10 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
 
     Parameters
     ----------
-    source : str, os.PathLike, or ndarray
-        An audio file (anything libsndfile reads), a ``(frames, channels)``
-        array of samples, or a complex 1-D array ``I + jQ`` (layout ``iq``).
+    source : str, bytes, os.PathLike, or ndarray
+        An audio file's path (anything libsndfile reads), a ``(frames, channels)``
+        array of samples, or a complex 1-D array ``I + jQ`` (layout ``iq``).  An
+        open file object is not taken: give its path.
     sample_rate_hz : float, optional
         Required for arrays; for files it is read from the file.
     settings : Settings, optional
@@ -82,7 +83,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         Frames per block fed to the processor (the result does not depend
         on it).
     keep_spectrogram : bool
-        Keep the spectrogram for plotting.
+        Keep the spectrogram for plotting (at most 8192 rows: frames pooled in a
+        recording over 41 s; :mod:`~dopplerflow.core.sonogram`).
     keep_trace : bool
         Keep the per-frame trace (``Analysis.trace``).  Without it the memory
         used does not grow with the recording's length; events, verdicts and
@@ -99,7 +101,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     Raises
     ------
     AudioFileError
-        The file is missing, empty or not audio.
+        The file is missing, empty or not audio, or ``source`` is an open file.
     InputError, LayoutError
         The audio cannot be analysed as asked (too short, NaN samples, wrong
         channel count for the layout).
@@ -111,15 +113,16 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
 
     settings = settings_from(settings, dict(kwargs))
     check_block_size(block_size)
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, (str, bytes, os.PathLike)):
         info = io.open_audio(source)
         if sample_rate_hz is not None and sample_rate_hz != info.samplerate:
             raise SettingsError(f"sample rate {sample_rate_hz:g} Hz given, but the file is "
                                 f"{info.samplerate} Hz; leave it out for files")
+        name = os.fsdecode(source)
         proc = Processor(settings, info.samplerate, info.channels,
                          keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
-                         on_event=on_event, file=str(source))
-        require_one_window(info.frames, info.samplerate, settings, str(source))
+                         on_event=on_event, file=name)
+        require_one_window(info.frames, info.samplerate, settings, name)
         done = [0]
 
         def tell(_item, frames):
@@ -131,9 +134,9 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         damage = reader.report.warning()
         if damage:
             proc.warn(damage)
-        require_one_window(read, info.samplerate, settings, str(source))
+        require_one_window(read, info.samplerate, settings, name)
         return proc.finish()
-    data = np.asarray(source)
+    data = _samples(source)
     if sample_rate_hz is None:
         raise SettingsError("sample_rate_hz is needed when the source is an array")
     if np.iscomplexobj(data):
@@ -152,6 +155,22 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     require_one_window(len(data), sample_rate_hz, settings, "the audio")
     feed(proc, array_blocks(data, block_size))
     return proc.finish()
+
+
+def _samples(source):
+    """``source`` as an array of samples; AudioFileError for an open file, InputError for
+    anything else that is neither a path nor numbers."""
+    if hasattr(source, "read"):
+        raise AudioFileError(f"{_shown(source)} is an open file; give its path instead "
+                             f"(the recording is read by name, and more than once)")
+    try:
+        data = np.asarray(source)
+    except (TypeError, ValueError):  # ragged nesting, objects that are no arrays
+        data = None
+    if data is None or data.dtype.kind not in "biufc":
+        raise InputError(f"source {_shown(source)} is neither the path of an audio file nor "
+                         f"an array of samples (frames, channels)")
+    return data
 
 
 def check_block_size(block_size):

@@ -21,6 +21,7 @@ from numba import njit
 from ..errors import SettingsError
 from ._design import hann
 from ._numba import _JIT
+from .precision import PRECISION_DB
 
 __all__ = ["MAINS_HZ", "HumCanceller", "detect_hum", "harmonics_below"]
 
@@ -178,7 +179,9 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     line when its strongest bin within 3 Hz stands ``min_db`` over the median
     of the bins 4 to 10 Hz away, and hum needs ``min_lines`` of them.  Blood flow, a broad
     band, has no such lines: the mean of three segments' periodograms exceeds
-    ten times its median about once in 10^9 bins.
+    ten times its median about once in 10^9 bins.  A line more than
+    :data:`~dopplerflow.core.precision.PRECISION_DB` under the channel's power is the
+    rounding of a recording without noise (a constant, a synthetic tone), not hum.
 
     Parameters
     ----------
@@ -200,6 +203,8 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     fs = float(sample_rate_hz)
     if x.ndim != 2 or len(x) < 2 * fs:
         return None
+    # the least power of a line: rounding of the channel's own power lies under it
+    least = np.mean(np.square(x, dtype=np.float64), axis=0) * 10.0 ** (-PRECISION_DB / 10.0)
     # the ten harmonics searched lie under 610 Hz: about 2 kHz of sample rate is plenty
     q = max(1, int(fs // _PROBE_RATE_HZ))
     x = np.ascontiguousarray(x.T, dtype=np.float64)
@@ -225,8 +230,8 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
         top = p[:, centre + np.arange(-3, 4)].max(axis=2)  # (C, K)
         side = np.r_[np.arange(-10, -3), np.arange(4, 11)]
         floor = np.median(p[:, centre + side], axis=2)
-        found = top > floor * 10.0 ** (min_db / 10.0)
         excess = (p[:, centre + np.arange(-3, 4)] - floor[:, :, None]).clip(0.0).sum(axis=2)
+        found = (top > floor * 10.0 ** (min_db / 10.0)) & (excess * df > least[:, None])
         lines = found.sum(axis=1)
         c = int(np.argmax(lines))
         if lines[c] >= min_lines and (best is None or lines[c] > best["lines"]):

@@ -16,9 +16,11 @@ stopped early.
 
 import contextlib
 import csv
+import errno
 import json
 import numbers
 import os
+import stat
 import struct
 import tempfile
 
@@ -28,7 +30,7 @@ from ..errors import AudioFileError, SettingsError
 from .damage import header_frames, ogg_damage
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
-           "ReadReport", "PIECE_FRAMES"]
+           "ReadReport", "PIECE_FRAMES", "display_name"]
 
 #: Frames decoded per read, whatever block size the caller asks for.
 PIECE_FRAMES = 65536
@@ -84,6 +86,8 @@ def _soundfile():
 
 
 def _check_path(path):
+    """``path`` as a file name (str or bytes) once it names a regular, readable, non-empty
+    file; else a one-line AudioFileError that says which of these it is not."""
     try:
         p = os.fspath(path)
     except TypeError:
@@ -91,28 +95,72 @@ def _check_path(path):
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise AudioFileError(f"{shown} is not a file name; give the path of an audio file "
                              f"(WAV, FLAC, OGG, AIFF)") from None
-    if not os.path.exists(p):
-        raise AudioFileError(f"{_name(p)}: no such file; check the path")
-    if os.path.isdir(p):
-        raise AudioFileError(f"{_name(p)} is a directory; give an audio file (WAV, FLAC, OGG, "
+    name = _name(p)
+    if not len(p):
+        raise AudioFileError("the file name is empty; give the path of an audio file (WAV, "
+                             "FLAC, OGG, AIFF)")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        if os.path.islink(p):
+            raise AudioFileError(f"{name} is a link to {_name(os.readlink(p))}, which does "
+                                 f"not exist; check the link") from None
+        raise AudioFileError(f"{name}: no such file; check the path") from None
+    except ValueError:  # a NUL byte in it
+        raise AudioFileError(f"{name} is not a valid file name (it holds a NUL byte); give "
+                             f"the path of an audio file") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise AudioFileError(f"{name} is a link that leads back to itself (a loop of "
+                                 f"links); point it at the recording") from None
+        raise AudioFileError(f"{name} cannot be reached ({e.strerror}); check the path and "
+                             f"the permissions of its folders") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioFileError(f"{name} is a directory; give an audio file (WAV, FLAC, OGG, "
                              f"AIFF)")
-    if os.path.getsize(p) == 0:
-        raise AudioFileError(f"{_name(p)} is empty (0 bytes); record again or pick another "
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else (
+            "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        raise AudioFileError(f"{name} is {kind}, not a file: dopplerflow reads a recording "
+                             f"from a file (it reads it more than once); save the audio to a "
+                             f"file first")
+    if st.st_size == 0:
+        raise AudioFileError(f"{name} is empty (0 bytes); record again or pick another "
                              f"file")
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as e:
+        raise AudioFileError(f"{name} cannot be read ({e.strerror}); check its "
+                             f"permissions") from None
     return p
 
 
 def _name(path):
     """A file name for a one-line message: as it is, or quoted with escapes if it holds
-    characters that do not print (a line break)."""
+    characters that do not print (a line break, bytes that are not text)."""
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
     return path if isinstance(path, str) and path.isprintable() else repr(path)
+
+
+def display_name(path):
+    """``path`` as text to show (a summary, a figure's title, a report): a name whose bytes
+    are not valid text shows them escaped (``caf\\xe9.wav``) instead of failing to print."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _native(path):
+    """``path`` as libsndfile takes it: bytes on POSIX, so that a name that is not valid
+    text (its bytes kept by Python as surrogates) opens as any other."""
+    return os.fsencode(path) if os.name == "posix" else path
 
 
 def _open(path):
     sf = _soundfile()
     p = _check_path(path)
     try:
-        return sf.SoundFile(p)
+        return sf.SoundFile(_native(p))
     except sf.LibsndfileError as e:
         reason = str(e).split(":")[-1].strip().rstrip(".") or "unreadable"
     except (RuntimeError, TypeError, ValueError, OSError) as e:

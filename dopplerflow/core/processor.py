@@ -10,7 +10,8 @@ sample stages           :class:`~.levels.Levels` (reads only),
                         :class:`~.hum.HumProbe` (reads only),
                         :class:`~.wall.WallFilter`, :class:`~.hum.HumCanceller`
 spectrum                :class:`~.spectrum.Framer` (frames, FFT, power)
-row stages              :class:`~.noise.NoiseFloor`,
+row stages              :class:`~.noise.NoiseFloor` (never under the
+                        :func:`~.precision.precision_floor`),
                         :class:`~.spectrum.TimeAverager`,
                         :func:`~.envelopes.envelopes` (and the provisional
                         rows of :func:`~.envelopes.provisional_envelopes`),
@@ -47,6 +48,7 @@ from .hum import HumCanceller, HumProbe
 from .layouts import channel_map
 from .levels import Levels
 from .noise import NoiseFloor, NoiseRecord
+from .precision import precision_floor
 from .reflux import RefluxTracker
 from .rows import (
     Bridger,
@@ -58,6 +60,7 @@ from .rows import (
     trace_rows,
 )
 from .second_vessel import SecondVessel, TwoVesselWatch
+from .sonogram import PooledSpectrogram
 from .spectrum import Framer, TimeAverager, spectral_config
 from .timeline import Timeline
 from .velocity import cm_s_per_hz
@@ -99,8 +102,10 @@ class Processor:
     n_channels : int
         Channels of the blocks that will be pushed.
     keep_spectrogram : bool
-        Keep the time-averaged power spectrum of every frame (for plots; it
-        grows with the recording: ``4 * n_fft`` bytes a hop).
+        Keep the time-averaged power spectrum of the frames, for the figures
+        (:class:`~.sonogram.PooledSpectrogram`): every frame of a short stream,
+        means of groups of frames in a long one, at most
+        :data:`~.sonogram.MAX_ROWS` rows whatever its length.
     keep_trace : bool
         Keep the per-frame trace for the result (24 bytes a hop while
         streaming).  Without it the result has the events, the summary and
@@ -192,7 +197,7 @@ class Processor:
         self.stored = Columns(6) if keep_trace else None  # bridged rows, for the trace
         self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction, None if s.antegrade == "auto"
                                  else DIRECTIONS.index(s.antegrade))  # the heart's beats
-        self.spectrogram = Columns(cfg.n_fft) if keep_spectrogram else None
+        self.spectrogram = PooledSpectrogram(cfg.n_fft) if keep_spectrogram else None
         self.integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self.last_env = np.zeros((2, 4))  # the newest row's envelope, for status()
         self.events = None
@@ -345,7 +350,9 @@ class Processor:
         spectrogram).  A persistent vessel is separated here, where the spectra are at
         hand."""
         if len(power):
-            self._noise_pending = np.concatenate((self._noise_pending, self.noise(power)))
+            # never under the float32 rounding of the frame (a recording without noise)
+            noise = np.maximum(self.noise(power), precision_floor(power))
+            self._noise_pending = np.concatenate((self._noise_pending, noise))
         kept = self.average.kept() if self._lookahead else None
         smooth = self.average(power, final=final)
         row0 = self.timeline.rows + sum(len(b.env) for b in batches)  # index of smooth[0]

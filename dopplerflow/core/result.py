@@ -107,6 +107,10 @@ class Analysis:
     not finite, or bursts far beyond the recording's level) are None when there is
     nothing to say; ``flow_detected`` is None when nothing was analysed; ``extra``
     holds entries a caller adds to the JSON (a live session's ``live``).
+    ``spectrogram`` (with ``keep_spectrogram``) holds the time-averaged power spectra,
+    ``(rows, bins)`` float32, bins at ``freqs_hz``: each row the mean of
+    ``spectrogram_step`` consecutive frames (1 up to 41 s of 5 ms hops; a power of two
+    that keeps a long recording's rows under 8192), centred at ``spectrogram_time_s``.
     ``beats`` holds the beats found and their per-beat values
     (:class:`~dopplerflow.core.beats.Beats`), ``heart_rate_bpm`` the recording's heart rate.
     """
@@ -128,6 +132,8 @@ class Analysis:
     n_channels: int = 2
     spectrogram: np.ndarray | None = None
     freqs_hz: np.ndarray | None = None
+    spectrogram_step: int = 1
+    spectrogram_time_s: np.ndarray | None = None
     velocity_floor_cm_s: float | None = None
     extra: dict = field(default_factory=dict)
     reflux_not_assessable: str | None = None

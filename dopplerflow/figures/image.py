@@ -2,9 +2,13 @@
 
 A long recording has more frames than a figure has pixels: its frames are pooled
 into at most :data:`MAX_COLUMNS` display columns (means of the spectrum, the
-extreme of each envelope).  The velocity axis spans :data:`RANGE_MARGIN` times
-the peak envelopes, read past the few frames a click fills.  The spectrum is
-shown in dB above the noise floor, the wall filter's band masked.
+extreme of each envelope).  The spectrogram of a recording longer than 41 s comes
+already pooled (``Analysis.spectrogram_step`` frames a row,
+:mod:`dopplerflow.core.sonogram`); the columns then hold whole rows of it, and the
+trace drawn over them is pooled into the same columns.  The velocity axis spans
+:data:`RANGE_MARGIN` times the peak envelopes, read past the few frames a click
+fills.  The spectrum is shown in dB above the noise floor, the wall filter's band
+masked.
 """
 
 import math
@@ -16,7 +20,7 @@ from ..errors import SettingsError
 __all__ = ["MAX_COLUMNS", "RANGE_MARGIN", "TRACE_MARGIN", "sonogram_image", "trace_range",
            "robust_peak", "second_vessel_side", "second_vessel_peak",
            "column_starts", "pool_mean", "pool_extreme", "pooled_time", "flow_only",
-           "require_spectrogram"]
+           "require_spectrogram", "spectrogram_rows"]
 
 #: Most spectrogram columns drawn; longer recordings are averaged in groups of hops.
 MAX_COLUMNS = 4000
@@ -45,6 +49,23 @@ def require_spectrogram(analysis):
     if analysis.spectrogram is None or analysis.freqs_hz is None:
         raise SettingsError("this analysis kept no spectrogram; analyse with "
                             "keep_spectrogram=True (the --plot option does so) to draw a sonogram")
+
+
+def spectrogram_rows(analysis):
+    """The time of each row of ``analysis.spectrogram``, s, and the frames each holds.
+
+    Returns
+    -------
+    time_s : ndarray, shape (rows,)
+        Centre of each row: the mean time of the frames pooled in it.
+    step : int
+        Frames a row (``Analysis.spectrogram_step``; the last row may hold fewer).
+    """
+    step = int(analysis.spectrogram_step or 1)
+    times = analysis.spectrogram_time_s
+    if times is None:  # an Analysis made without them: a row a frame, as the trace
+        times = analysis.trace.time_s
+    return np.asarray(times, np.float64), step
 
 
 def column_starts(n, max_columns):
@@ -116,7 +137,7 @@ def _velocity_axis(analysis):
         # a real signal's spectrum is symmetric: the positive half holds it all
         index = np.flatnonzero(freqs >= 0)
         return freqs[index] * scale, index
-    sign = 1.0 if analysis.antegrade == "toward" else -1.0
+    sign = -1.0 if analysis.antegrade == "away" else 1.0  # not known: toward drawn up
     vel = sign * freqs * scale
     index = np.argsort(vel, kind="stable")
     return vel[index], index
@@ -160,7 +181,7 @@ def second_vessel_peak(analysis, velocity_cm_s, index, reference):
     if cols.size < 2:
         return 0.0
     speed = np.abs(velocity_cm_s[cols[:-1]])
-    t = np.asarray(analysis.trace.time_s, np.float64)
+    t, step = spectrogram_rows(analysis)
     first = int(np.searchsorted(t, analysis.second_vessel.get("from_s") or 0.0))
     spec = analysis.spectrogram
     level = reference * 10.0 ** (_SECOND_VESSEL_DB / 10.0)
@@ -173,7 +194,9 @@ def second_vessel_peak(analysis, velocity_cm_s, index, reference):
         return 0.0
     x = np.concatenate(peaks)
     x = x[np.isfinite(x)]
-    return _below_top(x, max(int(_SECOND_VESSEL_SKIP * x.size), _click_frames(analysis.summary)))
+    click = _click_frames(analysis.summary)  # frames; the rows they fall in, when pooled
+    click = math.ceil((click - 1) / step) + 1 if click else 0
+    return _below_top(x, max(int(_SECOND_VESSEL_SKIP * x.size), click))
 
 
 def _click_frames(summary):
@@ -265,7 +288,8 @@ def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=Non
         ``db`` (n_velocity, n_columns) float32, dB re ``reference``, rows of
         ascending velocity (antegrade up); ``extent`` (t0, t1, v0, v1) in s and
         cm/s for ``imshow``; ``ylim`` (bottom, top) cm/s; ``starts`` first
-        frame of each column; ``label`` of the colour bar.
+        frame (trace row) of each column and ``step`` frames a column;
+        ``label`` of the colour bar.
 
     Raises
     ------
@@ -285,7 +309,7 @@ def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=Non
     rows = np.flatnonzero((vel >= ylim[0] - dv) & (vel <= ylim[1] + dv))
     if rows.size == 0:
         rows = np.arange(len(vel))
-    starts, step = column_starts(len(spec), max_columns)
+    starts, step = column_starts(len(spec), max_columns)  # in rows of the spectrogram
     power = pool_mean(spec[:, index[rows]], starts)
     ref, label = _reference_power(analysis, power)
     with np.errstate(divide="ignore"):
@@ -295,14 +319,18 @@ def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=Non
     bin_hz = abs(float(analysis.freqs_hz[1] - analysis.freqs_hz[0]))
     wall_cm_s = (analysis.settings.wall_hz + 0.5 * bin_hz) * analysis.velocity_per_hz_cm_s
     db[:, np.abs(vel[rows]) < wall_cm_s] = np.nan
+    t, pooled = spectrogram_rows(analysis)
     hop_s = analysis.summary.hop_s
-    t = np.asarray(analysis.trace.time_s, np.float64)
     if hop_s is None:
-        hop_s = float(t[1] - t[0]) if len(t) > 1 else analysis.duration_s
-    t0 = (t[0] if len(t) else 0.0) - hop_s / 2
-    extent = (t0, t0 + len(spec) * hop_s, vel[rows[0]] - dv / 2, vel[rows[-1]] + dv / 2)
-    return {"db": db.T, "extent": extent, "ylim": ylim, "starts": starts, "step": step,
-            "label": label, "wall_cm_s": wall_cm_s, "second_vessel_cm_s": second}
+        hop_s = float(t[1] - t[0]) / pooled if len(t) > 1 else analysis.duration_s
+    # a row holds `pooled` frames from hop_s / 2 before the first frame's centre (the last
+    # row may hold fewer: its column reaches past the end, which the trace's axis clips)
+    t0 = (t[0] - (pooled - 1) / 2 * hop_s if len(t) else 0.0) - hop_s / 2
+    extent = (t0, t0 + len(spec) * pooled * hop_s, vel[rows[0]] - dv / 2,
+              vel[rows[-1]] + dv / 2)
+    return {"db": db.T, "extent": extent, "ylim": ylim, "starts": starts * pooled,
+            "step": step * pooled, "label": label, "wall_cm_s": wall_cm_s,
+            "second_vessel_cm_s": second}
 
 
 def trace_range(analysis):

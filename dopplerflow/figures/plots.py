@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 from ..core import verdict
+from ..core.io import display_name
 from ..errors import SettingsError
 from .image import (
     MAX_COLUMNS,
@@ -216,8 +217,10 @@ def _doppler_axis(ax, analysis):
 
 
 def _overlay_envelopes(ax, analysis, starts):
-    """Maximum envelopes (up and down) and the mean velocity; return legend handles."""
+    """Maximum envelopes (up and down) and the mean velocity, pooled into the columns that
+    start at frames ``starts``; return legend handles."""
     tr = analysis.trace
+    starts = starts[starts < len(tr)]  # none without the trace (keep_trace=False)
     flow = np.asarray(tr.flow, bool)
     t = pooled_time(tr.time_s, starts)
     ante = pool_extreme(flow_only(np.where(tr.antegrade_max_cm_s > 0,
@@ -322,7 +325,7 @@ def _set_title(ax, title, legend_rows):
 
 def _figure_title(analysis):
     s = analysis.settings
-    name = os.path.basename(analysis.file) if analysis.file else "audio"
+    name = display_name(os.path.basename(analysis.file)) if analysis.file else "audio"
     vessel = f"{s.vessel}, " if s.vessel else ""
     hr = analysis.heart_rate_bpm
     rate = "" if hr is None else f"; heart rate {hr:.0f}/min"

@@ -18,6 +18,7 @@ import io
 import os
 
 from ..core import verdict
+from ..core.io import display_name
 from ..core.vessels import VESSELS
 from ..errors import SettingsError
 from .image import second_vessel_side
@@ -117,7 +118,7 @@ def _recording(analysis):
     if s.layout == "offset" and s.offset_hz is not None:
         layout += f", {tidy(s.offset_hz, 1)} Hz"
     rows = [
-        ("file", os.path.basename(a.file) if a.file else "(array)"),
+        ("file", display_name(os.path.basename(a.file)) if a.file else "(array)"),
         ("duration", f"{a.duration_s:.2f} s"),
         ("sample rate", _q(a.sample_rate_hz, "Hz", 1)),
         ("channels", str(a.n_channels) + (f" (used: {', '.join(map(str, s.channels))})"
@@ -320,7 +321,7 @@ def render_report(analysis, *, title=None):
     """
     from .. import __version__
 
-    name = os.path.basename(analysis.file) if analysis.file else "audio"
+    name = display_name(os.path.basename(analysis.file)) if analysis.file else "audio"
     title = title or f"dopplerflow report: {name}"
     png, alt = _figure_png(analysis)
     img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '

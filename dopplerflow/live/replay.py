@@ -12,6 +12,7 @@ around them.
 
 import math
 import numbers
+import os
 import queue
 import threading
 import time
@@ -23,6 +24,9 @@ from ..errors import SettingsError
 __all__ = ["replay"]
 
 _END = object()
+#: Largest timing jitter, ms: a sound card's blocks come a few ms early or late, and a
+#: second of it is already a stalled stream.
+MAX_JITTER_MS = 1000.0
 
 
 def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop, readers):
@@ -60,9 +64,9 @@ def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop
 def _check_faults(jitter_ms, drop_every, seed):
     """Raise a one-line SettingsError for fault settings replay cannot use."""
     if (not isinstance(jitter_ms, numbers.Real) or isinstance(jitter_ms, bool)
-            or not math.isfinite(jitter_ms) or jitter_ms < 0):
+            or not math.isfinite(jitter_ms) or not 0 <= jitter_ms <= MAX_JITTER_MS):
         raise SettingsError(f"--jitter-ms {jitter_ms!r} must be a finite number of milliseconds, "
-                            f"0 or more")
+                            f"0 to {MAX_JITTER_MS:g}")
     for name, value in (("--drop-every", drop_every), ("--seed", seed)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
             raise SettingsError(f"{name} {value!r} must be a whole number, 0 or more")
@@ -82,7 +86,8 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     realtime : bool
         Pace the blocks at the recording's sample rate.
     jitter_ms : float
-        Random delay (uniform, +-) added to each block's delivery, ms.
+        Random delay (uniform, +-) added to each block's delivery, ms, 0 to
+        :data:`MAX_JITTER_MS`.
     drop_every : int
         Drop every ``drop_every``-th block (0: none).  Dropped blocks become
         gaps.
@@ -105,9 +110,10 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     check_block_size(block_size)
     _check_faults(jitter_ms, drop_every, seed)
     info = io.open_audio(path)
-    require_one_window(info.frames, info.samplerate, settings, str(path))
+    name = os.fsdecode(path)
+    require_one_window(info.frames, info.samplerate, settings, name)
     proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
-                     keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=str(path))
+                     keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=name)
     q = queue.Queue(maxsize=64)
     stop = threading.Event()
     rng = np.random.default_rng(seed)

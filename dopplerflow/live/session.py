@@ -83,7 +83,8 @@ class LiveSession:
         Called in the worker thread with every event dict of the Processor
         (``reflux_confirmed`` / ``reflux_ended``).
     keep_spectrogram : bool
-        Keep the spectrogram in the result (it grows 4 x n_fft bytes a hop).
+        Keep the spectrogram in the result (at most 8192 rows, frames pooled in a long
+        session: :mod:`dopplerflow.core.sonogram`).
     max_queue_s : float
         Audio the input queue may hold, s, before blocks are dropped (counted).
     stall_timeout_s : float
