@@ -224,120 +224,16 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             sp = dir_step[d]
             hi = t_high * nz
             lo = t_low * nz
-            # top-down: the highest run of min_run three-bin sums above the detection threshold
-            top = -1
-            run = 0
-            # a three-bin sum above hi needs one of its bins above hi / 3: start the
-            # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
-            # of the float32 sum), which skips the empty top of the band without
-            # changing the result
-            jc = _outermost_above(smooth[i], st, sp, cnt, 0.33 * hi)
-            for j in range(min(cnt - 2, jc + 1), -1, -1):
-                if _sum3(smooth, i, st, sp, cnt, j) > hi:
-                    run += 1
-                    if run == min_run:
-                        top = max(j + min_run - 1, 1)
-                        break
-                else:
-                    run = 0
+            top = _detected_top(smooth, i, st, sp, cnt, hi, min_run)
             if top < 0:
                 continue
             # how far the flow reaches above the noise (one-bin gaps bridged)
             reach = _walk_out(smooth, i, st, sp, cnt, top, lo)
-            # The detection threshold can stop well inside the band where speckle
-            # has faded its outer bins: the level below is read under the
-            # outermost bin that still stands above a tenth of the band's peak
-            # (beyond it the window's kernel holds less than a tenth: skirt).
-            peak = 0.0
-            for j in range(reach + 1):
-                peak = max(peak, _sumw(smooth, i, st, sp, cnt, j))
-            anchor = max(lo, 3.0 * nz + 0.1 * (peak - 3.0 * nz))
-            for j in range(min(reach, cnt - 2), top, -1):
-                if _sumw(smooth, i, st, sp, cnt, j) > anchor:
-                    top = j
-                    break
-            # Edge model: the spectrum just inside the edge is a plateau (parabolic
-            # profiles) plus a pile-up at the edge itself (blunt profiles), both seen
-            # through the window's symmetric kernel.  At the true edge the smeared
-            # plateau stands at half its height and the pile-up at its full peak, so
-            # the edge is where the power falls to the peak level less half the
-            # plateau: half the level for a flat band, the peak itself for a pure
-            # pile-up.  The peak is the highest (triangular) sum of the top four bins;
-            # the plateau the highest of the four sums ending two bins below the peak
-            # that stand above the edge threshold (where the kernel holds a tenth of
-            # its peak; the same max-of-four statistics, so a flat band keeps the half
-            # level, and a plateau above the peak is a flat band).  Flow confined to
-            # the first bins and falling outward is a pile-up at the wall band; a peak
-            # one bin above the band shows no plateau and keeps the half level.
-            j0 = max(0, top - 3)
-            level = 0.0
-            jp = j0
-            for j in range(j0, top + 1):
-                sj = _sumw(smooth, i, st, sp, cnt, j)
-                if sj > level:
-                    level = sj
-                    jp = j
-            level = level - 3.0 * nz
-            plateau = level
-            if jp == 0 and reach <= 1:
-                plateau = 0.0  # flow confined to the band's first bins, falling outward
-            elif jp >= 2:
-                plateau = 0.0
-                for j in range(max(0, jp - 5), jp - 1):
-                    sj = _sumw(smooth, i, st, sp, cnt, j)
-                    if sj > lo:  # flow, not a noise maximum
-                        plateau = max(plateau, sj - 3.0 * nz)
-            plateau = min(max(plateau, 0.0), level)
-            frac = 0.0
-            if plateau > 0.0:
-                # the sub-bin edge: the outermost fall through the edge level (a
-                # speckle dip inside the band does not end it)
-                half = max(lo, 3.0 * nz + level - 0.5 * plateau)
-                edge = jp
-                for j in range(min(reach, cnt - 2), jp, -1):
-                    if _sumw(smooth, i, st, sp, cnt, j) > half:
-                        edge = j
-                        break
-                s_in = _sumw(smooth, i, st, sp, cnt, edge)
-                s_out = _sumw(smooth, i, st, sp, cnt, edge + 1)
-                if s_in > half and s_in > s_out:
-                    frac = min(1.0, (s_in - half) / (s_in - s_out))
-            else:
-                # a pure pile-up: the edge is the peak's parabolic centre
-                edge = jp
-                if jp >= 1:
-                    s_lo = _sumw(smooth, i, st, sp, cnt, jp - 1)
-                    s_in = _sumw(smooth, i, st, sp, cnt, jp)
-                    s_out = _sumw(smooth, i, st, sp, cnt, jp + 1)
-                    den = s_lo - 2.0 * s_in + s_out
-                    if den < 0.0:
-                        frac = min(0.5, max(-0.5, 0.5 * (s_lo - s_out) / den))
+            top = _anchored_top(smooth, i, st, sp, cnt, nz, lo, top, reach)
+            edge, frac = _edge_bins(smooth, i, st, sp, cnt, nz, lo, top, reach)
             fmax_bins = edge + frac
             if method == 1:
-                # modified geometric method on the noise-subtracted integrated spectrum,
-                # searched up to twice the threshold edge (the knee of a flow spectrum lies
-                # where its integral stops rising)
-                lim = min(cnt, 2 * edge + 4)
-                cum = 0.0
-                cmax = 0.0
-                jmax = 0
-                for j in range(lim):
-                    cum += smooth[i, st + sp * j] - nz
-                    if cum > cmax:
-                        cmax = cum
-                        jmax = j
-                if cmax > 0.0 and jmax > 0:
-                    best = 0.0
-                    knee = jmax
-                    cum = 0.0
-                    for j in range(jmax + 1):
-                        cum += smooth[i, st + sp * j] - nz
-                        dist = cum - cmax * (j + 1) / (jmax + 1)
-                        if dist > best:
-                            best = dist
-                            knee = j
-                    # the knee of the integral is where the flow band ends
-                    fmax_bins = knee + 0.5
+                fmax_bins = _geometric_edge(smooth, i, st, sp, cnt, nz, edge, fmax_bins)
             # power above noise and mean frequency within the flow band
             pw = 0.0
             pf = 0.0
@@ -351,3 +247,134 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             out[i, d, 1] = dir_f0[d] + fmax_bins * bin_hz
             out[i, d, 2] = pf / pw if pw > 0.0 else dir_f0[d]
             out[i, d, 3] = pw
+
+
+@njit(**_JIT)
+def _detected_top(smooth, i, st, sp, cnt, hi, min_run):
+    """Top-down: the outer end of the highest run of ``min_run`` three-bin sums above the
+    detection threshold ``hi`` (-1: none)."""
+    top = -1
+    run = 0
+    # a three-bin sum above hi needs one of its bins above hi / 3: start the
+    # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
+    # of the float32 sum), which skips the empty top of the band without
+    # changing the result
+    jc = _outermost_above(smooth[i], st, sp, cnt, 0.33 * hi)
+    for j in range(min(cnt - 2, jc + 1), -1, -1):
+        if _sum3(smooth, i, st, sp, cnt, j) > hi:
+            run += 1
+            if run == min_run:
+                top = max(j + min_run - 1, 1)
+                break
+        else:
+            run = 0
+    return top
+
+
+@njit(**_JIT)
+def _anchored_top(smooth, i, st, sp, cnt, nz, lo, top, reach):
+    """The detection threshold can stop well inside the band where speckle has faded its
+    outer bins: the level below is read under the outermost bin that still stands above
+    a tenth of the band's peak (beyond it the window's kernel holds less than a tenth:
+    skirt)."""
+    peak = 0.0
+    for j in range(reach + 1):
+        peak = max(peak, _sumw(smooth, i, st, sp, cnt, j))
+    anchor = max(lo, 3.0 * nz + 0.1 * (peak - 3.0 * nz))
+    for j in range(min(reach, cnt - 2), top, -1):
+        if _sumw(smooth, i, st, sp, cnt, j) > anchor:
+            return j
+    return top
+
+
+@njit(**_JIT)
+def _edge_bins(smooth, i, st, sp, cnt, nz, lo, top, reach):
+    """The maximum frequency by the edge model: the edge bin (from the direction's first)
+    and the fraction of a bin beyond it.
+
+    The spectrum just inside the edge is a plateau (parabolic profiles) plus a pile-up
+    at the edge itself (blunt profiles), both seen through the window's symmetric
+    kernel.  At the true edge the smeared plateau stands at half its height and the
+    pile-up at its full peak, so the edge is where the power falls to the peak level
+    less half the plateau: half the level for a flat band, the peak itself for a pure
+    pile-up.  The peak is the highest (triangular) sum of the top four bins; the
+    plateau the highest of the four sums ending two bins below the peak that stand
+    above the edge threshold (where the kernel holds a tenth of its peak; the same
+    max-of-four statistics, so a flat band keeps the half level, and a plateau above
+    the peak is a flat band).  Flow confined to the first bins and falling outward is
+    a pile-up at the wall band; a peak one bin above the band shows no plateau and
+    keeps the half level.
+    """
+    j0 = max(0, top - 3)
+    level = 0.0
+    jp = j0
+    for j in range(j0, top + 1):
+        sj = _sumw(smooth, i, st, sp, cnt, j)
+        if sj > level:
+            level = sj
+            jp = j
+    level = level - 3.0 * nz
+    plateau = level
+    if jp == 0 and reach <= 1:
+        plateau = 0.0  # flow confined to the band's first bins, falling outward
+    elif jp >= 2:
+        plateau = 0.0
+        for j in range(max(0, jp - 5), jp - 1):
+            sj = _sumw(smooth, i, st, sp, cnt, j)
+            if sj > lo:  # flow, not a noise maximum
+                plateau = max(plateau, sj - 3.0 * nz)
+    plateau = min(max(plateau, 0.0), level)
+    frac = 0.0
+    if plateau > 0.0:
+        # the sub-bin edge: the outermost fall through the edge level (a
+        # speckle dip inside the band does not end it)
+        half = max(lo, 3.0 * nz + level - 0.5 * plateau)
+        edge = jp
+        for j in range(min(reach, cnt - 2), jp, -1):
+            if _sumw(smooth, i, st, sp, cnt, j) > half:
+                edge = j
+                break
+        s_in = _sumw(smooth, i, st, sp, cnt, edge)
+        s_out = _sumw(smooth, i, st, sp, cnt, edge + 1)
+        if s_in > half and s_in > s_out:
+            frac = min(1.0, (s_in - half) / (s_in - s_out))
+    else:
+        # a pure pile-up: the edge is the peak's parabolic centre
+        edge = jp
+        if jp >= 1:
+            s_lo = _sumw(smooth, i, st, sp, cnt, jp - 1)
+            s_in = _sumw(smooth, i, st, sp, cnt, jp)
+            s_out = _sumw(smooth, i, st, sp, cnt, jp + 1)
+            den = s_lo - 2.0 * s_in + s_out
+            if den < 0.0:
+                frac = min(0.5, max(-0.5, 0.5 * (s_lo - s_out) / den))
+    return edge, frac
+
+
+@njit(**_JIT)
+def _geometric_edge(smooth, i, st, sp, cnt, nz, edge, fmax_bins):
+    """Modified geometric method on the noise-subtracted integrated spectrum, searched up
+    to twice the threshold edge bin ``edge`` (the knee of a flow spectrum lies where its
+    integral stops rising); ``fmax_bins`` where there is no knee."""
+    lim = min(cnt, 2 * edge + 4)
+    cum = 0.0
+    cmax = 0.0
+    jmax = 0
+    for j in range(lim):
+        cum += smooth[i, st + sp * j] - nz
+        if cum > cmax:
+            cmax = cum
+            jmax = j
+    if cmax > 0.0 and jmax > 0:
+        best = 0.0
+        knee = jmax
+        cum = 0.0
+        for j in range(jmax + 1):
+            cum += smooth[i, st + sp * j] - nz
+            dist = cum - cmax * (j + 1) / (jmax + 1)
+            if dist > best:
+                best = dist
+                knee = j
+        # the knee of the integral is where the flow band ends
+        return knee + 0.5
+    return fmax_bins
