@@ -37,7 +37,7 @@ TONE_HZ = 700.0
 @pytest.mark.parametrize("subtype", [
     "FLOAT",
     pytest.param("PCM_16", marks=pytest.mark.xfail(
-        strict=True, reason="needs the noise stage's stationary-tone detection (being merged): "
+        strict=True, reason="needs stationary-tone detection in the noise stage (not yet): "
                             "the 16-bit quantisation of a pure tone puts lines over the band, "
                             "100 dB under the tone, which read as flow both ways")),
 ])

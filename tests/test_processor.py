@@ -39,7 +39,7 @@ def test_noise_and_clutter_only_is_no_flow(rng):
     assert a.trace.flow.mean() < 0.01
 
 
-@pytest.mark.xfail(strict=True, reason="needs the impulse stage (being merged): the frames "
+@pytest.mark.xfail(strict=True, reason="needs an impulse stage (not yet): the frames "
                                        "whose window holds a step of level splatter over the "
                                        "whole band, both ways")
 def test_steps_between_silence_and_flow_leave_the_peaks_as_they_are():
