@@ -13,7 +13,6 @@
 
 import glob
 import os
-import tempfile
 
 from ..errors import InputError, SettingsError
 
@@ -148,39 +147,15 @@ def refuse_overwrites(inputs, outputs):
 
 def atomic_write(path, data):
     """Write ``data`` (str or bytes, or a callable that writes to a binary file object)
-    to ``path`` through a temporary file in the same folder and a rename.
+    to ``path`` all at once (:func:`dopplerflow.core.io.atomic_output`: a uniquely named
+    temporary file beside it, removed if the writing fails)."""
+    from ..core.io import atomic_output
 
-    The temporary file has a unique name, so two writers never share it; it is
-    removed if the writing fails.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if callable(data):
-                data(fh)
-            else:
-                fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-_UMASK = []
-
-
-def _umask():
-    """The process's umask, read once (reading it means setting it, briefly)."""
-    if not _UMASK:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        _UMASK.append(mask)
-    return _UMASK[0]
+    with atomic_output(path, "wb") as fh:
+        if callable(data):
+            data(fh)
+        else:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def load_toml(path):
