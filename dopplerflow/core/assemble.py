@@ -38,7 +38,9 @@ def assemble(proc, extra):
         proc.stored, ante, proc.scale, direction, proc.timeline.unanalysed, cfg.hop_s, cfg.t0_s)
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
-    warnings = list(proc.warnings) + proc.levels.warnings(hum_warning)
+    warnings = list(proc.warnings) + proc.levels.warnings(hum_warning) + proc.noise.warnings()
+    extra.setdefault("tonal_lines_hz", [round(f, 1) for f in proc.noise.tones.frequencies_hz()])
+    extra.setdefault("impulses", proc.noise.impulses.count)
     if proc.hum is not None:
         extra.setdefault("hum", _hum_entry(proc.hum))
     unassessable, events, episodes = _verdicts(proc, ante, flow_detected, warnings, extra)
@@ -68,7 +70,8 @@ def assemble(proc, extra):
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
         warnings=warnings, summary=_summary(proc, ante, events),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
-        freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra)
+        freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale,
+        signal_band_hz=proc.noise.band.band_hz(), extra=extra)
 
 
 def _verdicts(proc, ante, flow_detected, warnings, extra):

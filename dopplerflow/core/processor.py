@@ -335,10 +335,12 @@ class Processor:
     def _spectral_rows(self, power, final, batches):
         """Noise floor, time average and envelopes of new power frames; appends the
         :class:`RowBatch` of the rows completed to ``batches`` (and the rows to the
-        spectrogram).  A persistent vessel is separated here, where the spectra are at
-        hand."""
+        spectrogram).  The envelopes and a persistent vessel read the rows whitened by the
+        per-bin noise floor; the spectrogram keeps them as they are."""
         if len(power):
-            self._noise_pending = np.concatenate((self._noise_pending, self.noise(power)))
+            settled = self.timeline.frames_settled(self.framer.n_frames - len(power), len(power))
+            self._noise_pending = np.concatenate((self._noise_pending,
+                                                  self.noise(power, settled)))
         kept = self.average.kept() if self._lookahead else None
         smooth = self.average(power, final=final)
         row0 = self.timeline.rows + sum(len(b.env) for b in batches)  # index of smooth[0]
@@ -346,18 +348,19 @@ class Processor:
         if self._lookahead:
             ahead, ahead_ok = provisional_envelopes(kept, power, self._noise_pending, row0,
                                                     len(smooth), self.config,
-                                                    self.settings.envelope)
+                                                    self.settings.envelope, self.noise)
         if not len(smooth):
             return
         noise = self._noise_pending[:len(smooth)]
         self._noise_pending = self._noise_pending[len(smooth):]
-        env = envelopes(smooth, noise, self.config, self.settings.envelope)
+        white, floor = self.noise.whiten(smooth, noise, row0)
+        env = envelopes(white, noise, self.config, self.settings.envelope, floor)
         if self.second is not None:
             # on the rows as analysed (those not analysed hold no flow)
             valid = self.timeline.valid_mask(row0, len(smooth))
             if valid is not None:
                 env[~valid] = 0.0
-            self.second.separate(env, smooth, noise, env[:0] if ahead is None else ahead, row0)
+            self.second.separate(env, white, noise, env[:0] if ahead is None else ahead, row0)
         batches.append(RowBatch(row0, noise, env, ahead, ahead_ok))
         if self.spectrogram is not None:
             self.spectrogram.append(smooth)

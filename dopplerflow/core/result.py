@@ -61,7 +61,9 @@ class Analysis:
     ``reflux_not_assessable`` says why ``reflux`` is None: no direction in a
     mono recording, two vessels flowing opposite ways with the antegrade
     direction not given, or a second vessel too loud beside the vein for its
-    reflux to stand out.
+    reflux to stand out.  ``signal_band_hz`` is ``[lowest, highest]`` Doppler
+    shift (``|f|``, Hz) searched in the recording's signal band, as found at the
+    end of the stream (None: no band, or not known).
     """
 
     settings: Settings
@@ -84,6 +86,7 @@ class Analysis:
     velocity_floor_cm_s: float | None = None
     extra: dict = field(default_factory=dict)
     reflux_not_assessable: str | None = None
+    signal_band_hz: list | None = None
 
     @property
     def velocity_per_hz_cm_s(self):
@@ -114,6 +117,7 @@ class Analysis:
             "summary": self.summary,
             "velocity_floor_cm_s": (None if self.velocity_floor_cm_s is None
                                     else round(self.velocity_floor_cm_s, 3)),
+            "signal_band_hz": self.signal_band_hz,
             "warnings": list(self.warnings),
             "dopplerflow_version": __version__,
         }

@@ -37,6 +37,11 @@ LOW_BINS_HZ = 0.5
 _NOISE_TOP = 0.45
 
 
+#: Quantisation step of 16-bit audio on the full scale [-1, 1): the reference of digital
+#: silence, whatever the recording's own word length.
+QUANT_STEP = 2.0 ** -15
+
+
 @dataclass(frozen=True)
 class SpectralConfig:
     """Everything derived once from the settings and the sample rate.
@@ -68,6 +73,17 @@ class SpectralConfig:
     floor_hz : float
         Lowest ``|f|`` searched for flow (the wall cut-off plus ``LOW_BINS_HZ``
         bins), Hz: slower flow is not measured.
+    mirror : ndarray, shape (n_fft,), int64
+        For layouts whose noise is the same at ``+f`` and ``-f`` (``iq``, ``qi``, the
+        toward/away pairs), the bin at ``-f`` of each bin; -1 elsewhere and for the
+        ``mono`` and ``offset`` layouts.
+    track_lo, track_hi : int
+        The bins ``track_lo .. track_hi - 1`` hold every searched bin: the per-bin noise
+        floor is tracked there.
+    quant_power : float
+        Mean power of a bin of the noise of 16-bit quantisation (:data:`QUANT_STEP`,
+        uniform, ``step**2 / 12`` a sample and channel), in the units of the power
+        spectrum: the level of digital silence.
     """
 
     sample_rate_hz: float
@@ -88,6 +104,10 @@ class SpectralConfig:
     t_low: float
     average_frames: int = 3
     floor_hz: float = 0.0
+    mirror: np.ndarray = None
+    track_lo: int = 0
+    track_hi: int = 0
+    quant_power: float = 0.0
 
     @property
     def hop_s(self):
@@ -232,8 +252,42 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
         noise_bins = noise_bins[::2].copy()
     t_high, t_low = _cached_thresholds(window.astype(float).tobytes(), hop,
                                        int(max(count.max(), 1)), average_frames)
+    mirror = _mirror_bins(freqs, cmap)
+    track_lo = int(usable.min()) if usable.size else 0
+    track_hi = int(usable.max()) + 1 if usable.size else 0
     return SpectralConfig(fs, n_window, hop, n_fft, window, bin_hz, freqs, order, cmap.separated,
-                          start, step, count, f0, noise_bins, t_high, t_low, average_frames, lo)
+                          start, step, count, f0, noise_bins, t_high, t_low, average_frames, lo,
+                          mirror, track_lo, track_hi, _quant_power(window, cmap))
+
+
+def _mirror_bins(freqs_hz, cmap):
+    """The bin at ``-f`` of every bin (-1: none) where the noise is symmetric about zero.
+
+    The complex baseband of two real channels (``I + jQ``) carries the noise of each
+    channel, a real signal, equally at ``+f`` and ``-f``; the toward/away pairs put
+    each channel's own noise on one side, the same when the two channels are alike.
+    One channel (``mono``) has one side only, and a heterodyne (``offset``) moves the
+    noise's symmetry off zero.
+    """
+    mirror = np.full(len(freqs_hz), -1, np.int64)
+    if not cmap.direction_available or cmap.mix_hz or cmap.i1 < 0:
+        return mirror
+    pos = {round(f, 6): k for k, f in enumerate(freqs_hz)}
+    for k, f in enumerate(freqs_hz):
+        mirror[k] = pos.get(round(-f, 6), -1)
+    mirror.setflags(write=False)
+    return mirror
+
+
+def _quant_power(window, cmap):
+    """Mean power of a bin of 16-bit quantisation noise, for this layout's spectrum.
+
+    Noise of variance ``s2`` a sample in each channel gives ``s2 * sum(w**2)`` a bin for
+    one channel, twice that for ``I + jQ``, and four times for a toward/away pair (each
+    side is twice one channel's analytic signal).
+    """
+    channels = 1 if cmap.i1 < 0 else (4 if cmap.separated else 2)
+    return channels * QUANT_STEP ** 2 / 12.0 * float(np.sum(window.astype(float) ** 2))
 
 
 class Framer:
