@@ -4,7 +4,6 @@ Each function follows the documented algorithm step by step, with Python
 loops where that is clearer, and no numba.
 """
 
-import math
 
 import numpy as np
 from scipy import signal

@@ -39,7 +39,7 @@ def assemble(proc, extra):
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     warnings = list(proc.warnings) + proc.levels.warnings(hum_warning) + proc.noise.warnings()
-    extra.setdefault("tonal_lines_hz", [round(f, 1) for f in proc.noise.tones.frequencies_hz()])
+    extra.setdefault("tonal_lines_hz", [round(f, 1) for f in proc.noise.tonal_lines_hz()])
     extra.setdefault("impulses", proc.noise.impulses.count)
     if proc.hum is not None:
         extra.setdefault("hum", _hum_entry(proc.hum))

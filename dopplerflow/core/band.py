@@ -63,15 +63,20 @@ class SignalBand:
     def __init__(self, config):
         self.config = config
         self.tops = (config.dir_count - 1).astype(np.int64)
+        # calls in a row that found a wider band, per direction; then the widest top found
+        # after the warm-up (-1: none yet)
+        self.pending = np.array([0, 0, -1, -1], np.int64)
         self.ratios = np.array([10.0 ** (SILENT_DB / 10.0), 10.0 ** (-BELOW_DB / 10.0),
                                 10.0 ** (-FAR_DB / 10.0), 10.0 ** (EDGE_DB / 10.0)])
 
     def top_hz(self):
-        """The band's top, Hz: the upper edge of its highest bin in either direction (None:
-        no band)."""
+        """The band's top, Hz: the upper edge of its highest bin in either direction, the
+        widest it was found after the first sub-window (before, as found so far; None: no
+        band)."""
         cfg = self.config
-        tops = [cfg.dir_f0[d] + (self.tops[d] + 0.5) * cfg.bin_hz
-                for d in range(2) if cfg.dir_count[d] and self.tops[d] >= 0]
+        widest = self.pending[2:] if self.pending[2:].max() >= 0 else self.tops
+        tops = [cfg.dir_f0[d] + (widest[d] + 0.5) * cfg.bin_hz
+                for d in range(2) if cfg.dir_count[d] and widest[d] >= 0]
         return float(max(tops)) if tops else None
 
     def band_hz(self):
@@ -104,7 +109,8 @@ class SignalBand:
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
-def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, code, tops, d):
+def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, code, tops,
+                 pending, d):
     """Find the signal band of direction ``d`` on a quiet floor.
 
     Parameters
@@ -133,7 +139,10 @@ def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, co
     code : ndarray, shape (n_fft,), int8
         Set to 0 on the direction's bins in the band, 1 on those out of it.
     tops : ndarray, shape (2,), int64
-        ``tops[d]`` receives the outward index of the band's top bin (-1: none).
+        ``tops[d]`` holds the band's top bin (outward index; -1: none) and receives the
+        new one: lower at once, higher once two calls in a row find it so.
+    pending : ndarray, shape (4,), int64
+        ``pending[d]``: calls in a row that found a wider band (updated in place).
     """
     if cnt <= 0:
         tops[d] = -1
@@ -174,13 +183,23 @@ def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, co
         n_near = min(win, n_above)
         if out[k] == 1 and above >= 0.5 * n_above and near >= 0.5 * n_near:
             best = j
-        elif 2 <= j < cnt - 1 and above >= 0.3 * n_above and near >= 0.3 * n_near:
+        elif 2 <= j < cnt - 1 and above >= 0.3 * n_above:
             before = max(low[k - sp], low[k - 2 * sp])
             after = min(low[k], low[k + sp])
             if after > 0.0 and before >= ratios[3] * after and after <= below:
                 best = j
     if best < cnt:
         top = best - 1
+    # a band widens only when two sub-windows in a row find it wider (a sub-window of
+    # codec artefacts switched off does not open the band above its cut-off)
+    if top > tops[d] and tops[d] >= 0:
+        pending[d] += 1
+        if pending[d] < 2:
+            top = tops[d]
+        else:
+            pending[d] = 0
+    else:
+        pending[d] = 0
     tops[d] = top
     for j in range(cnt):
         k = st + sp * j

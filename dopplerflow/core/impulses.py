@@ -6,10 +6,14 @@ band.  Blood cannot do that: its spectrum reaches from the baseline to the maxim
 velocity and stays there for tens of milliseconds or more.  A frame is *broadband* when,
 in every searched direction, more than :data:`IMPULSE_FRACTION` of the in-band bins of
 the upper half of the signal band stand :data:`IMPULSE_X` times above their noise floor
-(noise alone does so in ``exp(-2)``, 14 %, of them).  A run of broadband frames no longer
-than :data:`IMPULSE_MAX_S` is an impulse: its frames are replaced, as they come, by the
-last frame before it, so the impulse neither becomes a flow peak nor enters the noise
-floor.  A longer broadband run is kept (after its first frames) and not counted.
+(noise alone does so in ``exp(-3)``, 5 %, of them: more than half of 32 bins once in
+10**12 frames).  A run of broadband frames no longer
+than :data:`IMPULSE_MAX_S`, after at least as long without one, is an impulse: its frames
+are replaced, as they come, by the last frame before it, so the impulse neither becomes a
+flow peak nor enters the noise floor.  A longer broadband run is kept (after its first
+frames) and not counted, and so are broadband frames that follow one another closer
+(longer activity: a burst of noise the level is still following); a single frame short
+of broadband inside a run does not end it.
 
 The noise tracker (:class:`~.noise.NoiseFloor`) runs the gate frame by frame with
 :func:`_broadband_fraction`; :class:`Impulses` holds the settings and the count.  Its
@@ -25,8 +29,9 @@ from ._numba import _JIT
 
 __all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_MAX_S"]
 
-#: A bin of a broadband frame stands this many times above its noise floor.
-IMPULSE_X = 2.0
+#: A bin of a broadband frame stands this many times above its noise floor (noise alone
+#: in ``exp(-3)``, 5 %, of the bins).
+IMPULSE_X = 3.0
 #: ... in more than this fraction of the in-band bins of the upper half of the band.
 IMPULSE_FRACTION = 0.5
 #: Longest run of broadband frames taken for an impulse: a click of 20 ms seen through a
@@ -97,9 +102,8 @@ def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
     # the bins as one ascending run, without branches (the loop vectorises)
     k0 = st + sp * j0 if sp > 0 else st + sp * j1
     k1 = st + sp * j1 if sp > 0 else st + sp * j0
-    # every ``step``-th bin: sixteen or more tell a broadband frame from noise (14 % of
-    # noise bins pass) as well as all of them
-    step = max(1, (k1 + 1 - k0) // 16)
+    # every ``step``-th bin: 32 or more tell a broadband frame from noise as well as all
+    step = max(1, (k1 + 1 - k0) // 32)
     lim = np.float32(x * level)
     pp = p[k0:k1 + 1:step]
     vv = inv[k0:k1 + 1:step]

@@ -43,6 +43,7 @@ sub-window only; each row uses the one in force at its frame, whatever the block
 Its numba kernels are at the end of this module.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -77,14 +78,17 @@ SUBWINDOWS = 4
 #: octaves) unless its own quiet floor lies this far below it, dB: three times the
 #: uncertainty of a smoothed quiet floor.
 COLOUR_BELOW_DB = 3.0
+#: The colour is fitted below this fraction of the sample rate (the anti-aliasing filter's
+#: roll-off, and a real signal's bins near the Nyquist frequency, lie above).
+_FIT_TOP = 0.45
 #: A fitted colour that changes the level by less than this over the band is flat, dB.
-COLOUR_FLAT_DB = 1.0
+COLOUR_FLAT_DB = 2.0
 #: A frame whose mean power over the band is within this much of 16-bit quantisation
 #: noise (noise of about three quantisation steps rms) is near digital silence, dB.
 SILENCE_DB = 20.0
-#: Valid frames after which the first, warm-up shapes are taken (before the first
-#: sub-window ends), at 4, 8, 16 ... up to this many: the cumulative mean, median-smoothed
-#: over nine bins.
+#: Tracked frames after which the first, warm-up shapes are taken (before the first
+#: sub-window ends), at 1, 2, 4 ... up to this many: the cumulative mean, median-smoothed
+#: over nine bins (a recording's band limit shows in its first frame).
 _WARM_LAST = 32
 #: Shapes kept for the rows still to be whitened (a piece of samples makes at most 45).
 _VERSIONS = 64
@@ -93,20 +97,20 @@ _TINY = 1e-12
 
 # slots of the tracker's state
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
-    HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW = range(15)
+    HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET = range(17)
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
-    P_STRIDE = range(21)
+    P_STRIDE, P_FIT_TOP = range(22)
 
 
 def minimum_bias(a, n_frames):
     """Mean of the minimum of a smoothed noise bin over ``n_frames``, over its mean.
 
     The smoothed power ``s += a * (p - s)`` of exponential frames has the variance
-    ``a / (2 - a)`` (squared mean): a gamma law with ``(2 - a) / a`` degrees of freedom,
-    whose values ``2 / a`` frames apart are nearly independent.  The minimum of
-    ``n = n_frames * a / 2`` such values lies near the gamma's ``1 / (n + 1)`` quantile.
+    ``a / (2 - a)`` (squared mean): a gamma law with ``k = (2 - a) / a`` degrees of
+    freedom, whose values ``1 / a`` frames apart are nearly independent.  The minimum of
+    ``n = n_frames * a`` such values has the mean ``integral of Q(k, k x) ** n dx``.
 
     Parameters
     ----------
@@ -120,9 +124,16 @@ def minimum_bias(a, n_frames):
     float
         The bias, < 1.
     """
-    shape = (2.0 - a) / a
-    n = max(1.0, n_frames * a / 2.0)
-    return _design.gamma_isf(shape, 1.0 - 1.0 / (n + 1.0)) / shape
+    return _minimum_bias(round(float(a), 9), int(n_frames))
+
+
+@functools.lru_cache(maxsize=64)
+def _minimum_bias(a, n_frames):
+    k = (2.0 - a) / a
+    n = max(1.0, n_frames * a)
+    xs = np.linspace(0.0, 2.0, 201)
+    q = np.array([_design._gamma_q(k, k * x) for x in xs]) ** n
+    return float(np.sum((q[1:] + q[:-1]) * 0.5) * (xs[1] - xs[0]))
 
 
 class FloorRows(NamedTuple):
@@ -171,8 +182,10 @@ class NoiseFloor:
             cfg.quant_power * 10.0 ** (SILENCE_DB / 10.0), IMPULSE_X, IMPULSE_FRACTION,
             self.impulses.max_run, self.tones.ratio, self.tones.n_hold, LINE_REACH,
             _WARM_LAST, cfg.bin_hz, 10.0 ** (-COLOUR_BELOW_DB / 10.0),
-            10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride])
-        self.state = np.zeros(15)
+            10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
+            _FIT_TOP * cfg.sample_rate_hz])
+        self.state = np.zeros(17)
+        self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
         self._smooth = np.zeros(n, np.float32)
         self._smin = np.full(n, np.inf, np.float32)
@@ -250,7 +263,8 @@ class NoiseFloor:
                self.band.ratios, self.state, self._smooth, self._smin, self._ssum, self._ring,
                self._quiet, self._shape, self._inv, self._code, self._inb, self._line,
                self._last, self._scratch, self._scratch2, self._iscratch, self._nine,
-               self._coef, self.band.tops, t.hit, t.scratch, t.score, t.level, t.held, t.found,
+               self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.score,
+               t.level, t.held, t.found,
                self._ver_shape, self._ver_inv, self._ver_fill, self._ver_top, self._ver_start,
                out)
         self._frame += m
@@ -308,6 +322,10 @@ class NoiseFloor:
             return -math.inf
         return 10.0 * math.log10(ratio * QUANT_STEP ** 2 / 12.0)
 
+    def tonal_lines_hz(self):
+        """The tonal lines found in the signal band (signed baseband Hz)."""
+        return self.tones.frequencies_hz(self.band.top_hz())
+
     def warnings(self):
         """The result's warnings about the recording's noise: silence, band, lines,
         impulses (those that apply, in that order)."""
@@ -319,7 +337,8 @@ class NoiseFloor:
             out.append(f"near digital silence: {100 * frac:.0f}% of the recording stays within "
                        f"a few quantisation steps ({lv}); no flow is searched there (no probe "
                        f"contact, or the input gain far too low)")
-        for w in (self.band.warning(), self.tones.warning(), self.impulses.warning()):
+        for w in (self.band.warning(), self.tones.warning(self.band.top_hz()),
+                  self.impulses.warning()):
             if w:
                 out.append(w)
         return out
@@ -506,12 +525,13 @@ def _smooth5(values, st, sp, cnt, code, out):
 
 
 @njit(**_JIT)
-def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, code, tops,
-                below, flat, xs, ys, coef):
+def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
+                tops, below, flat, xs, ys, coef):
     """Fit the noise's colour, a power law ``exp(a) * |f| ** (b / ln 2)``, to the quiet floor.
 
     Least squares on the logarithm of the quiet floor of the bins in the band (``code``
-    0) in the upper two octaves below the band's top, where flow seldom stays, leaving
+    0) in the upper two octaves below the band's top (and below ``fit_top``, Hz), where
+    flow seldom stays, leaving
     out those more than ``below`` (a ratio) under the first fit (a low-pass's skirt, a
     notch).  A slope within three standard errors of zero, or that moves the level by
     less than ``flat`` (a ratio) from the band's bottom to its top, is no slope.
@@ -531,7 +551,10 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, co
         lo_x = min(lo_x, log2f[dir_start[d]])
         hi_x = max(hi_x, log2f[k_top])
         j0 = max(0, int(math.ceil((0.25 * f_top - dir_f0[d]) / bin_hz)))
-        for j in range(j0, top + 1):
+        # not into the anti-aliasing filter's roll-off, nor near the Nyquist frequency,
+        # where a real signal's bins are not those of complex noise
+        j1 = min(top, int((fit_top - dir_f0[d]) / bin_hz))
+        for j in range(j0, j1 + 1):
             k = dir_start[d] + dir_step[d] * j
             if code[k] == 0 and quiet[k] > 0.0:
                 xs[m] = log2f[k]
@@ -567,7 +590,8 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, co
             if rnd == 1 and y < coef[0] + coef[1] * x + lb:
                 continue
             res += (y - a - b * x) ** 2
-        se = math.sqrt(res / max(n - 2, 1) * n / den) if den > 0.0 else math.inf
+        # (the quiet floor is a mean over five bins: five neighbours share their errors)
+        se = math.sqrt(5.0 * res / max(n - 2, 1) * n / den) if den > 0.0 else math.inf
         # no slope beyond its uncertainty, nor one that moves the level by less than
         # ``flat`` over the band's octaves: white noise keeps an exactly flat floor
         if not abs(b) > 3.0 * se or abs(b) * (hi_x - lo_x) < math.log(flat):
@@ -578,8 +602,8 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, co
 
 
 @njit(**_JIT)
-def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, code, tops,
-                  below, flat, xs, ys, coef):
+def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
+                  tops, below, flat, xs, ys, coef):
     """Each searched bin's floor: the noise's colour (:func:`_fit_colour`), or its own quiet
     floor where that lies more than ``below`` (a ratio) under it (a band's edge, a notch,
     a quieter stretch), beyond the floor's own uncertainty.
@@ -587,8 +611,8 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
     A bin never rises above the colour: flow that never pauses, in one direction or both,
     stays flow, and white noise keeps a flat floor.
     """
-    if not _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, code,
-                       tops, below, flat, xs, ys, coef):
+    if not _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top,
+                       code, tops, below, flat, xs, ys, coef):
         return
     a = coef[0]
     b = coef[1]
@@ -604,15 +628,16 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
 @njit(**_JIT)
 def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
-                  mean, scratch, scratch2, iscratch, nine, coef, tops, t_hit, t_scratch, t_score,
-                  t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top, ver_start):
+                  mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
+                  t_scratch, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
+                  ver_top, ver_start):
     """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
     False) or, before the first sub-window ends, from the cumulative mean smoothed over
     nine bins (no lines)."""
     bias = par[P_BIAS]
     if warm:
         for d in range(2):
-            _median9(smooth, dir_start[d], dir_step[d], dir_count[d], nine, quiet)
+            _median9(smooth, dir_start[d], dir_step[d], dir_count[d], nine, scratch2)
         bias = 1.0
     else:
         u = int(min(state[N_SUBS], par[P_U]))
@@ -621,7 +646,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             for i in range(1, u):
                 v = min(v, ring[i, k])
             scratch2[k] = v
-        _mirror_min(scratch2, mirror, lo, hi, code, scratch, quiet)
+    _mirror_min(scratch2, mirror, lo, hi, code, scratch, quiet)
     for k in range(lo, hi):
         line[k] = 0
     if not warm:
@@ -653,7 +678,9 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
     ref = _select(scratch, m, m // 2) if m > 0 else 0.0
     for d in range(2):
         _band_update(quiet, bias, line, dir_start[d], dir_step[d], dir_count[d], ref,
-                     par[P_QUANT], ratios, scratch2, iscratch, code, tops, d)
+                     par[P_QUANT], ratios, scratch2, iscratch, code, tops, pending, d)
+        if not warm:  # the widest band found, for the result
+            pending[2 + d] = max(pending[2 + d], tops[d])
     n_in = 0
     for d in range(2):
         for j in range(dir_count[d]):
@@ -674,8 +701,9 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                 k = dir_start[d] + dir_step[d] * j
                 quiet[k] = scratch2[k]
         # the noise's colour, or a bin's own quiet floor well below it
-        _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN], code,
-                      tops, par[P_COLOUR], par[P_FLAT], scratch, scratch2, coef)
+        _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
+                      par[P_FIT_TOP], code, tops, par[P_COLOUR], par[P_FLAT], scratch, scratch2,
+                      coef)
     # warm-up: a mean of the first frames smoothed over nine bins holds any flow there
     # was; twice it is a safe floor, and no bin rises above the band's quiet quarter
     _normalise(quiet, 2.0 if warm else 1.0, noise_bins, code, warm, lo, hi, scratch, shape,
@@ -749,7 +777,14 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
                 broad = False
         broad = broad and seen
     if broad:
-        state[RUN] += 1.0
+        # one frame short of broadband inside a run does not end it; a run that starts
+        # within an impulse's length of the last one is part of longer activity (a burst
+        # of noise that the level is still following), no impulse
+        if state[RUN] == 0.0 and state[QUIET] < par[P_MAX_RUN]:
+            state[RUN] = par[P_MAX_RUN]
+        state[RUN] += 1.0 + state[GAP]
+        state[GAP] = 0.0
+        state[QUIET] = 0.0
         if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
             r = int(state[LAST_ROW])
             if r >= 0:
@@ -757,9 +792,15 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
             else:
                 p[lo:hi] = last[lo:hi]
         return
-    if 1 <= state[RUN] <= par[P_MAX_RUN]:
-        state[IMPULSES] += 1.0
-    state[RUN] = 0.0
+    if state[RUN] > 0.0:
+        state[GAP] += 1.0
+        if state[GAP] < 2.0:
+            return  # maybe a dip inside a longer run: the frame before stays the last clean
+        if state[RUN] <= par[P_MAX_RUN]:
+            state[IMPULSES] += 1.0
+        state[RUN] = 0.0
+        state[GAP] = 0.0
+    state[QUIET] += 1.0
     state[LAST_ROW] = i
     state[HAVE_LAST] = 1.0
 
@@ -768,8 +809,9 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
 def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
            noise_bins,
            mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code, inb,
-           line, last, scratch, scratch2, iscratch, nine, coef, tops, t_hit, t_scratch, t_score,
-           t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top, ver_start, out):
+           line, last, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
+           t_scratch, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
+           ver_start, out):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`).
 
     Parameters
@@ -851,14 +893,15 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
             state[N_SUB_FRAMES] += 1.0
             nn = int(n)
             warm = (state[N_SUBS] == 0 and state[N_SUB_FRAMES] < v_frames
-                    and 4 <= nn <= par[P_WARM] and nn & (nn - 1) == 0)
+                    and nn <= par[P_WARM] and nn & (nn - 1) == 0)
             if warm or state[N_SUB_FRAMES] >= v_frames:
                 _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
                             noise_bins, mirror, par, ratios, state, smooth, smin, ssum, ring,
                             quiet, shape, inv, code, inb, line, scratch, scratch2, iscratch,
-                            nine, coef, tops, t_hit, t_scratch, t_score, t_level, t_held,
+                            nine, coef, tops, pending, t_hit, t_scratch, t_score, t_level, t_held,
                             t_found, ver_shape, ver_inv, ver_fill, ver_top, ver_start)
-        if f % int(par[P_EVERY]) == 0 or state[LEVEL] <= 0.0:
+        # the level from the first band on (no flow is searched before)
+        if state[N_VER] > 1 and (f % int(par[P_EVERY]) == 0 or state[LEVEL] <= 0.0):
             _level_update(p, inv, code, noise_bins, par, scratch, state)
         level = state[LEVEL]
         if state[SILENT_NOW] > 0.0:
@@ -878,8 +921,9 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
 def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                 mirror,
                 par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code, inb,
-                line, scratch, scratch2, iscratch, nine, coef, tops, t_hit, t_scratch, t_score,
-                t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top, ver_start):
+                line, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit, t_scratch,
+                t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
+                ver_start):
     """A warm-up shape (``warm``), or the end of a sub-window: its minima into the ring,
     its mean for the tonal lines, a new shape (see ``_track``)."""
     if not warm:
@@ -894,7 +938,7 @@ def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, 
     _update_shape(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                   mirror,
                   par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line, ssum,
-                  scratch, scratch2, iscratch, nine, coef, tops, t_hit, t_scratch, t_score,
+                  scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit, t_scratch, t_score,
                   t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top, ver_start)
     if not warm:
         for k in range(lo, hi):

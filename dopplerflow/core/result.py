@@ -62,8 +62,8 @@ class Analysis:
     mono recording, two vessels flowing opposite ways with the antegrade
     direction not given, or a second vessel too loud beside the vein for its
     reflux to stand out.  ``signal_band_hz`` is ``[lowest, highest]`` Doppler
-    shift (``|f|``, Hz) searched in the recording's signal band, as found at the
-    end of the stream (None: no band, or not known).
+    shift (``|f|``, Hz) searched in the recording's signal band, the widest it was
+    found after its first sub-window (None: no band, or not known).
     """
 
     settings: Settings

@@ -67,18 +67,21 @@ class Tones:
         self.held = np.zeros(n, np.int8)
         self.found = np.zeros(n, np.int8)
 
-    def frequencies_hz(self):
+    def frequencies_hz(self, top_hz=None):
         """Frequency of every line found so far (signed baseband Hz, positive toward the
-        probe), one a line: the mean of its peak bins."""
+        probe), one a line: the mean of its peak bins; only those up to ``top_hz``
+        (``|f|``, the signal band's top) if given."""
         k = np.flatnonzero(self.found)
+        if top_hz is not None:
+            k = k[np.abs(self.config.freqs_hz[k]) <= top_hz]
         if not k.size:
             return []
         groups = np.split(k, np.flatnonzero(np.diff(k) > 1) + 1)
         return [float(np.mean(self.config.freqs_hz[g])) for g in groups]
 
-    def warning(self):
-        """The result's warning about the lines found, or None."""
-        f = self.frequencies_hz()
+    def warning(self, top_hz=None):
+        """The result's warning about the lines found (up to ``top_hz``), or None."""
+        f = self.frequencies_hz(top_hz)
         if not f:
             return None
         signed = bool(self.config.dir_count[1])  # with direction, the side of zero matters
