@@ -470,20 +470,29 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
 
 
 @njit(**_JIT)
-def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
-    """Quiet floor of each bin: the lower of its own and its mirror's (the mirror's scaled
-    by the median ratio of the two sides over the band: the two channels of a toward/away
-    pair may differ in gain)."""
+def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
+    """Lower quartile of ``raw`` over the bins in the band on one side of zero that have a
+    mirror in the band (0 if none)."""
     m = 0
     for k in range(lo, hi):
         j = mirror[k]
-        if j >= 0 and k > j and code[k] == 0 and code[j] == 0 and raw[j] > 0.0 \
-                and raw[k] > 0.0:
-            scratch[m] = raw[k] / raw[j]
+        if j >= 0 and (k > j) == positive and code[k] == 0 and code[j] == 0:
+            scratch[m] = raw[k]
             m += 1
+    return _select(scratch, m, m // 4) if m > 0 else 0.0
+
+
+@njit(**_JIT)
+def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
+    """Quiet floor of each bin: the lower of its own and its mirror's, the mirror's scaled
+    by the ratio of the two sides' lower quartiles over the band (the two channels of a
+    toward/away pair may differ in gain; a quartile, unlike the pairs' median ratio, holds
+    while flow fills up to three quarters of one side)."""
     ratio = 1.0
-    if m > 0:
-        ratio = min(max(_select(scratch, m, m // 2), 0.01), 100.0)
+    pos = _side_quartile(raw, mirror, lo, hi, code, True, scratch)
+    neg = _side_quartile(raw, mirror, lo, hi, code, False, scratch)
+    if pos > 0.0 and neg > 0.0:
+        ratio = min(max(pos / neg, 0.01), 100.0)
     for k in range(lo, hi):
         j = mirror[k]
         v = raw[k]
