@@ -263,7 +263,7 @@ class NoiseFloor:
                self.band.ratios, self.state, self._smooth, self._smin, self._ssum, self._ring,
                self._quiet, self._shape, self._inv, self._code, self._inb, self._line,
                self._last, self._scratch, self._scratch2, self._iscratch, self._nine,
-               self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.score,
+               self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.low, t.score,
                t.level, t.held, t.found,
                self._ver_shape, self._ver_inv, self._ver_fill, self._ver_top, self._ver_start,
                out)
@@ -638,7 +638,7 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
 def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
                   mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
-                  t_scratch, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
+                  t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
                   ver_top, ver_start):
     """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
     False) or, before the first sub-window ends, from the cumulative mean smoothed over
@@ -663,7 +663,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             newest = ring[(int(state[N_SUBS]) - 1) % int(par[P_U])]
             _tone_update(mean, newest, dir_start[d], dir_step[d], dir_count[d],
                          par[P_LINE_RATIO], par[P_STEADY], int(par[P_HOLD]), int(par[P_REACH]),
-                         t_hit, t_scratch, t_score, t_level, t_held, t_found, line)
+                         t_hit, t_scratch, t_low, t_score, t_level, t_held, t_found, line)
     # peaks not yet held count with the lines toward a band's limit (a codec's artefacts
     # above its cut-off are peaks from the start), marked 2
     if not warm:
@@ -819,8 +819,8 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
            noise_bins,
            mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code, inb,
            line, last, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
-           t_scratch, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
-           ver_start, out):
+           t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
+           ver_top, ver_start, out):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`).
 
     Parameters
@@ -850,7 +850,7 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
         Scratch.
     tops
         The band's top per direction (``SignalBand.tops``).
-    t_hit, t_scratch, t_score, t_level, t_held, t_found
+    t_hit, t_scratch, t_low, t_score, t_level, t_held, t_found
         The tonal lines' state (:class:`~.tones.Tones`).
     ver_shape, ver_inv, ver_fill, ver_top, ver_start
         Ring of the shape versions for the rows.
@@ -907,8 +907,9 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
                 _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
                             noise_bins, mirror, par, ratios, state, smooth, smin, ssum, ring,
                             quiet, shape, inv, code, inb, line, scratch, scratch2, iscratch,
-                            nine, coef, tops, pending, t_hit, t_scratch, t_score, t_level, t_held,
-                            t_found, ver_shape, ver_inv, ver_fill, ver_top, ver_start)
+                            nine, coef, tops, pending, t_hit, t_scratch, t_low, t_score,
+                            t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
+                            ver_start)
         # the level from the first band on (no flow is searched before)
         if state[N_VER] > 1 and (f % int(par[P_EVERY]) == 0 or state[LEVEL] <= 0.0):
             _level_update(p, inv, code, noise_bins, par, scratch, state)
@@ -928,10 +929,10 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
 
 @njit(**_JIT)
 def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
-                mirror,
-                par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code, inb,
-                line, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit, t_scratch,
-                t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
+                mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code,
+                inb, line, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
+                t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
+                ver_top,
                 ver_start):
     """A warm-up shape (``warm``), or the end of a sub-window: its minima into the ring,
     its mean for the tonal lines, a new shape (see ``_track``)."""
@@ -945,10 +946,10 @@ def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, 
         state[N_SUBS] += 1.0
         state[N_SUB_FRAMES] = 0.0
     _update_shape(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
-                  mirror,
-                  par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line, ssum,
-                  scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit, t_scratch, t_score,
-                  t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top, ver_start)
+                  mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
+                  ssum, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit, t_scratch,
+                  t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
+                  ver_start)
     if not warm:
         for k in range(lo, hi):
             ssum[k] = 0.0

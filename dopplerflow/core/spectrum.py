@@ -272,9 +272,10 @@ def _mirror_bins(freqs_hz, cmap):
     mirror = np.full(len(freqs_hz), -1, np.int64)
     if not cmap.direction_available or cmap.mix_hz or cmap.i1 < 0:
         return mirror
-    pos = {round(f, 6): k for k, f in enumerate(freqs_hz)}
-    for k, f in enumerate(freqs_hz):
-        mirror[k] = pos.get(round(-f, 6), -1)
+    # the bins ascend: the bin of -f is found by bisection (-fs/2 has no mirror)
+    j = np.clip(np.searchsorted(freqs_hz, -freqs_hz), 0, len(freqs_hz) - 1)
+    ok = np.isclose(freqs_hz[j], -freqs_hz)
+    mirror[ok] = j[ok]
     mirror.setflags(write=False)
     return mirror
 

@@ -63,6 +63,7 @@ class Tones:
         self.level = np.zeros(n, np.float32)
         self.score = np.zeros(n, np.int32)
         self.scratch = np.zeros(n, np.int32)
+        self.low = np.zeros((2, n), np.float32)
         self.hit = np.zeros(n, np.int8)
         self.held = np.zeros(n, np.int8)
         self.found = np.zeros(n, np.int8)
@@ -107,22 +108,33 @@ def _side_floor(mean, st, sp, cnt, j, near, far):
 
 
 @njit(**_JIT)
-def _peak(mean, st, sp, cnt, j, ratio):
-    """Whether outward bin ``j`` of ``mean`` is a peak standing ``ratio`` above the bins 3
-    to 6 away on both sides (none within 4 bins of either end of the direction)."""
-    if j < 4 or j > cnt - 5:
+def _low4(profile, st, sp, cnt, out):
+    """``out[j]``: the lowest of ``profile`` at the outward bins ``j .. j + 3`` of a
+    direction, for ``j < cnt - 3``."""
+    for j in range(cnt - 3):
+        k = st + sp * j
+        out[j] = min(min(profile[k], profile[k + sp]),
+                     min(profile[k + 2 * sp], profile[k + 3 * sp]))
+
+
+@njit(**_JIT)
+def _peak(profile, low, st, sp, cnt, j, ratio):
+    """Whether outward bin ``j`` of ``profile`` is a peak standing ``ratio`` above the higher
+    of the lowest bins 3 to 6 away on either side (``low``: :func:`_low4`); none within 6
+    bins of either end of the direction."""
+    if j < 6 or j > cnt - 7:
         return False
     k = st + sp * j
-    v = mean[k]
-    if mean[k - sp] > v or mean[k + sp] > v:
+    v = profile[k]
+    if profile[k - sp] > v or profile[k + sp] > v:
         return False
-    ref = max(_side_floor(mean, st, sp, cnt, j, -3, -6), _side_floor(mean, st, sp, cnt, j, 3, 6))
+    ref = max(low[j - 6], low[j + 3])
     return ref > 0.0 and v > ratio * ref
 
 
 @njit(**_JIT)
-def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, scratch, score,
-                 level, held, found, line):
+def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, scratch, low,
+                 score, level, held, found, line):
     """Update the tonal lines of one direction from a sub-window's mean spectrum.
 
     Parameters
@@ -136,7 +148,7 @@ def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, sc
         next.
     ratio : float
         How far (power ratio) a line's peak stands above the higher of the lowest bins 3
-        to 6 bins away on each side (a peak within 4 bins of the direction's first or last
+        to 6 bins away on each side (a peak within 6 bins of the direction's first or last
         bin is none).
     n_hold : int
         Score at which a peak is taken for a line.
@@ -144,6 +156,8 @@ def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, sc
         Most bins on either side of a line's peak that its leakage covers.
     hit, scratch : ndarray, shape (n_fft,)
         Scratch (int8, int32).
+    low : ndarray, shape (2, n_fft), float32
+        Scratch.
     level : ndarray, shape (n_fft,), float32
         The mean level of each bin at its last peak (0: none); updated in place.
     score, held, found : ndarray, shape (n_fft,)
@@ -156,14 +170,16 @@ def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, sc
         stand more than twice above its surroundings, up to ``reach``.  Only set, never
         cleared: the caller clears it before the directions are updated.
     """
+    _low4(mean, st, sp, cnt, low[0])
+    _low4(quiet, st, sp, cnt, low[1])
     for j in range(cnt):
         k = st + sp * j
         scratch[k] = score[k]
         # a line stands above bins on both sides (a peak at the band's first bins is slow
         # flow at the wall band's edge, one at its last the band's edge), in the mean (a
         # line switched on and off) or in the quietest moment (a line among clicks)
-        hit[k] = 1 if (_peak(mean, st, sp, cnt, j, ratio)
-                       or _peak(quiet, st, sp, cnt, j, ratio)) else 0
+        hit[k] = 1 if (_peak(mean, low[0], st, sp, cnt, j, ratio)
+                       or _peak(quiet, low[1], st, sp, cnt, j, ratio)) else 0
     for j in range(cnt):
         k = st + sp * j
         if hit[k]:
