@@ -8,6 +8,10 @@ constants and allocates nothing inside its per-sample or per-frame loop.
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True)
+#: Options of kernels that allocate nothing, nor call a kernel that does: no reference
+#: counting of the arrays they take, slice and pass on (its atomic counts cost more than a
+#: short loop over a frame).
+_JIT_PURE = dict(_JIT, _nrt=False)
 
 
 

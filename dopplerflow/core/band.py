@@ -27,7 +27,7 @@ Its numba kernels are at the end of this module.
 import numpy as np
 from numba import njit
 
-from ._numba import _JIT
+from ._numba import _JIT_PURE
 
 __all__ = ["SignalBand", "SILENT_DB", "BELOW_DB", "FAR_DB", "EDGE_DB"]
 
@@ -108,7 +108,7 @@ class SignalBand:
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, code, tops,
                  pending, d):
     """Find the signal band of direction ``d`` on a quiet floor.

@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import SettingsError
-from ._numba import _JIT, _sum3, _walk_out
+from ._numba import _JIT_PURE, _sum3, _walk_out
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels"]
 
@@ -173,7 +173,7 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _sumw(smooth, i, st, sp, cnt, j):
     """Triangular (1/4, 1/2, 1/4) three-bin sum scaled to the noise mean of ``_sum3``."""
     if j == 0:
@@ -184,7 +184,7 @@ def _sumw(smooth, i, st, sp, cnt, j):
             + 0.75 * smooth[i, st + sp * (j + 1)])
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _outermost_above(row, st, sp, cnt, level):
     """Outward index of a direction's outermost bin above ``level`` (-1 if none).
 
@@ -211,7 +211,7 @@ def _outermost_above(row, st, sp, cnt, level):
     return cnt - 1 - k0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _island_below(smooth, i, nz, st, sp, cnt, j, lo):
     """Whether the detection whose inner end is at outward bin ``j`` is an island.
 
@@ -247,7 +247,7 @@ def _island_below(smooth, i, nz, st, sp, cnt, j, lo):
     return g if rest > ISLAND_RATIO * max(own, 0.0) else -1
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _edge(smooth, i, nz, st, sp, cnt, t_high, t_low, min_run, method):
     """Maximum frequency of one direction of row ``i``, in outward bins (-1: no flow).
 
@@ -384,7 +384,7 @@ def _edge(smooth, i, nz, st, sp, cnt, t_high, t_low, min_run, method):
     return fmax_bins
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
                min_run, method, out):
     """Per-frame flow detection and frequency envelopes in each direction.
@@ -440,7 +440,7 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             out[i, d, 3] = pw
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir_count,
                      dir_f0, bin_hz, t_high, t_low, min_run, method, out):
     """``_envelopes`` of whitened rows, against their per-bin noise floor.

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba import _JIT
+from ._numba import _JIT_PURE
 
 __all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_MAX_S"]
 
@@ -68,7 +68,7 @@ class Impulses:
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
     """Fraction of the in-band bins of a direction's upper half-band above ``x`` times
     their noise floor.
@@ -99,15 +99,14 @@ def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
     j1 = min(top, cnt - 1)
     if j1 < j0:
         return -1.0
-    # the bins as one ascending run, without branches (the loop vectorises)
+    # the bins as one ascending run
     k0 = st + sp * j0 if sp > 0 else st + sp * j1
     k1 = st + sp * j1 if sp > 0 else st + sp * j0
-    # every ``step``-th bin: 32 or more tell a broadband frame from noise as well as all
-    step = max(1, (k1 + 1 - k0) // 32)
+    # every bin of the upper half-band, as one run (the loop vectorises)
     lim = np.float32(x * level)
-    pp = p[k0:k1 + 1:step]
-    vv = inv[k0:k1 + 1:step]
-    mm = inb[k0:k1 + 1:step]
+    pp = p[k0:k1 + 1]
+    vv = inv[k0:k1 + 1]
+    mm = inb[k0:k1 + 1]
     n = 0
     above = 0
     for k in range(pp.shape[0]):

@@ -51,7 +51,7 @@ import numpy as np
 from numba import njit
 
 from . import _design
-from ._numba import _JIT
+from ._numba import _JIT_PURE
 from .band import SignalBand, _band_update
 from .impulses import IMPULSE_FRACTION, IMPULSE_X, Impulses, _broadband_fraction
 from .spectrum import QUANT_STEP, SpectralConfig
@@ -201,7 +201,7 @@ class NoiseFloor:
         self._inb = (self._code == 0).astype(np.float32)  # 1.0 on the bins in the band
         self._line = np.zeros(n, np.int8)
         self._last = np.zeros(n, np.float32)
-        self._scratch = np.zeros(n, np.float32)
+        self._scratch = np.zeros(2 * n, np.float32)  # its upper half: _select's
         self._scratch2 = np.zeros(n, np.float32)
         self._iscratch = np.zeros(n, np.int32)
         self._nine = np.zeros(9, np.float32)
@@ -366,64 +366,62 @@ class NoiseRecord:
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _select(a, n, q):
-    """q-th smallest of a[:n] (0-based), reordering a.
+    """q-th smallest of ``a[:n]`` (0-based); ``a`` holds twice the room (its upper half,
+    from ``len(a) // 2``, is scratch) and is reordered.
 
-    Quickselect with branch-free partitions (the branches of a classic
-    partition mispredict on random spectra): first the values below the pivot,
-    then those equal to it, so runs of equal values (digital silence) end the
-    search at once.  The pivot is the median of three pseudo-random positions,
-    so no order of the input makes it quadratic.  The q-th smallest value is
-    unique, so the result is that of any other correct selection.
+    Quickselect that copies instead of swapping: each round writes the values below the
+    pivot forward and those above it backward into the other half, without branches (a
+    swap waits on the load of the last; a branch mispredicts on random spectra); the
+    values equal to the pivot fall between and end the search.  The pivot is the median
+    of three pseudo-random positions, so no order of the input makes it quadratic.  The
+    q-th smallest value is unique, so the result is that of any other correct selection.
     """
+    half = a.shape[0] // 2
+    src = a[:half]
+    dst = a[half:2 * half]
     lo = 0
-    hi = n - 1
+    m = n
     r = 12345
-    while hi > lo:
-        # median of three pseudo-random positions (an LCG): no input order makes
-        # the search quadratic
-        span = hi - lo + 1
+    while m > 1:
+        # median of three pseudo-random positions (an LCG, scaled without a division)
         r = (r * 1103515245 + 12345) & 0x7FFFFFFF
-        k0 = lo + r % span
+        x = src[lo + ((r * m) >> 31)]
         r = (r * 1103515245 + 12345) & 0x7FFFFFFF
-        k1 = lo + r % span
+        y = src[lo + ((r * m) >> 31)]
         r = (r * 1103515245 + 12345) & 0x7FFFFFFF
-        k2 = lo + r % span
-        x, y, z = a[k0], a[k1], a[k2]
+        z = src[lo + ((r * m) >> 31)]
         if (x <= y) == (y <= z):
-            k = k1
+            p = y
         elif (y <= x) == (x <= z):
-            k = k0
+            p = x
         else:
-            k = k2
-        p = a[k]
-        a[k] = a[hi]
-        a[hi] = p
-        s1 = lo
-        for k in range(lo, hi):
-            v = a[k]
-            a[k] = a[s1]
-            a[s1] = v
-            s1 += v < p
-        s2 = s1
-        for k in range(s1, hi):
-            v = a[k]
-            a[k] = a[s2]
-            a[s2] = v
-            s2 += v == p
-        a[hi] = a[s2]
-        a[s2] = p
-        if q < s1:
-            hi = s1 - 1
-        elif q <= s2:
+            p = z
+        s = src[lo:lo + m]
+        d = dst[:m]
+        below = 0
+        above = m - 1
+        for k in range(m):
+            v = s[k]
+            d[below] = v
+            d[above] = v
+            below += 1 if v < p else 0
+            above -= 1 if v > p else 0
+        if q < below:
+            lo = 0
+            m = below
+        elif q <= above:
             return p
         else:
-            lo = s2 + 1
-    return a[q]
+            lo = above + 1
+            q -= lo
+            m -= lo
+        src, dst = dst, src
+    return src[lo]
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state):
     """Keep the current shape, band and band tops as the version in force from ``frame``:
@@ -440,7 +438,7 @@ def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ve
     state[N_VER] += 1.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state):
     """New shape: ``scale`` times the quiet floor over its lower quartile in the band (a
     quiet bin's, robust to flow in three quarters of the band), at most 1 with ``cap``.
@@ -455,21 +453,23 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
             m += 1
     ref = _select(scratch, m, m // 4) if m > 0 else 0.0
     m = 0
+    f = scale / ref if ref > 0.0 else 0.0
     for k in range(lo, hi):
-        s = scale * quiet[k] / ref if ref > 0.0 else 1.0
+        s = f * quiet[k] if ref > 0.0 else 1.0
         if cap and s > 1.0:
             s = 1.0
         s = max(s, 1e-12)
-        if code[k] == 0 and m < scratch.shape[0]:
-            scratch[m] = shape[k] / s
+        r = 1.0 / s
+        if code[k] == 0 and m < scratch.shape[0] // 2:
+            scratch[m] = shape[k] * r
             m += 1
         shape[k] = s
-        inv[k] = 1.0 / s
+        inv[k] = r
     if m > 0 and state[LEVEL] > 0.0:
         state[LEVEL] *= _select(scratch, m, m // 2)
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
     """Lower quartile of ``raw`` over the bins in the band on one side of zero that have a
     mirror in the band (0 if none)."""
@@ -482,7 +482,7 @@ def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
     return _select(scratch, m, m // 4) if m > 0 else 0.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
     """Quiet floor of each bin: the lower of its own and its mirror's, the mirror's scaled
     by the ratio of the two sides' lower quartiles over the band (the two channels of a
@@ -493,47 +493,65 @@ def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
     neg = _side_quartile(raw, mirror, lo, hi, code, False, scratch)
     if pos > 0.0 and neg > 0.0:
         ratio = min(max(pos / neg, 0.01), 100.0)
+    inv_ratio = 1.0 / ratio
     for k in range(lo, hi):
         j = mirror[k]
         v = raw[k]
         if j >= 0:
-            w = raw[j] * ratio if k > j else raw[j] / ratio
+            w = raw[j] * (ratio if k > j else inv_ratio)
             v = min(v, w)
         quiet[k] = v
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _median9(values, st, sp, cnt, nine, out):
     """Median over the nine bins around each searched bin of a direction (fewer at its
-    ends)."""
+    ends: the upper median of an even count).  Inside, a sorting network of 19 compare-
+    exchanges that leaves the median in the middle (Paeth): no branch to mispredict."""
     for j in range(cnt):
+        if 4 <= j < cnt - 4:
+            for i in range(9):
+                nine[i] = values[st + sp * (j - 4 + i)]
+            for a, b in ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5),
+                         (7, 8), (0, 3), (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7),
+                         (4, 2), (6, 4), (4, 2)):
+                x = nine[a]
+                y = nine[b]
+                nine[a] = min(x, y)
+                nine[b] = max(x, y)
+            out[st + sp * j] = nine[4]
+            continue
         m = 0
         for jj in range(max(0, j - 4), min(cnt, j + 5)):
-            nine[m] = values[st + sp * jj]
+            # insertion into the sorted ``nine[:m]``
+            v = values[st + sp * jj]
+            i = m
+            while i > 0 and nine[i - 1] > v:
+                nine[i] = nine[i - 1]
+                i -= 1
+            nine[i] = v
             m += 1
-        out[st + sp * j] = _select(nine, m, m // 2)
+        out[st + sp * j] = nine[m // 2]
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _smooth5(values, st, sp, cnt, code, out):
     """Mean of ``values`` over the five bins around each searched bin of a direction whose
     five bins are all in the band (``code`` 0); the value itself elsewhere."""
     for j in range(cnt):
         k = st + sp * j
-        v = values[k]
-        if 2 <= j < cnt - 2:
-            total = 0.0
-            ok = True
-            for jj in range(j - 2, j + 3):
-                kk = st + sp * jj
-                ok = ok and code[kk] == 0
-                total += values[kk]
-            if ok:
-                v = total / 5.0
-        out[k] = v
+        out[k] = values[k]
+    for j in range(2, cnt - 2):
+        k = st + sp * j
+        a = k - 2 * sp
+        b = k - sp
+        c = k + sp
+        d = k + 2 * sp
+        if (code[a] | code[b] | code[k] | code[c] | code[d]) == 0:
+            out[k] = (float(values[a]) + values[b] + values[k] + values[c] + values[d]) / 5.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
                 tops, below, flat, xs, ys, coef):
     """Fit the noise's colour, a power law ``exp(a) * |f| ** (b / ln 2)``, to the quiet floor.
@@ -610,7 +628,7 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fi
     return True
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
                   tops, below, flat, xs, ys, coef):
     """Each searched bin's floor: the noise's colour (:func:`_fit_colour`), or its own quiet
@@ -634,7 +652,7 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
                 quiet[k] = model
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
                   mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
@@ -721,7 +739,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                  ver_start, state)
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _level_update(p, inv, code, noise_bins, par, scratch, state):
     """Merge a new estimate of the level from one frame's whitened band bins."""
     m = 0
@@ -742,28 +760,17 @@ def _level_update(p, inv, code, noise_bins, par, scratch, state):
         state[LEVEL] += par[P_ALPHA] * (est - state[LEVEL])
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE, fastmath={"reassoc", "nsz"})
 def _masked_sum(p, mask):
-    """Sum of ``p * mask`` (float32 runs of one length), in four running sums (one sum
-    waits on every addition)."""
-    s0 = np.float32(0.0)
-    s1 = np.float32(0.0)
-    s2 = np.float32(0.0)
-    s3 = np.float32(0.0)
-    n = p.shape[0]
-    m = n - n % 4
-    for k in range(0, m, 4):
-        s0 += p[k] * mask[k]
-        s1 += p[k + 1] * mask[k + 1]
-        s2 += p[k + 2] * mask[k + 2]
-        s3 += p[k + 3] * mask[k + 3]
-    total = float(s0) + float(s1) + float(s2) + float(s3)
-    for k in range(m, n):
+    """Sum of ``p * mask`` (float32 runs of one length), in float32: its order of
+    summation is left to the compiler (vector lanes), which changes only its last bits."""
+    total = np.float32(0.0)
+    for k in range(p.shape[0]):
         total += p[k] * mask[k]
     return total
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops, last):
     """Replace the frame ``power[i]`` of an impulse by the last frame before it; count the
     impulses.  The last clean frame is ``power[state[LAST_ROW]]``, or ``last`` (kept from
@@ -784,6 +791,7 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
             seen = True
             if not f > par[P_IMP_F]:
                 broad = False
+                break  # broadband in every direction or not at all
         broad = broad and seen
     if broad:
         # one frame short of broadband inside a run does not end it; a run that starts
@@ -796,10 +804,9 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
         state[QUIET] = 0.0
         if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
             r = int(state[LAST_ROW])
-            if r >= 0:
-                p[lo:hi] = power[r, lo:hi]
-            else:
-                p[lo:hi] = last[lo:hi]
+            src = power[r] if r >= 0 else last
+            for k in range(lo, hi):
+                p[k] = src[k]
         return
     if state[RUN] > 0.0:
         state[GAP] += 1.0
@@ -814,7 +821,7 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
     state[HAVE_LAST] = 1.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
            noise_bins,
            mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code, inb,
@@ -860,7 +867,16 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
     a = par[P_A]
     v_frames = int(par[P_V])
     stride = int(par[P_STRIDE])
+    every = int(par[P_EVERY])
+    # the frames' phases in the tracking stride and the level's period, counted on (a
+    # division a frame costs more than the rest of an untracked frame)
+    phase = frame0 % stride
+    phase_every = frame0 % every
     for i in range(power.shape[0]):
+        tracked = phase == 0
+        levelled = phase_every == 0
+        phase = phase + 1 if phase + 1 < stride else 0
+        phase_every = phase_every + 1 if phase_every + 1 < every else 0
         if not valid[i]:
             out[i] = state[LEVEL]
             continue
@@ -869,7 +885,7 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
         p = power[i]
         state[N_VALID] += 1.0
         f = frame0 + i
-        if f % stride == 0:
+        if tracked:
             # frames ``stride`` apart share no sample: they hold all there is to track.
             # The cumulative mean until 1 / a frames, whose minimum is not yet taken (a mean
             # of few frames strays far below the noise); float32, without branches, and the
@@ -911,7 +927,7 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
                             t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
                             ver_start)
         # the level from the first band on (no flow is searched before)
-        if state[N_VER] > 1 and (f % int(par[P_EVERY]) == 0 or state[LEVEL] <= 0.0):
+        if state[N_VER] > 1 and (levelled or state[LEVEL] <= 0.0):
             _level_update(p, inv, code, noise_bins, par, scratch, state)
         level = state[LEVEL]
         if state[SILENT_NOW] > 0.0:
@@ -923,11 +939,13 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
     # the last clean frame, for an impulse at the start of the next call
     r = int(state[LAST_ROW])
     if r >= 0:
-        last[lo:hi] = power[r, lo:hi]
+        src = power[r]
+        for k in range(lo, hi):
+            last[k] = src[k]
         state[LAST_ROW] = -1.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                 mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code,
                 inb, line, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
@@ -955,7 +973,7 @@ def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, 
             ssum[k] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, white, slots):
     """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
 

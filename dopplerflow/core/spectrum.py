@@ -15,7 +15,7 @@ import scipy.fft
 from numba import njit
 
 from . import _design
-from ._numba import _JIT
+from ._numba import _JIT_PURE
 from .layouts import ChannelMap
 
 #: Probability that a frame of pure noise is taken for flow, per direction.
@@ -419,7 +419,7 @@ class TimeAverager:
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _frames(buf, start, hop, window2, n_frames, out):
     """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``.
 
@@ -447,7 +447,7 @@ def _frames(buf, start, hop, window2, n_frames, out):
             row[k] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _power(spec, separated, order, out):
     """Power spectrum with bins in ascending frequency.
 
@@ -480,7 +480,7 @@ def _power(spec, separated, order, out):
             out[i, j] = y.real * y.real + y.imag * y.imag
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _power_flat(spec, shift, out):
     """``_power`` for one complex input (``separated`` False), on a float32 view.
 
@@ -507,7 +507,7 @@ def _power_flat(spec, shift, out):
             dst[j] = re * re + im * im
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _average3(prev, frames, a, out):
     """Centred three-frame mean of ``prev`` followed by ``frames``.
 

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba import _JIT
+from ._numba import _JIT_PURE
 
 __all__ = ["Tones", "LINE_DB", "LINE_HOLD_S"]
 
@@ -93,7 +93,7 @@ class Tones:
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _side_floor(mean, st, sp, cnt, j, near, far):
     """Lowest of ``mean`` at the outward bins ``j + near .. j + far`` (clipped to the
     direction's ``cnt`` bins; ``near``/``far`` negative for the inner side); -1 if none."""
@@ -107,7 +107,7 @@ def _side_floor(mean, st, sp, cnt, j, near, far):
     return best
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _low4(profile, st, sp, cnt, out):
     """``out[j]``: the lowest of ``profile`` at the outward bins ``j .. j + 3`` of a
     direction, for ``j < cnt - 3``."""
@@ -117,22 +117,7 @@ def _low4(profile, st, sp, cnt, out):
                      min(profile[k + 2 * sp], profile[k + 3 * sp]))
 
 
-@njit(**_JIT)
-def _peak(profile, low, st, sp, cnt, j, ratio):
-    """Whether outward bin ``j`` of ``profile`` is a peak standing ``ratio`` above the higher
-    of the lowest bins 3 to 6 away on either side (``low``: :func:`_low4`); none within 6
-    bins of either end of the direction."""
-    if j < 6 or j > cnt - 7:
-        return False
-    k = st + sp * j
-    v = profile[k]
-    if profile[k - sp] > v or profile[k + sp] > v:
-        return False
-    ref = max(low[j - 6], low[j + 3])
-    return ref > 0.0 and v > ratio * ref
-
-
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, scratch, low,
                  score, level, held, found, line):
     """Update the tonal lines of one direction from a sub-window's mean spectrum.
@@ -170,16 +155,28 @@ def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, sc
         stand more than twice above its surroundings, up to ``reach``.  Only set, never
         cleared: the caller clears it before the directions are updated.
     """
-    _low4(mean, st, sp, cnt, low[0])
-    _low4(quiet, st, sp, cnt, low[1])
+    low_mean = low[0]
+    low_quiet = low[1]
+    _low4(mean, st, sp, cnt, low_mean)
+    _low4(quiet, st, sp, cnt, low_quiet)
     for j in range(cnt):
         k = st + sp * j
         scratch[k] = score[k]
-        # a line stands above bins on both sides (a peak at the band's first bins is slow
-        # flow at the wall band's edge, one at its last the band's edge), in the mean (a
-        # line switched on and off) or in the quietest moment (a line among clicks)
-        hit[k] = 1 if (_peak(mean, low[0], st, sp, cnt, j, ratio)
-                       or _peak(quiet, low[1], st, sp, cnt, j, ratio)) else 0
+        hit[k] = 0
+    # a line's peak stands ``ratio`` above the higher of the lowest bins 3 to 6 away on
+    # either side, in the mean (a line switched on and off) or in the quietest moment (a
+    # line among clicks); none within 6 bins of either end of the direction (a peak at the
+    # band's first bins is slow flow at the wall band's edge, one at its last the band's
+    # edge).  Inline: a helper's call per bin costs more than the test.
+    for j in range(6, cnt - 6):
+        k = st + sp * j
+        v = mean[k]
+        ref = max(low_mean[j - 6], low_mean[j + 3])
+        h = mean[k - sp] <= v and mean[k + sp] <= v and ref > 0.0 and v > ratio * ref
+        v = quiet[k]
+        ref = max(low_quiet[j - 6], low_quiet[j + 3])
+        h = h or (quiet[k - sp] <= v and quiet[k + sp] <= v and ref > 0.0 and v > ratio * ref)
+        hit[k] = 1 if h else 0
     for j in range(cnt):
         k = st + sp * j
         if hit[k]:
