@@ -18,7 +18,7 @@ from . import RESULTS_DIR, machine_info, pin_single_core
 __all__ = ["SECTIONS", "add_arguments", "main", "run_suite", "write_markdown",
            "failed_sections", "failure_line"]
 
-SECTIONS = ("throughput", "latency", "scaling", "coldstart", "accuracy")
+SECTIONS = ("throughput", "latency", "scaling", "coldstart", "accuracy", "real")
 #: Streaming latency goal: crossing sample to confirmation within one hop plus a few ms (the
 #: window's look-ahead past its frame, the sound-card block and the processing), on average
 #: over onset phases, at the live default block size.
@@ -77,7 +77,7 @@ def run_suite(quick=False, sections=SECTIONS, tmpdir=None, log=print):
     A section that fails is recorded as ``{"error": "..."}`` and the others
     still run.
     """
-    from . import accuracy, coldstart, scaling, throughput
+    from . import accuracy, coldstart, real, scaling, throughput
 
     runners = {
         "throughput": lambda: throughput.run(quick, log=log),
@@ -85,6 +85,7 @@ def run_suite(quick=False, sections=SECTIONS, tmpdir=None, log=print):
         "scaling": lambda: scaling.run(quick, log=log, tmpdir=tmpdir),
         "coldstart": lambda: coldstart.run(quick, log=log, tmpdir=tmpdir),
         "accuracy": lambda: accuracy.run(quick, log=log),
+        "real": lambda: real.run(quick, log=log),
     }
     results = {"mode": "quick" if quick else "full",
                "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
@@ -282,6 +283,12 @@ def _accuracy_md(acc):
     return out
 
 
+def _real_md(res):
+    from . import real
+
+    return real.markdown(res)
+
+
 def write_markdown(res, path):
     """Write the tables of ``res`` (a :func:`run_suite` result) to ``path``."""
     m = res["machine"]
@@ -299,7 +306,7 @@ def write_markdown(res, path):
     sec = res["sections"]
     for name, fn in (("throughput", _throughput_md), ("latency", _latency_md),
                      ("scaling", _scaling_md), ("coldstart", _coldstart_md),
-                     ("accuracy", _accuracy_md)):
+                     ("accuracy", _accuracy_md), ("real", _real_md)):
         if name in sec:
             if "error" in sec[name]:
                 lines += ["", f"### {name}: failed ({sec[name]['error']})"]

@@ -115,6 +115,9 @@ class _Timed:
     def __init__(self, fn, acc, name):
         self.fn, self.acc, self.name = fn, acc, name
 
+    def __getattr__(self, name):
+        return getattr(self.fn, name)  # the wrapped stage's other methods and attributes
+
     def __call__(self, *args, **kwargs):
         t0 = time.perf_counter()
         try:
@@ -135,6 +138,7 @@ def _breakdown_once(x, fs, block_size):
     # the processor's named stages, timed as a whole (method None) or through the method
     # the processor calls
     for stage, method, name in ((proc, "wall", "wall filter"),
+                                (proc.noise, "whiten", "noise floor (whitening)"),
                                 (proc.framer, "commit", "framer (frames, FFT, power)"),
                                 (proc, "noise", "noise floor"), (proc, "average", "time average"),
                                 (proc.tracker, "update", "reflux tracker"),

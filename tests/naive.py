@@ -4,7 +4,6 @@ Each function follows the documented algorithm step by step, with Python
 loops where that is clearer, and no numba.
 """
 
-import math
 
 import numpy as np
 from scipy import signal
@@ -54,21 +53,39 @@ def time_average(power):
     return out
 
 
-def noise_floor(power, noise_bins, q=0.25, every=8, tau_frames=100.0):
-    """Quantile noise estimate every ``every`` frames, exponentially smoothed."""
-    m = len(noise_bins)
-    q_index = int(q * (m - 1))
-    q_eff = (q_index + 0.5) / m
-    alpha = 1.0 - math.exp(-every / tau_frames)
-    level = 0.0
-    out = np.empty(len(power))
-    for i in range(len(power)):
-        if i % every == 0:
-            est = np.sort(power[i, noise_bins])[q_index] / -math.log(1.0 - q_eff)
-            if est > 0:
-                level = est if level <= 0 else level + alpha * (est - level)
-        out[i] = level
-    return out
+def quiet_floor(power, lo, hi, a, stride, v):
+    """Minimum statistics of each bin: the lowest smoothed power of each sub-window.
+
+    Every ``stride``-th frame is tracked: its power smoothed as ``s += a * (p - s)`` after
+    a cumulative mean over the first ``1 / a`` frames (whose minimum is not taken); the
+    minimum over each run of ``v`` tracked frames is one row of the result.  Float32,
+    in the order of the documented recursion.
+    """
+    p = power[::stride, lo:hi].astype(np.float32)
+    s = np.zeros(hi - lo, np.float32)
+    mins = []
+    cur = np.full(hi - lo, np.inf, np.float32)
+    for n, x in enumerate(p, start=1):
+        if n * a >= 1.0:
+            s = s + np.float32(a) * (x - s)
+            cur = np.minimum(cur, s)
+        else:
+            s = s + np.float32(1.0 / n) * (x - s)
+        if n % v == 0:
+            mins.append(cur)
+            cur = np.full(hi - lo, np.inf, np.float32)
+    return np.array(mins)
+
+
+def whiten(rows, shape, in_band, level):
+    """Rows over the shape in the band, the level elsewhere."""
+    return np.where(in_band, rows / shape, level)
+
+
+def colour_fit(freqs_hz, quiet):
+    """Least-squares power law of a quiet floor: log level and slope per octave (ln)."""
+    b, a = np.polyfit(np.log2(freqs_hz), np.log(quiet), 1)
+    return a, b
 
 
 def threshold_envelope(row, noise, start, step, count, f0, bin_hz, t_high, t_low, min_run=2):

@@ -10,6 +10,10 @@ import os
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True)
+#: Options of kernels that allocate nothing, nor call a kernel that does: no reference
+#: counting of the arrays they take, slice and pass on (its atomic counts cost more than a
+#: short loop over a frame).
+_JIT_PURE = dict(_JIT, _nrt=False)
 
 #: Called once, before the first block a process analyses, if the kernels are not cached
 #: (:func:`notify_first_compile`); None: nobody to tell.

@@ -46,7 +46,7 @@ def assemble(proc, extra):
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     full_scale = proc.glitches.gain in (None, 1.0)
     warnings = list(proc.warnings) + proc.levels.warnings(hum_warning, full_scale)
-    warnings += _glitch_warnings(proc)
+    warnings += _glitch_warnings(proc) + proc.noise.warnings()
     artefacts = _artefact_entries(proc)
     hum = _hum_entry(proc.hum) if proc.hum is not None else None
     unassessable, events, episodes, second = _verdicts(proc, ante, bool(flow_detected), warnings)
@@ -85,7 +85,10 @@ def assemble(proc, extra):
         spectrogram_step=kept.step if kept is not None else 1,
         spectrogram_time_s=kept.times_s(cfg.t0_s, cfg.hop_s) if kept is not None else None,
         freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
-        hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats)
+        hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats,
+        signal_band_hz=proc.noise.band.band_hz(),
+        tonal_lines_hz=[round(f, 1) for f in proc.noise.tonal_lines_hz()],
+        impulses=proc.noise.impulses.count)
 
 
 def _rows_analysed(proc):

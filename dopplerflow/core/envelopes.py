@@ -23,21 +23,35 @@ The default is the one with the smaller velocity error on the simulator's
 scenarios (``dopplerflow evaluate``; see the README's accuracy table).
 The mean frequency is the power-weighted mean of the noise-subtracted
 spectrum up to the maximum frequency.
+
+The rows come whitened by the per-bin noise floor (:meth:`~.noise.NoiseFloor.whiten`):
+the noise has one level in every bin, so the detection's false-alarm rate holds in
+coloured noise too.  With the rows' :class:`~.noise.FloorRows`, the maximum frequency is
+held to the signal band and the flow power and mean frequency are the physical power
+above the floor (each bin's excess weighed back by its shape).
 """
+
+import functools
 
 import numpy as np
 from numba import njit
 
 from ..errors import SettingsError
-from ._numba import _JIT, _sum3, _walk_out
+from ._numba import _JIT_PURE, _sum3, _walk_out
 
-__all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels"]
+__all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels", "band_power"]
 
 METHODS = {"threshold": 0, "geometric": 1}
 DEFAULT_METHOD = "threshold"
 #: Consecutive three-bin sums above the detection threshold that make a detection:
 #: a flow spectrum is wider than the main lobe of one noise peak.
 MIN_RUN = 2
+#: An island of detections (see ``_island_below``): this many three-bin sums below the edge
+#: threshold between it and the flow below (beyond the window's main lobe and a speckle
+#: fade), ...
+ISLAND_GAP = 4
+#: ... and this many times less excess power than the flow below (10 dB).
+ISLAND_RATIO = 10.0
 #: Columns of an envelope row ``(2, 4)``, per direction (0 toward, 1 away): flow detected
 #: (0/1), maximum frequency (Hz, 0 where no flow), mean frequency (Hz) and flow power.
 DETECTED, FMAX_HZ, FMEAN_HZ, POWER = range(4)
@@ -74,25 +88,65 @@ def edge_levels(config):
     return config.floor_hz, shown_hz
 
 
-def envelopes(smooth, noise, config, method=DEFAULT_METHOD):
+def band_power(smooth, noise, config):
+    """Power of each row over the noise level, summed over the searched bins of both
+    directions: what a listener hears as the pulse, whether flow is detected or not.
+
+    The beat stage's power channel reads it: the flow power stops at each row's maximum
+    frequency and is zero where no flow is detected, so it jumps with the edge; this
+    does not.  Rows near digital silence (negative level) hold none.
+
+    Parameters
+    ----------
+    smooth : ndarray, shape (n, n_fft), float32
+        Time-averaged rows, as they are (not whitened).
+    noise : ndarray, shape (n,), float64
+        Their noise levels (the band's median bin; negative: near digital silence).
+    config : SpectralConfig
+
+    Returns
+    -------
+    ndarray, shape (n,), float32
+    """
+    idx = _searched_bins(config.dir_start.tobytes(), config.dir_step.tobytes(),
+                         config.dir_count.tobytes())
+    over = smooth[:, idx] - np.abs(noise)[:, None].astype(np.float32)
+    out = np.maximum(over, np.float32(0.0)).sum(axis=1, dtype=np.float64)
+    out[noise <= 0] = 0.0
+    return out.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _searched_bins(start, step, count):
+    """Indices of the bins searched for flow in either direction (the config's
+    ``dir_start``, ``dir_step`` and ``dir_count`` as bytes)."""
+    start, step, count = (np.frombuffer(b, np.int64) for b in (start, step, count))
+    return np.concatenate([start[d] + step[d] * np.arange(count[d]) for d in range(2)])
+
+
+def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None):
     """Detect flow and estimate envelopes in each direction.
 
     Parameters
     ----------
     smooth : ndarray, shape (n_frames, n_bins), float32
-        Time-averaged power spectrum, bins ascending
-        (``spectrum.TimeAverager``).
+        Time-averaged power spectrum, bins ascending (``spectrum.TimeAverager``),
+        whitened (``NoiseFloor.whiten``) or with white noise.
     noise : ndarray, shape (n_frames,), float64
-        Mean noise power per bin in force at each frame.
+        Mean noise power per bin in force at each frame (no flow where not positive).
     config : SpectralConfig
     method : {'threshold', 'geometric'}
+    floor : FloorRows, optional
+        The rows' noise shapes and band tops (``NoiseFloor.whiten``): the maximum
+        frequency stays in the band, and the power and the mean frequency weigh each
+        bin by its shape.  Without it every bin weighs the same.
 
     Returns
     -------
     ndarray, shape (n_frames, 2, 4), float64
         For direction 0 (toward) and 1 (away): detected (0/1), maximum
         frequency (Hz, >= 0), mean frequency (Hz, >= 0) and flow power above
-        the noise (power units of ``smooth``).
+        the noise (power units of the unwhitened spectrum).
     """
     smooth = np.ascontiguousarray(smooth, dtype=np.float32)
     noise = np.ascontiguousarray(noise, dtype=np.float64)
@@ -100,13 +154,21 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD):
         raise ValueError(f"smooth must be (n_frames, {config.n_fft}) with one noise level a "
                          f"frame; got {smooth.shape} and {noise.shape}")
     out = np.empty((smooth.shape[0], 2, 4), np.float64)
-    _envelopes(smooth, noise, config.dir_start, config.dir_step, config.dir_count,
-                 config.dir_f0, config.bin_hz, config.t_high, config.t_low, MIN_RUN,
-                 method_code(method), out)
+    if floor is None:
+        _envelopes(smooth, noise, config.dir_start, config.dir_step, config.dir_count,
+                   config.dir_f0, config.bin_hz, config.t_high, config.t_low, MIN_RUN,
+                   method_code(method), out)
+        return out
+    if floor.slots.shape != noise.shape:
+        raise ValueError(f"floor has {floor.slots.shape[0]} rows; the spectrum {len(noise)}")
+    _envelopes_floor(smooth, noise, floor.shapes, floor.tops, floor.slots, config.dir_start,
+                     config.dir_step, config.dir_count, config.dir_f0, config.bin_hz,
+                     config.t_high, config.t_low, MIN_RUN, method_code(method), out)
     return out
 
 
-def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_METHOD):
+def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_METHOD,
+                          noise_floor=None):
     """Provisional envelopes of row ``r + 1`` for each new row ``r``, and where they exist.
 
     Row ``r + 1`` as the audio so far gives it: the mean of frames ``r`` and
@@ -125,6 +187,8 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
         Index of the first of the ``n`` new rows.
     config : SpectralConfig
     method : str
+    noise_floor : NoiseFloor, optional
+        The stream's noise floor: the provisional rows are whitened as the rows are.
 
     Returns
     -------
@@ -138,12 +202,16 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
     if k:
         i = row0 - first + np.arange(k)
         part = (raw[i] + raw[i + 1]) * np.float32(0.5)
-        env[:k] = envelopes(part, pending[1:k + 1], config, method)
+        levels = pending[1:k + 1]
+        floor = None
+        if noise_floor is not None:
+            part, floor = noise_floor.whiten(part, levels, row0 + 1)
+        env[:k] = envelopes(part, levels, config, method, floor)
     return env, np.arange(n) < k
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _sumw(smooth, i, st, sp, cnt, j):
     """Triangular (1/4, 1/2, 1/4) three-bin sum scaled to the noise mean of ``_sum3``."""
     if j == 0:
@@ -154,7 +222,7 @@ def _sumw(smooth, i, st, sp, cnt, j):
             + 0.75 * smooth[i, st + sp * (j + 1)])
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _outermost_above(row, st, sp, cnt, level):
     """Outward index of a direction's outermost bin above ``level`` (-1 if none).
 
@@ -181,7 +249,94 @@ def _outermost_above(row, st, sp, cnt, level):
     return cnt - 1 - k0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
+def _island_below(smooth, i, nz, st, sp, cnt, j, lo):
+    """Whether the detection whose inner end is at outward bin ``j`` is an island.
+
+    An island is a run of three-bin sums above ``lo`` (the edge threshold) that
+    :data:`ISLAND_GAP` or more sums below ``lo`` separate from the flow below it, and whose
+    excess over the noise (``nz`` a bin) is less than a :data:`ISLAND_RATIO`-th of the
+    excess of the sums above ``lo`` below the gap.  A vessel's spectrum runs without a
+    gap from its slowest to its fastest cells, and holds its power there.
+
+    Returns
+    -------
+    int
+        The outward bin just below the gap, where the search goes on (-1: no island).
+    """
+    # the island's extent and excess, down to its inner edge
+    bottom = j
+    while bottom > 0 and _sum3(smooth, i, st, sp, cnt, bottom - 1) > lo:
+        bottom -= 1
+    top = _walk_out(smooth, i, st, sp, cnt, j, lo)
+    own = 0.0
+    for jj in range(bottom, min(top, cnt - 1) + 1):
+        own += smooth[i, st + sp * jj] - nz
+    # the gap below it
+    g = bottom - 1
+    while g >= 0 and not _sum3(smooth, i, st, sp, cnt, g) > lo:
+        g -= 1
+    if g < 0 or bottom - 1 - g < ISLAND_GAP:
+        return -1
+    rest = 0.0
+    for jj in range(g + 1):
+        if _sum3(smooth, i, st, sp, cnt, jj) > lo:
+            rest += smooth[i, st + sp * jj] - nz
+    return g if rest > ISLAND_RATIO * max(own, 0.0) else -1
+
+
+@njit(**_JIT_PURE)
+def _edge(smooth, i, nz, st, sp, cnt, t_high, t_low, min_run, method):
+    """Maximum frequency of one direction of row ``i``, in outward bins (-1: no flow).
+
+    ``smooth`` holds rows whose noise has the mean ``nz`` in every bin; ``st``, ``sp``
+    and ``cnt`` are the direction's first searched bin, outward step and number of
+    bins; the rest as ``_envelopes``.
+    """
+    lo = t_low * nz
+    top = _detected_top(smooth, i, nz, st, sp, cnt, t_high * nz, lo, min_run)
+    if top < 0:
+        return -1.0
+    # how far the flow reaches above the noise (one-bin gaps bridged)
+    reach = _walk_out(smooth, i, st, sp, cnt, top, lo)
+    top = _anchored_top(smooth, i, st, sp, cnt, nz, lo, top, reach)
+    edge, frac = _edge_bins(smooth, i, st, sp, cnt, nz, lo, top, reach)
+    fmax_bins = edge + frac
+    if method == 1:
+        fmax_bins = _geometric_edge(smooth, i, st, sp, cnt, nz, edge, fmax_bins)
+    return fmax_bins
+
+
+@njit(**_JIT_PURE)
+def _detected_top(smooth, i, nz, st, sp, cnt, hi, lo, min_run):
+    """Top-down: the outer end of the highest run of ``min_run`` three-bin sums above the
+    detection threshold ``hi`` that is no island (-1: none)."""
+    run = 0
+    # a three-bin sum above hi needs one of its bins above hi / 3: start the
+    # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
+    # of the float32 sum), which skips the empty top of the band without
+    # changing the result
+    jc = _outermost_above(smooth[i], st, sp, cnt, 0.33 * hi)
+    j = min(cnt - 2, jc + 1)
+    while j >= 0:
+        if _sum3(smooth, i, st, sp, cnt, j) > hi:
+            run += 1
+            if run == min_run:
+                # an island far above the flow and weak against it (a codec's artefact, a
+                # speckle peak of the noise) is no flow edge: search on below it
+                below = _island_below(smooth, i, nz, st, sp, cnt, j, lo)
+                if below < 0:
+                    return max(j + min_run - 1, 1)
+                run = 0
+                j = below
+                continue
+        else:
+            run = 0
+        j -= 1
+    return -1
+
+
+@njit(**_JIT_PURE)
 def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
                min_run, method, out):
     """Per-frame flow detection and frequency envelopes in each direction.
@@ -189,9 +344,11 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
     Parameters
     ----------
     smooth : ndarray, shape (n_frames, n_bins), float32
-        Time-averaged power spectrum, bins ascending.
+        Time-averaged power spectrum, bins ascending, with the same noise level in
+        every bin (white, or whitened by ``NoiseFloor.whiten``).
     noise : ndarray, shape (n_frames,), float64
-        Mean noise power per bin of one frame.
+        Mean noise power per bin of one frame (no flow is searched where it is not
+        positive).
     dir_start, dir_step, dir_count : ndarray, shape (2,), int64
         For direction 0 (toward) and 1 (away): first bin beyond the wall band,
         +1/-1 step outward (increasing ``|f|``), number of usable bins.
@@ -209,36 +366,22 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
         Per direction: detected (0/1), maximum frequency (Hz), mean frequency
         (Hz), flow power above noise (power units).
     """
-    n_frames = smooth.shape[0]
-    for i in range(n_frames):
+    for i in range(smooth.shape[0]):
         nz = noise[i]
         for d in range(2):
-            out[i, d, 0] = 0.0
-            out[i, d, 1] = 0.0
-            out[i, d, 2] = 0.0
-            out[i, d, 3] = 0.0
+            out[i, d, :] = 0.0
             cnt = dir_count[d]
             if cnt < 3 or nz <= 0.0:
                 continue
             st = dir_start[d]
             sp = dir_step[d]
-            hi = t_high * nz
-            lo = t_low * nz
-            top = _detected_top(smooth, i, st, sp, cnt, hi, min_run)
-            if top < 0:
+            fmax_bins = _edge(smooth, i, nz, st, sp, cnt, t_high, t_low, min_run, method)
+            if fmax_bins < 0.0:
                 continue
-            # how far the flow reaches above the noise (one-bin gaps bridged)
-            reach = _walk_out(smooth, i, st, sp, cnt, top, lo)
-            top = _anchored_top(smooth, i, st, sp, cnt, nz, lo, top, reach)
-            edge, frac = _edge_bins(smooth, i, st, sp, cnt, nz, lo, top, reach)
-            fmax_bins = edge + frac
-            if method == 1:
-                fmax_bins = _geometric_edge(smooth, i, st, sp, cnt, nz, edge, fmax_bins)
             # power above noise and mean frequency within the flow band
             pw = 0.0
             pf = 0.0
-            jend = min(cnt, int(fmax_bins) + 2)
-            for j in range(jend):
+            for j in range(min(cnt, int(fmax_bins) + 2)):
                 p = smooth[i, st + sp * j] - nz
                 if p > 0.0:
                     pw += p
@@ -249,29 +392,48 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             out[i, d, 3] = pw
 
 
-@njit(**_JIT)
-def _detected_top(smooth, i, st, sp, cnt, hi, min_run):
-    """Top-down: the outer end of the highest run of ``min_run`` three-bin sums above the
-    detection threshold ``hi`` (-1: none)."""
-    top = -1
-    run = 0
-    # a three-bin sum above hi needs one of its bins above hi / 3: start the
-    # scan just above the outermost such bin (0.33 < 1/3 absorbs the rounding
-    # of the float32 sum), which skips the empty top of the band without
-    # changing the result
-    jc = _outermost_above(smooth[i], st, sp, cnt, 0.33 * hi)
-    for j in range(min(cnt - 2, jc + 1), -1, -1):
-        if _sum3(smooth, i, st, sp, cnt, j) > hi:
-            run += 1
-            if run == min_run:
-                top = max(j + min_run - 1, 1)
-                break
-        else:
-            run = 0
-    return top
+@njit(**_JIT_PURE)
+def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir_count,
+                     dir_f0, bin_hz, t_high, t_low, min_run, method, out):
+    """``_envelopes`` of whitened rows, against their per-bin noise floor.
+
+    Flow is detected and its maximum frequency found on the whitened rows (``white``,
+    whose noise has the mean ``noise[i]`` in every bin); the maximum is held to the top
+    of the signal band (``tops[slots[i], d]``, outward bins: to the upper edge of that
+    bin).  The flow power and the mean frequency weigh each bin's excess over the level
+    back by its shape (``shapes[slots[i]]``): the physical power above the floor.
+    Other parameters as ``_envelopes``.
+    """
+    for i in range(white.shape[0]):
+        nz = noise[i]
+        slot = slots[i]
+        for d in range(2):
+            out[i, d, :] = 0.0
+            cnt = dir_count[d]
+            if cnt < 3 or nz <= 0.0 or tops[slot, d] < 1:
+                continue
+            st = dir_start[d]
+            sp = dir_step[d]
+            fmax_bins = _edge(white, i, nz, st, sp, cnt, t_high, t_low, min_run, method)
+            if fmax_bins < 0.0:
+                continue
+            fmax_bins = min(fmax_bins, tops[slot, d] + 0.5)
+            pw = 0.0
+            pf = 0.0
+            for j in range(min(cnt, int(fmax_bins) + 2)):
+                k = st + sp * j
+                p = (white[i, k] - nz) * shapes[slot, k]
+                if p > 0.0:
+                    pw += p
+                    pf += p * (dir_f0[d] + j * bin_hz)
+            out[i, d, 0] = 1.0
+            out[i, d, 1] = dir_f0[d] + fmax_bins * bin_hz
+            out[i, d, 2] = pf / pw if pw > 0.0 else dir_f0[d]
+            out[i, d, 3] = pw
 
 
-@njit(**_JIT)
+
+@njit(**_JIT_PURE)
 def _anchored_top(smooth, i, st, sp, cnt, nz, lo, top, reach):
     """The detection threshold can stop well inside the band where speckle has faded its
     outer bins: the level below is read under the outermost bin that still stands above
@@ -287,7 +449,8 @@ def _anchored_top(smooth, i, st, sp, cnt, nz, lo, top, reach):
     return top
 
 
-@njit(**_JIT)
+
+@njit(**_JIT_PURE)
 def _edge_bins(smooth, i, st, sp, cnt, nz, lo, top, reach):
     """The maximum frequency by the edge model: the edge bin (from the direction's first)
     and the fraction of a bin beyond it.
@@ -351,7 +514,8 @@ def _edge_bins(smooth, i, st, sp, cnt, nz, lo, top, reach):
     return edge, frac
 
 
-@njit(**_JIT)
+
+@njit(**_JIT_PURE)
 def _geometric_edge(smooth, i, st, sp, cnt, nz, edge, fmax_bins):
     """Modified geometric method on the noise-subtracted integrated spectrum, searched up
     to twice the threshold edge bin ``edge`` (the knee of a flow spectrum lies where its

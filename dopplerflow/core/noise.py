@@ -1,62 +1,358 @@
-"""Noise stage: the noise floor the detection and the envelopes work against.
+"""Noise stage: the per-bin noise floor the detection and the envelopes work against.
 
-:class:`NoiseFloor` takes power frames and returns one noise level per frame,
-incrementally.  Its numba kernels are at the end of this module.
+:class:`NoiseFloor` takes the power frames of the stream, one at a time and in order,
+and tracks the noise of every frequency bin.  Real recordings are not white: the noise is
+coloured (strong at low frequencies), the recorder band-limits it, tones stand in it and
+clicks cross it.  The floor of a bin is
+
+    ``level(t) * shape[k](t)``
+
+* ``shape`` is the bin's quiet floor, relative to the band's median bin: **minimum
+  statistics** (Martin 2001).  Each bin's power is smoothed over :data:`SMOOTH_S`; the
+  lowest smoothed value of each of :data:`SUBWINDOWS` sub-windows is kept, and the lowest
+  of those over the last :data:`MEMORY_S` is the bin's quiet floor.  Noise is always
+  there; flow comes and goes with the heartbeat and with breathing, so the quiet floor is
+  the noise.  The bias of a minimum (it lies below the mean) is the same for every bin
+  and cancels in the ratio to the median bin; it is computed (:func:`minimum_bias`) for
+  the absolute tests of digital silence.
+* ``level`` is the mean noise of the median bin, as before: a low quantile of the
+  whitened bins (``power / shape``) of the band, turned into a mean by the exponential
+  law of a noise bin and tracked over :data:`_NOISE_TAU_S`.  It follows a change of gain
+  within a second.
+
+Flow that fills a bin for longer than the memory would pass for noise.  Veins flow
+without pause, so the memory's first :data:`MEMORY_S` allow no bin above the median
+(white noise, the old assumption, until a whole memory proves otherwise), and where the
+noise is the same on both sides of zero (two-channel layouts), the quiet floor of a bin
+is the lower of its own and its mirror's: blood flows one way at a time, the noise of
+``I + jQ`` is symmetric.  In a mono recording, flow that fills a bin without a pause
+for longer than the memory is taken into its floor.
+
+The same tracker finds, at the end of each sub-window, the recording's signal band
+(:mod:`.band`) and its stationary tonal lines (:mod:`.tones`); frame by frame it removes
+impulses (:mod:`.impulses`) and counts the frames near digital silence (power in the band
+within :data:`SILENCE_DB` of 16-bit quantisation noise: the warning); a frame within
+:data:`MUTE_DB` of it holds no flow (its level is returned negative).
+
+The rows of the time-averaged spectrum are then **whitened** (:meth:`NoiseFloor.whiten`):
+divided by the shape in force at their frame, the bins out of the band and on tonal
+lines set to the level.  The detection and the maximum envelope (:mod:`.envelopes`) read
+the whitened rows against the one level; the mean envelope and the flow power weigh them
+back by the shape, the physical power above the floor.  Shapes change at the end of a
+sub-window only; each row uses the one in force at its frame, whatever the blocks.
+Its numba kernels are at the end of this module.
 """
 
+import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from ._numba import _JIT
-from .spectrum import SpectralConfig
+from . import _design
+from ._numba import _JIT_PURE
+from .band import SignalBand, _band_update
+from .impulses import IMPULSE_FRACTION, IMPULSE_X, Impulses, _broadband_fraction
+from .precision import PRECISION_DB
+from .spectrum import QUANT_STEP, SpectralConfig
+from .tones import LINE_REACH, Tones, _tone_update
 
-#: Quantile of the noise bins that estimates the floor (robust to flow filling
-#: up to three quarters of the band).
+__all__ = ["NoiseFloor", "NoiseRecord", "FloorRows", "minimum_bias", "SMOOTH_S", "MEMORY_S",
+           "SUBWINDOWS", "SILENCE_DB"]
+
+#: Quantile of the whitened bins that estimates the level (robust to flow filling up to
+#: three quarters of the band).
 _NOISE_Q = 0.25
-
-
-#: Time constant of the noise floor tracking, s, and how often it is updated.
+#: Time constant of the level's tracking, s, and how often (frames) it is updated.
 _NOISE_TAU_S = 0.5
-
-
 _NOISE_EVERY = 16
+#: Time constant of each bin's smoothed power, s: about 20 degrees of freedom at a 5 ms
+#: hop, and short against a diastole.
+SMOOTH_S = 0.05
+#: Memory of the quiet floor, s: several heartbeats and most of a breath.
+MEMORY_S = 3.0
+#: Sub-windows of the memory: a bin's floor falls with its noise at the end of the
+#: sub-window, and rises a whole memory after it.
+SUBWINDOWS = 4
+#: A bin's floor is the noise's colour (a power law fitted on the band's upper two
+#: octaves) unless its own quiet floor lies this far below it, dB: three times the
+#: uncertainty of a smoothed quiet floor.
+COLOUR_BELOW_DB = 3.0
+#: The colour is fitted below this fraction of the sample rate (the anti-aliasing filter's
+#: roll-off, and a real signal's bins near the Nyquist frequency, lie above).
+_FIT_TOP = 0.45
+#: A fitted colour that changes the level by less than this over the band is flat, dB.
+COLOUR_FLAT_DB = 2.0
+#: A frame whose mean power over the band is within this much of 16-bit quantisation
+#: noise (noise of about three quantisation steps rms) is near digital silence, dB.
+SILENCE_DB = 20.0
+#: A frame whose mean power over the band is within this much of 16-bit quantisation noise
+#: (noise under about one quantisation step rms: the quantiser's output is mostly zero and
+#: one step, nothing like the Gaussian noise the detection is set for) holds no flow, dB.
+#: Above it, the per-bin floor keeps noise of a few steps from reading as flow, and a
+#: faint recording's flow (a sound card at a low gain) is still found.
+MUTE_DB = 10.0
+#: Tracked frames after which the first, warm-up shapes are taken (before the first
+#: sub-window ends), at 1, 2, 4 ... up to this many: the cumulative mean, median-smoothed
+#: over nine bins (a recording's band limit shows in its first frame).
+_WARM_LAST = 32
+#: Shapes kept for the rows still to be whitened (a piece of samples makes at most 45).
+_VERSIONS = 64
+#: A bin's floor is never below the row's strongest bin this far down (float32 rounding:
+#: :mod:`.precision`).
+_LEAST_RATIO = np.float32(10.0 ** (-PRECISION_DB / 10.0))
+#: Smallest shape (digital silence has none).
+_TINY = 1e-12
+
+# slots of the tracker's state
+LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
+    HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
+    MUTE_NOW = range(18)
+# slots of its parameters
+P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
+    P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
+    P_STRIDE, P_FIT_TOP, P_MUTE = range(23)
+
+
+def minimum_bias(a, n_frames):
+    """Mean of the minimum of a smoothed noise bin over ``n_frames``, over its mean.
+
+    The smoothed power ``s += a * (p - s)`` of exponential frames has the variance
+    ``a / (2 - a)`` (squared mean): a gamma law with ``k = (2 - a) / a`` degrees of
+    freedom, whose values ``1 / a`` frames apart are nearly independent.  The minimum of
+    ``n = n_frames * a`` such values has the mean ``integral of Q(k, k x) ** n dx``.
+
+    Parameters
+    ----------
+    a : float
+        Smoothing weight of a frame.
+    n_frames : int
+        Frames of the memory.
+
+    Returns
+    -------
+    float
+        The bias, < 1.
+    """
+    return _minimum_bias(round(float(a), 9), int(n_frames))
+
+
+@functools.lru_cache(maxsize=64)
+def _minimum_bias(a, n_frames):
+    k = (2.0 - a) / a
+    n = max(1.0, n_frames * a)
+    xs = np.linspace(0.0, 2.0, 201)
+    q = np.array([_design._gamma_q(k, k * x) for x in xs]) ** n
+    return float(np.sum((q[1:] + q[:-1]) * 0.5) * (xs[1] - xs[0]))
+
+
+class FloorRows(NamedTuple):
+    """The noise shapes of whitened rows, for the envelopes' physical weights.
+
+    ``shapes[slots[i]]`` is the shape row ``i`` was whitened with; ``tops[slots[i], d]``
+    the outward index of the band's top bin in direction ``d``.
+    """
+
+    shapes: np.ndarray
+    tops: np.ndarray
+    slots: np.ndarray
 
 
 class NoiseFloor:
-    """Tracked mean noise power per bin, estimated from the recording itself.
+    """Per-bin noise floor of a stream, with its signal band, tonal lines and impulses.
 
-    A low quantile of the bins away from the wall band and the anti-aliasing
-    roll-off, scaled to a mean by the exponential law of a noise bin
-    (``Q_q = -ln(1 - q) * mean``), smoothed over ``_NOISE_TAU_S``.
+    Parameters
+    ----------
+    config : SpectralConfig
+
+    Attributes
+    ----------
+    band : SignalBand
+    tones : Tones
+    impulses : Impulses
     """
 
     def __init__(self, config: SpectralConfig):
-        self.cfg = config
-        m = config.noise_bins.size
-        self._q_index = int(_NOISE_Q * (m - 1))
-        q = (self._q_index + 0.5) / m
-        self._q_to_mean = 1.0 / -math.log(1.0 - q)
-        every_s = _NOISE_EVERY * config.hop_s
-        self._alpha = 1.0 - math.exp(-every_s / _NOISE_TAU_S)
-        self._scratch = np.empty(m, np.float32)
-        self._state = np.zeros(1, np.float64)
+        self.cfg = cfg = config
+        n = cfg.n_fft
+        hop_s = cfg.hop_s
+        # frames that share no sample: every ``stride``-th frame is tracked
+        stride = max(1, cfg.n_window // cfg.hop)
+        step_s = stride * hop_s
+        a = min(1.0, step_s / SMOOTH_S)
+        v = max(1, int(round(MEMORY_S / SUBWINDOWS / step_s)))
+        self.subwindow_frames = v * stride
+        self.band = SignalBand(cfg)
+        self.tones = Tones(cfg, v * step_s)
+        self.impulses = Impulses(cfg)
+        every_s = _NOISE_EVERY * hop_s
+        self.params = np.array([
+            a, v, SUBWINDOWS, _NOISE_Q, 1.0 - math.exp(-every_s / _NOISE_TAU_S), _NOISE_EVERY,
+            1.0 / minimum_bias(a, v * SUBWINDOWS), cfg.quant_power,
+            cfg.quant_power * 10.0 ** (SILENCE_DB / 10.0), IMPULSE_X, IMPULSE_FRACTION,
+            self.impulses.max_run, self.tones.ratio, self.tones.n_hold, LINE_REACH,
+            _WARM_LAST, cfg.bin_hz, 10.0 ** (-COLOUR_BELOW_DB / 10.0),
+            10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
+            _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0)])
+        self.state = np.zeros(18)
+        self.state[QUIET] = 1e9
+        self.state[LAST_ROW] = -1.0
+        self._smooth = np.zeros(n, np.float32)
+        self._smin = np.full(n, np.inf, np.float32)
+        self._ssum = np.zeros(n, np.float32)
+        self._ring = np.zeros((SUBWINDOWS, n), np.float32)
+        self._quiet = np.zeros(n, np.float32)
+        self._shape = np.ones(n, np.float32)
+        self._inv = np.ones(n, np.float32)
+        self._code = np.ones(n, np.int8)  # 0 in the band, 1 out of it or not searched, 2 line
+        for d in range(2):
+            st, sp, cnt = cfg.dir_start[d], cfg.dir_step[d], cfg.dir_count[d]
+            self._code[st + sp * np.arange(cnt)] = 0
+        self._inb = (self._code == 0).astype(np.float32)  # 1.0 on the bins in the band
+        self._line = np.zeros(n, np.int8)
+        self._last = np.zeros(n, np.float32)
+        self._scratch = np.zeros(2 * n, np.float32)  # its upper half: _select's
+        self._scratch2 = np.zeros(n, np.float32)
+        self._iscratch = np.zeros(n, np.int32)
+        self._nine = np.zeros(9, np.float32)
+        self._coef = np.zeros(2)  # the noise's colour: log level and slope a octave
+        with np.errstate(divide="ignore"):
+            self._log2f = np.log2(np.abs(cfg.freqs_hz)).astype(np.float32)
+        self._ver_shape = np.ones((_VERSIONS, n), np.float32)
+        self._ver_inv = np.ones((_VERSIONS, n), np.float32)
+        self._ver_fill = np.ones((_VERSIONS, n), np.float32)
+        self._ver_top = np.zeros((_VERSIONS, 2), np.int64)
+        self._ver_start = np.zeros(_VERSIONS, np.int64)
         self._frame = 0
+        _new_version(0, self._shape, self._inv, self._code, self.band.tops, self._ver_shape,
+                     self._ver_inv, self._ver_fill, self._ver_top, self._ver_start, self.state)
+        self.state[N_INBAND] = np.count_nonzero(self._code == 0)
 
     @property
     def level(self):
-        """Current mean noise power per bin (0 before the first frame)."""
-        return float(self._state[0])
+        """Current mean noise power of the band's median bin (0 before the first frame)."""
+        return float(self.state[LEVEL])
 
-    def __call__(self, power):
-        """Return the noise level (n_frames,) float64 for new raw power frames."""
-        out = np.empty(power.shape[0], np.float64)
-        _noise_update(power, self.cfg.noise_bins, self._q_index, self._q_to_mean, self._alpha,
-                        _NOISE_EVERY, self._frame, self._scratch, self._state, out)
-        self._frame += power.shape[0]
+    @property
+    def shape(self):
+        """Current noise shape of every bin (1: the band's median bin), read-only copy."""
+        return self._shape.copy()
+
+    def __call__(self, power, valid=None):
+        """Track new power frames; return their noise levels.
+
+        Parameters
+        ----------
+        power : ndarray, shape (n_frames, n_fft), float32
+            Power frames in stream order (``spectrum.Framer``).  Frames of impulses are
+            replaced in place by the last frame before them.
+        valid : ndarray, shape (n_frames,), bool, optional
+            False for frames that overlap samples not settled (the wall filter's
+            settling, lost samples): they are not tracked.
+
+        Returns
+        -------
+        ndarray, shape (n_frames,), float64
+            The level in force at each frame; negative (its opposite) where the frame
+            is near digital silence and holds no flow.
+        """
+        cfg = self.cfg
+        if power.ndim != 2 or power.shape[1] != cfg.n_fft or power.dtype != np.float32:
+            raise ValueError(f"power must be (n_frames, {cfg.n_fft}) float32; got "
+                             f"{power.shape} {power.dtype}")
+        m = power.shape[0]
+        if valid is None:
+            valid = np.ones(m, np.bool_)
+        elif valid.shape != (m,):
+            raise ValueError(f"valid must be ({m},); got {valid.shape}")
+        out = np.empty(m, np.float64)
+        t = self.tones
+        _track(power, valid, self._frame, cfg.track_lo, cfg.track_hi, cfg.dir_start,
+               cfg.dir_step, cfg.dir_count, cfg.dir_f0, self._log2f, cfg.noise_bins, cfg.mirror,
+               self.params,
+               self.band.ratios, self.state, self._smooth, self._smin, self._ssum, self._ring,
+               self._quiet, self._shape, self._inv, self._code, self._inb, self._line,
+               self._last, self._scratch, self._scratch2, self._iscratch, self._nine,
+               self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.low, t.score,
+               t.level, t.held, t.found,
+               self._ver_shape, self._ver_inv, self._ver_fill, self._ver_top, self._ver_start,
+               out)
+        self._frame += m
+        self.impulses.count = int(self.state[IMPULSES])
         return out
 
+    def whiten(self, rows, noise, row0):
+        """Whitened rows: divided by the noise shape in force at their frame.
+
+        Parameters
+        ----------
+        rows : ndarray, shape (n, n_fft), float32
+            Rows of the time-averaged spectrum, or rows like them.
+        noise : ndarray, shape (n,), float64
+            Their levels (as returned by ``__call__``).
+        row0 : int
+            Stream index of ``rows[0]``: row ``r`` uses the shape in force at frame ``r``.
+
+        Returns
+        -------
+        white : ndarray, shape (n, n_fft), float32
+            The rows over their shape; bins out of the band, on tonal lines or not
+            searched hold the row's level (its absolute value).
+        floor : FloorRows
+            The shapes and band tops of the rows, for :func:`~.envelopes.envelopes`.
+        """
+        rows = np.ascontiguousarray(rows, np.float32)
+        noise = np.ascontiguousarray(noise, np.float64)
+        n = rows.shape[0]
+        if rows.ndim != 2 or rows.shape[1] != self.cfg.n_fft or noise.shape != (n,):
+            raise ValueError(f"rows must be (n, {self.cfg.n_fft}) with one level a row; got "
+                             f"{rows.shape} and {noise.shape}")
+        white = np.empty_like(rows)
+        slots = np.empty(n, np.int64)
+        if n and not _whiten(rows, noise, int(row0), self._ver_start, self._ver_inv,
+                             self._ver_fill, int(self.state[N_VER]), _LEAST_RATIO, white,
+                             slots):
+            raise RuntimeError(f"row {row0} is older than the noise shapes kept")
+        return white, FloorRows(self._ver_shape, self._ver_top, slots)
+
+    # ----------------------------------------------------------------- reporting
+    def silent_fraction(self):
+        """Share of the tracked frames near digital silence."""
+        n = self.state[N_VALID]
+        return float(self.state[SILENT] / n) if n else 0.0
+
+    def silence_dbfs(self):
+        """Mean power a sample and channel of the frames near digital silence, dB relative
+        to full scale (None: no such frame)."""
+        n = self.state[SILENT]
+        if not n:
+            return None
+        ratio = self.state[SILENT_POWER] / n / self.cfg.quant_power
+        if ratio <= 0:
+            return -math.inf
+        return 10.0 * math.log10(ratio * QUANT_STEP ** 2 / 12.0)
+
+    def tonal_lines_hz(self):
+        """The tonal lines found in the signal band (signed baseband Hz)."""
+        return self.tones.frequencies_hz(self.band.top_hz())
+
+    def warnings(self):
+        """The result's warnings about the recording's noise: silence, band, lines,
+        impulses (those that apply, in that order)."""
+        out = []
+        frac = self.silent_fraction()
+        if frac >= 0.5:
+            level = self.silence_dbfs()
+            lv = "digital silence" if level == -math.inf else f"{level:.0f} dBFS"
+            out.append(f"near digital silence: {100 * frac:.0f}% of the recording stays within "
+                       f"a few quantisation steps ({lv}): no probe contact, or the input gain "
+                       f"far too low")
+        for w in (self.band.warning(), self.tones.warning(self.band.top_hz()),
+                  self.impulses.warning()):
+            if w:
+                out.append(w)
+        return out
 
 
 class NoiseRecord:
@@ -73,95 +369,652 @@ class NoiseRecord:
     def add(self, noise, row0):
         """Keep the levels of the rows ``row0`` ... (``noise``, one a row) that fall on the
         stride."""
-        self._kept.append(noise[(-row0) % self.every::self.every].copy())
+        self._kept.append(np.abs(noise[(-row0) % self.every::self.every]))
 
     def levels(self):
-        """Every level kept, in stream order."""
+        """Every level kept, in stream order (silent frames' levels as positive)."""
         return np.concatenate(self._kept) if self._kept else np.zeros(0)
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _select(a, n, q):
-    """q-th smallest of a[:n] (0-based), reordering a.
+    """q-th smallest of ``a[:n]`` (0-based); ``a`` holds twice the room (its upper half,
+    from ``len(a) // 2``, is scratch) and is reordered.
 
-    Quickselect with branch-free partitions (the branches of a classic
-    partition mispredict on random spectra): first the values below the pivot,
-    then those equal to it, so runs of equal values (digital silence) end the
-    search at once.  The pivot is the median of three pseudo-random positions,
-    so no order of the input makes it quadratic.  The q-th smallest value is
-    unique, so the result is that of any other correct selection.
+    Quickselect that copies instead of swapping: each round writes the values below the
+    pivot forward and those above it backward into the other half, without branches (a
+    swap waits on the load of the last; a branch mispredicts on random spectra); the
+    values equal to the pivot fall between and end the search.  The pivot is the median
+    of three pseudo-random positions, so no order of the input makes it quadratic.  The
+    q-th smallest value is unique, so the result is that of any other correct selection.
     """
+    half = a.shape[0] // 2
+    src = a[:half]
+    dst = a[half:2 * half]
     lo = 0
-    hi = n - 1
+    m = n
     r = 12345
-    while hi > lo:
-        # median of three pseudo-random positions (an LCG): no input order makes
-        # the search quadratic
-        span = hi - lo + 1
+    while m > 1:
+        # median of three pseudo-random positions (an LCG, scaled without a division)
         r = (r * 1103515245 + 12345) & 0x7FFFFFFF
-        k0 = lo + r % span
+        x = src[lo + ((r * m) >> 31)]
         r = (r * 1103515245 + 12345) & 0x7FFFFFFF
-        k1 = lo + r % span
+        y = src[lo + ((r * m) >> 31)]
         r = (r * 1103515245 + 12345) & 0x7FFFFFFF
-        k2 = lo + r % span
-        x, y, z = a[k0], a[k1], a[k2]
+        z = src[lo + ((r * m) >> 31)]
         if (x <= y) == (y <= z):
-            k = k1
+            p = y
         elif (y <= x) == (x <= z):
-            k = k0
+            p = x
         else:
-            k = k2
-        p = a[k]
-        a[k] = a[hi]
-        a[hi] = p
-        s1 = lo
-        for k in range(lo, hi):
-            v = a[k]
-            a[k] = a[s1]
-            a[s1] = v
-            s1 += v < p
-        s2 = s1
-        for k in range(s1, hi):
-            v = a[k]
-            a[k] = a[s2]
-            a[s2] = v
-            s2 += v == p
-        a[hi] = a[s2]
-        a[s2] = p
-        if q < s1:
-            hi = s1 - 1
-        elif q <= s2:
+            p = z
+        s = src[lo:lo + m]
+        d = dst[:m]
+        below = 0
+        above = m - 1
+        for k in range(m):
+            v = s[k]
+            d[below] = v
+            d[above] = v
+            below += 1 if v < p else 0
+            above -= 1 if v > p else 0
+        if q < below:
+            lo = 0
+            m = below
+        elif q <= above:
             return p
         else:
-            lo = s2 + 1
-    return a[q]
+            lo = above + 1
+            q -= lo
+            m -= lo
+        src, dst = dst, src
+    return src[lo]
 
 
-@njit(**_JIT)
-def _noise_update(power, noise_bins, q_index, q_to_mean, alpha, every, frame0, scratch, state,
-                  out):
-    """Track the noise floor (mean noise power per bin) over frames.
+@njit(**_JIT_PURE)
+def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
+                 ver_start, state):
+    """Keep the current shape, band and band tops as the version in force from ``frame``:
+    the shape, its inverse on the bins in the band (0 elsewhere) and 1 on the others."""
+    slot = int(state[N_VER]) % ver_start.shape[0]
+    for k in range(shape.shape[0]):
+        ok = code[k] == 0
+        ver_shape[slot, k] = shape[k]
+        ver_inv[slot, k] = inv[k] if ok else 0.0
+        ver_fill[slot, k] = 0.0 if ok else 1.0
+    ver_top[slot, 0] = tops[0]
+    ver_top[slot, 1] = tops[1]
+    ver_start[slot] = frame
+    state[N_VER] += 1.0
 
-    Every ``every``-th frame (counted from the stream start), the
-    ``q_index``-th smallest power among ``noise_bins`` is taken, turned into a
-    mean by ``q_to_mean`` (exponential statistics of a noise bin) and merged
-    into the tracked level with weight ``alpha``; ``state[0]`` holds the level
-    (0 before the first estimate).  A zero estimate (digital silence, or the
-    zeros standing in for lost samples) leaves the level as it was.
-    ``out[i]`` receives the level in force at frame ``i``.
+
+@njit(**_JIT_PURE)
+def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state):
+    """New shape: ``scale`` times the quiet floor over its lower quartile in the band (a
+    quiet bin's, robust to flow in three quarters of the band), at most 1 with ``cap``.
+
+    The level is rescaled by the median over the band of the old shape over the new one,
+    so that the floor of a typical bin (level times shape) does not jump.
     """
-    n_frames = power.shape[0]
-    m = noise_bins.shape[0]
-    for i in range(n_frames):
-        if (frame0 + i) % every == 0:
-            for j in range(m):
-                scratch[j] = power[i, noise_bins[j]]
-            est = _select(scratch, m, q_index) * q_to_mean
-            if est <= 0.0:
-                pass  # digital silence or lost samples: keep the level known so far
-            elif state[0] <= 0.0:
-                state[0] = est
+    m = 0
+    for b in bins:
+        if code[b] == 0:
+            scratch[m] = quiet[b]
+            m += 1
+    ref = _select(scratch, m, m // 4) if m > 0 else 0.0
+    m = 0
+    f = scale / ref if ref > 0.0 else 0.0
+    for k in range(lo, hi):
+        s = f * quiet[k] if ref > 0.0 else 1.0
+        if cap and s > 1.0:
+            s = 1.0
+        s = max(s, 1e-12)
+        r = 1.0 / s
+        if code[k] == 0 and m < scratch.shape[0] // 2:
+            scratch[m] = shape[k] * r
+            m += 1
+        shape[k] = s
+        inv[k] = r
+    if m > 0 and state[LEVEL] > 0.0:
+        state[LEVEL] *= _select(scratch, m, m // 2)
+
+
+@njit(**_JIT_PURE)
+def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
+    """Lower quartile of ``raw`` over the bins in the band on one side of zero that have a
+    mirror in the band (0 if none)."""
+    m = 0
+    for k in range(lo, hi):
+        j = mirror[k]
+        if j >= 0 and (k > j) == positive and code[k] == 0 and code[j] == 0:
+            scratch[m] = raw[k]
+            m += 1
+    return _select(scratch, m, m // 4) if m > 0 else 0.0
+
+
+@njit(**_JIT_PURE)
+def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
+    """Quiet floor of each bin: the lower of its own and its mirror's, the mirror's scaled
+    by the ratio of the two sides' lower quartiles over the band (the two channels of a
+    toward/away pair may differ in gain; a quartile, unlike the pairs' median ratio, holds
+    while flow fills up to three quarters of one side)."""
+    ratio = 1.0
+    pos = _side_quartile(raw, mirror, lo, hi, code, True, scratch)
+    neg = _side_quartile(raw, mirror, lo, hi, code, False, scratch)
+    if pos > 0.0 and neg > 0.0:
+        ratio = min(max(pos / neg, 0.01), 100.0)
+    inv_ratio = 1.0 / ratio
+    for k in range(lo, hi):
+        j = mirror[k]
+        v = raw[k]
+        if j >= 0:
+            w = raw[j] * (ratio if k > j else inv_ratio)
+            v = min(v, w)
+        quiet[k] = v
+
+
+@njit(**_JIT_PURE)
+def _median9(values, st, sp, cnt, nine, out):
+    """Median over the nine bins around each searched bin of a direction (fewer at its
+    ends: the upper median of an even count).  Inside, a sorting network of 19 compare-
+    exchanges that leaves the median in the middle (Paeth): no branch to mispredict."""
+    for j in range(cnt):
+        if 4 <= j < cnt - 4:
+            for i in range(9):
+                nine[i] = values[st + sp * (j - 4 + i)]
+            for a, b in ((1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5),
+                         (7, 8), (0, 3), (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7),
+                         (4, 2), (6, 4), (4, 2)):
+                x = nine[a]
+                y = nine[b]
+                nine[a] = min(x, y)
+                nine[b] = max(x, y)
+            out[st + sp * j] = nine[4]
+            continue
+        m = 0
+        for jj in range(max(0, j - 4), min(cnt, j + 5)):
+            # insertion into the sorted ``nine[:m]``
+            v = values[st + sp * jj]
+            i = m
+            while i > 0 and nine[i - 1] > v:
+                nine[i] = nine[i - 1]
+                i -= 1
+            nine[i] = v
+            m += 1
+        out[st + sp * j] = nine[m // 2]
+
+
+@njit(**_JIT_PURE)
+def _smooth5(values, st, sp, cnt, code, out):
+    """Mean of ``values`` over the five bins around each searched bin of a direction whose
+    five bins are all in the band (``code`` 0); the value itself elsewhere."""
+    for j in range(cnt):
+        k = st + sp * j
+        out[k] = values[k]
+    for j in range(2, cnt - 2):
+        k = st + sp * j
+        a = k - 2 * sp
+        b = k - sp
+        c = k + sp
+        d = k + 2 * sp
+        if (code[a] | code[b] | code[k] | code[c] | code[d]) == 0:
+            out[k] = (float(values[a]) + values[b] + values[k] + values[c] + values[d]) / 5.0
+
+
+@njit(**_JIT_PURE)
+def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
+                tops, below, flat, xs, ys, coef):
+    """Fit the noise's colour, a power law ``exp(a) * |f| ** (b / ln 2)``, to the quiet floor.
+
+    Least squares on the logarithm of the quiet floor of the bins in the band (``code``
+    0) in the upper two octaves below the band's top (and below ``fit_top``, Hz), where
+    flow seldom stays, leaving
+    out those more than ``below`` (a ratio) under the first fit (a low-pass's skirt, a
+    notch).  A slope within three standard errors of zero, or that moves the level by
+    less than ``flat`` (a ratio) from the band's bottom to its top, is no slope.
+    ``log2f`` holds ``log2 |f|`` of each bin; ``xs`` and ``ys`` are scratch.  ``coef``
+    receives ``a`` and ``b`` (per octave); returns False (``coef`` untouched) with fewer
+    than eight bins.
+    """
+    m = 0
+    lo_x = 1e300
+    hi_x = -1e300
+    for d in range(2):
+        top = tops[d]
+        if dir_count[d] <= 0 or top < 0:
+            continue
+        f_top = dir_f0[d] + top * bin_hz
+        k_top = dir_start[d] + dir_step[d] * top
+        lo_x = min(lo_x, log2f[dir_start[d]])
+        hi_x = max(hi_x, log2f[k_top])
+        j0 = max(0, int(math.ceil((0.25 * f_top - dir_f0[d]) / bin_hz)))
+        # not into the anti-aliasing filter's roll-off, nor near the Nyquist frequency,
+        # where a real signal's bins are not those of complex noise
+        j1 = min(top, int((fit_top - dir_f0[d]) / bin_hz))
+        for j in range(j0, j1 + 1):
+            k = dir_start[d] + dir_step[d] * j
+            if code[k] == 0 and quiet[k] > 0.0:
+                xs[m] = log2f[k]
+                ys[m] = math.log(quiet[k])
+                m += 1
+    lb = math.log(below)
+    for rnd in range(2):
+        n = 0
+        sx = 0.0
+        sy = 0.0
+        sxx = 0.0
+        sxy = 0.0
+        for i in range(m):
+            x = xs[i]
+            y = ys[i]
+            if rnd == 1 and y < coef[0] + coef[1] * x + lb:
+                continue
+            n += 1
+            sx += x
+            sy += y
+            sxx += x * x
+            sxy += x * y
+        if n < 8:
+            return rnd == 1
+        den = n * sxx - sx * sx
+        b = (n * sxy - sx * sy) / den if den > 0.0 else 0.0
+        a = (sy - b * sx) / n
+        # the slope's standard error, from the residuals
+        res = 0.0
+        for i in range(m):
+            x = xs[i]
+            y = ys[i]
+            if rnd == 1 and y < coef[0] + coef[1] * x + lb:
+                continue
+            res += (y - a - b * x) ** 2
+        # (the quiet floor is a mean over five bins: five neighbours share their errors)
+        se = math.sqrt(5.0 * res / max(n - 2, 1) * n / den) if den > 0.0 else math.inf
+        # no slope beyond its uncertainty, nor one that moves the level by less than
+        # ``flat`` over the band's octaves: white noise keeps an exactly flat floor
+        if not abs(b) > 3.0 * se or abs(b) * (hi_x - lo_x) < math.log(flat):
+            b = 0.0
+        coef[0] = (sy - b * sx) / n
+        coef[1] = b
+    return True
+
+
+@njit(**_JIT_PURE)
+def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
+                  tops, below, flat, xs, ys, coef):
+    """Each searched bin's floor: the noise's colour (:func:`_fit_colour`), or its own quiet
+    floor where that lies more than ``below`` (a ratio) under it (a band's edge, a notch,
+    a quieter stretch), beyond the floor's own uncertainty.
+
+    A bin never rises above the colour: flow that never pauses, in one direction or both,
+    stays flow, and white noise keeps a flat floor.
+    """
+    if not _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top,
+                       code, tops, below, flat, xs, ys, coef):
+        return
+    a = coef[0]
+    b = coef[1]
+    level = math.exp(a)
+    for d in range(2):
+        for j in range(dir_count[d]):
+            k = dir_start[d] + dir_step[d] * j
+            model = level if b == 0.0 else math.exp(a + b * log2f[k])
+            if not quiet[k] < below * model:
+                quiet[k] = model
+
+
+@njit(**_JIT_PURE)
+def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
+                  mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
+                  mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
+                  t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
+                  ver_top, ver_start):
+    """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
+    False) or, before the first sub-window ends, from the cumulative mean smoothed over
+    nine bins (no lines)."""
+    bias = par[P_BIAS]
+    if warm:
+        for d in range(2):
+            _median9(smooth, dir_start[d], dir_step[d], dir_count[d], nine, scratch2)
+        bias = 1.0
+    else:
+        u = int(min(state[N_SUBS], par[P_U]))
+        for k in range(lo, hi):
+            v = ring[0, k]
+            for i in range(1, u):
+                v = min(v, ring[i, k])
+            scratch2[k] = v
+    _mirror_min(scratch2, mirror, lo, hi, code, scratch, quiet)
+    for k in range(lo, hi):
+        line[k] = 0
+    if not warm:
+        for d in range(2):
+            newest = ring[(int(state[N_SUBS]) - 1) % int(par[P_U])]
+            _tone_update(mean, newest, dir_start[d], dir_step[d], dir_count[d],
+                         par[P_LINE_RATIO], par[P_STEADY], int(par[P_HOLD]), int(par[P_REACH]),
+                         t_hit, t_scratch, t_low, t_score, t_level, t_held, t_found, line)
+    # peaks not yet held count with the lines toward a band's limit (a codec's artefacts
+    # above its cut-off are peaks from the start), marked 2
+    if not warm:
+        for k in range(lo, hi):
+            if t_hit[k]:
+                for kk in range(max(k - 1, lo), min(k + 2, hi)):
+                    if line[kk] == 0:
+                        line[kk] = 2
+    # the band's noise: the median quiet floor of the bins on no line and not near
+    # digital silence (a band-limited recording is mostly silence)
+    m = 0
+    silent_at = ratios[0] * par[P_QUANT]
+    for b in noise_bins:
+        if not line[b] and quiet[b] * bias > silent_at:
+            scratch[m] = quiet[b]
+            m += 1
+    if m == 0:
+        for b in noise_bins:
+            scratch[m] = quiet[b]
+            m += 1
+    ref = _select(scratch, m, m // 2) if m > 0 else 0.0
+    for d in range(2):
+        _band_update(quiet, bias, line, dir_start[d], dir_step[d], dir_count[d], ref,
+                     par[P_QUANT], ratios, scratch2, iscratch, code, tops, pending, d)
+        if not warm:  # the widest band found, for the result
+            pending[2 + d] = max(pending[2 + d], tops[d])
+    n_in = 0
+    for d in range(2):
+        for j in range(dir_count[d]):
+            k = dir_start[d] + dir_step[d] * j
+            if line[k] == 1 and code[k] == 0:
+                code[k] = 2
+            n_in += 1 if code[k] == 0 else 0
+            inb[k] = 1.0 if code[k] == 0 else 0.0
+    state[N_INBAND] = n_in
+    if not warm:
+        # each bin's quiet floor is a minimum of its own speckle, uncertain by some 10 %;
+        # noise changes slowly with frequency: the shape is the mean over five bins in
+        # the band (a bin beside the band's edge or a line keeps its own)
+        for d in range(2):
+            _smooth5(quiet, dir_start[d], dir_step[d], dir_count[d], code, scratch2)
+        for d in range(2):
+            for j in range(dir_count[d]):
+                k = dir_start[d] + dir_step[d] * j
+                quiet[k] = scratch2[k]
+        # the noise's colour, or a bin's own quiet floor well below it
+        _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
+                      par[P_FIT_TOP], code, tops, par[P_COLOUR], par[P_FLAT], scratch, scratch2,
+                      coef)
+    # warm-up: a mean of the first frames smoothed over nine bins holds any flow there
+    # was; twice it is a safe floor, and no bin rises above the band's quiet quarter
+    _normalise(quiet, 2.0 if warm else 1.0, noise_bins, code, warm, lo, hi, scratch, shape,
+               inv, state)
+    _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
+                 ver_start, state)
+
+
+@njit(**_JIT_PURE)
+def _level_update(p, inv, code, noise_bins, par, scratch, state):
+    """Merge a new estimate of the level from one frame's whitened band bins."""
+    m = 0
+    for b in noise_bins:
+        if code[b] == 0:
+            scratch[m] = p[b] * inv[b]
+            m += 1
+    if m == 0:
+        return
+    qi = int(par[P_Q] * (m - 1))
+    q = (qi + 0.5) / m
+    est = _select(scratch, m, qi) / -math.log(1.0 - q)
+    if est <= 0.0:
+        return  # digital silence: keep the level known so far
+    if state[LEVEL] <= 0.0:
+        state[LEVEL] = est
+    else:
+        state[LEVEL] += par[P_ALPHA] * (est - state[LEVEL])
+
+
+@njit(**_JIT_PURE, fastmath={"reassoc", "nsz"})
+def _masked_sum(p, mask):
+    """Sum of ``p * mask`` (float32 runs of one length), in float32: its order of
+    summation is left to the compiler (vector lanes), which changes only its last bits."""
+    total = np.float32(0.0)
+    for k in range(p.shape[0]):
+        total += p[k] * mask[k]
+    return total
+
+
+@njit(**_JIT_PURE)
+def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops, last):
+    """Replace the frame ``power[i]`` of an impulse by the last frame before it; count the
+    impulses.  The last clean frame is ``power[state[LAST_ROW]]``, or ``last`` (kept from
+    the call before) when that is -1."""
+    p = power[i]
+    level = state[LEVEL]
+    broad = False
+    if level > 0.0 and state[N_VER] > 1:
+        broad = True
+        seen = False
+        for d in range(2):
+            if dir_count[d] <= 0 or tops[d] < 1:
+                continue
+            f = _broadband_fraction(p, inv, inb, level, dir_start[d], dir_step[d],
+                                    dir_count[d], tops[d], par[P_IMP_X])
+            if f < 0.0:
+                continue
+            seen = True
+            if not f > par[P_IMP_F]:
+                broad = False
+                break  # broadband in every direction or not at all
+        broad = broad and seen
+    if broad:
+        # one frame short of broadband inside a run does not end it; a run that starts
+        # within an impulse's length of the last one is part of longer activity (a burst
+        # of noise that the level is still following), no impulse
+        if state[RUN] == 0.0 and state[QUIET] < par[P_MAX_RUN]:
+            state[RUN] = par[P_MAX_RUN]
+        state[RUN] += 1.0 + state[GAP]
+        state[GAP] = 0.0
+        state[QUIET] = 0.0
+        if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
+            r = int(state[LAST_ROW])
+            src = power[r] if r >= 0 else last
+            for k in range(lo, hi):
+                p[k] = src[k]
+        return
+    if state[RUN] > 0.0:
+        state[GAP] += 1.0
+        if state[GAP] < 2.0:
+            return  # maybe a dip inside a longer run: the frame before stays the last clean
+        if state[RUN] <= par[P_MAX_RUN]:
+            state[IMPULSES] += 1.0
+        state[RUN] = 0.0
+        state[GAP] = 0.0
+    state[QUIET] += 1.0
+    state[LAST_ROW] = i
+    state[HAVE_LAST] = 1.0
+
+
+@njit(**_JIT_PURE)
+def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
+           noise_bins,
+           mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code, inb,
+           line, last, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
+           t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
+           ver_top, ver_start, out):
+    """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`).
+
+    Parameters
+    ----------
+    power : ndarray, shape (n, n_fft), float32
+        Power frames; an impulse's frames are replaced in place.
+    valid : ndarray, shape (n,), bool
+        Frames to track (the others only receive the level).
+    frame0 : int
+        Stream index of ``power[0]``.
+    lo, hi : int
+        Tracked bins.
+    dir_start, dir_step, dir_count, noise_bins, mirror
+        From the ``SpectralConfig``.
+    par : ndarray, float64
+        Parameters (``P_*`` slots).
+    ratios : ndarray, shape (4,)
+        The band's thresholds (``SignalBand.ratios``).
+    state : ndarray, float64
+        Counters and the level (slots ``LEVEL`` ...).
+    smooth, smin, ssum, ring, quiet, shape, inv, code, line, last
+        Per-bin state: smoothed power, the sub-window's minimum and sum, the ring of
+        sub-window minima, the quiet floor, shape and its inverse, the bins' codes (0 in
+        the band, 1 out of it, 2 on a line), tonal-line marks, the last frame before an
+        impulse.
+    scratch, scratch2, iscratch, nine
+        Scratch.
+    tops
+        The band's top per direction (``SignalBand.tops``).
+    t_hit, t_scratch, t_low, t_score, t_level, t_held, t_found
+        The tonal lines' state (:class:`~.tones.Tones`).
+    ver_shape, ver_inv, ver_fill, ver_top, ver_start
+        Ring of the shape versions for the rows.
+    out : ndarray, shape (n,), float64
+        The level in force at each frame, negative where it is near digital silence.
+    """
+    a = par[P_A]
+    v_frames = int(par[P_V])
+    stride = int(par[P_STRIDE])
+    every = int(par[P_EVERY])
+    # the frames' phases in the tracking stride and the level's period, counted on (a
+    # division a frame costs more than the rest of an untracked frame)
+    phase = frame0 % stride
+    phase_every = frame0 % every
+    for i in range(power.shape[0]):
+        tracked = phase == 0
+        levelled = phase_every == 0
+        phase = phase + 1 if phase + 1 < stride else 0
+        phase_every = phase_every + 1 if phase_every + 1 < every else 0
+        if not valid[i]:
+            out[i] = state[LEVEL]
+            continue
+        _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops,
+              last)
+        p = power[i]
+        state[N_VALID] += 1.0
+        f = frame0 + i
+        if tracked:
+            # frames ``stride`` apart share no sample: they hold all there is to track.
+            # The cumulative mean until 1 / a frames, whose minimum is not yet taken (a mean
+            # of few frames strays far below the noise); float32, without branches, and the
+            # runs sliced so that their indices start at 0: the loops vectorise
+            state[N_TRACK] += 1.0
+            n = state[N_TRACK]
+            pp = p[lo:hi]
+            sm = smooth[lo:hi]
+            mn = smin[lo:hi]
+            su = ssum[lo:hi]
+            if n * a >= 1.0:
+                w = np.float32(a)
+                for k in range(hi - lo):
+                    x = pp[k]
+                    s = sm[k] + w * (x - sm[k])
+                    sm[k] = s
+                    m = mn[k]
+                    mn[k] = s if s < m else m
+                    su[k] += x
             else:
-                state[0] += alpha * (est - state[0])
-        out[i] = state[0]
+                w = np.float32(1.0 / n)
+                for k in range(hi - lo):
+                    x = pp[k]
+                    sm[k] += w * (x - sm[k])
+                    su[k] += x
+            n_in = state[N_INBAND]
+            total = _masked_sum(pp, inb[lo:hi])
+            state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * n_in) else 0.0
+            state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * n_in) else 0.0
+            state[SILENT_MEAN] = total / n_in if n_in > 0 else 0.0
+            state[N_SUB_FRAMES] += 1.0
+            nn = int(n)
+            warm = (state[N_SUBS] == 0 and state[N_SUB_FRAMES] < v_frames
+                    and nn <= par[P_WARM] and nn & (nn - 1) == 0)
+            if warm or state[N_SUB_FRAMES] >= v_frames:
+                _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
+                            noise_bins, mirror, par, ratios, state, smooth, smin, ssum, ring,
+                            quiet, shape, inv, code, inb, line, scratch, scratch2, iscratch,
+                            nine, coef, tops, pending, t_hit, t_scratch, t_low, t_score,
+                            t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
+                            ver_start)
+        # the level from the first band on (no flow is searched before)
+        if state[N_VER] > 1 and (levelled or state[LEVEL] <= 0.0):
+            _level_update(p, inv, code, noise_bins, par, scratch, state)
+        level = state[LEVEL]
+        if state[SILENT_NOW] > 0.0:
+            state[SILENT] += 1.0
+            state[SILENT_POWER] += state[SILENT_MEAN]
+        out[i] = -max(level, 1e-300) if state[MUTE_NOW] > 0.0 else level
+    # the last clean frame, for an impulse at the start of the next call
+    r = int(state[LAST_ROW])
+    if r >= 0:
+        src = power[r]
+        for k in range(lo, hi):
+            last[k] = src[k]
+        state[LAST_ROW] = -1.0
+
+
+@njit(**_JIT_PURE)
+def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
+                mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code,
+                inb, line, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
+                t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
+                ver_top,
+                ver_start):
+    """A warm-up shape (``warm``), or the end of a sub-window: its minima into the ring,
+    its mean for the tonal lines, a new shape (see ``_track``)."""
+    if not warm:
+        slot = int(state[N_SUBS]) % int(par[P_U])
+        inv_n = np.float32(1.0 / state[N_SUB_FRAMES])
+        for k in range(lo, hi):
+            ring[slot, k] = smin[k]
+            smin[k] = np.inf
+            ssum[k] *= inv_n  # the sub-window's mean, for the tonal lines
+        state[N_SUBS] += 1.0
+        state[N_SUB_FRAMES] = 0.0
+    _update_shape(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
+                  mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
+                  ssum, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit, t_scratch,
+                  t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
+                  ver_start)
+    if not warm:
+        for k in range(lo, hi):
+            ssum[k] = 0.0
+
+
+@njit(**_JIT_PURE)
+def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, white, slots):
+    """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
+
+    ``ver_inv`` is 0 and ``ver_fill`` 1 on the bins out of the band (whose whitened value
+    is the level), so each bin is one multiply-add.  Returns False if a row's shape is no
+    longer kept.
+    """
+    n_slots = ver_start.shape[0]
+    v = n_ver - 1
+    while v > 0 and ver_start[v % n_slots] > row0:
+        v -= 1
+    if v < n_ver - n_slots:
+        return False
+    for i in range(rows.shape[0]):
+        r = row0 + i
+        while v + 1 < n_ver and ver_start[(v + 1) % n_slots] <= r:
+            v += 1
+        slot = v % n_slots
+        slots[i] = slot
+        nz = np.float32(abs(noise[i]))
+        row = rows[i]
+        w = white[i]
+        vi = ver_inv[slot]
+        vf = ver_fill[slot]
+        # no bin's floor below the row's rounding (precision.py): a bin whose shape puts
+        # it lower is whitened against that instead
+        top = np.float32(0.0)
+        for k in range(row.shape[0]):
+            top = max(top, row[k])
+        least = top * least_ratio
+        cap = nz / least if least > 0.0 else np.float32(np.inf)
+        for k in range(row.shape[0]):
+            w[k] = row[k] * min(vi[k], cap) + nz * vf[k]
+    return True

@@ -40,8 +40,8 @@ import numpy as np
 from ..errors import InputError, SettingsError
 from ._numba import announce_compile
 from .beats import BeatTracker
+from .envelopes import band_power, envelopes, provisional_envelopes
 from .envelopes import edge_levels as _edge_levels
-from .envelopes import envelopes, provisional_envelopes
 from .events import EventDispatcher
 from .glitches import Glitches
 from .hum import HumCanceller, HumProbe
@@ -181,6 +181,7 @@ class Processor:
         self.noise = NoiseFloor(cfg)
         self.average = TimeAverager(s.average_frames)
         self._noise_pending = np.zeros(0)
+        self._loud_pending = np.zeros(0, np.float32)  # band power of rows not yet kept
         self.noise_record = NoiseRecord()
         # a step in flow spreads over the rows whose window and time average reach it
         edge_rows = 2 * -(-((cfg.average_frames - 1) * cfg.hop + cfg.n_window) // cfg.hop)
@@ -347,12 +348,15 @@ class Processor:
     def _spectral_rows(self, power, final, batches):
         """Noise floor, time average and envelopes of new power frames; appends the
         :class:`RowBatch` of the rows completed to ``batches`` (and the rows to the
-        spectrogram).  A persistent vessel is separated here, where the spectra are at
-        hand."""
+        spectrogram).  The envelopes and a persistent vessel read the rows whitened by the
+        per-bin noise floor; the spectrogram keeps them as they are."""
         if len(power):
-            # never under the float32 rounding of the frame (a recording without noise)
-            noise = np.maximum(self.noise(power), precision_floor(power))
-            self._noise_pending = np.concatenate((self._noise_pending, noise))
+            settled = self.timeline.frames_settled(self.framer.n_frames - len(power), len(power))
+            level = self.noise(power, settled)
+            # never under the float32 rounding of the frame (a recording without noise);
+            # the sign marks frames near digital silence
+            level = np.copysign(np.maximum(np.abs(level), precision_floor(power)), level)
+            self._noise_pending = np.concatenate((self._noise_pending, level))
         kept = self.average.kept() if self._lookahead else None
         smooth = self.average(power, final=final)
         row0 = self.timeline.rows + sum(len(b.env) for b in batches)  # index of smooth[0]
@@ -360,19 +364,21 @@ class Processor:
         if self._lookahead:
             ahead, ahead_ok = provisional_envelopes(kept, power, self._noise_pending, row0,
                                                     len(smooth), self.config,
-                                                    self.settings.envelope)
+                                                    self.settings.envelope, self.noise)
         if not len(smooth):
             return
         noise = self._noise_pending[:len(smooth)]
         self._noise_pending = self._noise_pending[len(smooth):]
-        env = envelopes(smooth, noise, self.config, self.settings.envelope)
+        white, floor = self.noise.whiten(smooth, noise, row0)
+        env = envelopes(white, noise, self.config, self.settings.envelope, floor)
         if self.second is not None:
             # on the rows as analysed (those not analysed hold no flow)
             valid = self.timeline.valid_mask(row0, len(smooth))
             if valid is not None:
                 env[~valid] = 0.0
-            self.second.separate(env, smooth, noise, env[:0] if ahead is None else ahead, row0)
-        batches.append(RowBatch(row0, noise, env, ahead, ahead_ok))
+            self.second.separate(env, white, noise, env[:0] if ahead is None else ahead, row0)
+        batches.append(RowBatch(row0, noise, env, ahead, ahead_ok,
+                                band_power(smooth, noise, self.config)))
         if self.spectrogram is not None:
             self.spectrogram.append(smooth)
 
@@ -393,6 +399,8 @@ class Processor:
         if self.watch is not None:
             self.watch.update(env, valid, row0)
         self.last_env = env[-1]
+        loud = batch.loud if valid is None else np.where(valid, batch.loud, np.float32(0))
+        self._loud_pending = np.concatenate((self._loud_pending, loud))
         stored = np.empty((n_rows, 6), np.float32)
         _store_rows(env, self.integral, stored)
         self._keep(self.bridger(stored))
@@ -416,7 +424,9 @@ class Processor:
         """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final."""
         if self.second is not None:
             rows = self.second.release(rows, final, self.timeline.rows)
-        self.beats.update(rows, final)
+        # the beat stage's power channel reads the band power (rows leave in stream order)
+        loud, self._loud_pending = np.split(self._loud_pending, [len(rows)])
+        self.beats.update(rows, final, loud)
         if len(rows):
             self.totals.update(rows)
             if self.stored is not None:

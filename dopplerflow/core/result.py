@@ -113,6 +113,10 @@ class Analysis:
     that keeps a long recording's rows under 8192), centred at ``spectrogram_time_s``.
     ``beats`` holds the beats found and their per-beat values
     (:class:`~dopplerflow.core.beats.Beats`), ``heart_rate_bpm`` the recording's heart rate.
+    ``signal_band_hz`` is ``[lowest, highest]`` Doppler shift (``|f|``, Hz) searched in
+    the recording's signal band, the widest it was found after its first sub-window
+    (None: no band, or not known); ``tonal_lines_hz`` the stationary tonal lines left out
+    of the flow search and ``impulses`` the count of clicks taken out.
     """
 
     settings: Settings
@@ -148,6 +152,9 @@ class Analysis:
         """Median heart rate over the clean beats, beats/min (None: no periodic pulse, or
         too few clean beats)."""
         return None if self.beats is None else self.beats.summary.get("heart_rate_bpm")
+    signal_band_hz: list | None = None
+    tonal_lines_hz: list = field(default_factory=list)
+    impulses: int = 0
 
     @property
     def velocity_per_hz_cm_s(self):
@@ -181,6 +188,9 @@ class Analysis:
             "beats": None if self.beats is None else self.beats.summary,
             "velocity_floor_cm_s": (None if self.velocity_floor_cm_s is None
                                     else round(self.velocity_floor_cm_s, 3)),
+            "signal_band_hz": self.signal_band_hz,
+            "tonal_lines_hz": list(self.tonal_lines_hz),
+            "impulses": self.impulses,
             "warnings": list(self.warnings),
             "dopplerflow_version": __version__,
         }

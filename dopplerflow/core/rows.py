@@ -250,14 +250,16 @@ def final_trace(stored, ante, scale, direction, unanalysed, hop_s, t0_s):
 
 @dataclass
 class RowBatch:
-    """Rows completed together: their index, noise levels, envelopes and, with the
-    look-ahead, the provisional envelopes of each next row and where those exist."""
+    """Rows completed together: their index, noise levels, envelopes, band power and,
+    with the look-ahead, the provisional envelopes of each next row and where those
+    exist."""
 
     row0: int
     noise: np.ndarray
     env: np.ndarray
     ahead: np.ndarray = None
     ahead_ok: np.ndarray = None
+    loud: np.ndarray = None  # envelopes.band_power of the rows, for the beat stage
 
     @staticmethod
     def join(batches):
@@ -265,7 +267,7 @@ class RowBatch:
         if len(batches) == 1:
             return batches[0]
         cat = [np.concatenate([getattr(b, k) for b in batches]) if getattr(batches[0], k)
-               is not None else None for k in ("noise", "env", "ahead", "ahead_ok")]
+               is not None else None for k in ("noise", "env", "ahead", "ahead_ok", "loud")]
         return RowBatch(batches[0].row0, *cat)
 
 # --------------------------------------------------------------------------- kernels

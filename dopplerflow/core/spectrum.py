@@ -15,7 +15,7 @@ import scipy.fft
 from numba import njit
 
 from . import _design
-from ._numba import _JIT
+from ._numba import _JIT_PURE
 from .layouts import ChannelMap
 
 #: Probability that a frame of pure noise is taken for flow, per direction.
@@ -35,6 +35,11 @@ LOW_BINS_HZ = 0.5
 #: Sound-card anti-aliasing filters roll off above ~0.45 fs; those bins are left
 #: out of the noise estimate.
 _NOISE_TOP = 0.45
+
+
+#: Quantisation step of 16-bit audio on the full scale [-1, 1): the reference of digital
+#: silence, whatever the recording's own word length.
+QUANT_STEP = 2.0 ** -15
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,17 @@ class SpectralConfig:
     floor_hz : float
         Lowest ``|f|`` searched for flow (the wall cut-off plus ``LOW_BINS_HZ``
         bins), Hz: slower flow is not measured.
+    mirror : ndarray, shape (n_fft,), int64
+        For layouts whose noise is the same at ``+f`` and ``-f`` (``iq``, ``qi``, the
+        toward/away pairs), the bin at ``-f`` of each bin; -1 elsewhere and for the
+        ``mono`` and ``offset`` layouts.
+    track_lo, track_hi : int
+        The bins ``track_lo .. track_hi - 1`` hold every searched bin: the per-bin noise
+        floor is tracked there.
+    quant_power : float
+        Mean power of a bin of the noise of 16-bit quantisation (:data:`QUANT_STEP`,
+        uniform, ``step**2 / 12`` a sample and channel), in the units of the power
+        spectrum: the level of digital silence.
     """
 
     sample_rate_hz: float
@@ -88,6 +104,10 @@ class SpectralConfig:
     t_low: float
     average_frames: int = 3
     floor_hz: float = 0.0
+    mirror: np.ndarray = None
+    track_lo: int = 0
+    track_hi: int = 0
+    quant_power: float = 0.0
 
     @property
     def hop_s(self):
@@ -232,8 +252,43 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
         noise_bins = noise_bins[::2].copy()
     t_high, t_low = _cached_thresholds(window.astype(float).tobytes(), hop,
                                        int(max(count.max(), 1)), average_frames)
+    mirror = _mirror_bins(freqs, cmap)
+    track_lo = int(usable.min()) if usable.size else 0
+    track_hi = int(usable.max()) + 1 if usable.size else 0
     return SpectralConfig(fs, n_window, hop, n_fft, window, bin_hz, freqs, order, cmap.separated,
-                          start, step, count, f0, noise_bins, t_high, t_low, average_frames, lo)
+                          start, step, count, f0, noise_bins, t_high, t_low, average_frames, lo,
+                          mirror, track_lo, track_hi, _quant_power(window, cmap))
+
+
+def _mirror_bins(freqs_hz, cmap):
+    """The bin at ``-f`` of every bin (-1: none) where the noise is symmetric about zero.
+
+    The complex baseband of two real channels (``I + jQ``) carries the noise of each
+    channel, a real signal, equally at ``+f`` and ``-f``; the toward/away pairs put
+    each channel's own noise on one side, the same when the two channels are alike.
+    One channel (``mono``) has one side only, and a heterodyne (``offset``) moves the
+    noise's symmetry off zero.
+    """
+    mirror = np.full(len(freqs_hz), -1, np.int64)
+    if not cmap.direction_available or cmap.mix_hz or cmap.i1 < 0:
+        return mirror
+    # the bins ascend: the bin of -f is found by bisection (-fs/2 has no mirror)
+    j = np.clip(np.searchsorted(freqs_hz, -freqs_hz), 0, len(freqs_hz) - 1)
+    ok = np.isclose(freqs_hz[j], -freqs_hz)
+    mirror[ok] = j[ok]
+    mirror.setflags(write=False)
+    return mirror
+
+
+def _quant_power(window, cmap):
+    """Mean power of a bin of 16-bit quantisation noise, for this layout's spectrum.
+
+    Noise of variance ``s2`` a sample in each channel gives ``s2 * sum(w**2)`` a bin for
+    one channel, twice that for ``I + jQ``, and four times for a toward/away pair (each
+    side is twice one channel's analytic signal).
+    """
+    channels = 1 if cmap.i1 < 0 else (4 if cmap.separated else 2)
+    return channels * QUANT_STEP ** 2 / 12.0 * float(np.sum(window.astype(float) ** 2))
 
 
 class Framer:
@@ -364,7 +419,7 @@ class TimeAverager:
 
 
 # --------------------------------------------------------------------------- kernels
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _frames(buf, start, hop, window2, n_frames, out):
     """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``.
 
@@ -392,7 +447,7 @@ def _frames(buf, start, hop, window2, n_frames, out):
             row[k] = 0.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _power(spec, separated, order, out):
     """Power spectrum with bins in ascending frequency.
 
@@ -425,7 +480,7 @@ def _power(spec, separated, order, out):
             out[i, j] = y.real * y.real + y.imag * y.imag
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _power_flat(spec, shift, out):
     """``_power`` for one complex input (``separated`` False), on a float32 view.
 
@@ -452,7 +507,7 @@ def _power_flat(spec, shift, out):
             dst[j] = re * re + im * im
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _average3(prev, frames, a, out):
     """Centred three-frame mean of ``prev`` followed by ``frames``.
 

@@ -118,6 +118,21 @@ class Timeline:
             valid &= ~((first < g1) & (end > g0))
         return valid
 
+    def frames_settled(self, frame0, n):
+        """Which of the ``n`` frames from ``frame0`` lie on settled samples only.
+
+        Frame ``f`` takes the samples ``f * hop`` to ``f * hop + n_window``; it is known
+        once they have all come, and with them every range before them not settled, so
+        the answer does not depend on when it is asked.
+        """
+        cfg = self.config
+        first = (frame0 + np.arange(n)) * cfg.hop
+        end = first + cfg.n_window
+        valid = np.ones(n, bool)
+        for g0, g1 in self._unsettled:
+            valid &= ~((first < g1) & (end > g0))
+        return valid
+
     def all_valid(self, n):
         """An array of ``n`` True values (kept and grown as needed; not to be written:
         it stays writable so the kernels it is given see the type of any mask)."""

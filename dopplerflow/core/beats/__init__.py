@@ -9,7 +9,8 @@ channel    signal
 =========  ===========================================================
 0          maximum frequency of the toward direction (the max envelope)
 1          maximum frequency of the away direction
-2          flow power of both directions, in dB
+2          band power over the noise level, in dB (whether flow is
+           detected or not: :func:`~dopplerflow.core.envelopes.band_power`)
 =========  ===========================================================
 
 For each channel:

@@ -54,8 +54,7 @@ def _smoothed(ring, rn, c, floor_level, a, b, h, work):
         if c < 2:
             v = np.float64(ring[at, 3 * c])
         else:
-            v = 10.0 * math.log10(max(np.float64(ring[at, 2]) + np.float64(ring[at, 5]),
-                                      floor_level))
+            v = 10.0 * math.log10(max(np.float64(ring[at, 6]), floor_level))
         raw[q + 1] = raw[q] + v  # running sum
         at = _wrap(at + 1, rn)
     out = work[4, :b - a]

@@ -115,7 +115,7 @@ class BeatTracker:
         # cost of a call is spread over many rows
         self.batch = max(step, int(BATCH_S * rows_s) // step * step)
         n_steps = self.ring_n // step
-        self.ring = np.zeros((self.ring_n, 6), np.float32)
+        self.ring = np.zeros((self.ring_n, 7), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
         self.acf = np.zeros((N_CHANNELS, hi + 1))
         self.state = np.zeros((N_CHANNELS, S_WIDTH))
@@ -157,14 +157,21 @@ class BeatTracker:
         self.records = []  # arrays of beat records, (k, REC_WIDTH)
         self.finished = False
 
-    def update(self, rows, final=False):
+    def update(self, rows, final=False, pulse_power=None):
         """Add stored rows ``(n, 6)`` (float32, stream order); ``final``: they are the last
-        ones, and every beat still undecided is decided."""
+        ones, and every beat still undecided is decided.  ``pulse_power`` ``(n,)`` is the
+        power channel's signal (:func:`~dopplerflow.core.envelopes.band_power`); without
+        it, the flow power of both directions."""
         if self.finished:
             raise RuntimeError("BeatTracker.update() after the final rows")
         rows = np.ascontiguousarray(rows, np.float32)
         if rows.ndim != 2 or rows.shape[1] != 6:
             raise ValueError(f"stored rows must be (n, 6); got {rows.shape}")
+        if pulse_power is None:
+            pulse_power = rows[:, 2] + rows[:, 5]
+        elif np.shape(pulse_power) != (len(rows),):
+            raise ValueError(f"pulse_power must be ({len(rows)},); got {np.shape(pulse_power)}")
+        rows = np.ascontiguousarray(np.column_stack((rows, pulse_power)), np.float32)
         for i in range(0, len(rows), self.batch):
             self._run(rows[i:i + self.batch], False)
         if final:
@@ -264,11 +271,11 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
     at = n % rn  # the ring's row and the row in the step, kept without a division a row
     in_step = n % step
     for i in range(rows.shape[0]):
-        for q in range(6):
+        for q in range(7):
             ring[at, q] = rows[i, q]
         state[0, S_SUM] += rows[i, 0]
         state[1, S_SUM] += rows[i, 3]
-        state[2, S_SUM] += np.float64(rows[i, 2]) + np.float64(rows[i, 5])
+        state[2, S_SUM] += np.float64(rows[i, 6])
         n += 1  # rows received
         count[C_ROWS] = n
         at = _wrap(at + 1, rn)

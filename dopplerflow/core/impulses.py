@@ -1,0 +1,118 @@
+"""Impulses stage: clicks and probe taps, broadband for a few frames.
+
+A tap on the probe, a cable's click or a valve's snap puts power into every bin at once
+for a few milliseconds: the spectrum of the frames that hold it is raised over the whole
+band.  Blood cannot do that: its spectrum reaches from the baseline to the maximum
+velocity and stays there for tens of milliseconds or more.  A frame is *broadband* when,
+in every searched direction, more than :data:`IMPULSE_FRACTION` of the in-band bins of
+the upper half of the signal band stand :data:`IMPULSE_X` times above their noise floor
+(noise alone does so in ``exp(-3)``, 5 %, of them: more than half of 32 bins once in
+10**12 frames).  A run of broadband frames no longer
+than :data:`IMPULSE_MAX_S`, after at least as long without one, is an impulse: its frames
+are replaced, as they come, by the last frame before it, so the impulse neither becomes a
+flow peak nor enters the noise floor.  A longer broadband run is kept (after its first
+frames) and not counted, and so are broadband frames that follow one another closer
+(longer activity: a burst of noise the level is still following); a single frame short
+of broadband inside a run does not end it.
+
+The noise tracker (:class:`~.noise.NoiseFloor`) runs the gate frame by frame with
+:func:`_broadband_fraction`; :class:`Impulses` holds the settings and the count.  Its
+numba kernels are at the end of this module.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ._numba import _JIT_PURE
+
+__all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_MAX_S"]
+
+#: A bin of a broadband frame stands this many times above its noise floor (noise alone
+#: in ``exp(-3)``, 5 %, of the bins).
+IMPULSE_X = 3.0
+#: ... in more than this fraction of the in-band bins of the upper half of the band.
+IMPULSE_FRACTION = 0.5
+#: Longest run of broadband frames taken for an impulse: a click of 20 ms seen through a
+#: 10 ms window and its hop, s.
+IMPULSE_MAX_S = 0.03
+
+
+class Impulses:
+    """Impulse settings for one stream and the impulses counted.
+
+    Parameters
+    ----------
+    config : SpectralConfig
+
+    Attributes
+    ----------
+    max_run : int
+        Longest run of broadband frames replaced and counted as an impulse.
+    count : int
+        Impulses counted so far (set by the tracker).
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.max_run = max(1, int(math.ceil(IMPULSE_MAX_S / config.hop_s - 1e-9)))
+        self.count = 0
+
+    def warning(self):
+        """The result's warning about the impulses found, or None."""
+        if not self.count:
+            return None
+        return (f"{self.count} impulse(s) (clicks, probe taps: broadband for up to "
+                f"{IMPULSE_MAX_S * 1e3:.0f} ms) left out of the spectrum")
+
+
+# --------------------------------------------------------------------------- kernels
+@njit(**_JIT_PURE)
+def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
+    """Fraction of the in-band bins of a direction's upper half-band above ``x`` times
+    their noise floor.
+
+    Parameters
+    ----------
+    p : ndarray, shape (n_fft,), float32
+        One frame's power spectrum.
+    inv : ndarray, shape (n_fft,), float32
+        Inverse of each bin's noise shape: ``p * inv`` has the mean ``level`` in noise.
+    inb : ndarray, shape (n_fft,), float32
+        1.0 for the bins in the band, 0.0 for the others (not counted).
+    level : float
+        Noise level of the whitened spectrum.
+    st, sp, cnt : int
+        The direction's first searched bin, outward step and number of bins.
+    top : int
+        Outward index of the band's top bin in this direction.
+    x : float
+        :data:`IMPULSE_X`.
+
+    Returns
+    -------
+    float
+        The fraction, or -1.0 when the upper half-band holds no bin in the band.
+    """
+    j0 = (top + 1) // 2
+    j1 = min(top, cnt - 1)
+    if j1 < j0:
+        return -1.0
+    # the bins as one ascending run
+    k0 = st + sp * j0 if sp > 0 else st + sp * j1
+    k1 = st + sp * j1 if sp > 0 else st + sp * j0
+    # every bin of the upper half-band, as one run (the loop vectorises)
+    lim = np.float32(x * level)
+    pp = p[k0:k1 + 1]
+    vv = inv[k0:k1 + 1]
+    mm = inb[k0:k1 + 1]
+    n = 0
+    above = 0
+    for k in range(pp.shape[0]):
+        m = 1 if mm[k] > 0.0 else 0
+        n += m
+        above += m if pp[k] * vv[k] > lim else 0
+    if n == 0:
+        return -1.0
+    return above / n

@@ -1,0 +1,144 @@
+"""The recording's signal band: a recorder's low-pass, resampling from a lower rate, and
+the band rule on quiet floors of known shape."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy import signal
+
+import dopplerflow as df
+from dopplerflow.core import band, spectrum
+from dopplerflow.core.layouts import channel_map
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+STEP = spectrum.QUANT_STEP
+
+
+def _events(a):
+    return [(e.start_s, e.end_s, e.peak_velocity_cm_s) for e in a.reflux_events]
+
+
+def test_a_pocket_dopplers_low_pass_is_the_band():
+    """The jugular Valsalva through an 8th-order 5 kHz low-pass (a pocket Doppler's audio
+    stage) and sound-card noise at -90 dBFS, at 48 kHz: above 5 kHz the recording is near
+    digital silence.  One floor from the quietest bins read flow in every frame there
+    (peak antegrade 158 cm/s, a second vessel); the band ends at the low-pass, and the
+    analysis is the clean one's."""
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.signals import to_layout
+    from dopplerflow.sim.synth import synthesize
+
+    fs = 48000
+    syn = synthesize("jugular_valsalva", sample_rate_hz=fs, snr_db=20, seed=0)
+    clean = quantise(to_layout(syn.baseband, "iq", fs))
+    x = signal.sosfilt(signal.butter(8, 5000.0, fs=fs, output="sos"), clean, axis=0)
+    x = x + np.random.default_rng(0).standard_normal(x.shape) * 10 ** (-90 / 20)
+    x = (np.round(x / STEP) * STEP).astype(np.float32)
+    kw = {"sample_rate_hz": fs, "vessel": "ijv", "antegrade": syn.truth["antegrade"]}
+    ref, a = df.analyze(clean, **kw), df.analyze(x, **kw)
+    lo, hi = a.signal_band_hz
+    # the band ends between the low-pass's corner and where it is FAR_DB down (bins that
+    # far below the band's noise are out of it, at any level)
+    assert 5000 <= hi <= 5000 * (10 ** (band.FAR_DB / 10) - 1) ** (1 / 16)
+    assert lo == pytest.approx(ref.signal_band_hz[0])
+    assert any(w.startswith("the recording's signal band ends at") for w in a.warnings)
+    assert "second_vessel" not in a.to_dict()
+    # the same flow, reflux and peak as the clean recording: to a bin and two hops
+    bin_cm_s = ref.summary.velocity_resolution_cm_s
+    assert a.summary.flow_fraction == pytest.approx(ref.summary.flow_fraction, abs=0.01)
+    assert a.summary.peak_antegrade_velocity_cm_s == pytest.approx(
+        ref.summary.peak_antegrade_velocity_cm_s, abs=bin_cm_s)
+    for got, want in zip(_events(a), _events(ref), strict=True):
+        assert got[:2] == pytest.approx(want[:2], abs=2 * a.summary.hop_s)
+        assert got[2] == pytest.approx(want[2], abs=bin_cm_s)
+    # the maximum envelope never runs above the band's top
+    scale = a.velocity_per_hz_cm_s
+    top = np.nanmax(np.concatenate((a.trace.antegrade_max_cm_s, a.trace.retrograde_max_cm_s)))
+    assert top / scale <= hi
+
+
+def test_an_8_khz_recording_resampled_to_44_1_khz_keeps_its_analysis():
+    """The 8 kHz jugular sample, resampled to 44.1 kHz: nothing above 4 kHz but the
+    resampler's residue.  It read 387 cm/s and a 2.85 s reflux for a 2.00 s one; its band
+    ends at 4 kHz and the analysis is that of the 8 kHz file."""
+    x8, fs8 = sf.read(SAMPLES / "jugular_valsalva_iq.flac", dtype="float32")
+    x44 = signal.resample_poly(x8, 441, 80, axis=0).astype(np.float32)
+    kw = {"vessel": "ijv", "antegrade": "away"}
+    ref = df.analyze(x8, sample_rate_hz=fs8, **kw)
+    a = df.analyze(x44, sample_rate_hz=44100, **kw)
+    # the band ends at the old Nyquist frequency, to the resampler's transition (resample_
+    # poly's Kaiser filter falls 20 dB within some 4 %) and the window's main lobe (2 bins)
+    assert 4000 <= a.signal_band_hz[1] <= 4000 * 1.04 + 2 * a.summary.bin_hz
+    bin_cm_s = ref.summary.velocity_resolution_cm_s
+    assert a.summary.peak_antegrade_velocity_cm_s == pytest.approx(
+        ref.summary.peak_antegrade_velocity_cm_s, abs=bin_cm_s)
+    (got,), (want,) = _events(a), _events(ref)
+    assert got[:2] == pytest.approx(want[:2], abs=2 * a.summary.hop_s)
+    # images of the wall echo the resampler leaves above the band are not reported
+    assert a.to_dict()["tonal_lines_hz"] == []
+
+
+def test_white_noise_fills_the_band():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((16000 * 3, 2)).astype(np.float32) * 0.01
+    a = df.analyze(x, sample_rate_hz=16000)
+    cfg = spectrum.spectral_config(16000, channel_map("iq", 2), window_s=0.01, hop_s=0.005,
+                                   wall_hz=80.0)
+    top = max(cfg.dir_f0[d] + (cfg.dir_count[d] - 0.5) * cfg.bin_hz for d in range(2))
+    assert a.signal_band_hz == [round(cfg.floor_hz, 1), round(top, 1)]
+    assert not any("signal band" in w for w in a.warnings)
+
+
+# ----------------------------------------------------------------- the band rule itself
+def _rule(profile_db, quant_db=-100.0, line=None):
+    """Run the band kernel on one direction's quiet floor given in dB."""
+    n = len(profile_db)
+    prof = (10 ** (np.asarray(profile_db) / 10)).astype(np.float32)
+    ref = float(np.median(prof[prof > 10 ** ((quant_db + band.SILENT_DB) / 10)]))
+    b = band.SignalBand(spectrum.spectral_config(8000, channel_map("mono", 1), window_s=0.01,
+                                                 hop_s=0.005, wall_hz=80.0))
+    code = np.zeros(n, np.int8)
+    tops = np.full(2, -1, np.int64)
+    band._band_update(prof, 1.0, np.zeros(n, np.int8) if line is None else line, 0, 1, n, ref,
+                      10 ** (quant_db / 10), b.ratios, np.zeros(n, np.float32),
+                      np.zeros(n, np.int32), code, tops, np.zeros(4, np.int64), 0)
+    return int(tops[0]), code
+
+
+def test_a_silent_stretch_above_the_band_is_cut():
+    """The band ends at the cut, to the two bins over which the window spreads it (the
+    rule reads each bin with its neighbours: one line or speckle low does not cut)."""
+    prof = np.r_[np.full(60, -40.0), np.full(40, -95.0)]
+    top, code = _rule(prof)
+    assert 57 <= top <= 59 and code[:57].max() == 0 and code[60:].min() == 1
+
+
+def test_a_codec_cut_off_with_artefacts_above_it_is_cut():
+    """A drop of 18 dB within a bin onto a floor 25 dB under the band's noise, with
+    artefacts standing on a third of the bins above it."""
+    prof = np.r_[np.full(60, -40.0), np.full(40, -65.0)]
+    prof[70:100:3] = -45.0
+    line = np.zeros(100, np.int8)
+    for k in range(70, 100, 3):  # the artefacts are peaks: marked as lines are
+        line[k - 1:k + 2] = 2
+    top, _ = _rule(prof, line=line)
+    assert 57 <= top <= 59
+    assert _rule(prof)[0] == 99  # without the artefacts marked, -65 dB is no limit
+
+
+@pytest.mark.parametrize("kind", ["notch", "slope"])
+def test_a_notch_or_a_slope_is_no_band_limit(kind):
+    """A notch of silence inside the band, or coloured noise falling 50 dB over the band
+    (a smooth slope never drops 12 dB within two bins, and its end stays within FAR_DB
+    of the median): the band is whole."""
+    if kind == "notch":
+        prof = np.full(100, -40.0)
+        prof[30:34] = -95.0
+    else:
+        prof = np.linspace(-10.0, -60.0, 100)
+    top, code = _rule(prof)
+    assert top == 99
+    if kind == "notch":  # the notch's bins (read with their neighbours) are out
+        assert code[30:34].min() == 1 and code[:28].max() == 0 and code[36:].max() == 0

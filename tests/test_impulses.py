@@ -1,0 +1,77 @@
+"""Impulses: clicks and probe taps do not become flow peaks; they are counted."""
+
+import numpy as np
+import pytest
+from conftest import band_noise, iq
+
+import dopplerflow as df
+from dopplerflow.core import impulses
+from dopplerflow.core.velocity import cm_s_per_hz
+
+FS = 8000
+SCALE = cm_s_per_hz(8e6, 60.0)
+CLICKS_S = (0.9, 1.7, 2.45, 3.3, 4.2)
+
+
+def _flow(n_s=5.0, seed=0):
+    """Flow toward the probe to 900 Hz at 15 dB in-band SNR."""
+    n = int(n_s * FS)
+    rng = np.random.default_rng(seed)
+    z = band_noise(n, FS, 150.0, 900.0, power=1e-3, seed=seed + 1)
+    n0 = 1e-3 / 750.0 / 10 ** 1.5
+    z = z + np.sqrt(n0 * FS / 2) * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    return iq(z).astype(np.float32)
+
+
+def test_clicks_are_counted_and_are_no_flow_peaks():
+    """Five taps on the probe (one sample each, 50 times the flow's amplitude, on both
+    channels): each is broadband for the two frames that hold it.  They are counted,
+    and the flow's peak and envelope are those of the recording without them."""
+    x = _flow()
+    clicked = x.copy()
+    for t in CLICKS_S:
+        clicked[int(t * FS)] += 0.8
+    ref = df.analyze(x, sample_rate_hz=FS, antegrade="toward")
+    a = df.analyze(clicked, sample_rate_hz=FS, antegrade="toward")
+    assert a.to_dict()["impulses"] == len(CLICKS_S)
+    (msg,) = [w for w in a.warnings if "impulse" in w]
+    assert msg.startswith(f"{len(CLICKS_S)} impulse(s)")
+    bin_cm_s = a.summary.velocity_resolution_cm_s
+    assert a.summary.peak_antegrade_velocity_cm_s == pytest.approx(
+        ref.summary.peak_antegrade_velocity_cm_s, abs=bin_cm_s)
+    # around each click the maximum envelope stays on the flow's edge (two bins: the
+    # window's main lobe)
+    t = a.trace.time_s
+    near = np.any([np.abs(t - c) < 0.03 for c in CLICKS_S], axis=0)
+    assert np.nanmax(a.trace.antegrade_max_cm_s[near]) / SCALE < 900 + 2 * a.summary.bin_hz
+
+
+def test_a_long_broadband_burst_is_no_impulse():
+    """Half a second of loud broadband noise (a cable rubbed, speech) is longer than an
+    impulse: not counted, and not taken out of the spectrum."""
+    x = _flow()
+    rng = np.random.default_rng(9)
+    i0, i1 = int(2.0 * FS), int(2.5 * FS)
+    x[i0:i1] += 0.1 * rng.standard_normal((i1 - i0, 2)).astype(np.float32)
+    a = df.analyze(x, sample_rate_hz=FS, antegrade="toward", keep_spectrogram=True)
+    assert a.to_dict()["impulses"] == 0
+    # its frames stay as they were: the burst's power (20 dB over the band's noise) is in
+    # the spectrum, not a copy of the frame before it
+    t = a.trace.time_s
+    power = a.spectrogram.mean(axis=1)
+    assert power[(t > 2.1) & (t < 2.4)].min() > 10 * np.median(power[t < 1.9])
+
+
+def test_broadband_fraction_of_noise_and_of_a_click(rng):
+    n = 256
+    inv = np.ones(n, np.float32)
+    inb = np.ones(n, np.float32)
+    noise = rng.exponential(1.0, n).astype(np.float32)
+    f = impulses._broadband_fraction(noise, inv, inb, 1.0, 0, 1, n, n - 1, impulses.IMPULSE_X)
+    # exp(-3) = 5 % of noise bins pass, 32 of them counted: within 3 sigma
+    assert f < np.exp(-impulses.IMPULSE_X) + 3 * np.sqrt(0.05 * 0.95 / 32)
+    click = (noise + 10.0).astype(np.float32)  # 10 dB over the floor in every bin
+    assert impulses._broadband_fraction(click, inv, inb, 1.0, 0, 1, n, n - 1,
+                                        impulses.IMPULSE_X) == 1.0
+    out = np.zeros(n, np.float32)
+    assert impulses._broadband_fraction(click, inv, out, 1.0, 0, 1, n, n - 1, 3.0) == -1.0
