@@ -3,6 +3,7 @@
 import json
 
 from ..errors import SettingsError
+from ..sim.degraded import CASES
 from ..sim.evaluate import (
     FULL_SEEDS,
     LAYOUTS,
@@ -51,6 +52,15 @@ def add_arguments(parser):
                         help="scenarios (default all; dopplerflow simulate --list)")
     parser.add_argument("--sample-rate", type=float, default=SAMPLE_RATE_HZ, metavar="HZ",
                         help=f"least sample rate in Hz (default {SAMPLE_RATE_HZ})")
+    parser.add_argument("--degraded", nargs="?", const="yes", choices=("yes", "no", "only"),
+                        default=None, metavar="yes|no|only",
+                        help="the degraded table: the scenarios at 12 dB under real-world "
+                             "degradations (coloured noise, a recorder's band, resampling, "
+                             "tones, clicks, 8 bits); 'only' runs it alone (default: yes, "
+                             "no with --quick)")
+    parser.add_argument("--degradations", default=None, metavar="NAME,...",
+                        help=f"degradations of that table (default "
+                             f"{','.join(c.name for c in CASES)})")
 
 
 def main(args):
@@ -62,13 +72,20 @@ def main(args):
     from .paths import check_paths
 
     check_paths([], [("--json", args.json)])
+    degraded = {None: None, "yes": True, "no": False, "only": "only"}[args.degraded]
+    if args.degradations is not None and degraded is False:
+        raise SettingsError("--degradations picks the rows of the degraded table, which "
+                            "--degraded no leaves out; drop one of them")
+    if args.degradations is not None and degraded is None:
+        degraded = True
     progress = Progress("evaluate")
     result = evaluate(
         quick=args.quick, snrs=_number_list(args.snr, float),
         layouts=_names(args.layouts),
         seeds=None if args.seeds is None else tuple(range(args.seeds)),
         envelope=args.envelope, sample_rate_hz=args.sample_rate,
-        scenarios=_names(args.scenarios), workers=args.workers, progress=progress)
+        scenarios=_names(args.scenarios), workers=args.workers, progress=progress,
+        degraded=degraded, degradations=_names(args.degradations))
     print(format_report(result))
     if args.json:  # checked before the run (check_paths)
         from ..core.io import _atomic_write

@@ -248,8 +248,22 @@ def format_report(result):
         frame-weighted trace rms error (% of peak), ``max rms%`` the worst
         recording, ``bias%`` and ``sign%`` agreement.  With the beats of an
         evaluation (``result["beats"]``), their table and checks follow
-        (:func:`~dopplerflow.sim.beats.format_beats_report`).
+        (:func:`~dopplerflow.sim.beats.format_beats_report`), and with its degraded
+        table (``result["degraded"]``), that table
+        (:func:`~dopplerflow.sim.degraded.format_degraded`).  A result without clean
+        rows (the degraded table alone) prints that table only.
     """
+    text = _format_clean(result) if result["rows"] else ""
+    if result.get("degraded"):
+        from .degraded import format_degraded
+
+        text += ("\n\n" if text else "") + format_degraded(result["degraded"],
+                                                            result.get("elapsed_s"))
+    return text
+
+
+def _format_clean(result):
+    """The clean table, its verdicts and the beats table (:func:`format_report`)."""
     table = [_HEADER] + [[r["scenario"]] + _cells(r) for r in result["rows"]]
     table += [["ALL (" + o["verdict"] + ")"] + _cells(o) for o in result["overall"]]
     lines = _align(table)
@@ -267,7 +281,8 @@ def format_report(result):
         n = sum(o["n_recordings"] for o in result["overall"])
         lines.append(f"{n} recordings ({len(cfg['seeds'])} seed(s); layouts "
                      f"{', '.join(cfg['layouts'])}; envelope {cfg['envelope'] or 'default'})"
-                     + (f" in {result['elapsed_s']:.0f} s" if "elapsed_s" in result else ""))
+                     + (f" in {result['elapsed_s']:.0f} s" if "elapsed_s" in result
+                        and not result.get("degraded") else ""))
     errors = sum(r["n_errors"] for r in result["rows"])
     if errors:
         lines.append(f"{errors} analysis error(s) counted as classified wrong (see the JSON)")

@@ -34,6 +34,11 @@ simulator's beat targets (:data:`~dopplerflow.sim.beats.BEAT_TARGETS`) checked p
 
 Scenarios defined by their SNR (:data:`OWN_SNR_SCENARIOS`) run at their own
 SNR only: at the common levels they would repeat the scenario they are built on.
+
+The degraded table (:mod:`dopplerflow.sim.degraded`) scores the scenarios at 12 dB
+in-band under each real-world degradation of :mod:`dopplerflow.sim.degrade` (coloured
+noise, a recorder's band and rate, resampling, tones, clicks, 8 bits); a full run
+includes it.
 """
 
 import math
@@ -44,6 +49,7 @@ import numpy as np
 from ..errors import DopplerflowError, SettingsError
 from .aggregate import TARGETS, aggregate, format_report, targets_for
 from .beats import aggregate_beats
+from .degraded import CASES, aggregate_degraded, degraded_tasks, get_case
 
 __all__ = ["evaluate", "run_recording", "aggregate", "targets_for", "format_report",
            "quantise", "sample_rate_for", "SNRS_DB", "LAYOUTS", "TARGETS"]
@@ -171,7 +177,7 @@ def _error_record(base, exc, truth):
 
 
 def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_RATE_HZ,
-                  envelope=None, auto=True, second_db=None):
+                  envelope=None, auto=True, second_db=None, degradations=None, bits=16):
     """Synthesise one scenario once and score its analysis in every layout.
 
     Parameters
@@ -193,12 +199,18 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
     second_db : float, optional
         Power of a two-vessel scenario's second vessel against the vessel under
         study, dB (:func:`dopplerflow.sim.synth.synthesize`).
+    degradations : Degradations, optional
+        Real-world degradations (:mod:`dopplerflow.sim.degrade`), applied as
+        :func:`~dopplerflow.sim.synth.write_scenario` applies them.
+    bits : int
+        Sample depth of the audio analysed (:func:`quantise`).
 
     Returns
     -------
     list of dict
         One record per analysis: ``scenario``, ``snr_db``, ``layout``, ``seed``,
-        ``antegrade`` (``"given"`` or ``"auto"``), ``sample_rate_hz``, the
+        ``antegrade`` (``"given"`` or ``"auto"``), ``sample_rate_hz`` (the rate
+        analysed, after any resampling), the
         recording, event and trace fields of :func:`dopplerflow.sim.score.score`,
         ``onset_errors_s`` and ``end_errors_s`` (detected minus true, s, of the
         matched events), ``peak_errors_pct`` (their peak velocity's error, % of the
@@ -208,29 +220,33 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
     """
     from ..core.driver import analyze
     from ..core.layouts import channel_map
+    from .degrade import record
     from .score import score
     from .synth import synthesize, to_layout
 
     fs = float(sample_rate_hz)
-    syn = synthesize(name, sample_rate_hz=fs, snr_db=snr_db, seed=seed, second_db=second_db)
+    syn = synthesize(name, sample_rate_hz=fs, snr_db=snr_db, seed=seed, second_db=second_db,
+                     degradations=degradations)
     truth = syn.truth
     records = []
     for layout in layouts:
         offset_hz = fs / 4.0 if layout == "offset" else None
-        audio = quantise(to_layout(syn.baseband, layout, fs, offset_hz=offset_hz))
+        channels, fs_out, _ = record(to_layout(syn.baseband, layout, fs, offset_hz=offset_hz),
+                                     fs, degradations, seed)
+        audio = quantise(channels, bits)
         modes = [("given", truth["antegrade"])]
         directional = channel_map(layout, audio.shape[1], offset_hz=offset_hz).direction_available
         if auto and directional:
             modes.append(("auto", "auto"))
         for mode, antegrade in modes:
             base = {"scenario": name, "snr_db": float(snr_db), "layout": layout,
-                    "seed": int(seed), "antegrade": mode, "sample_rate_hz": fs}
+                    "seed": int(seed), "antegrade": mode, "sample_rate_hz": fs_out}
             kw = {"layout": layout, "vessel": truth["vessel"], "antegrade": antegrade,
                   "offset_hz": offset_hz}
             if envelope is not None:
                 kw["envelope"] = envelope
             try:
-                analysis = analyze(audio, sample_rate_hz=fs, **kw)
+                analysis = analyze(audio, sample_rate_hz=fs_out, **kw)
             except DopplerflowError as exc:
                 records.append(_error_record(base, exc, truth))
                 continue
@@ -239,10 +255,19 @@ def run_recording(name, snr_db, seed, *, layouts=LAYOUTS, sample_rate_hz=SAMPLE_
 
 
 def _run_task(task):
-    """Worker entry point: :func:`run_recording` on a dict of its arguments."""
-    return run_recording(task["scenario"], task["snr_db"], task["seed"],
-                         layouts=task["layouts"], sample_rate_hz=task["sample_rate_hz"],
-                         envelope=task["envelope"], auto=task["auto"])
+    """Worker entry point: :func:`run_recording` on a dict of its arguments (a task of the
+    degraded table names its case in ``degradation``, and its records say so too)."""
+    kw = {}
+    if task.get("degradation") is not None:
+        case = get_case(task["degradation"])
+        kw = {"degradations": case.degradations, "bits": case.bits}
+    records = run_recording(task["scenario"], task["snr_db"], task["seed"],
+                            layouts=task["layouts"], sample_rate_hz=task["sample_rate_hz"],
+                            envelope=task["envelope"], auto=task["auto"], **kw)
+    if kw:
+        for rec in records:
+            rec["degradation"] = task["degradation"]
+    return records
 
 
 # -------------------------------------------------------------------------------- evaluation
@@ -314,7 +339,7 @@ def _run_all(tasks, workers, progress):
 
 def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=None,
              sample_rate_hz=SAMPLE_RATE_HZ, scenarios=None, workers=2, auto=True,
-             progress=None):
+             progress=None, degraded=None, degradations=None):
     """Score dopplerflow on every scenario across SNR levels, layouts and seeds.
 
     Parameters
@@ -342,6 +367,12 @@ def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=No
         Also score ``antegrade='auto'``.
     progress : callable, optional
         Called with the fraction of recordings done (0-1).
+    degraded : bool or "only", optional
+        Also run the degraded table (:mod:`dopplerflow.sim.degraded`); ``"only"``
+        runs it alone.  None: with a full run, not with ``quick``.
+    degradations : sequence of str, optional
+        Names of the degradations of that table
+        (:data:`~dopplerflow.sim.degraded.CASES`; all if None).
 
     Returns
     -------
@@ -349,13 +380,15 @@ def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=No
         ``config`` (the arguments as run), ``records`` (:func:`run_recording`),
         ``rows``, ``overall`` and ``passed`` (:func:`aggregate`), ``beats``
         (:func:`~dopplerflow.sim.beats.aggregate_beats`: the beats table of the
-        scenarios that pulse and its checks), ``elapsed_s``.
+        scenarios that pulse and its checks), ``elapsed_s``; with the degraded
+        table, ``degraded`` (:func:`~dopplerflow.sim.degraded.aggregate_degraded`).
+        With ``degraded="only"`` the clean fields are empty.
 
     Raises
     ------
     SettingsError
-        Unknown scenario, layout or envelope; empty or invalid levels, seeds
-        or worker count.
+        Unknown scenario, layout, envelope or degradation; empty or invalid levels,
+        seeds or worker count.
     """
     from .scenarios import SCENARIOS, get_scenario
 
@@ -365,16 +398,41 @@ def evaluate(*, quick=False, snrs=SNRS_DB, layouts=None, seeds=None, envelope=No
     for name in names:
         get_scenario(name)
     snrs = _check_args(snrs, layouts, seeds, workers, envelope)
+    cases = _cases(not quick if degraded is None else degraded, degradations)
     t0 = time.perf_counter()
-    tasks = _tasks(names, snrs, seeds, layouts, sample_rate_hz, envelope, auto)
-    records = [rec for recs in _run_all(tasks, workers, progress) for rec in recs]
+    tasks = [] if degraded == "only" else _tasks(names, snrs, seeds, layouts, sample_rate_hz,
+                                                   envelope, auto)
+    more, left_out = degraded_tasks(names, seeds, layouts, sample_rate_hz, envelope, auto,
+                                    cases)
+    results = _run_all(tasks + more, workers, progress) if tasks or more else []
+    records = [rec for recs in results[:len(tasks)] for rec in recs]
     out = {"config": {"quick": bool(quick), "snrs_db": list(snrs), "layouts": list(layouts),
                       "seeds": list(seeds), "envelope": envelope, "scenarios": list(names),
                       "sample_rate_hz": float(sample_rate_hz), "workers": workers,
                       "auto": bool(auto), "own_snr_scenarios": [
-                          n for n in names if n in OWN_SNR_SCENARIOS]},
+                          n for n in names if n in OWN_SNR_SCENARIOS],
+                      "degradations": [c.name for c in cases]},
            "records": records}
     out.update(aggregate(records))
     out["beats"] = aggregate_beats(records)
+    if cases:
+        out["degraded"] = aggregate_degraded(
+            [rec for recs in results[len(tasks):] for rec in recs], cases, left_out, seeds,
+            layouts)
     out["elapsed_s"] = round(time.perf_counter() - t0, 2)
     return out
+
+
+def _cases(degraded, names):
+    """The cases of the degraded table to run: none unless ``degraded``."""
+    if degraded not in (True, False, "only"):
+        raise SettingsError(f"degraded {degraded!r} must be True, False or 'only'")
+    if not degraded:
+        return ()
+    if names is None:
+        return CASES
+    cases = tuple(get_case(n) for n in names)
+    if not cases:
+        raise SettingsError(f"degradations {list(names)!r}: name one or more of "
+                            f"{', '.join(c.name for c in CASES)}")
+    return cases

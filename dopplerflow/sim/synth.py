@@ -15,12 +15,16 @@ which a wall filter removes), ``N0`` the noise power per hertz (two-sided comple
 noise power is ``N0 * fs``) and ``B`` the recording's peak ``|f_c|`` (the band
 from 0 to the highest centre-line Doppler shift).  A recording without flow uses
 the ``B`` of a 10 cm/s vessel, so its noise level equals that of a slow vein at
-the same SNR.
+the same SNR.  With a noise slope (:mod:`dopplerflow.sim.degrade`) the noise is
+coloured and ``N0 * B`` becomes the integral of its PSD from 0 to ``B``: the same
+noise power in the band, spread otherwise.
 
 Optional I/Q imbalance distorts the quadrature channel; :func:`to_layout` writes
-every layout of :data:`dopplerflow.core.layouts.LAYOUTS`; :func:`write_scenario`
-peak-normalises, quantises to 16 or 24 bits and writes the audio and its
-``.truth.json`` sidecar.
+every layout of :data:`dopplerflow.core.layouts.LAYOUTS`; real-world degradations
+(:class:`~dopplerflow.sim.degrade.Degradations`: coloured noise, tones, clicks, a
+recorder's low-pass, resampling, a sound card's floor) are applied on request;
+:func:`write_scenario` peak-normalises, quantises to 8, 16 or 24 bits and writes the
+audio and its ``.truth.json`` sidecar.
 """
 
 import dataclasses
@@ -33,6 +37,7 @@ import numpy as np
 
 from ..core.velocity import check_geometry, doppler_shift_hz
 from ..errors import AudioFileError, SettingsError
+from .degrade import Degradations, baseband_parts, noise_band_integral, record, shape_noise
 from .scenarios import get_scenario, list_scenarios
 from .signals import (
     HUM_DRIFT_HZ,
@@ -48,7 +53,8 @@ from .signals import (
 __all__ = ["Synthetic", "synthesize", "to_layout", "write_scenario", "write_audio",
            "full_scale_per_unit", "mains_hum", "blood_signal", "wall_clutter",
            "profile_spectrum", "truth_intervals", "truth_path", "list_scenarios",
-           "TRACE_HOP_S", "WALL_VELOCITY_CM_S", "HUM_DRIFT_HZ", "HEADROOM_DB"]
+           "TRACE_HOP_S", "WALL_VELOCITY_CM_S", "HUM_DRIFT_HZ", "HEADROOM_DB", "Degradations",
+           "EIGHT_BIT_SUBTYPE"]
 
 #: Hop of the truth velocity trace, s.
 TRACE_HOP_S = 0.005
@@ -57,7 +63,9 @@ NO_FLOW_REFERENCE_CM_S = 10.0
 #: Velocities smaller than this are exactly 0 (the tails of smooth waveforms), cm/s;
 #: 0.001 cm/s is a Doppler shift of 0.05 Hz at 8 MHz and 60 degrees.
 ZERO_VELOCITY_CM_S = 1e-3
-_SUBTYPE_BITS = {"PCM_16": 16, "PCM_24": 24}
+_SUBTYPE_BITS = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24}
+#: The 8-bit subtype of each format (WAV's 8 bits are unsigned, FLAC's signed).
+EIGHT_BIT_SUBTYPE = {".wav": "PCM_U8", ".flac": "PCM_S8"}
 
 
 @dataclass
@@ -74,8 +82,9 @@ class Synthetic:
         Sample rate, Hz.
     parts : dict of str to ndarray
         ``"blood"`` (vessel under study), ``"other_blood"`` (second vessel or
-        zeros), ``"clutter"``, ``"noise"``: complex (n,) parts before any I/Q
-        imbalance; ``baseband`` is their sum (then imbalanced).
+        zeros), ``"clutter"``, ``"noise"`` and, when asked for, ``"tones"`` and
+        ``"clicks"`` (:func:`~dopplerflow.sim.degrade.baseband_parts`): complex (n,)
+        parts before any I/Q imbalance; ``baseband`` is their sum (then imbalanced).
     """
 
     baseband: np.ndarray
@@ -147,7 +156,7 @@ HEADROOM_DB = 3.0
 
 def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed=0,
                carrier_hz=8e6, angle_deg=60.0, sound_speed_m_s=1540.0, iq_imbalance=None,
-               second_db=None):
+               second_db=None, degradations=None):
     """Synthesise a scenario of the library as complex baseband with its truth.
 
     Parameters
@@ -170,6 +179,11 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
     second_db : float, optional
         Power of the second vessel against the vessel under study, dB, -30 to
         +30 (two-vessel scenarios only; the scenario's own if None).
+    degradations : Degradations, optional
+        Real-world degradations (:class:`~dopplerflow.sim.degrade.Degradations`), all
+        checked here.  The noise slope, the tones and the clicks are applied here; the
+        low-pass, the resampling and the noise floor act on the channels
+        (:func:`~dopplerflow.sim.degrade.record`, which :func:`write_scenario` calls).
 
     Returns
     -------
@@ -183,7 +197,11 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
         ``beat_times_s`` (the start of each cycle whose systolic peak is in the
         recording), ``heart_rate_bpm`` and, per complete cycle, ``psv_cm_s``,
         ``edv_cm_s``, ``tamv_cm_s``, ``ri`` and ``pi``
-        (:func:`~dopplerflow.sim.pulse.cycle_truth`).
+        (:func:`~dopplerflow.sim.pulse.cycle_truth`); with degradations,
+        ``degradations``: the options that differ from the defaults
+        (:meth:`~dopplerflow.sim.degrade.Degradations.settings`), plus
+        ``noise_corner_hz`` with a noise slope and ``click_start_s`` and
+        ``click_duration_s`` with clicks.
 
     Raises
     ------
@@ -201,6 +219,7 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
     check_geometry(carrier_hz, angle_deg, sound_speed_m_s)
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SettingsError(f"seed {seed!r} must be a non-negative integer")
+    deg = _degradations(degradations, fs, duration)
     n = int(round(duration * fs))
     t = np.arange(n) / fs
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4)]
@@ -220,15 +239,38 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
     parts = _blood_and_clutter(sc, t, v, v2, fs, streams, hz,
                                (carrier_hz, angle_deg, sound_speed_m_s))
     band_hz = peak_hz if sc.flow and peak_hz > 0 else hz(NO_FLOW_REFERENCE_CM_S)
-    noise_power = fs / band_hz * 10.0 ** (-snr / 10.0)
-    parts["noise"] = math.sqrt(noise_power / 2.0) * (
-        streams[3].standard_normal(n) + 1j * streams[3].standard_normal(n))
+    white = streams[3].standard_normal(n) + 1j * streams[3].standard_normal(n)
+    if deg is None or not deg.noise_slope_db_oct:
+        noise_power = fs / band_hz * 10.0 ** (-snr / 10.0)
+        parts["noise"] = math.sqrt(noise_power / 2.0) * white
+    else:  # the same noise power from 0 to B as white noise (degrade's docstring)
+        n0 = 10.0 ** (-snr / 10.0) / noise_band_integral(band_hz, deg.noise_slope_db_oct)
+        parts["noise"] = math.sqrt(n0 * fs / 2.0) * shape_noise(white, fs,
+                                                                  deg.noise_slope_db_oct)
     z = parts["blood"] + parts["other_blood"] + parts["clutter"] + parts["noise"]
+    extra = {}
+    if deg is not None:
+        added, extra = baseband_parts(deg, t, fs, seed)
+        parts.update(added)
+        for part in added.values():
+            z = z + part
     if iq_imbalance is not None:
         z = _imbalance(z, iq_imbalance)
     truth = _truth(sc, t, v, fs, duration, snr, seed, carrier_hz, angle_deg, sound_speed_m_s,
                    band_hz, hz)
+    if deg is not None:
+        truth["degradations"] = dict(deg.settings(), **extra)
     return Synthetic(baseband=z, truth=truth, sample_rate_hz=fs, parts=parts)
+
+
+def _degradations(degradations, fs, duration):
+    """``degradations`` checked for this rate and length; None when it asks for none."""
+    if degradations is None:
+        return None
+    if not isinstance(degradations, Degradations):
+        raise SettingsError(f"degradations {degradations!r} must be a "
+                            f"dopplerflow.sim.degrade.Degradations")
+    return degradations.check(fs, duration) if degradations.any else None
 
 
 def _blood_and_clutter(sc, t, v, v2, fs, streams, hz, geometry):
@@ -341,8 +383,9 @@ def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=HEA
     sample_rate_hz : float
         Sample rate, Hz (rounded to an integer for the file header).
     subtype : str
-        ``PCM_16`` or ``PCM_24`` (quantised here, by rounding), or ``FLOAT``
-        (WAV only, unquantised).
+        ``PCM_16`` or ``PCM_24`` (quantised here, by rounding), 8 bits as
+        ``PCM_U8`` (WAV) or ``PCM_S8`` (FLAC), or ``FLOAT`` (WAV only,
+        unquantised).
     headroom_db : float
         The peak sits this far below full scale, dB (no clipping).
 
@@ -364,9 +407,10 @@ def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=HEA
     if ext not in (".wav", ".flac"):
         raise SettingsError(f"output {os.fspath(path)!r} must end in .wav or .flac "
                             f"(lossless formats keep the Doppler spectrum intact)")
-    if subtype not in ("PCM_16", "PCM_24", "FLOAT") or (subtype == "FLOAT" and ext == ".flac"):
-        raise SettingsError(f"subtype {subtype!r} is not supported for {ext}; use PCM_16 or "
-                            f"PCM_24 (or FLOAT for .wav)")
+    allowed = ("PCM_16", "PCM_24", EIGHT_BIT_SUBTYPE[ext]) + (("FLOAT",) if ext == ".wav" else ())
+    if subtype not in allowed:
+        raise SettingsError(f"subtype {subtype!r} is not supported for {ext}; use "
+                            f"{', '.join(allowed)}")
     if not (math.isfinite(headroom_db) and headroom_db >= 0.0):
         raise SettingsError(f"headroom {headroom_db!r} dB must be a non-negative number")
     x = np.asarray(data, dtype=float)
@@ -379,7 +423,10 @@ def write_audio(path, data, sample_rate_hz, *, subtype="PCM_16", headroom_db=HEA
         # the peak well inside the positive limit 2**(bits-1) - 1
         full = 2.0 ** (bits - 1)
         q = np.clip(np.round(x * scale * full), -full, full - 1)  # clips only at 0 dB headroom
-        out = q.astype(np.int16) if bits == 16 else q.astype(np.int32) * 256  # top 24 bits
+        if bits == 8:  # soundfile keeps the top 8 bits of 16 (and adds 128 for PCM_U8)
+            out = q.astype(np.int16) * 256
+        else:
+            out = q.astype(np.int16) if bits == 16 else q.astype(np.int32) * 256  # top 24 bits
     try:
         sf.write(os.fspath(path), out, int(round(sample_rate_hz)), subtype=subtype)
     except (sf.LibsndfileError, OSError) as exc:
@@ -395,7 +442,7 @@ def truth_path(audio_path):
 def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_hz=48000,
                    duration_s=None, carrier_hz=8e6, angle_deg=60.0, offset_hz=None,
                    subtype=None, invert=False, iq_imbalance=None, sound_speed_m_s=1540.0,
-                   second_db=None, hum_dbfs=None, mains_hz=50.0):
+                   second_db=None, hum_dbfs=None, mains_hz=50.0, degradations=None):
     """Synthesise a scenario and write ``path`` plus its ``.truth.json`` sidecar.
 
     Parameters
@@ -412,7 +459,8 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     offset_hz : float, optional
         Zero-velocity frequency for ``layout="offset"`` (``fs / 4`` if None).
     subtype : str, optional
-        ``PCM_16`` (default) or ``PCM_24``, or ``FLOAT`` for WAV.
+        ``PCM_16`` (default) or ``PCM_24``, 8 bits (``PCM_U8`` for WAV, ``PCM_S8``
+        for FLAC), or ``FLOAT`` for WAV.
     invert : bool
         Write with the opposite quadrature convention.
     hum_dbfs : float, optional
@@ -420,13 +468,21 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
         channel, dB full scale, -100 to -6.
     mains_hz : float
         Its mains frequency, 50 or 60.
+    degradations : Degradations, optional
+        Real-world degradations (:mod:`dopplerflow.sim.degrade`): the baseband ones
+        in :func:`synthesize`, then the low-pass, the resampling and the noise floor
+        on the channels (:func:`~dopplerflow.sim.degrade.record`); the hum is added
+        at the rate written.
 
     Returns
     -------
     dict
         The truth record as written, plus ``layout``, ``invert``, ``offset_hz``,
         ``subtype``, ``audio_file``, ``full_scale_per_unit`` and, with hum,
-        ``hum`` (``mains_hz``, ``drift_hz``, ``level_dbfs`` as written).
+        ``hum`` (``mains_hz``, ``drift_hz``, ``level_dbfs`` as written).  Resampled,
+        its ``sample_rate_hz`` and ``duration_s`` are the file's, and
+        ``degradations`` also holds ``resampled_from_hz``; low-passed,
+        ``lowpass_order``; written in 8 bits, ``bits: 8``.
 
     Raises
     ------
@@ -438,10 +494,11 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     syn = synthesize(name, sample_rate_hz=sample_rate_hz, duration_s=duration_s, snr_db=snr_db,
                      seed=seed, carrier_hz=carrier_hz, angle_deg=angle_deg,
                      sound_speed_m_s=sound_speed_m_s, iq_imbalance=iq_imbalance,
-                     second_db=second_db)
-    fs = syn.sample_rate_hz
+                     second_db=second_db, degradations=degradations)
     offset_hz = _offset(syn, offset_hz) if layout == "offset" else None
-    data = to_layout(syn.baseband, layout, fs, offset_hz=offset_hz, invert=invert)
+    data = to_layout(syn.baseband, layout, syn.sample_rate_hz, offset_hz=offset_hz,
+                     invert=invert)
+    data, fs, recorded = record(data, syn.sample_rate_hz, degradations, seed)
     hum = None
     if hum_dbfs is not None:
         _check_number("hum level", hum_dbfs, -100.0, -6.0, "give an rms level in dBFS, e.g. -40")
@@ -457,6 +514,7 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     truth = dict(syn.truth, layout=layout, invert=bool(invert), offset_hz=offset_hz,
                  subtype=subtype, audio_file=os.path.basename(os.fspath(path)),
                  full_scale_per_unit=scale)
+    _recorded_truth(truth, recorded, fs, len(data), subtype)
     if hum is not None:
         level = 20.0 * np.log10(scale * float(np.sqrt(np.mean(hum[:, 0] ** 2))))
         truth["hum"] = {"mains_hz": float(mains_hz), "drift_hz": HUM_DRIFT_HZ,
@@ -468,6 +526,19 @@ def write_scenario(name, path, *, layout="iq", snr_db=None, seed=0, sample_rate_
     except OSError as exc:
         raise AudioFileError(f"cannot write {truth_path(path)!r}: {exc.strerror}") from None
     return truth
+
+
+def _recorded_truth(truth, recorded, sample_rate_hz, n_frames, subtype):
+    """Update a truth record for what the recorder and the writer did to the channels."""
+    extra = dict(recorded)
+    if _SUBTYPE_BITS.get(subtype) == 8:
+        extra["bits"] = 8
+    if not extra:
+        return
+    truth["degradations"] = dict(truth.get("degradations", {}), **extra)
+    if "resampled_from_hz" in extra:  # times stay seconds from the first sample
+        truth["sample_rate_hz"] = sample_rate_hz
+        truth["duration_s"] = round(n_frames / sample_rate_hz, 6)
 
 
 def _offset(syn, offset_hz):
