@@ -40,9 +40,9 @@ TONE_HZ = 700.0
                             "tone and past its -60 dB settling, reads as 20 ms of retrograde "
                             "flow at 5.8 cm/s: the per-bin floor tracks settled frames only")),
     pytest.param("PCM_16", marks=pytest.mark.xfail(
-        strict=True, reason="needs stationary-tone detection in the noise stage (not yet): "
-                            "the 16-bit quantisation of a pure tone puts lines over the band, "
-                            "100 dB under the tone, which read as flow both ways")),
+        strict=True, reason="the 16-bit quantisation of a pure tone at a sub-multiple of the "
+                            "sample rate is periodic: lines in every bin, 100 dB under the tone, "
+                            "too many to tell from a floor, read as flow both ways")),
 ])
 def test_a_clean_tone_is_one_flow_toward_the_probe(tmp_path, subtype):
     """A complex tone at +700 Hz (13.5 cm/s toward the probe at 8 MHz and 60 degrees), 8 kHz,

@@ -39,8 +39,8 @@ def test_noise_and_clutter_only_is_no_flow(rng):
     assert a.trace.flow.mean() < 0.01
 
 
-@pytest.mark.xfail(strict=True, reason="needs an impulse stage (not yet): the frames "
-                                       "whose window holds a step of level splatter over the "
+@pytest.mark.xfail(strict=True, reason="a step of level is no isolated impulse: the frames "
+                                       "whose window holds it splatter over the "
                                        "whole band, both ways")
 def test_steps_between_silence_and_flow_leave_the_peaks_as_they_are():
     """Flow up to 38 cm/s for 1 s, near-silence (37 dB under it) for 1 s, and so on for
