@@ -5,7 +5,8 @@
 antegrade direction, whether flow was detected, whether reflux is assessable and
 which retrograde episodes are reflux events, the beats read for the antegrade
 direction decided (:func:`~dopplerflow.core.beats.beat_result`), the summary and the
-warnings.
+warnings, among them a layout that does not fit the channels
+(:mod:`~dopplerflow.core.layout_check`).
 """
 
 import math
@@ -45,7 +46,9 @@ def assemble(proc, extra):
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S if analysed else None
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     full_scale = proc.glitches.gain in (None, 1.0)
-    warnings = list(proc.warnings) + proc.levels.warnings(hum_warning, full_scale)
+    warnings = list(proc.warnings)
+    layout_check = _layout_entry(proc, warnings)
+    warnings += proc.levels.warnings(hum_warning, full_scale)
     warnings += _glitch_warnings(proc)
     artefacts = _artefact_entries(proc)
     hum = _hum_entry(proc.hum) if proc.hum is not None else None
@@ -85,7 +88,28 @@ def assemble(proc, extra):
         spectrogram_step=kept.step if kept is not None else 1,
         spectrogram_time_s=kept.times_s(cfg.t0_s, cfg.hop_s) if kept is not None else None,
         freqs_hz=cfg.freqs_hz, velocity_floor_cm_s=cfg.floor_hz * proc.scale, extra=extra,
-        hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats)
+        hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats,
+        layout_check=layout_check)
+
+
+def _layout_entry(proc, warnings):
+    """The JSON's ``layout_check`` (None: no two channels were checked and the layout
+    was given); adds the warning of a layout that does not fit the channels."""
+    s = proc.settings
+    verdict = proc.layout_result()
+    chosen = proc.layout_chosen
+    if verdict is None and chosen is None:
+        return None
+    entry = {}
+    if verdict is not None:
+        entry = verdict.to_dict()
+        entry["finding"] = verdict.finding()
+        entry["fits"] = verdict.fits(s.layout, s.channels)
+        if not entry["fits"]:
+            warnings.append(verdict.warning(s.layout, s.channels))
+    entry["layout_asked"] = "auto" if chosen else s.layout
+    entry["chosen_by"] = chosen
+    return entry
 
 
 def _rows_analysed(proc):

@@ -113,6 +113,9 @@ class Analysis:
     that keeps a long recording's rows under 8192), centred at ``spectrogram_time_s``.
     ``beats`` holds the beats found and their per-beat values
     (:class:`~dopplerflow.core.beats.Beats`), ``heart_rate_bpm`` the recording's heart rate.
+    ``layout_check`` (two channels checked, or ``layout='auto'``) holds what the check of
+    the channels measured and found, and how the layout was chosen
+    (:mod:`~dopplerflow.core.layout_check`).
     """
 
     settings: Settings
@@ -142,6 +145,7 @@ class Analysis:
     gaps: list | None = None
     artefacts: list | None = None
     beats: object = None  # core.beats.Beats: the beats and their indices, or None
+    layout_check: dict | None = None
 
     @property
     def heart_rate_bpm(self):
@@ -185,7 +189,7 @@ class Analysis:
             "dopplerflow_version": __version__,
         }
         d.update(self.extra)
-        for key in ("hum", "second_vessel", "gaps", "artefacts"):
+        for key in ("layout_check", "hum", "second_vessel", "gaps", "artefacts"):
             if getattr(self, key) is not None:
                 d.setdefault(key, getattr(self, key))
         if trace:
