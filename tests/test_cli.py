@@ -320,7 +320,8 @@ def test_cli_summary_numbers_are_tidy(capsys):
 def test_cli_settings_from_flags():
     args = cli.build_parser().parse_args(["analyze", "x.wav", "--vessel", "ijv", "--angle", "50",
                                           "--window-ms", "20", "--hum", "60"])
-    assert cli.settings_from_args(args) == Settings(vessel="ijv", angle_deg=50.0,
+    # the layout of a recording is chosen from its channels unless given
+    assert cli.settings_from_args(args) == Settings(layout="auto", vessel="ijv", angle_deg=50.0,
                                                     window_s=0.02, hum_hz=60.0)
 
 

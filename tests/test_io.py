@@ -109,7 +109,9 @@ def _bad(tmp_path, kind, stereo):
                   r"tell flow direction"),
 ])
 def test_bad_files_exit_1_with_one_line(tmp_path, capsys, stereo, kind, message):
-    code, err = _run(["analyze", _bad(tmp_path, kind, stereo)], capsys)
+    # a one-channel file fits the layout 'auto' of the command line (mono): iq is asked for
+    layout = ["--layout", "iq"] if kind == "mono-file" else []
+    code, err = _run(["analyze", _bad(tmp_path, kind, stereo)] + layout, capsys)
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dopplerflow: error: ")

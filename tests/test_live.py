@@ -240,6 +240,32 @@ def test_live_hum_removal_equals_analyze(tmp_path):
     assert -0.02 <= result["reflux_events"][0]["end_s"] - truth["end_s"] <= 0.1
 
 
+def test_a_layout_that_does_not_fit_is_told(tmp_path):
+    """A mono probe in both channels read as I/Q: a line on stderr once its first seconds are
+    checked, and the JSON's check, as ``analyze`` gives them."""
+    require_portaudio()
+    from dopplerflow.sim import synth
+
+    fs = 8000
+    syn = synth.synthesize("jugular_valsalva", sample_rate_hz=fs, seed=1)  # 12 s
+    m = synth.to_layout(syn.baseband, "mono", fs)[:, 0]
+    x = np.stack((m, m), axis=1).astype(np.float32) * np.float32(0.5 / np.abs(m).max())
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, x)
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    out = tmp_path / "out.json"
+    child = _Child(["--device", "df_file", "--sample-rate", str(fs), "--duration", "11",
+                    "--json", str(out), "--block-size", "256", *ANALYSIS_FLAGS], env)
+    assert child.finish() == 0, child.err
+    told = [line for line in child.err if line.startswith("dopplerflow live: warning: ")]
+    assert len(told) == 1 and told[0].endswith("use --layout mono --channels 1")
+    result = json.loads(out.read_text())
+    ref = analyze(x[:11 * fs], sample_rate_hz=fs, vessel="ijv", antegrade="toward").to_dict()
+    assert result["layout_check"] == ref["layout_check"]
+    assert told[0] == f"dopplerflow live: warning: {ref['warnings'][0]}"
+    assert result["layout_check"]["verdict"] == "copy" and not result["layout_check"]["fits"]
+
+
 OVERLOAD = """
 import json, sys
 from dopplerflow import Settings

@@ -16,7 +16,7 @@ import time
 from .. import __version__
 from ..core import verdict
 from ..core.io import display_name
-from ..core.layouts import LAYOUTS
+from ..core.layouts import LAYOUT_CHOICES
 from ..core.vessels import VESSELS
 from ..errors import SettingsError
 from ..figures.units import tidy
@@ -78,12 +78,19 @@ def _finite(text):
     return v
 
 
-def add_analysis_arguments(parser):
+def add_analysis_arguments(parser, layout="auto"):
     """Add the flags every analysing command shares: input layout, geometry, reflux rule
-    and spectral analysis (the fields of :class:`~dopplerflow.core.Settings`)."""
+    and spectral analysis (the fields of :class:`~dopplerflow.core.Settings`).
+
+    ``layout`` is the default of ``--layout``: ``auto`` for the commands that read a
+    recording, ``iq`` for live input (which is analysed as it arrives).
+    """
     g = parser.add_argument_group("input layout")
-    g.add_argument("--layout", choices=LAYOUTS, default="iq",
-                   help="channel layout (default iq: left I, right Q)")
+    what = ("chosen from what the channels hold" if layout == "auto"
+            else "left I, right Q")
+    g.add_argument("--layout", choices=LAYOUT_CHOICES, default=layout,
+                   help=f"channel layout: iq, qi, toward-away, away-toward, mono, offset, or "
+                        f"auto, chosen from what the channels hold (default {layout}: {what})")
     g.add_argument("--invert", action="store_true",
                    help="swap toward/away (opposite quadrature convention)")
     g.add_argument("--offset-hz", type=_finite, metavar="HZ",
@@ -257,6 +264,9 @@ def print_summary(analysis, file=None):
     p(f"dopplerflow {__version__}: {display_name(a.file) if a.file else 'audio'}")
     p(f"  audio       {a.duration_s:.2f} s, {tidy(a.sample_rate_hz, 1)} Hz, "
       f"{a.n_channels} channel(s), layout {s.layout}{' (inverted)' if s.invert else ''}")
+    chosen = verdict.layout_phrase(a)
+    if chosen:
+        p(f"  layout      {chosen}")
     p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz, {tidy(s.angle_deg, 1)} deg, c = "
       f"{tidy(s.sound_speed_m_s, 0)} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
     sm = a.summary

@@ -3,6 +3,7 @@
 import signal
 import sys
 
+from ..errors import SettingsError
 from ..live.devices import BLOCK_S
 from .common import add_analysis_arguments, positive_float, settings_from_args, tidy
 
@@ -11,7 +12,7 @@ __all__ = ["add_arguments", "main"]
 
 def add_arguments(parser):
     """Flags of ``dopplerflow live``, with the shared analysis flags (``--layout`` ...)."""
-    add_analysis_arguments(parser)
+    add_analysis_arguments(parser, layout="iq")
     parser.add_argument("--device", default=None,
                         help="input device: index or (part of) its name; default: the system "
                              "default input ('dopplerflow devices' lists them)")
@@ -50,6 +51,11 @@ def main(args):
     from ..live.session import LiveSession
     from ..live.status import StatusLine
 
+    if args.layout == "auto":
+        raise SettingsError("--layout auto chooses the layout from a recording before its "
+                            "analysis starts; live input is analysed as it arrives, so give "
+                            "its layout (its first seconds are checked, and a warning says "
+                            "if the layout does not fit)")
     settings = settings_from_args(args)
     _check_outputs(args)
     if args.plot:
@@ -94,10 +100,14 @@ def _run_session(session, plot, status):
     Ctrl-C (and SIGTERM) end the session in order instead of interrupting it.
     """
 
+    told = []  # the layout check's warning, once it is told
+
     def tick():
         status()
         if plot is not None:
             plot.update()
+        if not told:
+            _tell_layout(session, status, told)
 
     def _stop(signum, frame):
         session.stop()
@@ -123,7 +133,23 @@ def _run_session(session, plot, status):
             status.clear()
             if plot is not None:
                 plot.close()
+    if not told:  # a session shorter than the check, or one that outran the ticks
+        _tell_layout(session, status, told)
     return analysis
+
+
+def _tell_layout(session, status, told):
+    """Once the first seconds are checked: a line on stderr if the layout does not fit the
+    channels (the JSON's ``layout_check`` and warnings say it again at the end).  ``told``
+    receives the verdict once it is known, so that it is told once."""
+    verdict = session.processor.layout_result()
+    if verdict is None:
+        return
+    told.append(verdict)
+    s = session.settings
+    warning = verdict.warning(s.layout, s.channels)
+    if warning:
+        status.print_line(f"dopplerflow live: warning: {warning}", file=sys.stderr)
 
 
 def _check_outputs(args):

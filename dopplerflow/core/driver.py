@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AudioFileError, InputError, SettingsError
+from .layouts import channel_map
 from .settings import _shown, settings_from
 
-__all__ = ["Gap", "feed", "analyze", "array_blocks", "check_block_size", "require_one_window"]
+__all__ = ["Gap", "feed", "analyze", "array_blocks", "auto_layout", "check_block_size",
+           "require_one_window"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         A setting is out of range.
     """
     from . import io
-    from .processor import Processor
+    from .processor import Processor, as_float_block
 
     settings = settings_from(settings, dict(kwargs))
     check_block_size(block_size)
@@ -119,9 +121,11 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
             raise SettingsError(f"sample rate {sample_rate_hz:g} Hz given, but the file is "
                                 f"{info.samplerate} Hz; leave it out for files")
         name = os.fsdecode(source)
+        settings, layout = auto_layout(settings, info.samplerate, info.channels,
+                                       lambda: io.iter_blocks(source, block_size))
         proc = Processor(settings, info.samplerate, info.channels,
                          keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
-                         on_event=on_event, file=name)
+                         on_event=on_event, file=name, **layout)
         require_one_window(info.frames, info.samplerate, settings, name)
         done = [0]
 
@@ -142,7 +146,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     if np.iscomplexobj(data):
         if data.ndim != 1:
             raise InputError(f"a complex source must be 1-D (I + jQ), got shape {data.shape}")
-        if settings.layout != "iq":
+        if settings.layout not in ("iq", "auto"):
             raise SettingsError("a complex source is I + jQ: use layout 'iq' "
                                 "(invert=True for the opposite convention)")
         data = np.stack((data.real, data.imag), axis=1)
@@ -150,11 +154,54 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         data = data[:, None]
     if data.ndim != 2:
         raise InputError(f"source array must be (frames, channels), got shape {data.shape}")
+    settings, layout = auto_layout(settings, sample_rate_hz, data.shape[1],
+                                   lambda: (as_float_block(b, data.shape[1])
+                                            for b in array_blocks(data, block_size)))
     proc = Processor(settings, sample_rate_hz, data.shape[1], keep_spectrogram=keep_spectrogram,
-                     keep_trace=keep_trace, on_event=on_event)
+                     keep_trace=keep_trace, on_event=on_event, **layout)
     require_one_window(len(data), sample_rate_hz, settings, "the audio")
     feed(proc, array_blocks(data, block_size))
     return proc.finish()
+
+
+def auto_layout(settings, sample_rate_hz, n_channels, blocks):
+    """With ``settings.layout == 'auto'``: check the start of the stream and choose.
+
+    Parameters
+    ----------
+    settings : Settings
+    sample_rate_hz : float
+    n_channels : int
+    blocks : callable
+        Returns an iterable of the stream's ``(frames, n_channels)`` float32 blocks
+        from its start (only the first seconds are read).
+
+    Returns
+    -------
+    settings : Settings
+        With the layout chosen (unchanged unless it was ``auto``).
+    layout : dict
+        Keyword arguments of :class:`~dopplerflow.core.processor.Processor`: the
+        check made and how the layout was chosen (empty unless ``auto``).
+
+    Raises
+    ------
+    LayoutError
+        More than two channels and none named (:func:`~.layout_check.choose`).
+    """
+    from . import layout_check as lc
+
+    if settings.layout != "auto":
+        return settings, {}
+    settings.validate(sample_rate_hz)
+    pair = lc.check_pair(n_channels, settings.channels)
+    verdict = None
+    if pair is not None:
+        channel_map("iq", n_channels, channels=pair)  # refuses a channel that is not there
+        verdict = lc.measure(blocks(), sample_rate_hz, n_channels, pair,
+                             hum_hz=settings.hum_hz)
+    chosen, how = lc.choose(settings, verdict, n_channels)
+    return chosen, {"layout_check": verdict, "layout_chosen": how}
 
 
 def _samples(source):

@@ -18,16 +18,20 @@ layout         channels
 =============  =============================================================
 
 ``invert`` flips toward and away, for devices with the opposite quadrature
-convention.
+convention.  ``auto`` (:data:`LAYOUT_CHOICES`) is no layout of its own: the layout
+is chosen from what the channels hold before the analysis starts
+(:mod:`~dopplerflow.core.layout_check`).
 """
 
 from dataclasses import dataclass
 
 from ..errors import LayoutError, SettingsError
 
-__all__ = ["LAYOUTS", "ChannelMap", "channel_map"]
+__all__ = ["LAYOUTS", "LAYOUT_CHOICES", "ChannelMap", "channel_map"]
 
 LAYOUTS = ("iq", "qi", "toward-away", "away-toward", "mono", "offset")
+#: What a layout setting takes: a layout, or ``auto`` (chosen from the recording).
+LAYOUT_CHOICES = LAYOUTS + ("auto",)
 _TWO = ("iq", "qi", "toward-away", "away-toward")
 
 
@@ -115,6 +119,10 @@ def channel_map(layout, n_channels, *, channels=None, invert=False, offset_hz=No
     LayoutError
         The input's channel count does not fit the layout.
     """
+    if layout == "auto":
+        raise SettingsError("layout 'auto' is chosen from a recording before its analysis "
+                            "(analyze() of a file or an array); a stream analysed as it "
+                            "arrives needs its layout, e.g. 'iq'")
     if layout not in LAYOUTS:
         raise SettingsError(f"layout '{layout}' is not known; use one of {', '.join(LAYOUTS)}")
     if layout in _TWO:

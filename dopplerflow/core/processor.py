@@ -8,6 +8,7 @@ orchestrates the stages, in this order:
 sample stages           :class:`~.levels.Levels` (reads only),
                         :class:`~.glitches.Glitches` (blanks, chooses the gain),
                         :class:`~.hum.HumProbe` (reads only),
+                        :class:`~.layout_check.LayoutCheck` (reads only),
                         :class:`~.wall.WallFilter`, :class:`~.hum.HumCanceller`
 spectrum                :class:`~.spectrum.Framer` (frames, FFT, power)
 row stages              :class:`~.noise.NoiseFloor` (never under the
@@ -45,6 +46,7 @@ from .envelopes import edge_levels as _edge_levels
 from .events import EventDispatcher
 from .glitches import Glitches
 from .hum import HumCanceller, HumProbe
+from .layout_check import LayoutCheck, check_pair
 from .layouts import channel_map
 from .levels import Levels
 from .noise import NoiseFloor, NoiseRecord
@@ -66,7 +68,7 @@ from .timeline import Timeline
 from .velocity import cm_s_per_hz
 from .wall import WallFilter, settling_samples, wall_filter_sos
 
-__all__ = ["Processor", "DIRECTIONS"]
+__all__ = ["Processor", "DIRECTIONS", "as_float_block"]
 
 #: Direction names by index: 0 toward the probe, 1 away from it.
 DIRECTIONS = ("toward", "away")
@@ -90,6 +92,30 @@ def _gap_samples(n_samples, sample_rate_hz):
         raise InputError(f"a gap of {n / sample_rate_hz:.0f} s is longer than "
                          f"{MAX_GAP_S:.0f} s; finish this stream and start a new one")
     return int(n)
+
+
+def as_float_block(block, n_channels):
+    """``block`` as the float32 ``(frames, n_channels)`` samples the stages take: integers
+    scaled from their full range to [-1, 1).
+
+    Raises
+    ------
+    InputError
+        A block of the wrong shape or type.
+    """
+    block = np.asarray(block)
+    if block.ndim == 1 and n_channels == 1:
+        block = block[:, None]
+    if block.ndim != 2 or block.shape[1] != n_channels:
+        raise InputError(f"block has shape {block.shape}; expected (frames, "
+                         f"{n_channels}) to match the stream's channels")
+    if not np.issubdtype(block.dtype, np.floating):
+        if np.issubdtype(block.dtype, np.integer):
+            scale = float(np.iinfo(block.dtype).max) + 1.0
+            return np.ascontiguousarray(block, np.float32) / np.float32(scale)
+        raise InputError(f"block dtype {block.dtype} is not audio; give float or integer "
+                         f"samples")
+    return np.ascontiguousarray(block, dtype=np.float32)
 
 
 class Processor:
@@ -131,6 +157,16 @@ class Processor:
     hum_probe_s : float
         Seconds of raw audio, from the start, searched for mains hum when none
         is removed (:data:`~dopplerflow.core.hum.PROBE_S`; 0: no search).
+    layout_check : LayoutVerdict, optional
+        The check of the channels already made, when the layout was chosen from it
+        (``layout='auto'``: :func:`~dopplerflow.core.driver.analyze`); without it
+        the processor checks the first seconds of a two-channel stream itself
+        (:class:`~.layout_check.LayoutCheck`).  The result carries the verdict
+        and, when the layout does not fit, a warning.
+    layout_chosen : str, optional
+        How ``settings.layout`` was chosen with ``layout='auto'``: ``"measured"``,
+        ``"default"`` (the check could not tell) or ``"one channel"``; None when it
+        was given.
 
     With the antegrade direction given, a persistent vessel flowing the retrograde
     way is separated from the vessel under study (:class:`~.second_vessel.SecondVessel`);
@@ -147,7 +183,8 @@ class Processor:
     PIECE = 65536
 
     def __init__(self, settings, sample_rate_hz, n_channels, *, keep_spectrogram=False,
-                 keep_trace=True, on_event=None, file=None, hum_probe_s=None):
+                 keep_trace=True, on_event=None, file=None, hum_probe_s=None,
+                 layout_check=None, layout_chosen=None):
         s = self.settings = settings
         self.warnings = settings.validate(sample_rate_hz)  # refuses a rate that is no number
         self.sample_rate_hz = float(sample_rate_hz)
@@ -171,6 +208,13 @@ class Processor:
         if self.hum is None:
             self.hum_probe = (HumProbe(self.sample_rate_hz) if hum_probe_s is None
                               else HumProbe(self.sample_rate_hz, hum_probe_s))
+        self.layout_verdict = layout_check
+        self.layout_chosen = layout_chosen
+        self.layout_check = None
+        pair = check_pair(self.n_channels, s.channels)
+        if layout_check is None and pair is not None:
+            self.layout_check = LayoutCheck(self.sample_rate_hz, self.n_channels, pair,
+                                            hum_hz=s.hum_hz)
         settle = settling_samples(sos, self.sample_rate_hz)
         # the hum's amplitudes are learnt over the first three time constants (after a gap
         # the hum goes on, and they stay right)
@@ -229,21 +273,6 @@ class Processor:
         """Seconds of audio received so far (gaps included)."""
         return self.timeline.time_s
 
-    def _check_block(self, block):
-        block = np.asarray(block)
-        if block.ndim == 1 and self.n_channels == 1:
-            block = block[:, None]
-        if block.ndim != 2 or block.shape[1] != self.n_channels:
-            raise InputError(f"block has shape {block.shape}; expected (frames, "
-                             f"{self.n_channels}) to match the stream's channels")
-        if not np.issubdtype(block.dtype, np.floating):
-            if np.issubdtype(block.dtype, np.integer):
-                scale = float(np.iinfo(block.dtype).max) + 1.0
-                return np.ascontiguousarray(block, np.float32) / np.float32(scale)
-            raise InputError(f"block dtype {block.dtype} is not audio; give float or integer "
-                             f"samples")
-        return np.ascontiguousarray(block, dtype=np.float32)
-
     def push(self, block, rows=True):
         """Analyse the next block of audio.
 
@@ -274,7 +303,7 @@ class Processor:
         """
         if self.result is not None:
             raise RuntimeError("push() after finish(); start a new Processor")
-        block = self._check_block(block)
+        block = as_float_block(block, self.n_channels)
         self.levels.add(block)
         announce_compile()
         if self.hum_probe is not None:
@@ -312,6 +341,8 @@ class Processor:
         sample stages and the spectrum; their rows go to ``batches``."""
         for kind, item in segments:
             if kind == "samples":
+                if self.layout_check is not None:
+                    self.layout_check.add(item)
                 self._to_rows(item, None, batches)
             else:
                 self.timeline.mark_blanked(item)
@@ -319,6 +350,8 @@ class Processor:
 
     def _skip(self, n, batches):
         """Samples lost or blanked: the stages go on over silence, a piece at a time."""
+        if self.layout_check is not None:
+            self.layout_check.skip(n)
         if self.hum is not None:
             self.hum.skip(n)
         for i in range(0, n, self.PIECE):
@@ -440,6 +473,15 @@ class Processor:
             return
         self.events.dispatch(actions, 1 - self.antegrade())
 
+    def layout_result(self):
+        """The layout check's :class:`~.layout_check.LayoutVerdict`: given, or once the
+        first seconds are measured (None before then, and with no two channels to
+        check)."""
+        if self.layout_verdict is None and self.layout_check is not None \
+                and self.layout_check.done:
+            self.layout_verdict = self.layout_check.result()
+        return self.layout_verdict
+
     def antegrade(self):
         """The antegrade direction (0 toward, 1 away) as known so far: given, or the one
         that has carried the most flow."""
@@ -494,5 +536,7 @@ class Processor:
         self._row_stages(batches, False)
         self._keep(self.bridger(np.zeros((0, 6), np.float32), final=True), final=True)
         self.tracker.close()
+        if self.layout_check is not None:
+            self.layout_check.result()  # a stream shorter than the span: what there is
         self.result = assemble(self, extra)
         return self.result

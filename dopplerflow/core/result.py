@@ -117,6 +117,9 @@ class Analysis:
     the recording's signal band, the widest it was found after its first sub-window
     (None: no band, or not known); ``tonal_lines_hz`` the stationary tonal lines left out
     of the flow search and ``impulses`` the count of clicks taken out.
+    ``layout_check`` (two channels checked, or ``layout='auto'``) holds what the check of
+    the channels measured and found, and how the layout was chosen
+    (:mod:`~dopplerflow.core.layout_check`).
     """
 
     settings: Settings
@@ -146,6 +149,7 @@ class Analysis:
     gaps: list | None = None
     artefacts: list | None = None
     beats: object = None  # core.beats.Beats: the beats and their indices, or None
+    layout_check: dict | None = None
 
     @property
     def heart_rate_bpm(self):
@@ -195,7 +199,7 @@ class Analysis:
             "dopplerflow_version": __version__,
         }
         d.update(self.extra)
-        for key in ("hum", "second_vessel", "gaps", "artefacts"):
+        for key in ("layout_check", "hum", "second_vessel", "gaps", "artefacts"):
             if getattr(self, key) is not None:
                 d.setdefault(key, getattr(self, key))
         if trace:

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import SettingsError
 from .envelopes import DEFAULT_METHOD, METHODS, method_code
 from .hum import MAINS_HZ
-from .layouts import LAYOUTS
+from .layouts import LAYOUT_CHOICES
 from .spectrum import AVERAGE_CHOICES
 from .velocity import check_geometry
 from .vessels import SLOW_FLOW_VESSELS, VESSELS, reflux_threshold
@@ -49,7 +49,9 @@ class Settings:
     Attributes
     ----------
     layout : str
-        Channel layout (``dopplerflow.layouts.LAYOUTS``).
+        Channel layout (``dopplerflow.layouts.LAYOUTS``), or ``auto``: chosen from the
+        recording by :func:`~dopplerflow.core.driver.analyze`
+        (:mod:`~dopplerflow.core.layout_check`).
     invert : bool
         Swap toward and away (opposite quadrature convention).
     offset_hz : float or None
@@ -138,9 +140,9 @@ class Settings:
                                            or isinstance(sample_rate_hz, bool)):
             raise SettingsError(f"sample rate {_shown(sample_rate_hz)} is not a number of Hz "
                                 f"(e.g. 48000)")
-        if self.layout not in LAYOUTS:
+        if self.layout not in LAYOUT_CHOICES:
             raise SettingsError(
-                f"layout '{self.layout}' is not known; use one of {', '.join(LAYOUTS)}")
+                f"layout '{self.layout}' is not known; use one of {', '.join(LAYOUT_CHOICES)}")
         if self.antegrade not in ANTEGRADE:
             raise SettingsError(
                 f"antegrade '{self.antegrade}' is not known; use toward, away or auto")
@@ -204,7 +206,7 @@ SETTINGS_FIELDS = tuple(f.name for f in fields(Settings))
 #: What each field takes: (kind, words for the message).  The ranges are checked
 #: by :meth:`Settings.validate`.
 _TAKES = {
-    "layout": ("name", f"one of {', '.join(LAYOUTS)}"),
+    "layout": ("name", f"one of {', '.join(LAYOUT_CHOICES)}"),
     "invert": ("bool", "True or False"),
     "offset_hz": ("number?", "a number of Hz, or None"),
     "channels": ("channels?", "channel numbers from 1, e.g. (1, 2), or None"),

@@ -9,7 +9,7 @@ verdict through them, so the three say the same thing.
 from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "vessel_phrase", "reflux_phrase", "headline",
-           "flow_phrase", "not_assessable_reason", "verdict_sentence"]
+           "flow_phrase", "not_assessable_reason", "verdict_sentence", "layout_phrase"]
 
 
 def threshold_phrase(analysis):
@@ -118,3 +118,31 @@ def verdict_sentence(analysis):
         return "reflux", (f"Reflux: {n} event{'s' if n > 1 else ''} of retrograde flow longer "
                           f"than {s.threshold_s:g} s (longest {longest:.2f} s).")
     return "none", f"No reflux: no retrograde flow longer than {s.threshold_s:g} s."
+
+
+def layout_phrase(analysis):
+    """How ``layout='auto'`` chose the layout, for a summary line (None: it was given).
+
+    Returns
+    -------
+    str or None
+        e.g. ``"auto chose mono, channel 1: the right channel is a filtered copy of
+        the left, ..."`` or ``"auto chose iq, the default: too little flow in the first
+        10 s to tell the layout by (0.2 s)"``.
+    """
+    check = analysis.layout_check
+    if not check or not check.get("chosen_by"):
+        return None
+    s = analysis.settings
+    layout = s.layout + (f", channel {s.channels[0]}" if s.layout == "mono" and s.channels
+                         else "")
+    how = check["chosen_by"]
+    if how == "one channel":
+        return (f"auto chose {layout}: one channel (a heterodyne recording needs --layout "
+                f"offset --offset-hz HZ)")
+    if how == "default":
+        flow = check["flow_s"]
+        seen = f" ({flow:.1f} s)" if flow else ""
+        return (f"auto chose {layout}, the default: too little flow in the first "
+                f"{check['span_s']:g} s to tell the layout by{seen}")
+    return f"auto chose {layout}: {check['finding']}"

@@ -127,6 +127,12 @@ def _recording(analysis):
         ("flow direction", "available" if a.direction_available
          else "not available (mono: speed only)"),
     ]
+    check = a.layout_check or {}
+    if check.get("chosen_by"):
+        rows.insert(5, ("layout chosen", verdict.layout_phrase(a)))
+    elif check.get("finding") and not check["fits"]:
+        rows.insert(5, ("channel check", f"{check['finding']}: the layout does not fit (see "
+                                         f"the warnings)"))
     return _pairs(rows, "facts")
 
 

@@ -105,15 +105,19 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
     """
     from ..core import Gap, Processor, feed, io
-    from ..core.driver import check_block_size, require_one_window
+    from ..core.driver import auto_layout, check_block_size, require_one_window
 
     check_block_size(block_size)
     _check_faults(jitter_ms, drop_every, seed)
     info = io.open_audio(path)
     name = os.fsdecode(path)
     require_one_window(info.frames, info.samplerate, settings, name)
+    # layout 'auto': chosen from the file's first seconds before the replay starts
+    settings, layout = auto_layout(settings, info.samplerate, info.channels,
+                                   lambda: io.iter_blocks(path, block_size))
     proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
-                     keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=name)
+                     keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=name,
+                     **layout)
     q = queue.Queue(maxsize=64)
     stop = threading.Event()
     rng = np.random.default_rng(seed)
