@@ -450,13 +450,26 @@ def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ve
 
 
 @njit(**_JIT_PURE)
-def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state):
+def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state, log2f,
+               coef, colour):
     """New shape: ``scale`` times the quiet floor over its lower quartile in the band (a
-    quiet bin's, robust to flow in three quarters of the band), at most 1 with ``cap``.
+    quiet bin's, robust to flow in three quarters of the band), with ``cap`` at most 1,
+    or, with ``colour``, at most the noise's colour (``coef``: :func:`_fit_colour`) over
+    its own lower quartile in the band.
 
     The level is rescaled by the median over the band of the old shape over the new one,
     so that the floor of a typical bin (level times shape) does not jump.
     """
+    a = coef[0]
+    slope = coef[1]
+    mq = 0.0
+    if cap and colour:
+        m = 0
+        for b in bins:
+            if code[b] == 0:
+                scratch[m] = math.exp(a + slope * log2f[b])
+                m += 1
+        mq = _select(scratch, m, m // 4) if m > 0 else 0.0
     m = 0
     for b in bins:
         if code[b] == 0:
@@ -467,8 +480,12 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
     f = scale / ref if ref > 0.0 else 0.0
     for k in range(lo, hi):
         s = f * quiet[k] if ref > 0.0 else 1.0
-        if cap and s > 1.0:
-            s = 1.0
+        if cap:
+            top = 1.0
+            if mq > 0.0:
+                top = max(1.0, math.exp(a + slope * log2f[k]) / mq)
+            if s > top:
+                s = top
         s = max(s, 1e-12)
         r = 1.0 / s
         if code[k] == 0 and m < scratch.shape[0] // 2:
@@ -744,8 +761,16 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                       coef)
     # warm-up: a mean of the first frames smoothed over nine bins holds any flow there
     # was; twice it is a safe floor, and no bin rises above the band's quiet quarter
+    colour = False
+    if warm and mirror[dir_start[0]] >= 0:
+        # coloured noise (strong at slow flow) is no flow from the first frames on: with
+        # two channels, the quiet floor holds the lower side's (one-way flow is gone from
+        # it) and the cap follows the colour of the band's upper octaves
+        colour = _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
+                             par[P_FIT_TOP], code, tops, par[P_COLOUR], par[P_FLAT], scratch,
+                             scratch2, coef) and coef[1] != 0.0
     _normalise(quiet, 2.0 if warm else 1.0, noise_bins, code, warm, lo, hi, scratch, shape,
-               inv, state)
+               inv, state, log2f, coef, colour)
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
 
