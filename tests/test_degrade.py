@@ -235,7 +235,7 @@ def test_evaluate_analyses_what_simulate_writes(tmp_path):
 def test_truth_records_every_option(tmp_path):
     deg = Degradations(noise_slope_db_oct=-6.0, tones_hz=(1000.0, 2500.0), tone_db=-20.0,
                        clicks=3, click_db=25.0, lowpass_hz=3500.0, resample_hz=44100.0,
-                       floor_dbfs=-95.0)
+                       floor_dbfs=-95.0, clutter_db=20.0)
     path = tmp_path / "all.flac"
     truth = synth.write_scenario("gsv_squeeze_reflux", path, sample_rate_hz=FS, duration_s=2.0,
                                  seed=0, subtype="PCM_S8", degradations=deg)
@@ -245,13 +245,15 @@ def test_truth_records_every_option(tmp_path):
     assert {k: d[k] for k in deg.settings()} == {
         "noise_slope_db_oct": -6.0, "tones_hz": [1000.0, 2500.0], "tone_db": -20.0,
         "clicks": 3, "click_db": 25.0, "lowpass_hz": 3500.0, "resample_hz": 44100.0,
-        "floor_dbfs": -95.0}
+        "floor_dbfs": -95.0, "clutter_db": 20.0}
+    assert saved["clutter_db"] == 20.0  # the recording's wall echoes, as synthesised
     assert d["bits"] == 8 and d["resampled_from_hz"] == FS and d["lowpass_order"] == 8
     assert len(d["click_start_s"]) == len(d["click_duration_s"]) == 3
     assert saved["sample_rate_hz"] == 44100.0 and sf.info(str(path)).samplerate == 44100
 
 
 @pytest.mark.parametrize("kw, match", [
+    (dict(clutter_db=75.0), "wall echo level 75"),
     (dict(lowpass_hz=4000.0), r"low-pass 4000 Hz is not below 4000 Hz"),
     (dict(lowpass_hz=50.0), "low-pass 50"),
     (dict(clicks=-2), "click count -2"),
@@ -358,3 +360,23 @@ def test_cli_evaluate_degraded_bad_usage(argv, match, capsys):
     assert cli.main(["evaluate", "--scenarios", "no_flow", *argv]) == 2
     err = capsys.readouterr().err
     assert match in err and len(err.strip().splitlines()) == 1
+
+
+def test_wall_echo_level_sets_what_eight_bits_leave_of_the_blood():
+    """Eight bits against wall echoes 50 dB over the blood leave it under the quantisation
+    noise; a device's audio output (echoes 20 dB over it) keeps it well above."""
+    def blood_over_quantisation(deg):
+        syn = synth.synthesize("femoral_competent", sample_rate_hz=FS, duration_s=2.0, seed=0,
+                               snr_db=60.0, degradations=deg)
+        z = syn.baseband
+        scale = 1.0 / np.max(np.abs(np.concatenate((z.real, z.imag))))
+        q = 2.0 ** -7  # the step of 8-bit samples at full scale
+        noise = q ** 2 / 12 * 2  # both channels, over the whole band
+        blood = 1.0 * scale ** 2  # the blood echo's power is 1 (degrade.py)
+        return 10 * np.log10(blood / noise)
+
+    loud = blood_over_quantisation(None)
+    device = blood_over_quantisation(Degradations(clutter_db=20.0))
+    # the full scale follows the echoes: 30 dB less of them, about 30 dB more blood
+    assert device - loud == pytest.approx(30.0, abs=3.0)
+    assert loud < 12.0 < device

@@ -59,6 +59,9 @@ def add_arguments(parser):
                         "--resample 44100)")
     g.add_argument("--floor-dbfs", type=float, default=None, metavar="DB",
                    help="a sound card's white noise floor at this rms level, dBFS (e.g. -90)")
+    g.add_argument("--clutter-db", type=float, default=None, metavar="DB",
+                   help="wall echoes at this power over the blood echo, dB (default: the "
+                        "scenario's, 45-50; a device's audio output carries less)")
 
 
 def main(args):
@@ -133,7 +136,7 @@ def _degradations(args):
             raise SettingsError("--tone-hz holds no frequency; give e.g. 1000,3150")
     for flag, key in (("tone_db", "tone_db"), ("clicks", "clicks"), ("click_db", "click_db"),
                       ("lowpass_hz", "lowpass_hz"), ("resample", "resample_hz"),
-                      ("floor_dbfs", "floor_dbfs")):
+                      ("floor_dbfs", "floor_dbfs"), ("clutter_db", "clutter_db")):
         if getattr(args, flag) is not None:
             kw[key] = getattr(args, flag)
     return Degradations(**kw) if kw else None

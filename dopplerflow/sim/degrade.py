@@ -114,6 +114,11 @@ class Degradations:
         Rate the recording is resampled to and written at, 8000-192000 Hz (whole Hz).
     floor_dbfs : float or None
         rms level of the sound card's noise floor, dB full scale, -140 to -40.
+    clutter_db : float or None
+        Power of the wall echoes against the blood echo's as the recording carries them,
+        dB, 0 to 60 (None: the scenario's, 45-50 dB).  A Doppler's audio output has been
+        through the device's own wall filter, which leaves far less of them; their level
+        sets the full scale, so it decides what a low sample depth leaves of the blood.
     """
 
     noise_slope_db_oct: float = 0.0
@@ -124,6 +129,7 @@ class Degradations:
     lowpass_hz: float | None = None
     resample_hz: float | None = None
     floor_dbfs: float | None = None
+    clutter_db: float | None = None
 
     def __post_init__(self):
         # lists, numpy scalars and single numbers become a tuple of floats
@@ -188,6 +194,10 @@ class Degradations:
                            "give the rate to write in Hz, e.g. 44100 (--resample)")
             if rate != round(rate):
                 raise SettingsError(f"resampling rate {rate:g} Hz must be a whole number of Hz")
+        if self.clutter_db is not None:
+            _number("wall echo level", self.clutter_db, 0, 60,
+                    "give the wall echoes' power against the blood echo's in dB, e.g. 20 "
+                    "(--clutter-db)")
         if self.floor_dbfs is not None:
             _number("noise floor", self.floor_dbfs, -140, -40,
                     "give the sound card's noise floor as an rms level in dBFS, e.g. -90 "

@@ -68,8 +68,9 @@ CASES = (
          Degradations(tones_hz=(1000.0, 3150.0), tone_db=-10.0)),
     Case("clicks", "5 probe taps of 5-10 ms, 30 dB over the blood echo, across the band",
          Degradations(clicks=5, click_db=30.0)),
-    Case("8-bit", "8-bit samples (the wall echoes, 50 dB over the blood, set the full scale)",
-         Degradations(), bits=8),
+    Case("8-bit", "8-bit samples of a device's audio output (its wall filter leaves the "
+                  "echoes 20 dB over the blood)",
+         Degradations(clutter_db=20.0), bits=8),
 )
 _BY_NAME = {c.name: c for c in CASES}
 

@@ -220,6 +220,8 @@ def synthesize(name, *, sample_rate_hz=48000, duration_s=None, snr_db=None, seed
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SettingsError(f"seed {seed!r} must be a non-negative integer")
     deg = _degradations(degradations, fs, duration)
+    if deg is not None and deg.clutter_db is not None:
+        sc = dataclasses.replace(sc, clutter_db=deg.clutter_db)
     n = int(round(duration * fs))
     t = np.arange(n) / fs
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(4)]
