@@ -31,8 +31,6 @@ held to the signal band and the flow power and mean frequency are the physical p
 above the floor (each bin's excess weighed back by its shape).
 """
 
-import functools
-
 import numpy as np
 from numba import njit
 
@@ -108,20 +106,11 @@ def band_power(smooth, noise, config):
     -------
     ndarray, shape (n,), float32
     """
-    idx = _searched_bins(config.dir_start.tobytes(), config.dir_step.tobytes(),
-                         config.dir_count.tobytes())
-    over = smooth[:, idx] - np.abs(noise)[:, None].astype(np.float32)
-    out = np.maximum(over, np.float32(0.0)).sum(axis=1, dtype=np.float64)
-    out[noise <= 0] = 0.0
-    return out.astype(np.float32)
-
-
-@functools.lru_cache(maxsize=16)
-def _searched_bins(start, step, count):
-    """Indices of the bins searched for flow in either direction (the config's
-    ``dir_start``, ``dir_step`` and ``dir_count`` as bytes)."""
-    start, step, count = (np.frombuffer(b, np.int64) for b in (start, step, count))
-    return np.concatenate([start[d] + step[d] * np.arange(count[d]) for d in range(2)])
+    smooth = np.ascontiguousarray(smooth, np.float32)
+    out = np.empty(smooth.shape[0], np.float32)
+    _band_power(smooth, np.ascontiguousarray(noise, np.float64), config.dir_start,
+                config.dir_step, config.dir_count, out)
+    return out
 
 
 def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None):
@@ -211,6 +200,24 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
 
 
 # --------------------------------------------------------------------------- kernels
+@njit(**_JIT_PURE)
+def _band_power(smooth, noise, dir_start, dir_step, dir_count, out):
+    """:func:`band_power` of each row into ``out``."""
+    for i in range(smooth.shape[0]):
+        nz = noise[i]
+        acc = 0.0
+        if nz > 0.0:
+            level = np.float32(nz)
+            for d in range(2):
+                st = dir_start[d]
+                sp = dir_step[d]
+                for j in range(dir_count[d]):
+                    v = smooth[i, st + sp * j] - level
+                    if v > 0.0:
+                        acc += v
+        out[i] = acc
+
+
 @njit(**_JIT_PURE)
 def _sumw(smooth, i, st, sp, cnt, j):
     """Triangular (1/4, 1/2, 1/4) three-bin sum scaled to the noise mean of ``_sum3``."""
