@@ -202,19 +202,39 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT_PURE)
 def _band_power(smooth, noise, dir_start, dir_step, dir_count, out):
-    """:func:`band_power` of each row into ``out``."""
+    """:func:`band_power` of each row into ``out``.  Each direction's bins are one run
+    of the row (ascending or descending from its first), summed as a slice."""
     for i in range(smooth.shape[0]):
         nz = noise[i]
         acc = 0.0
         if nz > 0.0:
             level = np.float32(nz)
+            row = smooth[i]
             for d in range(2):
-                st = dir_start[d]
-                sp = dir_step[d]
-                for j in range(dir_count[d]):
-                    v = smooth[i, st + sp * j] - level
-                    if v > 0.0:
-                        acc += v
+                cnt = dir_count[d]
+                if cnt <= 0:
+                    continue
+                a = dir_start[d] if dir_step[d] > 0 else dir_start[d] - (cnt - 1)
+                # eight running sums, added in a fixed order: the same result whatever
+                # the machine, without the serial dependence of one sum
+                zero = np.float32(0.0)
+                p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = zero
+                k = a
+                end = a + cnt
+                while k + 8 <= end:
+                    p0 += max(row[k] - level, zero)
+                    p1 += max(row[k + 1] - level, zero)
+                    p2 += max(row[k + 2] - level, zero)
+                    p3 += max(row[k + 3] - level, zero)
+                    p4 += max(row[k + 4] - level, zero)
+                    p5 += max(row[k + 5] - level, zero)
+                    p6 += max(row[k + 6] - level, zero)
+                    p7 += max(row[k + 7] - level, zero)
+                    k += 8
+                while k < end:
+                    p0 += max(row[k] - level, zero)
+                    k += 1
+                acc += ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7))
         out[i] = acc
 
 
