@@ -35,10 +35,7 @@ TONE_HZ = 700.0
 
 
 @pytest.mark.parametrize("subtype", [
-    pytest.param("FLOAT", marks=pytest.mark.xfail(
-        strict=True, reason="the wall filter's start transient, 75-90 dB under a noiseless "
-                            "tone and past its -60 dB settling, reads as 20 ms of retrograde "
-                            "flow at 5.8 cm/s: the per-bin floor tracks settled frames only")),
+    "FLOAT",
     pytest.param("PCM_16", marks=pytest.mark.xfail(
         strict=True, reason="the 16-bit quantisation of a pure tone at a sub-multiple of the "
                             "sample rate is periodic: lines in every bin, 100 dB under the tone, "
