@@ -9,7 +9,7 @@ import os
 
 from numba import njit
 
-_JIT = dict(cache=True, nogil=True)
+_JIT = dict(cache=True, nogil=True, error_model="numpy", no_cfunc_wrapper=True)
 #: Options of kernels that allocate nothing, nor call a kernel that does: no reference
 #: counting of the arrays they take, slice and pass on (its atomic counts cost more than a
 #: short loop over a frame).
