@@ -457,13 +457,13 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
     The level is rescaled by the median over the band of the old shape over the new one,
     so that the floor of a typical bin (level times shape) does not jump.
     """
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     for b in bins:
         if code[b] == 0:
             scratch[m] = quiet[b]
             m += 1
     ref = _select(scratch, m, m // 4) if m > 0 else 0.0
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     f = scale / ref if ref > 0.0 else 0.0
     for k in range(lo, hi):
         s = f * quiet[k] if ref > 0.0 else 1.0
@@ -484,7 +484,7 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
 def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
     """Lower quartile of ``raw`` over the bins in the band on one side of zero that have a
     mirror in the band (0 if none)."""
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     for k in range(lo, hi):
         j = mirror[k]
         if j >= 0 and (k > j) == positive and code[k] == 0 and code[j] == 0:
@@ -500,8 +500,9 @@ def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
     toward/away pair may differ in gain; a quartile, unlike the pairs' median ratio, holds
     while flow fills up to three quarters of one side)."""
     ratio = 1.0
-    pos = _side_quartile(raw, mirror, lo, hi, code, True, scratch)
-    neg = _side_quartile(raw, mirror, lo, hi, code, False, scratch)
+    # (typed: a literal True and False would compile _side_quartile twice)
+    pos = _side_quartile(raw, mirror, lo, hi, code, np.bool_(True), scratch)
+    neg = _side_quartile(raw, mirror, lo, hi, code, np.bool_(False), scratch)
     if pos > 0.0 and neg > 0.0:
         ratio = min(max(pos / neg, 0.01), 100.0)
     inv_ratio = 1.0 / ratio
@@ -703,7 +704,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                         line[kk] = 2
     # the band's noise: the median quiet floor of the bins on no line and not near
     # digital silence (a band-limited recording is mostly silence)
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     silent_at = ratios[0] * par[P_QUANT]
     for b in noise_bins:
         if not line[b] and quiet[b] * bias > silent_at:
@@ -753,7 +754,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
 @njit(**_JIT_PURE)
 def _level_update(p, inv, code, noise_bins, par, scratch, state):
     """Merge a new estimate of the level from one frame's whitened band bins."""
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     for b in noise_bins:
         if code[b] == 0:
             scratch[m] = p[b] * inv[b]
