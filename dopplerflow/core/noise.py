@@ -325,7 +325,12 @@ class NoiseFloor:
                              self._ver_fill, int(self.state[N_VER]), _LEAST_RATIO, white,
                              slots):
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
-        return white, FloorRows(self._ver_shape, self._ver_top, slots)
+        return white, self.floor_rows(slots)
+
+    def floor_rows(self, slots):
+        """The :class:`FloorRows` of rows whitened with the shapes ``slots`` (int64, one
+        a row) of the ring of shapes kept."""
+        return FloorRows(self._ver_shape, self._ver_top, slots)
 
     # ----------------------------------------------------------------- reporting
     def silent_fraction(self):
