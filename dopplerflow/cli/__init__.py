@@ -81,7 +81,7 @@ def build_parser():
 
 def _compiling():
     print("dopplerflow: first run on this machine: compiling the analysis kernels "
-          "(about 20 s, once)", file=sys.stderr, flush=True)
+          "(15-25 s, once)", file=sys.stderr, flush=True)
 
 
 class Interrupted(KeyboardInterrupt):
