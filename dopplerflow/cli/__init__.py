@@ -46,6 +46,9 @@ COMMANDS = {
 #: Commands that run the numba kernels of the analysis.
 _ANALYSING = frozenset({"analyze", "batch", "exam", "replay", "live", "report", "explain",
                         "evaluate", "bench"})
+#: Those that analyse in this process, whose first run compiles on two cores
+#: (:mod:`~dopplerflow.core._ahead`).
+_COMPILE_AHEAD = _ANALYSING - {"evaluate", "bench"}
 
 
 #: Names re-exported from :mod:`.common`, imported on first use (PEP 562).
@@ -78,7 +81,7 @@ def build_parser():
 
 def _compiling():
     print("dopplerflow: first run on this machine: compiling the analysis kernels "
-          "(about 20 s, once)", file=sys.stderr, flush=True)
+          "(15-25 s, once)", file=sys.stderr, flush=True)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -129,15 +132,22 @@ def _main(argv):
         parser.print_help()
         return 2
     notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
+    ahead = args.command in _COMPILE_AHEAD
     if notice:
         from ..core._numba import notify_first_compile
 
         notify_first_compile(_compiling)
+    if ahead:
+        from ..core import _ahead
+
+        _ahead.prepare()  # a first run compiles on two cores
     try:
         return _run(args)
     finally:
         if notice:
             notify_first_compile(None)
+        if ahead:
+            _ahead.release()
 
 
 def _run(args):

@@ -9,7 +9,7 @@ import os
 
 from numba import njit
 
-_JIT = dict(cache=True, nogil=True)
+_JIT = dict(cache=True, nogil=True, error_model="numpy", no_cfunc_wrapper=True)
 #: Options of kernels that allocate nothing, nor call a kernel that does: no reference
 #: counting of the arrays they take, slice and pass on (its atomic counts cost more than a
 #: short loop over a frame).
@@ -23,13 +23,13 @@ _compile_notice = None
 def kernels_cached():
     """Whether numba's cache holds the analysis kernels: False on a machine's first run
     (or after an upgrade changed them), when they are compiled first, once."""
-    from .envelopes import _envelopes
+    from .envelopes import _envelopes_floor
     from .reflux import _reflux
     from .wall import _wall_filter
 
     try:
         return all(os.path.exists(k._cache._cache_file._index_path)
-                   for k in (_wall_filter, _envelopes, _reflux))
+                   for k in (_wall_filter, _envelopes_floor, _reflux))
     except AttributeError:  # a numba whose cache is laid out otherwise: say nothing
         return True
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AudioFileError, InputError, SettingsError
+from ..errors import AudioFileError, DopplerflowError, InputError, SettingsError
 from .layouts import channel_map
 from .settings import _shown, settings_from
 
@@ -121,6 +121,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
             raise SettingsError(f"sample rate {sample_rate_hz:g} Hz given, but the file is "
                                 f"{info.samplerate} Hz; leave it out for files")
         name = os.fsdecode(source)
+        _hand_over(settings, info.samplerate, info.channels, keep_spectrogram=keep_spectrogram,
+                   keep_trace=keep_trace, on_event=on_event)
         settings, layout = auto_layout(settings, info.samplerate, info.channels,
                                        lambda: io.iter_blocks(source, block_size))
         proc = Processor(settings, info.samplerate, info.channels,
@@ -154,6 +156,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         data = data[:, None]
     if data.ndim != 2:
         raise InputError(f"source array must be (frames, channels), got shape {data.shape}")
+    _hand_over(settings, sample_rate_hz, data.shape[1], keep_spectrogram=keep_spectrogram,
+               keep_trace=keep_trace, on_event=on_event)
     settings, layout = auto_layout(settings, sample_rate_hz, data.shape[1],
                                    lambda: (as_float_block(b, data.shape[1])
                                             for b in array_blocks(data, block_size)))
@@ -162,6 +166,30 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     require_one_window(len(data), sample_rate_hz, settings, "the audio")
     feed(proc, array_blocks(data, block_size))
     return proc.finish()
+
+
+def _hand_over(settings, sample_rate_hz, n_channels, **kwargs):
+    """On a machine's first run, hand the second process that compiles the row stages'
+    kernels (:mod:`._ahead`) its settings now, before the layout check: a processor is
+    built with the layout the check chooses when it cannot tell (the row stages' kernels
+    are those of any layout that tells the directions apart).  Building it compiles the
+    few kernels of a processor's construction, before the second process builds its own.
+    Settings that cannot be analysed are left to be refused as they always are."""
+    from . import _ahead
+    from . import layout_check as lc
+    from .processor import Processor
+
+    if not _ahead.pending():
+        return
+    try:
+        if settings.layout == "auto":
+            if n_channels == 1 or (settings.channels is not None and len(settings.channels) == 1):
+                settings = lc.choose(settings, None, n_channels)[0]
+            else:
+                settings = settings.replace(layout=lc.DEFAULT_LAYOUT)
+        Processor(settings, sample_rate_hz, n_channels, **kwargs)
+    except DopplerflowError:
+        pass
 
 
 def auto_layout(settings, sample_rate_hz, n_channels, blocks):

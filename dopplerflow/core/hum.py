@@ -293,7 +293,7 @@ def _set_phasors(phasor, theta, step):
         phasor[3, k] = np.sin((k + 1) * step)
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(**_JIT, fastmath=True)
 def _cancel_hum(x, out, osc, phasor, amp, prev, bias, jitter, shown, alpha, beta, gain, leak,
                 sig, show, kick, steer, check, lo, hi, nominal):
     """Subtract mains hum, harmonics of a drifting fundamental, from each channel.
@@ -437,7 +437,7 @@ def _cancel_hum(x, out, osc, phasor, amp, prev, bias, jitter, shown, alpha, beta
     osc[2] = count
 
 
-@njit(cache=True, nogil=True, fastmath=True)
+@njit(**_JIT, fastmath=True)
 def _fir_decimate(x, taps, q, out):
     """Each row of ``x`` (C, n) float64 through the FIR ``taps``, only every ``q``-th
     output: ``out[c, m] = sum_j taps[j] x[c, m q + j]`` for the ``(n - len(taps)) // q + 1``

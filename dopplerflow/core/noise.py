@@ -108,7 +108,7 @@ _TINY = 1e-12
 # slots of the tracker's state
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
-    MUTE_NOW = range(18)
+    MUTE_NOW, WARM = range(19)
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
@@ -195,7 +195,7 @@ class NoiseFloor:
             _WARM_LAST, cfg.bin_hz, 10.0 ** (-COLOUR_BELOW_DB / 10.0),
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0)])
-        self.state = np.zeros(18)
+        self.state = np.zeros(WARM + 1)
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
         self._smooth = np.zeros(n, np.float32)
@@ -268,16 +268,27 @@ class NoiseFloor:
             raise ValueError(f"valid must be ({m},); got {valid.shape}")
         out = np.empty(m, np.float64)
         t = self.tones
-        _track(power, valid, self._frame, cfg.track_lo, cfg.track_hi, cfg.dir_start,
-               cfg.dir_step, cfg.dir_count, cfg.dir_f0, self._log2f, cfg.noise_bins, cfg.mirror,
-               self.params,
-               self.band.ratios, self.state, self._smooth, self._smin, self._ssum, self._ring,
-               self._quiet, self._shape, self._inv, self._code, self._inb, self._line,
-               self._last, self._scratch, self._scratch2, self._iscratch, self._nine,
-               self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.low, t.score,
-               t.level, t.held, t.found,
-               self._ver_shape, self._ver_inv, self._ver_fill, self._ver_top, self._ver_start,
-               out)
+        start, resume = 0, False
+        while True:
+            start = _track(power, valid, self._frame, start, resume, cfg.track_lo,
+                           cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
+                           self.params, self.state, self._smooth, self._smin, self._ssum,
+                           self._ring, self._inv, self._code, self._inb, cfg.noise_bins,
+                           self._last, self._scratch, self.band.tops, out)
+            if start < 0:
+                break
+            # a sub-window ends (or a warm-up shape is due) at frame ``start``
+            _update_shape(self.state[WARM] > 0.0, self._frame + start, cfg.track_lo,
+                          cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
+                          self._log2f, cfg.noise_bins, cfg.mirror, self.params,
+                          self.band.ratios, self.state, self._smooth, self._ring, self._quiet,
+                          self._shape, self._inv, self._code, self._inb, self._line,
+                          self._ssum, self._scratch, self._scratch2, self._iscratch,
+                          self._nine, self._coef, self.band.tops, self.band.pending, t.hit,
+                          t.scratch, t.low, t.score, t.level, t.held, t.found,
+                          self._ver_shape, self._ver_inv, self._ver_fill, self._ver_top,
+                          self._ver_start)
+            resume = True
         self._frame += m
         self.impulses.count = int(self.state[IMPULSES])
         return out
@@ -314,7 +325,12 @@ class NoiseFloor:
                              self._ver_fill, int(self.state[N_VER]), _LEAST_RATIO, white,
                              slots):
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
-        return white, FloorRows(self._ver_shape, self._ver_top, slots)
+        return white, self.floor_rows(slots)
+
+    def floor_rows(self, slots):
+        """The :class:`FloorRows` of rows whitened with the shapes ``slots`` (int64, one
+        a row) of the ring of shapes kept."""
+        return FloorRows(self._ver_shape, self._ver_top, slots)
 
     # ----------------------------------------------------------------- reporting
     def silent_fraction(self):
@@ -464,19 +480,19 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
     slope = coef[1]
     mq = 0.0
     if cap and colour:
-        m = 0
+        m = np.int64(0)  # typed: a literal 0 would compile _select for it too
         for b in bins:
             if code[b] == 0:
                 scratch[m] = math.exp(a + slope * log2f[b])
                 m += 1
         mq = _select(scratch, m, m // 4) if m > 0 else 0.0
-    m = 0
+    m = np.int64(0)
     for b in bins:
         if code[b] == 0:
             scratch[m] = quiet[b]
             m += 1
     ref = _select(scratch, m, m // 4) if m > 0 else 0.0
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     f = scale / ref if ref > 0.0 else 0.0
     for k in range(lo, hi):
         s = f * quiet[k] if ref > 0.0 else 1.0
@@ -501,7 +517,7 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
 def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
     """Lower quartile of ``raw`` over the bins in the band on one side of zero that have a
     mirror in the band (0 if none)."""
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     for k in range(lo, hi):
         j = mirror[k]
         if j >= 0 and (k > j) == positive and code[k] == 0 and code[j] == 0:
@@ -517,8 +533,9 @@ def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
     toward/away pair may differ in gain; a quartile, unlike the pairs' median ratio, holds
     while flow fills up to three quarters of one side)."""
     ratio = 1.0
-    pos = _side_quartile(raw, mirror, lo, hi, code, True, scratch)
-    neg = _side_quartile(raw, mirror, lo, hi, code, False, scratch)
+    # (typed: a literal True and False would compile _side_quartile twice)
+    pos = _side_quartile(raw, mirror, lo, hi, code, np.bool_(True), scratch)
+    neg = _side_quartile(raw, mirror, lo, hi, code, np.bool_(False), scratch)
     if pos > 0.0 and neg > 0.0:
         ratio = min(max(pos / neg, 0.01), 100.0)
     inv_ratio = 1.0 / ratio
@@ -720,7 +737,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                         line[kk] = 2
     # the band's noise: the median quiet floor of the bins on no line and not near
     # digital silence (a band-limited recording is mostly silence)
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     silent_at = ratios[0] * par[P_QUANT]
     for b in noise_bins:
         if not line[b] and quiet[b] * bias > silent_at:
@@ -778,7 +795,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
 @njit(**_JIT_PURE)
 def _level_update(p, inv, code, noise_bins, par, scratch, state):
     """Merge a new estimate of the level from one frame's whitened band bins."""
-    m = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     for b in noise_bins:
         if code[b] == 0:
             scratch[m] = p[b] * inv[b]
@@ -858,13 +875,11 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
 
 
 @njit(**_JIT_PURE)
-def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
-           noise_bins,
-           mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code, inb,
-           line, last, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
-           t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
-           ver_top, ver_start, out):
-    """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`).
+def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir_count, par,
+           state, smooth, smin, ssum, ring, inv, code, inb, noise_bins, last, scratch, tops,
+           out):
+    """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
+    frame ``start`` up to the end of a sub-window.
 
     Parameters
     ----------
@@ -874,31 +889,38 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
         Frames to track (the others only receive the level).
     frame0 : int
         Stream index of ``power[0]``.
+    start : int
+        The first frame to track.
+    resume : bool
+        ``power[start]`` closed a sub-window and the new shape has been taken
+        (:func:`_update_shape`): the frame's tracking goes on from there.
     lo, hi : int
         Tracked bins.
-    dir_start, dir_step, dir_count, noise_bins, mirror
+    dir_start, dir_step, dir_count, noise_bins
         From the ``SpectralConfig``.
     par : ndarray, float64
         Parameters (``P_*`` slots).
-    ratios : ndarray, shape (4,)
-        The band's thresholds (``SignalBand.ratios``).
     state : ndarray, float64
         Counters and the level (slots ``LEVEL`` ...).
-    smooth, smin, ssum, ring, quiet, shape, inv, code, line, last
+    smooth, smin, ssum, ring, inv, code, inb, last
         Per-bin state: smoothed power, the sub-window's minimum and sum, the ring of
-        sub-window minima, the quiet floor, shape and its inverse, the bins' codes (0 in
-        the band, 1 out of it, 2 on a line), tonal-line marks, the last frame before an
-        impulse.
-    scratch, scratch2, iscratch, nine
+        sub-window minima, the shape's inverse, the bins' codes (0 in the band, 1 out
+        of it, 2 on a line), 1 in the band, the last frame before an impulse.
+    scratch
         Scratch.
     tops
         The band's top per direction (``SignalBand.tops``).
-    t_hit, t_scratch, t_low, t_score, t_level, t_held, t_found
-        The tonal lines' state (:class:`~.tones.Tones`).
-    ver_shape, ver_inv, ver_fill, ver_top, ver_start
-        Ring of the shape versions for the rows.
     out : ndarray, shape (n,), float64
         The level in force at each frame, negative where it is near digital silence.
+
+    Returns
+    -------
+    int
+        The frame whose tracking closed a sub-window (or made a warm-up shape, slot
+        ``WARM``), whose new shape the caller takes with :func:`_update_shape` before
+        it calls again with ``start`` at it and ``resume``; -1 once every frame is
+        tracked.  The sub-window's shape update is not compiled into this kernel: it
+        runs every few hundred frames, and apart it is compiled once instead of twice.
     """
     a = par[P_A]
     v_frames = int(par[P_V])
@@ -906,9 +928,9 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
     every = int(par[P_EVERY])
     # the frames' phases in the tracking stride and the level's period, counted on (a
     # division a frame costs more than the rest of an untracked frame)
-    phase = frame0 % stride
-    phase_every = frame0 % every
-    for i in range(power.shape[0]):
+    phase = (frame0 + start) % stride
+    phase_every = (frame0 + start) % every
+    for i in range(start, power.shape[0]):
         tracked = phase == 0
         levelled = phase_every == 0
         phase = phase + 1 if phase + 1 < stride else 0
@@ -916,53 +938,66 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
         if not valid[i]:
             out[i] = state[LEVEL]
             continue
-        _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops,
-              last)
         p = power[i]
-        state[N_VALID] += 1.0
-        f = frame0 + i
-        if tracked:
-            # frames ``stride`` apart share no sample: they hold all there is to track.
-            # The cumulative mean until 1 / a frames, whose minimum is not yet taken (a mean
-            # of few frames strays far below the noise); float32, without branches, and the
-            # runs sliced so that their indices start at 0: the loops vectorise
-            state[N_TRACK] += 1.0
-            n = state[N_TRACK]
-            pp = p[lo:hi]
-            sm = smooth[lo:hi]
-            mn = smin[lo:hi]
-            su = ssum[lo:hi]
-            if n * a >= 1.0:
-                w = np.float32(a)
-                for k in range(hi - lo):
-                    x = pp[k]
-                    s = sm[k] + w * (x - sm[k])
-                    sm[k] = s
-                    m = mn[k]
-                    mn[k] = s if s < m else m
-                    su[k] += x
-            else:
-                w = np.float32(1.0 / n)
-                for k in range(hi - lo):
-                    x = pp[k]
-                    sm[k] += w * (x - sm[k])
-                    su[k] += x
-            n_in = state[N_INBAND]
-            total = _masked_sum(pp, inb[lo:hi])
-            state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * n_in) else 0.0
-            state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * n_in) else 0.0
-            state[SILENT_MEAN] = total / n_in if n_in > 0 else 0.0
-            state[N_SUB_FRAMES] += 1.0
-            nn = int(n)
-            warm = (state[N_SUBS] == 0 and state[N_SUB_FRAMES] < v_frames
-                    and nn <= par[P_WARM] and nn & (nn - 1) == 0)
-            if warm or state[N_SUB_FRAMES] >= v_frames:
-                _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f,
-                            noise_bins, mirror, par, ratios, state, smooth, smin, ssum, ring,
-                            quiet, shape, inv, code, inb, line, scratch, scratch2, iscratch,
-                            nine, coef, tops, pending, t_hit, t_scratch, t_low, t_score,
-                            t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
-                            ver_start)
+        if resume and i == start:
+            if state[WARM] == 0.0:
+                for k in range(lo, hi):
+                    ssum[k] = 0.0
+        else:
+            _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb,
+                  tops, last)
+            state[N_VALID] += 1.0
+            if tracked:
+                # frames ``stride`` apart share no sample: they hold all there is to track.
+                # The cumulative mean until 1 / a frames, whose minimum is not yet taken (a
+                # mean of few frames strays far below the noise); float32, without
+                # branches, and the runs sliced so that their indices start at 0: the loops
+                # vectorise
+                state[N_TRACK] += 1.0
+                n = state[N_TRACK]
+                pp = p[lo:hi]
+                sm = smooth[lo:hi]
+                mn = smin[lo:hi]
+                su = ssum[lo:hi]
+                if n * a >= 1.0:
+                    w = np.float32(a)
+                    for k in range(hi - lo):
+                        x = pp[k]
+                        s = sm[k] + w * (x - sm[k])
+                        sm[k] = s
+                        m = mn[k]
+                        mn[k] = s if s < m else m
+                        su[k] += x
+                else:
+                    w = np.float32(1.0 / n)
+                    for k in range(hi - lo):
+                        x = pp[k]
+                        sm[k] += w * (x - sm[k])
+                        su[k] += x
+                n_in = state[N_INBAND]
+                total = _masked_sum(pp, inb[lo:hi])
+                state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * n_in) \
+                    else 0.0
+                state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * n_in) else 0.0
+                state[SILENT_MEAN] = total / n_in if n_in > 0 else 0.0
+                state[N_SUB_FRAMES] += 1.0
+                nn = int(n)
+                warm = (state[N_SUBS] == 0 and state[N_SUB_FRAMES] < v_frames
+                        and nn <= par[P_WARM] and nn & (nn - 1) == 0)
+                if warm or state[N_SUB_FRAMES] >= v_frames:
+                    state[WARM] = 1.0 if warm else 0.0
+                    if not warm:
+                        # the sub-window's minima into the ring, its mean (for the tonal
+                        # lines) in ssum
+                        slot = int(state[N_SUBS]) % int(par[P_U])
+                        inv_n = np.float32(1.0 / state[N_SUB_FRAMES])
+                        for k in range(lo, hi):
+                            ring[slot, k] = smin[k]
+                            smin[k] = np.inf
+                            ssum[k] *= inv_n
+                        state[N_SUBS] += 1.0
+                        state[N_SUB_FRAMES] = 0.0
+                    return i
         # the level from the first band on (no flow is searched before)
         if state[N_VER] > 1 and (levelled or state[LEVEL] <= 0.0):
             _level_update(p, inv, code, noise_bins, par, scratch, state)
@@ -978,34 +1013,7 @@ def _track(power, valid, frame0, lo, hi, dir_start, dir_step, dir_count, dir_f0,
         for k in range(lo, hi):
             last[k] = src[k]
         state[LAST_ROW] = -1.0
-
-
-@njit(**_JIT_PURE)
-def _sub_window(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
-                mirror, par, ratios, state, smooth, smin, ssum, ring, quiet, shape, inv, code,
-                inb, line, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
-                t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
-                ver_top,
-                ver_start):
-    """A warm-up shape (``warm``), or the end of a sub-window: its minima into the ring,
-    its mean for the tonal lines, a new shape (see ``_track``)."""
-    if not warm:
-        slot = int(state[N_SUBS]) % int(par[P_U])
-        inv_n = np.float32(1.0 / state[N_SUB_FRAMES])
-        for k in range(lo, hi):
-            ring[slot, k] = smin[k]
-            smin[k] = np.inf
-            ssum[k] *= inv_n  # the sub-window's mean, for the tonal lines
-        state[N_SUBS] += 1.0
-        state[N_SUB_FRAMES] = 0.0
-    _update_shape(warm, f, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
-                  mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
-                  ssum, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit, t_scratch,
-                  t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill, ver_top,
-                  ver_start)
-    if not warm:
-        for k in range(lo, hi):
-            ssum[k] = 0.0
+    return -1
 
 
 @njit(**_JIT_PURE)

@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from ..errors import InputError, SettingsError
+from ._ahead import compile_ahead
 from ._numba import announce_compile
 from .beats import BeatTracker
 from .envelopes import band_power, envelopes, provisional_envelopes
@@ -253,6 +254,8 @@ class Processor:
         self._lookahead = (self.events is not None and s.threshold_s is not None
                            and s.average_frames > 1)
         self.result = None
+        # on a machine's first run, a second process compiles the row stages' kernels
+        self._ahead = compile_ahead(self)
 
     def _hum_canceller(self):
         if self.settings.hum_hz is None:
@@ -395,6 +398,7 @@ class Processor:
         row0 = self.timeline.rows + sum(len(b.env) for b in batches)  # index of smooth[0]
         ahead = ahead_ok = None
         if self._lookahead:
+            self._join_ahead()
             ahead, ahead_ok = provisional_envelopes(kept, power, self._noise_pending, row0,
                                                     len(smooth), self.config,
                                                     self.settings.envelope, self.noise)
@@ -403,6 +407,22 @@ class Processor:
         noise = self._noise_pending[:len(smooth)]
         self._noise_pending = self._noise_pending[len(smooth):]
         white, floor = self.noise.whiten(smooth, noise, row0)
+        self._row_batch(smooth, white, floor, noise, row0, ahead, ahead_ok, batches)
+
+    def _join_ahead(self):
+        """Wait for the second process that compiles the row stages' kernels, if there is
+        one (a machine's first run: :mod:`._ahead`), before the first of them is called."""
+        if self._ahead is not None:
+            self._ahead.wait()
+            self._ahead = None
+
+    def _row_batch(self, smooth, white, floor, noise, row0, ahead, ahead_ok, batches):
+        """The envelopes of whitened rows (``white`` from ``row0``, with their ``floor``
+        and ``noise`` levels), a persistent vessel separated, and their band power (from
+        the time-averaged rows ``smooth``): appends their :class:`RowBatch` to
+        ``batches`` (and ``smooth`` to the spectrogram).  ``ahead`` and ``ahead_ok``: the
+        provisional next rows (None: none)."""
+        self._join_ahead()
         env = envelopes(white, noise, self.config, self.settings.envelope, floor)
         if self.second is not None:
             # on the rows as analysed (those not analysed hold no flow)
@@ -528,15 +548,40 @@ class Processor:
         """
         if self.result is not None:
             return self.result
-        from .assemble import assemble
-
         batches = []
         self._release(self.glitches(self._no_samples, final=True), batches)
         self._to_rows(self._no_samples, None, batches, final=True)
+        self.result = self._close(batches, extra)
+        return self.result
+
+    def _close(self, batches, extra):
+        """The row stages' last rows (``batches``) and the end of the stream: the
+        :class:`~dopplerflow.core.result.Analysis`."""
+        from .assemble import assemble
+
+        self._join_ahead()
         self._row_stages(batches, False)
         self._keep(self.bridger(np.zeros((0, 6), np.float32), final=True), final=True)
         self.tracker.close()
         if self.layout_check is not None:
             self.layout_check.result()  # a stream shorter than the span: what there is
-        self.result = assemble(self, extra)
+        return assemble(self, extra)
+
+    def warm_up(self, n_rows=64):
+        """Run the row stages (the envelopes and those after) once over ``n_rows``
+        whitened rows without flow, and end the stream: their kernels are compiled (or
+        loaded from numba's cache).
+
+        :mod:`~dopplerflow.core._ahead` does this in a second process on a machine's
+        first run, with the settings of the analysis the first process runs, which
+        meanwhile compiles the stages before.  The processor is spent.
+        """
+        smooth = np.zeros((n_rows, self.config.n_fft), np.float32)
+        ahead = ahead_ok = None
+        if self._lookahead:
+            ahead, ahead_ok = np.zeros((n_rows, 2, 4)), np.zeros(n_rows, bool)
+        batches = []
+        self._row_batch(smooth, smooth, self.noise.floor_rows(np.zeros(n_rows, np.int64)),
+                        np.ones(n_rows), 0, ahead, ahead_ok, batches)
+        self.result = self._close(batches, {})
         return self.result

@@ -92,6 +92,7 @@ class RefluxTracker:
         # the peak is read from a running median over twice the rows a frame's speckle
         # reaches into (its window and time average): a few independent looks
         self._ring = np.zeros((3, self._fit.shape[2] + 1), np.float64)
+        self._xy = np.empty((2, self._fit.shape[2]))  # the kernel's scratch
         self._row = 0
         self.episodes = ([], [])  # ended episodes, per hypothesis
 
@@ -116,7 +117,7 @@ class RefluxTracker:
         n = _reflux(env, valid, ahead, ahead_valid, self._row, self.hop_s, self.t0_s,
                       self.scale, thr, self.gap_rows, self.min_rows, ENTER_RATIO,
                       self.floor_hz, self.shown_hz, self._state, self._fit, self._ring,
-                      actions)
+                      self._xy, actions)
         self._row += len(env)
         out = []
         for kind, h, start, end, peak, mean, _, detected in actions[:n].tolist():
@@ -322,8 +323,12 @@ def _open_episode(state, fit, h, row):
     state[h, START_BOUND] = state[h, LAST_BLOCKED_ROW] + 0.5
     if state[h, RUN_FIRST] > 0:
         state[h, START_ROW] = state[h, RUN_FIRST] - 1
-        state[h, PEAK_CM_S:N_ROWS + 1] = state[h, RUN_PEAK_CM_S:RUN_N_ROWS + 1]
-        fit[h, 1, :] = fit[h, 0, :]
+        # element by element: an array assignment would compile numba's check of the
+        # shapes, and the formatting of its error message, for nothing
+        for q in range(N_ROWS + 1 - PEAK_CM_S):
+            state[h, PEAK_CM_S + q] = state[h, RUN_PEAK_CM_S + q]
+        for k in range(fit.shape[2]):
+            fit[h, 1, k] = fit[h, 0, k]
     else:
         state[h, START_ROW] = row
         state[h, PEAK_CM_S:N_ROWS + 1] = 0.0
@@ -377,7 +382,7 @@ def _confirm(state, h, row, ahead_retro, hop_s, t0_s, threshold_s, actions, na):
 
 @njit(**_JIT)
 def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, threshold_s,
-            gap_rows, min_rows, enter_ratio, floor_hz, shown_hz, state, fit, ring, actions):
+            gap_rows, min_rows, enter_ratio, floor_hz, shown_hz, state, fit, ring, xy, actions):
     """Retrograde-episode state machines for both direction hypotheses.
 
     Hypothesis ``h`` takes direction ``h`` (0 toward, 1 away) as retrograde.
@@ -452,6 +457,8 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
         is the highest running median of ``K`` of them (of the first three or
         more at the start), as in the final trace: a single frame's speckle
         does not set it.  Updated in place.
+    xy : ndarray, shape (2, W), float64
+        Scratch (the points an edge is extrapolated from).
     actions : ndarray, shape (m, 8), float64
         Filled with (kind, hypothesis, start_s, end_s, peak_cm_s, mean_cm_s,
         at_s, detected_s); kind 1 = reflux confirmed (the detected duration
@@ -464,9 +471,8 @@ def _reflux(env, valid, ahead, ahead_valid, row0, hop_s, t0_s, cm_s_per_hz, thre
     n_actions : int
     """
     n = env.shape[0]
-    w = fit.shape[2]
-    x = np.empty(w)
-    y = np.empty(w)
+    x = xy[0]
+    y = xy[1]
     na = np.int64(0)  # typed, so the kernels it is passed to compile once
     for i in range(n):
         row = row0 + i

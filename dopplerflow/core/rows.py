@@ -141,7 +141,8 @@ def median_envelope(work, start, n):
     changed, so neighbours always enter with their own values.
     """
     out = np.empty((n, 6), np.float32)
-    _median_envelope(np.ascontiguousarray(work, np.float32), start, n, SMOOTH_HALF, out)
+    _median_envelope(np.ascontiguousarray(work, np.float32), start, n, SMOOTH_HALF, out,
+                     np.empty(2 * SMOOTH_HALF + 1, np.float32))
     return out
 
 
@@ -330,17 +331,17 @@ def _flow_totals(rows, min_run, state, peak):
 
 
 @njit(**_JIT)
-def _median_envelope(work, start, n, half, out):
+def _median_envelope(work, start, n, half, out, buf):
     """Running median of each direction's fmax over the frames with flow.
 
     ``work`` (m, 6) float32 holds stored rows (fmax, fmean, power per
     direction; fmax 0 where there is no flow).  For rows ``start .. start+n-1``
     with flow, ``out`` (n, 6) receives the row with fmax replaced by the
     median of the fmax values > 0 within ``half`` rows (inside ``work``);
-    other columns are copied.  ``work`` is not changed.
+    other columns are copied.  ``work`` is not changed; ``buf`` (``2 half + 1``)
+    is scratch.
     """
     m = work.shape[0]
-    buf = np.empty(2 * half + 1, np.float32)
     for i in range(n):
         j = start + i
         for c in range(6):

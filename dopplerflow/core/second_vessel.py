@@ -120,13 +120,35 @@ class SecondVessel:
         rows ``ahead``), in place; see ``_second_vessel``."""
         cfg = self.config
         r = self.retro
-        _second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
-                       cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
-                       int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
-                       ENTER_RATIO, PERSIST_OUTLIER, self.gap_rows,
-                       cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
-                       cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN,
-                       self._method, self._ceil[:cfg.dir_count[r]], row0, self.state)
+        excess = np.empty(spec.shape, np.float32)
+        at = np.empty(len(env), np.int64)
+        m = _second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
+                           cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+                           int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
+                           ENTER_RATIO, PERSIST_OUTLIER, self.gap_rows,
+                           cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
+                           cfg.bin_hz, cfg.t_high, self._ceil[:cfg.dir_count[r]], row0,
+                           self.state, excess, at)
+        if m:
+            self._excess_envelopes(env, excess[:m], noise[at[:m]], at[:m])
+
+    def _excess_envelopes(self, env, excess, noise, at):
+        """The retrograde direction of rows ``at`` of ``env`` (those the persistent vessel
+        leaves flow in): the maximum and mean frequency of the band above its ceiling
+        (``excess``, with the rows' ``noise``), or no flow where no band stands above it.
+
+        Apart from the kernel, the envelope rule is compiled only when a persistent
+        vessel is established."""
+        cfg = self.config
+        r = self.retro
+        only_r = np.zeros_like(cfg.dir_count)  # the excess band's envelope in r alone
+        only_r[r] = cfg.dir_count[r]
+        out = np.empty((len(excess), 2, 4))
+        _envelopes(excess, noise, cfg.dir_start, cfg.dir_step, only_r, cfg.dir_f0,
+                   cfg.bin_hz, cfg.t_high, cfg.t_low, MIN_RUN, self._method, out)
+        kept = out[:, r, 0] > 0
+        env[at[kept], r, 1:3] = out[kept, r, 1:3]
+        env[at[~kept], r, :] = 0.0
 
     def release(self, rows, final, newest_row):
         """Hold stored rows back until the vessel can no longer be established with them
@@ -281,42 +303,34 @@ def _clear_persistent(env, i, r, b, ratio):
 
 
 @njit(**_JIT)
-def _excess_edge(spec, i, nz, st, sp, cnt, ceil, dir_start, dir_step, dir_count, dir_f0, bin_hz,
-                 t_high, t_low, min_run, method, row, one_noise, out1):
-    """Envelope of the band that stands above a persistent vessel's ceiling in one direction.
+def _excess_row(spec, i, nz, st, sp, cnt, ceil, t_high, excess, m):
+    """The band of row ``i`` of ``spec`` that stands above a persistent vessel's ceiling
+    in one direction, into row ``m`` of ``excess`` (its other bins are left as they are),
+    for the envelope rule (``_envelopes``).
 
-    Each bin of row ``i`` of ``spec`` loses the persistent vessel's highest
-    level seen in it (``ceil``, per three-bin sum, so a third of it a bin);
-    the excess is cut two bins (the window's main lobe) past the end of its
-    first run, from the bottom, of three-bin sums above the detection
-    threshold and above a tenth of its peak (fainter is the persistent
-    vessel's speckle passing its ceiling, as the envelope's own skirt rule;
-    a vessel's spectrum has no gap, so excess beyond a gap is the persistent
-    vessel's speckle too), and the envelope rule runs on what is left.
-    ``dir_count`` holds ``cnt`` for this direction and 0 for the other, whose
-    bins are neither written nor read.  ``row`` (1, n_bins) float32 and
-    ``one_noise`` (1,) are scratch; ``out1`` (1, 2, 4) receives the envelopes
-    (only the direction of ``st`` is meaningful).
+    Each bin loses the persistent vessel's highest level seen in it (``ceil``, per
+    three-bin sum, so a third of it a bin); the excess is cut two bins (the window's
+    main lobe) past the end of its first run, from the bottom, of three-bin sums above
+    the detection threshold (``t_high`` times the noise ``nz``) and above a tenth of its
+    peak (fainter is the persistent vessel's speckle passing its ceiling, as the
+    envelope's own skirt rule; a vessel's spectrum has no gap, so excess beyond a gap is
+    the persistent vessel's speckle too).
     """
     for j in range(cnt):
-        row[0, st + sp * j] = max(spec[i, st + sp * j] - ceil[j] / 3.0, 0.0)
+        excess[m, st + sp * j] = max(spec[i, st + sp * j] - ceil[j] / 3.0, 0.0)
     peak = 0.0
-    zero = np.int64(0)  # typed, so the shared kernels compile once
     for j in range(cnt):
-        peak = max(peak, _sum3(row, zero, st, sp, cnt, j))
+        peak = max(peak, _sum3(excess, m, st, sp, cnt, j))
     level = max(t_high * nz, 0.1 * peak)
     # a vessel's spectrum runs without a gap from its slowest to its fastest cells: the
     # band is the first run above the level, from the bottom (one-bin gaps bridged)
     top = -1
     for j in range(cnt - 1):
-        if _sum3(row, zero, st, sp, cnt, j) > level:
-            top = _walk_out(row, zero, st, sp, cnt, j, level)
+        if _sum3(excess, m, st, sp, cnt, j) > level:
+            top = _walk_out(excess, m, st, sp, cnt, j, level)
             break
     for j in range(top + 3, cnt):
-        row[0, st + sp * j] = 0.0
-    one_noise[0] = nz
-    _envelopes(row, one_noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
-               min_run, method, out1)
+        excess[m, st + sp * j] = 0.0
 
 
 @njit(**_JIT)
@@ -365,8 +379,8 @@ def _two_vessels(env, valid, beta, fraction, dir_f0, bin_hz, row0, state):
 
 @njit(**_JIT)
 def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows, ratio, outlier,
-                   gap_rows, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, t_low,
-                   min_run, method, ceil, row0, state):
+                   gap_rows, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, ceil, row0,
+                   state, excess, excess_at):
     """Separate a persistent vessel in direction ``r`` from the vessel under study.
 
     The vessel under study cannot flow both ways at once: retrograde flow
@@ -396,8 +410,9 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     above ``b`` (the vessel under study joining it in that direction); other
     rows show no flow in ``r``.  In the rows kept, the maximum and mean
     frequency are those of the band standing above the ceiling
-    (``_excess_edge``), not the persistent vessel's outer edge; a row with no
-    such band shows no flow in ``r``.  The
+    (``_excess_row``; its envelope is taken by the caller,
+    :meth:`SecondVessel.separate`), not the persistent vessel's outer edge; a
+    row with no such band shows no flow in ``r``.  The
     persistent vessel is dropped once no flow is detected in ``r`` for more
     than ``lost_rows``.
 
@@ -433,7 +448,7 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
         under study flows while direction ``r`` stays empty for longer are
         counted (a pulsatile vessel's diastole, where a reflux would stand
         alone).
-    dir_start ... method
+    dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high
         As ``_envelopes``.
     ceil : ndarray, shape (dir_count[r],), float64
         Per outward bin of ``r``: the ceiling.  Updated in place.
@@ -448,15 +463,21 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
         is known, the rows with flow in ``1 - r``, the run of them with none
         in ``r`` under way, and the rows of such runs longer than
         ``gap_rows``.  Updated in place.
+    excess : ndarray, shape (n, n_bins), float32
+        Out: the bands above the ceiling of the rows kept in ``r``, one a row (only
+        the bins of ``r`` written).
+    excess_at : ndarray, shape (n,), int64
+        Out: the row of ``env`` of each.
+
+    Returns
+    -------
+    int
+        The rows of ``excess`` written.
     """
     st = dir_start[r]
     sp = dir_step[r]
     cnt = dir_count[r]
-    row = np.empty((1, spec.shape[1]), np.float32)
-    one_noise = np.empty(1)
-    out1 = np.empty((1, 2, 4))
-    only_r = np.zeros_like(dir_count)  # the excess band's envelope in direction r alone
-    only_r[r] = cnt
+    m = np.int64(0)  # typed, so the kernels it is passed to compile once
     for i in range(env.shape[0]):
         det_r = env[i, r, 0] > 0
         if env[i, 1 - r, 0] > 0 and state[WEIGHT] > 0.0:
@@ -497,16 +518,12 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
             if i < ahead.shape[0]:
                 _clear_persistent(ahead, i, r, b, ratio)
             if env[i, r, 0] > 0 and cnt >= 3:
-                _excess_edge(spec, i, noise[i], st, sp, cnt, ceil, dir_start, dir_step,
-                             only_r, dir_f0, bin_hz, t_high, t_low, min_run, method, row,
-                             one_noise, out1)
-                if out1[0, r, 0] > 0:
-                    env[i, r, 1] = out1[0, r, 1]
-                    env[i, r, 2] = out1[0, r, 2]
-                else:
-                    # no band stands above the ceiling: the vessel under study does not show
-                    for k in range(4):
-                        env[i, r, k] = 0.0
+                # the envelope of the band above the ceiling is taken once every row is
+                # read (no later row depends on it)
+                _excess_row(spec, i, noise[i], st, sp, cnt, ceil, t_high, excess, m)
+                excess_at[m] = i
+                m += 1
+    return m
 
 
 @njit(**_JIT)

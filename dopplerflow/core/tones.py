@@ -206,8 +206,9 @@ def _tone_update(mean, quiet, st, sp, cnt, ratio, steady, n_hold, reach, hit, sc
         k = st + sp * j
         if not held[k]:
             continue
-        a = _side_floor(mean, st, sp, cnt, j, -3, -6)
-        b = _side_floor(mean, st, sp, cnt, j, 3, 6)
+        # (typed: literal offsets would compile _side_floor once for each side)
+        a = _side_floor(mean, st, sp, cnt, j, np.int64(-3), np.int64(-6))
+        b = _side_floor(mean, st, sp, cnt, j, np.int64(3), np.int64(6))
         ref = max(a, b)
         line[k] = 1
         for side in (-1, 1):

@@ -72,7 +72,7 @@ def settling_samples(sos, sample_rate_hz, level_db=-60.0, max_s=0.5):
 def _cached_settling(sos_bytes, sample_rate_hz, level_db, max_s):
     """:func:`settling_samples` of a (2, 6) float64 ``sos`` given as bytes, cached."""
     h = np.empty(int(max_s * sample_rate_hz))
-    _step_response(np.frombuffer(sos_bytes, np.float64).reshape(2, 6).copy(), h)
+    _step_response(np.frombuffer(sos_bytes, np.float64).reshape(2, 6).copy(), np.zeros(4), h)
     # the inverse-Chebyshev high-pass passes DC at the stop-band level: the transient is
     # the difference from that end value
     above = np.flatnonzero(np.abs(h - h[-1]) > 10 ** (level_db / 20))
@@ -228,9 +228,9 @@ def _tdf2_step(sos, a, s):
 
 
 @njit(**_JIT)
-def _step_response(sos, out):
-    """Response of both sections to a unit step from rest, into ``out`` (n,)."""
-    s = np.zeros(4)
+def _step_response(sos, s, out):
+    """Response of both sections to a unit step from rest (their state ``s``, zeros),
+    into ``out`` (n,)."""
     for i in range(out.shape[0]):
         out[i] = _tdf2_step(sos, 1.0, s)
 

@@ -152,8 +152,16 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
             last_sign = run_sign
         run_sign = s
         run = 1
-    buf.sort()
+    # sorted by insertion (a beat's tail is a few dozen rows; buf.sort() would compile
+    # numba's quicksort, some ten functions)
     k = e1 - e0
+    for q in range(1, k):
+        x = buf[q]
+        u = q - 1
+        while u >= 0 and buf[u] > x:
+            buf[u + 1] = buf[u]
+            u -= 1
+        buf[u + 1] = x
     out[col + M_PSV] = psv
     out[col + M_PEAK] = peak
     out[col + M_EDV] = buf[k // 2] if k % 2 else 0.5 * (buf[k // 2 - 1] + buf[k // 2])

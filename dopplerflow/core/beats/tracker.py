@@ -270,38 +270,45 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
     n = count[C_ROWS]
     at = n % rn  # the ring's row and the row in the step, kept without a division a row
     in_step = n % step
-    for i in range(rows.shape[0]):
-        for q in range(7):
-            ring[at, q] = rows[i, q]
-        state[0, S_SUM] += rows[i, 0]
-        state[1, S_SUM] += rows[i, 3]
-        state[2, S_SUM] += np.float64(rows[i, 6])
-        n += 1  # rows received
-        count[C_ROWS] = n
-        at = _wrap(at + 1, rn)
-        in_step += 1
-        if in_step < step:
-            continue
-        in_step = 0
-        j = count[C_STEPS]
-        f0, f1, p = state[0, S_SUM] / step, state[1, S_SUM] / step, state[2, S_SUM] / step
-        state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
-        breath[0, 0] += f0
-        breath[1, 0] += f1
-        if (j + 1) % bsteps == 0:
-            _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
-        mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
-        power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
+    # one pass more than the rows at the end of the stream, for the beats left; one
+    # call of _decide (inlined), not one for the rows and one for the end
+    for i in range(rows.shape[0] + 1):
+        fin = i == rows.shape[0]
+        if fin and not (final and count[C_STEPS] > 0):
+            break
+        f0 = f1 = power = 0.0
+        if fin:
+            j = count[C_STEPS] - 1
+        else:
+            for q in range(7):
+                ring[at, q] = rows[i, q]
+            state[0, S_SUM] += rows[i, 0]
+            state[1, S_SUM] += rows[i, 3]
+            state[2, S_SUM] += np.float64(rows[i, 6])
+            n += 1  # rows received
+            count[C_ROWS] = n
+            at = _wrap(at + 1, rn)
+            in_step += 1
+            if in_step < step:
+                continue
+            in_step = 0
+            j = count[C_STEPS]
+            f0, f1, p = state[0, S_SUM] / step, state[1, S_SUM] / step, state[2, S_SUM] / step
+            state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
+            breath[0, 0] += f0
+            breath[1, 0] += f1
+            if (j + 1) % bsteps == 0:
+                _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
+            mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
+            power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
         for c in range(N_CHANNELS):
             if c == skip:
                 continue
-            _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf, params)
-            k += _decide(c, j, False, ring, rn, n, steps, acf, state, params, half, work,
-                         chain, out, k)
-        count[C_STEPS] = j + 1
-    if final and count[C_STEPS] > 0:
-        for c in range(N_CHANNELS):
-            if c != skip:
-                k += _decide(c, count[C_STEPS] - 1, True, ring, rn, count[C_ROWS], steps, acf,
-                             state, params, half, work, chain, out, k)
+            if not fin:
+                _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf,
+                      params)
+            k += _decide(c, j, fin, ring, rn, n, steps, acf, state, params, half, work, chain,
+                         out, k)
+        if not fin:
+            count[C_STEPS] = j + 1
     return k
