@@ -151,8 +151,9 @@ def by_kernel(events):
 def profile(command=README_COMMAND, runs=3, log=None):
     """``runs`` rounds of: a kernel profile, a first run and a warm cold start (each on
     a new empty cache); medians of the wall times and of each kernel's own time."""
-    profiles, firsts, warms = [], [], []
+    profiles, firsts, warms, loads = [], [], [], []
     for i in range(runs):
+        loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
         profiles.append(profile_once(command))
         first, warm = time_command(command)
         firsts.append(first)
@@ -172,8 +173,11 @@ def profile(command=README_COMMAND, runs=3, log=None):
             "first_run_s": firsts, "first_run_median_s": statistics.median(firsts),
             "warm_s": warms, "warm_median_s": statistics.median(warms),
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(), "load_average": os.getloadavg(),
-            "kernels": kernels}
+            else os.cpu_count(), "load_average": loads, "kernels": kernels}
+
+
+def _loads(result):
+    return ", ".join("?" if x is None else f"{x:.2f}" for x in result["load_average"])
 
 
 def report(result, top=10):
@@ -188,8 +192,8 @@ def report(result, top=10):
              f"first run in one process: {result['one_process_median_s']:.2f} s, of which "
              f"compiling {result['compile_median_s']:.2f} s: {result['compilations']} "
              f"compilations of {len(result['kernels'])} functions",
-             f"({result['cpus']} CPUs; load average before: "
-             f"{result['load_average'][0]:.2f})"]
+             f"({result['cpus']} CPUs; load average before each round: "
+             f"{_loads(result)})"]
     lines += ["", f"{'kernel':<56} {'own s':>6} {'sigs':>4}"]
     ranked = sorted(result["kernels"].items(), key=lambda kv: -kv[1]["own"])
     lines += [f"{name.replace('dopplerflow.core.', ''):<56} {k['own']:6.2f} "
@@ -219,7 +223,8 @@ def write_markdown(result, path, top=10):
         f"`{cmd}`, whole process, wall clock; medians of {n} rounds (first run, warm "
         f"cold start and a first run in one process, in turn), each first run on an "
         f"empty numba cache.  Nothing pinned: {result['cpus']} CPUs "
-        f"({m['cpu']}), load average {result['load_average'][0]:.2f} before; "
+        f"({m['cpu']}), shared: load average before each round {_loads(result)} (other "
+        f"work on the second CPU slows the first run towards the one-process figure); "
         f"Python {m['python']}, numba {m['versions']['numba']}.",
         "",
         "| | median s | runs, s |",
