@@ -411,7 +411,7 @@ def _postdive():
 
 #: The recording whose beats match the expert's marks (sensitivity and PPV at least 95 %)
 #: today.  On the others the max envelope rides a steady noise line and the beats are read
-#: on the flow power, whose systolic and diastolic surges are alike (sensitivity 62-95 %,
+#: on the band power, whose systolic and diastolic surges are alike (sensitivity 62-95 %,
 #: PPV 50-77 %); and no recording has its median interval error within 20 ms (precordial_01:
 #: 20.3 ms, at the 10 ms resolution of the marks).  ``python -m benchmarks.beats`` checks
 #: those targets on every recording and reports them (benchmarks/results/beats.md).

@@ -325,7 +325,7 @@ def beat_lines(analysis):
     if b is None or not len(b):
         return []
     s = b.summary
-    on = {"max_envelope": "the maximum velocity", "flow_power": "the flow power"}[b.signal]
+    on = {"max_envelope": "the maximum velocity", "band_power": "the band power"}[b.signal]
     count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected), "
              f"read on {on}")
     if s["heart_rate_bpm"] is None:

@@ -216,7 +216,7 @@ _BEAT_FIGURES = (("psv_cm_s", "PSV", "cm/s", 1), ("edv_cm_s", "EDV", "cm/s", 1),
                  ("tamv_cm_s", "TAMV", "cm/s", 1), ("tav_cm_s", "TAV", "cm/s", 1),
                  ("ri", "RI", "", 2), ("pi", "PI", "", 2), ("sd_ratio", "S/D", "", 1),
                  ("acceleration_time_s", "acceleration time", "s", 3))
-_SIGNALS = {"max_envelope": "the maximum velocity", "flow_power": "the flow power"}
+_SIGNALS = {"max_envelope": "the maximum velocity", "band_power": "the band power"}
 
 
 def _beats(analysis):

@@ -44,7 +44,7 @@ from .constants import (
 @njit(**_JIT)
 def _smoothed(ring, rn, c, floor_level, a, b, h, work):
     """Channel ``c``'s signal of rows ``a .. b - 1``, each the mean over ``2 h + 1`` rows:
-    fmax (Hz), or the flow power in dB over ``floor_level``; in ``work[4]`` (its running
+    fmax (Hz), or the band power in dB over ``floor_level``; in ``work[4]`` (its running
     sums in ``work[3]``: rows of the ring's length, at least)."""
     m = b - a + 2 * h
     raw = work[3, :m + 1]

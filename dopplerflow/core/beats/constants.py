@@ -9,7 +9,7 @@ kernels read them as compile-time constants or from ``BeatTracker.params`` (slot
 #: Names of the detection channels, by index.
 CHANNELS = ("fmax_toward", "fmax_away", "power")
 #: What each channel is, as the result names the signal used.
-CHANNEL_SIGNALS = ("max_envelope", "max_envelope", "flow_power")
+CHANNEL_SIGNALS = ("max_envelope", "max_envelope", "band_power")
 #: Shortest and longest beat period searched, s (240 and 30 beats/min): fetal rates up to
 #: ~200/min and adult bradycardia down to ~35/min, with room either side.
 MIN_PERIOD_S, MAX_PERIOD_S = 0.25, 2.0

@@ -54,7 +54,7 @@ class Beats:
     ----------
     signal : str or None
         What the beats were read on: ``"max_envelope"`` (the antegrade maximum
-        velocity) or ``"flow_power"`` (where the envelope shows no clear pulse);
+        velocity) or ``"band_power"`` (where the envelope shows no clear pulse);
         None when neither shows a periodic pulse (then there are no beats).
     periodicity : float
         Mean height (0-1) of the autocorrelation peak at the beat period of that

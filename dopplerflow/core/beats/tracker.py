@@ -193,7 +193,7 @@ class BeatTracker:
 
     def channel(self, ante):
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
-        max envelope of that direction unless the flow power is clearly more periodic."""
+        max envelope of that direction unless the band power is clearly more periodic."""
         q = self.periodicity()
         env = ante if self.antegrade is None else self.antegrade
         if q[env] >= q[2] - CHANNEL_MARGIN or q[env] >= GOOD_PERIODICITY:
