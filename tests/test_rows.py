@@ -20,6 +20,27 @@ def test_flow_runs_total_matches_a_plain_count(rng):
     assert tot.flow == flow.sum() and tot.n == len(flow)
 
 
+def test_peaks_come_from_runs_of_flow_not_from_a_row_or_two(rng):
+    """A direction's peak is the largest maximum frequency in its runs of at least
+    ``min_run`` rows, whatever the blocks: a click's or a step's row or two is no peak."""
+    from dopplerflow.core.rows import Totals
+
+    fmax = np.zeros((200, 2), np.float32)
+    fmax[20:60, 0] = rng.uniform(100, 300, 40)  # a run of flow toward the probe
+    fmax[30, 0] = 500.0  # a spike inside it: part of the run
+    fmax[100:102, 0] = 900.0  # two rows alone
+    fmax[120:125, 1] = 700.0  # five rows away: one short of a run
+    fmax[150:156, 1] = 400.0  # six: a run
+    fmax[198:200, 1] = 800.0  # a short run left open at the end
+    rows = np.zeros((200, 6), np.float32)
+    rows[:, 0], rows[:, 3] = fmax[:, 0], fmax[:, 1]
+    for block in (1, 7, 200):
+        tot = Totals(min_run=6)
+        for i in range(0, len(rows), block):
+            tot.update(rows[i:i + block])
+        np.testing.assert_array_equal(tot.peak_hz, [500.0, 400.0])
+
+
 def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
     # a dropout that is bridged only once the row after it arrives: the running median of
     # the rows handed out before must already count the bridged values, as in one pass

@@ -225,6 +225,9 @@ class NoiseFloor:
         self._ver_top = np.zeros((_VERSIONS, 2), np.int64)
         self._ver_start = np.zeros(_VERSIONS, np.int64)
         self._frame = 0
+        # quantisation noise of a bin (SampleGrid's step), from each frame on
+        self._quant_from = [0]
+        self._quant_power = [0.0]
         _new_version(0, self._shape, self._inv, self._code, self.band.tops, self._ver_shape,
                      self._ver_inv, self._ver_fill, self._ver_top, self._ver_start, self.state)
         self.state[N_INBAND] = np.count_nonzero(self._code == 0)
@@ -293,6 +296,26 @@ class NoiseFloor:
         self.impulses.count = int(self.state[IMPULSES])
         return out
 
+    def quantised(self, frame0, steps):
+        """Note the quantisation step of the samples (:class:`~.precision.SampleGrid`)
+        in force at each frame from ``frame0`` on: no bin's floor lies under the
+        quantisation noise of that step (``inf`` or 0: none).
+
+        The searched bins lie above the wall filter's cut-off, in its flat pass band,
+        where the rounding's white noise keeps its level.
+        """
+        q = np.where(np.isfinite(steps), steps, 0.0)
+        power = self.cfg.quant_power * (q / QUANT_STEP) ** 2
+        for i in np.flatnonzero(np.diff(np.concatenate(([self._quant_power[-1]], power)))):
+            self._quant_from.append(int(frame0) + int(i))
+            self._quant_power.append(float(power[i]))
+
+    def _quant_rows(self, row0, n):
+        """The quantisation noise of a bin at rows ``row0 ... row0 + n - 1`` (row ``r``
+        that of frame ``r``), float32."""
+        at = np.searchsorted(self._quant_from, row0 + np.arange(n), side="right") - 1
+        return np.asarray(self._quant_power, np.float32)[at]
+
     def whiten(self, rows, noise, row0):
         """Whitened rows: divided by the noise shape in force at their frame.
 
@@ -322,8 +345,8 @@ class NoiseFloor:
         white = np.empty_like(rows)
         slots = np.empty(n, np.int64)
         if n and not _whiten(rows, noise, int(row0), self._ver_start, self._ver_inv,
-                             self._ver_fill, int(self.state[N_VER]), _LEAST_RATIO, white,
-                             slots):
+                             self._ver_fill, int(self.state[N_VER]), _LEAST_RATIO,
+                             self._quant_rows(int(row0), n), white, slots):
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
         return white, self.floor_rows(slots)
 
@@ -1017,7 +1040,8 @@ def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir
 
 
 @njit(**_JIT_PURE)
-def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, white, slots):
+def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, quant, white,
+            slots):
     """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
 
     ``ver_inv`` is 0 and ``ver_fill`` 1 on the bins out of the band (whose whitened value
@@ -1041,12 +1065,12 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio,
         w = white[i]
         vi = ver_inv[slot]
         vf = ver_fill[slot]
-        # no bin's floor below the row's rounding (precision.py): a bin whose shape puts
-        # it lower is whitened against that instead
+        # no bin's floor below the row's rounding, nor below the samples' quantisation
+        # noise (precision.py): a bin whose shape puts it lower is whitened against that
         top = np.float32(0.0)
         for k in range(row.shape[0]):
             top = max(top, row[k])
-        least = top * least_ratio
+        least = max(top * least_ratio, quant[i])
         cap = nz / least if least > 0.0 else np.float32(np.inf)
         for k in range(row.shape[0]):
             w[k] = row[k] * min(vi[k], cap) + nz * vf[k]

@@ -51,7 +51,7 @@ from .layout_check import LayoutCheck, check_pair
 from .layouts import channel_map
 from .levels import Levels
 from .noise import NoiseFloor, NoiseRecord
-from .precision import precision_floor
+from .precision import SampleGrid, precision_floor
 from .reflux import RefluxTracker
 from .rows import (
     Bridger,
@@ -223,6 +223,7 @@ class Processor:
         self.timeline = Timeline(cfg, settle, first)
         # spectrum and row stages
         self.framer = Framer(cfg)
+        self.grid = SampleGrid()  # the samples' quantisation step
         self.noise = NoiseFloor(cfg)
         self.average = TimeAverager(s.average_frames)
         self._noise_pending = np.zeros(0)
@@ -369,12 +370,14 @@ class Processor:
         for i in range(0, n, self.PIECE):
             if filtered is None:
                 piece = block[i:i + self.PIECE]
+                self.grid.add(piece)
                 dest = self.framer.space(len(piece))
                 self.wall(piece, out=dest)
                 if self.hum is not None:
                     self.hum(dest, out=dest)
                 power = self.framer.commit(len(piece))
             else:
+                self.grid.skip(len(filtered[i:i + self.PIECE]))
                 power = self.framer(filtered[i:i + self.PIECE])
             self._spectral_rows(power, False, batches)
         if final:
@@ -387,7 +390,11 @@ class Processor:
         spectrogram).  The envelopes and a persistent vessel read the rows whitened by the
         per-bin noise floor; the spectrogram keeps them as they are."""
         if len(power):
-            settled = self.timeline.frames_settled(self.framer.n_frames - len(power), len(power))
+            frame0 = self.framer.n_frames - len(power)
+            settled = self.timeline.frames_settled(frame0, len(power))
+            cfg = self.config
+            ends = (frame0 + np.arange(len(power))) * cfg.hop + cfg.n_window
+            self.noise.quantised(frame0, self.grid.steps_at(ends))
             level = self.noise(power, settled)
             # never under the float32 rounding of the frame (a recording without noise);
             # the sign marks frames near digital silence

@@ -156,8 +156,9 @@ class Totals:
     def __init__(self, min_run):
         self.min_run = min_run
         self.peak_hz = np.zeros(2, np.float32)
-        # rows, flow rows, open run, rows in closed runs of at least min_run (_flow_totals)
-        self._state = np.zeros(4, np.float64)
+        # rows, flow rows, open run, rows in closed runs of at least min_run, and each
+        # direction's open run and its peak (_flow_totals)
+        self._state = np.zeros(8, np.float64)
 
     @property
     def n(self):
@@ -310,16 +311,25 @@ def _flow_totals(rows, min_run, state, peak):
     """Running totals of stored rows (n, 6) float32, in stream order.
 
     ``state`` (float64): rows, rows with flow (either direction), length of
-    the flow run still open, rows in closed runs at least ``min_run`` long.
-    ``peak`` (2,) float32: the largest fmax of each direction.
+    the flow run still open, rows in closed runs at least ``min_run`` long, then
+    for each direction the length of its open run and the largest fmax in it.
+    ``peak`` (2,) float32: the largest fmax of each direction in its runs of at
+    least ``min_run`` rows (a row or two of a click, of a filter's transient, or of
+    the splatter of a step is no flow's peak).
     """
     for i in range(rows.shape[0]):
         a = rows[i, 0]
         b = rows[i, 3]
-        if a > peak[0]:
-            peak[0] = a
-        if b > peak[1]:
-            peak[1] = b
+        for d in range(2):
+            v = rows[i, 3 * d]
+            if v > 0:
+                state[4 + d] += 1
+                state[6 + d] = max(state[6 + d], v)
+                if state[4 + d] >= min_run and state[6 + d] > peak[d]:
+                    peak[d] = state[6 + d]
+            else:
+                state[4 + d] = 0
+                state[6 + d] = 0
         if a > 0 or b > 0:
             state[1] += 1
             state[2] += 1
