@@ -140,6 +140,10 @@ class Beats:
         return out
 
 
+#: Candidates an interval of a run chained again spans at most (:func:`_run_chain`).
+RUN_BACK = 8
+
+
 def _usual_period(tab):
     """The recording's beat period (rows) from the records ``tab`` of one channel: the
     median over time of the periods the beats were decided with, weighted by how
@@ -171,7 +175,8 @@ def _run_chain(onset, gain, usual, a, b, first, end):
         best = -pen(onset[i] - onset[a]) if a >= 0 else (
             0.0 if onset[i] - onset[first] < usual else -math.inf)
         arg = -1
-        for j in range(first, i):
+        # an interval spans at most a few candidates (two cycles locked on a third: six)
+        for j in range(max(first, i - RUN_BACK), i):
             v = score[j - first] - pen(onset[i] - onset[j])
             if v > best:
                 best, arg = v, j
