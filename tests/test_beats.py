@@ -411,10 +411,12 @@ def _postdive():
 
 #: The recording whose beats match the expert's marks (sensitivity and PPV at least 95 %)
 #: today.  On the others the max envelope rides a steady noise line and the beats are read
-#: on the band power, whose systolic and diastolic surges are alike (sensitivity 62-95 %,
-#: PPV 50-77 %); and no recording has its median interval error within 20 ms (precordial_01:
-#: 20.3 ms, at the 10 ms resolution of the marks).  ``python -m benchmarks.beats`` checks
-#: those targets on every recording and reports them (benchmarks/results/beats.md).
+#: on the band power, whose systolic and diastolic surges are alike: one beat a cycle is
+#: kept, but not always the surge the expert marks (sensitivity 62-96 %, PPV 62-92 % over
+#: the whole recording); and the median interval error is 18-40 ms (precordial_01: 20.3 ms,
+#: at the 10 ms resolution of the marks).  ``python -m benchmarks.beats`` checks those
+#: targets on every recording, over the stretch the expert marked, and reports them
+#: (benchmarks/results/beats.md).
 BEATS_MET = "precordial_01.wav"
 
 
@@ -435,6 +437,66 @@ def test_precordial_beats_match_the_expert_marks_where_the_envelope_carries_them
     a, ref = precordial[BEATS_MET]
     s = score_beats(a.beats.onset_s, ref["expert_beat_times_s"])
     assert s["sensitivity"] >= 0.95 and s["ppv"] >= 0.95
+
+
+@pytest.mark.parametrize("name", [f"precordial_0{k}.wav" for k in range(1, 9)])
+def test_precordial_beats_are_one_a_cycle(precordial, name):
+    # two flow events a cycle (systolic and diastolic) once doubled the beats where the
+    # autocorrelation locked on half the period; one beat a cycle is what the expert
+    # marks, with at most one beat more at either end of the recording (a cycle the
+    # expert left unmarked there)
+    a, ref = precordial[name]
+    assert len(a.beats) <= len(ref["expert_beat_times_s"]) + 2
+
+
+def _records(onset_rows, period_rows, *, psv=1000.0):
+    """Beat records of the power channel (mono), in time order: the given onsets and
+    periods decided with, evidence 2, periodicity 0.8, the measures of a flat pulse."""
+    onset = np.asarray(onset_rows, float)
+    tab = np.full((len(onset), B.REC_WIDTH), np.nan)
+    tab[:, B.R_CHANNEL] = 2
+    tab[:, B.R_ONSET] = onset
+    tab[:, B.R_CENTRE] = onset + 10
+    tab[:, B.R_EVIDENCE] = 2.0
+    tab[:, B.R_PERIOD] = period_rows
+    tab[:, B.R_PERIODICITY] = 0.8
+    tab[:, B.R_RR] = np.r_[np.diff(onset), np.nan]
+    m = tab[:, B.REC_HEAD:B.REC_HEAD + B.M_WIDTH]
+    m[:, B.M_PSV] = psv
+    m[:, B.M_PEAK] = onset + 20
+    m[:, B.M_EDV] = 100.0
+    m[:, B.M_TAMV] = 300.0
+    m[:, B.M_TAV] = 200.0
+    m[:, B.M_FWD] = 300.0 * tab[:, B.R_RR]
+    m[:, B.M_REV] = 0.0
+    m[:, B.M_PHASES] = 1
+    return tab
+
+
+def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
+    from dopplerflow.core.beats.summary import _one_a_cycle
+
+    # 160-row cycles; cycles 4-9 locked on half the period: a beat at each cycle and one
+    # mid-cycle (the diastolic surge), which scores less
+    cycles = np.arange(14) * 160.0
+    extra = cycles[4:10] + 70.0
+    onset = np.sort(np.r_[cycles, extra])
+    period = np.where((onset >= cycles[4]) & (onset < cycles[10]), 80.0, 160.0)
+    tab = _records(onset, period)
+    tab[np.isin(onset, extra), B.R_EVIDENCE] = 1.0
+    tab[np.isin(onset, extra), B.REC_HEAD + B.M_PSV] = 1500.0  # the merged beat's peak
+    out = _one_a_cycle(tab)
+    np.testing.assert_array_equal(out[:, B.R_ONSET], cycles)
+    np.testing.assert_array_equal(out[:-1, B.R_RR], np.diff(cycles))
+    merged = np.isin(cycles, cycles[4:10])
+    m = out[:, B.REC_HEAD:B.REC_HEAD + B.M_WIDTH]
+    np.testing.assert_array_equal(m[:, B.M_PSV], np.where(merged, 1500.0, 1000.0))
+    np.testing.assert_array_equal(m[merged, B.M_PEAK], cycles[4:10] + 90.0)
+    np.testing.assert_allclose(m[:-1, B.M_FWD], 300.0 * np.diff(cycles))
+    np.testing.assert_allclose(m[:-1, B.M_TAMV], 300.0)
+    # a record at the usual period everywhere is left as it is
+    plain = _records(cycles, 160.0)
+    np.testing.assert_array_equal(_one_a_cycle(plain), plain)
 
 
 @pytest.mark.parametrize("name", ["Good", pytest.param("Poor", marks=pytest.mark.xfail(

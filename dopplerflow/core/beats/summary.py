@@ -1,7 +1,8 @@
 """The beats of a finished recording: :class:`Beats`, :func:`beat_result` and the CSV.
 
 :func:`beat_result` reads a finished :class:`~.tracker.BeatTracker`: it picks the
-channel the beats are read on, converts the records to seconds and cm/s, flags the
+channel the beats are read on, keeps one beat a cycle where the chain locked on a
+fraction of the period, converts the records to seconds and cm/s, flags the
 clean beats and sums the recording up (the JSON's ``beats``); :func:`beats_csv`
 writes the per-beat table.
 """
@@ -12,7 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .constants import (
+    ALPHA,
     CHANNEL_SIGNALS,
+    DRIVE_CLIP,
     M_EDV,
     M_FWD,
     M_PEAK,
@@ -137,19 +140,131 @@ class Beats:
         return out
 
 
+#: Candidates an interval of a run chained again spans at most (:func:`_run_chain`).
+RUN_BACK = 8
+
+
+def _usual_period(tab):
+    """The recording's beat period (rows) from the records ``tab`` of one channel: the
+    median over time of the periods the beats were decided with, weighted by how
+    periodic the drive was (None: no beats, or no periodic drive)."""
+    if not len(tab):
+        return None
+    order = np.argsort(tab[:, R_PERIOD])
+    w = np.cumsum(tab[order, R_PERIODICITY] * tab[order, R_PERIOD])
+    if w[-1] <= 0:
+        return None
+    return tab[order[np.searchsorted(w, 0.5 * w[-1])], R_PERIOD]
+
+
+def _run_chain(onset, gain, usual, a, b, first, end):
+    """The beats kept of the candidates ``first .. end - 1`` between the kept beats ``a``
+    and ``b`` (-1 and ``len(onset)``: none, the run starts or ends the recording): the
+    chain with the most ``gain`` at its beats less ``ALPHA * log(RR / usual)**2`` for
+    each interval, no interval under half ``usual`` (the chain of beats' rule, at the
+    recording's period).  Returns the indices kept."""
+    n = len(onset)
+
+    def pen(d):
+        return ALPHA * math.log(d / usual) ** 2 if d >= 0.5 * usual else math.inf
+
+    score = np.full(end - first, -math.inf)
+    back = np.full(end - first, -1)
+    for i in range(first, end):
+        # from the beat before the run, or anywhere in the run's first period without one
+        best = -pen(onset[i] - onset[a]) if a >= 0 else (
+            0.0 if onset[i] - onset[first] < usual else -math.inf)
+        arg = -1
+        # an interval spans at most a few candidates (two cycles locked on a third: six)
+        for j in range(max(first, i - RUN_BACK), i):
+            v = score[j - first] - pen(onset[i] - onset[j])
+            if v > best:
+                best, arg = v, j
+        score[i - first] = gain[i] + best
+        back[i - first] = arg
+    # to the beat after the run, or ending anywhere in the run's last period without one
+    best = -pen(onset[b] - onset[a]) if a >= 0 and b < n else -math.inf
+    last = -1
+    for i in range(first, end):
+        tail = -pen(onset[b] - onset[i]) if b < n else (
+            0.0 if onset[end - 1] - onset[i] < usual else -math.inf)
+        if score[i - first] + tail > best:
+            best, last = score[i - first] + tail, i
+    kept = []
+    while last >= 0:
+        kept.append(last)
+        last = int(back[last - first])
+    return kept
+
+
+def _one_a_cycle(tab):
+    """The records ``tab`` (one channel, time order) with one beat a cycle where the
+    drive was locked on a fraction of the recording's period.
+
+    A precordial Doppler carries two flow events a cycle (systolic and diastolic),
+    and where they are alike the autocorrelation peaks at half the period: the chain
+    of beats then takes both.  Each run of beats decided with a period off the
+    recording's usual one (by more than ``PERIOD_RANGE``) is chained again at the
+    usual period between the beats around it (:func:`_run_chain`); a beat left out is
+    merged into the beat before it (its interval, PSV and peak, EDV, means and
+    integrals).  The beats of the run stay not clean (their period was off).
+    """
+    usual = _usual_period(tab)
+    if usual is None:
+        return tab
+    off = np.abs(np.log(tab[:, R_PERIOD] / usual)) > math.log(PERIOD_RANGE)
+    if not off.any():
+        return tab
+    onset = tab[:, R_ONSET]
+    gain = np.minimum(tab[:, R_EVIDENCE], DRIVE_CLIP)
+    keep = ~off
+    i, n = 0, len(tab)
+    while i < n:
+        if not off[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and off[j]:
+            j += 1
+        keep[_run_chain(onset, gain, usual, i - 1, j, i, j)] = True
+        i = j
+    if keep.all():
+        return tab
+    out = tab.copy()
+    kept = np.flatnonzero(keep)
+    for q, k in enumerate(kept):
+        stop = kept[q + 1] if q + 1 < len(kept) else n
+        if stop == k + 1:
+            continue
+        part = tab[k:stop]
+        rr = part[:, R_RR]
+        out[k, R_RR] = rr.sum()
+        for h in range(2):
+            m = part[:, REC_HEAD + h * M_WIDTH:REC_HEAD + (h + 1) * M_WIDTH]
+            o = out[k, REC_HEAD + h * M_WIDTH:REC_HEAD + (h + 1) * M_WIDTH]
+            if np.isnan(m[:, M_PSV]).any():
+                o[:] = np.nan
+                continue
+            top = int(np.argmax(m[:, M_PSV]))
+            o[M_PSV], o[M_PEAK] = m[top, M_PSV], m[top, M_PEAK]
+            o[M_EDV] = m[-1, M_EDV]
+            o[M_TAMV] = np.dot(m[:, M_TAMV], rr) / rr.sum()
+            o[M_TAV] = np.dot(m[:, M_TAV], rr) / rr.sum()
+            o[M_FWD], o[M_REV] = m[:, M_FWD].sum(), m[:, M_REV].sum()
+            o[M_PHASES] = m[:, M_PHASES].max()
+    # beats before the first one kept have no beat to merge into
+    return out[kept]
+
+
 def _clean(tab, rr, psv, rows, unanalysed):
     """Which beats are clean (see :class:`Beats`) of the records ``tab`` of one channel;
     ``rows`` ``(k, 2)``: each beat's first and end row."""
     ok = np.isfinite(rr) & (tab[:, R_EVIDENCE] >= MIN_EVIDENCE) & (psv > 0)
-    if len(tab):
-        # the recording's period: the median over time of the periods the beats were
-        # decided with, weighted by how periodic the drive was; a stretch locked on half
-        # or twice it (two flow events a cycle, a weak pulse) is not clean
-        order = np.argsort(tab[:, R_PERIOD])
-        w = np.cumsum(tab[order, R_PERIODICITY] * tab[order, R_PERIOD])
-        if w[-1] > 0:
-            usual = tab[order[np.searchsorted(w, 0.5 * w[-1])], R_PERIOD]
-            ok &= np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
+    usual = _usual_period(tab)
+    if usual is not None:
+        # a stretch locked on half or twice the recording's period (two flow events a
+        # cycle, a weak pulse) is not clean
+        ok &= np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
     if len(rr) > 1:
         # the median of the (up to) five intervals around each, the last one (open) left out
         k = len(rr) - 1
@@ -203,7 +318,7 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     # a beat placed without a pulse bridges a missed beat between two seen ones; before the
     # first pulse and after the last there is nothing to bridge
     seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
-    tab = tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0]
+    tab = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
     h = ante if tracker.direction else 0
     m = tab[:, REC_HEAD + h * M_WIDTH:REC_HEAD + (h + 1) * M_WIDTH]
     onset = t0 + tab[:, R_ONSET] * hop
