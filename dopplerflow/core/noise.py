@@ -755,7 +755,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
     for d in range(2):
         _tone_hold(src, dir_start[d], dir_step[d], dir_count[d], par[P_STEADY],
                    int(par[P_HOLD]), int(par[P_REACH]), t_hit, t_scratch, t_score,
-                   t_level, t_held, t_found, line, not warm)
+                   t_level, t_held, t_found, line, warm)
     # peaks not yet held count with the lines toward a band's limit (a codec's artefacts
     # above its cut-off are peaks from the start), marked 2
     if not warm:

@@ -209,30 +209,38 @@ def _warm_hits(mean, med, st, sp, cnt, ratio, hit):
 
 @njit(**_JIT_PURE)
 def _mirror_hits(mean, mirror, lo, hi, steady, hit):
-    """Mark 2 on the peaks (``hit`` 1) whose mirror bin, or a bin beside it, is a peak of
-    a mean level within ``steady`` (a power ratio) of theirs.
+    """Mark 2 on the peaks (``hit`` 1) whose mirror bin, or a bin beside it, holds a narrow
+    local maximum of ``mean`` at a level within ``steady`` (a power ratio) of theirs, and
+    on that maximum.
 
     A tone picked up on the signal lines is real on the channels: it stands at ``+f`` and
     ``-f`` at once, at the same level.  Blood flows one way at a time, and two vessels'
     narrow peaks do not mirror each other bin for bin; a strong peak's image (the
     channels' imbalance) lies tens of dB below it.  Such a pair is a line from the
-    sub-window it is seen in.  ``mirror`` is the bin of ``-f`` (-1: none, a mono
-    recording).
+    sub-window it is seen in.  On the side of the flow, flow around the tone's bins may
+    hide how narrow it is: there the pair needs only a local maximum of the tone's level
+    (flow adds to it, within ``steady``) more than twice over the bins two away (the
+    Hann window's main lobe holds a tone within a bin on either side of its peak).
+    ``mirror`` is the bin of ``-f`` (-1: none, a mono recording); the bins ascend in
+    frequency.
     """
     for k in range(lo, hi):
         j = mirror[k]
         if hit[k] == 0 or j < 0:
             continue
-        for jj in range(max(j - 1, lo), min(j + 2, hi)):
-            if hit[jj] != 0 and mirror[jj] >= 0 and steady * mean[jj] >= mean[k] \
-                    and steady * mean[k] >= mean[jj]:
+        for jj in range(max(j - 1, lo + 2), min(j + 2, hi - 2)):
+            v = mean[jj]
+            if mirror[jj] >= 0 and mean[jj - 1] <= v and mean[jj + 1] <= v \
+                    and v > 2.0 * max(mean[jj - 2], mean[jj + 2]) \
+                    and steady * v >= mean[k] and steady * mean[k] >= v:
                 hit[k] = 2
+                hit[jj] = 2
                 break
 
 
 @njit(**_JIT_PURE)
 def _tone_hold(mean, st, sp, cnt, steady, n_hold, reach, hit, scratch, score, level, held,
-               found, line, record):
+               found, line, warm):
     """Update the tonal lines of one direction from its peaks of a sub-window.
 
     Parameters
@@ -258,16 +266,18 @@ def _tone_hold(mean, st, sp, cnt, steady, n_hold, reach, hit, scratch, score, le
     score, held, found : ndarray, shape (n_fft,)
         Per bin: the hold score (int32; a peak this sub-window gets the highest score of
         its bin and the two beside it plus one, a mirrored peak at least ``n_hold``, a bin
-        without one loses two), whether a line is held there (int8: from ``n_hold`` on,
+        without one loses two but in the warm-up), whether a line is held there (int8: from ``n_hold`` on,
         until the score falls to half of it) and whether a line was ever held at a peak
         there (int8).  Updated in place.
     line : ndarray, shape (n_fft,), int8
         Set to 1 on the bins a held line covers: its peak and the bins beside it that
         stand more than twice above its surroundings, up to ``reach``.  Only set, never
         cleared: the caller clears it before the directions are updated.
-    record : bool
-        Whether a held line is recorded in ``found`` (the warm-up's pairs are not: a
-        line is reported once a sub-window's spectrum shows it too).
+    warm : bool
+        A warm-up's mean: a bin without a peak keeps its score and level (flow crossing
+        a line in the first frames hides it, and only a sub-window's quietest moment
+        shows it again), and a held line is not recorded in ``found`` (it is reported
+        once a sub-window's spectrum shows it too).
     """
     for j in range(cnt):
         k = st + sp * j
@@ -288,17 +298,18 @@ def _tone_hold(mean, st, sp, cnt, steady, n_hold, reach, hit, scratch, score, le
             score[k] = min(s + 1, 2 * n_hold)
             if hit[k] == 2:
                 score[k] = max(score[k], n_hold)
-        else:
+        elif not warm:
             score[k] = max(scratch[k] - 2, 0)
         if score[k] >= n_hold:
             held[k] = 1
         elif score[k] <= n_hold // 2:
             held[k] = 0
-        if record and held[k] and hit[k]:
+        if held[k] and hit[k] and not warm:
             found[k] = 1
     for j in range(cnt):
         k = st + sp * j
-        level[k] = mean[k] if hit[k] else 0.0
+        if hit[k] or not warm:
+            level[k] = mean[k] if hit[k] else 0.0
     for j in range(cnt):
         k = st + sp * j
         if not held[k]:
