@@ -10,9 +10,9 @@ the upper half of the signal band stand :data:`IMPULSE_X` times above their nois
 10**12 frames); with two directions, more than :data:`IMPULSE_FRACTION_BOTH` in each
 (noise: more than 30 % of 32 bins once in 10**5 frames, on both sides at once once in
 10**10; flow fills one side), once the noise floor is that of the first sub-window (the
-warm-up's rough floor keeps the higher fraction).  The frames whose window holds only the first or last
-milliseconds of a click under its tapered edge are raised over the whole band, not as
-far: the lower fraction takes them in.  A run of broadband frames no longer
+warm-up's rough floor keeps the higher fraction).  The frames whose window holds only the
+first or last milliseconds of a click under its tapered edge are raised over the whole
+band, not as far: the lower fraction takes them in.  A run of broadband frames no longer
 than :data:`IMPULSE_MAX_S`, after at least as long without one, is an impulse: its frames
 are replaced, as they come, by the last frame before it, so the impulse neither becomes a
 flow peak nor enters the noise floor.  A longer broadband run is kept (after its first

@@ -53,8 +53,13 @@ from numba import njit
 from . import _design
 from ._numba import _JIT_PURE
 from .band import SignalBand, _band_update
-from .impulses import (IMPULSE_FRACTION, IMPULSE_FRACTION_BOTH, IMPULSE_X, Impulses,
-                       _broadband_fraction)
+from .impulses import (
+    IMPULSE_FRACTION,
+    IMPULSE_FRACTION_BOTH,
+    IMPULSE_X,
+    Impulses,
+    _broadband_fraction,
+)
 from .precision import PRECISION_DB
 from .spectrum import QUANT_STEP, SpectralConfig
 from .tones import LINE_REACH, Tones, _mirror_hits, _tone_hits, _tone_hold, _warm_hits
@@ -109,7 +114,7 @@ _TINY = 1e-12
 # slots of the tracker's state
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
-    MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER = range(22)
+    MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER = range(24)
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
@@ -197,7 +202,7 @@ class NoiseFloor:
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
             IMPULSE_FRACTION_BOTH, *self.tones.warm_ratios(_WARM_LAST)])
-        self.state = np.zeros(RUN_POWER + 1)
+        self.state = np.zeros(PREV_POWER + 1)
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
         self.state[PREV_ROW] = -2.0
@@ -225,13 +230,11 @@ class NoiseFloor:
         self._ver_shape = np.ones((_VERSIONS, n), np.float32)
         self._ver_inv = np.ones((_VERSIONS, n), np.float32)
         self._ver_fill = np.ones((_VERSIONS, n), np.float32)
-        self._ver_line = np.zeros((_VERSIONS, n), np.int8)
         self._ver_top = np.zeros((_VERSIONS, 2), np.int64)
         self._ver_start = np.zeros(_VERSIONS, np.int64)
         self._frame = 0
         _new_version(0, self._shape, self._inv, self._code, self.band.tops, self._ver_shape,
-                     self._ver_inv, self._ver_fill, self._ver_line, self._ver_top,
-                     self._ver_start, self.state)
+                     self._ver_inv, self._ver_fill, self._ver_top, self._ver_start, self.state)
         self.state[N_INBAND] = np.count_nonzero(self._code == 0)
 
     @property
@@ -291,8 +294,7 @@ class NoiseFloor:
                           self._ssum, self._scratch, self._scratch2, self._iscratch,
                           self._nine, self._coef, self.band.tops, self.band.pending, t.hit,
                           t.scratch, t.low, t.score, t.level, t.held, t.found,
-                          self._ver_shape, self._ver_inv, self._ver_fill, self._ver_line,
-                          self._ver_top,
+                          self._ver_shape, self._ver_inv, self._ver_fill, self._ver_top,
                           self._ver_start)
             resume = True
         self._frame += m
@@ -314,9 +316,8 @@ class NoiseFloor:
         Returns
         -------
         white : ndarray, shape (n, n_fft), float32
-            The rows over their shape; bins out of the band or not searched hold the
-            row's level (its absolute value), those of a tonal line the lower of the
-            whitened bins beside it (:func:`_fill_lines`).
+            The rows over their shape; bins out of the band, on tonal lines or not
+            searched hold the row's level (its absolute value).
         floor : FloorRows
             The shapes and band tops of the rows, for :func:`~.envelopes.envelopes`.
         """
@@ -329,8 +330,7 @@ class NoiseFloor:
         white = np.empty_like(rows)
         slots = np.empty(n, np.int64)
         if n and not _whiten(rows, noise, int(row0), self._ver_start, self._ver_inv,
-                             self._ver_fill, self._ver_line, int(self.state[N_VER]),
-                             _LEAST_RATIO, white,
+                             self._ver_fill, int(self.state[N_VER]), _LEAST_RATIO, white,
                              slots):
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
         return white, self.floor_rows(slots)
@@ -457,18 +457,16 @@ def _select(a, n, q):
 
 
 @njit(**_JIT_PURE)
-def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_line,
-                 ver_top, ver_start, state):
+def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
+                 ver_start, state):
     """Keep the current shape, band and band tops as the version in force from ``frame``:
-    the shape, its inverse on the bins in the band (0 elsewhere), 1 on the others, and
-    1 on the bins of tonal lines (``ver_line``)."""
+    the shape, its inverse on the bins in the band (0 elsewhere) and 1 on the others."""
     slot = int(state[N_VER]) % ver_start.shape[0]
     for k in range(shape.shape[0]):
         ok = code[k] == 0
         ver_shape[slot, k] = shape[k]
         ver_inv[slot, k] = inv[k] if ok else 0.0
         ver_fill[slot, k] = 0.0 if ok else 1.0
-        ver_line[slot, k] = 1 if code[k] == 2 else 0
     ver_top[slot, 0] = tops[0]
     ver_top[slot, 1] = tops[1]
     ver_start[slot] = frame
@@ -712,7 +710,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
                   mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
                   t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv,
-                  ver_fill, ver_line, ver_top, ver_start):
+                  ver_fill, ver_top, ver_start):
     """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
     False) or, before the first sub-window ends, from the cumulative mean smoothed over
     nine bins (no lines)."""
@@ -825,8 +823,8 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                              scratch2, coef) and coef[1] != 0.0
     _normalise(quiet, 2.0 if warm else 1.0, noise_bins, code, warm, lo, hi, scratch, shape,
                inv, state, log2f, coef, colour)
-    _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_line,
-                 ver_top, ver_start, state)
+    _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
+                 ver_start, state)
 
 
 @njit(**_JIT_PURE)
@@ -880,9 +878,11 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
     the frame just before a click may hold the click's first milliseconds under its
     tapered edge, and that of the frame just after it its last: too little to make them
     broadband, enough to raise every bin.  So an impulse's frames are replaced by the
-    clean frame before the last, and the first frame after the run (the window's tail
-    over the click: under half the run's last band power) is replaced too, as long as
-    the run is short enough to be an impulse.
+    last clean frame, or by the one before it when the last holds twice its band power
+    (the click's start), and the first frame after the run (the window's tail over the
+    click: under half the run's last band power) is replaced too, as long as the run is
+    short enough to be an impulse.  Both only with two directions, where a click stands
+    out on both sides; in a mono recording the frames are replaced by the last clean one.
     """
     p = power[i]
     level = state[LEVEL]
@@ -909,8 +909,14 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
             broad = min(f0, f1) > f2
         elif max(f0, f1) >= 0.0:
             broad = max(f0, f1) > par[P_IMP_F]
-    # the replacement: the clean frame before the last (which may hold the click's start)
-    r = int(state[PREV_ROW]) if state[HAVE_PREV] > 0 else int(state[LAST_ROW])
+    # the replacement: the last clean frame, or the one before it when the last stands
+    # twice above it in band power (it holds the click's start)
+    # (with two directions only: in a mono recording what passes for an impulse is often
+    # the heart's own sound or a systole's upstroke, and the frames beside it are flow)
+    two = dir_count[0] > 0 and dir_count[1] > 0
+    r = int(state[LAST_ROW])
+    if two and state[HAVE_PREV] > 0 and state[LAST_POWER] > 2.0 * state[PREV_POWER]:
+        r = int(state[PREV_ROW])
     if broad:
         # one frame short of broadband inside a run does not end it; a run that starts
         # within an impulse's length of the last one is part of longer activity (a burst
@@ -931,7 +937,7 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
             # last clean frames stay, and an impulse's tail is replaced (a frame that
             # holds less than half the band power of the run's last: what went on at
             # the same power, flow rising into systole, is no impulse's tail)
-            if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0 \
+            if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0 \
                     and _masked_sum(p[lo:hi], inb[lo:hi]) < 0.5 * state[RUN_POWER]:
                 _clean_frame(power, r, last, lo, hi, p)
             return
@@ -942,8 +948,10 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
     state[QUIET] += 1.0
     state[PREV_ROW] = state[LAST_ROW]
     state[HAVE_PREV] = state[HAVE_LAST]
+    state[PREV_POWER] = state[LAST_POWER]
     state[LAST_ROW] = i
     state[HAVE_LAST] = 1.0
+    state[LAST_POWER] = _masked_sum(p[lo:hi], inb[lo:hi])
 
 
 @njit(**_JIT_PURE)
@@ -1095,8 +1103,7 @@ def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir
 
 
 @njit(**_JIT_PURE)
-def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, ver_line, n_ver, least_ratio, white,
-            slots):
+def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, white, slots):
     """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
 
     ``ver_inv`` is 0 and ``ver_fill`` 1 on the bins out of the band (whose whitened value
@@ -1129,33 +1136,5 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, ver_line, n_ver, le
         cap = nz / least if least > 0.0 else np.float32(np.inf)
         for k in range(row.shape[0]):
             w[k] = row[k] * min(vi[k], cap) + nz * vf[k]
-        _fill_lines(w, ver_line[slot], vf)
     return True
 
-
-@njit(**_JIT_PURE)
-def _fill_lines(w, line, fill):
-    """Each run of tonal-line bins of a whitened row takes the lower of the whitened
-    values of the bins in the band on either side of it (the level, as the other bins
-    out of the band, where one side is out of the band).
-
-    Flow that crosses a line stands on both sides of it and goes on through its bins;
-    flow on one side only (a line beyond the flow's edge) stops at it, and a line in
-    noise reads as the noise beside it, neither as flow nor as the level (which, in a
-    three-bin sum, a walk along the flow's edge may take for more of it).  ``fill`` is
-    0 on the bins in the band.
-    """
-    n = w.shape[0]
-    k = 0
-    while k < n:
-        if not line[k]:
-            k += 1
-            continue
-        e = k
-        while e + 1 < n and line[e + 1]:
-            e += 1
-        if k > 0 and e + 1 < n and fill[k - 1] == 0.0 and fill[e + 1] == 0.0:
-            v = min(w[k - 1], w[e + 1])
-            for i in range(k, e + 1):
-                w[i] = v
-        k = e + 1

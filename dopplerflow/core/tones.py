@@ -266,9 +266,9 @@ def _tone_hold(mean, st, sp, cnt, steady, n_hold, reach, hit, scratch, score, le
     score, held, found : ndarray, shape (n_fft,)
         Per bin: the hold score (int32; a peak this sub-window gets the highest score of
         its bin and the two beside it plus one, a mirrored peak at least ``n_hold``, a bin
-        without one loses two but in the warm-up), whether a line is held there (int8: from ``n_hold`` on,
-        until the score falls to half of it) and whether a line was ever held at a peak
-        there (int8).  Updated in place.
+        without one loses two but in the warm-up), whether a line is held there (int8:
+        from ``n_hold`` on, until the score falls to half of it) and whether a line was
+        ever held at a peak there (int8).  Updated in place.
     line : ndarray, shape (n_fft,), int8
         Set to 1 on the bins a held line covers: its peak and the bins beside it that
         stand more than twice above its surroundings, up to ``reach``.  Only set, never
