@@ -4,7 +4,7 @@
 import naive
 import numpy as np
 import pytest
-from common import config
+from common import FS, config
 
 from dopplerflow.core import spectrum
 
@@ -30,3 +30,19 @@ def test_time_average_matches_naive_for_any_chunking(rng):
         parts.append(avg(p[:0], final=True))
         got = np.concatenate(parts)
         np.testing.assert_allclose(got, ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["iq", "toward-away", "away-toward"])
+def test_separate_channels_leave_the_main_lobe_at_half_the_rate_unsearched(layout):
+    """Toward and away audio on two real channels meet within the window's main lobe (two
+    bins) of half the sample rate: a click's edge frames stand out there on the other
+    side's bins.  Those bins are not searched in a separated layout; a quadrature pair's
+    spectrum has no such seam and is searched up to the last bin."""
+    cmap, cfg = config(layout=layout)
+    searched = np.concatenate([cfg.dir_start[d] + cfg.dir_step[d] * np.arange(cfg.dir_count[d])
+                               for d in range(2)])
+    top = np.abs(cfg.freqs_hz[searched]).max()
+    if cmap.separated:
+        assert top == FS / 2 - 3 * cfg.bin_hz
+    else:
+        assert top == FS / 2

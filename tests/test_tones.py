@@ -50,6 +50,67 @@ def test_a_steady_line_is_found_and_left_out():
     assert np.nanmax(fmax[t < 1.0]) > 1900.0
 
 
+def _flow_and_real_tone(tone_hz, n_s=6.0, seed=0, tone=True):
+    """The flow of :func:`_flow_and_tone` with a tone picked up on the signal lines: real
+    and the same on both channels, so at ``+f`` and ``-f`` of the baseband, each side 20
+    dB above the noise of its bin (``tone`` False: the same recording without it)."""
+    n = int(n_s * FS)
+    rng = np.random.default_rng(seed)
+    z = band_noise(n, FS, 150.0, 800.0, power=1e-3, seed=seed + 1)
+    n0 = 1e-3 / 650.0 / 10.0
+    z = z + np.sqrt(n0 * FS / 2) * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
+    x = iq(z)
+    t = np.arange(n) / FS
+    amp = 2.0 * np.sqrt(n0 * 100.0 * 10 ** 2.0)
+    if tone:
+        x = x + (amp * np.cos(2 * np.pi * tone_hz * t + 0.4))[:, None]
+    return x.astype(np.float32)
+
+
+def test_a_tone_on_both_channels_is_a_line_from_the_first_rows():
+    """A tone on the signal lines stands at +2 kHz and -2 kHz at once, the same level:
+    no flow does that, so it is a line from the warm-up on, long before LINE_HOLD_S.  From
+    the first row to the last, the envelopes are those of the recording without it (the
+    flow's own, up to a bin: the tone's bins are left out), and no row reads retrograde
+    flow at it."""
+    a = df.analyze(_flow_and_real_tone(2000.0), sample_rate_hz=FS, antegrade="toward")
+    ref = df.analyze(_flow_and_real_tone(2000.0, tone=False), sample_rate_hz=FS,
+                     antegrade="toward")
+    bin_hz = a.summary.bin_hz
+    lines = a.to_dict()["tonal_lines_hz"]
+    assert sorted(lines) == pytest.approx([-2000.0, 2000.0], abs=bin_hz / 2)
+    for name in ("antegrade_max_cm_s", "retrograde_max_cm_s"):
+        got = np.nan_to_num(getattr(a.trace, name)) / SCALE
+        want = np.nan_to_num(getattr(ref.trace, name)) / SCALE
+        assert got.max() <= want.max() + bin_hz, name
+        assert np.mean(np.abs(got - want) <= bin_hz) > 0.99, name
+    assert not any("two vessels" in w for w in a.warnings)
+
+
+@pytest.mark.parametrize(("other_db", "other_peak", "pair"),
+                         [(0.0, True, True), (-3.0, True, True), (-3.0, False, False),
+                          (-20.0, True, False)])
+def test_mirrored_peaks_of_one_level_are_a_pair(other_db, other_peak, pair):
+    """A peak and a narrow local maximum at its mirror bin (twice over the bins two away),
+    within LINE_STEADY_DB of its level, are a pair (the other side need not stand out
+    from the bins 3 to 6 away: flow may lie around it there); a peak's image 20 dB down
+    (the channels' imbalance) is none, nor a mirror bin on a slope (flow's edge)."""
+    n = 64
+    mirror = np.full(n, -1, np.int64)
+    mirror[1:] = n - np.arange(1, n)  # bin k holds +f, bin n - k holds -f
+    mean = np.ones(n, np.float32)
+    hit = np.zeros(n, np.int8)
+    hit[20] = 1
+    mean[20] = 100.0
+    mean[44] = 100.0 * 10 ** (other_db / 10)
+    if not other_peak:  # a slope through the mirror bin (flow's edge): no local maximum
+        mean[40:50] = mean[44] * np.linspace(0.6, 1.5, 10)
+    hit[30] = 1  # a peak without a mirrored one
+    tones._mirror_hits(mean, mirror, 0, n, 10 ** (tones.LINE_STEADY_DB / 10), hit)
+    assert (hit[20], hit[44]) == ((2, 2) if pair else (1, 0))
+    assert hit[30] == 1
+
+
 def test_a_tone_shorter_than_the_hold_is_no_line():
     """Two seconds of a steady tone is not held long enough to be a line."""
     a = df.analyze(_flow_and_tone(2000.0, 2.0), sample_rate_hz=FS, antegrade="toward")

@@ -7,7 +7,12 @@ velocity and stays there for tens of milliseconds or more.  A frame is *broadban
 in every searched direction, more than :data:`IMPULSE_FRACTION` of the in-band bins of
 the upper half of the signal band stand :data:`IMPULSE_X` times above their noise floor
 (noise alone does so in ``exp(-3)``, 5 %, of them: more than half of 32 bins once in
-10**12 frames).  A run of broadband frames no longer
+10**12 frames); with two directions, more than :data:`IMPULSE_FRACTION_BOTH` in each
+(noise: more than 30 % of 32 bins once in 10**5 frames, on both sides at once once in
+10**10; flow fills one side), once the noise floor is that of the first sub-window (the
+warm-up's rough floor keeps the higher fraction).  The frames whose window holds only the
+first or last milliseconds of a click under its tapered edge are raised over the whole
+band, not as far: the lower fraction takes them in.  A run of broadband frames no longer
 than :data:`IMPULSE_MAX_S`, after at least as long without one, is an impulse: its frames
 are replaced, as they come, by the last frame before it, so the impulse neither becomes a
 flow peak nor enters the noise floor.  A longer broadband run is kept (after its first
@@ -27,13 +32,15 @@ from numba import njit
 
 from ._numba import _JIT_PURE
 
-__all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_MAX_S"]
+__all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_FRACTION_BOTH", "IMPULSE_MAX_S"]
 
 #: A bin of a broadband frame stands this many times above its noise floor (noise alone
 #: in ``exp(-3)``, 5 %, of the bins).
 IMPULSE_X = 3.0
 #: ... in more than this fraction of the in-band bins of the upper half of the band.
 IMPULSE_FRACTION = 0.5
+#: ... or, with two directions (both searched), in more than this fraction on each side.
+IMPULSE_FRACTION_BOTH = 0.3
 #: Longest run of broadband frames taken for an impulse: a click of 20 ms seen through a
 #: 10 ms window and its hop, s.
 IMPULSE_MAX_S = 0.03

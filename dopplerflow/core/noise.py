@@ -53,10 +53,16 @@ from numba import njit
 from . import _design
 from ._numba import _JIT_PURE
 from .band import SignalBand, _band_update
-from .impulses import IMPULSE_FRACTION, IMPULSE_X, Impulses, _broadband_fraction
+from .impulses import (
+    IMPULSE_FRACTION,
+    IMPULSE_FRACTION_BOTH,
+    IMPULSE_X,
+    Impulses,
+    _broadband_fraction,
+)
 from .precision import PRECISION_DB
 from .spectrum import QUANT_STEP, SpectralConfig
-from .tones import LINE_REACH, Tones, _tone_update
+from .tones import LINE_REACH, Tones, _mirror_hits, _tone_hits, _tone_hold, _warm_hits
 
 __all__ = ["NoiseFloor", "NoiseRecord", "FloorRows", "minimum_bias", "SMOOTH_S", "MEMORY_S",
            "SUBWINDOWS", "SILENCE_DB"]
@@ -108,11 +114,11 @@ _TINY = 1e-12
 # slots of the tracker's state
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
-    MUTE_NOW, WARM = range(19)
+    MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER = range(24)
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
-    P_STRIDE, P_FIT_TOP, P_MUTE = range(23)
+    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_WARM_RATIO = range(25)
 
 
 def minimum_bias(a, n_frames):
@@ -194,10 +200,12 @@ class NoiseFloor:
             self.impulses.max_run, self.tones.ratio, self.tones.n_hold, LINE_REACH,
             _WARM_LAST, cfg.bin_hz, 10.0 ** (-COLOUR_BELOW_DB / 10.0),
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
-            _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0)])
-        self.state = np.zeros(WARM + 1)
+            _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
+            IMPULSE_FRACTION_BOTH, *self.tones.warm_ratios(_WARM_LAST)])
+        self.state = np.zeros(PREV_POWER + 1)
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
+        self.state[PREV_ROW] = -2.0
         self._smooth = np.zeros(n, np.float32)
         self._smin = np.full(n, np.inf, np.float32)
         self._ssum = np.zeros(n, np.float32)
@@ -211,7 +219,7 @@ class NoiseFloor:
             self._code[st + sp * np.arange(cnt)] = 0
         self._inb = (self._code == 0).astype(np.float32)  # 1.0 on the bins in the band
         self._line = np.zeros(n, np.int8)
-        self._last = np.zeros(n, np.float32)
+        self._last = np.zeros((2, n), np.float32)  # the last clean frame, the one before
         self._scratch = np.zeros(2 * n, np.float32)  # its upper half: _select's
         self._scratch2 = np.zeros(n, np.float32)
         self._iscratch = np.zeros(n, np.int32)
@@ -724,8 +732,8 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
 def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
                   mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
-                  t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv, ver_fill,
-                  ver_top, ver_start):
+                  t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv,
+                  ver_fill, ver_top, ver_start):
     """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
     False) or, before the first sub-window ends, from the cumulative mean smoothed over
     nine bins (no lines)."""
@@ -744,12 +752,39 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
     _mirror_min(scratch2, mirror, lo, hi, code, scratch, quiet)
     for k in range(lo, hi):
         line[k] = 0
-    if not warm:
+    # the tonal lines, from the sub-window's mean and its newest minima; in the warm-up,
+    # from the mean of the frames so far (``mean`` holds their sum), and only the mirrored
+    # pairs, which need no hold: a tone on the signal lines reads as flow both ways from
+    # the first frame on
+    if warm:
+        n_seen = int(state[N_SUB_FRAMES])
+        n = mean.shape[0]
+        src = scratch[:n]
+        med = scratch[n:2 * n]
+        f = np.float32(1.0 / n_seen)
+        for k in range(lo, hi):
+            src[k] = mean[k] * f
+        i = 0
+        while (2 << i) <= n_seen:
+            i += 1
         for d in range(2):
-            newest = ring[(int(state[N_SUBS]) - 1) % int(par[P_U])]
-            _tone_update(mean, newest, dir_start[d], dir_step[d], dir_count[d],
-                         par[P_LINE_RATIO], par[P_STEADY], int(par[P_HOLD]), int(par[P_REACH]),
-                         t_hit, t_scratch, t_low, t_score, t_level, t_held, t_found, line)
+            _median9(src, dir_start[d], dir_step[d], dir_count[d], nine, med)
+            _warm_hits(src, med, dir_start[d], dir_step[d], dir_count[d],
+                       par[P_WARM_RATIO + i], t_hit)
+    else:
+        src = mean
+        newest = ring[(int(state[N_SUBS]) - 1) % int(par[P_U])]
+        for d in range(2):
+            _tone_hits(src, newest, dir_start[d], dir_step[d], dir_count[d],
+                       par[P_LINE_RATIO], t_hit, t_low)
+    _mirror_hits(src, mirror, lo, hi, par[P_STEADY], t_hit)
+    if warm:
+        for k in range(lo, hi):
+            t_hit[k] = 0 if t_hit[k] == 1 else t_hit[k]
+    for d in range(2):
+        _tone_hold(src, dir_start[d], dir_step[d], dir_count[d], par[P_STEADY],
+                   int(par[P_HOLD]), int(par[P_REACH]), t_hit, t_scratch, t_score,
+                   t_level, t_held, t_found, line, warm)
     # peaks not yet held count with the lines toward a band's limit (a codec's artefacts
     # above its cut-off are peaks from the start), marked 2
     if not warm:
@@ -847,28 +882,64 @@ def _masked_sum(p, mask):
 
 
 @njit(**_JIT_PURE)
+def _clean_frame(power, r, last, lo, hi, out):
+    """Copy bins ``lo .. hi - 1`` of a clean frame kept for an impulse's replacement into
+    ``out``: ``power[r]``, or for ``r`` -1 and -2 the last clean frame and the one before
+    it of the calls before (``last[0]``, ``last[1]``)."""
+    src = power[r] if r >= 0 else last[-1 - r]
+    for k in range(lo, hi):
+        out[k] = src[k]
+
+
+@njit(**_JIT_PURE)
 def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops, last):
-    """Replace the frame ``power[i]`` of an impulse by the last frame before it; count the
-    impulses.  The last clean frame is ``power[state[LAST_ROW]]``, or ``last`` (kept from
-    the call before) when that is -1."""
+    """Replace the frame ``power[i]`` of an impulse by a clean frame before it; count the
+    impulses.
+
+    The clean frames are the last two that were no part of a broadband run
+    (``state[LAST_ROW]`` and ``state[PREV_ROW]``, :func:`_clean_frame`).  The window of
+    the frame just before a click may hold the click's first milliseconds under its
+    tapered edge, and that of the frame just after it its last: too little to make them
+    broadband, enough to raise every bin.  So an impulse's frames are replaced by the
+    last clean frame, or by the one before it when the last holds twice its band power
+    (the click's start), and the first frame after the run (the window's tail over the
+    click: under half the run's last band power) is replaced too, as long as the run is
+    short enough to be an impulse.  Both only with two directions, where a click stands
+    out on both sides; in a mono recording the frames are replaced by the last clean one.
+    """
     p = power[i]
     level = state[LEVEL]
     broad = False
     if level > 0.0 and state[N_VER] > 1:
-        broad = True
-        seen = False
+        # broadband in every direction searched or not at all; the lesser fraction holds
+        # with two, once the floor is the first sub-window's (the warm-up's floor, a mean
+        # of the first frames, is rough: coloured noise stands above it here and there)
+        f2 = par[P_IMP_F2] if state[N_SUBS] > 0 else par[P_IMP_F]
+        f0 = -1.0
+        f1 = -1.0
         for d in range(2):
             if dir_count[d] <= 0 or tops[d] < 1:
                 continue
             f = _broadband_fraction(p, inv, inb, level, dir_start[d], dir_step[d],
                                     dir_count[d], tops[d], par[P_IMP_X])
-            if f < 0.0:
-                continue
-            seen = True
-            if not f > par[P_IMP_F]:
-                broad = False
-                break  # broadband in every direction or not at all
-        broad = broad and seen
+            if d == 0:
+                f0 = f
+            else:
+                f1 = f
+            if f >= 0.0 and not f > f2:
+                break  # short of either fraction: no need to look at the other side
+        if f0 >= 0.0 and f1 >= 0.0:
+            broad = min(f0, f1) > f2
+        elif max(f0, f1) >= 0.0:
+            broad = max(f0, f1) > par[P_IMP_F]
+    # the replacement: the last clean frame, or the one before it when the last stands
+    # twice above it in band power (it holds the click's start)
+    # (with two directions only: in a mono recording what passes for an impulse is often
+    # the heart's own sound or a systole's upstroke, and the frames beside it are flow)
+    two = dir_count[0] > 0 and dir_count[1] > 0
+    r = int(state[LAST_ROW])
+    if two and state[HAVE_PREV] > 0 and state[LAST_POWER] > 2.0 * state[PREV_POWER]:
+        r = int(state[PREV_ROW])
     if broad:
         # one frame short of broadband inside a run does not end it; a run that starts
         # within an impulse's length of the last one is part of longer activity (a burst
@@ -878,23 +949,32 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
         state[RUN] += 1.0 + state[GAP]
         state[GAP] = 0.0
         state[QUIET] = 0.0
+        state[RUN_POWER] = _masked_sum(p[lo:hi], inb[lo:hi])
         if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
-            r = int(state[LAST_ROW])
-            src = power[r] if r >= 0 else last
-            for k in range(lo, hi):
-                p[k] = src[k]
+            _clean_frame(power, r, last, lo, hi, p)
         return
     if state[RUN] > 0.0:
         state[GAP] += 1.0
         if state[GAP] < 2.0:
-            return  # maybe a dip inside a longer run: the frame before stays the last clean
+            # maybe a dip inside a longer run, or the window's tail over an impulse: the
+            # last clean frames stay, and an impulse's tail is replaced (a frame that
+            # holds less than half the band power of the run's last: what went on at
+            # the same power, flow rising into systole, is no impulse's tail)
+            if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0 \
+                    and _masked_sum(p[lo:hi], inb[lo:hi]) < 0.5 * state[RUN_POWER]:
+                _clean_frame(power, r, last, lo, hi, p)
+            return
         if state[RUN] <= par[P_MAX_RUN]:
             state[IMPULSES] += 1.0
         state[RUN] = 0.0
         state[GAP] = 0.0
     state[QUIET] += 1.0
+    state[PREV_ROW] = state[LAST_ROW]
+    state[HAVE_PREV] = state[HAVE_LAST]
+    state[PREV_POWER] = state[LAST_POWER]
     state[LAST_ROW] = i
     state[HAVE_LAST] = 1.0
+    state[LAST_POWER] = _masked_sum(p[lo:hi], inb[lo:hi])
 
 
 @njit(**_JIT_PURE)
@@ -928,7 +1008,8 @@ def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir
     smooth, smin, ssum, ring, inv, code, inb, last
         Per-bin state: smoothed power, the sub-window's minimum and sum, the ring of
         sub-window minima, the shape's inverse, the bins' codes (0 in the band, 1 out
-        of it, 2 on a line), 1 in the band, the last frame before an impulse.
+        of it, 2 on a line), 1 in the band, the last two clean frames of the calls
+        before (shape (2, n_fft): :func:`_clean_frame`).
     scratch
         Scratch.
     tops
@@ -1029,13 +1110,18 @@ def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir
             state[SILENT] += 1.0
             state[SILENT_POWER] += state[SILENT_MEAN]
         out[i] = -max(level, 1e-300) if state[MUTE_NOW] > 0.0 else level
-    # the last clean frame, for an impulse at the start of the next call
+    # the last two clean frames, for an impulse at the start of the next call (the one
+    # before first: it may be the one kept in ``last[0]``)
     r = int(state[LAST_ROW])
     if r >= 0:
+        q = int(state[PREV_ROW])
+        if q != -2:
+            _clean_frame(power, q, last, lo, hi, last[1])
         src = power[r]
         for k in range(lo, hi):
-            last[k] = src[k]
+            last[0, k] = src[k]
         state[LAST_ROW] = -1.0
+        state[PREV_ROW] = -2.0
     return -1
 
 
@@ -1075,3 +1161,4 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio,
         for k in range(row.shape[0]):
             w[k] = row[k] * min(vi[k], cap) + nz * vf[k]
     return True
+

@@ -234,7 +234,10 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
             start, count, f0 = start[::-1].copy(), count[::-1].copy(), f0[::-1].copy()
             step = step[::-1].copy()
     else:
-        start, step, count, f0 = _direction_bins(freqs, lo, fs / 2, fs / 2)
+        # two real channels (toward, away) meet within the window's main lobe of fs / 2:
+        # a bin there holds both sides, and a click's edge frames stand out in it
+        hi = fs / 2 - (2.5 * bin_hz if cmap.separated else 0.0)
+        start, step, count, f0 = _direction_bins(freqs, lo, hi, hi)
     if not cmap.direction_available:
         count[1] = 0  # a real signal's spectrum is symmetric: one side holds it all
     searched = [np.arange(start[d], start[d] + step[d] * count[d], step[d]) for d in range(2)]
