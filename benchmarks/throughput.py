@@ -142,10 +142,24 @@ def _breakdown_once(x, fs, block_size):
                                 (proc.framer, "commit", "framer (frames, FFT, power)"),
                                 (proc, "noise", "noise floor"), (proc, "average", "time average"),
                                 (proc.tracker, "update", "reflux tracker"),
-                                (proc.levels, "add", "level statistics")):
-        setattr(stage, method, _Timed(getattr(stage, method), acc, name))
+                                (proc.levels, "add", "level statistics"),
+                                (proc, "glitches", "glitches"),
+                                (proc.grid, "add", "quantisation step"),
+                                (proc.hum_probe, "add", "hum search (kept stretch)"),
+                                (proc.layout_check, "add", "layout check"),
+                                (proc.watch, "update", "second-vessel watch"),
+                                (proc, "bridger", "stored rows (bridging)"),
+                                (proc.beats, "update", "beats"),
+                                (proc.totals, "update", "flow totals"),
+                                (proc.noise_record, "add", "noise record")):
+        if stage is not None:
+            setattr(stage, method, _Timed(getattr(stage, method), acc, name))
     patches = [(scipy.fft, "fft", "FFT (scipy.fft)"),
-               (processor, "envelopes", "envelopes")]
+               (processor, "envelopes", "envelopes"),
+               (processor, "band_power", "band power"),
+               (processor, "provisional_envelopes", "provisional envelopes"),
+               (processor, "_store_rows", "stored rows (bridging)"),
+               (processor, "trace_rows", "trace rows")]
     saved = []
     for mod, attr, name in patches:
         if hasattr(mod, attr):
@@ -176,7 +190,7 @@ def stage_breakdown(duration_s=20.0, sample_rate_hz=48000, *, block_size=65536, 
     dict
         ``n_frames``, ``total_ns_per_frame``, ``stages``: list of
         ``{"stage", "ns_per_frame", "pct"}`` (median over ``repeat`` runs after
-        a warm-up), the rest as ``"other (Python, trace assembly, finish)"``.
+        a warm-up), the rest as ``"other (Python glue, result assembly)"``.
     """
     from .fft_bound import frame_geometry
 
@@ -193,7 +207,7 @@ def stage_breakdown(duration_s=20.0, sample_rate_hz=48000, *, block_size=65536, 
     if framer in med and "FFT (scipy.fft)" in med:
         med["framer (frames, FFT, power)"] -= med["FFT (scipy.fft)"]
         med["frames + power + buffering"] = med.pop(framer)
-    med["other (Python, trace assembly, finish)"] = max(0.0, total - sum(med.values()))
+    med["other (Python glue, result assembly)"] = max(0.0, total - sum(med.values()))
     stages = [{"stage": k, "ns_per_frame": 1e9 * v / n_frames, "pct": 100.0 * v / total}
               for k, v in sorted(med.items(), key=lambda kv: -kv[1])]
     return {"duration_s": duration_s, "sample_rate_hz": fs, "n_frames": n_frames,
