@@ -61,29 +61,42 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     score = work[0]
     back = work[1]
     pen = work[2]
+    best = work[3]
     for d in range(lo, hi + 1):
         pen[d] = alpha * math.log(d / period) ** 2
-    at = first % dn
+    # each step's best way in: from the last beat decided (or, with none, as the chain's
+    # first beat: back -1), else none yet (-2)
     for i in range(n):
         t = first + i
-        best = -np.inf
-        arg = -2
+        best[i] = -np.inf
+        back[i] = -2.0
         if prev < 0:
             if t < first + period:
-                best = 0.0
-                arg = -1
+                best[i] = 0.0
+                back[i] = -1.0
         else:
             iv = t - prev
             if lo <= iv <= hi:
-                best = -pen[iv]
-                arg = -1
-        for j in range(max(0, i - hi), i - lo + 1):
-            v = score[j] - pen[i - j]
-            if v > best:
-                best = v
-                arg = j
-        score[i] = -np.inf if arg == -2 else min(drive[at], clip) + best
-        back[i] = arg
+                best[i] = -pen[iv]
+                back[i] = -1.0
+    # each step, once scored, offered to the steps an interval after it: the steps are
+    # taken oldest first and only a strictly better offer is kept, so a step's way in is
+    # the oldest of the best (as a search of each step's candidates in turn would find),
+    # and the loop over the intervals, branch-free, runs on vectors
+    at = first % dn
+    for i in range(n):
+        if back[i] == -2.0:
+            score[i] = -np.inf
+        else:
+            s = min(drive[at], clip) + best[i]
+            score[i] = s
+            fi = float(i)
+            for t in range(i + lo, min(n, i + hi + 1)):
+                v = s - pen[t - i]
+                keep = best[t]
+                take = v > keep
+                best[t] = v if take else keep
+                back[t] = fi if take else back[t]
         at = _wrap(at + 1, dn)
     end = -1
     for i in range(max(0, int(n - period)), n):

@@ -58,9 +58,11 @@ def _wrap(i, n):
 
 
 @njit(inline="always", **_JIT)
-def _step(c, j, value, state, steps, acf, params):
+def _step(c, j, value, state, steps, acf, hist, params):
     """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
-    the drive, and the autocorrelation."""
+    the drive, and the autocorrelation.  ``hist`` holds each channel's drive of the last
+    steps newest first, twice over (``hist[c, p + k]`` is the drive ``k`` steps back for
+    every lag ``k``), so that the autocorrelation's loop reads it forward, on vectors."""
     dn = steps.shape[2]
     at = j % dn
     x = 0.0
@@ -72,14 +74,17 @@ def _step(c, j, value, state, steps, acf, params):
         x = dev / math.sqrt(var + params[P_FLOOR_VAR_HZ if c < 2 else P_FLOOR_VAR_DB])
     steps[0, c, at] = value
     steps[1, c, at] = x
+    n_lags = acf.shape[1]
+    p = n_lags - 1 - j % n_lags
+    hist[c, p] = x
+    hist[c, p + n_lags] = x
     bx = params[P_ACF_BETA] * x
     keep = 1.0 - params[P_ACF_BETA]
-    lags = min(acf.shape[1], j + 1)
-    near = min(lags, at + 1)  # lags whose step has not wrapped round the ring
-    for k in range(near):
-        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k]
-    for k in range(near, lags):
-        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k + dn]
+    lags = min(n_lags, j + 1)
+    back = hist[c, p:p + lags]
+    a = acf[c, :lags]
+    for k in range(lags):
+        a[k] = keep * a[k] + bx * back[k]
 
 
 @njit(**_JIT)

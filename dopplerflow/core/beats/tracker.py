@@ -118,11 +118,12 @@ class BeatTracker:
         self.ring = np.zeros((self.ring_n, 7), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
         self.acf = np.zeros((N_CHANNELS, hi + 1))
+        self.hist = np.zeros((N_CHANNELS, 2 * (hi + 1)))  # the drive's last steps, for it
         self.state = np.zeros((N_CHANNELS, S_WIDTH))
         self.state[:, S_LAST_J] = -1.0
         self.count = np.zeros(3, np.int64)
-        # the chain's scores, back-pointers and penalties; a beat's smoothed signal, its
-        # running sums, and its end for the EDV (no kernel allocates)
+        # the chain's scores, back-pointers, penalties and best offers; a beat's running
+        # sums, smoothed signal and its end for the EDV (no kernel allocates)
         self.work = np.zeros((6, max(n_steps, self.ring_n)))
         self.chain = np.zeros(n_steps, np.int64)
         self.half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
@@ -179,8 +180,8 @@ class BeatTracker:
             self._run(rows[:0], True)
 
     def _run(self, rows, final):
-        k = _beat_rows(rows, final, self.ring, self.steps, self.acf, self.state, self.count,
-                       self.work, self.chain, self.params, self.half, self.breath_sos,
+        k = _beat_rows(rows, final, self.ring, self.steps, self.acf, self.hist, self.state,
+                       self.count, self.work, self.chain, self.params, self.half, self.breath_sos,
                        self.breath_zi, self.breath_step_zi, self.breath, self.out)
         if k:
             self.records.append(self.out[:k].copy())
@@ -252,7 +253,7 @@ class BeatTracker:
 
 
 @njit(**_JIT)
-def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params, half,
+def _beat_rows(rows, final, ring, steps, acf, hist, state, count, work, chain, params, half,
                breath_sos, breath_zi, breath_step_zi, breath, out):
     """Run stored rows through the beat stage; returns the beat records written to ``out``.
 
@@ -306,7 +307,7 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
                 continue
             if not fin:
                 _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf,
-                      params)
+                      hist, params)
             k += _decide(c, j, fin, ring, rn, n, steps, acf, state, params, half, work, chain,
                          out, k)
         if not fin:
