@@ -317,15 +317,26 @@ class LayoutCheck:
         """Whether the span is measured (no more samples are taken)."""
         return self._verdict is not None
 
-    def add(self, samples):
-        """Take the next samples of the stream, ``(frames, channels)`` float32."""
+    def filters_as(self, cmap, sos):
+        """Whether a wall filter of channel map ``cmap`` and sections ``sos`` (and the same
+        hum removal) gives the samples this check filters: then :meth:`add` can take
+        them filtered."""
+        return cmap == self._wall.cmap and np.array_equal(sos, self._wall.sos)
+
+    def add(self, samples, filtered=None):
+        """Take the next samples of the stream, ``(frames, channels)`` float32; with
+        ``filtered``, the same samples through the wall filter (and hum removal) of
+        :meth:`filters_as` (read only), and the check does not filter them again."""
         if self.done:
             return
         samples = samples[:self._span - self._time]
         self._time += len(samples)
-        y = self._wall(np.ascontiguousarray(samples, np.float32))
-        if self._hum is not None:
-            self._hum(y, out=y)
+        if filtered is None:
+            y = self._wall(np.ascontiguousarray(samples, np.float32))
+            if self._hum is not None:
+                self._hum(y, out=y)
+        else:
+            y = filtered[:len(samples)]
         drop = min(self._wait, len(y))
         self._wait -= drop
         y = np.concatenate((self._tail, y[drop:]))
