@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT
+from .._numba import _JIT_PURE as _JIT
 from ._drive import _period, _wrap
 from ._measure import _floor_level, _onset, _record, _smoothed
 from .constants import (
@@ -129,7 +129,8 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     # upstroke before it
     b = min(n_rows - h, (jb + 2) * step)
     a = max(start, min(b - 1, int((jb - 1) * step - params[P_SPAN] * period)))
-    sm = _smoothed(ring, rn, c, floor_level, a, b, h, work)
+    _smoothed(ring, rn, c, floor_level, a, b, h, work)
+    sm = work[4]
     beat = max(a, (jb - 1) * step)
     for i in range(beat, b):
         if sm[i - a] > sm[beat - a]:

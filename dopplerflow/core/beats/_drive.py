@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT
+from .._numba import _JIT_PURE as _JIT
 from .constants import (
     C_BREATHS,
     P_ACF_BETA,

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT
+from .._numba import _JIT_PURE as _JIT
 from ._drive import _wrap
 from .constants import (
     EDV_SPAN,
@@ -44,8 +44,8 @@ from .constants import (
 @njit(**_JIT)
 def _smoothed(ring, rn, c, floor_level, a, b, h, work):
     """Channel ``c``'s signal of rows ``a .. b - 1``, each the mean over ``2 h + 1`` rows:
-    fmax (Hz), or the band power in dB over ``floor_level``; in ``work[4]`` (its running
-    sums in ``work[3]``: rows of the ring's length, at least)."""
+    fmax (Hz), or the band power in dB over ``floor_level``; written to ``work[4, :b - a]``
+    (its running sums in ``work[3]``: rows of the ring's length, at least)."""
     m = b - a + 2 * h
     raw = work[3, :m + 1]
     raw[0] = 0.0
@@ -60,7 +60,6 @@ def _smoothed(ring, rn, c, floor_level, a, b, h, work):
     out = work[4, :b - a]
     for q in range(b - a):
         out[q] = (raw[q + 2 * h + 1] - raw[q]) / (2 * h + 1)
-    return out
 
 
 @njit(**_JIT)

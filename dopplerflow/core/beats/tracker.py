@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from .. import _design
-from .._numba import _JIT
+from .._numba import _JIT_PURE as _JIT
 from ._chain import _decide
 from ._drive import _biquad, _breathe, _ema, _step, _wrap
 from .constants import (
