@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT_PURE as _JIT
+from .._numba import _JIT_PURE
 from ._drive import _period, _wrap
 from ._measure import _floor_level, _onset, _record, _smoothed
 from .constants import (
@@ -42,7 +42,7 @@ from .constants import (
 )
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, beats):
     """The best chain of beats in the drive's steps ``first .. last`` (dynamic programming).
 
@@ -113,7 +113,7 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     return k
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     """Decide the beat of channel ``c`` at step ``jb``: its row, its onset, and the record
     of the previous beat of the channel, now complete, into ``out[k]``; returns the
@@ -161,7 +161,7 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     return written
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_JIT_PURE)
 def _decide(c, j, final, ring, rn, n_rows, steps, acf, state, params, half, work, chain, out,
             k):
     """Decide the beats of channel ``c`` whose chain is settled with the drive up to step

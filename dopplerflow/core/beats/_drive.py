@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT_PURE as _JIT
+from .._numba import _JIT_PURE
 from .constants import (
     C_BREATHS,
     P_ACF_BETA,
@@ -38,7 +38,7 @@ def _biquad(kind, f_hz, fs_hz):
     return np.concatenate((b / a[0], a / a[0]))
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_JIT_PURE)
 def _ema(state, c, col, value, beta):
     """Bias-corrected exponential mean in ``state[c, col]`` (its weight in ``col + 1``):
     update with ``value`` and return it."""
@@ -47,7 +47,7 @@ def _ema(state, c, col, value, beta):
     return state[c, col] / state[c, col + 1]
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_JIT_PURE)
 def _wrap(i, n):
     """``i % n`` for ``-n <= i < 2 n``, without a division."""
     if i >= n:
@@ -57,7 +57,7 @@ def _wrap(i, n):
     return i
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_JIT_PURE)
 def _step(c, j, value, state, steps, acf, hist, params):
     """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
     the drive, and the autocorrelation.  ``hist`` holds each channel's drive of the last
@@ -87,7 +87,7 @@ def _step(c, j, value, state, steps, acf, hist, params):
         a[k] = keep * a[k] + bx * back[k]
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _prominence(acf, k):
     """How far the local maximum ``acf[k]`` stands over the lower of the troughs that part
     it from the lags half and one and a half times as long."""
@@ -100,7 +100,7 @@ def _prominence(acf, k):
     return acf[k] - max(left, right)
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _period(acf, lo, hi, sub):
     """Period (lags, interpolated) and periodicity of an autocorrelation ``acf``.
 
@@ -141,7 +141,7 @@ def _period(acf, lo, hi, sub):
     return best + shift, max(0.0, y1 / acf[0])
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _breathe(breath, sos, zi, step_zi, count, params):
     """Close a breathing step: each direction's mean maximum frequency over it through the
     band-pass; its square and the mean summed once the filter has settled."""

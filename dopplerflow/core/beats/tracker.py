@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from .. import _design
-from .._numba import _JIT_PURE as _JIT
+from .._numba import _JIT_PURE
 from ._chain import _decide
 from ._drive import _biquad, _breathe, _ema, _step, _wrap
 from .constants import (
@@ -252,7 +252,7 @@ class BeatTracker:
         return {"modulation": round(float(mod), 3), "call": call}
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _beat_rows(rows, final, ring, steps, acf, hist, state, count, work, chain, params, half,
                breath_sos, breath_zi, breath_step_zi, breath, out):
     """Run stored rows through the beat stage; returns the beat records written to ``out``.
