@@ -113,10 +113,17 @@ def _period(acf, lo, hi, sub):
     """
     if acf[0] <= 0.0:
         return 0.0, 0.0
+    # the least autocorrelation any prominence can reach down to: a local maximum whose
+    # height over it, added to its height, cannot beat the best so far is not measured
+    least = acf[lo // 2]
+    for k in range(lo // 2 + 1, min(acf.shape[0], hi + hi // 2)):
+        least = min(least, acf[k])
     best = -1
     best_p = 0.0
     for k in range(lo, hi):
         if acf[k] >= acf[k - 1] and acf[k] > acf[k + 1]:
+            if best >= 0 and acf[k] + (acf[k] - least) <= best_p:
+                continue
             p = acf[k] + _prominence(acf, k)
             if best < 0 or p > best_p:
                 best = k
