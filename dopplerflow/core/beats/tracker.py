@@ -172,17 +172,18 @@ class BeatTracker:
             pulse_power = rows[:, 2] + rows[:, 5]
         elif np.shape(pulse_power) != (len(rows),):
             raise ValueError(f"pulse_power must be ({len(rows)},); got {np.shape(pulse_power)}")
-        rows = np.ascontiguousarray(np.column_stack((rows, pulse_power)), np.float32)
+        power = np.ascontiguousarray(pulse_power, np.float32)
         for i in range(0, len(rows), self.batch):
-            self._run(rows[i:i + self.batch], False)
+            self._run(rows[i:i + self.batch], power[i:i + self.batch], False)
         if final:
             self.finished = True
-            self._run(rows[:0], True)
+            self._run(rows[:0], power[:0], True)
 
-    def _run(self, rows, final):
-        k = _beat_rows(rows, final, self.ring, self.steps, self.acf, self.hist, self.state,
-                       self.count, self.work, self.chain, self.params, self.half, self.breath_sos,
-                       self.breath_zi, self.breath_step_zi, self.breath, self.out)
+    def _run(self, rows, power, final):
+        k = _beat_rows(rows, power, final, self.ring, self.steps, self.acf, self.hist,
+                       self.state, self.count, self.work, self.chain, self.params, self.half,
+                       self.breath_sos, self.breath_zi, self.breath_step_zi, self.breath,
+                       self.out)
         if k:
             self.records.append(self.out[:k].copy())
 
@@ -253,9 +254,10 @@ class BeatTracker:
 
 
 @njit(**_JIT_PURE)
-def _beat_rows(rows, final, ring, steps, acf, hist, state, count, work, chain, params, half,
-               breath_sos, breath_zi, breath_step_zi, breath, out):
-    """Run stored rows through the beat stage; returns the beat records written to ``out``.
+def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, work, chain,
+               params, half, breath_sos, breath_zi, breath_step_zi, breath, out):
+    """Run stored rows ``(n, 6)`` and the power channel's signal ``(n,)`` through the beat
+    stage; returns the beat records written to ``out``.
 
     Per row: the ring, and each channel's sums over the step.  Per step: each
     channel's signal (the power's in dB over its floor), drive and autocorrelation,
@@ -281,11 +283,12 @@ def _beat_rows(rows, final, ring, steps, acf, hist, state, count, work, chain, p
         if fin:
             j = count[C_STEPS] - 1
         else:
-            for q in range(7):
+            for q in range(6):
                 ring[at, q] = rows[i, q]
+            ring[at, 6] = power_rows[i]
             state[0, S_SUM] += rows[i, 0]
             state[1, S_SUM] += rows[i, 3]
-            state[2, S_SUM] += np.float64(rows[i, 6])
+            state[2, S_SUM] += np.float64(power_rows[i])
             n += 1  # rows received
             count[C_ROWS] = n
             at = _wrap(at + 1, rn)
