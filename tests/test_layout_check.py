@@ -203,6 +203,26 @@ def test_hum_removed_as_the_analysis_removes_it(tmp_path):
     assert df.analyze(path, layout="auto", hum_hz=50.0).settings.layout == "iq"
 
 
+@pytest.mark.parametrize("hum_hz", [None, 50.0])
+def test_the_analysis_hands_the_check_the_samples_it_filtered(tmp_path, hum_hz):
+    """An I/Q analysis with the check's wall filter hands the check the samples it has
+    filtered (and cleared of hum): the figures are those of the check filtering them
+    itself, bit for bit, whatever the blocks."""
+    path = tmp_path / "hum.wav"
+    write_scenario("jugular_valsalva", path, sample_rate_hz=FS, hum_dbfs=-30.0)
+    x, fs = sf.read(path, dtype="float32")
+    own = _check(path, hum_hz=hum_hz)
+    p = df.Processor(df.Settings(hum_hz=hum_hz), fs, 2)
+    assert p._check_shares
+    for i in range(0, len(x), 997):
+        p.push(x[i:i + 997], rows=False)
+    p.finish()
+    assert p.layout_result() == own
+    # another wall filter, or the channels swapped: the check filters the samples itself
+    assert not df.Processor(df.Settings(wall_hz=120.0), fs, 2)._check_shares
+    assert not df.Processor(df.Settings(layout="qi"), fs, 2)._check_shares
+
+
 # ------------------------------------------------------------------ the real precordial files
 def _precordial():
     files = sorted((REAL / "postdive").glob("precordial_*.wav"))

@@ -292,7 +292,8 @@ class LayoutCheck:
         self._settle = settling_samples(sos, fs)
         self._hum = None if hum_hz is None else HumCanceller(hum_hz, fs, 2)
         self._n = next_fast_len(max(16, int(round(FRAME_S * fs))))  # samples of a frame
-        self._window = np.hanning(self._n).astype(np.float32)[:, None]
+        # the window of a frame's interleaved samples (each value twice: both channels)
+        self._window = np.repeat(np.hanning(self._n).astype(np.float32), 2)
         f = np.fft.rfftfreq(self._n, 1.0 / fs)
         bins = np.flatnonzero((f >= WALL_HZ) & (f < min(fs / 2, TOP_HZ)))
         self._bins = slice(bins[0], bins[0] + len(bins) // POOL * POOL)  # the band kept
@@ -303,8 +304,8 @@ class LayoutCheck:
         #: difference between the two halves of the spectrum of c1 + j c2
         self._bands = np.empty((n_max, n_bins // POOL, 3), np.float32)
         self._frames = 0
-        #: the frames of the segment under way, per bin: |X1|^2, |X2|^2, X1 conj(X2)
-        self._segment = np.empty((SEGMENT_FRAMES, n_bins, 4), np.float32)
+        #: the frames of the segment under way: |X1|^2, |X2|^2, X1 conj(X2) per bin
+        self._segment = np.empty((SEGMENT_FRAMES, 4, n_bins), np.float32)
         self._sums = []  # per segment: (s11, s22, |s12|^2) per bin, float64
         self._time = 0  # samples of stream seen (lost and blanked ones included)
         # samples still to drop while the filter settles (and the hum's amplitudes are learnt)
@@ -317,15 +318,26 @@ class LayoutCheck:
         """Whether the span is measured (no more samples are taken)."""
         return self._verdict is not None
 
-    def add(self, samples):
-        """Take the next samples of the stream, ``(frames, channels)`` float32."""
+    def filters_as(self, cmap, sos):
+        """Whether a wall filter of channel map ``cmap`` and sections ``sos`` (and the same
+        hum removal) gives the samples this check filters: then :meth:`add` can take
+        them filtered."""
+        return cmap == self._wall.cmap and np.array_equal(sos, self._wall.sos)
+
+    def add(self, samples, filtered=None):
+        """Take the next samples of the stream, ``(frames, channels)`` float32; with
+        ``filtered``, the same samples through the wall filter (and hum removal) of
+        :meth:`filters_as` (read only), and the check does not filter them again."""
         if self.done:
             return
         samples = samples[:self._span - self._time]
         self._time += len(samples)
-        y = self._wall(np.ascontiguousarray(samples, np.float32))
-        if self._hum is not None:
-            self._hum(y, out=y)
+        if filtered is None:
+            y = self._wall(np.ascontiguousarray(samples, np.float32))
+            if self._hum is not None:
+                self._hum(y, out=y)
+        else:
+            y = filtered[:len(samples)]
         drop = min(self._wait, len(y))
         self._wait -= drop
         y = np.concatenate((self._tail, y[drop:]))
@@ -354,10 +366,13 @@ class LayoutCheck:
         """Keep what the verdict needs of the filtered ``frames`` (k, n, 2), windowed in
         place: the band powers of each frame, and the cross-spectra of each segment
         (summed once it is complete, so the sums are the same whatever the blocks)."""
-        frames *= self._window  # in place: the filtered samples are not needed after this
-        spec = scipy.fft.rfft(frames, axis=1, workers=1)[:, self._bins, :]
+        # in place (the filtered samples are not needed after this), over rows of a frame's
+        # samples as they lie
+        k, n = frames.shape[:2]
+        frames = frames.reshape(k, 2 * n)
+        frames *= self._window
+        spec = scipy.fft.rfft(frames.reshape(k, n, 2), axis=1, workers=1)[:, self._bins, :]
         x1, x2 = spec[..., 0], spec[..., 1]
-        k = len(spec)
         per_bin = np.empty((4,) + x1.shape, np.float32)
         per_bin[0] = np.abs(x1) ** 2
         per_bin[1] = np.abs(x2) ** 2
@@ -367,7 +382,7 @@ class LayoutCheck:
         for i, (c, scale) in enumerate(((0, 1), (1, 1), (3, 2))):
             pooled = sum(per_bin[c][:, j::POOL] for j in range(POOL))
             bands[..., i] = pooled * np.float32(scale)
-        per_bin = per_bin.transpose(1, 2, 0)
+        per_bin = per_bin.transpose(1, 0, 2)
         while len(per_bin):
             at = self._frames % SEGMENT_FRAMES
             take = min(SEGMENT_FRAMES - at, len(per_bin))
@@ -380,7 +395,7 @@ class LayoutCheck:
     def _close_segment(self, n):
         """Sum the ``n`` frames of the segment under way into its cross-spectral sums."""
         total = self._segment[:n].sum(axis=0, dtype=np.float64)
-        self._sums.append((total[:, 0], total[:, 1], total[:, 2] ** 2 + total[:, 3] ** 2))
+        self._sums.append((total[0], total[1], total[2] ** 2 + total[3] ** 2))
 
     def result(self):
         """The :class:`LayoutVerdict` of what was measured (the span ends here)."""

@@ -216,6 +216,10 @@ class Processor:
         if layout_check is None and pair is not None:
             self.layout_check = LayoutCheck(self.sample_rate_hz, self.n_channels, pair,
                                             hum_hz=s.hum_hz)
+        # the check reads the analysis's filtered samples where they are the ones it would
+        # filter itself (an I/Q layout of its two channels, its wall filter)
+        self._check_shares = (self.layout_check is not None
+                              and self.layout_check.filters_as(self.cmap, sos))
         settle = settling_samples(sos, self.sample_rate_hz)
         # the hum's amplitudes are learnt over the first three time constants (after a gap
         # the hum goes on, and they stay right)
@@ -345,7 +349,7 @@ class Processor:
         sample stages and the spectrum; their rows go to ``batches``."""
         for kind, item in segments:
             if kind == "samples":
-                if self.layout_check is not None:
+                if self.layout_check is not None and not self._check_shares:
                     self.layout_check.add(item)
                 self._to_rows(item, None, batches)
             else:
@@ -375,6 +379,8 @@ class Processor:
                 self.wall(piece, out=dest)
                 if self.hum is not None:
                     self.hum(dest, out=dest)
+                if self._check_shares:
+                    self.layout_check.add(piece, dest)
                 power = self.framer.commit(len(piece))
             else:
                 self.grid.skip(len(filtered[i:i + self.PIECE]))

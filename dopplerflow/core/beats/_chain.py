@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT
+from .._numba import _JIT_PURE
 from ._drive import _period, _wrap
 from ._measure import _floor_level, _onset, _record, _smoothed
 from .constants import (
@@ -42,7 +42,7 @@ from .constants import (
 )
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, beats):
     """The best chain of beats in the drive's steps ``first .. last`` (dynamic programming).
 
@@ -61,29 +61,42 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     score = work[0]
     back = work[1]
     pen = work[2]
+    best = work[3]
     for d in range(lo, hi + 1):
         pen[d] = alpha * math.log(d / period) ** 2
-    at = first % dn
+    # each step's best way in: from the last beat decided (or, with none, as the chain's
+    # first beat: back -1), else none yet (-2)
     for i in range(n):
         t = first + i
-        best = -np.inf
-        arg = -2
+        best[i] = -np.inf
+        back[i] = -2.0
         if prev < 0:
             if t < first + period:
-                best = 0.0
-                arg = -1
+                best[i] = 0.0
+                back[i] = -1.0
         else:
             iv = t - prev
             if lo <= iv <= hi:
-                best = -pen[iv]
-                arg = -1
-        for j in range(max(0, i - hi), i - lo + 1):
-            v = score[j] - pen[i - j]
-            if v > best:
-                best = v
-                arg = j
-        score[i] = -np.inf if arg == -2 else min(drive[at], clip) + best
-        back[i] = arg
+                best[i] = -pen[iv]
+                back[i] = -1.0
+    # each step, once scored, offered to the steps an interval after it: the steps are
+    # taken oldest first and only a strictly better offer is kept, so a step's way in is
+    # the oldest of the best (as a search of each step's candidates in turn would find),
+    # and the loop over the intervals, branch-free, runs on vectors
+    at = first % dn
+    for i in range(n):
+        if back[i] == -2.0:
+            score[i] = -np.inf
+        else:
+            s = min(drive[at], clip) + best[i]
+            score[i] = s
+            fi = float(i)
+            for t in range(i + lo, min(n, i + hi + 1)):
+                v = s - pen[t - i]
+                keep = best[t]
+                take = v > keep
+                best[t] = v if take else keep
+                back[t] = fi if take else back[t]
         at = _wrap(at + 1, dn)
     end = -1
     for i in range(max(0, int(n - period)), n):
@@ -100,7 +113,7 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     return k
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     """Decide the beat of channel ``c`` at step ``jb``: its row, its onset, and the record
     of the previous beat of the channel, now complete, into ``out[k]``; returns the
@@ -116,7 +129,8 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     # upstroke before it
     b = min(n_rows - h, (jb + 2) * step)
     a = max(start, min(b - 1, int((jb - 1) * step - params[P_SPAN] * period)))
-    sm = _smoothed(ring, rn, c, floor_level, a, b, h, work)
+    _smoothed(ring, rn, c, floor_level, a, b, h, work)
+    sm = work[4]
     beat = max(a, (jb - 1) * step)
     for i in range(beat, b):
         if sm[i - a] > sm[beat - a]:
@@ -147,7 +161,7 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     return written
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_JIT_PURE)
 def _decide(c, j, final, ring, rn, n_rows, steps, acf, state, params, half, work, chain, out,
             k):
     """Decide the beats of channel ``c`` whose chain is settled with the drive up to step

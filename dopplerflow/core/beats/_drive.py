@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT
+from .._numba import _JIT_PURE
 from .constants import (
     C_BREATHS,
     P_ACF_BETA,
@@ -38,7 +38,7 @@ def _biquad(kind, f_hz, fs_hz):
     return np.concatenate((b / a[0], a / a[0]))
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_JIT_PURE)
 def _ema(state, c, col, value, beta):
     """Bias-corrected exponential mean in ``state[c, col]`` (its weight in ``col + 1``):
     update with ``value`` and return it."""
@@ -47,7 +47,7 @@ def _ema(state, c, col, value, beta):
     return state[c, col] / state[c, col + 1]
 
 
-@njit(inline="always", **_JIT)
+@njit(inline="always", **_JIT_PURE)
 def _wrap(i, n):
     """``i % n`` for ``-n <= i < 2 n``, without a division."""
     if i >= n:
@@ -57,10 +57,12 @@ def _wrap(i, n):
     return i
 
 
-@njit(inline="always", **_JIT)
-def _step(c, j, value, state, steps, acf, params):
+@njit(inline="always", **_JIT_PURE)
+def _step(c, j, value, state, steps, acf, hist, params):
     """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
-    the drive, and the autocorrelation."""
+    the drive, and the autocorrelation.  ``hist`` holds each channel's drive of the last
+    steps newest first, twice over (``hist[c, p + k]`` is the drive ``k`` steps back for
+    every lag ``k``), so that the autocorrelation's loop reads it forward, on vectors."""
     dn = steps.shape[2]
     at = j % dn
     x = 0.0
@@ -72,17 +74,20 @@ def _step(c, j, value, state, steps, acf, params):
         x = dev / math.sqrt(var + params[P_FLOOR_VAR_HZ if c < 2 else P_FLOOR_VAR_DB])
     steps[0, c, at] = value
     steps[1, c, at] = x
+    n_lags = acf.shape[1]
+    p = n_lags - 1 - j % n_lags
+    hist[c, p] = x
+    hist[c, p + n_lags] = x
     bx = params[P_ACF_BETA] * x
     keep = 1.0 - params[P_ACF_BETA]
-    lags = min(acf.shape[1], j + 1)
-    near = min(lags, at + 1)  # lags whose step has not wrapped round the ring
-    for k in range(near):
-        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k]
-    for k in range(near, lags):
-        acf[c, k] = keep * acf[c, k] + bx * steps[1, c, at - k + dn]
+    lags = min(n_lags, j + 1)
+    back = hist[c, p:p + lags]
+    a = acf[c, :lags]
+    for k in range(lags):
+        a[k] = keep * a[k] + bx * back[k]
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _prominence(acf, k):
     """How far the local maximum ``acf[k]`` stands over the lower of the troughs that part
     it from the lags half and one and a half times as long."""
@@ -95,7 +100,7 @@ def _prominence(acf, k):
     return acf[k] - max(left, right)
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _period(acf, lo, hi, sub):
     """Period (lags, interpolated) and periodicity of an autocorrelation ``acf``.
 
@@ -108,10 +113,17 @@ def _period(acf, lo, hi, sub):
     """
     if acf[0] <= 0.0:
         return 0.0, 0.0
+    # the least autocorrelation any prominence can reach down to: a local maximum whose
+    # height over it, added to its height, cannot beat the best so far is not measured
+    least = acf[lo // 2]
+    for k in range(lo // 2 + 1, min(acf.shape[0], hi + hi // 2)):
+        least = min(least, acf[k])
     best = -1
     best_p = 0.0
     for k in range(lo, hi):
         if acf[k] >= acf[k - 1] and acf[k] > acf[k + 1]:
+            if best >= 0 and acf[k] + (acf[k] - least) <= best_p:
+                continue
             p = acf[k] + _prominence(acf, k)
             if best < 0 or p > best_p:
                 best = k
@@ -136,7 +148,7 @@ def _period(acf, lo, hi, sub):
     return best + shift, max(0.0, y1 / acf[0])
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _breathe(breath, sos, zi, step_zi, count, params):
     """Close a breathing step: each direction's mean maximum frequency over it through the
     band-pass; its square and the mean summed once the filter has settled."""

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT
+from .._numba import _JIT_PURE
 from ._drive import _wrap
 from .constants import (
     EDV_SPAN,
@@ -41,11 +41,11 @@ from .constants import (
 )
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _smoothed(ring, rn, c, floor_level, a, b, h, work):
     """Channel ``c``'s signal of rows ``a .. b - 1``, each the mean over ``2 h + 1`` rows:
-    fmax (Hz), or the band power in dB over ``floor_level``; in ``work[4]`` (its running
-    sums in ``work[3]``: rows of the ring's length, at least)."""
+    fmax (Hz), or the band power in dB over ``floor_level``; written to ``work[4, :b - a]``
+    (its running sums in ``work[3]``: rows of the ring's length, at least)."""
     m = b - a + 2 * h
     raw = work[3, :m + 1]
     raw[0] = 0.0
@@ -60,10 +60,9 @@ def _smoothed(ring, rn, c, floor_level, a, b, h, work):
     out = work[4, :b - a]
     for q in range(b - a):
         out[q] = (raw[q + 2 * h + 1] - raw[q]) / (2 * h + 1)
-    return out
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _onset(sm, a, beat):
     """Onset (fractional row) of the upstroke before row ``beat`` in the smoothed signal
     ``sm`` of rows ``a ..``: where the tangent at the steepest rise meets the lowest
@@ -84,7 +83,7 @@ def _onset(sm, a, beat):
     return min(max(foot, float(a)), float(steep))
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, buf):
     """Measures of the beat from onset ``o0`` to the next onset ``o1`` (rows) with ``ante``
     as the antegrade direction, into ``out[col:col + M_WIDTH]`` (Hz, rows, Hz·rows).
@@ -172,14 +171,14 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     out[col + M_PHASES] = min(phases, 3)
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _floor_level(state, params):
     """The power channel's floor: ``POWER_FLOOR`` times its running mean (0: none yet)."""
     w = state[2, S_PMEAN + 1]
     return params[P_FLOOR] * state[2, S_PMEAN] / w if w > 0 else 0.0
 
 
-@njit(**_JIT)
+@njit(**_JIT_PURE)
 def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, rn, params, rec,
             work):
     """One beat's record: head and the measures for the antegrade directions the channel

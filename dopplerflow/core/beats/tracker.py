@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from .. import _design
-from .._numba import _JIT
+from .._numba import _JIT_PURE
 from ._chain import _decide
 from ._drive import _biquad, _breathe, _ema, _step, _wrap
 from .constants import (
@@ -118,11 +118,12 @@ class BeatTracker:
         self.ring = np.zeros((self.ring_n, 7), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
         self.acf = np.zeros((N_CHANNELS, hi + 1))
+        self.hist = np.zeros((N_CHANNELS, 2 * (hi + 1)))  # the drive's last steps, for it
         self.state = np.zeros((N_CHANNELS, S_WIDTH))
         self.state[:, S_LAST_J] = -1.0
         self.count = np.zeros(3, np.int64)
-        # the chain's scores, back-pointers and penalties; a beat's smoothed signal, its
-        # running sums, and its end for the EDV (no kernel allocates)
+        # the chain's scores, back-pointers, penalties and best offers; a beat's running
+        # sums, smoothed signal and its end for the EDV (no kernel allocates)
         self.work = np.zeros((6, max(n_steps, self.ring_n)))
         self.chain = np.zeros(n_steps, np.int64)
         self.half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
@@ -171,17 +172,18 @@ class BeatTracker:
             pulse_power = rows[:, 2] + rows[:, 5]
         elif np.shape(pulse_power) != (len(rows),):
             raise ValueError(f"pulse_power must be ({len(rows)},); got {np.shape(pulse_power)}")
-        rows = np.ascontiguousarray(np.column_stack((rows, pulse_power)), np.float32)
+        power = np.ascontiguousarray(pulse_power, np.float32)
         for i in range(0, len(rows), self.batch):
-            self._run(rows[i:i + self.batch], False)
+            self._run(rows[i:i + self.batch], power[i:i + self.batch], False)
         if final:
             self.finished = True
-            self._run(rows[:0], True)
+            self._run(rows[:0], power[:0], True)
 
-    def _run(self, rows, final):
-        k = _beat_rows(rows, final, self.ring, self.steps, self.acf, self.state, self.count,
-                       self.work, self.chain, self.params, self.half, self.breath_sos,
-                       self.breath_zi, self.breath_step_zi, self.breath, self.out)
+    def _run(self, rows, power, final):
+        k = _beat_rows(rows, power, final, self.ring, self.steps, self.acf, self.hist,
+                       self.state, self.count, self.work, self.chain, self.params, self.half,
+                       self.breath_sos, self.breath_zi, self.breath_step_zi, self.breath,
+                       self.out)
         if k:
             self.records.append(self.out[:k].copy())
 
@@ -251,10 +253,11 @@ class BeatTracker:
         return {"modulation": round(float(mod), 3), "call": call}
 
 
-@njit(**_JIT)
-def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params, half,
-               breath_sos, breath_zi, breath_step_zi, breath, out):
-    """Run stored rows through the beat stage; returns the beat records written to ``out``.
+@njit(**_JIT_PURE)
+def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, work, chain,
+               params, half, breath_sos, breath_zi, breath_step_zi, breath, out):
+    """Run stored rows ``(n, 6)`` and the power channel's signal ``(n,)`` through the beat
+    stage; returns the beat records written to ``out``.
 
     Per row: the ring, and each channel's sums over the step.  Per step: each
     channel's signal (the power's in dB over its floor), drive and autocorrelation,
@@ -280,11 +283,12 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
         if fin:
             j = count[C_STEPS] - 1
         else:
-            for q in range(7):
+            for q in range(6):
                 ring[at, q] = rows[i, q]
+            ring[at, 6] = power_rows[i]
             state[0, S_SUM] += rows[i, 0]
             state[1, S_SUM] += rows[i, 3]
-            state[2, S_SUM] += np.float64(rows[i, 6])
+            state[2, S_SUM] += np.float64(power_rows[i])
             n += 1  # rows received
             count[C_ROWS] = n
             at = _wrap(at + 1, rn)
@@ -306,7 +310,7 @@ def _beat_rows(rows, final, ring, steps, acf, state, count, work, chain, params,
                 continue
             if not fin:
                 _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf,
-                      params)
+                      hist, params)
             k += _decide(c, j, fin, ring, rn, n, steps, acf, state, params, half, work, chain,
                          out, k)
         if not fin:
