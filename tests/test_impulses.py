@@ -131,3 +131,21 @@ def test_broadband_fraction_of_noise_and_of_a_click(rng):
                                         impulses.IMPULSE_X) == 1.0
     out = np.zeros(n, np.float32)
     assert impulses._broadband_fraction(click, inv, out, 1.0, 0, 1, n, n - 1, 3.0) == -1.0
+
+
+def test_steps_are_the_frames_whose_window_holds_a_step():
+    """Flow that stops at once against noise 30 dB under it (8 kHz: windows of 80 samples,
+    hop 40): the frame whose window holds the step at its middle has halves some 30 dB
+    apart and holds a step; the frames of the flow itself (band noise, its halves of 40
+    samples within a few dB of each other) and of the noise do not."""
+    x = _flow(2.0).astype(np.float64)
+    n = len(x)
+    rng = np.random.default_rng(5)
+    x[n // 2:] = np.sqrt(1e-3 * 1e-3 / 2) * rng.standard_normal((n - n // 2, 2))
+    w, hop = 80, 40
+    frames = np.arange((n - w) // hop + 1) * hop
+    p = (x ** 2).sum(axis=1)
+    halves = np.array([[p[s:s + w // 2].sum(), p[s + w // 2:s + w].sum()] for s in frames],
+                      np.float32)
+    got = np.nonzero(impulses.steps(halves))[0]
+    np.testing.assert_array_equal(got, [(n // 2 - w // 2) // hop])

@@ -46,3 +46,22 @@ def test_separate_channels_leave_the_main_lobe_at_half_the_rate_unsearched(layou
         assert top == FS / 2 - 3 * cfg.bin_hz
     else:
         assert top == FS / 2
+
+
+def test_halves_are_the_power_of_each_half_of_the_window(rng):
+    """``Framer.halves`` sums the samples' power over each half of every frame's window,
+    whatever the blocks."""
+    cmap, cfg = config()
+    x = rng.standard_normal((3000, 2)).astype(np.float32)
+    framer = spectrum.Framer(cfg)
+    got = []
+    for i in range(0, len(x), 517):
+        framer(x[i:i + 517])
+        got.append(framer.halves.copy())
+    got = np.concatenate(got)
+    h = cfg.n_window // 2
+    starts = np.arange(len(got)) * cfg.hop
+    p = (x.astype(np.float64) ** 2).sum(axis=1)
+    ref = np.array([[p[s:s + h].sum(), p[s + cfg.n_window - h:s + cfg.n_window].sum()]
+                    for s in starts])
+    np.testing.assert_allclose(got, ref, rtol=1e-5)

@@ -20,6 +20,18 @@ frames) and not counted, and so are broadband frames that follow one another clo
 (longer activity: a burst of noise the level is still following); a single frame short
 of broadband inside a run does not end it.
 
+A step of level (flow that starts or stops at once against near-silence) does to the one
+frame whose window holds it near its middle what a click does: the window cut at the step
+leaks the loud half's power over the band, and where the flow is faint at the step, too
+little to make the frame broadband, enough to lift the flow's edge by a few bins.  A frame
+whose window's two halves differ in power by more than :data:`STEP_DB` holds a step
+(:func:`steps`) and is taken as a broadband frame.  Noise alone keeps the halves (40
+samples each at 8 kHz) within some 5 dB, and the flow of the bundled samples within 12 dB
+(a mono artery's pulse).  A step up from near-silence parts them by 30 to 40 dB; a step
+down by less (8 to 20 dB for flow 37 dB over the silence at 8 kHz), as the wall filter's
+ringing after the flow stops fills the quiet half's first milliseconds: the frames of those
+under :data:`STEP_DB` were broadband.
+
 The noise tracker (:class:`~.noise.NoiseFloor`) runs the gate frame by frame with
 :func:`_broadband_fraction`; :class:`Impulses` holds the settings and the count.  Its
 numba kernels are at the end of this module.
@@ -32,7 +44,8 @@ from numba import njit
 
 from ._numba import _JIT_PURE
 
-__all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_FRACTION_BOTH", "IMPULSE_MAX_S"]
+__all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_FRACTION_BOTH", "IMPULSE_MAX_S",
+           "STEP_DB", "STEP_X", "steps"]
 
 #: A bin of a broadband frame stands this many times above its noise floor (noise alone
 #: in ``exp(-3)``, 5 %, of the bins).
@@ -44,6 +57,30 @@ IMPULSE_FRACTION_BOTH = 0.3
 #: Longest run of broadband frames taken for an impulse: a click of 20 ms seen through a
 #: 10 ms window and its hop, s.
 IMPULSE_MAX_S = 0.03
+#: A frame whose window's halves differ by more than this in power holds a step of level,
+#: dB (see the module's text).
+STEP_DB = 15.0
+#: ... as a ratio of powers.
+STEP_X = 10.0 ** (STEP_DB / 10.0)
+
+
+def steps(halves):
+    """Which frames hold a step of level in their window.
+
+    Parameters
+    ----------
+    halves : ndarray, shape (n_frames, 2), float32
+        Power of the samples in each half of each frame's window
+        (``spectrum.Framer.halves``).
+
+    Returns
+    -------
+    ndarray, shape (n_frames,), bool
+        True where one half holds more than :data:`STEP_X` times the other's power.
+    """
+    lo = halves.min(axis=1)
+    hi = halves.max(axis=1)
+    return hi > STEP_X * lo
 
 
 class Impulses:

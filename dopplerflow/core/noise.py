@@ -59,6 +59,7 @@ from .impulses import (
     IMPULSE_X,
     Impulses,
     _broadband_fraction,
+    steps,
 )
 from .precision import PRECISION_DB
 from .spectrum import QUANT_STEP, SpectralConfig
@@ -250,7 +251,7 @@ class NoiseFloor:
         """Current noise shape of every bin (1: the band's median bin), read-only copy."""
         return self._shape.copy()
 
-    def __call__(self, power, valid=None):
+    def __call__(self, power, valid=None, halves=None):
         """Track new power frames; return their noise levels.
 
         Parameters
@@ -261,6 +262,10 @@ class NoiseFloor:
         valid : ndarray, shape (n_frames,), bool, optional
             False for frames that overlap samples not settled (the wall filter's
             settling, lost samples): they are not tracked.
+        halves : ndarray, shape (n_frames, 2), float32, optional
+            Power of the samples in each half of each frame's window (``spectrum.Framer``):
+            a frame that holds a step of level is gated as an impulse's
+            (:func:`~.impulses.steps`).  None: no frame is taken for a step.
 
         Returns
         -------
@@ -277,11 +282,17 @@ class NoiseFloor:
             valid = np.ones(m, np.bool_)
         elif valid.shape != (m,):
             raise ValueError(f"valid must be ({m},); got {valid.shape}")
+        if halves is None:
+            step = np.zeros(m, np.bool_)
+        elif halves.shape != (m, 2):
+            raise ValueError(f"halves must be ({m}, 2); got {halves.shape}")
+        else:
+            step = steps(halves)
         out = np.empty(m, np.float64)
         t = self.tones
         start, resume = 0, False
         while True:
-            start = _track(power, valid, self._frame, start, resume, cfg.track_lo,
+            start = _track(power, valid, step, self._frame, start, resume, cfg.track_lo,
                            cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
                            self.params, self.state, self._smooth, self._smin, self._ssum,
                            self._ring, self._inv, self._code, self._inb, cfg.noise_bins,
@@ -892,7 +903,8 @@ def _clean_frame(power, r, last, lo, hi, out):
 
 
 @njit(**_JIT_PURE)
-def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops, last):
+def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops,
+          last):
     """Replace the frame ``power[i]`` of an impulse by a clean frame before it; count the
     impulses.
 
@@ -906,11 +918,13 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
     click: under half the run's last band power) is replaced too, as long as the run is
     short enough to be an impulse.  Both only with two directions, where a click stands
     out on both sides; in a mono recording the frames are replaced by the last clean one.
+    A frame that holds a step of level (``step``: :func:`~.impulses.steps`) is taken as
+    a broadband one.
     """
     p = power[i]
     level = state[LEVEL]
-    broad = False
-    if level > 0.0 and state[N_VER] > 1:
+    broad = step
+    if not broad and level > 0.0 and state[N_VER] > 1:
         # broadband in every direction searched or not at all; the lesser fraction holds
         # with two, once the floor is the first sub-window's (the warm-up's floor, a mean
         # of the first frames, is rough: coloured noise stands above it here and there)
@@ -978,9 +992,9 @@ def _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb
 
 
 @njit(**_JIT_PURE)
-def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir_count, par,
-           state, smooth, smin, ssum, ring, inv, code, inb, noise_bins, last, scratch, tops,
-           out):
+def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_step, dir_count,
+           par, state, smooth, smin, ssum, ring, inv, code, inb, noise_bins, last, scratch,
+           tops, out):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -990,6 +1004,8 @@ def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir
         Power frames; an impulse's frames are replaced in place.
     valid : ndarray, shape (n,), bool
         Frames to track (the others only receive the level).
+    step : ndarray, shape (n,), bool
+        Frames that hold a step of level: gated as broadband.
     frame0 : int
         Stream index of ``power[0]``.
     start : int
@@ -1048,8 +1064,8 @@ def _track(power, valid, frame0, start, resume, lo, hi, dir_start, dir_step, dir
                 for k in range(lo, hi):
                     ssum[k] = 0.0
         else:
-            _gate(power, i, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb,
-                  tops, last)
+            _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par, state, inv,
+                  inb, tops, last)
             state[N_VALID] += 1.0
             if tracked:
                 # frames ``stride`` apart share no sample: they hold all there is to track.

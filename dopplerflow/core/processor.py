@@ -401,7 +401,7 @@ class Processor:
             cfg = self.config
             ends = (frame0 + np.arange(len(power))) * cfg.hop + cfg.n_window
             self.noise.quantised(frame0, self.grid.steps_at(ends))
-            level = self.noise(power, settled)
+            level = self.noise(power, settled, self.framer.halves)
             # never under the float32 rounding of the frame (a recording without noise);
             # the sign marks frames near digital silence
             level = np.copysign(np.maximum(np.abs(level), precision_floor(power)), level)

@@ -310,6 +310,10 @@ class Framer:
         self._shift = int(config.order[0])
         self._window2 = np.repeat(config.window, 2)
         self._frames = np.empty((0, config.n_fft), np.complex64)  # reused FFT input
+        #: Power of the samples in the first and in the second half of each new frame's
+        #: window, shape (n_new, 2) float32 (the last ``commit``'s frames): a frame whose
+        #: halves differ by far more than flow does holds a step of level (:mod:`.impulses`).
+        self.halves = np.zeros((0, 2), np.float32)
 
     def space(self, n):
         """A (n, 2) float32 array for the next ``n`` filtered samples (then ``commit(n)``)."""
@@ -326,12 +330,13 @@ class Framer:
         self._fill += n
         n_new = 0 if self._fill < cfg.n_window else (self._fill - cfg.n_window) // cfg.hop + 1
         power = np.empty((n_new, cfg.n_fft), np.float32)
+        self.halves = np.zeros((n_new, 2), np.float32)
         if n_new:
             if len(self._frames) < n_new:
                 self._frames = np.empty((n_new, cfg.n_fft), np.complex64)
             frames = self._frames[:n_new]
             _frames(self._buf.reshape(-1), 0, cfg.hop, self._window2, n_new,
-                      frames.view(np.float32))
+                    frames.view(np.float32), self.halves)
             spec = scipy.fft.fft(frames, axis=1, workers=1, overwrite_x=True)
             if cfg.separated:
                 _power(spec, cfg.separated, cfg.order, power)
@@ -423,8 +428,9 @@ class TimeAverager:
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT_PURE)
-def _frames(buf, start, hop, window2, n_frames, out):
-    """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``.
+def _frames(buf, start, hop, window2, n_frames, out, halves):
+    """Cut windowed complex frames ``window * (c0 + j c1)`` from ``buf``; sum the samples'
+    power over each half of the window.
 
     Parameters
     ----------
@@ -438,9 +444,14 @@ def _frames(buf, start, hop, window2, n_frames, out):
     out : ndarray, shape (n_frames, 2 * n_fft), float32
         The (n_frames, n_fft) complex64 frames viewed as float32; samples
         past the window are zero.
+    halves : ndarray, shape (n_frames, 2), float32
+        The power ``c0**2 + c1**2`` of the samples (not windowed: each sample counts
+        alike) summed over the first and the second half of the window (the middle
+        sample of an odd window in neither).
     """
     n_w2 = window2.shape[0]
     n_f2 = out.shape[1]
+    half = (n_w2 // 4) * 2  # interleaved values in each half
     for i in range(n_frames):
         seg = buf[2 * (start + i * hop):]
         row = out[i]
@@ -448,6 +459,13 @@ def _frames(buf, start, hop, window2, n_frames, out):
             row[k] = window2[k] * seg[k]
         for k in range(n_w2, n_f2):
             row[k] = 0.0
+        h0 = np.float32(0.0)
+        h1 = np.float32(0.0)
+        for k in range(half):
+            h0 += seg[k] * seg[k]
+            h1 += seg[n_w2 - 1 - k] * seg[n_w2 - 1 - k]
+        halves[i, 0] = h0
+        halves[i, 1] = h1
 
 
 @njit(**_JIT_PURE)
