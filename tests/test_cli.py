@@ -100,6 +100,39 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
         assert p.returncode == 130, (delay, err)
 
 
+_SWALLOWED = """
+import signal, sys, weakref
+from dopplerflow import cli
+
+class Held:
+    pass
+
+def run(argv):
+    held = Held()
+    ref = weakref.ref(held, lambda r: cli._raise_interrupted(signal.SIGINT, None))
+    del held  # an interrupt inside the callback cannot leave it
+    for _ in range(10 ** 9):
+        pass
+    print("not interrupted")
+    return 0
+
+cli._main = run
+sys.exit(cli.main([]))
+"""
+
+
+def test_ctrl_c_where_python_cannot_raise_it_still_ends_the_command():
+    """An interrupt that falls inside a weak reference's callback (importlib's module locks
+    have one, as modules load) cannot leave it: Python printed "Exception ignored in ...
+    Traceback ... Interrupted" and the command went on.  Now it is delivered again and
+    ends the command with one line and exit status 130."""
+    p = subprocess.run([sys.executable, "-c", _SWALLOWED], capture_output=True, text=True,
+                       timeout=120)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 130 and "not interrupted" not in p.stdout
+    assert "Traceback" not in p.stderr and lines == ["dopplerflow: interrupted"], p.stderr
+
+
 def test_the_library_modules_have_no_command_line():
     """argparse lives in dopplerflow.cli only: the library modules keep library functions."""
     import importlib

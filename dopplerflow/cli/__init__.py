@@ -14,10 +14,14 @@ and the command modules are imported inside :func:`main`, so that an interrupt a
 point of start-up (Ctrl-C while numba loads) is one line and exit status 130.
 """
 
+import _thread
 import contextlib
+import functools
 import importlib
 import signal
 import sys
+import threading
+import time
 
 from .. import __version__
 from ..errors import DopplerflowError
@@ -99,6 +103,22 @@ def _raise_interrupted(signum, frame):
     raise Interrupted
 
 
+def _interrupt_again(unraisable, fallback):
+    """An ``sys.unraisablehook``: an interrupt raised where Python cannot pass it on (a
+    weak reference's callback, a finaliser, as modules load) is delivered again to the
+    main thread, from another thread so that it arrives once this hook has returned, and
+    ends the command there; anything else goes to ``fallback``."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        threading.Thread(target=_deliver_later, daemon=True).start()
+        return
+    fallback(unraisable)
+
+
+def _deliver_later():
+    time.sleep(0.001)  # the hook has returned: the interrupt ends the command (if it falls
+    _thread.interrupt_main(signal.SIGINT)  # where it cannot again, the hook sends it again)
+
+
 def main(argv=None):
     """Run the command line; return the exit status.
 
@@ -108,6 +128,9 @@ def main(argv=None):
     previous = None
     with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
         previous = signal.signal(signal.SIGINT, _raise_interrupted)
+    hook = sys.unraisablehook
+    if previous is not None:
+        sys.unraisablehook = functools.partial(_interrupt_again, fallback=hook)
     try:
         return _main(argv)
     except KeyboardInterrupt:
@@ -116,6 +139,7 @@ def main(argv=None):
         print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
         return 130
     finally:
+        sys.unraisablehook = hook
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 
