@@ -48,3 +48,21 @@ def test_samples_are_small_and_described():
     info = sf.info(str(SAMPLES_DIR / "jugular_valsalva_iq.flac"))
     assert info.channels == 2 and info.subtype == "PCM_16"
     assert info.samplerate == truth["sample_rate_hz"]
+
+
+def test_the_readme_shows_what_its_first_command_prints():
+    """The README's first command, run as a new user would, prints the README's block
+    line for line (the compile notice of a machine's first run aside)."""
+    import re
+    import subprocess
+    import sys
+
+    readme = (SAMPLES_DIR.parent / "README.md").read_text()
+    command = re.search(r"pip install \. && (dopplerflow analyze [^\n]+)", readme).group(1)
+    shown = readme.split("## What the first command prints", 1)[1].split("```")[1].strip("\n")
+    args = command.split()[1:]
+    p = subprocess.run([sys.executable, "-m", "dopplerflow", *args], cwd=SAMPLES_DIR.parent,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    err = [ln for ln in p.stderr.splitlines() if not ln.startswith("dopplerflow: first run")]
+    assert (p.stdout + "\n".join(err)).strip("\n") == shown
