@@ -332,7 +332,10 @@ class NoiseFloor:
     def _quant_rows(self, row0, n):
         """The quantisation noise of a bin at rows ``row0 ... row0 + n - 1`` (row ``r``
         that of frame ``r``), float32."""
-        at = np.searchsorted(self._quant_from, row0 + np.arange(n), side="right") - 1
+        qf = self._quant_from
+        if qf[-1] <= row0:  # no change of step from the first row on: the last step's
+            return np.full(n, self._quant_power[-1], np.float32)
+        at = np.searchsorted(qf, row0 + np.arange(n), side="right") - 1
         return np.asarray(self._quant_power, np.float32)[at]
 
     def whiten(self, rows, noise, row0):
@@ -1142,6 +1145,29 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
 
 
 @njit(**_JIT_PURE)
+def _row_top(row, bits, scratch):
+    """The row's strongest bin (0 if none is above 0): ``max(0, row...)``.
+
+    ``bits`` is the row as int32, ``scratch`` a float32 run to write.  The bits of a
+    float32 at or above 0 order as the floats do, and a negative one (or -0.0) is a
+    negative int32: the maximum over the bits is the float maximum, a loop that vectorises
+    (the float one does not: its order of comparisons is that of the loop).  A NaN above
+    them all is skipped as the float loop skips it, by the float loop.
+    """
+    t = np.int32(0)
+    for k in range(bits.shape[0]):
+        x = bits[k]
+        t = x if x > t else t
+    if t > 0x7F800000:  # a NaN
+        top = np.float32(0.0)
+        for k in range(row.shape[0]):
+            top = max(top, row[k])
+        return top
+    scratch.view(np.int32)[0] = t
+    return scratch[0]
+
+
+@njit(**_JIT_PURE)
 def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, quant, white,
             slots):
     """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
@@ -1151,6 +1177,7 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio,
     longer kept.
     """
     n_slots = ver_start.shape[0]
+    bits = rows.view(np.int32)
     v = n_ver - 1
     while v > 0 and ver_start[v % n_slots] > row0:
         v -= 1
@@ -1169,9 +1196,7 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio,
         vf = ver_fill[slot]
         # no bin's floor below the row's rounding, nor below the samples' quantisation
         # noise (precision.py): a bin whose shape puts it lower is whitened against that
-        top = np.float32(0.0)
-        for k in range(row.shape[0]):
-            top = max(top, row[k])
+        top = _row_top(row, bits[i], w)
         least = max(top * least_ratio, quant[i])
         cap = nz / least if least > 0.0 else np.float32(np.inf)
         for k in range(row.shape[0]):
