@@ -923,6 +923,9 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
     out on both sides; in a mono recording the frames are replaced by the last clean one.
     A frame that holds a step of level (``step``: :func:`~.impulses.steps`) is taken as
     a broadband one.
+
+    Returns the band power of the frame as it is left (:func:`_masked_sum` of its bins in
+    the band) where the gate has taken it, else -1 (the tracking takes it itself).
     """
     p = power[i]
     level = state[LEVEL]
@@ -966,10 +969,12 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
         state[RUN] += 1.0 + state[GAP]
         state[GAP] = 0.0
         state[QUIET] = 0.0
-        state[RUN_POWER] = _masked_sum(p[lo:hi], inb[lo:hi])
+        total = _masked_sum(p[lo:hi], inb[lo:hi])
+        state[RUN_POWER] = total
         if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
             _clean_frame(power, r, last, lo, hi, p)
-        return
+            return np.float32(-1.0)
+        return total
     if state[RUN] > 0.0:
         state[GAP] += 1.0
         if state[GAP] < 2.0:
@@ -977,10 +982,13 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
             # last clean frames stay, and an impulse's tail is replaced (a frame that
             # holds less than half the band power of the run's last: what went on at
             # the same power, flow rising into systole, is no impulse's tail)
-            if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0 \
-                    and _masked_sum(p[lo:hi], inb[lo:hi]) < 0.5 * state[RUN_POWER]:
-                _clean_frame(power, r, last, lo, hi, p)
-            return
+            if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
+                total = _masked_sum(p[lo:hi], inb[lo:hi])
+                if total < 0.5 * state[RUN_POWER]:
+                    _clean_frame(power, r, last, lo, hi, p)
+                    return np.float32(-1.0)
+                return total
+            return np.float32(-1.0)
         if state[RUN] <= par[P_MAX_RUN]:
             state[IMPULSES] += 1.0
         state[RUN] = 0.0
@@ -991,7 +999,9 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
     state[PREV_POWER] = state[LAST_POWER]
     state[LAST_ROW] = i
     state[HAVE_LAST] = 1.0
-    state[LAST_POWER] = _masked_sum(p[lo:hi], inb[lo:hi])
+    total = _masked_sum(p[lo:hi], inb[lo:hi])
+    state[LAST_POWER] = total
+    return total
 
 
 @njit(**_JIT_PURE)
@@ -1067,8 +1077,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 for k in range(lo, hi):
                     ssum[k] = 0.0
         else:
-            _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par, state, inv,
-                  inb, tops, last)
+            gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
+                          state, inv, inb, tops, last)
             state[N_VALID] += 1.0
             if tracked:
                 # frames ``stride`` apart share no sample: they hold all there is to track.
@@ -1098,7 +1108,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                         sm[k] += w * (x - sm[k])
                         su[k] += x
                 n_in = state[N_INBAND]
-                total = _masked_sum(pp, inb[lo:hi])
+                # (the band power the gate took of the frame, if it did: the same sum)
+                total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
                 state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * n_in) \
                     else 0.0
                 state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * n_in) else 0.0
