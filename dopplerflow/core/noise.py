@@ -957,9 +957,6 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
     # (with two directions only: in a mono recording what passes for an impulse is often
     # the heart's own sound or a systole's upstroke, and the frames beside it are flow)
     two = dir_count[0] > 0 and dir_count[1] > 0
-    r = int(state[LAST_ROW])
-    if two and state[HAVE_PREV] > 0 and state[LAST_POWER] > 2.0 * state[PREV_POWER]:
-        r = int(state[PREV_ROW])
     if broad:
         # one frame short of broadband inside a run does not end it; a run that starts
         # within an impulse's length of the last one is part of longer activity (a burst
@@ -972,7 +969,8 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
         total = _masked_sum(p[lo:hi], inb[lo:hi])
         state[RUN_POWER] = total
         if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
-            _clean_frame(power, r, last, lo, hi, p)
+            _clean_frame(power, _replacement(power, last, lo, hi, inb, state, two), last, lo,
+                         hi, p)
             return np.float32(-1.0)
         return total
     if state[RUN] > 0.0:
@@ -985,7 +983,8 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
             if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
                 total = _masked_sum(p[lo:hi], inb[lo:hi])
                 if total < 0.5 * state[RUN_POWER]:
-                    _clean_frame(power, r, last, lo, hi, p)
+                    _clean_frame(power, _replacement(power, last, lo, hi, inb, state, two),
+                                 last, lo, hi, p)
                     return np.float32(-1.0)
                 return total
             return np.float32(-1.0)
@@ -999,9 +998,38 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
     state[PREV_POWER] = state[LAST_POWER]
     state[LAST_ROW] = i
     state[HAVE_LAST] = 1.0
-    total = _masked_sum(p[lo:hi], inb[lo:hi])
-    state[LAST_POWER] = total
-    return total
+    state[LAST_POWER] = -1.0  # summed when it is needed (:func:`_settle_powers`)
+    return np.float32(-1.0)
+
+
+@njit(**_JIT_PURE)
+def _settle_powers(power, last, lo, hi, inb, state):
+    """Sum the band power (:func:`_masked_sum`) of the last clean frame and the one
+    before it where it is not yet summed (slots ``LAST_POWER``, ``PREV_POWER`` -1).
+
+    A clean frame's band power is read only when an impulse's frame is replaced, so it
+    is summed then, or with the frame's tracking, or before the band changes (a power is
+    never negative): the same sum over the same bins as at the frame.
+    """
+    for have, row, slot in ((HAVE_LAST, LAST_ROW, LAST_POWER),
+                            (HAVE_PREV, PREV_ROW, PREV_POWER)):
+        if state[have] > 0 and state[slot] < 0.0:
+            r = int(state[row])
+            src = power[r] if r >= 0 else last[-1 - r]
+            state[slot] = _masked_sum(src[lo:hi], inb[lo:hi])
+
+
+@njit(**_JIT_PURE)
+def _replacement(power, last, lo, hi, inb, state, two):
+    """The clean frame that replaces an impulse's (:func:`_gate`): the last, or the one
+    before it when the last stands twice above it in band power (it holds the click's
+    start), with two directions only."""
+    r = int(state[LAST_ROW])
+    if two and state[HAVE_PREV] > 0:
+        _settle_powers(power, last, lo, hi, inb, state)
+        if state[LAST_POWER] > 2.0 * state[PREV_POWER]:
+            r = int(state[PREV_ROW])
+    return r
 
 
 @njit(**_JIT_PURE)
@@ -1110,6 +1138,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 n_in = state[N_INBAND]
                 # (the band power the gate took of the frame, if it did: the same sum)
                 total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
+                if state[LAST_ROW] == i and state[LAST_POWER] < 0.0:
+                    state[LAST_POWER] = total
                 state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * n_in) \
                     else 0.0
                 state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * n_in) else 0.0
@@ -1119,6 +1149,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 warm = (state[N_SUBS] == 0 and state[N_SUB_FRAMES] < v_frames
                         and nn <= par[P_WARM] and nn & (nn - 1) == 0)
                 if warm or state[N_SUB_FRAMES] >= v_frames:
+                    # (the band changes: the clean frames' band powers are summed before)
+                    _settle_powers(power, last, lo, hi, inb, state)
                     state[WARM] = 1.0 if warm else 0.0
                     if not warm:
                         # the sub-window's minima into the ring, its mean (for the tonal
