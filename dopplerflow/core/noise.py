@@ -332,7 +332,10 @@ class NoiseFloor:
     def _quant_rows(self, row0, n):
         """The quantisation noise of a bin at rows ``row0 ... row0 + n - 1`` (row ``r``
         that of frame ``r``), float32."""
-        at = np.searchsorted(self._quant_from, row0 + np.arange(n), side="right") - 1
+        qf = self._quant_from
+        if qf[-1] <= row0:  # no change of step from the first row on: the last step's
+            return np.full(n, self._quant_power[-1], np.float32)
+        at = np.searchsorted(qf, row0 + np.arange(n), side="right") - 1
         return np.asarray(self._quant_power, np.float32)[at]
 
     def whiten(self, rows, noise, row0):
@@ -920,6 +923,9 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
     out on both sides; in a mono recording the frames are replaced by the last clean one.
     A frame that holds a step of level (``step``: :func:`~.impulses.steps`) is taken as
     a broadband one.
+
+    Returns the band power of the frame as it is left (:func:`_masked_sum` of its bins in
+    the band) where the gate has taken it, else -1 (the tracking takes it itself).
     """
     p = power[i]
     level = state[LEVEL]
@@ -951,9 +957,6 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
     # (with two directions only: in a mono recording what passes for an impulse is often
     # the heart's own sound or a systole's upstroke, and the frames beside it are flow)
     two = dir_count[0] > 0 and dir_count[1] > 0
-    r = int(state[LAST_ROW])
-    if two and state[HAVE_PREV] > 0 and state[LAST_POWER] > 2.0 * state[PREV_POWER]:
-        r = int(state[PREV_ROW])
     if broad:
         # one frame short of broadband inside a run does not end it; a run that starts
         # within an impulse's length of the last one is part of longer activity (a burst
@@ -963,10 +966,13 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
         state[RUN] += 1.0 + state[GAP]
         state[GAP] = 0.0
         state[QUIET] = 0.0
-        state[RUN_POWER] = _masked_sum(p[lo:hi], inb[lo:hi])
+        total = _masked_sum(p[lo:hi], inb[lo:hi])
+        state[RUN_POWER] = total
         if state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
-            _clean_frame(power, r, last, lo, hi, p)
-        return
+            _clean_frame(power, _replacement(power, last, lo, hi, inb, state, two), last, lo,
+                         hi, p)
+            return np.float32(-1.0)
+        return total
     if state[RUN] > 0.0:
         state[GAP] += 1.0
         if state[GAP] < 2.0:
@@ -974,10 +980,14 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
             # last clean frames stay, and an impulse's tail is replaced (a frame that
             # holds less than half the band power of the run's last: what went on at
             # the same power, flow rising into systole, is no impulse's tail)
-            if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0 \
-                    and _masked_sum(p[lo:hi], inb[lo:hi]) < 0.5 * state[RUN_POWER]:
-                _clean_frame(power, r, last, lo, hi, p)
-            return
+            if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
+                total = _masked_sum(p[lo:hi], inb[lo:hi])
+                if total < 0.5 * state[RUN_POWER]:
+                    _clean_frame(power, _replacement(power, last, lo, hi, inb, state, two),
+                                 last, lo, hi, p)
+                    return np.float32(-1.0)
+                return total
+            return np.float32(-1.0)
         if state[RUN] <= par[P_MAX_RUN]:
             state[IMPULSES] += 1.0
         state[RUN] = 0.0
@@ -988,7 +998,38 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
     state[PREV_POWER] = state[LAST_POWER]
     state[LAST_ROW] = i
     state[HAVE_LAST] = 1.0
-    state[LAST_POWER] = _masked_sum(p[lo:hi], inb[lo:hi])
+    state[LAST_POWER] = -1.0  # summed when it is needed (:func:`_settle_powers`)
+    return np.float32(-1.0)
+
+
+@njit(**_JIT_PURE)
+def _settle_powers(power, last, lo, hi, inb, state):
+    """Sum the band power (:func:`_masked_sum`) of the last clean frame and the one
+    before it where it is not yet summed (slots ``LAST_POWER``, ``PREV_POWER`` -1).
+
+    A clean frame's band power is read only when an impulse's frame is replaced, so it
+    is summed then, or with the frame's tracking, or before the band changes (a power is
+    never negative): the same sum over the same bins as at the frame.
+    """
+    for have, row, slot in ((HAVE_LAST, LAST_ROW, LAST_POWER),
+                            (HAVE_PREV, PREV_ROW, PREV_POWER)):
+        if state[have] > 0 and state[slot] < 0.0:
+            r = int(state[row])
+            src = power[r] if r >= 0 else last[-1 - r]
+            state[slot] = _masked_sum(src[lo:hi], inb[lo:hi])
+
+
+@njit(**_JIT_PURE)
+def _replacement(power, last, lo, hi, inb, state, two):
+    """The clean frame that replaces an impulse's (:func:`_gate`): the last, or the one
+    before it when the last stands twice above it in band power (it holds the click's
+    start), with two directions only."""
+    r = int(state[LAST_ROW])
+    if two and state[HAVE_PREV] > 0:
+        _settle_powers(power, last, lo, hi, inb, state)
+        if state[LAST_POWER] > 2.0 * state[PREV_POWER]:
+            r = int(state[PREV_ROW])
+    return r
 
 
 @njit(**_JIT_PURE)
@@ -1064,8 +1105,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 for k in range(lo, hi):
                     ssum[k] = 0.0
         else:
-            _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par, state, inv,
-                  inb, tops, last)
+            gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
+                          state, inv, inb, tops, last)
             state[N_VALID] += 1.0
             if tracked:
                 # frames ``stride`` apart share no sample: they hold all there is to track.
@@ -1095,7 +1136,10 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                         sm[k] += w * (x - sm[k])
                         su[k] += x
                 n_in = state[N_INBAND]
-                total = _masked_sum(pp, inb[lo:hi])
+                # (the band power the gate took of the frame, if it did: the same sum)
+                total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
+                if state[LAST_ROW] == i and state[LAST_POWER] < 0.0:
+                    state[LAST_POWER] = total
                 state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * n_in) \
                     else 0.0
                 state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * n_in) else 0.0
@@ -1105,6 +1149,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 warm = (state[N_SUBS] == 0 and state[N_SUB_FRAMES] < v_frames
                         and nn <= par[P_WARM] and nn & (nn - 1) == 0)
                 if warm or state[N_SUB_FRAMES] >= v_frames:
+                    # (the band changes: the clean frames' band powers are summed before)
+                    _settle_powers(power, last, lo, hi, inb, state)
                     state[WARM] = 1.0 if warm else 0.0
                     if not warm:
                         # the sub-window's minima into the ring, its mean (for the tonal
@@ -1142,6 +1188,29 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
 
 
 @njit(**_JIT_PURE)
+def _row_top(row, bits, scratch):
+    """The row's strongest bin (0 if none is above 0): ``max(0, row...)``.
+
+    ``bits`` is the row as int32, ``scratch`` a float32 run to write.  The bits of a
+    float32 at or above 0 order as the floats do, and a negative one (or -0.0) is a
+    negative int32: the maximum over the bits is the float maximum, a loop that vectorises
+    (the float one does not: its order of comparisons is that of the loop).  A NaN above
+    them all is skipped as the float loop skips it, by the float loop.
+    """
+    t = np.int32(0)
+    for k in range(bits.shape[0]):
+        x = bits[k]
+        t = x if x > t else t
+    if t > 0x7F800000:  # a NaN
+        top = np.float32(0.0)
+        for k in range(row.shape[0]):
+            top = max(top, row[k])
+        return top
+    scratch.view(np.int32)[0] = t
+    return scratch[0]
+
+
+@njit(**_JIT_PURE)
 def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, quant, white,
             slots):
     """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
@@ -1151,6 +1220,7 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio,
     longer kept.
     """
     n_slots = ver_start.shape[0]
+    bits = rows.view(np.int32)
     v = n_ver - 1
     while v > 0 and ver_start[v % n_slots] > row0:
         v -= 1
@@ -1169,9 +1239,7 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio,
         vf = ver_fill[slot]
         # no bin's floor below the row's rounding, nor below the samples' quantisation
         # noise (precision.py): a bin whose shape puts it lower is whitened against that
-        top = np.float32(0.0)
-        for k in range(row.shape[0]):
-            top = max(top, row[k])
+        top = _row_top(row, bits[i], w)
         least = max(top * least_ratio, quant[i])
         cap = nz / least if least > 0.0 else np.float32(np.inf)
         for k in range(row.shape[0]):
