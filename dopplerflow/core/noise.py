@@ -173,6 +173,11 @@ class NoiseFloor:
     ----------
     config : SpectralConfig
 
+    grid : SampleGrid, optional
+        The quantisation step of the stream's samples (:class:`~.precision.SampleGrid`):
+        no bin's floor lies under the quantisation noise of the step in force at its
+        frame.  None: no such floor.
+
     Attributes
     ----------
     band : SignalBand
@@ -180,8 +185,9 @@ class NoiseFloor:
     impulses : Impulses
     """
 
-    def __init__(self, config: SpectralConfig):
+    def __init__(self, config: SpectralConfig, grid=None):
         self.cfg = cfg = config
+        self.grid = grid
         n = cfg.n_fft
         hop_s = cfg.hop_s
         # frames that share no sample: every ``stride``-th frame is tracked
@@ -234,9 +240,6 @@ class NoiseFloor:
         self._ver_top = np.zeros((_VERSIONS, 2), np.int64)
         self._ver_start = np.zeros(_VERSIONS, np.int64)
         self._frame = 0
-        # quantisation noise of a bin (SampleGrid's step), from each frame on
-        self._quant_from = [0]
-        self._quant_power = [0.0]
         _new_version(0, self._shape, self._inv, self._code, self.band.tops, self._ver_shape,
                      self._ver_inv, self._ver_fill, self._ver_top, self._ver_start, self.state)
         self.state[N_INBAND] = np.count_nonzero(self._code == 0)
@@ -315,28 +318,19 @@ class NoiseFloor:
         self.impulses.count = int(self.state[IMPULSES])
         return out
 
-    def quantised(self, frame0, steps):
-        """Note the quantisation step of the samples (:class:`~.precision.SampleGrid`)
-        in force at each frame from ``frame0`` on: no bin's floor lies under the
-        quantisation noise of that step (``inf`` or 0: none).
+    def _quant_rows(self, row0, n):
+        """The quantisation noise of a bin at rows ``row0 ... row0 + n - 1`` (row ``r``
+        that of frame ``r``: the step of the samples before the frame's end), float32.
 
         The searched bins lie above the wall filter's cut-off, in its flat pass band,
         where the rounding's white noise keeps its level.
         """
-        q = np.where(np.isfinite(steps), steps, 0.0)
-        power = self.cfg.quant_power * (q / QUANT_STEP) ** 2
-        for i in np.flatnonzero(np.diff(np.concatenate(([self._quant_power[-1]], power)))):
-            self._quant_from.append(int(frame0) + int(i))
-            self._quant_power.append(float(power[i]))
-
-    def _quant_rows(self, row0, n):
-        """The quantisation noise of a bin at rows ``row0 ... row0 + n - 1`` (row ``r``
-        that of frame ``r``), float32."""
-        qf = self._quant_from
-        if qf[-1] <= row0:  # no change of step from the first row on: the last step's
-            return np.full(n, self._quant_power[-1], np.float32)
-        at = np.searchsorted(qf, row0 + np.arange(n), side="right") - 1
-        return np.asarray(self._quant_power, np.float32)[at]
+        if self.grid is None:
+            return np.zeros(n, np.float32)
+        cfg = self.cfg
+        steps = self.grid.steps_at((row0 + np.arange(n)) * cfg.hop + cfg.n_window)
+        q = np.where(np.isfinite(steps), steps, 0.0)  # inf: no sample with a value yet
+        return (cfg.quant_power * (q / QUANT_STEP) ** 2).astype(np.float32)
 
     def whiten(self, rows, noise, row0):
         """Whitened rows: divided by the noise shape in force at their frame.
@@ -1179,9 +1173,7 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
         q = int(state[PREV_ROW])
         if q != -2:
             _clean_frame(power, q, last, lo, hi, last[1])
-        src = power[r]
-        for k in range(lo, hi):
-            last[0, k] = src[k]
+        _clean_frame(power, r, last, lo, hi, last[0])
         state[LAST_ROW] = -1.0
         state[PREV_ROW] = -2.0
     return -1

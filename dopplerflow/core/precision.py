@@ -113,7 +113,10 @@ class SampleGrid:
     def steps_at(self, ends):
         """The step in force after the samples before each of ``ends`` (sample indices,
         ascending), as a float64 array."""
-        i = np.searchsorted(np.asarray(self._at), np.asarray(ends), side="left") - 1
+        ends = np.asarray(ends)
+        if len(ends) and self._at[-1] < ends[0]:  # no change among them: the last step
+            return np.full(len(ends), self._steps[-1], np.float64)
+        i = np.searchsorted(np.asarray(self._at), ends, side="left") - 1
         return np.asarray(self._steps, np.float64)[np.maximum(i, 0)]
 
 

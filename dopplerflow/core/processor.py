@@ -228,7 +228,7 @@ class Processor:
         # spectrum and row stages
         self.framer = Framer(cfg)
         self.grid = SampleGrid()  # the samples' quantisation step
-        self.noise = NoiseFloor(cfg)
+        self.noise = NoiseFloor(cfg, self.grid)
         self.average = TimeAverager(s.average_frames)
         self._noise_pending = np.zeros(0)
         self._loud_pending = np.zeros(0, np.float32)  # band power of rows not yet kept
@@ -396,11 +396,7 @@ class Processor:
         spectrogram).  The envelopes and a persistent vessel read the rows whitened by the
         per-bin noise floor; the spectrogram keeps them as they are."""
         if len(power):
-            frame0 = self.framer.n_frames - len(power)
-            settled = self.timeline.frames_settled(frame0, len(power))
-            cfg = self.config
-            ends = (frame0 + np.arange(len(power))) * cfg.hop + cfg.n_window
-            self.noise.quantised(frame0, self.grid.steps_at(ends))
+            settled = self.timeline.frames_settled(self.framer.n_frames - len(power), len(power))
             level = self.noise(power, settled, self.framer.halves)
             # never under the float32 rounding of the frame (a recording without noise);
             # the sign marks frames near digital silence
