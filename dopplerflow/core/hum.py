@@ -21,7 +21,7 @@ from numba import njit
 from ..errors import SettingsError
 from ._design import hann
 from ._numba import _JIT
-from .precision import FINEST_STEP, PRECISION_DB, SampleGrid, grid_step
+from .precision import FINEST_STEP, PRECISION_DB, grid_step
 
 __all__ = ["MAINS_HZ", "HumCanceller", "detect_hum", "harmonics_below"]
 
@@ -170,7 +170,7 @@ def _welch(x, n_seg, fs):
     return 2.0 * p / (len(starts) * fs * float(np.sum(w ** 2)))
 
 
-def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0, step=None):
+def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     """Find mains hum in a stretch of audio.
 
     Each channel's power spectrum at 1 Hz resolution (Welch: 1 s Hann
@@ -194,9 +194,6 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0, step=None):
     sample_rate_hz : float
     min_lines, min_db : int, float
         Lines needed, and how far they stand out.
-    step : float, optional
-        The samples' quantisation step (:class:`~dopplerflow.core.precision.SampleGrid`;
-        found from ``audio`` if not given).
 
     Returns
     -------
@@ -213,8 +210,7 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0, step=None):
     # so does the rounding of the samples to their grid (a periodic signal's rounding
     # error is lines at its harmonics, of step**2 / 12 in all)
     least = np.mean(np.square(x, dtype=np.float64), axis=0) * 10.0 ** (-PRECISION_DB / 10.0)
-    if step is None:
-        step = grid_step(x)
+    step = grid_step(x)
     if math.isfinite(step) and step >= FINEST_STEP:
         least = np.maximum(least, step ** 2 / 12.0)
     # the ten harmonics searched lie under 610 Hz: about 2 kHz of sample rate is plenty
@@ -274,21 +270,18 @@ class HumProbe:
         self._len = int(round(probe_s * self.sample_rate_hz))
         self._blocks = []
         self._n = 0
-        self._grid = SampleGrid()
 
     def add(self, block):
         """Keep what of ``block`` (raw samples) falls in the searched stretch."""
         if self._n < self._len:
             self._blocks.append(block[:self._len - self._n].copy())
-            self._grid.add(self._blocks[-1])
             self._n += len(self._blocks[-1])
 
     def warning(self):
         """The warning to give if the stretch holds hum, else None."""
         if not self._blocks:
             return None
-        found = detect_hum(np.concatenate(self._blocks), self.sample_rate_hz,
-                           step=self._grid.step)
+        found = detect_hum(np.concatenate(self._blocks), self.sample_rate_hz)
         if found is None:
             return None
         mains = f"{found['mains_hz']:g}"

@@ -63,14 +63,16 @@ def precision_floor(power):
 
 def grid_step(x):
     """The coarsest power-of-two step that every finite, non-zero sample of ``x`` is a
-    whole multiple of (``inf``: no such sample).
+    whole multiple of (``inf``: no such sample; 0: finer than :data:`FINEST_STEP`), as
+    :class:`SampleGrid` finds it.
 
     Parameters
     ----------
     x : ndarray, float32
     """
-    flat = np.ascontiguousarray(x, np.float32).reshape(-1)
-    return _finest(flat.view(np.int32), 0, len(flat))
+    grid = SampleGrid()
+    grid.add(np.ascontiguousarray(x, np.float32).reshape(-1, 1))
+    return grid.step
 
 
 class SampleGrid:
@@ -137,15 +139,6 @@ def _sample_step(b):
         m |= 0x800000  # a normal number's leading bit
     # the value's lowest set bit: the value scaled by that bit over the mantissa
     return abs(np.float64(np.int32(b).view(np.float32))) * (m & -m) / m
-
-
-@njit(**_JIT_PURE)
-def _finest(bits, start, end):
-    """The finest step of the samples ``bits[start:end]``."""
-    best = math.inf
-    for i in range(start, end):
-        best = min(best, _sample_step(bits[i]))
-    return best
 
 
 @njit(**_JIT_PURE)
