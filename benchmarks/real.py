@@ -11,7 +11,11 @@ and the share of frames that a steady line holds.  ``--against REF`` also times
 fresh processes, interleaved): the cost of the noise model.  The table goes to
 ``benchmarks/results/real.md``.
 
-The envelope's period is the lag of the highest peak of its autocorrelation:
+The envelope's period is the lag of the highest peak of the autocorrelation of the
+envelope on a log scale, ``log(1 + f / bin width)``: each frame counts by the ratio of its
+envelope to a bin, not by its hertz, so that a few rows of a broadband burst up to the
+band's top (a probe's knock, a codec's artefact) do not outweigh seconds of the heart's
+flow a few hundred hertz lower.  Lags:
 
 * precordial (adult hearts): lags 0.5-2 s (30-120 beats/min), the heart-rate search of
   Springer et al. (2016) on heart-sound envelopes, which leaves out the interval between
@@ -74,9 +78,10 @@ def _trace_hz(analysis):
 
 
 def envelope_rate_bpm(analysis, lags_s):
-    """Rate, beats/min, of the maximum envelope's dominant period: the highest peak of its
-    autocorrelation (mean removed) over ``lags_s`` (s), and that peak's height (of 1)."""
-    v = _trace_hz(analysis)
+    """Rate, beats/min, of the maximum envelope's dominant period: the highest peak of the
+    autocorrelation (mean removed) of ``log(1 + f / bin width)`` over ``lags_s`` (s), and
+    that peak's height (of 1)."""
+    v = np.log1p(_trace_hz(analysis) / analysis.summary.bin_hz)
     v = v - v.mean()
     ac = np.correlate(v, v, "full")[len(v) - 1:]
     if ac[0] <= 0:
@@ -123,7 +128,10 @@ def measure(rec):
     band = a.signal_band_hz
     t = a.trace.time_s
     v = _trace_hz(a)
-    over = float(np.mean(v[t > band_known_s()] > band[1])) if band else None
+    known = t > band_known_s()
+    over = float(np.mean(v[known] > band[1])) if band else None
+    flow = known & (v > 0)
+    upper = float(np.mean(v[flow] > 0.5 * band[1])) if band and flow.any() else None
     expert = rec["expert_bpm"]
     return {"name": rec["name"], "kind": rec["kind"], "expert_bpm": expert,
             "rate_bpm": rate, "autocorrelation": peak,
@@ -131,6 +139,7 @@ def measure(rec):
             "fetal_range": (None if rec["kind"] != "fetal" or rate is None
                             else bool(FETAL_BPM[0] <= rate <= FETAL_BPM[1])),
             "visible": rec["visible"], "signal_band_hz": band, "above_band": over,
+            "upper_half": upper,
             "steady_share": steady_share(a), "tonal_lines_hz": a.to_dict()["tonal_lines_hz"],
             "impulses": a.to_dict()["impulses"], "flow_fraction": a.summary.flow_fraction,
             "warnings": [w for w in a.warnings if not w.startswith("mono layout")]}
@@ -157,14 +166,18 @@ def _f(v, spec):
     return "-" if v is None else format(v, spec)
 
 
+def _pct(share):
+    return _f(None if share is None else 100 * share, ".1f")
+
+
 def markdown(res):
     """Markdown lines of a :func:`run` result."""
     if "rows" not in res:
         return ["", f"### Real recordings: {res.get('skipped') or res.get('error', '-')}"]
     out = ["", "### Real recordings (../shared/real; maximum envelope against the sonogram)",
            "", "| recording | expert bpm | envelope bpm | error | autocorr. | signal band Hz | "
-           "above band | steady line | lines Hz | impulses | warnings |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
+           "above band | upper half | steady line | lines Hz | impulses | warnings |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"]
     for r in res["rows"]:
         err = (_f(r["error_pct"], "+.1f") + " %" if r["error_pct"] is not None
                else ("fetal range" if r["fetal_range"] else "**outside 110-180**")
@@ -175,11 +188,14 @@ def markdown(res):
         warn = "; ".join(w.split(":")[0].split("(")[0].strip() for w in r["warnings"]) or "-"
         out.append(f"| {r['name']} | {_f(r['expert_bpm'], '.1f')} | {_f(r['rate_bpm'], '.1f')} "
                    f"| {err} | {_f(r['autocorrelation'], '.2f')} | {band} "
-                   f"| {_f(100 * r['above_band'] if r['above_band'] is not None else None, '.1f')}"
-                   f" % | {100 * r['steady_share']:.0f} % | {lines} | {r['impulses']} | {warn} |")
-    out += ["", "envelope bpm: the dominant period of the maximum envelope (autocorrelation; "
-            "precordial lags 0.5-2 s, fetal 0.3-2 s).  above band: share of the frames after "
-            "the first sub-window whose maximum envelope lies above the band's top.  steady "
+                   f"| {_pct(r['above_band'])} % | {_pct(r['upper_half'])} % "
+                   f"| {100 * r['steady_share']:.0f} % | {lines} | {r['impulses']} | {warn} |")
+    out += ["", "envelope bpm: the dominant period of the maximum envelope (autocorrelation "
+            "of log(1 + f / bin width); precordial lags 0.5-2 s, fetal 0.3-2 s).  above band: "
+            "share of the frames after the first sub-window whose maximum envelope lies above "
+            "the band's top.  upper half: share of those with flow whose envelope lies in the "
+            "band's upper half (the precordial flow lies under 2.5 kHz; broadband bursts, "
+            "visible on the sonogram, reach higher).  steady "
             "line: the largest share of the frames with flow whose envelope sits in one "
             "frequency bin (a steady line taken for flow holds it there)."]
     if res.get("cost"):

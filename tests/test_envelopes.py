@@ -84,3 +84,35 @@ def test_noisy_frames_do_not_spike_the_envelope(rng):
     top = a.trace.antegrade_max_cm_s[analysed] / SCALE
     assert np.all(top <= 1000 + 4 * a.summary.bin_hz)
     assert np.all(a.trace.retrograde_max_cm_s[analysed] == 0)
+
+
+def test_an_edge_stands_within_the_dynamic_range_of_the_recent_flow():
+    """Whitened rows of coloured noise: flow fills the first 20 bins 50 dB over a floor
+    that falls 60 dB to the band's top, where a burst stands 30 times over its floor
+    (a codec's, far under the flow), above bins raised 2.5 times (no gap sets it apart
+    as an island).  Whitened, the burst passes the detection; its physical excess lies
+    60 dB under the flow's, beyond the 45 dB range: from the second row with flow (the
+    first sets the reference), the edge is the flow's."""
+    from dopplerflow.core.envelopes import DYNAMIC_RANGE_DB, FlowReference
+    from dopplerflow.core.noise import FloorRows
+
+    cmap, cfg = config(fs=44100, layout="mono")
+    st, cnt = int(cfg.dir_start[0]), int(cfg.dir_count[0])
+    j = np.arange(cnt)
+    shape = np.ones(cfg.n_fft)
+    shape[st + j] = 10.0 ** (-6.0 * j / (cnt - 1))  # 60 dB down over the band
+    rows = np.ones((4, cfg.n_fft), np.float32)
+    rows[:, st + 20:st + cnt] = 2.5  # raised: three-bin sums over the edge threshold
+    rows[:, st:st + 20] = 1e5  # flow: 50 dB over the floor
+    burst = st + cnt - 30
+    rows[:, burst:burst + 10] = 30.0
+    floor = FloorRows(shape[None, :], np.array([[cnt - 1, -1]]), np.zeros(4, np.int64))
+    edge_hz = cfg.dir_f0[0] + 20 * cfg.bin_hz
+    alone = df.core.envelopes.envelopes(rows, np.ones(4), cfg, "threshold", floor)
+    assert np.all(alone[:, 0, 1] > edge_hz + 100 * cfg.bin_hz)  # the burst, every row
+    ref = FlowReference(cfg.hop_s)
+    env = df.core.envelopes.envelopes(rows, np.ones(4), cfg, "threshold", floor, ref)
+    assert env[0, 0, 1] == alone[0, 0, 1]
+    assert np.all(np.abs(env[1:, 0, 1] - edge_hz) <= cfg.bin_hz)
+    # the burst's excess lies 60 dB under the flow's: more than the range
+    assert 10 * np.log10(ref.power / (3 * 29 * shape[burst + 5])) > DYNAMIC_RANGE_DB

@@ -37,23 +37,10 @@ def _measure(rec):
     return _MEASURED[rec["name"]]
 
 
-#: Recordings whose envelope does not yet show the expert's rate, and why.
-_KNOWN = {
-    "precordial_04": "the envelope's period is weak (autocorrelation about 0.05 at its "
-                     "peak): the beats at 61/min sit among a lossy codec's artefacts above "
-                     "10 kHz, and the strongest period lies some 20 % off",
-}
-
-
-def _params(kind):
-    return [pytest.param(r, id=r["name"], marks=pytest.mark.xfail(
-        strict=True, reason=_KNOWN[r["name"]]) if r["name"] in _KNOWN else ())
-        for r in _recordings(kind)]
-
-
-@pytest.mark.parametrize("rec", _params("precordial"))
+@pytest.mark.parametrize("rec", _recordings("precordial"), ids=lambda r: r["name"])
 def test_precordial_envelope_follows_the_heartbeat(rec):
-    """The maximum envelope's dominant period is the expert's beat rate within 5 %."""
+    """The maximum envelope's dominant period (on a log scale: a burst to the band's top
+    does not outweigh the beats) is the expert's beat rate within 5 %."""
     row = _measure(rec)
     assert abs(row["error_pct"]) <= 5.0, row
 

@@ -140,3 +140,25 @@ def test_slow_steady_flow_at_the_wall_band_is_no_line():
                    layout="toward-away")
     assert a.to_dict()["tonal_lines_hz"] == []
     assert a.summary.flow_fraction > 0.9
+
+
+def test_a_line_once_found_stays_out_while_flow_hides_it():
+    """The steady line at +2 kHz of :func:`_flow_and_tone`, 12 s long; from 5 to 7 s flow
+    to 3 kHz, 20 dB over the line's bin, hides it (the line no longer stands over its
+    neighbours).  The line is the recorder's and goes on: when the strong flow ends, no
+    flow is read at the line (before, it had lost its hold and read as flow at 2 kHz
+    until it had held its bin again, some 2 s)."""
+    n_s = 12.0
+    x = _flow_and_tone(2000.0, n_s)
+    n = len(x)
+    t = np.arange(n) / FS
+    wide = band_noise(n, FS, 150.0, 3000.0, power=1e-3 * 10 ** 2.0 * 2850 / 650, seed=7)
+    x = x + iq(wide * ((t >= 5.0) & (t < 7.0))).astype(np.float32)
+    a = df.analyze(x, sample_rate_hz=FS, antegrade="toward")
+    bin_hz = a.summary.bin_hz
+    assert [round(f, -2) for f in a.to_dict()["tonal_lines_hz"]] == [2000.0]
+    fmax = a.trace.antegrade_max_cm_s / SCALE
+    tt = a.trace.time_s
+    assert np.nanmax(fmax[(tt > 5.2) & (tt < 6.8)]) > 2500.0  # the wide flow is read
+    after = (tt > 7.2) & (tt < 9.5)
+    assert np.nanmax(fmax[after]) < 800.0 + 2 * bin_hz

@@ -37,7 +37,8 @@ from numba import njit
 from ..errors import SettingsError
 from ._numba import _JIT_PURE, _sum3, _walk_out
 
-__all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels", "band_power"]
+__all__ = ["METHODS", "DEFAULT_METHOD", "envelopes", "edge_levels", "band_power",
+           "FlowReference", "DYNAMIC_RANGE_DB"]
 
 METHODS = {"threshold": 0, "geometric": 1}
 DEFAULT_METHOD = "threshold"
@@ -53,6 +54,19 @@ ISLAND_RATIO = 10.0
 #: Columns of an envelope row ``(2, 4)``, per direction (0 toward, 1 away): flow detected
 #: (0/1), maximum frequency (Hz, 0 where no flow), mean frequency (Hz) and flow power.
 DETECTED, FMAX_HZ, FMEAN_HZ, POWER = range(4)
+#: Dynamic range of the edge search, dB: an edge stands where the flow's excess over the
+#: floor is within this much of the strongest flow of the last seconds, as a scanner's
+#: spectral display of this dynamic range shows it (the sonogram's colour scale spans the
+#: same).  Where the noise is white a flow's edge lies well within it; what lies below it
+#: in a real recording is the recorder's noise far up a coloured band (a lossy codec's
+#: bursts, its bins switching on and off), which a floor of minimum statistics cannot
+#: hold.
+DYNAMIC_RANGE_DB = 45.0
+#: The strongest recent flow (:class:`FlowReference`) follows a stronger row at this
+#: fraction of the difference in dB a row ...
+REFERENCE_RISE = 0.1
+#: ... and falls this fast, dB/s: a few beats' diastoles and a breath hold it.
+REFERENCE_FALL_DB_S = 3.0
 
 
 def method_code(name):
@@ -113,7 +127,33 @@ def band_power(smooth, noise, config):
     return out
 
 
-def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None):
+class FlowReference:
+    """The strongest flow of a stream's last seconds, the top of its dynamic range.
+
+    Each row with flow offers the largest three-bin excess of its flow band over the
+    floor (physical power); the reference rises toward a stronger one at
+    :data:`REFERENCE_RISE` of the difference in dB a row and falls at
+    :data:`REFERENCE_FALL_DB_S`.  The envelopes read it row by row, in order, so it
+    does not depend on the blocks.
+
+    Parameters
+    ----------
+    hop_s : float
+        Time between rows, s.
+    """
+
+    def __init__(self, hop_s):
+        #: [reference power (0: no flow yet), fall per row (factor), rise (fraction)]
+        self.state = np.array([0.0, 10.0 ** (-REFERENCE_FALL_DB_S * hop_s / 10.0),
+                               REFERENCE_RISE])
+
+    @property
+    def power(self):
+        """The reference: physical power of a three-bin sum (0 before any flow)."""
+        return float(self.state[0])
+
+
+def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None, reference=None):
     """Detect flow and estimate envelopes in each direction.
 
     Parameters
@@ -129,6 +169,9 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None):
         The rows' noise shapes and band tops (``NoiseFloor.whiten``): the maximum
         frequency stays in the band, and the power and the mean frequency weigh each
         bin by its shape.  Without it every bin weighs the same.
+    reference : FlowReference, optional
+        With ``floor``: the stream's strongest recent flow, updated by these rows.  An
+        edge stands only within :data:`DYNAMIC_RANGE_DB` of it.  None: no such limit.
 
     Returns
     -------
@@ -150,14 +193,16 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None):
         return out
     if floor.slots.shape != noise.shape:
         raise ValueError(f"floor has {floor.slots.shape[0]} rows; the spectrum {len(noise)}")
+    state = np.zeros(3) if reference is None else reference.state
     _envelopes_floor(smooth, noise, floor.shapes, floor.tops, floor.slots, config.dir_start,
                      config.dir_step, config.dir_count, config.dir_f0, config.bin_hz,
-                     config.t_high, config.t_low, MIN_RUN, method_code(method), out)
+                     config.t_high, config.t_low, MIN_RUN, method_code(method),
+                     10.0 ** (-DYNAMIC_RANGE_DB / 10.0), state, out)
     return out
 
 
 def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_METHOD,
-                          noise_floor=None):
+                          noise_floor=None, reference=None):
     """Provisional envelopes of row ``r + 1`` for each new row ``r``, and where they exist.
 
     Row ``r + 1`` as the audio so far gives it: the mean of frames ``r`` and
@@ -178,6 +223,8 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
     method : str
     noise_floor : NoiseFloor, optional
         The stream's noise floor: the provisional rows are whitened as the rows are.
+    reference : FlowReference, optional
+        The stream's strongest recent flow, read and not updated.
 
     Returns
     -------
@@ -195,7 +242,11 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
         floor = None
         if noise_floor is not None:
             part, floor = noise_floor.whiten(part, levels, row0 + 1)
-        env[:k] = envelopes(part, levels, config, method, floor)
+        ref = None
+        if reference is not None:
+            ref = FlowReference.__new__(FlowReference)
+            ref.state = reference.state.copy()
+        env[:k] = envelopes(part, levels, config, method, floor, ref)
     return env, np.arange(n) < k
 
 
@@ -421,7 +472,7 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
 
 @njit(**_JIT_PURE)
 def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir_count,
-                     dir_f0, bin_hz, t_high, t_low, min_run, method, out):
+                     dir_f0, bin_hz, t_high, t_low, min_run, method, range_ratio, ref, out):
     """``_envelopes`` of whitened rows, against their per-bin noise floor.
 
     Flow is detected and its maximum frequency found on the whitened rows (``white``,
@@ -429,11 +480,18 @@ def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir
     of the signal band (``tops[slots[i], d]``, outward bins: to the upper edge of that
     bin).  The flow power and the mean frequency weigh each bin's excess over the level
     back by its shape (``shapes[slots[i]]``): the physical power above the floor.
+
+    ``ref`` is a :class:`FlowReference`'s state, updated row by row: an edge whose
+    three-bin excess lies below ``range_ratio`` times the reference is searched again
+    below the outermost bin within that range.  ``ref[1] == 0``: no limit.
     Other parameters as ``_envelopes``.
     """
     for i in range(white.shape[0]):
         nz = noise[i]
         slot = slots[i]
+        shape = shapes[slot]
+        least = range_ratio * ref[0]
+        strongest = 0.0
         for d in range(2):
             out[i, d, :] = 0.0
             cnt = dir_count[d]
@@ -442,9 +500,21 @@ def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir
             st = dir_start[d]
             sp = dir_step[d]
             fmax_bins = _edge(white, i, nz, st, sp, cnt, t_high, t_low, min_run, method)
+            if fmax_bins >= 1.0 and least > 0.0:
+                edge = int(fmax_bins)
+                inner = _within_range(white, i, nz, shape, st, sp, min(edge + 1, cnt - 2),
+                                      least)
+                if inner < edge - 1:
+                    # the edge stands below the display's range: the flow ends lower
+                    fmax_bins = -1.0
+                    if inner >= 1:
+                        fmax_bins = _edge(white, i, nz, st, sp, inner + 2, t_high, t_low,
+                                          min_run, method)
             if fmax_bins < 0.0:
                 continue
             fmax_bins = min(fmax_bins, tops[slot, d] + 0.5)
+            for j in range(1, min(int(fmax_bins), cnt - 2) + 1):
+                strongest = max(strongest, _excess3(white, i, nz, shape, st, sp, j))
             pw = 0.0
             pf = 0.0
             for j in range(min(cnt, int(fmax_bins) + 2)):
@@ -457,7 +527,42 @@ def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir
             out[i, d, 1] = dir_f0[d] + fmax_bins * bin_hz
             out[i, d, 2] = pf / pw if pw > 0.0 else dir_f0[d]
             out[i, d, 3] = pw
+        _follow(ref, strongest)
 
+
+@njit(**_JIT_PURE)
+def _follow(ref, strongest):
+    """One row of a :class:`FlowReference`: rise toward the row's strongest flow
+    (``strongest``, 0: none), then fall."""
+    if ref[1] <= 0.0:
+        return
+    if strongest > 0.0:
+        if ref[0] <= 0.0:
+            ref[0] = strongest
+        elif strongest > ref[0]:
+            ref[0] *= (strongest / ref[0]) ** ref[2]
+    ref[0] *= ref[1]
+
+
+@njit(**_JIT_PURE)
+def _excess3(white, i, nz, shape, st, sp, j):
+    """Physical excess over the floor of the three bins around outward bin ``j >= 1``."""
+    e = 0.0
+    for jj in range(j - 1, j + 2):
+        k = st + sp * jj
+        e += (white[i, k] - nz) * shape[k]
+    return e
+
+
+@njit(**_JIT_PURE)
+def _within_range(white, i, nz, shape, st, sp, j, least):
+    """Outermost outward bin at or below ``j`` whose three-bin excess is above ``least``
+    (0: none)."""
+    while j >= 1:
+        if _excess3(white, i, nz, shape, st, sp, j) > least:
+            return j
+        j -= 1
+    return 0
 
 
 @njit(**_JIT_PURE)

@@ -86,6 +86,10 @@ SUBWINDOWS = 4
 #: octaves) unless its own quiet floor lies this far below it, dB: three times the
 #: uncertainty of a smoothed quiet floor.
 COLOUR_BELOW_DB = 3.0
+#: A bin under the colour whose mean over a sub-window stands this far above its quiet
+#: floor is switched on and off, not quiet, dB: steady noise keeps the two within about 1 dB (the
+#: quiet floor's uncertainty), a level drifting over the memory within a few.
+UNSTEADY_DB = 6.0
 #: The colour is fitted below this fraction of the sample rate (the anti-aliasing filter's
 #: roll-off, and a real signal's bins near the Nyquist frequency, lie above).
 _FIT_TOP = 0.45
@@ -119,7 +123,7 @@ LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
-    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_WARM_RATIO = range(25)
+    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_WARM_RATIO = range(26)
 
 
 def minimum_bias(a, n_frames):
@@ -208,7 +212,8 @@ class NoiseFloor:
             _WARM_LAST, cfg.bin_hz, 10.0 ** (-COLOUR_BELOW_DB / 10.0),
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
-            IMPULSE_FRACTION_BOTH, *self.tones.warm_ratios(_WARM_LAST)])
+            IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0),
+            *self.tones.warm_ratios(_WARM_LAST)])
         self.state = np.zeros(PREV_POWER + 1)
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
@@ -216,7 +221,8 @@ class NoiseFloor:
         self._smooth = np.zeros(n, np.float32)
         self._smin = np.full(n, np.inf, np.float32)
         self._ssum = np.zeros(n, np.float32)
-        self._ring = np.zeros((SUBWINDOWS, n), np.float32)
+        # each sub-window's minima (rows 0 .. SUBWINDOWS - 1) and means (the rows after)
+        self._ring = np.zeros((2 * SUBWINDOWS, n), np.float32)
         self._quiet = np.zeros(n, np.float32)
         self._shape = np.ones(n, np.float32)
         self._inv = np.ones(n, np.float32)
@@ -714,10 +720,19 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fi
 
 @njit(**_JIT_PURE)
 def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
-                  tops, below, flat, xs, ys, coef):
+                  tops, below, flat, xs, ys, coef, means, bias, unsteady):
     """Each searched bin's floor: the noise's colour (:func:`_fit_colour`), or its own quiet
     floor where that lies more than ``below`` (a ratio) under it (a band's edge, a notch,
     a quieter stretch), beyond the floor's own uncertainty.
+
+    Such a bin is quiet all the time: its mean over each sub-window of the memory
+    (``means``, one row a sub-window; as a quiet floor: divided by ``bias``) lies near its
+    quiet floor.  In the band's upper two octaves, where the colour is fitted and flow
+    seldom stays, a bin whose highest mean lies more than ``unsteady`` (a ratio) above its
+    quiet floor is switched on and off (a lossy codec leaves out the bins it has no bits
+    for, frame by frame): when on it holds the noise, and its floor is that mean, up to the
+    colour.  (Below, the colour is extrapolated, and flow that comes and goes raises a
+    bin's mean as much.)
 
     A bin never rises above the colour: flow that never pauses, in one direction or both,
     stays flow, and white noise keeps a flat floor.
@@ -729,11 +744,21 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
     b = coef[1]
     level = math.exp(a)
     for d in range(2):
+        j_fit = dir_count[d]
+        if tops[d] >= 0:
+            j_fit = max(0, int(math.ceil((0.25 * (dir_f0[d] + tops[d] * bin_hz) - dir_f0[d])
+                                         / bin_hz)))
         for j in range(dir_count[d]):
             k = dir_start[d] + dir_step[d] * j
             model = level if b == 0.0 else math.exp(a + b * log2f[k])
             if not quiet[k] < below * model:
                 quiet[k] = model
+            elif j >= j_fit:
+                loud = means[0, k]
+                for i in range(1, means.shape[0]):
+                    loud = max(loud, means[i, k])
+                if loud > unsteady * bias * quiet[k]:
+                    quiet[k] = min(model, loud / bias)
 
 
 @njit(**_JIT_PURE)
@@ -750,8 +775,8 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         for d in range(2):
             _median9(smooth, dir_start[d], dir_step[d], dir_count[d], nine, scratch2)
         bias = 1.0
-    else:
-        u = int(min(state[N_SUBS], par[P_U]))
+    u = int(min(state[N_SUBS], par[P_U]))
+    if not warm:
         for k in range(lo, hi):
             v = ring[0, k]
             for i in range(1, u):
@@ -841,7 +866,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         # the noise's colour, or a bin's own quiet floor well below it
         _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
                       par[P_FIT_TOP], code, tops, par[P_COLOUR], par[P_FLAT], scratch, scratch2,
-                      coef)
+                      coef, ring[int(par[P_U]):int(par[P_U]) + u], bias, par[P_UNSTEADY])
     # warm-up: a mean of the first frames smoothed over nine bins holds any flow there
     # was; twice it is a safe floor, and no bin rises above the band's quiet quarter
     colour = False
@@ -1147,14 +1172,15 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                     _settle_powers(power, last, lo, hi, inb, state)
                     state[WARM] = 1.0 if warm else 0.0
                     if not warm:
-                        # the sub-window's minima into the ring, its mean (for the tonal
-                        # lines) in ssum
+                        # the sub-window's minima and mean into the ring, its mean (for
+                        # the tonal lines) in ssum
                         slot = int(state[N_SUBS]) % int(par[P_U])
                         inv_n = np.float32(1.0 / state[N_SUB_FRAMES])
                         for k in range(lo, hi):
                             ring[slot, k] = smin[k]
                             smin[k] = np.inf
                             ssum[k] *= inv_n
+                            ring[int(par[P_U]) + slot, k] = ssum[k]
                         state[N_SUBS] += 1.0
                         state[N_SUB_FRAMES] = 0.0
                     return i

@@ -42,7 +42,7 @@ from ..errors import InputError, SettingsError
 from ._ahead import compile_ahead
 from ._numba import announce_compile
 from .beats import BeatTracker
-from .envelopes import band_power, envelopes, provisional_envelopes
+from .envelopes import FlowReference, band_power, envelopes, provisional_envelopes
 from .envelopes import edge_levels as _edge_levels
 from .events import EventDispatcher
 from .glitches import Glitches
@@ -230,6 +230,7 @@ class Processor:
         self.grid = SampleGrid()  # the samples' quantisation step
         self.noise = NoiseFloor(cfg, self.grid)
         self.average = TimeAverager(s.average_frames)
+        self.reference = FlowReference(cfg.hop_s)  # the strongest recent flow
         self._noise_pending = np.zeros(0)
         self._loud_pending = np.zeros(0, np.float32)  # band power of rows not yet kept
         self.noise_record = NoiseRecord()
@@ -410,7 +411,8 @@ class Processor:
             self._join_ahead()
             ahead, ahead_ok = provisional_envelopes(kept, power, self._noise_pending, row0,
                                                     len(smooth), self.config,
-                                                    self.settings.envelope, self.noise)
+                                                    self.settings.envelope, self.noise,
+                                                    self.reference)
         if not len(smooth):
             return
         noise = self._noise_pending[:len(smooth)]
@@ -432,7 +434,8 @@ class Processor:
         ``batches`` (and ``smooth`` to the spectrogram).  ``ahead`` and ``ahead_ok``: the
         provisional next rows (None: none)."""
         self._join_ahead()
-        env = envelopes(white, noise, self.config, self.settings.envelope, floor)
+        env = envelopes(white, noise, self.config, self.settings.envelope, floor,
+                        self.reference)
         if self.second is not None:
             # on the rows as analysed (those not analysed hold no flow)
             valid = self.timeline.valid_mask(row0, len(smooth))

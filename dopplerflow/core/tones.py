@@ -302,8 +302,8 @@ def _tone_hold(mean, st, sp, cnt, steady, n_hold, reach, hit, scratch, score, le
             score[k] = max(scratch[k] - 2, 0)
         if score[k] >= n_hold:
             held[k] = 1
-        elif score[k] <= n_hold // 2:
-            held[k] = 0
+        elif score[k] <= n_hold // 2 and not found[k]:
+            held[k] = 0  # a line once found is the recorder's: it stays
         if held[k] and hit[k] and not warm:
             found[k] = 1
     for j in range(cnt):
