@@ -731,3 +731,31 @@ def test_a_damaged_cache_file_is_compiled_again(tmp_path, stereo):
         pickle.loads(fh.read())
     with open(data[0], "rb") as fh:
         pickle.loads(fh.read())
+
+
+@pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile reads no MP3")
+@pytest.mark.parametrize("level", [0.5, 0.9])
+def test_an_mp3_is_whole_though_its_stated_length_is_an_estimate(tmp_path, level):
+    """60 s of 44.1 kHz stereo as an MP3.  At 56 kbit/s (0.9) it has no header that states
+    its length: the decoder's estimate from the bit rate exceeds what it decodes by some
+    0.5 % (12,000 frames here), and a warning of damage would be false.  At 0.5 a Xing
+    header states it: the whole file is read as whole, and its first half is cut short."""
+    fs = 44100
+    x = (0.1 * np.random.default_rng(3).standard_normal((60 * fs, 2))).astype(np.float32)
+    path = tmp_path / "whole.mp3"
+    sf.write(path, x, fs, format="MP3", subtype="MPEG_LAYER_III", compression_level=level,
+             bitrate_mode="CONSTANT")
+    data = path.read_bytes()
+    stated = any(tag in data[:8192] for tag in (b"Xing", b"Info", b"VBRI"))
+    assert stated == (level == 0.5)
+    y, report = _read(path, 65536)
+    assert report.complete and report.reason is None and report.warning() is None
+    if not stated:
+        assert report.frames_promised > len(y) + io.MPEG_SLACK_FRAMES  # the estimate's excess
+    a = df.analyze(path, layout="iq")
+    assert not [w for w in a.warnings if "damaged" in w]
+    cut = _damaged(tmp_path, data[:len(data) // 2], "cut.mp3")
+    y, report = _read(cut, 65536)
+    assert report.complete == (not stated)
+    if stated:
+        assert "damaged or cut short" in report.warning()

@@ -32,6 +32,13 @@ from .damage import header_frames, ogg_damage
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
            "ReadReport", "PIECE_FRAMES", "display_name"]
 
+#: Frames an MP3's stated length (its Xing, Info or VBRI header's frame count) may exceed
+#: what it decodes to: the encoder's delay and padding, under two MPEG frames of 1152
+#: samples each; four frames (0.1 s at 44.1 kHz) short is still the whole file.  Without
+#: such a header the length is the decoder's estimate from the bit rate, no promise.
+MPEG_SLACK_FRAMES = 4 * 1152
+#: Bytes at an MP3's start searched for a header that states its length.
+_MPEG_HEAD_BYTES = 8192
 #: Frames decoded per read, whatever block size the caller asks for.
 PIECE_FRAMES = 65536
 #: Smaller reads tried in turn from where a read failed, down to single frames.
@@ -240,6 +247,10 @@ class ReadReport:
         did not, or has not yet.
     samplerate : int or None
         The file's sample rate, Hz; None until the file is opened.
+    slack : int
+        Frames the header's length may overstate: an MP3's header counts the encoder's
+        delay and padding (:data:`MPEG_SLACK_FRAMES`), and one without such a header
+        states an estimate (its whole length is slack); 0 for the other formats.
     """
 
     def __init__(self, path):
@@ -248,12 +259,14 @@ class ReadReport:
         self.frames_read = 0
         self.reason = None
         self.samplerate = None
+        self.slack = 0
 
     @property
     def complete(self):
         """Whether every promised frame was read and nothing was found damaged."""
         return self.reason is None and (self.frames_promised is None
-                                        or self.frames_read >= self.frames_promised)
+                                        or self.frames_read + self.slack
+                                        >= self.frames_promised)
 
     def warning(self):
         """A one-line warning if reading stopped early, else None."""
@@ -267,6 +280,16 @@ class ReadReport:
                     f"analysed")
         return (f"the file is damaged or cut short at {at} ({why}): the {self.frames_read} "
                 f"frames before it are analysed")
+
+
+def _mpeg_length_stated(path):
+    """Whether an MP3 states its length: a Xing, Info or VBRI header in its first frame."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_MPEG_HEAD_BYTES)
+    except (OSError, TypeError):
+        return False
+    return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 class BlockReader:
@@ -342,6 +365,9 @@ class BlockReader:
         try:
             info = _describe(f, os.fspath(self.path))
             report.frames_promised, report.samplerate = info.frames, info.samplerate
+            if info.format == "MP3":
+                report.slack = (MPEG_SLACK_FRAMES if _mpeg_length_stated(self.path)
+                                else info.frames)
             limit = info.damage_frame
             buf = np.empty((PIECE_FRAMES, info.channels), np.float32)
             read, tail = _reader(f), buf[:0].copy()
