@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 from ..core import verdict
+from ..core.envelopes import DYNAMIC_RANGE_DB as _ENVELOPE_RANGE_DB
 from ..core.io import display_name
 from ..errors import SettingsError
 from .image import (
@@ -57,8 +58,9 @@ __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figur
 
 #: File extensions :func:`save_analysis_figure` writes.
 FORMATS = (".png", ".svg", ".pdf")
-#: Colour scale span of the sonogram, dB.
-DYNAMIC_RANGE_DB = 45.0
+#: Colour scale span of the sonogram, dB: the maximum envelope's dynamic range, so that the
+#: envelope stands where the sonogram shows something.
+DYNAMIC_RANGE_DB = _ENVELOPE_RANGE_DB
 #: Resolution of raster output, dots per inch.
 DPI = 150
 
