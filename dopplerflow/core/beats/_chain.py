@@ -82,7 +82,8 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     # each step, once scored, offered to the steps an interval after it: the steps are
     # taken oldest first and only a strictly better offer is kept, so a step's way in is
     # the oldest of the best (as a search of each step's candidates in turn would find),
-    # and the loop over the intervals, branch-free, runs on vectors
+    # and the loop over the intervals, branch-free on slices indexed from 0 (no negative
+    # index to wrap), runs on vectors
     at = first % dn
     for i in range(n):
         if back[i] == -2.0:
@@ -91,12 +92,17 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
             s = min(drive[at], clip) + best[i]
             score[i] = s
             fi = float(i)
-            for t in range(i + lo, min(n, i + hi + 1)):
-                v = s - pen[t - i]
-                keep = best[t]
-                take = v > keep
-                best[t] = v if take else keep
-                back[t] = fi if take else back[t]
+            m = min(n, i + hi + 1) - (i + lo)
+            if m > 0:
+                to_best = best[i + lo:i + lo + m]
+                to_back = back[i + lo:i + lo + m]
+                cost = pen[lo:lo + m]
+                for u in range(m):
+                    v = s - cost[u]
+                    keep = to_best[u]
+                    take = np.float64(v > keep)  # 1 or 0: the back-pointer moves without a branch
+                    to_best[u] = v if v > keep else keep
+                    to_back[u] += take * (fi - to_back[u])
         at = _wrap(at + 1, dn)
     end = -1
     for i in range(max(0, int(n - period)), n):

@@ -111,6 +111,9 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     e1 = i1 - skip
     buf = buf[:e1 - e0]
     psv, peak, tamv, tav, fwd, rev = -1.0, i0, 0.0, 0.0, 0.0, 0.0
+    # the sum of three rows whose mean is the PSV so far: a sum not over it has no higher
+    # mean (the rounded division is monotonic), so only a higher one is divided
+    top = -3.0
     phases, last_sign, run_sign, run = 0, 0, 0, 0
     prev_fa = np.float64(ring[(i0 - 1) % rn, 3 * ante])
     at = i0 % rn
@@ -119,11 +122,14 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
         if i < i1:
             fa = np.float64(ring[at, 3 * ante])
             next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
-            mean3 = (prev_fa + fa + next_fa) / 3.0
+            sum3 = prev_fa + fa + next_fa
             prev_fa = fa
-            if mean3 > psv:
-                psv = mean3
-                peak = i
+            if sum3 > top:
+                mean3 = sum3 / 3.0
+                if mean3 > psv:
+                    psv = mean3
+                    peak = i
+                    top = sum3
             fwd += fa
             v = fa
             if direction:

@@ -271,33 +271,42 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
     skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
     k = 0
     n = count[C_ROWS]
+    nr = rows.shape[0]
     at = n % rn  # the ring's row and the row in the step, kept without a division a row
     in_step = n % step
-    # one pass more than the rows at the end of the stream, for the beats left; one
-    # call of _decide (inlined), not one for the rows and one for the end
-    for i in range(rows.shape[0] + 1):
-        fin = i == rows.shape[0]
-        if fin and not (final and count[C_STEPS] > 0):
-            break
+    i = 0
+    # one pass a step, and one more at the end of the stream for the beats left; one call
+    # of _decide (inlined), not one for the steps and one for the end
+    while True:
         f0 = f1 = power = 0.0
+        fin = i == nr
         if fin:
+            if not (final and count[C_STEPS] > 0):
+                break
             j = count[C_STEPS] - 1
         else:
-            for q in range(6):
-                ring[at, q] = rows[i, q]
-            ring[at, 6] = power_rows[i]
-            state[0, S_SUM] += rows[i, 0]
-            state[1, S_SUM] += rows[i, 3]
-            state[2, S_SUM] += np.float64(power_rows[i])
-            n += 1  # rows received
+            # the rows up to the end of the step (or of the rows): into the ring, and
+            # summed over the step in row order
+            take = min(step - in_step, nr - i)
+            s0, s1, s2 = state[0, S_SUM], state[1, S_SUM], state[2, S_SUM]
+            for r in range(i, i + take):
+                for q in range(6):
+                    ring[at, q] = rows[r, q]
+                ring[at, 6] = power_rows[r]
+                s0 += rows[r, 0]
+                s1 += rows[r, 3]
+                s2 += np.float64(power_rows[r])
+                at = _wrap(at + 1, rn)
+            i += take
+            n += take  # rows received
             count[C_ROWS] = n
-            at = _wrap(at + 1, rn)
-            in_step += 1
+            in_step += take
             if in_step < step:
-                continue
+                state[0, S_SUM], state[1, S_SUM], state[2, S_SUM] = s0, s1, s2
+                continue  # the rows end inside the step
             in_step = 0
             j = count[C_STEPS]
-            f0, f1, p = state[0, S_SUM] / step, state[1, S_SUM] / step, state[2, S_SUM] / step
+            f0, f1, p = s0 / step, s1 / step, s2 / step
             state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
             breath[0, 0] += f0
             breath[1, 0] += f1
@@ -313,6 +322,7 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
                       hist, params)
             k += _decide(c, j, fin, ring, rn, n, steps, acf, state, params, half, work, chain,
                          out, k)
-        if not fin:
-            count[C_STEPS] = j + 1
+        if fin:
+            break
+        count[C_STEPS] = j + 1
     return k
