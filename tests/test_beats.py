@@ -474,7 +474,7 @@ def _records(onset_rows, period_rows, *, psv=1000.0):
 
 
 def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
-    from dopplerflow.core.beats.summary import _one_a_cycle
+    from dopplerflow.core.beats.summary import _one_a_cycle, _usual_period
 
     # 160-row cycles; cycles 4-9 locked on half the period: a beat at each cycle and one
     # mid-cycle (the diastolic surge), which scores less
@@ -485,7 +485,8 @@ def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
     tab = _records(onset, period)
     tab[np.isin(onset, extra), B.R_EVIDENCE] = 1.0
     tab[np.isin(onset, extra), B.REC_HEAD + B.M_PSV] = 1500.0  # the merged beat's peak
-    out = _one_a_cycle(tab)
+    out, usual = _one_a_cycle(tab)
+    assert usual == _usual_period(out)
     np.testing.assert_array_equal(out[:, B.R_ONSET], cycles)
     np.testing.assert_array_equal(out[:-1, B.R_RR], np.diff(cycles))
     merged = np.isin(cycles, cycles[4:10])
@@ -496,7 +497,7 @@ def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
     np.testing.assert_allclose(m[:-1, B.M_TAMV], 300.0)
     # a record at the usual period everywhere is left as it is
     plain = _records(cycles, 160.0)
-    np.testing.assert_array_equal(_one_a_cycle(plain), plain)
+    np.testing.assert_array_equal(_one_a_cycle(plain)[0], plain)
 
 
 @pytest.mark.parametrize("name", ["Good", pytest.param("Poor", marks=pytest.mark.xfail(

@@ -7,6 +7,7 @@ measures them (:mod:`._measure`).  Its reading methods give what a live display 
 (onsets so far, heart rate) and what :func:`~.summary.beat_result` reads at the end.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -71,6 +72,16 @@ from .constants import (
 )
 
 __all__ = ["BeatTracker"]
+
+
+@functools.lru_cache(maxsize=8)
+def _breath_filter(breath_fs):
+    """The respiratory band-pass at ``breath_fs`` Hz (a second-order high-pass and two
+    second-order low-passes) and its unit-step state: designed once per rate."""
+    lo, high = BREATH_BAND_HZ
+    sos = np.array([_biquad("high", lo, breath_fs), _biquad("low", high, breath_fs),
+                    _biquad("low", high, breath_fs)])
+    return sos, _design.sos_step_state(sos)
 
 
 class BeatTracker:
@@ -143,12 +154,10 @@ class BeatTracker:
             max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
             BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
             -1 if self.antegrade is None else 1 - self.antegrade])
-        lo, high = BREATH_BAND_HZ
-        self.breath_sos = np.array([_biquad("high", lo, breath_fs),
-                                    _biquad("low", high, breath_fs),
-                                    _biquad("low", high, breath_fs)])
+        sos, step_zi = _breath_filter(breath_fs)
+        self.breath_sos = sos.copy()
         self.breath_zi = np.zeros((2, 3, 2))
-        self.breath_step_zi = _design.sos_step_state(self.breath_sos)
+        self.breath_step_zi = step_zi.copy()
         self.breath = np.zeros((2, 4))  # per direction: sum being stepped, n, sum, sum sq
         self.breath_step_s = 1.0 / breath_fs
         # a channel decides a beat at most every MIN_INTERVAL_S, from its last one (up to
@@ -190,8 +199,9 @@ class BeatTracker:
     # ------------------------------------------------------------------ reading
     def periodicity(self):
         """Mean periodicity (autocorrelation peak, 0-1) of each channel so far."""
-        n = self.state[:, S_QN]
-        return np.where(n > 0, self.state[:, S_QSUM] / np.maximum(n, 1), 0.0)
+        # three values: Python floats, not five array operations
+        return np.array([total / n if n > 0 else 0.0
+                         for total, n in self.state[:, [S_QSUM, S_QN]].tolist()])
 
     def channel(self, ante):
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
