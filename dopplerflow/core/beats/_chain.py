@@ -22,7 +22,6 @@ from .constants import (
     P_LO,
     P_MIN_EVIDENCE,
     P_MIN_IV,
-    P_PERIOD_EVERY,
     P_SPAN,
     P_STEP,
     P_SUB,
@@ -168,15 +167,17 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
 
 
 @njit(inline="always", **_JIT_PURE)
-def _decide(c, j, final, ring, rn, n_rows, steps, acf, state, params, half, work, chain, out,
-            k):
+def _decide(c, j, due, final, ring, rn, n_rows, steps, acf, state, params, half, work,
+            chain, out, k):
     """Decide the beats of channel ``c`` whose chain is settled with the drive up to step
-    ``j``; at the end of the stream (``final``) all of them.  Returns records written."""
+    ``j``; at the end of the stream (``final``) all of them.  ``due``: the period is
+    estimated again at this step (every ``P_PERIOD_EVERY`` steps).  Returns records
+    written."""
     warm = j + 1 >= params[P_WARMUP]
     lo, hi = int(params[P_LO]), int(params[P_HI])
     if (not warm and not final) or j < hi + 1:
         return 0
-    if final or state[c, S_PERIOD] <= 0.0 or j % int(params[P_PERIOD_EVERY]) == 0:
+    if final or state[c, S_PERIOD] <= 0.0 or due:
         state[c, S_PERIOD] = _period(acf[c], lo, hi, params[P_SUB])[0]
     period = state[c, S_PERIOD]
     if period <= 0.0:

@@ -47,6 +47,7 @@ from .constants import (
     P_BREATH_STEP,
     P_FLOOR,
     P_MIN_IV,
+    P_PERIOD_EVERY,
     P_PMEAN_BETA,
     P_SKIP,
     P_STEP,
@@ -279,6 +280,9 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
     step = int(params[P_STEP])
     bsteps = int(params[P_BREATH_STEP])
     skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
+    every = int(params[P_PERIOD_EVERY])
+    dn = steps.shape[2]
+    n_lags = acf.shape[1]
     k = 0
     n = count[C_ROWS]
     nr = rows.shape[0]
@@ -324,14 +328,19 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
                 _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
             mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
             power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
+        # the step's place in the rings of steps and of the drive, and whether the period
+        # is due: once for the channels
+        at_step = j % dn
+        p_hist = n_lags - 1 - j % n_lags
+        due = j % every == 0
         for c in range(N_CHANNELS):
             if c == skip:
                 continue
             if not fin:
-                _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf,
-                      hist, params)
-            k += _decide(c, j, fin, ring, rn, n, steps, acf, state, params, half, work, chain,
-                         out, k)
+                _step(c, j, at_step, p_hist, f0 if c == 0 else (f1 if c == 1 else power),
+                      state, steps, acf, hist, params)
+            k += _decide(c, j, due, fin, ring, rn, n, steps, acf, state, params, half, work,
+                         chain, out, k)
         if fin:
             break
         count[C_STEPS] = j + 1
