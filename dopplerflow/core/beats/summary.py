@@ -307,7 +307,7 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     """
     hop, t0 = tracker.hop_s, tracker.t0_s
     q = tracker.periodicity()
-    c = tracker.channel(ante)
+    c = tracker.channel(ante, q)
     tab = tracker.table()
     tab = tab[tab[:, R_CHANNEL] == c] if q[c] >= MIN_PERIODICITY else tab[:0]
     tab = tab[np.argsort(tab[:, R_ONSET], kind="stable")]
@@ -362,16 +362,18 @@ _MEDIANS = (("heart_rate_bpm", 1, B_HR), ("psv_cm_s", 2, B_PSV), ("edv_cm_s", 2,
 def _medians(cols):
     """Median of the finite values of each row of ``cols`` (None: none): the middle value,
     or the mean of the two, as ``np.median`` takes it; all rows sorted at once (a value
-    not finite sorted last, as NaN)."""
+    not finite sorted last, as NaN).  Returns the medians, the sorted rows and their
+    counts of finite values."""
     x = np.where(np.isfinite(cols), cols, np.nan)
     x.sort(axis=1)
+    counts = np.isfinite(x).sum(axis=1).tolist()
     out = []
-    for row, n in zip(x, np.isfinite(x).sum(axis=1).tolist(), strict=True):
+    for row, n in zip(x, counts, strict=True):
         if not n:
             out.append(None)
         else:
             out.append(float(row[n // 2]) if n % 2 else float((row[n // 2 - 1] + row[n // 2]) / 2))
-    return out
+    return out, x, counts
 
 
 def _summary(b, tracker, ante, vessel, cols):
@@ -385,8 +387,10 @@ def _summary(b, tracker, ante, vessel, cols):
            "n_clean": n_clean, "n_rejected": complete - n_clean}
     names = _MEDIANS if tracker.direction else _MEDIANS[:-1]
     if enough:
-        med = _medians(cols[[row for _, _, row in names]][:, k])
-        hr = b.heart_rate_bpm[k]
+        med, rows, counts = _medians(cols[[row for _, _, row in names]][:, k])
+        # the clean beats' rates are all finite (a clean beat has a finite interval): the
+        # sorted first row is the sorted rates _percentile takes
+        hr = rows[0] if counts[0] == n_clean else b.heart_rate_bpm[k]
         out["heart_rate_bpm"] = _r(med[0], 1)
         out["heart_rate_iqr_bpm"] = round(_percentile(hr, 75) - _percentile(hr, 25), 1)
         for (name, digits, _), m in zip(names[1:], med[1:], strict=True):

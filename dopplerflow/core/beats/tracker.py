@@ -204,10 +204,11 @@ class BeatTracker:
         return np.array([total / n if n > 0 else 0.0
                          for total, n in self.state[:, [S_QSUM, S_QN]].tolist()])
 
-    def channel(self, ante):
+    def channel(self, ante, q=None):
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
-        max envelope of that direction unless the band power is clearly more periodic."""
-        q = self.periodicity()
+        max envelope of that direction unless the band power is clearly more periodic
+        (``q``: :meth:`periodicity`, when the caller has it)."""
+        q = self.periodicity() if q is None else q
         env = ante if self.antegrade is None else self.antegrade
         if q[env] >= q[2] - CHANNEL_MARGIN or q[env] >= GOOD_PERIODICITY:
             return env
