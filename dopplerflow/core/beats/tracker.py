@@ -289,6 +289,10 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
     nr = rows.shape[0]
     at = n % rn  # the ring's row and the row in the step, kept without a division a row
     in_step = n % step
+    # the next step's place in the rings of steps and of the drive, in the period's and
+    # the breathing's cycles: kept without a division a step
+    j0 = count[C_STEPS]
+    at_step, lag_at, every_at, breath_at = j0 % dn, j0 % n_lags, j0 % every, (j0 + 1) % bsteps
     i = 0
     # one pass a step, and one more at the end of the stream for the beats left; one call
     # of _decide (inlined), not one for the steps and one for the end
@@ -325,24 +329,25 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
             state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
             breath[0, 0] += f0
             breath[1, 0] += f1
-            if (j + 1) % bsteps == 0:
+            if breath_at == 0:
                 _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
             mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
             power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
-        # the step's place in the rings of steps and of the drive, and whether the period
-        # is due: once for the channels
-        at_step = j % dn
-        p_hist = n_lags - 1 - j % n_lags
-        due = j % every == 0
+        due = every_at == 0  # the period is estimated again
         for c in range(N_CHANNELS):
             if c == skip:
                 continue
             if not fin:
-                _step(c, j, at_step, p_hist, f0 if c == 0 else (f1 if c == 1 else power),
-                      state, steps, acf, hist, params)
+                _step(c, j, at_step, n_lags - 1 - lag_at,
+                      f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf, hist,
+                      params)
             k += _decide(c, j, due, fin, ring, rn, n, steps, acf, state, params, half, work,
                          chain, out, k)
         if fin:
             break
         count[C_STEPS] = j + 1
+        at_step = _wrap(at_step + 1, dn)
+        lag_at = _wrap(lag_at + 1, n_lags)
+        every_at = _wrap(every_at + 1, every)
+        breath_at = _wrap(breath_at + 1, bsteps)
     return k
