@@ -117,10 +117,11 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     phases, last_sign, run_sign, run = 0, 0, 0, 0
     prev_fa = np.float64(ring[(i0 - 1) % rn, 3 * ante])
     at = i0 % rn
+    next_fa = np.float64(ring[at, 3 * ante])  # each row's envelope read once
     for i in range(i0, i1 + 1):
         s = 0
         if i < i1:
-            fa = np.float64(ring[at, 3 * ante])
+            fa = next_fa
             next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
             sum3 = prev_fa + fa + next_fa
             prev_fa = fa
@@ -236,19 +237,20 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
     prev0 = np.float64(ring[(i0 - 1) % rn, 0])
     prev1 = np.float64(ring[(i0 - 1) % rn, 3])
     at = i0 % rn
+    next0, next1 = np.float64(ring[at, 0]), np.float64(ring[at, 3])
     for i in range(i0, i1 + 1):
         s0 = s1 = 0
         end = i == i1
         if not end:
             nxt = _wrap(at + 1, rn)
-            f0 = np.float64(ring[at, 0])
-            f1 = np.float64(ring[at, 3])
-            sum3 = prev0 + f0 + np.float64(ring[nxt, 0])
+            f0, f1 = next0, next1
+            next0, next1 = np.float64(ring[nxt, 0]), np.float64(ring[nxt, 3])
+            sum3 = prev0 + f0 + next0
             if sum3 > top0:
                 mean3 = sum3 / 3.0
                 if mean3 > psv0:
                     psv0, peak0, top0 = mean3, i, sum3
-            sum3 = prev1 + f1 + np.float64(ring[nxt, 3])
+            sum3 = prev1 + f1 + next1
             if sum3 > top1:
                 mean3 = sum3 / 3.0
                 if mean3 > psv1:
