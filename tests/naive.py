@@ -185,3 +185,42 @@ def retrograde_episodes(retro, hop_s, t0_s, gap_rows, min_rows):
     if start is not None and last - start + 1 >= min_rows:
         episodes.append((t0_s + (start - 0.5) * hop_s, t0_s + (last + 0.5) * hop_s))
     return episodes
+
+
+def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed):
+    """The per-beat columns and clean flags of beat records ``tab`` as array expressions
+    (``dopplerflow.core.beats._columns._beat_columns`` computes them beat by beat).
+
+    Returns ``(15, k)`` rows in ``Beats.COLUMNS`` order (phases and clean as 0/1)."""
+    from dopplerflow.core import beats as B
+
+    def zero_nan(x):
+        return np.where(np.isnan(x), 0.0, x)
+
+    m = tab[:, B.REC_HEAD + h * B.M_WIDTH:B.REC_HEAD + (h + 1) * B.M_WIDTH]
+    rr = tab[:, B.R_RR] * hop
+    psv, edv, tamv = m[:, B.M_PSV] * scale, m[:, B.M_EDV] * scale, m[:, B.M_TAMV] * scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fwd, rev = m[:, B.M_FWD], m[:, B.M_REV]
+        share = rev / (fwd + rev) if direction else np.full(len(tab), np.nan)
+        ri = (psv - edv) / psv
+        pi = np.where(tamv > 0, (psv - edv) / tamv, np.nan)
+        sd = np.where(edv > 0, psv / edv, np.nan)
+        hr = 60.0 / rr
+    phases = zero_nan(m[:, B.M_PHASES]).astype(int) if direction else np.zeros(len(tab), int)
+    # clean: complete, a pulse, PSV, the usual period, the interval near the median of the
+    # five around it (the last, open one left out), no row unanalysed
+    ok = np.isfinite(rr) & (tab[:, B.R_EVIDENCE] >= B.MIN_EVIDENCE) & (psv > 0) & period_ok
+    k = len(rr) - 1
+    for i in range(k):
+        win = np.sort(rr[max(0, i - 2):min(k, i + 3)])
+        win = win[np.isfinite(win)]
+        near = 0.5 * (win[(len(win) - 1) // 2] + win[len(win) // 2])
+        ok[i] &= abs(rr[i] / near - 1.0) <= B.RR_TOLERANCE
+    first = np.floor(tab[:, B.R_ONSET])
+    end = np.ceil(tab[:, B.R_ONSET] + zero_nan(tab[:, B.R_RR]))
+    for a, b in unanalysed:
+        ok &= ~((first < b) & (end > a))
+    return np.array([t0 + tab[:, B.R_ONSET] * hop, t0 + m[:, B.M_PEAK] * hop, rr, hr, psv,
+                     edv, tamv, m[:, B.M_TAV] * scale, ri, pi, sd,
+                     (m[:, B.M_PEAK] - tab[:, B.R_ONSET]) * hop, share, phases, ok])

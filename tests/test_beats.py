@@ -10,6 +10,7 @@ import json
 import math
 from pathlib import Path
 
+import naive
 import numpy as np
 import pytest
 
@@ -474,7 +475,7 @@ def _records(onset_rows, period_rows, *, psv=1000.0):
 
 
 def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
-    from dopplerflow.core.beats.summary import _one_a_cycle
+    from dopplerflow.core.beats.summary import _one_a_cycle, _usual_period
 
     # 160-row cycles; cycles 4-9 locked on half the period: a beat at each cycle and one
     # mid-cycle (the diastolic surge), which scores less
@@ -485,7 +486,8 @@ def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
     tab = _records(onset, period)
     tab[np.isin(onset, extra), B.R_EVIDENCE] = 1.0
     tab[np.isin(onset, extra), B.REC_HEAD + B.M_PSV] = 1500.0  # the merged beat's peak
-    out = _one_a_cycle(tab)
+    out, usual = _one_a_cycle(tab)
+    assert usual == _usual_period(out)
     np.testing.assert_array_equal(out[:, B.R_ONSET], cycles)
     np.testing.assert_array_equal(out[:-1, B.R_RR], np.diff(cycles))
     merged = np.isin(cycles, cycles[4:10])
@@ -496,7 +498,7 @@ def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
     np.testing.assert_allclose(m[:-1, B.M_TAMV], 300.0)
     # a record at the usual period everywhere is left as it is
     plain = _records(cycles, 160.0)
-    np.testing.assert_array_equal(_one_a_cycle(plain), plain)
+    np.testing.assert_array_equal(_one_a_cycle(plain)[0], plain)
 
 
 @pytest.mark.parametrize("name", ["Good", pytest.param("Poor", marks=pytest.mark.xfail(
@@ -518,3 +520,71 @@ def test_fetal_segment_with_talking_has_no_heart_rate():
         pytest.skip(f"the shared real recordings are not at {REAL} (not part of the project)")
     a = df.analyze(path, layout="mono")
     assert a.heart_rate_bpm is None and a.beats.summary["periodicity"] < B.MIN_PERIODICITY
+
+
+def _random_records(rng, k):
+    """Beat records of one channel at about 160 rows a cycle, with the odd value a result
+    has to carry: an open last beat, a beat with no pulse, a zero PSV, no diastolic flow,
+    phases not measured."""
+    tab = np.zeros((k, B.REC_WIDTH))
+    onset = np.cumsum(rng.uniform(100.0, 220.0, k)) + rng.uniform(0, 1, k)
+    tab[:, B.R_ONSET] = onset
+    tab[:, B.R_RR] = np.r_[np.diff(onset), np.nan]
+    tab[:, B.R_EVIDENCE] = rng.uniform(0.0, 3.0, k)
+    tab[:, B.R_PERIOD] = rng.uniform(120.0, 200.0, k)
+    tab[:, B.R_PERIODICITY] = rng.uniform(0.3, 1.0, k)
+    for h in range(2):
+        m = tab[:, B.REC_HEAD + h * B.M_WIDTH:B.REC_HEAD + (h + 1) * B.M_WIDTH]
+        m[:, B.M_PSV] = rng.uniform(-50.0, 2000.0, k)
+        m[:, B.M_PEAK] = onset + rng.uniform(0, 60, k)
+        m[:, B.M_EDV] = rng.choice([0.0, -30.0, 250.0], k) * rng.uniform(0.5, 1.5, k)
+        m[:, B.M_TAMV] = rng.uniform(-100.0, 600.0, k)
+        m[:, B.M_TAV] = rng.uniform(-100.0, 400.0, k)
+        m[:, B.M_FWD] = rng.uniform(0.0, 9e4, k)
+        m[:, B.M_REV] = rng.uniform(0.0, 9e3, k)
+        m[:, B.M_PHASES] = rng.integers(0, 4, k)
+    tab[rng.random(k) < 0.1, B.REC_HEAD + B.M_PHASES] = np.nan
+    return tab
+
+
+@pytest.mark.parametrize("direction", [True, False])
+@pytest.mark.parametrize("k", [1, 2, 5, 40])
+def test_the_beat_columns_are_those_of_the_array_expressions(direction, k):
+    from dopplerflow.core.beats._columns import B_WIDTH, _beat_columns
+
+    rng = np.random.default_rng(k)
+    tab = _random_records(rng, k)
+    period_ok = rng.random(k) < 0.9
+    gaps = np.array([[400, 700], [3000, 3001]], np.int64)
+    for h in (0, 1):
+        got = np.empty((B_WIDTH, k))
+        _beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps, np.empty(5), got)
+        want = naive.beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps.tolist())
+        # the same operations in the same order: equal to the last bit
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_both_hypotheses_in_one_pass_are_each_measured_alone(seed):
+    from dopplerflow.core.beats._measure import _measure, _measure_both
+
+    rng = np.random.default_rng(seed)
+    rn = 4000
+    ring = np.zeros((rn, 7), np.float32)
+    # flow toward and away, rows with none, equal powers (the tie goes to the antegrade)
+    for d in range(2):
+        on = rng.random(rn) < 0.7
+        ring[:, 3 * d] = np.where(on, rng.uniform(0, 3000, rn), 0.0)
+        ring[:, 3 * d + 1] = np.where(on, rng.uniform(0, 1500, rn), 0.0)
+        ring[:, 3 * d + 2] = np.where(on, rng.choice([1.0, 2.0, 4.0], rn), 0.0)
+    o0 = float(rng.uniform(0, rn))  # the beat may wrap round the ring
+    for length in (2.5, 3.0, 17.2, 160.4, 900.0):
+        o1 = o0 + length
+        both = np.full(B.REC_WIDTH, -1.0)
+        _measure_both(ring, rn, o0, o1, 6.0, 3.0, both, np.zeros(1000), np.ones(1000))
+        for h in range(2):
+            alone = np.full(B.REC_WIDTH, -1.0)
+            _measure(ring, rn, o0, o1, h, True, 6.0, 3.0, alone, B.REC_HEAD + h * B.M_WIDTH,
+                     np.zeros(1000))
+            cols = slice(B.REC_HEAD + h * B.M_WIDTH, B.REC_HEAD + (h + 1) * B.M_WIDTH)
+            np.testing.assert_array_equal(both[cols], alone[cols])

@@ -58,6 +58,7 @@ module             holds
                    2); the breathing filter
 ``_chain``         kernels: the chain of beats and each beat decided (step 3)
 ``_measure``       kernels: smoothing, the onset (step 4) and the per-beat measures
+``_columns``       kernel: the result's per-beat columns and clean flags from the records
 ``summary``        :class:`Beats`, :func:`beat_result` (clean beats, the recording's
                    figures), :func:`beats_csv` and :func:`write_beats_csv`
 =================  =================================================================

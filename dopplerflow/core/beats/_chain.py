@@ -22,7 +22,6 @@ from .constants import (
     P_LO,
     P_MIN_EVIDENCE,
     P_MIN_IV,
-    P_PERIOD_EVERY,
     P_SPAN,
     P_STEP,
     P_SUB,
@@ -82,7 +81,8 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     # each step, once scored, offered to the steps an interval after it: the steps are
     # taken oldest first and only a strictly better offer is kept, so a step's way in is
     # the oldest of the best (as a search of each step's candidates in turn would find),
-    # and the loop over the intervals, branch-free, runs on vectors
+    # and the loop over the intervals, branch-free on slices indexed from 0 (no negative
+    # index to wrap), runs on vectors
     at = first % dn
     for i in range(n):
         if back[i] == -2.0:
@@ -91,12 +91,17 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
             s = min(drive[at], clip) + best[i]
             score[i] = s
             fi = float(i)
-            for t in range(i + lo, min(n, i + hi + 1)):
-                v = s - pen[t - i]
-                keep = best[t]
-                take = v > keep
-                best[t] = v if take else keep
-                back[t] = fi if take else back[t]
+            m = min(n, i + hi + 1) - (i + lo)
+            if m > 0:
+                to_best = best[i + lo:i + lo + m]
+                to_back = back[i + lo:i + lo + m]
+                cost = pen[lo:lo + m]
+                for u in range(m):
+                    v = s - cost[u]
+                    keep = to_best[u]
+                    take = np.float64(v > keep)  # 1 or 0: the back-pointer moves without a branch
+                    to_best[u] = v if v > keep else keep
+                    to_back[u] += take * (fi - to_back[u])
         at = _wrap(at + 1, dn)
     end = -1
     for i in range(max(0, int(n - period)), n):
@@ -162,15 +167,17 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
 
 
 @njit(inline="always", **_JIT_PURE)
-def _decide(c, j, final, ring, rn, n_rows, steps, acf, state, params, half, work, chain, out,
-            k):
+def _decide(c, j, due, final, ring, rn, n_rows, steps, acf, state, params, half, work,
+            chain, out, k):
     """Decide the beats of channel ``c`` whose chain is settled with the drive up to step
-    ``j``; at the end of the stream (``final``) all of them.  Returns records written."""
+    ``j``; at the end of the stream (``final``) all of them.  ``due``: the period is
+    estimated again at this step (every ``P_PERIOD_EVERY`` steps).  Returns records
+    written."""
     warm = j + 1 >= params[P_WARMUP]
     lo, hi = int(params[P_LO]), int(params[P_HI])
     if (not warm and not final) or j < hi + 1:
         return 0
-    if final or state[c, S_PERIOD] <= 0.0 or j % int(params[P_PERIOD_EVERY]) == 0:
+    if final or state[c, S_PERIOD] <= 0.0 or due:
         state[c, S_PERIOD] = _period(acf[c], lo, hi, params[P_SUB])[0]
     period = state[c, S_PERIOD]
     if period <= 0.0:

@@ -58,13 +58,14 @@ def _wrap(i, n):
 
 
 @njit(inline="always", **_JIT_PURE)
-def _step(c, j, value, state, steps, acf, hist, params):
+def _step(c, j, at, p, value, state, steps, acf, hist, params):
     """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
-    the drive, and the autocorrelation.  ``hist`` holds each channel's drive of the last
-    steps newest first, twice over (``hist[c, p + k]`` is the drive ``k`` steps back for
-    every lag ``k``), so that the autocorrelation's loop reads it forward, on vectors."""
+    the drive, and the autocorrelation.  ``at`` is ``j`` modulo the steps kept and ``p``
+    the drive's place in ``hist`` (found once a step for all channels).  ``hist`` holds
+    each channel's drive of the last steps newest first, twice over (``hist[c, p + k]``
+    is the drive ``k`` steps back for every lag ``k``), so that the autocorrelation's loop
+    reads it forward, on vectors."""
     dn = steps.shape[2]
-    at = j % dn
     x = 0.0
     if np.isnan(value):
         value = steps[0, c, _wrap(at - 1, dn)] if j > 0 else 0.0
@@ -75,7 +76,6 @@ def _step(c, j, value, state, steps, acf, hist, params):
     steps[0, c, at] = value
     steps[1, c, at] = x
     n_lags = acf.shape[1]
-    p = n_lags - 1 - j % n_lags
     hist[c, p] = x
     hist[c, p + n_lags] = x
     bx = params[P_ACF_BETA] * x
@@ -87,16 +87,31 @@ def _step(c, j, value, state, steps, acf, hist, params):
         a[k] = keep * a[k] + bx * back[k]
 
 
+@njit(inline="always", **_JIT_PURE)
+def _least(a, first, end, start):
+    """The least of ``start`` and ``a[first:end]``, taken four ways at once (the minimum
+    of finite values is the same in any order; one running minimum would wait on each
+    comparison in turn)."""
+    m0 = m1 = m2 = m3 = start
+    i = first
+    while i + 4 <= end:
+        m0 = min(m0, a[i])
+        m1 = min(m1, a[i + 1])
+        m2 = min(m2, a[i + 2])
+        m3 = min(m3, a[i + 3])
+        i += 4
+    while i < end:
+        m0 = min(m0, a[i])
+        i += 1
+    return min(min(m0, m1), min(m2, m3))
+
+
 @njit(**_JIT_PURE)
 def _prominence(acf, k):
     """How far the local maximum ``acf[k]`` stands over the lower of the troughs that part
     it from the lags half and one and a half times as long."""
-    left = acf[k]
-    for j in range(k // 2, k):
-        left = min(left, acf[j])
-    right = acf[k]
-    for j in range(k + 1, min(acf.shape[0], k + k // 2 + 1)):
-        right = min(right, acf[j])
+    left = _least(acf, k // 2, k, acf[k])
+    right = _least(acf, k + 1, min(acf.shape[0], k + k // 2 + 1), acf[k])
     return acf[k] - max(left, right)
 
 
@@ -115,9 +130,7 @@ def _period(acf, lo, hi, sub):
         return 0.0, 0.0
     # the least autocorrelation any prominence can reach down to: a local maximum whose
     # height over it, added to its height, cannot beat the best so far is not measured
-    least = acf[lo // 2]
-    for k in range(lo // 2 + 1, min(acf.shape[0], hi + hi // 2)):
-        least = min(least, acf[k])
+    least = _least(acf, lo // 2 + 1, min(acf.shape[0], hi + hi // 2), acf[lo // 2])
     best = -1
     best_p = 0.0
     for k in range(lo, hi):

@@ -111,19 +111,26 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     e1 = i1 - skip
     buf = buf[:e1 - e0]
     psv, peak, tamv, tav, fwd, rev = -1.0, i0, 0.0, 0.0, 0.0, 0.0
+    # the sum of three rows whose mean is the PSV so far: a sum not over it has no higher
+    # mean (the rounded division is monotonic), so only a higher one is divided
+    top = -3.0
     phases, last_sign, run_sign, run = 0, 0, 0, 0
     prev_fa = np.float64(ring[(i0 - 1) % rn, 3 * ante])
     at = i0 % rn
+    next_fa = np.float64(ring[at, 3 * ante])  # each row's envelope read once
     for i in range(i0, i1 + 1):
         s = 0
         if i < i1:
-            fa = np.float64(ring[at, 3 * ante])
+            fa = next_fa
             next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
-            mean3 = (prev_fa + fa + next_fa) / 3.0
+            sum3 = prev_fa + fa + next_fa
             prev_fa = fa
-            if mean3 > psv:
-                psv = mean3
-                peak = i
+            if sum3 > top:
+                mean3 = sum3 / 3.0
+                if mean3 > psv:
+                    psv = mean3
+                    peak = i
+                    top = sum3
             fwd += fa
             v = fa
             if direction:
@@ -171,6 +178,117 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     out[col + M_PHASES] = min(phases, 3)
 
 
+@njit(inline="always", **_JIT_PURE)
+def _phase(s, end, run_sign, run, phases, last_sign, min_phase):
+    """One row of sign ``s`` through :func:`_measure`'s count of flow phases (``end``:
+    past the beat's last row); returns the new ``run_sign, run, phases, last_sign``."""
+    if not end and (s == 0 or s == run_sign):
+        return run_sign, run + (1 if s != 0 else 0), phases, last_sign
+    if run_sign != 0 and run >= min_phase and run_sign != last_sign:
+        phases += 1
+        last_sign = run_sign
+    return s, 1, phases, last_sign
+
+
+@njit(inline="always", **_JIT_PURE)
+def _middle(buf, k):
+    """Median of ``buf[:k]`` (sorted in place by insertion, as :func:`_measure` does)."""
+    for q in range(1, k):
+        x = buf[q]
+        u = q - 1
+        while u >= 0 and buf[u] > x:
+            buf[u + 1] = buf[u]
+            u -= 1
+        buf[u + 1] = x
+    return buf[k // 2] if k % 2 else 0.5 * (buf[k // 2 - 1] + buf[k // 2])
+
+
+@njit(**_JIT_PURE)
+def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
+    """:func:`_measure` of a directional beat for both antegrade hypotheses in one pass
+    over its rows, into ``out[REC_HEAD:REC_HEAD + 2 * M_WIDTH]``; ``buf0`` and ``buf1``
+    are room for the two EDVs.
+
+    The hypotheses share the rows, the flow powers and the mean velocity's weighting:
+    one's forward integral is the other's reverse one, and a row's TAV term of one is
+    minus the other's (``a - b`` is exactly ``-(b - a)`` and ``a + b`` is ``b + a``; a
+    zero's sign cannot show in a sum that starts at +0), so each row divides once.
+    The values are those of :func:`_measure`, bit for bit.
+    """
+    i0 = int(math.ceil(o0))
+    i1 = int(math.ceil(o1))  # rows i0 .. i1 - 1
+    n = i1 - i0
+    for m in range(2 * M_WIDTH):
+        out[REC_HEAD + m] = np.nan
+    if n < 3:
+        return
+    skip = int(round(edv_rows))
+    e0 = i1 - max(skip + 1, int(EDV_SPAN * n))
+    e1 = i1 - skip
+    # a beat of under four rows starts its EDV span before its first row, whose places
+    # _measure leaves as they were: the same for either hypothesis
+    for q in range(min(max(0, i0 - e0), e1 - e0)):
+        buf1[q] = buf0[q]
+    psv0, peak0, tamv0, tav0, fwd0 = -1.0, i0, 0.0, 0.0, 0.0
+    psv1, peak1, tamv1, tav1, fwd1 = -1.0, i0, 0.0, 0.0, 0.0
+    top0 = top1 = -3.0  # see _measure: only a higher sum of three rows is divided
+    sign0, run0, phases0, last0 = 0, 0, 0, 0
+    sign1, run1, phases1, last1 = 0, 0, 0, 0
+    prev0 = np.float64(ring[(i0 - 1) % rn, 0])
+    prev1 = np.float64(ring[(i0 - 1) % rn, 3])
+    at = i0 % rn
+    next0, next1 = np.float64(ring[at, 0]), np.float64(ring[at, 3])
+    for i in range(i0, i1 + 1):
+        s0 = s1 = 0
+        end = i == i1
+        if not end:
+            nxt = _wrap(at + 1, rn)
+            f0, f1 = next0, next1
+            next0, next1 = np.float64(ring[nxt, 0]), np.float64(ring[nxt, 3])
+            sum3 = prev0 + f0 + next0
+            if sum3 > top0:
+                mean3 = sum3 / 3.0
+                if mean3 > psv0:
+                    psv0, peak0, top0 = mean3, i, sum3
+            sum3 = prev1 + f1 + next1
+            if sum3 > top1:
+                mean3 = sum3 / 3.0
+                if mean3 > psv1:
+                    psv1, peak1, top1 = mean3, i, sum3
+            prev0, prev1 = f0, f1
+            fwd0 += f0
+            fwd1 += f1
+            p0 = np.float64(ring[at, 2]) if f0 > 0 else 0.0
+            p1 = np.float64(ring[at, 5]) if f1 > 0 else 0.0
+            v0 = -f1 if p1 > p0 else f0
+            v1 = -f0 if p0 > p1 else f1
+            if p0 + p1 > 0:
+                q = (np.float64(ring[at, 1]) * p0 - np.float64(ring[at, 4]) * p1) / (p0 + p1)
+                tav0 += q
+                tav1 += -q
+            tamv0 += v0
+            tamv1 += v1
+            if e0 <= i < e1:
+                buf0[i - e0] = v0
+                buf1[i - e0] = v1
+            s0 = 1 if v0 > 0 else (-1 if v0 < 0 else 0)
+            s1 = 1 if v1 > 0 else (-1 if v1 < 0 else 0)
+            at = nxt
+        sign0, run0, phases0, last0 = _phase(s0, end, sign0, run0, phases0, last0, min_phase)
+        sign1, run1, phases1, last1 = _phase(s1, end, sign1, run1, phases1, last1, min_phase)
+    k = e1 - e0
+    for h in range(2):
+        col = REC_HEAD + h * M_WIDTH
+        out[col + M_PSV] = psv0 if h == 0 else psv1
+        out[col + M_PEAK] = peak0 if h == 0 else peak1
+        out[col + M_EDV] = _middle(buf0 if h == 0 else buf1, k)
+        out[col + M_TAMV] = (tamv0 if h == 0 else tamv1) / n
+        out[col + M_TAV] = (tav0 if h == 0 else tav1) / n
+        out[col + M_FWD] = fwd0 if h == 0 else fwd1
+        out[col + M_REV] = fwd1 if h == 0 else fwd0
+        out[col + M_PHASES] = min(phases0 if h == 0 else phases1, 3)
+
+
 @njit(**_JIT_PURE)
 def _floor_level(state, params):
     """The power channel's floor: ``POWER_FLOOR`` times its running mean (0: none yet)."""
@@ -183,7 +301,8 @@ def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, r
             work):
     """One beat's record: head and the measures for the antegrade directions the channel
     serves (the max envelope of a direction: that direction; the power: either, or the
-    one given); ``work[5]`` is room for :func:`_measure`."""
+    one given); ``work[5]`` is room for :func:`_measure` (and ``work[3]``, no longer
+    needed by the beat's smoothing, for :func:`_measure_both`)."""
     rec[R_CHANNEL] = c
     rec[R_ONSET] = onset
     rec[R_CENTRE] = centre
@@ -193,6 +312,11 @@ def _record(c, onset, centre, evidence, period, periodicity, next_onset, ring, r
     rec[R_RR] = next_onset - onset
     direction = params[P_DIRECTION] > 0
     skip = int(params[P_SKIP])
+    if c == 2 and direction and skip < 0 and not np.isnan(next_onset):
+        # the power serves either direction: both measured in one pass
+        _measure_both(ring, rn, onset, next_onset, params[P_MIN_PHASE], params[P_EDV], rec,
+                      work[5], work[3])
+        return
     for h in range(2):
         col = REC_HEAD + h * M_WIDTH
         if np.isnan(next_onset) or (c < 2 and h != c) or h == skip:

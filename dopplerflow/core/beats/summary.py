@@ -12,6 +12,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._columns import (
+    B_ACC,
+    B_CLEAN,
+    B_EDV,
+    B_HR,
+    B_PHASES,
+    B_PI,
+    B_PSV,
+    B_RI,
+    B_SD,
+    B_SHARE,
+    B_TAMV,
+    B_TAV,
+    B_WIDTH,
+    _beat_columns,
+)
 from .constants import (
     ALPHA,
     CHANNEL_SIGNALS,
@@ -37,7 +53,6 @@ from .constants import (
     R_PERIODICITY,
     R_RR,
     REC_HEAD,
-    RR_TOLERANCE,
 )
 
 __all__ = ["Beats", "beat_result", "beats_csv", "write_beats_csv"]
@@ -208,13 +223,16 @@ def _one_a_cycle(tab):
     usual period between the beats around it (:func:`_run_chain`); a beat left out is
     merged into the beat before it (its interval, PSV and peak, EDV, means and
     integrals).  The beats of the run stay not clean (their period was off).
+
+    Returns the records and their usual period (:func:`_usual_period`, found once
+    where no beat was merged).
     """
     usual = _usual_period(tab)
     if usual is None:
-        return tab
+        return tab, None
     off = np.abs(np.log(tab[:, R_PERIOD] / usual)) > math.log(PERIOD_RANGE)
     if not off.any():
-        return tab
+        return tab, usual
     onset = tab[:, R_ONSET]
     gain = np.minimum(tab[:, R_EVIDENCE], DRIVE_CLIP)
     keep = ~off
@@ -229,7 +247,7 @@ def _one_a_cycle(tab):
         keep[_run_chain(onset, gain, usual, i - 1, j, i, j)] = True
         i = j
     if keep.all():
-        return tab
+        return tab, usual
     out = tab.copy()
     kept = np.flatnonzero(keep)
     for q, k in enumerate(kept):
@@ -253,31 +271,8 @@ def _one_a_cycle(tab):
             o[M_FWD], o[M_REV] = m[:, M_FWD].sum(), m[:, M_REV].sum()
             o[M_PHASES] = m[:, M_PHASES].max()
     # beats before the first one kept have no beat to merge into
-    return out[kept]
-
-
-def _clean(tab, rr, psv, rows, unanalysed):
-    """Which beats are clean (see :class:`Beats`) of the records ``tab`` of one channel;
-    ``rows`` ``(k, 2)``: each beat's first and end row."""
-    ok = np.isfinite(rr) & (tab[:, R_EVIDENCE] >= MIN_EVIDENCE) & (psv > 0)
-    usual = _usual_period(tab)
-    if usual is not None:
-        # a stretch locked on half or twice the recording's period (two flow events a
-        # cycle, a weak pulse) is not clean
-        ok &= np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
-    if len(rr) > 1:
-        # the median of the (up to) five intervals around each, the last one (open) left out
-        k = len(rr) - 1
-        padded = np.full(k + 4, np.nan)
-        padded[2:k + 2] = rr[:k]
-        win = np.sort(padded[np.arange(k)[:, None] + np.arange(5)], axis=1)  # NaN last
-        cnt = np.isfinite(win).sum(axis=1)
-        rows_k = np.arange(k)
-        near = 0.5 * (win[rows_k, (cnt - 1) // 2] + win[rows_k, cnt // 2])
-        ok[:k] &= np.abs(rr[:k] / near - 1.0) <= RR_TOLERANCE
-    for a, b in unanalysed:
-        ok &= ~((rows[:, 0] < b) & (rows[:, 1] > a))
-    return ok
+    out = out[kept]
+    return out, _usual_period(out)
 
 
 def beat_result(tracker, ante, scale, unanalysed, vessel=None):
@@ -312,48 +307,30 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     """
     hop, t0 = tracker.hop_s, tracker.t0_s
     q = tracker.periodicity()
-    c = tracker.channel(ante)
+    c = tracker.channel(ante, q)
     tab = tracker.table()
     tab = tab[tab[:, R_CHANNEL] == c] if q[c] >= MIN_PERIODICITY else tab[:0]
     tab = tab[np.argsort(tab[:, R_ONSET], kind="stable")]
     # a beat placed without a pulse bridges a missed beat between two seen ones; before the
     # first pulse and after the last there is nothing to bridge
     seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
-    tab = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
+    tab, usual = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
     h = ante if tracker.direction else 0
-    m = tab[:, REC_HEAD + h * M_WIDTH:REC_HEAD + (h + 1) * M_WIDTH]
-    onset = t0 + tab[:, R_ONSET] * hop
-    rr = tab[:, R_RR] * hop
-    psv = m[:, M_PSV] * scale
-    edv = m[:, M_EDV] * scale
-    tamv = m[:, M_TAMV] * scale
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fwd, rev = m[:, M_FWD], m[:, M_REV]
-        share = rev / (fwd + rev) if tracker.direction else np.full(len(tab), np.nan)
-        ri = (psv - edv) / psv
-        pi = np.where(tamv > 0, (psv - edv) / tamv, np.nan)
-        sd = np.where(edv > 0, psv / edv, np.nan)
-        hr = 60.0 / rr
-    rows = np.column_stack((np.floor(tab[:, R_ONSET]),
-                            np.ceil(tab[:, R_ONSET] + _zero_nan(tab[:, R_RR]))))
-    clean = _clean(tab, rr, psv, rows, unanalysed)
-    phases = _zero_nan(m[:, M_PHASES]).astype(int) if tracker.direction else \
-        np.zeros(len(tab), int)
+    tab = np.ascontiguousarray(tab)
+    # a stretch locked on half or twice the recording's period (two flow events a cycle, a
+    # weak pulse) is not clean
+    period_ok = (np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
+                 if usual is not None else np.ones(len(tab), bool))
+    gaps = np.array(unanalysed, np.int64).reshape(-1, 2)
+    cols = np.empty((B_WIDTH, len(tab)))
+    _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps, np.empty(5),
+                  cols)
     beats = Beats(
         signal=CHANNEL_SIGNALS[c] if len(tab) else None, periodicity=float(q[c]),
-        onset_s=onset, peak_s=t0 + m[:, M_PEAK] * hop, rr_s=rr, heart_rate_bpm=hr,
-        psv_cm_s=psv, edv_cm_s=edv, tamv_cm_s=tamv, tav_cm_s=m[:, M_TAV] * scale, ri=ri,
-        pi=pi, sd_ratio=sd, acceleration_time_s=(m[:, M_PEAK] - tab[:, R_ONSET]) * hop,
-        reverse_flow_share=share, phases=phases, clean=clean)
-    beats.summary = _summary(beats, tracker, ante, vessel)
+        **{name: cols[i] for i, name in enumerate(Beats.COLUMNS[:B_PHASES])},
+        phases=cols[B_PHASES].astype(int), clean=cols[B_CLEAN] > 0)
+    beats.summary = _summary(beats, tracker, ante, vessel, cols)
     return beats
-
-
-def _zero_nan(x):
-    """``x`` with NaN as 0 (``np.nan_to_num`` without its cost on a few dozen values; an
-    infinite value, which it would make the largest float, stays: the beats' rows and
-    phases compare alike either way)."""
-    return np.where(np.isnan(x), 0.0, x)
 
 
 def _percentile(x, q):
@@ -370,37 +347,59 @@ def _percentile(x, q):
     return b - d * (1 - g) if g >= 0.5 else a + d * g
 
 
-def _median(x):
-    """Median of the finite values of ``x`` (None: none), as ``np.median`` takes it (the
-    middle value, or the mean of the two), without its cost on a few dozen values."""
-    x = np.asarray(x, float)
-    x = np.sort(x[np.isfinite(x)])
-    n = len(x)
-    if not n:
-        return None
-    return float(x[n // 2]) if n % 2 else float((x[n // 2 - 1] + x[n // 2]) / 2)
-
-
 def _r(x, digits):
     return None if x is None else round(x, digits)
 
 
-def _summary(b, tracker, ante, vessel):
-    """The JSON's ``beats`` entry of :class:`Beats` ``b``."""
+#: The summary's medians over the clean beats: per-beat column, decimals, and its row in
+#: the kernel's columns.
+_MEDIANS = (("heart_rate_bpm", 1, B_HR), ("psv_cm_s", 2, B_PSV), ("edv_cm_s", 2, B_EDV),
+            ("tamv_cm_s", 2, B_TAMV), ("tav_cm_s", 2, B_TAV), ("ri", 3, B_RI), ("pi", 3, B_PI),
+            ("sd_ratio", 2, B_SD), ("acceleration_time_s", 4, B_ACC),
+            ("reverse_flow_share", 3, B_SHARE))
+
+
+def _medians(cols):
+    """Median of the finite values of each row of ``cols`` (None: none): the middle value,
+    or the mean of the two, as ``np.median`` takes it; all rows sorted at once (a value
+    not finite sorted last, as NaN).  Returns the medians, the sorted rows and their
+    counts of finite values."""
+    x = np.where(np.isfinite(cols), cols, np.nan)
+    x.sort(axis=1)
+    counts = np.isfinite(x).sum(axis=1).tolist()
+    out = []
+    for row, n in zip(x, counts, strict=True):
+        if not n:
+            out.append(None)
+        else:
+            out.append(float(row[n // 2]) if n % 2 else float((row[n // 2 - 1] + row[n // 2]) / 2))
+    return out, x, counts
+
+
+def _summary(b, tracker, ante, vessel, cols):
+    """The JSON's ``beats`` entry of :class:`Beats` ``b``, whose columns are the rows of
+    ``cols`` (:func:`~._columns._beat_columns`)."""
     k = b.clean
+    n_clean = int(k.sum())
     complete = int(np.isfinite(b.rr_s).sum())
-    enough = int(k.sum()) >= MIN_CLEAN
-    hr = b.heart_rate_bpm[k]
+    enough = n_clean >= MIN_CLEAN
     out = {"signal": b.signal, "periodicity": round(b.periodicity, 3), "n_beats": len(b),
-           "n_clean": int(k.sum()), "n_rejected": complete - int(k.sum()),
-           "heart_rate_bpm": _r(_median(hr), 1) if enough else None,
-           "heart_rate_iqr_bpm": round(_percentile(hr, 75) - _percentile(hr, 25), 1)
-           if enough else None}
-    for name, digits in (("psv_cm_s", 2), ("edv_cm_s", 2), ("tamv_cm_s", 2), ("tav_cm_s", 2),
-                         ("ri", 3), ("pi", 3), ("sd_ratio", 2), ("acceleration_time_s", 4)):
-        out[name] = _r(_median(getattr(b, name)[k]), digits) if enough else None
+           "n_clean": n_clean, "n_rejected": complete - n_clean}
+    names = _MEDIANS if tracker.direction else _MEDIANS[:-1]
+    if enough:
+        med, rows, counts = _medians(cols[[row for _, _, row in names]][:, k])
+        # the clean beats' rates are all finite (a clean beat has a finite interval): the
+        # sorted first row is the sorted rates _percentile takes
+        hr = rows[0] if counts[0] == n_clean else b.heart_rate_bpm[k]
+        out["heart_rate_bpm"] = _r(med[0], 1)
+        out["heart_rate_iqr_bpm"] = round(_percentile(hr, 75) - _percentile(hr, 25), 1)
+        for (name, digits, _), m in zip(names[1:], med[1:], strict=True):
+            out[name] = _r(m, digits)
+    else:
+        out["heart_rate_bpm"] = out["heart_rate_iqr_bpm"] = None
+        for name, _, _ in names[1:]:
+            out[name] = None
     if tracker.direction:
-        out["reverse_flow_share"] = _r(_median(b.reverse_flow_share[k]), 3) if enough else None
         counts = np.bincount(b.phases[k], minlength=4)[1:] if enough else np.zeros(3)
         out["phasicity"] = PHASICITY[int(np.argmax(counts)) + 1] if counts.any() else None
     if vessel is not None and vessel != "artery":

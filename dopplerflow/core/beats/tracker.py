@@ -7,6 +7,7 @@ measures them (:mod:`._measure`).  Its reading methods give what a live display 
 (onsets so far, heart rate) and what :func:`~.summary.beat_result` reads at the end.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -46,6 +47,7 @@ from .constants import (
     P_BREATH_STEP,
     P_FLOOR,
     P_MIN_IV,
+    P_PERIOD_EVERY,
     P_PMEAN_BETA,
     P_SKIP,
     P_STEP,
@@ -71,6 +73,16 @@ from .constants import (
 )
 
 __all__ = ["BeatTracker"]
+
+
+@functools.lru_cache(maxsize=8)
+def _breath_filter(breath_fs):
+    """The respiratory band-pass at ``breath_fs`` Hz (a second-order high-pass and two
+    second-order low-passes) and its unit-step state: designed once per rate."""
+    lo, high = BREATH_BAND_HZ
+    sos = np.array([_biquad("high", lo, breath_fs), _biquad("low", high, breath_fs),
+                    _biquad("low", high, breath_fs)])
+    return sos, _design.sos_step_state(sos)
 
 
 class BeatTracker:
@@ -143,12 +155,10 @@ class BeatTracker:
             max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
             BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
             -1 if self.antegrade is None else 1 - self.antegrade])
-        lo, high = BREATH_BAND_HZ
-        self.breath_sos = np.array([_biquad("high", lo, breath_fs),
-                                    _biquad("low", high, breath_fs),
-                                    _biquad("low", high, breath_fs)])
+        sos, step_zi = _breath_filter(breath_fs)
+        self.breath_sos = sos.copy()
         self.breath_zi = np.zeros((2, 3, 2))
-        self.breath_step_zi = _design.sos_step_state(self.breath_sos)
+        self.breath_step_zi = step_zi.copy()
         self.breath = np.zeros((2, 4))  # per direction: sum being stepped, n, sum, sum sq
         self.breath_step_s = 1.0 / breath_fs
         # a channel decides a beat at most every MIN_INTERVAL_S, from its last one (up to
@@ -190,13 +200,15 @@ class BeatTracker:
     # ------------------------------------------------------------------ reading
     def periodicity(self):
         """Mean periodicity (autocorrelation peak, 0-1) of each channel so far."""
-        n = self.state[:, S_QN]
-        return np.where(n > 0, self.state[:, S_QSUM] / np.maximum(n, 1), 0.0)
+        # three values: Python floats, not five array operations
+        return np.array([total / n if n > 0 else 0.0
+                         for total, n in self.state[:, [S_QSUM, S_QN]].tolist()])
 
-    def channel(self, ante):
+    def channel(self, ante, q=None):
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
-        max envelope of that direction unless the band power is clearly more periodic."""
-        q = self.periodicity()
+        max envelope of that direction unless the band power is clearly more periodic
+        (``q``: :meth:`periodicity`, when the caller has it)."""
+        q = self.periodicity() if q is None else q
         env = ante if self.antegrade is None else self.antegrade
         if q[env] >= q[2] - CHANNEL_MARGIN or q[env] >= GOOD_PERIODICITY:
             return env
@@ -269,50 +281,73 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
     step = int(params[P_STEP])
     bsteps = int(params[P_BREATH_STEP])
     skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
+    every = int(params[P_PERIOD_EVERY])
+    dn = steps.shape[2]
+    n_lags = acf.shape[1]
     k = 0
     n = count[C_ROWS]
+    nr = rows.shape[0]
     at = n % rn  # the ring's row and the row in the step, kept without a division a row
     in_step = n % step
-    # one pass more than the rows at the end of the stream, for the beats left; one
-    # call of _decide (inlined), not one for the rows and one for the end
-    for i in range(rows.shape[0] + 1):
-        fin = i == rows.shape[0]
-        if fin and not (final and count[C_STEPS] > 0):
-            break
+    # the next step's place in the rings of steps and of the drive, in the period's and
+    # the breathing's cycles: kept without a division a step
+    j0 = count[C_STEPS]
+    at_step, lag_at, every_at, breath_at = j0 % dn, j0 % n_lags, j0 % every, (j0 + 1) % bsteps
+    i = 0
+    # one pass a step, and one more at the end of the stream for the beats left; one call
+    # of _decide (inlined), not one for the steps and one for the end
+    while True:
         f0 = f1 = power = 0.0
+        fin = i == nr
         if fin:
+            if not (final and count[C_STEPS] > 0):
+                break
             j = count[C_STEPS] - 1
         else:
-            for q in range(6):
-                ring[at, q] = rows[i, q]
-            ring[at, 6] = power_rows[i]
-            state[0, S_SUM] += rows[i, 0]
-            state[1, S_SUM] += rows[i, 3]
-            state[2, S_SUM] += np.float64(power_rows[i])
-            n += 1  # rows received
+            # the rows up to the end of the step (or of the rows): into the ring, and
+            # summed over the step in row order
+            take = min(step - in_step, nr - i)
+            s0, s1, s2 = state[0, S_SUM], state[1, S_SUM], state[2, S_SUM]
+            for r in range(i, i + take):
+                for q in range(6):
+                    ring[at, q] = rows[r, q]
+                ring[at, 6] = power_rows[r]
+                s0 += rows[r, 0]
+                s1 += rows[r, 3]
+                s2 += np.float64(power_rows[r])
+                at = _wrap(at + 1, rn)
+            i += take
+            n += take  # rows received
             count[C_ROWS] = n
-            at = _wrap(at + 1, rn)
-            in_step += 1
+            in_step += take
             if in_step < step:
-                continue
+                state[0, S_SUM], state[1, S_SUM], state[2, S_SUM] = s0, s1, s2
+                continue  # the rows end inside the step
             in_step = 0
             j = count[C_STEPS]
-            f0, f1, p = state[0, S_SUM] / step, state[1, S_SUM] / step, state[2, S_SUM] / step
+            f0, f1, p = s0 / step, s1 / step, s2 / step
             state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
             breath[0, 0] += f0
             breath[1, 0] += f1
-            if (j + 1) % bsteps == 0:
+            if breath_at == 0:
                 _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
             mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
             power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
+        due = every_at == 0  # the period is estimated again
         for c in range(N_CHANNELS):
             if c == skip:
                 continue
             if not fin:
-                _step(c, j, f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf,
-                      hist, params)
-            k += _decide(c, j, fin, ring, rn, n, steps, acf, state, params, half, work, chain,
-                         out, k)
-        if not fin:
-            count[C_STEPS] = j + 1
+                _step(c, j, at_step, n_lags - 1 - lag_at,
+                      f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf, hist,
+                      params)
+            k += _decide(c, j, due, fin, ring, rn, n, steps, acf, state, params, half, work,
+                         chain, out, k)
+        if fin:
+            break
+        count[C_STEPS] = j + 1
+        at_step = _wrap(at_step + 1, dn)
+        lag_at = _wrap(lag_at + 1, n_lags)
+        every_at = _wrap(every_at + 1, every)
+        breath_at = _wrap(breath_at + 1, bsteps)
     return k
