@@ -78,10 +78,10 @@ def steps(halves):
     ndarray, shape (n_frames,), bool
         True where one half holds more than :data:`STEP_X` times the other's power.
     """
-    # (the two columns apart: a reduction along an axis of two costs more per frame)
-    a = halves[:, 0]
-    b = halves[:, 1]
-    return np.maximum(a, b) > STEP_X * np.minimum(a, b)
+    halves = np.ascontiguousarray(halves, np.float32)
+    out = np.empty(halves.shape[0], np.bool_)
+    _steps(halves, np.float32(STEP_X), out)
+    return out
 
 
 class Impulses:
@@ -161,3 +161,17 @@ def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
     if n == 0:
         return -1.0
     return above / n
+
+
+@njit(**_JIT_PURE)
+def _steps(halves, x, out):
+    """``out[i]``: whether one half of frame ``i``'s window holds more than ``x`` (float32,
+    above 1) times the other's power (:func:`steps`), in one pass without temporary arrays.
+
+    For powers (at or above 0) the same test as ``maximum(a, b) > x * minimum(a, b)`` in
+    float32, the same products, and False too where a half is NaN.
+    """
+    for i in range(halves.shape[0]):
+        a = halves[i, 0]
+        b = halves[i, 1]
+        out[i] = a > x * b or b > x * a
