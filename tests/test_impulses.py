@@ -149,3 +149,21 @@ def test_steps_are_the_frames_whose_window_holds_a_step():
                       np.float32)
     got = np.nonzero(impulses.steps(halves))[0]
     np.testing.assert_array_equal(got, [(n // 2 - w // 2) // hop])
+
+
+def test_steps_are_numpys_test_of_the_halves_in_float32():
+    """The one-pass test of the halves is numpy's ``maximum > STEP_X * minimum`` in float32,
+    at the ratio's edge, for silence and for non-finite powers too."""
+    rng = np.random.default_rng(2)
+    a = rng.exponential(1.0, 4000).astype(np.float32)
+    b = (a * np.float32(impulses.STEP_X) * rng.uniform(0.99, 1.01, 4000)).astype(np.float32)
+    halves = np.stack((a, b), axis=1)
+    halves[::2] = halves[::2, ::-1]
+    edge = np.array([[0, 0], [0, 1e-30], [1, 1], [np.inf, np.inf], [np.inf, 1], [np.nan, 1],
+                     [1, np.nan], [1, np.float32(impulses.STEP_X)]], np.float32)
+    halves = np.concatenate((halves, edge))
+    x, y = halves[:, 0], halves[:, 1]
+    want = np.maximum(x, y) > impulses.STEP_X * np.minimum(x, y)
+    got = impulses.steps(halves)
+    assert 1000 < got.sum() < 3000  # both sides of the ratio
+    np.testing.assert_array_equal(got, want)

@@ -262,3 +262,33 @@ def test_a_lossy_codecs_switched_bins_are_no_flow(tmp_path):
         # the peak's frames read it to the trace's error at 20 dB (under 10 %) and a bin
         assert np.nanpercentile(v, 99) <= 1.1 * peak + bin_cm_s, path.name
         assert np.nanpercentile(v, 99) >= 0.9 * peak - bin_cm_s, path.name
+
+
+def test_the_quantisation_noise_of_rows_is_the_step_in_force_at_their_frames():
+    """Rows whitened in any grouping get, one a row, the quantisation noise of the samples'
+    step in force when their frame ended (no step yet: none), as the step gets finer: the
+    same as the noise of each row's step computed alone."""
+    from dopplerflow.core.precision import SampleGrid
+    from dopplerflow.core.spectrum import QUANT_STEP
+
+    cfg = _config("iq")
+    grid = SampleGrid()
+    rng = np.random.default_rng(3)
+    grid.add(np.zeros((700, 2), np.float32))  # no value: no step
+    grid.add((np.round(rng.standard_normal((3000, 2)) * 30) / 128).astype(np.float32))
+    grid.add((np.round(rng.standard_normal((3000, 2)) * 3000) / 32768).astype(np.float32))
+    grid.add(rng.standard_normal((2000, 2)).astype(np.float32))  # no grid
+    assert grid.step == 0.0 and 6700 <= grid.last_change < 8700
+    n_rows = (grid.n - cfg.n_window) // cfg.hop + 1
+    steps = grid.steps_at(np.arange(n_rows) * cfg.hop + cfg.n_window)
+    steps[np.isinf(steps)] = 0.0
+    want = (cfg.quant_power * (steps / QUANT_STEP) ** 2).astype(np.float32)
+    assert len(np.unique(want)) >= 3  # none, 2 ** -7, 2 ** -15 ... and none again
+    for sizes in ([n_rows], [1] * n_rows, [5, 17, 3, 40, 1, 90, 2, 7, 100]):
+        floor = noise.NoiseFloor(cfg, grid)
+        got, row0 = [], 0
+        for n in sizes:
+            n = min(n, n_rows - row0)
+            got.append(floor._quant_rows(row0, n).copy())
+            row0 += n
+        np.testing.assert_array_equal(np.concatenate(got), want[:row0])

@@ -264,6 +264,22 @@ class NoiseFloor:
         _new_version(0, self._shape, self._inv, self._code, self.band.tops, self._ver_shape,
                      self._ver_inv, self._ver_fill, self._ver_top, self._ver_start, self.state)
         self.state[N_INBAND] = np.count_nonzero(self._code == 0)
+        # the arguments of the tracking and the shape's update after the frames and the
+        # frame index: the configuration and the state above, updated in place (bound once,
+        # not looked up at every call)
+        t = self.tones
+        self._track_args = (
+            cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
+            self.params, self.state, self._smooth, self._smin, self._ssum, self._ring, self._inv,
+            self._code, self._inb, cfg.noise_bins, self._last, self._scratch, self.band.tops)
+        self._shape_args = (
+            cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
+            self._log2f, cfg.noise_bins, cfg.mirror, self.params, self.band.ratios, self.state,
+            self._smooth, self._ring, self._quiet, self._shape, self._inv, self._code, self._inb,
+            self._line, self._ssum, self._scratch, self._scratch2, self._iscratch, self._nine,
+            self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.low, t.score,
+            t.level, t.held, t.found, self._ver_shape, self._ver_inv, self._ver_fill,
+            self._ver_top, self._ver_start)
 
     @property
     def level(self):
@@ -313,27 +329,14 @@ class NoiseFloor:
         else:
             step = steps(halves)
         out = np.empty(m, np.float64)
-        t = self.tones
         start, resume = 0, False
         while True:
-            start = _track(power, valid, step, self._frame, start, resume, cfg.track_lo,
-                           cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
-                           self.params, self.state, self._smooth, self._smin, self._ssum,
-                           self._ring, self._inv, self._code, self._inb, cfg.noise_bins,
-                           self._last, self._scratch, self.band.tops, out)
+            start = _track(power, valid, step, self._frame, start, resume, *self._track_args,
+                           out)
             if start < 0:
                 break
             # a sub-window ends (or a warm-up shape is due) at frame ``start``
-            _update_shape(self.state[WARM] > 0.0, self._frame + start, cfg.track_lo,
-                          cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
-                          self._log2f, cfg.noise_bins, cfg.mirror, self.params,
-                          self.band.ratios, self.state, self._smooth, self._ring, self._quiet,
-                          self._shape, self._inv, self._code, self._inb, self._line,
-                          self._ssum, self._scratch, self._scratch2, self._iscratch,
-                          self._nine, self._coef, self.band.tops, self.band.pending, t.hit,
-                          t.scratch, t.low, t.score, t.level, t.held, t.found,
-                          self._ver_shape, self._ver_inv, self._ver_fill, self._ver_top,
-                          self._ver_start)
+            _update_shape(self.state[WARM] > 0.0, self._frame + start, *self._shape_args)
             resume = True
         self._frame += m
         self.impulses.count = int(self.state[IMPULSES])
@@ -349,8 +352,12 @@ class NoiseFloor:
         if self.grid is None:
             return np.zeros(n, np.float32)
         cfg = self.cfg
+        grid = self.grid
         end = row0 * cfg.hop + cfg.n_window
-        first, last = self.grid.steps_at((end, end + max(n - 1, 0) * cfg.hop))
+        if grid.last_change < end:  # no change since the first row's frame ended
+            first = last = grid.step
+        else:
+            first, last = grid.steps_at((end, end + max(n - 1, 0) * cfg.hop))
         if first == last:
             # the step only gets finer: one step for every row (a stream's usual case once
             # its first samples are in), whose noise is kept, one a row, from the last call
@@ -836,11 +843,16 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         bias = 1.0
     u = int(min(state[N_SUBS], par[P_U]))
     if not warm:
-        for k in range(lo, hi):
-            v = ring[0, k]
-            for i in range(1, u):
-                v = min(v, ring[i, k])
-            scratch2[k] = v
+        # the lowest of the ring's sub-window minima, a sub-window at a time (the runs
+        # sliced so that their indices start at 0: the loops vectorise)
+        low = scratch2[lo:hi]
+        r = ring[0, lo:hi]
+        for k in range(hi - lo):
+            low[k] = r[k]
+        for i in range(1, u):
+            r = ring[i, lo:hi]
+            for k in range(hi - lo):
+                low[k] = min(low[k], r[k])
     _mirror_min(scratch2, mirror, lo, hi, code, scratch, quiet)
     for k in range(lo, hi):
         line[k] = 0

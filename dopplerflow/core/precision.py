@@ -108,6 +108,11 @@ class SampleGrid:
                         break
         self.n += n
 
+    @property
+    def last_change(self):
+        """Sample index from which :attr:`step` holds (0: from the first sample on)."""
+        return self._at[-1]
+
     def skip(self, n):
         """``n`` samples lost or blanked: they carry no step."""
         self.n += int(n)

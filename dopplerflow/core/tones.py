@@ -279,37 +279,53 @@ def _tone_hold(mean, st, sp, cnt, steady, n_hold, reach, hit, scratch, score, le
         shows it again), and a held line is not recorded in ``found`` (it is reported
         once a sub-window's spectrum shows it too).
     """
-    for j in range(cnt):
-        k = st + sp * j
-        scratch[k] = score[k]
-    for j in range(cnt):
-        k = st + sp * j
-        if hit[k]:
+    if cnt <= 0:
+        return
+    # the direction's bins (its step is 1 or -1) as one ascending run from ``k0``: bin by
+    # bin, the passes below do not depend on the order (a peak reads its neighbours'
+    # scores and levels from before them), and sliced so that their indices start at 0
+    # they vectorise
+    k0 = min(st, st + sp * (cnt - 1))
+    n = cnt
+    pk = hit[k0:k0 + n]
+    old = scratch[k0:k0 + n]
+    sc = score[k0:k0 + n]
+    lv = level[k0:k0 + n]
+    me = mean[k0:k0 + n]
+    he = held[k0:k0 + n]
+    fo = found[k0:k0 + n]
+    for i in range(n):
+        old[i] = sc[i]
+    # a bin without a peak loses two, but in the warm-up
+    if not warm:
+        for i in range(n):
+            sc[i] = max(old[i] - 2, 0)
+    for i in range(n):
+        if pk[i]:
             # the line goes on from its bin or a neighbour if its level held (within
             # ``steady``): a tone switched off and on, or a strong line's faint image
             # replaced by the line, starts again
             s = 0
-            for jj in range(max(j - 1, 0), min(j + 2, cnt)):
-                kk = st + sp * jj
-                lv = level[kk]
-                if scratch[kk] > s and lv > 0.0 and steady * lv >= mean[k] \
-                        and steady * mean[k] >= lv:
-                    s = scratch[kk]
-            score[k] = min(s + 1, 2 * n_hold)
-            if hit[k] == 2:
-                score[k] = max(score[k], n_hold)
-        elif not warm:
-            score[k] = max(scratch[k] - 2, 0)
-        if score[k] >= n_hold:
-            held[k] = 1
-        elif score[k] <= n_hold // 2 and not found[k]:
-            held[k] = 0  # a line once found is the recorder's: it stays
-        if held[k] and hit[k] and not warm:
-            found[k] = 1
-    for j in range(cnt):
-        k = st + sp * j
-        if hit[k] or not warm:
-            level[k] = mean[k] if hit[k] else 0.0
+            for ii in range(max(i - 1, 0), min(i + 2, n)):
+                lvl = lv[ii]
+                if old[ii] > s and lvl > 0.0 and steady * lvl >= me[i] \
+                        and steady * me[i] >= lvl:
+                    s = old[ii]
+            sc[i] = min(s + 1, 2 * n_hold)
+            if pk[i] == 2:
+                sc[i] = max(sc[i], n_hold)
+    for i in range(n):
+        # (a line once found is the recorder's: it stays)
+        s = sc[i]
+        he[i] = 1 if s >= n_hold else (0 if (s <= n_hold // 2) & (fo[i] == 0) else he[i])
+    if not warm:
+        for i in range(n):
+            fo[i] = 1 if (he[i] != 0) & (pk[i] != 0) else fo[i]
+        for i in range(n):
+            lv[i] = me[i] if pk[i] else np.float32(0.0)
+    else:
+        for i in range(n):
+            lv[i] = me[i] if pk[i] else lv[i]
     for j in range(cnt):
         k = st + sp * j
         if not held[k]:
