@@ -123,7 +123,7 @@ _TINY = 1e-12
 # slots of the tracker's state
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
-    MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER = range(24)
+    MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE = range(25)
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
@@ -225,7 +225,7 @@ class NoiseFloor:
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
             IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0),
             *self.tones.warm_ratios(_WARM_LAST)])
-        self.state = np.zeros(PREV_POWER + 1)
+        self.state = np.zeros(N_NOISE + 1)
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
         self.state[PREV_ROW] = -2.0
@@ -264,6 +264,9 @@ class NoiseFloor:
         _new_version(0, self._shape, self._inv, self._code, self.band.tops, self._ver_shape,
                      self._ver_inv, self._ver_fill, self._ver_top, self._ver_start, self.state)
         self.state[N_INBAND] = np.count_nonzero(self._code == 0)
+        # the noise bins in the band (the first ``state[N_NOISE]``), for the level
+        self._band_noise = np.zeros(len(cfg.noise_bins), np.int64)
+        _band_noise_bins(cfg.noise_bins, self._code, self._band_noise, self.state)
         # the arguments of the tracking and the shape's update after the frames and the
         # frame index: the configuration and the state above, updated in place (bound once,
         # not looked up at every call)
@@ -271,12 +274,13 @@ class NoiseFloor:
         self._track_args = (
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
             self.params, self.state, self._smooth, self._smin, self._ssum, self._ring, self._inv,
-            self._code, self._inb, cfg.noise_bins, self._last, self._scratch, self.band.tops)
+            self._inb, self._band_noise, self._last, self._scratch, self.band.tops)
         self._shape_args = (
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
             self._log2f, cfg.noise_bins, cfg.mirror, self.params, self.band.ratios, self.state,
             self._smooth, self._ring, self._quiet, self._shape, self._inv, self._code, self._inb,
-            self._line, self._ssum, self._scratch, self._scratch2, self._iscratch, self._nine,
+            self._line, self._band_noise, self._ssum, self._scratch, self._scratch2,
+            self._iscratch, self._nine,
             self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.low, t.score,
             t.level, t.held, t.found, self._ver_shape, self._ver_inv, self._ver_fill,
             self._ver_top, self._ver_start)
@@ -693,18 +697,31 @@ def _median9(values, st, sp, cnt, nine, out):
 @njit(**_JIT_PURE)
 def _smooth5(values, st, sp, cnt, code, out):
     """Mean of ``values`` over the five bins around each searched bin of a direction whose
-    five bins are all in the band (``code`` 0); the value itself elsewhere."""
-    for j in range(cnt):
-        k = st + sp * j
-        out[k] = values[k]
-    for j in range(2, cnt - 2):
-        k = st + sp * j
-        a = k - 2 * sp
-        b = k - sp
-        c = k + sp
-        d = k + 2 * sp
-        if (code[a] | code[b] | code[k] | code[c] | code[d]) == 0:
-            out[k] = (float(values[a]) + values[b] + values[k] + values[c] + values[d]) / 5.0
+    five bins are all in the band (``code`` 0); the value itself elsewhere.
+
+    Over the direction's bins (its step is 1 or -1) as one ascending run, without a
+    branch (the loop vectorises); the five summed in float64 outward from the
+    direction's start, as the direction orders them.
+    """
+    if cnt <= 0:
+        return
+    k0 = min(st, st + sp * (cnt - 1))
+    v = values[k0:k0 + cnt]
+    c = code[k0:k0 + cnt]
+    o = out[k0:k0 + cnt]
+    for i in range(min(2, cnt)):
+        o[i] = v[i]
+        o[cnt - 1 - i] = v[cnt - 1 - i]
+    if sp > 0:
+        for i in range(2, cnt - 2):
+            mean = (float(v[i - 2]) + v[i - 1] + v[i] + v[i + 1] + v[i + 2]) / 5.0
+            ok = (c[i - 2] | c[i - 1] | c[i] | c[i + 1] | c[i + 2]) == 0
+            o[i] = mean if ok else v[i]
+    else:
+        for i in range(2, cnt - 2):
+            mean = (float(v[i + 2]) + v[i + 1] + v[i] + v[i - 1] + v[i - 2]) / 5.0
+            ok = (c[i - 2] | c[i - 1] | c[i] | c[i + 1] | c[i + 2]) == 0
+            o[i] = mean if ok else v[i]
 
 
 @njit(**_JIT_PURE)
@@ -830,7 +847,7 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
 @njit(**_JIT_PURE)
 def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, log2f, noise_bins,
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
-                  mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
+                  band_noise, mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
                   t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv,
                   ver_fill, ver_top, ver_start):
     """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
@@ -924,6 +941,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             n_in += 1 if code[k] == 0 else 0
             inb[k] = 1.0 if code[k] == 0 else 0.0
     state[N_INBAND] = n_in
+    _band_noise_bins(noise_bins, code, band_noise, state)
     if not warm:
         # each bin's quiet floor is a minimum of its own speckle, uncertain by some 10 %;
         # noise changes slowly with frequency: the shape is the mean over five bins in
@@ -955,19 +973,30 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
 
 
 @njit(**_JIT_PURE)
-def _level_update(p, inv, code, noise_bins, par, scratch, state):
-    """Merge a new estimate of the level from one frame's whitened band bins.
-
-    The estimate is the ``P_Q`` quantile of the whitened noise bins in the band, over
-    the quantile of an exponential law of mean 1.  Once there is a level, that quantile
-    lies near the level's own: one pass counts the bins under a bracket around it and
-    keeps those within it, and only those are searched (:func:`_select`); where the
-    quantile lies outside (the level changed), every bin is.  The same order statistic
-    either way: the same estimate, a fraction of the search.
-    """
-    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
+def _band_noise_bins(noise_bins, code, out, state):
+    """The noise bins in the band (``code`` 0) into ``out``, their count into
+    ``state[N_NOISE]``: the bins of the level's estimate (:func:`_level_update`), taken
+    when the band changes rather than at every estimate.  Without branches."""
+    m = 0
     for b in noise_bins:
+        out[m] = b
         m += 1 if code[b] == 0 else 0
+    state[N_NOISE] = m
+
+
+@njit(**_JIT_PURE)
+def _level_update(p, inv, bins, par, scratch, state):
+    """Merge a new estimate of the level from one frame's whitened noise bins in the band
+    (``bins``: :func:`_band_noise_bins`).
+
+    The estimate is the ``P_Q`` quantile of the whitened bins over the quantile of an
+    exponential law of mean 1.  Once there is a level, that quantile lies near the
+    level's own: one pass counts the bins under a bracket around it and keeps those
+    within it, and only those are searched (:func:`_select`); where the quantile lies
+    outside (the level changed), every bin is.  The same order statistic either way: the
+    same estimate, a fraction of the search.
+    """
+    m = bins.shape[0]
     if m == 0:
         return
     qi = int(par[P_Q] * (m - 1))
@@ -978,20 +1007,17 @@ def _level_update(p, inv, code, noise_bins, par, scratch, state):
         lo = np.float32(_LEVEL_BRACKET[0] * g * state[LEVEL])
         hi = np.float32(_LEVEL_BRACKET[1] * g * state[LEVEL])
         below = 0
-        n_in = np.int64(0)
-        for b in noise_bins:
-            w = p[b] * inv[b] if code[b] == 0 else np.float32(np.inf)  # inf: not counted
+        n_in = 0
+        for b in bins:
+            w = p[b] * inv[b]
             scratch[n_in] = w
             n_in += 1 if lo <= w <= hi else 0
             below += 1 if w < lo else 0
         if below <= qi < below + n_in:
             x = _select(scratch[:2 * n_in], n_in, qi - below)
     if x < 0.0:
-        m = np.int64(0)
-        for b in noise_bins:
-            if code[b] == 0:
-                scratch[m] = p[b] * inv[b]
-                m += 1
+        for i in range(m):
+            scratch[i] = p[bins[i]] * inv[bins[i]]
         x = _select(scratch, m, qi)
     est = x / g
     if est <= 0.0:
@@ -1151,7 +1177,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 
 @njit(**_JIT_PURE)
 def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_step, dir_count,
-           par, state, smooth, smin, ssum, ring, inv, code, inb, noise_bins, last, scratch,
+           par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
            tops, out):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
@@ -1173,17 +1199,17 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
         (:func:`_update_shape`): the frame's tracking goes on from there.
     lo, hi : int
         Tracked bins.
-    dir_start, dir_step, dir_count, noise_bins
+    dir_start, dir_step, dir_count
         From the ``SpectralConfig``.
     par : ndarray, float64
         Parameters (``P_*`` slots).
     state : ndarray, float64
         Counters and the level (slots ``LEVEL`` ...).
-    smooth, smin, ssum, ring, inv, code, inb, last
+    smooth, smin, ssum, ring, inv, inb, band_noise, last
         Per-bin state: smoothed power, the sub-window's minimum and sum, the ring of
-        sub-window minima, the shape's inverse, the bins' codes (0 in the band, 1 out
-        of it, 2 on a line), 1 in the band, the last two clean frames of the calls
-        before (shape (2, n_fft): :func:`_clean_frame`).
+        sub-window minima, the shape's inverse, 1 in the band, the noise bins in the
+        band (the first ``state[N_NOISE]``: :func:`_band_noise_bins`), the last two
+        clean frames of the calls before (shape (2, n_fft): :func:`_clean_frame`).
     scratch
         Scratch.
     tops
@@ -1284,7 +1310,7 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                     return i
         # the level from the first band on (no flow is searched before)
         if state[N_VER] > 1 and (levelled or state[LEVEL] <= 0.0):
-            _level_update(p, inv, code, noise_bins, par, scratch, state)
+            _level_update(p, inv, band_noise[:int(state[N_NOISE])], par, scratch, state)
         level = state[LEVEL]
         if state[SILENT_NOW] > 0.0:
             state[SILENT] += 1.0
