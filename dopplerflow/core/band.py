@@ -150,20 +150,26 @@ def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, co
     silent_at = ratios[0] * quiet
     below = ratios[1] * ref
     far = ratios[2] * ref
-    for j in range(cnt):
-        k = st + sp * j
-        v = prof[k]
-        if j > 0:
-            v = min(v, prof[k - sp])
-        if j < cnt - 1:
-            v = min(v, prof[k + sp])
-        low[k] = v
-    # out[k]: 1 for a bin out of the band; the suffix counts of bins out or in lines go in
-    # the loop below, from the top
-    for j in range(cnt):
-        k = st + sp * j
-        v = low[k]
-        out[k] = 1 if (v * bias <= silent_at and v <= below) or v <= far else 0
+    # the lowest of each bin and its two neighbours (one at the direction's ends), and
+    # out[k]: 1 for a bin out of the band (the suffix counts of bins out or in lines go in
+    # the loop below, from the top).  Over the direction's bins (its step is 1 or -1) as
+    # one ascending run from ``k0``, the inner bins without a branch (the loop
+    # vectorises), each bin's minimum taken outward as the direction orders them
+    k0 = min(st, st + sp * (cnt - 1))
+    p = prof[k0:k0 + cnt]
+    lw = low[k0:k0 + cnt]
+    ot = out[k0:k0 + cnt]
+    lw[0] = p[0] if cnt == 1 else min(p[0], p[1])
+    lw[cnt - 1] = p[cnt - 1] if cnt == 1 else min(p[cnt - 1], p[cnt - 2])
+    if sp > 0:
+        for i in range(1, cnt - 1):
+            lw[i] = min(min(p[i], p[i - 1]), p[i + 1])
+    else:
+        for i in range(1, cnt - 1):
+            lw[i] = min(min(p[i], p[i + 1]), p[i - 1])
+    for i in range(cnt):
+        v = lw[i]
+        ot[i] = 1 if ((v * bias <= silent_at) & (v <= below)) | (v <= far) else 0
     # from the top down: counts of the bins out or in lines from j up to the top, and in
     # the window of the next ``win`` bins (an isolated notch is no band limit)
     win = max(3, cnt // 10)

@@ -548,13 +548,15 @@ def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ve
 @njit(**_JIT_PURE)
 def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state, log2f,
                coef, colour):
-    """New shape: ``scale`` times the quiet floor over its lower quartile in the band (a
-    quiet bin's, robust to flow in three quarters of the band), with ``cap`` at most 1,
-    or, with ``colour``, at most the noise's colour (``coef``: :func:`_fit_colour`) over
-    its own lower quartile in the band.
+    """New shape: ``scale`` times the quiet floor over its lower quartile over ``bins`` (the
+    noise bins in the band: a quiet bin's, robust to flow in three quarters of the band),
+    with ``cap`` at most 1, or, with ``colour``, at most the noise's colour (``coef``:
+    :func:`_fit_colour`) over its own lower quartile over ``bins``.
 
     The level is rescaled by the median over the band of the old shape over the new one,
-    so that the floor of a typical bin (level times shape) does not jump.
+    so that the floor of a typical bin (level times shape) does not jump.  The new shape
+    is taken bin by bin first (without ``cap``, the loop vectorises), the old over the
+    new kept in the upper half of ``scratch``; the band's then gathered for the median.
     """
     a = coef[0]
     slope = coef[1]
@@ -562,48 +564,74 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
     if cap and colour:
         m = np.int64(0)  # typed: a literal 0 would compile _select for it too
         for b in bins:
-            if code[b] == 0:
-                scratch[m] = math.exp(a + slope * log2f[b])
-                m += 1
+            scratch[m] = math.exp(a + slope * log2f[b])
+            m += 1
         mq = _select(scratch, m, m // 4) if m > 0 else 0.0
     m = np.int64(0)
     for b in bins:
-        if code[b] == 0:
-            scratch[m] = quiet[b]
-            m += 1
+        scratch[m] = quiet[b]
+        m += 1
     ref = _select(scratch, m, m // 4) if m > 0 else 0.0
-    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     f = scale / ref if ref > 0.0 else 0.0
-    for k in range(lo, hi):
-        s = f * quiet[k] if ref > 0.0 else 1.0
-        if cap:
+    half = scratch.shape[0] // 2
+    ratio = scratch[half + lo:half + hi]
+    q = quiet[lo:hi]
+    sh = shape[lo:hi]
+    iv = inv[lo:hi]
+    if cap:
+        for i in range(hi - lo):
+            s = f * q[i] if ref > 0.0 else 1.0
             top = 1.0
             if mq > 0.0:
-                top = max(1.0, math.exp(a + slope * log2f[k]) / mq)
+                top = max(1.0, math.exp(a + slope * log2f[lo + i]) / mq)
             if s > top:
                 s = top
-        s = max(s, 1e-12)
-        r = 1.0 / s
-        if code[k] == 0 and m < scratch.shape[0] // 2:
-            scratch[m] = shape[k] * r
-            m += 1
-        shape[k] = s
-        inv[k] = r
-    if m > 0 and state[LEVEL] > 0.0:
-        state[LEVEL] *= _select(scratch, m, m // 2)
+            s = max(s, 1e-12)
+            r = 1.0 / s
+            ratio[i] = sh[i] * r
+            sh[i] = s
+            iv[i] = r
+    else:
+        for i in range(hi - lo):
+            s = max(f * q[i] if ref > 0.0 else 1.0, 1e-12)
+            r = 1.0 / s
+            ratio[i] = sh[i] * r
+            sh[i] = s
+            iv[i] = r
+    if state[LEVEL] > 0.0:
+        # the band's ratios, in the lower half (each written at or before its own place
+        # in the upper half's run, which is read first: no branch)
+        m = np.int64(0)  # typed: a literal 0 would compile _select for it too
+        for i in range(hi - lo):
+            scratch[m] = ratio[i]
+            m += 1 if code[lo + i] == 0 else 0
+        if m > 0:
+            state[LEVEL] *= _select(scratch, m, m // 2)
 
 
 @njit(**_JIT_PURE)
-def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
-    """Lower quartile of ``raw`` over the bins in the band on one side of zero that have a
-    mirror in the band (0 if none)."""
-    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
+def _side_quartiles(raw, mirror, lo, hi, code, scratch):
+    """Lower quartiles of ``raw`` over the bins in the band on the positive and on the
+    negative side of zero that have a mirror in the band (0 for a side without one).
+
+    One pass without branches gathers both sides: the positive side's into the lower
+    half of ``scratch``, the negative side's into the upper half, whose quartile is
+    searched first (:func:`_select` in the upper half's run and the room after it).
+    """
+    half = scratch.shape[0] // 2
+    n_pos = np.int64(0)  # typed: a literal 0 would compile _select for it too
+    n_neg = np.int64(0)
     for k in range(lo, hi):
         j = mirror[k]
-        if j >= 0 and (k > j) == positive and code[k] == 0 and code[j] == 0:
-            scratch[m] = raw[k]
-            m += 1
-    return _select(scratch, m, m // 4) if m > 0 else 0.0
+        ok = (j >= 0) & (code[k] == 0) & (code[max(j, 0)] == 0)
+        v = raw[k]
+        scratch[n_pos] = v
+        scratch[half + n_neg] = v
+        n_pos += 1 if ok & (k > j) else 0
+        n_neg += 1 if ok & (k <= j) else 0
+    neg = _select(scratch[half:half + 2 * n_neg], n_neg, n_neg // 4) if n_neg > 0 else 0.0
+    pos = _select(scratch, n_pos, n_pos // 4) if n_pos > 0 else 0.0
+    return pos, neg
 
 
 @njit(**_JIT_PURE)
@@ -613,9 +641,7 @@ def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
     toward/away pair may differ in gain; a quartile, unlike the pairs' median ratio, holds
     while flow fills up to three quarters of one side)."""
     ratio = 1.0
-    # (typed: a literal True and False would compile _side_quartile twice)
-    pos = _side_quartile(raw, mirror, lo, hi, code, np.bool_(True), scratch)
-    neg = _side_quartile(raw, mirror, lo, hi, code, np.bool_(False), scratch)
+    pos, neg = _side_quartiles(raw, mirror, lo, hi, code, scratch)
     if pos > 0.0 and neg > 0.0:
         ratio = min(max(pos / neg, 0.01), 100.0)
     inv_ratio = 1.0 / ratio
@@ -966,8 +992,8 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         colour = _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
                              par[P_FIT_TOP], code, tops, par[P_COLOUR], par[P_FLAT], scratch,
                              scratch2, coef) and coef[1] != 0.0
-    _normalise(quiet, 2.0 if warm else 1.0, noise_bins, code, warm, lo, hi, scratch, shape,
-               inv, state, log2f, coef, colour)
+    _normalise(quiet, 2.0 if warm else 1.0, band_noise[:int(state[N_NOISE])], code, warm, lo,
+               hi, scratch, shape, inv, state, log2f, coef, colour)
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
 
