@@ -958,14 +958,20 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                      par[P_QUANT], ratios, scratch2, iscratch, code, tops, pending, d)
         if not warm:  # the widest band found, for the result
             pending[2 + d] = max(pending[2 + d], tops[d])
+    # the band's bins on held lines are taken out of it (code 2); each direction's bins
+    # (its step is 1 or -1) as one ascending run, without a branch
     n_in = 0
     for d in range(2):
-        for j in range(dir_count[d]):
-            k = dir_start[d] + dir_step[d] * j
-            if line[k] == 1 and code[k] == 0:
-                code[k] = 2
-            n_in += 1 if code[k] == 0 else 0
-            inb[k] = 1.0 if code[k] == 0 else 0.0
+        cnt = dir_count[d]
+        k0 = min(dir_start[d], dir_start[d] + dir_step[d] * (cnt - 1))
+        ln = line[k0:k0 + cnt]
+        cd = code[k0:k0 + cnt]
+        ib = inb[k0:k0 + cnt]
+        for i in range(cnt):
+            c = 2 if (ln[i] == 1) & (cd[i] == 0) else cd[i]
+            cd[i] = c
+            n_in += 1 if c == 0 else 0
+            ib[i] = 1.0 if c == 0 else 0.0
     state[N_INBAND] = n_in
     _band_noise_bins(noise_bins, code, band_noise, state)
     if not warm:
@@ -975,8 +981,9 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         for d in range(2):
             _smooth5(quiet, dir_start[d], dir_step[d], dir_count[d], code, scratch2)
         for d in range(2):
-            for j in range(dir_count[d]):
-                k = dir_start[d] + dir_step[d] * j
+            cnt = dir_count[d]
+            k0 = min(dir_start[d], dir_start[d] + dir_step[d] * (cnt - 1))
+            for k in range(k0, k0 + cnt):
                 quiet[k] = scratch2[k]
         # the noise's colour, or a bin's own quiet floor well below it
         _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
