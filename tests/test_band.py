@@ -142,3 +142,28 @@ def test_a_notch_or_a_slope_is_no_band_limit(kind):
     assert top == 99
     if kind == "notch":  # the notch's bins (read with their neighbours) are out
         assert code[30:34].min() == 1 and code[:28].max() == 0 and code[36:].max() == 0
+
+
+def test_the_band_rule_reads_a_direction_outward_whatever_its_step():
+    """A direction whose bins descend (step -1, the negative frequencies) gets the band of
+    the same quiet floor laid out ascending (step 1), bin for bin."""
+    rng = np.random.default_rng(4)
+    n = 120
+    prof = (10 ** (np.r_[np.full(70, -40.0), np.full(50, -95.0)] / 10)
+            * rng.exponential(1.0, n)).astype(np.float32)
+    line = np.zeros(n, np.int8)
+    line[[20, 21, 45]] = 1
+    b = band.SignalBand(spectrum.spectral_config(8000, channel_map("mono", 1), window_s=0.01,
+                                                 hop_s=0.005, wall_hz=80.0))
+    ref = float(np.median(prof))
+    got = []
+    for p, ln, st, sp in ((prof, line, 0, 1), (prof[::-1].copy(), line[::-1].copy(), n - 1, -1)):
+        code = np.zeros(n, np.int8)
+        tops = np.full(2, -1, np.int64)
+        band._band_update(p, 1.0, ln, st, sp, n, ref, 1e-12, b.ratios,
+                          np.zeros(n, np.float32), np.zeros(n, np.int32), code, tops,
+                          np.zeros(4, np.int64), 0)
+        got.append((int(tops[0]), code if sp > 0 else code[::-1]))
+    assert 60 <= got[0][0] < 75
+    assert got[0][0] == got[1][0]
+    np.testing.assert_array_equal(got[0][1], got[1][1])

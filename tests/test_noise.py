@@ -292,3 +292,42 @@ def test_the_quantisation_noise_of_rows_is_the_step_in_force_at_their_frames():
             got.append(floor._quant_rows(row0, n).copy())
             row0 += n
         np.testing.assert_array_equal(np.concatenate(got), want[:row0])
+
+
+@pytest.mark.parametrize("cnt", [1, 4, 9, 10, 57])
+def test_the_bin_medians_and_means_read_a_direction_outward_whatever_its_step(cnt):
+    """The nine-bin median and the five-bin mean of a direction whose bins descend (step
+    -1) are those of the same values laid out ascending (step 1), bit for bit, and those of
+    a plain loop (the median: the upper median of the bins there are, at the ends)."""
+    rng = np.random.default_rng(cnt)
+    n = cnt + 6
+    values = rng.exponential(1.0, n).astype(np.float32)
+    code = (rng.uniform(size=n) < 0.1).astype(np.int8)
+    st = 3
+    outs = []
+    for sp in (1, -1):
+        v = values if sp > 0 else values[::-1].copy()
+        c = code if sp > 0 else code[::-1].copy()
+        s0 = st if sp > 0 else n - 1 - st
+        med = np.zeros(n, np.float32)
+        mean = np.zeros(n, np.float32)
+        noise._median9(v, s0, sp, cnt, np.zeros(9, np.float32), med)
+        noise._smooth5(v, s0, sp, cnt, c, mean)
+        if sp < 0:
+            med, mean = med[::-1], mean[::-1]
+        outs.append((med[st:st + cnt], mean[st:st + cnt]))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])
+    run = values[st:st + cnt]
+    want = [np.sort(run[max(0, j - 4):j + 5])[len(run[max(0, j - 4):j + 5]) // 2]
+            for j in range(cnt)]
+    np.testing.assert_array_equal(outs[0][0], want)
+    inner = [j for j in range(2, cnt - 2) if not code[st + j - 2:st + j + 3].any()]
+    for j in range(cnt):
+        if j not in inner:
+            assert outs[0][1][j] == run[j]
+            continue
+        total = run[j - 2]  # summed in float32, outward; divided in float64
+        for x in run[j - 1:j + 3]:
+            total = total + x
+        assert outs[0][1][j] == np.float32(float(total) / 5.0)

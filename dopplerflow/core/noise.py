@@ -726,8 +726,8 @@ def _smooth5(values, st, sp, cnt, code, out):
     five bins are all in the band (``code`` 0); the value itself elsewhere.
 
     Over the direction's bins (its step is 1 or -1) as one ascending run, without a
-    branch (the loop vectorises); the five summed in float64 outward from the
-    direction's start, as the direction orders them.
+    branch (the loop vectorises); the five summed (in float32, ``float`` of a float32
+    being one in numba) outward from the direction's start, as the direction orders them.
     """
     if cnt <= 0:
         return
