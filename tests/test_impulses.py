@@ -122,15 +122,27 @@ def test_broadband_fraction_of_noise_and_of_a_click(rng):
     n = 256
     inv = np.ones(n, np.float32)
     inb = np.ones(n, np.float32)
+    n_in = impulses._upper_count(inb, 0, 1, n, n - 1)
+    assert n_in == n - n // 2  # the upper half-band
     noise = rng.exponential(1.0, n).astype(np.float32)
-    f = impulses._broadband_fraction(noise, inv, inb, 1.0, 0, 1, n, n - 1, impulses.IMPULSE_X)
+    f = impulses._broadband_fraction(noise, inv, n_in, 1.0, 0, 1, n, n - 1, impulses.IMPULSE_X)
     # exp(-3) = 5 % of noise bins pass, 32 of them counted: within 3 sigma
     assert f < np.exp(-impulses.IMPULSE_X) + 3 * np.sqrt(0.05 * 0.95 / 32)
     click = (noise + 10.0).astype(np.float32)  # 10 dB over the floor in every bin
-    assert impulses._broadband_fraction(click, inv, inb, 1.0, 0, 1, n, n - 1,
+    assert impulses._broadband_fraction(click, inv, n_in, 1.0, 0, 1, n, n - 1,
                                         impulses.IMPULSE_X) == 1.0
+    # no bin in the band: none counted
     out = np.zeros(n, np.float32)
-    assert impulses._broadband_fraction(click, inv, out, 1.0, 0, 1, n, n - 1, 3.0) == -1.0
+    assert impulses._upper_count(out, 0, 1, n, n - 1) == 0
+    assert impulses._broadband_fraction(click, out, 0, 1.0, 0, 1, n, n - 1, 3.0) == -1.0
+    # half the upper half-band out of the band, on a descending direction (step -1): the
+    # click stands in the other half, the bins out of it (0 whitened) never count
+    half = np.ones(n, np.float32)
+    half[:n // 4] = 0.0
+    n_half = impulses._upper_count(half, n - 1, -1, n, n - 1)
+    assert n_half == n // 4
+    assert impulses._broadband_fraction(click, inv * half, n_half, 1.0, n - 1, -1, n, n - 1,
+                                        impulses.IMPULSE_X) == 1.0
 
 
 def test_steps_are_the_frames_whose_window_holds_a_step():

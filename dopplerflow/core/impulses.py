@@ -114,7 +114,31 @@ class Impulses:
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT_PURE)
-def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
+def _upper_run(st, sp, cnt, top):
+    """The bins of a direction's upper half-band (outward ``(top + 1) // 2 .. top``) as
+    one ascending run ``k0 .. k1`` (``k1 < k0``: none)."""
+    j0 = (top + 1) // 2
+    j1 = min(top, cnt - 1)
+    if j1 < j0:
+        return 0, -1
+    if sp > 0:
+        return st + sp * j0, st + sp * j1
+    return st + sp * j1, st + sp * j0
+
+
+@njit(**_JIT_PURE)
+def _upper_count(inb, st, sp, cnt, top):
+    """The in-band bins (``inb`` 1.0) of a direction's upper half-band (:func:`_upper_run`):
+    the count :func:`_broadband_fraction` divides by, taken once for each band."""
+    k0, k1 = _upper_run(st, sp, cnt, top)
+    n = 0
+    for k in range(k0, k1 + 1):
+        n += 1 if inb[k] > 0.0 else 0
+    return n
+
+
+@njit(**_JIT_PURE)
+def _broadband_fraction(p, vinv, n_in, level, st, sp, cnt, top, x):
     """Fraction of the in-band bins of a direction's upper half-band above ``x`` times
     their noise floor.
 
@@ -122,12 +146,13 @@ def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
     ----------
     p : ndarray, shape (n_fft,), float32
         One frame's power spectrum.
-    inv : ndarray, shape (n_fft,), float32
-        Inverse of each bin's noise shape: ``p * inv`` has the mean ``level`` in noise.
-    inb : ndarray, shape (n_fft,), float32
-        1.0 for the bins in the band, 0.0 for the others (not counted).
+    vinv : ndarray, shape (n_fft,), float32
+        Inverse of each bin's noise shape on the bins in the band, 0 on the others (not
+        counted): ``p * vinv`` has the mean ``level`` in noise.
+    n_in : int
+        The in-band bins of the upper half-band (:func:`_upper_count`).
     level : float
-        Noise level of the whitened spectrum.
+        Noise level of the whitened spectrum, above 0.
     st, sp, cnt : int
         The direction's first searched bin, outward step and number of bins.
     top : int
@@ -140,27 +165,18 @@ def _broadband_fraction(p, inv, inb, level, st, sp, cnt, top, x):
     float
         The fraction, or -1.0 when the upper half-band holds no bin in the band.
     """
-    j0 = (top + 1) // 2
-    j1 = min(top, cnt - 1)
-    if j1 < j0:
+    if n_in <= 0:
         return -1.0
-    # the bins as one ascending run
-    k0 = st + sp * j0 if sp > 0 else st + sp * j1
-    k1 = st + sp * j1 if sp > 0 else st + sp * j0
-    # every bin of the upper half-band, as one run (the loop vectorises)
+    k0, k1 = _upper_run(st, sp, cnt, top)
+    # every bin of the upper half-band, as one run (the loop vectorises); a bin out of
+    # the band is 0 (or NaN) whitened, never above the limit
     lim = np.float32(x * level)
     pp = p[k0:k1 + 1]
-    vv = inv[k0:k1 + 1]
-    mm = inb[k0:k1 + 1]
-    n = 0
+    vv = vinv[k0:k1 + 1]
     above = 0
     for k in range(pp.shape[0]):
-        m = 1 if mm[k] > 0.0 else 0
-        n += m
-        above += m if pp[k] * vv[k] > lim else 0
-    if n == 0:
-        return -1.0
-    return above / n
+        above += 1 if pp[k] * vv[k] > lim else 0
+    return above / n_in
 
 
 @njit(**_JIT_PURE)

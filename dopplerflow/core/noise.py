@@ -59,6 +59,7 @@ from .impulses import (
     IMPULSE_X,
     Impulses,
     _broadband_fraction,
+    _upper_count,
     steps,
 )
 from .precision import PRECISION_DB
@@ -123,7 +124,8 @@ _TINY = 1e-12
 # slots of the tracker's state
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
-    MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE = range(25)
+    MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
+    N_UPPER = range(26)
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
@@ -225,7 +227,7 @@ class NoiseFloor:
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
             IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0),
             *self.tones.warm_ratios(_WARM_LAST)])
-        self.state = np.zeros(N_NOISE + 1)
+        self.state = np.zeros(N_UPPER + 2)  # N_UPPER: one a direction
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
         self.state[PREV_ROW] = -2.0
@@ -267,6 +269,8 @@ class NoiseFloor:
         # the noise bins in the band (the first ``state[N_NOISE]``), for the level
         self._band_noise = np.zeros(len(cfg.noise_bins), np.int64)
         _band_noise_bins(cfg.noise_bins, self._code, self._band_noise, self.state)
+        _upper_counts(cfg.dir_start, cfg.dir_step, cfg.dir_count, self.band.tops, self._inb,
+                      self.state)
         # the arguments of the tracking and the shape's update after the frames and the
         # frame index: the configuration and the state above, updated in place (bound once,
         # not looked up at every call)
@@ -274,7 +278,8 @@ class NoiseFloor:
         self._track_args = (
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
             self.params, self.state, self._smooth, self._smin, self._ssum, self._ring, self._inv,
-            self._inb, self._band_noise, self._last, self._scratch, self.band.tops)
+            self._inb, self._band_noise, self._last, self._scratch, self.band.tops,
+            self._ver_inv)
         self._shape_args = (
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
             self._log2f, cfg.noise_bins, cfg.mirror, self.params, self.band.ratios, self.state,
@@ -974,6 +979,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             ib[i] = 1.0 if c == 0 else 0.0
     state[N_INBAND] = n_in
     _band_noise_bins(noise_bins, code, band_noise, state)
+    _upper_counts(dir_start, dir_step, dir_count, tops, inb, state)
     if not warm:
         # each bin's quiet floor is a minimum of its own speckle, uncertain by some 10 %;
         # noise changes slowly with frequency: the shape is the mean over five bins in
@@ -1015,6 +1021,16 @@ def _band_noise_bins(noise_bins, code, out, state):
         out[m] = b
         m += 1 if code[b] == 0 else 0
     state[N_NOISE] = m
+
+
+@njit(**_JIT_PURE)
+def _upper_counts(dir_start, dir_step, dir_count, tops, inb, state):
+    """The in-band bins of each direction's upper half-band (:func:`~.impulses._upper_count`)
+    into ``state[N_UPPER + d]``: the impulses' test divides by them at every frame, and
+    they change with the band only."""
+    for d in range(2):
+        state[N_UPPER + d] = _upper_count(inb, dir_start[d], dir_step[d], dir_count[d],
+                                          tops[d])
 
 
 @njit(**_JIT_PURE)
@@ -1082,7 +1098,7 @@ def _clean_frame(power, r, last, lo, hi, out):
 
 
 @njit(**_JIT_PURE)
-def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, inv, inb, tops,
+def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vinv, inb, tops,
           last):
     """Replace the frame ``power[i]`` of an impulse by a clean frame before it; count the
     impulses.
@@ -1116,8 +1132,8 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, in
         for d in range(2):
             if dir_count[d] <= 0 or tops[d] < 1:
                 continue
-            f = _broadband_fraction(p, inv, inb, level, dir_start[d], dir_step[d],
-                                    dir_count[d], tops[d], par[P_IMP_X])
+            f = _broadband_fraction(p, vinv, int(state[N_UPPER + d]), level, dir_start[d],
+                                    dir_step[d], dir_count[d], tops[d], par[P_IMP_X])
             if d == 0:
                 f0 = f
             else:
@@ -1211,7 +1227,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 @njit(**_JIT_PURE)
 def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_step, dir_count,
            par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
-           tops, out):
+           tops, ver_inv, out):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -1247,6 +1263,9 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
         Scratch.
     tops
         The band's top per direction (``SignalBand.tops``).
+    ver_inv
+        The shapes' inverses kept, on the band's bins (:func:`_new_version`): the
+        newest is the impulses' test's (:func:`_gate`).
     out : ndarray, shape (n,), float64
         The level in force at each frame, negative where it is near digital silence.
 
@@ -1281,8 +1300,10 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 for k in range(lo, hi):
                     ssum[k] = 0.0
         else:
+            # (the shape's inverse on the band's bins, 0 elsewhere: the newest version's)
             gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
-                          state, inv, inb, tops, last)
+                          state, ver_inv[(int(state[N_VER]) - 1) % ver_inv.shape[0]], inb,
+                          tops, last)
             state[N_VALID] += 1.0
             if tracked:
                 # frames ``stride`` apart share no sample: they hold all there is to track.
