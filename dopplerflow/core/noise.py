@@ -1282,6 +1282,9 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
     v_frames = int(par[P_V])
     stride = int(par[P_STRIDE])
     every = int(par[P_EVERY])
+    # the shape's inverse on the band's bins, 0 elsewhere: the newest version's (the
+    # shape changes between calls only)
+    vinv = ver_inv[(int(state[N_VER]) - 1) % ver_inv.shape[0]]
     # the frames' phases in the tracking stride and the level's period, counted on (a
     # division a frame costs more than the rest of an untracked frame)
     phase = (frame0 + start) % stride
@@ -1300,10 +1303,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 for k in range(lo, hi):
                     ssum[k] = 0.0
         else:
-            # (the shape's inverse on the band's bins, 0 elsewhere: the newest version's)
             gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
-                          state, ver_inv[(int(state[N_VER]) - 1) % ver_inv.shape[0]], inb,
-                          tops, last)
+                          state, vinv, inb, tops, last)
             state[N_VALID] += 1.0
             if tracked:
                 # frames ``stride`` apart share no sample: they hold all there is to track.
