@@ -511,15 +511,20 @@ def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ve
 
 
 @njit(**_JIT_PURE)
-def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state, log2f,
-               coef, colour):
+def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, inv, state,
+               log2f, coef, colour):
     """New shape: ``scale`` times the quiet floor over its lower quartile in the band (a
     quiet bin's, robust to flow in three quarters of the band), with ``cap`` at most 1,
     or, with ``colour``, at most the noise's colour (``coef``: :func:`_fit_colour`) over
     its own lower quartile in the band.
 
     The level is rescaled by the median over the band of the old shape over the new one,
-    so that the floor of a typical bin (level times shape) does not jump.
+    so that the floor of a typical bin (level times shape) does not jump: over the bins in
+    the band now and in the old version too (``was_out`` 0).  A bin out of the band held
+    the level, whatever its old shape; a band that widens over most of the bins (the bins
+    it regains, their old shape taken on a floor that had put them out) moved the level
+    by as much as their old shape was off, and flow read everywhere until the level was
+    tracked back.
     """
     a = coef[0]
     slope = coef[1]
@@ -549,7 +554,7 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
                 s = top
         s = max(s, 1e-12)
         r = 1.0 / s
-        if code[k] == 0 and m < scratch.shape[0] // 2:
+        if code[k] == 0 and was_out[k] == 0.0 and m < scratch.shape[0] // 2:
             scratch[m] = shape[k] * r
             m += 1
         shape[k] = s
@@ -559,28 +564,37 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
 
 
 @njit(**_JIT_PURE)
-def _side_quartile(raw, mirror, lo, hi, code, positive, scratch):
-    """Lower quartile of ``raw`` over the bins in the band on one side of zero that have a
-    mirror in the band (0 if none)."""
+def _side_quartile(raw, mirror, lo, hi, code, silent, positive, scratch):
+    """Lower quartile of ``raw`` over the bins on one side of zero whose mirror is searched
+    too, both on no tonal line (``code`` 2) and above ``silent`` (0 if none)."""
     m = np.int64(0)  # typed: a literal 0 would compile _select for it too
     for k in range(lo, hi):
         j = mirror[k]
-        if j >= 0 and (k > j) == positive and code[k] == 0 and code[j] == 0:
+        if (j >= 0 and (k > j) == positive and code[k] != 2 and code[j] != 2
+                and raw[k] > silent and raw[j] > silent):
             scratch[m] = raw[k]
             m += 1
     return _select(scratch, m, m // 4) if m > 0 else 0.0
 
 
 @njit(**_JIT_PURE)
-def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
+def _mirror_min(raw, mirror, lo, hi, code, silent, scratch, quiet):
     """Quiet floor of each bin: the lower of its own and its mirror's, the mirror's scaled
-    by the ratio of the two sides' lower quartiles over the band (the two channels of a
-    toward/away pair may differ in gain; a quartile, unlike the pairs' median ratio, holds
-    while flow fills up to three quarters of one side)."""
+    by the ratio of the two sides' lower quartiles (the two channels of a toward/away pair
+    may differ in gain; a quartile, unlike the pairs' median ratio, holds while flow fills
+    up to three quarters of one side).
+
+    The quartiles are taken over the pairs of bins clear of digital silence (``raw`` above
+    ``silent``) and of tonal lines, in the signal band or not: the band is found on the
+    quiet floor this makes, and over the pairs of a narrow band alone, where two vessels
+    flow both ways all the time (the jugular and the carotid below 1 kHz), the ratio was
+    theirs (16-20 dB), not the channels'; the side it scaled down lost its noise to
+    near-silence and the band stayed narrow.  Silence (above a recorder's low-pass) holds
+    no gain of the channels."""
     ratio = 1.0
     # (typed: a literal True and False would compile _side_quartile twice)
-    pos = _side_quartile(raw, mirror, lo, hi, code, np.bool_(True), scratch)
-    neg = _side_quartile(raw, mirror, lo, hi, code, np.bool_(False), scratch)
+    pos = _side_quartile(raw, mirror, lo, hi, code, silent, np.bool_(True), scratch)
+    neg = _side_quartile(raw, mirror, lo, hi, code, silent, np.bool_(False), scratch)
     if pos > 0.0 and neg > 0.0:
         ratio = min(max(pos / neg, 0.01), 100.0)
     inv_ratio = 1.0 / ratio
@@ -782,7 +796,9 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             for i in range(1, u):
                 v = min(v, ring[i, k])
             scratch2[k] = v
-    _mirror_min(scratch2, mirror, lo, hi, code, scratch, quiet)
+    # (near digital silence as the band's test: within SILENT_DB of quantisation noise)
+    _mirror_min(scratch2, mirror, lo, hi, code, ratios[0] * par[P_QUANT] / bias, scratch,
+                quiet)
     for k in range(lo, hi):
         line[k] = 0
     # the tonal lines, from the sub-window's mean and its newest minima; in the warm-up,
@@ -877,8 +893,9 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         colour = _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
                              par[P_FIT_TOP], code, tops, par[P_COLOUR], par[P_FLAT], scratch,
                              scratch2, coef) and coef[1] != 0.0
-    _normalise(quiet, 2.0 if warm else 1.0, noise_bins, code, warm, lo, hi, scratch, shape,
-               inv, state, log2f, coef, colour)
+    was_out = ver_fill[(int(state[N_VER]) - 1) % ver_fill.shape[0]]  # the version in force
+    _normalise(quiet, 2.0 if warm else 1.0, noise_bins, code, was_out, warm, lo, hi, scratch,
+               shape, inv, state, log2f, coef, colour)
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
 
