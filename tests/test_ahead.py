@@ -102,7 +102,9 @@ def test_the_second_process_compiles_the_row_stages_and_nothing_else(kwargs):
     calls = _kernel_calls()
     ahead, analysis = _used("ahead", dict(kwargs)), _used("analysis", dict(kwargs))
     cached_before = _reach(ahead["built"], calls)  # the first process compiled them first
-    assert set(ahead["built"]) <= set(analysis["before"])
+    # (a kernel loaded from numba's cache brings the kernels it calls without their own
+    # signatures: the two are compared with what they call)
+    assert cached_before <= _reach(analysis["before"], calls)
     compiled_ahead = _reach(ahead["ahead"], calls) - cached_before
     assert not compiled_ahead & _reach(analysis["before"], calls)
     assert set(analysis["after"]) - set(ahead["ahead"]) <= {"_fir_decimate"}

@@ -551,17 +551,22 @@ def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ve
 
 
 @njit(**_JIT_PURE)
-def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state, log2f,
-               coef, colour):
+def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, inv, state,
+               log2f, coef, colour):
     """New shape: ``scale`` times the quiet floor over its lower quartile over ``bins`` (the
     noise bins in the band: a quiet bin's, robust to flow in three quarters of the band),
     with ``cap`` at most 1, or, with ``colour``, at most the noise's colour (``coef``:
     :func:`_fit_colour`) over its own lower quartile over ``bins``.
 
     The level is rescaled by the median over the band of the old shape over the new one,
-    so that the floor of a typical bin (level times shape) does not jump.  The new shape
-    is taken bin by bin first (without ``cap``, the loop vectorises), the old over the
-    new kept in the upper half of ``scratch``; the band's then gathered for the median.
+    so that the floor of a typical bin (level times shape) does not jump: over the bins in
+    the band now and in the old version too (``was_out`` 0).  A bin out of the band held
+    the level, whatever its old shape; a band that widens over most of the bins (the bins
+    it regains, their old shape taken on a floor that had put them out) moved the level
+    by as much as their old shape was off, and flow read everywhere until the level was
+    tracked back.  The new shape is taken bin by bin first (without ``cap``, the loop
+    vectorises), the old over the new kept in the upper half of ``scratch``; the band's
+    then gathered for the median.
     """
     a = coef[0]
     slope = coef[1]
@@ -604,20 +609,22 @@ def _normalise(quiet, scale, bins, code, cap, lo, hi, scratch, shape, inv, state
             sh[i] = s
             iv[i] = r
     if state[LEVEL] > 0.0:
-        # the band's ratios, in the lower half (each written at or before its own place
-        # in the upper half's run, which is read first: no branch)
+        # the band's ratios (in the band now and before), in the lower half (each written
+        # at or before its own place in the upper half's run, which is read first: no
+        # branch)
         m = np.int64(0)  # typed: a literal 0 would compile _select for it too
         for i in range(hi - lo):
             scratch[m] = ratio[i]
-            m += 1 if code[lo + i] == 0 else 0
+            m += 1 if (code[lo + i] == 0) & (was_out[lo + i] == 0.0) else 0
         if m > 0:
             state[LEVEL] *= _select(scratch, m, m // 2)
 
 
 @njit(**_JIT_PURE)
-def _side_quartiles(raw, mirror, lo, hi, code, scratch):
-    """Lower quartiles of ``raw`` over the bins in the band on the positive and on the
-    negative side of zero that have a mirror in the band (0 for a side without one).
+def _side_quartiles(raw, mirror, lo, hi, code, silent, scratch):
+    """Lower quartiles of ``raw`` on the positive and on the negative side of zero, over
+    the bins whose mirror is searched too, both on no tonal line (``code`` 2) and above
+    ``silent`` (0 for a side without one).
 
     One pass without branches gathers both sides: the positive side's into the lower
     half of ``scratch``, the negative side's into the upper half, whose quartile is
@@ -628,7 +635,9 @@ def _side_quartiles(raw, mirror, lo, hi, code, scratch):
     n_neg = np.int64(0)
     for k in range(lo, hi):
         j = mirror[k]
-        ok = (j >= 0) & (code[k] == 0) & (code[max(j, 0)] == 0)
+        jj = max(j, 0)
+        ok = ((j >= 0) & (code[k] != 2) & (code[jj] != 2) & (raw[k] > silent)
+              & (raw[jj] > silent))
         v = raw[k]
         scratch[n_pos] = v
         scratch[half + n_neg] = v
@@ -640,13 +649,21 @@ def _side_quartiles(raw, mirror, lo, hi, code, scratch):
 
 
 @njit(**_JIT_PURE)
-def _mirror_min(raw, mirror, lo, hi, code, scratch, quiet):
+def _mirror_min(raw, mirror, lo, hi, code, silent, scratch, quiet):
     """Quiet floor of each bin: the lower of its own and its mirror's, the mirror's scaled
-    by the ratio of the two sides' lower quartiles over the band (the two channels of a
-    toward/away pair may differ in gain; a quartile, unlike the pairs' median ratio, holds
-    while flow fills up to three quarters of one side)."""
+    by the ratio of the two sides' lower quartiles (the two channels of a toward/away pair
+    may differ in gain; a quartile, unlike the pairs' median ratio, holds while flow fills
+    up to three quarters of one side).
+
+    The quartiles are taken over the pairs of bins clear of digital silence (``raw`` above
+    ``silent``) and of tonal lines, in the signal band or not: the band is found on the
+    quiet floor this makes, and over the pairs of a narrow band alone, where two vessels
+    flow both ways all the time (the jugular and the carotid below 1 kHz), the ratio was
+    theirs (16-20 dB), not the channels'; the side it scaled down lost its noise to
+    near-silence and the band stayed narrow.  Silence (above a recorder's low-pass) holds
+    no gain of the channels."""
     ratio = 1.0
-    pos, neg = _side_quartiles(raw, mirror, lo, hi, code, scratch)
+    pos, neg = _side_quartiles(raw, mirror, lo, hi, code, silent, scratch)
     if pos > 0.0 and neg > 0.0:
         ratio = min(max(pos / neg, 0.01), 100.0)
     inv_ratio = 1.0 / ratio
@@ -901,7 +918,9 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             r = ring[i, lo:hi]
             for k in range(hi - lo):
                 low[k] = min(low[k], r[k])
-    _mirror_min(scratch2, mirror, lo, hi, code, scratch, quiet)
+    # (near digital silence as the band's test: within SILENT_DB of quantisation noise)
+    _mirror_min(scratch2, mirror, lo, hi, code, ratios[0] * par[P_QUANT] / bias, scratch,
+                quiet)
     for k in range(lo, hi):
         line[k] = 0
     # the tonal lines, from the sub-window's mean and its newest minima; in the warm-up,
@@ -1005,8 +1024,9 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         colour = _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, par[P_BIN],
                              par[P_FIT_TOP], code, tops, par[P_COLOUR], par[P_FLAT], scratch,
                              scratch2, coef) and coef[1] != 0.0
-    _normalise(quiet, 2.0 if warm else 1.0, band_noise[:int(state[N_NOISE])], code, warm, lo,
-               hi, scratch, shape, inv, state, log2f, coef, colour)
+    was_out = ver_fill[(int(state[N_VER]) - 1) % ver_fill.shape[0]]  # the version in force
+    _normalise(quiet, 2.0 if warm else 1.0, band_noise[:int(state[N_NOISE])], code, was_out,
+               warm, lo, hi, scratch, shape, inv, state, log2f, coef, colour)
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
 

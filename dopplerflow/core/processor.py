@@ -441,7 +441,8 @@ class Processor:
             valid = self.timeline.valid_mask(row0, len(smooth))
             if valid is not None:
                 env[~valid] = 0.0
-            self.second.separate(env, white, noise, env[:0] if ahead is None else ahead, row0)
+            self.second.separate(env, white, noise, floor,
+                                 env[:0] if ahead is None else ahead, row0)
         batches.append(RowBatch(row0, noise, env, ahead, ahead_ok,
                                 band_power(smooth, noise, self.config)))
         if self.spectrogram is not None:

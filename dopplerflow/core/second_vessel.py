@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from ._numba import _JIT, _sum3, _walk_out
-from .envelopes import FMAX_HZ, MIN_RUN, POWER, _envelopes, method_code
+from .envelopes import FMAX_HZ, MIN_RUN, POWER, _envelopes, _excess3, method_code
 from .reflux import ENTER_RATIO
 from .rows import expand, stored_columns
 
@@ -114,16 +114,18 @@ class SecondVessel:
         """The row at which the vessel was first established (0: not yet)."""
         return int(self.state[FIRST_ROW])
 
-    def separate(self, env, spec, noise, ahead, row0):
+    def separate(self, env, spec, noise, floor, ahead, row0):
         """Keep only the vessel under study in the retrograde direction of ``env`` (rows
-        ``row0`` ... of the spectra ``spec`` with their ``noise``; and of the provisional
-        rows ``ahead``), in place; see ``_second_vessel``."""
+        ``row0`` ... of the whitened spectra ``spec`` with their ``noise`` levels and
+        ``floor``, a :class:`~.noise.FloorRows`; and of the provisional rows ``ahead``), in
+        place; see ``_second_vessel``."""
         cfg = self.config
         r = self.retro
         excess = np.empty(spec.shape, np.float32)
         at = np.empty(len(env), np.int64)
-        m = _second_vessel(env, spec, noise, ahead, r, cfg.hop_s / PERSIST_TAU_S,
-                           cfg.hop_s / CARDIAC_PERIOD_S, self._concurrent,
+        m = _second_vessel(env, spec, noise, floor.shapes, floor.slots, ahead, r,
+                           cfg.hop_s / PERSIST_TAU_S, cfg.hop_s / CARDIAC_PERIOD_S,
+                           self._concurrent,
                            int(round(CARDIAC_PERIOD_S / cfg.hop_s)),
                            ENTER_RATIO, PERSIST_OUTLIER, self.gap_rows,
                            cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
@@ -303,21 +305,33 @@ def _clear_persistent(env, i, r, b, ratio):
 
 
 @njit(**_JIT)
-def _excess_row(spec, i, nz, st, sp, cnt, ceil, t_high, excess, m):
-    """The band of row ``i`` of ``spec`` that stands above a persistent vessel's ceiling
-    in one direction, into row ``m`` of ``excess`` (its other bins are left as they are),
-    for the envelope rule (``_envelopes``).
+def _excess_sum3(spec, i, nz, shape, st, sp, cnt, j):
+    """Physical excess over the floor (``nz`` times ``shape``) of the whitened row ``i``
+    of ``spec`` in the three bins ``_sum3`` sums around outward bin ``j``."""
+    if j == 0:
+        return 1.5 * ((spec[i, st] - nz) * shape[st] + (spec[i, st + sp] - nz) * shape[st + sp])
+    if j >= cnt - 1:
+        return 0.0
+    return _excess3(spec, i, nz, shape, st, sp, j)
 
-    Each bin loses the persistent vessel's highest level seen in it (``ceil``, per
-    three-bin sum, so a third of it a bin); the excess is cut two bins (the window's
-    main lobe) past the end of its first run, from the bottom, of three-bin sums above
-    the detection threshold (``t_high`` times the noise ``nz``) and above a tenth of its
-    peak (fainter is the persistent vessel's speckle passing its ceiling, as the
-    envelope's own skirt rule; a vessel's spectrum has no gap, so excess beyond a gap is
-    the persistent vessel's speckle too).
+
+@njit(**_JIT)
+def _excess_row(spec, i, nz, shape, st, sp, cnt, ceil, t_high, excess, m):
+    """The band of the whitened row ``i`` of ``spec`` (whitened by ``shape``) that stands
+    above a persistent vessel's ceiling in one direction, into row ``m`` of ``excess``
+    (its other bins are left as they are), for the envelope rule (``_envelopes``).
+
+    Each bin loses the persistent vessel's highest physical power seen in it (``ceil``,
+    per three-bin sum, so a third of it a bin), whitened by the row's own shape; the
+    excess is cut two bins (the window's main lobe) past the end of its first run, from
+    the bottom, of three-bin sums above the detection threshold (``t_high`` times the
+    noise ``nz``) and above a tenth of its peak (fainter is the persistent vessel's
+    speckle passing its ceiling, as the envelope's own skirt rule; a vessel's spectrum
+    has no gap, so excess beyond a gap is the persistent vessel's speckle too).
     """
     for j in range(cnt):
-        excess[m, st + sp * j] = max(spec[i, st + sp * j] - ceil[j] / 3.0, 0.0)
+        k = st + sp * j
+        excess[m, k] = max(spec[i, k] - ceil[j] / (3.0 * shape[k]), 0.0)
     peak = 0.0
     for j in range(cnt):
         peak = max(peak, _sum3(excess, m, st, sp, cnt, j))
@@ -378,9 +392,9 @@ def _two_vessels(env, valid, beta, fraction, dir_f0, bin_hz, row0, state):
 
 
 @njit(**_JIT)
-def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows, ratio, outlier,
-                   gap_rows, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high, ceil, row0,
-                   state, excess, excess_at):
+def _second_vessel(env, spec, noise, shapes, slots, ahead, r, alpha, beta, fraction, lost_rows,
+                   ratio, outlier, gap_rows, dir_start, dir_step, dir_count, dir_f0, bin_hz,
+                   t_high, ceil, row0, state, excess, excess_at):
     """Separate a persistent vessel in direction ``r`` from the vessel under study.
 
     The vessel under study cannot flow both ways at once: retrograde flow
@@ -403,7 +417,11 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     whether it is pulsatile); its ceiling, per bin, is the highest three-bin
     sum above the noise it reached in those frames, decaying with the same
     time constant (over whole cardiac cycles it holds the systolic spectrum of
-    an artery).
+    an artery).  The ceiling is kept in physical power, the excess over each row's
+    floor: the whitened rows' units change with the noise shape (renormalised whenever
+    the shape is, every sub-window, by a lot under coloured noise), and a ceiling kept in
+    the units of its rows would stand, seconds later, tens of dB off the vessel it
+    describes.
 
     While it is established, direction ``r`` of each row keeps only the
     power in excess of ``b``, and only where the power stands ``ratio`` times
@@ -421,9 +439,13 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     env : ndarray, shape (n, 2, 4), float64
         Envelope rows (``_envelopes``), changed in place.
     spec : ndarray, shape (n, n_bins), float32
-        The time-averaged spectra of the rows.
+        The whitened time-averaged spectra of the rows (``NoiseFloor.whiten``).
     noise : ndarray, shape (n,), float64
         Noise level of each row.
+    shapes : ndarray, shape (n_versions, n_bins), float32
+        Noise shapes; row ``i`` was whitened with ``shapes[slots[i]]``.
+    slots : ndarray, shape (n,), int64
+        The shape of each row.
     ahead : ndarray, shape (n, 2, 4), float64
         Provisional next rows (see ``_reflux``), their power cleared with the
         state after the row they follow; may be empty.
@@ -451,7 +473,8 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
     dir_start, dir_step, dir_count, dir_f0, bin_hz, t_high
         As ``_envelopes``.
     ceil : ndarray, shape (dir_count[r],), float64
-        Per outward bin of ``r``: the ceiling.  Updated in place.
+        Per outward bin of ``r``: the ceiling, physical power of a three-bin sum above
+        the floor.  Updated in place.
     row0 : int
         Index of ``env[0]`` in the whole stream.
     state : ndarray, shape (12,), float64
@@ -501,9 +524,10 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
             state[POWER_SUM] += alpha * (env[i, r, 3] - state[POWER_SUM])
             state[OWN_POWER] += env[i, 1 - r, 3]
             state[OTHER_POWER] += env[i, r, 3]
+            shape = shapes[slots[i]]
             for j in range(cnt):
                 ceil[j] = max(ceil[j] - alpha * ceil[j],
-                              _sum3(spec, i, st, sp, cnt, j) - 3.0 * noise[i])
+                              _excess_sum3(spec, i, noise[i], shape, st, sp, cnt, j))
         state[SINCE_FLOW] = 0.0 if det_r else state[SINCE_FLOW] + 1.0
         if state[ESTABLISHED] == 0 and state[CONCURRENT] > fraction and state[WEIGHT] > 0:
             state[ESTABLISHED] = 1.0
@@ -520,7 +544,8 @@ def _second_vessel(env, spec, noise, ahead, r, alpha, beta, fraction, lost_rows,
             if env[i, r, 0] > 0 and cnt >= 3:
                 # the envelope of the band above the ceiling is taken once every row is
                 # read (no later row depends on it)
-                _excess_row(spec, i, noise[i], st, sp, cnt, ceil, t_high, excess, m)
+                _excess_row(spec, i, noise[i], shapes[slots[i]], st, sp, cnt, ceil, t_high,
+                            excess, m)
                 excess_at[m] = i
                 m += 1
     return m
