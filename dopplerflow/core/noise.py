@@ -1075,8 +1075,8 @@ def _level_update(p, inv, bins, par, scratch, state):
     if state[LEVEL] > 0.0:
         lo = np.float32(_LEVEL_BRACKET[0] * g * state[LEVEL])
         hi = np.float32(_LEVEL_BRACKET[1] * g * state[LEVEL])
-        below = 0
-        n_in = 0
+        below = np.int64(0)  # typed: a literal 0 would compile _select for it too
+        n_in = np.int64(0)
         for b in bins:
             w = p[b] * inv[b]
             scratch[n_in] = w
