@@ -67,6 +67,9 @@ DYNAMIC_RANGE_DB = 45.0
 REFERENCE_RISE = 0.1
 #: ... and falls this fast, dB/s: a few beats' diastoles and a breath hold it.
 REFERENCE_FALL_DB_S = 3.0
+#: Slots of a :class:`FlowReference`'s state: the reference power (0: no flow yet), its
+#: fall a row (a factor) and its rise a row (a fraction of the difference in dB).
+REF_POWER, REF_FALL, REF_RISE = range(3)
 
 
 def method_code(name):
@@ -143,14 +146,20 @@ class FlowReference:
     """
 
     def __init__(self, hop_s):
-        #: [reference power (0: no flow yet), fall per row (factor), rise (fraction)]
-        self.state = np.array([0.0, 10.0 ** (-REFERENCE_FALL_DB_S * hop_s / 10.0),
-                               REFERENCE_RISE])
+        self.state = np.zeros(3)  # slots REF_POWER, REF_FALL, REF_RISE
+        self.state[REF_FALL] = 10.0 ** (-REFERENCE_FALL_DB_S * hop_s / 10.0)
+        self.state[REF_RISE] = REFERENCE_RISE
 
     @property
     def power(self):
         """The reference: physical power of a three-bin sum (0 before any flow)."""
-        return float(self.state[0])
+        return float(self.state[REF_POWER])
+
+    def copy(self):
+        """A reference in the same state, to be read without moving this one."""
+        other = FlowReference.__new__(FlowReference)
+        other.state = self.state.copy()
+        return other
 
 
 def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None, reference=None):
@@ -193,7 +202,7 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None, referenc
         return out
     if floor.slots.shape != noise.shape:
         raise ValueError(f"floor has {floor.slots.shape[0]} rows; the spectrum {len(noise)}")
-    state = np.zeros(3) if reference is None else reference.state
+    state = np.zeros(3) if reference is None else reference.state  # zeros: no limit
     _envelopes_floor(smooth, noise, floor.shapes, floor.tops, floor.slots, config.dir_start,
                      config.dir_step, config.dir_count, config.dir_f0, config.bin_hz,
                      config.t_high, config.t_low, MIN_RUN, method_code(method),
@@ -242,10 +251,7 @@ def provisional_envelopes(kept, power, pending, row0, n, config, method=DEFAULT_
         floor = None
         if noise_floor is not None:
             part, floor = noise_floor.whiten(part, levels, row0 + 1)
-        ref = None
-        if reference is not None:
-            ref = FlowReference.__new__(FlowReference)
-            ref.state = reference.state.copy()
+        ref = None if reference is None else reference.copy()
         env[:k] = envelopes(part, levels, config, method, floor, ref)
     return env, np.arange(n) < k
 
@@ -483,14 +489,14 @@ def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir
 
     ``ref`` is a :class:`FlowReference`'s state, updated row by row: an edge whose
     three-bin excess lies below ``range_ratio`` times the reference is searched again
-    below the outermost bin within that range.  ``ref[1] == 0``: no limit.
+    below the outermost bin within that range.  ``ref[REF_FALL] == 0``: no limit.
     Other parameters as ``_envelopes``.
     """
     for i in range(white.shape[0]):
         nz = noise[i]
         slot = slots[i]
         shape = shapes[slot]
-        least = range_ratio * ref[0]
+        least = range_ratio * ref[REF_POWER]
         strongest = 0.0
         for d in range(2):
             out[i, d, :] = 0.0
@@ -534,14 +540,14 @@ def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir
 def _follow(ref, strongest):
     """One row of a :class:`FlowReference`: rise toward the row's strongest flow
     (``strongest``, 0: none), then fall."""
-    if ref[1] <= 0.0:
+    if ref[REF_FALL] <= 0.0:
         return
     if strongest > 0.0:
-        if ref[0] <= 0.0:
-            ref[0] = strongest
-        elif strongest > ref[0]:
-            ref[0] *= (strongest / ref[0]) ** ref[2]
-    ref[0] *= ref[1]
+        if ref[REF_POWER] <= 0.0:
+            ref[REF_POWER] = strongest
+        elif strongest > ref[REF_POWER]:
+            ref[REF_POWER] *= (strongest / ref[REF_POWER]) ** ref[REF_RISE]
+    ref[REF_POWER] *= ref[REF_FALL]
 
 
 @njit(**_JIT_PURE)
