@@ -150,27 +150,11 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
                 buf[i - e0] = v
             s = 1 if v > 0 else (-1 if v < 0 else 0)
             at = _wrap(at + 1, rn)
-            if s == 0 or s == run_sign:
-                run += 1 if s != 0 else 0
-                continue
-        if run_sign != 0 and run >= min_phase and run_sign != last_sign:
-            phases += 1
-            last_sign = run_sign
-        run_sign = s
-        run = 1
-    # sorted by insertion (a beat's tail is a few dozen rows; buf.sort() would compile
-    # numba's quicksort, some ten functions)
-    k = e1 - e0
-    for q in range(1, k):
-        x = buf[q]
-        u = q - 1
-        while u >= 0 and buf[u] > x:
-            buf[u + 1] = buf[u]
-            u -= 1
-        buf[u + 1] = x
+        run_sign, run, phases, last_sign = _phase(s, i == i1, run_sign, run, phases,
+                                                  last_sign, min_phase)
     out[col + M_PSV] = psv
     out[col + M_PEAK] = peak
-    out[col + M_EDV] = buf[k // 2] if k % 2 else 0.5 * (buf[k // 2 - 1] + buf[k // 2])
+    out[col + M_EDV] = _middle(buf, e1 - e0)
     out[col + M_TAMV] = tamv / n
     out[col + M_TAV] = tav / n
     out[col + M_FWD] = fwd
@@ -192,7 +176,8 @@ def _phase(s, end, run_sign, run, phases, last_sign, min_phase):
 
 @njit(inline="always", **_JIT_PURE)
 def _middle(buf, k):
-    """Median of ``buf[:k]`` (sorted in place by insertion, as :func:`_measure` does)."""
+    """Median of ``buf[:k]``, sorted in place by insertion (a beat's tail is a few dozen
+    rows; ``buf.sort()`` would compile numba's quicksort, some ten functions)."""
     for q in range(1, k):
         x = buf[q]
         u = q - 1
