@@ -772,6 +772,14 @@ def _smooth5(values, st, sp, cnt, code, out):
             o[i] = mean if ok else v[i]
 
 
+@njit(inline="always", **_JIT_PURE)
+def _upper_octaves(f0, top, bin_hz):
+    """Outward index of the first bin of a direction's upper two octaves below its band's
+    top bin ``top`` (``f0``: the frequency of its first bin, Hz): where the colour is
+    fitted."""
+    return max(0, int(math.ceil((0.25 * (f0 + top * bin_hz) - f0) / bin_hz)))
+
+
 @njit(**_JIT_PURE)
 def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fit_top, code,
                 tops, below, flat, xs, ys, coef):
@@ -794,11 +802,10 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fi
         top = tops[d]
         if dir_count[d] <= 0 or top < 0:
             continue
-        f_top = dir_f0[d] + top * bin_hz
         k_top = dir_start[d] + dir_step[d] * top
         lo_x = min(lo_x, log2f[dir_start[d]])
         hi_x = max(hi_x, log2f[k_top])
-        j0 = max(0, int(math.ceil((0.25 * f_top - dir_f0[d]) / bin_hz)))
+        j0 = _upper_octaves(dir_f0[d], top, bin_hz)
         # not into the anti-aliasing filter's roll-off, nor near the Nyquist frequency,
         # where a real signal's bins are not those of complex noise
         j1 = min(top, int((fit_top - dir_f0[d]) / bin_hz))
@@ -875,10 +882,7 @@ def _colour_shape(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, 
     b = coef[1]
     level = math.exp(a)
     for d in range(2):
-        j_fit = dir_count[d]
-        if tops[d] >= 0:
-            j_fit = max(0, int(math.ceil((0.25 * (dir_f0[d] + tops[d] * bin_hz) - dir_f0[d])
-                                         / bin_hz)))
+        j_fit = _upper_octaves(dir_f0[d], tops[d], bin_hz) if tops[d] >= 0 else dir_count[d]
         for j in range(dir_count[d]):
             k = dir_start[d] + dir_step[d] * j
             model = level if b == 0.0 else math.exp(a + b * log2f[k])
