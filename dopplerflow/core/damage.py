@@ -3,15 +3,20 @@
 :func:`header_frames` gives the frames an uncompressed WAV, RF64 or AIFF header promises
 (libsndfile reports what it can read instead, so a file cut short would look whole);
 :func:`ogg_damage` walks an Ogg file's pages and says where the first damaged or missing
-page is (after one, libvorbis carries on and every later sample lands at the wrong time).
+page is (after one, libvorbis carries on and every later sample lands at the wrong time);
+:func:`mpeg_length_stated` says whether an MP3 states its length at all.
 """
 
 import os
 import struct
 import zlib
 
-__all__ = ["header_frames", "ogg_damage"]
+__all__ = ["header_frames", "ogg_damage", "mpeg_length_stated"]
 
+#: Bytes at an MP3's start searched for a header that states its length.
+_MPEG_HEAD_BYTES = 8192
+#: The tags of the headers that state an MP3's length (in its first frame).
+_MPEG_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")
 #: The granule position of an Ogg page that ends no packet.
 _NO_GRANULE = 2 ** 64 - 1
 
@@ -92,3 +97,10 @@ def ogg_damage(fh):
             granule = struct.unpack("<Q", head[6:14])[0]
         if head[5] & 4:  # the end-of-stream page
             return None
+
+
+def mpeg_length_stated(fh):
+    """Whether an MP3 states its length: a Xing, Info or VBRI header in its first frame
+    (without one, the length libsndfile gives is its estimate from the bit rate)."""
+    head = fh.read(_MPEG_HEAD_BYTES)
+    return any(tag in head for tag in _MPEG_LENGTH_TAGS)

@@ -27,7 +27,7 @@ import tempfile
 import numpy as np
 
 from ..errors import AudioFileError, SettingsError
-from .damage import header_frames, ogg_damage
+from .damage import header_frames, mpeg_length_stated, ogg_damage
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
            "ReadReport", "PIECE_FRAMES", "display_name"]
@@ -37,8 +37,6 @@ __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", 
 #: samples each; four frames (0.1 s at 44.1 kHz) short is still the whole file.  Without
 #: such a header the length is the decoder's estimate from the bit rate, no promise.
 MPEG_SLACK_FRAMES = 4 * 1152
-#: Bytes at an MP3's start searched for a header that states its length.
-_MPEG_HEAD_BYTES = 8192
 #: Frames decoded per read, whatever block size the caller asks for.
 PIECE_FRAMES = 65536
 #: Smaller reads tried in turn from where a read failed, down to single frames.
@@ -69,10 +67,14 @@ class AudioInfo:
     damage_frame : int or None
         Frames before that damage, where reading stops; None: where the
         decoder stops.
+    slack : int
+        Frames ``frames`` may overstate a whole file by: an MP3's stated length counts
+        the encoder's delay and padding (:data:`MPEG_SLACK_FRAMES`), and one without a
+        header that states it has an estimate (all of it slack); 0 for the others.
     """
 
     def __init__(self, samplerate, channels, frames, format, subtype, damage=None,
-                 damage_frame=None):
+                 damage_frame=None, slack=0):
         self.samplerate = samplerate
         self.channels = channels
         self.frames = frames
@@ -80,6 +82,7 @@ class AudioInfo:
         self.subtype = subtype
         self.damage = damage
         self.damage_frame = damage_frame
+        self.slack = slack
 
     @property
     def duration_s(self):
@@ -179,7 +182,8 @@ def _open(path):
 
 def _describe(f, path):
     """The :class:`AudioInfo` of an open file, with the header's promise and any damage seen."""
-    info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype)
+    info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype,
+                     slack=f.frames if f.format == "MP3" else 0)
     try:
         with open(path, "rb") as fh:
             # a WAV data chunk holds frames of block-align bytes only when not compressed
@@ -197,6 +201,8 @@ def _describe(f, path):
                     # Vorbis granules count frames from the stream's start (Opus's do not)
                     if f.subtype == "VORBIS" and granule is not None and granule < f.frames:
                         info.damage_frame = granule
+            elif f.format == "MP3" and mpeg_length_stated(fh):
+                info.slack = MPEG_SLACK_FRAMES
     except (OSError, struct.error):
         pass  # the header cannot be checked: libsndfile's view stands
     return info
@@ -248,9 +254,7 @@ class ReadReport:
     samplerate : int or None
         The file's sample rate, Hz; None until the file is opened.
     slack : int
-        Frames the header's length may overstate: an MP3's header counts the encoder's
-        delay and padding (:data:`MPEG_SLACK_FRAMES`), and one without such a header
-        states an estimate (its whole length is slack); 0 for the other formats.
+        Frames the header's length may overstate (:attr:`AudioInfo.slack`).
     """
 
     def __init__(self, path):
@@ -280,16 +284,6 @@ class ReadReport:
                     f"analysed")
         return (f"the file is damaged or cut short at {at} ({why}): the {self.frames_read} "
                 f"frames before it are analysed")
-
-
-def _mpeg_length_stated(path):
-    """Whether an MP3 states its length: a Xing, Info or VBRI header in its first frame."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_MPEG_HEAD_BYTES)
-    except (OSError, TypeError):
-        return False
-    return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 class BlockReader:
@@ -365,9 +359,7 @@ class BlockReader:
         try:
             info = _describe(f, os.fspath(self.path))
             report.frames_promised, report.samplerate = info.frames, info.samplerate
-            if info.format == "MP3":
-                report.slack = (MPEG_SLACK_FRAMES if _mpeg_length_stated(self.path)
-                                else info.frames)
+            report.slack = info.slack
             limit = info.damage_frame
             buf = np.empty((PIECE_FRAMES, info.channels), np.float32)
             read, tail = _reader(f), buf[:0].copy()
