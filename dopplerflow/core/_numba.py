@@ -85,3 +85,17 @@ def _walk_out(smooth, i, st, sp, cnt, j, level):
         else:
             break
     return edge
+
+
+@njit(inline="always", **_JIT)
+def _insert_sorted(buf, k, x):
+    """Insert ``x`` into the ascending ``buf[:k]`` (``buf[k]`` is room): a few values kept
+    sorted as they come, without numba's quicksort (some ten functions to compile).
+
+    For the row stages' kernels only: on a first run they are compiled by the second
+    process (:mod:`._ahead`), and no kernel may be compiled by both."""
+    p = k
+    while p > 0 and buf[p - 1] > x:
+        buf[p] = buf[p - 1]
+        p -= 1
+    buf[p] = x

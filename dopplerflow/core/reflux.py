@@ -9,7 +9,7 @@ that closes a competent valve, are listed separately.
 import numpy as np
 from numba import njit
 
-from ._numba import _JIT
+from ._numba import _JIT, _insert_sorted
 from .events import _EPS_S, Event
 
 __all__ = ["ENTER_RATIO", "RefluxTracker"]
@@ -178,12 +178,7 @@ def _ring_peak(ring, state, h, v, peak):
     m = min(n, k)
     tmp = ring[2]
     for j in range(m):
-        x = ring[h, j]
-        q = j
-        while q > 0 and tmp[q - 1] > x:
-            tmp[q] = tmp[q - 1]
-            q -= 1
-        tmp[q] = x
+        _insert_sorted(tmp, j, ring[h, j])
     if m % 2:
         return max(peak, tmp[m // 2])
     return max(peak, 0.5 * (tmp[m // 2 - 1] + tmp[m // 2]))

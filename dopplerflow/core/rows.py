@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ._numba import _JIT
+from ._numba import _JIT, _insert_sorted
 from .result import Trace
 
 __all__ = ["Columns", "Bridger", "Totals", "expand", "bridge_dropouts", "SMOOTH_HALF"]
@@ -363,12 +363,7 @@ def _median_envelope(work, start, n, half, out, buf):
             for q in range(max(0, j - half), min(m, j + half + 1)):
                 v = work[q, c]
                 if v > 0:
-                    # insertion into the sorted buffer
-                    p = k
-                    while p > 0 and buf[p - 1] > v:
-                        buf[p] = buf[p - 1]
-                        p -= 1
-                    buf[p] = v
+                    _insert_sorted(buf, k, v)
                     k += 1
             if k % 2:
                 out[i, c] = buf[k // 2]

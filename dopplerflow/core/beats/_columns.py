@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT_PURE
+from .._numba import _JIT_PURE, _insert_sorted
 from .constants import (
     M_EDV,
     M_FWD,
@@ -109,11 +109,7 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
             for q in range(max(0, i - 2), min(k - 1, i + 3)):
                 v = tab[q, R_RR] * hop
                 if math.isfinite(v):
-                    u = cnt
-                    while u > 0 and win[u - 1] > v:
-                        win[u] = win[u - 1]
-                        u -= 1
-                    win[u] = v
+                    _insert_sorted(win, cnt, v)
                     cnt += 1
             near = 0.5 * (win[(cnt - 1) // 2] + win[cnt // 2]) if cnt else nan
             ok = abs(rr / near - 1.0) <= RR_TOLERANCE

@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._numba import _JIT_PURE
+from .._numba import _JIT_PURE, _insert_sorted
 from ._drive import _wrap
 from .constants import (
     EDV_SPAN,
@@ -179,12 +179,7 @@ def _middle(buf, k):
     """Median of ``buf[:k]``, sorted in place by insertion (a beat's tail is a few dozen
     rows; ``buf.sort()`` would compile numba's quicksort, some ten functions)."""
     for q in range(1, k):
-        x = buf[q]
-        u = q - 1
-        while u >= 0 and buf[u] > x:
-            buf[u + 1] = buf[u]
-            u -= 1
-        buf[u + 1] = x
+        _insert_sorted(buf, q, buf[q])
     return buf[k // 2] if k % 2 else 0.5 * (buf[k // 2 - 1] + buf[k // 2])
 
 
