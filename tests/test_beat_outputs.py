@@ -129,7 +129,10 @@ def test_summary_states_the_heart_rate_and_the_indices(artery):
     s = artery.beats.summary
     hr = next(ln for ln in lines if ln.startswith("  heart rate  "))
     assert f"{s['heart_rate_bpm']:.1f} beats/min" in hr
-    assert f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected)" in hr
+    cut = s["n_beats"] - s["n_clean"] - s["n_rejected"]
+    assert cut == int(np.isnan(artery.beats.rr_s).sum()) == 1  # the last beat has no next
+    assert (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected, "
+            f"{cut} cut by the end)") in hr
     assert "read on the maximum velocity" in hr
     idx = next(ln for ln in lines if ln.startswith("  indices     "))
     assert f"PSV {s['psv_cm_s']:.1f} cm/s" in idx and "EDV 0 cm/s" in idx

@@ -316,9 +316,9 @@ def beat_lines(analysis):
     were found.
 
     ``heart rate``: the median rate and its interquartile range over the clean beats
-    (or why there is none), the beats found, clean and rejected, and the signal they
-    were read on.  ``indices``: the medians over the clean beats (mono: of the speed),
-    the commonest waveform and the reverse-flow share.  ``breathing``: for veins, the
+    (or why there is none), the beats found (clean, rejected, and cut by the end), and
+    the signal they were read on.  ``indices``: the medians over the clean beats (mono:
+    of the speed), the commonest waveform and the reverse-flow share.  ``breathing``: for veins, the
     respiratory phasicity.
     """
     b = analysis.beats
@@ -326,7 +326,10 @@ def beat_lines(analysis):
         return []
     s = b.summary
     on = {"max_envelope": "the maximum velocity", "band_power": "the band power"}[b.signal]
-    count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected), "
+    # a beat without a next onset (the last, cut by the end) is neither clean nor rejected
+    cut = s["n_beats"] - s["n_clean"] - s["n_rejected"]
+    cut = f", {cut} cut by the end" if cut else ""
+    count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected{cut}), "
              f"read on {on}")
     if s["heart_rate_bpm"] is None:
         return [("heart rate", f"not measured: fewer than 3 clean beats; {count}")]
