@@ -21,7 +21,6 @@ from .constants import (
     ACF_TAU_S,
     ALPHA,
     BASELINE_TAU_S,
-    BATCH_S,
     BREATH_BAND_HZ,
     BREATH_MIN_S,
     BREATH_PRESENT,
@@ -105,7 +104,7 @@ class BeatTracker:
     -----
     :meth:`update` takes rows in stream order, any number at a time; the beats
     found are the same whatever the batches.  Memory holds ``RING_S`` seconds of
-    rows and the list of beats.
+    rows and the table of beats (with room for the records of the rows being added).
     """
 
     def __init__(self, hop_s, t0_s, direction, antegrade=None):
@@ -123,9 +122,6 @@ class BeatTracker:
         self.ring_n = max(int(math.ceil(RING_S * rows_s)),
                           int(math.ceil((HORIZON + 4) * MAX_PERIOD_S * rows_s)))
         self.ring_n += step - self.ring_n % step
-        # rows a kernel call takes (its records fit ``out``): BATCH_S of them, so that the
-        # cost of a call is spread over many rows
-        self.batch = max(step, int(BATCH_S * rows_s) // step * step)
         n_steps = self.ring_n // step
         self.ring = np.zeros((self.ring_n, 7), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
@@ -161,11 +157,13 @@ class BeatTracker:
         self.breath_step_zi = step_zi.copy()
         self.breath = np.zeros((2, 4))  # per direction: sum being stepped, n, sum, sum sq
         self.breath_step_s = 1.0 / breath_fs
-        # a channel decides a beat at most every MIN_INTERVAL_S, from its last one (up to
-        # HORIZON periods back, or the whole ring at the end), and the final, open beat
-        most = (self.batch / step + HORIZON * hi + n_steps) / self.params[P_MIN_IV]
-        self.out = np.empty((N_CHANNELS * (int(most) + 4), REC_WIDTH))
-        self.records = []  # arrays of beat records, (k, REC_WIDTH)
+        # the steps a kernel call can decide beats in beyond its own: up to HORIZON periods
+        # back from the last one, or the whole ring at the end (see _room)
+        self.reach = HORIZON * hi + n_steps
+        # the beat records, in the order decided: the first n_records rows; a kernel call
+        # writes its records in place after them, in the room _room keeps
+        self.records = np.empty((2 * self._room(int(RING_S * rows_s)), REC_WIDTH))
+        self.n_records = 0
         self.finished = False
 
     def update(self, rows, final=False, pulse_power=None):
@@ -183,19 +181,25 @@ class BeatTracker:
         elif np.shape(pulse_power) != (len(rows),):
             raise ValueError(f"pulse_power must be ({len(rows)},); got {np.shape(pulse_power)}")
         power = np.ascontiguousarray(pulse_power, np.float32)
-        for i in range(0, len(rows), self.batch):
-            self._run(rows[i:i + self.batch], power[i:i + self.batch], False)
-        if final:
-            self.finished = True
-            self._run(rows[:0], power[:0], True)
+        self.finished = bool(final)
+        # one kernel call for the rows and, at the end, the beats left
+        n, room = self.n_records, self._room(len(rows))
+        if n + room > len(self.records):
+            grown = np.empty((2 * (n + room), REC_WIDTH))
+            grown[:n] = self.records[:n]
+            self.records = grown
+        self.n_records += _beat_rows(rows, power, self.finished, self.ring, self.steps, self.acf,
+                                     self.hist, self.state, self.count, self.work, self.chain,
+                                     self.params, self.half, self.breath_sos, self.breath_zi,
+                                     self.breath_step_zi, self.breath, self.records[n:])
 
-    def _run(self, rows, power, final):
-        k = _beat_rows(rows, power, final, self.ring, self.steps, self.acf, self.hist,
-                       self.state, self.count, self.work, self.chain, self.params, self.half,
-                       self.breath_sos, self.breath_zi, self.breath_step_zi, self.breath,
-                       self.out)
-        if k:
-            self.records.append(self.out[:k].copy())
+    def _room(self, n_rows):
+        """Records a kernel call on ``n_rows`` rows can write, at most: a channel decides a
+        beat at most every MIN_INTERVAL_S, in the steps the rows close (one more for the
+        step begun before them) and those it reaches back (``reach``), and the final,
+        open beat."""
+        steps = n_rows / self.step + 1 + self.reach
+        return N_CHANNELS * (int(steps / self.params[P_MIN_IV]) + 4)
 
     # ------------------------------------------------------------------ reading
     def periodicity(self):
@@ -215,12 +219,9 @@ class BeatTracker:
         return 2
 
     def table(self):
-        """Every beat record so far, ``(k, REC_WIDTH)``, in the order decided."""
-        if not self.records:
-            return np.zeros((0, REC_WIDTH))
-        if len(self.records) > 1:
-            self.records = [np.concatenate(self.records)]
-        return self.records[0]
+        """Every beat record so far, ``(k, REC_WIDTH)``, in the order decided (a view: the
+        records decided later are written after it)."""
+        return self.records[:self.n_records]
 
     def onsets_s(self, ante):
         """Onsets, s, of the beats decided so far on the channel in use for antegrade
