@@ -486,8 +486,10 @@ def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
     tab = _records(onset, period)
     tab[np.isin(onset, extra), B.R_EVIDENCE] = 1.0
     tab[np.isin(onset, extra), B.REC_HEAD + B.M_PSV] = 1500.0  # the merged beat's peak
-    out, usual = _one_a_cycle(tab)
+    out, usual, offset = _one_a_cycle(tab)
     assert usual == _usual_period(out)
+    # each kept beat's period against the usual one, as beat_result flags the clean beats
+    np.testing.assert_array_equal(offset, np.abs(np.log(out[:, B.R_PERIOD] / usual)))
     np.testing.assert_array_equal(out[:, B.R_ONSET], cycles)
     np.testing.assert_array_equal(out[:-1, B.R_RR], np.diff(cycles))
     merged = np.isin(cycles, cycles[4:10])

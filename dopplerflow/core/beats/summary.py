@@ -165,11 +165,11 @@ def _usual_period(tab):
     periodic the drive was (None: no beats, or no periodic drive)."""
     if not len(tab):
         return None
-    order = np.argsort(tab[:, R_PERIOD])
-    w = np.cumsum(tab[order, R_PERIODICITY] * tab[order, R_PERIOD])
+    ranked = tab[np.argsort(tab[:, R_PERIOD])]
+    w = np.cumsum(ranked[:, R_PERIODICITY] * ranked[:, R_PERIOD])
     if w[-1] <= 0:
         return None
-    return tab[order[np.searchsorted(w, 0.5 * w[-1])], R_PERIOD]
+    return ranked[np.searchsorted(w, 0.5 * w[-1]), R_PERIOD]
 
 
 def _run_chain(onset, gain, usual, a, b, first, end):
@@ -224,15 +224,17 @@ def _one_a_cycle(tab):
     merged into the beat before it (its interval, PSV and peak, EDV, means and
     integrals).  The beats of the run stay not clean (their period was off).
 
-    Returns the records and their usual period (:func:`_usual_period`, found once
-    where no beat was merged).
+    Returns the records, their usual period (:func:`_usual_period`, found once
+    where no beat was merged) and how far off it each record's period is
+    (:func:`_period_offset`).
     """
     usual = _usual_period(tab)
     if usual is None:
-        return tab, None
-    off = np.abs(np.log(tab[:, R_PERIOD] / usual)) > math.log(PERIOD_RANGE)
+        return tab, None, None
+    offset = _period_offset(tab, usual)
+    off = offset > math.log(PERIOD_RANGE)
     if not off.any():
-        return tab, usual
+        return tab, usual, offset
     onset = tab[:, R_ONSET]
     gain = np.minimum(tab[:, R_EVIDENCE], DRIVE_CLIP)
     keep = ~off
@@ -247,7 +249,7 @@ def _one_a_cycle(tab):
         keep[_run_chain(onset, gain, usual, i - 1, j, i, j)] = True
         i = j
     if keep.all():
-        return tab, usual
+        return tab, usual, offset
     out = tab.copy()
     kept = np.flatnonzero(keep)
     for q, k in enumerate(kept):
@@ -272,7 +274,13 @@ def _one_a_cycle(tab):
             o[M_PHASES] = m[:, M_PHASES].max()
     # beats before the first one kept have no beat to merge into
     out = out[kept]
-    return out, _usual_period(out)
+    usual = _usual_period(out)
+    return out, usual, None if usual is None else _period_offset(out, usual)
+
+
+def _period_offset(tab, usual):
+    """How far off the usual period (rows) each record's period is: ``|log(T / usual)|``."""
+    return np.abs(np.log(tab[:, R_PERIOD] / usual))
 
 
 def beat_result(tracker, ante, scale, unanalysed, vessel=None):
@@ -314,13 +322,13 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     # a beat placed without a pulse bridges a missed beat between two seen ones; before the
     # first pulse and after the last there is nothing to bridge
     seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
-    tab, usual = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
+    tab, usual, offset = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
     h = ante if tracker.direction else 0
     tab = np.ascontiguousarray(tab)
     # a stretch locked on half or twice the recording's period (two flow events a cycle, a
     # weak pulse) is not clean
-    period_ok = (np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
-                 if usual is not None else np.ones(len(tab), bool))
+    period_ok = (offset <= math.log(PERIOD_RANGE) if usual is not None
+                 else np.ones(len(tab), bool))
     gaps = np.array(unanalysed, np.int64).reshape(-1, 2)
     cols = np.empty((B_WIDTH, len(tab)))
     _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps, np.empty(5),
@@ -334,9 +342,9 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
 
 
 def _percentile(x, q):
-    """``np.percentile(x, q)`` of finite ``x`` (its default linear interpolation, computed
-    as numpy computes it, value for value), without its cost on a few dozen values."""
-    x = np.sort(x)
+    """``np.percentile(x, q)`` of finite ``x`` sorted (its default linear interpolation,
+    computed as numpy computes it, value for value), without its cost on a few dozen
+    values."""
     n = len(x)
     v = (n - 1) * (q / 100)
     if v >= n - 1:
@@ -390,7 +398,7 @@ def _summary(b, tracker, ante, vessel, cols):
         med, rows, counts = _medians(cols[[row for _, _, row in names]][:, k])
         # the clean beats' rates are all finite (a clean beat has a finite interval): the
         # sorted first row is the sorted rates _percentile takes
-        hr = rows[0] if counts[0] == n_clean else b.heart_rate_bpm[k]
+        hr = rows[0] if counts[0] == n_clean else np.sort(b.heart_rate_bpm[k])
         out["heart_rate_bpm"] = _r(med[0], 1)
         out["heart_rate_iqr_bpm"] = round(_percentile(hr, 75) - _percentile(hr, 25), 1)
         for (name, digits, _), m in zip(names[1:], med[1:], strict=True):
