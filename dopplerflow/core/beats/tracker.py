@@ -16,7 +16,7 @@ from numba import njit
 from .. import _design
 from .._numba import _JIT_PURE
 from ._chain import _decide
-from ._drive import _biquad, _breathe, _ema, _step, _wrap
+from ._drive import _biquad, _breathe, _correlate, _ema, _step, _wrap
 from .constants import (
     ACF_TAU_S,
     ALPHA,
@@ -43,6 +43,7 @@ from .constants import (
     MIN_PHASE_S,
     N_CHANNELS,
     ONSET_SPAN,
+    P_ACF_BETA,
     P_BREATH_STEP,
     P_FLOOR,
     P_MIN_IV,
@@ -335,16 +336,27 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
                 _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
             mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
             power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
+        if not fin:
+            # each channel's drive, then their autocorrelations in one loop (a channel not
+            # searched: no drive)
+            p = n_lags - 1 - lag_at
+            x0 = x1 = x2 = 0.0
+            for c in range(N_CHANNELS):
+                if c != skip:
+                    x = _step(c, j, at_step, p, f0 if c == 0 else (f1 if c == 1 else power),
+                              state, steps, hist, params)
+                    if c == 0:
+                        x0 = x
+                    elif c == 1:
+                        x1 = x
+                    else:
+                        x2 = x
+            _correlate(acf, hist, p, min(n_lags, j + 1), x0, x1, x2, params[P_ACF_BETA])
         due = every_at == 0  # the period is estimated again
         for c in range(N_CHANNELS):
-            if c == skip:
-                continue
-            if not fin:
-                _step(c, j, at_step, n_lags - 1 - lag_at,
-                      f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf, hist,
-                      params)
-            k += _decide(c, j, due, fin, ring, rn, n, steps, acf, state, params, half, work,
-                         chain, out, k)
+            if c != skip:
+                k += _decide(c, j, due, fin, ring, rn, n, steps, acf, state, params, half,
+                             work, chain, out, k)
         if fin:
             break
         count[C_STEPS] = j + 1
