@@ -146,6 +146,18 @@ def test_the_beats_do_not_depend_on_the_batches_of_rows(batch):
     assert b.summary == ref.summary
 
 
+@pytest.mark.parametrize("onsets", [np.arange(0.3, 12.0, 0.7),  # regular
+                                    np.r_[0.3:5.0:0.8, 5.25, 6.4:12.0:0.8],  # ectopic
+                                    np.r_[0.3:4.0:0.5, 5.5:12.0:0.5]])  # a pause
+def test_each_channel_decides_its_beats_in_time_order(onsets):
+    # beat_result reads a channel's records as decided, unsorted: each onset after the last
+    bt = B.BeatTracker(HOP, 0.0, True)
+    bt.update(pulse_rows(onsets, 12.0, noise=0.3), final=True)
+    tab = bt.table()
+    for c in range(B.N_CHANNELS):
+        assert np.all(np.diff(tab[tab[:, B.R_CHANNEL] == c, B.R_ONSET]) > 0)
+
+
 def test_rows_without_any_pulse_give_no_beats():
     rows = pulse_rows(np.arange(0.3, 10.0, 0.8), 10.0, peak_hz=0.0, noise=0.05)
     b = track(rows)

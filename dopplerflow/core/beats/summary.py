@@ -317,8 +317,9 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     q = tracker.periodicity()
     c = tracker.channel(ante, q)
     tab = tracker.table()
+    # a channel's records are in time order as decided: each onset lies after the beat
+    # before (its row), and that beat's onset before it
     tab = tab[tab[:, R_CHANNEL] == c] if q[c] >= MIN_PERIODICITY else tab[:0]
-    tab = tab[np.argsort(tab[:, R_ONSET], kind="stable")]
     # a beat placed without a pulse bridges a missed beat between two seen ones; before the
     # first pulse and after the last there is nothing to bridge
     seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
@@ -342,9 +343,9 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
 
 
 def _percentile(x, q):
-    """``np.percentile(x, q)`` of finite ``x`` sorted (its default linear interpolation,
-    computed as numpy computes it, value for value), without its cost on a few dozen
-    values."""
+    """``np.percentile(x, q)`` of finite ``x`` sorted (an array or a list; its default
+    linear interpolation, computed as numpy computes it, value for value), without its
+    cost on a few dozen values."""
     n = len(x)
     v = (n - 1) * (q / 100)
     if v >= n - 1:
@@ -370,18 +371,15 @@ _MEDIANS = (("heart_rate_bpm", 1, B_HR), ("psv_cm_s", 2, B_PSV), ("edv_cm_s", 2,
 def _medians(cols):
     """Median of the finite values of each row of ``cols`` (None: none): the middle value,
     or the mean of the two, as ``np.median`` takes it; all rows sorted at once (a value
-    not finite sorted last, as NaN).  Returns the medians, the sorted rows and their
-    counts of finite values."""
+    not finite sorted last, as NaN).  Returns the medians, the sorted rows (lists) and
+    their counts of finite values."""
     x = np.where(np.isfinite(cols), cols, np.nan)
     x.sort(axis=1)
     counts = np.isfinite(x).sum(axis=1).tolist()
-    out = []
-    for row, n in zip(x, counts, strict=True):
-        if not n:
-            out.append(None)
-        else:
-            out.append(float(row[n // 2]) if n % 2 else float((row[n // 2 - 1] + row[n // 2]) / 2))
-    return out, x, counts
+    rows = x.tolist()  # Python floats: the same sums and halves, read without numpy scalars
+    out = [None if not n else (row[n // 2] if n % 2 else (row[n // 2 - 1] + row[n // 2]) / 2)
+           for row, n in zip(rows, counts, strict=True)]
+    return out, rows, counts
 
 
 def _summary(b, tracker, ante, vessel, cols):
@@ -408,8 +406,10 @@ def _summary(b, tracker, ante, vessel, cols):
         for name, _, _ in names[1:]:
             out[name] = None
     if tracker.direction:
-        counts = np.bincount(b.phases[k], minlength=4)[1:] if enough else np.zeros(3)
-        out["phasicity"] = PHASICITY[int(np.argmax(counts)) + 1] if counts.any() else None
+        # the commonest phase count of the clean beats (the fewest phases of a tie)
+        phases = b.phases[k].tolist() if enough else []
+        counts = [phases.count(n) for n in PHASICITY]
+        out["phasicity"] = PHASICITY[counts.index(max(counts)) + 1] if any(counts) else None
     if vessel is not None and vessel != "artery":
         out["respiratory_phasicity"] = tracker.respiration(ante if tracker.direction else 0)
     return out
