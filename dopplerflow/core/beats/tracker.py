@@ -75,14 +75,44 @@ from .constants import (
 __all__ = ["BeatTracker"]
 
 
+def _beta(tau_s, rate):
+    """Weight of a new value in an exponential mean of time constant ``tau_s`` updated
+    ``rate`` times a second."""
+    return 1.0 - math.exp(-1.0 / (tau_s * rate))
+
+
 @functools.lru_cache(maxsize=8)
-def _breath_filter(breath_fs):
-    """The respiratory band-pass at ``breath_fs`` Hz (a second-order high-pass and two
-    second-order low-passes) and its unit-step state: designed once per rate."""
+def _layout(hop_s, direction, antegrade):
+    """What a :class:`BeatTracker` for rows every ``hop_s`` seconds derives from its
+    settings, worked out once per setting: the step (rows), the ring (rows), the largest
+    lag (steps), the smoothing half-widths (rows), the kernel's parameters (``P_*``), the
+    respiratory band-pass at the breathing rate (a second-order high-pass and two
+    second-order low-passes) with its unit-step state, and the breathing step (s).  The
+    arrays are templates: a tracker takes copies."""
+    rows_s = 1.0 / hop_s
+    step = max(1, int(round(STEP_S * rows_s)))
+    steps_s = rows_s / step
+    hi = int(math.ceil(MAX_PERIOD_S * steps_s)) + 1
+    ring_n = max(int(math.ceil(RING_S * rows_s)),
+                 int(math.ceil((HORIZON + 4) * MAX_PERIOD_S * rows_s)))
+    ring_n += step - ring_n % step
+    half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
+    breath_step = max(1, int(round(BREATH_STEP_S * steps_s)))  # steps
+    breath_fs = steps_s / breath_step
+    params = np.array([
+        _beta(BASELINE_TAU_S, steps_s), _beta(RMS_TAU_S, steps_s), _beta(ACF_TAU_S, steps_s),
+        _beta(RMS_TAU_S, steps_s), WARMUP_S * steps_s, ALPHA, SUBHARMONIC, HORIZON,
+        ONSET_SPAN, MIN_INTERVAL_S * steps_s, POWER_FLOOR, MIN_PHASE_S * rows_s,
+        EDV_S * rows_s, max(2, int(MIN_PERIOD_S * steps_s)), hi - 1,
+        1.0 if direction else 0.0, DRIVE_CLIP, MIN_EVIDENCE, step,
+        max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
+        BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
+        -1 if antegrade is None else 1 - antegrade])
     lo, high = BREATH_BAND_HZ
     sos = np.array([_biquad("high", lo, breath_fs), _biquad("low", high, breath_fs),
                     _biquad("low", high, breath_fs)])
-    return sos, _design.sos_step_state(sos)
+    return (step, ring_n, hi, half, params, sos, _design.sos_step_state(sos),
+            1.0 / breath_fs)
 
 
 class BeatTracker:
@@ -115,14 +145,9 @@ class BeatTracker:
         # the envelope of only one direction can carry the beats: the antegrade one, given,
         # or the toward columns of a mono layout
         self.antegrade = 0 if not self.direction else antegrade
-        rows_s = 1.0 / self.hop_s
-        step = max(1, int(round(STEP_S * rows_s)))
-        steps_s = rows_s / step
+        step, self.ring_n, hi, half, params, sos, step_zi, self.breath_step_s = _layout(
+            self.hop_s, self.direction, self.antegrade)
         self.step = step
-        hi = int(math.ceil(MAX_PERIOD_S * steps_s)) + 1
-        self.ring_n = max(int(math.ceil(RING_S * rows_s)),
-                          int(math.ceil((HORIZON + 4) * MAX_PERIOD_S * rows_s)))
-        self.ring_n += step - self.ring_n % step
         n_steps = self.ring_n // step
         self.ring = np.zeros((self.ring_n, 7), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
@@ -135,35 +160,18 @@ class BeatTracker:
         # sums, smoothed signal and its end for the EDV (no kernel allocates)
         self.work = np.zeros((6, max(n_steps, self.ring_n)))
         self.chain = np.zeros(n_steps, np.int64)
-        self.half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
-
-        def beta(tau_s, rate):
-            return 1.0 - math.exp(-1.0 / (tau_s * rate))
-
-        breath_step = max(1, int(round(BREATH_STEP_S * steps_s)))  # steps
-        breath_fs = steps_s / breath_step
-        self.params = np.array([
-            beta(BASELINE_TAU_S, steps_s), beta(RMS_TAU_S, steps_s),
-            beta(ACF_TAU_S, steps_s),
-            beta(RMS_TAU_S, steps_s), WARMUP_S * steps_s, ALPHA, SUBHARMONIC, HORIZON,
-            ONSET_SPAN, MIN_INTERVAL_S * steps_s, POWER_FLOOR, MIN_PHASE_S * rows_s,
-            EDV_S * rows_s, max(2, int(MIN_PERIOD_S * steps_s)), hi - 1,
-            1.0 if self.direction else 0.0, DRIVE_CLIP, MIN_EVIDENCE, step,
-            max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
-            BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
-            -1 if self.antegrade is None else 1 - self.antegrade])
-        sos, step_zi = _breath_filter(breath_fs)
+        self.half = half.copy()
+        self.params = params.copy()
         self.breath_sos = sos.copy()
-        self.breath_zi = np.zeros((2, 3, 2))
         self.breath_step_zi = step_zi.copy()
+        self.breath_zi = np.zeros((2, 3, 2))
         self.breath = np.zeros((2, 4))  # per direction: sum being stepped, n, sum, sum sq
-        self.breath_step_s = 1.0 / breath_fs
         # the steps a kernel call can decide beats in beyond its own: up to HORIZON periods
         # back from the last one, or the whole ring at the end (see _room)
         self.reach = HORIZON * hi + n_steps
         # the beat records, in the order decided: the first n_records rows; a kernel call
         # writes its records in place after them, in the room _room keeps
-        self.records = np.empty((2 * self._room(int(RING_S * rows_s)), REC_WIDTH))
+        self.records = np.empty((2 * self._room(self.ring_n), REC_WIDTH))
         self.n_records = 0
         self.finished = False
 
