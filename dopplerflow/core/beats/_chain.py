@@ -69,21 +69,21 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
         pen[3 + d] = alpha * math.log(d / period) ** 2
     for d in range(hi + 1, hi + 4):
         pen[3 + d] = np.inf
-    # each step's best way in: from the last beat decided (or, with none, as the chain's
-    # first beat: back -1), else none yet (-2)
+    # each step's best way in: from the last beat decided, an interval before it (or, with
+    # none, as the chain's first beat, in its first period: back -1), else none yet (-2)
     for i in range(n):
-        t = first + i
         best[i] = -np.inf
         back[i] = -2.0
-        if prev < 0:
-            if t < first + period:
-                best[i] = 0.0
-                back[i] = -1.0
-        else:
-            iv = t - prev
-            if lo <= iv <= hi:
-                best[i] = -pen[3 + iv]
-                back[i] = -1.0
+    if prev < 0:
+        i = 0
+        while i < n and first + i < first + period:
+            best[i] = 0.0
+            back[i] = -1.0
+            i += 1
+    else:
+        for iv in range(max(lo, first - prev), min(hi, last - prev) + 1):
+            best[iv - (first - prev)] = -pen[3 + iv]
+            back[iv - (first - prev)] = -1.0
     # each step, once scored, offered to the steps an interval after it: the steps are
     # taken oldest first and only a strictly better offer is kept, so a step's way in is
     # the oldest of the best (as a search of each step's candidates in turn would find).
