@@ -146,6 +146,14 @@ def test_the_beats_do_not_depend_on_the_batches_of_rows(batch):
     assert b.summary == ref.summary
 
 
+def test_the_summary_medians_are_consecutive_rows_of_the_beat_columns():
+    # _summary takes them as one slice of the kernel's columns
+    from dopplerflow.core.beats import summary
+
+    rows = [row for _, _, row in summary._MEDIANS]
+    assert rows == list(range(summary.B_HR, summary.B_HR + len(rows)))
+
+
 @pytest.mark.parametrize("onsets", [np.arange(0.3, 12.0, 0.7),  # regular
                                     np.r_[0.3:5.0:0.8, 5.25, 6.4:12.0:0.8],  # ectopic
                                     np.r_[0.3:4.0:0.5, 5.5:12.0:0.5]])  # a pause

@@ -361,7 +361,7 @@ def _r(x, digits):
 
 
 #: The summary's medians over the clean beats: per-beat column, decimals, and its row in
-#: the kernel's columns.
+#: the kernel's columns (consecutive rows, from B_HR).
 _MEDIANS = (("heart_rate_bpm", 1, B_HR), ("psv_cm_s", 2, B_PSV), ("edv_cm_s", 2, B_EDV),
             ("tamv_cm_s", 2, B_TAMV), ("tav_cm_s", 2, B_TAV), ("ri", 3, B_RI), ("pi", 3, B_PI),
             ("sd_ratio", 2, B_SD), ("acceleration_time_s", 4, B_ACC),
@@ -393,7 +393,7 @@ def _summary(b, tracker, ante, vessel, cols):
            "n_clean": n_clean, "n_rejected": complete - n_clean}
     names = _MEDIANS if tracker.direction else _MEDIANS[:-1]
     if enough:
-        med, rows, counts = _medians(cols[[row for _, _, row in names]][:, k])
+        med, rows, counts = _medians(cols[B_HR:B_HR + len(names), k])
         # the clean beats' rates are all finite (a clean beat has a finite interval): the
         # sorted first row is the sorted rates _percentile takes
         hr = rows[0] if counts[0] == n_clean else np.sort(b.heart_rate_bpm[k])
