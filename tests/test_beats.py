@@ -572,7 +572,7 @@ def _random_records(rng, k):
 @pytest.mark.parametrize("direction", [True, False])
 @pytest.mark.parametrize("k", [1, 2, 5, 40])
 def test_the_beat_columns_are_those_of_the_array_expressions(direction, k):
-    from dopplerflow.core.beats._columns import B_WIDTH, _beat_columns
+    from dopplerflow.core.beats._columns import B_CLEAN, B_PHASES, B_RR, B_WIDTH, _beat_columns
 
     rng = np.random.default_rng(k)
     tab = _random_records(rng, k)
@@ -580,10 +580,15 @@ def test_the_beat_columns_are_those_of_the_array_expressions(direction, k):
     gaps = np.array([[400, 700], [3000, 3001]], np.int64)
     for h in (0, 1):
         got = np.empty((B_WIDTH, k))
-        _beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps, np.empty(5), got)
+        counts = _beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps,
+                               np.empty(5), got)
         want = naive.beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps.tolist())
         # the same operations in the same order: equal to the last bit
         np.testing.assert_array_equal(got, want)
+        # the clean beats, the complete ones and the clean ones by flow phases
+        clean = want[B_CLEAN] > 0
+        phases = np.bincount(want[B_PHASES][clean].astype(int), minlength=4)[1:]
+        assert counts == (clean.sum(), np.isfinite(want[B_RR]).sum(), *phases)
 
 
 @pytest.mark.parametrize("seed", range(6))

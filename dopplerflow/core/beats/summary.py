@@ -332,13 +332,13 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
                  else np.ones(len(tab), bool))
     gaps = np.array(unanalysed, np.int64).reshape(-1, 2)
     cols = np.empty((B_WIDTH, len(tab)))
-    _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps, np.empty(5),
-                  cols)
+    counts = _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps,
+                           np.empty(5), cols)
     beats = Beats(
         signal=CHANNEL_SIGNALS[c] if len(tab) else None, periodicity=float(q[c]),
         **{name: cols[i] for i, name in enumerate(Beats.COLUMNS[:B_PHASES])},
         phases=cols[B_PHASES].astype(int), clean=cols[B_CLEAN] > 0)
-    beats.summary = _summary(beats, tracker, ante, vessel, cols)
+    beats.summary = _summary(beats, tracker, ante, vessel, cols, counts)
     return beats
 
 
@@ -382,12 +382,11 @@ def _medians(cols):
     return out, rows, counts
 
 
-def _summary(b, tracker, ante, vessel, cols):
+def _summary(b, tracker, ante, vessel, cols, counts):
     """The JSON's ``beats`` entry of :class:`Beats` ``b``, whose columns are the rows of
-    ``cols`` (:func:`~._columns._beat_columns`)."""
+    ``cols`` and ``counts`` the counts of beats (:func:`~._columns._beat_columns`)."""
     k = b.clean
-    n_clean = int(k.sum())
-    complete = int(np.isfinite(b.rr_s).sum())
+    n_clean, complete, *phases = counts
     enough = n_clean >= MIN_CLEAN
     out = {"signal": b.signal, "periodicity": round(b.periodicity, 3), "n_beats": len(b),
            "n_clean": n_clean, "n_rejected": complete - n_clean}
@@ -407,9 +406,8 @@ def _summary(b, tracker, ante, vessel, cols):
             out[name] = None
     if tracker.direction:
         # the commonest phase count of the clean beats (the fewest phases of a tie)
-        phases = b.phases[k].tolist() if enough else []
-        counts = [phases.count(n) for n in PHASICITY]
-        out["phasicity"] = PHASICITY[counts.index(max(counts)) + 1] if any(counts) else None
+        phases = phases if enough else [0, 0, 0]
+        out["phasicity"] = PHASICITY[phases.index(max(phases)) + 1] if any(phases) else None
     if vessel is not None and vessel != "artery":
         out["respiratory_phasicity"] = tracker.respiration(ante if tracker.direction else 0)
     return out
