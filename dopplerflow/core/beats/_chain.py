@@ -215,7 +215,8 @@ def _decide(c, j, due, final, ring, rn, n_rows, steps, acf, state, params, half,
     if (not warm and not final) or j < hi + 1:
         return 0
     if final or state[c, S_PERIOD] <= 0.0 or due:
-        state[c, S_PERIOD] = _period(acf[c], lo, hi, params[P_SUB])[0]
+        # the lags 0 .. hi + 1 (acf has room for more, never read)
+        state[c, S_PERIOD] = _period(acf[c, :hi + 2], lo, hi, params[P_SUB])[0]
     period = state[c, S_PERIOD]
     if period <= 0.0:
         return 0

@@ -46,6 +46,7 @@ from .constants import (
     P_ACF_BETA,
     P_BREATH_STEP,
     P_FLOOR,
+    P_HI,
     P_MIN_IV,
     P_PERIOD_EVERY,
     P_PMEAN_BETA,
@@ -151,8 +152,12 @@ class BeatTracker:
         n_steps = self.ring_n // step
         self.ring = np.zeros((self.ring_n, 7), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
-        self.acf = np.zeros((N_CHANNELS, hi + 1))
-        self.hist = np.zeros((N_CHANNELS, 2 * (hi + 1)))  # the drive's last steps, for it
+        # the autocorrelation's lags 0 .. hi, with room to a multiple of 8 (_correlate), and
+        # the drive's last steps for it
+        n_lags = hi + 1
+        room = -(-n_lags // 8) * 8
+        self.acf = np.zeros((N_CHANNELS, room))
+        self.hist = np.zeros((N_CHANNELS, n_lags + room))
         self.state = np.zeros((N_CHANNELS, S_WIDTH))
         self.state[:, S_LAST_J] = -1.0
         self.count = np.zeros(3, np.int64)
@@ -294,7 +299,7 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
     skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
     every = int(params[P_PERIOD_EVERY])
     dn = steps.shape[2]
-    n_lags = acf.shape[1]
+    n_lags = int(params[P_HI]) + 2  # the autocorrelation's lags (acf has room for more)
     k = 0
     n = count[C_ROWS]
     nr = rows.shape[0]
@@ -352,14 +357,14 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
             for c in range(N_CHANNELS):
                 if c != skip:
                     x = _step(c, j, at_step, p, f0 if c == 0 else (f1 if c == 1 else power),
-                              state, steps, hist, params)
+                              state, steps, hist, n_lags, params)
                     if c == 0:
                         x0 = x
                     elif c == 1:
                         x1 = x
                     else:
                         x2 = x
-            _correlate(acf, hist, p, min(n_lags, j + 1), x0, x1, x2, params[P_ACF_BETA])
+            _correlate(acf, hist, p, x0, x1, x2, params[P_ACF_BETA])
         due = every_at == 0  # the period is estimated again
         for c in range(N_CHANNELS):
             if c != skip:
