@@ -115,26 +115,23 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
         f0 = float(i0)
         to_best = best[i0 + lo:i0 + lo + m]
         to_back = back[i0 + lo:i0 + lo + m]
-        c0 = pen[lo + 3:lo + 3 + m]  # step i0 + q offers to i0 + lo + u over lo + u - q
-        c1 = pen[lo + 2:lo + 2 + m]
-        c2 = pen[lo + 1:lo + 1 + m]
-        c3 = pen[lo:lo + m]
+        cost = pen[lo:lo + m + 3]  # step i0 + q offers to i0 + lo + u over lo + u - q
         for u in range(m):
             keep = to_best[u]
             b = to_back[u]
-            v = s0 - c0[u]
+            v = s0 - cost[u + 3]
             if v > keep:
                 keep = v
                 b = f0
-            v = s1 - c1[u]
+            v = s1 - cost[u + 2]
             if v > keep:
                 keep = v
                 b = f0 + 1.0
-            v = s2 - c2[u]
+            v = s2 - cost[u + 1]
             if v > keep:
                 keep = v
                 b = f0 + 2.0
-            v = s3 - c3[u]
+            v = s3 - cost[u]
             if v > keep:
                 keep = v
                 b = f0 + 3.0

@@ -219,46 +219,44 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
     prev1 = np.float64(ring[(i0 - 1) % rn, 3])
     at = i0 % rn
     next0, next1 = np.float64(ring[at, 0]), np.float64(ring[at, 3])
-    for i in range(i0, i1):
-        nxt = _wrap(at + 1, rn)
-        f0, f1 = next0, next1
-        next0, next1 = np.float64(ring[nxt, 0]), np.float64(ring[nxt, 3])
-        sum3 = prev0 + f0 + next0
-        if sum3 > top0:
-            mean3 = sum3 / 3.0
-            if mean3 > psv0:
-                psv0, peak0, top0 = mean3, i, sum3
-        sum3 = prev1 + f1 + next1
-        if sum3 > top1:
-            mean3 = sum3 / 3.0
-            if mean3 > psv1:
-                psv1, peak1, top1 = mean3, i, sum3
-        prev0, prev1 = f0, f1
-        fwd0 += f0
-        fwd1 += f1
-        p0 = np.float64(ring[at, 2]) if f0 > 0 else 0.0
-        p1 = np.float64(ring[at, 5]) if f1 > 0 else 0.0
-        v0 = -f1 if p1 > p0 else f0
-        v1 = -f0 if p0 > p1 else f1
-        if p0 + p1 > 0:
-            q = (np.float64(ring[at, 1]) * p0 - np.float64(ring[at, 4]) * p1) / (p0 + p1)
-            tav0 += q
-            tav1 += -q
-        tamv0 += v0
-        tamv1 += v1
-        if e0 <= i < e1:
-            buf0[i - e0] = v0
-            buf1[i - e0] = v1
-        s0 = 1 if v0 > 0 else (-1 if v0 < 0 else 0)
-        s1 = 1 if v1 > 0 else (-1 if v1 < 0 else 0)
-        at = nxt
-        sign0, run0, phases0, last0 = _phase(s0, False, sign0, run0, phases0, last0,
-                                             min_phase)
-        sign1, run1, phases1, last1 = _phase(s1, False, sign1, run1, phases1, last1,
-                                             min_phase)
-    # past the last row: the runs in progress end
-    sign0, run0, phases0, last0 = _phase(0, True, sign0, run0, phases0, last0, min_phase)
-    sign1, run1, phases1, last1 = _phase(0, True, sign1, run1, phases1, last1, min_phase)
+    for i in range(i0, i1 + 1):
+        s0 = s1 = 0
+        end = i == i1
+        if not end:
+            nxt = _wrap(at + 1, rn)
+            f0, f1 = next0, next1
+            next0, next1 = np.float64(ring[nxt, 0]), np.float64(ring[nxt, 3])
+            sum3 = prev0 + f0 + next0
+            if sum3 > top0:
+                mean3 = sum3 / 3.0
+                if mean3 > psv0:
+                    psv0, peak0, top0 = mean3, i, sum3
+            sum3 = prev1 + f1 + next1
+            if sum3 > top1:
+                mean3 = sum3 / 3.0
+                if mean3 > psv1:
+                    psv1, peak1, top1 = mean3, i, sum3
+            prev0, prev1 = f0, f1
+            fwd0 += f0
+            fwd1 += f1
+            p0 = np.float64(ring[at, 2]) if f0 > 0 else 0.0
+            p1 = np.float64(ring[at, 5]) if f1 > 0 else 0.0
+            v0 = -f1 if p1 > p0 else f0
+            v1 = -f0 if p0 > p1 else f1
+            if p0 + p1 > 0:
+                q = (np.float64(ring[at, 1]) * p0 - np.float64(ring[at, 4]) * p1) / (p0 + p1)
+                tav0 += q
+                tav1 += -q
+            tamv0 += v0
+            tamv1 += v1
+            if e0 <= i < e1:
+                buf0[i - e0] = v0
+                buf1[i - e0] = v1
+            s0 = 1 if v0 > 0 else (-1 if v0 < 0 else 0)
+            s1 = 1 if v1 > 0 else (-1 if v1 < 0 else 0)
+            at = nxt
+        sign0, run0, phases0, last0 = _phase(s0, end, sign0, run0, phases0, last0, min_phase)
+        sign1, run1, phases1, last1 = _phase(s1, end, sign1, run1, phases1, last1, min_phase)
     k = e1 - e0
     for h in range(2):
         col = REC_HEAD + h * M_WIDTH
