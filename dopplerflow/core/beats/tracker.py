@@ -136,7 +136,8 @@ class BeatTracker:
     -----
     :meth:`update` takes rows in stream order, any number at a time; the beats
     found are the same whatever the batches.  Memory holds ``RING_S`` seconds of
-    rows and the table of beats (with room for the records of the rows being added).
+    rows and the table of beats, with room for the records the rows being added can
+    give (one call of the kernel an update: some 14 bytes a row at 5 ms rows).
     """
 
     def __init__(self, hop_s, t0_s, direction, antegrade=None):
@@ -199,7 +200,8 @@ class BeatTracker:
         # one kernel call for the rows and, at the end, the beats left
         n, room = self.n_records, self._room(len(rows))
         if n + room > len(self.records):
-            grown = np.empty((2 * (n + room), REC_WIDTH))
+            # doubled for many small updates; for one large one, the room it needs
+            grown = np.empty((max(2 * len(self.records), n + room), REC_WIDTH))
             grown[:n] = self.records[:n]
             self.records = grown
         self.n_records += _beat_rows(rows, power, self.finished, self.ring, self.steps, self.acf,
