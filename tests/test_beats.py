@@ -146,6 +146,26 @@ def test_the_beats_do_not_depend_on_the_batches_of_rows(batch):
     assert b.summary == ref.summary
 
 
+def test_the_summary_medians_are_consecutive_rows_of_the_beat_columns():
+    # _summary takes them as one slice of the kernel's columns
+    from dopplerflow.core.beats import summary
+
+    rows = [row for _, _, row in summary._MEDIANS]
+    assert rows == list(range(summary.B_HR, summary.B_HR + len(rows)))
+
+
+@pytest.mark.parametrize("onsets", [np.arange(0.3, 12.0, 0.7),  # regular
+                                    np.r_[0.3:5.0:0.8, 5.25, 6.4:12.0:0.8],  # ectopic
+                                    np.r_[0.3:4.0:0.5, 5.5:12.0:0.5]])  # a pause
+def test_each_channel_decides_its_beats_in_time_order(onsets):
+    # beat_result reads a channel's records as decided, unsorted: each onset after the last
+    bt = B.BeatTracker(HOP, 0.0, True)
+    bt.update(pulse_rows(onsets, 12.0, noise=0.3), final=True)
+    tab = bt.table()
+    for c in range(B.N_CHANNELS):
+        assert np.all(np.diff(tab[tab[:, B.R_CHANNEL] == c, B.R_ONSET]) > 0)
+
+
 def test_rows_without_any_pulse_give_no_beats():
     rows = pulse_rows(np.arange(0.3, 10.0, 0.8), 10.0, peak_hz=0.0, noise=0.05)
     b = track(rows)
@@ -486,8 +506,10 @@ def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
     tab = _records(onset, period)
     tab[np.isin(onset, extra), B.R_EVIDENCE] = 1.0
     tab[np.isin(onset, extra), B.REC_HEAD + B.M_PSV] = 1500.0  # the merged beat's peak
-    out, usual = _one_a_cycle(tab)
+    out, usual, offset = _one_a_cycle(tab)
     assert usual == _usual_period(out)
+    # each kept beat's period against the usual one, as beat_result flags the clean beats
+    np.testing.assert_array_equal(offset, np.abs(np.log(out[:, B.R_PERIOD] / usual)))
     np.testing.assert_array_equal(out[:, B.R_ONSET], cycles)
     np.testing.assert_array_equal(out[:-1, B.R_RR], np.diff(cycles))
     merged = np.isin(cycles, cycles[4:10])
@@ -550,7 +572,7 @@ def _random_records(rng, k):
 @pytest.mark.parametrize("direction", [True, False])
 @pytest.mark.parametrize("k", [1, 2, 5, 40])
 def test_the_beat_columns_are_those_of_the_array_expressions(direction, k):
-    from dopplerflow.core.beats._columns import B_WIDTH, _beat_columns
+    from dopplerflow.core.beats._columns import B_CLEAN, B_PHASES, B_RR, B_WIDTH, _beat_columns
 
     rng = np.random.default_rng(k)
     tab = _random_records(rng, k)
@@ -558,10 +580,15 @@ def test_the_beat_columns_are_those_of_the_array_expressions(direction, k):
     gaps = np.array([[400, 700], [3000, 3001]], np.int64)
     for h in (0, 1):
         got = np.empty((B_WIDTH, k))
-        _beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps, np.empty(5), got)
+        counts = _beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps,
+                               np.empty(5), got)
         want = naive.beat_columns(tab, h, direction, HOP, 0.3, SCALE, period_ok, gaps.tolist())
         # the same operations in the same order: equal to the last bit
         np.testing.assert_array_equal(got, want)
+        # the clean beats, the complete ones and the clean ones by flow phases
+        clean = want[B_CLEAN] > 0
+        phases = np.bincount(want[B_PHASES][clean].astype(int), minlength=4)[1:]
+        assert counts == (clean.sum(), np.isfinite(want[B_RR]).sum(), *phases)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -61,48 +61,82 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     back = work[1]
     pen = work[2]
     best = work[3]
+    # pen[3 + d]: the penalty of an interval of d steps; none (inf) for the three intervals
+    # either side of the range, where a group of four steps offers past it (below)
+    for d in range(lo - 3, lo):
+        pen[3 + d] = np.inf
     for d in range(lo, hi + 1):
-        pen[d] = alpha * math.log(d / period) ** 2
-    # each step's best way in: from the last beat decided (or, with none, as the chain's
-    # first beat: back -1), else none yet (-2)
+        pen[3 + d] = alpha * math.log(d / period) ** 2
+    for d in range(hi + 1, hi + 4):
+        pen[3 + d] = np.inf
+    # each step's best way in: from the last beat decided, an interval before it (or, with
+    # none, as the chain's first beat, in its first period: back -1), else none yet (-2)
     for i in range(n):
-        t = first + i
         best[i] = -np.inf
         back[i] = -2.0
-        if prev < 0:
-            if t < first + period:
-                best[i] = 0.0
-                back[i] = -1.0
-        else:
-            iv = t - prev
-            if lo <= iv <= hi:
-                best[i] = -pen[iv]
-                back[i] = -1.0
+    if prev < 0:
+        i = 0
+        while i < n and first + i < first + period:
+            best[i] = 0.0
+            back[i] = -1.0
+            i += 1
+    else:
+        for iv in range(max(lo, first - prev), min(hi, last - prev) + 1):
+            best[iv - (first - prev)] = -pen[3 + iv]
+            back[iv - (first - prev)] = -1.0
     # each step, once scored, offered to the steps an interval after it: the steps are
     # taken oldest first and only a strictly better offer is kept, so a step's way in is
-    # the oldest of the best (as a search of each step's candidates in turn would find),
-    # and the loop over the intervals, branch-free on slices indexed from 0 (no negative
-    # index to wrap), runs on vectors
+    # the oldest of the best (as a search of each step's candidates in turn would find).
+    # Four steps are scored at a time (an interval is at least lo steps, so none of them
+    # offers to another) and offered in one loop over their targets, each target read and
+    # written once for the four (a step no beat reaches offers -inf, which is never
+    # better); the loop, on slices indexed from 0 (no negative index to wrap), runs on
+    # vectors
     at = first % dn
-    for i in range(n):
-        if back[i] == -2.0:
-            score[i] = -np.inf
-        else:
-            s = min(drive[at], clip) + best[i]
+    g = min(4, lo)
+    for i0 in range(0, n, g):
+        s0 = s1 = s2 = s3 = -np.inf
+        for q in range(min(g, n - i0)):
+            i = i0 + q
+            s = min(drive[at], clip) + best[i] if back[i] != -2.0 else -np.inf
             score[i] = s
-            fi = float(i)
-            m = min(n, i + hi + 1) - (i + lo)
-            if m > 0:
-                to_best = best[i + lo:i + lo + m]
-                to_back = back[i + lo:i + lo + m]
-                cost = pen[lo:lo + m]
-                for u in range(m):
-                    v = s - cost[u]
-                    keep = to_best[u]
-                    take = np.float64(v > keep)  # 1 or 0: the back-pointer moves without a branch
-                    to_best[u] = v if v > keep else keep
-                    to_back[u] += take * (fi - to_back[u])
-        at = _wrap(at + 1, dn)
+            at = _wrap(at + 1, dn)
+            if q == 0:
+                s0 = s
+            elif q == 1:
+                s1 = s
+            elif q == 2:
+                s2 = s
+            else:
+                s3 = s
+        m = min(n, i0 + hi + g) - (i0 + lo)
+        if m <= 0 or max(max(s0, s1), max(s2, s3)) == -np.inf:
+            continue
+        f0 = float(i0)
+        to_best = best[i0 + lo:i0 + lo + m]
+        to_back = back[i0 + lo:i0 + lo + m]
+        cost = pen[lo:lo + m + 3]  # step i0 + q offers to i0 + lo + u over lo + u - q
+        for u in range(m):
+            keep = to_best[u]
+            b = to_back[u]
+            v = s0 - cost[u + 3]
+            if v > keep:
+                keep = v
+                b = f0
+            v = s1 - cost[u + 2]
+            if v > keep:
+                keep = v
+                b = f0 + 1.0
+            v = s2 - cost[u + 1]
+            if v > keep:
+                keep = v
+                b = f0 + 2.0
+            v = s3 - cost[u]
+            if v > keep:
+                keep = v
+                b = f0 + 3.0
+            to_best[u] = keep
+            to_back[u] = b
     end = -1
     for i in range(max(0, int(n - period)), n):
         if score[i] > -np.inf and (end < 0 or score[i] > score[end]):
@@ -178,7 +212,8 @@ def _decide(c, j, due, final, ring, rn, n_rows, steps, acf, state, params, half,
     if (not warm and not final) or j < hi + 1:
         return 0
     if final or state[c, S_PERIOD] <= 0.0 or due:
-        state[c, S_PERIOD] = _period(acf[c], lo, hi, params[P_SUB])[0]
+        # the lags 0 .. hi + 1 (acf has room for more, never read)
+        state[c, S_PERIOD] = _period(acf[c, :hi + 2], lo, hi, params[P_SUB])[0]
     period = state[c, S_PERIOD]
     if period <= 0.0:
         return 0

@@ -64,6 +64,12 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
     out : ndarray, shape (B_WIDTH, k)
         The columns (``B_*`` rows; phases and the clean flag as 0/1 floats).
 
+    Returns
+    -------
+    n_clean, complete, mono, bi, tri : int
+        The clean beats, the complete ones (a finite interval), and the clean beats of
+        one, two and three flow phases.
+
     Notes
     -----
     A beat is clean when its interval is known, it has a clear pulse, PSV over 0, a
@@ -74,6 +80,7 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
     k = tab.shape[0]
     col = REC_HEAD + h * M_WIDTH
     nan = np.nan
+    n_clean = complete = mono = bi = tri = 0
     for i in range(k):
         onset_row = tab[i, R_ONSET]
         rr_rows = tab[i, R_RR]
@@ -121,3 +128,11 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
                     ok = False
                     break
         out[B_CLEAN, i] = 1.0 if ok else 0.0
+        complete += math.isfinite(rr)
+        if ok:
+            n_clean += 1
+            ph = out[B_PHASES, i]
+            mono += ph == 1.0
+            bi += ph == 2.0
+            tri += ph == 3.0
+    return n_clean, complete, mono, bi, tri

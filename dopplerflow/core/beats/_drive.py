@@ -2,8 +2,8 @@
 
 Per 30 ms step, each channel's mean signal becomes the *drive* (:func:`_step`: the
 slow baseline taken off, divided by the running rms), which feeds an exponentially
-forgetting autocorrelation; :func:`_period` reads the beat period and the
-periodicity off it.  :func:`_breathe` runs the respiratory band-pass on each
+forgetting autocorrelation (:func:`_correlate`); :func:`_period` reads the beat period
+and the periodicity off it.  :func:`_breathe` runs the respiratory band-pass on each
 direction's maximum frequency.
 """
 
@@ -15,7 +15,6 @@ from numba import njit
 from .._numba import _JIT_PURE
 from .constants import (
     C_BREATHS,
-    P_ACF_BETA,
     P_BASE_BETA,
     P_BREATH_SETTLE,
     P_BREATH_STEP,
@@ -58,13 +57,13 @@ def _wrap(i, n):
 
 
 @njit(inline="always", **_JIT_PURE)
-def _step(c, j, at, p, value, state, steps, acf, hist, params):
+def _step(c, j, at, p, value, state, steps, hist, n_lags, params):
     """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
-    the drive, and the autocorrelation.  ``at`` is ``j`` modulo the steps kept and ``p``
-    the drive's place in ``hist`` (found once a step for all channels).  ``hist`` holds
-    each channel's drive of the last steps newest first, twice over (``hist[c, p + k]``
-    is the drive ``k`` steps back for every lag ``k``), so that the autocorrelation's loop
-    reads it forward, on vectors."""
+    its drive, returned and kept for the autocorrelation (:func:`_correlate`).  ``at``
+    is ``j`` modulo the steps kept and ``p`` the drive's place in ``hist`` (found once a
+    step for all channels).  ``hist`` holds each channel's drive of the last ``n_lags``
+    steps newest first, twice over (``hist[c, p + k]`` is the drive ``k`` steps back for
+    every lag ``k``), so that the autocorrelation's loop reads it forward, on vectors."""
     dn = steps.shape[2]
     x = 0.0
     if np.isnan(value):
@@ -75,16 +74,28 @@ def _step(c, j, at, p, value, state, steps, acf, hist, params):
         x = dev / math.sqrt(var + params[P_FLOOR_VAR_HZ if c < 2 else P_FLOOR_VAR_DB])
     steps[0, c, at] = value
     steps[1, c, at] = x
-    n_lags = acf.shape[1]
     hist[c, p] = x
     hist[c, p + n_lags] = x
-    bx = params[P_ACF_BETA] * x
-    keep = 1.0 - params[P_ACF_BETA]
-    lags = min(n_lags, j + 1)
-    back = hist[c, p:p + lags]
-    a = acf[c, :lags]
+    return x
+
+
+@njit(inline="always", **_JIT_PURE)
+def _correlate(acf, hist, p, x0, x1, x2, beta):
+    """The exponentially forgetting autocorrelation of the three channels' drives, with
+    the drives ``x0, x1, x2`` of the step just closed (a channel not searched: 0, and its
+    autocorrelation stays 0).  The three channels run in one loop (one loop's overhead a
+    step, not three), over every lag ``acf`` has room for: its lags past the autocorrelation's
+    (to a multiple of 8, so the loop runs on whole vectors) are never read, and a lag past
+    the steps so far reads a drive not yet written (0) and stays 0."""
+    keep = 1.0 - beta
+    bx0, bx1, bx2 = beta * x0, beta * x1, beta * x2
+    a0, a1, a2 = acf[0], acf[1], acf[2]
+    lags = acf.shape[1]
+    h0, h1, h2 = hist[0, p:p + lags], hist[1, p:p + lags], hist[2, p:p + lags]
     for k in range(lags):
-        a[k] = keep * a[k] + bx * back[k]
+        a0[k] = keep * a0[k] + bx0 * h0[k]
+        a1[k] = keep * a1[k] + bx1 * h1[k]
+        a2[k] = keep * a2[k] + bx2 * h2[k]
 
 
 @njit(inline="always", **_JIT_PURE)

@@ -118,40 +118,41 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     prev_fa = np.float64(ring[(i0 - 1) % rn, 3 * ante])
     at = i0 % rn
     next_fa = np.float64(ring[at, 3 * ante])  # each row's envelope read once
-    for i in range(i0, i1 + 1):
-        s = 0
-        if i < i1:
-            fa = next_fa
-            next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
-            sum3 = prev_fa + fa + next_fa
-            prev_fa = fa
-            if sum3 > top:
-                mean3 = sum3 / 3.0
-                if mean3 > psv:
-                    psv = mean3
-                    peak = i
-                    top = sum3
-            fwd += fa
-            v = fa
-            if direction:
-                fr = np.float64(ring[at, 3 * r])
-                rev += fr
-                pa = np.float64(ring[at, 3 * ante + 2]) if fa > 0 else 0.0
-                pr = np.float64(ring[at, 3 * r + 2]) if fr > 0 else 0.0
-                if pr > pa:
-                    v = -fr
-                if pa + pr > 0:
-                    tav += (np.float64(ring[at, 3 * ante + 1]) * pa
-                            - np.float64(ring[at, 3 * r + 1]) * pr) / (pa + pr)
-            elif fa > 0:
-                tav += np.float64(ring[at, 3 * ante + 1])
-            tamv += v
-            if e0 <= i < e1:
-                buf[i - e0] = v
-            s = 1 if v > 0 else (-1 if v < 0 else 0)
-            at = _wrap(at + 1, rn)
-        run_sign, run, phases, last_sign = _phase(s, i == i1, run_sign, run, phases,
+    for i in range(i0, i1):
+        fa = next_fa
+        next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
+        sum3 = prev_fa + fa + next_fa
+        prev_fa = fa
+        if sum3 > top:
+            mean3 = sum3 / 3.0
+            if mean3 > psv:
+                psv = mean3
+                peak = i
+                top = sum3
+        fwd += fa
+        v = fa
+        if direction:
+            fr = np.float64(ring[at, 3 * r])
+            rev += fr
+            pa = np.float64(ring[at, 3 * ante + 2]) if fa > 0 else 0.0
+            pr = np.float64(ring[at, 3 * r + 2]) if fr > 0 else 0.0
+            if pr > pa:
+                v = -fr
+            if pa + pr > 0:
+                tav += (np.float64(ring[at, 3 * ante + 1]) * pa
+                        - np.float64(ring[at, 3 * r + 1]) * pr) / (pa + pr)
+        elif fa > 0:
+            tav += np.float64(ring[at, 3 * ante + 1])
+        tamv += v
+        if e0 <= i < e1:
+            buf[i - e0] = v
+        s = 1 if v > 0 else (-1 if v < 0 else 0)
+        at = _wrap(at + 1, rn)
+        run_sign, run, phases, last_sign = _phase(s, False, run_sign, run, phases,
                                                   last_sign, min_phase)
+    # past the last row: the run in progress ends
+    run_sign, run, phases, last_sign = _phase(0, True, run_sign, run, phases, last_sign,
+                                              min_phase)
     out[col + M_PSV] = psv
     out[col + M_PEAK] = peak
     out[col + M_EDV] = _middle(buf, e1 - e0)

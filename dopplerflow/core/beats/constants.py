@@ -56,8 +56,6 @@ EDV_S, EDV_SPAN = 0.015, 0.15
 MIN_EVIDENCE = 0.5
 #: Seconds of rows kept.
 RING_S = 20.0
-#: Seconds of rows one call of the kernel takes at most.
-BATCH_S = 10.0
 #: Respiratory band, Hz (6-30 breaths/min), and the step the rows are averaged over
 #: before the band-pass, s.
 BREATH_BAND_HZ, BREATH_STEP_S = (0.1, 0.5), 0.1

@@ -165,11 +165,11 @@ def _usual_period(tab):
     periodic the drive was (None: no beats, or no periodic drive)."""
     if not len(tab):
         return None
-    order = np.argsort(tab[:, R_PERIOD])
-    w = np.cumsum(tab[order, R_PERIODICITY] * tab[order, R_PERIOD])
+    ranked = tab[np.argsort(tab[:, R_PERIOD])]
+    w = np.cumsum(ranked[:, R_PERIODICITY] * ranked[:, R_PERIOD])
     if w[-1] <= 0:
         return None
-    return tab[order[np.searchsorted(w, 0.5 * w[-1])], R_PERIOD]
+    return ranked[np.searchsorted(w, 0.5 * w[-1]), R_PERIOD]
 
 
 def _run_chain(onset, gain, usual, a, b, first, end):
@@ -224,15 +224,17 @@ def _one_a_cycle(tab):
     merged into the beat before it (its interval, PSV and peak, EDV, means and
     integrals).  The beats of the run stay not clean (their period was off).
 
-    Returns the records and their usual period (:func:`_usual_period`, found once
-    where no beat was merged).
+    Returns the records, their usual period (:func:`_usual_period`, found once
+    where no beat was merged) and how far off it each record's period is
+    (:func:`_period_offset`).
     """
     usual = _usual_period(tab)
     if usual is None:
-        return tab, None
-    off = np.abs(np.log(tab[:, R_PERIOD] / usual)) > math.log(PERIOD_RANGE)
+        return tab, None, None
+    offset = _period_offset(tab, usual)
+    off = offset > math.log(PERIOD_RANGE)
     if not off.any():
-        return tab, usual
+        return tab, usual, offset
     onset = tab[:, R_ONSET]
     gain = np.minimum(tab[:, R_EVIDENCE], DRIVE_CLIP)
     keep = ~off
@@ -247,7 +249,7 @@ def _one_a_cycle(tab):
         keep[_run_chain(onset, gain, usual, i - 1, j, i, j)] = True
         i = j
     if keep.all():
-        return tab, usual
+        return tab, usual, offset
     out = tab.copy()
     kept = np.flatnonzero(keep)
     for q, k in enumerate(kept):
@@ -272,7 +274,13 @@ def _one_a_cycle(tab):
             o[M_PHASES] = m[:, M_PHASES].max()
     # beats before the first one kept have no beat to merge into
     out = out[kept]
-    return out, _usual_period(out)
+    usual = _usual_period(out)
+    return out, usual, None if usual is None else _period_offset(out, usual)
+
+
+def _period_offset(tab, usual):
+    """How far off the usual period (rows) each record's period is: ``|log(T / usual)|``."""
+    return np.abs(np.log(tab[:, R_PERIOD] / usual))
 
 
 def beat_result(tracker, ante, scale, unanalysed, vessel=None):
@@ -309,34 +317,35 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     q = tracker.periodicity()
     c = tracker.channel(ante, q)
     tab = tracker.table()
+    # a channel's records are in time order as decided: each onset lies after the beat
+    # before (its row), and that beat's onset before it
     tab = tab[tab[:, R_CHANNEL] == c] if q[c] >= MIN_PERIODICITY else tab[:0]
-    tab = tab[np.argsort(tab[:, R_ONSET], kind="stable")]
     # a beat placed without a pulse bridges a missed beat between two seen ones; before the
     # first pulse and after the last there is nothing to bridge
     seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
-    tab, usual = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
+    tab, usual, offset = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
     h = ante if tracker.direction else 0
     tab = np.ascontiguousarray(tab)
     # a stretch locked on half or twice the recording's period (two flow events a cycle, a
     # weak pulse) is not clean
-    period_ok = (np.abs(np.log(tab[:, R_PERIOD] / usual)) <= math.log(PERIOD_RANGE)
-                 if usual is not None else np.ones(len(tab), bool))
+    period_ok = (offset <= math.log(PERIOD_RANGE) if usual is not None
+                 else np.ones(len(tab), bool))
     gaps = np.array(unanalysed, np.int64).reshape(-1, 2)
     cols = np.empty((B_WIDTH, len(tab)))
-    _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps, np.empty(5),
-                  cols)
+    counts = _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps,
+                           np.empty(5), cols)
     beats = Beats(
         signal=CHANNEL_SIGNALS[c] if len(tab) else None, periodicity=float(q[c]),
         **{name: cols[i] for i, name in enumerate(Beats.COLUMNS[:B_PHASES])},
         phases=cols[B_PHASES].astype(int), clean=cols[B_CLEAN] > 0)
-    beats.summary = _summary(beats, tracker, ante, vessel, cols)
+    beats.summary = _summary(beats, tracker, ante, vessel, cols, counts)
     return beats
 
 
 def _percentile(x, q):
-    """``np.percentile(x, q)`` of finite ``x`` (its default linear interpolation, computed
-    as numpy computes it, value for value), without its cost on a few dozen values."""
-    x = np.sort(x)
+    """``np.percentile(x, q)`` of finite ``x`` sorted (an array or a list; its default
+    linear interpolation, computed as numpy computes it, value for value), without its
+    cost on a few dozen values."""
     n = len(x)
     v = (n - 1) * (q / 100)
     if v >= n - 1:
@@ -352,7 +361,7 @@ def _r(x, digits):
 
 
 #: The summary's medians over the clean beats: per-beat column, decimals, and its row in
-#: the kernel's columns.
+#: the kernel's columns (consecutive rows, from B_HR).
 _MEDIANS = (("heart_rate_bpm", 1, B_HR), ("psv_cm_s", 2, B_PSV), ("edv_cm_s", 2, B_EDV),
             ("tamv_cm_s", 2, B_TAMV), ("tav_cm_s", 2, B_TAV), ("ri", 3, B_RI), ("pi", 3, B_PI),
             ("sd_ratio", 2, B_SD), ("acceleration_time_s", 4, B_ACC),
@@ -362,35 +371,31 @@ _MEDIANS = (("heart_rate_bpm", 1, B_HR), ("psv_cm_s", 2, B_PSV), ("edv_cm_s", 2,
 def _medians(cols):
     """Median of the finite values of each row of ``cols`` (None: none): the middle value,
     or the mean of the two, as ``np.median`` takes it; all rows sorted at once (a value
-    not finite sorted last, as NaN).  Returns the medians, the sorted rows and their
-    counts of finite values."""
+    not finite sorted last, as NaN).  Returns the medians, the sorted rows (lists) and
+    their counts of finite values."""
     x = np.where(np.isfinite(cols), cols, np.nan)
     x.sort(axis=1)
     counts = np.isfinite(x).sum(axis=1).tolist()
-    out = []
-    for row, n in zip(x, counts, strict=True):
-        if not n:
-            out.append(None)
-        else:
-            out.append(float(row[n // 2]) if n % 2 else float((row[n // 2 - 1] + row[n // 2]) / 2))
-    return out, x, counts
+    rows = x.tolist()  # Python floats: the same sums and halves, read without numpy scalars
+    out = [None if not n else (row[n // 2] if n % 2 else (row[n // 2 - 1] + row[n // 2]) / 2)
+           for row, n in zip(rows, counts, strict=True)]
+    return out, rows, counts
 
 
-def _summary(b, tracker, ante, vessel, cols):
+def _summary(b, tracker, ante, vessel, cols, counts):
     """The JSON's ``beats`` entry of :class:`Beats` ``b``, whose columns are the rows of
-    ``cols`` (:func:`~._columns._beat_columns`)."""
+    ``cols`` and ``counts`` the counts of beats (:func:`~._columns._beat_columns`)."""
     k = b.clean
-    n_clean = int(k.sum())
-    complete = int(np.isfinite(b.rr_s).sum())
+    n_clean, complete, *phases = counts
     enough = n_clean >= MIN_CLEAN
     out = {"signal": b.signal, "periodicity": round(b.periodicity, 3), "n_beats": len(b),
            "n_clean": n_clean, "n_rejected": complete - n_clean}
     names = _MEDIANS if tracker.direction else _MEDIANS[:-1]
     if enough:
-        med, rows, counts = _medians(cols[[row for _, _, row in names]][:, k])
+        med, rows, counts = _medians(cols[B_HR:B_HR + len(names), k])
         # the clean beats' rates are all finite (a clean beat has a finite interval): the
         # sorted first row is the sorted rates _percentile takes
-        hr = rows[0] if counts[0] == n_clean else b.heart_rate_bpm[k]
+        hr = rows[0] if counts[0] == n_clean else np.sort(b.heart_rate_bpm[k])
         out["heart_rate_bpm"] = _r(med[0], 1)
         out["heart_rate_iqr_bpm"] = round(_percentile(hr, 75) - _percentile(hr, 25), 1)
         for (name, digits, _), m in zip(names[1:], med[1:], strict=True):
@@ -400,8 +405,9 @@ def _summary(b, tracker, ante, vessel, cols):
         for name, _, _ in names[1:]:
             out[name] = None
     if tracker.direction:
-        counts = np.bincount(b.phases[k], minlength=4)[1:] if enough else np.zeros(3)
-        out["phasicity"] = PHASICITY[int(np.argmax(counts)) + 1] if counts.any() else None
+        # the commonest phase count of the clean beats (the fewest phases of a tie)
+        phases = phases if enough else [0, 0, 0]
+        out["phasicity"] = PHASICITY[phases.index(max(phases)) + 1] if any(phases) else None
     if vessel is not None and vessel != "artery":
         out["respiratory_phasicity"] = tracker.respiration(ante if tracker.direction else 0)
     return out

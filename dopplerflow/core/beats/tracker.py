@@ -16,12 +16,11 @@ from numba import njit
 from .. import _design
 from .._numba import _JIT_PURE
 from ._chain import _decide
-from ._drive import _biquad, _breathe, _ema, _step, _wrap
+from ._drive import _biquad, _breathe, _correlate, _ema, _step, _wrap
 from .constants import (
     ACF_TAU_S,
     ALPHA,
     BASELINE_TAU_S,
-    BATCH_S,
     BREATH_BAND_HZ,
     BREATH_MIN_S,
     BREATH_PRESENT,
@@ -44,8 +43,10 @@ from .constants import (
     MIN_PHASE_S,
     N_CHANNELS,
     ONSET_SPAN,
+    P_ACF_BETA,
     P_BREATH_STEP,
     P_FLOOR,
+    P_HI,
     P_MIN_IV,
     P_PERIOD_EVERY,
     P_PMEAN_BETA,
@@ -75,14 +76,44 @@ from .constants import (
 __all__ = ["BeatTracker"]
 
 
+def _beta(tau_s, rate):
+    """Weight of a new value in an exponential mean of time constant ``tau_s`` updated
+    ``rate`` times a second."""
+    return 1.0 - math.exp(-1.0 / (tau_s * rate))
+
+
 @functools.lru_cache(maxsize=8)
-def _breath_filter(breath_fs):
-    """The respiratory band-pass at ``breath_fs`` Hz (a second-order high-pass and two
-    second-order low-passes) and its unit-step state: designed once per rate."""
+def _layout(hop_s, direction, antegrade):
+    """What a :class:`BeatTracker` for rows every ``hop_s`` seconds derives from its
+    settings, worked out once per setting: the step (rows), the ring (rows), the largest
+    lag (steps), the smoothing half-widths (rows), the kernel's parameters (``P_*``), the
+    respiratory band-pass at the breathing rate (a second-order high-pass and two
+    second-order low-passes) with its unit-step state, and the breathing step (s).  The
+    arrays are templates: a tracker takes copies."""
+    rows_s = 1.0 / hop_s
+    step = max(1, int(round(STEP_S * rows_s)))
+    steps_s = rows_s / step
+    hi = int(math.ceil(MAX_PERIOD_S * steps_s)) + 1
+    ring_n = max(int(math.ceil(RING_S * rows_s)),
+                 int(math.ceil((HORIZON + 4) * MAX_PERIOD_S * rows_s)))
+    ring_n += step - ring_n % step
+    half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
+    breath_step = max(1, int(round(BREATH_STEP_S * steps_s)))  # steps
+    breath_fs = steps_s / breath_step
+    params = np.array([
+        _beta(BASELINE_TAU_S, steps_s), _beta(RMS_TAU_S, steps_s), _beta(ACF_TAU_S, steps_s),
+        _beta(RMS_TAU_S, steps_s), WARMUP_S * steps_s, ALPHA, SUBHARMONIC, HORIZON,
+        ONSET_SPAN, MIN_INTERVAL_S * steps_s, POWER_FLOOR, MIN_PHASE_S * rows_s,
+        EDV_S * rows_s, max(2, int(MIN_PERIOD_S * steps_s)), hi - 1,
+        1.0 if direction else 0.0, DRIVE_CLIP, MIN_EVIDENCE, step,
+        max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
+        BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
+        -1 if antegrade is None else 1 - antegrade])
     lo, high = BREATH_BAND_HZ
     sos = np.array([_biquad("high", lo, breath_fs), _biquad("low", high, breath_fs),
                     _biquad("low", high, breath_fs)])
-    return sos, _design.sos_step_state(sos)
+    return (step, ring_n, hi, half, params, sos, _design.sos_step_state(sos),
+            1.0 / breath_fs)
 
 
 class BeatTracker:
@@ -105,7 +136,8 @@ class BeatTracker:
     -----
     :meth:`update` takes rows in stream order, any number at a time; the beats
     found are the same whatever the batches.  Memory holds ``RING_S`` seconds of
-    rows and the list of beats.
+    rows and the table of beats, with room for the records the rows being added can
+    give (one call of the kernel an update: some 14 bytes a row at 5 ms rows).
     """
 
     def __init__(self, hop_s, t0_s, direction, antegrade=None):
@@ -115,22 +147,18 @@ class BeatTracker:
         # the envelope of only one direction can carry the beats: the antegrade one, given,
         # or the toward columns of a mono layout
         self.antegrade = 0 if not self.direction else antegrade
-        rows_s = 1.0 / self.hop_s
-        step = max(1, int(round(STEP_S * rows_s)))
-        steps_s = rows_s / step
+        step, self.ring_n, hi, half, params, sos, step_zi, self.breath_step_s = _layout(
+            self.hop_s, self.direction, self.antegrade)
         self.step = step
-        hi = int(math.ceil(MAX_PERIOD_S * steps_s)) + 1
-        self.ring_n = max(int(math.ceil(RING_S * rows_s)),
-                          int(math.ceil((HORIZON + 4) * MAX_PERIOD_S * rows_s)))
-        self.ring_n += step - self.ring_n % step
-        # rows a kernel call takes (its records fit ``out``): BATCH_S of them, so that the
-        # cost of a call is spread over many rows
-        self.batch = max(step, int(BATCH_S * rows_s) // step * step)
         n_steps = self.ring_n // step
         self.ring = np.zeros((self.ring_n, 7), np.float32)
         self.steps = np.zeros((2, N_CHANNELS, n_steps))  # per step: signal, drive
-        self.acf = np.zeros((N_CHANNELS, hi + 1))
-        self.hist = np.zeros((N_CHANNELS, 2 * (hi + 1)))  # the drive's last steps, for it
+        # the autocorrelation's lags 0 .. hi, with room to a multiple of 8 (_correlate), and
+        # the drive's last steps for it
+        n_lags = hi + 1
+        room = -(-n_lags // 8) * 8
+        self.acf = np.zeros((N_CHANNELS, room))
+        self.hist = np.zeros((N_CHANNELS, n_lags + room))
         self.state = np.zeros((N_CHANNELS, S_WIDTH))
         self.state[:, S_LAST_J] = -1.0
         self.count = np.zeros(3, np.int64)
@@ -138,34 +166,19 @@ class BeatTracker:
         # sums, smoothed signal and its end for the EDV (no kernel allocates)
         self.work = np.zeros((6, max(n_steps, self.ring_n)))
         self.chain = np.zeros(n_steps, np.int64)
-        self.half = np.array([max(0, int(round(s * rows_s / 2))) for s in SMOOTH_S], np.int64)
-
-        def beta(tau_s, rate):
-            return 1.0 - math.exp(-1.0 / (tau_s * rate))
-
-        breath_step = max(1, int(round(BREATH_STEP_S * steps_s)))  # steps
-        breath_fs = steps_s / breath_step
-        self.params = np.array([
-            beta(BASELINE_TAU_S, steps_s), beta(RMS_TAU_S, steps_s),
-            beta(ACF_TAU_S, steps_s),
-            beta(RMS_TAU_S, steps_s), WARMUP_S * steps_s, ALPHA, SUBHARMONIC, HORIZON,
-            ONSET_SPAN, MIN_INTERVAL_S * steps_s, POWER_FLOOR, MIN_PHASE_S * rows_s,
-            EDV_S * rows_s, max(2, int(MIN_PERIOD_S * steps_s)), hi - 1,
-            1.0 if self.direction else 0.0, DRIVE_CLIP, MIN_EVIDENCE, step,
-            max(1, int(round(PERIOD_EVERY_S * steps_s))), breath_step,
-            BREATH_SETTLE_S * breath_fs, DRIVE_FLOOR[0] ** 2, DRIVE_FLOOR[1] ** 2,
-            -1 if self.antegrade is None else 1 - self.antegrade])
-        sos, step_zi = _breath_filter(breath_fs)
+        self.half = half.copy()
+        self.params = params.copy()
         self.breath_sos = sos.copy()
-        self.breath_zi = np.zeros((2, 3, 2))
         self.breath_step_zi = step_zi.copy()
+        self.breath_zi = np.zeros((2, 3, 2))
         self.breath = np.zeros((2, 4))  # per direction: sum being stepped, n, sum, sum sq
-        self.breath_step_s = 1.0 / breath_fs
-        # a channel decides a beat at most every MIN_INTERVAL_S, from its last one (up to
-        # HORIZON periods back, or the whole ring at the end), and the final, open beat
-        most = (self.batch / step + HORIZON * hi + n_steps) / self.params[P_MIN_IV]
-        self.out = np.empty((N_CHANNELS * (int(most) + 4), REC_WIDTH))
-        self.records = []  # arrays of beat records, (k, REC_WIDTH)
+        # the steps a kernel call can decide beats in beyond its own: up to HORIZON periods
+        # back from the last one, or the whole ring at the end (see _room)
+        self.reach = HORIZON * hi + n_steps
+        # the beat records, in the order decided: the first n_records rows; a kernel call
+        # writes its records in place after them, in the room _room keeps
+        self.records = np.empty((2 * self._room(self.ring_n), REC_WIDTH))
+        self.n_records = 0
         self.finished = False
 
     def update(self, rows, final=False, pulse_power=None):
@@ -183,26 +196,34 @@ class BeatTracker:
         elif np.shape(pulse_power) != (len(rows),):
             raise ValueError(f"pulse_power must be ({len(rows)},); got {np.shape(pulse_power)}")
         power = np.ascontiguousarray(pulse_power, np.float32)
-        for i in range(0, len(rows), self.batch):
-            self._run(rows[i:i + self.batch], power[i:i + self.batch], False)
-        if final:
-            self.finished = True
-            self._run(rows[:0], power[:0], True)
+        self.finished = bool(final)
+        # one kernel call for the rows and, at the end, the beats left
+        n, room = self.n_records, self._room(len(rows))
+        if n + room > len(self.records):
+            # doubled for many small updates; for one large one, the room it needs
+            grown = np.empty((max(2 * len(self.records), n + room), REC_WIDTH))
+            grown[:n] = self.records[:n]
+            self.records = grown
+        self.n_records += _beat_rows(rows, power, self.finished, self.ring, self.steps, self.acf,
+                                     self.hist, self.state, self.count, self.work, self.chain,
+                                     self.params, self.half, self.breath_sos, self.breath_zi,
+                                     self.breath_step_zi, self.breath, self.records[n:])
 
-    def _run(self, rows, power, final):
-        k = _beat_rows(rows, power, final, self.ring, self.steps, self.acf, self.hist,
-                       self.state, self.count, self.work, self.chain, self.params, self.half,
-                       self.breath_sos, self.breath_zi, self.breath_step_zi, self.breath,
-                       self.out)
-        if k:
-            self.records.append(self.out[:k].copy())
+    def _room(self, n_rows):
+        """Records a kernel call on ``n_rows`` rows can write, at most: a channel decides a
+        beat at most every MIN_INTERVAL_S, in the steps the rows close (one more for the
+        step begun before them) and those it reaches back (``reach``), and the final,
+        open beat."""
+        steps = n_rows / self.step + 1 + self.reach
+        return N_CHANNELS * (int(steps / self.params[P_MIN_IV]) + 4)
 
     # ------------------------------------------------------------------ reading
     def periodicity(self):
         """Mean periodicity (autocorrelation peak, 0-1) of each channel so far."""
-        # three values: Python floats, not five array operations
+        # three values: Python floats, not five array operations (the sum and the count
+        # are neighbouring slots: a slice, not a gather)
         return np.array([total / n if n > 0 else 0.0
-                         for total, n in self.state[:, [S_QSUM, S_QN]].tolist()])
+                         for total, n in self.state[:, S_QSUM:S_QN + 1].tolist()])
 
     def channel(self, ante, q=None):
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
@@ -215,12 +236,9 @@ class BeatTracker:
         return 2
 
     def table(self):
-        """Every beat record so far, ``(k, REC_WIDTH)``, in the order decided."""
-        if not self.records:
-            return np.zeros((0, REC_WIDTH))
-        if len(self.records) > 1:
-            self.records = [np.concatenate(self.records)]
-        return self.records[0]
+        """Every beat record so far, ``(k, REC_WIDTH)``, in the order decided (a view: the
+        records decided later are written after it)."""
+        return self.records[:self.n_records]
 
     def onsets_s(self, ante):
         """Onsets, s, of the beats decided so far on the channel in use for antegrade
@@ -283,7 +301,7 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
     skip = int(params[P_SKIP])  # the envelope channel not searched (-1: none)
     every = int(params[P_PERIOD_EVERY])
     dn = steps.shape[2]
-    n_lags = acf.shape[1]
+    n_lags = int(params[P_HI]) + 2  # the autocorrelation's lags (acf has room for more)
     k = 0
     n = count[C_ROWS]
     nr = rows.shape[0]
@@ -333,16 +351,27 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
                 _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
             mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
             power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
+        if not fin:
+            # each channel's drive, then their autocorrelations in one loop (a channel not
+            # searched: no drive)
+            p = n_lags - 1 - lag_at
+            x0 = x1 = x2 = 0.0
+            for c in range(N_CHANNELS):
+                if c != skip:
+                    x = _step(c, j, at_step, p, f0 if c == 0 else (f1 if c == 1 else power),
+                              state, steps, hist, n_lags, params)
+                    if c == 0:
+                        x0 = x
+                    elif c == 1:
+                        x1 = x
+                    else:
+                        x2 = x
+            _correlate(acf, hist, p, x0, x1, x2, params[P_ACF_BETA])
         due = every_at == 0  # the period is estimated again
         for c in range(N_CHANNELS):
-            if c == skip:
-                continue
-            if not fin:
-                _step(c, j, at_step, n_lags - 1 - lag_at,
-                      f0 if c == 0 else (f1 if c == 1 else power), state, steps, acf, hist,
-                      params)
-            k += _decide(c, j, due, fin, ring, rn, n, steps, acf, state, params, half, work,
-                         chain, out, k)
+            if c != skip:
+                k += _decide(c, j, due, fin, ring, rn, n, steps, acf, state, params, half,
+                             work, chain, out, k)
         if fin:
             break
         count[C_STEPS] = j + 1
