@@ -406,9 +406,10 @@ class NoiseFloor:
                              f"{rows.shape} and {noise.shape}")
         white = np.empty_like(rows)
         slots = np.empty(n, np.int64)
-        if n and not _whiten(rows, noise, int(row0), self._ver_start, self._ver_inv,
-                             self._ver_fill, int(self.state[N_VER]), _LEAST_RATIO,
-                             self._quant_rows(int(row0), n), white, slots):
+        if n and not _whiten(rows, rows.view(np.int32), noise, int(row0), self._ver_start,
+                             self._ver_inv, self._ver_fill, int(self.state[N_VER]),
+                             _LEAST_RATIO, self._quant_rows(int(row0), n), white,
+                             white.view(np.int32), slots):
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
         return white, self.floor_rows(slots)
 
@@ -1409,10 +1410,12 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
 
 
 @njit(**_JIT_PURE)
-def _row_top(row, bits, scratch):
+def _row_top(row, bits, scratch, scratch_bits):
     """The row's strongest bin (0 if none is above 0): ``max(0, row...)``.
 
-    ``bits`` is the row as int32, ``scratch`` a float32 run to write.  The bits of a
+    ``bits`` is the row as int32, ``scratch`` a float32 run to write and ``scratch_bits``
+    the same run as int32 (views made by the caller in Python: a view in a kernel
+    compiles numba's view for each pair of types).  The bits of a
     float32 at or above 0 order as the floats do, and a negative one (or -0.0) is a
     negative int32: the maximum over the bits is the float maximum, a loop that vectorises
     (the float one does not: its order of comparisons is that of the loop).  A NaN above
@@ -1427,21 +1430,20 @@ def _row_top(row, bits, scratch):
         for k in range(row.shape[0]):
             top = max(top, row[k])
         return top
-    scratch.view(np.int32)[0] = t
+    scratch_bits[0] = t
     return scratch[0]
 
 
 @njit(**_JIT_PURE)
-def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, quant, white,
-            slots):
+def _whiten(rows, bits, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, quant,
+            white, white_bits, slots):
     """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
 
     ``ver_inv`` is 0 and ``ver_fill`` 1 on the bins out of the band (whose whitened value
-    is the level), so each bin is one multiply-add.  Returns False if a row's shape is no
-    longer kept.
+    is the level), so each bin is one multiply-add.  ``bits`` and ``white_bits`` are
+    ``rows`` and ``white`` as int32.  Returns False if a row's shape is no longer kept.
     """
     n_slots = ver_start.shape[0]
-    bits = rows.view(np.int32)
     v = n_ver - 1
     while v > 0 and ver_start[v % n_slots] > row0:
         v -= 1
@@ -1460,7 +1462,7 @@ def _whiten(rows, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio,
         vf = ver_fill[slot]
         # no bin's floor below the row's rounding, nor below the samples' quantisation
         # noise (precision.py): a bin whose shape puts it lower is whitened against that
-        top = _row_top(row, bits[i], w)
+        top = _row_top(row, bits[i], w, white_bits[i])
         least = max(top * least_ratio, quant[i])
         cap = nz / least if least > 0.0 else np.float32(np.inf)
         for k in range(row.shape[0]):

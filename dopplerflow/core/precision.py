@@ -96,8 +96,9 @@ class SampleGrid:
         """Follow the (n, channels) float32 samples ``x``, next in the stream."""
         n = len(x)
         if n and self.step > 0.0:
-            bits = np.ascontiguousarray(x, np.float32).reshape(n, -1).view(np.int32)
-            if not _on_grid(bits.reshape(-1), self.step):
+            x = np.ascontiguousarray(x, np.float32).reshape(n, -1)
+            bits = x.view(np.int32)
+            if not _on_grid(x.reshape(-1), self.step):
                 _, pos, steps = _changes(bits, self.step)
                 for p, st in zip(pos, steps, strict=True):
                     st = 0.0 if st < FINEST_STEP else st
@@ -147,11 +148,10 @@ def _sample_step(b):
 
 
 @njit(**_JIT_PURE)
-def _on_grid(bits, step):
-    """Whether every sample (as float32 bits) is a whole multiple of ``step`` (``inf``:
+def _on_grid(x, step):
+    """Whether every float32 sample ``x`` is a whole multiple of ``step`` (``inf``:
     whether every sample is 0): one multiply and a rounding a sample (it vectorises),
     exact for a power-of-two step."""
-    x = bits.view(np.float32)
     bad = 0
     if step == math.inf:
         for i in range(x.shape[0]):
