@@ -29,13 +29,17 @@ import math
 import numpy as np
 from numba import njit
 
-from ._numba import _JIT, _JIT_PURE
+from ._numba import _JIT_PURE
 
 __all__ = ["PRECISION_DB", "precision_floor", "SampleGrid", "FINEST_STEP", "grid_step"]
 
 #: Steps finer than this are no converter's (24 bits resolve 2^-23): such samples are
 #: taken as continuous, and the grid is no longer followed.
 FINEST_STEP = 2.0 ** -24
+
+#: The most changes of step (each to a finer power of two) one call of :func:`_changes`
+#: reports.
+_MAX_CHANGES = 64
 
 #: The least noise level a frame is judged against, in dB under its strongest bin: above
 #: float32 rounding (145 dB and more below it) with a margin, under any converter's range.
@@ -99,8 +103,9 @@ class SampleGrid:
             x = np.ascontiguousarray(x, np.float32).reshape(n, -1)
             bits = x.view(np.int32)
             if not _on_grid(x.reshape(-1), self.step):
-                _, pos, steps = _changes(bits, self.step)
-                for p, st in zip(pos, steps, strict=True):
+                pos, steps = np.empty(_MAX_CHANGES, np.int64), np.empty(_MAX_CHANGES)
+                k = _changes(bits, self.step, pos, steps)
+                for p, st in zip(pos[:k], steps[:k], strict=True):
                     st = 0.0 if st < FINEST_STEP else st
                     self._at.append(self.n + int(p))
                     self._steps.append(st)
@@ -164,14 +169,13 @@ def _on_grid(x, step):
     return bad == 0
 
 
-@njit(**_JIT)
-def _changes(bits, step):
+@njit(**_JIT_PURE)
+def _changes(bits, step, pos, steps):
     """Where the step of the (n, channels) samples ``bits`` first gets finer than
-    ``step``, and again after, until it is under :data:`FINEST_STEP`: (count, sample
-    indices, steps)."""
+    ``step``, and again after, until it is under :data:`FINEST_STEP`: the sample indices
+    into ``pos`` and the steps into ``steps`` (at most their length); returns their count.
+    """
     n = bits.shape[0]
-    pos = np.empty(64, np.int64)
-    steps = np.empty(64, np.float64)
     k = 0
     for t in range(n):
         s = step
@@ -179,10 +183,10 @@ def _changes(bits, step):
             s = min(s, _sample_step(bits[t, c]))
         if s < step:
             step = s
-            if k < 64:
+            if k < pos.shape[0]:
                 pos[k] = t
                 steps[k] = s
                 k += 1
             if s < FINEST_STEP:
                 break
-    return k, pos[:k], steps[:k]
+    return k
