@@ -85,7 +85,7 @@ def build_parser():
 
 def _compiling():
     print("dopplerflow: first run on this machine: compiling the analysis kernels "
-          "(15-25 s, once)", file=sys.stderr, flush=True)
+          "(20-35 s, once)", file=sys.stderr, flush=True)
 
 
 class Interrupted(KeyboardInterrupt):
