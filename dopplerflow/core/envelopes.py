@@ -519,13 +519,19 @@ def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir
             if fmax_bins < 0.0:
                 continue
             fmax_bins = min(fmax_bins, tops[slot, d] + 0.5)
-            for j in range(1, min(int(fmax_bins), cnt - 2) + 1):
-                strongest = max(strongest, _excess3(white, i, nz, shape, st, sp, j))
+            # each bin's excess over the floor once: summed for the flow's power and mean
+            # frequency, and, three bins about each outward bin 1 .. the edge, offered as
+            # the row's strongest flow (the sums of ``_excess3``, in its order)
+            last = min(int(fmax_bins), cnt - 2) + 1  # the last bin of the last such sum
             pw = 0.0
             pf = 0.0
+            e2 = e1 = 0.0  # the excess of the two bins before
             for j in range(min(cnt, int(fmax_bins) + 2)):
                 k = st + sp * j
-                p = (white[i, k] - nz) * shapes[slot, k]
+                p = (white[i, k] - nz) * shape[k]
+                if 2 <= j <= last:
+                    strongest = max(strongest, e2 + e1 + p)
+                e2, e1 = e1, p
                 if p > 0.0:
                     pw += p
                     pf += p * (dir_f0[d] + j * bin_hz)
