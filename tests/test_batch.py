@@ -96,6 +96,24 @@ def test_one_row_per_recording_a_bad_file_is_a_row_and_jobs_do_not_change_anythi
     assert not (tmp_path / "json1" / (BAD + ".json")).exists()
 
 
+def test_a_file_cut_short_is_a_row_that_says_so(data, tmp_path):
+    """The verdict of a file cut short covers the audio read: its row says so in columns
+    of their own, beside the whole file's."""
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    whole = (data / "neck/jug.flac").read_bytes()
+    (folder / "whole.flac").write_bytes(whole)
+    (folder / "half.flac").write_bytes(whole[:len(whole) // 2])
+    run_batch([folder], tmp_path / "cut.csv", jobs=1, settings=Settings(vessel="ijv"))
+    by = {os.path.basename(r["file"]): r for r in _csv_rows(tmp_path / "cut.csv")}
+    half, full = by["half.flac"], by["whole.flac"]
+    assert half["status"] == full["status"] == "ok"
+    assert (full["audio_complete"], full["cut_at_s"], full["stated_duration_s"]) == ("true", "", "")
+    assert half["audio_complete"] == "false" and half["stated_duration_s"] == "2.0"
+    assert 0.5 < float(half["cut_at_s"]) == float(half["duration_s"]) < 1.5
+    assert "cut short" in half["warnings"]
+
+
 def test_sidecars_then_the_settings_table_set_each_recording(data, tmp_path):
     folder = tmp_path / "d"
     shutil.copytree(data, folder)

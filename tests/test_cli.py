@@ -296,6 +296,30 @@ def test_cli_analyze_summary_states_the_verdict(capsys):
                for ln in lines)
 
 
+def test_cli_analyze_summary_of_a_file_cut_short_says_what_the_verdict_covers(tmp_path,
+                                                                               capsys):
+    """The bundled jugular sample (12 s, reflux from 4.35 s) cut to its first part: the
+    verdict is "no", of the part read, and the summary, the JSON and the report say so."""
+    cut = tmp_path / "cut.flac"
+    data = open(JUGULAR, "rb").read()
+    cut.write_bytes(data[:len(data) // 4])
+    out = tmp_path / "cut.json"
+    args = [str(cut), "--vessel", "ijv", "--antegrade", "away"]
+    assert cli.main(["analyze", *args, "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    d = json.loads(out.read_text())
+    assert d["audio_complete"] is False and d["reflux"] is False
+    read, stated = d["cut"]["at_s"], d["cut"]["stated_s"]
+    assert stated == 12.0 and 1.0 < read < 4.35
+    assert f"  audio       {d['duration_s']:.2f} s of 12.00 s (cut short), 8000 Hz, 2 " \
+           f"channel(s), layout iq" in lines
+    assert (f"  reflux      no: 0 event(s) longer than 0.88 s, in the first {read:.2f} s of "
+            f"12.00 s (the file is cut short)") in lines
+    assert cli.main(["report", *args, "-o", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    assert "of 12.00 s (cut short)" in page and "(the file is cut short)." in page
+
+
 def test_cli_analyze_plot(tmp_path):
     z = stepped_tone()
     wav = tmp_path / "tone.wav"

@@ -62,8 +62,9 @@ def write_manifest(folder, recordings, b_mode="", name="exam.toml", head=None):
     """A manifest naming ``recordings``: (file, vessel, side, posture[, manoeuvre])."""
     lines = [head if head is not None else '[exam]\nid = "T-1"\n', b_mode]
     for file, vessel, side, posture, *rest in recordings:
-        layout = FILES[file][1] if file in FILES else "iq"
-        antegrade = FILES[file][4] if file in FILES else "auto"
+        base = file.removesuffix("_cut")  # a file cut short has its whole file's layout
+        layout = FILES[base][1] if base in FILES else "iq"
+        antegrade = FILES[base][4] if base in FILES else "auto"
         lines += ["[[recording]]", f'file = "{file}.flac"', f'vessel = "{vessel}"',
                   f'posture = "{posture}"', f'layout = "{layout}"', f'antegrade = "{antegrade}"']
         lines += [f'side = "{side}"'] if side else []
@@ -129,6 +130,35 @@ def test_criterion_4_no_flow_in_both_postures(analysed):
     valsalva = _status(analysed([("noflow", "ijv", "left", "supine", "valsalva"),
                                  ("noflow", "ijv", "left", "sitting", "valsalva")]), 4)
     assert valsalva.status == "not assessed"
+
+
+def test_a_recording_cut_short_is_not_counted_against_a_criterion(rec_dir, analysed):
+    """No reflux or no flow in the part of a file that could be read says nothing of the
+    rest: such a recording does not make a criterion "not met" (nor "met", for no flow);
+    reflux in the part read still counts."""
+    for name in ("phasic", "noflow", "reflux", "closure"):
+        data = (rec_dir / f"{name}.flac").read_bytes()
+        (rec_dir / f"{name}_cut.flac").write_bytes(data[:len(data) // 2])
+    one = _status(analysed([("phasic_cut", "ijv", "left", "supine")]), 1)
+    assert one.status == "not assessed", one
+    assert one.evidence[0]["value"].endswith("(the file is cut short): not counted")
+    assert not one.evidence[0]["decides"]
+    whole = _status(analysed([("phasic", "ijv", "left", "supine")]), 1)
+    assert whole.status == "not met"  # the same recording read whole
+    # reflux 2.0-3.1 s: the first 1.75 s of the file hold none, so not counted either
+    assert _status(analysed([("reflux_cut", "vv", "right", "sitting")]), 1).status \
+        == "not assessed"
+    four = _status(analysed([("noflow_cut", "ijv", "left", "supine"),
+                             ("noflow", "ijv", "left", "sitting")]), 4)
+    assert four.status == "not assessed" and "supine cut short" in four.reason, four
+    assert _status(analysed([("noflow", "ijv", "left", "supine"),
+                             ("noflow", "ijv", "left", "sitting")]), 4).status == "met"
+    # the leg map: the closure read whole is competent; cut short, it cannot say
+    legs = analysed([("closure", "gsv", "right", "standing", "release"),
+                     ("closure_cut", "gsv", "left", "standing", "release")]).legs
+    cells = {c.side: c for c in legs if c.vein == "gsv"}
+    assert cells["right"].status == "competent"
+    assert cells["left"].status == "not assessable" and cells["left"].deciding is None
 
 
 @pytest.mark.parametrize("b_mode, status", [

@@ -334,6 +334,14 @@ def test_truncated_data_warns_and_keeps_what_is_there(tmp_path, stereo):
     assert a.duration_s < len(stereo) / FS
     # what could be read is analysed: the reflux onset is there
     assert a.reflux_events[0].start_s == pytest.approx(1.5, abs=0.01)
+    # and the result says, in fields of its own, that it covers part of the recording
+    d = a.to_dict()
+    assert d["audio_complete"] is False and not a.audio_complete
+    assert d["cut"]["at_s"] == pytest.approx(a.duration_s, abs=1 / FS)
+    assert d["cut"]["stated_s"] == pytest.approx(len(stereo) / FS)
+    assert d["cut"]["reason"]
+    whole = df.analyze(stereo, sample_rate_hz=FS, vessel="ijv", antegrade="toward")
+    assert whole.to_dict()["audio_complete"] is True and "cut" not in whole.to_dict()
 
 
 # ------------------------------------------------------------------ damaged files
@@ -530,8 +538,10 @@ def test_the_analysis_of_a_damaged_file_does_not_depend_on_the_block_size(tmp_pa
     assert a.duration_s == b_.duration_s > 1.0 and a.summary == b_.summary
     assert a.reflux_events == b_.reflux_events and a.warnings == b_.warnings
     assert any(w.startswith("the file is damaged or cut short at ") for w in a.warnings)
+    assert a.cut == b_.cut and a.cut["at_s"] == pytest.approx(a.duration_s, abs=1 / FS)
     if suffix != "ogg":  # Ogg headers promise no length
         assert any(f"its header promises {promised} frames" in w for w in a.warnings)
+        assert a.cut["stated_s"] == pytest.approx(promised / FS)
     if kind in ("flac-cut1", "wav-claims"):  # the reflux (1.5-2.7 s) is all there
         _check_reflux(a)
 

@@ -18,11 +18,17 @@ GSV = Path(__file__).resolve().parent.parent / "samples" / "gsv_reflux_toward_aw
 
 
 def _analysis(settings=None, *, flow=True, reflux=False, events=(), direction=True,
-              why=None):
+              why=None, cut=None):
     """What the wording reads of an Analysis."""
     return SimpleNamespace(settings=settings or Settings(vessel="ijv"), flow_detected=flow,
                            reflux=reflux, reflux_events=list(events),
-                           direction_available=direction, reflux_not_assessable=why)
+                           direction_available=direction, reflux_not_assessable=why,
+                           cut=cut, duration_s=cut["at_s"] if cut else 12.0)
+
+
+#: Where reading stopped in a file cut short, and in one damaged within its stated length.
+CUT = {"at_s": 4.096, "stated_s": 12.0, "reason": "flac decoder lost sync"}
+DAMAGED = {"at_s": 4.096, "stated_s": None, "reason": "Ogg page 12 fails its checksum"}
 
 
 @pytest.mark.parametrize("settings, direction, text", [
@@ -66,12 +72,33 @@ def test_vessel_phrase():
      "na", "No reflux rule for this vessel (artery)."),
     (dict(flow=False), "no: 0 event(s) longer than 0.88 s", "no flow detected", "na",
      "No flow detected: only noise and wall clutter."),
+    # a file cut short: a verdict of no reflux covers the part read, reflux stands
+    (dict(cut=CUT),
+     "no: 0 event(s) longer than 0.88 s, in the first 4.10 s of 12.00 s (the file is cut short)",
+     "no reflux (no retrograde flow > 0.88 s) in the first 4.1 s (file cut)", "none",
+     "No reflux: no retrograde flow longer than 0.88 s in the first 4.10 s of 12.00 s (the "
+     "file is cut short)."),
+    (dict(cut=DAMAGED),
+     "no: 0 event(s) longer than 0.88 s, in the first 4.10 s (the file is damaged there)",
+     "no reflux (no retrograde flow > 0.88 s) in the first 4.1 s (file cut)", "none",
+     "No reflux: no retrograde flow longer than 0.88 s in the first 4.10 s (the file is "
+     "damaged there)."),
+    (dict(reflux=True, events=(EVENT,), cut=CUT),
+     "YES: 1 event(s) longer than 0.88 s, in the first 4.10 s of 12.00 s (the file is cut "
+     "short)", "REFLUX: 1 event(s) > 0.88 s", "reflux",
+     "Reflux: 1 event of retrograde flow longer than 0.88 s (longest 1.23 s)."),
 ])
 def test_each_verdict_in_each_wording(kw, phrase, headline, kind, sentence):
     a = _analysis(**kw)
     assert verdict.reflux_phrase(a) == phrase
     assert verdict.headline(a) == headline
     assert verdict.verdict_sentence(a) == (kind, sentence)
+
+
+def test_length_phrase_says_how_much_of_a_file_cut_short_was_read():
+    assert verdict.length_phrase(_analysis()) == "12.00 s"
+    assert verdict.length_phrase(_analysis(cut=CUT)) == "4.10 s of 12.00 s (cut short)"
+    assert verdict.length_phrase(_analysis(cut=DAMAGED)) == "4.10 s (damaged there)"
 
 
 @pytest.fixture(scope="module")

@@ -262,7 +262,7 @@ def print_summary(analysis, file=None):
     s = a.settings
     p = lambda *x: print(*x, file=out)  # noqa: E731
     p(f"dopplerflow {__version__}: {display_name(a.file) if a.file else 'audio'}")
-    p(f"  audio       {a.duration_s:.2f} s, {tidy(a.sample_rate_hz, 1)} Hz, "
+    p(f"  audio       {verdict.length_phrase(a)}, {tidy(a.sample_rate_hz, 1)} Hz, "
       f"{a.n_channels} channel(s), layout {s.layout}{' (inverted)' if s.invert else ''}")
     chosen = verdict.layout_phrase(a)
     if chosen:

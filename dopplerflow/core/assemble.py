@@ -102,7 +102,7 @@ def assemble(proc, extra):
         hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats,
         signal_band_hz=proc.noise.band.band_hz(),
         tonal_lines_hz=[round(f, 1) for f in proc.noise.tonal_lines_hz()],
-        impulses=proc.noise.impulses.count, layout_check=layout_check)
+        impulses=proc.noise.impulses.count, layout_check=layout_check, cut=proc.cut)
 
 
 def _layout_entry(proc, warnings):

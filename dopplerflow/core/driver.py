@@ -137,9 +137,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
 
         reader = io.iter_blocks(source, block_size)
         read = feed(proc, reader, on_item=None if progress is None else tell)
-        damage = reader.report.warning()
-        if damage:
-            proc.warn(damage)
+        proc.cut_short(reader.report)
         require_one_window(read, info.samplerate, settings, name)
         return proc.finish()
     data = _samples(source)

@@ -272,6 +272,25 @@ class ReadReport:
                                         or self.frames_read + self.slack
                                         >= self.frames_promised)
 
+    def cut(self):
+        """Where reading stopped early, for the result's ``cut`` entry; None if it did not.
+
+        Returns
+        -------
+        dict or None
+            ``at_s``: the end of the audio read (and analysed), s; ``stated_s``: the
+            length the header states, s (None when it states none, or no more than was
+            read: damage found by a check of the file's own structure); ``reason``:
+            what stopped the reading.
+        """
+        if self.complete or not self.samplerate:
+            return None
+        stated = None
+        if self.frames_promised is not None and self.frames_read < self.frames_promised:
+            stated = round(self.frames_promised / self.samplerate, 6)
+        return {"at_s": round(self.frames_read / self.samplerate, 6), "stated_s": stated,
+                "reason": self.reason or "the decoder found no more frames"}
+
     def warning(self):
         """A one-line warning if reading stopped early, else None."""
         if self.complete:

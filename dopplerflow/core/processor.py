@@ -191,6 +191,7 @@ class Processor:
         self.sample_rate_hz = float(sample_rate_hz)
         self.n_channels = int(n_channels)
         self.file = file
+        self.cut = None  # a file read up to damage, or cut short: see cut_short
         self.cmap = channel_map(s.layout, self.n_channels, channels=s.channels,
                                 invert=s.invert, offset_hz=s.offset_hz)
         cfg = self.config = spectral_config(self.sample_rate_hz, self.cmap,
@@ -276,6 +277,14 @@ class Processor:
     def warn(self, message):
         """Add ``message`` to the result's warnings (the caller saw something wrong)."""
         self.warnings.append(message)
+
+    def cut_short(self, report):
+        """Note that the file fed stopped before its end: ``report`` is its reader's
+        :class:`~dopplerflow.core.io.ReadReport`.  The result's ``cut`` says where and its
+        warnings why; nothing is noted when the file was read whole."""
+        self.cut = report.cut()
+        if self.cut is not None:
+            self.warn(report.warning())
 
     @property
     def time_s(self):

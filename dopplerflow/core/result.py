@@ -119,7 +119,10 @@ class Analysis:
     of the flow search and ``impulses`` the count of clicks taken out.
     ``layout_check`` (two channels checked, or ``layout='auto'``) holds what the check of
     the channels measured and found, and how the layout was chosen
-    (:mod:`~dopplerflow.core.layout_check`).
+    (:mod:`~dopplerflow.core.layout_check`).  ``cut`` (a file damaged or cut short)
+    says where reading stopped, the length the file states and why
+    (:meth:`~dopplerflow.core.io.ReadReport.cut`): the analysis, ``duration_s`` and the
+    verdicts cover the audio before it.
     """
 
     settings: Settings
@@ -150,6 +153,14 @@ class Analysis:
     artefacts: list | None = None
     beats: object = None  # core.beats.Beats: the beats and their indices, or None
     layout_check: dict | None = None
+    cut: dict | None = None
+
+    @property
+    def audio_complete(self):
+        """Whether every sample of the recording was analysed: False when the file was
+        damaged or cut short (``cut`` says where) or samples were lost in the stream
+        (``gaps``).  The verdicts are those of the audio analysed."""
+        return self.cut is None and not self.gaps
 
     @property
     def heart_rate_bpm(self):
@@ -175,6 +186,7 @@ class Analysis:
             "file": self.file,
             "sample_rate_hz": self.sample_rate_hz,
             "duration_s": round(self.duration_s, 6),
+            "audio_complete": self.audio_complete,
             "layout": self.settings.layout,
             "channels": self.n_channels,
             "settings": self.settings.to_dict(),
@@ -199,7 +211,7 @@ class Analysis:
             "dopplerflow_version": __version__,
         }
         d.update(self.extra)
-        for key in ("layout_check", "hum", "second_vessel", "gaps", "artefacts"):
+        for key in ("cut", "layout_check", "hum", "second_vessel", "gaps", "artefacts"):
             if getattr(self, key) is not None:
                 d.setdefault(key, getattr(self, key))
         if trace:

@@ -9,7 +9,8 @@ verdict through them, so the three say the same thing.
 from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "vessel_phrase", "reflux_phrase", "headline",
-           "flow_phrase", "not_assessable_reason", "verdict_sentence", "layout_phrase"]
+           "flow_phrase", "not_assessable_reason", "verdict_sentence", "layout_phrase",
+           "cut_phrase", "length_phrase"]
 
 
 def threshold_phrase(analysis):
@@ -56,8 +57,33 @@ def reflux_phrase(analysis):
         return f"not assessable ({analysis.reflux_not_assessable})"
     if not thr:
         return "no rule for this vessel"
+    cut = cut_phrase(analysis)
     return (f"{'YES' if analysis.reflux else 'no'}: {len(analysis.reflux_events)} event(s) "
-            f"longer than {thr:g} s")
+            f"longer than {thr:g} s" + (f", {cut}" if cut else ""))
+
+
+def length_phrase(analysis):
+    """The audio analysed, e.g. ``"12.00 s"``; of a file damaged or cut short ``"4.10 s
+    of 12.00 s (cut short)"`` or ``"4.10 s (damaged there)"``."""
+    length = f"{analysis.duration_s:.2f} s"
+    cut = analysis.cut
+    if cut is None:
+        return length
+    if cut["stated_s"] is not None:
+        return f"{length} of {cut['stated_s']:.2f} s (cut short)"
+    return f"{length} (damaged there)"
+
+
+def cut_phrase(analysis):
+    """What a verdict covers when the file was damaged or cut short, e.g. ``"in the
+    first 4.10 s of 12.00 s (the file is cut short)"``; None for a file read whole."""
+    cut = analysis.cut
+    if cut is None:
+        return None
+    if cut["stated_s"] is not None:
+        return (f"in the first {cut['at_s']:.2f} s of {cut['stated_s']:.2f} s "
+                f"(the file is cut short)")
+    return f"in the first {cut['at_s']:.2f} s (the file is damaged there)"
 
 
 def headline(analysis):
@@ -73,7 +99,9 @@ def headline(analysis):
         return "no reflux rule"
     if analysis.reflux:
         return f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
-    return f"no reflux (no retrograde flow > {s.threshold_s:g} s)"
+    cut = analysis.cut
+    where = f" in the first {cut['at_s']:.1f} s (file cut)" if cut else ""
+    return f"no reflux (no retrograde flow > {s.threshold_s:g} s){where}"
 
 
 def flow_phrase(analysis):
@@ -117,7 +145,9 @@ def verdict_sentence(analysis):
         longest = max(e.duration_s for e in analysis.reflux_events)
         return "reflux", (f"Reflux: {n} event{'s' if n > 1 else ''} of retrograde flow longer "
                           f"than {s.threshold_s:g} s (longest {longest:.2f} s).")
-    return "none", f"No reflux: no retrograde flow longer than {s.threshold_s:g} s."
+    cut = cut_phrase(analysis)
+    return "none", (f"No reflux: no retrograde flow longer than {s.threshold_s:g} s"
+                    + (f" {cut}." if cut else "."))
 
 
 def layout_phrase(analysis):

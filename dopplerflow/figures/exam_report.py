@@ -187,7 +187,7 @@ def _recording(item):
     r, a = item.recording, item.analysis
     kind, sentence = verdict.verdict_sentence(a)
     sm = a.summary
-    facts = (f"{a.duration_s:.1f} s, {a.sample_rate_hz:g} Hz, layout {a.settings.layout}; "
+    facts = (f"{verdict.length_phrase(a)}, {a.sample_rate_hz:g} Hz, layout {a.settings.layout}; "
              f"{verdict.vessel_phrase(a.settings)}; flow in {100 * sm.flow_fraction:.0f}% of "
              f"frames, peak antegrade {sm.peak_antegrade_velocity_cm_s:.1f} cm/s")
     events = []

@@ -119,7 +119,7 @@ def _recording(analysis):
         layout += f", {tidy(s.offset_hz, 1)} Hz"
     rows = [
         ("file", display_name(os.path.basename(a.file)) if a.file else "(array)"),
-        ("duration", f"{a.duration_s:.2f} s"),
+        ("duration", verdict.length_phrase(a)),
         ("sample rate", _q(a.sample_rate_hz, "Hz", 1)),
         ("channels", str(a.n_channels) + (f" (used: {', '.join(map(str, s.channels))})"
                                           if s.channels else "")),

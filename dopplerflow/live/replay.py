@@ -151,7 +151,6 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     extra = {}
     if dropped:
         extra = {"dropped_blocks": len(dropped), "dropped_samples": sum(dropped)}
-    damage = readers[0].report.warning() if readers else None
-    if damage:
-        proc.warn(damage)
+    if readers:
+        proc.cut_short(readers[0].report)
     return proc.finish(**extra)

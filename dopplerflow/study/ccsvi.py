@@ -25,6 +25,7 @@ Valsalva reverses flow through many healthy jugular valves).
 
 from dataclasses import dataclass, field
 
+from ..core import verdict
 from ..core.vessels import VESSELS
 from .manifest import SIDES
 
@@ -149,11 +150,14 @@ def _reflux_criterion(number, items, veins):
             value, decides = "reflux not assessable", False
         else:
             longest = longest_retrograde_s(a)
-            readable += 1
             decides = longest > limit
-            met += decides
             value = (f"longest retrograde flow {longest:.2f} s" if a.flow_detected
                      else "no flow detected (no reflux)")
+            if a.cut is not None and not decides:  # the rest of the recording is unread
+                value += f" {verdict.cut_phrase(a)}: not counted"
+            else:
+                readable += 1
+                met += decides
         evidence.append({"recording": rec.index, "what": _where(rec), "value": value,
                          "decides": decides})
     names = "/".join(v.upper() for v in veins)
@@ -190,22 +194,30 @@ def _no_flow_criterion(items):
             groups.setdefault((rec.vessel, rec.side), {}).setdefault(rec.upright, []).append(it)
     evidence, met, open_, seen = [], [], [], 0
     for (vessel, side), by_posture in sorted(groups.items()):
+        # no flow in a file cut short says nothing of the part unread
         flows = {up: any(it.analysis.flow_detected for it in its)
-                 for up, its in by_posture.items()}
+                 for up, its in by_posture.items()
+                 if any(it.analysis.flow_detected or it.analysis.cut is None for it in its)}
         name = f"{vessel.upper()} {side}"
         both = len(flows) == 2
         decides = both and not any(flows.values())
         for its in by_posture.values():
             for it in its:
+                a = it.analysis
+                value = "flow detected" if a.flow_detected else "no flow detected"
+                if a.cut is not None and not a.flow_detected:
+                    value += f" {verdict.cut_phrase(a)}: not counted"
                 evidence.append({"recording": it.recording.index, "what": _where(it.recording),
-                                 "value": "flow detected" if it.analysis.flow_detected
-                                 else "no flow detected", "decides": decides})
+                                 "value": value, "decides": decides})
         if decides:
             met.append(name)
         elif not any(flows.values()):
-            missing = "upright" if False in flows else "supine"
-            open_.append(f"{name}: no flow {'supine' if False in flows else 'upright'}, "
-                         f"{missing} not recorded")
+            posture = {False: "supine", True: "upright"}
+            unread = [posture[up] for up in by_posture if up not in flows]
+            said = [f"no flow {posture[up]}" for up in flows]
+            said += [f"{p} cut short" for p in unread]
+            said += [f"{posture[up]} not recorded" for up in posture if up not in by_posture]
+            open_.append(f"{name}: {', '.join(said)}")
         else:
             seen += 1
     if met:

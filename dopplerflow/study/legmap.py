@@ -30,7 +30,8 @@ class LegCell:
     status : str
         ``reflux`` (longest retrograde flow over the threshold), ``competent``
         (flow, no reflux), ``no flow`` (no recording found flow), ``not assessable``
-        (no recording could tell the direction) or ``not recorded``.
+        (no recording could tell the direction, or those without reflux were cut
+        short) or ``not recorded``.
     longest_retrograde_s : float or None
     threshold_s : float
     recordings : list of int
@@ -64,9 +65,12 @@ def _cell(vein, side, items):
         return LegCell(vein, side, "not assessable", None, threshold, indices)
     best = max(readable, key=lambda it: longest_retrograde_s(it.analysis))
     longest = round(longest_retrograde_s(best.analysis), 4)
+    whole = [it for it in readable if it.analysis.cut is None]
     if longest > threshold:
         status = "reflux"
-    elif any(it.analysis.flow_detected for it in readable):
+    elif not whole:  # no reflux in the part of a file cut short says nothing of the rest
+        return LegCell(vein, side, "not assessable", longest, threshold, indices)
+    elif any(it.analysis.flow_detected for it in whole):
         status = "competent"
     else:
         status = "no flow"

@@ -35,6 +35,7 @@ SETTINGS_COLUMNS = (
 COLUMNS = (
     ("file", str), ("status", str), ("error", str), ("settings_source", str),
     ("duration_s", float), ("sample_rate_hz", float), ("channels_in_file", int),
+    ("audio_complete", bool), ("cut_at_s", float), ("stated_duration_s", float),
     ("flow_detected", bool), ("reflux", bool), ("reflux_not_assessable", str),
     ("n_reflux_events", int), ("longest_reflux_s", float), ("first_reflux_start_s", float),
     ("n_retrograde_episodes", int), ("longest_retrograde_s", float),
@@ -110,7 +111,10 @@ def row_from_result(name, result, settings, source):
     row.update(
         file=name, status="ok", settings_source=source,
         duration_s=result["duration_s"], sample_rate_hz=float(result["sample_rate_hz"]),
-        channels_in_file=result["channels"], flow_detected=result["flow_detected"],
+        channels_in_file=result["channels"], audio_complete=result["audio_complete"],
+        cut_at_s=(result.get("cut") or {}).get("at_s"),
+        stated_duration_s=(result.get("cut") or {}).get("stated_s"),
+        flow_detected=result["flow_detected"],
         reflux=result["reflux"], reflux_not_assessable=result.get("reflux_not_assessable"),
         n_reflux_events=len(events), longest_reflux_s=_longest(events),
         first_reflux_start_s=events[0]["start_s"] if events else None,
