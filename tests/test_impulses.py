@@ -1,5 +1,7 @@
 """Impulses: clicks and probe taps do not become flow peaks; they are counted."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import band_noise, iq
@@ -143,6 +145,37 @@ def test_broadband_fraction_of_noise_and_of_a_click(rng):
     assert n_half == n // 4
     assert impulses._broadband_fraction(click, inv * half, n_half, 1.0, n - 1, -1, n, n - 1,
                                         impulses.IMPULSE_X) == 1.0
+
+
+def test_a_mono_click_is_counted_and_a_systolic_peak_is_not(tmp_path):
+    """One direction: the bundled artery (80 cm/s systolic peaks, 4.2 kHz of a 5.5 kHz
+    band: past the middle of the upper half-band, short of its top quarter) holds no
+    click; the same recording with five taps added holds five."""
+    import soundfile as sf
+
+    path = Path(__file__).resolve().parent.parent / "samples" / "artery_mono.flac"
+    x, fs = sf.read(path, dtype="float32")
+    a = df.analyze(x, sample_rate_hz=fs, layout="mono")
+    assert a.impulses == 0 and not [w for w in a.warnings if "impulse" in w]
+    clicked = x.copy()
+    for t in CLICKS_S:  # in diastole, in systole alike
+        clicked[int(t * fs)] += 0.8
+    assert df.analyze(clicked, sample_rate_hz=fs, layout="mono").impulses == len(CLICKS_S)
+
+
+def test_top_fraction_of_noise_flow_and_a_click(rng):
+    n = 64
+    inv = np.ones(n, np.float32)
+    inb = np.ones(n, np.float32)
+    noise = rng.exponential(1.0, n).astype(np.float32)
+    flow = noise.copy()
+    flow[:52] += 30.0  # flow up to 52 of 64 bins: past the upper half's middle (48)
+    click = (noise + 10.0).astype(np.float32)
+    args = (0, 1, n, n - 1, impulses.IMPULSE_X)
+    assert impulses._broadband_fraction(flow, inv, 32, 1.0, *args) > impulses.IMPULSE_FRACTION
+    assert impulses._top_fraction(flow, inv, inb, 1.0, *args) < impulses.IMPULSE_FRACTION
+    assert impulses._top_fraction(click, inv, inb, 1.0, *args) == 1.0
+    assert impulses._top_fraction(click, inv, np.zeros(n, np.float32), 1.0, *args) == -1.0
 
 
 def test_steps_are_the_frames_whose_window_holds_a_step():

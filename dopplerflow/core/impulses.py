@@ -18,7 +18,10 @@ are replaced, as they come, by the last frame before it, so the impulse neither 
 flow peak nor enters the noise floor.  A longer broadband run is kept (after its first
 frames) and not counted, and so are broadband frames that follow one another closer
 (longer activity: a burst of noise the level is still following); a single frame short
-of broadband inside a run does not end it.
+of broadband inside a run does not end it.  With one direction, a run is counted only
+when one of its frames also holds more than :data:`IMPULSE_FRACTION` of the top
+quarter-band that far up (:func:`_top_fraction`): flow at a systolic peak can fill the
+upper half-band past its middle, a click fills it to the top.
 
 A step of level (flow that starts or stops at once against near-silence) does to the one
 frame whose window holds it near its middle what a click does: the window cut at the step
@@ -177,6 +180,25 @@ def _broadband_fraction(p, vinv, n_in, level, st, sp, cnt, top, x):
     for k in range(pp.shape[0]):
         above += 1 if pp[k] * vv[k] > lim else 0
     return above / n_in
+
+
+@njit(**_JIT_PURE)
+def _top_fraction(p, vinv, inb, level, st, sp, cnt, top, x):
+    """Fraction of the in-band bins of a direction's top quarter-band (outward ``(3 * top
+    + 3) // 4 .. top``) above ``x`` times their noise floor; -1.0 when it holds no bin in
+    the band.  Arguments as :func:`_broadband_fraction`'s, ``inb`` 1.0 on the band's
+    bins."""
+    j0 = (3 * top + 3) // 4
+    j1 = min(top, cnt - 1)
+    lim = np.float32(x * level)
+    n = 0
+    above = 0
+    for j in range(j0, j1 + 1):
+        k = st + sp * j
+        if inb[k] > 0.0:
+            n += 1
+            above += 1 if p[k] * vinv[k] > lim else 0
+    return above / n if n > 0 else -1.0
 
 
 @njit(**_JIT_PURE)

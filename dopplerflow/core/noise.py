@@ -59,6 +59,7 @@ from .impulses import (
     IMPULSE_X,
     Impulses,
     _broadband_fraction,
+    _top_fraction,
     _upper_count,
     steps,
 )
@@ -125,7 +126,7 @@ _TINY = 1e-12
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
-    N_UPPER = range(26)
+    RUN_CLICK, N_UPPER = range(27)
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
@@ -1147,6 +1148,7 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
     p = power[i]
     level = state[LEVEL]
     broad = step
+    click = True  # a broadband frame counts towards an impulse (see below)
     if not broad and level > 0.0 and state[N_VER] > 1:
         # broadband in every direction searched or not at all; the lesser fraction holds
         # with two, once the floor is the first sub-window's (the warm-up's floor, a mean
@@ -1169,6 +1171,14 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
             broad = min(f0, f1) > f2
         elif max(f0, f1) >= 0.0:
             broad = max(f0, f1) > par[P_IMP_F]
+            if broad:
+                # one direction: flow fills the band from the baseline up to its maximum
+                # velocity, which at a systolic peak may reach past the half-band's half
+                # (and a faint transient may fall off towards the top); gated all the
+                # same, such a frame is no click unless the band's top quarter is raised
+                d = 0 if f0 >= f1 else 1
+                click = _top_fraction(p, vinv, inb, level, dir_start[d], dir_step[d],
+                                      dir_count[d], tops[d], par[P_IMP_X]) > par[P_IMP_F]
     # the replacement: the last clean frame, or the one before it when the last stands
     # twice above it in band power (it holds the click's start)
     # (with two directions only: in a mono recording what passes for an impulse is often
@@ -1178,8 +1188,12 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
         # one frame short of broadband inside a run does not end it; a run that starts
         # within an impulse's length of the last one is part of longer activity (a burst
         # of noise that the level is still following), no impulse
-        if state[RUN] == 0.0 and state[QUIET] < par[P_MAX_RUN]:
-            state[RUN] = par[P_MAX_RUN]
+        if state[RUN] == 0.0:
+            state[RUN_CLICK] = 0.0
+            if state[QUIET] < par[P_MAX_RUN]:
+                state[RUN] = par[P_MAX_RUN]
+        if click:
+            state[RUN_CLICK] = 1.0
         state[RUN] += 1.0 + state[GAP]
         state[GAP] = 0.0
         state[QUIET] = 0.0
@@ -1205,7 +1219,7 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
                     return np.float32(-1.0)
                 return total
             return np.float32(-1.0)
-        if state[RUN] <= par[P_MAX_RUN]:
+        if state[RUN] <= par[P_MAX_RUN] and state[RUN_CLICK] > 0.0:
             state[IMPULSES] += 1.0
         state[RUN] = 0.0
         state[GAP] = 0.0
