@@ -34,11 +34,33 @@ def test_peaks_come_from_runs_of_flow_not_from_a_row_or_two(rng):
     fmax[198:200, 1] = 800.0  # a short run left open at the end
     rows = np.zeros((200, 6), np.float32)
     rows[:, 0], rows[:, 3] = fmax[:, 0], fmax[:, 1]
+    rows[:, 1], rows[:, 4] = fmax[:, 0] / 2, fmax[:, 1] / 2  # a parabolic profile's mean
     for block in (1, 7, 200):
         tot = Totals(min_run=6)
         for i in range(0, len(rows), block):
             tot.update(rows[i:i + block])
         np.testing.assert_array_equal(tot.peak_hz, [500.0, 400.0])
+
+
+def test_a_row_whose_maximum_stands_far_over_its_mean_is_flow_but_no_peak(rng):
+    """The top of a faint broadband transient over slow flow (a maximum frequency more than
+    ``PEAK_MEAN_X`` times the row's mean) is no peak; the row still counts as flow, and a
+    maximum just within that many times its mean is a peak."""
+    from dopplerflow.core.rows import PEAK_MEAN_X, Totals
+
+    rows = np.zeros((100, 6), np.float32)
+    rows[10:60, 0] = rng.uniform(200, 300, 50)
+    rows[10:60, 1] = rows[10:60, 0] / 2
+    rows[30:33, 0] = 2000.0  # the transient: the flow's mean under it
+    rows[70:80, 3] = 600.0
+    rows[70:80, 4] = np.float32(600.0 / PEAK_MEAN_X)  # blood at the bound: a peak
+    for block in (1, 7, 100):
+        tot = Totals(min_run=6)
+        for i in range(0, len(rows), block):
+            tot.update(rows[i:i + block])
+        np.testing.assert_array_equal(tot.peak_hz, [rows[10:60, 0][rows[10:60, 0] < 2000].max(),
+                                                    600.0])
+        assert tot.flow == 60 and tot.flow_s(1.0) == 60
 
 
 def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):

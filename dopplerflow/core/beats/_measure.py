@@ -29,6 +29,7 @@ from .constants import (
     P_FLOOR,
     P_MIN_PHASE,
     P_SKIP,
+    PEAK_MEAN_X,
     R_CENTRE,
     R_CHANNEL,
     R_EVIDENCE,
@@ -93,7 +94,10 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     phases are runs of one sign at least ``min_phase`` rows long (rows without flow
     do not break a run; runs of one sign on either side of a shorter one merge),
     counted up to 3 (forward, reverse, forward).  ``buf`` (a beat's rows at least) holds
-    the end of the beat the EDV is the median of.
+    the end of the beat the EDV is the median of.  The PSV is the highest mean of three
+    rows' antegrade fmax over the rows whose fmax is at most ``PEAK_MEAN_X`` times their
+    mean frequency (:func:`_psv_step`): the top of a faint broadband transient over slower
+    flow (a valve's click) is in the envelope the beats are read on, not in the PSV.
     """
     i0 = int(math.ceil(o0))
     i1 = int(math.ceil(o1))  # rows i0 .. i1 - 1
@@ -115,20 +119,21 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     # mean (the rounded division is monotonic), so only a higher one is divided
     top = -3.0
     phases, last_sign, run_sign, run = 0, 0, 0, 0
-    prev_fa = np.float64(ring[(i0 - 1) % rn, 3 * ante])
+    before = (i0 - 1) % rn
+    prev_pk = _peak_value(ring, before, 3 * ante)
     at = i0 % rn
     next_fa = np.float64(ring[at, 3 * ante])  # each row's envelope read once
+    next_pk = _peak_value(ring, at, 3 * ante)
     for i in range(i0, i1):
         fa = next_fa
-        next_fa = np.float64(ring[_wrap(at + 1, rn), 3 * ante])
-        sum3 = prev_fa + fa + next_fa
-        prev_fa = fa
-        if sum3 > top:
-            mean3 = sum3 / 3.0
-            if mean3 > psv:
-                psv = mean3
-                peak = i
-                top = sum3
+        pk = next_pk
+        after = _wrap(at + 1, rn)
+        next_fa = np.float64(ring[after, 3 * ante])
+        next_pk = _peak_value(ring, after, 3 * ante)
+        psv, top, up = _psv_step(prev_pk, pk, next_pk, psv, top)
+        if up:
+            peak = i
+        prev_pk = pk
         fwd += fa
         v = fa
         if direction:
@@ -153,7 +158,7 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     # past the last row: the run in progress ends
     run_sign, run, phases, last_sign = _phase(0, True, run_sign, run, phases, last_sign,
                                               min_phase)
-    out[col + M_PSV] = psv
+    out[col + M_PSV] = max(psv, 0.0)  # (0 where no row was a candidate)
     out[col + M_PEAK] = peak
     out[col + M_EDV] = _middle(buf, e1 - e0)
     out[col + M_TAMV] = tamv / n
@@ -161,6 +166,39 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     out[col + M_FWD] = fwd
     out[col + M_REV] = rev
     out[col + M_PHASES] = min(phases, 3)
+
+
+@njit(inline="always", **_JIT_PURE)
+def _peak_value(ring, at, col):
+    """Row ``at``'s maximum frequency in column ``col`` of the ring as a candidate for the
+    PSV, or -1 where it stands more than ``PEAK_MEAN_X`` times over the row's mean
+    frequency (column ``col + 1``): the top of a faint broadband transient over slower
+    flow, not the flow's (:data:`~dopplerflow.core.rows.PEAK_MEAN_X`)."""
+    f = np.float64(ring[at, col])
+    return f if f <= PEAK_MEAN_X * np.float64(ring[at, col + 1]) else -1.0
+
+
+@njit(inline="always", **_JIT_PURE)
+def _psv_step(a, b, c, psv, top):
+    """The PSV so far after the row of candidate ``b`` (:func:`_peak_value`; ``a`` and ``c``
+    its neighbours'): the mean of the three, or of those of them that are candidates
+    (none without ``b``), where it is higher.  ``top`` is the sum of three rows whose mean
+    is the PSV (a sum not over it has no higher mean: only a higher one is divided; -3
+    where the PSV is no such mean).  Returns ``psv, top`` and whether the PSV rose."""
+    if b < 0.0:
+        return psv, top, False
+    if a >= 0.0 and c >= 0.0:
+        sum3 = a + b + c
+        if sum3 > top:
+            mean3 = sum3 / 3.0
+            if mean3 > psv:
+                return mean3, sum3, True
+        return psv, top, False
+    total = b + max(a, 0.0) + max(c, 0.0)
+    mean = total / (1.0 + (a >= 0.0) + (c >= 0.0))
+    if mean > psv:
+        return mean, -3.0, True
+    return psv, top, False
 
 
 @njit(inline="always", **_JIT_PURE)
@@ -215,28 +253,27 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
     top0 = top1 = -3.0  # see _measure: only a higher sum of three rows is divided
     sign0, run0, phases0, last0 = 0, 0, 0, 0
     sign1, run1, phases1, last1 = 0, 0, 0, 0
-    prev0 = np.float64(ring[(i0 - 1) % rn, 0])
-    prev1 = np.float64(ring[(i0 - 1) % rn, 3])
+    before = (i0 - 1) % rn
+    prev0, prev1 = _peak_value(ring, before, 0), _peak_value(ring, before, 3)
     at = i0 % rn
     next0, next1 = np.float64(ring[at, 0]), np.float64(ring[at, 3])
+    npk0, npk1 = _peak_value(ring, at, 0), _peak_value(ring, at, 3)
     for i in range(i0, i1 + 1):
         s0 = s1 = 0
         end = i == i1
         if not end:
             nxt = _wrap(at + 1, rn)
             f0, f1 = next0, next1
+            pk0, pk1 = npk0, npk1
             next0, next1 = np.float64(ring[nxt, 0]), np.float64(ring[nxt, 3])
-            sum3 = prev0 + f0 + next0
-            if sum3 > top0:
-                mean3 = sum3 / 3.0
-                if mean3 > psv0:
-                    psv0, peak0, top0 = mean3, i, sum3
-            sum3 = prev1 + f1 + next1
-            if sum3 > top1:
-                mean3 = sum3 / 3.0
-                if mean3 > psv1:
-                    psv1, peak1, top1 = mean3, i, sum3
-            prev0, prev1 = f0, f1
+            npk0, npk1 = _peak_value(ring, nxt, 0), _peak_value(ring, nxt, 3)
+            psv0, top0, up = _psv_step(prev0, pk0, npk0, psv0, top0)
+            if up:
+                peak0 = i
+            psv1, top1, up = _psv_step(prev1, pk1, npk1, psv1, top1)
+            if up:
+                peak1 = i
+            prev0, prev1 = pk0, pk1
             fwd0 += f0
             fwd1 += f1
             p0 = np.float64(ring[at, 2]) if f0 > 0 else 0.0
@@ -260,7 +297,7 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
     k = e1 - e0
     for h in range(2):
         col = REC_HEAD + h * M_WIDTH
-        out[col + M_PSV] = psv0 if h == 0 else psv1
+        out[col + M_PSV] = max(psv0 if h == 0 else psv1, 0.0)
         out[col + M_PEAK] = peak0 if h == 0 else peak1
         out[col + M_EDV] = _middle(buf0 if h == 0 else buf1, k)
         out[col + M_TAMV] = (tamv0 if h == 0 else tamv1) / n

@@ -6,6 +6,8 @@ kernels read them as compile-time constants or from ``BeatTracker.params`` (slot
 ``M_*``, ``S_*``, ``C_*``).
 """
 
+from ..rows import PEAK_MEAN_X as _PEAK_MEAN_X
+
 #: Names of the detection channels, by index.
 CHANNELS = ("fmax_toward", "fmax_away", "power")
 #: What each channel is, as the result names the signal used.
@@ -46,6 +48,10 @@ HORIZON = 2.5
 ONSET_SPAN = 0.45
 #: Power floor of the power channel, relative to its running mean (-30 dB).
 POWER_FLOOR = 1e-3
+#: A row's maximum frequency is a candidate for the PSV where it is at most this many times
+#: its mean frequency (:data:`~dopplerflow.core.rows.PEAK_MEAN_X`: not the top of a faint
+#: broadband transient over slower flow).
+PEAK_MEAN_X = _PEAK_MEAN_X
 #: Shortest run of one flow direction that counts as a phase of the waveform, s.
 MIN_PHASE_S = 0.03
 #: End-diastolic velocity: the median of the signed envelope over the last ``EDV_SPAN`` of
