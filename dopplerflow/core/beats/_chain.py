@@ -50,8 +50,9 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     Intervals run from ``max(min_iv, period / 2)`` to ``2 * period`` steps and cost
     ``alpha * log(interval / period)**2``; a beat gains the drive at its step, up to
     ``clip`` (a knock on the probe is no stronger a beat than a clear pulse).  The
-    chain ends at the best step of the last period.  Writes the chain's steps, oldest
-    first, into ``beats`` and returns how many.
+    chain ends at the best step of the last period.  ``work[0:4]`` is room for the
+    chain and ``work[6, d]`` holds ``log(d)`` for every interval.  Writes the chain's
+    steps, oldest first, into ``beats`` and returns how many.
     """
     dn = drive.shape[0]
     lo = int(math.ceil(max(min_iv, 0.5 * period)))
@@ -62,12 +63,17 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     pen = work[2]
     best = work[3]
     # pen[3 + d]: the penalty of an interval of d steps; none (inf) for the three intervals
-    # either side of the range, where a group of four steps offers past it (below)
+    # either side of the range, where a group of four steps offers past it (below).  The
+    # logarithm of d / period is the difference of the logarithms, d's from the table in
+    # work[6]: one logarithm a call, not one an interval (the same to some 1e-15, the
+    # penalties' rounding, far under any difference of scores the chain decides on)
     for d in range(lo - 3, lo):
         pen[3 + d] = np.inf
+    logs = work[6]
+    log_period = math.log(period)
     for d in range(lo, hi + 1):
-        pen[3 + d] = alpha * math.log(d / period) ** 2
-    for d in range(hi + 1, hi + 4):
+        pen[3 + d] = alpha * (logs[d] - log_period) ** 2
+    for d in range(hi + 1, hi + 11):  # and the seven more a group's whole vectors reach
         pen[3 + d] = np.inf
     # each step's best way in: from the last beat decided, an interval before it (or, with
     # none, as the chain's first beat, in its first period: back -1), else none yet (-2)
@@ -112,6 +118,10 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
         m = min(n, i0 + hi + g) - (i0 + lo)
         if m <= 0 or max(max(s0, s1), max(s2, s3)) == -np.inf:
             continue
+        # whole vectors of eight targets (no scalar tail): the targets added are past the
+        # last step (written, never read: n is at most the ring's steps less seven) or an
+        # interval past the longest (offered -inf, never better)
+        m = (m + 7) // 8 * 8
         f0 = float(i0)
         to_best = best[i0 + lo:i0 + lo + m]
         to_back = back[i0 + lo:i0 + lo + m]

@@ -371,15 +371,21 @@ _MEDIANS = (("heart_rate_bpm", 1, B_HR), ("psv_cm_s", 2, B_PSV), ("edv_cm_s", 2,
 def _medians(cols):
     """Median of the finite values of each row of ``cols`` (None: none): the middle value,
     or the mean of the two, as ``np.median`` takes it; all rows sorted at once (a value
-    not finite sorted last, as NaN).  Returns the medians, the sorted rows (lists) and
-    their counts of finite values."""
+    not finite sorted last, as NaN); ``cols`` has a column at least.  Returns the
+    medians, the sorted first row (a list) and the rows' counts of finite values."""
     x = np.where(np.isfinite(cols), cols, np.nan)
     x.sort(axis=1)
-    counts = np.isfinite(x).sum(axis=1).tolist()
-    rows = x.tolist()  # Python floats: the same sums and halves, read without numpy scalars
-    out = [None if not n else (row[n // 2] if n % 2 else (row[n // 2 - 1] + row[n // 2]) / 2)
-           for row, n in zip(rows, counts, strict=True)]
-    return out, rows, counts
+    counts = np.isfinite(x).sum(axis=1)
+    # the two middle values of each row (the same one for an odd count), read as Python
+    # floats: the same sums and halves, without numpy scalars, and without reading the
+    # rest of the rows
+    at = np.arange(len(x))
+    lower = x[at, np.maximum(counts - 1, 0) // 2].tolist()
+    upper = x[at, counts // 2].tolist()
+    counts = counts.tolist()
+    out = [None if not n else (a if n % 2 else (a + b) / 2)
+           for a, b, n in zip(lower, upper, counts, strict=True)]
+    return out, x[0].tolist(), counts
 
 
 def _summary(b, tracker, ante, vessel, cols, counts):
@@ -392,10 +398,10 @@ def _summary(b, tracker, ante, vessel, cols, counts):
            "n_clean": n_clean, "n_rejected": complete - n_clean}
     names = _MEDIANS if tracker.direction else _MEDIANS[:-1]
     if enough:
-        med, rows, counts = _medians(cols[B_HR:B_HR + len(names), k])
+        med, first, counts = _medians(cols[B_HR:B_HR + len(names), k])
         # the clean beats' rates are all finite (a clean beat has a finite interval): the
         # sorted first row is the sorted rates _percentile takes
-        hr = rows[0] if counts[0] == n_clean else np.sort(b.heart_rate_bpm[k])
+        hr = first if counts[0] == n_clean else np.sort(b.heart_rate_bpm[k])
         out["heart_rate_bpm"] = _r(med[0], 1)
         out["heart_rate_iqr_bpm"] = round(_percentile(hr, 75) - _percentile(hr, 25), 1)
         for (name, digits, _), m in zip(names[1:], med[1:], strict=True):

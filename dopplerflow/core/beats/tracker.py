@@ -88,8 +88,10 @@ def _layout(hop_s, direction, antegrade):
     settings, worked out once per setting: the step (rows), the ring (rows), the largest
     lag (steps), the smoothing half-widths (rows), the kernel's parameters (``P_*``), the
     respiratory band-pass at the breathing rate (a second-order high-pass and two
-    second-order low-passes) with its unit-step state, and the breathing step (s).  The
-    arrays are templates: a tracker takes copies."""
+    second-order low-passes) with its unit-step state, the breathing step (s) and the
+    natural logarithms of the chain's intervals (0 .. ``2 hi + 3`` steps: the longest
+    interval is twice the longest period, under ``hi``).  The arrays are templates: a
+    tracker takes copies."""
     rows_s = 1.0 / hop_s
     step = max(1, int(round(STEP_S * rows_s)))
     steps_s = rows_s / step
@@ -112,8 +114,9 @@ def _layout(hop_s, direction, antegrade):
     lo, high = BREATH_BAND_HZ
     sos = np.array([_biquad("high", lo, breath_fs), _biquad("low", high, breath_fs),
                     _biquad("low", high, breath_fs)])
+    logs = np.array([math.log(d) if d else -math.inf for d in range(2 * hi + 4)])
     return (step, ring_n, hi, half, params, sos, _design.sos_step_state(sos),
-            1.0 / breath_fs)
+            1.0 / breath_fs, logs)
 
 
 class BeatTracker:
@@ -147,8 +150,8 @@ class BeatTracker:
         # the envelope of only one direction can carry the beats: the antegrade one, given,
         # or the toward columns of a mono layout
         self.antegrade = 0 if not self.direction else antegrade
-        step, self.ring_n, hi, half, params, sos, step_zi, self.breath_step_s = _layout(
-            self.hop_s, self.direction, self.antegrade)
+        step, self.ring_n, hi, half, params, sos, step_zi, self.breath_step_s, logs = \
+            _layout(self.hop_s, self.direction, self.antegrade)
         self.step = step
         n_steps = self.ring_n // step
         self.ring = np.zeros((self.ring_n, 7), np.float32)
@@ -163,8 +166,10 @@ class BeatTracker:
         self.state[:, S_LAST_J] = -1.0
         self.count = np.zeros(3, np.int64)
         # the chain's scores, back-pointers, penalties and best offers; a beat's running
-        # sums, smoothed signal and its end for the EDV (no kernel allocates)
-        self.work = np.zeros((6, max(n_steps, self.ring_n)))
+        # sums, smoothed signal and its end for the EDV (no kernel allocates); the logarithms
+        # of the chain's intervals
+        self.work = np.zeros((7, max(n_steps, self.ring_n, len(logs))))
+        self.work[6, :len(logs)] = logs
         self.chain = np.zeros(n_steps, np.int64)
         self.half = half.copy()
         self.params = params.copy()
