@@ -26,6 +26,8 @@ from .constants import (
     P_STEP,
     P_SUB,
     P_WARMUP,
+    S_LAG0,
+    S_LAG_T,
     S_LAST_E,
     S_LAST_J,
     S_LAST_O,
@@ -215,19 +217,25 @@ def _decide(c, j, due, final, ring, rn, n_rows, steps, acf, state, params, half,
             chain, out, k):
     """Decide the beats of channel ``c`` whose chain is settled with the drive up to step
     ``j``; at the end of the stream (``final``) all of them.  ``due``: the period is
-    estimated again at this step (every ``P_PERIOD_EVERY`` steps).  Returns records
-    written."""
+    estimated again at this step (every ``P_PERIOD_EVERY`` steps).  The periodicity is
+    read from ``state[c, S_LAG0]`` and ``state[c, S_LAG_T]``, the autocorrelation at lag 0
+    and at the period so far, made before its vector stores (:func:`~._drive._lag_after`),
+    unless the period is estimated again.  Returns records written."""
     warm = j + 1 >= params[P_WARMUP]
     lo, hi = int(params[P_LO]), int(params[P_HI])
     if (not warm and not final) or j < hi + 1:
         return 0
-    if final or state[c, S_PERIOD] <= 0.0 or due:
+    again = final or state[c, S_PERIOD] <= 0.0 or due
+    if again:
         # the lags 0 .. hi + 1 (acf has room for more, never read)
         state[c, S_PERIOD] = _period(acf[c, :hi + 2], lo, hi, params[P_SUB])[0]
     period = state[c, S_PERIOD]
     if period <= 0.0:
         return 0
-    q = max(0.0, acf[c, int(round(period))] / acf[c, 0])
+    if again:
+        q = max(0.0, acf[c, int(round(period))] / acf[c, 0])
+    else:
+        q = max(0.0, state[c, S_LAG_T] / state[c, S_LAG0])
     state[c, S_Q] = q
     if warm:
         state[c, S_QSUM] += q

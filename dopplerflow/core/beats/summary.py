@@ -165,11 +165,13 @@ def _usual_period(tab):
     periodic the drive was (None: no beats, or no periodic drive)."""
     if not len(tab):
         return None
-    ranked = tab[np.argsort(tab[:, R_PERIOD])]
-    w = np.cumsum(ranked[:, R_PERIODICITY] * ranked[:, R_PERIOD])
+    # the two columns ranked, not the records
+    order = np.argsort(tab[:, R_PERIOD])
+    ranked = tab[order, R_PERIOD]
+    w = np.cumsum(tab[order, R_PERIODICITY] * ranked)
     if w[-1] <= 0:
         return None
-    return ranked[np.searchsorted(w, 0.5 * w[-1]), R_PERIOD]
+    return ranked[np.searchsorted(w, 0.5 * w[-1])]
 
 
 def _run_chain(onset, gain, usual, a, b, first, end):
