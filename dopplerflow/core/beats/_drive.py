@@ -166,8 +166,10 @@ def _period(acf, lo, hi, sub):
         target = best / div
         a = max(lo, int(target * 0.85))
         b = min(hi - 1, int(target * 1.15) + 1)
+        # (a maximum whose height over ``least`` cannot reach the score is not measured)
         for k in range(a, b + 1):
             if acf[k] >= acf[k - 1] and acf[k] > acf[k + 1] and \
+                    acf[k] + (acf[k] - least) >= sub * best_p and \
                     acf[k] + _prominence(acf, k) >= sub * best_p:
                 best = k
                 break
