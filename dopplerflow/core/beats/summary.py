@@ -375,17 +375,19 @@ def _medians(cols):
     or the mean of the two, as ``np.median`` takes it; all rows sorted at once (a value
     not finite sorted last, as NaN); ``cols`` has a column at least.  Returns the
     medians, the sorted first row (a list) and the rows' counts of finite values."""
-    x = np.where(np.isfinite(cols), cols, np.nan)
+    finite = np.isfinite(cols)
+    x = np.where(finite, cols, np.nan)
     x.sort(axis=1)
-    counts = np.isfinite(x).sum(axis=1)
-    # the two middle values of each row (the same one for an odd count), read as Python
-    # floats: the same sums and halves, without numpy scalars, and without reading the
-    # rest of the rows
+    counts = finite.sum(axis=1)  # (sorting does not change them)
+    # the middle value of each row and the one before it (the two of an even count), read
+    # as Python floats: the same sums and halves, without numpy scalars, and without
+    # reading the rest of the rows
     at = np.arange(len(x))
-    lower = x[at, np.maximum(counts - 1, 0) // 2].tolist()
-    upper = x[at, counts // 2].tolist()
+    half = counts // 2
+    upper = x[at, half].tolist()
+    lower = x[at, half - 1].tolist()  # (for a row with no value, the last: not read)
     counts = counts.tolist()
-    out = [None if not n else (a if n % 2 else (a + b) / 2)
+    out = [None if not n else (b if n % 2 else (a + b) / 2)
            for a, b, n in zip(lower, upper, counts, strict=True)]
     return out, x[0].tolist(), counts
 
