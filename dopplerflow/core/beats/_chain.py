@@ -71,10 +71,12 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     # penalties' rounding, far under any difference of scores the chain decides on)
     for d in range(lo - 3, lo):
         pen[3 + d] = np.inf
-    logs = work[6]
     log_period = math.log(period)
-    for d in range(lo, hi + 1):
-        pen[3 + d] = alpha * (logs[d] - log_period) ** 2
+    # (on slices indexed from 0: no negative index to wrap, the loop runs on vectors)
+    to_pen = pen[3 + lo:4 + hi]
+    logs = work[6, lo:hi + 1]
+    for u in range(hi + 1 - lo):
+        to_pen[u] = alpha * (logs[u] - log_period) ** 2
     for d in range(hi + 1, hi + 11):  # and the seven more a group's whole vectors reach
         pen[3 + d] = np.inf
     # each step's best way in: from the last beat decided, an interval before it (or, with
@@ -104,19 +106,31 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     g = min(4, lo)
     for i0 in range(0, n, g):
         s0 = s1 = s2 = s3 = -np.inf
-        for q in range(min(g, n - i0)):
-            i = i0 + q
-            s = min(drive[at], clip) + best[i] if back[i] != -2.0 else -np.inf
-            score[i] = s
-            at = _wrap(at + 1, dn)
-            if q == 0:
-                s0 = s
-            elif q == 1:
-                s1 = s
-            elif q == 2:
-                s2 = s
-            else:
-                s3 = s
+        if g == 4 and i0 + 4 <= n:
+            # a whole group, without a branch a step
+            a1 = _wrap(at + 1, dn)
+            a2 = _wrap(a1 + 1, dn)
+            a3 = _wrap(a2 + 1, dn)
+            s0 = min(drive[at], clip) + best[i0] if back[i0] != -2.0 else -np.inf
+            s1 = min(drive[a1], clip) + best[i0 + 1] if back[i0 + 1] != -2.0 else -np.inf
+            s2 = min(drive[a2], clip) + best[i0 + 2] if back[i0 + 2] != -2.0 else -np.inf
+            s3 = min(drive[a3], clip) + best[i0 + 3] if back[i0 + 3] != -2.0 else -np.inf
+            score[i0], score[i0 + 1], score[i0 + 2], score[i0 + 3] = s0, s1, s2, s3
+            at = _wrap(a3 + 1, dn)
+        else:
+            for q in range(min(g, n - i0)):
+                i = i0 + q
+                s = min(drive[at], clip) + best[i] if back[i] != -2.0 else -np.inf
+                score[i] = s
+                at = _wrap(at + 1, dn)
+                if q == 0:
+                    s0 = s
+                elif q == 1:
+                    s1 = s
+                elif q == 2:
+                    s2 = s
+                else:
+                    s3 = s
         m = min(n, i0 + hi + g) - (i0 + lo)
         if m <= 0 or max(max(s0, s1), max(s2, s3)) == -np.inf:
             continue
