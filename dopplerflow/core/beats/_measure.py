@@ -119,17 +119,22 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     # mean (the rounded division is monotonic), so only a higher one is divided
     top = -3.0
     phases, last_sign, run_sign, run = 0, 0, 0, 0
-    before = (i0 - 1) % rn
-    prev_pk = _peak_value(ring, before, 3 * ante)
-    at = i0 % rn
-    next_fa = np.float64(ring[at, 3 * ante])  # each row's envelope read once
-    next_pk = _peak_value(ring, at, 3 * ante)
+    # the ring's rows and columns as unsigned integers: indices numba need not check for a
+    # negative value (and wrap), some ten instructions a row fewer
+    urn = np.uint64(rn)
+    fa_col, fr_col = np.uint64(3 * ante), np.uint64(3 * r)
+    mean_col, power_col = np.uint64(1), np.uint64(2)
+    before = np.uint64((i0 - 1) % rn)
+    prev_pk = _peak_value(ring, before, fa_col)
+    at = np.uint64(i0 % rn)
+    next_fa = np.float64(ring[at, fa_col])  # each row's envelope read once
+    next_pk = _peak_value(ring, at, fa_col)
     for i in range(i0, i1):
         fa = next_fa
         pk = next_pk
-        after = _wrap(at + 1, rn)
-        next_fa = np.float64(ring[after, 3 * ante])
-        next_pk = _peak_value(ring, after, 3 * ante)
+        after = _next_row(at, urn)
+        next_fa = np.float64(ring[after, fa_col])
+        next_pk = _peak_value(ring, after, fa_col)
         psv, top, up = _psv_step(prev_pk, pk, next_pk, psv, top)
         if up:
             peak = i
@@ -137,22 +142,22 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
         fwd += fa
         v = fa
         if direction:
-            fr = np.float64(ring[at, 3 * r])
+            fr = np.float64(ring[at, fr_col])
             rev += fr
-            pa = np.float64(ring[at, 3 * ante + 2]) if fa > 0 else 0.0
-            pr = np.float64(ring[at, 3 * r + 2]) if fr > 0 else 0.0
+            pa = np.float64(ring[at, fa_col + power_col]) if fa > 0 else 0.0
+            pr = np.float64(ring[at, fr_col + power_col]) if fr > 0 else 0.0
             if pr > pa:
                 v = -fr
             if pa + pr > 0:
-                tav += (np.float64(ring[at, 3 * ante + 1]) * pa
-                        - np.float64(ring[at, 3 * r + 1]) * pr) / (pa + pr)
+                tav += (np.float64(ring[at, fa_col + mean_col]) * pa
+                        - np.float64(ring[at, fr_col + mean_col]) * pr) / (pa + pr)
         elif fa > 0:
-            tav += np.float64(ring[at, 3 * ante + 1])
+            tav += np.float64(ring[at, fa_col + mean_col])
         tamv += v
         if e0 <= i < e1:
             buf[i - e0] = v
         s = 1 if v > 0 else (-1 if v < 0 else 0)
-        at = _wrap(at + 1, rn)
+        at = after
         run_sign, run, phases, last_sign = _phase(s, False, run_sign, run, phases,
                                                   last_sign, min_phase)
     # past the last row: the run in progress ends
@@ -166,6 +171,13 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     out[col + M_FWD] = fwd
     out[col + M_REV] = rev
     out[col + M_PHASES] = min(phases, 3)
+
+
+@njit(inline="always", **_JIT_PURE)
+def _next_row(at, rn):
+    """The ring's row after row ``at``, of ``rn`` (both unsigned: see :func:`_measure`)."""
+    at += np.uint64(1)
+    return at if at < rn else np.uint64(0)
 
 
 @njit(inline="always", **_JIT_PURE)
@@ -253,16 +265,17 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
     top0 = top1 = -3.0  # see _measure: only a higher sum of three rows is divided
     sign0, run0, phases0, last0 = 0, 0, 0, 0
     sign1, run1, phases1, last1 = 0, 0, 0, 0
-    before = (i0 - 1) % rn
+    urn = np.uint64(rn)  # unsigned rows: see _measure
+    before = np.uint64((i0 - 1) % rn)
     prev0, prev1 = _peak_value(ring, before, 0), _peak_value(ring, before, 3)
-    at = i0 % rn
+    at = np.uint64(i0 % rn)
     next0, next1 = np.float64(ring[at, 0]), np.float64(ring[at, 3])
     npk0, npk1 = _peak_value(ring, at, 0), _peak_value(ring, at, 3)
     for i in range(i0, i1 + 1):
         s0 = s1 = 0
         end = i == i1
         if not end:
-            nxt = _wrap(at + 1, rn)
+            nxt = _next_row(at, urn)
             f0, f1 = next0, next1
             pk0, pk1 = npk0, npk1
             next0, next1 = np.float64(ring[nxt, 0]), np.float64(ring[nxt, 3])
