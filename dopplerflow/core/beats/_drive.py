@@ -57,6 +57,15 @@ def _wrap(i, n):
 
 
 @njit(inline="always", **_JIT_PURE)
+def _next_row(at, rn):
+    """The ring's row after row ``at`` of ``rn``, both unsigned integers: a row index numba
+    need not check for a negative value and wrap (some instructions an access fewer in
+    the loops over rows)."""
+    at += np.uint64(1)
+    return at if at < rn else np.uint64(0)
+
+
+@njit(inline="always", **_JIT_PURE)
 def _step(c, j, at, p, value, state, steps, hist, n_lags, params):
     """Close step ``j`` of channel ``c`` with its mean signal ``value`` (NaN: none yet):
     its drive, returned and kept for the autocorrelation (:func:`_correlate`).  ``at``

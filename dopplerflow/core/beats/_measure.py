@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from .._numba import _JIT_PURE, _insert_sorted
-from ._drive import _wrap
+from ._drive import _next_row
 from .constants import (
     EDV_SPAN,
     M_EDV,
@@ -50,14 +50,15 @@ def _smoothed(ring, rn, c, floor_level, a, b, h, work):
     m = b - a + 2 * h
     raw = work[3, :m + 1]
     raw[0] = 0.0
-    at = (a - h) % rn
+    urn, col = np.uint64(rn), np.uint64(3 * c)  # unsigned: see _measure
+    at = np.uint64((a - h) % rn)
     for q in range(m):
         if c < 2:
-            v = np.float64(ring[at, 3 * c])
+            v = np.float64(ring[at, col])
         else:
             v = 10.0 * math.log10(max(np.float64(ring[at, 6]), floor_level))
         raw[q + 1] = raw[q] + v  # running sum
-        at = _wrap(at + 1, rn)
+        at = _next_row(at, urn)
     out = work[4, :b - a]
     for q in range(b - a):
         out[q] = (raw[q + 2 * h + 1] - raw[q]) / (2 * h + 1)
@@ -171,13 +172,6 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     out[col + M_FWD] = fwd
     out[col + M_REV] = rev
     out[col + M_PHASES] = min(phases, 3)
-
-
-@njit(inline="always", **_JIT_PURE)
-def _next_row(at, rn):
-    """The ring's row after row ``at``, of ``rn`` (both unsigned: see :func:`_measure`)."""
-    at += np.uint64(1)
-    return at if at < rn else np.uint64(0)
 
 
 @njit(inline="always", **_JIT_PURE)

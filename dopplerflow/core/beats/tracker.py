@@ -16,7 +16,7 @@ from numba import njit
 from .. import _design
 from .._numba import _JIT_PURE
 from ._chain import _decide
-from ._drive import _biquad, _breathe, _correlate, _ema, _lag_after, _step, _wrap
+from ._drive import _biquad, _breathe, _correlate, _ema, _lag_after, _next_row, _step, _wrap
 from .constants import (
     ACF_TAU_S,
     ALPHA,
@@ -313,7 +313,10 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
     k = 0
     n = count[C_ROWS]
     nr = rows.shape[0]
-    at = n % rn  # the ring's row and the row in the step, kept without a division a row
+    # the ring's row (unsigned: _next_row) and the row in the step, kept without a division
+    # a row
+    urn = np.uint64(rn)
+    at = np.uint64(n % rn)
     in_step = n % step
     # the next step's place in the rings of steps and of the drive, in the period's and
     # the breathing's cycles: kept without a division a step
@@ -335,13 +338,14 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
             take = min(step - in_step, nr - i)
             s0, s1, s2 = state[0, S_SUM], state[1, S_SUM], state[2, S_SUM]
             for r in range(i, i + take):
+                u = np.uint64(r)
                 for q in range(6):
-                    ring[at, q] = rows[r, q]
-                ring[at, 6] = power_rows[r]
-                s0 += rows[r, 0]
-                s1 += rows[r, 3]
-                s2 += np.float64(power_rows[r])
-                at = _wrap(at + 1, rn)
+                    ring[at, q] = rows[u, q]
+                ring[at, 6] = power_rows[u]
+                s0 += rows[u, 0]
+                s1 += rows[u, 3]
+                s2 += np.float64(power_rows[u])
+                at = _next_row(at, urn)
             i += take
             n += take  # rows received
             count[C_ROWS] = n
