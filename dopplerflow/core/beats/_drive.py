@@ -117,20 +117,22 @@ def _lag_after(acf, hist, c, p, k, x, beta):
 
 @njit(inline="always", **_JIT_PURE)
 def _least(a, first, end, start):
-    """The least of ``start`` and ``a[first:end]``, taken four ways at once (the minimum
-    of finite values is the same in any order; one running minimum would wait on each
-    comparison in turn)."""
+    """The least of ``start`` and ``a[first:end]`` (``0 <= first``), taken four ways at once
+    (the minimum of finite values is the same in any order; one running minimum would
+    wait on each comparison in turn).  The indices are unsigned integers: numba need not
+    check them for a negative value (and wrap it)."""
     m0 = m1 = m2 = m3 = start
-    i = first
-    while i + 4 <= end:
+    one, four = np.uint64(1), np.uint64(4)
+    i, e = np.uint64(first), np.uint64(end)
+    while i + four <= e:
         m0 = min(m0, a[i])
-        m1 = min(m1, a[i + 1])
-        m2 = min(m2, a[i + 2])
-        m3 = min(m3, a[i + 3])
-        i += 4
-    while i < end:
+        m1 = min(m1, a[i + one])
+        m2 = min(m2, a[i + np.uint64(2)])
+        m3 = min(m3, a[i + np.uint64(3)])
+        i += four
+    while i < e:
         m0 = min(m0, a[i])
-        i += 1
+        i += one
     return min(min(m0, m1), min(m2, m3))
 
 
@@ -138,9 +140,10 @@ def _least(a, first, end, start):
 def _prominence(acf, k):
     """How far the local maximum ``acf[k]`` stands over the lower of the troughs that part
     it from the lags half and one and a half times as long."""
-    left = _least(acf, k // 2, k, acf[k])
-    right = _least(acf, k + 1, min(acf.shape[0], k + k // 2 + 1), acf[k])
-    return acf[k] - max(left, right)
+    top = acf[np.uint64(k)]
+    left = _least(acf, k // 2, k, top)
+    right = _least(acf, k + 1, min(acf.shape[0], k + k // 2 + 1), top)
+    return top - max(left, right)
 
 
 @njit(**_JIT_PURE)
@@ -152,20 +155,25 @@ def _period(acf, lo, hi, sub):
     autocorrelation of every short lag, not the peak of the period.  A local
     maximum near half or a third of its lag scoring at least ``sub`` times as much
     is taken instead.  The periodicity is the autocorrelation at the period over
-    that at lag 0.
+    that at lag 0.  (The lags, at least 1, are read as unsigned integers: see
+    :func:`_least`.)
     """
     if acf[0] <= 0.0:
         return 0.0, 0.0
+    one = np.uint64(1)
     # the least autocorrelation any prominence can reach down to: a local maximum whose
     # height over it, added to its height, cannot beat the best so far is not measured
-    least = _least(acf, lo // 2 + 1, min(acf.shape[0], hi + hi // 2), acf[lo // 2])
+    least = _least(acf, lo // 2 + 1, min(acf.shape[0], hi + hi // 2),
+                   acf[np.uint64(lo // 2)])
     best = -1
     best_p = 0.0
     for k in range(lo, hi):
-        if acf[k] >= acf[k - 1] and acf[k] > acf[k + 1]:
-            if best >= 0 and acf[k] + (acf[k] - least) <= best_p:
+        u = np.uint64(k)
+        y = acf[u]
+        if y >= acf[u - one] and y > acf[u + one]:
+            if best >= 0 and y + (y - least) <= best_p:
                 continue
-            p = acf[k] + _prominence(acf, k)
+            p = y + _prominence(acf, k)
             if best < 0 or p > best_p:
                 best = k
                 best_p = p
@@ -177,15 +185,18 @@ def _period(acf, lo, hi, sub):
         b = min(hi - 1, int(target * 1.15) + 1)
         # (a maximum whose height over ``least`` cannot reach the score is not measured)
         for k in range(a, b + 1):
-            if acf[k] >= acf[k - 1] and acf[k] > acf[k + 1] and \
-                    acf[k] + (acf[k] - least) >= sub * best_p and \
-                    acf[k] + _prominence(acf, k) >= sub * best_p:
+            u = np.uint64(k)
+            y = acf[u]
+            if y >= acf[u - one] and y > acf[u + one] and \
+                    y + (y - least) >= sub * best_p and \
+                    y + _prominence(acf, k) >= sub * best_p:
                 best = k
                 break
         else:
             continue
         break
-    y0, y1, y2 = acf[best - 1], acf[best], acf[best + 1]
+    at = np.uint64(best)
+    y0, y1, y2 = acf[at - one], acf[at], acf[at + one]
     den = y0 - 2.0 * y1 + y2
     shift = 0.5 * (y0 - y2) / den if den < 0.0 else 0.0
     return best + shift, max(0.0, y1 / acf[0])
