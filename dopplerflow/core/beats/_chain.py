@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit
 
 from .._numba import _JIT_PURE
-from ._drive import _period, _wrap
+from ._drive import _next_row, _period
 from ._measure import _floor_level, _onset, _record, _smoothed
 from .constants import (
     P_ALPHA,
@@ -102,27 +102,32 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     # written once for the four (a step no beat reaches offers -inf, which is never
     # better); the loop, on slices indexed from 0 (no negative index to wrap), runs on
     # vectors
-    at = first % dn
+    # (the drive's place and the steps as unsigned integers: indices numba need not check
+    # for a negative value)
+    udn = np.uint64(dn)
+    at = np.uint64(first % dn)
     g = min(4, lo)
     for i0 in range(0, n, g):
         s0 = s1 = s2 = s3 = -np.inf
+        u = np.uint64(i0)
         if g == 4 and i0 + 4 <= n:
             # a whole group, without a branch a step
-            a1 = _wrap(at + 1, dn)
-            a2 = _wrap(a1 + 1, dn)
-            a3 = _wrap(a2 + 1, dn)
-            s0 = min(drive[at], clip) + best[i0] if back[i0] != -2.0 else -np.inf
-            s1 = min(drive[a1], clip) + best[i0 + 1] if back[i0 + 1] != -2.0 else -np.inf
-            s2 = min(drive[a2], clip) + best[i0 + 2] if back[i0 + 2] != -2.0 else -np.inf
-            s3 = min(drive[a3], clip) + best[i0 + 3] if back[i0 + 3] != -2.0 else -np.inf
-            score[i0], score[i0 + 1], score[i0 + 2], score[i0 + 3] = s0, s1, s2, s3
-            at = _wrap(a3 + 1, dn)
+            a1 = _next_row(at, udn)
+            a2 = _next_row(a1, udn)
+            a3 = _next_row(a2, udn)
+            u1, u2, u3 = u + np.uint64(1), u + np.uint64(2), u + np.uint64(3)
+            s0 = min(drive[at], clip) + best[u] if back[u] != -2.0 else -np.inf
+            s1 = min(drive[a1], clip) + best[u1] if back[u1] != -2.0 else -np.inf
+            s2 = min(drive[a2], clip) + best[u2] if back[u2] != -2.0 else -np.inf
+            s3 = min(drive[a3], clip) + best[u3] if back[u3] != -2.0 else -np.inf
+            score[u], score[u1], score[u2], score[u3] = s0, s1, s2, s3
+            at = _next_row(a3, udn)
         else:
             for q in range(min(g, n - i0)):
                 i = i0 + q
                 s = min(drive[at], clip) + best[i] if back[i] != -2.0 else -np.inf
                 score[i] = s
-                at = _wrap(at + 1, dn)
+                at = _next_row(at, udn)
                 if q == 0:
                     s0 = s
                 elif q == 1:

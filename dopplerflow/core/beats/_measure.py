@@ -69,18 +69,21 @@ def _onset(sm, a, beat):
     """Onset (fractional row) of the upstroke before row ``beat`` in the smoothed signal
     ``sm`` of rows ``a ..``: where the tangent at the steepest rise meets the lowest
     level before that rise (``a`` when there is no rise)."""
+    # (row a + q at sm[q], q counted from 0: an index numba need not check for a negative
+    # value)
     steep = -1
     slope = 0.0
-    for j in range(a + 1, beat):
-        sl = 0.5 * (sm[j + 1 - a] - sm[j - 1 - a])
+    for q in range(1, beat - a):
+        sl = 0.5 * (sm[q + 1] - sm[q - 1])
         if sl > slope:
             slope = sl
-            steep = j
+            steep = q
     if steep < 0:
         return float(a)
-    low = sm[steep - a]
-    for j in range(a, steep + 1):
-        low = min(low, sm[j - a])
+    low = sm[steep]
+    for q in range(steep + 1):
+        low = min(low, sm[q])
+    steep += a
     foot = steep - (sm[steep - a] - low) / slope
     return min(max(foot, float(a)), float(steep))
 
