@@ -316,7 +316,7 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
         clean beats); for veins ``respiratory_phasicity``.
     """
     hop, t0 = tracker.hop_s, tracker.t0_s
-    q = tracker.periodicity()
+    q = tracker._periodicity()  # (Python floats: read without numpy scalars)
     c = tracker.channel(ante, q)
     tab = tracker.table()
     # a channel's records are in time order as decided: each onset lies after the beat
@@ -338,7 +338,7 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
                            np.empty(5), cols)
     beats = Beats(
         signal=CHANNEL_SIGNALS[c] if len(tab) else None, periodicity=float(q[c]),
-        **{name: cols[i] for i, name in enumerate(Beats.COLUMNS[:B_PHASES])},
+        **dict(zip(Beats.COLUMNS[:B_PHASES], cols[:B_PHASES], strict=True)),  # (row views)
         phases=cols[B_PHASES].astype(int), clean=cols[B_CLEAN] > 0)
     beats.summary = _summary(beats, tracker, ante, vessel, cols, counts)
     return beats

@@ -228,10 +228,14 @@ class BeatTracker:
     # ------------------------------------------------------------------ reading
     def periodicity(self):
         """Mean periodicity (autocorrelation peak, 0-1) of each channel so far."""
-        # three values: Python floats, not five array operations (the sum and the count
-        # are neighbouring slots: a slice, not a gather)
-        return np.array([total / n if n > 0 else 0.0
-                         for total, n in self.state[:, S_QSUM:S_QN + 1].tolist()])
+        return np.array(self._periodicity())
+
+    def _periodicity(self):
+        """:meth:`periodicity` as a list of Python floats (three values: not five array
+        operations; the sum and the count are neighbouring slots: a slice, not a
+        gather)."""
+        return [total / n if n > 0 else 0.0
+                for total, n in self.state[:, S_QSUM:S_QN + 1].tolist()]
 
     def channel(self, ante, q=None):
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
