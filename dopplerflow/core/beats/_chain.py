@@ -26,8 +26,6 @@ from .constants import (
     P_STEP,
     P_SUB,
     P_WARMUP,
-    S_LAG0,
-    S_LAG_T,
     S_LAST_E,
     S_LAST_J,
     S_LAST_O,
@@ -102,40 +100,26 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
     # written once for the four (a step no beat reaches offers -inf, which is never
     # better); the loop, on slices indexed from 0 (no negative index to wrap), runs on
     # vectors
-    # (the drive's place and the steps as unsigned integers: indices numba need not check
-    # for a negative value)
+    # (the drive's place as an unsigned integer: an index numba need not check for a
+    # negative value)
     udn = np.uint64(dn)
     at = np.uint64(first % dn)
     g = min(4, lo)
     for i0 in range(0, n, g):
         s0 = s1 = s2 = s3 = -np.inf
-        u = np.uint64(i0)
-        if g == 4 and i0 + 4 <= n:
-            # a whole group, without a branch a step
-            a1 = _next_row(at, udn)
-            a2 = _next_row(a1, udn)
-            a3 = _next_row(a2, udn)
-            u1, u2, u3 = u + np.uint64(1), u + np.uint64(2), u + np.uint64(3)
-            s0 = min(drive[at], clip) + best[u] if back[u] != -2.0 else -np.inf
-            s1 = min(drive[a1], clip) + best[u1] if back[u1] != -2.0 else -np.inf
-            s2 = min(drive[a2], clip) + best[u2] if back[u2] != -2.0 else -np.inf
-            s3 = min(drive[a3], clip) + best[u3] if back[u3] != -2.0 else -np.inf
-            score[u], score[u1], score[u2], score[u3] = s0, s1, s2, s3
-            at = _next_row(a3, udn)
-        else:
-            for q in range(min(g, n - i0)):
-                i = i0 + q
-                s = min(drive[at], clip) + best[i] if back[i] != -2.0 else -np.inf
-                score[i] = s
-                at = _next_row(at, udn)
-                if q == 0:
-                    s0 = s
-                elif q == 1:
-                    s1 = s
-                elif q == 2:
-                    s2 = s
-                else:
-                    s3 = s
+        for q in range(min(g, n - i0)):
+            i = i0 + q
+            s = min(drive[at], clip) + best[i] if back[i] != -2.0 else -np.inf
+            score[i] = s
+            at = _next_row(at, udn)
+            if q == 0:
+                s0 = s
+            elif q == 1:
+                s1 = s
+            elif q == 2:
+                s2 = s
+            else:
+                s3 = s
         m = min(n, i0 + hi + g) - (i0 + lo)
         if m <= 0 or max(max(s0, s1), max(s2, s3)) == -np.inf:
             continue
@@ -236,25 +220,19 @@ def _decide(c, j, due, final, ring, rn, n_rows, steps, acf, state, params, half,
             chain, out, k):
     """Decide the beats of channel ``c`` whose chain is settled with the drive up to step
     ``j``; at the end of the stream (``final``) all of them.  ``due``: the period is
-    estimated again at this step (every ``P_PERIOD_EVERY`` steps).  The periodicity is
-    read from ``state[c, S_LAG0]`` and ``state[c, S_LAG_T]``, the autocorrelation at lag 0
-    and at the period so far, made before its vector stores (:func:`~._drive._lag_after`),
-    unless the period is estimated again.  Returns records written."""
+    estimated again at this step (every ``P_PERIOD_EVERY`` steps).  Returns records
+    written."""
     warm = j + 1 >= params[P_WARMUP]
     lo, hi = int(params[P_LO]), int(params[P_HI])
     if (not warm and not final) or j < hi + 1:
         return 0
-    again = final or state[c, S_PERIOD] <= 0.0 or due
-    if again:
+    if final or state[c, S_PERIOD] <= 0.0 or due:
         # the lags 0 .. hi + 1 (acf has room for more, never read)
         state[c, S_PERIOD] = _period(acf[c, :hi + 2], lo, hi, params[P_SUB])[0]
     period = state[c, S_PERIOD]
     if period <= 0.0:
         return 0
-    if again:
-        q = max(0.0, acf[c, int(round(period))] / acf[c, 0])
-    else:
-        q = max(0.0, state[c, S_LAG_T] / state[c, S_LAG0])
+    q = max(0.0, acf[c, int(round(period))] / acf[c, 0])
     state[c, S_Q] = q
     if warm:
         state[c, S_QSUM] += q

@@ -108,14 +108,6 @@ def _correlate(acf, hist, p, x0, x1, x2, beta):
 
 
 @njit(inline="always", **_JIT_PURE)
-def _lag_after(acf, hist, c, p, k, x, beta):
-    """``acf[c, k]`` as :func:`_correlate` makes it with the drive ``x`` (the same products
-    and sum, so the same value), from the values before it: a value read back from the
-    loop's vector stores waits for them."""
-    return (1.0 - beta) * acf[c, k] + (beta * x) * hist[c, p + k]
-
-
-@njit(inline="always", **_JIT_PURE)
 def _least(a, first, end, start):
     """The least of ``start`` and ``a[first:end]`` (``0 <= first``), taken four ways at once
     (the minimum of finite values is the same in any order; one running minimum would

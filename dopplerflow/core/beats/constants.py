@@ -99,12 +99,11 @@ M_WIDTH = 8
 REC_WIDTH = REC_HEAD + 2 * M_WIDTH
 # per-channel state: exponential means (value, weight), the step being summed, the period
 # (steps) and periodicity, their running sum, the last beat decided (step, row, onset row,
-# drive, period in rows, periodicity), the usual lead of onset to beat (rows), and the
-# autocorrelation at lag 0 and at the period of the step being closed
+# drive, period in rows, periodicity) and the usual lead of onset to beat (rows)
 (S_BASE, S_BASE_W, S_VAR, S_VAR_W, S_PMEAN, S_PMEAN_W, S_SUM, S_CNT, S_PERIOD, S_Q,
  S_QSUM, S_QN, S_LAST_J, S_LAST_ROW, S_LAST_O, S_LAST_E, S_LAST_T, S_LAST_Q, S_LEAD,
- S_LEAD_N, S_LAG0, S_LAG_T) = range(22)
-S_WIDTH = 22
+ S_LEAD_N) = range(20)
+S_WIDTH = 20
 # the kernel's parameters, in ``BeatTracker.params``
 (P_BASE_BETA, P_VAR_BETA, P_ACF_BETA, P_PMEAN_BETA, P_WARMUP, P_ALPHA, P_SUB, P_HORIZON,
  P_SPAN, P_MIN_IV, P_FLOOR, P_MIN_PHASE, P_EDV, P_LO, P_HI, P_DIRECTION, P_CLIP,

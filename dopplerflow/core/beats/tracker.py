@@ -16,7 +16,7 @@ from numba import njit
 from .. import _design
 from .._numba import _JIT_PURE
 from ._chain import _decide
-from ._drive import _biquad, _breathe, _correlate, _ema, _lag_after, _next_row, _step, _wrap
+from ._drive import _biquad, _breathe, _correlate, _ema, _next_row, _step, _wrap
 from .constants import (
     ACF_TAU_S,
     ALPHA,
@@ -61,10 +61,7 @@ from .constants import (
     REC_WIDTH,
     RING_S,
     RMS_TAU_S,
-    S_LAG0,
-    S_LAG_T,
     S_LAST_J,
-    S_PERIOD,
     S_PMEAN,
     S_QN,
     S_QSUM,
@@ -382,14 +379,6 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
                         x1 = x
                     else:
                         x2 = x
-            # each channel's autocorrelation at lag 0 and at the period so far (rounded), as
-            # _correlate makes them, from the values before it: _decide does not read them
-            # back from its vector stores
-            for c in range(N_CHANNELS):
-                x = x0 if c == 0 else (x1 if c == 1 else x2)
-                t = int(round(state[c, S_PERIOD])) if state[c, S_PERIOD] > 0.0 else 0
-                state[c, S_LAG0] = _lag_after(acf, hist, c, p, 0, x, params[P_ACF_BETA])
-                state[c, S_LAG_T] = _lag_after(acf, hist, c, p, t, x, params[P_ACF_BETA])
             _correlate(acf, hist, p, x0, x1, x2, params[P_ACF_BETA])
         due = every_at == 0  # the period is estimated again
         for c in range(N_CHANNELS):
