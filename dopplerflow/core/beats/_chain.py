@@ -90,8 +90,9 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
             i += 1
     else:
         for iv in range(max(lo, first - prev), min(hi, last - prev) + 1):
-            best[iv - (first - prev)] = -pen[3 + iv]
-            back[iv - (first - prev)] = -1.0
+            u = np.uint64(iv - (first - prev))  # (unsigned: no check for a negative index)
+            best[u] = -pen[np.uint64(3 + iv)]
+            back[u] = -1.0
     # each step, once scored, offered to the steps an interval after it: the steps are
     # taken oldest first and only a strictly better offer is kept, so a step's way in is
     # the oldest of the best (as a search of each step's candidates in turn would find).
@@ -154,7 +155,8 @@ def _best_chain(drive, first, last, prev, period, alpha, min_iv, clip, work, bea
             to_back[u] = b
     end = -1
     for i in range(max(0, int(n - period)), n):
-        if score[i] > -np.inf and (end < 0 or score[i] > score[end]):
+        s = score[np.uint64(i)]
+        if s > -np.inf and (end < 0 or s > score[np.uint64(end)]):
             end = i
     k = 0
     i = end
@@ -187,7 +189,7 @@ def _commit(c, jb, ring, rn, n_rows, steps, state, params, half, work, out, k):
     sm = work[4]
     beat = max(a, (jb - 1) * step)
     for i in range(beat, b):
-        if sm[i - a] > sm[beat - a]:
+        if sm[np.uint64(i - a)] > sm[np.uint64(beat - a)]:  # (unsigned: see _best_chain)
             beat = i
     if evidence >= params[P_MIN_EVIDENCE]:
         w0 = max(a, int(beat - params[P_SPAN] * period))

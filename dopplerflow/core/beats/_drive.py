@@ -81,10 +81,11 @@ def _step(c, j, at, p, value, state, steps, hist, n_lags, params):
         dev = value - _ema(state, c, S_BASE, value, params[P_BASE_BETA])
         var = _ema(state, c, S_VAR, dev * dev, params[P_VAR_BETA])
         x = dev / math.sqrt(var + params[P_FLOOR_VAR_HZ if c < 2 else P_FLOOR_VAR_DB])
-    steps[0, c, at] = value
-    steps[1, c, at] = x
-    hist[c, p] = x
-    hist[c, p + n_lags] = x
+    u, v = np.uint64(at), np.uint64(p)  # (unsigned: no check for a negative index)
+    steps[0, c, u] = value
+    steps[1, c, u] = x
+    hist[c, v] = x
+    hist[c, v + np.uint64(n_lags)] = x
     return x
 
 
