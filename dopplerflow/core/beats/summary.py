@@ -155,6 +155,9 @@ class Beats:
         return out
 
 
+#: No row range left unanalysed (:func:`beat_result`'s, read-only in the kernel).
+_NO_GAPS = np.empty((0, 2), np.int64)
+
 #: Candidates an interval of a run chained again spans at most (:func:`_run_chain`).
 RUN_BACK = 8
 
@@ -332,7 +335,7 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     # weak pulse) is not clean
     period_ok = (offset <= math.log(PERIOD_RANGE) if usual is not None
                  else np.ones(len(tab), bool))
-    gaps = np.array(unanalysed, np.int64).reshape(-1, 2)
+    gaps = np.array(unanalysed, np.int64).reshape(-1, 2) if len(unanalysed) else _NO_GAPS
     cols = np.empty((B_WIDTH, len(tab)))
     counts = _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps,
                            np.empty(5), cols)
