@@ -167,8 +167,11 @@ class BeatTracker:
         self.count = np.zeros(3, np.int64)
         # the chain's scores, back-pointers, penalties and best offers; a beat's running
         # sums, smoothed signal and its end for the EDV (no kernel allocates); the logarithms
-        # of the chain's intervals
-        self.work = np.zeros((7, max(n_steps, self.ring_n, len(logs))))
+        # of the chain's intervals.  Only the EDV's row is cleared: a beat of under four rows
+        # reads places of it no beat has written, and every other row is written before it
+        # is read (some 200 kB not cleared a tracker)
+        self.work = np.empty((7, max(n_steps, self.ring_n, len(logs))))
+        self.work[5] = 0.0
         self.work[6, :len(logs)] = logs
         self.chain = np.zeros(n_steps, np.int64)
         self.half = half.copy()
