@@ -117,16 +117,22 @@ class Impulses:
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT_PURE)
-def _upper_run(st, sp, cnt, top):
-    """The bins of a direction's upper half-band (outward ``(top + 1) // 2 .. top``) as
+def _outward_run(st, sp, cnt, j0, top):
+    """A direction's bins ``j0 .. top`` (outward indices; none past its ``cnt`` bins) as
     one ascending run ``k0 .. k1`` (``k1 < k0``: none)."""
-    j0 = (top + 1) // 2
     j1 = min(top, cnt - 1)
     if j1 < j0:
         return 0, -1
     if sp > 0:
         return st + sp * j0, st + sp * j1
     return st + sp * j1, st + sp * j0
+
+
+@njit(**_JIT_PURE)
+def _upper_run(st, sp, cnt, top):
+    """The bins of a direction's upper half-band (outward ``(top + 1) // 2 .. top``) as
+    one ascending run ``k0 .. k1`` (``k1 < k0``: none)."""
+    return _outward_run(st, sp, cnt, (top + 1) // 2, top)
 
 
 @njit(**_JIT_PURE)
@@ -188,16 +194,13 @@ def _top_fraction(p, vinv, inb, level, st, sp, cnt, top, x):
     + 3) // 4 .. top``) above ``x`` times their noise floor; -1.0 when it holds no bin in
     the band.  Arguments as :func:`_broadband_fraction`'s, ``inb`` 1.0 on the band's
     bins."""
-    j0 = (3 * top + 3) // 4
-    j1 = min(top, cnt - 1)
+    k0, k1 = _outward_run(st, sp, cnt, (3 * top + 3) // 4, top)
     lim = np.float32(x * level)
     n = 0
     above = 0
-    for j in range(j0, j1 + 1):
-        k = st + sp * j
-        if inb[k] > 0.0:
-            n += 1
-            above += 1 if p[k] * vinv[k] > lim else 0
+    for k in range(k0, k1 + 1):  # (a bin out of the band is 0 whitened: never above)
+        n += 1 if inb[k] > 0.0 else 0
+        above += 1 if p[k] * vinv[k] > lim else 0
     return above / n if n > 0 else -1.0
 
 
