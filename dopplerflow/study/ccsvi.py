@@ -194,10 +194,9 @@ def _no_flow_criterion(items):
             groups.setdefault((rec.vessel, rec.side), {}).setdefault(rec.upright, []).append(it)
     evidence, met, open_, seen = [], [], [], 0
     for (vessel, side), by_posture in sorted(groups.items()):
-        # no flow in a file cut short says nothing of the part unread
         flows = {up: any(it.analysis.flow_detected for it in its)
                  for up, its in by_posture.items()
-                 if any(it.analysis.flow_detected or it.analysis.cut is None for it in its)}
+                 if not all(_no_flow_unread(it.analysis) for it in its)}
         name = f"{vessel.upper()} {side}"
         both = len(flows) == 2
         decides = both and not any(flows.values())
@@ -205,7 +204,7 @@ def _no_flow_criterion(items):
             for it in its:
                 a = it.analysis
                 value = "flow detected" if a.flow_detected else "no flow detected"
-                if a.cut is not None and not a.flow_detected:
+                if _no_flow_unread(a):
                     value += f" {verdict.cut_phrase(a)}: not counted"
                 evidence.append({"recording": it.recording.index, "what": _where(it.recording),
                                  "value": value, "decides": decides})
@@ -230,6 +229,12 @@ def _no_flow_criterion(items):
                                      f"the {seen} IJV/VV vein(s) recorded.", evidence)
     return Criterion(4, NOT_ASSESSED, "no IJV or VV recording at rest or with deep "
                                       "inspiration.", evidence)
+
+
+def _no_flow_unread(analysis):
+    """Whether an analysis found no flow in a file cut short: that says nothing of the
+    part unread, and does not count towards criterion 4."""
+    return analysis.cut is not None and not analysis.flow_detected
 
 
 def _stenosis_criterion(csa, defects):
