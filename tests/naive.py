@@ -208,9 +208,11 @@ def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed):
         sd = np.where(edv > 0, psv / edv, np.nan)
         hr = 60.0 / rr
     phases = zero_nan(m[:, B.M_PHASES]).astype(int) if direction else np.zeros(len(tab), int)
-    # clean: complete, a pulse, PSV, the usual period, the interval near the median of the
-    # five around it (the last, open one left out), no row unanalysed
-    ok = np.isfinite(rr) & (tab[:, B.R_EVIDENCE] >= B.MIN_EVIDENCE) & (psv > 0) & period_ok
+    # clean: complete, a pulse, PSV (not under the EDV nor the TAMV), the usual period, the
+    # interval near the median of the five around it (the last, open one left out), no row
+    # unanalysed
+    ok = (np.isfinite(rr) & (tab[:, B.R_EVIDENCE] >= B.MIN_EVIDENCE) & (psv > 0)
+          & (edv <= psv) & (tamv <= psv) & period_ok)
     k = len(rr) - 1
     for i in range(k):
         win = np.sort(rr[max(0, i - 2):min(k, i + 3)])

@@ -156,11 +156,28 @@ def test_summary_of_a_directional_artery_and_of_a_vein(carotid):
                                          "modulation ")
 
 
-def test_summary_has_no_beat_lines_without_a_pulse(tmp_path):
+def test_summary_has_no_beat_lines_without_flow(tmp_path):
     rec = tmp_path / "silence.wav"
     sf.write(rec, np.zeros((8000 * 3, 2), np.float32), 8000)
     a = dopplerflow.analyze(rec)
     assert beat_lines(a) == []
+
+
+def test_summary_of_a_vein_without_a_pulse_says_so_and_states_its_breathing():
+    """Femoral flow phasic with breathing and without a cardiac pulse (20 s: the breathing
+    is measured from 4 s on, over 6 s at least)."""
+    from dopplerflow.core.beats.constants import MIN_PERIODICITY
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    syn = synthesize("femoral_competent", sample_rate_hz=8000, seed=0, duration_s=20.0)
+    a = dopplerflow.analyze(to_layout(syn.baseband, "iq", 8000), sample_rate_hz=8000,
+                            vessel="femoral", antegrade="away")
+    s = a.beats.summary
+    assert len(a.beats) == 0 and s["periodicity"] < MIN_PERIODICITY
+    lines = dict(beat_lines(a))
+    assert lines["heart rate"] == (f"not measured: no regular pulse in the flow (periodicity "
+                                   f"{s['periodicity']:.2f}; a pulse needs {MIN_PERIODICITY})")
+    assert lines["breathing"].startswith("respiratory phasicity present (peak-to-peak ")
 
 
 def test_summary_says_why_there_is_no_heart_rate(artery):

@@ -134,6 +134,17 @@ def test_a_spike_whose_mean_stays_with_the_flow_is_no_psv_but_blood_as_brief_is(
     top = (peak_hz + base_hz) * SCALE
     np.testing.assert_allclose(clicked.psv_cm_s[done], top, rtol=0.01)
     assert np.all(blood.psv_cm_s[done] > 2.5 * top)
+    # nor is the transient in the beat's averages: its rows hold the flow's maximum and
+    # mean of the row before, so the TAMV and TAV over a cycle are those of the pulse
+    # without the spikes (whose beats start at the pulse's foot, where the spiked ones
+    # start at the spike: a cycle's average, whatever its start) within what the spike's
+    # 4 rows hold of the flow's decay they replace (4 of 160 rows a cycle, under 1 %)
+    plain = track(pulse_rows(onsets, 12.0, peak_hz=peak_hz, base_hz=base_hz))
+    inner = slice(1, int(done.sum()) - 1)  # (whole cycles of both)
+    for name in ("tamv_cm_s", "tav_cm_s"):
+        np.testing.assert_allclose(getattr(clicked, name)[done][inner],
+                                   getattr(plain, name)[done][inner], rtol=0.01, err_msg=name)
+    assert np.all(blood.tamv_cm_s[done][inner] > 1.1 * plain.tamv_cm_s[done][inner])
 
 
 def test_an_ectopic_beat_is_kept_with_its_short_and_long_intervals_and_not_counted_clean():
@@ -603,6 +614,25 @@ def test_fetal_heartbeat_is_read_at_its_rate(name):
     a = df.analyze(path, layout="mono")
     # README: the heartbeat is about 145-150 beats/min on these two
     assert 140.0 <= a.heart_rate_bpm <= 155.0
+
+
+@pytest.mark.parametrize("name", ["fetal/Good", "fetal/Poor", "fetal/Interference",
+                                  "postdive/precordial_02", "postdive/precordial_08"])
+def test_a_clean_beat_of_a_real_recording_peaks_at_its_psv(name):
+    """A clean beat's EDV, TAMV and TAV are under its PSV, and its TAV under its TAMV
+    (mono: speeds), on real recordings whose clicks and broadband transients lift the
+    maximum envelope over the flow (the interference segment read EDV 89 and TAMV 56 cm/s
+    over a PSV of 27 cm/s, counted clean, when the transients' rows counted in them)."""
+    path = REAL / f"{name}.wav"
+    if not path.exists():
+        pytest.skip(f"the shared real recordings are not at {REAL} (not part of the project)")
+    b = df.analyze(path, layout="mono", channels=(1,)).beats
+    k = b.clean
+    assert k.sum() >= B.MIN_CLEAN
+    assert np.all(b.edv_cm_s[k] <= b.psv_cm_s[k]) and np.all(b.tamv_cm_s[k] <= b.psv_cm_s[k])
+    assert np.all(b.tav_cm_s[k] <= b.tamv_cm_s[k])
+    s = b.summary
+    assert s["edv_cm_s"] <= s["psv_cm_s"] and s["tav_cm_s"] <= s["tamv_cm_s"] <= s["psv_cm_s"]
 
 
 def test_fetal_segment_with_talking_has_no_heart_rate():

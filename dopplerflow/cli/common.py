@@ -312,18 +312,41 @@ _INDICES = (("psv_cm_s", "PSV", " cm/s", 1), ("edv_cm_s", "EDV", " cm/s", 1),
 
 
 def beat_lines(analysis):
-    """The summary's lines on the beats: ``[(name, text), ...]``, empty when no beats
-    were found.
+    """The summary's lines on the beats: ``[(name, text), ...]``, empty when there is no
+    flow to read them on.
 
     ``heart rate``: the median rate and its interquartile range over the clean beats
-    (or why there is none), the beats found (clean, rejected, and cut by the end), and
-    the signal they were read on.  ``indices``: the medians over the clean beats (mono:
-    of the speed), the commonest waveform and the reverse-flow share.  ``breathing``: for veins, the
-    respiratory phasicity.
+    (or why there is none: too few clean beats, or no regular pulse in the flow), the
+    beats found (clean, rejected, and cut by the end), and the signal they were read
+    on.  ``indices``: the medians over the clean beats (mono: of the speed), the
+    commonest waveform and the reverse-flow share.  ``breathing``: for veins, the
+    respiratory phasicity (with or without a pulse).
     """
+    from ..core.beats.constants import MIN_PERIODICITY
+
     b = analysis.beats
-    if b is None or not len(b):
+    if b is None:
         return []
+    s = b.summary
+    out = []
+    if len(b):
+        out += _rate_lines(b)
+    elif analysis.flow_detected:
+        q = s["periodicity"]
+        why = (f"no regular pulse in the flow (periodicity {q:.2f}; a pulse needs "
+               f"{MIN_PERIODICITY})" if q < MIN_PERIODICITY else "no beat found in the flow")
+        out.append(("heart rate", f"not measured: {why}"))
+    resp = s.get("respiratory_phasicity")
+    if resp:
+        out.append(("breathing", f"respiratory phasicity {resp['call']} (peak-to-peak modulation "
+                                 f"{tidy(100 * resp['modulation'], 0)}% of the mean)"))
+    return out
+
+
+def _rate_lines(b):
+    """:func:`beat_lines`' ``heart rate`` and ``indices`` lines of beats ``b`` (found)."""
+    from ..core.beats.constants import MIN_CLEAN
+
     s = b.summary
     on = {"max_envelope": "the maximum velocity", "band_power": "the band power"}[b.signal]
     # a beat without a next onset (the last, cut by the end) is neither clean nor rejected
@@ -332,7 +355,7 @@ def beat_lines(analysis):
     count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected{cut}), "
              f"read on {on}")
     if s["heart_rate_bpm"] is None:
-        return [("heart rate", f"not measured: fewer than 3 clean beats; {count}")]
+        return [("heart rate", f"not measured: fewer than {MIN_CLEAN} clean beats; {count}")]
     out = [("heart rate", f"{tidy(s['heart_rate_bpm'], 1)} beats/min (IQR "
                           f"{tidy(s['heart_rate_iqr_bpm'], 1)}); {count}")]
     parts = [f"{label} {tidy(s[key], d)}{unit}" for key, label, unit, d in _INDICES
@@ -342,10 +365,6 @@ def beat_lines(analysis):
     if s.get("reverse_flow_share") is not None:
         parts.append(f"reverse flow {tidy(100 * s['reverse_flow_share'], 0)}%")
     out.append(("indices", ", ".join(parts) + " (medians over the clean beats)"))
-    resp = s.get("respiratory_phasicity")
-    if resp:
-        out.append(("breathing", f"respiratory phasicity {resp['call']} (peak-to-peak modulation "
-                                 f"{tidy(100 * resp['modulation'], 0)}% of the mean)"))
     return out
 
 

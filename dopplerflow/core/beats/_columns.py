@@ -72,10 +72,10 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
 
     Notes
     -----
-    A beat is clean when its interval is known, it has a clear pulse, PSV over 0, a
-    period near the usual one, an interval within ``RR_TOLERANCE`` of the median of
-    the (up to) five intervals around it (the last, open one left out), and no row
-    not analysed.
+    A beat is clean when its interval is known, it has a clear pulse, PSV over 0 and
+    not under its EDV nor its TAMV, a period near the usual one, an interval within
+    ``RR_TOLERANCE`` of the median of the (up to) five intervals around it (the last,
+    open one left out), and no row not analysed.
     """
     k = tab.shape[0]
     col = REC_HEAD + h * M_WIDTH
@@ -108,8 +108,10 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
         else:
             out[B_SHARE, i] = nan
             out[B_PHASES, i] = 0.0
+        # (a beat's peak is its highest velocity: an EDV or TAMV over it was read on
+        # something else)
         ok = (math.isfinite(rr) and tab[i, R_EVIDENCE] >= MIN_EVIDENCE and psv > 0
-              and period_ok[i])
+              and edv <= psv and tamv <= psv and period_ok[i])
         if ok and i < k - 1:
             # the median of the finite intervals among the five around it, sorted
             cnt = 0

@@ -101,7 +101,11 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     the end of the beat the EDV is the median of.  The PSV is the highest mean of three
     rows' antegrade fmax over the rows whose fmax is at most ``PEAK_MEAN_X`` times their
     mean frequency (:func:`_psv_step`): the top of a faint broadband transient over slower
-    flow (a valve's click) is in the envelope the beats are read on, not in the PSV.
+    flow (a valve's click) is in the envelope the beats are read on, not in the PSV.  Nor
+    is it in the EDV, TAMV, TAV, flow integrals and phases: there a direction's row that is
+    no candidate holds the maximum and mean frequency of the last row that was (from the
+    row before the beat, its maximum at most ``PEAK_MEAN_X`` times its mean:
+    :func:`_capped`).
     """
     i0 = int(math.ceil(o0))
     i1 = int(math.ceil(o1))  # rows i0 .. i1 - 1
@@ -130,6 +134,9 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     mean_col, power_col = np.uint64(1), np.uint64(2)
     before = np.uint64((i0 - 1) % rn)
     prev_pk = _peak_value(ring, before, fa_col)
+    held_a, held_r = _capped(ring, before, fa_col), _capped(ring, before, fr_col)
+    mean_a = np.float64(ring[before, fa_col + mean_col])
+    mean_r = np.float64(ring[before, fr_col + mean_col])
     at = np.uint64(i0 % rn)
     next_fa = np.float64(ring[at, fa_col])  # each row's envelope read once
     next_pk = _peak_value(ring, at, fa_col)
@@ -143,20 +150,32 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
         if up:
             peak = i
         prev_pk = pk
-        fwd += fa
-        v = fa
+        ok = pk >= 0.0
+        held_a = pk if ok else held_a
+        mean_a = np.float64(ring[at, fa_col + mean_col]) if ok else mean_a
+        fwd += held_a
+        v = held_a
         if direction:
             fr = np.float64(ring[at, fr_col])
-            rev += fr
+            m = np.float64(ring[at, fr_col + mean_col])
+            ok = fr <= PEAK_MEAN_X * m
+            held_r = fr if ok else held_r
+            mean_r = m if ok else mean_r
+            rev += held_r
             pa = np.float64(ring[at, fa_col + power_col]) if fa > 0 else 0.0
             pr = np.float64(ring[at, fr_col + power_col]) if fr > 0 else 0.0
             if pr > pa:
-                v = -fr
-            if pa + pr > 0:
-                tav += (np.float64(ring[at, fa_col + mean_col]) * pa
-                        - np.float64(ring[at, fr_col + mean_col]) * pr) / (pa + pr)
+                v = -held_r
+            # the power-weighted mean of the two directions' mean velocities (of one
+            # direction's alone where the other has no flow: no division)
+            if pr == 0.0:
+                tav += mean_a if pa > 0 else 0.0
+            elif pa == 0.0:
+                tav -= mean_r
+            else:
+                tav += (mean_a * pa - mean_r * pr) / (pa + pr)
         elif fa > 0:
-            tav += np.float64(ring[at, fa_col + mean_col])
+            tav += mean_a
         tamv += v
         if e0 <= i < e1:
             buf[i - e0] = v
@@ -185,6 +204,14 @@ def _peak_value(ring, at, col):
     flow, not the flow's (:data:`~dopplerflow.core.rows.PEAK_MEAN_X`)."""
     f = np.float64(ring[at, col])
     return f if f <= PEAK_MEAN_X * np.float64(ring[at, col + 1]) else -1.0
+
+
+@njit(inline="always", **_JIT_PURE)
+def _capped(ring, at, col):
+    """Row ``at``'s maximum frequency in column ``col`` of the ring, at most ``PEAK_MEAN_X``
+    times its mean frequency: a candidate's value (:func:`_peak_value`), and the value the
+    beat's rows hold that are no candidate before one that is (:func:`_measure`)."""
+    return min(np.float64(ring[at, col]), PEAK_MEAN_X * np.float64(ring[at, col + 1]))
 
 
 @njit(inline="always", **_JIT_PURE)
@@ -265,6 +292,8 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
     urn = np.uint64(rn)  # unsigned rows: see _measure
     before = np.uint64((i0 - 1) % rn)
     prev0, prev1 = _peak_value(ring, before, 0), _peak_value(ring, before, 3)
+    held0, held1 = _capped(ring, before, 0), _capped(ring, before, 3)
+    mean0, mean1 = np.float64(ring[before, 1]), np.float64(ring[before, 4])
     at = np.uint64(i0 % rn)
     next0, next1 = np.float64(ring[at, 0]), np.float64(ring[at, 3])
     npk0, npk1 = _peak_value(ring, at, 0), _peak_value(ring, at, 3)
@@ -284,14 +313,21 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
             if up:
                 peak1 = i
             prev0, prev1 = pk0, pk1
-            fwd0 += f0
-            fwd1 += f1
+            ok0, ok1 = pk0 >= 0.0, pk1 >= 0.0
+            held0 = pk0 if ok0 else held0
+            held1 = pk1 if ok1 else held1
+            mean0 = np.float64(ring[at, 1]) if ok0 else mean0
+            mean1 = np.float64(ring[at, 4]) if ok1 else mean1
+            fwd0 += held0
+            fwd1 += held1
             p0 = np.float64(ring[at, 2]) if f0 > 0 else 0.0
             p1 = np.float64(ring[at, 5]) if f1 > 0 else 0.0
-            v0 = -f1 if p1 > p0 else f0
-            v1 = -f0 if p0 > p1 else f1
+            v0 = -held1 if p1 > p0 else held0
+            v1 = -held0 if p0 > p1 else held1
             if p0 + p1 > 0:
-                q = (np.float64(ring[at, 1]) * p0 - np.float64(ring[at, 4]) * p1) / (p0 + p1)
+                # (as _measure: one direction's alone without a division)
+                q = (mean0 if p1 == 0.0 else -mean1 if p0 == 0.0
+                     else (mean0 * p0 - mean1 * p1) / (p0 + p1))
                 tav0 += q
                 tav1 += -q
             tamv0 += v0
