@@ -488,6 +488,25 @@ def test_a_vein_reports_its_breathing():
     assert a.heart_rate_bpm == pytest.approx(66.0, abs=1.0)
 
 
+def test_the_recordings_s_d_counts_a_beat_without_diastolic_flow_as_infinite():
+    """S/D is PSV / EDV: a beat whose flow stops at end-diastole has none (NaN in its
+    column), and counts in the median as an infinite ratio, not as no beat."""
+    from dopplerflow.core.beats.summary import _sd_median
+
+    nan = np.nan
+    assert _sd_median(np.array([2.0, 3.0, 4.0])) == 3.0
+    # two of five without diastolic flow: the middle of the five, not of the three
+    assert _sd_median(np.array([nan, 2.0, 3.0, nan, 4.0])) == 4.0
+    assert _sd_median(np.array([nan, 2.0, 3.0, nan])) is None  # half: (3 + inf) / 2
+    assert _sd_median(np.array([2.0, 3.0, 5.0, nan])) == 4.0
+    assert _sd_median(np.array([nan, nan, 5.0])) is None
+    # on a recording: where the EDV's median is 0, the S/D is no number
+    path = REAL / "postdive" / "precordial_05.wav"
+    if path.exists():
+        s = df.analyze(path, layout="mono", channels=(1,)).beats.summary
+        assert s["edv_cm_s"] == 0.0 and s["sd_ratio"] is None
+
+
 def test_beats_csv_has_a_line_per_beat_and_empty_cells_where_undefined():
     a, _ = _analysis(duration_s=8.0)
     text = B.beats_csv(a)

@@ -395,6 +395,16 @@ def _medians(cols):
     return out, x[0].tolist(), counts
 
 
+def _sd_median(sd):
+    """Median S/D of the clean beats' ``sd`` (NaN: no forward flow at end-diastole),
+    a beat without diastolic flow counted as an infinite S/D: None where half the beats
+    or more have none (the EDV's median is then 0 or under, and PSV / EDV no number)."""
+    n = len(sd)
+    x = np.sort(sd)  # (NaN last: where the infinite ratios sort)
+    a, b = float(x[(n - 1) // 2]), float(x[n // 2])
+    return None if math.isnan(b) else 0.5 * (a + b)
+
+
 def _summary(b, tracker, ante, vessel, cols, counts):
     """The JSON's ``beats`` entry of :class:`Beats` ``b``, whose columns are the rows of
     ``cols`` and ``counts`` the counts of beats (:func:`~._columns._beat_columns`)."""
@@ -413,6 +423,7 @@ def _summary(b, tracker, ante, vessel, cols, counts):
         out["heart_rate_iqr_bpm"] = round(_percentile(hr, 75) - _percentile(hr, 25), 1)
         for (name, digits, _), m in zip(names[1:], med[1:], strict=True):
             out[name] = _r(m, digits)
+        out["sd_ratio"] = _r(_sd_median(cols[B_SD, k]), 2)
     else:
         out["heart_rate_bpm"] = out["heart_rate_iqr_bpm"] = None
         for name, _, _ in names[1:]:
