@@ -155,7 +155,7 @@ def test_a_bad_settings_table_stops_the_run_before_any_work(data, tmp_path, text
 def test_the_bundled_samples_run_with_their_sidecars(tmp_path):
     samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "samples")
-    summary = run_batch([samples], tmp_path / "out.csv", jobs=1)
+    summary = run_batch([samples], tmp_path / "out.csv", jobs=1, json_dir=tmp_path / "json")
     rows = {os.path.basename(r["file"]): r for r in _csv_rows(tmp_path / "out.csv")}
     assert summary.errors == 0 and len(rows) == 15  # the four samples and the exam's eleven
     assert (rows["artery_mono.flac"]["layout"], rows["artery_mono.flac"]["vessel"]) == \
@@ -163,6 +163,21 @@ def test_the_bundled_samples_run_with_their_sidecars(tmp_path):
     jug = rows["jugular_valsalva_iq.flac"]
     assert (jug["settings_source"], jug["reflux"], jug["n_reflux_events"]) == \
         ("sidecar", "true", "1")
+    # the beats: the JSON's summary, a column each (empty where it has none)
+    for name, vein in (("artery_mono.flac", False), ("jugular_valsalva_iq.flac", True)):
+        with open(tmp_path / "json" / f"{name}.json") as fh:
+            b = json.load(fh)["beats"]
+        row = rows[name]
+        assert float(row["psv_cm_s"]) == b["psv_cm_s"] and float(row["pi"]) == b["pi"]
+        assert (int(row["n_beats"]), int(row["n_clean_beats"]), int(row["n_rejected_beats"]),
+                row["beat_signal"]) == (b["n_beats"], b["n_clean"], b["n_rejected"],
+                                         "max_envelope")
+        assert float(row["heart_rate_iqr_bpm"]) == b["heart_rate_iqr_bpm"]
+        assert row["phasicity"] == ("monophasic" if vein else "")  # mono: no direction
+        resp = b.get("respiratory_phasicity")
+        assert row["respiratory_phasicity"] == (resp["call"] if vein else "")
+        assert row["respiratory_modulation"] == (str(resp["modulation"]) if vein else "")
+    assert rows["femoral_competent_iq.flac"]["psv_cm_s"] == ""  # no pulse: no indices
 
 
 def test_two_sidecars_for_one_recording_make_an_error_row(data, tmp_path):

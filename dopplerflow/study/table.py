@@ -15,8 +15,9 @@ import os
 from ..errors import SettingsError
 from .files import atomic_write
 
-__all__ = ["COLUMNS", "SETTINGS_COLUMNS", "FORMATS", "output_format", "row_from_result",
-           "error_row", "cell_text", "write_table", "read_table_rows", "require_pyarrow"]
+__all__ = ["COLUMNS", "SETTINGS_COLUMNS", "BEAT_COLUMNS", "FORMATS", "output_format",
+           "row_from_result", "error_row", "cell_text", "write_table", "read_table_rows",
+           "require_pyarrow"]
 
 #: Output suffixes and their formats.
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
@@ -31,6 +32,21 @@ SETTINGS_COLUMNS = (
     ("average_frames", int), ("hum_hz", float),
 )
 
+#: Columns of the beats (the JSON's ``beats`` summary): (column, type, its key there).
+#: The indices are medians over the clean beats; ``phasicity`` only with direction, the
+#: respiratory phasicity only for veins.
+_BEATS = (
+    ("heart_rate_iqr_bpm", float, "heart_rate_iqr_bpm"), ("n_beats", int, "n_beats"),
+    ("n_clean_beats", int, "n_clean"), ("n_rejected_beats", int, "n_rejected"),
+    ("beat_signal", str, "signal"), ("psv_cm_s", float, "psv_cm_s"),
+    ("edv_cm_s", float, "edv_cm_s"), ("tamv_cm_s", float, "tamv_cm_s"),
+    ("tav_cm_s", float, "tav_cm_s"), ("ri", float, "ri"), ("pi", float, "pi"),
+    ("sd_ratio", float, "sd_ratio"), ("acceleration_time_s", float, "acceleration_time_s"),
+    ("reverse_flow_share", float, "reverse_flow_share"), ("phasicity", str, "phasicity"),
+)
+BEAT_COLUMNS = tuple((name, kind) for name, kind, _ in _BEATS) + (
+    ("respiratory_phasicity", str), ("respiratory_modulation", float))
+
 #: Every column of the table, in order: (name, type).
 COLUMNS = (
     ("file", str), ("status", str), ("error", str), ("settings_source", str),
@@ -44,7 +60,7 @@ COLUMNS = (
     ("peak_retrograde_velocity_cm_s", float), ("noise_floor_dbfs", float),
     ("velocity_resolution_cm_s", float), ("velocity_floor_cm_s", float),
     ("heart_rate_bpm", float),
-) + SETTINGS_COLUMNS + (
+) + BEAT_COLUMNS + SETTINGS_COLUMNS + (
     ("n_warnings", int), ("warnings", str), ("dopplerflow_version", str),
 )
 _NAMES = tuple(name for name, _ in COLUMNS)
@@ -133,7 +149,19 @@ def row_from_result(name, result, settings, source):
         dopplerflow_version=result["dopplerflow_version"],
     )
     row.update(_settings_cells(settings))
+    row.update(_beat_cells(result.get("beats")))
     return row
+
+
+def _beat_cells(beats):
+    """The :data:`BEAT_COLUMNS` cells of the JSON's ``beats`` summary (None: none)."""
+    if not beats:
+        return {}
+    out = {name: beats.get(key) for name, _, key in _BEATS}
+    resp = beats.get("respiratory_phasicity") or {}
+    out.update(respiratory_phasicity=resp.get("call"),
+               respiratory_modulation=resp.get("modulation"))
+    return out
 
 
 def error_row(name, message, settings=None, source=None):
