@@ -423,6 +423,8 @@ def _summary(b, tracker, ante, vessel, cols, counts):
         out["heart_rate_iqr_bpm"] = round(_percentile(hr, 75) - _percentile(hr, 25), 1)
         for (name, digits, _), m in zip(names[1:], med[1:], strict=True):
             out[name] = _r(m, digits)
+        # (the S/D's median counts every clean beat, one without diastolic flow as an
+        # infinite ratio, where the loop's leaves it out)
         out["sd_ratio"] = _r(_sd_median(cols[B_SD, k]), 2)
     else:
         out["heart_rate_bpm"] = out["heart_rate_iqr_bpm"] = None
