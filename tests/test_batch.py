@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from dopplerflow import Settings, cli
@@ -155,7 +156,8 @@ def test_a_bad_settings_table_stops_the_run_before_any_work(data, tmp_path, text
 def test_the_bundled_samples_run_with_their_sidecars(tmp_path):
     samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "samples")
-    summary = run_batch([samples], tmp_path / "out.csv", jobs=1, json_dir=tmp_path / "json")
+    summary = run_batch([samples], tmp_path / "out.csv", jobs=1, json_dir=tmp_path / "json",
+                        beats_dir=tmp_path / "beats")
     rows = {os.path.basename(r["file"]): r for r in _csv_rows(tmp_path / "out.csv")}
     assert summary.errors == 0 and len(rows) == 15  # the four samples and the exam's eleven
     assert (rows["artery_mono.flac"]["layout"], rows["artery_mono.flac"]["vessel"]) == \
@@ -177,7 +179,34 @@ def test_the_bundled_samples_run_with_their_sidecars(tmp_path):
         resp = b.get("respiratory_phasicity")
         assert row["respiratory_phasicity"] == (resp["call"] if vein else "")
         assert row["respiratory_modulation"] == (str(resp["modulation"]) if vein else "")
+        # the per-beat CSV: a line a beat, the PSVs whose median the row holds
+        with open(tmp_path / "beats" / f"{name}.beats.csv", newline="") as fh:
+            beats = list(csv.DictReader(fh))
+        assert len(beats) == b["n_beats"] > 0
+        clean = [float(x["psv_cm_s"]) for x in beats if x["clean"] == "1"]
+        assert len(clean) == b["n_clean"]
+        assert abs(float(np.median(clean)) - b["psv_cm_s"]) <= 0.01
     assert rows["femoral_competent_iq.flac"]["psv_cm_s"] == ""  # no pulse: no indices
+
+
+def test_beats_dir_writes_each_recording_s_beats_csv_beside_its_json(data, tmp_path):
+    from dopplerflow.core.beats import Beats
+
+    out = tmp_path / "out.csv"
+    run_batch([data], out, jobs=2, json_dir=tmp_path / "json", beats_dir=tmp_path / "beats")
+    rows = {r["file"]: r for r in _csv_rows(out)}
+    for rel, *_ in RECORDINGS:
+        name = str(data / rel)
+        path = tmp_path / "beats" / (rel + ".beats.csv")
+        with open(path, newline="") as fh:
+            lines = list(csv.reader(fh))
+        # the beats CSV's columns, one line a beat: as many as the row counts
+        assert lines[0] == list(Beats.COLUMNS)
+        assert len(lines) - 1 == int(rows[name]["n_beats"] or 0)
+        assert (tmp_path / "json" / (rel + ".json")).exists()
+    # a recording that could not be analysed has no beats file (the bundled samples' pulses:
+    # test_the_bundled_samples_run_with_their_sidecars)
+    assert not (tmp_path / "beats" / (BAD + ".beats.csv")).exists()
 
 
 def test_two_sidecars_for_one_recording_make_an_error_row(data, tmp_path):

@@ -34,6 +34,9 @@ def add_arguments(parser):
                         help="the table: .csv, or .parquet (needs pyarrow)")
     parser.add_argument("--json-dir", metavar="DIR",
                         help="also write each recording's full result as JSON there")
+    parser.add_argument("--beats-dir", metavar="DIR",
+                        help="also write each recording's per-beat values as CSV there (the "
+                             "columns of analyze --beats-csv)")
     parser.add_argument("--settings", metavar="TABLE.csv",
                         help="per-recording settings: a CSV with a 'file' column and one "
                              "column per setting (see docs/batch.md)")
@@ -68,7 +71,8 @@ def main(args):
     try:
         summary = run_batch(args.paths, args.output, settings=settings,
                             table_path=args.settings, jobs=args.jobs, dask=args.dask,
-                            json_dir=args.json_dir, resume=args.resume, progress=progress,
+                            json_dir=args.json_dir, beats_dir=args.beats_dir,
+                            resume=args.resume, progress=progress,
                             on_empty=empty)
     except KeyboardInterrupt:
         if progress:

@@ -44,6 +44,8 @@ class Task:
         ``sidecar+table``.
     full : bool
         Return the whole result as well as the row (for ``json_dir``).
+    beats : bool
+        Return the per-beat CSV too (for ``beats_dir``).
     """
 
     name: str
@@ -51,6 +53,7 @@ class Task:
     settings: object
     source: str
     full: bool = False
+    beats: bool = False
 
 
 @dataclass
@@ -66,28 +69,34 @@ class BatchSummary:
 
 
 def analyze_task(task):
-    """Analyse one recording; return ``(row, result)``.
+    """Analyse one recording; return ``(row, result, beats)``.
 
     Never raises for a bad recording: the row then has ``status`` ``error`` and the
     one-line message.  ``result`` is ``Analysis.to_dict()`` (with ``file`` as the task
-    names it) when ``task.full``, else None.
+    names it) when ``task.full``, else None; ``beats`` the per-beat CSV text
+    (:func:`~dopplerflow.core.beats.beats_csv`) when ``task.beats``, else None.
     """
     from ..core import analyze
+    from ..core.beats import beats_csv
 
     try:
         analysis = analyze(task.path, settings=task.settings, keep_trace=False)
     except DopplerflowError as e:
-        return table.error_row(task.name, str(e).replace(task.path, task.name),
-                               task.settings, task.source), None
+        return _failed(task, str(e).replace(task.path, task.name))
     except MemoryError:
-        return table.error_row(task.name, "out of memory", task.settings, task.source), None
+        return _failed(task, "out of memory")
     except Exception as e:  # a bug must not end a run of thousands: report it in the row
-        return table.error_row(task.name, f"unexpected {type(e).__name__}: {e} (please report "
-                               f"it)", task.settings, task.source), None
+        return _failed(task, f"unexpected {type(e).__name__}: {e} (please report it)")
     result = analysis.to_dict()  # heart_rate_bpm and the beats' summary included
     result["file"] = task.name
     row = table.row_from_result(task.name, result, task.settings, task.source)
-    return row, result if task.full else None
+    return (row, result if task.full else None,
+            beats_csv(analysis) if task.beats else None)
+
+
+def _failed(task, message):
+    """:func:`analyze_task`'s return for a recording that could not be analysed."""
+    return table.error_row(task.name, message, task.settings, task.source), None, None
 
 
 def _resolve(recording, base, rows_of_table, table_name):
@@ -106,11 +115,14 @@ def _resolve(recording, base, rows_of_table, table_name):
     return settings, source, sidecar
 
 
-def _json_paths(recordings, json_dir):
-    """Where each recording's JSON goes: its path below the folder common to all
-    recordings, mirrored under ``json_dir``, with ``.json`` added."""
+def _mirrored(recordings, folder, suffix):
+    """Where each recording's own output goes: its path below the folder common to all
+    recordings, mirrored under ``folder``, with ``suffix`` added (``.json``,
+    ``.beats.csv``); empty without a ``folder``."""
+    if not folder:
+        return {}
     root = os.path.commonpath([os.path.dirname(r.path) for r in recordings])
-    return {r.name: os.path.join(json_dir, os.path.relpath(r.path, root) + ".json")
+    return {r.name: os.path.join(os.fspath(folder), os.path.relpath(r.path, root) + suffix)
             for r in recordings}
 
 
@@ -119,12 +131,13 @@ class _Plan:
     tasks: list
     rows: dict  # file -> row already decided (settings errors, rows kept by resume)
     json_paths: dict
+    beats_paths: dict
     found: int
     skipped: int
 
 
 def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
-               resume=False, on_empty=None):
+               beats_dir=None, resume=False, on_empty=None):
     """Everything :func:`run_batch` does before the analyses, without writing.
 
     Finds the recordings, reads their sidecars and the settings table, refuses
@@ -150,9 +163,10 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
             inputs.extend([resolved[r.name][2]] if resolved[r.name][2] else [])
         except SettingsError as e:
             resolved[r.name] = e
-    json_paths = _json_paths(recordings, os.fspath(json_dir)) if json_dir else {}
+    json_paths = _mirrored(recordings, json_dir, ".json")
+    beats_paths = _mirrored(recordings, beats_dir, ".beats.csv")
     refuse_overwrites(inputs + ([table_path] if table_path else []),
-                      [output, *json_paths.values()])
+                      [output, *json_paths.values(), *beats_paths.values()])
     _check_folder(output)
     kept = _kept_rows(output, resolved) if resume and os.path.exists(output) else {}
     rows, tasks = dict(kept), []
@@ -161,9 +175,10 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
         if isinstance(got, SettingsError):
             rows[r.name] = table.error_row(r.name, str(got))
         elif r.name not in kept:
-            tasks.append(Task(r.name, r.path, got[0], got[1], full=bool(json_dir)))
+            tasks.append(Task(r.name, r.path, got[0], got[1], full=bool(json_dir),
+                              beats=bool(beats_dir)))
     skipped = sum(1 for r in recordings if r.name in kept)
-    return _Plan(tasks, rows, json_paths, len(recordings), skipped)
+    return _Plan(tasks, rows, json_paths, beats_paths, len(recordings), skipped)
 
 
 def _check_folder(path):
@@ -193,7 +208,7 @@ def _kept_rows(output, resolved):
 
 
 def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=None,
-              json_dir=None, resume=False, progress=None, on_empty=None,
+              json_dir=None, beats_dir=None, resume=False, progress=None, on_empty=None,
               checkpoint_s=CHECKPOINT_S):
     """Analyse many recordings into one table.
 
@@ -215,6 +230,9 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
         Send the work to a Dask scheduler instead (``jobs`` is then ignored).
     json_dir : str, optional
         Also write each recording's full result there as JSON.
+    beats_dir : str, optional
+        Also write each recording's per-beat values there as CSV (the columns of
+        :attr:`~dopplerflow.core.beats.Beats.COLUMNS`).
     resume : bool
         Keep the rows of an existing ``output``; analyse only what is missing.
     progress : callable, optional
@@ -239,20 +257,22 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
         After writing the rows done so far (resume continues from there).
     """
     plan = plan_batch(paths, output, settings=settings, table_path=table_path,
-                      json_dir=json_dir, resume=resume, on_empty=on_empty)
+                      json_dir=json_dir, beats_dir=beats_dir, resume=resume,
+                      on_empty=on_empty)
     rows, tasks = plan.rows, plan.tasks
-    if json_dir:
-        for folder in {os.path.dirname(p) for p in plan.json_paths.values()}:
-            os.makedirs(folder, exist_ok=True)
+    for p in (*plan.json_paths.values(), *plan.beats_paths.values()):
+        os.makedirs(os.path.dirname(p), exist_ok=True)
     errors, last = 0, time.monotonic()
     try:
         for done, (i, out) in enumerate(run_tasks(analyze_task, tasks,
                                                   jobs=jobs or default_jobs(), dask=dask), 1):
-            row, result = _row_of(tasks[i], out)
+            row, result, beats = _row_of(tasks[i], out)
             rows[row["file"]] = row
             errors += row["status"] != "ok"
             if result is not None:
                 atomic_write(plan.json_paths[row["file"]], _json_text(result))
+            if beats is not None:
+                atomic_write(plan.beats_paths[row["file"]], beats)
             if progress is not None:
                 progress(done, len(tasks), errors)
             if time.monotonic() - last >= checkpoint_s:
@@ -268,7 +288,7 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
 
 def _row_of(task, out):
     if isinstance(out, TaskFailed):
-        return table.error_row(task.name, str(out), task.settings, task.source), None
+        return _failed(task, str(out))
     return out
 
 
