@@ -103,9 +103,9 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     mean frequency (:func:`_psv_step`): the top of a faint broadband transient over slower
     flow (a valve's click) is in the envelope the beats are read on, not in the PSV.  Nor
     is it in the EDV, TAMV, TAV, flow integrals and phases: there a direction's row that is
-    no candidate holds the maximum and mean frequency of the last row that was (from the
-    row before the beat, its maximum at most ``PEAK_MEAN_X`` times its mean:
-    :func:`_capped`).
+    no candidate holds the maximum and mean frequency of the last row that was
+    (:func:`_hold`; from the row before the beat, its maximum at most ``PEAK_MEAN_X``
+    times its mean: :func:`_capped`).
     """
     i0 = int(math.ceil(o0))
     i1 = int(math.ceil(o1))  # rows i0 .. i1 - 1
@@ -150,17 +150,13 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
         if up:
             peak = i
         prev_pk = pk
-        ok = pk >= 0.0
-        held_a = pk if ok else held_a
-        mean_a = np.float64(ring[at, fa_col + mean_col]) if ok else mean_a
+        held_a, mean_a = _hold(ring, at, fa_col, pk, held_a, mean_a)
         fwd += held_a
         v = held_a
         if direction:
             fr = np.float64(ring[at, fr_col])
-            m = np.float64(ring[at, fr_col + mean_col])
-            ok = fr <= PEAK_MEAN_X * m
-            held_r = fr if ok else held_r
-            mean_r = m if ok else mean_r
+            held_r, mean_r = _hold(ring, at, fr_col, _peak_value(ring, at, fr_col), held_r,
+                                   mean_r)
             rev += held_r
             pa = np.float64(ring[at, fa_col + power_col]) if fa > 0 else 0.0
             pr = np.float64(ring[at, fr_col + power_col]) if fr > 0 else 0.0
@@ -212,6 +208,17 @@ def _capped(ring, at, col):
     times its mean frequency: a candidate's value (:func:`_peak_value`), and the value the
     beat's rows hold that are no candidate before one that is (:func:`_measure`)."""
     return min(np.float64(ring[at, col]), PEAK_MEAN_X * np.float64(ring[at, col + 1]))
+
+
+@njit(inline="always", **_JIT_PURE)
+def _hold(ring, at, col, pk, held, mean):
+    """The maximum and mean frequency row ``at`` gives a beat's levels in column ``col``
+    of the ring (and ``col + 1``): its own where its maximum is a candidate for the PSV
+    (``pk``, :func:`_peak_value`, at least 0), else ``held`` and ``mean``, those of the
+    last row that was."""
+    if pk >= 0.0:
+        return pk, np.float64(ring[at, col + 1])
+    return held, mean
 
 
 @njit(inline="always", **_JIT_PURE)
@@ -313,11 +320,8 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
             if up:
                 peak1 = i
             prev0, prev1 = pk0, pk1
-            ok0, ok1 = pk0 >= 0.0, pk1 >= 0.0
-            held0 = pk0 if ok0 else held0
-            held1 = pk1 if ok1 else held1
-            mean0 = np.float64(ring[at, 1]) if ok0 else mean0
-            mean1 = np.float64(ring[at, 4]) if ok1 else mean1
+            held0, mean0 = _hold(ring, at, 0, pk0, held0, mean0)
+            held1, mean1 = _hold(ring, at, 3, pk1, held1, mean1)
             fwd0 += held0
             fwd1 += held1
             p0 = np.float64(ring[at, 2]) if f0 > 0 else 0.0
