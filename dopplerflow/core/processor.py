@@ -283,8 +283,9 @@ class Processor:
         :class:`~dopplerflow.core.io.ReadReport`.  The result's ``cut`` says where and its
         warnings why; nothing is noted when the file was read whole."""
         self.cut = report.cut()
-        if self.cut is not None:
-            self.warn(report.warning())
+        damage = report.warning()
+        if damage:
+            self.warn(damage)
 
     @property
     def time_s(self):
