@@ -14,14 +14,18 @@ first one, ``dopplerflow analyze samples/jugular_valsalva_iq.flac --vessel ijv
   process, one per set of argument types (an int and a literal int, a read-only and a
   writable array, C and A layouts are each a full compilation);
 * the **first run** as a user runs it: ``python -m dopplerflow COMMAND``, wall clock
-  from start to exit, on an empty cache (with its second process where the machine
-  has a second CPU), and the **warm cold start**: a new process on the cache a first
-  run filled.
+  from start to exit, on an empty cache: a short recording is analysed with the kernels
+  interpreted while a process compiles them behind it (``dopplerflow/_first_run.py``),
+  and how long after the first run's start that compilation has filled the cache;
+* the **compiled first run**: the same, with ``DOPPLERFLOW_FIRST_RUN=compile`` (as a
+  long recording's first run goes: the kernels compiled first, with a second process
+  where the machine has a second CPU);
+* the **warm cold start**: a new process on the cache a first run filled.
 
 ``--runs N`` repeats each measure N times, interleaved (profile, first run, warm,
-profile, ...), and reports medians.  ``--json FILE`` keeps every figure, ``--md FILE``
-writes the tables (``benchmarks/results/first_run.md``).  Nothing is pinned to one CPU:
-the first run may use two.
+compiled first run, profile, ...), and reports medians.  ``--json FILE`` keeps every
+figure, ``--md FILE`` writes the tables (``benchmarks/results/first_run.md``).  Nothing is
+pinned to one CPU: the first run may use two.
 """
 
 import argparse
@@ -83,17 +87,17 @@ sys.exit(code)
 """
 
 
-def _env(cache):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+def _env(cache, first_run="auto"):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, DOPPLERFLOW_FIRST_RUN=first_run)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
     return env
 
 
-def _run(argv, cache):
+def _run(argv, cache, first_run="auto"):
     """Run ``argv`` in ``ROOT`` with numba's cache in ``cache``; (wall s, processor s),
     the processor time counting the processes it waited for."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(cache), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(argv, cwd=ROOT, env=_env(cache, first_run), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()
     proc.stderr.close()
@@ -121,20 +125,51 @@ def profile_once(command=README_COMMAND):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "events.json")
         wall, cpu = _run([sys.executable, "-c", _CHILD, out, *command],
-                         os.path.join(tmp, "numba_cache"))
+                         os.path.join(tmp, "numba_cache"), first_run="compile")
         with open(out) as f:
             events = json.load(f)["events"]
     return {"wall_s": wall, "cpu_s": cpu, "events": events,
             "compile_s": sum(e["own"] for e in events)}
 
 
+def _wait_behind(cache):
+    """Wait until no compilation behind a command holds the lock of the kernels' cache
+    under ``cache``; return when, s (``time.perf_counter``)."""
+    import fcntl
+
+    script = ("from dopplerflow._cache import configure_numba_cache, cache_state; "
+              "configure_numba_cache(); print(cache_state()[0])")
+    folder = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=_env(cache),
+                            capture_output=True, text=True, check=True).stdout.strip()
+    from dopplerflow._first_run import LOCK_NAME
+
+    with open(os.path.join(folder, LOCK_NAME), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return time.perf_counter()
+
+
 def time_command(command=README_COMMAND, warm=1):
     """``python -m dopplerflow COMMAND`` on an empty numba cache, then ``warm`` times
-    more on the cache it filled: ``(first_s, [warm_s, ...])``, wall clock."""
+    more on the cache it filled (once the compilation behind the first has ended), and
+    a first run compiled on another empty cache (``DOPPLERFLOW_FIRST_RUN=compile``).
+
+    Returns
+    -------
+    dict
+        ``first_s``, ``behind_s`` (from the first run's start until the compilation
+        behind it has ended), ``warm_s`` (a list), ``compiled_first_s``; wall clock.
+    """
     argv = [sys.executable, "-m", "dopplerflow", *command]
     with tempfile.TemporaryDirectory() as cache:
+        t0 = time.perf_counter()
         first, _ = _run(argv, cache)
-        return first, [_run(argv, cache)[0] for _ in range(warm)]
+        behind = _wait_behind(cache) - t0
+        warms = [_run(argv, cache)[0] for _ in range(warm)]
+    with tempfile.TemporaryDirectory() as cache:
+        compiled, _ = _run(argv, cache, first_run="compile")
+    return {"first_s": first, "behind_s": behind, "warm_s": warms,
+            "compiled_first_s": compiled}
 
 
 def by_kernel(events):
@@ -151,16 +186,19 @@ def by_kernel(events):
 def profile(command=README_COMMAND, runs=3, log=None):
     """``runs`` rounds of: a kernel profile, a first run and a warm cold start (each on
     a new empty cache); medians of the wall times and of each kernel's own time."""
-    profiles, firsts, warms, loads = [], [], [], []
+    profiles, firsts, behinds, warms, compiled, loads = [], [], [], [], [], []
     for i in range(runs):
         loads.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
         profiles.append(profile_once(command))
-        first, warm = time_command(command)
-        firsts.append(first)
-        warms += warm
+        t = time_command(command)
+        firsts.append(t["first_s"])
+        behinds.append(t["behind_s"])
+        warms += t["warm_s"]
+        compiled.append(t["compiled_first_s"])
         if log:
             log(f"round {i + 1}: one process {profiles[-1]['wall_s']:.2f} s, first run "
-                f"{first:.2f} s, warm {warm[0]:.2f} s")
+                f"{t['first_s']:.2f} s (cache filled after {t['behind_s']:.2f} s), warm "
+                f"{t['warm_s'][0]:.2f} s, compiled first run {t['compiled_first_s']:.2f} s")
     tables = [by_kernel(r["events"]) for r in profiles]
     kernels = {name: dict(k, own=statistics.median(t.get(name, {"own": 0.0})["own"]
                                                    for t in tables))
@@ -171,6 +209,9 @@ def profile(command=README_COMMAND, runs=3, log=None):
             "compile_median_s": statistics.median(r["compile_s"] for r in profiles),
             "compilations": len(profiles[-1]["events"]),
             "first_run_s": firsts, "first_run_median_s": statistics.median(firsts),
+            "behind_s": behinds, "behind_median_s": statistics.median(behinds),
+            "compiled_first_run_s": compiled,
+            "compiled_first_run_median_s": statistics.median(compiled),
             "warm_s": warms, "warm_median_s": statistics.median(warms),
             "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
             else os.cpu_count(), "load_average": loads, "kernels": kernels}
@@ -186,7 +227,10 @@ def report(result, top=10):
     n = result["runs"]
     lines = [f"command: {' '.join(result['command'])}  (medians of {n})",
              f"first run, empty cache: {result['first_run_median_s']:.2f} s "
-             f"({', '.join(f'{w:.2f}' for w in result['first_run_s'])})",
+             f"({', '.join(f'{w:.2f}' for w in result['first_run_s'])}); cache filled "
+             f"behind it after {result['behind_median_s']:.2f} s",
+             f"compiled first run, empty cache: {result['compiled_first_run_median_s']:.2f} s "
+             f"({', '.join(f'{w:.2f}' for w in result['compiled_first_run_s'])})",
              f"warm cold start, new process: {result['warm_median_s']:.2f} s "
              f"({', '.join(f'{w:.2f}' for w in result['warm_s'])})",
              f"first run in one process: {result['one_process_median_s']:.2f} s, of which "
@@ -220,17 +264,24 @@ def write_markdown(result, path, top=10):
         "# First run and warm cold start",
         "",
         f"`python -m benchmarks.compile_profile --runs {n} --md {os.path.relpath(path, ROOT)}`: "
-        f"`{cmd}`, whole process, wall clock; medians of {n} rounds (first run, warm "
-        f"cold start and a first run in one process, in turn), each first run on an "
-        f"empty numba cache.  Nothing pinned: {result['cpus']} CPUs "
+        f"`{cmd}`, whole process, wall clock; medians of {n} rounds (a first run in one "
+        f"process, a first run, the warm cold start after it, a compiled first run, in "
+        f"turn), each first run on an empty numba cache.  Nothing pinned: {result['cpus']} CPUs "
         f"({m['cpu']}), shared: load average before each round {_loads(result)} (other "
         f"work on the second CPU slows the first run towards the one-process figure); "
         f"Python {m['python']}, numba {m['versions']['numba']}.",
         "",
         "| | median s | runs, s |",
         "|---|---:|---|",
-        f"| first run, empty numba cache | {result['first_run_median_s']:.2f} | "
+        f"| first run, empty numba cache (kernels interpreted, compiled behind it) | "
+        f"{result['first_run_median_s']:.2f} | "
         f"{', '.join(f'{w:.2f}' for w in result['first_run_s'])} |",
+        f"| … the cache filled behind it, from the first run's start | "
+        f"{result['behind_median_s']:.2f} | "
+        f"{', '.join(f'{w:.2f}' for w in result['behind_s'])} |",
+        f"| compiled first run, empty numba cache (`DOPPLERFLOW_FIRST_RUN=compile`, as a "
+        f"long recording's) | {result['compiled_first_run_median_s']:.2f} | "
+        f"{', '.join(f'{w:.2f}' for w in result['compiled_first_run_s'])} |",
         f"| warm cold start (new process, cache filled) | {result['warm_median_s']:.2f} | "
         f"{', '.join(f'{w:.2f}' for w in result['warm_s'])} |",
         f"| first run in one process (no second process) | "

@@ -53,6 +53,9 @@ _ANALYSING = frozenset({"analyze", "batch", "exam", "replay", "live", "report", 
 #: Those that analyse in this process, whose first run compiles on two cores
 #: (:mod:`~dopplerflow.core._ahead`).
 _COMPILE_AHEAD = _ANALYSING - {"evaluate", "bench"}
+#: Those that analyse one recording, which a first run on a short one analyses with the
+#: kernels interpreted while they compile behind it (:mod:`dopplerflow._first_run`).
+_FIRST_RUN_INTERPRETED = frozenset({"analyze", "report"})
 
 
 #: Names re-exported from :mod:`.common`, imported on first use (PEP 562).
@@ -157,6 +160,11 @@ def _main(argv):
         return 2
     notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
     ahead = args.command in _COMPILE_AHEAD
+    if args.command in _FIRST_RUN_INTERPRETED:
+        from .. import _first_run
+
+        # before the analysis is imported
+        _first_run.choose(args.file, quiet=not notice, hum=args.hum is not None)
     if notice:
         from ..core._numba import notify_first_compile
 

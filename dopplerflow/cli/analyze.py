@@ -27,14 +27,16 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow analyze``; return the exit code."""
+    from .._first_run import compile_behind
     from ..core import analyze
 
     settings = settings_from_args(args)
     check_outputs(args)
     progress = None if args.quiet else Progress(os.path.basename(args.file))
+    keep = {"keep_spectrogram": bool(args.plot), "keep_trace": trace_wanted(args)}
+    compile_behind(args.file, settings, **keep)  # a first run interpreted: for the next runs
     analysis = analyze(args.file, settings=settings, block_size=args.block_size,
-                       keep_spectrogram=bool(args.plot), keep_trace=trace_wanted(args),
-                       progress=progress)
+                       progress=progress, **keep)
     write_outputs(analysis, args)
     if not args.quiet and args.json != "-":
         print_summary(analysis)

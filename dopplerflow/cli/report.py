@@ -20,6 +20,7 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow report``; return the exit code."""
+    from .._first_run import compile_behind
     from ..core import analyze
     from ..figures.report import write_report
 
@@ -28,6 +29,7 @@ def main(args):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
     check_paths([("the recording", args.file)], [("-o", out)])
     settings = settings_from_args(args)
+    compile_behind(args.file, settings, keep_spectrogram=True)  # a first run interpreted
     analysis = analyze(args.file, settings=settings, keep_spectrogram=True,
                        progress=Progress(os.path.basename(args.file)))
     write_report(analysis, out, title=args.title)

@@ -56,7 +56,7 @@ def _cpus():
 
 
 def _cache_writable():
-    """Whether numba can keep the kernels (not the stand-in of ``_cache.py`` for a
+    """Whether numba can keep the kernels (not the stand-in of ``dopplerflow/_cache.py`` for a
     folder that cannot be written)."""
     from numba.core.caching import NullCache
 

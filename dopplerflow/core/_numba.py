@@ -7,6 +7,7 @@ constants and allocates nothing inside its per-sample or per-frame loop.
 
 import os
 
+import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", no_cfunc_wrapper=True)
@@ -63,10 +64,13 @@ def _sum3(smooth, i, st, sp, cnt, j):
     sum is scaled to the same noise mean.  Past the last bin the sum is 0.
     """
     if j == 0:
-        return 1.5 * (smooth[i, st] + smooth[i, st + sp])
+        return 1.5 * np.float64(smooth[i, st] + smooth[i, st + sp])
     if j >= cnt - 1:
         return 0.0
-    return smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j] + smooth[i, st + sp * (j + 1)]
+    # the float32 sum, widened (as numba widens it to the 0.0 above; numpy, interpreted,
+    # only when told)
+    return np.float64(smooth[i, st + sp * (j - 1)] + smooth[i, st + sp * j]
+                      + smooth[i, st + sp * (j + 1)])
 
 
 @njit(**_JIT)

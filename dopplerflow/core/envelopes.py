@@ -263,7 +263,7 @@ def _band_power(smooth, noise, dir_start, dir_step, dir_count, out):
     of the row (ascending or descending from its first), summed as a slice."""
     for i in range(smooth.shape[0]):
         nz = noise[i]
-        acc = 0.0
+        acc = np.float64(0.0)  # typed: numpy adds a float32 to a Python float in float32
         if nz > 0.0:
             level = np.float32(nz)
             row = smooth[i]
@@ -297,13 +297,16 @@ def _band_power(smooth, noise, dir_start, dir_step, dir_count, out):
 
 @njit(**_JIT_PURE)
 def _sumw(smooth, i, st, sp, cnt, j):
-    """Triangular (1/4, 1/2, 1/4) three-bin sum scaled to the noise mean of ``_sum3``."""
+    """Triangular (1/4, 1/2, 1/4) three-bin sum scaled to the noise mean of ``_sum3``
+    (float64: the float32 bins widened where they meet a float64, as numba does and
+    numpy, interpreted, does only when told)."""
     if j == 0:
-        return 1.5 * (smooth[i, st] + smooth[i, st + sp])
+        return 1.5 * np.float64(smooth[i, st] + smooth[i, st + sp])
     if j >= cnt - 1:
         return 0.0
-    return (0.75 * smooth[i, st + sp * (j - 1)] + 1.5 * smooth[i, st + sp * j]
-            + 0.75 * smooth[i, st + sp * (j + 1)])
+    return (0.75 * np.float64(smooth[i, st + sp * (j - 1)])
+            + 1.5 * np.float64(smooth[i, st + sp * j])
+            + 0.75 * np.float64(smooth[i, st + sp * (j + 1)]))
 
 
 @njit(**_JIT_PURE)
@@ -463,8 +466,8 @@ def _envelopes(smooth, noise, dir_start, dir_step, dir_count, dir_f0, bin_hz, t_
             if fmax_bins < 0.0:
                 continue
             # power above noise and mean frequency within the flow band
-            pw = 0.0
-            pf = 0.0
+            pw = np.float64(0.0)  # typed: numpy adds a float32 to a Python float in float32
+            pf = np.float64(0.0)
             for j in range(min(cnt, int(fmax_bins) + 2)):
                 p = smooth[i, st + sp * j] - nz
                 if p > 0.0:
@@ -523,12 +526,13 @@ def _envelopes_floor(white, noise, shapes, tops, slots, dir_start, dir_step, dir
             # frequency, and, three bins about each outward bin 1 .. the edge, offered as
             # the row's strongest flow (the sums of ``_excess3``, in its order)
             last = min(int(fmax_bins), cnt - 2) + 1  # the last bin of the last such sum
-            pw = 0.0
-            pf = 0.0
+            pw = np.float64(0.0)  # typed: numpy adds a float32 to a Python float in float32
+            pf = np.float64(0.0)
             e2 = e1 = 0.0  # the excess of the two bins before
             for j in range(min(cnt, int(fmax_bins) + 2)):
                 k = st + sp * j
-                p = (white[i, k] - nz) * shape[k]
+                # (widened: numpy adds a float32 to a Python float in float32)
+                p = np.float64((white[i, k] - nz) * shape[k])
                 if 2 <= j <= last:
                     strongest = max(strongest, e2 + e1 + p)
                 e2, e1 = e1, p
@@ -559,7 +563,7 @@ def _follow(ref, strongest):
 @njit(**_JIT_PURE)
 def _excess3(white, i, nz, shape, st, sp, j):
     """Physical excess over the floor of the three bins around outward bin ``j >= 1``."""
-    e = 0.0
+    e = np.float64(0.0)  # typed: numpy adds a float32 to a Python float in float32
     for jj in range(j - 1, j + 2):
         k = st + sp * jj
         e += (white[i, k] - nz) * shape[k]

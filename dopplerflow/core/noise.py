@@ -578,12 +578,12 @@ def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, i
         for b in bins:
             scratch[m] = math.exp(a + slope * log2f[b])
             m += 1
-        mq = _select(scratch, m, m // 4) if m > 0 else 0.0
+        mq = np.float64(_select(scratch, m, m // 4)) if m > 0 else 0.0
     m = np.int64(0)
     for b in bins:
         scratch[m] = quiet[b]
         m += 1
-    ref = _select(scratch, m, m // 4) if m > 0 else 0.0
+    ref = np.float64(_select(scratch, m, m // 4)) if m > 0 else 0.0
     f = scale / ref if ref > 0.0 else 0.0
     half = scratch.shape[0] // 2
     ratio = scratch[half + lo:half + hi]
@@ -600,14 +600,14 @@ def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, i
                 s = top
             s = max(s, 1e-12)
             r = 1.0 / s
-            ratio[i] = sh[i] * r
+            ratio[i] = np.float64(sh[i]) * r
             sh[i] = s
             iv[i] = r
     else:
         for i in range(hi - lo):
             s = max(f * q[i] if ref > 0.0 else 1.0, 1e-12)
             r = 1.0 / s
-            ratio[i] = sh[i] * r
+            ratio[i] = np.float64(sh[i]) * r
             sh[i] = s
             iv[i] = r
     if state[LEVEL] > 0.0:
@@ -645,8 +645,9 @@ def _side_quartiles(raw, mirror, lo, hi, code, silent, scratch):
         scratch[half + n_neg] = v
         n_pos += 1 if ok & (k > j) else 0
         n_neg += 1 if ok & (k <= j) else 0
-    neg = _select(scratch[half:half + 2 * n_neg], n_neg, n_neg // 4) if n_neg > 0 else 0.0
-    pos = _select(scratch, n_pos, n_pos // 4) if n_pos > 0 else 0.0
+    neg = np.float64(_select(scratch[half:half + 2 * n_neg], n_neg, n_neg // 4)) \
+        if n_neg > 0 else 0.0
+    pos = np.float64(_select(scratch, n_pos, n_pos // 4)) if n_pos > 0 else 0.0
     return pos, neg
 
 
@@ -667,13 +668,13 @@ def _mirror_min(raw, mirror, lo, hi, code, silent, scratch, quiet):
     ratio = 1.0
     pos, neg = _side_quartiles(raw, mirror, lo, hi, code, silent, scratch)
     if pos > 0.0 and neg > 0.0:
-        ratio = min(max(pos / neg, 0.01), 100.0)
+        ratio = min(max(np.float64(pos / neg), 0.01), 100.0)
     inv_ratio = 1.0 / ratio
     for k in range(lo, hi):
         j = mirror[k]
         v = raw[k]
         if j >= 0:
-            w = raw[j] * (ratio if k > j else inv_ratio)
+            w = np.float64(raw[j]) * (ratio if k > j else inv_ratio)
             v = min(v, w)
         quiet[k] = v
 
@@ -805,8 +806,8 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fi
         if dir_count[d] <= 0 or top < 0:
             continue
         k_top = dir_start[d] + dir_step[d] * top
-        lo_x = min(lo_x, log2f[dir_start[d]])
-        hi_x = max(hi_x, log2f[k_top])
+        lo_x = min(lo_x, np.float64(log2f[dir_start[d]]))
+        hi_x = max(hi_x, np.float64(log2f[k_top]))
         j0 = _upper_octaves(dir_f0[d], top, bin_hz)
         # not into the anti-aliasing filter's roll-off, nor near the Nyquist frequency,
         # where a real signal's bins are not those of complex noise
@@ -815,15 +816,17 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fi
             k = dir_start[d] + dir_step[d] * j
             if code[k] == 0 and quiet[k] > 0.0:
                 xs[m] = log2f[k]
-                ys[m] = math.log(quiet[k])
+                ys[m] = math.log(np.float64(quiet[k]))
                 m += 1
     lb = math.log(below)
     for rnd in range(2):
         n = 0
-        sx = 0.0
-        sy = 0.0
-        sxx = 0.0
-        sxy = 0.0
+        # float64 sums of float32 terms (typed: numpy adds a float32 to a Python float
+        # in float32)
+        sx = np.float64(0.0)
+        sy = np.float64(0.0)
+        sxx = np.float64(0.0)
+        sxy = np.float64(0.0)
         for i in range(m):
             x = xs[i]
             y = ys[i]
@@ -840,7 +843,7 @@ def _fit_colour(quiet, log2f, dir_start, dir_step, dir_count, dir_f0, bin_hz, fi
         b = (n * sxy - sx * sy) / den if den > 0.0 else 0.0
         a = (sy - b * sx) / n
         # the slope's standard error, from the residuals
-        res = 0.0
+        res = np.float64(0.0)
         for i in range(m):
             x = xs[i]
             y = ys[i]
@@ -982,7 +985,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
         for b in noise_bins:
             scratch[m] = quiet[b]
             m += 1
-    ref = _select(scratch, m, m // 2) if m > 0 else 0.0
+    ref = np.float64(_select(scratch, m, m // 2)) if m > 0 else 0.0
     for d in range(2):
         _band_update(quiet, bias, line, dir_start[d], dir_step[d], dir_count[d], ref,
                      par[P_QUANT], ratios, scratch2, iscratch, code, tops, pending, d)
@@ -1094,7 +1097,7 @@ def _level_update(p, inv, bins, par, scratch, state):
         for i in range(m):
             scratch[i] = p[bins[i]] * inv[bins[i]]
         x = _select(scratch, m, qi)
-    est = x / g
+    est = np.float64(x) / g  # (widened: numpy divides a float32 by a Python float in float32)
     if est <= 0.0:
         return  # digital silence: keep the level known so far
     if state[LEVEL] <= 0.0:
@@ -1103,14 +1106,15 @@ def _level_update(p, inv, bins, par, scratch, state):
         state[LEVEL] += par[P_ALPHA] * (est - state[LEVEL])
 
 
-@njit(**_JIT_PURE, fastmath={"reassoc", "nsz"})
+@njit(**_JIT_PURE)
 def _masked_sum(p, mask):
-    """Sum of ``p * mask`` (float32 runs of one length), in float32: its order of
-    summation is left to the compiler (vector lanes), which changes only its last bits."""
-    total = np.float32(0.0)
+    """Sum of ``p * mask`` (float32 runs of one length), as float32: the float32 products
+    summed in float64, in order, so that every machine (whatever its vector width) and
+    the interpreted kernel (:mod:`dopplerflow._first_run`) give the same bits."""
+    total = np.float64(0.0)
     for k in range(p.shape[0]):
         total += p[k] * mask[k]
-    return total
+    return np.float32(total)
 
 
 @njit(**_JIT_PURE)
@@ -1477,9 +1481,9 @@ def _whiten(rows, bits, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_
         # no bin's floor below the row's rounding, nor below the samples' quantisation
         # noise (precision.py): a bin whose shape puts it lower is whitened against that
         top = _row_top(row, bits[i], w, white_bits[i])
-        least = max(top * least_ratio, quant[i])
+        least = max(np.float64(top) * least_ratio, np.float64(quant[i]))
         cap = nz / least if least > 0.0 else np.float32(np.inf)
         for k in range(row.shape[0]):
-            w[k] = row[k] * min(vi[k], cap) + nz * vf[k]
+            w[k] = row[k] * min(np.float64(vi[k]), cap) + nz * vf[k]
     return True
 

@@ -131,7 +131,7 @@ def _side_floor(mean, st, sp, cnt, j, near, far):
     hi = max(j + near, j + far)
     best = -1.0
     for jj in range(max(lo, 0), min(hi, cnt - 1) + 1):
-        v = mean[st + sp * jj]
+        v = np.float64(mean[st + sp * jj])
         if best < 0.0 or v < best:
             best = v
     return best

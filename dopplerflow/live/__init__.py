@@ -6,14 +6,30 @@
 * :mod:`.status`: the terminal's status line and event lines.
 * :mod:`.replay`: a recording streamed block by block through the live path.
 
-None of these imports sounddevice or matplotlib until a device or a window is opened.
+None of these imports sounddevice or matplotlib until a device or a window is opened, and
+the names are imported when first used (PEP 562): the command line reads the block size
+of :mod:`.devices` without importing the analysis.
 """
 
-from .devices import DeviceError, default_block_size, list_devices
-from .plot import LivePlot
-from .replay import replay
-from .session import LiveSession
-from .status import format_event, format_status
+import importlib
+
+#: The package's names, and the module each is taken from when first used.
+_LAZY = {"DeviceError": ".devices", "default_block_size": ".devices",
+         "list_devices": ".devices", "LivePlot": ".plot", "replay": ".replay",
+         "LiveSession": ".session", "format_event": ".status", "format_status": ".status"}
 
 __all__ = ["DeviceError", "LivePlot", "LiveSession", "default_block_size", "format_event",
            "format_status", "list_devices", "replay"]
+
+
+def __getattr__(name):
+    """The package's names, imported on first use (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -2,7 +2,9 @@
 
 The kernels are ``@njit(cache=True)``: numba keeps their machine code beside the
 source, in ``dopplerflow/core/__pycache__``, so a run after the first starts in
-a second instead of compiling for some 20 s.  Left to itself, numba 0.68 lets
+a second instead of compiling for some 20 s.  This module imports no kernel: the
+command line asks :func:`cache_state` whether they are cached before it imports
+the analysis (:mod:`dopplerflow._first_run`).  Left to itself, numba 0.68 lets
 that cache break every command in three ways:
 
 * A read-only install (system site-packages, a container image) with a home
@@ -27,10 +29,15 @@ import os
 import sys
 import tempfile
 
-__all__ = ["configure_numba_cache", "user_cache_folder"]
+__all__ = ["cache_state", "configure_numba_cache", "user_cache_folder"]
 
+#: The folder of the analysis kernels' modules.
+CORE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "core")
 #: The folder numba caches the kernels in when nothing says otherwise.
-IN_TREE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+IN_TREE_FOLDER = os.path.join(CORE_FOLDER, "__pycache__")
+#: Kernels whose cache entries stand for all of them: a stage early, one late and the
+#: last (``module.function``, as numba names their index files).
+_MARKERS = ("wall._wall_filter", "envelopes._envelopes_floor", "reflux._reflux")
 _PACKAGE = __name__.split(".")[0]
 _said = False
 
@@ -81,6 +88,39 @@ def configure_numba_cache():
 
                 config.reload_config()
     _install()
+
+
+def cache_state():
+    """Where numba keeps the kernels' cache and whether it holds them, without importing
+    a kernel; call after :func:`configure_numba_cache`.
+
+    Returns
+    -------
+    folder : str or None
+        The folder numba writes the kernels of ``dopplerflow/core`` to (found as numba
+        finds it), or None if it can write none.
+    cached : bool
+        Whether the folder holds the index files of the marker kernels (as
+        :func:`dopplerflow.core._numba.kernels_cached`, which needs them imported).
+    """
+    import glob
+
+    from numba.core.caching import FunctionCache
+
+    # numba finds a function's folder from its source file: a function "of" wall.py
+    source = os.path.join(CORE_FOLDER, "wall.py")
+    scope = {}
+    exec(compile("def probe():\n    pass\n", source, "exec"), scope)  # noqa: S102
+    try:
+        folder = FunctionCache(scope["probe"])._cache_path
+    except (RuntimeError, OSError):  # no locator available: no folder numba can write
+        folder = None
+    if folder is None:
+        return None, False
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    cached = all(glob.glob(os.path.join(glob.escape(folder), f"{name}-*.{tag}*.nbi"))
+                 for name in _MARKERS)
+    return folder, cached
 
 
 def _say_uncached(reason):
