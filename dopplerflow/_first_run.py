@@ -100,12 +100,16 @@ def _wait_for_lock(folder, quiet):
 
 
 def _frames(path):
-    """Sample frames of the audio file ``path``; None if it cannot be read (the analysis
-    then says why)."""
+    """Sample frames of the audio file ``path``, at least as many as its size holds in
+    16-bit samples (a header that states too few frames, as a recorder cut off before it
+    wrote the length leaves, does not pass a long recording for a short one); None if it
+    cannot be read (the analysis then says why)."""
     try:
         import soundfile as sf
 
-        return sf.info(os.fspath(path)).frames
+        path = os.fspath(path)
+        info = sf.info(path)
+        return max(info.frames, os.path.getsize(path) // (2 * max(info.channels, 1)))
     except Exception:  # noqa: BLE001 - anything the analysis itself reports better
         return None
 

@@ -208,3 +208,19 @@ def test_interpreted_kernels_give_the_compiled_bits_on_real_recordings(tmp_path,
     for key in outs["compiled"].files:
         np.testing.assert_array_equal(outs["compiled"][key], outs["interpreted"][key],
                                       err_msg=key)
+
+
+def test_a_header_that_states_too_few_frames_is_no_short_recording(tmp_path):
+    """A WAV whose header states one second over forty seconds of samples (a recording
+    cut off before its length was written) is taken at its size: compiled."""
+    seconds = 2.0 * (_first_run.INTERPRET_MAX_S - _first_run.START_S) / _first_run.FRAME_S / 8000
+    long_wav = _wav(tmp_path / "long.wav", seconds, 8000)
+    short = _wav(tmp_path / "short.wav", 1.0, 8000)
+    data = bytearray(pathlib.Path(long_wav).read_bytes())
+    head = pathlib.Path(short).read_bytes()[:44]  # the 1 s file's header: its sizes
+    data[:44] = head
+    (tmp_path / "cut.wav").write_bytes(bytes(data))
+    assert sf.info(str(tmp_path / "cut.wav")).frames == 8000
+    r = subprocess.run([sys.executable, "-c", _CHOOSE, str(tmp_path / "cut.wav")],
+                       env=_env(tmp_path / "cache"), capture_output=True, text=True, check=True)
+    assert r.stdout.split() == ["False", "False"]
