@@ -220,6 +220,7 @@ def sweep_arguments(prog, doc, quick_help):
 def write_sweep(text, out_dir, name, quick):
     """Write a sweep's markdown to ``out_dir/NAME.md`` (``NAME_quick.md`` for a quick run),
     print it and where it went; return the path."""
+    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f"{name}_quick.md" if quick else f"{name}.md")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
