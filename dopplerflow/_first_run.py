@@ -13,9 +13,12 @@ the analysis.  It chooses the interpreted kernels when
 
 * the kernels are not in numba's cache (:func:`dopplerflow._cache.cache_state`), or a
   compilation behind an earlier command is still filling it;
-* the analysis is not imported yet in this process (an API user's, a test's);
+* the analysis is not imported yet in this process (a program that uses the API has
+  imported it: its kernels are compiled, as before);
 * the recording is short: the interpreted analysis is estimated (:func:`estimate_s`) at
-  :data:`INTERPRET_MAX_S` or less.
+  :data:`INTERPRET_MAX_S` or less;
+* no mains hum is removed (``--hum``: its canceller's sums are left to the compiler), and
+  the system has file locks (POSIX).
 
 The command then calls :func:`compile_behind`, which starts a process that compiles the
 kernels into the cache for the next runs: it runs the same analysis of the same file,
@@ -25,12 +28,13 @@ time; a command that finds the kernels not cached and the lock held analyses a s
 interpreted, and waits for the lock before it compiles a long one (no cache entry is read
 while another process writes it; see :mod:`dopplerflow.core._ahead`).
 
-Results: the interpreted kernels compute what the compiled ones do, in the same order, with
-one difference: where a kernel mixes a float32 value with a Python float or int, numpy keeps
-float32 where numba widens to float64.  The bundled samples give the same results to the
-last digit; on real recordings a value can differ in its last float32 bits, which now and
-then moves a detection at its threshold by a frame (``docs/performance.md``).  Set
-``DOPPLERFLOW_FIRST_RUN=compile`` to compile on a first run in any case.
+Results: the interpreted kernels give the compiled kernels' bits.  numba computes a float32
+meeting a float64 in float64, where numpy keeps an operation of a float32 with a Python float
+or int in float32: the kernels widen such values themselves, and leave no sum's order to the
+compiler (``docs/architecture.md``).  The spectrogram, the trace and the result of the
+samples, the real recordings and the simulated ones checked are the same, bit for bit
+(``docs/performance.md``, ``tests/test_first_run.py``).  Set ``DOPPLERFLOW_FIRST_RUN=compile``
+to compile on a first run in any case.
 """
 
 import os
