@@ -100,8 +100,9 @@ def cache_state():
         The folder numba writes the kernels of ``dopplerflow/core`` to (found as numba
         finds it), or None if it can write none.
     cached : bool
-        Whether the folder holds the index files of the marker kernels (as
-        :func:`dopplerflow.core._numba.kernels_cached`, which needs them imported).
+        Whether the folder holds the index files of the marker kernels, written since
+        their source files were (as :func:`dopplerflow.core._numba.kernels_cached`, which
+        needs them imported).
     """
     import glob
 
@@ -118,9 +119,16 @@ def cache_state():
     if folder is None:
         return None, False
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
-    cached = all(glob.glob(os.path.join(glob.escape(folder), f"{name}-*.{tag}*.nbi"))
-                 for name in _MARKERS)
-    return folder, cached
+
+    def kept(name):  # an index written since its source was (an upgrade rewrites it)
+        try:
+            source_mtime = os.path.getmtime(os.path.join(CORE_FOLDER, name.split(".")[0] + ".py"))
+            return any(os.path.getmtime(index) >= source_mtime for index in
+                       glob.glob(os.path.join(glob.escape(folder), f"{name}-*.{tag}*.nbi")))
+        except OSError:
+            return False
+
+    return folder, all(kept(name) for name in _MARKERS)
 
 
 def _say_uncached(reason):

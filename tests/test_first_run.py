@@ -224,3 +224,25 @@ def test_a_header_that_states_too_few_frames_is_no_short_recording(tmp_path):
     r = subprocess.run([sys.executable, "-c", _CHOOSE, str(tmp_path / "cut.wav")],
                        env=_env(tmp_path / "cache"), capture_output=True, text=True, check=True)
     assert r.stdout.split() == ["False", "False"]
+
+
+def test_index_files_older_than_their_sources_are_no_cache(tmp_path):
+    """An upgrade rewrites the kernels' sources; the index files an older version left are
+    then no cache (numba would compile anew): a first run, not a warm one."""
+    from dopplerflow._cache import _MARKERS
+
+    cache = tmp_path / "cache"
+    folder = pathlib.Path(_cache_folder(cache))
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    script = ("from dopplerflow._cache import configure_numba_cache, cache_state; "
+              "configure_numba_cache(); print(cache_state()[1])")
+    states = []
+    for when in (0, time.time() + 10):  # before the sources were written, after
+        for name in _MARKERS:
+            index = folder / f"{name}-10.{tag}.nbi"
+            index.write_bytes(b"")
+            os.utime(index, (when, when))
+        r = subprocess.run([sys.executable, "-c", script], env=_env(cache),
+                           capture_output=True, text=True, check=True)
+        states.append(r.stdout.strip())
+    assert states == ["False", "True"]

@@ -22,17 +22,19 @@ _compile_notice = None
 
 
 def kernels_cached():
-    """Whether numba's cache holds the analysis kernels: False on a machine's first run
-    (or after an upgrade changed them), when they are compiled first, once."""
-    from .envelopes import _envelopes_floor
-    from .reflux import _reflux
-    from .wall import _wall_filter
+    """Whether numba's cache holds the analysis kernels (the index files of the marker
+    kernels of :mod:`dopplerflow._cache`): False on a machine's first run (or after an
+    upgrade changed them), when they are compiled first, once."""
+    import importlib
 
+    from .._cache import _MARKERS
+
+    kernels = [getattr(importlib.import_module(f"{__package__}.{name.split('.')[0]}"),
+                       name.split(".")[1]) for name in _MARKERS]
     try:
-        return all(os.path.exists(k._cache._cache_file._index_path)
-                   for k in (_wall_filter, _envelopes_floor, _reflux))
-    except AttributeError:  # a numba whose cache is laid out otherwise: say nothing
-        return True
+        return all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
+    except AttributeError:  # a numba whose cache is laid out otherwise, or the kernels
+        return True  # interpreted (dopplerflow._first_run): say nothing
 
 
 def notify_first_compile(callback):
