@@ -148,7 +148,9 @@ def choose(path, quiet=False, hum=False):
     if cached and not busy:
         return False
     frames = _frames(path)
-    if frames is None or estimate_s(frames) > INTERPRET_MAX_S:
+    if frames is None:  # not an audio file that can be read: the analysis says so at once
+        return False
+    if estimate_s(frames) > INTERPRET_MAX_S:
         if busy:
             _wait_for_lock(folder, quiet)
         return False

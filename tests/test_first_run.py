@@ -171,6 +171,17 @@ def test_a_long_recording_waits_for_the_compilation_behind_another(tmp_path, hel
     assert "waiting for the kernels that an earlier command is compiling" in err
 
 
+def test_a_file_that_cannot_be_read_waits_for_nothing(tmp_path, held_lock):
+    """Kernels still compiling behind another command, and a file that is no audio: the
+    command says so at once, without waiting for the kernels it will not run."""
+    cache, _ = held_lock
+    (tmp_path / "bad.wav").write_text("not audio")
+    r = _cli(["analyze", str(tmp_path / "bad.wav")], cache, timeout=60)
+    assert r.returncode == 1
+    assert r.stderr.startswith("dopplerflow: error: ") and "waiting" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 REAL_DIR = SAMPLES.parents[1] / "shared" / "real"
 _TRACE = """
 import json, sys, numpy as np, soundfile as sf
