@@ -26,7 +26,8 @@ compiled, and keeps nothing of it.  It runs at a lower priority, outlives the co
 35 s of CPU), and holds a lock beside the cache while it does, so that there is one at a
 time; a command that finds the kernels not cached and the lock held analyses a short file
 interpreted, and waits for the lock before it compiles a long one (no cache entry is read
-while another process writes it; see :mod:`dopplerflow.core._ahead`).
+while another process writes it; see :mod:`dopplerflow.core._ahead`); so do the commands
+that always compile (``exam``, ``batch``, ``replay``, ``live``, ...: :func:`wait_behind`).
 
 Results: the interpreted kernels give the compiled kernels' bits.  numba computes a float32
 meeting a float64 in float64, where numpy keeps an operation of a float32 with a Python float
@@ -42,7 +43,8 @@ import pickle
 import subprocess
 import sys
 
-__all__ = ["INTERPRET_MAX_S", "choose", "compile_behind", "estimate_s", "interpreted"]
+__all__ = ["INTERPRET_MAX_S", "choose", "compile_behind", "estimate_s", "interpreted",
+           "wait_behind"]
 
 #: Longest estimated interpreted analysis, s: about half of a compiled first run on two
 #: cores, which also leaves the compilation behind it a core while it runs.
@@ -116,6 +118,23 @@ def _frames(path):
         return max(info.frames, os.path.getsize(path) // (2 * max(info.channels, 1)))
     except Exception:  # noqa: BLE001 - anything the analysis itself reports better
         return None
+
+
+def wait_behind(quiet=False):
+    """Before a command that compiles the kernels (``exam``, ``batch``, ``replay``, ``live``,
+    ...) imports the analysis: wait for a compilation behind an earlier command to end, if
+    one still fills the cache, rather than compile beside it (no cache entry is read while
+    another process writes it).  Returns whether it waited."""
+    if "dopplerflow.core._numba" in sys.modules:
+        return False
+    from ._cache import cache_state, configure_numba_cache
+
+    configure_numba_cache()
+    folder, _ = cache_state()
+    if folder is None or not _lock_busy(folder):
+        return False
+    _wait_for_lock(folder, quiet)
+    return True
 
 
 def choose(path, quiet=False, hum=False):

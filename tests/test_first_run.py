@@ -257,3 +257,16 @@ def test_index_files_older_than_their_sources_are_no_cache(tmp_path):
                            capture_output=True, text=True, check=True)
         states.append(r.stdout.strip())
     assert states == ["False", "True"]
+
+
+def test_a_command_that_compiles_waits_for_the_compilation_behind_another(tmp_path, held_lock):
+    """``exam`` (as ``batch``, ``replay``, ``live``) always compiles: while a compilation
+    behind an earlier command fills the cache, it waits for it first, and says so (here the
+    exam then finds no manifest, and compiles nothing)."""
+    cache, lock = held_lock
+    threading.Timer(3.0, fcntl.flock, (lock, fcntl.LOCK_UN)).start()
+    t0 = time.monotonic()
+    r = _cli(["exam", str(tmp_path / "no_such.toml")], cache, timeout=120)
+    assert time.monotonic() - t0 >= 3.0
+    assert "waiting for the kernels that an earlier command is compiling" in r.stderr
+    assert r.returncode == 1 and "no such manifest file" in r.stderr.splitlines()[-1]

@@ -165,6 +165,10 @@ def _main(argv):
 
         # before the analysis is imported
         _first_run.choose(args.file, quiet=not notice, hum=args.hum is not None)
+    elif args.command in _ANALYSING:
+        from .. import _first_run
+
+        _first_run.wait_behind(quiet=not notice)  # no compiling while it fills the cache
     if notice:
         from ..core._numba import notify_first_compile
 
