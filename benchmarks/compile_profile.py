@@ -135,17 +135,14 @@ def profile_once(command=README_COMMAND):
 def _wait_behind(cache):
     """Wait until no compilation behind a command holds the lock of the kernels' cache
     under ``cache``; return when, s (``time.perf_counter``)."""
-    import fcntl
+    from dopplerflow._first_run import _wait_for_lock
 
+    # (numba's folder under that NUMBA_CACHE_DIR, as a process given it finds it)
     script = ("from dopplerflow._cache import configure_numba_cache, cache_state; "
               "configure_numba_cache(); print(cache_state()[0])")
     folder = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=_env(cache),
                             capture_output=True, text=True, check=True).stdout.strip()
-    from dopplerflow._first_run import LOCK_NAME
-
-    with open(os.path.join(folder, LOCK_NAME), "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        fcntl.flock(f, fcntl.LOCK_UN)
+    _wait_for_lock(folder, quiet=True)
     return time.perf_counter()
 
 

@@ -43,8 +43,7 @@ import pickle
 import subprocess
 import sys
 
-__all__ = ["INTERPRET_MAX_S", "choose", "compile_behind", "estimate_s", "interpreted",
-           "wait_behind"]
+__all__ = ["INTERPRET_MAX_S", "choose", "compile_behind", "estimate_s", "wait_behind"]
 
 #: Longest estimated interpreted analysis, s: about half of a compiled first run on two
 #: cores, which also leaves the compilation behind it a core while it runs.
@@ -59,19 +58,18 @@ LOCK_NAME = "dopplerflow-compile.lock"
 #: The environment variable that turns the interpreted first run off (``compile``).
 ENV = "DOPPLERFLOW_FIRST_RUN"
 
-_state = {"interpreted": False, "folder": None, "lock": None}
+_state = {"interpreted": False, "folder": None}
 _CHILD = ("import sys; sys.path.insert(0, {root!r}); "
           "from dopplerflow._first_run import _compile_main; _compile_main()")
-
-
-def interpreted():
-    """Whether this process runs the kernels interpreted (:func:`choose` chose so)."""
-    return _state["interpreted"]
 
 
 def estimate_s(frames):
     """Estimated wall time of an interpreted analysis of ``frames`` sample frames, s."""
     return START_S + FRAME_S * frames
+
+
+def _lock_path(folder):
+    return os.path.join(folder, LOCK_NAME)
 
 
 def _lock_busy(folder):
@@ -82,7 +80,7 @@ def _lock_busy(folder):
     except ImportError:
         return None
     try:
-        with open(os.path.join(folder, LOCK_NAME), "a") as f:
+        with open(_lock_path(folder), "a") as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -100,7 +98,7 @@ def _wait_for_lock(folder, quiet):
     if not quiet:
         print("dopplerflow: waiting for the kernels that an earlier command is compiling "
               "(at most some 35 s, once)", file=sys.stderr, flush=True)
-    with open(os.path.join(folder, LOCK_NAME), "a") as f:
+    with open(_lock_path(folder), "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -120,20 +118,28 @@ def _frames(path):
         return None
 
 
+def _cache_now():
+    """Before the analysis is imported: ``(folder, cached, busy)`` of numba's cache of the
+    kernels (:func:`dopplerflow._cache.cache_state`; ``busy``: :func:`_lock_busy`, None
+    without a folder); None once the analysis is imported (its kernels are defined)."""
+    if "dopplerflow.core._numba" in sys.modules:
+        return None
+    from ._cache import cache_state, configure_numba_cache
+
+    configure_numba_cache()
+    folder, cached = cache_state()
+    return folder, cached, _lock_busy(folder) if folder is not None else None
+
+
 def wait_behind(quiet=False):
     """Before a command that compiles the kernels (``exam``, ``batch``, ``replay``, ``live``,
     ...) imports the analysis: wait for a compilation behind an earlier command to end, if
     one still fills the cache, rather than compile beside it (no cache entry is read while
     another process writes it).  Returns whether it waited."""
-    if "dopplerflow.core._numba" in sys.modules:
+    now = _cache_now()
+    if now is None or not now[2]:
         return False
-    from ._cache import cache_state, configure_numba_cache
-
-    configure_numba_cache()
-    folder, _ = cache_state()
-    if folder is None or not _lock_busy(folder):
-        return False
-    _wait_for_lock(folder, quiet)
+    _wait_for_lock(now[0], quiet)
     return True
 
 
@@ -155,13 +161,10 @@ def choose(path, quiet=False, hum=False):
     if mode not in ("auto", "compile"):
         print(f"dopplerflow: {ENV}={mode} is neither 'auto' nor 'compile': taken as 'auto'",
               file=sys.stderr, flush=True)
-    if "dopplerflow.core._numba" in sys.modules or mode == "compile" or hum:
+    now = None if mode == "compile" or hum else _cache_now()
+    if now is None:
         return False
-    from ._cache import cache_state, configure_numba_cache
-
-    configure_numba_cache()
-    folder, cached = cache_state()
-    busy = _lock_busy(folder) if folder is not None else None
+    folder, cached, busy = now
     if busy is None and folder is not None:
         return False  # no lock to keep compilations apart: compile here, as before
     if cached and not busy:
@@ -209,7 +212,7 @@ def compile_behind(path, settings, *, keep_spectrogram=False, keep_trace=True):
 
     job = pickle.dumps({"path": os.path.abspath(os.fspath(path)), "settings": settings,
                         "keep_spectrogram": keep_spectrogram, "keep_trace": keep_trace})
-    lock = open(os.path.join(folder, LOCK_NAME), "a")  # noqa: SIM115 - passed to the child
+    lock = open(_lock_path(folder), "a")  # noqa: SIM115 - passed to the child
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:  # another command's started meanwhile

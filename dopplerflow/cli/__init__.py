@@ -160,15 +160,13 @@ def _main(argv):
         return 2
     notice = args.command in _ANALYSING and not getattr(args, "quiet", False)
     ahead = args.command in _COMPILE_AHEAD
-    if args.command in _FIRST_RUN_INTERPRETED:
+    if args.command in _ANALYSING:  # before the analysis is imported
         from .. import _first_run
 
-        # before the analysis is imported
-        _first_run.choose(args.file, quiet=not notice, hum=args.hum is not None)
-    elif args.command in _ANALYSING:
-        from .. import _first_run
-
-        _first_run.wait_behind(quiet=not notice)  # no compiling while it fills the cache
+        if args.command in _FIRST_RUN_INTERPRETED:
+            _first_run.choose(args.file, quiet=not notice, hum=args.hum is not None)
+        else:  # no compiling while a compilation behind an earlier command fills the cache
+            _first_run.wait_behind(quiet=not notice)
     if notice:
         from ..core._numba import notify_first_compile
 
