@@ -162,14 +162,7 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
             pr = np.float64(ring[at, fr_col + power_col]) if fr > 0 else 0.0
             if pr > pa:
                 v = -held_r
-            # the power-weighted mean of the two directions' mean velocities (of one
-            # direction's alone where the other has no flow: no division)
-            if pr == 0.0:
-                tav += mean_a if pa > 0 else 0.0
-            elif pa == 0.0:
-                tav -= mean_r
-            else:
-                tav += (mean_a * pa - mean_r * pr) / (pa + pr)
+            tav += _mean_velocity(mean_a, pa, mean_r, pr)
         elif fa > 0:
             tav += mean_a
         tamv += v
@@ -200,6 +193,18 @@ def _peak_value(ring, at, col):
     flow, not the flow's (:data:`~dopplerflow.core.rows.PEAK_MEAN_X`)."""
     f = np.float64(ring[at, col])
     return f if f <= PEAK_MEAN_X * np.float64(ring[at, col + 1]) else -1.0
+
+
+@njit(inline="always", **_JIT_PURE)
+def _mean_velocity(mean_a, pa, mean_r, pr):
+    """A row's signed mean frequency for the TAV (antegrade +): the power-weighted mean of
+    the two directions' mean frequencies ``mean_a``, ``mean_r`` (powers ``pa``, ``pr``),
+    one direction's alone where the other has no flow (no division), 0 where neither has."""
+    if pr == 0.0:
+        return mean_a if pa > 0.0 else 0.0
+    if pa == 0.0:
+        return -mean_r
+    return (mean_a * pa - mean_r * pr) / (pa + pr)
 
 
 @njit(inline="always", **_JIT_PURE)
@@ -329,9 +334,7 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
             v0 = -held1 if p1 > p0 else held0
             v1 = -held0 if p0 > p1 else held1
             if p0 + p1 > 0:
-                # (as _measure: one direction's alone without a division)
-                q = (mean0 if p1 == 0.0 else -mean1 if p0 == 0.0
-                     else (mean0 * p0 - mean1 * p1) / (p0 + p1))
+                q = _mean_velocity(mean0, p0, mean1, p1)
                 tav0 += q
                 tav1 += -q
             tamv0 += v0
