@@ -12,7 +12,7 @@ kernels) is imported when one of its names is first used (``dopplerflow.analyze`
 or a usage error before the heavy imports begin.
 """
 
-import importlib
+from ._lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -45,17 +45,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    """The core's public names and the subpackages, imported on first use (PEP 562)."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    elif name in _SUBPACKAGES:
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBPACKAGES))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY, _SUBPACKAGES)

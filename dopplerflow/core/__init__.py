@@ -10,9 +10,8 @@ The names are imported when first used (PEP 562): the command line reads its fla
 the kernels run before they are defined (:mod:`dopplerflow._first_run`).
 """
 
-import importlib
-
 from .._cache import configure_numba_cache
+from .._lazy import lazy_names
 
 configure_numba_cache()  # before numba first defines the kernels
 
@@ -24,20 +23,5 @@ _LAZY = {"Gap": ".driver", "analyze": ".driver", "feed": ".driver",
 __all__ = ["Analysis", "Gap", "Processor", "Settings", "Trace", "analyze", "feed"]
 
 
-def __getattr__(name):
-    """The core's names and its modules (``dopplerflow.core.io``), imported on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    else:
-        try:
-            value = importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+#: Any module of the core is reachable as an attribute (``dopplerflow.core.io``).
+__getattr__, __dir__ = lazy_names(globals(), _LAZY, submodules=None)

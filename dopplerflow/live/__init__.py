@@ -11,7 +11,7 @@ the names are imported when first used (PEP 562): the command line reads the blo
 of :mod:`.devices` without importing the analysis.
 """
 
-import importlib
+from .._lazy import lazy_names
 
 #: The package's names, and the module each is taken from when first used.
 _LAZY = {"DeviceError": ".devices", "default_block_size": ".devices",
@@ -22,14 +22,4 @@ __all__ = ["DeviceError", "LivePlot", "LiveSession", "default_block_size", "form
            "format_status", "list_devices", "replay"]
 
 
-def __getattr__(name):
-    """The package's names, imported on first use (PEP 562)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)
