@@ -17,6 +17,7 @@ import soundfile as sf
 
 import dopplerflow
 from dopplerflow import _first_run
+from dopplerflow._cache import _MARKERS
 from dopplerflow.cli import main
 
 SAMPLES = pathlib.Path(dopplerflow.__file__).parents[1] / "samples"
@@ -93,19 +94,13 @@ def test_the_readme_command_on_a_first_run_is_interpreted_and_compiles_behind_it
                 assert time.monotonic() < deadline, "the compilation behind never ended"
                 time.sleep(0.5)
         fcntl.flock(f, fcntl.LOCK_UN)
-    for marker in _first_run_markers():
+    for marker in _MARKERS:
         assert glob.glob(os.path.join(folder, f"{marker}-*.nbi")), marker
 
     second = _cli([*README, "--json", str(tmp_path / "second.json")], cache)
     assert second.returncode == 0, second.stderr
     assert FIRST not in second.stderr and COMPILING not in second.stderr
     assert json.loads((tmp_path / "second.json").read_text()) == expected
-
-
-def _first_run_markers():
-    from dopplerflow._cache import _MARKERS
-
-    return _MARKERS
 
 
 @pytest.mark.parametrize("name, args", [
@@ -129,6 +124,11 @@ def test_interpreted_kernels_give_the_compiled_results(tmp_path, held_lock, name
     assert not glob.glob(os.path.join(_cache_folder(cache), "*.nbi"))  # nothing compiled
 
 
+#: Seconds of 8 kHz stereo whose interpreted analysis is estimated at INTERPRET_MAX_S:
+#: half of it is short, twice it long.
+_BOUND_S = (_first_run.INTERPRET_MAX_S - _first_run.START_S) / _first_run.FRAME_S / 8000
+
+
 def _wav(path, seconds, rate):
     rng = np.random.default_rng(0)
     sf.write(path, 0.01 * rng.standard_normal((int(seconds * rate), 2)), rate)
@@ -138,8 +138,7 @@ def _wav(path, seconds, rate):
 def test_only_a_short_recording_is_interpreted(tmp_path):
     """The estimate decides: a recording whose interpreted analysis would take over
     INTERPRET_MAX_S is compiled (nothing is compiled here: the choice only)."""
-    short_s = 0.5 * (_first_run.INTERPRET_MAX_S - _first_run.START_S) / _first_run.FRAME_S / 8000
-    long_s = 2.0 * (_first_run.INTERPRET_MAX_S - _first_run.START_S) / _first_run.FRAME_S / 8000
+    short_s, long_s = 0.5 * _BOUND_S, 2.0 * _BOUND_S
     cache = tmp_path / "cache"
     for seconds, interpreted in ((short_s, "True True"), (long_s, "False False")):
         wav = _wav(tmp_path / f"{seconds:.0f}.wav", seconds, 8000)
@@ -161,7 +160,7 @@ def test_a_long_recording_waits_for_the_compilation_behind_another(tmp_path, hel
     """Kernels still compiling behind another command: a long recording waits for them,
     and says so, rather than compile while they are written."""
     cache, lock = held_lock
-    seconds = 2.0 * (_first_run.INTERPRET_MAX_S - _first_run.START_S) / _first_run.FRAME_S / 8000
+    seconds = 2.0 * _BOUND_S
     wav = _wav(tmp_path / "long.wav", seconds, 8000)
     child = subprocess.Popen([sys.executable, "-c", _CHOOSE, wav], env=_env(cache),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -224,7 +223,7 @@ def test_interpreted_kernels_give_the_compiled_bits_on_real_recordings(tmp_path,
 def test_a_header_that_states_too_few_frames_is_no_short_recording(tmp_path):
     """A WAV whose header states one second over forty seconds of samples (a recording
     cut off before its length was written) is taken at its size: compiled."""
-    seconds = 2.0 * (_first_run.INTERPRET_MAX_S - _first_run.START_S) / _first_run.FRAME_S / 8000
+    seconds = 2.0 * _BOUND_S
     long_wav = _wav(tmp_path / "long.wav", seconds, 8000)
     short = _wav(tmp_path / "short.wav", 1.0, 8000)
     data = bytearray(pathlib.Path(long_wav).read_bytes())
@@ -240,8 +239,6 @@ def test_a_header_that_states_too_few_frames_is_no_short_recording(tmp_path):
 def test_index_files_older_than_their_sources_are_no_cache(tmp_path):
     """An upgrade rewrites the kernels' sources; the index files an older version left are
     then no cache (numba would compile anew): a first run, not a warm one."""
-    from dopplerflow._cache import _MARKERS
-
     cache = tmp_path / "cache"
     folder = pathlib.Path(_cache_folder(cache))
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
