@@ -66,3 +66,27 @@ def test_fetal_envelope_shows_the_heartbeat(rec):
     row = _measure(rec)
     assert row["fetal_range"], row
     assert row["above_band"] == 0.0 and row["steady_share"] < 0.2
+
+
+@pytest.fixture(scope="module")
+def precordial_analyses():
+    import dopplerflow as df
+
+    return {r["name"]: df.analyze(r["path"], **r["settings"])
+            for r in _recordings("precordial")}
+
+
+@pytest.mark.parametrize("rec", _recordings("precordial"), ids=lambda r: r["name"])
+def test_precordial_plot_axes_frame_the_flow(rec, precordial_analyses):
+    """The valve's and the wall's clicks lift the envelope to 100-400 cm/s for a few rows
+    about once a beat, over flow under 60 cm/s: the trace's and the sonogram's speed axes
+    leave those rows out (as the summary's peak and the PSV do), so the beats' PSV fills at
+    least a quarter of them, and stays in view."""
+    from dopplerflow.figures import image
+
+    a = precordial_analyses[rec["name"]]
+    psv = a.beats.summary["psv_cm_s"]
+    _, top = image.trace_range(a)
+    assert image.TRACE_MARGIN * psv <= top <= 4 * psv
+    _, top = image._display_range(a, image._velocity_axis(a)[0], None)
+    assert image.RANGE_MARGIN * psv <= top <= 4 * image.RANGE_MARGIN * psv

@@ -7,8 +7,8 @@ already pooled (``Analysis.spectrogram_step`` frames a row,
 :mod:`dopplerflow.core.sonogram`); the columns then hold whole rows of it, and the
 trace drawn over them is pooled into the same columns.  The velocity axis spans
 :data:`RANGE_MARGIN` times the peak envelopes, read past the few frames a click
-fills.  The spectrum is shown in dB above the noise floor, the wall filter's band
-masked.
+fills and the tops of faint clicks over slow flow.  The spectrum is shown in dB
+above the noise floor, the wall filter's band masked.
 """
 
 import math
@@ -106,7 +106,7 @@ def flow_only(x, flow):
     return np.where(flow, np.asarray(x, np.float64), np.nan)
 
 
-def robust_peak(envelope_cm_s, flow, summary=None):
+def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None):
     """Peak of an envelope over the frames with flow, ignoring a click's frames.
 
     A click (probe knock, cable) fills every bin of the frames whose window
@@ -114,10 +114,20 @@ def robust_peak(envelope_cm_s, flow, summary=None):
     time average) and would stretch the axis to the Nyquist velocity.  The
     peak is therefore the value below the top ``k`` frames, ``k`` being that
     many frames or ``_PEAK_SKIP`` of the flow frames if more: a real peak
-    lasts longer, and the 1.3 margin keeps its top in view.
+    lasts longer, and the 1.3 margin keeps its top in view.  With the trace's
+    mean velocity ``mean_cm_s``, the frames whose envelope stands more than
+    :data:`~dopplerflow.core.rows.PEAK_MEAN_X` times over it are left out as
+    well, as the summary's peak and the beats' PSV leave them out: the top of a
+    faint broadband click over slow flow, which real recordings hold about once
+    a beat, or a tonal line read before it is known as one.
     """
-    x = np.asarray(envelope_cm_s, np.float64)[np.asarray(flow, bool)]
-    x = x[np.isfinite(x)]
+    from ..core.rows import PEAK_MEAN_X
+
+    x = np.asarray(envelope_cm_s, np.float64)
+    keep = np.asarray(flow, bool) & np.isfinite(x)
+    if mean_cm_s is not None:
+        keep &= x <= PEAK_MEAN_X * np.abs(np.asarray(mean_cm_s, np.float64))
+    x = x[keep]
     return _below_top(x, max(int(_PEAK_SKIP * x.size), _click_frames(summary)))
 
 
@@ -229,8 +239,9 @@ def _display_range(analysis, velocity_cm_s, velocity_range_cm_s, second_peak=0.0
                                 f"with bottom < top, in cm/s")
         return lo, hi
     tr = analysis.trace
-    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
-    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary) \
+    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary, tr.mean_velocity_cm_s)
+    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary,
+                         tr.mean_velocity_cm_s) \
         if analysis.direction_available else 0.0
     if peak_a <= 0 and peak_r <= 0:
         return (0.0 if not analysis.direction_available else v_lo), v_hi
@@ -341,10 +352,11 @@ def trace_range(analysis):
     above them than the spectrum, which spreads past its envelope.
     """
     tr = analysis.trace
-    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary)
+    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary, tr.mean_velocity_cm_s)
     if not analysis.direction_available:
         return (-0.05 * TRACE_MARGIN * peak_a, TRACE_MARGIN * peak_a) if peak_a > 0 else None
-    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary)
+    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary,
+                         tr.mean_velocity_cm_s)
     if peak_a <= 0 and peak_r <= 0:
         return None
     return (-TRACE_MARGIN * max(peak_r, 0.3 * peak_a), TRACE_MARGIN * max(peak_a, 0.3 * peak_r))
