@@ -302,6 +302,18 @@ def test_the_command_line_runs_globs_reports_progress_and_accepts_analysis_flags
     assert cli.main(["batch", str(data), "-o", str(out), "--jobs", "2", "--dask", "x"]) == 2
 
 
+def test_a_run_where_no_recording_could_be_analysed_fails(tmp_path, capsys):
+    """A mistyped path is a row with its error, and as nothing was analysed the run exits
+    1 with one line that names the error (the table is still written)."""
+    out = tmp_path / "out.csv"
+    assert cli.main(["batch", str(tmp_path / "no_such_folder"), "-o", str(out), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no recording could be analysed" in err
+    assert "no_such_folder: no such file; check the path" in err
+    (row,) = _csv_rows(out)
+    assert row["status"] == "error"
+
+
 def test_progress_draws_a_bar_on_a_terminal_and_lines_every_few_seconds_elsewhere():
     now = [0.0]
     log = io.StringIO()

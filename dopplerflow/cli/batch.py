@@ -87,4 +87,9 @@ def main(args):
         print(f"dopplerflow: {summary.output}: {summary.found} recording(s), "
               f"{summary.analysed} analysed{kept}, {summary.errors} with an error",
               file=sys.stderr)
+    if summary.found and summary.errors == summary.found:
+        # the table is written, but it holds no result: the run failed
+        print(f"dopplerflow: no recording could be analysed ({summary.first_error}; "
+              f"each row of {summary.output} gives its error)", file=sys.stderr)
+        return 1
     return 0

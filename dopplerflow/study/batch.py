@@ -59,13 +59,14 @@ class Task:
 @dataclass
 class BatchSummary:
     """What a run did: recordings found, analysed now, kept from the table (resume),
-    rows with an error, and the table written."""
+    rows with an error, the table written, and the first row's error (``None``: none)."""
 
     found: int
     analysed: int
     skipped: int
     errors: int
     output: str
+    first_error: str | None = None
 
 
 def analyze_task(task):
@@ -282,8 +283,9 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
         _write(rows, output)
         raise
     _write(rows, output)
-    return BatchSummary(plan.found, len(tasks), plan.skipped,
-                        sum(r["status"] != "ok" for r in rows.values()), os.fspath(output))
+    failed = [r["error"] for r in rows.values() if r["status"] != "ok"]
+    return BatchSummary(plan.found, len(tasks), plan.skipped, len(failed), os.fspath(output),
+                        failed[0] if failed else None)
 
 
 def _row_of(task, out):
