@@ -86,11 +86,10 @@ def add_analysis_arguments(parser, layout="auto"):
     recording, ``iq`` for live input (which is analysed as it arrives).
     """
     g = parser.add_argument_group("input layout")
-    what = ("chosen from what the channels hold" if layout == "auto"
-            else "left I, right Q")
+    default = "auto" if layout == "auto" else f"{layout}: left I, right Q"
     g.add_argument("--layout", choices=LAYOUT_CHOICES, default=layout,
                    help=f"channel layout: iq, qi, toward-away, away-toward, mono, offset, or "
-                        f"auto, chosen from what the channels hold (default {layout}: {what})")
+                        f"auto, chosen from what the channels hold (default {default})")
     g.add_argument("--invert", action="store_true",
                    help="swap toward/away (opposite quadrature convention)")
     g.add_argument("--offset-hz", type=_finite, metavar="HZ",
