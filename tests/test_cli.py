@@ -86,6 +86,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
     command's try) printed a KeyboardInterrupt traceback.  Now every moment of start-up,
     from the first line of dopplerflow on, ends with one line and exit status 130."""
     base = _interpreter_start_s()
+    answered = 0
     for delay in (0.05, 0.15, 0.3, 0.6):
         p = subprocess.Popen([sys.executable, *STARTS[start], "analyze", JUGULAR, "--vessel",
                               "ijv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -93,11 +94,18 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
         assert p.poll() is None, "the analysis ended before the interrupt was sent"
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=60)
+        if p.returncode == -signal.SIGINT and not err:
+            # on a loaded machine the interpreter can still be starting (before it handles
+            # SIGINT at all, it dies of it silently): no code of dopplerflow ran
+            continue
+        answered += 1
         lines = [ln for ln in err.splitlines() if ln.strip()]
         # the first run on a machine says first that it compiles the kernels
         assert "Traceback" not in err and lines[-1] == "dopplerflow: interrupted", (delay, err)
         assert len(lines) == 1 or "compiling the analysis kernels" in lines[0], (delay, err)
         assert p.returncode == 130, (delay, err)
+    # the later interrupts fall in dopplerflow's start-up, however loaded the machine
+    assert answered >= 2
 
 
 _SWALLOWED = """
