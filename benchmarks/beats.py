@@ -1,7 +1,7 @@
 """Beats: heart rate, beat detection and the pulsatility indices against truth.
 
 ``python -m benchmarks.beats [--quick]`` writes ``benchmarks/results/beats.md``
-(``--quick``: ``beats_quick.md``) with three tables:
+(``--quick``: ``beats_quick.md``) with four tables:
 
 * **real precordial recordings** (``../shared/real/postdive``, when present): the
   heart rate and the beats found against the expert's marks (matched within
@@ -10,6 +10,9 @@
   beat times, from 35 to 200 beats/min, with heart-rate variability, ectopic beats
   and breathing, at several in-band SNRs: heart rate, beat sensitivity and PPV,
   PSV, EDV, RI and PI against the truth;
+* **the published methods**: the heart rates of STAC (Hoang et al. 2023) and of the
+  fetal method of Valderrama et al. 2019 (:mod:`benchmarks.peers`) beside the beat
+  stage's, on the real recordings and on the simulated ones at 12 and 7 dB;
 * **cost**: the time the beat stage takes, as a share of the analysis.
 
 The recordings are read from where they lie; they are not copied (their licence
@@ -173,10 +176,13 @@ def real_table(real_dir=REAL_DIR):
     precordial : list of dict
         Per recording: ``file``, ``signal``, ``periodicity``, ``hr`` and ``hr_ref``
         (beats/min; the expert's median rate), ``hr_err_pct``, ``n`` (beats found),
-        ``n_ref``, ``clean``, ``sensitivity``, ``ppv``, ``offset_s``, ``rr_err_ms``.
-        Empty when the recordings are absent.
+        ``n_ref``, ``clean``, ``sensitivity``, ``ppv``, ``offset_s``, ``rr_err_ms``, and
+        the heart rate of Hoang et al.'s STAC (``stac``, ``stac_err_pct``).  Empty when
+        the recordings are absent.
     fetal : list of dict
-        Per segment: ``file``, ``signal``, ``periodicity``, ``hr``, ``n``, ``clean``.
+        Per segment: ``file``, ``signal``, ``periodicity``, ``hr``, ``n``, ``clean``, and
+        the heart rates of STAC and of Valderrama et al.'s method (``stac``,
+        ``fetal_ac``).
     """
     from dopplerflow import analyze
     from dopplerflow.core.beat_score import score_beats
@@ -194,21 +200,38 @@ def real_table(real_dir=REAL_DIR):
             s = score_beats(a.beats.onset_s, marks_s,
                             span_s=(marks_s[0] - half, marks_s[-1] + half))
             hr, hr_ref = a.heart_rate_bpm, ref["median_heart_rate_bpm"]
+            stac = _peer_rates(real_dir / "postdive" / name)["stac"]
             pre.append({"file": name, "signal": a.beats.signal,
                         "periodicity": a.beats.periodicity, "hr": hr, "hr_ref": hr_ref,
                         "hr_err_pct": None if hr is None else 100 * (hr / hr_ref - 1),
                         "n": len(a.beats), "n_ref": s["n_reference"],
                         "clean": a.beats.summary["n_clean"], "sensitivity": s["sensitivity"],
                         "ppv": s["ppv"], "offset_s": s["offset_s"],
-                        "rr_err_ms": None if s["rr_error_s"] is None else 1e3 * s["rr_error_s"]})
+                        "rr_err_ms": None if s["rr_error_s"] is None else 1e3 * s["rr_error_s"],
+                        "stac": stac,
+                        "stac_err_pct": None if stac is None else 100 * (stac / hr_ref - 1)})
     for name in ("Good", "Poor", "Interference", "Talking"):
         path = real_dir / "fetal" / f"{name}.wav"
         if path.exists():
             a = analyze(path, layout="mono")
             fetal.append({"file": path.name, "signal": a.beats.signal,
                           "periodicity": a.beats.periodicity, "hr": a.heart_rate_bpm,
-                          "n": len(a.beats), "clean": a.beats.summary["n_clean"]})
+                          "n": len(a.beats), "clean": a.beats.summary["n_clean"],
+                          **_peer_rates(path)})
     return pre, fetal
+
+
+def _peer_rates(path):
+    """The published methods' heart rates (:mod:`benchmarks.peers`) of a real recording's
+    Doppler channel (the left one), beats/min (None: no rate): ``stac`` and
+    ``fetal_ac``."""
+    import soundfile as sf
+
+    from .peers import fetal_autocorrelation_heart_rate, stac_heart_rate
+
+    audio, fs = sf.read(path, dtype="float64", always_2d=True)
+    return {"stac": stac_heart_rate(audio[:, 0], fs),
+            "fetal_ac": fetal_autocorrelation_heart_rate(audio[:, 0], fs)}
 
 
 # ------------------------------------------------------------------------------ simulator
@@ -216,6 +239,8 @@ RATES_BPM = (35, 75, 140, 200)
 SNRS_DB = (20.0, 12.0, 7.0, 3.0)
 SEEDS = (0, 1, 2)
 DURATION_S = 20.0
+#: SNRs at which the published heart-rate methods (:mod:`benchmarks.peers`) run too.
+PEER_SNRS_DB = (12.0, 7.0)
 #: Conditions beside the plain pulse (75 beats/min): what the detector must be robust to.
 ROBUSTNESS = {
     "ectopic beat every 6": {"ectopic_every": 6},
@@ -228,7 +253,34 @@ ROBUSTNESS = {
 }
 
 
-def _run(waveform, rate, snr, seed, *, hrv=0.03, ectopic_every=0, knocks=False, **kw):
+def _device_audio(audio, fs=SAMPLE_RATE_HZ):
+    """The audio a mono Doppler device puts out for a simulated recording: its first
+    channel through a wall filter (dopplerflow's own, 80 Hz: the wall echo, 50 dB over the
+    blood here, is not in a device's audio), its settling (0.2 s) left out."""
+    from scipy.signal import sosfilt
+
+    from dopplerflow.core.wall import wall_filter_sos
+
+    x = sosfilt(wall_filter_sos(80.0, fs), np.asarray(audio[:, 0], np.float64))
+    return x[int(0.2 * fs):]
+
+
+def _peer_errors(audio, hr_true, fs=SAMPLE_RATE_HZ):
+    """Heart-rate errors (bpm; None: no rate) of the published methods
+    (:mod:`benchmarks.peers`) on :func:`_device_audio`."""
+    from .peers import fetal_autocorrelation_heart_rate, stac_heart_rate
+
+    x = _device_audio(audio, fs)
+    out = {}
+    for key, method in (("stac_err", stac_heart_rate),
+                        ("fetal_ac_err", fetal_autocorrelation_heart_rate)):
+        hr = method(x, fs)
+        out[key] = None if hr is None else hr - hr_true
+    return out
+
+
+def _run(waveform, rate, snr, seed, *, hrv=0.03, ectopic_every=0, knocks=False,
+         with_peers=False, **kw):
     from dopplerflow import analyze
     from dopplerflow.core.beat_score import score_beats
 
@@ -250,7 +302,8 @@ def _run(waveform, rate, snr, seed, *, hrv=0.03, ectopic_every=0, knocks=False, 
         return 100 * (got / ref - 1) if rel and abs(ref) > 1.0 else got - ref
 
     hr = a.heart_rate_bpm
-    return {"hr_err": None if hr is None else hr - truth["heart_rate_bpm"],
+    peers = _peer_errors(audio, truth["heart_rate_bpm"]) if with_peers else {}
+    return {**peers, "hr_err": None if hr is None else hr - truth["heart_rate_bpm"],
             "hr_err_pct": None if hr is None else 100 * (hr / truth["heart_rate_bpm"] - 1),
             "sens": s["sensitivity"], "ppv": s["ppv"], "onset_ms": 1e3 * (s["onset_error_s"] or 0),
             "psv": err("psv_cm_s", True), "edv": err("edv_cm_s", True),
@@ -272,7 +325,14 @@ def _aggregate(label, runs, snr):
             "psv": _worst([r["psv"] for r in runs]), "edv": _worst([r["edv"] for r in runs]),
             "edv_zero": runs[0]["edv_zero"], "ri": _worst([r["ri"] for r in runs]),
             "pi": _worst([r["pi"] for r in runs]),
-            "signal": sorted({str(r["signal"]) for r in runs})}
+            "signal": sorted({str(r["signal"]) for r in runs}),
+            **{k: _worst_or_none([r[k] for r in runs]) for k in ("stac_err", "fetal_ac_err")
+               if k in runs[0]}}
+
+
+def _worst_or_none(values):
+    """The largest error, or None where a run gave no rate."""
+    return None if any(v is None for v in values) else _worst(values)
 
 
 def sim_table(waveforms=tuple(WAVEFORMS), rates=RATES_BPM, snrs=SNRS_DB, seeds=SEEDS,
@@ -286,13 +346,16 @@ def sim_table(waveforms=tuple(WAVEFORMS), rates=RATES_BPM, snrs=SNRS_DB, seeds=S
         ``label``, ``snr``, ``n``, ``hr_err`` (bpm) and ``hr_err_pct``, the lowest
         ``sens`` and ``ppv``, the median ``onset_ms`` (after the constant offset), the
         largest ``psv`` and ``edv`` errors (% of the truth; for EDV, cm/s where the
-        truth is no flow: ``edv_zero``), ``ri`` and ``pi`` (absolute), ``signal``.
+        truth is no flow: ``edv_zero``), ``ri`` and ``pi`` (absolute), ``signal``; at
+        :data:`PEER_SNRS_DB`, ``stac_err`` and ``fetal_ac_err``, the heart-rate errors
+        (bpm, None: a run gave no rate) of the published methods on the device's audio.
     """
     rows = []
     for wf in waveforms:
         for rate in rates:
             for snr in snrs:
-                runs = [_run(wf, rate, snr, seed) for seed in seeds]
+                runs = [_run(wf, rate, snr, seed, with_peers=snr in PEER_SNRS_DB)
+                        for seed in seeds]
                 rows.append(_aggregate(f"{wf} {rate}/min", runs, snr))
     for label, kw in robustness.items():
         runs = [_run("triphasic", 75, 12.0, seed, **kw) for seed in seeds]
@@ -412,8 +475,50 @@ def _real_misses(r):
     return miss
 
 
+def _peer_real_line(pre):
+    """One line: the beat stage's heart rate against STAC's on the precordial recordings."""
+    both = [r for r in pre if r["hr_err_pct"] is not None and r["stac_err_pct"] is not None]
+    if not both:
+        return "STAC gave no heart rate."
+    ours = [abs(r["hr_err_pct"]) for r in both]
+    stac = [abs(r["stac_err_pct"]) for r in both]
+    closer = sum(o < p for o, p in zip(ours, stac, strict=True))
+    return (f"Against STAC (Hoang et al. 2023: the rectified audio's short-term "
+            f"autocorrelation in 2 s windows, `benchmarks.peers`), on the {len(both)} "
+            f"recordings: heart-rate error {np.mean(ours):.1f} % on average (largest "
+            f"{max(ours):.1f} %), STAC's {np.mean(stac):.1f} % (largest {max(stac):.1f} %); "
+            f"closer to the expert on {closer} of {len(both)}.")
+
+
+def _peer_sim_table(sim):
+    """The heart-rate errors of the beat stage and of the published methods on the
+    simulated recordings (the rows where the methods ran)."""
+    rows = [r for r in sim if "stac_err" in r]
+    if not rows:
+        return []
+    out = ["", "## Heart rate against the published methods", "",
+           "The simulated recordings above, as a mono Doppler device puts them out (the first "
+           "channel through an 80 Hz wall filter: a device's audio carries no wall echo), "
+           "read by STAC (Hoang et al. 2023, searching 50-190/min) and by the fetal method "
+           "of Valderrama et al. 2019 (searching 72-209/min); `benchmarks.peers`. Heart-rate "
+           "error against the truth, bpm, the worst of the seeds; *none*: a seed gave no "
+           "rate.", "", "| recording | SNR | dopplerflow | STAC | Valderrama |",
+           "|---|---:|---:|---:|---:|"]
+    def err(v):
+        return "none" if v is None else f"{v:+.2f}"
+
+    for r in rows:
+        out.append(f"| {r['label']} | {r['snr']:g} dB | {err(r['hr_err'])} | "
+                   f"{err(r['stac_err'])} | {err(r['fetal_ac_err'])} |")
+    within = {k: sum(r[k] is not None and abs(r[k]) <= 1.0 for r in rows)
+              for k in ("hr_err", "stac_err", "fetal_ac_err")}
+    out += ["", f"Within 1 bpm on every seed: dopplerflow {within['hr_err']} of {len(rows)}, "
+            f"STAC {within['stac_err']}, Valderrama {within['fetal_ac_err']}."]
+    return out
+
+
 def format_report(pre, fetal, sim, costs, took_s, quick):
-    """The markdown of the three tables."""
+    """The markdown of the four tables."""
     out = [f"# Beats (`python -m benchmarks.beats{' --quick' if quick else ''}`)", "",
            f"Run in {took_s:.0f} s.", "", "## Real precordial recordings", ""]
     if not pre:
@@ -426,14 +531,16 @@ def format_report(pre, fetal, sim, costs, took_s, quick):
                 "heart rate against the expert's median rate. *Beats*: all those found. "
                 "Targets: heart rate within 5 %, sensitivity and PPV at least 95 %, median "
                 "interval error at most 20 ms. *Signal*: what the beats were read on.", "",
-                "| recording | signal | periodicity | HR | expert HR | HR error | beats | "
-                "marks | clean | sensitivity | PPV | offset | RR error | targets missed |",
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                "| recording | signal | periodicity | HR | expert HR | HR error | STAC HR error "
+                "| beats | marks | clean | sensitivity | PPV | offset | RR error | "
+                "targets missed |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in pre:
             miss = _real_misses(r)
             out.append(f"| {r['file']} | {r['signal']} | {r['periodicity']:.2f} | "
                        f"{_f(r['hr'], '.1f')} | {r['hr_ref']:.1f} | "
-                       f"{_f(r['hr_err_pct'], '+.1f')} % | {r['n']} | {r['n_ref']} | "
+                       f"{_f(r['hr_err_pct'], '+.1f')} % | {_f(r['stac_err_pct'], '+.1f')} % | "
+                       f"{r['n']} | {r['n_ref']} | "
                        f"{r['clean']} | {100 * r['sensitivity']:.0f} % | "
                        f"{_f(None if r['ppv'] is None else 100 * r['ppv'], '.0f')} % | "
                        f"{1e3 * r['offset_s']:+.0f} ms | {_f(r['rr_err_ms'], '.0f')} ms | "
@@ -443,14 +550,18 @@ def format_report(pre, fetal, sim, costs, took_s, quick):
             for key, what in (("HR", "heart rate within 5 %"),
                               ("beats", "sensitivity and PPV of 95 %"),
                               ("RR", "median interval error of 20 ms"))) + "."]
+        out += ["", _peer_real_line(pre)]
     if fetal:
         out += ["", "Fetal segments (cliffordlab, 3.75 s; `Good` and `Poor` show a heartbeat "
-                "of about 145-150/min, `Interference` and `Talking` are bad-quality classes):",
-                "", "| segment | signal | periodicity | HR | beats | clean |",
-                "|---|---|---:|---:|---:|---:|"]
+                "of about 145-150/min, `Interference` and `Talking` are bad-quality classes; "
+                "no reference rate is given), with the heart rates of STAC and of Valderrama et "
+                "al. 2019, the method published with these segments:",
+                "", "| segment | signal | periodicity | HR | beats | clean | STAC HR | "
+                "Valderrama HR |", "|---|---|---:|---:|---:|---:|---:|---:|"]
         for r in fetal:
             out.append(f"| {r['file']} | {r['signal'] or 'none'} | {r['periodicity']:.2f} | "
-                       f"{_f(r['hr'], '.1f')} | {r['n']} | {r['clean']} |")
+                       f"{_f(r['hr'], '.1f')} | {r['n']} | {r['clean']} | "
+                       f"{_f(r['stac'], '.1f')} | {_f(r['fetal_ac'], '.1f')} |")
     out += ["", "## Simulated pulsatile flow", "",
             f"`benchmarks.beats.pulsatile`: one cycle of the waveform between known beat "
             f"times (3 % heart-rate variability), blood speckle, wall clutter 50 dB over the "
@@ -473,6 +584,7 @@ def format_report(pre, fetal, sim, costs, took_s, quick):
                    f"{r['onset_ms']:.0f} ms | {_f(r['psv'], '+.1f')} % | {edv} | "
                    f"{_f(r['ri'], '+.3f')} | {_f(r['pi'], '+.3f')} | "
                    f"{', '.join(r['signal'])} | {', '.join(_meets(r)) or 'none'} |")
+    out += _peer_sim_table(sim)
     out += ["", "## Cost", "",
             "Least wall time of `analyze` (beat stage included) and of the beat stage alone "
             "on the rows it is handed (`BeatTracker` and `beat_result`), one core, round "
@@ -488,7 +600,7 @@ def format_report(pre, fetal, sim, costs, took_s, quick):
 
 
 def main(argv=None):
-    """Run the three tables and write ``beats.md``; return the exit code."""
+    """Run the four tables and write ``beats.md``; return the exit code."""
     args = sweep_arguments("python -m benchmarks.beats", __doc__,
                            "two rates, two SNRs, one seed, 20 s for the cost").parse_args(argv)
     pin_single_core()

@@ -23,6 +23,7 @@ from benchmarks import (
     fft_bound,
     hum,
     iq_test_signal,
+    peers,
     scaling,
     second_vessel,
     throughput,
@@ -281,3 +282,41 @@ def test_failure_line_names_every_failed_section():
                                             "(coldstart: RuntimeError: boom)")
     del res["sections"]["coldstart"], res["sections"]["latency"]
     assert bench_main.failure_line(res) is None
+
+
+def _pulsed_noise(rate_bpm, duration_s, fs, seed=0):
+    """Noise whose amplitude pulses at ``rate_bpm`` (a 30 ms Gaussian burst a cycle over a
+    fifth of its level between): the rectified audio a Doppler gives of a beating heart."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(duration_s * fs)) / fs
+    phase = np.mod(t, 60.0 / rate_bpm)
+    return (0.2 + np.exp(-0.5 * ((phase - 0.1) / 0.03) ** 2)) * rng.standard_normal(len(t))
+
+
+def test_stac_reads_the_rate_of_a_pulsed_noise():
+    """The period is the only autocorrelation peak in STAC's lag search (0.32-1.2 s) at
+    72/min; 1 % is a tenth of the peak's width."""
+    x = _pulsed_noise(72.0, 12.0, 8000)
+    assert peers.stac_heart_rate(x, 8000) == pytest.approx(72.0, rel=0.01)
+    rates = peers.stac_window_rates(x, 8000)
+    assert len(rates) == 10 and np.all(np.isfinite(rates))
+
+
+def test_valderrama_takes_the_first_peak_of_a_harmonic_pair():
+    """At 150/min the search (0.287-0.839 s) holds the period and its double; the second
+    lies at twice the first's lag, so the first is taken (the paper's harmonic rule)."""
+    x = _pulsed_noise(150.0, 3.75, 11025)
+    assert peers.fetal_autocorrelation_heart_rate(x, 11025) == pytest.approx(150.0, rel=0.01)
+
+
+def test_spike_removal_takes_out_a_spike_and_leaves_the_rest():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(4000 * 4)
+    x[5000] = 60.0  # in the third half-second frame
+    y = peers.despike(x, 4000)
+    frames = np.abs(y.reshape(8, 2000)).max(axis=1)
+    assert frames.max() <= 3 * np.median(frames)
+    assert abs(y[5000]) < 1.0
+    changed = np.flatnonzero(y != x)
+    assert changed.min() >= 4000 and changed.max() < 6000  # only the spike's frame
+    np.testing.assert_array_equal(y[:4000], x[:4000])
