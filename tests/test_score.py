@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
+from dopplerflow.core import beat_score as bs
 from dopplerflow.errors import AudioFileError, InputError, SettingsError
 from dopplerflow.sim import score as sc
 
@@ -310,3 +312,93 @@ def test_check_pair_tolerates_a_result_a_frame_short():
     sc.check_pair(result, {"flow": True, "sample_rate_hz": 8000, "duration_s": 12.0})
     with pytest.raises(InputError, match="result duration_s is 'x'; it must be a finite number"):
         sc.check_pair(dict(result, duration_s="x"), {"flow": True})
+
+
+# ------------------------------------------------------------------------------ beat marks
+@pytest.fixture(scope="module")
+def artery(tmp_path_factory):
+    """The analysis JSON (with its beat table) of the mono artery sample, and the sample's
+    true beat times (the start of each cycle)."""
+    import dopplerflow as df
+
+    path = tmp_path_factory.mktemp("marks") / "artery.json"
+    a = df.analyze(os.path.join(SAMPLES, "artery_mono.flac"), layout="mono", vessel="artery")
+    path.write_text(json.dumps(a.to_dict(trace=True)))
+    truth = json.load(open(os.path.join(SAMPLES, "artery_mono.truth.json")))
+    return str(path), np.array(truth["beat_times_s"]), a
+
+
+@pytest.mark.parametrize("form", ["audacity", "csv", "json list", "json object"])
+def test_beat_marks_are_read_as_text_csv_audacity_labels_or_json(tmp_path, form):
+    times = [0.52, 1.31, 2.07]
+    text = {"audacity": "".join(f"{t:.6f}\t{t:.6f}\tS1\n" for t in times),
+            "csv": "time_s,marked_by\n" + "".join(f"{t},me\n" for t in times),
+            "json list": json.dumps(times),
+            "json object": json.dumps({"beat_times_s": times[::-1], "by": "me"})}[form]
+    path = tmp_path / "marks.txt"
+    path.write_text(text)
+    np.testing.assert_array_equal(bs.read_beat_marks(str(path)), times)
+
+
+def test_a_truth_or_result_file_is_no_marks(jugular):
+    assert bs.read_beat_marks(jugular[1]) is None and bs.read_beat_marks(jugular[0]) is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("time_s\n", "holds 0 beat mark(s)"),
+    ("1.0\n", "holds 1 beat mark(s)"),
+    ("[1.0, true]", "must be a list of times in seconds"),
+    ('{"beat_times_s": [1, 2], "scenario": "x"}', None),  # a truth file
+    ("-1.0\n2.0\n", "finite, not negative"),
+])
+def test_marks_that_are_not_times_are_input_errors(tmp_path, text, message):
+    path = tmp_path / "marks.txt"
+    path.write_text(text)
+    if message is None:
+        assert bs.read_beat_marks(str(path)) is None
+        return
+    with pytest.raises(InputError, match=re.escape(message)):
+        bs.read_beat_marks(str(path))
+
+
+def test_beats_are_scored_against_marks_on_another_point_of_the_cycle(artery):
+    """Marks 0.1 s after each cycle's start (a person marking the systolic peak, say): the
+    offset is found and taken off; a mark left out makes the beat found there unmatched,
+    a mark added between two beats is missed."""
+    path, starts, a = artery
+    result = json.load(open(path))
+    marks = starts[starts < a.duration_s - 0.3] + 0.1
+    s = bs.score_marks(result, marks)
+    lead = float(np.median(a.beats.onset_s[:len(marks)] - starts[:len(marks)]))
+    assert s["n_marks"] == s["n_reference"] == len(marks)
+    assert s["sensitivity"] == 1.0 and s["ppv"] == 1.0
+    # the detector's onset leads or lags the cycle's start by a few ms: within a hop of it
+    assert s["offset_s"] == pytest.approx(lead - 0.1, abs=0.005)
+    assert s["reference_heart_rate_bpm"] == pytest.approx(60 / np.median(np.diff(marks)))
+    fewer = np.delete(marks, 4)
+    s = bs.score_marks(result, fewer)
+    assert (s["n_reference"], s["n_matched"]) == (len(marks) - 1, len(marks) - 1)
+    assert s["ppv"] == pytest.approx((len(marks) - 1) / len(marks))
+    more = np.sort(np.r_[marks, 0.5 * (marks[4] + marks[5])])
+    s = bs.score_marks(result, more)
+    assert s["sensitivity"] == pytest.approx(len(marks) / (len(marks) + 1)) and s["ppv"] == 1.0
+
+
+def test_score_reads_marks_on_the_command_line(artery, tmp_path, capsys):
+    path, starts, a = artery
+    marks = tmp_path / "marks.csv"
+    marks.write_text("t\n" + "".join(f"{t:.3f}\n" for t in starts[starts < a.duration_s - 0.3]))
+    out_json = tmp_path / "s.json"
+    code, out = _cli([path, str(marks), "--json", str(out_json)], capsys)
+    assert code == 0 and "sensitivity 100%, PPV 100%" in out and out.startswith("marks ")
+    assert json.load(open(out_json))["n_matched"] == json.load(open(out_json))["n_marks"]
+    # marks past the recording's end, and a result without its beat table
+    marks.write_text("1.0\n2.0\n40.0\n")
+    code, err = _cli([path, str(marks)], capsys)
+    assert code == 1 and "past the end of the recording (8.00 s)" in err
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps(a.to_dict()))
+    code, err = _cli([str(short), str(marks)], capsys)
+    assert code == 1 and "write it with dopplerflow analyze --json OUT --trace-json" in err
+    code, err = _cli([path, str(marks), "--beat-tolerance", "0"], capsys)
+    assert code == 2 and "--beat-tolerance 0 must be a positive number" in err

@@ -5,13 +5,23 @@ tolerance (150 ms by default), in time order, as beat-by-beat comparisons of a d
 with an annotation do.  References often mark another point of the cycle (an expert's
 mark, the start of a simulated cycle) than the detector's onset: with ``offset=True``
 the constant offset that matches the most beats is found first and taken off.
+
+:func:`read_beat_marks` reads a person's beat marks (a JSON list or ``beat_times_s``, or a
+text file of times: CSV, one time a line, an Audacity label track) and
+:func:`score_marks` scores an analysis's beats against them (``dopplerflow score RESULT.json
+MARKS``).
 """
+
+import json
+import math
+import re
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import AudioFileError, InputError
 
-__all__ = ["score_beats", "match_beats"]
+__all__ = ["score_beats", "match_beats", "read_beat_marks", "score_marks",
+           "format_marks_score"]
 
 #: Tolerance of a match, s: a sixth of a cycle at 70 beats/min (as the 150 ms window of
 #: ANSI/AAMI EC57 for QRS detection).
@@ -173,3 +183,129 @@ def _rate(times):
     if len(times) < 2:
         return None
     return 60.0 / float(np.median(np.diff(times)))
+
+
+# ----------------------------------------------------------------------------- beat marks
+#: The first field of a line of a marks text file: a number, then a separator or the end.
+_FIRST_NUMBER = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?:[\s,;]|$)")
+
+
+def read_beat_marks(path):
+    """The beat times a person marked, from a file; None when the file is a JSON object
+    without ``beat_times_s`` (a truth file or an analysis: scored as such).
+
+    A JSON file holds a list of times or an object with a ``beat_times_s`` list.  Any
+    other file is text: each line that begins with a number (s) is a mark, its other
+    fields ignored (a CSV column, an Audacity label track's ``start end label``); lines
+    that do not (a header, a comment) are skipped.
+
+    Returns
+    -------
+    ndarray or None
+        The marks, s, sorted.
+
+    Raises
+    ------
+    AudioFileError
+        The file cannot be read.
+    InputError
+        It holds no mark, or a mark that is not a finite time.
+    """
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise AudioFileError(f"cannot read the beat marks {path!r}: "
+                             f"{exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path!r} is not text: give beat marks as JSON or as a text file "
+                         f"with a time in seconds at the start of each line") from None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, (list, dict)):  # text (a lone number is a line of it)
+        times = [float(m.group(1)) for m in map(_FIRST_NUMBER.match, text.splitlines()) if m]
+    else:
+        if isinstance(data, dict):
+            if "beat_times_s" not in data or any(k in data for k in ("scenario", "flow")):
+                return None
+            data = data["beat_times_s"]
+        if not isinstance(data, list) or not all(
+                isinstance(t, (int, float)) and not isinstance(t, bool) for t in data):
+            raise InputError(f"the beat marks of {path!r} must be a list of times in seconds")
+        times = [float(t) for t in data]
+    if len(times) < 2:
+        raise InputError(f"{path!r} holds {len(times)} beat mark(s); give at least two, a time "
+                         f"in seconds at the start of each line (or a JSON list)")
+    if not all(math.isfinite(t) and t >= 0 for t in times):
+        raise InputError(f"the beat marks of {path!r} must be times in seconds from the start "
+                         f"of the recording (finite, not negative)")
+    return np.sort(np.array(times))
+
+
+def score_marks(result, marks_s, *, tolerance_s=TOLERANCE_S):
+    """Score the beats of an analysis (its JSON, with ``beat_table``) against marks.
+
+    The beats are matched over the marked stretch, from half a median interval before
+    the first mark to half one after the last (a person marks a stretch; beats outside
+    it have nothing to match), after the constant offset that matches the most
+    (:func:`score_beats`: a mark may sit on another point of the cycle than the onset).
+
+    Returns
+    -------
+    dict
+        ``n_marks``, ``first_mark_s``, ``last_mark_s`` and :func:`score_beats`'s fields
+        over the stretch, with ``heart_rate_bpm`` the analysis's own (the median over
+        its clean beats) and ``reference_heart_rate_bpm`` the marks' (60 over their
+        median interval), and their errors.
+
+    Raises
+    ------
+    InputError
+        The result holds no per-beat values, or marks run past its end.
+    """
+    table = result.get("beat_table") if isinstance(result, dict) else None
+    if not isinstance(table, dict) or not isinstance(table.get("onset_s"), list):
+        raise InputError("the result holds no per-beat values to match to the marks: write "
+                         "it with dopplerflow analyze --json OUT --trace-json")
+    marks = _times(marks_s, "beat marks")
+    duration = result.get("duration_s")
+    if isinstance(duration, (int, float)) and marks[-1] > duration + tolerance_s:
+        raise InputError(f"a beat mark at {marks[-1]:.2f} s lies past the end of the "
+                         f"recording ({duration:.2f} s): are the marks of another recording?")
+    half = 0.5 * float(np.median(np.diff(marks)))
+    onsets = [float(t) for t in table["onset_s"] if t is not None]
+    s = score_beats(onsets, marks, tolerance_s=tolerance_s,
+                    span_s=(marks[0] - half, marks[-1] + half))
+    hr, ref = result.get("heart_rate_bpm"), _rate(marks)
+    s.update({"n_marks": len(marks), "first_mark_s": float(marks[0]),
+              "last_mark_s": float(marks[-1]), "tolerance_s": tolerance_s,
+              "heart_rate_bpm": hr, "reference_heart_rate_bpm": ref,
+              "heart_rate_error_bpm": None if hr is None else hr - ref,
+              "heart_rate_error_pct": None if hr is None else 100.0 * (hr / ref - 1.0)})
+    return s
+
+
+def format_marks_score(s):
+    """The lines of :func:`score_marks` for the terminal (str)."""
+    def fmt(value, spec, unit=""):
+        return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+    def ms(value):
+        return None if value is None else 1e3 * value
+
+    return "\n".join([
+        f"marks         {s['n_marks']} beats marked from {s['first_mark_s']:.2f} to "
+        f"{s['last_mark_s']:.2f} s",
+        f"beats         {s['n_matched']} matched of {s['n_reference']} marked, "
+        f"{s['n_detected']} found in the marked stretch; sensitivity "
+        f"{fmt(s['sensitivity'], '.0%')}, PPV {fmt(s['ppv'], '.0%')} (within "
+        f"{1e3 * s['tolerance_s']:.0f} ms)",
+        f"timing        offset {1e3 * s['offset_s']:+.0f} ms (found minus marked), then onset "
+        f"error {fmt(ms(s['onset_error_s']), '.0f', ' ms')} and interval error "
+        f"{fmt(ms(s['rr_error_s']), '.0f', ' ms')} (medians)",
+        f"heart rate    {fmt(s['heart_rate_bpm'], '.1f')} beats/min against the marks' "
+        f"{fmt(s['reference_heart_rate_bpm'], '.1f')} (error "
+        f"{fmt(s['heart_rate_error_bpm'], '+.2f', ' bpm')}, "
+        f"{fmt(s['heart_rate_error_pct'], '+.1f', '%')})"])

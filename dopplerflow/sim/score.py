@@ -50,7 +50,7 @@ import numpy as np
 from ..errors import AudioFileError, InputError, SettingsError
 from .beats import beat_score, format_beat_score
 
-__all__ = ["score", "score_files", "check_pair", "format_score", "match_events"]
+__all__ = ["score", "score_files", "load_result", "check_pair", "format_score", "match_events"]
 
 #: Keys only an analysis result has, and keys only a truth record has.
 _RESULT_KEYS = ("dopplerflow_version", "flow_detected")
@@ -309,10 +309,7 @@ def check_pair(result, truth, result_name="the result", truth_name="the truth"):
                          f"and {truth_name} an analysis result; give the result first "
                          f"(dopplerflow score RESULT.json TRUTH.json)")
     if kinds[0] != "result":
-        raise InputError(f"{result_name} is not an analysis result ("
-                         + ("it is a truth file" if kinds[0] == "truth" else
-                            "it has no flow_detected or dopplerflow_version")
-                         + "); give the JSON of dopplerflow analyze --json OUT --trace-json")
+        raise _not_a_result(result_name, kinds[0])
     if kinds[1] != "truth":
         raise InputError(f"{truth_name} is not a truth file ("
                          + ("it is an analysis result" if kinds[1] == "result" else
@@ -411,6 +408,25 @@ def _load_json(path, what):
     except (ValueError, RecursionError) as exc:  # numbers of over 4300 digits, deep nesting
         raise InputError(f"the {what} file {path!r} cannot be read as JSON ({exc}); give the "
                          f"JSON written by dopplerflow") from None
+
+
+def load_result(path):
+    """An analysis result JSON file (dict); InputError when it is not one."""
+    result = _load_json(path, "result")
+    name = os.fspath(path)
+    name = name if isinstance(name, str) and name.isprintable() else repr(name)
+    kind = _kind(result) if isinstance(result, dict) else None
+    if kind != "result":
+        raise _not_a_result(name, kind)
+    return result
+
+
+def _not_a_result(name, kind):
+    """The error for a file ``name`` of ``kind`` (:func:`_kind`) given as the result."""
+    return InputError(f"{name} is not an analysis result ("
+                      + ("it is a truth file" if kind == "truth" else
+                         "it has no flow_detected or dopplerflow_version")
+                      + "); give the JSON of dopplerflow analyze --json OUT --trace-json")
 
 
 def score_files(result_path, truth_path, **kwargs):
