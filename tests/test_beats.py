@@ -622,12 +622,7 @@ def test_a_stretch_locked_on_half_the_period_keeps_one_beat_a_cycle():
     np.testing.assert_array_equal(_one_a_cycle(plain)[0], plain)
 
 
-@pytest.mark.parametrize("name", ["Good", pytest.param("Poor", marks=pytest.mark.xfail(
-    strict=True, reason="reads 139.6/min, 5 % under the audible rate of about 147/min: the "
-                        "clean intervals after its first 0.8 s read 130-144/min; in those 0.8 s, "
-                        "which ride the coloured noise over a mono stream's first floor "
-                        "(docs/limits.md), two read 165 and 183/min (still in the fetal range, "
-                        "110-180/min)"))])
+@pytest.mark.parametrize("name", ["Good", "Poor"])
 def test_fetal_heartbeat_is_read_at_its_rate(name):
     path = REAL / "fetal" / f"{name}.wav"
     if not path.exists():

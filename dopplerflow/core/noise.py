@@ -379,7 +379,7 @@ class NoiseFloor:
         steps = self.grid.steps_at((row0 + np.arange(n)) * cfg.hop + cfg.n_window)
         return _quant_power(steps, cfg.quant_power)
 
-    def whiten(self, rows, noise, row0):
+    def whiten(self, rows, noise, row0, first_row=0):
         """Whitened rows: divided by the noise shape in force at their frame.
 
         Parameters
@@ -390,6 +390,9 @@ class NoiseFloor:
             Their levels (as returned by ``__call__``).
         row0 : int
             Stream index of ``rows[0]``: row ``r`` uses the shape in force at frame ``r``.
+        first_row : int
+            The rows before it use the shape in force at it (a mono stream's first rows
+            take the first sub-window's shape: :meth:`first_shape_row`).
 
         Returns
         -------
@@ -407,12 +410,21 @@ class NoiseFloor:
                              f"{rows.shape} and {noise.shape}")
         white = np.empty_like(rows)
         slots = np.empty(n, np.int64)
-        if n and not _whiten(rows, rows.view(np.int32), noise, int(row0), self._ver_start,
+        if n and not _whiten(rows, rows.view(np.int32), noise, int(row0), int(first_row),
+                             self._ver_start,
                              self._ver_inv, self._ver_fill, int(self.state[N_VER]),
                              _LEAST_RATIO, self._quant_rows(int(row0), n), white,
                              white.view(np.int32), slots):
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
         return white, self.floor_rows(slots)
+
+    def first_shape_row(self):
+        """The frame from which the first sub-window's shape is in force (None: the first
+        sub-window has not ended; the shapes so far are the warm-up's)."""
+        if self.state[N_SUBS] < 1:
+            return None
+        first = int(self.state[N_VER]) - int(self.state[N_SUBS])
+        return int(self._ver_start[first % _VERSIONS])
 
     def floor_rows(self, slots):
         """The :class:`FloorRows` of rows whitened with the shapes ``slots`` (int64, one
@@ -1466,9 +1478,10 @@ def _row_top(row, bits, scratch, scratch_bits):
 
 
 @njit(**_JIT_PURE)
-def _whiten(rows, bits, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_ratio, quant,
-            white, white_bits, slots):
-    """Divide each row by the shape in force at its frame; see :meth:`NoiseFloor.whiten`.
+def _whiten(rows, bits, noise, row0, first_row, ver_start, ver_inv, ver_fill, n_ver,
+            least_ratio, quant, white, white_bits, slots):
+    """Divide each row by the shape in force at its frame (at ``first_row`` for the rows
+    before it); see :meth:`NoiseFloor.whiten`.
 
     ``ver_inv`` is 0 and ``ver_fill`` 1 on the bins out of the band (whose whitened value
     is the level), so each bin is one multiply-add.  ``bits`` and ``white_bits`` are
@@ -1476,12 +1489,12 @@ def _whiten(rows, bits, noise, row0, ver_start, ver_inv, ver_fill, n_ver, least_
     """
     n_slots = ver_start.shape[0]
     v = n_ver - 1
-    while v > 0 and ver_start[v % n_slots] > row0:
+    while v > 0 and ver_start[v % n_slots] > max(row0, first_row):
         v -= 1
     if v < n_ver - n_slots:
         return False
     for i in range(rows.shape[0]):
-        r = row0 + i
+        r = max(row0 + i, first_row)
         while v + 1 < n_ver and ver_start[(v + 1) % n_slots] <= r:
             v += 1
         slot = v % n_slots

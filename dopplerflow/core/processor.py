@@ -234,6 +234,11 @@ class Processor:
         self.reference = FlowReference(cfg.hop_s)  # the strongest recent flow
         self._noise_pending = np.zeros(0)
         self._loud_pending = np.zeros(0, np.float32)  # band power of rows not yet kept
+        # a mono stream's rows wait for the first sub-window's noise shape (its warm-up's
+        # cannot be checked against a mirror): ``_first_shape`` is the frame it is in force
+        # from, None until then; ``_held`` the rows waiting (None: none wait)
+        self._first_shape = None
+        self._held = None if direction else []
         self.noise_record = NoiseRecord()
         # a step in flow spreads over the rows whose window and time average reach it
         edge_rows = 2 * -(-((cfg.average_frames - 1) * cfg.hop + cfg.n_window) // cfg.hop)
@@ -423,12 +428,29 @@ class Processor:
                                                     len(smooth), self.config,
                                                     self.settings.envelope, self.noise,
                                                     self.reference)
-        if not len(smooth):
+        if self._held is not None:
+            row0 += sum(len(h[0]) for h in self._held)
+        if len(smooth):
+            noise = self._noise_pending[:len(smooth)]
+            self._noise_pending = self._noise_pending[len(smooth):]
+            if self._held is None:
+                white, floor = self.noise.whiten(smooth, noise, row0, self._first_shape or 0)
+                self._row_batch(smooth, white, floor, noise, row0, ahead, ahead_ok, batches)
+                return
+            self._held.append((smooth, noise, row0))
+        if self._held is not None:
+            self._release_held(final, batches)
+
+    def _release_held(self, final, batches):
+        """A mono stream's first rows, once the first sub-window's noise shape is known (or
+        the stream ends before it): whitened with that shape, in order, into ``batches``."""
+        self._first_shape = self.noise.first_shape_row()
+        if self._first_shape is None and not final:
             return
-        noise = self._noise_pending[:len(smooth)]
-        self._noise_pending = self._noise_pending[len(smooth):]
-        white, floor = self.noise.whiten(smooth, noise, row0)
-        self._row_batch(smooth, white, floor, noise, row0, ahead, ahead_ok, batches)
+        held, self._held = self._held, None
+        for smooth, noise, row0 in held:
+            white, floor = self.noise.whiten(smooth, noise, row0, self._first_shape or 0)
+            self._row_batch(smooth, white, floor, noise, row0, None, None, batches)
 
     def _join_ahead(self):
         """Wait for the second process that compiles the row stages' kernels, if there is
