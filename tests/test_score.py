@@ -400,5 +400,8 @@ def test_score_reads_marks_on_the_command_line(artery, tmp_path, capsys):
     short.write_text(json.dumps(a.to_dict()))
     code, err = _cli([str(short), str(marks)], capsys)
     assert code == 1 and "write it with dopplerflow analyze --json OUT --trace-json" in err
+    marks.write_text("1.0\n2.0\n2.0\n")
+    code, err = _cli([path, str(marks)], capsys)
+    assert code == 1 and "one beat marked twice" in err
     code, err = _cli([path, str(marks), "--beat-tolerance", "0"], capsys)
     assert code == 2 and "--beat-tolerance 0 must be a positive number" in err

@@ -263,13 +263,16 @@ def score_marks(result, marks_s, *, tolerance_s=TOLERANCE_S):
     Raises
     ------
     InputError
-        The result holds no per-beat values, or marks run past its end.
+        The result holds no per-beat values, marks repeat a time or run past its end.
     """
     table = result.get("beat_table") if isinstance(result, dict) else None
     if not isinstance(table, dict) or not isinstance(table.get("onset_s"), list):
         raise InputError("the result holds no per-beat values to match to the marks: write "
                          "it with dopplerflow analyze --json OUT --trace-json")
     marks = _times(marks_s, "beat marks")
+    if len(marks) < 2 or np.any(np.diff(marks) <= 0):
+        raise InputError("the beat marks must be two or more different times (two marks "
+                         "at one time are one beat marked twice)")
     duration = result.get("duration_s")
     if isinstance(duration, (int, float)) and marks[-1] > duration + tolerance_s:
         raise InputError(f"a beat mark at {marks[-1]:.2f} s lies past the end of the "
