@@ -42,8 +42,8 @@ OUTLIER_MADS = 3.0
 def stac_window_rates(audio, fs):
     """STAC's heart rate in each 2 s window, beats/min (NaN: no peak, or an outlier).
 
-    The audio goes through the method's 4-tap FIR band-pass "1-3 Hz" (a Hamming
-    window design scaled to unit gain at 2 Hz: at audio rates, five taps make a
+    The audio goes through the method's fourth-order FIR band-pass "1-3 Hz" (five
+    taps of a Hamming window design scaled to unit gain at 2 Hz: at audio rates, a
     mild low-pass of unit gain near 0 Hz) forward and backward; each window of its
     magnitude, divided by its maximum, gives its unbiased autocorrelation, whose
     highest local maximum between :data:`STAC_BPM` is the window's period.
