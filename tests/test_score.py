@@ -379,9 +379,15 @@ def test_beats_are_scored_against_marks_on_another_point_of_the_cycle(artery):
     s = bs.score_marks(result, fewer)
     assert (s["n_reference"], s["n_matched"]) == (len(marks) - 1, len(marks) - 1)
     assert s["ppv"] == pytest.approx((len(marks) - 1) / len(marks))
+    # the beat found there is named, as found (before the offset)
+    (extra,) = s["extra_s"]
+    assert extra == pytest.approx(marks[4] + s["offset_s"], abs=0.03) and s["missed_s"] == []
     more = np.sort(np.r_[marks, 0.5 * (marks[4] + marks[5])])
     s = bs.score_marks(result, more)
     assert s["sensitivity"] == pytest.approx(len(marks) / (len(marks) + 1)) and s["ppv"] == 1.0
+    assert s["missed_s"] == [0.5 * (marks[4] + marks[5])] and s["extra_s"] == []
+    assert f"missed        1 marks unmatched, at {s['missed_s'][0]:.2f} s" in \
+        bs.format_marks_score(s)
 
 
 def test_score_reads_marks_on_the_command_line(artery, tmp_path, capsys):

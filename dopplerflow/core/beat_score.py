@@ -123,9 +123,11 @@ def score_beats(detected_s, reference_s, *, tolerance_s=TOLERANCE_S, offset=True
         ``n_reference``, ``n_detected``, ``n_matched``; ``sensitivity`` (matched /
         reference) and ``ppv`` (matched / detected), None without beats;
         ``offset_s``: the offset taken off (detected minus reference; 0 without
-        ``offset``); ``onset_error_s``: median absolute time error of the matches
-        after the offset; ``rr_error_s``: median absolute difference of the
-        intervals between consecutive matched beats (both ends matched);
+        ``offset``); ``missed_s``: the reference beats no detection matched, and
+        ``extra_s``: the detections that matched none (as detected, before the offset);
+        ``onset_error_s``: median absolute time error of the matches after the offset;
+        ``rr_error_s``: median absolute difference of the intervals between consecutive
+        matched beats (both ends matched);
         ``heart_rate_bpm``, ``reference_heart_rate_bpm``: 60 over the median
         interval of each; ``heart_rate_error_bpm``: their difference (detected
         minus reference) and ``heart_rate_error_pct`` relative to the reference.
@@ -159,7 +161,9 @@ def score_beats(detected_s, reference_s, *, tolerance_s=TOLERANCE_S, offset=True
     out = {"n_reference": len(ref), "n_detected": len(det), "n_matched": n,
            "sensitivity": n / len(ref) if len(ref) else None,
            "ppv": n / len(det) if len(det) else None,
-           "offset_s": float(off), "onset_error_s": None, "rr_error_s": None}
+           "offset_s": float(off), "onset_error_s": None, "rr_error_s": None,
+           "missed_s": np.delete(ref, pairs[:, 1]).tolist(),
+           "extra_s": np.delete(det, pairs[:, 0]).tolist()}
     if n:
         err = det[pairs[:, 0]] - off - ref[pairs[:, 1]]
         out["onset_error_s"] = float(np.median(np.abs(err)))
@@ -308,7 +312,18 @@ def format_marks_score(s):
         f"timing        offset {1e3 * s['offset_s']:+.0f} ms (found minus marked), then onset "
         f"error {fmt(ms(s['onset_error_s']), '.0f', ' ms')} and interval error "
         f"{fmt(ms(s['rr_error_s']), '.0f', ' ms')} (medians)",
+        *_unmatched("missed", "marks", s["missed_s"]),
+        *_unmatched("extra", "beats found", s["extra_s"]),
         f"heart rate    {fmt(s['heart_rate_bpm'], '.1f')} beats/min against the marks' "
         f"{fmt(s['reference_heart_rate_bpm'], '.1f')} (error "
         f"{fmt(s['heart_rate_error_bpm'], '+.2f', ' bpm')}, "
         f"{fmt(s['heart_rate_error_pct'], '+.1f', '%')})"])
+
+
+def _unmatched(label, what, times, most=12):
+    """A line naming the unmatched ``times`` (the first ``most``), or none."""
+    if not times:
+        return []
+    shown = ", ".join(f"{t:.2f}" for t in times[:most])
+    more = f" and {len(times) - most} more" if len(times) > most else ""
+    return [f"{label:<14}{len(times)} {what} unmatched, at {shown}{more} s"]
