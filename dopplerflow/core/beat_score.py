@@ -294,11 +294,13 @@ def score_marks(result, marks_s, *, tolerance_s=TOLERANCE_S):
     return s
 
 
+def _fmt(value, spec, unit=""):
+    """``value`` formatted with ``spec`` and ``unit``, or "n/a" (the score reports)."""
+    return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+
 def format_marks_score(s):
     """The lines of :func:`score_marks` for the terminal (str)."""
-    def fmt(value, spec, unit=""):
-        return "n/a" if value is None else f"{value:{spec}}{unit}"
-
     def ms(value):
         return None if value is None else 1e3 * value
 
@@ -307,17 +309,17 @@ def format_marks_score(s):
         f"{s['last_mark_s']:.2f} s",
         f"beats         {s['n_matched']} matched of {s['n_reference']} marked, "
         f"{s['n_detected']} found in the marked stretch; sensitivity "
-        f"{fmt(s['sensitivity'], '.0%')}, PPV {fmt(s['ppv'], '.0%')} (within "
+        f"{_fmt(s['sensitivity'], '.0%')}, PPV {_fmt(s['ppv'], '.0%')} (within "
         f"{1e3 * s['tolerance_s']:.0f} ms)",
         f"timing        offset {1e3 * s['offset_s']:+.0f} ms (found minus marked), then onset "
-        f"error {fmt(ms(s['onset_error_s']), '.0f', ' ms')} and interval error "
-        f"{fmt(ms(s['rr_error_s']), '.0f', ' ms')} (medians)",
+        f"error {_fmt(ms(s['onset_error_s']), '.0f', ' ms')} and interval error "
+        f"{_fmt(ms(s['rr_error_s']), '.0f', ' ms')} (medians)",
         *_unmatched("missed", "marks", s["missed_s"]),
         *_unmatched("extra", "beats found", s["extra_s"]),
-        f"heart rate    {fmt(s['heart_rate_bpm'], '.1f')} beats/min against the marks' "
-        f"{fmt(s['reference_heart_rate_bpm'], '.1f')} (error "
-        f"{fmt(s['heart_rate_error_bpm'], '+.2f', ' bpm')}, "
-        f"{fmt(s['heart_rate_error_pct'], '+.1f', '%')})"])
+        f"heart rate    {_fmt(s['heart_rate_bpm'], '.1f')} beats/min against the marks' "
+        f"{_fmt(s['reference_heart_rate_bpm'], '.1f')} (error "
+        f"{_fmt(s['heart_rate_error_bpm'], '+.2f', ' bpm')}, "
+        f"{_fmt(s['heart_rate_error_pct'], '+.1f', '%')})"])
 
 
 def _unmatched(label, what, times, most=12):

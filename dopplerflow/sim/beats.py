@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from ..core.beat_score import score_beats
+from ..core.beat_score import _fmt, score_beats
 
 __all__ = ["beat_score", "format_beat_score", "aggregate_beats", "format_beats_report",
            "BEAT_TARGETS", "END_MARGIN_S", "ZERO_EDV_CM_S"]
@@ -160,10 +160,6 @@ def beat_score(result, truth, *, tolerance_s=0.15):
     out.update(_index_errors(summary, truth, bin_cm_s,
                              result.get("direction_available") is not False))
     return out
-
-
-def _fmt(value, spec, unit=""):
-    return "n/a" if value is None else f"{value:{spec}}{unit}"
 
 
 def format_beat_score(b):

@@ -47,6 +47,7 @@ import os
 
 import numpy as np
 
+from ..core.beat_score import _fmt
 from ..errors import AudioFileError, InputError, SettingsError
 from .beats import beat_score, format_beat_score
 
@@ -440,10 +441,6 @@ def score_files(result_path, truth_path, **kwargs):
     check_pair(result, truth, *(n if isinstance(n, str) and n.isprintable() else repr(n)
                                 for n in names))
     return score(result, truth, **kwargs)
-
-
-def _fmt(value, spec, unit=""):
-    return "n/a" if value is None else f"{value:{spec}}{unit}"
 
 
 def format_score(s):
