@@ -414,12 +414,16 @@ def _load_json(path, what):
 def load_result(path):
     """An analysis result JSON file (dict); InputError when it is not one."""
     result = _load_json(path, "result")
-    name = os.fspath(path)
-    name = name if isinstance(name, str) and name.isprintable() else repr(name)
     kind = _kind(result) if isinstance(result, dict) else None
     if kind != "result":
-        raise _not_a_result(name, kind)
+        raise _not_a_result(_path_name(path), kind)
     return result
+
+
+def _path_name(path):
+    """A file's path as a message names it (repr when it is not printable text)."""
+    name = os.fspath(path)
+    return name if isinstance(name, str) and name.isprintable() else repr(name)
 
 
 def _not_a_result(name, kind):
@@ -437,9 +441,7 @@ def score_files(result_path, truth_path, **kwargs):
     that order, of the same recording.
     """
     result, truth = _load_json(result_path, "result"), _load_json(truth_path, "truth")
-    names = [os.fspath(p) for p in (result_path, truth_path)]
-    check_pair(result, truth, *(n if isinstance(n, str) and n.isprintable() else repr(n)
-                                for n in names))
+    check_pair(result, truth, _path_name(result_path), _path_name(truth_path))
     return score(result, truth, **kwargs)
 
 
