@@ -185,7 +185,7 @@ def real_table(real_dir=REAL_DIR):
         ``fetal_ac``).
     """
     from dopplerflow import analyze
-    from dopplerflow.core.beat_score import score_beats
+    from dopplerflow.core.beat_score import marked_span, score_beats
 
     pre, fetal = [], []
     marks = real_dir / "postdive" / "beats.json"
@@ -193,14 +193,11 @@ def real_table(real_dir=REAL_DIR):
         for name, ref in json.loads(marks.read_text()).items():
             a = analyze(real_dir / "postdive" / name, layout="mono", channels=(1,))
             # the expert marked the cycles from about 1 s in to the end: the beats are scored
-            # over the marked stretch, from half an interval before the first mark to half
-            # one after the last (a beat outside it has no mark to be matched to)
+            # over the marked stretch
             marks_s = np.asarray(ref["expert_beat_times_s"], float)
-            half = 0.5 * float(np.median(np.diff(marks_s)))
-            s = score_beats(a.beats.onset_s, marks_s,
-                            span_s=(marks_s[0] - half, marks_s[-1] + half))
+            s = score_beats(a.beats.onset_s, marks_s, span_s=marked_span(marks_s))
             hr, hr_ref = a.heart_rate_bpm, ref["median_heart_rate_bpm"]
-            stac = _peer_rates(real_dir / "postdive" / name)["stac"]
+            stac = _peer_rates(*_doppler_channel(real_dir / "postdive" / name), ("stac",))["stac"]
             pre.append({"file": name, "signal": a.beats.signal,
                         "periodicity": a.beats.periodicity, "hr": hr, "hr_ref": hr_ref,
                         "hr_err_pct": None if hr is None else 100 * (hr / hr_ref - 1),
@@ -217,21 +214,24 @@ def real_table(real_dir=REAL_DIR):
             fetal.append({"file": path.name, "signal": a.beats.signal,
                           "periodicity": a.beats.periodicity, "hr": a.heart_rate_bpm,
                           "n": len(a.beats), "clean": a.beats.summary["n_clean"],
-                          **_peer_rates(path)})
+                          **_peer_rates(*_doppler_channel(path))})
     return pre, fetal
 
 
-def _peer_rates(path):
-    """The published methods' heart rates (:mod:`benchmarks.peers`) of a real recording's
-    Doppler channel (the left one), beats/min (None: no rate): ``stac`` and
-    ``fetal_ac``."""
+def _doppler_channel(path):
+    """A real recording's Doppler channel (the left one) and its sample rate."""
     import soundfile as sf
 
-    from .peers import fetal_autocorrelation_heart_rate, stac_heart_rate
-
     audio, fs = sf.read(path, dtype="float64", always_2d=True)
-    return {"stac": stac_heart_rate(audio[:, 0], fs),
-            "fetal_ac": fetal_autocorrelation_heart_rate(audio[:, 0], fs)}
+    return audio[:, 0], fs
+
+
+def _peer_rates(x, fs, methods=("stac", "fetal_ac")):
+    """The heart rates (beats/min; None: no rate) of the published methods
+    (:data:`benchmarks.peers.METHODS`) named in ``methods``, on mono audio ``x``."""
+    from .peers import METHODS
+
+    return {name: METHODS[name](x, fs) for name in methods}
 
 
 # ------------------------------------------------------------------------------ simulator
@@ -268,15 +268,8 @@ def _device_audio(audio, fs=SAMPLE_RATE_HZ):
 def _peer_errors(audio, hr_true, fs=SAMPLE_RATE_HZ):
     """Heart-rate errors (bpm; None: no rate) of the published methods
     (:mod:`benchmarks.peers`) on :func:`_device_audio`."""
-    from .peers import fetal_autocorrelation_heart_rate, stac_heart_rate
-
-    x = _device_audio(audio, fs)
-    out = {}
-    for key, method in (("stac_err", stac_heart_rate),
-                        ("fetal_ac_err", fetal_autocorrelation_heart_rate)):
-        hr = method(x, fs)
-        out[key] = None if hr is None else hr - hr_true
-    return out
+    rates = _peer_rates(_device_audio(audio, fs), fs)
+    return {f"{name}_err": None if hr is None else hr - hr_true for name, hr in rates.items()}
 
 
 def _run(waveform, rate, snr, seed, *, hrv=0.03, ectopic_every=0, knocks=False,

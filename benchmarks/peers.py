@@ -27,7 +27,8 @@ import numpy as np
 from scipy import signal
 
 __all__ = ["stac_heart_rate", "stac_window_rates", "fetal_autocorrelation_heart_rate",
-           "fetal_segment_rate", "despike", "homomorphic_envelope", "STAC_BPM", "FETAL_BPM"]
+           "fetal_segment_rate", "despike", "homomorphic_envelope", "METHODS", "STAC_BPM",
+           "FETAL_BPM"]
 
 # ---------------------------------------------------------------------------- STAC (2023)
 #: STAC's analysis window and step, s.
@@ -198,3 +199,7 @@ def fetal_autocorrelation_heart_rate(audio, fs):
                       for s in range(0, len(x) - size + 1, size)])
     rates = rates[np.isfinite(rates)]
     return float(np.median(rates)) if len(rates) else None
+
+
+#: The methods by name: ``method(audio, fs) -> beats/min or None``.
+METHODS = {"stac": stac_heart_rate, "fetal_ac": fetal_autocorrelation_heart_rate}

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import AudioFileError, InputError
 
-__all__ = ["score_beats", "match_beats", "read_beat_marks", "score_marks",
+__all__ = ["score_beats", "match_beats", "read_beat_marks", "score_marks", "marked_span",
            "format_marks_score"]
 
 #: Tolerance of a match, s: a sixth of a cycle at 70 beats/min (as the 150 ms window of
@@ -281,10 +281,8 @@ def score_marks(result, marks_s, *, tolerance_s=TOLERANCE_S):
     if isinstance(duration, (int, float)) and marks[-1] > duration + tolerance_s:
         raise InputError(f"a beat mark at {marks[-1]:.2f} s lies past the end of the "
                          f"recording ({duration:.2f} s): are the marks of another recording?")
-    half = 0.5 * float(np.median(np.diff(marks)))
     onsets = [float(t) for t in table["onset_s"] if t is not None]
-    s = score_beats(onsets, marks, tolerance_s=tolerance_s,
-                    span_s=(marks[0] - half, marks[-1] + half))
+    s = score_beats(onsets, marks, tolerance_s=tolerance_s, span_s=marked_span(marks))
     hr, ref = result.get("heart_rate_bpm"), _rate(marks)
     s.update({"n_marks": len(marks), "first_mark_s": float(marks[0]),
               "last_mark_s": float(marks[-1]), "tolerance_s": tolerance_s,
@@ -297,6 +295,15 @@ def score_marks(result, marks_s, *, tolerance_s=TOLERANCE_S):
 def _fmt(value, spec, unit=""):
     """``value`` formatted with ``spec`` and ``unit``, or "n/a" (the score reports)."""
     return "n/a" if value is None else f"{value:{spec}}{unit}"
+
+
+def marked_span(marks_s):
+    """The stretch a person marked, s: from half a median interval before the first of
+    the sorted marks ``marks_s`` to half one after the last (a beat outside it has no
+    mark to be matched to)."""
+    marks = np.asarray(marks_s, float)
+    half = 0.5 * float(np.median(np.diff(marks)))
+    return float(marks[0]) - half, float(marks[-1]) + half
 
 
 def format_marks_score(s):
