@@ -81,7 +81,7 @@ def test_block_size_invariance(average_frames):
 
 
 def test_block_size_invariance_of_a_mono_stream():
-    """A mono stream's first rows wait for the first sub-window's noise shape, and are
+    """A mono stream's first rows wait for the noise shape of a later sub-window, and are
     analysed with it, whatever the blocks (a block can end anywhere in the wait)."""
     z = chirp_tones([(0.3, 700.0), (1.0, 300.0), (0.8, 900.0)], FS, noise_rms=0.01)
     x = z.real.astype(np.float32)[:, None]

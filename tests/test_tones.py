@@ -87,6 +87,34 @@ def test_a_tone_on_both_channels_is_a_line_from_the_first_rows():
     assert not any("two vessels" in w for w in a.warnings)
 
 
+def test_a_mono_streams_line_is_left_out_from_its_first_rows():
+    """A mono probe's audio (one channel) with a line at 2 kHz from the start: no mirror
+    tells it, so it is held only after LINE_HOLD_S, and the stream's first rows wait for
+    the noise shape of the sub-window that holds it.  No row reads flow at the line or
+    its leakage (LINE_REACH bins), from the first on; the flow is read in the rows that
+    waited as after them.  A line that begins after the wait is read as flow until it is
+    held."""
+    x = _flow_and_real_tone(2000.0, n_s=8.0)[:, :1]
+    a = df.analyze(x, sample_rate_hz=FS, layout="mono")
+    bin_hz = a.summary.bin_hz
+    assert a.to_dict()["tonal_lines_hz"] == pytest.approx([2000.0], abs=bin_hz / 2)
+    fmax = np.nan_to_num(a.trace.antegrade_max_cm_s) / SCALE
+    t = a.trace.time_s
+    below_line = 2000.0 - tones.LINE_REACH * bin_hz
+    assert fmax.max() < below_line
+    waited = t < tones.LINE_HOLD_S
+    assert np.mean(a.trace.flow[waited]) > 0.5
+    assert np.median(fmax[waited & a.trace.flow]) > 500.0  # the flow reaches 800 Hz
+    # the same line switched on at 4 s reads as flow before it is held
+    late = _flow_and_real_tone(2000.0, n_s=8.0, tone=False)[:, :1]
+    on = np.arange(len(x)) / FS >= 4.0
+    late[on] = x[on]
+    b = df.analyze(late, sample_rate_hz=FS, layout="mono")
+    fmax = np.nan_to_num(b.trace.antegrade_max_cm_s) / SCALE
+    assert fmax[b.trace.time_s < 3.9].max() < below_line
+    assert fmax[b.trace.time_s > 4.1].max() > below_line
+
+
 @pytest.mark.parametrize(("other_db", "other_peak", "pair"),
                          [(0.0, True, True), (-3.0, True, True), (-3.0, False, False),
                           (-20.0, True, False)])

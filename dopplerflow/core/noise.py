@@ -392,7 +392,7 @@ class NoiseFloor:
             Stream index of ``rows[0]``: row ``r`` uses the shape in force at frame ``r``.
         first_row : int
             The rows before it use the shape in force at it (a mono stream's first rows
-            take the first sub-window's shape: :meth:`first_shape_row`).
+            take a later sub-window's shape: :meth:`shape_row`).
 
         Returns
         -------
@@ -418,13 +418,20 @@ class NoiseFloor:
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
         return white, self.floor_rows(slots)
 
-    def first_shape_row(self):
-        """The frame from which the first sub-window's shape is in force (None: the first
-        sub-window has not ended; the shapes so far are the warm-up's)."""
-        if self.state[N_SUBS] < 1:
+    def shape_row(self, k=1):
+        """The frame from which the shape of the ``k``-th sub-window (from 1) is in force
+        (None: that sub-window has not ended)."""
+        subs = int(self.state[N_SUBS])
+        if not 1 <= k <= subs:
             return None
-        first = int(self.state[N_VER]) - int(self.state[N_SUBS])
-        return int(self._ver_start[first % _VERSIONS])
+        version = int(self.state[N_VER]) - subs + k - 1
+        if int(self.state[N_VER]) - version > _VERSIONS:
+            raise RuntimeError(f"the shape of sub-window {k} is older than the shapes kept")
+        return int(self._ver_start[version % _VERSIONS])
+
+    def subwindows(self):
+        """Sub-windows ended so far."""
+        return int(self.state[N_SUBS])
 
     def floor_rows(self, slots):
         """The :class:`FloorRows` of rows whitened with the shapes ``slots`` (int64, one

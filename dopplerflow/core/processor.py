@@ -234,8 +234,9 @@ class Processor:
         self.reference = FlowReference(cfg.hop_s)  # the strongest recent flow
         self._noise_pending = np.zeros(0)
         self._loud_pending = np.zeros(0, np.float32)  # band power of rows not yet kept
-        # a mono stream's rows wait for the first sub-window's noise shape (its warm-up's
-        # cannot be checked against a mirror): ``_first_shape`` is the frame it is in force
+        # a mono stream's first rows wait for the shape of the sub-window by which a tonal
+        # line there from the start is held (its warm-up's shapes cannot be checked against
+        # a mirror, nor can a line): ``_first_shape`` is the frame that shape is in force
         # from, None until then; ``_held`` the rows waiting (None: none wait)
         self._first_shape = None
         self._held = None if direction else []
@@ -442,15 +443,20 @@ class Processor:
             self._release_held(final, batches)
 
     def _release_held(self, final, batches):
-        """A mono stream's first rows, once the first sub-window's noise shape is known (or
-        the stream ends before it): whitened with that shape, in order, into ``batches``."""
-        self._first_shape = self.noise.first_shape_row()
-        if self._first_shape is None and not final:
-            return
+        """A mono stream's first rows, once the noise shape of the sub-window by which a
+        tonal line there from the start is held is known (:attr:`.Tones.n_hold`; if the
+        stream ends before it, the last sub-window's, or the warm-up's): whitened with that
+        shape, in order, into ``batches``."""
+        noise = self.noise
+        self._first_shape = noise.shape_row(noise.tones.n_hold)
+        if self._first_shape is None:
+            if not final:
+                return
+            self._first_shape = noise.shape_row(noise.subwindows()) or 0
         held, self._held = self._held, None
-        for smooth, noise, row0 in held:
-            white, floor = self.noise.whiten(smooth, noise, row0, self._first_shape or 0)
-            self._row_batch(smooth, white, floor, noise, row0, None, None, batches)
+        for smooth, levels, row0 in held:
+            white, floor = noise.whiten(smooth, levels, row0, self._first_shape)
+            self._row_batch(smooth, white, floor, levels, row0, None, None, batches)
 
     def _join_ahead(self):
         """Wait for the second process that compiles the row stages' kernels, if there is
