@@ -139,6 +139,21 @@ def test_status_snapshot():
     assert s["velocity_cm_s"] < 0
     assert s["reflux_timer_s"] == pytest.approx(0.5, abs=0.03)
     assert s["level_dbfs"] == pytest.approx(20 * math.log10(0.1 / math.sqrt(2)), abs=0.5)
+    assert not s["learning"]
+
+
+def test_status_of_a_mono_stream_learning_its_floor():
+    """A mono stream's status says it is learning its noise floor while its first rows
+    wait (no frame analysed), and shows the flow once they are released."""
+    z = chirp_tones([(6.0, 700.0)], FS, noise_rms=0.01)
+    x = z.real.astype(np.float32)[:, None]
+    p = df.Processor(df.Settings(layout="mono"), FS, 1)
+    p.push(x[:FS])
+    s = p.status()
+    assert s["learning"] and not s["flow"]
+    p.push(x[FS:])
+    s = p.status()
+    assert not s["learning"] and s["flow"]
 
 
 @pytest.mark.parametrize("block", [7, 4096])

@@ -20,6 +20,9 @@ def test_format_status_fields():
     quiet = format_status({"time_s": 1.0, "level_dbfs": -math.inf})
     assert "flow no" in quiet and "-inf dBFS |          |" in quiet
     assert "reflux" not in quiet and "CLIP" not in quiet and "OVERFLOW" not in quiet
+    learning = format_status({"time_s": 1.0, "level_dbfs": -20.0, "learning": True})
+    assert "learning the floor" in learning and "cm/s" not in learning
+    assert len(learning) == len(format_status({"time_s": 1.0, "level_dbfs": -20.0}))
 
 
 def test_format_event_lines():

@@ -572,7 +572,8 @@ class Processor:
             ``reflux_timer_s`` (duration of the retrograde episode under way,
             0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``,
             ``heart_rate_bpm`` (median of the last beats decided, None before
-            three intervals).
+            three intervals), ``learning`` (a mono stream's first rows wait for its
+            noise floor: nothing is analysed yet).
         """
         ante = self.antegrade()
         env = self.last_env
@@ -588,7 +589,8 @@ class Processor:
                 "flow": bool(det.any()), "reflux_timer_s": ep.duration_s if ep else 0.0,
                 "level_dbfs": self.levels.level_dbfs(),
                 "clipped_samples": int(self.levels.clipped), "antegrade": DIRECTIONS[ante],
-                "heart_rate_bpm": self.beats.heart_rate_bpm(ante)}
+                "heart_rate_bpm": self.beats.heart_rate_bpm(ante),
+                "learning": self._held is not None}
 
     # ------------------------------------------------------------------ result
     def finish(self, **extra):

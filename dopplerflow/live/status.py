@@ -22,7 +22,8 @@ def format_status(status):
         From :meth:`~dopplerflow.live.session.LiveSession.status`: ``time_s``, ``velocity_cm_s``
         (signed, + antegrade), ``direction``, ``flow``, ``reflux_timer_s``,
         ``heart_rate_bpm`` (the median of the last beats, None before three
-        intervals or without a pulse), ``level_dbfs`` (peak of the last update
+        intervals or without a pulse), ``learning`` (a mono stream's noise floor is
+        being learnt: no frame analysed yet), ``level_dbfs`` (peak of the last update
         interval), ``clipped_samples``, ``input_overflows``, ``dropped_frames``
         and ``lag_s`` (audio queued but not yet analysed).
 
@@ -37,9 +38,14 @@ def format_status(status):
     # meter: 10 cells over -60..0 dBFS
     cells = 0 if not math.isfinite(level) else int(np.clip((level + 60.0) / 6.0, 0, 10))
     level_txt = " -inf" if not math.isfinite(level) else f"{max(level, -99.9):5.1f}"
+    if status.get("learning"):
+        velocity = f"{'learning the floor':<22}"
+    else:
+        velocity = (f"{status.get('velocity_cm_s', 0.0):+6.1f} cm/s "
+                    f"{status.get('direction', 'none'):<10}")
     parts = [
         f"{status.get('time_s', 0.0):8.2f} s",
-        f"{status.get('velocity_cm_s', 0.0):+6.1f} cm/s {status.get('direction', 'none'):<10}",
+        velocity,
         f"flow {'yes' if status.get('flow') else 'no '}",
     ]
     hr = status.get("heart_rate_bpm")
