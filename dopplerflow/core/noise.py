@@ -392,7 +392,7 @@ class NoiseFloor:
             Stream index of ``rows[0]``: row ``r`` uses the shape in force at frame ``r``.
         first_row : int
             The rows before it use the shape in force at it (a mono stream's first rows
-            take a later sub-window's shape: :meth:`shape_row`).
+            take a later sub-window's shape: :meth:`first_rows_shape`).
 
         Returns
         -------
@@ -429,9 +429,16 @@ class NoiseFloor:
             raise RuntimeError(f"the shape of sub-window {k} is older than the shapes kept")
         return int(self._ver_start[version % _VERSIONS])
 
-    def subwindows(self):
-        """Sub-windows ended so far."""
-        return int(self.state[N_SUBS])
+    def first_rows_shape(self, final=False):
+        """The frame whose shape a mono stream's first rows are whitened with (the rows
+        before it take it; no mirror checks the warm-up's shapes, nor a tonal line): that
+        of the sub-window by which a line there from the start is held
+        (:attr:`.Tones.n_hold`).  None until it ends; when the stream ends (``final``)
+        before it, the last sub-window's, or 0 (each row its own warm-up shape)."""
+        row = self.shape_row(self.tones.n_hold)
+        if row is None and final:
+            row = self.shape_row(int(self.state[N_SUBS])) or 0
+        return row
 
     def floor_rows(self, slots):
         """The :class:`FloorRows` of rows whitened with the shapes ``slots`` (int64, one

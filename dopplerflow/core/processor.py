@@ -443,19 +443,15 @@ class Processor:
             self._release_held(final, batches)
 
     def _release_held(self, final, batches):
-        """A mono stream's first rows, once the noise shape of the sub-window by which a
-        tonal line there from the start is held is known (:attr:`.Tones.n_hold`; if the
-        stream ends before it, the last sub-window's, or the warm-up's): whitened with that
-        shape, in order, into ``batches``."""
-        noise = self.noise
-        self._first_shape = noise.shape_row(noise.tones.n_hold)
+        """A mono stream's first rows, once the noise shape they take is known
+        (:meth:`.NoiseFloor.first_rows_shape`): whitened with it, in order, into
+        ``batches``."""
+        self._first_shape = self.noise.first_rows_shape(final)
         if self._first_shape is None:
-            if not final:
-                return
-            self._first_shape = noise.shape_row(noise.subwindows()) or 0
+            return
         held, self._held = self._held, None
         for smooth, levels, row0 in held:
-            white, floor = noise.whiten(smooth, levels, row0, self._first_shape)
+            white, floor = self.noise.whiten(smooth, levels, row0, self._first_shape)
             self._row_batch(smooth, white, floor, levels, row0, None, None, batches)
 
     def _join_ahead(self):
