@@ -210,7 +210,7 @@ def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed):
     phases = zero_nan(m[:, B.M_PHASES]).astype(int) if direction else np.zeros(len(tab), int)
     # clean: complete, a pulse, PSV (not under the EDV nor the TAMV), the usual period, the
     # interval near the median of the five around it (the last, open one left out), no row
-    # unanalysed
+    # unanalysed from its onset to the next beat's peak
     ok = (np.isfinite(rr) & (tab[:, B.R_EVIDENCE] >= B.MIN_EVIDENCE) & (psv > 0)
           & (edv <= psv) & (tamv <= psv) & period_ok)
     k = len(rr) - 1
@@ -220,7 +220,8 @@ def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed):
         near = 0.5 * (win[(len(win) - 1) // 2] + win[len(win) // 2])
         ok[i] &= abs(rr[i] / near - 1.0) <= B.RR_TOLERANCE
     first = np.floor(tab[:, B.R_ONSET])
-    end = np.ceil(tab[:, B.R_ONSET] + zero_nan(tab[:, B.R_RR]))
+    next_peak = np.append(m[1:, B.M_PEAK], -np.inf)
+    end = np.ceil(np.fmax(tab[:, B.R_ONSET] + zero_nan(tab[:, B.R_RR]), next_peak))
     for a, b in unanalysed:
         ok &= ~((first < b) & (end > a))
     return np.array([t0 + tab[:, B.R_ONSET] * hop, t0 + m[:, B.M_PEAK] * hop, rr, hr, psv,

@@ -499,7 +499,16 @@ class Processor:
         if self.watch is not None:
             self.watch.update(env, valid, row0)
         self.last_env = env[-1]
-        loud = batch.loud if valid is None else np.where(valid, batch.loud, np.float32(0))
+        loud = batch.loud
+        muted = batch.noise < 0  # rows near digital silence: no signal, no flow
+        if valid is not None or muted.any():
+            # a row not analysed holds no power; one in a gap inside the stream, or near
+            # digital silence, carries NaN to the beat stage: its step holds no signal
+            # (BeatTracker.update)
+            loud = loud.copy() if valid is None else np.where(valid, loud, np.float32(0))
+            if valid is not None:
+                muted |= tl.interrupted(row0, valid)
+            loud[muted] = np.nan
         self._loud_pending = np.concatenate((self._loud_pending, loud))
         stored = np.empty((n_rows, 6), np.float32)
         _store_rows(env, self.integral, stored)

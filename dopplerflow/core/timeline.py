@@ -48,7 +48,8 @@ class Timeline:
         self.rows = 0
         self.gaps = []
         self.unanalysed = []
-        self._unsettled = [(0, int(first_settle))]  # sample ranges [g0, g1) not settled
+        self.first_settle = int(first_settle)
+        self._unsettled = [(0, self.first_settle)]  # sample ranges [g0, g1) not settled
         self._valid_buf = np.ones(0, bool)
 
     @property
@@ -139,6 +140,15 @@ class Timeline:
         if len(self._valid_buf) < n:
             self._valid_buf = np.ones(max(n, 2 * len(self._valid_buf)), bool)
         return self._valid_buf[:n]
+
+    def interrupted(self, row0, valid):
+        """Which of the rows from ``row0`` not analysed (``valid`` False) lie past the
+        stream's start: a gap or blanked samples inside the stream, where its signal went
+        on, not the start's settling, before which there was none."""
+        cfg = self.config
+        half = (cfg.average_frames - 1) // 2
+        first = (row0 + np.arange(len(valid)) - half) * cfg.hop
+        return ~valid & (first >= self.first_settle)
 
     def note_unanalysed(self, row0, valid):
         """Add the row ranges where ``valid`` (rows from ``row0``) is False, merged."""

@@ -75,7 +75,8 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
     A beat is clean when its interval is known, it has a clear pulse, PSV over 0 and
     not under its EDV nor its TAMV, a period near the usual one, an interval within
     ``RR_TOLERANCE`` of the median of the (up to) five intervals around it (the last,
-    open one left out), and no row not analysed.
+    open one left out), and no row not analysed from its onset to the next beat's peak
+    (the rows that place the next onset, which ends its interval).
     """
     k = tab.shape[0]
     col = REC_HEAD + h * M_WIDTH
@@ -123,8 +124,12 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
             near = 0.5 * (win[(cnt - 1) // 2] + win[cnt // 2]) if cnt else nan
             ok = abs(rr / near - 1.0) <= RR_TOLERANCE
         if ok:
+            # the rows of the beat, and those that place the next onset (up to its peak)
             first = math.floor(onset_row)
-            end = math.ceil(onset_row + (0.0 if np.isnan(rr_rows) else rr_rows))
+            end = onset_row + rr_rows
+            if i < k - 1:
+                end = max(end, tab[i + 1, col + M_PEAK])
+            end = math.ceil(end)
             for u in range(unanalysed.shape[0]):
                 if first < unanalysed[u, 1] and end > unanalysed[u, 0]:
                     ok = False

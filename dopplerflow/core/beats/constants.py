@@ -97,10 +97,11 @@ REC_HEAD = 7
 (M_PSV, M_PEAK, M_EDV, M_TAMV, M_TAV, M_FWD, M_REV, M_PHASES) = range(8)
 M_WIDTH = 8
 REC_WIDTH = REC_HEAD + 2 * M_WIDTH
-# per-channel state: exponential means (value, weight), the step being summed, the period
-# (steps) and periodicity, their running sum, the last beat decided (step, row, onset row,
-# drive, period in rows, periodicity) and the usual lead of onset to beat (rows)
-(S_BASE, S_BASE_W, S_VAR, S_VAR_W, S_PMEAN, S_PMEAN_W, S_SUM, S_CNT, S_PERIOD, S_Q,
+# per-channel state: exponential means (value, weight), the step being summed (and, in the
+# power channel's, whether it holds a row not analysed), the period (steps) and
+# periodicity, their running sum, the last beat decided (step, row, onset row, drive,
+# period in rows, periodicity) and the usual lead of onset to beat (rows)
+(S_BASE, S_BASE_W, S_VAR, S_VAR_W, S_PMEAN, S_PMEAN_W, S_SUM, S_GAP, S_PERIOD, S_Q,
  S_QSUM, S_QN, S_LAST_J, S_LAST_ROW, S_LAST_O, S_LAST_E, S_LAST_T, S_LAST_Q, S_LEAD,
  S_LEAD_N) = range(20)
 S_WIDTH = 20

@@ -61,6 +61,7 @@ from .constants import (
     REC_WIDTH,
     RING_S,
     RMS_TAU_S,
+    S_GAP,
     S_LAST_J,
     S_PMEAN,
     S_QN,
@@ -193,7 +194,10 @@ class BeatTracker:
         """Add stored rows ``(n, 6)`` (float32, stream order); ``final``: they are the last
         ones, and every beat still undecided is decided.  ``pulse_power`` ``(n,)`` is the
         power channel's signal (:func:`~dopplerflow.core.envelopes.band_power`); without
-        it, the flow power of both directions."""
+        it, the flow power of both directions.  NaN there marks a row not analysed (a gap
+        in the stream): the step that holds it gives no signal to any channel (its drive
+        is 0, its value the last step's), so a gap neither reads as a beat's pulse nor
+        weighs on the period."""
         if self.finished:
             raise RuntimeError("BeatTracker.update() after the final rows")
         rows = np.ascontiguousarray(rows, np.float32)
@@ -341,14 +345,19 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
             # summed over the step in row order
             take = min(step - in_step, nr - i)
             s0, s1, s2 = state[0, S_SUM], state[1, S_SUM], state[2, S_SUM]
+            gap = state[2, S_GAP]
             for r in range(i, i + take):
                 u = np.uint64(r)
                 for q in range(6):
                     ring[at, q] = rows[u, q]
-                ring[at, 6] = power_rows[u]
+                pr = power_rows[u]
+                if pr != pr:  # NaN: a row not analysed (a gap in the stream) holds the
+                    gap = 1.0  # power before it: its end is no rise for an onset
+                    pr = ring[_wrap(np.int64(at) - 1, rn), 6]
+                ring[at, 6] = pr
                 s0 += rows[u, 0]
                 s1 += rows[u, 3]
-                s2 += np.float64(power_rows[u])
+                s2 += np.float64(pr)
                 at = _next_row(at, urn)
             i += take
             n += take  # rows received
@@ -356,17 +365,28 @@ def _beat_rows(rows, power_rows, final, ring, steps, acf, hist, state, count, wo
             in_step += take
             if in_step < step:
                 state[0, S_SUM], state[1, S_SUM], state[2, S_SUM] = s0, s1, s2
+                state[2, S_GAP] = gap
                 continue  # the rows end inside the step
             in_step = 0
             j = count[C_STEPS]
-            f0, f1, p = s0 / step, s1 / step, s2 / step
-            state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = 0.0
-            breath[0, 0] += f0
-            breath[1, 0] += f1
+            state[0, S_SUM] = state[1, S_SUM] = state[2, S_SUM] = state[2, S_GAP] = 0.0
+            if gap > 0.0:
+                # a step that holds rows not analysed has no signal: each channel's drive
+                # is 0 there and its value held (_step), and the breathing filter takes
+                # the last step's values
+                f0 = f1 = power = np.nan
+                last = _wrap(at_step - 1, dn) if j > 0 else at_step
+                breath[0, 0] += steps[0, 0, last]
+                breath[1, 0] += steps[0, 1, last]
+            else:
+                f0, f1, p = s0 / step, s1 / step, s2 / step
+                breath[0, 0] += f0
+                breath[1, 0] += f1
+                mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
+                power = (10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0
+                         else np.nan)
             if breath_at == 0:
                 _breathe(breath, breath_sos, breath_zi, breath_step_zi, count, params)
-            mean = _ema(state, 2, S_PMEAN, p, params[P_PMEAN_BETA])
-            power = 10.0 * math.log10(max(p, params[P_FLOOR] * mean)) if mean > 0 else np.nan
         if not fin:
             # each channel's drive, then their autocorrelations in one loop (a channel not
             # searched: no drive)
