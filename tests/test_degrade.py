@@ -288,6 +288,8 @@ def test_cli_simulate_writes_the_degradations(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, match", [
     (["--lowpass-hz", "5000"], "low-pass 5000 Hz is not below 4000 Hz"),
+    (["--lowpass-hz", "0"], "low-pass 0.0 must be at least 100 Hz; give the recorder's audio "
+                            "band in Hz"),
     (["--clicks", "-3"], "click count -3"),
     (["--tone-db", "-5"], "give --tone-hz"),
     (["--click-db", "20"], "give --clicks"),

@@ -168,3 +168,23 @@ def test_nothing_is_pushed_after_finish():
         proc.push(np.zeros((8, 2), np.float32))
     with pytest.raises(RuntimeError, match="after finish"):
         proc.mark_gap(8)
+
+
+@pytest.mark.parametrize("every", [None, 50])
+def test_infinite_samples_in_a_float_file_give_no_numpy_warning(tmp_path, jugular, every):
+    """The glitches are reported in the result's warnings; nothing else is printed: no
+    RuntimeWarning from a spectrum of the raw samples (a few, or one sample in 50)."""
+    import warnings
+
+    x, fs, _ = jugular
+    x = x.copy()
+    if every is None:
+        x[1000:1010, 0] = np.inf
+    else:
+        x[::every, 0] = np.inf
+    path = tmp_path / "inf.wav"
+    sf.write(path, x, fs, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = df.analyze(str(path), **KW)
+    assert any("not finite (NaN or infinite)" in w for w in got.warnings)

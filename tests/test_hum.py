@@ -124,6 +124,22 @@ def _analyze_cli(path, tmp_path, *flags):
     return json.loads(out.read_text())
 
 
+def test_detect_hum_leaves_out_samples_that_are_not_numbers():
+    """A damaged float file's NaN and infinite samples hold no hum: the search leaves them
+    out (as the glitch stage does), finds the hum around them, and warns of nothing."""
+    import warnings
+
+    fs = 8000
+    audio = np.random.default_rng(3).standard_normal((3 * fs, 2)) * 10 ** (-40 / 20)
+    audio += synth.mains_hum(len(audio), fs, 2, 10 ** (-30 / 20), mains_hz=50.0, seed=1)
+    audio[1000:1010, 0] = np.inf
+    audio[::97, 1] = np.nan  # in every segment of the search
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        found = detect_hum(audio, fs)
+    assert found is not None and found["mains_hz"] == 50.0
+
+
 def test_hum_breaks_the_analysis_and_the_warning_says_what_to_do(jugular, tmp_path, capsys):
     truth = json.loads(jugular["hum"].with_suffix(".truth.json").read_text())
     assert truth["hum"]["mains_hz"] == 50.0 and truth["hum"]["level_dbfs"] < -19

@@ -1,5 +1,5 @@
-"""No output may destroy a recording: outputs that name an input or each other are refused
-before any work, and every output is written all at once or not at all."""
+"""No output may destroy a recording: outputs that name an input, a recording or each other
+are refused before any work, and every output is written all at once or not at all."""
 
 import os
 import shutil
@@ -7,7 +7,9 @@ import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from dopplerflow.cli import main
 from dopplerflow.core.io import atomic_output
@@ -16,6 +18,7 @@ from dopplerflow.errors import AudioFileError
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples",
                       "jugular_valsalva_iq.flac")
 TRUTH = SAMPLE.replace(".flac", ".truth.json")
+EXAM = os.path.join(os.path.dirname(SAMPLE), "exam", "exam.toml")
 
 
 @pytest.fixture
@@ -151,3 +154,119 @@ def test_a_huge_block_size_reads_in_bounded_pieces(rec, capsys):
     assert main(["analyze", str(rec), "--block-size", "99999999999", "--vessel", "ijv", "-q",
                  "--json", "-"]) == 0
     assert '"reflux": true' in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ a recording is never an output
+def _recording(path, fmt="WAV"):
+    """A recording that is no input of the command: 12 s of 8 kHz stereo noise, in ``fmt``
+    whatever the file's name says."""
+    x = np.random.default_rng(0).standard_normal((12 * 8000, 2)) * 0.1
+    sf.write(path, x, 8000, format=fmt, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+@pytest.mark.parametrize("flag", ["--json", "--csv", "--beats-csv", "--plot"])
+def test_analyze_refuses_an_output_that_is_a_recording(rec, tmp_path, capsys, flag, fmt):
+    other = _recording(tmp_path / f"other.{fmt.lower()}", fmt)
+    err = _refused(["analyze", rec, flag, other], capsys, rec, other)
+    assert (f"{flag} {other}: {other} is a recording ({fmt}, 2 channels, 12.0 s); dopplerflow "
+            f"never writes over a recording: give the output another file name") in err
+
+
+def test_the_name_of_a_file_does_not_hide_a_recording(rec, tmp_path, capsys):
+    """A recording is known by what libsndfile reads in it, not by its name: a WAV called
+    .json is refused; a JSON called .wav is not a recording, and is written over."""
+    disguised = _recording(tmp_path / "result.json")
+    _refused(["analyze", rec, "--json", disguised], capsys, rec, disguised)
+    not_audio = tmp_path / "old.wav"
+    not_audio.write_text("{}\n")
+    assert main(["analyze", str(rec), "-q", "--json", str(not_audio), "--vessel", "ijv"]) == 0
+    assert '"reflux": true' in not_audio.read_text()
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["replay", "REC", "--csv", "OUT"], "other.csv"),
+    (["report", "REC", "-o", "OUT"], "other.html"),
+    (["score", "result.json", "truth.json", "--json", "OUT"], "other.json"),
+    (["evaluate", "--json", "OUT"], "other.json"),
+    (["batch", "REC", "-o", "OUT"], "other.csv"),
+    (["exam", EXAM, "-o", "OUT"], "other.html"),
+    (["exam", EXAM, "--json", "OUT"], "other.json"),
+    (["live", "--json", "OUT"], "other.json"),
+    (["explain", "--out-dir", "DIR"], "index.html"),
+])
+def test_every_command_refuses_an_output_that_is_a_recording(rec, tmp_path, capsys, argv,
+                                                             name):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    other = _recording(folder / name)
+    swap = {"REC": rec, "OUT": other, "DIR": folder}
+    err = _refused([swap.get(a, a) for a in argv], capsys, rec, other)
+    assert f"{other} is a recording (WAV, 2 channels, 12.0 s); dopplerflow never writes " \
+           f"over a recording" in err
+    assert sorted(os.listdir(folder)) == [name]
+
+
+def test_simulate_never_writes_over_a_recording(tmp_path, capsys):
+    """Not even over a simulation of its own: a second run with the same -o is refused, and
+    says to remove the first or choose another name."""
+    out = tmp_path / "sim.wav"
+    argv = ["simulate", "no_flow", "-o", out, "--duration", "1", "--sample-rate", "8000"]
+    assert main([str(a) for a in argv]) == 0
+    capsys.readouterr()
+    truth = out.with_suffix(".truth.json")
+    err = _refused(argv, capsys, out, truth)
+    assert f"-o {out}: {out} is a recording (WAV, 2 channels, 1.0 s); dopplerflow never " \
+           f"writes over a recording: remove it or choose another name" in err
+    user = _recording(tmp_path / "user.flac", "FLAC")
+    _refused(["simulate", "no_flow", "-o", user], capsys, user)
+
+
+# ------------------------------------------------------------------ '-' is standard output
+@pytest.mark.parametrize("command", ["analyze", "replay"])
+@pytest.mark.parametrize("flag", ["--csv", "--beats-csv"])
+def test_a_csv_to_dash_goes_to_stdout_alone(rec, tmp_path, capsys, monkeypatch, command, flag):
+    """``--csv -`` is what ``--csv FILE`` writes, on stdout, with no summary around it and no
+    file named '-'."""
+    monkeypatch.chdir(tmp_path)
+    assert main([command, str(rec), "-q", "--vessel", "ijv", flag, "t.csv"]) == 0
+    capsys.readouterr()
+    assert main([command, str(rec), "--vessel", "ijv", flag, "-"]) == 0
+    out = capsys.readouterr().out
+    with open(tmp_path / "t.csv", newline="") as fh:
+        assert out == fh.read()
+    assert out.count("\n") > 3 and not os.path.exists(tmp_path / "-")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--json", "-", "--csv", "-"], "--json - and --csv -: only one output can go to standard "
+                                    "output; give the other a file name"),
+    (["--csv", "-", "--beats-csv", "-"], "--csv - and --beats-csv -: only one output"),
+    (["--plot", "-"], "--plot -: --plot writes a file, not standard output; give a file name"),
+])
+def test_standard_output_takes_one_output_that_can_go_there(rec, tmp_path, capsys, monkeypatch,
+                                                            flags, message):
+    monkeypatch.chdir(tmp_path)
+    err = _refused(["analyze", rec, *flags], capsys, rec)
+    assert message in err and os.listdir(tmp_path) == ["x.flac"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["score", "result.json", "truth.json", "--json", "-"],
+    ["evaluate", "--json", "-"],
+    ["live", "--csv", "-"],
+])
+def test_commands_without_standard_output_refuse_dash(tmp_path, capsys, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    err = _refused(argv, capsys)
+    assert "writes a file, not standard output; give a file name" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_standard_input_is_not_read(capsys):
+    assert main(["analyze", "-"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == ("dopplerflow: error: '-' (standard input) is not supported: "
+                           "dopplerflow reads a recording from a file (it reads it more than "
+                           "once); save the audio to a file and give its path")

@@ -7,6 +7,7 @@ from .common import (
     add_analysis_arguments,
     add_output_arguments,
     check_outputs,
+    output_to_stdout,
     print_summary,
     settings_from_args,
     trace_wanted,
@@ -38,6 +39,6 @@ def main(args):
     analysis = analyze(args.file, settings=settings, block_size=args.block_size,
                        progress=progress, **keep)
     write_outputs(analysis, args)
-    if not args.quiet and args.json != "-":
+    if not args.quiet and not output_to_stdout(args):
         print_summary(analysis)
     return 0

@@ -1,6 +1,7 @@
 """``dopplerflow explain --out-dir DIR``: write the teaching figures with their captions."""
 
 import math
+import os
 
 from ..errors import SettingsError
 
@@ -22,10 +23,16 @@ def add_arguments(parser):
 
 def main(args):
     """Run ``dopplerflow explain``; return the exit code."""
-    from ..figures.explain import write_figures
+    from ..figures.explain import FIGURES, write_figures
 
     if not (math.isfinite(args.dpi) and 20 <= args.dpi <= 1200):
         raise SettingsError(f"--dpi {args.dpi:g} is outside 20-1200")
+    if os.path.isdir(args.out_dir):  # a new folder holds nothing to write over
+        from .paths import check_paths
+
+        names = [f"{n}.{args.format}" for n in dict.fromkeys(args.only or FIGURES)]
+        check_paths([], [("--out-dir", os.path.join(args.out_dir, n))
+                         for n in (*names, "captions.md", "index.html")])
     from .common import Progress
 
     for path in write_figures(args.out_dir, names=args.only, fmt=args.format, dpi=args.dpi,

@@ -159,8 +159,8 @@ def _check_outputs(args):
 
     from .paths import OutputClash, check_paths
 
-    check_paths([], [("--record", args.record), ("--json", args.json), ("--csv", args.csv),
-                     ("--beats-csv", args.beats_csv)])
     if args.record and os.path.lexists(args.record):
         raise OutputClash(f"--record {args.record} exists; a recording is never overwritten: "
                           f"give a new file name")
+    check_paths([], [("--record", args.record), ("--json", args.json), ("--csv", args.csv),
+                     ("--beats-csv", args.beats_csv)])

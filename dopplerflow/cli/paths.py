@@ -2,16 +2,18 @@
 
 :func:`check_paths` refuses, in one line and before anything is read or analysed, an
 output that would overwrite one of the command's inputs (a recording, a result, a
-truth file), two outputs of the same run that name the same file, an empty file name,
-and an output that cannot be written (its folder missing or read-only, a directory or
-a pipe in its place).  Paths are compared after resolving links, so a link to the
-recording is the recording.
+truth file), an output where a recording already is (any file libsndfile opens as
+audio: :func:`~dopplerflow.core.io.over_recording`), two outputs of the same run that
+name the same file or both standard output, an empty file name, and an output that
+cannot be written (its folder missing or read-only, a directory or a pipe in its
+place).  Paths are compared after resolving links, so a link to the recording is the
+recording.
 """
 
 import os
 import stat
 
-from ..core.io import _name
+from ..core.io import _name, over_recording
 from ..errors import AudioFileError, SettingsError
 
 __all__ = ["check_paths", "OutputClash"]
@@ -31,8 +33,9 @@ def _key(path):
     return ("inode", st.st_dev, st.st_ino)
 
 
-def check_paths(inputs, outputs):
-    """Refuse outputs that would overwrite an input or each other, or cannot be written.
+def check_paths(inputs, outputs, *, stdout=()):
+    """Refuse outputs that would overwrite an input, a recording or each other, or cannot
+    be written.
 
     Parameters
     ----------
@@ -40,13 +43,17 @@ def check_paths(inputs, outputs):
         What the command reads, each with the words that name it in a message
         (``"the recording"``).
     outputs : iterable of (str, path or None)
-        What it writes, each with its option (``"--json"``); None or ``"-"``
-        (standard output) are skipped.
+        What it writes, each with its option (``"--json"``); None is skipped.
+    stdout : iterable of str
+        The options whose ``"-"`` means standard output; one of them may take it.  Any
+        other option given ``"-"`` is refused.
 
     Raises
     ------
     OutputClash
-        An output names an input or another output, or is an empty name.
+        An output names an input, a recording or another output, two take standard
+        output, ``"-"`` is given where standard output is not supported, or a name is
+        empty.
     AudioFileError
         An output cannot be written there.
     """
@@ -55,8 +62,18 @@ def check_paths(inputs, outputs):
         if path is not None:
             seen_in.setdefault(_key(path), (what, path))
     seen_out = {}
+    to_stdout = None
     for flag, path in outputs:
-        if path is None or path == "-":
+        if path is None:
+            continue
+        if path == "-":
+            if flag not in stdout:
+                raise OutputClash(f"{flag} -: {flag} writes a file, not standard output; "
+                                  f"give a file name")
+            if to_stdout is not None:
+                raise OutputClash(f"{to_stdout} - and {flag} -: only one output can go to "
+                                  f"standard output; give the other a file name")
+            to_stdout = flag
             continue
         if not str(path).strip():
             raise OutputClash(f"{flag} needs a file name; give one, e.g. {flag} result.json")
@@ -70,6 +87,10 @@ def check_paths(inputs, outputs):
                               f"give each output its own file")
         seen_out[key] = flag
         _check_writable(flag, path)
+        held = over_recording(path)
+        if held is not None:
+            raise OutputClash(f"{flag} {_name(str(path))}: {held}: give the output another "
+                              f"file name")
 
 
 def _check_writable(flag, path):

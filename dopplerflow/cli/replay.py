@@ -4,6 +4,7 @@ from .common import (
     add_analysis_arguments,
     add_output_arguments,
     check_outputs,
+    output_to_stdout,
     print_summary,
     settings_from_args,
     trace_wanted,
@@ -37,7 +38,7 @@ def main(args):
     check_outputs(args)
 
     def show(ev):
-        if not args.quiet and args.json != "-":
+        if not args.quiet and not output_to_stdout(args):
             kind = ev["type"].removeprefix("reflux_")
             print(f"[{ev['time_s']:8.3f} s] reflux {kind}: start {ev['start_s']:.3f} s, "
                   f"{ev['duration_s']:.3f} s, peak {ev['peak_velocity_cm_s']:.1f} cm/s",
@@ -48,6 +49,6 @@ def main(args):
                       on_event=show, keep_spectrogram=bool(args.plot),
                       keep_trace=trace_wanted(args))
     write_outputs(analysis, args)
-    if not args.quiet and args.json != "-":
+    if not args.quiet and not output_to_stdout(args):
         print_summary(analysis)
     return 0

@@ -83,8 +83,12 @@ def main(args):
         raise SettingsError("--mains-hz sets the frequency of the hum --hum-dbfs adds; give "
                             "--hum-dbfs DB too (e.g. --hum-dbfs -30)")
     degradations = _degradations(args)
-    from .paths import check_paths
+    from ..core.io import _name, over_recording
+    from .paths import OutputClash, check_paths
 
+    held = over_recording(args.output)
+    if held is not None:  # a simulation written before is a recording too
+        raise OutputClash(f"-o {_name(args.output)}: {held}: remove it or choose another name")
     check_paths([], [("-o", args.output), ("its truth sidecar", truth_path(args.output))])
     truth = write_scenario(args.name, args.output, layout=args.layout, snr_db=args.snr_db,
                            seed=args.seed, sample_rate_hz=args.sample_rate,

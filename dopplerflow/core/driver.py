@@ -221,6 +221,8 @@ def auto_layout(settings, sample_rate_hz, n_channels, blocks):
         return settings, {}
     settings.validate(sample_rate_hz)
     pair = lc.check_pair(n_channels, settings.channels)
+    if settings.channels is not None and len(settings.channels) == 1:
+        pair = None  # one channel named: it is read as mono, whatever the channel count
     verdict = None
     if pair is not None:
         channel_map("iq", n_channels, channels=pair)  # refuses a channel that is not there
@@ -262,6 +264,15 @@ def require_one_window(n_frames, sample_rate_hz, settings, name):
     need = int(round(window_s * sample_rate_hz))
     name = _name(name)
     if n_frames < need:
-        raise InputError(f"{name} is {1e3 * n_frames / sample_rate_hz:.1f} ms long; at least one "
+        raise InputError(f"{name} is {_length(n_frames, sample_rate_hz)} long; at least one "
                          f"{window_s * 1e3:g} ms analysis window ({need} samples) is "
                          f"needed")
+
+
+def _length(n_frames, sample_rate_hz):
+    """A length too short to analyse, as a message says it: ``'5.0 ms'``, or in samples
+    when under a tenth of a millisecond would round to nothing (``'1 sample (0.021 ms)'``)."""
+    ms = 1e3 * n_frames / sample_rate_hz
+    if ms >= 0.1:
+        return f"{ms:.1f} ms"
+    return f"{n_frames} sample{'s' if n_frames != 1 else ''} ({ms:.2g} ms)"

@@ -190,7 +190,8 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     ----------
     audio : ndarray, shape (frames, channels), float
         At least 2 s (a little more above 4 kHz, for the low-pass).  It is
-        low-passed and brought down to about 2 kHz first.
+        low-passed and brought down to about 2 kHz first; samples that are not
+        finite (NaN, infinity) are taken as zero.
     sample_rate_hz : float
     min_lines, min_db : int, float
         Lines needed, and how far they stand out.
@@ -206,6 +207,9 @@ def detect_hum(audio, sample_rate_hz, *, min_lines=3, min_db=10.0):
     fs = float(sample_rate_hz)
     if x.ndim != 2 or len(x) < 2 * fs:
         return None
+    finite = np.isfinite(x)
+    if not finite.all():  # left out as the glitch stage leaves them out: they hold no hum
+        x = np.where(finite, x, np.float32(0.0))
     # the least power of a line: rounding of the channel's own power lies under it, and
     # so does the rounding of the samples to their grid (a periodic signal's rounding
     # error is lines at its harmonics, of step**2 / 12 in all)

@@ -30,7 +30,7 @@ from ..errors import AudioFileError, SettingsError
 from .damage import header_frames, mpeg_length_stated, ogg_damage
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
-           "ReadReport", "PIECE_FRAMES", "display_name"]
+           "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording"]
 
 #: Frames an MP3's stated length (its Xing, Info or VBRI header's frame count) may exceed
 #: what it decodes to: the encoder's delay and padding, under two MPEG frames of 1152
@@ -112,6 +112,10 @@ def _check_path(path):
     try:
         st = os.stat(p)
     except FileNotFoundError:
+        if p in ("-", b"-"):
+            raise AudioFileError("'-' (standard input) is not supported: dopplerflow reads a "
+                                 "recording from a file (it reads it more than once); save the "
+                                 "audio to a file and give its path") from None
         if os.path.islink(p):
             raise AudioFileError(f"{name} is a link to {_name(os.readlink(p))}, which does "
                                  f"not exist; check the link") from None
@@ -178,6 +182,36 @@ def _open(path):
     reason = " ".join(reason.split())  # one line, even if the message quotes the name
     raise AudioFileError(f"{_name(p)} is not a readable audio file ({reason}); dopplerflow reads "
                          f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile")
+
+
+def recording_at(path):
+    """What the file at ``path`` holds if it is a recording, e.g. ``'WAV, 2 channels,
+    12.0 s'``; None if there is no file there, or one libsndfile does not open as audio.
+
+    Only the header is read (cheap whatever the file's length).  Nothing is raised: a
+    file that cannot be read or is not audio is no recording to protect.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with _soundfile().SoundFile(_native(os.fspath(path))) as f:
+            channels, frames, rate, fmt = f.channels, f.frames, f.samplerate, f.format
+    except Exception:  # noqa: BLE001 - libsndfile raises several types; none is a recording
+        return None
+    seconds = frames / rate if rate > 0 else 0.0
+    length = f"{seconds:.1f} s" if seconds >= 0.1 else f"{1e3 * seconds:.3g} ms"
+    return f"{fmt}, {channels} channel{'s' if channels != 1 else ''}, {length}"
+
+
+def over_recording(path):
+    """Why an output may not be written to ``path``, or None: the clause ``'x.wav is a
+    recording (WAV, 2 channels, 12.0 s); dopplerflow never writes over a recording'`` when
+    a recording is there (:func:`recording_at`).  The caller adds what to do."""
+    held = recording_at(path)
+    if held is None:
+        return None
+    return (f"{_name(os.fspath(path))} is a recording ({held}); dopplerflow never writes over "
+            f"a recording")
 
 
 def _describe(f, path):
@@ -521,22 +555,29 @@ def write_json(analysis, path, *, trace=False):
 
 
 def write_csv(analysis, path):
-    """Write the per-frame trace as CSV (:func:`atomic_output`).
+    """Write the per-frame trace as CSV to ``path`` (:func:`atomic_output`), or to an open
+    text file (``sys.stdout``).
 
     Columns: ``time_s, antegrade_max_cm_s, retrograde_max_cm_s,
     mean_velocity_cm_s, flow, velocity_cm_s``; empty cells where a value is
     not defined (retrograde in mono recordings) or the row was not analysed
     (the wall filter settling at the start and after lost samples).
     """
-    t = analysis.trace
-    cols = [np.asarray(getattr(t, c)) for c in t.COLUMNS]
+    if hasattr(path, "write"):
+        _trace_csv(analysis.trace, path)
+        return
     with atomic_output(path, newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(t.COLUMNS)
-        fmt = ["%.4f", "%.3f", "%.3f", "%.3f", "%d", "%.3f"]
-        for row in zip(*cols, strict=True):
-            w.writerow(["" if v != v else f % v
-                        for f, v in zip(fmt, row, strict=True)])
+        _trace_csv(analysis.trace, fh)
+
+
+def _trace_csv(t, fh):
+    """Write the trace ``t`` as CSV rows to the open text file ``fh``."""
+    cols = [np.asarray(getattr(t, c)) for c in t.COLUMNS]
+    w = csv.writer(fh)
+    w.writerow(t.COLUMNS)
+    fmt = ["%.4f", "%.3f", "%.3f", "%.3f", "%d", "%.3f"]
+    for row in zip(*cols, strict=True):
+        w.writerow(["" if v != v else f % v for f, v in zip(fmt, row, strict=True)])
 
 
 @contextlib.contextmanager

@@ -80,14 +80,14 @@ def _pick(n_channels, channels, needed, layout):
             f"(two channels carry direction: use --layout iq, qi, toward-away or away-toward; "
             f"or pick one channel with --channels N)")
     chosen = tuple(int(c) for c in channels)
-    if len(chosen) != needed:
-        raise SettingsError(
-            f"--channels names {len(chosen)} channel(s); layout '{layout}' needs {needed}")
-    for c in chosen:
+    for c in chosen:  # a channel that is not there first: no count of them would help
         if not 1 <= c <= n_channels:
             raise LayoutError(
                 f"channel {c} does not exist; the input has {n_channels} channel(s), "
                 f"numbered 1 to {n_channels}")
+    if len(chosen) != needed:
+        raise SettingsError(
+            f"--channels names {len(chosen)} channel(s); layout '{layout}' needs {needed}")
     return tuple(c - 1 for c in chosen)
 
 

@@ -1,5 +1,9 @@
 """Level statistics of the raw samples: clipping, mean level and RMS per channel.
 
+Integer audio ends at full scale (1.0); float audio may hold values beyond it, which
+are counted apart from the samples at full scale: they are not clipped, though a
+conversion to integer audio would clip them.
+
 The running sums go on in stream order in lanes (the same whatever the blocks).
 Its numba kernels are at the end of this module.
 """
@@ -13,7 +17,8 @@ from ._numba import _JIT
 
 __all__ = ["Levels", "CLIP_LEVEL"]
 
-#: Sample values at or above this magnitude count as clipped (full scale).
+#: Sample values at or above this magnitude count as clipped (full scale), up to 1.0;
+#: beyond 1.0 they are beyond full scale (:attr:`Levels.beyond`).
 CLIP_LEVEL = 0.999
 #: Lanes per channel of the running sums.
 _LANES = 64
@@ -32,7 +37,7 @@ class Levels:
         self.n_channels = int(n_channels)
         self.sample_rate_hz = float(sample_rate_hz)
         self.n = 0  # samples received (gaps excluded)
-        self._lanes = np.zeros((4, _LANES * self.n_channels), np.float64)
+        self._lanes = np.zeros((5, _LANES * self.n_channels), np.float64)
 
     def add(self, block):
         """Account for ``block`` (float32, ``(frames, channels)``) of raw samples; values
@@ -47,8 +52,13 @@ class Levels:
 
     @property
     def clipped(self):
-        """Samples at full scale, all channels."""
+        """Samples at full scale or beyond it, all channels."""
         return float(self._lanes[2].sum())
+
+    @property
+    def beyond(self):
+        """Samples beyond full scale (magnitude over 1.0: float audio only), all channels."""
+        return int(self._lanes[4].sum())
 
     @property
     def sums(self):
@@ -66,42 +76,61 @@ class Levels:
         return 10 * math.log10(ms) if ms > 0 else -math.inf
 
     def warnings(self, hum_warning=None, full_scale=True):
-        """Clipping, DC offset, silence and low level, in that order (``hum_warning``, when
-        given, goes before the silence and level warnings).  Without ``full_scale`` (the
-        values lie far outside the usual range, so full scale means nothing) only the
-        hum and silence warnings are given."""
+        """Clipping, samples beyond full scale, DC offset, silence (or no sample that is a
+        number) and low level, in that order (``hum_warning``, when given, goes before the
+        silence and level warnings).  Without ``full_scale`` (the values lie far outside
+        the usual range, so full scale means nothing, and a sample of them is not zero)
+        only the hum warning is given."""
         n = self.n
         out = []
         if n == 0:
             return out
         if not full_scale:
             return out + ([hum_warning] if hum_warning else [])
-        nch = self.n_channels
-        clipped = self.clipped / (n * nch)
-        if clipped > 1e-4:
-            out.append(f"clipping: {100 * clipped:.2f}% of samples at full scale; "
-                       f"lower the input gain")
-        means = self.sums / n
-        rms = np.sqrt(self.squares / n)
-        for c in range(nch):
-            if abs(means[c]) > 0.01:
-                out.append(f"mean level of {100 * means[c]:+.1f}% of full scale on channel "
-                           f"{c + 1}: a DC offset or strong stationary echoes (removed by the "
-                           f"wall filter)")
+        out += self._scale_warnings()
         if hum_warning:
             out.append(hum_warning)
-        peak_rms = float(rms.max())
-        if peak_rms == 0:
-            out.append("the recording is silent: every sample is zero")
+        peak_rms = float(np.sqrt(self.squares / n).max())
+        if self.non_finite == n * self.n_channels:
+            out.append("no sample of the recording is a number: every one is NaN or "
+                       "infinite; check the file, or the program that wrote it")
+        elif peak_rms == 0:
+            out.append("the recording is silent: every sample is zero"
+                       + (" or not a number (NaN or infinite)" if self.non_finite else ""))
         elif 20 * math.log10(peak_rms) < -60:
             out.append(f"very low level: {20 * math.log10(peak_rms):.0f} dBFS RMS; raise the "
                        f"input gain or check the cable")
         return out
 
+    def _scale_warnings(self):
+        """Clipping, samples beyond full scale and DC offset.  Clipping counts the
+        samples at full scale (integer audio's limit); float samples beyond it are not
+        clipped, and are named apart.  A mean level beyond full scale is no DC offset but
+        samples beyond it, which that warning names."""
+        n, nch = self.n, self.n_channels
+        out = []
+        beyond = self.beyond
+        clipped = (self.clipped - beyond) / (n * nch)
+        if clipped > 1e-4:
+            out.append(f"clipping: {100 * clipped:.2f}% of samples at full scale; "
+                       f"lower the input gain")
+        if beyond:
+            what = "a float value" if beyond == 1 else "float values"
+            out.append(f"{beyond} sample{'s' if beyond != 1 else ''} "
+                       f"({100 * beyond / (n * nch):.2g}%) beyond full scale: {what} over 1.0 "
+                       f"in magnitude, which a conversion to integer audio would clip")
+        means = self.sums / n
+        for c in range(nch):
+            if 0.01 < abs(means[c]) <= 1.0:
+                out.append(f"mean level of {100 * means[c]:+.1f}% of full scale on channel "
+                           f"{c + 1}: a DC offset or strong stationary echoes (removed by the "
+                           f"wall filter)")
+        return out
+
 
 # --------------------------------------------------------------------------- kernels
 @njit(**_JIT)
-def _stats_add(v, k, clip_level, s, s2, clipped, bad):
+def _stats_add(v, k, clip_level, s, s2, clipped, bad, beyond):
     """One value into lane ``k`` of the level statistics (see ``_block_stats``); a value
     that is not finite is only counted (a select, not a branch: the loop vectorises)."""
     finite = np.isfinite(v)
@@ -110,6 +139,7 @@ def _stats_add(v, k, clip_level, s, s2, clipped, bad):
     s2[k] += np.float64(w) * w
     clipped[k] += abs(w) >= clip_level
     bad[k] += not finite
+    beyond[k] += abs(w) > 1.0
 
 
 @njit(**_JIT)
@@ -125,13 +155,15 @@ def _block_stats(flat, pos, clip_level, lanes):
         Index of ``flat[0]`` among all the values of the stream so far.
     clip_level : float
         Values at or above this magnitude count as clipped.
-    lanes : ndarray, shape (4, m), float64
-        Per lane: sum, sum of squares, clipped count and the count of values
-        that are not finite (left out of the sums).  Value ``e`` of the
-        stream goes to lane ``e % m``; ``m`` is a multiple of the channel
-        count, so lane ``l`` holds channel ``l % channels``.  Each lane sums
-        in stream order, so the sums do not depend on how the stream is cut
-        into blocks, and the lanes are independent, so the loop vectorises.
+    lanes : ndarray, shape (5, m), float64
+        Per lane: sum, sum of squares, clipped count (magnitude at least
+        ``clip_level``), the count of values that are not finite (left out of
+        the sums) and the count of those beyond full scale (magnitude over
+        1.0).  Value ``e`` of the stream goes to lane ``e % m``; ``m`` is a
+        multiple of the channel count, so lane ``l`` holds channel
+        ``l % channels``.  Each lane sums in stream order, so the sums do not
+        depend on how the stream is cut into blocks, and the lanes are
+        independent, so the loop vectorises.
     """
     m = lanes.shape[1]
     n = flat.shape[0]
@@ -139,16 +171,17 @@ def _block_stats(flat, pos, clip_level, lanes):
     s2 = lanes[1]
     clipped = lanes[2]
     bad = lanes[3]
+    beyond = lanes[4]
     head = min(n, (m - pos % m) % m)
     for i in range(head):
-        _stats_add(flat[i], (pos + i) % m, clip_level, s, s2, clipped, bad)
+        _stats_add(flat[i], (pos + i) % m, clip_level, s, s2, clipped, bad, beyond)
     # from here value j of ``rest`` goes to lane j % m (a slice, so that the index is
     # known not to be negative and the loop vectorises)
     rest = flat[head:]
     i = 0
     while i + m <= rest.shape[0]:
         for k in range(m):
-            _stats_add(rest[i + k], k, clip_level, s, s2, clipped, bad)
+            _stats_add(rest[i + k], k, clip_level, s, s2, clipped, bad, beyond)
         i += m
     for j in range(i, rest.shape[0]):
-        _stats_add(rest[j], j % m, clip_level, s, s2, clipped, bad)
+        _stats_add(rest[j], j % m, clip_level, s, s2, clipped, bad, beyond)

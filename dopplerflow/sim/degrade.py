@@ -82,11 +82,16 @@ def stream(seed, key):
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(key),)))
 
 
-def _number(name, value, lo, hi, hint):
+def _number(name, value, lo, hi, hint, unit=""):
+    """``value`` as a float once it is a finite number from ``lo`` to ``hi`` (``hi`` may be
+    infinite: no upper bound), else a SettingsError that names the range in ``unit``."""
     if not isinstance(value, (int, float, np.integer, np.floating)) \
             or isinstance(value, (bool, np.bool_)) or not math.isfinite(value) \
             or not lo <= value <= hi:
-        raise SettingsError(f"{name} {value!r} is outside {lo:g} to {hi:g}; {hint}")
+        unit = f" {unit}" if unit else ""
+        allowed = (f"must be at least {lo:g}{unit}" if math.isinf(hi)
+                   else f"is outside {lo:g} to {hi:g}{unit}")
+        raise SettingsError(f"{name} {value!r} {allowed}; {hint}")
     return float(value)
 
 
@@ -183,7 +188,7 @@ class Degradations:
                 "give a click's power against the blood echo's in dB (--click-db)")
         if self.lowpass_hz is not None:
             _number("low-pass", self.lowpass_hz, 100, math.inf,
-                    "give the recorder's audio band in Hz, e.g. 4000 (--lowpass-hz)")
+                    "give the recorder's audio band in Hz, e.g. 4000 (--lowpass-hz)", "Hz")
             if self.lowpass_hz >= nyquist:
                 raise SettingsError(
                     f"low-pass {self.lowpass_hz:g} Hz is not below {nyquist:g} Hz, half the "

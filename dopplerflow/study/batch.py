@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from ..errors import DopplerflowError, SettingsError
+from ..errors import AudioFileError, DopplerflowError, SettingsError
 from . import recsettings, table
 from .files import atomic_write, find_recordings, real, refuse_overwrites
 from .pool import TaskFailed, default_jobs, run_tasks
@@ -164,6 +164,11 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
             inputs.extend([resolved[r.name][2]] if resolved[r.name][2] else [])
         except SettingsError as e:
             resolved[r.name] = e
+    for flag, folder in (("--json-dir", json_dir), ("--beats-dir", beats_dir)):
+        if folder and os.path.exists(folder) and not os.path.isdir(folder):
+            raise SettingsError(f"{flag} {os.fspath(folder)} is a file, not a folder; give a "
+                                f"folder for the files of each recording (created if "
+                                f"missing)")
     json_paths = _mirrored(recordings, json_dir, ".json")
     beats_paths = _mirrored(recordings, beats_dir, ".beats.csv")
     refuse_overwrites(inputs + ([table_path] if table_path else []),
@@ -262,7 +267,12 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
                       on_empty=on_empty)
     rows, tasks = plan.rows, plan.tasks
     for p in (*plan.json_paths.values(), *plan.beats_paths.values()):
-        os.makedirs(os.path.dirname(p), exist_ok=True)
+        try:
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+        except OSError as e:  # a file where a folder of the mirrored tree goes
+            raise AudioFileError(f"cannot create the folder {os.path.dirname(p)} for "
+                                 f"{os.path.basename(p)} ({e.strerror or e}); give another "
+                                 f"folder") from None
     errors, last = 0, time.monotonic()
     try:
         for done, (i, out) in enumerate(run_tasks(analyze_task, tasks,

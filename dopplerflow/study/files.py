@@ -3,8 +3,8 @@
 * :func:`find_recordings` turns files, folders (searched recursively) and glob patterns
   into a sorted list of recordings, each named once however often it was matched.
 * :func:`refuse_overwrites` stops a run, before any work, when one of its outputs would
-  overwrite one of its inputs or another of its outputs (paths compared after
-  resolving ``..`` and symbolic links).
+  overwrite one of its inputs, another of its outputs (paths compared after resolving
+  ``..`` and symbolic links) or a recording already there.
 * :func:`atomic_write` writes a file through a temporary file in the same folder and a
   rename, so a reader (or a run that resumes after a crash) sees the old file or the
   new one, never half of one.
@@ -118,7 +118,7 @@ def find_recordings(paths, *, on_empty=None):
 
 
 def refuse_overwrites(inputs, outputs):
-    """Refuse outputs that would overwrite an input or each other.
+    """Refuse outputs that would overwrite an input, each other or a recording.
 
     Parameters
     ----------
@@ -130,8 +130,10 @@ def refuse_overwrites(inputs, outputs):
     Raises
     ------
     SettingsError
-        One line naming the two paths (exit status 2); nothing has been written.
+        One line naming the paths (exit status 2); nothing has been written.
     """
+    from ..core.io import over_recording
+
     seen = {real(p): os.fspath(p) for p in inputs}
     written = {}
     for out in outputs:
@@ -143,6 +145,9 @@ def refuse_overwrites(inputs, outputs):
             raise SettingsError(f"outputs {written[key]} and {os.fspath(out)} are the same "
                                 f"file; give each output its own name")
         written[key] = os.fspath(out)
+        held = over_recording(out)
+        if held is not None:
+            raise SettingsError(f"output {held}: give the output another file name")
 
 
 def atomic_write(path, data):
@@ -164,7 +169,8 @@ def load_toml(path):
     Raises
     ------
     InputError
-        The file cannot be read or is not valid TOML (the message gives the line).
+        The file cannot be read, is not text, or is not valid TOML (the message gives
+        the line).
     """
     try:
         import tomllib
@@ -177,3 +183,6 @@ def load_toml(path):
         raise InputError(f"{os.fspath(path)}: {e.strerror or e}") from None
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{os.fspath(path)} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:  # a binary file (a recording given in its place)
+        raise InputError(f"{os.fspath(path)} is not TOML: byte {e.start + 1} is not UTF-8 "
+                         f"text (a binary file?); give a TOML text file") from None
