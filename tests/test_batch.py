@@ -189,6 +189,25 @@ def test_the_bundled_samples_run_with_their_sidecars(tmp_path):
     assert rows["femoral_competent_iq.flac"]["psv_cm_s"] == ""  # no pulse: no indices
 
 
+def test_the_layout_auto_chose_is_in_its_own_columns(data, tmp_path):
+    """``layout`` is the setting asked for (``auto``, the key of --resume); the layout
+    analysed and the channels read are ``layout_used`` and ``channels_used``."""
+    import soundfile as sf
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    x, fs = sf.read(data / "neck" / "jug.flac")
+    sf.write(folder / "iq.flac", x, fs)
+    sf.write(folder / "left.flac", np.c_[x[:, 0], np.zeros(len(x))], fs)  # a mono probe
+    run_batch([folder], tmp_path / "out.csv", jobs=1, settings=Settings(layout="auto"))
+    rows = {os.path.basename(r["file"]): r for r in _csv_rows(tmp_path / "out.csv")}
+    for name, used, channels in (("iq.flac", "iq", ""), ("left.flac", "mono", "1")):
+        r = rows[name]
+        assert (r["layout"], r["channels"]) == ("auto", "")
+        assert (r["layout_used"], r["channels_used"]) == (used, channels), r
+        assert r["direction_available"] == ("true" if used == "iq" else "false")
+
+
 def test_beats_dir_writes_each_recording_s_beats_csv_beside_its_json(data, tmp_path):
     from dopplerflow.core.beats import Beats
 
@@ -285,6 +304,73 @@ def test_outputs_may_not_overwrite_inputs_or_each_other(data, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "would overwrite the input" in err and named in err
     assert t.read_text() == "file,vessel\n" and not (tmp_path / "json").exists()
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"garbage\x00\xff\n", "it is not a dopplerflow batch table (not UTF-8 text)"),
+    (b"RIFF\xa4\x1f\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00\x40\x1f",
+     "it is not a dopplerflow batch table (not UTF-8 text)"),
+    (None, "it is not a dopplerflow batch table (line 3 does not fit its columns)"),
+])
+def test_resume_from_a_file_that_is_no_table_is_one_line(data, tmp_path, capsys, content,
+                                                         match):
+    """A file that is not text, or a table whose row lost cells: one line that says to write
+    to a new file, exit status 2, and the file left as it was."""
+    out = tmp_path / "bad.csv"
+    if content is None:
+        run_batch([data / "neck"], out, jobs=1)
+        lines = out.read_bytes().splitlines(keepends=True)
+        out.write_bytes(b"".join(lines[:2]) + lines[2][:20] + b"\n")
+    else:
+        out.write_bytes(content)
+    before = out.read_bytes()
+    assert cli.main(["batch", str(data), "-o", str(out), "--resume", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot resume {out}: {match}; write to a new file" in err
+    assert out.read_bytes() == before
+
+
+def test_resume_from_a_table_that_cannot_be_read_says_what_to_do(data, tmp_path, capsys,
+                                                                 monkeypatch):
+    out = tmp_path / "locked.csv"
+    out.write_text("file\n")
+
+    def locked(path, *args, **kwargs):  # chmod does not stop root: the refusal itself
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(table, "open", locked, raising=False)
+    assert cli.main(["batch", str(data), "-o", str(out), "--resume", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and (f"cannot resume {out}: it cannot be read (Permission "
+                                     f"denied); check its permissions, or write to a new "
+                                     f"file") in err
+
+
+@pytest.mark.parametrize("flag", ["--json-dir", "--beats-dir"])
+def test_a_folder_option_given_a_file_is_one_line(data, tmp_path, capsys, flag):
+    blocker = tmp_path / "carotid.wav"
+    blocker.write_bytes(b"not a folder")
+    out = tmp_path / "out.csv"
+    assert cli.main(["batch", str(data), "-o", str(out), flag, str(blocker), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and (f"{flag} {blocker} is a file, not a folder; give a "
+                                     f"folder for the files of each recording") in err
+    assert blocker.read_bytes() == b"not a folder" and not out.exists()
+
+
+def test_a_recording_is_never_a_batch_output(data, tmp_path, capsys):
+    """Not the table, and not a file of --json-dir either (a recording where one goes)."""
+    shutil.copy(data / "neck/jug.flac", tmp_path / "old.csv")
+    shutil.copy(data / "neck/jug.flac", tmp_path / "jug.flac.json")
+    for argv, named in ((["-o", str(tmp_path / "old.csv")], "old.csv"),
+                        (["-o", str(tmp_path / "t.csv"), "--json-dir", str(tmp_path)],
+                         "jug.flac.json")):
+        assert cli.main(["batch", str(data / "neck" / "jug.flac"), *argv, "-q"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and named in err
+        assert "is a recording (FLAC, 2 channels, 2.0 s); dopplerflow never writes" in err
+    for name in ("old.csv", "jug.flac.json"):
+        assert (tmp_path / name).read_bytes() == (data / "neck/jug.flac").read_bytes()
 
 
 def test_the_command_line_runs_globs_reports_progress_and_accepts_analysis_flags(

@@ -133,7 +133,7 @@ def test_summary_states_the_heart_rate_and_the_indices(artery):
     assert cut == int(np.isnan(artery.beats.rr_s).sum()) == 1  # the last beat has no next
     assert (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected, "
             f"{cut} cut by the end)") in hr
-    assert "read on the maximum velocity" in hr
+    assert hr.endswith("read on the maximum velocity")  # a clear pulse
     idx = next(ln for ln in lines if ln.startswith("  indices     "))
     assert f"PSV {s['psv_cm_s']:.1f} cm/s" in idx and "EDV 0 cm/s" in idx
     assert f"PI {s['pi']:.2f}".rstrip("0").rstrip(".") in idx
@@ -154,6 +154,17 @@ def test_summary_of_a_directional_artery_and_of_a_vein(carotid):
     lines = dict(beat_lines(vein))
     assert lines["breathing"].startswith("respiratory phasicity present (peak-to-peak "
                                          "modulation ")
+
+
+def test_summary_calls_a_pulse_weak_under_a_clear_ones_periodicity():
+    from dopplerflow.core.beats.constants import GOOD_PERIODICITY
+
+    vein = dopplerflow.analyze(Path(__file__).resolve().parent.parent / "samples"
+                               / "jugular_valsalva_iq.flac", vessel="ijv")
+    q = vein.beats.summary["periodicity"]
+    assert q < GOOD_PERIODICITY  # a vein's pulse, read beside its breathing
+    hr = dict(beat_lines(vein))["heart rate"]
+    assert hr.endswith(f"read on the maximum velocity (a weak pulse: periodicity {q:.2f})")
 
 
 def test_summary_has_no_beat_lines_without_flow(tmp_path):

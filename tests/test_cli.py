@@ -80,6 +80,12 @@ def _interpreter_start_s():
     return max(times)
 
 
+#: What a command says first on a machine whose kernels are not compiled yet.
+FIRST_RUN_NOTES = ("dopplerflow: first run on this machine: ",
+                   "dopplerflow: the analysis kernels are still compiling behind ",
+                   "dopplerflow: numba cannot keep the compiled analysis kernels ")
+
+
 @pytest.mark.parametrize("start", sorted(STARTS))
 def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
     """Before, an interrupt while numpy, numba and the kernels loaded (imported before the
@@ -100,9 +106,10 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
             continue
         answered += 1
         lines = [ln for ln in err.splitlines() if ln.strip()]
-        # the first run on a machine says first that it compiles the kernels
+        # the first run on a machine (or one while the kernels compile behind an earlier
+        # command) says first how it runs the kernels
         assert "Traceback" not in err and lines[-1] == "dopplerflow: interrupted", (delay, err)
-        assert len(lines) == 1 or "compiling the analysis kernels" in lines[0], (delay, err)
+        assert len(lines) == 1 or lines[0].startswith(FIRST_RUN_NOTES), (delay, err)
         assert p.returncode == 130, (delay, err)
     # the later interrupts fall in dopplerflow's start-up, however loaded the machine
     assert answered >= 2
@@ -281,7 +288,7 @@ def test_cli_replay_dropping_every_block_analyses_nothing(tmp_path, capsys):
     assert d["dropped_samples"] == d["duration_s"] * d["sample_rate_hz"]
     lines = capsys.readouterr().out.splitlines()
     assert "  reflux      not assessable (nothing was analysed)" in lines
-    assert "  antegrade   not known: nothing was analysed to choose it from" in lines
+    assert "  antegrade   not known: nothing was analysed" in lines
 
 
 @pytest.mark.parametrize("argv, match", [

@@ -161,6 +161,22 @@ def test_a_recording_cut_short_is_not_counted_against_a_criterion(rec_dir, analy
     assert cells["left"].status == "not assessable" and cells["left"].deciding is None
 
 
+def test_a_silent_recording_is_not_counted_as_no_flow(rec_dir, analysed):
+    """Digital silence (an unplugged probe, a muted input) is no finding of no flow: it
+    does not meet criterion 4, and says why."""
+    sf.write(rec_dir / "silent.flac", np.zeros((8000 * 3, 2)), 8000)
+    four = _status(analysed([("silent", "ijv", "left", "supine"),
+                             ("silent", "ijv", "left", "sitting")]), 4)
+    assert four.status == "not assessed", four
+    assert four.reason == "IJV left: supine not assessable, upright not assessable.", four
+    assert all(e["value"] == "flow not assessable (the recording is near digital silence): "
+                             "not counted" and not e["decides"] for e in four.evidence)
+    # beside a recording without flow in the other posture, still not met
+    mixed = _status(analysed([("silent", "ijv", "left", "supine"),
+                              ("noflow", "ijv", "left", "sitting")]), 4)
+    assert mixed.status == "not assessed" and "no flow upright" in mixed.reason, mixed
+
+
 @pytest.mark.parametrize("b_mode, status", [
     ("ijv_csa_cm2.right = { supine = 0.5, sitting = 0.7 }", "met"),
     ("ijv_csa_cm2.right = { supine = 0.5, upright = 0.5 }", "not met"),
@@ -230,6 +246,17 @@ def test_a_bad_manifest_is_one_line_and_exit_status_1(rec_dir, tmp_path, capsys,
     assert err.count("\n") == 1 and match in err and not (tmp_path / "x.html").exists()
     with pytest.raises(ManifestError):
         load_manifest(path)
+
+
+def test_a_manifest_that_is_not_text_is_one_line(rec_dir, tmp_path, capsys):
+    """A recording given in the manifest's place: one line, exit status 1, nothing written."""
+    wav = tmp_path / "carotid.wav"
+    sf.write(wav, np.zeros((8000, 2)), 48000)  # 48000 Hz: header bytes that are not UTF-8
+    assert cli.main(["exam", str(wav), "-o", str(tmp_path / "x.html"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{wav} is not TOML: byte " in err
+    assert "is not UTF-8 text (a binary file?); give a TOML text file" in err
+    assert not (tmp_path / "x.html").exists()
 
 
 def test_an_unknown_setting_in_a_recording_is_one_line(rec_dir, tmp_path, capsys):

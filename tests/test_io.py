@@ -289,13 +289,17 @@ def test_no_traceback_from_a_real_process(tmp_path):
 
 
 # ------------------------------------------------------------------ awkward but valid input
-def test_silence_is_analysed_with_warnings(tmp_path):
+def test_silence_is_analysed_with_warnings_and_no_finding(tmp_path):
+    # no flow in digital silence says nothing of a vessel: flow and reflux are not
+    # assessable, and there is no noise floor to state
     p = tmp_path / "silence.wav"
     sf.write(p, np.zeros((FS * 2, 2)), FS)
     a = df.analyze(p)
-    assert a.flow_detected is False and a.reflux is False
+    assert a.flow_detected is None and a.reflux is None
+    assert a.reflux_not_assessable == "the recording is near digital silence"
+    assert a.antegrade is None and a.summary.noise_floor_dbfs is None
     assert "the recording is silent: every sample is zero" in a.warnings
-    assert any(w.startswith("no flow detected") for w in a.warnings)
+    assert not any(w.startswith("no flow detected") for w in a.warnings)
 
 
 def test_clipping_dc_and_low_level_warnings(tmp_path, stereo):
@@ -774,3 +778,67 @@ def test_an_mp3_is_whole_though_its_stated_length_is_an_estimate(tmp_path, level
     assert report.complete == (not stated)
     if stated:
         assert "damaged or cut short" in report.warning()
+
+
+# ------------------------------------------------------------------ what the warnings call things
+def test_a_recording_of_nan_is_not_called_silent():
+    """Every sample NaN: not 'every sample is zero' (no sample is a number at all)."""
+    a = df.analyze(np.full((FS, 2), np.nan, np.float32), sample_rate_hz=FS)
+    assert ("no sample of the recording is a number: every one is NaN or infinite; check the "
+            "file, or the program that wrote it") in a.warnings
+    assert not any("silent" in w for w in a.warnings)
+
+
+def test_float_samples_beyond_full_scale_are_not_clipping_nor_a_dc_offset(stereo):
+    """A float file may hold values over 1.0: they are named as such, with their number,
+    not as clipping; and one huge sample is no DC offset of a huge percentage."""
+    x = stereo * np.float32(0.5)
+    x[100:120, 0] = 1.5  # 20 of 2 * len(x) values beyond full scale, none at it
+    a = df.analyze(x, sample_rate_hz=FS, vessel="ijv", antegrade="toward")
+    share = 100 * 20 / x.size
+    assert (f"20 samples ({share:.2g}%) beyond full scale: float values over 1.0 in "
+            f"magnitude, which a conversion to integer audio would clip") in a.warnings
+    assert not any(w.startswith(("clipping", "mean level")) for w in a.warnings), a.warnings
+    x = stereo * np.float32(0.5)
+    x[5000, 0] = 1e25
+    a = df.analyze(x, sample_rate_hz=FS, vessel="ijv", antegrade="toward")
+    assert any(w.startswith("1 sample (") and "beyond full scale: a float value over 1.0" in w
+               for w in a.warnings), a.warnings
+    assert not any(w.startswith(("clipping", "mean level")) for w in a.warnings), a.warnings
+
+
+def test_a_file_of_one_sample_gives_its_length_in_samples(tmp_path):
+    p = tmp_path / "one.wav"
+    sf.write(p, np.full((1, 2), 0.1), 48000)
+    with pytest.raises(df.InputError, match=r"one\.wav is 1 sample \(0\.021 ms\) long; at least "
+                                            r"one 10 ms analysis window \(480 samples\)"):
+        df.analyze(p)
+
+
+@pytest.mark.parametrize("channels, message", [
+    ("1", None),
+    ("2", None),
+    ("3", "channel 3 does not exist; the input has 2 channel(s), numbered 1 to 2"),
+    ("3,4", "channel 3 does not exist; the input has 2 channel(s), numbered 1 to 2"),
+])
+def test_one_channel_named_of_a_stereo_file_is_read_as_mono(tmp_path, capsys, stereo, channels,
+                                                            message):
+    """With the layout auto, one channel named is read as mono, as in a file of more
+    channels; a channel that is not there is said to be missing, one or two named."""
+    p = tmp_path / "iq.wav"
+    sf.write(p, stereo, FS)
+    code = main(["analyze", str(p), "--channels", channels, "--json", "-"])
+    out, err = capsys.readouterr()
+    if message is None:
+        d = json.loads(out)
+        assert code == 0 and err == ""
+        assert d["layout"] == "mono" and d["settings"]["channels"] == [int(channels)]
+        return
+    assert code == 1 and err.strip() == f"dopplerflow: error: {message}"
+
+
+def test_a_channel_that_is_not_there_is_named_whatever_the_layout(tmp_path, capsys, stereo):
+    p = tmp_path / "iq.wav"
+    sf.write(p, stereo, FS)
+    code, err = _run(["analyze", str(p), "--layout", "iq", "--channels", "3"], capsys)
+    assert code == 1 and "channel 3 does not exist; the input has 2 channel(s)" in err

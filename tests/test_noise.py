@@ -180,12 +180,13 @@ def test_a_mono_stream_of_coloured_noise_reads_no_flow_from_its_start(slope_db_o
 
 # ----------------------------------------------------------------- near-silence
 def test_near_silent_input_reads_no_flow_and_says_so():
-    """Two quantisation steps of noise, nothing else (no probe contact): no flow, and a
-    warning about the level."""
+    """Two quantisation steps of noise, nothing else (no probe contact): no flow read, a
+    warning about the level, and no finding of no flow (flow and reflux not assessable)."""
     rng = np.random.default_rng(3)
     x = quantise16(rng.standard_normal((FS * 4, 2)) * 2 * STEP)
     a = df.analyze(x, sample_rate_hz=FS, vessel="ijv")
-    assert a.flow_detected is False and a.trace.flow.sum() == 0
+    assert a.flow_detected is None and a.trace.flow.sum() == 0
+    assert a.reflux is None and a.reflux_not_assessable == "the recording is near digital silence"
     (msg,) = [w for w in a.warnings if w.startswith("near digital silence")]
     assert "100% of the recording" in msg
     level = float(msg.split("(")[1].split(" dBFS")[0])

@@ -24,7 +24,9 @@ def test_a_constant_is_no_flow_and_no_hum(tmp_path, fs, subtype, level):
     read against a noise floor of -205 dBFS) and "mains hum ... -200 dBFS"."""
     x = np.full((3 * fs, 2), level, np.float32)
     a = df.analyze(_write(tmp_path, x, fs, subtype))
-    assert a.flow_detected is False and a.reflux is False
+    # past the wall filter, digital silence: no finding of flow or reflux
+    assert a.flow_detected is None and a.reflux is None
+    assert a.reflux_not_assessable == "the recording is near digital silence"
     assert a.summary.flow_fraction == 0.0 and a.summary.peak_antegrade_velocity_cm_s == 0.0
     assert not any("hum" in w for w in a.warnings), a.warnings
     assert any(w.startswith(f"mean level of {100 * level:+.1f}% of full scale on channel 1")

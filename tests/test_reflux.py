@@ -1,5 +1,6 @@
 """The reflux stage: episodes, confirmation, edges and the reflux verdict."""
 
+from pathlib import Path
 
 import naive
 import numpy as np
@@ -231,3 +232,31 @@ def test_brisk_step_edges_stay_at_the_detected_rows(antegrade_around):
     assert ev.start_s <= t0 + 99.5 * hop + 1e-12
     assert ev.end_s == pytest.approx(t0 + 299.5 * hop, abs=tol + 1e-12)
     assert ev.end_s >= t0 + 299.5 * hop - 1e-12
+
+
+@pytest.mark.parametrize("start_s, end_s, reflux, where", [
+    (0.0, 5.2, None, "still running at the end"),
+    (5.6, 12.0, None, "already running at the start"),
+    (0.0, 7.0, True, None),  # the reflux of 4.35-6.36 s whole
+    (0.0, 12.0, True, None),
+    (7.0, 12.0, False, None),  # none of it
+])
+def test_retrograde_flow_cut_by_the_recording_is_not_called_no_reflux(start_s, end_s,
+                                                                       reflux, where):
+    """Retrograde flow under the threshold that runs into the recording's start or end may
+    have lasted longer: reflux is then not assessable, not "no"."""
+    import soundfile as sf
+
+    x, fs = sf.read(Path(__file__).resolve().parent.parent / "samples"
+                    / "jugular_valsalva_iq.flac")
+    a = df.analyze(x[int(start_s * fs):int(end_s * fs)], sample_rate_hz=fs, vessel="ijv",
+                   antegrade="away")
+    assert a.reflux is reflux
+    if where:
+        assert a.reflux_not_assessable.startswith(f"retrograde flow {where} of the recording, ")
+        assert any(w.startswith(f"retrograde flow {where} of the recording (") and
+                   "under the 0.88 s threshold" in w for w in a.warnings)
+        [ep] = a.episodes
+        assert ep.duration_s < 0.88
+    else:
+        assert not any(w.startswith("retrograde flow") for w in a.warnings)

@@ -155,6 +155,12 @@ def test_report_says_why_reflux_is_not_assessable(tmp_path):
         text = " ".join(parse_page(path.read_text(encoding="utf-8")).text)
         assert f"Reflux not assessable: {why}." in text
         assert f"Not assessable: {why}." in text
+        # the antegrade direction as the analysis has it: none in mono, chosen in iq
+        probe = {"toward": "toward the probe", "away": "away from the probe"}
+        want = ("none (a mono recording has no flow direction)" if layout == "mono" else
+                f"{probe[a.antegrade]} (chosen from the recording: auto)")
+        assert _pairs(path.read_text(encoding="utf-8"), "settings")["antegrade direction"] \
+            == want
 
 
 def test_report_extension_is_checked(gsv, tmp_path):

@@ -23,7 +23,8 @@ from ..figures.units import tidy
 
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
            "check_layout_options",
-           "add_output_arguments", "trace_wanted", "check_outputs", "write_outputs",
+           "add_output_arguments", "trace_wanted", "output_to_stdout", "STDOUT_OUTPUTS",
+           "check_outputs", "write_outputs",
            "check_writable", "print_summary", "beat_lines", "tidy", "Progress", "CountProgress",
            "positive_float"]
 
@@ -190,12 +191,23 @@ def add_output_arguments(parser):
     g.add_argument("--json", metavar="OUT", help="write the result as JSON ('-' for stdout)")
     g.add_argument("--trace-json", action="store_true",
                    help="include the per-frame trace in the JSON")
-    g.add_argument("--csv", metavar="OUT", help="write the per-frame trace as CSV")
+    g.add_argument("--csv", metavar="OUT",
+                   help="write the per-frame trace as CSV ('-' for stdout)")
     g.add_argument("--beats-csv", metavar="OUT",
                    help="write the beats as CSV: one line per beat (onset, interval, PSV, "
-                        "EDV, RI, PI, ...)")
+                        "EDV, RI, PI, ...) ('-' for stdout)")
     g.add_argument("--plot", metavar="FILE", help="write sonogram + trace (.png, .svg, .pdf)")
     g.add_argument("-q", "--quiet", action="store_true", help="no summary on the terminal")
+
+
+#: The outputs of an analysing command that may go to standard output (``-``), one at a time.
+STDOUT_OUTPUTS = ("--json", "--csv", "--beats-csv")
+
+
+def output_to_stdout(args):
+    """Whether one of the outputs goes to standard output (``-``): the terminal summary and
+    the event lines are then left out, so that stdout holds that output alone."""
+    return "-" in (args.json, args.csv, getattr(args, "beats_csv", None))
 
 
 def trace_wanted(args):
@@ -215,7 +227,8 @@ def check_outputs(args):
     plot = getattr(args, "plot", None)
     check_paths([("the recording", args.file)],
                 [("--json", args.json), ("--csv", args.csv),
-                 ("--beats-csv", getattr(args, "beats_csv", None)), ("--plot", plot)])
+                 ("--beats-csv", getattr(args, "beats_csv", None)), ("--plot", plot)],
+                stdout=STDOUT_OUTPUTS)
     if getattr(args, "plot", None):
         from ..figures import plots
 
@@ -236,8 +249,12 @@ def write_outputs(analysis, args):
     elif args.json:
         io.write_json(analysis, args.json, trace=args.trace_json)
     if args.csv:
-        io.write_csv(analysis, args.csv)
-    if getattr(args, "beats_csv", None):
+        io.write_csv(analysis, sys.stdout if args.csv == "-" else args.csv)
+    if getattr(args, "beats_csv", None) == "-":
+        from ..core.beats import beats_csv
+
+        sys.stdout.write(beats_csv(analysis))
+    elif getattr(args, "beats_csv", None):
         from ..core.beats import write_beats_csv
 
         write_beats_csv(analysis, args.beats_csv)
@@ -281,7 +298,7 @@ def print_summary(analysis, file=None):
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
     p(f"  vessel      {verdict.vessel_phrase(s)}")
     if a.direction_available and a.antegrade is None:
-        p("  antegrade   not known: nothing was analysed to choose it from")
+        p(f"  antegrade   not known: {verdict.flow_unassessed(a)}")
     elif a.direction_available:
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
         where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
@@ -344,15 +361,18 @@ def beat_lines(analysis):
 
 def _rate_lines(b):
     """:func:`beat_lines`' ``heart rate`` and ``indices`` lines of beats ``b`` (found)."""
-    from ..core.beats.constants import MIN_CLEAN
+    from ..core.beats.constants import GOOD_PERIODICITY, MIN_CLEAN
 
     s = b.summary
     on = {"max_envelope": "the maximum velocity", "band_power": "the band power"}[b.signal]
     # a beat without a next onset (the last, cut by the end) is neither clean nor rejected
     cut = s["n_beats"] - s["n_clean"] - s["n_rejected"]
     cut = f", {cut} cut by the end" if cut else ""
+    # a pulse less regular than a clear one's is said to be weak, with its periodicity
+    q = s["periodicity"]
+    weak = f" (a weak pulse: periodicity {q:.2f})" if q < GOOD_PERIODICITY else ""
     count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected{cut}), "
-             f"read on {on}")
+             f"read on {on}{weak}")
     if s["heart_rate_bpm"] is None:
         return [("heart rate", f"not measured: fewer than {MIN_CLEAN} clean beats; {count}")]
     out = [("heart rate", f"{tidy(s['heart_rate_bpm'], 1)} beats/min (IQR "

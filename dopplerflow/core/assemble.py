@@ -16,6 +16,7 @@ import numpy as np
 
 from .beats import beat_result
 from .events import split_episodes
+from .noise import SILENT_SHARE
 from .processor import DIRECTIONS
 from .result import Analysis, Summary
 from .rows import empty_trace, final_trace
@@ -50,9 +51,14 @@ def assemble(proc, extra):
     trace = empty_trace() if proc.stored is None else final_trace(
         proc.stored, ante, proc.scale, direction, proc.timeline.unanalysed, cfg.hop_s, cfg.t0_s)
     analysed = _rows_analysed(proc)
-    if not analysed and source == "auto":
-        source = "unknown"  # no flow to choose the direction from
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S if analysed else None
+    # no flow in a recording mostly near digital silence says nothing of the vessel: the
+    # probe was not on it, or the gain far too low (the noise stage's warning says which)
+    silent = flow_detected is False and proc.noise.silent_fraction() >= SILENT_SHARE
+    if silent:
+        flow_detected = None
+    if flow_detected is None and source == "auto":
+        source = "unknown"  # no flow to choose the direction from
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     full_scale = proc.glitches.gain in (None, 1.0)
     warnings = list(proc.warnings)
@@ -72,6 +78,10 @@ def assemble(proc, extra):
     if not analysed:
         unassessable = "nothing was analysed"
         warnings.append(_nothing_analysed(proc))
+    elif silent:
+        unassessable = "the recording is near digital silence"
+    elif unassessable is None and flow_detected and not events and s.threshold_s:
+        unassessable = _open_episode(proc, episodes, warnings)
     if unassessable is not None:
         reflux = None
     else:
@@ -147,6 +157,31 @@ def _rows_analysed(proc):
     """Rows of the stream that were analysed (not settling, not lost, not blanked)."""
     tl = proc.timeline
     return tl.rows - sum(min(b, tl.rows) - a for a, b in tl.unanalysed if a < tl.rows)
+
+
+def _open_episode(proc, episodes, warnings):
+    """Why reflux is not assessable when a retrograde episode under the threshold runs
+    into the recording's first or last row analysed (None: none does); adds its warning.
+    The recording does not say how long it lasted: it may have been reflux."""
+    tl = proc.timeline
+    first = tl.unanalysed[0][1] if tl.unanalysed and tl.unanalysed[0][0] == 0 else 0
+    last = tl.rows - 1
+    if tl.unanalysed and tl.unanalysed[-1][1] >= tl.rows:
+        last = tl.unanalysed[-1][0] - 1
+    thr = proc.settings.threshold_s
+    for ep in episodes:
+        if ep.start_s < tl.row_time_s(first):
+            where, hint = "already running at the start", "start recording before it"
+        elif ep.end_s > tl.row_time_s(last):
+            where, hint = "still running at the end", "record on past it"
+        else:
+            continue
+        warnings.append(f"retrograde flow {where} of the recording ({ep.duration_s:.2f} s of "
+                        f"it recorded, under the {thr:g} s threshold): it may have lasted "
+                        f"longer, so reflux is not assessable; {hint} to time it")
+        return (f"retrograde flow {where} of the recording, {ep.duration_s:.2f} s of it "
+                f"recorded")
+    return None
 
 
 def _nothing_analysed(proc):
@@ -229,8 +264,11 @@ def _hum_entry(hum):
 def _summary(proc, ante, events):
     """The summary figures of the result."""
     cfg = proc.config
-    noise_levels = proc.noise_record.levels()
-    noise = float(np.median(noise_levels)) if len(noise_levels) else 0.0
+    # the noise of the frames not near digital silence (a stretch of it has no noise to
+    # measure: its level is only the rounding of the frame)
+    levels = proc.noise_record.levels()
+    heard = levels[levels > 0]
+    noise = float(np.median(heard)) if len(heard) else 0.0
     # mean power of a noise bin = sigma^2 * sum(w^2): sigma^2 is the noise power per sample
     wsum = float(np.sum(cfg.window.astype(float) ** 2))
     gain = proc.glitches.gain or 1.0  # the noise floor was measured on the scaled samples

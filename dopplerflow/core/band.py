@@ -167,9 +167,18 @@ def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, co
     else:
         for i in range(1, cnt - 1):
             lw[i] = min(min(p[i], p[i + 1]), p[i - 1])
+    n_silent = 0
     for i in range(cnt):
         v = lw[i]
         ot[i] = 1 if ((v * bias <= silent_at) & (v <= below)) | (v <= far) else 0
+        n_silent += 1 if v * bias <= silent_at else 0
+    if n_silent == cnt:
+        # a quiet floor of digital silence in every bin (no signal yet, or none for a
+        # whole memory) tells nothing of the band: it stays as it was
+        pending[d] = 0
+        for j in range(cnt):
+            code[st + sp * j] = 1 if j > tops[d] else 0
+        return
     # from the top down: counts of the bins out or in lines from j up to the top, and in
     # the window of the next ``win`` bins (an isolated notch is no band limit)
     win = max(3, cnt // 10)

@@ -68,7 +68,7 @@ from .spectrum import QUANT_STEP, SpectralConfig
 from .tones import LINE_REACH, Tones, _mirror_hits, _tone_hits, _tone_hold, _warm_hits
 
 __all__ = ["NoiseFloor", "NoiseRecord", "FloorRows", "minimum_bias", "SMOOTH_S", "MEMORY_S",
-           "SUBWINDOWS", "SILENCE_DB"]
+           "SUBWINDOWS", "SILENCE_DB", "SILENT_SHARE"]
 
 #: Quantile of the whitened bins that estimates the level (robust to flow filling up to
 #: three quarters of the band).
@@ -100,6 +100,9 @@ COLOUR_FLAT_DB = 2.0
 #: A frame whose mean power over the band is within this much of 16-bit quantisation
 #: noise (noise of about three quantisation steps rms) is near digital silence, dB.
 SILENCE_DB = 20.0
+#: A recording with this share of its frames near digital silence is warned of; finding
+#: no flow in it is then no finding about the vessel (flow is not assessable).
+SILENT_SHARE = 0.5
 #: A frame whose mean power over the band is within this much of 16-bit quantisation noise
 #: (noise under about one quantisation step rms: the quantiser's output is mostly zero and
 #: one step, nothing like the Gaussian noise the detection is set for) holds no flow, dB.
@@ -471,7 +474,7 @@ class NoiseFloor:
         impulses (those that apply, in that order)."""
         out = []
         frac = self.silent_fraction()
-        if frac >= 0.5:
+        if frac >= SILENT_SHARE:
             level = self.silence_dbfs()
             lv = "digital silence" if level == -math.inf else f"{level:.0f} dBFS"
             out.append(f"near digital silence: {100 * frac:.0f}% of the recording stays within "
@@ -498,10 +501,11 @@ class NoiseRecord:
     def add(self, noise, row0):
         """Keep the levels of the rows ``row0`` ... (``noise``, one a row) that fall on the
         stride."""
-        self._kept.append(np.abs(noise[(-row0) % self.every::self.every]))
+        self._kept.append(noise[(-row0) % self.every::self.every])
 
     def levels(self):
-        """Every level kept, in stream order (silent frames' levels as positive)."""
+        """Every level kept, in stream order (negative in frames near digital silence, as
+        the tracker returns them)."""
         return np.concatenate(self._kept) if self._kept else np.zeros(0)
 
 

@@ -71,7 +71,8 @@ class Summary:
     longest_reflux_s : float
         Longest reflux event, s (0 if none).
     noise_floor_dbfs : float or None
-        Median noise level, dB full scale per sample.
+        Median noise level of the frames clear of digital silence, dB full scale per
+        sample (None: no such frame).
     """
 
     n_frames: int
@@ -100,13 +101,16 @@ class Analysis:
     lowest Doppler shift it searches, above the wall filter's band.
     ``reflux_not_assessable`` says why ``reflux`` is None: no direction in a
     mono recording, two vessels flowing opposite ways with the antegrade
-    direction not given, or a second vessel too loud beside the vein for its
-    reflux to stand out.  ``hum`` (with ``--hum``: what the canceller locked on
-    to), ``second_vessel`` (a second vessel found: its direction and since when)
-    ``gaps`` (lost samples) and ``artefacts`` (samples blanked by the glitch stage:
-    not finite, or bursts far beyond the recording's level) are None when there is
-    nothing to say; ``flow_detected`` is None when nothing was analysed; ``extra``
-    holds entries a caller adds to the JSON (a live session's ``live``).
+    direction not given, a second vessel too loud beside the vein for its
+    reflux to stand out, nothing analysed, a recording near digital silence, or
+    retrograde flow under the threshold running into its start or end.  ``hum``
+    (with ``--hum``: what the canceller locked on to), ``second_vessel`` (a second
+    vessel found: its direction and since when) ``gaps`` (lost samples) and
+    ``artefacts`` (samples blanked by the glitch stage: not finite, or bursts far
+    beyond the recording's level) are None when there is nothing to say;
+    ``flow_detected`` is None when nothing was analysed or no flow was found in a
+    recording near digital silence; ``extra`` holds entries a caller adds to the JSON
+    (a live session's ``live``).
     ``spectrogram`` (with ``keep_spectrogram``) holds the time-averaged power spectra,
     ``(rows, bins)`` float32, bins at ``freqs_hz``: each row the mean of
     ``spectrogram_step`` consecutive frames (1 up to 41 s of 5 ms hops; a power of two

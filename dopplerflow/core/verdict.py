@@ -9,8 +9,8 @@ verdict through them, so the three say the same thing.
 from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "vessel_phrase", "reflux_phrase", "headline",
-           "flow_phrase", "not_assessable_reason", "verdict_sentence", "layout_phrase",
-           "cut_phrase", "length_phrase"]
+           "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
+           "layout_phrase", "cut_phrase", "length_phrase"]
 
 
 def threshold_phrase(analysis):
@@ -90,7 +90,7 @@ def headline(analysis):
     """The verdict of a figure's title, e.g. ``"REFLUX: 1 event(s) > 0.5 s"``."""
     s = analysis.settings
     if analysis.flow_detected is None:
-        return "nothing was analysed"
+        return flow_unassessed(analysis)
     if not analysis.flow_detected:
         return "no flow detected"
     if analysis.reflux is None:
@@ -107,10 +107,16 @@ def headline(analysis):
 def flow_phrase(analysis):
     """The flow line of a summary when no flow was measured (None when flow was seen)."""
     if analysis.flow_detected is None:
-        return "not assessable: nothing was analysed"
+        return f"not assessable: {flow_unassessed(analysis)}"
     if not analysis.flow_detected:
         return "NOT detected (flow not Doppler-detectable)"
     return None
+
+
+def flow_unassessed(analysis):
+    """Why flow is not assessable (``flow_detected`` None), as a clause: ``"nothing was
+    analysed"`` or ``"the recording is near digital silence"``."""
+    return analysis.reflux_not_assessable or "nothing was analysed"
 
 
 def not_assessable_reason(analysis):
@@ -133,7 +139,8 @@ def verdict_sentence(analysis):
     """
     s = analysis.settings
     if analysis.flow_detected is None:
-        return "na", "Nothing was analysed: flow and reflux are not assessable."
+        why = flow_unassessed(analysis)
+        return "na", f"{why[0].upper()}{why[1:]}: flow and reflux are not assessable."
     if not analysis.flow_detected:
         return "na", "No flow detected: only noise and wall clutter."
     if analysis.reflux is None:

@@ -268,8 +268,14 @@ def _settings(analysis):
     else:
         rule = f"{thr:g} s ({VESSELS[s.vessel][1]})"
     vessel = f"{s.vessel} ({VESSELS[s.vessel][1].split(',')[0]})" if s.vessel else "not given"
-    antegrade = ("chosen from the recording (auto)" if s.antegrade == "auto"
-                 else f"{_PROBE[s.antegrade]} (given)")
+    if not a.direction_available:
+        antegrade = "none (a mono recording has no flow direction)"
+    elif s.antegrade != "auto":
+        antegrade = f"{_PROBE[s.antegrade]} (given)"
+    elif a.antegrade is None:
+        antegrade = "not known (no flow to choose it from)"
+    else:
+        antegrade = f"{_PROBE[a.antegrade]} (chosen from the recording: auto)"
     rows = [
         ("carrier", _q(s.carrier_hz / 1e6, "MHz", 3)),
         ("beam-to-flow angle", f"{tidy(s.angle_deg, 1)}\u00b0"),

@@ -203,18 +203,23 @@ def _no_flow_criterion(items):
         for its in by_posture.values():
             for it in its:
                 a = it.analysis
-                value = "flow detected" if a.flow_detected else "no flow detected"
-                if _no_flow_unread(a):
-                    value += f" {verdict.cut_phrase(a)}: not counted"
+                if a.flow_detected is None:
+                    value = f"flow not assessable ({verdict.flow_unassessed(a)}): not counted"
+                else:
+                    value = "flow detected" if a.flow_detected else "no flow detected"
+                    if _no_flow_unread(a):
+                        value += f" {verdict.cut_phrase(a)}: not counted"
                 evidence.append({"recording": it.recording.index, "what": _where(it.recording),
                                  "value": value, "decides": decides})
         if decides:
             met.append(name)
         elif not any(flows.values()):
             posture = {False: "supine", True: "upright"}
-            unread = [posture[up] for up in by_posture if up not in flows]
             said = [f"no flow {posture[up]}" for up in flows]
-            said += [f"{p} cut short" for p in unread]
+            said += [f"{p} cut short" if any(it.analysis.cut is not None for it in its)
+                     else f"{p} not assessable"
+                     for p, its in ((posture[up], its) for up, its in by_posture.items()
+                                    if up not in flows)]
             said += [f"{posture[up]} not recorded" for up in posture if up not in by_posture]
             open_.append(f"{name}: {', '.join(said)}")
         else:
@@ -232,9 +237,11 @@ def _no_flow_criterion(items):
 
 
 def _no_flow_unread(analysis):
-    """Whether an analysis found no flow in a file cut short: that says nothing of the
-    part unread, and does not count towards criterion 4."""
-    return analysis.cut is not None and not analysis.flow_detected
+    """Whether an analysis found no flow in a file cut short, or could not tell (nothing
+    analysed, a recording near digital silence): that says nothing of the vein, and does
+    not count towards criterion 4."""
+    return analysis.flow_detected is None or (analysis.cut is not None
+                                              and not analysis.flow_detected)
 
 
 def _stenosis_criterion(csa, defects):

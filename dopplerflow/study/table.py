@@ -51,6 +51,7 @@ BEAT_COLUMNS = tuple((name, kind) for name, kind, _ in _BEATS) + (
 COLUMNS = (
     ("file", str), ("status", str), ("error", str), ("settings_source", str),
     ("duration_s", float), ("sample_rate_hz", float), ("channels_in_file", int),
+    ("layout_used", str), ("channels_used", str),
     ("audio_complete", bool), ("cut_at_s", float), ("stated_duration_s", float),
     ("flow_detected", bool), ("reflux", bool), ("reflux_not_assessable", str),
     ("n_reflux_events", int), ("longest_reflux_s", float), ("first_reflux_start_s", float),
@@ -96,10 +97,15 @@ def require_pyarrow():
                             '(or write .csv)') from None
 
 
+def _channels_text(channels):
+    """``--channels`` as a cell: ``"1"``, ``"1,2"`` (None: the file's own)."""
+    return ",".join(map(str, channels)) if channels else None
+
+
 def _settings_cells(settings):
     d = settings.to_dict()
     d["antegrade_setting"] = d.pop("antegrade")
-    d["channels"] = ",".join(map(str, d["channels"])) if d["channels"] else None
+    d["channels"] = _channels_text(d["channels"])
     return {name: d[name] for name, _ in SETTINGS_COLUMNS}
 
 
@@ -128,6 +134,8 @@ def row_from_result(name, result, settings, source):
         file=name, status="ok", settings_source=source,
         duration_s=result["duration_s"], sample_rate_hz=float(result["sample_rate_hz"]),
         channels_in_file=result["channels"], audio_complete=result["audio_complete"],
+        layout_used=result["settings"]["layout"],
+        channels_used=_channels_text(result["settings"]["channels"]),
         cut_at_s=(result.get("cut") or {}).get("at_s"),
         stated_duration_s=(result.get("cut") or {}).get("stated_s"),
         flow_detected=result["flow_detected"],
@@ -241,7 +249,8 @@ def read_table_rows(path):
     Raises
     ------
     SettingsError
-        The file is not a batch table (other columns): resuming it would lose them.
+        The file cannot be read, or is not a batch table (not text, other columns, a row
+        that does not fit them): resuming it would lose what it holds.
     """
     path = os.fspath(path)
     if output_format(path) == "parquet":
@@ -253,12 +262,29 @@ def read_table_rows(path):
             raise SettingsError(f"cannot resume {path}: not a Parquet file ({e})") from None
         _check_columns(path, table.column_names)
         return table.to_pylist()
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, [])
-        _check_columns(path, header)
-        return [{n: _parse_cell(c, _TYPES[n]) for n, c in zip(header, line, strict=True)}
-                for line in reader if line]
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            _check_columns(path, header)
+            for line in reader:
+                if line:
+                    rows.append({n: _parse_cell(c, _TYPES[n])
+                                 for n, c in zip(header, line, strict=True)})
+    except SettingsError:
+        raise
+    except OSError as e:
+        raise SettingsError(f"cannot resume {path}: it cannot be read ({e.strerror or e}); "
+                            f"check its permissions, or write to a new file") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"cannot resume {path}: it is not a dopplerflow batch table (not "
+                            f"UTF-8 text); write to a new file") from None
+    except (csv.Error, ValueError):  # a row of other cells than the header's
+        raise SettingsError(f"cannot resume {path}: it is not a dopplerflow batch table (line "
+                            f"{reader.line_num} does not fit its columns); write to a new "
+                            f"file") from None
+    return rows
 
 
 def _check_columns(path, names):
