@@ -502,6 +502,24 @@ def test_beats_over_lost_samples_are_not_clean():
     assert b.clean[~over & np.isfinite(b.rr_s)].sum() >= 8
 
 
+@pytest.mark.parametrize("name, rate", [("gsv_right_release", None),
+                                        ("femoral_left_valsalva", None),
+                                        ("perforator_left_release", None),
+                                        ("ijv_left_supine", 66.4)])
+def test_a_surge_without_a_pulse_after_it_gives_no_heart_rate(name, rate):
+    """The bundled examination's leg veins are simulated without a cardiac pulse in their
+    flow (the heart moves only the wall): a manoeuvre's surge in their first seconds holds
+    a few pulse-like steps, and then the flow goes on with no period at all.  Those steps
+    count as no periodicity in the recording's mean, and no heart rate is given; the neck
+    veins pulse all through (66/min in the simulator)."""
+    path = Path(__file__).resolve().parent.parent / "samples" / "exam" / f"{name}.flac"
+    a = df.analyze(path)
+    if rate is None:
+        assert a.heart_rate_bpm is None and a.beats.summary["periodicity"] < B.MIN_PERIODICITY
+    else:
+        assert a.heart_rate_bpm == pytest.approx(rate, abs=0.1)
+
+
 def test_no_flow_gives_no_heart_rate():
     from dopplerflow.sim.synth import synthesize, to_layout
 

@@ -233,6 +233,11 @@ def _decide(c, j, due, final, ring, rn, n_rows, steps, acf, state, params, half,
         state[c, S_PERIOD] = _period(acf[c, :hi + 2], lo, hi, params[P_SUB])[0]
     period = state[c, S_PERIOD]
     if period <= 0.0:
+        if warm and not final and steps[1, c, j % steps.shape[2]] != 0.0:
+            # a step with signal and no period: no periodic pulse there, a periodicity
+            # of 0 in the recording's mean (a step without signal, a gap, digital silence
+            # or no flow at all, has none to give)
+            state[c, S_QN] += 1
         return 0
     q = max(0.0, acf[c, int(round(period))] / acf[c, 0])
     state[c, S_Q] = q
