@@ -100,12 +100,14 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
         assert p.poll() is None, "the analysis ended before the interrupt was sent"
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=60)
-        if p.returncode == -signal.SIGINT and not err:
+        if p.returncode in (-signal.SIGINT, 0) and not err:
             # on a loaded machine the interpreter can still be starting (before it handles
-            # SIGINT at all, it dies of it silently): no code of dopplerflow ran
+            # SIGINT at all, it dies of it silently): no code of dopplerflow ran; or the
+            # analysis ended between the check above and the signal
             continue
         answered += 1
         lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert lines, (delay, p.returncode)
         # the first run on a machine (or one while the kernels compile behind an earlier
         # command) says first how it runs the kernels
         assert "Traceback" not in err and lines[-1] == "dopplerflow: interrupted", (delay, err)

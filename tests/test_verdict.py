@@ -49,6 +49,11 @@ def test_vessel_phrase():
     assert verdict.vessel_phrase(Settings(vessel="ijv")) == "ijv, reflux threshold 0.88 s"
     assert verdict.vessel_phrase(Settings()) == "reflux threshold 0.5 s"
     assert verdict.vessel_phrase(Settings(vessel="artery")) == "artery, no reflux rule"
+    # mono: no direction, so no rule applies, whatever the vessel
+    assert verdict.vessel_phrase(Settings(), direction=False) == \
+        "no vessel given; no reflux rule applies (mono: no flow direction)"
+    assert verdict.vessel_phrase(Settings(vessel="ijv"), direction=False) == \
+        "ijv; no reflux rule applies (mono: no flow direction)"
 
 
 @pytest.mark.parametrize("kw, phrase, headline, kind, sentence", [

@@ -296,7 +296,7 @@ def print_summary(analysis, file=None):
         levels = ", ".join("-" if v is None else f"{v:.0f}" for v in hum["level_dbfs"])
         p(f"  hum         removed: {tidy(hum['mains_hz'], 0)} Hz mains, followed at "
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
-    p(f"  vessel      {verdict.vessel_phrase(s)}")
+    p(f"  vessel      {verdict.vessel_phrase(s, a.direction_available)}")
     if a.direction_available and a.antegrade is None:
         p(f"  antegrade   not known: {verdict.flow_unassessed(a)}")
     elif a.direction_available:

@@ -36,8 +36,13 @@ def threshold_phrase(analysis):
     return f"reflux threshold {thr:g} s ({VESSELS[s.vessel][1]})"
 
 
-def vessel_phrase(settings):
-    """The vessel and its rule, e.g. ``"ijv, reflux threshold 0.88 s"`` or ``"no reflux rule"``."""
+def vessel_phrase(settings, direction=True):
+    """The vessel and its rule, e.g. ``"ijv, reflux threshold 0.88 s"`` or ``"no reflux rule"``;
+    without a flow direction (``direction`` False: mono) no rule applies, e.g. ``"ijv; no
+    reflux rule applies (mono: no flow direction)"``."""
+    if not direction:
+        return (f"{settings.vessel or 'no vessel given'}; no reflux rule applies (mono: no "
+                f"flow direction)")
     thr = settings.threshold_s
     vessel = f"{settings.vessel}, " if settings.vessel else ""
     return vessel + (f"reflux threshold {thr:g} s" if thr else "no reflux rule")

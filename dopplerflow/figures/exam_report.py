@@ -188,7 +188,8 @@ def _recording(item):
     kind, sentence = verdict.verdict_sentence(a)
     sm = a.summary
     facts = (f"{verdict.length_phrase(a)}, {a.sample_rate_hz:g} Hz, layout {a.settings.layout}; "
-             f"{verdict.vessel_phrase(a.settings)}; flow in {100 * sm.flow_fraction:.0f}% of "
+             f"{verdict.vessel_phrase(a.settings, a.direction_available)}; flow in "
+             f"{100 * sm.flow_fraction:.0f}% of "
              f"frames, peak antegrade {sm.peak_antegrade_velocity_cm_s:.1f} cm/s")
     events = []
     for name, got in (("Reflux events", a.reflux_events),
