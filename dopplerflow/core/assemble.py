@@ -26,6 +26,10 @@ __all__ = ["assemble", "MIN_FLOW_S", "WRONG_WAY_RATIO"]
 #: Least total duration of flow (in runs of at least ``processor.MIN_RUN_S``) for a
 #: recording to count as having detectable flow.
 MIN_FLOW_S = 0.25
+#: The clean beats' PSV within this many bins of the band's top reaches it: the analysis
+#: window spreads a spectrum cut at the top over two bins either side, and the envelope
+#: ends on that slope, a bin or two under the top; one bin more for the speckle.
+PEAK_AT_TOP_BINS = 3
 #: With ``--antegrade`` given: the other direction's time-integrated flow (the
 #: integral of the maximum envelope, what ``antegrade='auto'`` chooses by), as a
 #: multiple of the given direction's, from which the direction given is called into
@@ -98,6 +102,7 @@ def assemble(proc, extra):
     kept = proc.spectrogram
     spec = kept.array() if kept is not None else None
     beats = beat_result(proc.beats, ante, proc.scale, proc.timeline.unanalysed, s.vessel)
+    warnings += _cut_peak_warning(proc, beats)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
         direction_available=direction, flow_detected=flow_detected,
@@ -157,6 +162,24 @@ def _rows_analysed(proc):
     """Rows of the stream that were analysed (not settling, not lost, not blanked)."""
     tl = proc.timeline
     return tl.rows - sum(min(b, tl.rows) - a for a, b in tl.unanalysed if a < tl.rows)
+
+
+def _cut_peak_warning(proc, beats):
+    """The warning, in a list, when the clean beats' PSV (their median) reaches the top of
+    the recording's band: faster flow is cut off there (the sample rate, or a recorder's
+    low-pass), and the PSV and the indices read low (an empty list: it does not)."""
+    top_hz = proc.noise.band.top_hz()
+    if top_hz is None or not beats.summary.get("psv_cm_s"):
+        return []
+    cfg = proc.config
+    top = (top_hz - PEAK_AT_TOP_BINS * cfg.bin_hz) * proc.scale
+    if beats.summary["psv_cm_s"] < top:
+        return []
+    fastest = top_hz * proc.scale
+    return [f"the systolic peaks reach the top of the recording's band ({top_hz / 1e3:.2f} kHz, "
+            f"{fastest:.1f} cm/s at this geometry): faster flow is cut off there, so the PSV "
+            f"and the indices read low; record at a higher sample rate (or with a probe of a "
+            f"lower carrier frequency)"]
 
 
 def _open_episode(proc, episodes, warnings):
