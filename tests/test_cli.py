@@ -266,6 +266,21 @@ def test_cli_replay_json_equals_analyze(recordings, tmp_path, capsys):
     assert "reflux confirmed" in printed and "reflux ended" in printed
 
 
+def test_cli_replay_says_when_reflux_is_not_assessable(tmp_path, capsys):
+    """Every event a stream gives is printed as a live session prints it, among them
+    reflux becoming not assessable (two vessels flowing opposite ways)."""
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, snr_db=12, seed=0)
+    path = tmp_path / "two.wav"
+    sf.write(path, quantise(to_layout(syn.baseband, "iq", 16000)), 16000, subtype="PCM_16")
+    assert cli.main(["replay", str(path), "--layout", "iq", "--vessel", "ijv"]) == 0
+    printed = capsys.readouterr().out
+    assert any(line.startswith("reflux not assessable from ") and "two vessels flow opposite"
+               in line for line in printed.splitlines()), printed
+
+
 def test_cli_replay_with_drops(recordings, tmp_path, capsys):
     out = tmp_path / "r.json"
     assert cli.main(["replay", str(recordings["iq"]), *FLAGS, "--block-size", "8000",

@@ -842,3 +842,20 @@ def test_a_channel_that_is_not_there_is_named_whatever_the_layout(tmp_path, caps
     sf.write(p, stereo, FS)
     code, err = _run(["analyze", str(p), "--layout", "iq", "--channels", "3"], capsys)
     assert code == 1 and "channel 3 does not exist; the input has 2 channel(s)" in err
+
+
+@pytest.mark.parametrize("subtype, coarse", [("ULAW", True), ("PCM_U8", True),
+                                             ("PCM_16", False), ("FLOAT", False)])
+def test_coarse_samples_are_warned_of_by_analyze_and_replay(tmp_path, stereo, subtype, coarse):
+    """8-bit and companded samples round the wall's echoes some 40-50 dB under the signal:
+    a warning says so, the same in a replay of the file."""
+    from dopplerflow.live.replay import replay
+
+    p = tmp_path / f"{subtype}.wav"
+    sf.write(p, stereo * np.float32(0.5), FS, subtype=subtype)
+    a = df.analyze(p)
+    said = [w for w in a.warnings if w.startswith("the file's samples are ")]
+    assert len(said) == int(coarse)
+    if coarse:
+        assert f"({subtype})" in said[0] and said[0].endswith("record 16-bit PCM")
+    assert replay(p, df.Settings(layout="auto")).warnings == a.warnings

@@ -33,16 +33,15 @@ def add_arguments(parser):
 def main(args):
     """Run ``dopplerflow replay``; return the exit code."""
     from ..live.replay import replay
+    from ..live.status import format_event
 
     settings = settings_from_args(args)
     check_outputs(args)
 
     def show(ev):
+        # the event lines of a live session, every kind of event
         if not args.quiet and not output_to_stdout(args):
-            kind = ev["type"].removeprefix("reflux_")
-            print(f"[{ev['time_s']:8.3f} s] reflux {kind}: start {ev['start_s']:.3f} s, "
-                  f"{ev['duration_s']:.3f} s, peak {ev['peak_velocity_cm_s']:.1f} cm/s",
-                  flush=True)
+            print(format_event(ev), flush=True)
 
     analysis = replay(args.file, settings, block_size=args.block_size, realtime=args.realtime,
                       jitter_ms=args.jitter_ms, drop_every=args.drop_every, seed=args.seed,

@@ -128,6 +128,9 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         proc = Processor(settings, info.samplerate, info.channels,
                          keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
                          on_event=on_event, file=name, **layout)
+        coarse = io.encoding_warning(info)
+        if coarse:
+            proc.warn(coarse)
         require_one_window(info.frames, info.samplerate, settings, name)
         done = [0]
 

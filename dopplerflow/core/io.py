@@ -30,7 +30,8 @@ from ..errors import AudioFileError, SettingsError
 from .damage import header_frames, mpeg_length_stated, ogg_damage
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
-           "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording"]
+           "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
+           "encoding_warning", "COARSE_SUBTYPES"]
 
 #: Frames an MP3's stated length (its Xing, Info or VBRI header's frame count) may exceed
 #: what it decodes to: the encoder's delay and padding, under two MPEG frames of 1152
@@ -182,6 +183,32 @@ def _open(path):
     reason = " ".join(reason.split())  # one line, even if the message quotes the name
     raise AudioFileError(f"{_name(p)} is not a readable audio file ({reason}); dopplerflow reads "
                          f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile")
+
+
+#: libsndfile subtypes whose samples are coarse: their rounding noise lies some 40-50 dB
+#: under full scale (8 bits), under the signal (the companded mu-law and A-law), or an
+#: adaptive coder's step under it (ADPCM), in place of 16-bit PCM's 96 dB.
+COARSE_SUBTYPES = {
+    "PCM_U8": "8-bit", "PCM_S8": "8-bit", "ULAW": "mu-law (8-bit)", "ALAW": "A-law (8-bit)",
+    "IMA_ADPCM": "ADPCM (4-bit)", "MS_ADPCM": "ADPCM (4-bit)", "VOX_ADPCM": "ADPCM (4-bit)",
+    "G721_32": "ADPCM (4-bit)", "G723_24": "ADPCM (3-bit)", "G723_40": "ADPCM (5-bit)",
+}
+
+
+def encoding_warning(info):
+    """The warning for a file whose samples are coarse (:data:`COARSE_SUBTYPES`), or None.
+
+    The rounding noise of such samples follows the signal, and a Doppler recording's
+    signal is mostly the wall's stationary echoes: where they stand far over the blood
+    (a simulator's 50 dB, a probe's audio before its own wall filter), that noise lies over
+    the blood's and reads as flow in both directions.
+    """
+    kind = COARSE_SUBTYPES.get(info.subtype)
+    if kind is None:
+        return None
+    return (f"the file's samples are {kind} ({info.subtype}): their rounding noise stands "
+            f"only some 40-50 dB under the signal, and where the wall's echoes are far "
+            f"stronger than the blood it reads as flow in both directions; record 16-bit PCM")
 
 
 def recording_at(path):

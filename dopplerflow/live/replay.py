@@ -118,6 +118,9 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
                      keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=name,
                      **layout)
+    coarse = io.encoding_warning(info)
+    if coarse:
+        proc.warn(coarse)
     q = queue.Queue(maxsize=64)
     stop = threading.Event()
     rng = np.random.default_rng(seed)
