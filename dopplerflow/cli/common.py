@@ -250,14 +250,10 @@ def write_outputs(analysis, args):
         io.write_json(analysis, args.json, trace=args.trace_json)
     if args.csv:
         io.write_csv(analysis, sys.stdout if args.csv == "-" else args.csv)
-    if getattr(args, "beats_csv", None) == "-":
-        from ..core.beats import beats_csv
-
-        sys.stdout.write(beats_csv(analysis))
-    elif getattr(args, "beats_csv", None):
+    if getattr(args, "beats_csv", None):
         from ..core.beats import write_beats_csv
 
-        write_beats_csv(analysis, args.beats_csv)
+        write_beats_csv(analysis, sys.stdout if args.beats_csv == "-" else args.beats_csv)
     if getattr(args, "plot", None):
         from ..figures import plots
 

@@ -105,16 +105,20 @@ class Timeline:
         self._unsettled = [(g0, g1) for g0, g1 in self._unsettled if g1 > first_sample]
         return self.valid_mask(row0, n)
 
+    def _samples(self, row0, n):
+        """The first sample and the end of the samples of each of the ``n`` rows from
+        ``row0`` (the frames ``r - half`` .. ``r + half`` of their time average)."""
+        cfg = self.config
+        half = (cfg.average_frames - 1) // 2
+        rows = row0 + np.arange(n)
+        return (rows - half) * cfg.hop, (rows + half) * cfg.hop + cfg.n_window
+
     def valid_mask(self, row0, n):
         """:meth:`valid_rows` without forgetting any range."""
         if not self._unsettled:
             return None
-        cfg = self.config
-        half = (cfg.average_frames - 1) // 2
         valid = np.ones(n, bool)
-        rows = row0 + np.arange(n)
-        first = (rows - half) * cfg.hop
-        end = (rows + half) * cfg.hop + cfg.n_window
+        first, end = self._samples(row0, n)
         for g0, g1 in self._unsettled:
             valid &= ~((first < g1) & (end > g0))
         return valid
@@ -145,9 +149,7 @@ class Timeline:
         """Which of the rows from ``row0`` not analysed (``valid`` False) lie past the
         stream's start: a gap or blanked samples inside the stream, where its signal went
         on, not the start's settling, before which there was none."""
-        cfg = self.config
-        half = (cfg.average_frames - 1) // 2
-        first = (row0 + np.arange(len(valid)) - half) * cfg.hop
+        first, _ = self._samples(row0, len(valid))
         return ~valid & (first >= self.first_settle)
 
     def note_unanalysed(self, row0, valid):

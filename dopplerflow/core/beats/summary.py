@@ -469,7 +469,8 @@ def beats_csv(analysis):
 def write_beats_csv(analysis, path):
     """Write :func:`beats_csv` of ``analysis`` to ``path`` at once
     (:func:`~dopplerflow.core.io.atomic_output`: on any failure the file is left as it
-    was).
+    was), or to an open text file (``sys.stdout``), as
+    :func:`~dopplerflow.core.io.write_csv` writes the trace.
 
     Raises
     ------
@@ -479,5 +480,8 @@ def write_beats_csv(analysis, path):
     from ..io import atomic_output
 
     text = beats_csv(analysis)
+    if hasattr(path, "write"):
+        path.write(text)
+        return
     with atomic_output(path, newline="") as fh:
         fh.write(text)
