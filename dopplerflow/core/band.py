@@ -15,6 +15,10 @@ A bin is out of the band when its quiet floor is
   (a few quantisation steps) and :data:`BELOW_DB` below the band's median noise; or
 * **far below the rest**: :data:`FAR_DB` below the band's median noise.
 
+A bin whose noise rises and falls with its mirror's (``line`` 3: a lossy codec codes each
+real channel in clumps of bins and frames, and a clump of the I or the Q channel stands at
++f and -f alike; :data:`~.noise.MIRROR_COHERENCE`) may end the band as such a bin does.
+
 The band's top is the lowest such bin above which at least half of the bins are out of
 the band or tonal lines (:mod:`.tones`), both up to the top and within the next tenth of
 the band (an isolated notch is no limit), or the foot of a cut-off edge (a drop of
@@ -95,13 +99,21 @@ class SignalBand:
                        for d in range(2) if cfg.dir_count[d])
         return top is not None and top < LIMITED_FRACTION * searched
 
-    def warning(self):
-        """The result's warning about a limited band, or None."""
+    def warning(self, coded=False):
+        """The result's warning about a limited band, or None.  ``coded``: the bins above
+        the band's top rise and fall with their mirrors (a lossy codec's coarse coding,
+        :data:`~.noise.MIRROR_COHERENCE`)."""
         if self.top_hz() is None:
             return ("no signal band: every bin is near digital silence or far below the rest; "
                     "nothing was searched for flow")
         if not self.limited:
             return None
+        if coded:
+            return (f"the recording's signal band ends at {self.top_hz() / 1e3:.2f} kHz: "
+                    f"above it the noise comes and goes in clumps alike on both sides of "
+                    f"zero, as a lossy codec (MP3, Vorbis) codes each channel, and would "
+                    f"read as flow both ways; flow is not searched above it (record "
+                    f"lossless audio: WAV or FLAC)")
         return (f"the recording's signal band ends at {self.top_hz() / 1e3:.2f} kHz (a "
                 f"low-pass, resampling or a lossy codec's cut-off above it); flow is not "
                 f"searched above it")
@@ -196,7 +208,8 @@ def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, co
             near -= 1 if (out[kw] == 1 or line[kw] != 0) else 0
         n_above = cnt - j
         n_near = min(win, n_above)
-        if out[k] == 1 and above >= 0.5 * n_above and near >= 0.5 * n_near:
+        if (out[k] == 1 or line[k] == 3) and above >= 0.5 * n_above \
+                and near >= 0.5 * n_near:
             best = j
         elif 2 <= j < cnt - 1 and above >= 0.3 * n_above:
             before = max(low[k - sp], low[k - 2 * sp])

@@ -92,6 +92,21 @@ COLOUR_BELOW_DB = 3.0
 #: floor is switched on and off, not quiet, dB: steady noise keeps the two within about 1 dB (the
 #: quiet floor's uncertainty), a level drifting over the memory within a few.
 UNSTEADY_DB = 6.0
+#: A bin whose power over the memory correlates with its mirror's by this much more than
+#: the band's lower half does is coded coarsely, dB-alike on both sides: a lossy codec
+#: (MP3, Vorbis) codes each real channel in clumps of bins and frames, and a clump of the
+#: I or the Q channel lies at +f and -f alike.  Noise of an I/Q pair correlates by
+#: ``+-1 / sqrt(frames)`` (0.06 over the memory's 300 frames); flow lies on one side
+#: only (its image over ten times weaker, see :data:`MIRROR_BALANCE`).  Such bins count
+#: toward the band's limit as lines do (:mod:`.band`): their noise, some two to three
+#: degrees of freedom instead of ten, passes the detection's threshold in one sum of a
+#: hundred instead of one of a hundred thousand.
+MIRROR_COHERENCE = 0.25
+#: ... and whose mean power lies within this ratio of its mirror's (an image of one-way
+#: flow, which rises and falls with it, is much weaker than the flow).
+MIRROR_BALANCE = 4.0
+#: Tracked frames after which the warm-up's shapes take the mirror coherence too.
+WARM_COHERENT_FRAMES = 16
 #: The colour is fitted below this fraction of the sample rate (the anti-aliasing filter's
 #: roll-off, and a real signal's bins near the Nyquist frequency, lie above).
 _FIT_TOP = 0.45
@@ -133,7 +148,7 @@ LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
-    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_WARM_RATIO = range(26)
+    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_WARM_RATIO = range(27)
 
 
 def minimum_bias(a, n_frames):
@@ -229,7 +244,7 @@ class NoiseFloor:
             _WARM_LAST, cfg.bin_hz, 10.0 ** (-COLOUR_BELOW_DB / 10.0),
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
-            IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0),
+            IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0), MIRROR_COHERENCE,
             *self.tones.warm_ratios(_WARM_LAST)])
         self.state = np.zeros(N_UPPER + 2)  # N_UPPER: one a direction
         self.state[QUIET] = 1e9
@@ -240,6 +255,11 @@ class NoiseFloor:
         self._ssum = np.zeros(n, np.float32)
         # each sub-window's minima (rows 0 .. SUBWINDOWS - 1) and means (the rows after)
         self._ring = np.zeros((2 * SUBWINDOWS, n), np.float32)
+        # each bin's sums over the sub-window of its power times its mirror's (row 0) and
+        # of its power squared (row 1), and their means a sub-window (rows 0 .. SUBWINDOWS
+        # - 1 and the rows after): the mirror coherence (:func:`_mirror_coherent`)
+        self._pair = np.zeros((2, n), np.float64)
+        self._pair_ring = np.zeros((2 * SUBWINDOWS, n), np.float64)
         self._quiet = np.zeros(n, np.float32)
         self._shape = np.ones(n, np.float32)
         self._inv = np.ones(n, np.float32)
@@ -283,7 +303,7 @@ class NoiseFloor:
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
             self.params, self.state, self._smooth, self._smin, self._ssum, self._ring, self._inv,
             self._inb, self._band_noise, self._last, self._scratch, self.band.tops,
-            self._ver_inv)
+            self._ver_inv, cfg.mirror, self._pair, self._pair_ring)
         self._shape_args = (
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
             self._log2f, cfg.noise_bins, cfg.mirror, self.params, self.band.ratios, self.state,
@@ -292,7 +312,7 @@ class NoiseFloor:
             self._iscratch, self._nine,
             self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.low, t.score,
             t.level, t.held, t.found, self._ver_shape, self._ver_inv, self._ver_fill,
-            self._ver_top, self._ver_start)
+            self._ver_top, self._ver_start, self._pair, self._pair_ring)
 
     @property
     def level(self):
@@ -469,6 +489,20 @@ class NoiseFloor:
         """The tonal lines found in the signal band (signed baseband Hz)."""
         return self.tones.frequencies_hz(self.band.top_hz())
 
+    def _coded_above_top(self):
+        """Whether half or more of the bins just above the band's top (the next tenth of
+        the direction, three bins at least), in either direction, were last found to rise
+        and fall with their mirrors."""
+        cfg = self.cfg
+        for d in range(2):
+            cnt, top = int(cfg.dir_count[d]), int(self.band.tops[d])
+            if top < 0 or top >= cnt - 1:
+                continue
+            j = np.arange(top + 1, min(cnt, top + 1 + max(3, cnt // 10)))
+            if np.mean(self._line[cfg.dir_start[d] + cfg.dir_step[d] * j] == 3) >= 0.5:
+                return True
+        return False
+
     def warnings(self):
         """The result's warnings about the recording's noise: silence, band, lines,
         impulses (those that apply, in that order)."""
@@ -480,7 +514,8 @@ class NoiseFloor:
             out.append(f"near digital silence: {100 * frac:.0f}% of the recording stays within "
                        f"a few quantisation steps ({lv}): no probe contact, or the input gain "
                        f"far too low")
-        for w in (self.band.warning(), self.tones.warning(self.band.top_hz()),
+        for w in (self.band.warning(self._coded_above_top()),
+                  self.tones.warning(self.band.top_hz()),
                   self.impulses.warning()):
             if w:
                 out.append(w)
@@ -936,7 +971,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
                   band_noise, mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
                   t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv,
-                  ver_fill, ver_top, ver_start):
+                  ver_fill, ver_top, ver_start, pair, pair_ring):
     """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
     False) or, before the first sub-window ends, from the cumulative mean smoothed over
     nine bins (no lines)."""
@@ -1003,6 +1038,21 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                 for kk in range(max(k - 1, lo), min(k + 2, hi)):
                     if line[kk] == 0:
                         line[kk] = 2
+    # bins whose noise rises and falls with their mirror's (a lossy codec's coarse coding of
+    # each real channel) count with the lines toward a band's limit, and may set it, as a
+    # bin out of the band does: marked 3
+    # (in the warm-up, over the frames so far once they are enough to tell)
+    if mirror[dir_start[0]] >= 0:
+        n_sub = int(par[P_U])
+        if not warm:
+            _mirror_coherent(ring[n_sub:n_sub + u], pair_ring[:u], pair_ring[n_sub:n_sub + u],
+                             1.0, mirror, dir_start[0], dir_step[0], dir_count[0],
+                             par[P_COHERENT], 2, scratch, line)
+        elif state[N_SUB_FRAMES] >= WARM_COHERENT_FRAMES:
+            # (three bins in a row: the correlation of 16 frames strays by 0.25)
+            _mirror_coherent(mean.reshape((1, -1)), pair[0:1], pair[1:2],
+                             1.0 / state[N_SUB_FRAMES], mirror, dir_start[0], dir_step[0],
+                             dir_count[0], par[P_COHERENT], 3, scratch, line)
     # the band's noise: the median quiet floor of the bins on no line and not near
     # digital silence (a band-limited recording is mostly silence)
     m = np.int64(0)  # typed: a literal 0 would compile _select for it too
@@ -1068,6 +1118,89 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                warm, lo, hi, scratch, shape, inv, state, log2f, coef, colour)
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
+
+
+@njit(**_JIT_PURE)
+def _pair_sums(p, mirror, lo, hi, pair):
+    """Add a tracked frame ``p`` to each bin's sums of its power times its mirror's
+    (``pair[0]``) and of its power squared (``pair[1]``); no mirror: nothing."""
+    for k in range(lo, hi):
+        m = mirror[k]
+        x = np.float64(p[k])
+        pair[1, k] += x * x
+        if m >= 0:
+            pair[0, k] += x * np.float64(p[m])
+
+
+@njit(**_JIT_PURE)
+def _mirror_coherent(means, cross, squares, scale, mirror, st, sp, cnt, excess, run, scratch,
+                     line):
+    """Mark (``line`` 3) the bins whose power rises and falls with their mirror's, on the
+    positive side (``st``, ``sp``, ``cnt``) and its mirror.
+
+    The correlation of a bin's power with its mirror's over the tracked frames, from the
+    means of the powers (``means``), of their products (``cross``) and of their squares
+    (``squares``), one row a sub-window of the memory, each times ``scale`` (the warm-up
+    passes one row of sums and the inverse of its frames).  A bin and its mirror are
+    marked where the two mean powers lie within :data:`MIRROR_BALANCE` of each other and
+    the correlation exceeds the median of the positive side's lower half by ``excess``,
+    in ``run`` bins in a row or more: a change of gain, a contact lost and found, moves
+    every bin alike and marks none, and a codec codes bins in clumps (a bin's chance
+    excess in the noise of few frames is no limit).
+    """
+    u = means.shape[0]
+    corr = scratch[:cnt]
+    for j in range(cnt):
+        k = st + sp * j
+        m = mirror[k]
+        corr[j] = 0.0
+        if m < 0:
+            continue
+        e1 = 0.0
+        e2 = 0.0
+        q1 = 0.0
+        q2 = 0.0
+        x = 0.0
+        for i in range(u):
+            e1 += means[i, k]
+            e2 += means[i, m]
+            x += cross[i, k]
+            q1 += squares[i, k]
+            q2 += squares[i, m]
+        w = scale / u
+        e1 *= w
+        e2 *= w
+        x *= w
+        v1 = q1 * w - e1 * e1
+        v2 = q2 * w - e2 * e2
+        if v1 <= 0.0 or v2 <= 0.0 or e1 <= 0.0 or e2 <= 0.0:
+            continue
+        if e1 > MIRROR_BALANCE * e2 or e2 > MIRROR_BALANCE * e1:
+            continue
+        corr[j] = (x - e1 * e2) / math.sqrt(v1 * v2)
+    half = cnt // 2
+    if half < 3:
+        return
+    low = scratch[cnt:cnt + 2 * half]  # (its upper half: _select's)
+    for j in range(half):
+        low[j] = corr[j]
+    base = np.float64(_select(low, half, half // 2))
+    at = base + excess
+    j = 0
+    while j < cnt:
+        if corr[j] <= at:
+            j += 1
+            continue
+        end = j
+        while end < cnt and corr[end] > at:
+            end += 1
+        if end - j >= run:
+            for jj in range(j, end):
+                k = st + sp * jj
+                for kk in (k, mirror[k]):
+                    if line[kk] != 1:
+                        line[kk] = 3
+        j = end
 
 
 @njit(**_JIT_PURE)
@@ -1313,7 +1446,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 @njit(**_JIT_PURE)
 def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_step, dir_count,
            par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
-           tops, ver_inv, out):
+           tops, ver_inv, mirror, pair, pair_ring, out):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -1352,6 +1485,10 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
     ver_inv
         The shapes' inverses kept, on the band's bins (:func:`_new_version`): the
         newest is the impulses' test's (:func:`_gate`).
+    mirror, pair, pair_ring
+        Each bin's mirror (``SpectralConfig.mirror``, -1: none); the sub-window's sums
+        of each bin's power times its mirror's and squared, and the ring of their means
+        a sub-window (:func:`_mirror_coherent`).
     out : ndarray, shape (n,), float64
         The level in force at each frame, negative where it is near digital silence.
 
@@ -1419,6 +1556,7 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                         x = pp[k]
                         sm[k] += w * (x - sm[k])
                         su[k] += x
+                _pair_sums(p, mirror, lo, hi, pair)
                 n_in = state[N_INBAND]
                 # (the band power the gate took of the frame, if it did: the same sum)
                 total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
@@ -1446,6 +1584,12 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                             smin[k] = np.inf
                             ssum[k] *= inv_n
                             ring[int(par[P_U]) + slot, k] = ssum[k]
+                        inv_p = 1.0 / state[N_SUB_FRAMES]
+                        for k in range(lo, hi):
+                            pair_ring[slot, k] = pair[0, k] * inv_p
+                            pair_ring[int(par[P_U]) + slot, k] = pair[1, k] * inv_p
+                            pair[0, k] = 0.0
+                            pair[1, k] = 0.0
                         state[N_SUBS] += 1.0
                         state[N_SUB_FRAMES] = 0.0
                     return i
