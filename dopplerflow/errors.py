@@ -3,7 +3,9 @@
 Every error a user can cause derives from :class:`DopplerflowError`, so a caller
 can catch them all at once, and also from the matching builtin (``ValueError``
 or ``OSError``), so code written without dopplerflow in mind still works.  The
-message is one line: what was wrong, what is allowed, what to do.
+message is one line: what was wrong, what is allowed, what to do.  The same errors reach
+the command line and Python callers, so a message that names an option names it for both
+(:func:`option`).
 """
 
 __all__ = [
@@ -12,7 +14,40 @@ __all__ = [
     "AudioFileError",
     "LayoutError",
     "SettingsError",
+    "option",
+    "command_line_message",
 ]
+
+
+#: What :func:`option` puts between an option's flag and its Python keyword.
+PYTHON_NOTE = " (Python: "
+
+
+def option(flag, keyword):
+    """An option as an error message names it: the command line's flag, then the Python
+    keyword, e.g. ``option("--layout mono", "layout='mono'")`` is ``"--layout mono
+    (Python: layout='mono')"``; the command line prints the flag alone
+    (:func:`command_line_message`)."""
+    return f"{flag}{PYTHON_NOTE}{keyword})"
+
+
+def command_line_message(message):
+    """``message`` with the Python keywords :func:`option` added left out: what the
+    command line prints."""
+    out = []
+    i = 0
+    while True:
+        j = message.find(PYTHON_NOTE, i)
+        if j < 0:
+            out.append(message[i:])
+            return "".join(out)
+        out.append(message[i:j])
+        # the note ends at the parenthesis that closes it (a keyword may hold some)
+        depth, k = 1, j + len(PYTHON_NOTE)
+        while k < len(message) and depth:
+            depth += {"(": 1, ")": -1}.get(message[k], 0)
+            k += 1
+        i = k
 
 
 class DopplerflowError(Exception):

@@ -505,3 +505,39 @@ def test_progress_on_a_terminal_is_one_bar_rewritten_and_erased():
     assert text.split("\r")[1:4] == [f"x.flac [{'#' * (pct // 4):<25}] {pct:3d}%"
                                       for pct in (25, 50, 75)]
     assert text.endswith("\r" + " " * len("x.flac") + " " * 35 + "\r")
+
+
+@pytest.mark.parametrize("command", ["analyze", "replay"])
+def test_cli_summary_marks_a_reflux_cut_by_the_end(tmp_path, capsys, command):
+    """A recording that ends during a reflux: the summary's event table marks it, the JSON
+    flags it, and a warning gives its least duration; a file and its replay alike."""
+    fs = 8000
+    freq = np.concatenate([np.full(2 * fs, 700.0), np.full(int(1.5 * fs), -700.0)])
+    z = 0.5 * np.exp(2j * np.pi * np.cumsum(freq) / fs)
+    path, out = tmp_path / "cut.wav", tmp_path / "cut.json"
+    sf.write(path, np.stack((z.real, z.imag), axis=1), fs, subtype="PCM_16")
+    assert cli.main([command, str(path), "--layout", "iq", "--vessel", "ijv", "--antegrade",
+                     "toward", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    row = [line for line in printed.splitlines() if line.startswith("      1  ")]
+    assert len(row) == 1 and row[0].endswith("  (cut by the end: at least)"), printed
+    ev = json.loads(out.read_text())["reflux_events"][0]
+    assert ev["cut_by_end"] is True
+    assert "warning     reflux still running at the end of the recording: it lasted at least" \
+        in printed
+
+
+def test_an_error_names_the_flag_on_the_command_line_and_the_keyword_in_python(tmp_path,
+                                                                              capsys):
+    """One error reaches both: the command line prints the flags alone, Python the flags
+    with their keywords."""
+    import dopplerflow as df
+
+    path = tmp_path / "mono.wav"
+    sf.write(path, np.random.default_rng(0).standard_normal(8000) * 0.01, 8000)
+    with pytest.raises(df.LayoutError, match=r"--layout mono \(Python: layout='mono'\)"):
+        df.analyze(path, layout="iq")
+    assert cli.main(["analyze", str(path), "--layout", "iq"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dopplerflow: error: ") and "use --layout mono" in err
+    assert "Python" not in err and len(err.splitlines()) == 1

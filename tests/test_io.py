@@ -63,7 +63,8 @@ def test_channel_choice_in_a_four_channel_file(tmp_path, stereo):
     path = tmp_path / "multi.wav"
     sf.write(path, x, FS)
     with pytest.raises(df.LayoutError, match=r"input has 4 channels; choose the 2 to analyse "
-                                             r"with --channels \(e.g. --channels 1,2\)"):
+                                             r"with --channels, e\.g\. --channels 1,2 "
+                                             r"\(Python: channels=\(1, 2\)\)$"):
         df.analyze(path)
     _check_reflux(df.analyze(path, channels=(3, 4), vessel="ijv", antegrade="toward"))
 
@@ -105,8 +106,8 @@ def _bad(tmp_path, kind, stereo):
     ("truncated-header", r"truncated-header\.wav is not a readable audio file"),
     ("short", r"short\.wav is 5\.0 ms long; at least one 10 ms analysis window \(80 samples\) "
               r"is needed"),
-    ("mono-file", r"input has 1 channel; layout 'iq' needs 2 \(use --layout mono, which cannot "
-                  r"tell flow direction"),
+    ("mono-file", r"input has 1 channel; layout 'iq' needs 2: use --layout mono, which "
+                  r"cannot tell flow direction"),
 ])
 def test_bad_files_exit_1_with_one_line(tmp_path, capsys, stereo, kind, message):
     # a one-channel file fits the layout 'auto' of the command line (mono): iq is asked for
@@ -859,3 +860,179 @@ def test_coarse_samples_are_warned_of_by_analyze_and_replay(tmp_path, stereo, su
     if coarse:
         assert f"({subtype})" in said[0] and said[0].endswith("record 16-bit PCM")
     assert replay(p, df.Settings(layout="auto")).warnings == a.warnings
+
+
+# ------------------------------------------------------------------ 8-bit arrays
+JUGULAR = Path(__file__).resolve().parent.parent / "samples" / "jugular_valsalva_iq.flac"
+
+
+def test_8_bit_arrays_read_as_the_8_bit_file_and_are_warned_of(tmp_path):
+    """The jugular sample as 8-bit samples: a uint8 array (offset 128, as an 8-bit WAV
+    stores it) and an int8 array give the analysis of the 8-bit WAV holding them, bit for
+    bit, and the same coarse-samples warning.  Before, the uint8 array was scaled without
+    its offset (a "+52.9%" mean level, half the amplitude) and no 8-bit array was warned
+    of."""
+    import wave
+
+    x, fs = sf.read(JUGULAR)
+    u8 = np.clip(np.round(x * 128) + 128, 0, 255).astype(np.uint8)
+    path = tmp_path / "u8.wav"
+    with wave.open(str(path), "wb") as w:  # the bytes as they are: libsndfile's PCM_U8
+        w.setnchannels(2)
+        w.setsampwidth(1)
+        w.setframerate(fs)
+        w.writeframes(u8.tobytes())
+    assert sf.info(path).subtype == "PCM_U8"
+    kw = dict(vessel="ijv", antegrade="away")
+    want = df.analyze(path, **kw).to_dict(trace=True)
+    assert want["warnings"][0].startswith("the file's samples are 8-bit (PCM_U8): their "
+                                          "rounding noise stands only some 40-50 dB")
+    want_warnings = want.pop("warnings")
+    want.pop("file")
+    for arr in (u8, (u8.astype(np.int16) - 128).astype(np.int8)):
+        got = df.analyze(arr, sample_rate_hz=fs, **kw).to_dict(trace=True)
+        coarse = (f"the array's samples are 8-bit ({arr.dtype}): their rounding noise stands "
+                  f"only some 40-50 dB under the signal")
+        assert got["warnings"][0].startswith(coarse), got["warnings"]
+        assert got.pop("warnings")[1:] == want_warnings[1:]
+        got.pop("file")
+        assert got == want
+    # 16-bit arrays are not coarse
+    i16 = np.round(x * 32767).astype(np.int16)
+    assert not any("8-bit" in w for w in df.analyze(i16, sample_rate_hz=fs, **kw).warnings)
+
+
+def test_unsigned_integers_are_centred():
+    """Every unsigned width: its middle value is 0, its least -1."""
+    from dopplerflow.core.processor import as_float_block
+
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        top = np.iinfo(dtype).max
+        got = as_float_block(np.array([[0], [top // 2 + 1], [top]], dtype), 1).ravel()
+        assert got[0] == -1.0 and got[1] == 0.0 and 1.0 - 2.0 ** -7 <= got[2] <= 1.0
+
+
+# ------------------------------------------------------------------ arrays the wrong way round
+def test_an_array_of_channels_by_frames_says_to_transpose_it():
+    """A (2, n) array (the channels-first convention of librosa and scipy): before, "input
+    has 96000 channels; choose ... with --channels"."""
+    x, fs = sf.read(JUGULAR)
+    with pytest.raises(df.InputError, match=r"^source array of shape \(2, 96000\) looks like "
+                                            r"\(channels, frames\); pass its transpose \(x\.T\)"):
+        df.analyze(x.T, sample_rate_hz=fs)
+    with pytest.raises(df.InputError, match=r"^source array of shape \(1, 96000\) looks like"):
+        df.analyze(x[:, :1].T, sample_rate_hz=fs, layout="mono")
+    proc = df.Processor(df.Settings(), fs, 2)
+    with pytest.raises(df.InputError, match=r"^block has shape \(2, 4096\); expected \(frames, "
+                                            r"2\) .*looks like \(channels, frames\): pass its "
+                                            r"transpose, block\.T"):
+        proc.push(x[:4096].T)
+
+
+# ------------------------------------------------------------------ a FLAC without its length
+def _unset_flac(tmp_path, keep=1.0):
+    """The jugular sample as a FLAC whose STREAMINFO states no length (total samples 0, as
+    a writer that never finished leaves it), its first ``keep`` of the bytes."""
+    x, fs = sf.read(JUGULAR)
+    path = tmp_path / "unset.flac"
+    sf.write(path, x, fs, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    # "fLaC", the STREAMINFO block header (4 bytes), then 10 bytes of block and frame
+    # sizes: the next 64 bits end with the 36-bit count of samples
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0
+    at = 8 + 10
+    field = int.from_bytes(data[at:at + 8], "big")
+    assert field & (2 ** 36 - 1) == len(x)
+    data[at:at + 8] = (field & ~(2 ** 36 - 1)).to_bytes(8, "big")
+    path.write_bytes(bytes(data[:int(len(data) * keep)]))
+    assert sf.info(path).frames == 2 ** 63 - 1  # what libsndfile makes of it
+    return path
+
+
+def _summary(path, capsys):
+    assert main(["analyze", str(path), "--layout", "iq", "--vessel", "ijv", "--antegrade",
+                 "away"]) == 0
+    return capsys.readouterr().out
+
+
+def test_a_flac_without_its_length_is_read_to_its_end_and_says_so(tmp_path, capsys):
+    """Before: "audio 12.00 s of 1152921504606847.00 s (cut short)" and "its header
+    promises 9223372036854775807 frames"."""
+    path = _unset_flac(tmp_path)
+    out = _summary(path, capsys)
+    assert "  audio       12.00 s, 8000 Hz, 2 channel(s), layout iq\n" in out
+    assert "9223372036854775807" not in out and "1152921504606847" not in out
+    a = df.analyze(path, vessel="ijv", antegrade="away")
+    assert a.audio_complete and a.cut is None and a.reflux is True
+    assert any(w.startswith("the file's header states no length (a FLAC whose writer never "
+                            "finished it, as a crash leaves it): its 96000 frames were read "
+                            "to its end, at 12.000 s, and are analysed") for w in a.warnings)
+    assert io.recording_at(path) == "FLAC, 2 channels, length not stated"
+
+
+def test_a_flac_without_its_length_and_cut_short_gives_no_length(tmp_path, capsys):
+    path = _unset_flac(tmp_path, keep=0.6)
+    out = _summary(path, capsys)
+    assert "9223372036854775807" not in out and "1152921504606847" not in out
+    a = df.analyze(path, vessel="ijv", antegrade="away")
+    assert not a.audio_complete and a.cut["stated_s"] is None
+    read = a.cut["at_s"]
+    assert 5.0 < read < 8.0  # 60% of the bytes of 12 s
+    assert f"  audio       {read:.2f} s (damaged there), 8000 Hz" in out
+    (w,) = [w for w in a.warnings if w.startswith("the file is damaged or cut short")]
+    assert "its header states no length" in w and w.endswith(
+        f"the {round(read * 8000)} frames before it are analysed")
+
+
+def test_a_flac_killed_while_written_keeps_its_audio_and_states_no_length(tmp_path, capsys):
+    """A FLAC written by soundfile in another process, killed (SIGKILL) once it has written
+    the sample: the header's length is never written."""
+    import signal
+
+    path = tmp_path / "killed.flac"
+    writer = ("import sys, time, soundfile as sf\n"
+              "x, fs = sf.read(sys.argv[2])\n"
+              "f = sf.SoundFile(sys.argv[1], 'w', fs, 2, 'PCM_16', format='FLAC')\n"
+              "for i in range(0, len(x), 4096):\n"
+              "    f.write(x[i:i + 4096])\n"
+              "    f.flush()\n"
+              "print('written', flush=True)\n"
+              "time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", writer, str(path), str(JUGULAR)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "written"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        p.stdout.close()
+    assert sf.info(path).frames == 2 ** 63 - 1
+    out = _summary(path, capsys)
+    assert "9223372036854775807" not in out and " of " not in out.split("\n")[1]
+    a = df.analyze(path, vessel="ijv", antegrade="away")
+    # the encoder's last block, never flushed, is lost: at most one 4096-frame FLAC block
+    assert 12.0 - 4096 / 8000 <= a.duration_s <= 12.0
+    assert a.reflux is True
+    assert any(w.startswith("the file's header states no length") for w in a.warnings)
+
+
+def test_whole_numbers_beyond_full_scale_hint_at_unscaled_16_bit_samples(tmp_path):
+    """The jugular sample's 16-bit values handed over as floats (an array, and a float WAV
+    holding them): the share is a plain percentage, not "(1e+02%)", and the warning says
+    what they look like and what to do; scaled floats beyond full scale get no such hint."""
+    x16, fs = sf.read(JUGULAR, dtype="int16")
+    path = tmp_path / "unscaled.wav"
+    sf.write(path, x16.astype(np.float32), fs, subtype="FLOAT")
+    beyond = int(np.count_nonzero(np.abs(x16) > 1))
+    assert 0.99 < beyond / x16.size < 1  # nearly all, not all: never rounded up to 100%
+    peak = int(np.abs(x16.astype(int)).max())
+    want = (f"{beyond} samples (99%) beyond full scale: float values over 1.0 in magnitude, "
+            f"which a conversion to integer audio would clip; every value is a whole number, "
+            f"up to {peak}: integer samples given as floats? divide them by 32768")
+    for source, kw in ((x16.astype(float), {"sample_rate_hz": fs}), (path, {})):
+        assert want in df.analyze(source, vessel="ijv", antegrade="away", **kw).warnings
+    loud = x16.astype(np.float32) * np.float32(1.5 / 32768)
+    (w,) = [w for w in df.analyze(loud, sample_rate_hz=fs, vessel="ijv").warnings
+            if "beyond full scale" in w]
+    assert w.endswith("which a conversion to integer audio would clip"), w
+    assert "%) beyond" in w and "e+" not in w and "e-" not in w

@@ -459,3 +459,213 @@ def test_latency_benchmark_is_consistent():
     assert r["decision_ms"] + look <= r["audio_wait_ms"] + 1e-9
     assert r["audio_wait_ms"] <= r["decision_ms"] + look + r["block_ms"] + 1e-9
     assert r["latency_ms"] == pytest.approx(r["audio_wait_ms"] + r["processing_ms"])
+
+
+# ---------------------------------------------------------------------- recordings, outputs
+SESSION = """
+import json, sys
+from dopplerflow import Settings
+from dopplerflow.errors import SettingsError
+from dopplerflow.live import LiveSession
+kw = dict(device="df_file", sample_rate_hz=8000, duration_s=0.5, block_size=256)
+try:
+    LiveSession(Settings(vessel="ijv"), record_path=sys.argv[1], **kw).run()
+    refused = None
+except SettingsError as exc:
+    refused = str(exc)
+s = LiveSession(Settings(vessel="ijv"), **kw)
+first = s.run()
+try:
+    s.run()
+    again = None
+except RuntimeError as exc:
+    again = str(exc)
+print(json.dumps({"refused": refused, "again": again, "first": first.duration_s}))
+"""
+
+
+def test_python_session_refuses_an_existing_recording_and_runs_once(tmp_path):
+    """``LiveSession`` with a real device: an existing ``record_path`` is refused before the
+    stream opens, the file left as it was; a second ``run()`` is a RuntimeError, not the
+    first result again."""
+    require_portaudio()
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, tone_iq(8000, segments=((3.0, 700.0),)))
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    rec = tmp_path / "precious.flac"
+    sf.write(rec, tone_iq(8000, segments=((2.0, -700.0),)), 8000, subtype="PCM_24")
+    before = rec.read_bytes()
+    res = subprocess.run([sys.executable, "-c", SESSION, str(rec)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    assert info["refused"] == (f"recording '{rec}' exists; a recording is never overwritten: "
+                               f"give a new file name")
+    assert rec.read_bytes() == before
+    assert info["first"] == 0.5
+    assert info["again"] is not None and "already run" in info["again"]
+
+
+def test_flac_recording_clips_and_the_analysis_sees_the_recording(tmp_path):
+    """A float stream beyond full scale recorded to FLAC: the recording holds the samples
+    clipped at full scale (24-bit), the live analysis is that of those samples (the JSON
+    equals ``analyze`` of the recording, apart from the live fields and the clipping
+    warning), and one warning counts the samples clipped."""
+    require_portaudio()
+    fs, duration_s = 8000, 4.0
+    x = tone_iq(fs) * np.float32(2.6)  # |I|, |Q| up to 1.3: a third of the samples beyond 1
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, x)
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    rec, out = tmp_path / "rec.flac", tmp_path / "out.json"
+    child = _Child(["--device", "df_file", "--sample-rate", str(fs), "--duration",
+                    str(duration_s), "--record", str(rec), "--json", str(out), "--block-size",
+                    "512", *ANALYSIS_FLAGS], env)
+    assert child.finish() == 0, child.err
+    n = int(duration_s * fs)
+    y, _ = sf.read(rec, dtype="float32")
+    q = np.clip(np.rint(x[:n] * 2.0 ** 23), -2 ** 23, 2 ** 23 - 1) / 2.0 ** 23
+    assert np.array_equal(y, q.astype(np.float32))
+    beyond = int(np.count_nonzero(np.abs(x[:n]) > 1.0))
+    assert beyond > 0.1 * x[:n].size
+    live = json.loads(out.read_text())
+    ref = analyze(str(rec), vessel="ijv", antegrade="toward").to_dict()
+    told = [w for w in live["warnings"] if "clipped in the FLAC recording" in w]
+    assert told == [f"{beyond} sample(s) beyond full scale were clipped in the FLAC recording, "
+                    f"and analysed as recorded; a .wav recording keeps float samples as they "
+                    f"come"]
+    for key in ("live", "input_overflows", "dropped_frames"):
+        del live[key]
+    live["warnings"].remove(told[0])
+    assert live == ref
+    assert not any("beyond full scale: float values" in w for w in live["warnings"])
+
+
+def test_blocks_of_two_seconds_do_not_count_as_a_stalled_device(tmp_path, pulse_server):
+    """A real-time device at 16 kHz in blocks of 32768 frames (2.05 s): the blocks come over
+    2 s apart, and the session runs to --duration instead of ending as a device error."""
+    require_portaudio()
+    fs = pulse_server.sample_rate_hz
+    out = tmp_path / "out.json"
+    res = subprocess.run(LIVE + ["--device", "pulse", "--sample-rate", str(fs), "--duration",
+                                 "5", "--block-size", "32768", "--json", str(out), "--quiet",
+                                 *ANALYSIS_FLAGS],
+                         env=pulse_server.env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    assert result["live"]["end_reason"] == "duration" and result["live"]["error"] is None
+    assert result["duration_s"] == 5.0
+
+
+def test_quiet_and_one_channel_named_is_mono(tmp_path):
+    """``live -q --channels 1`` (no --layout): one channel named is read as mono on it, as
+    ``analyze`` reads it, and ``-q`` is taken as ``--quiet``."""
+    require_portaudio()
+    fs = 8000
+    x = tone_iq(fs, segments=((3.0, 700.0),))[:, :1]  # one channel: a mono probe
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, x)
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    out, rec = tmp_path / "out.json", tmp_path / "rec.wav"
+    res = subprocess.run(LIVE + ["--device", "df_file", "--sample-rate", str(fs), "--duration",
+                                 "2", "--channels", "1", "-q", "--json", str(out), "--record",
+                                 str(rec), "--vessel", "ijv"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    assert result["settings"]["layout"] == "mono" and result["settings"]["channels"] == [1]
+    assert result["direction_available"] is False
+    ref = analyze(str(rec), layout="mono", vessel="ijv").to_dict()
+    assert result["reflux_not_assessable"] == ref["reflux_not_assessable"]
+    assert result["summary"] == ref["summary"]
+
+
+def test_a_session_too_short_to_analyse_says_so_in_its_closing_line(tmp_path):
+    """``--duration 0.05``: the closing line says nothing was analysed, as the JSON does."""
+    require_portaudio()
+    fs = 8000
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, tone_iq(fs, segments=((1.0, 700.0),)))
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    out = tmp_path / "out.json"
+    res = subprocess.run(LIVE + ["--device", "df_file", "--sample-rate", str(fs), "--duration",
+                                 "0.05", "--json", str(out), "--quiet", *ANALYSIS_FLAGS],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["reflux_not_assessable"] == "nothing was analysed"
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("dopplerflow live: duration reached: 0.05 s of audio, none of it "
+                           "analysed, 0 reflux event(s)"), last
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_stream_opens(tmp_path):
+    """``--json`` in a folder where no file can be made: exit 1, one line, before anything is
+    recorded (the recording is not even created)."""
+    require_portaudio()
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, tone_iq(8000, segments=((1.0, 700.0),)))
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    rec = tmp_path / "rec.flac"
+    t0 = time.monotonic()
+    res = subprocess.run(LIVE + ["--device", "df_file", "--sample-rate", "8000", "--duration",
+                                 "30", "--record", str(rec), "--json", "/proc/df_a.json",
+                                 "--csv", str(tmp_path / "t.csv")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--json /proc/df_a.json: no file can be made" in lines[0]
+    assert not rec.exists() and not (tmp_path / "t.csv").exists()
+    assert "Ctrl-C to stop" not in res.stderr
+    print(f"refused in {time.monotonic() - t0:.1f} s")
+
+
+def test_an_output_failing_at_the_end_keeps_the_others(tmp_path, pulse_server):
+    """The folder of ``--json`` vanishes during the session: the recording, the CSV and the
+    beats CSV are written all the same, the closing line is printed, and one line names
+    the JSON that failed, with exit status 1."""
+    require_portaudio()
+    fs = pulse_server.sample_rate_hz
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    rec, csv, beats = tmp_path / "rec.flac", tmp_path / "t.csv", tmp_path / "b.csv"
+    child = _Child(["--device", "pulse", "--sample-rate", str(fs), "--record", str(rec),
+                    "--json", str(gone / "a.json"), "--csv", str(csv), "--beats-csv",
+                    str(beats), "--quiet", *ANALYSIS_FLAGS], pulse_server.env)
+    child.wait_for(child.err, "Ctrl-C to stop", timeout_s=60)
+    time.sleep(1.0)
+    gone.rmdir()
+    child.proc.send_signal(2)  # SIGINT, as Ctrl-C
+    assert child.finish() == 1, child.err
+    assert child.err[-2].startswith("dopplerflow live: stopped: ")
+    last = child.err[-1]
+    assert last.startswith(f"dopplerflow: error: cannot write {gone / 'a.json'}: ")
+    assert last.endswith("; the other outputs (--csv, --beats-csv) were written")
+    assert csv.read_text().startswith("time_s") and beats.read_text()
+    assert sf.info(str(rec)).duration > 0.5
+
+
+def test_a_session_stopped_during_a_reflux_marks_it_cut_by_the_end(tmp_path):
+    """``--duration`` ends the session 1 s into a 1.5 s reflux: the event is marked
+    ``cut_by_end``, with a warning giving the least duration, as ``analyze`` marks it."""
+    require_portaudio()
+    fs, duration_s = 8000, 3.0
+    x = tone_iq(fs)
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, x)
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    out = tmp_path / "out.json"
+    res = subprocess.run(LIVE + ["--device", "df_file", "--sample-rate", str(fs), "--duration",
+                                 str(duration_s), "--json", str(out), "--quiet", *ANALYSIS_FLAGS],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(out.read_text())
+    ev = _one_event(result)
+    assert ev["cut_by_end"] is True
+    assert ev["duration_s"] == pytest.approx(duration_s - REFLUX_AT_S, abs=2 * (HOP_S + 0.005))
+    told = [w for w in result["warnings"] if w.startswith("reflux still running at the end")]
+    assert len(told) == 1
+    least = float(told[0].split("it lasted at least ")[1].split(" s")[0])
+    assert least == pytest.approx(ev["duration_s"], abs=0.005 + 1e-9)  # printed to 10 ms
+    ref = analyze(x[:int(duration_s * fs)], sample_rate_hz=fs, vessel="ijv",
+                  antegrade="toward").to_dict()
+    assert result["reflux_events"] == ref["reflux_events"]

@@ -270,3 +270,53 @@ def test_standard_input_is_not_read(capsys):
     assert err.strip() == ("dopplerflow: error: '-' (standard input) is not supported: "
                            "dopplerflow reads a recording from a file (it reads it more than "
                            "once); save the audio to a file and give its path")
+
+
+def test_a_folder_where_no_file_can_be_made_is_refused_before_the_analysis(rec, tmp_path,
+                                                                            capsys):
+    """``/proc`` passes every permission test (as root too) but takes no new file: the
+    output is refused before the analysis, in one line, and no other output is written."""
+    csv = tmp_path / "t.csv"
+    code = main(["analyze", str(rec), "--csv", str(csv), "--json", "/proc/df_out.json", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert "--json /proc/df_out.json: no file can be made in the folder /proc" in err
+    assert not csv.exists()
+
+
+def test_the_writability_probe_leaves_nothing_behind(rec, tmp_path):
+    """The probe makes a file beside the output and removes it: the folder is as it was,
+    and a file already at the output's path is not touched."""
+    from dopplerflow.cli.paths import check_paths
+
+    old = tmp_path / "old.json"
+    old.write_text("kept")
+    os.utime(old, (1e9, 1e9))
+    before = sorted(os.listdir(tmp_path))
+    check_paths([("the recording", rec)], [("--json", old), ("--csv", tmp_path / "new.csv")])
+    assert sorted(os.listdir(tmp_path)) == before
+    assert old.read_text() == "kept" and old.stat().st_mtime == 1e9
+
+
+@pytest.mark.parametrize("command", ["analyze", "replay"])
+def test_an_output_failing_at_the_end_keeps_the_others(rec, tmp_path, capsys, command):
+    """The JSON's folder is gone when the outputs are written (after the check): the CSV,
+    the beats CSV and the plot are written all the same, the summary is printed, and one
+    error names the JSON."""
+    from dopplerflow.cli import build_parser
+    from dopplerflow.cli.common import finish_outputs
+    from dopplerflow.core import analyze
+
+    gone = tmp_path / "gone"
+    out = {"--json": gone / "a.json", "--csv": tmp_path / "t.csv",
+           "--beats-csv": tmp_path / "b.csv", "--plot": tmp_path / "p.png"}
+    args = build_parser().parse_args([command, str(rec), "--vessel", "ijv",
+                                      *(str(a) for kv in out.items() for a in kv)])
+    analysis = analyze(str(rec), vessel="ijv", keep_trace=True, keep_spectrogram=True)
+    with pytest.raises(AudioFileError) as exc:
+        finish_outputs(analysis, args)
+    assert str(exc.value) == (f"cannot write {gone / 'a.json'}: No such file or directory; the "
+                              f"other outputs (--csv, --beats-csv, --plot) were written")
+    assert out["--csv"].read_text().startswith("time_s")
+    assert out["--beats-csv"].read_text() and out["--plot"].stat().st_size > 0
+    assert "reflux      YES" in capsys.readouterr().out

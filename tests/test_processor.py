@@ -170,3 +170,60 @@ def test_result_without_trace_is_the_same(block):
     assert full.summary.flow_fraction == round(float(full.trace.flow.mean()), 4)
     assert full.summary.peak_antegrade_velocity_cm_s == \
         round(float(np.nanmax(full.trace.antegrade_max_cm_s)), 2)
+
+
+# ------------------------------------------------------------- spans too short to judge
+JUGULAR = __import__("pathlib").Path(__file__).resolve().parent.parent / \
+    "samples/jugular_valsalva_iq.flac"
+
+
+def _clip(tmp_path, start_s, length_s):
+    """A WAV of ``length_s`` of the bundled jugular sample (flow throughout, reflux from
+    4.35 to 6.36 s) from ``start_s``."""
+    import soundfile as sf
+
+    x, fs = sf.read(JUGULAR)
+    p = tmp_path / f"clip_{start_s}_{length_s}.wav"
+    sf.write(p, x[round(start_s * fs):round((start_s + length_s) * fs)], fs)
+    return p
+
+
+def test_a_span_too_short_to_judge_flow_is_no_finding_of_no_flow(tmp_path):
+    """0.25 s of a recording with flow in most of its frames: the 0.2 s analysed cannot
+    hold the 0.25 s of flow the rule needs, so flow and reflux are not assessable (before:
+    "flow not Doppler-detectable" and reflux "no", with flow in 82% of the frames)."""
+    a = df.analyze(_clip(tmp_path, 0.0, 0.25), vessel="ijv", antegrade="away")
+    assert a.summary.flow_fraction > 0.5
+    assert a.flow_detected is None and a.reflux is None
+    assert a.reflux_not_assessable == ("the recording is too short to judge flow, with flow "
+                                       "in 0.20 s of the 0.20 s analysed and 0.25 s needed")
+    assert not any("no flow detected" in w for w in a.warnings)
+    assert any(w.startswith("only 0.20 s analysed: too short to judge flow") for w in a.warnings)
+    # a span longer than 0.25 s with flow in most of it, still under 0.25 s of flow: only
+    # the span's length kept the flow under the rule
+    z = chirp_tones([(0.22, 500.0), (0.15, 0.0)], FS)
+    b = df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="toward")
+    assert b.flow_detected is None and b.reflux is None
+    assert b.reflux_not_assessable.startswith("the recording is too short to judge flow")
+    # the same flow followed by a second without any: flow not detected, a finding
+    z = chirp_tones([(0.22, 500.0), (1.0, 0.0)], FS)
+    c = df.analyze(z, sample_rate_hz=FS, vessel="ijv", antegrade="toward")
+    assert c.flow_detected is False and c.reflux is False
+
+
+def test_a_span_shorter_than_the_reflux_threshold_cannot_say_no_reflux(tmp_path):
+    """0.5 s of antegrade flow: flow is detected, but no retrograde flow in 0.45 s can
+    outlast the jugular's 0.88 s threshold, so reflux is not assessable (before: "no");
+    the same span inside the reflux, under a 0.3 s threshold, shows its reflux."""
+    a = df.analyze(_clip(tmp_path, 0.0, 0.5), vessel="ijv", antegrade="away")
+    assert a.flow_detected is True and a.reflux is None
+    assert a.reflux_not_assessable == "0.45 s analysed, shorter than the reflux threshold of " \
+                                      "0.88 s"
+    assert any(w.startswith("only 0.45 s analysed, shorter than the reflux threshold of "
+                            "0.88 s") for w in a.warnings)
+    inside = _clip(tmp_path, 4.5, 0.5)
+    assert df.analyze(inside, vessel="ijv", antegrade="away").reflux is None
+    short_rule = df.analyze(inside, reflux_threshold_s=0.3, antegrade="away")
+    assert short_rule.reflux is True and short_rule.reflux_events
+    # long enough for the threshold: the verdict stands
+    assert df.analyze(_clip(tmp_path, 0.0, 1.5), vessel="ijv", antegrade="away").reflux is False

@@ -260,3 +260,32 @@ def test_retrograde_flow_cut_by_the_recording_is_not_called_no_reflux(start_s, e
         assert ep.duration_s < 0.88
     else:
         assert not any(w.startswith("retrograde flow") for w in a.warnings)
+
+
+def _tone(segments, fs=8000):
+    """I/Q tones, (duration s, Hz) per segment, phase-continuous, with weak seeded noise."""
+    freq = np.concatenate([np.full(int(round(d * fs)), f) for d, f in segments])
+    z = 0.5 * np.exp(2j * np.pi * np.cumsum(freq) / fs)
+    noise = np.random.default_rng(0).standard_normal((2, len(z)))
+    z += 0.005 * (noise[0] + 1j * noise[1])
+    return iq(z), fs
+
+
+def test_a_reflux_running_at_the_end_is_marked_cut_by_end():
+    """A reflux still running when the recording ends lasted at least what was recorded:
+    the event says so (``cut_by_end``, in the JSON only then), with a warning; one that
+    ended before the end is not marked."""
+    x, fs = _tone(((2.0, 700.0), (1.5, -700.0)))
+    a = df.analyze(x, sample_rate_hz=fs, vessel="ijv", antegrade="toward")
+    assert a.reflux is True and len(a.reflux_events) == 1
+    ev = a.reflux_events[0]
+    assert ev.cut_by_end and ev.to_dict()["cut_by_end"] is True
+    assert ev.duration_s == pytest.approx(1.5, abs=0.02)  # 1.5 s recorded of it
+    assert (f"reflux still running at the end of the recording: it lasted at least "
+            f"{ev.duration_s:.2f} s (from {ev.start_s:.2f} s); record on past it to time it"
+            in a.warnings)
+    y, _ = _tone(((2.0, 700.0), (1.5, -700.0), (0.5, 700.0)))
+    b = df.analyze(y, sample_rate_hz=fs, vessel="ijv", antegrade="toward")
+    assert len(b.reflux_events) == 1 and not b.reflux_events[0].cut_by_end
+    assert "cut_by_end" not in b.to_dict()["reflux_events"][0]
+    assert not any(w.startswith("reflux still running") for w in b.warnings)

@@ -80,3 +80,100 @@ def test_doppler_equation():
     # v = c f / (2 f0 cos a): 1 kHz at 8 MHz and 60 degrees is 19.25 cm/s
     assert cm_s_per_hz(8e6, 60.0) * 1000 == pytest.approx(100 * 1540 * 1000 / (2 * 8e6 * 0.5))
     assert cm_s_per_hz(4e6, 0.0, 1540.0) == pytest.approx(100 * 1540 / 8e6)
+
+
+# ----------------------------------------------------------------- slips made in Python
+def test_a_name_that_is_not_known_is_refused_as_the_settings_are_made():
+    """Before, Settings(vessel="xx") was made, and refused only at the analysis."""
+    for field, value, message in [("vessel", "xx", "vessel 'xx' is not known; use one of ijv"),
+                                  ("layout", "IQ", "layout 'IQ' is not known; use one of iq"),
+                                  ("antegrade", "up", "antegrade 'up' is not known"),
+                                  ("envelope", "max", "envelope method 'max' is not known")]:
+        with pytest.raises(df.SettingsError, match=f"^{message}"):
+            df.Settings(**{field: value})
+        with pytest.raises(df.SettingsError, match=f"^{message}"):
+            df.Settings().replace(**{field: value})
+
+
+def test_a_processor_needs_settings():
+    """Before: AttributeError: 'str' object has no attribute 'validate'."""
+    for given in (None, "ijv", {"vessel": "ijv"}):
+        with pytest.raises(df.SettingsError, match=r"^settings=.* is not valid: give a Settings "
+                                                   r"\(dopplerflow\.Settings\(\.\.\.\)\)$"):
+            df.Processor(given, FS, 2)
+
+
+def test_an_offset_without_the_offset_layout_is_refused_as_the_command_line_refuses_it():
+    """Before, offset_hz=1000 with layout 'iq' was ignored without a word in Python."""
+    z = band_noise(FS, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
+    for layout in ("iq", "auto"):
+        with pytest.raises(df.SettingsError, match=rf"^--offset-hz \(Python: offset_hz\) applies "
+                                                   rf"to layout 'offset' only, not to layout "
+                                                   rf"'{layout}'; give --layout offset \(Python: "
+                                                   rf"layout='offset'\) or leave the offset out$"):
+            df.analyze(z, sample_rate_hz=FS, layout=layout, offset_hz=1000.0)
+
+
+def test_errors_name_the_python_keyword_beside_the_flag():
+    """A Python caller is told the keyword to give, not only the command line's flag (before:
+    "--carrier-mhz 8" for carrier_hz=8, "use --layout mono", "--channels N")."""
+    z = band_noise(FS, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
+    stereo = np.stack((z.real, z.imag), axis=1)
+    with pytest.raises(df.SettingsError, match=r"^carrier 8e-06 MHz is outside 1-20 MHz; "
+                                               r"vascular CW probes use 2-10 MHz: a typical "
+                                               r"pencil probe is --carrier-mhz 8 \(Python: "
+                                               r"carrier_hz=8e6, in Hz\)$"):
+        df.analyze(z, sample_rate_hz=FS, carrier_hz=8)
+    with pytest.raises(df.LayoutError, match=r"^input has 1 channel; layout 'iq' needs 2: use "
+                                             r"--layout mono \(Python: layout='mono'\), which "
+                                             r"cannot tell flow direction, or --layout offset "
+                                             r"\(Python: layout='offset'\) for a heterodyne"):
+        df.analyze(z.real, sample_rate_hz=FS)
+    with pytest.raises(df.LayoutError, match=r"^input has 2 channels; layout 'mono' needs 1: "
+                                             r"pick one channel with --channels N \(Python: "
+                                             r"channels=\(N,\)\), or read the direction two "
+                                             r"channels carry with --layout iq \(Python: "
+                                             r"layout='iq'\), qi, toward-away or away-toward$"):
+        df.analyze(stereo, sample_rate_hz=FS, layout="mono")
+    with pytest.raises(df.SettingsError, match=r"^3 channel\(s\) named, --channels 1,2,3 "
+                                               r"\(Python: channels=\(1, 2, 3\)\); layout 'iq' "
+                                               r"needs 2$"):
+        df.analyze(np.zeros((FS, 4)), sample_rate_hz=FS, channels=(1, 2, 3))
+    with pytest.raises(df.SettingsError, match=r"^layout 'offset' needs --offset-hz \(Python: "
+                                               r"offset_hz\) between 0 and 4000 Hz"):
+        df.analyze(z.real, sample_rate_hz=FS, layout="offset")
+
+
+def test_the_window_and_threshold_in_force_are_on_the_settings():
+    """The fields hold what was given (None: the vessel preset's); ``threshold_s`` and
+    ``analysis_window_s`` are the values in force, as the JSON gives them, and the
+    settings as given can be reused for another vessel."""
+    z = band_noise(FS * 2, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
+    a = df.analyze(z, sample_rate_hz=FS, vessel="dcv", antegrade="toward")
+    s, d = a.settings, a.to_dict()["settings"]
+    assert s.reflux_threshold_s is None and s.window_s is None
+    assert (s.threshold_s, s.analysis_window_s) == (d["reflux_threshold_s"], d["window_s"]) \
+        == (0.5, 0.020)
+    assert df.Settings(**{**s.__dict__, "vessel": "ijv"}).threshold_s == 0.88
+
+
+def test_the_trace_of_an_analysis_made_without_it_is_refused():
+    """Before, to_dict(trace=True) gave an empty trace without a word."""
+    z = band_noise(FS * 2, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
+    kept = df.analyze(z, sample_rate_hz=FS)
+    assert kept.trace_kept and len(kept.to_dict(trace=True)["trace"]["time_s"]) > 0
+    lean = df.analyze(z, sample_rate_hz=FS, keep_trace=False)
+    assert not lean.trace_kept and lean.to_dict() == kept.to_dict()
+    with pytest.raises(df.SettingsError, match=r"^this analysis was made with keep_trace=False, "
+                                               r"so it has no trace to give; analyse with "
+                                               r"keep_trace=True for to_dict\(trace=True\)$"):
+        lean.to_dict(trace=True)
+
+
+def test_a_sidecar_naming_an_unknown_vessel_says_where():
+    """Names are refused as the settings are made; a sidecar's message still names it."""
+    from dopplerflow.study.recsettings import apply_settings
+
+    with pytest.raises(df.SettingsError, match=r"^rec\.dopplerflow\.toml: vessel 'xx' is not "
+                                               r"known"):
+        apply_settings(df.Settings(), {"vessel": "xx"}, "rec.dopplerflow.toml")

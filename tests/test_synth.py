@@ -359,3 +359,16 @@ def test_write_scenario_rejects_bad_outputs(tmp_path):
     with pytest.raises(SettingsError, match="offset"):
         synth.write_scenario("jugular_valsalva", tmp_path / "x.wav", layout="offset",
                              sample_rate_hz=FS, duration_s=0.5, offset_hz=300.0)
+
+
+def test_simulate_help_names_the_truth_file_it_writes(tmp_path, capsys):
+    """``-o sim.wav`` writes ``sim.truth.json`` (the extension replaced), as the help now
+    says; before, it said ``OUT.truth.json`` (``sim.wav.truth.json``)."""
+    from dopplerflow.cli import main
+
+    assert main(["simulate", "--help"]) == 0
+    assert "(-o sim.wav writes sim.truth.json)" in " ".join(capsys.readouterr().out.split())
+    out = tmp_path / "sim.wav"
+    assert main(["simulate", "no_flow", "-o", str(out), "--duration", "0.5",
+                 "--sample-rate", "8000"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.truth.json", "sim.wav"]

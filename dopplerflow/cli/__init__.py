@@ -24,7 +24,7 @@ import threading
 import time
 
 from .. import __version__
-from ..errors import DopplerflowError
+from ..errors import DopplerflowError, command_line_message
 
 __all__ = ["main", "build_parser", "COMMANDS", "add_analysis_arguments", "settings_from_args",
            "print_summary"]
@@ -190,7 +190,7 @@ def _run(args):
     try:
         return int(args.func(args) or 0)
     except DopplerflowError as e:
-        print(f"dopplerflow: error: {e}", file=sys.stderr)
+        print(f"dopplerflow: error: {command_line_message(str(e))}", file=sys.stderr)
         return e.exit_code
     except BrokenPipeError:
         return 0

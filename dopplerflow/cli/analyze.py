@@ -7,11 +7,9 @@ from .common import (
     add_analysis_arguments,
     add_output_arguments,
     check_outputs,
-    output_to_stdout,
-    print_summary,
+    finish_outputs,
     settings_from_args,
     trace_wanted,
-    write_outputs,
 )
 
 __all__ = ["add_arguments", "main"]
@@ -38,7 +36,5 @@ def main(args):
     compile_behind(args.file, settings, **keep)  # a first run interpreted: for the next runs
     analysis = analyze(args.file, settings=settings, block_size=args.block_size,
                        progress=progress, **keep)
-    write_outputs(analysis, args)
-    if not args.quiet and not output_to_stdout(args):
-        print_summary(analysis)
+    finish_outputs(analysis, args)
     return 0

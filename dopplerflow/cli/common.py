@@ -3,8 +3,8 @@
 Every command of :mod:`dopplerflow.cli` builds on these: :func:`add_analysis_arguments`
 and :func:`settings_from_args` turn the shared flags into a
 :class:`~dopplerflow.core.Settings`; :func:`check_outputs` refuses an output that cannot
-be written before any analysis; :func:`write_outputs` and :func:`print_summary` show
-the result.
+be written before any analysis; :func:`write_outputs` (every output that can be
+written, whatever fails) and :func:`print_summary` show the result.
 """
 
 import argparse
@@ -18,13 +18,14 @@ from ..core import verdict
 from ..core.io import display_name
 from ..core.layouts import LAYOUT_CHOICES
 from ..core.vessels import VESSELS
-from ..errors import SettingsError
+from ..errors import AudioFileError, DopplerflowError, SettingsError
 from ..figures.units import tidy
 
 __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
            "check_layout_options",
            "add_output_arguments", "trace_wanted", "output_to_stdout", "STDOUT_OUTPUTS",
-           "check_outputs", "write_outputs",
+           "check_outputs", "write_outputs", "write_each", "table_jobs",
+           "finish_outputs",
            "check_writable", "print_summary", "beat_lines", "tidy", "Progress", "CountProgress",
            "positive_float"]
 
@@ -87,7 +88,8 @@ def add_analysis_arguments(parser, layout="auto"):
     recording, ``iq`` for live input (which is analysed as it arrives).
     """
     g = parser.add_argument_group("input layout")
-    default = "auto" if layout == "auto" else f"{layout}: left I, right Q"
+    default = ("auto" if layout == "auto" else
+               f"{layout}: left I, right Q; mono when --channels names one channel")
     g.add_argument("--layout", choices=LAYOUT_CHOICES, default=layout,
                    help=f"channel layout: iq, qi, toward-away, away-toward, mono, offset, or "
                         f"auto, chosen from what the channels hold (default {default})")
@@ -237,27 +239,96 @@ def check_outputs(args):
 
 def write_outputs(analysis, args):
     """Write the JSON, the CSV of the trace and of the beats, and the plot an analysing
-    command was asked for.
+    command was asked for: each that can be written (:func:`write_each`).
 
     The paths were checked by :func:`check_outputs` before the analysis.
+
+    Raises
+    ------
+    AudioFileError
+        One output or more could not be written (the others were).
     """
     from ..core import io
 
+    jobs = []
     if args.json == "-":
-        json.dump(analysis.to_dict(trace=args.trace_json), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        jobs.append(("--json", lambda: _json_to_stdout(analysis, args.trace_json)))
     elif args.json:
-        io.write_json(analysis, args.json, trace=args.trace_json)
-    if args.csv:
-        io.write_csv(analysis, sys.stdout if args.csv == "-" else args.csv)
-    if getattr(args, "beats_csv", None):
-        from ..core.beats import write_beats_csv
-
-        write_beats_csv(analysis, sys.stdout if args.beats_csv == "-" else args.beats_csv)
+        jobs.append(("--json", lambda: io.write_json(analysis, args.json,
+                                                      trace=args.trace_json)))
+    jobs += table_jobs(analysis, args)
     if getattr(args, "plot", None):
         from ..figures import plots
 
-        plots.save_analysis_figure(analysis, args.plot)
+        jobs.append(("--plot", lambda: plots.save_analysis_figure(analysis, args.plot)))
+    write_each(jobs)
+
+
+def _json_to_stdout(analysis, trace):
+    json.dump(analysis.to_dict(trace=trace), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def table_jobs(analysis, args):
+    """The jobs of :func:`write_each` that write the CSV of the trace and of the beats."""
+    from ..core import io
+
+    jobs = []
+    if args.csv:
+        jobs.append(("--csv", lambda: io.write_csv(
+            analysis, sys.stdout if args.csv == "-" else args.csv)))
+    if getattr(args, "beats_csv", None):
+        from ..core.beats import write_beats_csv
+
+        jobs.append(("--beats-csv", lambda: write_beats_csv(
+            analysis, sys.stdout if args.beats_csv == "-" else args.beats_csv)))
+    return jobs
+
+
+def write_each(jobs):
+    """Run every writer of ``jobs``, whatever fails: an output that cannot be written
+    keeps no other from being written.
+
+    Parameters
+    ----------
+    jobs : list of (str, callable)
+        Each output's option (``"--json"``) and the function that writes it.
+
+    Raises
+    ------
+    AudioFileError
+        One line naming every output that failed, and why, and the outputs that
+        were written.  A broken pipe (standard output closed) is raised as it is.
+    """
+    failed, written = [], []
+    for flag, write in jobs:
+        try:
+            write()
+        except BrokenPipeError:
+            raise
+        except DopplerflowError as exc:  # it names the file
+            failed.append(str(exc))
+        except OSError as exc:
+            failed.append(f"cannot write {exc.filename or flag}: {exc.strerror or exc}")
+        else:
+            written.append(flag)
+    if failed:
+        rest = f"; the other outputs ({', '.join(written)}) were written" if written else ""
+        raise AudioFileError("; ".join(failed) + rest)
+
+
+def finish_outputs(analysis, args):
+    """Write the outputs of an analysing command (:func:`write_outputs`), then print its
+    summary, unless ``--quiet`` or an output goes to standard output, even if an output
+    could not be written; then raise that failure."""
+    try:
+        write_outputs(analysis, args)
+    except DopplerflowError:
+        if not args.quiet and not output_to_stdout(args):
+            print_summary(analysis)
+        raise
+    if not args.quiet and not output_to_stdout(args):
+        print_summary(analysis)
 
 
 def check_writable(path, flag="the output"):
@@ -389,9 +460,10 @@ def _event_table(p, title, events):
     p(f"  {title}:")
     p("      #   start s     end s  duration s  peak cm/s  mean cm/s")
     for i, e in enumerate(events, 1):
-        gap = "  (gap)" if e.affected_by_gap else ""
+        marks = ("  (gap)" if e.affected_by_gap else "") + (
+            "  (cut by the end: at least)" if e.cut_by_end else "")
         p(f"    {i:3d}  {e.start_s:8.3f}  {e.end_s:8.3f}  {e.duration_s:10.3f}  "
-          f"{e.peak_velocity_cm_s:9.1f}  {e.mean_velocity_cm_s:9.1f}{gap}")
+          f"{e.peak_velocity_cm_s:9.1f}  {e.mean_velocity_cm_s:9.1f}{marks}")
 
 
 #: Least interval between two progress lines in a log (stderr not a terminal), s.

@@ -3,9 +3,16 @@
 import signal
 import sys
 
-from ..errors import SettingsError
+from ..errors import DopplerflowError, SettingsError
 from ..live.devices import BLOCK_S
-from .common import add_analysis_arguments, positive_float, settings_from_args, tidy
+from .common import (
+    add_analysis_arguments,
+    positive_float,
+    settings_from_args,
+    table_jobs,
+    tidy,
+    write_each,
+)
 
 __all__ = ["add_arguments", "main"]
 
@@ -13,6 +20,8 @@ __all__ = ["add_arguments", "main"]
 def add_arguments(parser):
     """Flags of ``dopplerflow live``, with the shared analysis flags (``--layout`` ...)."""
     add_analysis_arguments(parser, layout="iq")
+    # not given: iq, or mono when --channels names one channel (as --layout auto reads it)
+    parser.set_defaults(layout=None)
     parser.add_argument("--device", default=None,
                         help="input device: index or (part of) its name; default: the system "
                              "default input ('dopplerflow devices' lists them)")
@@ -35,7 +44,7 @@ def add_arguments(parser):
     parser.add_argument("--block-size", type=int, default=None, metavar="N",
                         help=f"frames per sound-card block (default: the power of two nearest "
                              f"{1e3 * BLOCK_S:g} ms, 128 at 48 kHz)")
-    parser.add_argument("--quiet", action="store_true", help="no status line")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no status line")
 
 
 def main(args):
@@ -43,14 +52,18 @@ def main(args):
 
     Ends with exit code 0 after ``--duration`` or Ctrl-C.  A device,
     recording or analysis failure raises :class:`~dopplerflow.live.DeviceError`
-    (exit 1) after the recording is closed and the JSON/CSV are written.
+    (exit 1) after the recording is closed and the JSON/CSV are written.  An output
+    that cannot be written keeps none of the others from being written, and ends
+    with exit code 1 after the closing line.
     """
-    from ..core import io
     from ..live.devices import DeviceError
     from ..live.plot import LivePlot, check_gui
     from ..live.session import LiveSession
     from ..live.status import StatusLine
 
+    if args.layout is None:
+        # one channel named is read as mono, as a recording's --layout auto reads it
+        args.layout = "mono" if args.channels is not None and len(args.channels) == 1 else "iq"
     if args.layout == "auto":
         raise SettingsError("--layout auto chooses the layout from a recording before its "
                             "analysis starts; live input is analysed as it arrives, so give "
@@ -72,26 +85,44 @@ def main(args):
         plot = LivePlot(session)
         session.on_block = plot.feed
     analysis = _run_session(session, plot, status)
-    if args.json:
-        io.write_json(analysis, args.json)
-    if args.csv:
-        io.write_csv(analysis, args.csv)
-    if args.beats_csv:
-        from ..core.beats import write_beats_csv
-
-        write_beats_csv(analysis, args.beats_csv)
-    seconds = session.frames_recorded / session.sample_rate_hz
-    n = len(analysis.reflux_events)
-    hr = analysis.heart_rate_bpm
-    summary = (f"{seconds:.2f} s analysed, {n} reflux event(s), "
-               + (f"heart rate {tidy(hr, 1)} beats/min, " if hr is not None else "")
-               + f"{session.input_overflows} input overflow(s)")
+    unwritten = None
+    try:
+        write_each(_output_jobs(analysis, args))
+    except DopplerflowError as exc:
+        unwritten = exc
+    summary = _summary(session, analysis)
     if session.end_reason in ("duration", "stopped"):
         how = "duration reached" if session.end_reason == "duration" else "stopped"
         print(f"dopplerflow live: {how}: {summary}", file=sys.stderr, flush=True)
+        if unwritten is not None:
+            raise unwritten
         return 0
-    raise DeviceError(f"{session.error}; {summary}, recording and results up to then were "
-                      f"saved")
+    saved = ("recording and results up to then were saved" if unwritten is None else
+             f"the recording was kept, but {unwritten}")
+    raise DeviceError(f"{session.error}; {summary}, {saved}")
+
+
+def _output_jobs(analysis, args):
+    """The writers of the JSON, the trace CSV and the beats CSV (:func:`write_each`)."""
+    from ..core import io
+
+    jobs = [("--json", lambda: io.write_json(analysis, args.json))] if args.json else []
+    return jobs + table_jobs(analysis, args)
+
+
+def _summary(session, analysis):
+    """The closing line's account: the audio analysed (as the JSON has it), the reflux
+    events, the heart rate and the input overflows."""
+    seconds = session.frames_recorded / session.sample_rate_hz
+    if analysis.reflux_not_assessable == "nothing was analysed":
+        what = f"{seconds:.2f} s of audio, none of it analysed, "
+    else:
+        what = f"{seconds:.2f} s analysed, "
+    n = len(analysis.reflux_events)
+    hr = analysis.heart_rate_bpm
+    return (what + f"{n} reflux event(s), "
+            + (f"heart rate {tidy(hr, 1)} beats/min, " if hr is not None else "")
+            + f"{session.input_overflows} input overflow(s)")
 
 
 def _run_session(session, plot, status):

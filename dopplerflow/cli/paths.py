@@ -6,12 +6,15 @@ truth file), an output where a recording already is (any file libsndfile opens a
 audio: :func:`~dopplerflow.core.io.over_recording`), two outputs of the same run that
 name the same file or both standard output, an empty file name, and an output that
 cannot be written (its folder missing or read-only, a directory or a pipe in its
-place).  Paths are compared after resolving links, so a link to the recording is the
-recording.
+place, a folder where no file can be made).  Whether a file can be made is tried: an
+empty file is made in the output's folder and removed at once (an existing file at the
+output's path is left untouched).  Paths are compared after resolving links, so a link
+to the recording is the recording.
 """
 
 import os
 import stat
+import tempfile
 
 from ..core.io import _name, over_recording
 from ..errors import AudioFileError, SettingsError
@@ -95,7 +98,13 @@ def check_paths(inputs, outputs, *, stdout=()):
 
 def _check_writable(flag, path):
     """Raise a one-line AudioFileError (exit 1) if ``path`` cannot be written as a regular
-    file."""
+    file.
+
+    The last test makes a file beside it and removes it: the outputs are written so
+    (:func:`~dopplerflow.core.io.atomic_output`), and only trying tells a folder where no
+    file can be made (``/proc``, a read-only mount, a full disk's folder as root) from
+    one where it can.
+    """
     shown = _name(str(path))
     try:
         st = os.stat(path)
@@ -113,3 +122,11 @@ def _check_writable(flag, path):
     if not os.access(folder, os.W_OK | os.X_OK):
         raise AudioFileError(f"{flag} {shown}: the folder {_name(folder)} cannot be written; "
                             f"write elsewhere")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                     dir=folder)
+    except OSError as e:
+        raise AudioFileError(f"{flag} {shown}: no file can be made in the folder "
+                            f"{_name(folder)} ({e.strerror or e}); write elsewhere") from None
+    os.close(fd)
+    os.unlink(probe)

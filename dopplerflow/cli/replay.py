@@ -4,11 +4,10 @@ from .common import (
     add_analysis_arguments,
     add_output_arguments,
     check_outputs,
+    finish_outputs,
     output_to_stdout,
-    print_summary,
     settings_from_args,
     trace_wanted,
-    write_outputs,
 )
 
 __all__ = ["add_arguments", "main"]
@@ -47,7 +46,5 @@ def main(args):
                       jitter_ms=args.jitter_ms, drop_every=args.drop_every, seed=args.seed,
                       on_event=show, keep_spectrogram=bool(args.plot),
                       keep_trace=trace_wanted(args))
-    write_outputs(analysis, args)
-    if not args.quiet and not output_to_stdout(args):
-        print_summary(analysis)
+    finish_outputs(analysis, args)
     return 0

@@ -14,7 +14,8 @@ def add_arguments(parser):
     parser.add_argument("name", nargs="?", metavar="NAME", help="scenario name (see --list)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("-o", "--output", metavar="OUT", help="output audio, .wav or .flac; "
-                        "the truth goes to OUT.truth.json beside it")
+                        "the truth goes beside it, its extension replaced by .truth.json "
+                        "(-o sim.wav writes sim.truth.json)")
     parser.add_argument("--layout", default="iq", choices=LAYOUTS, help="channel layout")
     parser.add_argument("--snr-db", type=float, default=None,
                         help="in-band SNR in dB (default: the scenario's)")

@@ -55,11 +55,16 @@ def assemble(proc, extra):
     trace = empty_trace() if proc.stored is None else final_trace(
         proc.stored, ante, proc.scale, direction, proc.timeline.unanalysed, cfg.hop_s, cfg.t0_s)
     analysed = _rows_analysed(proc)
+    analysed_s = analysed * cfg.hop_s
     flow_detected = proc.totals.flow_s(cfg.hop_s) >= MIN_FLOW_S if analysed else None
     # no flow in a recording mostly near digital silence says nothing of the vessel: the
     # probe was not on it, or the gain far too low (the noise stage's warning says which)
     silent = flow_detected is False and proc.noise.silent_fraction() >= SILENT_SHARE
-    if silent:
+    # nor does it in a span too short to judge: shorter than MIN_FLOW_S, which no flow can
+    # fill, or with flow in most of it (only the span's length kept it under MIN_FLOW_S)
+    short = (flow_detected is False and not silent
+             and (analysed_s < MIN_FLOW_S or 2 * proc.totals.flow >= analysed))
+    if silent or short:
         flow_detected = None
     if flow_detected is None and source == "auto":
         source = "unknown"  # no flow to choose the direction from
@@ -84,8 +89,14 @@ def assemble(proc, extra):
         warnings.append(_nothing_analysed(proc))
     elif silent:
         unassessable = "the recording is near digital silence"
+    elif short:
+        unassessable = _too_short_for_flow(proc.totals.flow * cfg.hop_s, analysed_s, warnings)
+    elif unassessable is None and not events and s.threshold_s and analysed_s < s.threshold_s:
+        unassessable = _shorter_than_threshold(analysed_s, s.threshold_s, warnings)
     elif unassessable is None and flow_detected and not events and s.threshold_s:
         unassessable = _open_episode(proc, episodes, warnings)
+    if analysed:
+        _cut_by_end(proc, events, warnings)
     if unassessable is not None:
         reflux = None
     else:
@@ -117,7 +128,8 @@ def assemble(proc, extra):
         hum=hum, second_vessel=second, gaps=gap_list, artefacts=artefacts, beats=beats,
         signal_band_hz=proc.noise.band.band_hz(),
         tonal_lines_hz=[round(f, 1) for f in proc.noise.tonal_lines_hz()],
-        impulses=proc.noise.impulses.count, layout_check=layout_check, cut=proc.cut)
+        impulses=proc.noise.impulses.count, layout_check=layout_check, cut=proc.cut,
+        trace_kept=proc.stored is not None)
 
 
 def _layout_entry(proc, warnings):
@@ -188,9 +200,7 @@ def _open_episode(proc, episodes, warnings):
     The recording does not say how long it lasted: it may have been reflux."""
     tl = proc.timeline
     first = tl.unanalysed[0][1] if tl.unanalysed and tl.unanalysed[0][0] == 0 else 0
-    last = tl.rows - 1
-    if tl.unanalysed and tl.unanalysed[-1][1] >= tl.rows:
-        last = tl.unanalysed[-1][0] - 1
+    last = _last_row_analysed(proc)
     thr = proc.settings.threshold_s
     for ep in episodes:
         if ep.start_s < tl.row_time_s(first):
@@ -205,6 +215,51 @@ def _open_episode(proc, episodes, warnings):
         return (f"retrograde flow {where} of the recording, {ep.duration_s:.2f} s of it "
                 f"recorded")
     return None
+
+
+def _too_short_for_flow(flow_s, analysed_s, warnings):
+    """Why flow and reflux are not assessable in a span analysed too short to judge flow
+    (shorter than :data:`MIN_FLOW_S`, or with flow in most of it): its "no flow" would be
+    no finding of the vessel (Zamboni's "flow not Doppler-detectable" least of all), as
+    the flow in it could not reach the rule's duration; adds the warning."""
+    warnings.append(f"only {analysed_s:.2f} s analysed: too short to judge flow, which needs "
+                    f"{MIN_FLOW_S:g} s of it (flow in {flow_s:.2f} s), so flow and reflux are "
+                    f"not assessable; record longer")
+    return (f"the recording is too short to judge flow, with flow in {flow_s:.2f} s of the "
+            f"{analysed_s:.2f} s analysed and {MIN_FLOW_S:g} s needed")
+
+
+def _shorter_than_threshold(analysed_s, threshold_s, warnings):
+    """Why reflux is not assessable in a span analysed shorter than the reflux threshold
+    in force (and no reflux event found, as one across a gap can be): no retrograde flow
+    in it can last long enough to count, so its "no reflux" would be no finding; adds the
+    warning."""
+    warnings.append(f"only {analysed_s:.2f} s analysed, shorter than the reflux threshold of "
+                    f"{threshold_s:g} s: no retrograde flow in it could last long enough to "
+                    f"count, so reflux is not assessable; record for longer than the threshold")
+    return f"{analysed_s:.2f} s analysed, shorter than the reflux threshold of {threshold_s:g} s"
+
+
+def _last_row_analysed(proc):
+    """The stream's last row analysed (the rows the wall filter settles in after a gap
+    at the end are not)."""
+    tl = proc.timeline
+    if tl.unanalysed and tl.unanalysed[-1][1] >= tl.rows:
+        return tl.unanalysed[-1][0] - 1
+    return tl.rows - 1
+
+
+def _cut_by_end(proc, events, warnings):
+    """Mark the reflux events still running at the last row analysed ``cut_by_end``, with
+    a warning each: the recording ended before them, so they lasted at least as long as
+    recorded."""
+    end_s = proc.timeline.row_time_s(_last_row_analysed(proc))
+    for ev in events:
+        if ev.end_s > end_s:
+            ev.cut_by_end = True
+            warnings.append(f"reflux still running at the end of the recording: it lasted at "
+                            f"least {ev.duration_s:.2f} s (from {ev.start_s:.2f} s); record on "
+                            f"past it to time it")
 
 
 def _nothing_analysed(proc):

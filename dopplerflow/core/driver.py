@@ -21,6 +21,12 @@ __all__ = ["Gap", "feed", "analyze", "array_blocks", "auto_layout", "check_block
            "require_one_window"]
 
 
+#: An array with at most this many rows and more columns is taken for (channels, frames):
+#: so few frames hold no analysis window (16 samples at least), and a recording of more
+#: than a few channels is rare.
+MAX_CHANNELS_FIRST = 8
+
+
 @dataclass(frozen=True)
 class Gap:
     """``n_samples`` samples lost from the stream: time goes on over silence."""
@@ -157,6 +163,9 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         data = data[:, None]
     if data.ndim != 2:
         raise InputError(f"source array must be (frames, channels), got shape {data.shape}")
+    if data.shape[0] <= MAX_CHANNELS_FIRST < data.shape[1]:
+        raise InputError(f"source array of shape {data.shape} looks like (channels, frames); "
+                         f"pass its transpose (x.T), whose rows are the frames")
     _hand_over(settings, sample_rate_hz, data.shape[1], keep_spectrogram=keep_spectrogram,
                keep_trace=keep_trace, on_event=on_event)
     settings, layout = auto_layout(settings, sample_rate_hz, data.shape[1],
@@ -164,6 +173,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
                                             for b in array_blocks(data, block_size)))
     proc = Processor(settings, sample_rate_hz, data.shape[1], keep_spectrogram=keep_spectrogram,
                      keep_trace=keep_trace, on_event=on_event, **layout)
+    if data.dtype.kind in "iu" and data.dtype.itemsize == 1:  # as an 8-bit file is warned of
+        proc.warn(io.coarse_warning("the array's", "8-bit", str(data.dtype)))
     require_one_window(len(data), sample_rate_hz, settings, "the audio")
     feed(proc, array_blocks(data, block_size))
     return proc.finish()

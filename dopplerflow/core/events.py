@@ -33,6 +33,9 @@ class Event:
         7-20 dB in-band), the mean is over its frames.
     affected_by_gap : bool
         Samples were lost (dropped blocks, overflows) during the episode.
+    cut_by_end : bool
+        The episode was still running at the last frame analysed (the end of the
+        recording or session): it lasted at least ``duration_s``.
     detected_s : float or None
         Duration of the frames in which the retrograde flow was detected,
         s; it is what the threshold is tested on (``start_s`` and ``end_s``
@@ -46,6 +49,7 @@ class Event:
     mean_velocity_cm_s: float
     affected_by_gap: bool = False
     detected_s: float | None = None
+    cut_by_end: bool = False
 
     @property
     def tested_s(self):
@@ -53,9 +57,12 @@ class Event:
         return self.duration_s if self.detected_s is None else self.detected_s
 
     def to_dict(self):
-        """JSON-ready dict, times and velocities rounded to useful precision."""
+        """JSON-ready dict, times and velocities rounded to useful precision; ``cut_by_end``
+        only when true (an event the end cut short)."""
         d = asdict(self)
         del d["detected_s"]
+        if not d["cut_by_end"]:
+            del d["cut_by_end"]
         for k in ("start_s", "end_s", "duration_s"):
             d[k] = round(d[k], 4)
         for k in ("peak_velocity_cm_s", "mean_velocity_cm_s"):

@@ -31,7 +31,7 @@ from .damage import header_frames, mpeg_length_stated, ogg_damage
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
            "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
-           "encoding_warning", "COARSE_SUBTYPES"]
+           "encoding_warning", "coarse_warning", "COARSE_SUBTYPES"]
 
 #: Frames an MP3's stated length (its Xing, Info or VBRI header's frame count) may exceed
 #: what it decodes to: the encoder's delay and padding, under two MPEG frames of 1152
@@ -47,6 +47,11 @@ _RETRY_FRAMES = (256, 1)
 _CHECK_FRAMES = 64
 #: libsndfile subtypes of a WAV, besides PCM_*, whose block align is the frame size.
 _UNCOMPRESSED = ("FLOAT", "DOUBLE", "ULAW", "ALAW")
+#: Frames a file can hold per byte, at most: no codec packs more (FLAC's densest frame,
+#: 65535 samples of a constant, takes over ten bytes).  A header stating more states no
+#: length: a FLAC whose writer never finished it (a crash, a stream) leaves its count
+#: of samples unset, which libsndfile reports as 2^63 - 1 frames.
+MAX_FRAMES_PER_BYTE = 65536
 
 
 class AudioInfo:
@@ -58,7 +63,7 @@ class AudioInfo:
     channels : int
     frames : int
         Frames the file's header promises.  A damaged or cut file may deliver
-        fewer: see :class:`ReadReport`.
+        fewer: see :class:`ReadReport`.  Meaningless when ``length_known`` is False.
     format, subtype : str
         libsndfile's names (``'FLAC'``, ``'PCM_16'``, ...).
     damage : str or None
@@ -72,10 +77,14 @@ class AudioInfo:
         Frames ``frames`` may overstate a whole file by: an MP3's stated length counts
         the encoder's delay and padding (:data:`MPEG_SLACK_FRAMES`), and one without a
         header that states it has an estimate (all of it slack); 0 for the others.
+    length_known : bool
+        False when the header states no length, or more frames than the file can hold
+        (:data:`MAX_FRAMES_PER_BYTE`): a FLAC whose writer never finished it.  The
+        file is then read to its end, and no length is promised.
     """
 
     def __init__(self, samplerate, channels, frames, format, subtype, damage=None,
-                 damage_frame=None, slack=0):
+                 damage_frame=None, slack=0, length_known=True):
         self.samplerate = samplerate
         self.channels = channels
         self.frames = frames
@@ -84,6 +93,7 @@ class AudioInfo:
         self.damage = damage
         self.damage_frame = damage_frame
         self.slack = slack
+        self.length_known = length_known
 
     @property
     def duration_s(self):
@@ -206,9 +216,15 @@ def encoding_warning(info):
     kind = COARSE_SUBTYPES.get(info.subtype)
     if kind is None:
         return None
-    return (f"the file's samples are {kind} ({info.subtype}): their rounding noise stands "
-            f"only some 40-50 dB under the signal, and where the wall's echoes are far "
-            f"stronger than the blood it reads as flow in both directions; record 16-bit PCM")
+    return coarse_warning("the file's", kind, info.subtype)
+
+
+def coarse_warning(whose, kind, encoding):
+    """The warning of coarse samples, e.g. ``coarse_warning("the array's", "8-bit",
+    "uint8")``: a file's (:func:`encoding_warning`) and an 8-bit array's say the same."""
+    return (f"{whose} samples are {kind} ({encoding}): their rounding noise stands only some "
+            f"40-50 dB under the signal, and where the wall's echoes are far stronger than "
+            f"the blood it reads as flow in both directions; record 16-bit PCM")
 
 
 def recording_at(path):
@@ -227,6 +243,8 @@ def recording_at(path):
         return None
     seconds = frames / rate if rate > 0 else 0.0
     length = f"{seconds:.1f} s" if seconds >= 0.1 else f"{1e3 * seconds:.3g} ms"
+    if not _length_stated(frames, os.fspath(path)):
+        length = "length not stated"
     return f"{fmt}, {channels} channel{'s' if channels != 1 else ''}, {length}"
 
 
@@ -244,7 +262,8 @@ def over_recording(path):
 def _describe(f, path):
     """The :class:`AudioInfo` of an open file, with the header's promise and any damage seen."""
     info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype,
-                     slack=f.frames if f.format == "MP3" else 0)
+                     slack=f.frames if f.format == "MP3" else 0,
+                     length_known=_length_stated(f.frames, path))
     try:
         with open(path, "rb") as fh:
             # a WAV data chunk holds frames of block-align bytes only when not compressed
@@ -267,6 +286,15 @@ def _describe(f, path):
     except (OSError, struct.error):
         pass  # the header cannot be checked: libsndfile's view stands
     return info
+
+
+def _length_stated(frames, path):
+    """Whether ``frames``, the length a file's header states, can be the length of the
+    file at ``path`` (:data:`MAX_FRAMES_PER_BYTE`); True when its size cannot be read."""
+    try:
+        return frames <= MAX_FRAMES_PER_BYTE * os.path.getsize(path)
+    except OSError:
+        return True
 
 
 def open_audio(path):
@@ -316,6 +344,9 @@ class ReadReport:
         The file's sample rate, Hz; None until the file is opened.
     slack : int
         Frames the header's length may overstate (:attr:`AudioInfo.slack`).
+    length_known : bool
+        False when the header states no length (:attr:`AudioInfo.length_known`):
+        ``frames_promised`` is then None, and the file is read to its end.
     """
 
     def __init__(self, path):
@@ -325,6 +356,7 @@ class ReadReport:
         self.reason = None
         self.samplerate = None
         self.slack = 0
+        self.length_known = True
 
     @property
     def complete(self):
@@ -353,15 +385,26 @@ class ReadReport:
                 "reason": self.reason or "the decoder found no more frames"}
 
     def warning(self):
-        """A one-line warning if reading stopped early, else None."""
-        if self.complete:
-            return None
+        """A one-line warning if reading stopped early, or the header states no length;
+        else None."""
         at = f"{self.frames_read / self.samplerate:.3f} s" if self.samplerate else "the end"
+        unstated = ("its header states no length (a FLAC whose writer never finished it, as "
+                    "a crash leaves it)")
+        if self.complete:
+            if self.length_known:
+                return None
+            return (f"the file's header states no length (a FLAC whose writer never finished "
+                    f"it, as a crash leaves it): its {self.frames_read} frames were read to its "
+                    f"end, at {at}, and are analysed; other programs may refuse it or give it "
+                    f"no length")
         why = self.reason or "the decoder found no more frames"
         if self.frames_promised is not None and self.frames_read < self.frames_promised:
             return (f"the file is damaged or cut short at {at} ({why}): its header promises "
                     f"{self.frames_promised} frames, {self.frames_read} could be read and are "
                     f"analysed")
+        if not self.length_known:
+            return (f"the file is damaged or cut short at {at} ({why}): {unstated}; the "
+                    f"{self.frames_read} frames before it are analysed")
         return (f"the file is damaged or cut short at {at} ({why}): the {self.frames_read} "
                 f"frames before it are analysed")
 
@@ -438,8 +481,9 @@ class BlockReader:
         f = _open(self.path)
         try:
             info = _describe(f, os.fspath(self.path))
-            report.frames_promised, report.samplerate = info.frames, info.samplerate
-            report.slack = info.slack
+            report.frames_promised = info.frames if info.length_known else None
+            report.samplerate, report.slack = info.samplerate, info.slack
+            report.length_known = info.length_known
             limit = info.damage_frame
             buf = np.empty((PIECE_FRAMES, info.channels), np.float32)
             read, tail = _reader(f), buf[:0].copy()

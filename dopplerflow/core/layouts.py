@@ -25,7 +25,7 @@ is chosen from what the channels hold before the analysis starts
 
 from dataclasses import dataclass
 
-from ..errors import LayoutError, SettingsError
+from ..errors import LayoutError, SettingsError, option
 
 __all__ = ["LAYOUTS", "LAYOUT_CHOICES", "ChannelMap", "channel_map"]
 
@@ -67,18 +67,20 @@ def _pick(n_channels, channels, needed, layout):
         if n_channels == needed:
             return tuple(range(needed))
         if n_channels > 2:
+            pick = ("--channels 1,2", "channels=(1, 2)") if needed == 2 else \
+                ("--channels 1", "channels=(1,)")
             raise LayoutError(
                 f"input has {n_channels} channels; choose the {needed} to analyse with "
-                f"--channels (e.g. --channels {'1,2' if needed == 2 else '1'})")
+                f"--channels, e.g. {option(*pick)}")
         if needed == 2:
+            mono, offset = _layout_option("mono"), _layout_option("offset")
             raise LayoutError(
-                f"input has {n_channels} channel; layout '{layout}' needs 2 "
-                f"(use --layout mono, which cannot tell flow direction, or --layout offset "
-                f"for a heterodyne recording)")
+                f"input has {n_channels} channel; layout '{layout}' needs 2: use {mono}, which "
+                f"cannot tell flow direction, or {offset} for a heterodyne recording")
         raise LayoutError(
-            f"input has {n_channels} channels; layout '{layout}' needs 1 "
-            f"(two channels carry direction: use --layout iq, qi, toward-away or away-toward; "
-            f"or pick one channel with --channels N)")
+            f"input has {n_channels} channels; layout '{layout}' needs 1: pick one channel "
+            f"with {option('--channels N', 'channels=(N,)')}, or read the direction two "
+            f"channels carry with {_layout_option('iq')}, qi, toward-away or away-toward")
     chosen = tuple(int(c) for c in channels)
     for c in chosen:  # a channel that is not there first: no count of them would help
         if not 1 <= c <= n_channels:
@@ -86,9 +88,15 @@ def _pick(n_channels, channels, needed, layout):
                 f"channel {c} does not exist; the input has {n_channels} channel(s), "
                 f"numbered 1 to {n_channels}")
     if len(chosen) != needed:
-        raise SettingsError(
-            f"--channels names {len(chosen)} channel(s); layout '{layout}' needs {needed}")
+        named = option(f"--channels {','.join(map(str, chosen))}", f"channels={chosen}")
+        raise SettingsError(f"{len(chosen)} channel(s) named, {named}; layout '{layout}' needs "
+                            f"{needed}")
     return tuple(c - 1 for c in chosen)
+
+
+def _layout_option(layout):
+    """``--layout L (Python: layout='L')``."""
+    return option(f"--layout {layout}", f"layout={layout!r}")
 
 
 def channel_map(layout, n_channels, *, channels=None, invert=False, offset_hz=None):
@@ -138,7 +146,8 @@ def channel_map(layout, n_channels, *, channels=None, invert=False, offset_hz=No
     if layout == "mono":
         return ChannelMap(i0, -1, 1.0, False, 0.0, False)
     if offset_hz is None:
-        raise SettingsError("layout 'offset' needs --offset-hz (the zero-velocity frequency)")
+        raise SettingsError(f"layout 'offset' needs {option('--offset-hz HZ', 'offset_hz=HZ')}, "
+                            f"the zero-velocity frequency")
     # mixing down by +offset puts toward at +f; inverting mixes the mirror image instead
     return ChannelMap(i0, -1, 1.0, False, float(offset_hz), True) if not invert else \
         ChannelMap(i0, -1, -1.0, False, float(offset_hz), True)

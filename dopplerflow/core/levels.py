@@ -22,6 +22,23 @@ __all__ = ["Levels", "CLIP_LEVEL"]
 CLIP_LEVEL = 0.999
 #: Lanes per channel of the running sums.
 _LANES = 64
+#: Full scale of 16-bit integer samples: float values that are whole numbers within it
+#: are 16-bit samples not scaled to [-1, 1).
+INT16_FULL_SCALE = 32768.0
+
+
+def _percent(count, total):
+    """``count`` of ``total`` as a percentage a message gives: ``"100%"`` (all),
+    ``"99%"`` (nearly all: never rounded up to all), ``"12%"``, ``"1.9%"``, ``"0.023%"``,
+    ``"under 0.01%"``."""
+    p = 100.0 * count / total
+    if count == total:
+        return "100%"
+    if p >= 10:
+        return f"{min(round(p), 99)}%"
+    if p >= 0.01:
+        return f"{p:.2g}%"
+    return "under 0.01%"
 
 
 class Levels:
@@ -38,12 +55,19 @@ class Levels:
         self.sample_rate_hz = float(sample_rate_hz)
         self.n = 0  # samples received (gaps excluded)
         self._lanes = np.zeros((5, _LANES * self.n_channels), np.float64)
+        # every value so far a whole number, and the largest magnitude while they are:
+        # 16-bit integer samples handed over as floats, unscaled
+        self.whole = True
+        self.whole_peak = 0.0
 
     def add(self, block):
         """Account for ``block`` (float32, ``(frames, channels)``) of raw samples; values
         that are not finite are counted apart (:attr:`non_finite`)."""
         _block_stats(block.reshape(-1), self.n * self.n_channels, CLIP_LEVEL, self._lanes)
         self.n += len(block)
+        if self.whole and block.size:  # the first block of real audio ends the check
+            self.whole = bool(np.all(np.rint(block) == block))
+            self.whole_peak = max(self.whole_peak, float(np.abs(block).max()))
 
     @property
     def non_finite(self):
@@ -116,9 +140,14 @@ class Levels:
                        f"lower the input gain")
         if beyond:
             what = "a float value" if beyond == 1 else "float values"
+            hint = ""
+            if self.whole and self.whole_peak <= INT16_FULL_SCALE:
+                hint = (f"; every value is a whole number, up to {self.whole_peak:.0f}: "
+                        f"integer samples given as floats? divide them by "
+                        f"{INT16_FULL_SCALE:.0f}")
             out.append(f"{beyond} sample{'s' if beyond != 1 else ''} "
-                       f"({100 * beyond / (n * nch):.2g}%) beyond full scale: {what} over 1.0 "
-                       f"in magnitude, which a conversion to integer audio would clip")
+                       f"({_percent(beyond, n * nch)}) beyond full scale: {what} over 1.0 in "
+                       f"magnitude, which a conversion to integer audio would clip{hint}")
         means = self.sums / n
         for c in range(nch):
             if 0.01 < abs(means[c]) <= 1.0:

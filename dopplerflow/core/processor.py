@@ -63,6 +63,7 @@ from .rows import (
     trace_rows,
 )
 from .second_vessel import SecondVessel, TwoVesselWatch
+from .settings import require_settings
 from .sonogram import PooledSpectrogram
 from .spectrum import Framer, TimeAverager, spectral_config
 from .timeline import Timeline
@@ -97,7 +98,8 @@ def _gap_samples(n_samples, sample_rate_hz):
 
 def as_float_block(block, n_channels):
     """``block`` as the float32 ``(frames, n_channels)`` samples the stages take: integers
-    scaled from their full range to [-1, 1).
+    scaled from their full range to [-1, 1), unsigned ones centred first (an unsigned
+    sample's zero is the middle of its range: 128 of a uint8, as an 8-bit WAV stores it).
 
     Raises
     ------
@@ -108,12 +110,18 @@ def as_float_block(block, n_channels):
     if block.ndim == 1 and n_channels == 1:
         block = block[:, None]
     if block.ndim != 2 or block.shape[1] != n_channels:
+        turned = (" (it looks like (channels, frames): pass its transpose, block.T)"
+                  if block.ndim == 2 and block.shape[0] == n_channels else "")
         raise InputError(f"block has shape {block.shape}; expected (frames, "
-                         f"{n_channels}) to match the stream's channels")
+                         f"{n_channels}) to match the stream's channels{turned}")
     if not np.issubdtype(block.dtype, np.floating):
-        if np.issubdtype(block.dtype, np.integer):
+        if np.issubdtype(block.dtype, np.signedinteger):
             scale = float(np.iinfo(block.dtype).max) + 1.0
             return np.ascontiguousarray(block, np.float32) / np.float32(scale)
+        if np.issubdtype(block.dtype, np.unsignedinteger):
+            half = (float(np.iinfo(block.dtype).max) + 1.0) / 2.0
+            # in float64: a uint32 less its offset is exact there, not in float32
+            return ((block.astype(np.float64) - half) / half).astype(np.float32)
         raise InputError(f"block dtype {block.dtype} is not audio; give float or integer "
                          f"samples")
     return np.ascontiguousarray(block, dtype=np.float32)
@@ -186,6 +194,7 @@ class Processor:
     def __init__(self, settings, sample_rate_hz, n_channels, *, keep_spectrogram=False,
                  keep_trace=True, on_event=None, file=None, hum_probe_s=None,
                  layout_check=None, layout_chosen=None):
+        require_settings(settings)
         s = self.settings = settings
         self.warnings = settings.validate(sample_rate_hz)  # refuses a rate that is no number
         self.sample_rate_hz = float(sample_rate_hz)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import SettingsError
 from .settings import Settings
 from .velocity import cm_s_per_hz
 
@@ -102,21 +103,28 @@ class Analysis:
     ``reflux_not_assessable`` says why ``reflux`` is None: no direction in a
     mono recording, two vessels flowing opposite ways with the antegrade
     direction not given, a second vessel too loud beside the vein for its
-    reflux to stand out, nothing analysed, a recording near digital silence, or
+    reflux to stand out, nothing analysed, a recording near digital silence or too
+    short to judge flow, a span analysed shorter than the reflux threshold, or
     retrograde flow under the threshold running into its start or end.  ``hum``
     (with ``--hum``: what the canceller locked on to), ``second_vessel`` (a second
     vessel found: its direction and since when) ``gaps`` (lost samples) and
     ``artefacts`` (samples blanked by the glitch stage: not finite, or bursts far
     beyond the recording's level) are None when there is nothing to say;
-    ``flow_detected`` is None when nothing was analysed or no flow was found in a
-    recording near digital silence; ``extra`` holds entries a caller adds to the JSON
-    (a live session's ``live``).
+    ``flow_detected`` is None when nothing was analysed, or no flow was found in a
+    recording near digital silence or too short to judge flow; ``extra`` holds entries
+    a caller adds to the JSON (a live session's ``live``).
     ``spectrogram`` (with ``keep_spectrogram``) holds the time-averaged power spectra,
     ``(rows, bins)`` float32, bins at ``freqs_hz``: each row the mean of
     ``spectrogram_step`` consecutive frames (1 up to 41 s of 5 ms hops; a power of two
     that keeps a long recording's rows under 8192), centred at ``spectrogram_time_s``.
     ``beats`` holds the beats found and their per-beat values
     (:class:`~dopplerflow.core.beats.Beats`), ``heart_rate_bpm`` the recording's heart rate.
+    ``trace_kept`` is False for an analysis made with ``keep_trace=False``: its ``trace``
+    is empty, and ``to_dict(trace=True)`` refuses.  ``settings`` are the settings as
+    given: ``settings.threshold_s`` and ``settings.analysis_window_s`` are the reflux
+    threshold and the window in force (the JSON's ``settings.reflux_threshold_s`` and
+    ``settings.window_s``), where ``settings.reflux_threshold_s`` and
+    ``settings.window_s`` are None for the vessel preset's.
     ``signal_band_hz`` is ``[lowest, highest]`` Doppler shift (``|f|``, Hz) searched in
     the recording's signal band, the widest it was found after its first sub-window
     (None: no band, or not known); ``tonal_lines_hz`` the stationary tonal lines left out
@@ -158,6 +166,7 @@ class Analysis:
     beats: object = None  # core.beats.Beats: the beats and their indices, or None
     layout_check: dict | None = None
     cut: dict | None = None
+    trace_kept: bool = True  # False: analysed with keep_trace=False, ``trace`` is empty
 
     @property
     def audio_complete(self):
@@ -183,8 +192,19 @@ class Analysis:
 
     def to_dict(self, trace=False):
         """The JSON-ready dict; ``trace=True`` adds the per-frame trace and the per-beat
-        values (``beat_table``: one list per column of the beats CSV)."""
+        values (``beat_table``: one list per column of the beats CSV).
+
+        Raises
+        ------
+        SettingsError
+            ``trace=True`` of an analysis made without its trace (``keep_trace=False``).
+        """
         from .. import __version__
+
+        if trace and not self.trace_kept:
+            raise SettingsError("this analysis was made with keep_trace=False, so it has no "
+                                "trace to give; analyse with keep_trace=True for "
+                                "to_dict(trace=True)")
 
         d = {
             "file": self.file,

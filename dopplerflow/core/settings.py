@@ -4,12 +4,13 @@ Units live in the names (``window_s``, ``carrier_hz``, ``angle_deg``); the
 command line's flags map onto these fields (``dopplerflow.cli.settings_from_args``).
 """
 
+import math
 import numbers
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from ..errors import SettingsError
+from ..errors import SettingsError, option
 from .envelopes import DEFAULT_METHOD, METHODS, method_code
 from .hum import MAINS_HZ
 from .layouts import LAYOUT_CHOICES
@@ -18,7 +19,7 @@ from .velocity import check_geometry
 from .vessels import SLOW_FLOW_VESSELS, VESSELS, reflux_threshold
 
 __all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "WINDOW_S",
-           "SLOW_FLOW_WINDOW_S", "preset_window_s", "settings_from"]
+           "SLOW_FLOW_WINDOW_S", "preset_window_s", "settings_from", "require_settings"]
 
 #: Sample rates accepted, Hz.
 RATE_RANGE_HZ = (4000.0, 384000.0)
@@ -44,7 +45,9 @@ class Settings:
     Each field's type is checked as the settings are made: numpy scalars become
     Python numbers, and a value of another type (a string for a number, a float
     for ``average_frames``, ...) raises :class:`SettingsError` naming the field
-    and what it takes.  :meth:`validate` checks the ranges.
+    and what it takes; so does a name that is not known (``vessel='xx'``, a
+    layout, antegrade direction or envelope method).  :meth:`validate` checks the
+    ranges.
 
     Attributes
     ----------
@@ -59,8 +62,9 @@ class Settings:
     channels : tuple of int or None
         1-based channel numbers to use from a file with more channels.
     window_s : float or None
-        STFT window, s; None: the vessel preset's (:func:`preset_window_s`: 10 ms,
-        20 ms for slow-flow veins).  :attr:`analysis_window_s` is the one in force.
+        STFT window, s, as given; None: the vessel preset's (:func:`preset_window_s`:
+        10 ms, 20 ms for slow-flow veins).  :attr:`analysis_window_s` is the one in
+        force (the JSON's ``settings.window_s``).
     hop_s : float
         STFT hop, s (5 ms).
     wall_hz : float
@@ -74,7 +78,9 @@ class Settings:
     vessel : str or None
         Vessel preset (``dopplerflow.reflux.VESSELS``).
     reflux_threshold_s : float or None
-        Overrides the vessel's threshold.
+        Reflux threshold, s, as given: it overrides the vessel's; None: the vessel's.
+        :attr:`threshold_s` is the one in force (the JSON's
+        ``settings.reflux_threshold_s``).
     antegrade : {'toward', 'away', 'auto'}
         Normal flow direction relative to the probe; ``auto`` picks the
         direction with more time-integrated flow.
@@ -112,6 +118,19 @@ class Settings:
         # else that is not what a field takes is refused, naming the field
         for name, (kind, takes) in _TAKES.items():
             object.__setattr__(self, name, _typed(name, getattr(self, name), kind, takes))
+        self._check_names()
+
+    def _check_names(self):
+        """Raise :class:`SettingsError` for a layout, antegrade direction, envelope method
+        or vessel that is not known (a typo is told where it is made, not at the analysis)."""
+        if self.layout not in LAYOUT_CHOICES:
+            raise SettingsError(
+                f"layout '{self.layout}' is not known; use one of {', '.join(LAYOUT_CHOICES)}")
+        if self.antegrade not in ANTEGRADE:
+            raise SettingsError(
+                f"antegrade '{self.antegrade}' is not known; use toward, away or auto")
+        method_code(self.envelope)
+        reflux_threshold(self.vessel, None)  # refuses a vessel that is not known
 
     def replace(self, **changes):
         """A copy with some fields changed."""
@@ -140,18 +159,24 @@ class Settings:
                                            or isinstance(sample_rate_hz, bool)):
             raise SettingsError(f"sample rate {_shown(sample_rate_hz)} is not a number of Hz "
                                 f"(e.g. 48000)")
-        if self.layout not in LAYOUT_CHOICES:
+        self._check_names()
+        if self.layout != "offset" and self.offset_hz is not None:
+            offset = option("--layout offset", "layout='offset'")
             raise SettingsError(
-                f"layout '{self.layout}' is not known; use one of {', '.join(LAYOUT_CHOICES)}")
-        if self.antegrade not in ANTEGRADE:
-            raise SettingsError(
-                f"antegrade '{self.antegrade}' is not known; use toward, away or auto")
-        method_code(self.envelope)
+                f"{option('--offset-hz', 'offset_hz')} applies to layout 'offset' only, not to "
+                f"layout '{self.layout}'; give {offset} or leave the offset out")
         if self.average_frames not in AVERAGE_CHOICES:
             raise SettingsError(f"average_frames {self.average_frames!r} must be 3 (default) or 1 "
                                 f"(one hop less latency, noisier at low SNR)")
         if self.hum_hz is not None and self.hum_hz not in MAINS_HZ:
             raise SettingsError(f"mains frequency {self.hum_hz!r} Hz for the hum is not 50 or 60")
+        if math.isfinite(self.carrier_hz) and not 1e6 <= self.carrier_hz <= 20e6:
+            # check_geometry's range, in a message that names the Python keyword as well
+            # (``carrier_hz=8`` for 8 MHz is a slip only Python lets through)
+            raise SettingsError(
+                f"carrier {self.carrier_hz / 1e6:g} MHz is outside 1-20 MHz; vascular CW "
+                f"probes use 2-10 MHz: a typical pencil probe is "
+                f"{option('--carrier-mhz 8', 'carrier_hz=8e6, in Hz')}")
         warnings = check_geometry(self.carrier_hz, self.angle_deg, self.sound_speed_m_s)
         self.threshold_s  # noqa: B018 - validates vessel and threshold
         window_s = self.analysis_window_s
@@ -181,8 +206,9 @@ class Settings:
             if self.layout == "offset":
                 if self.offset_hz is None or not 0 < self.offset_hz < fs / 2:
                     raise SettingsError(
-                        f"layout 'offset' needs --offset-hz between 0 and {fs / 2:g} Hz "
-                        f"(the zero-velocity frequency), got {self.offset_hz!r}")
+                        f"layout 'offset' needs {option('--offset-hz', 'offset_hz')} between "
+                        f"0 and {fs / 2:g} Hz, the zero-velocity frequency; got "
+                        f"{self.offset_hz!r}")
             if round(self.hop_s * fs) < 1:
                 raise SettingsError(f"hop {self.hop_s * 1e3:g} ms is under one sample at "
                                     f"{fs:g} Hz; the least hop at this sample rate is "
@@ -260,7 +286,16 @@ def settings_from(settings, kwargs):
     if unknown:
         raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
                         f"{', '.join(SETTINGS_FIELDS)}")
-    if settings is not None and not isinstance(settings, Settings):
-        raise SettingsError(f"settings={_shown(settings)} is not valid: give a Settings "
-                            f"(dopplerflow.Settings(...)) or None")
+    if settings is not None:
+        require_settings(settings, "or None")
     return (settings or Settings()).replace(**kwargs)
+
+
+def require_settings(settings, alternative=""):
+    """Raise :class:`SettingsError` unless ``settings`` is a :class:`Settings` (a vessel's
+    name, a dict or None would fail later, far from the slip); ``alternative`` adds what
+    else the caller takes to the message (``"or None"``)."""
+    if not isinstance(settings, Settings):
+        also = f" {alternative}" if alternative else ""
+        raise SettingsError(f"settings={_shown(settings)} is not valid: give a Settings "
+                            f"(dopplerflow.Settings(...)){also}")

@@ -27,7 +27,9 @@ length and marked as a gap in the analysis, so recording and trace keep the
 device's timeline.
 """
 
+import contextlib
 import math
+import os
 import queue
 import threading
 import time
@@ -41,18 +43,24 @@ from .devices import BLOCK_S, FIND_DEVICES, DeviceError, default_block_size, res
 from .devices import sounddevice_module as _sounddevice
 from .status import STATUS_INTERVAL_S
 
-__all__ = ["LiveSession", "RECORD_FORMATS", "MAX_QUEUE_S", "STALL_TIMEOUT_S"]
+__all__ = ["LiveSession", "RECORD_FORMATS", "MAX_QUEUE_S", "STALL_TIMEOUT_S", "STALL_BLOCKS"]
 
 #: Recording flushed to disk after this much audio, s.
 FLUSH_INTERVAL_S = 1.0
 #: Seconds of audio the input queue holds before blocks are dropped (and counted).
 MAX_QUEUE_S = 60.0
-#: Seconds without a block before the device counts as gone (unplugged, server died).
+#: Seconds without a block before the device counts as gone (unplugged, server died),
+#: over and above :data:`STALL_BLOCKS` blocks' duration.
 STALL_TIMEOUT_S = 2.0
+#: Blocks' duration added to the stall timeout: a device delivers a block once it is
+#: full, so long blocks arrive seconds apart (and the first one a block late).
+STALL_BLOCKS = 2
 #: Length of the noise block that compiles the kernels before the stream opens, s.
 WARMUP_S = 0.25
 #: Recording subtype by file extension: lossless for any 16/24-bit sound card.
 RECORD_FORMATS = {".flac": ("FLAC", "PCM_24"), ".wav": ("WAV", "FLOAT")}
+#: Full scale of a 24-bit recording: its samples are integers over this.
+FULL_SCALE_24 = 2 ** 23
 
 
 class LiveSession:
@@ -76,7 +84,13 @@ class LiveSession:
         that completes its frame, so short blocks keep it prompt; the
         analysis of a block takes about 0.1 ms.
     record_path : str or os.PathLike, optional
-        ``.flac`` (24-bit) or ``.wav`` (32-bit float) file for the recording.
+        ``.flac`` (24-bit) or ``.wav`` (32-bit float) file for the recording; a
+        new file: an existing one is refused, a recording is never overwritten.
+        A FLAC holds 24-bit samples up to full scale: each block is rounded to 24
+        bits and clipped at full scale (the clipped samples counted in
+        :attr:`clipped_samples` and a warning) before it is both recorded and
+        analysed, so the analysis is that of the recording.  A WAV holds the
+        float samples as they came.
     duration_s : float, optional
         Stop after this much audio, s (counted in samples, not wall time).
     on_event : callable, optional
@@ -88,7 +102,9 @@ class LiveSession:
     max_queue_s : float
         Audio the input queue may hold, s, before blocks are dropped (counted).
     stall_timeout_s : float
-        Seconds without a block before the device counts as failed.
+        Seconds without a block before the device counts as failed, over and
+        above :data:`STALL_BLOCKS` blocks' duration (:attr:`stall_timeout_s` is
+        the sum).
     on_block : callable, optional
         Called in the worker thread with each ``(frames, channels)`` float32
         block after it was analysed (the live plot feeds on it).
@@ -96,10 +112,20 @@ class LiveSession:
     Notes
     -----
     Use :meth:`run` (start, wait, close) or ``with LiveSession(...) as s:
-    s.wait()``; the result is :attr:`analysis` after :meth:`close`.
+    s.wait()``; the result is :attr:`analysis` after :meth:`close`.  A session
+    runs once: a second :meth:`start` (or :meth:`run`) raises RuntimeError.
     :attr:`end_reason` is ``'duration'``, ``'stopped'`` (Ctrl-C or
     :meth:`stop`), ``'device_error'``, ``'recording_error'`` or
     ``'analysis_error'``, with :attr:`error` the one-line message.
+
+    Raises
+    ------
+    SettingsError
+        ``record_path`` exists, is not a ``.flac``/``.wav`` name or lies in a
+        folder that does not exist; a block size under 16 frames; a duration
+        that is not positive.
+    DeviceError
+        No such input device, or not that many input channels.
     """
 
     def __init__(self, settings, *, device=None, sample_rate_hz=None, channels=None,
@@ -121,6 +147,8 @@ class LiveSession:
             if not self.record_path.parent.is_dir():
                 raise SettingsError(f"folder of the recording '{self.record_path}' does not "
                                     f"exist; create it first")
+            if os.path.lexists(self.record_path):
+                raise SettingsError(_exists_message(self.record_path))
         info = resolve_device(device)
         self.device = info["index"]
         self.device_name = info["name"]
@@ -141,7 +169,12 @@ class LiveSession:
                                    keep_spectrogram=keep_spectrogram, on_event=self._event,
                                    file=str(self.record_path) if self.record_path else None)
         self.max_queue_s = float(max_queue_s)
-        self.stall_timeout_s = float(stall_timeout_s)
+        #: Seconds without a block before the device counts as failed.
+        self.stall_timeout_s = (float(stall_timeout_s)
+                                + STALL_BLOCKS * self.block_size / self.sample_rate_hz)
+        #: Whether blocks are rounded to 24 bits and clipped at full scale (a FLAC recording).
+        self._quantise = (self.record_path is not None
+                            and RECORD_FORMATS[self.record_path.suffix.lower()][1] == "PCM_24")
         n_blocks = max(2, int(math.ceil(max_queue_s * self.sample_rate_hz / self.block_size)))
         self._q = queue.Queue(maxsize=n_blocks)  # callback -> recorder
         self._work = queue.Queue()  # recorder -> worker (bounded by the input queue's pace)
@@ -149,12 +182,14 @@ class LiveSession:
         self._stream = None
         self._threads = []
         self._closed = False
+        self._started = False
         # counters written by one thread each
         self.input_overflows = 0  # callback
         self._drop_pending = 0  # callback
         self.dropped_frames = 0  # recorder
         self.dropped_blocks = 0  # recorder
         self.frames_recorded = 0  # recorder
+        self.clipped_samples = 0  # recorder: samples beyond full scale clipped for a FLAC
         self.frames_analysed = 0  # worker
         self.max_lag_s = 0.0  # worker: most audio recorded but not yet analysed, s
         self.blocks_received = 0  # callback
@@ -198,7 +233,15 @@ class LiveSession:
             The device cannot be opened at this rate and channel count.
         AudioFileError
             The recording cannot be created.
+        SettingsError
+            A file appeared at ``record_path`` since the session was made.
+        RuntimeError
+            The session was started before: a session runs once.
         """
+        if self._started:
+            raise RuntimeError("this LiveSession has already run (a session runs once); "
+                               "create a new LiveSession for another session")
+        self._started = True
         sd = _sounddevice()
         self.warm_up()
         try:
@@ -296,7 +339,7 @@ class LiveSession:
             self._watch_count, self._watch_t = self.blocks_received, now
         elif now - self._watch_t > self.stall_timeout_s:
             self._fail("device_error", f"no audio from input device '{self.device_name}' for "
-                                       f"{self.stall_timeout_s:g} s (unplugged or stalled)")
+                                       f"{self.stall_timeout_s:.1f} s (unplugged or stalled)")
 
     def run(self, tick=None):
         """Start, wait until the end (Ctrl-C ends it too), close; return the Analysis."""
@@ -347,6 +390,11 @@ class LiveSession:
             self.analysis.warnings.append(
                 f"{self.input_overflows} input overflow(s): the sound card's buffer overran and "
                 f"samples were lost there; use a larger --block-size or lower the system load")
+        if self.clipped_samples:
+            self.analysis.warnings.append(
+                f"{self.clipped_samples} sample(s) beyond full scale were clipped in the FLAC "
+                f"recording, and analysed as recorded; a .wav recording keeps float samples "
+                f"as they come")
         if self.dropped_frames:
             self.analysis.warnings.append(
                 f"{self.dropped_frames} frames dropped in {self.dropped_blocks} block(s): the "
@@ -383,7 +431,13 @@ class LiveSession:
                 if block is None:
                     break
                 block = block[: self._take(len(block))]
-                rec = self._record(rec, block)
+                if self._quantise:
+                    # the recording's samples, recorded and analysed alike
+                    samples, block, clipped = _to_24_bits(block)
+                    self.clipped_samples += clipped
+                    rec = self._record(rec, samples)
+                else:
+                    rec = self._record(rec, block)
                 self._work.put(block)
                 since_flush += len(block)
                 if rec is not None and since_flush >= flush_every:
@@ -410,6 +464,8 @@ class LiveSession:
         return n
 
     def _record(self, rec, block):
+        """Write ``block`` (float32, or int32 for a 24-bit file) to the recording ``rec``;
+        the recording, or None once writing it failed."""
         if rec is None or not len(block):
             return rec
         try:
@@ -501,16 +557,60 @@ def _default_channels(settings):
     return 1 if settings.layout in ("mono", "offset") else 2
 
 
+def _exists_message(path):
+    """The one line that refuses a recording at ``path``, where a file already is."""
+    return (f"recording '{path}' exists; a recording is never overwritten: give a new file "
+            f"name")
+
+
+def _to_24_bits(block):
+    """``block`` as a 24-bit recording holds it.
+
+    Parameters
+    ----------
+    block : numpy.ndarray, shape (frames, channels), float32
+
+    Returns
+    -------
+    samples : numpy.ndarray, shape (frames, channels), int32
+        The 24-bit samples in the top three bytes (what libsndfile writes as they are).
+    block : numpy.ndarray, shape (frames, channels), float32
+        The same samples over full scale: what the file gives back when read.
+    clipped : int
+        Samples beyond full scale (magnitude over 1.0, or not finite), clipped there
+        (NaN becomes 0).
+    """
+    q = np.rint(block * np.float32(FULL_SCALE_24))
+    beyond = ~(np.abs(block) <= 1.0)  # NaN counts too
+    clipped = int(np.count_nonzero(beyond))
+    if clipped:
+        q = np.nan_to_num(q, nan=0.0)
+    np.clip(q, -FULL_SCALE_24, FULL_SCALE_24 - 1, out=q)
+    return ((q.astype(np.int32) << 8), (q / np.float32(FULL_SCALE_24)).astype(np.float32),
+            clipped)
+
+
 def _open_recording(path, sample_rate_hz, channels):
+    """Create the recording at ``path``, a new file: a file there is never overwritten."""
     import soundfile
 
     from ..errors import AudioFileError
 
     fmt, subtype = RECORD_FORMATS[path.suffix.lower()]
     try:
+        # made here first, exclusively: a file that appeared since the check stays as it is
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except FileExistsError:
+        raise SettingsError(_exists_message(path)) from None
+    except OSError as exc:
+        raise AudioFileError(f"cannot create the recording '{path}' ({exc.strerror or exc}); "
+                             f"choose a writable .flac or .wav path") from None
+    try:
         return soundfile.SoundFile(str(path), "w", samplerate=int(round(sample_rate_hz)),
                                    channels=channels, format=fmt, subtype=subtype)
     except (soundfile.LibsndfileError, OSError) as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # the empty file made above
         raise AudioFileError(f"cannot create the recording '{path}' ({exc}); choose a "
                              f"writable .flac or .wav path") from None
 
