@@ -10,6 +10,7 @@ overwrite an input or another output.
 """
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -458,3 +459,368 @@ def test_the_batch_benchmark_measures_and_reports(tmp_path):
                                  (1.0, 1.0), 1, control_x=1.9)
     assert "| jobs=2 |" in text and "Two workers against one: 2.00x" in text
     assert "ran 1.90x as fast in two processes" in text
+
+
+# --- numbers, names and outputs that must not end a run ------------------------------
+
+
+@pytest.fixture(scope="module")
+def reflux_to_the_end(tmp_path_factory):
+    """A femoral vein whose reflux runs into the end of the recording: the analysis gives
+    that event's figures as numpy scalars."""
+    path = tmp_path_factory.mktemp("end") / "fr6.wav"
+    write_scenario("femoral_reflux", path, sample_rate_hz=8000, duration_s=6.0, seed=0)
+    return path
+
+
+def test_cells_hold_plain_numbers_and_such_a_table_resumes(reflux_to_the_end, tmp_path):
+    """Before, the event's figures came out as ``np.float64(2.5129)``, and --resume then
+    refused the whole table."""
+    out = tmp_path / "t.csv"
+    run_batch([reflux_to_the_end], out, jobs=1)
+    text = out.read_text()
+    assert "np." not in text
+    (row,) = _csv_rows(out)
+    assert row["reflux"] == "true" and row["n_reflux_events"] == "1"
+    longest = float(row["longest_reflux_s"])  # a plain number, as the JSON has it
+    assert 2.0 < longest == float(row["longest_retrograde_s"]) < 3.0
+    assert float(row["first_reflux_start_s"]) + longest == pytest.approx(6.0, abs=0.1)
+    summary = run_batch([reflux_to_the_end], out, jobs=1, resume=True)
+    assert (summary.skipped, summary.analysed) == (1, 0) and out.read_text() == text
+
+
+def test_an_output_that_cannot_be_written_is_that_recording_s_error_row(data, tmp_path):
+    """A JSON name too long for the file system is shortened; one that cannot be written
+    (here a folder stands in its place) gives that recording an error row; the run goes
+    on and the table is written (before: the run ended, and no table at all)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    long_stem = "L" * 246  # with .flac.json, 256 bytes: over the 255 of a name
+    for name in ("a.flac", "b.flac", long_stem + ".flac"):
+        shutil.copy(data / "neck/jug.flac", folder / name)
+    (tmp_path / "json" / "b.flac.json").mkdir(parents=True)
+    out = tmp_path / "out.csv"
+    summary = run_batch([folder], out, jobs=1, json_dir=tmp_path / "json")
+    rows = {os.path.basename(r["file"]): r for r in _csv_rows(out)}
+    assert (summary.found, summary.errors) == (3, 1) and len(rows) == 3
+    assert rows["a.flac"]["status"] == rows[long_stem + ".flac"]["status"] == "ok"
+    b = rows["b.flac"]
+    assert b["status"] == "error" and "cannot write" in b["error"] and "b.flac.json" in b["error"]
+    assert b["error"].endswith("then run again with --resume")
+    (short,) = [p for p in os.listdir(tmp_path / "json") if p.startswith("LLL")]
+    assert len(short.encode()) <= batch.NAME_MAX_BYTES and short.endswith(".flac.json")
+    with open(tmp_path / "json" / short) as fh:
+        assert json.load(fh)["file"] == str(folder / (long_stem + ".flac"))
+
+
+def test_the_table_is_written_whatever_exception_stops_the_run(data, tmp_path, monkeypatch):
+    out = tmp_path / "out.csv"
+    calls = []
+
+    def broken(result):  # a bug met after the first recording's row
+        calls.append(result["file"])
+        if len(calls) == 2:
+            raise RuntimeError("a bug")
+        return json.dumps(result)
+
+    monkeypatch.setattr(batch, "_json_text", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_batch([data], out, jobs=1, json_dir=tmp_path / "json")
+    files = [r["file"] for r in _csv_rows(out)]
+    assert calls[0] in files and calls[1] not in files
+
+
+def test_a_name_that_is_not_utf8_is_escaped_in_the_table_and_resumes(data, tmp_path, capsys):
+    """A Latin-1 name (a Windows share) has its byte written as ``\\xe9``; before, the
+    table could not be written at all (a traceback after every analysis)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    latin = os.fsdecode(b"caf\xe9.flac")
+    shutil.copy(data / "neck/jug.flac", os.path.join(folder, latin))
+    shutil.copy(data / "neck/jug.flac", folder / "ok.flac")
+    for out in [tmp_path / "out.csv"] + (
+            [tmp_path / "out.parquet"] if importlib.util.find_spec("pyarrow") else []):
+        assert cli.main(["batch", str(folder), "-o", str(out), "-q", "-j", "1",
+                         "--json-dir", str(tmp_path / "json")]) == 0
+        rows = table.read_table_rows(out)
+        assert [r["file"] for r in rows] == [str(folder / "caf\\xe9.flac"),
+                                             str(folder / "ok.flac")]
+        assert all(r["status"] == "ok" for r in rows)
+        before = out.read_bytes()
+        assert cli.main(["batch", str(folder), "-o", str(out), "-j", "1", "--resume",
+                         "--json-dir", str(tmp_path / "json")]) == 0
+        assert "0 analysed, 2 kept from before" in capsys.readouterr().err
+        assert out.read_bytes() == before
+    (tmp_path / "out.csv").read_bytes().decode("utf-8")  # UTF-8 throughout
+    assert os.path.exists(os.path.join(tmp_path, "json", latin + ".json"))
+
+
+def test_dask_without_distributed_is_one_line(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "distributed", None)
+    out = tmp_path / "out.csv"
+    assert cli.main(["batch", str(data), "-o", str(out), "--dask", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert err == ('dopplerflow: error: --dask needs dask and distributed: pip install '
+                   '"dopplerflow[dask]"\n')
+    assert not out.exists()
+
+
+# --- signals: the real command, killed ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """200 recordings of 30 s (hard links to one file, each analysed on its own): some
+    seconds of work for two workers, so that the command can be killed while they run."""
+    folder = tmp_path_factory.mktemp("many")
+    first = folder / "r000.flac"
+    write_scenario("jugular_phasic", first, sample_rate_hz=8000, duration_s=30.0, seed=7)
+    for i in range(1, 200):
+        os.link(first, folder / f"r{i:03d}.flac")
+    return folder
+
+
+def _children(pid):
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        if entry.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start_and_wait_for_workers(folder, out):
+    """``dopplerflow batch -j 2`` in a process of its own, once its workers run."""
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "dopplerflow", "batch", str(folder), "-o",
+                             str(out), "-j", "2"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(workers := _children(proc.pid)) < 2:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the workers did not start")
+        time.sleep(0.02)
+    return proc, workers
+
+
+def _gone(pids, within_s=5.0):
+    import time
+
+    deadline = time.monotonic() + within_s
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not any(_alive(p) for p in pids)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads processes from /proc")
+def test_sigterm_writes_the_rows_done_and_ends_the_workers(many, tmp_path):
+    """SIGTERM (a batch system's time limit, kill, timeout) is handled as Ctrl-C: the rows
+    done are written, one line says so, exit status 143; the workers end with the
+    command (before: no table written since the last checkpoint, and orphaned workers
+    that ran on)."""
+    import signal
+
+    out = tmp_path / "out.csv"
+    proc, workers = _start_and_wait_for_workers(many, out)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:  # a command that hangs is no reason to leave it running
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == (
+        f"dopplerflow: terminated (SIGTERM); the rows done so far are in {out}: run again "
+        f"with --resume to go on")
+    assert _gone(workers)
+    rows = _csv_rows(out)
+    assert 1 <= len(rows) < 200 and all(r["status"] == "ok" for r in rows)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads processes from /proc")
+def test_workers_end_when_the_command_is_killed(many, tmp_path):
+    """SIGKILL cannot be handled; the workers notice their parent is gone and end
+    (before: they stayed, idle, for good)."""
+    import signal
+
+    proc, workers = _start_and_wait_for_workers(many, tmp_path / "out.csv")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert _gone(workers)
+
+
+# --- resuming: what a kept row must still be true of ----------------------------------
+
+
+def test_resume_analyses_a_recording_whose_file_changed(data, tmp_path):
+    """A file replaced at the same path (re-exported, repaired) is analysed again: its row
+    records the file's size and modification time (before: the old row was kept)."""
+    folder = tmp_path / "in"
+    shutil.copytree(data / "neck", folder)
+    out = tmp_path / "out.csv"
+    run_batch([folder], out, jobs=1)
+    rows = {os.path.basename(r["file"]): r for r in _csv_rows(out)}
+    st = os.stat(folder / "jug.flac")
+    assert int(rows["jug.flac"]["file_size_bytes"]) == st.st_size
+    assert rows["jug.flac"]["file_modified_utc"].endswith(f".{st.st_mtime_ns % 10**9:09d}Z")
+    shutil.copy(data / "legs/gsv.flac", folder / "jug.flac")  # another recording
+    summary = run_batch([folder], out, jobs=1, resume=True)
+    assert (summary.skipped, summary.analysed) == (1, 1)
+    assert _csv_rows(out)[0]["duration_s"] == "4.5"
+    os.utime(folder / "vv.flac", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched
+    assert run_batch([folder], out, jobs=1, resume=True).analysed == 1
+
+
+def test_a_table_of_an_earlier_version_still_resumes(data, tmp_path):
+    """A table without the columns added since (the file's size and time, the beats'
+    periodicity) resumes: its rows are kept, those cells empty."""
+    out = tmp_path / "out.csv"
+    run_batch([data / "neck"], out, jobs=1)
+    with open(out, newline="") as fh:
+        lines = list(csv.reader(fh))
+    keep = [i for i, n in enumerate(lines[0]) if n not in table.ADDED_COLUMNS]
+    with open(out, "w", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows([[x[i] for i in keep] for x in lines])
+    summary = run_batch([data / "neck"], out, jobs=1, resume=True)
+    assert (summary.skipped, summary.analysed) == (2, 0)
+    rows = _csv_rows(out)
+    assert [r["file_size_bytes"] + r["beat_periodicity"] for r in rows] == ["", ""]
+
+
+def test_resume_writes_the_json_and_beats_files_of_kept_rows_that_lack_them(data, tmp_path):
+    """--json-dir or --beats-dir added on resume (or the folder deleted): the recordings
+    without their file are analysed again, so that each is written (before: nothing)."""
+    out = tmp_path / "out.csv"
+    run_batch([data / "neck"], out, jobs=1)
+    summary = run_batch([data / "neck"], out, jobs=1, resume=True, json_dir=tmp_path / "j",
+                        beats_dir=tmp_path / "b")
+    assert (summary.skipped, summary.analysed) == (0, 2)
+    for name in ("vv.flac", "jug.flac"):
+        assert (tmp_path / "j" / (name + ".json")).exists()
+        assert (tmp_path / "b" / (name + ".beats.csv")).exists()
+    os.remove(tmp_path / "b" / "vv.flac.beats.csv")
+    summary = run_batch([data / "neck"], out, jobs=1, resume=True, json_dir=tmp_path / "j",
+                        beats_dir=tmp_path / "b")
+    assert (summary.skipped, summary.analysed) == (1, 1)
+    assert (tmp_path / "b" / "vv.flac.beats.csv").exists()
+
+
+def test_a_file_and_a_link_to_it_are_one_row_under_the_file_s_own_name(data, tmp_path):
+    """The link's name sorts first, yet the row takes the file's; removing the link later
+    leaves the table as it was (before: the link's name, then a second row)."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(data / "neck/jug.flac", tmp_path / "b" / "real.flac")
+    (tmp_path / "a" / "alias.flac").symlink_to("../b/real.flac")
+    folder_link = tmp_path / "a" / "linked"
+    folder_link.symlink_to(tmp_path / "b")
+    found = find_recordings([tmp_path / "a", tmp_path / "a" / "linked" / "real.flac",
+                             tmp_path / "b"])
+    assert [r.name for r in found] == [str(tmp_path / "b" / "real.flac")]
+    out = tmp_path / "out.csv"
+    run_batch([tmp_path / "a", tmp_path / "b"], out, jobs=1)
+    os.remove(tmp_path / "a" / "alias.flac")
+    summary = run_batch([tmp_path / "a", tmp_path / "b"], out, jobs=1, resume=True)
+    assert (summary.skipped, summary.analysed) == (1, 0) and len(_csv_rows(out)) == 1
+
+
+def test_a_json_of_another_recording_is_not_overwritten(data, tmp_path):
+    """Two runs on other folders into one --json-dir map two recordings to one JSON: the
+    second recording's row is an error that says so, and the first JSON stays (before:
+    silently overwritten).  A run again on the same recording overwrites its own."""
+    for site in ("p1", "p2"):
+        (tmp_path / site / "sub").mkdir(parents=True)
+    shutil.copy(data / "neck/jug.flac", tmp_path / "p1/sub/ijv.flac")
+    shutil.copy(data / "neck/vv.flac", tmp_path / "p2/sub/ijv.flac")
+    js = tmp_path / "json"
+    assert run_batch([tmp_path / "p1"], tmp_path / "1.csv", jobs=1, json_dir=js).errors == 0
+    first = (js / "ijv.flac.json").read_bytes()
+    assert run_batch([tmp_path / "p1"], tmp_path / "1.csv", jobs=1, json_dir=js).errors == 0
+    assert run_batch([tmp_path / "p2"], tmp_path / "2.csv", jobs=1, json_dir=js).errors == 1
+    (row,) = _csv_rows(tmp_path / "2.csv")
+    assert row["error"] == (f"{js / 'ijv.flac.json'} holds the result of another recording, "
+                            f"{tmp_path / 'p1/sub/ijv.flac'}, written by another run; "
+                            f"remove that file or give another --json-dir")
+    assert (js / "ijv.flac.json").read_bytes() == first
+
+
+# --- what the command says ------------------------------------------------------------
+
+
+def test_a_settings_table_row_that_matches_no_recording_is_a_warning_also_with_q(
+        data, tmp_path, capsys):
+    """A typo in a table's file cell would leave that recording with the defaults: each
+    such row is named (line and file), one line each; rows naming files outside this run
+    share one line.  -q keeps warnings (before: nothing was said, and -q also hid the
+    warning of a pattern that matches nothing)."""
+    t = tmp_path / "settings.csv"
+    t.write_text(f"file,vessel\n{data}/neck/jug.flac,ijv\n{data}/neck/JUG.flac,ijv\n"
+                 f"{data}/legs/gsv.flac,gsv\n{data}/legs/perf.wav,perforator\n"
+                 f"{data}/neck/missing.flac,vv\n")
+    out = tmp_path / "out.csv"
+    assert cli.main(["batch", str(data / "neck"), str(tmp_path / "none" / "*.flac"), "-o",
+                     str(out), "--settings", str(t), "-q", "-j", "1"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"dopplerflow: warning: {tmp_path / 'none' / '*.flac'} holds no recordings",
+        f"dopplerflow: warning: settings table settings.csv, line 3: {data}/neck/JUG.flac "
+        f"matches no recording of this run and no file (names are relative to the table's "
+        f"folder); its settings are not used",
+        f"dopplerflow: warning: settings table settings.csv, line 6: "
+        f"{data}/neck/missing.flac matches no recording of this run and no file (names are "
+        f"relative to the table's folder); its settings are not used",
+        f"dopplerflow: warning: settings table settings.csv, line 4: {data}/legs/gsv.flac "
+        f"and 1 more row(s) name files that are not recordings of this run; their settings "
+        f"are not used"]
+    assert {r["vessel"] for r in _csv_rows(out) if r["file"].endswith("jug.flac")} == {"ijv"}
+
+
+def test_beat_periodicity_and_longest_reflux_agree_with_the_json(data, tmp_path):
+    """The beats' periodicity has a column (to drop the heart rates of weak pulses);
+    longest_reflux_s is 0 where reflux was assessed and none found, as in the JSON, and
+    empty where it was not (mono: no direction)."""
+    out = tmp_path / "out.csv"
+    run_batch([data / "neck"], out, jobs=1, json_dir=tmp_path / "j")
+    mono = tmp_path / "mono.csv"
+    run_batch([data / "neck" / "jug.flac"], mono, jobs=1, settings=Settings(layout="mono"))
+    for row in _csv_rows(out):
+        with open(tmp_path / "j" / (os.path.basename(row["file"]) + ".json")) as fh:
+            result = json.load(fh)
+        assert float(row["beat_periodicity"]) == result["beats"]["periodicity"]
+        assert float(row["longest_reflux_s"]) == result["summary"]["longest_reflux_s"]
+        if row["file"].endswith("jug.flac"):
+            assert (row["reflux"], row["longest_reflux_s"]) == ("false", "0.0")
+            assert row["longest_retrograde_s"] != ""
+    (row,) = _csv_rows(mono)
+    assert (row["reflux"], row["longest_reflux_s"], row["longest_retrograde_s"]) == ("", "", "")
+
+
+def test_when_every_recording_fails_one_line_says_so_and_progress_counts_every_row(
+        data, tmp_path, capsys):
+    """A recording with a bad sidecar is a row of the run too: the progress counts it;
+    when no recording has a result, the one closing line says so (before: a line that
+    counted them "analysed", then one that said none could be)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(data / BAD, folder / "bad.flac")
+    shutil.copy(data / "neck/jug.flac", folder / "jug.flac")
+    (folder / "jug.dopplerflow.toml").write_text('angle_deg = "steep"\n')
+    assert cli.main(["batch", str(folder), "-o", str(tmp_path / "out.csv"), "-j", "1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("batch: 2/2 done, 2 errors, ")
+    assert len(err) == 2 and err[1].startswith("dopplerflow: no recording could be analysed (")

@@ -138,7 +138,10 @@ def test_a_recording_cut_short_is_not_counted_against_a_criterion(rec_dir, analy
     reflux in the part read still counts."""
     for name in ("phasic", "noflow", "reflux", "closure"):
         data = (rec_dir / f"{name}.flac").read_bytes()
-        (rec_dir / f"{name}_cut.flac").write_bytes(data[:len(data) // 2])
+        # the 2 s phasic recording's first half would be analysed for under the 0.88 s
+        # threshold, which alone leaves reflux not assessable: it keeps three quarters
+        keep = len(data) * 3 // 4 if name == "phasic" else len(data) // 2
+        (rec_dir / f"{name}_cut.flac").write_bytes(data[:keep])
     one = _status(analysed([("phasic_cut", "ijv", "left", "supine")]), 1)
     assert one.status == "not assessed", one
     assert one.evidence[0]["value"].endswith("(the file is cut short): not counted")
@@ -175,6 +178,24 @@ def test_a_silent_recording_is_not_counted_as_no_flow(rec_dir, analysed):
     mixed = _status(analysed([("silent", "ijv", "left", "supine"),
                               ("noflow", "ijv", "left", "sitting")]), 4)
     assert mixed.status == "not assessed" and "no flow upright" in mixed.reason, mixed
+
+
+def test_a_recording_too_short_to_judge_flow_is_not_counted_as_no_flow(rec_dir, analysed):
+    """The first 0.25 s of a recording with flow in most of its frames: too short for the
+    0.25 s of flow the rule needs, so it is no finding of no flow (before: "no flow
+    detected", and criterion 4 met on two such clips)."""
+    x, fs = sf.read(rec_dir / "phasic.flac")
+    sf.write(rec_dir / "phasic_short.flac", x[:fs // 4], fs)
+    four = _status(analysed([("phasic_short", "ijv", "left", "supine"),
+                             ("phasic_short", "ijv", "left", "sitting")]), 4)
+    assert four.status == "not assessed", four
+    assert four.reason == "IJV left: supine not assessable, upright not assessable.", four
+    assert all(e["value"].startswith("flow not assessable (the recording is too short to "
+                                     "judge flow, with flow in ")
+               and e["value"].endswith("s analysed and 0.25 s needed): not counted")
+               and not e["decides"] for e in four.evidence), four.evidence
+    one = _status(analysed([("phasic_short", "ijv", "left", "supine")]), 1)
+    assert one.status == "not assessed" and one.evidence[0]["value"] == "reflux not assessable"
 
 
 @pytest.mark.parametrize("b_mode, status", [
@@ -369,3 +390,22 @@ def test_the_bundled_exam_is_what_make_samples_writes_bit_for_bit(tmp_path):
         old, fs_old = sf.read(SAMPLES / "exam" / p.name, dtype="int16")
         assert fs_new == fs_old == 8000 and np.array_equal(new, old), p.name
     assert sum(p.stat().st_size for p in (SAMPLES / "exam").iterdir()) < 1.1e6
+
+
+def test_longest_retrograde_is_null_where_the_recording_cannot_tell(analysed):
+    """A mono recording cannot tell retrograde from antegrade flow: its longest
+    retrograde flow is null in the JSON and "—" on the page, as in the leg map (before:
+    0.0, which reads as no retrograde flow); a recording with direction keeps its
+    figure."""
+    import re
+
+    from dopplerflow.figures.exam_report import render_exam
+
+    exam = analysed([("mono", "ijv", "left", "supine"), ("phasic", "ijv", "right", "supine")])
+    mono, phasic = exam.to_dict()["recordings"]
+    assert mono["longest_retrograde_s"] is None
+    assert isinstance(phasic["longest_retrograde_s"], float)
+    page = render_exam(exam)
+    cells = dict(re.findall(r'<td>(\w+)\.flac</td>(?:<td>[^<]*</td>)*<td class="num">([^<]*)</td>',
+                            page))
+    assert cells == {"mono": "\u2014", "phasic": f"{phasic['longest_retrograde_s']:.2f}"}

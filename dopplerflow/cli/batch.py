@@ -4,12 +4,48 @@ The work is :func:`dopplerflow.study.batch.run_batch`; this module only turns th
 command line into its arguments and reports on stderr.
 """
 
+import contextlib
+import signal
 import sys
 
 from ..errors import SettingsError
+from . import Interrupted
 from .common import CountProgress, add_analysis_arguments, settings_from_args
 
-__all__ = ["add_arguments", "main"]
+__all__ = ["add_arguments", "main", "Terminated"]
+
+#: Exit status after SIGTERM: 128 + 15, as a shell reports a process it ended.
+EXIT_TERMINATED = 143
+
+
+class Terminated(Interrupted):
+    """SIGTERM (a batch system's time limit, ``kill``, ``timeout``) while a batch runs:
+    handled as Ctrl-C is, the rows done written before the command ends."""
+
+
+#: Whether SIGTERM came: where Python cannot raise :class:`Terminated` (in a
+#: finaliser), the command's handler passes the interrupt on as a plain Ctrl-C.
+_got = {"sigterm": False}
+
+
+def _raise_terminated(signum, frame):
+    _got["sigterm"] = True
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises :class:`Terminated` in the block (where signals can be set: the
+    main thread)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: signals stay as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _jobs(text):
@@ -42,7 +78,8 @@ def add_arguments(parser):
                              "column per setting (see docs/batch.md)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in OUT and analyse only the recordings "
-                             "missing there (or whose settings changed, or that failed)")
+                             "missing there (or that failed, or whose settings or file "
+                             "changed, or whose JSON or beats file is missing)")
     run = parser.add_argument_group("where the work runs")
     run.add_argument("-j", "--jobs", type=_jobs, metavar="N",
                      help="worker processes (default: all cores)")
@@ -50,7 +87,8 @@ def add_arguments(parser):
                      help="send the work to a Dask scheduler (e.g. tcp://10.0.0.5:8786); "
                           "needs dopplerflow[dask]")
     parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress and no closing line")
+                        help="no progress and no closing line (warnings and errors are "
+                             "still shown)")
     add_analysis_arguments(parser)
 
 
@@ -64,32 +102,38 @@ def main(args):
     settings = settings_from_args(args)
     progress = None if args.quiet else CountProgress("batch")
 
-    def empty(path):
-        if not args.quiet:
-            print(f"dopplerflow: warning: {path} holds no recordings", file=sys.stderr)
-
-    try:
-        summary = run_batch(args.paths, args.output, settings=settings,
-                            table_path=args.settings, jobs=args.jobs, dask=args.dask,
-                            json_dir=args.json_dir, beats_dir=args.beats_dir,
-                            resume=args.resume, progress=progress,
-                            on_empty=empty)
-    except KeyboardInterrupt:
+    def warn(message):  # warnings show with -q too: -q silences the progress only
         if progress:
             progress.close()
-        print(f"dopplerflow: interrupted; the rows done so far are in {args.output}: "
-              f"run again with --resume to go on", file=sys.stderr)
-        return 130
+        print(f"dopplerflow: warning: {message}", file=sys.stderr)
+
+    try:
+        with _sigterm_as_interrupt():
+            summary = run_batch(args.paths, args.output, settings=settings,
+                                table_path=args.settings, jobs=args.jobs, dask=args.dask,
+                                json_dir=args.json_dir, beats_dir=args.beats_dir,
+                                resume=args.resume, progress=progress,
+                                on_empty=lambda path: warn(f"{path} holds no recordings"),
+                                on_warning=warn)
+    except KeyboardInterrupt as e:
+        if progress:
+            progress.close()
+        terminated = isinstance(e, Terminated) or _got["sigterm"]
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"dopplerflow: {how}; the rows done so far are in {args.output}: run again "
+              f"with --resume to go on", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else 130
     if progress:
         progress.close()
+    if summary.found and summary.errors == summary.found:
+        # the table is written, but it holds no result: the run failed (one line, no
+        # closing line that would count the recordings "analysed")
+        print(f"dopplerflow: no recording could be analysed ({summary.first_error}; "
+              f"each row of {summary.output} gives its error)", file=sys.stderr)
+        return 1
     if not args.quiet:
         kept = f", {summary.skipped} kept from before" if summary.skipped else ""
         print(f"dopplerflow: {summary.output}: {summary.found} recording(s), "
               f"{summary.analysed} analysed{kept}, {summary.errors} with an error",
               file=sys.stderr)
-    if summary.found and summary.errors == summary.found:
-        # the table is written, but it holds no result: the run failed
-        print(f"dopplerflow: no recording could be analysed ({summary.first_error}; "
-              f"each row of {summary.output} gives its error)", file=sys.stderr)
-        return 1
     return 0

@@ -119,7 +119,7 @@ def _legs(exam):
     rows = []
     for c in exam.legs:
         cls = _STATUS_CLASS.get(c.status, "na")
-        longest = "\u2014" if c.longest_retrograde_s is None else f"{c.longest_retrograde_s:.2f}"
+        longest = _seconds(c.longest_retrograde_s)
         recs = ", ".join(f'<a href="#rec-{i}">#{i}</a>' for i in c.recordings) or "\u2014"
         rows.append([f"<td>{_e(c.vein)}</td>", f"<td>{_e(c.side)}</td>",
                      f'<td class="num">{longest}</td>', f'<td class="num">{c.threshold_s:g}</td>',
@@ -134,6 +134,11 @@ def _legs(exam):
     ])
 
 
+def _seconds(value):
+    """A longest retrograde flow as a cell: "—" where the recording cannot tell."""
+    return "\u2014" if value is None else f"{value:.2f}"
+
+
 def _overview(exam):
     rows = []
     for it in exam.items:
@@ -143,7 +148,7 @@ def _overview(exam):
                      f"<td>{_e(r.file)}</td>", f"<td>{_e(r.vessel)}</td>",
                      f"<td>{_e(r.side or '')}</td>", f"<td>{_e(r.posture)}</td>",
                      f"<td>{_e(r.manoeuvre)}</td>",
-                     f'<td class="num">{it.longest_retrograde_s:.2f}</td>',
+                     f'<td class="num">{_seconds(it.longest_retrograde_s)}</td>',
                      f'<td class="{kind}">{_e(sentence)}</td>'])
     return _table(rows, table_id="recordings", header=(
         "#", "file", "vessel", "side", "posture", "manoeuvre", "longest retrograde (s)",

@@ -9,23 +9,31 @@ its error; it never ends the run.
 The rows are sorted by file name and hold nothing that depends on how the work was
 spread, so the table is the same, byte for byte, whatever ``jobs`` or ``dask``.  The
 table is rewritten (atomically) every ``checkpoint_s`` seconds while the run goes on,
-and at the end; ``resume=True`` keeps the rows already there and analyses only the
-recordings without an ``ok`` row under the same settings.
+at the end, and when the run stops on an interrupt or any other exception;
+``resume=True`` keeps the rows already there and analyses only the recordings without
+an ``ok`` row under the same settings, of the same file (size and modification time),
+with the JSON and beats files asked for.
 """
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
 from ..errors import AudioFileError, DopplerflowError, SettingsError
 from . import recsettings, table
 from .files import atomic_write, find_recordings, real, refuse_overwrites
-from .pool import TaskFailed, default_jobs, run_tasks
+from .pool import TaskFailed, default_jobs, require_distributed, run_tasks
 
 __all__ = ["Task", "BatchSummary", "run_batch", "plan_batch", "analyze_task"]
 
 #: Seconds between two writes of the table while a run goes on.
 CHECKPOINT_S = 10.0
+
+#: Longest name, in bytes, of a recording's JSON or beats file: 255 (the limit of most
+#: file systems) less the 14 bytes that the temporary file of an atomic write adds
+#: (``.NAME.XXXXXXXX.tmp``).  A longer name is shortened (:func:`_output_name`).
+NAME_MAX_BYTES = 241
 
 
 @dataclass(frozen=True)
@@ -119,12 +127,32 @@ def _resolve(recording, base, rows_of_table, table_name):
 def _mirrored(recordings, folder, suffix):
     """Where each recording's own output goes: its path below the folder common to all
     recordings, mirrored under ``folder``, with ``suffix`` added (``.json``,
-    ``.beats.csv``); empty without a ``folder``."""
+    ``.beats.csv``; :func:`_output_name`); empty without a ``folder``."""
     if not folder:
         return {}
     root = os.path.commonpath([os.path.dirname(r.path) for r in recordings])
-    return {r.name: os.path.join(os.fspath(folder), os.path.relpath(r.path, root) + suffix)
-            for r in recordings}
+    out = {}
+    for r in recordings:
+        below, base = os.path.split(os.path.relpath(r.path, root))
+        out[r.name] = os.path.join(os.fspath(folder), below, _output_name(base, suffix))
+    return out
+
+
+def _output_name(base, suffix):
+    """``base + suffix``, or where that is longer than :data:`NAME_MAX_BYTES` (it could
+    not be written), the start of ``base`` without its extension, ``~``, the first 10
+    hex digits of the SHA-1 of ``base``, its extension and ``suffix``: the same name on
+    every run, and another for every recording."""
+    name = base + suffix
+    if len(os.fsencode(name)) <= NAME_MAX_BYTES:
+        return name
+    import hashlib
+
+    stem, ext = os.path.splitext(base)
+    tag = "~" + hashlib.sha1(os.fsencode(base)).hexdigest()[:10] + ext[:16] + suffix
+    while stem and len(os.fsencode(stem + tag)) > NAME_MAX_BYTES:
+        stem = stem[:-1]
+    return stem + tag
 
 
 @dataclass
@@ -135,10 +163,13 @@ class _Plan:
     beats_paths: dict
     found: int
     skipped: int
+    names: list  # the recordings of this run
+    files: dict  # file -> its table.FILE_COLUMNS cells
+    settled: int  # rows of this run decided before any analysis (settings errors)
 
 
 def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
-               beats_dir=None, resume=False, on_empty=None):
+               beats_dir=None, resume=False, on_empty=None, on_warning=None):
     """Everything :func:`run_batch` does before the analyses, without writing.
 
     Finds the recordings, reads their sidecars and the settings table, refuses
@@ -155,8 +186,11 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
     base = settings or Settings()
     base.validate()
     recordings = find_recordings(paths, on_empty=on_empty)
-    rows_of_table = recsettings.read_table(table_path) if table_path else {}
+    lines = recsettings.read_table_lines(table_path) if table_path else {}
+    rows_of_table = {key: mapping for key, (_, _, mapping) in lines.items()}
     table_name = os.path.basename(os.fspath(table_path)) if table_path else None
+    for message in _unmatched(lines, {real(r.path) for r in recordings}, table_name):
+        (on_warning or _warn)(message)
     resolved, inputs = {}, [r.path for r in recordings]
     for r in recordings:
         try:
@@ -174,17 +208,49 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
     refuse_overwrites(inputs + ([table_path] if table_path else []),
                       [output, *json_paths.values(), *beats_paths.values()])
     _check_folder(output)
-    kept = _kept_rows(output, resolved) if resume and os.path.exists(output) else {}
-    rows, tasks = dict(kept), []
+    files = {r.name: table.file_cells(r.path) for r in recordings}
+    wanted = {r.name: [p for p in (json_paths.get(r.name), beats_paths.get(r.name)) if p]
+              for r in recordings}
+    kept = (_kept_rows(output, resolved, files, wanted)
+            if resume and os.path.exists(output) else {})
+    rows, tasks, settled = dict(kept), [], 0
     for r in recordings:
         got = resolved[r.name]
         if isinstance(got, SettingsError):
-            rows[r.name] = table.error_row(r.name, str(got))
+            rows[r.name] = dict(table.error_row(r.name, str(got)), **files[r.name])
+            settled += 1
         elif r.name not in kept:
             tasks.append(Task(r.name, r.path, got[0], got[1], full=bool(json_dir),
                               beats=bool(beats_dir)))
     skipped = sum(1 for r in recordings if r.name in kept)
-    return _Plan(tasks, rows, json_paths, beats_paths, len(recordings), skipped)
+    return _Plan(tasks, rows, json_paths, beats_paths, len(recordings), skipped,
+                 [r.name for r in recordings], files, settled)
+
+
+def _warn(message):
+    """Where a warning goes without an ``on_warning``: Python's warnings."""
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def _unmatched(lines, keys, table_name):
+    """Warnings for the rows of a settings table (:func:`recsettings.read_table_lines`)
+    that match no recording of this run (real paths ``keys``): one a row that names no
+    file (a typo, another case, another folder: its settings would silently not be
+    used), and one line for those that name files outside this run (a table of the
+    whole study, run a part at a time)."""
+    missing, elsewhere = [], []
+    for key, (line, file, _) in sorted(lines.items(), key=lambda kv: kv[1][0]):
+        if key not in keys:
+            (elsewhere if os.path.exists(key) else missing).append((line, file))
+    out = [f"settings table {table_name}, line {line}: {file} matches no recording of "
+           f"this run and no file (names are relative to the table's folder); its "
+           f"settings are not used" for line, file in missing]
+    if elsewhere:
+        (line, file), more = elsewhere[0], len(elsewhere) - 1
+        out.append(f"settings table {table_name}, line {line}: {file}"
+                   f"{f' and {more} more row(s)' if more else ''} name files that are not "
+                   f"recordings of this run; their settings are not used")
+    return out
 
 
 def _check_folder(path):
@@ -196,26 +262,37 @@ def _check_folder(path):
         raise SettingsError(f"cannot write {os.fspath(path)}: folder {folder} does not exist")
 
 
-def _kept_rows(output, resolved):
+def _kept_rows(output, resolved, files, wanted):
     """Rows of an earlier run to keep: every row, except those of recordings of this run
-    that failed or whose settings have changed since (they are analysed again)."""
+    that failed, whose settings have changed since, whose file has changed since (its
+    size or modification time; a row of an earlier version without them is kept), or
+    whose JSON or beats file asked for (``wanted``) is missing: they are analysed
+    again.  Keyed by the recording's name (a row's ``file`` cell holds it as
+    :func:`table.name_text` writes it)."""
+    by_cell = {table.name_text(name): name for name in resolved}
     kept = {}
     for row in table.read_table_rows(output):
-        now = resolved.get(row["file"])
+        name = by_cell.get(row["file"], row["file"])
+        now = resolved.get(name)
         if now is not None:
             if row["status"] != "ok" or isinstance(now, SettingsError):
                 continue
-            fresh = table.error_row(row["file"], "", now[0])
+            fresh = table.error_row(name, "", now[0])
             if any(table.cell_text(row[c]) != table.cell_text(fresh[c])
                    for c, _ in table.SETTINGS_COLUMNS):
                 continue
-        kept[row["file"]] = row
+            if any(row[c] is not None and row[c] != v for c, v in files[name].items()):
+                continue
+            if not all(os.path.exists(p) for p in wanted[name]):
+                continue
+            row["file"] = name
+        kept[name] = row
     return kept
 
 
 def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=None,
               json_dir=None, beats_dir=None, resume=False, progress=None, on_empty=None,
-              checkpoint_s=CHECKPOINT_S):
+              on_warning=None, checkpoint_s=CHECKPOINT_S):
     """Analyse many recordings into one table.
 
     Parameters
@@ -242,9 +319,13 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
     resume : bool
         Keep the rows of an existing ``output``; analyse only what is missing.
     progress : callable, optional
-        Called as ``progress(done, total, errors)`` after each analysis.
+        Called as ``progress(done, total, errors)`` after each analysis; the rows of
+        this run's recordings that need none (a bad setting) count as done.
     on_empty : callable, optional
         Called with a folder or pattern that holds no recording.
+    on_warning : callable, optional
+        Called with each warning, one line (a settings table's row that matches no
+        recording); default :func:`warnings.warn`.
     checkpoint_s : float
         Seconds between two writes of the table during the run.
 
@@ -256,15 +337,19 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
     ------
     SettingsError
         Bad usage, before any work: an output that would overwrite an input or
-        another output, an unknown suffix, a bad settings table.
+        another output, an unknown suffix, a bad settings table, ``dask`` without
+        distributed installed.
     InputError
         No recording found.
     KeyboardInterrupt
-        After writing the rows done so far (resume continues from there).
+        After writing the rows done so far (resume continues from there); so does any
+        other exception that stops the run.
     """
+    if dask is not None:
+        require_distributed()
     plan = plan_batch(paths, output, settings=settings, table_path=table_path,
                       json_dir=json_dir, beats_dir=beats_dir, resume=resume,
-                      on_empty=on_empty)
+                      on_empty=on_empty, on_warning=on_warning)
     rows, tasks = plan.rows, plan.tasks
     for p in (*plan.json_paths.values(), *plan.beats_paths.values()):
         try:
@@ -273,35 +358,69 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
             raise AudioFileError(f"cannot create the folder {os.path.dirname(p)} for "
                                  f"{os.path.basename(p)} ({e.strerror or e}); give another "
                                  f"folder") from None
-    errors, last = 0, time.monotonic()
+    settled, last = plan.settled, time.monotonic()
+    errors = settled
     try:
         for done, (i, out) in enumerate(run_tasks(analyze_task, tasks,
                                                   jobs=jobs or default_jobs(), dask=dask), 1):
-            row, result, beats = _row_of(tasks[i], out)
-            rows[row["file"]] = row
+            task = tasks[i]
+            row = dict(_row_of(task, out, plan), **plan.files[task.name])
+            rows[task.name] = row
             errors += row["status"] != "ok"
-            if result is not None:
-                atomic_write(plan.json_paths[row["file"]], _json_text(result))
-            if beats is not None:
-                atomic_write(plan.beats_paths[row["file"]], beats)
             if progress is not None:
-                progress(done, len(tasks), errors)
+                progress(settled + done, settled + len(tasks), errors)
             if time.monotonic() - last >= checkpoint_s:
                 _write(rows, output)
                 last = time.monotonic()
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, SIGTERM, a bug: the rows done are kept all the same
         _write(rows, output)
         raise
     _write(rows, output)
-    failed = [r["error"] for r in rows.values() if r["status"] != "ok"]
+    failed = [rows[n]["error"] for n in plan.names if rows[n]["status"] != "ok"]
     return BatchSummary(plan.found, len(tasks), plan.skipped, len(failed), os.fspath(output),
                         failed[0] if failed else None)
 
 
-def _row_of(task, out):
+def _row_of(task, out, plan):
+    """The row of a task's return, once its JSON and beats files are written: an error
+    row when the task was lost or one of them cannot be written."""
     if isinstance(out, TaskFailed):
-        return _failed(task, str(out))
-    return out
+        return _failed(task, str(out))[0]
+    row, result, beats = out
+    try:
+        if result is not None:
+            path = plan.json_paths[task.name]
+            other = _held_by_other(path, task)
+            if other is not None:
+                return _failed(task, f"{path} holds the result of another recording, "
+                                     f"{other}, written by another run; remove that file "
+                                     f"or give another --json-dir")[0]
+            atomic_write(path, _json_text(result))
+        if beats is not None:
+            atomic_write(plan.beats_paths[task.name], beats)
+    except (OSError, DopplerflowError) as e:  # a full disk, a folder made read-only
+        return _failed(task, f"{e}; its result is not kept: make room or fix the folder, "
+                             f"then run again with --resume")[0]
+    return row
+
+
+def _held_by_other(path, task):
+    """The ``file`` of the result JSON at ``path`` when it names another recording than
+    ``task``'s (a run on other folders into the same ``--json-dir``); None when there
+    is no such file, or it is ``task``'s, or no result of dopplerflow."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            held = json.load(fh).get("file")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(held, str) or held == task.name:
+        return None
+    try:  # the same file by another name (this run's folder differs)
+        return None if real(held) == real(task.path) else held
+    except (OSError, ValueError):
+        return held
 
 
 def _json_text(result):

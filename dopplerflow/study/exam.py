@@ -42,6 +42,10 @@ class ExamItem:
 
     @property
     def longest_retrograde_s(self):
+        """The longest retrograde flow, s (0: none); None where the recording cannot
+        tell (no direction: mono; reflux not assessable), as in the leg map."""
+        if not ccsvi_mod.reflux_readable(self.analysis):
+            return None
         return ccsvi_mod.longest_retrograde_s(self.analysis)
 
 
@@ -82,7 +86,9 @@ def _item_dict(item):
     result["file"] = rec.file
     return {"index": rec.index, "file": rec.file, "vessel": rec.vessel, "side": rec.side,
             "posture": rec.posture, "manoeuvre": rec.manoeuvre, "label": rec.label,
-            "longest_retrograde_s": round(item.longest_retrograde_s, 4), "result": result}
+            "longest_retrograde_s": (None if item.longest_retrograde_s is None
+                                     else round(item.longest_retrograde_s, 4)),
+            "result": result}
 
 
 def jsonable(value):

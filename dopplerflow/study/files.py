@@ -85,7 +85,8 @@ def find_recordings(paths, *, on_empty=None):
     -------
     list of Recording
         Sorted by name; a file reached twice (also through a symbolic link) is kept
-        once, under the name that sorts first.
+        once, under the name of the file itself rather than a link to it
+        (:func:`_preferred`).
 
     Raises
     ------
@@ -106,15 +107,23 @@ def find_recordings(paths, *, on_empty=None):
         if not hits and on_empty is not None:
             on_empty(p)
         for h in hits:
-            name = os.path.normpath(h)
             key = real(h)
-            if key not in found or name < found[key].name:
-                found[key] = Recording(name, os.path.abspath(h))
+            rec = Recording(os.path.normpath(h), os.path.abspath(h))
+            if key not in found or _preferred(rec, key) < _preferred(found[key], key):
+                found[key] = rec
     if not found:
         raise InputError(f"no recordings found in {' '.join(map(os.fspath, paths))}; give "
                          f"audio files, folders holding them or patterns such as "
                          f"'data/**/*.flac'")
     return sorted(found.values(), key=lambda r: r.name)
+
+
+def _preferred(recording, key):
+    """Sort key of the names of one file, the best first: a name that is not itself a
+    symbolic link, then one with no link in its folders (it is the real path), then the
+    name that sorts first.  So a study's row keeps the file's own name whatever links
+    point at it, and stays the same when a link is added or removed."""
+    return (os.path.islink(recording.path), recording.path != key, recording.name)
 
 
 def refuse_overwrites(inputs, outputs):

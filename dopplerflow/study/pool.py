@@ -12,18 +12,23 @@ picklable (a function at the top of a module, plain data).
   Otherwise (macOS, Windows, a process that runs threads, such as one that hosts a
   Dask client) they are spawned: each imports dopplerflow itself, from the same
   ``sys.path`` and environment (so a ``PYTHONPATH`` in force here is in force there).
+  An interrupt (Ctrl-C, or SIGTERM where a handler raises for it) kills the workers,
+  whose tasks are then unwanted; and a worker ends when its parent dies, even by
+  SIGKILL (:func:`_start_worker`).
 * ``dask=ADDRESS`` (or a ``distributed.Client``): the tasks go to the workers of a
   Dask distributed scheduler, which must reach the same files under the same paths
   (shared storage) and have the same dopplerflow installed.
 """
 
+import contextlib
 import os
+import signal
 import sys
 import threading
 
 from ..errors import DopplerflowError, SettingsError
 
-__all__ = ["run_tasks", "default_jobs", "TaskFailed"]
+__all__ = ["run_tasks", "default_jobs", "require_distributed", "TaskFailed"]
 
 
 class TaskFailed(Exception):
@@ -100,10 +105,12 @@ def _in_pool(func, tasks, jobs):
     if context.get_start_method() == "fork":
         yield 0, func(tasks[0])
         first = 1
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks) - first), mp_context=context,
-                               initializer=_ignore_interrupts)
-    try:
+    with _signals_held():
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks) - first),
+                                   mp_context=context, initializer=_start_worker,
+                                   initargs=(os.getpid(),))
         futures = {pool.submit(func, tasks[i]): i for i in range(first, len(tasks))}
+    try:
         for fut in as_completed(futures):
             try:
                 result = fut.result()
@@ -113,24 +120,108 @@ def _in_pool(func, tasks, jobs):
             except Exception as e:  # func raised: report it with the task, go on
                 result = TaskFailed(f"{type(e).__name__}: {e}")
             yield futures[fut], result
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM), or the caller stopped early:
+        with _signals_held():  # the tasks under way are not wanted, and may take minutes
+            _end_workers(pool)
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        with _signals_held():
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _ignore_interrupts():
-    """Workers leave Ctrl-C to the parent, which cancels what is queued and waits for the
-    tasks under way (no traceback from every worker)."""
-    import signal
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait until the block ends, then arrive.
 
+    Their handlers raise (Ctrl-C, and SIGTERM under ``dopplerflow batch``); raised
+    half-way through multiprocessing's setting up or ending of processes, such an
+    exception leaves objects half made (tracebacks at exit, a wrong exit status).  Only
+    the main thread handles signals: elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    held = {s: signal.signal(s, lambda signum, frame: got.append(signum))
+            for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in held.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        for s in dict.fromkeys(got):
+            signal.raise_signal(s)
+
+
+def _end_workers(pool):
+    """Kill the worker processes of ``pool`` (their tasks are lost)."""
+    if hasattr(pool, "kill_workers"):  # Python 3.14
+        pool.kill_workers()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.kill()
+
+
+#: Seconds between two looks of a worker at its parent, where the system cannot signal
+#: the parent's death (not Linux).
+PARENT_POLL_S = 1.0
+
+
+def _start_worker(parent_pid):
+    """Set up a worker process.
+
+    Workers leave Ctrl-C to the parent (no traceback from every worker): it ends them;
+    SIGTERM ends a worker at once (a forked worker would otherwise inherit the
+    parent's handler).  A worker never outlives the parent: killed (SIGKILL, or a
+    crash) the parent cannot end them, so on Linux the kernel sends each a SIGKILL
+    when the parent dies (``PR_SET_PDEATHSIG``), and elsewhere a thread of each looks
+    every :data:`PARENT_POLL_S` s whether its parent is still there.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not _die_with_parent():
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True,
+                         name="dopplerflow-parent-watch").start()
+    if os.getppid() != parent_pid:  # the parent died before the watch began
+        os._exit(1)
 
 
-def _client(dask):
+def _die_with_parent():
+    """Ask Linux to SIGKILL this process when its parent dies; False where it cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid):
+    """End this worker once its parent is gone (it is then a child of another process)."""
+    import time
+
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
+
+
+def require_distributed():
+    """Import :mod:`distributed`, or raise a one-line :class:`SettingsError` saying how
+    to get it."""
     try:
         import distributed
     except ImportError:
         raise SettingsError('--dask needs dask and distributed: pip install '
                             '"dopplerflow[dask]"') from None
+    return distributed
+
+
+def _client(dask):
+    distributed = require_distributed()
     if isinstance(dask, distributed.Client):
         return dask, False
     try:
@@ -162,9 +253,9 @@ def _chunk_size(client, n_tasks):
 
 
 def _on_dask(func, tasks, dask):
+    client, own = _client(dask)  # first: it says how to install distributed
     from distributed import as_completed
 
-    client, own = _client(dask)
     tasks = list(tasks)
     try:
         with client.as_current():

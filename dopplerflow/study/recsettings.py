@@ -24,7 +24,7 @@ from ..errors import InputError, SettingsError
 from .files import load_toml, real
 
 __all__ = ["KEYS", "SIDECAR_SUFFIXES", "sidecar_path", "read_sidecar", "read_table",
-           "apply_settings", "normalise_key"]
+           "read_table_lines", "apply_settings", "normalise_key"]
 
 #: Sidecar file name endings, after the recording's name without its extension.
 SIDECAR_SUFFIXES = (".dopplerflow.toml", ".dopplerflow.json")
@@ -155,8 +155,8 @@ def apply_settings(base, mapping, where):
         given[field] = key
     if not changes:
         return base
-    settings = base.replace(**changes)
-    try:
+    try:  # a name that is not known is refused as the settings are made
+        settings = base.replace(**changes)
         settings.validate()
     except SettingsError as e:
         raise SettingsError(f"{where}: {e}") from None
@@ -205,6 +205,20 @@ def read_sidecar(path):
 def read_table(path):
     """Read a settings table (CSV with a header row).
 
+    As :func:`read_table_lines`, without where each row stands.
+
+    Returns
+    -------
+    dict of str to dict
+        Real path of each recording named (:func:`dopplerflow.study.files.real`) ->
+        its settings mapping (empty cells dropped).
+    """
+    return {key: mapping for key, (_, _, mapping) in read_table_lines(path).items()}
+
+
+def read_table_lines(path):
+    """Read a settings table (CSV with a header row), each row with where it stands.
+
     Parameters
     ----------
     path : str or os.PathLike
@@ -213,9 +227,10 @@ def read_table(path):
 
     Returns
     -------
-    dict of str to dict
+    dict of str to tuple
         Real path of each recording named (:func:`dopplerflow.study.files.real`) ->
-        its settings mapping (empty cells dropped).
+        ``(line, file, mapping)``: the row's line number in the table, its ``file``
+        cell, and its settings mapping (empty cells dropped).
 
     Raises
     ------
@@ -256,5 +271,5 @@ def read_table(path):
         if key in out:
             raise SettingsError(f"settings table {name}, line {line}: {file} is named "
                                 f"twice; give one row per recording")
-        out[key] = {k: v for k, v in cells.items() if v.strip()}
+        out[key] = (line, file, {k: v for k, v in cells.items() if v.strip()})
     return out

@@ -11,13 +11,14 @@ import csv
 import io
 import math
 import os
+import time
 
 from ..errors import SettingsError
 from .files import atomic_write
 
-__all__ = ["COLUMNS", "SETTINGS_COLUMNS", "BEAT_COLUMNS", "FORMATS", "output_format",
-           "row_from_result", "error_row", "cell_text", "write_table", "read_table_rows",
-           "require_pyarrow"]
+__all__ = ["COLUMNS", "SETTINGS_COLUMNS", "BEAT_COLUMNS", "FILE_COLUMNS", "ADDED_COLUMNS",
+           "FORMATS", "output_format", "row_from_result", "error_row", "file_cells",
+           "cell_text", "name_text", "write_table", "read_table_rows", "require_pyarrow"]
 
 #: Output suffixes and their formats.
 FORMATS = {".csv": "csv", ".parquet": "parquet"}
@@ -38,7 +39,8 @@ SETTINGS_COLUMNS = (
 _BEATS = (
     ("heart_rate_iqr_bpm", float, "heart_rate_iqr_bpm"), ("n_beats", int, "n_beats"),
     ("n_clean_beats", int, "n_clean"), ("n_rejected_beats", int, "n_rejected"),
-    ("beat_signal", str, "signal"), ("psv_cm_s", float, "psv_cm_s"),
+    ("beat_signal", str, "signal"), ("beat_periodicity", float, "periodicity"),
+    ("psv_cm_s", float, "psv_cm_s"),
     ("edv_cm_s", float, "edv_cm_s"), ("tamv_cm_s", float, "tamv_cm_s"),
     ("tav_cm_s", float, "tav_cm_s"), ("ri", float, "ri"), ("pi", float, "pi"),
     ("sd_ratio", float, "sd_ratio"), ("acceleration_time_s", float, "acceleration_time_s"),
@@ -47,9 +49,15 @@ _BEATS = (
 BEAT_COLUMNS = tuple((name, kind) for name, kind, _ in _BEATS) + (
     ("respiratory_phasicity", str), ("respiratory_modulation", float))
 
+#: Columns of the recording's file as it was analysed (``--resume`` analyses it again
+#: when they have changed): its size and its modification time, UTC, ISO 8601 to the
+#: nanosecond the file system gives.
+FILE_COLUMNS = (("file_size_bytes", int), ("file_modified_utc", str))
+
 #: Every column of the table, in order: (name, type).
 COLUMNS = (
     ("file", str), ("status", str), ("error", str), ("settings_source", str),
+) + FILE_COLUMNS + (
     ("duration_s", float), ("sample_rate_hz", float), ("channels_in_file", int),
     ("layout_used", str), ("channels_used", str),
     ("audio_complete", bool), ("cut_at_s", float), ("stated_duration_s", float),
@@ -66,6 +74,9 @@ COLUMNS = (
 )
 _NAMES = tuple(name for name, _ in COLUMNS)
 _TYPES = dict(COLUMNS)
+#: Columns that tables of earlier versions lack; such a table still resumes, its rows
+#: with these cells empty.
+ADDED_COLUMNS = ("file_size_bytes", "file_modified_utc", "beat_periodicity")
 #: Warnings are joined into one cell with this separator.
 WARNING_SEPARATOR = " | "
 
@@ -109,8 +120,10 @@ def _settings_cells(settings):
     return {name: d[name] for name, _ in SETTINGS_COLUMNS}
 
 
-def _longest(events):
-    return max((e["duration_s"] for e in events), default=None)
+def _longest(events, assessed):
+    """The longest of ``events``, s: 0 when there is none but reflux was assessed,
+    None (an empty cell) when it was not (no direction, a second vessel, too short)."""
+    return max((e["duration_s"] for e in events), default=0.0 if assessed else None)
 
 
 def row_from_result(name, result, settings, source):
@@ -129,6 +142,7 @@ def row_from_result(name, result, settings, source):
     """
     sm = result["summary"]
     events, episodes = result["reflux_events"], result["retrograde_episodes"]
+    assessed = result["reflux"] is not None
     row = dict.fromkeys(_NAMES)
     row.update(
         file=name, status="ok", settings_source=source,
@@ -140,10 +154,10 @@ def row_from_result(name, result, settings, source):
         stated_duration_s=(result.get("cut") or {}).get("stated_s"),
         flow_detected=result["flow_detected"],
         reflux=result["reflux"], reflux_not_assessable=result.get("reflux_not_assessable"),
-        n_reflux_events=len(events), longest_reflux_s=_longest(events),
+        n_reflux_events=len(events), longest_reflux_s=_longest(events, assessed),
         first_reflux_start_s=events[0]["start_s"] if events else None,
         n_retrograde_episodes=len(episodes),
-        longest_retrograde_s=_longest(events + episodes),
+        longest_retrograde_s=_longest(events + episodes, assessed),
         direction_available=result["direction_available"], antegrade=result["antegrade"],
         antegrade_source=result["antegrade_source"], flow_fraction=sm["flow_fraction"],
         peak_antegrade_velocity_cm_s=sm["peak_antegrade_velocity_cm_s"],
@@ -158,6 +172,17 @@ def row_from_result(name, result, settings, source):
     )
     row.update(_settings_cells(settings))
     row.update(_beat_cells(result.get("beats")))
+    return _typed(row)
+
+
+def _typed(row):
+    """``row`` with each value of its column's type: the analysis hands over numpy
+    scalars here and there (an event's duration), which must not reach a cell as
+    ``np.float64(2.5)`` nor differ between CSV and Parquet."""
+    for name, value in row.items():
+        kind = _TYPES[name]
+        if value is not None and kind is not str and type(value) is not kind:
+            row[name] = kind(value)
     return row
 
 
@@ -182,19 +207,50 @@ def error_row(name, message, settings=None, source=None):
                dopplerflow_version=__version__)
     if settings is not None:
         row.update(_settings_cells(settings))
-    return row
+    return _typed(row)
+
+
+def file_cells(path):
+    """The :data:`FILE_COLUMNS` cells of the file at ``path`` (empty where it cannot be
+    read: a missing file)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return dict.fromkeys(name for name, _ in FILE_COLUMNS)
+    seconds, ns = divmod(st.st_mtime_ns, 1_000_000_000)
+    when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return {"file_size_bytes": st.st_size, "file_modified_utc": f"{when}.{ns:09d}Z"}
+
+
+def name_text(text):
+    """``text`` as UTF-8 can hold it: a file name that is not valid UTF-8 (Latin-1 from
+    a Windows share: Python holds its bytes as lone surrogates) has each such byte
+    written as ``\\xHH`` (``caf\\xe9.flac``); any other text is returned as it is.
+    Applied to every text cell; ``--resume`` matches a recording by its name so
+    written."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def cell_text(value):
-    """A value as its CSV cell: "" for None, ``true``/``false``, floats by ``repr``
-    (the shortest text that reads back to the same float)."""
+    """A value as its CSV cell: "" for None, ``true``/``false``, plain numbers (floats
+    by the ``repr`` of a Python float: the shortest text that reads back to the same
+    float, never ``np.float64(2.5)``), text as :func:`name_text` writes it."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value)
-    return str(value)
+        return repr(float(value))
+    return name_text(str(value))
 
 
 def _csv_bytes(rows):
@@ -211,7 +267,9 @@ def _arrow_table(rows):
 
     types = {str: pa.string(), float: pa.float64(), int: pa.int64(), bool: pa.bool_()}
     schema = pa.schema([(n, types[t]) for n, t in COLUMNS])
-    return pa.Table.from_pylist([{n: r[n] for n in _NAMES} for r in rows], schema=schema)
+    return pa.Table.from_pylist(
+        [{n: name_text(r[n]) if isinstance(r[n], str) else r[n] for n in _NAMES}
+         for r in rows], schema=schema)
 
 
 def write_table(rows, path):
@@ -261,7 +319,7 @@ def read_table_rows(path):
         except Exception as e:  # pyarrow raises its own error types
             raise SettingsError(f"cannot resume {path}: not a Parquet file ({e})") from None
         _check_columns(path, table.column_names)
-        return table.to_pylist()
+        return [dict(dict.fromkeys(_NAMES), **r) for r in table.to_pylist()]
     rows = []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
@@ -270,8 +328,9 @@ def read_table_rows(path):
             _check_columns(path, header)
             for line in reader:
                 if line:
-                    rows.append({n: _parse_cell(c, _TYPES[n])
-                                 for n, c in zip(header, line, strict=True)})
+                    rows.append(dict(dict.fromkeys(_NAMES),
+                                     **{n: _parse_cell(c, _TYPES[n])
+                                        for n, c in zip(header, line, strict=True)}))
     except SettingsError:
         raise
     except OSError as e:
@@ -288,6 +347,9 @@ def read_table_rows(path):
 
 
 def _check_columns(path, names):
-    if tuple(names) != _NAMES:
+    """Refuse a header other than :data:`COLUMNS`, or that of an earlier version (the
+    same columns without some of :data:`ADDED_COLUMNS`)."""
+    names = tuple(names)
+    if names != tuple(n for n in _NAMES if n in names or n not in ADDED_COLUMNS):
         raise SettingsError(f"cannot resume {path}: its columns are not those of a dopplerflow "
                             f"batch table of this version; write to a new file")
