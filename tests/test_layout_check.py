@@ -294,8 +294,11 @@ def test_auto_on_more_than_two_channels_needs_them_named(tmp_path, mono_probe, c
     assert main(["analyze", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["dopplerflow: error: input has 4 channels; --layout auto checks two of "
-                   "them: name them with --channels (e.g. --channels 1,2), or one channel "
-                   "for mono"]
+                   "them: name them (e.g. --channels 1,2), or one channel for mono"]
+    with pytest.raises(df.LayoutError, match=r"layout='auto'\) checks two of them: name "
+                                             r"them \(e\.g\. --channels 1,2 \(Python: "
+                                             r"channels=\(1, 2\)\)\)"):
+        df.analyze(path, layout="auto")
     a = df.analyze(path, layout="auto", channels=(3, 4))
     assert a.settings.layout == "mono" and a.settings.channels == (3,)
 

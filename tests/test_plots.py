@@ -258,6 +258,16 @@ def test_no_spectrogram_is_a_settings_error():
     plots.velocity_trace(a)  # the trace needs no spectrogram
 
 
+def test_no_trace_is_a_settings_error():
+    """An analysis made without its trace (keep_trace=False) draws no empty trace."""
+    a = dopplerflow.analyze(stepped_tone(((ANTE_HZ, 0.5),)), sample_rate_hz=FS,
+                            keep_trace=False, keep_spectrogram=True)
+    for draw in (plots.velocity_trace, plots.analysis_figure):
+        with pytest.raises(SettingsError, match="keep_trace=True"):
+            draw(a)
+    plots.sonogram(a)  # the sonogram needs no trace
+
+
 @pytest.mark.parametrize("ext, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"),
                                         (".pdf", b"%PDF")])
 def test_save_analysis_figure_formats(analysis, tmp_path, ext, magic):

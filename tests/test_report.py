@@ -283,3 +283,24 @@ def test_report_marks_a_second_vessel(tmp_path):
     results = _pairs(report.render_report(a), "results")
     assert results["second vessel in the beam"] == (
         f"flowing toward the probe, from {a.second_vessel['from_s']:.2f} s")
+
+
+def test_report_notes_a_reflux_cut_by_the_end(tmp_path):
+    """The jugular sample cut 0.5 s into its reflux: the event's row says the recording
+    ended in it (its duration is a lower bound); an event that ended does not."""
+    import soundfile as sf
+
+    x, fs = sf.read(SAMPLES / "jugular_valsalva_iq.flac")
+    whole = dopplerflow.analyze(x, sample_rate_hz=fs, vessel="ijv")
+    [ev] = whole.reflux_events
+    cut = dopplerflow.analyze(x[:int((ev.start_s + 1.0) * fs)], sample_rate_hz=fs,
+                              vessel="ijv")
+    pages = {}
+    for name, a in (("whole", whole), ("cut", cut)):
+        path = tmp_path / f"{name}.html"
+        report.write_report(a, path)
+        pages[name] = " ".join(parse_page(path.read_text(encoding="utf-8")).text)
+    [short] = cut.reflux_events
+    assert short.cut_by_end and not ev.cut_by_end
+    assert "cut by the end: lasted at least this long" in pages["cut"]
+    assert "cut by the end" not in pages["whole"]

@@ -60,7 +60,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 
-from ..errors import LayoutError
+from ..errors import LayoutError, option
 from ._design import next_fast_len
 from .hum import HumCanceller
 from .layouts import channel_map
@@ -558,9 +558,10 @@ def choose(settings, verdict, n_channels):
     if verdict is None:
         if n_channels == 1 or (chosen is not None and len(chosen) == 1):
             return _mono(settings, chosen), "one channel"
-        raise LayoutError(f"input has {n_channels} channels; --layout auto checks two of "
-                          f"them: name them with --channels (e.g. --channels 1,2), or one "
-                          f"channel for mono")
+        auto = option("--layout auto", "layout='auto'")
+        pair = option("--channels 1,2", "channels=(1, 2)")
+        raise LayoutError(f"input has {n_channels} channels; {auto} checks two of them: name "
+                          f"them (e.g. {pair}), or one channel for mono")
     suggestion = verdict.suggestion()
     if suggestion is None:
         return settings.replace(layout=DEFAULT_LAYOUT), "default"

@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from ..errors import InputError, SettingsError
+from ..errors import InputError, SettingsError, option
 from ._ahead import compile_ahead
 from ._numba import announce_compile
 from .beats import BeatTracker
@@ -283,9 +283,9 @@ class Processor:
         if self.settings.hum_hz is None:
             return None
         if self.cmap.mix_hz:
-            raise SettingsError("--hum works on every layout but offset, whose heterodyne "
-                                "moves the hum's lines off the mains harmonics; record "
-                                "I/Q or mono instead")
+            raise SettingsError(f"{option('--hum', 'hum_hz')} works on every layout but "
+                                f"offset, whose heterodyne moves the hum's lines off the "
+                                f"mains harmonics; record I/Q or mono instead")
         return HumCanceller(self.settings.hum_hz, self.sample_rate_hz, 2)
 
     # ------------------------------------------------------------------ feeding

@@ -261,7 +261,13 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    SettingsError
+        The analysis kept no trace.
     """
+    require_trace(analysis)
     tr = analysis.trace
     with style():
         if ax is None:
@@ -335,6 +341,13 @@ def _figure_title(analysis):
             f"layout {s.layout} \u2014 {verdict.headline(analysis)}{rate}")
 
 
+def require_trace(analysis):
+    """Raise SettingsError unless ``analysis`` kept its per-frame trace."""
+    if not getattr(analysis, "trace_kept", True):
+        raise SettingsError("this analysis kept no trace; analyse with keep_trace=True (the "
+                            "default) to draw the velocity trace")
+
+
 def analysis_figure(analysis, **sonogram_kw):
     """Sonogram above the velocity trace, on a shared time axis.
 
@@ -353,9 +366,10 @@ def analysis_figure(analysis, **sonogram_kw):
     Raises
     ------
     SettingsError
-        The analysis kept no spectrogram.
+        The analysis kept no spectrogram, or no trace.
     """
     require_spectrogram(analysis)
+    require_trace(analysis)
     with style():
         fig = _new_figure((13, 8.5))
         gs = fig.add_gridspec(2, 2, height_ratios=[2.2, 1], width_ratios=[70, 1.4])

@@ -172,8 +172,16 @@ def _event_rows(events):
         rows.append([td(i), td(f"{ev.start_s:.3f}"), td(f"{ev.end_s:.3f}"),
                      td(f"{ev.duration_s:.3f}"), td(f"{ev.peak_velocity_cm_s:.1f}"),
                      td(f"{ev.mean_velocity_cm_s:.1f}"),
-                     f"<td>{'samples lost' if ev.affected_by_gap else ''}</td>"])
+                     f"<td>{_e(_event_note(ev))}</td>"])
     return rows
+
+
+def _event_note(ev):
+    """What the event's row notes: samples lost in it, the recording ending in it."""
+    notes = ["samples lost"] if ev.affected_by_gap else []
+    if ev.cut_by_end:
+        notes.append("cut by the end: lasted at least this long")
+    return "; ".join(notes)
 
 
 _EVENT_HEADER = ("#", "start (s)", "end (s)", "duration (s)", "peak (cm/s)", "mean (cm/s)",
