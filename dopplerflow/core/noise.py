@@ -148,7 +148,21 @@ LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
-    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_WARM_RATIO = range(27)
+    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_TWIN, \
+    P_WARM_RATIO = range(28)
+
+
+def _twin(cfg):
+    """The sum of the index of a positive bin and its mirror's where every positive bin
+    searched has that sum (bins ascending through 0 Hz, as the spectrum's are); -1 where
+    not (no mirrors, or a bin whose mirror lies elsewhere)."""
+    st, sp, cnt = int(cfg.dir_start[0]), int(cfg.dir_step[0]), int(cfg.dir_count[0])
+    if cnt <= 0 or sp != 1 or cfg.mirror[st] < 0:
+        return -1
+    k = st + np.arange(cnt)
+    twin = st + int(cfg.mirror[st])
+    ok = np.array_equal(cfg.mirror[k], twin - k) and twin - st - cnt + 1 >= 0
+    return twin if ok else -1
 
 
 def minimum_bias(a, n_frames):
@@ -245,7 +259,7 @@ class NoiseFloor:
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
             IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0), MIRROR_COHERENCE,
-            *self.tones.warm_ratios(_WARM_LAST)])
+            _twin(cfg), *self.tones.warm_ratios(_WARM_LAST)])
         self.state = np.zeros(N_UPPER + 2)  # N_UPPER: one a direction
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
@@ -258,8 +272,8 @@ class NoiseFloor:
         # each bin's sums over the sub-window of its power times its mirror's (row 0) and
         # of its power squared (row 1), and their means a sub-window (rows 0 .. SUBWINDOWS
         # - 1 and the rows after): the mirror coherence (:func:`_mirror_coherent`)
-        self._pair = np.zeros((2, n), np.float64)
-        self._pair_ring = np.zeros((2 * SUBWINDOWS, n), np.float64)
+        self._pair = np.zeros((2, n), np.float32)
+        self._pair_ring = np.zeros((2 * SUBWINDOWS, n), np.float32)
         self._quiet = np.zeros(n, np.float32)
         self._shape = np.ones(n, np.float32)
         self._inv = np.ones(n, np.float32)
@@ -1121,15 +1135,27 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
 
 
 @njit(**_JIT_PURE)
-def _pair_sums(p, mirror, lo, hi, pair):
-    """Add a tracked frame ``p`` to each bin's sums of its power times its mirror's
-    (``pair[0]``) and of its power squared (``pair[1]``); no mirror: nothing."""
-    for k in range(lo, hi):
-        m = mirror[k]
-        x = np.float64(p[k])
-        pair[1, k] += x * x
-        if m >= 0:
-            pair[0, k] += x * np.float64(p[m])
+def _pair_sums(p, mirror, st, cnt, twin, lo, hi, pair):
+    """Add a tracked frame ``p`` to each bin's sum of its power squared (``pair[1]``,
+    bins ``lo .. hi - 1``) and, on the positive side's bins (``st``, ascending, ``cnt``),
+    of its power times its mirror's (``pair[0]``; none without mirrors).  ``twin``: the
+    sum of a bin's index and its mirror's where every bin there has that sum (bins
+    ascending through 0 Hz), read as two runs; -1: each mirror looked up."""
+    pp = p[lo:hi]
+    sq = pair[1, lo:hi]
+    for k in range(hi - lo):  # (indices from 0: the loops vectorise)
+        sq[k] += pp[k] * pp[k]
+    if cnt <= 0 or mirror[st] < 0:
+        return
+    cross = pair[0, st:st + cnt]
+    if twin >= 0:
+        a = p[st:st + cnt]
+        b = p[twin - st - cnt + 1:twin - st + 1]  # the mirrors, in reverse order
+        for j in range(cnt):
+            cross[j] += a[j] * b[cnt - 1 - j]
+    else:
+        for j in range(cnt):
+            cross[j] += p[st + j] * p[mirror[st + j]]
 
 
 @njit(**_JIT_PURE)
@@ -1556,7 +1582,8 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                         x = pp[k]
                         sm[k] += w * (x - sm[k])
                         su[k] += x
-                _pair_sums(p, mirror, lo, hi, pair)
+                _pair_sums(p, mirror, dir_start[0], dir_count[0], int(par[P_TWIN]), lo, hi,
+                           pair)
                 n_in = state[N_INBAND]
                 # (the band power the gate took of the frame, if it did: the same sum)
                 total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
@@ -1584,7 +1611,7 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                             smin[k] = np.inf
                             ssum[k] *= inv_n
                             ring[int(par[P_U]) + slot, k] = ssum[k]
-                        inv_p = 1.0 / state[N_SUB_FRAMES]
+                        inv_p = np.float32(1.0 / state[N_SUB_FRAMES])
                         for k in range(lo, hi):
                             pair_ring[slot, k] = pair[0, k] * inv_p
                             pair_ring[int(par[P_U]) + slot, k] = pair[1, k] * inv_p
