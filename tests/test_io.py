@@ -862,6 +862,27 @@ def test_coarse_samples_are_warned_of_by_analyze_and_replay(tmp_path, stereo, su
     assert replay(p, df.Settings(layout="auto")).warnings == a.warnings
 
 
+@pytest.mark.parametrize("fmt, subtype, codec", [("MP3", "MPEG_LAYER_III", "MP3"),
+                                                  ("OGG", "VORBIS", "Vorbis"),
+                                                  ("OGG", "OPUS", "Opus"),
+                                                  ("FLAC", "PCM_16", None)])
+def test_lossy_files_are_warned_of_by_analyze_and_replay(tmp_path, stereo, fmt, subtype,
+                                                          codec):
+    """A lossy codec's noise follows the wall's echoes in clumps: a warning names the codec
+    whatever the band the analysis finds, the same in a replay of the file."""
+    from dopplerflow.live.replay import replay
+
+    fs = 48000 if subtype == "OPUS" else FS
+    p = tmp_path / f"{subtype}.{'mp3' if fmt == 'MP3' else fmt.lower()}"
+    sf.write(p, np.resize(stereo, (fs, 2)) * np.float32(0.5), fs, format=fmt, subtype=subtype)
+    a = df.analyze(p)
+    said = [w for w in a.warnings if w.startswith("the file is lossy-coded")]
+    assert said == ([] if codec is None else [said[0]])
+    if codec:
+        assert f"({codec})" in said[0] and said[0].endswith("record lossless audio (WAV, FLAC)")
+    assert replay(p, df.Settings(layout="auto")).warnings == a.warnings
+
+
 # ------------------------------------------------------------------ 8-bit arrays
 JUGULAR = Path(__file__).resolve().parent.parent / "samples" / "jugular_valsalva_iq.flac"
 

@@ -31,7 +31,7 @@ from .damage import header_frames, mpeg_length_stated, ogg_damage
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
            "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
-           "encoding_warning", "coarse_warning", "COARSE_SUBTYPES"]
+           "encoding_warning", "coarse_warning", "COARSE_SUBTYPES", "LOSSY_SUBTYPES"]
 
 #: Frames an MP3's stated length (its Xing, Info or VBRI header's frame count) may exceed
 #: what it decodes to: the encoder's delay and padding, under two MPEG frames of 1152
@@ -205,14 +205,29 @@ COARSE_SUBTYPES = {
 }
 
 
-def encoding_warning(info):
-    """The warning for a file whose samples are coarse (:data:`COARSE_SUBTYPES`), or None.
+#: libsndfile subtypes of lossy codecs, and the codec's name.
+LOSSY_SUBTYPES = {"VORBIS": "Vorbis", "OPUS": "Opus", "MPEG_LAYER_I": "MPEG layer I",
+                  "MPEG_LAYER_II": "MPEG layer II", "MPEG_LAYER_III": "MP3"}
 
-    The rounding noise of such samples follows the signal, and a Doppler recording's
+
+def encoding_warning(info):
+    """The warning for a file whose samples are coarse (:data:`COARSE_SUBTYPES`) or
+    lossy-coded (:data:`LOSSY_SUBTYPES`), or None.
+
+    The rounding noise of coarse samples follows the signal, and a Doppler recording's
     signal is mostly the wall's stationary echoes: where they stand far over the blood
     (a simulator's 50 dB, a probe's audio before its own wall filter), that noise lies over
-    the blood's and reads as flow in both directions.
+    the blood's and reads as flow in both directions.  A lossy codec's noise follows the
+    echoes too, in clumps: the signal band ends below the clumps it finds
+    (:mod:`.band`), but those around strong echoes lie over the slow flow.
     """
+    codec = LOSSY_SUBTYPES.get(info.subtype)
+    if codec is not None:
+        return (f"the file is lossy-coded ({codec}): the codec's noise comes in clumps the "
+                f"detection is not set for; the band ends below those it finds, but where "
+                f"the wall's echoes stand far over the blood (raw probe audio) its noise "
+                f"around them reads as slow flow both ways, and can make a false reflux; "
+                f"record lossless audio (WAV, FLAC)")
     kind = COARSE_SUBTYPES.get(info.subtype)
     if kind is None:
         return None

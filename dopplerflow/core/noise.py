@@ -93,11 +93,14 @@ COLOUR_BELOW_DB = 3.0
 #: quiet floor's uncertainty), a level drifting over the memory within a few.
 UNSTEADY_DB = 6.0
 #: A bin whose power over the memory correlates with its mirror's by this much more than
-#: the band's lower half does is coded coarsely, dB-alike on both sides: a lossy codec
+#: the band's lower half does is coded coarsely, alike on both sides: a lossy codec
 #: (MP3, Vorbis) codes each real channel in clumps of bins and frames, and a clump of the
-#: I or the Q channel lies at +f and -f alike.  Noise of an I/Q pair correlates by
-#: ``+-1 / sqrt(frames)`` (0.06 over the memory's 300 frames); flow lies on one side
-#: only (its image over ten times weaker, see :data:`MIRROR_BALANCE`).  Such bins count
+#: I or the Q channel lies at +f and -f alike.  The correlation is the covariance over
+#: the larger of the two variances.  Noise of an I/Q pair correlates by
+#: ``+-1 / sqrt(frames)`` (0.06 over the memory's 300 frames); flow lies on one side only,
+#: and the image an I/Q imbalance makes of it, however closely it follows the flow, has
+#: the flow's variance times its power ratio squared: its covariance over the flow's
+#: variance stays under that ratio (0.06 for an image 12 dB down).  Such bins count
 #: toward the band's limit as lines do (:mod:`.band`): their noise, some two to three
 #: degrees of freedom instead of ten, passes the detection's threshold in one sum of a
 #: hundred instead of one of a hundred thousand.
@@ -1203,7 +1206,10 @@ def _mirror_coherent(means, cross, squares, scale, mirror, st, sp, cnt, excess, 
             continue
         if e1 > MIRROR_BALANCE * e2 or e2 > MIRROR_BALANCE * e1:
             continue
-        corr[j] = (x - e1 * e2) / math.sqrt(v1 * v2)
+        # the covariance over the larger variance: a correlation that an image, whose
+        # variance is that of the flow times the image's (small) power ratio squared,
+        # cannot reach, however closely it follows the flow
+        corr[j] = (x - e1 * e2) / max(v1, v2)
     half = cnt // 2
     if half < 3:
         return
