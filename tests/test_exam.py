@@ -409,3 +409,20 @@ def test_longest_retrograde_is_null_where_the_recording_cannot_tell(analysed):
     cells = dict(re.findall(r'<td>(\w+)\.flac</td>(?:<td>[^<]*</td>)*<td class="num">([^<]*)</td>',
                             page))
     assert cells == {"mono": "\u2014", "phasic": f"{phasic['longest_retrograde_s']:.2f}"}
+
+
+def test_an_output_in_a_missing_folder_is_bad_input_as_for_every_command(tmp_path, capsys):
+    """exam -o, batch -o and analyze --json into a folder that does not exist: one line
+    naming it, exit status 1 alike."""
+    from dopplerflow import cli
+
+    rec = SAMPLES / "jugular_valsalva_iq.flac"
+    manifest = SAMPLES / "exam" / "exam.toml"
+    gone = tmp_path / "gone"
+    for argv in (["exam", str(manifest), "-o", str(gone / "e.html")],
+                 ["batch", str(rec), "-o", str(gone / "t.csv"), "-q"],
+                 ["analyze", str(rec), "--json", str(gone / "a.json"), "-q"]):
+        assert cli.main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "does not exist" in err[0], err
+    assert not gone.exists()

@@ -304,3 +304,22 @@ def test_report_notes_a_reflux_cut_by_the_end(tmp_path):
     assert short.cut_by_end and not ev.cut_by_end
     assert "cut by the end: lasted at least this long" in pages["cut"]
     assert "cut by the end" not in pages["whole"]
+    # the longest reflux, quoted in the verdict and the results, is a lower bound too
+    assert f"longest at least {short.duration_s:.2f} s (cut by the end)" in pages["cut"]
+    path = tmp_path / "cut.html"
+    assert _pairs(path.read_text(encoding="utf-8"), "results")["longest reflux"] == \
+        f"at least {short.duration_s:.2f} s (cut by the end)"
+    assert f"longest {ev.duration_s:.2f} s)" in pages["whole"]
+
+
+def test_report_says_flow_is_not_assessable_where_it_cannot_be_judged(tmp_path):
+    """A quarter of a second of the jugular sample: too short to judge flow, so no "no"."""
+    import soundfile as sf
+
+    x, fs = sf.read(SAMPLES / "jugular_valsalva_iq.flac")
+    a = dopplerflow.analyze(x[fs:fs + fs // 4], sample_rate_hz=fs, vessel="ijv")
+    assert a.flow_detected is None
+    path = tmp_path / "short.html"
+    report.write_report(a, path)
+    row = _pairs(path.read_text(encoding="utf-8"), "results")["flow detected"]
+    assert row.startswith("not assessable: the recording is too short to judge flow")

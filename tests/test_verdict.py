@@ -13,7 +13,7 @@ from dopplerflow.cli import print_summary
 from dopplerflow.core import verdict
 from dopplerflow.figures import report
 
-EVENT = SimpleNamespace(duration_s=1.234)
+EVENT = SimpleNamespace(duration_s=1.234, cut_by_end=False)
 GSV = Path(__file__).resolve().parent.parent / "samples" / "gsv_reflux_toward_away.flac"
 
 

@@ -8,7 +8,7 @@ verdict through them, so the three say the same thing.
 
 from .vessels import VESSELS
 
-__all__ = ["threshold_phrase", "vessel_phrase", "reflux_phrase", "headline",
+__all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
            "layout_phrase", "cut_phrase", "length_phrase"]
 
@@ -109,6 +109,17 @@ def headline(analysis):
     return f"no reflux (no retrograde flow > {s.threshold_s:g} s){where}"
 
 
+def longest_reflux(analysis):
+    """The longest reflux event's duration as text, ``"2.01 s"``, or ``"at least 1.14 s
+    (cut by the end)"`` where the recording ended in it (None without events)."""
+    if not analysis.reflux_events:
+        return None
+    ev = max(analysis.reflux_events, key=lambda e: e.duration_s)
+    if ev.cut_by_end:
+        return f"at least {ev.duration_s:.2f} s (cut by the end)"
+    return f"{ev.duration_s:.2f} s"
+
+
 def flow_phrase(analysis):
     """The flow line of a summary when no flow was measured (None when flow was seen)."""
     if analysis.flow_detected is None:
@@ -154,9 +165,8 @@ def verdict_sentence(analysis):
         return "na", f"No reflux rule for this vessel ({s.vessel})."
     n = len(analysis.reflux_events)
     if analysis.reflux:
-        longest = max(e.duration_s for e in analysis.reflux_events)
         return "reflux", (f"Reflux: {n} event{'s' if n > 1 else ''} of retrograde flow longer "
-                          f"than {s.threshold_s:g} s (longest {longest:.2f} s).")
+                          f"than {s.threshold_s:g} s (longest {longest_reflux(analysis)}).")
     cut = cut_phrase(analysis)
     return "none", (f"No reflux: no retrograde flow longer than {s.threshold_s:g} s"
                     + (f" {cut}." if cut else "."))

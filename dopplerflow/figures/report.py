@@ -139,8 +139,9 @@ def _recording(analysis):
 def _results(analysis):
     """What the analysis found, apart from the event tables."""
     a, sm = analysis, analysis.summary
-    rows = [("flow detected", f"{_yes(a.flow_detected)} (in {100 * sm.flow_fraction:.0f}% "
-                              f"of the frames)")]
+    found = (f"not assessable: {verdict.flow_unassessed(a)}" if a.flow_detected is None
+             else _yes(a.flow_detected))
+    rows = [("flow detected", f"{found} (in {100 * sm.flow_fraction:.0f}% of the frames)")]
     if a.direction_available and a.antegrade:
         how = ("chosen: more time-integrated flow" if a.antegrade_source == "auto"
                else "given")
@@ -151,8 +152,7 @@ def _results(analysis):
         ("peak retrograde velocity", _q(sm.peak_retrograde_velocity_cm_s, "cm/s", 1)),
         ("reflux events", str(len(a.reflux_events)) if a.reflux is not None
          else "not assessable"),
-        ("longest reflux", f"{max(e.duration_s for e in a.reflux_events):.2f} s"
-         if a.reflux_events else "\u2014"),
+        ("longest reflux", verdict.longest_reflux(a) or "\u2014"),
         ("shorter retrograde episodes", str(len(a.episodes))),
     ]
     sv = a.second_vessel

@@ -20,7 +20,7 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from ..errors import AudioFileError, DopplerflowError, SettingsError
+from ..errors import AudioFileError, DopplerflowError, SettingsError, command_line_message
 from . import recsettings, table
 from .files import atomic_write, find_recordings, real, refuse_overwrites
 from .pool import TaskFailed, default_jobs, require_distributed, run_tasks
@@ -104,8 +104,10 @@ def analyze_task(task):
 
 
 def _failed(task, message):
-    """:func:`analyze_task`'s return for a recording that could not be analysed."""
-    return table.error_row(task.name, message, task.settings, task.source), None, None
+    """:func:`analyze_task`'s return for a recording that could not be analysed (the
+    table's message names options as the command line does)."""
+    return (table.error_row(task.name, command_line_message(message), task.settings,
+                            task.source), None, None)
 
 
 def _resolve(recording, base, rows_of_table, table_name):
@@ -259,7 +261,8 @@ def _check_folder(path):
         raise SettingsError(f"{os.fspath(path)} is a folder; give a file name such as "
                             f"results.csv")
     if not os.path.isdir(folder):
-        raise SettingsError(f"cannot write {os.fspath(path)}: folder {folder} does not exist")
+        raise AudioFileError(f"cannot write {os.fspath(path)}: the folder {folder} does not "
+                             f"exist; create it or write elsewhere")
 
 
 def _kept_rows(output, resolved, files, wanted):

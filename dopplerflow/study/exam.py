@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from ..errors import DopplerflowError, SettingsError
+from ..errors import AudioFileError, DopplerflowError, SettingsError
 from . import ccsvi as ccsvi_mod
 from .files import atomic_write, refuse_overwrites
 from .legmap import leg_map
@@ -126,8 +126,11 @@ def check_exam_outputs(manifest, html=None, json_path=None):
         raise SettingsError(f"JSON {json_path} must end in .json (e.g. --json exam.json)")
     for p in outputs:
         folder = os.path.dirname(os.path.abspath(os.fspath(p)))
-        if os.path.isdir(os.fspath(p)) or not os.path.isdir(folder):
-            raise SettingsError(f"cannot write {p}: give a file name in an existing folder")
+        if os.path.isdir(os.fspath(p)):
+            raise SettingsError(f"cannot write {p}: it is a folder; give a file name")
+        if not os.path.isdir(folder):
+            raise AudioFileError(f"cannot write {p}: the folder {folder} does not exist; "
+                                 f"create it or write elsewhere")
     refuse_overwrites(manifest.inputs, outputs)
 
 
