@@ -1138,27 +1138,23 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
 
 
 @njit(**_JIT_PURE)
-def _pair_sums(p, mirror, st, cnt, twin, lo, hi, pair):
-    """Add a tracked frame ``p`` to each bin's sum of its power squared (``pair[1]``,
-    bins ``lo .. hi - 1``) and, on the positive side's bins (``st``, ascending, ``cnt``),
-    of its power times its mirror's (``pair[0]``; none without mirrors).  ``twin``: the
-    sum of a bin's index and its mirror's where every bin there has that sum (bins
-    ascending through 0 Hz), read as two runs; -1: each mirror looked up."""
-    pp = p[lo:hi]
-    sq = pair[1, lo:hi]
-    for k in range(hi - lo):  # (indices from 0: the loops vectorise)
-        sq[k] += pp[k] * pp[k]
+def _mirror_products(p, mirror, st, cnt, twin, cross):
+    """Add a tracked frame ``p``'s products of each bin's power and its mirror's to
+    ``cross``, on the positive side's bins (``st``, ascending, ``cnt``; none without
+    mirrors).  ``twin``: the sum of a bin's index and its mirror's where every bin there
+    has that sum (bins ascending through 0 Hz), read as two runs; -1: each mirror looked
+    up."""
     if cnt <= 0 or mirror[st] < 0:
         return
-    cross = pair[0, st:st + cnt]
+    cr = cross[st:st + cnt]
     if twin >= 0:
         a = p[st:st + cnt]
         b = p[twin - st - cnt + 1:twin - st + 1]  # the mirrors, in reverse order
-        for j in range(cnt):
-            cross[j] += a[j] * b[cnt - 1 - j]
+        for j in range(cnt):  # (indices from 0: the loop vectorises)
+            cr[j] += a[j] * b[cnt - 1 - j]
     else:
         for j in range(cnt):
-            cross[j] += p[st + j] * p[mirror[st + j]]
+            cr[j] += p[st + j] * p[mirror[st + j]]
 
 
 @njit(**_JIT_PURE)
@@ -1573,6 +1569,7 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 sm = smooth[lo:hi]
                 mn = smin[lo:hi]
                 su = ssum[lo:hi]
+                sq = pair[1, lo:hi]  # (the squares for the mirror coherence)
                 if n * a >= 1.0:
                     w = np.float32(a)
                     for k in range(hi - lo):
@@ -1582,14 +1579,16 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                         m = mn[k]
                         mn[k] = s if s < m else m
                         su[k] += x
+                        sq[k] += x * x
                 else:
                     w = np.float32(1.0 / n)
                     for k in range(hi - lo):
                         x = pp[k]
                         sm[k] += w * (x - sm[k])
                         su[k] += x
-                _pair_sums(p, mirror, dir_start[0], dir_count[0], int(par[P_TWIN]), lo, hi,
-                           pair)
+                        sq[k] += x * x
+                _mirror_products(p, mirror, dir_start[0], dir_count[0], int(par[P_TWIN]),
+                                 pair[0])
                 n_in = state[N_INBAND]
                 # (the band power the gate took of the frame, if it did: the same sum)
                 total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
