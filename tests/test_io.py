@@ -1057,3 +1057,14 @@ def test_whole_numbers_beyond_full_scale_hint_at_unscaled_16_bit_samples(tmp_pat
             if "beyond full scale" in w]
     assert w.endswith("which a conversion to integer audio would clip"), w
     assert "%) beyond" in w and "e+" not in w and "e-" not in w
+
+
+def test_a_file_name_that_is_not_text_is_escaped_in_an_error(tmp_path, capsys):
+    """A file that is not audio, named with bytes that are not UTF-8: the one-line error
+    shows the byte escaped (caf\\xe9), as the summary does, not Python's surrogate."""
+    p = os.path.join(os.fsencode(tmp_path), b"caf\xe9.wav")
+    with open(p, "wb") as f:
+        f.write(b"not audio at all" * 8)
+    code, err = _run(["analyze", os.fsdecode(p)], capsys)
+    assert code == 1 and "caf\\xe9.wav is not a readable audio file" in err, err
+    assert "\\udc" not in err

@@ -162,11 +162,15 @@ def _check_path(path):
 
 
 def _name(path):
-    """A file name for a one-line message: as it is, or quoted with escapes if it holds
-    characters that do not print (a line break, bytes that are not text)."""
+    """A file name for a one-line message: as it is, bytes that are not text escaped
+    (``caf\\xe9.wav``, as :func:`display_name` shows them), and quoted with escapes if it
+    still holds characters that do not print (a line break)."""
     if isinstance(path, bytes):
         path = os.fsdecode(path)
-    return path if isinstance(path, str) and path.isprintable() else repr(path)
+    if not isinstance(path, str):
+        return repr(path)
+    shown = display_name(path)
+    return shown if shown.isprintable() else repr(shown)
 
 
 def display_name(path):

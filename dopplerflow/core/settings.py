@@ -4,6 +4,7 @@ Units live in the names (``window_s``, ``carrier_hz``, ``angle_deg``); the
 command line's flags map onto these fields (``dopplerflow.cli.settings_from_args``).
 """
 
+import functools
 import math
 import numbers
 from dataclasses import asdict, dataclass, fields, replace
@@ -229,6 +230,28 @@ class Settings:
 
 SETTINGS_FIELDS = tuple(f.name for f in fields(Settings))
 
+
+def _unknown_names(kwargs):
+    """Raise TypeError naming the keywords of ``kwargs`` that are no setting, and the
+    known ones."""
+    unknown = set(kwargs) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
+                        f"{', '.join(SETTINGS_FIELDS)}")
+
+
+def _settings_init(init):
+    """``Settings.__init__`` that names an unknown keyword and the known ones (Python's own
+    message names only the first, as an unexpected argument)."""
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        _unknown_names(kwargs)
+        init(self, *args, **kwargs)
+    return __init__
+
+
+Settings.__init__ = _settings_init(Settings.__init__)
+
 #: What each field takes: (kind, words for the message).  The ranges are checked
 #: by :meth:`Settings.validate`.
 _TAKES = {
@@ -282,10 +305,7 @@ def _shown(value):
 
 def settings_from(settings, kwargs):
     """``settings`` (or the defaults) with the fields named in ``kwargs`` changed."""
-    unknown = set(kwargs) - set(SETTINGS_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
-                        f"{', '.join(SETTINGS_FIELDS)}")
+    _unknown_names(kwargs)
     if settings is not None:
         require_settings(settings, "or None")
     return (settings or Settings()).replace(**kwargs)
