@@ -321,14 +321,15 @@ def finish_outputs(analysis, args):
     """Write the outputs of an analysing command (:func:`write_outputs`), then print its
     summary, unless ``--quiet`` or an output goes to standard output, even if an output
     could not be written; then raise that failure."""
+    failure = None
     try:
         write_outputs(analysis, args)
-    except DopplerflowError:
-        if not args.quiet and not output_to_stdout(args):
-            print_summary(analysis)
-        raise
+    except DopplerflowError as exc:
+        failure = exc
     if not args.quiet and not output_to_stdout(args):
         print_summary(analysis)
+    if failure is not None:
+        raise failure
 
 
 def check_writable(path, flag="the output"):

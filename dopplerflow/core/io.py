@@ -407,13 +407,12 @@ class ReadReport:
         """A one-line warning if reading stopped early, or the header states no length;
         else None."""
         at = f"{self.frames_read / self.samplerate:.3f} s" if self.samplerate else "the end"
-        unstated = ("its header states no length (a FLAC whose writer never finished it, as "
-                    "a crash leaves it)")
+        unstated = ("header states no length (a FLAC whose writer never finished it, as a "
+                    "crash leaves it)")
         if self.complete:
             if self.length_known:
                 return None
-            return (f"the file's header states no length (a FLAC whose writer never finished "
-                    f"it, as a crash leaves it): its {self.frames_read} frames were read to its "
+            return (f"the file's {unstated}: its {self.frames_read} frames were read to its "
                     f"end, at {at}, and are analysed; other programs may refuse it or give it "
                     f"no length")
         why = self.reason or "the decoder found no more frames"
@@ -422,7 +421,7 @@ class ReadReport:
                     f"{self.frames_promised} frames, {self.frames_read} could be read and are "
                     f"analysed")
         if not self.length_known:
-            return (f"the file is damaged or cut short at {at} ({why}): {unstated}; the "
+            return (f"the file is damaged or cut short at {at} ({why}): its {unstated}; the "
                     f"{self.frames_read} frames before it are analysed")
         return (f"the file is damaged or cut short at {at} ({why}): the {self.frames_read} "
                 f"frames before it are analysed")
