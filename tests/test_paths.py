@@ -134,6 +134,17 @@ def test_an_output_that_cannot_be_written_is_named_in_one_line(tmp_path, rec, ca
     assert code == 1 and len(err.strip().splitlines()) == 1 and "--json" in err
 
 
+@pytest.mark.parametrize("flag, dash", [("--json", True), ("--plot", False)])
+def test_a_device_as_output_is_refused_and_standard_output_offered(rec, capsys, flag, dash):
+    """``--json /dev/null``: one line, exit 1, before the analysis; it names ``--json -``
+    where that option can write to standard output, and only there."""
+    code = main(["analyze", str(rec), flag, os.devnull])
+    err = capsys.readouterr().err
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert f"{flag} {os.devnull} is not a regular file" in err
+    assert (f"{flag} - for standard output" in err) == dash
+
+
 @pytest.mark.parametrize("args, message", [
     (["--jitter-ms", "nan"], r"--jitter-ms nan must be a finite number of milliseconds"),
     (["--jitter-ms", "inf"], r"--jitter-ms inf must be a finite number"),

@@ -89,16 +89,16 @@ def check_paths(inputs, outputs, *, stdout=()):
             raise OutputClash(f"{seen_out[key]} and {flag} both name {_name(str(path))}; "
                               f"give each output its own file")
         seen_out[key] = flag
-        _check_writable(flag, path)
+        _check_writable(flag, path, flag in stdout)
         held = over_recording(path)
         if held is not None:
             raise OutputClash(f"{flag} {_name(str(path))}: {held}: give the output another "
                               f"file name")
 
 
-def _check_writable(flag, path):
+def _check_writable(flag, path, stdout=False):
     """Raise a one-line AudioFileError (exit 1) if ``path`` cannot be written as a regular
-    file.
+    file (``stdout``: the option may take ``-``, standard output, and the message says so).
 
     The last test makes a file beside it and removes it: the outputs are written so
     (:func:`~dopplerflow.core.io.atomic_output`), and only trying tells a folder where no
@@ -113,8 +113,9 @@ def _check_writable(flag, path):
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise AudioFileError(f"{flag} {shown} is a folder; give a file name to write")
     if st is not None and not stat.S_ISREG(st.st_mode):
+        other = f", or {flag} - for standard output" if stdout else ""
         raise AudioFileError(f"{flag} {shown} is not a regular file (a pipe or a device); "
-                            f"give a file name to write")
+                            f"give a file name to write{other}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise AudioFileError(f"{flag} {shown}: the folder {_name(folder)} does not exist; "
