@@ -700,7 +700,31 @@ def test_a_table_of_an_earlier_version_still_resumes(data, tmp_path):
     summary = run_batch([data / "neck"], out, jobs=1, resume=True)
     assert (summary.skipped, summary.analysed) == (2, 0)
     rows = _csv_rows(out)
-    assert [r["file_size_bytes"] + r["beat_periodicity"] for r in rows] == ["", ""]
+    assert [r["file_size_bytes"] + r["beat_periodicity"] + r["reflux_cut_by_end"]
+            for r in rows] == ["", ""]
+
+
+def test_a_reflux_cut_by_the_end_is_marked_in_its_column(tmp_path):
+    """reflux_cut_by_end: true where the last reflux ran to the end of the recording (its
+    duration a lower bound), false where reflux was assessed and none was cut, empty
+    where it was not assessable (mono)."""
+    import soundfile as sf
+
+    sample = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "samples", "gsv_reflux_toward_away.flac")
+    x, sr = sf.read(sample)
+    sf.write(tmp_path / "cut.flac", x[:int(3.5 * sr)], sr)  # its first reflux runs 2.4-4.3 s
+    shutil.copy(sample, tmp_path / "whole.flac")
+    out = tmp_path / "out.csv"
+    run_batch([tmp_path], out, jobs=1, json_dir=tmp_path / "j",
+              settings=Settings(layout="toward-away", vessel="gsv"))
+    cells = {os.path.basename(r["file"]): r["reflux_cut_by_end"] for r in _csv_rows(out)}
+    assert cells == {"cut.flac": "true", "whole.flac": "false"}
+    with open(tmp_path / "j" / "cut.flac.json") as fh:
+        assert json.load(fh)["reflux_events"][-1]["cut_by_end"] is True
+    mono = tmp_path / "mono.csv"
+    run_batch([tmp_path / "cut.flac"], mono, jobs=1, settings=Settings(layout="mono"))
+    assert _csv_rows(mono)[0]["reflux_cut_by_end"] == ""
 
 
 def test_resume_writes_the_json_and_beats_files_of_kept_rows_that_lack_them(data, tmp_path):
@@ -801,7 +825,8 @@ def test_beat_periodicity_and_longest_reflux_agree_with_the_json(data, tmp_path)
     for row in _csv_rows(out):
         with open(tmp_path / "j" / (os.path.basename(row["file"]) + ".json")) as fh:
             result = json.load(fh)
-        assert float(row["beat_periodicity"]) == result["beats"]["periodicity"]
+        cell = row["beat_periodicity"]  # (empty where the recording is too short to read)
+        assert (float(cell) if cell else None) == result["beats"]["periodicity"]
         assert float(row["longest_reflux_s"]) == result["summary"]["longest_reflux_s"]
         if row["file"].endswith("jug.flac"):
             assert (row["reflux"], row["longest_reflux_s"]) == ("false", "0.0")

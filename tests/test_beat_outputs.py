@@ -202,6 +202,28 @@ def test_summary_says_why_there_is_no_heart_rate(artery):
     assert name == "heart rate" and text.startswith("not measured: fewer than 3 clean beats")
 
 
+@pytest.mark.parametrize("seconds, measured", [(2.2, False), (3.0, True)])
+def test_a_recording_too_short_for_the_pulse_search_says_so(tmp_path, seconds, measured):
+    """Under the search's warm-up of signal the periodicity was never measured: it is
+    null (not 0, which would read as no pulse at all), the batch cell is empty and the
+    summary says the recording is too short, not that the flow has no regular pulse."""
+    from dopplerflow.core.beats.constants import WARMUP_S
+    from dopplerflow.study.table import row_from_result
+
+    x, sr = sf.read(ARTERY)
+    short = tmp_path / "short.wav"
+    sf.write(short, x[:int(seconds * sr)], sr)
+    a = dopplerflow.analyze(short, layout="mono", vessel="artery")
+    s = a.beats.summary
+    assert a.flow_detected and (s["periodicity"] is not None) == measured
+    row = row_from_result("short.wav", a.to_dict(), a.settings, "defaults")
+    assert row["beat_periodicity"] == s["periodicity"]
+    if not measured:
+        ((name, text),) = beat_lines(a)
+        assert text == (f"not measured: too short to read a pulse (the search needs "
+                        f"{WARMUP_S:g} s of signal)")
+
+
 # -------------------------------------------------------------------------------- figures
 def _beat_artists(fig):
     ax = fig.axes[1]  # the trace under the sonogram

@@ -406,7 +406,7 @@ def beat_lines(analysis):
     commonest waveform and the reverse-flow share.  ``breathing``: for veins, the
     respiratory phasicity (with or without a pulse).
     """
-    from ..core.beats.constants import MIN_PERIODICITY
+    from ..core.beats.constants import MIN_PERIODICITY, WARMUP_S
 
     b = analysis.beats
     if b is None:
@@ -417,8 +417,13 @@ def beat_lines(analysis):
         out += _rate_lines(b)
     elif analysis.flow_detected:
         q = s["periodicity"]
-        why = (f"no regular pulse in the flow (periodicity {q:.2f}; a pulse needs "
-               f"{MIN_PERIODICITY})" if q < MIN_PERIODICITY else "no beat found in the flow")
+        if q is None:
+            why = f"too short to read a pulse (the search needs {WARMUP_S:g} s of signal)"
+        elif q < MIN_PERIODICITY:
+            why = (f"no regular pulse in the flow (periodicity {q:.2f}; a pulse needs "
+                   f"{MIN_PERIODICITY})")
+        else:
+            why = "no beat found in the flow"
         out.append(("heart rate", f"not measured: {why}"))
     resp = s.get("respiratory_phasicity")
     if resp:

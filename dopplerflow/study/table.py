@@ -62,7 +62,8 @@ COLUMNS = (
     ("layout_used", str), ("channels_used", str),
     ("audio_complete", bool), ("cut_at_s", float), ("stated_duration_s", float),
     ("flow_detected", bool), ("reflux", bool), ("reflux_not_assessable", str),
-    ("n_reflux_events", int), ("longest_reflux_s", float), ("first_reflux_start_s", float),
+    ("n_reflux_events", int), ("longest_reflux_s", float), ("reflux_cut_by_end", bool),
+    ("first_reflux_start_s", float),
     ("n_retrograde_episodes", int), ("longest_retrograde_s", float),
     ("direction_available", bool), ("antegrade", str), ("antegrade_source", str),
     ("flow_fraction", float), ("peak_antegrade_velocity_cm_s", float),
@@ -76,7 +77,8 @@ _NAMES = tuple(name for name, _ in COLUMNS)
 _TYPES = dict(COLUMNS)
 #: Columns that tables of earlier versions lack; such a table still resumes, its rows
 #: with these cells empty.
-ADDED_COLUMNS = ("file_size_bytes", "file_modified_utc", "beat_periodicity")
+ADDED_COLUMNS = ("file_size_bytes", "file_modified_utc", "beat_periodicity",
+                 "reflux_cut_by_end")
 #: Warnings are joined into one cell with this separator.
 WARNING_SEPARATOR = " | "
 
@@ -155,6 +157,7 @@ def row_from_result(name, result, settings, source):
         flow_detected=result["flow_detected"],
         reflux=result["reflux"], reflux_not_assessable=result.get("reflux_not_assessable"),
         n_reflux_events=len(events), longest_reflux_s=_longest(events, assessed),
+        reflux_cut_by_end=any(e.get("cut_by_end", False) for e in events) if assessed else None,
         first_reflux_start_s=events[0]["start_s"] if events else None,
         n_retrograde_episodes=len(episodes),
         longest_retrograde_s=_longest(events + episodes, assessed),

@@ -74,9 +74,11 @@ class Beats:
         What the beats were read on: ``"max_envelope"`` (the antegrade maximum
         velocity) or ``"band_power"`` (where the envelope shows no clear pulse);
         None when neither shows a periodic pulse (then there are no beats).
-    periodicity : float
+    periodicity : float or None
         Mean height (0-1) of the autocorrelation peak at the beat period of that
-        signal: near 1 for a clean pulse, under 0.3 for none.
+        signal: near 1 for a clean pulse, under 0.3 for none.  None where it was never
+        measured: a recording (or its signal) shorter than the search's warm-up
+        (:data:`~.constants.WARMUP_S`).
     onset_s : ndarray
         Onset of each beat: the foot of its upstroke, s.
     peak_s : ndarray
@@ -111,7 +113,7 @@ class Beats:
     """
 
     signal: str | None
-    periodicity: float
+    periodicity: float | None
     onset_s: np.ndarray
     peak_s: np.ndarray
     rr_s: np.ndarray
@@ -340,7 +342,8 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     counts = _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps,
                            np.empty(5), cols)
     beats = Beats(
-        signal=CHANNEL_SIGNALS[c] if len(tab) else None, periodicity=float(q[c]),
+        signal=CHANNEL_SIGNALS[c] if len(tab) else None,
+        periodicity=float(q[c]) if tracker.measured()[c] else None,
         **dict(zip(Beats.COLUMNS[:B_PHASES], cols[:B_PHASES], strict=True)),  # (row views)
         phases=cols[B_PHASES].astype(int), clean=cols[B_CLEAN] > 0)
     beats.summary = _summary(beats, tracker, ante, vessel, cols, counts)
@@ -411,7 +414,8 @@ def _summary(b, tracker, ante, vessel, cols, counts):
     k = b.clean
     n_clean, complete, *phases = counts
     enough = n_clean >= MIN_CLEAN
-    out = {"signal": b.signal, "periodicity": round(b.periodicity, 3), "n_beats": len(b),
+    q = None if b.periodicity is None else round(b.periodicity, 3)
+    out = {"signal": b.signal, "periodicity": q, "n_beats": len(b),
            "n_clean": n_clean, "n_rejected": complete - n_clean}
     names = _MEDIANS if tracker.direction else _MEDIANS[:-1]
     if enough:

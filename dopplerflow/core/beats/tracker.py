@@ -241,6 +241,11 @@ class BeatTracker:
         return [total / n if n > 0 else 0.0
                 for total, n in self.state[:, S_QSUM:S_QN + 1].tolist()]
 
+    def measured(self):
+        """Whether each channel's periodicity was measured at all (a recording shorter
+        than :data:`WARMUP_S` of signal has none: its :meth:`periodicity` reads 0)."""
+        return [n > 0 for n in self.state[:, S_QN].tolist()]
+
     def channel(self, ante, q=None):
         """The detection channel for antegrade direction ``ante`` (0 toward, 1 away): the
         max envelope of that direction unless the band power is clearly more periodic
