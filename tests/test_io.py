@@ -235,16 +235,20 @@ def test_a_file_name_that_is_not_text_is_analysed(tmp_path, stereo):
 
 @pytest.mark.parametrize("argv, message", [
     (["--layout", "xy"], "argument --layout: invalid choice: 'xy'"),
-    (["--angle", "95"], "angle 95 degrees is outside [0, 90)"),
-    (["--angle", "-5"], "angle -5 degrees is outside [0, 90)"),
-    (["--carrier-mhz", "50"], "carrier 50 MHz is outside 1-20 MHz"),
+    (["--angle", "95"], "angle --angle 95 is outside [0, 90) degrees"),
+    (["--angle", "-5"], "angle --angle -5 is outside [0, 90) degrees"),
+    (["--carrier-mhz", "50"], "carrier --carrier-mhz 50 is outside 1-20 MHz"),
     (["--carrier-mhz", "nan"], "'nan' is not a finite number"),
     (["--reflux-threshold", "0"], "reflux threshold 0.0 s must be a positive number"),
     (["--layout", "offset"], "layout 'offset' needs --offset-hz"),
     (["--vessel", "aorta"], "argument --vessel: invalid choice: 'aorta'"),
-    (["--hop-ms", "0.001"], "hop 0.001 ms is under one sample at 8000 Hz; the least hop at "
-                            "this sample rate is 0.125 ms (one sample)"),
-    (["--channels", "1,1"], "channels (1, 1) names a channel twice; give different channels"),
+    (["--hop-ms", "0.001"], "hop --hop-ms 0.001 is under one sample at 8000 Hz; the least hop "
+                            "at this sample rate is 0.125 ms (one sample)"),
+    (["--channels", "1,1"], "channels --channels 1,1 names a channel twice; give different "
+                            "channels (e.g. --channels 1,2)"),
+    (["--window-ms", "500"], "window --window-ms 500 is outside 2-100 ms"),
+    (["--wall-hz", "2"], "wall filter cut-off --wall-hz 2 must be at least 5 Hz"),
+    (["--sound-speed", "3000"], "sound speed --sound-speed 3000 is outside 1000-2000 m/s"),
 ])
 def test_bad_usage_exits_2(tmp_path, capsys, stereo, argv, message):
     p = tmp_path / "ok.wav"

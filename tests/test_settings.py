@@ -13,9 +13,11 @@ from dopplerflow.core.velocity import cm_s_per_hz
 
 # ----------------------------------------------------------------- settings
 def test_settings_validation_messages():
-    with pytest.raises(df.SettingsError, match=r"angle 95 degrees is outside \[0, 90\)"):
+    with pytest.raises(df.SettingsError, match=r"angle --angle 95 \(Python: angle_deg=95\) is "
+                                               r"outside \[0, 90\) degrees"):
         df.Settings(angle_deg=95).validate()
-    with pytest.raises(df.SettingsError, match=r"carrier 50 MHz is outside 1-20 MHz"):
+    with pytest.raises(df.SettingsError, match=r"carrier --carrier-mhz 50 \(Python: "
+                                               r"carrier_hz=5e\+07\) is outside 1-20 MHz"):
         df.Settings(carrier_hz=50e6).validate()
     with pytest.raises(df.SettingsError, match="layout 'xy' is not known; use one of iq, qi"):
         df.Settings(layout="xy").validate()
@@ -32,7 +34,8 @@ def test_settings_validation_messages():
 def test_a_hop_under_one_sample_is_refused_through_the_api():
     """The API's hop_s=1e-6 as the command line's --hop-ms 0.001: a one-line SettingsError
     before any work (not a zero hop and a division by it)."""
-    with pytest.raises(df.SettingsError, match=r"^hop 0\.001 ms is under one sample at 8000 Hz; "
+    with pytest.raises(df.SettingsError, match=r"^hop --hop-ms 0\.001 \(Python: hop_s=1e-06\) "
+                                               r"is under one sample at 8000 Hz; "
                                                r"the least hop at this sample rate is 0\.125 ms"):
         df.analyze(np.zeros((FS, 2), np.float32), sample_rate_hz=FS, hop_s=1e-6)
 
@@ -119,7 +122,8 @@ def test_errors_name_the_python_keyword_beside_the_flag():
     "--carrier-mhz 8" for carrier_hz=8, "use --layout mono", "--channels N")."""
     z = band_noise(FS, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
     stereo = np.stack((z.real, z.imag), axis=1)
-    with pytest.raises(df.SettingsError, match=r"^carrier 8e-06 MHz is outside 1-20 MHz; "
+    with pytest.raises(df.SettingsError, match=r"^carrier --carrier-mhz 8e-06 \(Python: "
+                                               r"carrier_hz=8\) is outside 1-20 MHz; "
                                                r"vascular CW probes use 2-10 MHz: a typical "
                                                r"pencil probe is --carrier-mhz 8 \(Python: "
                                                r"carrier_hz=8e6, in Hz\)$"):
@@ -188,3 +192,27 @@ def test_an_unknown_keyword_names_the_known_settings():
                                             r"invert, .*window_s, hop_s"):
             make()
     assert df.Settings(window_s=0.02).window_s == 0.02
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    (dict(window_s=0.5), "--window-ms 500 (Python: window_s=0.5)"),
+    (dict(hop_s=0.02), "--hop-ms 20 (Python: hop_s=0.02)"),
+    (dict(wall_hz=2.0), "--wall-hz 2 (Python: wall_hz=2)"),
+    (dict(wall_hz=2000.0), "--wall-hz 2000 (Python: wall_hz=2000)"),
+    (dict(hum_hz=55), "--hum 55 (Python: hum_hz=55)"),
+    (dict(average_frames=2), "--average-frames 2 (Python: average_frames=2)"),
+    (dict(sound_speed_m_s=500.0), "--sound-speed 500 (Python: sound_speed_m_s=500)"),
+    (dict(channels=(0, 1)), "--channels 0,1 (Python: channels=(0, 1))"),
+    (dict(angle_deg=float("inf")), "--angle (Python: angle_deg) must be a finite number"),
+])
+def test_every_range_error_names_the_flag_and_the_python_keyword(kwargs, named):
+    """A value out of range is named as the command line gives it and as Python does, so
+    that either user can find what to change; the command line prints the flag alone."""
+    from dopplerflow.errors import command_line_message
+
+    with pytest.raises(df.SettingsError) as err:
+        df.Settings(**kwargs).validate(8000)
+    message = str(err.value)
+    assert named in message
+    assert named.split(" (Python: ")[0] in command_line_message(message)
+    assert "Python" not in command_line_message(message)

@@ -5,7 +5,6 @@ command line's flags map onto these fields (``dopplerflow.cli.settings_from_args
 """
 
 import functools
-import math
 import numbers
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -167,34 +166,36 @@ class Settings:
                 f"{option('--offset-hz', 'offset_hz')} applies to layout 'offset' only, not to "
                 f"layout '{self.layout}'; give {offset} or leave the offset out")
         if self.average_frames not in AVERAGE_CHOICES:
-            raise SettingsError(f"average_frames {self.average_frames!r} must be 3 (default) or 1 "
-                                f"(one hop less latency, noisier at low SNR)")
+            frames = option(f"--average-frames {self.average_frames!r}",
+                            f"average_frames={self.average_frames!r}")
+            raise SettingsError(f"{frames} must be 3 (default) or 1 (one hop less latency, "
+                                f"noisier at low SNR)")
         if self.hum_hz is not None and self.hum_hz not in MAINS_HZ:
-            raise SettingsError(f"mains frequency {self.hum_hz!r} Hz for the hum is not 50 or 60")
-        if math.isfinite(self.carrier_hz) and not 1e6 <= self.carrier_hz <= 20e6:
-            # check_geometry's range, in a message that names the Python keyword as well
-            # (``carrier_hz=8`` for 8 MHz is a slip only Python lets through)
-            raise SettingsError(
-                f"carrier {self.carrier_hz / 1e6:g} MHz is outside 1-20 MHz; vascular CW "
-                f"probes use 2-10 MHz: a typical pencil probe is "
-                f"{option('--carrier-mhz 8', 'carrier_hz=8e6, in Hz')}")
+            hum = option(f"--hum {self.hum_hz:g}", f"hum_hz={self.hum_hz:g}")
+            raise SettingsError(f"mains frequency {hum} for the hum is not 50 or 60 Hz")
         warnings = check_geometry(self.carrier_hz, self.angle_deg, self.sound_speed_m_s)
         self.threshold_s  # noqa: B018 - validates vessel and threshold
         window_s = self.analysis_window_s
+        window = option(f"--window-ms {window_s * 1e3:g}", f"window_s={window_s:g}")
+        hop = option(f"--hop-ms {self.hop_s * 1e3:g}", f"hop_s={self.hop_s:g}")
         if not 0.002 <= window_s <= 0.1:
-            raise SettingsError(f"window {window_s * 1e3:g} ms is outside 2-100 ms")
+            raise SettingsError(f"window {window} is outside 2-100 ms")
         if not 0 < self.hop_s <= window_s:
-            raise SettingsError(f"hop {self.hop_s * 1e3:g} ms must be positive and no longer "
-                                f"than the window ({window_s * 1e3:g} ms)")
+            raise SettingsError(f"hop {hop} must be positive and no longer than the window "
+                                f"({window_s * 1e3:g} ms)")
         if self.channels is not None:
+            listed = option(f"--channels {','.join(map(str, self.channels))}",
+                            f"channels={self.channels!r}")
+            example = option("--channels 1,2", "channels=(1, 2)")
             if not self.channels or min(self.channels) < 1:
-                raise SettingsError(f"channels {self.channels} must name channels by their "
-                                    f"numbers from 1 (e.g. (1, 2))")
+                raise SettingsError(f"channels {listed} must name channels by their numbers "
+                                    f"from 1 (e.g. {example})")
             if len(set(self.channels)) < len(self.channels):
-                raise SettingsError(f"channels {self.channels} names a channel twice; give "
-                                    f"different channels (e.g. (1, 2))")
+                raise SettingsError(f"channels {listed} names a channel twice; give different "
+                                    f"channels (e.g. {example})")
+        wall = option(f"--wall-hz {self.wall_hz:g}", f"wall_hz={self.wall_hz:g}")
         if not self.wall_hz >= 5.0:
-            raise SettingsError(f"wall filter cut-off {self.wall_hz!r} Hz must be at least 5 Hz")
+            raise SettingsError(f"wall filter cut-off {wall} must be at least 5 Hz")
         if sample_rate_hz is not None:
             fs = sample_rate_hz
             if not RATE_RANGE_HZ[0] <= fs <= RATE_RANGE_HZ[1]:
@@ -202,8 +203,8 @@ class Settings:
                     f"sample rate {fs:g} Hz is outside {RATE_RANGE_HZ[0]:g}-"
                     f"{RATE_RANGE_HZ[1]:g} Hz")
             if self.wall_hz >= fs / 8:
-                raise SettingsError(f"wall filter cut-off {self.wall_hz:g} Hz is too high for "
-                                    f"{fs:g} Hz audio (keep it below {fs / 8:g} Hz)")
+                raise SettingsError(f"wall filter cut-off {wall} is too high for {fs:g} Hz "
+                                    f"audio (keep it below {fs / 8:g} Hz)")
             if self.layout == "offset":
                 if self.offset_hz is None or not 0 < self.offset_hz < fs / 2:
                     raise SettingsError(
@@ -211,12 +212,11 @@ class Settings:
                         f"0 and {fs / 2:g} Hz, the zero-velocity frequency; got "
                         f"{self.offset_hz!r}")
             if round(self.hop_s * fs) < 1:
-                raise SettingsError(f"hop {self.hop_s * 1e3:g} ms is under one sample at "
-                                    f"{fs:g} Hz; the least hop at this sample rate is "
-                                    f"{1e3 / fs:.4g} ms (one sample)")
+                raise SettingsError(f"hop {hop} is under one sample at {fs:g} Hz; the least "
+                                    f"hop at this sample rate is {1e3 / fs:.4g} ms (one "
+                                    f"sample)")
             if round(window_s * fs) < 16:
-                raise SettingsError(f"window {window_s * 1e3:g} ms is under 16 samples "
-                                    f"at {fs:g} Hz")
+                raise SettingsError(f"window {window} is under 16 samples at {fs:g} Hz")
         return warnings
 
     def to_dict(self):

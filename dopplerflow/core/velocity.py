@@ -7,7 +7,7 @@ between the beam and the flow.
 
 import math
 
-from ..errors import SettingsError
+from ..errors import SettingsError, option
 
 __all__ = ["cm_s_per_hz", "doppler_shift_hz", "check_geometry", "ANGLE_WARN_DEG"]
 
@@ -24,22 +24,28 @@ def check_geometry(carrier_hz, angle_deg, sound_speed_m_s):
         Angle outside [0, 90), carrier outside 1-20 MHz, sound speed outside
         1000-2000 m/s, or any of them not finite.
     """
-    for name, value in (("carrier", carrier_hz), ("angle", angle_deg),
-                        ("sound speed", sound_speed_m_s)):
+    for name, flag, keyword, value in (
+            ("carrier", "--carrier-mhz", "carrier_hz", carrier_hz),
+            ("angle", "--angle", "angle_deg", angle_deg),
+            ("sound speed", "--sound-speed", "sound_speed_m_s", sound_speed_m_s)):
         if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SettingsError(f"{name} must be a finite number, got {value!r}")
+            raise SettingsError(f"{name} {option(flag, keyword)} must be a finite number, "
+                                f"got {value!r}")
     if not 0.0 <= angle_deg < 90.0:
         raise SettingsError(
-            f"angle {angle_deg:g} degrees is outside [0, 90); give the angle between the beam "
-            f"and the vessel (at 90 degrees no Doppler shift is measurable)")
+            f"angle {option(f'--angle {angle_deg:g}', f'angle_deg={angle_deg:g}')} is outside "
+            f"[0, 90) degrees; give the angle between the beam and the vessel (at 90 degrees "
+            f"no Doppler shift is measurable)")
     if not 1e6 <= carrier_hz <= 20e6:
         raise SettingsError(
-            f"carrier {carrier_hz / 1e6:g} MHz is outside 1-20 MHz; vascular CW probes use "
-            f"2-10 MHz (--carrier-mhz 8 for a typical pencil probe)")
+            f"carrier {option(f'--carrier-mhz {carrier_hz / 1e6:g}', f'carrier_hz={carrier_hz:g}')}"
+            f" is outside 1-20 MHz; vascular CW probes use 2-10 MHz: a typical pencil probe "
+            f"is {option('--carrier-mhz 8', 'carrier_hz=8e6, in Hz')}")
     if not 1000.0 <= sound_speed_m_s <= 2000.0:
-        raise SettingsError(
-            f"sound speed {sound_speed_m_s:g} m/s is outside 1000-2000 m/s "
-            f"(soft tissue is about 1540 m/s)")
+        speed = option(f"--sound-speed {sound_speed_m_s:g}",
+                       f"sound_speed_m_s={sound_speed_m_s:g}")
+        raise SettingsError(f"sound speed {speed} is outside 1000-2000 m/s (soft tissue is "
+                            f"about 1540 m/s)")
     if angle_deg > ANGLE_WARN_DEG:
         return [f"angle {angle_deg:g} degrees is above {ANGLE_WARN_DEG:g}: a 5 degree angle error "
                 f"changes velocities by {_angle_error_pct(angle_deg):.0f}%"]
