@@ -320,3 +320,37 @@ def test_a_lossy_copy_of_raw_probe_audio_has_no_reflux_verdict(tmp_path, clutter
         assert said == []
     # the WAV itself is read whatever its echoes: the codec makes the difference
     assert not any("lossy" in w for w in ref.warnings)
+
+
+@pytest.mark.parametrize("layout", ["mono", "toward-away"])
+def test_a_low_bitrate_codecs_noise_read_up_to_its_cut_off_has_no_verdict(tmp_path, layout):
+    """no_flow at 44.1 kHz, mono and toward-away (no mirror to tell a codec's clumps),
+    as MP3 at a low bitrate: the codec's noise at the top of its band passed the detection
+    frame after frame, and read as flow at its cut-off (288 cm/s) in 99 and 92 % of the
+    frames: "flow detected", where there is none. The maximum envelope standing at the
+    band's top in 3 % or more of the rows of a coded file says so: flow, speeds, beats and
+    reflux are not assessable. The same recording at a higher bitrate (its trace the
+    WAV's) keeps its verdict: no flow."""
+    from dopplerflow.core.assemble import CODED_TOP_SHARE
+    from dopplerflow.sim.degrade import Degradations
+    from dopplerflow.sim.synth import write_scenario
+
+    wav = tmp_path / "no_flow.wav"
+    write_scenario("no_flow", wav, layout=layout, sample_rate_hz=44100,
+                   degradations=Degradations(clutter_db=10.0))
+    x, fs = sf.read(wav, dtype="float32")
+    got = {}
+    for level in (0.3, 0.7):
+        out = tmp_path / f"no_flow_{level}.mp3"
+        sf.write(out, x, fs, format="MP3", subtype="MPEG_LAYER_III", compression_level=level)
+        got[level] = df.analyze(out, layout=layout, vessel="gsv")
+    assert df.analyze(wav, layout=layout, vessel="gsv").flow_detected is False
+    assert got[0.3].flow_detected is False
+    coarse = got[0.7]
+    assert coarse.flow_detected is None and coarse.reflux is None and coarse.beats is None
+    assert coarse.summary.peak_antegrade_velocity_cm_s is None
+    (said,) = [w for w in coarse.warnings if " stands at the band's top (the lossy codec's "
+               "cut-off, " in w]
+    assert float(said.split("% of the frames")[0].rsplit(" ", 1)[1]) >= 100 * CODED_TOP_SHARE
+    assert coarse.to_dict()["reflux_not_assessable"] == ("the lossy codec's noise reads as "
+                                                         "flow up to the band's top")

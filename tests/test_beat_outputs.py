@@ -195,7 +195,7 @@ def test_summary_says_why_there_is_no_heart_rate(artery):
     import copy
 
     few = copy.copy(artery.beats)
-    few.summary = dict(artery.beats.summary, heart_rate_bpm=None)
+    few.summary = dict(artery.beats.summary, heart_rate_bpm=None, n_clean=2)
     a = copy.copy(artery)
     a.beats = few
     ((name, text),) = beat_lines(a)
@@ -323,3 +323,35 @@ def test_status_line_shows_the_processors_heart_rate():
     # the field keeps its width whatever the rate
     assert len(format_status({"heart_rate_bpm": 7.0})) == len(format_status({}))
     assert math.isfinite(hr)
+
+
+def test_beats_at_a_rate_no_heart_has_give_no_heart_rate():
+    """The exam's perforator: a vein's noise locked near the search's shortest period gives
+    clean beats at 263/min. A median rate outside the search's 30-240/min is no heart's:
+    no heart rate and no indices, and the summary says why."""
+    from dopplerflow.core.beats.summary import in_heart_range
+
+    a = dopplerflow.analyze(SAMPLES / "exam" / "perforator_left_release.flac", layout="iq",
+                            vessel="perforator", antegrade="toward")
+    s = a.beats.summary
+    rate = float(np.median(a.beats.heart_rate_bpm[a.beats.clean]))
+    assert s["n_clean"] >= 3 and not in_heart_range(rate)
+    assert s["heart_rate_bpm"] is None and s["psv_cm_s"] is None and s["pi"] is None
+    ((name, text),) = beat_lines(a)
+    assert text.startswith(f"not measured: the clean beats come at {rate:.0f}/min, outside a "
+                           f"heart's 30-240/min")
+    assert in_heart_range(30.0) and in_heart_range(240.0) and not in_heart_range(29.9)
+
+
+def test_a_beat_over_a_reflux_is_not_clean():
+    """The jugular Valsalva sample: the beat whose diastole runs into the reflux read the
+    reflux's velocity as its EDV (-15.6 cm/s, PI 28). No clean beat overlaps a reflux
+    event (to the next beat's peak, which places its end)."""
+    a = dopplerflow.analyze(SAMPLES / "jugular_valsalva_iq.flac", vessel="ijv",
+                            antegrade="away")
+    (ev,) = a.reflux_events
+    b = a.beats
+    ends = np.append(b.peak_s[1:], np.inf)
+    over = (b.onset_s < ev.end_s) & (ends > ev.start_s)
+    assert over.any() and not (b.clean & over).any()
+    assert np.all(b.edv_cm_s[b.clean] >= 0)

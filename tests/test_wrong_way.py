@@ -10,7 +10,7 @@ import pytest
 
 import dopplerflow as df
 from dopplerflow.cli import main
-from dopplerflow.core.assemble import WRONG_WAY_RATIO
+from dopplerflow.core.assemble import AUTO_MARGIN, WRONG_WAY_RATIO
 from dopplerflow.sim.scenarios import SCENARIOS
 from dopplerflow.sim.signals import to_layout
 from dopplerflow.sim.synth import synthesize
@@ -106,3 +106,51 @@ def test_the_ratio_is_what_auto_chooses_by(scenarios):
     toward, away = p.integral
     assert away > WRONG_WAY_RATIO * toward  # a 2 s reflux read the wrong way round
     assert f"is {away / toward:.0f} times the flow toward the probe" in _wrong_way(a)[0]
+
+
+def _uncertain(analysis):
+    return [w for w in analysis.warnings if w.startswith("antegrade chosen ")]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_auto_warns_where_its_choice_is_by_a_small_margin(scenarios, name):
+    """``antegrade='auto'`` warns exactly where the direction it takes carries less than
+    AUTO_MARGIN times the other's flow; a direction given never gets that warning."""
+    for snr in (None, 3.0):
+        x, truth = scenarios[name, snr]
+        p = df.Processor(df.Settings(vessel=truth["vessel"]), FS, 2)
+        p.push(np.asarray(x, np.float32))
+        a = p.finish()
+        if not a.flow_detected:
+            assert a.antegrade is None and not _uncertain(a)
+            continue
+        chosen, other = sorted(p.integral, reverse=True)
+        assert bool(_uncertain(a)) == (chosen < AUTO_MARGIN * other), (name, snr)
+        b = df.analyze(x, sample_rate_hz=FS, vessel=truth["vessel"], antegrade=a.antegrade)
+        assert not _uncertain(b)
+
+
+def test_a_reflux_that_swings_auto_is_warned_of():
+    """low_snr_gsv: auto takes the reflux's direction (1.3 times the forward flow's) and
+    says so; given the truth's direction the analysis is as the truth."""
+    syn = synthesize("low_snr_gsv", sample_rate_hz=FS, seed=0)
+    x = to_layout(syn.baseband, "iq", FS)
+    a = df.analyze(x, sample_rate_hz=FS, vessel="gsv")
+    assert a.antegrade != syn.truth["antegrade"]
+    (warning,) = _uncertain(a)
+    assert warning.startswith(f"antegrade chosen {a.antegrade} by a small margin (auto): ")
+    assert warning.endswith("give --antegrade toward or away if the vein's normal direction "
+                            "is known")
+
+
+def test_no_flow_has_no_antegrade_direction(tmp_path, capsys):
+    """Without flow there is nothing to choose a direction from: null, 'unknown', and the
+    summary says so (it said "chosen: more time-integrated flow")."""
+    from dopplerflow.sim.synth import write_scenario
+
+    write_scenario("no_flow", tmp_path / "none.wav", sample_rate_hz=FS)
+    a = df.analyze(tmp_path / "none.wav", vessel="gsv")
+    assert a.flow_detected is False and a.reflux is False
+    assert (a.antegrade, a.antegrade_source) == (None, "unknown")
+    assert main(["analyze", str(tmp_path / "none.wav"), "--vessel", "gsv"]) == 0
+    assert "  antegrade   not known: no flow to tell it by\n" in capsys.readouterr().out

@@ -21,7 +21,8 @@ def add_arguments(parser):
     add_analysis_arguments(parser)
     add_output_arguments(parser)
     parser.add_argument("--block-size", type=int, default=65536, metavar="N",
-                        help="frames read per block (the result does not depend on it)")
+                        help="frames read per block (default 65536; the result does not "
+                             "depend on it)")
 
 
 def main(args):

@@ -88,11 +88,16 @@ def add_analysis_arguments(parser, layout="auto"):
     recording, ``iq`` for live input (which is analysed as it arrives).
     """
     g = parser.add_argument_group("input layout")
-    default = ("auto" if layout == "auto" else
-               f"{layout}: left I, right Q; mono when --channels names one channel")
-    g.add_argument("--layout", choices=LAYOUT_CHOICES, default=layout,
-                   help=f"channel layout: iq, qi, toward-away, away-toward, mono, offset, or "
-                        f"auto, chosen from what the channels hold (default {default})")
+    if layout == "auto":
+        shown = LAYOUT_CHOICES
+        text = ("channel layout: iq, qi, toward-away, away-toward, mono, offset, or auto, "
+                "chosen from what the channels hold (default auto)")
+    else:  # a stream analysed as it arrives has no auto (refused, saying why)
+        shown = tuple(c for c in LAYOUT_CHOICES if c != "auto")
+        text = (f"channel layout: iq, qi, toward-away, away-toward, mono or offset (default "
+                f"{layout}: left I, right Q; mono when --channels names one channel)")
+    g.add_argument("--layout", choices=LAYOUT_CHOICES, default=layout, help=text,
+                   metavar="{" + ",".join(shown) + "}")
     g.add_argument("--invert", action="store_true",
                    help="swap toward/away (opposite quadrature convention)")
     g.add_argument("--offset-hz", type=_finite, metavar="HZ",
@@ -122,7 +127,8 @@ def add_analysis_arguments(parser, layout="auto"):
     g.add_argument("--wall-hz", type=_finite, default=80.0, metavar="HZ",
                    help="wall filter cut-off (default 80)")
     g.add_argument("--envelope", choices=("threshold", "geometric"), default=None,
-                   help="maximum-frequency estimator (default: the more accurate one)")
+                   help="maximum-frequency estimator (default threshold, the more accurate "
+                        "on the simulator's scenarios)")
     g.add_argument("--average-frames", type=int, choices=(3, 1), default=3,
                    help="frames averaged in the spectrum: 3 (default, better at low SNR) or 1 "
                         "(one hop less latency)")
@@ -366,7 +372,8 @@ def print_summary(analysis, file=None):
           f"{hum['frequency_hz']:.3f} Hz; {levels} dBFS at the end")
     p(f"  vessel      {verdict.vessel_phrase(s, a.direction_available)}")
     if a.direction_available and a.antegrade is None:
-        p(f"  antegrade   not known: {verdict.flow_unassessed(a)}")
+        why = "no flow to tell it by" if a.flow_detected is False else verdict.flow_unassessed(a)
+        p(f"  antegrade   not known: {why}")
     elif a.direction_available:
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
         where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
@@ -434,7 +441,7 @@ def beat_lines(analysis):
 
 def _rate_lines(b):
     """:func:`beat_lines`' ``heart rate`` and ``indices`` lines of beats ``b`` (found)."""
-    from ..core.beats.constants import GOOD_PERIODICITY, MIN_CLEAN
+    from ..core.beats.constants import GOOD_PERIODICITY
 
     s = b.summary
     on = {"max_envelope": "the maximum velocity", "band_power": "the band power"}[b.signal]
@@ -447,7 +454,7 @@ def _rate_lines(b):
     count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected{cut}), "
              f"read on {on}{weak}")
     if s["heart_rate_bpm"] is None:
-        return [("heart rate", f"not measured: fewer than {MIN_CLEAN} clean beats; {count}")]
+        return [("heart rate", f"not measured: {verdict.no_rate_reason(b)}; {count}")]
     out = [("heart rate", f"{tidy(s['heart_rate_bpm'], 1)} beats/min (IQR "
                           f"{tidy(s['heart_rate_iqr_bpm'], 1)}); {count}")]
     parts = [f"{label} {tidy(s[key], d)}{unit}" for key, label, unit, d in _INDICES

@@ -26,7 +26,7 @@ def add_arguments(parser):
                    help="random timing jitter per block, 0 to 1000 ms")
     g.add_argument("--drop-every", type=int, default=0, metavar="K",
                    help="drop every K-th block (a gap in the stream)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the jitter")
+    g.add_argument("--seed", type=int, default=0, help="seed of the jitter (default 0)")
 
 
 def main(args):

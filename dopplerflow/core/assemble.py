@@ -21,7 +21,7 @@ from .processor import DIRECTIONS
 from .result import Analysis, Summary
 from .rows import empty_trace, final_trace
 
-__all__ = ["assemble", "MIN_FLOW_S", "WRONG_WAY_RATIO", "CODED_ECHO_DB"]
+__all__ = ["assemble", "MIN_FLOW_S", "WRONG_WAY_RATIO", "AUTO_MARGIN", "CODED_ECHO_DB"]
 
 #: Least total duration of flow (in runs of at least ``processor.MIN_RUN_S``) for a
 #: recording to count as having detectable flow.
@@ -38,12 +38,26 @@ PEAK_AT_TOP_BINS = 3
 #: reflux-heavy scenarios reach 2.1 (at 3 dB SNR, where the slow antegrade flow sinks
 #: under the noise); the competent femoral sample read the wrong way round gives 26.
 WRONG_WAY_RATIO = 4.0
+#: ``--antegrade auto`` takes the direction of more time-integrated flow; where it carries
+#: less than this many times the other's, the choice is said to be uncertain
+#: (:func:`_uncertain_auto_warning`): a vein's reflux can carry as much as its forward
+#: flow.  On the simulator's scenarios, competent veins give 18-57, arteries 8 and over;
+#: veins with reflux 1.1-2.5, and at 4 dB two of them (1.3 and 1.6) choose the wrong way.
+AUTO_MARGIN = 3.0
 #: A lossy-coded file whose stationary echoes stand this far over the noise floor, dB,
 #: has no reflux verdict (:func:`_coded_echoes`): the simulator's raw probe audio (echoes
 #: 45-50 dB over the blood) stands 40-50 dB over it, a device's audio output (20 dB over
 #: the blood) 17-21 dB, echoes 35 dB over the blood 26-31 dB; real device recordings
 #: have next to no mean at all.
 CODED_ECHO_DB = 30.0
+#: A lossy-coded file whose maximum envelope stands within :data:`CODED_TOP_BINS` bins of
+#: the band's top in this share of the rows, in a direction, reads the codec's noise as
+#: flow there (:func:`_coded_tops`).  Lossless recordings reach it in at most 1.7 % of
+#: their rows (precordial_08's bursts; the fetal Interference recording, 11.6 %, is not
+#: coded); simulated veins and arteries coded as MP3 whose trace follows their WAV's in
+#: under 1 %; those whose codec noise reads as flow up to its cut-off in 5.7-26 %.
+CODED_TOP_SHARE = 0.03
+CODED_TOP_BINS = 2
 
 
 def assemble(proc, extra):
@@ -72,7 +86,7 @@ def assemble(proc, extra):
              and (analysed_s < MIN_FLOW_S or 2 * proc.totals.flow >= analysed))
     if silent or short:
         flow_detected = None
-    if flow_detected is None and source == "auto":
+    if not flow_detected and source == "auto":
         source = "unknown"  # no flow to choose the direction from
     hum_warning = proc.hum_probe.warning() if proc.hum_probe is not None else None
     full_scale = proc.glitches.gain in (None, 1.0)
@@ -80,6 +94,8 @@ def assemble(proc, extra):
     layout_check = _layout_entry(proc, warnings)
     if flow_detected and source == "given":
         warnings += _wrong_way_warning(proc, ante)
+    if flow_detected and source == "auto":
+        warnings += _uncertain_auto_warning(proc, ante)
     warnings += proc.levels.warnings(hum_warning, full_scale)
     warnings += _glitch_warnings(proc) + proc.noise.warnings()
     artefacts = _artefact_entries(proc)
@@ -107,6 +123,15 @@ def assemble(proc, extra):
         unassessable = _coded_echoes(proc, warnings)
         if unassessable is not None and flow_detected is False:
             flow_detected = None  # the codec leaves out what its noise masks: faint flow too
+    coded_tops = _coded_tops(proc) if proc.codec is not None and flow_detected else {}
+    voided = False
+    if coded_tops:
+        # (the codec's noise is why, whatever else its flow seemed to say: two vessels, a
+        # direction)
+        unassessable = _coded_tops_warning(proc, coded_tops, ante, warnings)
+        if not direction or ante in coded_tops:
+            # the vessel's own direction is the codec's noise: neither flow nor beats
+            flow_detected, voided = None, True
     if unassessable is not None:
         reflux = None
     else:
@@ -122,7 +147,12 @@ def assemble(proc, extra):
     gap_list = [{"start_s": round(g0, 4), "end_s": round(g1, 4)} for g0, g1 in gaps] or None
     kept = proc.spectrogram
     spec = kept.array() if kept is not None else None
-    beats = beat_result(proc.beats, ante, proc.scale, proc.timeline.unanalysed, s.vessel)
+    # a beat over a reflux is no clean beat: its end-diastole is the reflux's velocity
+    reflux_rows = [[math.floor((e.start_s - cfg.t0_s) / cfg.hop_s),
+                    math.ceil((e.end_s - cfg.t0_s) / cfg.hop_s)] for e in events]
+    beats = None if voided else beat_result(proc.beats, ante, proc.scale,
+                                            list(proc.timeline.unanalysed) + reflux_rows,
+                                            s.vessel)
     warnings += _cut_peak_warning(proc, beats)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,
@@ -130,7 +160,7 @@ def assemble(proc, extra):
         reflux=reflux, reflux_not_assessable=unassessable,
         antegrade=DIRECTIONS[ante] if direction and source != "unknown" else None,
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
-        warnings=warnings, summary=_summary(proc, ante, events),
+        warnings=warnings, summary=_summary(proc, ante, events, coded_tops),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
         spectrogram_step=kept.step if kept is not None else 1,
         spectrogram_time_s=kept.times_s(cfg.t0_s, cfg.hop_s) if kept is not None else None,
@@ -180,6 +210,21 @@ def _wrong_way_warning(proc, ante):
             f"orientation, or use --antegrade {opposite} (or auto)"]
 
 
+def _uncertain_auto_warning(proc, ante):
+    """The warning, in a list, when ``--antegrade auto`` chose direction ``ante`` by a
+    margin under :data:`AUTO_MARGIN` (an empty list: a clear choice)."""
+    chosen, other = proc.integral[ante], proc.integral[1 - ante]
+    if not chosen < AUTO_MARGIN * other:
+        return []
+    words = {"toward": "toward the probe", "away": "away from the probe"}
+    named, opposite = DIRECTIONS[ante], DIRECTIONS[1 - ante]
+    return [f"antegrade chosen {named} by a small margin (auto): the flow {words[named]} is "
+            f"{chosen / other:.1f} times the flow {words[opposite]} (time-integrated); where a "
+            f"reflux carries nearly as much as the vein's forward flow the choice can be the "
+            f"wrong way round, which swaps reflux and forward flow: give --antegrade toward "
+            f"or away if the vein's normal direction is known"]
+
+
 def _rows_analysed(proc):
     """Rows of the stream that were analysed (not settling, not lost, not blanked)."""
     tl = proc.timeline
@@ -191,7 +236,7 @@ def _cut_peak_warning(proc, beats):
     the recording's band: faster flow is cut off there (the sample rate, or a recorder's
     low-pass), and the PSV and the indices read low (an empty list: it does not)."""
     top_hz = proc.noise.band.top_hz()
-    if top_hz is None or not beats.summary.get("psv_cm_s"):
+    if top_hz is None or beats is None or not beats.summary.get("psv_cm_s"):
         return []
     cfg = proc.config
     top = (top_hz - PEAK_AT_TOP_BINS * cfg.bin_hz) * proc.scale
@@ -362,6 +407,48 @@ def _noise_dbfs(proc):
     return 10 * math.log10(noise / wsum) - 20 * math.log10(gain) if noise > 0 else None
 
 
+def _coded_tops(proc):
+    """The directions (0 toward, 1 away: their share of the rows) of a lossy-coded file
+    whose maximum envelope stands within :data:`CODED_TOP_BINS` bins of the band's top in
+    :data:`CODED_TOP_SHARE` or more of the rows.
+
+    A codec codes the top of its band coarsest: at a low bitrate its noise there comes in
+    clumps, switched on and off, that pass the detection's threshold in bin after bin, so
+    the envelope climbs to the codec's cut-off, far over any blood (289 cm/s at 15 kHz, 8
+    MHz and 60 degrees), frame after frame, in the flow's pauses too.  A mono file or a
+    toward-away pair has no mirror to tell such clumps (:mod:`.noise`).
+    """
+    cfg = proc.config
+    n = proc.totals.n
+    widest = proc.noise.band.widest()
+    out = {}
+    for d in range(2):
+        if n and cfg.dir_count[d] and widest[d] >= 0:
+            share = proc.totals.rows_from(d, int(widest[d]) - CODED_TOP_BINS) / n
+            if share >= CODED_TOP_SHARE:
+                out[d] = share
+    return out
+
+
+def _coded_tops_warning(proc, coded_tops, ante, warnings):
+    """Add the warning of :func:`_coded_tops` (``ante`` the antegrade direction); return
+    the reason reflux (and, in the vessel's direction, flow) is not assessable."""
+    top = proc.noise.band.top_hz()
+    where, what = "", "flow, speeds and beats are"
+    if proc.cmap.direction_available:
+        words = {0: "toward the probe", 1: "away from the probe"}
+        where = " " + " and ".join(words[d] for d in sorted(coded_tops))
+        what = ("flow, speeds, beats and reflux are" if ante in coded_tops else
+                "the speeds that way and the reflux verdict are")
+    share = max(coded_tops.values())
+    warnings.append(
+        f"the maximum velocity{where} stands at the band's top (the lossy codec's cut-off, "
+        f"{top / 1e3:.2f} kHz = {top * proc.scale:.0f} cm/s) in {100 * share:.0f}% of the "
+        f"frames: the codec's noise there reads as flow, so {what} not assessable; record "
+        f"lossless audio (WAV, FLAC), or code at a higher bitrate")
+    return "the lossy codec's noise reads as flow up to the band's top"
+
+
 def _coded_echoes(proc, warnings):
     """Why reflux is not assessable in a lossy-coded file whose stationary echoes (the
     samples' mean, their power summed over the channels) stand :data:`CODED_ECHO_DB` or
@@ -390,8 +477,9 @@ def _coded_echoes(proc, warnings):
             f"{over:.0f} dB over the noise, where slow flow lies")
 
 
-def _summary(proc, ante, events):
-    """The summary figures of the result."""
+def _summary(proc, ante, events, coded_tops=()):
+    """The summary figures of the result (no peak velocity in the directions of
+    ``coded_tops``, whose envelope is a codec's noise)."""
     cfg = proc.config
     noise_dbfs = _noise_dbfs(proc)
     tot = proc.totals
@@ -405,9 +493,9 @@ def _summary(proc, ante, events):
         bin_hz=round(cfg.bin_hz, 4),
         velocity_resolution_cm_s=round(cfg.bin_hz * proc.scale, 4),
         flow_fraction=round(tot.flow / tot.n if tot.n else 0.0, 4),
-        peak_antegrade_velocity_cm_s=round(peak_ante, 2),
-        peak_retrograde_velocity_cm_s=(round(peak_retro, 2)
-                                       if proc.cmap.direction_available else None),
+        peak_antegrade_velocity_cm_s=None if ante in coded_tops else round(peak_ante, 2),
+        peak_retrograde_velocity_cm_s=(round(peak_retro, 2) if proc.cmap.direction_available
+                                       and 1 - ante not in coded_tops else None),
         longest_reflux_s=round(max((e.duration_s for e in events), default=0.0), 4),
         noise_floor_dbfs=None if noise_dbfs is None else round(noise_dbfs, 1),
     )

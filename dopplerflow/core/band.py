@@ -73,12 +73,17 @@ class SignalBand:
         self.ratios = np.array([10.0 ** (SILENT_DB / 10.0), 10.0 ** (-BELOW_DB / 10.0),
                                 10.0 ** (-FAR_DB / 10.0), 10.0 ** (EDGE_DB / 10.0)])
 
+    def widest(self):
+        """Per direction, the outward index of the band's top bin, the widest it was found
+        after the first sub-window (before, as found so far; -1: no band)."""
+        return self.pending[2:] if self.pending[2:].max() >= 0 else self.tops
+
     def top_hz(self):
         """The band's top, Hz: the upper edge of its highest bin in either direction, the
         widest it was found after the first sub-window (before, as found so far; None: no
         band)."""
         cfg = self.config
-        widest = self.pending[2:] if self.pending[2:].max() >= 0 else self.tops
+        widest = self.widest()
         tops = [cfg.dir_f0[d] + (widest[d] + 0.5) * cfg.bin_hz
                 for d in range(2) if cfg.dir_count[d] and widest[d] >= 0]
         return float(max(tops)) if tops else None

@@ -264,7 +264,7 @@ class Processor:
         self.watch = (TwoVesselWatch(cfg, edge_rows)
                       if direction and s.antegrade == "auto" else None)
         self.bridger = Bridger(self.tracker.gap_rows)
-        self.totals = Totals(max(1, int(round(MIN_RUN_S / cfg.hop_s))))
+        self.totals = Totals(max(1, int(round(MIN_RUN_S / cfg.hop_s))), cfg)
         self.stored = Columns(6) if keep_trace else None  # bridged rows, for the trace
         self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction, None if s.antegrade == "auto"
                                  else DIRECTIONS.index(s.antegrade))  # the heart's beats

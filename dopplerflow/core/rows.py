@@ -162,12 +162,18 @@ class Totals:
     """Running totals of the bridged rows: frames, flow frames, peak envelopes, flow runs.
 
     ``flow_s`` is the time in runs of flow at least ``min_run`` frames long:
-    a recording has detectable flow when it reaches ``MIN_FLOW_S``.
+    a recording has detectable flow when it reaches ``MIN_FLOW_S``.  With ``config``
+    (:class:`~.spectrum.SpectralConfig`) it also counts, per direction, the rows whose
+    maximum frequency lies at each outward bin (:meth:`rows_from`).
     """
 
-    def __init__(self, min_run):
+    def __init__(self, min_run, config=None):
         self.min_run = min_run
         self.peak_hz = np.zeros(2, np.float32)
+        self._f0 = None if config is None else np.asarray(config.dir_f0, np.float64)
+        self._bin_hz = None if config is None else float(config.bin_hz)
+        n = 0 if config is None else int(max(config.dir_count)) + 1
+        self._at_bin = np.zeros((2, n), np.int64)
         # rows, flow rows, open run, rows in closed runs of at least min_run, and each
         # direction's open run and its peak (_flow_totals)
         self._state = np.zeros(8, np.float64)
@@ -184,8 +190,20 @@ class Totals:
 
     def update(self, rows):
         """Add stored rows (n, 6)."""
-        _flow_totals(np.ascontiguousarray(rows, np.float32), self.min_run, PEAK_MEAN_X,
-                     self._state, self.peak_hz)
+        rows = np.ascontiguousarray(rows, np.float32)
+        _flow_totals(rows, self.min_run, PEAK_MEAN_X, self._state, self.peak_hz)
+        n = self._at_bin.shape[1]
+        for d in range(2 if n else 0):
+            f = rows[:, 3 * d]
+            f = f[f > 0]
+            if f.size:
+                j = np.clip(np.rint((f - self._f0[d]) / self._bin_hz), 0, n - 1)
+                self._at_bin[d] += np.bincount(j.astype(np.int64), minlength=n)
+
+    def rows_from(self, d, j):
+        """Rows whose maximum frequency in direction ``d`` (0 toward, 1 away) lies at outward
+        bin ``j`` or beyond (0 without a ``config``)."""
+        return int(self._at_bin[d, max(j, 0):].sum()) if self._at_bin.shape[1] else 0
 
     def flow_s(self, hop_s):
         """Seconds of flow in runs of at least ``min_run`` frames (open run included)."""

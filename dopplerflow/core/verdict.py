@@ -10,7 +10,27 @@ from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
-           "layout_phrase", "cut_phrase", "length_phrase"]
+           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason"]
+
+
+def no_rate_reason(beats):
+    """Why the beats found give no heart rate, as a clause; None where they give one (or
+    none were found).
+
+    ``"fewer than 3 clean beats"``, or ``"the clean beats come at 263/min, outside a
+    heart's 30-240/min"``: no heart beats so fast or so slow.
+    """
+    import statistics
+
+    from .beats.constants import MAX_PERIOD_S, MIN_CLEAN, MIN_PERIOD_S
+
+    if beats is None or not len(beats) or beats.summary.get("heart_rate_bpm") is not None:
+        return None
+    if beats.summary["n_clean"] < MIN_CLEAN:
+        return f"fewer than {MIN_CLEAN} clean beats"
+    rate = statistics.median(beats.heart_rate_bpm[beats.clean].tolist())
+    return (f"the clean beats come at {rate:.0f}/min, outside a heart's "
+            f"{60 / MAX_PERIOD_S:g}-{60 / MIN_PERIOD_S:g}/min")
 
 
 def threshold_phrase(analysis):

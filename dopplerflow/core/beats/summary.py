@@ -41,8 +41,10 @@ from .constants import (
     M_TAMV,
     M_TAV,
     M_WIDTH,
+    MAX_PERIOD_S,
     MIN_CLEAN,
     MIN_EVIDENCE,
+    MIN_PERIOD_S,
     MIN_PERIODICITY,
     PERIOD_RANGE,
     PHASICITY,
@@ -55,7 +57,7 @@ from .constants import (
     REC_HEAD,
 )
 
-__all__ = ["Beats", "beat_result", "beats_csv", "write_beats_csv"]
+__all__ = ["Beats", "beat_result", "beats_csv", "in_heart_range", "write_beats_csv"]
 
 #: Decimals of each per-beat column in the CSV and the JSON (3 where not given); ``phases``
 #: and ``clean`` are whole numbers.
@@ -302,8 +304,8 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     scale : float
         Doppler scale, cm/s per Hz.
     unanalysed : list of [int, int]
-        Row ranges not analysed (``Timeline.unanalysed``): beats over them are not
-        clean.
+        Row ranges not analysed (``Timeline.unanalysed``), and those of the reflux
+        events: beats over them are not clean.
     vessel : str, optional
         The vessel preset: the respiratory phasicity is given for veins (a preset other
         than ``artery``).
@@ -408,12 +410,23 @@ def _sd_median(sd):
     return None if math.isnan(b) else 0.5 * (a + b)
 
 
+def in_heart_range(rate_bpm):
+    """Whether a median beat rate, beats/min, lies in the period search's range
+    (:data:`~.constants.MIN_PERIOD_S` to :data:`~.constants.MAX_PERIOD_S`: 30-240/min): no
+    heart beats faster or slower, and beats outside it are something else's."""
+    return 60.0 / MAX_PERIOD_S <= rate_bpm <= 60.0 / MIN_PERIOD_S
+
+
 def _summary(b, tracker, ante, vessel, cols, counts):
     """The JSON's ``beats`` entry of :class:`Beats` ``b``, whose columns are the rows of
     ``cols`` and ``counts`` the counts of beats (:func:`~._columns._beat_columns`)."""
     k = b.clean
     n_clean, complete, *phases = counts
     enough = n_clean >= MIN_CLEAN
+    if enough and not in_heart_range(float(np.median(b.heart_rate_bpm[k]))):
+        # beats at a rate no heart has (a vein's noise locked at the search's edge) give
+        # neither a heart rate nor indices
+        enough = False
     q = None if b.periodicity is None else round(b.periodicity, 3)
     out = {"signal": b.signal, "periodicity": q, "n_beats": len(b),
            "n_clean": n_clean, "n_rejected": complete - n_clean}
