@@ -283,6 +283,160 @@ def test_save_unknown_extension_names_allowed_ones(analysis, tmp_path):
     assert not path.exists()
 
 
+@pytest.fixture(scope="module")
+def no_flow():
+    """White noise alone: no flow detected."""
+    rng = np.random.default_rng(3)
+    z = 0.02 * (rng.standard_normal(3 * FS) + 1j * rng.standard_normal(3 * FS))
+    a = dopplerflow.analyze(z, sample_rate_hz=FS, vessel="gsv", antegrade="away",
+                            keep_spectrogram=True)
+    assert a.flow_detected is False
+    return a
+
+
+@pytest.fixture(scope="module")
+def artery():
+    """The bundled mono artery: beats, a heart rate, no direction."""
+    a = dopplerflow.analyze(str(SAMPLES / "artery_mono.flac"), layout="mono", vessel="artery")
+    assert a.heart_rate_bpm is not None and a.beats.clean.sum() >= 5
+    return a
+
+
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def test_a_trace_without_flow_has_a_signed_axis_around_zero(no_flow):
+    """No flow: the axis is the sonogram's least span (6 velocity bins each way, with the
+    trace's margin) around 0, not matplotlib's autoscale of nothing (-1.45..-1.35 with a
+    "1e-17" offset)."""
+    trace = _drawn(plots.velocity_trace(no_flow)).axes[0]
+    panel = _drawn(plots.analysis_figure(no_flow)).axes[1]  # under the sonogram
+    for ax in (trace, panel):
+        lo, hi = ax.get_ylim()
+        least = TRACE_MARGIN * 6 * no_flow.summary.velocity_resolution_cm_s
+        assert (lo, hi) == pytest.approx((-least, least))
+        assert ax.yaxis.get_offset_text().get_text() == ""
+
+
+@pytest.mark.parametrize("name", ["analysis", "mono_analysis", "no_flow", "artery"])
+def test_no_trace_panel_shows_an_offset(request, name):
+    """The tick labels of a trace read as the values: no offset or multiplier text."""
+    a = request.getfixturevalue(name)
+    ax = _drawn(plots.velocity_trace(a)).axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    assert ax.xaxis.get_offset_text().get_text() == ""
+
+
+def _without_heart_rate(a, fast=False):
+    """``a`` with its beats giving no heart rate: two clean beats left, or (``fast``) every
+    beat at 300/min, outside a heart's 30-240/min."""
+    import copy
+    import dataclasses
+
+    b = a.beats
+    summary = dict(b.summary, heart_rate_bpm=None, heart_rate_iqr_bpm=None)
+    if fast:
+        b = dataclasses.replace(b, heart_rate_bpm=np.full(len(b), 300.0), summary=summary)
+    else:
+        clean = b.clean & (np.cumsum(b.clean) <= 2)
+        b = dataclasses.replace(b, clean=clean, summary=dict(summary, n_clean=2))
+    out = copy.copy(a)
+    out.beats = b
+    return out
+
+
+@pytest.mark.parametrize("fast, why", [
+    (False, "fewer than 3 clean beats"),
+    (True, "the clean beats come at 300/min, outside a heart's 30-240/min")])
+def test_beats_without_a_heart_rate_say_so(artery, fast, why):
+    """Beats are drawn where no heart rate is given: the legend says there is none and
+    why, so that the marks do not read as a measured rate; with a rate it says nothing."""
+    a = _without_heart_rate(artery, fast)
+    legend = [t.get_text() for t in plots.velocity_trace(a).axes[0].get_legend().get_texts()]
+    assert f"beat onset (grey: not clean); no heart rate: {why}" in legend
+    legend = [t.get_text() for t in plots.velocity_trace(artery).axes[0].get_legend().get_texts()]
+    assert "beat onset (grey: not clean)" in legend
+    assert not any("no heart rate" in t for t in legend)
+
+
+def test_a_wide_legend_wraps_and_leaves_the_panels_their_width(analysis):
+    """Five entries with long names (reflux, and retrograde not reflux): the legends wrap
+    into rows no wider than their panels, which keep the width of a figure with short
+    legends (before, the row pushed both panels to about 60 % and was cut at the right)."""
+    fig = _drawn(plots.analysis_figure(analysis))
+    ax_s, ax_t = fig.axes[0], fig.axes[1]
+    for ax in (ax_s, ax_t):
+        box = ax.get_legend().get_window_extent()
+        assert ax.bbox.x0 - 1 <= box.x0 and box.x1 <= ax.bbox.x1 + 1
+        assert fig.bbox.contains(box.x1, box.y1)
+    # a figure without events has two or three entries a legend: the same panel width
+    plain = dopplerflow.analyze(stepped_tone(((ANTE_HZ, 3.0),)), sample_rate_hz=FS,
+                                vessel="gsv", antegrade="away", keep_spectrogram=True)
+    ax_plain = _drawn(plots.analysis_figure(plain)).axes[1]
+    assert ax_t.bbox.width == pytest.approx(ax_plain.bbox.width, rel=0.03)
+    # the trace's own figure as well
+    fig = _drawn(plots.velocity_trace(analysis))
+    box = fig.axes[0].get_legend().get_window_extent()
+    assert box.x1 <= fig.axes[0].bbox.x1 + 1
+
+
+def test_the_trace_axis_holds_the_beats_and_marks_what_runs_beyond(artery):
+    """A PSV above the peak envelope's margin stays on the axis; frames beyond it (a
+    click's three frames, left out of the axis as the sonogram leaves them out) are marked
+    at the edge, one triangle a frame, with a legend entry."""
+    import copy
+    import dataclasses
+
+    a = copy.copy(artery)
+    lo, hi = plots.velocity_trace(artery).axes[0].get_ylim()
+    b = a.beats
+    k = int(np.flatnonzero(b.clean & np.isfinite(b.rr_s))[0])
+    psv = b.psv_cm_s.copy()
+    psv[k] = 1.5 * hi
+    a.beats = dataclasses.replace(b, psv_cm_s=psv)
+    tr = a.trace
+    click = np.flatnonzero(np.asarray(tr.flow, bool))[100:103]
+    v = tr.velocity_cm_s.copy()
+    v[click] = 3 * hi
+    ante = tr.antegrade_max_cm_s.copy()
+    ante[click] = 3 * hi
+    a.trace = dataclasses.replace(tr, velocity_cm_s=v, antegrade_max_cm_s=ante)
+    ax = plots.velocity_trace(a).axes[0]
+    lo2, hi2 = ax.get_ylim()
+    assert 1.5 * hi < hi2 < 3 * hi
+    (marks,) = [ln for ln in ax.lines if ln.get_gid() == "beyond-axis"]
+    np.testing.assert_allclose(marks.get_xdata(), tr.time_s[click])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "trace beyond the axis" in legend
+    assert not [ln for ln in plots.velocity_trace(artery).axes[0].lines
+                if ln.get_gid() == "beyond-axis"]
+
+
+def test_duration_labels_neither_overlap_nor_leave_a_short_panel():
+    """A 0.2 s episode 0.1 s after a 0.6 s reflux, in 12 s: the reflux's label is written
+    and the episode's, which would cover it, left out; drawn on an axes 2 inches high (as
+    the exam's small sonograms), every label's box stays inside the axes."""
+    segments = ((ANTE_HZ, 5.0), (RETRO_HZ, 0.6), (ANTE_HZ, 0.1), (400.0, 0.2), (ANTE_HZ, 6.0))
+    a = dopplerflow.analyze(stepped_tone(segments), sample_rate_hz=FS, vessel="gsv",
+                            antegrade="away", keep_spectrogram=True)
+    assert len(a.reflux_events) == 1 and len(a.episodes) == 1
+    for draw in (plots.sonogram, plots.velocity_trace):
+        with plots.style():
+            fig = plots._new_figure((8, 2.6))
+            ax = fig.add_subplot()
+            draw(a, ax=ax, legend=False, title="")
+        _drawn(fig)
+        labels = [t for t in ax.texts if t.get_gid() in ("reflux-duration", "episode-duration")]
+        assert [t.get_gid() for t in labels] == ["reflux-duration"]
+        for t in labels:
+            box = t.get_bbox_patch().get_window_extent()
+            assert ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1, t.get_text()
+
+
 # ------------------------------------------------------------------------------ explain
 class _Index(HTMLParser):
     def __init__(self):

@@ -323,3 +323,165 @@ def test_report_says_flow_is_not_assessable_where_it_cannot_be_judged(tmp_path):
     report.write_report(a, path)
     row = _pairs(path.read_text(encoding="utf-8"), "results")["flow detected"]
     assert row.startswith("not assessable: the recording is too short to judge flow")
+
+
+# ----------------------------------------------------------------- not assessable, caption
+@pytest.fixture(scope="module")
+def artery():
+    """The bundled mono artery: beats and a heart rate, no direction, no spectrogram."""
+    a = dopplerflow.analyze(SAMPLES / "artery_mono.flac", layout="mono", vessel="artery")
+    assert a.reflux is None and a.heart_rate_bpm is not None
+    return a
+
+
+def _caption(page):
+    import re
+
+    (text,) = re.findall(r"<figcaption>(.*?)</figcaption>", page, flags=re.S)
+    return " ".join(parse_page(f"<!DOCTYPE html><p>{text}</p>").text)
+
+
+def _section(page, title_id):
+    """The text of the section whose heading has id ``title_id``."""
+    start = page.index(f'id="{title_id}"')
+    text = parse_page("<!DOCTYPE html><section><h2 " + page[start:page.index("</section>", start)]
+                      + "</section>").text
+    return " ".join(" ".join(text).split())
+
+
+@pytest.mark.parametrize("layout, why", [("mono", "a mono recording has no flow direction"),
+                                         ("iq", "two vessels flow opposite ways in the beam")])
+def test_episodes_are_not_assessable_where_reflux_is_not(layout, why):
+    """A mono recording, and two vessels with the vein's direction not given: no
+    retrograde episode was looked for, so the report says "not assessable", as the reflux
+    rows do (before: "shorter retrograde episodes 0" and "None.", a false "none"); the
+    peak retrograde velocity of a mono recording, null in the JSON, likewise."""
+    from dopplerflow.sim.evaluate import quantise
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    syn = synthesize("jugular_with_carotid", sample_rate_hz=16000, snr_db=12, seed=0,
+                     duration_s=4.0)
+    a = dopplerflow.analyze(quantise(to_layout(syn.baseband, layout, 16000)),
+                            sample_rate_hz=16000, layout=layout, vessel="ijv")
+    assert a.reflux is None and not a.episodes
+    page = report.render_report(a)
+    results = _pairs(page, "results")
+    assert results["reflux events"] == results["longest reflux"] == "not assessable"
+    assert results["shorter retrograde episodes"] == "not assessable"
+    assert (results["peak retrograde velocity"] == "not assessable") == (layout == "mono")
+    assert _section(page, "episodes-title") == (f"Shorter retrograde episodes "
+                                                f"Not assessable: {why}.")
+
+
+def test_an_artery_has_no_reflux_count():
+    """An artery has no reflux rule: its report counts no reflux events (before: "0")."""
+    fs = 8000
+    n = 2 * fs
+    z = 0.1 * np.exp(2j * np.pi * 500 * np.arange(n) / fs)
+    a = dopplerflow.analyze(z, sample_rate_hz=fs, vessel="artery", antegrade="toward")
+    results = _pairs(report.render_report(a), "results")
+    assert results["reflux events"] == "none: no reflux rule for this vessel"
+    assert results["shorter retrograde episodes"] == str(len(a.episodes))
+
+
+def test_the_caption_names_what_the_figure_draws(gsv, gsv_page, artery):
+    """The caption is built from the figure's marks: the reflux colour where reflux is
+    drawn, the episodes' where episodes are, the wall filter's band with a sonogram; a
+    mono figure says it draws speed without a direction (before: one fixed text, false
+    for mono and artery recordings)."""
+    caption = _caption(gsv_page)
+    assert caption.startswith("Antegrade flow is drawn up, retrograde down.")
+    assert "Vermilion: reflux events, retrograde flow longer than 0.5 s" in caption
+    assert ("Blue: shorter retrograde episodes" in caption) == bool(gsv.episodes)
+    assert "Dark grey band (sonogram): the wall filter's band" in caption
+    mono = _caption(report.render_report(artery))
+    assert mono.startswith("Speed is drawn up from 0, without a direction")
+    for absent in ("retrograde down", "Vermilion", "Blue", "Dark grey band", "No heart rate"):
+        assert absent not in mono
+    assert "Thin lines (trace): beat onsets" in mono
+
+
+@pytest.mark.parametrize("fast, why", [
+    (False, "fewer than 3 clean beats"),
+    (True, "the clean beats come at 300/min, outside a heart's 30-240/min")])
+def test_beats_without_a_heart_rate_say_why(artery, fast, why):
+    """Beats drawn but no heart rate given: the beats section and the caption say there is
+    none and why (before: "fewer than 3 clean beats" whatever the reason, and nothing in
+    the caption)."""
+    from test_plots import _without_heart_rate
+
+    page = report.render_report(_without_heart_rate(artery, fast))
+    assert f"Heart rate not measured: {why}." in _section(page, "beats-title")
+    assert (f"No heart rate is given ({why}): the marks are the beats found, not a "
+            f"measured rate.") in _caption(page)
+
+
+# ------------------------------------------------------------------------------ exam page
+@pytest.fixture(scope="module")
+def exam_page(tmp_path_factory):
+    from dopplerflow.study.exam import run_exam
+
+    path = tmp_path_factory.mktemp("exam") / "exam.html"
+    exam = run_exam(SAMPLES / "exam" / "exam.toml", html=path)
+    return exam, path.read_text(encoding="utf-8")
+
+
+def test_the_exam_page_reads_as_people_write(exam_page):
+    """The beats' columns named with their units, clean as yes or no (not True/False),
+    the indices rounded as the report rounds them, the signal named in words; a
+    recording without a side has no stray space, and one without flow no longest
+    retrograde flow of 0.00."""
+    import re
+
+    exam, page = exam_page
+    beats = re.findall(r"<h4>Beats</h4>(<table>.*?</table>)", page, flags=re.S)
+    assert beats, "no beats table"
+    for html in beats:
+        cells = _Cells()
+        cells.feed(html)
+        (table,) = cells.tables.values()
+        assert table[0] == ["onset (s)", "interval (s)", "PSV (cm/s)", "EDV (cm/s)", "RI",
+                            "PI", "clean"]
+        assert {row[-1] for row in table[1:]} <= {"yes", "no"}
+    text = " ".join(parse_page(page).text)
+    for raw in ("onset_s", "psv_cm_s", "True", "False", "max_envelope"):
+        assert raw not in text
+    psv = re.findall(r"<th>PSV, cm/s</th><td class=\"num\">([^<]*)</td>", page)
+    ri = re.findall(r"<th>RI</th><td class=\"num\">([^<]*)</td>", page)
+    assert psv and all(re.fullmatch(r"\d+(\.\d)?", v) for v in psv)
+    assert ri and all(re.fullmatch(r"\d(\.\d{1,2})?", v) for v in ri)
+    assert "read on the maximum velocity" in text
+    dcv = next(it.recording for it in exam.items if it.recording.vessel == "dcv")
+    assert f"#{dcv.index} dcv, {dcv.posture}, {dcv.manoeuvre}:" in text
+    cells = _Cells()
+    cells.feed(page)
+    rows = {row[1]: row for row in cells.tables["recordings"][1:]}
+    without_flow = [it for it in exam.items if it.analysis.flow_detected is False]
+    assert without_flow  # the bundled exam's collapsed IJV
+    for it in without_flow:
+        assert rows[it.recording.file][6] == "\u2014"
+
+
+def test_the_exam_figures_keep_their_labels_and_pixels(exam_page):
+    """The small sonograms are shown at their pixel size (not stretched across the page),
+    their velocity axis' label fits their height, and the leg map keys its colours."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from dopplerflow.figures import exam_report
+
+    exam, page = exam_page
+    assert "main img{width:auto;max-width:100%}" in page
+    for it in exam.items:
+        fig, _ = exam_report._sonogram_figure(it.analysis)
+        FigureCanvasAgg(fig).draw()
+        ax = fig.axes[0]
+        box = ax.yaxis.label.get_window_extent()
+        assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, it.recording.file
+        for t in ax.texts:
+            if t.get_gid() in ("reflux-duration", "episode-duration"):
+                b = t.get_bbox_patch().get_window_extent()
+                assert ax.bbox.y0 <= b.y0 and b.y1 <= ax.bbox.y1, it.recording.file
+    ax = exam_report._leg_plot(exam.legs).axes[0]
+    statuses = list(dict.fromkeys(c.status for c in exam.legs
+                                  if c.longest_retrograde_s is not None))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == statuses + ["threshold"]

@@ -12,12 +12,24 @@ import datetime
 import io
 
 from ..core import verdict
-from .report import _CSS, _EVENT_HEADER, DISCLAIMER, _e, _event_rows, _table
+from .report import (
+    _BEAT_FIGURES,
+    _CSS,
+    _EVENT_HEADER,
+    _SIGNALS,
+    DISCLAIMER,
+    _e,
+    _event_rows,
+    _number,
+    _table,
+    _yes,
+)
 
 __all__ = ["render_exam", "SONOGRAM_DPI"]
 
-#: Resolution of the small sonograms (8 x 2.6 in: 640 x 208 pixels).
-SONOGRAM_DPI = 80
+#: Resolution of the small sonograms (8 x 2.6 in: 800 x 260 pixels), shown at their
+#: pixel size (never stretched: :data:`_EXTRA_CSS`).
+SONOGRAM_DPI = 100
 _STATUS_CLASS = {"met": "reflux", "not met": "none", "not assessed": "na",
                  "reflux": "reflux", "competent": "none"}
 _EXTRA_CSS = """
@@ -25,7 +37,12 @@ td.met,td.reflux{background:#fbe3d6;color:#8a3300;font-weight:600}
 td.none{background:#e3f1fb;color:#0b3d91}td.na{background:#eee;color:#333}
 .ccsvi-status{background:#f4f4f4;border-left:5px solid #777;padding:.6em 1em}
 section.recording{border-top:1px solid #ddd;margin-top:1.5em}
+main img{width:auto;max-width:100%}
 """
+#: The first beats' table: (per-beat column, header, decimals; None: yes or no).
+_BEAT_COLUMNS = (("onset_s", "onset (s)", 3), ("rr_s", "interval (s)", 3),
+                 ("psv_cm_s", "PSV (cm/s)", 1), ("edv_cm_s", "EDV (cm/s)", 1),
+                 ("ri", "RI", 2), ("pi", "PI", 2), ("clean", "clean", None))
 
 
 def _png(fig, dpi):
@@ -42,6 +59,13 @@ def _img(data, alt):
 def _sonogram(analysis):
     """A small sonogram of one recording, as an ``<img>`` (the trace when no spectrogram
     was kept)."""
+    fig, alt = _sonogram_figure(analysis)
+    return _img(_png(fig, SONOGRAM_DPI), alt)
+
+
+def _sonogram_figure(analysis):
+    """The small sonogram (8 x 2.6 in) and its alternative text; its velocity axis has the
+    short label (:func:`~.plots._velocity_label`, ``compact``) that its height holds."""
     from . import plots
 
     with plots.style():
@@ -54,29 +78,48 @@ def _sonogram(analysis):
         else:
             plots.velocity_trace(analysis, ax=ax, legend=False, title="")
             alt = "Velocity trace"
-    return _img(_png(fig, SONOGRAM_DPI), alt)
+        ax.set_ylabel(plots._velocity_label(analysis, compact=True))
+    return fig, alt
 
 
 def _leg_figure(cells):
-    """Bars of the longest retrograde flow per vein and side, each with its threshold."""
+    """The leg map's bars (:func:`_leg_plot`) as an ``<img>``; "" where no cell has a
+    longest retrograde flow."""
+    fig = _leg_plot(cells)
+    return "" if fig is None else _img(_png(fig, SONOGRAM_DPI), "Leg reflux map")
+
+
+def _leg_plot(cells):
+    """Bars of the longest retrograde flow per vein and side, each with its threshold, and
+    a key of the colours (each status shown) and of the threshold's tick; None where no
+    cell has a longest retrograde flow."""
     from . import plots
 
     shown = [c for c in cells if c.longest_retrograde_s is not None]
     if not shown:
-        return ""
+        return None
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    colors = {"reflux": plots.REFLUX_COLOR, "competent": plots.TRACE_COLOR}
     with plots.style():
-        fig = plots._new_figure((8, 0.45 * len(shown) + 1.2))
+        fig = plots._new_figure((8, 0.45 * len(shown) + 1.8))
         ax = fig.add_subplot()
         y = range(len(shown))
-        colors = [plots.REFLUX_COLOR if c.status == "reflux" else plots.TRACE_COLOR
-                  for c in shown]
-        ax.barh(list(y), [c.longest_retrograde_s for c in shown], color=colors, height=0.6)
+        ax.barh(list(y), [c.longest_retrograde_s for c in shown], height=0.6,
+                color=[colors.get(c.status, plots.NO_FLOW_COLOR) for c in shown])
         for i, c in enumerate(shown):
             ax.plot([c.threshold_s] * 2, [i - 0.4, i + 0.4], color="black", linewidth=2)
         ax.set_yticks(list(y), [f"{c.vein} {c.side}" for c in shown])
         ax.invert_yaxis()
-        ax.set_xlabel("longest retrograde flow (s); black tick: threshold")
-    return _img(_png(fig, SONOGRAM_DPI), "Leg reflux map")
+        ax.set_xlabel("longest retrograde flow (s)")
+        # the colour key: the statuses shown, and the threshold's tick
+        statuses = list(dict.fromkeys(c.status for c in shown))
+        key = [Patch(color=colors.get(st, plots.NO_FLOW_COLOR), label=st) for st in statuses]
+        key.append(Line2D([], [], color="black", linewidth=2, label="threshold"))
+        ax.legend(handles=key, loc="lower left", bbox_to_anchor=(0.0, 1.01),
+                  ncols=len(key), frameon=False, borderaxespad=0.0)
+    return fig
 
 
 def _evidence(criterion, items):
@@ -119,7 +162,7 @@ def _legs(exam):
     rows = []
     for c in exam.legs:
         cls = _STATUS_CLASS.get(c.status, "na")
-        longest = _seconds(c.longest_retrograde_s)
+        longest = _seconds(None if c.status == "no flow" else c.longest_retrograde_s)
         recs = ", ".join(f'<a href="#rec-{i}">#{i}</a>' for i in c.recordings) or "\u2014"
         rows.append([f"<td>{_e(c.vein)}</td>", f"<td>{_e(c.side)}</td>",
                      f'<td class="num">{longest}</td>', f'<td class="num">{c.threshold_s:g}</td>',
@@ -135,7 +178,8 @@ def _legs(exam):
 
 
 def _seconds(value):
-    """A longest retrograde flow as a cell: "—" where the recording cannot tell."""
+    """A longest retrograde flow as a cell: "—" where the recording cannot tell, or holds
+    no flow to tell it in."""
     return "\u2014" if value is None else f"{value:.2f}"
 
 
@@ -148,33 +192,39 @@ def _overview(exam):
                      f"<td>{_e(r.file)}</td>", f"<td>{_e(r.vessel)}</td>",
                      f"<td>{_e(r.side or '')}</td>", f"<td>{_e(r.posture)}</td>",
                      f"<td>{_e(r.manoeuvre)}</td>",
-                     f'<td class="num">{_seconds(it.longest_retrograde_s)}</td>',
+                     f'<td class="num">{_seconds(_longest(it))}</td>',
                      f'<td class="{kind}">{_e(sentence)}</td>'])
     return _table(rows, table_id="recordings", header=(
         "#", "file", "vessel", "side", "posture", "manoeuvre", "longest retrograde (s)",
         "verdict"))
 
 
+def _longest(item):
+    """The longest retrograde flow of an examination's recording, s; None where it cannot
+    tell, and where it found no flow (no retrograde flow was there to be timed)."""
+    return None if item.analysis.flow_detected is False else item.longest_retrograde_s
+
+
 def _beats(analysis):
     """The heart rate, the indices (medians over the clean beats) and the first beats,
-    when the analysis found a periodic pulse (:class:`~dopplerflow.core.beats.Beats`)."""
+    when the analysis found a periodic pulse (:class:`~dopplerflow.core.beats.Beats`);
+    the figures are rounded as the report rounds them, the beats' columns named as
+    people name them."""
     beats = analysis.beats
     if beats is None or analysis.heart_rate_bpm is None:
         return ""
     sm = beats.summary
     out = [f"<p>Heart rate: {analysis.heart_rate_bpm:.0f} beats/min "
-           f"({sm['n_clean']} clean beats of {sm['n_beats']}, from the {_e(sm['signal'])}).</p>"]
-    names = [("psv_cm_s", "PSV, cm/s"), ("edv_cm_s", "EDV, cm/s"), ("tamv_cm_s", "TAMV, cm/s"),
-             ("ri", "RI"), ("pi", "PI"), ("sd_ratio", "S/D"),
-             ("acceleration_time_s", "acceleration time, s")]
-    out.append(_table([[f"<th>{_e(label)}</th>", f'<td class="num">{_e(_cell(sm.get(k)))}</td>']
-                       for k, label in names]))
-    keys = ["onset_s", "rr_s", "psv_cm_s", "edv_cm_s", "ri", "pi", "clean"]
+           f"({sm['n_clean']} clean beats of {sm['n_beats']}, read on "
+           f"{_e(_SIGNALS.get(sm['signal'], sm['signal']))}).</p>"]
+    out.append(_table([[f"<th>{_e(label + (f', {unit}' if unit else ''))}</th>",
+                        f'<td class="num">{_number(sm.get(k), d)}</td>']
+                       for k, label, unit, d in _BEAT_FIGURES]))
     n = len(beats.onset_s)
-    rows = [[f'<td class="num">{_e(_cell(_value(getattr(beats, k)[i])))}</td>' for k in keys]
+    rows = [[_beat_cell(_value(getattr(beats, k)[i]), d) for k, _, d in _BEAT_COLUMNS]
             for i in range(min(n, 50))]
     more = f"<p>First 50 of {n} beats.</p>" if n > 50 else ""
-    out.append(f"<h4>Beats</h4>{_table(rows, header=keys)}{more}")
+    out.append(f"<h4>Beats</h4>{_table(rows, header=[h for _, h, _ in _BEAT_COLUMNS])}{more}")
     return "\n".join(out)
 
 
@@ -184,18 +234,24 @@ def _value(v):
     return None if isinstance(v, float) and v != v else v
 
 
-def _cell(v):
-    return f"{v:.3f}" if isinstance(v, float) else "\u2014" if v is None else v
+def _beat_cell(v, decimals):
+    """A cell of the beats' table: a number to ``decimals`` places ("—" for none), or yes
+    or no (``decimals`` None)."""
+    if decimals is None:
+        return f"<td>{_yes(v)}</td>"
+    return '<td class="num">{}</td>'.format("\u2014" if v is None else f"{v:.{decimals}f}")
 
 
 def _recording(item):
     r, a = item.recording, item.analysis
     kind, sentence = verdict.verdict_sentence(a)
     sm = a.summary
+    peak = ("" if not a.flow_detected else
+            f", peak {'antegrade' if a.direction_available else 'speed'} "
+            f"{sm.peak_antegrade_velocity_cm_s:.1f} cm/s")
     facts = (f"{verdict.length_phrase(a)}, {a.sample_rate_hz:g} Hz, layout {a.settings.layout}; "
              f"{verdict.vessel_phrase(a.settings, a.direction_available)}; flow in "
-             f"{100 * sm.flow_fraction:.0f}% of "
-             f"frames, peak antegrade {sm.peak_antegrade_velocity_cm_s:.1f} cm/s")
+             f"{100 * sm.flow_fraction:.0f}% of frames{peak}")
     events = []
     for name, got in (("Reflux events", a.reflux_events),
                       ("Shorter retrograde episodes", a.episodes)):
@@ -204,9 +260,10 @@ def _recording(item):
     warnings = ("<ul class=\"warnings\">" + "".join(f"<li>{_e(w)}</li>" for w in a.warnings)
                 + "</ul>" if a.warnings else "")
     label = f" \u2014 {_e(r.label)}" if r.label else ""
+    vessel = " ".join(_e(x) for x in (r.vessel, r.side) if x)
     return "\n".join([
         f'<section class="recording" id="rec-{r.index}">',
-        f"<h3>#{r.index} {_e(r.vessel)} {_e(r.side or '')}, {_e(r.posture)}, "
+        f"<h3>#{r.index} {vessel}, {_e(r.posture)}, "
         f"{_e(r.manoeuvre)}: {_e(r.file)}{label}</h3>",
         f'<p class="verdict {kind}">{_e(sentence)}</p>',
         f"<p>{_e(facts)}.</p>", f"<figure>{_sonogram(a)}</figure>",

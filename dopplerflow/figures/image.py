@@ -345,18 +345,22 @@ def sonogram_image(analysis, *, max_columns=MAX_COLUMNS, velocity_range_cm_s=Non
 
 
 def trace_range(analysis):
-    """(bottom, top) of the trace's velocity axis, cm/s; None: no flow.
+    """(bottom, top) of the trace's velocity axis, cm/s.
 
     :data:`TRACE_MARGIN` times the peak envelopes (read past a click, as the
     sonogram's): the trace draws the envelopes themselves, so it needs less room
-    above them than the spectrum, which spreads past its envelope.
+    above them than the spectrum, which spreads past its envelope.  As the
+    sonogram's, the axis is never narrower than :data:`_MIN_SPAN_BINS` velocity
+    bins each way (mono: up), so that a recording without flow gets a velocity axis
+    around 0 rather than an empty one.
     """
     tr = analysis.trace
+    least = TRACE_MARGIN * _MIN_SPAN_BINS * (analysis.summary.velocity_resolution_cm_s or 1.0)
     peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary, tr.mean_velocity_cm_s)
     if not analysis.direction_available:
-        return (-0.05 * TRACE_MARGIN * peak_a, TRACE_MARGIN * peak_a) if peak_a > 0 else None
+        top = max(TRACE_MARGIN * peak_a, least)
+        return -0.05 * top, top
     peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary,
                          tr.mean_velocity_cm_s)
-    if peak_a <= 0 and peak_r <= 0:
-        return None
-    return (-TRACE_MARGIN * max(peak_r, 0.3 * peak_a), TRACE_MARGIN * max(peak_a, 0.3 * peak_r))
+    return (-max(TRACE_MARGIN * max(peak_r, 0.3 * peak_a), least),
+            max(TRACE_MARGIN * max(peak_a, 0.3 * peak_r), least))

@@ -1,20 +1,22 @@
 """Marks drawn over a sonogram or a trace: reflux events, shorter retrograde episodes,
-a second vessel in the beam, the beats, and the colours every figure gives them.
+a second vessel in the beam, the beats, a trace beyond its axis, and the colours every
+figure gives them.
 
 Shaded spans carry a ``gid`` (``"reflux-event"``, ``"retrograde-episode"``), the
-second vessel's line ``"second-vessel"`` and the beats' marks ``"beat-onsets"``,
-``"beat-onsets-rejected"``, ``"beat-psv"`` and ``"beat-edv"``, so that tools and
-tests can find them.
+second vessel's line ``"second-vessel"``, the beats' marks ``"beat-onsets"``,
+``"beat-onsets-rejected"``, ``"beat-psv"`` and ``"beat-edv"``, and the marks of a
+trace beyond its axis ``"beyond-axis"``, so that tools and tests can find them.
 """
 
-import math
-
+from ..core import verdict
 from .image import second_vessel_side
 
-__all__ = ["shade_events", "mark_second_vessel", "mark_beats", "REFLUX_COLOR", "EPISODE_COLOR",
+__all__ = ["shade_events", "mark_second_vessel", "mark_beats", "mark_beyond_axis",
+           "beat_marks_range", "REFLUX_COLOR", "EPISODE_COLOR",
            "TRACE_COLOR", "MEAN_COLOR", "NO_FLOW_COLOR", "WALL_BAND_COLOR",
            "SECOND_VESSEL_COLOR", "ENVELOPE_COLOR", "MEAN_ON_IMAGE_COLOR", "BEAT_COLOR",
-           "REJECTED_BEAT_COLOR", "PSV_COLOR", "EDV_COLOR"]
+           "REJECTED_BEAT_COLOR", "PSV_COLOR", "EDV_COLOR", "BEYOND_AXIS_COLOR",
+           "LABEL_OFFSET_PT"]
 
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 REFLUX_COLOR = "#D55E00"
@@ -34,32 +36,41 @@ BEAT_COLOR = "black"
 REJECTED_BEAT_COLOR = "#9a9a9a"
 PSV_COLOR = "#E69F00"
 EDV_COLOR = "#CC79A7"
+#: Marks at the edge of a trace's axis where the trace runs beyond it (Okabe-Ito vermilion
+#: would read as reflux: black).
+BEYOND_AXIS_COLOR = "black"
+#: The durations' labels hang this far below the top of their axes, points: their box
+#: (a pad of 0.2 em) stays inside however short the axes.
+LABEL_OFFSET_PT = 5.0
 
 
 def shade_events(ax, analysis, *, on_image):
-    """Shade reflux events and shorter episodes; write durations; return legend handles."""
+    """Shade reflux events and shorter episodes; write durations; return legend handles.
+
+    The reflux events' durations are placed first; an episode's is left out where it
+    would overlap one of them or another episode's.  Each label hangs
+    :data:`LABEL_OFFSET_PT` below the top of the axes.
+    """
     from matplotlib.patches import Patch
 
     thr = analysis.settings.threshold_s
     handles = []
     box = dict(boxstyle="round,pad=0.2", fc=REFLUX_COLOR, ec="none", alpha=0.9)
-    labels = _fitting_labels(ax, analysis.reflux_events,
-                             [lambda e: f"reflux {e.duration_s:.2f} s"
-                              + (" (gap)" if e.affected_by_gap else ""),
-                              lambda e: f"{e.duration_s:.2f} s"], fontsize=11)
+    labels, taken = _fitting_labels(ax, analysis.reflux_events,
+                                    [lambda e: f"reflux {e.duration_s:.2f} s"
+                                     + (" (gap)" if e.affected_by_gap else ""),
+                                     lambda e: f"{e.duration_s:.2f} s"], fontsize=11)
     for ev, label in zip(analysis.reflux_events, labels, strict=True):
         ax.axvspan(ev.start_s, ev.end_s, facecolor=REFLUX_COLOR, alpha=0.22 if on_image else 0.2,
                    edgecolor=REFLUX_COLOR, linewidth=1.5, gid="reflux-event", zorder=1.5)
         if label:
-            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, label,
-                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=11,
-                    color="white", fontweight="bold", bbox=box, zorder=5,
-                    gid="reflux-duration", clip_on=True)
+            _duration_label(ax, ev, label, fontsize=11, color="white", fontweight="bold",
+                            bbox=box, gid="reflux-duration")
     if analysis.reflux_events:
         handles.append(Patch(facecolor=REFLUX_COLOR, alpha=0.5, edgecolor=REFLUX_COLOR,
                              label=f"reflux: retrograde > {thr:g} s"))
-    ep_labels = _fitting_labels(ax, analysis.episodes, [lambda e: f"{e.duration_s:.2f} s"],
-                                fontsize=10)
+    ep_labels, _ = _fitting_labels(ax, analysis.episodes, [lambda e: f"{e.duration_s:.2f} s"],
+                                   fontsize=10, taken=taken)
     if on_image:  # hatching would hide the spectrum: a dashed outline instead
         style_kw = dict(facecolor=(*_rgb(EPISODE_COLOR), 0.12), edgecolor=EPISODE_COLOR,
                         linestyle="--", linewidth=1.3)
@@ -69,48 +80,64 @@ def shade_events(ax, analysis, *, on_image):
     for ev, label in zip(analysis.episodes, ep_labels, strict=True):
         ax.axvspan(ev.start_s, ev.end_s, gid="retrograde-episode", zorder=1.5, **style_kw)
         if label:
-            ax.text(0.5 * (ev.start_s + ev.end_s), 0.97, label,
-                    transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=10,
-                    color="black", zorder=5, gid="episode-duration", clip_on=True,
-                    bbox=dict(boxstyle="round,pad=0.2", fc=EPISODE_COLOR, ec="none",
-                              alpha=0.9))
+            _duration_label(ax, ev, label, fontsize=10, color="black", gid="episode-duration",
+                            bbox=dict(boxstyle="round,pad=0.2", fc=EPISODE_COLOR, ec="none",
+                                      alpha=0.9))
     if analysis.episodes:
         what = f"retrograde \u2264 {thr:g} s (not reflux)" if thr else "retrograde episode"
         handles.append(Patch(label=what, **style_kw))
     return handles
 
 
-def _fitting_labels(ax, events, formats, fontsize):
+def _duration_label(ax, ev, text, **kw):
+    """Write an event's duration over its middle, :data:`LABEL_OFFSET_PT` below the top of
+    the axes."""
+    ax.annotate(text, (0.5 * (ev.start_s + ev.end_s), 1.0), xycoords=ax.get_xaxis_transform(),
+                xytext=(0.0, -LABEL_OFFSET_PT), textcoords="offset points", ha="center",
+                va="top", zorder=5, clip_on=True, **kw)
+
+
+def _fitting_labels(ax, events, formats, fontsize, taken=()):
     """Labels for ``events`` that do not overlap, or None where one would.
 
     The first format under which every label fits is used; if none fits for all,
     the last (shortest) format is placed greedily from the left.  Widths are
     estimated from the axes width (before layout) at 0.62 em per character.
+    A label never overlaps a span of ``taken`` (``(left, right)`` in data units:
+    labels already placed).
+
+    Returns
+    -------
+    labels : list of str or None
+    spans : list of (float, float)
+        ``taken`` and the spans of the labels placed.
     """
+    taken = list(taken)
     if not events:
-        return []
+        return [], taken
     width_in = ax.bbox.width / ax.get_figure().dpi  # works in sub-figures too
     x0, x1 = ax.get_xlim()
     s_per_pt = (x1 - x0) / max(width_in * 72.0, 1.0)
 
     def place(fmt):
-        out, right = [], -math.inf
+        out, spans = [], list(taken)
         for ev in events:
             text = fmt(ev)
             half = 0.5 * (len(text) * 0.62 * fontsize + 8) * s_per_pt
             centre = 0.5 * (ev.start_s + ev.end_s)
-            if centre - half > right:
-                out.append(text)
-                right = centre + half
-            else:
+            left, right = centre - half, centre + half
+            if any(left < r and l < right for l, r in spans):
                 out.append(None)
-        return out
+            else:
+                out.append(text)
+                spans.append((left, right))
+        return out, spans
 
     for fmt in formats:
-        labels = place(fmt)
+        labels, spans = place(fmt)
         if all(labels):
-            return labels
-    return labels
+            return labels, spans
+    return labels, spans
 
 
 def _rgb(color):
@@ -162,7 +189,9 @@ def mark_beats(ax, analysis):
     beat's PSV is an upward triangle at its systolic peak and its EDV a downward
     triangle at its end (the next onset), filled for clean beats and hollow for the
     others.  The values are those of the trace's axis: signed, + antegrade (mono:
-    speeds).
+    speeds).  Where the beats give no heart rate
+    (:func:`~dopplerflow.core.verdict.no_rate_reason`), the onsets' legend entry says so,
+    so that the marks do not read as a measured rate.
     """
     import numpy as np
     from matplotlib.lines import Line2D
@@ -187,7 +216,58 @@ def mark_beats(ax, analysis):
         ax.plot(x[done & clean], y[done & clean], marker=marker, color=color, gid=gid, **kw)
         ax.plot(x[done & ~clean], y[done & ~clean], marker=marker, color=color,
                 markerfacecolor="none", gid=f"{gid}-rejected", **kw)
-    return [Line2D([], [], color=BEAT_COLOR, alpha=0.6, linewidth=0.9,
-                   label="beat onset (grey: not clean)"),
+    why = verdict.no_rate_reason(b)
+    onsets = "beat onset (grey: not clean)" + (f"; no heart rate: {why}" if why else "")
+    return [Line2D([], [], color=BEAT_COLOR, alpha=0.6, linewidth=0.9, label=onsets),
             Line2D([], [], color=PSV_COLOR, marker="^", label="PSV", **kw),
             Line2D([], [], color=EDV_COLOR, marker="v", label="EDV", **kw)]
+
+
+def beat_marks_range(analysis):
+    """(lowest, highest) of the beats' PSV and EDV marks, cm/s; None without marks."""
+    import numpy as np
+
+    b = analysis.beats
+    if b is None or not len(b):
+        return None
+    done = np.isfinite(np.asarray(b.rr_s, float))
+    y = np.concatenate([np.asarray(b.psv_cm_s, float)[done], np.asarray(b.edv_cm_s, float)[done]])
+    y = y[np.isfinite(y)]
+    return (float(y.min()), float(y.max())) if y.size else None
+
+
+def mark_beyond_axis(ax, t, ys):
+    """Mark where lines run beyond the axis: a small triangle at the top (or bottom) edge
+    over each point of ``ys`` above (or below) the axis' limits; return a legend handle
+    (None when every point is inside).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        With its y limits set.
+    t : ndarray, shape (n,)
+        Time of each point, s.
+    ys : list of ndarray, shape (n,)
+        The lines' values, in the axis' units (NaN: no point).
+    """
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    lo, hi = ax.get_ylim()
+    t = np.asarray(t, float)
+    above = np.zeros(len(t), bool)
+    below = np.zeros(len(t), bool)
+    for y in ys:
+        y = np.asarray(y, float)
+        with np.errstate(invalid="ignore"):
+            above |= y > hi
+            below |= y < lo
+    if not (above.any() or below.any()):
+        return None
+    kw = dict(linestyle="none", markersize=5, color=BEYOND_AXIS_COLOR, zorder=4.5,
+              transform=ax.get_xaxis_transform(), gid="beyond-axis", clip_on=True)
+    for sel, y, marker in ((above, 0.985, "^"), (below, 0.015, "v")):
+        if sel.any():
+            ax.plot(t[sel], np.full(int(sel.sum()), y), marker=marker, **kw)
+    kw.pop("transform")
+    return Line2D([], [], marker="^", label="trace beyond the axis", **kw)

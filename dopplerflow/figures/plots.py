@@ -14,11 +14,13 @@ shorter retrograde episodes (normal valve closure, arterial reversal) in
 blue (a dashed outline over the sonogram, hatched on the trace).  Durations
 are written on the spans where the labels do not overlap.  Shaded spans carry
 a ``gid`` (``"reflux-event"``, ``"retrograde-episode"``) so that tools and
-tests can find them.
+tests can find them.  Where the trace runs beyond its axis, small triangles at
+the edge mark it.  Legends stand above their axes, as many entries a row as fit
+the axes' width (:func:`fit_legends`).
 """
 
-import math
 import os
+import weakref
 
 import numpy as np
 
@@ -48,13 +50,15 @@ from .marks import (  # the colours are also known by their names here
     SECOND_VESSEL_COLOR,  # noqa: F401
     TRACE_COLOR,
     WALL_BAND_COLOR,
+    beat_marks_range,
     mark_beats,
+    mark_beyond_axis,
     mark_second_vessel,
     shade_events,
 )
 
 __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
-           "sonogram_image", "FORMATS", "MAX_COLUMNS", "RANGE_MARGIN"]
+           "sonogram_image", "fit_legends", "FORMATS", "MAX_COLUMNS", "RANGE_MARGIN"]
 
 #: File extensions :func:`save_analysis_figure` writes.
 FORMATS = (".png", ".svg", ".pdf")
@@ -63,6 +67,12 @@ FORMATS = (".png", ".svg", ".pdf")
 DYNAMIC_RANGE_DB = _ENVELOPE_RANGE_DB
 #: Resolution of raster output, dots per inch.
 DPI = 150
+
+#: Most legend entries a row; fewer where the row would be wider than its axes.
+LEGEND_COLUMNS = 5
+#: The legends drawn above axes by :func:`_legend_above`, to fit to the axes' width once
+#: the figure is laid out: axes -> (handles, dark, title).
+_LEGENDS = weakref.WeakKeyDictionary()
 
 #: Font sizes for a figure shown on a slide (points at the default figure size).
 _RC = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
@@ -88,10 +98,16 @@ def _new_figure(figsize):
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _velocity_label(analysis, two_lines=False):
-    """Label of a velocity axis; the arrows (rotated with the text) point up and down."""
+def _velocity_label(analysis, two_lines=False, compact=False):
+    """Label of a velocity axis; the arrows (rotated with the text) point up and down.
+
+    ``compact``: for a short axes (a thumbnail), the second line names the direction
+    drawn up alone.
+    """
     if not analysis.direction_available:
         return "speed (cm/s)"
+    if compact:
+        return "velocity (cm/s)\nantegrade \u2192"
     sep = "\n" if two_lines else "   "
     return f"velocity (cm/s){sep}\u2190 retrograde   antegrade \u2192"
 
@@ -158,7 +174,8 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
     from matplotlib.patches import Patch
 
     with style():
-        if ax is None:
+        own = ax is None
+        if own:
             fig = _new_figure((12, 5.5))
             ax = fig.add_subplot()
         fig = ax.get_figure()
@@ -179,16 +196,19 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         if doppler_axis:
             _doppler_axis(ax, analysis)
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
-        rows = _legend_above(ax, handles, dark=True) if legend and handles else 0
-        _set_title(ax, f"Sonogram: {verdict.threshold_phrase(analysis)}" if title is None
-                   else title, rows)
+        title = f"Sonogram: {verdict.threshold_phrase(analysis)}" if title is None else title
+        if legend and handles:
+            _legend_above(ax, handles, dark=True, title=title)
+        else:
+            _set_title(ax, title)
         if colorbar:
             cb = fig.colorbar(im, cax=cax, ax=None if cax is not None else ax, pad=0.02,
                               aspect=25, extend="both")
             cb.set_label(img["label"])
             cb.ax.yaxis.set_major_locator(_mpl().ticker.MaxNLocator(6, integer=True))
             cb.ax.tick_params(labelsize=_RC["ytick.labelsize"] - 1)
-
+        if own:
+            fit_legends(fig)
     return fig
 
 
@@ -244,6 +264,11 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
     """Draw the signed velocity over time, with flow/no-flow regions, the events and the
     beats.
 
+    The axis holds :func:`~.image.trace_range` (a signed axis around 0 without flow)
+    and the beats' marks; where the trace runs beyond it (a click's frames), a small
+    triangle at the edge marks each point (:func:`~.marks.mark_beyond_axis`).  The
+    tick labels carry no offset (a "1e-17" over the axis): they read as the values.
+
     Parameters
     ----------
     analysis : Analysis
@@ -270,7 +295,8 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
     require_trace(analysis)
     tr = analysis.trace
     with style():
-        if ax is None:
+        own = ax is None
+        if own:
             fig = _new_figure((12, 4))
             ax = fig.add_subplot()
         fig = ax.get_figure()
@@ -278,11 +304,11 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         starts, _ = column_starts(len(tr), max(1, int(max_points)))
         t = pooled_time(tr.time_s, starts)
         mono = not analysis.direction_available
-        handles = ax.plot(t, pool_extreme(flow_only(tr.velocity_cm_s, flow), starts),
-                          color=TRACE_COLOR, linewidth=1.3,
+        peak = pool_extreme(flow_only(tr.velocity_cm_s, flow), starts)
+        mean = pool_mean(flow_only(tr.mean_velocity_cm_s, flow), starts)
+        handles = ax.plot(t, peak, color=TRACE_COLOR, linewidth=1.3,
                           label="peak speed" if mono else "max velocity (dominant direction)")
-        handles += ax.plot(t, pool_mean(flow_only(tr.mean_velocity_cm_s, flow), starts),
-                           color=MEAN_COLOR, linewidth=1.0, linestyle=(0, (4, 2)),
+        handles += ax.plot(t, mean, color=MEAN_COLOR, linewidth=1.0, linestyle=(0, (4, 2)),
                            label="mean speed" if mono else "mean velocity")
         ax.axhline(0.0, color="black", linewidth=0.8, zorder=1)
         if len(tr):
@@ -303,32 +329,96 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         ax.set_xlabel("time (s)")
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
-        lo, hi = trace_range(analysis) or ax.get_ylim()
-        if analysis.reflux_events or analysis.episodes:
-            hi += 0.15 * (hi - lo)  # room for the duration labels
-        ax.set_ylim(lo, hi)
+        ax.set_ylim(*_trace_limits(analysis, beats))
+        _no_offset(ax)
+        beyond = mark_beyond_axis(ax, t, [peak, mean])
+        if beyond is not None:
+            handles.append(beyond)
         ax.grid(True, alpha=0.25)
-        rows = _legend_above(ax, handles) if legend and handles else 0
-        _set_title(ax, f"Velocity trace: {verdict.threshold_phrase(analysis)}" if title is None
-                   else title, rows)
+        title = f"Velocity trace: {verdict.threshold_phrase(analysis)}" if title is None \
+            else title
+        if legend and handles:
+            _legend_above(ax, handles, title=title)
+        else:
+            _set_title(ax, title)
+        if own:
+            fit_legends(fig)
     return fig
 
 
-def _legend_above(ax, handles, *, dark=False):
-    """One row of legend just above the axes, where it hides no data; return its rows."""
-    ncols = min(len(handles), 5)
+def _trace_limits(analysis, beats):
+    """(bottom, top) of the trace's axis, cm/s: :func:`~.image.trace_range`, widened to
+    hold the beats' PSV and EDV marks (``beats``: they are drawn), with room above for
+    the durations' labels where events are drawn."""
+    lo, hi = trace_range(analysis)
+    marks = beat_marks_range(analysis) if beats else None
+    if marks is not None:
+        pad = 0.05 * (hi - lo)  # a marker's half-height, about
+        lo, hi = min(lo, marks[0] - pad), max(hi, marks[1] + pad)
+    if analysis.reflux_events or analysis.episodes:
+        hi += 0.15 * (hi - lo)  # room for the duration labels
+    return lo, hi
+
+
+def _no_offset(ax):
+    """Tick labels without an offset or a multiplier: the numbers read as the values."""
+    for axis in (ax.xaxis, ax.yaxis):
+        fmt = axis.get_major_formatter()
+        if hasattr(fmt, "set_useOffset"):
+            fmt.set_useOffset(False)
+
+
+def _legend_above(ax, handles, *, dark=False, title="", ncols=None):
+    """Legend rows just above the axes, where they hide no data, and ``title`` above them;
+    return the legend.
+
+    ``ncols`` entries a row (default: all in one row, at most :data:`LEGEND_COLUMNS`);
+    :func:`fit_legends` gives fewer where the row is wider than the axes.
+    """
+    ncols = ncols or min(len(handles), LEGEND_COLUMNS)
     kw = dict(facecolor="#1e1e1e", edgecolor="none", labelcolor="white", framealpha=1.0) \
         if dark else dict(frameon=False)
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.005), ncols=ncols,
-              fontsize=_RC["legend.fontsize"], borderaxespad=0.0, handlelength=1.8,
-              columnspacing=1.4, **kw)
-    return math.ceil(len(handles) / ncols)
+    leg = ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.005), ncols=ncols,
+                    fontsize=_RC["legend.fontsize"], borderaxespad=0.0, handlelength=1.8,
+                    columnspacing=1.4, **kw)
+    _LEGENDS[ax] = (handles, dark, title)
+    if title:  # above the legend: its height in points, and a little room
+        height_pt = leg.get_window_extent().height * 72.0 / ax.get_figure().dpi
+        ax.set_title(title, loc="left", pad=8 + height_pt)
+    return leg
 
 
-def _set_title(ax, title, legend_rows):
-    """Title above the legend row(s), if any."""
+def fit_legends(fig):
+    """Give each legend of :func:`_legend_above` in ``fig`` as many entries a row as fit
+    the width of its axes.
+
+    A legend is part of the constrained layout: a row wider than its axes would
+    push the axes narrower (and stick out of the figure).  The figure is laid out
+    once with the legends left out, which gives each axes its width; each legend
+    then takes the most columns (up to :data:`LEGEND_COLUMNS`) under that width,
+    in as many rows as it needs.
+    """
+    placed = [ax for ax in fig.axes if ax in _LEGENDS and ax.get_legend() is not None]
+    engine = fig.get_layout_engine()
+    if not placed or engine is None:
+        return
+    for ax in placed:
+        ax.get_legend().set_in_layout(False)
+    with style():
+        engine.execute(fig)
+        for ax in placed:
+            handles, dark, title = _LEGENDS[ax]
+            width = ax.bbox.width
+            for ncols in range(min(len(handles), LEGEND_COLUMNS), 0, -1):
+                leg = _legend_above(ax, handles, dark=dark, title=title, ncols=ncols)
+                if leg.get_window_extent().width <= width:
+                    break
+
+
+def _set_title(ax, title):
+    """Title of axes without a legend above them."""
     if title:
-        ax.set_title(title, loc="left", pad=6 + 24 * legend_rows)
+        ax.set_title(title, loc="left", pad=6)
 
 
 def _figure_title(analysis):
@@ -381,6 +471,7 @@ def analysis_figure(analysis, **sonogram_kw):
         ax_s.set_xlabel("")
         ax_s.tick_params(labelbottom=False)
         fig.suptitle(_figure_title(analysis))
+        fit_legends(fig)
     return fig
 
 

@@ -4,11 +4,12 @@
 that opens in any browser without a network: the figures are embedded as
 base64 PNG, the style sheet is inline, nothing is fetched.  The page holds the
 verdict; the recording and the results side by side; the sonogram and
-velocity trace across the page (with the beats marked); the beats (heart rate
-and the recording's indices); the tables of reflux events and of shorter
-retrograde episodes; the warnings and the settings (worded as a person would
-write them); and the research-use disclaimer.  Two columns on a wide screen,
-one on a narrow one.
+velocity trace across the page (with the beats marked), under a caption built from
+the marks the figure draws; the beats (heart rate and the recording's indices, or why
+there is none); the tables of reflux events and of shorter retrograde episodes ("not
+assessable" where the recording cannot tell them); the warnings and the settings
+(worded as a person would write them); and the research-use disclaimer.  Two
+columns on a wide screen, one on a narrow one.
 """
 
 import base64
@@ -146,14 +147,22 @@ def _results(analysis):
         how = ("chosen: more time-integrated flow" if a.antegrade_source == "auto"
                else "given")
         rows.append(("antegrade direction", f"{_PROBE[a.antegrade]} ({how})"))
+    unassessed = "not assessable"
+    if a.reflux is None:
+        reflux = longest = unassessed
+    elif a.settings.threshold_s is None:
+        reflux, longest = "none: no reflux rule for this vessel", "\u2014"
+    else:
+        reflux, longest = str(len(a.reflux_events)), verdict.longest_reflux(a) or "\u2014"
     rows += [
         ("peak antegrade velocity" if a.direction_available else "peak speed",
          _q(sm.peak_antegrade_velocity_cm_s, "cm/s", 1)),
-        ("peak retrograde velocity", _q(sm.peak_retrograde_velocity_cm_s, "cm/s", 1)),
-        ("reflux events", str(len(a.reflux_events)) if a.reflux is not None
-         else "not assessable"),
-        ("longest reflux", verdict.longest_reflux(a) or "\u2014"),
-        ("shorter retrograde episodes", str(len(a.episodes))),
+        ("peak retrograde velocity", _q(sm.peak_retrograde_velocity_cm_s, "cm/s", 1)
+         if a.direction_available else unassessed),
+        ("reflux events", reflux),
+        ("longest reflux", longest),
+        ("shorter retrograde episodes",
+         unassessed if _episodes_unassessed(a) else str(len(a.episodes))),
     ]
     sv = a.second_vessel
     if sv:
@@ -203,11 +212,29 @@ def _events(analysis):
     return "\n".join(out + ["</section>"])
 
 
+def _episodes_unassessed(analysis):
+    """Why the shorter retrograde episodes cannot be told, as a clause; None where they
+    can (the list, even empty, is what the recording holds).
+
+    Where reflux is not assessable and no episode is listed, the empty list says nothing
+    of the vessel: a mono recording has no direction, two vessels flowing opposite ways
+    leave no retrograde flow that is the vein's alone, a span too short to judge holds
+    none (:func:`verdict.not_assessable_reason` says which).  "0" or "None" there would
+    read as a false "none", which the reflux rows never say either.
+    """
+    if analysis.episodes or (analysis.direction_available and analysis.reflux is not None):
+        return None
+    return verdict.not_assessable_reason(analysis)
+
+
 def _episodes(analysis):
     """The shorter retrograde episodes, as a section."""
     s = analysis.settings
     out = ['<section><h2 id="episodes-title">Shorter retrograde episodes</h2>']
-    if analysis.episodes:
+    why = _episodes_unassessed(analysis)
+    if why:
+        out.append(f"<p>Not assessable: {_e(why)}.</p>")
+    elif analysis.episodes:
         what = (f"no longer than the {s.threshold_s:g} s threshold (e.g. normal valve "
                 f"closure)" if s.threshold_s else "(this vessel has no reflux rule)")
         out.append(f"<p>Retrograde flow {_e(what)}; not reflux.</p>")
@@ -239,7 +266,7 @@ def _beats(analysis):
     found = (f"{s['n_beats']} beats found ({s['n_clean']} clean, {s['n_rejected']} "
              f"rejected), read on {_SIGNALS[b.signal]} (periodicity {b.periodicity:.2f})")
     if s["heart_rate_bpm"] is None:
-        out.append(f"<p>Heart rate not measured: fewer than 3 clean beats. {_e(found)}.</p>")
+        out.append(f"<p>Heart rate not measured: {_e(verdict.no_rate_reason(b))}. {_e(found)}.</p>")
         return "\n".join(out + ["</section>"])
     out.append(f'<p id="heart-rate">Heart rate <b>{_q(s["heart_rate_bpm"], "beats/min", 1)}'
                f'</b> (interquartile range {_q(s["heart_rate_iqr_bpm"], "beats/min", 1)}); '
@@ -309,7 +336,8 @@ def _settings(analysis):
 
 
 def _figure_png(analysis):
-    """The analysis figure (or the trace alone without a spectrogram) as PNG bytes."""
+    """The analysis figure (or the trace alone without a spectrogram) as PNG bytes, its
+    alternative text and its caption (:func:`_caption`)."""
     from . import plots
 
     if analysis.spectrogram is not None:
@@ -320,7 +348,64 @@ def _figure_png(analysis):
         alt = "Velocity trace (no spectrogram was kept)"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=REPORT_DPI)
-    return buf.getvalue(), alt
+    return buf.getvalue(), alt, _caption(analysis, _drawn(fig))
+
+
+def _drawn(fig):
+    """The ``gid`` of every mark ``fig`` draws something for (:mod:`.marks`): a line or a
+    collection counts only with points in it."""
+    drawn = set()
+    for ax in fig.axes:
+        for artist in ax.get_children():
+            gid = artist.get_gid()
+            if not gid:
+                continue
+            if hasattr(artist, "get_xdata"):
+                if not len(artist.get_xdata()):
+                    continue
+            elif hasattr(artist, "get_paths") and not len(artist.get_paths()):
+                continue
+            drawn.add(gid)
+    return drawn
+
+
+def _caption(analysis, drawn):
+    """The figure's caption: a sentence for each kind of mark in ``drawn`` (gids,
+    :func:`_drawn`), so that it names only what the figure shows."""
+    thr = analysis.settings.threshold_s
+    out = ["Antegrade flow is drawn up, retrograde down." if analysis.direction_available
+           else "Speed is drawn up from 0, without a direction: a mono recording cannot tell "
+                "antegrade from retrograde flow."]
+    if "reflux-event" in drawn:
+        out.append(f"Vermilion: reflux events, retrograde flow longer than {thr:g} s "
+                   f"(duration written on).")
+    if "retrograde-episode" in drawn:
+        out.append("Blue: shorter retrograde episodes, not reflux." if thr else
+                   "Blue: retrograde phases (this vessel has no reflux rule).")
+    if analysis.spectrogram is not None:
+        out.append("Dark grey band (sonogram): the wall filter's band, not searched for flow.")
+    if "no-flow" in drawn:
+        out.append("Grey (trace): no flow detected.")
+    if "second-vessel" in drawn:
+        out.append("Yellow, dotted: where a second vessel's flow begins (its spectrum is "
+                   "drawn, its flow left out of the trace)." if second_vessel_side(analysis)
+                   else "Yellow, dotted: from where two vessels flow opposite ways.")
+    if drawn & {"beat-onsets", "beat-onsets-rejected"}:
+        rejected = "beat-onsets-rejected" in drawn
+        hollow = bool(drawn & {"beat-psv-rejected", "beat-edv-rejected"})
+        out.append("Thin lines (trace): beat onsets"
+                   + (", grey and dashed where a beat is not clean" if rejected else "")
+                   + ("; orange and purple triangles: each beat's PSV and EDV"
+                      + (", hollow where not clean" if hollow else "")
+                      if drawn & {"beat-psv", "beat-psv-rejected"} else "") + ".")
+        why = verdict.no_rate_reason(analysis.beats)
+        if why:
+            out.append(f"No heart rate is given ({why}): the marks are the beats found, "
+                       f"not a measured rate.")
+    if "beyond-axis" in drawn:
+        out.append("Black triangles at the trace's edge: where it runs beyond the axis (the "
+                   "axis leaves out the few frames a click fills).")
+    return " ".join(out)
 
 
 def render_report(analysis, *, title=None):
@@ -343,7 +428,7 @@ def render_report(analysis, *, title=None):
 
     name = display_name(os.path.basename(analysis.file)) if analysis.file else "audio"
     title = title or f"dopplerflow report: {name}"
-    png, alt = _figure_png(analysis)
+    png, alt, caption = _figure_png(analysis)
     img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
            f'alt="{_e(alt)}">')
     kind, sentence = verdict.verdict_sentence(analysis)
@@ -374,17 +459,7 @@ def render_report(analysis, *, title=None):
         _results(analysis),
         "</section>",
         '<section class="wide"><h2 id="figure-title">Sonogram and velocity trace</h2>',
-        f"<figure>{img}<figcaption>Antegrade flow is drawn up, retrograde down. Vermilion: "
-        "reflux events (duration written on); blue: shorter retrograde episodes; "
-        "grey (trace): no flow detected."
-        + (" Yellow, dotted: where a second vessel's flow begins (its spectrum is drawn, "
-           "its flow left out of the trace)." if second_vessel_side(analysis) else
-           " Yellow, dotted: from where two vessels flow opposite ways."
-           if analysis.second_vessel and analysis.direction_available else "")
-        + (" Thin lines (trace): beat onsets, grey and dashed where a beat is not clean; "
-           "orange and purple triangles: each beat's PSV and EDV, hollow where not clean."
-           if analysis.beats is not None and len(analysis.beats) else "")
-        + "</figcaption></figure>",
+        f"<figure>{img}<figcaption>{_e(caption)}</figcaption></figure>",
         "</section>",
         _beats(analysis),
         _events(analysis),
