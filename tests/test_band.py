@@ -348,6 +348,7 @@ def test_a_low_bitrate_codecs_noise_read_up_to_its_cut_off_has_no_verdict(tmp_pa
     assert got[0.3].flow_detected is False
     coarse = got[0.7]
     assert coarse.flow_detected is None and coarse.reflux is None and coarse.beats is None
+    assert coarse.antegrade is None  # no direction chosen by the codec's noise
     assert coarse.summary.peak_antegrade_velocity_cm_s is None
     (said,) = [w for w in coarse.warnings if " stands at the band's top (the lossy codec's "
                "cut-off, " in w]

@@ -132,6 +132,8 @@ def assemble(proc, extra):
         if not direction or ante in coded_tops:
             # the vessel's own direction is the codec's noise: neither flow nor beats
             flow_detected, voided = None, True
+            if source == "auto":
+                source = "unknown"  # chosen by the codec's noise
     if unassessable is not None:
         reflux = None
     else:
