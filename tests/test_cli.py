@@ -393,7 +393,8 @@ def test_cli_summary_numbers_are_tidy(capsys):
     assert cli.main(["analyze", MONO, "--layout", "mono", "--vessel", "artery"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == "  audio       8.00 s, 11025 Hz, 1 channel(s), layout mono"
-    assert lines[2] == "  geometry    8 MHz, 60 deg, c = 1540 m/s; 1 kHz shift = 19.2 cm/s"
+    assert lines[2] == ("  geometry    8 MHz (default), 60 deg (default), c = 1540 m/s; 1 kHz "
+                        "shift = 19.2 cm/s")
     assert lines[3].startswith("  spectrum    10 ms window, 5 ms hop: bins of 100.2 Hz = ")
     assert cli.main(["analyze", MONO, "--layout", "mono", "--angle", "52.46", "--window-ms",
                      "12.345", "--carrier-mhz", "7.5"]) == 0
@@ -541,3 +542,34 @@ def test_an_error_names_the_flag_on_the_command_line_and_the_keyword_in_python(t
     err = capsys.readouterr().err.strip()
     assert err.startswith("dopplerflow: error: ") and "use --layout mono" in err
     assert "Python" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("given, assumed", [
+    ([], ["carrier_hz", "angle_deg"]),
+    (["--carrier-mhz", "8"], ["angle_deg"]),
+    (["--carrier-mhz", "8", "--angle", "60"], None),
+])
+def test_a_carrier_or_angle_not_given_is_marked_as_the_default(tmp_path, capsys, given,
+                                                               assumed):
+    """Every velocity scales with the carrier and the angle's cosine: one left at its
+    default is marked so in the summary, the JSON, the figure's title and the report, and
+    one given (even at the default's value) is not."""
+    from dopplerflow.figures.plots import _figure_title
+
+    sample = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "samples", "artery_mono.flac")
+    out = tmp_path / "a.json"
+    assert cli.main(["analyze", sample, "--layout", "mono", "--json", str(out), *given]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("  geometry")][0]
+    d = json.loads(out.read_text())
+    assert d.get("geometry_assumed") == assumed
+    carrier = "8 MHz (default)" if assumed and "carrier_hz" in assumed else "8 MHz,"
+    angle = "60 deg (default)" if assumed and "angle_deg" in assumed else "60 deg,"
+    assert carrier in line and angle in line
+    page = tmp_path / "r.html"
+    assert cli.main(["report", sample, "--layout", "mono", "-o", str(page), *given]) == 0
+    text = page.read_text()
+    assert ("the default, not given" in text) == bool(assumed)
+    a = __import__("dopplerflow").analyze(sample, layout="mono")
+    a.extra["geometry_assumed"] = assumed or []
+    assert ("(default)" in _figure_title(a)) == bool(assumed)

@@ -25,7 +25,7 @@ __all__ = ["ArgumentParser", "add_analysis_arguments", "settings_from_args",
            "check_layout_options",
            "add_output_arguments", "trace_wanted", "output_to_stdout", "STDOUT_OUTPUTS",
            "check_outputs", "write_outputs", "write_each", "table_jobs",
-           "finish_outputs",
+           "finish_outputs", "mark_assumed_geometry",
            "check_writable", "print_summary", "beat_lines", "tidy", "Progress", "CountProgress",
            "positive_float"]
 
@@ -105,10 +105,11 @@ def add_analysis_arguments(parser, layout="auto"):
     g.add_argument("--channels", type=_channels, metavar="N[,M]",
                    help="channel numbers to use from a file with more channels (from 1)")
     g = parser.add_argument_group("geometry")
-    g.add_argument("--carrier-mhz", type=_finite, default=8.0, metavar="MHZ",
-                   help="probe transmit frequency (default 8)")
-    g.add_argument("--angle", type=_finite, default=60.0, metavar="DEG",
-                   help="beam-to-flow angle in degrees, [0, 90) (default 60)")
+    g.add_argument("--carrier-mhz", type=_finite, default=None, metavar="MHZ",
+                   help="probe transmit frequency (default 8, marked as such in the outputs)")
+    g.add_argument("--angle", type=_finite, default=None, metavar="DEG",
+                   help="beam-to-flow angle in degrees, [0, 90) (default 60, marked as such "
+                        "in the outputs)")
     g.add_argument("--sound-speed", type=_finite, default=1540.0, metavar="M_S",
                    help="speed of sound in m/s (default 1540)")
     g = parser.add_argument_group("reflux")
@@ -182,12 +183,15 @@ def settings_from_args(args):
               channels=args.channels,
               window_s=None if args.window_ms is None else args.window_ms / 1e3,
               hop_s=args.hop_ms / 1e3,
-              wall_hz=args.wall_hz, carrier_hz=args.carrier_mhz * 1e6, angle_deg=args.angle,
-              sound_speed_m_s=args.sound_speed, vessel=args.vessel,
+              wall_hz=args.wall_hz, sound_speed_m_s=args.sound_speed, vessel=args.vessel,
               reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade,
               average_frames=args.average_frames, hum_hz=args.hum)
     if args.envelope:
         kw["envelope"] = args.envelope
+    if args.carrier_mhz is not None:
+        kw["carrier_hz"] = args.carrier_mhz * 1e6
+    if args.angle is not None:
+        kw["angle_deg"] = args.angle
     settings = Settings(**kw)
     settings.validate()
     return settings
@@ -323,10 +327,20 @@ def write_each(jobs):
         raise AudioFileError("; ".join(failed) + rest)
 
 
+def mark_assumed_geometry(analysis, args):
+    """Record in ``analysis`` (the JSON's ``geometry_assumed``) the geometry settings the
+    command line was not given: the carrier and the angle left at their defaults."""
+    assumed = [field for field, dest in (("carrier_hz", "carrier_mhz"), ("angle_deg", "angle"))
+               if getattr(args, dest, None) is None]
+    if assumed:
+        analysis.extra["geometry_assumed"] = assumed
+
+
 def finish_outputs(analysis, args):
     """Write the outputs of an analysing command (:func:`write_outputs`), then print its
     summary, unless ``--quiet`` or an output goes to standard output, even if an output
     could not be written; then raise that failure."""
+    mark_assumed_geometry(analysis, args)
     failure = None
     try:
         write_outputs(analysis, args)
@@ -357,7 +371,8 @@ def print_summary(analysis, file=None):
     chosen = verdict.layout_phrase(a)
     if chosen:
         p(f"  layout      {chosen}")
-    p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz, {tidy(s.angle_deg, 1)} deg, c = "
+    p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz{verdict.default_mark(a, 'carrier_hz')}, "
+      f"{tidy(s.angle_deg, 1)} deg{verdict.default_mark(a, 'angle_deg')}, c = "
       f"{tidy(s.sound_speed_m_s, 0)} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")
     sm = a.summary
     if sm.window_s:

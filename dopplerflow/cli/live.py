@@ -7,6 +7,7 @@ from ..errors import DopplerflowError, SettingsError
 from ..live.devices import BLOCK_S
 from .common import (
     add_analysis_arguments,
+    mark_assumed_geometry,
     positive_float,
     settings_from_args,
     table_jobs,
@@ -85,6 +86,8 @@ def main(args):
         plot = LivePlot(session)
         session.on_block = plot.feed
     analysis = _run_session(session, plot, status)
+    if analysis is not None:
+        mark_assumed_geometry(analysis, args)
     unwritten = None
     try:
         write_each(_output_jobs(analysis, args))

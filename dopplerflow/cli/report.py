@@ -3,7 +3,7 @@
 import os
 
 from ..errors import SettingsError
-from .common import Progress, add_analysis_arguments, settings_from_args
+from .common import Progress, add_analysis_arguments, mark_assumed_geometry, settings_from_args
 from .paths import check_paths
 
 __all__ = ["add_arguments", "main"]
@@ -32,6 +32,7 @@ def main(args):
     compile_behind(args.file, settings, keep_spectrogram=True)  # a first run interpreted
     analysis = analyze(args.file, settings=settings, keep_spectrogram=True,
                        progress=Progress(os.path.basename(args.file)))
+    mark_assumed_geometry(analysis, args)
     write_report(analysis, out, title=args.title)
     print(out)
     return 0

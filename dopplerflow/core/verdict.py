@@ -10,7 +10,15 @@ from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
-           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason"]
+           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason", "default_mark"]
+
+
+def default_mark(analysis, field):
+    """``" (default)"`` where the geometry setting ``field`` (``"carrier_hz"``,
+    ``"angle_deg"``) was not given but left at its default (the JSON's
+    ``geometry_assumed``, which the command line sets), else ``""``: every velocity scales
+    with the carrier and the angle's cosine, so a reader must know they were assumed."""
+    return " (default)" if field in (analysis.extra.get("geometry_assumed") or ()) else ""
 
 
 def no_rate_reason(beats):

@@ -427,7 +427,9 @@ def _figure_title(analysis):
     vessel = f"{s.vessel}, " if s.vessel else ""
     hr = analysis.heart_rate_bpm
     rate = "" if hr is None else f"; heart rate {hr:.0f}/min"
-    return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz, {s.angle_deg:g}\u00b0, "
+    return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz"
+            f"{verdict.default_mark(analysis, 'carrier_hz')}, {s.angle_deg:g}\u00b0"
+            f"{verdict.default_mark(analysis, 'angle_deg')}, "
             f"layout {s.layout} \u2014 {verdict.headline(analysis)}{rate}")
 
 

@@ -88,6 +88,13 @@ def _number(value, decimals):
     return "\u2014" if value is None else tidy(value, decimals)
 
 
+def _assumed(analysis, field):
+    """A geometry setting's note where it was not given: every velocity scales with it."""
+    if not verdict.default_mark(analysis, field):
+        return ""
+    return " (the default, not given: every velocity scales with it)"
+
+
 def _yes(flag):
     return "yes" if flag else "no"
 
@@ -312,8 +319,8 @@ def _settings(analysis):
     else:
         antegrade = f"{_PROBE[a.antegrade]} (chosen from the recording: auto)"
     rows = [
-        ("carrier", _q(s.carrier_hz / 1e6, "MHz", 3)),
-        ("beam-to-flow angle", f"{tidy(s.angle_deg, 1)}\u00b0"),
+        ("carrier", _q(s.carrier_hz / 1e6, "MHz", 3) + _assumed(a, "carrier_hz")),
+        ("beam-to-flow angle", f"{tidy(s.angle_deg, 1)}\u00b0" + _assumed(a, "angle_deg")),
         ("speed of sound", _q(s.sound_speed_m_s, "m/s", 0)),
         ("1 kHz of Doppler shift", _q(1e3 * a.velocity_per_hz_cm_s, "cm/s", 1)),
         ("vessel", vessel),
