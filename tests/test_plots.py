@@ -551,3 +551,26 @@ def test_teaching_figures_have_no_collisions(name):
 def test_explain_rejects_unknown_figure(tmp_path):
     with pytest.raises(SettingsError, match="doppler_equation"):
         explain.write_figures(tmp_path, names=["nonsense"])
+
+
+def test_the_figure_names_the_warnings_under_its_time_axis(analysis):
+    """A figure is read alone: each warning of the analysis is named under the trace's time
+    axis by its first clause, and a figure without warnings has the time label alone."""
+    import copy
+
+    warned = copy.copy(analysis)
+    warned.warnings = ["clipping: 0.04% of samples at full scale; lower the input gain",
+                       "the file is lossy-coded (MP3): the codec's noise comes in clumps",
+                       "53 impulse(s) (clicks, probe taps: broadband for up to 30 ms) left out"]
+    fig = plots.analysis_figure(warned)
+    label = fig.axes[1].get_xlabel()
+    assert label.startswith("time (s)\n3 warning(s) (whole in the summary, the report and the "
+                            "JSON): ")
+    assert "clipping \u00b7 the file is lossy-coded \u00b7 53 impulse(s)" in label
+    calm = copy.copy(analysis)
+    calm.warnings = []
+    assert plots.analysis_figure(calm).axes[1].get_xlabel() == "time (s)"
+    many = copy.copy(analysis)
+    many.warnings = [f"warning number {i} of a long list: what it says" for i in range(40)]
+    note = plots.warnings_note(many)
+    assert len(note.splitlines()) == plots.NOTE_LINES and note.endswith(" ...")

@@ -421,6 +421,33 @@ def _set_title(ax, title):
         ax.set_title(title, loc="left", pad=6)
 
 
+#: Characters a line of :func:`warnings_note` holds, and its lines at most.
+NOTE_WIDTH, NOTE_LINES = 130, 3
+
+
+def warnings_note(analysis):
+    """The analysis's warnings as a figure shows them under its time axis: each by its first
+    clause (up to a colon, a semicolon or a parenthesis), on at most :data:`NOTE_LINES`
+    lines; None without warnings.  A figure is often read alone: what the warnings say of
+    the recording (clipping, a codec, a layout, assumed settings) must reach its reader,
+    who finds them whole in the summary, the report and the JSON."""
+    import re
+    import textwrap
+
+    heads = []
+    for w in analysis.warnings:
+        head = re.split(r": | \(|; ", w, maxsplit=1)[0].strip()
+        heads.append(textwrap.shorten(head, 70, placeholder=" ..."))
+    if not heads:
+        return None
+    text = (f"{len(heads)} warning(s) (whole in the summary, the report and the JSON): "
+            + " \u00b7 ".join(heads))
+    lines = textwrap.wrap(text, NOTE_WIDTH)
+    if len(lines) > NOTE_LINES:
+        lines = textwrap.wrap(text, NOTE_WIDTH, max_lines=NOTE_LINES, placeholder=" ...")
+    return "\n".join(lines)
+
+
 def _figure_title(analysis):
     s = analysis.settings
     name = display_name(os.path.basename(analysis.file)) if analysis.file else "audio"
@@ -472,6 +499,9 @@ def analysis_figure(analysis, **sonogram_kw):
         velocity_trace(analysis, ax=ax_t, title="")
         ax_s.set_xlabel("")
         ax_s.tick_params(labelbottom=False)
+        note = warnings_note(analysis)
+        if note:
+            ax_t.set_xlabel(f"time (s)\n{note}")
         fig.suptitle(_figure_title(analysis))
         fit_legends(fig)
     return fig
