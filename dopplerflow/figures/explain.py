@@ -177,6 +177,7 @@ def _write_index(out_dir, entries, fmt):
                     f"<figcaption>{e(caption)}</figcaption>\n</figure>")
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<title>dopplerflow teaching figures</title>\n<style>\n"
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
         "color:#222}\nimg{max-width:100%;border:1px solid #ddd}\n"
