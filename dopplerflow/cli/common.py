@@ -391,7 +391,7 @@ def print_summary(analysis, file=None):
         p(f"  antegrade   not known: {why}")
     elif a.direction_available:
         how = {"auto": "chosen: more time-integrated flow", "given": "given"}[a.antegrade_source]
-        where = {"toward": "toward the probe", "away": "away from the probe"}[a.antegrade]
+        where = verdict.PROBE_WORDS[a.antegrade]
         p(f"  antegrade   {where} ({how})")
     if a.flow_detected:
         retro = sm.peak_retrograde_velocity_cm_s

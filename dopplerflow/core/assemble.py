@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from . import verdict
 from .beats import beat_result
 from .events import split_episodes
 from .noise import SILENT_SHARE
@@ -200,7 +201,7 @@ def _wrong_way_warning(proc, ante):
     given, other = proc.integral[ante], proc.integral[1 - ante]
     if not other > WRONG_WAY_RATIO * given:
         return []
-    words = {"toward": "toward the probe", "away": "away from the probe"}
+    words = verdict.PROBE_WORDS
     named, opposite = DIRECTIONS[ante], DIRECTIONS[1 - ante]
     share = f"{100 * other / (given + other):.0f}% of the time-integrated velocity"
     ratio = other / given if given > 0 else math.inf
@@ -218,7 +219,7 @@ def _uncertain_auto_warning(proc, ante):
     chosen, other = proc.integral[ante], proc.integral[1 - ante]
     if not chosen < AUTO_MARGIN * other:
         return []
-    words = {"toward": "toward the probe", "away": "away from the probe"}
+    words = verdict.PROBE_WORDS
     named, opposite = DIRECTIONS[ante], DIRECTIONS[1 - ante]
     return [f"antegrade chosen {named} by a small margin (auto): the flow {words[named]} is "
             f"{chosen / other:.1f} times the flow {words[opposite]} (time-integrated); where a "
@@ -438,8 +439,8 @@ def _coded_tops_warning(proc, coded_tops, ante, warnings):
     top = proc.noise.band.top_hz()
     where, what = "", "flow, speeds and beats are"
     if proc.cmap.direction_available:
-        words = {0: "toward the probe", 1: "away from the probe"}
-        where = " " + " and ".join(words[d] for d in sorted(coded_tops))
+        where = " " + " and ".join(verdict.PROBE_WORDS[DIRECTIONS[d]]
+                                   for d in sorted(coded_tops))
         what = ("flow, speeds, beats and reflux are" if ante in coded_tops else
                 "the speeds that way and the reflux verdict are")
     share = max(coded_tops.values())

@@ -10,7 +10,11 @@ from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
-           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason", "default_mark"]
+           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason", "default_mark",
+           "PROBE_WORDS"]
+
+#: A probe direction (``"toward"``, ``"away"``) as the outputs word it.
+PROBE_WORDS = {"toward": "toward the probe", "away": "away from the probe"}
 
 
 def default_mark(analysis, field):

@@ -165,7 +165,7 @@ def mark_second_vessel(ax, analysis):
     ax.axvline(t0, ymin=ymin, ymax=ymax, color=SECOND_VESSEL_COLOR, linewidth=1.8,
                linestyle=(0, (2, 2)), zorder=4, gid="second-vessel")
     if side:
-        where = "toward the probe" if sv["direction"] == "toward" else "away from the probe"
+        where = verdict.PROBE_WORDS[sv["direction"]]
         text = f"second vessel, flowing {where}, from {t0:.2f} s (not the vessel analysed)"
     else:
         text = (f"two vessels flow opposite ways from {t0:.2f} s "

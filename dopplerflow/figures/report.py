@@ -71,7 +71,7 @@ _LAYOUT_WORDS = {
     "mono": "mono (speed only, no direction)",
     "offset": "mono heterodyne (zero velocity at an offset frequency)",
 }
-_PROBE = {"toward": "toward the probe", "away": "away from the probe"}
+_PROBE = verdict.PROBE_WORDS
 
 
 def _e(x):
