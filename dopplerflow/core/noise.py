@@ -148,11 +148,12 @@ LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
     RUN_CLICK, N_UPPER = range(27)
+N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates so far
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
-    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_TWIN, \
-    P_WARM_RATIO = range(28)
+    P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_TWIN, P_LEVEL_MEAN, \
+    P_WARM_RATIO = range(29)
 
 
 def _twin(cfg):
@@ -166,6 +167,14 @@ def _twin(cfg):
     twin = st + int(cfg.mirror[st])
     ok = np.array_equal(cfg.mirror[k], twin - k) and twin - st - cnt + 1 >= 0
     return twin if ok else -1
+
+
+def _level_weights(hop_s):
+    """The level's tracking weight (an estimate every :data:`_NOISE_EVERY` frames, time
+    constant :data:`_NOISE_TAU_S`), and the frames of a stream's first level: the mean of
+    one estimate a frame over as many frames as the tracking's memory weighs."""
+    alpha = 1.0 - math.exp(-_NOISE_EVERY * hop_s / _NOISE_TAU_S)
+    return alpha, float(round(_NOISE_EVERY / alpha))
 
 
 def minimum_bias(a, n_frames):
@@ -252,9 +261,9 @@ class NoiseFloor:
         self.band = SignalBand(cfg)
         self.tones = Tones(cfg, v * step_s)
         self.impulses = Impulses(cfg)
-        every_s = _NOISE_EVERY * hop_s
+        alpha, first_frames = _level_weights(hop_s)
         self.params = np.array([
-            a, v, SUBWINDOWS, _NOISE_Q, 1.0 - math.exp(-every_s / _NOISE_TAU_S), _NOISE_EVERY,
+            a, v, SUBWINDOWS, _NOISE_Q, alpha, _NOISE_EVERY,
             1.0 / minimum_bias(a, v * SUBWINDOWS), cfg.quant_power,
             cfg.quant_power * 10.0 ** (SILENCE_DB / 10.0), IMPULSE_X, IMPULSE_FRACTION,
             self.impulses.max_run, self.tones.ratio, self.tones.n_hold, LINE_REACH,
@@ -262,8 +271,8 @@ class NoiseFloor:
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
             _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
             IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0), MIRROR_COHERENCE,
-            _twin(cfg), *self.tones.warm_ratios(_WARM_LAST)])
-        self.state = np.zeros(N_UPPER + 2)  # N_UPPER: one a direction
+            _twin(cfg), first_frames, *self.tones.warm_ratios(_WARM_LAST)])
+        self.state = np.zeros(N_LEVELS + 1)
         self.state[QUIET] = 1e9
         self.state[LAST_ROW] = -1.0
         self.state[PREV_ROW] = -2.0
@@ -1291,10 +1300,11 @@ def _level_update(p, inv, bins, par, scratch, state):
     est = np.float64(x) / g  # (widened: numpy divides a float32 by a Python float in float32)
     if est <= 0.0:
         return  # digital silence: keep the level known so far
-    if state[LEVEL] <= 0.0:
-        state[LEVEL] = est
-    else:
-        state[LEVEL] += par[P_ALPHA] * (est - state[LEVEL])
+    # a stream's first frames: the mean of their estimates (one a frame; one frame's
+    # quantile strays by some 15 %); then tracked
+    state[N_LEVELS] += 1.0
+    n = state[N_LEVELS]
+    state[LEVEL] += (1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]) * (est - state[LEVEL])
 
 
 @njit(**_JIT_PURE)
@@ -1626,7 +1636,7 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                         state[N_SUB_FRAMES] = 0.0
                     return i
         # the level from the first band on (no flow is searched before)
-        if state[N_VER] > 1 and (levelled or state[LEVEL] <= 0.0):
+        if state[N_VER] > 1 and (levelled or state[N_LEVELS] < par[P_LEVEL_MEAN]):
             _level_update(p, inv, band_noise[:int(state[N_NOISE])], par, scratch, state)
         level = state[LEVEL]
         if state[SILENT_NOW] > 0.0:

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import SettingsError
 
 __all__ = ["MAX_COLUMNS", "RANGE_MARGIN", "TRACE_MARGIN", "sonogram_image", "trace_range",
-           "robust_peak", "second_vessel_side", "second_vessel_peak",
+           "robust_peak", "envelope_peaks", "second_vessel_side", "second_vessel_peak",
            "column_starts", "pool_mean", "pool_extreme", "pooled_time", "flow_only",
            "require_spectrogram", "spectrogram_rows"]
 
@@ -106,7 +106,8 @@ def flow_only(x, flow):
     return np.where(flow, np.asarray(x, np.float64), np.nan)
 
 
-def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None):
+def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None, lines_cm_s=(),
+                reach_cm_s=0.0):
     """Peak of an envelope over the frames with flow, ignoring a click's frames.
 
     A click (probe knock, cable) fills every bin of the frames whose window
@@ -119,7 +120,10 @@ def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None):
     :data:`~dopplerflow.core.rows.PEAK_MEAN_X` times over it are left out as
     well, as the summary's peak and the beats' PSV leave them out: the top of a
     faint broadband click over slow flow, which real recordings hold about once
-    a beat, or a tonal line read before it is known as one.
+    a beat, or a tonal line read before it is known as one.  The frames whose envelope
+    stands within ``reach_cm_s`` of one of ``lines_cm_s`` (the tonal lines the recording
+    was found to hold, on this side) are left out too: a weak line is known only seconds
+    after it began, and the envelope stood on it until then.
     """
     from ..core.rows import PEAK_MEAN_X
 
@@ -127,8 +131,29 @@ def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None):
     keep = np.asarray(flow, bool) & np.isfinite(x)
     if mean_cm_s is not None:
         keep &= x <= PEAK_MEAN_X * np.abs(np.asarray(mean_cm_s, np.float64))
+    for line in lines_cm_s:
+        keep &= np.abs(x - line) > reach_cm_s
     x = x[keep]
     return _below_top(x, max(int(_PEAK_SKIP * x.size), _click_frames(summary)))
+
+
+def envelope_peaks(analysis):
+    """The antegrade and retrograde :func:`robust_peak` of the analysis's trace (0.0 for a
+    side without direction), past the tonal lines found on each side."""
+    from ..core.tones import LINE_REACH
+
+    tr = analysis.trace
+    f = np.asarray(analysis.tonal_lines_hz or [], np.float64)
+    reach = LINE_REACH * (analysis.summary.velocity_resolution_cm_s or 0.0)
+    scale = analysis.velocity_per_hz_cm_s
+    if not analysis.direction_available:
+        return robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary,
+                           tr.mean_velocity_cm_s, np.abs(f) * scale, reach), 0.0
+    up = f < 0 if analysis.antegrade == "away" else f > 0  # not known: toward drawn up
+    return tuple(robust_peak(env, tr.flow, analysis.summary, tr.mean_velocity_cm_s,
+                             np.abs(f[side]) * scale, reach)
+                 for env, side in ((tr.antegrade_max_cm_s, up),
+                                   (tr.retrograde_max_cm_s, ~up)))
 
 
 def _velocity_axis(analysis):
@@ -238,11 +263,7 @@ def _display_range(analysis, velocity_cm_s, velocity_range_cm_s, second_peak=0.0
             raise SettingsError(f"velocity range {velocity_range_cm_s!r} must be (bottom, top) "
                                 f"with bottom < top, in cm/s")
         return lo, hi
-    tr = analysis.trace
-    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary, tr.mean_velocity_cm_s)
-    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary,
-                         tr.mean_velocity_cm_s) \
-        if analysis.direction_available else 0.0
+    peak_a, peak_r = envelope_peaks(analysis)
     if peak_a <= 0 and peak_r <= 0:
         return (0.0 if not analysis.direction_available else v_lo), v_hi
     # never narrower than a few velocity bins, so slow flow is not drawn as two pixels
@@ -354,13 +375,10 @@ def trace_range(analysis):
     bins each way (mono: up), so that a recording without flow gets a velocity axis
     around 0 rather than an empty one.
     """
-    tr = analysis.trace
     least = TRACE_MARGIN * _MIN_SPAN_BINS * (analysis.summary.velocity_resolution_cm_s or 1.0)
-    peak_a = robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary, tr.mean_velocity_cm_s)
+    peak_a, peak_r = envelope_peaks(analysis)
     if not analysis.direction_available:
         top = max(TRACE_MARGIN * peak_a, least)
         return -0.05 * top, top
-    peak_r = robust_peak(tr.retrograde_max_cm_s, tr.flow, analysis.summary,
-                         tr.mean_velocity_cm_s)
     return (-max(TRACE_MARGIN * max(peak_r, 0.3 * peak_a), least),
             max(TRACE_MARGIN * max(peak_a, 0.3 * peak_r), least))

@@ -12,7 +12,7 @@ from ..core import verdict
 from .image import second_vessel_side
 
 __all__ = ["shade_events", "mark_second_vessel", "mark_beats", "mark_beyond_axis",
-           "beat_marks_range", "REFLUX_COLOR", "EPISODE_COLOR",
+           "beat_marks_range", "rejected_beat_marks", "REFLUX_COLOR", "EPISODE_COLOR",
            "TRACE_COLOR", "MEAN_COLOR", "NO_FLOW_COLOR", "WALL_BAND_COLOR",
            "SECOND_VESSEL_COLOR", "ENVELOPE_COLOR", "MEAN_ON_IMAGE_COLOR", "BEAT_COLOR",
            "REJECTED_BEAT_COLOR", "PSV_COLOR", "EDV_COLOR", "BEYOND_AXIS_COLOR",
@@ -224,16 +224,34 @@ def mark_beats(ax, analysis):
 
 
 def beat_marks_range(analysis):
-    """(lowest, highest) of the beats' PSV and EDV marks, cm/s; None without marks."""
+    """(lowest, highest) of the clean beats' PSV and EDV marks, cm/s; None without them.
+    A beat not clean may be a click's or a line's (its PSV at the band's top): the axis
+    is not widened for its marks, which :func:`rejected_beat_marks` gives to
+    :func:`mark_beyond_axis`."""
     import numpy as np
 
     b = analysis.beats
     if b is None or not len(b):
         return None
-    done = np.isfinite(np.asarray(b.rr_s, float))
+    done = np.isfinite(np.asarray(b.rr_s, float)) & np.asarray(b.clean, bool)
     y = np.concatenate([np.asarray(b.psv_cm_s, float)[done], np.asarray(b.edv_cm_s, float)[done]])
     y = y[np.isfinite(y)]
     return (float(y.min()), float(y.max())) if y.size else None
+
+
+def rejected_beat_marks(analysis):
+    """Times (s) and values (cm/s) of the PSV and EDV marks of the beats not clean (empty
+    arrays without them)."""
+    import numpy as np
+
+    b = analysis.beats
+    if b is None or not len(b):
+        return np.zeros(0), np.zeros(0)
+    sel = np.isfinite(np.asarray(b.rr_s, float)) & ~np.asarray(b.clean, bool)
+    onset = np.asarray(b.onset_s, float)
+    t = np.concatenate([np.asarray(b.peak_s, float)[sel], (onset + b.rr_s)[sel]])
+    y = np.concatenate([np.asarray(b.psv_cm_s, float)[sel], np.asarray(b.edv_cm_s, float)[sel]])
+    return t, y
 
 
 def mark_beyond_axis(ax, t, ys):

@@ -54,6 +54,7 @@ from .marks import (  # the colours are also known by their names here
     mark_beats,
     mark_beyond_axis,
     mark_second_vessel,
+    rejected_beat_marks,
     shade_events,
 )
 
@@ -332,6 +333,9 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         ax.set_ylim(*_trace_limits(analysis, beats))
         _no_offset(ax)
         beyond = mark_beyond_axis(ax, t, [peak, mean])
+        if beats:
+            t_rej, y_rej = rejected_beat_marks(analysis)
+            beyond = mark_beyond_axis(ax, t_rej, [y_rej]) or beyond
         if beyond is not None:
             handles.append(beyond)
         ax.grid(True, alpha=0.25)
@@ -348,7 +352,7 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
 
 def _trace_limits(analysis, beats):
     """(bottom, top) of the trace's axis, cm/s: :func:`~.image.trace_range`, widened to
-    hold the beats' PSV and EDV marks (``beats``: they are drawn), with room above for
+    hold the clean beats' PSV and EDV marks (``beats``: they are drawn), with room above for
     the durations' labels where events are drawn."""
     lo, hi = trace_range(analysis)
     marks = beat_marks_range(analysis) if beats else None
