@@ -22,6 +22,7 @@ from .errors import (  # noqa: E402
     InputError,
     LayoutError,
     SettingsError,
+    UnknownSettingError,
 )
 
 #: The public names of the analysis core, and the module each is taken from when first used.
@@ -41,6 +42,7 @@ _SUBPACKAGES = ("cli", "core", "figures", "live", "sim")
 __all__ = [
     "analyze", "Analysis", "Processor", "Settings", "Trace", "Event", "LAYOUTS", "VESSELS",
     "DopplerflowError", "InputError", "AudioFileError", "LayoutError", "SettingsError",
+    "UnknownSettingError",
     "__version__",
 ]
 

@@ -14,6 +14,7 @@ __all__ = [
     "AudioFileError",
     "LayoutError",
     "SettingsError",
+    "UnknownSettingError",
     "option",
     "command_line_message",
 ]
@@ -73,3 +74,8 @@ class SettingsError(DopplerflowError, ValueError):
     """A setting (angle, carrier, layout name, ...) is out of range: bad usage."""
 
     exit_code = 2
+
+
+class UnknownSettingError(SettingsError, TypeError):
+    """A keyword that names no setting (``vesel='ijv'``): a :class:`SettingsError`, and
+    the TypeError Python raises for an unexpected keyword."""

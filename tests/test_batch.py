@@ -274,6 +274,83 @@ def test_an_interrupted_run_keeps_its_rows_and_resumes(data, tmp_path):
     assert summary.skipped + summary.analysed == 5 and len(_csv_rows(out)) == 5
 
 
+def test_an_existing_table_is_replaced_only_when_asked(data, tmp_path, capsys):
+    """A study's table is not replaced by a run that was not meant for it (a typo in the
+    folder, a run on part of the study, another CSV given as -o): without --resume or
+    --overwrite an existing output is refused in one line, before any work, and is left
+    as it was."""
+    out = tmp_path / "out.csv"
+    assert cli.main(["batch", str(data / "neck"), "-o", str(out), "-q"]) == 0
+    before = out.read_bytes()
+    for argv in ([str(data / "nekc")], [str(data / "legs/gsv.flac")]):
+        assert cli.main(["batch", *argv, "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "exists: give --resume" in err and "--overwrite" in err
+        assert out.read_bytes() == before
+    assert cli.main(["batch", str(data / "neck"), "-o", str(out), "--resume",
+                     "--overwrite"]) == 2
+    assert "give one of the two" in capsys.readouterr().err
+    assert cli.main(["batch", str(data / "legs/gsv.flac"), "-o", str(out), "--overwrite",
+                     "-q"]) == 0
+    assert [r["file"] for r in _csv_rows(out)] == [str(data / "legs/gsv.flac")]
+
+
+def test_a_resumed_run_stopped_early_keeps_the_rows_it_had_not_redone(data, tmp_path):
+    """Resuming analyses failed rows again: until a recording's new row is in, its row
+    of the table stays (an interrupted resume loses no recording from the table)."""
+    out = tmp_path / "out.csv"
+    run_batch([data], out, jobs=1)
+    rows = {r["file"]: r for r in _csv_rows(out)}
+    bad = rows[str(data / BAD)]
+    assert bad["status"] == "error"
+
+    def stop(done, total, errors):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # the settings changed: all five again
+        run_batch([data], out, jobs=1, resume=True, settings=Settings(angle_deg=50.0),
+                  progress=stop)
+    after = {r["file"]: r for r in _csv_rows(out)}
+    assert sorted(after) == sorted(rows)
+    assert sum(r["angle_deg"] == "50.0" for r in after.values()) == 1
+
+
+def test_a_dask_address_that_is_not_one_leaves_the_table_as_it_was(data, tmp_path, capsys):
+    """--dask with no port is refused at once, in one line, and the table is untouched
+    (no Client is made: a half-made one hung for 40 s and printed a traceback at exit)."""
+    pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed: pip install "
+                              "'dopplerflow[dask]' to test the cluster path")
+    out = tmp_path / "out.csv"
+    assert cli.main(["batch", str(data / "neck"), "-o", str(out), "-q"]) == 0
+    before = out.read_bytes()
+    assert cli.main(["batch", str(data), "-o", str(out), "--resume",
+                     "--dask", "notanaddress"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("dopplerflow: error: --dask notanaddress is not a scheduler's address "
+                   "(missing port number in address 'notanaddress'); give one such as "
+                   "tcp://10.0.0.5:8786\n")
+    assert out.read_bytes() == before
+
+
+def test_the_geometry_left_at_its_defaults_is_marked_in_the_table_and_the_json(data, tmp_path):
+    """Every velocity scales with the carrier and the angle: a recording whose carrier or
+    angle no flag, sidecar or settings table gave has it in its geometry_assumed (the
+    table's cell, the JSON's list), as analyze marks it."""
+    t = tmp_path / "settings.csv"
+    t.write_text(f"file,carrier_mhz\n{data}/neck/jug.flac,5\n")
+    out, js = tmp_path / "out.csv", tmp_path / "json"
+    assert cli.main(["batch", str(data / "neck"), "-o", str(out), "--settings", str(t),
+                     "--json-dir", str(js), "-q"]) == 0
+    cells = {os.path.basename(r["file"]): r["geometry_assumed"] for r in _csv_rows(out)}
+    assert cells == {"jug.flac": "angle_deg", "vv.flac": "carrier_hz angle_deg"}
+    assert json.loads((js / "jug.flac.json").read_text())["geometry_assumed"] == ["angle_deg"]
+    out2 = tmp_path / "given.csv"
+    assert cli.main(["batch", str(data / "neck"), "-o", str(out2), "--carrier-mhz", "8",
+                     "--angle", "60", "-q"]) == 0
+    assert {r["geometry_assumed"] for r in _csv_rows(out2)} == {""}
+
+
 def test_parquet_reads_back_as_the_csv_and_resumes(data, tmp_path):
     pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
     run_batch([data], tmp_path / "out.csv", jobs=1)
@@ -380,8 +457,8 @@ def test_the_command_line_runs_globs_reports_progress_and_accepts_analysis_flags
     assert cli.main(["batch", str(data / "neck" / "*.flac"), str(data / "legs"), "-o", str(out),
                      "--jobs", "2", "--vessel", "gsv", "--angle", "55"]) == 0
     err = capsys.readouterr().err
-    assert "batch: 5/5 done, 1 error" in err and "5 recording(s), 5 analysed, 1 with an error" \
-        in err
+    assert "batch: 5/5 done, 1 error" in err and \
+        "5 recording(s), 4 with a result, 1 with an error\n" in err
     rows = _csv_rows(out)
     assert {r["vessel"] for r in rows} == {"gsv"} and {r["angle_deg"] for r in rows} == {"55.0"}
     assert cli.main(["batch", str(data), "-o", str(tmp_path / "x.txt")]) == 2
@@ -549,7 +626,7 @@ def test_a_name_that_is_not_utf8_is_escaped_in_the_table_and_resumes(data, tmp_p
         before = out.read_bytes()
         assert cli.main(["batch", str(folder), "-o", str(out), "-j", "1", "--resume",
                          "--json-dir", str(tmp_path / "json")]) == 0
-        assert "0 analysed, 2 kept from before" in capsys.readouterr().err
+        assert "(0 analysed now, 2 kept from before)" in capsys.readouterr().err
         assert out.read_bytes() == before
     (tmp_path / "out.csv").read_bytes().decode("utf-8")  # UTF-8 throughout
     assert os.path.exists(os.path.join(tmp_path, "json", latin + ".json"))
@@ -775,7 +852,8 @@ def test_a_json_of_another_recording_is_not_overwritten(data, tmp_path):
     js = tmp_path / "json"
     assert run_batch([tmp_path / "p1"], tmp_path / "1.csv", jobs=1, json_dir=js).errors == 0
     first = (js / "ijv.flac.json").read_bytes()
-    assert run_batch([tmp_path / "p1"], tmp_path / "1.csv", jobs=1, json_dir=js).errors == 0
+    assert run_batch([tmp_path / "p1"], tmp_path / "1.csv", jobs=1, json_dir=js,
+                     overwrite=True).errors == 0
     assert run_batch([tmp_path / "p2"], tmp_path / "2.csv", jobs=1, json_dir=js).errors == 1
     (row,) = _csv_rows(tmp_path / "2.csv")
     assert row["error"] == (f"{js / 'ijv.flac.json'} holds the result of another recording, "

@@ -376,6 +376,78 @@ def test_beats_and_heart_rate_are_shown_when_the_analysis_has_them(analysed):
     assert data["heart_rate_bpm"] == hr and data["beats"]["n_beats"] >= 5
 
 
+def _recording_text(page, index):
+    """The text of recording ``index``'s section of an exam page."""
+    start = page.index(f'<section class="recording" id="rec-{index}">')
+    html = page[start:page.index("</section>", start) + len("</section>")]
+    return " ".join(" ".join(parse_page("<!DOCTYPE html>" + html).text).split())
+
+
+def test_a_recording_that_cannot_tell_retrograde_flow_says_why(tmp_path):
+    """Where reflux is not assessable and no retrograde flow is listed (a mono recording,
+    one shorter than the threshold, two vessels flowing opposite ways) the recording's
+    section says it is not assessable and why, as the report does, not that there is no
+    retrograde flow; a recording without flow says there is none."""
+    from dopplerflow.core import verdict
+    from dopplerflow.figures.exam_report import render_exam
+
+    files = {"mono": ("jugular_phasic", "mono", 2.0, 8000),
+             "short": ("jugular_phasic", "iq", 0.6, 8000),
+             "twov": ("jugular_with_carotid", "iq", 4.0, 16000),
+             "noflow": ("no_flow", "iq", 2.0, 8000)}
+    for name, (scenario, layout, duration, fs) in files.items():
+        write_scenario(scenario, tmp_path / f"{name}.flac", layout=layout, sample_rate_hz=fs,
+                       duration_s=duration, seed=3)
+    path = write_manifest(tmp_path, [(name, "ijv", "left", "supine") for name in files])
+    exam = analyze_exam(load_manifest(path), keep_spectrogram=False)
+    page = render_exam(exam)
+    why = {}
+    for it in exam.items:
+        a, text = it.analysis, _recording_text(page, it.recording.index)
+        name = it.recording.file.removesuffix(".flac")
+        if name == "noflow":
+            assert a.flow_detected is False and "No retrograde flow." in text
+            continue
+        assert a.reflux is None and not a.reflux_events and not a.episodes, name
+        why[name] = verdict.not_assessable_reason(a)
+        assert f"Retrograde flow not assessable: {why[name]}." in text
+        assert "No retrograde flow" not in text
+    assert why["mono"] == "a mono recording has no flow direction"
+    assert why["short"].endswith("shorter than the reflux threshold of 0.88 s")
+    assert why["twov"] == "two vessels flow opposite ways in the beam"
+
+
+def test_a_beat_value_not_defined_is_a_dash_as_in_the_json(tmp_path):
+    """A jugular Valsalva: beats without systolic flow have no RI (infinite in the
+    arrays), and the PI and S/D of others are not defined. Each cell of the page's beats
+    table is "\u2014" exactly where the JSON has null, never "inf" or "nan"."""
+    import re
+
+    from test_report import _Cells
+
+    from dopplerflow.figures.exam_report import _BEAT_COLUMNS, render_exam
+
+    write_scenario("jugular_valsalva", tmp_path / "valsalva.flac", layout="iq",
+                   sample_rate_hz=8000, seed=11)
+    path = write_manifest(tmp_path, [("valsalva", "ijv", "left", "supine", "valsalva")])
+    exam = analyze_exam(load_manifest(path), keep_spectrogram=False)
+    beats = exam.items[0].analysis.beats
+    assert np.isinf(beats.ri[:50]).any()
+    page = render_exam(exam)
+    (html,) = re.findall(r"<h4>Beats</h4>(<table>.*?</table>)", page, flags=re.S)
+    cells = _Cells()
+    cells.feed(html)
+    (table,) = cells.tables.values()
+    assert len(table) - 1 == min(len(beats), 50)
+    lists = beats.to_lists()
+    for i, row in enumerate(table[1:]):
+        for (column, _, decimals), cell in zip(_BEAT_COLUMNS, row, strict=True):
+            if decimals is None:
+                continue
+            assert (cell == "\u2014") == (lists[column][i] is None), (i, column, cell)
+            assert "inf" not in cell and "nan" not in cell
+
+
 def test_the_bundled_exam_is_what_make_samples_writes_bit_for_bit(tmp_path):
     spec = importlib.util.spec_from_file_location("make_samples",
                                                   SAMPLES / "make_samples.py")

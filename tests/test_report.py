@@ -416,6 +416,51 @@ def test_beats_without_a_heart_rate_say_why(artery, fast, why):
             f"measured rate.") in _caption(page)
 
 
+def _summary_rate(a):
+    """What ``analyze``'s summary says on its ``heart rate`` line."""
+    from dopplerflow.cli.common import beat_lines
+
+    return dict(beat_lines(a))["heart rate"]
+
+
+def test_a_recording_too_short_for_the_pulse_search_says_so(tmp_path):
+    """Half a second of flow: the pulse was never searched for (its periodicity null), so
+    the beats section gives that reason, as the summary does, not that no pulse was
+    found."""
+    from dopplerflow.sim.synth import write_scenario
+
+    path = tmp_path / "short.flac"
+    write_scenario("jugular_phasic", path, layout="iq", sample_rate_hz=16000, duration_s=0.5,
+                   seed=8)
+    a = dopplerflow.analyze(path, vessel="ijv")
+    assert a.flow_detected and not len(a.beats) and a.beats.summary["periodicity"] is None
+    why = "too short to read a pulse (the search needs 2.5 s of signal)"
+    assert _summary_rate(a) == f"not measured: {why}"
+    assert _section(report.render_report(a), "beats-title") == \
+        f"Beats Heart rate not measured: {why}."
+
+
+def test_the_beat_count_names_the_beat_cut_by_the_end(tmp_path):
+    """A mono artery whose last beat is cut by the end of the recording: the beats found
+    are counted as the summary counts them, clean, rejected and cut by the end."""
+    import re
+
+    from dopplerflow.sim.synth import write_scenario
+
+    path = tmp_path / "artery.flac"
+    write_scenario("artery_triphasic", path, layout="mono", sample_rate_hz=16000,
+                   duration_s=8.0, seed=3)
+    a = dopplerflow.analyze(path, layout="mono", vessel="artery")
+    s = a.beats.summary
+    cut = s["n_beats"] - s["n_clean"] - s["n_rejected"]
+    assert cut >= 1 and a.heart_rate_bpm is not None
+    (count,) = re.findall(r"\d+ beats \([^)]*\)", _summary_rate(a))
+    assert count == (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} "
+                     f"rejected, {cut} cut by the end)")
+    assert f"; {count}, read on the maximum velocity" in \
+        _section(report.render_report(a), "beats-title")
+
+
 # ------------------------------------------------------------------------------ exam page
 @pytest.fixture(scope="module")
 def exam_page(tmp_path_factory):

@@ -66,3 +66,20 @@ def test_the_readme_shows_what_its_first_command_prints():
     assert p.returncode == 0, p.stderr
     err = [ln for ln in p.stderr.splitlines() if not ln.startswith("dopplerflow: first run")]
     assert (p.stdout + "\n".join(err)).strip("\n") == shown
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/usage.md"])
+def test_the_python_example_runs_as_written(page, monkeypatch, capsys):
+    """The Python example of the README and of usage.md, pasted as it is (from the
+    project's folder), runs, and reads the sample's reflux."""
+    import re
+
+    root = SAMPLES_DIR.parent
+    text = (root / page).read_text()
+    code = re.search(r"```python\n(import dopplerflow\nimport soundfile as sf\n.*?)```", text,
+                     re.S).group(1)
+    monkeypatch.chdir(root)
+    scope = {}
+    exec(compile(code, page, "exec"), scope)
+    assert scope["result"].reflux is True and scope["a"].reflux is False
+    assert "reflux_ended" in capsys.readouterr().out

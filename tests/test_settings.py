@@ -185,12 +185,15 @@ def test_a_sidecar_naming_an_unknown_vessel_says_where():
 
 def test_an_unknown_keyword_names_the_known_settings():
     """Settings(window_ms=10), a sidecar's spelling, is told what the settings are called,
-    as analyze(window_ms=10) is; Python's own message named only the first stray keyword."""
+    as analyze(window_ms=10) is; Python's own message named only the first stray keyword.
+    The error is dopplerflow's (``except DopplerflowError`` catches it) and a TypeError."""
     for make in (lambda: df.Settings(window_ms=10),
                  lambda: df.analyze(np.zeros((800, 2)), sample_rate_hz=8000, window_ms=10)):
         with pytest.raises(TypeError, match=r"^unknown setting\(s\) window_ms; known: layout, "
-                                            r"invert, .*window_s, hop_s"):
+                                            r"invert, .*window_s, hop_s") as caught:
             make()
+        assert isinstance(caught.value, df.DopplerflowError)
+        assert isinstance(caught.value, df.SettingsError)
     assert df.Settings(window_s=0.02).window_s == 0.02
 
 

@@ -49,11 +49,13 @@ def test_vessel_phrase():
     assert verdict.vessel_phrase(Settings(vessel="ijv")) == "ijv, reflux threshold 0.88 s"
     assert verdict.vessel_phrase(Settings()) == "reflux threshold 0.5 s"
     assert verdict.vessel_phrase(Settings(vessel="artery")) == "artery, no reflux rule"
-    # mono: no direction, so no rule applies, whatever the vessel
+    # mono: no direction, so a vessel's rule cannot be applied; an artery has none
     assert verdict.vessel_phrase(Settings(), direction=False) == \
-        "no vessel given; no reflux rule applies (mono: no flow direction)"
-    assert verdict.vessel_phrase(Settings(vessel="ijv"), direction=False) == \
-        "ijv; no reflux rule applies (mono: no flow direction)"
+        "no vessel given; reflux not assessable (mono: no flow direction)"
+    assert verdict.vessel_phrase(Settings(vessel="gsv"), direction=False) == \
+        "gsv; reflux not assessable (mono: no flow direction)"
+    assert verdict.vessel_phrase(Settings(vessel="artery"), direction=False) == \
+        "artery, no reflux rule"
 
 
 @pytest.mark.parametrize("kw, phrase, headline, kind, sentence", [

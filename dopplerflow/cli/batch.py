@@ -10,7 +10,7 @@ import sys
 
 from ..errors import SettingsError
 from . import Interrupted
-from .common import CountProgress, add_analysis_arguments, settings_from_args
+from .common import CountProgress, add_analysis_arguments, assumed_geometry, settings_from_args
 
 __all__ = ["add_arguments", "main", "Terminated"]
 
@@ -80,6 +80,9 @@ def add_arguments(parser):
                         help="keep the rows already in OUT and analyse only the recordings "
                              "missing there (or that failed, or whose settings or file "
                              "changed, or whose JSON or beats file is missing)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace OUT if it exists (without --overwrite or --resume an "
+                             "existing OUT is refused: it may hold a study's results)")
     run = parser.add_argument_group("where the work runs")
     run.add_argument("-j", "--jobs", type=_jobs, metavar="N",
                      help="worker processes (default: all cores)")
@@ -112,7 +115,9 @@ def main(args):
             summary = run_batch(args.paths, args.output, settings=settings,
                                 table_path=args.settings, jobs=args.jobs, dask=args.dask,
                                 json_dir=args.json_dir, beats_dir=args.beats_dir,
-                                resume=args.resume, progress=progress,
+                                resume=args.resume, overwrite=args.overwrite,
+                                assumed_geometry=assumed_geometry(args),
+                                progress=progress,
                                 on_empty=lambda path: warn(f"{path} holds no recordings"),
                                 on_warning=warn)
     except KeyboardInterrupt as e:
@@ -132,8 +137,9 @@ def main(args):
               f"each row of {summary.output} gives its error)", file=sys.stderr)
         return 1
     if not args.quiet:
-        kept = f", {summary.skipped} kept from before" if summary.skipped else ""
+        kept = (f" ({summary.analysed} analysed now, {summary.skipped} kept from before)"
+                if summary.skipped else "")
         print(f"dopplerflow: {summary.output}: {summary.found} recording(s), "
-              f"{summary.analysed} analysed{kept}, {summary.errors} with an error",
-              file=sys.stderr)
+              f"{summary.found - summary.errors} with a result, {summary.errors} with an "
+              f"error{kept}", file=sys.stderr)
     return 0

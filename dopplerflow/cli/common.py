@@ -327,11 +327,17 @@ def write_each(jobs):
         raise AudioFileError("; ".join(failed) + rest)
 
 
+def assumed_geometry(args):
+    """The geometry settings the command line was not given (the carrier and the angle
+    left at their defaults), as the settings' fields."""
+    return [field for field, dest in (("carrier_hz", "carrier_mhz"), ("angle_deg", "angle"))
+            if getattr(args, dest, None) is None]
+
+
 def mark_assumed_geometry(analysis, args):
     """Record in ``analysis`` (the JSON's ``geometry_assumed``) the geometry settings the
-    command line was not given: the carrier and the angle left at their defaults."""
-    assumed = [field for field, dest in (("carrier_hz", "carrier_mhz"), ("angle_deg", "angle"))
-               if getattr(args, dest, None) is None]
+    command line was not given (:func:`assumed_geometry`)."""
+    assumed = assumed_geometry(args)
     if assumed:
         analysis.extra["geometry_assumed"] = assumed
 
@@ -428,8 +434,6 @@ def beat_lines(analysis):
     commonest waveform and the reverse-flow share.  ``breathing``: for veins, the
     respiratory phasicity (with or without a pulse).
     """
-    from ..core.beats.constants import MIN_PERIODICITY, WARMUP_S
-
     b = analysis.beats
     if b is None:
         return []
@@ -438,15 +442,7 @@ def beat_lines(analysis):
     if len(b):
         out += _rate_lines(b)
     elif analysis.flow_detected:
-        q = s["periodicity"]
-        if q is None:
-            why = f"too short to read a pulse (the search needs {WARMUP_S:g} s of signal)"
-        elif q < MIN_PERIODICITY:
-            why = (f"no regular pulse in the flow (periodicity {q:.2f}; a pulse needs "
-                   f"{MIN_PERIODICITY})")
-        else:
-            why = "no beat found in the flow"
-        out.append(("heart rate", f"not measured: {why}"))
+        out.append(("heart rate", f"not measured: {verdict.no_pulse_reason(analysis)}"))
     resp = s.get("respiratory_phasicity")
     if resp:
         out.append(("breathing", f"respiratory phasicity {resp['call']} (peak-to-peak modulation "
@@ -460,14 +456,10 @@ def _rate_lines(b):
 
     s = b.summary
     on = {"max_envelope": "the maximum velocity", "band_power": "the band power"}[b.signal]
-    # a beat without a next onset (the last, cut by the end) is neither clean nor rejected
-    cut = s["n_beats"] - s["n_clean"] - s["n_rejected"]
-    cut = f", {cut} cut by the end" if cut else ""
     # a pulse less regular than a clear one's is said to be weak, with its periodicity
     q = s["periodicity"]
     weak = f" (a weak pulse: periodicity {q:.2f})" if q < GOOD_PERIODICITY else ""
-    count = (f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected{cut}), "
-             f"read on {on}{weak}")
+    count = f"{verdict.beat_count(b)}, read on {on}{weak}"
     if s["heart_rate_bpm"] is None:
         return [("heart rate", f"not measured: {verdict.no_rate_reason(b)}; {count}")]
     out = [("heart rate", f"{tidy(s['heart_rate_bpm'], 1)} beats/min (IQR "

@@ -163,7 +163,7 @@ def assemble(proc, extra):
         reflux=reflux, reflux_not_assessable=unassessable,
         antegrade=DIRECTIONS[ante] if direction and source != "unknown" else None,
         antegrade_source=source, reflux_events=events, episodes=episodes, trace=trace,
-        warnings=warnings, summary=_summary(proc, ante, events, coded_tops),
+        warnings=warnings, summary=_summary(proc, ante, events, coded_tops, reflux is not None),
         file=proc.file, n_channels=proc.n_channels, spectrogram=spec,
         spectrogram_step=kept.step if kept is not None else 1,
         spectrogram_time_s=kept.times_s(cfg.t0_s, cfg.hop_s) if kept is not None else None,
@@ -480,9 +480,10 @@ def _coded_echoes(proc, warnings):
             f"{over:.0f} dB over the noise, where slow flow lies")
 
 
-def _summary(proc, ante, events, coded_tops=()):
+def _summary(proc, ante, events, coded_tops=(), assessed=True):
     """The summary figures of the result (no peak velocity in the directions of
-    ``coded_tops``, whose envelope is a codec's noise)."""
+    ``coded_tops``, whose envelope is a codec's noise; no longest reflux where reflux is
+    not ``assessed``: 0 would read as none found)."""
     cfg = proc.config
     noise_dbfs = _noise_dbfs(proc)
     tot = proc.totals
@@ -499,6 +500,7 @@ def _summary(proc, ante, events, coded_tops=()):
         peak_antegrade_velocity_cm_s=None if ante in coded_tops else round(peak_ante, 2),
         peak_retrograde_velocity_cm_s=(round(peak_retro, 2) if proc.cmap.direction_available
                                        and 1 - ante not in coded_tops else None),
-        longest_reflux_s=round(max((e.duration_s for e in events), default=0.0), 4),
+        longest_reflux_s=(round(max((e.duration_s for e in events), default=0.0), 4)
+                          if assessed else None),
         noise_floor_dbfs=None if noise_dbfs is None else round(noise_dbfs, 1),
     )

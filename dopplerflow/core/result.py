@@ -69,8 +69,8 @@ class Summary:
     peak_antegrade_velocity_cm_s : float
     peak_retrograde_velocity_cm_s : float or None
         None without direction (mono).
-    longest_reflux_s : float
-        Longest reflux event, s (0 if none).
+    longest_reflux_s : float or None
+        Longest reflux event, s (0 if none; None where reflux is not assessable).
     noise_floor_dbfs : float or None
         Median noise level of the frames clear of digital silence, dB full scale per
         sample (None: no such frame).
@@ -84,7 +84,7 @@ class Summary:
     flow_fraction: float
     peak_antegrade_velocity_cm_s: float
     peak_retrograde_velocity_cm_s: float | None
-    longest_reflux_s: float
+    longest_reflux_s: float | None
     noise_floor_dbfs: float | None
 
     def to_dict(self):

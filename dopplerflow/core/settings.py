@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from ..errors import SettingsError, option
+from ..errors import SettingsError, UnknownSettingError, option
 from .envelopes import DEFAULT_METHOD, METHODS, method_code
 from .hum import MAINS_HZ
 from .layouts import LAYOUT_CHOICES
@@ -232,11 +232,11 @@ SETTINGS_FIELDS = tuple(f.name for f in fields(Settings))
 
 
 def _unknown_names(kwargs):
-    """Raise TypeError naming the keywords of ``kwargs`` that are no setting, and the
-    known ones."""
+    """Raise :class:`UnknownSettingError` (a TypeError too) naming the keywords of
+    ``kwargs`` that are no setting, and the known ones."""
     unknown = set(kwargs) - set(SETTINGS_FIELDS)
     if unknown:
-        raise TypeError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
+        raise UnknownSettingError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
                         f"{', '.join(SETTINGS_FIELDS)}")
 
 

@@ -10,8 +10,8 @@ from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
-           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason", "default_mark",
-           "PROBE_WORDS"]
+           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason", "no_pulse_reason",
+           "beat_count", "default_mark", "PROBE_WORDS"]
 
 #: A probe direction (``"toward"``, ``"away"``) as the outputs word it.
 PROBE_WORDS = {"toward": "toward the probe", "away": "away from the probe"}
@@ -45,6 +45,41 @@ def no_rate_reason(beats):
             f"{60 / MAX_PERIOD_S:g}-{60 / MIN_PERIOD_S:g}/min")
 
 
+def no_pulse_reason(analysis):
+    """Why the analysis found no beat, as a clause; None where it found beats.
+
+    ``"too short to read a pulse (the search needs 2.5 s of signal)"`` where the pulse
+    was never searched for (its periodicity null), ``"no regular pulse in the flow
+    (periodicity 0.25; a pulse needs 0.35)"``, ``"no beat found in the flow"``; without
+    flow ``"no flow detected"``, or why flow is not assessable (:func:`flow_unassessed`).
+    """
+    from .beats.constants import MIN_PERIODICITY, WARMUP_S
+
+    b = analysis.beats
+    if b is not None and len(b):
+        return None
+    if analysis.flow_detected is None:
+        return flow_unassessed(analysis)
+    if not analysis.flow_detected:
+        return "no flow detected"
+    q = b.summary["periodicity"]
+    if q is None:
+        return f"too short to read a pulse (the search needs {WARMUP_S:g} s of signal)"
+    if q < MIN_PERIODICITY:
+        return (f"no regular pulse in the flow (periodicity {q:.2f}; a pulse needs "
+                f"{MIN_PERIODICITY})")
+    return "no beat found in the flow"
+
+
+def beat_count(beats):
+    """The beats found, e.g. ``"10 beats (8 clean, 1 rejected, 1 cut by the end)"``: a beat
+    without a next onset (the last, cut by the end) is neither clean nor rejected."""
+    s = beats.summary
+    cut = s["n_beats"] - s["n_clean"] - s["n_rejected"]
+    cut = f", {cut} cut by the end" if cut else ""
+    return f"{s['n_beats']} beats ({s['n_clean']} clean, {s['n_rejected']} rejected{cut})"
+
+
 def threshold_phrase(analysis):
     """The reflux rule as figure titles and legends show it.
 
@@ -70,12 +105,12 @@ def threshold_phrase(analysis):
 
 def vessel_phrase(settings, direction=True):
     """The vessel and its rule, e.g. ``"ijv, reflux threshold 0.88 s"`` or ``"no reflux rule"``;
-    without a flow direction (``direction`` False: mono) no rule applies, e.g. ``"ijv; no
-    reflux rule applies (mono: no flow direction)"``."""
-    if not direction:
-        return (f"{settings.vessel or 'no vessel given'}; no reflux rule applies (mono: no "
-                f"flow direction)")
+    without a flow direction (``direction`` False: mono) a vessel's rule cannot be applied,
+    e.g. ``"gsv; reflux not assessable (mono: no flow direction)"``."""
     thr = settings.threshold_s
+    if not direction and thr:
+        return (f"{settings.vessel or 'no vessel given'}; reflux not assessable (mono: no "
+                f"flow direction)")
     vessel = f"{settings.vessel}, " if settings.vessel else ""
     return vessel + (f"reflux threshold {thr:g} s" if thr else "no reflux rule")
 

@@ -10,6 +10,7 @@ warnings and a small sonogram.  It builds on :mod:`dopplerflow.figures.report`.
 import base64
 import datetime
 import io
+import math
 
 from ..core import verdict
 from .report import (
@@ -19,6 +20,7 @@ from .report import (
     _SIGNALS,
     DISCLAIMER,
     _e,
+    _episodes_unassessed,
     _event_rows,
     _number,
     _table,
@@ -229,9 +231,10 @@ def _beats(analysis):
 
 
 def _value(v):
-    """A numpy value as a Python one; NaN as None."""
+    """A numpy value as a Python one; a value not defined (NaN, infinite: the RI of a beat
+    without systolic flow) as None, as the JSON gives it."""
     v = v.item() if hasattr(v, "item") else v
-    return None if isinstance(v, float) and v != v else v
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _beat_cell(v, decimals):
@@ -257,6 +260,11 @@ def _recording(item):
                       ("Shorter retrograde episodes", a.episodes)):
         if got:
             events += [f"<p>{name}:</p>", _table(_event_rows(got), header=_EVENT_HEADER)]
+    if not events:
+        # none listed: none there, or (mono, too short, two vessels ...) none to be told
+        why = _episodes_unassessed(a)
+        events = [f"<p>Retrograde flow not assessable: {_e(why)}.</p>" if why else
+                  "<p>No retrograde flow.</p>"]
     warnings = ("<ul class=\"warnings\">" + "".join(f"<li>{_e(w)}</li>" for w in a.warnings)
                 + "</ul>" if a.warnings else "")
     label = f" \u2014 {_e(r.label)}" if r.label else ""
@@ -267,7 +275,7 @@ def _recording(item):
         f"{_e(r.manoeuvre)}: {_e(r.file)}{label}</h3>",
         f'<p class="verdict {kind}">{_e(sentence)}</p>',
         f"<p>{_e(facts)}.</p>", f"<figure>{_sonogram(a)}</figure>",
-        *(events or ["<p>No retrograde flow.</p>"]),
+        *events,
         _beats(a), warnings, "</section>"])
 
 

@@ -263,15 +263,17 @@ _SIGNALS = {"max_envelope": "the maximum velocity", "band_power": "the band powe
 
 def _beats(analysis):
     """The beats, as a section across the page: the heart rate and how many beats it is
-    taken over, then the recording's indices (medians over the clean beats)."""
+    taken over, then the recording's indices (medians over the clean beats); without
+    beats, why none were found (:func:`verdict.no_pulse_reason`)."""
     out = ['<section class="wide"><h2 id="beats-title">Beats</h2>']
     b = analysis.beats
-    if b is None or not len(b):
-        out.append("<p>No periodic pulse was found: no beats and no heart rate.</p>")
+    why = verdict.no_pulse_reason(analysis)
+    if why:
+        out.append(f"<p>Heart rate not measured: {_e(why)}.</p>")
         return "\n".join(out + ["</section>"])
     s = b.summary
-    found = (f"{s['n_beats']} beats found ({s['n_clean']} clean, {s['n_rejected']} "
-             f"rejected), read on {_SIGNALS[b.signal]} (periodicity {b.periodicity:.2f})")
+    found = (f"{verdict.beat_count(b)}, read on {_SIGNALS[b.signal]} "
+             f"(periodicity {b.periodicity:.2f})")
     if s["heart_rate_bpm"] is None:
         out.append(f"<p>Heart rate not measured: {_e(verdict.no_rate_reason(b))}. {_e(found)}.</p>")
         return "\n".join(out + ["</section>"])

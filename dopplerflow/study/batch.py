@@ -20,10 +20,16 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from ..errors import AudioFileError, DopplerflowError, SettingsError, command_line_message
+from ..errors import (
+    AudioFileError,
+    DopplerflowError,
+    SettingsError,
+    command_line_message,
+    option,
+)
 from . import recsettings, table
 from .files import atomic_write, find_recordings, real, refuse_overwrites
-from .pool import TaskFailed, default_jobs, require_distributed, run_tasks
+from .pool import TaskFailed, connect, default_jobs, require_distributed, run_tasks
 
 __all__ = ["Task", "BatchSummary", "run_batch", "plan_batch", "analyze_task"]
 
@@ -54,6 +60,9 @@ class Task:
         Return the whole result as well as the row (for ``json_dir``).
     beats : bool
         Return the per-beat CSV too (for ``beats_dir``).
+    assumed : tuple of str
+        The geometry settings (``carrier_hz``, ``angle_deg``) left at their defaults:
+        the result's ``geometry_assumed``.
     """
 
     name: str
@@ -62,6 +71,7 @@ class Task:
     source: str
     full: bool = False
     beats: bool = False
+    assumed: tuple = ()
 
 
 @dataclass
@@ -96,6 +106,8 @@ def analyze_task(task):
         return _failed(task, "out of memory")
     except Exception as e:  # a bug must not end a run of thousands: report it in the row
         return _failed(task, f"unexpected {type(e).__name__}: {e} (please report it)")
+    if task.assumed:
+        analysis.extra["geometry_assumed"] = list(task.assumed)
     result = analysis.to_dict()  # heart_rate_bpm and the beats' summary included
     result["file"] = task.name
     row = table.row_from_result(task.name, result, task.settings, task.source)
@@ -111,19 +123,22 @@ def _failed(task, message):
 
 
 def _resolve(recording, base, rows_of_table, table_name):
-    """``(settings, source, sidecar path or None)`` of one recording."""
-    settings, source = base, "defaults"
+    """``(settings, source, sidecar path or None, the fields they set)`` of one
+    recording."""
+    settings, source, given = base, "defaults", set()
     sidecar = recsettings.sidecar_path(recording.path)
     if sidecar is not None:
-        settings = recsettings.apply_settings(settings, recsettings.read_sidecar(sidecar),
+        mapping = recsettings.read_sidecar(sidecar)
+        settings = recsettings.apply_settings(settings, mapping,
                                               f"sidecar {os.path.basename(sidecar)}")
-        source = "sidecar"
+        source, given = "sidecar", given | recsettings.fields_set(mapping)
     extra = rows_of_table.get(real(recording.path))
     if extra is not None:
         settings = recsettings.apply_settings(settings, extra,
                                               f"settings table {table_name}, {recording.name}")
         source = "table" if source == "defaults" else "sidecar+table"
-    return settings, source, sidecar
+        given |= recsettings.fields_set(extra)
+    return settings, source, sidecar, given
 
 
 def _mirrored(recordings, folder, suffix):
@@ -168,10 +183,12 @@ class _Plan:
     names: list  # the recordings of this run
     files: dict  # file -> its table.FILE_COLUMNS cells
     settled: int  # rows of this run decided before any analysis (settings errors)
+    stale: dict  # file -> its row in the table resumed, while it is analysed again
 
 
 def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
-               beats_dir=None, resume=False, on_empty=None, on_warning=None):
+               beats_dir=None, resume=False, overwrite=False, assumed_geometry=(),
+               on_empty=None, on_warning=None):
     """Everything :func:`run_batch` does before the analyses, without writing.
 
     Finds the recordings, reads their sidecars and the settings table, refuses
@@ -185,6 +202,10 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
     from ..core import Settings
 
     table.output_format(output)
+    if resume and overwrite:
+        raise SettingsError(f"{option('--resume', 'resume=True')} keeps the table's rows and "
+                            f"{option('--overwrite', 'overwrite=True')} replaces them: give "
+                            f"one of the two")
     base = settings or Settings()
     base.validate()
     recordings = find_recordings(paths, on_empty=on_empty)
@@ -210,11 +231,17 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
     refuse_overwrites(inputs + ([table_path] if table_path else []),
                       [output, *json_paths.values(), *beats_paths.values()])
     _check_folder(output)
+    if not (resume or overwrite) and os.path.lexists(output):
+        raise SettingsError(f"{os.fspath(output)} exists: give "
+                            f"{option('--resume', 'resume=True')} to keep its rows and "
+                            f"analyse only what they lack, "
+                            f"{option('--overwrite', 'overwrite=True')} to replace it, or "
+                            f"another output name")
     files = {r.name: table.file_cells(r.path) for r in recordings}
     wanted = {r.name: [p for p in (json_paths.get(r.name), beats_paths.get(r.name)) if p]
               for r in recordings}
-    kept = (_kept_rows(output, resolved, files, wanted)
-            if resume and os.path.exists(output) else {})
+    kept, stale = (_kept_rows(output, resolved, files, wanted)
+                   if resume and os.path.exists(output) else ({}, {}))
     rows, tasks, settled = dict(kept), [], 0
     for r in recordings:
         got = resolved[r.name]
@@ -223,10 +250,12 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
             settled += 1
         elif r.name not in kept:
             tasks.append(Task(r.name, r.path, got[0], got[1], full=bool(json_dir),
-                              beats=bool(beats_dir)))
+                              beats=bool(beats_dir),
+                              assumed=tuple(f for f in assumed_geometry if f not in got[3])))
     skipped = sum(1 for r in recordings if r.name in kept)
+    stale = {t.name: stale[t.name] for t in tasks if t.name in stale}
     return _Plan(tasks, rows, json_paths, beats_paths, len(recordings), skipped,
-                 [r.name for r in recordings], files, settled)
+                 [r.name for r in recordings], files, settled, stale)
 
 
 def _warn(message):
@@ -266,36 +295,47 @@ def _check_folder(path):
 
 
 def _kept_rows(output, resolved, files, wanted):
-    """Rows of an earlier run to keep: every row, except those of recordings of this run
-    that failed, whose settings have changed since, whose file has changed since (its
-    size or modification time; a row of an earlier version without them is kept), or
-    whose JSON or beats file asked for (``wanted``) is missing: they are analysed
-    again.  Keyed by the recording's name (a row's ``file`` cell holds it as
-    :func:`table.name_text` writes it)."""
+    """``(kept, stale)``: the rows of an earlier run to keep, and those to analyse again.
+
+    Every row is kept, except those of recordings of this run that failed, whose
+    settings have changed since, whose file has changed since (its size or modification
+    time; a row of an earlier version without them is kept), or whose JSON or beats file
+    asked for (``wanted``) is missing: they are stale, analysed again, and stay in the
+    table until their new row replaces them.  Keyed by the recording's name (a row's
+    ``file`` cell holds it as :func:`table.name_text` writes it)."""
     by_cell = {table.name_text(name): name for name in resolved}
-    kept = {}
+    kept, stale = {}, {}
     for row in table.read_table_rows(output):
         name = by_cell.get(row["file"], row["file"])
         now = resolved.get(name)
         if now is not None:
-            if row["status"] != "ok" or isinstance(now, SettingsError):
-                continue
-            fresh = table.error_row(name, "", now[0])
-            if any(table.cell_text(row[c]) != table.cell_text(fresh[c])
-                   for c, _ in table.SETTINGS_COLUMNS):
-                continue
-            if any(row[c] is not None and row[c] != v for c, v in files[name].items()):
-                continue
-            if not all(os.path.exists(p) for p in wanted[name]):
-                continue
             row["file"] = name
+            if _is_stale(row, now, files[name], wanted[name]):
+                stale[name] = row
+                continue
         kept[name] = row
-    return kept
+    return kept, stale
+
+
+def _is_stale(row, now, files, wanted):
+    """Whether a recording's row (of the table resumed) is analysed again: it failed, its
+    settings (``now``: this run's) or its file (``files``: its cells now) have changed,
+    or a JSON or beats file asked for (``wanted``) is missing."""
+    if row["status"] != "ok" or isinstance(now, SettingsError):
+        return True
+    fresh = table.error_row(row["file"], "", now[0])
+    if any(table.cell_text(row[c]) != table.cell_text(fresh[c])
+           for c, _ in table.SETTINGS_COLUMNS):
+        return True
+    if any(row[c] is not None and row[c] != v for c, v in files.items()):
+        return True
+    return not all(os.path.exists(p) for p in wanted)
 
 
 def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=None,
-              json_dir=None, beats_dir=None, resume=False, progress=None, on_empty=None,
-              on_warning=None, checkpoint_s=CHECKPOINT_S):
+              json_dir=None, beats_dir=None, resume=False, overwrite=False,
+              assumed_geometry=(), progress=None, on_empty=None, on_warning=None,
+              checkpoint_s=CHECKPOINT_S):
     """Analyse many recordings into one table.
 
     Parameters
@@ -320,7 +360,15 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
         Also write each recording's per-beat values there as CSV (the columns of
         :attr:`~dopplerflow.core.beats.Beats.COLUMNS`).
     resume : bool
-        Keep the rows of an existing ``output``; analyse only what is missing.
+        Keep the rows of an existing ``output``; analyse only what is missing.  A row
+        analysed again stays in the table until its new row replaces it.
+    overwrite : bool
+        Replace an existing ``output``.  Without ``resume`` or ``overwrite`` an existing
+        ``output`` is refused, before any work.
+    assumed_geometry : iterable of str
+        The geometry settings of ``settings`` (``carrier_hz``, ``angle_deg``) that are
+        defaults, not given: a recording whose sidecar or settings table gives none of
+        them has them in its ``geometry_assumed`` (the JSON's, the table's column).
     progress : callable, optional
         Called as ``progress(done, total, errors)`` after each analysis; the rows of
         this run's recordings that need none (a bad setting) count as done.
@@ -339,33 +387,49 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
     Raises
     ------
     SettingsError
-        Bad usage, before any work: an output that would overwrite an input or
-        another output, an unknown suffix, a bad settings table, ``dask`` without
+        Bad usage, before any work: an existing ``output`` without ``resume`` or
+        ``overwrite``, an output that would overwrite an input or another output, an
+        unknown suffix, a bad settings table, ``dask`` not an address or without
         distributed installed.
+    DopplerflowError
+        The Dask scheduler cannot be reached, before any work.
     InputError
         No recording found.
     KeyboardInterrupt
         After writing the rows done so far (resume continues from there); so does any
-        other exception that stops the run.
+        other exception that stops the run.  Before any recording is done, the table
+        is left as it was.
     """
     if dask is not None:
-        require_distributed()
+        require_distributed()  # first: it says how to install distributed
     plan = plan_batch(paths, output, settings=settings, table_path=table_path,
                       json_dir=json_dir, beats_dir=beats_dir, resume=resume,
+                      overwrite=overwrite, assumed_geometry=assumed_geometry,
                       on_empty=on_empty, on_warning=on_warning)
+    client, own = connect(dask) if dask is not None else (None, False)
+    try:
+        for p in (*plan.json_paths.values(), *plan.beats_paths.values()):
+            try:
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+            except OSError as e:  # a file where a folder of the mirrored tree goes
+                raise AudioFileError(f"cannot create the folder {os.path.dirname(p)} for "
+                                     f"{os.path.basename(p)} ({e.strerror or e}); give "
+                                     f"another folder") from None
+        return _run(plan, output, jobs, client, progress, checkpoint_s)
+    finally:
+        if own:
+            client.close()
+
+
+def _run(plan, output, jobs, client, progress, checkpoint_s):
+    """:func:`run_batch`'s analyses, and the table's writes, once planned (``client``:
+    the Dask cluster's, or None)."""
     rows, tasks = plan.rows, plan.tasks
-    for p in (*plan.json_paths.values(), *plan.beats_paths.values()):
-        try:
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-        except OSError as e:  # a file where a folder of the mirrored tree goes
-            raise AudioFileError(f"cannot create the folder {os.path.dirname(p)} for "
-                                 f"{os.path.basename(p)} ({e.strerror or e}); give another "
-                                 f"folder") from None
-    settled, last = plan.settled, time.monotonic()
+    settled, last, done = plan.settled, time.monotonic(), 0
     errors = settled
     try:
         for done, (i, out) in enumerate(run_tasks(analyze_task, tasks,
-                                                  jobs=jobs or default_jobs(), dask=dask), 1):
+                                                  jobs=jobs or default_jobs(), dask=client), 1):
             task = tasks[i]
             row = dict(_row_of(task, out, plan), **plan.files[task.name])
             rows[task.name] = row
@@ -373,12 +437,13 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
             if progress is not None:
                 progress(settled + done, settled + len(tasks), errors)
             if time.monotonic() - last >= checkpoint_s:
-                _write(rows, output)
+                _write(plan, output)
                 last = time.monotonic()
     except BaseException:  # Ctrl-C, SIGTERM, a bug: the rows done are kept all the same
-        _write(rows, output)
+        if done or not os.path.lexists(output):
+            _write(plan, output)
         raise
-    _write(rows, output)
+    _write(plan, output)
     failed = [rows[n]["error"] for n in plan.names if rows[n]["status"] != "ok"]
     return BatchSummary(plan.found, len(tasks), plan.skipped, len(failed), os.fspath(output),
                         failed[0] if failed else None)
@@ -432,5 +497,8 @@ def _json_text(result):
     return json.dumps(result, indent=2) + "\n"
 
 
-def _write(rows, output):
+def _write(plan, output):
+    """Write the table: the rows decided so far, and the rows of the table resumed of the
+    recordings still to analyse again."""
+    rows = {**plan.stale, **plan.rows}
     table.write_table([rows[k] for k in sorted(rows)], output)

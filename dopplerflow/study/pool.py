@@ -28,7 +28,7 @@ import threading
 
 from ..errors import DopplerflowError, SettingsError
 
-__all__ = ["run_tasks", "default_jobs", "require_distributed", "TaskFailed"]
+__all__ = ["run_tasks", "default_jobs", "require_distributed", "connect", "TaskFailed"]
 
 
 class TaskFailed(Exception):
@@ -220,15 +220,35 @@ def require_distributed():
     return distributed
 
 
-def _client(dask):
+def connect(dask):
+    """``(client, own)``: a ``distributed.Client`` given as it is (``own`` False), or a
+    new one connected to the scheduler at the address ``dask`` (``own`` True: the
+    caller closes it).
+
+    Raises
+    ------
+    SettingsError
+        ``dask`` is not an address (no port), or distributed is not installed.
+    DopplerflowError
+        The scheduler cannot be reached (within 20 s).
+    """
     distributed = require_distributed()
     if isinstance(dask, distributed.Client):
         return dask, False
+    from distributed.comm import addressing
+
+    address = str(dask)
+    if not address.startswith("inproc://"):
+        try:  # before a Client is made: a half-made one hangs and complains at exit
+            addressing.get_address_host_port(addressing.normalize_address(address))
+        except ValueError as e:
+            raise SettingsError(f"--dask {address} is not a scheduler's address ({e}); give "
+                                f"one such as tcp://10.0.0.5:8786") from None
     try:
-        return distributed.Client(dask, timeout="20s", set_as_default=False), True
+        return distributed.Client(address, timeout="20s", set_as_default=False), True
     except (OSError, TimeoutError, ValueError) as e:
-        raise DopplerflowError(f"cannot reach the Dask scheduler at {dask} ({e}); start it "
-                               f"with 'dask scheduler' and check the address") from None
+        raise DopplerflowError(f"cannot reach the Dask scheduler at {address} ({e}); start "
+                               f"it with 'dask scheduler' and check the address") from None
 
 
 #: Most tasks sent to a Dask worker as one: a task of Dask costs about a millisecond of
@@ -253,7 +273,7 @@ def _chunk_size(client, n_tasks):
 
 
 def _on_dask(func, tasks, dask):
-    client, own = _client(dask)  # first: it says how to install distributed
+    client, own = connect(dask)  # first: it says how to install distributed
     from distributed import as_completed
 
     tasks = list(tasks)

@@ -24,7 +24,7 @@ from ..errors import InputError, SettingsError
 from .files import load_toml, real
 
 __all__ = ["KEYS", "SIDECAR_SUFFIXES", "sidecar_path", "read_sidecar", "read_table",
-           "read_table_lines", "apply_settings", "normalise_key"]
+           "read_table_lines", "apply_settings", "fields_set", "normalise_key"]
 
 #: Sidecar file name endings, after the recording's name without its extension.
 SIDECAR_SUFFIXES = (".dopplerflow.toml", ".dopplerflow.json")
@@ -161,6 +161,18 @@ def apply_settings(base, mapping, where):
     except SettingsError as e:
         raise SettingsError(f"{where}: {e}") from None
     return settings
+
+
+def fields_set(mapping):
+    """The :class:`~dopplerflow.Settings` fields ``mapping`` (as :func:`apply_settings`
+    takes it) sets: its known keys with a value."""
+    fields = set()
+    for key, value in mapping.items():
+        k = normalise_key(key)
+        if k in KEYS and value is not None and not (isinstance(value, str)
+                                                     and not value.strip()):
+            fields.add(KEYS[k][0])
+    return fields
 
 
 def sidecar_path(recording_path):

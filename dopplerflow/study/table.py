@@ -71,14 +71,15 @@ COLUMNS = (
     ("velocity_resolution_cm_s", float), ("velocity_floor_cm_s", float),
     ("heart_rate_bpm", float),
 ) + BEAT_COLUMNS + SETTINGS_COLUMNS + (
-    ("n_warnings", int), ("warnings", str), ("dopplerflow_version", str),
+    ("geometry_assumed", str), ("n_warnings", int), ("warnings", str),
+    ("dopplerflow_version", str),
 )
 _NAMES = tuple(name for name, _ in COLUMNS)
 _TYPES = dict(COLUMNS)
 #: Columns that tables of earlier versions lack; such a table still resumes, its rows
 #: with these cells empty.
 ADDED_COLUMNS = ("file_size_bytes", "file_modified_utc", "beat_periodicity",
-                 "reflux_cut_by_end")
+                 "reflux_cut_by_end", "geometry_assumed")
 #: Warnings are joined into one cell with this separator.
 WARNING_SEPARATOR = " | "
 
@@ -169,6 +170,7 @@ def row_from_result(name, result, settings, source):
         velocity_resolution_cm_s=sm["velocity_resolution_cm_s"],
         velocity_floor_cm_s=result["velocity_floor_cm_s"],
         heart_rate_bpm=result.get("heart_rate_bpm"),
+        geometry_assumed=" ".join(result.get("geometry_assumed") or ()) or None,
         n_warnings=len(result["warnings"]),
         warnings=WARNING_SEPARATOR.join(result["warnings"]) or None,
         dopplerflow_version=result["dopplerflow_version"],
