@@ -49,9 +49,9 @@ def tone_iq(sample_rate_hz, segments=SEGMENTS, seed=0):
 class _Child:
     """A ``dopplerflow live`` child process whose stdout/stderr lines are collected."""
 
-    def __init__(self, args, env):
+    def __init__(self, args, env, preexec_fn=None):
         self.proc = subprocess.Popen(LIVE + args, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.out, self.err = [], []
         self._threads = [threading.Thread(target=self._drain, args=(s, lines), daemon=True)
                          for s, lines in ((self.proc.stdout, self.out),
@@ -541,20 +541,26 @@ def test_flac_recording_clips_and_the_analysis_sees_the_recording(tmp_path):
     assert not any("beyond full scale: float values" in w for w in live["warnings"])
 
 
-def test_blocks_of_two_seconds_do_not_count_as_a_stalled_device(tmp_path, pulse_server):
-    """A real-time device at 16 kHz in blocks of 32768 frames (2.05 s): the blocks come over
-    2 s apart, and the session runs to --duration instead of ending as a device error."""
+def test_blocks_of_a_second_run_and_longer_ones_are_refused(tmp_path, pulse_server):
+    """A real-time device at 16 kHz in blocks of 16000 frames (1 s, the longest): the blocks
+    come a second apart (the first one a block late), and the session runs to --duration
+    instead of ending as a device error.  Longer blocks are refused in one line: a device
+    hands over whole blocks only, and a stop loses what it captured of the last one."""
     require_portaudio()
     fs = pulse_server.sample_rate_hz
     out = tmp_path / "out.json"
-    res = subprocess.run(LIVE + ["--device", "pulse", "--sample-rate", str(fs), "--duration",
-                                 "5", "--block-size", "32768", "--json", str(out), "--quiet",
-                                 *ANALYSIS_FLAGS],
-                         env=pulse_server.env, capture_output=True, text=True, timeout=120)
+    run = [*LIVE, "--device", "pulse", "--sample-rate", str(fs), "--duration", "5", "--json",
+           str(out), "--quiet", *ANALYSIS_FLAGS, "--block-size"]
+    res = subprocess.run([*run, str(int(fs))], env=pulse_server.env, capture_output=True,
+                         text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     result = json.loads(out.read_text())
     assert result["live"]["end_reason"] == "duration" and result["live"]["error"] is None
     assert result["duration_s"] == 5.0
+    res = subprocess.run([*run, str(int(fs) + 1)], env=pulse_server.env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert f"block size {int(fs) + 1} frames is more than 1 s" in res.stderr
 
 
 def test_quiet_and_one_channel_named_is_mono(tmp_path):
@@ -669,3 +675,49 @@ def test_a_session_stopped_during_a_reflux_marks_it_cut_by_the_end(tmp_path):
     ref = analyze(x[:int(duration_s * fs)], sample_rate_hz=fs, vessel="ijv",
                   antegrade="toward").to_dict()
     assert result["reflux_events"] == ref["reflux_events"]
+
+
+def _file_size_limit(n_bytes):
+    """A child's ``preexec_fn``: no file it writes may grow past ``n_bytes`` (a write past it
+    fails as on a full disk, rather than the process being killed)."""
+    import resource
+    import signal
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (n_bytes, n_bytes))
+    return limit
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_a_recording_that_cannot_be_written_on_ends_the_analysis_with_it(tmp_path, suffix):
+    """Writing the recording fails part-way (a full disk; here a file-size limit): the
+    session ends with one line that says so, the analysis ends where the recording does,
+    and what the file holds is what was analysed (or a warning says how much less)."""
+    require_portaudio()
+    fs, duration_s = 8000, 4.0
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, tone_iq(fs))
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    rec, out = tmp_path / f"rec{suffix}", tmp_path / "out.json"
+    limit = 40_000  # about 0.6 s of a float WAV, 1 s or more of this FLAC
+    child = _Child(["--device", "df_file", "--sample-rate", str(fs), "--duration",
+                    str(duration_s), "--record", str(rec), "--json", str(out), "--block-size",
+                    "512", "-q", *ANALYSIS_FLAGS], env, preexec_fn=_file_size_limit(limit))
+    assert child.finish() == 1, child.err
+    failed = [line for line in child.err if "writing the recording" in line]
+    assert len(failed) == 1 and len(child.err) == 2, child.err  # the start line, then it
+    print(failed[0])
+    live = json.loads(out.read_text())
+    assert live["live"]["end_reason"] == "recording_error"
+    ref = analyze(str(rec), vessel="ijv", antegrade="toward").to_dict()
+    held = round(ref["duration_s"] * fs)  # read up to its last frame that decodes
+    assert live["live"]["frames_recorded"] == held
+    analysed = round(live["duration_s"] * fs)
+    assert analysed < duration_s * fs
+    short = [w for w in live["warnings"] if "did not reach the disk" in w]
+    if held < analysed:  # a FLAC encoder's frame never written out
+        assert len(short) == 1, live["warnings"]
+    else:  # the file holds what was analysed
+        assert held == analysed and not short
+        assert live["summary"] == ref["summary"]

@@ -127,3 +127,27 @@ def test_event_lines_without_a_status_line():
     status.event(ev, file=out)
     assert out.getvalue() == format_event(ev) + "\n"
     assert status.stream.getvalue() == ""
+
+
+def test_a_mono_stream_shows_a_speed_without_direction():
+    """Mono audio has no flow direction: the status gives the speed, unsigned, as
+    ``speed``, where an I/Q stream gives a signed velocity and its direction."""
+    import numpy as np
+
+    import dopplerflow as df
+
+    fs, n = 8000, 8000 * 5
+    t = np.arange(n) / fs
+    rng = np.random.default_rng(0)
+    tone = np.cos(2 * np.pi * 700 * t) + 0.01 * rng.standard_normal(n)
+    mono = df.Processor(df.Settings(layout="mono"), fs, 1)
+    mono.push(tone[:, None].astype(np.float32), rows=False)
+    st = mono.status()
+    assert st["flow"] and st["direction"] == "speed" and st["velocity_cm_s"] > 0
+    assert format_status(st).split()[2:5] == [f"{st['velocity_cm_s']:.1f}", "cm/s", "speed"]
+    iq = df.Processor(df.Settings(layout="iq", antegrade="away"), fs, 2)
+    iq.push(np.stack((np.cos(2 * np.pi * 700 * t), np.sin(2 * np.pi * 700 * t)),
+                     axis=1).astype(np.float32), rows=False)
+    st = iq.status()
+    assert st["direction"] == "retrograde" and st["velocity_cm_s"] < 0
+    assert format_status(st).split()[2] == f"{st['velocity_cm_s']:+.1f}"

@@ -48,6 +48,26 @@ def _channels(text):
     return chans
 
 
+def positive_int(text):
+    """argparse type: a whole number above 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return v
+
+
+def whole_hz(text):
+    """argparse type: a sample rate, a whole number of Hz above 0 (a recording's header
+    holds whole Hz)."""
+    v = positive_float(text)
+    if not v.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of Hz")
+    return v
+
+
 def positive_float(text):
     """argparse type: a finite number above 0."""
     try:
@@ -103,7 +123,8 @@ def add_analysis_arguments(parser, layout="auto"):
     g.add_argument("--offset-hz", type=_finite, metavar="HZ",
                    help="zero-velocity frequency of the 'offset' layout")
     g.add_argument("--channels", type=_channels, metavar="N[,M]",
-                   help="channel numbers to use from a file with more channels (from 1)")
+                   help="channel numbers to use from an input with more channels (a file's "
+                        "or a device's; from 1)")
     g = parser.add_argument_group("geometry")
     g.add_argument("--carrier-mhz", type=_finite, default=None, metavar="MHZ",
                    help="probe transmit frequency (default 8, marked as such in the outputs)")

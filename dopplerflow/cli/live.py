@@ -9,9 +9,11 @@ from .common import (
     add_analysis_arguments,
     mark_assumed_geometry,
     positive_float,
+    positive_int,
     settings_from_args,
     table_jobs,
     tidy,
+    whole_hz,
     write_each,
 )
 
@@ -26,16 +28,19 @@ def add_arguments(parser):
     parser.add_argument("--device", default=None,
                         help="input device: index or (part of) its name; default: the system "
                              "default input ('dopplerflow devices' lists them)")
-    parser.add_argument("--sample-rate", type=positive_float, default=None, metavar="HZ",
-                        help="sample rate, Hz (default: the device's default rate)")
-    parser.add_argument("--input-channels", type=int, default=None, metavar="N",
+    parser.add_argument("--sample-rate", type=whole_hz, default=None, metavar="HZ",
+                        help="sample rate, whole Hz (default: the device's default rate)")
+    parser.add_argument("--input-channels", type=positive_int, default=None, metavar="N",
                         help="channels to open (default: 2, or 1 for mono/offset layouts)")
     parser.add_argument("--duration", type=positive_float, default=None, metavar="S",
                         help="stop after S seconds of audio (default: until Ctrl-C)")
     parser.add_argument("--record", default=None, metavar="FILE",
-                        help="record the input to FILE.flac (24-bit) or FILE.wav (32-bit float)")
+                        help="record the input to FILE.flac (24-bit) or FILE.wav (32-bit "
+                             "float); a new file: an existing one is refused, never "
+                             "overwritten")
     parser.add_argument("--json", default=None, metavar="OUT",
-                        help="write the analysis (events, settings, input_overflows) as JSON")
+                        help="write the analysis (events, settings, input_overflows) as JSON "
+                             "to a file (not '-': the status line uses the terminal)")
     parser.add_argument("--csv", default=None, metavar="OUT", help="write the trace as CSV")
     parser.add_argument("--beats-csv", default=None, metavar="OUT",
                         help="write the beats as CSV, one line per beat")
@@ -43,8 +48,9 @@ def add_arguments(parser):
                         help="show a live window (needs a display; refused before the stream "
                              "opens if there is none)")
     parser.add_argument("--block-size", type=int, default=None, metavar="N",
-                        help=f"frames per sound-card block (default: the power of two nearest "
-                             f"{1e3 * BLOCK_S:g} ms, 128 at 48 kHz)")
+                        help=f"frames per sound-card block, at most 1 s of audio (default: the "
+                             f"power of two nearest {1e3 * BLOCK_S:g} ms, 128 at 48 kHz); a "
+                             f"stop loses the part of a block not yet delivered")
     parser.add_argument("-q", "--quiet", action="store_true", help="no status line")
 
 

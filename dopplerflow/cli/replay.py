@@ -25,7 +25,8 @@ def add_arguments(parser):
     g.add_argument("--jitter-ms", type=float, default=0.0, metavar="J",
                    help="random timing jitter per block, 0 to 1000 ms")
     g.add_argument("--drop-every", type=int, default=0, metavar="K",
-                   help="drop every K-th block (a gap in the stream)")
+                   help="drop every K-th block, a gap in the stream (default 0: none; 1 drops "
+                        "every block)")
     g.add_argument("--seed", type=int, default=0, help="seed of the jitter (default 0)")
 
 

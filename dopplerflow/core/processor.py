@@ -584,8 +584,9 @@ class Processor:
         Returns
         -------
         dict
-            ``time_s``, ``velocity_cm_s`` (signed, + antegrade),
-            ``direction`` ('antegrade', 'retrograde' or 'none'), ``flow``,
+            ``time_s``, ``velocity_cm_s`` (signed, + antegrade; a speed without
+            direction), ``direction`` ('antegrade', 'retrograde', 'speed' where flow has
+            no direction (mono) or 'none' without flow), ``flow``,
             ``reflux_timer_s`` (duration of the retrograde episode under way,
             0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``,
             ``heart_rate_bpm`` (median of the last beats decided, None before
@@ -599,8 +600,11 @@ class Processor:
         direction = "none"
         if det.any():
             d = int(np.argmax(env[:, 3] * det))
-            v = env[d, 1] * self.scale * (1 if d == ante else -1)
-            direction = "antegrade" if d == ante else "retrograde"
+            if self.cmap.direction_available:
+                v = env[d, 1] * self.scale * (1 if d == ante else -1)
+                direction = "antegrade" if d == ante else "retrograde"
+            else:
+                v, direction = env[d, 1] * self.scale, "speed"
         ep = self.tracker.open_episode(1 - ante)
         return {"time_s": self.time_s, "velocity_cm_s": float(v), "direction": direction,
                 "flow": bool(det.any()), "reflux_timer_s": ep.duration_s if ep else 0.0,

@@ -43,7 +43,8 @@ from .devices import BLOCK_S, FIND_DEVICES, DeviceError, default_block_size, res
 from .devices import sounddevice_module as _sounddevice
 from .status import STATUS_INTERVAL_S
 
-__all__ = ["LiveSession", "RECORD_FORMATS", "MAX_QUEUE_S", "STALL_TIMEOUT_S", "STALL_BLOCKS"]
+__all__ = ["LiveSession", "RECORD_FORMATS", "MAX_QUEUE_S", "STALL_TIMEOUT_S", "STALL_BLOCKS",
+           "MAX_BLOCK_S"]
 
 #: Recording flushed to disk after this much audio, s.
 FLUSH_INTERVAL_S = 1.0
@@ -55,6 +56,11 @@ STALL_TIMEOUT_S = 2.0
 #: Blocks' duration added to the stall timeout: a device delivers a block once it is
 #: full, so long blocks arrive seconds apart (and the first one a block late).
 STALL_BLOCKS = 2
+#: Longest block, s: a device hands over whole blocks only, and a stop (Ctrl-C) ends the
+#: stream within one: the part of it captured and not yet delivered is lost.
+MAX_BLOCK_S = 1.0
+#: A stop with blocks this long or longer says, in a warning, how much may be lost so, s.
+WARN_BLOCK_S = 0.05
 #: Length of the noise block that compiles the kernels before the stream opens, s.
 WARMUP_S = 0.25
 #: Recording subtype by file extension: lossless for any 16/24-bit sound card.
@@ -155,7 +161,13 @@ class LiveSession:
         self.sample_rate_hz = float(sample_rate_hz or info["default_samplerate"])
         self.block_size = (default_block_size(self.sample_rate_hz) if block_size is None
                            else int(block_size))
-        self.channels = int(channels) if channels else _default_channels(settings)
+        longest = int(MAX_BLOCK_S * self.sample_rate_hz)
+        if self.block_size > longest:
+            raise SettingsError(f"block size {self.block_size} frames is more than "
+                                f"{MAX_BLOCK_S:g} s at {self.sample_rate_hz:g} Hz: a stop ends "
+                                f"the stream within a block, and the part of it not yet "
+                                f"delivered is lost; give at most {longest}")
+        self.channels = int(channels) if channels is not None else _default_channels(settings)
         if not 1 <= self.channels <= info["max_input_channels"]:
             raise DeviceError(f"device '{self.device_name}' has {info['max_input_channels']} "
                               f"input channel(s), {self.channels} requested; {FIND_DEVICES}")
@@ -201,6 +213,8 @@ class LiveSession:
         self.error = None
         self.analysis = None
         self._recording = None
+        self._write_failed = False  # recorder: writing the recording failed; no more is kept
+        self._failed_block = np.zeros((0, 1), np.float32)  # recorder: the block it failed on
 
     # -------------------------------------------------------------- lifecycle
     def __enter__(self):
@@ -385,7 +399,20 @@ class LiveSession:
                           "recording": str(self.record_path) if self.record_path else None,
                           "frames_recorded": int(self.frames_recorded),
                           "max_analysis_lag_s": round(self.max_lag_s, 4)}}
+        on_disk = self._frames_on_disk() if self._write_failed else None
+        if on_disk is not None:
+            extra["live"]["frames_recorded"] = on_disk
+            part = self._failed_block[: max(0, on_disk - self.frames_analysed)]
+            if len(part) and self.end_reason != "analysis_error":
+                self.processor.push(part, rows=False)  # the failed block's part on disk
+                self.frames_analysed += len(part)
         self.analysis = self.processor.finish(**extra)
+        if on_disk is not None and on_disk < self.frames_analysed:
+            self.analysis.warnings.append(
+                f"the recording '{self.record_path}' holds {on_disk / self.sample_rate_hz:.2f} "
+                f"s, the analysis {self.frames_analysed / self.sample_rate_hz:.2f} s: the last "
+                f"{(self.frames_analysed - on_disk) / self.sample_rate_hz:.2f} s analysed did "
+                f"not reach the disk (its writing failed)")
         if self.input_overflows:
             self.analysis.warnings.append(
                 f"{self.input_overflows} input overflow(s): the sound card's buffer overran and "
@@ -395,11 +422,18 @@ class LiveSession:
                 f"{self.clipped_samples} sample(s) beyond full scale were clipped in the FLAC "
                 f"recording, and analysed as recorded; a .wav recording keeps float samples "
                 f"as they come")
+        block_s = self.block_size / self.sample_rate_hz
+        if self.end_reason == "stopped" and block_s >= WARN_BLOCK_S:
+            self.analysis.warnings.append(
+                f"stopped within a block of {block_s:.2f} s: the device hands over whole "
+                f"blocks only, so up to {block_s:.2f} s captured after the last one is in "
+                f"neither the recording nor the analysis; shorter blocks lose less")
         if self.dropped_frames:
             self.analysis.warnings.append(
                 f"{self.dropped_frames} frames dropped in {self.dropped_blocks} block(s): the "
-                f"analysis fell more than {self.max_queue_s:g} s behind; the recording holds "
-                f"silence there")
+                f"recording and the analysis, which share the computer, fell more than "
+                f"{self.max_queue_s:g} s behind the device; the recording holds silence "
+                f"there")
         return self.analysis
 
     def _shutdown_threads(self):
@@ -422,14 +456,17 @@ class LiveSession:
                     if block is None:
                         break
                     continue  # past --duration: the stream is being stopped
-                if dropped:
+                if dropped and not self._write_failed:
                     dropped = self._take(dropped)
                     self.dropped_frames += dropped
                     self.dropped_blocks += 1
                     rec = self._record(rec, np.zeros((dropped, self.channels), np.float32))
-                    self._work.put(Gap(dropped))
+                    if not self._write_failed:
+                        self._work.put(Gap(dropped))
                 if block is None:
                     break
+                if self._write_failed:
+                    continue  # taken off the queue (the callback never waits), not kept
                 block = block[: self._take(len(block))]
                 if self._quantise:
                     # the recording's samples, recorded and analysed alike
@@ -438,6 +475,11 @@ class LiveSession:
                     rec = self._record(rec, samples)
                 else:
                     rec = self._record(rec, block)
+                if self._write_failed:
+                    # the analysis is that of the recording: it ends where the file does
+                    # (part of this block may be in it: :meth:`close` analyses that part)
+                    self._failed_block = block
+                    continue
                 self._work.put(block)
                 since_flush += len(block)
                 if rec is not None and since_flush >= flush_every:
@@ -471,15 +513,30 @@ class LiveSession:
         try:
             rec.write(block)
         except Exception as exc:  # noqa: BLE001 - disk full, file removed, ...
+            self._write_failed = True
+            self.frames_recorded -= len(block)  # this block is in neither file nor analysis
             self._fail("recording_error", f"writing the recording '{self.record_path}' failed "
                                           f"after {self.frames_recorded / self.sample_rate_hz:.2f}"
-                                          f" s ({exc}); the part written so far is kept")
+                                          f" s ({_write_cause(self.record_path, exc)}); the "
+                                          f"audio analysed ends there and the part on disk is "
+                                          f"kept: free some space or record elsewhere")
             try:
                 rec.close()
             except Exception:  # noqa: BLE001
                 pass
             return None
         return rec
+
+    def _frames_on_disk(self):
+        """Frames the recording holds as ``analyze`` reads it back, up to its last frame
+        that decodes (a FLAC whose writing stopped ends in a part-written frame); None
+        where it cannot be read."""
+        from ..core.io import iter_blocks
+
+        try:
+            return sum(len(block) for block in iter_blocks(str(self.record_path), 1 << 16))
+        except Exception:  # noqa: BLE001 - a recording cut short by a full disk
+            return None
 
     def _worker_loop(self):
         """Analyse the forwarded blocks and gaps (:func:`~dopplerflow.core.feed`).
@@ -549,6 +606,19 @@ class LiveSession:
         st["dropped_frames"] = self.dropped_frames
         st["lag_s"] = (self.frames_recorded - self.frames_analysed) / self.sample_rate_hz
         return st
+
+
+def _write_cause(path, exc):
+    """Why writing the recording at ``path`` failed: the disk being full where it is
+    (libsndfile says only "System error."), else the error's own words."""
+    import shutil
+
+    try:
+        if shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < 1 << 20:
+            return "no space left on the disk"
+    except OSError:
+        pass
+    return str(exc) or type(exc).__name__
 
 
 def _default_channels(settings):

@@ -41,7 +41,8 @@ def format_status(status):
     if status.get("learning"):
         velocity = f"{'learning the floor':<22}"
     else:
-        velocity = (f"{status.get('velocity_cm_s', 0.0):+6.1f} cm/s "
+        sign = "" if status.get("direction") == "speed" else "+"  # mono: a speed
+        velocity = (f"{status.get('velocity_cm_s', 0.0):{sign}6.1f} cm/s "
                     f"{status.get('direction', 'none'):<10}")
     parts = [
         f"{status.get('time_s', 0.0):8.2f} s",
