@@ -374,8 +374,13 @@ def _encode(x, fmt, subtype):
 
 
 def _read(path, block_size):
+    """The samples of ``path`` read in blocks of ``block_size`` (a gap past damage inside
+    the file as NaN frames), and the reader's report."""
     reader = io.iter_blocks(path, block_size)
-    blocks = [b.copy() for b in reader]
+    items = [b if isinstance(b, io.Gap) else b.copy() for b in reader]
+    width = next((b.shape[1] for b in items if not isinstance(b, io.Gap)), 2)
+    blocks = [np.full((b.n_samples, width), np.nan, np.float32) if isinstance(b, io.Gap)
+              else b for b in items]
     return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32), reader.report
 
 
@@ -426,7 +431,10 @@ def test_a_cut_flac_is_read_to_its_last_whole_frame(tmp_path, noise):
     assert reader.report.frames_read == len(x) and reader.report.reason == report.reason
 
 
-def test_flipped_bytes_stop_a_flac_at_the_damaged_frame(tmp_path, noise):
+def test_flipped_bytes_in_a_flac_are_a_gap_and_the_rest_is_read(tmp_path, noise):
+    """Damage inside a FLAC file: the frames that do not decode are a gap, and the reading
+    goes on from the first frame after them that does, every frame of it as the clean
+    file's, for every block size.  Damage in the last frame ends the reading there."""
     data = _encode(noise, "FLAC", "PCM_16")
     clean = sf.read(bytes_io.BytesIO(data), dtype="float32")[0]
     starts = _flac_frame_starts(noise) + [len(data)]
@@ -435,9 +443,16 @@ def test_flipped_bytes_stop_a_flac_at_the_damaged_frame(tmp_path, noise):
         middle = (starts[k] + starts[k + 1]) // 2
         damaged[middle:middle + 4] = bytes(b ^ 0xFF for b in damaged[middle:middle + 4])
         x, report = _read_every_way(_damaged(tmp_path, bytes(damaged), "flipped.flac"))
-        assert len(x) == (k + 1) * FLAC_BLOCK
-        np.testing.assert_array_equal(x, clean[:len(x)])
-        assert report.reason and not report.complete
+        read = ~np.isnan(x[:, 0])
+        np.testing.assert_array_equal(x[read], clean[:len(x)][read])
+        if k < len(starts) - 3:  # a whole frame after the damage: read on past it
+            assert len(x) == len(noise) and report.complete and report.reason is None
+            ((a, b, why),) = report.damaged
+            assert why and not read[a:b].any() and read[:a].all() and read[b:].all()
+            assert (k + 1) * FLAC_BLOCK <= a and b - a <= 2 * FLAC_BLOCK
+            assert report.gap_warning().startswith(f"the file is damaged at {a / FS:.3f}-")
+        elif not report.damaged:  # damage in the last frames: the reading ends there
+            assert len(x) >= k * FLAC_BLOCK and report.reason and not report.complete
 
 
 def test_damage_where_a_read_of_the_reader_ends_loses_nothing(tmp_path, monkeypatch):
@@ -546,6 +561,12 @@ def test_the_analysis_of_a_damaged_file_does_not_depend_on_the_block_size(tmp_pa
              for n in (65536, 997))
     assert a.duration_s == b_.duration_s > 1.0 and a.summary == b_.summary
     assert a.reflux_events == b_.reflux_events and a.warnings == b_.warnings
+    assert not a.audio_complete
+    if kind == "flac-flipped":  # damage inside the file: a gap, and the rest read on
+        assert a.cut is None and a.duration_s == pytest.approx(len(stereo) / FS)
+        assert any(w.startswith("the file is damaged at ") for w in a.warnings)
+        assert len(a.gaps) == 1
+        return
     assert any(w.startswith("the file is damaged or cut short at ") for w in a.warnings)
     assert a.cut == b_.cut and a.cut["at_s"] == pytest.approx(a.duration_s, abs=1 / FS)
     if suffix != "ogg":  # Ogg headers promise no length

@@ -9,11 +9,11 @@ file or an array and returns the finished :class:`~dopplerflow.core.result.Analy
 
 import numbers
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import AudioFileError, DopplerflowError, InputError, SettingsError
+from .io import Gap
 from .layouts import channel_map
 from .settings import _shown, settings_from
 
@@ -26,12 +26,6 @@ __all__ = ["Gap", "feed", "analyze", "array_blocks", "auto_layout", "check_block
 #: than a few channels is rare.
 MAX_CHANNELS_FIRST = 8
 
-
-@dataclass(frozen=True)
-class Gap:
-    """``n_samples`` samples lost from the stream: time goes on over silence."""
-
-    n_samples: int
 
 
 def feed(processor, source, *, on_item=None):

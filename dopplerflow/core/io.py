@@ -23,6 +23,7 @@ import os
 import stat
 import struct
 import tempfile
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from ..errors import AudioFileError, SettingsError
 from .damage import header_frames, mpeg_length_stated, ogg_damage
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
-           "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
+           "Gap", "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
            "encoding_warning", "coarse_warning", "COARSE_SUBTYPES", "LOSSY_SUBTYPES"]
 
 #: Frames an MP3's stated length (its Xing, Info or VBRI header's frame count) may exceed
@@ -42,6 +43,14 @@ MPEG_SLACK_FRAMES = 4 * 1152
 PIECE_FRAMES = 65536
 #: Smaller reads tried in turn from where a read failed, down to single frames.
 _RETRY_FRAMES = (256, 1)
+#: Where a frame does not decode even on a fresh decoder (damage inside the file), the
+#: reading goes on from the first frame that decodes after it: tried every this many
+#: frames (a FLAC frame holds 4096 at most, a few hundred often) ...
+RESYNC_STEP = 1024
+#: ... over at most this many tries (2 M frames: 45 s at 44.1 kHz; a file whose header
+#: states no length, where a seek past its end is no damage, 64: 1.5 s).
+RESYNC_TRIES = 2048
+RESYNC_TRIES_UNSTATED = 64
 #: Frames read back after a seek and compared with those already delivered: a seek
 #: must land exactly (Vorbis seeks need not), else the file is decoded from the start.
 _CHECK_FRAMES = 64
@@ -344,6 +353,13 @@ def open_audio(path):
     return info
 
 
+@dataclass(frozen=True)
+class Gap:
+    """``n_samples`` samples lost from the stream: time goes on over silence."""
+
+    n_samples: int
+
+
 class ReadReport:
     """What reading a file delivered, and why it stopped early if it did.
 
@@ -366,6 +382,10 @@ class ReadReport:
     length_known : bool
         False when the header states no length (:attr:`AudioInfo.length_known`):
         ``frames_promised`` is then None, and the file is read to its end.
+    damaged : list of (int, int, str)
+        Damage inside the file that the reading went on past: the first frame that did
+        not decode, the first that did after it, and the decoder's error (the frames
+        between are a :class:`Gap`).
     """
 
     def __init__(self, path):
@@ -376,6 +396,7 @@ class ReadReport:
         self.samplerate = None
         self.slack = 0
         self.length_known = True
+        self.damaged = []
 
     @property
     def complete(self):
@@ -402,6 +423,19 @@ class ReadReport:
             stated = round(self.frames_promised / self.samplerate, 6)
         return {"at_s": round(self.frames_read / self.samplerate, 6), "stated_s": stated,
                 "reason": self.reason or "the decoder found no more frames"}
+
+    def gap_warning(self):
+        """A one-line warning if the reading went on past damage inside the file; else
+        None."""
+        if not self.damaged or not self.samplerate:
+            return None
+        fs = self.samplerate
+        a, b, why = self.damaged[0]
+        lost = sum(end - start for start, end, _ in self.damaged) / fs
+        more = f" and {len(self.damaged) - 1} more place(s)" if len(self.damaged) > 1 else ""
+        return (f"the file is damaged at {a / fs:.3f}-{b / fs:.3f} s ({why}){more}: {lost:.3f} "
+                f"s could not be decoded and are a gap in the analysis; the audio after the "
+                f"damage is analysed")
 
     def warning(self):
         """A one-line warning if reading stopped early, or the header states no length;
@@ -470,6 +504,12 @@ class BlockReader:
         size = self.block_size
         out, fill = None, 0
         for piece in self._pieces():
+            if isinstance(piece, Gap):  # damage gone past: what was read, then the gap
+                if fill:
+                    yield out[:fill]
+                    fill = 0
+                yield piece
+                continue
             i = 0
             while i < len(piece):
                 if fill == 0 and len(piece) - i >= size:  # a whole block inside the piece
@@ -527,14 +567,49 @@ class BlockReader:
                 if level < len(steps) - 1 or n:
                     f = self._reopen_at(pos, tail, buf)
                 if f is None:  # a single frame does not decode here, on a fresh decoder
-                    report.reason = error
-                    break
+                    after, f = self._resync(pos, report, buf)
+                    if f is None:
+                        report.reason = error
+                        break
+                    report.damaged.append((pos, after, error))
+                    yield Gap(after - pos)
+                    pos = report.frames_read = after
+                    read, level, run, tail = _reader(f), 0, 0, buf[:0].copy()
+                    continue
                 read, level, run = _reader(f), min(level + 1, len(steps) - 1), 0
             if report.reason is None:
                 report.reason = info.damage
         finally:
             if f is not None:
                 f.close()
+
+    def _resync(self, pos, report, buf):
+        """``(frame, file)``: the file opened afresh at the first frame after ``pos``, on
+        the :data:`RESYNC_STEP` grid, that decodes (damage inside the file: the reading
+        goes on there); ``(None, None)`` where none does before the end the header states
+        (or within :data:`RESYNC_TRIES`)."""
+        sf = _soundfile()
+        failures = (sf.LibsndfileError, RuntimeError, ValueError, AudioFileError)
+        end = report.frames_promised
+        tries = RESYNC_TRIES if end is not None else RESYNC_TRIES_UNSTATED
+        for k in range(1, tries + 1):
+            at = pos + k * RESYNC_STEP
+            if end is not None and at >= end:
+                break
+            try:
+                f = _open(self.path)
+            except AudioFileError:
+                return None, None
+            try:
+                f.seek(at)
+                n, error = _reader(f)(buf, RESYNC_STEP)
+                if error is None and n > 0:
+                    f.seek(at)
+                    return at, f
+            except failures:
+                pass
+            f.close()
+        return None, None
 
     def _reopen_at(self, pos, tail, buf):
         """The file opened afresh and positioned at frame ``pos``; None if it cannot be.

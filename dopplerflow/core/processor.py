@@ -301,9 +301,9 @@ class Processor:
         :class:`~dopplerflow.core.io.ReadReport`.  The result's ``cut`` says where and its
         warnings why; nothing is noted when the file was read whole."""
         self.cut = report.cut()
-        damage = report.warning()
-        if damage:
-            self.warn(damage)
+        for damage in (report.gap_warning(), report.warning()):
+            if damage:
+                self.warn(damage)
 
     @property
     def time_s(self):

@@ -33,6 +33,7 @@ def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop
     """Read blocks and queue ``(block, dropped)``; pace them if asked.  The reader goes to
     ``readers``: its report says where a damaged file stopped."""
     from ..core import io
+    from ..core.io import Gap
 
     t_start = time.perf_counter()
     sent = 0
@@ -41,6 +42,10 @@ def _producer(path, block_size, q, realtime, jitter_s, drop_every, rng, fs, stop
     readers.append(reader)
     try:
         for block in reader:
+            if isinstance(block, Gap):  # damage inside the file: its frames are a gap
+                q.put(block)
+                sent += block.n_samples
+                continue
             index += 1
             if stop.is_set():
                 break
@@ -136,6 +141,9 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         while (item := q.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
+            if isinstance(item, Gap):
+                yield item
+                continue
             block, n = item
             if block is None:
                 dropped.append(n)

@@ -534,7 +534,8 @@ class LiveSession:
         from ..core.io import iter_blocks
 
         try:
-            return sum(len(block) for block in iter_blocks(str(self.record_path), 1 << 16))
+            return sum(getattr(block, "n_samples", None) or len(block)
+                       for block in iter_blocks(str(self.record_path), 1 << 16))
         except Exception:  # noqa: BLE001 - a recording cut short by a full disk
             return None
 
