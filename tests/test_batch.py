@@ -138,6 +138,7 @@ def test_sidecars_then_the_settings_table_set_each_recording(data, tmp_path):
     assert (jug["settings_source"], jug["vessel"], jug["angle_deg"]) == ("table", "ijv", "50.0")
     # a bad sidecar spoils its own recording only
     assert perf["status"] == "error" and "angle_deg 'steep' is not a number" in perf["error"]
+    assert perf["settings_source"] == "sidecar"  # where the bad setting came from
     assert sum(r["status"] == "ok" for r in by.values()) == 3
 
 
@@ -237,6 +238,7 @@ def test_two_sidecars_for_one_recording_make_an_error_row(data, tmp_path):
     run_batch([folder], tmp_path / "out.csv", jobs=1)
     rows = {os.path.basename(r["file"]): r for r in _csv_rows(tmp_path / "out.csv")}
     assert "has two sidecars" in rows["vv.flac"]["error"] and rows["jug.flac"]["status"] == "ok"
+    assert rows["vv.flac"]["settings_source"] == "sidecar"
 
 
 def test_resume_analyses_only_what_is_missing_failed_or_changed(data, tmp_path, monkeypatch):

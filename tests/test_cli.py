@@ -573,3 +573,17 @@ def test_a_carrier_or_angle_not_given_is_marked_as_the_default(tmp_path, capsys,
     a = __import__("dopplerflow").analyze(sample, layout="mono")
     a.extra["geometry_assumed"] = assumed or []
     assert ("(default)" in _figure_title(a)) == bool(assumed)
+
+
+def test_sigterm_ends_a_command_with_one_line_and_143(tmp_path):
+    """SIGTERM (a batch system's time limit, ``kill``, ``timeout``) ends any command as
+    Ctrl-C does, with its own line and exit status 143, not silently."""
+    p = subprocess.Popen([sys.executable, "-m", "dopplerflow", "replay", JUGULAR,
+                          "--realtime", "-q"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # under way: the samples' 12 s are replayed in real time
+    assert p.poll() is None, p.communicate()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 143, err
+    assert err.strip().splitlines() == ["dopplerflow: terminated (SIGTERM)"], err

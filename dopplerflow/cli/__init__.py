@@ -103,8 +103,21 @@ class Interrupted(KeyboardInterrupt):
     """
 
 
+class Terminated(Interrupted):
+    """SIGTERM (a batch system's time limit, ``kill``, ``timeout``) while a command runs:
+    handled as Ctrl-C is, with its own line and exit status (143)."""
+
+
+#: Exit status after SIGTERM: 128 + 15, as a shell reports a process it ended.
+EXIT_TERMINATED = 143
+
+
 def _raise_interrupted(signum, frame):
     raise Interrupted
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
 
 
 def _interrupt_again(unraisable, fallback):
@@ -127,25 +140,33 @@ def main(argv=None):
     """Run the command line; return the exit status.
 
     An interrupt (Ctrl-C, SIGINT) anywhere, start-up included, ends it with one line
-    and exit status 130.
+    and exit status 130; SIGTERM with one line and exit status 143 (a command that
+    handles them itself, ``batch`` and ``live``, ends in order first).
     """
-    previous = None
+    previous = previous_term = None
     with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
         previous = signal.signal(signal.SIGINT, _raise_interrupted)
+        previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
     hook = sys.unraisablehook
     if previous is not None:
         sys.unraisablehook = functools.partial(_interrupt_again, fallback=hook)
     try:
         return _main(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         with contextlib.suppress(ValueError):  # a second Ctrl-C while saying so: no trace
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if isinstance(e, Terminated):
+            print("\ndopplerflow: terminated (SIGTERM)", file=sys.stderr, flush=True)
+            return EXIT_TERMINATED
         print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
         return 130
     finally:
         sys.unraisablehook = hook
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
 
 
 def _main(argv):

@@ -9,19 +9,10 @@ import signal
 import sys
 
 from ..errors import SettingsError
-from . import Interrupted
+from . import EXIT_TERMINATED, Terminated
 from .common import CountProgress, add_analysis_arguments, assumed_geometry, settings_from_args
 
 __all__ = ["add_arguments", "main", "Terminated"]
-
-#: Exit status after SIGTERM: 128 + 15, as a shell reports a process it ended.
-EXIT_TERMINATED = 143
-
-
-class Terminated(Interrupted):
-    """SIGTERM (a batch system's time limit, ``kill``, ``timeout``) while a batch runs:
-    handled as Ctrl-C is, the rows done written before the command ends."""
-
 
 #: Whether SIGTERM came: where Python cannot raise :class:`Terminated` (in a
 #: finaliser), the command's handler passes the interrupt on as a plain Ctrl-C.

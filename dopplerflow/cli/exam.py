@@ -20,7 +20,9 @@ def add_arguments(parser):
                              "here)")
     parser.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     parser.add_argument("--title", help="page title (default: the manifest's)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress and no criteria line (the page's path is still "
+                             "printed on stdout)")
 
 
 def main(args):

@@ -126,18 +126,27 @@ def _resolve(recording, base, rows_of_table, table_name):
     """``(settings, source, sidecar path or None, the fields they set)`` of one
     recording."""
     settings, source, given = base, "defaults", set()
-    sidecar = recsettings.sidecar_path(recording.path)
-    if sidecar is not None:
-        mapping = recsettings.read_sidecar(sidecar)
-        settings = recsettings.apply_settings(settings, mapping,
-                                              f"sidecar {os.path.basename(sidecar)}")
-        source, given = "sidecar", given | recsettings.fields_set(mapping)
-    extra = rows_of_table.get(real(recording.path))
-    if extra is not None:
-        settings = recsettings.apply_settings(settings, extra,
-                                              f"settings table {table_name}, {recording.name}")
-        source = "table" if source == "defaults" else "sidecar+table"
-        given |= recsettings.fields_set(extra)
+    try:
+        sidecar = recsettings.sidecar_path(recording.path)  # two of them: the sidecars' error
+    except SettingsError as e:
+        e.source = "sidecar"
+        raise
+    try:
+        if sidecar is not None:
+            source = "sidecar"
+            mapping = recsettings.read_sidecar(sidecar)
+            settings = recsettings.apply_settings(settings, mapping,
+                                                  f"sidecar {os.path.basename(sidecar)}")
+            given |= recsettings.fields_set(mapping)
+        extra = rows_of_table.get(real(recording.path))
+        if extra is not None:
+            source = "table" if source == "defaults" else "sidecar+table"
+            settings = recsettings.apply_settings(
+                settings, extra, f"settings table {table_name}, {recording.name}")
+            given |= recsettings.fields_set(extra)
+    except SettingsError as e:
+        e.source = source  # the error row names where the bad setting came from
+        raise
     return settings, source, sidecar, given
 
 
@@ -246,7 +255,9 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
     for r in recordings:
         got = resolved[r.name]
         if isinstance(got, SettingsError):
-            rows[r.name] = dict(table.error_row(r.name, str(got)), **files[r.name])
+            rows[r.name] = dict(table.error_row(r.name, str(got),
+                                                source=getattr(got, "source", None)),
+                                **files[r.name])
             settled += 1
         elif r.name not in kept:
             tasks.append(Task(r.name, r.path, got[0], got[1], full=bool(json_dir),
