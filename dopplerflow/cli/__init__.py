@@ -116,8 +116,19 @@ def _raise_interrupted(signum, frame):
     raise Interrupted
 
 
+#: Whether SIGTERM came while the command ran: where Python cannot raise
+#: :class:`Terminated` (a finaliser), the interrupt is passed on as a plain Ctrl-C.
+_sigterm = {"got": False}
+
+
 def _raise_terminated(signum, frame):
+    _sigterm["got"] = True
     raise Terminated
+
+
+def terminated(exc):
+    """Whether the interrupt ``exc`` (a KeyboardInterrupt) ends the command on SIGTERM."""
+    return isinstance(exc, Terminated) or _sigterm["got"]
 
 
 def _interrupt_again(unraisable, fallback):
@@ -144,6 +155,7 @@ def main(argv=None):
     handles them itself, ``batch`` and ``live``, ends in order first).
     """
     previous = previous_term = None
+    _sigterm["got"] = False
     with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
         previous = signal.signal(signal.SIGINT, _raise_interrupted)
         previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -156,7 +168,7 @@ def main(argv=None):
         with contextlib.suppress(ValueError):  # a second Ctrl-C while saying so: no trace
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if isinstance(e, Terminated):
+        if terminated(e):
             print("\ndopplerflow: terminated (SIGTERM)", file=sys.stderr, flush=True)
             return EXIT_TERMINATED
         print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)

@@ -4,39 +4,13 @@ The work is :func:`dopplerflow.study.batch.run_batch`; this module only turns th
 command line into its arguments and reports on stderr.
 """
 
-import contextlib
-import signal
 import sys
 
 from ..errors import SettingsError
-from . import EXIT_TERMINATED, Terminated
+from . import EXIT_TERMINATED, Terminated, terminated
 from .common import CountProgress, add_analysis_arguments, assumed_geometry, settings_from_args
 
 __all__ = ["add_arguments", "main", "Terminated"]
-
-#: Whether SIGTERM came: where Python cannot raise :class:`Terminated` (in a
-#: finaliser), the command's handler passes the interrupt on as a plain Ctrl-C.
-_got = {"sigterm": False}
-
-
-def _raise_terminated(signum, frame):
-    _got["sigterm"] = True
-    raise Terminated
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM raises :class:`Terminated` in the block (where signals can be set: the
-    main thread)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread: signals stay as they are
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _jobs(text):
@@ -102,23 +76,23 @@ def main(args):
         print(f"dopplerflow: warning: {message}", file=sys.stderr)
 
     try:
-        with _sigterm_as_interrupt():
-            summary = run_batch(args.paths, args.output, settings=settings,
-                                table_path=args.settings, jobs=args.jobs, dask=args.dask,
-                                json_dir=args.json_dir, beats_dir=args.beats_dir,
-                                resume=args.resume, overwrite=args.overwrite,
-                                assumed_geometry=assumed_geometry(args),
-                                progress=progress,
-                                on_empty=lambda path: warn(f"{path} holds no recordings"),
-                                on_warning=warn)
+        # SIGTERM raises Terminated here, as the command line's handler has it do
+        summary = run_batch(args.paths, args.output, settings=settings,
+                            table_path=args.settings, jobs=args.jobs, dask=args.dask,
+                            json_dir=args.json_dir, beats_dir=args.beats_dir,
+                            resume=args.resume, overwrite=args.overwrite,
+                            assumed_geometry=assumed_geometry(args),
+                            progress=progress,
+                            on_empty=lambda path: warn(f"{path} holds no recordings"),
+                            on_warning=warn)
     except KeyboardInterrupt as e:
         if progress:
             progress.close()
-        terminated = isinstance(e, Terminated) or _got["sigterm"]
-        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        ended = terminated(e)
+        how = "terminated (SIGTERM)" if ended else "interrupted"
         print(f"dopplerflow: {how}; the rows done so far are in {args.output}: run again "
               f"with --resume to go on", file=sys.stderr)
-        return EXIT_TERMINATED if terminated else 130
+        return EXIT_TERMINATED if ended else 130
     if progress:
         progress.close()
     if summary.found and summary.errors == summary.found:

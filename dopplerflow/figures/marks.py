@@ -230,11 +230,7 @@ def beat_marks_range(analysis):
     :func:`mark_beyond_axis`."""
     import numpy as np
 
-    b = analysis.beats
-    if b is None or not len(b):
-        return None
-    done = np.isfinite(np.asarray(b.rr_s, float)) & np.asarray(b.clean, bool)
-    y = np.concatenate([np.asarray(b.psv_cm_s, float)[done], np.asarray(b.edv_cm_s, float)[done]])
+    y = _beat_marks(analysis, clean=True)[1]
     y = y[np.isfinite(y)]
     return (float(y.min()), float(y.max())) if y.size else None
 
@@ -242,12 +238,18 @@ def beat_marks_range(analysis):
 def rejected_beat_marks(analysis):
     """Times (s) and values (cm/s) of the PSV and EDV marks of the beats not clean (empty
     arrays without them)."""
+    return _beat_marks(analysis, clean=False)
+
+
+def _beat_marks(analysis, clean):
+    """Times (s) and values (cm/s) of the PSV and EDV marks of the beats with a next onset
+    that are ``clean`` (or not)."""
     import numpy as np
 
     b = analysis.beats
     if b is None or not len(b):
         return np.zeros(0), np.zeros(0)
-    sel = np.isfinite(np.asarray(b.rr_s, float)) & ~np.asarray(b.clean, bool)
+    sel = np.isfinite(np.asarray(b.rr_s, float)) & (np.asarray(b.clean, bool) == clean)
     onset = np.asarray(b.onset_s, float)
     t = np.concatenate([np.asarray(b.peak_s, float)[sel], (onset + b.rr_s)[sel]])
     y = np.concatenate([np.asarray(b.psv_cm_s, float)[sel], np.asarray(b.edv_cm_s, float)[sel]])

@@ -452,35 +452,31 @@ class LiveSession:
         try:
             while True:
                 block, dropped = self._q.get()
-                if self._limit is not None and self.frames_recorded >= self._limit:
+                if self._write_failed or (self._limit is not None
+                                          and self.frames_recorded >= self._limit):
+                    # past --duration, or the recording failed: the stream is being
+                    # stopped; the rest is taken off the queue (the callback never waits)
                     if block is None:
                         break
-                    continue  # past --duration: the stream is being stopped
-                if dropped and not self._write_failed:
+                    continue
+                if dropped:
                     dropped = self._take(dropped)
                     self.dropped_frames += dropped
                     self.dropped_blocks += 1
-                    rec = self._record(rec, np.zeros((dropped, self.channels), np.float32))
-                    if not self._write_failed:
-                        self._work.put(Gap(dropped))
+                    silence = np.zeros((dropped, self.channels), np.float32)
+                    rec = self._keep(rec, silence, silence, Gap(dropped))
                 if block is None:
                     break
                 if self._write_failed:
-                    continue  # taken off the queue (the callback never waits), not kept
+                    continue
                 block = block[: self._take(len(block))]
                 if self._quantise:
                     # the recording's samples, recorded and analysed alike
                     samples, block, clipped = _to_24_bits(block)
                     self.clipped_samples += clipped
-                    rec = self._record(rec, samples)
+                    rec = self._keep(rec, samples, block, block)
                 else:
-                    rec = self._record(rec, block)
-                if self._write_failed:
-                    # the analysis is that of the recording: it ends where the file does
-                    # (part of this block may be in it: :meth:`close` analyses that part)
-                    self._failed_block = block
-                    continue
-                self._work.put(block)
+                    rec = self._keep(rec, block, block, block)
                 since_flush += len(block)
                 if rec is not None and since_flush >= flush_every:
                     rec.flush()
@@ -497,6 +493,18 @@ class LiveSession:
                     self._fail("recording_error", f"recording '{self.record_path}' could not be "
                                                   f"finished ({exc})")
             self._work.put(None)
+
+    def _keep(self, rec, samples, analysed, item):
+        """Record ``samples`` and hand ``item`` (``analysed``, or its gap) to the worker;
+        the recording, or None once writing it failed.  The analysis is that of the
+        recording: it ends where the file does, and of the block the writing failed on
+        (``analysed``), :meth:`close` analyses the part the file holds."""
+        rec = self._record(rec, samples)
+        if self._write_failed:
+            self._failed_block = analysed
+        else:
+            self._work.put(item)
+        return rec
 
     def _take(self, n):
         """Frames of the next ``n`` that fit before --duration; counts them as recorded."""

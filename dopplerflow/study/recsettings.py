@@ -141,7 +141,7 @@ def apply_settings(base, mapping, where):
         k = normalise_key(key)
         if k not in KEYS:
             raise SettingsError(unknown_key_message(key, where))
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if _blank(value):
             continue
         field, parse, factor = KEYS[k]
         if field in given:
@@ -166,13 +166,14 @@ def apply_settings(base, mapping, where):
 def fields_set(mapping):
     """The :class:`~dopplerflow.Settings` fields ``mapping`` (as :func:`apply_settings`
     takes it) sets: its known keys with a value."""
-    fields = set()
-    for key, value in mapping.items():
-        k = normalise_key(key)
-        if k in KEYS and value is not None and not (isinstance(value, str)
-                                                     and not value.strip()):
-            fields.add(KEYS[k][0])
-    return fields
+    return {KEYS[normalise_key(key)][0] for key, value in mapping.items()
+            if normalise_key(key) in KEYS and not _blank(value)}
+
+
+def _blank(value):
+    """Whether a mapping's value leaves its setting as it was: None or empty text (a
+    table's empty cell)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def sidecar_path(recording_path):
