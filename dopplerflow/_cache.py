@@ -17,19 +17,24 @@ that cache break every command in three ways:
 * A cache folder that stops being writable (a full disk): saving raises after
   the compilation.
 
+And it stamps an entry with its own function's source file alone, although the
+machine code holds the kernels that function calls from other files: after a change
+to one of those, the old code would run.
+
 :func:`configure_numba_cache` must run before the kernels are defined (it is
 the first thing ``dopplerflow.core`` does).  It points numba at a user cache
 folder when the package's own ``__pycache__`` cannot be written, and makes the
 caches of dopplerflow's kernels (only theirs) treat a damaged entry as missing
-(it is deleted and compiled again) and a folder that cannot be written as no
-cache at all (compiled on every run, said once on stderr).
+(it is deleted and compiled again), a folder that cannot be written as no
+cache at all (compiled on every run, said once on stderr), and an entry saved from
+other kernel sources as stale.
 """
 
 import os
 import sys
 import tempfile
 
-__all__ = ["cache_state", "configure_numba_cache", "user_cache_folder"]
+__all__ = ["cache_state", "configure_numba_cache", "sources_digest", "user_cache_folder"]
 
 #: The folder of the analysis kernels' modules.
 CORE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "core")
@@ -101,8 +106,8 @@ def cache_state():
         finds it), or None if it can write none.
     cached : bool
         Whether the folder holds the index files of the marker kernels, written since
-        their source files were (as :func:`dopplerflow.core._numba.kernels_cached`, which
-        needs them imported).
+        the kernels' source files were (as :func:`dopplerflow.core._numba.kernels_cached`,
+        which needs them imported).
     """
     import glob
 
@@ -120,15 +125,48 @@ def cache_state():
         return None, False
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
 
-    def kept(name):  # an index written since its source was (an upgrade rewrites it)
+    try:  # an index is written since the kernels' sources were (an upgrade rewrites them)
+        newest = max(os.path.getmtime(path) for path in _core_sources())
+    except (OSError, ValueError):
+        return folder, False
+
+    def kept(name):
         try:
-            source_mtime = os.path.getmtime(os.path.join(CORE_FOLDER, name.split(".")[0] + ".py"))
-            return any(os.path.getmtime(index) >= source_mtime for index in
+            return any(os.path.getmtime(index) >= newest for index in
                        glob.glob(os.path.join(glob.escape(folder), f"{name}-*.{tag}*.nbi")))
         except OSError:
             return False
 
     return folder, all(kept(name) for name in _MARKERS)
+
+
+_digest = None
+
+
+def _core_sources(folder=CORE_FOLDER):
+    """The kernels' source files: the ``.py`` files under ``folder``, sorted."""
+    return sorted(os.path.join(root, name) for root, dirs, names in os.walk(folder)
+                  for name in names if name.endswith(".py") and "__pycache__" not in root)
+
+
+def sources_digest(folder=CORE_FOLDER):
+    """A digest of the kernels' sources (every ``.py`` file under ``folder``, by its path
+    within it and its bytes); the package's, worked out once a process."""
+    import hashlib
+
+    global _digest
+    if folder == CORE_FOLDER and _digest is not None:
+        return _digest
+    h = hashlib.blake2b(digest_size=16)
+    for path in _core_sources(folder):
+        h.update(os.path.relpath(path, folder).encode() + b"\0")
+        with open(path, "rb") as f:
+            h.update(f.read())
+        h.update(b"\0")
+    digest = h.hexdigest()
+    if folder == CORE_FOLDER:
+        _digest = digest
+    return digest
 
 
 def _say_uncached(reason):
@@ -173,7 +211,20 @@ def _cache_classes():
     from numba.core.caching import FunctionCache, NullCache
 
     class SafeFunctionCache(FunctionCache):
-        """numba's cache of one function: a damaged entry is a miss, a failed save no cache."""
+        """numba's cache of one function: a damaged entry is a miss, a failed save no cache,
+        and an entry saved from other kernel sources is stale.
+
+        numba stamps an entry with its own function's source file alone, and a kernel's
+        machine code holds the kernels it calls from other files: after a change to one of
+        those (an upgrade that rewrites some files, a ``git pull`` under an editable
+        install), the entry would still load, with the old code inside it.  The stamp
+        here also holds :func:`sources_digest`, so a change to any kernel source makes
+        every entry stale: all are compiled again, once."""
+
+        def __init__(self, py_func):
+            super().__init__(py_func)
+            own = self._cache_file._source_stamp
+            self._cache_file._source_stamp = (own, sources_digest())
 
         def load_overload(self, sig, target_context):
             try:

@@ -778,6 +778,49 @@ def test_a_damaged_cache_file_is_compiled_again(tmp_path, stereo):
         pickle.loads(fh.read())
 
 
+_CALLER = """from numba import njit
+
+from .b import callee
+
+
+@njit(cache=True)
+def caller():
+    return callee() + 1
+"""
+_CALLEE = """from numba import njit
+
+
+@njit(cache=True)
+def callee():
+    return {}
+"""
+
+
+def test_a_kernel_changed_in_another_file_is_compiled_again(tmp_path):
+    """numba stamps a cache entry with its function's own file, and the machine code of
+    ``caller`` (in a.py) holds ``callee`` (in b.py): before, after b.py changed, the next
+    process loaded ``caller`` as it was and ran the old ``callee``.  A package with
+    dopplerflow's cache set-up and these two kernels: b.py's change shows."""
+    package = tmp_path / "dopplerflow"
+    core = package / "core"
+    core.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy(Path(df.__file__).parent / "_cache.py", package / "_cache.py")
+    (core / "__init__.py").write_text("from .._cache import configure_numba_cache\n"
+                                      "configure_numba_cache()\n")
+    (core / "a.py").write_text(_CALLER)
+    run = [sys.executable, "-c", "from dopplerflow.core.a import caller; print(caller())"]
+    env = _env(PYTHONPATH=str(tmp_path))
+    printed = []
+    for value in (1, 2):
+        (core / "b.py").write_text(_CALLEE.format(value))
+        r = subprocess.run(run, env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        printed.append(r.stdout.strip())
+    assert glob.glob(str(core / "__pycache__" / "a.caller-*.nbi"))  # cached, and in use
+    assert printed == ["2", "3"]
+
+
 @pytest.mark.skipif("MP3" not in sf.available_formats(), reason="this libsndfile reads no MP3")
 @pytest.mark.parametrize("level", [0.5, 0.9])
 def test_an_mp3_is_whole_though_its_stated_length_is_an_estimate(tmp_path, level):

@@ -5,7 +5,6 @@ output arrays it is given, reads no module globals other than compile-time
 constants and allocates nothing inside its per-sample or per-frame loop.
 """
 
-import os
 
 import numpy as np
 from numba import njit
@@ -32,9 +31,14 @@ def kernels_cached():
     kernels = [getattr(importlib.import_module(f"{__package__}.{name.split('.')[0]}"),
                        name.split(".")[1]) for name in _MARKERS]
     try:
-        return all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
+        indexes = [k._cache._cache_file for k in kernels]
     except AttributeError:  # a numba whose cache is laid out otherwise, or the kernels
         return True  # interpreted (dopplerflow._first_run): say nothing
+    try:
+        # an index of entries saved from these sources (numba reads one from others as empty)
+        return all(index._load_index() for index in indexes)
+    except Exception:  # noqa: BLE001 - a damaged index: its kernel is compiled anew
+        return False
 
 
 def notify_first_compile(callback):

@@ -296,7 +296,9 @@ class NoiseFloor:
         self._inb = (self._code == 0).astype(np.float32)  # 1.0 on the bins in the band
         self._line = np.zeros(n, np.int8)
         self._last = np.zeros((2, n), np.float32)  # the last clean frame, the one before
-        self._scratch = np.zeros(2 * n, np.float32)  # its upper half: _select's
+        # its upper half (from n + 1): _select's; the negative side's quartile
+        # (_side_quartiles) holds up to (n + 1) // 2 bins from there, with as much room
+        self._scratch = np.zeros(2 * n + 2, np.float32)
         self._scratch2 = np.zeros(n, np.float32)
         self._iscratch = np.zeros(n, np.int32)
         self._nine = np.zeros(9, np.float32)
@@ -721,7 +723,9 @@ def _side_quartiles(raw, mirror, lo, hi, code, silent, scratch):
 
     One pass without branches gathers both sides: the positive side's into the lower
     half of ``scratch``, the negative side's into the upper half, whose quartile is
-    searched first (:func:`_select` in the upper half's run and the room after it).
+    searched first (:func:`_select` in the upper half's run and the room after it).  The
+    negative side, with the bin at zero (its own mirror), holds up to ``(n + 1) // 2`` of
+    ``n`` bins, so ``scratch`` holds ``2 * n + 2``.
     """
     half = scratch.shape[0] // 2
     n_pos = np.int64(0)  # typed: a literal 0 would compile _select for it too
