@@ -105,37 +105,30 @@ def cache_state():
         The folder numba writes the kernels of ``dopplerflow/core`` to (found as numba
         finds it), or None if it can write none.
     cached : bool
-        Whether the folder holds the index files of the marker kernels, written since
-        the kernels' source files were (as :func:`dopplerflow.core._numba.kernels_cached`,
+        Whether the folder holds index files of the marker kernels that numba would load:
+        saved from these kernel sources (as :func:`dopplerflow.core._numba.kernels_cached`,
         which needs them imported).
     """
     import glob
 
-    from numba.core.caching import FunctionCache
 
-    # numba finds a function's folder from its source file: a function "of" wall.py
-    source = os.path.join(CORE_FOLDER, "wall.py")
-    scope = {}
-    exec(compile("def probe():\n    pass\n", source, "exec"), scope)  # noqa: S102
     try:
-        folder = FunctionCache(scope["probe"])._cache_path
+        folder = _probe(os.path.join(CORE_FOLDER, "wall.py"))._cache_path
     except (RuntimeError, OSError):  # no locator available: no folder numba can write
         folder = None
     if folder is None:
         return None, False
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
+    digest = sources_digest()
 
-    try:  # an index is written since the kernels' sources were (an upgrade rewrites them)
-        newest = max(os.path.getmtime(path) for path in _core_sources())
-    except (OSError, ValueError):
-        return folder, False
-
-    def kept(name):
-        try:
-            return any(os.path.getmtime(index) >= newest for index in
-                       glob.glob(os.path.join(glob.escape(folder), f"{name}-*.{tag}*.nbi")))
-        except OSError:
+    def kept(name):  # an index numba would load: stamped with these sources
+        try:  # (numba's stamp of the marker's own file, as it makes it)
+            own = _probe(os.path.join(CORE_FOLDER, name.split(".")[0] + ".py"))
+            stamp = (own._impl.locator.get_source_stamp(), digest)
+        except (RuntimeError, OSError):
             return False
+        return any(_index_stamp(index) == stamp for index in
+                   glob.glob(os.path.join(glob.escape(folder), f"{name}-*.{tag}*.nbi")))
 
     return folder, all(kept(name) for name in _MARKERS)
 
@@ -167,6 +160,32 @@ def sources_digest(folder=CORE_FOLDER):
     if folder == CORE_FOLDER:
         _digest = digest
     return digest
+
+
+def _probe(source):
+    """numba's cache of a function "of" ``source`` (numba finds a function's cache folder
+    and stamp from its source file)."""
+    from numba.core.caching import FunctionCache
+
+    scope = {}
+    exec(compile("def probe():\n    pass\n", source, "exec"), scope)  # noqa: S102
+    return FunctionCache(scope["probe"])
+
+
+def _index_stamp(path):
+    """The source stamp a numba index file was saved with (None: not this numba's, or not
+    readable)."""
+    import pickle
+
+    import numba
+
+    try:
+        with open(path, "rb") as f:
+            if pickle.load(f) != numba.__version__:
+                return None
+            return pickle.loads(f.read())[0]
+    except Exception:  # noqa: BLE001 - a damaged index (cut short, overwritten): no cache
+        return None
 
 
 def _say_uncached(reason):

@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import pathlib
+import pickle
 import subprocess
 import sys
 import threading
@@ -252,20 +253,27 @@ def test_a_header_that_states_too_few_frames_is_no_short_recording(tmp_path):
     assert r.stdout.split() == ["False", "False"]
 
 
-def test_index_files_older_than_their_sources_are_no_cache(tmp_path):
-    """An upgrade rewrites the kernels' sources; the index files an older version left are
-    then no cache (numba would compile anew): a first run, not a warm one."""
+def test_index_files_saved_from_other_sources_are_no_cache(tmp_path):
+    """An upgrade (or a ``git pull`` under an editable install) changes the kernels'
+    sources; the index files an older version left are then no cache (numba compiles
+    anew): a first run, not a warm one.  An index is read as numba reads it: stamped with
+    its kernel's own file and a digest of all the kernels' sources."""
+    import numba
+
+    from dopplerflow._cache import CORE_FOLDER, _probe, sources_digest
+
     cache = tmp_path / "cache"
     folder = pathlib.Path(_cache_folder(cache))
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"
     script = ("from dopplerflow._cache import configure_numba_cache, cache_state; "
               "configure_numba_cache(); print(cache_state()[1])")
     states = []
-    for when in (0, time.time() + 10):  # before the sources were written, after
+    for digest in ("0" * 32, sources_digest()):  # other sources, these
         for name in _MARKERS:
-            index = folder / f"{name}-10.{tag}.nbi"
-            index.write_bytes(b"")
-            os.utime(index, (when, when))
+            own = _probe(os.path.join(CORE_FOLDER, name.split(".")[0] + ".py"))
+            with open(folder / f"{name}-10.{tag}.nbi", "wb") as f:
+                pickle.dump(numba.__version__, f)
+                f.write(pickle.dumps(((own._impl.locator.get_source_stamp(), digest), {})))
         r = subprocess.run([sys.executable, "-c", script], env=_env(cache),
                            capture_output=True, text=True, check=True)
         states.append(r.stdout.strip())
