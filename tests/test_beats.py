@@ -189,6 +189,35 @@ def test_the_summary_medians_are_consecutive_rows_of_the_beat_columns():
     assert rows == list(range(summary.B_HR, summary.B_HR + len(rows)))
 
 
+def test_the_edv_is_the_velocity_at_the_end_of_a_slowing_diastole():
+    """A diastole that slows by 500 Hz a second to 300 Hz at its end, beat after beat (an
+    umbilical artery's falls by a tenth of its PSV over a cycle).  The median of the
+    beat's last stretch stands some 0.08 s before the end (37 Hz high); the EDV is the
+    end's, to where the onset is placed on the next upstroke (``FOOT`` of its rise) and a
+    row."""
+    period, rise, fall, end_hz = 0.8, 0.06, 500.0, 300.0
+    onsets = np.arange(0.2, 20.0, period)
+    n = int(round(20.0 / HOP))
+    t = np.arange(n) * HOP
+    f = np.zeros(n)
+    for o in onsets:
+        tau = t - o
+        beat = (tau >= 0) & (tau < period)
+        f[beat] = end_hz + fall * (period - tau[beat])
+        up = (tau >= 0) & (tau < rise)
+        f[up] += 1500.0 * (1 - np.cos(np.pi * tau[up] / rise)) / 2
+        down = beat & (tau >= rise)
+        f[down] += 1500.0 * np.exp(-(tau[down] - rise) / 0.05)
+    rows = np.zeros((n, 6), np.float32)
+    rows[:, 0] = f
+    rows[:, 1] = f / 2
+    rows[:, 2] = 1.0 + f / 100
+    b = track(rows)
+    edv_hz = b.summary["edv_cm_s"] / SCALE
+    assert b.summary["n_clean"] >= 20
+    assert edv_hz == pytest.approx(end_hz, abs=fall * (FOOT * rise + HOP))
+
+
 @pytest.mark.parametrize("onsets", [np.arange(0.3, 12.0, 0.7),  # regular
                                     np.r_[0.3:5.0:0.8, 5.25, 6.4:12.0:0.8],  # ectopic
                                     np.r_[0.3:4.0:0.5, 5.5:12.0:0.5]])  # a pause

@@ -16,6 +16,8 @@ from ._drive import _next_row
 from .constants import (
     EDV_SPAN,
     M_EDV,
+    M_EDV_REACH,
+    M_EDV_SLOPE,
     M_FWD,
     M_PEAK,
     M_PHASES,
@@ -98,14 +100,14 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     phases are runs of one sign at least ``min_phase`` rows long (rows without flow
     do not break a run; runs of one sign on either side of a shorter one merge),
     counted up to 3 (forward, reverse, forward).  ``buf`` (a beat's rows at least) holds
-    the end of the beat the EDV is the median of.  The PSV is the highest mean of three
-    rows' antegrade fmax over the rows whose fmax is at most ``PEAK_MEAN_X`` times their
-    mean frequency (:func:`_psv_step`): the top of a faint broadband transient over slower
-    flow (a valve's click) is in the envelope the beats are read on, not in the PSV.  Nor
-    is it in the EDV, TAMV, TAV, flow integrals and phases: there a direction's row that is
-    no candidate holds the maximum and mean frequency of the last row that was
-    (:func:`_hold`; from the row before the beat, its maximum at most ``PEAK_MEAN_X``
-    times its mean: :func:`_capped`).
+    the end of the beat the EDV is read on (:func:`_edv_stretch`).  The PSV is the highest
+    mean of three rows' antegrade fmax over the rows whose fmax is at most ``PEAK_MEAN_X``
+    times their mean frequency (:func:`_psv_step`): the top of a faint broadband transient
+    over slower flow (a valve's click) is in the envelope the beats are read on, not in
+    the PSV.  Nor is it in the EDV, TAMV, TAV, flow integrals and phases: there a
+    direction's row that is no candidate holds the maximum and mean frequency of the last
+    row that was (:func:`_hold`; from the row before the beat, its maximum at most
+    ``PEAK_MEAN_X`` times its mean: :func:`_capped`).
     """
     i0 = int(math.ceil(o0))
     i1 = int(math.ceil(o1))  # rows i0 .. i1 - 1
@@ -115,9 +117,10 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
     if n < 3:
         return
     r = 1 - ante
-    # end-diastolic velocity: the median of the signed envelope over the last EDV_SPAN of
-    # the beat, up to EDV_S before the next onset (the spectra's window, average and
-    # median spread the upstroke back by about that much)
+    # end-diastolic velocity: read on the signed envelope over the last EDV_SPAN of the
+    # beat, up to EDV_S before the next onset (the spectra's window, average and median
+    # spread the upstroke back by about that much): its median, its slope and how far
+    # its middle lies from the next onset
     skip = int(round(edv_rows))
     e0 = i1 - max(skip + 1, int(EDV_SPAN * n))
     e1 = i1 - skip
@@ -177,7 +180,8 @@ def _measure(ring, rn, o0, o1, ante, direction, min_phase, edv_rows, out, col, b
                                               min_phase)
     out[col + M_PSV] = max(psv, 0.0)  # (0 where no row was a candidate)
     out[col + M_PEAK] = peak
-    out[col + M_EDV] = _middle(buf, e1 - e0)
+    out[col + M_EDV], out[col + M_EDV_SLOPE] = _edv_stretch(buf, e1 - e0)
+    out[col + M_EDV_REACH] = o1 - e0 - 0.5 * (e1 - e0 - 1)
     out[col + M_TAMV] = tamv / n
     out[col + M_TAV] = tav / n
     out[col + M_FWD] = fwd
@@ -270,6 +274,23 @@ def _middle(buf, k):
     return buf[k // 2] if k % 2 else 0.5 * (buf[k // 2 - 1] + buf[k // 2])
 
 
+@njit(inline="always", **_JIT_PURE)
+def _edv_stretch(buf, k):
+    """The median of ``buf[:k]`` (a beat's last stretch, a row apart) and the slope of its
+    resistant line (Tukey's: through the medians of its first and last third), per row
+    (NaN under three values); ``buf`` is reordered in place.
+
+    The median is the velocity at the stretch's middle, some 0.1 of a cycle before the
+    end of diastole, where the flow still slows on most arteries; the slopes of the
+    recording's beats carry it on to the end (:func:`~.summary.beat_result`)."""
+    if k < 3:
+        return _middle(buf, k), np.nan
+    t = k // 3
+    first = _middle(buf, t)
+    last = _middle(buf[k - t:], t)
+    return _middle(buf, k), (last - first) / (k - t)
+
+
 @njit(**_JIT_PURE)
 def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
     """:func:`_measure` of a directional beat for both antegrade hypotheses in one pass
@@ -352,7 +373,8 @@ def _measure_both(ring, rn, o0, o1, min_phase, edv_rows, out, buf0, buf1):
         col = REC_HEAD + h * M_WIDTH
         out[col + M_PSV] = max(psv0 if h == 0 else psv1, 0.0)
         out[col + M_PEAK] = peak0 if h == 0 else peak1
-        out[col + M_EDV] = _middle(buf0 if h == 0 else buf1, k)
+        out[col + M_EDV], out[col + M_EDV_SLOPE] = _edv_stretch(buf0 if h == 0 else buf1, k)
+        out[col + M_EDV_REACH] = o1 - e0 - 0.5 * (k - 1)
         out[col + M_TAMV] = (tamv0 if h == 0 else tamv1) / n
         out[col + M_TAV] = (tav0 if h == 0 else tav1) / n
         out[col + M_FWD] = fwd0 if h == 0 else fwd1

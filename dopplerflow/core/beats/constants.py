@@ -54,8 +54,8 @@ POWER_FLOOR = 1e-3
 PEAK_MEAN_X = _PEAK_MEAN_X
 #: Shortest run of one flow direction that counts as a phase of the waveform, s.
 MIN_PHASE_S = 0.03
-#: End-diastolic velocity: the median of the signed envelope over the last ``EDV_SPAN`` of
-#: the beat up to ``EDV_S`` before the next onset (share, s).
+#: End-diastolic velocity: read on the signed envelope over the last ``EDV_SPAN`` of the
+#: beat up to ``EDV_S`` before the next onset (share, s).
 EDV_S, EDV_SPAN = 0.015, 0.15
 #: Least drive (in rms of the drive) at a beat with a pulse: below it, a beat placed where
 #: one was due (not clean, and its onset keeps the usual lead).
@@ -94,8 +94,9 @@ PHASICITY = {1: "monophasic", 2: "biphasic", 3: "triphasic"}
 # h (0 toward, 1 away), M_WIDTH measures from column REC_HEAD + h * M_WIDTH
 (R_CHANNEL, R_ONSET, R_CENTRE, R_EVIDENCE, R_PERIOD, R_RR, R_PERIODICITY) = range(7)
 REC_HEAD = 7
-(M_PSV, M_PEAK, M_EDV, M_TAMV, M_TAV, M_FWD, M_REV, M_PHASES) = range(8)
-M_WIDTH = 8
+(M_PSV, M_PEAK, M_EDV, M_TAMV, M_TAV, M_FWD, M_REV, M_PHASES, M_EDV_SLOPE,
+ M_EDV_REACH) = range(10)
+M_WIDTH = 10
 REC_WIDTH = REC_HEAD + 2 * M_WIDTH
 # per-channel state: exponential means (value, weight), the step being summed (and, in the
 # power channel's, whether it holds a row not analysed), the period (steps) and

@@ -33,6 +33,8 @@ from .constants import (
     CHANNEL_SIGNALS,
     DRIVE_CLIP,
     M_EDV,
+    M_EDV_REACH,
+    M_EDV_SLOPE,
     M_FWD,
     M_PEAK,
     M_PHASES,
@@ -276,7 +278,7 @@ def _one_a_cycle(tab):
                 continue
             top = int(np.argmax(m[:, M_PSV]))
             o[M_PSV], o[M_PEAK] = m[top, M_PSV], m[top, M_PEAK]
-            o[M_EDV] = m[-1, M_EDV]
+            o[M_EDV], o[M_EDV_SLOPE], o[M_EDV_REACH] = m[-1, [M_EDV, M_EDV_SLOPE, M_EDV_REACH]]
             o[M_TAMV] = np.dot(m[:, M_TAMV], rr) / rr.sum()
             o[M_TAV] = np.dot(m[:, M_TAV], rr) / rr.sum()
             o[M_FWD], o[M_REV] = m[:, M_FWD].sum(), m[:, M_REV].sum()
@@ -285,6 +287,27 @@ def _one_a_cycle(tab):
     out = out[kept]
     usual = _usual_period(out)
     return out, usual, None if usual is None else _period_offset(out, usual)
+
+
+def _carry_edv(tab, h):
+    """Carry each beat's EDV (antegrade hypothesis ``h``) from the middle of the stretch
+    it is read on to the beat's end, along the median slope of the beats with a pulse,
+    in place: the velocity at the end of diastole, where the flow still slows on most
+    arteries (the umbilical artery's falls by a tenth of the PSV over a cycle; the
+    stretch's median stands some 0.08 of a cycle before the end).  One beat's slope, over
+    a few dozen rows of noisy envelope, is about as uncertain as the fall it measures;
+    the median over the recording's beats is not.  A rising median slope is the next
+    upstroke's foot within the stretches (onsets are placed on its steep part), not
+    diastole: the EDVs are then left at the stretches' medians, which hold while under
+    half the rows are the foot's.  Nor are a vein's carried (:func:`beat_result` calls this
+    for an artery or no preset): its beat ends in the reversal of the atrial wave, not in
+    a slowing diastole, and the fall into it would carry its EDV far past it."""
+    col = REC_HEAD + h * M_WIDTH
+    slope = tab[:, col + M_EDV_SLOPE]
+    pulse = (tab[:, R_EVIDENCE] >= MIN_EVIDENCE) & np.isfinite(tab[:, R_RR]) & np.isfinite(slope)
+    if pulse.any():
+        fall = min(float(np.median(slope[pulse])), 0.0)
+        tab[:, col + M_EDV] += fall * tab[:, col + M_EDV_REACH]
 
 
 def _period_offset(tab, usual):
@@ -308,7 +331,8 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
         events: beats over them are not clean.
     vessel : str, optional
         The vessel preset: the respiratory phasicity is given for veins (a preset other
-        than ``artery``).
+        than ``artery``), and the EDV of the other beats is carried to their end
+        (:func:`_carry_edv`).
 
     Returns
     -------
@@ -334,7 +358,9 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
     seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
     tab, usual, offset = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
     h = ante if tracker.direction else 0
-    tab = np.ascontiguousarray(tab)
+    tab = np.ascontiguousarray(tab)  # (a copy of the tracker's records)
+    if vessel is None or vessel == "artery":
+        _carry_edv(tab, h)
     # a stretch locked on half or twice the recording's period (two flow events a cycle, a
     # weak pulse) is not clean
     period_ok = (offset <= math.log(PERIOD_RANGE) if usual is not None
