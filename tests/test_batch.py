@@ -500,6 +500,56 @@ def test_progress_draws_a_bar_on_a_terminal_and_lines_every_few_seconds_elsewher
     assert "about 30 s left" in bar.getvalue() and bar.getvalue().endswith("\n")
 
 
+_OTHER_WORKER = """
+import sys
+# this dopplerflow's copy, not the installed one (nor an editable install's finder)
+sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path.insert(0, {root!r})
+from distributed.cli.dask_worker import main
+main()
+"""
+
+
+def test_a_dask_worker_with_other_dopplerflow_code_is_refused(data, tmp_path, capsys):
+    """A worker keeps the dopplerflow it imported: started before an upgrade or an edit,
+    it gave rows of the old code under the same version.  Now each worker's sources are
+    checked before any task is sent: a worker whose copy differs by one line is refused
+    in one line, exit 1, and no table is written."""
+    distributed = pytest.importorskip(
+        "distributed", reason="dask.distributed is not installed: pip install "
+                              "'dopplerflow[dask]' to test the cluster path")
+    import subprocess
+    import sys
+
+    import dopplerflow
+
+    root = tmp_path / "other"
+    shutil.copytree(os.path.dirname(dopplerflow.__file__), root / "dopplerflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    verdict = root / "dopplerflow" / "core" / "verdict.py"
+    verdict.write_text(verdict.read_text() + "# another edition\n")
+    out = tmp_path / "table.csv"
+    with distributed.LocalCluster(n_workers=0, processes=True,
+                                  dashboard_address=None) as cluster:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", _OTHER_WORKER.format(root=str(root)),
+             cluster.scheduler_address, "--no-nanny", "--nthreads", "1", "--no-dashboard"],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with distributed.Client(cluster.scheduler_address) as client:
+                client.wait_for_workers(1, timeout=60)
+            code = cli.main(["batch", str(data), "-o", str(out), "--dask",
+                             cluster.scheduler_address])
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+    err = capsys.readouterr().err
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1, err
+    assert "1 of 1 Dask worker(s) run other dopplerflow code than this one" in err
+    assert not out.exists()
+
+
 def test_a_dask_local_cluster_gives_the_process_pool_s_table(data, tmp_path):
     distributed = pytest.importorskip(
         "distributed", reason="dask.distributed is not installed: pip install "

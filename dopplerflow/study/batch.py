@@ -29,7 +29,14 @@ from ..errors import (
 )
 from . import recsettings, table
 from .files import atomic_write, find_recordings, real, refuse_overwrites
-from .pool import TaskFailed, connect, default_jobs, require_distributed, run_tasks
+from .pool import (
+    TaskFailed,
+    check_workers,
+    connect,
+    default_jobs,
+    require_distributed,
+    run_tasks,
+)
 
 __all__ = ["Task", "BatchSummary", "run_batch", "plan_batch", "analyze_task"]
 
@@ -403,7 +410,9 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
         unknown suffix, a bad settings table, ``dask`` not an address or without
         distributed installed.
     DopplerflowError
-        The Dask scheduler cannot be reached, before any work.
+        The Dask scheduler cannot be reached, or one of its workers runs other
+        dopplerflow code than this process (:func:`~.pool.check_workers`), before any
+        work.
     InputError
         No recording found.
     KeyboardInterrupt
@@ -419,6 +428,8 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
                       on_empty=on_empty, on_warning=on_warning)
     client, own = connect(dask) if dask is not None else (None, False)
     try:
+        if client is not None:
+            check_workers(client)
         for p in (*plan.json_paths.values(), *plan.beats_paths.values()):
             try:
                 os.makedirs(os.path.dirname(p), exist_ok=True)

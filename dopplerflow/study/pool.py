@@ -17,7 +17,11 @@ picklable (a function at the top of a module, plain data).
   SIGKILL (:func:`_start_worker`).
 * ``dask=ADDRESS`` (or a ``distributed.Client``): the tasks go to the workers of a
   Dask distributed scheduler, which must reach the same files under the same paths
-  (shared storage) and have the same dopplerflow installed.
+  (shared storage) and have the same dopplerflow installed.  Before any task is sent,
+  each worker is asked for the digest of the dopplerflow sources it imported
+  (:func:`check_workers`): a worker started before an upgrade (or before an edit of an
+  editable install) keeps the code it imported, under the same version number, and its
+  rows would be another code's.
 """
 
 import contextlib
@@ -26,9 +30,17 @@ import signal
 import sys
 import threading
 
+from .._cache import sources_digest
 from ..errors import DopplerflowError, SettingsError
 
-__all__ = ["run_tasks", "default_jobs", "require_distributed", "connect", "TaskFailed"]
+__all__ = ["run_tasks", "default_jobs", "require_distributed", "connect", "check_workers",
+           "TaskFailed"]
+
+
+#: The digest of the dopplerflow sources as this process imported them (as it imported this
+#: module, with the analysis): a Dask worker imports this module as it meets its first
+#: task of dopplerflow, and keeps its digest as it keeps its code.
+_CODE = sources_digest(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class TaskFailed(Exception):
@@ -272,12 +284,42 @@ def _chunk_size(client, n_tasks):
     return max(1, min(DASK_CHUNK, n_tasks // (4 * threads)))
 
 
+def _code_identity():
+    """This process's dopplerflow: its version and :data:`_CODE`."""
+    from .. import __version__
+
+    return __version__, _CODE
+
+
+def check_workers(client):
+    """Raise :class:`DopplerflowError` unless every worker of ``client``'s cluster runs the
+    dopplerflow code this process runs (the same sources, as imported)."""
+    from .. import __version__
+
+    found = client.run(_code_identity, on_error="return")
+    broken = {a: r for a, r in found.items() if isinstance(r, BaseException)}
+    if broken:
+        address, e = sorted(broken.items())[0]
+        raise DopplerflowError(f"{len(broken)} of {len(found)} Dask worker(s) cannot run "
+                               f"dopplerflow ({address}: {type(e).__name__}: {e}); install "
+                               f"this dopplerflow where they run and restart them")
+    other = sorted(a for a, r in found.items() if tuple(r) != (__version__, _CODE))
+    if other:
+        version = found[other[0]][0]
+        raise DopplerflowError(
+            f"{len(other)} of {len(found)} Dask worker(s) run other dopplerflow code than "
+            f"this one ({other[0]}: version {version}, here {__version__}; its sources "
+            f"differ: installed or changed since the workers started); restart them on "
+            f"this installation, then run again")
+
+
 def _on_dask(func, tasks, dask):
     client, own = connect(dask)  # first: it says how to install distributed
     from distributed import as_completed
 
     tasks = list(tasks)
     try:
+        check_workers(client)
         with client.as_current():
             size = _chunk_size(client, len(tasks))
             starts = range(0, len(tasks), size)
