@@ -280,9 +280,9 @@ def _edv_stretch(buf, k):
     resistant line (Tukey's: through the medians of its first and last third), per row
     (NaN under three values); ``buf`` is reordered in place.
 
-    The median is the velocity at the stretch's middle, some 0.1 of a cycle before the
+    The median is the velocity at the stretch's middle, some 0.08 of a cycle before the
     end of diastole, where the flow still slows on most arteries; the slopes of the
-    recording's beats carry it on to the end (:func:`~.summary.beat_result`)."""
+    recording's beats carry it on to the end (:func:`~.summary._carry_edv`)."""
     if k < 3:
         return _middle(buf, k), np.nan
     t = k // 3

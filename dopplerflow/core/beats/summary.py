@@ -305,8 +305,8 @@ def _carry_edv(tab, h):
     col = REC_HEAD + h * M_WIDTH
     slope = tab[:, col + M_EDV_SLOPE]
     pulse = (tab[:, R_EVIDENCE] >= MIN_EVIDENCE) & np.isfinite(tab[:, R_RR]) & np.isfinite(slope)
-    if pulse.any():
-        fall = min(float(np.median(slope[pulse])), 0.0)
+    fall = float(np.median(slope[pulse])) if pulse.any() else 0.0
+    if fall < 0.0:
         tab[:, col + M_EDV] += fall * tab[:, col + M_EDV_REACH]
 
 
