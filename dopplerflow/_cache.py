@@ -30,6 +30,7 @@ cache at all (compiled on every run, said once on stderr), and an entry saved fr
 other kernel sources as stale.
 """
 
+import functools
 import os
 import sys
 import tempfile
@@ -111,7 +112,6 @@ def cache_state():
     """
     import glob
 
-
     try:
         folder = _probe(os.path.join(CORE_FOLDER, "wall.py"))._cache_path
     except (RuntimeError, OSError):  # no locator available: no folder numba can write
@@ -133,33 +133,25 @@ def cache_state():
     return folder, all(kept(name) for name in _MARKERS)
 
 
-_digest = None
-
-
-def _core_sources(folder=CORE_FOLDER):
-    """The kernels' source files: the ``.py`` files under ``folder``, sorted."""
-    return sorted(os.path.join(root, name) for root, dirs, names in os.walk(folder)
+def _sources(folder):
+    """The ``.py`` files under ``folder``, sorted."""
+    return sorted(os.path.join(root, name) for root, _, names in os.walk(folder)
                   for name in names if name.endswith(".py") and "__pycache__" not in root)
 
 
+@functools.cache
 def sources_digest(folder=CORE_FOLDER):
-    """A digest of the kernels' sources (every ``.py`` file under ``folder``, by its path
-    within it and its bytes); the package's, worked out once a process."""
+    """A digest of the sources under ``folder`` (the kernels' by default: every ``.py``
+    file, by its path within it and its bytes), worked out once a process."""
     import hashlib
 
-    global _digest
-    if folder == CORE_FOLDER and _digest is not None:
-        return _digest
     h = hashlib.blake2b(digest_size=16)
-    for path in _core_sources(folder):
+    for path in _sources(folder):
         h.update(os.path.relpath(path, folder).encode() + b"\0")
         with open(path, "rb") as f:
             h.update(f.read())
         h.update(b"\0")
-    digest = h.hexdigest()
-    if folder == CORE_FOLDER:
-        _digest = digest
-    return digest
+    return h.hexdigest()
 
 
 def _probe(source):
