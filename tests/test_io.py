@@ -1076,11 +1076,24 @@ def test_a_flac_without_its_length_and_cut_short_gives_no_length(tmp_path, capsy
         f"the {round(read * 8000)} frames before it are analysed")
 
 
+def _killed_after_writing(writer, path):
+    """Run the Python code ``writer`` (given ``path`` and the jugular sample) in another
+    process, and kill it (SIGKILL) once it prints ``written``."""
+    import signal
+
+    p = subprocess.Popen([sys.executable, "-c", writer, str(path), str(JUGULAR)],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "written"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        p.stdout.close()
+
+
 def test_a_flac_killed_while_written_keeps_its_audio_and_states_no_length(tmp_path, capsys):
     """A FLAC written by soundfile in another process, killed (SIGKILL) once it has written
     the sample: the header's length is never written."""
-    import signal
-
     path = tmp_path / "killed.flac"
     writer = ("import sys, time, soundfile as sf\n"
               "x, fs = sf.read(sys.argv[2])\n"
@@ -1090,14 +1103,7 @@ def test_a_flac_killed_while_written_keeps_its_audio_and_states_no_length(tmp_pa
               "    f.flush()\n"
               "print('written', flush=True)\n"
               "time.sleep(60)\n")
-    p = subprocess.Popen([sys.executable, "-c", writer, str(path), str(JUGULAR)],
-                         stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "written"
-    finally:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        p.stdout.close()
+    _killed_after_writing(writer, path)
     assert sf.info(path).frames == 2 ** 63 - 1
     out = _summary(path, capsys)
     assert "9223372036854775807" not in out and " of " not in out.split("\n")[1]
@@ -1106,6 +1112,98 @@ def test_a_flac_killed_while_written_keeps_its_audio_and_states_no_length(tmp_pa
     assert 12.0 - 4096 / 8000 <= a.duration_s <= 12.0
     assert a.reflux is True
     assert any(w.startswith("the file's header states no length") for w in a.warnings)
+
+
+# ------------------------------------------------------------------ a WAV never finished
+def _unfinished(data, data_frames, riff_size):
+    """A WAV file's bytes with its data chunk's size set to ``data_frames`` frames and its
+    RIFF size to ``riff_size`` (None: as it was), as a writer that never finished leaves
+    them."""
+    data = bytearray(data)
+    order = "little" if data[:4] == b"RIFF" else "big"
+    at = data.index(b"data")
+    align = int.from_bytes(data[data.index(b"fmt ") + 20:data.index(b"fmt ") + 22], order)
+    data[at + 4:at + 8] = (data_frames * align).to_bytes(4, order)
+    if riff_size is not None:
+        data[4:8] = riff_size.to_bytes(4, order)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("subtype, endian, data_frames, riff_size", [
+    ("PCM_16", "FILE", 0, 0),  # sizes of 0: the placeholders most writers start with
+    ("PCM_16", "FILE", 0, None),  # the RIFF size set, the data's not
+    ("PCM_16", "FILE", 0, 8),  # libsndfile's own header of a file it never closed
+    ("PCM_16", "FILE", 800, 36 + 3200),  # the size of the first write (Python's wave)
+    ("PCM_24", "FILE", 0, 0), ("FLOAT", "FILE", 0, 0), ("PCM_U8", "FILE", 0, 0),
+    ("PCM_16", "BIG", 4000, 0),  # RIFX
+])
+def test_a_wav_whose_header_was_never_finished_is_read_to_its_end(tmp_path, noise, subtype,
+                                                                   endian, data_frames,
+                                                                   riff_size):
+    """Before: the frames its header states (none at all, "holds no audio frames that can
+    be read"; or the first write's) and no word of the rest."""
+    buf = bytes_io.BytesIO()
+    sf.write(buf, noise, FS, format="WAV", subtype=subtype, endian=endian)
+    whole = sf.read(bytes_io.BytesIO(buf.getvalue()), dtype="float32")[0]
+    p = _damaged(tmp_path, _unfinished(buf.getvalue(), data_frames, riff_size), "u.wav")
+    assert sf.info(p).frames in (data_frames, len(noise))  # libsndfile: mostly the header's
+    x, report = _read_every_way(p)
+    np.testing.assert_array_equal(x, whole)
+    assert report.complete and report.cut() is None
+    stated = f"{data_frames / FS:.3f} s" if data_frames else "no audio"
+    assert report.warning() == (
+        f"the file's header was never finished, as a recorder that crashed or was stopped "
+        f"leaves it: it states {stated}, but the audio runs on to the file's end; all "
+        f"{len(noise)} frames, to {len(noise) / FS:.3f} s, were read and are analysed; other "
+        f"programs may read only what the header states")
+    info = io.open_audio(p)
+    assert (info.format, info.subtype, info.frames) == ("WAV", subtype, len(noise))
+    assert io.recording_at(p) == f"WAV, 2 channels, {len(noise) / FS:.1f} s"
+
+
+def test_a_finished_wav_is_read_as_its_header_states(tmp_path, noise):
+    """Chunks after the data (metadata), an ID3 tag appended, or less than a frame after
+    the data: the header is finished, and its length is the file's."""
+    buf = bytes_io.BytesIO()
+    with sf.SoundFile(buf, "w", FS, 2, "PCM_16", format="WAV") as f:
+        f.write(noise)
+        f.title = "left arm, 30 s"  # set once the audio is written: a LIST chunk after it
+    tagged = buf.getvalue()
+    assert tagged.index(b"LIST") > tagged.index(b"data")
+    plain = _encode(noise, "WAV", "PCM_16")
+    # the RIFF size of a file that does not cover what follows: only the chunk says it ends
+    listed = _unfinished(tagged, len(noise), 4 + len(plain) - 8)
+    for name, data in (("listed.wav", listed), ("id3.wav", plain + b"ID3\x03\x00" + bytes(40)),
+                       ("odd.wav", plain + b"\x01\x02\x03")):
+        p = _damaged(tmp_path, data, name)
+        x, report = _read_every_way(p)
+        np.testing.assert_array_equal(x, noise, err_msg=name)
+        assert report.warning() is None, name
+
+
+def test_a_wav_killed_while_written_keeps_its_audio_and_its_verdict(tmp_path, capsys):
+    """A WAV written with Python's ``wave`` in another process, killed (SIGKILL): its
+    header states the first write's 0.5 s of the 12 s written."""
+    path = tmp_path / "killed.wav"
+    writer = ("import sys, time, wave, soundfile as sf\n"
+              "x, fs = sf.read(sys.argv[2], dtype='int16')\n"
+              "w = wave.open(sys.argv[1], 'wb')\n"
+              "w.setnchannels(2); w.setsampwidth(2); w.setframerate(fs)\n"
+              "for i in range(0, len(x), 4000):\n"
+              "    w.writeframesraw(x[i:i + 4000].tobytes())\n"
+              "w._file.flush()\n"
+              "print('written', flush=True)\n"
+              "time.sleep(60)\n")
+    _killed_after_writing(writer, path)
+    assert sf.info(path).frames == 4000  # what libsndfile, and so soundfile, read of it
+    out = _summary(path, capsys)
+    assert "  audio       12.00 s, 8000 Hz, 2 channel(s), layout iq\n" in out
+    a = df.analyze(path, vessel="ijv", antegrade="away")
+    whole = df.analyze(JUGULAR, vessel="ijv", antegrade="away")
+    assert a.audio_complete and a.cut is None and a.duration_s == 12.0
+    assert a.reflux is True and a.reflux_events == whole.reflux_events
+    assert any(w.startswith("the file's header was never finished") and "states 0.500 s" in w
+               for w in a.warnings)
 
 
 def test_whole_numbers_beyond_full_scale_hint_at_unscaled_16_bit_samples(tmp_path):

@@ -405,6 +405,57 @@ def test_device_failure_keeps_recording_and_json(tmp_path, pulse_server):
     assert ev["duration_s"] == pytest.approx(1.2, abs=2 * (HOP_S + 0.005))
 
 
+def test_a_live_wav_recording_cut_off_keeps_its_audio_in_any_program(tmp_path, pulse_server):
+    """``dopplerflow live`` killed (SIGKILL) while it records a WAV: the header it left
+    states the audio up to its last flush, which a program reading WAV headers reads
+    (libsndfile, so soundfile, does), and dopplerflow reads all of it, with its reflux."""
+    import os
+    import signal
+
+    from dopplerflow.core import io
+    from dopplerflow.core.damage import unfinished_wav
+    from dopplerflow.live.session import FLUSH_INTERVAL_S
+
+    require_portaudio()
+    fs = pulse_server.sample_rate_hz
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, tone_iq(fs, segments=((1.0, 700.0), (1.2, -700.0), (3.0, 700.0))), fs,
+             subtype="PCM_16")
+    rec = tmp_path / "rec.wav"
+    child = _Child(["--device", "pulse", "--sample-rate", str(fs), "--record", str(rec),
+                    *ANALYSIS_FLAGS], pulse_server.env)
+    child.wait_for(child.err, "Ctrl-C to stop", timeout_s=60)
+    player = subprocess.Popen(["paplay", f"--device={pulse_server.sink_name}", str(wav)],
+                              env=pulse_server.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        child.wait_for(child.out, "reflux ended", timeout_s=30)
+        time.sleep(1.5 * FLUSH_INTERVAL_S)  # a flush after the reflux's end
+        child.proc.send_signal(signal.SIGKILL)
+        child.finish()
+    finally:
+        player.kill()
+        player.wait(timeout=10)
+    with open(rec, "rb") as fh:
+        found = unfinished_wav(fh, os.path.getsize(rec))
+    assert found is not None  # the header was never finished: the process died
+    info = io.open_audio(rec)
+    assert info.frames == found.frames and info.stated_frames == found.stated
+    # the last flush wrote the header: all but at most a flush interval (and the blocks
+    # queued behind it) is stated
+    assert found.stated > 2.2 * fs
+    assert found.frames - found.stated <= 2 * FLUSH_INTERVAL_S * fs
+    assert sf.info(rec).frames == found.stated
+    stated = sf.read(rec, dtype="float32")[0]
+    whole = np.concatenate([b.copy() for b in io.iter_blocks(rec)])
+    assert len(whole) == found.frames and np.array_equal(whole[:found.stated], stated)
+    a = analyze(rec, layout="iq", vessel="ijv", antegrade="toward")
+    assert a.duration_s == found.frames / fs and a.audio_complete
+    assert a.reflux is True and len(a.reflux_events) == 1
+    assert a.reflux_events[0].duration_s == pytest.approx(1.2, abs=2 * (HOP_S + 0.005))
+    assert any(w.startswith("the file's header was never finished") for w in a.warnings)
+
+
 # ---------------------------------------------------------------------- live plot, latency
 def test_live_plot_draws_sonogram_and_shades_reflux():
     """The plot's own drawing path, headless (Agg): sonogram rows and a shaded reflux.

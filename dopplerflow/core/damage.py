@@ -2,6 +2,8 @@
 
 :func:`header_frames` gives the frames an uncompressed WAV, RF64 or AIFF header promises
 (libsndfile reports what it can read instead, so a file cut short would look whole);
+:func:`unfinished_wav` finds a WAV whose writer never finished its header, whose audio runs
+on past the length the header states (libsndfile reads only what it states: often nothing);
 :func:`ogg_damage` walks an Ogg file's pages and says where the first damaged or missing
 page is (after one, libvorbis carries on and every later sample lands at the wrong time);
 :func:`mpeg_length_stated` says whether an MP3 states its length at all.
@@ -10,8 +12,10 @@ page is (after one, libvorbis carries on and every later sample lands at the wro
 import os
 import struct
 import zlib
+from typing import NamedTuple
 
-__all__ = ["header_frames", "ogg_damage", "mpeg_length_stated"]
+__all__ = ["header_frames", "unfinished_wav", "UnfinishedWav", "ogg_damage",
+           "mpeg_length_stated"]
 
 #: Bytes at an MP3's start searched for a header that states its length.
 _MPEG_HEAD_BYTES = 8192
@@ -53,6 +57,71 @@ def header_frames(fh):
     if not block_align or not data_size or data_size == 0xFFFFFFFF:
         return None
     return data_size // block_align
+
+
+class UnfinishedWav(NamedTuple):
+    """Where the audio of a WAV whose writer never finished its header lies."""
+
+    #: Byte offset of the first sample (the data chunk's start).
+    offset: int
+    #: Whole frames from there to the file's end.
+    frames: int
+    #: Frames the header states (0 when it was never written).
+    stated: int
+    #: Bytes per frame.
+    block_align: int
+    #: Whether the samples are big-endian (RIFX).
+    big_endian: bool
+
+
+def unfinished_wav(fh, size):
+    """A WAV (RIFF or RIFX) of ``size`` bytes whose audio runs on past the data chunk its
+    header states: an :class:`UnfinishedWav`; None when the header accounts for the file.
+
+    A recorder writes the header first, with a data size of 0 (or of its first write), and
+    sets the sizes when it closes the file; one that crashes, loses power or is killed
+    leaves them as they were.  The header is taken at its word when its RIFF size covers
+    the file and its data chunk is not empty, when the bytes after the stated data are the
+    next chunk (a name of four printable characters and a size that fits in the file) or an
+    ID3 tag, or when less than a whole frame follows; otherwise the audio runs to the
+    file's end.
+    """
+    head = fh.read(12)
+    if head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+        return None
+    order = "<" if head[:4] == b"RIFF" else ">"
+    riff_end = 8 + struct.unpack(order + "I", head[4:8])[0]
+    block_align = None
+    for _ in range(1000):  # chunks before the data; a damaged header ends the search
+        chunk = fh.read(8)
+        if len(chunk) < 8:
+            return None
+        cid, length = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+        if cid == b"fmt ":
+            body = fh.read(min(length, 16))
+            if len(body) < 14:
+                return None
+            block_align = struct.unpack(order + "H", body[12:14])[0]
+            fh.seek(length + (length & 1) - len(body), os.SEEK_CUR)
+        elif cid == b"data":
+            break
+        else:
+            fh.seek(length + (length & 1), os.SEEK_CUR)
+    else:
+        return None
+    offset = fh.tell()
+    if (riff_end >= size and length) or not block_align or size - (offset + length) < block_align:
+        return None
+    fh.seek(offset + length + (length & 1))
+    after = fh.read(8)
+    if after[:3] == b"ID3":
+        return None
+    if len(after) == 8 and all(32 <= c < 127 for c in after[:4]):
+        next_end = offset + length + (length & 1) + 8 + struct.unpack(order + "I", after[4:])[0]
+        if next_end <= size:
+            return None
+    return UnfinishedWav(offset, (size - offset) // block_align, length // block_align,
+                         block_align, order == ">")
 
 
 _REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))

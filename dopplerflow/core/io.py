@@ -17,6 +17,7 @@ stopped early.
 import contextlib
 import csv
 import errno
+import functools
 import json
 import numbers
 import os
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AudioFileError, SettingsError
-from .damage import header_frames, mpeg_length_stated, ogg_damage
+from .damage import header_frames, mpeg_length_stated, ogg_damage, unfinished_wav
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
            "Gap", "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
@@ -90,10 +91,13 @@ class AudioInfo:
         False when the header states no length, or more frames than the file can hold
         (:data:`MAX_FRAMES_PER_BYTE`): a FLAC whose writer never finished it.  The
         file is then read to its end, and no length is promised.
+    stated_frames : int or None
+        For a WAV whose writer never finished its header, whose audio runs on to the
+        file's end (``frames``, all read): the frames the header states; else None.
     """
 
     def __init__(self, samplerate, channels, frames, format, subtype, damage=None,
-                 damage_frame=None, slack=0, length_known=True):
+                 damage_frame=None, slack=0, length_known=True, stated_frames=None):
         self.samplerate = samplerate
         self.channels = channels
         self.frames = frames
@@ -103,6 +107,7 @@ class AudioInfo:
         self.damage_frame = damage_frame
         self.slack = slack
         self.length_known = length_known
+        self.stated_frames = stated_frames
 
     @property
     def duration_s(self):
@@ -195,17 +200,97 @@ def _native(path):
 
 
 def _open(path):
+    """The file at ``path`` opened with soundfile; a WAV whose writer never finished its
+    header (:func:`~dopplerflow.core.damage.unfinished_wav`) is opened as the raw frames
+    from its data chunk's start to the file's end, its ``unfinished`` attribute saying so."""
     sf = _soundfile()
     p = _check_path(path)
     try:
-        return sf.SoundFile(_native(p))
+        f = sf.SoundFile(_native(p))
     except sf.LibsndfileError as e:
         reason = str(e).split(":")[-1].strip().rstrip(".") or "unreadable"
     except (RuntimeError, TypeError, ValueError, OSError) as e:
         reason = str(e)
+    else:
+        if f.format not in ("WAV", "WAVEX") or not (f.subtype.startswith("PCM")
+                                                    or f.subtype in _UNCOMPRESSED):
+            return f
+        try:
+            with open(p, "rb") as fh:
+                found = unfinished_wav(fh, os.fstat(fh.fileno()).st_size)
+        except (OSError, struct.error):
+            found = None  # the header cannot be checked: libsndfile's view stands
+        if found is None:
+            return f
+        f.close()
+        return _unfinished_file()(p, found, f)
     reason = " ".join(reason.split())  # one line, even if the message quotes the name
     raise AudioFileError(f"{_name(p)} is not a readable audio file ({reason}); dopplerflow reads "
                          f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile")
+
+
+class _Region:
+    """Bytes ``[start, start + length)`` of a file as a file of their own, read-only: what
+    libsndfile's virtual I/O reads through soundfile."""
+
+    def __init__(self, path, start, length):
+        self._fh = open(path, "rb", buffering=0)
+        self._start, self._length = start, length
+        self._fh.seek(start)
+
+    def tell(self):
+        return self._fh.tell() - self._start
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        base = (0, self.tell(), self._length)[whence]
+        self._fh.seek(self._start + min(max(base + offset, 0), self._length))
+        return self.tell()
+
+    def readinto(self, buf):
+        return self._fh.readinto(memoryview(buf).cast("B")[:max(0, self._length - self.tell())])
+
+    def read(self, n=-1):
+        left = max(0, self._length - self.tell())
+        return self._fh.read(left if n is None or n < 0 else min(n, left))
+
+    def close(self):
+        self._fh.close()
+
+
+@functools.cache
+def _unfinished_file():
+    """The class of an open WAV whose header was never finished (soundfile is imported
+    when the first such file is met)."""
+    sf = _soundfile()
+
+    class UnfinishedWavFile(sf.SoundFile):
+        """The frames of an unfinished WAV (``found``, an
+        :class:`~dopplerflow.core.damage.UnfinishedWav`) up to the file's end, read as raw
+        audio in the format of its header (``like``, the file as libsndfile opened it).
+
+        ``unfinished`` is ``(container, found)``: ``'WAV'`` or ``'WAVEX'``, and where the
+        frames are.
+        """
+
+        def __init__(self, path, found, like):
+            region = _Region(path, found.offset, found.frames * found.block_align)
+            try:
+                super().__init__(region, samplerate=like.samplerate, channels=like.channels,
+                                 subtype=like.subtype, format="RAW",
+                                 endian="BIG" if found.big_endian else "LITTLE")
+            except Exception:
+                region.close()
+                raise
+            self._region = region
+            self.unfinished = (like.format, found)
+
+        def close(self):
+            super().close()
+            region = getattr(self, "_region", None)
+            if region is not None:
+                region.close()
+
+    return UnfinishedWavFile
 
 
 #: libsndfile subtypes whose samples are coarse: their rounding noise lies some 40-50 dB
@@ -265,8 +350,9 @@ def recording_at(path):
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        with _soundfile().SoundFile(_native(os.fspath(path))) as f:
+        with _open(path) as f:
             channels, frames, rate, fmt = f.channels, f.frames, f.samplerate, f.format
+            fmt = getattr(f, "unfinished", (fmt,))[0]
     except Exception:  # noqa: BLE001 - libsndfile raises several types; none is a recording
         return None
     seconds = frames / rate if rate > 0 else 0.0
@@ -289,6 +375,11 @@ def over_recording(path):
 
 def _describe(f, path):
     """The :class:`AudioInfo` of an open file, with the header's promise and any damage seen."""
+    unfinished = getattr(f, "unfinished", None)
+    if unfinished is not None:
+        container, found = unfinished
+        return AudioInfo(f.samplerate, f.channels, f.frames, container, f.subtype,
+                         stated_frames=found.stated)
     info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype,
                      slack=f.frames if f.format == "MP3" else 0,
                      length_known=_length_stated(f.frames, path))
@@ -386,6 +477,9 @@ class ReadReport:
         Damage inside the file that the reading went on past: the first frame that did
         not decode, the first that did after it, and the decoder's error (the frames
         between are a :class:`Gap`).
+    stated_frames : int or None
+        Frames the header of a WAV whose writer never finished it states
+        (:attr:`AudioInfo.stated_frames`); its audio is read to the file's end.
     """
 
     def __init__(self, path):
@@ -397,6 +491,7 @@ class ReadReport:
         self.slack = 0
         self.length_known = True
         self.damaged = []
+        self.stated_frames = None
 
     @property
     def complete(self):
@@ -444,6 +539,14 @@ class ReadReport:
         unstated = ("header states no length (a FLAC whose writer never finished it, as a "
                     "crash leaves it)")
         if self.complete:
+            if self.stated_frames is not None and self.samplerate:
+                stated = (f"{self.stated_frames / self.samplerate:.3f} s" if self.stated_frames
+                          else "no audio")
+                return (f"the file's header was never finished, as a recorder that crashed or "
+                        f"was stopped leaves it: it states {stated}, but the audio runs on to "
+                        f"the file's end; all {self.frames_read} frames, to {at}, were read "
+                        f"and are analysed; other programs may read only what the header "
+                        f"states")
             if self.length_known:
                 return None
             return (f"the file's {unstated}: its {self.frames_read} frames were read to its "
@@ -542,6 +645,7 @@ class BlockReader:
             report.frames_promised = info.frames if info.length_known else None
             report.samplerate, report.slack = info.samplerate, info.slack
             report.length_known = info.length_known
+            report.stated_frames = info.stated_frames
             limit = info.damage_frame
             buf = np.empty((PIECE_FRAMES, info.channels), np.float32)
             read, tail = _reader(f), buf[:0].copy()

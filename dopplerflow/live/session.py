@@ -479,7 +479,7 @@ class LiveSession:
                     rec = self._keep(rec, block, block, block)
                 since_flush += len(block)
                 if rec is not None and since_flush >= flush_every:
-                    rec.flush()
+                    _flush_recording(rec)
                     since_flush = 0
                 if self._limit is not None and self.frames_recorded >= self._limit:
                     if self.end_reason is None:
@@ -667,6 +667,26 @@ def _to_24_bits(block):
     np.clip(q, -FULL_SCALE_24, FULL_SCALE_24 - 1, out=q)
     return ((q.astype(np.int32) << 8), (q / np.float32(FULL_SCALE_24)).astype(np.float32),
             clipped)
+
+
+#: libsndfile's command that writes a file's header with the sizes written so far.
+_SFC_UPDATE_HEADER_NOW = 0x1060
+
+
+def _flush_recording(rec):
+    """Write the recording's samples through to the disk, and a WAV's header with the
+    sizes written so far: a recording cut off (the process killed, the power lost) keeps
+    all but its last :data:`FLUSH_INTERVAL_S` in any program that reads WAV, and all of it
+    in dopplerflow.  (libsndfile writes the sizes only as it closes a WAV, and the header
+    it leaves until then states no audio: most programs read none.)"""
+    if rec.format == "WAV":
+        import soundfile
+
+        try:
+            soundfile._snd.sf_command(rec._file, _SFC_UPDATE_HEADER_NOW, soundfile._ffi.NULL, 0)
+        except AttributeError:  # another soundfile, without its binding: the flush alone
+            pass
+    rec.flush()
 
 
 def _open_recording(path, sample_rate_hz, channels):
