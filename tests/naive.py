@@ -187,7 +187,8 @@ def retrograde_episodes(retro, hop_s, t0_s, gap_rows, min_rows):
     return episodes
 
 
-def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed):
+def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, lines=(),
+                 reach=0.0):
     """The per-beat columns and clean flags of beat records ``tab`` as array expressions
     (``dopplerflow.core.beats._columns._beat_columns`` computes them beat by beat).
 
@@ -210,7 +211,7 @@ def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed):
     phases = zero_nan(m[:, B.M_PHASES]).astype(int) if direction else np.zeros(len(tab), int)
     # clean: complete, a pulse, PSV (not under the EDV nor the TAMV), the usual period, the
     # interval near the median of the five around it (the last, open one left out), no row
-    # unanalysed from its onset to the next beat's peak
+    # unanalysed from its onset to the next beat's peak, neither PSV nor EDV on a tonal line
     ok = (np.isfinite(rr) & (tab[:, B.R_EVIDENCE] >= B.MIN_EVIDENCE) & (psv > 0)
           & (edv <= psv) & (tamv <= psv) & period_ok)
     k = len(rr) - 1
@@ -224,6 +225,8 @@ def beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed):
     end = np.ceil(np.fmax(tab[:, B.R_ONSET] + zero_nan(tab[:, B.R_RR]), next_peak))
     for a, b in unanalysed:
         ok &= ~((first < b) & (end > a))
+    for f in lines:
+        ok &= (np.abs(m[:, B.M_PSV] - f) > reach) & (np.abs(m[:, B.M_EDV] - f) > reach)
     return np.array([t0 + tab[:, B.R_ONSET] * hop, t0 + m[:, B.M_PEAK] * hop, rr, hr, psv,
                      edv, tamv, m[:, B.M_TAV] * scale, ri, pi, sd,
                      (m[:, B.M_PEAK] - tab[:, B.R_ONSET]) * hop, share, phases, ok])

@@ -39,7 +39,8 @@ B_WIDTH = 15
 
 
 @njit(**_JIT_PURE)
-def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win, out):
+def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, lines, reach,
+                  win, out):
     """The per-beat columns of the records ``tab`` ``(k, REC_WIDTH)`` with antegrade
     hypothesis ``h``, into ``out`` ``(B_WIDTH, k)``.
 
@@ -59,6 +60,10 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
         Beats decided with a period near the recording's usual one.
     unanalysed : ndarray, shape (u, 2)
         Row ranges not analysed.
+    lines : ndarray, shape (n,)
+        The tonal lines the recording holds on the antegrade side of ``h``, ``|Hz|``.
+    reach : float
+        How near a line a velocity stands on it, Hz.
     win : ndarray, shape (5,)
         Room for the intervals around a beat.
     out : ndarray, shape (B_WIDTH, k)
@@ -75,8 +80,10 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
     A beat is clean when its interval is known, it has a clear pulse, PSV over 0 and
     not under its EDV nor its TAMV, a period near the usual one, an interval within
     ``RR_TOLERANCE`` of the median of the (up to) five intervals around it (the last,
-    open one left out), and no row not analysed from its onset to the next beat's peak
-    (the rows that place the next onset, which ends its interval).
+    open one left out), no row not analysed from its onset to the next beat's peak
+    (the rows that place the next onset, which ends its interval), and neither its PSV
+    nor its EDV within ``reach`` of a tonal line: a weak line is known only seconds
+    after it began, and the envelope stood on it until then.
     """
     k = tab.shape[0]
     col = REC_HEAD + h * M_WIDTH
@@ -123,6 +130,12 @@ def _beat_columns(tab, h, direction, hop, t0, scale, period_ok, unanalysed, win,
                     cnt += 1
             near = 0.5 * (win[(cnt - 1) // 2] + win[cnt // 2]) if cnt else nan
             ok = abs(rr / near - 1.0) <= RR_TOLERANCE
+        if ok:
+            for u in range(lines.shape[0]):
+                if (abs(tab[i, col + M_PSV] - lines[u]) <= reach
+                        or abs(tab[i, col + M_EDV] - lines[u]) <= reach):
+                    ok = False
+                    break
         if ok:
             # the rows of the beat, and those that place the next onset (up to its peak)
             first = math.floor(onset_row)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..tones import LINE_REACH
 from ._columns import (
     B_ACC,
     B_CLEAN,
@@ -315,7 +316,7 @@ def _period_offset(tab, usual):
     return np.abs(np.log(tab[:, R_PERIOD] / usual))
 
 
-def beat_result(tracker, ante, scale, unanalysed, vessel=None):
+def beat_result(tracker, ante, scale, unanalysed, vessel=None, lines_hz=(), bin_hz=0.0):
     """The :class:`Beats` of a finished stream with ``ante`` (0 toward, 1 away) antegrade.
 
     Parameters
@@ -333,6 +334,12 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
         The vessel preset: the respiratory phasicity is given for veins (a preset other
         than ``artery``), and the EDV of the other beats is carried to their end
         (:func:`_carry_edv`).
+    lines_hz : sequence of float, optional
+        The tonal lines found in the recording (signed baseband Hz): a beat whose PSV or
+        EDV stands within :data:`~dopplerflow.core.tones.LINE_REACH` bins of one on its
+        antegrade side was read on the line, before it was known, and is not clean.
+    bin_hz : float, optional
+        The spectrum's bin width, Hz.
 
     Returns
     -------
@@ -367,8 +374,11 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None):
                  else np.ones(len(tab), bool))
     gaps = np.array(unanalysed, np.int64).reshape(-1, 2) if len(unanalysed) else _NO_GAPS
     cols = np.empty((B_WIDTH, len(tab)))
-    counts = _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps,
-                           np.empty(5), cols)
+    lines = np.abs(np.asarray(lines_hz, np.float64))
+    if tracker.direction:  # the lines on the measures' antegrade side
+        lines = lines[np.asarray(lines_hz) > 0] if h == 0 else lines[np.asarray(lines_hz) < 0]
+    counts = _beat_columns(tab, h, tracker.direction, hop, t0, scale, period_ok, gaps, lines,
+                           LINE_REACH * bin_hz, np.empty(5), cols)
     beats = Beats(
         signal=CHANNEL_SIGNALS[c] if len(tab) else None,
         periodicity=float(q[c]) if tracker.measured()[c] else None,
