@@ -42,6 +42,46 @@ def test_peaks_come_from_runs_of_flow_not_from_a_row_or_two(rng):
         np.testing.assert_array_equal(tot.peak_hz, [500.0, 400.0])
 
 
+def test_the_peak_off_a_line_is_the_peak_of_the_other_bins(rng):
+    """Each direction's peak at each outward bin, whatever the blocks: their largest is the
+    peak; leaving out the bins within the reach of a line on that side gives the largest of
+    the rest (a line on the other side, or none, leaves the peak as it is)."""
+    from types import SimpleNamespace
+
+    from dopplerflow.core.rows import PEAK_MEAN_X, Totals
+
+    cfg = SimpleNamespace(dir_f0=np.array([150.0, 150.0]), bin_hz=100.0,
+                          dir_count=np.array([30, 30]))
+    flow = np.repeat(rng.random(300) < 0.6, rng.integers(1, 12, 300))
+    rows = np.zeros((len(flow), 6), np.float32)
+    for d in range(2):
+        rows[flow, 3 * d] = rng.uniform(150.0, 3000.0, flow.sum())
+        rows[flow, 3 * d + 1] = rows[flow, 3 * d] / rng.uniform(1.5, 1.2 * PEAK_MEAN_X,
+                                                                flow.sum())
+    ref = Totals(min_run=6)
+    ref.update(rows)
+    for block in (1, 7, len(rows)):
+        tot = Totals(min_run=6, config=cfg)
+        for i in range(0, len(rows), block):
+            tot.update(rows[i:i + block])
+        np.testing.assert_array_equal(tot.peak_hz, ref.peak_hz)
+        np.testing.assert_array_equal(tot.peak_off_lines_hz([], 3), ref.peak_hz)
+        # a line on the toward side's peak: the away side's stands
+        f = float(ref.peak_hz[0])
+        off = tot.peak_off_lines_hz([f], 3)
+        assert off[1] == ref.peak_hz[1] and off[0] < f
+        # the largest peak of the runs' rows more than 3 bins from the line: the runs of at
+        # least 6 rows with flow, each row's maximum where it is at most PEAK_MEAN_X times
+        # its mean
+        v, m = rows[:, 0], rows[:, 1]
+        edges = np.flatnonzero(np.diff(np.r_[0, (v > 0).astype(int), 0]))
+        runs = [slice(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True) if b - a >= 6]
+        top = np.concatenate([v[r][v[r] <= PEAK_MEAN_X * m[r]] for r in runs])
+        j = np.rint((top - 150.0) / 100.0)
+        assert off[0] == top[np.abs(j - np.rint((f - 150.0) / 100.0)) > 3].max()
+        assert tot.peak_off_lines_hz([-f], 3)[0] == f  # the line away: toward as it was
+
+
 def test_a_row_whose_maximum_stands_far_over_its_mean_is_flow_but_no_peak(rng):
     """The top of a faint broadband transient over slow flow (a maximum frequency more than
     ``PEAK_MEAN_X`` times the row's mean) is no peak; the row still counts as flow, and a

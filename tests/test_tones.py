@@ -50,6 +50,21 @@ def test_a_steady_line_is_found_and_left_out():
     assert np.nanmax(fmax[t < 1.0]) > 1900.0
 
 
+def test_the_peak_speed_is_not_read_on_a_line_known_late():
+    """The line of :func:`test_a_steady_line_is_found_and_left_out` read as flow for its
+    first 2.5 s, until it was known: the summary's peak speed leaves those rows out, and is
+    the flow's, as without the line (before: the line's, 2000 Hz)."""
+    bin_hz = FS / 80  # 10 ms window
+    line = df.analyze(_flow_and_tone(2000.0, 8.0), sample_rate_hz=FS, antegrade="toward")
+    assert line.tonal_lines_hz == [pytest.approx(2000.0, abs=bin_hz / 2)]
+    assert np.nanmax(line.trace.antegrade_max_cm_s) > 1900.0 * SCALE  # it stood on the line
+    flow = df.analyze(_flow_and_tone(2000.0, 0.0), sample_rate_hz=FS, antegrade="toward")
+    assert flow.tonal_lines_hz == []
+    peak = line.summary.peak_antegrade_velocity_cm_s
+    assert peak < (800.0 + 2 * bin_hz) * SCALE
+    assert peak == pytest.approx(flow.summary.peak_antegrade_velocity_cm_s, abs=bin_hz * SCALE)
+
+
 def _flow_and_real_tone(tone_hz, n_s=6.0, seed=0, tone=True):
     """The flow of :func:`_flow_and_tone` with a tone picked up on the signal lines: real
     and the same on both channels, so at ``+f`` and ``-f`` of the baseband, each side 20

@@ -21,6 +21,7 @@ from .noise import SILENT_SHARE
 from .processor import DIRECTIONS
 from .result import Analysis, Summary
 from .rows import empty_trace, final_trace
+from .tones import LINE_REACH
 
 __all__ = ["assemble", "MIN_FLOW_S", "WRONG_WAY_RATIO", "AUTO_MARGIN", "CODED_ECHO_DB"]
 
@@ -488,7 +489,9 @@ def _summary(proc, ante, events, coded_tops=(), assessed=True):
     cfg = proc.config
     noise_dbfs = _noise_dbfs(proc)
     tot = proc.totals
-    peak = tot.peak_hz * np.float32(1.0)  # float32, as the trace's columns
+    # not on a tonal line the recording was found to hold: the envelope stood on a weak
+    # line until it was known
+    peak = tot.peak_off_lines_hz(proc.noise.tonal_lines_hz(), LINE_REACH)  # float32
     peak_ante = float(peak[ante] * proc.scale)
     peak_retro = float(peak[1 - ante] * proc.scale)
     return Summary(

@@ -164,7 +164,8 @@ class Totals:
     ``flow_s`` is the time in runs of flow at least ``min_run`` frames long:
     a recording has detectable flow when it reaches ``MIN_FLOW_S``.  With ``config``
     (:class:`~.spectrum.SpectralConfig`) it also counts, per direction, the rows whose
-    maximum frequency lies at each outward bin (:meth:`rows_from`).
+    maximum frequency lies at each outward bin (:meth:`rows_from`), and keeps the peak at
+    each (:meth:`peak_off_lines_hz`).
     """
 
     def __init__(self, min_run, config=None):
@@ -174,6 +175,10 @@ class Totals:
         self._bin_hz = None if config is None else float(config.bin_hz)
         n = 0 if config is None else int(max(config.dir_count)) + 1
         self._at_bin = np.zeros((2, n), np.int64)
+        # each direction's peak at each outward bin, and the maximum frequencies of an open
+        # run's first rows until it is a run (_flow_totals)
+        self._peak_at = np.zeros((2, n), np.float32)
+        self._pending = np.zeros((2, max(min_run, 1)), np.float32)
         # rows, flow rows, open run, rows in closed runs of at least min_run, and each
         # direction's open run and its peak (_flow_totals)
         self._state = np.zeros(8, np.float64)
@@ -191,7 +196,9 @@ class Totals:
     def update(self, rows):
         """Add stored rows (n, 6)."""
         rows = np.ascontiguousarray(rows, np.float32)
-        _flow_totals(rows, self.min_run, PEAK_MEAN_X, self._state, self.peak_hz)
+        _flow_totals(rows, self.min_run, PEAK_MEAN_X, self._state, self.peak_hz,
+                     self._f0 if self._f0 is not None else np.zeros(2),
+                     self._bin_hz or 1.0, self._peak_at, self._pending)
         n = self._at_bin.shape[1]
         for d in range(2 if n else 0):
             f = rows[:, 3 * d]
@@ -199,6 +206,28 @@ class Totals:
             if f.size:
                 j = np.clip(np.rint((f - self._f0[d]) / self._bin_hz), 0, n - 1)
                 self._at_bin[d] += np.bincount(j.astype(np.int64), minlength=n)
+
+    def peak_off_lines_hz(self, lines_hz, reach):
+        """Each direction's peak, as :attr:`peak_hz`, over the rows whose maximum frequency
+        lies more than ``reach`` bins from the tonal lines ``lines_hz`` (signed baseband Hz,
+        positive toward the probe) on its side; float32 (2,).
+
+        A weak line is known only seconds after it began, and the envelope stood on it
+        until then (:mod:`.tones`).  Without a ``config`` (no bins), :attr:`peak_hz`.
+        """
+        n = self._peak_at.shape[1]
+        if not n:
+            return self.peak_hz.copy()
+        out = np.zeros(2, np.float32)
+        for d in range(2):
+            keep = np.ones(n, bool)
+            for f in lines_hz:
+                if (f > 0) != (d == 0):
+                    continue
+                j = int(np.rint((abs(f) - self._f0[d]) / self._bin_hz))
+                keep[max(j - reach, 0):max(j + reach + 1, 0)] = False
+            out[d] = self._peak_at[d, keep].max() if keep.any() else 0.0
+        return out
 
     def rows_from(self, d, j):
         """Rows whose maximum frequency in direction ``d`` (0 toward, 1 away) lies at outward
@@ -337,7 +366,18 @@ def _bridge_dropouts(rows, max_gap):
 
 
 @njit(**_JIT)
-def _flow_totals(rows, min_run, mean_x, state, peak):
+def _peak_at_bin(v, d, f0, bin_hz, peak_at):
+    """Keep ``v`` (Hz, direction ``d``) as the peak of its outward bin if over it; 0 is
+    none."""
+    if v <= 0:
+        return
+    j = min(max(np.rint((np.float64(v) - f0[d]) / bin_hz), 0.0), peak_at.shape[1] - 1)
+    if v > peak_at[d, int(j)]:
+        peak_at[d, int(j)] = v
+
+
+@njit(**_JIT)
+def _flow_totals(rows, min_run, mean_x, state, peak, f0, bin_hz, peak_at, pending):
     """Running totals of stored rows (n, 6) float32, in stream order.
 
     ``state`` (float64): rows, rows with flow (either direction), length of
@@ -348,7 +388,12 @@ def _flow_totals(rows, min_run, mean_x, state, peak):
     the splatter of a step is no flow's peak), over the rows whose fmax is at most
     ``mean_x`` times their mean frequency (:data:`PEAK_MEAN_X`: a faint broadband
     transient over slow flow is no flow's peak either; the row still counts as flow).
+    ``peak_at`` (2, m) float32: the same peaks at each outward bin (``|f|`` ``f0[d]`` at
+    bin 0, ``bin_hz`` apart; none without bins, m = 0); ``pending`` (2, >= min_run - 1)
+    float32 holds each direction's peaks of its open run's first rows until it is a run
+    (0 where a row's is no peak).
     """
+    m = peak_at.shape[1]
     for i in range(rows.shape[0]):
         a = rows[i, 0]
         b = rows[i, 3]
@@ -356,10 +401,21 @@ def _flow_totals(rows, min_run, mean_x, state, peak):
             v = rows[i, 3 * d]
             if v > 0:
                 state[4 + d] += 1
-                if v <= mean_x * rows[i, 3 * d + 1]:
+                top = v <= mean_x * rows[i, 3 * d + 1]
+                if top:
                     state[6 + d] = max(state[6 + d], v)
                 if state[4 + d] >= min_run and state[6 + d] > peak[d]:
                     peak[d] = state[6 + d]
+                if m:
+                    run = int(state[4 + d])
+                    if run < min_run:
+                        pending[d, run - 1] = v if top else 0.0
+                        continue
+                    if run == min_run:  # now a run: its first rows' peaks count
+                        for q in range(min_run - 1):
+                            _peak_at_bin(pending[d, q], d, f0, bin_hz, peak_at)
+                    if top:
+                        _peak_at_bin(v, d, f0, bin_hz, peak_at)
             else:
                 state[4 + d] = 0
                 state[6 + d] = 0
