@@ -1161,6 +1161,57 @@ def test_a_wav_whose_header_was_never_finished_is_read_to_its_end(tmp_path, nois
     assert io.recording_at(p) == f"WAV, 2 channels, {len(noise) / FS:.1f} s"
 
 
+def test_a_plain_wav_over_4_gib_is_read_to_its_end(tmp_path, noise):
+    """A plain WAV's header states 4 GiB at most: libsndfile writes a longer one with its
+    sizes at 2^32 - 1, and reads its first 4 GiB.  (A sparse file: only the header and the
+    frames at either end are on the disk.)"""
+    buf = bytes_io.BytesIO()
+    sf.write(buf, noise[:1000], FS, format="WAV", subtype="FLOAT")
+    data = bytearray(buf.getvalue())
+    offset = data.index(b"data") + 8
+    data[4:8] = data[offset - 4:offset] = b"\xff\xff\xff\xff"
+    tail_at = 2 ** 32 // 8 + 5000  # frame of the last 1000, past 4 GiB
+    p = tmp_path / "long.wav"
+    with open(p, "wb") as fh:
+        fh.write(bytes(data))  # the header and the first 1000 frames
+        fh.seek(offset + 8 * tail_at)
+        fh.write(noise[1000:2000].astype("<f4").tobytes())
+    frames = tail_at + 1000
+    assert sf.info(p).frames == (2 ** 32 - 1) // 8  # what libsndfile reads of it
+    info = io.open_audio(p)
+    assert info.frames == frames and info.unfinished.oversize
+    assert info.unfinished.stated == (2 ** 32 - 1) // 8
+    with io._open(p) as f:
+        np.testing.assert_array_equal(f.read(1000, dtype="float32"), noise[:1000])
+        f.seek(tail_at)
+        np.testing.assert_array_equal(f.read(dtype="float32"), noise[1000:2000])
+    report = io.ReadReport(p)
+    report.samplerate, report.frames_read, report.unfinished = FS, frames, info.unfinished
+    assert report.warning() == (
+        f"the file is a WAV over 4 GiB, more than a WAV header can state (RF64 can): it "
+        f"states {(2 ** 32 - 1) // 8 / FS:.3f} s, but the audio runs on to the file's end; "
+        f"all {frames} frames, to {frames / FS:.3f} s, were read and are analysed; other "
+        f"programs may read only what the header states")
+
+
+def test_an_rf64_whose_header_was_never_finished_is_read_to_its_end(tmp_path, noise):
+    """RF64 (a WAV over 4 GiB) states its sizes in its ds64 chunk: a recorder stopped
+    after it last wrote them leaves the audio after them unstated."""
+    buf = bytes_io.BytesIO()
+    sf.write(buf, noise, FS, format="RF64", subtype="PCM_16")
+    data = bytearray(buf.getvalue())
+    assert data[:4] == b"RF64"
+    ds64 = data.index(b"ds64") + 8
+    data[ds64:ds64 + 8] = (len(data) - 8 - 4 * 1000).to_bytes(8, "little")  # RIFF size
+    data[ds64 + 8:ds64 + 16] = (4 * (len(noise) - 1000)).to_bytes(8, "little")  # data size
+    p = _damaged(tmp_path, bytes(data), "rf64.wav")
+    assert sf.info(p).frames == len(noise) - 1000  # libsndfile: the header's
+    x, report = _read_every_way(p)
+    np.testing.assert_array_equal(x, noise)
+    assert report.unfinished.stated == len(noise) - 1000 and not report.unfinished.oversize
+    assert report.warning().startswith("the file's header was never finished")
+
+
 def test_a_finished_wav_is_read_as_its_header_states(tmp_path, noise):
     """Chunks after the data (metadata), an ID3 tag appended, or less than a frame after
     the data: the header is finished, and its length is the file's."""

@@ -2,8 +2,9 @@
 
 :func:`header_frames` gives the frames an uncompressed WAV, RF64 or AIFF header promises
 (libsndfile reports what it can read instead, so a file cut short would look whole);
-:func:`unfinished_wav` finds a WAV whose writer never finished its header, whose audio runs
-on past the length the header states (libsndfile reads only what it states: often nothing);
+:func:`unfinished_wav` finds a WAV whose audio runs on past the length its header states
+(libsndfile reads only what it states): one whose writer never finished the header (often
+stating nothing), or a plain WAV over 4 GiB;
 :func:`ogg_damage` walks an Ogg file's pages and says where the first damaged or missing
 page is (after one, libvorbis carries on and every later sample lands at the wrong time);
 :func:`mpeg_length_stated` says whether an MP3 states its length at all.
@@ -60,7 +61,7 @@ def header_frames(fh):
 
 
 class UnfinishedWav(NamedTuple):
-    """Where the audio of a WAV whose writer never finished its header lies."""
+    """Where the audio of a WAV whose header does not state all of it lies."""
 
     #: Byte offset of the first sample (the data chunk's start).
     offset: int
@@ -72,36 +73,49 @@ class UnfinishedWav(NamedTuple):
     block_align: int
     #: Whether the samples are big-endian (RIFX).
     big_endian: bool
+    #: Whether the header is a plain RIFF one at its limit: sizes of 2^32 - 1 bytes, all a
+    #: WAV header can state (a file over 4 GiB), not a recorder's unfinished header.
+    oversize: bool = False
+
+
+#: A 32-bit size at its limit: a plain WAV over 4 GiB, or RF64's pointer to its ds64 chunk.
+_FULL = 0xFFFFFFFF
 
 
 def unfinished_wav(fh, size):
-    """A WAV (RIFF or RIFX) of ``size`` bytes whose audio runs on past the data chunk its
-    header states: an :class:`UnfinishedWav`; None when the header accounts for the file.
+    """A WAV (RIFF, RIFX or RF64) of ``size`` bytes whose audio runs on past the data chunk
+    its header states: an :class:`UnfinishedWav`; None when the header accounts for the
+    file.
 
     A recorder writes the header first, with a data size of 0 (or of its first write), and
     sets the sizes when it closes the file; one that crashes, loses power or is killed
-    leaves them as they were.  The header is taken at its word when its RIFF size covers
-    the file and its data chunk is not empty, when the bytes after the stated data are the
-    next chunk (a name of four printable characters and a size that fits in the file) or an
-    ID3 tag, or when less than a whole frame follows; otherwise the audio runs to the
-    file's end.
+    leaves them as they were.  A plain WAV over 4 GiB states 4 GiB at most (libsndfile
+    writes such a file, and reads its first 4 GiB).  The header is taken at its word when
+    its RIFF size covers the file and its data chunk is not empty, when the bytes after the
+    stated data are the next chunk (a name of four printable characters and a size that
+    fits in the file) or an ID3 tag, or when less than a whole frame follows; otherwise the
+    audio runs to the file's end.  RF64's sizes are read from its ds64 chunk.
     """
     head = fh.read(12)
-    if head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+    if head[:4] not in (b"RIFF", b"RIFX", b"RF64") or head[8:12] != b"WAVE":
         return None
-    order = "<" if head[:4] == b"RIFF" else ">"
-    riff_end = 8 + struct.unpack(order + "I", head[4:8])[0]
+    order = ">" if head[:4] == b"RIFX" else "<"
+    riff = struct.unpack(order + "I", head[4:8])[0]
+    wide = None  # RF64's 64-bit RIFF and data sizes
     block_align = None
     for _ in range(1000):  # chunks before the data; a damaged header ends the search
         chunk = fh.read(8)
         if len(chunk) < 8:
             return None
         cid, length = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
-        if cid == b"fmt ":
+        if cid in (b"fmt ", b"ds64"):
             body = fh.read(min(length, 16))
-            if len(body) < 14:
+            if len(body) < (14 if cid == b"fmt " else 16):
                 return None
-            block_align = struct.unpack(order + "H", body[12:14])[0]
+            if cid == b"fmt ":
+                block_align = struct.unpack(order + "H", body[12:14])[0]
+            else:
+                wide = struct.unpack("<QQ", body)
             fh.seek(length + (length & 1) - len(body), os.SEEK_CUR)
         elif cid == b"data":
             break
@@ -110,7 +124,14 @@ def unfinished_wav(fh, size):
     else:
         return None
     offset = fh.tell()
-    if (riff_end >= size and length) or not block_align or size - (offset + length) < block_align:
+    oversize = head[:4] != b"RF64" and _FULL in (riff, length)
+    if head[:4] == b"RF64":
+        if wide is None:
+            return None
+        riff, length = (w if v == _FULL else v for v, w in zip((riff, length), wide,
+                                                                  strict=True))
+    if ((8 + riff >= size and length) or not block_align
+            or size - (offset + length) < block_align):
         return None
     fh.seek(offset + length + (length & 1))
     after = fh.read(8)
@@ -121,7 +142,7 @@ def unfinished_wav(fh, size):
         if next_end <= size:
             return None
     return UnfinishedWav(offset, (size - offset) // block_align, length // block_align,
-                         block_align, order == ">")
+                         block_align, order == ">", oversize)
 
 
 _REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))

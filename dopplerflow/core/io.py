@@ -57,6 +57,9 @@ RESYNC_TRIES_UNSTATED = 64
 _CHECK_FRAMES = 64
 #: libsndfile subtypes of a WAV, besides PCM_*, whose block align is the frame size.
 _UNCOMPRESSED = ("FLOAT", "DOUBLE", "ULAW", "ALAW")
+#: Bytes a sample of each uncompressed subtype takes.
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3,
+                 "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
 #: Frames a file can hold per byte, at most: no codec packs more (FLAC's densest frame,
 #: 65535 samples of a constant, takes over ten bytes).  A header stating more states no
 #: length: a FLAC whose writer never finished it (a crash, a stream) leaves its count
@@ -91,13 +94,14 @@ class AudioInfo:
         False when the header states no length, or more frames than the file can hold
         (:data:`MAX_FRAMES_PER_BYTE`): a FLAC whose writer never finished it.  The
         file is then read to its end, and no length is promised.
-    stated_frames : int or None
-        For a WAV whose writer never finished its header, whose audio runs on to the
-        file's end (``frames``, all read): the frames the header states; else None.
+    unfinished : UnfinishedWav or None
+        For a WAV whose header does not state all its audio (its writer never finished
+        it, or a plain WAV over 4 GiB), read to the file's end (``frames``): what the
+        header states (:func:`~dopplerflow.core.damage.unfinished_wav`); else None.
     """
 
     def __init__(self, samplerate, channels, frames, format, subtype, damage=None,
-                 damage_frame=None, slack=0, length_known=True, stated_frames=None):
+                 damage_frame=None, slack=0, length_known=True, unfinished=None):
         self.samplerate = samplerate
         self.channels = channels
         self.frames = frames
@@ -107,7 +111,7 @@ class AudioInfo:
         self.damage_frame = damage_frame
         self.slack = slack
         self.length_known = length_known
-        self.stated_frames = stated_frames
+        self.unfinished = unfinished
 
     @property
     def duration_s(self):
@@ -200,9 +204,10 @@ def _native(path):
 
 
 def _open(path):
-    """The file at ``path`` opened with soundfile; a WAV whose writer never finished its
-    header (:func:`~dopplerflow.core.damage.unfinished_wav`) is opened as the raw frames
-    from its data chunk's start to the file's end, its ``unfinished`` attribute saying so."""
+    """The file at ``path`` opened with soundfile; a WAV whose header does not state all
+    its audio (:func:`~dopplerflow.core.damage.unfinished_wav`: its writer never finished
+    it, or a plain WAV over 4 GiB) is opened as the raw frames from its data chunk's start
+    to the file's end, its ``unfinished`` attribute saying so."""
     sf = _soundfile()
     p = _check_path(path)
     try:
@@ -212,7 +217,7 @@ def _open(path):
     except (RuntimeError, TypeError, ValueError, OSError) as e:
         reason = str(e)
     else:
-        if f.format not in ("WAV", "WAVEX") or not (f.subtype.startswith("PCM")
+        if f.format not in ("WAV", "WAVEX", "RF64") or not (f.subtype.startswith("PCM")
                                                     or f.subtype in _UNCOMPRESSED):
             return f
         try:
@@ -220,8 +225,8 @@ def _open(path):
                 found = unfinished_wav(fh, os.fstat(fh.fileno()).st_size)
         except (OSError, struct.error):
             found = None  # the header cannot be checked: libsndfile's view stands
-        if found is None:
-            return f
+        if found is None or found.block_align != f.channels * _SAMPLE_BYTES.get(f.subtype, 0):
+            return f  # (a frame the raw reading would not read as the header lays it out)
         f.close()
         return _unfinished_file()(p, found, f)
     reason = " ".join(reason.split())  # one line, even if the message quotes the name
@@ -259,17 +264,17 @@ class _Region:
 
 @functools.cache
 def _unfinished_file():
-    """The class of an open WAV whose header was never finished (soundfile is imported
-    when the first such file is met)."""
+    """The class of an open WAV whose header does not state all its audio (soundfile is
+    imported when the first such file is met)."""
     sf = _soundfile()
 
     class UnfinishedWavFile(sf.SoundFile):
-        """The frames of an unfinished WAV (``found``, an
+        """The frames of a WAV whose header does not state all of them (``found``, an
         :class:`~dopplerflow.core.damage.UnfinishedWav`) up to the file's end, read as raw
         audio in the format of its header (``like``, the file as libsndfile opened it).
 
-        ``unfinished`` is ``(container, found)``: ``'WAV'`` or ``'WAVEX'``, and where the
-        frames are.
+        ``unfinished`` is ``(container, found)``: ``'WAV'``, ``'WAVEX'`` or ``'RF64'``,
+        and where the frames are.
         """
 
         def __init__(self, path, found, like):
@@ -379,7 +384,7 @@ def _describe(f, path):
     if unfinished is not None:
         container, found = unfinished
         return AudioInfo(f.samplerate, f.channels, f.frames, container, f.subtype,
-                         stated_frames=found.stated)
+                         unfinished=found)
     info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype,
                      slack=f.frames if f.format == "MP3" else 0,
                      length_known=_length_stated(f.frames, path))
@@ -477,9 +482,9 @@ class ReadReport:
         Damage inside the file that the reading went on past: the first frame that did
         not decode, the first that did after it, and the decoder's error (the frames
         between are a :class:`Gap`).
-    stated_frames : int or None
-        Frames the header of a WAV whose writer never finished it states
-        (:attr:`AudioInfo.stated_frames`); its audio is read to the file's end.
+    unfinished : UnfinishedWav or None
+        What the header of a WAV that does not state all its audio states
+        (:attr:`AudioInfo.unfinished`); its audio is read to the file's end.
     """
 
     def __init__(self, path):
@@ -491,7 +496,7 @@ class ReadReport:
         self.slack = 0
         self.length_known = True
         self.damaged = []
-        self.stated_frames = None
+        self.unfinished = None
 
     @property
     def complete(self):
@@ -539,14 +544,16 @@ class ReadReport:
         unstated = ("header states no length (a FLAC whose writer never finished it, as a "
                     "crash leaves it)")
         if self.complete:
-            if self.stated_frames is not None and self.samplerate:
-                stated = (f"{self.stated_frames / self.samplerate:.3f} s" if self.stated_frames
+            found = self.unfinished
+            if found is not None and self.samplerate:
+                stated = (f"{found.stated / self.samplerate:.3f} s" if found.stated
                           else "no audio")
-                return (f"the file's header was never finished, as a recorder that crashed or "
-                        f"was stopped leaves it: it states {stated}, but the audio runs on to "
-                        f"the file's end; all {self.frames_read} frames, to {at}, were read "
-                        f"and are analysed; other programs may read only what the header "
-                        f"states")
+                why = ("the file is a WAV over 4 GiB, more than a WAV header can state (RF64 "
+                       "can)" if found.oversize else "the file's header was never finished, "
+                       "as a recorder that crashed or was stopped leaves it")
+                return (f"{why}: it states {stated}, but the audio runs on to the file's end; "
+                        f"all {self.frames_read} frames, to {at}, were read and are analysed; "
+                        f"other programs may read only what the header states")
             if self.length_known:
                 return None
             return (f"the file's {unstated}: its {self.frames_read} frames were read to its "
@@ -645,7 +652,7 @@ class BlockReader:
             report.frames_promised = info.frames if info.length_known else None
             report.samplerate, report.slack = info.samplerate, info.slack
             report.length_known = info.length_known
-            report.stated_frames = info.stated_frames
+            report.unfinished = info.unfinished
             limit = info.damage_frame
             buf = np.empty((PIECE_FRAMES, info.channels), np.float32)
             read, tail = _reader(f), buf[:0].copy()

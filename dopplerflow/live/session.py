@@ -63,8 +63,10 @@ MAX_BLOCK_S = 1.0
 WARN_BLOCK_S = 0.05
 #: Length of the noise block that compiles the kernels before the stream opens, s.
 WARMUP_S = 0.25
-#: Recording subtype by file extension: lossless for any 16/24-bit sound card.
-RECORD_FORMATS = {".flac": ("FLAC", "PCM_24"), ".wav": ("WAV", "FLOAT")}
+#: Recording format and subtype by file extension: lossless for any 16/24-bit sound card.
+#: A ``.wav`` is written as RF64 that closes as a plain WAV under 4 GiB (a plain WAV's
+#: header states 4 GiB at most: 3.1 hours of 48 kHz stereo float, 47 minutes at 192 kHz).
+RECORD_FORMATS = {".flac": ("FLAC", "PCM_24"), ".wav": ("RF64", "FLOAT")}
 #: Full scale of a 24-bit recording: its samples are integers over this.
 FULL_SCALE_24 = 2 ** 23
 
@@ -671,6 +673,8 @@ def _to_24_bits(block):
 
 #: libsndfile's command that writes a file's header with the sizes written so far.
 _SFC_UPDATE_HEADER_NOW = 0x1060
+#: libsndfile's command that makes an RF64 file a plain WAV when it closes under 4 GiB.
+_SFC_RF64_AUTO_DOWNGRADE = 0x1210
 
 
 def _flush_recording(rec):
@@ -679,7 +683,7 @@ def _flush_recording(rec):
     all but its last :data:`FLUSH_INTERVAL_S` in any program that reads WAV, and all of it
     in dopplerflow.  (libsndfile writes the sizes only as it closes a WAV, and the header
     it leaves until then states no audio: most programs read none.)"""
-    if rec.format == "WAV":
+    if rec.format == "RF64":
         import soundfile
 
         try:
@@ -705,8 +709,15 @@ def _open_recording(path, sample_rate_hz, channels):
         raise AudioFileError(f"cannot create the recording '{path}' ({exc.strerror or exc}); "
                              f"choose a writable .flac or .wav path") from None
     try:
-        return soundfile.SoundFile(str(path), "w", samplerate=int(round(sample_rate_hz)),
-                                   channels=channels, format=fmt, subtype=subtype)
+        rec = soundfile.SoundFile(str(path), "w", samplerate=int(round(sample_rate_hz)),
+                                  channels=channels, format=fmt, subtype=subtype)
+        if fmt == "RF64":
+            try:
+                soundfile._snd.sf_command(rec._file, _SFC_RF64_AUTO_DOWNGRADE,
+                                          soundfile._ffi.NULL, 1)
+            except AttributeError:  # another soundfile, without its binding: RF64 it stays
+                pass
+        return rec
     except (soundfile.LibsndfileError, OSError) as exc:
         with contextlib.suppress(OSError):
             os.unlink(path)  # the empty file made above
