@@ -109,6 +109,35 @@ def test_a_damaged_header_gives_a_result_or_a_file_error(encoded, folder, fmt, d
 
 
 @fuzz(200)
+@given(data_size=st.one_of(st.sampled_from([0, 2, 4, 2 ** 32 - 1]), st.integers(0, 2 ** 32 - 1)),
+       riff_size=st.one_of(st.sampled_from([0, 8, 36, 2 ** 32 - 1]), st.integers(0, 2 ** 32 - 1)),
+       tail=st.binary(max_size=40), cut=st.integers(0, 400))
+def test_any_wav_sizes_give_the_audio_from_its_start(encoded, folder, data_size, riff_size,
+                                                     tail, cut):
+    """A WAV's sizes as a recorder that never finished them may leave them (any value),
+    bytes after its data and a cut: a result or a file error; the samples read, the same
+    for every block size, are the file's own from its start."""
+    raw = bytearray(encoded["WAV"][0])
+    samples = encoded["WAV"][1]
+    at = raw.index(b"data") + 4
+    raw[at:at + 4] = data_size.to_bytes(4, "little")
+    raw[4:8] = riff_size.to_bytes(4, "little")
+    raw = bytes(raw[:len(raw) - cut]) + tail
+    path = folder / "sizes.wav"
+    path.write_bytes(raw)
+    try:
+        a = df.analyze(path)
+    except (AudioFileError, InputError) as e:
+        assert "\n" not in str(e)
+        return
+    assert a.duration_s > 0 and json.dumps(a.to_dict())
+    first, _ = _read(path, 65536)
+    np.testing.assert_array_equal(_read(path, 333)[0], first)
+    n = min(len(first), len(samples) - (cut + 3) // 4)  # the frames the cut left whole
+    np.testing.assert_array_equal(first[:n], samples[:n])
+
+
+@fuzz(200)
 @given(fmt=st.sampled_from(["WAV", "FLAC", "OGG"]), data=st.data(),
        block_size=st.integers(1, 70000))
 def test_a_cut_file_gives_the_same_samples_for_every_block_size(encoded, folder, fmt, data,

@@ -45,7 +45,8 @@ def test_peaks_come_from_runs_of_flow_not_from_a_row_or_two(rng):
 def test_the_peak_off_a_line_is_the_peak_of_the_other_bins(rng):
     """Each direction's peak at each outward bin, whatever the blocks: their largest is the
     peak; leaving out the bins within the reach of a line on that side gives the largest of
-    the rest (a line on the other side, or none, leaves the peak as it is)."""
+    the rest (a line on the other side, or none, leaves the peak as it is).  The rows with
+    flow at each bin are counted too."""
     from types import SimpleNamespace
 
     from dopplerflow.core.rows import PEAK_MEAN_X, Totals
@@ -80,6 +81,12 @@ def test_the_peak_off_a_line_is_the_peak_of_the_other_bins(rng):
         j = np.rint((top - 150.0) / 100.0)
         assert off[0] == top[np.abs(j - np.rint((f - 150.0) / 100.0)) > 3].max()
         assert tot.peak_off_lines_hz([-f], 3)[0] == f  # the line away: toward as it was
+        # the rows with flow at each outward bin and beyond, as numpy counts them
+        for d in range(2):
+            g = rows[:, 3 * d][rows[:, 3 * d] > 0]
+            j = np.clip(np.rint((g - 150.0) / 100.0), 0, 30)
+            assert [tot.rows_from(d, k) for k in range(-1, 33)] == [
+                int(np.count_nonzero(j >= max(k, 0))) for k in range(-1, 33)]
 
 
 def test_a_row_whose_maximum_stands_far_over_its_mean_is_flow_but_no_peak(rng):

@@ -198,14 +198,7 @@ class Totals:
         rows = np.ascontiguousarray(rows, np.float32)
         _flow_totals(rows, self.min_run, PEAK_MEAN_X, self._state, self.peak_hz,
                      self._f0 if self._f0 is not None else np.zeros(2),
-                     self._bin_hz or 1.0, self._peak_at, self._pending)
-        n = self._at_bin.shape[1]
-        for d in range(2 if n else 0):
-            f = rows[:, 3 * d]
-            f = f[f > 0]
-            if f.size:
-                j = np.clip(np.rint((f - self._f0[d]) / self._bin_hz), 0, n - 1)
-                self._at_bin[d] += np.bincount(j.astype(np.int64), minlength=n)
+                     self._bin_hz or 1.0, self._at_bin, self._peak_at, self._pending)
 
     def peak_off_lines_hz(self, lines_hz, reach):
         """Each direction's peak, as :attr:`peak_hz`, over the rows whose maximum frequency
@@ -366,18 +359,24 @@ def _bridge_dropouts(rows, max_gap):
 
 
 @njit(**_JIT)
+def _outward_bin(v, d, f0, bin_hz, m):
+    """The outward bin (of ``m``) of direction ``d`` nearest ``v`` Hz."""
+    return int(min(max(np.rint((np.float64(v) - f0[d]) / bin_hz), 0.0), m - 1))
+
+
+@njit(**_JIT)
 def _peak_at_bin(v, d, f0, bin_hz, peak_at):
     """Keep ``v`` (Hz, direction ``d``) as the peak of its outward bin if over it; 0 is
     none."""
     if v <= 0:
         return
-    j = min(max(np.rint((np.float64(v) - f0[d]) / bin_hz), 0.0), peak_at.shape[1] - 1)
-    if v > peak_at[d, int(j)]:
-        peak_at[d, int(j)] = v
+    j = _outward_bin(v, d, f0, bin_hz, peak_at.shape[1])
+    if v > peak_at[d, j]:
+        peak_at[d, j] = v
 
 
 @njit(**_JIT)
-def _flow_totals(rows, min_run, mean_x, state, peak, f0, bin_hz, peak_at, pending):
+def _flow_totals(rows, min_run, mean_x, state, peak, f0, bin_hz, at_bin, peak_at, pending):
     """Running totals of stored rows (n, 6) float32, in stream order.
 
     ``state`` (float64): rows, rows with flow (either direction), length of
@@ -388,10 +387,11 @@ def _flow_totals(rows, min_run, mean_x, state, peak, f0, bin_hz, peak_at, pendin
     the splatter of a step is no flow's peak), over the rows whose fmax is at most
     ``mean_x`` times their mean frequency (:data:`PEAK_MEAN_X`: a faint broadband
     transient over slow flow is no flow's peak either; the row still counts as flow).
-    ``peak_at`` (2, m) float32: the same peaks at each outward bin (``|f|`` ``f0[d]`` at
-    bin 0, ``bin_hz`` apart; none without bins, m = 0); ``pending`` (2, >= min_run - 1)
-    float32 holds each direction's peaks of its open run's first rows until it is a run
-    (0 where a row's is no peak).
+    ``at_bin`` (2, m) int64 counts each direction's rows with flow whose fmax lies at
+    each outward bin (``|f|`` ``f0[d]`` at bin 0, ``bin_hz`` apart; none without bins,
+    m = 0); ``peak_at`` (2, m) float32 holds the peaks at each; ``pending``
+    (2, >= min_run - 1) float32 holds each direction's peaks of its open run's first rows
+    until it is a run (0 where a row's is no peak).
     """
     m = peak_at.shape[1]
     for i in range(rows.shape[0]):
@@ -407,6 +407,7 @@ def _flow_totals(rows, min_run, mean_x, state, peak, f0, bin_hz, peak_at, pendin
                 if state[4 + d] >= min_run and state[6 + d] > peak[d]:
                     peak[d] = state[6 + d]
                 if m:
+                    at_bin[d, _outward_bin(v, d, f0, bin_hz, m)] += 1
                     run = int(state[4 + d])
                     if run < min_run:
                         pending[d, run - 1] = v if top else 0.0
