@@ -1152,8 +1152,9 @@ def test_a_wav_whose_header_was_never_finished_is_read_to_its_end(tmp_path, nois
     assert report.complete and report.cut() is None
     stated = f"{data_frames / FS:.3f} s" if data_frames else "no audio"
     assert report.warning() == (
-        f"the file's header was never finished, as a recorder that crashed or was stopped "
-        f"leaves it: it states {stated}, but the audio runs on to the file's end; all "
+        f"the file's header was never finished, as a recorder leaves it until it closes the "
+        f"file (one that crashed, was killed or is still recording): it states {stated}, but "
+        f"the audio runs on to the file's end; all "
         f"{len(noise)} frames, to {len(noise) / FS:.3f} s, were read and are analysed; other "
         f"programs may read only what the header states")
     info = io.open_audio(p)

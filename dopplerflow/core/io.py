@@ -550,7 +550,8 @@ class ReadReport:
                           else "no audio")
                 why = ("the file is a WAV over 4 GiB, more than a WAV header can state (RF64 "
                        "can)" if found.oversize else "the file's header was never finished, "
-                       "as a recorder that crashed or was stopped leaves it")
+                       "as a recorder leaves it until it closes the file (one that crashed, was "
+                       "killed or is still recording)")
                 return (f"{why}: it states {stated}, but the audio runs on to the file's end; "
                         f"all {self.frames_read} frames, to {at}, were read and are analysed; "
                         f"other programs may read only what the header states")
