@@ -228,7 +228,10 @@ def _open(path):
         if found is None or found.block_align != f.channels * _SAMPLE_BYTES.get(f.subtype, 0):
             return f  # (a frame the raw reading would not read as the header lays it out)
         f.close()
-        return _unfinished_file()(p, found, f)
+        try:
+            return _unfinished_file()(p, found, f)
+        except (sf.LibsndfileError, RuntimeError, ValueError, OSError):
+            return sf.SoundFile(_native(p))  # no raw reading here: libsndfile's view stands
     reason = " ".join(reason.split())  # one line, even if the message quotes the name
     raise AudioFileError(f"{_name(p)} is not a readable audio file ({reason}); dopplerflow reads "
                          f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile")
