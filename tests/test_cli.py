@@ -19,7 +19,7 @@ from dopplerflow.sim import synth
 from dopplerflow.sim.scenarios import list_scenarios
 
 COMMANDS = ("analyze", "batch", "exam", "simulate", "replay", "score", "evaluate", "devices",
-            "live", "report", "explain", "bench")
+            "live", "report", "repair", "explain", "bench")
 
 
 # ------------------------------------------------------------------------------ the parser

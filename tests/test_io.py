@@ -1156,7 +1156,8 @@ def test_a_wav_whose_header_was_never_finished_is_read_to_its_end(tmp_path, nois
         f"file (one that crashed, was killed or is still recording): it states {stated}, but "
         f"the audio runs on to the file's end; all "
         f"{len(noise)} frames, to {len(noise) / FS:.3f} s, were read and are analysed; other "
-        f"programs may read only what the header states")
+        f"programs may read only what the header states: dopplerflow repair writes a copy "
+        f"whose header states all of it")
     info = io.open_audio(p)
     assert (info.format, info.subtype, info.frames) == ("WAV", subtype, len(noise))
     assert io.recording_at(p) == f"WAV, 2 channels, {len(noise) / FS:.1f} s"
@@ -1256,6 +1257,73 @@ def test_a_wav_killed_while_written_keeps_its_audio_and_its_verdict(tmp_path, ca
     assert a.reflux is True and a.reflux_events == whole.reflux_events
     assert any(w.startswith("the file's header was never finished") and "states 0.500 s" in w
                for w in a.warnings)
+
+
+@pytest.mark.parametrize("fmt, subtype, endian, mono", [
+    ("WAV", "PCM_16", "FILE", False), ("WAV", "FLOAT", "FILE", False),  # (a fact chunk)
+    ("WAV", "PCM_24", "FILE", True),  # an odd number of data bytes: a pad byte
+    ("WAV", "PCM_16", "BIG", False), ("RF64", "PCM_16", "FILE", False),
+])
+def test_repair_writes_a_copy_whose_header_states_all_its_audio(tmp_path, capsys, noise, fmt,
+                                                                 subtype, endian, mono):
+    """The file's bytes up to its last whole frame, its sizes set: libsndfile and Python's
+    ``wave`` read all of it, and the copy reads as finished; the file is not changed."""
+    import wave
+
+    x = noise[:len(noise) - 1, :1] if mono else noise  # (an odd count of 3-byte frames)
+    buf = bytes_io.BytesIO()
+    sf.write(buf, x, FS, format=fmt, subtype=subtype, endian=endian)
+    whole = sf.read(bytes_io.BytesIO(buf.getvalue()), dtype="float32", always_2d=True)[0]
+    data = bytearray(buf.getvalue())
+    if fmt == "RF64":  # the ds64 sizes of the first 1000 frames, as a last flush left them
+        at = data.index(b"ds64") + 8
+        data[at:at + 16] = b"".join(v.to_bytes(8, "little")
+                                    for v in (len(data) - 8 - 4 * (len(x) - 1000),
+                                              4 * 1000))
+    else:
+        data = bytearray(_unfinished(bytes(data), 0, 0))
+    p = _damaged(tmp_path, bytes(data) + b"\x01", "u.wav")  # and a partial frame
+    out = tmp_path / "fixed.wav"
+    assert main(["repair", str(p), "-o", str(out)]) == 0
+    stated = "0.125 s" if fmt == "RF64" else "no audio"
+    assert capsys.readouterr().out == (
+        f"{out}: all {len(x)} frames ({len(x) / FS:.3f} s) of {p}, whose header stated "
+        f"{stated}, under a header that states them\n")
+    assert p.read_bytes() == bytes(data) + b"\x01"
+    got = out.read_bytes()
+    assert len(got) % 2 == 0 and sf.info(out).frames == len(x)
+    np.testing.assert_array_equal(sf.read(out, dtype="float32", always_2d=True)[0], whole)
+    y, report = _read_every_way(out)
+    np.testing.assert_array_equal(y, whole)
+    assert report.warning() is None and io.open_audio(out).unfinished is None
+    if subtype == "PCM_16" and endian == "FILE" and fmt == "WAV":  # wave: PCM RIFF only
+        with wave.open(str(out)) as w:
+            assert w.getnframes() == len(x)
+    # a copy of the copy: nothing to repair
+    assert main(["repair", str(out), "-o", str(tmp_path / "again.wav")]) == 1
+    assert capsys.readouterr().err == (
+        f"dopplerflow: error: {out}: its header states all its audio ({len(x)} frames, "
+        f"{len(x) / FS:.3f} s); nothing to repair, no copy written\n")
+    assert not (tmp_path / "again.wav").exists()
+
+
+def test_repair_refuses_what_it_cannot_repair(tmp_path, capsys, noise):
+    flac = tmp_path / "r.flac"
+    sf.write(flac, noise, FS)
+    wav = _damaged(tmp_path, _unfinished(_encode(noise, "WAV", "PCM_16"), 0, 0), "u.wav")
+    for argv, code, err in (
+            (["repair", str(flac), "-o", str(tmp_path / "c.wav")], 1,
+             f"{flac} is FLAC, not a WAV: repair rewrites the sizes of a WAV's header; "
+             f"dopplerflow reads the other formats' unfinished files whole as they are"),
+            (["repair", str(wav), "-o", str(tmp_path / "c.flac")], 2,
+             f"-o {tmp_path / 'c.flac'}: the copy is a WAV, as the file is; give a .wav name "
+             f"(e.g. -o repaired.wav)"),
+            (["repair", str(wav), "-o", str(wav)], 2,
+             f"-o {wav} would overwrite the recording {wav}; give the output another file "
+             f"name")):
+        assert main(argv) == code
+        assert capsys.readouterr().err == f"dopplerflow: error: {err}\n"
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["r.flac", "u.wav"]
 
 
 def test_whole_numbers_beyond_full_scale_hint_at_unscaled_16_bit_samples(tmp_path):

@@ -2,8 +2,8 @@
 
 One small module per command (:mod:`.analyze`, :mod:`.batch`, :mod:`.exam`,
 :mod:`.live`, :mod:`.devices`, :mod:`.replay`, :mod:`.simulate`, :mod:`.score`,
-:mod:`.evaluate`, :mod:`.report`, :mod:`.explain`, :mod:`.bench`), each with
-``add_arguments(parser)`` and ``main(args) -> int``; what they share is in
+:mod:`.evaluate`, :mod:`.report`, :mod:`.repair`, :mod:`.explain`, :mod:`.bench`), each
+with ``add_arguments(parser)`` and ``main(args) -> int``; what they share is in
 :mod:`.common`.  The command modules import the library modules they drive only when
 they run, so ``--help`` stays quick and ``import dopplerflow`` never loads matplotlib
 or sounddevice.
@@ -44,6 +44,8 @@ COMMANDS = {
     "devices": ("list sound-card input devices", None),
     "live": ("analyse a sound-card input as it arrives, and record it", None),
     "report": ("write a self-contained HTML report of a recording", None),
+    "repair": ("copy a WAV whose recorder never finished its header, with one that states "
+               "all its audio", None),
     "explain": ("write teaching figures with captions", None),
     "bench": ("run the benchmark suite", None),
 }

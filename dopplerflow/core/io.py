@@ -31,7 +31,8 @@ import numpy as np
 from ..errors import AudioFileError, SettingsError
 from .damage import header_frames, mpeg_length_stated, ogg_damage, unfinished_wav
 
-__all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "AudioInfo", "BlockReader",
+__all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "repair_wav", "AudioInfo",
+           "BlockReader",
            "Gap", "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
            "encoding_warning", "coarse_warning", "COARSE_SUBTYPES", "LOSSY_SUBTYPES"]
 
@@ -555,9 +556,11 @@ class ReadReport:
                        "can)" if found.oversize else "the file's header was never finished, "
                        "as a recorder leaves it until it closes the file (one that crashed, was "
                        "killed or is still recording)")
+                fix = ("" if found.oversize else ": dopplerflow repair writes a copy whose "
+                       "header states all of it")
                 return (f"{why}: it states {stated}, but the audio runs on to the file's end; "
                         f"all {self.frames_read} frames, to {at}, were read and are analysed; "
-                        f"other programs may read only what the header states")
+                        f"other programs may read only what the header states{fix}")
             if self.length_known:
                 return None
             return (f"the file's {unstated}: its {self.frames_read} frames were read to its "
@@ -826,6 +829,72 @@ def iter_blocks(path, block_size=65536):
     stopped and why.
     """
     return BlockReader(path, block_size)
+
+
+def repair_wav(path, out):
+    """Copy a WAV whose header does not state all its audio to ``out`` with one that does.
+
+    The copy holds the same bytes up to the last whole frame: only the sizes change (the
+    RIFF and data chunks', a ``fact`` chunk's frame count, RF64's ds64 sizes), so any
+    program reads all of it.  ``out`` is written all at once (:func:`atomic_output`).
+
+    Returns
+    -------
+    AudioInfo
+        The file's, its ``unfinished`` saying where the audio is and what the header
+        stated.
+
+    Raises
+    ------
+    AudioFileError
+        ``path`` is no WAV, its header already states all its audio, or it is a plain WAV
+        over 4 GiB (whose sizes no WAV header can state).
+    """
+    info = open_audio(path)
+    found, name = info.unfinished, _name(os.fspath(path))
+    if found is None:
+        if info.format not in ("WAV", "WAVEX", "RF64"):
+            raise AudioFileError(f"{name} is {info.format}, not a WAV: repair rewrites the "
+                                 f"sizes of a WAV's header; dopplerflow reads the other "
+                                 f"formats' unfinished files whole as they are")
+        raise AudioFileError(f"{name}: its header states all its audio ({info.frames} frames, "
+                             f"{info.duration_s:.3f} s); nothing to repair, no copy written")
+    data = found.frames * found.block_align
+    pad = data & 1
+    total = found.offset + data + pad
+    with open(path, "rb") as fh:
+        head = bytearray(fh.read(found.offset))
+    rf64 = head[:4] == b"RF64"
+    if not rf64 and total - 8 > 0xFFFFFFFF:
+        raise AudioFileError(f"{name} holds {data} bytes of audio, more than a WAV header can "
+                             f"state (4 GiB); dopplerflow reads it whole as it is, and FFmpeg "
+                             f"or sox can convert it to RF64 or FLAC")
+    order = "big" if head[:4] == b"RIFX" else "little"
+    if not rf64:
+        head[4:8] = (total - 8).to_bytes(4, order)
+        head[found.offset - 4:found.offset] = data.to_bytes(4, order)
+    at = 12
+    while at + 8 <= found.offset - 8:  # the chunks before the data's
+        cid, size = bytes(head[at:at + 4]), int.from_bytes(head[at + 4:at + 8], order)
+        if cid == b"ds64" and rf64 and size >= 24:
+            head[at + 8:at + 32] = b"".join(v.to_bytes(8, "little")
+                                            for v in (total - 8, data, found.frames))
+        elif cid == b"fact" and size >= 4 and found.frames <= 0xFFFFFFFF:
+            head[at + 8:at + 12] = found.frames.to_bytes(4, order)
+        at += 8 + size + (size & 1)
+    with atomic_output(out, "wb") as dst, open(path, "rb") as src:
+        dst.write(head)
+        src.seek(found.offset)
+        left = data
+        while left:
+            chunk = src.read(min(left, 1 << 20))
+            if not chunk:
+                raise AudioFileError(f"{name} became shorter while it was copied; copy it "
+                                     f"again once nothing writes to it")
+            dst.write(chunk)
+            left -= len(chunk)
+        dst.write(b"\0" * pad)
+    return info
 
 
 def write_json(analysis, path, *, trace=False):
