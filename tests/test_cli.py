@@ -150,6 +150,38 @@ def test_ctrl_c_where_python_cannot_raise_it_still_ends_the_command():
     assert "Traceback" not in p.stderr and lines == ["dopplerflow: interrupted"], p.stderr
 
 
+_HALF_MADE = """
+import sys
+from dopplerflow import cli
+
+class Half:
+    def __init__(self):
+        self.me = self  # a reference cycle: freed by the collector
+        raise KeyboardInterrupt  # the interrupt cuts its making short
+
+    def __del__(self):
+        self._ptr  # never set: its finaliser fails, as a half-made llvmlite object's does
+
+def run(argv):
+    Half()
+    return 0
+
+cli._main = run
+sys.exit(cli.main([]))
+"""
+
+
+def test_ctrl_c_that_leaves_an_object_half_made_is_still_one_line():
+    """Ctrl-C while numba made an llvmlite object left it half made; freed as the process
+    ended, its finaliser failed, and Python printed "Exception ignored in ... Traceback"
+    after "dopplerflow: interrupted".  Now such objects are freed, quietly, before the
+    command returns."""
+    p = subprocess.run([sys.executable, "-c", _HALF_MADE], capture_output=True, text=True,
+                       timeout=120)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.returncode == 130 and lines == ["dopplerflow: interrupted"], p.stderr
+
+
 def test_the_library_modules_have_no_command_line():
     """argparse lives in dopplerflow.cli only: the library modules keep library functions."""
     import importlib

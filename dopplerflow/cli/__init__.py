@@ -17,6 +17,7 @@ point of start-up (Ctrl-C while numba loads) is one line and exit status 130.
 import _thread
 import contextlib
 import functools
+import gc
 import importlib
 import signal
 import sys
@@ -144,6 +145,12 @@ def _interrupt_again(unraisable, fallback):
     fallback(unraisable)
 
 
+def _after_interrupt(unraisable):
+    """The ``sys.unraisablehook`` while the objects an interrupt left half-made are freed
+    (a numba or llvmlite object whose making it cut short can fail in its finaliser): that
+    is no error of the run, and the command's last line stays ``dopplerflow: interrupted``."""
+
+
 def _deliver_later():
     time.sleep(0.001)  # the hook has returned: the interrupt ends the command (if it falls
     _thread.interrupt_main(signal.SIGINT)  # where it cannot again, the hook sends it again)
@@ -157,6 +164,7 @@ def main(argv=None):
     handles them itself, ``batch`` and ``live``, ends in order first).
     """
     previous = previous_term = None
+    interrupted = False
     _sigterm["got"] = False
     with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
         previous = signal.signal(signal.SIGINT, _raise_interrupted)
@@ -170,12 +178,19 @@ def main(argv=None):
         with contextlib.suppress(ValueError):  # a second Ctrl-C while saying so: no trace
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        interrupted = True
         if terminated(e):
             print("\ndopplerflow: terminated (SIGTERM)", file=sys.stderr, flush=True)
             return EXIT_TERMINATED
         print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
         return 130
     finally:
+        if interrupted:
+            # the objects the interrupt left half-made are freed now, quietly: left to the
+            # process's end, a failing finaliser printed "Exception ignored ... Traceback"
+            # after the last line
+            sys.unraisablehook = _after_interrupt
+            gc.collect()
         sys.unraisablehook = hook
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
