@@ -182,6 +182,39 @@ def test_ctrl_c_that_leaves_an_object_half_made_is_still_one_line():
     assert p.returncode == 130 and lines == ["dopplerflow: interrupted"], p.stderr
 
 
+_IN_NUMBA = """
+import os, signal, sys
+from numba.core.compiler_lock import global_compiler_lock
+from dopplerflow import cli
+
+def run(argv):
+    with global_compiler_lock:  # as numba holds it while it compiles or loads a kernel
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10 ** 6):
+            pass
+        print("held", flush=True)
+    for _ in range(10 ** 9):
+        pass
+    print("not interrupted")
+    return 0
+
+cli._main = run
+sys.exit(cli.main([]))
+"""
+
+
+def test_ctrl_c_while_numba_compiles_waits_for_it():
+    """An interrupt raised inside numba's compiler lock (a kernel compiled, or loaded from
+    the cache, in LLVM) can leave LLVM's objects half made: the process crashed (SIGSEGV,
+    no message) or a finaliser failed as it ended.  Now it is delivered once numba lets go
+    of the lock, and ends the command there with one line and exit status 130."""
+    p = subprocess.run([sys.executable, "-c", _IN_NUMBA], capture_output=True, text=True,
+                       timeout=120)
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert p.stdout == "held\n" and p.returncode == 130, (p.stdout, p.stderr)
+    assert lines == ["dopplerflow: interrupted"], p.stderr
+
+
 def test_the_library_modules_have_no_command_line():
     """argparse lives in dopplerflow.cli only: the library modules keep library functions."""
     import importlib

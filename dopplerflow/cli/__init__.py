@@ -116,7 +116,45 @@ EXIT_TERMINATED = 143
 
 
 def _raise_interrupted(signum, frame):
+    if _numba_busy():
+        _when_numba_is_done(signum)
+        return
     raise Interrupted
+
+
+#: Seconds a deferred interrupt waits for numba at most (:func:`_when_numba_is_done`).
+_DEFER_LIMIT_S = 60.0
+#: Whether an interrupt waits for numba.
+_deferred = {"pending": False}
+
+
+def _numba_busy():
+    """Whether this thread holds numba's compiler lock: a kernel is being compiled or
+    loaded from the cache, in LLVM.  An exception raised there can leave LLVM's objects
+    half made: the process crashed (SIGSEGV), or a finaliser failed as it ended."""
+    lock = sys.modules.get("numba.core.compiler_lock")
+    try:
+        return lock is not None and lock.global_compiler_lock.is_locked()
+    except Exception:  # noqa: BLE001 - another numba: interrupts are raised at once
+        return False
+
+
+def _when_numba_is_done(signum):
+    """Deliver the signal ``signum`` again once numba lets go of its compiler lock (a
+    kernel loads in milliseconds; one compiles in seconds): it then ends the command as
+    any interrupt does."""
+    if _deferred["pending"]:
+        return
+    _deferred["pending"] = True
+    lock = sys.modules["numba.core.compiler_lock"].global_compiler_lock._lock
+
+    def deliver():
+        if lock.acquire(timeout=_DEFER_LIMIT_S):
+            lock.release()
+        _deferred["pending"] = False
+        _thread.interrupt_main(signum)
+
+    threading.Thread(target=deliver, daemon=True).start()
 
 
 #: Whether SIGTERM came while the command ran: where Python cannot raise
@@ -126,6 +164,9 @@ _sigterm = {"got": False}
 
 def _raise_terminated(signum, frame):
     _sigterm["got"] = True
+    if _numba_busy():
+        _when_numba_is_done(signum)
+        return
     raise Terminated
 
 
