@@ -117,6 +117,27 @@ def test_ctrl_c_during_start_up_is_one_line_and_exit_130(start):
     assert answered >= 2
 
 
+#: The end of a script's command ``run(argv)``: it spins until an interrupt ends it, and is
+#: run as the command line's command.
+_UNTIL_INTERRUPTED = """
+    for _ in range(10 ** 9):
+        pass
+    print("not interrupted")
+    return 0
+
+cli._main = run
+sys.exit(cli.main([]))
+"""
+
+
+def _interrupted(script):
+    """Run ``script`` in another Python; its exit status, stdout and stderr's lines (blank
+    ones left out)."""
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    return p.returncode, p.stdout, [ln for ln in p.stderr.splitlines() if ln.strip()]
+
+
 _SWALLOWED = """
 import signal, sys, weakref
 from dopplerflow import cli
@@ -128,14 +149,7 @@ def run(argv):
     held = Held()
     ref = weakref.ref(held, lambda r: cli._raise_interrupted(signal.SIGINT, None))
     del held  # an interrupt inside the callback cannot leave it
-    for _ in range(10 ** 9):
-        pass
-    print("not interrupted")
-    return 0
-
-cli._main = run
-sys.exit(cli.main([]))
-"""
+""" + _UNTIL_INTERRUPTED
 
 
 def test_ctrl_c_where_python_cannot_raise_it_still_ends_the_command():
@@ -143,11 +157,9 @@ def test_ctrl_c_where_python_cannot_raise_it_still_ends_the_command():
     have one, as modules load) cannot leave it: Python printed "Exception ignored in ...
     Traceback ... Interrupted" and the command went on.  Now it is delivered again and
     ends the command with one line and exit status 130."""
-    p = subprocess.run([sys.executable, "-c", _SWALLOWED], capture_output=True, text=True,
-                       timeout=120)
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert p.returncode == 130 and "not interrupted" not in p.stdout
-    assert "Traceback" not in p.stderr and lines == ["dopplerflow: interrupted"], p.stderr
+    code, out, lines = _interrupted(_SWALLOWED)
+    assert code == 130 and "not interrupted" not in out
+    assert lines == ["dopplerflow: interrupted"], lines
 
 
 _HALF_MADE = """
@@ -176,10 +188,8 @@ def test_ctrl_c_that_leaves_an_object_half_made_is_still_one_line():
     ended, its finaliser failed, and Python printed "Exception ignored in ... Traceback"
     after "dopplerflow: interrupted".  Now such objects are freed, quietly, before the
     command returns."""
-    p = subprocess.run([sys.executable, "-c", _HALF_MADE], capture_output=True, text=True,
-                       timeout=120)
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert p.returncode == 130 and lines == ["dopplerflow: interrupted"], p.stderr
+    code, _, lines = _interrupted(_HALF_MADE)
+    assert code == 130 and lines == ["dopplerflow: interrupted"], lines
 
 
 _IN_NUMBA = """
@@ -193,14 +203,7 @@ def run(argv):
         for _ in range(10 ** 6):
             pass
         print("held", flush=True)
-    for _ in range(10 ** 9):
-        pass
-    print("not interrupted")
-    return 0
-
-cli._main = run
-sys.exit(cli.main([]))
-"""
+""" + _UNTIL_INTERRUPTED
 
 
 def test_ctrl_c_while_numba_compiles_waits_for_it():
@@ -208,11 +211,9 @@ def test_ctrl_c_while_numba_compiles_waits_for_it():
     the cache, in LLVM) can leave LLVM's objects half made: the process crashed (SIGSEGV,
     no message) or a finaliser failed as it ended.  Now it is delivered once numba lets go
     of the lock, and ends the command there with one line and exit status 130."""
-    p = subprocess.run([sys.executable, "-c", _IN_NUMBA], capture_output=True, text=True,
-                       timeout=120)
-    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
-    assert p.stdout == "held\n" and p.returncode == 130, (p.stdout, p.stderr)
-    assert lines == ["dopplerflow: interrupted"], p.stderr
+    code, out, lines = _interrupted(_IN_NUMBA)
+    assert out == "held\n" and code == 130, (out, lines)
+    assert lines == ["dopplerflow: interrupted"], lines
 
 
 def test_the_library_modules_have_no_command_line():
