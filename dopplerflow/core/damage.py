@@ -24,40 +24,79 @@ _MPEG_HEAD_BYTES = 8192
 _MPEG_LENGTH_TAGS = (b"Xing", b"Info", b"VBRI")
 #: The granule position of an Ogg page that ends no packet.
 _NO_GRANULE = 2 ** 64 - 1
+#: A 32-bit size at its limit: a plain WAV over 4 GiB, or RF64's pointer to its ds64 chunk.
+_FULL = 0xFFFFFFFF
 
 
 def header_frames(fh):
     """Frames a WAV (RIFF, RIFX, RF64) or AIFF header promises; None if it does not say."""
     head = fh.read(12)
-    kind, form = head[:4], head[8:12]
-    if kind == b"FORM" and form in (b"AIFF", b"AIFC"):
-        order, wanted = ">", b"COMM"
-    elif kind in (b"RIFF", b"RF64", b"RIFX") and form == b"WAVE":
-        order, wanted = ("<" if kind != b"RIFX" else ">"), b"data"
-    else:
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        for _ in range(1000):  # chunks before COMM; a damaged header ends the search
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack(">I", chunk[4:])[0]
+            body = fh.read(min(size, 40))
+            if cid == b"COMM":
+                return struct.unpack(">I", body[2:6])[0]
+            fh.seek(size + (size & 1) - len(body), os.SEEK_CUR)
         return None
-    block_align = data_size = None
+    w = _wav_layout(fh, head)
+    if w is None:
+        return None
+    # RF64 states a data size of 2**32 - 1 and the true one in its ds64 chunk
+    data_size = w.wide[1] if w.length == _FULL and w.wide is not None else w.length
+    # a size of 0 or 2**32 - 1 is a recorder's placeholder: no promise
+    if not w.block_align or not data_size or data_size == _FULL:
+        return None
+    return data_size // w.block_align
+
+
+class _WavLayout(NamedTuple):
+    """A WAV header's sizes, as its fields state them."""
+
+    #: ``'<'`` (RIFF, RF64) or ``'>'`` (RIFX).
+    order: str
+    #: The RIFF size field and the data chunk's size field (32 bits each).
+    riff: int
+    length: int
+    #: RF64's ds64 chunk: its 64-bit RIFF and data sizes; None without one.
+    wide: tuple | None
+    #: Bytes per frame (the fmt chunk's block align); None without a fmt chunk before the
+    #: data.
+    block_align: int | None
+    #: Byte offset of the first sample.
+    offset: int
+
+
+def _wav_layout(fh, head):
+    """The :class:`_WavLayout` of a RIFF, RIFX or RF64 WAV whose first 12 bytes, ``head``,
+    were just read from ``fh``; None if it is none, or its header is cut or damaged before
+    the data chunk."""
+    if head[:4] not in (b"RIFF", b"RIFX", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    order = ">" if head[:4] == b"RIFX" else "<"
+    wide = block_align = None
     for _ in range(1000):  # chunks before the data; a damaged header ends the search
         chunk = fh.read(8)
         if len(chunk) < 8:
             return None
-        cid, size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
-        body = fh.read(min(size, 40))
-        if cid == wanted == b"COMM":
-            return struct.unpack(">I", body[2:6])[0]
-        if cid == b"ds64":  # RF64: the 64-bit sizes, the data chunk's second
-            data_size = struct.unpack("<Q", body[8:16])[0]
-        elif cid == b"fmt ":
+        cid, length = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+        if cid == b"data":
+            return _WavLayout(order, struct.unpack(order + "I", head[4:8])[0], length, wide,
+                              block_align, fh.tell())
+        body = fh.read(min(length, 16)) if cid in (b"fmt ", b"ds64") else b""
+        if cid == b"fmt ":
+            if len(body) < 14:
+                return None
             block_align = struct.unpack(order + "H", body[12:14])[0]
-        elif cid == wanted:
-            if size != 0xFFFFFFFF or data_size is None:
-                data_size = size
-            break
-        fh.seek(size + (size & 1) - len(body), os.SEEK_CUR)
-    # a size of 0 or 2**32 - 1 is a recorder's placeholder: no promise
-    if not block_align or not data_size or data_size == 0xFFFFFFFF:
-        return None
-    return data_size // block_align
+        elif cid == b"ds64":
+            if len(body) < 16:
+                return None
+            wide = struct.unpack("<QQ", body)
+        fh.seek(length + (length & 1) - len(body), os.SEEK_CUR)
+    return None
 
 
 class UnfinishedWav(NamedTuple):
@@ -78,10 +117,6 @@ class UnfinishedWav(NamedTuple):
     oversize: bool = False
 
 
-#: A 32-bit size at its limit: a plain WAV over 4 GiB, or RF64's pointer to its ds64 chunk.
-_FULL = 0xFFFFFFFF
-
-
 def unfinished_wav(fh, size):
     """A WAV (RIFF, RIFX or RF64) of ``size`` bytes whose audio runs on past the data chunk
     its header states: an :class:`UnfinishedWav`; None when the header accounts for the
@@ -97,39 +132,16 @@ def unfinished_wav(fh, size):
     audio runs to the file's end.  RF64's sizes are read from its ds64 chunk.
     """
     head = fh.read(12)
-    if head[:4] not in (b"RIFF", b"RIFX", b"RF64") or head[8:12] != b"WAVE":
+    w = _wav_layout(fh, head)
+    if w is None:
         return None
-    order = ">" if head[:4] == b"RIFX" else "<"
-    riff = struct.unpack(order + "I", head[4:8])[0]
-    wide = None  # RF64's 64-bit RIFF and data sizes
-    block_align = None
-    for _ in range(1000):  # chunks before the data; a damaged header ends the search
-        chunk = fh.read(8)
-        if len(chunk) < 8:
-            return None
-        cid, length = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
-        if cid in (b"fmt ", b"ds64"):
-            body = fh.read(min(length, 16))
-            if len(body) < (14 if cid == b"fmt " else 16):
-                return None
-            if cid == b"fmt ":
-                block_align = struct.unpack(order + "H", body[12:14])[0]
-            else:
-                wide = struct.unpack("<QQ", body)
-            fh.seek(length + (length & 1) - len(body), os.SEEK_CUR)
-        elif cid == b"data":
-            break
-        else:
-            fh.seek(length + (length & 1), os.SEEK_CUR)
-    else:
-        return None
-    offset = fh.tell()
+    order, riff, length, block_align, offset = w.order, w.riff, w.length, w.block_align, w.offset
     oversize = head[:4] != b"RF64" and _FULL in (riff, length)
     if head[:4] == b"RF64":
-        if wide is None:
+        if w.wide is None:
             return None
-        riff, length = (w if v == _FULL else v for v, w in zip((riff, length), wide,
-                                                                  strict=True))
+        riff, length = (big if v == _FULL else v for v, big in zip((riff, length), w.wide,
+                                                                    strict=True))
     if ((8 + riff >= size and length) or not block_align
             or size - (offset + length) < block_align):
         return None
