@@ -157,7 +157,7 @@ def assemble(proc, extra):
     beats = None if voided else beat_result(proc.beats, ante, proc.scale,
                                             list(proc.timeline.unanalysed) + reflux_rows,
                                             s.vessel, proc.noise.tonal_lines_hz(),
-                                            abs(cfg.freqs_hz[1] - cfg.freqs_hz[0]))
+                                            cfg.bin_hz)
     warnings += _cut_peak_warning(proc, beats)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,

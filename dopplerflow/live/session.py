@@ -684,13 +684,21 @@ def _flush_recording(rec):
     in dopplerflow.  (libsndfile writes the sizes only as it closes a WAV, and the header
     it leaves until then states no audio: most programs read none.)"""
     if rec.format == "RF64":
-        import soundfile
-
-        try:
-            soundfile._snd.sf_command(rec._file, _SFC_UPDATE_HEADER_NOW, soundfile._ffi.NULL, 0)
-        except AttributeError:  # another soundfile, without its binding: the flush alone
-            pass
+        _sf_command(rec, _SFC_UPDATE_HEADER_NOW, 0)
     rec.flush()
+
+
+def _sf_command(rec, command, value):
+    """libsndfile's ``sf_command(command)`` with the integer ``value`` on the open
+    recording ``rec``, through soundfile's binding; nothing with another soundfile (without
+    that binding): the header is then written only as the file closes, and a ``.wav``
+    stays RF64."""
+    import soundfile
+
+    try:
+        soundfile._snd.sf_command(rec._file, command, soundfile._ffi.NULL, value)
+    except AttributeError:
+        pass
 
 
 def _open_recording(path, sample_rate_hz, channels):
@@ -712,11 +720,7 @@ def _open_recording(path, sample_rate_hz, channels):
         rec = soundfile.SoundFile(str(path), "w", samplerate=int(round(sample_rate_hz)),
                                   channels=channels, format=fmt, subtype=subtype)
         if fmt == "RF64":
-            try:
-                soundfile._snd.sf_command(rec._file, _SFC_RF64_AUTO_DOWNGRADE,
-                                          soundfile._ffi.NULL, 1)
-            except AttributeError:  # another soundfile, without its binding: RF64 it stays
-                pass
+            _sf_command(rec, _SFC_RF64_AUTO_DOWNGRADE, 1)
         return rec
     except (soundfile.LibsndfileError, OSError) as exc:
         with contextlib.suppress(OSError):
