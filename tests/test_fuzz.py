@@ -13,6 +13,7 @@ import conftest
 import numpy as np
 import pytest
 import soundfile as sf
+from common import read_blocks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -71,17 +72,6 @@ def folder(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz")
 
 
-def _read(path, block_size):
-    """The samples of ``path`` read in blocks of ``block_size`` (a gap past damage inside
-    the file as NaN frames), and the reader's report."""
-    reader = io.iter_blocks(path, block_size)
-    items = [b if isinstance(b, io.Gap) else b.copy() for b in reader]
-    width = next((b.shape[1] for b in items if not isinstance(b, io.Gap)), 2)
-    blocks = [np.full((b.n_samples, width), np.nan, np.float32) if isinstance(b, io.Gap)
-              else b for b in items]
-    return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32), reader.report
-
-
 # ------------------------------------------------------------------ damaged files
 #: Leading bytes flipped: the WAV header (44 bytes) and a little data; FLAC's marker,
 #: STREAMINFO, Vorbis comment and the first frame's header.
@@ -104,8 +94,8 @@ def test_a_damaged_header_gives_a_result_or_a_file_error(encoded, folder, fmt, d
         assert "\n" not in str(e)
         return
     assert a.duration_s > 0 and json.dumps(a.to_dict())
-    first, _ = _read(path, 65536)
-    np.testing.assert_array_equal(_read(path, 333)[0], first)
+    first, _ = read_blocks(path, 65536)
+    np.testing.assert_array_equal(read_blocks(path, 333)[0], first)
 
 
 @fuzz(200)
@@ -131,8 +121,8 @@ def test_any_wav_sizes_give_the_audio_from_its_start(encoded, folder, data_size,
         assert "\n" not in str(e)
         return
     assert a.duration_s > 0 and json.dumps(a.to_dict())
-    first, _ = _read(path, 65536)
-    np.testing.assert_array_equal(_read(path, 333)[0], first)
+    first, _ = read_blocks(path, 65536)
+    np.testing.assert_array_equal(read_blocks(path, 333)[0], first)
     n = min(len(first), len(samples) - (cut + 3) // 4)  # the frames the cut left whole
     np.testing.assert_array_equal(first[:n], samples[:n])
 
@@ -147,12 +137,12 @@ def test_a_cut_file_gives_the_same_samples_for_every_block_size(encoded, folder,
     path = folder / f"cut.{fmt.lower()}"
     path.write_bytes(raw[:cut])
     try:
-        first, report = _read(path, 65536)
+        first, report = read_blocks(path, 65536)
     except AudioFileError:  # empty, or cut inside the header: nothing to read
         with pytest.raises(AudioFileError):
             io.open_audio(path)
         return
-    again, other = _read(path, block_size)
+    again, other = read_blocks(path, block_size)
     np.testing.assert_array_equal(again, first)
     assert (other.frames_read, other.reason) == (report.frames_read, report.reason)
     np.testing.assert_array_equal(first, clean[:len(first)])  # what is read is the file's

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from common import read_blocks
 from conftest import chirp_tones, iq
 
 import dopplerflow as df
@@ -373,22 +374,11 @@ def _encode(x, fmt, subtype):
     return buf.getvalue()
 
 
-def _read(path, block_size):
-    """The samples of ``path`` read in blocks of ``block_size`` (a gap past damage inside
-    the file as NaN frames), and the reader's report."""
-    reader = io.iter_blocks(path, block_size)
-    items = [b if isinstance(b, io.Gap) else b.copy() for b in reader]
-    width = next((b.shape[1] for b in items if not isinstance(b, io.Gap)), 2)
-    blocks = [np.full((b.n_samples, width), np.nan, np.float32) if isinstance(b, io.Gap)
-              else b for b in items]
-    return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32), reader.report
-
-
 def _read_every_way(path):
     """The samples of ``path``, asserted equal for every block size, and the report."""
-    x, report = _read(path, BLOCK_SIZES[0])
+    x, report = read_blocks(path, BLOCK_SIZES[0])
     for block_size in BLOCK_SIZES[1:]:
-        y, other = _read(path, block_size)
+        y, other = read_blocks(path, block_size)
         np.testing.assert_array_equal(y, x, err_msg=f"block size {block_size}")
         assert (other.frames_read, other.reason) == (report.frames_read, report.reason)
     assert report.frames_read == len(x)
@@ -431,7 +421,7 @@ def test_a_cut_flac_is_read_to_its_last_whole_frame(tmp_path, noise):
     assert reader.report.frames_read == len(x) and reader.report.reason == report.reason
 
 
-def test_flipped_bytes_in_a_flac_are_a_gap_and_the_rest_is_read(tmp_path, noise):
+def test_flipped_bytes_in_a_flac_are_a_gap_and_the_rest_isread_blocks(tmp_path, noise):
     """Damage inside a FLAC file: the frames that do not decode are a gap, and the reading
     goes on from the first frame after them that does, every frame of it as the clean
     file's, for every block size.  Damage in the last frame ends the reading there."""
@@ -839,14 +829,14 @@ def test_an_mp3_is_whole_though_its_stated_length_is_an_estimate(tmp_path, level
     data = path.read_bytes()
     stated = any(tag in data[:8192] for tag in (b"Xing", b"Info", b"VBRI"))
     assert stated == (level == 0.5)
-    y, report = _read(path, 65536)
+    y, report = read_blocks(path, 65536)
     assert report.complete and report.reason is None and report.warning() is None
     if not stated:
         assert report.frames_promised > len(y) + io.MPEG_SLACK_FRAMES  # the estimate's excess
     a = df.analyze(path, layout="iq")
     assert not [w for w in a.warnings if "damaged" in w]
     cut = _damaged(tmp_path, data[:len(data) // 2], "cut.mp3")
-    y, report = _read(cut, 65536)
+    y, report = read_blocks(cut, 65536)
     assert report.complete == (not stated)
     if stated:
         assert "damaged or cut short" in report.warning()

@@ -131,7 +131,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         coarse = io.encoding_warning(info)
         if coarse:
             proc.warn(coarse)
-        proc.codec = io.LOSSY_SUBTYPES.get(info.subtype)
+        proc.codec = info.codec
         require_one_window(info.frames, info.samplerate, settings, name)
         done = [0]
 

@@ -3,7 +3,8 @@
 Files are read with soundfile (libsndfile): WAV, FLAC, OGG/Vorbis, AIFF and
 the other formats it knows, 8- to 32-bit integer and float samples, in
 blocks into one reused buffer, so an hours-long recording runs in constant
-memory.
+memory.  The containers libsndfile does not read (MP4/M4A, 3GP, AMR, WebM, a
+video's sound) are decoded by FFmpeg where PyAV is installed (:mod:`.media`).
 
 A damaged file (cut short, bytes changed) is read up to the damage.  The file
 is decoded in pieces of :data:`PIECE_FRAMES` whatever block size the caller
@@ -30,6 +31,8 @@ import numpy as np
 
 from ..errors import AudioFileError, SettingsError
 from .damage import header_frames, mpeg_length_stated, ogg_damage, unfinished_wav
+from .media import MediaError, MediaFile, container_name
+from .media import available as media_available
 
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "repair_wav", "AudioInfo",
            "BlockReader",
@@ -41,6 +44,8 @@ __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "repair_wav",
 #: samples each; four frames (0.1 s at 44.1 kHz) short is still the whole file.  Without
 #: such a header the length is the decoder's estimate from the bit rate, no promise.
 MPEG_SLACK_FRAMES = 4 * 1152
+#: Codec frames a stated length of a file FFmpeg decodes may exceed what it decodes to.
+MEDIA_SLACK_CODEC_FRAMES = 2
 #: Frames decoded per read, whatever block size the caller asks for.
 PIECE_FRAMES = 65536
 #: Smaller reads tried in turn from where a read failed, down to single frames.
@@ -79,7 +84,12 @@ class AudioInfo:
         Frames the file's header promises.  A damaged or cut file may deliver
         fewer: see :class:`ReadReport`.  Meaningless when ``length_known`` is False.
     format, subtype : str
-        libsndfile's names (``'FLAC'``, ``'PCM_16'``, ...).
+        libsndfile's names (``'FLAC'``, ``'PCM_16'``, ...); for a file FFmpeg decodes
+        (:class:`~.media.MediaFile`), the container's and the codec's (``'MP4'``,
+        ``'AAC'``).
+    codec : str or None
+        The lossy codec the samples were coded with (``'MP3'``, ``'Vorbis'``, ``'AAC'``,
+        ...); None for lossless audio.
     damage : str or None
         What the container shows of damage before any decoding (a WAV data
         chunk shorter than its header says, an Ogg stream without its last
@@ -102,12 +112,13 @@ class AudioInfo:
     """
 
     def __init__(self, samplerate, channels, frames, format, subtype, damage=None,
-                 damage_frame=None, slack=0, length_known=True, unfinished=None):
+                 damage_frame=None, slack=0, length_known=True, unfinished=None, codec=None):
         self.samplerate = samplerate
         self.channels = channels
         self.frames = frames
         self.format = format
         self.subtype = subtype
+        self.codec = codec if codec is not None else LOSSY_SUBTYPES.get(subtype)
         self.damage = damage
         self.damage_frame = damage_frame
         self.slack = slack
@@ -233,9 +244,38 @@ def _open(path):
             return _unfinished_file()(p, found, f)
         except (sf.LibsndfileError, RuntimeError, ValueError, OSError):
             return sf.SoundFile(_native(p))  # no raw reading here: libsndfile's view stands
+    media = _media_file(p)
+    if media is not None:
+        return media
     reason = " ".join(reason.split())  # one line, even if the message quotes the name
     raise AudioFileError(f"{_name(p)} is not a readable audio file ({reason}); dopplerflow reads "
-                         f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile")
+                         f"WAV, FLAC, OGG, AIFF and the other formats of libsndfile, and with "
+                         f"its media extra those of FFmpeg (MP4/M4A, WebM, AMR)")
+
+
+def _media_file(p):
+    """The file at ``p``, which libsndfile does not read, opened by FFmpeg
+    (:class:`~.media.MediaFile`) if its first bytes show a container FFmpeg reads
+    (:func:`~.media.container_name`); else None.  Such a file gets a one-line
+    AudioFileError where FFmpeg cannot read it, or where PyAV is not installed.  Other
+    files are not handed to FFmpeg, whose probing would take noise for a stream."""
+    try:
+        with open(p, "rb") as fh:
+            kind = container_name(fh.read(16))
+    except OSError:
+        return None
+    if kind is None:
+        return None
+    if not media_available():
+        raise AudioFileError(f"{_name(p)} is {kind}, which libsndfile does not read: install "
+                             f"dopplerflow's media extra (pip install 'dopplerflow[media]') to "
+                             f"read it through FFmpeg, or convert it to WAV or FLAC")
+    try:
+        return MediaFile(os.fsdecode(p))
+    except MediaError as e:
+        raise AudioFileError(f"{_name(p)} is {kind} that FFmpeg cannot read ({e}); if it was "
+                             f"cut off while recorded, its index may be missing: record again "
+                             f"or pick another file") from None
 
 
 class _Region:
@@ -328,7 +368,7 @@ def encoding_warning(info):
     echoes too, in clumps: the signal band ends below the clumps it finds
     (:mod:`.band`), but those around strong echoes lie over the slow flow.
     """
-    codec = LOSSY_SUBTYPES.get(info.subtype)
+    codec = info.codec
     if codec is not None:
         return (f"the file is lossy-coded ({codec}): the codec's noise comes in clumps the "
                 f"detection is not set for; the band ends below those it finds, but where "
@@ -389,6 +429,12 @@ def _describe(f, path):
         container, found = unfinished
         return AudioInfo(f.samplerate, f.channels, f.frames, container, f.subtype,
                          unfinished=found)
+    if isinstance(f, MediaFile):
+        # a stated length may overstate the decoded one by the codec's padding; an
+        # estimate from the bit rate is no promise (all of it slack)
+        slack = MEDIA_SLACK_CODEC_FRAMES * f.codec_frame if f.length_stated else f.frames
+        return AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype,
+                         slack=slack, codec=f.lossy)
     info = AudioInfo(f.samplerate, f.channels, f.frames, f.format, f.subtype,
                      slack=f.frames if f.format == "MP3" else 0,
                      length_known=_length_stated(f.frames, path))

@@ -201,7 +201,7 @@ class Processor:
         self.n_channels = int(n_channels)
         self.file = file
         self.cut = None  # a file read up to damage, or cut short: see cut_short
-        #: The lossy codec the samples were coded with (``io.LOSSY_SUBTYPES``' name, e.g.
+        #: The lossy codec the samples were coded with (:attr:`.io.AudioInfo.codec`, e.g.
         #: ``'MP3'``), or None; set by the file's reader (:func:`~.driver.analyze`, replay).
         self.codec = None
         self.cmap = channel_map(s.layout, self.n_channels, channels=s.channels,

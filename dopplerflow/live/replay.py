@@ -126,7 +126,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     coarse = io.encoding_warning(info)
     if coarse:
         proc.warn(coarse)
-    proc.codec = io.LOSSY_SUBTYPES.get(info.subtype)
+    proc.codec = info.codec
     q = queue.Queue(maxsize=64)
     stop = threading.Event()
     rng = np.random.default_rng(seed)

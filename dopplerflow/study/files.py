@@ -20,10 +20,12 @@ __all__ = ["AUDIO_EXTENSIONS", "Recording", "find_recordings", "real", "refuse_o
            "atomic_write", "load_toml"]
 
 #: File name extensions taken as recordings when a folder or a glob pattern is searched
-#: (formats libsndfile reads; compared lower-case).  A file named on its own is taken
-#: whatever its extension.
+#: (compared lower-case): the formats libsndfile reads, then the sound files FFmpeg reads
+#: with the media extra (a phone's M4A, 3GP and AMR, AAC, a browser's WebM, Windows
+#: Media, a scanner's MP4 clip).  A file named on its own is taken whatever its extension.
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff",
-                    ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".mp3")
+                    ".aifc", ".au", ".snd", ".caf", ".w64", ".rf64", ".mp3",
+                    ".m4a", ".mp4", ".3gp", ".amr", ".aac", ".webm", ".weba", ".wma")
 _GLOB_CHARS = frozenset("*?[")
 
 
