@@ -140,9 +140,10 @@ def _headline(res):
         rows.append(["... against the bare FFT bound (same run)",
                      _f(g["pct_of_fft_bound"]["value"], ".0f", " % of the bound"), ">= 55 %",
                      _yes(g["pct_of_fft_bound"]["met"])])
-        for fmt in ("wav", "flac"):
+        for fmt, what in (("wav", "a 16-bit WAV"), ("flac", "a 16-bit FLAC"),
+                          ("m4a", "an AAC M4A (256 kbit/s, media extra)")):
             if f"analyze_{fmt}" in h:
-                rows.append([f"`analyze` from a 16-bit {fmt.upper()} file",
+                rows.append([f"`analyze` from {what} file",
                              _f(h[f"analyze_{fmt}"]["x_realtime"], ",.0f", "x real time"),
                              "-", "-"])
     sc = sec.get("scaling", {})
@@ -194,12 +195,13 @@ def _throughput_md(th):
                          _f(c["analyze_memory"]["x_realtime"], ",.0f"),
                          _f(c.get("analyze_wav", {}).get("x_realtime"), ",.0f"),
                          _f(c.get("analyze_flac", {}).get("x_realtime"), ",.0f"),
+                         _f(c.get("analyze_m4a", {}).get("x_realtime"), ",.0f"),
                          _f(c.get("baseline", {}).get("x_realtime"), ",.0f"),
                          _f(c["fft_bound"]["x_realtime"], ",.0f"),
                          _f(c["vs_baseline"], ".1f", "x"),
                          _f(c["pct_of_fft_bound"], ".0f", " %"),
                          _f(c["analyze_memory"]["ns_per_frame"], ",.0f")])
-        out += _table(["configuration", "n_fft", "analyze (memory)", "WAV", "FLAC",
+        out += _table(["configuration", "n_fft", "analyze (memory)", "WAV", "FLAC", "M4A",
                        "scipy baseline", "FFT bound", "vs baseline", "of FFT bound",
                        "ns/frame"], rows)
         out += ["", "Best run of the headline row (min instead of median): "
@@ -339,7 +341,7 @@ def write_plots(res, out_dir, stem):
     if th.get("headline"):
         h = th["headline"]
         names = [k for k in ("fft_bound", "analyze_memory", "analyze_wav", "analyze_flac",
-                             "baseline") if k in h]
+                             "analyze_m4a", "baseline") if k in h]
         fig, ax = plt.subplots(figsize=(7, 3.2))
         vals = [h[k]["x_realtime"] for k in names]
         ax.barh(names[::-1], vals[::-1], color="tab:blue")

@@ -5,7 +5,8 @@ round robin in one process (:func:`benchmarks.interleaved`), medians after a
 warm-up:
 
 * ``analyze`` on an in-memory ``(frames, 2)`` float32 array (block size 65536);
-* ``analyze`` on the same audio as a 16-bit WAV and a 16-bit FLAC file;
+* ``analyze`` on the same audio as a 16-bit WAV and a 16-bit FLAC file, and as an AAC
+  M4A (a phone's recording, 256 kbit/s) where PyAV (the ``media`` extra) is installed;
 * the plain scipy pipeline of :mod:`benchmarks.baseline`;
 * the bare FFT bound of :mod:`benchmarks.fft_bound`.
 
@@ -40,9 +41,33 @@ WINDOWS = ((48000, 0.005, 0.0025, "48 kHz, 5 ms / 2.5 ms (arterial, fast changes
 
 
 def _write(path, x, fs, fmt):
+    if fmt == "M4A":
+        return _write_m4a(path, x, fs)
     import soundfile
 
     soundfile.write(path, x, int(fs), subtype="PCM_16", format=fmt)
+
+
+def _write_m4a(path, x, fs, bit_rate=256000):
+    """``x`` ((frames, 2) float32) as an AAC M4A through PyAV's encoder."""
+    import av
+
+    with av.open(path, "w") as out:
+        stream = out.add_stream("aac", rate=int(fs), layout="stereo")
+        stream.bit_rate = bit_rate
+        for i in range(0, len(x), 65536):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[i:i + 65536].T),
+                                               format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = int(fs), i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def _file_formats():
+    """The formats timed as files: WAV and FLAC, and M4A where PyAV is installed."""
+    from dopplerflow.core.media import available
+
+    return ("WAV", "FLAC", "M4A") if available() else ("WAV", "FLAC")
 
 
 def measure(duration_s, sample_rate_hz=48000, window_s=0.010, hop_s=0.005, *, repeat=5,
@@ -59,17 +84,17 @@ def measure(duration_s, sample_rate_hz=48000, window_s=0.010, hop_s=0.005, *, re
     repeat : int
         Timed rounds (median reported).
     baseline, files : bool
-        Include the scipy baseline / the WAV and FLAC reads.
+        Include the scipy baseline / the WAV, FLAC (and M4A) reads.
     label : str, optional
     tmpdir : str, optional
-        Where the WAV/FLAC files go (a temporary directory by default; removed).
+        Where the files go (a temporary directory by default; removed).
 
     Returns
     -------
     dict
         ``label``, ``sample_rate_hz``, ``window_s``, ``hop_s``, ``duration_s``,
         ``n_frames``, ``n_fft`` and per candidate (``analyze_memory``,
-        ``analyze_wav``, ``analyze_flac``, ``baseline``, ``fft_bound``) a dict
+        ``analyze_wav``, ``analyze_flac``, ``analyze_m4a``, ``baseline``, ``fft_bound``) a dict
         with ``median_s``, ``min_s``, ``x_realtime`` and ``ns_per_frame``; then
         ``vs_baseline`` (baseline time / analyze time), ``pct_of_fft_bound``
         (FFT time / analyze time, %), ``file_overhead_pct`` per format.
@@ -86,7 +111,7 @@ def measure(duration_s, sample_rate_hz=48000, window_s=0.010, hop_s=0.005, *, re
         cands["baseline"] = lambda: baseline_analyze(x, fs, **settings)
     with tempfile.TemporaryDirectory(dir=tmpdir) as tmp:
         if files:
-            for fmt in ("WAV", "FLAC"):
+            for fmt in _file_formats():
                 path = os.path.join(tmp, f"test.{fmt.lower()}")
                 _write(path, x, fs, fmt)
                 cands[f"analyze_{fmt.lower()}"] = (
@@ -105,7 +130,8 @@ def measure(duration_s, sample_rate_hz=48000, window_s=0.010, hop_s=0.005, *, re
     out["vs_baseline"] = stats["baseline"]["median_s"] / t_mem if baseline else None
     if files:
         out["file_overhead_pct"] = {
-            f: 100.0 * (stats[f"analyze_{f}"]["median_s"] / t_mem - 1.0) for f in ("wav", "flac")}
+            f.lower(): 100.0 * (stats[f"analyze_{f.lower()}"]["median_s"] / t_mem - 1.0)
+            for f in _file_formats()}
     return out
 
 

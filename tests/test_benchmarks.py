@@ -169,7 +169,10 @@ def test_stage_breakdown_restores_what_it_wraps():
 
 def test_throughput_measure_runs_every_candidate(tmp_path):
     r = throughput.measure(0.5, FS, repeat=1, tmpdir=tmp_path)
-    for name in ("analyze_memory", "analyze_wav", "analyze_flac", "baseline", "fft_bound"):
+    from dopplerflow.core.media import available
+
+    files = ("analyze_wav", "analyze_flac") + (("analyze_m4a",) if available() else ())
+    for name in ("analyze_memory", *files, "baseline", "fft_bound"):
         assert r[name]["median_s"] > 0 and math.isfinite(r[name]["x_realtime"])
     assert not os.listdir(tmp_path)  # the temporary audio files are gone
 
