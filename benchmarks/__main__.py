@@ -156,6 +156,13 @@ def _headline(res):
         rows.append(["memory growth with recording length",
                      _f(growth, "+.0f", " MB per audio hour"), "flat (< 10 MB/h)",
                      _yes(None if growth is None else bool(abs(growth) < 10.0))])
+        live = sc.get("live")
+        if live:
+            growth = live["rss_growth_mb_per_hour"]
+            rows.append([f"memory growth, live path ({live['block']}-sample blocks, "
+                         f"{live['minutes']:g} min streamed)",
+                         _f(growth, "+.0f", " MB per audio hour"), "flat (< 10 MB/h)",
+                         _yes(bool(abs(growth) < 10.0))])
         rows.append(["time scaling (least-squares s per audio minute)",
                      _f(sc["s_per_audio_min"], ".2f", " s/min"), "linear",
                      _yes(sc["time_linear"])])
@@ -248,6 +255,13 @@ def _scaling_md(sc):
     out += ["", f"A process that analyses 0.1 s peaks at {_f(sc['floor_rss_mb'], '.0f')} MB "
             "(Python, numpy, scipy.fft, numba and the loaded kernels): the floor under "
             "every row.  Wall times include process start-up (see cold start)."]
+    live = sc.get("live")
+    if live:
+        out += ["", f"Live path (`benchmarks.scaling.live_growth`): one processor fed 48 kHz "
+                f"I/Q in {live['block']}-sample blocks, as `dopplerflow live` feeds it, in a "
+                f"process of its own: {_f(live['rss_start_mb'], '.1f')} MB resident after "
+                f"{live['settle_minutes']:g} min, {_f(live['rss_end_mb'], '.1f')} MB "
+                f"{live['minutes']:g} min later."]
     return out
 
 

@@ -8,6 +8,10 @@ as a separate process on one core; its wall time and its own peak resident
 memory (``VmHWM`` from ``/proc``, reported by the child as it exits) are
 recorded.  Goals: time linear in length, memory
 flat (< 200 MB peak for 2 h).
+
+:func:`live_growth` measures the live path's memory the same way: a child process
+pushes the same audio in the 128-sample blocks `dopplerflow live` delivers into one
+processor, and reports its resident memory after the first minutes and at the end.
 """
 
 import os
@@ -21,13 +25,18 @@ import numpy as np
 from . import iq_test_signal, single_core_env
 
 __all__ = ["GOAL_PEAK_MB", "write_long_wav", "run_analyze_process", "measure",
-           "floor_rss_mb", "run"]
+           "floor_rss_mb", "live_growth", "run"]
 
 #: Peak resident memory allowed for a 2 h recording, MB.
 GOAL_PEAK_MB = 200.0
 #: Recording lengths, minutes.
 FULL_MINUTES = (1, 10, 30, 60, 120)
 QUICK_MINUTES = (1, 5)
+#: Live path: block size (frames), minutes streamed before the first reading, and
+#: minutes after it (full, quick).
+LIVE_BLOCK = 128
+LIVE_SETTLE_MIN = 2
+LIVE_MINUTES = {False: 10, True: 2}
 
 
 def write_long_wav(path, duration_s, sample_rate_hz=48000, chunk_s=12.0):
@@ -150,6 +159,52 @@ def measure(minutes, sample_rate_hz=48000, tmpdir=None, repeat=1):
     return rows
 
 
+_LIVE_CHILD = """
+import sys
+import numpy as np
+from benchmarks import iq_test_signal
+from dopplerflow.core.processor import Processor
+from dopplerflow.core.settings import settings_from
+
+def rss_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024.0
+
+block, settle, minutes = (int(a) for a in sys.argv[1:4])
+fs = 48000
+x = iq_test_signal(60.0, fs)
+proc = Processor(settings_from(None, {}), fs, 2, keep_trace=False)
+for m in range(settle + minutes):
+    if m == settle:
+        start = rss_mb()
+    for i in range(0, len(x), block):
+        proc.push(x[i:i + block])
+print(start, rss_mb())
+"""
+
+
+def live_growth(minutes=10, block=LIVE_BLOCK, settle=LIVE_SETTLE_MIN):
+    """Resident memory of a child process that pushes 48 kHz I/Q into one processor in
+    ``block``-frame blocks, as a live session does: after ``settle`` minutes, and
+    ``minutes`` later.
+
+    Returns
+    -------
+    dict
+        ``block``, ``settle_minutes``, ``minutes``, ``rss_start_mb``, ``rss_end_mb`` and
+        ``rss_growth_mb_per_hour``.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = single_core_env()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    out = subprocess.run([sys.executable, "-c", _LIVE_CHILD, str(block), str(settle),
+                          str(minutes)], capture_output=True, text=True, env=env, check=True)
+    start, end = (float(v) for v in out.stdout.split()[-2:])
+    return {"block": block, "settle_minutes": settle, "minutes": minutes,
+            "rss_start_mb": start, "rss_end_mb": end,
+            "rss_growth_mb_per_hour": (end - start) / (minutes / 60.0)}
+
+
 def floor_rss_mb(tmpdir=None):
     """Peak memory of the same child process analysing 0.1 s (imports plus kernels).
 
@@ -175,12 +230,15 @@ def run(quick=False, log=print, tmpdir=None):
         within 20 % of that line; None without two such rows);
         ``rss_growth_mb`` (peak of the longest minus the shortest) and
         ``rss_growth_mb_per_hour``; ``memory_goal_met`` (full mode: the 2 h
-        peak is under :data:`GOAL_PEAK_MB`).
+        peak is under :data:`GOAL_PEAK_MB`); ``live`` (:func:`live_growth`: 10 min
+        streamed, quick 2).
     """
     minutes = QUICK_MINUTES if quick else FULL_MINUTES
     log(f"scaling: {', '.join(f'{m:g}' for m in minutes)} min recordings")
     rows = measure(minutes, tmpdir=tmpdir)
     floor = floor_rss_mb(tmpdir)
+    log(f"scaling: live path, {LIVE_BLOCK}-sample blocks, {LIVE_MINUTES[quick]} min")
+    live = live_growth(LIVE_MINUTES[quick])
     longest, first = rows[-1], rows[0]
     # wall = a + b * minutes, least squares: b is the cost of an audio minute, a the
     # start-up; linear when every recording of 10 min or more lies within 20 % of the line
@@ -194,7 +252,7 @@ def run(quick=False, log=print, tmpdir=None):
         if long_rows.sum() >= 2:
             dev = np.abs(wall[long_rows] - (intercept + slope * mins[long_rows]))
             linear = bool(np.all(dev <= 0.2 * wall[long_rows]))
-    return {"rows": rows, "floor_rss_mb": floor, "goal_peak_mb": GOAL_PEAK_MB,
+    return {"rows": rows, "floor_rss_mb": floor, "goal_peak_mb": GOAL_PEAK_MB, "live": live,
             "s_per_audio_min": slope, "startup_s": intercept, "time_linear": linear,
             "rss_growth_mb": longest["peak_rss_mb"] - first["peak_rss_mb"],
             "rss_growth_mb_per_hour": ((longest["peak_rss_mb"] - first["peak_rss_mb"])

@@ -191,6 +191,15 @@ def test_long_file_writer_and_analyze_process(tmp_path):
         assert json.load(fh)["duration_s"] == pytest.approx(1.5)
 
 
+def test_live_growth_reads_the_memory_of_a_streaming_process():
+    """One minute pushed in 1024-sample blocks after one to settle: two resident sizes of
+    a real process, and the growth per hour between them."""
+    r = scaling.live_growth(minutes=1, block=1024, settle=1)
+    assert r["rss_start_mb"] > 10 and r["rss_end_mb"] > 10
+    assert r["rss_growth_mb_per_hour"] == pytest.approx(60 * (r["rss_end_mb"]
+                                                              - r["rss_start_mb"]))
+
+
 def test_test_signal_tiles_the_scenario():
     x = iq_test_signal(30.0, FS)
     assert x.shape == (30 * FS, 2) and x.dtype == np.float32

@@ -554,22 +554,32 @@ class NoiseRecord:
     """The noise level of every ``every``-th row, for the recording's summary.
 
     The level changes every :data:`_NOISE_EVERY` frames at most, so these rows hold
-    all there is of it; the memory used grows by 8 bytes every ``every`` rows.
+    all there is of it.  They are copied into one array grown by doubling: the memory
+    used grows by 8 bytes every ``every`` rows, whatever the blocks pushed (a live
+    stream's blocks of a row or none each).
     """
 
     def __init__(self, every=_NOISE_EVERY):
         self.every = int(every)
-        self._kept = []
+        self._levels = np.empty(256)
+        self._n = 0
 
     def add(self, noise, row0):
         """Keep the levels of the rows ``row0`` ... (``noise``, one a row) that fall on the
         stride."""
-        self._kept.append(noise[(-row0) % self.every::self.every])
+        take = noise[(-row0) % self.every::self.every]
+        need = self._n + len(take)
+        if need > len(self._levels):
+            grown = np.empty(max(need, 2 * len(self._levels)))
+            grown[:self._n] = self._levels[:self._n]
+            self._levels = grown
+        self._levels[self._n:need] = take
+        self._n = need
 
     def levels(self):
         """Every level kept, in stream order (negative in frames near digital silence, as
         the tracker returns them)."""
-        return np.concatenate(self._kept) if self._kept else np.zeros(0)
+        return self._levels[:self._n].copy()
 
 
 # --------------------------------------------------------------------------- kernels
