@@ -312,6 +312,7 @@ def test_a_lossy_copy_of_raw_probe_audio_has_no_reflux_verdict(tmp_path, clutter
     assert ref.reflux is False and a.reflux is verdict
     said = [w for w in a.warnings if w.startswith("a lossy-coded file (Vorbis) whose "
                                                   "stationary echoes stand")]
+    assert a.flow_detected is (None if verdict is None else True)
     if verdict is None:
         over = float(said[0].split(" stand ")[1].split(" dB")[0])
         assert over >= CODED_ECHO_DB and a.to_dict()["reflux_not_assessable"].startswith(
@@ -320,6 +321,27 @@ def test_a_lossy_copy_of_raw_probe_audio_has_no_reflux_verdict(tmp_path, clutter
         assert said == []
     # the WAV itself is read whatever its echoes: the codec makes the difference
     assert not any("lossy" in w for w in ref.warnings)
+
+
+@pytest.mark.parametrize("fmt, subtype, fs, level", [("MP3", "MPEG_LAYER_III", 22050, 0.3),
+                                                     ("OGG", "VORBIS", 44100, 0.7)])
+def test_a_lossy_copy_of_raw_probe_audio_without_flow_reads_no_flow_verdict(tmp_path, fmt,
+                                                                           subtype, fs, level):
+    """The simulator's no_flow with its own echoes (raw probe audio), coded: the codec's
+    noise around the echoes read as flow ("flow detected", retrograde peaks of 7 and 14
+    cm/s) where there is none. Neither flow nor its absence is read from such a file: a
+    false "flow detected" would hide a vein whose flow is not Doppler-detectable."""
+    from dopplerflow.sim.synth import write_scenario
+
+    wav = tmp_path / "no_flow.wav"
+    write_scenario("no_flow", wav, sample_rate_hz=fs)
+    x, _ = sf.read(wav, dtype="float32")
+    coded = tmp_path / f"no_flow.{'mp3' if fmt == 'MP3' else 'ogg'}"
+    sf.write(coded, x, fs, format=fmt, subtype=subtype, compression_level=level)
+    assert df.analyze(wav, vessel="gsv").flow_detected is False
+    a = df.analyze(coded, vessel="gsv")
+    assert a.flow_detected is None and a.reflux is None
+    assert a.to_dict()["reflux_not_assessable"].startswith("a lossy codec (")
 
 
 @pytest.mark.parametrize("layout", ["mono", "toward-away"])
