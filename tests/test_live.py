@@ -267,6 +267,40 @@ def test_a_layout_that_does_not_fit_is_told(tmp_path):
     assert result["layout_check"]["verdict"] == "copy" and not result["layout_check"]["fits"]
 
 
+KEEPS_TRACE = """
+import sys
+from dopplerflow.cli import main
+from dopplerflow.live import session
+kept = []
+close = session.LiveSession.close
+def closing(self):
+    kept.append(self.processor.stored is not None)
+    return close(self)
+session.LiveSession.close = closing
+rc = main(["live", "--device", "df_file", "--sample-rate", "48000", "--duration", "2", "-q",
+           "--layout", "iq", "--vessel", "ijv", *sys.argv[1:]])
+print(rc, kept)
+"""
+
+
+def test_live_keeps_the_trace_for_csv_only(tmp_path):
+    """The per-frame trace (24 bytes a 5 ms hop: 17 MB an hour) is kept where --csv writes
+    it, and not for the JSON or the beats CSV, which do not read it: a session ran in
+    memory that grew by that much whatever its outputs."""
+    require_portaudio()
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, tone_iq(48000))
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    for name, flags, kept in (("json", ["--json", "a.json", "--beats-csv", "b.csv"], False),
+                              ("csv", ["--csv", "t.csv"], True)):
+        r = subprocess.run([sys.executable, "-c", KEEPS_TRACE, *flags], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.stdout.split("\n")[-2] == f"0 [{kept}]", (name, r.stdout, r.stderr)
+    assert json.loads((tmp_path / "a.json").read_text())["duration_s"] == 2.0
+    assert (tmp_path / "b.csv").read_text().startswith("onset_s")
+    assert len((tmp_path / "t.csv").read_text().splitlines()) > 300  # a row every 5 ms
+
+
 OVERLOAD = """
 import json, sys
 from dopplerflow import Settings

@@ -85,7 +85,7 @@ def main(args):
     session = LiveSession(settings, device=args.device, sample_rate_hz=args.sample_rate,
                           channels=args.input_channels, block_size=args.block_size,
                           record_path=args.record, duration_s=args.duration,
-                          on_event=status.event)
+                          on_event=status.event, keep_trace=bool(args.csv))
     status.session = session
     plot = None
     if args.plot:

@@ -107,6 +107,10 @@ class LiveSession:
     keep_spectrogram : bool
         Keep the spectrogram in the result (at most 8192 rows, frames pooled in a long
         session: :mod:`dopplerflow.core.sonogram`).
+    keep_trace : bool
+        Keep the per-frame trace in the result (24 bytes a 5 ms hop, 17 MB an hour);
+        without it the session runs in constant memory (``dopplerflow live`` keeps it
+        for ``--csv`` only).
     max_queue_s : float
         Audio the input queue may hold, s, before blocks are dropped (counted).
     stall_timeout_s : float
@@ -138,7 +142,7 @@ class LiveSession:
 
     def __init__(self, settings, *, device=None, sample_rate_hz=None, channels=None,
                  block_size=None, record_path=None, duration_s=None, on_event=None,
-                 keep_spectrogram=False, max_queue_s=MAX_QUEUE_S,
+                 keep_spectrogram=False, keep_trace=True, max_queue_s=MAX_QUEUE_S,
                  stall_timeout_s=STALL_TIMEOUT_S, on_block=None):
         self.settings = settings
         if block_size is not None and int(block_size) < 16:
@@ -180,7 +184,8 @@ class LiveSession:
         self.on_block = on_block
         self.events = []
         self.processor = Processor(settings, self.sample_rate_hz, self.channels,
-                                   keep_spectrogram=keep_spectrogram, on_event=self._event,
+                                   keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
+                                   on_event=self._event,
                                    file=str(self.record_path) if self.record_path else None)
         self.max_queue_s = float(max_queue_s)
         #: Seconds without a block before the device counts as failed.
