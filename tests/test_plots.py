@@ -241,6 +241,30 @@ def test_analysis_figure_shares_time_axis(analysis):
     fig.canvas.draw()
 
 
+def test_a_long_title_stays_on_the_figure(tmp_path):
+    """A recording whose verdict's reason is long (a lossy copy of raw probe audio: "not
+    assessable (a lossy codec (Vorbis) codes the noise around stationary echoes ...)")
+    and whose name is long: its title ran off both sides of the figure on one line; it is
+    wrapped, every word kept, and drawn within the figure."""
+    import soundfile as sf
+
+    from dopplerflow.sim.synth import write_scenario
+
+    wav = tmp_path / "a_long_recording_name_from_a_study_protocol_left_gsv_standing.wav"
+    write_scenario("no_flow", wav, sample_rate_hz=22050, duration_s=3.0)
+    x, fs = sf.read(wav, dtype="float32")
+    coded = wav.with_suffix(".ogg")
+    sf.write(coded, x, fs, format="OGG", subtype="VORBIS")
+    a = dopplerflow.analyze(coded, vessel="gsv", keep_spectrogram=True)
+    assert a.to_dict()["reflux_not_assessable"].startswith("a lossy codec (Vorbis)")
+    fig = plots.analysis_figure(a)
+    title = fig.get_suptitle()
+    assert title.count("\n") >= 1 and title.replace("\n", " ") == plots._figure_title(a)
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.x1
+
+
 def test_mono_shows_speed_from_zero(mono_analysis):
     fig = plots.sonogram(mono_analysis)
     ax = fig.axes[0]

@@ -20,6 +20,7 @@ the axes' width (:func:`fit_legends`).
 """
 
 import os
+import textwrap
 import weakref
 
 import numpy as np
@@ -427,6 +428,8 @@ def _set_title(ax, title):
 
 #: Characters a line of :func:`warnings_note` holds, and its lines at most.
 NOTE_WIDTH, NOTE_LINES = 130, 3
+#: Characters a line of the analysis figure's title holds (its font is larger).
+TITLE_WIDTH = 110
 
 
 def warnings_note(analysis):
@@ -436,7 +439,6 @@ def warnings_note(analysis):
     the recording (clipping, a codec, a layout, assumed settings) must reach its reader,
     who finds them whole in the summary, the report and the JSON."""
     import re
-    import textwrap
 
     heads = []
     for w in analysis.warnings:
@@ -506,7 +508,10 @@ def analysis_figure(analysis, **sonogram_kw):
         note = warnings_note(analysis)
         if note:
             ax_t.set_xlabel(f"time (s)\n{note}")
-        fig.suptitle(_figure_title(analysis))
+        # a long title (a long name, a reason why reflux is not assessable) is wrapped:
+        # on one line it ran off both sides of the figure
+        fig.suptitle(textwrap.fill(_figure_title(analysis), TITLE_WIDTH,
+                                   break_long_words=False))
         fit_legends(fig)
     return fig
 
