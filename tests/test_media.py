@@ -166,6 +166,24 @@ def test_seeks_land_on_the_frame(tmp_path, jugular, monkeypatch):
             np.testing.assert_array_equal(f.read(2000), whole[at:at + 2000])
 
 
+def test_the_rate_and_channels_are_those_decoded(tmp_path, jugular):
+    """HE-AAC's spectral band replication doubles the rate and its parametric stereo makes
+    two channels of one, and a header need not say so (implicit signalling): the first
+    decoded frame's rate and channels stand.  Here an AAC M4A is opened and told the
+    header said 4000 Hz mono, as such a header would: its rate, channels and length are
+    then those decoded, and it reads as before."""
+    x, fs = jugular
+    path = write_media(tmp_path / "aac.m4a", x, fs, bit_rate=192000)
+    with media.MediaFile(str(path)) as f:
+        want = f.read()
+        f.samplerate, f.channels = 4000, 1
+        f._measure()
+        assert f.frames == len(x) // 2
+        f._hear()
+        assert (f.samplerate, f.channels, f.frames, f.tell()) == (fs, 2, len(x), 0)
+        np.testing.assert_array_equal(f.read(), want)
+
+
 # ------------------------------------------------------------------ damage
 def test_a_damaged_m4a_is_read_past_its_damage(tmp_path, jugular):
     """400 bytes of an AAC M4A's audio overwritten: the frames before them as the whole

@@ -124,10 +124,11 @@ class MediaFile:
         self._container = _open_container(path)
         try:
             self._describe()
+            self._start()
+            self._hear()
         except BaseException:
             self._container.close()
             raise
-        self._start()
 
     def _describe(self):
         audio = self._container.streams.audio
@@ -146,15 +147,38 @@ class MediaFile:
         self.lossy = None if codec.lossless or not codec.lossy else (
             ctx.codec.long_name.split(" (")[0])
         self.codec_frame = ctx.frame_size or 1024
-        if s.duration and demuxer in _STATE_LENGTH:
+        self.length_stated = bool(s.duration) and demuxer in _STATE_LENGTH
+        self._origin = None  # the first frame's timestamp, once decoded from the start
+        self._measure()
+
+    def _measure(self):
+        """``frames`` and the end of the reading, at ``samplerate``."""
+        s = self._stream
+        if self.length_stated:
             self.frames = round(s.duration * s.time_base * self.samplerate)
-            self.length_stated = True
         else:
             duration = self._container.duration  # microseconds, estimated
             self.frames = round(duration * self.samplerate / 1e6) if duration else 0
-            self.length_stated = False
         self._end = self.frames if self.length_stated else None
-        self._origin = None  # the first frame's timestamp, once decoded from the start
+
+    def _hear(self):
+        """The rate and channels of the first decoded frame, where they differ from what
+        the header states: HE-AAC's spectral band replication doubles the rate and its
+        parametric stereo makes two channels of one, and a header need not say so.  The
+        stream is then decoded from its start again.  Where no frame decodes, the
+        header's view stands and the reading reports the damage."""
+        av = _av()
+        if self._pos or self._ended or len(self._pending):
+            self._restart()
+        try:
+            first = next(fr for packet in self._packets for fr in packet.decode())
+        except (StopIteration, av.error.FFmpegError):
+            first = None
+        if first is not None and (first.sample_rate, first.layout.nb_channels) != (
+                self.samplerate, self.channels):
+            self.samplerate, self.channels = first.sample_rate, first.layout.nb_channels
+            self._measure()
+        self._restart()
 
     def _start(self):
         """Decode from the stream's first frame (of the container as just opened)."""
