@@ -165,20 +165,22 @@ class MediaFile:
         """The rate and channels of the first decoded frame, where they differ from what
         the header states: HE-AAC's spectral band replication doubles the rate and its
         parametric stereo makes two channels of one, and a header need not say so.  The
-        stream is then decoded from its start again.  Where no frame decodes, the
-        header's view stands and the reading reports the damage."""
-        av = _av()
+        frames decoded are kept as the first to read.  Where none decodes, the header's
+        view stands, and reading from the start again reports the damage."""
         if self._pos or self._ended or len(self._pending):
             self._restart()
         try:
-            first = next(fr for packet in self._packets for fr in packet.decode())
-        except (StopIteration, av.error.FFmpegError):
-            first = None
-        if first is not None and (first.sample_rate, first.layout.nb_channels) != (
-                self.samplerate, self.channels):
-            self.samplerate, self.channels = first.sample_rate, first.layout.nb_channels
-            self._measure()
-        self._restart()
+            decoded = self._next_decoded()
+            if decoded is None:
+                return
+            first = decoded[0]
+            if (first.sample_rate, first.layout.nb_channels) != (self.samplerate,
+                                                                 self.channels):
+                self.samplerate, self.channels = first.sample_rate, first.layout.nb_channels
+                self._measure()
+            self._pending = self._samples(decoded)[0]
+        except MediaError:
+            self._restart()
 
     def _start(self):
         """Decode from the stream's first frame (of the container as just opened)."""
@@ -197,6 +199,12 @@ class MediaFile:
 
     def _decode(self):
         """The next decoded frames, ``(samples, timestamp or None)``, or None at the end."""
+        decoded = self._next_decoded()
+        return None if decoded is None else self._samples(decoded)
+
+    def _next_decoded(self):
+        """The :class:`av.AudioFrame` list of the next packet that decodes to any, or None
+        at the end."""
         av = _av()
         while True:
             try:
@@ -210,20 +218,23 @@ class MediaFile:
             except av.error.FFmpegError as e:
                 raise MediaError(_reason(e)) from None
             if decoded:
-                for fr in decoded:
-                    if fr.sample_rate != self.samplerate or fr.layout.nb_channels != (
-                            self.channels):
-                        raise MediaError(f"the audio stream changes from {self.samplerate} Hz, "
-                                         f"{self.channels} channel(s) to {fr.sample_rate} Hz, "
-                                         f"{fr.layout.nb_channels} channel(s)")
-                try:
-                    out = [_as_frames(fr, self.channels) for fr in decoded]
-                except (ValueError, TypeError) as e:  # a sample format numpy does not take
-                    raise MediaError(f"its samples cannot be converted ({e})") from None
-                samples = out[0] if len(out) == 1 else np.concatenate(out)
-                if self._origin is None and self._pos == 0 and decoded[0].pts is not None:
-                    self._origin = decoded[0].pts
-                return samples, decoded[0].pts
+                return decoded
+
+    def _samples(self, decoded):
+        """Decoded frames as ``(samples, timestamp or None)`` (:meth:`_decode`); the first
+        frames decoded from the start give the timestamp origin."""
+        for fr in decoded:
+            if fr.sample_rate != self.samplerate or fr.layout.nb_channels != self.channels:
+                raise MediaError(f"the audio stream changes from {self.samplerate} Hz, "
+                                 f"{self.channels} channel(s) to {fr.sample_rate} Hz, "
+                                 f"{fr.layout.nb_channels} channel(s)")
+        try:
+            out = [_as_frames(fr, self.channels) for fr in decoded]
+        except (ValueError, TypeError) as e:  # a sample format numpy does not take
+            raise MediaError(f"its samples cannot be converted ({e})") from None
+        if self._origin is None and self._pos == 0 and decoded[0].pts is not None:
+            self._origin = decoded[0].pts
+        return (out[0] if len(out) == 1 else np.concatenate(out)), decoded[0].pts
 
     def _fill(self, want):
         """Decode until ``want`` frames are pending or the stream ends."""
