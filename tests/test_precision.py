@@ -17,11 +17,13 @@ def _write(tmp_path, x, fs, subtype):
 
 
 @pytest.mark.parametrize("fs, subtype, level", [(8000, "PCM_16", 0.5), (8000, "FLOAT", 1.0),
-                                                 (48000, "PCM_16", -0.25)])
+                                                 (48000, "PCM_16", -0.25),
+                                                 (48000, "PCM_16", 0.5)])
 def test_a_constant_is_no_flow_and_no_hum(tmp_path, fs, subtype, level):
     """A file holding one value (a sound card's DC with nothing plugged in).  Before: flow
     in 98.5 % of the frames at 75 cm/s both ways (the rounding of the constant's spectrum
-    read against a noise floor of -205 dBFS) and "mains hum ... -200 dBFS"."""
+    read against a noise floor of -205 dBFS) and "mains hum ... -200 dBFS"; and, at 48 kHz,
+    66 "stationary tonal lines" in that rounding (-206 dBFS)."""
     x = np.full((3 * fs, 2), level, np.float32)
     a = df.analyze(_write(tmp_path, x, fs, subtype))
     # past the wall filter, digital silence: no finding of flow or reflux
@@ -29,6 +31,7 @@ def test_a_constant_is_no_flow_and_no_hum(tmp_path, fs, subtype, level):
     assert a.reflux_not_assessable == "the recording is near digital silence"
     assert a.summary.flow_fraction == 0.0 and a.summary.peak_antegrade_velocity_cm_s == 0.0
     assert not any("hum" in w for w in a.warnings), a.warnings
+    assert not a.tonal_lines_hz and not any("tonal" in w for w in a.warnings), a.warnings
     assert any(w.startswith(f"mean level of {100 * level:+.1f}% of full scale on channel 1")
                for w in a.warnings)
 

@@ -1063,6 +1063,13 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             _tone_hits(src, newest, dir_start[d], dir_step[d], dir_count[d],
                        par[P_LINE_RATIO], t_hit, t_low)
     _mirror_hits(src, mirror, lo, hi, par[P_STEADY], t_hit)
+    # a line stands over 16-bit quantisation noise, as the band's noise does: under it
+    # (the float rounding of a noiseless recording's spectra, a constant's included) a
+    # peak is no interference anyone recorded
+    silent_at = ratios[0] * par[P_QUANT]
+    for k in range(lo, hi):
+        if t_hit[k] and not src[k] > silent_at:
+            t_hit[k] = 0
     if warm:
         for k in range(lo, hi):
             t_hit[k] = 0 if t_hit[k] == 1 else t_hit[k]
@@ -1096,7 +1103,6 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
     # the band's noise: the median quiet floor of the bins on no line and not near
     # digital silence (a band-limited recording is mostly silence)
     m = np.int64(0)  # typed: a literal 0 would compile _select for it too
-    silent_at = ratios[0] * par[P_QUANT]
     for b in noise_bins:
         if not line[b] and quiet[b] * bias > silent_at:
             scratch[m] = quiet[b]
