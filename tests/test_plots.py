@@ -440,6 +440,78 @@ def test_the_trace_axis_holds_the_beats_and_marks_what_runs_beyond(artery):
                 if ln.get_gid() == "beyond-axis"]
 
 
+def _with_click(a, rows, top_cm_s, mean_cm_s=None):
+    """A copy of ``a`` whose trace holds ``top_cm_s`` on both maximum envelopes and its
+    signed velocity at ``rows`` (its mean there ``mean_cm_s``, or as it was)."""
+    import copy
+    import dataclasses
+
+    tr = a.trace
+    v, ante, retro = (np.array(x, np.float64) for x in
+                      (tr.velocity_cm_s, tr.antegrade_max_cm_s, tr.retrograde_max_cm_s))
+    mean = np.array(tr.mean_velocity_cm_s, np.float64)
+    down = v[rows] < 0
+    v[rows] = np.where(down, -top_cm_s, top_cm_s)
+    ante[rows] = np.where(down, ante[rows], top_cm_s)
+    retro[rows] = np.where(down, top_cm_s, retro[rows])
+    if mean_cm_s is not None:
+        mean[rows] = np.sign(v[rows]) * mean_cm_s
+    b = copy.copy(a)
+    b.trace = dataclasses.replace(tr, velocity_cm_s=v, antegrade_max_cm_s=ante,
+                                  retrograde_max_cm_s=retro, mean_velocity_cm_s=mean)
+    return b
+
+
+def test_the_rows_left_out_of_the_psv_are_drawn_faint(artery):
+    """A faint click's top over slower flow (a maximum more than 4 times over the row's
+    mean, which the summary's peak and the PSV leave out) is drawn as a faint line under
+    the trace's, which breaks there; a transient that carries the mean with it is flow."""
+    flow = np.flatnonzero(np.asarray(artery.trace.flow, bool))
+    rows = flow[200:206]
+    mean = np.abs(np.asarray(artery.trace.mean_velocity_cm_s)[rows])
+    top = float(4.5 * mean.max())
+    ax = plots.velocity_trace(_with_click(artery, rows, top)).axes[0]
+    main = ax.get_lines()[0]
+    assert np.isnan(main.get_ydata()[rows]).all()  # one row a point in a short recording
+    assert np.isfinite(main.get_ydata()[flow[190:200]]).all()
+    (faint,) = [ln for ln in ax.lines if ln.get_gid() == "left-out"]
+    np.testing.assert_allclose(faint.get_ydata()[rows], top)
+    assert faint.get_alpha() < 1 and faint.get_linewidth() < main.get_linewidth()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert plots.LEFT_OUT_LABEL in legend
+    # the same top with its mean at a quarter of it or more: flow, on the main line
+    ax = plots.velocity_trace(_with_click(artery, rows, top, top / 4)).axes[0]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata()[rows], top)
+    assert not [ln for ln in ax.lines if ln.get_gid() == "left-out"]
+    # the bundled sample has no such row: no faint line, no legend entry
+    ax = plots.velocity_trace(artery).axes[0]
+    assert not [ln for ln in ax.lines if ln.get_gid() == "left-out"]
+    assert plots.LEFT_OUT_LABEL not in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_the_sonogram_draws_the_envelope_rows_left_out_faint(analysis):
+    """On the sonogram the maximum envelope breaks at a faint click's top too, drawn faint
+    under it, on the antegrade (up) and the retrograde (down) side alike."""
+    flow = np.flatnonzero(np.asarray(analysis.trace.flow, bool))
+    v = np.asarray(analysis.trace.velocity_cm_s)
+    up, down = flow[v[flow] > 0][40:43], flow[v[flow] < 0][40:43]
+    rows = np.concatenate((up, down))
+    top = float(5 * np.abs(np.asarray(analysis.trace.mean_velocity_cm_s)[rows]).max())
+    ax = plots.sonogram(_with_click(analysis, rows, top), max_columns=10 ** 6).axes[0]
+    env = [ln for ln in ax.lines if ln.get_label() == "max velocity envelope"]
+    faint = [ln for ln in ax.lines if ln.get_gid() == "left-out"]
+    assert len(env) == 1 and len(faint) == 2
+    t = np.asarray(analysis.trace.time_s)
+    x = env[0].get_xdata()
+    at_up = np.searchsorted(x, t[up])
+    assert np.isnan(env[0].get_ydata()[at_up]).all()
+    np.testing.assert_allclose(faint[0].get_ydata()[at_up], top)
+    at_down = np.searchsorted(faint[1].get_xdata(), t[down])
+    np.testing.assert_allclose(faint[1].get_ydata()[at_down], -top)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend.count(plots.LEFT_OUT_LABEL) == 1
+
+
 def test_duration_labels_neither_overlap_nor_leave_a_short_panel():
     """A 0.2 s episode 0.1 s after a 0.6 s reflux, in 12 s: the reflux's label is written
     and the episode's, which would cover it, left out; drawn on an axes 2 inches high (as

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import SettingsError
 
 __all__ = ["MAX_COLUMNS", "RANGE_MARGIN", "TRACE_MARGIN", "sonogram_image", "trace_range",
-           "robust_peak", "envelope_peaks", "second_vessel_side", "second_vessel_peak",
+           "robust_peak", "envelope_peaks", "left_out_rows", "trace_left_out",
+           "second_vessel_side", "second_vessel_peak",
            "column_starts", "pool_mean", "pool_extreme", "pooled_time", "flow_only",
            "require_spectrogram", "spectrogram_rows"]
 
@@ -106,6 +107,32 @@ def flow_only(x, flow):
     return np.where(flow, np.asarray(x, np.float64), np.nan)
 
 
+def left_out_rows(envelope_cm_s, mean_cm_s=None, lines_cm_s=(), reach_cm_s=0.0):
+    """The rows of an envelope that the summary's peak speed and the beats' PSV leave out.
+
+    Those whose envelope stands more than :data:`~dopplerflow.core.rows.PEAK_MEAN_X`
+    times over the trace's mean velocity ``mean_cm_s`` (the top of a click or of a
+    faint broadband transient over slower flow, which real recordings hold about once a
+    beat), and those within ``reach_cm_s`` of one of ``lines_cm_s`` (the tonal lines the
+    recording was found to hold, on this side: a weak line is known only seconds after it
+    began, and the envelope stood on it until then).
+
+    Returns
+    -------
+    ndarray of bool, the envelope's shape
+    """
+    from ..core.rows import PEAK_MEAN_X
+
+    x = np.abs(np.asarray(envelope_cm_s, np.float64))
+    out = np.zeros(x.shape, bool)
+    with np.errstate(invalid="ignore"):
+        if mean_cm_s is not None:
+            out |= ~(x <= PEAK_MEAN_X * np.abs(np.asarray(mean_cm_s, np.float64)))
+        for line in lines_cm_s:
+            out |= np.abs(x - line) <= reach_cm_s
+    return out
+
+
 def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None, lines_cm_s=(),
                 reach_cm_s=0.0):
     """Peak of an envelope over the frames with flow, ignoring a click's frames.
@@ -115,45 +142,59 @@ def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None, lines_cm_s=()
     time average) and would stretch the axis to the Nyquist velocity.  The
     peak is therefore the value below the top ``k`` frames, ``k`` being that
     many frames or ``_PEAK_SKIP`` of the flow frames if more: a real peak
-    lasts longer, and the 1.3 margin keeps its top in view.  With the trace's
-    mean velocity ``mean_cm_s``, the frames whose envelope stands more than
-    :data:`~dopplerflow.core.rows.PEAK_MEAN_X` times over it are left out as
-    well, as the summary's peak and the beats' PSV leave them out: the top of a
-    faint broadband click over slow flow, which real recordings hold about once
-    a beat, or a tonal line read before it is known as one.  The frames whose envelope
-    stands within ``reach_cm_s`` of one of ``lines_cm_s`` (the tonal lines the recording
-    was found to hold, on this side) are left out too: a weak line is known only seconds
-    after it began, and the envelope stood on it until then.
+    lasts longer, and the 1.3 margin keeps its top in view.  The rows that
+    the summary's peak and the beats' PSV leave out (:func:`left_out_rows`, with the
+    trace's mean velocity ``mean_cm_s`` and the tonal lines ``lines_cm_s``) are left
+    out as well.
     """
-    from ..core.rows import PEAK_MEAN_X
-
     x = np.asarray(envelope_cm_s, np.float64)
     keep = np.asarray(flow, bool) & np.isfinite(x)
-    if mean_cm_s is not None:
-        keep &= x <= PEAK_MEAN_X * np.abs(np.asarray(mean_cm_s, np.float64))
-    for line in lines_cm_s:
-        keep &= np.abs(x - line) > reach_cm_s
+    keep &= ~left_out_rows(x, mean_cm_s, lines_cm_s, reach_cm_s)
     x = x[keep]
     return _below_top(x, max(int(_PEAK_SKIP * x.size), _click_frames(summary)))
+
+
+def _side_lines(analysis):
+    """The tonal lines found, as speeds on the antegrade and on the retrograde side
+    (mono: all on the one side), and the reach around a line, cm/s."""
+    from ..core.tones import LINE_REACH
+
+    f = np.asarray(analysis.tonal_lines_hz or [], np.float64)
+    reach = LINE_REACH * (analysis.summary.velocity_resolution_cm_s or 0.0)
+    speed = np.abs(f) * analysis.velocity_per_hz_cm_s
+    if not analysis.direction_available:
+        return speed, speed[:0], reach
+    up = f < 0 if analysis.antegrade == "away" else f > 0  # not known: toward drawn up
+    return speed[up], speed[~up], reach
 
 
 def envelope_peaks(analysis):
     """The antegrade and retrograde :func:`robust_peak` of the analysis's trace (0.0 for a
     side without direction), past the tonal lines found on each side."""
-    from ..core.tones import LINE_REACH
-
     tr = analysis.trace
-    f = np.asarray(analysis.tonal_lines_hz or [], np.float64)
-    reach = LINE_REACH * (analysis.summary.velocity_resolution_cm_s or 0.0)
-    scale = analysis.velocity_per_hz_cm_s
+    ante, retro, reach = _side_lines(analysis)
     if not analysis.direction_available:
         return robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary,
-                           tr.mean_velocity_cm_s, np.abs(f) * scale, reach), 0.0
-    up = f < 0 if analysis.antegrade == "away" else f > 0  # not known: toward drawn up
-    return tuple(robust_peak(env, tr.flow, analysis.summary, tr.mean_velocity_cm_s,
-                             np.abs(f[side]) * scale, reach)
-                 for env, side in ((tr.antegrade_max_cm_s, up),
-                                   (tr.retrograde_max_cm_s, ~up)))
+                           tr.mean_velocity_cm_s, ante, reach), 0.0
+    return tuple(robust_peak(env, tr.flow, analysis.summary, tr.mean_velocity_cm_s, lines,
+                             reach)
+                 for env, lines in ((tr.antegrade_max_cm_s, ante),
+                                    (tr.retrograde_max_cm_s, retro)))
+
+
+def trace_left_out(analysis):
+    """:func:`left_out_rows` of the trace's antegrade and retrograde maximum envelopes and
+    of its signed velocity (the dominant direction's envelope): three boolean arrays, one
+    value a row (the retrograde one all False without direction)."""
+    tr = analysis.trace
+    ante, retro, reach = _side_lines(analysis)
+    mean = tr.mean_velocity_cm_s
+    a_out = left_out_rows(tr.antegrade_max_cm_s, mean, ante, reach)
+    if not analysis.direction_available:
+        return a_out, np.zeros(len(tr), bool), a_out
+    r_out = left_out_rows(tr.retrograde_max_cm_s, mean, retro, reach)
+    v_out = np.where(np.asarray(tr.velocity_cm_s) < 0, r_out, a_out)
+    return a_out, r_out, v_out
 
 
 def _velocity_axis(analysis):

@@ -39,6 +39,7 @@ from .image import (
     pooled_time,
     require_spectrogram,
     sonogram_image,
+    trace_left_out,
     trace_range,
 )
 from .marks import (  # the colours are also known by their names here
@@ -242,23 +243,45 @@ def _doppler_axis(ax, analysis):
 
 def _overlay_envelopes(ax, analysis, starts):
     """Maximum envelopes (up and down) and the mean velocity, pooled into the columns that
-    start at frames ``starts``; return legend handles."""
+    start at frames ``starts``; return legend handles.  The rows the peak speed and the
+    PSV leave out (:func:`~.image.trace_left_out`) are drawn faint."""
     tr = analysis.trace
     starts = starts[starts < len(tr)]  # none without the trace (keep_trace=False)
     flow = np.asarray(tr.flow, bool)
     t = pooled_time(tr.time_s, starts)
-    ante = pool_extreme(flow_only(np.where(tr.antegrade_max_cm_s > 0,
-                                             tr.antegrade_max_cm_s, np.nan), flow), starts)
-    kw = dict(color=ENVELOPE_COLOR, linewidth=1.3, zorder=3)
-    h = ax.plot(t, ante, label="max velocity envelope", **kw)
+    a_out, r_out, _ = trace_left_out(analysis)
+    sides = [(np.where(tr.antegrade_max_cm_s > 0, tr.antegrade_max_cm_s, np.nan), a_out)]
     if analysis.direction_available:
-        retro = np.where(tr.retrograde_max_cm_s > 0, -tr.retrograde_max_cm_s, np.nan)
-        ax.plot(t, pool_extreme(flow_only(retro, flow), starts), **kw)
+        sides.append((np.where(tr.retrograde_max_cm_s > 0, -tr.retrograde_max_cm_s, np.nan),
+                      r_out))
+    kw = dict(color=ENVELOPE_COLOR, linewidth=1.3, zorder=3)
+    h = []
+    for i, (env, out) in enumerate(sides):
+        h += ax.plot(t, pool_extreme(flow_only(env, flow & ~out), starts),
+                     label="max velocity envelope" if i == 0 else None, **kw)
+    h += _left_out_lines(ax, t, starts, flow, sides, ENVELOPE_COLOR)
     mean = pool_mean(flow_only(tr.mean_velocity_cm_s, flow), starts)
     h += ax.plot(t, mean, color=MEAN_ON_IMAGE_COLOR, linewidth=1.1, linestyle=(0, (4, 2)),
                  label="mean velocity" if analysis.direction_available else "mean speed",
                  zorder=3)
-    return h
+    return [x for x in h if not x.get_label().startswith("_")]
+
+
+#: Legend of the faint line drawn over the rows the peak speed and the PSV leave out.
+LEFT_OUT_LABEL = "left out of PSV (clicks, bursts, tonal lines)"
+
+
+def _left_out_lines(ax, t, starts, flow, sides, color):
+    """Draw each side's envelope ``(values, left out)`` over all its rows with flow, faint,
+    under the line of the rows kept, where some row with flow is left out; return the
+    legend handle (one) or none."""
+    drawn = []
+    for env, out in sides:
+        if (out & flow).any():
+            drawn += ax.plot(t, pool_extreme(flow_only(env, flow), starts), color=color,
+                             linewidth=0.7, alpha=0.45, zorder=2.5, gid="left-out",
+                             label=LEFT_OUT_LABEL if not drawn else None)
+    return drawn[:1]
 
 
 def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 * MAX_COLUMNS,
@@ -306,10 +329,15 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         starts, _ = column_starts(len(tr), max(1, int(max_points)))
         t = pooled_time(tr.time_s, starts)
         mono = not analysis.direction_available
-        peak = pool_extreme(flow_only(tr.velocity_cm_s, flow), starts)
+        out = trace_left_out(analysis)[2]
+        peak = pool_extreme(flow_only(tr.velocity_cm_s, flow & ~out), starts)
         mean = pool_mean(flow_only(tr.mean_velocity_cm_s, flow), starts)
         handles = ax.plot(t, peak, color=TRACE_COLOR, linewidth=1.3,
                           label="peak speed" if mono else "max velocity (dominant direction)")
+        faint = _left_out_lines(ax, t, starts, flow, [(tr.velocity_cm_s, out)], TRACE_COLOR)
+        if faint:
+            peak = faint[0].get_ydata()  # every row with flow, for the marks beyond the axis
+        handles += faint
         handles += ax.plot(t, mean, color=MEAN_COLOR, linewidth=1.0, linestyle=(0, (4, 2)),
                            label="mean speed" if mono else "mean velocity")
         ax.axhline(0.0, color="black", linewidth=0.8, zorder=1)
