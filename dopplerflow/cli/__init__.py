@@ -51,6 +51,8 @@ COMMANDS = {
     "bench": ("run the benchmark suite", None),
 }
 
+#: Commands that open the sound card (PortAudio).
+_SOUND_CARD = frozenset({"live", "devices"})
 #: Commands that run the numba kernels of the analysis.
 _ANALYSING = frozenset({"analyze", "batch", "exam", "replay", "live", "report", "explain",
                         "evaluate", "bench"})
@@ -277,8 +279,16 @@ def _main(argv):
 
 
 def _run(args):
-    """The command's function; user errors become one line on stderr and an exit code."""
+    """The command's function; user errors become one line on stderr and an exit code.
+
+    While a command that opens the sound card runs, the sound-card libraries' own lines
+    are kept off stderr (:class:`~.library_output.LibraryOutputFilter`)."""
     try:
+        if args.command in _SOUND_CARD:
+            from .library_output import LibraryOutputFilter
+
+            with LibraryOutputFilter():
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
     except DopplerflowError as e:
         print(f"dopplerflow: error: {command_line_message(str(e))}", file=sys.stderr)
