@@ -26,6 +26,19 @@ def test_settings_validation_messages():
     with pytest.raises(df.SettingsError, match="needs --offset-hz"):
         df.Settings(layout="offset").validate(8000)
     assert df.Settings(angle_deg=75).validate()[0].startswith("angle 75 degrees is above 70")
+
+
+@pytest.mark.parametrize("angle, change", [(75.0, "by 49%"), (80.0, "by 99%"),
+                                           (84.0, "by 499%"),
+                                           (85.0, "without bound"), (89.9, "without bound")])
+def test_a_steep_angle_warns_of_the_velocity_error_an_angle_error_makes(angle, change):
+    """The velocities of an angle 5 degrees steeper than given: cos(a) / cos(a + 5) - 1
+    (75: 0.2588 / 0.1736, +49 %); from 85 degrees on that angle reaches 90, where no shift
+    is left, and the error has no bound.  Before, the angle was held under 89.9 degrees, and
+    the error shrank towards 90: 0 % at 89.9."""
+    (w,) = df.Settings(angle_deg=angle).validate()
+    assert w.startswith(f"angle {angle:g} degrees is above 70: a 5 degree angle error changes "
+                        f"velocities {change}"), w
     assert df.Settings(vessel="femoral").threshold_s == 1.0
     assert df.Settings(vessel="femoral", reflux_threshold_s=0.7).threshold_s == 0.7
     assert df.Settings(vessel="artery").threshold_s is None

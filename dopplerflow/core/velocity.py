@@ -47,15 +47,21 @@ def check_geometry(carrier_hz, angle_deg, sound_speed_m_s):
         raise SettingsError(f"sound speed {speed} is outside 1000-2000 m/s (soft tissue is "
                             f"about 1540 m/s)")
     if angle_deg > ANGLE_WARN_DEG:
-        return [f"angle {angle_deg:g} degrees is above {ANGLE_WARN_DEG:g}: a 5 degree angle error "
-                f"changes velocities by {_angle_error_pct(angle_deg):.0f}%"]
+        pct = _angle_error_pct(angle_deg)
+        change = (f"by {pct:.0f}%" if pct is not None else
+                  "without bound (at 90 degrees there is no Doppler shift)")
+        return [f"angle {angle_deg:g} degrees is above {ANGLE_WARN_DEG:g}: a 5 degree angle "
+                f"error changes velocities {change}"]
     return []
 
 
 def _angle_error_pct(angle_deg, error_deg=5.0):
-    """Velocity error in percent caused by an angle error of ``error_deg``."""
+    """Velocity error in percent caused by an angle error of ``error_deg`` (the angle
+    ``error_deg`` more than stated), or None where that reaches 90 degrees: no bound."""
+    if angle_deg + error_deg >= 90.0:
+        return None
     c0 = math.cos(math.radians(angle_deg))
-    c1 = math.cos(math.radians(min(angle_deg + error_deg, 89.9)))
+    c1 = math.cos(math.radians(angle_deg + error_deg))
     return 100.0 * (c0 / c1 - 1.0)
 
 
