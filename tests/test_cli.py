@@ -270,8 +270,17 @@ def test_cli_score_prints_and_writes(tmp_path, capsys):
     assert saved["n_matched"] == 1
     assert cli.main(["score", *files, "--tolerance", "-1"]) == 2
     assert "tolerance" in capsys.readouterr().err
-    assert cli.main(["score", str(tmp_path / "missing.json"), files[1]]) == 1
-    assert "cannot read" in capsys.readouterr().err
+    missing = str(tmp_path / "missing.json")
+    assert cli.main(["score", missing, files[1]]) == 1
+    assert capsys.readouterr().err == (f"dopplerflow: error: {missing}: no such file (the "
+                                       f"analysis result); check the path\n")
+    # both missing: the result is named, as it comes first (not the marks the truth's
+    # place was then read as)
+    assert cli.main(["score", missing, missing.replace("missing", "gone")]) == 1
+    assert "missing.json: no such file (the analysis result)" in capsys.readouterr().err
+    assert cli.main(["score", files[0], str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (f"dopplerflow: error: {tmp_path} is a folder; give the "
+                                       f"truth or the beat marks as a file\n")
 
 
 # ------------------------------------------------------------------------------ evaluate

@@ -3,9 +3,10 @@
 
 import json
 import math
+import os
 
 from ..core.io import atomic_output
-from ..errors import SettingsError
+from ..errors import AudioFileError, SettingsError
 from .paths import check_paths
 
 __all__ = ["add_arguments", "main"]
@@ -40,6 +41,9 @@ def main(args):
                             f"seconds")
     check_paths([("the result file", args.result), ("the truth file", args.truth)],
                 [("--json", args.json)])
+    for what, path in (("the analysis result", args.result),
+                       ("the truth or the beat marks", args.truth)):
+        _need_file(what, path)
     marks = read_beat_marks(args.truth)
     if marks is None:
         s = score_files(args.result, args.truth, tolerance_s=tol)
@@ -52,3 +56,11 @@ def main(args):
             json.dump(s, fh, indent=1)
             fh.write("\n")
     return 0
+
+
+def _need_file(what, path):
+    """One line for an input that is no file: missing, or a folder."""
+    if os.path.isdir(path):
+        raise AudioFileError(f"{path} is a folder; give {what} as a file")
+    if not os.path.exists(path):
+        raise AudioFileError(f"{path}: no such file ({what}); check the path")
