@@ -649,6 +649,18 @@ def test_explain_rejects_unknown_figure(tmp_path):
         explain.write_figures(tmp_path, names=["nonsense"])
 
 
+def test_explain_says_in_one_line_when_its_folder_cannot_be_made(tmp_path):
+    """A folder under a file (or anywhere nothing can be made) gets dopplerflow's line,
+    naming the folder and the cause, where the command line printed the bare OSError."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    out = blocker / "figures"
+    with pytest.raises(dopplerflow.DopplerflowError,
+                       match=f"the folder {out} cannot be made .Not a directory.; give a "
+                             f"folder that can be written"):
+        explain.write_figures(out, names=["doppler_equation"])
+
+
 def test_the_figure_names_the_warnings_under_its_time_axis(analysis):
     """A figure is read alone: each warning of the analysis is named under the trace's time
     axis by its first clause, and a figure without warnings has the time label alone."""

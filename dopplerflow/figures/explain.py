@@ -131,7 +131,7 @@ def write_figures(out_dir, *, names=None, fmt="png", dpi=150, progress=None):
     SettingsError
         Unknown figure name or format.
     DopplerflowError
-        ``out_dir`` exists and is not a folder.
+        ``out_dir`` exists and is not a folder, or cannot be made.
     """
     from . import plots
 
@@ -145,7 +145,11 @@ def write_figures(out_dir, *, names=None, fmt="png", dpi=150, progress=None):
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise DopplerflowError(f"{out_dir} exists and is not a folder; give a folder for "
                                f"--out-dir")
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise DopplerflowError(f"the folder {out_dir} cannot be made ({exc.strerror or exc}); "
+                               f"give a folder that can be written") from None
     written, entries = [], []
     for name in names:
         fig, caption = teaching_figure(name, with_caption=False)
