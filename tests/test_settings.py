@@ -202,12 +202,17 @@ def test_an_unknown_keyword_names_the_known_settings():
     The error is dopplerflow's (``except DopplerflowError`` catches it) and a TypeError."""
     for make in (lambda: df.Settings(window_ms=10),
                  lambda: df.analyze(np.zeros((800, 2)), sample_rate_hz=8000, window_ms=10)):
-        with pytest.raises(TypeError, match=r"^unknown setting\(s\) window_ms; known: layout, "
-                                            r"invert, .*window_s, hop_s") as caught:
+        with pytest.raises(TypeError, match=r"^unknown setting\(s\) window_ms \(did you mean "
+                                            r"window_s\?\); known: layout, invert, .*window_s, "
+                                            r"hop_s") as caught:
             make()
         assert isinstance(caught.value, df.DopplerflowError)
         assert isinstance(caught.value, df.SettingsError)
     assert df.Settings(window_s=0.02).window_s == 0.02
+    # each stray name with the setting nearest it, where one is near
+    with pytest.raises(TypeError, match=r"^unknown setting\(s\) angle \(did you mean "
+                                        r"angle_deg\?\), zzz; known"):
+        df.Settings(zzz=1, angle=60)
 
 
 @pytest.mark.parametrize("kwargs, named", [

@@ -236,8 +236,14 @@ def _unknown_names(kwargs):
     ``kwargs`` that are no setting, and the known ones."""
     unknown = set(kwargs) - set(SETTINGS_FIELDS)
     if unknown:
-        raise UnknownSettingError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: "
-                        f"{', '.join(SETTINGS_FIELDS)}")
+        import difflib
+
+        named = ", ".join(
+            name + "".join(f" (did you mean {close[0]}?)" for close in
+                           [difflib.get_close_matches(name, SETTINGS_FIELDS, 1)] if close)
+            for name in sorted(unknown))
+        raise UnknownSettingError(f"unknown setting(s) {named}; known: "
+                                  f"{', '.join(SETTINGS_FIELDS)}")
 
 
 def _settings_init(init):
