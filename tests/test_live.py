@@ -14,6 +14,7 @@ the 0.88 s ``ijv`` threshold), +700 Hz for 1 s, with weak seeded noise.
 
 import json
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -121,6 +122,23 @@ def test_unknown_device_is_one_line_error(tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1, res.stderr
     assert "no-such-card-xyz" in lines[0] and "dopplerflow devices" in lines[0]
+
+
+def test_no_default_device_is_one_line_error(tmp_path):
+    """``live`` without --device where ALSA's default PCM is a card the machine lacks
+    (PortAudio then names no default input): one line that says so, where it said "no input
+    device None (Error querying device -1)"."""
+    require_portaudio()
+    (tmp_path / ".asoundrc").write_text("pcm.!default {\n    type hw\n    card 9\n}\n")
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("PULSE_SERVER", None)
+    res = subprocess.run(LIVE + ["--duration", "1"], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        "dopplerflow: error: no default input device (PortAudio names none: is a sound card "
+        "connected?); give one with --device; run 'dopplerflow devices' to list the input "
+        "devices"], res.stderr
 
 
 def test_bad_recording_name_is_usage_error(tmp_path):

@@ -72,6 +72,10 @@ def resolve_device(device):
     try:
         info = sd.query_devices(device, "input")
     except (ValueError, sd.PortAudioError) as exc:
+        if device is None:
+            raise DeviceError(f"no default input device (PortAudio names none: is a sound "
+                              f"card connected?); give one with --device; {FIND_DEVICES}"
+                              ) from None
         raise DeviceError(f"no input device {device!r} ({str(exc).splitlines()[0]}); "
                           f"{FIND_DEVICES}") from None
     if info["max_input_channels"] < 1:
