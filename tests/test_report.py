@@ -399,6 +399,20 @@ def test_the_caption_names_what_the_figure_draws(gsv, gsv_page, artery):
     for absent in ("retrograde down", "Vermilion", "Blue", "Dark grey band", "No heart rate"):
         assert absent not in mono
     assert "Thin lines (trace): beat onsets" in mono
+    assert "Faint line" not in mono  # the bundled samples have no row left out
+
+
+def test_the_caption_names_the_rows_left_out_of_the_psv(artery):
+    """A faint click's top drawn faint in the figure is named in the caption."""
+    from test_plots import _with_click
+
+    flow = np.flatnonzero(np.asarray(artery.trace.flow, bool))
+    rows = flow[200:206]
+    top = float(4.5 * np.abs(np.asarray(artery.trace.mean_velocity_cm_s)[rows]).max())
+    caption = _caption(report.render_report(_with_click(artery, rows, top)))
+    assert ("Faint line: the rows left out of the PSV and the peak speed (the top of a click "
+            "or of a faint transient over slower flow, a tonal line); the envelope's line "
+            "breaks there.") in caption
 
 
 @pytest.mark.parametrize("fast, why", [

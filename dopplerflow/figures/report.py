@@ -411,6 +411,10 @@ def _caption(analysis, drawn):
         if why:
             out.append(f"No heart rate is given ({why}): the marks are the beats found, "
                        f"not a measured rate.")
+    if "left-out" in drawn:
+        out.append("Faint line: the rows left out of the PSV and the peak speed (the top of a "
+                   "click or of a faint transient over slower flow, a tonal line); the "
+                   "envelope's line breaks there.")
     if "beyond-axis" in drawn:
         out.append("Black triangles at the trace's edge: where it runs beyond the axis (the "
                    "axis leaves out the few frames a click fills).")
