@@ -27,26 +27,66 @@ def _stderr_of(body):
 
 def test_library_lines_are_dropped_and_the_rest_passes_in_order():
     """Written straight to the file descriptor as C writes it, a library's line split over
-    two writes included, between Python's own lines and a status line redrawn with \\r."""
+    two writes included, one begun where a status line redrawn with \\r left its line open,
+    between other lines; then Python's own line, which goes to stderr straight."""
     err = _stderr_of(r'''
-        print("dopplerflow live: 'pulse' at 16000 Hz", file=sys.stderr, flush=True)
+        os.write(2, b"portaudio: opening 'pulse'\n")
         os.write(2, b"Expression 'alsa_snd_pcm_poll_descriptors_revents( self->pcm )' failed "
                     b"in 'src/hostapi/alsa/pa_linux_alsa.c', line: 3665\n")
-        sys.stderr.write("\r 1.0 s  flow 80%"); sys.stderr.flush()
+        os.write(2, b"\r 1.0 s  flow 80%")
         os.write(2, b"ALSA lib pcm.c:2666:(snd_pcm_open_noupdate) Unkn")
         time.sleep(0.05)
         os.write(2, b"own PCM cards.pcm.rear\n")
-        sys.stderr.write("\r 2.0 s  flow 81%"); sys.stderr.flush()
+        os.write(2, b"\r 2.0 s  flow 81%")
         os.write(2, b"Cannot connect to server socket err = No such file or directory\n")
         os.write(2, b"ALSA is fine here, and so is an Expression in the middle\n")
+        time.sleep(0.2)
         print("dopplerflow: error: input device 'pulse' stopped streaming", file=sys.stderr)
     ''')
-    assert err == ("dopplerflow live: 'pulse' at 16000 Hz\n"
+    assert err == ("portaudio: opening 'pulse'\n"
                    "\r 1.0 s  flow 80%"
                    "\r 2.0 s  flow 81%"
                    "ALSA is fine here, and so is an Expression in the middle\n"
                    "dopplerflow: error: input device 'pulse' stopped streaming\n"
                    "after: 3 dropped\n")
+
+
+def test_python_writes_to_the_terminal_it_had():
+    """On a terminal (a pseudo-terminal here) sys.stderr is still one inside the filter, so
+    the live status line is drawn, and its text reaches the terminal; descriptor 2 is the
+    pipe, and a library's line written to it does not."""
+    import os
+    import pty
+
+    code = textwrap.dedent("""
+        import os, sys
+        from dopplerflow.cli.library_output import LibraryOutputFilter
+        print("before", sys.stderr.isatty(), os.isatty(2), file=sys.stderr)
+        with LibraryOutputFilter():
+            print("inside", sys.stderr.isatty(), os.isatty(2), file=sys.stderr)
+            sys.stderr.write("\\r 3.0 s  flow 82%"); sys.stderr.flush()
+            os.write(2, b"ALSA lib confmisc.c:767:(parse_card) cannot find card '0'\\n")
+        print("after", sys.stderr.isatty(), file=sys.stderr)
+    """)
+    master, slave = pty.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, "-c", code], stderr=slave,
+                                 stdout=subprocess.DEVNULL)
+        os.close(slave)
+        got = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            got += chunk
+        assert child.wait(timeout=60) == 0, got
+    finally:
+        os.close(master)
+    text = got.decode().replace("\r\n", "\n")
+    assert text == ("before True True\ninside True False\n\r 3.0 s  flow 82%after True\n"), text
 
 
 def test_a_real_alsa_error_line_is_dropped():

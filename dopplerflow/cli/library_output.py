@@ -7,7 +7,9 @@ alsa-lib ``ALSA lib pcm.c:...`` for every card its configuration names but the m
 lacks, as PortAudio starts, and libjack ``Cannot connect to server socket`` where no
 JACK server runs.  dopplerflow says what went wrong in its own line; these lines only
 bury it.  :class:`LibraryOutputFilter` puts a pipe in place of the stderr file
-descriptor while a command runs and copies through everything but those lines.
+descriptor while a command runs and copies through everything but those lines; Python's
+own ``sys.stderr`` writes to the terminal (or file) it was, as before, so the live status
+line still sees a terminal.
 """
 
 import os
@@ -29,6 +31,14 @@ def _first_start(data):
     """Where the first library line's start lies in ``data`` (-1: none)."""
     found = [i for i in (data.find(s) for s in _STARTS) if i >= 0]
     return min(found) if found else -1
+
+
+def _fileno(stream):
+    """``stream``'s file descriptor, or None (no stream, or one without a descriptor)."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def _held_tail(data):
@@ -61,6 +71,7 @@ class LibraryOutputFilter:
         self.dropped = 0
         self._saved = None
         self._thread = None
+        self._stderr = None  # sys.stderr as it was, while another stands in for it
 
     def __enter__(self):
         sys.stderr.flush()
@@ -71,12 +82,20 @@ class LibraryOutputFilter:
         self._thread = threading.Thread(target=self._pump, args=(read,), daemon=True,
                                         name="dopplerflow-stderr")
         self._thread.start()
+        if self.fd == 2 and _fileno(sys.stderr) == 2:
+            # Python's own lines go where stderr went, straight (a terminal stays one)
+            self._stderr = sys.stderr
+            sys.stderr = open(self._saved, "w", buffering=1, closefd=False,  # noqa: SIM115
+                              encoding=self._stderr.encoding, errors=self._stderr.errors)
         return self
 
     def __exit__(self, *exc):
         try:
             sys.stderr.flush()
         finally:
+            if self._stderr is not None:
+                sys.stderr.close()  # (closefd=False: the saved descriptor stays open)
+                sys.stderr, self._stderr = self._stderr, None
             # the pipe's last writer closed: the pump reads to its end and stops
             os.dup2(self._saved, self.fd)
             self._thread.join(timeout=5.0)
