@@ -117,3 +117,19 @@ def test_a_library_line_is_known_by_its_start():
     assert LIBRARY_LINE.match(b"jack server is not running or cannot be started\n")
     assert not LIBRARY_LINE.match(b"dopplerflow: error: ALSA lib missing\n")
     assert LibraryOutputFilter().dropped == 0
+
+
+def test_a_closed_stderr_is_left_alone():
+    """``dopplerflow live 2>&-``: nothing shows, so nothing is filtered, and the command
+    runs (a pipe made then would take descriptor 2 itself)."""
+    import os
+
+    code = textwrap.dedent("""
+        from dopplerflow.cli.library_output import LibraryOutputFilter
+        with LibraryOutputFilter() as f:
+            print("inside", f._saved)
+        print("after")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         preexec_fn=lambda: os.close(2), timeout=60)  # noqa: PLW1509
+    assert out.returncode == 0 and out.stdout.decode() == "inside None\nafter\n"

@@ -74,6 +74,10 @@ class LibraryOutputFilter:
         self._stderr = None  # sys.stderr as it was, while another stands in for it
 
     def __enter__(self):
+        try:
+            os.fstat(self.fd)
+        except OSError:  # closed (2>&-): nothing shows, nothing to filter
+            return self
         sys.stderr.flush()
         read, write = os.pipe()
         self._saved = os.dup(self.fd)
@@ -90,6 +94,8 @@ class LibraryOutputFilter:
         return self
 
     def __exit__(self, *exc):
+        if self._saved is None:
+            return False
         try:
             sys.stderr.flush()
         finally:
@@ -100,6 +106,7 @@ class LibraryOutputFilter:
             os.dup2(self._saved, self.fd)
             self._thread.join(timeout=5.0)
             os.close(self._saved)
+            self._saved = None
         return False
 
     def _pump(self, read):
