@@ -162,6 +162,38 @@ def test_ctrl_c_where_python_cannot_raise_it_still_ends_the_command():
     assert lines == ["dopplerflow: interrupted"], lines
 
 
+_IN_AN_IMPORT = """
+import os, signal, sys
+from dopplerflow import cli
+
+def run(argv):
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while a C extension imports a module
+        for _ in range(10 ** 9):
+            pass
+    except KeyboardInterrupt:
+        # the extension reports the import the interrupt cut short as its own error
+        raise ImportError("numba._devicearray failed to import")
+    return 0
+
+cli._main = run
+sys.exit(cli.main([]))
+"""
+
+
+def test_ctrl_c_inside_an_extensions_import_is_still_one_line():
+    """Ctrl-C while numba's _dispatcher (a C extension) imported _devicearray came out as
+    "ImportError: numba._devicearray failed to import", the interrupt its context, and a
+    traceback.  Now the interrupt in an error's context ends the command with one line and
+    exit status 130; the same error without one is still an error."""
+    code, out, lines = _interrupted(_IN_AN_IMPORT)
+    assert code == 130 and lines == ["dopplerflow: interrupted"], lines
+    code, _, lines = _interrupted(_IN_AN_IMPORT.replace(
+        "os.kill(os.getpid(), signal.SIGINT)",
+        "raise ImportError('numba._devicearray failed to import')"))
+    assert code == 1 and lines[-1] == "ImportError: numba._devicearray failed to import", lines
+
+
 _HALF_MADE = """
 import sys
 from dopplerflow import cli

@@ -217,16 +217,18 @@ def main(argv=None):
         sys.unraisablehook = functools.partial(_interrupt_again, fallback=hook)
     try:
         return _main(argv)
-    except KeyboardInterrupt as e:
-        with contextlib.suppress(ValueError):  # a second Ctrl-C while saying so: no trace
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except Exception as e:
+        # an interrupt inside a C extension's import comes out as that import's error
+        # (numba's _dispatcher: "ImportError: numba._devicearray failed to import"), the
+        # interrupt its context
+        cause = _interrupt_in(e)
+        if cause is None:
+            raise
         interrupted = True
-        if terminated(e):
-            print("\ndopplerflow: terminated (SIGTERM)", file=sys.stderr, flush=True)
-            return EXIT_TERMINATED
-        print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
-        return 130
+        return _say_interrupted(cause)
+    except KeyboardInterrupt as e:
+        interrupted = True
+        return _say_interrupted(e)
     finally:
         if interrupted:
             # the objects the interrupt left half-made are freed now, quietly: left to the
@@ -239,6 +241,30 @@ def main(argv=None):
             signal.signal(signal.SIGINT, previous)
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
+
+
+def _say_interrupted(exc):
+    """The interrupt ``exc`` ends the command: one line, and its exit status."""
+    with contextlib.suppress(ValueError):  # a second Ctrl-C while saying so: no trace
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if terminated(exc):
+        print("\ndopplerflow: terminated (SIGTERM)", file=sys.stderr, flush=True)
+        return EXIT_TERMINATED
+    print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
+    return 130
+
+
+def _interrupt_in(exc):
+    """The interrupt (a KeyboardInterrupt) among the causes and contexts of ``exc``, or
+    None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _main(argv):
