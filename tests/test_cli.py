@@ -194,6 +194,36 @@ def test_ctrl_c_inside_an_extensions_import_is_still_one_line():
     assert code == 1 and lines[-1] == "ImportError: numba._devicearray failed to import", lines
 
 
+_LOST_IN_AN_IMPORT = """
+import os, signal, sys
+from dopplerflow import cli
+
+def run(argv):
+    cut = False
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while numpy's C extension imports
+        for _ in range(10 ** 9):
+            pass
+    except KeyboardInterrupt:
+        cut = True
+    if cut:  # the extension clears the interrupt and reports its own error in its place
+        raise ImportError('PyCapsule_Import could not import module "datetime"')
+    return 0
+
+cli._main = run
+sys.exit(cli.main([]))
+"""
+
+
+def test_ctrl_c_that_an_extension_reports_as_its_own_error_is_still_one_line():
+    """numpy's C extension, cut short by Ctrl-C as it imported datetime, raised "ImportError:
+    PyCapsule_Import could not import module 'datetime'" with the interrupt gone from its
+    context, and a traceback followed.  The interrupt the handler raised is kept: the
+    command ends with one line and exit status 130."""
+    code, out, lines = _interrupted(_LOST_IN_AN_IMPORT)
+    assert code == 130 and lines == ["dopplerflow: interrupted"], lines
+
+
 _HALF_MADE = """
 import sys
 from dopplerflow import cli

@@ -121,7 +121,19 @@ def _raise_interrupted(signum, frame):
     if _numba_busy():
         _when_numba_is_done(signum)
         return
-    raise Interrupted
+    raise _raised(Interrupted())
+
+
+#: The last interrupt the handlers raised while the command ran (None: none).  A C
+#: extension whose import it cuts short may report its own error in its place, with the
+#: interrupt gone from the error's context (numpy: "PyCapsule_Import could not import
+#: module 'datetime'"); the command then still ends as interrupted.
+_last_interrupt = {"exc": None}
+
+
+def _raised(exc):
+    _last_interrupt["exc"] = exc
+    return exc
 
 
 #: Seconds a deferred interrupt waits for numba at most (:func:`_when_numba_is_done`).
@@ -169,7 +181,7 @@ def _raise_terminated(signum, frame):
     if _numba_busy():
         _when_numba_is_done(signum)
         return
-    raise Terminated
+    raise _raised(Terminated())
 
 
 def terminated(exc):
@@ -209,6 +221,7 @@ def main(argv=None):
     previous = previous_term = None
     interrupted = False
     _sigterm["got"] = False
+    _last_interrupt["exc"] = None
     with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
         previous = signal.signal(signal.SIGINT, _raise_interrupted)
         previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -219,9 +232,9 @@ def main(argv=None):
         return _main(argv)
     except Exception as e:
         # an interrupt inside a C extension's import comes out as that import's error
-        # (numba's _dispatcher: "ImportError: numba._devicearray failed to import"), the
-        # interrupt its context
-        cause = _interrupt_in(e)
+        # (numba's _dispatcher: "ImportError: numba._devicearray failed to import", the
+        # interrupt its context; numpy's, without it)
+        cause = _interrupt_in(e) or _last_interrupt["exc"]
         if cause is None:
             raise
         interrupted = True
