@@ -107,7 +107,8 @@ def flow_only(x, flow):
     return np.where(flow, np.asarray(x, np.float64), np.nan)
 
 
-def left_out_rows(envelope_cm_s, mean_cm_s=None, lines_cm_s=(), reach_cm_s=0.0):
+def left_out_rows(envelope_cm_s, mean_cm_s=None, lines_cm_s=(), reach_cm_s=0.0,
+                  other_cm_s=None):
     """The rows of an envelope that the summary's peak speed and the beats' PSV leave out.
 
     Those whose envelope stands more than :data:`~dopplerflow.core.rows.PEAK_MEAN_X`
@@ -116,6 +117,12 @@ def left_out_rows(envelope_cm_s, mean_cm_s=None, lines_cm_s=(), reach_cm_s=0.0):
     beat), and those within ``reach_cm_s`` of one of ``lines_cm_s`` (the tonal lines the
     recording was found to hold, on this side: a weak line is known only seconds after it
     began, and the envelope stood on it until then).
+
+    The summary weighs each direction's maximum against that direction's own mean; the
+    trace keeps one mean, of both directions' power.  So with the other direction's
+    envelope ``other_cm_s`` given, the first test is made only where the other direction
+    has no flow, where the trace's mean is this direction's (two vessels flowing opposite
+    ways pull the trace's mean towards 0, which no row's own mean is).
 
     Returns
     -------
@@ -127,14 +134,17 @@ def left_out_rows(envelope_cm_s, mean_cm_s=None, lines_cm_s=(), reach_cm_s=0.0):
     out = np.zeros(x.shape, bool)
     with np.errstate(invalid="ignore"):
         if mean_cm_s is not None:
-            out |= ~(x <= PEAK_MEAN_X * np.abs(np.asarray(mean_cm_s, np.float64)))
+            over = ~(x <= PEAK_MEAN_X * np.abs(np.asarray(mean_cm_s, np.float64)))
+            if other_cm_s is not None:
+                over &= ~(np.abs(np.asarray(other_cm_s, np.float64)) > 0)
+            out |= over
         for line in lines_cm_s:
             out |= np.abs(x - line) <= reach_cm_s
     return out
 
 
 def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None, lines_cm_s=(),
-                reach_cm_s=0.0):
+                reach_cm_s=0.0, other_cm_s=None):
     """Peak of an envelope over the frames with flow, ignoring a click's frames.
 
     A click (probe knock, cable) fills every bin of the frames whose window
@@ -144,12 +154,12 @@ def robust_peak(envelope_cm_s, flow, summary=None, mean_cm_s=None, lines_cm_s=()
     many frames or ``_PEAK_SKIP`` of the flow frames if more: a real peak
     lasts longer, and the 1.3 margin keeps its top in view.  The rows that
     the summary's peak and the beats' PSV leave out (:func:`left_out_rows`, with the
-    trace's mean velocity ``mean_cm_s`` and the tonal lines ``lines_cm_s``) are left
-    out as well.
+    trace's mean velocity ``mean_cm_s``, the tonal lines ``lines_cm_s`` and the other
+    direction's envelope ``other_cm_s``) are left out as well.
     """
     x = np.asarray(envelope_cm_s, np.float64)
     keep = np.asarray(flow, bool) & np.isfinite(x)
-    keep &= ~left_out_rows(x, mean_cm_s, lines_cm_s, reach_cm_s)
+    keep &= ~left_out_rows(x, mean_cm_s, lines_cm_s, reach_cm_s, other_cm_s)
     x = x[keep]
     return _below_top(x, max(int(_PEAK_SKIP * x.size), _click_frames(summary)))
 
@@ -177,9 +187,10 @@ def envelope_peaks(analysis):
         return robust_peak(tr.antegrade_max_cm_s, tr.flow, analysis.summary,
                            tr.mean_velocity_cm_s, ante, reach), 0.0
     return tuple(robust_peak(env, tr.flow, analysis.summary, tr.mean_velocity_cm_s, lines,
-                             reach)
-                 for env, lines in ((tr.antegrade_max_cm_s, ante),
-                                    (tr.retrograde_max_cm_s, retro)))
+                             reach, other)
+                 for env, lines, other in (
+                     (tr.antegrade_max_cm_s, ante, tr.retrograde_max_cm_s),
+                     (tr.retrograde_max_cm_s, retro, tr.antegrade_max_cm_s)))
 
 
 def trace_left_out(analysis):
@@ -189,10 +200,11 @@ def trace_left_out(analysis):
     tr = analysis.trace
     ante, retro, reach = _side_lines(analysis)
     mean = tr.mean_velocity_cm_s
-    a_out = left_out_rows(tr.antegrade_max_cm_s, mean, ante, reach)
     if not analysis.direction_available:
+        a_out = left_out_rows(tr.antegrade_max_cm_s, mean, ante, reach)
         return a_out, np.zeros(len(tr), bool), a_out
-    r_out = left_out_rows(tr.retrograde_max_cm_s, mean, retro, reach)
+    a_out = left_out_rows(tr.antegrade_max_cm_s, mean, ante, reach, tr.retrograde_max_cm_s)
+    r_out = left_out_rows(tr.retrograde_max_cm_s, mean, retro, reach, tr.antegrade_max_cm_s)
     v_out = np.where(np.asarray(tr.velocity_cm_s) < 0, r_out, a_out)
     return a_out, r_out, v_out
 
