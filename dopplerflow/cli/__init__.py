@@ -230,15 +230,14 @@ def main(argv=None):
         sys.unraisablehook = functools.partial(_interrupt_again, fallback=hook)
     try:
         return _main(argv)
-    except Exception as e:
-        # an interrupt inside a C extension's import comes out as that import's error
-        # (numba's _dispatcher: "ImportError: numba._devicearray failed to import", the
-        # interrupt its context; numpy's, without it)
-        cause = _interrupt_in(e) or _last_interrupt["exc"]
-        if cause is None:
+    except Exception:
+        # an interrupt the handler raised inside a C extension's import comes out as that
+        # import's error (numba's _dispatcher: "ImportError: numba._devicearray failed to
+        # import", the interrupt its context; numpy's, without it)
+        if _last_interrupt["exc"] is None:
             raise
         interrupted = True
-        return _say_interrupted(cause)
+        return _say_interrupted(_last_interrupt["exc"])
     except KeyboardInterrupt as e:
         interrupted = True
         return _say_interrupted(e)
@@ -266,18 +265,6 @@ def _say_interrupted(exc):
         return EXIT_TERMINATED
     print("\ndopplerflow: interrupted", file=sys.stderr, flush=True)
     return 130
-
-
-def _interrupt_in(exc):
-    """The interrupt (a KeyboardInterrupt) among the causes and contexts of ``exc``, or
-    None."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KeyboardInterrupt):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
 
 
 def _main(argv):
@@ -326,9 +313,11 @@ def _run(args):
         if args.command in _SOUND_CARD:
             from .library_output import LibraryOutputFilter
 
-            with LibraryOutputFilter():
-                return int(args.func(args) or 0)
-        return int(args.func(args) or 0)
+            quiet = LibraryOutputFilter()
+        else:
+            quiet = contextlib.nullcontext()
+        with quiet:
+            return int(args.func(args) or 0)
     except DopplerflowError as e:
         print(f"dopplerflow: error: {command_line_message(str(e))}", file=sys.stderr)
         return e.exit_code
