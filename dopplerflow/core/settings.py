@@ -236,14 +236,17 @@ def _unknown_names(kwargs):
     ``kwargs`` that are no setting, and the known ones."""
     unknown = set(kwargs) - set(SETTINGS_FIELDS)
     if unknown:
-        import difflib
+        raise UnknownSettingError(f"unknown setting(s) "
+                                  f"{', '.join(_with_nearest(n) for n in sorted(unknown))}; "
+                                  f"known: {', '.join(SETTINGS_FIELDS)}")
 
-        named = ", ".join(
-            name + "".join(f" (did you mean {close[0]}?)" for close in
-                           [difflib.get_close_matches(name, SETTINGS_FIELDS, 1)] if close)
-            for name in sorted(unknown))
-        raise UnknownSettingError(f"unknown setting(s) {named}; known: "
-                                  f"{', '.join(SETTINGS_FIELDS)}")
+
+def _with_nearest(name):
+    """An unknown setting's name, with the setting nearest it where one is near."""
+    import difflib
+
+    near = difflib.get_close_matches(name, SETTINGS_FIELDS, 1)
+    return f"{name} (did you mean {near[0]}?)" if near else name
 
 
 def _settings_init(init):
