@@ -254,17 +254,15 @@ def _overlay_envelopes(ax, analysis, starts):
     if analysis.direction_available:
         sides.append((np.where(tr.retrograde_max_cm_s > 0, -tr.retrograde_max_cm_s, np.nan),
                       r_out))
-    kw = dict(color=ENVELOPE_COLOR, linewidth=1.3, zorder=3)
-    h = []
-    for i, (env, out) in enumerate(sides):
-        h += ax.plot(t, pool_extreme(flow_only(env, flow & ~out), starts),
-                     label="max velocity envelope" if i == 0 else None, **kw)
-    h += _left_out_lines(ax, t, starts, flow, sides, ENVELOPE_COLOR)
+    lines = [ax.plot(t, pool_extreme(flow_only(env, flow & ~out), starts),
+                     color=ENVELOPE_COLOR, linewidth=1.3, zorder=3)[0] for env, out in sides]
+    lines[0].set_label("max velocity envelope")  # one entry for both directions
+    h = lines[:1] + _left_out_lines(ax, t, starts, flow, sides, ENVELOPE_COLOR)
     mean = pool_mean(flow_only(tr.mean_velocity_cm_s, flow), starts)
     h += ax.plot(t, mean, color=MEAN_ON_IMAGE_COLOR, linewidth=1.1, linestyle=(0, (4, 2)),
                  label="mean velocity" if analysis.direction_available else "mean speed",
                  zorder=3)
-    return [x for x in h if not x.get_label().startswith("_")]
+    return h
 
 
 #: Legend of the faint line drawn over the rows the peak speed and the PSV leave out.
