@@ -309,7 +309,9 @@ class MediaFile:
         """Go to a frame at or before ``frame`` through the container's index, whose
         position the first decoded frame's timestamp gives; False where it cannot: too
         close to the start, or timestamps that do not count single frames (WebM's count
-        milliseconds), and the position is then unchanged."""
+        milliseconds), with the position unchanged; or a jump that lands nowhere usable,
+        after which the decoder stands elsewhere than the position (:meth:`seek` then
+        starts again from the first frame, or raises, and the reader reopens the file)."""
         s = self._stream
         back = frame - _PREROLL_CODEC_FRAMES * self.codec_frame
         if (self._origin is None or back <= 0 or not s.time_base
