@@ -2,7 +2,9 @@
 power-of-two groups of rows in a long one, never more than MAX_ROWS rows, the same
 whatever the blocks; the figures of a long recording drawn from it."""
 
+import dataclasses
 import math
+import re
 import tracemalloc
 
 import numpy as np
@@ -13,6 +15,7 @@ import dopplerflow as df
 from dopplerflow.cli import main
 from dopplerflow.core.sonogram import MAX_ROWS, PooledSpectrogram
 from dopplerflow.figures import plots
+from dopplerflow.figures.span import span_view
 
 FS = 8000
 #: Long enough that the rows are pooled in groups of 16 (72,000 rows of 5 ms).
@@ -122,3 +125,170 @@ def test_plot_draws_a_long_recording(long_wav, tmp_path):
     png = tmp_path / "long.png"
     assert main(["analyze", str(long_wav), "--plot", str(png), "-q"]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------------------------ a span of a recording
+@pytest.mark.parametrize("blocks", [[1000], [1] * 1000, [7] * 143, [3, 500, 97, 400]])
+def test_a_span_keeps_its_own_rows_on_a_grid_from_its_start(blocks):
+    rows = np.random.default_rng(1).random((1000, 5)).astype(np.float32)
+    kept = PooledSpectrogram(5, max_rows=16, rows=(100, 600))
+    start = 0
+    for n in blocks:
+        kept.append(rows[start:start + n])
+        start += n
+    # rows 100-599 alone: 500 rows in groups of 32 from row 100 (15 whole, and 20 rows)
+    assert kept.seen == 1000 and kept.n_rows == 500 and kept.step == 32 and len(kept) == 16
+    expected = [rows[i:min(i + 32, 600)].mean(axis=0, dtype=np.float64)
+                for i in range(100, 600, 32)]
+    np.testing.assert_allclose(kept.array(), expected, rtol=5 * 2.0 ** -24)
+    np.testing.assert_array_equal(kept.times_s(0.0, 1.0),
+                                  np.r_[100 + np.arange(15) * 32 + 15.5, 589.5])
+
+
+def test_a_span_kept_at_analysis_holds_every_frame_of_it():
+    """Thirty seconds of a long recording kept alone: every frame of them (the whole
+    recording's spectrogram pools 16 frames a row), on the trace's own times."""
+    x = _pulsing(LONG_S)
+    a = df.analyze(x, sample_rate_hz=FS, keep_spectrogram=(100.0, 130.0))
+    hop = a.summary.hop_s
+    assert a.spectrogram_step == 1
+    t = a.spectrogram_time_s
+    assert t[0] <= 100.0 + hop and t[-1] >= 130.0 - hop
+    assert t[-1] - t[0] < 30.0 + 3 * hop  # a row either side, at most
+    i = int(np.searchsorted(a.trace.time_s, t[0] - hop / 2))
+    np.testing.assert_allclose(t, a.trace.time_s[i:i + len(t)], atol=1e-9)
+    # drawn whole, it is the span kept that is drawn
+    fig = plots.analysis_figure(a)
+    assert fig.axes[1].get_xlim() == pytest.approx((t[0] - hop / 2, t[-1] + hop / 2))
+    assert "100-130 s of 360 s shown" in " ".join(fig.texts[0].get_text().split())
+    # another span is not in it: one line that says how to keep it
+    with pytest.raises(df.SettingsError, match=r"cover 100-130 s, not the span 50-80 s; "
+                                               r"analyse with keep_spectrogram=\(50, 80\)"):
+        plots.analysis_figure(a, span=(50, 80))
+
+
+def test_a_span_of_a_pooled_spectrogram_draws_its_rows_and_the_trace_on_them(long_analysis):
+    _, a = long_analysis
+    view, limits = span_view(a, (100.0, 130.0))
+    assert limits == (100.0, 130.0)
+    hop, step = a.summary.hop_s, a.spectrogram_step
+    # whole pooled rows over the span, and the trace's rows they hold: one grid for both
+    img = plots.sonogram_image(view)
+    assert img["extent"][0] == pytest.approx(view.trace.time_s[0] - hop / 2)
+    assert img["extent"][0] <= 100.0 < img["extent"][0] + step * hop
+    assert img["extent"][1] - step * hop < 130.0 <= img["extent"][1]
+    assert len(view.trace) == len(view.spectrogram) * step
+    np.testing.assert_array_equal(view.trace.velocity_cm_s,
+                                  a.trace.velocity_cm_s[np.searchsorted(a.trace.time_s,
+                                                                        view.trace.time_s[0])
+                                                        :][:len(view.trace)])
+    fig = plots.analysis_figure(a, span=(100.0, 130.0))
+    for ax in fig.axes[:2]:
+        assert ax.get_xlim() == (100.0, 130.0)
+
+
+def _gids(ax):
+    return {c.get_gid() for c in ax.get_children() if c.get_gid()}
+
+
+def test_beats_too_close_to_mark_are_said_so_and_a_span_marks_them(long_analysis):
+    """360 beats across one axis: their triangles were a solid band.  Now the axis says
+    how many and how to see them; thirty seconds of them are marked."""
+    _, a = long_analysis
+    assert len(a.beats) > 300
+    trace = plots.analysis_figure(a).axes[1]
+    assert "beat-psv" not in _gids(trace) and "beat-onsets" not in _gids(trace)
+    note = [t.get_text() for t in trace.texts if t.get_gid() == "beats-unmarked"]
+    assert note and note[0].startswith(f"{len(a.beats)} beats, too close at this scale")
+    trace = plots.analysis_figure(a, span=(100.0, 130.0)).axes[1]
+    assert {"beat-psv", "beat-edv", "beat-onsets"} <= _gids(trace)
+    assert "beats-unmarked" not in _gids(trace)
+    # the beats of the span alone, and those that reach into it
+    onsets = [x for c in trace.collections if c.get_gid() in ("beat-onsets",
+                                                             "beat-onsets-rejected")
+              for x in (p.vertices[0, 0] for p in c.get_paths())]
+    assert 28 <= len(onsets) <= 32 and min(onsets) > 98.0 and max(onsets) < 130.0
+
+
+def test_span_view_cuts_events_to_the_span_and_keeps_their_durations(long_analysis):
+    from dopplerflow.core.events import Event
+
+    _, a = long_analysis
+    events = [Event(95.0, 101.0, 6.0, 20.0, 10.0), Event(110.0, 112.0, 2.0, 20.0, 10.0),
+              Event(140.0, 142.0, 2.0, 20.0, 10.0)]
+    view, _ = span_view(dataclasses.replace(a, reflux_events=events, episodes=events[1:]),
+                        (100.0, 130.0))
+    assert [(e.start_s, e.end_s, e.duration_s) for e in view.reflux_events] == [
+        (100.0, 101.0, 6.0), (110.0, 112.0, 2.0)]
+    assert [e.start_s for e in view.episodes] == [110.0]
+    assert span_view(a, None) == (a, None)  # the whole: the analysis itself
+
+
+@pytest.mark.parametrize("span, message", [
+    ((400.0, 500.0), "starts after the recording's end (360.00 s)"),
+    ((30.0, 20.0), "0 <= start_s < end_s"),
+    (("a", 3), "two numbers of seconds"),
+])
+def test_a_bad_span_is_one_clear_error(long_analysis, span, message):
+    with pytest.raises(df.SettingsError, match=re.escape(message)):
+        plots.analysis_figure(long_analysis[1], span=span)
+
+
+def test_plot_span_on_the_command_line(long_wav, tmp_path, capsys):
+    png, out = tmp_path / "span.png", tmp_path / "out.json"
+    assert main(["analyze", str(long_wav), "--plot", str(png), "--plot-span", "100,130",
+                 "--json", str(out), "-q"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG" and out.exists()
+    # a span past the end: the JSON is written, the figure's error is one line
+    out.unlink()
+    assert main(["analyze", str(long_wav), "--plot", str(tmp_path / "late.png"),
+                 "--plot-span", "400,500", "--json", str(out), "-q"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "starts after the recording's end" in err and "(--json) were written" in err
+    assert len(err.splitlines()) == 1 and out.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--plot-span", "130,100"], "must be START,END in seconds with 0 <= START < END"),
+    (["--plot-span", "100"], "is not START,END in seconds"),
+    (["--plot-span", "10,20"], "--plot-span chooses the span the figure draws; give --plot"),
+])
+def test_a_bad_plot_span_is_refused_before_the_analysis(long_wav, argv, message, capsys):
+    code = main(["analyze", str(long_wav), *argv])
+    assert code != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_a_report_of_a_span_says_what_it_shows(long_wav, tmp_path):
+    page = tmp_path / "r.html"
+    assert main(["report", str(long_wav), "-o", str(page), "--plot-span", "100,130"]) == 0
+    text = page.read_text()
+    assert "The figure shows 100-130 s of the 360 s recording" in text
+    assert "The beats are not marked" not in text
+    page = tmp_path / "whole.html"
+    assert main(["report", str(long_wav), "-o", str(page)]) == 0
+    assert "The beats are not marked" in page.read_text()
+
+
+def test_a_span_outside_the_recording_keeps_nothing_and_says_so(tmp_path):
+    x = _pulsing(20.0)
+    a = df.analyze(x, sample_rate_hz=FS, keep_spectrogram=(30.0, 40.0))
+    assert a.spectrogram.shape[0] == 0 and len(a.trace)
+    with pytest.raises(df.SettingsError, match=r"the spectra kept hold no frame of the "
+                                               r"recording \(0-20 s\)"):
+        plots.analysis_figure(a)
+
+
+def test_replay_keeps_the_same_span_as_analyze(tmp_path):
+    """Files and the live path share the pipeline: a span kept block by block is the
+    span analyze keeps, bit for bit."""
+    from dopplerflow.live.replay import replay
+
+    wav = tmp_path / "p.wav"
+    sf.write(wav, _pulsing(30.0), FS, subtype="PCM_16")
+    a = df.analyze(wav, keep_spectrogram=(12.0, 18.0))
+    r = replay(wav, a.settings, block_size=300, keep_spectrogram=(12.0, 18.0))
+    assert len(a.spectrogram) > 1000
+    np.testing.assert_array_equal(r.spectrogram, a.spectrogram)
+    np.testing.assert_array_equal(r.spectrogram_time_s, a.spectrogram_time_s)

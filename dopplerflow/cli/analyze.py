@@ -9,6 +9,7 @@ from .common import (
     check_outputs,
     finish_outputs,
     settings_from_args,
+    spectrogram_wanted,
     trace_wanted,
 )
 
@@ -33,7 +34,7 @@ def main(args):
     settings = settings_from_args(args)
     check_outputs(args)
     progress = None if args.quiet else Progress(os.path.basename(args.file))
-    keep = {"keep_spectrogram": bool(args.plot), "keep_trace": trace_wanted(args)}
+    keep = {"keep_spectrogram": spectrogram_wanted(args), "keep_trace": trace_wanted(args)}
     compile_behind(args.file, settings, **keep)  # a first run interpreted: for the next runs
     analysis = analyze(args.file, settings=settings, block_size=args.block_size,
                        progress=progress, **keep)

@@ -100,6 +100,28 @@ def _finite(text):
     return v
 
 
+def _span(text):
+    """``--plot-span START,END``: two numbers of seconds, ``0 <= START < END``."""
+    parts = text.split(",")
+    try:
+        start, end = (float(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not START,END in seconds "
+                                         f"(e.g. 60,90)") from None
+    if not (math.isfinite(start) and math.isfinite(end) and 0.0 <= start < end):
+        raise argparse.ArgumentTypeError(f"'{text}' must be START,END in seconds with "
+                                         f"0 <= START < END (e.g. 60,90)")
+    return start, end
+
+
+def add_span_argument(group):
+    """``--plot-span``, for the commands that draw the analysis figure."""
+    group.add_argument("--plot-span", type=_span, metavar="START,END",
+                       help="draw START to END s of the recording alone, every frame of a "
+                            "span up to 41 s (the analysis and its verdicts cover the whole "
+                            "file)")
+
+
 def add_analysis_arguments(parser, layout="auto"):
     """Add the flags every analysing command shares: input layout, geometry, reflux rule
     and spectral analysis (the fields of :class:`~dopplerflow.core.Settings`).
@@ -230,6 +252,7 @@ def add_output_arguments(parser):
                    help="write the beats as CSV: one line per beat (onset, interval, PSV, "
                         "EDV, RI, PI, ...) ('-' for stdout)")
     g.add_argument("--plot", metavar="FILE", help="write sonogram + trace (.png, .svg, .pdf)")
+    add_span_argument(g)
     g.add_argument("-q", "--quiet", action="store_true", help="no summary on the terminal")
 
 
@@ -241,6 +264,14 @@ def output_to_stdout(args):
     """Whether one of the outputs goes to standard output (``-``): the terminal summary and
     the event lines are then left out, so that stdout holds that output alone."""
     return "-" in (args.json, args.csv, getattr(args, "beats_csv", None))
+
+
+def spectrogram_wanted(args):
+    """What an analysing command keeps of the spectra for its figure: False without
+    ``--plot``, the ``--plot-span`` span, or True (all)."""
+    if not getattr(args, "plot", None):
+        return False
+    return getattr(args, "plot_span", None) or True
 
 
 def trace_wanted(args):
@@ -257,6 +288,9 @@ def check_outputs(args):
     if args.trace_json and not args.json:
         raise SettingsError("--trace-json adds the per-frame trace to the JSON; give "
                             "--json OUT too (or --csv OUT for the trace alone)")
+    if getattr(args, "plot_span", None) and not getattr(args, "plot", None):
+        raise SettingsError("--plot-span chooses the span the figure draws; give --plot FILE "
+                            "too")
     plot = getattr(args, "plot", None)
     check_paths([("the recording", args.file)],
                 [("--json", args.json), ("--csv", args.csv),
@@ -291,7 +325,8 @@ def write_outputs(analysis, args):
     if getattr(args, "plot", None):
         from ..figures import plots
 
-        jobs.append(("--plot", lambda: plots.save_analysis_figure(analysis, args.plot)))
+        jobs.append(("--plot", lambda: plots.save_analysis_figure(analysis, args.plot,
+                                                                  span=args.plot_span)))
     write_each(jobs)
 
 

@@ -7,6 +7,7 @@ from .common import (
     finish_outputs,
     output_to_stdout,
     settings_from_args,
+    spectrogram_wanted,
     trace_wanted,
 )
 
@@ -45,7 +46,7 @@ def main(args):
 
     analysis = replay(args.file, settings, block_size=args.block_size, realtime=args.realtime,
                       jitter_ms=args.jitter_ms, drop_every=args.drop_every, seed=args.seed,
-                      on_event=show, keep_spectrogram=bool(args.plot),
+                      on_event=show, keep_spectrogram=spectrogram_wanted(args),
                       keep_trace=trace_wanted(args))
     finish_outputs(analysis, args)
     return 0

@@ -3,7 +3,13 @@
 import os
 
 from ..errors import SettingsError
-from .common import Progress, add_analysis_arguments, mark_assumed_geometry, settings_from_args
+from .common import (
+    Progress,
+    add_analysis_arguments,
+    add_span_argument,
+    mark_assumed_geometry,
+    settings_from_args,
+)
 from .paths import check_paths
 
 __all__ = ["add_arguments", "main"]
@@ -15,6 +21,7 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", metavar="OUT.html",
                         help="report to write (default: FILE's name with .html, here)")
     parser.add_argument("--title", help="page title (default: the file name)")
+    add_span_argument(parser)
     add_analysis_arguments(parser)
 
 
@@ -29,10 +36,11 @@ def main(args):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
     check_paths([("the recording", args.file)], [("-o", out)])
     settings = settings_from_args(args)
-    compile_behind(args.file, settings, keep_spectrogram=True)  # a first run interpreted
-    analysis = analyze(args.file, settings=settings, keep_spectrogram=True,
+    keep = args.plot_span or True
+    compile_behind(args.file, settings, keep_spectrogram=keep)  # a first run interpreted
+    analysis = analyze(args.file, settings=settings, keep_spectrogram=keep,
                        progress=Progress(os.path.basename(args.file)))
     mark_assumed_geometry(analysis, args)
-    write_report(analysis, out, title=args.title)
+    write_report(analysis, out, title=args.title, span=args.plot_span)
     print(out)
     return 0

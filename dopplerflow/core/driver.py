@@ -84,9 +84,11 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     block_size : int
         Frames per block fed to the processor (the result does not depend
         on it).
-    keep_spectrogram : bool
+    keep_spectrogram : bool or (float, float)
         Keep the spectrogram for plotting (at most 8192 rows: frames pooled in a
-        recording over 41 s; :mod:`~dopplerflow.core.sonogram`).
+        recording over 41 s; :mod:`~dopplerflow.core.sonogram`); ``(start_s, end_s)``
+        keeps that span of the recording alone, for a figure of it
+        (``analysis_figure(analysis, span=...)``).
     keep_trace : bool
         Keep the per-frame trace (``Analysis.trace``).  Without it the memory
         used does not grow with the recording's length; events, verdicts and

@@ -64,7 +64,7 @@ from .rows import (
 )
 from .second_vessel import SecondVessel, TwoVesselWatch
 from .settings import require_settings
-from .sonogram import PooledSpectrogram
+from .sonogram import PooledSpectrogram, spectrogram_rows
 from .spectrum import Framer, TimeAverager, spectral_config
 from .timeline import Timeline
 from .velocity import cm_s_per_hz
@@ -136,11 +136,13 @@ class Processor:
     sample_rate_hz : float
     n_channels : int
         Channels of the blocks that will be pushed.
-    keep_spectrogram : bool
+    keep_spectrogram : bool or (float, float)
         Keep the time-averaged power spectrum of the frames, for the figures
         (:class:`~.sonogram.PooledSpectrogram`): every frame of a short stream,
         means of groups of frames in a long one, at most
-        :data:`~.sonogram.MAX_ROWS` rows whatever its length.
+        :data:`~.sonogram.MAX_ROWS` rows whatever its length.  A pair
+        ``(start_s, end_s)`` keeps the frames of that span of the stream alone
+        (a figure of a few seconds of a long recording, drawn from all of them).
     keep_trace : bool
         Keep the per-frame trace for the result (24 bytes a hop while
         streaming).  Without it the result has the events, the summary and
@@ -268,7 +270,8 @@ class Processor:
         self.stored = Columns(6) if keep_trace else None  # bridged rows, for the trace
         self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction, None if s.antegrade == "auto"
                                  else DIRECTIONS.index(s.antegrade))  # the heart's beats
-        self.spectrogram = PooledSpectrogram(cfg.n_fft) if keep_spectrogram else None
+        kept = spectrogram_rows(keep_spectrogram, cfg)
+        self.spectrogram = PooledSpectrogram(cfg.n_fft, rows=kept) if kept else None
         self.integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self.last_env = np.zeros((2, 4))  # the newest row's envelope, for status()
         self.events = None

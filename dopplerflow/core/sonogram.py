@@ -12,11 +12,19 @@ The groups lie on a fixed grid of the stream's rows (kept row ``i`` holds rows
 ``i * step`` to ``(i + 1) * step - 1``) and each is the mean of its rows taken as a
 binary tree of pairwise means, so the rows kept are the same, bit for bit, whatever the
 blocks the stream came in.
+
+Given a span of rows (``rows=(first, end)``), only the stream's rows in it are kept, on
+the same grid counted from ``first``: a figure of a minute of a two-hour recording gets
+that minute's rows, every one of them.
 """
+
+import math
 
 import numpy as np
 
-__all__ = ["PooledSpectrogram", "MAX_ROWS"]
+from ..errors import SettingsError
+
+__all__ = ["PooledSpectrogram", "MAX_ROWS", "spectrogram_rows", "check_span"]
 
 #: Most rows kept (a power of two): 8192 rows of 5 ms are 41 s.
 MAX_ROWS = 8192
@@ -39,6 +47,9 @@ class PooledSpectrogram:
         Bins a row.
     max_rows : int
         Most rows kept, a power of two (at least 2).
+    rows : (int, int or None), optional
+        The span of the stream's rows kept, ``first`` to ``end`` (exclusive; None: to the
+        end of the stream); by default all of them.
 
     Attributes
     ----------
@@ -46,14 +57,21 @@ class PooledSpectrogram:
         Rows of the stream in each kept row (a power of two; 1 until ``max_rows`` rows
         came).
     n_rows : int
-        Rows of the stream appended so far.
+        Rows of the span appended so far.
+    first : int
+        The stream's row the span begins at.
     """
 
-    def __init__(self, width, max_rows=MAX_ROWS):
+    def __init__(self, width, max_rows=MAX_ROWS, rows=(0, None)):
         if max_rows < 2 or max_rows & (max_rows - 1):
             raise ValueError(f"max_rows={max_rows} must be a power of two, 2 or more")
+        first, end = rows
+        if first < 0 or (end is not None and end < first):
+            raise ValueError(f"rows={rows!r} must be (first, end) with 0 <= first <= end")
         self.width = int(width)
         self.max_rows = int(max_rows)
+        self.first, self.end = int(first), end
+        self.seen = 0  # rows of the stream appended, in the span or not
         self.step = 1
         self.n_rows = 0
         self._kept = np.empty((0, self.width), np.float32)  # grows to max_rows
@@ -65,8 +83,13 @@ class PooledSpectrogram:
         return self._n + (len(self._pending) > 0)
 
     def append(self, rows):
-        """Add rows (n, width) of the stream."""
+        """Add rows (n, width) of the stream (those outside the span are dropped)."""
         rows = np.asarray(rows, np.float32).reshape(-1, self.width)
+        at, self.seen = self.seen, self.seen + len(rows)
+        end = self.seen if self.end is None else min(self.seen, self.end)
+        rows = rows[max(self.first - at, 0):max(end - at, 0)]
+        if not len(rows):
+            return
         self.n_rows += len(rows)
         data = np.concatenate((self._pending, rows)) if len(self._pending) else rows
         pos = 0
@@ -109,4 +132,30 @@ class PooledSpectrogram:
         stream's row ``r`` being at ``t0_s + r * hop_s``."""
         first = np.arange(len(self)) * self.step
         count = np.minimum(self.step, self.n_rows - first)
-        return t0_s + (first + (count - 1) / 2.0) * hop_s
+        return t0_s + (self.first + first + (count - 1) / 2.0) * hop_s
+
+
+def check_span(span):
+    """``span`` as ``(start_s, end_s)`` floats; SettingsError unless it is two finite
+    numbers with ``0 <= start_s < end_s``."""
+    try:
+        start, end = (float(v) for v in span)
+    except (TypeError, ValueError):
+        raise SettingsError(f"span {span!r} must be (start_s, end_s), two numbers of "
+                            f"seconds") from None
+    if not (math.isfinite(start) and math.isfinite(end) and 0.0 <= start < end):
+        raise SettingsError(f"span {span!r} must be (start_s, end_s) with "
+                            f"0 <= start_s < end_s, in seconds")
+    return start, end
+
+
+def spectrogram_rows(keep, config):
+    """The rows of the stream :class:`PooledSpectrogram` keeps for ``keep_spectrogram``,
+    as its ``rows`` argument: None for none (False), all for True, and for
+    ``(start_s, end_s)`` the rows whose frames reach into that span, a row either side;
+    ``config`` gives the first row's time (``t0_s``) and the hop."""
+    if not isinstance(keep, (tuple, list, np.ndarray)):
+        return (0, None) if keep else None
+    start, end = check_span(keep)
+    first = max(0, math.floor((start - config.t0_s) / config.hop_s))
+    return first, max(first, math.ceil((end - config.t0_s) / config.hop_s) + 1)

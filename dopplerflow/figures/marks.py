@@ -16,7 +16,7 @@ __all__ = ["shade_events", "mark_second_vessel", "mark_beats", "mark_beyond_axis
            "TRACE_COLOR", "MEAN_COLOR", "NO_FLOW_COLOR", "WALL_BAND_COLOR",
            "SECOND_VESSEL_COLOR", "ENVELOPE_COLOR", "MEAN_ON_IMAGE_COLOR", "BEAT_COLOR",
            "REJECTED_BEAT_COLOR", "PSV_COLOR", "EDV_COLOR", "BEYOND_AXIS_COLOR",
-           "LABEL_OFFSET_PT"]
+           "LABEL_OFFSET_PT", "BEAT_ROOM_PT", "too_close_to_mark"]
 
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 REFLUX_COLOR = "#D55E00"
@@ -159,6 +159,8 @@ def mark_second_vessel(ax, analysis):
         return
     side = second_vessel_side(analysis)
     t0 = float(sv.get("from_s") or 0.0)
+    if t0 > ax.get_xlim()[1]:
+        return  # after the span drawn
     lo, hi = ax.get_ylim()
     zero = min(max((0.0 - lo) / (hi - lo), 0.0), 1.0)
     ymin, ymax = {1: (zero, 1.0), -1: (0.0, zero), 0: (0.0, 1.0)}[side]
@@ -171,9 +173,10 @@ def mark_second_vessel(ax, analysis):
         text = (f"two vessels flow opposite ways from {t0:.2f} s "
                 f"(which one is the vein is not known)")
     x0, x1 = ax.get_xlim()
-    right = t0 < 0.5 * (x0 + x1)  # the label reads into the recording from the line
+    at = max(t0, x0)  # a span drawn from after it: the label at its start
+    right = at < 0.5 * (x0 + x1)  # the label reads into the recording from the line
     pad = 0.006 * (x1 - x0)
-    ax.text(t0 + pad if right else t0 - pad, 0.86 if side > 0 else 0.03, text,
+    ax.text(at + pad if right else at - pad, 0.86 if side > 0 else 0.03, text,
             transform=ax.get_xaxis_transform(), ha="left" if right else "right",
             va="bottom", fontsize=11, color=SECOND_VESSEL_COLOR, zorder=5, clip_on=True,
             gid="second-vessel-label",
@@ -199,6 +202,9 @@ def mark_beats(ax, analysis):
     b = analysis.beats
     if b is None or not len(b):
         return []
+    if too_close_to_mark(ax, b):
+        _say_unmarked(ax, len(b))
+        return []
     clean = np.asarray(b.clean, bool)
     onset = np.asarray(b.onset_s, float)
     on_x = ax.get_xaxis_transform()
@@ -221,6 +227,35 @@ def mark_beats(ax, analysis):
     return [Line2D([], [], color=BEAT_COLOR, alpha=0.6, linewidth=0.9, label=onsets),
             Line2D([], [], color=PSV_COLOR, marker="^", label="PSV", **kw),
             Line2D([], [], color=EDV_COLOR, marker="v", label="EDV", **kw)]
+
+
+#: Least room a beat's marks need on the time axis, points (a PSV or EDV triangle is 7).
+BEAT_ROOM_PT = 6.0
+
+
+def too_close_to_mark(ax, beats):
+    """Whether ``beats`` come too close together on ``ax``'s time axis (its limits set) to
+    be marked: fewer than :data:`BEAT_ROOM_PT` points a beat, at the median interval of
+    the beats in view (a long recording drawn whole: thousands of beats, their triangles
+    a solid band)."""
+    import numpy as np
+
+    x0, x1 = ax.get_xlim()
+    onset = np.asarray(beats.onset_s, float)
+    onset = onset[(onset >= x0) & (onset <= x1)]
+    if onset.size < 2:
+        return False
+    width_pt = ax.bbox.width / ax.get_figure().dpi * 72.0
+    return float(np.median(np.diff(onset))) / (x1 - x0) * width_pt < BEAT_ROOM_PT
+
+
+def _say_unmarked(ax, n):
+    """Say on the axes that its ``n`` beats are not marked, and how to see them (at the
+    foot of the axes: the events' durations hang from its top)."""
+    ax.text(0.005, 0.03, f"{n:,} beats, too close at this scale to mark: draw a shorter span "
+            f"(--plot-span START,END)", transform=ax.transAxes, ha="left", va="bottom",
+            fontsize=10, color=BEAT_COLOR, zorder=5, gid="beats-unmarked",
+            bbox=dict(boxstyle="round,pad=0.25", fc="white", ec="none", alpha=0.8))
 
 
 def beat_marks_range(analysis):

@@ -59,6 +59,8 @@ from .marks import (  # the colours are also known by their names here
     rejected_beat_marks,
     shade_events,
 )
+from .span import span_view
+from .units import tidy
 
 __all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
            "sonogram_image", "fit_legends", "FORMATS", "MAX_COLUMNS", "RANGE_MARGIN"]
@@ -126,7 +128,7 @@ def _probe_note(analysis):
 def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=None,
              cmap="magma", dynamic_range_db=DYNAMIC_RANGE_DB, max_columns=MAX_COLUMNS,
              velocity_range_cm_s=None, color_limits_db=None, envelopes=True,
-             doppler_axis=True):
+             doppler_axis=True, span=None):
     """Draw the sonogram: the Doppler spectrogram on a velocity axis.
 
     Antegrade flow is up, retrograde down (mono: speed, from 0 up).  The left
@@ -160,6 +162,9 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
     color_limits_db : (float, float), optional
         Fixed colour scale, dB (to compare several sonograms); by default
         from the noise floor up to the brightest 0.1 %.
+    span : (float, float), optional
+        Draw ``start_s`` to ``end_s`` of the recording alone (:mod:`.span`); by default
+        all of it (or the span its spectra were kept for).
 
     Returns
     -------
@@ -168,10 +173,13 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
     Raises
     ------
     SettingsError
-        The analysis kept no spectrogram, or a bad option value.
+        The analysis kept no spectrogram, or a bad option value (a span the spectra
+        kept do not cover among them).
     """
     if not dynamic_range_db > 0:
         raise SettingsError(f"dynamic range {dynamic_range_db!r} dB must be positive (e.g. 45)")
+    require_spectrogram(analysis)
+    analysis, limits = span_view(analysis, span)
     img = sonogram_image(analysis, max_columns=max_columns,
                          velocity_range_cm_s=velocity_range_cm_s)
     from matplotlib.patches import Patch
@@ -187,7 +195,7 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
         im = ax.imshow(img["db"], origin="lower", aspect="auto", extent=img["extent"], cmap=cm,
                        vmin=vmin, vmax=vmax, interpolation="nearest", zorder=0)
         ax.set_ylim(*img["ylim"])
-        ax.set_xlim(img["extent"][0], img["extent"][1])
+        ax.set_xlim(*(limits or img["extent"][:2]))
         handles = _overlay_envelopes(ax, analysis, img["starts"]) if envelopes else []
         ax.axhline(0.0, color="white", linewidth=0.9, alpha=0.8, zorder=2)
         handles += shade_events(ax, analysis, on_image=True)
@@ -283,7 +291,7 @@ def _left_out_lines(ax, t, starts, flow, sides, color):
 
 
 def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 * MAX_COLUMNS,
-                   beats=True):
+                   beats=True, span=None):
     """Draw the signed velocity over time, with flow/no-flow regions, the events and the
     beats.
 
@@ -304,7 +312,9 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         Most points per line (long recordings keep each group's extreme).
     beats : bool
         Mark the beats found: their onsets (grey where not clean) and each beat's
-        PSV and EDV (:func:`~.marks.mark_beats`).
+        PSV and EDV (:func:`~.marks.mark_beats`), where the axis has room for them.
+    span : (float, float), optional
+        Draw ``start_s`` to ``end_s`` of the recording alone (:mod:`.span`).
 
     Returns
     -------
@@ -313,9 +323,10 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
     Raises
     ------
     SettingsError
-        The analysis kept no trace.
+        The analysis kept no trace, or a bad span.
     """
     require_trace(analysis)
+    analysis, limits = span_view(analysis, span)
     tr = analysis.trace
     with style():
         own = ax is None
@@ -348,12 +359,16 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
                                    gid="no-flow")
             if no_flow.any():
                 handles.append(coll)
-        if len(tr):
+        if limits:
+            ax.set_xlim(*limits)
+        elif len(tr):
             hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
             ax.set_xlim(tr.time_s[0] - hop / 2, tr.time_s[-1] + hop / 2)
         handles += shade_events(ax, analysis, on_image=False)
         if beats:
-            handles += mark_beats(ax, analysis)
+            marked = mark_beats(ax, analysis)
+            beats = bool(marked)  # none found, or too close at this scale to mark
+            handles += marked
         ax.set_xlabel("time (s)")
         ax.set_ylabel(_velocity_label(analysis, two_lines=True))
         ax.tick_params(labelsize=_RC["xtick.labelsize"])
@@ -480,7 +495,7 @@ def warnings_note(analysis):
     return "\n".join(lines)
 
 
-def _figure_title(analysis):
+def _figure_title(analysis, limits=None):
     s = analysis.settings
     name = display_name(os.path.basename(analysis.file)) if analysis.file else "audio"
     vessel = f"{s.vessel}, " if s.vessel else ""
@@ -489,7 +504,15 @@ def _figure_title(analysis):
     return (f"{name}: {vessel}{s.carrier_hz / 1e6:g} MHz"
             f"{verdict.default_mark(analysis, 'carrier_hz')}, {s.angle_deg:g}\u00b0"
             f"{verdict.default_mark(analysis, 'angle_deg')}, "
-            f"layout {s.layout} \u2014 {verdict.headline(analysis)}{rate}")
+            f"layout {s.layout} \u2014 {verdict.headline(analysis)}{rate}"
+            + ("" if limits is None else f"; {_span_words(analysis, limits)}"))
+
+
+def _span_words(analysis, limits):
+    """What a figure of a span shows, for its title: "600-660 s of 7200 s shown" (its
+    spaces no-break: the title's lines are not broken inside it)."""
+    return (f"{tidy(limits[0], 2)}-{tidy(limits[1], 2)} s of "
+            f"{tidy(analysis.duration_s, 2)} s shown").replace(" ", "\u00a0")
 
 
 def require_trace(analysis):
@@ -499,13 +522,19 @@ def require_trace(analysis):
                             "default) to draw the velocity trace")
 
 
-def analysis_figure(analysis, **sonogram_kw):
+def analysis_figure(analysis, *, span=None, **sonogram_kw):
     """Sonogram above the velocity trace, on a shared time axis.
 
     Parameters
     ----------
     analysis : Analysis
         From ``analyze(..., keep_spectrogram=True)``.
+    span : (float, float), optional
+        Draw ``start_s`` to ``end_s`` of the recording alone (:mod:`.span`): a long
+        recording's beats, say.  Its spectra are those the analysis kept: for every
+        frame of a span of a recording over 41 s, analyse with
+        ``keep_spectrogram=(start_s, end_s)``.  The title's verdict stays the whole
+        recording's.
     **sonogram_kw
         Passed to :func:`sonogram` (``cmap``, ``dynamic_range_db``, ...).
 
@@ -517,18 +546,19 @@ def analysis_figure(analysis, **sonogram_kw):
     Raises
     ------
     SettingsError
-        The analysis kept no spectrogram, or no trace.
+        The analysis kept no spectrogram, or no trace, or a bad span.
     """
     require_spectrogram(analysis)
     require_trace(analysis)
+    limits = span_view(analysis, span)[1]  # checked once, before anything is drawn
     with style():
         fig = _new_figure((13, 8.5))
         gs = fig.add_gridspec(2, 2, height_ratios=[2.2, 1], width_ratios=[70, 1.4])
         ax_s = fig.add_subplot(gs[0, 0])
         ax_t = fig.add_subplot(gs[1, 0], sharex=ax_s)
         cax = fig.add_subplot(gs[0, 1])
-        sonogram(analysis, ax=ax_s, cax=cax, **sonogram_kw)
-        velocity_trace(analysis, ax=ax_t, title="")
+        sonogram(analysis, ax=ax_s, cax=cax, span=limits, **sonogram_kw)
+        velocity_trace(analysis, ax=ax_t, title="", span=limits)
         ax_s.set_xlabel("")
         ax_s.tick_params(labelbottom=False)
         note = warnings_note(analysis)
@@ -536,7 +566,7 @@ def analysis_figure(analysis, **sonogram_kw):
             ax_t.set_xlabel(f"time (s)\n{note}")
         # a long title (a long name, a reason why reflux is not assessable) is wrapped:
         # on one line it ran off both sides of the figure
-        fig.suptitle(textwrap.fill(_figure_title(analysis), TITLE_WIDTH,
+        fig.suptitle(textwrap.fill(_figure_title(analysis, limits), TITLE_WIDTH,
                                    break_long_words=False))
         fit_legends(fig)
     return fig
@@ -572,7 +602,7 @@ def save_figure(fig, path, *, dpi=DPI):
         fig.savefig(fh, dpi=dpi, format=fmt)
 
 
-def save_analysis_figure(analysis, path, *, dpi=DPI, **sonogram_kw):
+def save_analysis_figure(analysis, path, *, dpi=DPI, span=None, **sonogram_kw):
     """Write the sonogram + trace figure of :func:`analysis_figure` to a file.
 
     Parameters
@@ -583,11 +613,14 @@ def save_analysis_figure(analysis, path, *, dpi=DPI, **sonogram_kw):
         Ending in .png, .svg or .pdf.
     dpi : float
         Resolution of raster output (the image inside SVG/PDF too).
+    span : (float, float), optional
+        Draw that span of the recording alone (:func:`analysis_figure`).
 
     Raises
     ------
     SettingsError
-        Unknown extension (checked before anything is drawn), or no spectrogram.
+        Unknown extension (checked before anything is drawn), no spectrogram, or a bad
+        span.
     """
     check_format(path)
-    save_figure(analysis_figure(analysis, **sonogram_kw), path, dpi=dpi)
+    save_figure(analysis_figure(analysis, span=span, **sonogram_kw), path, dpi=dpi)

@@ -344,20 +344,23 @@ def _settings(analysis):
     return _pairs(rows, "settings")
 
 
-def _figure_png(analysis):
-    """The analysis figure (or the trace alone without a spectrogram) as PNG bytes, its
-    alternative text and its caption (:func:`_caption`)."""
+def _figure_png(analysis, span=None):
+    """The analysis figure (or the trace alone without a spectrogram) of ``span`` of the
+    recording (None: all of it) as PNG bytes, its alternative text and its caption
+    (:func:`_caption`)."""
     from . import plots
+    from .span import span_view
 
+    limits = span_view(analysis, span)[1]
     if analysis.spectrogram is not None:
-        fig = plots.analysis_figure(analysis)
+        fig = plots.analysis_figure(analysis, span=limits)
         alt = "Sonogram and velocity trace"
     else:
-        fig = plots.velocity_trace(analysis)
+        fig = plots.velocity_trace(analysis, span=limits)
         alt = "Velocity trace (no spectrogram was kept)"
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=REPORT_DPI)
-    return buf.getvalue(), alt, _caption(analysis, _drawn(fig))
+    return buf.getvalue(), alt, _caption(analysis, _drawn(fig), limits)
 
 
 def _drawn(fig):
@@ -378,13 +381,19 @@ def _drawn(fig):
     return drawn
 
 
-def _caption(analysis, drawn):
+def _caption(analysis, drawn, limits=None):
     """The figure's caption: a sentence for each kind of mark in ``drawn`` (gids,
-    :func:`_drawn`), so that it names only what the figure shows."""
+    :func:`_drawn`), so that it names only what the figure shows; ``limits``: the span
+    drawn (None: the whole recording)."""
     thr = analysis.settings.threshold_s
-    out = ["Antegrade flow is drawn up, retrograde down." if analysis.direction_available
-           else "Speed is drawn up from 0, without a direction: a mono recording cannot tell "
-                "antegrade from retrograde flow."]
+    out = []
+    if limits is not None:
+        out.append(f"The figure shows {tidy(limits[0], 2)}-{tidy(limits[1], 2)} s of the "
+                   f"{tidy(analysis.duration_s, 2)} s recording; the verdict and the tables "
+                   f"cover all of it.")
+    out.append("Antegrade flow is drawn up, retrograde down." if analysis.direction_available
+               else "Speed is drawn up from 0, without a direction: a mono recording cannot "
+                    "tell antegrade from retrograde flow.")
     if "reflux-event" in drawn:
         out.append(f"Vermilion: reflux events, retrograde flow longer than {thr:g} s "
                    f"(duration written on).")
@@ -411,6 +420,9 @@ def _caption(analysis, drawn):
         if why:
             out.append(f"No heart rate is given ({why}): the marks are the beats found, "
                        f"not a measured rate.")
+    if "beats-unmarked" in drawn:
+        out.append("The beats are not marked: at this scale they stand too close together "
+                   "(a report of a span of the recording marks them: --plot-span).")
     if "left-out" in drawn:
         out.append("Faint line: the rows left out of the PSV and the peak speed (the top of a "
                    "click or of a faint transient over slower flow, a tonal line); the "
@@ -421,7 +433,7 @@ def _caption(analysis, drawn):
     return " ".join(out)
 
 
-def render_report(analysis, *, title=None):
+def render_report(analysis, *, title=None, span=None):
     """The report as one HTML string.
 
     Parameters
@@ -431,6 +443,9 @@ def render_report(analysis, *, title=None):
         spectrogram the report shows the velocity trace alone.
     title : str, optional
         Page title; by default the file name.
+    span : (float, float), optional
+        The span of the recording the figure draws (:mod:`.span`); by default all of
+        it.  The tables and the verdict cover the whole recording.
 
     Returns
     -------
@@ -441,7 +456,7 @@ def render_report(analysis, *, title=None):
 
     name = display_name(os.path.basename(analysis.file)) if analysis.file else "audio"
     title = title or f"dopplerflow report: {name}"
-    png, alt, caption = _figure_png(analysis)
+    png, alt, caption = _figure_png(analysis, span)
     img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
            f'alt="{_e(alt)}">')
     kind, sentence = verdict.verdict_sentence(analysis)
@@ -493,7 +508,7 @@ def render_report(analysis, *, title=None):
     return "\n".join(parts) + "\n"
 
 
-def write_report(analysis, path, *, title=None):
+def write_report(analysis, path, *, title=None, span=None):
     """Write the HTML report of an analysis.
 
     Parameters
@@ -502,11 +517,13 @@ def write_report(analysis, path, *, title=None):
     path : str or os.PathLike
         Output file, ending in .html or .htm.
     title : str, optional
+    span : (float, float), optional
+        The span the figure draws (:func:`render_report`).
 
     Raises
     ------
     SettingsError
-        ``path`` does not end in .html or .htm.
+        ``path`` does not end in .html or .htm, or a bad span.
     """
     ext = os.path.splitext(os.fspath(path))[1].lower()
     if ext not in (".html", ".htm"):
@@ -514,6 +531,6 @@ def write_report(analysis, path, *, title=None):
                             f"(e.g. -o report.html)")
     from ..core.io import atomic_output
 
-    page = render_report(analysis, title=title)
+    page = render_report(analysis, title=title, span=span)
     with atomic_output(path, encoding="utf-8") as fh:
         fh.write(page)

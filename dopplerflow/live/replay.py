@@ -100,7 +100,9 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         Seed of the jitter.
     on_event : callable, optional
         Passed to the Processor (reflux confirmations as they happen).
-    keep_spectrogram, keep_trace : bool
+    keep_spectrogram : bool or (float, float)
+        Passed to the Processor (a pair: that span alone).
+    keep_trace : bool
         Passed to the Processor.
 
     Returns
