@@ -544,6 +544,34 @@ def test_cli_summary_numbers_are_tidy(capsys):
         "12.3", "52.5", "10", "5", "0"]
 
 
+def test_cli_summary_counts_the_events_past_its_twentieth(capsys):
+    """A long recording's hundreds of events pushed the warnings off the screen: the table
+    stops at 20 rows, and one line counts the rest and names the longest of them."""
+    import dataclasses
+    import io
+
+    from dopplerflow import analyze
+    from dopplerflow.cli.common import MAX_EVENT_ROWS, print_summary
+
+    a = analyze(GSV, layout="toward-away", vessel="gsv")
+    ev = a.reflux_events[0]
+    events = [dataclasses.replace(ev, start_s=10.0 * i, end_s=10.0 * i + 1.0 + 0.01 * (i == 23),
+                                  duration_s=1.0 + 0.01 * (i == 23)) for i in range(25)]
+    out = io.StringIO()
+    print_summary(dataclasses.replace(a, reflux_events=events, warnings=["last words"]), out)
+    lines = out.getvalue().splitlines()
+    at = lines.index("  reflux events:") + 2
+    assert [ln.split()[0] for ln in lines[at:at + MAX_EVENT_ROWS]] == [
+        str(i) for i in range(1, 21)]
+    assert lines[at + MAX_EVENT_ROWS] == (
+        "    ... and 5 more, to 241.000 s (the longest of them 1.010 s, from 230.000 s); "
+        "every one is in the JSON (--json) and the report")
+    assert lines[-1] == "  warning     last words"
+    out = io.StringIO()  # twenty: all of them, no count
+    print_summary(dataclasses.replace(a, reflux_events=events[:20]), out)
+    assert "more, to" not in out.getvalue() and "    20  " in out.getvalue()
+
+
 def test_cli_settings_from_flags():
     args = cli.build_parser().parse_args(["analyze", "x.wav", "--vessel", "ijv", "--angle", "50",
                                           "--window-ms", "20", "--hum", "60"])

@@ -530,16 +530,29 @@ def _rate_lines(b):
     return out
 
 
+#: Most rows of an event table in the summary; a long recording's others are counted.
+MAX_EVENT_ROWS = 20
+
+
 def _event_table(p, title, events):
+    """The summary's table of ``events``: the first :data:`MAX_EVENT_ROWS` (a long
+    recording's hundreds would push the warnings off the screen), and a line that counts
+    the rest and says where they all are."""
     if not events:
         return
     p(f"  {title}:")
     p("      #   start s     end s  duration s  peak cm/s  mean cm/s")
-    for i, e in enumerate(events, 1):
+    for i, e in enumerate(events[:MAX_EVENT_ROWS], 1):
         marks = ("  (gap)" if e.affected_by_gap else "") + (
             "  (cut by the end: at least)" if e.cut_by_end else "")
         p(f"    {i:3d}  {e.start_s:8.3f}  {e.end_s:8.3f}  {e.duration_s:10.3f}  "
           f"{e.peak_velocity_cm_s:9.1f}  {e.mean_velocity_cm_s:9.1f}{marks}")
+    rest = events[MAX_EVENT_ROWS:]
+    if rest:
+        longest = max(rest, key=lambda e: e.duration_s)
+        p(f"    ... and {len(rest)} more, to {rest[-1].end_s:.3f} s (the longest of them "
+          f"{longest.duration_s:.3f} s, from {longest.start_s:.3f} s); every one is in "
+          f"the JSON (--json) and the report")
 
 
 #: Least interval between two progress lines in a log (stderr not a terminal), s.
