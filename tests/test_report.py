@@ -544,3 +544,43 @@ def test_the_exam_figures_keep_their_labels_and_pixels(exam_page):
     statuses = list(dict.fromkeys(c.status for c in exam.legs
                                   if c.longest_retrograde_s is not None))
     assert [t.get_text() for t in ax.get_legend().get_texts()] == statuses + ["threshold"]
+
+
+@pytest.fixture(scope="module")
+def long_gsv():
+    """The bundled reflux sample seven times over: 70 s, fourteen reflux events."""
+    import soundfile as sf
+
+    x, fs = sf.read(GSV, dtype="float32")
+    a = dopplerflow.analyze(np.tile(x, (7, 1)), sample_rate_hz=fs, layout="toward-away",
+                            vessel="gsv", keep_spectrogram=True)
+    assert a.duration_s >= report.CLOSEUP_FROM_S
+    assert len(a.reflux_events) > report.CLOSEUP_EVENTS
+    return a
+
+
+def test_a_long_recording_s_longest_events_are_drawn_close_up(long_gsv):
+    import re
+
+    page = report.render_report(long_gsv)
+    parse_page(page)
+    section = page[page.index('id="closeups-title"'):]
+    section = section[:section.index("</section>")]
+    numbers = [int(n) for n in re.findall(r'alt="Velocity trace around reflux event (\d+)"',
+                                          section)]
+    events = long_gsv.reflux_events
+    longest = sorted(range(len(events)), key=lambda i: -events[i].duration_s)
+    assert numbers == sorted(i + 1 for i in longest[:report.CLOSEUP_EVENTS])
+    text = _section(page, "closeups-title")
+    assert f"The {report.CLOSEUP_EVENTS} longest reflux events of {len(events)}" in text
+    assert "Vermilion: reflux events" in text and "sonogram" not in text
+    # each drawn from a second before its start to a second after its end
+    spans = dict(report._closeup_spans(long_gsv))
+    ev = events[numbers[0] - 1]
+    pad = max(1.0, 0.5 * ev.duration_s)
+    assert spans[numbers[0]] == pytest.approx((ev.start_s - pad, ev.end_s + pad))
+
+
+def test_a_short_recording_has_no_close_ups(gsv, gsv_page):
+    assert gsv.duration_s < report.CLOSEUP_FROM_S and gsv.reflux_events
+    assert "closeups-title" not in gsv_page

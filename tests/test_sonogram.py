@@ -165,6 +165,11 @@ def test_a_span_kept_at_analysis_holds_every_frame_of_it():
     with pytest.raises(df.SettingsError, match=r"cover 100-130 s, not the span 50-80 s; "
                                                r"analyse with keep_spectrogram=\(50, 80\)"):
         plots.analysis_figure(a, span=(50, 80))
+    # the trace alone needs no spectra: any span of it, and all of it by default
+    ax = plots.velocity_trace(a, span=(50, 80)).axes[0]
+    assert ax.get_xlim() == (50.0, 80.0)
+    ax = plots.velocity_trace(a).axes[0]
+    assert ax.get_xlim()[1] - ax.get_xlim()[0] > LONG_S - 1
 
 
 def test_a_span_of_a_pooled_spectrogram_draws_its_rows_and_the_trace_on_them(long_analysis):

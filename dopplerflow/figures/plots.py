@@ -326,7 +326,7 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
         The analysis kept no trace, or a bad span.
     """
     require_trace(analysis)
-    analysis, limits = span_view(analysis, span)
+    analysis, limits = span_view(analysis, span, spectra=False)
     tr = analysis.trace
     with style():
         own = ax is None

@@ -7,12 +7,14 @@ verdict; the recording and the results side by side; the sonogram and
 velocity trace across the page (with the beats marked), under a caption built from
 the marks the figure draws; the beats (heart rate and the recording's indices, or why
 there is none); the tables of reflux events and of shorter retrograde episodes ("not
-assessable" where the recording cannot tell them); the warnings and the settings
+assessable" where the recording cannot tell them); a long recording's longest reflux
+events drawn close up on the trace; the warnings and the settings
 (worded as a person would write them); and the research-use disclaimer.  Two
 columns on a wide screen, one on a narrow one.
 """
 
 import base64
+import dataclasses
 import datetime
 import html
 import io
@@ -56,6 +58,8 @@ table.pairs th{width:40%;font-weight:600}
 th{background:#f3f3f3}
 figure{margin:.4em 0}
 img{width:100%;height:auto;border:1px solid #e0e0e0}
+.closeups{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));
+gap:.3em 1.5em}
 figcaption{font-size:.95em;color:#444;margin-top:.3em}
 .warnings li{color:#8a3300}
 .scroll{overflow-x:auto}
@@ -363,6 +367,67 @@ def _figure_png(analysis, span=None):
     return buf.getvalue(), alt, _caption(analysis, _drawn(fig), limits)
 
 
+#: A report of a recording this long or longer (s) draws its longest reflux events close
+#: up, at most this many: on the whole recording's figure an event is a narrow band.
+CLOSEUP_FROM_S, CLOSEUP_EVENTS = 60.0, 6
+#: Size of a close-up, inches (drawn at :data:`REPORT_DPI`, two across a wide page).
+_CLOSEUP_SIZE = (7.0, 3.0)
+
+
+def _closeup_spans(analysis):
+    """The reflux events a report draws close up: ``[(number in the table, (start_s,
+    end_s) drawn), ...]`` in time order; none for a recording under
+    :data:`CLOSEUP_FROM_S` (its figure shows each event's edges) or without its trace.
+    The longest :data:`CLOSEUP_EVENTS`, each from a second (or half its duration, if
+    more) before its start to as long after its end."""
+    events = analysis.reflux_events
+    if (analysis.duration_s < CLOSEUP_FROM_S or not events
+            or not getattr(analysis, "trace_kept", True)):
+        return []
+    longest = sorted(range(len(events)), key=lambda i: -events[i].duration_s)
+    out = []
+    for i in sorted(longest[:CLOSEUP_EVENTS]):
+        ev = events[i]
+        pad = max(1.0, 0.5 * ev.duration_s)
+        out.append((i + 1, (max(0.0, ev.start_s - pad), min(analysis.duration_s,
+                                                           ev.end_s + pad))))
+    return out
+
+
+def _closeups(analysis):
+    """The section of the reflux events drawn close up (:func:`_closeup_spans`): each on the
+    velocity trace, titled with its number in the table, its times and its duration, under
+    one caption; an empty string where there are none."""
+    from . import plots
+
+    spans = _closeup_spans(analysis)
+    if not spans:
+        return ""
+    figures, drawn = [], set()
+    for number, span in spans:
+        ev = analysis.reflux_events[number - 1]
+        with plots.style():
+            fig = plots._new_figure(_CLOSEUP_SIZE)
+            plots.velocity_trace(analysis, ax=fig.add_subplot(), legend=False, span=span,
+                                 title=f"#{number}: {ev.start_s:.2f}-{ev.end_s:.2f} s, "
+                                       f"{ev.duration_s:.2f} s")
+        drawn |= _drawn(fig)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=REPORT_DPI)
+        img = base64.b64encode(buf.getvalue()).decode("ascii")
+        figures.append(f'<img src="data:image/png;base64,{img}" alt="Velocity trace around '
+                       f'reflux event {number}">')
+    n = len(analysis.reflux_events)
+    which = (f"The {len(spans)} longest reflux events of {n}" if n > len(spans)
+             else "Each reflux event")
+    caption = (f"{which}, numbered as in the table, on the velocity trace from a second (or "
+               f"half its duration) before its start to as long after its end. "
+               + _caption(dataclasses.replace(analysis, spectrogram=None), drawn))
+    return "\n".join(['<section class="wide"><h2 id="closeups-title">Reflux events close '
+                      'up</h2>', f'<figure><div class="closeups">{"".join(figures)}</div>',
+                      f"<figcaption>{_e(caption)}</figcaption></figure>", "</section>"])
+
+
 def _drawn(fig):
     """The ``gid`` of every mark ``fig`` draws something for (:mod:`.marks`): a line or a
     collection counts only with points in it."""
@@ -492,6 +557,7 @@ def render_report(analysis, *, title=None, span=None):
         _beats(analysis),
         _events(analysis),
         _episodes(analysis),
+        _closeups(analysis),
         '<section><h2 id="warnings-title">Warnings</h2>',
         warnings,
         "</section>",

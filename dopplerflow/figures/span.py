@@ -50,7 +50,7 @@ def kept_span(analysis):
     return float(max(start, 0.0)), float(min(end, analysis.duration_s))
 
 
-def span_view(analysis, span=None):
+def span_view(analysis, span=None, *, spectra=True):
     """The analysis as the figures draw ``span`` of it.
 
     Parameters
@@ -60,6 +60,10 @@ def span_view(analysis, span=None):
         Start and end, s from the first sample; an end past the recording's is its end.
         None: the whole recording, or the span the spectra were kept for
         (:func:`kept_span`).
+    spectra : bool
+        The view holds the span's spectra; False: no spectra (a figure of the trace
+        alone, which any span of the trace can give, and which draws the whole trace
+        by default).
 
     Returns
     -------
@@ -85,6 +89,10 @@ def span_view(analysis, span=None):
         if start >= duration:
             raise SettingsError(f"the span {start:g}-{end:g} s starts after the recording's "
                                 f"end ({duration:.2f} s); give a span within it")
+    if not spectra:
+        if span is None:
+            return analysis, None
+        analysis = dataclasses.replace(analysis, spectrogram=None)
     spec = analysis.spectrogram
     if spec is not None and not len(spec) and len(analysis.trace):
         raise SettingsError(f"the spectra kept hold no frame of the recording (0-"
