@@ -241,7 +241,7 @@ def test_a_bad_span_is_one_clear_error(long_analysis, span, message):
 
 def test_plot_span_on_the_command_line(long_wav, tmp_path, capsys):
     png, out = tmp_path / "span.png", tmp_path / "out.json"
-    assert main(["analyze", str(long_wav), "--plot", str(png), "--plot-span", "100,130",
+    assert main(["analyze", str(long_wav), "--plot", str(png), "--plot-span", "1:40,2:10",
                  "--json", str(out), "-q"]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG" and out.exists()
     # a span past the end: the JSON is written, the figure's error is one line
@@ -254,7 +254,8 @@ def test_plot_span_on_the_command_line(long_wav, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--plot-span", "130,100"], "must be START,END in seconds with 0 <= START < END"),
+    (["--plot-span", "130,100"], "must be START,END with 0 <= START < END"),
+    (["--plot-span", "1:70,2:00"], "is not START,END in seconds or [h:]m:s"),
     (["--plot-span", "100"], "is not START,END in seconds"),
     (["--plot-span", "10,20"], "--plot-span chooses the span the figure draws; give --plot"),
 ])
@@ -263,6 +264,23 @@ def test_a_bad_plot_span_is_refused_before_the_analysis(long_wav, argv, message,
     assert code != 0
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90.0), ("90.5", 90.5), ("1:30", 90.0),
+                                           ("75:00", 4500.0), ("1:00:30", 3630.0),
+                                           ("0:05.25", 5.25)])
+def test_clock_times_read_as_seconds(text, seconds):
+    from dopplerflow.cli.common import clock_seconds
+
+    assert clock_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["1:60", "1:75:00", "1::2", "-1:00", "1:2:3:4", "a", ""])
+def test_a_clock_time_that_is_none_is_refused(text):
+    from dopplerflow.cli.common import clock_seconds
+
+    with pytest.raises(ValueError):
+        clock_seconds(text)
 
 
 def test_a_report_of_a_span_says_what_it_shows(long_wav, tmp_path):

@@ -100,26 +100,43 @@ def _finite(text):
     return v
 
 
+def clock_seconds(text):
+    """Seconds of ``"90"``, ``"1:30"``, ``"1:00:30"`` or ``"90.5"`` ([h:]m:s, the seconds
+    possibly fractional); ValueError for anything else."""
+    parts = text.strip().split(":")
+    if len(parts) > 3 or any(not p.strip() for p in parts):
+        raise ValueError(text)
+    *whole, sec = parts
+    value = float(sec)
+    if whole and not 0 <= value < 60:
+        raise ValueError(text)
+    for i, p in enumerate(reversed(whole)):
+        n = int(p)
+        if n < 0 or (i == 0 and len(whole) == 2 and n >= 60):
+            raise ValueError(text)
+        value += n * 60 ** (i + 1)
+    return value
+
+
 def _span(text):
-    """``--plot-span START,END``: two numbers of seconds, ``0 <= START < END``."""
-    parts = text.split(",")
+    """``--plot-span START,END``: two times, seconds or [h:]m:s, ``0 <= START < END``."""
     try:
-        start, end = (float(p) for p in parts)
+        start, end = (clock_seconds(p) for p in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not START,END in seconds "
-                                         f"(e.g. 60,90)") from None
+        raise argparse.ArgumentTypeError(f"'{text}' is not START,END in seconds or [h:]m:s "
+                                         f"(e.g. 60,90 or 1:00:00,1:01:00)") from None
     if not (math.isfinite(start) and math.isfinite(end) and 0.0 <= start < end):
-        raise argparse.ArgumentTypeError(f"'{text}' must be START,END in seconds with "
-                                         f"0 <= START < END (e.g. 60,90)")
+        raise argparse.ArgumentTypeError(f"'{text}' must be START,END with 0 <= START < END "
+                                         f"(e.g. 60,90 or 1:00:00,1:01:00)")
     return start, end
 
 
 def add_span_argument(group):
     """``--plot-span``, for the commands that draw the analysis figure."""
     group.add_argument("--plot-span", type=_span, metavar="START,END",
-                       help="draw START to END s of the recording alone, every frame of a "
-                            "span up to 41 s (the analysis and its verdicts cover the whole "
-                            "file)")
+                       help="draw START to END of the recording alone (seconds, or "
+                            "[h:]m:s), every frame of a span up to 41 s (the analysis and its "
+                            "verdicts cover the whole file)")
 
 
 def add_analysis_arguments(parser, layout="auto"):
