@@ -292,6 +292,7 @@ def test_a_report_of_a_span_says_what_it_shows(long_wav, tmp_path):
     page = tmp_path / "whole.html"
     assert main(["report", str(long_wav), "-o", str(page)]) == 0
     assert "The beats are not marked" in page.read_text()
+    assert "Bottom panel: the heart rate of each clean beat" in page.read_text()
 
 
 def test_a_span_outside_the_recording_keeps_nothing_and_says_so(tmp_path):
@@ -315,3 +316,38 @@ def test_replay_keeps_the_same_span_as_analyze(tmp_path):
     assert len(a.spectrogram) > 1000
     np.testing.assert_array_equal(r.spectrogram, a.spectrogram)
     np.testing.assert_array_equal(r.spectrogram_time_s, a.spectrogram_time_s)
+
+
+def test_a_long_span_draws_the_heart_rate_beat_by_beat(long_analysis):
+    """At a long span's scale the beats cannot be marked, and a rate's changes are what
+    can be read: a panel under the trace draws each clean beat's rate, a running median
+    and the recording's median."""
+    _, a = long_analysis
+    fig = plots.analysis_figure(a)
+    assert len(fig.axes) == 4 and tuple(fig.get_size_inches()) == (13.0, 11.0)
+    panel = fig.axes[3]
+    lines = {ln.get_gid(): ln for ln in panel.get_lines()}
+    assert {"heart-rate", "heart-rate-running", "heart-rate-median"} <= set(lines)
+    b = a.beats
+    clean = b.clean & np.isfinite(b.rr_s)
+    np.testing.assert_array_equal(lines["heart-rate"].get_xdata(), b.onset_s[clean])
+    np.testing.assert_array_equal(lines["heart-rate"].get_ydata(), b.heart_rate_bpm[clean])
+    assert lines["heart-rate-median"].get_ydata()[0] == b.summary["heart_rate_bpm"]
+    # the running median follows the rate: within the beats' own spread of it
+    running = lines["heart-rate-running"].get_ydata()
+    assert np.all((running >= b.heart_rate_bpm[clean].min())
+                  & (running <= b.heart_rate_bpm[clean].max()))
+    assert panel.get_xlim() == fig.axes[1].get_xlim()
+    # a minute of it still has the panel, with the minute's beats alone; half a minute not
+    fig = plots.analysis_figure(a, span=(100.0, 160.0))
+    dots = {ln.get_gid(): ln for ln in fig.axes[3].get_lines()}["heart-rate"].get_xdata()
+    assert dots.min() >= 99.0 and dots.max() < 160.0 and 50 <= len(dots) <= 61
+    assert len(plots.analysis_figure(a, span=(100.0, 130.0)).axes) == 3
+
+
+def test_a_short_recording_or_one_without_a_rate_has_no_rate_panel(long_analysis):
+    _, a = long_analysis
+    assert plots.rate_panel_wanted(a) and not plots.rate_panel_wanted(a, (0.0, 59.0))
+    assert not plots.rate_panel_wanted(dataclasses.replace(a, beats=None))
+    no_rate = dataclasses.replace(a.beats, summary={**a.beats.summary, "heart_rate_bpm": None})
+    assert not plots.rate_panel_wanted(dataclasses.replace(a, beats=no_rate))

@@ -15,7 +15,7 @@ __all__ = ["shade_events", "mark_second_vessel", "mark_beats", "mark_beyond_axis
            "beat_marks_range", "rejected_beat_marks", "REFLUX_COLOR", "EPISODE_COLOR",
            "TRACE_COLOR", "MEAN_COLOR", "NO_FLOW_COLOR", "WALL_BAND_COLOR",
            "SECOND_VESSEL_COLOR", "ENVELOPE_COLOR", "MEAN_ON_IMAGE_COLOR", "BEAT_COLOR",
-           "REJECTED_BEAT_COLOR", "PSV_COLOR", "EDV_COLOR", "BEYOND_AXIS_COLOR",
+           "REJECTED_BEAT_COLOR", "RATE_COLOR", "PSV_COLOR", "EDV_COLOR", "BEYOND_AXIS_COLOR",
            "LABEL_OFFSET_PT", "BEAT_ROOM_PT", "too_close_to_mark"]
 
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
@@ -33,6 +33,8 @@ MEAN_ON_IMAGE_COLOR = "#7FFFD4"
 #: Beat onsets (clean, and not clean), and each beat's PSV and EDV (Okabe-Ito orange and
 #: reddish purple).
 BEAT_COLOR = "black"
+#: The heart rate of each beat, in its panel under a long span's trace.
+RATE_COLOR = "black"
 REJECTED_BEAT_COLOR = "#9a9a9a"
 PSV_COLOR = "#E69F00"
 EDV_COLOR = "#CC79A7"

@@ -48,6 +48,7 @@ from .marks import (  # the colours are also known by their names here
     MEAN_COLOR,
     MEAN_ON_IMAGE_COLOR,
     NO_FLOW_COLOR,
+    RATE_COLOR,
     REFLUX_COLOR,  # noqa: F401
     SECOND_VESSEL_COLOR,  # noqa: F401
     TRACE_COLOR,
@@ -62,8 +63,9 @@ from .marks import (  # the colours are also known by their names here
 from .span import span_view
 from .units import tidy
 
-__all__ = ["sonogram", "velocity_trace", "analysis_figure", "save_analysis_figure",
-           "sonogram_image", "fit_legends", "FORMATS", "MAX_COLUMNS", "RANGE_MARGIN"]
+__all__ = ["sonogram", "velocity_trace", "heart_rate_panel", "analysis_figure",
+           "save_analysis_figure", "sonogram_image", "fit_legends", "FORMATS", "MAX_COLUMNS",
+           "RANGE_MARGIN", "RATE_PANEL_FROM_S", "rate_panel_wanted"]
 
 #: File extensions :func:`save_analysis_figure` writes.
 FORMATS = (".png", ".svg", ".pdf")
@@ -392,6 +394,69 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
     return fig
 
 
+#: A figure of a span this long or longer (s) draws the heart rate beat by beat in a panel
+#: of its own, under the trace: at that scale the beats' marks crowd the trace (a long
+#: recording's are not drawn at all) and the rate's changes are what can be read.
+RATE_PANEL_FROM_S = 60.0
+
+
+def rate_panel_wanted(analysis, limits=None):
+    """Whether :func:`analysis_figure` draws the heart-rate panel: a span (``limits``, or
+    the whole recording) of :data:`RATE_PANEL_FROM_S` or more, with a heart rate."""
+    b = analysis.beats
+    if b is None or not len(b) or b.summary.get("heart_rate_bpm") is None:
+        return False
+    start, end = limits if limits is not None else (0.0, analysis.duration_s)
+    return end - start >= RATE_PANEL_FROM_S
+
+
+#: Clean beats in the running median of the heart-rate panel.
+RATE_MEDIAN_BEATS = 15
+
+
+def heart_rate_panel(analysis, ax, *, span=None):
+    """Draw the heart rate beat by beat: each clean beat's (60 s over its interval) as a
+    faint dot at its onset, their running median over :data:`RATE_MEDIAN_BEATS` clean
+    beats as a line (a rate's changes, through its beat-to-beat spread), and the
+    recording's median dashed; return the figure.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        With beats and a heart rate.
+    ax : matplotlib.axes.Axes
+    span : (float, float), optional
+        Draw ``start_s`` to ``end_s`` alone (:mod:`.span`).
+    """
+    from scipy.ndimage import median_filter
+
+    view, limits = span_view(analysis, span, spectra=False)
+    b = view.beats
+    clean = np.asarray(b.clean, bool) & np.isfinite(np.asarray(b.rr_s, float))
+    t = np.asarray(b.onset_s, float)[clean]
+    rate = np.asarray(b.heart_rate_bpm, float)[clean]
+    median = analysis.beats.summary["heart_rate_bpm"]
+    ax.plot(t, rate, linestyle="none", marker="o", markersize=2.0, color=RATE_COLOR,
+            alpha=0.35, gid="heart-rate", label="each clean beat")
+    if rate.size >= RATE_MEDIAN_BEATS:
+        ax.plot(t, median_filter(rate, size=RATE_MEDIAN_BEATS, mode="nearest"),
+                color=RATE_COLOR, linewidth=1.3, gid="heart-rate-running",
+                label=f"median of {RATE_MEDIAN_BEATS} beats")
+    ax.axhline(median, color=MEAN_COLOR, linewidth=1.0, linestyle=(0, (4, 2)),
+               gid="heart-rate-median", label=f"recording's median, {tidy(median, 1)}/min")
+    lo, hi = np.percentile(rate, [1, 99]) if rate.size else (median, median)
+    pad = max(0.15 * (hi - lo), 0.03 * median, 2.0)
+    ax.set_ylim(min(lo, median) - pad, max(hi, median) + 2 * pad)  # room for the legend
+    ax.set_ylabel("heart rate\n(/min)")
+    if limits:
+        ax.set_xlim(*limits)
+    ax.grid(True, alpha=0.25)
+    ax.legend(loc="upper right", ncols=3, fontsize=_RC["legend.fontsize"] - 1,
+              framealpha=0.85, borderaxespad=0.3, handlelength=1.5)
+    _no_offset(ax)
+    return ax.get_figure()
+
+
 def _trace_limits(analysis, beats):
     """(bottom, top) of the trace's axis, cm/s: :func:`~.image.trace_range`, widened to
     hold the clean beats' PSV and EDV marks (``beats``: they are drawn), with room above for
@@ -541,7 +606,9 @@ def analysis_figure(analysis, *, span=None, **sonogram_kw):
     Returns
     -------
     matplotlib.figure.Figure
-        13 x 8.5 in.
+        13 x 8.5 in; 13 x 11 in with the heart rate beat by beat in a panel of its own
+        under the trace, for a span of :data:`RATE_PANEL_FROM_S` or more with a heart
+        rate (:func:`heart_rate_panel`).
 
     Raises
     ------
@@ -551,19 +618,28 @@ def analysis_figure(analysis, *, span=None, **sonogram_kw):
     require_spectrogram(analysis)
     require_trace(analysis)
     limits = span_view(analysis, span)[1]  # checked once, before anything is drawn
+    rate = rate_panel_wanted(analysis, limits)
+    # the trace's two-line velocity label needs its panel's height: taller with the rate's
+    heights = [2.2, 1.2, 0.6] if rate else [2.2, 1]
     with style():
-        fig = _new_figure((13, 8.5))
-        gs = fig.add_gridspec(2, 2, height_ratios=[2.2, 1], width_ratios=[70, 1.4])
+        fig = _new_figure((13, 11 if rate else 8.5))
+        gs = fig.add_gridspec(len(heights), 2, height_ratios=heights, width_ratios=[70, 1.4])
         ax_s = fig.add_subplot(gs[0, 0])
         ax_t = fig.add_subplot(gs[1, 0], sharex=ax_s)
         cax = fig.add_subplot(gs[0, 1])
         sonogram(analysis, ax=ax_s, cax=cax, span=limits, **sonogram_kw)
         velocity_trace(analysis, ax=ax_t, title="", span=limits)
-        ax_s.set_xlabel("")
-        ax_s.tick_params(labelbottom=False)
+        bottom = ax_t
+        if rate:
+            bottom = fig.add_subplot(gs[2, 0], sharex=ax_s)
+            heart_rate_panel(analysis, bottom, span=limits)
+        for ax in {ax_s, ax_t} - {bottom}:
+            ax.set_xlabel("")
+            ax.tick_params(labelbottom=False)
+        bottom.set_xlabel("time (s)")
         note = warnings_note(analysis)
         if note:
-            ax_t.set_xlabel(f"time (s)\n{note}")
+            bottom.set_xlabel(f"time (s)\n{note}")
         # a long title (a long name, a reason why reflux is not assessable) is wrapped:
         # on one line it ran off both sides of the figure
         fig.suptitle(textwrap.fill(_figure_title(analysis, limits), TITLE_WIDTH,

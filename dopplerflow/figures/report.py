@@ -485,6 +485,12 @@ def _caption(analysis, drawn, limits=None):
         if why:
             out.append(f"No heart rate is given ({why}): the marks are the beats found, "
                        f"not a measured rate.")
+    if "heart-rate" in drawn:
+        from .plots import RATE_MEDIAN_BEATS
+
+        out.append(f"Bottom panel: the heart rate of each clean beat (60 s over its interval) "
+                   f"as a dot at its onset, their running median over {RATE_MEDIAN_BEATS} "
+                   f"beats as a line, the recording's median dashed.")
     if "beats-unmarked" in drawn:
         out.append("The beats are not marked: at this scale they stand too close together "
                    "(a report of a span of the recording marks them: --plot-span).")
