@@ -184,6 +184,22 @@ def test_no_flow_falls_back_to_the_default_and_says_so(tmp_path, capsys):
         in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flow_s, words", [(0.032, " (flow in 0.032 s of it)"),
+                                           (0.25, " (flow in 0.25 s of it)"),
+                                           (1.234, " (flow in 1.2 s of it)"), (0.0, "")])
+def test_the_flow_seen_by_the_default_s_choice_is_written_to_its_size(flow_s, words):
+    """A perforator clip's 32 ms of flow read "(0.0 s)"."""
+    import dataclasses
+
+    from dopplerflow.core import verdict
+
+    a = df.analyze(np.zeros((FS, 2), np.float32), sample_rate_hz=FS, layout="auto")
+    check = {**a.layout_check, "chosen_by": "default", "span_s": 1.5, "flow_s": flow_s}
+    assert verdict.layout_phrase(dataclasses.replace(a, layout_check=check)) == (
+        f"auto chose {a.settings.layout}, the default: too little flow in the first 1.5 s "
+        f"to tell the layout by{words}")
+
+
 def test_coloured_noise_without_flow_is_no_evidence(tmp_path):
     """Independent low-passed noise on I and Q looks like toward/away audio in a power
     spectrum; as it never changes it holds no flow, and the check does not call it."""

@@ -247,7 +247,7 @@ def layout_phrase(analysis):
     str or None
         e.g. ``"auto chose mono, channel 1: the right channel is a filtered copy of
         the left, ..."`` or ``"auto chose iq, the default: too little flow in the first
-        10 s to tell the layout by (0.2 s)"``.
+        10 s to tell the layout by (flow in 0.2 s of it)"``.
     """
     check = analysis.layout_check
     if not check or not check.get("chosen_by"):
@@ -261,7 +261,7 @@ def layout_phrase(analysis):
                 f"offset --offset-hz HZ)")
     if how == "default":
         flow = check["flow_s"]
-        seen = f" ({flow:.1f} s)" if flow else ""
+        seen = f" (flow in {flow:.2g} s of it)" if flow else ""  # 0.032 s: not "0.0 s"
         return (f"auto chose {layout}, the default: too little flow in the first "
                 f"{check['span_s']:g} s to tell the layout by{seen}")
     return f"auto chose {layout}: {check['finding']}"
