@@ -561,6 +561,25 @@ def test_duration_labels_neither_overlap_nor_leave_a_short_panel():
             assert ax.bbox.y0 <= box.y0 and box.y1 <= ax.bbox.y1, t.get_text()
 
 
+def test_a_label_of_an_event_cut_by_the_span_stays_inside_the_axes():
+    """A span that begins inside a reflux: its label stood over the visible sliver's middle,
+    half of it outside the axes; it is moved inwards, the event's whole duration on it."""
+    segments = ((ANTE_HZ, 3.0), (RETRO_HZ, 1.0), (ANTE_HZ, 4.0))
+    a = dopplerflow.analyze(stepped_tone(segments), sample_rate_hz=FS, vessel="gsv",
+                            antegrade="away", keep_spectrogram=True)
+    (ev,) = a.reflux_events
+    span = (ev.end_s - 0.1, ev.end_s + 3.0)
+    fig = _drawn(plots.analysis_figure(a, span=span))
+    for ax in fig.axes[:2]:
+        (label,) = [t for t in ax.texts if t.get_gid() == "reflux-duration"]
+        assert label.get_text() == f"reflux {ev.duration_s:.2f} s"
+        box = label.get_bbox_patch().get_window_extent()
+        assert ax.bbox.x0 <= box.x0 and box.x1 <= ax.bbox.x1
+        # at the edge, within the placement's estimate (0.62 em a character, the axes'
+        # width before the figure is laid out): a quarter of the label's own width
+        assert box.x0 - ax.bbox.x0 < 0.25 * box.width
+
+
 # ------------------------------------------------------------------------------ explain
 class _Index(HTMLParser):
     def __init__(self):

@@ -66,7 +66,7 @@ def shade_events(ax, analysis, *, on_image):
         ax.axvspan(ev.start_s, ev.end_s, facecolor=REFLUX_COLOR, alpha=0.22 if on_image else 0.2,
                    edgecolor=REFLUX_COLOR, linewidth=1.5, gid="reflux-event", zorder=1.5)
         if label:
-            _duration_label(ax, ev, label, fontsize=11, color="white", fontweight="bold",
+            _duration_label(ax, *label, fontsize=11, color="white", fontweight="bold",
                             bbox=box, gid="reflux-duration")
     if analysis.reflux_events:
         handles.append(Patch(facecolor=REFLUX_COLOR, alpha=0.5, edgecolor=REFLUX_COLOR,
@@ -82,7 +82,7 @@ def shade_events(ax, analysis, *, on_image):
     for ev, label in zip(analysis.episodes, ep_labels, strict=True):
         ax.axvspan(ev.start_s, ev.end_s, gid="retrograde-episode", zorder=1.5, **style_kw)
         if label:
-            _duration_label(ax, ev, label, fontsize=10, color="black", gid="episode-duration",
+            _duration_label(ax, *label, fontsize=10, color="black", gid="episode-duration",
                             bbox=dict(boxstyle="round,pad=0.2", fc=EPISODE_COLOR, ec="none",
                                       alpha=0.9))
     if analysis.episodes:
@@ -91,10 +91,10 @@ def shade_events(ax, analysis, *, on_image):
     return handles
 
 
-def _duration_label(ax, ev, text, **kw):
-    """Write an event's duration over its middle, :data:`LABEL_OFFSET_PT` below the top of
-    the axes."""
-    ax.annotate(text, (0.5 * (ev.start_s + ev.end_s), 1.0), xycoords=ax.get_xaxis_transform(),
+def _duration_label(ax, text, centre, **kw):
+    """Write an event's duration centred at ``centre`` (s), :data:`LABEL_OFFSET_PT` below the
+    top of the axes."""
+    ax.annotate(text, (centre, 1.0), xycoords=ax.get_xaxis_transform(),
                 xytext=(0.0, -LABEL_OFFSET_PT), textcoords="offset points", ha="center",
                 va="top", zorder=5, clip_on=True, **kw)
 
@@ -108,9 +108,13 @@ def _fitting_labels(ax, events, formats, fontsize, taken=()):
     A label never overlaps a span of ``taken`` (``(left, right)`` in data units:
     labels already placed).
 
+    A label stands over the middle of its event, moved inwards where it would stick out
+    of the axes (an event at the edge of the recording, or of the span drawn).
+
     Returns
     -------
-    labels : list of str or None
+    labels : list of (str, float) or None
+        Each label's text and the time of its centre, s.
     spans : list of (float, float)
         ``taken`` and the spans of the labels placed.
     """
@@ -127,11 +131,13 @@ def _fitting_labels(ax, events, formats, fontsize, taken=()):
             text = fmt(ev)
             half = 0.5 * (len(text) * 0.62 * fontsize + 8) * s_per_pt
             centre = 0.5 * (ev.start_s + ev.end_s)
+            if x1 - x0 > 2 * half:  # inside the axes
+                centre = min(max(centre, x0 + half), x1 - half)
             left, right = centre - half, centre + half
             if any(left < r and l < right for l, r in spans):
                 out.append(None)
             else:
-                out.append(text)
+                out.append((text, centre))
                 spans.append((left, right))
         return out, spans
 
