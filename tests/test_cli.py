@@ -224,6 +224,33 @@ def test_ctrl_c_that_an_extension_reports_as_its_own_error_is_still_one_line():
     assert code == 130 and lines == ["dopplerflow: interrupted"], lines
 
 
+_PRINTED_BY_AN_IMPORT = """
+import ctypes, sys
+from dopplerflow import cli
+
+def run(argv):
+    # numpy's import_array(), in every C extension built on numpy: the interrupt raised
+    # inside it is printed (PyErr_Print, as PyRun_SimpleString does), then the extension
+    # reports its own ImportError
+    ctypes.pythonapi.PyRun_SimpleString(
+        b"import os, signal\\nos.kill(os.getpid(), signal.SIGINT)\\n"
+        b"for _ in range(10 ** 9): pass\\n")
+    raise ImportError("numpy._core.multiarray failed to import")
+
+cli._main = run
+sys.exit(cli.main([]))
+"""
+
+
+def test_ctrl_c_that_an_extension_prints_before_its_own_error_is_still_one_line():
+    """A clean clone's run of the suite: Ctrl-C as a C extension built on numpy imported
+    printed the interrupt's traceback (numpy's import_array() prints the error it meets,
+    through sys.excepthook, before it raises "numpy._core.multiarray failed to import"),
+    then "dopplerflow: interrupted".  The interrupt is not printed: one line, exit 130."""
+    code, out, lines = _interrupted(_PRINTED_BY_AN_IMPORT)
+    assert code == 130 and lines == ["dopplerflow: interrupted"], lines
+
+
 _HALF_MADE = """
 import sys
 from dopplerflow import cli

@@ -200,6 +200,18 @@ def _interrupt_again(unraisable, fallback):
     fallback(unraisable)
 
 
+def _unprinted_interrupt(exc_type, exc, tb, fallback):
+    """The ``sys.excepthook`` while a command runs: an interrupt a C extension prints and
+    replaces with its own error is not printed (numpy's ``import_array()``, in every
+    extension built on numpy, prints the error it meets with ``PyErr_Print``, through this
+    hook, then raises "numpy._core.multiarray failed to import"); the command ends as
+    interrupted on that error (:data:`_last_interrupt`).  Anything else goes to
+    ``fallback``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return
+    fallback(exc_type, exc, tb)
+
+
 def _after_interrupt(unraisable):
     """The ``sys.unraisablehook`` while the objects an interrupt left half-made are freed
     (a numba or llvmlite object whose making it cut short can fail in its finaliser): that
@@ -225,9 +237,10 @@ def main(argv=None):
     with contextlib.suppress(ValueError):  # not the main thread: signals stay as they are
         previous = signal.signal(signal.SIGINT, _raise_interrupted)
         previous_term = signal.signal(signal.SIGTERM, _raise_terminated)
-    hook = sys.unraisablehook
+    hook, excepthook = sys.unraisablehook, sys.excepthook
     if previous is not None:
         sys.unraisablehook = functools.partial(_interrupt_again, fallback=hook)
+        sys.excepthook = functools.partial(_unprinted_interrupt, fallback=excepthook)
     try:
         return _main(argv)
     except Exception:
@@ -248,7 +261,7 @@ def main(argv=None):
             # after the last line
             sys.unraisablehook = _after_interrupt
             gc.collect()
-        sys.unraisablehook = hook
+        sys.unraisablehook, sys.excepthook = hook, excepthook
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
         if previous_term is not None:
