@@ -345,6 +345,18 @@ def test_a_long_span_draws_the_heart_rate_beat_by_beat(long_analysis):
     assert len(plots.analysis_figure(a, span=(100.0, 130.0)).axes) == 3
 
 
+def test_a_span_without_clean_beats_says_so_in_the_rate_panel():
+    """A minute of noise after a minute of pulse: the recording has a heart rate, the span
+    no beat; the panel says so, under the recording's median."""
+    noise = np.random.default_rng(0).normal(0.0, 0.01, (70 * FS, 2)).astype(np.float32)
+    a = df.analyze(np.concatenate([_pulsing(70.0), noise]), sample_rate_hz=FS,
+                   keep_spectrogram=True)
+    assert a.heart_rate_bpm is not None
+    panel = plots.analysis_figure(a, span=(75.0, 138.0)).axes[3]
+    assert [ln.get_gid() for ln in panel.get_lines()] == ["heart-rate-median"]
+    assert [t.get_text() for t in panel.texts] == ["no clean beat in this span"]
+
+
 def test_a_short_recording_or_one_without_a_rate_has_no_rate_panel(long_analysis):
     _, a = long_analysis
     assert plots.rate_panel_wanted(a) and not plots.rate_panel_wanted(a, (0.0, 59.0))

@@ -436,8 +436,12 @@ def heart_rate_panel(analysis, ax, *, span=None):
     t = np.asarray(b.onset_s, float)[clean]
     rate = np.asarray(b.heart_rate_bpm, float)[clean]
     median = analysis.beats.summary["heart_rate_bpm"]
-    ax.plot(t, rate, linestyle="none", marker="o", markersize=2.0, color=RATE_COLOR,
-            alpha=0.35, gid="heart-rate", label="each clean beat")
+    if rate.size:
+        ax.plot(t, rate, linestyle="none", marker="o", markersize=2.0, color=RATE_COLOR,
+                alpha=0.35, gid="heart-rate", label="each clean beat")
+    else:  # a stretch without flow, or without a clear pulse
+        ax.text(0.005, 0.5, "no clean beat in this span", transform=ax.transAxes, ha="left",
+                va="center", fontsize=_RC["legend.fontsize"], gid="heart-rate-none")
     if rate.size >= RATE_MEDIAN_BEATS:
         ax.plot(t, median_filter(rate, size=RATE_MEDIAN_BEATS, mode="nearest"),
                 color=RATE_COLOR, linewidth=1.3, gid="heart-rate-running",
