@@ -244,13 +244,17 @@ def test_plot_span_on_the_command_line(long_wav, tmp_path, capsys):
     assert main(["analyze", str(long_wav), "--plot", str(png), "--plot-span", "1:40,2:10",
                  "--json", str(out), "-q"]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG" and out.exists()
-    # a span past the end: the JSON is written, the figure's error is one line
+    # a span past the end the header states: refused before the analysis, in one line
     out.unlink()
-    assert main(["analyze", str(long_wav), "--plot", str(tmp_path / "late.png"),
-                 "--plot-span", "400,500", "--json", str(out), "-q"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert "starts after the recording's end" in err and "(--json) were written" in err
-    assert len(err.splitlines()) == 1 and out.exists()
+    late, page = ["--plot-span", "400,500"], tmp_path / "r.html"
+    for argv in (["analyze", str(long_wav), "--plot", str(png), *late, "--json", str(out)],
+                 ["replay", str(long_wav), "--plot", str(png), *late, "--json", str(out)],
+                 ["report", str(long_wav), "-o", str(page), *late]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == ("dopplerflow: error: --plot-span 400,500 starts after the recording's "
+                       "end (360.00 s); give a span within it")
+        assert not out.exists() and not page.exists()
 
 
 @pytest.mark.parametrize("argv, message", [

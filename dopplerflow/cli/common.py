@@ -317,6 +317,23 @@ def check_outputs(args):
         from ..figures import plots
 
         plots.check_format(args.plot)
+    check_span_starts_in(args)
+
+
+def check_span_starts_in(args):
+    """Refuse a ``--plot-span`` that starts after the end of the recording its header
+    states, before the analysis (a file that delivers less, damaged or cut, is refused by
+    the figure after it; an unfinished WAV's length is read to the file's end)."""
+    span = getattr(args, "plot_span", None)
+    if not span:
+        return
+    from ..core.io import open_audio
+
+    info = open_audio(args.file)
+    if info.length_known and span[0] >= info.duration_s:
+        raise SettingsError(f"--plot-span {span[0]:g},{span[1]:g} starts after the "
+                            f"recording's end ({info.duration_s:.2f} s); give a span "
+                            f"within it")
 
 
 def write_outputs(analysis, args):

@@ -7,6 +7,7 @@ from .common import (
     Progress,
     add_analysis_arguments,
     add_span_argument,
+    check_span_starts_in,
     mark_assumed_geometry,
     settings_from_args,
 )
@@ -35,6 +36,7 @@ def main(args):
     if os.path.splitext(out)[1].lower() not in (".html", ".htm"):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
     check_paths([("the recording", args.file)], [("-o", out)])
+    check_span_starts_in(args)
     settings = settings_from_args(args)
     keep = args.plot_span or True
     compile_behind(args.file, settings, keep_spectrogram=keep)  # a first run interpreted
