@@ -119,16 +119,20 @@ def clock_seconds(text):
 
 
 def _span(text):
-    """``--plot-span START,END``: two times, seconds or [h:]m:s, ``0 <= START < END``."""
+    """``--plot-span START,END``: two times, seconds or [h:]m:s, ``0 <= START < END``
+    (:func:`~dopplerflow.core.sonogram.check_span`)."""
+    from ..core.sonogram import check_span
+
     try:
         start, end = (clock_seconds(p) for p in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not START,END in seconds or [h:]m:s "
                                          f"(e.g. 60,90 or 1:00:00,1:01:00)") from None
-    if not (math.isfinite(start) and math.isfinite(end) and 0.0 <= start < end):
+    try:
+        return check_span((start, end))
+    except SettingsError:
         raise argparse.ArgumentTypeError(f"'{text}' must be START,END with 0 <= START < END "
-                                         f"(e.g. 60,90 or 1:00:00,1:01:00)")
-    return start, end
+                                         f"(e.g. 60,90 or 1:00:00,1:01:00)") from None
 
 
 def add_span_argument(group):

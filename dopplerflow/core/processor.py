@@ -64,7 +64,7 @@ from .rows import (
 )
 from .second_vessel import SecondVessel, TwoVesselWatch
 from .settings import require_settings
-from .sonogram import PooledSpectrogram, spectrogram_rows
+from .sonogram import PooledSpectrogram, rows_kept
 from .spectrum import Framer, TimeAverager, spectral_config
 from .timeline import Timeline
 from .velocity import cm_s_per_hz
@@ -270,7 +270,7 @@ class Processor:
         self.stored = Columns(6) if keep_trace else None  # bridged rows, for the trace
         self.beats = BeatTracker(cfg.hop_s, cfg.t0_s, direction, None if s.antegrade == "auto"
                                  else DIRECTIONS.index(s.antegrade))  # the heart's beats
-        kept = spectrogram_rows(keep_spectrogram, cfg)
+        kept = rows_kept(keep_spectrogram, cfg)
         self.spectrogram = PooledSpectrogram(cfg.n_fft, rows=kept) if kept else None
         self.integral = np.zeros(2)  # time-integrated maximum frequency, per direction
         self.last_env = np.zeros((2, 4))  # the newest row's envelope, for status()

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import SettingsError
 
-__all__ = ["PooledSpectrogram", "MAX_ROWS", "spectrogram_rows", "check_span"]
+__all__ = ["PooledSpectrogram", "MAX_ROWS", "rows_kept", "check_span"]
 
 #: Most rows kept (a power of two): 8192 rows of 5 ms are 41 s.
 MAX_ROWS = 8192
@@ -149,7 +149,7 @@ def check_span(span):
     return start, end
 
 
-def spectrogram_rows(keep, config):
+def rows_kept(keep, config):
     """The rows of the stream :class:`PooledSpectrogram` keeps for ``keep_spectrogram``,
     as its ``rows`` argument: None for none (False), all for True, and for
     ``(start_s, end_s)`` the rows whose frames reach into that span, a row either side;

@@ -180,7 +180,6 @@ def sonogram(analysis, ax=None, *, cax=None, colorbar=True, legend=True, title=N
     """
     if not dynamic_range_db > 0:
         raise SettingsError(f"dynamic range {dynamic_range_db!r} dB must be positive (e.g. 45)")
-    require_spectrogram(analysis)
     analysis, limits = span_view(analysis, span)
     img = sonogram_image(analysis, max_columns=max_columns,
                          velocity_range_cm_s=velocity_range_cm_s)

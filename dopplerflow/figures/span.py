@@ -26,14 +26,21 @@ from .units import tidy
 __all__ = ["span_view", "kept_span"]
 
 
-def _frames(analysis):
-    """First frame's time (s) of each spectrogram row, the frames a row holds, the hop (s)
-    and each row's time (:func:`~.image.spectrogram_rows`)."""
+def _hop(analysis):
+    """The hop, s: the summary's, or the trace's step (0.0 with neither)."""
+    t = analysis.trace.time_s
+    return analysis.summary.hop_s or (float(t[1] - t[0]) if len(t) > 1 else 0.0)
+
+
+def _row_edges(analysis, hop):
+    """Where each spectrogram row begins and ends, s (its frames' first and last, each half
+    a hop wide), the frames a row holds, and each row's time
+    (:func:`~.image.spectrogram_rows`)."""
     t, step = spectrogram_rows(analysis)
-    hop = analysis.summary.hop_s or 0.0
     # every row holds `step` frames but the last; with step > 1 the first row is whole
     first = t[0] - (step - 1) / 2.0 * hop if len(t) else 0.0
-    return first + np.arange(len(t)) * step * hop, step, hop, t
+    left = first - hop / 2.0 + np.arange(len(t)) * step * hop
+    return left, left + step * hop, step, t
 
 
 def kept_span(analysis):
@@ -43,8 +50,9 @@ def kept_span(analysis):
     tr = analysis.trace
     if analysis.spectrogram is None or not len(analysis.spectrogram) or not len(tr):
         return None
-    frames, step, hop, _ = _frames(analysis)
-    start, end = frames[0] - hop / 2.0, frames[-1] + step * hop - hop / 2.0
+    hop = _hop(analysis)
+    left, right, step, _ = _row_edges(analysis, hop)
+    start, end = left[0], right[-1]
     if start <= tr.time_s[0] and end >= tr.time_s[-1] - (step - 1) * hop:
         return None
     return float(max(start, 0.0)), float(min(end, analysis.duration_s))
@@ -106,16 +114,14 @@ def span_view(analysis, span=None, *, spectra=True):
         start, end = span
     end = min(end, duration)
     tr = analysis.trace
-    hop = analysis.summary.hop_s or (float(tr.time_s[1] - tr.time_s[0]) if len(tr) > 1
-                                     else duration)
+    hop = _hop(analysis)
     changes = {}
     if analysis.spectrogram is not None and analysis.freqs_hz is not None:
-        frames, step, hop, times = _frames(analysis)
+        left, right, step, times = _row_edges(analysis, hop)
         # the rows whose frames reach into the span
-        k0 = int(np.searchsorted(frames + step * hop - hop / 2.0, start, side="right"))
-        k1 = int(np.searchsorted(frames - hop / 2.0, end, side="left"))
-        covered = (k1 > k0 and frames[k0] - hop / 2.0 <= start + hop
-                   and frames[k1 - 1] + step * hop - hop / 2.0 >= end - hop)
+        k0 = int(np.searchsorted(right, start, side="right"))
+        k1 = int(np.searchsorted(left, end, side="left"))
+        covered = k1 > k0 and left[k0] <= start + hop and right[k1 - 1] >= end - hop
         if not covered:
             kept = kept_span(analysis) or (0.0, duration)
             raise SettingsError(f"the spectra kept cover {tidy(kept[0], 2)}-{tidy(kept[1], 2)} "
@@ -124,7 +130,7 @@ def span_view(analysis, span=None, *, spectra=True):
         changes.update(spectrogram=analysis.spectrogram[k0:k1],
                        spectrogram_time_s=times[k0:k1])
         # the trace's rows those spectra hold: the figures pool both on one grid
-        i0 = int(round((frames[k0] - tr.time_s[0]) / hop)) if len(tr) else 0
+        i0 = int(round((left[k0] + hop / 2.0 - tr.time_s[0]) / hop)) if len(tr) else 0
         rows = slice(max(i0, 0), max(i0 + (k1 - k0) * step, 0))
     else:
         rows = slice(int(np.searchsorted(tr.time_s, start - hop / 2.0)),
