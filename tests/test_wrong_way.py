@@ -10,7 +10,7 @@ import pytest
 
 import dopplerflow as df
 from dopplerflow.cli import main
-from dopplerflow.core.assemble import AUTO_MARGIN, WRONG_WAY_RATIO
+from dopplerflow.core.assemble import AUTO_MARGIN, ONE_WAY_SHARE, WRONG_WAY_RATIO
 from dopplerflow.sim.scenarios import SCENARIOS
 from dopplerflow.sim.signals import to_layout
 from dopplerflow.sim.synth import synthesize
@@ -154,3 +154,50 @@ def test_no_flow_has_no_antegrade_direction(tmp_path, capsys):
     assert (a.antegrade, a.antegrade_source) == (None, "unknown")
     assert main(["analyze", str(tmp_path / "none.wav"), "--vessel", "gsv"]) == 0
     assert "  antegrade   not known: no flow to tell it by\n" in capsys.readouterr().out
+
+
+def _one_way(analysis):
+    return [w for w in analysis.warnings if "--antegrade auto took it as the vein's forward" in w]
+
+
+def test_a_clip_of_a_reflux_alone_is_warned_of():
+    """0.8 s cut around a perforator's 0.67 s reflux: all its flow runs one way, which auto
+    takes as forward flow ("no"); the warning names the run the other reading would call
+    reflux. Given the vein's direction, the same clip reads "yes" and has no warning."""
+    syn = synthesize("perforator_reflux", sample_rate_hz=FS, seed=0)
+    (first, _), truth = syn.truth["reflux_events"], syn.truth
+    x = to_layout(syn.baseband, "iq", FS)
+    cut = x[round((first["start_s"] - 0.05) * FS):round((first["end_s"] + 0.07) * FS)]
+    a = df.analyze(cut, sample_rate_hz=FS, vessel="perforator")
+    assert a.reflux is False and a.antegrade == OPPOSITE[truth["antegrade"]]
+    (warning,) = _one_way(a)
+    assert warning.startswith(f"all the flow ran {a.antegrade} from the probe, and ")
+    # the run is the reflux, within a hop and the window at either edge
+    run = warning.split("its run from ")[1]
+    start, duration = (float(v.split(" s")[0]) for v in run.split(", ")[:2])
+    assert abs(start - 0.05) <= 0.02 and abs(duration - first["duration_s"]) <= 0.03
+    assert " over the 0.35 s reflux threshold; " in warning
+    assert warning.endswith(f"give --antegrade {truth['antegrade']}")
+    b = df.analyze(cut, sample_rate_hz=FS, vessel="perforator", antegrade=truth["antegrade"])
+    assert b.reflux and not _one_way(b)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_auto_warns_of_flow_one_way_only_where_it_hides_a_reflux(scenarios, name):
+    """The warning fires exactly where auto's "no" rests on flow one way alone (the other
+    direction under ONE_WAY_SHARE of it) that, read the other way round, holds a reflux:
+    never on the scenarios' veins, which flow both ways, nor on an artery (no reflux
+    rule); the carotid's one-way flow, analysed as a vein, is warned of."""
+    for snr in (None, 3.0):
+        x, truth = scenarios[name, snr]
+        for vessel in {truth["vessel"], "gsv"}:
+            p = df.Processor(df.Settings(vessel=vessel), FS, 2)
+            p.push(np.asarray(x, np.float32))
+            a = p.finish()
+            if a.reflux is not False or not a.flow_detected or p.settings.threshold_s is None:
+                assert not _one_way(a), (name, snr, vessel)
+                continue
+            chosen, other = sorted(p.integral, reverse=True)
+            expect = other < ONE_WAY_SHARE * chosen
+            assert bool(_one_way(a)) == expect, (name, snr, vessel)
+            assert expect == (name == "carotid" and vessel == "gsv"), (name, snr, vessel)

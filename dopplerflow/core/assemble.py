@@ -23,7 +23,8 @@ from .result import Analysis, Summary
 from .rows import empty_trace, final_trace
 from .tones import LINE_REACH
 
-__all__ = ["assemble", "MIN_FLOW_S", "WRONG_WAY_RATIO", "AUTO_MARGIN", "CODED_ECHO_DB"]
+__all__ = ["assemble", "MIN_FLOW_S", "WRONG_WAY_RATIO", "AUTO_MARGIN", "ONE_WAY_SHARE",
+           "CODED_ECHO_DB"]
 
 #: Least total duration of flow (in runs of at least ``processor.MIN_RUN_S``) for a
 #: recording to count as having detectable flow.
@@ -46,6 +47,12 @@ WRONG_WAY_RATIO = 4.0
 #: flow.  On the simulator's scenarios, competent veins give 18-57, arteries 8 and over;
 #: veins with reflux 1.1-2.5, and at 4 dB two of them (1.3 and 1.6) choose the wrong way.
 AUTO_MARGIN = 3.0
+#: ``--antegrade auto`` with the other direction's time-integrated flow under this share of
+#: the direction taken: the choice rests on flow one way alone, which a vein's forward flow
+#: and a reflux cut out on its own give alike (:func:`_one_way_auto_warning`).  The
+#: simulator's competent veins carry 1.7-5.5 % the other way (valve-closure reversals,
+#: a-waves); a clip of a perforator's reflux alone, none.
+ONE_WAY_SHARE = 0.01
 #: A lossy-coded file whose stationary echoes stand this far over the noise floor, dB,
 #: has no reflux verdict (:func:`_coded_echoes`): the simulator's raw probe audio (echoes
 #: 45-50 dB over the blood) stands 40-50 dB over it, a device's audio output (20 dB over
@@ -144,6 +151,8 @@ def assemble(proc, extra):
         reflux = None
     else:
         reflux = bool(events) if flow_detected else False
+    if reflux is False and flow_detected and source == "auto" and s.threshold_s:
+        warnings += _one_way_auto_warning(proc, ante)
     if flow_detected is False:
         warnings.append("no flow detected: only noise and wall clutter "
                         "(flow not Doppler-detectable)")
@@ -232,6 +241,34 @@ def _uncertain_auto_warning(proc, ante):
             f"reflux carries nearly as much as the vein's forward flow the choice can be the "
             f"wrong way round, which swaps reflux and forward flow: give --antegrade toward "
             f"or away if the vein's normal direction is known"]
+
+
+def _one_way_auto_warning(proc, ante):
+    """The warning, in a list, when ``--antegrade auto`` took as forward flow a direction
+    that carried next to all the flow (the other's under :data:`ONE_WAY_SHARE` of it) and
+    the reflux verdict, "no", would be "yes" the other way round: a reflux recorded alone
+    reads as a vein's forward flow (an empty list: it would not, or flow ran both ways)."""
+    chosen, other = proc.integral[ante], proc.integral[1 - ante]
+    if not other < ONE_WAY_SHARE * chosen:
+        return []
+    threshold_s = proc.settings.threshold_s
+    swapped, _ = split_episodes(proc.tracker.episodes[ante], threshold_s)
+    if not swapped:
+        return []
+    words = verdict.PROBE_WORDS
+    named, opposite = DIRECTIONS[ante], DIRECTIONS[1 - ante]
+    longest = max(swapped, key=lambda e: e.duration_s)
+    runs = (f"its run from {longest.start_s:.2f} s, {longest.duration_s:.2f} s long, is"
+            if len(swapped) == 1 else
+            f"{len(swapped)} runs of it (the longest {longest.duration_s:.2f} s, from "
+            f"{longest.start_s:.2f} s) are")
+    flow = (f"all the flow ran {words[named]}" if other == 0 else
+            f"next to all the flow ran {words[named]} (the flow {words[opposite]}: "
+            f"{100 * other / chosen:.1f}% of it, time-integrated)")
+    return [f"{flow}, and --antegrade auto took it as the vein's forward flow: read the other "
+            f"way round, {runs} over the {threshold_s:g} s reflux threshold; if this "
+            f"recording may hold a reflux alone (a clip cut from one, or a vein whose flow "
+            f"runs backwards throughout), give --antegrade {opposite}"]
 
 
 def _rows_analysed(proc):
