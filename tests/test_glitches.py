@@ -64,12 +64,25 @@ def test_a_burst_is_blanked_up_to_the_limit(rng, extra, blanked):
     assert n_blank == (n if blanked else 0) and len(samples) + n_blank == len(x)
 
 
-def test_only_non_finite_samples_are_blanked_before_the_first_level(rng):
+@pytest.mark.parametrize("block", [1, 64, 4096])
+def test_the_first_piece_is_judged_against_its_own_level(rng, block):
+    """A burst in the stream's first piece, before any level: the piece is gathered and
+    judged against its own median magnitude, whatever the blocks.  (It was let through,
+    and a 1e30 there rang through the wall filter into every later frame.)"""
     x = (0.01 * rng.standard_normal((4 * PIECE, 2))).astype(np.float32)
-    x[10:12] = 1e10  # in the first piece: no level yet to measure it against
-    x[20] = np.inf
-    _, _, artefacts = _released(Glitches(2, 8000), x, 64)
-    assert artefacts == [[20, 21, "non-finite"]]
+    x[10:12] = 1e10
+    x[40] = np.inf
+    samples, blanked, artefacts = _released(Glitches(2, 8000), x, block)
+    assert artefacts == [[10, 12, "burst"], [40, 41, "non-finite"]]
+    assert blanked == 3 and len(samples) == len(x) - 3
+
+
+def test_a_stream_shorter_than_a_piece_is_released_whole(rng):
+    x = (0.01 * rng.standard_normal((PIECE // 2, 2))).astype(np.float32)
+    stage = Glitches(2, 8000)
+    assert stage(x[:50]) == [] and stage.held == 50
+    samples, blanked, _ = _released(stage, x[50:], 1000)
+    assert blanked == 0 and np.array_equal(samples, x)  # the 50 gathered come first
 
 
 @pytest.mark.parametrize("value, at_s", [(1e10, 1.0), (1e30, 1.0), (np.nan, 1.0),
@@ -94,7 +107,7 @@ def test_a_glitch_leaves_the_reflux_as_it_was(jugular, value, at_s):
     assert any(w.startswith("1 glitch(es), 1.2 ms of samples") for w in got.warnings)
 
 
-@pytest.mark.parametrize("scale", [1e30, 1e-30, 3.7e12, 2.0 ** -60])
+@pytest.mark.parametrize("scale", [1e30, 1e-30, 3.7e12, 1e11, 1e3, 2.0 ** -60])
 def test_any_scale_gives_the_same_result(jugular, scale):
     x, fs, clean = jugular
     got = df.analyze(x * np.float32(scale), sample_rate_hz=fs, **KW)
@@ -116,6 +129,37 @@ def test_usual_recordings_keep_a_gain_of_one(jugular):
     proc = df.Processor(df.Settings(**KW), fs, 2)
     proc.push(x[:1000])
     assert proc.glitches.gain == 1.0
+
+
+@pytest.mark.parametrize("first", [1e-13, 1e-20, 1.4e-45])
+def test_a_tiny_first_value_keeps_a_gain_of_one(jugular, first):
+    """A float recording whose first value is tiny (a fade-in from digital zero; the last
+    is a float32 subnormal) and the rest as usual: the gain is 1 and the result the same.
+    The first value alone set a gain of 2^39 to 2^144, and the analysis overflowed:
+    1.4e-45's gain was infinite (every sample NaN, "near digital silence")."""
+    x, fs, clean = jugular
+    y = x.copy()
+    y[:10] = 0.0
+    y[10, 0] = first
+    proc = df.Processor(df.Settings(**KW), fs, 2)
+    proc.push(y)
+    got = proc.finish()
+    assert proc.glitches.gain == 1.0
+    assert got.reflux == clean.reflux and got.warnings == clean.warnings
+    for ev, ref in zip(got.reflux_events, clean.reflux_events, strict=True):
+        # (a value of 1e-13 moves the sums it enters by their rounding alone)
+        assert (ev.start_s, ev.end_s) == pytest.approx((ref.start_s, ref.end_s), abs=1e-9)
+
+
+def test_a_burst_in_the_first_block_does_not_set_the_gain(jugular):
+    """A burst of 1e30 in the first block pushed is a glitch, not the recording's scale."""
+    x, fs, _ = jugular
+    y = x.copy()
+    y[fs // 2:fs // 2 + 5] = 1e30
+    proc = df.Processor(df.Settings(**KW), fs, 2)
+    proc.push(y[:fs])
+    assert proc.glitches.gain == 1.0
+    assert proc.glitches.artefacts == [[fs // 2, fs // 2 + 5, "burst"]]
 
 
 def test_a_nan_file_is_analysed_with_a_warning(tmp_path, capsys, jugular):

@@ -438,3 +438,34 @@ def test_a_live_stream_of_small_blocks_runs_in_constant_memory():
         tracemalloc.stop()
     rows = 25 * fs // 240
     assert held(after) - held(before) < 2 * 8 * rows / noise._NOISE_EVERY + 1024
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_mirror_coherence_over_sums_beyond_float32_marks_nothing_and_ends(bad):
+    """Sums of squared powers beyond float32's range (samples near 2^40 of full scale) give
+    an infinite or NaN correlation: those bins are marked nothing, the others as before,
+    and the search ends (a NaN correlation held its loop on one bin for ever)."""
+    n, cnt, st = 64, 24, 33
+    rng = np.random.default_rng(1)
+    means = rng.uniform(1.0, 1.1, (4, n)).astype(np.float32)
+    squares = (means.astype(np.float64) ** 2 * 1.5).astype(np.float32)
+    mirror = np.array([(n - k) % n if k else -1 for k in range(n)], np.int64)
+    # each bin's products with its mirror: uncorrelated, save a run of 6 bins fully so
+    cross = (means * means[:, mirror]).astype(np.float32)
+    coherent = range(st + 10, st + 16)
+    for k in coherent:
+        cross[:, k] = squares[:, k]
+    def marks(cross):
+        line = np.zeros(n, np.int8)
+        scratch = np.zeros(3 * cnt)
+        noise._mirror_coherent(means, cross, squares, 1.0, mirror, st, 1, cnt, 0.3, 2,
+                               scratch, line)
+        return line
+    clean = marks(cross)
+    assert sorted(np.flatnonzero(clean[st:st + cnt] == 3) + st) == list(coherent)
+    cross[:, st + 3] = bad
+    cross[:, st + 12] = bad  # inside the coherent run: it ends there
+    got = marks(cross)
+    assert got[st + 3] == 0 and got[st + 12] == 0
+    assert sorted(np.flatnonzero(got[st:st + cnt] == 3) + st) == [
+        k for k in coherent if k != st + 12]

@@ -1,16 +1,16 @@
-"""Small design helpers: the wall filter's coefficients, the window, gamma quantiles.
+"""Small design helpers: the wall filter's coefficients and the window.
 
-They are written out here rather than taken from ``scipy.signal`` and
-``scipy.special`` because importing those packages costs about a second at
-every start of the command line, several times the analysis of a short file.
-``tests/test_design.py`` checks each against scipy.
+They are written out here rather than taken from ``scipy.signal`` because importing
+it costs some 0.5 s at every start of the command line, more than the analysis of a
+short file.  (``scipy.fft`` loads ``scipy.special``: the gamma quantiles and the FFT
+lengths are taken from those.)  ``tests/test_design.py`` checks each against scipy.
 """
 
 import math
 
 import numpy as np
 
-__all__ = ["cheby2_highpass_sos", "sos_step_state", "hann", "gamma_isf", "next_fast_len"]
+__all__ = ["cheby2_highpass_sos", "sos_step_state", "hann"]
 
 
 def cheby2_highpass_sos(order, stop_db, stop_hz, sample_rate_hz):
@@ -96,82 +96,3 @@ def sos_step_state(sos):
 def hann(n):
     """Periodic Hann window of ``n`` points (``scipy.signal.windows.hann(n, sym=False)``)."""
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
-
-
-def next_fast_len(n):
-    """Smallest 11-smooth integer >= ``n``: the lengths pocketfft (scipy.fft) does fastest."""
-    m = max(int(n), 1)
-    while True:
-        r = m
-        for f in (2, 3, 5, 7, 11):
-            while r % f == 0:
-                r //= f
-        if r == 1:
-            return m
-        m += 1
-
-
-def _gamma_p_series(a, x):
-    """Regularised lower incomplete gamma P(a, x) by its series (for x < a + 1)."""
-    term = total = 1.0 / a
-    ap = a
-    for _ in range(1000):
-        ap += 1.0
-        term *= x / ap
-        total += term
-        if abs(term) < abs(total) * 1e-16:
-            break
-    return total * math.exp(a * math.log(x) - x - math.lgamma(a))
-
-
-def _gamma_q_cf(a, x):
-    """Q(a, x) by Lentz's continued fraction (for x >= a + 1; exact in the far tail)."""
-    tiny = 1e-300
-    b = x + 1.0 - a
-    c = 1.0 / tiny
-    d = 1.0 / b
-    h = d
-    for i in range(1, 1000):
-        an = -i * (i - a)
-        b += 2.0
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-16:
-            break
-    return math.exp(a * math.log(x) - x - math.lgamma(a)) * h
-
-
-def _gamma_q(a, x):
-    """Regularised upper incomplete gamma Q(a, x) = 1 - P(a, x)."""
-    if x <= 0.0:
-        return 1.0
-    if x < a + 1.0:
-        return 1.0 - _gamma_p_series(a, x)
-    return _gamma_q_cf(a, x)
-
-
-def gamma_isf(shape, p):
-    """``x`` with ``Q(shape, x) = p``: the upper ``p`` quantile of a unit-scale gamma.
-
-    The same as ``scipy.special.gammainccinv(shape, p)``, by bisection on
-    ``log x`` (to a relative 1e-12).
-    """
-    if not 0.0 < p < 1.0:
-        raise ValueError("p must be in (0, 1)")
-    lo, hi = 1e-12, max(1.0, shape)
-    while _gamma_q(shape, hi) > p:
-        hi *= 2.0
-    for _ in range(200):
-        mid = math.sqrt(lo * hi)
-        if _gamma_q(shape, mid) > p:
-            lo = mid
-        else:
-            hi = mid
-        if hi / lo - 1.0 < 1e-12:
-            break
-    return math.sqrt(lo * hi)

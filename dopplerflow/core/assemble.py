@@ -396,9 +396,9 @@ def _glitch_warnings(proc):
                    f"were left out and bridged like lost samples; events near them are marked "
                    f"affected_by_gap")
     if g.gain is not None and g.gain != 1.0:
-        out.append(f"the recording's values lie far outside the usual range (about 2^"
-                   f"{-math.log2(g.gain) - 4:.0f} of full scale); it was analysed scaled by "
-                   f"2^{math.log2(g.gain):.0f}, which changes no result")
+        out.append(f"the recording's values lie far outside the usual range (their median "
+                   f"magnitude about 2^{g.median_log2} of full scale); it was analysed scaled "
+                   f"by 2^{math.log2(g.gain):.0f}, which changes no result")
     return out
 
 

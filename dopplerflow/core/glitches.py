@@ -23,16 +23,20 @@ output.
 The running level is the (lower) median, over the last :data:`LEVEL_PIECES` pieces
 of :data:`PIECE` samples on a fixed grid of the stream, of each piece's peak
 magnitude: the few pieces a burst falls in do not move it, and a
-recording that fades in and out carries it along.  Until the first piece is
-complete only non-finite samples are blanked.
+recording that fades in and out carries it along.  The stream's first piece has
+no level before it: the stage gathers it whole (holding its samples back) and judges
+it against the lower median of its own non-zero magnitudes, which a burst of at most
+:data:`GLITCH_S` in it does not move.
 
 The stage also chooses the stream's *gain*: a power of two that brings a
 recording stored far outside the usual range (a float file scaled by 10^30, or
 by 10^-30) back to it before any filter or spectrum sees it.  A power of two
 scales every later computation exactly, so results do not depend on the
-recording's scale; recordings whose first sample with a value lies within
-2^-40 to 2^40 of full scale (all integer formats and every float file written
-as audio) keep a gain of exactly 1.
+recording's scale.  It is chosen from the first block with a sample that has a
+value, by the median magnitude of those samples (a fade-in's first tiny values
+or a burst do not move it); recordings whose median lies within 2^-40 to 2^40 of
+full scale (all integer formats and every float file written as audio) keep a
+gain of exactly 1.
 """
 
 import math
@@ -54,8 +58,9 @@ GLITCH_RATIO = 2.0 ** GLITCH_SHIFT
 #: Samples per piece of the level grid, and pieces in the running level.
 PIECE = 256
 LEVEL_PIECES = 16
-#: The gain is 1 while the first sample with a value lies within 2^-LOG2_RANGE and
-#: 2^LOG2_RANGE; outside it brings that sample to about 2^-4 of full scale.
+#: The gain is 1 while the median magnitude of the first block's samples with a value
+#: lies within 2^-LOG2_RANGE and 2^LOG2_RANGE of full scale; outside, it brings that
+#: median to about 2^-4 of full scale.
 LOG2_RANGE = 40
 
 
@@ -70,8 +75,11 @@ class Glitches:
     Attributes
     ----------
     gain : float or None
-        The power of two the released samples are multiplied by (None until the
-        first sample with a value arrives).
+        The power of two the released samples are multiplied by (None until a
+        sample with a value arrives).
+    median_log2 : int or None
+        The binary exponent of the median magnitude the gain was chosen by: the
+        median lies in ``[2**(e-1), 2**e)``.
     artefacts : list of [int, int, str]
         Sample ranges ``[start, end)`` of the stream blanked, with their kind
         (``'non-finite'`` or ``'burst'``), merged.
@@ -81,6 +89,7 @@ class Glitches:
         self.n_channels = int(n_channels)
         self.hold = max(1, int(round(GLITCH_S * float(sample_rate_hz))))
         self.gain = None
+        self.median_log2 = None  # the exponent of that median magnitude
         self.artefacts = []
         self._tail = np.zeros((0, self.n_channels), np.float32)  # samples held back
         self._open = None  # (first, last) stream index of the burst that may still grow
@@ -92,6 +101,7 @@ class Glitches:
         self._bad = 0  # samples not finite in the newest block
         self._tail_bad = False  # whether the held-back tail may hold some
         self._state = np.zeros(_N_STATE, np.int64)
+        self._first = np.zeros((0, self.n_channels), np.float32)  # None once judged
 
     # ------------------------------------------------------------------ level
     def _over(self, block):
@@ -103,14 +113,15 @@ class Glitches:
         return over
 
     def _choose_gain(self, block):
-        """Fix the gain from the first finite, non-zero sample of the stream."""
+        """Fix the gain from the median magnitude of the block's finite, non-zero samples
+        (none: left to a later block).  A power of two float32 holds: 2^126 at most."""
         vals = np.abs(block[np.isfinite(block)])
         vals = vals[vals > 0]
         if not vals.size:
             return
-        first = float(vals[0])
-        k = math.frexp(first)[1]
-        self.gain = 1.0 if -LOG2_RANGE <= k <= LOG2_RANGE else math.ldexp(1.0, -(k + 4))
+        k = self.median_log2 = math.frexp(float(np.median(vals)))[1]
+        self.gain = (1.0 if -LOG2_RANGE <= k <= LOG2_RANGE
+                     else math.ldexp(1.0, min(-(k + 4), 126)))
 
     # ------------------------------------------------------------------ blocks
     def __call__(self, block, final=False):
@@ -123,6 +134,14 @@ class Glitches:
             applied), and ``('blank', n)``, ``n`` samples taken out.  With
             ``final`` everything held back is released.
         """
+        if self._first is not None:
+            # the first piece is gathered whole, then judged against its own level
+            block = np.concatenate((self._first, block)) if len(self._first) else block
+            if len(block) < PIECE and not final:
+                self._first = block.copy()
+                return []
+            self._first = None
+            self._state[_LEVEL] = _first_level(block[:PIECE])
         if self.gain is None:
             self._choose_gain(block)
         loud = self._n_in + np.flatnonzero(self._over(block))
@@ -227,7 +246,19 @@ class Glitches:
     @property
     def held(self):
         """Samples received but not yet released."""
-        return self._n_in - self._n_out
+        return self._n_in - self._n_out + (len(self._first) if self._first is not None else 0)
+
+
+def _first_level(x):
+    """The level the stream's first piece ``x`` is judged by, as bits (see ``_loud``): the
+    lower median of its samples' non-zero magnitudes (the larger of the channels'); 0 (no
+    level: nothing is loud) without one."""
+    mags = np.abs(x).max(axis=1)
+    mags = mags[np.isfinite(mags) & (mags > 0)]
+    if not mags.size:
+        return 0
+    k = (len(mags) - 1) // 2
+    return int(np.partition(mags, k)[k].view(np.int32))
 
 
 #: Slots of the level state: the samples in the piece under way, the pieces done, the

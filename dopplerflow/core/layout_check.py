@@ -61,7 +61,6 @@ import numpy as np
 import scipy.fft
 
 from ..errors import LayoutError, option
-from ._design import next_fast_len
 from .hum import HumCanceller
 from .layouts import channel_map
 from .wall import WallFilter, settling_samples, wall_filter_sos
@@ -291,7 +290,7 @@ class LayoutCheck:
         self._wall = WallFilter(channel_map("iq", n_channels, channels=self.channels), sos, fs)
         self._settle = settling_samples(sos, fs)
         self._hum = None if hum_hz is None else HumCanceller(hum_hz, fs, 2)
-        self._n = next_fast_len(max(16, int(round(FRAME_S * fs))))  # samples of a frame
+        self._n = scipy.fft.next_fast_len(max(16, int(round(FRAME_S * fs))))  # samples of a frame
         # the window of a frame's interleaved samples (each value twice: both channels)
         self._window = np.repeat(np.hanning(self._n).astype(np.float32), 2)
         f = np.fft.rfftfreq(self._n, 1.0 / fs)

@@ -49,8 +49,8 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from scipy.special import gammaincc
 
-from . import _design
 from ._numba import _JIT_PURE
 from .band import SignalBand, _band_update
 from .impulses import (
@@ -205,7 +205,7 @@ def _minimum_bias(a, n_frames):
     k = (2.0 - a) / a
     n = max(1.0, n_frames * a)
     xs = np.linspace(0.0, 2.0, 201)
-    q = np.array([_design._gamma_q(k, k * x) for x in xs]) ** n
+    q = gammaincc(k, k * xs) ** n
     return float(np.sum((q[1:] + q[:-1]) * 0.5) * (xs[1] - xs[0]))
 
 
@@ -1227,14 +1227,16 @@ def _mirror_coherent(means, cross, squares, scale, mirror, st, sp, cnt, excess, 
         x *= w
         v1 = q1 * w - e1 * e1
         v2 = q2 * w - e2 * e2
-        if v1 <= 0.0 or v2 <= 0.0 or e1 <= 0.0 or e2 <= 0.0:
+        # (written so that a sum beyond float32's range, inf or NaN, marks nothing)
+        if not (v1 > 0.0 and v2 > 0.0 and e1 > 0.0 and e2 > 0.0):
             continue
         if e1 > MIRROR_BALANCE * e2 or e2 > MIRROR_BALANCE * e1:
             continue
         # the covariance over the larger variance: a correlation that an image, whose
         # variance is that of the flow times the image's (small) power ratio squared,
         # cannot reach, however closely it follows the flow
-        corr[j] = (x - e1 * e2) / max(v1, v2)
+        c = (x - e1 * e2) / max(v1, v2)
+        corr[j] = c if c < math.inf else 0.0
     half = cnt // 2
     if half < 3:
         return
@@ -1245,7 +1247,7 @@ def _mirror_coherent(means, cross, squares, scale, mirror, st, sp, cnt, excess, 
     at = base + excess
     j = 0
     while j < cnt:
-        if corr[j] <= at:
+        if not corr[j] > at:  # (nor with a NaN level: every run ends)
             j += 1
             continue
         end = j

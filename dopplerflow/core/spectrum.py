@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft
 from numba import njit
+from scipy.special import gammainccinv
 
 from . import _design
 from ._numba import _JIT_PURE
@@ -183,8 +184,8 @@ def detection_thresholds(window, hop, n_bins_searched, average_frames=3, false_a
     mean, var = lam.sum(), (lam ** 2).sum()
     shape, scale = mean ** 2 / var, var / mean
     p_bin = false_alarm / max(n_bins_searched, 1)
-    t_high = _design.gamma_isf(shape, p_bin) * scale
-    t_low = _design.gamma_isf(shape, edge_p) * scale
+    t_high = gammainccinv(shape, p_bin) * scale
+    t_low = gammainccinv(shape, edge_p) * scale
     return float(t_high), float(t_low)
 
 
@@ -219,7 +220,7 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
     fs = float(sample_rate_hz)
     n_window = int(round(window_s * fs))
     hop = int(round(hop_s * fs))
-    n_fft = _design.next_fast_len(n_window)
+    n_fft = scipy.fft.next_fast_len(n_window)
     window = _design.hann(n_window).astype(np.float32)
     window.setflags(write=False)
     bin_hz = fs / n_fft

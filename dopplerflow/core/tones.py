@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 from numba import njit
+from scipy.special import gammainccinv
 
-from ._design import gamma_isf
 from ._numba import _JIT_PURE
 
 __all__ = ["Tones", "LINE_DB", "LINE_HOLD_S", "LINE_WARM_P"]
@@ -84,8 +84,8 @@ class Tones:
         """The ratios of :func:`_warm_hits` for the means of 1, 2, 4 ... ``n_last`` frames.
 
         A noise bin's mean power over ``n`` frames is a gamma variable of shape ``n``:
-        a peak stands above its surroundings' median (``gamma_isf(n, 0.5)``) as far as
-        that variable's upper :data:`LINE_WARM_P` quantile, and at least :data:`LINE_DB`.
+        a peak stands above its surroundings' median (that variable's median) as far as
+        its upper :data:`LINE_WARM_P` quantile, and at least :data:`LINE_DB`.
 
         Returns
         -------
@@ -94,7 +94,7 @@ class Tones:
         out = []
         n = 1
         while n <= n_last:
-            out.append(max(self.ratio, gamma_isf(n, LINE_WARM_P) / gamma_isf(n, 0.5)))
+            out.append(max(self.ratio, gammainccinv(n, LINE_WARM_P) / gammainccinv(n, 0.5)))
             n *= 2
         return np.array(out)
 
