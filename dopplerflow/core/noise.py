@@ -127,6 +127,11 @@ SILENT_SHARE = 0.5
 #: Above it, the per-bin floor keeps noise of a few steps from reading as flow, and a
 #: faint recording's flow (a sound card at a low gain) is still found.
 MUTE_DB = 10.0
+#: A frame's estimate of the level this many times under it (20 dB) is tracked in dB (by
+#: the same share of the step as the linear tracking): only a fall from a loud stretch
+#: reaches it.  At 4 times (6 dB), the fetal Interference recording's level fell under
+#: its noise, which read as flow, and its heart rate was lost.
+LEVEL_FALL = 100.0
 #: The bracket of the level's estimate, over the last level: the band's whitened noise bins
 #: between these are searched first for the estimate's quantile (in noise, about a fifth
 #: of them; the quantile of some 200 bins strays by some 15 %).
@@ -1326,7 +1331,14 @@ def _level_update(p, inv, bins, par, scratch, state):
     # quantile strays by some 15 %); then tracked
     state[N_LEVELS] += 1.0
     n = state[N_LEVELS]
-    state[LEVEL] += (1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]) * (est - state[LEVEL])
+    a = 1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]
+    if n > par[P_LEVEL_MEAN] and LEVEL_FALL * est < state[LEVEL]:
+        # far under the level, as after a loud stretch (a cable pulled, the probe
+        # scraped): tracked in dB, where the linear step would fall 0.04 dB a frame and
+        # take seconds to come back from tens of dB
+        state[LEVEL] *= (est / state[LEVEL]) ** a
+    else:
+        state[LEVEL] += a * (est - state[LEVEL])
 
 
 @njit(**_JIT_PURE)
