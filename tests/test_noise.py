@@ -232,6 +232,49 @@ def test_faint_flow_above_the_quantisation_level_is_flow():
     assert not any(w.startswith("near digital silence") for w in a.warnings)
 
 
+def test_a_float_or_24_bit_recordings_verdict_does_not_depend_on_its_level(tmp_path):
+    """Digital silence is judged against the quantisation of the samples' own step.  Against
+    16-bit quantisation, whatever the word length, the simulator's femoral reflux (raw probe
+    audio: wall echoes 45 dB over the blood; 3 dB, 15 degrees of I/Q imbalance) as floats
+    with its peak at -48 dBFS read near digital silence, not assessable.  As floats and as
+    24 bits, at -24 and -48 dBFS, its reflux is read as at full scale; as 16 bits at -48
+    dBFS its blood lies under the quantisation, and it is near digital silence."""
+    import soundfile as sf
+
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    fs = 16000
+    syn = synthesize("femoral_reflux", sample_rate_hz=fs, seed=0, iq_imbalance=(3.0, 15.0),
+                     snr_db=30.0)
+    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
+    x /= np.abs(x).max()
+    kw = dict(vessel="femoral", antegrade=syn.truth["antegrade"], layout="iq")
+
+    def analyse(peak_db, subtype):
+        y = np.asarray(x * 10 ** (peak_db / 20), np.float32)
+        if subtype == "FLOAT":
+            return df.analyze(y, sample_rate_hz=fs, **kw)
+        path = tmp_path / f"{subtype}.wav"
+        sf.write(path, y, fs, subtype=subtype)
+        return df.analyze(path, **kw)
+
+    (truth,) = syn.truth["reflux_events"]
+    full = analyse(0, "FLOAT")
+    (event,) = full.reflux_events
+    # (the wall band delays the onset of this slow reflux: the accepted limit)
+    assert event.start_s == pytest.approx(truth["start_s"], abs=0.25)
+    for peak_db, subtype in ((-48, "FLOAT"), (-24, "PCM_24"), (-48, "PCM_24")):
+        a = analyse(peak_db, subtype)
+        assert a.reflux is True, (peak_db, subtype, a.warnings)
+        (got,) = a.reflux_events
+        hop = a.summary.hop_s
+        assert got.start_s == pytest.approx(event.start_s, abs=hop)
+        assert got.end_s == pytest.approx(event.end_s, abs=hop)
+        assert not any(w.startswith("near digital silence") for w in a.warnings)
+    a = analyse(-48, "PCM_16")
+    assert a.reflux is None and a.reflux_not_assessable == "the recording is near digital silence"
+
+
 # ----------------------------------------------------------------- streaming
 def _everything(seed=8):
     """Brown noise, a low-pass at 3 kHz, a steady tone, two clicks and flow, 8 kHz I/Q."""

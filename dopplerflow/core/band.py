@@ -11,8 +11,8 @@ the maximum envelope does not run above the band's top.
 
 A bin is out of the band when its quiet floor is
 
-* **near digital silence**: within :data:`SILENT_DB` of the noise of 16-bit quantisation
-  (a few quantisation steps) and :data:`BELOW_DB` below the band's median noise; or
+* **near digital silence**: within :data:`SILENT_DB` of the samples' quantisation noise
+  (a few quantisation steps: :mod:`.noise`) and :data:`BELOW_DB` below the band's median noise; or
 * **far below the rest**: :data:`FAR_DB` below the band's median noise.
 
 A bin whose noise rises and falls with its mirror's (``line`` 3: a lossy codec codes each
@@ -35,7 +35,7 @@ from ._numba import _JIT_PURE
 
 __all__ = ["SignalBand", "SILENT_DB", "BELOW_DB", "FAR_DB", "EDGE_DB"]
 
-#: A bin whose quiet floor lies within this much of the noise of 16-bit quantisation
+#: A bin whose quiet floor lies within this much of the samples' quantisation noise
 #: (noise of about three quantisation steps rms) is near digital silence, dB.
 SILENT_DB = 20.0
 #: ... when it also lies this far below the band's median noise, dB.
@@ -144,7 +144,7 @@ def _band_update(prof, bias, line, st, sp, cnt, ref, quiet, ratios, low, out, co
     ref : float
         The band's median quiet floor (as ``prof``).
     quiet : float
-        Mean power of a bin of 16-bit quantisation noise.
+        Mean power of a bin of the samples' quantisation noise (:mod:`.noise`).
     ratios : ndarray, shape (4,), float64
         :data:`SILENT_DB`, :data:`BELOW_DB`, :data:`FAR_DB` and :data:`EDGE_DB` as
         power ratios (``10 ** (+-dB / 10)``).

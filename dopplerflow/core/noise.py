@@ -31,8 +31,13 @@ for longer than the memory is taken into its floor.
 The same tracker finds, at the end of each sub-window, the recording's signal band
 (:mod:`.band`) and its stationary tonal lines (:mod:`.tones`); frame by frame it removes
 impulses (:mod:`.impulses`) and counts the frames near digital silence (power in the band
-within :data:`SILENCE_DB` of 16-bit quantisation noise: the warning); a frame within
-:data:`MUTE_DB` of it holds no flow (its level is returned negative).
+within :data:`SILENCE_DB` of the samples' quantisation noise: the warning); a frame within
+:data:`MUTE_DB` of it holds no flow (its level is returned negative).  The quantisation is
+that of the step the samples lie on (:class:`~.precision.SampleGrid`: 2^-15 for 16-bit
+audio, 2^-23 for 24-bit; 24 bits' where they lie on no coarser grid, continuous floats),
+or 16-bit quantisation at the frame's own level (its strongest bin a full-scale tone's)
+where that lies higher.  A 16-bit recording is judged as it was recorded; a 24-bit or float
+one as its 16-bit copy at full scale would be, whatever its level.
 
 The rows of the time-averaged spectrum are then **whitened** (:meth:`NoiseFloor.whiten`):
 divided by the shape in force at their frame, the bins out of the band and on tonal
@@ -68,7 +73,7 @@ from .spectrum import QUANT_STEP, SpectralConfig
 from .tones import LINE_REACH, Tones, _mirror_hits, _tone_hits, _tone_hold, _warm_hits
 
 __all__ = ["NoiseFloor", "NoiseRecord", "FloorRows", "minimum_bias", "SMOOTH_S", "MEMORY_S",
-           "SUBWINDOWS", "SILENCE_DB", "SILENT_SHARE"]
+           "SUBWINDOWS", "SILENCE_DB", "SILENCE_STEP", "SILENT_SHARE"]
 
 #: Quantile of the whitened bins that estimates the level (robust to flow filling up to
 #: three quarters of the band).
@@ -115,14 +120,22 @@ WARM_COHERENT_FRAMES = 16
 _FIT_TOP = 0.45
 #: A fitted colour that changes the level by less than this over the band is flat, dB.
 COLOUR_FLAT_DB = 2.0
-#: A frame whose mean power over the band is within this much of 16-bit quantisation
+#: A frame whose mean power over the band is within this much of the samples' quantisation
 #: noise (noise of about three quantisation steps rms) is near digital silence, dB.
 SILENCE_DB = 20.0
+#: The quantisation step the tests of digital silence take where the samples lie on no
+#: coarser grid (continuous floats, or none with a value yet): 24 bits', the finest any
+#: converter resolves (16-bit quantisation at the frame's own level, where higher, is
+#: taken too: a 24-bit or float recording is judged as its 16-bit copy at full scale
+#: would be, whatever its level).  A lossy codec's decoded floats take 16
+#: bits' (:attr:`NoiseFloor.least_step`): the codec codes no finer than the audio it
+#: was given, and leaves out what it has no bits for, down to its decoder's rounding.
+SILENCE_STEP = 2.0 ** -23
 #: A recording with this share of its frames near digital silence is warned of; finding
 #: no flow in it is then no finding about the vessel (flow is not assessable).
 SILENT_SHARE = 0.5
-#: A frame whose mean power over the band is within this much of 16-bit quantisation noise
-#: (noise under about one quantisation step rms: the quantiser's output is mostly zero and
+#: A frame whose mean power over the band is within this much of the samples' quantisation
+#: noise (noise under about one quantisation step rms: the quantiser's output is mostly zero and
 #: one step, nothing like the Gaussian noise the detection is set for) holds no flow, dB.
 #: Above it, the per-bin floor keeps noise of a few steps from reading as flow, and a
 #: faint recording's flow (a sound card at a low gain) is still found.
@@ -152,13 +165,13 @@ _TINY = 1e-12
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
-    RUN_CLICK, N_UPPER = range(27)
+    RUN_CLICK, SILENT_REF, N_UPPER = range(28)
 N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates so far
 # slots of its parameters
-P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_QUANT, P_SILENCE, P_IMP_X, P_IMP_F, \
+P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
     P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_TWIN, P_LEVEL_MEAN, \
-    P_WARM_RATIO = range(29)
+    P_AT_FULL, P_WARM_RATIO = range(29)
 
 
 def _twin(cfg):
@@ -250,11 +263,16 @@ class NoiseFloor:
     band : SignalBand
     tones : Tones
     impulses : Impulses
+    least_step : float
+        The quantisation step the tests of digital silence take where the samples lie on
+        no coarser grid: :data:`SILENCE_STEP` (24 bits), or 16 bits' for audio decoded
+        from a lossy codec (set before the first frame).
     """
 
     def __init__(self, config: SpectralConfig, grid=None):
         self.cfg = cfg = config
         self.grid = grid
+        self.least_step = SILENCE_STEP
         n = cfg.n_fft
         hop_s = cfg.hop_s
         # frames that share no sample: every ``stride``-th frame is tracked
@@ -269,16 +287,19 @@ class NoiseFloor:
         alpha, first_frames = _level_weights(hop_s)
         self.params = np.array([
             a, v, SUBWINDOWS, _NOISE_Q, alpha, _NOISE_EVERY,
-            1.0 / minimum_bias(a, v * SUBWINDOWS), cfg.quant_power,
-            cfg.quant_power * 10.0 ** (SILENCE_DB / 10.0), IMPULSE_X, IMPULSE_FRACTION,
+            1.0 / minimum_bias(a, v * SUBWINDOWS),
+            10.0 ** (SILENCE_DB / 10.0), IMPULSE_X, IMPULSE_FRACTION,
             self.impulses.max_run, self.tones.ratio, self.tones.n_hold, LINE_REACH,
             _WARM_LAST, cfg.bin_hz, 10.0 ** (-COLOUR_BELOW_DB / 10.0),
             10.0 ** (COLOUR_FLAT_DB / 10.0), self.tones.steady, stride,
-            _FIT_TOP * cfg.sample_rate_hz, cfg.quant_power * 10.0 ** (MUTE_DB / 10.0),
+            _FIT_TOP * cfg.sample_rate_hz, 10.0 ** (MUTE_DB / 10.0),
             IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0), MIRROR_COHERENCE,
-            _twin(cfg), first_frames, *self.tones.warm_ratios(_WARM_LAST)])
+            _twin(cfg), first_frames,
+            cfg.quant_power / cfg.tone_power if cfg.tone_power > 0 else 0.0,
+            *self.tones.warm_ratios(_WARM_LAST)])
         self.state = np.zeros(N_LEVELS + 1)
         self.state[QUIET] = 1e9
+        self.state[SILENT_REF] = np.inf
         self.state[LAST_ROW] = -1.0
         self.state[PREV_ROW] = -2.0
         self._smooth = np.zeros(n, np.float32)
@@ -395,10 +416,11 @@ class NoiseFloor:
         else:
             step = steps(halves)
         out = np.empty(m, np.float64)
+        quant = self._silence_rows(self._frame, m)
         start, resume = 0, False
         while True:
-            start = _track(power, valid, step, self._frame, start, resume, *self._track_args,
-                           out)
+            start = _track(power, valid, step, quant, self._frame, start, resume,
+                           *self._track_args, out)
             if start < 0:
                 break
             # a sub-window ends (or a warm-up shape is due) at frame ``start``
@@ -408,32 +430,50 @@ class NoiseFloor:
         self.impulses.count = int(self.state[IMPULSES])
         return out
 
+    def _row_steps(self, row0, n):
+        """The samples' step at rows ``row0 ... row0 + n - 1`` (row ``r`` that of frame
+        ``r``: the step of the samples before the frame's end): one float where one step
+        holds for every row (a stream's usual case once its first samples are in), else a
+        float64 array, one a row."""
+        cfg = self.cfg
+        grid = self.grid
+        end = row0 * cfg.hop + cfg.n_window
+        if grid.last_change < end:  # no change since the first row's frame ended
+            return grid.step
+        first, last = grid.steps_at((end, end + max(n - 1, 0) * cfg.hop))
+        if first == last:
+            return first
+        return grid.steps_at((row0 + np.arange(n)) * cfg.hop + cfg.n_window)
+
     def _quant_rows(self, row0, n):
-        """The quantisation noise of a bin at rows ``row0 ... row0 + n - 1`` (row ``r``
-        that of frame ``r``: the step of the samples before the frame's end), float32.
+        """The quantisation noise of a bin at rows ``row0 ... row0 + n - 1``, float32: the
+        per-bin floor (none where the samples lie on no grid).
 
         The searched bins lie above the wall filter's cut-off, in its flat pass band,
         where the rounding's white noise keeps its level.
         """
         if self.grid is None:
             return np.zeros(n, np.float32)
-        cfg = self.cfg
-        grid = self.grid
-        end = row0 * cfg.hop + cfg.n_window
-        if grid.last_change < end:  # no change since the first row's frame ended
-            first = last = grid.step
-        else:
-            first, last = grid.steps_at((end, end + max(n - 1, 0) * cfg.hop))
-        if first == last:
-            # the step only gets finer: one step for every row (a stream's usual case once
-            # its first samples are in), whose noise is kept, one a row, from the last call
-            if self._quant_step != first or len(self._quant) < n:
-                self._quant_step = first
+        steps = self._row_steps(row0, n)
+        if np.ndim(steps) == 0:
+            # one step for every row, whose noise is kept, one a row, from the last call
+            if self._quant_step != steps or len(self._quant) < n:
+                self._quant_step = steps
                 self._quant = np.full(max(n, len(self._quant)),
-                                      _quant_power(np.array([first]), cfg.quant_power)[0])
+                                      _quant_power(np.array([steps]), self.cfg.quant_power)[0])
             return self._quant[:n]
-        steps = self.grid.steps_at((row0 + np.arange(n)) * cfg.hop + cfg.n_window)
-        return _quant_power(steps, cfg.quant_power)
+        return _quant_power(steps, self.cfg.quant_power)
+
+    def _silence_rows(self, row0, n):
+        """The quantisation noise of a bin the tests of digital silence take at rows
+        ``row0 ... row0 + n - 1``, float64: that of the samples' step, and of
+        :attr:`least_step` where the samples lie on no coarser grid (continuous floats,
+        none with a value yet, or no grid followed)."""
+        least = self.least_step
+        steps = least if self.grid is None else self._row_steps(row0, n)
+        steps = np.where(np.isfinite(steps) & (steps > least), steps, least)
+        quant = self.cfg.quant_power * (steps / QUANT_STEP) ** 2
+        return np.ascontiguousarray(np.broadcast_to(quant, (n,)), np.float64)
 
     def whiten(self, rows, noise, row0, first_row=0):
         """Whitened rows: divided by the noise shape in force at their frame.
@@ -1038,7 +1078,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             for k in range(hi - lo):
                 low[k] = min(low[k], r[k])
     # (near digital silence as the band's test: within SILENT_DB of quantisation noise)
-    _mirror_min(scratch2, mirror, lo, hi, code, ratios[0] * par[P_QUANT] / bias, scratch,
+    _mirror_min(scratch2, mirror, lo, hi, code, ratios[0] * state[SILENT_REF] / bias, scratch,
                 quiet)
     for k in range(lo, hi):
         line[k] = 0
@@ -1068,10 +1108,10 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             _tone_hits(src, newest, dir_start[d], dir_step[d], dir_count[d],
                        par[P_LINE_RATIO], t_hit, t_low)
     _mirror_hits(src, mirror, lo, hi, par[P_STEADY], t_hit)
-    # a line stands over 16-bit quantisation noise, as the band's noise does: under it
+    # a line stands over the samples' quantisation noise, as the band's noise does: under it
     # (the float rounding of a noiseless recording's spectra, a constant's included) a
     # peak is no interference anyone recorded
-    silent_at = ratios[0] * par[P_QUANT]
+    silent_at = ratios[0] * state[SILENT_REF]
     for k in range(lo, hi):
         if t_hit[k] and not src[k] > silent_at:
             t_hit[k] = 0
@@ -1119,7 +1159,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
     ref = np.float64(_select(scratch, m, m // 2)) if m > 0 else 0.0
     for d in range(2):
         _band_update(quiet, bias, line, dir_start[d], dir_step[d], dir_count[d], ref,
-                     par[P_QUANT], ratios, scratch2, iscratch, code, tops, pending, d)
+                     state[SILENT_REF], ratios, scratch2, iscratch, code, tops, pending, d)
         if not warm:  # the widest band found, for the result
             pending[2 + d] = max(pending[2 + d], tops[d])
     # the band's bins on held lines are taken out of it (code 2); each direction's bins
@@ -1169,6 +1209,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                warm, lo, hi, scratch, shape, inv, state, log2f, coef, colour)
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
+    state[SILENT_REF] = np.inf  # (the next shape's frames take their own)
 
 
 @njit(**_JIT_PURE)
@@ -1516,8 +1557,8 @@ def _replacement(power, last, lo, hi, inb, state, two):
 
 
 @njit(**_JIT_PURE)
-def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_step, dir_count,
-           par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
+def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, dir_step,
+           dir_count, par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
            tops, ver_inv, mirror, pair, pair_ring, out):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
@@ -1530,6 +1571,13 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
         Frames to track (the others only receive the level).
     step : ndarray, shape (n,), bool
         Frames that hold a step of level: gated as broadband.
+    quant : ndarray, shape (n,), float64
+        The quantisation noise of a bin at each frame (:meth:`NoiseFloor._silence_rows`):
+        with 16-bit quantisation noise at the frame's level (its strongest bin a
+        full-scale tone's), where that lies higher, the reference of the tests of digital
+        silence.
+        The least reference of the frames tracked since the last shape is kept in slot
+        ``SILENT_REF`` for the band's and the lines' tests (:func:`_update_shape`).
     frame0 : int
         Stream index of ``power[0]``.
     start : int
@@ -1638,9 +1686,14 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
                 total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
                 if state[LAST_ROW] == i and state[LAST_POWER] < 0.0:
                     state[LAST_POWER] = total
-                state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * n_in) \
+                # digital silence: the samples' quantisation, or 16-bit quantisation with
+                # the frame's strongest bin at full scale where that lies higher
+                q = max(quant[i], _row_max(p) * par[P_AT_FULL])
+                state[SILENT_REF] = min(state[SILENT_REF], q)
+                state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * q * n_in) \
                     else 0.0
-                state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * n_in) else 0.0
+                state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * q * n_in) \
+                    else 0.0
                 state[SILENT_MEAN] = total / n_in if n_in > 0 else 0.0
                 state[N_SUB_FRAMES] += 1.0
                 nn = int(n)
@@ -1688,6 +1741,16 @@ def _track(power, valid, step, frame0, start, resume, lo, hi, dir_start, dir_ste
         state[LAST_ROW] = -1.0
         state[PREV_ROW] = -2.0
     return -1
+
+
+@njit(**_JIT_PURE)
+def _row_max(p):
+    """The largest of the power frame ``p`` (every bin, the wall band's too: the wall's
+    echoes set a probe's level), as :func:`~.precision.precision_floor` takes it."""
+    top = np.float32(0.0)
+    for k in range(p.shape[0]):
+        top = max(top, p[k])
+    return np.float64(top)
 
 
 @njit(**_JIT_PURE)

@@ -50,7 +50,7 @@ from .hum import HumCanceller, HumProbe
 from .layout_check import LayoutCheck, check_pair
 from .layouts import channel_map
 from .levels import Levels
-from .noise import NoiseFloor, NoiseRecord
+from .noise import SILENCE_STEP, NoiseFloor, NoiseRecord
 from .precision import SampleGrid, precision_floor
 from .reflux import RefluxTracker
 from .rows import (
@@ -65,7 +65,7 @@ from .rows import (
 from .second_vessel import SecondVessel, TwoVesselWatch
 from .settings import require_settings
 from .sonogram import PooledSpectrogram, rows_kept
-from .spectrum import Framer, TimeAverager, spectral_config
+from .spectrum import QUANT_STEP, Framer, TimeAverager, spectral_config
 from .timeline import Timeline
 from .velocity import cm_s_per_hz
 from .wall import WallFilter, settling_samples, wall_filter_sos
@@ -203,9 +203,7 @@ class Processor:
         self.n_channels = int(n_channels)
         self.file = file
         self.cut = None  # a file read up to damage, or cut short: see cut_short
-        #: The lossy codec the samples were coded with (:attr:`.io.AudioInfo.codec`, e.g.
-        #: ``'MP3'``), or None; set by the file's reader (:func:`~.driver.analyze`, replay).
-        self.codec = None
+        self._codec = None
         self.cmap = channel_map(s.layout, self.n_channels, channels=s.channels,
                                 invert=s.invert, offset_hz=s.offset_hz)
         cfg = self.config = spectral_config(self.sample_rate_hz, self.cmap,
@@ -293,6 +291,19 @@ class Processor:
                                 f"offset, whose heterodyne moves the hum's lines off the "
                                 f"mains harmonics; record I/Q or mono instead")
         return HumCanceller(self.settings.hum_hz, self.sample_rate_hz, 2)
+
+    @property
+    def codec(self):
+        """The lossy codec the samples were coded with (:attr:`.io.AudioInfo.codec`, e.g.
+        ``'MP3'``), or None; set by the file's reader (:func:`~.driver.analyze`, replay)
+        before the first sample.  Its decoded floats are judged for digital silence
+        against 16-bit quantisation (:attr:`.NoiseFloor.least_step`)."""
+        return self._codec
+
+    @codec.setter
+    def codec(self, name):
+        self._codec = name
+        self.noise.least_step = QUANT_STEP if name is not None else SILENCE_STEP
 
     # ------------------------------------------------------------------ feeding
     def warn(self, message):

@@ -38,8 +38,8 @@ LOW_BINS_HZ = 0.5
 _NOISE_TOP = 0.45
 
 
-#: Quantisation step of 16-bit audio on the full scale [-1, 1): the reference of digital
-#: silence, whatever the recording's own word length.
+#: Quantisation step of 16-bit audio on the full scale [-1, 1): the unit the quantisation
+#: noise of any step is scaled from (:mod:`.noise`).
 QUANT_STEP = 2.0 ** -15
 
 
@@ -84,7 +84,10 @@ class SpectralConfig:
     quant_power : float
         Mean power of a bin of the noise of 16-bit quantisation (:data:`QUANT_STEP`,
         uniform, ``step**2 / 12`` a sample and channel), in the units of the power
-        spectrum: the level of digital silence.
+        spectrum: the unit of the quantisation noise of any step.
+    tone_power : float
+        Power of the bin of a full-scale tone (amplitude 1 in each channel) at the bin's
+        centre, in the same units.
     """
 
     sample_rate_hz: float
@@ -109,6 +112,7 @@ class SpectralConfig:
     track_lo: int = 0
     track_hi: int = 0
     quant_power: float = 0.0
+    tone_power: float = 0.0
 
     @property
     def hop_s(self):
@@ -261,7 +265,8 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
     track_hi = int(usable.max()) + 1 if usable.size else 0
     return SpectralConfig(fs, n_window, hop, n_fft, window, bin_hz, freqs, order, cmap.separated,
                           start, step, count, f0, noise_bins, t_high, t_low, average_frames, lo,
-                          mirror, track_lo, track_hi, _quant_power(window, cmap))
+                          mirror, track_lo, track_hi, _quant_power(window, cmap),
+                          _tone_power(window, cmap))
 
 
 def _mirror_bins(freqs_hz, cmap):
@@ -293,6 +298,14 @@ def _quant_power(window, cmap):
     """
     channels = 1 if cmap.i1 < 0 else (4 if cmap.separated else 2)
     return channels * QUANT_STEP ** 2 / 12.0 * float(np.sum(window.astype(float) ** 2))
+
+
+def _tone_power(window, cmap):
+    """Power of the bin of a full-scale tone at the bin's centre, for this layout's
+    spectrum: ``sum(w)**2`` for ``I + jQ`` of amplitude 1 (and a toward/away pair's side,
+    twice one channel's analytic signal), a quarter of it for one real channel."""
+    gain = float(np.sum(window.astype(float))) ** 2
+    return gain / 4.0 if cmap.i1 < 0 else gain
 
 
 class Framer:
