@@ -7,7 +7,7 @@ import soundfile as sf
 
 import dopplerflow as df
 from dopplerflow.cli import main
-from dopplerflow.core.glitches import GLITCH_S, PIECE, Glitches
+from dopplerflow.core.glitches import CEILING, GLITCH_S, PIECE, Glitches
 from dopplerflow.errors import InputError
 
 SAMPLE = "samples/jugular_valsalva_iq.flac"
@@ -62,6 +62,73 @@ def test_a_burst_is_blanked_up_to_the_limit(rng, extra, blanked):
     samples, n_blank, artefacts = _released(Glitches(2, 8000), x, 512)
     assert (artefacts == [[4000, 4000 + n, "burst"]]) == blanked
     assert n_blank == (n if blanked else 0) and len(samples) + n_blank == len(x)
+
+
+def _random_bytes(rng, n, channels=2):
+    """``n`` frames of random bytes read as float32: what a damaged float file holds (their
+    exponents are spread over the whole range: most values far beyond any audio, some NaN
+    or infinite, some beyond the ceiling)."""
+    return rng.integers(0, 2 ** 32, size=(n, channels), dtype=np.uint32).view(np.float32)
+
+
+@pytest.mark.parametrize("block", [1, 7, 97, 4096, 65536])
+def test_a_damaged_stretch_is_blanked_whole_whatever_the_blocks(block, rng):
+    """0.1 s of random bytes in noise at -40 dBFS.  Only its NaN and infinite values were
+    blanked, the rest, up to 10^38, analysed: its powers overflowed, the layout check read
+    NaN, and the rest of the recording was lost.  A loud run that holds a value no analysis
+    can take is damage: blanked whole, one artefact, whatever the blocks."""
+    x = (0.01 * rng.standard_normal((3 * 8000, 2))).astype(np.float32)
+    x[8000:8800] = _random_bytes(rng, 800)
+    samples, blanked, artefacts = _released(Glitches(2, 8000), x, block)
+    assert artefacts == [[8000, 8800, "damaged"]]
+    keep = np.ones(len(x), bool)
+    keep[8000:8800] = False
+    assert blanked == 800
+    np.testing.assert_array_equal(samples, x[keep])
+
+
+def test_a_run_beyond_the_ceiling_is_blanked_however_long(rng):
+    """Half a second of finite values at 10^30 (2^99) of full scale: a frame's power of them
+    is beyond float32.  Sustained, the run is no burst; it was analysed, and its infinite
+    powers lost the rest of the recording.  Values at the ceiling or beyond are taken out
+    as non-finite ones are; a run of them is blanked whole, and reported as loud."""
+    x = (0.01 * rng.standard_normal((3 * 8000, 2))).astype(np.float32)
+    x[8000:12000] = 1e30 * np.sign(rng.standard_normal((4000, 2)))
+    x[12000:12001] = CEILING  # the ceiling itself is out
+    x[20000:20001] = 1e4  # a burst under the ceiling, blanked as before
+    samples, blanked, artefacts = _released(Glitches(2, 8000), x, 1000)
+    assert artefacts == [[8000, 12001, "burst"], [20000, 20001, "burst"]]
+    assert blanked == 4002 and len(samples) == len(x) - 4002
+
+
+def test_a_damaged_float_file_keeps_its_layout_and_its_refluxes(tmp_path):
+    """The simulator's great saphenous recording (two refluxes) as a float WAV, with 0.2 s of
+    random bytes at 5 s.  Before: --layout auto chose toward-away ("nan dB apart"), numpy's
+    RuntimeWarnings reached the terminal, and the refluxes read were at 0.05-1.36 s and
+    1.39-2.27 s; read as I/Q the second reflux was lost.  Now the damage is one glitch of
+    200 ms, the layout I/Q, and both refluxes are read as in the undamaged file."""
+    import warnings
+
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    fs = 16000
+    syn = synthesize("gsv_squeeze_reflux", sample_rate_hz=fs, seed=0)
+    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
+    x = (x * (0.5 / np.abs(x).max())).astype(np.float32)
+    clean = df.analyze(x, sample_rate_hz=fs, vessel="gsv", antegrade="toward", layout="iq")
+    x[5 * fs:int(5.2 * fs)] = _random_bytes(np.random.default_rng(1), int(0.2 * fs))
+    path = tmp_path / "damaged.wav"
+    sf.write(path, x, fs, subtype="FLOAT")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = df.analyze(str(path), vessel="gsv", antegrade="toward", layout="auto")
+    assert got.settings.layout == "iq"
+    assert got.artefacts == [{"start_s": 5.0, "end_s": 5.2, "kind": "damaged"}]
+    assert any(w.startswith("1 glitch(es), 200.0 ms of samples damaged") for w in got.warnings)
+    hop = clean.summary.hop_s
+    assert len(got.reflux_events) == len(clean.reflux_events) == 2
+    for ev, ref in zip(got.reflux_events, clean.reflux_events, strict=True):
+        assert abs(ev.start_s - ref.start_s) <= hop and abs(ev.end_s - ref.end_s) <= hop
 
 
 @pytest.mark.parametrize("block", [1, 64, 4096])

@@ -390,6 +390,8 @@ def _glitch_warnings(proc):
         n = sum(b - a for a, b, _ in g.artefacts)
         kinds = sorted({k for _, _, k in g.artefacts})
         what = " and ".join({"burst": "far beyond the recording's level",
+                             "damaged": "damaged (far beyond the recording's level, NaN or "
+                                        "infinite among them)",
                              "non-finite": "not finite (NaN or infinite)"}[k] for k in kinds)
         out.append(f"{len(g.artefacts)} glitch(es), {1e3 * n / proc.sample_rate_hz:.1f} ms of "
                    f"samples {what} (first at {g.artefacts[0][0] / proc.sample_rate_hz:.3f} s), "
