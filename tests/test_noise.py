@@ -518,8 +518,9 @@ def test_the_level_comes_back_down_after_a_loud_stretch():
     """Half a second of noise 60 dB over full scale in the middle of a great saphenous
     recording (a cable pulled, the probe scraped): the level, tracked linearly, fell 0.04 dB
     a frame from it and read no flow for the rest of the recording, losing the second
-    reflux; tracked in dB once far above the frames' estimates, it is back within 3 dB
-    3.5 s later, and the second reflux is found."""
+    reflux; four estimates in a row 10 dB under it (0.32 s) set it to their mean, and it is
+    within 1 dB of the level before 0.6 s after the stretch (the mean of four estimates,
+    each straying by some 15 %), and the second reflux is found."""
     from dopplerflow.sim.synth import synthesize, to_layout
 
     fs = 16000
@@ -546,8 +547,8 @@ def test_the_level_comes_back_down_after_a_loud_stretch():
     level = np.concatenate(levels)
     hop = a.summary.hop_s
     before = np.median(level[round(4.0 / hop):round(4.9 / hop)])
-    after = np.median(level[round(9.0 / hop):round(9.3 / hop)])
-    assert abs(10 * np.log10(after / before)) < 3.0
+    after = np.median(level[round(6.1 / hop):round(6.5 / hop)])
+    assert abs(10 * np.log10(after / before)) < 1.0
     second = syn.truth["reflux_events"][1]
     assert [e for e in a.reflux_events
             if e.start_s < second["end_s"] and e.end_s > second["start_s"]]

@@ -140,11 +140,15 @@ SILENT_SHARE = 0.5
 #: Above it, the per-bin floor keeps noise of a few steps from reading as flow, and a
 #: faint recording's flow (a sound card at a low gain) is still found.
 MUTE_DB = 10.0
-#: A frame's estimate of the level this many times under it (20 dB) is tracked in dB (by
-#: the same share of the step as the linear tracking): only a fall from a loud stretch
-#: reaches it.  At 4 times (6 dB), the fetal Interference recording's level fell under
-#: its noise, which read as flow, and its heart rate was lost.
-LEVEL_FALL = 100.0
+#: Estimates of the level this many times under it (10 dB), :data:`FALL_ESTIMATES` in a
+#: row (0.32 s at a 5 ms hop), are a fall (the end of a loud stretch, a cable pulled or
+#: the probe scraped; a gain turned down): the level is their mean.  Tracked linearly, it
+#: fell 0.04 dB a frame from tens of dB and took seconds to come back, reading no flow
+#: meanwhile.  At 6 dB, the fetal Interference recording's level followed its quiet spells
+#: down, its interference read as flow, and its heart rate was lost (as it was when every
+#: estimate 6 dB under pulled the level down in dB).
+FALL_RATIO = 10.0
+FALL_ESTIMATES = 4
 #: The bracket of the level's estimate, over the last level: the band's whitened noise bins
 #: between these are searched first for the estimate's quantile (in noise, about a fifth
 #: of them; the quantile of some 200 bins strays by some 15 %).
@@ -165,7 +169,7 @@ _TINY = 1e-12
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
-    RUN_CLICK, SILENT_REF, N_UPPER = range(28)
+    RUN_CLICK, SILENT_REF, FALL_RUN, FALL_SUM, N_UPPER = range(30)
 N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates so far
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_SILENCE, P_IMP_X, P_IMP_F, \
@@ -1373,13 +1377,19 @@ def _level_update(p, inv, bins, par, scratch, state):
     state[N_LEVELS] += 1.0
     n = state[N_LEVELS]
     a = 1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]
-    if n > par[P_LEVEL_MEAN] and LEVEL_FALL * est < state[LEVEL]:
-        # far under the level, as after a loud stretch (a cable pulled, the probe
-        # scraped): tracked in dB, where the linear step would fall 0.04 dB a frame and
-        # take seconds to come back from tens of dB
-        state[LEVEL] *= (est / state[LEVEL]) ** a
+    if n > par[P_LEVEL_MEAN] and FALL_RATIO * est < state[LEVEL]:
+        # a run of estimates far under the level is a fall: the level is their mean
+        state[FALL_RUN] += 1.0
+        state[FALL_SUM] += est
+        if state[FALL_RUN] >= FALL_ESTIMATES:
+            state[LEVEL] = state[FALL_SUM] / state[FALL_RUN]
+            state[FALL_RUN] = 0.0
+            state[FALL_SUM] = 0.0
+            return
     else:
-        state[LEVEL] += a * (est - state[LEVEL])
+        state[FALL_RUN] = 0.0
+        state[FALL_SUM] = 0.0
+    state[LEVEL] += a * (est - state[LEVEL])
 
 
 @njit(**_JIT_PURE)
