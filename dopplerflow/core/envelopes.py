@@ -162,7 +162,8 @@ class FlowReference:
         return other
 
 
-def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None, reference=None):
+def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None, reference=None,
+              resets=()):
     """Detect flow and estimate envelopes in each direction.
 
     Parameters
@@ -181,6 +182,10 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None, referenc
     reference : FlowReference, optional
         With ``floor``: the stream's strongest recent flow, updated by these rows.  An
         edge stands only within :data:`DYNAMIC_RANGE_DB` of it.  None: no such limit.
+    resets : sequence of int
+        Rows (ascending) before which the reference is cleared: the noise floor fell
+        there (:attr:`.NoiseFloor.falls`), at the end of a loud stretch whose noise
+        passed for flow and set it.
 
     Returns
     -------
@@ -203,10 +208,18 @@ def envelopes(smooth, noise, config, method=DEFAULT_METHOD, floor=None, referenc
     if floor.slots.shape != noise.shape:
         raise ValueError(f"floor has {floor.slots.shape[0]} rows; the spectrum {len(noise)}")
     state = np.zeros(3) if reference is None else reference.state  # zeros: no limit
-    _envelopes_floor(smooth, noise, floor.shapes, floor.tops, floor.slots, config.dir_start,
-                     config.dir_step, config.dir_count, config.dir_f0, config.bin_hz,
-                     config.t_high, config.t_low, MIN_RUN, method_code(method),
-                     10.0 ** (-DYNAMIC_RANGE_DB / 10.0), state, out)
+    code = method_code(method)
+    ratio = 10.0 ** (-DYNAMIC_RANGE_DB / 10.0)
+    # the rows between resets in turn (the state carries from row to row: the same result)
+    edges = [0, *(int(r) for r in resets), len(noise)]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if a > 0:
+            state[REF_POWER] = 0.0
+        if b > a:
+            _envelopes_floor(smooth[a:b], noise[a:b], floor.shapes, floor.tops,
+                             floor.slots[a:b], config.dir_start, config.dir_step,
+                             config.dir_count, config.dir_f0, config.bin_hz, config.t_high,
+                             config.t_low, MIN_RUN, code, ratio, state, out[a:b])
     return out
 
 

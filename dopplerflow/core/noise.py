@@ -271,12 +271,16 @@ class NoiseFloor:
         The quantisation step the tests of digital silence take where the samples lie on
         no coarser grid: :data:`SILENCE_STEP` (24 bits), or 16 bits' for audio decoded
         from a lossy codec (set before the first frame).
+    falls : list of int
+        The frames at which the level fell (:data:`FALL_RATIO`), not yet taken
+        (:meth:`take_falls`).
     """
 
     def __init__(self, config: SpectralConfig, grid=None):
         self.cfg = cfg = config
         self.grid = grid
         self.least_step = SILENCE_STEP
+        self.falls = []
         n = cfg.n_fft
         hop_s = cfg.hop_s
         # frames that share no sample: every ``stride``-th frame is tracked
@@ -420,16 +424,19 @@ class NoiseFloor:
         else:
             step = steps(halves)
         out = np.empty(m, np.float64)
+        fell = np.zeros(m, np.bool_)
         quant = self._silence_rows(self._frame, m)
         start, resume = 0, False
         while True:
             start = _track(power, valid, step, quant, self._frame, start, resume,
-                           *self._track_args, out)
+                           *self._track_args, out, fell)
             if start < 0:
                 break
             # a sub-window ends (or a warm-up shape is due) at frame ``start``
             _update_shape(self.state[WARM] > 0.0, self._frame + start, *self._shape_args)
             resume = True
+        if fell.any():
+            self.falls += (self._frame + np.flatnonzero(fell)).tolist()
         self._frame += m
         self.impulses.count = int(self.state[IMPULSES])
         return out
@@ -517,6 +524,14 @@ class NoiseFloor:
                              white.view(np.int32), slots):
             raise RuntimeError(f"row {row0} is older than the noise shapes kept")
         return white, self.floor_rows(slots)
+
+    def take_falls(self, row0, n):
+        """The falls of the level among rows ``row0 ... row0 + n - 1`` (row ``r`` that of
+        frame ``r``), as indices from ``row0``; those up to the last row are dropped."""
+        end = row0 + n
+        taken = [f - row0 for f in self.falls if row0 <= f < end]
+        self.falls = [f for f in self.falls if f >= end]
+        return taken
 
     def shape_row(self, k=1):
         """The frame from which the shape of the ``k``-th sub-window (from 1) is in force
@@ -1337,7 +1352,8 @@ def _upper_counts(dir_start, dir_step, dir_count, tops, inb, state):
 @njit(**_JIT_PURE)
 def _level_update(p, inv, bins, par, scratch, state):
     """Merge a new estimate of the level from one frame's whitened noise bins in the band
-    (``bins``: :func:`_band_noise_bins`).
+    (``bins``: :func:`_band_noise_bins`); return whether the level fell
+    (:data:`FALL_RATIO`).
 
     The estimate is the ``P_Q`` quantile of the whitened bins over the quantile of an
     exponential law of mean 1.  Once there is a level, that quantile lies near the
@@ -1348,7 +1364,7 @@ def _level_update(p, inv, bins, par, scratch, state):
     """
     m = bins.shape[0]
     if m == 0:
-        return
+        return False
     qi = int(par[P_Q] * (m - 1))
     q = (qi + 0.5) / m
     g = -math.log(1.0 - q)  # the quantile of the exponential law of mean 1
@@ -1371,7 +1387,7 @@ def _level_update(p, inv, bins, par, scratch, state):
         x = _select(scratch, m, qi)
     est = np.float64(x) / g  # (widened: numpy divides a float32 by a Python float in float32)
     if est <= 0.0:
-        return  # digital silence: keep the level known so far
+        return False  # digital silence: keep the level known so far
     # a stream's first frames: the mean of their estimates (one a frame; one frame's
     # quantile strays by some 15 %); then tracked
     state[N_LEVELS] += 1.0
@@ -1385,11 +1401,12 @@ def _level_update(p, inv, bins, par, scratch, state):
             state[LEVEL] = state[FALL_SUM] / state[FALL_RUN]
             state[FALL_RUN] = 0.0
             state[FALL_SUM] = 0.0
-            return
+            return True
     else:
         state[FALL_RUN] = 0.0
         state[FALL_SUM] = 0.0
     state[LEVEL] += a * (est - state[LEVEL])
+    return False
 
 
 @njit(**_JIT_PURE)
@@ -1569,7 +1586,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 @njit(**_JIT_PURE)
 def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, dir_step,
            dir_count, par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
-           tops, ver_inv, mirror, pair, pair_ring, out):
+           tops, ver_inv, mirror, pair, pair_ring, out, fell):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -1621,6 +1638,8 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
         a sub-window (:func:`_mirror_coherent`).
     out : ndarray, shape (n,), float64
         The level in force at each frame, negative where it is near digital silence.
+    fell : ndarray, shape (n,), bool
+        Set where the level fell (:data:`FALL_RATIO`); left as it is elsewhere.
 
     Returns
     -------
@@ -1734,7 +1753,8 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                     return i
         # the level from the first band on (no flow is searched before)
         if state[N_VER] > 1 and (levelled or state[N_LEVELS] < par[P_LEVEL_MEAN]):
-            _level_update(p, inv, band_noise[:int(state[N_NOISE])], par, scratch, state)
+            fell[i] = _level_update(p, inv, band_noise[:int(state[N_NOISE])], par, scratch,
+                                    state)
         level = state[LEVEL]
         if state[SILENT_NOW] > 0.0:
             state[SILENT] += 1.0

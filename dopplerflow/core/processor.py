@@ -495,7 +495,7 @@ class Processor:
         provisional next rows (None: none)."""
         self._join_ahead()
         env = envelopes(white, noise, self.config, self.settings.envelope, floor,
-                        self.reference)
+                        self.reference, self.noise.take_falls(row0, len(white)))
         if self.second is not None:
             # on the rows as analysed (those not analysed hold no flow)
             valid = self.timeline.valid_mask(row0, len(smooth))
