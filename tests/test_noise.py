@@ -514,6 +514,33 @@ def test_mirror_coherence_over_sums_beyond_float32_marks_nothing_and_ends(bad):
         k for k in coherent if k != st + 12]
 
 
+def test_a_muted_second_leaves_the_level_and_the_peaks_as_they_were():
+    """A second of exact zeros (the input muted) in the middle of the simulator's great
+    saphenous recording, as floats.  The level, tracked in dB from 20 dB under it, followed
+    the wall filter's decay into the silence down to -140 dB and rose from there for 0.8 s
+    after it: the noise read as flow at 151 and 153 cm/s both ways, and three tonal lines
+    were reported that are not there.  Four estimates in a row 10 dB under set it once, and
+    the peaks, lines and refluxes are the recording's own (the peaks within a bin)."""
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    fs = 16000
+    syn = synthesize("gsv_squeeze_reflux", sample_rate_hz=fs, seed=0)
+    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
+    x = (x * (0.5 / np.abs(x).max())).astype(np.float32)
+    kw = dict(sample_rate_hz=fs, vessel="gsv", layout="iq", antegrade="toward")
+    clean = df.analyze(x, **kw)
+    x[5 * fs:6 * fs] = 0.0
+    a = df.analyze(x, **kw)
+    bin_cm_s = a.summary.velocity_resolution_cm_s
+    for peak in ("peak_antegrade_velocity_cm_s", "peak_retrograde_velocity_cm_s"):
+        assert abs(getattr(a.summary, peak) - getattr(clean.summary, peak)) <= bin_cm_s
+    assert a.tonal_lines_hz == clean.tonal_lines_hz == []
+    hop = a.summary.hop_s
+    assert len(a.reflux_events) == len(clean.reflux_events) == 2
+    for got, ref in zip(a.reflux_events, clean.reflux_events, strict=True):
+        assert abs(got.start_s - ref.start_s) <= hop and abs(got.end_s - ref.end_s) <= hop
+
+
 def test_the_level_comes_back_down_after_a_loud_stretch():
     """Half a second of noise 60 dB over full scale in the middle of a great saphenous
     recording (a cable pulled, the probe scraped): the level, tracked linearly, fell 0.04 dB
