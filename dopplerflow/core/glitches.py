@@ -15,15 +15,17 @@ reported as *artefacts*:
 * **damage**: a run of loud samples that holds a sample no analysis can take, however
   long.  Random bytes read as float32 (a damaged float file) are mostly far beyond the
   recording's level, and some of them NaN, infinite or beyond the ceiling; the run is
-  blanked whole from its first sample not yet released, and the pieces that hold such
-  samples do not move the level, so that the damage stays loud to its end.
+  blanked whole, from :data:`GLITCH_S` before its first such sample (its start, if later)
+  to its last loud sample, and the pieces that hold such samples do not move the level,
+  so that the damage stays loud to its end.
 
 A sustained rise (flow starting after a quiet stretch, the probe touching the
 skin) is never a burst: its loud samples keep coming, so it spans more than
 :data:`GLITCH_S` and is kept whole.  Whether a burst is short is known at most
 ``2 * GLITCH_S`` after it starts, so from a loud sample on the stage holds the
-samples back until it knows (4 ms at most); a damaged run is blanked as far as its
-last loud sample, and the :data:`GLITCH_S` after it held back; without either it holds
+samples back until it knows (4 ms at most); in a longer run of loud samples it holds
+the last :data:`GLITCH_S` back (damage found there is blanked from that far back), and in
+damage the :data:`GLITCH_S` after its last loud sample; without a loud sample it holds
 nothing back.
 The decisions depend only on the samples, so any block size gives the same
 output.
@@ -108,13 +110,14 @@ class Glitches:
         self.median_log2 = None  # the exponent of that median magnitude
         self.artefacts = []
         self._tail = np.zeros((0, self.n_channels), np.float32)  # samples held back
-        self._open = None  # (first, last) stream index of the burst that may still grow
+        # (first, last, first unusable or -1) stream indices of the run that may still grow
+        self._open = None
         self._blank = []  # [start, end) stream ranges decided blank, not all released yet
         self._n_in = 0  # samples received
         self._n_out = 0  # samples released
         # the level grid: the RMS of the last pieces in a ring (see _loud)
         self._medians = np.zeros((2, LEVEL_PIECES), np.int64)
-        self._bad = 0  # samples not finite in the newest block
+        self._bad = 0  # samples no analysis can take in the newest block
         self._tail_bad = False  # whether the held-back tail may hold some
         self._state = np.zeros(_N_STATE, np.int64)
         self._first = np.zeros((0, self.n_channels), np.float32)  # None once judged

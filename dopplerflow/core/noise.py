@@ -1602,8 +1602,7 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
         The quantisation noise of a bin at each frame (:meth:`NoiseFloor._silence_rows`):
         with 16-bit quantisation noise at the frame's level (its strongest bin a
         full-scale tone's), where that lies higher, the reference of the tests of digital
-        silence.
-        The least reference of the frames tracked since the last shape is kept in slot
+        silence.  The least reference of the frames tracked since the last shape is kept in slot
         ``SILENT_REF`` for the band's and the lines' tests (:func:`_update_shape`).
     frame0 : int
         Stream index of ``power[0]``.
