@@ -92,16 +92,21 @@ def test_bursts_give_the_same_result_whatever_the_blocks():
     noise tracker's calls: bursts at every point of the hop give the same result for
     any block size."""
     starts = [c + 0.0013 * k for k, c in enumerate(CLICKS_S)]
-    x = _with_bursts(_flow(n_s=4.5), starts, 0)
+    d = _same_whatever_the_blocks(_with_bursts(_flow(n_s=4.5), starts, 0))
+    assert d["impulses"] == len(CLICKS_S)
+
+
+def _same_whatever_the_blocks(x):
+    """The JSON of ``x``'s analysis (with its trace), the same for blocks of 1, 7, 997 and
+    65537 frames."""
     ref = None
     for block in (1, 7, 997, 65537):
         d = df.analyze(x, sample_rate_hz=FS, antegrade="toward",
                        block_size=block).to_dict(trace=True)
         if ref is None:
             ref = d
-            assert d["impulses"] == len(CLICKS_S)
-            continue
         assert d == ref, f"block size {block} changed the result"
+    return ref
 
 
 def test_a_long_broadband_burst_is_no_impulse():
@@ -212,3 +217,81 @@ def test_steps_are_numpys_test_of_the_halves_in_float32():
     got = impulses.steps(halves)
     assert 1000 < got.sum() < 3000  # both sides of the ratio
     np.testing.assert_array_equal(got, want)
+
+
+def _gsv(fs=16000):
+    """The simulator's great saphenous vein with two refluxes (2.36-4.27 s and
+    8.36-10.25 s), I/Q at ``fs``, its peak at half full scale."""
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    syn = synthesize("gsv_squeeze_reflux", sample_rate_hz=fs, seed=0)
+    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
+    return (x * (0.5 / np.abs(x).max())).astype(np.float32)
+
+
+def _gsv_result(x, fs=16000, **kwargs):
+    return df.analyze(x, sample_rate_hz=fs, vessel="gsv", layout="iq", antegrade="toward",
+                      **kwargs)
+
+
+@pytest.mark.parametrize("start_s, dur_s, rms", [(3.0, 0.1, 0.01), (3.0, 0.3, 0.1),
+                                                  (5.0, 0.1, 0.003), (5.0, 0.3, 0.03)])
+def test_broadband_noise_is_not_read(start_s, dur_s, rms):
+    """The probe rubbed for 0.1 or 0.3 s (complex white noise over the whole band, from
+    33 dB under the power of the wall echoes to as much), inside the first reflux or
+    between the two.  Read, its noise stood at the band's top both ways (the summary's
+    peaks 151 and 153 cm/s, the band's top), it left tonal lines that are not there in the
+    noise floor, and, read into the level, the noise after it read as flow: inside the
+    reflux it split the 1.91 s reflux in two (the first 0.74 or 0.87 s long), each short of
+    a femoral vein's 1 s.  Now its rows are not read (NaN) and the level is left as it was:
+    the reflux is one, within a hop of the recording's without the noise, and marked
+    affected_by_gap; the antegrade peak is the recording's, within a bin."""
+    fs = 16000
+    x0 = _gsv(fs)
+    clean = _gsv_result(x0)
+    x = x0.copy()
+    i0, n = int(start_s * fs), int(dur_s * fs)
+    x[i0:i0 + n] += rms * np.random.default_rng(1).standard_normal((n, 2)).astype(np.float32)
+    a = _gsv_result(x)
+    hop = a.summary.hop_s
+    assert len(a.reflux_events) == len(clean.reflux_events) == 2
+    for got, ref in zip(a.reflux_events, clean.reflux_events, strict=True):
+        assert abs(got.start_s - ref.start_s) <= hop and abs(got.end_s - ref.end_s) <= hop
+        assert got.affected_by_gap == (got.start_s < start_s < got.end_s)
+    res = a.summary.velocity_resolution_cm_s
+    assert abs(a.summary.peak_antegrade_velocity_cm_s
+               - clean.summary.peak_antegrade_velocity_cm_s) <= res
+    # the noise's rows are not read, from its first frames past an impulse's length
+    t = a.trace.time_s
+    inside = (t > start_s + impulses.IMPULSE_MAX_S + hop) & (t < start_s + dur_s - hop)
+    assert np.isnan(a.trace.antegrade_max_cm_s[inside]).all()
+    assert not a.trace.flow[inside].any()
+    spans = [(s["start_s"], s["end_s"]) for s in a.artefacts if s["kind"] == "broadband"]
+    assert len(spans) == 1
+    assert spans[0][0] <= start_s + impulses.IMPULSE_MAX_S + 2 * hop
+    assert abs(spans[0][1] - (start_s + dur_s)) <= 3 * hop
+    assert any("broadband noise" in w for w in a.warnings)
+
+
+def test_broadband_noise_not_read_whatever_the_blocks():
+    """The frames not read, and the level left as it was over them, do not depend on the
+    blocks the samples come in."""
+    x = _flow(n_s=3.0)
+    rng = np.random.default_rng(3)
+    i0, i1 = int(1.0 * FS), int(1.25 * FS)
+    x[i0:i1] += 0.1 * rng.standard_normal((i1 - i0, 2)).astype(np.float32)
+    d = _same_whatever_the_blocks(x)
+    assert [a["kind"] for a in d["artefacts"]] == ["broadband"]
+
+
+def test_broadband_noise_in_a_mono_recording_is_read():
+    """With one direction there is no second side to tell noise from flow by (the
+    precordial recordings' heart sounds are broadband too): its rows are read."""
+    x = _flow(n_s=3.0)[:, :1].copy()
+    rng = np.random.default_rng(3)
+    i0, i1 = int(1.0 * FS), int(1.25 * FS)
+    x[i0:i1] += 0.1 * rng.standard_normal((i1 - i0, 1)).astype(np.float32)
+    a = df.analyze(x, sample_rate_hz=FS, layout="mono")
+    assert a.artefacts is None
+    t = a.trace.time_s
+    assert np.isfinite(a.trace.antegrade_max_cm_s[(t > 1.05) & (t < 1.2)]).all()

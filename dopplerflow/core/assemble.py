@@ -366,8 +366,9 @@ def _cut_by_end(proc, events, warnings):
 def _nothing_analysed(proc):
     """Why no row was analysed."""
     settle_ms = 1e3 * proc.timeline.settle / proc.sample_rate_hz
-    if proc.timeline.gaps or proc.glitches.artefacts:
-        return ("nothing was analysed: every stretch of audio was lost, blanked or within "
+    if proc.timeline.gaps or proc.glitches.artefacts or proc.noise.impulses.bursts:
+        return ("nothing was analysed: every stretch of audio was lost, blanked, broadband "
+                "noise or within "
                 f"the {settle_ms:.0f} ms the wall filter settles after a gap, so flow and "
                 "reflux are not assessable")
     return (f"nothing was analysed: {1e3 * proc.time_s:.0f} ms of audio is shorter than the "
@@ -376,10 +377,13 @@ def _nothing_analysed(proc):
 
 
 def _artefact_entries(proc):
-    """The JSON's ``artefacts``: stretches blanked by the glitch stage (None: none)."""
+    """The JSON's ``artefacts``: stretches blanked by the glitch stage, and of broadband
+    noise not read (:mod:`.impulses`), in time order (None: none)."""
     fs = proc.sample_rate_hz
-    return [{"start_s": round(a / fs, 4), "end_s": round(b / fs, 4), "kind": kind}
-            for a, b, kind in proc.glitches.artefacts] or None
+    out = [(a / fs, b / fs, kind) for a, b, kind in proc.glitches.artefacts]
+    out += [(a, b, "broadband") for a, b in proc.noise.impulses.burst_spans_s()]
+    return [{"start_s": round(a, 4), "end_s": round(b, 4), "kind": kind}
+            for a, b, kind in sorted(out)] or None
 
 
 def _glitch_warnings(proc):

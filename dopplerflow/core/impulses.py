@@ -23,6 +23,17 @@ when one of its frames also holds more than :data:`IMPULSE_FRACTION` of the top
 quarter-band that far up (:func:`_top_fraction`): flow at a systolic peak can fill the
 upper half-band past its middle, a click fills it to the top.
 
+The kept frames of a longer run are not read (:attr:`Impulses.bursts`): noise over the
+whole band (a probe rubbing, a knock, a cable's crackle, the start of a loud stretch) hides
+the flow under it, and read as flow it stood at the band's top, both ways.  Their rows hold
+no velocity (NaN, as where samples were lost: :class:`~.timeline.Timeline`), and events near
+them are marked ``affected_by_gap``.  With two directions a frame is not read where its two
+sides' power over their upper half-bands lies within :data:`BURST_BALANCE` (noise comes in
+on both channels alike; strong flow and its image, 12 dB or more under it, can both fill
+their upper halves); with one, where the band's top quarter is raised too.  A frame taken
+for a step of level alone is read.  The level follows a sustained loud stretch within a few
+estimates (some 0.25 s), after which its frames are no longer broadband against it.
+
 A step of level (flow that starts or stops at once against near-silence) does to the one
 frame whose window holds it near its middle what a click does: the window cut at the step
 leaks the loud half's power over the band, and where the flow is faint at the step, too
@@ -48,7 +59,7 @@ from numba import njit
 from ._numba import _JIT_PURE
 
 __all__ = ["Impulses", "IMPULSE_X", "IMPULSE_FRACTION", "IMPULSE_FRACTION_BOTH", "IMPULSE_MAX_S",
-           "STEP_DB", "STEP_X", "steps"]
+           "BURST_BALANCE", "STEP_DB", "STEP_X", "steps"]
 
 #: A bin of a broadband frame stands this many times above its noise floor (noise alone
 #: in ``exp(-3)``, 5 %, of the bins).
@@ -60,6 +71,12 @@ IMPULSE_FRACTION_BOTH = 0.3
 #: Longest run of broadband frames taken for an impulse: a click of 20 ms seen through a
 #: 10 ms window and its hop, s.
 IMPULSE_MAX_S = 0.03
+#: A broadband frame of a run longer than an impulse is not read, with two directions,
+#: where its two sides' power over their upper half-bands lies within this ratio (6 dB):
+#: noise over the band (a probe rubbing, a cable's crackle) comes in on both channels
+#: alike, where flow lies on one side and its image (an I/Q imbalance) 12 dB or more
+#: under it.
+BURST_BALANCE = 4.0
 #: A frame whose window's halves differ by more than this in power holds a step of level,
 #: dB (see the module's text).
 STEP_DB = 15.0
@@ -100,12 +117,31 @@ class Impulses:
         Longest run of broadband frames replaced and counted as an impulse.
     count : int
         Impulses counted so far (set by the tracker).
+    bursts : list of [int, int]
+        ``[first, end)`` frame ranges of broadband noise not read (a run longer than an
+        impulse; see the module's text), merged across a frame short of broadband.
     """
 
     def __init__(self, config):
         self.config = config
         self.max_run = max(1, int(math.ceil(IMPULSE_MAX_S / config.hop_s - 1e-9)))
         self.count = 0
+        self.bursts = []
+
+    def add_bursts(self, frames):
+        """Add the frames (stream indices, ascending) of broadband noise not read."""
+        for f in frames.tolist():
+            if self.bursts and f <= self.bursts[-1][1] + 1:
+                self.bursts[-1][1] = f + 1
+            else:
+                self.bursts.append([f, f + 1])
+
+    def burst_spans_s(self):
+        """Start and end, s, of each range of :attr:`bursts`: from half a hop before its
+        first frame's centre to half a hop after its last's."""
+        cfg = self.config
+        return [(cfg.t0_s + (a - 0.5) * cfg.hop_s, cfg.t0_s + (b - 0.5) * cfg.hop_s)
+                for a, b in self.bursts]
 
     def warning(self):
         """The result's warning about the impulses found, or None."""
@@ -113,6 +149,18 @@ class Impulses:
             return None
         return (f"{self.count} impulse(s) (clicks, probe taps: broadband for up to "
                 f"{IMPULSE_MAX_S * 1e3:.0f} ms) left out of the spectrum")
+
+    def burst_warning(self):
+        """The result's warning about the broadband noise not read, or None."""
+        if not self.bursts:
+            return None
+        spans = self.burst_spans_s()
+        total = sum(b - a for a, b in spans)
+        return (f"{len(spans)} stretch(es) of broadband noise ({1e3 * total:.0f} ms in all, "
+                f"first at {spans[0][0]:.3f} s; a probe rubbing or knocked, a cable's "
+                f"crackle: over the whole band on both channels alike, longer than a click) "
+                f"hide the flow under them and were not read; events near them are marked "
+                f"affected_by_gap")
 
 
 # --------------------------------------------------------------------------- kernels
@@ -186,6 +234,17 @@ def _broadband_fraction(p, vinv, n_in, level, st, sp, cnt, top, x):
     for k in range(pp.shape[0]):
         above += 1 if pp[k] * vv[k] > lim else 0
     return above / n_in
+
+
+@njit(**_JIT_PURE)
+def _upper_power(p, inb, st, sp, cnt, top):
+    """The power of a direction's upper half-band (:func:`_upper_run`), over its in-band
+    bins (``inb`` 1.0)."""
+    k0, k1 = _upper_run(st, sp, cnt, top)
+    total = np.float32(0.0)
+    for k in range(k0, k1 + 1):
+        total += p[k] * inb[k]
+    return total
 
 
 @njit(**_JIT_PURE)

@@ -59,6 +59,7 @@ from scipy.special import gammaincc
 from ._numba import _JIT_PURE
 from .band import SignalBand, _band_update
 from .impulses import (
+    BURST_BALANCE,
     IMPULSE_FRACTION,
     IMPULSE_FRACTION_BOTH,
     IMPULSE_X,
@@ -66,6 +67,7 @@ from .impulses import (
     _broadband_fraction,
     _top_fraction,
     _upper_count,
+    _upper_power,
     steps,
 )
 from .precision import PRECISION_DB
@@ -149,6 +151,13 @@ MUTE_DB = 10.0
 #: estimate 6 dB under pulled the level down in dB).
 FALL_RATIO = 10.0
 FALL_ESTIMATES = 4
+#: Broadband noise not read (:mod:`.impulses`) leaves the level as it was before it: a
+#: probe rubbing for a moment, read into the level, set it high, and the noise that
+#: followed the level up read as flow at the band's top both ways for a few hundred
+#: milliseconds, splitting a reflux under way.  Broadband noise that lasts this long, s
+#: (the level's time constant), is a new level (a gain turned up, a louder room): the level
+#: is the mean of its frames' estimates, and the frames after are read against it.
+BURST_ADAPT_S = _NOISE_TAU_S
 #: The bracket of the level's estimate, over the last level: the band's whitened noise bins
 #: between these are searched first for the estimate's quantile (in noise, about a fifth
 #: of them; the quantile of some 200 bins strays by some 15 %).
@@ -169,13 +178,14 @@ _TINY = 1e-12
 LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER, \
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
-    RUN_CLICK, SILENT_REF, FALL_RUN, FALL_SUM, N_UPPER = range(30)
+    RUN_CLICK, SILENT_REF, FALL_RUN, FALL_SUM, BROAD_NOW, UNREAD_N, UNREAD_SUM, \
+    RUN_UNREAD, N_UPPER = range(34)
 N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates so far
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
     P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_TWIN, P_LEVEL_MEAN, \
-    P_AT_FULL, P_WARM_RATIO = range(29)
+    P_AT_FULL, P_BALANCE, P_ADAPT, P_WARM_RATIO = range(31)
 
 
 def _twin(cfg):
@@ -274,6 +284,9 @@ class NoiseFloor:
     falls : list of int
         The frames at which the level fell (:data:`FALL_RATIO`), not yet taken
         (:meth:`take_falls`).
+    unread : ndarray of int
+        The frames of the last call that are broadband noise, not read (stream indices;
+        :mod:`.impulses`).
     """
 
     def __init__(self, config: SpectralConfig, grid=None):
@@ -281,6 +294,7 @@ class NoiseFloor:
         self.grid = grid
         self.least_step = SILENCE_STEP
         self.falls = []
+        self.unread = np.zeros(0, np.int64)
         n = cfg.n_fft
         hop_s = cfg.hop_s
         # frames that share no sample: every ``stride``-th frame is tracked
@@ -304,6 +318,7 @@ class NoiseFloor:
             IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0), MIRROR_COHERENCE,
             _twin(cfg), first_frames,
             cfg.quant_power / cfg.tone_power if cfg.tone_power > 0 else 0.0,
+            BURST_BALANCE, max(1, round(BURST_ADAPT_S / hop_s)),
             *self.tones.warm_ratios(_WARM_LAST)])
         self.state = np.zeros(N_LEVELS + 1)
         self.state[QUIET] = 1e9
@@ -425,11 +440,12 @@ class NoiseFloor:
             step = steps(halves)
         out = np.empty(m, np.float64)
         fell = np.zeros(m, np.bool_)
+        broad = np.zeros(m, np.bool_)
         quant = self._silence_rows(self._frame, m)
         start, resume = 0, False
         while True:
             start = _track(power, valid, step, quant, self._frame, start, resume,
-                           *self._track_args, out, fell)
+                           *self._track_args, out, fell, broad)
             if start < 0:
                 break
             # a sub-window ends (or a warm-up shape is due) at frame ``start``
@@ -437,6 +453,8 @@ class NoiseFloor:
             resume = True
         if fell.any():
             self.falls += (self._frame + np.flatnonzero(fell)).tolist()
+        self.unread = self._frame + np.flatnonzero(broad)
+        self.impulses.add_bursts(self.unread)
         self._frame += m
         self.impulses.count = int(self.state[IMPULSES])
         return out
@@ -597,7 +615,7 @@ class NoiseFloor:
 
     def warnings(self):
         """The result's warnings about the recording's noise: silence, band, lines,
-        impulses (those that apply, in that order)."""
+        impulses, broadband noise not read (those that apply, in that order)."""
         out = []
         frac = self.silent_fraction()
         if frac >= SILENT_SHARE:
@@ -608,7 +626,7 @@ class NoiseFloor:
                        f"far too low")
         for w in (self.band.warning(self._coded_above_top()),
                   self.tones.warning(self.band.top_hz()),
-                  self.impulses.warning()):
+                  self.impulses.warning(), self.impulses.burst_warning()):
             if w:
                 out.append(w)
         return out
@@ -1351,9 +1369,37 @@ def _upper_counts(dir_start, dir_step, dir_count, tops, inb, state):
 
 @njit(**_JIT_PURE)
 def _level_update(p, inv, bins, par, scratch, state):
-    """Merge a new estimate of the level from one frame's whitened noise bins in the band
-    (``bins``: :func:`_band_noise_bins`); return whether the level fell
-    (:data:`FALL_RATIO`).
+    """Merge a new estimate of the level (:func:`_estimate`); return whether the level
+    fell (:data:`FALL_RATIO`)."""
+    est = _estimate(p, inv, bins, par, scratch, state)
+    if est <= 0.0:
+        return False  # digital silence (or no bins): keep the level known so far
+    # a stream's first frames: the mean of their estimates (one a frame; one frame's
+    # quantile strays by some 15 %); then tracked
+    state[N_LEVELS] += 1.0
+    n = state[N_LEVELS]
+    a = 1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]
+    if n > par[P_LEVEL_MEAN] and FALL_RATIO * est < state[LEVEL]:
+        # a run of estimates far under the level is a fall: the level is their mean
+        state[FALL_RUN] += 1.0
+        state[FALL_SUM] += est
+        if state[FALL_RUN] >= FALL_ESTIMATES:
+            state[LEVEL] = state[FALL_SUM] / state[FALL_RUN]
+            state[FALL_RUN] = 0.0
+            state[FALL_SUM] = 0.0
+            return True
+    else:
+        state[FALL_RUN] = 0.0
+        state[FALL_SUM] = 0.0
+    state[LEVEL] += a * (est - state[LEVEL])
+    return False
+
+
+@njit(**_JIT_PURE)
+def _estimate(p, inv, bins, par, scratch, state):
+    """An estimate of the level from one frame's whitened noise bins in the band
+    (``bins``: :func:`_band_noise_bins`); 0 where it has none (no bins, or digital
+    silence).
 
     The estimate is the ``P_Q`` quantile of the whitened bins over the quantile of an
     exponential law of mean 1.  Once there is a level, that quantile lies near the
@@ -1364,7 +1410,7 @@ def _level_update(p, inv, bins, par, scratch, state):
     """
     m = bins.shape[0]
     if m == 0:
-        return False
+        return 0.0
     qi = int(par[P_Q] * (m - 1))
     q = (qi + 0.5) / m
     g = -math.log(1.0 - q)  # the quantile of the exponential law of mean 1
@@ -1385,28 +1431,8 @@ def _level_update(p, inv, bins, par, scratch, state):
         for i in range(m):
             scratch[i] = p[bins[i]] * inv[bins[i]]
         x = _select(scratch, m, qi)
-    est = np.float64(x) / g  # (widened: numpy divides a float32 by a Python float in float32)
-    if est <= 0.0:
-        return False  # digital silence: keep the level known so far
-    # a stream's first frames: the mean of their estimates (one a frame; one frame's
-    # quantile strays by some 15 %); then tracked
-    state[N_LEVELS] += 1.0
-    n = state[N_LEVELS]
-    a = 1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]
-    if n > par[P_LEVEL_MEAN] and FALL_RATIO * est < state[LEVEL]:
-        # a run of estimates far under the level is a fall: the level is their mean
-        state[FALL_RUN] += 1.0
-        state[FALL_SUM] += est
-        if state[FALL_RUN] >= FALL_ESTIMATES:
-            state[LEVEL] = state[FALL_SUM] / state[FALL_RUN]
-            state[FALL_RUN] = 0.0
-            state[FALL_SUM] = 0.0
-            return True
-    else:
-        state[FALL_RUN] = 0.0
-        state[FALL_SUM] = 0.0
-    state[LEVEL] += a * (est - state[LEVEL])
-    return False
+    # (widened: numpy divides a float32 by a Python float in float32)
+    return np.float64(x) / g
 
 
 @njit(**_JIT_PURE)
@@ -1462,6 +1488,12 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
     A frame that holds a step of level (``step``: :func:`~.impulses.steps`) is taken as
     a broadband one.
 
+    A broadband frame kept in a run longer than an impulse that is noise over the band
+    (:mod:`.impulses`: on both sides alike), not a step alone, sets slot ``BROAD_NOW`` (0
+    otherwise): it is not read, nor the run's frames after it that hold a step of level or
+    are a dip inside the run (slot ``RUN_UNREAD``), until one is broadband but not on both
+    sides alike.
+
     Returns the band power of the frame as it is left (:func:`_masked_sum` of its bins in
     the band) where the gate has taken it, else -1 (the tracking takes it itself).
     """
@@ -1469,6 +1501,8 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
     level = state[LEVEL]
     broad = step
     click = True  # a broadband frame counts towards an impulse (see below)
+    unread = False  # ... and, kept in a longer run, is not read (noise over the band)
+    state[BROAD_NOW] = 0.0
     if not broad and level > 0.0 and state[N_VER] > 1:
         # broadband in every direction searched or not at all; the lesser fraction holds
         # with two, once the floor is the first sub-window's (the warm-up's floor, a mean
@@ -1489,6 +1523,11 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
                 break  # short of either fraction: no need to look at the other side
         if f0 >= 0.0 and f1 >= 0.0:
             broad = min(f0, f1) > f2
+            if broad:
+                # noise comes in on both sides alike; flow and its image do not
+                w0 = _upper_power(p, inb, dir_start[0], dir_step[0], dir_count[0], tops[0])
+                w1 = _upper_power(p, inb, dir_start[1], dir_step[1], dir_count[1], tops[1])
+                unread = max(w0, w1) <= par[P_BALANCE] * min(w0, w1)
         elif max(f0, f1) >= 0.0:
             broad = max(f0, f1) > par[P_IMP_F]
             if broad:
@@ -1523,6 +1562,14 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
             _clean_frame(power, _replacement(power, last, lo, hi, inb, state, two), last, lo,
                          hi, p)
             return np.float32(-1.0)
+        # noise over the band is not read, nor the frames of the run that follow it
+        # until one is broadband otherwise (a step of level, the window over the noise's
+        # end, or a dip: slot RUN_UNREAD)
+        if unread:
+            state[RUN_UNREAD] = 1.0
+        elif not step:
+            state[RUN_UNREAD] = 0.0  # broadband, but not on both sides alike: read
+        state[BROAD_NOW] = state[RUN_UNREAD]
         return total
     if state[RUN] > 0.0:
         state[GAP] += 1.0
@@ -1530,7 +1577,9 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
             # maybe a dip inside a longer run, or the window's tail over an impulse: the
             # last clean frames stay, and an impulse's tail is replaced (a frame that
             # holds less than half the band power of the run's last: what went on at
-            # the same power, flow rising into systole, is no impulse's tail)
+            # the same power, flow rising into systole, is no impulse's tail); a dip in
+            # noise not read is not read either
+            state[BROAD_NOW] = state[RUN_UNREAD]
             if two and state[RUN] <= par[P_MAX_RUN] and state[HAVE_LAST] > 0:
                 total = _masked_sum(p[lo:hi], inb[lo:hi])
                 if total < 0.5 * state[RUN_POWER]:
@@ -1543,6 +1592,9 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
             state[IMPULSES] += 1.0
         state[RUN] = 0.0
         state[GAP] = 0.0
+        state[UNREAD_N] = 0.0  # (the level, left as it was, goes on)
+        state[UNREAD_SUM] = 0.0
+        state[RUN_UNREAD] = 0.0
     state[QUIET] += 1.0
     state[PREV_ROW] = state[LAST_ROW]
     state[HAVE_PREV] = state[HAVE_LAST]
@@ -1586,7 +1638,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 @njit(**_JIT_PURE)
 def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, dir_step,
            dir_count, par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
-           tops, ver_inv, mirror, pair, pair_ring, out, fell):
+           tops, ver_inv, mirror, pair, pair_ring, out, fell, broad):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -1639,6 +1691,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
         The level in force at each frame, negative where it is near digital silence.
     fell : ndarray, shape (n,), bool
         Set where the level fell (:data:`FALL_RATIO`); left as it is elsewhere.
+    broad : ndarray, shape (n,), bool
+        Set at the frames of broadband noise not read (:func:`_gate`); left as it is
+        elsewhere.
 
     Returns
     -------
@@ -1676,6 +1731,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
         else:
             gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
                           state, vinv, inb, tops, last)
+            if state[BROAD_NOW] > 0.0:
+                broad[i] = True  # not read, nor tracked: the noise floor is not its
+                tracked = False  # (nor the tonal lines: a sub-window's mean)
             state[N_VALID] += 1.0
             if tracked:
                 # frames ``stride`` apart share no sample: they hold all there is to track.
@@ -1750,8 +1808,19 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                         state[N_SUBS] += 1.0
                         state[N_SUB_FRAMES] = 0.0
                     return i
-        # the level from the first band on (no flow is searched before)
-        if state[N_VER] > 1 and (levelled or state[N_LEVELS] < par[P_LEVEL_MEAN]):
+        # the level from the first band on (no flow is searched before); broadband noise
+        # not read leaves it as it was, unless it lasts long enough to be a new level
+        if state[N_VER] > 1 and (state[BROAD_NOW] > 0.0 or state[UNREAD_N] > 0.0):
+            if state[BROAD_NOW] > 0.0:
+                est = _estimate(p, inv, band_noise[:int(state[N_NOISE])], par, scratch, state)
+                if est > 0.0:
+                    state[UNREAD_N] += 1.0
+                    state[UNREAD_SUM] += est
+                if state[UNREAD_N] >= par[P_ADAPT]:
+                    state[LEVEL] = state[UNREAD_SUM] / state[UNREAD_N]
+                    state[UNREAD_N] = 0.0
+                    state[UNREAD_SUM] = 0.0
+        elif state[N_VER] > 1 and (levelled or state[N_LEVELS] < par[P_LEVEL_MEAN]):
             fell[i] = _level_update(p, inv, band_noise[:int(state[N_NOISE])], par, scratch,
                                     state)
         level = state[LEVEL]

@@ -441,6 +441,7 @@ class Processor:
         if len(power):
             settled = self.timeline.frames_settled(self.framer.n_frames - len(power), len(power))
             level = self.noise(power, settled, self.framer.halves)
+            self.timeline.mark_unread(self.noise.unread)
             # never under the float32 rounding of the frame (a recording without noise);
             # the sign marks frames near digital silence
             level = np.copysign(np.maximum(np.abs(level), precision_floor(power)), level)
@@ -494,6 +495,11 @@ class Processor:
         ``batches`` (and ``smooth`` to the spectrogram).  ``ahead`` and ``ahead_ok``: the
         provisional next rows (None: none)."""
         self._join_ahead()
+        unread = self.timeline.unread_mask(row0, len(white))
+        if unread.any():
+            # broadband noise, not read: no flow there, nor its power for the strongest
+            # recent flow (the envelopes' range) or a second vessel
+            white[unread] = np.abs(noise[unread]).astype(np.float32)[:, None]
         env = envelopes(white, noise, self.config, self.settings.envelope, floor,
                         self.reference, self.noise.take_falls(row0, len(white)))
         if self.second is not None:

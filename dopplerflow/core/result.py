@@ -109,7 +109,8 @@ class Analysis:
     (with ``--hum``: what the canceller locked on to), ``second_vessel`` (a second
     vessel found: its direction and since when) ``gaps`` (lost samples) and
     ``artefacts`` (samples blanked by the glitch stage: not finite, or bursts far
-    beyond the recording's level) are None when there is nothing to say;
+    beyond the recording's level; and rows of broadband noise not read, kind
+    ``"broadband"``) are None when there is nothing to say;
     ``flow_detected`` is None when nothing was analysed, or no flow was found in a
     recording near digital silence or too short to judge flow; ``extra`` holds entries
     a caller adds to the JSON (a live session's ``live``).

@@ -5,8 +5,9 @@ starts at sample ``r * hop`` and its time is that of the centre of its window,
 ``t0_s + r * hop_s``.  A row of the centred time average of ``average_frames``
 frames takes the samples from ``(r - half) * hop`` to ``(r + half) * hop +
 n_window``.  A row is *analysed* unless those samples overlap a range that is
-not settled: the wall filter's settling at the start of the stream and after
-each gap of lost samples.
+not settled (the wall filter's settling at the start of the stream and after
+each gap of lost samples), or one of its frames is broadband noise not read
+(:mod:`.impulses`).
 """
 
 import math
@@ -50,6 +51,7 @@ class Timeline:
         self.unanalysed = []
         self.first_settle = int(first_settle)
         self._unsettled = [(0, self.first_settle)]  # sample ranges [g0, g1) not settled
+        self._unread = []  # row ranges [r0, r1) of frames not read, merged
         self._valid_buf = np.ones(0, bool)
 
     @property
@@ -87,6 +89,17 @@ class Timeline:
         wall filter settles after them."""
         self._unsettled.append((self.n_samples, self.n_samples + n_samples + self.settle))
 
+    def mark_unread(self, frames):
+        """The frames (stream indices, ascending) are broadband noise, not read: the rows
+        whose time average takes them are not analysed."""
+        half = (self.config.average_frames - 1) // 2
+        for f in frames:
+            r0, r1 = f - half, f + half + 1
+            if self._unread and r0 <= self._unread[-1][1]:
+                self._unread[-1][1] = max(self._unread[-1][1], r1)
+            else:
+                self._unread.append([r0, r1])
+
     def take_rows(self, n):
         """Count ``n`` new rows; return the index of the first."""
         row0 = self.rows
@@ -103,6 +116,7 @@ class Timeline:
         half = (cfg.average_frames - 1) // 2  # the row averages frames r-half .. r+half
         first_sample = (row0 - half) * cfg.hop
         self._unsettled = [(g0, g1) for g0, g1 in self._unsettled if g1 > first_sample]
+        self._unread = [r for r in self._unread if r[1] > row0]
         return self.valid_mask(row0, n)
 
     def _samples(self, row0, n):
@@ -115,13 +129,20 @@ class Timeline:
 
     def valid_mask(self, row0, n):
         """:meth:`valid_rows` without forgetting any range."""
-        if not self._unsettled:
+        if not self._unsettled and not self._unread:
             return None
         valid = np.ones(n, bool)
         first, end = self._samples(row0, n)
         for g0, g1 in self._unsettled:
             valid &= ~((first < g1) & (end > g0))
-        return valid
+        return valid & ~self.unread_mask(row0, n)
+
+    def unread_mask(self, row0, n):
+        """Which of the ``n`` rows from ``row0`` take a frame of broadband noise not read."""
+        out = np.zeros(n, bool)
+        for r0, r1 in self._unread:
+            out[max(r0 - row0, 0):max(min(r1 - row0, n), 0)] = True
+        return out
 
     def frames_settled(self, frame0, n):
         """Which of the ``n`` frames from ``frame0`` lie on settled samples only.
@@ -148,9 +169,10 @@ class Timeline:
     def interrupted(self, row0, valid):
         """Which of the rows from ``row0`` not analysed (``valid`` False) lie past the
         stream's start: a gap or blanked samples inside the stream, where its signal went
-        on, not the start's settling, before which there was none."""
+        on, not the start's settling, before which there was none, nor broadband noise
+        (:meth:`mark_unread`), whose power the rows still hold."""
         first, _ = self._samples(row0, len(valid))
-        return ~valid & (first >= self.first_settle)
+        return ~valid & (first >= self.first_settle) & ~self.unread_mask(row0, len(valid))
 
     def note_unanalysed(self, row0, valid):
         """Add the row ranges where ``valid`` (rows from ``row0``) is False, merged."""
