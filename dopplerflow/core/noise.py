@@ -37,7 +37,8 @@ that of the step the samples lie on (:class:`~.precision.SampleGrid`: 2^-15 for 
 audio, 2^-23 for 24-bit; 24 bits' where they lie on no coarser grid, continuous floats),
 or 16-bit quantisation at the frame's own level (its strongest bin a full-scale tone's)
 where that lies higher.  A 16-bit recording is judged as it was recorded; a 24-bit or float
-one as its 16-bit copy at full scale would be, whatever its level.
+one as its 16-bit copy at full scale would be, whatever its level; an 8-bit one as its 16-bit
+copy (its rounding, which its echoes span by many steps, is its noise floor).
 
 The rows of the time-averaged spectrum are then **whitened** (:meth:`NoiseFloor.whiten`):
 divided by the shape in force at their frame, the bins out of the band and on tonal
@@ -495,12 +496,15 @@ class NoiseFloor:
 
     def _silence_rows(self, row0, n):
         """The quantisation noise of a bin the tests of digital silence take at rows
-        ``row0 ... row0 + n - 1``, float64: that of the samples' step, and of
-        :attr:`least_step` where the samples lie on no coarser grid (continuous floats,
-        none with a value yet, or no grid followed)."""
+        ``row0 ... row0 + n - 1``, float64: that of the samples' step (16 bits' at most),
+        and of :attr:`least_step` where the samples lie on no coarser grid (continuous
+        floats, none with a value yet, or no grid followed)."""
         least = self.least_step
         steps = least if self.grid is None else self._row_steps(row0, n)
         steps = np.where(np.isfinite(steps) & (steps > least), steps, least)
+        # a coarser grid than 16 bits' (8-bit audio) is judged as its 16-bit copy: its
+        # rounding, which the echoes span by many steps, is its noise, not silence
+        steps = np.minimum(steps, QUANT_STEP)
         quant = self.cfg.quant_power * (steps / QUANT_STEP) ** 2
         return np.ascontiguousarray(np.broadcast_to(quant, (n,)), np.float64)
 
