@@ -23,16 +23,18 @@ when one of its frames also holds more than :data:`IMPULSE_FRACTION` of the top
 quarter-band that far up (:func:`_top_fraction`): flow at a systolic peak can fill the
 upper half-band past its middle, a click fills it to the top.
 
-The kept frames of a longer run are not read (:attr:`Impulses.bursts`): noise over the
-whole band (a probe rubbing, a knock, a cable's crackle, the start of a loud stretch) hides
-the flow under it, and read as flow it stood at the band's top, both ways.  Their rows hold
-no velocity (NaN, as where samples were lost: :class:`~.timeline.Timeline`), and events near
-them are marked ``affected_by_gap``.  With two directions a frame is not read where its two
-sides' power over their upper half-bands lies within :data:`BURST_BALANCE` (noise comes in
-on both channels alike; strong flow and its image, 12 dB or more under it, can both fill
-their upper halves); with one, where the band's top quarter is raised too.  A frame taken
-for a step of level alone is read.  The level follows a sustained loud stretch within a few
-estimates (some 0.25 s), after which its frames are no longer broadband against it.
+With two directions, a kept frame of a longer run is not read (:attr:`Impulses.bursts`)
+where its two sides' power over their upper half-bands lies within :data:`BURST_BALANCE`:
+noise over the whole band (a probe rubbing, a knock, a cable's crackle, the start of a loud
+stretch) comes in on both channels alike, hides the flow under it, and read as flow stood at
+the band's top, both ways; strong flow and its image, 12 dB or more under it, can both fill
+their upper halves, unequally.  So are the run's later frames that hold a step of level or
+dip just short of broadband, until one is broadband but not on both sides alike; a frame
+taken for a step of level alone is read.  Their rows hold no velocity (NaN, as where samples
+were lost: :class:`~.timeline.Timeline`), and events near them are marked
+``affected_by_gap``.  The noise tracker leaves the level as it was over them, up to
+:data:`~.noise.BURST_ADAPT_S` of them (then a new level).  With one direction such noise is
+read: the heart sounds of a precordial recording are broadband too.
 
 A step of level (flow that starts or stops at once against near-silence) does to the one
 frame whose window holds it near its middle what a click does: the window cut at the step
@@ -234,17 +236,6 @@ def _broadband_fraction(p, vinv, n_in, level, st, sp, cnt, top, x):
     for k in range(pp.shape[0]):
         above += 1 if pp[k] * vv[k] > lim else 0
     return above / n_in
-
-
-@njit(**_JIT_PURE)
-def _upper_power(p, inb, st, sp, cnt, top):
-    """The power of a direction's upper half-band (:func:`_upper_run`), over its in-band
-    bins (``inb`` 1.0)."""
-    k0, k1 = _upper_run(st, sp, cnt, top)
-    total = np.float32(0.0)
-    for k in range(k0, k1 + 1):
-        total += p[k] * inb[k]
-    return total
 
 
 @njit(**_JIT_PURE)

@@ -68,7 +68,7 @@ from .impulses import (
     _broadband_fraction,
     _top_fraction,
     _upper_count,
-    _upper_power,
+    _upper_run,
     steps,
 )
 from .precision import PRECISION_DB
@@ -1528,9 +1528,12 @@ def _gate(power, i, step, lo, hi, dir_start, dir_step, dir_count, par, state, vi
         if f0 >= 0.0 and f1 >= 0.0:
             broad = min(f0, f1) > f2
             if broad:
-                # noise comes in on both sides alike; flow and its image do not
-                w0 = _upper_power(p, inb, dir_start[0], dir_step[0], dir_count[0], tops[0])
-                w1 = _upper_power(p, inb, dir_start[1], dir_step[1], dir_count[1], tops[1])
+                # noise comes in on both sides alike (the upper half-bands' power); flow
+                # and its image do not
+                k0, k1 = _upper_run(dir_start[0], dir_step[0], dir_count[0], tops[0])
+                w0 = _masked_sum(p[k0:k1 + 1], inb[k0:k1 + 1])
+                k0, k1 = _upper_run(dir_start[1], dir_step[1], dir_count[1], tops[1])
+                w1 = _masked_sum(p[k0:k1 + 1], inb[k0:k1 + 1])
                 unread = max(w0, w1) <= par[P_BALANCE] * min(w0, w1)
         elif max(f0, f1) >= 0.0:
             broad = max(f0, f1) > par[P_IMP_F]
