@@ -1,6 +1,7 @@
 """No output may destroy a recording: outputs that name an input, a recording or each other
 are refused before any work, and every output is written all at once or not at all."""
 
+import json
 import os
 import shutil
 import stat
@@ -143,6 +144,38 @@ def test_a_device_as_output_is_refused_and_standard_output_offered(rec, capsys, 
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert f"{flag} {os.devnull} is not a regular file" in err
     assert (f"{flag} - for standard output" in err) == dash
+
+
+def test_standard_output_named_as_a_file_is_refused(rec, tmp_path):
+    """``--json /dev/stdout > out.txt``: the output and the report would share one file.
+    Refused in one line, exit 1, offering ``--json -``; the file is left as the shell
+    made it and ``/dev/stdout`` stays what it was (a file put there would be the system's
+    standard output no more)."""
+    out = tmp_path / "out.txt"
+    was_link = os.path.islink("/dev/stdout")
+    for name in ("/dev/stdout", str(out)):
+        with open(out, "w") as fh:
+            r = subprocess.run([sys.executable, "-m", "dopplerflow", "analyze", str(rec),
+                                "--json", name], stdout=fh, stderr=subprocess.PIPE, text=True)
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"--json {name} is this command's standard output" in r.stderr
+        assert "--json - for standard output" in r.stderr
+        assert out.read_text() == ""
+    assert os.path.islink("/dev/stdout") == was_link
+
+
+def test_an_output_through_a_link_writes_the_linked_file(rec, tmp_path):
+    """A plain ``open`` writes the file a link names; so does every output: the link is
+    kept."""
+    (tmp_path / "runs").mkdir()
+    target = tmp_path / "runs" / "run1.json"
+    target.write_text("old")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    assert main(["analyze", str(rec), "-q", "--json", str(link)]) == 0
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text())["reflux"] is True
+    assert sorted(os.listdir(tmp_path / "runs")) == ["run1.json"]
 
 
 @pytest.mark.parametrize("args, message", [

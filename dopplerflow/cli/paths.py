@@ -96,6 +96,21 @@ def check_paths(inputs, outputs, *, stdout=()):
                               f"file name")
 
 
+def _stream_of(st):
+    """``"output"`` or ``"error"`` where ``st`` (an ``os.stat`` result, or None) is the file
+    this process's standard output or error writes to; else None."""
+    if st is None:
+        return None
+    for fd, name in ((1, "output"), (2, "error")):
+        try:
+            other = os.fstat(fd)
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            return name
+    return None
+
+
 def _check_writable(flag, path, stdout=False):
     """Raise a one-line AudioFileError (exit 1) if ``path`` cannot be written as a regular
     file (``stdout``: the option may take ``-``, standard output, and the message says so).
@@ -112,11 +127,17 @@ def _check_writable(flag, path, stdout=False):
         st = None
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise AudioFileError(f"{flag} {shown} is a folder; give a file name to write")
+    other = f", or {flag} - for standard output" if stdout else ""
     if st is not None and not stat.S_ISREG(st.st_mode):
-        other = f", or {flag} - for standard output" if stdout else ""
         raise AudioFileError(f"{flag} {shown} is not a regular file (a pipe or a device); "
                             f"give a file name to write{other}")
-    folder = os.path.dirname(os.path.abspath(path))
+    stream = _stream_of(st)
+    if stream is not None:
+        # /dev/stdout with the output redirected to a file: the report would be written
+        # into the same file as the output, or the output over the report
+        raise AudioFileError(f"{flag} {shown} is this command's standard {stream}; give "
+                            f"a file name to write{other}")
+    folder = os.path.dirname(os.path.realpath(path))  # a link's file is written
     if not os.path.isdir(folder):
         raise AudioFileError(f"{flag} {shown}: the folder {_name(folder)} does not exist; "
                             f"create it or write elsewhere")

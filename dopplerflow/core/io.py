@@ -980,7 +980,10 @@ def atomic_output(path, mode="w", **open_kw):
 
     On any failure (a full disk, an exception while writing, Ctrl-C) the
     temporary file is removed and ``path`` is left as it was; the error names
-    ``path``.  The new file gets the permissions a plain ``open`` would give it.
+    ``path``.  The new file gets the permissions a plain ``open`` would give it, and
+    where ``path`` is a symbolic link it replaces the file the link names, as a plain
+    ``open`` writes it: the link is kept (``/dev/stdout``, a link to the process's
+    standard output, is never replaced by a file).
 
     Raises
     ------
@@ -989,9 +992,10 @@ def atomic_output(path, mode="w", **open_kw):
         disk is full).
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp",
                                    dir=folder)
     except OSError as e:
         raise AudioFileError(f"cannot write {_name(path)}: {e.strerror or e}") from None
@@ -1001,7 +1005,7 @@ def atomic_output(path, mode="w", **open_kw):
         os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, mode, **open_kw) as fh:
             yield fh
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
