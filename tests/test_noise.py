@@ -2,6 +2,7 @@
 flow that never pauses, near-silence, and the same result whatever the blocks."""
 
 import math
+import os
 
 import naive
 import numpy as np
@@ -595,3 +596,115 @@ def test_the_level_after_a_loud_stretch(stretch_s, after_s):
     assert art["kind"] == "broadband" and art["start_s"] < 5.05
     # not read up to the end of the stretch, or for the level's time constant
     assert art["end_s"] == pytest.approx(5.0 + min(stretch_s, noise.BURST_ADAPT_S), abs=0.05)
+
+
+def _gsv_16bit(quiet=None, gain=0.01, dither=False):
+    """The simulator's great saphenous recording (I/Q, 16 kHz; refluxes at 2.36-4.27 s and
+    8.36-10.25 s) as a 16-bit device's output, with the stretches ``quiet`` ((start, end) s)
+    scaled by ``gain`` (the gain turned down and up) or, ``dither``, left as the device's
+    own noise alone (one step of triangular noise: the probe's contact lost)."""
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    fs = 16000
+    syn = synthesize("gsv_squeeze_reflux", sample_rate_hz=fs, seed=0)
+    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
+    x *= 0.5 / np.abs(x).max()
+    rng = np.random.default_rng(4)
+    for a, b in quiet or ():
+        i0, i1 = int(a * fs), int(b * fs)
+        x[i0:i1] *= gain
+        if dither:
+            x[i0:i1] = (rng.random((i1 - i0, 2)) - rng.random((i1 - i0, 2))) / 32767
+    return (np.round(x * 32767) / 32767).astype(np.float32), fs
+
+
+@pytest.mark.parametrize("gain", [0.1, 0.01])
+def test_the_level_comes_back_with_the_signal(gain):
+    """A second 20 or 40 dB down between the refluxes (the gain turned down and up, 16-bit).
+    The level follows it down (a fall); the first frame whose estimate stands within 5 dB of
+    the level before the fall takes that level back. Read against the fallen level, the
+    recording's own noise coming back stood over the whole band on both channels and was
+    not read for half a second (until the level took it). Now every row after the stretch
+    is read, the peaks and refluxes are the recording's own (a bin, a hop), and the JSON
+    names the quiet stretch: from the frame after the last estimate at the level (estimates
+    come every 16 frames, 80 ms) to its end, within a hop."""
+    clean_x, fs = _gsv_16bit()
+    x, _ = _gsv_16bit([(5.0, 6.0)], gain)
+    kw = dict(sample_rate_hz=fs, vessel="gsv", layout="iq", antegrade="toward")
+    clean = df.analyze(clean_x, **kw)
+    ref = None
+    for block in (997, 7919, 65536):
+        d = df.analyze(x, block_size=block, **kw).to_dict(trace=True)
+        assert ref is None or d == ref, f"block size {block} changed the result"
+        ref = d
+    a = df.analyze(x, **kw)
+    hop, res = a.summary.hop_s, a.summary.velocity_resolution_cm_s
+    (art,) = a.artefacts
+    assert art["kind"] == "quiet"
+    assert 5.0 - 16 * hop - hop <= art["start_s"] <= 5.0 + hop
+    assert art["end_s"] == pytest.approx(6.0, abs=hop)
+    t = a.trace
+    after = t.time_s > 6.0
+    assert np.isfinite(t.antegrade_max_cm_s[after]).all()
+    for key in ("peak_antegrade_velocity_cm_s", "peak_retrograde_velocity_cm_s"):
+        assert abs(getattr(a.summary, key) - getattr(clean.summary, key)) <= res
+    assert len(a.reflux_events) == len(clean.reflux_events) == 2
+    for got, want in zip(a.reflux_events, clean.reflux_events, strict=True):
+        assert abs(got.start_s - want.start_s) <= hop and abs(got.end_s - want.end_s) <= hop
+        assert not got.affected_by_gap
+    assert "1 quiet stretch(es)" in " ".join(a.warnings)
+
+
+def test_a_mono_recordings_level_comes_back_with_the_signal():
+    """The same in the bundled mono artery sample, 40 dB down for a second: read against
+    the fallen level, the returning noise stood at the band's top (103 cm/s against the
+    artery's 81.5) for 0.2 s, and the summary's peak with it. Now no row after the return
+    reaches the band's top, and the peak, the heart rate and the clean beats' PSV are the
+    recording's own within the beat stage's 5 % (a pulsatile mono recording's level swings
+    by 3 dB over a beat; the level taken back is the one of before the fall, not the one
+    the recording without the stretch has at the return)."""
+    import soundfile as sf
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "samples", "artery_mono.flac")
+    x, fs = sf.read(path, dtype="float32", always_2d=True)
+    clean = df.analyze(x, sample_rate_hz=fs, layout="mono")
+    x[3 * fs:4 * fs] *= 0.01
+    x = (np.round(x * 32767) / 32767).astype(np.float32)
+    a = df.analyze(x, sample_rate_hz=fs, layout="mono")
+    res = a.summary.velocity_resolution_cm_s
+    assert [art["kind"] for art in a.artefacts] == ["quiet"]
+    top = a.signal_band_hz[1] * a.summary.velocity_resolution_cm_s / a.summary.bin_hz
+    after = (a.trace.time_s > 4.0) & (a.trace.time_s < 4.5)
+    assert np.nanmax(a.trace.antegrade_max_cm_s[after]) < top - 3 * res
+    for got, want in ((a.summary.peak_antegrade_velocity_cm_s,
+                       clean.summary.peak_antegrade_velocity_cm_s),
+                      (a.heart_rate_bpm, clean.heart_rate_bpm),
+                      (a.beats.summary["psv_cm_s"], clean.beats.summary["psv_cm_s"])):
+        assert got == pytest.approx(want, rel=0.05)
+
+
+def test_contact_lost_inside_a_reflux_is_no_verdict_of_no_reflux():
+    """The probe's contact lost for 0.8 s inside each reflux (the device's own noise
+    alone, 2.8-3.6 s and 8.8-9.6 s). No part of either is as long as a femoral vein's 1 s:
+    the verdict was "no reflux", and the half second after each return was not read (the
+    noise coming back, broadband against the fallen level). Now the return is read at
+    once, each quiet stretch is named, the parts beside them are marked affected_by_gap,
+    and since the recording does not say how long the flow ran back, reflux is not
+    assessable. For a great saphenous vein (0.5 s) the parts after the returns are reflux
+    events on their own, marked too."""
+    x, fs = _gsv_16bit([(2.8, 3.6), (8.8, 9.6)], dither=True)
+    kw = dict(sample_rate_hz=fs, layout="iq", antegrade="toward")
+    fem = df.analyze(x, vessel="femoral", **kw)
+    assert [art["kind"] for art in fem.artefacts] == ["quiet", "quiet"]
+    assert fem.reflux is None and "quiet stretch" in fem.reflux_not_assessable
+    assert not fem.reflux_events and all(e.affected_by_gap for e in fem.episodes)
+    gsv = df.analyze(x, vessel="gsv", **kw)
+    hop = gsv.summary.hop_s
+    assert gsv.reflux is True
+    assert [(round(e.end_s, 2), e.affected_by_gap) for e in gsv.reflux_events] == \
+        [(4.27, True), (10.25, True)]
+    for e, back in zip(gsv.reflux_events, (3.6, 9.6), strict=True):
+        # read from the return: the window (10 ms), a row's three frames and the step's
+        # own frame, replaced as an impulse's
+        assert back <= e.start_s <= back + 0.010 + 4 * hop

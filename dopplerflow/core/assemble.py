@@ -297,24 +297,31 @@ def _cut_peak_warning(proc, beats):
 
 def _open_episode(proc, episodes, warnings):
     """Why reflux is not assessable when a retrograde episode under the threshold runs
-    into the recording's first or last row analysed (None: none does); adds its warning.
-    The recording does not say how long it lasted: it may have been reflux."""
+    into the recording's first or last row analysed, or into a quiet stretch
+    (:attr:`.NoiseFloor.quiet`: the probe's contact lost), (None: none does); adds its
+    warning.  The recording does not say how long it lasted: it may have been reflux."""
     tl = proc.timeline
     first = tl.unanalysed[0][1] if tl.unanalysed and tl.unanalysed[0][0] == 0 else 0
     last = _last_row_analysed(proc)
     thr = proc.settings.threshold_s
+    margin = proc.config.n_window / proc.sample_rate_hz + proc.tracker.gap_s
+    quiet = proc.noise.quiet_spans_s()
     for ep in episodes:
         if ep.start_s < tl.row_time_s(first):
-            where, hint = "already running at the start", "start recording before it"
+            where, hint = "already running at the start of the recording", \
+                "start recording before it"
         elif ep.end_s > tl.row_time_s(last):
-            where, hint = "still running at the end", "record on past it"
+            where, hint = "still running at the end of the recording", "record on past it"
         else:
-            continue
-        warnings.append(f"retrograde flow {where} of the recording ({ep.duration_s:.2f} s of "
-                        f"it recorded, under the {thr:g} s threshold): it may have lasted "
-                        f"longer, so reflux is not assessable; {hint} to time it")
-        return (f"retrograde flow {where} of the recording, {ep.duration_s:.2f} s of it "
-                f"recorded")
+            near = [q for q in quiet if q[0] - margin <= ep.end_s and ep.start_s <= q[1] + margin]
+            if not near:
+                continue
+            where = f"running into a quiet stretch ({near[0][0]:.2f}-{near[0][1]:.2f} s)"
+            hint = "keep the probe's contact through the manoeuvre"
+        warnings.append(f"retrograde flow {where} ({ep.duration_s:.2f} s of it recorded, "
+                        f"under the {thr:g} s threshold): it may have lasted longer, so reflux "
+                        f"is not assessable; {hint} to time it")
+        return f"retrograde flow {where}, {ep.duration_s:.2f} s of it recorded"
     return None
 
 
@@ -377,11 +384,13 @@ def _nothing_analysed(proc):
 
 
 def _artefact_entries(proc):
-    """The JSON's ``artefacts``: stretches blanked by the glitch stage, and of broadband
-    noise not read (:mod:`.impulses`), in time order (None: none)."""
+    """The JSON's ``artefacts``: stretches blanked by the glitch stage, of broadband noise
+    not read (:mod:`.impulses`) and quiet stretches (:attr:`.NoiseFloor.quiet`), in time
+    order (None: none)."""
     fs = proc.sample_rate_hz
     out = [(a / fs, b / fs, kind) for a, b, kind in proc.glitches.artefacts]
     out += [(a, b, "broadband") for a, b in proc.noise.impulses.burst_spans_s()]
+    out += [(a, b, "quiet") for a, b in proc.noise.quiet_spans_s()]
     return [{"start_s": round(a, 4), "end_s": round(b, 4), "kind": kind}
             for a, b, kind in sorted(out)] or None
 

@@ -18,7 +18,9 @@ clicks cross it.  The floor of a bin is
 * ``level`` is the mean noise of the median bin, as before: a low quantile of the
   whitened bins (``power / shape``) of the band, turned into a mean by the exponential
   law of a noise bin and tracked over :data:`_NOISE_TAU_S`.  It follows a change of gain
-  within a second.
+  within a second, a fall of 10 dB or more in 0.32 s (:data:`FALL_RATIO`); the level before a
+  fall is taken back by the first frame that comes back to it within :data:`RESTORE_S`
+  (:attr:`NoiseFloor.quiet`: the probe's contact lost and found).
 
 Flow that fills a bin for longer than the memory would pass for noise.  Veins flow
 without pause, so the memory's first :data:`MEMORY_S` allow no bin above the median
@@ -159,6 +161,22 @@ FALL_ESTIMATES = 4
 #: (the level's time constant), is a new level (a gain turned up, a louder room): the level
 #: is the mean of its frames' estimates, and the frames after are read against it.
 BURST_ADAPT_S = _NOISE_TAU_S
+#: A fall 10 dB under the level's floor (its least value, which rises by 10 dB over this long
+#: at most) keeps the level before it for this long, s (the quiet floor's memory): while it is,
+#: the first frame whose estimate stands within :data:`RESTORE_RATIO` under it (5 dB, half the
+#: fall's ratio in dB: one frame's quantile strays by 25 % over a narrow band, and a
+#: sub-window ended in the quiet stretch leaves a shape that biases it), or above it, takes it
+#: back at once (a click in a quiet stretch too: the stretch then falls again, 0.32 s on; the
+#: frames of the return read against the fallen level stood over the whole band, and 30 ms
+#: of them, an impulse's length, rose to 128 cm/s).  A probe's contact lost for a second and found
+#: again, or a gain turned down and up: read against the level the fall left, the recording's
+#: own noise coming back read as flow over the whole band until the level rose (a mono
+#: artery at 103 cm/s for 81), or in two directions was not read for half a second (a 0.8 s
+#: loss inside a 1.9 s reflux left two parts, each too short to count).  The end of a loud
+#: stretch that the level followed up (or took, :data:`BURST_ADAPT_S`) falls back to the
+#: floor, and is no quiet stretch: the noise to come back would be another loud one.
+RESTORE_S = MEMORY_S
+RESTORE_RATIO = FALL_RATIO ** 0.5
 #: The bracket of the level's estimate, over the last level: the band's whitened noise bins
 #: between these are searched first for the estimate's quantile (in noise, about a fifth
 #: of them; the quantile of some 200 bins strays by some 15 %).
@@ -180,13 +198,14 @@ LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER
     HAVE_LAST, N_INBAND, N_TRACK, SILENT_NOW, SILENT_MEAN, LAST_ROW, GAP, QUIET, \
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
     RUN_CLICK, SILENT_REF, FALL_RUN, FALL_SUM, BROAD_NOW, UNREAD_N, UNREAD_SUM, \
-    RUN_UNREAD, N_UPPER = range(34)
+    RUN_UNREAD, FALL_START, FALL_SINCE, FALL_FROM, FALL_AT, QUIET_FROM, LOW, \
+    N_UPPER = range(40)
 N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates so far
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
     P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_TWIN, P_LEVEL_MEAN, \
-    P_AT_FULL, P_BALANCE, P_ADAPT, P_WARM_RATIO = range(31)
+    P_AT_FULL, P_BALANCE, P_ADAPT, P_RESTORE, P_LOW_RISE, P_WARM_RATIO = range(33)
 
 
 def _twin(cfg):
@@ -288,6 +307,10 @@ class NoiseFloor:
     unread : ndarray of int
         The frames of the last call that are broadband noise, not read (stream indices;
         :mod:`.impulses`).
+    quiet : list of [int, int]
+        ``[first, end)`` frame ranges of quiet stretches the level came back from
+        (:data:`RESTORE_S`): the frame after the last estimate at the level before the
+        fall, and the frame that took it back.
     """
 
     def __init__(self, config: SpectralConfig, grid=None):
@@ -296,6 +319,7 @@ class NoiseFloor:
         self.least_step = SILENCE_STEP
         self.falls = []
         self.unread = np.zeros(0, np.int64)
+        self.quiet = []
         n = cfg.n_fft
         hop_s = cfg.hop_s
         # frames that share no sample: every ``stride``-th frame is tracked
@@ -319,7 +343,8 @@ class NoiseFloor:
             IMPULSE_FRACTION_BOTH, 10.0 ** (UNSTEADY_DB / 10.0), MIRROR_COHERENCE,
             _twin(cfg), first_frames,
             cfg.quant_power / cfg.tone_power if cfg.tone_power > 0 else 0.0,
-            BURST_BALANCE, max(1, round(BURST_ADAPT_S / hop_s)),
+            BURST_BALANCE, max(1, round(BURST_ADAPT_S / hop_s)), round(RESTORE_S / hop_s),
+            FALL_RATIO ** (_NOISE_EVERY * hop_s / RESTORE_S),
             *self.tones.warm_ratios(_WARM_LAST)])
         self.state = np.zeros(N_LEVELS + 1)
         self.state[QUIET] = 1e9
@@ -442,11 +467,12 @@ class NoiseFloor:
         out = np.empty(m, np.float64)
         fell = np.zeros(m, np.bool_)
         broad = np.zeros(m, np.bool_)
+        quiet = np.full(m, -1.0)
         quant = self._silence_rows(self._frame, m)
         start, resume = 0, False
         while True:
             start = _track(power, valid, step, quant, self._frame, start, resume,
-                           *self._track_args, out, fell, broad)
+                           *self._track_args, out, fell, broad, quiet)
             if start < 0:
                 break
             # a sub-window ends (or a warm-up shape is due) at frame ``start``
@@ -455,6 +481,8 @@ class NoiseFloor:
         if fell.any():
             self.falls += (self._frame + np.flatnonzero(fell)).tolist()
         self.unread = self._frame + np.flatnonzero(broad)
+        for i in np.flatnonzero(quiet >= 0.0).tolist():
+            self.quiet.append([max(0, int(quiet[i])), self._frame + i])
         self.impulses.add_bursts(self.unread)
         self._frame += m
         self.impulses.count = int(self.state[IMPULSES])
@@ -617,9 +645,36 @@ class NoiseFloor:
                 return True
         return False
 
+    def quiet_spans_s(self):
+        """Start and end, s, of each quiet stretch (:attr:`quiet`), and of one still under
+        way at the last frame: from half a hop before its first frame's centre to half a hop
+        before the centre of the frame that took the level back (or of the next frame)."""
+        cfg = self.cfg
+        spans = list(self.quiet)
+        st = self.state
+        if st[FALL_FROM] > 0.0 and st[N_VALID] - st[FALL_AT] <= self.params[P_RESTORE]:
+            spans.append([max(0, int(st[QUIET_FROM])), self._frame])
+        return [(cfg.t0_s + (a - 0.5) * cfg.hop_s, cfg.t0_s + (b - 0.5) * cfg.hop_s)
+                for a, b in spans]
+
+    def quiet_warning(self):
+        """The result's warning about the quiet stretches, or None."""
+        spans = self.quiet_spans_s()
+        if not spans:
+            return None
+        total = sum(b - a for a, b in spans)
+        last = "; the last runs to the end" if len(spans) > len(self.quiet) else ""
+        wait_ms = 1e3 * FALL_ESTIMATES * _NOISE_EVERY * self.cfg.hop_s
+        return (f"{len(spans)} quiet stretch(es) ({total:.2f} s in all, first at "
+                f"{spans[0][0]:.3f} s{last}): the signal fell {10 * math.log10(FALL_RATIO):.0f} "
+                f"dB or more under the recording's noise (the probe's contact lost, the gain "
+                f"turned down), and flow in them is read against their own level only from "
+                f"{wait_ms:.0f} ms into each; events near them are marked affected_by_gap")
+
     def warnings(self):
         """The result's warnings about the recording's noise: silence, band, lines,
-        impulses, broadband noise not read (those that apply, in that order)."""
+        impulses, broadband noise not read, quiet stretches (those that apply, in that
+        order)."""
         out = []
         frac = self.silent_fraction()
         if frac >= SILENT_SHARE:
@@ -630,7 +685,8 @@ class NoiseFloor:
                        f"far too low")
         for w in (self.band.warning(self._coded_above_top()),
                   self.tones.warning(self.band.top_hz()),
-                  self.impulses.warning(), self.impulses.burst_warning()):
+                  self.impulses.warning(), self.impulses.burst_warning(),
+                  self.quiet_warning()):
             if w:
                 out.append(w)
         return out
@@ -1385,18 +1441,59 @@ def _level_update(p, inv, bins, par, scratch, state):
     a = 1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]
     if n > par[P_LEVEL_MEAN] and FALL_RATIO * est < state[LEVEL]:
         # a run of estimates far under the level is a fall: the level is their mean
+        if state[FALL_RUN] == 0.0:
+            state[FALL_START] = state[LEVEL]
         state[FALL_RUN] += 1.0
         state[FALL_SUM] += est
         if state[FALL_RUN] >= FALL_ESTIMATES:
             state[LEVEL] = state[FALL_SUM] / state[FALL_RUN]
             state[FALL_RUN] = 0.0
             state[FALL_SUM] = 0.0
+            # a fall as far under the level's floor is a quiet stretch: the level it fell
+            # from is kept (the first of the stretch's falls) to be taken back (_restore);
+            # a loud stretch's end falls back to the floor
+            if state[FALL_FROM] <= 0.0 and FALL_RATIO * state[LEVEL] < state[LOW]:
+                state[FALL_FROM] = state[FALL_START]
+                state[FALL_AT] = state[N_VALID]
+                state[QUIET_FROM] = state[FALL_SINCE]
+            _low_update(par, state, n)
             return True
     else:
         state[FALL_RUN] = 0.0
         state[FALL_SUM] = 0.0
     state[LEVEL] += a * (est - state[LEVEL])
+    _low_update(par, state, n)
     return False
+
+
+@njit(**_JIT_PURE)
+def _low_update(par, state, n):
+    """The level's floor (slot ``LOW``) after the ``n``-th estimate: the level where it is
+    lower, else the floor raised by :data:`FALL_RATIO` over :data:`RESTORE_S` at most (a
+    loud stretch, followed up by the level, raises it a little: a fall at its end is no
+    quiet stretch)."""
+    if n > par[P_LEVEL_MEAN]:
+        state[LOW] *= par[P_LOW_RISE]
+    if state[LOW] <= 0.0 or state[LEVEL] < state[LOW]:
+        state[LOW] = state[LEVEL]
+
+
+@njit(**_JIT_PURE)
+def _restore(p, inv, bins, par, scratch, state):
+    """After a fall (slot ``FALL_FROM``: the level before it), take that level back where the
+    frame ``p``'s estimate (:func:`_estimate`) stands within :data:`RESTORE_RATIO` under it
+    or above it; return whether it did.  The level is forgotten :data:`RESTORE_S` after the
+    fall."""
+    if state[N_VALID] - state[FALL_AT] > par[P_RESTORE]:
+        state[FALL_FROM] = 0.0
+        return False
+    if RESTORE_RATIO * _estimate(p, inv, bins, par, scratch, state) < state[FALL_FROM]:
+        return False
+    state[LEVEL] = state[FALL_FROM]
+    state[FALL_FROM] = 0.0
+    state[FALL_RUN] = 0.0
+    state[FALL_SUM] = 0.0
+    return True
 
 
 @njit(**_JIT_PURE)
@@ -1645,7 +1742,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 @njit(**_JIT_PURE)
 def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, dir_step,
            dir_count, par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
-           tops, ver_inv, mirror, pair, pair_ring, out, fell, broad):
+           tops, ver_inv, mirror, pair, pair_ring, out, fell, broad, quiet):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -1701,6 +1798,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
     broad : ndarray, shape (n,), bool
         Set at the frames of broadband noise not read (:func:`_gate`); left as it is
         elsewhere.
+    quiet : ndarray, shape (n,), float64
+        At a frame that took back the level of before a fall (:func:`_restore`), the
+        stream index of the first frame of the quiet stretch; left as it is elsewhere.
 
     Returns
     -------
@@ -1736,6 +1836,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                 for k in range(lo, hi):
                     ssum[k] = 0.0
         else:
+            if state[FALL_FROM] > 0.0 and _restore(p, inv, band_noise[:int(state[N_NOISE])],
+                                                   par, scratch, state):
+                quiet[i] = state[QUIET_FROM]
             gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
                           state, vinv, inb, tops, last)
             if state[BROAD_NOW] > 0.0:
@@ -1828,6 +1931,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                     state[UNREAD_N] = 0.0
                     state[UNREAD_SUM] = 0.0
         elif state[N_VER] > 1 and (levelled or state[N_LEVELS] < par[P_LEVEL_MEAN]):
+            if state[FALL_RUN] == 0.0:
+                # the frame after the last estimate: where a fall starting here began
+                state[FALL_SINCE] = frame0 + i - every + 1
             fell[i] = _level_update(p, inv, band_noise[:int(state[N_NOISE])], par, scratch,
                                     state)
         level = state[LEVEL]
