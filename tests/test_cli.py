@@ -162,6 +162,35 @@ def test_ctrl_c_where_python_cannot_raise_it_still_ends_the_command():
     assert lines == ["dopplerflow: interrupted"], lines
 
 
+def test_an_interrupt_that_lands_in_the_hook_passing_one_on_is_sent_again(monkeypatch):
+    """The hook that passes a swallowed interrupt on (``sys.unraisablehook``) starts a thread
+    to deliver it again 1 ms later. On a loaded machine the main thread can still be in the
+    hook by then: raised there, the interrupt was swallowed for good and the command ran on
+    (exit status 0). Raised in the hook (here from the thread's start, as a signal handler
+    would be there), it is sent again instead, and the hook returns."""
+    import types
+
+    from dopplerflow import cli as cli_module
+
+    started = []
+
+    class Thread:
+        def __init__(self, target, daemon):
+            self.target = target
+
+        def start(self):
+            started.append(self.target)
+            if len(started) == 1:  # the hook's own thread: the signal lands here
+                cli_module._raise_interrupted(signal.SIGINT, sys._getframe())
+
+    monkeypatch.setattr(cli_module.threading, "Thread", Thread)
+    unraisable = types.SimpleNamespace(exc_value=cli_module.Interrupted())
+    cli_module._interrupt_again(unraisable, fallback=None)
+    assert started == [cli_module._deliver_later, cli_module._deliver_later]
+    with pytest.raises(cli_module.Interrupted):  # outside the hook it is raised
+        cli_module._raise_interrupted(signal.SIGINT, sys._getframe())
+
+
 _IN_AN_IMPORT = """
 import os, signal, sys
 from dopplerflow import cli

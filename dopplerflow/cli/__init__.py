@@ -121,7 +121,21 @@ def _raise_interrupted(signum, frame):
     if _numba_busy():
         _when_numba_is_done(signum)
         return
+    if _in_hook(frame):
+        # raised in the hook that passes a swallowed interrupt on, it would be swallowed
+        # for good: it is delivered again once the hook has returned
+        threading.Thread(target=_deliver_later, daemon=True).start()
+        return
     raise _raised(Interrupted())
+
+
+def _in_hook(frame):
+    """Whether ``frame`` (a signal handler's) runs inside :func:`_interrupt_again`."""
+    while frame is not None:
+        if frame.f_code is _interrupt_again.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 #: The last interrupt the handlers raised while the command ran (None: none).  A C
@@ -181,6 +195,9 @@ def _raise_terminated(signum, frame):
     if _numba_busy():
         _when_numba_is_done(signum)
         return
+    if _in_hook(frame):  # (passed on as a Ctrl-C: _sigterm says which it was)
+        threading.Thread(target=_deliver_later, daemon=True).start()
+        return
     raise _raised(Terminated())
 
 
@@ -220,7 +237,8 @@ def _after_interrupt(unraisable):
 
 def _deliver_later():
     time.sleep(0.001)  # the hook has returned: the interrupt ends the command (if it falls
-    _thread.interrupt_main(signal.SIGINT)  # where it cannot again, the hook sends it again)
+    _thread.interrupt_main(signal.SIGINT)  # where it cannot again, it is sent again: the
+    # hook's, if it falls in a callback; _raise_interrupted's, in the hook itself)
 
 
 def main(argv=None):
