@@ -14,7 +14,7 @@ warm-up's rough floor keeps the higher fraction).  The frames whose window holds
 first or last milliseconds of a click under its tapered edge are raised over the whole
 band, not as far: the lower fraction takes them in.  A run of broadband frames no longer
 than :data:`IMPULSE_MAX_S`, after at least as long without one, is an impulse: its frames
-are replaced, as they come, by the last frame before it, so the impulse neither becomes a
+are replaced, as they come, by the clean frames before it, so the impulse neither becomes a
 flow peak nor enters the noise floor.  A longer broadband run is kept (after its first
 frames) and not counted, and so are broadband frames that follow one another closer
 (longer activity: a burst of noise the level is still following); a single frame short
