@@ -316,7 +316,7 @@ def _open_episode(proc, episodes, warnings):
             near = [q for q in quiet if q[0] - margin <= ep.end_s and ep.start_s <= q[1] + margin]
             if not near:
                 continue
-            where = f"running into a quiet stretch ({near[0][0]:.2f}-{near[0][1]:.2f} s)"
+            where = f"running into a quiet stretch at {near[0][0]:.2f}-{near[0][1]:.2f} s"
             hint = "keep the probe's contact through the manoeuvre"
         warnings.append(f"retrograde flow {where} ({ep.duration_s:.2f} s of it recorded, "
                         f"under the {thr:g} s threshold): it may have lasted longer, so reflux "
