@@ -7,6 +7,7 @@ gives, antegrade up.
 """
 
 import math
+import os
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -729,3 +730,24 @@ def test_the_figure_names_the_warnings_under_its_time_axis(analysis):
     many.warnings = [f"warning number {i} of a long list: what it says" for i in range(40)]
     note = plots.warnings_note(many)
     assert len(note.splitlines()) == plots.NOTE_LINES and note.endswith(" ...")
+
+
+def test_quiet_stretches_are_marked_on_the_trace(analysis):
+    """The bundled mono artery 40 dB down for a second (16-bit): the JSON names a quiet
+    stretch; the trace marks it with a bar along its bottom, in the legend as such. A
+    recording without one has neither."""
+    import soundfile as sf
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "samples", "artery_mono.flac")
+    x, fs = sf.read(path, dtype="float32", always_2d=True)
+    x[3 * fs:4 * fs] *= 0.01
+    x = (np.round(x * 32767) / 32767).astype(np.float32)
+    a = dopplerflow.analyze(x, sample_rate_hz=fs, layout="mono")
+    (quiet,) = [art for art in a.artefacts if art["kind"] == "quiet"]
+    ax = plots.velocity_trace(a).axes[0]
+    (bar,) = _spans(ax, "quiet-stretch")
+    x0, x1 = bar.get_x(), bar.get_x() + bar.get_width()
+    assert (x0, x1) == pytest.approx((quiet["start_s"], quiet["end_s"]))
+    assert "quiet stretch (contact lost?)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert not _spans(plots.velocity_trace(analysis).axes[0], "quiet-stretch")

@@ -91,6 +91,20 @@ def shade_events(ax, analysis, *, on_image):
     return handles
 
 
+def shade_quiet(ax, analysis):
+    """Mark the quiet stretches (``artefacts`` of kind ``"quiet"``: the probe's contact
+    lost, the gain turned down) with a bar along the bottom of the axes; return the legend's
+    handle (none: none drawn)."""
+    from matplotlib.patches import Patch
+
+    spans = [(a["start_s"], a["end_s"]) for a in analysis.artefacts or ()
+             if a["kind"] == "quiet"]
+    style = dict(facecolor="white", edgecolor="black", hatch="xx", linewidth=0.6)
+    for a, b in spans:
+        ax.axvspan(a, b, ymin=0.0, ymax=0.04, zorder=4, gid="quiet-stretch", **style)
+    return [Patch(label="quiet stretch (contact lost?)", **style)] if spans else []
+
+
 def _duration_label(ax, text, centre, **kw):
     """Write an event's duration centred at ``centre`` (s), :data:`LABEL_OFFSET_PT` below the
     top of the axes."""

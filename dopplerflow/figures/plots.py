@@ -59,6 +59,7 @@ from .marks import (  # the colours are also known by their names here
     mark_second_vessel,
     rejected_beat_marks,
     shade_events,
+    shade_quiet,
 )
 from .span import span_view
 from .units import tidy
@@ -366,6 +367,7 @@ def velocity_trace(analysis, ax=None, *, legend=True, title=None, max_points=4 *
             hop = tr.time_s[1] - tr.time_s[0] if len(tr) > 1 else 0.0
             ax.set_xlim(tr.time_s[0] - hop / 2, tr.time_s[-1] + hop / 2)
         handles += shade_events(ax, analysis, on_image=False)
+        handles += shade_quiet(ax, analysis)
         if beats:
             marked = mark_beats(ax, analysis)
             beats = bool(marked)  # none found, or too close at this scale to mark
