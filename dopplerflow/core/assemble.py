@@ -110,11 +110,9 @@ def assemble(proc, extra):
     artefacts = _artefact_entries(proc)
     hum = _hum_entry(proc.hum) if proc.hum is not None else None
     unassessable, events, episodes, second = _verdicts(proc, ante, bool(flow_detected), warnings)
-    margin = cfg.n_window / proc.sample_rate_hz + proc.tracker.gap_s
     spans = proc.timeline.gaps + [(a["start_s"], a["end_s"]) for a in artefacts or ()]
     for ev in events + episodes:
-        ev.affected_by_gap = any(g0 - margin < ev.end_s and g1 + margin > ev.start_s
-                                 for g0, g1 in spans)
+        ev.affected_by_gap = any(_near(proc, ev, span) for span in spans)
     if not analysed:
         unassessable = "nothing was analysed"
         warnings.append(_nothing_analysed(proc))
@@ -295,6 +293,13 @@ def _cut_peak_warning(proc, beats):
             f"lower carrier frequency)"]
 
 
+def _near(proc, ev, span):
+    """Whether the event or episode ``ev`` lies within a window plus a bridged gap of the
+    stretch ``span`` ((start, end) s: lost samples, an artefact)."""
+    margin = proc.config.n_window / proc.sample_rate_hz + proc.tracker.gap_s
+    return span[0] - margin < ev.end_s and span[1] + margin > ev.start_s
+
+
 def _open_episode(proc, episodes, warnings):
     """Why reflux is not assessable when a retrograde episode under the threshold runs
     into the recording's first or last row analysed, or into a quiet stretch
@@ -304,7 +309,6 @@ def _open_episode(proc, episodes, warnings):
     first = tl.unanalysed[0][1] if tl.unanalysed and tl.unanalysed[0][0] == 0 else 0
     last = _last_row_analysed(proc)
     thr = proc.settings.threshold_s
-    margin = proc.config.n_window / proc.sample_rate_hz + proc.tracker.gap_s
     quiet = proc.noise.quiet_spans_s()
     for ep in episodes:
         if ep.start_s < tl.row_time_s(first):
@@ -313,7 +317,7 @@ def _open_episode(proc, episodes, warnings):
         elif ep.end_s > tl.row_time_s(last):
             where, hint = "still running at the end of the recording", "record on past it"
         else:
-            near = [q for q in quiet if q[0] - margin <= ep.end_s and ep.start_s <= q[1] + margin]
+            near = [q for q in quiet if _near(proc, ep, q)]
             if not near:
                 continue
             where = f"running into a quiet stretch at {near[0][0]:.2f}-{near[0][1]:.2f} s"

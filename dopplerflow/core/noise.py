@@ -1560,12 +1560,19 @@ def _masked_sum(p, mask):
     return np.float32(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)))
 
 
+@njit(inline="always", **_JIT_PURE)
+def _kept_frame(power, r, last):
+    """A clean frame kept for an impulse's replacement: ``power[r]``, or for ``r`` -1 and -2
+    the last clean frame and the one before it of the calls before (``last[0]``,
+    ``last[1]``)."""
+    return power[r] if r >= 0 else last[-1 - r]
+
+
 @njit(**_JIT_PURE)
 def _clean_frame(power, r, last, lo, hi, out):
-    """Copy bins ``lo .. hi - 1`` of a clean frame kept for an impulse's replacement into
-    ``out``: ``power[r]``, or for ``r`` -1 and -2 the last clean frame and the one before
-    it of the calls before (``last[0]``, ``last[1]``)."""
-    src = power[r] if r >= 0 else last[-1 - r]
+    """Copy bins ``lo .. hi - 1`` of a clean frame kept for an impulse's replacement
+    (:func:`_kept_frame`) into ``out``."""
+    src = _kept_frame(power, r, last)
     for k in range(lo, hi):
         out[k] = src[k]
 
@@ -1721,7 +1728,7 @@ def _settle_powers(power, last, lo, hi, inb, state):
                             (HAVE_PREV, PREV_ROW, PREV_POWER)):
         if state[have] > 0 and state[slot] < 0.0:
             r = int(state[row])
-            src = power[r] if r >= 0 else last[-1 - r]
+            src = _kept_frame(power, r, last)
             state[slot] = _masked_sum(src[lo:hi], inb[lo:hi])
 
 
@@ -1738,8 +1745,8 @@ def _replace(power, last, lo, hi, inb, state, two, out):
     if not (two and state[HAVE_PREV] > 0 and r == int(state[LAST_ROW])):
         _clean_frame(power, r, last, lo, hi, out)
         return
-    a = power[r] if r >= 0 else last[-1 - r]
-    b = power[q] if q >= 0 else last[-1 - q]
+    a = _kept_frame(power, r, last)
+    b = _kept_frame(power, q, last)
     for k in range(lo, hi):
         out[k] = np.float32(0.5) * (a[k] + b[k])
 
