@@ -164,17 +164,17 @@ BURST_ADAPT_S = _NOISE_TAU_S
 #: A fall 10 dB under the level's floor (its least value, which rises by 10 dB over this long
 #: at most) keeps the level before it for this long, s (the quiet floor's memory): while it is,
 #: the first frame whose estimate stands within :data:`RESTORE_RATIO` under it (5 dB, half the
-#: fall's ratio in dB: one frame's quantile strays by 25 % over a narrow band, and a
-#: sub-window ended in the quiet stretch leaves a shape that biases it), or above it, takes it
-#: back at once (a click in a quiet stretch too: the stretch then falls again, 0.32 s on; the
-#: frames of the return read against the fallen level stood over the whole band, and 30 ms
-#: of them, an impulse's length, rose to 128 cm/s).  A probe's contact lost for a second and found
-#: again, or a gain turned down and up: read against the level the fall left, the recording's
-#: own noise coming back read as flow over the whole band until the level rose (a mono
-#: artery at 103 cm/s for 81), or in two directions was not read for half a second (a 0.8 s
-#: loss inside a 1.9 s reflux left two parts, each too short to count).  The end of a loud
-#: stretch that the level followed up (or took, :data:`BURST_ADAPT_S`) falls back to the
-#: floor, and is no quiet stretch: the noise to come back would be another loud one.
+#: fall's ratio in dB: one frame's quantile strays by 25 % over a narrow band), or above it,
+#: takes it back at once (a click in a quiet stretch too: the stretch then falls again, 0.32 s
+#: on; the frames of the return read against the fallen level stood over the whole band, and
+#: 30 ms of them, an impulse's length, rose to 128 cm/s).  The stretch's frames are not
+#: tracked (:func:`_track`).  A probe's contact lost for a second and found again, or a gain
+#: turned down and up: read against the level the fall left, the recording's own noise
+#: coming back read as flow over the whole band until the level rose (a mono artery at 103
+#: cm/s for 81), or in two directions was not read for half a second (a 0.8 s loss inside a
+#: 1.9 s reflux left two parts, each too short to count).  The end of a loud stretch that
+#: the level followed up (or took, :data:`BURST_ADAPT_S`) falls back to the floor, and is no
+#: quiet stretch: the noise to come back would be another loud one.
 RESTORE_S = MEMORY_S
 RESTORE_RATIO = FALL_RATIO ** 0.5
 #: The bracket of the level's estimate, over the last level: the band's whitened noise bins
@@ -199,7 +199,7 @@ LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
     RUN_CLICK, SILENT_REF, FALL_RUN, FALL_SUM, BROAD_NOW, UNREAD_N, UNREAD_SUM, \
     RUN_UNREAD, FALL_START, FALL_SINCE, FALL_FROM, FALL_AT, QUIET_FROM, LOW, \
-    N_UPPER = range(40)
+    SNAP_SUB_FRAMES, SNAP_TRACK, SNAP_SILENT_REF, N_UPPER = range(43)
 N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates so far
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_SILENCE, P_IMP_X, P_IMP_F, \
@@ -361,6 +361,9 @@ class NoiseFloor:
         # - 1 and the rows after): the mirror coherence (:func:`_mirror_coherent`)
         self._pair = np.zeros((2, n), np.float32)
         self._pair_ring = np.zeros((2 * SUBWINDOWS, n), np.float32)
+        # the tracking above as it stood at the last estimate of the level before a fall
+        # (:func:`_snapshot`): a quiet stretch's first frames are undone to it
+        self._snap = np.zeros((5, n), np.float32)
         self._quiet = np.zeros(n, np.float32)
         self._shape = np.ones(n, np.float32)
         self._inv = np.ones(n, np.float32)
@@ -406,7 +409,7 @@ class NoiseFloor:
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
             self.params, self.state, self._smooth, self._smin, self._ssum, self._ring, self._inv,
             self._inb, self._band_noise, self._last, self._scratch, self.band.tops,
-            self._ver_inv, cfg.mirror, self._pair, self._pair_ring)
+            self._ver_inv, cfg.mirror, self._pair, self._pair_ring, self._snap)
         self._shape_args = (
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
             self._log2f, cfg.noise_bins, cfg.mirror, self.params, self.band.ratios, self.state,
@@ -1497,6 +1500,16 @@ def _restore(p, inv, bins, par, scratch, state):
 
 
 @njit(**_JIT_PURE)
+def _falls(p, inv, bins, par, scratch, state):
+    """Whether the frame ``p``'s estimate (:func:`_estimate`) stands as far under the level
+    as a fall's (:func:`_level_update`)."""
+    if state[N_LEVELS] <= par[P_LEVEL_MEAN]:
+        return False
+    est = _estimate(p, inv, bins, par, scratch, state)
+    return est > 0.0 and FALL_RATIO * est < state[LEVEL]
+
+
+@njit(**_JIT_PURE)
 def _estimate(p, inv, bins, par, scratch, state):
     """An estimate of the level from one frame's whitened noise bins in the band
     (``bins``: :func:`_band_noise_bins`); 0 where it has none (no bins, or digital
@@ -1767,7 +1780,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 @njit(**_JIT_PURE)
 def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, dir_step,
            dir_count, par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
-           tops, ver_inv, mirror, pair, pair_ring, out, fell, broad, quiet):
+           tops, ver_inv, mirror, pair, pair_ring, snap, out, fell, broad, quiet):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -1816,6 +1829,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
         Each bin's mirror (``SpectralConfig.mirror``, -1: none); the sub-window's sums
         of each bin's power times its mirror's and squared, and the ring of their means
         a sub-window (:func:`_mirror_coherent`).
+    snap : ndarray, shape (5, n_fft), float32
+        The sub-window's tracking at the last estimate of the level before a fall
+        (:func:`_snapshot`).
     out : ndarray, shape (n,), float64
         The level in force at each frame, negative where it is near digital silence.
     fell : ndarray, shape (n,), bool
@@ -1847,6 +1863,12 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
     # division a frame costs more than the rest of an untracked frame)
     phase = (frame0 + start) % stride
     phase_every = (frame0 + start) % every
+    if resume and state[WARM] == 0.0:
+        # a sub-window closed at frame ``start``: its mean is taken; the new one starts
+        # from here, and so does the tracking a quiet stretch goes back to
+        for k in range(lo, hi):
+            ssum[k] = 0.0
+        _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state)
     for i in range(start, power.shape[0]):
         tracked = phase == 0
         levelled = phase_every == 0
@@ -1856,11 +1878,7 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
             out[i] = state[LEVEL]
             continue
         p = power[i]
-        if resume and i == start:
-            if state[WARM] == 0.0:
-                for k in range(lo, hi):
-                    ssum[k] = 0.0
-        else:
+        if not (resume and i == start):
             if state[FALL_FROM] > 0.0 and _restore(p, inv, band_noise[:int(state[N_NOISE])],
                                                    par, scratch, state):
                 quiet[i] = state[QUIET_FROM]
@@ -1870,7 +1888,12 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                 broad[i] = True  # not read, nor tracked: the noise floor is not its
                 tracked = False  # (nor the tonal lines: a sub-window's mean)
             state[N_VALID] += 1.0
-            if tracked:
+            pp = p[lo:hi]
+            # a quiet stretch's frames are not tracked (the noise of a probe off the skin
+            # is no shape of the recording's, nor its mean a sub-window's): its silence is
+            # told as anywhere
+            kept = tracked and state[FALL_FROM] <= 0.0
+            if kept:
                 # frames ``stride`` apart share no sample: they hold all there is to track.
                 # The cumulative mean until 1 / a frames, whose minimum is not yet taken (a
                 # mean of few frames strays far below the noise); float32, without
@@ -1878,7 +1901,6 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                 # vectorise
                 state[N_TRACK] += 1.0
                 n = state[N_TRACK]
-                pp = p[lo:hi]
                 sm = smooth[lo:hi]
                 mn = smin[lo:hi]
                 su = ssum[lo:hi]
@@ -1902,6 +1924,7 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                         sq[k] += x * x
                 _mirror_products(p, mirror, dir_start[0], dir_count[0], int(par[P_TWIN]),
                                  pair[0])
+            if tracked:
                 n_in = state[N_INBAND]
                 # (the band power the gate took of the frame, if it did: the same sum)
                 total = gated if gated >= 0.0 else _masked_sum(pp, inb[lo:hi])
@@ -1910,17 +1933,24 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                 # digital silence: the samples' quantisation, or 16-bit quantisation with
                 # the frame's strongest bin at full scale where that lies higher
                 q = max(quant[i], _row_max(p) * par[P_AT_FULL])
-                state[SILENT_REF] = min(state[SILENT_REF], q)
+                if kept:
+                    state[SILENT_REF] = min(state[SILENT_REF], q)
                 state[SILENT_NOW] = 1.0 if (n_in <= 0 or total <= par[P_SILENCE] * q * n_in) \
                     else 0.0
                 state[MUTE_NOW] = 1.0 if (n_in <= 0 or total <= par[P_MUTE] * q * n_in) \
                     else 0.0
                 state[SILENT_MEAN] = total / n_in if n_in > 0 else 0.0
+            if kept:
                 state[N_SUB_FRAMES] += 1.0
-                nn = int(n)
+                nn = int(state[N_TRACK])
                 warm = (state[N_SUBS] == 0 and state[N_SUB_FRAMES] < v_frames
                         and nn <= par[P_WARM] and nn & (nn - 1) == 0)
-                if warm or state[N_SUB_FRAMES] >= v_frames:
+                # a sub-window waits while a fall is under way, or where this frame
+                # starts one: the frames of a quiet stretch, tracked while its fall is
+                # told, are undone before any shape is made of them
+                if warm or (state[N_SUB_FRAMES] >= v_frames and state[FALL_RUN] == 0.0
+                            and not _falls(p, inv, band_noise[:int(state[N_NOISE])], par,
+                                           scratch, state)):
                     # (the band changes: the clean frames' band powers are summed before)
                     _settle_powers(power, last, lo, hi, inb, state)
                     state[WARM] = 1.0 if warm else 0.0
@@ -1934,10 +1964,8 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                             smin[k] = np.inf
                             ssum[k] *= inv_n
                             ring[int(par[P_U]) + slot, k] = ssum[k]
-                        inv_p = np.float32(1.0 / state[N_SUB_FRAMES])
-                        for k in range(lo, hi):
-                            pair_ring[slot, k] = pair[0, k] * inv_p
-                            pair_ring[int(par[P_U]) + slot, k] = pair[1, k] * inv_p
+                            pair_ring[slot, k] = pair[0, k] * inv_n
+                            pair_ring[int(par[P_U]) + slot, k] = pair[1, k] * inv_n
                             pair[0, k] = 0.0
                             pair[1, k] = 0.0
                         state[N_SUBS] += 1.0
@@ -1961,6 +1989,12 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                 state[FALL_SINCE] = frame0 + i - every + 1
             fell[i] = _level_update(p, inv, band_noise[:int(state[N_NOISE])], par, scratch,
                                     state)
+            if fell[i] and state[FALL_FROM] > 0.0 and state[FALL_AT] == state[N_VALID]:
+                # a quiet stretch: its first frames, tracked while the fall was told, are
+                # undone
+                _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state, True)
+            elif state[FALL_RUN] == 0.0 and state[FALL_FROM] <= 0.0:
+                _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state)
         level = state[LEVEL]
         if state[SILENT_NOW] > 0.0:
             state[SILENT] += 1.0
@@ -1977,6 +2011,27 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
         state[LAST_ROW] = -1.0
         state[PREV_ROW] = -2.0
     return -1
+
+
+@njit(**_JIT_PURE)
+def _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state, back=False):
+    """Keep the sub-window's tracking (``smooth``, ``smin``, ``ssum`` and the two rows of
+    ``pair`` on bins ``lo ... hi - 1``, and its frame counts) in ``snap`` (shape (5,
+    n_fft)) and the ``SNAP_*`` slots of ``state``; ``back``: put the kept one back."""
+    rows = (smooth, smin, ssum, pair[0], pair[1])
+    for j in range(5):
+        src = snap[j] if back else rows[j]
+        dst = rows[j] if back else snap[j]
+        for k in range(lo, hi):
+            dst[k] = src[k]
+    if back:
+        state[N_SUB_FRAMES] = state[SNAP_SUB_FRAMES]
+        state[N_TRACK] = state[SNAP_TRACK]
+        state[SILENT_REF] = state[SNAP_SILENT_REF]
+    else:
+        state[SNAP_SUB_FRAMES] = state[N_SUB_FRAMES]
+        state[SNAP_TRACK] = state[N_TRACK]
+        state[SNAP_SILENT_REF] = state[SILENT_REF]
 
 
 @njit(**_JIT_PURE)
