@@ -106,7 +106,9 @@ def test_a_damaged_float_file_keeps_its_layout_and_its_refluxes(tmp_path):
     random bytes at 5 s.  Before: --layout auto chose toward-away ("nan dB apart"), numpy's
     RuntimeWarnings reached the terminal, and the refluxes read were at 0.05-1.36 s and
     1.39-2.27 s; read as I/Q the second reflux was lost.  Now the damage is one glitch of
-    200 ms, the layout I/Q, and both refluxes are read as in the undamaged file."""
+    200 ms, the layout I/Q, and both refluxes are read as in the undamaged file. Its values
+    beyond full scale are the damage's, which the glitch warning names: no warning counts
+    them as float audio a conversion to integers would clip (3224 samples, it said)."""
     import warnings
 
     from dopplerflow.sim.synth import synthesize, to_layout
@@ -125,6 +127,7 @@ def test_a_damaged_float_file_keeps_its_layout_and_its_refluxes(tmp_path):
     assert got.settings.layout == "iq"
     assert got.artefacts == [{"start_s": 5.0, "end_s": 5.2, "kind": "damaged"}]
     assert any(w.startswith("1 glitch(es), 200.0 ms of samples damaged") for w in got.warnings)
+    assert not any("beyond full scale" in w for w in got.warnings)
     hop = clean.summary.hop_s
     assert len(got.reflux_events) == len(clean.reflux_events) == 2
     for ev, ref in zip(got.reflux_events, clean.reflux_events, strict=True):

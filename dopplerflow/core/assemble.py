@@ -105,7 +105,7 @@ def assemble(proc, extra):
         warnings += _wrong_way_warning(proc, ante)
     if flow_detected and source == "auto":
         warnings += _uncertain_auto_warning(proc, ante)
-    warnings += proc.levels.warnings(hum_warning, full_scale)
+    warnings += proc.levels.warnings(hum_warning, full_scale, proc.glitches.damaged_beyond)
     warnings += _glitch_warnings(proc) + proc.noise.warnings()
     artefacts = _artefact_entries(proc)
     hum = _hum_entry(proc.hum) if proc.hum is not None else None

@@ -101,6 +101,9 @@ class Glitches:
         Sample ranges ``[start, end)`` of the stream blanked, with their kind
         (``'non-finite'``, ``'burst'``, or ``'damaged'``: loud samples with non-finite
         ones among them), merged.
+    beyond : list of int
+        For each of ``artefacts``, its values beyond full scale (finite, magnitude over
+        1.0, all channels).
     """
 
     def __init__(self, n_channels, sample_rate_hz):
@@ -109,6 +112,7 @@ class Glitches:
         self.gain = None
         self.median_log2 = None  # the exponent of that median magnitude
         self.artefacts = []
+        self.beyond = []
         self._tail = np.zeros((0, self.n_channels), np.float32)  # samples held back
         # (first, last, first unusable or -1) stream indices of the run that may still grow
         self._open = None
@@ -297,14 +301,25 @@ class Glitches:
     def _note(self, a, b, samples):
         finite = np.isfinite(samples).all(axis=1)
         kind = "burst" if finite.all() else "non-finite" if not finite.any() else "damaged"
+        with np.errstate(invalid="ignore"):
+            beyond = int(np.count_nonzero(np.abs(samples) > 1.0)) - int(np.isinf(samples).sum())
         last = self.artefacts[-1] if self.artefacts else None
         if last is not None and last[1] == a:
             # one run blanked, whatever the releases it came in: mixed kinds are damage
             last[1] = b
             if last[2] != kind:
                 last[2] = "damaged"
+            self.beyond[-1] += beyond
         else:
             self.artefacts.append([int(a), int(b), kind])
+            self.beyond.append(beyond)
+
+    @property
+    def damaged_beyond(self):
+        """Values beyond full scale among the samples blanked as damage (not as a burst:
+        a loud click in float audio is beyond full scale as recorded)."""
+        return sum(n for (_, _, kind), n in zip(self.artefacts, self.beyond, strict=True)
+                   if kind != "burst")
 
     @property
     def held(self):

@@ -99,19 +99,21 @@ class Levels:
         ms = self.squares.sum() / max(self.n * self.n_channels, 1)
         return 10 * math.log10(ms) if ms > 0 else -math.inf
 
-    def warnings(self, hum_warning=None, full_scale=True):
+    def warnings(self, hum_warning=None, full_scale=True, damaged=0):
         """Clipping, samples beyond full scale, DC offset, silence (or no sample that is a
         number) and low level, in that order (``hum_warning``, when given, goes before the
         silence and level warnings).  Without ``full_scale`` (the values lie far outside
         the usual range, so full scale means nothing, and a sample of them is not zero)
-        only the hum warning is given."""
+        only the hum warning is given.  ``damaged``: values beyond full scale that were
+        blanked as damage (:attr:`.Glitches.damaged_beyond`), which no recorder wrote and
+        the glitch warning names: not counted as beyond full scale."""
         n = self.n
         out = []
         if n == 0:
             return out
         if not full_scale:
             return out + ([hum_warning] if hum_warning else [])
-        out += self._scale_warnings()
+        out += self._scale_warnings(damaged)
         if hum_warning:
             out.append(hum_warning)
         peak_rms = float(np.sqrt(self.squares / n).max())
@@ -126,15 +128,15 @@ class Levels:
                        f"input gain or check the cable")
         return out
 
-    def _scale_warnings(self):
-        """Clipping, samples beyond full scale and DC offset.  Clipping counts the
-        samples at full scale (integer audio's limit); float samples beyond it are not
-        clipped, and are named apart.  A mean level beyond full scale is no DC offset but
-        samples beyond it, which that warning names."""
+    def _scale_warnings(self, damaged=0):
+        """Clipping, samples beyond full scale (but ``damaged`` of them) and DC offset.
+        Clipping counts the samples at full scale (integer audio's limit); float samples
+        beyond it are not clipped, and are named apart.  A mean level beyond full scale is
+        no DC offset but samples beyond it, which that warning names."""
         n, nch = self.n, self.n_channels
         out = []
-        beyond = self.beyond
-        clipped = (self.clipped - beyond) / (n * nch)
+        clipped = (self.clipped - self.beyond) / (n * nch)
+        beyond = max(0, self.beyond - damaged)
         if clipped > 1e-4:
             out.append(f"clipping: {100 * clipped:.2f}% of samples at full scale; "
                        f"lower the input gain")
