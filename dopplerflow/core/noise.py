@@ -1502,9 +1502,9 @@ def _restore(p, inv, bins, par, scratch, state):
 @njit(**_JIT_PURE)
 def _falls(p, inv, bins, par, scratch, state):
     """Whether the frame ``p``'s estimate (:func:`_estimate`) stands as far under the level
-    as a fall's (:func:`_level_update`)."""
-    if state[N_LEVELS] <= par[P_LEVEL_MEAN]:
-        return False
+    as a fall's, as :func:`_level_update` would judge it."""
+    if state[N_LEVELS] + 1.0 <= par[P_LEVEL_MEAN]:
+        return False  # (the level is still the mean of the first estimates)
     est = _estimate(p, inv, bins, par, scratch, state)
     return est > 0.0 and FALL_RATIO * est < state[LEVEL]
 
