@@ -660,6 +660,33 @@ def test_the_level_comes_back_with_the_signal(gain):
     assert "1 quiet stretch(es)" in " ".join(a.warnings)
 
 
+def test_a_contact_lost_for_longer_than_the_floors_memory_is_named_to_its_end():
+    """The contact lost for 4.5 s (4.5-9.0 s, into the second reflux), or from 8 s to the
+    end (4 s). After 3 s (the quiet floor's memory) a stretch is the recording's level and
+    its frames are tracked, and it was named nowhere: the user saw a reflux starting at
+    9.5 s and no word of the contact. Now it is named to the frame where the signal comes
+    back (within a hop: the estimate of that frame), or to the end, and the warning says
+    so."""
+    kw = dict(sample_rate_hz=16000, vessel="gsv", layout="iq", antegrade="toward")
+    for lost, end, marked in (((4.5, 9.0), 9.0, [False, True]), ((8.0, 12.0), None, [False])):
+        x, fs = _gsv_16bit([lost], dither=True)
+        a = df.analyze(x, **kw)
+        hop = a.summary.hop_s
+        quiet = [(art["start_s"], art["end_s"]) for art in a.artefacts
+                 if art["kind"] == "quiet"]
+        assert len(quiet) == 1, lost
+        start, stop = quiet[0]
+        # from the frame after the last estimate at the level (every 16 frames), whose
+        # window (two hops) may still have held the signal
+        assert lost[0] - 17 * hop <= start <= lost[0] + 2 * hop
+        assert stop == pytest.approx(end or a.duration_s, abs=hop)
+        (told,) = [w for w in a.warnings if w.startswith("1 quiet stretch(es)")]
+        assert ("the last runs to the end" in told) == (end is None)
+        # the reflux read from where the signal came back is marked (the second is lost
+        # whole when the contact is lost from 8 s on)
+        assert [e.affected_by_gap for e in a.reflux_events] == marked
+
+
 def test_a_gain_turned_down_60_db_inside_a_reflux_leaves_the_rest_as_it_was():
     """The gain 60 dB down for 0.8 s inside the first reflux (16-bit: the stretch spans a
     few steps). The stretch's frames, tracked into the floor's shape, set it to their

@@ -168,13 +168,15 @@ BURST_ADAPT_S = _NOISE_TAU_S
 #: takes it back at once (a click in a quiet stretch too: the stretch then falls again, 0.32 s
 #: on; the frames of the return read against the fallen level stood over the whole band, and
 #: 30 ms of them, an impulse's length, rose to 128 cm/s).  The stretch's frames are not
-#: tracked (:func:`_track`).  A probe's contact lost for a second and found again, or a gain
-#: turned down and up: read against the level the fall left, the recording's own noise
-#: coming back read as flow over the whole band until the level rose (a mono artery at 103
-#: cm/s for 81), or in two directions was not read for half a second (a 0.8 s loss inside a
-#: 1.9 s reflux left two parts, each too short to count).  The end of a loud stretch that
-#: the level followed up (or took, :data:`BURST_ADAPT_S`) falls back to the floor, and is no
-#: quiet stretch: the noise to come back would be another loud one.
+#: tracked (:func:`_track`); one longer than this is the recording's level, tracked from
+#: then on, and named to where the signal comes back (:func:`_back`).  A probe's contact
+#: lost for a second and found again, or a gain turned down and up: read against the level
+#: the fall left, the recording's own noise coming back read as flow over the whole band
+#: until the level rose (a mono artery at 103 cm/s for 81), or in two directions was not read
+#: for half a second (a 0.8 s loss inside a 1.9 s reflux left two parts, each too short to
+#: count).  The end of a loud stretch that the level followed up (or took,
+#: :data:`BURST_ADAPT_S`) falls back to the floor, and is no quiet stretch: the noise to come
+#: back would be another loud one.
 RESTORE_S = MEMORY_S
 RESTORE_RATIO = FALL_RATIO ** 0.5
 #: The bracket of the level's estimate, over the last level: the band's whitened noise bins
@@ -199,7 +201,8 @@ LEVEL, N_VALID, N_SUB_FRAMES, N_SUBS, RUN, IMPULSES, SILENT, SILENT_POWER, N_VER
     MUTE_NOW, WARM, PREV_ROW, HAVE_PREV, RUN_POWER, LAST_POWER, PREV_POWER, N_NOISE, \
     RUN_CLICK, SILENT_REF, FALL_RUN, FALL_SUM, BROAD_NOW, UNREAD_N, UNREAD_SUM, \
     RUN_UNREAD, FALL_START, FALL_SINCE, FALL_FROM, FALL_AT, QUIET_FROM, LOW, \
-    SNAP_SUB_FRAMES, SNAP_TRACK, SNAP_SILENT_REF, N_UPPER = range(43)
+    SNAP_SUB_FRAMES, SNAP_TRACK, SNAP_SILENT_REF, WATCH_FROM, WATCH_START, \
+    N_UPPER = range(45)
 N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates so far
 # slots of its parameters
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_SILENCE, P_IMP_X, P_IMP_F, \
@@ -651,12 +654,13 @@ class NoiseFloor:
     def quiet_spans_s(self):
         """Start and end, s, of each quiet stretch (:attr:`quiet`), and of one still under
         way at the last frame: from half a hop before its first frame's centre to half a hop
-        before the centre of the frame that took the level back (or of the next frame)."""
+        before the centre of the frame where the signal came back (or of the next frame)."""
         cfg = self.cfg
         spans = list(self.quiet)
         st = self.state
-        if st[FALL_FROM] > 0.0 and st[N_VALID] - st[FALL_AT] <= self.params[P_RESTORE]:
-            spans.append([max(0, int(st[QUIET_FROM])), self._frame])
+        if st[FALL_FROM] > 0.0 or st[WATCH_FROM] > 0.0:
+            start = st[QUIET_FROM] if st[FALL_FROM] > 0.0 else st[WATCH_START]
+            spans.append([max(0, int(start)), self._frame])
         return [(cfg.t0_s + (a - 0.5) * cfg.hop_s, cfg.t0_s + (b - 0.5) * cfg.hop_s)
                 for a, b in spans]
 
@@ -1488,6 +1492,10 @@ def _restore(p, inv, bins, par, scratch, state):
     or above it; return whether it did.  The level is forgotten :data:`RESTORE_S` after the
     fall."""
     if state[N_VALID] - state[FALL_AT] > par[P_RESTORE]:
+        # the recording's level from now on; the stretch is still watched for its end
+        # (:func:`_back`)
+        state[WATCH_FROM] = state[FALL_FROM]
+        state[WATCH_START] = state[QUIET_FROM]
         state[FALL_FROM] = 0.0
         return False
     if RESTORE_RATIO * _estimate(p, inv, bins, par, scratch, state) < state[FALL_FROM]:
@@ -1496,6 +1504,18 @@ def _restore(p, inv, bins, par, scratch, state):
     state[FALL_FROM] = 0.0
     state[FALL_RUN] = 0.0
     state[FALL_SUM] = 0.0
+    return True
+
+
+@njit(**_JIT_PURE)
+def _back(p, inv, bins, par, scratch, state):
+    """Whether a quiet stretch longer than :data:`RESTORE_S` (slot ``WATCH_FROM``: the level
+    before it) ends at the frame ``p``: its estimate stands within :data:`RESTORE_RATIO` under
+    that level or above it, as :func:`_restore` takes it back.  The level is not taken back:
+    the stretch was the recording's level (its frames were tracked from then on)."""
+    if RESTORE_RATIO * _estimate(p, inv, bins, par, scratch, state) < state[WATCH_FROM]:
+        return False
+    state[WATCH_FROM] = 0.0
     return True
 
 
@@ -1882,6 +1902,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
             if state[FALL_FROM] > 0.0 and _restore(p, inv, band_noise[:int(state[N_NOISE])],
                                                    par, scratch, state):
                 quiet[i] = state[QUIET_FROM]
+            elif state[WATCH_FROM] > 0.0 and _back(p, inv, band_noise[:int(state[N_NOISE])],
+                                                   par, scratch, state):
+                quiet[i] = state[WATCH_START]
             gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
                           state, vinv, inb, tops, last)
             if state[BROAD_NOW] > 0.0:
@@ -1991,8 +2014,11 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                                     state)
             if fell[i] and state[FALL_FROM] > 0.0 and state[FALL_AT] == state[N_VALID]:
                 # a quiet stretch: its first frames, tracked while the fall was told, are
-                # undone
+                # undone; one inside a longer one still watched is part of it
                 _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state, True)
+                if state[WATCH_FROM] > 0.0:
+                    state[QUIET_FROM] = state[WATCH_START]
+                    state[WATCH_FROM] = 0.0
             elif state[FALL_RUN] == 0.0 and state[FALL_FROM] <= 0.0:
                 _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state)
         level = state[LEVEL]
