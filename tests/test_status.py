@@ -129,6 +129,32 @@ def test_event_lines_without_a_status_line():
     assert status.stream.getvalue() == ""
 
 
+def test_a_lost_contact_shows_on_the_status_line():
+    """The contact lost for 0.8 s inside a reflux (16-bit ``gsv_squeeze_reflux``, the
+    device's own noise alone at 2.8-3.6 s), streamed in 10 ms blocks as a live session
+    feeds it: the status says ``quiet`` from 0.32 s into the stretch (four estimates of the
+    level, 80 ms apart, and the frames' latency) to its end, and the line shows it; never
+    elsewhere."""
+    import numpy as np
+    from test_noise import _gsv_16bit
+
+    import dopplerflow as df
+
+    x, fs = _gsv_16bit([(2.8, 3.6)], dither=True)
+    proc = df.Processor(df.Settings(vessel="gsv", antegrade="toward", layout="iq"), fs, 2)
+    block = fs // 100
+    times, quiet = [], []
+    for i in range(0, len(x), block):
+        proc.push(x[i:i + block], rows=False)
+        st = proc.status()
+        times.append((i + block) / fs)
+        quiet.append(st["quiet"])
+        assert ("QUIET: contact lost?" in format_status(st)) == st["quiet"]
+    t = np.asarray(times)[np.asarray(quiet)]
+    assert t.size and 2.8 + 0.32 <= t.min() <= 2.8 + 0.32 + 0.1 and 3.6 <= t.max() <= 3.7
+    assert t.size == round((t.max() - t.min()) * 100) + 1  # one stretch, no break
+
+
 def test_a_mono_stream_shows_a_speed_without_direction():
     """Mono audio has no flow direction: the status gives the speed, unsigned, as
     ``speed``, where an I/Q stream gives a signed velocity and its direction."""

@@ -651,6 +651,12 @@ class NoiseFloor:
                 return True
         return False
 
+    @property
+    def in_quiet(self):
+        """Whether a quiet stretch is under way at the last frame (the probe's contact lost?
+        :meth:`quiet_spans_s`)."""
+        return bool(self.state[FALL_FROM] > 0.0 or self.state[WATCH_FROM] > 0.0)
+
     def quiet_spans_s(self):
         """Start and end, s, of each quiet stretch (:attr:`quiet`), and of one still under
         way at the last frame: from half a hop before its first frame's centre to half a hop

@@ -611,7 +611,9 @@ class Processor:
             0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``,
             ``heart_rate_bpm`` (median of the last beats decided, None before
             three intervals), ``learning`` (a mono stream's first rows wait for its
-            noise floor: nothing is analysed yet).
+            noise floor: nothing is analysed yet), ``quiet`` (a quiet stretch is under
+            way: the signal 10 dB or more under the recording's noise, the probe's
+            contact lost?).
         """
         ante = self.antegrade()
         env = self.last_env
@@ -631,7 +633,7 @@ class Processor:
                 "level_dbfs": self.levels.level_dbfs(),
                 "clipped_samples": int(self.levels.clipped), "antegrade": DIRECTIONS[ante],
                 "heart_rate_bpm": self.beats.heart_rate_bpm(ante),
-                "learning": self._held is not None}
+                "learning": self._held is not None, "quiet": self.noise.in_quiet}
 
     # ------------------------------------------------------------------ result
     def finish(self, **extra):

@@ -23,9 +23,10 @@ def format_status(status):
         (signed, + antegrade), ``direction``, ``flow``, ``reflux_timer_s``,
         ``heart_rate_bpm`` (the median of the last beats, None before three
         intervals or without a pulse), ``learning`` (a mono stream's noise floor is
-        being learnt: no frame analysed yet), ``level_dbfs`` (peak of the last update
-        interval), ``clipped_samples``, ``input_overflows``, ``dropped_frames``
-        and ``lag_s`` (audio queued but not yet analysed).
+        being learnt: no frame analysed yet), ``quiet`` (a quiet stretch under way: the
+        probe's contact lost?), ``level_dbfs`` (peak of the last update interval),
+        ``clipped_samples``, ``input_overflows``, ``dropped_frames`` and ``lag_s``
+        (audio queued but not yet analysed).
 
     Returns
     -------
@@ -54,6 +55,8 @@ def format_status(status):
     timer = status.get("reflux_timer_s", 0.0)
     parts.append(f"reflux {timer:5.2f} s" if timer > 0 else " " * 14)
     parts.append(f"{level_txt} dBFS |{'#' * cells}{' ' * (10 - cells)}|")
+    if status.get("quiet"):
+        parts.append("QUIET: contact lost?")
     if status.get("clipped_samples"):
         parts.append(f"CLIP {status['clipped_samples']}")
     lost = status.get("input_overflows", 0)
