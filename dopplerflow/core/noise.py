@@ -1504,7 +1504,7 @@ def _restore(p, inv, bins, par, scratch, state):
         state[WATCH_START] = state[QUIET_FROM]
         state[FALL_FROM] = 0.0
         return False
-    if RESTORE_RATIO * _estimate(p, inv, bins, par, scratch, state) < state[FALL_FROM]:
+    if not _comes_back(p, inv, bins, par, scratch, state, state[FALL_FROM]):
         return False
     state[LEVEL] = state[FALL_FROM]
     state[FALL_FROM] = 0.0
@@ -1519,10 +1519,17 @@ def _back(p, inv, bins, par, scratch, state):
     before it) ends at the frame ``p``: its estimate stands within :data:`RESTORE_RATIO` under
     that level or above it, as :func:`_restore` takes it back.  The level is not taken back:
     the stretch was the recording's level (its frames were tracked from then on)."""
-    if RESTORE_RATIO * _estimate(p, inv, bins, par, scratch, state) < state[WATCH_FROM]:
+    if not _comes_back(p, inv, bins, par, scratch, state, state[WATCH_FROM]):
         return False
     state[WATCH_FROM] = 0.0
     return True
+
+
+@njit(**_JIT_PURE)
+def _comes_back(p, inv, bins, par, scratch, state, before):
+    """Whether the frame ``p``'s estimate (:func:`_estimate`) stands within
+    :data:`RESTORE_RATIO` under the level ``before`` a quiet stretch, or above it."""
+    return RESTORE_RATIO * _estimate(p, inv, bins, par, scratch, state) >= before
 
 
 @njit(**_JIT_PURE)
