@@ -301,8 +301,7 @@ class Glitches:
     def _note(self, a, b, samples):
         finite = np.isfinite(samples).all(axis=1)
         kind = "burst" if finite.all() else "non-finite" if not finite.any() else "damaged"
-        with np.errstate(invalid="ignore"):
-            beyond = int(np.count_nonzero(np.abs(samples) > 1.0)) - int(np.isinf(samples).sum())
+        beyond = int(np.count_nonzero(np.abs(samples[np.isfinite(samples)]) > 1.0))
         last = self.artefacts[-1] if self.artefacts else None
         if last is not None and last[1] == a:
             # one run blanked, whatever the releases it came in: mixed kinds are damage

@@ -311,9 +311,10 @@ class NoiseFloor:
         The frames of the last call that are broadband noise, not read (stream indices;
         :mod:`.impulses`).
     quiet : list of [int, int]
-        ``[first, end)`` frame ranges of quiet stretches the level came back from
-        (:data:`RESTORE_S`): the frame after the last estimate at the level before the
-        fall, and the frame that took it back.
+        ``[first, end)`` frame ranges of quiet stretches the signal came back from: the
+        frame after the last estimate at the level before the fall, and the frame that
+        took the level back (:data:`RESTORE_S`) or, after a longer one, where the signal
+        came back (:func:`_back`).
     """
 
     def __init__(self, config: SpectralConfig, grid=None):
@@ -664,7 +665,7 @@ class NoiseFloor:
         cfg = self.cfg
         spans = list(self.quiet)
         st = self.state
-        if st[FALL_FROM] > 0.0 or st[WATCH_FROM] > 0.0:
+        if self.in_quiet:
             start = st[QUIET_FROM] if st[FALL_FROM] > 0.0 else st[WATCH_START]
             spans.append([max(0, int(start)), self._frame])
         return [(cfg.t0_s + (a - 0.5) * cfg.hop_s, cfg.t0_s + (b - 0.5) * cfg.hop_s)
@@ -676,7 +677,7 @@ class NoiseFloor:
         if not spans:
             return None
         total = sum(b - a for a, b in spans)
-        last = "; the last runs to the end" if len(spans) > len(self.quiet) else ""
+        last = "; the last runs to the end" if self.in_quiet else ""
         wait_ms = 1e3 * FALL_ESTIMATES * _NOISE_EVERY * self.cfg.hop_s
         return (f"{len(spans)} quiet stretch(es) ({total:.2f} s in all, first at "
                 f"{spans[0][0]:.3f} s{last}): the signal fell {10 * math.log10(FALL_RATIO):.0f} "
@@ -1496,7 +1497,7 @@ def _restore(p, inv, bins, par, scratch, state):
     """After a fall (slot ``FALL_FROM``: the level before it), take that level back where the
     frame ``p``'s estimate (:func:`_estimate`) stands within :data:`RESTORE_RATIO` under it
     or above it; return whether it did.  The level is forgotten :data:`RESTORE_S` after the
-    fall."""
+    fall, and the stretch then watched for its end (:func:`_back`)."""
     if state[N_VALID] - state[FALL_AT] > par[P_RESTORE]:
         # the recording's level from now on; the stretch is still watched for its end
         # (:func:`_back`)
@@ -1873,8 +1874,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
         Set at the frames of broadband noise not read (:func:`_gate`); left as it is
         elsewhere.
     quiet : ndarray, shape (n,), float64
-        At a frame that took back the level of before a fall (:func:`_restore`), the
-        stream index of the first frame of the quiet stretch; left as it is elsewhere.
+        At a frame where the signal came back from a quiet stretch (the level taken back,
+        :func:`_restore`, or a longer stretch's end, :func:`_back`), the stream index of
+        the stretch's first frame; left as it is elsewhere.
 
     Returns
     -------
