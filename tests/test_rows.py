@@ -110,6 +110,30 @@ def test_a_row_whose_maximum_stands_far_over_its_mean_is_flow_but_no_peak(rng):
         assert tot.flow == 60 and tot.flow_s(1.0) == 60
 
 
+def test_rows_a_bridge_filled_are_flow_but_no_peak_and_end_a_run(rng):
+    """Three rows of a transient (maximum 2000 Hz, its mean high enough to be a peak), a
+    dropout, then flow: the bridge fills the dropout and the transient's three rows would
+    be the start of a run of flow.  Rows filled are no peak and end a run: the peak is the
+    flow's; they count as flow."""
+    from dopplerflow.core.rows import Bridger, Totals
+
+    rows = np.zeros((80, 6), np.float32)
+    rows[10:13, 0:2] = 2000.0, 600.0  # the transient
+    rows[18:60, 0] = rng.uniform(200, 300, 42)  # the flow, after 5 rows of dropout
+    rows[18:60, 1] = rows[18:60, 0] / 2
+    rows[:, 2] = np.where(rows[:, 0] > 0, 1.0, 0.0)
+    bridged, filled = Bridger(max_gap=12)(rows, final=True)
+    assert filled[13:18, 0].all() and filled.sum() == 5
+    for block in (1, 7, 80):
+        tot, unmarked = Totals(min_run=6), Totals(min_run=6)
+        for i in range(0, len(rows), block):
+            tot.update(bridged[i:i + block], filled[i:i + block])
+            unmarked.update(bridged[i:i + block])
+        assert tot.peak_hz[0] == bridged[18:60, 0].max() < 400
+        assert unmarked.peak_hz[0] == 2000.0  # read as one run with the flow, the click's
+        assert tot.flow == unmarked.flow == 50
+
+
 def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
     # a dropout that is bridged only once the row after it arrives: the running median of
     # the rows handed out before must already count the bridged values, as in one pass
@@ -121,9 +145,16 @@ def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
     rows[:, 1:3] = 1.0
     for g0, n in ((50, 3), (137, max_gap - 1), (230, max_gap), (311, max_gap + 1)):
         rows[g0:g0 + n, 0:3] = 0.0  # bridged but the last
-    whole = Bridger(max_gap)(rows.copy(), final=True)
+    whole, filled = Bridger(max_gap)(rows.copy(), final=True)
+    # the rows filled are the gaps bridged, in the first direction (the second has no flow)
+    gaps = np.zeros(len(rows), bool)
+    for g0, n in ((50, 3), (137, max_gap - 1), (230, max_gap)):
+        gaps[g0:g0 + n] = True
+    np.testing.assert_array_equal(filled[:, 0], gaps)
+    assert not filled[:, 1].any()
     for block in (1, 2, SMOOTH_HALF + 1, max_gap, max_gap + 1, 97):
         b = Bridger(max_gap)
         parts = [b(rows[i:i + block].copy()) for i in range(0, len(rows), block)]
         parts.append(b(np.zeros((0, 6), np.float32), final=True))
-        np.testing.assert_array_equal(np.concatenate(parts), whole)
+        np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), whole)
+        np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), filled)

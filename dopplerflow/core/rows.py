@@ -109,23 +109,30 @@ class Bridger:
     def __init__(self, max_gap):
         self.max_gap = max_gap
         self._work = np.zeros((0, 6), np.float32)
+        # whether each row of ``_work`` held flow in each direction before it was bridged
+        self._read = np.zeros((0, 2), bool)
         self._ctx = 0  # leading rows of ``_work`` already handed out (context)
 
     def __call__(self, rows, final=False):
-        """Add stored rows (n, 6); return the rows whose bridging is now final."""
+        """Add stored rows (n, 6); return the rows whose bridging is now final, and
+        which of them were filled in each direction (m, 2) bool: their flow is
+        interpolated, not read (:class:`Totals` takes no peak from them)."""
+        read = np.concatenate((self._read, rows[:, STORED_FLOW_COLUMNS] > 0))
         work = np.concatenate((self._work, rows)).astype(np.float32, copy=False)
         bridge_dropouts(work, self.max_gap)
         ctx = self._ctx
         held = self.max_gap + 1 + SMOOTH_HALF
         n_out = len(work) - ctx if final else max(0, len(work) - ctx - held)
         out = median_envelope(work, ctx, n_out)
+        filled = (out[:, STORED_FLOW_COLUMNS] > 0) & ~read[ctx:ctx + n_out]
         if n_out:
             keep = min(SMOOTH_HALF, ctx + n_out)
             self._work = work[ctx + n_out - keep:].copy()
+            self._read = read[ctx + n_out - keep:]
             self._ctx = keep
         else:
-            self._work = work
-        return out
+            self._work, self._read = work, read
+        return out, filled
 
 
 #: A row whose maximum frequency stands more than this many times over its mean frequency
@@ -193,10 +200,14 @@ class Totals:
         """Rows with flow in either direction."""
         return int(self._state[1])
 
-    def update(self, rows):
-        """Add stored rows (n, 6)."""
+    def update(self, rows, filled=None):
+        """Add stored rows (n, 6); ``filled`` (n, 2) bool marks each direction's rows whose
+        flow a bridge filled (:class:`Bridger`): flow, but no peak, and they end a run."""
         rows = np.ascontiguousarray(rows, np.float32)
-        _flow_totals(rows, self.min_run, PEAK_MEAN_X, self._state, self.peak_hz,
+        if filled is None:
+            filled = np.zeros((len(rows), 2), bool)
+        _flow_totals(rows, np.ascontiguousarray(filled, bool), self.min_run, PEAK_MEAN_X,
+                     self._state, self.peak_hz,
                      self._f0 if self._f0 is not None else np.zeros(2),
                      self._bin_hz or 1.0, self._at_bin, self._peak_at, self._pending)
 
@@ -239,6 +250,8 @@ class Totals:
 #: and flow power (:func:`stored_columns`).
 STORED_FMAX_HZ, STORED_FMEAN_HZ, STORED_POWER = range(3)
 STORED_WIDTH = 6
+#: The maximum-frequency column of each direction of a stored row (0 where no flow).
+STORED_FLOW_COLUMNS = [STORED_FMAX_HZ, 3 + STORED_FMAX_HZ]
 
 
 def stored_columns(d):
@@ -376,17 +389,20 @@ def _peak_at_bin(v, d, f0, bin_hz, peak_at):
 
 
 @njit(**_JIT)
-def _flow_totals(rows, min_run, mean_x, state, peak, f0, bin_hz, at_bin, peak_at, pending):
+def _flow_totals(rows, filled, min_run, mean_x, state, peak, f0, bin_hz, at_bin, peak_at,
+                 pending):
     """Running totals of stored rows (n, 6) float32, in stream order.
 
     ``state`` (float64): rows, rows with flow (either direction), length of
     the flow run still open, rows in closed runs at least ``min_run`` long, then
     for each direction the length of its open run and the largest fmax in it.
     ``peak`` (2,) float32: the largest fmax of each direction in its runs of at
-    least ``min_run`` rows (a row or two of a click, of a filter's transient, or of
-    the splatter of a step is no flow's peak), over the rows whose fmax is at most
-    ``mean_x`` times their mean frequency (:data:`PEAK_MEAN_X`: a faint broadband
-    transient over slow flow is no flow's peak either; the row still counts as flow).
+    least ``min_run`` rows read (a row or two of a click, of a filter's transient, or of
+    the splatter of a step is no flow's peak; ``filled`` (n, 2) bool marks the rows a
+    bridge filled, which neither are peaks nor join the rows read around them into a
+    run), over the rows whose fmax is at most ``mean_x`` times their mean frequency
+    (:data:`PEAK_MEAN_X`: a faint broadband transient over slow flow is no flow's peak
+    either; the row still counts as flow).
     ``at_bin`` (2, m) int64 counts each direction's rows with flow whose fmax lies at
     each outward bin (``|f|`` ``f0[d]`` at bin 0, ``bin_hz`` apart; none without bins,
     m = 0); ``peak_at`` (2, m) float32 holds the peaks at each; ``pending``
@@ -399,7 +415,14 @@ def _flow_totals(rows, min_run, mean_x, state, peak, f0, bin_hz, at_bin, peak_at
         b = rows[i, 3]
         for d in range(2):
             v = rows[i, 3 * d]
-            if v > 0:
+            if v > 0 and filled[i, d]:
+                # interpolated over a dropout: flow, but no peak, and the end of a run (a
+                # click's rows bridged to the flow after it are no run of flow)
+                if m:
+                    at_bin[d, _outward_bin(v, d, f0, bin_hz, m)] += 1
+                state[4 + d] = 0
+                state[6 + d] = 0
+            elif v > 0:
                 state[4 + d] += 1
                 top = v <= mean_x * rows[i, 3 * d + 1]
                 if top:
