@@ -123,7 +123,8 @@ def test_rows_a_bridge_filled_are_flow_but_no_peak_and_end_a_run(rng):
     rows[18:60, 1] = rows[18:60, 0] / 2
     rows[:, 2] = np.where(rows[:, 0] > 0, 1.0, 0.0)
     bridged, filled = Bridger(max_gap=12)(rows, final=True)
-    assert filled[13:18, 0].all() and filled.sum() == 5
+    # the five rows filled, and the two after the transient whose median is a value filled
+    assert filled[13:18, 0].all() and filled[:13, 0].sum() == 0
     for block in (1, 7, 80):
         tot, unmarked = Totals(min_run=6), Totals(min_run=6)
         for i in range(0, len(rows), block):
@@ -132,6 +133,36 @@ def test_rows_a_bridge_filled_are_flow_but_no_peak_and_end_a_run(rng):
         assert tot.peak_hz[0] == bridged[18:60, 0].max() < 400
         assert unmarked.peak_hz[0] == 2000.0  # read as one run with the flow, the click's
         assert tot.flow == unmarked.flow == 50
+
+
+def test_a_row_whose_median_is_a_value_filled_is_no_peak():
+    """Flow at 1000 Hz; one row at 5000 Hz (the envelope on a line for a frame), then a
+    dropout of five rows and the flow again.  The bridge fills the dropout from 5000 down
+    to 1000 Hz, and the running median draws the row at 5000 Hz at 3667 Hz, a value filled
+    (no frame held it): that row, as the rows filled, draws no value read and is no peak.
+    The rows whose median is a value read are."""
+    from dopplerflow.core.rows import Bridger, Totals
+
+    rows = np.zeros((60, 6), np.float32)
+    rows[:, 0:3] = 1000.0, 500.0, 1.0
+    rows[20, 0:2] = 5000.0, 2500.0
+    rows[21:26] = 0.0
+    rows[40:43, 0:2] = 1200.0, 600.0  # three rows read: the median of the rows around
+    out, unread = Bridger(max_gap=12)(rows, final=True)
+    work = rows[:, 0].astype(np.float64)
+    work[21:26] = 5000.0 - (5000.0 - 1000.0) / 6 * np.arange(1, 6)  # filled: 4333 to 1667
+    np.testing.assert_allclose(out[:, 0], [np.median(work[max(i - 2, 0):i + 3])
+                                           for i in range(60)], rtol=1e-6)
+    assert out[20, 0] == out[22, 0]  # 3667 Hz: filled
+    # rows 19 and 26 draw 1000 Hz, which rows read hold; 20 to 25 do not
+    np.testing.assert_array_equal(np.flatnonzero(unread[:, 0]), np.arange(20, 26))
+    assert not unread[:, 1].any()
+    tot = Totals(min_run=6)
+    tot.update(out, unread)
+    assert tot.peak_hz[0] == 1200.0
+    unmarked = Totals(min_run=6)
+    unmarked.update(out)
+    assert unmarked.peak_hz[0] == out[20:26, 0].max() > 3000.0
 
 
 def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
@@ -146,11 +177,10 @@ def test_bridged_median_rows_do_not_depend_on_the_blocks(rng):
     for g0, n in ((50, 3), (137, max_gap - 1), (230, max_gap), (311, max_gap + 1)):
         rows[g0:g0 + n, 0:3] = 0.0  # bridged but the last
     whole, filled = Bridger(max_gap)(rows.copy(), final=True)
-    # the rows filled are the gaps bridged, in the first direction (the second has no flow)
-    gaps = np.zeros(len(rows), bool)
+    # the gaps bridged draw no value read, in the first direction (the second has no flow)
     for g0, n in ((50, 3), (137, max_gap - 1), (230, max_gap)):
-        gaps[g0:g0 + n] = True
-    np.testing.assert_array_equal(filled[:, 0], gaps)
+        assert filled[g0:g0 + n, 0].all()
+    assert not filled[311:311 + max_gap + 1, 0].any()  # (not bridged: no flow)
     assert not filled[:, 1].any()
     for block in (1, 2, SMOOTH_HALF + 1, max_gap, max_gap + 1, 97):
         b = Bridger(max_gap)

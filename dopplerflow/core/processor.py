@@ -246,7 +246,7 @@ class Processor:
         self.reference = FlowReference(cfg.hop_s)  # the strongest recent flow
         self._noise_pending = np.zeros(0)
         self._loud_pending = np.zeros(0, np.float32)  # band power of rows not yet kept
-        self._filled_pending = np.zeros((0, 2), bool)  # rows the second vessel holds back
+        self._unread_pending = np.zeros((0, 2), bool)  # rows the second vessel holds back
         # a mono stream's first rows wait for the shape of the sub-window by which a tonal
         # line there from the start is held (its warm-up's shapes cannot be checked against
         # a mirror, nor can a line): ``_first_shape`` is the frame that shape is in force
@@ -562,19 +562,19 @@ class Processor:
         return trace_rows(env, tl.row_times_s(row0, n_rows), self.antegrade(), self.scale,
                           self.cmap.direction_available, valid)
 
-    def _keep(self, rows, filled, final=False):
+    def _keep(self, rows, unread, final=False):
         """Account for (and keep, with ``keep_trace``) stored rows whose bridging is final
-        (``filled``: each direction's rows the bridge filled)."""
+        (``unread``: each direction's rows whose maximum no frame read, :class:`Bridger`)."""
         if self.second is not None:
             # (the second vessel's watch holds rows back; they leave in stream order)
-            self._filled_pending = np.concatenate((self._filled_pending, filled))
+            self._unread_pending = np.concatenate((self._unread_pending, unread))
             rows = self.second.release(rows, final, self.timeline.rows)
-            filled, self._filled_pending = np.split(self._filled_pending, [len(rows)])
+            unread, self._unread_pending = np.split(self._unread_pending, [len(rows)])
         # the beat stage's power channel reads the band power (rows leave in stream order)
         loud, self._loud_pending = np.split(self._loud_pending, [len(rows)])
         self.beats.update(rows, final, loud)
         if len(rows):
-            self.totals.update(rows, filled)
+            self.totals.update(rows, unread)
             if self.stored is not None:
                 self.stored.append(rows)
 

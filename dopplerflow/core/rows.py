@@ -114,17 +114,17 @@ class Bridger:
         self._ctx = 0  # leading rows of ``_work`` already handed out (context)
 
     def __call__(self, rows, final=False):
-        """Add stored rows (n, 6); return the rows whose bridging is now final, and
-        which of them were filled in each direction (m, 2) bool: their flow is
-        interpolated, not read (:class:`Totals` takes no peak from them)."""
+        """Add stored rows (n, 6); return the rows whose bridging is now final, and in
+        each direction which of them draw no maximum a frame read (m, 2) bool: those
+        filled, and those whose running median is a value filled (:class:`Totals` takes
+        no peak from them)."""
         read = np.concatenate((self._read, rows[:, STORED_FLOW_COLUMNS] > 0))
         work = np.concatenate((self._work, rows)).astype(np.float32, copy=False)
         bridge_dropouts(work, self.max_gap)
         ctx = self._ctx
         held = self.max_gap + 1 + SMOOTH_HALF
         n_out = len(work) - ctx if final else max(0, len(work) - ctx - held)
-        out = median_envelope(work, ctx, n_out)
-        filled = (out[:, STORED_FLOW_COLUMNS] > 0) & ~read[ctx:ctx + n_out]
+        out, unread = median_envelope(work, ctx, n_out, read)
         if n_out:
             keep = min(SMOOTH_HALF, ctx + n_out)
             self._work = work[ctx + n_out - keep:].copy()
@@ -132,7 +132,7 @@ class Bridger:
             self._ctx = keep
         else:
             self._work, self._read = work, read
-        return out, filled
+        return out, unread
 
 
 #: A row whose maximum frequency stands more than this many times over its mean frequency
@@ -152,17 +152,28 @@ PEAK_MEAN_X = 4.0
 SMOOTH_HALF = 2
 
 
-def median_envelope(work, start, n):
-    """Rows ``work[start:start + n]`` with each direction's fmax replaced by a running median.
+def median_envelope(work, start, n, read):
+    """Rows ``work[start:start + n]`` with each direction's fmax replaced by a running median,
+    and in each direction whether a row's median is no value a frame read.
 
     The median is taken over the frames within ``SMOOTH_HALF`` that have flow in
     that direction (frames without flow keep fmax 0); ``work`` itself is not
-    changed, so neighbours always enter with their own values.
+    changed, so neighbours always enter with their own values.  ``read`` ((m, 2) bool)
+    marks each direction's rows of ``work`` with flow before the bridge filled others.
+
+    Returns
+    -------
+    out : ndarray, shape (n, 6), float32
+    unread : ndarray, shape (n, 2), bool
+        Rows with flow whose median is no value read: the row was filled, or its median
+        is (or averages) a value filled.
     """
     out = np.empty((n, 6), np.float32)
-    _median_envelope(np.ascontiguousarray(work, np.float32), start, n, SMOOTH_HALF, out,
+    unread = np.zeros((n, 2), bool)
+    _median_envelope(np.ascontiguousarray(work, np.float32), np.ascontiguousarray(read, bool),
+                     start, n, SMOOTH_HALF, out, unread,
                      np.empty(2 * SMOOTH_HALF + 1, np.float32))
-    return out
+    return out, unread
 
 
 class Totals:
@@ -200,13 +211,14 @@ class Totals:
         """Rows with flow in either direction."""
         return int(self._state[1])
 
-    def update(self, rows, filled=None):
-        """Add stored rows (n, 6); ``filled`` (n, 2) bool marks each direction's rows whose
-        flow a bridge filled (:class:`Bridger`): flow, but no peak, and they end a run."""
+    def update(self, rows, unread=None):
+        """Add stored rows (n, 6); ``unread`` (n, 2) bool marks each direction's rows whose
+        maximum is no value a frame read (:class:`Bridger`: filled over a dropout, or a
+        running median of values filled): flow, but no peak, and they end a run."""
         rows = np.ascontiguousarray(rows, np.float32)
-        if filled is None:
-            filled = np.zeros((len(rows), 2), bool)
-        _flow_totals(rows, np.ascontiguousarray(filled, bool), self.min_run, PEAK_MEAN_X,
+        if unread is None:
+            unread = np.zeros((len(rows), 2), bool)
+        _flow_totals(rows, np.ascontiguousarray(unread, bool), self.min_run, PEAK_MEAN_X,
                      self._state, self.peak_hz,
                      self._f0 if self._f0 is not None else np.zeros(2),
                      self._bin_hz or 1.0, self._at_bin, self._peak_at, self._pending)
@@ -389,7 +401,7 @@ def _peak_at_bin(v, d, f0, bin_hz, peak_at):
 
 
 @njit(**_JIT)
-def _flow_totals(rows, filled, min_run, mean_x, state, peak, f0, bin_hz, at_bin, peak_at,
+def _flow_totals(rows, unread, min_run, mean_x, state, peak, f0, bin_hz, at_bin, peak_at,
                  pending):
     """Running totals of stored rows (n, 6) float32, in stream order.
 
@@ -398,9 +410,9 @@ def _flow_totals(rows, filled, min_run, mean_x, state, peak, f0, bin_hz, at_bin,
     for each direction the length of its open run and the largest fmax in it.
     ``peak`` (2,) float32: the largest fmax of each direction in its runs of at
     least ``min_run`` rows read (a row or two of a click, of a filter's transient, or of
-    the splatter of a step is no flow's peak; ``filled`` (n, 2) bool marks the rows a
-    bridge filled, which neither are peaks nor join the rows read around them into a
-    run), over the rows whose fmax is at most ``mean_x`` times their mean frequency
+    the splatter of a step is no flow's peak; ``unread`` (n, 2) bool marks the rows
+    whose maximum no frame read, which neither are peaks nor join the rows read around
+    them into a run), over the rows whose fmax is at most ``mean_x`` times their mean frequency
     (:data:`PEAK_MEAN_X`: a faint broadband transient over slow flow is no flow's peak
     either; the row still counts as flow).
     ``at_bin`` (2, m) int64 counts each direction's rows with flow whose fmax lies at
@@ -415,7 +427,7 @@ def _flow_totals(rows, filled, min_run, mean_x, state, peak, f0, bin_hz, at_bin,
         b = rows[i, 3]
         for d in range(2):
             v = rows[i, 3 * d]
-            if v > 0 and filled[i, d]:
+            if v > 0 and unread[i, d]:
                 # interpolated over a dropout: flow, but no peak, and the end of a run (a
                 # click's rows bridged to the flow after it are no run of flow)
                 if m:
@@ -454,15 +466,17 @@ def _flow_totals(rows, filled, min_run, mean_x, state, peak, f0, bin_hz, at_bin,
 
 
 @njit(**_JIT)
-def _median_envelope(work, start, n, half, out, buf):
+def _median_envelope(work, read, start, n, half, out, unread, buf):
     """Running median of each direction's fmax over the frames with flow.
 
     ``work`` (m, 6) float32 holds stored rows (fmax, fmean, power per
     direction; fmax 0 where there is no flow).  For rows ``start .. start+n-1``
     with flow, ``out`` (n, 6) receives the row with fmax replaced by the
     median of the fmax values > 0 within ``half`` rows (inside ``work``);
-    other columns are copied.  ``work`` is not changed; ``buf`` (``2 half + 1``)
-    is scratch.
+    other columns are copied.  ``unread`` (n, 2) is set where a row with flow was not
+    ``read`` (m, 2), or its median is a value no row ``read`` within ``half`` holds
+    (of an even count, either middle value).  ``work`` is not changed; ``buf``
+    (``2 half + 1``) is scratch.
     """
     m = work.shape[0]
     for i in range(n):
@@ -480,8 +494,21 @@ def _median_envelope(work, start, n, half, out, buf):
                     k += 1
             if k % 2:
                 out[i, c] = buf[k // 2]
+                a = b = buf[k // 2]
             else:
-                out[i, c] = np.float32(0.5) * (buf[k // 2 - 1] + buf[k // 2])
+                a, b = buf[k // 2 - 1], buf[k // 2]
+                out[i, c] = np.float32(0.5) * (a + b)
+            d = c // 3
+            if not read[j, d]:
+                unread[i, d] = True
+                continue
+            # the middle values: each one a row read holds?
+            has_a = has_b = False
+            for q in range(max(0, j - half), min(m, j + half + 1)):
+                if read[q, d]:
+                    has_a = has_a or work[q, c] == a
+                    has_b = has_b or work[q, c] == b
+            unread[i, d] = not (has_a and has_b)
 
 
 @njit(**_JIT)
