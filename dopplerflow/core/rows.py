@@ -412,9 +412,9 @@ def _flow_totals(rows, unread, min_run, mean_x, state, peak, f0, bin_hz, at_bin,
     least ``min_run`` rows read (a row or two of a click, of a filter's transient, or of
     the splatter of a step is no flow's peak; ``unread`` (n, 2) bool marks the rows
     whose maximum no frame read, which neither are peaks nor join the rows read around
-    them into a run), over the rows whose fmax is at most ``mean_x`` times their mean frequency
-    (:data:`PEAK_MEAN_X`: a faint broadband transient over slow flow is no flow's peak
-    either; the row still counts as flow).
+    them into a run), over the rows whose fmax is at most ``mean_x`` times their mean
+    frequency (:data:`PEAK_MEAN_X`: a faint broadband transient over slow flow is no flow's
+    peak either; the row still counts as flow).
     ``at_bin`` (2, m) int64 counts each direction's rows with flow whose fmax lies at
     each outward bin (``|f|`` ``f0[d]`` at bin 0, ``bin_hz`` apart; none without bins,
     m = 0); ``peak_at`` (2, m) float32 holds the peaks at each; ``pending``
@@ -428,8 +428,9 @@ def _flow_totals(rows, unread, min_run, mean_x, state, peak, f0, bin_hz, at_bin,
         for d in range(2):
             v = rows[i, 3 * d]
             if v > 0 and unread[i, d]:
-                # interpolated over a dropout: flow, but no peak, and the end of a run (a
-                # click's rows bridged to the flow after it are no run of flow)
+                # no value read (filled over a dropout, or a median of values filled):
+                # flow, but no peak, and the end of a run (a click's rows bridged to the
+                # flow after it are no run of flow)
                 if m:
                     at_bin[d, _outward_bin(v, d, f0, bin_hz, m)] += 1
                 state[4 + d] = 0
