@@ -214,7 +214,7 @@ class Totals:
     def update(self, rows, unread=None):
         """Add stored rows (n, 6); ``unread`` (n, 2) bool marks each direction's rows whose
         maximum is no value a frame read (:class:`Bridger`: filled over a dropout, or a
-        running median of values filled): flow, but no peak, and they end a run."""
+        running median of values filled): flow, but no peak."""
         rows = np.ascontiguousarray(rows, np.float32)
         if unread is None:
             unread = np.zeros((len(rows), 2), bool)
@@ -409,12 +409,12 @@ def _flow_totals(rows, unread, min_run, mean_x, state, peak, f0, bin_hz, at_bin,
     the flow run still open, rows in closed runs at least ``min_run`` long, then
     for each direction the length of its open run and the largest fmax in it.
     ``peak`` (2,) float32: the largest fmax of each direction in its runs of at
-    least ``min_run`` rows read (a row or two of a click, of a filter's transient, or of
-    the splatter of a step is no flow's peak; ``unread`` (n, 2) bool marks the rows
-    whose maximum no frame read, which neither are peaks nor join the rows read around
-    them into a run), over the rows whose fmax is at most ``mean_x`` times their mean
-    frequency (:data:`PEAK_MEAN_X`: a faint broadband transient over slow flow is no flow's
-    peak either; the row still counts as flow).
+    least ``min_run`` rows (a row or two of a click, of a filter's transient, or of
+    the splatter of a step is no flow's peak), over the rows whose fmax is at most
+    ``mean_x`` times their mean frequency (:data:`PEAK_MEAN_X`: a faint broadband
+    transient over slow flow is no flow's peak either) and that ``unread`` (n, 2) bool
+    does not mark (their maximum no frame read: filled over a dropout, or a median of
+    values filled); such rows still count as flow and in their runs.
     ``at_bin`` (2, m) int64 counts each direction's rows with flow whose fmax lies at
     each outward bin (``|f|`` ``f0[d]`` at bin 0, ``bin_hz`` apart; none without bins,
     m = 0); ``peak_at`` (2, m) float32 holds the peaks at each; ``pending``
@@ -427,17 +427,10 @@ def _flow_totals(rows, unread, min_run, mean_x, state, peak, f0, bin_hz, at_bin,
         b = rows[i, 3]
         for d in range(2):
             v = rows[i, 3 * d]
-            if v > 0 and unread[i, d]:
-                # no value read (filled over a dropout, or a median of values filled):
-                # flow, but no peak, and the end of a run (a click's rows bridged to the
-                # flow after it are no run of flow)
-                if m:
-                    at_bin[d, _outward_bin(v, d, f0, bin_hz, m)] += 1
-                state[4 + d] = 0
-                state[6 + d] = 0
-            elif v > 0:
+            if v > 0:
                 state[4 + d] += 1
-                top = v <= mean_x * rows[i, 3 * d + 1]
+                # (a row whose maximum no frame read, ``unread``, is no peak either)
+                top = v <= mean_x * rows[i, 3 * d + 1] and not unread[i, d]
                 if top:
                     state[6 + d] = max(state[6 + d], v)
                 if state[4 + d] >= min_run and state[6 + d] > peak[d]:
