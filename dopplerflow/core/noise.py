@@ -1453,7 +1453,7 @@ def _level_update(p, inv, bins, par, scratch, state):
     state[N_LEVELS] += 1.0
     n = state[N_LEVELS]
     a = 1.0 / n if n <= par[P_LEVEL_MEAN] else par[P_ALPHA]
-    if n > par[P_LEVEL_MEAN] and FALL_RATIO * est < state[LEVEL]:
+    if _is_fall(est, n, par, state):
         # a run of estimates far under the level is a fall: the level is their mean
         if state[FALL_RUN] == 0.0:
             state[FALL_START] = state[LEVEL]
@@ -1533,14 +1533,22 @@ def _comes_back(p, inv, bins, par, scratch, state, before):
     return RESTORE_RATIO * _estimate(p, inv, bins, par, scratch, state) >= before
 
 
+@njit(inline="always", **_JIT_PURE)
+def _is_fall(est, n, par, state):
+    """Whether ``est``, the level's ``n``-th estimate, stands as far under the level as a
+    fall's (the first ``P_LEVEL_MEAN`` estimates make the level's mean: none is)."""
+    return n > par[P_LEVEL_MEAN] and FALL_RATIO * est < state[LEVEL]
+
+
 @njit(**_JIT_PURE)
 def _falls(p, inv, bins, par, scratch, state):
     """Whether the frame ``p``'s estimate (:func:`_estimate`) stands as far under the level
     as a fall's, as :func:`_level_update` would judge it."""
-    if state[N_LEVELS] + 1.0 <= par[P_LEVEL_MEAN]:
-        return False  # (the level is still the mean of the first estimates)
+    n = state[N_LEVELS] + 1.0
+    if n <= par[P_LEVEL_MEAN]:
+        return False  # (no estimate to take: the level is still the mean of the first)
     est = _estimate(p, inv, bins, par, scratch, state)
-    return est > 0.0 and FALL_RATIO * est < state[LEVEL]
+    return est > 0.0 and _is_fall(est, n, par, state)
 
 
 @njit(**_JIT_PURE)
