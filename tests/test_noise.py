@@ -618,6 +618,16 @@ def _gsv_16bit(quiet=None, gain=0.01, dither=False):
     return quantise16(x), fs
 
 
+def _any_blocks(x, **kw):
+    """The analysis of ``x``, checked to be the same whatever the blocks it is read in."""
+    ref = None
+    for block in (997, 7919, 65536):
+        d = df.analyze(x, block_size=block, **kw).to_dict(trace=True)
+        assert ref is None or d == ref, f"block size {block} changed the result"
+        ref = d
+    return df.analyze(x, **kw)
+
+
 @pytest.mark.parametrize("gain", [0.1, 0.01])
 def test_the_level_comes_back_with_the_signal(gain):
     """A second 20 or 40 dB down between the refluxes (the gain turned down and up, 16-bit).
@@ -633,12 +643,7 @@ def test_the_level_comes_back_with_the_signal(gain):
     x, _ = _gsv_16bit([(5.0, 6.0)], gain)
     kw = dict(sample_rate_hz=fs, vessel="gsv", layout="iq", antegrade="toward")
     clean = df.analyze(clean_x, **kw)
-    ref = None
-    for block in (997, 7919, 65536):
-        d = df.analyze(x, block_size=block, **kw).to_dict(trace=True)
-        assert ref is None or d == ref, f"block size {block} changed the result"
-        ref = d
-    a = df.analyze(x, **kw)
+    a = _any_blocks(x, **kw)
     hop, res = a.summary.hop_s, a.summary.velocity_resolution_cm_s
     (art,) = a.artefacts
     assert art["kind"] == "quiet"
@@ -685,6 +690,69 @@ def test_a_contact_lost_for_longer_than_the_floors_memory_is_named_to_its_end():
         # the reflux read from where the signal came back is marked (the second is lost
         # whole when the contact is lost from 8 s on)
         assert [e.affected_by_gap for e in a.reflux_events] == marked
+
+
+def test_a_contact_lost_for_longer_than_the_floors_memory_is_read_from_its_return():
+    """The probe's contact lost for 3.5 s (4.4-7.9 s, the device's own noise alone) or
+    4.5 s (4.5-9.0 s, into the second reflux): longer than the floor's memory, the stretch
+    is the recording's level and its frames are tracked into the floor's shape. The
+    recording's noise coming back was then broadband against that shape and level on both
+    channels and not read for half a second: the second reflux, 0.46 s after the first
+    return, was read from 8.44 s for 8.36 (and marked), and from 9.54 s after the second.
+    Now the level and the shape of before the stretch are put back where the signal comes
+    back: every row after the return is read, the second reflux is the recording's own
+    (to a hop, not marked) or read from the return (a window, a row's three frames and the
+    step's own frame: marked), the peaks the recording's to a bin, whatever the blocks."""
+    kw = dict(sample_rate_hz=16000, vessel="gsv", layout="iq", antegrade="toward")
+    clean = df.analyze(_gsv_16bit()[0], **kw)
+    for lost in ((4.4, 7.9), (4.5, 9.0)):
+        x, fs = _gsv_16bit([lost], dither=True)
+        a = _any_blocks(x, **kw)
+        hop, res = a.summary.hop_s, a.summary.velocity_resolution_cm_s
+        assert [art["kind"] for art in a.artefacts] == ["quiet"]
+        after = a.trace.time_s > lost[1] + 0.010 + 4 * hop
+        assert np.isfinite(a.trace.antegrade_max_cm_s[after]).all(), lost
+        first, second = a.reflux_events
+        want = clean.reflux_events
+        assert abs(first.start_s - want[0].start_s) <= hop and not first.affected_by_gap
+        assert abs(second.end_s - want[1].end_s) <= hop
+        if lost[1] < want[1].start_s:
+            assert abs(second.start_s - want[1].start_s) <= hop and not second.affected_by_gap
+        else:
+            assert lost[1] <= second.start_s <= lost[1] + 0.010 + 4 * hop
+            assert second.affected_by_gap
+        if lost[1] < want[1].start_s:  # (the second reflux's peak is lost with its start)
+            for side in ("antegrade", "retrograde"):
+                key = f"peak_{side}_velocity_cm_s"
+                assert abs(getattr(a.summary, key) - getattr(clean.summary, key)) <= res, side
+
+
+def test_a_mono_recordings_gain_turned_down_for_longer_than_the_floors_memory():
+    """The bundled mono artery sample 40 dB down for 4 s (1.5-5.5 s): the stretch's own
+    shape, in force after the return, read the recording's noise as flow at the band's top
+    (102.7 cm/s for the artery's 81.5) and no heart rate was found. With the shape of before
+    the stretch put back, no row after the return reaches the band's top, and the peak, the
+    heart rate and the clean beats' PSV are the recording's own within the beat stage's 5 %
+    (as after a shorter stretch: test_a_mono_recordings_level_comes_back_with_the_signal)."""
+    import soundfile as sf
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "samples", "artery_mono.flac")
+    x, fs = sf.read(path, dtype="float32", always_2d=True)
+    clean = df.analyze(x, sample_rate_hz=fs, layout="mono")
+    x[int(1.5 * fs):int(5.5 * fs)] *= 0.01
+    a = df.analyze(quantise16(x), sample_rate_hz=fs, layout="mono")
+    assert [art["kind"] for art in a.artefacts] == ["quiet"]
+    res = a.summary.velocity_resolution_cm_s
+    top = a.signal_band_hz[1] * res / a.summary.bin_hz
+    after = a.trace.time_s > 5.5
+    assert np.nanmax(a.trace.antegrade_max_cm_s[after]) < top - 3 * res
+    assert a.heart_rate_bpm is not None
+    for got, want in ((a.summary.peak_antegrade_velocity_cm_s,
+                       clean.summary.peak_antegrade_velocity_cm_s),
+                      (a.heart_rate_bpm, clean.heart_rate_bpm),
+                      (a.beats.summary["psv_cm_s"], clean.beats.summary["psv_cm_s"])):
+        assert got == pytest.approx(want, rel=0.05)
 
 
 def test_a_gain_turned_down_60_db_inside_a_reflux_leaves_the_rest_as_it_was():

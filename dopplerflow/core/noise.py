@@ -20,7 +20,8 @@ clicks cross it.  The floor of a bin is
   law of a noise bin and tracked over :data:`_NOISE_TAU_S`.  It follows a change of gain
   within a second, a fall of 10 dB or more in 0.32 s (:data:`FALL_RATIO`); the level before a
   fall is taken back by the first frame that comes back to it within :data:`RESTORE_S`
-  (:attr:`NoiseFloor.quiet`: the probe's contact lost and found).
+  (:attr:`NoiseFloor.quiet`: the probe's contact lost and found); after a longer stretch,
+  the level and the shape of before it are put back where it ends.
 
 Flow that fills a bin for longer than the memory would pass for noise.  Veins flow
 without pause, so the memory's first :data:`MEMORY_S` allow no bin above the median
@@ -47,7 +48,9 @@ divided by the shape in force at their frame, the bins out of the band and on to
 lines set to the level.  The detection and the maximum envelope (:mod:`.envelopes`) read
 the whitened rows against the one level; the mean envelope and the flow power weigh them
 back by the shape, the physical power above the floor.  Shapes change at the end of a
-sub-window only; each row uses the one in force at its frame, whatever the blocks.
+sub-window, and where the signal comes back from a quiet stretch longer than the memory
+(the shape of before it put back); each row uses the one in force at its frame, whatever
+the blocks.
 Its numba kernels are at the end of this module.
 """
 
@@ -169,7 +172,8 @@ BURST_ADAPT_S = _NOISE_TAU_S
 #: on; the frames of the return read against the fallen level stood over the whole band, and
 #: 30 ms of them, an impulse's length, rose to 128 cm/s).  The stretch's frames are not
 #: tracked (:func:`_track`); one longer than this is the recording's level, tracked from
-#: then on, and named to where the signal comes back (:func:`_back`).  A probe's contact
+#: then on, and named to where the signal comes back (:func:`_back`), where the level, the
+#: tracking and the shape of before it are put back (:func:`_before_stretch`).  A probe's contact
 #: lost for a second and found again, or a gain turned down and up: read against the level
 #: the fall left, the recording's own noise coming back read as flow over the whole band
 #: until the level rose (a mono artery at 103 cm/s for 81), or in two directions was not read
@@ -189,6 +193,11 @@ _LEVEL_BRACKET = (0.5, 2.0)
 _WARM_LAST = 32
 #: Shapes kept for the rows still to be whitened (a piece of samples makes at most 45).
 _VERSIONS = 64
+#: Rows of the tracking kept before a long quiet stretch (:func:`_before_stretch`): the ring
+#: of sub-windows and its mirror products, the sub-window under way (five rows) and the
+#: shape in force (three); and its single values.
+_BEFORE_ROWS = 4 * SUBWINDOWS + 8
+_BEFORE_VALS = 16
 #: A bin's floor is never below the row's strongest bin this far down (float32 rounding:
 #: :mod:`.precision`).
 _LEAST_RATIO = np.float32(10.0 ** (-PRECISION_DB / 10.0))
@@ -368,6 +377,14 @@ class NoiseFloor:
         # the tracking above as it stood at the last estimate of the level before a fall
         # (:func:`_snapshot`): a quiet stretch's first frames are undone to it
         self._snap = np.zeros((5, n), np.float32)
+        # the tracking and the shape in force as they stood when a quiet stretch became the
+        # recording's level, put back where the signal comes back (:func:`_before_stretch`)
+        self._before = np.zeros((_BEFORE_ROWS, n), np.float32)
+        self._before_code = np.zeros((2, n), np.int8)
+        self._before_noise = np.zeros(len(cfg.noise_bins), np.int64)
+        self._before_vals = np.zeros(_BEFORE_VALS)
+        # the frame from which each of the first sub-windows' shapes is in force
+        self._sub_start = np.zeros(max(1, self.tones.n_hold), np.int64)
         self._quiet = np.zeros(n, np.float32)
         self._shape = np.ones(n, np.float32)
         self._inv = np.ones(n, np.float32)
@@ -413,7 +430,10 @@ class NoiseFloor:
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count,
             self.params, self.state, self._smooth, self._smin, self._ssum, self._ring, self._inv,
             self._inb, self._band_noise, self._last, self._scratch, self.band.tops,
-            self._ver_inv, cfg.mirror, self._pair, self._pair_ring, self._snap)
+            self._ver_inv, cfg.mirror, self._pair, self._pair_ring, self._snap,
+            (self._before, self._before_code, self._before_noise, self._before_vals,
+             self._shape, self._code, self._line, self._coef, self.band.pending,
+             self._ver_shape, self._ver_fill, self._ver_top, self._ver_start))
         self._shape_args = (
             cfg.track_lo, cfg.track_hi, cfg.dir_start, cfg.dir_step, cfg.dir_count, cfg.dir_f0,
             self._log2f, cfg.noise_bins, cfg.mirror, self.params, self.band.ratios, self.state,
@@ -422,7 +442,7 @@ class NoiseFloor:
             self._iscratch, self._nine,
             self._coef, self.band.tops, self.band.pending, t.hit, t.scratch, t.low, t.score,
             t.level, t.held, t.found, self._ver_shape, self._ver_inv, self._ver_fill,
-            self._ver_top, self._ver_start, self._pair, self._pair_ring)
+            self._ver_top, self._ver_start, self._pair, self._pair_ring, self._sub_start)
 
     @property
     def level(self):
@@ -593,13 +613,12 @@ class NoiseFloor:
     def shape_row(self, k=1):
         """The frame from which the shape of the ``k``-th sub-window (from 1) is in force
         (None: that sub-window has not ended)."""
-        subs = int(self.state[N_SUBS])
-        if not 1 <= k <= subs:
+        if not 1 <= k <= int(self.state[N_SUBS]):
             return None
-        version = int(self.state[N_VER]) - subs + k - 1
-        if int(self.state[N_VER]) - version > _VERSIONS:
-            raise RuntimeError(f"the shape of sub-window {k} is older than the shapes kept")
-        return int(self._ver_start[version % _VERSIONS])
+        if k > self._sub_start.shape[0]:
+            raise ValueError(f"only the first {self._sub_start.shape[0]} sub-windows' shapes "
+                             f"are kept; got {k}")
+        return int(self._sub_start[k - 1])
 
     def first_rows_shape(self, final=False):
         """The frame whose shape a mono stream's first rows are whitened with (the rows
@@ -1167,10 +1186,11 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                   mirror, par, ratios, state, smooth, ring, quiet, shape, inv, code, inb, line,
                   band_noise, mean, scratch, scratch2, iscratch, nine, coef, tops, pending, t_hit,
                   t_scratch, t_low, t_score, t_level, t_held, t_found, ver_shape, ver_inv,
-                  ver_fill, ver_top, ver_start, pair, pair_ring):
+                  ver_fill, ver_top, ver_start, pair, pair_ring, sub_start):
     """New shape, band and tonal lines: from the ring of sub-window minima (``warm``
     False) or, before the first sub-window ends, from the cumulative mean smoothed over
-    nine bins (no lines)."""
+    nine bins (no lines).  ``sub_start`` receives the frame from which each of the first
+    sub-windows' shapes is in force."""
     bias = par[P_BIAS]
     if warm:
         for d in range(2):
@@ -1321,6 +1341,8 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
     state[SILENT_REF] = np.inf  # (the next shape's frames take their own)
+    if not warm and 0 < state[N_SUBS] <= sub_start.shape[0]:
+        sub_start[int(state[N_SUBS]) - 1] = frame
 
 
 @njit(**_JIT_PURE)
@@ -1518,11 +1540,15 @@ def _restore(p, inv, bins, par, scratch, state):
 def _back(p, inv, bins, par, scratch, state):
     """Whether a quiet stretch longer than :data:`RESTORE_S` (slot ``WATCH_FROM``: the level
     before it) ends at the frame ``p``: its estimate stands within :data:`RESTORE_RATIO` under
-    that level or above it, as :func:`_restore` takes it back.  The level is not taken back:
-    the stretch was the recording's level (its frames were tracked from then on)."""
+    that level or above it, as :func:`_restore` takes it back; the level is taken back too
+    (the caller puts back the tracking and the shape of before the stretch,
+    :func:`_before_stretch`)."""
     if not _comes_back(p, inv, bins, par, scratch, state, state[WATCH_FROM]):
         return False
+    state[LEVEL] = state[WATCH_FROM]
     state[WATCH_FROM] = 0.0
+    state[FALL_RUN] = 0.0
+    state[FALL_SUM] = 0.0
     return True
 
 
@@ -1822,7 +1848,7 @@ def _replacement(power, last, lo, hi, inb, state, two):
 @njit(**_JIT_PURE)
 def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, dir_step,
            dir_count, par, state, smooth, smin, ssum, ring, inv, inb, band_noise, last, scratch,
-           tops, ver_inv, mirror, pair, pair_ring, snap, out, fell, broad, quiet):
+           tops, ver_inv, mirror, pair, pair_ring, snap, before, out, fell, broad, quiet):
     """Track the per-bin noise floor over power frames (see :class:`NoiseFloor`), from
     frame ``start`` up to the end of a sub-window.
 
@@ -1874,6 +1900,9 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
     snap : ndarray, shape (5, n_fft), float32
         The sub-window's tracking at the last estimate of the level before a fall
         (:func:`_snapshot`).
+    before : tuple
+        The tracking kept as a quiet stretch becomes the recording's level, and the arrays
+        of the shape and its versions (:func:`_before_stretch`).
     out : ndarray, shape (n,), float64
         The level in force at each frame, negative where it is near digital silence.
     fell : ndarray, shape (n,), bool
@@ -1922,12 +1951,24 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
             continue
         p = power[i]
         if not (resume and i == start):
-            if state[FALL_FROM] > 0.0 and _restore(p, inv, band_noise[:int(state[N_NOISE])],
-                                                   par, scratch, state):
-                quiet[i] = state[QUIET_FROM]
+            if state[FALL_FROM] > 0.0:
+                if _restore(p, inv, band_noise[:int(state[N_NOISE])], par, scratch, state):
+                    quiet[i] = state[QUIET_FROM]
+                elif state[WATCH_FROM] > 0.0:
+                    # the stretch is the recording's level from here: what it is tracked
+                    # over is kept, to be put back where the signal comes back
+                    _before_stretch(lo, hi, ring, pair_ring, smooth, smin, ssum, pair, inv,
+                                    inb, band_noise, tops, state, before, False)
             elif state[WATCH_FROM] > 0.0 and _back(p, inv, band_noise[:int(state[N_NOISE])],
                                                    par, scratch, state):
                 quiet[i] = state[WATCH_START]
+                _before_stretch(lo, hi, ring, pair_ring, smooth, smin, ssum, pair, inv, inb,
+                                band_noise, tops, state, before, True)
+                (_, _, _, _, shape, code, _, _, _, ver_shape, ver_fill, ver_top,
+                 ver_start) = before
+                _new_version(frame0 + i, shape, inv, code, tops, ver_shape, ver_inv, ver_fill,
+                             ver_top, ver_start, state)
+                vinv = ver_inv[(int(state[N_VER]) - 1) % ver_inv.shape[0]]
             gated = _gate(power, i, step[i], lo, hi, dir_start, dir_step, dir_count, par,
                           state, vinv, inb, tops, last)
             if state[BROAD_NOW] > 0.0:
@@ -2081,6 +2122,85 @@ def _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state, back=False):
         state[SNAP_SUB_FRAMES] = state[N_SUB_FRAMES]
         state[SNAP_TRACK] = state[N_TRACK]
         state[SNAP_SILENT_REF] = state[SILENT_REF]
+
+
+@njit(**_JIT_PURE)
+def _before_stretch(lo, hi, ring, pair_ring, smooth, smin, ssum, pair, inv, inb, band_noise,
+                    tops, state, before, back):
+    """Keep the tracking and the shape in force as a quiet stretch becomes the recording's
+    level (:func:`_restore`), or, ``back``, put them back where the signal comes back
+    (:func:`_back`), and the shape as the version in force from that frame.
+
+    A probe's contact lost for longer than the floor's memory leaves the ring of sub-windows
+    holding the stretch's noise: the shape made of it (its rounding, or a device's own
+    white noise) read the recording's coloured noise coming back as broadband for half a
+    second, and a mono recording's as flow at the band's top for two.  Put back, the frames
+    of the return are read as after a shorter stretch.  ``before`` holds the arrays kept
+    (:attr:`NoiseFloor._before` and the rest, in the order of ``_track_args``) and the
+    arrays of the shape and its versions they are put back into."""
+    (rows, codes, noise, vals, shape, code, line, coef, pending, ver_shape, ver_fill,
+     ver_top, ver_start) = before
+    u = ring.shape[0]
+    live = (smooth, smin, ssum, pair[0], pair[1])
+    for j in range(u):
+        for k in range(lo, hi):
+            if back:
+                ring[j, k] = rows[j, k]
+                pair_ring[j, k] = rows[u + j, k]
+            else:
+                rows[j, k] = ring[j, k]
+                rows[u + j, k] = pair_ring[j, k]
+    for j in range(5):
+        r = rows[2 * u + j]
+        x = live[j]
+        for k in range(lo, hi):
+            if back:
+                x[k] = r[k]
+            else:
+                r[k] = x[k]
+    full = (shape, inv, inb)
+    for j in range(3):
+        r = rows[2 * u + 5 + j]
+        x = full[j]
+        for k in range(x.shape[0]):
+            if back:
+                x[k] = r[k]
+            else:
+                r[k] = x[k]
+    for k in range(code.shape[0]):
+        if back:
+            code[k] = codes[0, k]
+            line[k] = codes[1, k]
+        else:
+            codes[0, k] = code[k]
+            codes[1, k] = line[k]
+    for k in range(band_noise.shape[0]):
+        if back:
+            band_noise[k] = noise[k]
+        else:
+            noise[k] = band_noise[k]
+    slots = (N_SUBS, N_SUB_FRAMES, N_TRACK, N_INBAND, N_NOISE, N_UPPER, N_UPPER + 1,
+             SILENT_REF, WARM)
+    for j in range(len(slots)):
+        if back:
+            state[slots[j]] = vals[j]
+        else:
+            vals[j] = state[slots[j]]
+    m = len(slots)
+    if back:
+        tops[0] = np.int64(vals[m])
+        tops[1] = np.int64(vals[m + 1])
+        coef[0] = vals[m + 2]
+        coef[1] = vals[m + 3]
+        pending[0] = np.int64(vals[m + 4])
+        pending[1] = np.int64(vals[m + 5])
+    else:
+        vals[m] = tops[0]
+        vals[m + 1] = tops[1]
+        vals[m + 2] = coef[0]
+        vals[m + 3] = coef[1]
+        vals[m + 4] = pending[0]
+        vals[m + 5] = pending[1]
 
 
 @njit(**_JIT_PURE)
