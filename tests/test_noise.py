@@ -755,6 +755,31 @@ def test_a_mono_recordings_gain_turned_down_for_longer_than_the_floors_memory():
         assert got == pytest.approx(want, rel=0.05)
 
 
+@pytest.mark.parametrize("off_s", [0.75, 1.5, 2.25, 3.0, 3.75])
+def test_a_recording_started_before_the_probe_touched_finds_no_tonal_line(off_s):
+    """The recording started ``off_s`` before the probe's contact (the device's own noise
+    alone, one step), an alignment with the sub-windows (0.75 s) that five of sixteen
+    starts from 0.25 to 4 s had: the noise coming on was broadband, not read for 0.5 s and
+    then taken as the level, and the sub-window under way closed with a few frames of it
+    over many of the near-silence. Its mean was that of a few frames, whose speckle stood
+    like narrow peaks at +f and -f: two to six tonal lines (at +-2.4 to +-6.2 kHz) held at
+    once, warned of and left out of the flow for the rest of the recording. Now the
+    sub-window starts again at the new level: no line, and the refluxes after the contact
+    are the recording's own (to a hop)."""
+    kw = dict(sample_rate_hz=16000, vessel="gsv", layout="iq", antegrade="toward")
+    clean = df.analyze(_gsv_16bit()[0], **kw)
+    x, fs = _gsv_16bit([(0.0, off_s)], dither=True)
+    a = df.analyze(x, **kw)
+    hop = a.summary.hop_s
+    assert a.tonal_lines_hz == [] and not any("tonal line" in w for w in a.warnings)
+    # (a reflux under way 0.5 s after the contact is read from then on)
+    after = [e for e in clean.reflux_events if e.start_s > off_s + 0.5]
+    assert after
+    for want in after:
+        assert any(abs(got.start_s - want.start_s) <= hop and abs(got.end_s - want.end_s) <= hop
+                   for got in a.reflux_events), want
+
+
 def test_a_gain_turned_down_60_db_inside_a_reflux_leaves_the_rest_as_it_was():
     """The gain 60 dB down for 0.8 s inside the first reflux (16-bit: the stretch spans a
     few steps). The stretch's frames, tracked into the floor's shape, set it to their

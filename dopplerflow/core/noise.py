@@ -162,7 +162,8 @@ FALL_ESTIMATES = 4
 #: followed the level up read as flow at the band's top both ways for a few hundred
 #: milliseconds, splitting a reflux under way.  Broadband noise that lasts this long, s
 #: (the level's time constant), is a new level (a gain turned up, a louder room): the level
-#: is the mean of its frames' estimates, and the frames after are read against it.
+#: is the mean of its frames' estimates, the frames after are read against it, and the
+#: sub-window under way starts again (:func:`_restart_subwindow`).
 BURST_ADAPT_S = _NOISE_TAU_S
 #: A fall 10 dB under the level's floor (its least value, which rises by 10 dB over this long
 #: at most) keeps the level before it for this long, s (the quiet floor's memory): while it is,
@@ -2070,6 +2071,7 @@ def _track(power, valid, step, quant, frame0, start, resume, lo, hi, dir_start, 
                     state[LEVEL] = state[UNREAD_SUM] / state[UNREAD_N]
                     state[UNREAD_N] = 0.0
                     state[UNREAD_SUM] = 0.0
+                    _restart_subwindow(lo, hi, smin, ssum, pair, state)
         elif state[N_VER] > 1 and (levelled or state[N_LEVELS] < par[P_LEVEL_MEAN]):
             if state[FALL_RUN] == 0.0:
                 # the frame after the last estimate: where a fall starting here began
@@ -2122,6 +2124,22 @@ def _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state, back=False):
         state[SNAP_SUB_FRAMES] = state[N_SUB_FRAMES]
         state[SNAP_TRACK] = state[N_TRACK]
         state[SNAP_SILENT_REF] = state[SILENT_REF]
+
+
+@njit(**_JIT_PURE)
+def _restart_subwindow(lo, hi, smin, ssum, pair, state):
+    """Start the sub-window under way again from the next frame: at a new level taken
+    after broadband noise (:data:`BURST_ADAPT_S`), its frames so far are of the level
+    before.  A sub-window's mean of a few loud frames over many quiet ones is that of a
+    few frames: where the signal first came on over a device's near-silent noise, its
+    speckle stood like mirrored narrow peaks, held at once as five tonal lines."""
+    for k in range(lo, hi):
+        smin[k] = np.inf
+        ssum[k] = 0.0
+        pair[0, k] = 0.0
+        pair[1, k] = 0.0
+    state[N_SUB_FRAMES] = 0.0
+    state[SILENT_REF] = np.inf
 
 
 @njit(**_JIT_PURE)
