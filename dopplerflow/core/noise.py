@@ -2132,7 +2132,7 @@ def _restart_subwindow(lo, hi, smin, ssum, pair, state):
     after broadband noise (:data:`BURST_ADAPT_S`), its frames so far are of the level
     before.  A sub-window's mean of a few loud frames over many quiet ones is that of a
     few frames: where the signal first came on over a device's near-silent noise, its
-    speckle stood like mirrored narrow peaks, held at once as five tonal lines."""
+    speckle stood like mirrored narrow peaks, held at once as two to six tonal lines."""
     for k in range(lo, hi):
         smin[k] = np.inf
         ssum[k] = 0.0
@@ -2147,13 +2147,14 @@ def _before_stretch(lo, hi, ring, pair_ring, smooth, smin, ssum, pair, inv, inb,
                     tops, state, before, back):
     """Keep the tracking and the shape in force as a quiet stretch becomes the recording's
     level (:func:`_restore`), or, ``back``, put them back where the signal comes back
-    (:func:`_back`), and the shape as the version in force from that frame.
+    (:func:`_back`; the caller makes the shape the version in force from that frame).
 
     A probe's contact lost for longer than the floor's memory leaves the ring of sub-windows
     holding the stretch's noise: the shape made of it (its rounding, or a device's own
     white noise) read the recording's coloured noise coming back as broadband for half a
-    second, and a mono recording's as flow at the band's top for two.  Put back, the frames
-    of the return are read as after a shorter stretch.  ``before`` holds the arrays kept
+    second, and a mono recording's as flow at the band's top (the bundled artery 40 dB down
+    for 4 s: 103 cm/s, and no heart rate found).  Put back, the frames of the return are
+    read as after a shorter stretch.  ``before`` holds the arrays kept
     (:attr:`NoiseFloor._before` and the rest, in the order of ``_track_args``) and the
     arrays of the shape and its versions they are put back into."""
     (rows, codes, noise, vals, shape, code, line, coef, pending, ver_shape, ver_fill,
