@@ -780,6 +780,39 @@ def test_a_recording_started_before_the_probe_touched_finds_no_tonal_line(off_s)
                    for got in a.reflux_events), want
 
 
+def test_a_contact_lost_over_a_whole_reflux_qualifies_the_no():
+    """The probe's contact lost over the whole of the jugular Valsalva's reflux (the
+    device's own noise alone, 3.6-7.45 s; the reflux 4.35-6.36 s): the audio holds no trace
+    of it and the verdict is no reflux, which said no more than that before. Now every
+    wording of the verdict says where a reflux could lie unseen: the quiet stretch, as long
+    as it is named in the artefacts."""
+    import io
+
+    from dopplerflow.cli import print_summary
+    from dopplerflow.core import verdict
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    fs = 8000
+    syn = synthesize("jugular_valsalva", sample_rate_hz=fs, seed=0)
+    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
+    x *= 0.5 / np.abs(x).max()
+    rng = np.random.default_rng(4)
+    i0, i1 = int(3.6 * fs), int(7.45 * fs)
+    x[i0:i1] = (rng.random((i1 - i0, 2)) - rng.random((i1 - i0, 2))) * STEP
+    a = df.analyze(quantise16(x), sample_rate_hz=fs, layout="iq", vessel="ijv",
+                   antegrade=syn.truth["antegrade"])
+    assert a.reflux is False
+    (quiet,) = [art for art in a.artefacts if art["kind"] == "quiet"]
+    where = (f"except {quiet['end_s'] - quiet['start_s']:.2f} s unseen (a quiet stretch at "
+             f"{quiet['start_s']:.2f}-{quiet['end_s']:.2f} s)")
+    out = io.StringIO()
+    print_summary(a, file=out)
+    assert f"  reflux      no: 0 event(s) longer than 0.88 s, {where}" in out.getvalue()
+    assert verdict.headline(a).endswith(where)
+    assert verdict.verdict_sentence(a) == ("none", "No reflux: no retrograde flow longer "
+                                           f"than 0.88 s, {where}.")
+
+
 def test_a_gain_turned_down_60_db_inside_a_reflux_leaves_the_rest_as_it_was():
     """The gain 60 dB down for 0.8 s inside the first reflux (16-bit: the stretch spans a
     few steps). The stretch's frames, tracked into the floor's shape, set it to their

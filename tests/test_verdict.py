@@ -18,14 +18,20 @@ GSV = Path(__file__).resolve().parent.parent / "samples" / "gsv_reflux_toward_aw
 
 
 def _analysis(settings=None, *, flow=True, reflux=False, events=(), direction=True,
-              why=None, cut=None):
+              why=None, cut=None, gaps=None, artefacts=None):
     """What the wording reads of an Analysis."""
     return SimpleNamespace(settings=settings or Settings(vessel="ijv"), flow_detected=flow,
                            reflux=reflux, reflux_events=list(events),
                            direction_available=direction, reflux_not_assessable=why,
-                           cut=cut, duration_s=cut["at_s"] if cut else 12.0)
+                           cut=cut, duration_s=cut["at_s"] if cut else 12.0, gaps=gaps,
+                           artefacts=artefacts)
 
 
+#: A probe's contact lost for 3.84 s, longer than the jugular's 0.88 s (a reflux could lie
+#: wholly in it), beside a shorter stretch of broadband noise and a gap of lost samples.
+QUIET = [{"start_s": 1.0, "end_s": 1.3, "kind": "broadband"},
+         {"start_s": 3.61, "end_s": 7.45, "kind": "quiet"}]
+GAP = [{"start_s": 9.0, "end_s": 10.0}]
 #: Where reading stopped in a file cut short, and in one damaged within its stated length.
 CUT = {"at_s": 4.096, "stated_s": 12.0, "reason": "flac decoder lost sync"}
 DAMAGED = {"at_s": 4.096, "stated_s": None, "reason": "Ogg page 12 fails its checksum"}
@@ -90,6 +96,37 @@ def test_vessel_phrase():
      "no reflux (no retrograde flow > 0.88 s) in the first 4.1 s (file cut)", "none",
      "No reflux: no retrograde flow longer than 0.88 s in the first 4.10 s (the file is "
      "damaged there)."),
+    # a stretch unseen as long as the threshold qualifies "no reflux", not a reflux found
+    (dict(artefacts=QUIET),
+     "no: 0 event(s) longer than 0.88 s, except 3.84 s unseen (a quiet stretch at "
+     "3.61-7.45 s)",
+     "no reflux (no retrograde flow > 0.88 s), except 3.84 s unseen (a quiet stretch at "
+     "3.61-7.45 s)", "none",
+     "No reflux: no retrograde flow longer than 0.88 s, except 3.84 s unseen (a quiet "
+     "stretch at 3.61-7.45 s)."),
+    (dict(artefacts=QUIET, gaps=GAP),
+     "no: 0 event(s) longer than 0.88 s, except 4.84 s unseen (a quiet stretch at "
+     "3.61-7.45 s and 1 more)",
+     "no reflux (no retrograde flow > 0.88 s), except 4.84 s unseen (a quiet stretch at "
+     "3.61-7.45 s and 1 more)", "none",
+     "No reflux: no retrograde flow longer than 0.88 s, except 4.84 s unseen (a quiet "
+     "stretch at 3.61-7.45 s and 1 more)."),
+    (dict(artefacts=[{"start_s": 2.0, "end_s": 3.5, "kind": "quiet"}], cut=CUT),
+     "no: 0 event(s) longer than 0.88 s, in the first 4.10 s of 12.00 s (the file is cut "
+     "short), except 1.50 s unseen (a quiet stretch at 2.00-3.50 s)",
+     "no reflux (no retrograde flow > 0.88 s) in the first 4.1 s (file cut), except 1.50 s "
+     "unseen (a quiet stretch at 2.00-3.50 s)", "none",
+     "No reflux: no retrograde flow longer than 0.88 s in the first 4.10 s of 12.00 s (the "
+     "file is cut short), except 1.50 s unseen (a quiet stretch at 2.00-3.50 s)."),
+    (dict(artefacts=QUIET[:1], gaps=GAP),
+     "no: 0 event(s) longer than 0.88 s, except 1.00 s unseen (samples lost at 9.00-10.00 s)",
+     "no reflux (no retrograde flow > 0.88 s), except 1.00 s unseen (samples lost at "
+     "9.00-10.00 s)", "none",
+     "No reflux: no retrograde flow longer than 0.88 s, except 1.00 s unseen (samples lost "
+     "at 9.00-10.00 s)."),
+    (dict(reflux=True, events=(EVENT,), artefacts=QUIET), "YES: 1 event(s) longer than 0.88 s",
+     "REFLUX: 1 event(s) > 0.88 s", "reflux",
+     "Reflux: 1 event of retrograde flow longer than 0.88 s (longest 1.23 s)."),
     (dict(reflux=True, events=(EVENT,), cut=CUT),
      "YES: 1 event(s) longer than 0.88 s, in the first 4.10 s of 12.00 s (the file is cut "
      "short)", "REFLUX: 1 event(s) > 0.88 s", "reflux",

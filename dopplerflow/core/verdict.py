@@ -10,8 +10,8 @@ from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
-           "layout_phrase", "cut_phrase", "length_phrase", "no_rate_reason", "no_pulse_reason",
-           "beat_count", "default_mark", "PROBE_WORDS"]
+           "layout_phrase", "cut_phrase", "unseen_phrase", "length_phrase", "no_rate_reason",
+           "no_pulse_reason", "beat_count", "default_mark", "PROBE_WORDS"]
 
 #: A probe direction (``"toward"``, ``"away"``) as the outputs word it.
 PROBE_WORDS = {"toward": "toward the probe", "away": "away from the probe"}
@@ -130,8 +130,10 @@ def reflux_phrase(analysis):
     if not thr:
         return "no rule for this vessel"
     cut = cut_phrase(analysis)
+    hole = None if analysis.reflux else unseen_phrase(analysis)
     return (f"{'YES' if analysis.reflux else 'no'}: {len(analysis.reflux_events)} event(s) "
-            f"longer than {thr:g} s" + (f", {cut}" if cut else ""))
+            f"longer than {thr:g} s" + (f", {cut}" if cut else "")
+            + (f", {hole}" if hole else ""))
 
 
 def length_phrase(analysis):
@@ -158,6 +160,32 @@ def cut_phrase(analysis):
     return f"in the first {cut['at_s']:.2f} s (the file is damaged there)"
 
 
+#: What each kind of stretch :func:`unseen_phrase` names is.
+_UNSEEN = {"lost": "samples lost", "quiet": "a quiet stretch", "broadband": "broadband noise",
+           "burst": "a glitch", "damaged": "damaged samples", "non-finite": "non-finite samples"}
+
+
+def unseen_phrase(analysis):
+    """Where a reflux could lie unseen, to qualify a verdict of no reflux: the stretches
+    at least as long as the vessel's threshold whose samples were lost or left out, whose
+    broadband noise was not read, or whose signal fell under the recording's noise (a
+    quiet stretch: the probe's contact lost?), e.g. ``"except 3.85 s unseen (a quiet
+    stretch at 3.60-7.45 s)"``; None where there is none (or no rule).  A reflux wholly
+    inside one leaves no trace in the audio: "no reflux" holds only outside them."""
+    thr = analysis.settings.threshold_s
+    if not thr:
+        return None
+    spans = [(g["start_s"], g["end_s"], "lost") for g in analysis.gaps or ()]
+    spans += [(a["start_s"], a["end_s"], a["kind"]) for a in analysis.artefacts or ()]
+    long = sorted(x for x in spans if x[1] - x[0] >= thr)
+    if not long:
+        return None
+    total = sum(b - a for a, b, _ in long)
+    a, b, kind = long[0]
+    more = f" and {len(long) - 1} more" if len(long) > 1 else ""
+    return f"except {total:.2f} s unseen ({_UNSEEN[kind]} at {a:.2f}-{b:.2f} s{more})"
+
+
 def headline(analysis):
     """The verdict of a figure's title, e.g. ``"REFLUX: 1 event(s) > 0.5 s"``."""
     s = analysis.settings
@@ -173,7 +201,9 @@ def headline(analysis):
         return f"REFLUX: {len(analysis.reflux_events)} event(s) > {s.threshold_s:g} s"
     cut = analysis.cut
     where = f" in the first {cut['at_s']:.1f} s (file cut)" if cut else ""
-    return f"no reflux (no retrograde flow > {s.threshold_s:g} s){where}"
+    hole = unseen_phrase(analysis)
+    return (f"no reflux (no retrograde flow > {s.threshold_s:g} s){where}"
+            + (f", {hole}" if hole else ""))
 
 
 def longest_reflux(analysis):
@@ -235,8 +265,9 @@ def verdict_sentence(analysis):
         return "reflux", (f"Reflux: {n} event{'s' if n > 1 else ''} of retrograde flow longer "
                           f"than {s.threshold_s:g} s (longest {longest_reflux(analysis)}).")
     cut = cut_phrase(analysis)
+    hole = unseen_phrase(analysis)
     return "none", (f"No reflux: no retrograde flow longer than {s.threshold_s:g} s"
-                    + (f" {cut}." if cut else "."))
+                    + (f" {cut}" if cut else "") + (f", {hole}." if hole else "."))
 
 
 def layout_phrase(analysis):
