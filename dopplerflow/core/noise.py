@@ -2112,10 +2112,7 @@ def _snapshot(lo, hi, smooth, smin, ssum, pair, snap, state, back=False):
     n_fft)) and the ``SNAP_*`` slots of ``state``; ``back``: put the kept one back."""
     rows = (smooth, smin, ssum, pair[0], pair[1])
     for j in range(5):
-        src = snap[j] if back else rows[j]
-        dst = rows[j] if back else snap[j]
-        for k in range(lo, hi):
-            dst[k] = src[k]
+        _move(rows[j][lo:hi], snap[j, lo:hi], back)
     if back:
         state[N_SUB_FRAMES] = state[SNAP_SUB_FRAMES]
         state[N_TRACK] = state[SNAP_TRACK]
@@ -2157,69 +2154,46 @@ def _before_stretch(lo, hi, ring, pair_ring, smooth, smin, ssum, pair, inv, inb,
     read as after a shorter stretch.  ``before`` holds the arrays kept
     (:attr:`NoiseFloor._before` and the rest, in the order of ``_track_args``) and the
     arrays of the shape and its versions they are put back into."""
-    (rows, codes, noise, vals, shape, code, line, coef, pending, ver_shape, ver_fill,
-     ver_top, ver_start) = before
+    (rows, codes, noise, vals, shape, code, line, coef, pending, _, _, _, _) = before
     u = ring.shape[0]
-    live = (smooth, smin, ssum, pair[0], pair[1])
     for j in range(u):
-        for k in range(lo, hi):
-            if back:
-                ring[j, k] = rows[j, k]
-                pair_ring[j, k] = rows[u + j, k]
-            else:
-                rows[j, k] = ring[j, k]
-                rows[u + j, k] = pair_ring[j, k]
+        _move(ring[j, lo:hi], rows[j, lo:hi], back)
+        _move(pair_ring[j, lo:hi], rows[u + j, lo:hi], back)
+    live = (smooth, smin, ssum, pair[0], pair[1])
     for j in range(5):
-        r = rows[2 * u + j]
-        x = live[j]
-        for k in range(lo, hi):
-            if back:
-                x[k] = r[k]
-            else:
-                r[k] = x[k]
-    full = (shape, inv, inb)
-    for j in range(3):
-        r = rows[2 * u + 5 + j]
-        x = full[j]
-        for k in range(x.shape[0]):
-            if back:
-                x[k] = r[k]
-            else:
-                r[k] = x[k]
-    for k in range(code.shape[0]):
-        if back:
-            code[k] = codes[0, k]
-            line[k] = codes[1, k]
-        else:
-            codes[0, k] = code[k]
-            codes[1, k] = line[k]
-    for k in range(band_noise.shape[0]):
-        if back:
-            band_noise[k] = noise[k]
-        else:
-            noise[k] = band_noise[k]
+        _move(live[j][lo:hi], rows[2 * u + j, lo:hi], back)
+    _move(shape, rows[2 * u + 5], back)
+    _move(inv, rows[2 * u + 6], back)
+    _move(inb, rows[2 * u + 7], back)
+    _move(code, codes[0], back)
+    _move(line, codes[1], back)
+    _move(band_noise, noise, back)
     slots = (N_SUBS, N_SUB_FRAMES, N_TRACK, N_INBAND, N_NOISE, N_UPPER, N_UPPER + 1,
              SILENT_REF, WARM)
-    for j in range(len(slots)):
+    m = len(slots)
+    for j in range(m):
         if back:
             state[slots[j]] = vals[j]
         else:
             vals[j] = state[slots[j]]
-    m = len(slots)
-    if back:
-        tops[0] = np.int64(vals[m])
-        tops[1] = np.int64(vals[m + 1])
-        coef[0] = vals[m + 2]
-        coef[1] = vals[m + 3]
-        pending[0] = np.int64(vals[m + 4])
-        pending[1] = np.int64(vals[m + 5])
-    else:
-        vals[m] = tops[0]
-        vals[m + 1] = tops[1]
-        vals[m + 2] = coef[0]
-        vals[m + 3] = coef[1]
-        vals[m + 4] = pending[0]
-        vals[m + 5] = pending[1]
+    _move(coef, vals[m:m + 2], back)
+    for j in range(2):  # (integers, kept as floats)
+        if back:
+            tops[j] = np.int64(vals[m + 2 + j])
+            pending[j] = np.int64(vals[m + 4 + j])
+        else:
+            vals[m + 2 + j] = tops[j]
+            vals[m + 4 + j] = pending[j]
+
+
+@njit(inline="always", **_JIT_PURE)
+def _move(live, kept, back):
+    """Copy ``kept`` into ``live`` (``back``) or ``live`` into ``kept`` (1-d, one length)."""
+    for k in range(live.shape[0]):
+        if back:
+            live[k] = kept[k]
+        else:
+            kept[k] = live[k]
 
 
 @njit(**_JIT_PURE)
