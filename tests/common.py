@@ -27,3 +27,31 @@ def read_blocks(path, block_size):
     blocks = [np.full((b.n_samples, width), np.nan, np.float32) if isinstance(b, io.Gap)
               else b for b in items]
     return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32), reader.report
+
+
+#: Where :func:`contact_lost_over_reflux` loses the probe's contact, s: over the whole of the
+#: jugular Valsalva's reflux (4.35-6.36 s).
+CONTACT_LOST_S = (3.6, 7.45)
+
+
+def contact_lost_over_reflux(fs=FS):
+    """The simulator's ``jugular_valsalva`` (I/Q, 16-bit steps) with the probe's contact
+    lost over the whole of its reflux (:data:`CONTACT_LOST_S`: the device's own noise alone,
+    one step of triangular noise): the audio holds no trace of the reflux.
+
+    Returns
+    -------
+    x : ndarray, (n, 2) float32
+    antegrade : str
+        The scenario's antegrade direction.
+    """
+    from dopplerflow.sim.synth import synthesize, to_layout
+
+    step = spectrum.QUANT_STEP
+    syn = synthesize("jugular_valsalva", sample_rate_hz=fs, seed=0)
+    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
+    x *= 0.5 / np.abs(x).max()
+    rng = np.random.default_rng(4)
+    i0, i1 = (int(t * fs) for t in CONTACT_LOST_S)
+    x[i0:i1] = (rng.random((i1 - i0, 2)) - rng.random((i1 - i0, 2))) * step
+    return (np.round(x / step) * step).astype(np.float32), syn.truth["antegrade"]

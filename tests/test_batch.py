@@ -830,7 +830,35 @@ def test_a_table_of_an_earlier_version_still_resumes(data, tmp_path):
     assert (summary.skipped, summary.analysed) == (2, 0)
     rows = _csv_rows(out)
     assert [r["file_size_bytes"] + r["beat_periodicity"] + r["reflux_cut_by_end"]
-            for r in rows] == ["", ""]
+            + r["reflux_unseen_s"] for r in rows] == ["", ""]
+
+
+def test_the_time_a_reflux_could_lie_unseen_has_its_column(tmp_path):
+    """reflux_unseen_s: the seconds in stretches as long as the threshold where a reflux
+    could lie unseen (the probe's contact lost over a whole jugular reflux: a row of "no
+    reflux" that says so), 0 in a recording read throughout, empty where reflux was not
+    assessed (mono)."""
+    import soundfile as sf
+    from common import CONTACT_LOST_S, FS, contact_lost_over_reflux
+
+    x, antegrade = contact_lost_over_reflux()
+    sf.write(tmp_path / "lost.flac", x, FS, subtype="PCM_16")
+    out = tmp_path / "out.csv"
+    run_batch([tmp_path / "lost.flac"], out, jobs=1,
+              settings=Settings(layout="iq", vessel="ijv", antegrade=antegrade))
+    (row,) = _csv_rows(out)
+    assert row["reflux"] == "false"
+    assert abs(float(row["reflux_unseen_s"]) - (CONTACT_LOST_S[1] - CONTACT_LOST_S[0])) <= 0.5
+    sample = tmp_path / "gsv.flac"  # (without the bundled sample's sidecar)
+    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "samples", "gsv_reflux_toward_away.flac"), sample)
+    run_batch([sample], out, jobs=1, overwrite=True,
+              settings=Settings(layout="toward-away", vessel="gsv"))
+    assert float(_csv_rows(out)[0]["reflux_unseen_s"]) == 0.0
+    run_batch([sample], out, jobs=1, overwrite=True,
+              settings=Settings(layout="mono", channels=(1,)))
+    (row,) = _csv_rows(out)
+    assert (row["status"], row["reflux_unseen_s"]) == ("ok", "")
 
 
 def test_a_reflux_cut_by_the_end_is_marked_in_its_column(tmp_path):
@@ -852,8 +880,10 @@ def test_a_reflux_cut_by_the_end_is_marked_in_its_column(tmp_path):
     with open(tmp_path / "j" / "cut.flac.json") as fh:
         assert json.load(fh)["reflux_events"][-1]["cut_by_end"] is True
     mono = tmp_path / "mono.csv"
-    run_batch([tmp_path / "cut.flac"], mono, jobs=1, settings=Settings(layout="mono"))
-    assert _csv_rows(mono)[0]["reflux_cut_by_end"] == ""
+    run_batch([tmp_path / "cut.flac"], mono, jobs=1,
+              settings=Settings(layout="mono", channels=(1,)))
+    (row,) = _csv_rows(mono)
+    assert (row["status"], row["reflux_cut_by_end"]) == ("ok", "")
 
 
 def test_resume_writes_the_json_and_beats_files_of_kept_rows_that_lack_them(data, tmp_path):

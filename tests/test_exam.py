@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from common import CONTACT_LOST_S, FS, contact_lost_over_reflux
 from test_report import parse_page
 
 from dopplerflow import cli
@@ -162,6 +163,31 @@ def test_a_recording_cut_short_is_not_counted_against_a_criterion(rec_dir, analy
     cells = {c.side: c for c in legs if c.vein == "gsv"}
     assert cells["right"].status == "competent"
     assert cells["left"].status == "not assessable" and cells["left"].deciding is None
+
+
+def test_a_recording_with_a_stretch_not_read_as_long_as_the_threshold_is_not_counted(
+        rec_dir, analysed):
+    """The probe's contact lost over the whole of a jugular reflux: no reflux in the rest
+    of the recording says nothing of the stretch, so, as a file cut short, the recording
+    does not make criterion 1 "not met", and a leg map cell read from it alone is not
+    assessable (before: "not met" and "competent", from audio that holds no trace of the
+    reflux)."""
+    x, _ = contact_lost_over_reflux()
+    sf.write(rec_dir / "lost.flac", x, FS, subtype="PCM_16")
+    one = _status(analysed([("lost", "ijv", "left", "supine")]), 1)
+    assert one.status == "not assessed", one
+    (evidence,) = one.evidence
+    lost = CONTACT_LOST_S[1] - CONTACT_LOST_S[0]
+    assert not evidence["decides"] and evidence["value"].endswith(" s): not counted")
+    unseen = float(evidence["value"].split("except ")[1].split(" s unseen (a quiet stretch")[0])
+    assert abs(unseen - lost) <= 0.5, evidence  # the stretch, as the noise floor found it
+    # the vein read whole in the other posture decides alone
+    two = _status(analysed([("lost", "ijv", "left", "supine"),
+                            ("phasic", "ijv", "left", "sitting")]), 1)
+    assert two.status == "not met" and "in 1 IJV/VV recording(s)" in two.reason, two
+    (cell,) = [c for c in analysed([("lost", "gsv", "left", "standing", "release")]).legs
+               if c.side == "left"]
+    assert cell.status == "not assessable" and cell.deciding is None, cell
 
 
 def test_a_silent_recording_is_not_counted_as_no_flow(rec_dir, analysed):

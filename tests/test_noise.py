@@ -788,19 +788,13 @@ def test_a_contact_lost_over_a_whole_reflux_qualifies_the_no():
     as it is named in the artefacts."""
     import io
 
+    from common import contact_lost_over_reflux
+
     from dopplerflow.cli import print_summary
     from dopplerflow.core import verdict
-    from dopplerflow.sim.synth import synthesize, to_layout
 
-    fs = 8000
-    syn = synthesize("jugular_valsalva", sample_rate_hz=fs, seed=0)
-    x = np.asarray(to_layout(syn.baseband, "iq", fs), np.float64)
-    x *= 0.5 / np.abs(x).max()
-    rng = np.random.default_rng(4)
-    i0, i1 = int(3.6 * fs), int(7.45 * fs)
-    x[i0:i1] = (rng.random((i1 - i0, 2)) - rng.random((i1 - i0, 2))) * STEP
-    a = df.analyze(quantise16(x), sample_rate_hz=fs, layout="iq", vessel="ijv",
-                   antegrade=syn.truth["antegrade"])
+    x, antegrade = contact_lost_over_reflux(fs=8000)
+    a = df.analyze(x, sample_rate_hz=8000, layout="iq", vessel="ijv", antegrade=antegrade)
     assert a.reflux is False
     (quiet,) = [art for art in a.artefacts if art["kind"] == "quiet"]
     where = (f"except {quiet['end_s'] - quiet['start_s']:.2f} s unseen (a quiet stretch at "
@@ -811,6 +805,8 @@ def test_a_contact_lost_over_a_whole_reflux_qualifies_the_no():
     assert verdict.headline(a).endswith(where)
     assert verdict.verdict_sentence(a) == ("none", "No reflux: no retrograde flow longer "
                                            f"than 0.88 s, {where}.")
+    # and the JSON (and a batch table's cell) say how long, for a reader of many results
+    assert a.to_dict()["reflux_unseen_s"] == round(quiet["end_s"] - quiet["start_s"], 4) > 3.5
 
 
 def test_a_gain_turned_down_60_db_inside_a_reflux_leaves_the_rest_as_it_was():

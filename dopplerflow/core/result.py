@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import SettingsError
 from .settings import Settings
 from .velocity import cm_s_per_hz
+from .verdict import unseen_spans
 
 __all__ = ["Trace", "Analysis"]
 
@@ -118,6 +119,8 @@ class Analysis:
     ``(rows, bins)`` float32, bins at ``freqs_hz``: each row the mean of
     ``spectrogram_step`` consecutive frames (1 up to 41 s of 5 ms hops; a power of two
     that keeps a long recording's rows under 8192), centred at ``spectrogram_time_s``.
+    ``reflux_unseen_s`` is how much of the recording lies in stretches as long as the
+    threshold where a reflux could lie unseen (lost, left out, not read, quiet).
     ``beats`` holds the beats found and their per-beat values
     (:class:`~dopplerflow.core.beats.Beats`), ``heart_rate_bpm`` the recording's heart rate.
     ``trace_kept`` is False for an analysis made with ``keep_trace=False``: its ``trace``
@@ -177,6 +180,15 @@ class Analysis:
         return self.cut is None and not self.gaps
 
     @property
+    def reflux_unseen_s(self):
+        """Seconds in the stretches at least as long as the reflux threshold where a reflux
+        could lie unseen (:func:`~dopplerflow.core.verdict.unseen_spans`): 0 where there
+        is none; None where reflux was not assessed or the vessel has no threshold."""
+        if self.reflux is None or not self.settings.threshold_s:
+            return None
+        return round(float(sum(b - a for a, b, _ in unseen_spans(self))), 4)
+
+    @property
     def heart_rate_bpm(self):
         """Median heart rate over the clean beats, beats/min (None: no periodic pulse, or
         too few clean beats)."""
@@ -222,6 +234,7 @@ class Analysis:
             "reflux": self.reflux,
             **({"reflux_not_assessable": self.reflux_not_assessable}
                if self.reflux is None and self.reflux_not_assessable else {}),
+            "reflux_unseen_s": self.reflux_unseen_s,
             "reflux_events": [e.to_dict() for e in self.reflux_events],
             "retrograde_episodes": [e.to_dict() for e in self.episodes],
             "summary": self.summary.to_dict(),

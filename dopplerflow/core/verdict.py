@@ -10,8 +10,8 @@ from .vessels import VESSELS
 
 __all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
-           "layout_phrase", "cut_phrase", "unseen_phrase", "length_phrase", "no_rate_reason",
-           "no_pulse_reason", "beat_count", "default_mark", "PROBE_WORDS"]
+           "layout_phrase", "cut_phrase", "unseen_spans", "unseen_phrase", "length_phrase",
+           "no_rate_reason", "no_pulse_reason", "beat_count", "default_mark", "PROBE_WORDS"]
 
 #: A probe direction (``"toward"``, ``"away"``) as the outputs word it.
 PROBE_WORDS = {"toward": "toward the probe", "away": "away from the probe"}
@@ -165,19 +165,39 @@ _UNSEEN = {"lost": "samples lost", "quiet": "a quiet stretch", "broadband": "bro
            "burst": "a glitch", "damaged": "damaged samples", "non-finite": "non-finite samples"}
 
 
-def unseen_phrase(analysis):
-    """Where a reflux could lie unseen, to qualify a verdict of no reflux: the stretches
-    at least as long as the vessel's threshold whose samples were lost or left out, whose
-    broadband noise was not read, or whose signal fell under the recording's noise (a
-    quiet stretch: the probe's contact lost?), e.g. ``"except 3.85 s unseen (a quiet
-    stretch at 3.60-7.45 s)"``; None where there is none (or no rule).  A reflux wholly
-    inside one leaves no trace in the audio: "no reflux" holds only outside them."""
-    thr = analysis.settings.threshold_s
+def unseen_spans(analysis, threshold_s=None):
+    """The stretches where a reflux could lie unseen: those at least as long as the
+    reflux threshold whose samples were lost (``gaps``) or left out, whose broadband
+    noise was not read, or whose signal fell under the recording's noise (a quiet
+    stretch: the probe's contact lost?) (``artefacts``).  A reflux wholly inside one
+    leaves no trace in the audio: a verdict of no reflux holds only outside them.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    threshold_s : float, optional
+        The threshold; by default the one the recording was analysed with (an
+        examination's criteria apply their own).
+
+    Returns
+    -------
+    list of (float, float, str)
+        ``(start_s, end_s, kind)`` in time order, ``kind`` ``"lost"`` or the artefact's;
+        empty where there is none or no rule (``artery``).
+    """
+    thr = analysis.settings.threshold_s if threshold_s is None else threshold_s
     if not thr:
-        return None
+        return []
     spans = [(g["start_s"], g["end_s"], "lost") for g in analysis.gaps or ()]
     spans += [(a["start_s"], a["end_s"], a["kind"]) for a in analysis.artefacts or ()]
-    long = sorted(x for x in spans if x[1] - x[0] >= thr)
+    return sorted(x for x in spans if x[1] - x[0] >= thr)
+
+
+def unseen_phrase(analysis, threshold_s=None):
+    """Where a reflux could lie unseen (:func:`unseen_spans`, of ``threshold_s``), to
+    qualify a verdict of no reflux, e.g. ``"except 3.85 s unseen (a quiet stretch at
+    3.60-7.45 s)"``; None where there is none (or no rule)."""
+    long = unseen_spans(analysis, threshold_s)
     if not long:
         return None
     total = sum(b - a for a, b, _ in long)

@@ -153,8 +153,11 @@ def _reflux_criterion(number, items, veins):
             decides = longest > limit
             value = (f"longest retrograde flow {longest:.2f} s" if a.flow_detected
                      else "no flow detected (no reflux)")
+            hole = None if decides else verdict.unseen_phrase(a, limit)
             if a.cut is not None and not decides:  # the rest of the recording is unread
                 value += f" {verdict.cut_phrase(a)}: not counted"
+            elif hole:  # a reflux could lie wholly in a stretch not read
+                value += f", {hole}: not counted"
             else:
                 readable += 1
                 met += decides

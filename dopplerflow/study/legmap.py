@@ -10,6 +10,7 @@ squeeze, Valsalva, cuff deflation) and sets it against that threshold.
 
 from dataclasses import dataclass, field
 
+from ..core import verdict
 from ..core.vessels import VESSELS
 from .ccsvi import longest_retrograde_s, reflux_readable
 from .manifest import LEG_VEINS, SIDES
@@ -31,7 +32,7 @@ class LegCell:
         ``reflux`` (longest retrograde flow over the threshold), ``competent``
         (flow, no reflux), ``no flow`` (no recording found flow), ``not assessable``
         (no recording could tell the direction, or those without reflux were cut
-        short) or ``not recorded``.
+        short or had a stretch as long as the threshold not read) or ``not recorded``.
     longest_retrograde_s : float or None
     threshold_s : float
     recordings : list of int
@@ -65,10 +66,13 @@ def _cell(vein, side, items):
         return LegCell(vein, side, "not assessable", None, threshold, indices)
     best = max(readable, key=lambda it: longest_retrograde_s(it.analysis))
     longest = round(longest_retrograde_s(best.analysis), 4)
-    whole = [it for it in readable if it.analysis.cut is None]
+    # no reflux in the part of a file cut short says nothing of the rest, nor outside a
+    # stretch not read (a quiet stretch, samples lost) as long as the threshold
+    whole = [it for it in readable
+             if it.analysis.cut is None and not verdict.unseen_spans(it.analysis, threshold)]
     if longest > threshold:
         status = "reflux"
-    elif not whole:  # no reflux in the part of a file cut short says nothing of the rest
+    elif not whole:
         return LegCell(vein, side, "not assessable", longest, threshold, indices)
     elif any(it.analysis.flow_detected for it in whole):
         status = "competent"

@@ -63,7 +63,7 @@ COLUMNS = (
     ("audio_complete", bool), ("cut_at_s", float), ("stated_duration_s", float),
     ("flow_detected", bool), ("reflux", bool), ("reflux_not_assessable", str),
     ("n_reflux_events", int), ("longest_reflux_s", float), ("reflux_cut_by_end", bool),
-    ("first_reflux_start_s", float),
+    ("first_reflux_start_s", float), ("reflux_unseen_s", float),
     ("n_retrograde_episodes", int), ("longest_retrograde_s", float),
     ("direction_available", bool), ("antegrade", str), ("antegrade_source", str),
     ("flow_fraction", float), ("peak_antegrade_velocity_cm_s", float),
@@ -79,7 +79,7 @@ _TYPES = dict(COLUMNS)
 #: Columns that tables of earlier versions lack; such a table still resumes, its rows
 #: with these cells empty.
 ADDED_COLUMNS = ("file_size_bytes", "file_modified_utc", "beat_periodicity",
-                 "reflux_cut_by_end", "geometry_assumed")
+                 "reflux_cut_by_end", "reflux_unseen_s", "geometry_assumed")
 #: Warnings are joined into one cell with this separator.
 WARNING_SEPARATOR = " | "
 
@@ -160,6 +160,7 @@ def row_from_result(name, result, settings, source):
         n_reflux_events=len(events), longest_reflux_s=_longest(events, assessed),
         reflux_cut_by_end=any(e.get("cut_by_end", False) for e in events) if assessed else None,
         first_reflux_start_s=events[0]["start_s"] if events else None,
+        reflux_unseen_s=result.get("reflux_unseen_s"),
         n_retrograde_episodes=len(episodes),
         longest_retrograde_s=_longest(events + episodes, assessed),
         direction_available=result["direction_available"], antegrade=result["antegrade"],
