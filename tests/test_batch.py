@@ -155,6 +155,32 @@ def test_a_bad_settings_table_stops_the_run_before_any_work(data, tmp_path, text
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_channels_that_do_not_fit_a_sidecars_layout_name_where_each_came_from(tmp_path):
+    """The command line's --channels 1 (for the mono recordings of a folder) beside a
+    recording whose sidecar sets a two-channel layout: its error row says the layout is
+    the sidecar's (before: only "--channels 1; layout 'toward-away' needs 2", a layout
+    the command line never gave); and the channels, where a settings table set them."""
+    samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "samples")
+    for name in ("gsv_reflux_toward_away.flac", "gsv_reflux_toward_away.dopplerflow.toml",
+                 "artery_mono.flac"):
+        shutil.copy(os.path.join(samples, name), tmp_path / name)
+    out = tmp_path / "out.csv"
+    run_batch([tmp_path], out, jobs=1, settings=Settings(layout="mono", channels=(1,)))
+    rows = {os.path.basename(r["file"]): r for r in _csv_rows(out)}
+    assert rows["artery_mono.flac"]["status"] == "ok"
+    assert rows["gsv_reflux_toward_away.flac"]["error"] == (
+        "1 channel(s) named, --channels 1; layout 'toward-away' needs 2 (layout "
+        "'toward-away' from sidecar gsv_reflux_toward_away.dopplerflow.toml)")
+    (tmp_path / "t.csv").write_text("file,channels\ngsv_reflux_toward_away.flac,2\n")
+    run_batch([tmp_path / "gsv_reflux_toward_away.flac"], out, jobs=1, overwrite=True,
+              table_path=tmp_path / "t.csv")
+    (row,) = _csv_rows(out)
+    assert row["error"].endswith("needs 2 (layout 'toward-away' from sidecar "
+                                 "gsv_reflux_toward_away.dopplerflow.toml; channels 2 from "
+                                 "settings table t.csv)"), row["error"]
+
+
 def test_the_bundled_samples_run_with_their_sidecars(tmp_path):
     samples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "samples")

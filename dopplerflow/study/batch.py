@@ -19,10 +19,12 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import (
     AudioFileError,
     DopplerflowError,
+    LayoutError,
     SettingsError,
     command_line_message,
     option,
@@ -70,6 +72,11 @@ class Task:
     assumed : tuple of str
         The geometry settings (``carrier_hz``, ``angle_deg``) left at their defaults:
         the result's ``geometry_assumed``.
+    channels_from : str
+        Which of the layout and channels the recording's sidecar or settings-table row
+        set, and where (``"layout 'toward-away' from sidecar rec.dopplerflow.toml"``),
+        to name in the error of channels that do not fit the layout; empty where the
+        command line set both.
     """
 
     name: str
@@ -79,6 +86,7 @@ class Task:
     full: bool = False
     beats: bool = False
     assumed: tuple = ()
+    channels_from: str = ""
 
 
 @dataclass
@@ -107,6 +115,12 @@ def analyze_task(task):
 
     try:
         analysis = analyze(task.path, settings=task.settings, keep_trace=False)
+    except (LayoutError, SettingsError) as e:
+        # (the settings were checked before: this is the file's channels against the
+        # layout and channels, which a sidecar or the table's row may have set apart from
+        # the command line's: say which set what)
+        where = f" ({task.channels_from})" if task.channels_from else ""
+        return _failed(task, str(e).replace(task.path, task.name) + where)
     except DopplerflowError as e:
         return _failed(task, str(e).replace(task.path, task.name))
     except MemoryError:
@@ -129,10 +143,19 @@ def _failed(task, message):
                             task.source), None, None)
 
 
+class _Resolved(NamedTuple):
+    """The settings of one recording (:func:`_resolve`)."""
+
+    settings: object  # Settings
+    source: str  # defaults, sidecar, table or sidecar+table
+    sidecar: str | None  # its path
+    given: set  # the fields the sidecar and the table's row set
+    channels_from: str  # Task.channels_from
+
+
 def _resolve(recording, base, rows_of_table, table_name):
-    """``(settings, source, sidecar path or None, the fields they set)`` of one
-    recording."""
-    settings, source, given = base, "defaults", set()
+    """The :class:`_Resolved` settings of one recording."""
+    settings, source, given, channels_from = base, "defaults", set(), {}
     try:
         sidecar = recsettings.sidecar_path(recording.path)  # two of them: the sidecars' error
     except SettingsError as e:
@@ -142,19 +165,33 @@ def _resolve(recording, base, rows_of_table, table_name):
         if sidecar is not None:
             source = "sidecar"
             mapping = recsettings.read_sidecar(sidecar)
-            settings = recsettings.apply_settings(settings, mapping,
-                                                  f"sidecar {os.path.basename(sidecar)}")
+            where = f"sidecar {os.path.basename(sidecar)}"
+            settings = recsettings.apply_settings(settings, mapping, where)
             given |= recsettings.fields_set(mapping)
+            channels_from.update(dict.fromkeys(recsettings.fields_set(mapping)
+                                               & {"layout", "channels"}, where))
         extra = rows_of_table.get(real(recording.path))
         if extra is not None:
             source = "table" if source == "defaults" else "sidecar+table"
-            settings = recsettings.apply_settings(
-                settings, extra, f"settings table {table_name}, {recording.name}")
+            where = f"settings table {table_name}"
+            settings = recsettings.apply_settings(settings, extra,
+                                                  f"{where}, {recording.name}")
             given |= recsettings.fields_set(extra)
+            channels_from.update(dict.fromkeys(recsettings.fields_set(extra)
+                                               & {"layout", "channels"}, where))
     except SettingsError as e:
         e.source = source  # the error row names where the bad setting came from
         raise
-    return settings, source, sidecar, given
+    named = "; ".join(f"{field} {_setting_text(getattr(settings, field))} from {where}"
+                      for field, where in sorted(channels_from.items(), reverse=True))
+    return _Resolved(settings, source, sidecar, given, named)
+
+
+def _setting_text(value):
+    """A layout or channels setting as an error names it: ``'toward-away'``, ``1,2``."""
+    if isinstance(value, tuple):
+        return ",".join(str(c) for c in value)
+    return repr(value)
 
 
 def _mirrored(recordings, folder, suffix):
@@ -234,7 +271,7 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
     for r in recordings:
         try:
             resolved[r.name] = _resolve(r, base, rows_of_table, table_name)
-            inputs.extend([resolved[r.name][2]] if resolved[r.name][2] else [])
+            inputs.extend([resolved[r.name].sidecar] if resolved[r.name].sidecar else [])
         except SettingsError as e:
             resolved[r.name] = e
     for flag, folder in (("--json-dir", json_dir), ("--beats-dir", beats_dir)):
@@ -267,9 +304,10 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
                                 **files[r.name])
             settled += 1
         elif r.name not in kept:
-            tasks.append(Task(r.name, r.path, got[0], got[1], full=bool(json_dir),
+            tasks.append(Task(r.name, r.path, got.settings, got.source, full=bool(json_dir),
                               beats=bool(beats_dir),
-                              assumed=tuple(f for f in assumed_geometry if f not in got[3])))
+                              assumed=tuple(f for f in assumed_geometry if f not in got.given),
+                              channels_from=got.channels_from))
     skipped = sum(1 for r in recordings if r.name in kept)
     stale = {t.name: stale[t.name] for t in tasks if t.name in stale}
     return _Plan(tasks, rows, json_paths, beats_paths, len(recordings), skipped,
@@ -341,7 +379,7 @@ def _is_stale(row, now, files, wanted):
     or a JSON or beats file asked for (``wanted``) is missing."""
     if row["status"] != "ok" or isinstance(now, SettingsError):
         return True
-    fresh = table.error_row(row["file"], "", now[0])
+    fresh = table.error_row(row["file"], "", now.settings)
     if any(table.cell_text(row[c]) != table.cell_text(fresh[c])
            for c, _ in table.SETTINGS_COLUMNS):
         return True
