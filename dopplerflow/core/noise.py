@@ -77,7 +77,7 @@ from .impulses import (
     steps,
 )
 from .precision import PRECISION_DB
-from .spectrum import QUANT_STEP, SpectralConfig
+from .spectrum import MIN_NOISE_BINS, QUANT_STEP, SpectralConfig
 from .tones import LINE_REACH, Tones, _mirror_hits, _tone_hits, _tone_hold, _warm_hits
 
 __all__ = ["NoiseFloor", "NoiseRecord", "FloorRows", "minimum_bias", "SMOOTH_S", "MEMORY_S",
@@ -678,18 +678,23 @@ class NoiseFloor:
         :meth:`quiet_spans_s`)."""
         return bool(self.state[FALL_FROM] > 0.0 or self.state[WATCH_FROM] > 0.0)
 
-    def quiet_spans_s(self):
-        """Start and end, s, of each quiet stretch (:attr:`quiet`), and of one still under
-        way at the last frame: from half a hop before its first frame's centre to half a hop
-        before the centre of the frame where the signal came back (or of the next frame)."""
-        cfg = self.cfg
-        spans = list(self.quiet)
+    def quiet_rows(self):
+        """The frames ``[first, end)`` of each quiet stretch (:attr:`quiet`), and of one still
+        under way at the last frame (to the next frame)."""
+        spans = [list(q) for q in self.quiet]
         st = self.state
         if self.in_quiet:
             start = st[QUIET_FROM] if st[FALL_FROM] > 0.0 else st[WATCH_START]
             spans.append([max(0, int(start)), self._frame])
+        return spans
+
+    def quiet_spans_s(self):
+        """Start and end, s, of each quiet stretch (:meth:`quiet_rows`): from half a hop
+        before its first frame's centre to half a hop before the centre of the frame where
+        the signal came back (or of the next frame)."""
+        cfg = self.cfg
         return [(cfg.t0_s + (a - 0.5) * cfg.hop_s, cfg.t0_s + (b - 0.5) * cfg.hop_s)
-                for a, b in spans]
+                for a, b in self.quiet_rows()]
 
     def quiet_warning(self):
         """The result's warning about the quiet stretches, or None."""
@@ -1581,8 +1586,13 @@ def _falls(p, inv, bins, par, scratch, state):
 @njit(**_JIT_PURE)
 def _estimate(p, inv, bins, par, scratch, state):
     """An estimate of the level from one frame's whitened noise bins in the band
-    (``bins``: :func:`_band_noise_bins`); 0 where it has none (no bins, or digital
-    silence).
+    (``bins``: :func:`_band_noise_bins`); 0 where it has none (digital silence, or fewer
+    than :data:`~dopplerflow.core.spectrum.MIN_NOISE_BINS` bins: a band found that narrow
+    in the warm-up, its noise bins taken for near digital silence, holds the wall
+    filter's and the flow's lowest bins, not noise; a 16-bit carotid whose noise lay 20 dB
+    over the quantisation's had four such estimates of 2,000 times its level among the
+    first, whose mean the level is: every frame after fell 10 dB under it, one quiet
+    stretch from 0.57 s to the end).
 
     The estimate is the ``P_Q`` quantile of the whitened bins over the quantile of an
     exponential law of mean 1.  Once there is a level, that quantile lies near the
@@ -1592,7 +1602,7 @@ def _estimate(p, inv, bins, par, scratch, state):
     same estimate, a fraction of the search.
     """
     m = bins.shape[0]
-    if m == 0:
+    if m < MIN_NOISE_BINS:
         return 0.0
     qi = int(par[P_Q] * (m - 1))
     q = (qi + 0.5) / m

@@ -36,6 +36,10 @@ LOW_BINS_HZ = 0.5
 #: Sound-card anti-aliasing filters roll off above ~0.45 fs; those bins are left
 #: out of the noise estimate.
 _NOISE_TOP = 0.45
+#: The fewest noise bins an estimate of the noise's level takes: fewer, over the wall
+#: filter's twice and under that top, and every bin searched is one; fewer in the signal
+#: band, and the noise floor takes no estimate (:func:`~dopplerflow.core.noise._estimate`).
+MIN_NOISE_BINS = 8
 
 
 #: Quantisation step of 16-bit audio on the full scale [-1, 1): the unit the quantisation
@@ -252,7 +256,7 @@ def spectral_config(sample_rate_hz, cmap: ChannelMap, *, window_s, hop_s, wall_h
         top = min(top, fs / 2 - cmap.mix_hz, cmap.mix_hz)
     noise_bins = usable[(np.abs(freqs[usable]) >= 2 * wall_hz)
                         & (np.abs(freqs[usable]) <= top)].astype(np.int64)
-    if noise_bins.size < 8:
+    if noise_bins.size < MIN_NOISE_BINS:
         noise_bins = usable.astype(np.int64)
     if noise_bins.size > 256:
         # neighbouring Hann bins are correlated: every other one carries nearly all the
