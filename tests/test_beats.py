@@ -13,6 +13,7 @@ from pathlib import Path
 import naive
 import numpy as np
 import pytest
+from common import CONTACT_LOST_S, contact_lost_over_reflux
 
 import dopplerflow as df
 from benchmarks.beats import beat_times, pulsatile
@@ -871,3 +872,30 @@ def test_systolic_peaks_cut_by_the_band_are_warned_of(fs, cut):
     assert bool(said) is cut
     psv = a.beats.summary["psv_cm_s"]
     assert (psv < 0.9 * _median(truth["psv_cm_s"])) is cut  # it does read low
+
+
+@pytest.mark.parametrize("how", ["contact lost", "samples not finite"])
+def test_no_beat_is_placed_where_nothing_could_be_seen(how):
+    """The jugular Valsalva with the probe's contact lost for 3.85 s (a quiet stretch), or
+    those samples not finite (left out): the tracker kept its period through the stretch
+    and placed a beat every 0.9 s in it, with PSV and EDV 0, counted among the rejected
+    and marked on the figure. Now no beat lies in the stretch; the beat before it has the
+    interval to the first beat after it, which spans the stretch, and is not clean."""
+    x, antegrade = contact_lost_over_reflux()
+    fs = 8000
+    if how == "samples not finite":
+        i0, i1 = (int(t * fs) for t in CONTACT_LOST_S)
+        x[i0:i1] = np.nan
+    a = df.analyze(x, sample_rate_hz=fs, layout="iq", vessel="ijv", antegrade=antegrade)
+    hop = a.summary.hop_s
+    t0, t1 = CONTACT_LOST_S
+    onset = np.asarray(a.beats.onset_s)
+    assert not np.any((onset > t0 + hop) & (onset < t1 - hop)), onset
+    before = np.flatnonzero(onset < t0)[-1]
+    assert onset[before + 1] > t1 - hop
+    rr = np.asarray(a.beats.rr_s)
+    assert rr[before] == pytest.approx(onset[before + 1] - onset[before], abs=1e-3)
+    assert rr[before] > t1 - t0 and not a.beats.clean[before]
+    # every interval is the one to the next beat listed (the last may be open)
+    assert np.allclose(rr[:-1], np.diff(onset), atol=1e-3)
+    assert a.beats.summary["n_beats"] == len(onset)

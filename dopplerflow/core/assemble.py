@@ -168,7 +168,8 @@ def assemble(proc, extra):
     beats = None if voided else beat_result(proc.beats, ante, proc.scale,
                                             list(proc.timeline.unanalysed) + reflux_rows,
                                             s.vessel, proc.noise.tonal_lines_hz(),
-                                            cfg.bin_hz)
+                                            cfg.bin_hz, proc.timeline.unanalysed
+                                            + proc.noise.quiet_rows())
     warnings += _cut_peak_warning(proc, beats)
     return Analysis(
         settings=s, sample_rate_hz=proc.sample_rate_hz, duration_s=proc.time_s,

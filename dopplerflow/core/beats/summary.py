@@ -316,7 +316,8 @@ def _period_offset(tab, usual):
     return np.abs(np.log(tab[:, R_PERIOD] / usual))
 
 
-def beat_result(tracker, ante, scale, unanalysed, vessel=None, lines_hz=(), bin_hz=0.0):
+def beat_result(tracker, ante, scale, unanalysed, vessel=None, lines_hz=(), bin_hz=0.0,
+                blind=()):
     """The :class:`Beats` of a finished stream with ``ante`` (0 toward, 1 away) antegrade.
 
     Parameters
@@ -340,6 +341,10 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None, lines_hz=(), bin_
         antegrade side was read on the line, before it was known, and is not clean.
     bin_hz : float, optional
         The spectrum's bin width, Hz.
+    blind : list of [int, int], optional
+        Row ranges where a beat may go unseen: lost or blanked samples, a quiet stretch
+        (the probe's contact lost, the gain turned down).  The beats placed in them without
+        a pulse are no beats (:func:`_drop_blind`).
 
     Returns
     -------
@@ -364,6 +369,9 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None, lines_hz=(), bin_
     # first pulse and after the last there is nothing to bridge
     seen = np.flatnonzero(tab[:, R_EVIDENCE] >= MIN_EVIDENCE)
     tab, usual, offset = _one_a_cycle(tab[seen[0]:seen[-1] + 1] if len(seen) else tab[:0])
+    tab, kept = _drop_blind(tab, np.array(blind, np.float64).reshape(-1, 2))
+    if offset is not None and kept is not None:
+        offset = offset[kept]
     h = ante if tracker.direction else 0
     tab = np.ascontiguousarray(tab)  # (a copy of the tracker's records)
     if vessel is None or vessel == "artery":
@@ -386,6 +394,35 @@ def beat_result(tracker, ante, scale, unanalysed, vessel=None, lines_hz=(), bin_
         phases=cols[B_PHASES].astype(int), clean=cols[B_CLEAN] > 0)
     beats.summary = _summary(beats, tracker, ante, vessel, cols, counts)
     return beats
+
+
+def _drop_blind(tab, blind):
+    """The records ``tab`` without the beats placed without a pulse whose onset lies in a
+    stretch where a beat may go unseen (``blind``, row ranges ``[first, end)``), and the
+    mask of those kept (None: all are).
+
+    The tracker keeps its period through such a stretch and places a beat a period on,
+    as it bridges a missed beat between two seen; but where nothing could be seen no beat
+    is seen to be missed: the beats placed there (PSV and EDV 0, a period apart through a
+    probe's contact lost for seconds: counted, rejected, marked on the figure) are
+    dropped, and the beat before them takes the interval to the next beat kept (NaN:
+    none), which spans the stretch and is rejected as any interval far from its
+    neighbours'.
+    """
+    if not len(blind) or not len(tab):
+        return tab, None
+    onset = tab[:, R_ONSET, None]
+    inside = ((onset >= blind[:, 0]) & (onset < blind[:, 1])).any(axis=1)
+    kept = ~(inside & (tab[:, R_EVIDENCE] < MIN_EVIDENCE))
+    if kept.all():
+        return tab, None
+    rows = np.flatnonzero(kept)
+    out = tab[rows]
+    # a beat whose next record was dropped: its interval runs to the next kept
+    before = np.flatnonzero(np.diff(np.append(rows, len(tab))) > 1)
+    nxt = np.append(out[1:, R_ONSET], np.nan)
+    out[before, R_RR] = nxt[before] - out[before, R_ONSET]
+    return out, kept
 
 
 def _percentile(x, q):
