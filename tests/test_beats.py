@@ -899,3 +899,35 @@ def test_no_beat_is_placed_where_nothing_could_be_seen(how):
     # every interval is the one to the next beat listed (the last may be open)
     assert np.allclose(rr[:-1], np.diff(onset), atol=1e-3)
     assert a.beats.summary["n_beats"] == len(onset)
+
+
+def test_the_live_heart_rate_is_blank_while_the_contact_is_lost():
+    """A live display of the jugular Valsalva with the probe's contact lost for 3.85 s (its
+    last 4.55 s played twice more after it, 21 s in all): the tracker keeps its period
+    through the stretch, and the status line showed the rate it kept, 65/min, for as long
+    as the beats it placed there were the last decided. Now the rate is blank while the
+    last two beats decided lie in the stretch (placed without a pulse), shows before, and
+    shows again once the beats after the return are decided."""
+    from dopplerflow import Settings
+    from dopplerflow.core.beats.constants import R_CHANNEL, R_ONSET
+    from dopplerflow.core.processor import Processor
+
+    x, antegrade = contact_lost_over_reflux()
+    fs = 8000
+    t0, t1 = CONTACT_LOST_S
+    back = x[int(t1 * fs):]
+    x = np.concatenate([x, back, back])
+    proc = Processor(Settings(layout="iq", vessel="ijv", antegrade=antegrade), fs, 2)
+    channel = proc.beats.channel(1 if antegrade == "away" else 0)
+    shown = []  # (the last two onsets decided, s; the rate shown)
+    for i in range(0, len(x), 1024):  # (0.128 s blocks, as a sound card gives them)
+        proc.push(x[i:i + 1024])
+        tab = proc.beats.table()
+        onset = tab[tab[:, R_CHANNEL] == channel, R_ONSET][-2:] * proc.config.hop_s
+        shown.append((onset, proc.status()["heart_rate_bpm"]))
+    before = [v for o, v in shown if len(o) == 2 and o[-1] < t0]
+    # (the first beat after the return has its onset at the return, a hop before t1)
+    inside = [v for o, v in shown if len(o) == 2 and t0 < o[0] and o[1] < t1 - 0.01]
+    assert before and before[-1] is not None, before
+    assert inside and all(v is None for v in inside), inside
+    assert shown[-1][1] is not None and shown[-1][1] == pytest.approx(before[-1], rel=0.1)

@@ -271,13 +271,20 @@ class BeatTracker:
         return self.t0_s + tab[:, R_ONSET] * self.hop_s
 
     def heart_rate_bpm(self, ante, last=8):
-        """The heart rate of the last ``last`` beat intervals of the channel in use (median),
-        or None with fewer than three intervals or no periodic pulse: for a live display."""
+        """The heart rate of the last ``last`` beats of the channel in use (the median of
+        the intervals of those with a pulse), or None with fewer than three such intervals,
+        no periodic pulse, or the last two beats placed without a pulse (the probe's contact
+        lost: the tracker keeps its period through it, and the display its rate, for
+        seconds): for a live display."""
         c = self.channel(ante)
         if self.periodicity()[c] < MIN_PERIODICITY:
             return None
         tab = self.table()
-        rr = tab[tab[:, R_CHANNEL] == c, R_RR][-last:]
+        rec = tab[tab[:, R_CHANNEL] == c][-last:]
+        pulse = rec[:, R_EVIDENCE] >= MIN_EVIDENCE
+        if len(rec) >= 2 and not pulse[-2:].any():
+            return None
+        rr = rec[pulse, R_RR]
         rr = rr[np.isfinite(rr) & (rr > 0)]
         if len(rr) < 3:
             return None
