@@ -896,6 +896,9 @@ def test_no_beat_is_placed_where_nothing_could_be_seen(how):
     rr = np.asarray(a.beats.rr_s)
     assert rr[before] == pytest.approx(onset[before + 1] - onset[before], abs=1e-3)
     assert rr[before] > t1 - t0 and not a.beats.clean[before]
+    # what is measured to a beat's end is not known of it (no EDV mark at the return)
+    assert np.isnan(a.beats.edv_cm_s[before]) and np.isnan(a.beats.tamv_cm_s[before])
+    assert np.isfinite(a.beats.psv_cm_s[before])
     # every interval is the one to the next beat listed (the last may be open)
     assert np.allclose(rr[:-1], np.diff(onset), atol=1e-3)
     assert a.beats.summary["n_beats"] == len(onset)

@@ -407,7 +407,8 @@ def _drop_blind(tab, blind):
     probe's contact lost for seconds: counted, rejected, marked on the figure) are
     dropped, and the beat before them takes the interval to the next beat kept (NaN:
     none), which spans the stretch and is rejected as any interval far from its
-    neighbours'.
+    neighbours'; its EDV, TAMV, TAV, phases and reverse-flow share, measured to the end of
+    an interval that was never seen, are NaN.
     """
     if not len(blind) or not len(tab):
         return tab, None
@@ -418,10 +419,15 @@ def _drop_blind(tab, blind):
         return tab, None
     rows = np.flatnonzero(kept)
     out = tab[rows]
-    # a beat whose next record was dropped: its interval runs to the next kept
+    # a beat whose next record was dropped: its interval runs to the next kept, and what
+    # was measured to the end of the one it had (its diastole's velocity, its means, the
+    # flow's phases and reversal) is not known
     before = np.flatnonzero(np.diff(np.append(rows, len(tab))) > 1)
     nxt = np.append(out[1:, R_ONSET], np.nan)
     out[before, R_RR] = nxt[before] - out[before, R_ONSET]
+    for h in range(2):
+        for m in (M_EDV, M_TAMV, M_TAV, M_FWD, M_REV, M_PHASES):
+            out[before, REC_HEAD + h * M_WIDTH + m] = np.nan
     return out, kept
 
 
