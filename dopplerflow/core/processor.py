@@ -614,11 +614,11 @@ class Processor:
             no direction (mono) or 'none' without flow), ``flow``,
             ``reflux_timer_s`` (duration of the retrograde episode under way,
             0 if none), ``level_dbfs``, ``clipped_samples``, ``antegrade``,
-            ``heart_rate_bpm`` (median of the last beats decided, None before
-            three intervals), ``learning`` (a mono stream's first rows wait for its
-            noise floor: nothing is analysed yet), ``quiet`` (a quiet stretch is under
-            way: the signal 10 dB or more under the recording's noise, the probe's
-            contact lost?).
+            ``heart_rate_bpm`` (median of the last beats decided,
+            :meth:`~dopplerflow.core.beats.BeatTracker.heart_rate_bpm`), ``learning`` (a
+            mono stream's first rows wait for its noise floor: nothing is analysed yet),
+            ``quiet`` (a quiet stretch is under way: the signal 10 dB or more under the
+            recording's noise, the probe's contact lost?).
         """
         ante = self.antegrade()
         env = self.last_env

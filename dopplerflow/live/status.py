@@ -22,11 +22,11 @@ def format_status(status):
         From :meth:`~dopplerflow.live.session.LiveSession.status`: ``time_s``, ``velocity_cm_s``
         (signed, + antegrade), ``direction``, ``flow``, ``reflux_timer_s``,
         ``heart_rate_bpm`` (the median of the last beats, None before three
-        intervals or without a pulse), ``learning`` (a mono stream's noise floor is
-        being learnt: no frame analysed yet), ``quiet`` (a quiet stretch under way: the
-        probe's contact lost?), ``level_dbfs`` (peak of the last update interval),
-        ``clipped_samples``, ``input_overflows``, ``dropped_frames`` and ``lag_s``
-        (audio queued but not yet analysed).
+        intervals, without a pulse, or the last two placed without one), ``learning`` (a
+        mono stream's noise floor is being learnt: no frame analysed yet), ``quiet`` (a
+        quiet stretch under way: the probe's contact lost?), ``level_dbfs`` (peak of the
+        last update interval), ``clipped_samples``, ``input_overflows``,
+        ``dropped_frames`` and ``lag_s`` (audio queued but not yet analysed).
 
     Returns
     -------
