@@ -176,6 +176,9 @@ def test_a_recording_with_a_stretch_not_read_as_long_as_the_threshold_is_not_cou
     sf.write(rec_dir / "lost.flac", x, FS, subtype="PCM_16")
     one = _status(analysed([("lost", "ijv", "left", "supine")]), 1)
     assert one.status == "not assessed", one
+    assert one.reason == ("no recording where reflux could be assessed of the IJV/VV (1 "
+                          "recording(s) cut short, or with a stretch as long as 0.88 s not "
+                          "read, not counted).")
     (evidence,) = one.evidence
     lost = CONTACT_LOST_S[1] - CONTACT_LOST_S[0]
     assert not evidence["decides"] and evidence["value"].endswith(" s): not counted")

@@ -141,7 +141,7 @@ def _reflux_criterion(number, items, veins):
     limit = VESSELS[veins[0]][0]
     chosen = [it for it in items if it.recording.vessel in veins]
     counted = [it for it in chosen if it.recording.manoeuvre in COUNTED_MANOEUVRES]
-    evidence, readable, met = [], 0, 0
+    evidence, readable, met, partial = [], 0, 0, 0
     for it in chosen:
         rec, a = it.recording, it.analysis
         if rec.manoeuvre not in COUNTED_MANOEUVRES:
@@ -156,8 +156,10 @@ def _reflux_criterion(number, items, veins):
             hole = None if decides else verdict.unseen_phrase(a, limit)
             if a.cut is not None and not decides:  # the rest of the recording is unread
                 value += f" {verdict.cut_phrase(a)}: not counted"
+                partial += 1
             elif hole:  # a reflux could lie wholly in a stretch not read
                 value += f", {hole}: not counted"
+                partial += 1
             else:
                 readable += 1
                 met += decides
@@ -166,6 +168,9 @@ def _reflux_criterion(number, items, veins):
     names = "/".join(v.upper() for v in veins)
     skipped = len(chosen) - len(counted)
     note = f" ({skipped} recording(s) under other manoeuvres not counted)" if skipped else ""
+    if partial:  # (their no reflux holds for part of the recording only)
+        note += (f" ({partial} recording(s) cut short, or with a stretch as long as "
+                 f"{limit:g} s not read, not counted)")
     if met:
         return Criterion(number, MET, f"{met} {names} recording(s) with retrograde flow "
                                       f"longer than {limit:g} s{note}.", evidence)
