@@ -167,18 +167,18 @@ def _resolve(recording, base, rows_of_table, table_name):
             mapping = recsettings.read_sidecar(sidecar)
             where = f"sidecar {os.path.basename(sidecar)}"
             settings = recsettings.apply_settings(settings, mapping, where)
-            given |= recsettings.fields_set(mapping)
-            channels_from.update(dict.fromkeys(recsettings.fields_set(mapping)
-                                               & {"layout", "channels"}, where))
+            fields = recsettings.fields_set(mapping)
+            given |= fields
+            channels_from.update(dict.fromkeys(fields & {"layout", "channels"}, where))
         extra = rows_of_table.get(real(recording.path))
         if extra is not None:
             source = "table" if source == "defaults" else "sidecar+table"
             where = f"settings table {table_name}"
             settings = recsettings.apply_settings(settings, extra,
                                                   f"{where}, {recording.name}")
-            given |= recsettings.fields_set(extra)
-            channels_from.update(dict.fromkeys(recsettings.fields_set(extra)
-                                               & {"layout", "channels"}, where))
+            fields = recsettings.fields_set(extra)
+            given |= fields
+            channels_from.update(dict.fromkeys(fields & {"layout", "channels"}, where))
     except SettingsError as e:
         e.source = source  # the error row names where the bad setting came from
         raise
