@@ -66,6 +66,9 @@ def test_channel_choice_in_a_four_channel_file(tmp_path, stereo):
     with pytest.raises(df.LayoutError, match=r"input has 4 channels; choose the 2 to analyse "
                                              r"with --channels, e\.g\. --channels 1,2 "
                                              r"\(Python: channels=\(1, 2\)\)$"):
+        df.analyze(path, layout="iq")
+    with pytest.raises(df.LayoutError, match=r"input has 4 channels; --layout auto \(Python: "
+                                             r"layout='auto'\) checks two of them: name them"):
         df.analyze(path)
     _check_reflux(df.analyze(path, channels=(3, 4), vessel="ijv", antegrade="toward"))
 

@@ -7,6 +7,7 @@ mono probe, and the real precordial recordings (a mono probe recorded in stereo,
 channel a faint low-passed copy), read from the shared folder when it is there.
 """
 
+import csv
 import json
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_bundled_samples_are_recognised(name, kind, layout):
 
 
 def test_bundled_toward_away_sample_read_as_iq_warns():
-    a = df.analyze(SAMPLES / "gsv_reflux_toward_away.flac", vessel="gsv")  # layout iq
+    a = df.analyze(SAMPLES / "gsv_reflux_toward_away.flac", layout="iq", vessel="gsv")
     check = a.layout_check
     assert check["verdict"] == "separate" and not check["fits"]
     assert a.warnings[0].startswith("the channels are separate toward and away audio")
@@ -67,6 +68,37 @@ def test_one_channel_is_mono_under_auto():
     assert a.settings.layout == "mono" and a.layout_check == {"layout_asked": "auto",
                                                               "chosen_by": "one channel"}
     assert verdict.layout_phrase(a).startswith("auto chose mono: one channel")
+
+
+@pytest.mark.parametrize("name, layout", [("artery_mono.flac", "mono"),
+                                          ("gsv_reflux_toward_away.flac", "toward-away"),
+                                          ("jugular_valsalva_iq.flac", "iq")])
+def test_the_python_api_reads_a_recording_as_the_command_line_does(tmp_path, name, layout):
+    """Without a layout, analyze() of a file or an array, run_batch() and an examination's
+    manifest choose it from the channels, as the command line does: read as iq, the mono
+    file was an error (a batch's error row), and toward and away audio showed each channel's
+    flow both ways."""
+    from dopplerflow.study.batch import run_batch
+    from dopplerflow.study.manifest import load_manifest
+
+    assert df.analyze(SAMPLES / name).settings.layout == layout
+    x, fs = sf.read(SAMPLES / name, dtype="float32")
+    assert df.analyze(x, sample_rate_hz=fs).settings.layout == layout
+    out = tmp_path / "cli.json"
+    assert main(["analyze", str(SAMPLES / name), "-q", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["settings"]["layout"] == layout
+    # a copy without the sample's sidecar
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    (folder / name).write_bytes((SAMPLES / name).read_bytes())
+    run_batch([folder], tmp_path / "t.csv", jobs=1)
+    with open(tmp_path / "t.csv", newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["status"], row["layout_used"]) == ("ok", layout)
+    manifest = folder / "exam.toml"
+    manifest.write_text(f'[exam]\nid = "x"\n[[recording]]\nfile = "{name}"\nvessel = "artery"\n'
+                        f'posture = "supine"\n')
+    assert load_manifest(manifest).recordings[0].settings.layout == "auto"
 
 
 # ------------------------------------------------------------------ simulator, every layout
@@ -144,13 +176,13 @@ def _lowpassed(m, level_db):
 def test_copies_and_silent_channels_are_mono(tmp_path, mono_probe, name, make, kind, channel,
                                              words):
     path = _write(tmp_path, name, *make(mono_probe))
-    a = df.analyze(path, vessel="ijv", antegrade="away")  # read as iq (the Python default)
+    a = df.analyze(path, layout="iq", vessel="ijv", antegrade="away")
     check = a.layout_check
     assert check["verdict"] == kind and check["signal_channel"] == channel
     assert check["suggested_layout"] == "mono" and check["suggested_channels"] == [channel]
     assert a.warnings[0].startswith(words), a.warnings[0]
     assert f"use --layout mono --channels {channel}" in a.warnings[0]
-    auto = df.analyze(path, layout="auto", vessel="ijv", antegrade="away")
+    auto = df.analyze(path, vessel="ijv", antegrade="away")  # no layout given: auto
     assert auto.settings.layout == "mono" and auto.settings.channels == (channel,)
     assert auto.settings.antegrade == "auto" and auto.reflux is None  # never a false "no"
     if kind == "copy":

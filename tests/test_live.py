@@ -279,7 +279,8 @@ def test_a_layout_that_does_not_fit_is_told(tmp_path):
     told = [line for line in child.err if line.startswith("dopplerflow live: warning: ")]
     assert len(told) == 1 and told[0].endswith("use --layout mono --channels 1")
     result = json.loads(out.read_text())
-    ref = analyze(x[:11 * fs], sample_rate_hz=fs, vessel="ijv", antegrade="toward").to_dict()
+    ref = analyze(x[:11 * fs], sample_rate_hz=fs, layout="iq", vessel="ijv",
+                  antegrade="toward").to_dict()
     assert result["layout_check"] == ref["layout_check"]
     assert told[0] == f"dopplerflow live: warning: {ref['warnings'][0]}"
     assert result["layout_check"]["verdict"] == "copy" and not result["layout_check"]["fits"]
@@ -635,7 +636,7 @@ def test_flac_recording_clips_and_the_analysis_sees_the_recording(tmp_path):
     beyond = int(np.count_nonzero(np.abs(x[:n]) > 1.0))
     assert beyond > 0.1 * x[:n].size
     live = json.loads(out.read_text())
-    ref = analyze(str(rec), vessel="ijv", antegrade="toward").to_dict()
+    ref = analyze(str(rec), layout="iq", vessel="ijv", antegrade="toward").to_dict()
     told = [w for w in live["warnings"] if "clipped in the FLAC recording" in w]
     assert told == [f"{beyond} sample(s) beyond full scale were clipped in the FLAC recording, "
                     f"and analysed as recorded; a .wav recording keeps float samples as they "

@@ -145,7 +145,7 @@ def test_errors_name_the_python_keyword_beside_the_flag():
                                              r"--layout mono \(Python: layout='mono'\), which "
                                              r"cannot tell flow direction, or --layout offset "
                                              r"\(Python: layout='offset'\) for a heterodyne"):
-        df.analyze(z.real, sample_rate_hz=FS)
+        df.analyze(z.real, sample_rate_hz=FS, layout="iq")
     with pytest.raises(df.LayoutError, match=r"^input has 2 channels; layout 'mono' needs 1: "
                                              r"pick one channel with --channels N \(Python: "
                                              r"channels=\(N,\)\), or read the direction two "
@@ -155,7 +155,7 @@ def test_errors_name_the_python_keyword_beside_the_flag():
     with pytest.raises(df.SettingsError, match=r"^3 channel\(s\) named, --channels 1,2,3 "
                                                r"\(Python: channels=\(1, 2, 3\)\); layout 'iq' "
                                                r"needs 2$"):
-        df.analyze(np.zeros((FS, 4)), sample_rate_hz=FS, channels=(1, 2, 3))
+        df.analyze(np.zeros((FS, 4)), sample_rate_hz=FS, layout="iq", channels=(1, 2, 3))
     with pytest.raises(df.SettingsError, match=r"^layout 'offset' needs --offset-hz \(Python: "
                                                r"offset_hz\) between 0 and 4000 Hz"):
         df.analyze(z.real, sample_rate_hz=FS, layout="offset")

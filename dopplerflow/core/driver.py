@@ -73,7 +73,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     ----------
     source : str, bytes, os.PathLike, or ndarray
         An audio file's path (anything libsndfile reads), a ``(frames, channels)``
-        array of samples, or a complex 1-D array ``I + jQ`` (layout ``iq``).  An
+        array of samples, or a complex 1-D array ``I + jQ`` (read as layout ``iq``,
+        ``auto`` too).  An
         open file object is not taken: give its path.
     sample_rate_hz : float, optional
         Required for arrays; for files it is read from the file.
@@ -81,6 +82,9 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         Base settings; keyword arguments override single fields
         (``layout='iq'``, ``carrier_hz=8e6``, ``angle_deg=60.0``,
         ``vessel=None``, ``antegrade='auto'``, ...; see :class:`Settings`).
+        Without it, the defaults are
+        :func:`~dopplerflow.core.settings.recording_settings`': the layout ``auto``,
+        chosen from what the channels hold, as the command line does.
     block_size : int
         Frames per block fed to the processor (the result does not depend
         on it).
@@ -115,7 +119,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     from . import io
     from .processor import Processor, as_float_block
 
-    settings = settings_from(settings, dict(kwargs))
+    settings = settings_from(settings, dict(kwargs), recording=True)
     check_block_size(block_size)
     if isinstance(source, (str, bytes, os.PathLike)):
         info = io.open_audio(source)
@@ -155,6 +159,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         if settings.layout not in ("iq", "auto"):
             raise SettingsError("a complex source is I + jQ: use layout 'iq' "
                                 "(invert=True for the opposite convention)")
+        settings = settings.replace(layout="iq")  # what it is: nothing to choose
         data = np.stack((data.real, data.imag), axis=1)
     elif data.ndim == 1:
         data = data[:, None]

@@ -19,11 +19,17 @@ from .velocity import check_geometry
 from .vessels import SLOW_FLOW_VESSELS, VESSELS, reflux_threshold
 
 __all__ = ["Settings", "SETTINGS_FIELDS", "RATE_RANGE_HZ", "ANTEGRADE", "WINDOW_S",
-           "SLOW_FLOW_WINDOW_S", "preset_window_s", "settings_from", "require_settings"]
+           "SLOW_FLOW_WINDOW_S", "RECORDING_LAYOUT", "preset_window_s", "settings_from",
+           "recording_settings", "require_settings"]
 
 #: Sample rates accepted, Hz.
 RATE_RANGE_HZ = (4000.0, 384000.0)
 ANTEGRADE = ("toward", "away", "auto")
+#: The layout of a recording read whole where none is given (:func:`recording_settings`): a
+#: layout that does not fit the channels gives results that do not look wrong (a mono probe
+#: read as I/Q shows its flow both ways at once), and ``auto`` reads an I/Q pair, or
+#: channels it cannot tell, as ``iq``.
+RECORDING_LAYOUT = "auto"
 #: STFT window, s: 100 Hz bins, 1.9 cm/s at 8 MHz and 60 degrees.
 WINDOW_S = 0.010
 #: STFT window of the slow-flow vessel presets (``dopplerflow.reflux.SLOW_FLOW_VESSELS``),
@@ -312,12 +318,27 @@ def _shown(value):
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def settings_from(settings, kwargs):
-    """``settings`` (or the defaults) with the fields named in ``kwargs`` changed."""
+def settings_from(settings, kwargs, *, recording=False):
+    """``settings`` (or the defaults) with the fields named in ``kwargs`` changed.
+
+    ``recording``: the settings are those of a recording read whole, whose defaults are
+    :func:`recording_settings`' (the layout chosen from its channels), where ``settings``
+    is None."""
     _unknown_names(kwargs)
     if settings is not None:
         require_settings(settings, "or None")
-    return (settings or Settings()).replace(**kwargs)
+    base = settings or (recording_settings() if recording else Settings())
+    return base.replace(**kwargs)
+
+
+def recording_settings():
+    """The default settings of a recording read whole (a file or an array given to
+    :func:`~dopplerflow.core.driver.analyze`, a batch, an examination): those of
+    :class:`Settings` but the layout, :data:`RECORDING_LAYOUT` (``auto``: chosen from what
+    the channels hold, as the command line's recording commands do).  A stream analysed
+    as it arrives (:class:`~dopplerflow.core.processor.Processor`, live input) cannot look
+    ahead, and keeps :class:`Settings`' ``iq``."""
+    return Settings(layout=RECORDING_LAYOUT)
 
 
 def require_settings(settings, alternative=""):

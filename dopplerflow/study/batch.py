@@ -252,14 +252,14 @@ def plan_batch(paths, output, *, settings=None, table_path=None, json_dir=None,
     -------
     _Plan
     """
-    from ..core import Settings
+    from ..core.settings import recording_settings
 
     table.output_format(output)
     if resume and overwrite:
         raise SettingsError(f"{option('--resume', 'resume=True')} keeps the table's rows and "
                             f"{option('--overwrite', 'overwrite=True')} replaces them: give "
                             f"one of the two")
-    base = settings or Settings()
+    base = settings or recording_settings()
     base.validate()
     recordings = find_recordings(paths, on_empty=on_empty)
     lines = recsettings.read_table_lines(table_path) if table_path else {}
@@ -402,7 +402,9 @@ def run_batch(paths, output, *, settings=None, table_path=None, jobs=None, dask=
     output : str or os.PathLike
         The table: ``.csv``, or ``.parquet`` (needs pyarrow).
     settings : Settings, optional
-        Defaults of every recording (the command line's analysis flags).
+        Defaults of every recording (the command line's analysis flags); without it,
+        :func:`~dopplerflow.core.settings.recording_settings` (the layout chosen from each
+        recording's channels).
     table_path : str, optional
         Settings table (CSV): per-recording settings; see
         :mod:`dopplerflow.study.recsettings`.

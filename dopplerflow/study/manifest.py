@@ -141,13 +141,13 @@ def _exam_table(data, name):
 
 
 def _defaults(data, name):
-    from ..core import Settings
+    from ..core.settings import recording_settings
 
     table = data.get("defaults", {})
     if not isinstance(table, dict):
         raise ManifestError(f"{name}: [defaults] must be a table of settings")
     try:
-        return recsettings.apply_settings(Settings(), table, f"{name} [defaults]")
+        return recsettings.apply_settings(recording_settings(), table, f"{name} [defaults]")
     except SettingsError as e:
         raise ManifestError(str(e)) from None
 

@@ -20,16 +20,18 @@ SAMPLES = os.path.join(HERE, "..", "..", "samples")
 
 #: name: (sample file, keyword arguments of dopplerflow.analyze)
 CASES = {
-    "jugular": ("jugular_valsalva_iq.flac", dict(vessel="ijv", antegrade="away")),
+    "jugular": ("jugular_valsalva_iq.flac", dict(layout="iq", vessel="ijv", antegrade="away")),
     "jugular_blocks_97": ("jugular_valsalva_iq.flac",
-                          dict(vessel="ijv", antegrade="away", block_size=97)),
-    "jugular_auto": ("jugular_valsalva_iq.flac", dict(vessel="ijv")),
-    "jugular_hum": ("jugular_valsalva_iq.flac", dict(vessel="ijv", antegrade="away", hum_hz=50)),
+                          dict(layout="iq", vessel="ijv", antegrade="away", block_size=97)),
+    "jugular_auto": ("jugular_valsalva_iq.flac", dict(layout="iq", vessel="ijv")),
+    "jugular_hum": ("jugular_valsalva_iq.flac",
+                    dict(layout="iq", vessel="ijv", antegrade="away", hum_hz=50)),
     "jugular_geometric": ("jugular_valsalva_iq.flac",
-                          dict(vessel="ijv", antegrade="away", envelope="geometric",
+                          dict(layout="iq", vessel="ijv", antegrade="away", envelope="geometric",
                                average_frames=1)),
-    "femoral": ("femoral_competent_iq.flac", dict(vessel="femoral")),
-    "femoral_toward": ("femoral_competent_iq.flac", dict(vessel="femoral", antegrade="toward")),
+    "femoral": ("femoral_competent_iq.flac", dict(layout="iq", vessel="femoral")),
+    "femoral_toward": ("femoral_competent_iq.flac",
+                       dict(layout="iq", vessel="femoral", antegrade="toward")),
     "gsv": ("gsv_reflux_toward_away.flac", dict(layout="toward-away", vessel="gsv")),
     "artery": ("artery_mono.flac", dict(layout="mono", vessel="artery")),
 }
