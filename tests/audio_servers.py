@@ -226,7 +226,7 @@ def write_raw_f32(path, samples):
     np.ascontiguousarray(samples, dtype="<f4").tofile(str(path))
 
 
-def alsa_file_pcm(root, infile, *, name="df_file"):
+def alsa_file_pcm(root, infile, *, name="df_file", mono_name=None):
     """Configure an unpaced ALSA capture device that reads ``infile``.
 
     ``pcm.<name>`` is a ``type file`` PCM over the ``null`` PCM whose capture
@@ -252,6 +252,11 @@ def alsa_file_pcm(root, infile, *, name="df_file"):
         Raw float32 interleaved samples.
     name : str
         ALSA PCM name, also the PortAudio device name.
+    mono_name : str, optional
+        Also configure ``pcm.<mono_name>``: a device with one input channel, as a mono
+        sound card has (a ``type multi`` PCM of one binding over the file PCM, which
+        PortAudio sees with one input channel).  It delivers digital silence: the
+        ``multi`` plugin does not pass the ``infile``'s samples through.
 
     Returns
     -------
@@ -268,6 +273,11 @@ def alsa_file_pcm(root, infile, *, name="df_file"):
         f'    infile "{Path(infile).resolve()}"\n'
         f'    format "raw"\n'
         f'}}\n'
+        + (f'pcm.{mono_name} {{\n'
+           f'    type multi\n'
+           f'    slaves.a {{ pcm "{name}"; channels 1 }}\n'
+           f'    bindings.0 {{ slave a; channel 0 }}\n'
+           f'}}\n' if mono_name else "")
     )
     env = dict(os.environ)
     env["HOME"] = str(root)

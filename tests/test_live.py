@@ -670,6 +670,37 @@ def test_blocks_of_a_second_run_and_longer_ones_are_refused(tmp_path, pulse_serv
     assert f"block size {int(fs) + 1} frames is more than 1 s" in res.stderr
 
 
+def test_a_mono_sound_card_is_read_as_mono(tmp_path):
+    """A device with one input channel and no --layout (a maker's mono USB sound card) is
+    read as mono, and the opening line says so; ``--layout iq`` on it is refused in one line
+    that names ``--layout mono`` (it said only that 2 channels were asked of 1)."""
+    require_portaudio()
+    fs = 8000
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, np.zeros((3 * fs, 1), np.float32))
+    env = alsa_file_pcm(tmp_path / "home", raw, mono_name="df_mono")
+    out = tmp_path / "out.json"
+    run = LIVE + ["--device", "df_mono", "--sample-rate", str(fs), "--duration", "1", "-q"]
+    res = subprocess.run(run + ["--json", str(out)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert ("'df_mono' at 8000 Hz, 1 channel(s), layout mono (the device has one input "
+            "channel: no flow direction)") in res.stderr
+    result = json.loads(out.read_text())
+    assert result["settings"]["layout"] == "mono" and result["direction_available"] is False
+    res = subprocess.run(run + ["--layout", "iq"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert ("device 'df_mono' has 1 input channel(s), 2 requested (a mono sound card: "
+            "--layout mono)") in res.stderr
+    # a device with more channels stays iq
+    res = subprocess.run(LIVE + ["--device", "df_file", "--sample-rate", str(fs), "--duration",
+                                 "0.5", "-q", "--json", str(out)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(out.read_text())["settings"]["layout"] == "iq"
+
+
 def test_quiet_and_one_channel_named_is_mono(tmp_path):
     """``live -q --channels 1`` (no --layout): one channel named is read as mono on it, as
     ``analyze`` reads it, and ``-q`` is taken as ``--quiet``."""

@@ -158,7 +158,8 @@ def add_analysis_arguments(parser, layout="auto"):
     else:  # a stream analysed as it arrives has no auto (refused, saying why)
         shown = tuple(c for c in LAYOUT_CHOICES if c != "auto")
         text = (f"channel layout: iq, qi, toward-away, away-toward, mono or offset (default "
-                f"{layout}: left I, right Q; mono when --channels names one channel)")
+                f"{layout}: left I, right Q; mono when --channels names one channel or the "
+                f"device has one)")
     g.add_argument("--layout", choices=LAYOUT_CHOICES, default=layout, help=text,
                    metavar="{" + ",".join(shown) + "}")
     g.add_argument("--invert", action="store_true",

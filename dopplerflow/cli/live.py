@@ -23,7 +23,7 @@ __all__ = ["add_arguments", "main"]
 def add_arguments(parser):
     """Flags of ``dopplerflow live``, with the shared analysis flags (``--layout`` ...)."""
     add_analysis_arguments(parser, layout="iq")
-    # not given: iq, or mono when --channels names one channel (as --layout auto reads it)
+    # not given: iq, or mono on one channel (_default_layout), as --layout auto reads it
     parser.set_defaults(layout=None)
     parser.add_argument("--device", default=None,
                         help="input device: index or (part of) its name; default: the system "
@@ -68,9 +68,9 @@ def main(args):
     from ..live.session import LiveSession
     from ..live.status import StatusLine
 
-    if args.layout is None:
-        # one channel named is read as mono, as a recording's --layout auto reads it
-        args.layout = "mono" if args.channels is not None and len(args.channels) == 1 else "iq"
+    given = args.layout is not None
+    if not given:
+        args.layout = _default_layout(args)
     if args.layout == "auto":
         raise SettingsError("--layout auto chooses the layout from a recording before its "
                             "analysis starts; live input is analysed as it arrives, so give "
@@ -80,6 +80,11 @@ def main(args):
     _check_outputs(args)
     if args.plot:
         check_gui()
+    chosen = None  # why the layout is not the one asked for, or the default
+    if not given and _mono_device(args):
+        args.layout = "mono"
+        chosen = "the device has one input channel: no flow direction"
+        settings = settings_from_args(args)
     # the event lines go through the status line, so that they never share its line
     status = StatusLine(enabled=not args.quiet)
     session = LiveSession(settings, device=args.device, sample_rate_hz=args.sample_rate,
@@ -91,7 +96,7 @@ def main(args):
     if args.plot:
         plot = LivePlot(session)
         session.on_block = plot.feed
-    analysis = _run_session(session, plot, status)
+    analysis = _run_session(session, plot, status, chosen)
     if analysis is not None:
         mark_assumed_geometry(analysis, args)
     unwritten = None
@@ -109,6 +114,28 @@ def main(args):
     saved = ("recording and results up to then were saved" if unwritten is None else
              f"the recording was kept, but {unwritten}")
     raise DeviceError(f"{session.error}; {summary}, {saved}")
+
+
+def _default_layout(args):
+    """The layout of a session given none: ``mono`` where ``--channels`` names one channel
+    or ``--input-channels 1`` opens one, as a recording's ``--layout auto`` reads one
+    channel; else ``iq`` (:func:`_mono_device` looks at the device once the command line
+    is checked)."""
+    if args.channels is not None:
+        return "mono" if len(args.channels) == 1 else "iq"
+    if args.input_channels is not None:
+        return "mono" if args.input_channels == 1 else "iq"
+    return "iq"
+
+
+def _mono_device(args):
+    """Whether a session given no layout nor channels opens a device with one input
+    channel (a mono sound card), read as mono as a recording of one channel is."""
+    if args.channels is not None or args.input_channels is not None:
+        return False
+    from ..live.devices import resolve_device
+
+    return resolve_device(args.device)["max_input_channels"] == 1
 
 
 def _output_jobs(analysis, args):
@@ -134,8 +161,10 @@ def _summary(session, analysis):
             + f"{session.input_overflows} input overflow(s)")
 
 
-def _run_session(session, plot, status):
+def _run_session(session, plot, status, chosen=None):
     """Start the session, draw the status line and plot until it ends, close it; the Analysis.
+    ``chosen``: why the layout is not the default ``iq`` (:func:`_default_layout`), told on
+    the opening line.
 
     Ctrl-C (and SIGTERM) end the session in order instead of interrupting it.
     """
@@ -161,6 +190,7 @@ def _run_session(session, plot, status):
             pass
         print(f"dopplerflow live: '{session.device_name}' at {session.sample_rate_hz:g} Hz, "
               f"{session.channels} channel(s)"
+              + (f", layout {session.settings.layout} ({chosen})" if chosen else "")
               + (f", recording to {session.record_path}" if session.record_path else "")
               + "; Ctrl-C to stop", file=sys.stderr, flush=True)
         session.wait(tick=tick)

@@ -175,8 +175,11 @@ class LiveSession:
                                 f"delivered is lost; give at most {longest}")
         self.channels = int(channels) if channels is not None else _default_channels(settings)
         if not 1 <= self.channels <= info["max_input_channels"]:
+            mono = (" (a mono sound card: --layout mono)"
+                    if info["max_input_channels"] == 1 and channels is None else "")
             raise DeviceError(f"device '{self.device_name}' has {info['max_input_channels']} "
-                              f"input channel(s), {self.channels} requested; {FIND_DEVICES}")
+                              f"input channel(s), {self.channels} requested{mono}; "
+                              f"{FIND_DEVICES}")
         self.duration_s = duration_s
         self._limit = None if duration_s is None else int(round(duration_s * self.sample_rate_hz))
         self._user_on_event = on_event
