@@ -120,14 +120,18 @@ def test_a_processor_needs_settings():
 
 
 def test_an_offset_without_the_offset_layout_is_refused_as_the_command_line_refuses_it():
-    """Before, offset_hz=1000 with layout 'iq' was ignored without a word in Python."""
+    """Before, offset_hz=1000 with layout 'iq' was ignored without a word in Python.  A
+    complex source is I + jQ, read as 'iq' whatever the layout asked ('auto' or none); a
+    two-channel one with 'auto' is refused as 'auto'."""
     z = band_noise(FS, FS, 150.0, 600.0, power=1e-2, noise_rms=1e-3, seed=1)
-    for layout in ("iq", "auto"):
+    stereo = np.stack((z.real, z.imag), axis=1)
+    for source, kw, named in ((z, {"layout": "iq"}, "iq"), (z, {"layout": "auto"}, "iq"),
+                              (z, {}, "iq"), (stereo, {}, "auto")):
         with pytest.raises(df.SettingsError, match=rf"^--offset-hz \(Python: offset_hz\) applies "
                                                    rf"to layout 'offset' only, not to layout "
-                                                   rf"'{layout}'; give --layout offset \(Python: "
+                                                   rf"'{named}'; give --layout offset \(Python: "
                                                    rf"layout='offset'\) or leave the offset out$"):
-            df.analyze(z, sample_rate_hz=FS, layout=layout, offset_hz=1000.0)
+            df.analyze(source, sample_rate_hz=FS, offset_hz=1000.0, **kw)
 
 
 def test_errors_name_the_python_keyword_beside_the_flag():
