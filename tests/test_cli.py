@@ -1,6 +1,7 @@
 """The command line: every command parses, runs through ``dopplerflow.cli.main``, and turns
 user errors into one line and an exit status (1 bad input, 2 bad usage)."""
 
+import csv
 import json
 import os
 import signal
@@ -489,7 +490,8 @@ def test_cli_replay_dropping_every_block_analyses_nothing(tmp_path, capsys):
     no antegrade direction was chosen (before, the summary said one was chosen "from more
     time-integrated flow")."""
     out = tmp_path / "r.json"
-    assert cli.main(["replay", JUGULAR, "--vessel", "ijv", "--drop-every", "1",
+    # (--no-sidecar: the sample's sidecar gives the antegrade direction)
+    assert cli.main(["replay", JUGULAR, "--vessel", "ijv", "--drop-every", "1", "--no-sidecar",
                      "--json", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["reflux"] is None and d["reflux_not_assessable"] == "nothing was analysed"
@@ -590,7 +592,7 @@ def test_cli_summary_numbers_are_tidy(capsys):
                         "shift = 19.2 cm/s")
     assert lines[3].startswith("  spectrum    10 ms window, 5 ms hop: bins of 100.2 Hz = ")
     assert cli.main(["analyze", MONO, "--layout", "mono", "--angle", "52.46", "--window-ms",
-                     "12.345", "--carrier-mhz", "7.5"]) == 0
+                     "12.345", "--carrier-mhz", "7.5", "--no-sidecar"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("  geometry    7.5 MHz, 52.5 deg, c = 1540 m/s;")
     assert lines[3].startswith("  spectrum    12.3 ms window, 5 ms hop:")  # 136 samples
@@ -808,3 +810,80 @@ def test_sigterm_ends_a_command_with_one_line_and_143(tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 143, err
     assert err.strip().splitlines() == ["dopplerflow: terminated (SIGTERM)"], err
+
+
+# ------------------------------------------------------------------ a recording's sidecar
+SAMPLES = os.path.join(os.path.dirname(__file__), "..", "samples")
+
+
+def _with_sidecar(tmp_path, text, suffix=".dopplerflow.toml"):
+    """A copy of the bundled mono artery beside a sidecar of ``text``."""
+    rec = tmp_path / "art.flac"
+    rec.write_bytes(open(os.path.join(SAMPLES, "artery_mono.flac"), "rb").read())
+    (tmp_path / ("art" + suffix)).write_text(text)
+    return rec
+
+
+def test_one_recording_is_analysed_with_its_sidecar_under_the_flags(tmp_path, capsys):
+    """analyze, replay and report read the recording's sidecar as batch does (its row and
+    the recording analysed alone agree), the flags given winning over it; the summary, the
+    report and the JSON say what it set; --no-sidecar leaves it.  Before, a recording
+    analysed alone ignored it: the bundled artery read with no vessel."""
+    rec = _with_sidecar(tmp_path, 'layout = "mono"\nvessel = "artery"\nangle_deg = 55\n')
+    out = tmp_path / "a.json"
+    assert cli.main(["analyze", str(rec), "--json", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert ("  settings    from the sidecar art.dopplerflow.toml: layout mono, angle 55 deg, "
+            "vessel artery\n") in shown
+    assert "60 deg (default)" not in shown and "55 deg, c" in shown
+    res = json.loads(out.read_text())
+    assert res["sidecar"] == {"file": "art.dopplerflow.toml",
+                              "fields": ["layout", "angle_deg", "vessel"]}
+    assert (res["settings"]["vessel"], res["settings"]["angle_deg"]) == ("artery", 55.0)
+    assert res["geometry_assumed"] == ["carrier_hz"]
+    # the batch's row of the same recording gives the same
+    table = tmp_path / "t.csv"
+    assert cli.main(["batch", str(rec), "-o", str(table), "--jobs", "1", "-q"]) == 0
+    with open(table, newline="") as f:
+        (row,) = csv.DictReader(f)
+    assert (row["vessel"], float(row["angle_deg"]), row["heart_rate_bpm"]) == \
+        ("artery", 55.0, str(res["heart_rate_bpm"]))
+    # a flag given wins; the sidecar's other settings stay
+    assert cli.main(["replay", str(rec), "--angle", "45", "-q", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["sidecar"]["fields"] == ["layout", "vessel"] and res["settings"]["angle_deg"] == 45
+    assert "geometry_assumed" in res and res["settings"]["vessel"] == "artery"
+    # --no-sidecar: the defaults
+    assert cli.main(["analyze", str(rec), "--no-sidecar", "-q", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert "sidecar" not in res and res["settings"]["vessel"] is None
+    assert res["geometry_assumed"] == ["carrier_hz", "angle_deg"]
+    page = tmp_path / "r.html"
+    assert cli.main(["report", str(rec), "-o", str(page)]) == 0
+    assert "from the sidecar art.dopplerflow.toml: layout mono, angle 55 deg, vessel artery" \
+        in page.read_text()
+
+
+@pytest.mark.parametrize("sidecar, words", [
+    ('angle_deg = "steep"\n', "sidecar art.dopplerflow.toml: angle_deg"),
+    ('vessel = "aorta"\n', "sidecar art.dopplerflow.toml: "),
+    ("[table]\nvessel = 'gsv'\n", "sidecar art.dopplerflow.toml must be one flat table"),
+    ('colour = "red"\n', "sidecar art.dopplerflow.toml: "),
+])
+def test_a_bad_sidecar_is_refused_in_one_line(tmp_path, capsys, sidecar, words):
+    rec = _with_sidecar(tmp_path, sidecar)
+    assert cli.main(["analyze", str(rec), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err, err
+    assert cli.main(["analyze", str(rec), "-q", "--no-sidecar"]) == 0
+
+
+def test_a_flag_that_does_not_fit_the_sidecar_s_layout_is_refused(tmp_path, capsys):
+    """The layout's checks are made on the settings in force: a sidecar's mono layout and
+    --antegrade toward (a direction a mono recording does not have)."""
+    rec = _with_sidecar(tmp_path, 'layout = "mono"\n')
+    assert cli.main(["analyze", str(rec), "--antegrade", "toward", "-q"]) == 2
+    assert "a mono recording has no flow direction" in capsys.readouterr().err
+    (tmp_path / "art.dopplerflow.json").write_text('{"vessel": "artery"}')
+    assert cli.main(["analyze", str(rec), "-q"]) == 2
+    assert "has two sidecars" in capsys.readouterr().err

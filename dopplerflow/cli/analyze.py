@@ -6,9 +6,11 @@ from .common import (
     Progress,
     add_analysis_arguments,
     add_output_arguments,
+    add_sidecar_argument,
     check_outputs,
     finish_outputs,
-    settings_from_args,
+    mark_sidecar,
+    recording_settings_from_args,
     spectrogram_wanted,
     trace_wanted,
 )
@@ -20,6 +22,7 @@ def add_arguments(parser):
     """Flags of ``dopplerflow analyze``."""
     parser.add_argument("file", help="audio file (WAV, FLAC, OGG, AIFF, ...)")
     add_analysis_arguments(parser)
+    add_sidecar_argument(parser)
     add_output_arguments(parser)
     parser.add_argument("--block-size", type=int, default=65536, metavar="N",
                         help="frames read per block (default 65536; the result does not "
@@ -31,12 +34,13 @@ def main(args):
     from .._first_run import compile_behind
     from ..core import analyze
 
-    settings = settings_from_args(args)
+    settings, sidecar = recording_settings_from_args(args, args.file)
     check_outputs(args)
     progress = None if args.quiet else Progress(os.path.basename(args.file))
     keep = {"keep_spectrogram": spectrogram_wanted(args), "keep_trace": trace_wanted(args)}
     compile_behind(args.file, settings, **keep)  # a first run interpreted: for the next runs
     analysis = analyze(args.file, settings=settings, block_size=args.block_size,
                        progress=progress, **keep)
+    mark_sidecar(analysis, sidecar)
     finish_outputs(analysis, args)
     return 0

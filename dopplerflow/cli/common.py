@@ -10,6 +10,7 @@ written, whatever fails) and :func:`print_summary` show the result.
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -160,7 +161,9 @@ def add_analysis_arguments(parser, layout="auto"):
         text = (f"channel layout: iq, qi, toward-away, away-toward, mono or offset (default "
                 f"{layout}: left I, right Q; mono when --channels names one channel or the "
                 f"device has one)")
-    g.add_argument("--layout", choices=LAYOUT_CHOICES, default=layout, help=text,
+    # (defaults None: a flag not given leaves the setting as a recording's sidecar or the
+    # defaults set it, settings_from_args)
+    g.add_argument("--layout", choices=LAYOUT_CHOICES, default=None, help=text,
                    metavar="{" + ",".join(shown) + "}")
     g.add_argument("--invert", action="store_true",
                    help="swap toward/away (opposite quadrature convention)")
@@ -175,27 +178,27 @@ def add_analysis_arguments(parser, layout="auto"):
     g.add_argument("--angle", type=_finite, default=None, metavar="DEG",
                    help="beam-to-flow angle in degrees, [0, 90) (default 60, marked as such "
                         "in the outputs)")
-    g.add_argument("--sound-speed", type=_finite, default=1540.0, metavar="M_S",
+    g.add_argument("--sound-speed", type=_finite, default=None, metavar="M_S",
                    help="speed of sound in m/s (default 1540)")
     g = parser.add_argument_group("reflux")
     g.add_argument("--vessel", choices=tuple(VESSELS),
                    help="vessel preset that sets the reflux threshold")
     g.add_argument("--reflux-threshold", type=_finite, metavar="S",
                    help="reflux threshold in seconds (overrides --vessel)")
-    g.add_argument("--antegrade", choices=("toward", "away", "auto"), default="auto",
+    g.add_argument("--antegrade", choices=("toward", "away", "auto"), default=None,
                    help="normal flow direction relative to the probe (default auto)")
     g = parser.add_argument_group("spectral analysis")
     g.add_argument("--window-ms", type=_finite, default=None, metavar="MS",
                    help="STFT window (default 10; 20 for the slow-flow veins "
                         "vv, dcv, calf and perforator)")
-    g.add_argument("--hop-ms", type=_finite, default=5.0, metavar="MS",
+    g.add_argument("--hop-ms", type=_finite, default=None, metavar="MS",
                    help="STFT hop (default 5)")
-    g.add_argument("--wall-hz", type=_finite, default=80.0, metavar="HZ",
+    g.add_argument("--wall-hz", type=_finite, default=None, metavar="HZ",
                    help="wall filter cut-off (default 80)")
     g.add_argument("--envelope", choices=("threshold", "geometric"), default=None,
                    help="maximum-frequency estimator (default threshold, the more accurate "
                         "on the simulator's scenarios)")
-    g.add_argument("--average-frames", type=int, choices=(3, 1), default=3,
+    g.add_argument("--average-frames", type=int, choices=(3, 1), default=None,
                    help="frames averaged in the spectrum: 3 (default, better at low SNR) or 1 "
                         "(one hop less latency)")
     g.add_argument("--hum", type=_mains, default=None, metavar="HZ",
@@ -231,8 +234,25 @@ def check_layout_options(layout, *, offset_hz=None, invert=False, antegrade="aut
                             f"toward/away channels)")
 
 
-def settings_from_args(args):
-    """Build :class:`dopplerflow.Settings` from the shared analysis flags.
+def flags_given(args):
+    """The :class:`~dopplerflow.Settings` fields the shared analysis flags give, in the
+    settings' units (a flag not given is None, ``--invert`` False: it leaves its field)."""
+    given = dict(layout=args.layout, offset_hz=args.offset_hz, channels=args.channels,
+                 window_s=None if args.window_ms is None else args.window_ms / 1e3,
+                 hop_s=None if args.hop_ms is None else args.hop_ms / 1e3,
+                 wall_hz=args.wall_hz,
+                 carrier_hz=None if args.carrier_mhz is None else args.carrier_mhz * 1e6,
+                 angle_deg=args.angle, sound_speed_m_s=args.sound_speed, vessel=args.vessel,
+                 reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade,
+                 envelope=args.envelope, average_frames=args.average_frames, hum_hz=args.hum,
+                 invert=True if args.invert else None)
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def settings_from_args(args, base=None):
+    """Build :class:`dopplerflow.Settings` from the shared analysis flags: ``base`` (default
+    :func:`~dopplerflow.core.settings.recording_settings`, the layout ``auto``) with the
+    fields the flags give (:func:`flags_given`).
 
     Raises
     ------
@@ -240,26 +260,64 @@ def settings_from_args(args):
         A flag is out of range, or lacks the flag it depends on
         (:func:`check_layout_options`).
     """
-    from ..core import Settings
+    from ..core.settings import recording_settings
 
-    check_layout_options(args.layout, offset_hz=args.offset_hz, invert=args.invert,
-                         antegrade=args.antegrade)
-    kw = dict(layout=args.layout, invert=args.invert, offset_hz=args.offset_hz,
-              channels=args.channels,
-              window_s=None if args.window_ms is None else args.window_ms / 1e3,
-              hop_s=args.hop_ms / 1e3,
-              wall_hz=args.wall_hz, sound_speed_m_s=args.sound_speed, vessel=args.vessel,
-              reflux_threshold_s=args.reflux_threshold, antegrade=args.antegrade,
-              average_frames=args.average_frames, hum_hz=args.hum)
-    if args.envelope:
-        kw["envelope"] = args.envelope
-    if args.carrier_mhz is not None:
-        kw["carrier_hz"] = args.carrier_mhz * 1e6
-    if args.angle is not None:
-        kw["angle_deg"] = args.angle
-    settings = Settings(**kw)
+    settings = (recording_settings() if base is None else base).replace(**flags_given(args))
+    check_layout_options(settings.layout, offset_hz=settings.offset_hz,
+                         invert=settings.invert, antegrade=settings.antegrade)
     settings.validate()
     return settings
+
+
+def add_sidecar_argument(parser):
+    """``--no-sidecar``, for the commands that analyse one recording
+    (:func:`recording_settings_from_args`)."""
+    parser.add_argument("--no-sidecar", action="store_true",
+                        help="do not read the recording's sidecar (REC.dopplerflow.toml or "
+                             ".json beside it: settings, as in batch)")
+
+
+def recording_settings_from_args(args, path):
+    """The settings of one recording (``analyze``, ``report``, ``replay``): its sidecar's
+    (``rec.dopplerflow.toml`` or ``.json`` beside it, as :mod:`~dopplerflow.study.batch`
+    reads it; none with ``--no-sidecar``) over the defaults, and the flags given over both.
+
+    Returns
+    -------
+    settings : Settings
+    sidecar : dict or None
+        ``file`` (the sidecar's name) and ``fields`` (the settings it sets that no flag
+        gives, in :class:`Settings`' order), for :func:`mark_sidecar`; None without one.
+        ``args.sidecar_fields`` holds the fields too (:func:`assumed_geometry`).
+
+    Raises
+    ------
+    SettingsError
+        A flag or the sidecar's value out of range, a sidecar that cannot be read, two
+        sidecars.
+    """
+    from ..core.settings import SETTINGS_FIELDS, recording_settings
+    from ..study import recsettings
+
+    base, sidecar = recording_settings(), None
+    where = None if args.no_sidecar else recsettings.sidecar_path(path)
+    if where is not None:
+        name = os.path.basename(where)
+        mapping = recsettings.read_sidecar(where)
+        base = recsettings.apply_settings(base, mapping, f"sidecar {name}")
+        given = flags_given(args)
+        fields = [f for f in SETTINGS_FIELDS
+                  if f in recsettings.fields_set(mapping) and f not in given]
+        sidecar = {"file": name, "fields": fields}
+    args.sidecar_fields = tuple(sidecar["fields"]) if sidecar else ()
+    return settings_from_args(args, base), sidecar
+
+
+def mark_sidecar(analysis, sidecar):
+    """Record in ``analysis`` (the JSON's ``sidecar``) the sidecar read and the settings it
+    set (:func:`recording_settings_from_args`)."""
+    if sidecar is not None:
+        analysis.extra["sidecar"] = sidecar
 
 
 def add_output_arguments(parser):
@@ -423,10 +481,11 @@ def write_each(jobs):
 
 
 def assumed_geometry(args):
-    """The geometry settings the command line was not given (the carrier and the angle
-    left at their defaults), as the settings' fields."""
+    """The geometry settings neither the command line nor the recording's sidecar gave
+    (the carrier and the angle left at their defaults), as the settings' fields."""
+    sidecar = getattr(args, "sidecar_fields", ())
     return [field for field, dest in (("carrier_hz", "carrier_mhz"), ("angle_deg", "angle"))
-            if getattr(args, dest, None) is None]
+            if getattr(args, dest, None) is None and field not in sidecar]
 
 
 def mark_assumed_geometry(analysis, args):
@@ -472,6 +531,9 @@ def print_summary(analysis, file=None):
     chosen = verdict.layout_phrase(a)
     if chosen:
         p(f"  layout      {chosen}")
+    sidecar = verdict.sidecar_phrase(a)
+    if sidecar:
+        p(f"  settings    {sidecar}")
     p(f"  geometry    {tidy(s.carrier_hz / 1e6, 3)} MHz{verdict.default_mark(a, 'carrier_hz')}, "
       f"{tidy(s.angle_deg, 1)} deg{verdict.default_mark(a, 'angle_deg')}, c = "
       f"{tidy(s.sound_speed_m_s, 0)} m/s; 1 kHz shift = {1000 * a.velocity_per_hz_cm_s:.1f} cm/s")

@@ -3,10 +3,12 @@
 from .common import (
     add_analysis_arguments,
     add_output_arguments,
+    add_sidecar_argument,
     check_outputs,
     finish_outputs,
+    mark_sidecar,
     output_to_stdout,
-    settings_from_args,
+    recording_settings_from_args,
     spectrogram_wanted,
     trace_wanted,
 )
@@ -18,6 +20,7 @@ def add_arguments(parser):
     """Flags of ``dopplerflow replay``."""
     parser.add_argument("file", help="recording to replay")
     add_analysis_arguments(parser)
+    add_sidecar_argument(parser)
     add_output_arguments(parser)
     g = parser.add_argument_group("replay")
     g.add_argument("--block-size", type=int, default=4096, metavar="N",
@@ -36,7 +39,7 @@ def main(args):
     from ..live.replay import replay
     from ..live.status import format_event
 
-    settings = settings_from_args(args)
+    settings, sidecar = recording_settings_from_args(args, args.file)
     check_outputs(args)
 
     def show(ev):
@@ -48,5 +51,6 @@ def main(args):
                       jitter_ms=args.jitter_ms, drop_every=args.drop_every, seed=args.seed,
                       on_event=show, keep_spectrogram=spectrogram_wanted(args),
                       keep_trace=trace_wanted(args))
+    mark_sidecar(analysis, sidecar)
     finish_outputs(analysis, args)
     return 0

@@ -6,10 +6,12 @@ from ..errors import SettingsError
 from .common import (
     Progress,
     add_analysis_arguments,
+    add_sidecar_argument,
     add_span_argument,
     check_span_starts_in,
     mark_assumed_geometry,
-    settings_from_args,
+    mark_sidecar,
+    recording_settings_from_args,
 )
 from .paths import check_paths
 
@@ -24,6 +26,7 @@ def add_arguments(parser):
     parser.add_argument("--title", help="page title (default: the file name)")
     add_span_argument(parser)
     add_analysis_arguments(parser)
+    add_sidecar_argument(parser)
 
 
 def main(args):
@@ -37,12 +40,13 @@ def main(args):
         raise SettingsError(f"report '{out}' must be an .html file (e.g. -o report.html)")
     check_paths([("the recording", args.file)], [("-o", out)])
     check_span_starts_in(args)
-    settings = settings_from_args(args)
+    settings, sidecar = recording_settings_from_args(args, args.file)
     keep = args.plot_span or True
     compile_behind(args.file, settings, keep_spectrogram=keep)  # a first run interpreted
     analysis = analyze(args.file, settings=settings, keep_spectrogram=keep,
                        progress=Progress(os.path.basename(args.file)))
     mark_assumed_geometry(analysis, args)
+    mark_sidecar(analysis, sidecar)
     write_report(analysis, out, title=args.title, span=args.plot_span)
     print(out)
     return 0

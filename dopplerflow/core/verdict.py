@@ -11,10 +11,45 @@ from .vessels import VESSELS
 __all__ = ["threshold_phrase", "longest_reflux", "vessel_phrase", "reflux_phrase", "headline",
            "flow_phrase", "flow_unassessed", "not_assessable_reason", "verdict_sentence",
            "layout_phrase", "cut_phrase", "unseen_spans", "unseen_phrase", "length_phrase",
-           "no_rate_reason", "no_pulse_reason", "beat_count", "default_mark", "PROBE_WORDS"]
+           "no_rate_reason", "no_pulse_reason", "beat_count", "default_mark", "sidecar_phrase",
+           "PROBE_WORDS"]
 
 #: A probe direction (``"toward"``, ``"away"``) as the outputs word it.
 PROBE_WORDS = {"toward": "toward the probe", "away": "away from the probe"}
+
+
+def sidecar_phrase(analysis):
+    """``"from the sidecar rec.dopplerflow.toml: layout mono, vessel artery"``: the settings
+    the recording's sidecar set (the JSON's ``sidecar``, which the command line sets), else
+    ``""`` (none read, or every one it sets given as a flag)."""
+    sidecar = analysis.extra.get("sidecar") or {}
+    fields = sidecar.get("fields") or ()
+    if not fields:
+        return ""
+    s = analysis.settings
+    shown = ", ".join(_setting_words(f, getattr(s, f)) for f in fields)
+    return f"from the sidecar {sidecar['file']}: {shown}"
+
+
+#: The settings with a unit, as a person writes them: (name, scale, unit).
+_UNITS = {"carrier_hz": ("carrier", 1e-6, "MHz"), "angle_deg": ("angle", 1.0, "deg"),
+          "sound_speed_m_s": ("c", 1.0, "m/s"), "window_s": ("window", 1e3, "ms"),
+          "hop_s": ("hop", 1e3, "ms"), "wall_hz": ("wall filter", 1.0, "Hz"),
+          "reflux_threshold_s": ("reflux threshold", 1.0, "s"), "hum_hz": ("hum", 1.0, "Hz"),
+          "offset_hz": ("offset", 1.0, "Hz")}
+
+
+def _setting_words(field, value):
+    """``"vessel artery"``, ``"carrier 5 MHz"``, ``"channels 1,2"``: a setting and its value
+    as the summary shows it."""
+    if field in _UNITS and value is not None:
+        name, scale, unit = _UNITS[field]
+        return f"{name} {value * scale:g} {unit}"
+    if field == "channels" and value is not None:
+        return "channels " + ",".join(map(str, value))
+    if field == "invert":
+        return "inverted" if value else "not inverted"
+    return f"{field.replace('_', ' ')} {value}"
 
 
 def default_mark(analysis, field):

@@ -345,6 +345,9 @@ def _settings(analysis):
         ("maximum-velocity estimator", s.envelope),
         ("mains hum removal", f"{tidy(s.hum_hz, 0)} Hz" if s.hum_hz else "off"),
     ]
+    sidecar = verdict.sidecar_phrase(a)
+    if sidecar:
+        rows.insert(0, ("settings", sidecar))
     return _pairs(rows, "settings")
 
 
