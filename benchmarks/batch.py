@@ -156,8 +156,9 @@ def overheads(folder, tiny_folder):
     _, out = _python(
         "import time, numpy as np, dopplerflow; x = np.zeros((4800, 2), np.float32); "
         "x[:, 0] = np.sin(np.arange(4800) * 0.3); t = time.perf_counter(); "
-        "dopplerflow.analyze(x, sample_rate_hz=48000); a = time.perf_counter() - t; "
-        "t = time.perf_counter(); dopplerflow.analyze(x, sample_rate_hz=48000); "
+        "dopplerflow.analyze(x, sample_rate_hz=48000, layout='iq'); "
+        "a = time.perf_counter() - t; t = time.perf_counter(); "
+        "dopplerflow.analyze(x, sample_rate_hz=48000, layout='iq'); "
         "print(a - (time.perf_counter() - t))", repeat=1)
     from dopplerflow.core import io
 

@@ -32,10 +32,10 @@ t = np.arange(fs * seconds) / fs
 z = 0.05 * (rng.standard_normal(t.size) + 1j * rng.standard_normal(t.size))
 z += 0.1 * np.exp(2j * np.pi * 700.0 * t)
 x = np.stack([z.real, z.imag], axis=1).astype(np.float32)
-df.analyze(x[:2 * fs], sample_rate_hz=fs)
+df.analyze(x[:2 * fs], sample_rate_hz=fs, layout="iq")
 best = min(
-    (lambda t0: (df.analyze(x, sample_rate_hz=fs, keep_trace=False), time.perf_counter() - t0)[1])(
-        time.perf_counter()) for _ in range(3))
+    (lambda t0: (df.analyze(x, sample_rate_hz=fs, layout="iq", keep_trace=False),
+                 time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(3))
 print(json.dumps(best))
 """
 

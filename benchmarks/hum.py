@@ -35,7 +35,7 @@ def _scored(path, truth, **kw):
     from dopplerflow import analyze
     from dopplerflow.sim.score import score
 
-    a = analyze(path, vessel=truth["vessel"], antegrade=truth["antegrade"], **kw)
+    a = analyze(path, layout="iq", vessel=truth["vessel"], antegrade=truth["antegrade"], **kw)
     return score(a.to_dict(trace=True), truth)
 
 
@@ -104,8 +104,9 @@ def timing(rates_hz=(8000, 16000, 48000), duration_s=30.0, repeats=5):
     for fs in rates_hz:
         x = iq_test_signal(duration_s, fs)
         stats = interleaved({
-            "off": lambda x=x, fs=fs: analyze(x, sample_rate_hz=fs, keep_trace=False),
-            "on": lambda x=x, fs=fs: analyze(x, sample_rate_hz=fs, keep_trace=False,
+            "off": lambda x=x, fs=fs: analyze(x, sample_rate_hz=fs, layout="iq",
+                                              keep_trace=False),
+            "on": lambda x=x, fs=fs: analyze(x, sample_rate_hz=fs, layout="iq", keep_trace=False,
                                              hum_hz=50.0)}, repeat=repeats)
         rows.append({"sample_rate_hz": fs, "harmonics": harmonics_below(50.0, fs),
                      "off_x": duration_s / stats["off"]["median_s"],

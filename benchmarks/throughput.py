@@ -105,7 +105,8 @@ def measure(duration_s, sample_rate_hz=48000, window_s=0.010, hop_s=0.005, *, re
     x = iq_test_signal(duration_s, fs)
     settings = dict(window_s=window_s, hop_s=hop_s)
     fft_run, geo = fft_runner(duration_s, fs, window_s, hop_s)
-    cands = {"analyze_memory": lambda: dopplerflow.analyze(x, sample_rate_hz=fs, **settings),
+    cands = {"analyze_memory": lambda: dopplerflow.analyze(x, sample_rate_hz=fs, layout="iq",
+                                                           **settings),
              "fft_bound": fft_run}
     if baseline:
         cands["baseline"] = lambda: baseline_analyze(x, fs, **settings)
@@ -115,7 +116,7 @@ def measure(duration_s, sample_rate_hz=48000, window_s=0.010, hop_s=0.005, *, re
                 path = os.path.join(tmp, f"test.{fmt.lower()}")
                 _write(path, x, fs, fmt)
                 cands[f"analyze_{fmt.lower()}"] = (
-                    lambda p=path: dopplerflow.analyze(p, **settings))
+                    lambda p=path: dopplerflow.analyze(p, layout="iq", **settings))
         stats = interleaved(cands, repeat=repeat, warmup=1)
     out = {"label": label or f"{fs / 1e3:g} kHz, {window_s * 1e3:g} ms / {hop_s * 1e3:g} ms",
            "sample_rate_hz": fs, "window_s": window_s, "hop_s": hop_s,
