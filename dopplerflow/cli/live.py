@@ -80,7 +80,7 @@ def main(args):
     _check_outputs(args)
     if args.plot:
         check_gui()
-    chosen = None  # why the layout is not the one asked for, or the default
+    chosen = None  # why the layout is mono where none was asked for
     if not given and _mono_device(args):
         args.layout = "mono"
         chosen = "the device has one input channel: no flow direction"
@@ -163,8 +163,8 @@ def _summary(session, analysis):
 
 def _run_session(session, plot, status, chosen=None):
     """Start the session, draw the status line and plot until it ends, close it; the Analysis.
-    ``chosen``: why the layout is not the default ``iq`` (:func:`_default_layout`), told on
-    the opening line.
+    ``chosen``: why the layout is mono though none was asked for (a mono sound card:
+    :func:`_mono_device`), told on the opening line.
 
     Ctrl-C (and SIGTERM) end the session in order instead of interrupting it.
     """

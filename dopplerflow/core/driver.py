@@ -74,8 +74,8 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
     source : str, bytes, os.PathLike, or ndarray
         An audio file's path (anything libsndfile reads), a ``(frames, channels)``
         array of samples, or a complex 1-D array ``I + jQ`` (read as layout ``iq``,
-        ``auto`` too).  An
-        open file object is not taken: give its path.
+        whether the layout asked is ``iq`` or ``auto``).  An open file object is not
+        taken: give its path.
     sample_rate_hz : float, optional
         Required for arrays; for files it is read from the file.
     settings : Settings, optional
