@@ -288,7 +288,6 @@ def recording_settings_from_args(args, path):
     sidecar : dict or None
         ``file`` (the sidecar's name) and ``fields`` (the settings it sets that no flag
         gives, in :class:`Settings`' order), for :func:`mark_sidecar`; None without one.
-        ``args.sidecar_fields`` holds the fields too (:func:`assumed_geometry`).
 
     Raises
     ------
@@ -302,14 +301,10 @@ def recording_settings_from_args(args, path):
     base, sidecar = recording_settings(), None
     where = None if args.no_sidecar else recsettings.sidecar_path(path)
     if where is not None:
-        name = os.path.basename(where)
-        mapping = recsettings.read_sidecar(where)
-        base = recsettings.apply_settings(base, mapping, f"sidecar {name}")
+        base, fields, _ = recsettings.apply_sidecar(base, where)
         given = flags_given(args)
-        fields = [f for f in SETTINGS_FIELDS
-                  if f in recsettings.fields_set(mapping) and f not in given]
-        sidecar = {"file": name, "fields": fields}
-    args.sidecar_fields = tuple(sidecar["fields"]) if sidecar else ()
+        sidecar = {"file": os.path.basename(where),
+                   "fields": [f for f in SETTINGS_FIELDS if f in fields and f not in given]}
     return settings_from_args(args, base), sidecar
 
 
@@ -481,17 +476,18 @@ def write_each(jobs):
 
 
 def assumed_geometry(args):
-    """The geometry settings neither the command line nor the recording's sidecar gave
-    (the carrier and the angle left at their defaults), as the settings' fields."""
-    sidecar = getattr(args, "sidecar_fields", ())
+    """The geometry settings the command line was not given (the carrier and the angle
+    left at their defaults), as the settings' fields."""
     return [field for field, dest in (("carrier_hz", "carrier_mhz"), ("angle_deg", "angle"))
-            if getattr(args, dest, None) is None and field not in sidecar]
+            if getattr(args, dest, None) is None]
 
 
 def mark_assumed_geometry(analysis, args):
-    """Record in ``analysis`` (the JSON's ``geometry_assumed``) the geometry settings the
-    command line was not given (:func:`assumed_geometry`)."""
-    assumed = assumed_geometry(args)
+    """Record in ``analysis`` (the JSON's ``geometry_assumed``) the geometry settings
+    neither the command line (:func:`assumed_geometry`) nor the recording's sidecar (the
+    JSON's ``sidecar``: :func:`mark_sidecar` first) gave."""
+    by_sidecar = (analysis.extra.get("sidecar") or {}).get("fields", ())
+    assumed = [f for f in assumed_geometry(args) if f not in by_sidecar]
     if assumed:
         analysis.extra["geometry_assumed"] = assumed
 

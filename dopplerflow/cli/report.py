@@ -45,8 +45,8 @@ def main(args):
     compile_behind(args.file, settings, keep_spectrogram=keep)  # a first run interpreted
     analysis = analyze(args.file, settings=settings, keep_spectrogram=keep,
                        progress=Progress(os.path.basename(args.file)))
-    mark_assumed_geometry(analysis, args)
     mark_sidecar(analysis, sidecar)
+    mark_assumed_geometry(analysis, args)
     write_report(analysis, out, title=args.title, span=args.plot_span)
     print(out)
     return 0

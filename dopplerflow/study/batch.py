@@ -164,10 +164,7 @@ def _resolve(recording, base, rows_of_table, table_name):
     try:
         if sidecar is not None:
             source = "sidecar"
-            mapping = recsettings.read_sidecar(sidecar)
-            where = f"sidecar {os.path.basename(sidecar)}"
-            settings = recsettings.apply_settings(settings, mapping, where)
-            fields = recsettings.fields_set(mapping)
+            settings, fields, where = recsettings.apply_sidecar(settings, sidecar)
             given |= fields
             channels_from.update(dict.fromkeys(fields & {"layout", "channels"}, where))
         extra = rows_of_table.get(real(recording.path))

@@ -192,6 +192,28 @@ def sidecar_path(recording_path):
     return hits[0] if hits else None
 
 
+def apply_sidecar(settings, path):
+    """``settings`` with the sidecar's at ``path`` (:func:`sidecar_path`) applied.
+
+    Returns
+    -------
+    settings : Settings
+    fields : set of str
+        The fields the sidecar sets (:func:`fields_set`).
+    where : str
+        How messages name it: ``"sidecar rec.dopplerflow.toml"``.
+
+    Raises
+    ------
+    SettingsError
+        The sidecar cannot be read (:func:`read_sidecar`), or a value of it is not valid,
+        named with ``where``.
+    """
+    where = f"sidecar {os.path.basename(path)}"
+    mapping = read_sidecar(path)
+    return apply_settings(settings, mapping, where), fields_set(mapping), where
+
+
 def read_sidecar(path):
     """The settings mapping of a sidecar file (TOML or JSON, one flat table).
 
