@@ -947,6 +947,47 @@ def test_lossy_files_are_warned_of_by_analyze_and_replay(tmp_path, stereo, fmt, 
     assert replay(p, df.Settings(layout="auto")).warnings == a.warnings
 
 
+def test_coarse_copies_of_raw_probe_audio_have_no_flow_or_reflux_verdict(tmp_path):
+    """The simulated jugular reflux at 8 kHz with raw probe audio's echoes (45-50 dB over
+    the blood): as 8-bit, mu-law or A-law samples the rounding of the echoes is the noise
+    floor, the blood lies under it and the rounding reads as flow, and each copy read "no
+    reflux" where the 16-bit one reads the reflux.  Now neither flow nor reflux is read
+    from them, and a warning says why; the ADPCM copy (whose step follows the signal) and
+    an 8-bit copy of a device's audio (echoes 20 dB over the blood) read the reflux."""
+    from dopplerflow.core.assemble import CODED_ECHO_DB
+    from dopplerflow.sim.degrade import Degradations
+    from dopplerflow.sim.synth import write_scenario
+
+    kw = dict(vessel="ijv", antegrade="away", layout="iq")
+    raw = tmp_path / "raw.wav"
+    write_scenario("jugular_valsalva", raw, sample_rate_hz=8000, seed=0)
+    assert df.analyze(raw, **kw).reflux is True
+    x, fs = sf.read(raw)
+    for subtype, kind in (("PCM_U8", "8-bit"), ("ULAW", "mu-law (8-bit)"),
+                          ("ALAW", "A-law (8-bit)"), ("IMA_ADPCM", None)):
+        p = tmp_path / f"{subtype}.wav"
+        sf.write(p, x, fs, subtype=subtype)
+        a = df.analyze(p, **kw)
+        said = [w for w in a.warnings if " samples under stationary echoes " in w]
+        if kind is None:
+            assert a.reflux is True and said == [], subtype
+            continue
+        assert a.reflux is None and a.flow_detected is None, subtype
+        assert len(said) == 1 and said[0].startswith(f"{kind} samples under stationary")
+        assert said[0].endswith("so flow and reflux are not assessable; record 16-bit PCM")
+        over = float(said[0].split(" echoes ")[1].split(" dB")[0])
+        assert over >= CODED_ECHO_DB
+        assert a.to_dict()["reflux_not_assessable"] == (
+            f"the {kind} samples' rounding of stationary echoes {over:.0f} dB over the noise "
+            f"hides the blood")
+    device = tmp_path / "device.wav"
+    write_scenario("jugular_valsalva", device, sample_rate_hz=8000, seed=0, subtype="PCM_U8",
+                   degradations=Degradations(clutter_db=20.0))
+    a = df.analyze(device, **kw)
+    assert a.reflux is True
+    assert not any(" samples under stationary echoes " in w for w in a.warnings)
+
+
 # ------------------------------------------------------------------ 8-bit arrays
 JUGULAR = Path(__file__).resolve().parent.parent / "samples" / "jugular_valsalva_iq.flac"
 

@@ -17,6 +17,7 @@ import numpy as np
 from . import verdict
 from .beats import beat_result
 from .events import split_episodes
+from .io import FIXED_ROUNDING
 from .noise import SILENT_SHARE
 from .processor import DIRECTIONS
 from .result import Analysis, Summary
@@ -53,11 +54,12 @@ AUTO_MARGIN = 3.0
 #: simulator's competent veins carry 1.7-5.5 % the other way (valve-closure reversals,
 #: a-waves); a clip of a perforator's reflux alone, none.
 ONE_WAY_SHARE = 0.01
-#: A lossy-coded file whose stationary echoes stand this far over the noise floor, dB,
-#: has no reflux verdict (:func:`_coded_echoes`): the simulator's raw probe audio (echoes
-#: 45-50 dB over the blood) stands 40-50 dB over it, a device's audio output (20 dB over
-#: the blood) 17-21 dB, echoes 35 dB over the blood 26-31 dB; real device recordings
-#: have next to no mean at all.
+#: A lossy-coded file, or one of coarse samples, whose stationary echoes stand this far
+#: over the noise floor, dB, has no reflux verdict (:func:`_coded_echoes`): the
+#: simulator's raw probe audio (echoes 45-50 dB over the blood) stands 40-50 dB over it
+#: coded lossily, 37-44 dB as 8-bit, mu-law or A-law samples; a device's audio output (20
+#: dB over the blood) 17-21 dB coded lossily, 18-25 dB as 8 bits; echoes 35 dB over the
+#: blood 26-31 dB; real device recordings have next to no mean at all.
 CODED_ECHO_DB = 30.0
 #: A lossy-coded file whose maximum envelope stands within :data:`CODED_TOP_BINS` bins of
 #: the band's top in this share of the rows, in a direction, reads the codec's noise as
@@ -127,12 +129,14 @@ def assemble(proc, extra):
     if analysed:
         _cut_by_end(proc, events, warnings)
     seen = flow_detected  # as the envelopes found it, before a codec's noise is ruled out
-    if unassessable is None and proc.codec is not None and proc.cmap.direction_available:
+    coded = proc.codec is not None or proc.coarse in FIXED_ROUNDING
+    if unassessable is None and coded and proc.cmap.direction_available:
         unassessable = _coded_echoes(proc, warnings)
         if unassessable is not None:
-            # the codec's noise around the echoes reads as slow flow (14 of 18 MP3 and
-            # Vorbis copies of the simulator's no_flow read "flow detected") and it leaves
-            # out the faint flow it masks: neither flow nor its absence can be told
+            # the coding's noise around the echoes reads as flow (14 of 18 MP3 and Vorbis
+            # copies of the simulator's no_flow, and the mu-law and A-law ones, read "flow
+            # detected") and it hides the faint flow under it: neither flow nor its absence
+            # can be told
             flow_detected = None
     coded_tops = _coded_tops(proc) if proc.codec is not None and seen else {}
     voided = False
@@ -516,16 +520,26 @@ def _coded_tops_warning(proc, coded_tops, ante, warnings):
 
 
 def _coded_echoes(proc, warnings):
-    """Why reflux is not assessable in a lossy-coded file whose stationary echoes (the
-    samples' mean, their power summed over the channels) stand :data:`CODED_ECHO_DB` or
-    more over the noise floor, with the warning; None where they do not.
+    """Why reflux is not assessable in a lossy-coded file, or one of coarse samples
+    (:data:`.io.FIXED_ROUNDING`), whose stationary echoes (the samples' mean, their power
+    summed over the channels) stand :data:`CODED_ECHO_DB` or more over the noise floor,
+    with the warning; None where they do not.
 
-    A codec codes each band some tens of dB under its strongest signal, and the echoes of
-    raw probe audio are the strongest: the codec's noise around them lies over the slow
-    flow and reads as flow both ways.  Of 54 MP3 and Vorbis copies of three simulated
-    veins with their echoes 45-50 dB over the blood (40-50 dB over this noise floor), 23
-    gave a reflux verdict other than their WAV's; with the echoes of a device's audio
-    output, 20 dB over the blood (17-21 dB over the floor), none did.
+    The echoes of raw probe audio (before a device's own wall filter) stand 40-50 dB over
+    the blood.  A codec codes each band some tens of dB under its strongest signal, and
+    the echoes are the strongest: the codec's noise around them lies over the slow flow and
+    reads as flow both ways.  Of 54 MP3 and Vorbis copies of three simulated veins with
+    their echoes 45-50 dB over the blood (40-50 dB over this noise floor), 23 gave a reflux
+    verdict other than their WAV's; with the echoes of a device's audio output, 20 dB over
+    the blood (17-21 dB over the floor), none did.  Coarse samples round the echoes some
+    40-50 dB under full scale (8 bits) or under the echoes (the companded mu-law and
+    A-law): that rounding is then the noise floor, the blood lies under it, and the
+    rounding of the echoes' slow motion reads as flow.  Of 81 such copies (8-bit, mu-law,
+    A-law) of nine simulated veins at 8 kHz with raw echoes (37-44 dB over the floor), 30
+    read "no reflux" where their 16-bit copy read a reflux, and the mu-law and A-law ones
+    of no flow read flow; their 8-bit copies of a device's audio (18-25 dB) and their
+    ADPCM copies (whose step follows the signal: the floor stays the recording's own,
+    45-55 dB under the echoes) all read as the 16-bit one.
     """
     lv = proc.levels
     noise = _noise_dbfs(proc)
@@ -535,12 +549,20 @@ def _coded_echoes(proc, warnings):
     over = 10 * math.log10(dc) - noise if dc > 0 else -math.inf
     if over < CODED_ECHO_DB:
         return None
-    warnings.append(f"a lossy-coded file ({proc.codec}) whose stationary echoes stand "
-                    f"{over:.0f} dB over the noise (raw probe audio): the codec's noise "
-                    f"around them reads as slow flow both ways, so reflux is not assessable; "
-                    f"record lossless audio (WAV, FLAC)")
-    return (f"a lossy codec ({proc.codec}) codes the noise around stationary echoes "
-            f"{over:.0f} dB over the noise, where slow flow lies")
+    if proc.codec is not None:
+        warnings.append(f"a lossy-coded file ({proc.codec}) whose stationary echoes stand "
+                        f"{over:.0f} dB over the noise (raw probe audio): the codec's noise "
+                        f"around them reads as slow flow both ways, so reflux is not "
+                        f"assessable; record lossless audio (WAV, FLAC)")
+        return (f"a lossy codec ({proc.codec}) codes the noise around stationary echoes "
+                f"{over:.0f} dB over the noise, where slow flow lies")
+    warnings.append(f"{proc.coarse} samples under stationary echoes {over:.0f} dB over the "
+                    f"noise (raw probe audio): the noise is the samples' rounding, the blood "
+                    f"40-50 dB under the echoes lies under it, and the rounding of the echoes "
+                    f"reads as flow both ways, so flow and reflux are not assessable; record "
+                    f"16-bit PCM")
+    return (f"the {proc.coarse} samples' rounding of stationary echoes {over:.0f} dB over "
+            f"the noise hides the blood")
 
 
 def _summary(proc, ante, events, coded_tops=(), assessed=True):

@@ -18,7 +18,7 @@ from .layouts import channel_map
 from .settings import _shown, settings_from
 
 __all__ = ["Gap", "feed", "analyze", "array_blocks", "auto_layout", "check_block_size",
-           "require_one_window"]
+           "require_one_window", "take_encoding"]
 
 
 #: An array with at most this many rows and more columns is taken for (channels, frames):
@@ -134,10 +134,7 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
         proc = Processor(settings, info.samplerate, info.channels,
                          keep_spectrogram=keep_spectrogram, keep_trace=keep_trace,
                          on_event=on_event, file=name, **layout)
-        coarse = io.encoding_warning(info)
-        if coarse:
-            proc.warn(coarse)
-        proc.codec = info.codec
+        take_encoding(proc, info)
         require_one_window(info.frames, info.samplerate, settings, name)
         done = [0]
 
@@ -177,9 +174,22 @@ def analyze(source, *, sample_rate_hz=None, settings=None, block_size=65536,
                      keep_trace=keep_trace, on_event=on_event, **layout)
     if data.dtype.kind in "iu" and data.dtype.itemsize == 1:  # as an 8-bit file is warned of
         proc.warn(io.coarse_warning("the array's", "8-bit", str(data.dtype)))
+        proc.coarse = "8-bit"
     require_one_window(len(data), sample_rate_hz, settings, "the audio")
     feed(proc, array_blocks(data, block_size))
     return proc.finish()
+
+
+def take_encoding(proc, info):
+    """Tell the processor ``proc`` how the file's samples were stored (``info``, its
+    :class:`~.io.AudioInfo`): the lossy codec or the coarse samples, and their warning."""
+    from . import io
+
+    warning = io.encoding_warning(info)
+    if warning:
+        proc.warn(warning)
+    proc.codec = info.codec
+    proc.coarse = io.COARSE_SUBTYPES.get(info.subtype)
 
 
 def _hand_over(settings, sample_rate_hz, n_channels, **kwargs):

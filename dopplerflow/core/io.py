@@ -37,7 +37,8 @@ from .media import available as media_available
 __all__ = ["open_audio", "iter_blocks", "write_json", "write_csv", "repair_wav", "AudioInfo",
            "BlockReader",
            "Gap", "ReadReport", "PIECE_FRAMES", "display_name", "recording_at", "over_recording",
-           "encoding_warning", "coarse_warning", "COARSE_SUBTYPES", "LOSSY_SUBTYPES"]
+           "encoding_warning", "coarse_warning", "COARSE_SUBTYPES", "FIXED_ROUNDING",
+           "LOSSY_SUBTYPES"]
 
 #: Frames an MP3's stated length (its Xing, Info or VBRI header's frame count) may exceed
 #: what it decodes to: the encoder's delay and padding, under two MPEG frames of 1152
@@ -350,6 +351,13 @@ COARSE_SUBTYPES = {
     "IMA_ADPCM": "ADPCM (4-bit)", "MS_ADPCM": "ADPCM (4-bit)", "VOX_ADPCM": "ADPCM (4-bit)",
     "G721_32": "ADPCM (4-bit)", "G723_24": "ADPCM (3-bit)", "G723_40": "ADPCM (5-bit)",
 }
+
+
+#: The kinds of :data:`COARSE_SUBTYPES` whose rounding the format fixes (8 bits, or the
+#: segment of a companded sample's amplitude) rather than an adaptive coder's step: under
+#: the strong stationary echoes of raw probe audio it is the noise floor
+#: (its echoes' test, ``assemble._coded_echoes``).
+FIXED_ROUNDING = frozenset({"8-bit", "mu-law (8-bit)", "A-law (8-bit)"})
 
 
 #: libsndfile subtypes of lossy codecs, and the codec's name.

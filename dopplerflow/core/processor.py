@@ -204,6 +204,9 @@ class Processor:
         self.file = file
         self.cut = None  # a file read up to damage, or cut short: see cut_short
         self._codec = None
+        #: The kind of coarse samples the recording was stored as (a value of
+        #: :data:`.io.COARSE_SUBTYPES`, e.g. ``'A-law (8-bit)'``), or None; set by the reader.
+        self.coarse = None
         self.cmap = channel_map(s.layout, self.n_channels, channels=s.channels,
                                 invert=s.invert, offset_hz=s.offset_hz)
         cfg = self.config = spectral_config(self.sample_rate_hz, self.cmap,

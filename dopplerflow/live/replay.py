@@ -112,7 +112,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
         otherwise with ``dropped_blocks``, ``dropped_samples`` and ``gaps``.
     """
     from ..core import Gap, Processor, feed, io
-    from ..core.driver import auto_layout, check_block_size, require_one_window
+    from ..core.driver import auto_layout, check_block_size, require_one_window, take_encoding
 
     check_block_size(block_size)
     _check_faults(jitter_ms, drop_every, seed)
@@ -125,10 +125,7 @@ def replay(path, settings, *, block_size=4096, realtime=False, jitter_ms=0.0, dr
     proc = Processor(settings, info.samplerate, info.channels, on_event=on_event,
                      keep_spectrogram=keep_spectrogram, keep_trace=keep_trace, file=name,
                      **layout)
-    coarse = io.encoding_warning(info)
-    if coarse:
-        proc.warn(coarse)
-    proc.codec = info.codec
+    take_encoding(proc, info)
     q = queue.Queue(maxsize=64)
     stop = threading.Event()
     rng = np.random.default_rng(seed)
