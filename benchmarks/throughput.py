@@ -170,6 +170,7 @@ def _breakdown_once(x, fs, block_size):
                                 (proc, "noise", "noise floor"), (proc, "average", "time average"),
                                 (proc.tracker, "update", "reflux tracker"),
                                 (proc.levels, "add", "level statistics"),
+                                (proc.dropouts, "add", "dropouts"),
                                 (proc, "glitches", "glitches"),
                                 (proc.grid, "add", "quantisation step"),
                                 (proc.hum_probe, "add", "hum search (kept stretch)"),

@@ -109,6 +109,9 @@ def assemble(proc, extra):
         warnings += _uncertain_auto_warning(proc, ante)
     warnings += proc.levels.warnings(hum_warning, full_scale, proc.glitches.damaged_beyond)
     warnings += _glitch_warnings(proc) + proc.noise.warnings()
+    dropped = _dropout_warning(proc)
+    if dropped:
+        warnings.append(dropped)
     artefacts = _artefact_entries(proc)
     hum = _hum_entry(proc.hum) if proc.hum is not None else None
     unassessable, events, episodes, second = _verdicts(proc, ante, bool(flow_detected), warnings)
@@ -307,14 +310,18 @@ def _near(proc, ev, span):
 
 def _open_episode(proc, episodes, warnings):
     """Why reflux is not assessable when a retrograde episode under the threshold runs
-    into the recording's first or last row analysed, or into a quiet stretch
-    (:attr:`.NoiseFloor.quiet`: the probe's contact lost), (None: none does); adds its
-    warning.  The recording does not say how long it lasted: it may have been reflux."""
+    into the recording's first or last row analysed, into a quiet stretch
+    (:attr:`.NoiseFloor.quiet`: the probe's contact lost) or into a dropout
+    (:mod:`.dropouts`: samples lost), (None: none does); adds its warning.  The
+    recording does not say how long it lasted: it may have been reflux."""
     tl = proc.timeline
     first = tl.unanalysed[0][1] if tl.unanalysed and tl.unanalysed[0][0] == 0 else 0
     last = _last_row_analysed(proc)
     thr = proc.settings.threshold_s
-    quiet = proc.noise.quiet_spans_s()
+    quiet_hint = "keep the probe's contact through the manoeuvre"
+    dropout_hint = "record it again without dropouts (a larger buffer, another USB port)"
+    stretches = ([(a, b, "a quiet stretch", quiet_hint) for a, b in proc.noise.quiet_spans_s()]
+                 + [(a, b, "a dropout", dropout_hint) for a, b in _dropout_spans_s(proc)])
     for ep in episodes:
         if ep.start_s < tl.row_time_s(first):
             where, hint = "already running at the start of the recording", \
@@ -322,11 +329,11 @@ def _open_episode(proc, episodes, warnings):
         elif ep.end_s > tl.row_time_s(last):
             where, hint = "still running at the end of the recording", "record on past it"
         else:
-            near = [q for q in quiet if _near(proc, ep, q)]
+            near = [q for q in stretches if _near(proc, ep, q[:2])]
             if not near:
                 continue
-            where = f"running into a quiet stretch at {near[0][0]:.2f}-{near[0][1]:.2f} s"
-            hint = "keep the probe's contact through the manoeuvre"
+            a, b, what, hint = min(near)
+            where = f"running into {what} at {a:.2f}-{b:.2f} s"
         warnings.append(f"retrograde flow {where} ({ep.duration_s:.2f} s of it recorded, "
                         f"under the {thr:g} s threshold): it may have lasted longer, so reflux "
                         f"is not assessable; {hint} to time it")
@@ -394,14 +401,35 @@ def _nothing_analysed(proc):
 
 def _artefact_entries(proc):
     """The JSON's ``artefacts``: stretches blanked by the glitch stage, of broadband noise
-    not read (:mod:`.impulses`) and quiet stretches (:attr:`.NoiseFloor.quiet`), in time
-    order (None: none)."""
+    not read (:mod:`.impulses`), quiet stretches (:attr:`.NoiseFloor.quiet`) and dropouts
+    (:mod:`.dropouts`), in time order (None: none)."""
     fs = proc.sample_rate_hz
     out = [(a / fs, b / fs, kind) for a, b, kind in proc.glitches.artefacts]
     out += [(a, b, "broadband") for a, b in proc.noise.impulses.burst_spans_s()]
     out += [(a, b, "quiet") for a, b in proc.noise.quiet_spans_s()]
+    out += [(a, b, "dropout") for a, b in _dropout_spans_s(proc)]
     return [{"start_s": round(a, 4), "end_s": round(b, 4), "kind": kind}
             for a, b, kind in sorted(out)] or None
+
+
+def _dropout_spans_s(proc):
+    """Start and end, s, of each dropout (:mod:`.dropouts`: digital zeros on every channel
+    after the recording began)."""
+    fs = proc.sample_rate_hz
+    return [(a / fs, b / fs) for a, b in proc.dropouts.all_spans()]
+
+
+def _dropout_warning(proc):
+    """The result's warning about the dropouts, or None."""
+    spans = _dropout_spans_s(proc)
+    if not spans:
+        return None
+    total = sum(b - a for a, b in spans)
+    return (f"{len(spans)} dropout(s) of digital silence ({1e3 * total:.0f} ms in all, first "
+            f"at {spans[0][0]:.3f} s): every channel exactly zero after the recording had "
+            f"begun (samples lost by the recorder or the sound card, or its output muted); "
+            f"the flow in them is not known, and events near them are marked "
+            f"affected_by_gap")
 
 
 def _glitch_warnings(proc):

@@ -6,6 +6,7 @@ orchestrates the stages, in this order:
 
 ======================  =====================================================
 sample stages           :class:`~.levels.Levels` (reads only),
+                        :class:`~.dropouts.Dropouts` (reads only),
                         :class:`~.glitches.Glitches` (blanks, chooses the gain),
                         :class:`~.hum.HumProbe` (reads only),
                         :class:`~.layout_check.LayoutCheck` (reads only),
@@ -42,6 +43,7 @@ from ..errors import InputError, SettingsError, option
 from ._ahead import compile_ahead
 from ._numba import announce_compile
 from .beats import BeatTracker
+from .dropouts import Dropouts
 from .envelopes import FlowReference, band_power, envelopes, provisional_envelopes
 from .envelopes import edge_levels as _edge_levels
 from .events import EventDispatcher
@@ -216,6 +218,7 @@ class Processor:
         direction = self.cmap.direction_available
         # sample stages
         self.levels = Levels(self.n_channels, self.sample_rate_hz)
+        self.dropouts = Dropouts(self.n_channels, self.sample_rate_hz)
         self.glitches = Glitches(self.n_channels, self.sample_rate_hz)
         self._no_samples = np.zeros((0, self.n_channels), np.float32)
         sos = wall_filter_sos(s.wall_hz, self.sample_rate_hz)
@@ -360,6 +363,7 @@ class Processor:
             raise RuntimeError("push() after finish(); start a new Processor")
         block = as_float_block(block, self.n_channels)
         self.levels.add(block)
+        self.dropouts.add(block)
         announce_compile()
         if self.hum_probe is not None:
             self.hum_probe.add(block)
@@ -388,6 +392,7 @@ class Processor:
         batches = []
         self._release(self.glitches(self._no_samples, final=True), batches)
         self.timeline.mark_gap(n)
+        self.dropouts.skip(n)
         self._skip(n, batches)
         return self._row_stages(batches, rows)
 

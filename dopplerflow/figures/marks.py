@@ -93,16 +93,22 @@ def shade_events(ax, analysis, *, on_image):
 
 def shade_quiet(ax, analysis):
     """Mark the quiet stretches (``artefacts`` of kind ``"quiet"``: the probe's contact
-    lost, the gain turned down) with a bar along the bottom of the axes; return the legend's
-    handle (none: none drawn)."""
+    lost, the gain turned down) and the dropouts (kind ``"dropout"``: digital zeros, samples
+    lost) with a bar along the bottom of the axes; return the legend's handles (none: none
+    drawn)."""
     from matplotlib.patches import Patch
 
-    spans = [(a["start_s"], a["end_s"]) for a in analysis.artefacts or ()
-             if a["kind"] == "quiet"]
-    style = dict(facecolor="white", edgecolor="black", hatch="xx", linewidth=0.6)
-    for a, b in spans:
-        ax.axvspan(a, b, ymin=0.0, ymax=0.04, zorder=4, gid="quiet-stretch", **style)
-    return [Patch(label="quiet stretch (contact lost?)", **style)] if spans else []
+    handles = []
+    for kind, label, hatch in (("quiet", "quiet stretch (contact lost?)", "xx"),
+                               ("dropout", "dropout (samples lost)", "//")):
+        spans = [(a["start_s"], a["end_s"]) for a in analysis.artefacts or ()
+                 if a["kind"] == kind]
+        style = dict(facecolor="white", edgecolor="black", hatch=hatch, linewidth=0.6)
+        for a, b in spans:
+            ax.axvspan(a, b, ymin=0.0, ymax=0.04, zorder=4, gid=f"{kind}-stretch", **style)
+        if spans:
+            handles.append(Patch(label=label, **style))
+    return handles
 
 
 def _duration_label(ax, text, centre, **kw):
