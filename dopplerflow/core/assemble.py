@@ -95,7 +95,10 @@ def assemble(proc, extra):
     # fill, or with flow in most of it (only the span's length kept it under MIN_FLOW_S)
     short = (flow_detected is False and not silent
              and (analysed_s < MIN_FLOW_S or 2 * proc.totals.flow >= analysed))
-    if silent or short:
+    # nor does any flow read in a recording mostly saturated: what a channel pinned to full
+    # scale cut off is not in it
+    saturated = _saturated_share(proc)
+    if silent or short or saturated >= SILENT_SHARE:
         flow_detected = None
     if not flow_detected and source == "auto":
         source = "unknown"  # no flow to choose the direction from
@@ -109,9 +112,7 @@ def assemble(proc, extra):
         warnings += _uncertain_auto_warning(proc, ante)
     warnings += proc.levels.warnings(hum_warning, full_scale, proc.glitches.damaged_beyond)
     warnings += _glitch_warnings(proc) + proc.noise.warnings()
-    dropped = _dropout_warning(proc)
-    if dropped:
-        warnings.append(dropped)
+    warnings += _dropout_warnings(proc)
     artefacts = _artefact_entries(proc)
     hum = _hum_entry(proc.hum) if proc.hum is not None else None
     unassessable, events, episodes, second = _verdicts(proc, ante, bool(flow_detected), warnings)
@@ -123,6 +124,9 @@ def assemble(proc, extra):
         warnings.append(_nothing_analysed(proc))
     elif silent:
         unassessable = "the recording is near digital silence"
+    elif saturated >= SILENT_SHARE:
+        unassessable = (f"the recording is saturated: a channel at full scale in "
+                        f"{100 * saturated:.0f}% of it")
     elif short:
         unassessable = _too_short_for_flow(proc.totals.flow * cfg.hop_s, analysed_s, warnings)
     elif unassessable is None and not events and s.threshold_s and analysed_s < s.threshold_s:
@@ -311,17 +315,18 @@ def _near(proc, ev, span):
 def _open_episode(proc, episodes, warnings):
     """Why reflux is not assessable when a retrograde episode under the threshold runs
     into the recording's first or last row analysed, into a quiet stretch
-    (:attr:`.NoiseFloor.quiet`: the probe's contact lost) or into a dropout
-    (:mod:`.dropouts`: samples lost), (None: none does); adds its warning.  The
+    (:attr:`.NoiseFloor.quiet`: the probe's contact lost) or into a dropout or a saturated
+    stretch (:mod:`.dropouts`: samples lost or cut off), (None: none does); adds its
+    warning.  The
     recording does not say how long it lasted: it may have been reflux."""
     tl = proc.timeline
     first = tl.unanalysed[0][1] if tl.unanalysed and tl.unanalysed[0][0] == 0 else 0
     last = _last_row_analysed(proc)
     thr = proc.settings.threshold_s
     quiet_hint = "keep the probe's contact through the manoeuvre"
-    dropout_hint = "record it again without dropouts (a larger buffer, another USB port)"
     stretches = ([(a, b, "a quiet stretch", quiet_hint) for a, b in proc.noise.quiet_spans_s()]
-                 + [(a, b, "a dropout", dropout_hint) for a, b in _dropout_spans_s(proc)])
+                 + [(a, b, _LOST[kind][0], _LOST[kind][1])
+                    for a, b, kind in _dropout_spans_s(proc)])
     for ep in episodes:
         if ep.start_s < tl.row_time_s(first):
             where, hint = "already running at the start of the recording", \
@@ -401,35 +406,58 @@ def _nothing_analysed(proc):
 
 def _artefact_entries(proc):
     """The JSON's ``artefacts``: stretches blanked by the glitch stage, of broadband noise
-    not read (:mod:`.impulses`), quiet stretches (:attr:`.NoiseFloor.quiet`) and dropouts
-    (:mod:`.dropouts`), in time order (None: none)."""
+    not read (:mod:`.impulses`), quiet stretches (:attr:`.NoiseFloor.quiet`), dropouts and
+    saturated stretches (:mod:`.dropouts`), in time order (None: none)."""
     fs = proc.sample_rate_hz
     out = [(a / fs, b / fs, kind) for a, b, kind in proc.glitches.artefacts]
     out += [(a, b, "broadband") for a, b in proc.noise.impulses.burst_spans_s()]
     out += [(a, b, "quiet") for a, b in proc.noise.quiet_spans_s()]
-    out += [(a, b, "dropout") for a, b in _dropout_spans_s(proc)]
+    out += _dropout_spans_s(proc)
     return [{"start_s": round(a, 4), "end_s": round(b, 4), "kind": kind}
             for a, b, kind in sorted(out)] or None
 
 
+#: Per kind of :func:`_dropout_spans_s`: what a retrograde episode runs into, and the hint.
+_LOST = {"dropout": ("a dropout", "record it again without dropouts (a larger buffer, "
+                                  "another USB port)"),
+         "saturated": ("a saturated stretch", "lower the input gain")}
+
+
 def _dropout_spans_s(proc):
-    """Start and end, s, of each dropout (:mod:`.dropouts`: digital zeros on every channel
-    after the recording began)."""
+    """Start and end, s, and kind of each stretch whose samples hold no signal
+    (:mod:`.dropouts`): ``"dropout"`` (digital zeros on every channel after the recording
+    began) and ``"saturated"`` (a channel held at full scale), in time order."""
     fs = proc.sample_rate_hz
-    return [(a / fs, b / fs) for a, b in proc.dropouts.all_spans()]
+    d = proc.dropouts
+    return sorted([(a / fs, b / fs, "dropout") for a, b in d.zero_spans()]
+                  + [(a / fs, b / fs, "saturated") for a, b in d.saturated_spans()])
 
 
-def _dropout_warning(proc):
-    """The result's warning about the dropouts, or None."""
+def _saturated_share(proc):
+    """The share of the recording's time in saturated stretches (:mod:`.dropouts`)."""
+    total = sum(b - a for a, b in proc.dropouts.saturated_spans())
+    return total / max(proc.time_s * proc.sample_rate_hz, 1.0)
+
+
+def _dropout_warnings(proc):
+    """The result's warnings about the dropouts and saturated stretches."""
+    out = []
     spans = _dropout_spans_s(proc)
-    if not spans:
-        return None
-    total = sum(b - a for a, b in spans)
-    return (f"{len(spans)} dropout(s) of digital silence ({1e3 * total:.0f} ms in all, first "
-            f"at {spans[0][0]:.3f} s): every channel exactly zero after the recording had "
-            f"begun (samples lost by the recorder or the sound card, or its output muted); "
-            f"the flow in them is not known, and events near them are marked "
-            f"affected_by_gap")
+    for kind, what, why in (
+            ("dropout", "dropout(s) of digital silence",
+             "every channel exactly zero after the recording had begun (samples lost by the "
+             "recorder or the sound card, or its output muted); the flow in them is not "
+             "known"),
+            ("saturated", "saturated stretch(es)",
+             "a channel held at full scale for 5 ms or more (the input gain too high for the "
+             "echoes): the flow in them is cut off; lower the input gain")):
+        mine = [(a, b) for a, b, k in spans if k == kind]
+        if mine:
+            total = sum(b - a for a, b in mine)
+            out.append(f"{len(mine)} {what} ({1e3 * total:.0f} ms in all, first at "
+                       f"{mine[0][0]:.3f} s): {why}, and events near them are marked "
+                       f"affected_by_gap")
+    return out
 
 
 def _glitch_warnings(proc):

@@ -198,15 +198,15 @@ def cut_phrase(analysis):
 #: What each kind of stretch :func:`unseen_phrase` names is.
 _UNSEEN = {"lost": "samples lost", "quiet": "a quiet stretch", "broadband": "broadband noise",
            "burst": "a glitch", "damaged": "damaged samples", "non-finite": "non-finite samples",
-           "dropout": "a dropout"}
+           "dropout": "a dropout", "saturated": "a saturated stretch"}
 
 
 def unseen_spans(analysis, threshold_s=None):
     """The stretches where a reflux could lie unseen: those at least as long as the
     reflux threshold whose samples were lost (``gaps``) or left out, whose broadband
     noise was not read, whose signal fell under the recording's noise (a quiet
-    stretch: the probe's contact lost?), or that are digital zeros (a dropout)
-    (``artefacts``).  A reflux wholly inside one
+    stretch: the probe's contact lost?), or whose samples hold no signal (a dropout, a
+    saturated stretch) (``artefacts``).  A reflux wholly inside one
     leaves no trace in the audio: a verdict of no reflux holds only outside them.
 
     Parameters

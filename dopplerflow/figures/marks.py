@@ -93,14 +93,15 @@ def shade_events(ax, analysis, *, on_image):
 
 def shade_quiet(ax, analysis):
     """Mark the quiet stretches (``artefacts`` of kind ``"quiet"``: the probe's contact
-    lost, the gain turned down) and the dropouts (kind ``"dropout"``: digital zeros, samples
-    lost) with a bar along the bottom of the axes; return the legend's handles (none: none
-    drawn)."""
+    lost, the gain turned down), the dropouts (kind ``"dropout"``: digital zeros, samples
+    lost) and the saturated stretches (kind ``"saturated"``) with a bar along the bottom of
+    the axes; return the legend's handles (none: none drawn)."""
     from matplotlib.patches import Patch
 
     handles = []
     for kind, label, hatch in (("quiet", "quiet stretch (contact lost?)", "xx"),
-                               ("dropout", "dropout (samples lost)", "//")):
+                               ("dropout", "dropout (samples lost)", "//"),
+                               ("saturated", "saturated (gain too high)", "..")):
         spans = [(a["start_s"], a["end_s"]) for a in analysis.artefacts or ()
                  if a["kind"] == kind]
         style = dict(facecolor="white", edgecolor="black", hatch=hatch, linewidth=0.6)
