@@ -317,8 +317,7 @@ def _open_episode(proc, episodes, warnings):
     into the recording's first or last row analysed, into a quiet stretch
     (:attr:`.NoiseFloor.quiet`: the probe's contact lost) or into a dropout or a saturated
     stretch (:mod:`.dropouts`: samples lost or cut off), (None: none does); adds its
-    warning.  The
-    recording does not say how long it lasted: it may have been reflux."""
+    warning.  The recording does not say how long it lasted: it may have been reflux."""
     tl = proc.timeline
     first = tl.unanalysed[0][1] if tl.unanalysed and tl.unanalysed[0][0] == 0 else 0
     last = _last_row_analysed(proc)
