@@ -16,6 +16,7 @@ import numpy as np
 
 from . import verdict
 from .beats import beat_result
+from .dropouts import DROPOUT_S
 from .events import split_episodes
 from .io import FIXED_ROUNDING
 from .noise import SILENT_SHARE
@@ -448,8 +449,8 @@ def _dropout_warnings(proc):
              "recorder or the sound card, or its output muted); the flow in them is not "
              "known"),
             ("saturated", "saturated stretch(es)",
-             "a channel held at full scale for 5 ms or more (the input gain too high for the "
-             "echoes): the flow in them is cut off; lower the input gain")):
+             f"a channel held at full scale for {1e3 * DROPOUT_S:g} ms or more (the input gain "
+             f"too high for the echoes): the flow in them is cut off; lower the input gain")):
         mine = [(a, b) for a, b, k in spans if k == kind]
         if mine:
             total = sum(b - a for a, b in mine)
