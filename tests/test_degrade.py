@@ -23,10 +23,10 @@ FS = 8000
 
 
 def _write(tmp_path, name="no_flow", *, fs=FS, duration_s=4.0, seed=1, snr_db=0.0,
-           subtype="PCM_24", file="rec.wav", **deg):
+           subtype="PCM_24", file="rec.wav", layout="iq", **deg):
     path = tmp_path / file
-    truth = synth.write_scenario(name, path, sample_rate_hz=fs, duration_s=duration_s,
-                                 seed=seed, snr_db=snr_db, subtype=subtype,
+    truth = synth.write_scenario(name, path, layout=layout, sample_rate_hz=fs,
+                                 duration_s=duration_s, seed=seed, snr_db=snr_db, subtype=subtype,
                                  degradations=Degradations(**deg) if deg else None)
     data, rate = sf.read(path, dtype="float64", always_2d=True)
     return data, rate, truth
@@ -265,6 +265,7 @@ def test_truth_records_every_option(tmp_path):
     (dict(resample_hz=44100.5), "whole number of Hz"),
     (dict(resample_hz=4000.0), "resampling rate 4000"),
     (dict(floor_dbfs=-20.0), "noise floor -20"),
+    (dict(channel_gain_db=40.0), "channel gain 40.0 is outside -30 to 30"),
 ])
 def test_bad_degradations_are_settings_errors(kw, match):
     with pytest.raises(SettingsError, match=match):
@@ -278,11 +279,12 @@ def test_cli_simulate_writes_the_degradations(tmp_path, capsys):
                      "--duration", "2", "--noise-slope", "-3", "--tone-hz", "1000,3150",
                      "--tone-db", "-12", "--clicks", "2", "--click-db", "20",
                      "--lowpass-hz", "3500", "--resample", "44100", "--floor-dbfs", "-90",
-                     "--bits", "8"]) == 0
+                     "--channel-gain-db", "3", "--bits", "8"]) == 0
     printed = capsys.readouterr().out
     assert "44100 Hz" in printed and "degraded: noise_slope_db_oct, tones_hz" in printed
     truth = json.loads((tmp_path / "d.truth.json").read_text())
     assert truth["degradations"]["tones_hz"] == [1000.0, 3150.0]
+    assert truth["degradations"]["channel_gain_db"] == 3.0
     assert truth["subtype"] == "PCM_U8" and sf.info(str(out)).subtype == "PCM_U8"
 
 
@@ -303,6 +305,28 @@ def test_cli_simulate_bad_degradations_are_one_line(tmp_path, argv, match, capsy
     err = capsys.readouterr().err
     assert code == 2 and match in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("gain_db", [12.0, -6.0])
+def test_channel_gain_raises_the_second_channel_against_the_first(tmp_path, gain_db):
+    # the same seed written with and without the gain: the second channel's rms over the
+    # first's moves by the gain (both scaled alike to full scale as written); 24 bits
+    # leave the ratio exact to far under 0.01 dB
+    plain, _, _ = _write(tmp_path, "jugular_valsalva", layout="toward-away", file="a.wav")
+    apart, _, truth = _write(tmp_path, "jugular_valsalva", layout="toward-away", file="b.wav",
+                             channel_gain_db=gain_db)
+
+    def ratio_db(x):
+        return 20.0 * np.log10(np.sqrt(np.mean(x[:, 1] ** 2) / np.mean(x[:, 0] ** 2)))
+
+    assert ratio_db(apart) - ratio_db(plain) == pytest.approx(gain_db, abs=0.01)
+    assert truth["degradations"] == {"channel_gain_db": gain_db}
+
+
+def test_channel_gain_of_a_mono_recording_is_a_settings_error(tmp_path):
+    with pytest.raises(SettingsError, match="a channel gain applies to a two-channel recording"):
+        _write(tmp_path, layout="mono", channel_gain_db=6.0)
+    assert not (tmp_path / "rec.wav").exists()
 
 
 # ------------------------------------------------------------------------ degraded table
@@ -344,6 +368,20 @@ def test_degraded_table_marks_the_cells_that_meet_the_targets(degraded):
     rms = degraded["degraded"]["blocks"][1]["rows"][0]["trace_rms_pct"]
     assert f"{rms:.1f}{'*' if rms <= 8 else ' '}" in row
     assert "left out: artery_triphasic" in text and "* marks a cell" in lines[0]
+
+
+def test_a_case_for_some_layouts_runs_in_those_of_the_run_and_says_when_there_are_none():
+    from dopplerflow.sim.degraded import degraded_tasks, get_case
+
+    case = get_case("gain-12")
+    tasks, left_out = degraded_tasks(["no_flow"], (0,), ("iq", "toward-away"), 16000.0, None,
+                                     True, [case])
+    assert {t["layouts"] for t in tasks} == {("toward-away",)} and left_out == {"gain-12": []}
+    tasks, left_out = degraded_tasks(["no_flow"], (0,), ("iq", "qi"), 16000.0, None, True,
+                                     [case])
+    assert tasks == [] and left_out["gain-12"] == [{
+        "scenario": "no_flow",
+        "reason": "it applies to the toward-away layout(s), none of the run's"}]
 
 
 def test_degraded_cases_are_valid():

@@ -919,3 +919,49 @@ def test_a_quiet_16_bit_recording_is_no_quiet_stretch(tmp_path):
     a = df.analyze(tmp_path / "carotid.wav", layout="mono")
     assert a.artefacts is None and not any("quiet stretch" in w for w in a.warnings)
     assert a.heart_rate_bpm == pytest.approx(truth["heart_rate_bpm"], abs=1.0)
+
+
+@pytest.mark.parametrize("louder", [0, 1])
+def test_a_toward_away_pair_with_gains_12_db_apart_reads_as_it_does_balanced(louder):
+    """The bundled great saphenous vein (toward/away, 8 kHz) recorded on two inputs
+    whose gains are 12 dB apart: with the away channel the louder, its noise stood 16
+    times over the warm-up's cap (the band's quiet quarter, the toward side's) and read
+    as retrograde flow at the band's top from the first frame, a third reflux of 0.74 s
+    at 70 cm/s before the two true ones. Each side is now capped at its own quiet
+    quarter: the same two events, either channel the louder: their onsets (the flow
+    reverses within 40 ms) within two hops, their ends within the time the truth's last
+    ramp back to zero (4.65 cm/s in 0.15 s) takes to cross one bin's velocity (a floor a
+    bin apart)."""
+    import soundfile as sf
+
+    path = os.path.join(os.path.dirname(__file__), "..", "samples",
+                        "gsv_reflux_toward_away.flac")
+    x, fs = sf.read(path)
+    quieter = x.copy()
+    quieter[:, 1 - louder] *= 10.0 ** (-12.0 / 20.0)
+    kw = dict(sample_rate_hz=fs, layout="toward-away", vessel="gsv", antegrade="toward")
+    balanced = df.analyze(x, **kw)
+    apart = df.analyze(quieter, **kw)
+    assert len(balanced.reflux_events) == len(apart.reflux_events) == 2
+    hop = balanced.summary.hop_s
+    ramp_s = balanced.summary.velocity_resolution_cm_s / (4.65 / 0.15)
+    for a, b in zip(apart.reflux_events, balanced.reflux_events, strict=True):
+        assert a.start_s == pytest.approx(b.start_s, abs=2 * hop)
+        assert a.end_s == pytest.approx(b.end_s, abs=ramp_s)
+    assert apart.summary.peak_retrograde_velocity_cm_s < 25.0  # the truth's 19.3 cm/s
+
+
+def test_no_flow_on_a_toward_away_pair_with_gains_12_db_apart_is_no_flow(tmp_path):
+    """Wall echoes and noise only, written by the simulator with the away channel 12 dB
+    over the toward channel: its noise read as flow away (in each of the degraded
+    table's five seeds); now no flow."""
+    from dopplerflow.sim.degrade import Degradations
+    from dopplerflow.sim.synth import write_scenario
+
+    for seed in range(3):
+        path = tmp_path / f"no_flow_{seed}.wav"
+        write_scenario("no_flow", path, layout="toward-away", sample_rate_hz=FS,
+                       duration_s=4.0, seed=seed, snr_db=12.0,
+                       degradations=Degradations(channel_gain_db=12.0))
+        a = df.analyze(path, layout="toward-away", antegrade="toward")
+        assert a.flow_detected is False, seed

@@ -63,6 +63,9 @@ def add_arguments(parser):
     g.add_argument("--clutter-db", type=float, default=None, metavar="DB",
                    help="wall echoes at this power over the blood echo, dB (default: the "
                         "scenario's, 45-50; a device's audio output carries less)")
+    g.add_argument("--channel-gain-db", type=float, default=None, metavar="DB",
+                   help="the second channel's gain against the first, dB (a two-input sound "
+                        "card with its gains set apart)")
 
 
 def main(args):
@@ -141,7 +144,8 @@ def _degradations(args):
             raise SettingsError("--tone-hz holds no frequency; give e.g. 1000,3150")
     for flag, key in (("tone_db", "tone_db"), ("clicks", "clicks"), ("click_db", "click_db"),
                       ("lowpass_hz", "lowpass_hz"), ("resample", "resample_hz"),
-                      ("floor_dbfs", "floor_dbfs"), ("clutter_db", "clutter_db")):
+                      ("floor_dbfs", "floor_dbfs"), ("clutter_db", "clutter_db"),
+                      ("channel_gain_db", "channel_gain_db")):
         if getattr(args, flag) is not None:
             kw[key] = getattr(args, flag)
     return Degradations(**kw) if kw else None

@@ -121,6 +121,10 @@ MIRROR_COHERENCE = 0.25
 #: ... and whose mean power lies within this ratio of its mirror's (an image of one-way
 #: flow, which rises and falls with it, is much weaker than the flow).
 MIRROR_BALANCE = 4.0
+#: In the warm-up, the side of a toward/away pair whose channel stands this far over the
+#: other's is capped at its own quiet quarter, dB (:func:`_louder_side`): twice the 3 dB
+#: by which the two sides' noise in balanced channels differs at most in the first frames.
+SIDE_GAIN_DB = 6.0
 #: Tracked frames after which the warm-up's shapes take the mirror coherence too.
 WARM_COHERENT_FRAMES = 16
 #: The colour is fitted below this fraction of the sample rate (the anti-aliasing filter's
@@ -218,7 +222,7 @@ N_LEVELS = N_UPPER + 2  # (N_UPPER: one slot a direction) the level's estimates 
 P_A, P_V, P_U, P_Q, P_ALPHA, P_EVERY, P_BIAS, P_SILENCE, P_IMP_X, P_IMP_F, \
     P_MAX_RUN, P_LINE_RATIO, P_HOLD, P_REACH, P_WARM, P_BIN, P_COLOUR, P_FLAT, P_STEADY, \
     P_STRIDE, P_FIT_TOP, P_MUTE, P_IMP_F2, P_UNSTEADY, P_COHERENT, P_TWIN, P_LEVEL_MEAN, \
-    P_AT_FULL, P_BALANCE, P_ADAPT, P_RESTORE, P_LOW_RISE, P_WARM_RATIO = range(33)
+    P_AT_FULL, P_BALANCE, P_ADAPT, P_RESTORE, P_LOW_RISE, P_SIDE_GATE, P_WARM_RATIO = range(34)
 
 
 def _twin(cfg):
@@ -359,6 +363,7 @@ class NoiseFloor:
             cfg.quant_power / cfg.tone_power if cfg.tone_power > 0 else 0.0,
             BURST_BALANCE, max(1, round(BURST_ADAPT_S / hop_s)), round(RESTORE_S / hop_s),
             FALL_RATIO ** (_NOISE_EVERY * hop_s / RESTORE_S),
+            10.0 ** (SIDE_GAIN_DB / 10.0) if cfg.separated else 0.0,
             *self.tones.warm_ratios(_WARM_LAST)])
         self.state = np.zeros(N_LEVELS + 1)
         self.state[QUIET] = 1e9
@@ -838,11 +843,14 @@ def _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ve
 
 @njit(**_JIT_PURE)
 def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, inv, state,
-               log2f, coef, colour):
+               log2f, coef, colour, mirror, louder):
     """New shape: ``scale`` times the quiet floor over its lower quartile over ``bins`` (the
     noise bins in the band: a quiet bin's, robust to flow in three quarters of the band),
     with ``cap`` at most 1, or, with ``colour``, at most the noise's colour (``coef``:
-    :func:`_fit_colour`) over its own lower quartile over ``bins``.
+    :func:`_fit_colour`) over its own lower quartile over ``bins``.  With ``louder`` (1
+    or -1: the positive or negative side of a toward/away pair, bins paired by
+    ``mirror``, whose channel is the louder; 0: none), that side is capped at its own
+    lower quartile (:func:`_side_cap`).
 
     The level is rescaled by the median over the band of the old shape over the new one,
     so that the floor of a typical bin (level times shape) does not jump: over the bins in
@@ -869,6 +877,10 @@ def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, i
         m += 1
     ref = np.float64(_select(scratch, m, m // 4)) if m > 0 else 0.0
     f = scale / ref if ref > 0.0 else 0.0
+    top_pos = top_neg = 1.0
+    if cap and louder != 0 and ref > 0.0:
+        top = _side_cap(quiet, bins, mirror, ref, louder, scratch)
+        top_pos, top_neg = (top, 1.0) if louder > 0 else (1.0, top)
     half = scratch.shape[0] // 2
     ratio = scratch[half + lo:half + hi]
     q = quiet[lo:hi]
@@ -880,6 +892,8 @@ def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, i
             top = 1.0
             if mq > 0.0:
                 top = max(1.0, math.exp(a + slope * log2f[lo + i]) / mq)
+            j = mirror[lo + i]
+            top *= top_pos if (j >= 0) & (lo + i > j) else top_neg
             if s > top:
                 s = top
             s = max(s, 1e-12)
@@ -904,6 +918,73 @@ def _normalise(quiet, scale, bins, code, was_out, cap, lo, hi, scratch, shape, i
             m += 1 if (code[lo + i] == 0) & (was_out[lo + i] == 0.0) else 0
         if m > 0:
             state[LEVEL] *= _select(scratch, m, m // 2)
+
+
+@njit(**_JIT_PURE)
+def _louder_side(raw, mirror, lo, hi, code, silent, gate, scratch):
+    """The side of a toward/away pair whose channel is the louder by ``gate`` times or
+    more: 1 (positive), -1 (negative) or 0, from the median ratio of ``raw`` over the
+    upper quarter (in frequency) of the pairs of bins clear of digital silence and of
+    tonal lines (as :func:`_side_quartiles`): at least 16 pairs, and half of all.
+
+    A gain raises every bin of its side, flow the bins it fills, from the wall filter up:
+    the pairs above the flow hold the gain alone.  Over all the pairs, flow one way
+    moves the ratios of a side as a gain does: the sides' quartiles of balanced channels
+    stood 16 dB apart under an artery filling all but a few of its side's band bins
+    (noise falling 6 dB an octave), and the arteries' flow filled more than a tenth of
+    the pairs: the tenth of the ratios furthest from its side hid a gain of 12 dB.  Where
+    most pairs are near digital
+    silence (that noise in 16 bits, a recorder's band far under the sample rate) the few
+    left may all hold flow (the carotid's upper quarter stood 29 dB over its mirror): no
+    side is taken for the louder.
+    """
+    n = 0
+    pairs = 0
+    for k in range(lo, hi):
+        j = mirror[k]
+        jj = max(j, 0)
+        pairs += 1 if (j >= 0) & (k > j) else 0
+        n += 1 if ((j >= 0) & (k > j) & (code[k] != 2) & (code[jj] != 2)
+                   & (raw[k] > silent) & (raw[jj] > silent)) else 0
+    if n < 16 or 2 * n < pairs:
+        return 0
+    first = n - n // 4
+    i = 0
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
+    for k in range(lo, hi):
+        j = mirror[k]
+        jj = max(j, 0)
+        if ((j >= 0) & (k > j) & (code[k] != 2) & (code[jj] != 2) & (raw[k] > silent)
+                & (raw[jj] > silent)):
+            if i >= first:
+                scratch[m] = raw[k] / raw[jj]
+                m += 1
+            i += 1
+    r = np.float64(_select(scratch, m, m // 2))
+    return 1 if r >= gate else -1 if r * gate <= 1.0 else 0
+
+
+@njit(**_JIT_PURE)
+def _side_cap(quiet, bins, mirror, ref, louder, scratch):
+    """Cap of the warm-up's shape on the ``louder`` side (1: positive, the bins above
+    their mirror's; -1: negative): its lower quartile of ``quiet`` over ``bins`` against
+    ``ref`` (the band's), at least 1.
+
+    A toward/away pair recorded on two inputs whose gains differ carries the louder
+    channel's noise on its side: capped at the band's quiet quarter (the quieter side's),
+    that noise read as flow all through the warm-up (the bundled great saphenous vein,
+    its away channel 12 dB over the toward channel, a 0.7 s reflux at the band's top
+    from the first frame).
+    """
+    m = np.int64(0)  # typed: a literal 0 would compile _select for it too
+    for b in bins:
+        j = mirror[b]
+        pos = (j >= 0) & (b > j)
+        if pos == (louder > 0):
+            scratch[m] = quiet[b]
+            m += 1
+    q = np.float64(_select(scratch, m, m // 4)) if m > 0 else 0.0
+    return max(1.0, q / ref)
 
 
 @njit(**_JIT_PURE)
@@ -1215,6 +1296,10 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
             for k in range(hi - lo):
                 low[k] = min(low[k], r[k])
     # (near digital silence as the band's test: within SILENT_DB of quantisation noise)
+    louder = 0
+    if warm and par[P_SIDE_GATE] > 0.0:
+        louder = _louder_side(scratch2, mirror, lo, hi, code,
+                              ratios[0] * state[SILENT_REF] / bias, par[P_SIDE_GATE], scratch)
     _mirror_min(scratch2, mirror, lo, hi, code, ratios[0] * state[SILENT_REF] / bias, scratch,
                 quiet)
     for k in range(lo, hi):
@@ -1343,7 +1428,7 @@ def _update_shape(warm, frame, lo, hi, dir_start, dir_step, dir_count, dir_f0, l
                              scratch2, coef) and coef[1] != 0.0
     was_out = ver_fill[(int(state[N_VER]) - 1) % ver_fill.shape[0]]  # the version in force
     _normalise(quiet, 2.0 if warm else 1.0, band_noise[:int(state[N_NOISE])], code, was_out,
-               warm, lo, hi, scratch, shape, inv, state, log2f, coef, colour)
+               warm, lo, hi, scratch, shape, inv, state, log2f, coef, colour, mirror, louder)
     _new_version(frame, shape, inv, code, tops, ver_shape, ver_inv, ver_fill, ver_top,
                  ver_start, state)
     state[SILENT_REF] = np.inf  # (the next shape's frames take their own)

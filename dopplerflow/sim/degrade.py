@@ -1,7 +1,7 @@
 """Real-world degradations of a simulated recording: what real recorders and rooms add.
 
 The simulator's plain recording has white noise, a full band and 16 or 24 bits.  Real
-recordings of a Doppler's audio output differ in six ways, each an option of
+recordings of a Doppler's audio output differ in seven ways, each an option of
 :class:`Degradations` (and of ``dopplerflow simulate``), each written into the truth
 (``degradations``) and each drawn from the recording's seed.
 
@@ -41,6 +41,10 @@ On the channels as the recorder receives them (:func:`record`):
 * **A sound card's noise floor** (``floor_dbfs``): white Gaussian noise at this rms
   level on every channel, in dB of full scale once the recording is scaled as written,
   added at the written rate (what fills the band above a low-pass).
+* **Channel gains apart** (``channel_gain_db``): the second channel of a two-channel
+  recording amplified by this much against the first, noise and all, as a two-input
+  sound card whose gain knobs are set apart records a toward/away pair.  Applied last,
+  before the writer scales the recording to full scale.
 
 The sample depth is the writer's: 8 bits (``PCM_U8`` in WAV, ``PCM_S8`` in FLAC) keeps
 256 levels (:func:`dopplerflow.sim.synth.write_audio`).
@@ -119,6 +123,9 @@ class Degradations:
         Rate the recording is resampled to and written at, 8000-192000 Hz (whole Hz).
     floor_dbfs : float or None
         rms level of the sound card's noise floor, dB full scale, -140 to -40.
+    channel_gain_db : float
+        Gain of a two-channel recording's second channel against its first, dB, -30 to
+        +30.
     clutter_db : float or None
         Power of the wall echoes against the blood echo's as the recording carries them,
         dB, 0 to 60 (None: the scenario's, 45-50 dB).  A Doppler's audio output has been
@@ -135,6 +142,7 @@ class Degradations:
     resample_hz: float | None = None
     floor_dbfs: float | None = None
     clutter_db: float | None = None
+    channel_gain_db: float = 0.0
 
     def __post_init__(self):
         # lists, numpy scalars and single numbers become a tuple of floats
@@ -207,6 +215,9 @@ class Degradations:
             _number("noise floor", self.floor_dbfs, -140, -40,
                     "give the sound card's noise floor as an rms level in dBFS, e.g. -90 "
                     "(--floor-dbfs)")
+        _number("channel gain", self.channel_gain_db, -30, 30,
+                "give the second channel's gain against the first in dB, e.g. 12 "
+                "(--channel-gain-db)")
         return self
 
     def settings(self):
@@ -401,7 +412,7 @@ def resampling_filter(up, down):
 
 
 def record(data, sample_rate_hz, degradations, seed):
-    """The channels as a recorder writes them: low-pass, resampling, noise floor.
+    """The channels as a recorder writes them: low-pass, resampling, noise floor, gains.
 
     Parameters
     ----------
@@ -410,8 +421,8 @@ def record(data, sample_rate_hz, degradations, seed):
     sample_rate_hz : float
         Their rate, Hz.
     degradations : Degradations or None
-        ``lowpass_hz``, ``resample_hz`` and ``floor_dbfs`` are applied here, in that
-        order (the others are in the baseband already).
+        ``lowpass_hz``, ``resample_hz``, ``floor_dbfs`` and ``channel_gain_db`` are
+        applied here, in that order (the others are in the baseband already).
     seed : int
         Seed of the recording (the floor is its stream 6).  The values are those
         :meth:`Degradations.check` let through (:func:`~dopplerflow.sim.synth.synthesize`
@@ -451,4 +462,10 @@ def record(data, sample_rate_hz, degradations, seed):
 
         rms = 10.0 ** (deg.floor_dbfs / 20.0) / full_scale_per_unit(x)
         x = x + rms * stream(seed, _FLOOR_STREAM).standard_normal(x.shape)
+    if deg.channel_gain_db:
+        if x.shape[1] != 2:
+            raise SettingsError(f"a channel gain applies to a two-channel recording; this "
+                                f"layout writes {x.shape[1]} channel(s): leave out "
+                                f"--channel-gain-db or write a two-channel layout")
+        x = x * np.array([1.0, 10.0 ** (deg.channel_gain_db / 20.0)])
     return x, fs, info

@@ -45,6 +45,8 @@ class Case:
     sample_rate_hz : float or None
         Synthesis rate, Hz (before any resampling); None: the clean table's rate of
         the scenario (:func:`~dopplerflow.sim.evaluate.sample_rate_for`).
+    layouts : tuple of str or None
+        The layouts it applies to, of the run's (None: all of them).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Case:
     degradations: Degradations
     bits: int = 16
     sample_rate_hz: float | None = None
+    layouts: tuple | None = None
 
 
 #: The degradations of the table, in the order of its row blocks.
@@ -71,6 +74,9 @@ CASES = (
     Case("8-bit", "8-bit samples of a device's audio output (its wall filter leaves the "
                   "echoes 20 dB over the blood)",
          Degradations(clutter_db=20.0), bits=8),
+    Case("gain-12", "a toward/away pair on a two-input sound card, the away channel's gain "
+                    "12 dB over the toward channel's",
+         Degradations(channel_gain_db=12.0), layouts=("toward-away",)),
 )
 _BY_NAME = {c.name: c for c in CASES}
 
@@ -110,17 +116,23 @@ def degraded_tasks(names, seeds, layouts, base_rate_hz, envelope, auto, cases):
     tasks, left_out = [], {}
     for case in cases:
         left_out[case.name] = []
+        own = tuple(lay for lay in layouts if case.layouts is None or lay in case.layouts)
         for name in names:
             if name in OWN_SNR_SCENARIOS:
                 continue
-            fs = sample_rate_for(name, layouts, case.sample_rate_hz or base_rate_hz)
+            if not own:
+                left_out[case.name].append({"scenario": name, "reason": (
+                    f"it applies to the {', '.join(case.layouts)} layout(s), none of the "
+                    f"run's")})
+                continue
+            fs = sample_rate_for(name, own, case.sample_rate_hz or base_rate_hz)
             if case.sample_rate_hz is not None and fs != case.sample_rate_hz:
                 left_out[case.name].append({"scenario": name, "reason": (
                     f"Doppler shifts beyond what {case.sample_rate_hz:g} Hz holds")})
                 continue
             for seed in tuple(seeds)[:DEGRADED_SEEDS]:
                 tasks.append({"scenario": name, "snr_db": DEGRADED_SNR_DB, "seed": int(seed),
-                              "layouts": tuple(layouts), "sample_rate_hz": fs,
+                              "layouts": own, "sample_rate_hz": fs,
                               "envelope": envelope, "auto": auto, "degradation": case.name})
     return tasks, left_out
 
