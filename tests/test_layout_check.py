@@ -358,3 +358,30 @@ def test_auto_is_refused_live_and_by_a_processor(capsys):
                                                "layout from a recording before its analysis")
     with pytest.raises(df.SettingsError, match="layout 'auto' is chosen from a recording"):
         df.Processor(df.Settings(layout="auto"), FS, 2)
+
+
+# ------------------------------------------------------------------ gains apart
+@pytest.mark.parametrize("gain_db", [12.0, -12.0, 0.0])
+def test_toward_away_channels_recorded_at_different_gains_are_named(tmp_path, gain_db):
+    """The bundled toward/away recording with its right channel 12 dB up or down: the
+    check measures the channels' noise over the flow that far apart, and the analysis
+    warns of it (each direction is read against its own noise); as recorded, neither.
+    A band floor over the span's 300 frames is within some 0.3 dB, and the median over
+    the upper quarter's seven bands closer still: 1 dB is room."""
+    x, fs = sf.read(SAMPLES / "gsv_reflux_toward_away.flac")
+    x[:, 1] *= 10.0 ** (gain_db / 20.0)
+    path = tmp_path / "gsv.wav"
+    sf.write(path, 0.5 * x / np.abs(x).max(), fs, subtype="PCM_16")
+    v = _check(path)
+    assert v.kind == "separate" and v.noise_level_db == pytest.approx(gain_db, abs=1.0)
+    a = df.analyze(path, layout="toward-away", vessel="gsv", antegrade="toward")
+    warned = [w for w in a.warnings if "recorded at different gains" in w]
+    assert len(warned) == (1 if gain_db else 0)
+    if gain_db:
+        louder, quieter = ("right", "left") if gain_db > 0 else ("left", "right")
+        assert warned[0].startswith(f"the {louder} channel's noise stands 12.")
+        assert f"over the {quieter} channel's" in warned[0]
+    assert [round(e.start_s, 1) for e in a.reflux_events] == [2.4, 8.4]
+    # an I/Q pair's gains move no side's noise: no such warning, whatever the channels
+    b = df.analyze(path, layout="iq")
+    assert not any("recorded at different gains" in w for w in b.warnings)

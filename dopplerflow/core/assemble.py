@@ -216,6 +216,9 @@ def _layout_entry(proc, warnings):
         entry["fits"] = verdict.fits(s.layout, s.channels)
         if not entry["fits"]:
             warnings.append(verdict.warning(s.layout, s.channels))
+        gains = verdict.gain_warning(s.layout)
+        if gains is not None:
+            warnings.append(gains)
     entry["layout_asked"] = "auto" if chosen else s.layout
     entry["chosen_by"] = chosen
     return entry

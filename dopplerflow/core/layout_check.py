@@ -47,6 +47,11 @@ at the end of the span, or of a shorter stream, it measures:
   frequency over each second, averaged with the louder channel's power as weight:
   a filtered copy gives 0.5-1, independent channels about 0.03.
 - **level**: the second channel's power relative to the first, dB.
+- **noise level**: the second channel's noise relative to the first, dB: the median, over
+  the upper quarter of the bands (above the flow, which rises from the wall filter), of
+  the ratio of the two channels' floors over time (:data:`TIME_QUANTILE`).  Toward and
+  away audio whose noise stands :data:`~dopplerflow.core.noise.SIDE_GAIN_DB` or more
+  apart was recorded at different gains (:meth:`LayoutVerdict.gain_warning`).
 
 Every frame is cut at the same samples whatever the blocks, so the verdict does
 not depend on the block size.  :func:`measure` runs the check on the start of a
@@ -63,6 +68,7 @@ import scipy.fft
 from ..errors import LayoutError, option
 from .hum import HumCanceller
 from .layouts import channel_map
+from .noise import SIDE_GAIN_DB
 from .wall import WallFilter, settling_samples, wall_filter_sos
 
 __all__ = ["LayoutCheck", "LayoutVerdict", "measure", "choose", "check_pair", "SPAN_S",
@@ -150,6 +156,9 @@ class LayoutVerdict:
     signal_channel : int or None
         ``copy``, ``silent`` and ``single``: the channel that carries the audio (the
         flow), 1-based.
+    noise_level_db : float or None
+        Noise of the second channel relative to the first, above the flow, dB (None: no
+        band with noise in both).
     """
 
     kind: str
@@ -161,6 +170,7 @@ class LayoutVerdict:
     level_db: float | None
     channel_flow_s: tuple = (0.0, 0.0)
     signal_channel: int | None = None
+    noise_level_db: float | None = None
 
     def fits(self, layout, channels=None):
         """Whether ``layout`` (with the 1-based ``channels`` picked) reads these channels
@@ -244,6 +254,21 @@ class LayoutVerdict:
                  }.get(self.kind, "")
         return f"{self.finding()}; use {self.flags()}{other}"
 
+    def gain_warning(self, layout):
+        """The warning when ``layout`` reads the channels as toward and away audio and
+        their noise stands :data:`~dopplerflow.core.noise.SIDE_GAIN_DB` or more apart (None
+        when not): two inputs recorded at different gains."""
+        level = self.noise_level_db
+        if layout not in _FITS["separate"] or level is None or abs(level) < SIDE_GAIN_DB:
+            return None
+        names = [f"the {n} channel" if n in ("left", "right") else n
+                 for n in self._names()[:2]]
+        louder, quieter = (names[1], names[0]) if level > 0 else names
+        return (f"{louder}'s noise stands {abs(level):.1f} dB over {quieter}'s (above the "
+                f"flow, in the first {self.span_s:.0f} s): the two inputs were recorded at "
+                f"different gains; each direction is read against its own noise, but set the "
+                f"gains alike (20 dB apart, reflux timing suffers)")
+
     def to_dict(self):
         """The figures and the verdict, for the JSON's ``layout_check``."""
         layout, channels = self.suggestion() or (None, None)
@@ -254,6 +279,7 @@ class LayoutVerdict:
             "half_spectrum_ratio_db": _rounded(self.ratio_db, 1),
             "coherence": _rounded(self.coherence, 3),
             "level_db": _rounded(self.level_db, 1),
+            "noise_level_db": _rounded(self.noise_level_db, 1),
             "channel_flow_s": [round(t, 3) for t in self.channel_flow_s],
             "verdict": self.kind,
             "signal_channel": self.signal_channel,
@@ -418,7 +444,8 @@ def _judge(bands, sums, frame_s, channels, span_s):
     coherence = _coherence(sums) if p1 > 0 or p2 > 0 else None
     figures = dict(channels=tuple(channels), span_s=span_s, flow_s=flow_frames * frame_s,
                    ratio_db=ratio_db, coherence=coherence, level_db=level_db,
-                   channel_flow_s=tuple(n * frame_s for n in each))
+                   channel_flow_s=tuple(n * frame_s for n in each),
+                   noise_level_db=_noise_level(bands))
     louder = channels[1] if p2 > p1 else channels[0]
     if (p1 > 0) != (p2 > 0) or (level_db is not None and abs(level_db) > -SILENT_DB):
         return LayoutVerdict("silent", signal_channel=louder, **figures)
@@ -432,6 +459,27 @@ def _judge(bands, sums, frame_s, channels, span_s):
         flowing = channels[1] if each[1] > each[0] else channels[0]
         return LayoutVerdict("single", signal_channel=flowing, **figures)
     return LayoutVerdict("separate", **figures)
+
+
+def _noise_level(bands):
+    """Noise of the second channel over the first's, dB: the median over the upper quarter
+    of the bands of the ratio of their floors over time (None: no frame, or no band of the
+    quarter with a floor in both channels).
+
+    A gain raises every band of its channel, flow the bands it fills, from the wall filter
+    up: the upper bands hold the gain alone.  Where they are near digital silence (a
+    recorder's band under the sample rate) both channels' floors are the converters', and
+    the ratio is near 0 dB whatever the gains.
+    """
+    if not len(bands):
+        return None
+    k = int(TIME_QUANTILE * (len(bands) - 1))
+    floors = np.partition(bands[..., :2], k, axis=0)[k]  # (bands, 2)
+    upper = floors[len(floors) - max(1, len(floors) // 4):]
+    ok = (upper > 0).all(axis=1)
+    if not ok.any():
+        return None
+    return float(np.median(10 * np.log10(upper[ok, 1] / upper[ok, 0])))
 
 
 def _flow_cells(power, peak):
