@@ -35,6 +35,7 @@ REFLUX_AT_S, REFLUX_S = 2.0, 1.5
 SEGMENTS = ((REFLUX_AT_S, 700.0), (REFLUX_S, -700.0), (1.0, 700.0))
 LIVE = [sys.executable, "-m", "dopplerflow.cli", "live"]
 ANALYSIS_FLAGS = ["--layout", "iq", "--vessel", "ijv", "--antegrade", "toward"]
+SAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples")
 
 
 def tone_iq(sample_rate_hz, segments=SEGMENTS, seed=0):
@@ -284,6 +285,33 @@ def test_a_layout_that_does_not_fit_is_told(tmp_path):
     assert result["layout_check"] == ref["layout_check"]
     assert told[0] == f"dopplerflow live: warning: {ref['warnings'][0]}"
     assert result["layout_check"]["verdict"] == "copy" and not result["layout_check"]["fits"]
+
+
+def test_toward_away_inputs_at_different_gains_are_told(tmp_path):
+    """The bundled toward/away recording with its right channel 12 dB up, through a real
+    device: once its first seconds are checked, a line names the louder input (to set the
+    gains alike while recording), and the result is analyze's: the two true refluxes."""
+    require_portaudio()
+    x, fs = sf.read(os.path.join(SAMPLES, "gsv_reflux_toward_away.flac"), dtype="float32")
+    x[:, 1] *= np.float32(10.0 ** (12.0 / 20.0))
+    x *= np.float32(0.5 / np.abs(x).max())
+    raw = tmp_path / "in.raw"
+    write_raw_f32(raw, x)
+    env = alsa_file_pcm(tmp_path / "home", raw)
+    out = tmp_path / "out.json"
+    flags = ["--layout", "toward-away", "--vessel", "gsv", "--antegrade", "toward"]
+    child = _Child(["--device", "df_file", "--sample-rate", str(fs), "--duration", "11.5",
+                    "--json", str(out), "--block-size", "256", *flags], env)
+    assert child.finish() == 0, child.err
+    told = [line for line in child.err if line.startswith("dopplerflow live: warning: ")]
+    ref = analyze(x[:int(11.5 * fs)], sample_rate_hz=fs, layout="toward-away", vessel="gsv",
+                  antegrade="toward").to_dict()
+    gains = [w for w in ref["warnings"] if "recorded at different gains" in w]
+    assert len(gains) == 1 and gains[0].startswith("the right channel's noise stands 1")
+    assert told == [f"dopplerflow live: warning: {gains[0]}"]
+    result = json.loads(out.read_text())
+    assert result["layout_check"] == ref["layout_check"]
+    assert result["reflux_events"] == ref["reflux_events"] and len(ref["reflux_events"]) == 2
 
 
 KEEPS_TRACE = """

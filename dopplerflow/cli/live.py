@@ -210,16 +210,17 @@ def _run_session(session, plot, status, chosen=None):
 
 def _tell_layout(session, status, told):
     """Once the first seconds are checked: a line on stderr if the layout does not fit the
-    channels (the JSON's ``layout_check`` and warnings say it again at the end).  ``told``
-    receives the verdict once it is known, so that it is told once."""
+    channels, and one if toward and away inputs were set to different gains (the JSON's
+    ``layout_check`` and warnings say it again at the end).  ``told`` receives the verdict
+    once it is known, so that it is told once."""
     verdict = session.processor.layout_result()
     if verdict is None:
         return
     told.append(verdict)
     s = session.settings
-    warning = verdict.warning(s.layout, s.channels)
-    if warning:
-        status.print_line(f"dopplerflow live: warning: {warning}", file=sys.stderr)
+    for warning in (verdict.warning(s.layout, s.channels), verdict.gain_warning(s.layout)):
+        if warning:
+            status.print_line(f"dopplerflow live: warning: {warning}", file=sys.stderr)
 
 
 def _check_outputs(args):
